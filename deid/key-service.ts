@@ -1,0 +1,123 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import type { Config } from '../platform/config';
+import { loadKey, type SecretKey } from '../platform/keys';
+
+/**
+ * One key service for pseudonyms, date offsets and DICOM UIDs, used by FHIR, free-text and DICOM
+ * de-identification alike, so the same person gets the same pseudonym and date offset everywhere.
+ *
+ * Linkage: a normalized national ID (resident ID, SSN) links a person across institutions; without one, the
+ * institution plus MRN links them within that institution. Every derived value is an HMAC under a sub-key of the
+ * project key (HKDF), so nothing can be derived without the key and rotating the key rotates everything.
+ */
+export interface LinkageSubject {
+  nationalId?: string;
+  institution: string;
+  mrn?: string;
+}
+
+export interface KeyService {
+  readonly keyId: string;
+  /** Opaque, stable linkage key for a subject (an HMAC, safe to carry as a reference). */
+  linkageKey(subject: LinkageSubject): string;
+  /** Stable pseudonym for a linkage key, e.g. `P7K2M9Q4X1B8D3F6`. */
+  pseudonym(linkage: string): string;
+  /** Whole days to add to every date of this subject, in [-365, -1] ∪ [1, 365]: never zero. */
+  dateOffsetDays(linkage: string): number;
+  /** A DICOM UID remapped under the key: `2.25.<decimal>`; the same input always maps to the same output. */
+  uid(original: string): string;
+  /** A keyed digest of any value in a domain (e.g. `identifier:http://hospital/mrn`), hex. */
+  hash(domain: string, value: string): string;
+}
+
+const BASE32 = 'ABCDEFGHJKMNPQRSTVWXYZ0123456789'.slice(0, 32);
+
+/** Full-width to half-width, no spaces or dashes, upper case: the same ID however it was typed. */
+export function normalizeIdentifier(value: string): string {
+  return value
+    .normalize('NFKC')
+    .replace(/[\s\-‐-―_.()/]/g, '')
+    .toUpperCase();
+}
+
+export function linkageInput(subject: LinkageSubject): string {
+  if (subject.nationalId && normalizeIdentifier(subject.nationalId).length > 0) {
+    return `nid:${normalizeIdentifier(subject.nationalId)}`;
+  }
+  if (subject.mrn && normalizeIdentifier(subject.mrn).length > 0) {
+    return `mrn:${subject.institution}:${normalizeIdentifier(subject.mrn)}`;
+  }
+  throw new Error('linkage needs a national ID or an MRN');
+}
+
+function subKey(master: Buffer, label: string): Buffer {
+  return Buffer.from(crypto.hkdfSync('sha256', master, Buffer.alloc(0), `tributary/${label}`, 32));
+}
+
+function hmac(key: Buffer, ...parts: string[]): Buffer {
+  const h = crypto.createHmac('sha256', key);
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest();
+}
+
+export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyService {
+  const keys = {
+    linkage: subKey(secret.key, 'linkage'),
+    pseudonym: subKey(secret.key, 'pseudonym'),
+    date: subKey(secret.key, 'date-offset'),
+    uid: subKey(secret.key, 'dicom-uid'),
+    hash: subKey(secret.key, 'value-hash'),
+  };
+  const pseudonymCache = new Map<string, string>();
+  const uidCache = new Map<string, string>();
+
+  return {
+    keyId: secret.keyId,
+    linkageKey(subject) {
+      return hmac(keys.linkage, linkageInput(subject)).toString('hex').slice(0, 32);
+    },
+    pseudonym(linkage) {
+      let p = pseudonymCache.get(linkage);
+      if (!p) {
+        const d = hmac(keys.pseudonym, linkage);
+        p = 'P';
+        for (let i = 0; i < 15; i++) p += BASE32[d[i] & 31];
+        pseudonymCache.set(linkage, p);
+      }
+      return p;
+    },
+    dateOffsetDays(linkage) {
+      const n = hmac(keys.date, linkage).readUInt32BE(0) % 730;
+      return n < 365 ? n - 365 : n - 364; // -365..-1 or 1..365
+    },
+    uid(original) {
+      const trimmed = original.replace(/[\0 ]+$/, '');
+      let u = uidCache.get(trimmed);
+      if (!u) {
+        u = '2.25.' + BigInt('0x' + hmac(keys.uid, trimmed).subarray(0, 16).toString('hex')).toString(10);
+        uidCache.set(trimmed, u);
+      }
+      return u;
+    },
+    hash(domain, value) {
+      return hmac(keys.hash, domain, value).toString('hex').slice(0, 32);
+    },
+  };
+}
+
+/**
+ * The de-identification key: TRIBUTARY_DEID_KEY, or TRIBUTARY_DEID_KEY_FILE / an explicit `--key-file`. There is
+ * no default key. `generateLocal` (the local demo only) creates `.stack/keys/deid.key` once.
+ */
+export function loadDeidKey(config: Config, options: { keyFile?: string; generateLocal?: boolean } = {}): SecretKey {
+  return loadKey({
+    purpose: 'de-identification key',
+    envName: 'TRIBUTARY_DEID_KEY',
+    envValue: options.keyFile ? undefined : config.env.TRIBUTARY_DEID_KEY,
+    fileEnvName: 'TRIBUTARY_DEID_KEY_FILE',
+    file: options.keyFile ?? config.env.TRIBUTARY_DEID_KEY_FILE,
+    defaultFile: options.generateLocal ? path.join(config.paths.keys, 'deid.key') : undefined,
+    generate: options.generateLocal,
+  });
+}

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+
+const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
+const optionalUrl = z.string().url().optional();
+
+/**
+ * The process environment, parsed once at start-up. Services left unset are started locally by the stack
+ * scripts on loopback; set TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL or ORTHANC_URL to use your own.
+ */
+export const envSchema = z.object({
+  TRIBUTARY_DATA_DIR: z.string().min(1).default('./data'),
+  TRIBUTARY_STACK_DIR: z.string().min(1).default('./.stack'),
+  TRIBUTARY_CACHE_DIR: z.string().min(1).optional(),
+
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_BIN: z.string().min(1).optional(),
+  TRIBUTARY_TEMPORAL_PORT: port(7233),
+  TRIBUTARY_TEMPORAL_UI_PORT: port(8233),
+
+  KAFKA_BROKERS: z.string().min(1).optional(),
+  TRIBUTARY_KAFKA_PORT: port(19092),
+  TRIBUTARY_KAFKA_CONTROLLER_PORT: port(19093),
+
+  DATABASE_URL: z.string().min(1).optional(),
+  TRIBUTARY_PG_PORT: port(15432),
+
+  ORTHANC_URL: optionalUrl,
+  TRIBUTARY_ORTHANC_HTTP_PORT: port(18042),
+  TRIBUTARY_ORTHANC_DICOM_PORT: port(14242),
+
+  TRIBUTARY_CODEC_KEY: z.string().min(1).optional(),
+  TRIBUTARY_CODEC_KEY_FILE: z.string().min(1).optional(),
+  TRIBUTARY_DEID_KEY: z.string().min(1).optional(),
+  TRIBUTARY_DEID_KEY_FILE: z.string().min(1).optional(),
+
+  TRIBUTARY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
