@@ -1,0 +1,21 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Stable resource ids: derived from what the record is (institution + natural key or input position), so re-running a
+ * mapping rewrites the same ids. Patient ids never carry the MRN in clear.
+ */
+export function stableId(...parts: (string | number)[]): string {
+  return createHash('sha256').update(parts.join('|')).digest('hex').slice(0, 16);
+}
+
+/** The Patient id every source of one institution uses for the same MRN: first 16 hex of sha256(institution|mrn). */
+export function patientStableId(institution: string, mrn: string): string {
+  return stableId(institution, mrn.trim());
+}
+
+export function mrnSystem(institution: string): string {
+  return `urn:tributary:${institution}:mrn`;
+}
+
+export const SSN_SYSTEM = 'urn:oid:2.16.840.1.113883.4.1';
+export const CN_RESIDENT_ID_SYSTEM = 'urn:tributary:cn-resident-id';

