@@ -67,8 +67,32 @@ export const expectedCountSchema = z.object({
   malformed: z.number().int().nonnegative(),
   /** Exact duplicates planted on purpose (same message twice). */
   duplicates: z.number().int().nonnegative().default(0),
+  /** `records` split by resource type, table, message type or file (keys per format, see synth/FORMATS.md). */
+  breakdown: z.record(z.string(), z.number().int().nonnegative()).optional(),
 });
 export type ExpectedCount = z.infer<typeof expectedCountSchema>;
+
+/** Text drawn into pixel data (ultrasound cine): where, so image de-identification can be checked. */
+export const burnedInTextSchema = z.object({
+  institution: z.string(),
+  file: z.string(),
+  sopInstanceUid: z.string(),
+  frames: z.array(z.number().int().nonnegative()),
+  box: z.object({ x: z.number().int(), y: z.number().int(), width: z.number().int().positive(), height: z.number().int().positive() }),
+  text: z.string(),
+  person: z.string(),
+});
+export type BurnedInText = z.infer<typeof burnedInTextSchema>;
+
+/** A record planted broken on purpose; a correct pipeline rejects or quarantines it with a reason. */
+export const malformedRecordSchema = z.object({
+  institution: z.string(),
+  source: sourceKindSchema,
+  file: z.string(),
+  record: z.string(),
+  reason: z.string(),
+});
+export type MalformedRecord = z.infer<typeof malformedRecordSchema>;
 
 export const groundTruthSchema = z.object({
   version: z.literal(1),
@@ -78,5 +102,7 @@ export const groundTruthSchema = z.object({
   persons: z.array(personSchema),
   expected: z.array(expectedCountSchema),
   planted: z.array(plantedValueSchema),
+  burnedIn: z.array(burnedInTextSchema).default([]),
+  malformedRecords: z.array(malformedRecordSchema).default([]),
 });
 export type GroundTruth = z.infer<typeof groundTruthSchema>;
