@@ -1,0 +1,134 @@
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { TributaryError, toError } from '../platform/errors';
+
+/**
+ * The little the store needs from a database, over `pg` (PostgreSQL in production) and PGlite (embedded, the
+ * default). Both speak the same SQL; migrations in annotation/migrations run on open.
+ */
+export interface Sql {
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface Db extends Sql {
+  readonly kind: 'pg' | 'pglite';
+  /** Run fn in one transaction; retried on serialization failures and deadlocks. */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+const migrationsDir = path.resolve(import.meta.dirname, 'migrations');
+const retryableCodes = new Set(['40001', '40P01']);
+
+export async function openDb(options: { databaseUrl?: string; dataDir?: string; poolSize?: number }): Promise<Db> {
+  const db = options.databaseUrl ? openPg(options.databaseUrl, options.poolSize ?? 24) : await openPglite(options.dataDir);
+  try {
+    await migrate(db);
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+  return db;
+}
+
+function openPg(url: string, max: number): Db {
+  const pool = new pg.Pool({ connectionString: url, max });
+  // An idle client's error (server restart) must not crash the process; the next query reports it.
+  pool.on('error', () => undefined);
+  const run = async <T>(client: pg.Pool | pg.PoolClient, text: string, params?: unknown[]) =>
+    (await client.query(text, params as unknown[])).rows as T[];
+  return {
+    kind: 'pg',
+    query: <T>(text: string, params?: unknown[]) => wrap(() => run<T>(pool, text, params)),
+    transaction: <T>(fn: (tx: Sql) => Promise<T>) =>
+      withRetry(async () => {
+        const client = await wrap(() => pool.connect());
+        try {
+          await client.query('BEGIN');
+          const out = await fn({ query: <U>(text: string, params?: unknown[]) => wrap(() => run<U>(client, text, params)) });
+          await client.query('COMMIT');
+          return out;
+        } catch (e) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw e;
+        } finally {
+          client.release();
+        }
+      }),
+    close: () => pool.end(),
+  };
+}
+
+async function openPglite(dataDir: string | undefined): Promise<Db> {
+  if (dataDir && dataDir !== 'memory://') mkdirSync(dataDir, { recursive: true });
+  const lite = await PGlite.create(dataDir ?? 'memory://');
+  return {
+    kind: 'pglite',
+    query: <T>(text: string, params?: unknown[]) => wrap(async () => (await lite.query<T>(text, params)).rows),
+    transaction: <T>(fn: (tx: Sql) => Promise<T>) =>
+      withRetry(() =>
+        lite.transaction((tx) => fn({ query: <U>(text: string, params?: unknown[]) => wrap(async () => (await tx.query<U>(text, params)).rows) })),
+      ),
+    close: () => lite.close(),
+  };
+}
+
+/** Database errors become TributaryErrors that keep the SQLSTATE (for retries and conflict handling). */
+export class DbError extends TributaryError {
+  constructor(
+    message: string,
+    readonly sqlState: string | undefined,
+    cause: unknown,
+  ) {
+    super(message, { code: retryableCodes.has(sqlState ?? '') ? 'transient' : 'exception', cause });
+    this.name = 'DbError';
+  }
+}
+
+async function wrap<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof DbError) throw e;
+    const err = toError(e);
+    const code = (e as { code?: unknown }).code;
+    // Database messages can quote row values (unique violations echo keys): keep only the SQLSTATE.
+    throw new DbError(`queue store database error${typeof code === 'string' ? ` (SQLSTATE ${code})` : `: ${err.message.split('\n')[0]}`}`, typeof code === 'string' ? code : undefined, err);
+  }
+}
+
+async function withRetry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof DbError) || !retryableCodes.has(e.sqlState ?? '') || attempt >= 8) throw e;
+      await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 10));
+    }
+  }
+}
+
+async function migrate(db: Db): Promise<void> {
+  const files = readdirSync(migrationsDir).filter((f) => f.endsWith('.sql')).sort();
+  await db.transaction(async (tx) => {
+    // One migrator at a time across processes sharing a PostgreSQL database.
+    await tx.query('SELECT pg_advisory_xact_lock(7312001)');
+    await tx.query('CREATE TABLE IF NOT EXISTS queue_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    for (const file of files) {
+      const done = await tx.query('SELECT 1 FROM queue_migrations WHERE name = $1', [file]);
+      if (done.length) continue;
+      for (const statement of splitStatements(readFileSync(path.join(migrationsDir, file), 'utf8'))) await tx.query(statement);
+      await tx.query('INSERT INTO queue_migrations (name) VALUES ($1)', [file]);
+    }
+  });
+}
+
+/** Migration files hold plain DDL: split on semicolons at line ends, dropping comment-only chunks. */
+function splitStatements(sql: string): string[] {
+  return sql
+    .split(/;\s*$/m)
+    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
+    .filter(Boolean);
+}

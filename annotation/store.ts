@@ -1,0 +1,664 @@
+import { createHash, randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseAtEdge } from '../platform/config';
+import { TributaryError } from '../platform/errors';
+import { log } from '../platform/log';
+import type { VerifiedWorkItem, WorkItemContent } from '../schemas/work-item';
+import { computeAgreement, pairwiseAgreement, type QueueAgreement } from './agreement';
+import { openDb, type Db, type Sql } from './db';
+import { queueDefinitionSchema, queueIdSchema, routeItem, type QueueDefinition, type RoutingRules } from './routing';
+import { assertVerificationMark } from './seal';
+import { categoryOf, parseLabels, type TaskLabels } from './tasks';
+
+/**
+ * The annotation queue store. Items enter only with a valid verification mark; annotators claim items under
+ * leases (FOR UPDATE SKIP LOCKED on the item's queue row, then a count of live assignments), and an expired lease
+ * frees its slot without any sweeper: live = submitted, or leased with an unexpired lease.
+ */
+
+export const roles = ['admin', 'reviewer', 'annotator'] as const;
+export const roleSchema = z.enum(roles);
+export type Role = z.infer<typeof roleSchema>;
+export const userIdSchema = z.string().regex(/^[a-z][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, . _ - (starting with a letter)');
+
+export interface User {
+  id: string;
+  role: Role;
+  queues: string[];
+}
+
+export interface EnqueueResult {
+  /** Items new to the store. */
+  enqueued: number;
+  /** Items already present with the same digest (a replayed batch). */
+  duplicates: number;
+  /** Items already present with a different digest: the stored version is kept; reported, not overwritten. */
+  conflicts: number;
+  /** Items no rule routed (and no fallback): stored nowhere, counted here. */
+  unrouted: number;
+  /** New queue entries per queue. */
+  byQueue: Record<string, number>;
+}
+
+export interface ItemView {
+  queue: string;
+  itemId: string;
+  taskType: QueueDefinition['taskType'];
+  choices: string[];
+  resourceType: string;
+  sourceKind: string;
+  modality?: string;
+  bodySite?: string;
+  summary: WorkItemContent['summary'];
+  codes: NonNullable<WorkItemContent['codes']>;
+  previews: { index: number; caption?: string }[];
+}
+
+export interface Claim {
+  assignmentId: string;
+  leaseExpiresAt: string;
+  item: ItemView;
+}
+
+export interface LabelRecord {
+  assignmentId: string;
+  annotator: string;
+  round: number;
+  labels: TaskLabels;
+  category: string;
+  submittedAt: string;
+}
+
+export interface AnnotatorStats {
+  annotator: string;
+  submitted: number;
+  skipped: number;
+  released: number;
+  expired: number;
+  leased: number;
+  medianSecondsPerItem: number | null;
+  gold: { scored: number; correct: number; accuracy: number | null };
+  /** Share of pairs agreeing with co-annotators on the same items. */
+  pairwiseAgreement: number | null;
+}
+
+export type ReviewDecision = 'accept' | 'reject' | 'requeue';
+
+export interface QueueStore {
+  readonly kind: 'pg' | 'pglite';
+  enqueue(items: VerifiedWorkItem[], rules: RoutingRules): Promise<EnqueueResult>;
+  defineQueues(queues: QueueDefinition[]): Promise<void>;
+  listQueues(user?: User): Promise<(QueueDefinition & { counts: { open: number; review: number; done: number } })[]>;
+  getQueue(id: string): Promise<QueueDefinition | undefined>;
+  addUser(input: { id: string; role: Role; queues?: string[] }): Promise<{ user: User; token: string }>;
+  setUserQueues(userId: string, queues: string[]): Promise<void>;
+  authenticate(token: string): Promise<User | undefined>;
+  claimNext(user: User, queue: string): Promise<Claim | undefined>;
+  /** The item as an annotator sees it, if the user may see it (assigned to them, or reviewer/admin). */
+  viewItem(user: User, queue: string, itemId: string): Promise<ItemView | undefined>;
+  previewRef(queue: string, itemId: string, index: number): Promise<string | undefined>;
+  submit(user: User, assignmentId: string, labels: unknown): Promise<{ status: string; required: number }>;
+  skip(user: User, assignmentId: string, reason: string): Promise<void>;
+  release(user: User, assignmentId: string): Promise<void>;
+  /** Blind: an annotator gets only their own labels; reviewers and admins get all. */
+  labels(user: User, queue: string, itemId: string): Promise<LabelRecord[]>;
+  agreement(queue: string): Promise<QueueAgreement>;
+  reviewList(queue: string, limit?: number): Promise<{ itemId: string; round: number; labels: LabelRecord[]; agreement: number | null }[]>;
+  review(user: User, queue: string, itemId: string, decision: ReviewDecision, note?: string): Promise<{ status: string; round: number }>;
+  setGold(queue: string, itemId: string, labels: unknown): Promise<void>;
+  annotatorStats(queue: string | undefined, annotator?: string): Promise<AnnotatorStats[]>;
+  exportRows(queue: string): Promise<ExportRow[]>;
+  close(): Promise<void>;
+}
+
+export interface ExportRow {
+  queue: string;
+  taskType: QueueDefinition['taskType'];
+  itemId: string;
+  resourceType: string;
+  sourceKind: string;
+  content: WorkItemContent;
+  status: string;
+  round: number;
+  gold: boolean;
+  reviewDecision: string | null;
+  labels: LabelRecord[];
+}
+
+export interface OpenQueueStoreOptions {
+  /** PostgreSQL (`pg`); without it, PGlite in dataDir. */
+  databaseUrl?: string;
+  /** PGlite data folder (default ./data/queues); `memory://` for an in-memory database. */
+  dataDir?: string;
+  poolSize?: number;
+}
+
+export async function openQueueStore(options: OpenQueueStoreOptions = {}): Promise<QueueStore> {
+  const db = await openDb({
+    databaseUrl: options.databaseUrl,
+    dataDir: options.databaseUrl ? undefined : (options.dataDir ?? path.resolve('data', 'queues')),
+    poolSize: options.poolSize,
+  });
+  return createQueueStore(db);
+}
+
+const hashToken = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
+
+function notFound(what: string): TributaryError {
+  return new TributaryError(`${what} not found`, { code: 'not-found', nonRetryable: true });
+}
+function forbidden(what: string): TributaryError {
+  return new TributaryError(what, { code: 'security', nonRetryable: true });
+}
+function conflict(what: string): TributaryError {
+  return new TributaryError(what, { code: 'invariant', nonRetryable: true });
+}
+
+interface AssignmentRow {
+  id: string;
+  queue_id: string;
+  item_id: string;
+  user_id: string;
+  round: number;
+  state: string;
+  live: boolean;
+}
+
+function createQueueStore(db: Db): QueueStore {
+  const queueCache = new Map<string, QueueDefinition>();
+
+  async function getQueue(id: string): Promise<QueueDefinition | undefined> {
+    const cached = queueCache.get(id);
+    if (cached) return cached;
+    const rows = await db.query<{ definition: unknown }>('SELECT definition FROM queues WHERE id = $1', [id]);
+    if (!rows.length) return undefined;
+    const def = queueDefinitionSchema.parse(rows[0].definition);
+    queueCache.set(id, def);
+    return def;
+  }
+
+  async function requireQueue(id: string): Promise<QueueDefinition> {
+    const q = await getQueue(id);
+    if (!q) throw notFound(`queue "${id}"`);
+    return q;
+  }
+
+  async function defineQueues(queues: QueueDefinition[]): Promise<void> {
+    for (const q of queues) {
+      await db.query(
+        `INSERT INTO queues (id, title, task_type, definition) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, task_type = EXCLUDED.task_type, definition = EXCLUDED.definition, updated_at = now()`,
+        [q.id, q.title, q.taskType, JSON.stringify(q)],
+      );
+      queueCache.set(q.id, q);
+    }
+  }
+
+  const canSeeQueue = (user: User, queue: string) => user.role !== 'annotator' || user.queues.includes(queue);
+
+  function toView(queue: QueueDefinition, content: WorkItemContent): ItemView {
+    return {
+      queue: queue.id,
+      itemId: content.id,
+      taskType: queue.taskType,
+      choices: queue.labels,
+      resourceType: content.resourceType,
+      sourceKind: content.sourceKind,
+      ...(content.modality ? { modality: content.modality } : {}),
+      ...(content.bodySite ? { bodySite: content.bodySite } : {}),
+      summary: content.summary,
+      codes: content.codes ?? [],
+      previews: (content.previews ?? []).map((p, index) => ({ index, ...(p.caption ? { caption: p.caption } : {}) })),
+    };
+  }
+
+  async function itemContent(sql: Sql, itemId: string): Promise<WorkItemContent> {
+    const rows = await sql.query<{ content: WorkItemContent }>('SELECT content FROM items WHERE id = $1', [itemId]);
+    if (!rows.length) throw notFound('item');
+    return rows[0].content;
+  }
+
+  /** Lock an assignment's item row, then the assignment; every assignment change takes locks in this order. */
+  async function lockAssignment(tx: Sql, user: User, assignmentId: string) {
+    if (!/^\d{1,18}$/.test(assignmentId)) throw notFound('assignment');
+    const head = await tx.query<{ queue_id: string; item_id: string }>('SELECT queue_id, item_id FROM assignments WHERE id = $1', [assignmentId]);
+    if (!head.length) throw notFound('assignment');
+    const qi = await tx.query<{ round: number; status: string; required: number; gold: boolean }>(
+      'SELECT round, status, required, gold FROM queue_items WHERE queue_id = $1 AND item_id = $2 FOR UPDATE',
+      [head[0].queue_id, head[0].item_id],
+    );
+    const rows = await tx.query<AssignmentRow>(
+      `SELECT id::text AS id, queue_id, item_id, user_id, round, state, (state = 'leased' AND lease_expires_at > now()) AS live
+       FROM assignments WHERE id = $1 FOR UPDATE`,
+      [assignmentId],
+    );
+    const a = rows[0];
+    // Another user's assignment id is reported as not found: ids are not a way to probe others' work.
+    if (a.user_id !== user.id) throw notFound('assignment');
+    return { a, qi: qi[0] };
+  }
+
+  async function liveCount(tx: Sql, queue: string, itemId: string, round: number): Promise<{ live: number; submitted: number }> {
+    const rows = await tx.query<{ live: number; submitted: number }>(
+      `SELECT count(*) FILTER (WHERE state = 'submitted' OR (state = 'leased' AND lease_expires_at > now()))::int AS live,
+              count(*) FILTER (WHERE state = 'submitted')::int AS submitted
+       FROM assignments WHERE queue_id = $1 AND item_id = $2 AND round = $3`,
+      [queue, itemId, round],
+    );
+    return rows[0];
+  }
+
+  async function roundCategories(sql: Sql, queue: string, itemId: string, round: number): Promise<string[]> {
+    const rows = await sql.query<{ category: string }>(
+      `SELECT category FROM assignments WHERE queue_id = $1 AND item_id = $2 AND round = $3 AND state = 'submitted' ORDER BY id`,
+      [queue, itemId, round],
+    );
+    return rows.map((r) => r.category);
+  }
+
+  async function labelRecords(sql: Sql, queue: string, itemId: string, userId?: string): Promise<LabelRecord[]> {
+    const rows = await sql.query<{ id: string; user_id: string; round: number; labels: TaskLabels; category: string; finished_at: Date }>(
+      `SELECT id::text AS id, user_id, round, labels, category, finished_at FROM assignments
+       WHERE queue_id = $1 AND item_id = $2 AND state = 'submitted' ${userId ? 'AND user_id = $3' : ''} ORDER BY round, id`,
+      userId ? [queue, itemId, userId] : [queue, itemId],
+    );
+    return rows.map((r) => ({
+      assignmentId: r.id,
+      annotator: r.user_id,
+      round: r.round,
+      labels: r.labels,
+      category: r.category,
+      submittedAt: new Date(r.finished_at).toISOString(),
+    }));
+  }
+
+  return {
+    kind: db.kind,
+
+    async enqueue(items, rules) {
+      // The store's own gate: every item must carry a passed mark whose digest matches its content.
+      const checked = items.map((item, i) => assertVerificationMark(item, `work item [${i}]`));
+      await defineQueues(rules.queues);
+      const result: EnqueueResult = { enqueued: 0, duplicates: 0, conflicts: 0, unrouted: 0, byQueue: {} };
+      await db.transaction(async (tx) => {
+        for (const item of checked) {
+          const routes = routeItem(item, rules);
+          const { verification, ...content } = item;
+          const inserted = await tx.query<{ id: string }>(
+            `INSERT INTO items (id, institution, source_kind, resource_type, content, digest, verification)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING id`,
+            [item.id, item.institution, item.sourceKind, item.resourceType, JSON.stringify(content), verification.digest, JSON.stringify(verification)],
+          );
+          if (!inserted.length) {
+            const prior = await tx.query<{ digest: string }>('SELECT digest FROM items WHERE id = $1', [item.id]);
+            if (prior[0]?.digest === verification.digest) result.duplicates++;
+            else result.conflicts++;
+            continue;
+          }
+          result.enqueued++;
+          if (!routes.length) result.unrouted++;
+          for (const r of routes) {
+            await tx.query(
+              `INSERT INTO queue_items (queue_id, item_id, priority, required, gold, rule) VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT DO NOTHING`,
+              [r.queue, item.id, r.priority, r.annotators, r.gold, r.rule],
+            );
+            result.byQueue[r.queue] = (result.byQueue[r.queue] ?? 0) + 1;
+          }
+        }
+      });
+      log.info('work items enqueued', { enqueued: result.enqueued, duplicates: result.duplicates, conflicts: result.conflicts, unrouted: result.unrouted });
+      return result;
+    },
+
+    defineQueues,
+    getQueue,
+
+    async listQueues(user) {
+      const rows = await db.query<{ definition: unknown; open: number; review: number; done: number }>(
+        `SELECT q.definition,
+                count(qi.item_id) FILTER (WHERE qi.status = 'open')::int AS open,
+                count(qi.item_id) FILTER (WHERE qi.status = 'review')::int AS review,
+                count(qi.item_id) FILTER (WHERE qi.status IN ('accepted', 'rejected'))::int AS done
+         FROM queues q LEFT JOIN queue_items qi ON qi.queue_id = q.id GROUP BY q.id ORDER BY q.id`,
+      );
+      return rows
+        .map((r) => ({ ...queueDefinitionSchema.parse(r.definition), counts: { open: r.open, review: r.review, done: r.done } }))
+        .filter((q) => !user || canSeeQueue(user, q.id));
+    },
+
+    async addUser({ id, role, queues = [] }) {
+      parseAtEdge(z.object({ id: userIdSchema, role: roleSchema, queues: z.array(queueIdSchema) }), { id, role, queues }, 'user');
+      for (const q of queues) if (!(await getQueue(q))) throw notFound(`queue "${q}"`);
+      const token = `trb_${randomBytes(24).toString('base64url')}`;
+      await db.transaction(async (tx) => {
+        await tx.query(
+          `INSERT INTO users (id, role, token_hash) VALUES ($1, $2, $3)
+           ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, token_hash = EXCLUDED.token_hash`,
+          [id, role, hashToken(token)],
+        );
+        await tx.query('DELETE FROM user_queues WHERE user_id = $1', [id]);
+        for (const q of queues) await tx.query('INSERT INTO user_queues (user_id, queue_id) VALUES ($1, $2)', [id, q]);
+      });
+      return { user: { id, role, queues: [...queues].sort() }, token };
+    },
+
+    async setUserQueues(userId, queues) {
+      await db.transaction(async (tx) => {
+        await tx.query('DELETE FROM user_queues WHERE user_id = $1', [userId]);
+        for (const q of queues) await tx.query('INSERT INTO user_queues (user_id, queue_id) VALUES ($1, $2)', [userId, q]);
+      });
+    },
+
+    async authenticate(token) {
+      if (!/^trb_[A-Za-z0-9_-]{20,64}$/.test(token)) return undefined;
+      const rows = await db.query<{ id: string; role: Role; queues: string[] | null }>(
+        `SELECT u.id, u.role, array_remove(array_agg(uq.queue_id ORDER BY uq.queue_id), NULL) AS queues
+         FROM users u LEFT JOIN user_queues uq ON uq.user_id = u.id WHERE u.token_hash = $1 GROUP BY u.id, u.role`,
+        [hashToken(token)],
+      );
+      if (!rows.length) return undefined;
+      return { id: rows[0].id, role: rows[0].role, queues: rows[0].queues ?? [] };
+    },
+
+    async claimNext(user, queueId) {
+      if (!canSeeQueue(user, queueId)) throw forbidden('this queue is not assigned to you');
+      const queue = await requireQueue(queueId);
+      const claimed = await db.transaction(async (tx) => {
+        // A user who already holds a live lease in this queue gets it back (a reloaded page does not hoard items).
+        const held = await tx.query<{ id: string; item_id: string; lease_expires_at: Date }>(
+          `SELECT id::text AS id, item_id, lease_expires_at FROM assignments
+           WHERE user_id = $1 AND queue_id = $2 AND state = 'leased' AND lease_expires_at > now() ORDER BY id LIMIT 1`,
+          [user.id, queueId],
+        );
+        if (held.length) return { id: held[0].id, itemId: held[0].item_id, expires: held[0].lease_expires_at };
+        const tried: string[] = [];
+        for (let attempt = 0; attempt < 25; attempt++) {
+          // Candidate: the snapshot may be stale; the locked row is re-checked below in a fresh statement.
+          const cand = await tx.query<{ item_id: string; round: number; required: number }>(
+            `SELECT qi.item_id, qi.round, qi.required FROM queue_items qi
+             WHERE qi.queue_id = $1 AND qi.status = 'open' AND NOT (qi.item_id = ANY($3::text[]))
+               AND (SELECT count(*) FROM assignments a WHERE a.queue_id = qi.queue_id AND a.item_id = qi.item_id AND a.round = qi.round
+                    AND (a.state = 'submitted' OR (a.state = 'leased' AND a.lease_expires_at > now()))) < qi.required
+               AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.queue_id = qi.queue_id AND a.item_id = qi.item_id AND a.round = qi.round
+                    AND a.user_id = $2 AND (a.state IN ('submitted', 'skipped') OR (a.state = 'leased' AND a.lease_expires_at > now())))
+             ORDER BY qi.priority DESC, qi.seq
+             LIMIT 1 FOR UPDATE OF qi SKIP LOCKED`,
+            [queueId, user.id, tried],
+          );
+          if (!cand.length) return undefined;
+          const c = cand[0];
+          tried.push(c.item_id);
+          const fresh = await tx.query<{ status: string; round: number; required: number }>(
+            'SELECT status, round, required FROM queue_items WHERE queue_id = $1 AND item_id = $2',
+            [queueId, c.item_id],
+          );
+          const f = fresh[0];
+          if (f.status !== 'open') continue;
+          const counts = await liveCount(tx, queueId, c.item_id, f.round);
+          if (counts.live >= f.required) continue;
+          const mine = await tx.query(
+            `SELECT 1 FROM assignments WHERE queue_id = $1 AND item_id = $2 AND round = $3 AND user_id = $4
+             AND (state IN ('submitted', 'skipped') OR (state = 'leased' AND lease_expires_at > now()))`,
+            [queueId, c.item_id, f.round, user.id],
+          );
+          if (mine.length) continue;
+          // Expired leases on this item give their slot back; mark them so the history says so.
+          await tx.query(
+            `UPDATE assignments SET state = 'expired', finished_at = lease_expires_at
+             WHERE queue_id = $1 AND item_id = $2 AND state = 'leased' AND lease_expires_at <= now()`,
+            [queueId, c.item_id],
+          );
+          const ins = await tx.query<{ id: string; lease_expires_at: Date }>(
+            `INSERT INTO assignments (queue_id, item_id, user_id, round, state, lease_expires_at)
+             VALUES ($1, $2, $3, $4, 'leased', now() + make_interval(secs => $5)) RETURNING id::text AS id, lease_expires_at`,
+            [queueId, c.item_id, user.id, f.round, queue.leaseSeconds],
+          );
+          return { id: ins[0].id, itemId: c.item_id, expires: ins[0].lease_expires_at };
+        }
+        return undefined;
+      });
+      if (!claimed) return undefined;
+      const content = await itemContent(db, claimed.itemId);
+      return { assignmentId: claimed.id, leaseExpiresAt: new Date(claimed.expires).toISOString(), item: toView(queue, content) };
+    },
+
+    async viewItem(user, queueId, itemId) {
+      if (!canSeeQueue(user, queueId)) throw forbidden('this queue is not assigned to you');
+      const queue = await requireQueue(queueId);
+      if (user.role === 'annotator') {
+        const mine = await db.query('SELECT 1 FROM assignments WHERE queue_id = $1 AND item_id = $2 AND user_id = $3 LIMIT 1', [queueId, itemId, user.id]);
+        if (!mine.length) throw forbidden('this item is not assigned to you');
+      }
+      const rows = await db.query<{ content: WorkItemContent }>(
+        'SELECT i.content FROM queue_items qi JOIN items i ON i.id = qi.item_id WHERE qi.queue_id = $1 AND qi.item_id = $2',
+        [queueId, itemId],
+      );
+      return rows.length ? toView(queue, rows[0].content) : undefined;
+    },
+
+    async previewRef(queueId, itemId, index) {
+      const rows = await db.query<{ content: WorkItemContent }>(
+        'SELECT i.content FROM queue_items qi JOIN items i ON i.id = qi.item_id WHERE qi.queue_id = $1 AND qi.item_id = $2',
+        [queueId, itemId],
+      );
+      return rows[0]?.content.previews?.[index]?.ref;
+    },
+
+    async submit(user, assignmentId, input) {
+      return db.transaction(async (tx) => {
+        const { a, qi } = await lockAssignment(tx, user, assignmentId);
+        const queue = await requireQueue(a.queue_id);
+        const labels = parseLabels(queue, input);
+        if (a.state !== 'leased' && a.state !== 'expired') throw conflict(`assignment is ${a.state}, not leased`);
+        if (a.round !== qi.round || qi.status !== 'open') throw conflict('the item was requeued or closed since this claim');
+        if (!a.live) {
+          // Late submit on an expired lease: accepted only while the item still has room for it.
+          const counts = await liveCount(tx, a.queue_id, a.item_id, a.round);
+          if (counts.live >= qi.required) throw conflict('lease expired and the item was claimed by someone else');
+        }
+        await tx.query(`UPDATE assignments SET state = 'submitted', finished_at = now(), labels = $2, category = $3 WHERE id = $1`, [
+          assignmentId,
+          JSON.stringify(labels),
+          categoryOf(queue.taskType, labels),
+        ]);
+        const cats = await roundCategories(tx, a.queue_id, a.item_id, a.round);
+        let status = 'open';
+        let required = qi.required;
+        if (cats.length >= qi.required) {
+          const agreement = pairwiseAgreement(cats);
+          if (agreement !== null && agreement < queue.minItemAgreement && qi.required < queue.maxAnnotators) {
+            required = qi.required + 1; // low agreement: one more annotator
+          } else {
+            status = queue.review ? 'review' : 'accepted';
+          }
+          await tx.query('UPDATE queue_items SET required = $3, status = $4 WHERE queue_id = $1 AND item_id = $2', [a.queue_id, a.item_id, required, status]);
+        }
+        return { status, required };
+      });
+    },
+
+    async skip(user, assignmentId, reason) {
+      await db.transaction(async (tx) => {
+        const { a } = await lockAssignment(tx, user, assignmentId);
+        if (a.state !== 'leased') throw conflict(`assignment is ${a.state}, not leased`);
+        await tx.query(`UPDATE assignments SET state = 'skipped', finished_at = now(), skip_reason = $2 WHERE id = $1`, [assignmentId, reason]);
+      });
+    },
+
+    async release(user, assignmentId) {
+      await db.transaction(async (tx) => {
+        const { a } = await lockAssignment(tx, user, assignmentId);
+        if (a.state !== 'leased') throw conflict(`assignment is ${a.state}, not leased`);
+        await tx.query(`UPDATE assignments SET state = 'released', finished_at = now() WHERE id = $1`, [assignmentId]);
+      });
+    },
+
+    async labels(user, queueId, itemId) {
+      if (!canSeeQueue(user, queueId)) throw forbidden('this queue is not assigned to you');
+      return labelRecords(db, queueId, itemId, user.role === 'annotator' ? user.id : undefined);
+    },
+
+    async agreement(queueId) {
+      await requireQueue(queueId);
+      // The latest round of each item: earlier rounds were superseded by a reviewer's requeue.
+      const rows = await db.query<{ item_id: string; user_id: string; category: string }>(
+        `SELECT a.item_id, a.user_id, a.category FROM assignments a
+         JOIN queue_items qi ON qi.queue_id = a.queue_id AND qi.item_id = a.item_id AND qi.round = a.round
+         WHERE a.queue_id = $1 AND a.state = 'submitted' ORDER BY a.item_id, a.id`,
+        [queueId],
+      );
+      const units = new Map<string, Map<string, string>>();
+      for (const r of rows) {
+        const u = units.get(r.item_id) ?? new Map<string, string>();
+        u.set(r.user_id, r.category);
+        units.set(r.item_id, u);
+      }
+      return computeAgreement([...units.values()].map((ratings) => ({ ratings })));
+    },
+
+    async reviewList(queueId, limit = 50) {
+      await requireQueue(queueId);
+      const items = await db.query<{ item_id: string; round: number }>(
+        `SELECT item_id, round FROM queue_items WHERE queue_id = $1 AND status = 'review' ORDER BY priority DESC, seq LIMIT $2`,
+        [queueId, limit],
+      );
+      const out = [];
+      for (const it of items) {
+        const labels = (await labelRecords(db, queueId, it.item_id)).filter((l) => l.round === it.round);
+        out.push({ itemId: it.item_id, round: it.round, labels, agreement: pairwiseAgreement(labels.map((l) => l.category)) });
+      }
+      return out;
+    },
+
+    async review(user, queueId, itemId, decision, note) {
+      await requireQueue(queueId);
+      return db.transaction(async (tx) => {
+        const rows = await tx.query<{ status: string; round: number }>(
+          'SELECT status, round FROM queue_items WHERE queue_id = $1 AND item_id = $2 FOR UPDATE',
+          [queueId, itemId],
+        );
+        if (!rows.length) throw notFound('item');
+        if (rows[0].status !== 'review') throw conflict(`item is ${rows[0].status}, not waiting for review`);
+        let { round } = rows[0];
+        let status: string = decision === 'accept' ? 'accepted' : decision === 'reject' ? 'rejected' : 'open';
+        if (decision === 'requeue') {
+          await tx.query(`UPDATE assignments SET state = 'superseded' WHERE queue_id = $1 AND item_id = $2 AND round = $3 AND state = 'leased'`, [queueId, itemId, round]);
+          round += 1;
+          status = 'open';
+        }
+        await tx.query(
+          `UPDATE queue_items SET status = $3, round = $4, review_decision = $5, review_note = $6, reviewed_by = $7, reviewed_at = now()
+           WHERE queue_id = $1 AND item_id = $2`,
+          [queueId, itemId, status, round, decision, note ?? null, user.id],
+        );
+        return { status, round };
+      });
+    },
+
+    async setGold(queueId, itemId, input) {
+      const queue = await requireQueue(queueId);
+      const labels = parseLabels(queue, input, 'gold labels');
+      const rows = await db.query<{ item_id: string }>(
+        'UPDATE queue_items SET gold = true, gold_labels = $3, gold_category = $4 WHERE queue_id = $1 AND item_id = $2 RETURNING item_id',
+        [queueId, itemId, JSON.stringify(labels), categoryOf(queue.taskType, labels)],
+      );
+      if (!rows.length) throw notFound('item');
+    },
+
+    async annotatorStats(queueId, annotator) {
+      const params: unknown[] = [];
+      const where: string[] = [];
+      if (queueId) {
+        params.push(queueId);
+        where.push(`a.queue_id = $${params.length}`);
+      }
+      if (annotator) {
+        params.push(annotator);
+        where.push(`a.user_id = $${params.length}`);
+      }
+      const rows = await db.query<{
+        user_id: string;
+        submitted: number;
+        skipped: number;
+        released: number;
+        expired: number;
+        leased: number;
+        median_seconds: number | null;
+        gold_scored: number;
+        gold_correct: number;
+      }>(
+        `SELECT a.user_id,
+           count(*) FILTER (WHERE a.state = 'submitted')::int AS submitted,
+           count(*) FILTER (WHERE a.state = 'skipped')::int AS skipped,
+           count(*) FILTER (WHERE a.state = 'released')::int AS released,
+           count(*) FILTER (WHERE a.state = 'expired' OR (a.state = 'leased' AND a.lease_expires_at <= now()))::int AS expired,
+           count(*) FILTER (WHERE a.state = 'leased' AND a.lease_expires_at > now())::int AS leased,
+           (percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.finished_at - a.claimed_at)) FILTER (WHERE a.state = 'submitted'))::float8 AS median_seconds,
+           count(*) FILTER (WHERE a.state = 'submitted' AND qi.gold_category IS NOT NULL)::int AS gold_scored,
+           count(*) FILTER (WHERE a.state = 'submitted' AND qi.gold_category IS NOT NULL AND a.category = qi.gold_category)::int AS gold_correct
+         FROM assignments a JOIN queue_items qi ON qi.queue_id = a.queue_id AND qi.item_id = a.item_id
+         ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+         GROUP BY a.user_id ORDER BY a.user_id`,
+        params,
+      );
+      // Pairwise agreement with co-annotators: over items (same round) where the user and others submitted.
+      const pairs = await db.query<{ user_id: string; agree: number; total: number }>(
+        `SELECT a.user_id, count(*) FILTER (WHERE a.category = b.category)::int AS agree, count(*)::int AS total
+         FROM assignments a JOIN assignments b ON b.queue_id = a.queue_id AND b.item_id = a.item_id AND b.round = a.round
+           AND b.user_id <> a.user_id AND b.state = 'submitted'
+         WHERE a.state = 'submitted' ${where.length ? `AND ${where.join(' AND ')}` : ''}
+         GROUP BY a.user_id`,
+        params,
+      );
+      const agreeBy = new Map(pairs.map((p) => [p.user_id, p.total ? p.agree / p.total : null]));
+      return rows.map((r) => ({
+        annotator: r.user_id,
+        submitted: r.submitted,
+        skipped: r.skipped,
+        released: r.released,
+        expired: r.expired,
+        leased: r.leased,
+        medianSecondsPerItem: r.median_seconds === null ? null : Math.round(r.median_seconds * 10) / 10,
+        gold: { scored: r.gold_scored, correct: r.gold_correct, accuracy: r.gold_scored ? r.gold_correct / r.gold_scored : null },
+        pairwiseAgreement: agreeBy.get(r.user_id) ?? null,
+      }));
+    },
+
+    async exportRows(queueId) {
+      const queue = await requireQueue(queueId);
+      const items = await db.query<{ item_id: string; content: WorkItemContent; status: string; round: number; gold: boolean; review_decision: string | null; resource_type: string; source_kind: string }>(
+        `SELECT qi.item_id, i.content, qi.status, qi.round, qi.gold, qi.review_decision, i.resource_type, i.source_kind
+         FROM queue_items qi JOIN items i ON i.id = qi.item_id WHERE qi.queue_id = $1 ORDER BY qi.seq`,
+        [queueId],
+      );
+      const labels = await db.query<{ item_id: string; id: string; user_id: string; round: number; labels: TaskLabels; category: string; finished_at: Date }>(
+        `SELECT item_id, id::text AS id, user_id, round, labels, category, finished_at FROM assignments
+         WHERE queue_id = $1 AND state = 'submitted' ORDER BY item_id, round, id`,
+        [queueId],
+      );
+      const byItem = new Map<string, LabelRecord[]>();
+      for (const l of labels) {
+        const list = byItem.get(l.item_id) ?? [];
+        list.push({ assignmentId: l.id, annotator: l.user_id, round: l.round, labels: l.labels, category: l.category, submittedAt: new Date(l.finished_at).toISOString() });
+        byItem.set(l.item_id, list);
+      }
+      return items.map((it) => ({
+        queue: queueId,
+        taskType: queue.taskType,
+        itemId: it.item_id,
+        resourceType: it.resource_type,
+        sourceKind: it.source_kind,
+        content: it.content,
+        status: it.status,
+        round: it.round,
+        gold: it.gold,
+        reviewDecision: it.review_decision,
+        labels: (byItem.get(it.item_id) ?? []).filter((l) => l.round === it.round),
+      }));
+    },
+
+    close: () => db.close(),
+  };
+}
