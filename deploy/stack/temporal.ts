@@ -38,7 +38,17 @@ export async function ensureTemporalBin(config: Config, progress: (m: string) =>
   const logFile = path.join(ensureDir(config.paths.logs), 'temporal-build.log');
   progress(`building the temporal CLI (${TEMPORAL_CLI_MODULE}) into ${gobin}; this takes a few minutes once (log: ${logFile})`);
   await runCommand(go, ['install', TEMPORAL_CLI_MODULE], {
-    env: { ...process.env, GOBIN: gobin, GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
+    // Module downloads and build objects go to our cache too, so a fresh clone or CI run with a warm cache
+    // rebuilds nothing; -modcacherw keeps that cache deletable.
+    env: {
+      ...process.env,
+      GOBIN: gobin,
+      GOPATH: path.join(config.paths.cache, 'go'),
+      GOMODCACHE: path.join(config.paths.cache, 'go', 'mod'),
+      GOCACHE: path.join(config.paths.cache, 'go', 'build'),
+      GOFLAGS: '-modcacherw',
+      CGO_ENABLED: '0',
+    },
     timeoutMs: 40 * 60_000,
     logFile,
   });
