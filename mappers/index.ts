@@ -7,6 +7,8 @@ import { NotSupportedError } from '../platform/errors';
 import type { DicomSummary } from '../schemas/dicom-summary';
 import type { BatchHandler, MapContext, MapResult, SourceFormat } from './types';
 import { sourceFormats } from './types';
+import { mapHl7v2 } from './ehr/hl7v2';
+import { mapFhir } from './ehr/fhir-normalize';
 
 export { sourceFormats };
 export type { BatchHandler, ColumnMapping, FhirResource, MapContext, MapResult, SourceFormat } from './types';
@@ -20,6 +22,10 @@ export function isSourceFormat(value: string): value is SourceFormat {
 /** Map one whole file or page held in memory. */
 export async function mapBuffer(format: SourceFormat, bytes: Buffer, ctx: MapContext): Promise<MapResult> {
   switch (format) {
+    case 'hl7v2':
+      return mapHl7v2(bytes, ctx);
+    case 'fhir':
+      return mapFhir(bytes, ctx);
     default:
       throw new NotSupportedError(`map format ${format}`);
   }

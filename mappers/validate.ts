@@ -92,14 +92,15 @@ interface BindingPlan {
   codes: Map<string, Set<string>>;
   children: Map<string, TypeSchema>;
 }
-const plans = new Map<TypeSchema, BindingPlan>();
+const plans = new Map<string, BindingPlan>();
 const PRIMITIVE = /^[a-z]/;
 
 function planFor(schema: TypeSchema, c: MedplumCore): BindingPlan {
-  let plan = plans.get(schema);
+  const key = `${schema.url ?? ''}#${schema.path || schema.name}`;
+  let plan = plans.get(key);
   if (plan) return plan;
   plan = { codes: new Map(), children: new Map() };
-  plans.set(schema, plan);
+  plans.set(key, plan);
   for (const [key, el] of Object.entries(schema.elements)) {
     if (key.includes('[x]') || !el.type?.length) continue;
     const t = el.type[0].code;

@@ -1,0 +1,166 @@
+import iconv from 'iconv-lite';
+import { basename } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { patientStableId } from '../ids';
+import { byType, expectReconciled, sample, sampleFiles } from '../test-support/data';
+import type { FhirResource, MapContext } from '../types';
+import { mapHl7v2 } from './hl7v2';
+
+const ctx: MapContext = { institution: 'test-inst', sourceFile: 'test.hl7', timezone: 'Asia/Shanghai' };
+const CR = '\r';
+
+function oru(extra = ''): string {
+  return [
+    'MSH|^~\\&|LAB|FAC|TRIB|FAC|20240305081500||ORU^R01^ORU_R01|CTRL-1|P|2.5.1',
+    'PID|1||MRN001^^^HOSP^MR~110101199003071234^^^CHN^NNCHN||Doe^Jane^Q~Smith^Jane^^^^^M||19900307|F|||1 Main St^^Springfield^IL^62701^USA^H||^PRN^PH^^^217^5550100',
+    'PV1|1|I|W1^101^A||||||||||||||||V123|||||||||||||||||||||||||20240301090000+0800',
+    'OBR|1|PL1|FL1|24323-8^Comprehensive metabolic panel^LN|||20240305070000|||||||||||||||20240305080000||CH|F',
+    'OBX|1|NM|2345-7^Glucose^LN||5.6|mmol/L^^UCUM|3.9-6.1|N|||F|||20240305070000',
+    'OBX|2|ST|8251-1^Note^LN||Fasting \\T\\ rested\\.br\\second line||||||F',
+    'OBX|3|CWE|5778-6^Color^LN||YEL^Yellow^L||||||F',
+    'ZPI|1|custom|stuff',
+    extra,
+  ]
+    .filter(Boolean)
+    .join(CR);
+}
+
+describe('mapHl7v2 on constructed messages', () => {
+  it('maps PID repetitions, identifiers, UCUM quantities, escapes and Z-segments (CR separators)', () => {
+    const r = mapHl7v2(Buffer.from(oru()), ctx);
+    expectReconciled(r);
+    expect(r.recordsMapped).toBe(1);
+    const [patient] = byType(r, 'Patient');
+    expect(patient.id).toBe(patientStableId('test-inst', 'MRN001'));
+    expect(patient.id).not.toContain('MRN001');
+    expect(patient.name).toEqual([
+      { family: 'Doe', given: ['Jane', 'Q'] },
+      { use: 'maiden', family: 'Smith', given: ['Jane'] },
+    ]);
+    expect(patient.identifier).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ system: 'urn:tributary:test-inst:mrn', value: 'MRN001' }),
+        expect.objectContaining({ system: 'urn:tributary:cn-resident-id', value: '110101199003071234' }),
+      ]),
+    );
+    expect(patient.gender).toBe('female');
+    expect(patient.birthDate).toBe('1990-03-07');
+    const obs = byType(r, 'Observation');
+    expect(obs).toHaveLength(3);
+    expect(obs[0].valueQuantity).toEqual({ value: 5.6, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' });
+    expect(obs[0].code).toEqual({ coding: [{ code: '2345-7', system: 'http://loinc.org', display: 'Glucose' }], text: 'Glucose' });
+    expect(obs[0].referenceRange).toEqual([{ low: expect.objectContaining({ value: 3.9, code: 'mmol/L' }), high: expect.objectContaining({ value: 6.1 }) }]);
+    // Local time without offset takes the institution's zone.
+    expect(obs[0].effectiveDateTime).toBe('2024-03-05T07:00:00+08:00');
+    expect(obs[1].valueString).toBe('Fasting & rested\nsecond line');
+    expect(obs[2].valueCodeableConcept).toMatchObject({ coding: [{ code: 'YEL', system: 'urn:tributary:test-inst:codes:L' }] });
+    const [report] = byType(r, 'DiagnosticReport');
+    expect(report.result).toEqual(obs.map((o) => ({ reference: `Observation/${o.id}` })));
+    expect(report.subject).toEqual({ reference: `Patient/${patient.id}` });
+    const [enc] = byType(r, 'Encounter');
+    expect(enc.class).toMatchObject({ code: 'IMP' });
+    const [prov] = byType(r, 'Provenance');
+    expect((prov.target as unknown[]).length).toBe(r.resources.length - 1);
+  });
+
+  it('gives the same ids on a re-run', () => {
+    const a = mapHl7v2(Buffer.from(oru()), ctx).resources.map((x) => x.id);
+    const b = mapHl7v2(Buffer.from(oru()), ctx).resources.map((x) => x.id);
+    expect(a).toEqual(b);
+    expect(new Set(a).size).toBe(a.length);
+  });
+
+  it('decodes GB 18030 per MSH-18 and keeps Chinese names', () => {
+    const text = [
+      'MSH|^~\\&|HIS|医院|TRIB|FAC|20240305081500||ADT^A01^ADT_A01|C2|P|2.5|||||CHN|GB 18030',
+      'PID|1||ZY0001^^^HIS^MR||张^三丰||19800101|M',
+      'PV1|1|I',
+    ].join(CR);
+    const r = mapHl7v2(iconv.encode(text, 'gb18030'), ctx);
+    expectReconciled(r);
+    expect(byType(r, 'Patient')[0].name).toEqual([{ family: '张', given: ['三丰'] }]);
+  });
+
+  it('maps a merge (A40) with a link to the prior patient', () => {
+    const r = mapHl7v2(sample('hl7v2', 'ADT-A40-01.hl7'), ctx);
+    const [p] = byType(r, 'Patient');
+    expect(p.link).toEqual([{ other: { reference: `Patient/${patientStableId('test-inst', '56789')}` }, type: 'replaces' }]);
+  });
+
+  it('rejects a truncated message with a location and keeps the rest of the file', () => {
+    const good = oru();
+    const truncated = 'MSH|^~\\&|LAB|FAC|TRIB|FAC|2024030508||ORU^R01|CTRL-2|P|2.5.1\rPID|1||MRN9^^^H^MR||Do';
+    const noPid = 'MSH|^~\\&|LAB|FAC|TRIB|FAC|20240305||ORU^R01|CTRL-3|P|2.5.1';
+    const badNumber = good.replace('CTRL-1', 'CTRL-4').replace('|5.6|', '|five|');
+    const r = mapHl7v2(Buffer.from([good, truncated, noPid, badNumber].join(CR)), ctx);
+    expectReconciled(r);
+    expect(r.recordsIn).toBe(4);
+    // The truncated one still has a PID with an identifier: it maps; the one without PID and the bad NM do not.
+    expect(r.recordsRejected).toBe(2);
+    const locations = r.issues.map((i) => i.location?.[0]);
+    expect(locations).toContain('test.hl7:message 3 (line 11):PID');
+    expect(r.issues.find((i) => i.diagnostics?.includes('not a number'))?.location?.[0]).toMatch(/message 4 .*OBX-5 \(line \d+\)/);
+    // Never the value in an error.
+    expect(JSON.stringify(r.issues)).not.toContain('five');
+  });
+
+  it('reports garbage (not HL7) instead of dropping it', () => {
+    const r = mapHl7v2(Buffer.from('hello\nworld\n'), ctx);
+    expectReconciled(r);
+    expect(r.recordsRejected).toBe(1);
+    expect(r.issues[0].location?.[0]).toBe('test.hl7:line 1');
+  });
+
+  it('survives a 50 MB single line', () => {
+    const big = 'MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X|P|2.5\rPID|1||M1^^^H^MR||' + 'x'.repeat(50 * 1024 * 1024);
+    const r = mapHl7v2(Buffer.from(big), { ...ctx, validate: false });
+    expectReconciled(r);
+    expect(r.recordsIn).toBe(1);
+  });
+});
+
+describe('mapHl7v2 on every real sample', () => {
+  const files = sampleFiles('hl7v2', '.hl7');
+  it('finds the samples', () => expect(files.length).toBeGreaterThan(100));
+
+  it('maps every file with reconciled counts and valid references', () => {
+    let mapped = 0;
+    for (const f of files) {
+      const r = mapHl7v2(readFileSync(f), { institution: 'test-inst', sourceFile: basename(f), timezone: 'America/New_York' });
+      expectReconciled(r);
+      mapped += r.recordsMapped;
+      const ids = new Set(r.resources.map((x) => `${x.resourceType}/${x.id}`));
+      for (const res of r.resources) {
+        const subj = (res.subject ?? res.patient) as { reference?: string } | undefined;
+        if (subj?.reference) expect(ids.has(subj.reference)).toBe(true);
+      }
+    }
+    expect(mapped).toBeGreaterThanOrEqual(files.length - 2);
+  });
+
+  it('maps VXU to Immunization, RDE to MedicationRequest, MDM^T02 to DocumentReference, ORM to ServiceRequest', () => {
+    const vxu = mapHl7v2(sample('hl7v2', 'VXU-V04-01.hl7'), ctx);
+    const [imm] = byType(vxu, 'Immunization');
+    expect(imm).toMatchObject({ status: 'completed', occurrenceDateTime: '2021-08-18', lotNumber: '315841' });
+    expect(imm.vaccineCode).toMatchObject({ coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '49281021588' }] });
+    expect(imm.doseQuantity).toEqual({ value: 0.5, unit: 'mL', system: 'http://unitsofmeasure.org', code: 'mL' });
+
+    const rde = mapHl7v2(sample('hl7v2', 'RDE-O11-01.hl7'), ctx);
+    const [mr] = byType(rde, 'MedicationRequest');
+    expect(mr).toMatchObject({ status: 'active', intent: 'order' });
+    expect((mr.medicationCodeableConcept as { coding: { system: string }[] }).coding[0].system).toBe('http://hl7.org/fhir/sid/ndc');
+
+    const mdm = mapHl7v2(sample('hl7v2', 'MDM-T02-02.hl7'), ctx);
+    const [doc] = byType(mdm, 'DocumentReference');
+    const att = (doc.content as { attachment: { contentType: string; data: string } }[])[0].attachment;
+    expect(att.contentType).toContain('text/plain');
+    expect(Buffer.from(att.data, 'base64').toString('utf8')).toContain('Toilet cylinder crackers');
+
+    const orm = mapHl7v2(sample('hl7v2', 'ORM-O01-01.hl7'), ctx);
+    const [sr] = byType(orm, 'ServiceRequest');
+    expect(sr).toMatchObject({ intent: 'order', status: 'active', code: { coding: [{ system: 'http://loinc.org', code: '24725-4' }] } });
+    const patients: FhirResource[] = byType(orm, 'Patient');
+    expect((patients[0].name as unknown[]).length).toBe(2);
+  });
+});

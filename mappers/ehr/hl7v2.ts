@@ -1,0 +1,600 @@
+/**
+ * HL7 v2.3-2.8 -> FHIR R4. One message is one record: it yields Patient (+Encounter, Observation, DiagnosticReport,
+ * ServiceRequest, MedicationRequest, Immunization, DocumentReference as its segments allow) plus a Provenance, or it
+ * is rejected whole with an issue naming segment and field.
+ */
+import { canonicalSystem, quantity } from '../tables/index';
+import { CN_RESIDENT_ID_SYSTEM, SSN_SYSTEM, mrnSystem, patientStableId, stableId } from '../ids';
+import { RecordError, RecordSink } from '../sink';
+import { hl7Date, hl7DateTime, toInstant } from '../time';
+import type { FhirResource, MapContext, MapResult } from '../types';
+import type { Hl7Message, Segment } from './hl7v2-parse';
+import { Hl7Reader, decodeHl7, splitMessages } from './hl7v2-parse';
+
+type Json = Record<string, unknown>;
+
+const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+const INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
+const DATA_ABSENT = 'http://terminology.hl7.org/CodeSystem/data-absent-reason';
+
+const MERGE_EVENTS = new Set(['A18', 'A30', 'A34', 'A36', 'A39', 'A40', 'A47']);
+const GENDER: Record<string, string> = { M: 'male', F: 'female', O: 'other', A: 'other', N: 'other', U: 'unknown' };
+const NAME_USE: Record<string, string> = { L: 'official', D: 'usual', M: 'maiden', N: 'nickname', A: 'anonymous', S: 'anonymous', T: 'temp', B: 'old', C: 'old' };
+const ADDRESS_USE: Record<string, string> = { H: 'home', B: 'work', O: 'work', C: 'temp', BA: 'old' };
+const TELECOM_USE: Record<string, string> = { PRN: 'home', ORN: 'home', WPN: 'work', VHN: 'home', ASN: 'temp', EMR: 'temp', PRS: 'mobile' };
+const TELECOM_SYSTEM: Record<string, string> = { PH: 'phone', CP: 'phone', FX: 'fax', BP: 'pager', Internet: 'email', X400: 'email', MD: 'other', TDD: 'other', TTY: 'other', SAT: 'phone' };
+const ENCOUNTER_CLASS: Record<string, [string, string]> = {
+  I: ['IMP', 'inpatient encounter'],
+  O: ['AMB', 'ambulatory'],
+  E: ['EMER', 'emergency'],
+  P: ['PRENC', 'pre-admission'],
+  R: ['AMB', 'ambulatory'],
+  B: ['AMB', 'ambulatory'],
+  C: ['AMB', 'ambulatory'],
+};
+const ENCOUNTER_STATUS: Record<string, string> = {
+  A01: 'in-progress', A02: 'in-progress', A03: 'finished', A04: 'arrived', A05: 'planned', A06: 'in-progress', A07: 'in-progress',
+  A08: 'in-progress', A11: 'cancelled', A13: 'in-progress', A14: 'planned', A27: 'cancelled', A38: 'cancelled',
+};
+const RESULT_STATUS: Record<string, string> = { F: 'final', P: 'preliminary', C: 'corrected', X: 'cancelled', D: 'entered-in-error', W: 'entered-in-error', I: 'registered', R: 'preliminary', S: 'preliminary', U: 'final', A: 'amended' };
+const REPORT_STATUS: Record<string, string> = { F: 'final', P: 'preliminary', C: 'corrected', X: 'cancelled', I: 'registered', R: 'partial', S: 'partial', A: 'partial', O: 'registered' };
+const ORDER_STATUS: Record<string, string> = { NW: 'active', OK: 'active', SC: 'active', XO: 'active', CA: 'revoked', OC: 'revoked', DC: 'revoked', OD: 'revoked', HD: 'on-hold', OH: 'on-hold', CM: 'completed', RE: 'completed' };
+const MED_STATUS: Record<string, string> = { NW: 'active', OK: 'active', SC: 'active', XO: 'active', RP: 'active', CA: 'cancelled', OC: 'cancelled', DC: 'stopped', OD: 'stopped', HD: 'on-hold', OH: 'on-hold', CM: 'completed', RE: 'completed' };
+const DOC_STATUS: Record<string, string> = { AU: 'final', LA: 'final', DI: 'preliminary', IP: 'preliminary', IN: 'preliminary', PA: 'preliminary', DO: 'final' };
+
+/** Map a file (or Kafka message payload) of HL7 v2 messages. */
+export function mapHl7v2(bytes: Buffer, ctx: MapContext): MapResult {
+  const sink = new RecordSink(ctx);
+  const { text, declared, known } = decodeHl7(bytes);
+  if (!known) sink.issue('warning', 'not-supported', 'MSH-18', 'character set not recognised; decoded as UTF-8');
+  if (text.includes('\uFFFD') && known) sink.issue('warning', 'value', 'file', `bytes not valid in the declared character set (${declared || 'UTF-8 default'}); replaced`);
+  const { messages, orphanLines, badLines } = splitMessages(text);
+  if (orphanLines.length) sink.reject(`line ${orphanLines[0]}`, `${orphanLines.length} line(s) before any MSH segment: not an HL7 v2 message`, 'structure');
+  if (badLines.length) sink.issue('warning', 'structure', `line ${badLines[0]}`, `${badLines.length} line(s) are not valid segments (bad segment name); ignored`);
+  const tz = ctx.timezone ?? 'UTC';
+  for (const msg of messages) {
+    sink.record(`message ${msg.ordinal} (line ${msg.line})`, () => new MessageMapper(msg, ctx, tz, sink).map());
+  }
+  return sink.result;
+}
+
+class MessageMapper {
+  private readonly r: Hl7Reader;
+  private readonly controlId: string;
+  private readonly messageType: string;
+  private readonly event: string;
+  private patientRef = '';
+  private encounterRef: string | undefined;
+  private readonly out: FhirResource[] = [];
+
+  constructor(
+    private readonly msg: Hl7Message,
+    private readonly ctx: MapContext,
+    private readonly tz: string,
+    private readonly sink: RecordSink,
+  ) {
+    this.r = new Hl7Reader(msg.delimiters);
+    const msh = msg.segments[0];
+    const type = this.r.comps(this.r.reps(msh.fields[9])[0]);
+    this.messageType = this.r.text(type[0]);
+    this.event = this.r.text(type[1]);
+    this.controlId = this.r.first(msh.fields[10]) || `${ctx.sourceFile}#${msg.ordinal}`;
+  }
+
+  private id(kind: string, ...parts: (string | number)[]): string {
+    return stableId(this.ctx.institution, kind, this.controlId, ...parts);
+  }
+
+  private loc(seg: Segment, field?: number): string {
+    return field === undefined ? `${seg.name} (line ${seg.line})` : `${seg.name}-${field} (line ${seg.line})`;
+  }
+
+  map(): FhirResource[] {
+    const msh = this.msg.segments[0];
+    if (!this.messageType) throw new RecordError('MSH-9 message type is empty', 'MSH-9', 'required');
+    const recorded = this.r.first(msh.fields[7]);
+    if (!recorded) throw new RecordError('MSH-7 message date/time is empty', 'MSH-7', 'required');
+    const recordedAt = toInstant(hl7DateTime(recorded, this.tz, 'MSH-7'));
+    const pid = this.msg.segments.find((s) => s.name === 'PID');
+    if (!pid) throw new RecordError(`${this.messageType}^${this.event} has no PID segment; only patient-bearing messages are mapped`, 'PID', 'not-supported');
+    this.out.push(this.patient(pid));
+    // Merge events (A40 and relatives) may carry several PID/MRG groups: each names one surviving patient.
+    const pids = this.msg.segments.filter((s) => s.name === 'PID');
+    if (pids.length > 1) {
+      if (MERGE_EVENTS.has(this.event)) {
+        const firstRef = this.patientRef;
+        for (const extra of pids.slice(1)) this.out.push(this.patient(extra));
+        this.patientRef = firstRef;
+      } else {
+        this.sink.issue('warning', 'not-supported', `message ${this.msg.ordinal}:${this.loc(pids[1])}`, 'more than one PID in a non-merge message; only the first patient is mapped');
+      }
+    }
+    const pv1 = this.msg.segments.find((s) => s.name === 'PV1');
+    if (pv1) {
+      const enc = this.encounter(pv1);
+      if (enc) this.out.push(enc);
+    }
+    this.mapBody();
+    const targets = this.out.map((r) => ({ reference: `${r.resourceType}/${r.id}` }));
+    this.out.push({
+      resourceType: 'Provenance',
+      id: this.id('Provenance'),
+      target: targets,
+      recorded: recordedAt,
+      activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE' }] },
+      agent: [{ who: { identifier: { system: 'urn:tributary:institution', value: this.ctx.institution } } }],
+      entity: [
+        {
+          role: 'source',
+          what: {
+            identifier: { system: `urn:tributary:${this.ctx.institution}:hl7v2-message`, value: this.controlId },
+            display: `HL7 v2 ${this.messageType}^${this.event}`,
+          },
+        },
+      ],
+    });
+    return this.out;
+  }
+
+  // ---- Patient ----
+
+  private patient(pid: Segment): FhirResource {
+    const r = this.r;
+    const f = pid.fields;
+    const identifiers: Json[] = [];
+    let mrn = '';
+    const cxList = [...r.reps(f[3]).map((x) => ({ x, field: 3 })), ...r.reps(f[2]).map((x) => ({ x, field: 2 })), ...r.reps(f[4]).map((x) => ({ x, field: 4 }))];
+    // MRN: the first PID-3 repetition typed MR, else the first PID-3 repetition, else PID-2 / PID-4 (v2.3 senders).
+    const mrChoice = cxList.find((c) => c.field === 3 && r.text(r.comps(c.x)[4]) === 'MR') ?? cxList.find((c) => r.text(r.comps(c.x)[0]) !== '');
+    for (const c of cxList) {
+      const comps = r.comps(c.x);
+      const value = r.text(comps[0]);
+      if (!value) continue;
+      const type = r.text(comps[4]);
+      let system: string;
+      if (c === mrChoice) {
+        mrn = value;
+        system = mrnSystem(this.ctx.institution);
+      } else if (type === 'SS') system = SSN_SYSTEM;
+      else if (type === 'NNCHN' || type === 'RI' && /^\d{17}[\dXx]$/.test(value)) system = CN_RESIDENT_ID_SYSTEM;
+      else system = this.authoritySystem(comps[3]) ?? `urn:tributary:${this.ctx.institution}:id:${type || 'other'}`;
+      identifiers.push({ ...(type ? { type: { coding: [{ system: V2_0203, code: type }] } } : {}), system, value });
+    }
+    const ssn = r.first(f[19]);
+    if (ssn && !identifiers.some((i) => i.system === SSN_SYSTEM)) identifiers.push({ type: { coding: [{ system: V2_0203, code: 'SS' }] }, system: SSN_SYSTEM, value: ssn });
+    if (!mrn) throw new RecordError('no patient identifier in PID-3 (or PID-2/PID-4)', this.loc(pid, 3), 'required');
+    const id = patientStableId(this.ctx.institution, mrn);
+    this.patientRef = `Patient/${id}`;
+    const patient: FhirResource = { resourceType: 'Patient', id, identifier: identifiers };
+    const names = r.reps(f[5]).map((x) => this.humanName(x)).filter((n): n is Json => n !== undefined);
+    if (names.length) patient.name = names;
+    const telecom = [...r.reps(f[13]).map((x) => this.contactPoint(x, 'home')), ...r.reps(f[14]).map((x) => this.contactPoint(x, 'work'))].filter((t): t is Json => t !== undefined);
+    if (telecom.length) patient.telecom = telecom;
+    const gender = r.first(f[8]);
+    if (gender) patient.gender = GENDER[gender.toUpperCase()] ?? 'unknown';
+    const dob = r.first(f[7]);
+    if (dob) patient.birthDate = hl7Date(dob.slice(0, 8), this.loc(pid, 7));
+    const addresses = r.reps(f[11]).map((x) => this.address(x)).filter((a): a is Json => a !== undefined);
+    if (addresses.length) patient.address = addresses;
+    const deathTime = r.first(f[29]);
+    if (deathTime) patient.deceasedDateTime = hl7DateTime(deathTime, this.tz, this.loc(pid, 29));
+    else if (r.first(f[30]) === 'Y') patient.deceasedBoolean = true;
+    // The MRG that belongs to this PID is the next one before any later PID (patient merges only).
+    const next = this.msg.segments.find((s) => s.index > pid.index && (s.name === 'MRG' || s.name === 'PID'));
+    const mrg = next?.name === 'MRG' && MERGE_EVENTS.has(this.event) ? next : undefined;
+    if (mrg) {
+      const prior = r.reps(mrg.fields[1]).map((x) => r.text(r.comps(x)[0])).filter(Boolean);
+      if (prior.length === 0) throw new RecordError('MRG-1 prior patient identifier is empty in a patient merge', this.loc(mrg, 1), 'required');
+      patient.link = prior.map((p) => ({ other: { reference: `Patient/${patientStableId(this.ctx.institution, p)}` }, type: 'replaces' }));
+    }
+    return patient;
+  }
+
+  private authoritySystem(hd: string | undefined): string | undefined {
+    if (!hd) return undefined;
+    const subs = this.r.subs(hd).map((s) => this.r.text(s));
+    if (subs[1] && subs[2] === 'ISO' && /^\d+(\.\d+)+$/.test(subs[1])) return `urn:oid:${subs[1]}`;
+    if (subs[0]) return `urn:tributary:${this.ctx.institution}:id:${encodeURIComponent(subs[0])}`;
+    return undefined;
+  }
+
+  private humanName(xpn: string): Json | undefined {
+    const r = this.r;
+    const c = r.comps(xpn);
+    const family = r.text(r.subs(c[0])[0]);
+    const given = [r.text(c[1]), r.text(c[2])].filter(Boolean);
+    const suffix = [r.text(c[3]), r.text(c[5])].filter(Boolean);
+    const prefix = r.text(c[4]);
+    if (!family && given.length === 0) return undefined;
+    const name: Json = {};
+    const use = NAME_USE[r.text(c[6])];
+    if (use) name.use = use;
+    if (family) name.family = family;
+    if (given.length) name.given = given;
+    if (prefix) name.prefix = [prefix];
+    if (suffix.length) name.suffix = suffix;
+    return name;
+  }
+
+  private contactPoint(xtn: string, defaultUse: string): Json | undefined {
+    const r = this.r;
+    const c = r.comps(xtn);
+    const equipment = r.text(c[2]);
+    const email = r.text(c[3]);
+    const local = r.text(c[6]);
+    const value = r.text(c[0]) || (local ? `${r.text(c[5])}${local}` : '') || email;
+    if (!value) return undefined;
+    const system = email && !r.text(c[0]) ? 'email' : (TELECOM_SYSTEM[equipment] ?? 'phone');
+    const use = equipment === 'CP' ? 'mobile' : (TELECOM_USE[r.text(c[1])] ?? defaultUse);
+    return { system, value, use };
+  }
+
+  private address(xad: string): Json | undefined {
+    const r = this.r;
+    const c = r.comps(xad);
+    const line = [r.text(r.subs(c[0])[0]), r.text(c[1])].filter(Boolean);
+    const a: Json = {};
+    if (line.length) a.line = line;
+    if (r.text(c[2])) a.city = r.text(c[2]).trim();
+    if (r.text(c[3])) a.state = r.text(c[3]);
+    if (r.text(c[4])) a.postalCode = r.text(c[4]);
+    if (r.text(c[5])) a.country = r.text(c[5]);
+    const type = r.text(c[6]);
+    if (ADDRESS_USE[type]) a.use = ADDRESS_USE[type];
+    else if (type === 'M') a.type = 'postal';
+    return Object.keys(a).length ? a : undefined;
+  }
+
+  // ---- Encounter ----
+
+  private encounter(pv1: Segment): FhirResource | undefined {
+    const r = this.r;
+    const cls = r.first(pv1.fields[2]);
+    if (!cls || cls === 'N') return undefined;
+    const visit = r.first(pv1.fields[19]);
+    const id = visit ? stableId(this.ctx.institution, 'Encounter', visit) : this.id('Encounter');
+    const mapped = ENCOUNTER_CLASS[cls];
+    const enc: FhirResource = {
+      resourceType: 'Encounter',
+      id,
+      status: r.first(pv1.fields[45]) ? 'finished' : (ENCOUNTER_STATUS[this.event] ?? 'unknown'),
+      class: mapped ? { system: ACT_CODE, code: mapped[0], display: mapped[1] } : { system: 'http://terminology.hl7.org/CodeSystem/v2-0004', code: cls },
+      subject: { reference: this.patientRef },
+    };
+    if (visit) enc.identifier = [{ system: `urn:tributary:${this.ctx.institution}:visit`, value: visit }];
+    const start = r.first(pv1.fields[44]);
+    const end = r.first(pv1.fields[45]);
+    if (start || end) {
+      const period: Json = {};
+      if (start) period.start = hl7DateTime(start, this.tz, this.loc(pv1, 44));
+      if (end) period.end = hl7DateTime(end, this.tz, this.loc(pv1, 45));
+      enc.period = period;
+    }
+    this.encounterRef = `Encounter/${id}`;
+    return enc;
+  }
+
+  // ---- Orders, results, pharmacy, immunization, documents ----
+
+  private mapBody(): void {
+    const segs = this.msg.segments;
+    let orc: Segment | undefined;
+    let report: FhirResource | undefined;
+    let order: FhirResource | undefined;
+    const isOrder = this.messageType === 'ORM' || this.messageType === 'OML' || this.messageType === 'OMG';
+    const isDocument = this.messageType === 'MDM';
+    const docParts: { text: string[]; attachments: Json[] } = { text: [], attachments: [] };
+    for (const seg of segs) {
+      switch (seg.name) {
+        case 'ORC':
+          orc = seg;
+          break;
+        case 'OBR':
+          if (isOrder) {
+            order = this.serviceRequest(seg, orc);
+            this.out.push(order);
+          } else if (!isDocument) {
+            report = this.diagnosticReport(seg);
+            this.out.push(report);
+          }
+          break;
+        case 'OBX':
+          if (isDocument) this.collectDocumentPart(seg, docParts);
+          else this.observation(seg, report);
+          break;
+        case 'RXE':
+          this.out.push(this.medicationRequest(seg, orc));
+          break;
+        case 'RXA':
+          this.out.push(this.immunization(seg));
+          break;
+        default:
+          break;
+      }
+    }
+    if (isDocument) {
+      const txa = segs.find((s) => s.name === 'TXA');
+      if (!txa) throw new RecordError('MDM message has no TXA segment', 'TXA', 'required');
+      this.out.push(this.documentReference(txa, docParts));
+    }
+  }
+
+  private codeableConcept(raw: string | undefined): Json | undefined {
+    if (!raw) return undefined;
+    const r = this.r;
+    const c = r.comps(raw);
+    const codings: Json[] = [];
+    for (const base of [0, 3]) {
+      const code = r.text(c[base]);
+      if (!code) continue;
+      const coding: Json = { code };
+      const system = canonicalSystem(r.text(c[base + 2]), this.ctx.institution);
+      if (system) coding.system = system;
+      const display = r.text(c[base + 1]);
+      if (display) coding.display = display;
+      codings.push(coding);
+    }
+    const text = r.text(c[8]) || r.text(c[1]) || r.text(c[4]);
+    if (!codings.length && !text) return undefined;
+    return { ...(codings.length ? { coding: codings } : {}), ...(text ? { text } : {}) };
+  }
+
+  private orderIdentifiers(orc: Segment | undefined, placerField: string | undefined, fillerField: string | undefined): Json[] {
+    const ids: Json[] = [];
+    const placer = this.r.first(placerField) || this.r.first(orc?.fields[2]);
+    const filler = this.r.first(fillerField) || this.r.first(orc?.fields[3]);
+    if (placer) ids.push({ type: { coding: [{ system: V2_0203, code: 'PLAC' }] }, system: `urn:tributary:${this.ctx.institution}:placer`, value: placer });
+    if (filler) ids.push({ type: { coding: [{ system: V2_0203, code: 'FILL' }] }, system: `urn:tributary:${this.ctx.institution}:filler`, value: filler });
+    return ids;
+  }
+
+  private serviceRequest(obr: Segment, orc: Segment | undefined): FhirResource {
+    const control = this.r.first(orc?.fields[1]);
+    const sr: FhirResource = {
+      resourceType: 'ServiceRequest',
+      id: this.id('ServiceRequest', obr.index),
+      status: ORDER_STATUS[control] ?? 'active',
+      intent: 'order',
+      subject: { reference: this.patientRef },
+    };
+    const ids = this.orderIdentifiers(orc, obr.fields[2], obr.fields[3]);
+    if (ids.length) sr.identifier = ids;
+    const code = this.codeableConcept(this.r.reps(obr.fields[4])[0]);
+    if (code) sr.code = code;
+    if (this.encounterRef) sr.encounter = { reference: this.encounterRef };
+    const authored = this.r.first(orc?.fields[9]);
+    if (authored && orc) sr.authoredOn = hl7DateTime(authored, this.tz, this.loc(orc, 9));
+    return sr;
+  }
+
+  private diagnosticReport(obr: Segment): FhirResource {
+    const code = this.codeableConcept(this.r.reps(obr.fields[4])[0]);
+    if (!code) throw new RecordError('OBR-4 universal service identifier is empty', this.loc(obr, 4), 'required');
+    const dr: FhirResource = {
+      resourceType: 'DiagnosticReport',
+      id: this.id('DiagnosticReport', obr.index),
+      status: REPORT_STATUS[this.r.first(obr.fields[25])] ?? 'unknown',
+      code,
+      subject: { reference: this.patientRef },
+    };
+    const ids = this.orderIdentifiers(undefined, obr.fields[2], obr.fields[3]);
+    if (ids.length) dr.identifier = ids;
+    if (this.encounterRef) dr.encounter = { reference: this.encounterRef };
+    const eff = this.r.first(obr.fields[7]);
+    if (eff) dr.effectiveDateTime = hl7DateTime(eff, this.tz, this.loc(obr, 7));
+    const issued = this.r.first(obr.fields[22]);
+    if (issued && issued.length >= 12) dr.issued = hl7DateTime(issued, this.tz, this.loc(obr, 22));
+    return dr;
+  }
+
+  private observation(obx: Segment, report: FhirResource | undefined): void {
+    const r = this.r;
+    const f = obx.fields;
+    const valueType = r.first(f[2]);
+    // Encapsulated data belongs to the report's presented form; Observation.value cannot hold an Attachment.
+    if (valueType === 'ED' && report) {
+      const att = this.attachment(f[5], obx);
+      if (att) ((report.presentedForm ??= []) as Json[]).push(att);
+      return;
+    }
+    const code = this.codeableConcept(r.reps(f[3])[0]);
+    if (!code) throw new RecordError('OBX-3 observation identifier is empty', this.loc(obx, 3), 'required');
+    const obs: FhirResource = {
+      resourceType: 'Observation',
+      id: this.id('Observation', obx.index),
+      status: RESULT_STATUS[r.first(f[11])] ?? 'unknown',
+      code,
+      subject: { reference: this.patientRef },
+    };
+    if (this.encounterRef) obs.encounter = { reference: this.encounterRef };
+    const unitRaw = r.comps(r.reps(f[6])[0]);
+    const unit = r.text(unitRaw[0]) || r.text(unitRaw[1]);
+    const values = r.reps(f[5]).filter((v) => v !== '' && v !== '""');
+    if (values.length === 0) {
+      obs.dataAbsentReason = { coding: [{ system: DATA_ABSENT, code: 'unknown' }] };
+    } else {
+      this.setValue(obs, valueType, values, unit, obx);
+    }
+    const range = r.text(r.comps(f[7])[0]);
+    if (range) obs.referenceRange = [this.referenceRange(range, unit)];
+    const interp = r.reps(f[8]).map((x) => r.text(r.comps(x)[0])).filter(Boolean);
+    if (interp.length) obs.interpretation = interp.map((code) => ({ coding: [{ system: INTERPRETATION, code }] }));
+    const eff = r.first(f[14]) || (report ? undefined : undefined);
+    if (eff) obs.effectiveDateTime = hl7DateTime(eff, this.tz, this.loc(obx, 14));
+    else if (report?.effectiveDateTime) obs.effectiveDateTime = report.effectiveDateTime;
+    this.out.push(obs);
+    if (report) ((report.result ??= []) as Json[]).push({ reference: `Observation/${obs.id}` });
+  }
+
+  private setValue(obs: FhirResource, valueType: string, values: string[], unit: string, obx: Segment): void {
+    const r = this.r;
+    const first = values[0];
+    switch (valueType) {
+      case 'NM': {
+        const nums = values.map((v) => Number(r.text(v).trim()));
+        if (nums.some((n) => !Number.isFinite(n))) throw new RecordError('OBX-5 is not a number though OBX-2 is NM', this.loc(obx, 5), 'value');
+        // Repeated numeric results keep every value, as components (obs-7: then the Observation has no value itself).
+        if (nums.length > 1) obs.component = nums.map((n) => ({ code: obs.code, valueQuantity: quantity(n, unit) }));
+        else obs.valueQuantity = quantity(nums[0], unit);
+        return;
+      }
+      case 'SN': {
+        const c = r.comps(first).map((x) => r.text(x));
+        const comparator = c[0];
+        const n1 = Number(c[1]);
+        if (c[1] && Number.isFinite(n1) && !c[2]) {
+          obs.valueQuantity = { ...quantity(n1, unit), ...(['<', '<=', '>', '>='].includes(comparator) ? { comparator } : {}) };
+        } else obs.valueString = c.join('');
+        return;
+      }
+      case 'CE':
+      case 'CWE':
+      case 'CNE':
+      case 'CF': {
+        const cc = this.codeableConcept(first);
+        if (cc) obs.valueCodeableConcept = cc;
+        else obs.dataAbsentReason = { coding: [{ system: DATA_ABSENT, code: 'unknown' }] };
+        return;
+      }
+      case 'DT':
+      case 'TS':
+      case 'DTM':
+        obs.valueDateTime = hl7DateTime(r.text(r.comps(first)[0]), this.tz, this.loc(obx, 5));
+        return;
+      case 'RP':
+      case 'HD':
+      case 'ED':
+        obs.valueString = r.comps(first).map((x) => r.text(x)).filter(Boolean).join(' ');
+        return;
+      default:
+        // ST, TX, FT, TM, unknown: text, repetitions as lines.
+        obs.valueString = values.map((v) => r.text(v)).join('\n');
+    }
+  }
+
+  private referenceRange(range: string, unit: string): Json {
+    const m = /^\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*$/.exec(range);
+    if (m) return { low: quantity(Number(m[1]), unit), high: quantity(Number(m[2]), unit) };
+    return { text: range };
+  }
+
+  private attachment(raw: string | undefined, seg: Segment): Json | undefined {
+    const c = this.r.comps(this.r.reps(raw)[0]).map((x) => this.r.text(x));
+    // ED: source^type^subtype^encoding^data
+    const type = (c[1] || 'application').toLowerCase();
+    const sub = (c[2] || 'octet-stream').toLowerCase();
+    const encoding = c[3];
+    const data = c[4];
+    if (!data) return { contentType: `${type}/${sub}` };
+    if (encoding === 'Base64' || encoding === 'BASE64') {
+      if (!/^[A-Za-z0-9+/=\s]*$/.test(data)) throw new RecordError('ED data declared Base64 is not Base64', this.loc(seg, 5), 'value');
+      return { contentType: `${type}/${sub}`, data: data.replace(/\s+/g, '') };
+    }
+    return { contentType: `${type}/${sub}`, data: Buffer.from(data, 'utf8').toString('base64') };
+  }
+
+  private medicationRequest(rxe: Segment, orc: Segment | undefined): FhirResource {
+    const r = this.r;
+    const med = this.codeableConcept(r.reps(rxe.fields[2])[0]);
+    if (!med) throw new RecordError('RXE-2 give code is empty', this.loc(rxe, 2), 'required');
+    const mr: FhirResource = {
+      resourceType: 'MedicationRequest',
+      id: this.id('MedicationRequest', rxe.index),
+      status: MED_STATUS[r.first(orc?.fields[1])] ?? 'unknown',
+      intent: 'order',
+      medicationCodeableConcept: med,
+      subject: { reference: this.patientRef },
+    };
+    const ids = this.orderIdentifiers(orc, undefined, undefined);
+    if (ids.length) mr.identifier = ids;
+    if (this.encounterRef) mr.encounter = { reference: this.encounterRef };
+    const authored = r.first(orc?.fields[9]);
+    if (authored && orc) mr.authoredOn = hl7DateTime(authored, this.tz, this.loc(orc, 9));
+    const amount = r.first(rxe.fields[3]);
+    const unitC = r.comps(r.reps(rxe.fields[5])[0]);
+    const dosage: Json = {};
+    const instructions = r.reps(rxe.fields[7]).map((x) => r.text(r.comps(x)[1]) || r.text(r.comps(x)[0])).filter(Boolean);
+    if (instructions.length) dosage.text = instructions.join('\n');
+    if (amount) {
+      const n = Number(amount);
+      if (!Number.isFinite(n)) throw new RecordError('RXE-3 give amount is not a number', this.loc(rxe, 3), 'value');
+      dosage.doseAndRate = [{ doseQuantity: quantity(n, r.text(unitC[0]) || r.text(unitC[1])) }];
+    }
+    if (Object.keys(dosage).length) mr.dosageInstruction = [dosage];
+    return mr;
+  }
+
+  private immunization(rxa: Segment): FhirResource {
+    const r = this.r;
+    const vaccine = this.codeableConcept(r.reps(rxa.fields[5])[0]);
+    if (!vaccine) throw new RecordError('RXA-5 administered code is empty', this.loc(rxa, 5), 'required');
+    const when = r.first(rxa.fields[3]);
+    if (!when) throw new RecordError('RXA-3 administration date/time is empty', this.loc(rxa, 3), 'required');
+    const completion = r.first(rxa.fields[20]);
+    const imm: FhirResource = {
+      resourceType: 'Immunization',
+      id: this.id('Immunization', rxa.index),
+      status: completion === 'RE' || completion === 'NA' ? 'not-done' : 'completed',
+      vaccineCode: vaccine,
+      patient: { reference: this.patientRef },
+      occurrenceDateTime: hl7DateTime(when, this.tz, this.loc(rxa, 3)),
+    };
+    if (this.encounterRef) imm.encounter = { reference: this.encounterRef };
+    const source = r.first(rxa.fields[9]);
+    if (source) imm.primarySource = source === '00';
+    const amount = r.first(rxa.fields[6]);
+    if (amount && amount !== '999') {
+      const n = Number(amount);
+      if (!Number.isFinite(n)) throw new RecordError('RXA-6 amount is not a number', this.loc(rxa, 6), 'value');
+      const u = r.comps(r.reps(rxa.fields[7])[0]);
+      imm.doseQuantity = quantity(n, r.text(u[0]) || r.text(u[1]));
+    }
+    const lot = r.first(rxa.fields[15]);
+    if (lot) imm.lotNumber = lot;
+    const exp = r.first(rxa.fields[16]);
+    if (exp) imm.expirationDate = hl7Date(exp.slice(0, 8), this.loc(rxa, 16));
+    return imm;
+  }
+
+  private collectDocumentPart(obx: Segment, parts: { text: string[]; attachments: Json[] }): void {
+    const valueType = this.r.first(obx.fields[2]);
+    if (valueType === 'ED') {
+      const att = this.attachment(obx.fields[5], obx);
+      if (att) parts.attachments.push(att);
+    } else if (valueType === 'TX' || valueType === 'ST' || valueType === 'FT') {
+      for (const v of this.r.reps(obx.fields[5])) parts.text.push(this.r.text(v));
+    }
+  }
+
+  private documentReference(txa: Segment, parts: { text: string[]; attachments: Json[] }): FhirResource {
+    const r = this.r;
+    const content: Json[] = parts.attachments.map((attachment) => ({ attachment }));
+    if (parts.text.length) content.unshift({ attachment: { contentType: 'text/plain; charset=utf-8', data: Buffer.from(parts.text.join('\n'), 'utf8').toString('base64') } });
+    if (content.length === 0) {
+      this.sink.issue('warning', 'incomplete', `message ${this.msg.ordinal}:OBX`, 'document notification carries no content; DocumentReference has metadata only');
+      content.push({ attachment: { contentType: 'text/plain' } });
+    }
+    const uniqueId = r.first(txa.fields[12]);
+    const doc: FhirResource = {
+      resourceType: 'DocumentReference',
+      id: uniqueId ? stableId(this.ctx.institution, 'DocumentReference', uniqueId) : this.id('DocumentReference'),
+      status: r.first(txa.fields[19]).toUpperCase().startsWith('CA') ? 'entered-in-error' : 'current',
+      subject: { reference: this.patientRef },
+      content,
+    };
+    if (uniqueId) doc.masterIdentifier = { system: `urn:tributary:${this.ctx.institution}:document`, value: uniqueId };
+    const docStatus = DOC_STATUS[r.first(txa.fields[17])];
+    if (docStatus) doc.docStatus = docStatus;
+    const type = this.codeableConcept(r.reps(txa.fields[2])[0]);
+    if (type) {
+      // TXA-2 values are HL7 table 0270 document types.
+      for (const c of (type.coding as Json[] | undefined) ?? []) c.system ??= 'http://terminology.hl7.org/CodeSystem/v2-0270';
+      doc.type = type;
+    }
+    const date = r.first(txa.fields[6]) || r.first(txa.fields[4]);
+    if (date && date.length >= 12) doc.date = hl7DateTime(date, this.tz, this.loc(txa, 6));
+    if (this.encounterRef) doc.context = { encounter: [{ reference: this.encounterRef }] };
+    return doc;
+  }
+}
