@@ -33,6 +33,8 @@ export const envSchema = z.object({
   TRIBUTARY_CODEC_KEY_FILE: z.string().min(1).optional(),
   TRIBUTARY_DEID_KEY: z.string().min(1).optional(),
   TRIBUTARY_DEID_KEY_FILE: z.string().min(1).optional(),
+  TRIBUTARY_STAGING_KEY: z.string().min(1).optional(),
+  TRIBUTARY_STAGING_KEY_FILE: z.string().min(1).optional(),
 
   TRIBUTARY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });

@@ -1,12 +1,276 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
-import { NotSupportedError } from '../../platform/errors';
+import { ApplicationFailure } from '@temporalio/common';
+import { ScheduleOverlapPolicy, WorkflowFailedError, type Client } from '@temporalio/client';
+import { ingestPaths } from '../../activities/runtime';
+import { loadConfig, parseAtEdge, type Config } from '../../platform/config';
+import { TributaryError } from '../../platform/errors';
+import { loadInstitutionRegistry } from '../../platform/institutions';
+import { TASK_QUEUES, createTemporalClient } from '../../platform/temporal';
+import { groundTruthSchema, type GroundTruth } from '../../schemas/ground-truth';
+import { ingestRunInputSchema, type IngestRunInput, type IngestRunProgress, type SourceCounts } from '../../schemas/ingest';
+import { sourceKinds, type SourceKind } from '../../schemas/institution';
+import { ingestRunWorkflowId, runProgressQuery, sourceProgressQuery } from '../../workflows/definitions';
+import type { ingestAllWorkflow } from '../../workflows/ingest';
+
+/** A run id from the clock: `r20261125t093000z`. Names workflow ids and the output folder; carries no data. */
+export function newRunId(now = new Date()): string {
+  return 'r' + now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z').toLowerCase();
+}
+
+export interface StartRunOptions {
+  endpoint: string;
+  institutions?: string[];
+  sources?: SourceKind[];
+  since?: string;
+  runId?: string;
+  maxConcurrentSources?: number;
+  pageSize?: number;
+  route?: boolean;
+}
+
+/** Start `ingestAllWorkflow` for a run; the workflow id derives from the run id, so starting twice is refused. */
+export async function startIngestRun(client: Client, options: StartRunOptions): Promise<{ runId: string; workflowId: string }> {
+  const registry = loadInstitutionRegistry();
+  const known = registry.institutions.map((i) => i.id);
+  const institutions = options.institutions?.length ? options.institutions : known;
+  const unknown = institutions.filter((i) => !known.includes(i));
+  if (unknown.length) throw new TributaryError(`--institution: not in the registry: ${unknown.join(', ')}`, { code: 'invalid', nonRetryable: true });
+  const input: IngestRunInput = parseAtEdge(
+    ingestRunInputSchema,
+    {
+      runId: options.runId ?? newRunId(),
+      endpoint: options.endpoint,
+      institutions,
+      sources: options.sources?.length ? options.sources : [...sourceKinds],
+      since: options.since,
+      maxConcurrentSources: options.maxConcurrentSources,
+      pageSize: options.pageSize,
+      route: options.route,
+    },
+    'ingest run options',
+  );
+  const workflowId = ingestRunWorkflowId(input.runId);
+  await client.workflow.start<typeof ingestAllWorkflow>('ingestAllWorkflow', { taskQueue: TASK_QUEUES.ingest, workflowId, args: [input] });
+  return { runId: input.runId, workflowId };
+}
+
+export type RunState = 'running' | 'completed' | 'failed' | 'other';
+
+/** The run's progress: from its result once closed, from queries (its own and each running source's) while open. */
+export async function getRunProgress(client: Client, runId: string): Promise<{ state: RunState; progress?: IngestRunProgress }> {
+  const handle = client.workflow.getHandle(ingestRunWorkflowId(runId));
+  const description = await handle.describe();
+  const status = description.status.name;
+  if (status === 'COMPLETED') return { state: 'completed', progress: (await handle.result()) as IngestRunProgress };
+  if (status === 'FAILED') {
+    try {
+      await handle.result();
+    } catch (e) {
+      const cause = e instanceof WorkflowFailedError ? e.cause : undefined;
+      const details = cause instanceof ApplicationFailure ? (cause.details?.[0] as IngestRunProgress | undefined) : undefined;
+      return { state: 'failed', progress: details };
+    }
+  }
+  if (status !== 'RUNNING') return { state: 'other' };
+  const progress = await handle.query(runProgressQuery);
+  await Promise.all(
+    progress.sources
+      .filter((s) => s.status === 'running')
+      .map(async (s) => {
+        try {
+          s.counts = (await client.workflow.getHandle(s.workflowId).query(sourceProgressQuery)).counts;
+        } catch {
+          // not started yet or between runs (continue-as-new): the next poll shows it
+        }
+      }),
+  );
+  return { state: 'running', progress };
+}
+
+/** The reconciliation table: in = published + quarantined + rejected per institution and source (and ground truth). */
+export function formatReconciliation(progress: IngestRunProgress, truth?: GroundTruth): { text: string; balanced: boolean; matchesTruth: boolean } {
+  const header = ['institution', 'source', 'status', 'in', 'published', 'quarantined', 'rejected', 'resources', 'dicom', 'items', 'check'];
+  if (truth) header.push('expected', 'malformed', 'truth');
+  const rows: string[][] = [header];
+  let balanced = true;
+  let matchesTruth = true;
+  const total: SourceCounts | undefined = progress.totals;
+  for (const s of progress.sources) {
+    const c = s.counts;
+    const ok = c ? c.in === c.published + c.quarantined + c.rejected : false;
+    if (s.status === 'completed' && !ok) balanced = false;
+    const row = [s.institution, s.source, s.status, ...(c ? [c.in, c.published, c.quarantined, c.rejected, c.resourcesPublished, c.dicomPublished, c.workItems].map(String) : ['-', '-', '-', '-', '-', '-', '-']), c ? (ok ? 'ok' : 'MISMATCH') : '-'];
+    if (truth) {
+      const e = truth.expected.find((x) => x.institution === s.institution && x.source === s.source);
+      const match = !!e && !!c && s.status === 'completed' && c.in === e.records && c.pagesQuarantined === 0;
+      if (!match) matchesTruth = false;
+      row.push(e ? String(e.records) : '-', e ? String(e.malformed) : '-', match ? 'ok' : 'MISMATCH');
+    }
+    rows.push(row);
+  }
+  rows.push(['total', '', '', String(total.in), String(total.published), String(total.quarantined), String(total.rejected), String(total.resourcesPublished), String(total.dicomPublished), String(total.workItems), total.in === total.published + total.quarantined + total.rejected ? 'ok' : 'MISMATCH']);
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const text = rows.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ')).join('\n');
+  return { text, balanced, matchesTruth };
+}
+
+export function loadGroundTruth(file: string): GroundTruth {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new TributaryError(`ground truth ${file}: ${(e as NodeJS.ErrnoException).code ?? 'not JSON'}`, { code: 'invalid', nonRetryable: true });
+  }
+  return parseAtEdge(groundTruthSchema, raw, `ground truth ${file}`);
+}
+
+/** Poll until the run closes, calling onProgress with each snapshot. */
+export async function waitForRun(
+  client: Client,
+  runId: string,
+  onProgress?: (p: IngestRunProgress) => void,
+  intervalMs = 2000,
+): Promise<{ state: RunState; progress?: IngestRunProgress }> {
+  for (;;) {
+    const snapshot = await getRunProgress(client, runId);
+    if (snapshot.progress) onProgress?.(snapshot.progress);
+    if (snapshot.state !== 'running') return snapshot;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export function progressLine(p: IngestRunProgress): string {
+  const by = (st: string) => p.sources.filter((s) => s.status === st).length;
+  const counts = p.sources.reduce((n, s) => n + (s.counts?.in ?? 0), 0);
+  return `sources: ${by('completed')} done, ${by('running')} running, ${by('pending')} pending, ${by('failed')} failed; records in: ${counts}`;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+}
+
+function parseSources(values: string[] | undefined): SourceKind[] | undefined {
+  if (!values) return undefined;
+  const bad = values.filter((v) => !(sourceKinds as readonly string[]).includes(v));
+  if (bad.length) throw new TributaryError(`--source: unknown kind(s) ${bad.join(', ')}; known: ${sourceKinds.join(', ')}`, { code: 'invalid' });
+  return values as SourceKind[];
+}
+
+async function withClient<T>(fn: (client: Client, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const client = await createTemporalClient(config);
+  try {
+    return await fn(client, config);
+  } finally {
+    await client.connection.close();
+  }
+}
 
 export function registerIngest(program: Command): void {
-  program
-    .command('ingest')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new NotSupportedError('`tributary ingest` is not built yet');
+  const ingest = program.command('ingest').description('Run, watch and schedule ingestion (Temporal workflows; needs `tributary worker` running)');
+
+  ingest
+    .command('run')
+    .description('Ingest every institution and source (or the ones named) from an endpoint')
+    .requiredOption('--endpoint <url>', 'base URL serving <url>/<institution>/fhir and /<institution>/files/ (e.g. `tributary synth serve`)')
+    .option('--institution <id>', 'only this institution (repeat or comma-separate)', collect)
+    .option('--source <kind>', `only this source kind: ${sourceKinds.join(', ')} (repeat or comma-separate)`, collect)
+    .option('--since <instant>', 'only what changed since this ISO 8601 instant (FHIR _lastUpdated)')
+    .option('--run-id <id>', 'name the run (default: from the clock)')
+    .option('--concurrency <n>', 'sources ingested at the same time', '8')
+    .option('--page-size <n>', 'records per FHIR page', '500')
+    .option('--no-route', 'do not route work items to the annotation queues')
+    .option('--ground-truth <file>', 'with --wait: compare the reconciliation with a generator ground-truth.json')
+    .option('--wait', 'wait for the run to finish and print the reconciliation')
+    .addHelpText('after', '\nExamples:\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --wait\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --institution riverside-general --source ehr')
+    .action(async (opts) => {
+      await withClient(async (client, config) => {
+        const { runId, workflowId } = await startIngestRun(client, {
+          endpoint: opts.endpoint,
+          institutions: opts.institution,
+          sources: parseSources(opts.source),
+          since: opts.since,
+          runId: opts.runId,
+          maxConcurrentSources: Number(opts.concurrency),
+          pageSize: Number(opts.pageSize),
+          route: opts.route,
+        });
+        process.stdout.write(`started run ${runId} (workflow ${workflowId})\n`);
+        if (!opts.wait) return;
+        const result = await waitForRun(client, runId, (p) => process.stderr.write(progressLine(p) + '\n'));
+        printOutcome(runId, result, opts.groundTruth ? loadGroundTruth(opts.groundTruth) : undefined, config);
+      });
     });
+
+  ingest
+    .command('status')
+    .description('Per-institution/source progress of a run and its reconciliation (in = published + quarantined + rejected)')
+    .argument('<run>', 'the run id printed by `ingest run`')
+    .option('--ground-truth <file>', 'compare with a generator ground-truth.json')
+    .action(async (run: string, opts: { groundTruth?: string }) => {
+      await withClient(async (client, config) => {
+        printOutcome(run, await getRunProgress(client, run), opts.groundTruth ? loadGroundTruth(opts.groundTruth) : undefined, config);
+      });
+    });
+
+  ingest
+    .command('schedule')
+    .description('Create (or replace) a Temporal Schedule for incremental pulls (`_since` watermarks per institution and source)')
+    .requiredOption('--endpoint <url>', 'base URL of the institutions')
+    .option('--every <interval>', 'how often, e.g. 15m, 1h, 1d', '1h')
+    .option('--id <name>', 'schedule id', 'ingest-incremental')
+    .option('--institution <id>', 'only this institution (repeat or comma-separate)', collect)
+    .option('--source <kind>', 'only this source kind (repeat or comma-separate)', collect)
+    .option('--delete', 'delete the schedule instead')
+    .action(async (opts) => {
+      await withClient(async (client) => {
+        if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(opts.id)) throw new TributaryError('--id: lower-case letters, digits and dashes', { code: 'invalid' });
+        const handle = client.schedule.getHandle(opts.id);
+        if (opts.delete) {
+          await handle.delete();
+          process.stdout.write(`deleted schedule ${opts.id}\n`);
+          return;
+        }
+        const registry = loadInstitutionRegistry();
+        const input = parseAtEdge(
+          ingestRunInputSchema,
+          {
+            runId: opts.id,
+            endpoint: opts.endpoint,
+            institutions: opts.institution ?? registry.institutions.map((i) => i.id),
+            sources: parseSources(opts.source) ?? [...sourceKinds],
+            incremental: true,
+            scheduled: true,
+          },
+          'ingest schedule options',
+        );
+        try {
+          await handle.delete();
+        } catch {
+          // no previous schedule of that id
+        }
+        await client.schedule.create({
+          scheduleId: opts.id,
+          spec: { intervals: [{ every: opts.every }] },
+          action: { type: 'startWorkflow', workflowType: 'ingestAllWorkflow', taskQueue: TASK_QUEUES.ingest, workflowId: `ingest:sched:${opts.id}`, args: [input] },
+          policies: { overlap: ScheduleOverlapPolicy.SKIP },
+        });
+        process.stdout.write(`schedule ${opts.id}: incremental ingest every ${opts.every} (runs are named ${opts.id}-<start time>)\n`);
+      });
+    });
+}
+
+function printOutcome(runId: string, result: { state: RunState; progress?: IngestRunProgress }, truth: GroundTruth | undefined, config: Config): void {
+  if (!result.progress) {
+    process.stdout.write(`run ${runId}: ${result.state}, no progress recorded\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const table = formatReconciliation(result.progress, truth);
+  process.stdout.write(`run ${runId}: ${result.state}\n${table.text}\n`);
+  process.stdout.write(`reconciliation: ${table.balanced ? 'balanced' : 'NOT balanced'}${truth ? `; ground truth: ${table.matchesTruth ? 'matches' : 'DOES NOT match'}` : ''}\n`);
+  process.stdout.write(`outputs: ${result.progress.outputDir ?? `${ingestPaths(config).output}/${runId}`}\n`);
+  for (const s of result.progress.sources.filter((x) => x.status === 'failed')) process.stdout.write(`failed: ${s.institution}/${s.source}: ${s.error}\n`);
+  if (result.state !== 'completed' || !table.balanced || (truth && !table.matchesTruth)) process.exitCode = 1;
 }

@@ -1,12 +1,125 @@
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { NotSupportedError } from '../../platform/errors';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { createIngestActivities, type IngestDeps } from '../../activities/ingest';
+import { createIngestDeps } from '../../activities/runtime';
+import { loadConfig, type Config } from '../../platform/config';
+import { TributaryError } from '../../platform/errors';
+import { log } from '../../platform/log';
+import { FAILURE_CONVERTER_PATH, TASK_QUEUES, createDataConverter, type TaskQueue } from '../../platform/temporal';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+export interface IngestWorkerOptions {
+  config: Config;
+  queues?: TaskQueue[];
+  deps?: IngestDeps;
+  /** Concurrent activities per queue (default: ingest 8, imaging 2: pixel work is CPU-bound). */
+  ingestConcurrency?: number;
+  imagingConcurrency?: number;
+}
+
+export interface RunningWorkers {
+  workers: Worker[];
+  /** Resolves when every worker has stopped. */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** Start workers for the ingest (workflows + I/O activities) and imaging (pixel activities) task queues. */
+export async function startIngestWorkers(options: IngestWorkerOptions): Promise<RunningWorkers> {
+  const { config } = options;
+  const queues = options.queues ?? [TASK_QUEUES.ingest, TASK_QUEUES.imaging];
+  installQuietRuntime();
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect({ address: config.temporal.address });
+  } catch (e) {
+    throw new TributaryError(`cannot reach Temporal at ${config.temporal.address}: ${(e as Error).message}`, { code: 'transient', cause: e });
+  }
+  const activities = createIngestActivities(options.deps ?? createIngestDeps(config));
+  const dataConverter = createDataConverter(config);
+  const workers: Worker[] = [];
+  if (queues.includes(TASK_QUEUES.ingest)) {
+    const workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger });
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace: config.temporal.namespace,
+        taskQueue: TASK_QUEUES.ingest,
+        workflowBundle,
+        activities,
+        dataConverter,
+        maxConcurrentActivityTaskExecutions: options.ingestConcurrency ?? 8,
+      }),
+    );
+  }
+  if (queues.includes(TASK_QUEUES.imaging)) {
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace: config.temporal.namespace,
+        taskQueue: TASK_QUEUES.imaging,
+        activities,
+        dataConverter,
+        maxConcurrentActivityTaskExecutions: options.imagingConcurrency ?? 2,
+      }),
+    );
+  }
+  const done = Promise.all(workers.map((w) => w.run())).then(async () => {
+    await connection.close();
+  });
+  return {
+    workers,
+    done,
+    async shutdown() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await done;
+    },
+  };
+}
+
+let runtimeInstalled = false;
+
+/** The SDK logs every state change at INFO; keep warnings and errors only (once per process, before any worker). */
+function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger(process.env.TRIBUTARY_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
+  } catch {
+    // a runtime already exists in this process (e.g. a test environment installed one): keep it
+  }
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => log.warn('workflow bundler warning', { detail: message.slice(0, 200) }),
+  error: (message: string) => log.error('workflow bundler error', { detail: message.slice(0, 200) }),
+};
 
 export function registerWorker(program: Command): void {
   program
     .command('worker')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new NotSupportedError('`tributary worker` is not built yet');
+    .description('Run a Temporal worker for the ingestion workflows and activities (until Ctrl-C)')
+    .option('--queues <names>', `comma-separated task queues: ${Object.values(TASK_QUEUES).join(', ')}`, Object.values(TASK_QUEUES).join(','))
+    .option('--concurrency <n>', 'concurrent activities on the ingest queue', '8')
+    .addHelpText('after', '\nExamples:\n  npx tributary worker\n  npx tributary worker --queues imaging')
+    .action(async (opts: { queues: string; concurrency: string }) => {
+      const queues = opts.queues.split(',').map((q) => q.trim());
+      const known = Object.values(TASK_QUEUES) as string[];
+      const unknown = queues.filter((q) => !known.includes(q));
+      if (unknown.length) throw new TributaryError(`--queues: unknown task queue(s) ${unknown.join(', ')}; known: ${known.join(', ')}`, { code: 'invalid' });
+      const config = loadConfig();
+      const running = await startIngestWorkers({ config, queues: queues as TaskQueue[], ingestConcurrency: Number(opts.concurrency) });
+      log.info('worker running', { queues: queues.join(','), address: config.temporal.address });
+      process.stderr.write(`worker polling ${queues.join(', ')} on ${config.temporal.address} (Ctrl-C stops)\n`);
+      const stop = () => void running.shutdown();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await running.done;
     });
 }

@@ -1,0 +1,223 @@
+import { Client as FhirClient } from 'fhir-kit-client';
+import { z } from 'zod';
+import { parseAtEdge } from '../platform/config';
+import { TributaryError, toError } from '../platform/errors';
+import type { Institution, SourceKind } from '../schemas/institution';
+
+/**
+ * Source connectors: one page at a time from an institution's endpoint. A cursor is a small JSON string we built
+ * (a file index, a resource-type index and a server paging link); it never holds patient data. Pages are raw
+ * bytes for staging: the connector does not parse records.
+ *
+ * Endpoint layout (synth/FORMATS.md, "HTTP"): `<endpoint>/<inst>/fhir/...` (FHIR R4 API, fhir-api institutions)
+ * and `<endpoint>/<inst>/files/` (a JSON index of file drops) + `<endpoint>/<inst>/files/<path>`.
+ */
+
+export interface SourcePage {
+  /** What the bytes are, for the mapper: a registry format, `fhir-bundle` for a searchset page, `dicom-study`. */
+  format: string;
+  /** Where the page came from, for error locations: a file path or `<Type> page n`. Never a value. */
+  sourceFile: string;
+  /** The page: one file's bytes, one searchset Bundle, or for imaging one study's instances. */
+  parts: { name: string; bytes: Buffer }[];
+  nextCursor?: string;
+}
+
+export interface FetchPageRequest {
+  endpoint: string;
+  institution: Institution;
+  source: SourceKind;
+  cursor?: string;
+  since?: string;
+  pageSize: number;
+  /** Resumable progress inside a page (e.g. instances of a study already downloaded). */
+  onProgress?: (detail: string) => void;
+}
+
+export interface HttpOptions {
+  fetch?: typeof fetch;
+  /** Requests per second per institution (token bucket, shared by every activity in this worker). */
+  ratePerSecond?: number;
+}
+
+const FHIR_TYPES = ['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest', 'DocumentReference'];
+
+const fileIndexSchema = z.object({
+  files: z.array(z.object({ source: z.string(), path: z.string(), size: z.number().optional(), url: z.string().optional() })),
+});
+
+const fileCursorSchema = z.object({ i: z.number().int().nonnegative() });
+const fhirCursorSchema = z.object({ t: z.number().int().nonnegative(), next: z.string().optional() });
+
+/** One token bucket per institution: the worker never hits an institution faster than its rate. */
+export function createRateLimiter(ratePerSecond: number): (institution: string) => Promise<void> {
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  const burst = Math.max(1, Math.ceil(ratePerSecond));
+  return async (institution) => {
+    for (;;) {
+      const now = Date.now();
+      const b = buckets.get(institution) ?? { tokens: burst, at: now };
+      b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * ratePerSecond);
+      b.at = now;
+      buckets.set(institution, b);
+      if (b.tokens >= 1) {
+        b.tokens -= 1;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, Math.ceil(((1 - b.tokens) / ratePerSecond) * 1000)));
+    }
+  };
+}
+
+export function createConnectors(options: HttpOptions = {}) {
+  const doFetch = options.fetch ?? fetch;
+  const limit = createRateLimiter(options.ratePerSecond ?? 50);
+
+  /** GET with the institution's rate limit; 429 and 5xx become retryable errors (Retry-After honoured). */
+  async function get(institution: string, url: string, where: string): Promise<Buffer> {
+    await limit(institution);
+    let res: Response;
+    try {
+      res = await doFetch(url);
+    } catch (e) {
+      throw new TributaryError(`${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`, {
+        code: 'transient',
+        location: where,
+      });
+    }
+    if (!res.ok) {
+      await res.arrayBuffer().catch(() => undefined);
+      throw httpError(res.status, res.headers.get('retry-after'), where);
+    }
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  async function listFiles(endpoint: string, institution: string, source: SourceKind): Promise<{ path: string; url: string }[]> {
+    const base = `${endpoint.replace(/\/+$/, '')}/${institution}/files/`;
+    const body = await get(institution, base, `${institution} file index`);
+    const index = parseAtEdge(fileIndexSchema, JSON.parse(body.toString('utf8')), `${institution} file index`);
+    return index.files
+      .filter((f) => f.source === source)
+      .map((f) => ({ path: f.path, url: f.url ? new URL(f.url, base).toString() : base + f.path.split('/').map(encodeURIComponent).join('/') }))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /** File drops: one page per file; imaging: one page per study folder. */
+  async function fetchFilePage(req: FetchPageRequest): Promise<SourcePage> {
+    const cursor = req.cursor ? parseAtEdge(fileCursorSchema, JSON.parse(req.cursor), 'file cursor') : { i: 0 };
+    const files = await listFiles(req.endpoint, req.institution.id, req.source);
+    if (req.source !== 'imaging') {
+      const file = files[cursor.i];
+      if (!file) return { format: formatOf(req.institution, req.source), sourceFile: '(none)', parts: [] };
+      const bytes = await get(req.institution.id, file.url, file.path);
+      return {
+        format: formatOf(req.institution, req.source),
+        sourceFile: file.path,
+        parts: [{ name: file.path, bytes }],
+        nextCursor: cursor.i + 1 < files.length ? JSON.stringify({ i: cursor.i + 1 }) : undefined,
+      };
+    }
+    const studies = [...new Set(files.map((f) => studyOf(f.path)))];
+    const study = studies[cursor.i];
+    if (!study) return { format: 'dicom-study', sourceFile: '(none)', parts: [] };
+    const parts: SourcePage['parts'] = [];
+    for (const f of files.filter((x) => studyOf(x.path) === study)) {
+      parts.push({ name: f.path, bytes: await get(req.institution.id, f.url, f.path) });
+      req.onProgress?.(`${study}:${parts.length}`);
+    }
+    return {
+      format: 'dicom-study',
+      sourceFile: study,
+      parts,
+      nextCursor: cursor.i + 1 < studies.length ? JSON.stringify({ i: cursor.i + 1 }) : undefined,
+    };
+  }
+
+  /** FHIR search paging through fhir-kit-client: each resource type in turn, following `next` links. */
+  async function fetchFhirPage(req: FetchPageRequest): Promise<SourcePage> {
+    const cursor = req.cursor ? parseAtEdge(fhirCursorSchema, JSON.parse(req.cursor), 'FHIR cursor') : { t: 0 };
+    const baseUrl = `${req.endpoint.replace(/\/+$/, '')}/${req.institution.id}/fhir`;
+    const type = FHIR_TYPES[cursor.t];
+    if (!type) return { format: 'fhir', sourceFile: '(none)', parts: [] };
+    const client = new FhirClient({ baseUrl });
+    await limit(req.institution.id);
+    const where = `${req.institution.id} FHIR ${type} search`;
+    let bundle: Record<string, unknown>;
+    try {
+      bundle = cursor.next
+        ? ((await client.request(cursor.next)) as Record<string, unknown>)
+        : ((await client.search({
+            resourceType: type,
+            searchParams: { _count: String(req.pageSize), ...(req.since ? { _lastUpdated: `gt${req.since}` } : {}) },
+          })) as Record<string, unknown>);
+    } catch (e) {
+      throw fhirError(e, where);
+    }
+    const links = (bundle.link ?? []) as { relation?: string; url?: string }[];
+    const nextUrl = links.find((l) => l.relation === 'next')?.url;
+    const entries = ((bundle.entry ?? []) as { resource?: unknown }[]).filter((e) => e.resource);
+    const ndjson = entries.map((e) => JSON.stringify(e.resource)).join('\n') + (entries.length ? '\n' : '');
+    const next = nextUrl ? { t: cursor.t, next: nextUrl } : cursor.t + 1 < FHIR_TYPES.length ? { t: cursor.t + 1 } : undefined;
+    return {
+      format: 'fhir',
+      sourceFile: `${type}.ndjson`,
+      parts: [{ name: `${type}.ndjson`, bytes: Buffer.from(ndjson) }],
+      nextCursor: next ? JSON.stringify(next) : undefined,
+    };
+  }
+
+  return {
+    async fetchPage(req: FetchPageRequest): Promise<SourcePage> {
+      if (req.source === 'ehr' && req.institution.ehr.format === 'fhir-api') return fetchFhirPage(req);
+      return fetchFilePage(req);
+    },
+  };
+}
+
+export type Connectors = ReturnType<typeof createConnectors>;
+
+/** The mapper format name (mappers/types.ts sourceFormats) for an institution's source. */
+export function formatOf(institution: Institution, source: SourceKind): string {
+  switch (source) {
+    case 'ehr':
+      return institution.ehr.format === 'fhir-api' ? 'fhir' : institution.ehr.format;
+    case 'wearable':
+      return institution.wearable.format;
+    case 'druglabel':
+      return institution.druglabel.format;
+    case 'insurance':
+      return institution.insurance.format;
+    case 'imaging':
+      return 'dicom-study';
+  }
+}
+
+function studyOf(path: string): string {
+  const m = /^(?:imaging\/)?(study-[^/]+)\//.exec(path);
+  return m ? m[1] : path;
+}
+
+function httpError(status: number, retryAfter: string | null, where: string): TributaryError {
+  const retryable = status === 429 || status === 408 || status >= 500;
+  const err = new TributaryError(`${where}: HTTP ${status}`, {
+    code: status === 429 ? 'throttled' : status >= 500 ? 'transient' : status === 404 ? 'not-found' : 'processing',
+    location: where,
+    nonRetryable: !retryable,
+  });
+  const seconds = retryAfter ? Number(retryAfter) : NaN;
+  if (Number.isFinite(seconds) && seconds >= 0) (err as TributaryError & { retryAfterMs?: number }).retryAfterMs = Math.min(seconds, 60) * 1000;
+  return err;
+}
+
+function fhirError(e: unknown, where: string): TributaryError {
+  // fhir-kit-client throws Error & { response: { status, data }, config: { headers } }.
+  const o = e as { response?: { status?: number }; config?: { headers?: Headers } };
+  const status = o?.response?.status;
+  if (typeof status === 'number') {
+    const h = o.config?.headers;
+    const retryAfter = h instanceof Headers ? h.get('retry-after') : null;
+    return httpError(status, retryAfter, where);
+  }
+  const err = toError(e);
+  return new TributaryError(`${where}: request failed (${err.name})`, { code: 'transient', location: where });
+}

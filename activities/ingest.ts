@@ -1,0 +1,347 @@
+import path from 'node:path';
+import type { FhirResource } from '../mappers/types';
+import { NotSupportedError, TributaryError } from '../platform/errors';
+import { log } from '../platform/log';
+import type { DicomSummary } from '../schemas/dicom-summary';
+import type { SourceCounts } from '../schemas/ingest';
+import type { Institution, InstitutionRegistry, SourceKind } from '../schemas/institution';
+import { heartbeat, withFailureBoundary } from './boundary';
+import type { Connectors } from './connectors';
+import { packPage, unpackPage } from './pack';
+import { deriveStagingKey, getJson, putJson, type BlobStore } from './staging';
+import type { StepLibrary } from './steps';
+import { writeBulkManifest, writeFileAtomic } from './publish';
+
+/**
+ * The ingestion activities: thin I/O wrappers that read a staging key, run one library step, write the result
+ * under a key derived from the input, and return that key with counts. A retry rewrites the same objects.
+ */
+
+export interface IngestDeps {
+  store: BlobStore;
+  /** Bulk-format output root: `<outputRoot>/<runId>/...`. */
+  outputRoot: string;
+  registry: InstitutionRegistry;
+  connectors: Connectors;
+  steps: StepLibrary;
+  /** Sends verified work items to the annotation queues; undefined when routing is not available. */
+  route?: (items: RoutableResource[], ctx: { institution: string; source: SourceKind }) => Promise<number>;
+  /** Optional outbound sinks. */
+  postTransaction?: (fhirServerUrl: string, resources: FhirResource[]) => Promise<void>;
+  stow?: (stowUrl: string, instances: Buffer[]) => Promise<void>;
+}
+
+export interface RoutableResource {
+  resource: FhirResource;
+  /** Stable id of the source record (e.g. `inst:ehr:DocumentReference/abc`). */
+  id: string;
+}
+
+interface StepContext {
+  runId: string;
+  institution: string;
+  source: SourceKind;
+}
+
+export interface FetchPageInput extends StepContext {
+  endpoint: string;
+  cursor?: string;
+  since?: string;
+  pageSize: number;
+}
+
+export interface PageRef {
+  rawKey?: string;
+  digest?: string;
+  nextCursor?: string;
+  counts: Partial<SourceCounts>;
+}
+
+export interface StepResult {
+  batchKey?: string;
+  counts: Partial<SourceCounts>;
+}
+
+/** A staged batch of FHIR resources and which source record each came from. */
+interface ResourceBatch {
+  resources: FhirResource[];
+  /** Parallel to resources: the source record key (records are kept or quarantined whole). */
+  recordOf: string[];
+  recordsMapped: number;
+  /** Imaging: staged de-identified DICOM instances (the records) that travel with the ImagingStudy resources. */
+  dicom?: { key: string; sop: string }[];
+  /** Record keys already quarantined by an earlier step (verify adds its own). */
+  quarantinedRecords?: string[];
+}
+
+interface ImageList {
+  images: { key: string; summary: DicomSummary }[];
+}
+
+export function createIngestActivities(deps: IngestDeps) {
+  const { store, steps } = deps;
+
+  function institutionOf(id: string): Institution {
+    const inst = deps.registry.institutions.find((i) => i.id === id);
+    if (!inst) throw new TributaryError(`institution ${id} is not in the registry`, { code: 'not-found', location: 'institution', nonRetryable: true });
+    return inst;
+  }
+
+  const prefix = (kind: string, ctx: StepContext) => `${kind}/${ctx.runId}/${ctx.institution}/${ctx.source}`;
+
+  async function quarantineLog(ctx: StepContext, fromKey: string, entries: unknown[]): Promise<void> {
+    if (entries.length === 0) return;
+    await putJson(store, deriveStagingKey(prefix('quarantine', ctx), fromKey), entries);
+  }
+
+  const activities = {
+    async fetchPage(input: FetchPageInput): Promise<PageRef> {
+      const institution = institutionOf(input.institution);
+      const page = await deps.connectors.fetchPage({
+        endpoint: input.endpoint,
+        institution,
+        source: input.source,
+        cursor: input.cursor,
+        since: input.since,
+        pageSize: input.pageSize,
+        onProgress: (detail) => heartbeat(detail),
+      });
+      if (page.parts.length === 0) return { nextCursor: page.nextCursor, counts: {} };
+      const rawKey = deriveStagingKey(prefix('raw', input), input.cursor ?? 'start', input.since ?? '');
+      const ref = await store.put(rawKey, packPage(page));
+      return { rawKey, digest: ref.digest, nextCursor: page.nextCursor, counts: { pages: 1 } };
+    },
+
+    async standardizeBatch(input: StepContext & { rawKey: string }): Promise<StepResult> {
+      const institution = institutionOf(input.institution);
+      const page = unpackPage(await store.get(input.rawKey), input.rawKey);
+      const batch: ResourceBatch = { resources: [], recordOf: [], recordsMapped: 0 };
+      let recordsIn = 0;
+      let recordsRejected = 0;
+      const issues: unknown[] = [];
+      for (const part of page.parts) {
+        let result;
+        try {
+          result = await steps.mapPart(page.format, part.bytes, { institution: institution.id, sourceFile: part.name, timezone: institution.timezone });
+        } catch (e) {
+          if (e instanceof NotSupportedError || !(e instanceof TributaryError) || !e.nonRetryable) throw e;
+          // A file the mapper cannot read at all: keep its bytes in quarantine with the reason, go on.
+          await quarantineLog(input, `${input.rawKey}:${part.name}`, [{ file: part.name, reason: e.message, code: e.code }]);
+          log.warn('page quarantined', { institution: input.institution, source: input.source, code: e.code });
+          return { counts: { pagesQuarantined: 1 } };
+        }
+        recordsIn += result.recordsIn;
+        recordsRejected += result.recordsRejected;
+        batch.recordsMapped += result.recordsMapped;
+        issues.push(...result.issues.filter((i) => i.severity === 'error' || i.severity === 'fatal'));
+        for (const resource of result.resources) {
+          batch.resources.push(resource);
+          batch.recordOf.push(recordKeyOf(resource));
+        }
+      }
+      if (issues.length) await putJson(store, deriveStagingKey(prefix('rejects', input), input.rawKey), issues);
+      const batchKey = deriveStagingKey(prefix('std', input), input.rawKey);
+      await putJson(store, batchKey, batch);
+      return { batchKey, counts: { in: recordsIn, rejected: recordsRejected } };
+    },
+
+    async deidentifyBatch(input: StepContext & { batchKey: string }): Promise<StepResult> {
+      const batch = await getJson<ResourceBatch>(store, input.batchKey);
+      const index = await loadPatientIndex(store, input.institution);
+      const outcome = await steps.deidentifyResources(batch.resources, { institution: input.institution, linkageFor: (ref) => index.get(ref) });
+      const recordById = new Map(batch.resources.map((r, i) => [`${r.resourceType}/${r.id}`, batch.recordOf[i]]));
+      const quarantinedRecords = [...new Set(outcome.quarantined.map((q) => recordById.get(`${q.resourceType}/${q.id}`) ?? `${q.resourceType}/${q.id}`))];
+      await quarantineLog(input, input.batchKey, outcome.quarantined);
+      // Outputs come back in input order minus the quarantined; carry each one's record key by position.
+      const quarantinedIds = new Set(outcome.quarantined.map((q) => `${q.resourceType}/${q.id}`));
+      const keptRecords = batch.resources.map((r, i) => ({ r, i })).filter(({ r }) => !quarantinedIds.has(`${r.resourceType}/${r.id}`));
+      if (keptRecords.length !== outcome.outputs.length) {
+        throw new TributaryError('de-identification returned a different number of outputs than it kept', { code: 'processing', nonRetryable: true });
+      }
+      const out: ResourceBatch = {
+        resources: outcome.outputs,
+        recordOf: keptRecords.map(({ i }) => batch.recordOf[i]),
+        recordsMapped: batch.recordsMapped,
+        quarantinedRecords,
+      };
+      const batchKey = deriveStagingKey(prefix('deid', input), input.batchKey);
+      await putJson(store, batchKey, out);
+      return { batchKey, counts: { resourcesQuarantined: outcome.quarantined.length } };
+    },
+
+    async deidentifyImages(input: StepContext & { rawKey: string }): Promise<StepResult & { imagesKey: string }> {
+      const page = unpackPage(await store.get(input.rawKey), input.rawKey);
+      const images: ImageList['images'] = [];
+      const quarantined: unknown[] = [];
+      let rejected = 0;
+      for (const [i, part] of page.parts.entries()) {
+        // Per-instance results are staged under keys from the input: a retried attempt reuses what is done.
+        const resultKey = deriveStagingKey(prefix('imgres', input), input.rawKey, part.name);
+        let result: { status: 'ok'; key: string; summary: DicomSummary } | { status: 'quarantined'; reason: string; rule: string } | { status: 'rejected'; reason: string };
+        if (await store.has(resultKey)) {
+          result = await getJson(store, resultKey);
+        } else {
+          try {
+            const outcome = await steps.deidentifyDicom(part.bytes, { institution: input.institution });
+            if (outcome.status === 'ok') {
+              const key = deriveStagingKey(prefix('img', input), input.rawKey, part.name);
+              await store.put(key, outcome.bytes);
+              result = { status: 'ok', key, summary: outcome.summary };
+            } else {
+              result = { status: 'quarantined', reason: outcome.reason, rule: outcome.rule };
+            }
+          } catch (e) {
+            if (e instanceof NotSupportedError || !(e instanceof TributaryError) || !e.nonRetryable) throw e;
+            result = { status: 'rejected', reason: e.message };
+          }
+          await putJson(store, resultKey, result);
+        }
+        if (result.status === 'ok') images.push({ key: result.key, summary: result.summary });
+        else if (result.status === 'quarantined') quarantined.push({ file: part.name, reason: result.reason, rule: result.rule });
+        else rejected++;
+        heartbeat({ done: i + 1 });
+      }
+      await quarantineLog(input, input.rawKey, quarantined);
+      const imagesKey = deriveStagingKey(prefix('imgs', input), input.rawKey);
+      await putJson(store, imagesKey, { images } satisfies ImageList);
+      return { imagesKey, counts: { in: page.parts.length, quarantined: quarantined.length, rejected } };
+    },
+
+    async denoiseImages(input: StepContext & { imagesKey: string }): Promise<{ imagesKey: string }> {
+      const list = await getJson<ImageList>(store, input.imagesKey);
+      const out: ImageList = { images: [] };
+      for (const [i, image] of list.images.entries()) {
+        const key = deriveStagingKey(prefix('den', input), image.key);
+        if (!(await store.has(key))) await store.put(key, await steps.denoiseDicom(await store.get(image.key)));
+        out.images.push({ key, summary: image.summary });
+        heartbeat({ done: i + 1 });
+      }
+      const imagesKey = deriveStagingKey(prefix('dens', input), input.imagesKey);
+      await putJson(store, imagesKey, out);
+      return { imagesKey };
+    },
+
+    async standardizeImages(input: StepContext & { imagesKey: string }): Promise<StepResult> {
+      const list = await getJson<ImageList>(store, input.imagesKey);
+      const institution = institutionOf(input.institution);
+      const result = steps.mapImagingStudies(
+        list.images.map((i) => i.summary),
+        { institution: institution.id, sourceFile: 'imaging', timezone: institution.timezone },
+      );
+      const batch: ResourceBatch = {
+        resources: result.resources,
+        // ImagingStudy resources are derived metadata; the records are the instances below.
+        recordOf: result.resources.map((r) => `${r.resourceType}/${r.id}`),
+        recordsMapped: list.images.length,
+        dicom: list.images.map((i) => ({ key: i.key, sop: i.summary.sopInstanceUid })),
+      };
+      const batchKey = deriveStagingKey(prefix('stdimg', input), input.imagesKey);
+      await putJson(store, batchKey, batch);
+      return { batchKey, counts: {} };
+    },
+
+    /** FHIR validation of every output; a record with an invalid resource is quarantined whole. */
+    async verifyBatch(input: StepContext & { batchKey: string }): Promise<StepResult & { batchKey: string }> {
+      const batch = await getJson<ResourceBatch>(store, input.batchKey);
+      const failures: unknown[] = [];
+      const badRecords = new Set<string>(batch.dicom ? [] : (batch.quarantinedRecords ?? []));
+      const badStudies = new Set<number>();
+      batch.resources.forEach((resource, i) => {
+        const errors = steps.validateResource(resource).filter((x) => x.severity === 'error' || x.severity === 'fatal');
+        if (errors.length === 0) return;
+        failures.push({ resourceType: resource.resourceType, id: resource.id, rule: 'fhir-validation', issues: errors.slice(0, 5) });
+        if (batch.dicom) badStudies.add(i);
+        else badRecords.add(batch.recordOf[i]);
+      });
+      await quarantineLog(input, `${input.batchKey}:verify`, failures);
+      const keep = batch.resources.map((_, i) => (batch.dicom ? !badStudies.has(i) : !badRecords.has(batch.recordOf[i])));
+      const out: ResourceBatch = {
+        resources: batch.resources.filter((_, i) => keep[i]),
+        recordOf: batch.recordOf.filter((_, i) => keep[i]),
+        recordsMapped: batch.recordsMapped,
+        dicom: batch.dicom,
+      };
+      const batchKey = deriveStagingKey(prefix('verified', input), input.batchKey);
+      await putJson(store, batchKey, out);
+      const withheld = batch.resources.length - out.resources.length;
+      if (batch.dicom) {
+        // Imaging records are instances: they were gated by DICOM de-identification; a bad ImagingStudy is withheld alone.
+        return { batchKey, counts: { published: batch.dicom.length, resourcesQuarantined: withheld } };
+      }
+      return {
+        batchKey,
+        counts: { quarantined: badRecords.size, published: batch.recordsMapped - badRecords.size, resourcesQuarantined: withheld },
+      };
+    },
+
+    async publishBatch(input: StepContext & { batchKey: string; fhirServerUrl?: string; stowUrl?: string }): Promise<StepResult> {
+      const batch = await getJson<ResourceBatch>(store, input.batchKey);
+      const runDir = path.join(deps.outputRoot, input.runId);
+      const tag = deriveStagingKey('p', input.batchKey).slice(2, 18);
+      const byType = new Map<string, FhirResource[]>();
+      for (const r of batch.resources) byType.set(r.resourceType, [...(byType.get(r.resourceType) ?? []), r]);
+      for (const [type, resources] of byType) {
+        // One file per batch and type, named from the batch key: a retry rewrites it, never appends twice.
+        const file = path.join(runDir, 'fhir', `${type}.${input.institution}.${input.source}.${tag}.ndjson`);
+        await writeFileAtomic(file, resources.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      }
+      let dicomPublished = 0;
+      const instances: Buffer[] = [];
+      for (const d of batch.dicom ?? []) {
+        const bytes = await store.get(d.key);
+        await writeFileAtomic(path.join(runDir, 'dicom', input.institution, `${d.sop}.dcm`), bytes);
+        if (input.stowUrl) instances.push(bytes);
+        dicomPublished++;
+      }
+      if (input.fhirServerUrl && batch.resources.length) {
+        if (!deps.postTransaction) throw new NotSupportedError('publishing to a FHIR server');
+        await deps.postTransaction(input.fhirServerUrl, batch.resources);
+      }
+      if (input.stowUrl && instances.length) {
+        if (!deps.stow) throw new NotSupportedError('STOW-RS to a research PACS');
+        await deps.stow(input.stowUrl, instances);
+      }
+      return { counts: { resourcesPublished: batch.resources.length, dicomPublished } };
+    },
+
+    async routeBatch(input: StepContext & { batchKey: string }): Promise<StepResult> {
+      if (!deps.route) throw new NotSupportedError('routing to annotation queues (annotation/store.ts has not landed)');
+      const batch = await getJson<ResourceBatch>(store, input.batchKey);
+      const items = batch.resources.map((resource) => ({ resource, id: `${input.institution}:${input.source}:${resource.resourceType}/${resource.id}` }));
+      const workItems = await deps.route(items, { institution: input.institution, source: input.source });
+      return { counts: { workItems } };
+    },
+
+    async writeRunManifest(input: { runId: string }): Promise<{ outputDir: string; files: number }> {
+      const runDir = path.join(deps.outputRoot, input.runId);
+      const files = await writeBulkManifest(runDir);
+      return { outputDir: runDir, files };
+    },
+
+    async loadWatermark(input: { institution: string; source: SourceKind }): Promise<{ since?: string }> {
+      const key = `watermarks/${input.institution}/${input.source}`;
+      if (!(await store.has(key))) return {};
+      return { since: (await getJson<{ since: string }>(store, key)).since };
+    },
+
+    async saveWatermark(input: { institution: string; source: SourceKind; since: string }): Promise<void> {
+      await putJson(store, `watermarks/${input.institution}/${input.source}`, { since: input.since });
+    },
+  };
+  return withFailureBoundary(activities);
+}
+
+export type IngestActivities = ReturnType<typeof createIngestActivities>;
+
+/** The record a resource came from: the mapper's `meta.source` when it says, else the resource itself. */
+function recordKeyOf(resource: FhirResource): string {
+  const source = (resource.meta as { source?: unknown } | undefined)?.source;
+  return typeof source === 'string' && source ? source : `${resource.resourceType}/${resource.id}`;
+}
+
+/** Patient reference → linkage key, per institution, kept in staging so linkage works across batches. */
+async function loadPatientIndex(store: BlobStore, institution: string): Promise<Map<string, string>> {
+  const key = `patients/${institution}/index`;
+  if (!(await store.has(key))) return new Map();
+  return new Map(Object.entries(await getJson<Record<string, string>>(store, key)));
+}

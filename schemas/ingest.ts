@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { sourceKindSchema } from './institution';
+
+/**
+ * Inputs and results of the ingestion workflows and activities. Everything here travels through Temporal, so it is
+ * references only: institution ids, source kinds, staging keys, digests, counts, cursors we built. Never a
+ * patient value.
+ */
+
+export const institutionIdSchema = z.string().regex(/^[a-z][a-z0-9-]{1,31}$/, 'an institution id');
+
+/** Record-level reconciliation: in = published + quarantined + rejected. */
+export const sourceCountsSchema = z.object({
+  in: z.number().int().nonnegative(),
+  published: z.number().int().nonnegative(),
+  quarantined: z.number().int().nonnegative(),
+  rejected: z.number().int().nonnegative(),
+  /** FHIR resources (and DICOM instances) written to the output folder. */
+  resourcesPublished: z.number().int().nonnegative(),
+  resourcesQuarantined: z.number().int().nonnegative(),
+  dicomPublished: z.number().int().nonnegative(),
+  workItems: z.number().int().nonnegative(),
+  pages: z.number().int().nonnegative(),
+  /** Pages that could not be read at all (corrupt file): quarantined whole, records unknown. */
+  pagesQuarantined: z.number().int().nonnegative(),
+});
+export type SourceCounts = z.infer<typeof sourceCountsSchema>;
+
+export function emptyCounts(): SourceCounts {
+  return { in: 0, published: 0, quarantined: 0, rejected: 0, resourcesPublished: 0, resourcesQuarantined: 0, dicomPublished: 0, workItems: 0, pages: 0, pagesQuarantined: 0 };
+}
+
+export function addCounts(a: SourceCounts, b: Partial<SourceCounts>): SourceCounts {
+  const out = { ...a };
+  for (const k of Object.keys(out) as (keyof SourceCounts)[]) out[k] += b[k] ?? 0;
+  return out;
+}
+
+/** Where a run reads from: a base URL serving `<base>/<institution>/...` (the synth server or a gateway). */
+export const ingestRunInputSchema = z.object({
+  /** Short label naming the run in workflow ids and output folders, e.g. `20261125t0930z`. */
+  runId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes'),
+  endpoint: z.string().url(),
+  institutions: z.array(institutionIdSchema).min(1),
+  sources: z.array(sourceKindSchema).min(1),
+  /** Pull only what changed since this instant (ISO 8601); `watermark` uses the last successful run's start. */
+  since: z.string().optional(),
+  incremental: z.boolean().default(false),
+  maxConcurrentSources: z.number().int().min(1).max(200).default(8),
+  pageSize: z.number().int().min(1).max(10_000).default(500),
+  /** Also send de-identified output to a FHIR server (transaction bundles) / a research PACS (STOW-RS). */
+  fhirServerUrl: z.string().url().optional(),
+  stowUrl: z.string().url().optional(),
+  /** Started by a Temporal Schedule: each firing's run id gets the start time appended. */
+  scheduled: z.boolean().default(false),
+  /** Route verified work items to the annotation queues. */
+  route: z.boolean().default(true),
+});
+export type IngestRunInput = z.infer<typeof ingestRunInputSchema>;
+
+export const ingestSourceInputSchema = z.object({
+  runId: z.string(),
+  endpoint: z.string(),
+  institution: institutionIdSchema,
+  source: sourceKindSchema,
+  since: z.string().optional(),
+  incremental: z.boolean(),
+  pageSize: z.number().int(),
+  fhirServerUrl: z.string().optional(),
+  stowUrl: z.string().optional(),
+  route: z.boolean(),
+  /** Resume point after continue-as-new: an opaque cursor the connector built (never patient data). */
+  cursor: z.string().optional(),
+  totals: sourceCountsSchema.optional(),
+  /** When this source's pull started (the next watermark); set once, carried across continue-as-new. */
+  startedAt: z.string().optional(),
+});
+export type IngestSourceInput = z.infer<typeof ingestSourceInputSchema>;
+
+export type SourceStatus = 'pending' | 'running' | 'completed' | 'failed';
+
+export interface SourceProgress {
+  institution: string;
+  source: z.infer<typeof sourceKindSchema>;
+  workflowId: string;
+  status: SourceStatus;
+  counts?: SourceCounts;
+  /** Failure type and message (value-free by construction: our errors name where and why). */
+  error?: string;
+}
+
+export interface IngestRunProgress {
+  runId: string;
+  outputDir?: string;
+  sources: SourceProgress[];
+  totals: SourceCounts;
+  done: boolean;
+}
+
+export interface IngestSourceProgress {
+  institution: string;
+  source: string;
+  pages: number;
+  cursor?: string;
+  step: string;
+  counts: SourceCounts;
+}

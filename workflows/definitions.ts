@@ -1,0 +1,15 @@
+import { defineQuery } from '@temporalio/workflow';
+import type { IngestRunProgress, IngestSourceProgress } from '../schemas/ingest';
+
+/** Queries the CLI (`tributary ingest status`) and the demo use to show progress. Shared by workflows and clients. */
+export const runProgressQuery = defineQuery<IngestRunProgress>('runProgress');
+export const sourceProgressQuery = defineQuery<IngestSourceProgress>('sourceProgress');
+
+/** Workflow ids derive from what they process; none carries patient data. */
+export function ingestRunWorkflowId(runId: string): string {
+  return `ingest:all:${runId}`;
+}
+
+export function ingestSourceWorkflowId(institution: string, source: string, window: string): string {
+  return `ingest:${institution}:${source}:${window}`;
+}

@@ -1,0 +1,2 @@
+/** The worker's workflowsPath: every workflow the ingest task queue runs. */
+export { ingestAllWorkflow, ingestSourceWorkflow } from './ingest';

@@ -1,0 +1,220 @@
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  continueAsNew,
+  proxyActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { IngestActivities, PageRef } from '../activities/ingest';
+import {
+  addCounts,
+  emptyCounts,
+  type IngestRunInput,
+  type IngestRunProgress,
+  type IngestSourceInput,
+  type IngestSourceProgress,
+  type SourceCounts,
+  type SourceProgress,
+} from '../schemas/ingest';
+import { ingestSourceWorkflowId, runProgressQuery, sourceProgressQuery } from './definitions';
+
+/**
+ * Ingestion orchestration. Deterministic only: every effect is an activity, and activities exchange staging keys,
+ * digests and counts, never patient data.
+ */
+
+const IMAGING_QUEUE = 'imaging';
+/** Pages per run before continue-as-new even if the server has not suggested it yet: keeps replays short. */
+const MAX_PAGES_PER_RUN = 200;
+
+const retry: ActivityOptions['retry'] = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  maximumAttempts: 12,
+};
+
+const io = proxyActivities<IngestActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '2 minutes', retry });
+const imaging = proxyActivities<IngestActivities>({
+  taskQueue: IMAGING_QUEUE,
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry,
+});
+
+/** One child per institution and source, at most `maxConcurrentSources` at a time; the run fails only at the end. */
+export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRunProgress> {
+  const info = workflowInfo();
+  const startedAt = info.startTime.toISOString();
+  // A schedule fires with one fixed input; each firing's window comes from its start time so it is its own run.
+  const runId = input.scheduled ? `${input.runId}-${compactTime(startedAt)}` : input.runId;
+  const progress: IngestRunProgress = {
+    runId,
+    sources: input.institutions.flatMap((institution) =>
+      input.sources.map(
+        (source): SourceProgress => ({ institution, source, workflowId: ingestSourceWorkflowId(institution, source, runId), status: 'pending' }),
+      ),
+    ),
+    totals: emptyCounts(),
+    done: false,
+  };
+  setHandler(runProgressQuery, () => progress);
+
+  let next = 0;
+  async function lane(): Promise<void> {
+    while (next < progress.sources.length) {
+      const entry = progress.sources[next++];
+      entry.status = 'running';
+      try {
+        const child = await startChild(ingestSourceWorkflow, {
+          workflowId: entry.workflowId,
+          args: [
+            {
+              runId,
+              endpoint: input.endpoint,
+              institution: entry.institution,
+              source: entry.source,
+              since: input.since,
+              incremental: input.incremental,
+              pageSize: input.pageSize,
+              fhirServerUrl: input.fhirServerUrl,
+              stowUrl: input.stowUrl,
+              route: input.route,
+              startedAt,
+            },
+          ],
+          parentClosePolicy: ParentClosePolicy.TERMINATE,
+        });
+        entry.counts = await child.result();
+        entry.status = 'completed';
+        progress.totals = addCounts(progress.totals, entry.counts);
+      } catch (e) {
+        entry.status = 'failed';
+        entry.error = describeFailure(e);
+      }
+    }
+  }
+  const lanes = Math.min(input.maxConcurrentSources, progress.sources.length);
+  await Promise.all(Array.from({ length: lanes }, () => lane()));
+
+  const manifest = await io.writeRunManifest({ runId });
+  progress.outputDir = manifest.outputDir;
+  progress.done = true;
+  const failed = progress.sources.filter((s) => s.status === 'failed');
+  if (failed.length > 0) {
+    throw ApplicationFailure.nonRetryable(
+      `${failed.length} of ${progress.sources.length} sources failed: ${failed.map((f) => `${f.institution}/${f.source} (${f.error})`).join('; ')}`,
+      'IngestRunFailed',
+      progress,
+    );
+  }
+  return progress;
+}
+
+/**
+ * Pull one institution's source page by page; each page runs the step chain before the next is fetched, so a
+ * killed worker resumes at the page it was on and every step rewrites the same keys.
+ */
+export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<SourceCounts> {
+  const startedAt = input.startedAt ?? workflowInfo().startTime.toISOString();
+  const progress: IngestSourceProgress = {
+    institution: input.institution,
+    source: input.source,
+    pages: input.totals?.pages ?? 0,
+    cursor: input.cursor,
+    step: 'starting',
+    counts: input.totals ?? emptyCounts(),
+  };
+  setHandler(sourceProgressQuery, () => progress);
+
+  let since = input.since;
+  if (input.incremental && !since && input.cursor === undefined) {
+    since = (await io.loadWatermark({ institution: input.institution, source: input.source })).since;
+  }
+
+  let cursor = input.cursor;
+  let pagesThisRun = 0;
+  for (;;) {
+    progress.step = 'fetch';
+    const page = await io.fetchPage({
+      runId: input.runId,
+      endpoint: input.endpoint,
+      institution: input.institution,
+      source: input.source,
+      cursor,
+      since,
+      pageSize: input.pageSize,
+    });
+    progress.counts = addCounts(progress.counts, page.counts);
+    if (page.rawKey) progress.counts = addCounts(progress.counts, await processPage(input, page, progress));
+    cursor = page.nextCursor;
+    progress.pages = progress.counts.pages;
+    progress.cursor = cursor;
+    pagesThisRun++;
+    if (cursor === undefined) break;
+    if (workflowInfo().continueAsNewSuggested || pagesThisRun >= MAX_PAGES_PER_RUN) {
+      await continueAsNew<typeof ingestSourceWorkflow>({ ...input, since, cursor, totals: progress.counts, startedAt });
+    }
+  }
+
+  progress.step = 'done';
+  await io.saveWatermark({ institution: input.institution, source: input.source, since: startedAt });
+  return progress.counts;
+}
+
+/** The step chain for one page. Each step's result carries its output key and its share of the counts. */
+async function processPage(input: IngestSourceInput, page: PageRef, progress: IngestSourceProgress): Promise<SourceCounts> {
+  const ctx = { runId: input.runId, institution: input.institution, source: input.source };
+  let delta = emptyCounts();
+  let verifyInput: string | undefined;
+
+  if (input.source === 'imaging') {
+    progress.step = 'deidentify-images';
+    const deid = await imaging.deidentifyImages({ ...ctx, rawKey: page.rawKey! });
+    delta = addCounts(delta, deid.counts);
+    progress.step = 'denoise-images';
+    const clean = await imaging.denoiseImages({ ...ctx, imagesKey: deid.imagesKey });
+    progress.step = 'standardize-images';
+    const std = await io.standardizeImages({ ...ctx, imagesKey: clean.imagesKey });
+    delta = addCounts(delta, std.counts);
+    verifyInput = std.batchKey;
+  } else {
+    progress.step = 'standardize';
+    const std = await io.standardizeBatch({ ...ctx, rawKey: page.rawKey! });
+    delta = addCounts(delta, std.counts);
+    if (std.batchKey) {
+      progress.step = 'deidentify';
+      const deid = await io.deidentifyBatch({ ...ctx, batchKey: std.batchKey });
+      delta = addCounts(delta, deid.counts);
+      verifyInput = deid.batchKey;
+    }
+  }
+  if (!verifyInput) return delta;
+
+  progress.step = 'verify';
+  const verified = await io.verifyBatch({ ...ctx, batchKey: verifyInput });
+  delta = addCounts(delta, verified.counts);
+  progress.step = 'publish';
+  const published = await io.publishBatch({ ...ctx, batchKey: verified.batchKey, fhirServerUrl: input.fhirServerUrl, stowUrl: input.stowUrl });
+  delta = addCounts(delta, published.counts);
+  if (input.route) {
+    progress.step = 'route';
+    const routed = await io.routeBatch({ ...ctx, batchKey: verified.batchKey });
+    delta = addCounts(delta, routed.counts);
+  }
+  return delta;
+}
+
+function describeFailure(e: unknown): string {
+  let err = e as { message?: string; cause?: unknown; type?: string } | undefined;
+  // Child failures wrap activity failures wrap the application failure: report the innermost reason.
+  while (err?.cause && typeof err.cause === 'object') err = err.cause as typeof err;
+  return `${err?.type ?? 'error'}: ${err?.message ?? 'unknown'}`;
+}
+
+function compactTime(iso: string): string {
+  return iso.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z').toLowerCase();
+}
