@@ -100,8 +100,11 @@ export function deidentifyDicom(bytes: Buffer, ctx: DeidentifyDicomContext): Dei
     return quarantine('unreadable', toError(e).message);
   }
   const nodes = parsed.nodes;
-  if (!readAscii(nodes, 'x00080018') || !readAscii(nodes, 'x00080016')) {
-    return quarantine('not-an-instance', `${where}: no SOP Instance UID or SOP Class UID (0008,0018)/(0008,0016)`);
+  if (!readAscii(nodes, 'x00080018') || !readAscii(nodes, 'x00080016') || !readAscii(nodes, 'x0020000e') || !readAscii(nodes, 'x0020000d')) {
+    return quarantine(
+      'not-an-instance',
+      `${where}: missing one of SOP Instance UID, SOP Class UID, Study or Series Instance UID (0008,0018)/(0008,0016)/(0020,000D)/(0020,000E)`,
+    );
   }
   const patientId = readPatientId(nodes);
   const studyUid = readAscii(nodes, 'x0020000d');
@@ -361,7 +364,8 @@ class Walker {
         this.record(path, 'removed');
         return undefined;
       default:
-        if (TEXT_VRS.has(node.vr)) return this.scrub(node, path);
+        // Free text and coded strings alike: a CS can hold anything a sender typed.
+        if (TEXT_VRS.has(node.vr) || node.vr === 'CS' || node.vr === 'AE' || node.vr === 'UR') return this.scrub(node, path);
         this.record(path, 'kept');
         return node;
     }
