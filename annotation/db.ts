@@ -22,8 +22,11 @@ export interface Db extends Sql {
 const migrationsDir = path.resolve(import.meta.dirname, 'migrations');
 const retryableCodes = new Set(['40001', '40P01']);
 
-export async function openDb(options: { databaseUrl?: string; dataDir?: string; poolSize?: number }): Promise<Db> {
-  const db = options.databaseUrl ? openPg(options.databaseUrl, options.poolSize ?? 24) : await openPglite(options.dataDir);
+export async function openDb(options: { databaseUrl?: string; dataDir?: string; poolSize?: number; schema?: string }): Promise<Db> {
+  if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) {
+    throw new TributaryError('queue store schema: lower-case letters, digits and underscores only', { code: 'invalid', nonRetryable: true });
+  }
+  const db = options.databaseUrl ? await openPg(options.databaseUrl, options.poolSize ?? 24, options.schema) : await openPglite(options.dataDir, options.schema);
   try {
     await migrate(db);
   } catch (e) {
@@ -33,8 +36,17 @@ export async function openDb(options: { databaseUrl?: string; dataDir?: string; 
   return db;
 }
 
-function openPg(url: string, max: number): Db {
-  const pool = new pg.Pool({ connectionString: url, max });
+async function openPg(url: string, max: number, schema: string | undefined): Promise<Db> {
+  if (schema) {
+    const admin = new pg.Client({ connectionString: url });
+    await wrap(() => admin.connect());
+    try {
+      await wrap(() => admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`));
+    } finally {
+      await admin.end();
+    }
+  }
+  const pool = new pg.Pool({ connectionString: url, max, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
   // An idle client's error (server restart) must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
   const run = async <T>(client: pg.Pool | pg.PoolClient, text: string, params?: unknown[]) =>
@@ -61,9 +73,10 @@ function openPg(url: string, max: number): Db {
   };
 }
 
-async function openPglite(dataDir: string | undefined): Promise<Db> {
+async function openPglite(dataDir: string | undefined, schema: string | undefined): Promise<Db> {
   if (dataDir && dataDir !== 'memory://') mkdirSync(dataDir, { recursive: true });
   const lite = await PGlite.create(dataDir ?? 'memory://');
+  if (schema) await lite.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`);
   return {
     kind: 'pglite',
     query: <T>(text: string, params?: unknown[]) => wrap(async () => (await lite.query<T>(text, params)).rows),

@@ -134,7 +134,7 @@ describe('queue store (PGlite)', () => {
       await store.skip(u, c.assignmentId, 'x');
       c = await store.claimNext(u, 'cardiology');
     }
-    await expect(store.submit(u, c!.assignmentId, { label: 'not-a-label' })).rejects.toThrow(/labels is invalid:\n  label: not one of this queue's labels/);
+    await expect(store.submit(u, c!.assignmentId, { label: 'not-a-label' })).rejects.toThrow(/labels is invalid:\n {2}label: not one of this queue's labels/);
     await expect(store.submit(u, c!.assignmentId, { wrong: 1 })).rejects.toThrow(/label/);
     const other = await annotator('other', ['cardiology']);
     await expect(store.submit(other, c!.assignmentId, { label: 'non-cardiac' })).rejects.toThrow(/assignment not found/);

@@ -132,6 +132,8 @@ export interface OpenQueueStoreOptions {
   /** PGlite data folder (default ./data/queues); `memory://` for an in-memory database. */
   dataDir?: string;
   poolSize?: number;
+  /** A PostgreSQL schema to keep the tables in (created if missing): isolates tests and benchmarks. */
+  schema?: string;
 }
 
 export async function openQueueStore(options: OpenQueueStoreOptions = {}): Promise<QueueStore> {
@@ -139,6 +141,7 @@ export async function openQueueStore(options: OpenQueueStoreOptions = {}): Promi
     databaseUrl: options.databaseUrl,
     dataDir: options.databaseUrl ? undefined : (options.dataDir ?? path.resolve('data', 'queues')),
     poolSize: options.poolSize,
+    schema: options.schema,
   });
   return createQueueStore(db);
 }
