@@ -2,13 +2,17 @@
  * Source-format -> FHIR R4 mappers. Pure functions over bytes/objects: input + context in, resources + issues out.
  * Every record in either yields resources or is rejected with an OperationOutcome issue naming its location.
  */
+import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { NotSupportedError } from '../platform/errors';
 import type { DicomSummary } from '../schemas/dicom-summary';
 import type { BatchHandler, MapContext, MapResult, SourceFormat } from './types';
 import { sourceFormats } from './types';
 import { mapHl7v2 } from './ehr/hl7v2';
 import { mapFhir } from './ehr/fhir-normalize';
+import { mapAppleHealthStream } from './wearable/apple-health';
+import { mapOpenMHealth } from './wearable/openmhealth';
 
 export { sourceFormats };
 export type { BatchHandler, ColumnMapping, FhirResource, MapContext, MapResult, SourceFormat } from './types';
@@ -26,6 +30,10 @@ export async function mapBuffer(format: SourceFormat, bytes: Buffer, ctx: MapCon
       return mapHl7v2(bytes, ctx);
     case 'fhir':
       return mapFhir(bytes, ctx);
+    case 'openmhealth':
+      return mapOpenMHealth(bytes, ctx);
+    case 'apple-health':
+      return mapAppleHealthStream(Readable.from([bytes]), ctx);
     default:
       throw new NotSupportedError(`map format ${format}`);
   }
@@ -37,6 +45,7 @@ export async function mapBuffer(format: SourceFormat, bytes: Buffer, ctx: MapCon
  * totals (recordsIn/Mapped/Rejected) and empty resources/issues arrays (they went to onBatch); without it, everything.
  */
 export async function mapFile(format: SourceFormat, path: string, ctx: MapContext, onBatch?: BatchHandler): Promise<MapResult> {
+  if (format === 'apple-health') return mapAppleHealthStream(createReadStream(path, { highWaterMark: 1 << 20 }), ctx, onBatch);
   const handle = await open(path, 'r');
   let bytes: Buffer;
   try {

@@ -41,20 +41,23 @@ export class RecordSink {
     this.issue('error', code, location, reason);
   }
 
-  /** Map one record. The builder throws RecordError (or anything) to reject it. */
-  record(location: string, build: () => FhirResource[]): boolean {
-    this.result.recordsIn++;
+  /**
+   * Map one record (or `count` input records that become resources together, e.g. samples of one window). The
+   * builder throws RecordError (or anything) to reject it.
+   */
+  record(location: string, build: () => FhirResource[], count = 1): boolean {
+    this.result.recordsIn += count;
     let resources: FhirResource[];
     try {
       resources = build();
     } catch (e) {
-      this.result.recordsRejected++;
+      this.result.recordsRejected += count;
       if (e instanceof RecordError) this.issue('error', e.code, `${location}${e.location ? `:${e.location}` : ''}`, e.message);
       else this.issue('error', 'exception', location, `mapping failed: ${toError(e).name}`);
       return false;
     }
     if (resources.length === 0) {
-      this.result.recordsRejected++;
+      this.result.recordsRejected += count;
       this.issue('error', 'not-supported', location, 'record produced no resources');
       return false;
     }
@@ -67,20 +70,21 @@ export class RecordSink {
         for (const i of issues) this.issue('error', i.code, location, `${r.resourceType} fails FHIR R4 validation: ${i.diagnostics ?? 'invalid'}`, i.expression);
       }
       if (bad) {
-        this.result.recordsRejected++;
+        this.result.recordsRejected += count;
         return false;
       }
     }
-    this.result.recordsMapped++;
+    this.result.recordsMapped += count;
     for (const r of resources) this.result.resources.push(r);
     return true;
   }
 
   /** Hand over what was collected so far and start a fresh batch (streaming formats). */
   drain(): MapResult {
-    const out = { ...this.result, resources: this.result.resources, issues: this.result.issues };
+    const out = { ...this.result };
     this.result.resources = [];
     this.result.issues = [];
+    this.result.recordsIn = this.result.recordsMapped = this.result.recordsRejected = 0;
     return out;
   }
 }

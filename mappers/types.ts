@@ -51,6 +51,8 @@ export interface MapContext {
   sampledData?: boolean;
   /** Validate every output resource (default true). Off only for benchmarks measuring mapping alone. */
   validate?: boolean;
+  /** MRN of the person a wearable export belongs to (Apple Health and Open mHealth files do not name one). */
+  subjectMrn?: string;
   /** Wearable aggregation window in seconds (default 3600). */
   windowSeconds?: number;
 }

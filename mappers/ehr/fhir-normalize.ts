@@ -6,6 +6,7 @@
  */
 import { SYSTEM_ALIASES, UCUM, toUcum } from '../tables/index';
 import { SSN_SYSTEM, mrnSystem, patientStableId, stableId } from '../ids';
+import { readJsonDocuments } from '../json-input';
 import { RecordError, RecordSink } from '../sink';
 import type { FhirResource, MapContext, MapResult } from '../types';
 
@@ -35,49 +36,14 @@ export function mapFhir(bytes: Buffer, ctx: MapContext): MapResult {
 }
 
 function readEntries(bytes: Buffer, sink: RecordSink): Entry[] {
-  let text = bytes.toString('utf8');
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.includes('\uFFFD')) sink.issue('warning', 'value', 'file', 'input is not valid UTF-8; invalid bytes replaced');
-  const start = text.search(/\S/);
-  if (start < 0) return [];
-  if (text[start] === '[' || text[start] === '{') {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      doc = undefined;
-    }
-    if (doc !== undefined) return entriesOf(doc, '$');
-    if (text[start] === '[') {
-      sink.reject('$', 'not valid JSON', 'structure');
-      return [];
-    }
-  }
-  // NDJSON: one resource per line.
-  const out: Entry[] = [];
-  let lineNo = 0;
-  let pos = 0;
-  while (pos <= text.length) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
-    lineNo++;
-    const line = text.slice(pos, end).trim();
-    pos = end + 1;
-    if (!line) continue;
-    try {
-      out.push(...entriesOf(JSON.parse(line), `line ${lineNo}`));
-    } catch {
-      sink.reject(`line ${lineNo}`, 'line is not valid JSON', 'structure');
-    }
-  }
-  return out;
+  return readJsonDocuments(bytes, sink).flatMap((d) => entriesOf(d.value, d.location));
 }
 
 function entriesOf(doc: unknown, path: string): Entry[] {
   if (Array.isArray(doc)) return doc.flatMap((d, i) => entriesOf(d, `${path}[${i}]`));
   const d = doc as Json | null;
   if (d && d.resourceType === 'Bundle' && Array.isArray(d.entry)) {
-    return (d.entry as Json[]).map((e, i) => ({ resource: e?.resource, location: `${path === '$' ? '' : `${path}.`}Bundle.entry[${i}]`, fullUrl: typeof e?.fullUrl === 'string' ? e.fullUrl : undefined }));
+    return (d.entry as Json[]).map((e, i) => ({ resource: e?.resource, location: `${path === '$' ? '' : `${path}:`}Bundle.entry[${i}]`, fullUrl: typeof e?.fullUrl === 'string' ? e.fullUrl : undefined }));
   }
   return [{ resource: doc, location: path }];
 }

@@ -1,0 +1,376 @@
+/**
+ * Apple Health export.xml -> Observation (+ Device), stream-parsed with saxes in constant memory: the export reaches
+ * gigabytes. One top-level Record / Workout / ActivitySummary / BloodPressure Correlation is one record. Heart-rate
+ * samples are windowed (summary or SampledData). Food correlations repeat top-level Records (the export's own DTD says
+ * so) and are counted in an information issue, not mapped twice.
+ */
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { SaxesParser } from 'saxes';
+import { toError } from '../../platform/errors';
+import { stableId } from '../ids';
+import { RecordError, RecordSink } from '../sink';
+import type { BatchHandler, FhirResource, MapContext, MapResult } from '../types';
+import type { Sample } from './observation';
+import { HEALTHKIT_SYSTEM, device, measure, pointObservation, subjectOf, tables, windowObservation } from './observation';
+
+type Attrs = Record<string, string>;
+type Json = Record<string, unknown>;
+
+const APPLE_DATE = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) ([+-])(\d{2})(\d{2})$/;
+const DEVICE_FIELD = /(name|manufacturer|model|hardware|software):([^,>]*)/g;
+const BATCH = 2000;
+const MAX_OPEN_WINDOWS = 512;
+
+/** "2016-06-29 21:21:12 +0100" -> "2016-06-29T21:21:12+01:00". */
+export function appleDate(raw: string | undefined, location: string): string {
+  const m = raw ? APPLE_DATE.exec(raw) : null;
+  if (!m) throw new RecordError('date is not "YYYY-MM-DD HH:MM:SS +ZZZZ"', location, 'value');
+  return `${m[1]}T${m[2]}${m[3]}${m[4]}:${m[5]}`;
+}
+
+interface Window {
+  key: string;
+  start: number;
+  samples: Sample[];
+  lines: number[];
+  deviceRef?: string;
+  devices: FhirResource[];
+}
+
+class AppleHealthMapper {
+  readonly sink: RecordSink;
+  private readonly subject: Json | undefined;
+  private readonly windowMs: number;
+  private readonly seenDevices = new Set<string>();
+  private readonly windows = new Map<string, Window>();
+  private windowSeq = 0;
+  private depth = 0;
+  private correlation: { attrs: Attrs; line: number; records: Attrs[] } | undefined;
+  private foodCorrelations = 0;
+  fatal = false;
+
+  constructor(private readonly ctx: MapContext) {
+    this.sink = new RecordSink(ctx);
+    this.subject = subjectOf(ctx);
+    this.windowMs = (ctx.windowSeconds ?? 3600) * 1000;
+    if (!this.subject) this.sink.issue('warning', 'incomplete', 'file', 'no subject MRN given for this export: Observations have no subject');
+  }
+
+  open(name: string, attrs: Attrs, line: number): void {
+    this.depth++;
+    if (this.depth === 2) {
+      if (name === 'Record') this.onRecord(attrs, line);
+      else if (name === 'Workout') this.sink.record(`line ${line} Workout`, () => this.workout(attrs, line));
+      else if (name === 'ActivitySummary') this.sink.record(`line ${line} ActivitySummary`, () => this.activitySummary(attrs, line));
+      else if (name === 'Correlation') this.correlation = { attrs, line, records: [] };
+      else if (name !== 'ExportDate' && name !== 'Me') this.sink.reject(`line ${line} ${name}`, 'element not mapped (unknown Apple Health export element)', 'not-supported');
+    } else if (this.depth === 3 && name === 'Record' && this.correlation) this.correlation.records.push(attrs);
+  }
+
+  close(name: string): void {
+    if (this.depth === 2 && name === 'Correlation' && this.correlation) {
+      const c = this.correlation;
+      this.correlation = undefined;
+      if (c.attrs.type === 'HKCorrelationTypeIdentifierBloodPressure') this.sink.record(`line ${c.line} Correlation`, () => this.bloodPressure(c.attrs, c.records, c.line));
+      else this.foodCorrelations++;
+    }
+    this.depth--;
+  }
+
+  private deviceFor(a: Attrs, out: FhirResource[]): string | undefined {
+    const raw = a.device;
+    if (!raw) return undefined;
+    const fields: Record<string, string> = {};
+    for (const m of raw.matchAll(DEVICE_FIELD)) fields[m[1]] = m[2].trim();
+    // The source name often carries the owner's name ("Jonathan's iPhone"): it is hashed into the id, never copied.
+    const key = `${a.sourceName ?? ''}|${fields.name ?? ''}|${fields.model ?? ''}|${fields.hardware ?? ''}|${fields.software ?? ''}`;
+    const d = device(this.ctx, key, { name: fields.name, manufacturer: fields.manufacturer, model: fields.hardware || fields.model, version: fields.software });
+    if (!this.seenDevices.has(key)) {
+      this.seenDevices.add(key);
+      out.push(d);
+    }
+    return `Device/${d.id}`;
+  }
+
+  private onRecord(a: Attrs, line: number): void {
+    const type = a.type ?? '';
+    const measureName = tables.apple[type];
+    if (measureName && measure(measureName).highFrequency) {
+      this.addSample(a, line, measureName);
+      return;
+    }
+    this.sink.record(`line ${line} Record`, () => {
+      const out: FhirResource[] = [];
+      const deviceRef = this.deviceFor(a, out);
+      if (!type) throw new RecordError('Record has no type', 'type', 'required');
+      const start = appleDate(a.startDate, 'startDate');
+      const end = appleDate(a.endDate, 'endDate');
+      const id = stableId(this.ctx.institution, 'apple', type, a.startDate ?? '', a.endDate ?? '', a.sourceName ?? '', a.value ?? '');
+      const hk = { system: HEALTHKIT_SYSTEM, code: type, display: type.replace(/^HK\w+?TypeIdentifier/, '') };
+      if (type.startsWith('HKCategoryTypeIdentifier')) {
+        const value = a.value ?? '';
+        const durationH = (Date.parse(end) - Date.parse(start)) / 3_600_000;
+        const sleepMeasure = type === 'HKCategoryTypeIdentifierSleepAnalysis' ? tables.appleSleep[value] : undefined;
+        if (sleepMeasure) {
+          out.push(pointObservation({ id, measureName: sleepMeasure, sourceCoding: { system: HEALTHKIT_SYSTEM, code: value }, value: round(durationH), start, end, subject: this.subject, deviceRef }));
+        } else {
+          out.push(
+            pointObservation({
+              id,
+              sourceCoding: hk,
+              start,
+              end,
+              subject: this.subject,
+              deviceRef,
+              valueCodeableConcept: value ? { coding: [{ system: HEALTHKIT_SYSTEM, code: value }] } : undefined,
+              components: [{ code: { text: 'duration' }, valueQuantity: { value: round(durationH), unit: 'h', system: 'http://unitsofmeasure.org', code: 'h' } }],
+            }),
+          );
+        }
+        return out;
+      }
+      const value = numberOf(a.value);
+      if (!Number.isFinite(value)) throw new RecordError('Record value is missing or not a number', 'value', 'value');
+      if (measureName) {
+        const scaled = measureName === 'oxygen-saturation' && a.unit === '%' && value <= 1 ? round(value * 100) : value;
+        const unit = measureName === 'oxygen-saturation' ? '%' : a.unit;
+        out.push(pointObservation({ id, measureName, sourceCoding: hk, value: scaled, unit: normalizeAppleUnit(unit, measureName), start, end, subject: this.subject, deviceRef }));
+      } else {
+        out.push(pointObservation({ id, sourceCoding: hk, value, unit: a.unit, start, end, subject: this.subject, deviceRef }));
+      }
+      return out;
+    });
+  }
+
+  /** Heart-rate samples accumulate into windows; the records are counted when their window is emitted. */
+  private addSample(a: Attrs, line: number, measureName: string): void {
+    let t: number;
+    let v: number;
+    try {
+      t = Date.parse(appleDate(a.startDate, 'startDate'));
+      v = numberOf(a.value);
+      if (!Number.isFinite(v)) throw new RecordError('Record value is missing or not a number', 'value', 'value');
+    } catch (e) {
+      const err = e instanceof RecordError ? e : new RecordError(toError(e).message, 'Record');
+      this.sink.reject(`line ${line} Record:${err.location}`, err.message, err.code);
+      return;
+    }
+    const devices: FhirResource[] = [];
+    const deviceRef = this.deviceFor(a, devices);
+    const start = Math.floor(t / this.windowMs) * this.windowMs;
+    const key = `${measureName}|${deviceRef ?? ''}|${start}`;
+    let w = this.windows.get(key);
+    if (!w) {
+      if (this.windows.size >= MAX_OPEN_WINDOWS) this.flushOldestWindow();
+      w = { key, start, samples: [], lines: [], deviceRef, devices: [] };
+      this.windows.set(key, w);
+    }
+    w.devices.push(...devices);
+    w.samples.push({ t, v });
+    w.lines.push(line);
+  }
+
+  private flushOldestWindow(): void {
+    const first = this.windows.values().next().value;
+    if (first) this.emitWindow(first);
+  }
+
+  private emitWindow(w: Window): void {
+    this.windows.delete(w.key);
+    const measureName = w.key.slice(0, w.key.indexOf('|'));
+    const seq = this.windowSeq++;
+    const location = `lines ${w.lines[0]}-${w.lines[w.lines.length - 1]} Record (${w.samples.length} samples)`;
+    this.sink.record(
+      location,
+      () => [
+        ...w.devices,
+        windowObservation({
+          id: stableId(this.ctx.institution, 'apple-window', this.ctx.sourceFile, w.key, seq),
+          measureName,
+          windowStart: w.start,
+          windowMs: this.windowMs,
+          samples: w.samples,
+          sampledData: this.ctx.sampledData === true,
+          subject: this.subject,
+          deviceRef: w.deviceRef,
+        }),
+      ],
+      w.samples.length,
+    );
+  }
+
+  private workout(a: Attrs, line: number): FhirResource[] {
+    const out: FhirResource[] = [];
+    const deviceRef = this.deviceFor(a, out);
+    const type = a.workoutActivityType;
+    if (!type) throw new RecordError('Workout has no workoutActivityType', 'workoutActivityType', 'required');
+    const start = appleDate(a.startDate, 'startDate');
+    const end = appleDate(a.endDate, 'endDate');
+    const duration = Number(a.duration);
+    const components: Json[] = [];
+    const addComponent = (code: string, value: string | undefined, unit: string | undefined): void => {
+      const n = Number(value);
+      if (value !== undefined && Number.isFinite(n)) components.push({ code: { coding: [{ system: HEALTHKIT_SYSTEM, code }] }, valueQuantity: quantityOf(n, unit) });
+    };
+    addComponent('totalDistance', a.totalDistance, a.totalDistanceUnit);
+    addComponent('totalEnergyBurned', a.totalEnergyBurned, a.totalEnergyBurnedUnit);
+    out.push(
+      pointObservation({
+        id: stableId(this.ctx.institution, 'apple-workout', type, a.startDate ?? '', a.endDate ?? '', a.sourceName ?? ''),
+        sourceCoding: { system: HEALTHKIT_SYSTEM, code: type, display: type.replace(/^HKWorkoutActivityType/, '') },
+        value: Number.isFinite(duration) ? duration : undefined,
+        unit: a.durationUnit,
+        start,
+        end,
+        subject: this.subject,
+        deviceRef,
+        components,
+      }),
+    );
+    void line;
+    return out;
+  }
+
+  private activitySummary(a: Attrs, line: number): FhirResource[] {
+    const date = a.dateComponents;
+    if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RecordError('ActivitySummary dateComponents is not YYYY-MM-DD', 'dateComponents', 'value');
+    const components: Json[] = [];
+    const add = (code: string, value: string | undefined, unit: string | undefined): void => {
+      const n = Number(value);
+      if (value !== undefined && value !== '' && Number.isFinite(n)) components.push({ code: { coding: [{ system: HEALTHKIT_SYSTEM, code }] }, valueQuantity: quantityOf(n, unit) });
+    };
+    add('activeEnergyBurned', a.activeEnergyBurned, a.activeEnergyBurnedUnit ?? 'kcal');
+    add('activeEnergyBurnedGoal', a.activeEnergyBurnedGoal, a.activeEnergyBurnedUnit ?? 'kcal');
+    add('appleExerciseTime', a.appleExerciseTime, 'min');
+    add('appleExerciseTimeGoal', a.appleExerciseTimeGoal, 'min');
+    add('appleStandHours', a.appleStandHours, 'h');
+    add('appleStandHoursGoal', a.appleStandHoursGoal, 'h');
+    void line;
+    return [
+      pointObservation({
+        id: stableId(this.ctx.institution, 'apple-activity-summary', this.ctx.sourceFile, date),
+        sourceCoding: { system: HEALTHKIT_SYSTEM, code: 'ActivitySummary', display: 'Activity summary' },
+        start: date,
+        subject: this.subject,
+        components,
+      }),
+    ];
+  }
+
+  private bloodPressure(a: Attrs, records: Attrs[], line: number): FhirResource[] {
+    const out: FhirResource[] = [];
+    const deviceRef = this.deviceFor(a, out);
+    const start = appleDate(a.startDate, 'startDate');
+    const end = appleDate(a.endDate, 'endDate');
+    const components: Json[] = [];
+    for (const r of records) {
+      const name = tables.apple[r.type ?? ''];
+      if (name !== 'systolic-blood-pressure' && name !== 'diastolic-blood-pressure') continue;
+      const v = Number(r.value);
+      if (!Number.isFinite(v)) throw new RecordError('blood pressure Record value is not a number', 'Record/value', 'value');
+      const m = measure(name);
+      components.push({ code: { coding: [{ system: 'http://loinc.org', code: m.loinc, display: m.display }] }, valueQuantity: { value: v, unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } });
+    }
+    if (components.length === 0) throw new RecordError('blood pressure correlation has no systolic or diastolic Record', 'Correlation', 'required');
+    out.push(
+      pointObservation({
+        id: stableId(this.ctx.institution, 'apple-bp', a.startDate ?? '', a.endDate ?? '', a.sourceName ?? ''),
+        measureName: 'blood-pressure',
+        start,
+        end,
+        subject: this.subject,
+        deviceRef,
+        components,
+      }),
+    );
+    void line;
+    return out;
+  }
+
+  finish(): void {
+    for (const w of [...this.windows.values()]) this.emitWindow(w);
+    if (this.foodCorrelations) this.sink.issue('information', 'processing', 'file', `${this.foodCorrelations} Food correlation(s) not mapped separately: their Records are mapped at top level`);
+  }
+}
+
+/** Number of an attribute; NaN for missing or blank (Number('') is 0, which would invent a measurement). */
+function numberOf(raw: string | undefined): number {
+  return raw === undefined || raw.trim() === '' ? NaN : Number(raw);
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+function normalizeAppleUnit(unit: string | undefined, measureName: string): string | undefined {
+  if (measureName === 'step-count') return '{steps}';
+  if (unit === 'count/min') return '/min';
+  if (unit === 'degC') return 'Cel';
+  return unit;
+}
+
+function quantityOf(value: number, unit: string | undefined): Json {
+  const q: Json = { value };
+  if (unit) {
+    q.unit = unit;
+    const ucum: Record<string, string> = { km: 'km', m: 'm', mi: '[mi_i]', kcal: 'kcal', kJ: 'kJ', min: 'min', h: 'h', s: 's', Cal: 'kcal' };
+    if (ucum[unit]) {
+      q.system = 'http://unitsofmeasure.org';
+      q.code = ucum[unit];
+    }
+  }
+  return q;
+}
+
+/**
+ * Stream an export. Batches of about BATCH resources go to onBatch between chunks, so memory stays flat. A
+ * well-formedness error stops the parse (XML cannot be resynchronised): it becomes a fatal issue with line and column,
+ * and what was mapped before it stands.
+ */
+export async function mapAppleHealthStream(input: Readable | AsyncIterable<Buffer>, ctx: MapContext, onBatch?: BatchHandler): Promise<MapResult> {
+  const mapper = new AppleHealthMapper(ctx);
+  const parser = new SaxesParser({ position: true });
+  let parseError: { message: string; line: number; column: number } | undefined;
+  parser.on('error', (e) => {
+    if (!parseError) parseError = { message: e.message.replace(/^(\S*:)?\d+:\d+: /, ''), line: parser.line, column: parser.column };
+    throw e;
+  });
+  parser.on('opentag', (tag) => mapper.open(tag.name, tag.attributes as Attrs, parser.line));
+  parser.on('closetag', (tag) => mapper.close(tag.name));
+  // Entity declarations in the internal DTD are not expanded (saxes does not process DTDs): no entity expansion bombs.
+  const decoder = new StringDecoder('utf8');
+  const totals = { recordsIn: 0, recordsMapped: 0, recordsRejected: 0 };
+  const deliver = async (final: boolean): Promise<void> => {
+    if (!onBatch) return;
+    const r = mapper.sink.result;
+    if (!final && r.resources.length < BATCH) return;
+    const batch = mapper.sink.drain();
+    totals.recordsIn += batch.recordsIn;
+    totals.recordsMapped += batch.recordsMapped;
+    totals.recordsRejected += batch.recordsRejected;
+    await onBatch(batch);
+  };
+  try {
+    for await (const chunk of input) {
+      parser.write(decoder.write(chunk as Buffer));
+      await deliver(false);
+    }
+    parser.write(decoder.end());
+    parser.close();
+  } catch (e) {
+    if (!parseError) parseError = { message: toError(e).message.slice(0, 200), line: parser.line, column: parser.column };
+  }
+  if (parseError) {
+    mapper.sink.issue('fatal', 'structure', `line ${parseError.line} column ${parseError.column}`, `XML is not well-formed (${sanitizeSaxMessage(parseError.message)}); parsing stopped, records after this point are not read`);
+  }
+  mapper.finish();
+  await deliver(true);
+  if (!onBatch) return mapper.sink.result;
+  return { resources: [], issues: [], ...totals };
+}
+
+/** saxes messages name the construct ("unexpected close tag."), never values; keep only the first sentence. */
+function sanitizeSaxMessage(message: string): string {
+  return message.split('\n')[0].slice(0, 120);
+}
