@@ -27,6 +27,7 @@ export function registerStack(program: Command): void {
       const started = Date.now();
       const handle = await ensureStack(config, {
         services: opts.only ? parseServiceList(opts.only) : undefined,
+        claim: true,
         progress: (m) => process.stderr.write(`stack: ${m}\n`),
       });
       for (const s of Object.values(handle.services)) process.stdout.write(formatState(s) + '\n');

@@ -41,6 +41,11 @@ export interface StackHandle {
 
 export interface EnsureOptions {
   services?: ServiceName[];
+  /**
+   * A person asked for the stack (`stack up`): it stays up after test runs end, even if a test run started it and
+   * handed it over to be stopped by the last run out.
+   */
+  claim?: boolean;
   progress?: (message: string) => void;
 }
 
@@ -67,6 +72,10 @@ function withDependencies(names: ServiceName[]): ServiceName[] {
 
 function lockFile(config: Config): string {
   return path.join(config.paths.stack, 'stack.lock');
+}
+
+function handOverFile(config: Config): string {
+  return path.join(config.paths.stack, 'leases', 'to-stop');
 }
 
 async function checkHealthy(driver: ServiceDriver, config: Config): Promise<{ healthy: boolean; detail?: string }> {
@@ -143,6 +152,7 @@ export async function ensureStack(config: Config, options: EnsureOptions = {}): 
   ensureDir(config.paths.stack);
   ensureDir(config.paths.logs);
   return withFileLock(lockFile(config), LOCK_TIMEOUT_MS, async () => {
+    if (options.claim) fs.rmSync(handOverFile(config), { force: true });
     const started: ServiceName[] = [];
     const services = {} as Record<ServiceName, ServiceState>;
     try {
@@ -181,6 +191,7 @@ export async function stopStack(config: Config, options: { services?: ServiceNam
   const names = (options.services ?? [...SERVICE_NAMES]).filter((n) => (SERVICE_NAMES as readonly string[]).includes(n));
   ensureDir(config.paths.stack);
   return withFileLock(lockFile(config), LOCK_TIMEOUT_MS, async () => {
+    if (!options.services) fs.rmSync(handOverFile(config), { force: true });
     const stopped: ServiceName[] = [];
     for (const name of [...SERVICE_NAMES].reverse()) {
       if (names.includes(name) && (await stopService(config, name))) stopped.push(name);
@@ -211,23 +222,30 @@ export async function stackStatus(config: Config): Promise<ServiceState[]> {
 }
 
 /**
- * Shared use by concurrent test runs: each run takes a lease; the run that started services stops them on
- * release only when no other live run holds a lease, so one run's teardown never pulls the stack from another.
+ * Shared use by concurrent test runs: each run takes a lease before ensureStack. On release, what a run started is
+ * stopped only when no other live run holds a lease; otherwise it is handed over (`.stack/leases/to-stop`) and the
+ * last run to leave stops it. So one run's teardown never pulls the stack from under another.
  */
 export async function acquireLease(config: Config, id: string): Promise<void> {
   const dir = ensureDir(path.join(config.paths.stack, 'leases'));
   fs.writeFileSync(path.join(dir, id), `${process.pid}\n`);
 }
 
-export async function releaseLease(config: Config, id: string, stopIfLast: ServiceName[]): Promise<ServiceName[]> {
+export async function releaseLease(config: Config, id: string, startedByMe: ServiceName[], options: { keep?: boolean } = {}): Promise<ServiceName[]> {
   const dir = path.join(config.paths.stack, 'leases');
-  fs.rmSync(path.join(dir, id), { force: true });
-  if (stopIfLast.length === 0) return [];
+  const handOver = handOverFile(config);
   return withFileLock(lockFile(config), LOCK_TIMEOUT_MS, async () => {
-    const others = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => livePid(path.join(dir, f)) !== undefined) : [];
-    if (others.length > 0) return [];
+    fs.rmSync(path.join(dir, id), { force: true });
+    const pending = fs.existsSync(handOver) ? (JSON.parse(fs.readFileSync(handOver, 'utf8')) as ServiceName[]) : [];
+    const toStop = SERVICE_NAMES.filter((n) => pending.includes(n) || startedByMe.includes(n));
+    const others = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f !== 'to-stop' && livePid(path.join(dir, f)) !== undefined) : [];
+    if (others.length > 0 || options.keep) {
+      if (toStop.length) fs.writeFileSync(handOver, JSON.stringify(toStop));
+      return [];
+    }
+    fs.rmSync(handOver, { force: true });
     const stopped: ServiceName[] = [];
-    for (const name of [...stopIfLast].reverse()) if (await stopService(config, name)) stopped.push(name);
+    for (const name of [...toStop].reverse()) if (await stopService(config, name)) stopped.push(name);
     return stopped;
   });
 }

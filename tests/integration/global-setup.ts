@@ -43,12 +43,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     Object.assign(process.env, handle.env);
     project.provide('stack', handle.env as unknown as ProvidedStack);
   } catch (e) {
-    await releaseLease(config, leaseId, []);
+    await releaseLease(config, leaseId, [], { keep: true });
     throw e;
   }
   return async () => {
     const keep = process.env.TRIBUTARY_KEEP_STACK === '1';
-    const stopped = await releaseLease(config, leaseId, keep ? [] : started);
+    const stopped = await releaseLease(config, leaseId, keep ? [] : started, { keep });
     if (stopped.length) process.stderr.write(`[integration stack] stopped what this run started: ${stopped.join(', ')}\n`);
   };
 }
