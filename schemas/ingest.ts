@@ -55,6 +55,10 @@ export const ingestRunInputSchema = z.object({
   scheduled: z.boolean().default(false),
   /** Route verified work items to the annotation queues. */
   route: z.boolean().default(true),
+  /** Task queue of the pixel activities (tests use their own queues on a shared server). */
+  imagingQueue: z.string().min(1).default('imaging'),
+  /** Pages per source workflow run before continue-as-new, even if the server has not suggested it yet. */
+  maxPagesPerRun: z.number().int().min(1).max(10_000).default(200),
 });
 export type IngestRunInput = z.infer<typeof ingestRunInputSchema>;
 
@@ -69,6 +73,8 @@ export const ingestSourceInputSchema = z.object({
   fhirServerUrl: z.string().optional(),
   stowUrl: z.string().optional(),
   route: z.boolean(),
+  imagingQueue: z.string().min(1),
+  maxPagesPerRun: z.number().int().min(1),
   /** Resume point after continue-as-new: an opaque cursor the connector built (never patient data). */
   cursor: z.string().optional(),
   totals: sourceCountsSchema.optional(),

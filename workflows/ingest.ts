@@ -26,9 +26,6 @@ import { ingestSourceWorkflowId, runProgressQuery, sourceProgressQuery } from '.
  * digests and counts, never patient data.
  */
 
-const IMAGING_QUEUE = 'imaging';
-/** Pages per run before continue-as-new even if the server has not suggested it yet: keeps replays short. */
-const MAX_PAGES_PER_RUN = 200;
 
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',
@@ -38,12 +35,10 @@ const retry: ActivityOptions['retry'] = {
 };
 
 const io = proxyActivities<IngestActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '2 minutes', retry });
-const imaging = proxyActivities<IngestActivities>({
-  taskQueue: IMAGING_QUEUE,
-  startToCloseTimeout: '20 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry,
-});
+/** Pixel work runs on its own task queue so it cannot starve ingestion's I/O. */
+function imagingActivities(taskQueue: string) {
+  return proxyActivities<IngestActivities>({ taskQueue, startToCloseTimeout: '20 minutes', heartbeatTimeout: '2 minutes', retry });
+}
 
 /** One child per institution and source, at most `maxConcurrentSources` at a time; the run fails only at the end. */
 export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRunProgress> {
@@ -83,6 +78,8 @@ export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRu
               fhirServerUrl: input.fhirServerUrl,
               stowUrl: input.stowUrl,
               route: input.route,
+              imagingQueue: input.imagingQueue,
+              maxPagesPerRun: input.maxPagesPerRun,
               startedAt,
             },
           ],
@@ -155,7 +152,7 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
     progress.cursor = cursor;
     pagesThisRun++;
     if (cursor === undefined) break;
-    if (workflowInfo().continueAsNewSuggested || pagesThisRun >= MAX_PAGES_PER_RUN) {
+    if (workflowInfo().continueAsNewSuggested || pagesThisRun >= input.maxPagesPerRun) {
       await continueAsNew<typeof ingestSourceWorkflow>({ ...input, since, cursor, totals: progress.counts, startedAt });
     }
   }
@@ -172,6 +169,7 @@ async function processPage(input: IngestSourceInput, page: PageRef, progress: In
   let verifyInput: string | undefined;
 
   if (input.source === 'imaging') {
+    const imaging = imagingActivities(input.imagingQueue);
     progress.step = 'deidentify-images';
     const deid = await imaging.deidentifyImages({ ...ctx, rawKey: page.rawKey! });
     delta = addCounts(delta, deid.counts);

@@ -27,6 +27,9 @@ export interface StartRunOptions {
   maxConcurrentSources?: number;
   pageSize?: number;
   route?: boolean;
+  /** Task queues (default ingest/imaging); tests on a shared server use their own. */
+  taskQueue?: string;
+  imagingQueue?: string;
 }
 
 /** Start `ingestAllWorkflow` for a run; the workflow id derives from the run id, so starting twice is refused. */
@@ -47,11 +50,12 @@ export async function startIngestRun(client: Client, options: StartRunOptions): 
       maxConcurrentSources: options.maxConcurrentSources,
       pageSize: options.pageSize,
       route: options.route,
+      imagingQueue: options.imagingQueue,
     },
     'ingest run options',
   );
   const workflowId = ingestRunWorkflowId(input.runId);
-  await client.workflow.start<typeof ingestAllWorkflow>('ingestAllWorkflow', { taskQueue: TASK_QUEUES.ingest, workflowId, args: [input] });
+  await client.workflow.start<typeof ingestAllWorkflow>('ingestAllWorkflow', { taskQueue: options.taskQueue ?? TASK_QUEUES.ingest, workflowId, args: [input] });
   return { runId: input.runId, workflowId };
 }
 

@@ -13,6 +13,8 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', 
 export interface IngestWorkerOptions {
   config: Config;
   queues?: TaskQueue[];
+  /** Poll other queue names than ingest/imaging (tests on a shared server). */
+  queueNames?: Partial<Record<TaskQueue, string>>;
   deps?: IngestDeps;
   /** Concurrent activities per queue (default: ingest 8, imaging 2: pixel work is CPU-bound). */
   ingestConcurrency?: number;
@@ -46,7 +48,7 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
       await Worker.create({
         connection,
         namespace: config.temporal.namespace,
-        taskQueue: TASK_QUEUES.ingest,
+        taskQueue: options.queueNames?.ingest ?? TASK_QUEUES.ingest,
         workflowBundle,
         activities,
         dataConverter,
@@ -59,7 +61,7 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
       await Worker.create({
         connection,
         namespace: config.temporal.namespace,
-        taskQueue: TASK_QUEUES.imaging,
+        taskQueue: options.queueNames?.imaging ?? TASK_QUEUES.imaging,
         activities,
         dataConverter,
         maxConcurrentActivityTaskExecutions: options.imagingConcurrency ?? 2,

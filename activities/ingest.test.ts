@@ -1,0 +1,212 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FhirResource } from '../mappers/types';
+import { NotSupportedError, TributaryError } from '../platform/errors';
+import { loadInstitutionRegistry } from '../platform/institutions';
+import { createConnectors } from './connectors';
+import { createIngestActivities, type IngestDeps } from './ingest';
+import { createFileBlobStore } from './staging';
+import type { StepLibrary } from './steps';
+
+/**
+ * The activities over a real encrypted store, a real HTTP file index and test-double libraries (the real ones are
+ * exercised by the integration tests): counts, idempotent outputs, quarantine and the failure boundary.
+ */
+const registry = loadInstitutionRegistry();
+const inst = registry.institutions.find((i) => i.druglabel.format === 'spl')!;
+
+function fakeSteps(overrides: Partial<StepLibrary> = {}): StepLibrary {
+  return {
+    async mapPart(_format, bytes, ctx) {
+      const text = bytes.toString('utf8');
+      if (text.startsWith('CORRUPT')) throw new TributaryError(`${ctx.sourceFile}: not a document`, { code: 'structure', location: ctx.sourceFile, nonRetryable: true });
+      const lines = text.split('\n').filter(Boolean);
+      const good = lines.filter((l) => l !== 'bad');
+      return {
+        resources: good.flatMap((l, i) => [
+          { resourceType: 'MedicationKnowledge', id: `${ctx.sourceFile}-${i}`, meta: { source: `${ctx.sourceFile}#${i}` }, code: { text: l } },
+          { resourceType: 'Basic', id: `${ctx.sourceFile}-${i}-b`, meta: { source: `${ctx.sourceFile}#${i}` } },
+        ]),
+        issues: lines.filter((l) => l === 'bad').map(() => ({ severity: 'error' as const, code: 'invalid' as const, diagnostics: 'bad record' })),
+        recordsIn: lines.length,
+        recordsMapped: good.length,
+        recordsRejected: lines.length - good.length,
+      };
+    },
+    async deidentifyResources(resources) {
+      const quarantined = resources.filter((r) => JSON.stringify(r).includes('LEAK')).map((r) => ({ resourceType: r.resourceType, id: r.id, rule: 'residual-phi', path: 'code.text', reason: 'identifier' }));
+      const ids = new Set(quarantined.map((q) => q.id));
+      return { outputs: resources.filter((r) => !ids.has(r.id)).map((r) => ({ ...r, deidentified: true })), quarantined };
+    },
+    validateResource(r: FhirResource) {
+      return JSON.stringify(r).includes('INVALID') ? [{ severity: 'error', code: 'structure', diagnostics: 'bad' }] : [];
+    },
+    async deidentifyDicom() {
+      throw new NotSupportedError('dicom');
+    },
+    async denoiseDicom() {
+      throw new NotSupportedError('denoise');
+    },
+    mapImagingStudies() {
+      throw new NotSupportedError('imaging studies');
+    },
+    ...overrides,
+  };
+}
+
+describe('ingest activities', () => {
+  let root: string;
+  let server: http.Server;
+  let endpoint: string;
+  const files: Record<string, string> = {
+    'druglabel/spl/label-001.xml': 'a\nb\nbad\n',
+    'druglabel/spl/label-002.xml': 'c\nLEAK\nINVALID\nd\n',
+    'druglabel/spl/label-003.xml': 'CORRUPT',
+  };
+  let throttleNext = 0;
+  let failNext = 0;
+
+  beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-act-'));
+    server = http.createServer((req, res) => {
+      if (throttleNext > 0) {
+        throttleNext--;
+        res.writeHead(429, { 'retry-after': '3' });
+        return res.end();
+      }
+      if (failNext > 0) {
+        failNext--;
+        res.writeHead(500);
+        return res.end();
+      }
+      const prefix = `/${inst.id}/files/`;
+      if (req.url === prefix) {
+        res.setHeader('content-type', 'application/json');
+        return res.end(JSON.stringify({ files: Object.keys(files).map((p) => ({ source: p.split('/')[0], path: p, size: files[p].length })) }));
+      }
+      const p = decodeURIComponent(req.url!.slice(prefix.length));
+      if (files[p] === undefined) {
+        res.writeHead(404);
+        return res.end();
+      }
+      res.end(files[p]);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(() => {
+    server.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  function deps(steps: StepLibrary): IngestDeps {
+    return {
+      store: createFileBlobStore({ root: path.join(root, 'staging'), key: { key: crypto.randomBytes(32) } }),
+      outputRoot: path.join(root, 'out'),
+      registry,
+      connectors: createConnectors({ ratePerSecond: 1000 }),
+      steps,
+    };
+  }
+
+  async function runSource(acts: ReturnType<typeof createIngestActivities>, runId: string) {
+    const ctx = { runId, institution: inst.id, source: 'druglabel' as const };
+    const totals = { in: 0, published: 0, quarantined: 0, rejected: 0, pagesQuarantined: 0, resourcesPublished: 0 };
+    const add = (c: Partial<typeof totals>) => {
+      for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += c[k] ?? 0;
+    };
+    let cursor: string | undefined;
+    do {
+      const page = await acts.fetchPage({ ...ctx, endpoint, cursor, pageSize: 100 });
+      add(page.counts);
+      if (page.rawKey) {
+        const std = await acts.standardizeBatch({ ...ctx, rawKey: page.rawKey });
+        add(std.counts);
+        if (std.batchKey) {
+          const deid = await acts.deidentifyBatch({ ...ctx, batchKey: std.batchKey });
+          add(deid.counts);
+          const ver = await acts.verifyBatch({ ...ctx, batchKey: deid.batchKey! });
+          add(ver.counts);
+          add((await acts.publishBatch({ ...ctx, batchKey: ver.batchKey })).counts);
+        }
+      }
+      cursor = page.nextCursor;
+    } while (cursor);
+    await acts.writeRunManifest({ runId });
+    return totals;
+  }
+
+  it('runs the chain with record-level reconciliation and quarantines a corrupt file', async () => {
+    const acts = createIngestActivities(deps(fakeSteps()));
+    const totals = await runSource(acts, 'run-a');
+    // label-001: 3 records, 1 rejected; label-002: 4 records, LEAK and INVALID records quarantined whole.
+    expect(totals).toMatchObject({ in: 7, rejected: 1, quarantined: 2, published: 4, pagesQuarantined: 1 });
+    expect(totals.in).toBe(totals.published + totals.quarantined + totals.rejected);
+    expect(totals.resourcesPublished).toBe(8);
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'out/run-a/manifest.json'), 'utf8'));
+    const count = (type: string) => manifest.output.filter((o: { type: string }) => o.type === type).reduce((n: number, o: { count: number }) => n + o.count, 0);
+    expect(count('MedicationKnowledge')).toBe(4);
+    expect(count('Basic')).toBe(4);
+    const published = fs.readdirSync(path.join(root, 'out/run-a/fhir')).map((f) => fs.readFileSync(path.join(root, 'out/run-a/fhir', f), 'utf8')).join('');
+    expect(published).not.toContain('LEAK');
+    expect(published).not.toContain('INVALID');
+  });
+
+  it('rewrites the same outputs when a run is repeated (idempotent keys)', async () => {
+    const acts = createIngestActivities(deps(fakeSteps()));
+    await runSource(acts, 'run-b');
+    const first = fs.readdirSync(path.join(root, 'out/run-b/fhir')).sort();
+    await runSource(acts, 'run-b');
+    expect(fs.readdirSync(path.join(root, 'out/run-b/fhir')).sort()).toEqual(first);
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'out/run-b/manifest.json'), 'utf8'));
+    expect(manifest.output.reduce((n: number, o: { count: number }) => n + o.count, 0)).toBe(8);
+  });
+
+  it('fails with not supported when a library has not landed, never with a plausible value', async () => {
+    const acts = createIngestActivities(deps(fakeSteps({ deidentifyResources: async () => Promise.reject(new NotSupportedError('FHIR de-identification')) })));
+    const page = await acts.fetchPage({ runId: 'run-c', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 });
+    const std = await acts.standardizeBatch({ runId: 'run-c', institution: inst.id, source: 'druglabel', rawKey: page.rawKey! });
+    await expect(acts.deidentifyBatch({ runId: 'run-c', institution: inst.id, source: 'druglabel', batchKey: std.batchKey! })).rejects.toMatchObject({
+      type: 'NotSupportedError',
+      nonRetryable: true,
+    });
+  });
+
+  it('turns 429 into a retryable failure that honours Retry-After, and 500 into a retryable one', async () => {
+    const acts = createIngestActivities(deps(fakeSteps()));
+    throttleNext = 1;
+    await expect(acts.fetchPage({ runId: 'run-d', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 })).rejects.toMatchObject({
+      type: 'throttled',
+      nonRetryable: false,
+      nextRetryDelay: 3000,
+    });
+    failNext = 1;
+    await expect(acts.fetchPage({ runId: 'run-d', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 })).rejects.toMatchObject({
+      type: 'transient',
+      nonRetryable: false,
+    });
+    const page = await acts.fetchPage({ runId: 'run-d', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 });
+    expect(page.counts.pages).toBe(1);
+  });
+
+  it('reduces unexpected third-party errors to their class, never their message', async () => {
+    const acts = createIngestActivities(
+      deps(
+        fakeSteps({
+          mapPart: async () => {
+            JSON.parse('{"name": "Zhang Wei"');
+            throw new Error('unreachable');
+          },
+        }),
+      ),
+    );
+    const page = await acts.fetchPage({ runId: 'run-e', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 });
+    const failure = await acts.standardizeBatch({ runId: 'run-e', institution: inst.id, source: 'druglabel', rawKey: page.rawKey! }).catch((e) => e);
+    expect(failure.message).toBe('standardizeBatch: unexpected SyntaxError');
+    expect(JSON.stringify(failure)).not.toContain('Zhang');
+  });
+});
