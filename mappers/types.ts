@@ -1,4 +1,5 @@
 import type { OperationOutcomeIssue } from '../platform/errors';
+import type { HisCsvMapping } from '../schemas/his-csv-mapping';
 
 /**
  * The mapper contract. Types only, so every format module and every caller (activities, CLI, bench) shares one
@@ -27,17 +28,8 @@ export const sourceFormats = [
 ] as const;
 export type SourceFormat = (typeof sourceFormats)[number];
 
-/** Per-institution mapping of HIS CSV headers to the fields the his-csv mapper understands (see his-csv.ts). */
-export interface ColumnMapping {
-  /** Source encoding when the file does not say: 'gbk' | 'gb18030' | 'utf-8'. */
-  encoding?: string;
-  /** field name (e.g. 'mrn', 'diagnosisText') -> column header as it appears in the file. */
-  columns: Record<string, string>;
-  /** Optional local code -> standard code tables, e.g. { labCodes: { 'GLU': { system, code, display, unit } } }. */
-  codeTables?: Record<string, Record<string, { system: string; code: string; display?: string; unit?: string }>>;
-  /** Date format of date columns, e.g. 'YYYY-MM-DD', 'D/M/YYYY', 'YYYYMMDD'. */
-  dateFormat?: string;
-}
+/** Per-institution HIS CSV layout (config/his-csv/<institution>.json, schema in schemas/his-csv-mapping.ts). */
+export type ColumnMapping = HisCsvMapping;
 
 export interface MapContext {
   /** Institution id (schemas/institution.ts); part of every stable id and identifier system. */

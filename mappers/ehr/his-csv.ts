@@ -1,0 +1,382 @@
+/**
+ * HIS CSV exports (one file per table: patients, visits, diagnoses, labs, prescriptions, notes) -> Patient,
+ * Encounter, Condition, Observation, MedicationRequest, DocumentReference. Headers differ per hospital: the
+ * institution's column mapping (config/his-csv/<institution>.json) names them; nothing here knows a header. Files are
+ * GBK or UTF-8 per the mapping. One data row is one record; its location is `<file>:line N` (header = line 1).
+ */
+import { isUtf8 } from 'node:buffer';
+import { parse } from 'csv-parse/sync';
+import iconv from 'iconv-lite';
+import type { HisTable } from '../../schemas/his-csv-mapping';
+import { hisTables } from '../../schemas/his-csv-mapping';
+import { CN_RESIDENT_ID_SYSTEM, SSN_SYSTEM, mrnSystem, patientStableId, stableId } from '../ids';
+import { RecordError, RecordSink } from '../sink';
+import { quantity } from '../tables/index';
+import { localDateTime } from '../time';
+import type { ColumnMapping, FhirResource, MapContext, MapResult } from '../types';
+
+type Row = Record<string, string>;
+type Json = Record<string, unknown>;
+
+const CN_ID = /^\d{17}[\dXx]$/;
+const US_SSN = /^\d{3}-?\d{2}-?\d{4}$/;
+const CJK_NAME = /^[\u4e00-\u9fff]{2,4}$/;
+const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+const SEX: Record<string, string> = { 男: 'male', 女: 'female', M: 'male', F: 'female', male: 'male', female: 'female', 未知: 'unknown', U: 'unknown', O: 'other' };
+const VISIT_CLASS: Record<string, [string, string]> = {
+  门诊: ['AMB', 'ambulatory'], OP: ['AMB', 'ambulatory'],
+  住院: ['IMP', 'inpatient encounter'], IP: ['IMP', 'inpatient encounter'],
+  急诊: ['EMER', 'emergency'], ER: ['EMER', 'emergency'],
+};
+const NOTE_TYPE: Record<string, [string, string]> = {
+  出院小结: ['18842-5', 'Discharge summary'], 'discharge-summary': ['18842-5', 'Discharge summary'],
+  影像报告: ['18748-4', 'Diagnostic imaging study'], 'radiology-report': ['18748-4', 'Diagnostic imaging study'],
+  胸痛诊疗记录: ['34117-2', 'History and physical note'], 'chest-pain': ['34117-2', 'History and physical note'],
+};
+const FLAG: Record<string, string> = { H: 'H', '↑': 'H', L: 'L', '↓': 'L', N: 'N', A: 'A', HH: 'HH', LL: 'LL' };
+const DIAGNOSIS_RANK: Record<string, string> = { 主要诊断: 'primary', primary: 'primary', 次要诊断: 'secondary', secondary: 'secondary', 其他诊断: 'secondary' };
+const RANK_EXTENSION = 'urn:tributary:fhir:StructureDefinition:diagnosis-rank';
+
+/** A date pattern (YYYY, M, MM, D, DD, H, HH, mm, ss) compiled once per file. */
+export function compileDatePattern(pattern: string): (cell: string) => number[] | undefined {
+  const order: string[] = [];
+  const source = pattern.replace(/YYYY|MM|M|DD|D|HH|H|mm|ss|[.*+?^${}()|[\]\\/]/g, (tok) => {
+    switch (tok) {
+      case 'YYYY':
+        order.push('Y');
+        return '(\\d{4})';
+      case 'MM':
+      case 'M':
+        order.push('M');
+        return tok === 'MM' ? '(\\d{2})' : '(\\d{1,2})';
+      case 'DD':
+      case 'D':
+        order.push('D');
+        return tok === 'DD' ? '(\\d{2})' : '(\\d{1,2})';
+      case 'HH':
+      case 'H':
+        order.push('h');
+        return tok === 'HH' ? '(\\d{2})' : '(\\d{1,2})';
+      case 'mm':
+        order.push('m');
+        return '(\\d{2})';
+      case 'ss':
+        order.push('s');
+        return '(\\d{2})';
+      default:
+        return `\\${tok}`;
+    }
+  });
+  const re = new RegExp(`^${source}$`);
+  return (cell) => {
+    const m = re.exec(cell.trim());
+    if (!m) return undefined;
+    const v: Record<string, number> = { Y: 0, M: 1, D: 1, h: 0, m: 0, s: 0 };
+    order.forEach((k, i) => (v[k] = Number(m[i + 1])));
+    if (v.M < 1 || v.M > 12 || v.D < 1 || v.D > 31 || v.h > 23 || v.m > 59 || v.s > 59) return undefined;
+    return [v.Y, v.M, v.D, v.h, v.m, v.s];
+  };
+}
+
+function pad(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** Which table a file is: by the header set (robust to renamed files), else by the mapping's file name. */
+function detectTable(mapping: ColumnMapping, header: string[], sourceFile: string): HisTable | undefined {
+  const headers = new Set(header);
+  for (const t of hisTables) {
+    const cols = Object.keys(mapping.tables[t].columns);
+    if (cols.length === headers.size && cols.every((c) => headers.has(c))) return t;
+  }
+  const base = sourceFile.split(/[\\/]/).pop();
+  return hisTables.find((t) => mapping.tables[t].file === base);
+}
+
+function decode(bytes: Buffer, mapping: ColumnMapping, sink: RecordSink): string {
+  let text: string;
+  if (mapping.encoding === 'gbk') {
+    // A GBK file is almost never valid UTF-8 once it has Chinese text; a valid-UTF-8 file with multi-byte text was
+    // exported in the wrong encoding. Decoding it as GBK would corrupt every cell silently.
+    if (isUtf8(bytes) && bytes.some((b) => b >= 0x80)) {
+      sink.issue('warning', 'value', 'file', 'mapping says GBK but the file is UTF-8; decoded as UTF-8');
+      text = bytes.toString('utf8');
+    } else text = iconv.decode(bytes, 'gb18030');
+  } else {
+    text = bytes.toString('utf8');
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  return text;
+}
+
+export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
+  const sink = new RecordSink(ctx);
+  const mapping = ctx.columnMapping;
+  if (!mapping) {
+    sink.reject('file', `no HIS CSV column mapping for institution (config/his-csv/<institution>.json)`, 'required');
+    return sink.result;
+  }
+  const text = decode(bytes, mapping, sink);
+  let rows: { record: string[]; info: { lines: number } }[];
+  try {
+    rows = parse(text, { delimiter: mapping.delimiter, relax_column_count: true, info: true, skip_empty_lines: false }) as typeof rows;
+  } catch (e) {
+    const line = (e as { lines?: number }).lines;
+    sink.reject(line ? `line ${line}` : 'file', 'CSV cannot be parsed (unbalanced quotes or bad delimiter)', 'structure');
+    return sink.result;
+  }
+  if (rows.length === 0) return sink.result;
+  const header = rows[0].record.map((h) => h.trim());
+  const table = detectTable(mapping, header, ctx.sourceFile);
+  if (!table) {
+    sink.reject('line 1', 'header does not match any table of the institution column mapping', 'structure');
+    return sink.result;
+  }
+  const columns = mapping.tables[table].columns;
+  const fieldAt = header.map((h) => columns[h]);
+  const unmappedHeaders = header.filter((h) => !columns[h]).length;
+  if (unmappedHeaders) sink.issue('warning', 'incomplete', 'line 1', `${unmappedHeaders} column(s) not in the mapping are ignored`);
+  const mapper = new RowMapper(ctx, mapping, table);
+  let line = rows[0].info.lines;
+  for (let i = 1; i < rows.length; i++) {
+    const startLine = line + 1;
+    line = rows[i].info.lines;
+    const cells = rows[i].record;
+    if (cells.length === 1 && cells[0].trim() === '') continue;
+    const where = `line ${startLine}`;
+    if (cells.length !== header.length) {
+      sink.reject(where, `row has ${cells.length} of ${header.length} columns`, 'structure');
+      continue;
+    }
+    const row: Row = {};
+    for (let c = 0; c < cells.length; c++) if (fieldAt[c]) row[fieldAt[c]] = cells[c].trim();
+    sink.record(where, () => {
+      if (cells.some((c) => c.includes('\uFFFD'))) throw new RecordError(`cell bytes are not valid ${mapping.encoding}`, where, 'value');
+      return mapper.map(row);
+    });
+  }
+  return sink.result;
+}
+
+class RowMapper {
+  private readonly dateTime: (cell: string) => number[] | undefined;
+  private readonly dateOnly: (cell: string) => number[] | undefined;
+  private readonly tz: string;
+
+  constructor(
+    private readonly ctx: MapContext,
+    mapping: ColumnMapping,
+    private readonly table: HisTable,
+  ) {
+    this.dateTime = compileDatePattern(mapping.dateFormat);
+    this.dateOnly = compileDatePattern(mapping.dateOnlyFormat);
+    this.tz = ctx.timezone ?? 'UTC';
+  }
+
+  private required(row: Row, field: string): string {
+    const v = row[field];
+    if (!v) throw new RecordError(`${field} is empty`, field, 'required');
+    return v;
+  }
+
+  private when(row: Row, field: string): string {
+    const v = this.dateTime(this.required(row, field));
+    if (!v) throw new RecordError('date/time does not match the mapping dateFormat', field, 'value');
+    return localDateTime(v[0], v[1], v[2], v[3], v[4], v[5], this.tz);
+  }
+
+  private patientRef(row: Row): Json {
+    return { reference: `Patient/${patientStableId(this.ctx.institution, this.required(row, 'mrn'))}` };
+  }
+
+  private encounterRef(row: Row): Json | undefined {
+    return row.visitId ? { reference: `Encounter/${stableId(this.ctx.institution, 'Encounter', row.visitId)}` } : undefined;
+  }
+
+  private rowId(kind: string, row: Row, ...parts: string[]): string {
+    return stableId(this.ctx.institution, kind, row.mrn ?? '', row.visitId ?? '', ...parts);
+  }
+
+  map(row: Row): FhirResource[] {
+    switch (this.table) {
+      case 'patients':
+        return [this.patient(row)];
+      case 'visits':
+        return [this.encounter(row)];
+      case 'diagnoses':
+        return [this.condition(row)];
+      case 'labs':
+        return [this.observation(row)];
+      case 'prescriptions':
+        return [this.medicationRequest(row)];
+      case 'notes':
+        return [this.documentReference(row)];
+    }
+  }
+
+  private patient(row: Row): FhirResource {
+    const mrn = this.required(row, 'mrn');
+    const identifier: Json[] = [{ type: { coding: [{ system: V2_0203, code: 'MR' }] }, system: mrnSystem(this.ctx.institution), value: mrn }];
+    const nid = row.nationalId?.replace(/\s+/g, '');
+    if (nid) {
+      if (CN_ID.test(nid)) identifier.push({ type: { coding: [{ system: V2_0203, code: 'NI' }] }, system: CN_RESIDENT_ID_SYSTEM, value: nid.toUpperCase() });
+      else if (US_SSN.test(nid)) identifier.push({ type: { coding: [{ system: V2_0203, code: 'SS' }] }, system: SSN_SYSTEM, value: nid });
+      else throw new RecordError('national ID is neither an 18-character resident ID nor an SSN', 'nationalId', 'value');
+    }
+    if (row.insuranceId) identifier.push({ system: `urn:tributary:${this.ctx.institution}:insurance-id`, value: row.insuranceId });
+    const p: FhirResource = { resourceType: 'Patient', id: patientStableId(this.ctx.institution, mrn), identifier };
+    if (row.name) {
+      const compact = row.name.replace(/\s+/g, '');
+      // Chinese names: family name first, no space; two-character compound surnames are rare enough to leave in text.
+      p.name = [CJK_NAME.test(compact) ? { text: row.name, family: compact[0], given: [compact.slice(1)] } : { text: row.name }];
+    }
+    if (row.sex) {
+      const g = SEX[row.sex];
+      if (!g) throw new RecordError('sex is not 男/女/M/F', 'sex', 'value');
+      p.gender = g;
+    }
+    if (row.birthDate) {
+      const d = this.dateOnly(row.birthDate);
+      if (!d) throw new RecordError('birth date does not match the mapping dateOnlyFormat', 'birthDate', 'value');
+      p.birthDate = `${d[0]}-${pad(d[1])}-${pad(d[2])}`;
+    }
+    if (row.phone) p.telecom = [{ system: 'phone', value: row.phone }];
+    if (row.address) p.address = [{ text: row.address }];
+    return p;
+  }
+
+  private encounter(row: Row): FhirResource {
+    const visitId = this.required(row, 'visitId');
+    const type = this.required(row, 'visitType');
+    const cls = VISIT_CLASS[type];
+    if (!cls) throw new RecordError('visit type is not 门诊/住院/急诊 or OP/IP/ER', 'visitType', 'value');
+    const e: FhirResource = {
+      resourceType: 'Encounter',
+      id: stableId(this.ctx.institution, 'Encounter', visitId),
+      identifier: [{ system: `urn:tributary:${this.ctx.institution}:visit`, value: visitId }],
+      status: row.dischargeTime ? 'finished' : 'in-progress',
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: cls[0], display: cls[1] },
+      subject: this.patientRef(row),
+    };
+    const period: Json = {};
+    if (row.admitTime) period.start = this.when(row, 'admitTime');
+    if (row.dischargeTime) period.end = this.when(row, 'dischargeTime');
+    if (Object.keys(period).length) e.period = period;
+    if (row.department) e.serviceType = { text: row.department };
+    if (row.attendingDoctor) e.participant = [{ individual: { display: row.attendingDoctor } }];
+    return e;
+  }
+
+  private condition(row: Row): FhirResource {
+    const name = row.diagnosisName;
+    const icd = row.icd10;
+    if (!name && !icd) throw new RecordError('neither ICD-10 code nor diagnosis name is given', 'icd10', 'required');
+    const code: Json = {};
+    if (icd) code.coding = [{ system: 'http://hl7.org/fhir/sid/icd-10', code: icd }];
+    if (name) code.text = name;
+    const c: FhirResource = {
+      resourceType: 'Condition',
+      id: this.rowId('Condition', row, icd ?? '', name ?? '', row.diagnosisTime ?? ''),
+      verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] },
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'encounter-diagnosis' }] }],
+      code,
+      subject: this.patientRef(row),
+    };
+    const enc = this.encounterRef(row);
+    if (enc) c.encounter = enc;
+    if (row.diagnosisTime) c.recordedDate = this.when(row, 'diagnosisTime');
+    const rank = row.diagnosisType ? DIAGNOSIS_RANK[row.diagnosisType] : undefined;
+    if (rank) c.extension = [{ url: RANK_EXTENSION, valueCode: rank }];
+    return c;
+  }
+
+  private observation(row: Row): FhirResource {
+    const local = this.required(row, 'localCode');
+    const coding: Json[] = [];
+    if (row.loinc) coding.push({ system: 'http://loinc.org', code: row.loinc });
+    coding.push({ system: `urn:tributary:${this.ctx.institution}:lab-codes`, code: local, ...(row.itemName ? { display: row.itemName } : {}) });
+    const o: FhirResource = {
+      resourceType: 'Observation',
+      id: this.rowId('Observation', row, local, row.resultTime ?? ''),
+      status: 'final',
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
+      code: { coding, ...(row.itemName ? { text: row.itemName } : {}) },
+      subject: this.patientRef(row),
+    };
+    const enc = this.encounterRef(row);
+    if (enc) o.encounter = enc;
+    if (row.resultTime) o.effectiveDateTime = this.when(row, 'resultTime');
+    const unit = row.unit || undefined;
+    const raw = row.value ?? '';
+    const m = /^\s*(<=|>=|<|>)?\s*(-?\d+(?:\.\d+)?)\s*$/.exec(raw);
+    if (m) {
+      o.valueQuantity = { ...quantity(Number(m[2]), unit), ...(m[1] ? { comparator: m[1] } : {}) };
+    } else if (raw) o.valueString = raw;
+    else o.dataAbsentReason = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'unknown' }] };
+    if (row.referenceRange) {
+      const r = /^\s*(-?\d+(?:\.\d+)?)\s*[-~～]\s*(-?\d+(?:\.\d+)?)\s*$/.exec(row.referenceRange);
+      o.referenceRange = [r ? { low: quantity(Number(r[1]), unit), high: quantity(Number(r[2]), unit) } : { text: row.referenceRange }];
+    }
+    const flag = row.abnormalFlag ? FLAG[row.abnormalFlag] : undefined;
+    if (flag) o.interpretation = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: flag }] }];
+    return o;
+  }
+
+  private medicationRequest(row: Row): FhirResource {
+    const drugName = row.drugName;
+    const drugCode = row.drugCode;
+    if (!drugName && !drugCode) throw new RecordError('neither drug code nor drug name is given', 'drugCode', 'required');
+    const med: Json = {};
+    if (drugCode) med.coding = [{ system: `urn:tributary:${this.ctx.institution}:drug-codes`, code: drugCode, ...(drugName ? { display: drugName } : {}) }];
+    if (drugName) med.text = drugName;
+    const mr: FhirResource = {
+      resourceType: 'MedicationRequest',
+      id: this.rowId('MedicationRequest', row, drugCode ?? '', drugName ?? '', row.orderTime ?? ''),
+      status: 'active',
+      intent: 'order',
+      medicationCodeableConcept: med,
+      subject: this.patientRef(row),
+    };
+    const enc = this.encounterRef(row);
+    if (enc) mr.encounter = enc;
+    if (row.orderTime) mr.authoredOn = this.when(row, 'orderTime');
+    if (row.prescribingDoctor) mr.requester = { display: row.prescribingDoctor };
+    const dosage: Json = {};
+    const text = [row.dose && `${row.dose}${row.doseUnit ?? ''}`, row.route, row.frequency, row.days && `${row.days}d`].filter(Boolean).join(' ');
+    if (text) dosage.text = text;
+    if (row.route) dosage.route = { text: row.route };
+    if (row.frequency) dosage.timing = { code: { text: row.frequency } };
+    if (row.dose) {
+      const n = Number(row.dose);
+      if (!Number.isFinite(n)) throw new RecordError('dose is not a number', 'dose', 'value');
+      dosage.doseAndRate = [{ doseQuantity: quantity(n, row.doseUnit || undefined) }];
+    }
+    if (Object.keys(dosage).length) mr.dosageInstruction = [dosage];
+    if (row.days) {
+      const d = Number(row.days);
+      if (!Number.isInteger(d) || d < 0) throw new RecordError('days is not a whole number', 'days', 'value');
+      mr.dispenseRequest = { expectedSupplyDuration: { value: d, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' } };
+    }
+    return mr;
+  }
+
+  private documentReference(row: Row): FhirResource {
+    const text = this.required(row, 'text');
+    const type = row.noteType ? NOTE_TYPE[row.noteType] : undefined;
+    const d: FhirResource = {
+      resourceType: 'DocumentReference',
+      id: this.rowId('DocumentReference', row, row.noteType ?? '', row.noteTime ?? ''),
+      status: 'current',
+      subject: this.patientRef(row),
+      content: [{ attachment: { contentType: 'text/plain; charset=utf-8', data: Buffer.from(text, 'utf8').toString('base64') } }],
+    };
+    if (type) d.type = { coding: [{ system: 'http://loinc.org', code: type[0], display: type[1] }], text: row.noteType };
+    else if (row.noteType) d.type = { text: row.noteType };
+    if (row.noteTime) d.date = this.when(row, 'noteTime');
+    if (row.author) d.author = [{ display: row.author }];
+    const enc = this.encounterRef(row);
+    if (enc) d.context = { encounter: [enc] };
+    return d;
+  }
+}
+
