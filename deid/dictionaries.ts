@@ -1,0 +1,78 @@
+/**
+ * Word lists for name detection and surrogates. Detection uses them with context (titles, 患者, 先生...), never
+ * alone on capitalized words; medical eponyms and drug names are listed so that they survive.
+ */
+
+export const EN_GIVEN_NAMES = new Set(
+  (
+    'james john robert michael william david richard joseph thomas charles christopher daniel matthew anthony mark ' +
+    'donald steven paul andrew joshua kenneth kevin brian george timothy ronald edward jason jeffrey ryan jacob gary ' +
+    'nicholas eric jonathan stephen larry justin scott brandon benjamin samuel gregory alexander frank patrick ' +
+    'raymond jack dennis jerry tyler aaron jose adam nathan henry douglas zachary peter kyle ethan walter noah ' +
+    'jeremy christian keith roger terry gerald harold sean austin carl arthur lawrence dylan jesse jordan bryan ' +
+    'billy joe bruce gabriel logan albert willie alan juan wayne elijah randy roy vincent ralph eugene russell ' +
+    'bobby mason philip louis mary patricia jennifer linda elizabeth barbara susan jessica sarah karen lisa nancy ' +
+    'betty margaret sandra ashley kimberly emily donna michelle carol amanda dorothy melissa deborah stephanie ' +
+    'rebecca sharon laura cynthia kathleen amy angela shirley anna brenda pamela emma nicole helen samantha ' +
+    'katherine christine debra rachel carolyn janet catherine maria heather diane ruth julie olivia joyce virginia ' +
+    'victoria kelly lauren christina joan evelyn judith megan andrea cheryl hannah jacqueline martha gloria teresa ' +
+    'ann sara madison frances kathryn janice jean abigail alice judy sophia grace denise amber doris marilyn ' +
+    'danielle beverly isabella theresa diana natalie brittany charlotte marie kayla alexis lori sumiko larue ' +
+    'liane chelsey marine wei li ming jun hui ying'
+  ).split(' '),
+);
+
+export const EN_SURNAMES = new Set(
+  (
+    'smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez gonzalez wilson ' +
+    'anderson thomas taylor moore jackson martin lee perez thompson white harris sanchez clark ramirez lewis ' +
+    'robinson walker young allen king wright scott torres nguyen hill flores green adams nelson baker hall rivera ' +
+    'campbell mitchell carter roberts gomez phillips evans turner diaz parker cruz edwards collins reyes stewart ' +
+    'morris morales murphy cook rogers gutierrez ortiz morgan cooper peterson bailey reed kelly howard ramos kim ' +
+    'cox ward richardson watson brooks chavez wood james bennett gray mendoza ruiz hughes price alvarez castillo ' +
+    'sanders patel myers long ross foster jimenez medhurst cummerata vonrueden kunze simonis upton keeling ' +
+    'romaguera dach wang zhang chen liu yang huang zhao wu zhou xu sun ma zhu hu guo he lin luo'
+  ).split(' '),
+);
+
+/** Words that look like names but are medicine: eponyms (as the word before disease/syndrome...) and drugs. */
+export const MEDICAL_TERMS = new Set(
+  (
+    'parkinson alzheimer hodgkin crohn down graves addison cushing bell huntington wilson hashimoto kawasaki ' +
+    'raynaud tourette asperger guillain barre marfan turner klinefelter sjogren behcet paget kaposi wernicke ' +
+    'korsakoff meniere osgood schlatter legg perthes ewing wilms burkitt barrett apgar glasgow babinski murphy ' +
+    'mcburney kernig brudzinski homan trendelenburg romberg tinel phalen lachman colles smith monteggia galeazzi ' +
+    'bennett jones boxer hirschsprung meckel zenker whipple kussmaul cheyne stokes korotkoff starling frank ' +
+    'duchenne becker tay sachs gaucher fabry pompe niemann pick hurler hunter rett angelman prader willi noonan ' +
+    'edwards patau dandy walker arnold chiari bartter gitelman conn cushing addison nelson sheehan stein ' +
+    'leventhal lyme rocky epstein barr coxsackie hansen pott still reiter takayasu wegener churg strauss ' +
+    'henoch schonlein bowen merkel gleason breslow clark dukes ann arbor bishop apgar ' +
+    'metformin insulin aspirin atorvastatin lisinopril amlodipine warfarin heparin clopidogrel omeprazole ' +
+    'levothyroxine simvastatin losartan gabapentin hydrochlorothiazide furosemide prednisone amoxicillin ' +
+    'azithromycin ibuprofen acetaminophen paracetamol morphine fentanyl naloxone digoxin'
+  ).split(' '),
+);
+
+/** Words after which a capitalized name is an eponym, not a person: "Parkinson disease", "Graves' disease". */
+export const EPONYM_FOLLOWERS = /^(?:'s|’s|')?\s*(?:disease|syndrome|sign|test|reflex|palsy|lymphoma|sarcoma|tumou?r|fracture|procedure|operation|score|scale|classification|criteria|maneuver|manoeuvre|triad|phenomenon|ulcer|esophagus|oesophagus|anomaly|diverticulum|respiration|node|nodes|cell|cells|type|law|equation|point|incision|staging|stage)\b/i;
+
+/** Common Chinese surnames (single and compound) for name detection with context. */
+export const ZH_SURNAMES =
+  '王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝';
+export const ZH_COMPOUND_SURNAMES = ['欧阳', '司马', '上官', '诸葛', '东方', '皇甫', '尉迟', '公孙', '慕容', '长孙', '夏侯', '令狐'];
+
+/** Chinese disease and drug words that begin with a surname character and must survive (帕金森病 is safe anyway). */
+export const ZH_MEDICAL_TERMS = ['高血压', '高血糖', '高血脂', '高热', '白细胞', '白蛋白', '黄疸', '钱币', '胡言', '石膏', '金黄色', '甘油', '史蒂文斯'];
+
+/** Surrogate pools (obviously synthetic-but-realistic). */
+export const SURROGATE_EN_GIVEN = (
+  'Alex Jordan Taylor Morgan Casey Riley Jamie Avery Quinn Rowan Harper Emerson Finley Dakota Reese Skyler ' +
+  'Cameron Parker Sawyer Hayden Elliot Logan Blake Drew Kendall Micah Peyton Sage Tatum Shawn'
+).split(' ');
+export const SURROGATE_EN_FAMILY = (
+  'Ashford Bramley Calloway Dunmore Ellery Fairbanks Garrick Hollis Ingram Jessup Kingsley Lockhart Merriweather ' +
+  'Northcott Oakley Pembroke Quimby Radcliffe Stanhope Thornbury Underhill Vance Whitlock Yardley Ainsley ' +
+  'Beaumont Carraway Delacroix Everly Fenwick Galloway'
+).split(' ');
+export const SURROGATE_ZH_FAMILY = '赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜'.split('');
+export const SURROGATE_ZH_GIVEN = '子涵 雨桐 浩然 梓萱 思远 欣怡 宇轩 佳琪 明哲 诗涵 博文 若曦 俊杰 雅静 天宇 晓彤 志强 丽华 建国 海燕 文博 静怡 嘉懿 一鸣 安然 清扬 书瑶 奕辰 沐阳 语嫣 景行 慕白'.split(' ');

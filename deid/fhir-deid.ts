@@ -1,0 +1,599 @@
+import type { FhirResource } from '../mappers/types';
+import { TributaryError } from '../platform/errors';
+import type { KeyService } from './key-service';
+import { normalizeIdentifier } from './key-service';
+import type { CompiledPolicy, CompiledRule, NodeType } from './policy';
+import type { SourceIdentifier, TextFinding } from './types';
+import { FHIR_DATE_RE, ageOn, shiftFhirDate } from './dates';
+import { scrubText } from './text-scrubber';
+import { surrogateFor } from './surrogates';
+
+/**
+ * The FHIR rule walker. For every element the first matching rule (in policy order) decides; `keep` keeps the element
+ * but lets earlier rules still act below it (so `nodesByType('dateTime')` placed first shifts dates inside kept
+ * subtrees); every other method is final for its subtree. An element no rule reaches is removed and counted
+ * (fail closed). Rule lookups are cached per (resource type, element path, inherited keep).
+ */
+
+export interface ResourceContext {
+  keyService: KeyService;
+  institution: string;
+  /** Linkage key of the resource's patient, if any. */
+  linkage?: string;
+  /** Days to shift this resource's dates by. */
+  offset: number;
+  /** Raw identifiers of the record and its patient (text scrubbing replaces them wherever they appear). */
+  identifierValues: readonly SourceIdentifier[];
+  /** Patient id (as referenced, `Patient/<id>`) -> linkage key, for rewriting references. */
+  patientLinkage: (ref: string) => string | undefined;
+  referenceDate: Date;
+  textMode: 'surrogate' | 'tag';
+  textKeepTypes?: readonly string[];
+  locale?: 'en' | 'zh';
+  restrictedZip3: ReadonlySet<string>;
+  ageBandYears: number;
+  topAge: number;
+  counts: Map<string, number>;
+  textFindings: Map<string, number>;
+  /** What happened, for meta.security. */
+  changed: { pseudonymized: boolean; redacted: boolean; masked: boolean };
+}
+
+interface Decision {
+  /** Candidate rules matching this element, in order, each possibly with a runtime check. */
+  candidates: CompiledRule[];
+  /** Some rule (earlier than the inherited keep, if any) could match below this element. */
+  descend: boolean;
+}
+
+const HUMAN_NAME_OWNERS = new Set(['Patient', 'Practitioner', 'RelatedPerson', 'Person']);
+const MAX_DEPTH = 48;
+
+function stepMatches(ruleStep: string, key: string): boolean {
+  if (ruleStep === key) return true;
+  if (ruleStep.endsWith('[x]')) {
+    const base = ruleStep.slice(0, -3);
+    return key.length > base.length && key.startsWith(base) && key.charCodeAt(base.length) >= 65 && key.charCodeAt(base.length) <= 90;
+  }
+  return false;
+}
+
+/** Static FHIR type of an element from where it sits; undefined when only the value can tell. */
+function staticType(resourceType: string, steps: readonly string[]): NodeType | undefined {
+  const last = steps[steps.length - 1];
+  switch (last) {
+    case 'name':
+      return HUMAN_NAME_OWNERS.has(resourceType) || steps[steps.length - 2] === 'contact' ? 'HumanName' : undefined;
+    case 'address':
+    case 'valueAddress':
+      return 'Address';
+    case 'telecom':
+      return 'ContactPoint';
+    case 'identifier':
+    case 'valueIdentifier':
+      return 'Identifier';
+    case 'text':
+      return steps.length === 1 ? 'Narrative' : undefined;
+    case 'attachment':
+    case 'photo':
+    case 'presentedForm':
+    case 'valueAttachment':
+    case 'content':
+      return last === 'content' && resourceType !== 'Media' && resourceType !== 'Communication' ? undefined : 'Attachment';
+    case 'note':
+      return 'Annotation';
+    case 'extension':
+    case 'modifierExtension':
+      return 'Extension';
+    default:
+      return undefined;
+  }
+}
+
+const DATE_ONLY = /^\d{4}(?:-\d{2}(?:-\d{2})?)?$/;
+
+function valueIsType(t: NodeType, value: unknown): boolean {
+  switch (t) {
+    case 'date':
+      return typeof value === 'string' && DATE_ONLY.test(value);
+    case 'dateTime':
+      return typeof value === 'string' && FHIR_DATE_RE.test(value);
+    case 'instant':
+      return typeof value === 'string' && FHIR_DATE_RE.test(value) && value.length > 10;
+    case 'string':
+      return typeof value === 'string';
+    case 'Reference':
+      return !!value && typeof value === 'object' && !Array.isArray(value) && ('reference' in value || 'display' in value) && !('system' in value);
+    default:
+      return false;
+  }
+}
+
+export class RuleMatcher {
+  private readonly cache = new Map<string, Decision>();
+
+  constructor(readonly compiled: CompiledPolicy) {}
+
+  decide(resourceType: string, steps: readonly string[], pathKey: string, inherited: number): Decision {
+    const cacheKey = `${resourceType}|${pathKey}|${inherited}`;
+    let d = this.cache.get(cacheKey);
+    if (d) return d;
+    const candidates: CompiledRule[] = [];
+    let descend = false;
+    const st = staticType(resourceType, steps);
+    for (const r of this.compiled.rules) {
+      if (r.index >= inherited) break;
+      if (r.resourceType !== undefined && r.resourceType !== resourceType) continue;
+      const rs = r.steps;
+      if (r.nodeType) {
+        // prefix must match; the element must be at or below it
+        if (rs.length > steps.length) {
+          if (prefixMatches(rs, steps)) descend = true;
+          continue;
+        }
+        if (!prefixMatches(rs, steps)) continue;
+        descend = true;
+        if (rs.length === steps.length && rs.length > 0) continue; // nodesByType matches strictly below a prefix
+        const staticT = r.nodeType === 'date' || r.nodeType === 'dateTime' || r.nodeType === 'instant' || r.nodeType === 'string' || r.nodeType === 'Reference';
+        if (staticT || st === r.nodeType) candidates.push(r);
+        continue;
+      }
+      if (rs.length === steps.length) {
+        if (prefixMatches(rs, steps)) candidates.push(r);
+      } else if (rs.length > steps.length && prefixMatches(rs, steps)) {
+        descend = true;
+      }
+    }
+    d = { candidates, descend };
+    this.cache.set(cacheKey, d);
+    return d;
+  }
+}
+
+/** rule steps `rs` (first `steps.length` of them) match the element path `steps`. */
+function prefixMatches(rs: readonly string[], steps: readonly string[]): boolean {
+  const n = Math.min(rs.length, steps.length);
+  for (let i = 0; i < n; i++) if (!stepMatches(rs[i], steps[i])) return false;
+  return true;
+}
+
+function pick(d: Decision, value: unknown): CompiledRule | undefined {
+  for (const r of d.candidates) {
+    if (r.where) {
+      if (!value || typeof value !== 'object' || (value as Record<string, unknown>)[r.where.key] !== r.where.value) continue;
+    }
+    if (r.nodeType === 'date' || r.nodeType === 'dateTime' || r.nodeType === 'instant' || r.nodeType === 'string' || r.nodeType === 'Reference') {
+      if (!valueIsType(r.nodeType, value)) continue;
+    }
+    return r;
+  }
+  return undefined;
+}
+
+function bump(map: Map<string, number>, key: string, by = 1): void {
+  map.set(key, (map.get(key) ?? 0) + by);
+}
+
+export class FhirWalker {
+  constructor(private readonly matcher: RuleMatcher) {}
+
+  /** De-identify one resource (already shape-checked). Throws TributaryError with a JSON path on bad content. */
+  walkResource(resource: FhirResource, ctx: ResourceContext): FhirResource {
+    const out = this.walkObject(resource, resource.resourceType, [], '', Number.MAX_SAFE_INTEGER, ctx, 0, resource.resourceType) as FhirResource | undefined;
+    const result: FhirResource = { resourceType: resource.resourceType, ...(out ?? {}) };
+    return result;
+  }
+
+  private walkObject(
+    obj: Record<string, unknown>,
+    resourceType: string,
+    steps: string[],
+    pathKey: string,
+    inherited: number,
+    ctx: ResourceContext,
+    depth: number,
+    jsonPath: string,
+  ): Record<string, unknown> | undefined {
+    if (depth > MAX_DEPTH) {
+      throw new TributaryError(`element nesting deeper than ${MAX_DEPTH}`, { code: 'too-costly', location: jsonPath, nonRetryable: true });
+    }
+    let out: Record<string, unknown> | undefined;
+    for (const key in obj) {
+      if (depth === 0 && key === 'resourceType') continue;
+      const value = obj[key];
+      if (value === undefined) continue;
+      if (key === 'contained' && depth === 0 && Array.isArray(value)) {
+        const contained = this.walkContained(value, ctx, `${jsonPath}.contained`);
+        if (contained.length) (out ??= {})[key] = contained;
+        continue;
+      }
+      steps.push(key);
+      const childKey = pathKey ? `${pathKey}.${key}` : key;
+      const decision = this.matcher.decide(resourceType, steps, childKey, inherited);
+      let result: unknown;
+      if (Array.isArray(value)) {
+        let arr: unknown[] | undefined;
+        for (let i = 0; i < value.length; i++) {
+          const r = this.walkNode(value[i], decision, resourceType, steps, childKey, inherited, ctx, depth, `${jsonPath}.${key}[${i}]`);
+          if (r !== undefined) (arr ??= []).push(r);
+        }
+        result = arr;
+      } else {
+        result = this.walkNode(value, decision, resourceType, steps, childKey, inherited, ctx, depth, `${jsonPath}.${key}`);
+      }
+      steps.pop();
+      if (result !== undefined) (out ??= {})[key] = result;
+    }
+    return out;
+  }
+
+  private walkContained(list: unknown[], ctx: ResourceContext, jsonPath: string): unknown[] {
+    const out: unknown[] = [];
+    list.forEach((c, i) => {
+      if (!c || typeof c !== 'object' || typeof (c as FhirResource).resourceType !== 'string') {
+        throw new TributaryError('contained resource without resourceType', { code: 'structure', location: `${jsonPath}[${i}]`, nonRetryable: true });
+      }
+      out.push(this.walkResource(c as FhirResource, ctx));
+    });
+    return out;
+  }
+
+  private walkNode(
+    value: unknown,
+    decision: Decision,
+    resourceType: string,
+    steps: string[],
+    pathKey: string,
+    inherited: number,
+    ctx: ResourceContext,
+    depth: number,
+    jsonPath: string,
+  ): unknown {
+    const rule = pick(decision, value);
+    if (rule && rule.rule.method !== 'keep') {
+      bump(ctx.counts, rule.id);
+      return applyMethod(rule, value, steps, resourceType, ctx, jsonPath);
+    }
+    const keepIndex = rule ? rule.index : inherited;
+    const kept = keepIndex !== Number.MAX_SAFE_INTEGER;
+    if (rule) bump(ctx.counts, rule.id);
+    if (value !== null && typeof value === 'object') {
+      // Extensions are all-or-nothing: kept only when a rule names them (with where(url=...)), never half-walked.
+      if (!rule && !kept && (steps[steps.length - 1] === 'extension' || steps[steps.length - 1] === 'modifierExtension')) {
+        bump(ctx.counts, `removed-unlisted ${resourceType}.${pathKey}`);
+        ctx.changed.redacted = true;
+        return undefined;
+      }
+      if (kept) {
+        const below = this.matcher.decide(resourceType, steps, pathKey, keepIndex);
+        if (!below.descend && !Array.isArray(value)) return value;
+      } else if (!decision.descend) {
+        bump(ctx.counts, `removed-unlisted ${resourceType}.${pathKey}`);
+        ctx.changed.redacted = true;
+        return undefined;
+      }
+      if (Array.isArray(value)) {
+        throw new TributaryError('nested array where FHIR allows none', { code: 'structure', location: jsonPath, nonRetryable: true });
+      }
+      const r = this.walkObject(value as Record<string, unknown>, resourceType, steps, pathKey, keepIndex, ctx, depth + 1, jsonPath);
+      return r;
+    }
+    if (kept) return value;
+    bump(ctx.counts, `removed-unlisted ${resourceType}.${pathKey}`);
+    ctx.changed.redacted = true;
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Methods
+
+function mapReference(ref: string, ctx: ResourceContext): string {
+  const linkage = ctx.patientLinkage(ref);
+  if (linkage) return `Patient/${ctx.keyService.pseudonym(linkage)}`;
+  const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/.*)?$/.exec(ref);
+  if (m) return `${m[1]}/${mapId(m[1], m[2], ctx)}`;
+  const cond = /^([A-Z][A-Za-z]+)\?/.exec(ref);
+  if (cond) return `${cond[1]}/${ctx.keyService.hash('conditional-reference', `${ctx.institution}|${ref}`).slice(0, 16)}`;
+  if (ref.startsWith('#')) return ref;
+  return `urn:uuid:${uuidFrom(ctx.keyService.hash('reference', `${ctx.institution}|${ref}`))}`;
+}
+
+function uuidFrom(hex: string): string {
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+export function mapId(resourceType: string, id: string, ctx: ResourceContext): string {
+  if (resourceType === 'Patient') {
+    const linkage = ctx.patientLinkage(`Patient/${id}`);
+    if (linkage) return ctx.keyService.pseudonym(linkage);
+  }
+  return ctx.keyService.hash('resource-id', `${ctx.institution}|${resourceType}|${id}`).slice(0, 16);
+}
+
+function scrub(text: string, ctx: ResourceContext, jsonPath: string): string {
+  const r = scrubText(
+    text,
+    {
+      keyService: ctx.keyService,
+      linkage: ctx.linkage,
+      identifiers: ctx.identifierValues,
+      locale: ctx.locale,
+      mode: ctx.textMode,
+      keepTypes: ctx.textKeepTypes,
+      dateOffsetDays: ctx.offset,
+    },
+    jsonPath,
+  );
+  if (r.findings.length) {
+    ctx.changed.masked = true;
+    for (const f of r.findings as TextFinding[]) bump(ctx.textFindings, f.type);
+  }
+  return r.text;
+}
+
+/** Scrub the text of an XHTML div; tags keep only their names (attributes can carry anything). */
+function scrubXhtml(div: string, ctx: ResourceContext, jsonPath: string): string {
+  let out = '';
+  const re = /<[^<>]{0,2000}>/g;
+  let at = 0;
+  for (let m = re.exec(div); m; m = re.exec(div)) {
+    if (m.index > at) out += scrub(div.slice(at, m.index), ctx, jsonPath);
+    const tag = /^<\s*(\/?)\s*([A-Za-z][A-Za-z0-9]*)[^>]*?(\/?)\s*>$/.exec(m[0]);
+    if (tag) {
+      const xmlns = tag[2] === 'div' && !tag[1] && /xmlns=/.test(m[0]) ? ' xmlns="http://www.w3.org/1999/xhtml"' : '';
+      out += `<${tag[1]}${tag[2]}${xmlns}${tag[3] ? '/' : ''}>`;
+    }
+    at = m.index + m[0].length;
+  }
+  if (at < div.length) out += scrub(div.slice(at), ctx, jsonPath);
+  return out;
+}
+
+function scrubAny(value: unknown, ctx: ResourceContext, jsonPath: string, key: string): unknown {
+  if (typeof value === 'string') return key === 'div' ? scrubXhtml(value, ctx, jsonPath) : scrub(value, ctx, jsonPath);
+  if (!value || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v, i) => scrubAny(v, ctx, `${jsonPath}[${i}]`, key));
+  const obj = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  const isAttachment = 'contentType' in obj || 'data' in obj;
+  for (const k in obj) {
+    const v = obj[k];
+    const p = `${jsonPath}.${k}`;
+    if (isAttachment && k === 'data' && typeof v === 'string') {
+      const ct = typeof obj.contentType === 'string' ? obj.contentType : '';
+      if (/^text\//i.test(ct)) {
+        const text = Buffer.from(v, 'base64').toString('utf8');
+        const body = /html/i.test(ct) ? scrubXhtml(text, ctx, p) : scrub(text, ctx, p);
+        const buf = Buffer.from(body, 'utf8');
+        out.data = buf.toString('base64');
+        out.size = buf.length;
+      } else {
+        bump(ctx.counts, 'redact non-text attachment data');
+        ctx.changed.redacted = true;
+      }
+      continue;
+    }
+    if (isAttachment && (k === 'hash' || k === 'size' || k === 'url')) {
+      // The original's hash links back to it; its size is recomputed above; a URL can point anywhere.
+      if (k !== 'size') ctx.changed.redacted = true;
+      continue;
+    }
+    if (k === 'reference' && typeof v === 'string') {
+      out[k] = mapReference(v, ctx);
+      ctx.changed.pseudonymized = true;
+      continue;
+    }
+    if (k === 'authorString' && typeof v === 'string') {
+      out[k] = ctx.textMode === 'tag' ? '[NAME]' : surrogateFor(ctx.keyService, 'name', v, ctx.linkage);
+      ctx.changed.masked = true;
+      continue;
+    }
+    if (typeof v === 'string' && FHIR_DATE_RE.test(v) && (k === 'time' || k === 'creation' || k === 'date')) {
+      out[k] = shiftFhirDate(v, ctx.offset) ?? undefined;
+      continue;
+    }
+    if (k === 'system' || k === 'code' || k === 'status' || k === 'contentType' || k === 'language' || k === 'url') {
+      out[k] = v;
+      continue;
+    }
+    const r = scrubAny(v, ctx, p, k);
+    if (r !== undefined) out[k] = r;
+  }
+  return out;
+}
+
+function pseudonymizeValue(value: unknown, rule: CompiledRule, steps: readonly string[], resourceType: string, ctx: ResourceContext, jsonPath: string): unknown {
+  ctx.changed.pseudonymized = true;
+  const last = steps[steps.length - 1];
+  if (typeof value === 'string') {
+    if (steps.length === 1 && last === 'id') return mapId(resourceType, value, ctx);
+    if (rule.rule.domain === 'dicom-uid') return ctx.keyService.uid(value);
+    if (last === 'reference') return mapReference(value, ctx);
+    return ctx.keyService.hash(rule.rule.domain ?? `${resourceType}.${steps.join('.')}`, normalizeIdentifier(value));
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    if (typeof value === 'number' || typeof value === 'boolean') return undefined;
+    return undefined;
+  }
+  const obj = value as Record<string, unknown>;
+  // Reference: rewrite the reference, drop display (names live there) and any business identifier.
+  if ('reference' in obj || 'display' in obj) {
+    if (!('system' in obj) && !('value' in obj)) {
+      const out: Record<string, unknown> = {};
+      if (typeof obj.reference === 'string') out.reference = mapReference(obj.reference, ctx);
+      if (typeof obj.type === 'string') out.type = obj.type;
+      if (obj.display !== undefined || obj.identifier !== undefined) ctx.changed.redacted = true;
+      return Object.keys(out).length ? out : undefined;
+    }
+  }
+  // Identifier: keep system, type and use; the value becomes a keyed digest within its system.
+  if ('value' in obj || 'system' in obj) {
+    const out: Record<string, unknown> = {};
+    if (typeof obj.use === 'string') out.use = obj.use;
+    if (obj.type && typeof obj.type === 'object') out.type = obj.type;
+    if (typeof obj.system === 'string') out.system = obj.system;
+    if (typeof obj.value === 'string') {
+      out.value = ctx.keyService.hash(rule.rule.domain ?? `identifier:${typeof obj.system === 'string' ? obj.system : ''}`, normalizeIdentifier(obj.value));
+    }
+    if (obj.assigner || obj.period) ctx.changed.redacted = true;
+    return Object.keys(out).length ? out : undefined;
+  }
+  throw new TributaryError('pseudonymize applies to strings, references and identifiers', { code: 'not-supported', location: jsonPath, nonRetryable: true });
+}
+
+function generalizeValue(value: unknown, rule: CompiledRule, ctx: ResourceContext, jsonPath: string): unknown {
+  const kind = rule.rule.kind!;
+  ctx.changed.masked = true;
+  switch (kind) {
+    case 'birth-date':
+    case 'date-year': {
+      if (typeof value !== 'string' || !FHIR_DATE_RE.test(value)) return undefined;
+      let year = Number(value.slice(0, 4));
+      if (kind === 'birth-date') {
+        const age = ageOn(value, ctx.referenceDate);
+        // HIPAA: ages over 89 fold into one "90 or older" class: the birth year says no more than that.
+        if (age !== undefined && age > ctx.topAge) year = ctx.referenceDate.getUTCFullYear() - (ctx.topAge + 1);
+      }
+      return String(year).padStart(4, '0');
+    }
+    case 'postal-code':
+      return typeof value === 'string' ? generalizePostal(value, rule.rule.postalCode ?? 'zip3', ctx) : undefined;
+    case 'age-band': {
+      const band = (n: number) => (n > ctx.topAge ? ctx.topAge + 1 : Math.floor(n / ctx.ageBandYears) * ctx.ageBandYears);
+      if (typeof value === 'number') return band(value);
+      if (value && typeof value === 'object' && typeof (value as { value?: unknown }).value === 'number') {
+        const q = value as Record<string, unknown>;
+        const n = q.value as number;
+        return { ...q, value: band(n), ...(n > ctx.topAge ? { comparator: '>=' } : {}) };
+      }
+      return undefined;
+    }
+    case 'address': {
+      if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+      const a = value as Record<string, unknown>;
+      const level = rule.rule.level ?? 'state';
+      const out: Record<string, unknown> = {};
+      if (typeof a.use === 'string') out.use = a.use;
+      if (typeof a.type === 'string') out.type = a.type;
+      if (level === 'city' && typeof a.city === 'string') out.city = a.city;
+      if (level !== 'country' && typeof a.state === 'string') out.state = a.state;
+      if (level !== 'country' && typeof a.postalCode === 'string') {
+        const pc = generalizePostal(a.postalCode, rule.rule.postalCode ?? 'zip3', ctx);
+        if (pc !== undefined) out.postalCode = pc;
+      }
+      if (typeof a.country === 'string') out.country = a.country;
+      return Object.keys(out).length ? out : undefined;
+    }
+  }
+  throw new TributaryError(`generalize: unknown kind`, { code: 'not-supported', location: jsonPath, nonRetryable: true });
+}
+
+function generalizePostal(value: string, mode: 'zip3' | 'keep' | 'drop', ctx: ResourceContext): string | undefined {
+  if (mode === 'drop') return undefined;
+  if (mode === 'keep') return value;
+  const zip3 = value.replace(/\D/g, '').slice(0, 3);
+  if (zip3.length < 3) return undefined;
+  return ctx.restrictedZip3.has(zip3) ? '000' : zip3;
+}
+
+function substituteValue(value: unknown, steps: readonly string[], resourceType: string, ctx: ResourceContext): unknown {
+  ctx.changed.masked = true;
+  const t = staticType(resourceType, steps);
+  if (typeof value === 'string') {
+    if (ctx.textMode === 'tag') return '[REDACTED]';
+    const type = value.includes('@') ? 'email' : /^[+\d\s().-]{7,}$/.test(value) ? 'phone' : 'name';
+    return surrogateFor(ctx.keyService, type, value, ctx.linkage);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const obj = value as Record<string, unknown>;
+  if (t === 'HumanName' || 'family' in obj || 'given' in obj) {
+    const family = typeof obj.family === 'string' ? obj.family : '';
+    const given = Array.isArray(obj.given) ? obj.given.filter((g): g is string => typeof g === 'string') : [];
+    const han = /\p{Script=Han}/u.test(family + given.join(''));
+    const full = han ? family + given.join('') : `${given.join(' ')} ${family}`.trim();
+    const sur = surrogateFor(ctx.keyService, 'name', full || String(obj.text ?? ''), ctx.linkage);
+    const out: Record<string, unknown> = {};
+    if (typeof obj.use === 'string') out.use = obj.use;
+    if (han) {
+      out.family = sur.slice(0, 1);
+      if (given.length) out.given = [sur.slice(1)];
+      out.text = sur;
+    } else {
+      const parts = sur.split(' ');
+      out.family = parts[parts.length - 1];
+      if (given.length && parts.length > 1) out.given = [parts[0]];
+    }
+    return out;
+  }
+  if (t === 'ContactPoint' || 'system' in obj) {
+    const out: Record<string, unknown> = {};
+    if (typeof obj.system === 'string') out.system = obj.system;
+    if (typeof obj.use === 'string') out.use = obj.use;
+    if (typeof obj.value === 'string') {
+      const type = obj.system === 'email' ? 'email' : obj.system === 'url' ? 'url' : 'phone';
+      out.value = surrogateFor(ctx.keyService, type, obj.value, ctx.linkage);
+    }
+    return out;
+  }
+  return undefined;
+}
+
+function perturbValue(value: unknown, rule: CompiledRule, steps: readonly string[], ctx: ResourceContext): unknown {
+  const noise = (n: number): number => {
+    const h = ctx.keyService.hash('perturb', `${ctx.linkage ?? ''}|${steps.join('.')}|${n}`);
+    const u = parseInt(h.slice(0, 8), 16) / 0xffffffff; // 0..1
+    const delta = rule.rule.relative !== undefined ? n * rule.rule.relative * (2 * u - 1) : rule.rule.span! * (2 * u - 1);
+    const digits = rule.rule.roundTo ?? 2;
+    const f = 10 ** digits;
+    return Math.round((n + delta) * f) / f;
+  };
+  ctx.changed.masked = true;
+  if (typeof value === 'number') return noise(value);
+  if (value && typeof value === 'object' && typeof (value as { value?: unknown }).value === 'number') {
+    const q = value as Record<string, unknown>;
+    return { ...q, value: noise(q.value as number) };
+  }
+  return undefined;
+}
+
+function dateShiftValue(value: unknown, ctx: ResourceContext, jsonPath: string): unknown {
+  if (typeof value === 'string') {
+    const s = shiftFhirDate(value, ctx.offset);
+    if (s === undefined) throw new TributaryError('dateShift: not a FHIR date, dateTime or instant', { code: 'value', location: jsonPath, nonRetryable: true });
+    return s;
+  }
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const r = typeof v === 'string' && FHIR_DATE_RE.test(v) ? shiftFhirDate(v, ctx.offset) : undefined;
+      if (r !== undefined) out[k] = r;
+    }
+    return Object.keys(out).length ? out : undefined;
+  }
+  return undefined;
+}
+
+function applyMethod(rule: CompiledRule, value: unknown, steps: readonly string[], resourceType: string, ctx: ResourceContext, jsonPath: string): unknown {
+  switch (rule.rule.method) {
+    case 'redact':
+      ctx.changed.redacted = true;
+      return undefined;
+    case 'pseudonymize':
+      return pseudonymizeValue(value, rule, steps, resourceType, ctx, jsonPath);
+    case 'dateShift':
+      return dateShiftValue(value, ctx, jsonPath);
+    case 'generalize':
+      return generalizeValue(value, rule, ctx, jsonPath);
+    case 'substitute':
+      return substituteValue(value, steps, resourceType, ctx);
+    case 'perturb':
+      return perturbValue(value, rule, steps, ctx);
+    case 'scrubText':
+      return scrubAny(value, ctx, jsonPath, steps[steps.length - 1]);
+    case 'keep':
+      return value;
+  }
+}
+
+export type { SourceIdentifier };

@@ -1,0 +1,101 @@
+/**
+ * Validators and normalizers for identifiers the scrubber and the generator both need. Checksums make a detector
+ * precise: an 18-character run is a resident ID only when its GB 11643 check digit agrees.
+ */
+
+const GB11643_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const GB11643_CHECK = '10X98765432';
+
+/** The GB 11643-1999 (ISO 7064 MOD 11-2) check character for the first 17 digits of a resident ID. */
+export function residentIdCheckChar(first17: string): string {
+  if (!/^\d{17}$/.test(first17)) throw new RangeError('residentIdCheckChar needs 17 digits');
+  let sum = 0;
+  for (let i = 0; i < 17; i++) sum += (first17.charCodeAt(i) - 48) * GB11643_WEIGHTS[i];
+  return GB11643_CHECK[sum % 11];
+}
+
+/** True for an 18-character Chinese resident ID whose check character and birth date are valid (full-width ok). */
+export function isValidResidentId(value: string): boolean {
+  const v = foldWidth(value).toUpperCase();
+  if (!/^\d{17}[\dX]$/.test(v)) return false;
+  if (!isValidYmd(v.slice(6, 14))) return false;
+  return residentIdCheckChar(v.slice(0, 17)) === v[17];
+}
+
+/** True for a plausible YYYYMMDD between 1880 and 2100. */
+export function isValidYmd(ymd: string): boolean {
+  if (!/^\d{8}$/.test(ymd)) return false;
+  const y = Number(ymd.slice(0, 4));
+  const m = Number(ymd.slice(4, 6));
+  const d = Number(ymd.slice(6, 8));
+  if (y < 1880 || y > 2100 || m < 1 || m > 12 || d < 1) return false;
+  return d <= daysInMonth(y, m);
+}
+
+export function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/** Luhn (mod 10) over the digits of `value`; separators (space, dash) are ignored. */
+export function isLuhnValid(value: string): boolean {
+  const digits = foldWidth(value).replace(/[\s-]/g, '');
+  if (!/^\d{2,}$/.test(digits)) return false;
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/** A US SSN as the SSA issues them: not area 000, 666 or 9xx, group not 00, serial not 0000. */
+export function isValidUsSsn(value: string): boolean {
+  const m = /^(\d{3})-?(\d{2})-?(\d{4})$/.exec(foldWidth(value).trim());
+  if (!m) return false;
+  const [, area, group, serial] = m;
+  return area !== '000' && area !== '666' && area[0] !== '9' && group !== '00' && serial !== '0000';
+}
+
+/** A mainland China mobile number (11 digits, 1[3-9]...), with or without +86 and separators. */
+export function isCnMobile(value: string): boolean {
+  const digits = foldWidth(value).replace(/[\s-]/g, '').replace(/^\+?86/, '');
+  return /^1[3-9]\d{9}$/.test(digits);
+}
+
+/**
+ * Full-width ASCII (U+FF01-FF5E) and the ideographic space to their half-width forms, one UTF-16 unit for one, so
+ * offsets in the folded text are offsets in the original.
+ */
+export function foldWidth(text: string): string {
+  let needs = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 0xff01 && c <= 0xff5e) || c === 0x3000) {
+      needs = true;
+      break;
+    }
+  }
+  if (!needs) return text;
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xff01 && c <= 0xff5e) out += String.fromCharCode(c - 0xfee0);
+    else if (c === 0x3000) out += ' ';
+    else out += text[i];
+  }
+  return out;
+}
+
+/** Comparison form of any identifier text: width-folded, lower case, no whitespace or punctuation. */
+export function normalizeForMatch(value: string): string {
+  return foldWidth(value)
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[\s\p{P}\p{S}]+/gu, '');
+}

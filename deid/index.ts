@@ -1,0 +1,314 @@
+import type { FhirResource } from '../mappers/types';
+import { TributaryError, toError } from '../platform/errors';
+import type { KeyService } from './key-service';
+import { compilePolicy, loadProfile, type CompiledPolicy, type Policy } from './policy';
+import { FhirWalker, RuleMatcher, type ResourceContext } from './fhir-deid';
+import { collectIdentifiers, scanResidualPhi } from './residual-phi';
+import { assessKAnonymity, type QuasiIdentifier } from './risk';
+import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
+
+/**
+ * The de-identification engine: a compiled policy, the key service, and the residual-PHI gate. One batch in, every
+ * resource comes out de-identified or quarantined with a rule, a JSON path and a value-free reason.
+ */
+export type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier, FhirResource };
+export type { ScrubTextContext, ScrubTextResult, TextFinding, KAnonymityReport } from './types';
+export type { Policy, PolicyRule } from './policy';
+export { policySchema, parsePolicy, readPolicyFile, loadProfile, compilePolicy, profileNames } from './policy';
+export { scrubText, detectPhi } from './text-scrubber';
+export { collectIdentifiers, scanResidualPhi } from './residual-phi';
+export { assessKAnonymity } from './risk';
+export {
+  isValidResidentId,
+  residentIdCheckChar,
+  isLuhnValid,
+  isValidUsSsn,
+  isCnMobile,
+  foldWidth,
+  normalizeForMatch,
+} from './identifiers';
+export { createKeyService, loadDeidKey, type KeyService } from './key-service';
+
+export const NATIONAL_ID_SYSTEMS = new Set([
+  'urn:oid:2.16.840.1.113883.4.1',
+  'http://hl7.org/fhir/sid/us-ssn',
+  'urn:tributary:cn-resident-id',
+]);
+
+const SECURITY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue';
+const PATIENT_REF_KEYS = ['subject', 'patient', 'beneficiary'];
+
+export interface DeidEngineOptions {
+  profile: ProfileName;
+  /** A custom policy (from a file); when given it replaces the profile (use `extends` to build on one). */
+  policy?: Policy;
+  keyService: KeyService;
+  /** "Today" for ages (90+); defaults to now. */
+  referenceDate?: Date;
+}
+
+export interface DeidBatchContext {
+  institution: string;
+  /** Linkage keys of patients seen in earlier batches, by reference (`Patient/<id>`). */
+  linkageFor?: (patientRef: string) => string | undefined;
+  /** Raw Patients seen in earlier batches, so the gate can check their names and IDs too. */
+  patientFor?: (patientRef: string) => FhirResource | undefined;
+}
+
+export interface DeidBatchResult {
+  outputs: FhirResource[];
+  quarantined: QuarantineEntry[];
+  report: DeidReport;
+  /** One Provenance for the batch's outputs: policy, version and key id. Not counted in `outputs`. */
+  provenance?: FhirResource;
+}
+
+export interface DeidEngine {
+  readonly policy: Policy;
+  deidentifyResources(resources: FhirResource[], ctx: DeidBatchContext): DeidBatchResult;
+  /** Patient linkage key from a raw Patient: normalized national ID, else institution + MRN, else institution + id. */
+  linkageOf(patient: FhirResource, institution: string): string;
+  /** k-anonymity over the de-identified Patients of a release (suppression per the policy's risk settings). */
+  assessRisk(patients: FhirResource[], options?: { k?: number; suppress?: boolean }): NonNullable<DeidReport['risk']>;
+}
+
+interface IdentifierLike {
+  system?: unknown;
+  value?: unknown;
+  type?: { coding?: { code?: unknown }[] };
+}
+
+/** National ID and MRN of a raw Patient, as the mappers write them. */
+export function linkageSubjectOf(patient: FhirResource, institution: string): { nationalId?: string; mrn?: string } {
+  let nationalId: string | undefined;
+  let mrn: string | undefined;
+  const ids = Array.isArray(patient.identifier) ? (patient.identifier as IdentifierLike[]) : [];
+  const mrnSystem = `urn:tributary:${institution}:mrn`;
+  for (const id of ids) {
+    if (!id || typeof id.value !== 'string' || !id.value.trim()) continue;
+    const system = typeof id.system === 'string' ? id.system : '';
+    if (NATIONAL_ID_SYSTEMS.has(system)) nationalId ??= id.value;
+    else if (system === mrnSystem) mrn = id.value;
+    else if (!mrn && id.type?.coding?.some((c) => c.code === 'MR')) mrn = id.value;
+  }
+  return { nationalId, mrn };
+}
+
+function patientRefOf(resource: FhirResource): string | undefined {
+  if (resource.resourceType === 'Patient') return typeof resource.id === 'string' ? `Patient/${resource.id}` : undefined;
+  for (const k of PATIENT_REF_KEYS) {
+    const v = resource[k] as { reference?: unknown } | undefined;
+    if (v && typeof v.reference === 'string') {
+      const ref = v.reference;
+      if (ref.startsWith('Patient/')) return ref.split('/_history')[0];
+      if (ref.startsWith('urn:uuid:')) return ref;
+    }
+  }
+  return undefined;
+}
+
+function shapeProblem(r: unknown): { path: string; reason: string } | undefined {
+  if (!r || typeof r !== 'object' || Array.isArray(r)) return { path: '(root)', reason: 'not a JSON object' };
+  const rt = (r as { resourceType?: unknown }).resourceType;
+  if (typeof rt !== 'string' || !/^[A-Z][A-Za-z]{1,63}$/.test(rt)) return { path: 'resourceType', reason: 'missing or not a FHIR resource type' };
+  const id = (r as { id?: unknown }).id;
+  if (id !== undefined && (typeof id !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(id))) return { path: 'id', reason: 'not a FHIR id' };
+  if (rt === 'Bundle') return { path: 'resourceType', reason: 'Bundle: split it into its entry resources first' };
+  return undefined;
+}
+
+export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
+  const policy = options.policy ?? loadProfile(options.profile);
+  const compiled: CompiledPolicy = compilePolicy(policy, options.policy ? `policy ${policy.name}` : `profile ${options.profile}`);
+  const merged = compiled.policy;
+  const walker = new FhirWalker(new RuleMatcher(compiled));
+  const keys = options.keyService;
+  const referenceDate = options.referenceDate ?? new Date();
+  const allowTypes = merged.gate?.allowTypes ?? [];
+  const restrictedZip3 = new Set(merged.generalize?.restrictedZip3 ?? []);
+
+  function linkageOf(patient: FhirResource, institution: string): string {
+    const s = linkageSubjectOf(patient, institution);
+    if (!s.nationalId && !s.mrn) {
+      if (typeof patient.id !== 'string') {
+        throw new TributaryError('Patient has no national ID, MRN or id to link on', { code: 'required', location: 'Patient.identifier', nonRetryable: true });
+      }
+      return keys.linkageKey({ institution, mrn: `id-${patient.id}` });
+    }
+    return keys.linkageKey({ institution, nationalId: s.nationalId, mrn: s.mrn });
+  }
+
+  function deidentifyResources(resources: FhirResource[], ctx: DeidBatchContext): DeidBatchResult {
+    const counts = new Map<string, number>();
+    const textFindings = new Map<string, number>();
+    const outputs: FhirResource[] = [];
+    const quarantined: QuarantineEntry[] = [];
+    const batchPatients = new Map<string, { linkage: string; raw: FhirResource }>();
+    const quarantine = (r: unknown, rule: string, path: string, reason: string, findings?: Finding[]) => {
+      const o = (r && typeof r === 'object' ? r : {}) as { resourceType?: unknown; id?: unknown };
+      quarantined.push({
+        resourceType: typeof o.resourceType === 'string' ? o.resourceType : '(unknown)',
+        ...(typeof o.id === 'string' && /^[A-Za-z0-9\-.]{1,64}$/.test(o.id) ? { id: o.id } : {}),
+        rule,
+        path,
+        reason,
+        ...(findings ? { findings } : {}),
+      });
+    };
+
+    const valid: FhirResource[] = [];
+    for (const r of resources) {
+      const problem = shapeProblem(r);
+      if (problem) {
+        quarantine(r, 'input.malformed', problem.path, problem.reason);
+        continue;
+      }
+      valid.push(r);
+      if (r.resourceType === 'Patient' && typeof r.id === 'string') {
+        try {
+          const linkage = linkageOf(r, ctx.institution);
+          batchPatients.set(`Patient/${r.id}`, { linkage, raw: r });
+          batchPatients.set(`urn:uuid:${r.id}`, { linkage, raw: r });
+        } catch {
+          // reported when the Patient itself is processed
+        }
+      }
+    }
+
+    const patientLinkage = (ref: string): string | undefined => {
+      const key = ref.split('/_history')[0];
+      return batchPatients.get(key)?.linkage ?? ctx.linkageFor?.(key);
+    };
+    const identifierCache = new Map<string, SourceIdentifier[]>();
+
+    for (const raw of valid) {
+      const ref = patientRefOf(raw);
+      let linkage: string | undefined;
+      let patient: FhirResource | undefined;
+      if (raw.resourceType === 'Patient') {
+        try {
+          linkage = linkageOf(raw, ctx.institution);
+        } catch (e) {
+          const err = toError(e);
+          quarantine(raw, 'link.unlinkable-patient', err instanceof TributaryError ? (err.location ?? 'Patient') : 'Patient', err.message);
+          continue;
+        }
+        patient = raw;
+      } else if (ref) {
+        linkage = patientLinkage(ref);
+        patient = batchPatients.get(ref)?.raw ?? ctx.patientFor?.(ref);
+        if (!linkage) {
+          quarantine(raw, 'link.unresolved-patient', 'subject', 'references a Patient that is neither in this batch nor known to linkageFor');
+          continue;
+        }
+      }
+      let identifiers: SourceIdentifier[];
+      const cacheKey = ref && !Array.isArray(raw.identifier) ? ref : undefined;
+      const cached = cacheKey ? identifierCache.get(cacheKey) : undefined;
+      if (cached) identifiers = cached;
+      else {
+        identifiers = collectIdentifiers(raw, patient).filter((i) => !allowTypes.includes(i.type));
+        if (cacheKey) identifierCache.set(cacheKey, identifiers);
+      }
+      const rctx: ResourceContext = {
+        keyService: keys,
+        institution: ctx.institution,
+        linkage,
+        offset: keys.dateOffsetDays(linkage ?? `institution:${ctx.institution}`),
+        identifierValues: identifiers,
+        patientLinkage,
+        referenceDate,
+        textMode: merged.text?.mode ?? 'surrogate',
+        locale: merged.text?.locale,
+        textKeepTypes: merged.text?.keepTypes,
+        restrictedZip3,
+        ageBandYears: merged.generalize?.ageBandYears ?? 5,
+        topAge: merged.generalize?.topAge ?? 89,
+        counts,
+        textFindings,
+        changed: { pseudonymized: false, redacted: false, masked: false },
+      };
+      let out: FhirResource;
+      try {
+        out = walker.walkResource(raw, rctx);
+      } catch (e) {
+        const err = toError(e);
+        const te = err instanceof TributaryError ? err : undefined;
+        // Our own messages are value-free; anything else is reduced to its type so no input leaks through it.
+        quarantine(raw, 'engine.error', te?.location ?? raw.resourceType, te ? err.message : `unexpected ${err.name}`);
+        continue;
+      }
+      const findings = scanResidualPhi(out, identifiers);
+      if (findings.length) {
+        quarantine(raw, findings[0].rule, findings[0].path, `residual PHI after de-identification (${findings.length} finding(s))`, findings);
+        continue;
+      }
+      labelSecurity(out, rctx.changed);
+      outputs.push(out);
+    }
+
+    const ruleCounts: Record<string, number> = {};
+    for (const [k, v] of counts) ruleCounts[k] = v;
+    const tf: Record<string, number> = {};
+    for (const [k, v] of textFindings) tf[k] = v;
+    const report: DeidReport = {
+      profile: options.profile,
+      policyName: merged.name,
+      policyVersion: merged.version,
+      keyId: keys.keyId,
+      resourcesIn: resources.length,
+      resourcesOut: outputs.length,
+      quarantined: quarantined.length,
+      ruleCounts,
+      textFindings: tf,
+    };
+    return { outputs, quarantined, report, provenance: outputs.length ? provenanceFor(outputs, merged, keys) : undefined };
+  }
+
+  return {
+    policy: merged,
+    deidentifyResources,
+    linkageOf,
+    assessRisk(patients, o = {}) {
+      return assessKAnonymity(patients, {
+        k: o.k ?? merged.risk?.k ?? 5,
+        quasiIdentifiers: (merged.risk?.quasiIdentifiers ?? ['age-band', 'sex', 'region']) as QuasiIdentifier[],
+        suppress: o.suppress ?? merged.risk?.suppress ?? false,
+        referenceDate,
+      });
+    },
+  };
+}
+
+function labelSecurity(out: FhirResource, changed: { pseudonymized: boolean; redacted: boolean; masked: boolean }): void {
+  const meta = (out.meta && typeof out.meta === 'object' ? out.meta : {}) as Record<string, unknown>;
+  const security = Array.isArray(meta.security) ? [...(meta.security as unknown[])] : [];
+  const add = (code: string, display: string) => security.push({ system: SECURITY_SYSTEM, code, display });
+  if (changed.pseudonymized) add('PSEUDED', 'pseudonymized');
+  if (changed.redacted) add('REDACTED', 'redacted');
+  if (changed.masked) add('MASKED', 'masked');
+  meta.security = security;
+  out.meta = meta;
+}
+
+function provenanceFor(outputs: FhirResource[], policy: Policy, keys: KeyService): FhirResource {
+  const targets = outputs.map((o) => ({ reference: `${o.resourceType}/${o.id ?? ''}` }));
+  return {
+    resourceType: 'Provenance',
+    id: keys.hash('provenance', targets.map((t) => t.reference).join('|')).slice(0, 16),
+    target: targets,
+    recorded: new Date().toISOString(),
+    policy: [`urn:tributary:deid-policy:${policy.name}|${policy.version}`],
+    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'PSEUDED', display: 'pseudonymized' }], text: 'de-identification' },
+    agent: [
+      {
+        type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'assembler' }] },
+        who: { display: 'Tributary de-identification engine' },
+      },
+    ],
+    extension: [
+      { url: 'urn:tributary:deid-policy-version', valueString: policy.version },
+      { url: 'urn:tributary:deid-key-id', valueString: keys.keyId },
+    ],
+  };
+}

@@ -1,0 +1,241 @@
+import type { FhirResource } from '../mappers/types';
+import type { Finding, SourceIdentifier } from './types';
+import { foldWidth, isLuhnValid, isValidResidentId } from './identifiers';
+import { FHIR_DATE_RE } from './dates';
+
+/**
+ * The residual-PHI gate: after de-identification, every output is scanned for the identifiers of its own raw record
+ * (exact and normalized: case, spacing, separators, full-width, partial names) and for identifier patterns. Findings
+ * name the rule and the JSON path, never the value.
+ */
+
+const HAN = /\p{Script=Han}/u;
+const PERSON_TYPES = new Set(['Patient', 'RelatedPerson', 'Person']);
+
+function push(out: SourceIdentifier[], type: string, value: unknown): void {
+  if (typeof value !== 'string') return;
+  const v = value.trim();
+  if (!v) return;
+  const alnum = v.replace(/[^\p{L}\p{N}]/gu, '');
+  if (HAN.test(v) ? alnum.length < 2 : alnum.length < 3) return;
+  out.push({ type, value: v });
+}
+
+function namesOf(name: Record<string, unknown>, out: SourceIdentifier[]): void {
+  const family = typeof name.family === 'string' ? name.family : '';
+  const given = Array.isArray(name.given) ? name.given.filter((g): g is string => typeof g === 'string') : [];
+  push(out, 'name', name.text);
+  push(out, 'name', family);
+  for (const g of given) push(out, 'name', g);
+  if (family && given.length) {
+    if (HAN.test(family)) push(out, 'name', family + given.join(''));
+    else {
+      push(out, 'name', `${given.join(' ')} ${family}`);
+      push(out, 'name', `${family} ${given.join(' ')}`);
+    }
+  }
+}
+
+function datesOf(value: unknown, out: SourceIdentifier[]): void {
+  if (typeof value !== 'string') return;
+  const m = FHIR_DATE_RE.exec(value);
+  if (!m || !m[3]) return;
+  const [, y, mo, d] = m;
+  out.push({ type: 'birth-date', value: `${y}-${mo}-${d}` });
+  out.push({ type: 'birth-date', value: `${mo}/${d}/${y}` });
+  out.push({ type: 'birth-date', value: `${+mo}/${+d}/${y}` });
+  out.push({ type: 'birth-date', value: `${y}年${+mo}月${+d}日` });
+}
+
+function personIdentifiers(p: Record<string, unknown>, out: SourceIdentifier[]): void {
+  for (const n of asArray(p.name)) if (n && typeof n === 'object') namesOf(n as Record<string, unknown>, out);
+  for (const t of asArray(p.telecom)) push(out, 'telecom', (t as { value?: unknown })?.value);
+  for (const a of asArray(p.address)) {
+    const addr = a as Record<string, unknown> | undefined;
+    if (!addr) continue;
+    for (const l of asArray(addr.line)) push(out, 'address', l);
+    push(out, 'address', addr.text);
+    push(out, 'city', addr.city);
+    push(out, 'address', addr.district);
+    push(out, 'postal-code', addr.postalCode);
+  }
+  datesOf(p.birthDate, out);
+  for (const c of asArray(p.contact)) {
+    const contact = c as Record<string, unknown> | undefined;
+    if (!contact) continue;
+    if (contact.name && typeof contact.name === 'object') namesOf(contact.name as Record<string, unknown>, out);
+    for (const t of asArray(contact.telecom)) push(out, 'telecom', (t as { value?: unknown })?.value);
+  }
+}
+
+function asArray(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : v === undefined || v === null ? [] : [v];
+}
+
+/**
+ * The identifiers of a raw record: its own identifiers (any resource), plus the names, contact points, address
+ * parts and birth date of its person (the resource itself when it is a Patient/RelatedPerson, and its patient).
+ */
+export function collectIdentifiers(resource: FhirResource, patient?: FhirResource): SourceIdentifier[] {
+  const out: SourceIdentifier[] = [];
+  for (const id of asArray(resource.identifier)) push(out, 'identifier', (id as { value?: unknown })?.value);
+  if (PERSON_TYPES.has(resource.resourceType)) personIdentifiers(resource, out);
+  if (patient && patient !== resource) {
+    for (const id of asArray(patient.identifier)) push(out, 'identifier', (id as { value?: unknown })?.value);
+    personIdentifiers(patient, out);
+  }
+  const seen = new Set<string>();
+  return out.filter((i) => {
+    const k = `${i.type}\0${i.value}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A regex matching any of `values` the way they may reappear: any case, spacing, separators, full-width. */
+export function identifierPattern(values: readonly string[], flags = 'iu'): RegExp | null {
+  const alternatives = new Set<string>();
+  for (const raw of values) {
+    const v = foldWidth(raw).trim();
+    if (!v) continue;
+    const alnum = v.replace(/[^\p{L}\p{N}]/gu, '');
+    const han = HAN.test(v);
+    if (han ? alnum.length < 2 : alnum.length < 3) continue;
+    const digitCount = (alnum.match(/\d/g) ?? []).length;
+    if (digitCount >= 4 && digitCount >= alnum.length * 0.6) {
+      alternatives.add(`(?<![0-9A-Za-z])${alnum.split('').map(escapeRe).join('[\\s\\-./]?')}(?![0-9A-Za-z])`);
+    } else if (han) {
+      alternatives.add(alnum.split('').map(escapeRe).join('\\s?'));
+    } else {
+      alternatives.add(`(?<![\\p{L}\\p{N}])${v.split(/[\s,]+/).map(escapeRe).join('[\\s,]{0,3}')}(?![\\p{L}\\p{N}])`);
+    }
+  }
+  if (!alternatives.size) return null;
+  return new RegExp([...alternatives].sort((a, b) => b.length - a.length).join('|'), flags);
+}
+
+/** Patterns that are PHI wherever they appear, minus the surrogate forms we emit ourselves. */
+const PATTERNS: { rule: string; re: RegExp; accept?: (m: string) => boolean }[] = [
+  {
+    rule: 'gate.cn-resident-id',
+    re: /(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])/g,
+    accept: (m) => isValidResidentId(m),
+  },
+  { rule: 'gate.us-ssn', re: /(?<![0-9A-Za-z-])\d{3}-\d{2}-\d{4}(?![0-9-])/g },
+  {
+    rule: 'gate.luhn-card',
+    re: /(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])/g,
+    accept: (m) => isLuhnValid(m) && !/^(\d)\1+$/.test(m.replace(/\D/g, '')),
+  },
+  { rule: 'gate.cn-mobile', re: /(?<![0-9A-Za-z])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?![0-9A-Za-z])/g },
+  {
+    rule: 'gate.us-phone',
+    re: /(?<![0-9A-Za-z-])(?:\+?1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![0-9-])/g,
+    accept: (m) => !/555[ .-]01\d\d$/.test(m),
+  },
+  {
+    rule: 'gate.email',
+    re: /[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}/g,
+    accept: (m) => !/@example\.(?:org|com|net)$/i.test(m),
+  },
+  {
+    rule: 'gate.ipv4',
+    re: /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])/g,
+    accept: (m) => !m.startsWith('192.0.2.'),
+  },
+];
+
+/** Elements that hold machine values we wrote or vocabulary, never patient text. */
+const SKIP_KEYS = new Set(['resourceType', 'system', 'profile', 'id', 'reference', 'contentType', 'language', 'url', 'code', 'unit']);
+
+export interface CompiledIdentifiers {
+  byType: { type: string; re: RegExp }[];
+}
+
+const compiledCache = new WeakMap<readonly SourceIdentifier[], CompiledIdentifiers>();
+
+export function compileIdentifiers(identifiers: readonly SourceIdentifier[], allowTypes: readonly string[] = []): CompiledIdentifiers {
+  const cached = compiledCache.get(identifiers);
+  if (cached) return cached;
+  const groups = new Map<string, string[]>();
+  for (const i of identifiers) {
+    if (allowTypes.includes(i.type)) continue;
+    const list = groups.get(i.type) ?? [];
+    list.push(i.value);
+    groups.set(i.type, list);
+  }
+  const byType: CompiledIdentifiers['byType'] = [];
+  for (const [type, values] of groups) {
+    const re = identifierPattern(values);
+    if (re) byType.push({ type, re });
+  }
+  const compiled = { byType };
+  compiledCache.set(identifiers, compiled);
+  return compiled;
+}
+
+function scanString(value: string, path: string, ids: CompiledIdentifiers, findings: Finding[]): void {
+  const folded = foldWidth(value);
+  for (const { type, re } of ids.byType) {
+    if (re.test(folded)) findings.push({ rule: `gate.record-identifier:${type}`, path });
+  }
+  if (!/[\d@]/.test(folded)) return;
+  for (const p of PATTERNS) {
+    p.re.lastIndex = 0;
+    for (let m = p.re.exec(folded); m; m = p.re.exec(folded)) {
+      if (!p.accept || p.accept(m[0])) {
+        findings.push({ rule: p.rule, path });
+        break;
+      }
+    }
+  }
+}
+
+function decodeTextAttachment(node: Record<string, unknown>): string | undefined {
+  if (typeof node.data !== 'string' || typeof node.contentType !== 'string') return undefined;
+  if (!/^text\//i.test(node.contentType)) return undefined;
+  return Buffer.from(node.data, 'base64').toString('utf8');
+}
+
+/**
+ * Scan a de-identified output for the identifiers of its raw record and for identifier patterns. Text attachments
+ * are decoded and scanned. Returns one finding per (rule, path); values never leave this function.
+ */
+export function scanResidualPhi(
+  output: FhirResource,
+  identifiers: readonly SourceIdentifier[] | readonly string[],
+  options: { allowTypes?: readonly string[] } = {},
+): Finding[] {
+  const list: readonly SourceIdentifier[] =
+    identifiers.length && typeof identifiers[0] === 'string'
+      ? (identifiers as readonly string[]).map((value) => ({ type: 'identifier', value }))
+      : (identifiers as readonly SourceIdentifier[]);
+  const ids = compileIdentifiers(list, options.allowTypes);
+  const findings: Finding[] = [];
+  const stack: { node: unknown; path: string; key: string }[] = [{ node: output, path: output.resourceType, key: '' }];
+  while (stack.length) {
+    const { node, path, key } = stack.pop()!;
+    if (typeof node === 'string') {
+      if (!SKIP_KEYS.has(key)) scanString(node, path, ids, findings);
+      continue;
+    }
+    if (!node || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      for (let i = node.length - 1; i >= 0; i--) stack.push({ node: node[i], path: `${path}[${i}]`, key });
+      continue;
+    }
+    const obj = node as Record<string, unknown>;
+    const text = decodeTextAttachment(obj);
+    if (text !== undefined) scanString(text, `${path}.data`, ids, findings);
+    for (const k of Object.keys(obj)) {
+      if (k === 'data' && text !== undefined) continue;
+      stack.push({ node: obj[k], path: `${path}.${k}`, key: k });
+    }
+  }
+  return findings;
+}

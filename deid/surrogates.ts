@@ -1,0 +1,107 @@
+import type { KeyService } from './key-service';
+import {
+  SURROGATE_EN_FAMILY,
+  SURROGATE_EN_GIVEN,
+  SURROGATE_ZH_FAMILY,
+  SURROGATE_ZH_GIVEN,
+} from './dictionaries';
+import { normalizeForMatch } from './identifiers';
+
+/**
+ * Surrogates: realistic replacements that are the same for the same patient and the same original value (keyed, so
+ * they reveal nothing without the key), and that the residual-PHI gate's patterns never mistake for real PHI:
+ * fictional phone ranges (555-01xx), example.org mail, TEST-NET addresses, masked digits.
+ */
+export type SurrogateType =
+  | 'name'
+  | 'national-id'
+  | 'mrn'
+  | 'account'
+  | 'insurance-id'
+  | 'phone'
+  | 'email'
+  | 'url'
+  | 'ip'
+  | 'address'
+  | 'postal-code'
+  | 'age-over-89'
+  | 'hospital';
+
+export const TAGS: Record<string, string> = {
+  name: '[NAME]',
+  'national-id': '[ID]',
+  mrn: '[MRN]',
+  account: '[ACCOUNT]',
+  'insurance-id': '[INSURANCE-ID]',
+  phone: '[PHONE]',
+  email: '[EMAIL]',
+  url: '[URL]',
+  ip: '[IP]',
+  address: '[ADDRESS]',
+  'postal-code': '[ZIP]',
+  'age-over-89': '[AGE 90+]',
+  date: '[DATE]',
+  hospital: '[HOSPITAL]',
+};
+
+function seed(keys: KeyService, type: string, linkage: string | undefined, original: string): Buffer {
+  return Buffer.from(keys.hash(`surrogate:${type}`, `${linkage ?? ''}\0${normalizeForMatch(original)}`), 'hex');
+}
+
+const HAN = /\p{Script=Han}/u;
+const ALNUM = 'ABCDEFGHJKMNPQRSTVWXYZ23456789';
+
+function digits(s: Buffer, n: number, from = 0): string {
+  let out = '';
+  for (let i = 0; i < n; i++) out += String(s[(from + i) % s.length] % 10);
+  return out;
+}
+
+export function surrogateFor(
+  keys: KeyService,
+  type: SurrogateType,
+  original: string,
+  linkage?: string,
+): string {
+  const s = seed(keys, type, linkage, original);
+  switch (type) {
+    case 'name': {
+      if (HAN.test(original)) {
+        const fam = SURROGATE_ZH_FAMILY[s[0] % SURROGATE_ZH_FAMILY.length];
+        const given = SURROGATE_ZH_GIVEN[s[1] % SURROGATE_ZH_GIVEN.length];
+        if (original.length <= 1) return fam;
+        return original.length === 2 ? fam + given[0] : fam + given;
+      }
+      const family = SURROGATE_EN_FAMILY[s[0] % SURROGATE_EN_FAMILY.length];
+      const parts = original.trim().split(/\s+/);
+      if (parts.length === 1) return family;
+      return `${SURROGATE_EN_GIVEN[s[1] % SURROGATE_EN_GIVEN.length]} ${family}`;
+    }
+    case 'phone':
+      if (/^\s*(?:\+?86)?\s*1[3-9]/.test(original)) return `1${3 + (s[0] % 7)}${s[1] % 10}****${digits(s, 4, 2)}`;
+      return `555-555-01${digits(s, 2)}`;
+    case 'email':
+      return `user.${digits(s, 6)}@example.org`;
+    case 'url':
+      return `https://example.org/r/${digits(s, 6)}`;
+    case 'ip':
+      return `192.0.2.${1 + (s[0] % 254)}`;
+    case 'national-id':
+      if (/^\d{3}-?\d{2}-?\d{4}$/.test(original.trim())) return `***-**-${digits(s, 4)}`;
+      return `${digits(s, 6)}********${digits(s, 4, 6)}`;
+    case 'address':
+      if (HAN.test(original)) return `${SURROGATE_ZH_GIVEN[s[0] % SURROGATE_ZH_GIVEN.length]}路${1 + (s[1] % 199)}号`;
+      return `${1 + ((s[0] * 256 + s[1]) % 9000)} ${SURROGATE_EN_FAMILY[s[2] % SURROGATE_EN_FAMILY.length]} Street`;
+    case 'postal-code':
+      return '00000';
+    case 'age-over-89':
+      return HAN.test(original) ? '90岁以上' : '90+';
+    case 'hospital':
+      return HAN.test(original) ? '某医院' : 'a hospital';
+    default: {
+      let id = '';
+      for (let i = 0; i < 8; i++) id += ALNUM[s[i] % ALNUM.length];
+      return `${type === 'mrn' ? 'MRN' : type === 'account' ? 'ACCT' : 'ID'}-${id}`;
+    }
+  }
+}

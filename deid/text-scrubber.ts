@@ -1,0 +1,594 @@
+import type { ScrubTextContext, ScrubTextResult, TextFinding } from './types';
+import {
+  EN_GIVEN_NAMES,
+  EN_SURNAMES,
+  EPONYM_FOLLOWERS,
+  MEDICAL_TERMS,
+  ZH_COMPOUND_SURNAMES,
+  ZH_MEDICAL_TERMS,
+  ZH_SURNAMES,
+} from './dictionaries';
+import { foldWidth, isLuhnValid, isValidResidentId, isValidYmd } from './identifiers';
+import { addDays, pad2, pad4 } from './dates';
+import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
+import { daysInMonth } from './identifiers';
+import { identifierPattern } from './residual-phi';
+import type { SourceIdentifier } from './types';
+
+/**
+ * Free-text scrubber for English and Chinese. Detectors run on a width-folded copy (full-width digits and letters
+ * become ASCII, one code unit for one, so offsets carry over); each proposes spans; overlaps resolve by priority and
+ * length; spans become consistent surrogates (or typed tags). Every pattern has bounded repetition and no nested
+ * quantifiers, so a pathological input costs linear time.
+ */
+
+type PhiType = SurrogateType | 'date';
+
+interface Span {
+  start: number;
+  end: number;
+  type: PhiType;
+  rule: string;
+  priority: number;
+  /** For dates: parsed parts and how to print them back. */
+  date?: DateParts;
+}
+
+interface DateParts {
+  y?: number;
+  m: number;
+  d?: number;
+  format: (y: number, m: number, d: number) => string;
+}
+
+interface Detector {
+  rule: string;
+  type: PhiType;
+  re: RegExp;
+  priority: number;
+  /** Only run when the folded text contains this (cheap prefilter). */
+  needs?: RegExp;
+  /** The PHI is the last capture group (context words before it stay). */
+  lastGroup?: boolean;
+  accept?: (m: RegExpExecArray, text: string) => boolean;
+  date?: (m: RegExpExecArray) => DateParts | undefined;
+}
+
+const MONTHS: Record<string, number> = {
+  jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, sept: 9, oct: 10, nov: 11, dec: 12,
+};
+const MONTH_NAMES = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTH_RE_SRC =
+  '(Jan(?:uary)?|JAN(?:UARY)?|Feb(?:ruary)?|FEB(?:RUARY)?|Mar(?:ch)?|MAR(?:CH)?|Apr(?:il)?|APR(?:IL)?|May|MAY|Jun(?:e)?|JUN(?:E)?|Jul(?:y)?|JUL(?:Y)?|Aug(?:ust)?|AUG(?:UST)?|Sep(?:t(?:ember)?)?|SEP(?:T(?:EMBER)?)?|Oct(?:ober)?|OCT(?:OBER)?|Nov(?:ember)?|NOV(?:EMBER)?|Dec(?:ember)?|DEC(?:EMBER)?)';
+
+function monthOf(name: string): number {
+  return MONTHS[name.slice(0, name.toLowerCase().startsWith('sept') ? 4 : 3).toLowerCase()] ?? 0;
+}
+
+function monthText(original: string, m: number): string {
+  const full = MONTH_NAMES[m - 1];
+  const short = original.replace(/\.$/, '').length <= 4 && original.length < full.length;
+  const base = short ? full.slice(0, original.toLowerCase() === 'sept' ? 4 : 3) : full;
+  return original === original.toUpperCase() ? base.toUpperCase() : base;
+}
+
+const ZH_NUM: Record<string, number> = { 〇: 0, 零: 0, 一: 1, 二: 2, 三: 3, 四: 4, 五: 5, 六: 6, 七: 7, 八: 8, 九: 9 };
+function zhYear(s: string): number {
+  let n = 0;
+  for (const c of s) n = n * 10 + (ZH_NUM[c] ?? 0);
+  return n;
+}
+function zhSmall(s: string): number {
+  // 十, 十二, 二十, 二十三, 五
+  if (!s.includes('十')) return ZH_NUM[s] ?? 0;
+  const [a, b] = s.split('十');
+  return (a ? (ZH_NUM[a] ?? 0) : 1) * 10 + (b ? (ZH_NUM[b] ?? 0) : 0);
+}
+const ZH_DIGITS = '〇一二三四五六七八九';
+function toZhYear(y: number): string {
+  return String(y).split('').map((c) => ZH_DIGITS[Number(c)]).join('');
+}
+function toZhSmall(n: number): string {
+  if (n < 10) return ZH_DIGITS[n];
+  const t = Math.floor(n / 10);
+  const u = n % 10;
+  return (t === 1 ? '' : ZH_DIGITS[t]) + '十' + (u ? ZH_DIGITS[u] : '');
+}
+
+const widthOf = (s: string, n: number) => (s.length >= 2 ? pad2(n) : String(n));
+
+function validDate(y: number | undefined, m: number, d: number | undefined): boolean {
+  if (m < 1 || m > 12) return false;
+  if (y !== undefined && (y < 1880 || y > 2100)) return false;
+  if (d !== undefined && (d < 1 || d > daysInMonth(y ?? 2001, m))) return false;
+  return true;
+}
+
+const zhSurnameAlt = `(?:${ZH_COMPOUND_SURNAMES.join('|')}|[${ZH_SURNAMES}])`;
+/** Characters that end a Chinese name: the next word starts (患者王明因头痛: 王明, not 王明因). */
+const ZH_NAME_STOP = '因于在入出诉主自由经男女今昨近来到已无有为是的等及和与以行伴既现收诊术后前病住门急年岁月日之家属述说对向给被把将再又也均示见查';
+const zhGiven = `[\\p{Script=Han}](?:(?![${ZH_NAME_STOP}])[\\p{Script=Han}])?`;
+
+const EN_STOP = new Set(
+  'The A An He She It They We I You His Her Their This That These Those Was Is Has Had Have Were Are Be Been Not No Yes On In At Of For With To From By And Or But As Also Reports Denies States Presents Complains Patient History Plan Assessment Today Yesterday Tomorrow Left Right Chronic Acute Mild Severe Normal Negative Positive Follow Continue Start Stop Take Return Call See Note Diagnosis Medications Allergies'.split(' '),
+);
+
+function isMedicalWord(w: string): boolean {
+  return MEDICAL_TERMS.has(w.toLowerCase().replace(/['’]s$/, ''));
+}
+
+function followedByEponymWord(text: string, end: number): boolean {
+  return EPONYM_FOLLOWERS.test(text.slice(end, end + 40));
+}
+
+const DETECTORS: Detector[] = [
+  {
+    rule: 'text.cn-resident-id',
+    type: 'national-id',
+    priority: 90,
+    re: /(?<![0-9A-Za-z])\d{6} ?(?:18|19|20)\d{2}[01]\d[0-3]\d ?\d{3}[\dXx](?![0-9A-Za-z])/g,
+    accept: (m) => {
+      const v = m[0].replace(/ /g, '');
+      // A resident ID with a wrong check digit is still somebody's (mistyped) ID when its birth date is real.
+      return isValidResidentId(v) || isValidYmd(v.slice(6, 14));
+    },
+  },
+  {
+    rule: 'text.us-ssn',
+    type: 'national-id',
+    priority: 85,
+    re: /(?<![0-9A-Za-z-])\d{3}([- ])\d{2}\1\d{4}(?![0-9-])/g,
+  },
+  {
+    rule: 'text.ssn-context',
+    type: 'national-id',
+    priority: 85,
+    needs: /SSN|Social Security|身份证/i,
+    lastGroup: true,
+    re: /(SSN|Social Security(?: No\.?| Number| #)?|身份证(?:号码|号)?)\s*[:#：]?\s*(?:is\s+)?([0-9Xx-]{9,20})(?![0-9A-Za-z])/gi,
+  },
+  {
+    rule: 'text.luhn-card',
+    type: 'account',
+    priority: 70,
+    re: /(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])/g,
+    accept: (m) => isLuhnValid(m[0]) && !/^(\d)\1+$/.test(m[0].replace(/\D/g, '')),
+  },
+  {
+    rule: 'text.cn-mobile',
+    type: 'phone',
+    priority: 80,
+    re: /(?<![0-9A-Za-z])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?![0-9A-Za-z])/g,
+  },
+  {
+    rule: 'text.cn-landline',
+    type: 'phone',
+    priority: 75,
+    re: /(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3}-)\s?\d{7,8}(?:-\d{1,5})?(?![0-9A-Za-z])/g,
+  },
+  {
+    rule: 'text.us-phone',
+    type: 'phone',
+    priority: 75,
+    re: /(?<![0-9A-Za-z-])(?:\+?1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![0-9-])/g,
+  },
+  {
+    rule: 'text.phone-context',
+    type: 'phone',
+    priority: 74,
+    needs: /phone|tel|mobile|cell|fax|pager|电话|手机|传真|联系/i,
+    lastGroup: true,
+    re: /(phone|tel\.?|telephone|mobile|cell|fax|pager|电话|手机|联系电话|联系方式|传真)\s*(?:no\.?|number|#|号码)?\s*[:：]?\s*(\+?\d[\d ()-]{5,18}\d)(?!\d)/gi,
+  },
+  {
+    rule: 'text.email',
+    type: 'email',
+    priority: 95,
+    needs: /@/,
+    re: /[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}(?![A-Za-z])/g,
+  },
+  {
+    rule: 'text.url',
+    type: 'url',
+    priority: 92,
+    needs: /:\/\/|www\./i,
+    re: /(?:\b(?:https?|ftp):\/\/|\bwww\.)[^\s<>"'，。；）)\]]{1,2048}/gi,
+  },
+  {
+    rule: 'text.ipv4',
+    type: 'ip',
+    priority: 88,
+    needs: /\d\.\d/,
+    re: /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])/g,
+  },
+  {
+    rule: 'text.ipv6',
+    type: 'ip',
+    priority: 88,
+    needs: /:[0-9a-f]{1,4}:/i,
+    re: /(?<![0-9a-fA-F:])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![0-9a-fA-F:])/g,
+  },
+  // Dates. Years alone stay (HIPAA keeps the year); everything with a month is shifted or tagged.
+  {
+    rule: 'text.date-ymd',
+    type: 'date',
+    priority: 60,
+    re: /(?<![0-9A-Za-z])(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?![0-9])/g,
+    date: (m) => {
+      const [, ys, sep, ms, ds] = m;
+      return { y: +ys, m: +ms, d: +ds, format: (y, mo, d) => `${pad4(y)}${sep}${widthOf(ms, mo)}${sep}${widthOf(ds, d)}` };
+    },
+  },
+  {
+    rule: 'text.date-compact',
+    type: 'date',
+    priority: 55,
+    re: /(?<![0-9A-Za-z])((?:19|20)\d{2})(0[1-9]|1[0-2])([0-2]\d|3[01])(?![0-9])/g,
+    date: (m) => ({ y: +m[1], m: +m[2], d: +m[3], format: (y, mo, d) => `${pad4(y)}${pad2(mo)}${pad2(d)}` }),
+  },
+  {
+    rule: 'text.date-mdy',
+    type: 'date',
+    priority: 60,
+    re: /(?<![0-9A-Za-z/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![0-9]|[/.-]\d)/g,
+    date: (m) => {
+      const [, a, sep, b, ys] = m;
+      const yr = ys.length === 2 ? (Number(ys) > 40 ? 1900 : 2000) + Number(ys) : Number(ys);
+      const dayFirst = Number(a) > 12;
+      const mo = dayFirst ? +b : +a;
+      const d = dayFirst ? +a : +b;
+      const fy = (y: number) => (ys.length === 2 ? pad2(y % 100) : pad4(y));
+      return {
+        y: yr,
+        m: mo,
+        d,
+        format: (y, nm, nd) =>
+          dayFirst ? `${widthOf(a, nd)}${sep}${widthOf(b, nm)}${sep}${fy(y)}` : `${widthOf(a, nm)}${sep}${widthOf(b, nd)}${sep}${fy(y)}`,
+      };
+    },
+  },
+  {
+    rule: 'text.date-zh',
+    type: 'date',
+    priority: 65,
+    needs: /月/,
+    re: /(?:(\d{4})\s?年\s?)?(\d{1,2})\s?月\s?(?:(\d{1,2})\s?[日号])?/g,
+    accept: (m) => m[1] !== undefined || m[3] !== undefined,
+    date: (m) => {
+      const [, ys, ms, ds] = m;
+      return {
+        y: ys ? +ys : undefined,
+        m: +ms,
+        d: ds ? +ds : undefined,
+        format: (y, mo, d) => `${ys ? `${y}年` : ''}${mo}月${ds ? `${d}日` : ''}`,
+      };
+    },
+  },
+  {
+    rule: 'text.date-zh-numerals',
+    type: 'date',
+    priority: 65,
+    needs: /月/,
+    re: /([〇零一二三四五六七八九]{4})年([一二三四五六七八九十]{1,2})月(?:([一二三四五六七八九十]{1,3})[日号])?/g,
+    date: (m) => ({
+      y: zhYear(m[1]),
+      m: zhSmall(m[2]),
+      d: m[3] ? zhSmall(m[3]) : undefined,
+      format: (y, mo, d) => `${toZhYear(y)}年${toZhSmall(mo)}月${m[3] ? `${toZhSmall(d)}日` : ''}`,
+    }),
+  },
+  {
+    rule: 'text.date-month-name',
+    type: 'date',
+    priority: 62,
+    re: new RegExp(`(?<![A-Za-z])${MONTH_RE_SRC}(\\.?)\\s{1,3}(\\d{1,2})(st|nd|rd|th)?(?:(,?\\s{1,3})(\\d{4}))?(?![0-9A-Za-z])`, 'g'),
+    accept: (m) => m[1] !== 'May' || m[6] !== undefined || /\d/.test(m[3]),
+    date: (m) => {
+      const [, mn, dot, ds, suf, sep, ys] = m;
+      return {
+        y: ys ? +ys : undefined,
+        m: monthOf(mn),
+        d: +ds,
+        format: (y, mo, d) => `${monthText(mn, mo)}${mo === monthOf(mn) || dot ? dot : dot}${' '}${d}${suf ? ordinal(d) : ''}${ys ? `${sep}${y}` : ''}`,
+      };
+    },
+  },
+  {
+    rule: 'text.date-day-month-name',
+    type: 'date',
+    priority: 62,
+    re: new RegExp(`(?<![0-9A-Za-z])(\\d{1,2})(st|nd|rd|th)?\\s{1,3}(?:of\\s{1,3})?${MONTH_RE_SRC}\\.?,?\\s{1,3}(\\d{4})(?![0-9])`, 'g'),
+    date: (m) => {
+      const [, ds, suf, mn, ys] = m;
+      return { y: +ys, m: monthOf(mn), d: +ds, format: (y, mo, d) => `${d}${suf ? ordinal(d) : ''} ${monthText(mn, mo)} ${y}` };
+    },
+  },
+  {
+    rule: 'text.date-month-year',
+    type: 'date',
+    priority: 58,
+    re: new RegExp(`(?<![A-Za-z])${MONTH_RE_SRC}\\.?,?\\s{1,3}(\\d{4})(?![0-9])`, 'g'),
+    date: (m) => ({ y: +m[2], m: monthOf(m[1]), format: (y, mo) => `${monthText(m[1], mo)} ${y}` }),
+  },
+  {
+    rule: 'text.age-over-89',
+    type: 'age-over-89',
+    priority: 66,
+    re: /(?<![0-9])(?:9\d|1[01]\d)(?:\s?岁|(?=[ -]?(?:years?[ -]old|year-old|yo\b|y\/o|y\.o\.)))/gi,
+  },
+  {
+    rule: 'text.age-over-89-context',
+    type: 'age-over-89',
+    priority: 66,
+    needs: /age|年龄/i,
+    lastGroup: true,
+    re: /(aged?|age:|年龄[:：]?)\s?((?:9\d|1[01]\d))(?![0-9])/gi,
+  },
+  // Record numbers, named by the words before them.
+  {
+    rule: 'text.mrn-context',
+    type: 'mrn',
+    priority: 72,
+    lastGroup: true,
+    needs: /MRN|MR#|record|patient id|pt id|encounter|visit|accession|病历|病案|住院号|门诊号|就诊|登记号|ID/i,
+    re: /(MRN|MR#|Med(?:ical)?\.? ?Rec(?:ord)?\.?(?: No\.?| Number| #)?|Patient ID|Pt\.? ID|Encounter (?:ID|No\.?)|Visit (?:ID|No\.?)|Accession(?: No\.?| #| Number)?|病历号|病案号|住院号|门诊号|就诊号|就诊卡号|登记号|ID号|ID)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+  },
+  {
+    rule: 'text.account-context',
+    type: 'account',
+    priority: 72,
+    lastGroup: true,
+    needs: /acc|policy|member|insurance|账号|卡号|保险|医保|社保/i,
+    re: /(Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member ID|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID|医保号|医保卡号|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+  },
+  // Names.
+  {
+    rule: 'text.name-title',
+    type: 'name',
+    priority: 50,
+    lastGroup: true,
+    re: /(?<![A-Za-z])(Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor)\.?\s{1,3}([A-Z][A-Za-z'’-]{1,30}(?:\s[A-Z]\.)?(?:\s[A-Z][A-Za-z'’-]{1,30}){0,2})/g,
+    // After a title it is a person even when the word is an eponym ("Mr. Parkinson"), unless "disease" etc. follows.
+    accept: (m, text) => !followedByEponymWord(text, (m.index ?? 0) + m[0].length),
+  },
+  {
+    rule: 'text.name-context',
+    type: 'name',
+    priority: 48,
+    lastGroup: true,
+    re: /(?<![A-Za-z])((?:[Pp]atient|[Pp]t\.?|[Nn]ame|[Ss]een by|[Rr]eferred by|[Ss]igned by|[Ee]xamined by|[Dd]ictated by|[Aa]ttending|[Pp]hysician|[Nn]urse|[Ss]urgeon|[Pp]rovider|[Cc]ontact|[Ss]pouse|[Mm]other|[Ff]ather|[Ww]ife|[Hh]usband|[Dd]aughter|[Ss]on|[Ss]ister|[Bb]rother|[Gg]uardian|[Ee]mergency contact)(?:'s)?(?: [Nn]ame)?(\s?:\s?|,\s|\s))([A-Z][a-z'’-]{1,30}(?:\s[A-Z]\.)?(?:\s[A-Z][a-z'’-]{1,30}){0,2})/g,
+    accept: (m, text) => {
+      const words = m[3].split(/\s+/).filter((w) => !/^[A-Z]\.$/.test(w));
+      if (EN_STOP.has(words[0])) return false;
+      if (followedByEponymWord(text, (m.index ?? 0) + m[0].length)) return false;
+      if (words.every((w) => isMedicalWord(w))) return false;
+      if (m[2].includes(':')) return true;
+      return words.some((w) => EN_GIVEN_NAMES.has(w.toLowerCase()) || EN_SURNAMES.has(w.toLowerCase()));
+    },
+  },
+  {
+    rule: 'text.name-dictionary',
+    type: 'name',
+    priority: 45,
+    re: /(?<![A-Za-z])([A-Z][a-z]{1,20})(?:\s[A-Z]\.)?\s([A-Z][a-z'’-]{1,30})(?![A-Za-z])/g,
+    accept: (m, text) => {
+      const given = m[1].toLowerCase();
+      const family = m[2];
+      if (!EN_GIVEN_NAMES.has(given) || EN_STOP.has(family) || isMedicalWord(family) || isMedicalWord(m[1])) return false;
+      return !followedByEponymWord(text, (m.index ?? 0) + m[0].length);
+    },
+  },
+  {
+    rule: 'text.name-family-given',
+    type: 'name',
+    priority: 45,
+    re: /(?<![A-Za-z])([A-Z][a-z'’-]{1,30}),\s([A-Z][a-z]{1,20})(?![A-Za-z])/g,
+    accept: (m) => EN_SURNAMES.has(m[1].toLowerCase()) && EN_GIVEN_NAMES.has(m[2].toLowerCase()) && !isMedicalWord(m[1]),
+  },
+  {
+    rule: 'text.name-zh-context',
+    type: 'name',
+    priority: 52,
+    lastGroup: true,
+    re: new RegExp(
+      `(患者|病人|患儿|姓名|病患|家属|联系人|配偶|母亲|父亲|丈夫|妻子|儿子|女儿|主治医师|主治医生|经治医师|住院医师|主任医师|副主任医师|医师|医生|护士|签名|记录者|记录人|报告医师|审核医师|申请医师|检查医师|会诊医师|报告人|审核人)\\s?[:：]?\\s?(${zhSurnameAlt}${zhGiven})`,
+      'gu',
+    ),
+    accept: (m) => !ZH_MEDICAL_TERMS.some((t) => m[2].startsWith(t)),
+  },
+  {
+    rule: 'text.name-zh-honorific',
+    type: 'name',
+    priority: 51,
+    re: new RegExp(`(${zhSurnameAlt}[\\p{Script=Han}]{0,2}?)(?=先生|女士|小姐|医生|大夫|医师|护士|主任|教授|老师|阿姨|师傅)`, 'gu'),
+    accept: (m) => !ZH_MEDICAL_TERMS.some((t) => m[1].startsWith(t)),
+  },
+  // Addresses.
+  {
+    rule: 'text.us-street',
+    type: 'address',
+    priority: 40,
+    re: /(?<![0-9A-Za-z])\d{1,6}\s(?:[NSEW]\.?\s)?(?:[A-Z][a-z]{1,20}\s){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Circle|Parkway|Pkwy|Highway|Hwy)\b\.?(?:,?\s(?:Apt|Suite|Unit|#)\.?\s?[A-Za-z0-9-]{1,6})?/g,
+  },
+  {
+    rule: 'text.us-zip',
+    type: 'postal-code',
+    priority: 40,
+    lastGroup: true,
+    re: /(?<![A-Za-z])([A-Z]{2}|Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming),?\s(\d{5}(?:-\d{4})?)(?![0-9])/g,
+  },
+  {
+    rule: 'text.cn-address',
+    type: 'address',
+    priority: 42,
+    needs: /[路街巷弄道村]/,
+    re: /[\p{Script=Han}]{0,16}?(?:路|街|大道|大街|巷|弄|胡同|村)\s?\d{1,5}\s?(?:号|弄)(?:院|楼)?(?:\s?\d{1,4}\s?(?:号楼|栋|幢|单元|楼|层|室|号|-\d{1,4})){0,4}/gu,
+  },
+  {
+    rule: 'text.cn-postal-code',
+    type: 'postal-code',
+    priority: 40,
+    needs: /邮编|邮政编码/,
+    lastGroup: true,
+    re: /(邮编|邮政编码)\s?[:：]?\s?(\d{6})(?!\d)/g,
+  },
+];
+
+function ordinal(n: number): string {
+  const t = n % 100;
+  if (t >= 11 && t <= 13) return 'th';
+  return ['th', 'st', 'nd', 'rd'][n % 10] ?? 'th';
+}
+
+type OwnIdentifier = string | SourceIdentifier;
+const ownRegexCache = new WeakMap<readonly OwnIdentifier[], { type: PhiType; re: RegExp }[]>();
+
+/** The PHI type a record identifier stands for in text; plain strings are classified by their look. */
+function ownType(i: OwnIdentifier): PhiType {
+  if (typeof i !== 'string') {
+    switch (i.type) {
+      case 'name':
+        return 'name';
+      case 'telecom':
+        return i.value.includes('@') ? 'email' : 'phone';
+      case 'address':
+      case 'city':
+        return 'address';
+      case 'postal-code':
+        return 'postal-code';
+      case 'birth-date':
+        return 'date';
+      default:
+        return 'mrn';
+    }
+  }
+  if (i.includes('@')) return 'email';
+  if (/^[\p{L}\s'’.-]+$/u.test(i) || /^(?:\p{L}+\d{0,4}\s?)+$/u.test(i)) return 'name';
+  return 'mrn';
+}
+
+/** One regex per PHI type for the record's own identifiers, cached per identifiers array. */
+function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): { type: PhiType; re: RegExp }[] {
+  let list = ownRegexCache.get(identifiers);
+  if (!list) {
+    const groups = new Map<PhiType, string[]>();
+    for (const i of identifiers) {
+      const t = ownType(i);
+      const g = groups.get(t) ?? [];
+      g.push(typeof i === 'string' ? i : i.value);
+      groups.set(t, g);
+    }
+    list = [];
+    for (const [type, values] of groups) {
+      const re = identifierPattern(values, 'giu');
+      if (re) list.push({ type, re });
+    }
+    ownRegexCache.set(identifiers, list);
+  }
+  return list;
+}
+
+function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undefined): Span[] {
+  const spans: Span[] = [];
+  if (identifiers && identifiers.length) {
+    for (const { type, re } of compileOwnIdentifiers(identifiers)) {
+      re.lastIndex = 0;
+      // A birth date found by the date detectors is shifted like any date; only otherwise is it tagged here.
+      const priority = type === 'date' ? 59 : 100;
+      for (let m = re.exec(folded); m; m = re.exec(folded)) {
+        if (m[0].length === 0) {
+          re.lastIndex++;
+          continue;
+        }
+        spans.push({ start: m.index, end: m.index + m[0].length, type, rule: 'text.record-identifier', priority });
+      }
+    }
+  }
+  const hasDigit = /\d/.test(folded);
+  for (const det of DETECTORS) {
+    if (det.needs && !det.needs.test(folded)) continue;
+    if (!hasDigit && det.type !== 'name' && det.type !== 'address') continue;
+    const re = det.re;
+    re.lastIndex = 0;
+    for (let m = re.exec(folded); m; m = re.exec(folded)) {
+      if (m[0].length === 0) {
+        re.lastIndex++;
+        continue;
+      }
+      if (det.accept && !det.accept(m, folded)) continue;
+      let start = m.index;
+      const end = m.index + m[0].length;
+      if (det.lastGroup) {
+        const g = m[m.length - 1];
+        if (!g) continue;
+        start = end - g.length;
+      }
+      let date: DateParts | undefined;
+      if (det.date) {
+        date = det.date(m);
+        if (!date || !validDate(date.y, date.m, date.d)) continue;
+      }
+      spans.push({ start, end, type: det.type, rule: det.rule, priority: det.priority, date });
+    }
+  }
+  return resolveOverlaps(spans);
+}
+
+function resolveOverlaps(spans: Span[]): Span[] {
+  if (spans.length < 2) return spans;
+  spans.sort((a, b) => b.priority - a.priority || b.end - b.start - (a.end - a.start) || a.start - b.start);
+  const taken: Span[] = [];
+  for (const s of spans) {
+    let clash = false;
+    for (const t of taken) {
+      if (s.start < t.end && t.start < s.end) {
+        clash = true;
+        break;
+      }
+    }
+    if (!clash) taken.push(s);
+  }
+  return taken.sort((a, b) => a.start - b.start);
+}
+
+function replacementFor(span: Span, original: string, ctx: ScrubTextContext): string {
+  if (span.type === 'date') {
+    const offset = ctx.dateOffsetDays ?? (ctx.linkage ? ctx.keyService.dateOffsetDays(ctx.linkage) : undefined);
+    const dp = span.date;
+    if (ctx.mode === 'tag' || offset === undefined || !dp) return TAGS.date;
+    const baseYear = dp.y ?? 2001;
+    const [y, m, d] = addDays(baseYear, dp.m, dp.d ?? 15, offset);
+    return dp.format(y, m, d);
+  }
+  if (ctx.mode === 'tag') return TAGS[span.type] ?? '[REDACTED]';
+  return surrogateFor(ctx.keyService, span.type, original, ctx.linkage);
+}
+
+/**
+ * Scrub free text: the record's own identifiers wherever they appear, then checksummed IDs, phones, e-mail, URLs,
+ * IPs, dates (shifted by the patient's offset), record numbers by context, names by context and dictionaries,
+ * addresses. Findings carry the rule, the type and offsets, never the text.
+ */
+export function scrubText(text: string, ctx: ScrubTextContext, path = 'text'): ScrubTextResult {
+  if (!text) return { text, findings: [] };
+  const folded = foldWidth(text);
+  let spans = findSpans(folded, ctx.identifiers);
+  if (ctx.keepTypes?.length) spans = spans.filter((s) => !ctx.keepTypes!.includes(s.type));
+  if (!spans.length) return { text, findings: [] };
+  let out = '';
+  let at = 0;
+  const findings: TextFinding[] = [];
+  for (const s of spans) {
+    out += text.slice(at, s.start);
+    out += replacementFor(s, folded.slice(s.start, s.end), ctx);
+    at = s.end;
+    findings.push({ rule: s.rule, type: s.type, path, start: s.start, end: s.end });
+  }
+  out += text.slice(at);
+  return { text: out, findings };
+}
+
+/** Spans only (for measuring recall and precision): type and offsets in the original text. */
+export function detectPhi(text: string, identifiers?: readonly OwnIdentifier[]): { type: string; rule: string; start: number; end: number }[] {
+  return findSpans(foldWidth(text), identifiers).map(({ type, rule, start, end }) => ({ type, rule, start, end }));
+}
