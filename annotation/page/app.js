@@ -84,6 +84,8 @@ async function claimNext() {
     claim = data.claim;
     await renderItem(claim.item);
     setStatus(`Claimed. Lease until ${new Date(claim.leaseExpiresAt).toLocaleTimeString()}.`);
+    // Focus leaves the Claim button, so Enter submits instead of claiming again.
+    $('item').focus();
   } catch (e) {
     setStatus(e.message, true);
   }

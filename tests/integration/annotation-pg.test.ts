@@ -1,0 +1,70 @@
+import crypto from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRoutingRules } from '../../annotation/routing';
+import { cardiologyItems, samplePlantedValues } from '../../annotation/sample-items';
+import { describeAnnotationApi } from '../../annotation/server-suite';
+import { openQueueStore, type QueueStore } from '../../annotation/store';
+
+/**
+ * The annotation API's security, concurrency and agreement suite on the stack's real PostgreSQL (many connections,
+ * real row locks), each run in its own schema, dropped afterwards.
+ */
+const url = process.env.DATABASE_URL;
+if (!url) throw new Error('DATABASE_URL is not set: the integration global setup (tests/integration/global-setup.ts) provides it');
+const databaseUrl: string = url;
+
+async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+const apiSchema = `annotation_test_${crypto.randomBytes(4).toString('hex')}`;
+describeAnnotationApi({
+  name: 'annotation API on PostgreSQL',
+  openStore: () => openQueueStore({ databaseUrl, schema: apiSchema, poolSize: 24 }),
+  cleanup: () => dropSchema(apiSchema),
+  planted: samplePlantedValues(),
+});
+
+describe('queue store on PostgreSQL: 20 claimers on separate connections', () => {
+  const schema = `annotation_test_${crypto.randomBytes(4).toString('hex')}`;
+  let store: QueueStore;
+  beforeAll(async () => {
+    store = await openQueueStore({ databaseUrl, schema, poolSize: 24 });
+  });
+  afterAll(async () => {
+    await store?.close();
+    await dropSchema(schema);
+  });
+
+  it('applies migrations once even when two stores open at the same time', async () => {
+    const [a, b] = await Promise.all([openQueueStore({ databaseUrl, schema }), openQueueStore({ databaseUrl, schema })]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('hands each item to exactly its overlap of distinct annotators under concurrent claims', async () => {
+    const rules = loadRoutingRules();
+    await store.enqueue(cardiologyItems(40, 'pgconc'), rules);
+    const users = await Promise.all(Array.from({ length: 20 }, (_, i) => store.addUser({ id: `pg-${i}`, role: 'annotator', queues: ['cardiology'] })));
+    const perItem = new Map<string, string[]>();
+    await Promise.all(
+      users.map(async ({ user }) => {
+        for (;;) {
+          const c = await store.claimNext(user, 'cardiology');
+          if (!c) return;
+          perItem.set(c.item.itemId, [...(perItem.get(c.item.itemId) ?? []), user.id]);
+          await store.submit(user, c.assignmentId, { label: 'non-cardiac' });
+        }
+      }),
+    );
+    expect(perItem.size).toBe(40);
+    for (const [, who] of perItem) expect(new Set(who).size).toBe(2);
+    expect([...perItem.values()].flat()).toHaveLength(80);
+  });
+});
