@@ -106,6 +106,7 @@ const javaArgs = (libs: string, home: string) => [
 
 export const kafkaService: ServiceDriver = {
   name: 'kafka',
+  command: 'java',
   address: (config) => config.kafka.brokers.join(','),
   external: (config) => config.kafka.external,
   ports: (config) => [

@@ -64,6 +64,7 @@ async function getJson(url: string): Promise<unknown> {
 
 export const orthancService: ServiceDriver = {
   name: 'orthanc',
+  command: 'Orthanc',
   address: (config) => config.orthanc.url,
   external: (config) => config.orthanc.external,
   ports: (config) => [

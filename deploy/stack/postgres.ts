@@ -46,6 +46,7 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
 
 export const postgresService: ServiceDriver = {
   name: 'postgres',
+  command: 'postgres',
   address: (config) => config.database.url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@'),
   external: (config) => config.database.external,
   ports: (config) => [{ port: config.env.TRIBUTARY_PG_PORT, variable: 'TRIBUTARY_PG_PORT' }],

@@ -151,12 +151,25 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** The pid recorded for a service when that process is still running; cleans up a stale pid file. */
-export function livePid(pidFile: string): number | undefined {
+/**
+ * The pid recorded for a service when that process is still running, and (when `command` is given) still runs that
+ * command: after a reboot a recycled pid must not pass for our service. Cleans up a stale pid file.
+ */
+export function livePid(pidFile: string, command?: string): number | undefined {
   const pid = readPid(pidFile);
-  if (pid !== undefined && isAlive(pid)) return pid;
+  if (pid !== undefined && isAlive(pid) && (command === undefined || runsCommand(pid, command))) return pid;
   if (pid !== undefined) fs.rmSync(pidFile, { force: true });
   return undefined;
+}
+
+function runsCommand(pid: number, command: string): boolean {
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return path.basename(argv[0] ?? '').includes(command);
+  } catch {
+    // No /proc (not Linux): trust the pid.
+    return true;
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

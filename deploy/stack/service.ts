@@ -38,6 +38,8 @@ export interface ServiceDriver {
   startTimeoutMs: number;
   /** Signal that shuts the service down cleanly (PostgreSQL: SIGINT = fast shutdown). */
   stopSignal?: NodeJS.Signals;
+  /** The executable's file name, to tell our process from a recycled pid. */
+  command: string;
   /** Extra status text (e.g. the Temporal UI URL). */
   describe?(config: Config): string | undefined;
 }

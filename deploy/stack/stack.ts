@@ -103,7 +103,7 @@ export function stackEnv(config: Config): Record<string, string> {
 async function ensureService(driver: ServiceDriver, ctx: StackContext): Promise<{ started: boolean; pid?: number }> {
   const { config } = ctx;
   const dirs = serviceDirs(config, driver.name);
-  const running = livePid(dirs.pid);
+  const running = livePid(dirs.pid, driver.command);
   if (running !== undefined) {
     // Ours and alive: wait until it serves (it may have been started a moment ago by another process).
     await waitFor(`${driver.name} (pid ${running}) to become healthy`, () => driver.healthy(config), {
@@ -179,7 +179,7 @@ export async function ensureStack(config: Config, options: EnsureOptions = {}): 
 
 async function stopService(config: Config, name: ServiceName): Promise<boolean> {
   const dirs = serviceDirs(config, name);
-  const pid = livePid(dirs.pid);
+  const pid = livePid(dirs.pid, DRIVERS[name].command);
   if (pid === undefined) return false;
   await stopProcess(pid, 30_000, DRIVERS[name].stopSignal);
   fs.rmSync(dirs.pid, { force: true });
@@ -206,7 +206,7 @@ export async function stackStatus(config: Config): Promise<ServiceState[]> {
   for (const name of SERVICE_NAMES) {
     const driver = DRIVERS[name];
     const external = driver.external(config);
-    const pid = external ? undefined : livePid(serviceDirs(config, name).pid);
+    const pid = external ? undefined : livePid(serviceDirs(config, name).pid, driver.command);
     const health = external || pid !== undefined ? await checkHealthy(driver, config) : { healthy: false, detail: 'not running' };
     states.push({
       name,

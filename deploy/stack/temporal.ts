@@ -58,6 +58,7 @@ export async function ensureTemporalBin(config: Config, progress: (m: string) =>
 
 export const temporalService: ServiceDriver = {
   name: 'temporal',
+  command: 'temporal',
   address: (config) => config.temporal.address,
   external: (config) => config.temporal.external,
   ports: (config) => [

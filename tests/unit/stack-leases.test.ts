@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../platform/config';
-import { isAlive, spawnDetached, stopProcess } from '../../deploy/stack/process';
+import { isAlive, livePid, spawnDetached, stopProcess, which } from '../../deploy/stack/process';
 import { serviceDirs } from '../../deploy/stack/service';
 import { acquireLease, releaseLease, stopStack } from '../../deploy/stack/stack';
 
@@ -22,7 +22,10 @@ function tmpConfig(): Config {
 function fakeService(config: Config, name: 'kafka' | 'temporal'): number {
   const dirs = serviceDirs(config, name);
   fs.mkdirSync(path.dirname(dirs.pid), { recursive: true });
-  const pid = spawnDetached('sleep', ['60'], { pidFile: dirs.pid, logFile: dirs.log });
+  // Named like the real executable, since the stack checks that a recorded pid still runs its command.
+  const bin = path.join(config.paths.stack, name === 'kafka' ? 'java' : 'temporal');
+  if (!fs.existsSync(bin)) fs.symlinkSync(which('sleep')!, bin);
+  const pid = spawnDetached(bin, ['60'], { pidFile: dirs.pid, logFile: dirs.log });
   cleanup.push(() => stopProcess(pid, 1000));
   return pid;
 }
@@ -37,6 +40,15 @@ describe('test-run leases on the shared stack', () => {
     expect(isAlive(kafka)).toBe(true);
     expect(await releaseLease(config, 'run-b', [])).toEqual(['kafka']);
     expect(isAlive(kafka)).toBe(false);
+  });
+
+  it('does not mistake a recycled pid for the service', () => {
+    const config = tmpConfig();
+    const dirs = serviceDirs(config, 'kafka');
+    fs.mkdirSync(path.dirname(dirs.pid), { recursive: true });
+    fs.writeFileSync(dirs.pid, `${process.pid}\n`); // alive, but node, not java
+    expect(livePid(dirs.pid, 'java')).toBeUndefined();
+    expect(fs.existsSync(dirs.pid)).toBe(false);
   });
 
   it('ignores leases of runs that died', async () => {
