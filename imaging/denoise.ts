@@ -73,7 +73,7 @@ export async function denoiseDicom(bytes: Buffer, options: { config?: DenoiseCon
   };
   if (method.method === 'none') return { bytes, provenance };
   if (info.samplesPerPixel !== 1) throw new NotSupportedError(`${where}: denoising colour images (SamplesPerPixel ${info.samplesPerPixel})`);
-  if (!canDecode(parsed.transferSyntaxUid, info)) throw new NotSupportedError(`${where}: denoising pixel data in transfer syntax ${parsed.transferSyntaxUid}`);
+  if (!canDecode(parsed.transferSyntaxUid, info)) throw new NotSupportedError(`${where}: denoising pixel data in transfer syntax ${parsed.transferSyntaxUid} with BitsAllocated ${info.bitsAllocated}`);
 
   const frames = decodeFrames(nodes, parsed.transferSyntaxUid, info, where);
   const out: Buffer[] = [];

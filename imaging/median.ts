@@ -1,3 +1,4 @@
+/* eslint-disable no-useless-assignment -- a sorting network swaps pairs whose later half is sometimes unread */
 /**
  * 3x3 median filter on 8- or 16-bit single-channel images, borders replicated. sharp's median sorts per pixel on
  * 16-bit data (slow); this uses the 19-exchange median-of-9 network (Paeth / Devillard) on typed arrays.

@@ -37,7 +37,7 @@ export async function renderPreviews(bytes: Buffer, options: PreviewOptions = {}
       const frames = splitFrames(enc, info.frames);
       return await Promise.all(picked.map((f) => sharp(frames[f]).png().toBuffer()));
     }
-    if (!canDecode(parsed.transferSyntaxUid, info)) throw new NotSupportedError(`${where}: previews of transfer syntax ${parsed.transferSyntaxUid}`);
+    if (!canDecode(parsed.transferSyntaxUid, info)) throw new NotSupportedError(`${where}: previews of transfer syntax ${parsed.transferSyntaxUid} with BitsAllocated ${info.bitsAllocated}`);
     const frames = decodeFrames(parsed.nodes, parsed.transferSyntaxUid, info, where);
     return await Promise.all(picked.map((f) => framePng(frames[f], info, parsed.nodes, options.clahe ?? true, where)));
   } catch (e) {
