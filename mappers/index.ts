@@ -13,6 +13,14 @@ import { mapHl7v2 } from './ehr/hl7v2';
 import { mapFhir } from './ehr/fhir-normalize';
 import { mapAppleHealthStream } from './wearable/apple-health';
 import { mapOpenMHealth } from './wearable/openmhealth';
+import { mapVendorWearable } from './wearable/vendor-wearable';
+import { mapHisCsv } from './ehr/his-csv';
+import { mapSpl } from './druglabel/spl';
+import { mapOpenFda } from './druglabel/openfda';
+import { mapCnLabel } from './druglabel/cn-label';
+import { mapNrdl } from './insurance/nrdl';
+import { mapPdexFormulary } from './insurance/pdex';
+import { mapImagingStudies as mapImagingStudiesImpl } from './imaging/imaging-study';
 
 export { sourceFormats };
 export type { BatchHandler, ColumnMapping, FhirResource, MapContext, MapResult, SourceFormat } from './types';
@@ -34,8 +42,22 @@ export async function mapBuffer(format: SourceFormat, bytes: Buffer, ctx: MapCon
       return mapOpenMHealth(bytes, ctx);
     case 'apple-health':
       return mapAppleHealthStream(Readable.from([bytes]), ctx);
+    case 'vendor-wearable':
+      return mapVendorWearable(bytes, ctx);
+    case 'his-csv':
+      return mapHisCsv(bytes, ctx);
+    case 'spl':
+      return mapSpl(bytes, ctx);
+    case 'openfda':
+      return mapOpenFda(bytes, ctx);
+    case 'cn-label':
+      return mapCnLabel(bytes, ctx);
+    case 'nrdl':
+      return mapNrdl(bytes, ctx);
+    case 'pdex-formulary':
+      return mapPdexFormulary(bytes, ctx);
     default:
-      throw new NotSupportedError(`map format ${format}`);
+      throw new NotSupportedError(`map format ${String(format satisfies never)}`);
   }
 }
 
@@ -61,7 +83,5 @@ export async function mapFile(format: SourceFormat, path: string, ctx: MapContex
 
 /** DicomSummary (one per instance) -> one ImagingStudy per study, referencing the same Patient stable id as EHR data. */
 export function mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): MapResult {
-  void summaries;
-  void ctx;
-  throw new NotSupportedError('mapImagingStudies');
+  return mapImagingStudiesImpl(summaries, ctx);
 }

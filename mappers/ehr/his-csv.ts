@@ -119,7 +119,7 @@ export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
   const text = decode(bytes, mapping, sink);
   let rows: { record: string[]; info: { lines: number } }[];
   try {
-    rows = parse(text, { delimiter: mapping.delimiter, relax_column_count: true, info: true, skip_empty_lines: false }) as typeof rows;
+    rows = parse(text, { delimiter: mapping.delimiter, relax_column_count: true, info: true, skip_empty_lines: false }) as unknown as typeof rows;
   } catch (e) {
     const line = (e as { lines?: number }).lines;
     sink.reject(line ? `line ${line}` : 'file', 'CSV cannot be parsed (unbalanced quotes or bad delimiter)', 'structure');
