@@ -4,5 +4,6 @@ set -euo pipefail
 VENV="${TRIBUTARY_BENCH_VENV:-$HOME/.cache/tributary/bench-venv}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$HERE/requirements-dicom.txt"
+# Binary wheels only for the heavy packages: an sdist fallback of matplotlib (a deid dependency) fails offline.
+"$VENV/bin/pip" install --quiet --disable-pip-version-check --prefer-binary --only-binary=matplotlib,numpy,opencv-python-headless -r "$HERE/requirements-dicom.txt"
 echo "$VENV"
