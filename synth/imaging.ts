@@ -42,7 +42,8 @@ function doctorPn(name: string): string {
 
 /** A smooth phantom with noise: an ellipse body, an inner structure, values in [lo, hi]. */
 function phantom16(rng: Rng, w: number, h: number, lo: number, hi: number, slice: number): Buffer {
-  const buf = Buffer.alloc(w * h * 2);
+  // Little-endian hosts only (x86, arm64): the Uint16Array bytes are the OW value as written.
+  const px = new Uint16Array(w * h);
   const cx = w / 2;
   const cy = h / 2;
   for (let y = 0; y < h; y++) {
@@ -53,10 +54,10 @@ function phantom16(rng: Rng, w: number, h: number, lo: number, hi: number, slice
       const inner = ((x - cx * (0.8 + slice * 0.05)) / (w * 0.12)) ** 2 + ((y - cy) / (h * 0.15)) ** 2;
       let v = r > 1 ? lo : inner < 1 ? hi * 0.8 : lo + (hi - lo) * 0.45;
       v += (rng.next() - 0.5) * (hi - lo) * 0.04;
-      buf.writeUInt16LE(Math.max(0, Math.min(65535, Math.round(v))), (y * w + x) * 2);
+      px[y * w + x] = Math.max(0, Math.min(65535, Math.round(v)));
     }
   }
-  return buf;
+  return Buffer.from(px.buffer, px.byteOffset, px.byteLength);
 }
 
 function usFrame(rng: Rng, w: number, h: number, f: number): Uint8Array {

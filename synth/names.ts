@@ -63,4 +63,4 @@ export const usStreets = ['Oak', 'Maple', 'Cedar', 'Elm', 'Washington', 'Lake', 
 export const usStreetTypes = [['Street', 'St'], ['Avenue', 'Ave'], ['Road', 'Rd'], ['Drive', 'Dr'], ['Lane', 'Ln'], ['Boulevard', 'Blvd']] as const;
 
 export const cnDoctorNames = ['李明', '王建国', '陈晓红', '刘志刚', '赵丽华', '孙海涛', '周文斌', '吴静怡', '郑国强', '黄美玲'] as const;
-export const enDoctorNames = ['Graves', 'Alan Chen', 'Susan Whitaker', 'Omar Haddad', 'Rebecca Stone', 'Victor Alvarez', 'Hannah Brooks', 'Parkinson', 'Nadia Petrova', 'George Kim'] as const;
+export const enDoctorNames = ['Martin Graves', 'Alan Chen', 'Susan Whitaker', 'Omar Haddad', 'Rebecca Stone', 'Victor Alvarez', 'Hannah Brooks', 'Helen Parkinson', 'Nadia Petrova', 'George Kim'] as const;

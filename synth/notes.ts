@@ -104,7 +104,8 @@ export function writeNote(rng: Rng, ctx: { reg: Registration; visit: Visit; note
     }
   } else {
     const doc = visit.doctor;
-    const drDoc = doc.includes(' ') ? `Dr. ${doc}` : `Dr. ${doc}`;
+    // Clinicians write "Dr. Graves" as often as the full name: the surname alone next to "Graves' disease".
+    const drDoc = rng.chance(0.5) ? `Dr. ${doc.split(' ').pop()}` : `Dr. ${doc}`;
     if (noteType === 'radiology-report') {
       const st = reg.study;
       const [exam] = MODALITY_EXAM[st?.modality ?? 'CT'];

@@ -76,19 +76,21 @@ describe('synth serve: FHIR search', () => {
 });
 
 describe('synth serve: Bulk Data $export', () => {
-  it('kicks off, polls (202 then 200) and serves NDJSON matching the store', async () => {
+  it('kicks off, polls (202 then 200) and serves NDJSON matching the store, through fhir-kit-client', async () => {
     const base = server.baseUrlFor(FHIR_INST);
     const refused = await fetch(`${base}/$export`);
     expect(refused.status).toBe(400);
-    const kick = await fetch(`${base}/$export?_type=Patient,Observation`, { headers: { accept: 'application/fhir+json', prefer: 'respond-async' } });
-    expect(kick.status).toBe(202);
-    const status = kick.headers.get('content-location')!;
-    const first = await fetch(status);
+    const client = new Client({ baseUrl: base });
+    const kick = await client.operation({ name: '$export', method: 'get', input: { _type: 'Patient,Observation' }, options: { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } } } as never);
+    const kickResponse = Client.httpFor(kick).response!;
+    expect(kickResponse.status).toBe(202);
+    const status = kickResponse.headers.get('content-location')!;
+    const first = Client.httpFor(await client.request(status)).response!;
     expect(first.status).toBe(202);
     expect(first.headers.get('x-progress')).toBeTruthy();
-    const done = await fetch(status);
-    expect(done.status).toBe(200);
-    const manifest = (await done.json()) as { output: { type: string; url: string; count: number }[] };
+    const doneBody = await client.request(status);
+    expect(Client.httpFor(doneBody).response!.status).toBe(200);
+    const manifest = doneBody as unknown as { output: { type: string; url: string; count: number }[] };
     expect(manifest.output.map((o) => o.type).sort()).toEqual(['Observation', 'Patient']);
     for (const o of manifest.output) {
       const body = await (await fetch(o.url)).text();
