@@ -34,7 +34,7 @@ describe('Temporal (real dev server, real worker, encrypted payloads)', () => {
     // The probe failure is expected; keep the SDK's WARN lines about it out of the test output.
     Runtime.install({ logger: new DefaultLogger('ERROR') });
     // Bundling the TypeScript workflow file is what every worker in this project does; prove it works under vitest.
-    bundle = await bundleWorkflowCode({ workflowsPath, logger: undefined });
+    bundle = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('ERROR') });
     nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
     worker = await Worker.create({
       connection: nativeConnection,
