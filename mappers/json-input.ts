@@ -46,6 +46,6 @@ export function readJsonDocuments(bytes: Buffer, sink: RecordSink): JsonDocument
 /** Arrays expand into their items ($[i]); anything else is one item. */
 export function expandArray(doc: JsonDocument): JsonDocument[] {
   if (!Array.isArray(doc.value)) return [doc];
-  const prefix = doc.location === '$' ? '$' : `${doc.location}:$`;
+  const prefix = doc.location.startsWith('$') ? doc.location : `${doc.location}:$`;
   return doc.value.map((value, i) => ({ value, location: `${prefix}[${i}]` }));
 }

@@ -1,0 +1,118 @@
+import { basename } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { byType, expectReconciled, sample, sampleFiles } from '../test-support/data';
+import type { FhirResource, MapContext } from '../types';
+import { mapCnLabel } from './cn-label';
+import { mapOpenFda } from './openfda';
+import { mapSpl } from './spl';
+
+const ctx: MapContext = { institution: 'test-inst', sourceFile: 'label' };
+const decode = (doc: FhirResource, i: number): string => Buffer.from((doc.content as { attachment: { data: string } }[])[i].attachment.data, 'base64').toString('utf8');
+const titles = (doc: FhirResource): string[] => (doc.content as { attachment: { title: string } }[]).map((c) => c.attachment.title);
+
+describe('mapSpl', () => {
+  it('maps every real SPL document (validation exercised on the smaller ones)', () => {
+    for (const f of sampleFiles('druglabel/spl-xml', '.xml')) {
+      const r = mapSpl(readFileSync(f), { ...ctx, sourceFile: basename(f), validate: readFileSync(f).length < 200_000 });
+      expectReconciled(r);
+      expect(r.recordsMapped).toBe(1);
+    }
+  });
+
+  it('keeps sections as text and maps products with NDC, UNII ingredients, strength and set id', () => {
+    const r = mapSpl(sample('druglabel/spl-xml/lipitor-orig.xml'), ctx);
+    const [doc] = byType(r, 'DocumentReference');
+    expect(doc.type).toMatchObject({ coding: [{ system: 'http://loinc.org', code: '34391-3' }] });
+    expect(doc.date).toBe('2014-01-13T00:00:00Z');
+    const i = titles(doc).findIndex((t) => t.includes('34067-9'));
+    expect(decode(doc, i)).toContain('Therapy with lipid-altering agents');
+    const mks = byType(r, 'MedicationKnowledge');
+    expect(mks).toHaveLength(4);
+    expect(mks[0]).toMatchObject({
+      code: { coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '0071-0155' }], text: 'Lipitor' },
+      ingredient: expect.arrayContaining([expect.objectContaining({ itemCodeableConcept: expect.objectContaining({ coding: [{ system: 'http://fdasis.nlm.nih.gov', code: '48A5M73Z4Q' }] }), isActive: true })]),
+      monograph: [{ source: { reference: `DocumentReference/${doc.id}` } }],
+    });
+    const [med] = byType(r, 'Medication');
+    expect(med.identifier).toEqual(expect.arrayContaining([{ system: 'urn:tributary:spl-set-id', value: 'c6e131fe-e7df-4876-83f7-9156fc4e8228' }]));
+  });
+
+  it('refuses entity declarations (XML bomb) and reports malformed XML with line and column', () => {
+    const bomb = '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><document xmlns="urn:hl7-org:v3">&b;</document>';
+    const r = mapSpl(Buffer.from(bomb), ctx);
+    expectReconciled(r);
+    expect(r.issues[0]).toMatchObject({ code: 'security', location: ['label:$:DOCTYPE'] });
+    const cut = sample('druglabel/spl-xml/cough.xml').subarray(0, 3000);
+    const bad = mapSpl(cut, ctx);
+    expectReconciled(bad);
+    expect(bad.recordsRejected).toBe(1);
+    expect(bad.issues[0].location?.[0]).toMatch(/^label:\$:line \d+ column \d+$/);
+  });
+});
+
+describe('mapOpenFda', () => {
+  it('maps each result with RxNorm, NDC, UNII and text sections', () => {
+    const r = mapOpenFda(sample('druglabel/openfda-json/drug-label-5-records.json'), ctx);
+    expectReconciled(r);
+    expect(r.recordsIn).toBe(5);
+    expect(r.recordsMapped).toBe(5);
+    const [mk] = byType(r, 'MedicationKnowledge');
+    expect((mk.code as { coding: { system: string; code: string }[] }).coding).toEqual(
+      expect.arrayContaining([{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '198440' }, { system: 'http://hl7.org/fhir/sid/ndc', code: '0615-2542' }]),
+    );
+    const [doc] = byType(r, 'DocumentReference');
+    expect(titles(doc)).toContain('indications and usage');
+  });
+
+  it('rejects a result with wrong types at its JSON path and keeps the others', () => {
+    const body = JSON.parse(sample('druglabel/openfda-json/drug-label-5-records.json').toString('utf8'));
+    body.results[2].warnings = 42;
+    const r = mapOpenFda(Buffer.from(JSON.stringify(body)), ctx);
+    expectReconciled(r);
+    expect(r.recordsMapped).toBe(4);
+    expect(r.issues[0].location).toEqual(['label:$.results[2]:warnings']);
+  });
+});
+
+describe('mapCnLabel', () => {
+  const label = [
+    '核准日期：2014年02月04日',
+    '修改日期：2024年10月24日',
+    '【药品名称】',
+    '通用名称：阿托伐他汀钙片',
+    '商品名称：立普妥',
+    '英文名称：Atorvastatin Calcium Tablets',
+    '【成份】',
+    '本品主要成份为阿托伐他汀钙。',
+    '【适应症】',
+    '高胆固醇血症。',
+    '【用法用量】',
+    '口服，一次20mg，每日一次。',
+    '【批准文号】 国药准字H20051408',
+    '【生产企业】',
+    '企业名称：虚构制药有限公司',
+  ].join('\n');
+
+  it('keeps Chinese sections and the 国药准字 identifier', () => {
+    const r = mapCnLabel(Buffer.from(label), ctx);
+    expectReconciled(r);
+    const [doc] = byType(r, 'DocumentReference');
+    expect(titles(doc)).toEqual(['核准/修改日期', '药品名称', '成份', '适应症', '用法用量', '批准文号', '生产企业']);
+    expect(decode(doc, 3)).toBe('高胆固醇血症。');
+    expect(doc.date).toBe('2024-10-24T00:00:00+08:00');
+    const [med] = byType(r, 'Medication');
+    expect(med.identifier).toEqual([{ system: 'urn:tributary:cn-nmpa-approval-number', value: '国药准字H20051408' }]);
+    const [mk] = byType(r, 'MedicationKnowledge');
+    expect(mk).toMatchObject({ code: { text: '阿托伐他汀钙片' }, synonym: ['立普妥', 'Atorvastatin Calcium Tablets'], ingredient: [{ itemCodeableConcept: { text: '阿托伐他汀钙' } }] });
+  });
+
+  it('rejects a label without a required section, or in the wrong encoding', () => {
+    const missing = mapCnLabel(Buffer.from(label.replace('【适应症】', '【其他】')), ctx);
+    expectReconciled(missing);
+    expect(missing.issues[0].location).toEqual(['label:$:【适应症】']);
+    const gbk = mapCnLabel(Buffer.from([0xb9, 0xfa, 0xd2, 0xa9, 0xd7, 0xbc, 0xd7, 0xd6, 0xff]), ctx);
+    expectReconciled(gbk);
+    expect(gbk.recordsRejected).toBe(1);
+  });
+});

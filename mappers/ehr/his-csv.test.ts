@@ -1,0 +1,90 @@
+import iconv from 'iconv-lite';
+import { describe, expect, it } from 'vitest';
+import type { HisCsvMapping } from '../../schemas/his-csv-mapping';
+import { patientStableId, stableId } from '../ids';
+import { expectReconciled } from '../test-support/data';
+import type { MapContext } from '../types';
+import { compileDatePattern, mapHisCsv } from './his-csv';
+
+const mapping: HisCsvMapping = {
+  institution: 'test-inst',
+  encoding: 'gbk',
+  delimiter: ',',
+  dateFormat: 'YYYY/M/D H:mm',
+  dateOnlyFormat: 'YYYY/M/D',
+  tables: {
+    patients: { file: 'patients.csv', columns: { 病案号: 'mrn', 姓名: 'name', 性别: 'sex', 出生日期: 'birthDate', 身份证号: 'nationalId' } },
+    visits: { file: 'visits.csv', columns: { 就诊号: 'visitId', 病案号: 'mrn', 就诊类型: 'visitType', 入院时间: 'admitTime', 出院时间: 'dischargeTime' } },
+    diagnoses: { file: 'diagnoses.csv', columns: { 就诊号: 'visitId', 病案号: 'mrn', ICD10: 'icd10', 诊断名称: 'diagnosisName', 诊断类型: 'diagnosisType', 诊断时间: 'diagnosisTime' } },
+    labs: { file: 'labs.csv', columns: { 就诊号: 'visitId', 病案号: 'mrn', 代码: 'localCode', 项目: 'itemName', 结果: 'value', 单位: 'unit', 参考范围: 'referenceRange', 标志: 'abnormalFlag', 报告时间: 'resultTime' } },
+    prescriptions: { file: 'prescriptions.csv', columns: { 就诊号: 'visitId', 病案号: 'mrn', 药品: 'drugName', 剂量: 'dose', 单位: 'doseUnit', 天数: 'days', 开方时间: 'orderTime' } },
+    notes: { file: 'notes.csv', columns: { 就诊号: 'visitId', 病案号: 'mrn', 类型: 'noteType', 时间: 'noteTime', 内容: 'text' } },
+  },
+};
+const ctx: MapContext = { institution: 'test-inst', sourceFile: 'x.csv', columnMapping: mapping, timezone: 'Asia/Shanghai' };
+const gbk = (rows: string[]): Buffer => iconv.encode(rows.join('\r\n') + '\r\n', 'gbk');
+
+describe('mapHisCsv', () => {
+  it('decodes GBK and keeps the Chinese diagnosis text with its ICD-10 code', () => {
+    const r = mapHisCsv(gbk(['就诊号,病案号,ICD10,诊断名称,诊断类型,诊断时间', 'V1,ZY001,I10,原发性高血压,主要诊断,2024/3/5 9:05']), { ...ctx, sourceFile: 'diagnoses.csv' });
+    expectReconciled(r);
+    const [c] = r.resources;
+    expect(c).toMatchObject({
+      resourceType: 'Condition',
+      code: { coding: [{ system: 'http://hl7.org/fhir/sid/icd-10', code: 'I10' }], text: '原发性高血压' },
+      subject: { reference: `Patient/${patientStableId('test-inst', 'ZY001')}` },
+      encounter: { reference: `Encounter/${stableId('test-inst', 'Encounter', 'V1')}` },
+      recordedDate: '2024-03-05T09:05:00+08:00',
+      extension: [{ valueCode: 'primary' }],
+    });
+  });
+
+  it('maps patients with the resident ID system, labs with UCUM and comparators, notes as base64 text', () => {
+    const p = mapHisCsv(gbk(['病案号,姓名,性别,出生日期,身份证号', 'ZY001,张三丰,男,1980/1/2,11010119800102123X']), ctx);
+    expect(p.resources[0]).toMatchObject({
+      gender: 'male',
+      birthDate: '1980-01-02',
+      name: [{ text: '张三丰', family: '张', given: ['三丰'] }],
+      identifier: [{ system: 'urn:tributary:test-inst:mrn', value: 'ZY001' }, { system: 'urn:tributary:cn-resident-id', value: '11010119800102123X' }],
+    });
+    const labs = mapHisCsv(
+      gbk(['就诊号,病案号,代码,项目,结果,单位,参考范围,标志,报告时间', 'V1,ZY001,GLU,葡萄糖,7.8,mmol/L,3.9-6.1,↑,2024/3/5 10:00', 'V1,ZY001,CRP,C反应蛋白,<0.5,mg/L,0-10,,2024/3/5 10:00', 'V1,ZY001,HBSAG,乙肝表面抗原,阴性,,,,2024/3/5 10:00']),
+      ctx,
+    );
+    expectReconciled(labs);
+    const [glu, crp, hbs] = labs.resources;
+    expect(glu.valueQuantity).toEqual({ value: 7.8, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' });
+    expect(glu.interpretation).toEqual([{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: 'H' }] }]);
+    expect(crp.valueQuantity).toMatchObject({ value: 0.5, comparator: '<', code: 'mg/L' });
+    expect(hbs.valueString).toBe('阴性');
+    const notes = mapHisCsv(gbk(['就诊号,病案号,类型,时间,内容', 'V1,ZY001,出院小结,2024/3/6 8:00,"出院小结\r\n患者一般情况好，予出院。"']), ctx);
+    expectReconciled(notes);
+    const att = (notes.resources[0].content as { attachment: { data: string } }[])[0].attachment;
+    expect(Buffer.from(att.data, 'base64').toString('utf8')).toContain('患者一般情况好');
+    expect(notes.resources[0].type).toMatchObject({ coding: [{ code: '18842-5' }] });
+  });
+
+  it('rejects short rows, bad dates and undecodable cells with line numbers, keeping the rest', () => {
+    const rows = ['就诊号,病案号,就诊类型,入院时间,出院时间', 'V1,ZY001,住院,2024/3/1 8:00,2024/3/6 8:00', 'V2,ZY001', 'V3,ZY001,门诊,yesterday,', 'V4,ZY002,急诊,2024/3/2 8:00,'];
+    const r = mapHisCsv(gbk(rows), ctx);
+    expectReconciled(r);
+    expect(r.recordsIn).toBe(4);
+    expect(r.recordsMapped).toBe(2);
+    expect(r.issues.map((i) => i.location?.[0])).toEqual(['x.csv:line 3', 'x.csv:line 4:admitTime']);
+    expect(JSON.stringify(r.issues)).not.toContain('yesterday');
+    // A UTF-8 file declared GBK is detected rather than turned into mojibake.
+    const utf8 = mapHisCsv(Buffer.from(rows.slice(0, 2).join('\r\n')), ctx);
+    expect(utf8.resources[0]).toMatchObject({ class: { code: 'IMP' }, status: 'finished' });
+    expect(utf8.issues[0].diagnostics).toContain('UTF-8');
+    // GBK bytes in a file declared UTF-8: the row is rejected, not stored garbled.
+    const wrong = mapHisCsv(gbk(rows.slice(0, 2)), { ...ctx, columnMapping: { ...mapping, encoding: 'utf-8' } });
+    expectReconciled(wrong);
+    expect(wrong.recordsRejected).toBeGreaterThan(0);
+  });
+
+  it('compiles date patterns once and validates ranges', () => {
+    const p = compileDatePattern('D/M/YYYY H:mm');
+    expect(p('5/3/2024 9:07')).toEqual([2024, 3, 5, 9, 7, 0]);
+    expect(p('35/3/2024 9:07')).toBeUndefined();
+  });
+});
