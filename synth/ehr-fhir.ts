@@ -3,6 +3,7 @@ import type { Registration, World } from './model';
 import type { Sink } from './sink';
 import { at } from './sink';
 import { isoLocal, isoUtc } from './dates';
+import { Rng } from './prng';
 
 const TYPES = ['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest', 'DocumentReference'] as const;
 const NOTE_LOINC: Record<string, [string, string]> = {
@@ -17,6 +18,8 @@ export function writeFhirEhr(world: World, instId: string, regs: Registration[],
   const base = (file: string, record: string, person: string) => at(sink, { institution: instId, source: 'ehr', file, record, person });
   const file = (t: string) => `${instId}/ehr/fhir/${t}.ndjson`;
   let malformedDone = false;
+  // Some lab interfaces stamp results in UTC rather than local time: same instant, different text.
+  const rng = new Rng(world.seed, `fhir:${instId}`);
   regs.forEach((reg, regIndex) => {
     const n = String(reg.ordinal).padStart(4, '0');
     const pid = `pt-${n}`;
@@ -109,7 +112,7 @@ export function writeFhirEhr(world: World, instId: string, regs: Registration[],
           },
           subject: { reference: `Patient/${pid}` },
           encounter: { reference: `Encounter/${encId}` },
-          effectiveDateTime: isoLocal(l.time, off),
+          effectiveDateTime: rng.chance(0.1) ? isoUtc(l.time) : isoLocal(l.time, off),
         };
         if (l.numeric !== undefined) obs.valueQuantity = l.unit ? { value: l.numeric, unit: l.unit, system: 'http://unitsofmeasure.org', code: l.unit } : { value: l.numeric };
         else obs.valueString = l.value;

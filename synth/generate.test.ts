@@ -13,6 +13,7 @@ import { listFiles, readGroundTruth, splitHl7Messages, verifySynthOutput } from 
 import { isValidResidentId } from './identity';
 import { loadHisMapping } from './ehr-his';
 import { validateFhirResource } from '../mappers/validate';
+import { collectFeedMessages } from './push';
 import type { GroundTruth } from '../schemas/ground-truth';
 
 const PATIENTS = 6;
@@ -211,5 +212,21 @@ describe('formats parse with independent parsers', () => {
       for (const s of ['【药品名称】', '【成份】', '【适应症】', '【用法用量】', '【不良反应】', '【禁忌】', '【批准文号】']) expect(t).toContain(s);
       expect(t).toMatch(/国药准字[HJSZ]\d{8}/);
     }
+  });
+});
+
+describe('feeds to push', () => {
+  it('holds every HL7 message, FHIR resource and file of the institutions, with stable ids', () => {
+    const msgs = collectFeedMessages(dirA);
+    const sum = (pred: (e: GroundTruth['expected'][number]) => boolean) => gt.expected.filter(pred).reduce((n, e) => n + e.records, 0);
+    const byTopic = (t: string) => msgs.filter((m) => m.topic === t).length;
+    expect(byTopic('hl7v2')).toBe(sum((e) => e.format === 'hl7v2'));
+    expect(byTopic('fhir')).toBe(sum((e) => e.format === 'fhir-api'));
+    expect(byTopic('wearable')).toBe(listFiles(dirA).filter((f) => f.split('/')[1] === 'wearable').length);
+    expect(byTopic('insurance')).toBe(18);
+    expect(new Set(msgs.map((m) => m.messageId)).size).toBe(msgs.length);
+    const hl7 = msgs.find((m) => m.topic === 'hl7v2')!;
+    expect(hl7.value.toString('utf8').startsWith('MSH|^~\\&|')).toBe(true);
+    expect(hl7.value.toString('utf8').endsWith('\r')).toBe(true);
   });
 });
