@@ -24,6 +24,8 @@ export interface ResourceContext {
   offset: number;
   /** Raw identifiers of the record and its patient (text scrubbing replaces them wherever they appear). */
   identifierValues: readonly SourceIdentifier[];
+  /** The resource's own identifier values (literal forms). */
+  literalIdentifiers: readonly string[];
   /** Patient id (as referenced, `Patient/<id>`) -> linkage key, for rewriting references. */
   patientLinkage: (ref: string) => string | undefined;
   referenceDate: Date;
@@ -318,6 +320,7 @@ function scrub(text: string, ctx: ResourceContext, jsonPath: string): string {
       keyService: ctx.keyService,
       linkage: ctx.linkage,
       identifiers: ctx.identifierValues,
+      literalIdentifiers: ctx.literalIdentifiers,
       locale: ctx.locale,
       mode: ctx.textMode,
       keepTypes: ctx.textKeepTypes,

@@ -68,20 +68,14 @@ export function isCnMobile(value: string): boolean {
   return /^1[3-9]\d{9}$/.test(digits);
 }
 
+const WIDE = /[\uff01-\uff5e\u3000]/;
+
 /**
  * Full-width ASCII (U+FF01-FF5E) and the ideographic space to their half-width forms, one UTF-16 unit for one, so
  * offsets in the folded text are offsets in the original.
  */
 export function foldWidth(text: string): string {
-  let needs = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if ((c >= 0xff01 && c <= 0xff5e) || c === 0x3000) {
-      needs = true;
-      break;
-    }
-  }
-  if (!needs) return text;
+  if (!WIDE.test(text)) return text;
   let out = '';
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

@@ -3,7 +3,7 @@ import { TributaryError, toError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { compilePolicy, loadProfile, type CompiledPolicy, type Policy } from './policy';
 import { FhirWalker, RuleMatcher, type ResourceContext } from './fhir-deid';
-import { collectIdentifiers, scanResidualPhi } from './residual-phi';
+import { collectIdentifiers, literalForms, scanResidualPhi } from './residual-phi';
 import { assessKAnonymity, type QuasiIdentifier } from './risk';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
 
@@ -144,10 +144,13 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
     const outputs: FhirResource[] = [];
     const quarantined: QuarantineEntry[] = [];
     const batchPatients = new Map<string, { linkage: string; raw: FhirResource }>();
+    const position = new Map<unknown, number>();
+    resources.forEach((r, i) => position.set(r, i));
     const quarantine = (r: unknown, rule: string, path: string, reason: string, findings?: Finding[]) => {
       const o = (r && typeof r === 'object' ? r : {}) as { resourceType?: unknown; id?: unknown };
       quarantined.push({
-        resourceType: typeof o.resourceType === 'string' ? o.resourceType : '(unknown)',
+        index: position.get(r),
+        resourceType: typeof o.resourceType === 'string' && /^[A-Z][A-Za-z]{1,63}$/.test(o.resourceType) ? o.resourceType : '(unknown)',
         ...(typeof o.id === 'string' && /^[A-Za-z0-9\-.]{1,64}$/.test(o.id) ? { id: o.id } : {}),
         rule,
         path,
@@ -202,20 +205,22 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
           continue;
         }
       }
+      // Patient-level identifiers compile once per patient; the resource's own identifiers are matched literally.
       let identifiers: SourceIdentifier[];
-      const cacheKey = ref && !Array.isArray(raw.identifier) ? ref : undefined;
-      const cached = cacheKey ? identifierCache.get(cacheKey) : undefined;
-      if (cached) identifiers = cached;
+      const cached = ref ? identifierCache.get(ref) : undefined;
+      if (cached && raw !== patient) identifiers = cached;
       else {
-        identifiers = collectIdentifiers(raw, patient).filter((i) => !allowTypes.includes(i.type));
-        if (cacheKey) identifierCache.set(cacheKey, identifiers);
+        identifiers = (patient ? collectIdentifiers(patient) : []).filter((i) => !allowTypes.includes(i.type));
+        if (ref) identifierCache.set(ref, identifiers);
       }
+      const literals = raw === patient ? [] : literalForms(collectIdentifiers(raw).filter((i) => i.type === 'identifier').map((i) => i.value));
       const rctx: ResourceContext = {
         keyService: keys,
         institution: ctx.institution,
         linkage,
         offset: keys.dateOffsetDays(linkage ?? `institution:${ctx.institution}`),
         identifierValues: identifiers,
+        literalIdentifiers: literals,
         patientLinkage,
         referenceDate,
         textMode: merged.text?.mode ?? 'surrogate',
@@ -238,7 +243,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
         quarantine(raw, 'engine.error', te?.location ?? raw.resourceType, te ? err.message : `unexpected ${err.name}`);
         continue;
       }
-      const findings = scanResidualPhi(out, identifiers);
+      const findings = scanResidualPhi(out, identifiers, { literals });
       if (findings.length) {
         quarantine(raw, findings[0].rule, findings[0].path, `residual PHI after de-identification (${findings.length} finding(s))`, findings);
         continue;

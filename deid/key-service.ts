@@ -70,6 +70,8 @@ export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyS
     hash: subKey(secret.key, 'value-hash'),
   };
   const pseudonymCache = new Map<string, string>();
+  // References to the same practitioner or encounter repeat across a batch: an HMAC is worth caching.
+  const hashCache = new Map<string, string>();
   const uidCache = new Map<string, string>();
 
   return {
@@ -101,7 +103,14 @@ export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyS
       return u;
     },
     hash(domain, value) {
-      return hmac(keys.hash, domain, value).toString('hex').slice(0, 32);
+      const k = `${domain}\0${value}`;
+      let h = hashCache.get(k);
+      if (h === undefined) {
+        if (hashCache.size >= 100_000) hashCache.clear();
+        h = hmac(keys.hash, domain, value).toString('hex').slice(0, 32);
+        hashCache.set(k, h);
+      }
+      return h;
     },
   };
 }

@@ -12,7 +12,7 @@ import { foldWidth, isLuhnValid, isValidResidentId, isValidYmd } from './identif
 import { addDays, pad2, pad4 } from './dates';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
 import { daysInMonth } from './identifiers';
-import { identifierPattern } from './residual-phi';
+import { findLiterals, identifierPattern } from './residual-phi';
 import type { SourceIdentifier } from './types';
 
 /**
@@ -104,6 +104,7 @@ function validDate(y: number | undefined, m: number, d: number | undefined): boo
   return true;
 }
 
+const HAN_CHAR = /[\u3400-\u9fff]/;
 const zhSurnameAlt = `(?:${ZH_COMPOUND_SURNAMES.join('|')}|[${ZH_SURNAMES}])`;
 /** Characters that end a Chinese name: the next word starts (患者王明因头痛: 王明, not 王明因). */
 const ZH_NAME_STOP = '因于在入出诉主自由经男女今昨近来到已无有为是的等及和与以行伴既现收诊术后前病住门急年岁月日之家属述说对向给被把将再又也均示见查';
@@ -121,7 +122,7 @@ function followedByEponymWord(text: string, end: number): boolean {
   return EPONYM_FOLLOWERS.test(text.slice(end, end + 40));
 }
 
-const DETECTORS: Detector[] = [
+export const DETECTORS: Detector[] = [
   {
     rule: 'text.cn-resident-id',
     type: 'national-id',
@@ -199,7 +200,7 @@ const DETECTORS: Detector[] = [
     type: 'ip',
     priority: 88,
     needs: /\d\.\d/,
-    re: /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])/g,
+    re: /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\.?\d)/g,
   },
   {
     rule: 'text.ipv6',
@@ -356,7 +357,7 @@ const DETECTORS: Detector[] = [
     type: 'name',
     priority: 48,
     lastGroup: true,
-    re: /(?<![A-Za-z])((?:[Pp]atient|[Pp]t\.?|[Nn]ame|[Ss]een by|[Rr]eferred by|[Ss]igned by|[Ee]xamined by|[Dd]ictated by|[Aa]ttending|[Pp]hysician|[Nn]urse|[Ss]urgeon|[Pp]rovider|[Cc]ontact|[Ss]pouse|[Mm]other|[Ff]ather|[Ww]ife|[Hh]usband|[Dd]aughter|[Ss]on|[Ss]ister|[Bb]rother|[Gg]uardian|[Ee]mergency contact)(?:'s)?(?: [Nn]ame)?(\s?:\s?|,\s|\s))([A-Z][a-z'’-]{1,30}(?:\s[A-Z]\.)?(?:\s[A-Z][a-z'’-]{1,30}){0,2})/g,
+    re: /\b((?:[Pp]atient|[Pp]t\.?|[Nn]ame|[Ss]een by|[Rr]eferred by|[Ss]igned by|[Ee]xamined by|[Dd]ictated by|[Aa]ttending|[Pp]hysician|[Nn]urse|[Ss]urgeon|[Pp]rovider|[Cc]ontact|[Ss]pouse|[Mm]other|[Ff]ather|[Ww]ife|[Hh]usband|[Dd]aughter|[Ss]on|[Ss]ister|[Bb]rother|[Gg]uardian|[Ee]mergency contact)(?:'s)?(?: [Nn]ame)?(\s?:\s?|,\s|\s))([A-Z][a-z'’-]{1,30}(?:\s[A-Z]\.)?(?:\s[A-Z][a-z'’-]{1,30}){0,2})/g,
     accept: (m, text) => {
       const words = m[3].split(/\s+/).filter((w) => !/^[A-Z]\.$/.test(w));
       if (EN_STOP.has(words[0])) return false;
@@ -390,6 +391,7 @@ const DETECTORS: Detector[] = [
     type: 'name',
     priority: 52,
     lastGroup: true,
+    needs: HAN_CHAR,
     re: new RegExp(
       `(患者|病人|患儿|姓名|病患|家属|联系人|配偶|母亲|父亲|丈夫|妻子|儿子|女儿|主治医师|主治医生|经治医师|住院医师|主任医师|副主任医师|医师|医生|护士|签名|记录者|记录人|报告医师|审核医师|申请医师|检查医师|会诊医师|报告人|审核人)\\s?[:：]?\\s?(${zhSurnameAlt}${zhGiven})`,
       'gu',
@@ -400,6 +402,7 @@ const DETECTORS: Detector[] = [
     rule: 'text.name-zh-honorific',
     type: 'name',
     priority: 51,
+    needs: HAN_CHAR,
     re: new RegExp(`(${zhSurnameAlt}[\\p{Script=Han}]{0,2}?)(?=先生|女士|小姐|医生|大夫|医师|护士|主任|教授|老师|阿姨|师傅)`, 'gu'),
     accept: (m) => !ZH_MEDICAL_TERMS.some((t) => m[1].startsWith(t)),
   },
@@ -421,7 +424,7 @@ const DETECTORS: Detector[] = [
     rule: 'text.cn-address',
     type: 'address',
     priority: 42,
-    needs: /[路街巷弄道村]/,
+    needs: /[路街巷弄道村号]/,
     re: /[\p{Script=Han}]{0,16}?(?:路|街|大道|大街|巷|弄|胡同|村)\s?\d{1,5}\s?(?:号|弄)(?:院|楼)?(?:\s?\d{1,4}\s?(?:号楼|栋|幢|单元|楼|层|室|号|-\d{1,4})){0,4}/gu,
   },
   {
@@ -480,7 +483,7 @@ function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): { type: P
     }
     list = [];
     for (const [type, values] of groups) {
-      const re = identifierPattern(values, 'giu');
+      const re = identifierPattern(values, true);
       if (re) list.push({ type, re });
     }
     ownRegexCache.set(identifiers, list);
@@ -488,8 +491,13 @@ function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): { type: P
   return list;
 }
 
-function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undefined): Span[] {
+function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undefined, literals?: readonly string[]): Span[] {
   const spans: Span[] = [];
+  if (literals && literals.length) {
+    for (const { start, end } of findLiterals(folded.toLowerCase(), literals)) {
+      spans.push({ start, end, type: 'mrn', rule: 'text.record-identifier', priority: 100 });
+    }
+  }
   if (identifiers && identifiers.length) {
     for (const { type, re } of compileOwnIdentifiers(identifiers)) {
       re.lastIndex = 0;
@@ -534,21 +542,38 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
   return resolveOverlaps(spans);
 }
 
+/**
+ * Overlapping spans merge into one covering their union, typed by the longest (then highest-priority) member: a name
+ * found inside an e-mail address must not leave the rest of the address behind.
+ */
 function resolveOverlaps(spans: Span[]): Span[] {
   if (spans.length < 2) return spans;
-  spans.sort((a, b) => b.priority - a.priority || b.end - b.start - (a.end - a.start) || a.start - b.start);
-  const taken: Span[] = [];
-  for (const s of spans) {
-    let clash = false;
-    for (const t of taken) {
-      if (s.start < t.end && t.start < s.end) {
-        clash = true;
-        break;
-      }
+  spans.sort((a, b) => a.start - b.start || b.end - a.end);
+  const out: Span[] = [];
+  let cur = spans[0];
+  let end = cur.end;
+  let start = cur.start;
+  const better = (a: Span, b: Span) => b.end - b.start > a.end - a.start || (b.end - b.start === a.end - a.start && b.priority > a.priority);
+  for (let i = 1; i < spans.length; i++) {
+    const s = spans[i];
+    if (s.start < end) {
+      if (better(cur, s)) cur = s;
+      end = Math.max(end, s.end);
+      continue;
     }
-    if (!clash) taken.push(s);
+    out.push(widen(cur, start, end));
+    cur = s;
+    start = s.start;
+    end = s.end;
   }
-  return taken.sort((a, b) => a.start - b.start);
+  out.push(widen(cur, start, end));
+  return out;
+}
+
+function widen(s: Span, start: number, end: number): Span {
+  if (s.start === start && s.end === end) return s;
+  // A date widened by neighbours no longer prints back in its own format: tag or surrogate the whole.
+  return { ...s, start, end, date: undefined };
 }
 
 function replacementFor(span: Span, original: string, ctx: ScrubTextContext): string {
@@ -572,7 +597,7 @@ function replacementFor(span: Span, original: string, ctx: ScrubTextContext): st
 export function scrubText(text: string, ctx: ScrubTextContext, path = 'text'): ScrubTextResult {
   if (!text) return { text, findings: [] };
   const folded = foldWidth(text);
-  let spans = findSpans(folded, ctx.identifiers);
+  let spans = findSpans(folded, ctx.identifiers, ctx.literalIdentifiers);
   if (ctx.keepTypes?.length) spans = spans.filter((s) => !ctx.keepTypes!.includes(s.type));
   if (!spans.length) return { text, findings: [] };
   let out = '';

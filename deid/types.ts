@@ -13,6 +13,8 @@ export interface Finding {
 
 /** A resource that did not reach the output, with the rule and JSON path that stopped it, and a value-free reason. */
 export interface QuarantineEntry {
+  /** Position of the resource in the input batch. */
+  index?: number;
   resourceType: string;
   id?: string;
   rule: string;
@@ -59,6 +61,8 @@ export interface ScrubTextContext {
   linkage?: string;
   /** The record's own identifiers (names, IDs, phones...) from its raw source: always removed wherever they appear. */
   identifiers?: readonly (string | SourceIdentifier)[];
+  /** The record's own business identifiers, matched literally (case- and width-insensitive); see literalForms. */
+  literalIdentifiers?: readonly string[];
   locale?: 'en' | 'zh';
   /** `surrogate` (default): realistic consistent replacements; `tag`: typed tags like `[NAME]`. */
   mode?: 'surrogate' | 'tag';

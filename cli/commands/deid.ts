@@ -1,15 +1,97 @@
 import type { Command } from 'commander';
-import { NotSupportedError } from '../../platform/errors';
+import { createKeyService, loadDeidKey } from '../../deid/key-service';
+import { loadProfile, profileNames, readPolicyFile } from '../../deid/policy';
+import { deidentifyNdjson } from '../../deid/ndjson-run';
+import { scrubText } from '../../deid/text-scrubber';
+import type { ProfileName } from '../../deid/types';
+import { loadConfig } from '../../platform/config';
+import { TributaryError } from '../../platform/errors';
 import { registerDeidDicom } from './deid-dicom';
+
+function profileOf(name: string): ProfileName {
+  if (!(profileNames as readonly string[]).includes(name)) {
+    throw new TributaryError(`--profile must be one of ${profileNames.join(', ')}`, { code: 'invalid', nonRetryable: true });
+  }
+  return name as ProfileName;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 export function registerDeid(program: Command): void {
   const deid = program.command('deid').description('de-identify FHIR, free text and DICOM');
   deid
     .command('fhir')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new NotSupportedError('`tributary deid fhir` is not built yet');
+    .description('de-identify FHIR NDJSON (policy rules on element paths, free text scrubbed, residual-PHI gate, k-anonymity)')
+    .requiredOption('--in <path>', 'an NDJSON file or a directory of *.ndjson files')
+    .requiredOption('--out <dir>', 'output directory: same file names, quarantine/, provenance.ndjson, deid-report.json')
+    .option('--profile <name>', `built-in profile: ${profileNames.join(', ')}`, 'safe-harbor')
+    .option('--policy <file>', 'a policy file (YAML or JSON); `extends: <profile>` builds on a built-in one')
+    .option('--key-file <file>', 'de-identification key file (else TRIBUTARY_DEID_KEY / TRIBUTARY_DEID_KEY_FILE)')
+    .option('--institution <id>', 'institution the data comes from (linkage without a national ID is institution + MRN)', 'local')
+    .option('--suppress', 'suppress quasi-identifiers of patients in classes smaller than the policy k')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  npx tributary deid fhir --in ../shared/data/fhir/bulk-ndjson-10-patients --out out/fhir --profile safe-harbor --key-file my.key
+  npx tributary deid fhir --in export/ --out out/ --profile gbt-37964 --policy config/deid/my-policy.yaml
+
+Resources that fail the residual-PHI gate, are malformed, or reference an unknown patient go to quarantine/ with
+the rule, JSON path and reason (never the value). Exit code 3 when anything was quarantined.`,
+    )
+    .action((opts: { in: string; out: string; profile: string; policy?: string; keyFile?: string; institution: string; suppress?: boolean }) => {
+      const profile = profileOf(opts.profile);
+      const policy = opts.policy ? readPolicyFile(opts.policy) : undefined;
+      const keyService = createKeyService(loadDeidKey(loadConfig(), { keyFile: opts.keyFile }));
+      const report = deidentifyNdjson({
+        inPath: opts.in,
+        outDir: opts.out,
+        profile,
+        policy,
+        keyService,
+        institution: opts.institution,
+        suppress: opts.suppress,
+      });
+      const t = report.totals;
+      process.stdout.write(
+        `${t.lines} resources: ${t.out} de-identified, ${t.quarantined} quarantined; k=${report.risk?.k ?? '-'}` +
+          ` (${report.risk?.recordsBelowThreshold ?? 0} patients below k=${report.risk?.threshold ?? '-'}); key ${report.keyId}; report: ${opts.out}/deid-report.json\n`,
+      );
+      if (t.quarantined > 0) process.exitCode = 3;
+    });
+  deid
+    .command('text')
+    .description('scrub free text (English and Chinese) from stdin to stdout')
+    .option('--profile <name>', `built-in profile: ${profileNames.join(', ')}`, 'safe-harbor')
+    .option('--key-file <file>', 'de-identification key file (else TRIBUTARY_DEID_KEY / TRIBUTARY_DEID_KEY_FILE)')
+    .option('--tags', 'replace with typed tags ([NAME], [PHONE], [DATE]...) instead of surrogates')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  echo "Patient: John Smith, MRN 12345678, seen 03/05/2024" | npx tributary deid text --key-file my.key
+  npx tributary deid text --profile gbt-37964 --tags < note.txt > note.deid.txt
+
+Without a patient, dates become [DATE] (there is no per-patient offset to shift them by). Findings per type go to stderr.`,
+    )
+    .action(async (opts: { profile: string; keyFile?: string; tags?: boolean }) => {
+      const policy = loadProfile(profileOf(opts.profile));
+      const keyService = createKeyService(loadDeidKey(loadConfig(), { keyFile: opts.keyFile }));
+      const input = await readStdin();
+      const result = scrubText(input, {
+        keyService,
+        mode: opts.tags ? 'tag' : (policy.text?.mode ?? 'surrogate'),
+        locale: /[\u3400-\u9fff]/.test(input) ? 'zh' : 'en',
+        keepTypes: policy.text?.keepTypes,
+      });
+      process.stdout.write(result.text);
+      const byType: Record<string, number> = {};
+      for (const f of result.findings) byType[f.type] = (byType[f.type] ?? 0) + 1;
+      process.stderr.write(`${JSON.stringify({ findings: byType, keyId: keyService.keyId })}\n`);
     });
   registerDeidDicom(deid);
 }

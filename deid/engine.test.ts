@@ -1,0 +1,186 @@
+import crypto from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createDeidEngine, createKeyService, scanResidualPhi, collectIdentifiers, compilePolicy, parsePolicy, type FhirResource } from './index';
+import { buildFhirFixture } from './fixtures/records';
+
+const keyService = createKeyService({ key: crypto.createHash('sha256').update('engine-test').digest(), keyId: 'k-test' });
+const referenceDate = new Date('2025-06-01T00:00:00Z');
+
+function run(profile: 'safe-harbor' | 'gbt-37964' | 'limited-dataset' = 'safe-harbor') {
+  const fx = buildFhirFixture();
+  const engine = createDeidEngine({ profile, keyService, referenceDate });
+  const a = engine.deidentifyResources(fx.byInstitution['inst-a'], { institution: 'inst-a' });
+  const b = engine.deidentifyResources(fx.byInstitution['inst-b'], { institution: 'inst-b' });
+  return { fx, a, b };
+}
+
+const find = (list: FhirResource[], type: string, i = 0) => list.filter((r) => r.resourceType === type)[i];
+
+describe('createDeidEngine (safe-harbor)', () => {
+  it('leaves no planted identifier anywhere in the output, text attachments included', () => {
+    const { fx, a, b } = run();
+    expect(a.quarantined).toEqual([]);
+    expect(b.quarantined).toEqual([]);
+    const decoded = [...a.outputs, ...b.outputs].map((r) => {
+      const json = JSON.stringify(r);
+      const docs = JSON.stringify(r).match(/"data":"([^"]+)"/g) ?? [];
+      return json + docs.map((d) => Buffer.from(d.slice(8, -1), 'base64').toString('utf8')).join(' ');
+    });
+    const all = decoded.join('\n');
+    for (const p of fx.planted) expect(all.includes(p.value), `${p.type} survived`).toBe(false);
+  });
+
+  it('links the same person across institutions: same pseudonym, same date offset, intervals kept', () => {
+    const { a, b } = run();
+    const pa = find(a.outputs, 'Patient');
+    const pb = find(b.outputs, 'Patient');
+    expect(pa.id).toBe(pb.id);
+    expect(find(a.outputs, 'Encounter').subject).toEqual({ reference: `Patient/${pa.id}` });
+    const ea = find(a.outputs, 'Encounter').period as { start: string; end: string };
+    const eb = find(b.outputs, 'Encounter').period as { start: string; end: string };
+    const days = (x: string, y: string) => (Date.parse(y) - Date.parse(x)) / 86_400_000;
+    // originals: 2024-03-05T09 -> 2024-03-07T12 (2.125 days) and 2024-03-05T09 -> 2024-06-10T10 (97 days + 1 h)
+    expect(days(ea.start, ea.end)).toBe(2.125);
+    expect(days(ea.start, eb.start) * 24).toBe(97 * 24 + 1);
+    expect(ea.start).not.toBe('2024-03-05T09:00:00Z');
+    expect(ea.start.slice(10)).toBe('T09:00:00Z');
+    // the observation note shares the patient's offset: 2024-03-06 became the encounter start + 1 day
+    const note = (find(a.outputs, 'Observation').note as { text: string }[])[0].text;
+    const shifted = new Date(Date.parse(ea.start) + 86_400_000);
+    expect(note).toContain(`${shifted.getUTCMonth() + 1}/${shifted.getUTCDate()}/${shifted.getUTCFullYear()}`);
+  });
+
+  it('generalizes birth date (90+), address (state + ZIP3, restricted ZIP3 -> 000) and removes what no rule allows', () => {
+    const { a, b } = run();
+    const pa = find(a.outputs, 'Patient');
+    expect(pa.birthDate).toBe('1960');
+    expect(pa.address).toEqual([{ state: 'MA', postalCode: '021' }]);
+    expect(pa.telecom).toBeUndefined();
+    expect(pa.favouriteColour).toBeUndefined();
+    expect(pa.extension).toEqual([{ url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex', valueCode: 'M' }]);
+    expect((pa.name as { family: string }[])[0].family).not.toBe('Thornbury');
+    const old = find(a.outputs, 'Patient', 1);
+    expect(old.birthDate).toBe('1935'); // 95 in 2025: folded into 90+ (born no later than 2025 - 90)
+    const restricted = find(b.outputs, 'Patient', 1);
+    expect(restricted.address).toEqual([{ state: 'NH', postalCode: '000' }]);
+    expect(a.report.ruleCounts['removed-unlisted Patient.favouriteColour']).toBe(1);
+    expect(a.report.ruleCounts['removed-unlisted Patient.extension']).toBe(1);
+    expect(a.report.ruleCounts['removed-unlisted Patient.meta.source']).toBe(1);
+  });
+
+  it('labels outputs and records policy, version and key id in a Provenance', () => {
+    const { a } = run();
+    const sec = (find(a.outputs, 'Patient').meta as { security: { code: string }[] }).security.map((s) => s.code);
+    expect(sec).toEqual(expect.arrayContaining(['PSEUDED', 'REDACTED', 'MASKED']));
+    expect(a.provenance?.policy).toEqual(['urn:tributary:deid-policy:safe-harbor|1.0.0']);
+    expect(JSON.stringify(a.provenance)).toContain('k-test');
+    expect((a.provenance?.target as unknown[]).length).toBe(a.outputs.length);
+    expect(a.report).toMatchObject({ profile: 'safe-harbor', policyVersion: '1.0.0', keyId: 'k-test', resourcesIn: 6, resourcesOut: 6 });
+  });
+
+  it('rewrites text attachments and drops their hash', () => {
+    const { a } = run();
+    const att = ((find(a.outputs, 'DocumentReference').content as { attachment: Record<string, unknown> }[])[0]).attachment;
+    expect(att.hash).toBeUndefined();
+    const text = Buffer.from(att.data as string, 'base64').toString('utf8');
+    expect(text).toContain('Takes metformin.');
+    expect(att.size).toBe(Buffer.byteLength(text));
+  });
+});
+
+describe('fail closed', () => {
+  it('quarantines malformed resources and unknown patients with reasons, never values', () => {
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService });
+    const res = engine.deidentifyResources(
+      [
+        { resourceType: 'not a type' } as FhirResource,
+        { resourceType: 'Observation', id: 'o1', subject: { reference: 'Patient/nowhere-555-2368' }, status: 'final' },
+        { resourceType: 'Bundle', id: 'b1' },
+        { resourceType: 'Observation', id: 'o2', status: 'final', valueString: 'x', effectiveDateTime: '2024-13-45' },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(res.outputs).toHaveLength(0);
+    expect(res.quarantined.map((q) => q.rule)).toEqual(['input.malformed', 'input.malformed', 'link.unresolved-patient', 'engine.error']);
+    expect(res.quarantined[3].path).toBe('Observation.effectiveDateTime');
+    expect(JSON.stringify(res)).not.toContain('555-2368');
+    expect(JSON.stringify(res)).not.toContain('not a type');
+    expect(res.report.resourcesIn).toBe(res.outputs.length + res.quarantined.length);
+  });
+
+  it('the residual-PHI gate quarantines a record whose policy keeps a name, naming rule and path only', () => {
+    const fx = buildFhirFixture();
+    const leaky = parsePolicy(
+      { name: 'leaky', version: '0.0.1', extends: 'safe-harbor', rules: [{ path: 'Patient.name', method: 'keep' }, { path: 'Observation.note', method: 'keep' }] },
+      'test policy',
+    );
+    const engine = createDeidEngine({ profile: 'safe-harbor', policy: leaky, keyService });
+    const res = engine.deidentifyResources(fx.byInstitution['inst-a'], { institution: 'inst-a' });
+    const rules = res.quarantined.map((q) => `${q.resourceType} ${q.rule} ${q.path}`);
+    expect(rules.some((r) => r.startsWith('Patient gate.record-identifier:name Patient.name[0]')), rules.join('; ')).toBe(true);
+    expect(rules.some((r) => r.startsWith('Observation gate.'))).toBe(true);
+    const dump = JSON.stringify(res.quarantined);
+    for (const v of ['Thornbury', 'Jonathan', '王小明', '617']) expect(dump).not.toContain(v);
+    expect(res.report.resourcesIn).toBe(res.outputs.length + res.quarantined.length);
+  });
+
+  it('scanResidualPhi finds normalized forms: case, spacing, full-width, partial names, separators', () => {
+    const raw = buildFhirFixture().byInstitution['inst-a'][0];
+    const ids = collectIdentifiers(raw);
+    const probe = (s: string) => scanResidualPhi({ resourceType: 'Basic', note: [{ text: s }] } as FhirResource, ids).map((f) => f.rule);
+    expect(probe('seen: JONATHAN   thornbury')).toContain('gate.record-identifier:name');
+    expect(probe('Thornbury')).toContain('gate.record-identifier:name');
+    expect(probe('ssn １２３４５６７８９')).toContain('gate.record-identifier:identifier');
+    expect(probe('ssn 123 45 6789')).toContain('gate.record-identifier:identifier');
+    expect(probe('born 04/12/1960')).toContain('gate.record-identifier:birth-date');
+    expect(probe('call 13912345678')).toContain('gate.cn-mobile');
+    expect(probe('nothing here, Parkinson disease, 555-555-0142, user.1@example.org')).toEqual([]);
+  });
+});
+
+describe('profiles', () => {
+  it('gbt-37964 keeps province and city, drops district and postcode', () => {
+    const { a } = run('gbt-37964');
+    expect(a.quarantined).toEqual([]);
+    const pb = find(a.outputs, 'Patient', 1);
+    expect(pb.address).toEqual([{ city: '北京市', state: '北京市' }]);
+    expect(JSON.stringify(pb)).not.toContain('王');
+    const obs = find(a.outputs, 'Observation', 1).valueString as string;
+    expect(obs).toContain('帕金森病史');
+    expect(obs).not.toContain('11010519491231002X');
+  });
+
+  it('limited-dataset keeps dates and five-digit ZIP but not names or identifiers', () => {
+    const { a } = run('limited-dataset');
+    expect(a.quarantined).toEqual([]);
+    const pa = find(a.outputs, 'Patient');
+    expect(pa.birthDate).toBe('1960-04-12');
+    expect(pa.address).toEqual([{ city: 'Somerville', state: 'MA', postalCode: '02143' }]);
+    expect(JSON.stringify(pa)).not.toContain('Thornbury');
+    expect((find(a.outputs, 'Encounter').period as { start: string }).start).toBe('2024-03-05T09:00:00Z');
+  });
+
+  it('k-anonymity: smallest class, records below k, suppression', () => {
+    const { a, b } = run();
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const patients = [...a.outputs, ...b.outputs].filter((r) => r.resourceType === 'Patient');
+    const report = engine.assessRisk(patients, { k: 2 });
+    expect(report).toMatchObject({ threshold: 2, smallestClass: 1, k: 1, suppressed: 0 });
+    expect(report.recordsBelowThreshold).toBe(2);
+    const suppressed = engine.assessRisk(patients, { k: 2, suppress: true });
+    expect(suppressed.suppressed).toBe(2);
+  });
+});
+
+describe('policy files', () => {
+  const bad = (rules: unknown[]) => () => compilePolicy(parsePolicy({ name: 'p', version: '1.0.0', rules }, 'policy file p.yaml'));
+  it('names the rule and the field', () => {
+    expect(bad([{ path: 'Patient.name', method: 'shred' }])).toThrow(/rules\.0\.method/);
+    expect(bad([{ path: 'Patient.name', method: 'keep' }, { path: 'Patient..x', method: 'keep' }])).toThrow(/rules\[1\]\.path/);
+    expect(bad([{ path: "nodesByType('Banana')", method: 'redact' }])).toThrow(/rules\[0\]\.path: nodesByType: unknown type/);
+    expect(bad([{ path: 'Patient.address', method: 'generalize' }])).toThrow(/rules\[0\]\.kind/);
+    expect(bad([{ path: 'Observation.value[x]', method: 'perturb' }])).toThrow(/rules\[0\]\.relative/);
+    expect(bad([{ path: 'Patient.name', method: 'keep', extra: 1 }])).toThrow(/rules\.0/);
+    expect(() => parsePolicy({ name: 'p', version: 'v1', rules: [] }, 'policy file p.yaml')).toThrow(/version/);
+  });
+});
