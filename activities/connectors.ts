@@ -99,7 +99,7 @@ export function createConnectors(options: HttpOptions = {}) {
     return index.files
       .filter((f) => f.source === source)
       .map((f) => ({ path: f.path, url: f.url ? new URL(f.url, base).toString() : base + f.path.split('/').map(encodeURIComponent).join('/') }))
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      .sort(byPatientsFirst);
   }
 
   /** File drops: one page per file; imaging: one page per study folder. */
@@ -190,6 +190,14 @@ export function formatOf(institution: Institution, source: SourceKind): string {
     case 'imaging':
       return 'dicom-study';
   }
+}
+
+/** Path order, except that patient tables come first: later tables reference the patients they define. */
+function byPatientsFirst(a: { path: string }, b: { path: string }): number {
+  const pa = /(^|\/)patients?[^/]*$/.test(a.path) ? 0 : 1;
+  const pb = /(^|\/)patients?[^/]*$/.test(b.path) ? 0 : 1;
+  if (pa !== pb) return pa - pb;
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 }
 
 function studyOf(path: string): string {

@@ -37,6 +37,9 @@ function fakeSteps(overrides: Partial<StepLibrary> = {}): StepLibrary {
         recordsRejected: lines.length - good.length,
       };
     },
+    linkPatient(patient) {
+      return { linkage: `link-${patient.id}`, mrn: `mrn-${patient.id}` };
+    },
     async deidentifyResources(resources) {
       const quarantined = resources.filter((r) => JSON.stringify(r).includes('LEAK')).map((r) => ({ resourceType: r.resourceType, id: r.id, rule: 'residual-phi', path: 'code.text', reason: 'identifier' }));
       const ids = new Set(quarantined.map((q) => q.id));

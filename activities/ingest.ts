@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { patientStableId } from '../mappers/ids';
+import { loadHisMapping } from '../synth/ehr-his';
 import type { FhirResource } from '../mappers/types';
 import { NotSupportedError, TributaryError } from '../platform/errors';
 import { log } from '../platform/log';
@@ -11,6 +13,7 @@ import { packPage, unpackPage } from './pack';
 import { deriveStagingKey, getJson, putJson, type BlobStore } from './staging';
 import type { StepLibrary } from './steps';
 import { writeBulkManifest, writeFileAtomic } from './publish';
+import { createPatientIndex } from './patient-index';
 
 /**
  * The ingestion activities: thin I/O wrappers that read a staging key, run one library step, write the result
@@ -72,6 +75,8 @@ interface ResourceBatch {
   dicom?: { key: string; sop: string }[];
   /** Record keys already quarantined by an earlier step (verify adds its own). */
   quarantinedRecords?: string[];
+  /** Patient stable id → the ids other pages' references to that Patient were mapped to (see patientAliasesOf). */
+  patientAliases?: Record<string, string[]>;
 }
 
 interface ImageList {
@@ -80,6 +85,15 @@ interface ImageList {
 
 export function createIngestActivities(deps: IngestDeps) {
   const { store, steps } = deps;
+  const patientIndex = createPatientIndex(store);
+  const hisMappings = new Map<string, ReturnType<typeof loadHisMapping>>();
+  /** HIS CSV column names differ per institution: config/his-csv/<institution>.json says which is which. */
+  const columnMappingFor = (institution: Institution) => {
+    if (institution.ehr.format !== 'his-csv') return undefined;
+    let m = hisMappings.get(institution.id);
+    if (!m) hisMappings.set(institution.id, (m = loadHisMapping(institution.id)));
+    return m;
+  };
 
   function institutionOf(id: string): Institution {
     const inst = deps.registry.institutions.find((i) => i.id === id);
@@ -122,7 +136,12 @@ export function createIngestActivities(deps: IngestDeps) {
       for (const part of page.parts) {
         let result;
         try {
-          result = await steps.mapPart(page.format, part.bytes, { institution: institution.id, sourceFile: part.name, timezone: institution.timezone });
+          result = await steps.mapPart(page.format, part.bytes, {
+            institution: institution.id,
+            sourceFile: part.name,
+            timezone: institution.timezone,
+            ...(page.format === 'his-csv' ? { columnMapping: columnMappingFor(institution) } : {}),
+          });
         } catch (e) {
           if (e instanceof NotSupportedError || !(e instanceof TributaryError) || !e.nonRetryable) throw e;
           // A file the mapper cannot read at all: keep its bytes in quarantine with the reason, go on.
@@ -138,6 +157,7 @@ export function createIngestActivities(deps: IngestDeps) {
           batch.resources.push(resource);
           batch.recordOf.push(recordKeyOf(resource));
         }
+        if (page.format === 'fhir') batch.patientAliases = { ...batch.patientAliases, ...patientAliasesOf(part.bytes, institution.id) };
       }
       if (issues.length) await putJson(store, deriveStagingKey(prefix('rejects', input), input.rawKey), issues);
       const batchKey = deriveStagingKey(prefix('std', input), input.rawKey);
@@ -146,9 +166,21 @@ export function createIngestActivities(deps: IngestDeps) {
     },
 
     async deidentifyBatch(input: StepContext & { batchKey: string }): Promise<StepResult> {
+      const institution = institutionOf(input.institution);
       const batch = await getJson<ResourceBatch>(store, input.batchKey);
-      const index = await loadPatientIndex(store, input.institution);
-      const outcome = await steps.deidentifyResources(batch.resources, { institution: input.institution, linkageFor: (ref) => index.get(ref) });
+      // Index this batch's Patients first, so later batches and other sources (DICOM by MRN) link to them.
+      const entries = [];
+      for (const r of batch.resources) {
+        if (r.resourceType !== 'Patient' || typeof r.id !== 'string') continue;
+        try {
+          entries.push({ ref: `Patient/${r.id}`, aliases: (batch.patientAliases?.[r.id] ?? []).map((id) => `Patient/${id}`), raw: r, ...steps.linkPatient(r, institution) });
+        } catch (e) {
+          if (!(e instanceof TributaryError) || !e.nonRetryable) throw e; // unlinkable: the engine quarantines it
+        }
+      }
+      await patientIndex.record(input.institution, entries);
+      const patients = await patientIndex.load(input.institution);
+      const outcome = await steps.deidentifyResources(batch.resources, { institution, patients });
       const recordById = new Map(batch.resources.map((r, i) => [`${r.resourceType}/${r.id}`, batch.recordOf[i]]));
       const quarantinedRecords = [...new Set(outcome.quarantined.map((q) => recordById.get(`${q.resourceType}/${q.id}`) ?? `${q.resourceType}/${q.id}`))];
       await quarantineLog(input, input.batchKey, outcome.quarantined);
@@ -170,7 +202,9 @@ export function createIngestActivities(deps: IngestDeps) {
     },
 
     async deidentifyImages(input: StepContext & { rawKey: string }): Promise<StepResult & { imagesKey: string }> {
+      const institution = institutionOf(input.institution);
       const page = unpackPage(await store.get(input.rawKey), input.rawKey);
+      const patients = await patientIndex.load(input.institution);
       const images: ImageList['images'] = [];
       const quarantined: unknown[] = [];
       let rejected = 0;
@@ -182,7 +216,7 @@ export function createIngestActivities(deps: IngestDeps) {
           result = await getJson(store, resultKey);
         } else {
           try {
-            const outcome = await steps.deidentifyDicom(part.bytes, { institution: input.institution });
+            const outcome = await steps.deidentifyDicom(part.bytes, { institution, patients, where: part.name });
             if (outcome.status === 'ok') {
               const key = deriveStagingKey(prefix('img', input), input.rawKey, part.name);
               await store.put(key, outcome.bytes);
@@ -212,7 +246,7 @@ export function createIngestActivities(deps: IngestDeps) {
       const out: ImageList = { images: [] };
       for (const [i, image] of list.images.entries()) {
         const key = deriveStagingKey(prefix('den', input), image.key);
-        if (!(await store.has(key))) await store.put(key, await steps.denoiseDicom(await store.get(image.key)));
+        if (!(await store.has(key))) await store.put(key, await steps.denoiseDicom(await store.get(image.key), image.key));
         out.images.push({ key, summary: image.summary });
         heartbeat({ done: i + 1 });
       }
@@ -278,8 +312,11 @@ export function createIngestActivities(deps: IngestDeps) {
       const batch = await getJson<ResourceBatch>(store, input.batchKey);
       const runDir = path.join(deps.outputRoot, input.runId);
       const tag = deriveStagingKey('p', input.batchKey).slice(2, 18);
+      // A record sent twice (an HL7 message resent byte for byte) maps to the same ids: publish each resource once.
+      const unique = new Map<string, FhirResource>();
+      for (const r of batch.resources) unique.set(`${r.resourceType}/${r.id}`, r);
       const byType = new Map<string, FhirResource[]>();
-      for (const r of batch.resources) byType.set(r.resourceType, [...(byType.get(r.resourceType) ?? []), r]);
+      for (const r of unique.values()) byType.set(r.resourceType, [...(byType.get(r.resourceType) ?? []), r]);
       for (const [type, resources] of byType) {
         // One file per batch and type, named from the batch key: a retry rewrites it, never appends twice.
         const file = path.join(runDir, 'fhir', `${type}.${input.institution}.${input.source}.${tag}.ndjson`);
@@ -293,15 +330,15 @@ export function createIngestActivities(deps: IngestDeps) {
         if (input.stowUrl) instances.push(bytes);
         dicomPublished++;
       }
-      if (input.fhirServerUrl && batch.resources.length) {
+      if (input.fhirServerUrl && unique.size) {
         if (!deps.postTransaction) throw new NotSupportedError('publishing to a FHIR server');
-        await deps.postTransaction(input.fhirServerUrl, batch.resources);
+        await deps.postTransaction(input.fhirServerUrl, [...unique.values()]);
       }
       if (input.stowUrl && instances.length) {
         if (!deps.stow) throw new NotSupportedError('STOW-RS to a research PACS');
         await deps.stow(input.stowUrl, instances);
       }
-      return { counts: { resourcesPublished: batch.resources.length, dicomPublished } };
+      return { counts: { resourcesPublished: unique.size, dicomPublished } };
     },
 
     async routeBatch(input: StepContext & { batchKey: string }): Promise<StepResult> {
@@ -339,9 +376,29 @@ function recordKeyOf(resource: FhirResource): string {
   return typeof source === 'string' && source ? source : `${resource.resourceType}/${resource.id}`;
 }
 
-/** Patient reference → linkage key, per institution, kept in staging so linkage works across batches. */
-async function loadPatientIndex(store: BlobStore, institution: string): Promise<Map<string, string>> {
-  const key = `patients/${institution}/index`;
-  if (!(await store.has(key))) return new Map();
-  return new Map(Object.entries(await getJson<Record<string, string>>(store, key)));
+/**
+ * The FHIR mapper gives a Patient the id patientStableId(institution, MRN), but it can only know the MRN when the
+ * Patient is in the same page: a reference from a later page (`Patient/pt-0001`) becomes
+ * patientStableId(institution, 'pt-0001'). Paged pulls always split them, so the Patient page records that second
+ * id as an alias in the patient index, and later pages link through it. (Reported to the mappers owner: a
+ * cross-batch reference map in MapContext would make this unnecessary.)
+ */
+function patientAliasesOf(ndjson: Buffer, institution: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const line of ndjson.toString('utf8').split('\n')) {
+    if (!line.includes('"Patient"')) continue;
+    let r: { resourceType?: unknown; id?: unknown; identifier?: { type?: { coding?: { code?: unknown }[] }; value?: unknown }[] };
+    try {
+      r = JSON.parse(line);
+    } catch {
+      continue; // the mapper rejects and reports the line
+    }
+    if (r.resourceType !== 'Patient' || typeof r.id !== 'string' || !Array.isArray(r.identifier)) continue;
+    const mrn = r.identifier.find((i) => i?.type?.coding?.some((c) => c?.code === 'MR') && typeof i.value === 'string' && i.value)?.value as string | undefined;
+    if (!mrn) continue;
+    const stable = patientStableId(institution, mrn);
+    const alias = patientStableId(institution, r.id);
+    if (alias !== stable) out[stable] = [alias];
+  }
+  return out;
 }

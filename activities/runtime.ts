@@ -1,32 +1,64 @@
 import path from 'node:path';
+import { loadRoutingRules } from '../annotation/routing';
+import { openQueueStore, type QueueStore } from '../annotation/store';
+import { createKeyService, loadDeidKey } from '../deid/key-service';
 import type { Config } from '../platform/config';
 import { loadInstitutionRegistry } from '../platform/institutions';
 import { createConnectors } from './connectors';
 import { createIngestActivities, type IngestDeps } from './ingest';
+import { createRouter } from './route';
 import { createFileBlobStore, loadStagingKey } from './staging';
 import { createStepLibrary } from './steps';
 
 export interface IngestPaths {
   staging: string;
   output: string;
+  queues: string;
 }
 
 export function ingestPaths(config: Config): IngestPaths {
-  return { staging: path.join(config.paths.data, 'staging'), output: path.join(config.paths.data, 'out') };
-}
-
-/** Everything the ingestion activities need, from configuration: used by the worker, the demo and the bench. */
-export function createIngestDeps(config: Config, options: { ratePerSecond?: number; fetch?: typeof fetch } = {}): IngestDeps {
-  const paths = ingestPaths(config);
   return {
-    store: createFileBlobStore({ root: paths.staging, key: loadStagingKey(config) }),
-    outputRoot: paths.output,
-    registry: loadInstitutionRegistry(),
-    connectors: createConnectors({ ratePerSecond: options.ratePerSecond, fetch: options.fetch }),
-    steps: createStepLibrary(),
+    staging: path.join(config.paths.data, 'staging'),
+    output: path.join(config.paths.data, 'out'),
+    queues: path.join(config.paths.data, 'queues'),
   };
 }
 
-export function createIngestActivitiesFromConfig(config: Config, options?: Parameters<typeof createIngestDeps>[1]) {
+export interface IngestDepsOptions {
+  ratePerSecond?: number;
+  fetch?: typeof fetch;
+  /** PostgreSQL schema for the queue tables (tests and benchmarks isolate themselves). */
+  queueSchema?: string;
+}
+
+/** Everything the ingestion activities need, from configuration: used by the worker, the demo and the bench. */
+export function createIngestDeps(config: Config, options: IngestDepsOptions = {}): IngestDeps & { close(): Promise<void> } {
+  const paths = ingestPaths(config);
+  const registry = loadInstitutionRegistry();
+  const deidKey = loadDeidKey(config, { generateLocal: !config.temporal.external });
+  // The queue store opens on first use: a worker that never routes never touches the database.
+  let queues: Promise<QueueStore> | undefined;
+  const openQueues = () =>
+    (queues ??= openQueueStore(
+      config.database.external ? { databaseUrl: config.database.url, schema: options.queueSchema } : { dataDir: paths.queues, schema: options.queueSchema },
+    ));
+  let router: ReturnType<typeof createRouter> | undefined;
+  return {
+    store: createFileBlobStore({ root: paths.staging, key: loadStagingKey(config) }),
+    outputRoot: paths.output,
+    registry,
+    connectors: createConnectors({ ratePerSecond: options.ratePerSecond, fetch: options.fetch }),
+    steps: createStepLibrary({ keyService: createKeyService(deidKey) }),
+    async route(items, ctx) {
+      router ??= createRouter({ store: await openQueues(), rules: loadRoutingRules(), keyId: deidKey.keyId, institutions: registry.institutions });
+      return router(items, ctx);
+    },
+    async close() {
+      if (queues) await (await queues).close();
+    },
+  };
+}
+
+export function createIngestActivitiesFromConfig(config: Config, options?: IngestDepsOptions) {
   return createIngestActivities(createIngestDeps(config, options));
 }

@@ -1,7 +1,12 @@
-import { mapBuffer, isSourceFormat, validateFhirResource } from '../mappers/index';
+import { createDeidEngine, linkageSubjectOf, scrubText, type DeidEngine, type ProfileName } from '../deid/index';
+import type { KeyService } from '../deid/key-service';
+import { deidentifyDicom } from '../imaging/dicom-deid';
+import { denoiseDicom } from '../imaging/denoise';
+import { isSourceFormat, mapBuffer, mapImagingStudies, validateFhirResource } from '../mappers/index';
 import type { FhirResource, MapContext, MapResult } from '../mappers/types';
 import { NotSupportedError, type OperationOutcomeIssue } from '../platform/errors';
 import type { DicomSummary } from '../schemas/dicom-summary';
+import type { Institution } from '../schemas/institution';
 
 /**
  * The libraries the pipeline steps call, behind one interface: activities stay thin I/O wrappers, the in-process
@@ -13,41 +18,81 @@ export interface DeidOutcome {
   quarantined: { resourceType: string; id?: string; rule: string; path: string; reason: string }[];
 }
 
-export type DicomOutcome =
-  | { status: 'ok'; bytes: Buffer; summary: DicomSummary }
-  | { status: 'quarantined'; reason: string; rule: string };
+export type DicomOutcome = { status: 'ok'; bytes: Buffer; summary: DicomSummary } | { status: 'quarantined'; reason: string; rule: string };
+
+export interface PatientLookup {
+  linkageFor: (patientRef: string) => string | undefined;
+  patientFor: (patientRef: string) => FhirResource | undefined;
+  linkageForMrn: (mrn: string) => string | undefined;
+}
 
 export interface StepLibrary {
   mapPart(format: string, bytes: Buffer, ctx: MapContext): Promise<MapResult>;
-  /** De-identify resources of one institution; linkageFor gives the linkage key of a patient reference. */
-  deidentifyResources(resources: FhirResource[], options: { institution: string; linkageFor: (patientRef: string) => string | undefined }): Promise<DeidOutcome>;
+  /** Linkage key and MRN of a raw Patient, for the institution's patient index. */
+  linkPatient(patient: FhirResource, institution: Institution): { linkage: string; mrn?: string };
+  /** De-identify resources of one institution; patients of earlier batches come from the index. */
+  deidentifyResources(resources: FhirResource[], options: { institution: Institution; patients: PatientLookup }): Promise<DeidOutcome>;
   validateResource(resource: FhirResource): OperationOutcomeIssue[];
-  deidentifyDicom(bytes: Buffer, options: { institution: string }): Promise<DicomOutcome>;
-  denoiseDicom(bytes: Buffer): Promise<Buffer>;
+  deidentifyDicom(bytes: Buffer, options: { institution: Institution; patients: PatientLookup; where: string }): Promise<DicomOutcome>;
+  denoiseDicom(bytes: Buffer, where: string): Promise<Buffer>;
   mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): MapResult;
 }
 
-/** The real libraries, as far as they have landed. */
-export function createStepLibrary(): StepLibrary {
+/** The de-identification profile for an institution: GB/T 37964 in China, HIPAA Safe Harbor in the US. */
+export function profileFor(institution: Institution): ProfileName {
+  return institution.locale === 'zh-CN' ? 'gbt-37964' : 'safe-harbor';
+}
+
+/** The real libraries. */
+export function createStepLibrary(options: { keyService: KeyService }): StepLibrary {
+  const { keyService } = options;
+  const engines = new Map<ProfileName, DeidEngine>();
+  const engineFor = (institution: Institution): DeidEngine => {
+    const profile = profileFor(institution);
+    let engine = engines.get(profile);
+    if (!engine) {
+      engine = createDeidEngine({ profile, keyService });
+      engines.set(profile, engine);
+    }
+    return engine;
+  };
+
   return {
     async mapPart(format, bytes, ctx) {
       if (!isSourceFormat(format)) throw new NotSupportedError(`map format ${format}`);
       return mapBuffer(format, bytes, ctx);
     },
-    async deidentifyResources() {
-      throw new NotSupportedError('FHIR de-identification (deid/index.ts createDeidEngine has not landed)');
+    linkPatient(patient, institution) {
+      const linkage = engineFor(institution).linkageOf(patient, institution.id);
+      return { linkage, mrn: linkageSubjectOf(patient, institution.id).mrn };
+    },
+    async deidentifyResources(resources, { institution, patients }) {
+      const result = engineFor(institution).deidentifyResources(resources, {
+        institution: institution.id,
+        linkageFor: patients.linkageFor,
+        patientFor: patients.patientFor,
+      });
+      return { outputs: result.outputs, quarantined: result.quarantined };
     },
     validateResource(resource) {
       return validateFhirResource(resource);
     },
-    async deidentifyDicom() {
-      throw new NotSupportedError('DICOM de-identification (imaging deidentifyDicom has not landed)');
+    async deidentifyDicom(bytes, { institution, patients, where }) {
+      const result = deidentifyDicom(bytes, {
+        keyService,
+        institution: institution.id,
+        linkageFor: patients.linkageForMrn,
+        scrubDescriptor: (text, c) =>
+          scrubText(text, { keyService, linkage: c.linkage, identifiers: c.identifiers, dateOffsetDays: c.dateOffsetDays, locale: institution.locale === 'zh-CN' ? 'zh' : 'en' }).text,
+        where,
+      });
+      return result.status === 'ok' ? { status: 'ok', bytes: result.bytes, summary: result.summary } : result;
     },
-    async denoiseDicom() {
-      throw new NotSupportedError('DICOM denoising (imaging denoiseDicom has not landed)');
+    async denoiseDicom(bytes, where) {
+      return (await denoiseDicom(bytes, { where })).bytes;
     },
-    mapImagingStudies() {
-      throw new NotSupportedError('mapImagingStudies (mappers) has not landed');
+    mapImagingStudies(summaries, ctx) {
+      return mapImagingStudies(summaries, ctx);
     },
   };
 }

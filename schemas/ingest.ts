@@ -26,16 +26,6 @@ export const sourceCountsSchema = z.object({
 });
 export type SourceCounts = z.infer<typeof sourceCountsSchema>;
 
-export function emptyCounts(): SourceCounts {
-  return { in: 0, published: 0, quarantined: 0, rejected: 0, resourcesPublished: 0, resourcesQuarantined: 0, dicomPublished: 0, workItems: 0, pages: 0, pagesQuarantined: 0 };
-}
-
-export function addCounts(a: SourceCounts, b: Partial<SourceCounts>): SourceCounts {
-  const out = { ...a };
-  for (const k of Object.keys(out) as (keyof SourceCounts)[]) out[k] += b[k] ?? 0;
-  return out;
-}
-
 /** Where a run reads from: a base URL serving `<base>/<institution>/...` (the synth server or a gateway). */
 export const ingestRunInputSchema = z.object({
   /** Short label naming the run in workflow ids and output folders, e.g. `20261125t0930z`. */

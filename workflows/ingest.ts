@@ -1,6 +1,7 @@
 import {
   ApplicationFailure,
   ParentClosePolicy,
+  condition,
   continueAsNew,
   proxyActivities,
   setHandler,
@@ -9,16 +10,8 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { IngestActivities, PageRef } from '../activities/ingest';
-import {
-  addCounts,
-  emptyCounts,
-  type IngestRunInput,
-  type IngestRunProgress,
-  type IngestSourceInput,
-  type IngestSourceProgress,
-  type SourceCounts,
-  type SourceProgress,
-} from '../schemas/ingest';
+import type { IngestRunInput, IngestRunProgress, IngestSourceInput, IngestSourceProgress, SourceCounts, SourceProgress } from '../schemas/ingest';
+import { addCounts, emptyCounts } from './counts';
 import { ingestSourceWorkflowId, runProgressQuery, sourceProgressQuery } from './definitions';
 
 /**
@@ -48,20 +41,28 @@ export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRu
   const runId = input.scheduled ? `${input.runId}-${compactTime(startedAt)}` : input.runId;
   const progress: IngestRunProgress = {
     runId,
-    sources: input.institutions.flatMap((institution) =>
-      input.sources.map(
-        (source): SourceProgress => ({ institution, source, workflowId: ingestSourceWorkflowId(institution, source, runId), status: 'pending' }),
+    // EHR first: its Patients fill the institution's patient index that the other sources link to.
+    sources: [...input.sources]
+      .sort((a, b) => (a === 'ehr' ? -1 : b === 'ehr' ? 1 : 0))
+      .flatMap((source) =>
+        input.institutions.map(
+          (institution): SourceProgress => ({ institution, source, workflowId: ingestSourceWorkflowId(institution, source, runId), status: 'pending' }),
+        ),
       ),
-    ),
     totals: emptyCounts(),
     done: false,
   };
   setHandler(runProgressQuery, () => progress);
 
+  const ehrSettled = (institution: string) =>
+    progress.sources.every((s) => s.source !== 'ehr' || s.institution !== institution || s.status === 'completed' || s.status === 'failed');
+
   let next = 0;
   async function lane(): Promise<void> {
     while (next < progress.sources.length) {
       const entry = progress.sources[next++];
+      // Every EHR entry was taken by a lane before any other source, so this wait cannot starve the lanes.
+      if (entry.source !== 'ehr') await condition(() => ehrSettled(entry.institution));
       entry.status = 'running';
       try {
         const child = await startChild(ingestSourceWorkflow, {

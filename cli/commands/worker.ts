@@ -39,7 +39,8 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
   } catch (e) {
     throw new TributaryError(`cannot reach Temporal at ${config.temporal.address}: ${(e as Error).message}`, { code: 'transient', cause: e });
   }
-  const activities = createIngestActivities(options.deps ?? createIngestDeps(config));
+  const ownDeps = options.deps ? undefined : createIngestDeps(config);
+  const activities = createIngestActivities(options.deps ?? ownDeps!);
   const dataConverter = createDataConverter(config);
   const workers: Worker[] = [];
   if (queues.includes(TASK_QUEUES.ingest)) {
@@ -68,9 +69,12 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
       }),
     );
   }
-  const done = Promise.all(workers.map((w) => w.run())).then(async () => {
-    await connection.close();
-  });
+  const done = Promise.all(workers.map((w) => w.run()))
+    .then(() => undefined)
+    .finally(async () => {
+      await ownDeps?.close();
+      await connection.close();
+    });
   return {
     workers,
     done,
@@ -109,14 +113,21 @@ export function registerWorker(program: Command): void {
     .description('Run a Temporal worker for the ingestion workflows and activities (until Ctrl-C)')
     .option('--queues <names>', `comma-separated task queues: ${Object.values(TASK_QUEUES).join(', ')}`, Object.values(TASK_QUEUES).join(','))
     .option('--concurrency <n>', 'concurrent activities on the ingest queue', '8')
+    .option('--ingest-queue <name>', 'poll this task queue name instead of "ingest" (separate deployments or tests on one server)')
+    .option('--imaging-queue <name>', 'poll this task queue name instead of "imaging"')
     .addHelpText('after', '\nExamples:\n  npx tributary worker\n  npx tributary worker --queues imaging')
-    .action(async (opts: { queues: string; concurrency: string }) => {
+    .action(async (opts: { queues: string; concurrency: string; ingestQueue?: string; imagingQueue?: string }) => {
       const queues = opts.queues.split(',').map((q) => q.trim());
       const known = Object.values(TASK_QUEUES) as string[];
       const unknown = queues.filter((q) => !known.includes(q));
       if (unknown.length) throw new TributaryError(`--queues: unknown task queue(s) ${unknown.join(', ')}; known: ${known.join(', ')}`, { code: 'invalid' });
       const config = loadConfig();
-      const running = await startIngestWorkers({ config, queues: queues as TaskQueue[], ingestConcurrency: Number(opts.concurrency) });
+      const running = await startIngestWorkers({
+        config,
+        queues: queues as TaskQueue[],
+        queueNames: { ingest: opts.ingestQueue, imaging: opts.imagingQueue },
+        ingestConcurrency: Number(opts.concurrency),
+      });
       log.info('worker running', { queues: queues.join(','), address: config.temporal.address });
       process.stderr.write(`worker polling ${queues.join(', ')} on ${config.temporal.address} (Ctrl-C stops)\n`);
       const stop = () => void running.shutdown();

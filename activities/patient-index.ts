@@ -1,0 +1,63 @@
+import type { FhirResource } from '../mappers/types';
+import { deriveStagingKey, getJson, putJson, type BlobStore } from './staging';
+
+/**
+ * Each institution's patient index, kept in (encrypted) staging so linkage works across batches and sources:
+ * Patient reference → linkage key and the raw Patient (the residual-PHI gate checks later resources against the
+ * patient's own names and IDs), and MRN → linkage key (DICOM Patient ID). One object per patient, so parallel
+ * activities never rewrite each other's entries.
+ */
+export interface PatientEntry {
+  ref: string;
+  /** Other references that name the same Patient (ids a mapper gave it from another page). */
+  aliases?: string[];
+  mrn?: string;
+  linkage: string;
+  raw: FhirResource;
+}
+
+export interface InstitutionPatients {
+  linkageFor(ref: string): string | undefined;
+  patientFor(ref: string): FhirResource | undefined;
+  linkageForMrn(mrn: string): string | undefined;
+}
+
+export function createPatientIndex(store: BlobStore) {
+  const cache = new Map<string, { keys: Set<string>; byRef: Map<string, PatientEntry>; byMrn: Map<string, string> }>();
+
+  function entryKey(institution: string, ref: string): string {
+    return deriveStagingKey(`patients/${institution}`, ref);
+  }
+
+  return {
+    async record(institution: string, entries: PatientEntry[]): Promise<void> {
+      for (const e of entries) await putJson(store, entryKey(institution, e.ref), e);
+    },
+
+    /** Everything known for the institution; reads only entries this worker has not seen yet. */
+    async load(institution: string): Promise<InstitutionPatients> {
+      let c = cache.get(institution);
+      if (!c) {
+        c = { keys: new Set(), byRef: new Map(), byMrn: new Map() };
+        cache.set(institution, c);
+      }
+      for (const key of await store.list(`patients/${institution}`)) {
+        if (c.keys.has(key)) continue;
+        const e = await getJson<PatientEntry>(store, key);
+        c.keys.add(key);
+        c.byRef.set(e.ref, e);
+        c.byRef.set(`urn:uuid:${e.ref.slice('Patient/'.length)}`, e);
+        for (const alias of e.aliases ?? []) c.byRef.set(alias, e);
+        if (e.mrn) c.byMrn.set(e.mrn.trim(), e.linkage);
+      }
+      const { byRef, byMrn } = c;
+      return {
+        linkageFor: (ref) => byRef.get(ref)?.linkage,
+        patientFor: (ref) => byRef.get(ref)?.raw,
+        linkageForMrn: (mrn) => byMrn.get(mrn.trim()),
+      };
+    },
+  };
+}
+
+export type PatientIndex = ReturnType<typeof createPatientIndex>;
