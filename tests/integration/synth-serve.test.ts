@@ -103,7 +103,7 @@ describe('synth serve: Bulk Data $export', () => {
 
 describe('synth serve: throttling and files', () => {
   it('answers 429 with Retry-After when pushed too hard', async () => {
-    const limited = await startSynthServer({ dir: root, host: '127.0.0.1', rateLimit: { requestsPerSecond: 1, burst: 3 } });
+    const limited = await startSynthServer({ dir: root, host: '127.0.0.1', rateLimit: { requestsPerSecond: 0.1, burst: 3 } }); // one token per 10 s: slow machines cannot refill the bucket mid-test
     try {
       const statuses: number[] = [];
       let retryAfter: string | null = null;
