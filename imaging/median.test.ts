@@ -19,7 +19,7 @@ describe('median3x3', () => {
   it('equals a brute-force median with replicated borders on random 16-bit data', () => {
     let seed = 12345;
     const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 65536);
-    for (const [w, h] of [[37, 23], [3, 3], [2, 5], [64, 1]]) {
+    for (const [w, h] of [[37, 23], [3, 3], [2, 5], [64, 1], [1, 6], [10, 4], [17, 9], [512, 7]]) {
       const src = Uint16Array.from({ length: w * h }, rand);
       expect(Array.from(median3x3(src, w, h))).toEqual(bruteForce(src, w, h));
     }
@@ -31,5 +31,13 @@ describe('median3x3', () => {
     const out = median3x3(src, 10, 10);
     expect(out).toBeInstanceOf(Uint8Array);
     expect(out[55]).toBe(10);
+  });
+});
+
+describe('median3x3 8-bit scalar path', () => {
+  it('equals a brute-force median on random 8-bit data', () => {
+    let seed = 7;
+    const src = Uint8Array.from({ length: 19 * 11 }, () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 256));
+    expect(Array.from(median3x3(src, 19, 11))).toEqual(bruteForce(src, 19, 11));
   });
 });
