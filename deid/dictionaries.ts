@@ -75,4 +75,5 @@ export const SURROGATE_EN_FAMILY = (
   'Beaumont Carraway Delacroix Everly Fenwick Galloway'
 ).split(' ');
 export const SURROGATE_ZH_FAMILY = '赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜'.split('');
-export const SURROGATE_ZH_GIVEN = '子涵 雨桐 浩然 梓萱 思远 欣怡 宇轩 佳琪 明哲 诗涵 博文 若曦 俊杰 雅静 天宇 晓彤 志强 丽华 建国 海燕 文博 静怡 嘉懿 一鸣 安然 清扬 书瑶 奕辰 沐阳 语嫣 景行 慕白'.split(' ');
+// Uncommon given names, so a surrogate is unlikely to be some real person's name in the same release.
+export const SURROGATE_ZH_GIVEN = '子涵 雨桐 浩邈 梓萱 思远 欣怡 宇轩 佳琪 明哲 诗涵 博衍 若曦 俊彦 雅静 天翊 晓彤 知远 芷若 砚秋 听澜 文博 静姝 嘉懿 一鸣 安然 清扬 书瑶 奕辰 沐阳 语嫣 景行 慕白'.split(' ');

@@ -5,6 +5,7 @@ import { compilePolicy, loadProfile, type CompiledPolicy, type Policy } from './
 import { FhirWalker, RuleMatcher, type ResourceContext } from './fhir-deid';
 import { collectIdentifiers, literalForms, scanResidualPhi } from './residual-phi';
 import { assessKAnonymity, type QuasiIdentifier } from './risk';
+import { isValidResidentId } from './identifiers';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
 
 /**
@@ -87,9 +88,12 @@ export function linkageSubjectOf(patient: FhirResource, institution: string): { 
   for (const id of ids) {
     if (!id || typeof id.value !== 'string' || !id.value.trim()) continue;
     const system = typeof id.system === 'string' ? id.system : '';
-    if (NATIONAL_ID_SYSTEMS.has(system)) nationalId ??= id.value;
+    const codes = id.type?.coding?.map((c) => c.code) ?? [];
+    // The shared systems first; a v2 NI/SS-typed identifier or a checksum-valid resident ID also links.
+    if (NATIONAL_ID_SYSTEMS.has(system)) nationalId = id.value;
+    else if (!nationalId && (codes.includes('NI') || codes.includes('SS') || isValidResidentId(id.value))) nationalId = id.value;
     else if (system === mrnSystem) mrn = id.value;
-    else if (!mrn && id.type?.coding?.some((c) => c.code === 'MR')) mrn = id.value;
+    else if (!mrn && codes.includes('MR')) mrn = id.value;
   }
   return { nationalId, mrn };
 }

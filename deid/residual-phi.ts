@@ -2,6 +2,7 @@ import type { FhirResource } from '../mappers/types';
 import type { Finding, SourceIdentifier } from './types';
 import { foldWidth, isLuhnValid, isValidResidentId } from './identifiers';
 import { FHIR_DATE_RE } from './dates';
+import { EPONYM_FOLLOWERS } from './dictionaries';
 
 /**
  * The residual-PHI gate: after de-identification, every output is scanned for the identifiers of its own raw record
@@ -211,11 +212,26 @@ export function compileIdentifiers(identifiers: readonly SourceIdentifier[], all
   return compiled;
 }
 
+function onlyEponymUses(text: string, re: RegExp): boolean {
+  const g = new RegExp(re.source, 'gi');
+  for (let m = g.exec(text); m; m = g.exec(text)) {
+    if (m[0].length === 0) {
+      g.lastIndex++;
+      continue;
+    }
+    if (!EPONYM_FOLLOWERS.test(text.slice(m.index + m[0].length, m.index + m[0].length + 40))) return false;
+  }
+  return true;
+}
+
 function scanString(value: string, path: string, ids: CompiledIdentifiers, literals: readonly string[], findings: Finding[]): void {
   const folded = foldWidth(value);
   if (ids.any && ids.any.test(folded)) {
     for (const { type, re } of ids.byType) {
-      if (re.test(folded)) findings.push({ rule: `gate.record-identifier:${type}`, path });
+      if (!re.test(folded)) continue;
+      // A surname that is also an eponym ("Parkinson's disease") is medicine, not the patient, when a disease word follows.
+      if (type === 'name' && onlyEponymUses(folded, re)) continue;
+      findings.push({ rule: `gate.record-identifier:${type}`, path });
     }
   }
   if (literals.length && findLiterals(folded.toLowerCase(), literals).length) findings.push({ rule: 'gate.record-identifier:resource', path });

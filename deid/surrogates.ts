@@ -25,7 +25,8 @@ export type SurrogateType =
   | 'address'
   | 'postal-code'
   | 'age-over-89'
-  | 'hospital';
+  | 'hospital'
+  | 'device-serial';
 
 export const TAGS: Record<string, string> = {
   name: '[NAME]',
@@ -42,6 +43,7 @@ export const TAGS: Record<string, string> = {
   'age-over-89': '[AGE 90+]',
   date: '[DATE]',
   hospital: '[HOSPITAL]',
+  'device-serial': '[SERIAL]',
 };
 
 function seed(keys: KeyService, type: string, linkage: string | undefined, original: string): Buffer {

@@ -22,7 +22,7 @@ import type { SourceIdentifier } from './types';
  * quantifiers, so a pathological input costs linear time.
  */
 
-type PhiType = SurrogateType | 'date';
+type PhiType = SurrogateType | 'date' | 'device-serial';
 
 interface Span {
   start: number;
@@ -177,9 +177,9 @@ export const DETECTORS: Detector[] = [
     rule: 'text.phone-context',
     type: 'phone',
     priority: 74,
-    needs: /phone|tel|mobile|cell|fax|pager|电话|手机|传真|联系/i,
+    needs: /phone|tel|mobile|cell|fax|pager|contact|call|电话|手机|传真|联系/i,
     lastGroup: true,
-    re: /(phone|tel\.?|telephone|mobile|cell|fax|pager|电话|手机|联系电话|联系方式|传真)\s*(?:no\.?|number|#|号码)?\s*[:：]?\s*(\+?\d[\d ()-]{5,18}\d)(?!\d)/gi,
+    re: /(phone|tel\.?|telephone|mobile|cell|fax|pager|contact|call(?: back)?(?: at)?|电话|手机|联系电话|联系方式|传真)\s*(?:no\.?|number|#|号码)?\s*[:：]?\s*(\+?\d[\d ()-]{5,18}\d)(?!\d)/gi,
   },
   {
     rule: 'text.email',
@@ -331,8 +331,8 @@ export const DETECTORS: Detector[] = [
     type: 'mrn',
     priority: 72,
     lastGroup: true,
-    needs: /MRN|MR#|record|patient id|pt id|encounter|visit|accession|病历|病案|住院号|门诊号|就诊|登记号|ID/i,
-    re: /(MRN|MR#|Med(?:ical)?\.? ?Rec(?:ord)?\.?(?: No\.?| Number| #)?|Patient ID|Pt\.? ID|Encounter (?:ID|No\.?)|Visit (?:ID|No\.?)|Accession(?: No\.?| #| Number)?|病历号|病案号|住院号|门诊号|就诊号|就诊卡号|登记号|ID号|ID)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+    needs: /MRN|MR#|record|patient id|pt id|encounter|visit|accession|病历|病案|住院号|门诊号|就诊|登记号|检查号|影像号|报告号|申请单号|标本号|ID/i,
+    re: /(MRN|MR#|Med(?:ical)?\.? ?Rec(?:ord)?\.?(?: No\.?| Number| #)?|Patient ID|Pt\.? ID|Encounter (?:ID|No\.?)|Visit (?:ID|No\.?)|Accession(?: No\.?| #| Number)?|病历号|病案号|住院号|门诊号|就诊号|就诊卡号|登记号|检查号|影像号|报告号|申请单号|标本号|ID号|ID)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
   },
   {
     rule: 'text.account-context',
@@ -341,6 +341,34 @@ export const DETECTORS: Detector[] = [
     lastGroup: true,
     needs: /acc|policy|member|insurance|账号|卡号|保险|医保|社保/i,
     re: /(Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member ID|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID|医保号|医保卡号|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+  },
+  {
+    rule: 'text.device-serial',
+    type: 'device-serial',
+    priority: 72,
+    lastGroup: true,
+    needs: /serial|S\/N|SN|序列号|设备编号/i,
+    re: /(serial(?: number| no\.?| #)?|S\/N|SN|序列号|设备编号)\s*[:#：]?\s*([A-Za-z]{0,6}[0-9][A-Za-z0-9-]{2,30})(?![A-Za-z0-9])/gi,
+  },
+  {
+    rule: 'text.accession',
+    type: 'mrn',
+    priority: 71,
+    re: /(?<![0-9A-Za-z])(?:CT|MR|CR|US|DX|XA|NM|PT|MG|RF|DR)\d{8,12}(?![0-9A-Za-z])/g,
+  },
+  {
+    rule: 'text.hospital-zh',
+    type: 'hospital',
+    priority: 44,
+    needs: /院/,
+    re: /[\u4e00-\u9fff]{2,6}(?:医院|[东西南北新一二三]院|湾区院|分院|院区)/g,
+  },
+  {
+    rule: 'text.hospital-en',
+    type: 'hospital',
+    priority: 44,
+    needs: /Hospital|Medical Center|Health Center|Clinic|Infirmary|Institute|Regional Health|Health System/,
+    re: /(?<![A-Za-z])(?:[A-Z][a-z'’]{1,20}\s){1,3}(?:Hospital|Medical Center|Health Center|Clinic|Infirmary|Institute|Health System)(?![A-Za-z])|(?<![A-Za-z])[A-Z][a-z]{2,20}\sRegional Health(?![A-Za-z])/g,
   },
   // Names.
   {
@@ -424,8 +452,8 @@ export const DETECTORS: Detector[] = [
     rule: 'text.cn-address',
     type: 'address',
     priority: 42,
-    needs: /[路街巷弄道村号]/,
-    re: /[\p{Script=Han}]{0,16}?(?:路|街|大道|大街|巷|弄|胡同|村)\s?\d{1,5}\s?(?:号|弄)(?:院|楼)?(?:\s?\d{1,4}\s?(?:号楼|栋|幢|单元|楼|层|室|号|-\d{1,4})){0,4}/gu,
+    needs: /号/,
+    re: /[\p{Script=Han}]{0,16}?(?:路|街|大道|大街|巷|弄|胡同|村|里|苑|小区|花园|大厦|公寓|社区|新村)\s?\d{1,5}\s?(?:号|弄)(?:院|楼)?(?:\s?\d{1,4}\s?(?:号楼|栋|幢|单元|楼|层|室|号|-\d{1,4})){0,4}/gu,
   },
   {
     rule: 'text.cn-postal-code',
@@ -508,6 +536,8 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
           re.lastIndex++;
           continue;
         }
+        // The patient may be called Parkinson; "Parkinson's disease" in their note stays medicine.
+        if (type === 'name' && followedByEponymWord(folded, m.index + m[0].length)) continue;
         spans.push({ start: m.index, end: m.index + m[0].length, type, rule: 'text.record-identifier', priority });
       }
     }
@@ -515,7 +545,7 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
   const hasDigit = /\d/.test(folded);
   for (const det of DETECTORS) {
     if (det.needs && !det.needs.test(folded)) continue;
-    if (!hasDigit && det.type !== 'name' && det.type !== 'address') continue;
+    if (!hasDigit && det.type !== 'name' && det.type !== 'address' && det.type !== 'hospital') continue;
     const re = det.re;
     re.lastIndex = 0;
     for (let m = re.exec(folded); m; m = re.exec(folded)) {
@@ -579,7 +609,13 @@ function widen(s: Span, start: number, end: number): Span {
 function replacementFor(span: Span, original: string, ctx: ScrubTextContext): string {
   if (span.type === 'date') {
     const offset = ctx.dateOffsetDays ?? (ctx.linkage ? ctx.keyService.dateOffsetDays(ctx.linkage) : undefined);
-    const dp = span.date;
+    let dp = span.date;
+    // Chinese notes write 05/03/2024 day first.
+    if (dp && ctx.locale === 'zh' && span.rule === 'text.date-mdy' && dp.d !== undefined && dp.d <= 12 && dp.m !== dp.d) {
+      const { m, d } = dp;
+      const f = dp.format;
+      dp = { ...dp, m: d, d: m, format: (y, nm, nd) => f(y, nd, nm) };
+    }
     if (ctx.mode === 'tag' || offset === undefined || !dp) return TAGS.date;
     const baseYear = dp.y ?? 2001;
     const [y, m, d] = addDays(baseYear, dp.m, dp.d ?? 15, offset);

@@ -1,0 +1,167 @@
+/**
+ * De-identification against the generator's 18 institutions: generate (fixed seed), map every EHR and wearable
+ * source to FHIR, de-identify each institution as one batch, then check the ground truth: no planted structured
+ * value survives anywhere, free-text recall per PHI type (honest denominator: every planted note value), the same
+ * person linked across institutions, and one date shift per person.
+ */
+import crypto from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mapBuffer, mapFile } from '../mappers/index';
+import type { MapContext, SourceFormat } from '../mappers/types';
+import { hisCsvMappingSchema } from '../schemas/his-csv-mapping';
+import type { GroundTruth } from '../schemas/ground-truth';
+import { generateSynth } from '../synth/generate';
+import { createDeidEngine, createKeyService, type DeidBatchResult, type FhirResource } from './index';
+
+const FORMAT: Record<string, SourceFormat> = { 'fhir-api': 'fhir' };
+const keyService = createKeyService({ key: crypto.createHash('sha256').update('generated-test').digest(), keyId: 'k-gen' });
+
+function files(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...files(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+/** Output as searchable text: the JSON plus every base64 text attachment decoded. */
+function searchable(resources: FhirResource[]): string {
+  const parts: string[] = [];
+  for (const r of resources) {
+    const json = JSON.stringify(r);
+    parts.push(json);
+    for (const m of json.matchAll(/"data":"([A-Za-z0-9+/=]+)"/g)) parts.push(Buffer.from(m[1], 'base64').toString('utf8'));
+  }
+  return parts.join('\n');
+}
+
+const isText = (path: string) => /data|note|OBX-5|病历内容|text|内容/i.test(path);
+
+describe('de-identification on the generator’s 18 institutions', () => {
+  let dir: string;
+  let gt: GroundTruth;
+  const raw = new Map<string, FhirResource[]>();
+  const results = new Map<string, DeidBatchResult>();
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tributary-deid-'));
+    gt = generateSynth({ out: dir, seed: 'deid-test', patients: 3 }).groundTruth;
+    const institutions = JSON.parse(readFileSync(join(dir, 'institutions.json'), 'utf8')).institutions as { id: string; timezone: string }[];
+    for (const e of gt.expected.filter((x) => x.source === 'ehr' || x.source === 'wearable')) {
+      const format = FORMAT[e.format] ?? (e.format as SourceFormat);
+      const inst = institutions.find((i) => i.id === e.institution)!;
+      const base: Omit<MapContext, 'sourceFile'> = { institution: e.institution, timezone: inst.timezone };
+      if (format === 'his-csv') {
+        base.columnMapping = hisCsvMappingSchema.parse(JSON.parse(readFileSync(join(import.meta.dirname, '..', 'config', 'his-csv', `${e.institution}.json`), 'utf8')));
+      }
+      const list = files(join(dir, e.institution, e.source));
+      if (format === 'fhir') {
+        // One normalizer pass over all of an institution's NDJSON (Patient first), so references resolve to the
+        // MRN-derived Patient ids: mapped file by file, Condition.ndjson cannot know Patient.ndjson's MRNs.
+        const ordered = [...list.filter((f) => f.endsWith('Patient.ndjson')), ...list.filter((f) => !f.endsWith('Patient.ndjson'))];
+        const bytes = Buffer.concat(ordered.map((f) => readFileSync(f)));
+        const r = await mapBuffer('fhir', bytes, { ...base, sourceFile: `${e.institution}/ehr/fhir`, validate: false });
+        raw.set(e.institution, [...(raw.get(e.institution) ?? []), ...r.resources]);
+        continue;
+      }
+      for (const f of list) {
+        const r = await mapFile(format, f, { ...base, sourceFile: relative(dir, f), validate: false });
+        raw.set(e.institution, [...(raw.get(e.institution) ?? []), ...r.resources]);
+      }
+    }
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate: new Date('2025-06-30T00:00:00Z') });
+    for (const [inst, resources] of raw) results.set(inst, engine.deidentifyResources(resources, { institution: inst }));
+  }, 120_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reconciles: every mapped resource is published or quarantined with a reason', () => {
+    const reasons: Record<string, number> = {};
+    for (const [inst, r] of results) {
+      expect(r.outputs.length + r.quarantined.length, inst).toBe(raw.get(inst)!.length);
+      for (const q of r.quarantined) reasons[`${q.resourceType} ${q.rule} ${q.path.replace(/\[\d+\]/g, '[]')}`] = (reasons[`${q.resourceType} ${q.rule} ${q.path.replace(/\[\d+\]/g, '[]')}`] ?? 0) + 1;
+    }
+    const total = [...results.values()].reduce((a, r) => a + r.outputs.length, 0);
+    console.info(JSON.stringify({ institutions: results.size, published: total, quarantinedByReason: reasons }));
+    expect(results.size).toBe(18);
+    // quarantine is allowed (fail closed) but must stay rare
+    const quarantined = [...results.values()].reduce((a, r) => a + r.quarantined.length, 0);
+    expect(quarantined / (total + quarantined)).toBeLessThan(0.05);
+  });
+
+  it('leaves no planted structured value and finds free-text PHI with the required recall', () => {
+    const outText = new Map([...results].map(([inst, r]) => [inst, searchable(r.outputs)]));
+    const structuredLeft: Record<string, number> = {};
+    const text: Record<string, { planted: number; removed: number }> = {};
+    for (const p of gt.planted) {
+      if (p.source !== 'ehr' && p.source !== 'wearable') continue;
+      const out = outText.get(p.institution) ?? '';
+      const survived = out.includes(p.value);
+      if (isText(p.path)) {
+        const t = (text[p.type] ??= { planted: 0, removed: 0 });
+        t.planted++;
+        if (!survived) t.removed++;
+        else if (process.env.DEID_DEBUG) {
+          const at = out.indexOf(p.value);
+          console.info('MISS', p.type, JSON.stringify(out.slice(Math.max(0, at - 60), at + p.value.length + 30)));
+        }
+      } else if (survived) {
+        if (process.env.DEID_DEBUG) {
+          const at = out.indexOf(p.value);
+          console.info('LEFT', p.type, p.path, JSON.stringify(out.slice(Math.max(0, at - 80), at + p.value.length + 40)));
+        }
+        structuredLeft[`${p.type} ${p.path.replace(/\[\d+\]/g, '[]')}`] = (structuredLeft[`${p.type} ${p.path.replace(/\[\d+\]/g, '[]')}`] ?? 0) + 1;
+      }
+    }
+    const recall = Object.fromEntries(Object.entries(text).map(([k, v]) => [k, +(v.removed / v.planted).toFixed(4)]));
+    console.info(JSON.stringify({ freeTextRecall: recall, freeTextPlanted: text, structuredLeft }));
+    expect(structuredLeft).toEqual({});
+    for (const t of ['national-id', 'mrn', 'account', 'insurance-id', 'phone', 'email', 'date', 'birth-date']) {
+      if (text[t]) expect(recall[t], t).toBeGreaterThanOrEqual(0.99);
+    }
+    for (const t of ['name', 'doctor']) if (text[t]) expect(recall[t], t).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it('links a person across institutions: the same Patient pseudonym everywhere', () => {
+    let checked = 0;
+    for (const person of gt.persons.filter((p) => p.nationalId && p.attends.length > 1)) {
+      const expected = keyService.pseudonym(keyService.linkageKey({ institution: person.attends[0].institution, nationalId: person.nationalId }));
+      for (const a of person.attends) {
+        const r = results.get(a.institution);
+        if (!r) continue;
+        const ids = r.outputs.filter((o) => o.resourceType === 'Patient').map((o) => o.id);
+        expect(ids, `${person.person} at ${a.institution}`).toContain(expected);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+
+  it('shifts every date of one person by one offset, at every institution (intervals kept)', () => {
+    const shiftsByPatient = new Map<string, Set<number>>();
+    for (const [inst, r] of results) {
+      const byId = new Map(r.outputs.map((o) => [`${o.resourceType}/${o.id}`, o]));
+      for (const src of raw.get(inst)!) {
+        if (src.resourceType !== 'Encounter' || typeof src.id !== 'string') continue;
+        const outId = keyService.hash('resource-id', `${inst}|Encounter|${src.id}`).slice(0, 16);
+        const out = byId.get(`Encounter/${outId}`);
+        const a = (src.period as { start?: string } | undefined)?.start;
+        const b = (out?.period as { start?: string } | undefined)?.start;
+        if (!out || !a || !b) continue;
+        const patient = (out.subject as { reference: string }).reference;
+        const days = Math.round((Date.parse(b) - Date.parse(a)) / 86_400_000);
+        if (!shiftsByPatient.has(patient)) shiftsByPatient.set(patient, new Set());
+        shiftsByPatient.get(patient)!.add(days);
+      }
+    }
+    expect(shiftsByPatient.size).toBeGreaterThan(10);
+    for (const [patient, shifts] of shiftsByPatient) {
+      expect(shifts.size, patient).toBe(1);
+      expect([...shifts][0]).not.toBe(0);
+    }
+  });
+});
