@@ -1,12 +1,74 @@
+import path from 'node:path';
 import type { Command } from 'commander';
-import { NotSupportedError } from '../../platform/errors';
+import { ensureStack } from '../../deploy/stack/stack';
+import { loadConfig } from '../../platform/config';
+import { TributaryError } from '../../platform/errors';
+import { createTemporalClient } from '../../platform/temporal';
+import { generateSynth } from '../../synth/generate';
+import { startSynthServer } from '../../synth/serve';
+import { ingestRunWorkflowId } from '../../workflows/definitions';
+import { formatReconciliation, newRunId, progressLine, startIngestRun, waitForRun } from './ingest';
+import { startIngestWorkers } from './worker';
 
+/**
+ * The README's first command: the whole main job on local defaults. The stack comes up, the synthetic institutions
+ * are generated and served, a worker runs in this process, every institution is ingested, and the end says what
+ * reconciled and where everything is.
+ */
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new NotSupportedError('`tributary demo` is not built yet');
+    .description('Run the whole pipeline locally: stack, 18 synthetic institutions, a worker, ingest, reconciliation')
+    .option('--patients <n>', 'synthetic patients per institution', '10')
+    .option('--institutions <n>', 'how many of the 18 institutions', '18')
+    .option('--seed <seed>', 'generator seed (same seed, same data)', 'tributary-demo')
+    .addHelpText('after', '\nExamples:\n  npx tributary demo\n  npx tributary demo --patients 50')
+    .action(async (opts: { patients: string; institutions: string; seed: string }) => {
+      const patients = Number(opts.patients);
+      const count = Number(opts.institutions);
+      if (!Number.isInteger(patients) || patients < 1) throw new TributaryError('--patients must be a positive integer', { code: 'invalid' });
+      const say = (m: string) => process.stdout.write(`${m}\n`);
+      const config = loadConfig();
+
+      say('1/5 starting the local stack (Temporal, Kafka, Orthanc, PostgreSQL)...');
+      await ensureStack(config, { claim: true, progress: (m) => say(`    ${m}`) });
+
+      const synthDir = path.join(config.paths.data, 'synth');
+      say(`2/5 generating ${count} synthetic institutions x ${patients} patients into ${synthDir}...`);
+      const { groundTruth, files } = generateSynth({ out: synthDir, seed: opts.seed, patients, institutions: count, force: true });
+      const server = await startSynthServer({ dir: synthDir, port: 0 });
+      say(`    ${files} files; served at ${server.url} (FHIR API at ${server.url}/<institution>/fhir, files at ${server.url}/<institution>/files/)`);
+
+      say('3/5 starting a worker (task queues ingest and imaging)...');
+      const workers = await startIngestWorkers({ config });
+      const client = await createTemporalClient(config);
+      try {
+        const runId = newRunId();
+        say(`4/5 ingesting every institution and source (run ${runId})...`);
+        await startIngestRun(client, { endpoint: server.url, runId, institutions: groundTruth.institutions });
+        let last = '';
+        const result = await waitForRun(client, runId, (p) => {
+          const line = progressLine(p);
+          if (line !== last) say(`    ${line}`);
+          last = line;
+        });
+        say('5/5 reconciliation (in = published + quarantined + rejected; expected = the generator ground truth):');
+        if (!result.progress) throw new TributaryError(`run ${runId} ended ${result.state} without progress`, { code: 'processing' });
+        const table = formatReconciliation(result.progress, groundTruth);
+        say(table.text);
+        for (const s of result.progress.sources.filter((x) => x.status === 'failed')) say(`failed: ${s.institution}/${s.source}: ${s.error}`);
+        say('');
+        say(`run ${runId}: ${result.state}; reconciliation ${table.balanced ? 'balanced' : 'NOT balanced'}; ground truth ${table.matchesTruth ? 'matches' : 'DOES NOT match'}`);
+        say(`outputs (FHIR Bulk NDJSON + manifest.json, de-identified DICOM): ${result.progress.outputDir}`);
+        say(`quarantine and staging (encrypted): ${path.join(config.paths.data, 'staging')}`);
+        say(`Temporal UI: http://127.0.0.1:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(ingestRunWorkflowId(runId))}`);
+        say(`annotation queues: ${result.progress.totals.workItems} work items routed; open them with \`npx tributary queues serve\` (then http://127.0.0.1:8750/)`);
+        say(`status again later: npx tributary ingest status ${runId}`);
+        if (result.state !== 'completed' || !table.balanced) process.exitCode = 1;
+      } finally {
+        await workers.shutdown();
+        await client.connection.close();
+        await server.close();
+      }
     });
 }

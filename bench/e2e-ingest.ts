@@ -1,0 +1,160 @@
+/**
+ * End-to-end ingestion throughput for the synthetic institutions, and Temporal's overhead.
+ *
+ *   npx tsx bench/e2e-ingest.ts [--patients 20] [--institutions 18] [--concurrency 8] [--repeat 1]
+ *
+ * Needs a Temporal server: the local stack (`npx tributary stack up`) or TEMPORAL_ADDRESS. Each repetition runs the
+ * same activities twice over the same served data: once in this process without Temporal (the baseline: the same
+ * step chain, the same bounded concurrency), once as the real workflows on a worker. It prints records/s end to end
+ * and the overhead ratio (Temporal time / in-process time - 1), medians over the repetitions.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createIngestActivities, type IngestActivities } from '../activities/ingest';
+import { createIngestDeps } from '../activities/runtime';
+import { startIngestRun, waitForRun } from '../cli/commands/ingest';
+import { startIngestWorkers } from '../cli/commands/worker';
+import { loadConfig } from '../platform/config';
+import { createTemporalClient } from '../platform/temporal';
+import { sourceKinds, type SourceKind } from '../schemas/institution';
+import { generateSynth } from '../synth/generate';
+import { startSynthServer } from '../synth/serve';
+import { addCounts, emptyCounts } from '../workflows/counts';
+
+const { values } = parseArgs({
+  options: {
+    patients: { type: 'string', default: '20' },
+    institutions: { type: 'string', default: '18' },
+    concurrency: { type: 'string', default: '8' },
+    repeat: { type: 'string', default: '1' },
+  },
+});
+const patients = Number(values.patients);
+const concurrency = Number(values.concurrency);
+const repeat = Number(values.repeat);
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ingest-'));
+const synthDir = path.join(root, 'synth');
+const { groundTruth, files, bytes } = generateSynth({ out: synthDir, seed: 'bench', patients, institutions: Number(values.institutions) });
+const records = groundTruth.expected.reduce((n, e) => n + e.records, 0);
+// No throttling: this measures the pipeline, not the institutions' rate limits.
+const server = await startSynthServer({ dir: synthDir, port: 0, rateLimit: false });
+const env = {
+  ...process.env,
+  TRIBUTARY_STAGING_KEY: crypto.randomBytes(32).toString('base64'),
+  TRIBUTARY_DEID_KEY: crypto.randomBytes(32).toString('base64'),
+};
+const configFor = (dir: string) => loadConfig({ env: { ...env, TRIBUTARY_DATA_DIR: path.join(root, dir) } });
+process.stdout.write(`data: ${groundTruth.institutions.length} institutions x ${patients} patients: ${records} records, ${files} files, ${(bytes / 1e6).toFixed(1)} MB\n`);
+
+/** The workflow's step chain, called directly: the baseline without Temporal. */
+async function runInProcess(acts: IngestActivities, runId: string): Promise<number> {
+  const jobs = [...sourceKinds].sort((a, b) => (a === 'ehr' ? -1 : b === 'ehr' ? 1 : 0)).flatMap((source) => groundTruth.institutions.map((institution) => ({ institution, source })));
+  const ehrDone = new Map<string, Promise<void>>();
+  let total = emptyCounts();
+  let next = 0;
+  async function source(institution: string, src: SourceKind): Promise<void> {
+    const ctx = { runId, institution, source: src };
+    let cursor: string | undefined;
+    do {
+      const page = await acts.fetchPage({ ...ctx, endpoint: server.url, cursor, pageSize: 500 });
+      total = addCounts(total, page.counts);
+      if (page.rawKey) {
+        let batchKey: string | undefined;
+        if (src === 'imaging') {
+          const deid = await acts.deidentifyImages({ ...ctx, rawKey: page.rawKey });
+          total = addCounts(total, deid.counts);
+          const clean = await acts.denoiseImages({ ...ctx, imagesKey: deid.imagesKey });
+          batchKey = (await acts.standardizeImages({ ...ctx, imagesKey: clean.imagesKey })).batchKey;
+        } else {
+          const std = await acts.standardizeBatch({ ...ctx, rawKey: page.rawKey });
+          total = addCounts(total, std.counts);
+          if (std.batchKey) {
+            const deid = await acts.deidentifyBatch({ ...ctx, batchKey: std.batchKey });
+            total = addCounts(total, deid.counts);
+            batchKey = deid.batchKey;
+          }
+        }
+        if (batchKey) {
+          const verified = await acts.verifyBatch({ ...ctx, batchKey });
+          total = addCounts(total, verified.counts);
+          total = addCounts(total, (await acts.publishBatch({ ...ctx, batchKey: verified.batchKey })).counts);
+          total = addCounts(total, (await acts.routeBatch({ ...ctx, batchKey: verified.batchKey })).counts);
+        }
+      }
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+  async function lane(): Promise<void> {
+    while (next < jobs.length) {
+      const job = jobs[next++];
+      if (job.source === 'ehr') {
+        const p = source(job.institution, 'ehr');
+        ehrDone.set(job.institution, p.catch(() => undefined));
+        await p;
+      } else {
+        await ehrDone.get(job.institution);
+        await source(job.institution, job.source);
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, () => lane()));
+  await acts.writeRunManifest({ runId });
+  return total.in;
+}
+
+async function runWithTemporal(dir: string, runId: string): Promise<{ seconds: number; records: number; state: string }> {
+  const config = configFor(dir);
+  const deps = createIngestDeps(config);
+  const suffix = crypto.randomBytes(3).toString('hex');
+  const queueNames = { ingest: `bench-ingest-${suffix}`, imaging: `bench-imaging-${suffix}` };
+  const workers = await startIngestWorkers({ config, deps, queueNames, ingestConcurrency: concurrency * 2 });
+  const client = await createTemporalClient(config);
+  try {
+    const t0 = performance.now();
+    await startIngestRun(client, {
+      endpoint: server.url,
+      runId,
+      institutions: groundTruth.institutions,
+      maxConcurrentSources: concurrency,
+      taskQueue: queueNames.ingest,
+      imagingQueue: queueNames.imaging,
+    });
+    const result = await waitForRun(client, runId, undefined, 250);
+    return { seconds: (performance.now() - t0) / 1000, records: result.progress?.totals.in ?? 0, state: result.state };
+  } finally {
+    await workers.shutdown();
+    await deps.close();
+    await client.connection.close();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const inProcess: number[] = [];
+const temporal: number[] = [];
+for (let i = 0; i < repeat; i++) {
+  const dir = `inproc-${i}`;
+  const deps = createIngestDeps(configFor(dir));
+  const acts = createIngestActivities(deps);
+  const t0 = performance.now();
+  const n = await runInProcess(acts, `bench-inproc-${i}`);
+  const s = (performance.now() - t0) / 1000;
+  await deps.close();
+  inProcess.push(s);
+  process.stdout.write(`in-process #${i + 1}: ${n} records in ${s.toFixed(1)} s = ${(n / s).toFixed(0)} records/s\n`);
+
+  const t = await runWithTemporal(`temporal-${i}`, `bench-temporal-${crypto.randomBytes(3).toString('hex')}`);
+  temporal.push(t.seconds);
+  process.stdout.write(`temporal   #${i + 1}: ${t.records} records in ${t.seconds.toFixed(1)} s = ${(t.records / t.seconds).toFixed(0)} records/s (${t.state})\n`);
+}
+const a = median(inProcess);
+const b = median(temporal);
+process.stdout.write(
+  `\nmedian end to end with Temporal: ${(records / b).toFixed(0)} records/s; in one process without Temporal: ${(records / a).toFixed(0)} records/s\n` +
+    `Temporal overhead: ${((b / a - 1) * 100).toFixed(1)}% (ratio ${(b / a).toFixed(2)}), ${repeat} repetition(s), concurrency ${concurrency}, ${os.cpus().length} cores\n`,
+);
+await server.close();
+fs.rmSync(root, { recursive: true, force: true });
