@@ -8,9 +8,8 @@ import { Rng } from './prng';
 import * as N from './names';
 import { diagnoses, labs, drugs, type DiagnosisDef, type DrugDef, type LabDef } from './catalog';
 import { makeResidentId, makeSsn, formatCnPhone, formatUsPhone } from './identity';
-import { ANCHOR_DAY, WINDOW_START, MS_DAY, zoneOffsetMinutes, ageOn } from './dates';
+import { ANCHOR_DAY, WINDOW_START, MS_DAY, zoneOffsetMinutes } from './dates';
 import { writeNote, type Note } from './notes';
-import type { PhiType } from '../schemas/ground-truth';
 
 export type Locale = 'zh-CN' | 'en-US';
 
@@ -343,9 +342,4 @@ function assignStudies(rng: Rng, inst: Institution, regs: Registration[], patien
   }
 }
 
-export function personAge(p: Person): number {
-  return ageOn(p.birthDate);
-}
-
 export type { Note };
-export type PlantSpec = { value: string; type: PhiType };
