@@ -16,7 +16,7 @@ import { validateFhirResource } from '../mappers/validate';
 import { collectFeedMessages } from './push';
 import type { GroundTruth } from '../schemas/ground-truth';
 
-const PATIENTS = 6;
+const PATIENTS = 4;
 let root: string;
 let dirA: string;
 let gt: GroundTruth;

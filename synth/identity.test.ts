@@ -23,7 +23,7 @@ describe('GB 11643 resident ID', () => {
 
 describe('SSN-style numbers', () => {
   it('never uses area 000, 666 or 9xx, group 00 or serial 0000', () => {
-    for (let i = 0; i < 2000; i++) {
+    for (let i = 0; i < 400; i++) {
       const ssn = makeSsn(i * 7, i * 3, i * 11);
       expect(ssn).toMatch(/^\d{3}-\d{2}-\d{4}$/);
       const [a, g, s] = ssn.split('-');
