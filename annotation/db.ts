@@ -1,4 +1,7 @@
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
@@ -19,6 +22,7 @@ export interface Db extends Sql {
   close(): Promise<void>;
 }
 
+const require = createRequire(import.meta.url);
 const migrationsDir = path.resolve(import.meta.dirname, 'migrations');
 const retryableCodes = new Set(['40001', '40P01']);
 
@@ -49,8 +53,15 @@ async function openPg(url: string, max: number, schema: string | undefined): Pro
   const pool = new pg.Pool({ connectionString: url, max, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
   // An idle client's error (server restart) must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
+  // Named statements: each connection parses and plans a query text once (the claim queries are costly to plan).
+  const names = new Map<string, string>();
+  const nameOf = (text: string) => {
+    let n = names.get(text);
+    if (!n) names.set(text, (n = `q_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`));
+    return n;
+  };
   const run = async <T>(client: pg.Pool | pg.PoolClient, text: string, params?: unknown[]) =>
-    (await client.query(text, params as unknown[])).rows as T[];
+    (await client.query({ name: params?.length ? nameOf(text) : undefined, text, values: params as unknown[] })).rows as T[];
   return {
     kind: 'pg',
     query: <T>(text: string, params?: unknown[]) => wrap(() => run<T>(pool, text, params)),
@@ -74,8 +85,9 @@ async function openPg(url: string, max: number, schema: string | undefined): Pro
 }
 
 async function openPglite(dataDir: string | undefined, schema: string | undefined): Promise<Db> {
-  if (dataDir && dataDir !== 'memory://') mkdirSync(dataDir, { recursive: true });
-  const lite = await PGlite.create(dataDir ?? 'memory://');
+  const inMemory = !dataDir || dataDir === 'memory://';
+  if (!inMemory) mkdirSync(dataDir, { recursive: true });
+  const lite = inMemory ? await PGlite.create({ loadDataDir: await freshClusterImage() }) : await PGlite.create(dataDir);
   if (schema) await lite.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`);
   return {
     kind: 'pglite',
@@ -86,6 +98,27 @@ async function openPglite(dataDir: string | undefined, schema: string | undefine
       ),
     close: () => lite.close(),
   };
+}
+
+/**
+ * PGlite runs initdb on every new in-memory database (seconds on a busy machine). Tests and benchmarks open many,
+ * so the freshly initialized cluster is kept as an image in the temp folder, one per PGlite version, and loaded.
+ */
+async function freshClusterImage(): Promise<Blob> {
+  const file = path.join(os.tmpdir(), `tributary-pglite-initdb-${pgliteVersion()}.tar`);
+  if (existsSync(file)) return new Blob([readFileSync(file)]);
+  const lite = await PGlite.create('memory://');
+  const image = await lite.dumpDataDir('none');
+  await lite.close();
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, Buffer.from(await image.arrayBuffer()));
+  renameSync(tmp, file); // atomic: concurrent test processes never read a half-written image
+  return image;
+}
+
+function pgliteVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.resolve(path.dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 /** Database errors become TributaryErrors that keep the SQLSTATE (for retries and conflict handling). */

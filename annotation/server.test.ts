@@ -6,4 +6,6 @@ describeAnnotationApi({
   name: 'annotation API on PGlite',
   openStore: () => openQueueStore({ dataDir: 'memory://' }),
   planted: samplePlantedValues(),
+  // PGlite runs one transaction at a time; the many-connection race is exercised on PostgreSQL (tests/integration).
+  loadItems: 8,
 });

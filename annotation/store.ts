@@ -216,30 +216,20 @@ function createQueueStore(db: Db): QueueStore {
     };
   }
 
-  async function itemContent(sql: Sql, itemId: string): Promise<WorkItemContent> {
-    const rows = await sql.query<{ content: WorkItemContent }>('SELECT content FROM items WHERE id = $1', [itemId]);
-    if (!rows.length) throw notFound('item');
-    return rows[0].content;
-  }
-
-  /** Lock an assignment's item row, then the assignment; every assignment change takes locks in this order. */
+  /** Lock an assignment's item row with the assignment; every assignment change holds the item row's lock. */
   async function lockAssignment(tx: Sql, user: User, assignmentId: string) {
     if (!/^\d{1,18}$/.test(assignmentId)) throw notFound('assignment');
-    const head = await tx.query<{ queue_id: string; item_id: string }>('SELECT queue_id, item_id FROM assignments WHERE id = $1', [assignmentId]);
-    if (!head.length) throw notFound('assignment');
-    const qi = await tx.query<{ round: number; status: string; required: number; gold: boolean }>(
-      'SELECT round, status, required, gold FROM queue_items WHERE queue_id = $1 AND item_id = $2 FOR UPDATE',
-      [head[0].queue_id, head[0].item_id],
-    );
-    const rows = await tx.query<AssignmentRow>(
-      `SELECT id::text AS id, queue_id, item_id, user_id, round, state, (state = 'leased' AND lease_expires_at > now()) AS live
-       FROM assignments WHERE id = $1 FOR UPDATE`,
+    const rows = await tx.query<AssignmentRow & { qi_round: number; status: string; required: number }>(
+      `SELECT a.id::text AS id, a.queue_id, a.item_id, a.user_id, a.round, a.state, (a.state = 'leased' AND a.lease_expires_at > now()) AS live,
+              qi.round AS qi_round, qi.status, qi.required
+       FROM assignments a JOIN queue_items qi ON qi.queue_id = a.queue_id AND qi.item_id = a.item_id
+       WHERE a.id = $1 FOR UPDATE OF qi, a`,
       [assignmentId],
     );
-    const a = rows[0];
     // Another user's assignment id is reported as not found: ids are not a way to probe others' work.
-    if (a.user_id !== user.id) throw notFound('assignment');
-    return { a, qi: qi[0] };
+    if (!rows.length || rows[0].user_id !== user.id) throw notFound('assignment');
+    const r = rows[0];
+    return { a: r, qi: { round: r.qi_round, status: r.status, required: r.required } };
   }
 
   async function liveCount(tx: Sql, queue: string, itemId: string, round: number): Promise<{ live: number; submitted: number }> {
@@ -250,14 +240,6 @@ function createQueueStore(db: Db): QueueStore {
       [queue, itemId, round],
     );
     return rows[0];
-  }
-
-  async function roundCategories(sql: Sql, queue: string, itemId: string, round: number): Promise<string[]> {
-    const rows = await sql.query<{ category: string }>(
-      `SELECT category FROM assignments WHERE queue_id = $1 AND item_id = $2 AND round = $3 AND state = 'submitted' ORDER BY id`,
-      [queue, itemId, round],
-    );
-    return rows.map((r) => r.category);
   }
 
   async function labelRecords(sql: Sql, queue: string, itemId: string, userId?: string): Promise<LabelRecord[]> {
@@ -370,17 +352,17 @@ function createQueueStore(db: Db): QueueStore {
       const queue = await requireQueue(queueId);
       const claimed = await db.transaction(async (tx) => {
         // A user who already holds a live lease in this queue gets it back (a reloaded page does not hoard items).
-        const held = await tx.query<{ id: string; item_id: string; lease_expires_at: Date }>(
-          `SELECT id::text AS id, item_id, lease_expires_at FROM assignments
-           WHERE user_id = $1 AND queue_id = $2 AND state = 'leased' AND lease_expires_at > now() ORDER BY id LIMIT 1`,
+        const held = await tx.query<{ id: string; item_id: string; lease_expires_at: Date; content: WorkItemContent }>(
+          `SELECT a.id::text AS id, a.item_id, a.lease_expires_at, i.content FROM assignments a JOIN items i ON i.id = a.item_id
+           WHERE a.user_id = $1 AND a.queue_id = $2 AND a.state = 'leased' AND a.lease_expires_at > now() ORDER BY a.id LIMIT 1`,
           [user.id, queueId],
         );
-        if (held.length) return { id: held[0].id, itemId: held[0].item_id, expires: held[0].lease_expires_at };
+        if (held.length) return held[0];
         const tried: string[] = [];
         for (let attempt = 0; attempt < 25; attempt++) {
-          // Candidate: the snapshot may be stale; the locked row is re-checked below in a fresh statement.
-          const cand = await tx.query<{ item_id: string; round: number; required: number }>(
-            `SELECT qi.item_id, qi.round, qi.required FROM queue_items qi
+          // Candidate: its snapshot may be stale; the locked row is re-checked below in a fresh statement.
+          const cand = await tx.query<{ item_id: string }>(
+            `SELECT qi.item_id FROM queue_items qi
              WHERE qi.queue_id = $1 AND qi.status = 'open' AND NOT (qi.item_id = ANY($3::text[]))
                AND (SELECT count(*) FROM assignments a WHERE a.queue_id = qi.queue_id AND a.item_id = qi.item_id AND a.round = qi.round
                     AND (a.state = 'submitted' OR (a.state = 'leased' AND a.lease_expires_at > now()))) < qi.required
@@ -391,40 +373,43 @@ function createQueueStore(db: Db): QueueStore {
             [queueId, user.id, tried],
           );
           if (!cand.length) return undefined;
-          const c = cand[0];
-          tried.push(c.item_id);
-          const fresh = await tx.query<{ status: string; round: number; required: number }>(
-            'SELECT status, round, required FROM queue_items WHERE queue_id = $1 AND item_id = $2',
-            [queueId, c.item_id],
+          const itemId = cand[0].item_id;
+          tried.push(itemId);
+          // Holding the row lock, every committed change to this item's assignments is visible to a new statement.
+          const fresh = await tx.query<{ status: string; round: number; required: number; live: number; stale: number; mine: boolean }>(
+            `SELECT qi.status, qi.round, qi.required,
+               (SELECT count(*) FROM assignments a WHERE a.queue_id = qi.queue_id AND a.item_id = qi.item_id AND a.round = qi.round
+                  AND (a.state = 'submitted' OR (a.state = 'leased' AND a.lease_expires_at > now())))::int AS live,
+               (SELECT count(*) FROM assignments a WHERE a.queue_id = qi.queue_id AND a.item_id = qi.item_id
+                  AND a.state = 'leased' AND a.lease_expires_at <= now())::int AS stale,
+               EXISTS (SELECT 1 FROM assignments a WHERE a.queue_id = qi.queue_id AND a.item_id = qi.item_id AND a.round = qi.round AND a.user_id = $3
+                  AND (a.state IN ('submitted', 'skipped') OR (a.state = 'leased' AND a.lease_expires_at > now()))) AS mine
+             FROM queue_items qi WHERE qi.queue_id = $1 AND qi.item_id = $2`,
+            [queueId, itemId, user.id],
           );
           const f = fresh[0];
-          if (f.status !== 'open') continue;
-          const counts = await liveCount(tx, queueId, c.item_id, f.round);
-          if (counts.live >= f.required) continue;
-          const mine = await tx.query(
-            `SELECT 1 FROM assignments WHERE queue_id = $1 AND item_id = $2 AND round = $3 AND user_id = $4
-             AND (state IN ('submitted', 'skipped') OR (state = 'leased' AND lease_expires_at > now()))`,
-            [queueId, c.item_id, f.round, user.id],
+          if (f.status !== 'open' || f.live >= f.required || f.mine) continue;
+          if (f.stale > 0) {
+            // Expired leases gave their slot back already (they are not counted); mark them so the history says so.
+            await tx.query(
+              `UPDATE assignments SET state = 'expired', finished_at = lease_expires_at
+               WHERE queue_id = $1 AND item_id = $2 AND state = 'leased' AND lease_expires_at <= now()`,
+              [queueId, itemId],
+            );
+          }
+          const ins = await tx.query<{ id: string; item_id: string; lease_expires_at: Date; content: WorkItemContent }>(
+            `WITH ins AS (
+               INSERT INTO assignments (queue_id, item_id, user_id, round, state, lease_expires_at)
+               VALUES ($1, $2, $3, $4, 'leased', now() + make_interval(secs => $5)) RETURNING id, item_id, lease_expires_at)
+             SELECT ins.id::text AS id, ins.item_id, ins.lease_expires_at, i.content FROM ins JOIN items i ON i.id = ins.item_id`,
+            [queueId, itemId, user.id, f.round, queue.leaseSeconds],
           );
-          if (mine.length) continue;
-          // Expired leases on this item give their slot back; mark them so the history says so.
-          await tx.query(
-            `UPDATE assignments SET state = 'expired', finished_at = lease_expires_at
-             WHERE queue_id = $1 AND item_id = $2 AND state = 'leased' AND lease_expires_at <= now()`,
-            [queueId, c.item_id],
-          );
-          const ins = await tx.query<{ id: string; lease_expires_at: Date }>(
-            `INSERT INTO assignments (queue_id, item_id, user_id, round, state, lease_expires_at)
-             VALUES ($1, $2, $3, $4, 'leased', now() + make_interval(secs => $5)) RETURNING id::text AS id, lease_expires_at`,
-            [queueId, c.item_id, user.id, f.round, queue.leaseSeconds],
-          );
-          return { id: ins[0].id, itemId: c.item_id, expires: ins[0].lease_expires_at };
+          return ins[0];
         }
         return undefined;
       });
       if (!claimed) return undefined;
-      const content = await itemContent(db, claimed.itemId);
-      return { assignmentId: claimed.id, leaseExpiresAt: new Date(claimed.expires).toISOString(), item: toView(queue, content) };
+      return { assignmentId: claimed.id, leaseExpiresAt: new Date(claimed.lease_expires_at).toISOString(), item: toView(queue, claimed.content) };
     },
 
     async viewItem(user, queueId, itemId) {
@@ -461,12 +446,17 @@ function createQueueStore(db: Db): QueueStore {
           const counts = await liveCount(tx, a.queue_id, a.item_id, a.round);
           if (counts.live >= qi.required) throw conflict('lease expired and the item was claimed by someone else');
         }
-        await tx.query(`UPDATE assignments SET state = 'submitted', finished_at = now(), labels = $2, category = $3 WHERE id = $1`, [
-          assignmentId,
-          JSON.stringify(labels),
-          categoryOf(queue.taskType, labels),
-        ]);
-        const cats = await roundCategories(tx, a.queue_id, a.item_id, a.round);
+        // One statement: store the submission and read the round's categories (the CTE's update is not visible to the
+        // outer query, so the new row comes from its RETURNING).
+        const catRows = await tx.query<{ category: string }>(
+          `WITH upd AS (
+             UPDATE assignments SET state = 'submitted', finished_at = now(), labels = $2, category = $3 WHERE id = $1 RETURNING category)
+           SELECT category FROM assignments
+             WHERE queue_id = $4 AND item_id = $5 AND round = $6 AND state = 'submitted' AND id <> $1
+           UNION ALL SELECT category FROM upd`,
+          [assignmentId, JSON.stringify(labels), categoryOf(queue.taskType, labels), a.queue_id, a.item_id, a.round],
+        );
+        const cats = catRows.map((r) => r.category);
         let status = 'open';
         let required = qi.required;
         if (cats.length >= qi.required) {
