@@ -111,15 +111,50 @@ function valueIsType(t: NodeType, value: unknown): boolean {
   }
 }
 
+/** One element path of one resource type (array indices ignored), with its decisions per inherited keep. */
+export class PathNode {
+  readonly children = new Map<string, PathNode>();
+  readonly decisions = new Map<number, Decision>();
+  constructor(
+    readonly steps: readonly string[],
+    readonly pathKey: string,
+  ) {}
+
+  child(key: string): PathNode {
+    let c = this.children.get(key);
+    if (!c) {
+      c = new PathNode([...this.steps, key], this.pathKey ? `${this.pathKey}.${key}` : key);
+      this.children.set(key, c);
+    }
+    return c;
+  }
+}
+
 export class RuleMatcher {
-  private readonly cache = new Map<string, Decision>();
+  private readonly roots = new Map<string, PathNode>();
 
   constructor(readonly compiled: CompiledPolicy) {}
 
-  decide(resourceType: string, steps: readonly string[], pathKey: string, inherited: number): Decision {
-    const cacheKey = `${resourceType}|${pathKey}|${inherited}`;
-    let d = this.cache.get(cacheKey);
-    if (d) return d;
+  root(resourceType: string): PathNode {
+    let r = this.roots.get(resourceType);
+    if (!r) {
+      r = new PathNode([], '');
+      this.roots.set(resourceType, r);
+    }
+    return r;
+  }
+
+  /** Rules that can decide this element, and whether any rule reaches below it (computed once per path). */
+  decideAt(resourceType: string, node: PathNode, inherited: number): Decision {
+    let d = node.decisions.get(inherited);
+    if (!d) {
+      d = this.decide(resourceType, node.steps, inherited);
+      node.decisions.set(inherited, d);
+    }
+    return d;
+  }
+
+  private decide(resourceType: string, steps: readonly string[], inherited: number): Decision {
     const candidates: CompiledRule[] = [];
     let descend = false;
     const st = staticType(resourceType, steps);
@@ -128,16 +163,16 @@ export class RuleMatcher {
       if (r.resourceType !== undefined && r.resourceType !== resourceType) continue;
       const rs = r.steps;
       if (r.nodeType) {
-        // prefix must match; the element must be at or below it
+        // prefix must match; the element must be strictly below it
         if (rs.length > steps.length) {
           if (prefixMatches(rs, steps)) descend = true;
           continue;
         }
         if (!prefixMatches(rs, steps)) continue;
         descend = true;
-        if (rs.length === steps.length && rs.length > 0) continue; // nodesByType matches strictly below a prefix
-        const staticT = r.nodeType === 'date' || r.nodeType === 'dateTime' || r.nodeType === 'instant' || r.nodeType === 'string' || r.nodeType === 'Reference';
-        if (staticT || st === r.nodeType) candidates.push(r);
+        if (rs.length === steps.length && rs.length > 0) continue;
+        const dynamic = r.nodeType === 'date' || r.nodeType === 'dateTime' || r.nodeType === 'instant' || r.nodeType === 'string' || r.nodeType === 'Reference';
+        if (dynamic || st === r.nodeType) candidates.push(r);
         continue;
       }
       if (rs.length === steps.length) {
@@ -146,9 +181,7 @@ export class RuleMatcher {
         descend = true;
       }
     }
-    d = { candidates, descend };
-    this.cache.set(cacheKey, d);
-    return d;
+    return { candidates, descend };
   }
 }
 
@@ -179,25 +212,23 @@ function bump(map: Map<string, number>, key: string, by = 1): void {
 export class FhirWalker {
   constructor(private readonly matcher: RuleMatcher) {}
 
-  /** De-identify one resource (already shape-checked). Throws TributaryError with a JSON path on bad content. */
+  /** De-identify one resource (already shape-checked). Throws TributaryError with an element path on bad content. */
   walkResource(resource: FhirResource, ctx: ResourceContext): FhirResource {
-    const out = this.walkObject(resource, resource.resourceType, [], '', Number.MAX_SAFE_INTEGER, ctx, 0, resource.resourceType) as FhirResource | undefined;
-    const result: FhirResource = { resourceType: resource.resourceType, ...(out ?? {}) };
-    return result;
+    const root = this.matcher.root(resource.resourceType);
+    const out = this.walkObject(resource, resource.resourceType, root, Number.MAX_SAFE_INTEGER, ctx, 0);
+    return { resourceType: resource.resourceType, ...(out ?? {}) };
   }
 
   private walkObject(
     obj: Record<string, unknown>,
     resourceType: string,
-    steps: string[],
-    pathKey: string,
+    node: PathNode,
     inherited: number,
     ctx: ResourceContext,
     depth: number,
-    jsonPath: string,
   ): Record<string, unknown> | undefined {
     if (depth > MAX_DEPTH) {
-      throw new TributaryError(`element nesting deeper than ${MAX_DEPTH}`, { code: 'too-costly', location: jsonPath, nonRetryable: true });
+      throw new TributaryError(`element nesting deeper than ${MAX_DEPTH}`, { code: 'too-costly', location: `${resourceType}.${node.pathKey}`, nonRetryable: true });
     }
     let out: Record<string, unknown> | undefined;
     for (const key in obj) {
@@ -205,25 +236,23 @@ export class FhirWalker {
       const value = obj[key];
       if (value === undefined) continue;
       if (key === 'contained' && depth === 0 && Array.isArray(value)) {
-        const contained = this.walkContained(value, ctx, `${jsonPath}.contained`);
+        const contained = this.walkContained(value, ctx, `${resourceType}.contained`);
         if (contained.length) (out ??= {})[key] = contained;
         continue;
       }
-      steps.push(key);
-      const childKey = pathKey ? `${pathKey}.${key}` : key;
-      const decision = this.matcher.decide(resourceType, steps, childKey, inherited);
+      const child = node.child(key);
+      const decision = this.matcher.decideAt(resourceType, child, inherited);
       let result: unknown;
       if (Array.isArray(value)) {
         let arr: unknown[] | undefined;
         for (let i = 0; i < value.length; i++) {
-          const r = this.walkNode(value[i], decision, resourceType, steps, childKey, inherited, ctx, depth, `${jsonPath}.${key}[${i}]`);
+          const r = this.walkNode(value[i], decision, resourceType, child, inherited, ctx, depth);
           if (r !== undefined) (arr ??= []).push(r);
         }
         result = arr;
       } else {
-        result = this.walkNode(value, decision, resourceType, steps, childKey, inherited, ctx, depth, `${jsonPath}.${key}`);
+        result = this.walkNode(value, decision, resourceType, child, inherited, ctx, depth);
       }
-      steps.pop();
       if (result !== undefined) (out ??= {})[key] = result;
     }
     return out;
@@ -244,44 +273,42 @@ export class FhirWalker {
     value: unknown,
     decision: Decision,
     resourceType: string,
-    steps: string[],
-    pathKey: string,
+    node: PathNode,
     inherited: number,
     ctx: ResourceContext,
     depth: number,
-    jsonPath: string,
   ): unknown {
     const rule = pick(decision, value);
     if (rule && rule.rule.method !== 'keep') {
       bump(ctx.counts, rule.id);
-      return applyMethod(rule, value, steps, resourceType, ctx, jsonPath);
+      return applyMethod(rule, value, node.steps, resourceType, ctx, `${resourceType}.${node.pathKey}`);
     }
     const keepIndex = rule ? rule.index : inherited;
     const kept = keepIndex !== Number.MAX_SAFE_INTEGER;
     if (rule) bump(ctx.counts, rule.id);
     if (value !== null && typeof value === 'object') {
+      const last = node.steps[node.steps.length - 1];
       // Extensions are all-or-nothing: kept only when a rule names them (with where(url=...)), never half-walked.
-      if (!rule && !kept && (steps[steps.length - 1] === 'extension' || steps[steps.length - 1] === 'modifierExtension')) {
-        bump(ctx.counts, `removed-unlisted ${resourceType}.${pathKey}`);
+      if (!rule && !kept && (last === 'extension' || last === 'modifierExtension')) {
+        bump(ctx.counts, `removed-unlisted ${resourceType}.${node.pathKey}`);
         ctx.changed.redacted = true;
         return undefined;
       }
       if (kept) {
-        const below = this.matcher.decide(resourceType, steps, pathKey, keepIndex);
+        const below = this.matcher.decideAt(resourceType, node, keepIndex);
         if (!below.descend && !Array.isArray(value)) return value;
       } else if (!decision.descend) {
-        bump(ctx.counts, `removed-unlisted ${resourceType}.${pathKey}`);
+        bump(ctx.counts, `removed-unlisted ${resourceType}.${node.pathKey}`);
         ctx.changed.redacted = true;
         return undefined;
       }
       if (Array.isArray(value)) {
-        throw new TributaryError('nested array where FHIR allows none', { code: 'structure', location: jsonPath, nonRetryable: true });
+        throw new TributaryError('nested array where FHIR allows none', { code: 'structure', location: `${resourceType}.${node.pathKey}`, nonRetryable: true });
       }
-      const r = this.walkObject(value as Record<string, unknown>, resourceType, steps, pathKey, keepIndex, ctx, depth + 1, jsonPath);
-      return r;
+      return this.walkObject(value as Record<string, unknown>, resourceType, node, keepIndex, ctx, depth + 1);
     }
     if (kept) return value;
-    bump(ctx.counts, `removed-unlisted ${resourceType}.${pathKey}`);
+    bump(ctx.counts, `removed-unlisted ${resourceType}.${node.pathKey}`);
     ctx.changed.redacted = true;
     return undefined;
   }

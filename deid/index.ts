@@ -292,10 +292,9 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
 function labelSecurity(out: FhirResource, changed: { pseudonymized: boolean; redacted: boolean; masked: boolean }): void {
   const meta = (out.meta && typeof out.meta === 'object' ? out.meta : {}) as Record<string, unknown>;
   const security = Array.isArray(meta.security) ? [...(meta.security as unknown[])] : [];
-  const add = (code: string, display: string) => security.push({ system: SECURITY_SYSTEM, code, display });
-  if (changed.pseudonymized) add('PSEUDED', 'pseudonymized');
-  if (changed.redacted) add('REDACTED', 'redacted');
-  if (changed.masked) add('MASKED', 'masked');
+  if (changed.pseudonymized) security.push({ system: SECURITY_SYSTEM, code: 'PSEUDED', display: 'pseudonymized' });
+  if (changed.redacted) security.push({ system: SECURITY_SYSTEM, code: 'REDACTED', display: 'redacted' });
+  if (changed.masked) security.push({ system: SECURITY_SYSTEM, code: 'MASKED', display: 'masked' });
   meta.security = security;
   out.meta = meta;
 }

@@ -72,6 +72,7 @@ export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyS
   const pseudonymCache = new Map<string, string>();
   // References to the same practitioner or encounter repeat across a batch: an HMAC is worth caching.
   const hashCache = new Map<string, string>();
+  const offsetCache = new Map<string, number>();
   const uidCache = new Map<string, string>();
 
   return {
@@ -90,8 +91,14 @@ export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyS
       return p;
     },
     dateOffsetDays(linkage) {
-      const n = hmac(keys.date, linkage).readUInt32BE(0) % 730;
-      return n < 365 ? n - 365 : n - 364; // -365..-1 or 1..365
+      let o = offsetCache.get(linkage);
+      if (o === undefined) {
+        const n = hmac(keys.date, linkage).readUInt32BE(0) % 730;
+        o = n < 365 ? n - 365 : n - 364; // -365..-1 or 1..365
+        if (offsetCache.size >= 100_000) offsetCache.clear();
+        offsetCache.set(linkage, o);
+      }
+      return o;
     },
     uid(original) {
       const trimmed = original.replace(/[\0 ]+$/, '');

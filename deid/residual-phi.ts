@@ -236,8 +236,10 @@ function scanString(value: string, path: string, ids: CompiledIdentifiers, liter
   }
   if (literals.length && findLiterals(folded.toLowerCase(), literals).length) findings.push({ rule: 'gate.record-identifier:resource', path });
   // A bare FHIR date carries no phone, ID or address pattern (and dates are shifted by construction).
-  if (!/[\d@]/.test(folded) || FHIR_DATE_RE.test(folded)) return;
+  const hasAt = folded.includes('@');
+  if ((!hasAt && !/\d/.test(folded)) || FHIR_DATE_RE.test(folded)) return;
   for (const p of PATTERNS) {
+    if (p.rule === 'gate.email' && !hasAt) continue;
     p.re.lastIndex = 0;
     for (let m = p.re.exec(folded); m; m = p.re.exec(folded)) {
       if (!p.accept || p.accept(m[0])) {
@@ -270,25 +272,46 @@ export function scanResidualPhi(
   const ids = compileIdentifiers(list, options.allowTypes);
   const literals = options.literals ?? [];
   const findings: Finding[] = [];
-  const stack: { node: unknown; path: string; key: string }[] = [{ node: output, path: output.resourceType, key: '' }];
-  while (stack.length) {
-    const { node, path, key } = stack.pop()!;
-    if (typeof node === 'string') {
-      if (!SKIP_KEYS.has(key)) scanString(node, path, ids, literals, findings);
-      continue;
+  // Paths are joined only for a finding: building one per string would cost more than the scan.
+  const segs: string[] = [output.resourceType];
+  const visit = (node: unknown, key: string, depth: number): void => {
+    if (depth > 64) {
+      findings.push({ rule: 'gate.too-deep', path: segs.join('') });
+      return;
     }
-    if (!node || typeof node !== 'object') continue;
+    if (typeof node === 'string') {
+      if (!SKIP_KEYS.has(key)) {
+        const before = findings.length;
+        scanString(node, '', ids, literals, findings);
+        for (let i = before; i < findings.length; i++) findings[i].path = segs.join('');
+      }
+      return;
+    }
+    if (!node || typeof node !== 'object') return;
     if (Array.isArray(node)) {
-      for (let i = node.length - 1; i >= 0; i--) stack.push({ node: node[i], path: `${path}[${i}]`, key });
-      continue;
+      for (let i = 0; i < node.length; i++) {
+        segs.push(`[${i}]`);
+        visit(node[i], key, depth + 1);
+        segs.pop();
+      }
+      return;
     }
     const obj = node as Record<string, unknown>;
     const text = decodeTextAttachment(obj);
-    if (text !== undefined) scanString(text, `${path}.data`, ids, literals, findings);
-    for (const k of Object.keys(obj)) {
-      if (k === 'data' && text !== undefined) continue;
-      stack.push({ node: obj[k], path: `${path}.${k}`, key: k });
+    if (text !== undefined) {
+      segs.push('.data');
+      const before = findings.length;
+      scanString(text, '', ids, literals, findings);
+      for (let i = before; i < findings.length; i++) findings[i].path = segs.join('');
+      segs.pop();
     }
-  }
+    for (const k in obj) {
+      if (k === 'data' && text !== undefined) continue;
+      segs.push(`.${k}`);
+      visit(obj[k], k, depth + 1);
+      segs.pop();
+    }
+  };
+  visit(output, '', 0);
   return findings;
 }
