@@ -5,9 +5,21 @@ import { RecordError } from './sink';
  * local source times take the institution's zone (MapContext.timezone), resolved with Intl per instant (DST-correct).
  */
 const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
+/** zone|quarter-hour -> offset. Zone rules change on quarter-hour boundaries at most, so this cache is exact. */
+const offsetCache = new Map<string, string>();
 
 /** "+08:00" for zone at the given UTC millis. */
 export function zoneOffset(timezone: string, utcMillis: number): string {
+  const key = `${timezone}|${Math.floor(utcMillis / 900_000)}`;
+  const cached = offsetCache.get(key);
+  if (cached) return cached;
+  if (offsetCache.size > 100_000) offsetCache.clear();
+  const offset = computeZoneOffset(timezone, utcMillis);
+  offsetCache.set(key, offset);
+  return offset;
+}
+
+function computeZoneOffset(timezone: string, utcMillis: number): string {
   let f = offsetFormatters.get(timezone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', { timeZone: timezone, timeZoneName: 'longOffset' });

@@ -78,17 +78,26 @@ class AppleHealthMapper {
     this.depth--;
   }
 
+  /** sourceName|device attribute -> Device (the attribute repeats verbatim on every record of a device: parse once). */
+  private readonly deviceCache = new Map<string, FhirResource>();
+
   private deviceFor(a: Attrs, out: FhirResource[]): string | undefined {
     const raw = a.device;
     if (!raw) return undefined;
-    const fields: Record<string, string> = {};
-    for (const m of raw.matchAll(DEVICE_FIELD)) fields[m[1]] = m[2].trim();
-    // The source name often carries the owner's name ("Jonathan's iPhone"): it is hashed into the id, never copied.
-    const key = `${a.sourceName ?? ''}|${fields.name ?? ''}|${fields.model ?? ''}|${fields.hardware ?? ''}|${fields.software ?? ''}`;
-    const d = device(this.ctx, key, { name: fields.name, manufacturer: fields.manufacturer, model: fields.hardware || fields.model, version: fields.software });
-    if (!this.seenDevices.has(key)) {
-      this.seenDevices.add(key);
-      out.push(d);
+    const cacheKey = `${a.sourceName ?? ''}|${raw}`;
+    let d = this.deviceCache.get(cacheKey);
+    if (!d) {
+      const fields: Record<string, string> = {};
+      for (const m of raw.matchAll(DEVICE_FIELD)) fields[m[1]] = m[2].trim();
+      // The source name often carries the owner's name ("Jonathan's iPhone"): it is hashed into the id, never copied.
+      const key = `${a.sourceName ?? ''}|${fields.name ?? ''}|${fields.model ?? ''}|${fields.hardware ?? ''}|${fields.software ?? ''}`;
+      d = device(this.ctx, key, { name: fields.name, manufacturer: fields.manufacturer, model: fields.hardware || fields.model, version: fields.software });
+      if (this.deviceCache.size > 10_000) this.deviceCache.clear();
+      this.deviceCache.set(cacheKey, d);
+      if (!this.seenDevices.has(d.id as string)) {
+        this.seenDevices.add(d.id as string);
+        out.push(d);
+      }
     }
     return `Device/${d.id}`;
   }
