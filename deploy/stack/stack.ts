@@ -19,6 +19,8 @@ const DRIVERS: Record<ServiceName, ServiceDriver> = {
   orthanc: orthancService,
 };
 
+const START_WAVES: ServiceName[][] = [['postgres', 'temporal', 'kafka'], ['orthanc']];
+
 const LOCK_TIMEOUT_MS = 45 * 60_000; // a cold start builds temporal and fetches Kafka while holding the lock
 
 export interface ServiceState {
@@ -155,25 +157,35 @@ export async function ensureStack(config: Config, options: EnsureOptions = {}): 
     if (options.claim) fs.rmSync(handOverFile(config), { force: true });
     const started: ServiceName[] = [];
     const services = {} as Record<ServiceName, ServiceState>;
+    const ensureOne = async (name: ServiceName) => {
+      const driver = DRIVERS[name];
+      const address = driver.address(config);
+      if (driver.external(config)) {
+        await waitFor(`${name} at ${address} (set by you) to answer`, () => driver.healthy(config), { timeoutMs: 20_000, intervalMs: 1000 });
+        services[name] = { name, address, external: true, healthy: true };
+        return;
+      }
+      const result = await ensureService(driver, ctx);
+      if (result.started) started.push(name);
+      services[name] = { name, address, external: false, pid: result.pid, healthy: true, log: serviceDirs(config, name).log, detail: driver.describe?.(config) };
+    };
     try {
-      for (const name of names) {
-        const driver = DRIVERS[name];
-        const address = driver.address(config);
-        if (driver.external(config)) {
-          await waitFor(`${name} at ${address} (set by you) to answer`, () => driver.healthy(config), { timeoutMs: 20_000, intervalMs: 1000 });
-          services[name] = { name, address, external: true, healthy: true };
-          continue;
-        }
-        const result = await ensureService(driver, ctx);
-        if (result.started) started.push(name);
-        services[name] = { name, address, external: false, pid: result.pid, healthy: true, log: serviceDirs(config, name).log, detail: driver.describe?.(config) };
+      // Independent services start side by side (the JVM and the Temporal server each take seconds); Orthanc waits
+      // for PostgreSQL, which holds its index.
+      for (const wave of START_WAVES) {
+        const results = await Promise.allSettled(wave.filter((n) => names.includes(n)).map(ensureOne));
+        const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => toError(r.reason));
+        if (failures.length === 1) throw failures[0];
+        if (failures.length > 1) throw new TributaryError(failures.map((f) => f.message).join('\n'), { code: 'exception', cause: failures[0] });
       }
     } catch (e) {
       // Leave nothing half-started behind: what this call started, it stops.
-      for (const name of started.reverse()) await stopService(config, name);
+      for (const name of [...started].reverse()) await stopService(config, name);
       throw e;
     }
-    return { started, services, env: stackEnv(config) };
+    const ordered = {} as Record<ServiceName, ServiceState>;
+    for (const name of SERVICE_NAMES) if (services[name]) ordered[name] = services[name];
+    return { started: SERVICE_NAMES.filter((n) => started.includes(n)), services: ordered, env: stackEnv(config) };
   });
 }
 
