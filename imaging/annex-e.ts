@@ -117,7 +117,21 @@ function rowAction(row: Row, options: DeidOptions, vr: string): Action {
   return row.basic ? resolveCompound(row.basic, vr) : 'K';
 }
 
-export function compileTable(options: DeidOptions, table = loadAnnexETable()): CompiledTable {
+const compiledCache = new Map<string, CompiledTable>();
+
+/** The compiled table for a set of options (cached: the standard table is the same for every file). */
+export function compileTable(options: DeidOptions, table?: AnnexETable): CompiledTable {
+  if (table) return buildTable(options, table);
+  const key = deidOptionNames.filter((o) => options[o]).join(',');
+  let compiled = compiledCache.get(key);
+  if (!compiled) {
+    compiled = buildTable(options, loadAnnexETable());
+    compiledCache.set(key, compiled);
+  }
+  return compiled;
+}
+
+function buildTable(options: DeidOptions, table: AnnexETable): CompiledTable {
   if (options.retainLongitudinalFull && options.retainLongitudinalModified) {
     throw new Error('Retain Longitudinal Temporal Information: choose full dates or modified dates, not both');
   }

@@ -302,3 +302,25 @@ describe('deidentifyDicom on every real sample file', () => {
     }
   });
 });
+
+describe('Clean Descriptors through the deid text scrubber', () => {
+  it("removes the patient's own name and MRN from a description and keeps the clinical words", async () => {
+    const { createDescriptorScrubber } = await import('./descriptor-scrubber');
+    const bytes = writePart10({
+      elements: [
+        { tag: '(0008,0016)', vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.2' },
+        { tag: '(0008,0018)', vr: 'UI', value: '1.2.826.0.1.3680043.10.777.77' },
+        { tag: '(0008,1030)', vr: 'LO', value: 'CT CHEST for Okonkwo MRN-PHI-0042' },
+        { tag: '(0010,0010)', vr: 'PN', value: 'Okonkwo^Adaeze' },
+        { tag: '(0010,0020)', vr: 'LO', value: MRN },
+        { tag: '(0020,000D)', vr: 'UI', value: STUDY_UID },
+        { tag: '(0020,000E)', vr: 'UI', value: `${STUDY_UID}.2` },
+      ],
+    });
+    const r = deidentifyDicom(bytes, { keyService, institution: INSTITUTION, scrubDescriptor: createDescriptorScrubber(keyService) });
+    if (r.status !== 'ok') throw new Error('expected ok');
+    expect(r.summary.studyDescription).toContain('CT CHEST');
+    expect(r.bytes.includes(Buffer.from('Okonkwo'))).toBe(false);
+    expect(r.bytes.includes(Buffer.from(MRN))).toBe(false);
+  });
+});

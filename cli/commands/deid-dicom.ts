@@ -4,6 +4,7 @@ import { loadConfig } from '../../platform/config';
 import { PIPELINE_DEID_OPTIONS } from '../../imaging/annex-e';
 import { loadMaskRules } from '../../imaging/burned-in';
 import { deidentifyDicomFiles, parseOptionNames } from '../../imaging/deid-files';
+import { createDescriptorScrubber } from '../../imaging/descriptor-scrubber';
 
 /** `tributary deid dicom`: registered under the `deid` command by cli/commands/deid.ts. */
 export function registerDeidDicom(deid: Command): void {
@@ -41,6 +42,7 @@ clean-graphics, clean-pixel-data. Images that may carry burned-in text and canno
         institution: opts.institution,
         options,
         maskRules: opts.maskRules ? loadMaskRules(opts.maskRules) : undefined,
+        scrubDescriptor: createDescriptorScrubber(keyService),
       });
       const c = report.counts;
       process.stdout.write(
