@@ -64,6 +64,17 @@ describe('mapHl7v2 on constructed messages', () => {
     expect((prov.target as unknown[]).length).toBe(r.resources.length - 1);
   });
 
+  it('recognises national IDs typed NI: Chinese resident ID or SSN by shape (generator feeds)', () => {
+    const msg = oru().replace('110101199003071234^^^CHN^NNCHN', '320106193402030037^^^CHN^NI~139-42-0274^^^SSA^SS');
+    const [patient] = byType(mapHl7v2(Buffer.from(msg), ctx), 'Patient');
+    expect(patient.identifier).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ system: 'urn:tributary:cn-resident-id', value: '320106193402030037' }),
+        expect.objectContaining({ system: 'urn:oid:2.16.840.1.113883.4.1', value: '139-42-0274' }),
+      ]),
+    );
+  });
+
   it('gives the same ids on a re-run', () => {
     const a = mapHl7v2(Buffer.from(oru()), ctx).resources.map((x) => x.id);
     const b = mapHl7v2(Buffer.from(oru()), ctx).resources.map((x) => x.id);

@@ -18,6 +18,8 @@ const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
 const DATA_ABSENT = 'http://terminology.hl7.org/CodeSystem/data-absent-reason';
 
+const CN_RESIDENT_ID = /^\d{17}[\dXx]$/;
+const US_SSN = /^\d{3}-?\d{2}-?\d{4}$/;
 const MERGE_EVENTS = new Set(['A18', 'A30', 'A34', 'A36', 'A39', 'A40', 'A47']);
 const GENDER: Record<string, string> = { M: 'male', F: 'female', O: 'other', A: 'other', N: 'other', U: 'unknown' };
 const NAME_USE: Record<string, string> = { L: 'official', D: 'usual', M: 'maiden', N: 'nickname', A: 'anonymous', S: 'anonymous', T: 'temp', B: 'old', C: 'old' };
@@ -157,7 +159,8 @@ class MessageMapper {
         mrn = value;
         system = mrnSystem(this.ctx.institution);
       } else if (type === 'SS') system = SSN_SYSTEM;
-      else if (type === 'NNCHN' || type === 'RI' && /^\d{17}[\dXx]$/.test(value)) system = CN_RESIDENT_ID_SYSTEM;
+      else if (type === 'NNCHN' || ((type === 'NI' || type === 'RI') && CN_RESIDENT_ID.test(value))) system = CN_RESIDENT_ID_SYSTEM;
+      else if ((type === 'NI' || type === 'NNUSA') && US_SSN.test(value)) system = SSN_SYSTEM;
       else system = this.authoritySystem(comps[3]) ?? `urn:tributary:${this.ctx.institution}:id:${type || 'other'}`;
       identifiers.push({ ...(type ? { type: { coding: [{ system: V2_0203, code: type }] } } : {}), system, value });
     }
