@@ -182,5 +182,16 @@ describe('policy files', () => {
     expect(bad([{ path: 'Observation.value[x]', method: 'perturb' }])).toThrow(/rules\[0\]\.relative/);
     expect(bad([{ path: 'Patient.name', method: 'keep', extra: 1 }])).toThrow(/rules\.0/);
     expect(() => parsePolicy({ name: 'p', version: 'v1', rules: [] }, 'policy file p.yaml')).toThrow(/version/);
+    // messages name where, never what: a value in the bad field is not echoed
+    for (const rules of [[{ path: 'Patient.John Smith', method: 'keep' }], [{ path: 'Patient.name', method: 'John Smith' }]]) {
+      let message = '';
+      try {
+        bad(rules)();
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).toMatch(/rules/);
+      expect(message).not.toContain('John Smith');
+    }
   });
 });

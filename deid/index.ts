@@ -36,6 +36,8 @@ export const NATIONAL_ID_SYSTEMS = new Set([
   'urn:tributary:cn-resident-id',
 ]);
 
+/** Shared so that per-identifier-set caches (compiled patterns, clean strings) serve every patient-less resource. */
+const NO_PATIENT: SourceIdentifier[] = [];
 const SECURITY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue';
 const PATIENT_REF_KEYS = ['subject', 'patient', 'beneficiary'];
 
@@ -214,7 +216,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
       const cached = ref ? identifierCache.get(ref) : undefined;
       if (cached && raw !== patient) identifiers = cached;
       else {
-        identifiers = (patient ? collectIdentifiers(patient) : []).filter((i) => !allowTypes.includes(i.type));
+        identifiers = patient ? collectIdentifiers(patient).filter((i) => !allowTypes.includes(i.type)) : NO_PATIENT;
         if (ref) identifierCache.set(ref, identifiers);
       }
       const literals = raw === patient ? [] : literalForms(collectIdentifiers(raw).filter((i) => i.type === 'identifier').map((i) => i.value));

@@ -188,12 +188,14 @@ export interface CompiledIdentifiers {
   /** All identifiers in one regex: one test per string; the per-type ones only name the type on a hit. */
   any: RegExp | null;
   byType: { type: string; re: RegExp }[];
+  /** Short strings found clean against these identifiers. */
+  clean: Set<string>;
 }
 
 const compiledCache = new WeakMap<readonly SourceIdentifier[], CompiledIdentifiers>();
 
 export function compileIdentifiers(identifiers: readonly SourceIdentifier[], allowTypes: readonly string[] = []): CompiledIdentifiers {
-  const cached = compiledCache.get(identifiers);
+  const cached = allowTypes.length ? undefined : compiledCache.get(identifiers);
   if (cached) return cached;
   const groups = new Map<string, string[]>();
   for (const i of identifiers) {
@@ -207,8 +209,8 @@ export function compileIdentifiers(identifiers: readonly SourceIdentifier[], all
     const re = identifierPattern(values);
     if (re) byType.push({ type, re });
   }
-  const compiled = { any: identifierPattern([...groups.values()].flat()), byType };
-  compiledCache.set(identifiers, compiled);
+  const compiled = { any: identifierPattern([...groups.values()].flat()), byType, clean: new Set<string>() };
+  if (!allowTypes.length) compiledCache.set(identifiers, compiled);
   return compiled;
 }
 
@@ -226,6 +228,19 @@ function onlyEponymUses(text: string, re: RegExp): boolean {
 
 function scanString(value: string, path: string, ids: CompiledIdentifiers, literals: readonly string[], findings: Finding[]): void {
   const folded = foldWidth(value);
+  if (literals.length && findLiterals(folded.toLowerCase(), literals).length) findings.push({ rule: 'gate.record-identifier:resource', path });
+  // Strings already found clean for these identifiers (codes, displays, statuses repeat) are not scanned again.
+  const cacheable = folded.length <= 256;
+  if (cacheable && ids.clean.has(folded)) return;
+  const before = findings.length;
+  scanPatterns(folded, path, ids, findings);
+  if (cacheable && findings.length === before) {
+    if (ids.clean.size >= 20_000) ids.clean.clear();
+    ids.clean.add(folded);
+  }
+}
+
+function scanPatterns(folded: string, path: string, ids: CompiledIdentifiers, findings: Finding[]): void {
   if (ids.any && ids.any.test(folded)) {
     for (const { type, re } of ids.byType) {
       if (!re.test(folded)) continue;
@@ -234,7 +249,6 @@ function scanString(value: string, path: string, ids: CompiledIdentifiers, liter
       findings.push({ rule: `gate.record-identifier:${type}`, path });
     }
   }
-  if (literals.length && findLiterals(folded.toLowerCase(), literals).length) findings.push({ rule: 'gate.record-identifier:resource', path });
   // A bare FHIR date carries no phone, ID or address pattern (and dates are shifted by construction).
   const hasAt = folded.includes('@');
   if ((!hasAt && !/\d/.test(folded)) || FHIR_DATE_RE.test(folded)) return;

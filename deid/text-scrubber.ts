@@ -519,6 +519,15 @@ function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): { type: P
   return list;
 }
 
+/**
+ * Short strings that held no PHI for a given set of record identifiers (code texts, displays repeat across a
+ * batch): remembered so the detectors run once per distinct string and patient, not once per resource.
+ */
+const NO_IDENTIFIERS: readonly OwnIdentifier[] = [];
+const cleanCache = new WeakMap<readonly OwnIdentifier[], Set<string>>();
+const CLEAN_MAX_LENGTH = 256;
+const CLEAN_MAX_ENTRIES = 20_000;
+
 function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undefined, literals?: readonly string[]): Span[] {
   const spans: Span[] = [];
   if (literals && literals.length) {
@@ -526,6 +535,15 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
       spans.push({ start, end, type: 'mrn', rule: 'text.record-identifier', priority: 100 });
     }
   }
+  const cacheable = folded.length <= CLEAN_MAX_LENGTH;
+  let clean: Set<string> | undefined;
+  if (cacheable) {
+    const key = identifiers ?? NO_IDENTIFIERS;
+    clean = cleanCache.get(key);
+    if (!clean) cleanCache.set(key, (clean = new Set()));
+    if (clean.has(folded)) return spans;
+  }
+  const before = spans.length;
   if (identifiers && identifiers.length) {
     for (const { type, re } of compileOwnIdentifiers(identifiers)) {
       re.lastIndex = 0;
@@ -568,6 +586,10 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
       }
       spans.push({ start, end, type: det.type, rule: det.rule, priority: det.priority, date });
     }
+  }
+  if (clean && spans.length === before) {
+    if (clean.size >= CLEAN_MAX_ENTRIES) clean.clear();
+    clean.add(folded);
   }
   return resolveOverlaps(spans);
 }
