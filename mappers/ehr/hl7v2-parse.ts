@@ -12,14 +12,28 @@ export interface Delimiters {
   subcomponent: string;
 }
 
-export interface Segment {
-  name: string;
+/** One segment. Fields are split on first use: most segments of a message (IN1, GT1, PRT, NK1...) are never read. */
+export class Segment {
+  private split: string[] | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly raw: string,
+    private readonly fieldSep: string,
+    /** 1-based line of the segment in the file. */
+    readonly line: number,
+    /** 1-based position of the segment in its message. */
+    readonly index: number,
+    preset?: string[],
+  ) {
+    this.split = preset;
+  }
+
   /** fields[n] is the raw text of field n (for MSH, fields[1] is the field separator and fields[2] the encoding chars). */
-  fields: string[];
-  /** 1-based line of the segment in the file. */
-  line: number;
-  /** 1-based position of the segment in its message. */
-  index: number;
+  get fields(): string[] {
+    this.split ??= this.raw.split(this.fieldSep);
+    return this.split;
+  }
 }
 
 export interface Hl7Message {
@@ -98,7 +112,7 @@ export function splitMessages(text: string): { messages: Hl7Message[]; orphanLin
       const parts = line.split(fieldSep);
       // parts[0]='MSH', parts[1]=encoding chars: shift so fields[n] is MSH-n.
       const fields = ['MSH', fieldSep, ...parts.slice(1)];
-      current = { segments: [{ name: 'MSH', fields, line: i + 1, index: 1 }], delimiters, line: i + 1, ordinal: messages.length + 1 };
+      current = { segments: [new Segment('MSH', line, fieldSep, i + 1, 1, fields)], delimiters, line: i + 1, ordinal: messages.length + 1 };
       messages.push(current);
       continue;
     }
@@ -106,13 +120,14 @@ export function splitMessages(text: string): { messages: Hl7Message[]; orphanLin
       orphanLines.push(i + 1);
       continue;
     }
-    const fields = line.split(current.delimiters.field);
-    if (!SEGMENT_NAME.test(fields[0])) {
+    const name = line.slice(0, 3);
+    const sep = current.delimiters.field;
+    if (!SEGMENT_NAME.test(name) || (line.length > 3 && line[3] !== sep)) {
       badLines.push(i + 1);
-      current.segments.push({ name: '???', fields, line: i + 1, index: current.segments.length + 1 });
+      current.segments.push(new Segment('???', line, sep, i + 1, current.segments.length + 1));
       continue;
     }
-    current.segments.push({ name: fields[0], fields, line: i + 1, index: current.segments.length + 1 });
+    current.segments.push(new Segment(name, line, sep, i + 1, current.segments.length + 1));
   }
   return { messages, orphanLines, badLines };
 }

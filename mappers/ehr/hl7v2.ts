@@ -146,11 +146,13 @@ class MessageMapper {
     const f = pid.fields;
     const identifiers: Json[] = [];
     let mrn = '';
-    const cxList = [...r.reps(f[3]).map((x) => ({ x, field: 3 })), ...r.reps(f[2]).map((x) => ({ x, field: 2 })), ...r.reps(f[4]).map((x) => ({ x, field: 4 }))];
+    // Each repetition split once: [field, components].
+    const cxList: { field: number; comps: string[] }[] = [];
+    for (const field of [3, 2, 4]) for (const x of r.reps(f[field])) cxList.push({ field, comps: r.comps(x) });
     // MRN: the first PID-3 repetition typed MR, else the first PID-3 repetition, else PID-2 / PID-4 (v2.3 senders).
-    const mrChoice = cxList.find((c) => c.field === 3 && r.text(r.comps(c.x)[4]) === 'MR') ?? cxList.find((c) => r.text(r.comps(c.x)[0]) !== '');
+    const mrChoice = cxList.find((c) => c.field === 3 && r.text(c.comps[4]) === 'MR') ?? cxList.find((c) => r.text(c.comps[0]) !== '');
     for (const c of cxList) {
-      const comps = r.comps(c.x);
+      const comps = c.comps;
       const value = r.text(comps[0]);
       if (!value) continue;
       const type = r.text(comps[4]);
