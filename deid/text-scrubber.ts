@@ -122,7 +122,7 @@ function followedByEponymWord(text: string, end: number): boolean {
   return EPONYM_FOLLOWERS.test(text.slice(end, end + 40));
 }
 
-export const DETECTORS: Detector[] = [
+const DETECTORS: Detector[] = [
   {
     rule: 'text.cn-resident-id',
     type: 'national-id',
