@@ -81,8 +81,10 @@ async function runInProcess(acts: IngestActivities, runId: string): Promise<numb
         if (batchKey) {
           const verified = await acts.verifyBatch({ ...ctx, batchKey });
           total = addCounts(total, verified.counts);
-          total = addCounts(total, (await acts.publishBatch({ ...ctx, batchKey: verified.batchKey })).counts);
-          total = addCounts(total, (await acts.routeBatch({ ...ctx, batchKey: verified.batchKey })).counts);
+          const published = await acts.publishBatch({ ...ctx, batchKey: verified.batchKey });
+          total = addCounts(total, published.counts);
+          const routed = await acts.routeBatch({ ...ctx, batchKey: verified.batchKey });
+          total = addCounts(total, routed.counts);
         }
       }
       cursor = page.nextCursor;

@@ -28,6 +28,16 @@ const retry: ActivityOptions['retry'] = {
 };
 
 const io = proxyActivities<IngestActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '2 minutes', retry });
+/**
+ * Pulls from an institution retry 429 and 5xx for as long as the institution needs (bounded by time, not by
+ * attempts: a throttling storm must not fail a run); bad data and bad requests are non-retryable and stop at once.
+ */
+const pull = proxyActivities<IngestActivities>({
+  startToCloseTimeout: '10 minutes',
+  scheduleToCloseTimeout: '2 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { ...retry, maximumAttempts: undefined },
+});
 /** Pixel work runs on its own task queue so it cannot starve ingestion's I/O. */
 function imagingActivities(taskQueue: string) {
   return proxyActivities<IngestActivities>({ taskQueue, startToCloseTimeout: '20 minutes', heartbeatTimeout: '2 minutes', retry });
@@ -137,7 +147,7 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
   let pagesThisRun = 0;
   for (;;) {
     progress.step = 'fetch';
-    const page = await io.fetchPage({
+    const page = await pull.fetchPage({
       runId: input.runId,
       endpoint: input.endpoint,
       institution: input.institution,

@@ -27,6 +27,8 @@ export interface StartRunOptions {
   maxConcurrentSources?: number;
   pageSize?: number;
   route?: boolean;
+  fhirServerUrl?: string;
+  stowUrl?: string;
   /** Task queues (default ingest/imaging); tests on a shared server use their own. */
   taskQueue?: string;
   imagingQueue?: string;
@@ -50,6 +52,8 @@ export async function startIngestRun(client: Client, options: StartRunOptions): 
       maxConcurrentSources: options.maxConcurrentSources,
       pageSize: options.pageSize,
       route: options.route,
+      fhirServerUrl: options.fhirServerUrl,
+      stowUrl: options.stowUrl,
       imagingQueue: options.imagingQueue,
     },
     'ingest run options',
@@ -185,6 +189,8 @@ export function registerIngest(program: Command): void {
     .option('--concurrency <n>', 'sources ingested at the same time', '8')
     .option('--page-size <n>', 'records per FHIR page', '500')
     .option('--no-route', 'do not route work items to the annotation queues')
+    .option('--fhir-server <url>', 'also send de-identified resources to this FHIR server (transaction bundles)')
+    .option('--stow <url>', 'also send de-identified DICOM to this research PACS (DICOMweb STOW-RS base URL)')
     .option('--ground-truth <file>', 'with --wait: compare the reconciliation with a generator ground-truth.json')
     .option('--wait', 'wait for the run to finish and print the reconciliation')
     .addHelpText('after', '\nExamples:\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --wait\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --institution riverside-general --source ehr')
@@ -199,6 +205,8 @@ export function registerIngest(program: Command): void {
           maxConcurrentSources: Number(opts.concurrency),
           pageSize: Number(opts.pageSize),
           route: opts.route,
+          fhirServerUrl: opts.fhirServer,
+          stowUrl: opts.stow,
         });
         process.stdout.write(`started run ${runId} (workflow ${workflowId})\n`);
         if (!opts.wait) return;
