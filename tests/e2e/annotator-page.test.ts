@@ -8,6 +8,7 @@ import { loadRoutingRules } from '../../annotation/routing';
 import { samplePlantedValues, sampleItems } from '../../annotation/sample-items';
 import { startAnnotationServer, type AnnotationServer } from '../../annotation/server';
 import { openQueueStore, type QueueStore } from '../../annotation/store';
+import { ensureDebianPackages } from '../../deploy/stack/prerequisites';
 
 /**
  * The annotator page in real headless Chromium (Debian's /usr/bin/chromium): sign in with a token, claim with the
@@ -27,6 +28,10 @@ describe('annotator page in headless Chromium', () => {
   const tokens: Record<string, string> = {};
 
   beforeAll(async () => {
+    // A fresh CI machine has no browser: install Debian's chromium with the stack's helper (root + apt), or say how.
+    if (!process.env.CHROMIUM_PATH) {
+      await ensureDebianPackages(['chromium'], 'the annotator page browser test', (m) => process.stderr.write(`[annotator e2e] ${m}\n`));
+    }
     previewRoot = mkdtempSync(path.join(os.tmpdir(), 'tributary-e2e-previews-'));
     profile = mkdtempSync(path.join(os.tmpdir(), 'tributary-e2e-profile-'));
     store = await openQueueStore({ dataDir: 'memory://' });
@@ -51,7 +56,7 @@ describe('annotator page in headless Chromium', () => {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
     page = browser.pages()[0] ?? (await browser.newPage());
-  }, 180_000);
+  }, 600_000);
 
   afterAll(async () => {
     await browser?.close();
