@@ -1,0 +1,86 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startIngestRun, waitForRun, formatReconciliation } from '../../cli/commands/ingest';
+import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
+import { createTemporalClient } from '../../platform/temporal';
+import type { IngestRunProgress } from '../../schemas/ingest';
+import { ingestRunWorkflowId } from '../../workflows/definitions';
+import { collectHistories, countDicomFiles, createIngestWorld, findPlanted, publishedResourceIds, runWorkflowIds, worldDeps, type IngestWorld } from './ingest-support';
+
+/**
+ * A full run against the real Temporal server and `synth serve`: all 18 institutions, every source. The
+ * reconciliation must match the generator's ground truth, every published output must appear once, and no workflow
+ * history may hold a protected value, whether read raw (codec off) or with its payloads decrypted.
+ */
+let world: IngestWorld;
+let workers: RunningWorkers;
+let client: Client;
+let progress: IngestRunProgress;
+let state: string;
+const runId = `it-full-${process.pid}`;
+
+beforeAll(async () => {
+  world = await createIngestWorld('full', { patients: 2 });
+  workers = await startIngestWorkers({ config: world.config, queueNames: world.queues, deps: worldDeps(world) });
+  client = await createTemporalClient(world.config);
+  await startIngestRun(client, { endpoint: world.server.url, runId, taskQueue: world.queues.ingest, imagingQueue: world.queues.imaging });
+  const result = await waitForRun(client, runId, undefined, 1000);
+  state = result.state;
+  progress = result.progress!;
+}, 900_000);
+
+afterAll(async () => {
+  await workers?.shutdown();
+  await client?.connection.close();
+  await world?.cleanup();
+});
+
+describe('ingest run over 18 synthetic institutions', () => {
+  it('completes every institution and source, and in = published + quarantined + rejected matches the ground truth', () => {
+    const table = formatReconciliation(progress, world.truth);
+    expect(state, table.text).toBe('completed');
+    expect(progress.sources).toHaveLength(world.truth.institutions.length * 5);
+    for (const s of progress.sources) {
+      const expected = world.truth.expected.find((e) => e.institution === s.institution && e.source === s.source)!;
+      const c = s.counts!;
+      const where = `${s.institution}/${s.source}`;
+      expect(s.status, where).toBe('completed');
+      expect(c.in, `${where} records in`).toBe(expected.records);
+      expect(c.in, `${where} balance`).toBe(c.published + c.quarantined + c.rejected);
+      // Every record planted broken is rejected or quarantined; nothing broken is published.
+      expect(c.rejected + c.quarantined, `${where} malformed`).toBeGreaterThanOrEqual(expected.malformed);
+      expect(c.pagesQuarantined, where).toBe(0);
+    }
+    expect(table.balanced).toBe(true);
+    expect(table.matchesTruth, table.text).toBe(true);
+  });
+
+  it('publishes each output exactly once, with a Bulk manifest that counts them', () => {
+    const outputDir = progress.outputDir!;
+    const ids = publishedResourceIds(outputDir);
+    const duplicates = [...ids].filter(([, n]) => n > 1);
+    expect(duplicates).toEqual([]);
+    expect(ids.size).toBe(progress.totals.resourcesPublished);
+    const manifest = JSON.parse(fs.readFileSync(path.join(outputDir, 'manifest.json'), 'utf8')) as { output: { count: number }[] };
+    expect(manifest.output.reduce((n, o) => n + o.count, 0)).toBe(progress.totals.resourcesPublished);
+    expect(countDicomFiles(outputDir)).toBe(progress.totals.dicomPublished);
+    expect(progress.totals.dicomPublished).toBeGreaterThan(0);
+    expect(progress.totals.workItems).toBeGreaterThan(0);
+    const published = fs.readdirSync(path.join(outputDir, 'fhir')).map((f) => fs.readFileSync(path.join(outputDir, 'fhir', f), 'utf8')).join('\n');
+    // Identifiers must be gone from every output. Dates, postal codes and ages are shifted or generalized, and a
+    // shifted value can coincide with another person's real one: deid/ checks those per record.
+    expect(findPlanted(published, world.truth, { skipTypes: ['date', 'birth-date', 'postal-code', 'age-over-89'] })).toEqual([]);
+  });
+
+  it('keeps protected values out of every workflow history, raw and decrypted', async () => {
+    const ids = runWorkflowIds(ingestRunWorkflowId(runId), progress);
+    const histories = await collectHistories(client.connection as Connection, world.config, ids);
+    expect(histories.events).toBeGreaterThan(ids.length * 5);
+    expect(findPlanted(histories.raw, world.truth)).toEqual([]);
+    expect(findPlanted(histories.decoded, world.truth)).toEqual([]);
+    // The decrypted payloads are references: staging keys and counts, not records.
+    expect(histories.decoded).toContain('"rawKey":"raw/');
+  });
+});

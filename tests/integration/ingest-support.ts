@@ -1,0 +1,156 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, type Connection } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { createIngestDeps } from '../../activities/runtime';
+import { loadConfig, type Config } from '../../platform/config';
+import { createPayloadCodec } from '../../platform/temporal';
+import type { GroundTruth } from '../../schemas/ground-truth';
+import type { IngestRunProgress } from '../../schemas/ingest';
+import { generateSynth } from '../../synth/generate';
+import { startSynthServer, type SynthServer } from '../../synth/serve';
+
+/**
+ * Shared set-up for the ingestion integration tests: a small synthetic world (18 institutions x 3 patients), the
+ * synth server, a data folder and keys of its own, and task queues of its own on the shared Temporal server.
+ */
+export interface IngestWorld {
+  dir: string;
+  synthDir: string;
+  truth: GroundTruth;
+  server: SynthServer;
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  queues: { ingest: string; imaging: string };
+  queueSchema: string;
+  cleanup(): Promise<void>;
+}
+
+export async function createIngestWorld(name: string, options: { patients?: number; institutions?: string[] } = {}): Promise<IngestWorld> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ingest-${name}-`));
+  const synthDir = path.join(dir, 'synth');
+  const { groundTruth } = generateSynth({ out: synthDir, seed: `ingest-${name}`, patients: options.patients ?? 3, institutions: options.institutions });
+  const server = await startSynthServer({ dir: synthDir, port: 0 });
+  const suffix = `${name}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TRIBUTARY_DATA_DIR: path.join(dir, 'data'),
+    TRIBUTARY_STAGING_KEY: crypto.randomBytes(32).toString('base64'),
+    TRIBUTARY_DEID_KEY: crypto.randomBytes(32).toString('base64'),
+  };
+  return {
+    dir,
+    synthDir,
+    truth: groundTruth,
+    server,
+    config: loadConfig({ env }),
+    env,
+    queues: { ingest: `it-ingest-${suffix}`, imaging: `it-imaging-${suffix}` },
+    queueSchema: `ingest_${suffix.replace(/-/g, '_')}`,
+    async cleanup() {
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function worldDeps(world: IngestWorld) {
+  return createIngestDeps(world.config, { queueSchema: world.queueSchema });
+}
+
+/**
+ * Every published FHIR resource of a run, as `<institution>.<source>:Type/id`, with how often each appears. Scoped
+ * by institution and source: a person linked across institutions (same national ID) has the same pseudonymous
+ * Patient id in each institution's output, by design.
+ */
+export function publishedResourceIds(outputDir: string): Map<string, number> {
+  const ids = new Map<string, number>();
+  const fhirDir = path.join(outputDir, 'fhir');
+  if (!fs.existsSync(fhirDir)) return ids;
+  for (const name of fs.readdirSync(fhirDir)) {
+    const [, institution, source] = name.split('.');
+    for (const line of fs.readFileSync(path.join(fhirDir, name), 'utf8').split('\n')) {
+      if (!line) continue;
+      const r = JSON.parse(line) as { resourceType: string; id: string };
+      const key = `${institution}.${source}:${r.resourceType}/${r.id}`;
+      ids.set(key, (ids.get(key) ?? 0) + 1);
+    }
+  }
+  return ids;
+}
+
+export function countDicomFiles(outputDir: string): number {
+  const dicomDir = path.join(outputDir, 'dicom');
+  if (!fs.existsSync(dicomDir)) return 0;
+  return fs.readdirSync(dicomDir, { recursive: true }).filter((f) => String(f).endsWith('.dcm')).length;
+}
+
+/** Every workflow id of a run: the parent and one per institution and source. */
+export function runWorkflowIds(runWorkflowId: string, progress: IngestRunProgress): string[] {
+  return [runWorkflowId, ...progress.sources.map((s) => s.workflowId)];
+}
+
+/**
+ * The histories of every run (continue-as-new chains included) of these workflows, fetched with a client that has
+ * no codec, as JSON text, and the text of every payload once decrypted with the codec.
+ */
+export async function collectHistories(connection: Connection, config: Config, workflowIds: string[]): Promise<{ raw: string; decoded: string; events: number }> {
+  const rawClient = new Client({ connection, namespace: config.temporal.namespace });
+  const codec = createPayloadCodec(config);
+  const raws: string[] = [];
+  const decoded: string[] = [];
+  let events = 0;
+  for (const id of workflowIds) {
+    let runId: string | undefined;
+    for (;;) {
+      const history = await rawClient.workflow.getHandle(id, runId).fetchHistory();
+      events += history.events?.length ?? 0;
+      // Codec off: payload data is ciphertext (scanned below once decrypted); everything else is read as text.
+      raws.push(JSON.stringify(history, (_k, v) => (v instanceof Uint8Array ? asText(v) : v)));
+      for (const payload of findPayloads(history)) {
+        const [plain] = await codec.decode([payload]);
+        decoded.push(Buffer.from(plain.data ?? new Uint8Array()).toString('utf8'));
+      }
+      const previous = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+      if (!previous) break;
+      runId = previous;
+    }
+  }
+  return { raw: raws.join('\n'), decoded: decoded.join('\n'), events };
+}
+
+/** Binary fields as text when they are text (metadata: encodings, key ids); ciphertext and other bytes as a marker. */
+function asText(bytes: Uint8Array): string {
+  return bytes.every((b) => b >= 0x20 && b < 0x7f) ? Buffer.from(bytes).toString('latin1') : `<${bytes.length} bytes>`;
+}
+
+function findPayloads(node: unknown, out: Payload[] = []): Payload[] {
+  if (!node || typeof node !== 'object') return out;
+  if (Array.isArray(node)) {
+    for (const n of node) findPayloads(n, out);
+    return out;
+  }
+  const o = node as Record<string, unknown>;
+  if (o.metadata && typeof o.metadata === 'object' && o.data instanceof Uint8Array) {
+    out.push(o as Payload);
+    return out;
+  }
+  for (const v of Object.values(o)) findPayloads(v, out);
+  return out;
+}
+
+/**
+ * Planted protected values found in a text. Values under 4 characters would match by chance and are skipped;
+ * all-digit values (postal codes, IDs) must stand alone, not inside a longer number such as a timestamp.
+ */
+export function findPlanted(text: string, truth: GroundTruth, options: { skipTypes?: string[] } = {}): string[] {
+  const hits = new Set<string>();
+  for (const p of truth.planted) {
+    if (p.value.length < 4 || options.skipTypes?.includes(p.type)) continue;
+    const found = /^\d+$/.test(p.value) ? new RegExp(`(?<![0-9])${p.value}(?![0-9])`).test(text) : text.includes(p.value);
+    if (found) hits.add(`${p.type} at ${p.institution}/${p.source} ${p.path}`);
+  }
+  return [...hits];
+}
