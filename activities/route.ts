@@ -1,3 +1,4 @@
+import { log } from '../platform/log';
 import { sealWorkItem } from '../annotation/seal';
 import type { RoutingRules } from '../annotation/routing';
 import type { QueueStore } from '../annotation/store';
@@ -88,6 +89,11 @@ export function createRouter(options: { store: QueueStore; rules: RoutingRules; 
     }
     if (sealed.length === 0) return 0;
     const result = await options.store.enqueue(sealed, options.rules);
+    // A conflict is an id already queued with other content: a replay that de-identified differently. It is not
+    // routed again (the queued item stands), but it must be visible.
+    if (result.conflicts > 0) {
+      log.warn('work items conflict with queued items of the same id', { institution: ctx.institution, source: ctx.source, conflicts: result.conflicts });
+    }
     return result.enqueued + result.duplicates;
   };
 }

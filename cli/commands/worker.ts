@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogEntry } from '@temporalio/worker';
 import { createIngestActivities, type IngestDeps } from '../../activities/ingest';
 import { createIngestDeps } from '../../activities/runtime';
 import { loadConfig, type Config } from '../../platform/config';
@@ -87,12 +87,30 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
 
 let runtimeInstalled = false;
 
+/** Metadata the SDK attaches that identifies a workflow or activity without carrying its data. */
+const SAFE_SDK_META = new Set(['namespace', 'taskQueue', 'workflowId', 'runId', 'workflowType', 'activityId', 'activityType', 'attempt', 'sdkComponent']);
+
+/**
+ * The SDK's own log lines can carry failure messages and stack traces from activities, which may quote a
+ * third-party library's text about its input. Keep the SDK's sentence up to the first colon and only the
+ * identifying metadata; the full failure stays (encrypted) in Temporal's history.
+ */
+export function writeRedactedSdkLog(entry: LogEntry): void {
+  const fields: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(entry.meta ?? {})) {
+    if (SAFE_SDK_META.has(k) && (typeof v === 'string' || typeof v === 'number')) fields[k] = v;
+  }
+  const message = entry.message.split(':')[0].slice(0, 120);
+  const level = entry.level === 'ERROR' ? 'error' : entry.level === 'WARN' ? 'warn' : entry.level === 'INFO' ? 'info' : 'debug';
+  log[level](`temporal sdk: ${message}`, fields);
+}
+
 /** The SDK logs every state change at INFO; keep warnings and errors only (once per process, before any worker). */
 function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger(process.env.TRIBUTARY_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
+    Runtime.install({ logger: new DefaultLogger(process.env.TRIBUTARY_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN', writeRedactedSdkLog) });
   } catch {
     // a runtime already exists in this process (e.g. a test environment installed one): keep it
   }
