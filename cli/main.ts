@@ -13,7 +13,7 @@ import { registerDemo } from './commands/demo';
 export function buildProgram(): Command {
   const program = new Command('tributary')
     .description(
-      'Tributary: ingest clinical data from many institutions, standardize it to FHIR R4, de-identify it,\n' +
+      'Tributary: ingest clinical data from many institutions, standardize it to FHIR R4, de-identify it, ' +
         'clean images, and route de-identified work items to annotation queues. Orchestrated by Temporal.',
     )
     .showHelpAfterError('(run with --help for usage)')
