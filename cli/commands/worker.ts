@@ -40,7 +40,10 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
     throw new TributaryError(`cannot reach Temporal at ${config.temporal.address}: ${(e as Error).message}`, { code: 'transient', cause: e });
   }
   const ownDeps = options.deps ? undefined : createIngestDeps(config);
-  const activities = createIngestActivities(options.deps ?? ownDeps!);
+  const deps = options.deps ?? ownDeps!;
+  // Before polling: PGlite's start and the FHIR definitions would otherwise load inside the first activities.
+  await deps.warmUp?.({ routing: queues.includes(TASK_QUEUES.ingest) });
+  const activities = createIngestActivities(deps);
   const dataConverter = createDataConverter(config);
   const workers: Worker[] = [];
   if (queues.includes(TASK_QUEUES.ingest)) {
