@@ -8,13 +8,13 @@ import crypto from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { mapBuffer, mapFile } from '../mappers/index';
 import type { MapContext, SourceFormat } from '../mappers/types';
 import { hisCsvMappingSchema } from '../schemas/his-csv-mapping';
 import type { GroundTruth } from '../schemas/ground-truth';
 import { generateSynth } from '../synth/generate';
-import { createDeidEngine, createKeyService, type DeidBatchResult, type FhirResource } from './index';
+import { createDeidEngine, createKeyService, detectPhi, type DeidBatchResult, type FhirResource } from './index';
 
 const FORMAT: Record<string, SourceFormat> = { 'fhir-api': 'fhir' };
 const keyService = createKeyService({ key: crypto.createHash('sha256').update('generated-test').digest(), keyId: 'k-gen' });
@@ -42,15 +42,12 @@ function searchable(resources: FhirResource[]): string {
 
 const isText = (path: string) => /data|note|OBX-5|病历内容|text|内容/i.test(path);
 
-describe('de-identification on the generator’s 18 institutions', () => {
-  let dir: string;
-  let gt: GroundTruth;
+/** Generate (fixed seed) into a temporary folder and map every EHR and wearable source to FHIR, per institution. */
+async function generateAndMap(seed: string, patients: number): Promise<{ gt: GroundTruth; raw: Map<string, FhirResource[]> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tributary-deid-'));
   const raw = new Map<string, FhirResource[]>();
-  const results = new Map<string, DeidBatchResult>();
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tributary-deid-'));
-    gt = generateSynth({ out: dir, seed: 'deid-test', patients: 3 }).groundTruth;
+  try {
+    const gt = generateSynth({ out: dir, seed, patients }).groundTruth;
     const institutions = JSON.parse(readFileSync(join(dir, 'institutions.json'), 'utf8')).institutions as { id: string; timezone: string }[];
     for (const e of gt.expected.filter((x) => x.source === 'ehr' || x.source === 'wearable')) {
       const format = FORMAT[e.format] ?? (e.format as SourceFormat);
@@ -74,10 +71,55 @@ describe('de-identification on the generator’s 18 institutions', () => {
         raw.set(e.institution, [...(raw.get(e.institution) ?? []), ...r.resources]);
       }
     }
+    return { gt, raw };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Occurrences of planted note phones and dates in raw strings that no detector covers, by type. */
+function undetectedPlants(gt: GroundTruth, raw: Map<string, FhirResource[]>): { checked: number; undetected: Record<string, number> } {
+  const rawStrings = (node: unknown, out: string[]): void => {
+    if (typeof node === 'string') {
+      out.push(node);
+      if (/^[A-Za-z0-9+/=]{16,}$/.test(node)) out.push(Buffer.from(node, 'base64').toString('utf8'));
+    } else if (Array.isArray(node)) for (const n of node) rawStrings(n, out);
+    else if (node && typeof node === 'object') for (const v of Object.values(node)) rawStrings(v, out);
+  };
+  const undetected: Record<string, number> = {};
+  let checked = 0;
+  for (const [inst, resources] of raw) {
+    const plants = gt.planted.filter((p) => p.institution === inst && isText(p.path) && ['phone', 'date', 'birth-date'].includes(p.type));
+    for (const r of resources) {
+      const strings: string[] = [];
+      rawStrings(r, strings);
+      for (const s of strings) {
+        let spans: { start: number; end: number }[] | undefined;
+        for (const p of plants) {
+          for (let at = s.indexOf(p.value); at >= 0; at = s.indexOf(p.value, at + 1)) {
+            spans ??= detectPhi(s);
+            checked++;
+            // A time of day is not PHI: the date in front of it is what must be found.
+            const len = p.value.replace(/[ T]\d{1,2}:\d{2}(?::\d{2})?$/, '').length;
+            if (!spans.some((x) => x.start <= at && x.end >= at + len)) undetected[p.type] = (undetected[p.type] ?? 0) + 1;
+          }
+        }
+      }
+    }
+  }
+  return { checked, undetected };
+}
+
+describe('de-identification on the generator’s 18 institutions', () => {
+  let gt: GroundTruth;
+  let raw = new Map<string, FhirResource[]>();
+  const results = new Map<string, DeidBatchResult>();
+
+  beforeAll(async () => {
+    ({ gt, raw } = await generateAndMap('deid-test', 3));
     const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate: new Date('2025-06-30T00:00:00Z') });
     for (const [inst, resources] of raw) results.set(inst, engine.deidentifyResources(resources, { institution: inst }));
   }, 120_000);
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('reconciles: every mapped resource is published or quarantined with a reason', () => {
     const reasons: Record<string, number> = {};
@@ -124,7 +166,23 @@ describe('de-identification on the generator’s 18 institutions', () => {
       if (text[t]) expect(recall[t], t).toBeGreaterThanOrEqual(0.99);
     }
     for (const t of ['name', 'doctor']) if (text[t]) expect(recall[t], t).toBeGreaterThanOrEqual(0.95);
+    // Phones are never shifted into another planted value: every one must be gone.
+    expect(text.phone?.removed, 'phone').toBe(text.phone?.planted);
   });
+
+  it('finds every planted note phone and date by its own shape, without the record’s identifiers', async () => {
+    // Checked on the raw strings, not by searching the output (a shifted date can land on another planted date), and
+    // without the record's identifiers (a phone the patient's telecom happens to match must still be seen by shape).
+    // The annotation leak fixture's seed too: its chest-pain notes write "Daughter reachable at" + ten bare digits.
+    const own = undetectedPlants(gt, raw);
+    const leakSeed = await generateAndMap('annotation-leak', 2);
+    const other = undetectedPlants(leakSeed.gt, leakSeed.raw);
+    console.info(JSON.stringify({ plantedPhoneDateOccurrences: own.checked + other.checked, notDetected: [own.undetected, other.undetected] }));
+    expect(own.checked).toBeGreaterThan(500);
+    expect(other.checked).toBeGreaterThan(300);
+    expect(own.undetected).toEqual({});
+    expect(other.undetected).toEqual({});
+  }, 60_000);
 
   it('links a person across institutions: the same Patient pseudonym everywhere', () => {
     let checked = 0;

@@ -3,7 +3,7 @@ import { TributaryError, toError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { compilePolicy, loadProfile, type CompiledPolicy, type Policy } from './policy';
 import { FhirWalker, RuleMatcher, type ResourceContext } from './fhir-deid';
-import { collectIdentifiers, literalForms, scanResidualPhi } from './residual-phi';
+import { collectIdentifiers, literalForms, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
 import { assessKAnonymity, type QuasiIdentifier } from './risk';
 import { isValidResidentId } from './identifiers';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
@@ -131,6 +131,8 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   const keys = options.keyService;
   const referenceDate = options.referenceDate ?? new Date();
   const allowTypes = merged.gate?.allowTypes ?? [];
+  // A policy that keeps dates in text (limited data set) has no unshifted dates to look for.
+  const checkTextDates = !(merged.text?.keepTypes ?? []).includes('date');
   const restrictedZip3 = new Set(merged.generalize?.restrictedZip3 ?? []);
 
   function linkageOf(patient: FhirResource, institution: string): string {
@@ -249,7 +251,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
         quarantine(raw, 'engine.error', te?.location ?? raw.resourceType, te ? err.message : `unexpected ${err.name}`);
         continue;
       }
-      const findings = scanResidualPhi(out, identifiers, { literals });
+      const findings = scanResidualPhi(out, identifiers, { literals, unshiftedDates: checkTextDates ? unshiftedMonthDays(raw, rctx.offset) : undefined });
       if (findings.length) {
         quarantine(raw, findings[0].rule, findings[0].path, `residual PHI after de-identification (${findings.length} finding(s))`, findings);
         continue;

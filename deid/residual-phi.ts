@@ -1,7 +1,7 @@
 import type { FhirResource } from '../mappers/types';
 import type { Finding, SourceIdentifier } from './types';
 import { foldWidth, isLuhnValid, isValidResidentId } from './identifiers';
-import { FHIR_DATE_RE } from './dates';
+import { FHIR_DATE_RE, addDays } from './dates';
 import { EPONYM_FOLLOWERS } from './dictionaries';
 
 /**
@@ -150,8 +150,11 @@ export function literalForms(values: readonly string[]): string[] {
   return values.map((v) => foldWidth(v).trim().toLowerCase()).filter((v) => v.length >= 4);
 }
 
+/** Words after which a bare digit run is a code, not a phone number (same list as the scrubber's). */
+const CODE_CONTEXT = /(?:NDC|NPI|LOINC|SNOMED|CPT|RxNorm|ICD(?:-?10)?(?:-CM)?|UDI|GTIN|lot|batch)\s*(?:code|no\.?|number|#)?\s*[:#：]?\s*$/i;
+
 /** Patterns that are PHI wherever they appear, minus the surrogate forms we emit ourselves. */
-const PATTERNS: { rule: string; re: RegExp; accept?: (m: string) => boolean }[] = [
+const PATTERNS: { rule: string; re: RegExp; accept?: (m: string, text: string, at: number) => boolean }[] = [
   {
     rule: 'gate.cn-resident-id',
     re: /(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])/g,
@@ -168,6 +171,13 @@ const PATTERNS: { rule: string; re: RegExp; accept?: (m: string) => boolean }[] 
     rule: 'gate.us-phone',
     re: /(?<![0-9A-Za-z-])(?:\+?1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![0-9-])/g,
     accept: (m) => !/555[ .-]01\d\d$/.test(m),
+  },
+  {
+    // Ten digits in NANP shape with no separators ("reachable at 5948684022").
+    rule: 'gate.us-phone-bare',
+    re: /(?<![0-9A-Za-z.,/-])(?:\+?1[ -]?)?[2-9]\d{2}[2-9]\d{6}(?![0-9A-Za-z]|[.,/-]\d)/g,
+    // 1 + ten digits is also a Chinese mobile's shape: gate.cn-mobile names that one.
+    accept: (m, text, at) => !/^1[3-9]\d{9}$/.test(m) && !CODE_CONTEXT.test(text.slice(Math.max(0, at - 16), at)),
   },
   {
     rule: 'gate.email',
@@ -256,7 +266,7 @@ function scanPatterns(folded: string, path: string, ids: CompiledIdentifiers, fi
     if (p.rule === 'gate.email' && !hasAt) continue;
     p.re.lastIndex = 0;
     for (let m = p.re.exec(folded); m; m = p.re.exec(folded)) {
-      if (!p.accept || p.accept(m[0])) {
+      if (!p.accept || p.accept(m[0], folded, m.index)) {
         findings.push({ rule: p.rule, path });
         break;
       }
@@ -264,10 +274,115 @@ function scanPatterns(folded: string, path: string, ids: CompiledIdentifiers, fi
   }
 }
 
+const MONTH_NUMBER: Record<string, number> = { jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12 };
+const GATE_MONTH = '(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)';
+const ZH_DIGIT: Record<string, number> = { 一: 1, 二: 2, 三: 3, 四: 4, 五: 5, 六: 6, 七: 7, 八: 8, 九: 9 };
+function zhNumber(s: string): number {
+  if (!s.includes('十')) return ZH_DIGIT[s] ?? 0;
+  const [a, b] = s.split('十');
+  return (a ? (ZH_DIGIT[a] ?? 0) : 1) * 10 + (b ? (ZH_DIGIT[b] ?? 0) : 0);
+}
+
+/**
+ * Month-day forms a text may date a person with, each as `m-d` (the year is allowed to stay, so it is left out):
+ * "Nov 6", "6th of November", "3月7日", "三月七日", and numeric dates that carry a year (a bare "1/2" is a dose).
+ * Deliberately broader than the scrubber's detectors (any case, any spacing), so a date the scrubber missed is
+ * still seen here.
+ */
+const MONTH_DAY_FORMS: { re: RegExp; parts: (m: RegExpExecArray) => [number, number][] }[] = [
+  {
+    re: new RegExp(`(?<![a-z])${GATE_MONTH}(?:\\.?\\s{1,3}|-)(\\d{1,2})(?:st|nd|rd|th)?(?!\\d)`, 'gi'),
+    parts: (m) => (m[1] === 'may' ? [] : [[MONTH_NUMBER[m[1].slice(0, 3).toLowerCase()], +m[2]]]),
+  },
+  {
+    re: new RegExp(`(?<![0-9a-z])(\\d{1,2})(?:st|nd|rd|th)?(?:\\s{1,3}(?:of\\s{1,3})?|-)${GATE_MONTH}(?![a-z])`, 'gi'),
+    parts: (m) => (m[2] === 'may' ? [] : [[MONTH_NUMBER[m[2].slice(0, 3).toLowerCase()], +m[1]]]),
+  },
+  { re: /(\d{1,2})\s?月\s?(\d{1,2})\s?[日号]/g, parts: (m) => [[+m[1], +m[2]]] },
+  { re: /([一二三四五六七八九十]{1,2})月([一二三四五六七八九十]{1,3})[日号]/g, parts: (m) => [[zhNumber(m[1]), zhNumber(m[2])]] },
+  { re: /(?<![0-9])\d{4}[-/.](\d{1,2})[-/.](\d{1,2})(?![0-9])/g, parts: (m) => [[+m[1], +m[2]]] },
+  {
+    // 03/04/2025 is March 4 in one country and 3 April in the next: both readings count.
+    re: /(?<![0-9/.-])(\d{1,2})[-/.](\d{1,2})[-/.](?:\d{4}|\d{2})(?![0-9])/g,
+    parts: (m) => [
+      [+m[1], +m[2]],
+      [+m[2], +m[1]],
+    ],
+  },
+];
+
+/** Each month-day written in `text`, as its possible readings (`m-d` keys; two for an ambiguous numeric date). */
+function monthDayReadings(text: string): string[][] {
+  const out: string[][] = [];
+  if (!/\d|月/.test(text)) return out;
+  for (const f of MONTH_DAY_FORMS) {
+    f.re.lastIndex = 0;
+    for (let m = f.re.exec(text); m; m = f.re.exec(text)) {
+      const readings = f.parts(m).filter(([mo, d]) => mo >= 1 && mo <= 12 && d >= 1 && d <= 31).map(([mo, d]) => `${mo}-${d}`);
+      if (readings.length) out.push(readings);
+    }
+  }
+  return out;
+}
+
+function addMonthDays(text: string, out: Set<string>): void {
+  for (const readings of monthDayReadings(text)) for (const k of readings) out.add(k);
+}
+
+/** Every month-day written anywhere in a resource (strings and decoded text attachments). */
+export function monthDaysOf(resource: unknown): Set<string> {
+  const out = new Set<string>();
+  const visit = (node: unknown, depth: number): void => {
+    if (depth > 64) return;
+    if (typeof node === 'string') addMonthDays(foldWidth(node), out);
+    else if (Array.isArray(node)) for (const n of node) visit(n, depth + 1);
+    else if (node && typeof node === 'object') {
+      const text = decodeTextAttachment(node as Record<string, unknown>);
+      if (text !== undefined) addMonthDays(foldWidth(text), out);
+      for (const v of Object.values(node)) visit(v, depth + 1);
+    }
+  };
+  visit(resource, 0);
+  return out;
+}
+
+/**
+ * The month-days of a raw record that, written in its output, mean a date was not shifted: the raw ones minus those
+ * its shift itself produces (an offset equal to the gap between two of the record's dates makes one date land on
+ * another). Years 2001, 2003 and 2004 cover every leap-day crossing.
+ */
+export function unshiftedMonthDays(raw: unknown, offsetDays: number): Set<string> {
+  const rawDays = monthDaysOf(raw);
+  const shifted = new Set<string>();
+  for (const k of rawDays) {
+    const [mo, d] = k.split('-').map(Number);
+    for (const y of [2001, 2003, 2004]) {
+      const [, nm, nd] = addDays(y, mo, d, offsetDays);
+      shifted.add(`${nm}-${nd}`);
+    }
+  }
+  for (const k of shifted) rawDays.delete(k);
+  return rawDays;
+}
+
 function decodeTextAttachment(node: Record<string, unknown>): string | undefined {
   if (typeof node.data !== 'string' || typeof node.contentType !== 'string') return undefined;
   if (!/^text\//i.test(node.contentType)) return undefined;
   return Buffer.from(node.data, 'base64').toString('utf8');
+}
+
+/** A month-day of the raw record written in the output: a date the scrubber did not shift. */
+function scanDates(value: string, unshifted: ReadonlySet<string>, findings: Finding[]): void {
+  const folded = foldWidth(value);
+  // Structured FHIR dates are shifted by rule, not by the scrubber.
+  if (FHIR_DATE_RE.test(folded)) return;
+  // Every reading must match: 04/08 read both ways is only flagged when the record held it both ways too.
+  for (const readings of monthDayReadings(folded)) {
+    if (readings.every((k) => unshifted.has(k))) {
+      findings.push({ rule: 'gate.unshifted-date', path: '' });
+      return;
+    }
+  }
 }
 
 /**
@@ -277,7 +392,12 @@ function decodeTextAttachment(node: Record<string, unknown>): string | undefined
 export function scanResidualPhi(
   output: FhirResource,
   identifiers: readonly SourceIdentifier[] | readonly string[],
-  options: { allowTypes?: readonly string[]; literals?: readonly string[] } = {},
+  options: {
+    allowTypes?: readonly string[];
+    literals?: readonly string[];
+    /** Month-days of the raw record that must not appear in the output (see unshiftedMonthDays). */
+    unshiftedDates?: ReadonlySet<string>;
+  } = {},
 ): Finding[] {
   const list: readonly SourceIdentifier[] =
     identifiers.length && typeof identifiers[0] === 'string'
@@ -285,6 +405,7 @@ export function scanResidualPhi(
       : (identifiers as readonly SourceIdentifier[]);
   const ids = compileIdentifiers(list, options.allowTypes);
   const literals = options.literals ?? [];
+  const unshifted = options.unshiftedDates?.size ? options.unshiftedDates : undefined;
   const findings: Finding[] = [];
   // Paths are joined only for a finding: building one per string would cost more than the scan.
   const segs: string[] = [output.resourceType];
@@ -297,6 +418,7 @@ export function scanResidualPhi(
       if (!SKIP_KEYS.has(key)) {
         const before = findings.length;
         scanString(node, '', ids, literals, findings);
+        if (unshifted) scanDates(node, unshifted, findings);
         for (let i = before; i < findings.length; i++) findings[i].path = segs.join('');
       }
       return;
@@ -316,6 +438,7 @@ export function scanResidualPhi(
       segs.push('.data');
       const before = findings.length;
       scanString(text, '', ids, literals, findings);
+      if (unshifted) scanDates(text, unshifted, findings);
       for (let i = before; i < findings.length; i++) findings[i].path = segs.join('');
       segs.pop();
     }

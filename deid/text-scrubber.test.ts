@@ -114,6 +114,43 @@ describe('scrubText', () => {
     expect(pipeline.precision).toBeGreaterThanOrEqual(0.9);
   });
 
+  it('finds phones written without separators and dates written without a year (EN and ZH)', () => {
+    const cases: [string, string, string][] = [
+      ['Daughter reachable at 5948684022.', '5948684022', 'phone'],
+      ['Call back +1 2125550148 tomorrow', '2125550148', 'phone'],
+      ['家属电话13912345678，已告知。', '13912345678', 'phone'],
+      ['arrived Nov 6 at 1924 via EMS', 'Nov 6', 'date'],
+      ['Seen again November 6th, improving.', 'November 6th', 'date'],
+      ['seen 6 Nov, improving', '6 Nov', 'date'],
+      ['returned on the 21st of March.', '21st of March', 'date'],
+      ['患者于3月7日入院。', '3月7日', 'date'],
+      ['患者于3月7号入院。', '3月7号', 'date'],
+      ['患者于三月七日入院。', '三月七日', 'date'],
+      ['二〇二四年三月五日出院。', '二〇二四年三月五日', 'date'],
+    ];
+    for (const [text, value, type] of cases) {
+      const r = scrubText(text, { keyService, linkage: 'L1', locale: /[\u4e00-\u9fff]/.test(text) ? 'zh' : 'en' });
+      expect(r.text, `${type} in case ${cases.findIndex((c) => c[0] === text)}`).not.toContain(value);
+      expect(r.findings.map((f) => f.type)).toContain(type);
+    }
+    // Shifted in their own format, the day mark (日/号) and ordinal kept.
+    expect(scrubText('seen Nov 6 and 6 Nov; 3月7号', { keyService, dateOffsetDays: 10 }).text).toBe('seen Nov 16 and 16 Nov; 3月17号');
+    expect(scrubText('于三月七日入院', { keyService, dateOffsetDays: 1 }).text).toBe('于三月八日入院');
+  });
+
+  it('keeps doses, lab values and medical codes (no span of any type)', () => {
+    const medicine = [
+      ...MEDICAL_SENTENCES,
+      'Enoxaparin 40 mg/0.4 mL SC q12h; NDC 5012345678; lot 4012345678.',
+      'Troponin I 0.04 ng/mL (LOINC 6598-7), ICD-10 I21.4, SNOMED 22298006, CPT 93458.',
+      'NPI 2345678901 on the order. Event timestamp 1712345678. Platelets 250 x10^9/L, INR 1.1.',
+      'May 5 mg be given twice? Grade 2 of 4. 1/2 tablet at night, BP 120/80.',
+      '血压120/80mmHg，肌酐88μmol/L，三月份症状加重，服药3月余。',
+    ];
+    const spans = medicine.flatMap((s) => detectPhi(s).map((x) => `${x.rule} in sentence ${medicine.indexOf(s)}`));
+    expect(spans).toEqual([]);
+  });
+
   it('stays linear on pathological input', () => {
     const inputs = [
       'a'.repeat(200_000) + '@',

@@ -52,6 +52,8 @@ interface Detector {
   lastGroup?: boolean;
   accept?: (m: RegExpExecArray, text: string) => boolean;
   date?: (m: RegExpExecArray) => DateParts | undefined;
+  /** Finds PHI written without any digit (Chinese numerals), so it runs on digit-free text too. */
+  digitFree?: boolean;
 }
 
 const MONTHS: Record<string, number> = {
@@ -118,6 +120,11 @@ function isMedicalWord(w: string): boolean {
   return MEDICAL_TERMS.has(w.toLowerCase().replace(/['’]s$/, ''));
 }
 
+const DOSE_UNIT_AFTER = /^\s?(?:mg|mcg|µg|ug|g|kg|ml|l|units?|iu|mmol|mmhg|%|tabs?|tablets?|caps?|puffs?|drops?)\b/i;
+
+/** Words after which a bare digit run is a code, not a phone number. */
+const CODE_CONTEXT = /(?:NDC|NPI|LOINC|SNOMED|CPT|RxNorm|ICD(?:-?10)?(?:-CM)?|UDI|GTIN|lot|batch)\s*(?:code|no\.?|number|#)?\s*[:#：]?\s*$/i;
+
 function followedByEponymWord(text: string, end: number): boolean {
   return EPONYM_FOLLOWERS.test(text.slice(end, end + 40));
 }
@@ -172,6 +179,15 @@ const DETECTORS: Detector[] = [
     type: 'phone',
     priority: 75,
     re: /(?<![0-9A-Za-z-])(?:\+?1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![0-9-])/g,
+  },
+  {
+    // Written without separators ("reachable at 5948684022"): NANP shape (area and exchange start 2-9), a run of
+    // exactly ten digits. Drug and lab codes written bare (NDC, NPI, LOINC) keep their number.
+    rule: 'text.us-phone-bare',
+    type: 'phone',
+    priority: 73,
+    re: /(?<![0-9A-Za-z.,/-])(?:\+?1[ -]?)?[2-9]\d{2}[2-9]\d{6}(?![0-9A-Za-z]|[.,/-]\d)/g,
+    accept: (m, text) => !CODE_CONTEXT.test(text.slice(Math.max(0, m.index - 16), m.index)),
   },
   {
     rule: 'text.phone-context',
@@ -253,15 +269,15 @@ const DETECTORS: Detector[] = [
     type: 'date',
     priority: 65,
     needs: /月/,
-    re: /(?:(\d{4})\s?年\s?)?(\d{1,2})\s?月\s?(?:(\d{1,2})\s?[日号])?/g,
+    re: /(?:(\d{4})\s?年\s?)?(\d{1,2})\s?月\s?(?:(\d{1,2})\s?([日号]))?/g,
     accept: (m) => m[1] !== undefined || m[3] !== undefined,
     date: (m) => {
-      const [, ys, ms, ds] = m;
+      const [, ys, ms, ds, dayMark] = m;
       return {
         y: ys ? +ys : undefined,
         m: +ms,
         d: ds ? +ds : undefined,
-        format: (y, mo, d) => `${ys ? `${y}年` : ''}${mo}月${ds ? `${d}日` : ''}`,
+        format: (y, mo, d) => `${ys ? `${y}年` : ''}${mo}月${ds ? `${d}${dayMark}` : ''}`,
       };
     },
   },
@@ -269,13 +285,16 @@ const DETECTORS: Detector[] = [
     rule: 'text.date-zh-numerals',
     type: 'date',
     priority: 65,
+    digitFree: true,
     needs: /月/,
-    re: /([〇零一二三四五六七八九]{4})年([一二三四五六七八九十]{1,2})月(?:([一二三四五六七八九十]{1,3})[日号])?/g,
+    // 三月七日 without a year still dates the patient; 三月 alone (a month) does not.
+    re: /(?:([〇零一二三四五六七八九]{4})年)?([一二三四五六七八九十]{1,2})月(?:([一二三四五六七八九十]{1,3})([日号]))?/g,
+    accept: (m) => m[1] !== undefined || m[3] !== undefined,
     date: (m) => ({
-      y: zhYear(m[1]),
+      y: m[1] ? zhYear(m[1]) : undefined,
       m: zhSmall(m[2]),
       d: m[3] ? zhSmall(m[3]) : undefined,
-      format: (y, mo, d) => `${toZhYear(y)}年${toZhSmall(mo)}月${m[3] ? `${toZhSmall(d)}日` : ''}`,
+      format: (y, mo, d) => `${m[1] ? `${toZhYear(y)}年` : ''}${toZhSmall(mo)}月${m[3] ? `${toZhSmall(d)}${m[4]}` : ''}`,
     }),
   },
   {
@@ -283,7 +302,8 @@ const DETECTORS: Detector[] = [
     type: 'date',
     priority: 62,
     re: new RegExp(`(?<![A-Za-z])${MONTH_RE_SRC}(\\.?)\\s{1,3}(\\d{1,2})(st|nd|rd|th)?(?:(,?\\s{1,3})(\\d{4}))?(?![0-9A-Za-z])`, 'g'),
-    accept: (m) => m[1] !== 'May' || m[6] !== undefined || /\d/.test(m[3]),
+    // "May 5 mg" is a dose: a day number followed by a unit is not a date.
+    accept: (m, text) => m[6] !== undefined || !DOSE_UNIT_AFTER.test(text.slice((m.index ?? 0) + m[0].length, (m.index ?? 0) + m[0].length + 8)),
     date: (m) => {
       const [, mn, dot, ds, suf, sep, ys] = m;
       return {
@@ -302,6 +322,17 @@ const DETECTORS: Detector[] = [
     date: (m) => {
       const [, ds, suf, mn, ys] = m;
       return { y: +ys, m: monthOf(mn), d: +ds, format: (y, mo, d) => `${d}${suf ? ordinal(d) : ''} ${monthText(mn, mo)} ${y}` };
+    },
+  },
+  {
+    // "6 Nov", "6th of November" with no year: month and day alone still date the patient.
+    rule: 'text.date-day-month-name-no-year',
+    type: 'date',
+    priority: 61,
+    re: new RegExp(`(?<![0-9A-Za-z.,/-])(\\d{1,2})(st|nd|rd|th)?(\\s{1,3}(?:of\\s{1,3})?)${MONTH_RE_SRC}(\\.?)(?![A-Za-z])`, 'g'),
+    date: (m) => {
+      const [, ds, suf, gap, mn, dot] = m;
+      return { m: monthOf(mn), d: +ds, format: (_y, mo, d) => `${d}${suf ? ordinal(d) : ''}${gap}${monthText(mn, mo)}${dot}` };
     },
   },
   {
@@ -563,7 +594,7 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
   const hasDigit = /\d/.test(folded);
   for (const det of DETECTORS) {
     if (det.needs && !det.needs.test(folded)) continue;
-    if (!hasDigit && det.type !== 'name' && det.type !== 'address' && det.type !== 'hospital') continue;
+    if (!hasDigit && !det.digitFree && det.type !== 'name' && det.type !== 'address' && det.type !== 'hospital') continue;
     const re = det.re;
     re.lastIndex = 0;
     for (let m = re.exec(folded); m; m = re.exec(folded)) {

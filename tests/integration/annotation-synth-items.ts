@@ -51,20 +51,25 @@ async function mapAll(dir: string, gt: GroundTruth) {
   return raw;
 }
 
-let cached: Promise<{ items: VerifiedWorkItem[]; planted: string[]; quarantined: number }> | undefined;
+const cached = new Map<string, Promise<{ items: VerifiedWorkItem[]; planted: string[]; quarantined: number }>>();
 
 /**
  * Work items the way the pipeline makes them: the generator's institutions (EHR and wearable sources) mapped to FHIR,
  * de-identified by the de-id engine (its residual-PHI gate quarantines what it must), turned into work items by the
- * ingestion route step's builder, and sealed. Returned with every value the generator planted. Cached per process.
+ * ingestion route step's builder, and sealed. Returned with every value the generator planted. Cached per process and
+ * options; `keySecret` picks the de-identification key (another key: other pseudonyms, surrogates and date shifts).
  */
-export function buildSynthWorkItems(options: { seed: string; patients: number }) {
-  return (cached ??= (async () => {
+export function buildSynthWorkItems(options: { seed: string; patients: number; keySecret?: string }) {
+  const keySecret = options.keySecret ?? 'annotation-leak-test';
+  const cacheKey = JSON.stringify([options.seed, options.patients, keySecret]);
+  const hit = cached.get(cacheKey);
+  if (hit) return hit;
+  const built = (async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tributary-annotation-synth-'));
     try {
       const gt = generateSynth({ out: dir, seed: options.seed, patients: options.patients }).groundTruth;
       const raw = await mapAll(dir, gt);
-      const keyService = createKeyService({ key: crypto.createHash('sha256').update('annotation-leak-test').digest(), keyId: 'k-annotation' });
+      const keyService = createKeyService({ key: crypto.createHash('sha256').update(keySecret).digest(), keyId: 'k-annotation' });
       const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate: new Date('2025-06-30T00:00:00Z') });
       const items: VerifiedWorkItem[] = [];
       let quarantined = 0;
@@ -82,5 +87,7 @@ export function buildSynthWorkItems(options: { seed: string; patients: number })
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  })());
+  })();
+  cached.set(cacheKey, built);
+  return built;
 }
