@@ -351,11 +351,12 @@ export function describeAnnotationApi(options: SuiteOptions): void {
         }
       }
       if (upstreamMisses.size) {
-        process.stderr.write(`[annotation leak scan] ${upstreamMisses.size} planted values were already in verified items (de-identification gate misses upstream); seen ${upstreamSeen} times in responses\n`);
+        process.stderr.write(`[annotation leak scan] ${upstreamMisses.size} planted values also occur in verified items (the caller checks them per item under two keys; with dates these are shifted values that coincide with another planted date); seen ${upstreamSeen} times in responses\n`);
       }
       expect([...leaks]).toEqual([]);
       // The sample fixtures are clean by construction: any hit there is a leak, wherever it came from.
-      expect([...upstreamMisses].filter((v) => options.strictValues?.includes(v))).toEqual([]);
+      // Report a count, not the values: a failing test's output must not repeat what it guards.
+      expect([...upstreamMisses].filter((v) => options.strictValues?.includes(v)).length).toBe(0);
     });
   });
 }
