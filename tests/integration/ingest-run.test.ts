@@ -78,7 +78,6 @@ describe('ingest run over 18 synthetic institutions', () => {
     const ids = runWorkflowIds(ingestRunWorkflowId(runId), progress);
     const histories = await collectHistories(client.connection as Connection, world.config, ids);
     expect(histories.events).toBeGreaterThan(ids.length * 5);
-    if (process.env.DUMP_HISTORY) (await import('node:fs')).writeFileSync(process.env.DUMP_HISTORY, histories.raw + '\n=====DECODED=====\n' + histories.decoded);
     expect(findPlanted(histories.raw, world.truth)).toEqual([]);
     expect(findPlanted(histories.decoded, world.truth)).toEqual([]);
     // The decrypted payloads are references: staging keys and counts, not records.
