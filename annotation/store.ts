@@ -293,7 +293,7 @@ function createQueueStore(db: Db): QueueStore {
           }
         }
       });
-      log.info('work items enqueued', { enqueued: result.enqueued, duplicates: result.duplicates, conflicts: result.conflicts, unrouted: result.unrouted });
+      log.debug('work items enqueued', { enqueued: result.enqueued, duplicates: result.duplicates, conflicts: result.conflicts, unrouted: result.unrouted });
       return result;
     },
 
