@@ -41,3 +41,25 @@ describe('median3x3 8-bit scalar path', () => {
     expect(Array.from(median3x3(src, 19, 11))).toEqual(bruteForce(src, 19, 11));
   });
 });
+
+describe('median3x3 output buffer and reused WebAssembly memory', () => {
+  it('writes into a caller buffer and stays exact when a large image is followed by smaller ones', () => {
+    let seed = 99;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 65536);
+    for (const [w, h] of [[256, 300], [8, 3], [16, 5], [9, 2], [24, 1], [256, 300]]) {
+      const src = Uint16Array.from({ length: w * h }, rand);
+      const expected = bruteForce(src, w, h);
+      const out = new Uint16Array(w * h).fill(7);
+      expect(median3x3(src, w, h, out)).toBe(out);
+      expect(Array.from(out)).toEqual(expected);
+      expect(Array.from(median3x3(src, w, h))).toEqual(expected);
+    }
+  });
+
+  it('rejects a source of the wrong size and an output that is the source or the wrong length', () => {
+    const src = new Uint16Array(12);
+    expect(() => median3x3(src, 5, 3)).toThrow(/not 5x3/);
+    expect(() => median3x3(src, 4, 3, src)).toThrow(/separate array/);
+    expect(() => median3x3(src, 4, 3, new Uint16Array(11))).toThrow(/same type and length/);
+  });
+});
