@@ -44,9 +44,19 @@ export interface HttpOptions {
    * study per page (pixel work heartbeats per instance).
    */
   filesPerPage?: number;
+  /**
+   * FHIR-API institutions: `search` (default) pages each resource type with `_count`; `bulk` runs one Bulk Data
+   * `$export` and pages through its NDJSON files, pageSize lines at a time. Same packed pages either way.
+   */
+  fhirMode?: FhirMode;
+  /** Bulk: how many status polls one page may wait through before giving up (retryably). Default 30: at most 10 s each, inside the 10-minute activity timeout. */
+  bulkMaxPolls?: number;
 }
 
 export const DEFAULT_FILES_PER_PAGE = 25;
+
+export const fhirModeSchema = z.enum(['search', 'bulk']);
+export type FhirMode = z.infer<typeof fhirModeSchema>;
 
 const FHIR_TYPES = ['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest', 'DocumentReference'];
 
@@ -56,6 +66,12 @@ const fileIndexSchema = z.object({
 
 const fileCursorSchema = z.object({ i: z.number().int().nonnegative() });
 const fhirCursorSchema = z.object({ t: z.number().int().nonnegative(), next: z.string().optional() });
+/** Bulk cursor: the export's status URL (a server job link, no PHI), the manifest file index and line offset. */
+const bulkCursorSchema = z.object({ status: z.string(), f: z.number().int().nonnegative(), l: z.number().int().nonnegative() });
+const bulkManifestSchema = z.object({
+  output: z.array(z.object({ type: z.string(), url: z.string(), count: z.number().int().nonnegative().optional() })),
+  error: z.array(z.object({ type: z.string(), url: z.string() })).optional(),
+});
 
 /** One token bucket per institution: the worker never hits an institution faster than its rate. */
 export function createRateLimiter(ratePerSecond: number): (institution: string) => Promise<void> {
@@ -183,9 +199,89 @@ export function createConnectors(options: HttpOptions = {}) {
     };
   }
 
+  const fhirMode = parseAtEdge(fhirModeSchema, options.fhirMode ?? 'search', 'connectors fhirMode');
+  const bulkMaxPolls = options.bulkMaxPolls ?? 30;
+
+  /** Kick off `$export` for the FHIR types (since `since`, if given) and return the status URL. */
+  async function kickOffExport(client: FhirClient, req: FetchPageRequest, where: string): Promise<string> {
+    await limit(req.institution.id);
+    let kick: unknown;
+    try {
+      kick = await client.operation({
+        name: '$export',
+        method: 'get',
+        input: { _type: FHIR_TYPES.join(','), ...(req.since ? { _since: req.since } : {}) },
+        options: { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } },
+      } as never);
+    } catch (e) {
+      throw fhirError(e, where);
+    }
+    const res = FhirClient.httpFor(kick as never)?.response;
+    const status = res?.headers.get('content-location');
+    if (res?.status !== 202 || !status) {
+      throw new TributaryError(`${where}: kick-off answered HTTP ${res?.status ?? '?'} without a Content-Location`, { code: 'processing', location: where, nonRetryable: true });
+    }
+    return status;
+  }
+
+  /** Poll the status URL until the manifest is ready, sleeping Retry-After (capped) between polls; bounded. */
+  async function awaitManifest(client: FhirClient, req: FetchPageRequest, status: string, where: string): Promise<z.infer<typeof bulkManifestSchema>> {
+    for (let poll = 0; poll < bulkMaxPolls; poll++) {
+      await limit(req.institution.id);
+      let body: unknown;
+      try {
+        body = await client.request(status);
+      } catch (e) {
+        throw fhirError(e, where);
+      }
+      const res = FhirClient.httpFor(body as never)?.response;
+      if (res?.status === 200) return parseAtEdge(bulkManifestSchema, body, `${where} manifest`);
+      if (res?.status !== 202) throw httpError(res?.status ?? 0, res?.headers.get('retry-after') ?? null, where);
+      req.onProgress?.(`export poll ${poll + 1}`);
+      // Retry-After in seconds (an HTTP date or none: 1 s), capped so a page stays within its activity timeout.
+      const header = res.headers.get('retry-after');
+      const seconds = header === null || header.trim() === '' ? NaN : Number(header);
+      await new Promise((r) => setTimeout(r, Math.min(Number.isFinite(seconds) && seconds >= 0 ? seconds : 1, 10) * 1000));
+    }
+    throw new TributaryError(`${where}: export not ready after ${bulkMaxPolls} polls`, { code: 'transient', location: where });
+  }
+
+  /**
+   * Bulk Data `$export`: the first page kicks off and waits for the manifest; every page then takes up to pageSize
+   * lines of one output file, in FHIR_TYPES order (Patient first, so later resources link to known patients).
+   */
+  async function fetchBulkPage(req: FetchPageRequest): Promise<SourcePage> {
+    const baseUrl = `${req.endpoint.replace(/\/+$/, '')}/${req.institution.id}/fhir`;
+    const where = `${req.institution.id} FHIR $export`;
+    const client = new FhirClient({ baseUrl });
+    const cursor = req.cursor
+      ? parseAtEdge(bulkCursorSchema, JSON.parse(req.cursor), 'FHIR bulk cursor')
+      : { status: await kickOffExport(client, req, where), f: 0, l: 0 };
+    const manifest = await awaitManifest(client, req, cursor.status, where);
+    if (manifest.error?.length) {
+      throw new TributaryError(`${where}: the export reported ${manifest.error.length} error file(s)`, { code: 'processing', location: where, nonRetryable: true });
+    }
+    const rank = (type: string) => (FHIR_TYPES.includes(type) ? FHIR_TYPES.indexOf(type) : FHIR_TYPES.length);
+    const files = manifest.output.map((o, i) => ({ ...o, i })).sort((a, b) => rank(a.type) - rank(b.type) || a.i - b.i);
+    const file = files[cursor.f];
+    if (!file) return { format: 'fhir', sourceFile: '(none)', parts: [] };
+    const name = `${file.type}.ndjson`;
+    const body = await get(req.institution.id, new URL(file.url, `${baseUrl}/`).toString(), `${where} ${name}`);
+    const lines = body.toString('utf8').split('\n').filter((line) => line.trim() !== '');
+    const chunk = lines.slice(cursor.l, cursor.l + req.pageSize);
+    const end = cursor.l + chunk.length;
+    const next = end < lines.length ? { ...cursor, l: end } : cursor.f + 1 < files.length ? { status: cursor.status, f: cursor.f + 1, l: 0 } : undefined;
+    return {
+      format: 'fhir',
+      sourceFile: name,
+      parts: [{ name, bytes: Buffer.from(chunk.map((line) => line + '\n').join('')) }],
+      nextCursor: next ? JSON.stringify(next) : undefined,
+    };
+  }
+
   return {
     async fetchPage(req: FetchPageRequest): Promise<SourcePage> {
-      if (req.source === 'ehr' && req.institution.ehr.format === 'fhir-api') return fetchFhirPage(req);
+      if (req.source === 'ehr' && req.institution.ehr.format === 'fhir-api') return fhirMode === 'bulk' ? fetchBulkPage(req) : fetchFhirPage(req);
       return fetchFilePage(req);
     },
   };

@@ -9,7 +9,7 @@ import { TributaryError, toError } from '../platform/errors';
 import type { Config } from '../platform/config';
 import { loadInstitutionRegistry } from '../platform/institutions';
 import { log } from '../platform/log';
-import { createConnectors } from './connectors';
+import { createConnectors, type FhirMode } from './connectors';
 import { createIngestActivities, type IngestDeps } from './ingest';
 import { createRouter } from './route';
 import { createFileBlobStore, loadStagingKey } from './staging';
@@ -36,6 +36,8 @@ export interface IngestDepsOptions {
   queueSchema?: string;
   /** File drops: files per page (connectors.ts DEFAULT_FILES_PER_PAGE). */
   filesPerPage?: number;
+  /** FHIR-API institutions: search paging (default) or Bulk `$export` (connectors.ts). */
+  fhirMode?: FhirMode;
 }
 
 export interface RuntimeIngestDeps extends IngestDeps {
@@ -64,7 +66,7 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
     store: createFileBlobStore({ root: paths.staging, key: loadStagingKey(config) }),
     outputRoot: paths.output,
     registry,
-    connectors: createConnectors({ ratePerSecond: options.ratePerSecond, fetch: options.fetch, filesPerPage: options.filesPerPage }),
+    connectors: createConnectors({ ratePerSecond: options.ratePerSecond, fetch: options.fetch, filesPerPage: options.filesPerPage, fhirMode: options.fhirMode }),
     steps,
     warmUp({ routing = true } = {}) {
       warm ??= Promise.resolve().then(() => steps.warmUp?.());

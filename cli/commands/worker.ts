@@ -2,8 +2,9 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogEntry } from '@temporalio/worker';
 import { createIngestActivities, type IngestDeps } from '../../activities/ingest';
+import { fhirModeSchema, type FhirMode } from '../../activities/connectors';
 import { createIngestDeps } from '../../activities/runtime';
-import { loadConfig, type Config } from '../../platform/config';
+import { loadConfig, parseAtEdge, type Config } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
 import { log } from '../../platform/log';
 import { FAILURE_CONVERTER_PATH, TASK_QUEUES, createDataConverter, type TaskQueue } from '../../platform/temporal';
@@ -19,6 +20,8 @@ export interface IngestWorkerOptions {
   /** Concurrent activities per queue (default: ingest 8, imaging 2: pixel work is CPU-bound). */
   ingestConcurrency?: number;
   imagingConcurrency?: number;
+  /** FHIR-API institutions: search paging (default) or Bulk `$export`; only used when deps are built here. */
+  fhirMode?: FhirMode;
 }
 
 export interface RunningWorkers {
@@ -39,7 +42,7 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
   } catch (e) {
     throw new TributaryError(`cannot reach Temporal at ${config.temporal.address}: ${(e as Error).message}`, { code: 'transient', cause: e });
   }
-  const ownDeps = options.deps ? undefined : createIngestDeps(config);
+  const ownDeps = options.deps ? undefined : createIngestDeps(config, { fhirMode: options.fhirMode });
   const deps = options.deps ?? ownDeps!;
   // Before polling: PGlite's start and the FHIR definitions would otherwise load inside the first activities.
   await deps.warmUp?.({ routing: queues.includes(TASK_QUEUES.ingest) });
@@ -136,8 +139,10 @@ export function registerWorker(program: Command): void {
     .option('--concurrency <n>', 'concurrent activities on the ingest queue', '8')
     .option('--ingest-queue <name>', 'poll this task queue name instead of "ingest" (separate deployments or tests on one server)')
     .option('--imaging-queue <name>', 'poll this task queue name instead of "imaging"')
+    .option('--fhir-mode <mode>', 'FHIR-API institutions: search (paging) or bulk ($export); default $TRIBUTARY_FHIR_MODE or search')
     .addHelpText('after', '\nExamples:\n  npx tributary worker\n  npx tributary worker --queues imaging')
-    .action(async (opts: { queues: string; concurrency: string; ingestQueue?: string; imagingQueue?: string }) => {
+    .action(async (opts: { queues: string; concurrency: string; ingestQueue?: string; imagingQueue?: string; fhirMode?: string }) => {
+      const fhirMode = parseAtEdge(fhirModeSchema, opts.fhirMode ?? process.env.TRIBUTARY_FHIR_MODE ?? 'search', '--fhir-mode');
       const queues = opts.queues.split(',').map((q) => q.trim());
       const known = Object.values(TASK_QUEUES) as string[];
       const unknown = queues.filter((q) => !known.includes(q));
@@ -148,6 +153,7 @@ export function registerWorker(program: Command): void {
         queues: queues as TaskQueue[],
         queueNames: { ingest: opts.ingestQueue, imaging: opts.imagingQueue },
         ingestConcurrency: Number(opts.concurrency),
+        fhirMode,
       });
       log.info('worker running', { queues: queues.join(','), address: config.temporal.address });
       process.stderr.write(`worker polling ${queues.join(', ')} on ${config.temporal.address} (Ctrl-C stops)\n`);
