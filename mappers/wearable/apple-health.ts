@@ -1,18 +1,17 @@
 /**
- * Apple Health export.xml -> Observation (+ Device), stream-parsed with saxes in constant memory: the export reaches
- * gigabytes. One top-level Record / Workout / ActivitySummary / BloodPressure Correlation is one record. Heart-rate
+ * Apple Health export.xml -> Observation (+ Device), stream-scanned (xml-scan.ts) in constant memory: the export
+ * reaches gigabytes. One top-level Record / Workout / ActivitySummary / BloodPressure Correlation is one record. Heart-rate
  * samples are windowed (summary or SampledData). Food correlations repeat top-level Records (the export's own DTD says
  * so) and are counted in an information issue, not mapped twice.
  */
 import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
-import { SaxesParser } from 'saxes';
 import { toError } from '../../platform/errors';
 import { stableId } from '../ids';
 import { RecordError, RecordSink } from '../sink';
 import type { BatchHandler, FhirResource, MapContext, MapResult } from '../types';
 import type { Sample } from './observation';
 import { HEALTHKIT_SYSTEM, device, measure, pointObservation, subjectOf, tables, windowObservation } from './observation';
+import { FlatXmlScanner, XmlScanError } from './xml-scan';
 
 type Attrs = Record<string, string>;
 type Json = Record<string, unknown>;
@@ -339,16 +338,9 @@ function quantityOf(value: number, unit: string | undefined): Json {
  */
 export async function mapAppleHealthStream(input: Readable | AsyncIterable<Buffer>, ctx: MapContext, onBatch?: BatchHandler): Promise<MapResult> {
   const mapper = new AppleHealthMapper(ctx);
-  const parser = new SaxesParser({ position: true });
-  let parseError: { message: string; line: number; column: number } | undefined;
-  parser.on('error', (e) => {
-    if (!parseError) parseError = { message: e.message.replace(/^(\S*:)?\d+:\d+: /, ''), line: parser.line, column: parser.column };
-    throw e;
-  });
-  parser.on('opentag', (tag) => mapper.open(tag.name, tag.attributes as Attrs, parser.line));
-  parser.on('closetag', (tag) => mapper.close(tag.name));
-  // Entity declarations in the internal DTD are not expanded (saxes does not process DTDs): no entity expansion bombs.
-  const decoder = new StringDecoder('utf8');
+  // Entity declarations in the internal DTD are never expanded (a reference to one is an error): no entity bombs.
+  const scanner = new FlatXmlScanner({ open: (name, attrs, line) => mapper.open(name, attrs, line), close: (name) => mapper.close(name) });
+  let parseError: { message: string; line: number; column: number; offset: number } | undefined;
   const totals = { recordsIn: 0, recordsMapped: 0, recordsRejected: 0 };
   const deliver = async (final: boolean): Promise<void> => {
     if (!onBatch) return;
@@ -362,24 +354,24 @@ export async function mapAppleHealthStream(input: Readable | AsyncIterable<Buffe
   };
   try {
     for await (const chunk of input) {
-      parser.write(decoder.write(chunk as Buffer));
+      scanner.write(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
       await deliver(false);
     }
-    parser.write(decoder.end());
-    parser.close();
+    scanner.end();
   } catch (e) {
-    if (!parseError) parseError = { message: toError(e).message.slice(0, 200), line: parser.line, column: parser.column };
+    if (e instanceof XmlScanError) parseError = { message: e.message, line: e.line, column: e.column, offset: e.offset };
+    else parseError = { message: toError(e).name, ...scanner.position };
   }
   if (parseError) {
-    mapper.sink.issue('fatal', 'structure', `line ${parseError.line} column ${parseError.column}`, `XML is not well-formed (${sanitizeSaxMessage(parseError.message)}); parsing stopped, records after this point are not read`);
+    mapper.sink.issue(
+      'fatal',
+      'structure',
+      `line ${parseError.line} column ${parseError.column}`,
+      `XML is not well-formed (${parseError.message}) at byte offset ${parseError.offset}; parsing stopped, records after this point are not read`,
+    );
   }
   mapper.finish();
   await deliver(true);
   if (!onBatch) return mapper.sink.result;
   return { resources: [], issues: [], ...totals };
-}
-
-/** saxes messages name the construct ("unexpected close tag."), never values; keep only the first sentence. */
-function sanitizeSaxMessage(message: string): string {
-  return message.split('\n')[0].slice(0, 120);
 }

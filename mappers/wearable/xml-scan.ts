@@ -1,0 +1,434 @@
+/**
+ * A byte-level streaming scanner for flat, attribute-only XML such as Apple Health export.xml (a long run of
+ * `<Record .../>` elements, a few with MetadataEntry children). It reports start tags (name, decoded attributes, the
+ * line of the tag's closing `>`) and end tags, and checks well-formedness: tag nesting, attribute syntax, duplicate
+ * attributes, entity references, a single root. It skips comments, CDATA, processing instructions and the DOCTYPE
+ * with its internal subset. Entities declared in a DTD are never expanded: a reference to one is an error, so an
+ * entity-expansion bomb costs nothing. General-purpose parsers (saxes) spend most of their time on per-character
+ * state machines and string building for features this format never uses; this one decodes attribute values with one
+ * slice each.
+ *
+ * Input arrives as Buffer chunks in any split: a construct cut by a chunk boundary is kept (from its `<`) and scanned
+ * again with the next chunk. A single construct larger than maxMarkupBytes is rejected, so memory stays bounded.
+ */
+
+export interface XmlScanHandler {
+  open(name: string, attrs: Record<string, string>, line: number): void;
+  close(name: string): void;
+}
+
+/** A well-formedness error: where (line, 1-based column in bytes, absolute byte offset) and a value-free reason. */
+export class XmlScanError extends Error {
+  constructor(
+    message: string,
+    readonly line: number,
+    readonly column: number,
+    readonly offset: number,
+  ) {
+    super(message);
+    this.name = 'XmlScanError';
+  }
+}
+
+const LT = 0x3c;
+const GT = 0x3e;
+const AMP = 0x26;
+const SLASH = 0x2f;
+const EQ = 0x3d;
+const QUOT = 0x22;
+const APOS = 0x27;
+const BANG = 0x21;
+const QMARK = 0x3f;
+const NL = 0x0a;
+const SEMI = 0x3b;
+
+const COMMENT_END = Buffer.from('-->');
+const CDATA_END = Buffer.from(']]>');
+const PI_END = Buffer.from('?>');
+const CDATA_START = Buffer.from('[CDATA[');
+const DOCTYPE = Buffer.from('DOCTYPE');
+
+/** Returned by a construct scanner when the buffer ends before the construct does. */
+const INCOMPLETE = -1;
+
+function isSpace(b: number): boolean {
+  return b === 0x20 || b === 0x0a || b === 0x09 || b === 0x0d;
+}
+
+/** Name bytes: ASCII letters, digits, '_', ':', '-', '.', and any non-ASCII byte (UTF-8 name characters). */
+const NAME_BYTE = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  const c = String.fromCharCode(b);
+  if (/[A-Za-z0-9_:.-]/.test(c) || b >= 0x80) NAME_BYTE[b] = /[0-9.-]/.test(c) ? 2 : 1;
+}
+
+const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+export interface XmlScanOptions {
+  /** Largest single tag, comment, DOCTYPE, CDATA section or PI held in memory (default 16 MiB). */
+  maxMarkupBytes?: number;
+}
+
+export class FlatXmlScanner {
+  private buf: Buffer = Buffer.alloc(0);
+  /** Absolute byte offset of buf[0] in the stream. */
+  private base = 0;
+  /** 1-based line at buf[pos], and the absolute offset where that line starts. */
+  private line = 1;
+  private lineStart = 0;
+  private readonly stack: string[] = [];
+  private seenRoot = false;
+  private rootClosed = false;
+  private started = false;
+  private readonly maxMarkup: number;
+
+  constructor(
+    private readonly handler: XmlScanHandler,
+    options: XmlScanOptions = {},
+  ) {
+    this.maxMarkup = options.maxMarkupBytes ?? 16 * 1024 * 1024;
+  }
+
+  /** Where the scanner stands: line, 1-based byte column and absolute byte offset of the next unread construct. */
+  get position(): { line: number; column: number; offset: number } {
+    return { line: this.line, column: Math.max(1, this.base - this.lineStart + 1), offset: this.base };
+  }
+
+  write(chunk: Buffer): void {
+    if (this.buf.length === 0) this.buf = chunk;
+    else this.buf = Buffer.concat([this.buf, chunk]);
+    this.scan(false);
+  }
+
+  /** End of input: anything left open is an error. */
+  end(): void {
+    this.scan(true);
+    if (this.buf.length > 0) this.fail('unexpected end of input inside markup', 0);
+    if (!this.seenRoot) this.fail('document has no root element', 0);
+    if (this.stack.length) this.fail('unclosed tag at end of input', 0);
+  }
+
+  private fail(message: string, pos: number): never {
+    // Column is 1-based in bytes on the line; pos is the byte where the problem was found.
+    const offset = this.base + pos;
+    throw new XmlScanError(message, this.line, Math.max(1, offset - this.lineStart + 1), offset);
+  }
+
+  /** Scan complete constructs; keep the unfinished tail in this.buf. */
+  private scan(final: boolean): void {
+    const buf = this.buf;
+    const len = buf.length;
+    let pos = 0;
+    if (!this.started) {
+      if (len < 3 && !final) return;
+      this.started = true;
+      if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) pos = 3;
+    }
+    while (pos < len) {
+      if (buf[pos] !== LT) {
+        const next = this.text(buf, pos, len, final);
+        // No progress: an entity reference cut by the chunk boundary.
+        if (next === pos) break;
+        pos = next;
+        continue;
+      }
+      if (pos + 1 >= len) break;
+      const b = buf[pos + 1];
+      let next: number;
+      if (b === SLASH) next = this.endTag(buf, pos, len);
+      else if (b === BANG) next = this.bang(buf, pos, len);
+      else if (b === QMARK) next = this.skipTo(buf, pos, len, PI_END);
+      else next = this.startTag(buf, pos, len);
+      if (next === INCOMPLETE) {
+        if (len - pos > this.maxMarkup) this.fail(`markup larger than ${this.maxMarkup} bytes`, pos);
+        break;
+      }
+      pos = next;
+    }
+    this.base += pos;
+    this.buf = pos >= len ? Buffer.alloc(0) : buf.subarray(pos);
+    if (final && this.buf.length > 0) this.fail('unexpected end of input inside markup', 0);
+  }
+
+  /** Character data up to the next '<'. Outside the root only whitespace is allowed. Returns the next position. */
+  private text(buf: Buffer, pos: number, len: number, final: boolean): number {
+    let end = buf.indexOf(LT, pos);
+    if (end < 0) end = len;
+    const inRoot = this.stack.length > 0;
+    for (let p = pos; p < end; p++) {
+      const b = buf[p];
+      if (b === NL) {
+        this.line++;
+        this.lineStart = this.base + p + 1;
+      } else if (b === AMP) {
+        if (!inRoot) this.fail('text data outside of root node.', p);
+        const semi = this.findSemi(buf, p, end);
+        if (semi < 0) {
+          if (end === len && !final) return p;
+          this.fail('entity reference is not terminated', p);
+        }
+        this.entity(buf, p + 1, semi, p);
+        p = semi;
+      } else if (!inRoot && !isSpace(b)) this.fail('text data outside of root node.', p);
+    }
+    return end;
+  }
+
+  private findSemi(buf: Buffer, amp: number, end: number): number {
+    const limit = Math.min(end, amp + 40);
+    for (let p = amp + 1; p < limit; p++) if (buf[p] === SEMI) return p;
+    if (limit < end) this.fail('entity reference is not terminated', amp);
+    return -1;
+  }
+
+  /** Decode one entity reference (name between start and semi); undefined and DTD-declared entities are errors. */
+  private entity(buf: Buffer, start: number, semi: number, amp: number): string {
+    const name = buf.toString('latin1', start, semi);
+    const predefined = PREDEFINED[name];
+    if (predefined !== undefined) return predefined;
+    if (name.charCodeAt(0) === 0x23) {
+      const hex = name.charCodeAt(1) === 0x78;
+      const digits = name.slice(hex ? 2 : 1);
+      const code = digits && (hex ? /^[0-9A-Fa-f]+$/ : /^[0-9]+$/).test(digits) ? parseInt(digits, hex ? 16 : 10) : NaN;
+      if (!(code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff))) {
+        this.fail('character reference is not a valid XML character', amp);
+      }
+      return String.fromCodePoint(code);
+    }
+    // Entities declared in the DTD are deliberately not expanded (entity-expansion bombs).
+    this.fail('undefined entity (DTD entities are not expanded)', amp);
+  }
+
+  /** `<name attr="v" ...>` or `.../>`. */
+  private startTag(buf: Buffer, pos: number, len: number): number {
+    let line = this.line;
+    let lineStart = this.lineStart;
+    let p = pos + 1;
+    if (p < len && NAME_BYTE[buf[p]] !== 1) this.fail('element name does not start with a name character', p);
+    while (p < len && NAME_BYTE[buf[p]] !== 0) p++;
+    if (p >= len) return INCOMPLETE;
+    const name = decodeName(buf, pos + 1, p);
+    if (this.rootClosed) this.fail('text data outside of root node.', pos);
+    const attrs: Record<string, string> = {};
+    for (;;) {
+      // Whitespace, then '>' / '/>' or an attribute.
+      const wsStart = p;
+      while (p < len) {
+        const b = buf[p];
+        if (b === NL) {
+          line++;
+          lineStart = this.base + p + 1;
+        } else if (b !== 0x20 && b !== 0x09 && b !== 0x0d) break;
+        p++;
+      }
+      if (p >= len) return INCOMPLETE;
+      let b = buf[p];
+      if (b === GT || b === SLASH) {
+        let selfClosing = false;
+        if (b === SLASH) {
+          if (p + 1 >= len) return INCOMPLETE;
+          if (buf[p + 1] !== GT) this.failAt('forward slash in opening tag not followed by >', p, line, lineStart);
+          selfClosing = true;
+          p++;
+        }
+        this.line = line;
+        this.lineStart = lineStart;
+        if (this.stack.length === 0) {
+          if (this.seenRoot) this.fail('text data outside of root node.', p);
+          this.seenRoot = true;
+        }
+        this.handler.open(name, attrs, line);
+        if (selfClosing) {
+          this.handler.close(name);
+          if (this.stack.length === 0) this.rootClosed = true;
+        } else this.stack.push(name);
+        return p + 1;
+      }
+      if (p === wsStart) this.failAt('no whitespace between attributes', p, line, lineStart);
+      // Attribute name.
+      const nameStart = p;
+      if (NAME_BYTE[b] !== 1) this.failAt('attribute name does not start with a name character', p, line, lineStart);
+      while (p < len && NAME_BYTE[buf[p]] !== 0) p++;
+      if (p >= len) return INCOMPLETE;
+      const nameEnd = p;
+      while (p < len && isSpace(buf[p])) {
+        if (buf[p] === NL) {
+          line++;
+          lineStart = this.base + p + 1;
+        }
+        p++;
+      }
+      if (p >= len) return INCOMPLETE;
+      if (buf[p] !== EQ) this.failAt('attribute without value', p, line, lineStart);
+      p++;
+      while (p < len && isSpace(buf[p])) {
+        if (buf[p] === NL) {
+          line++;
+          lineStart = this.base + p + 1;
+        }
+        p++;
+      }
+      if (p >= len) return INCOMPLETE;
+      const quote = buf[p];
+      if (quote !== QUOT && quote !== APOS) this.failAt('unquoted attribute value', p, line, lineStart);
+      const valueStart = ++p;
+      let amp = false;
+      let high = false;
+      let ws = false;
+      for (; p < len; p++) {
+        b = buf[p];
+        if (b === quote) break;
+        if (b === AMP) amp = true;
+        else if (b === LT) this.failAt('disallowed character in attribute value', p, line, lineStart);
+        else if (b >= 0x80) high = true;
+        else if (b < 0x20) {
+          ws = true;
+          if (b === NL) {
+            line++;
+            lineStart = this.base + p + 1;
+          }
+        }
+      }
+      if (p >= len) return INCOMPLETE;
+      const key = decodeName(buf, nameStart, nameEnd);
+      if (Object.hasOwn(attrs, key)) this.failAt('duplicate attribute', nameStart, line, lineStart);
+      let value = high ? buf.toString('utf8', valueStart, p) : buf.toString('latin1', valueStart, p);
+      // Attribute-value normalisation (XML 1.0 §3.3.3): literal whitespace characters become spaces, before entities.
+      if (ws) value = value.replace(/[\t\n\r]/g, ' ');
+      if (amp) value = this.decodeEntities(value, valueStart, line, lineStart);
+      if (key === '__proto__') Object.defineProperty(attrs, key, { value, enumerable: true, writable: true, configurable: true });
+      else attrs[key] = value;
+      p++;
+    }
+  }
+
+  private failAt(message: string, pos: number, line: number, lineStart: number): never {
+    this.line = line;
+    this.lineStart = lineStart;
+    this.fail(message, pos);
+  }
+
+  private decodeEntities(value: string, valueStart: number, line: number, lineStart: number): string {
+    let out = '';
+    let i = 0;
+    for (;;) {
+      const amp = value.indexOf('&', i);
+      if (amp < 0) return out + value.slice(i);
+      out += value.slice(i, amp);
+      const semi = value.indexOf(';', amp);
+      if (semi < 0 || semi - amp > 40) this.failAt('entity reference is not terminated', valueStart, line, lineStart);
+      const name = value.slice(amp + 1, semi);
+      const predefined = PREDEFINED[name];
+      if (predefined !== undefined) out += predefined;
+      else {
+        // Character references and errors go through the byte-level decoder (same rules as text).
+        const tmp = Buffer.from(`&${name};`, 'latin1');
+        this.line = line;
+        this.lineStart = lineStart;
+        out += this.entity(tmp, 1, tmp.length - 1, valueStart);
+      }
+      i = semi + 1;
+    }
+  }
+
+  /** `</name>` closes the innermost open element. */
+  private endTag(buf: Buffer, pos: number, len: number): number {
+    let p = pos + 2;
+    while (p < len && NAME_BYTE[buf[p]] !== 0) p++;
+    const nameEnd = p;
+    let line = this.line;
+    let lineStart = this.lineStart;
+    while (p < len && isSpace(buf[p])) {
+      if (buf[p] === NL) {
+        line++;
+        lineStart = this.base + p + 1;
+      }
+      p++;
+    }
+    if (p >= len) return INCOMPLETE;
+    if (buf[p] !== GT) this.failAt('invalid characters in closing tag', p, line, lineStart);
+    this.line = line;
+    this.lineStart = lineStart;
+    const name = decodeName(buf, pos + 2, nameEnd);
+    const open = this.stack[this.stack.length - 1];
+    if (open === undefined || open !== name) this.fail('unexpected close tag.', p);
+    this.stack.pop();
+    this.handler.close(name);
+    if (this.stack.length === 0) this.rootClosed = true;
+    return p + 1;
+  }
+
+  /** `<!--`, `<![CDATA[`, `<!DOCTYPE`. */
+  private bang(buf: Buffer, pos: number, len: number): number {
+    if (pos + 4 > len) return INCOMPLETE;
+    if (buf[pos + 2] === 0x2d && buf[pos + 3] === 0x2d) return this.skipTo(buf, pos + 4, len, COMMENT_END, pos);
+    if (pos + 9 > len) return INCOMPLETE;
+    if (buf.compare(CDATA_START, 0, CDATA_START.length, pos + 2, pos + 9) === 0) {
+      if (this.stack.length === 0) this.fail('CDATA section outside of root node.', pos);
+      return this.skipTo(buf, pos + 9, len, CDATA_END, pos);
+    }
+    if (buf.compare(DOCTYPE, 0, DOCTYPE.length, pos + 2, pos + 9) === 0) {
+      if (this.seenRoot) this.fail('DOCTYPE after the root element', pos);
+      return this.doctype(buf, pos + 9, len);
+    }
+    this.fail('unknown markup declaration', pos);
+  }
+
+  /** Skip to just after `terminator`, counting lines; INCOMPLETE if it is not in the buffer yet. */
+  private skipTo(buf: Buffer, from: number, len: number, terminator: Buffer, start = from): number {
+    const at = buf.indexOf(terminator, from);
+    if (at < 0 || at + terminator.length > len) return INCOMPLETE;
+    const end = at + terminator.length;
+    this.countLines(buf, start, end);
+    return end;
+  }
+
+  private countLines(buf: Buffer, from: number, to: number): void {
+    for (let p = buf.indexOf(NL, from); p >= 0 && p < to; p = buf.indexOf(NL, p + 1)) {
+      this.line++;
+      this.lineStart = this.base + p + 1;
+    }
+  }
+
+  /** `<!DOCTYPE name ... [ internal subset ]>`: quoted strings, comments and PIs inside the subset are skipped whole. */
+  private doctype(buf: Buffer, from: number, len: number): number {
+    const start = from - 9;
+    let p = from;
+    let inSubset = false;
+    while (p < len) {
+      const b = buf[p];
+      if (b === QUOT || b === APOS) {
+        const close = buf.indexOf(b, p + 1);
+        if (close < 0) return INCOMPLETE;
+        p = close + 1;
+        continue;
+      }
+      if (inSubset && b === LT && buf[p + 1] === BANG && buf[p + 2] === 0x2d && buf[p + 3] === 0x2d) {
+        const close = buf.indexOf(COMMENT_END, p + 4);
+        if (close < 0) return INCOMPLETE;
+        p = close + 3;
+        continue;
+      }
+      if (inSubset && b === LT && buf[p + 1] === QMARK) {
+        const close = buf.indexOf(PI_END, p + 2);
+        if (close < 0) return INCOMPLETE;
+        p = close + 2;
+        continue;
+      }
+      if (b === 0x5b) inSubset = true;
+      else if (b === 0x5d) inSubset = false;
+      else if (b === GT && !inSubset) {
+        this.countLines(buf, start, p);
+        return p + 1;
+      }
+      p++;
+    }
+    return INCOMPLETE;
+  }
+}
+
+/** Names are ASCII in practice: latin1 is a straight copy; UTF-8 names decode properly. */
+function decodeName(buf: Buffer, start: number, end: number): string {
+  for (let p = start; p < end; p++) if (buf[p] >= 0x80) return buf.toString('utf8', start, end);
+  return buf.toString('latin1', start, end);
+}
