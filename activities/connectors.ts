@@ -1,5 +1,6 @@
 import { Client as FhirClient } from 'fhir-kit-client';
 import { z } from 'zod';
+import { createDicomWebClient, jsonValue, type DicomJson } from '../imaging/dicomweb';
 import { parseAtEdge } from '../platform/config';
 import { TributaryError, toError } from '../platform/errors';
 import type { Institution, SourceKind } from '../schemas/institution';
@@ -10,7 +11,9 @@ import type { Institution, SourceKind } from '../schemas/institution';
  * bytes for staging: the connector does not parse records.
  *
  * Endpoint layout (synth/FORMATS.md, "HTTP"): `<endpoint>/<inst>/fhir/...` (FHIR R4 API, fhir-api institutions)
- * and `<endpoint>/<inst>/files/` (a JSON index of file drops) + `<endpoint>/<inst>/files/<path>`.
+ * and `<endpoint>/<inst>/files/` (a JSON index of file drops) + `<endpoint>/<inst>/files/<path>`. Imaging in
+ * `dicomweb` mode: the institution's PACS DICOMweb root, `imaging.dicomwebUrl` in the registry, else
+ * `<endpoint>/<inst>/dicom-web` (synth serve's per-institution PACS view).
  */
 
 export interface SourcePage {
@@ -51,12 +54,21 @@ export interface HttpOptions {
   fhirMode?: FhirMode;
   /** Bulk: how many status polls one page may wait through before giving up (retryably). Default 30: at most 10 s each, inside the 10-minute activity timeout. */
   bulkMaxPolls?: number;
+  /**
+   * Imaging: `files` (default) pulls DICOM file drops from `<endpoint>/<inst>/files/`; `dicomweb` pulls from the
+   * institution's PACS by QIDO-RS (studies, then each study's instances) and WADO-RS (one instance at a time).
+   * Same pages either way: one study per page, format `dicom-study`.
+   */
+  imagingMode?: ImagingMode;
 }
 
 export const DEFAULT_FILES_PER_PAGE = 25;
 
 export const fhirModeSchema = z.enum(['search', 'bulk']);
 export type FhirMode = z.infer<typeof fhirModeSchema>;
+
+export const imagingModeSchema = z.enum(['files', 'dicomweb']);
+export type ImagingMode = z.infer<typeof imagingModeSchema>;
 
 const FHIR_TYPES = ['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest', 'DocumentReference'];
 
@@ -279,9 +291,63 @@ export function createConnectors(options: HttpOptions = {}) {
     };
   }
 
+  const imagingMode = parseAtEdge(imagingModeSchema, options.imagingMode ?? 'files', 'connectors imagingMode');
+
+  /** A DICOMweb call with the institution's rate limit; the client's errors get the institution as location. */
+  async function dicomWeb<T>(institution: string, where: string, call: () => Promise<T>): Promise<T> {
+    await limit(institution);
+    try {
+      return await call();
+    } catch (e) {
+      const err = toError(e);
+      if (err instanceof TributaryError) throw new TributaryError(`${where}: ${err.message}`, { code: err.code, location: where, nonRetryable: err.nonRetryable });
+      throw new TributaryError(`${where}: request failed (${err.name})`, { code: 'transient', location: where });
+    }
+  }
+
+  /**
+   * DICOMweb: QIDO-RS lists the PACS's studies (from `since`'s day on, by StudyDate), in a stable order (StudyDate,
+   * StudyTime, then StudyInstanceUID: new studies land at the end); the cursor is the index of the next study in
+   * that order, so no UID leaves this function. A page is one study: QIDO its instances, WADO-RS each in
+   * (series, instance number) order, heartbeating per instance.
+   */
+  async function fetchDicomWebPage(req: FetchPageRequest): Promise<SourcePage> {
+    const cursor = req.cursor ? parseAtEdge(fileCursorSchema, JSON.parse(req.cursor), 'DICOMweb cursor') : { i: 0 };
+    const inst = req.institution;
+    const client = createDicomWebClient(inst.imaging.dicomwebUrl ?? `${req.endpoint.replace(/\/+$/, '')}/${inst.id}/dicom-web`);
+    const query: Record<string, string> = req.since ? { StudyDate: `${localDateOf(req.since, inst.timezone, 'since')}-` } : {};
+    const studies = (await dicomWeb(inst.id, `${inst.id} DICOMweb search studies`, () => client.searchStudies(query)))
+      .map((s) => ({ uid: text(s, '0020000D'), date: text(s, '00080020'), time: text(s, '00080030') }))
+      .filter((s) => s.uid !== '')
+      .sort((a, b) => compare(a.date, b.date) || compare(a.time, b.time) || compare(a.uid, b.uid));
+    const study = studies[cursor.i];
+    if (!study) return { format: 'dicom-study', sourceFile: '(none)', parts: [] };
+    const name = `dicomweb/study-${String(cursor.i + 1).padStart(5, '0')}`;
+    const where = `${inst.id} DICOMweb ${name}`;
+    const instances = (await dicomWeb(inst.id, `${where} search instances`, () => client.searchInstances(study.uid, { includefield: '00200011' })))
+      .map((x) => ({ series: text(x, '0020000E'), seriesNumber: Number(text(x, '00200011')) || 0, sop: text(x, '00080018'), number: Number(text(x, '00200013')) || 0 }))
+      .sort((a, b) => a.seriesNumber - b.seriesNumber || compare(a.series, b.series) || a.number - b.number || compare(a.sop, b.sop));
+    if (instances.some((x) => !x.series || !x.sop)) {
+      throw new TributaryError(`${where}: an instance in the QIDO answer has no SeriesInstanceUID or SOPInstanceUID`, { code: 'structure', location: where, nonRetryable: true });
+    }
+    const parts: SourcePage['parts'] = [];
+    for (const x of instances) {
+      const bytes = await dicomWeb(inst.id, `${where} retrieve instance ${parts.length + 1}`, () => client.retrieveInstance(study.uid, x.series, x.sop));
+      parts.push({ name: `${name}/instance-${String(parts.length + 1).padStart(4, '0')}.dcm`, bytes });
+      req.onProgress?.(`${name}:${parts.length}/${instances.length}`);
+    }
+    return {
+      format: 'dicom-study',
+      sourceFile: name,
+      parts,
+      nextCursor: cursor.i + 1 < studies.length ? JSON.stringify({ i: cursor.i + 1 }) : undefined,
+    };
+  }
+
   return {
     async fetchPage(req: FetchPageRequest): Promise<SourcePage> {
       if (req.source === 'ehr' && req.institution.ehr.format === 'fhir-api') return fhirMode === 'bulk' ? fetchBulkPage(req) : fetchFhirPage(req);
+      if (req.source === 'imaging' && imagingMode === 'dicomweb') return fetchDicomWebPage(req);
       return fetchFilePage(req);
     },
   };
@@ -311,6 +377,25 @@ function byPatientsFirst(a: { path: string }, b: { path: string }): number {
   const pb = /(^|\/)patients?[^/]*$/.test(b.path) ? 0 : 1;
   if (pa !== pb) return pa - pb;
   return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+}
+
+/** A DICOM JSON attribute's first value as text ('' when absent). */
+function text(obj: DicomJson, tag: string): string {
+  const v = jsonValue(obj, tag);
+  return v === undefined || v === null ? '' : String(v);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** An instant as the institution's local calendar day, YYYYMMDD (StudyDate is local to the hospital). */
+export function localDateOf(instant: string, timezone: string, where: string): string {
+  const t = Date.parse(instant);
+  if (Number.isNaN(t)) throw new TributaryError(`${where}: not an ISO 8601 instant`, { code: 'invalid', location: where, nonRetryable: true });
+  const parts = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(new Date(t));
+  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
+  return `${part('year')}${part('month')}${part('day')}`;
 }
 
 function studyOf(path: string): string {

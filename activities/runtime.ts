@@ -9,7 +9,7 @@ import { TributaryError, toError } from '../platform/errors';
 import type { Config } from '../platform/config';
 import { loadInstitutionRegistry } from '../platform/institutions';
 import { log } from '../platform/log';
-import { createConnectors, type FhirMode } from './connectors';
+import { createConnectors, type FhirMode, type ImagingMode } from './connectors';
 import { createIngestActivities, type IngestDeps } from './ingest';
 import { createRouter } from './route';
 import { createFileBlobStore, loadStagingKey } from './staging';
@@ -38,6 +38,8 @@ export interface IngestDepsOptions {
   filesPerPage?: number;
   /** FHIR-API institutions: search paging (default) or Bulk `$export` (connectors.ts). */
   fhirMode?: FhirMode;
+  /** Imaging: file drops (default) or the PACS by DICOMweb QIDO/WADO (connectors.ts). */
+  imagingMode?: ImagingMode;
 }
 
 export interface RuntimeIngestDeps extends IngestDeps {
@@ -66,7 +68,7 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
     store: createFileBlobStore({ root: paths.staging, key: loadStagingKey(config) }),
     outputRoot: paths.output,
     registry,
-    connectors: createConnectors({ ratePerSecond: options.ratePerSecond, fetch: options.fetch, filesPerPage: options.filesPerPage, fhirMode: options.fhirMode }),
+    connectors: createConnectors({ ratePerSecond: options.ratePerSecond, fetch: options.fetch, filesPerPage: options.filesPerPage, fhirMode: options.fhirMode, imagingMode: options.imagingMode }),
     steps,
     warmUp({ routing = true } = {}) {
       warm ??= Promise.resolve().then(() => steps.warmUp?.());

@@ -16,7 +16,12 @@ export const institutionSchema = z.object({
   locale: z.enum(['zh-CN', 'en-US']),
   timezone: z.string().min(1),
   ehr: z.object({ format: ehrFormatSchema, encoding: z.enum(['utf-8', 'gbk']).default('utf-8') }),
-  imaging: z.object({ modalities: z.array(modalitySchema).min(1), manufacturer: z.string().min(1) }),
+  imaging: z.object({
+    modalities: z.array(modalitySchema).min(1),
+    manufacturer: z.string().min(1),
+    /** The institution's PACS DICOMweb root (QIDO/WADO), when it is not `<endpoint>/<inst>/dicom-web`. */
+    dicomwebUrl: z.string().url().optional(),
+  }),
   wearable: z.object({ format: wearableFormatSchema }),
   druglabel: z.object({ format: drugLabelFormatSchema }),
   insurance: z.object({ format: insuranceFormatSchema }),

@@ -10,6 +10,7 @@ import crypto from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { createOperationOutcome, type IssueCode } from '../platform/errors';
 import type { Institution } from '../schemas/institution';
+import { registerDicomWebGateway } from './dicomweb-gateway';
 import { listFiles, readSynthInstitutions } from './verify';
 
 export interface RateLimit {
@@ -29,6 +30,8 @@ export interface SynthServerOptions {
   exportPollsBeforeDone?: number;
   /** Largest page a search returns, whatever _count asks for. */
   maxPageSize?: number;
+  /** Orthanc holding the studies (STOWed by orthanc-upload.ts): serves `/<inst>/dicom-web/` per institution (dicomweb-gateway.ts). */
+  orthancUrl?: string;
 }
 
 export interface SynthServer {
@@ -310,6 +313,8 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
     if (!abs.startsWith(folder + path.sep) || !fs.existsSync(abs) || !fs.statSync(abs).isFile()) return outcome(reply, 404, 'not-found', 'no such file');
     return reply.header('content-type', CONTENT_TYPES[path.extname(abs)] ?? 'application/octet-stream').send(fs.createReadStream(abs));
   });
+
+  if (opts.orthancUrl) registerDicomWebGateway(app, { dir, institutions, orthancUrl: opts.orthancUrl });
 
   const address = await app.listen({ port: opts.port ?? 0, host: opts.host ?? '127.0.0.1' });
   const url = address.replace('localhost', '127.0.0.1');

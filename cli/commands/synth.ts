@@ -69,23 +69,23 @@ export function registerSynth(program: Command): void {
     .requiredOption('--dir <dir>', 'a synth output folder')
     .option('--port <port>', 'port (0 = any free port)', '8090')
     .option('--rate <rps>', 'requests per second per institution before 429 (0 = no limit)', '50')
-    .option('--upload-orthanc', 'first store every study in Orthanc (ORTHANC_URL) with STOW-RS')
+    .option('--upload-orthanc', 'first store every study in Orthanc (ORTHANC_URL) with STOW-RS; then each institution\'s PACS is served at <url>/<inst>/dicom-web/')
     .addHelpText('after', '\nExample:\n  npx tributary synth serve --dir data/synth --port 8090 --upload-orthanc')
     .action(async (opts: { dir: string; port: string; rate: string; uploadOrthanc?: boolean }) => {
       const dir = path.resolve(opts.dir);
-      if (opts.uploadOrthanc) {
+      const orthancUrl = opts.uploadOrthanc ? loadConfig().orthanc.url : undefined;
+      if (orthancUrl) {
         const { uploadStudiesToOrthanc } = await import('../../synth/orthanc-upload');
-        const orthancUrl = loadConfig().orthanc.url;
         const r = await uploadStudiesToOrthanc({ dir, orthancUrl });
         process.stdout.write(`orthanc: stored ${r.studies} studies, ${r.instances} instances at ${orthancUrl}\n`);
       }
       const { startSynthServer } = await import('../../synth/serve');
       const rate = Number(opts.rate);
-      const server = await startSynthServer({ dir, port: Number(opts.port), host: '127.0.0.1', rateLimit: rate > 0 ? { requestsPerSecond: rate, burst: rate * 2 } : false });
+      const server = await startSynthServer({ dir, port: Number(opts.port), host: '127.0.0.1', rateLimit: rate > 0 ? { requestsPerSecond: rate, burst: rate * 2 } : false, orthancUrl });
       const { readSynthInstitutions } = await import('../../synth/verify');
       process.stdout.write(`synth serve: ${server.url}\n`);
       for (const inst of readSynthInstitutions(dir)) {
-        process.stdout.write(`  ${inst.id.padEnd(20)} ${inst.ehr.format === 'fhir-api' ? server.baseUrlFor(inst.id) : '(no FHIR API)'}  files: ${server.filesUrlFor(inst.id)}\n`);
+        process.stdout.write(`  ${inst.id.padEnd(20)} ${inst.ehr.format === 'fhir-api' ? server.baseUrlFor(inst.id) : '(no FHIR API)'}  files: ${server.filesUrlFor(inst.id)}${orthancUrl ? `  dicom-web: ${server.url}/${inst.id}/dicom-web` : ''}\n`);
       }
       await new Promise<void>((resolve) => {
         const stop = () => void server.close().then(resolve);

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogEntry } from '@temporalio/worker';
 import { createIngestActivities, type IngestDeps } from '../../activities/ingest';
-import { fhirModeSchema, type FhirMode } from '../../activities/connectors';
+import { fhirModeSchema, imagingModeSchema, type FhirMode, type ImagingMode } from '../../activities/connectors';
 import { createIngestDeps } from '../../activities/runtime';
 import { loadConfig, parseAtEdge, type Config } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
@@ -22,6 +22,8 @@ export interface IngestWorkerOptions {
   imagingConcurrency?: number;
   /** FHIR-API institutions: search paging (default) or Bulk `$export`; only used when deps are built here. */
   fhirMode?: FhirMode;
+  /** Imaging: file drops (default) or DICOMweb QIDO/WADO from each institution's PACS; only used when deps are built here. */
+  imagingMode?: ImagingMode;
 }
 
 export interface RunningWorkers {
@@ -42,7 +44,7 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
   } catch (e) {
     throw new TributaryError(`cannot reach Temporal at ${config.temporal.address}: ${(e as Error).message}`, { code: 'transient', cause: e });
   }
-  const ownDeps = options.deps ? undefined : createIngestDeps(config, { fhirMode: options.fhirMode });
+  const ownDeps = options.deps ? undefined : createIngestDeps(config, { fhirMode: options.fhirMode, imagingMode: options.imagingMode });
   const deps = options.deps ?? ownDeps!;
   // Before polling: PGlite's start and the FHIR definitions would otherwise load inside the first activities.
   await deps.warmUp?.({ routing: queues.includes(TASK_QUEUES.ingest) });
@@ -140,9 +142,11 @@ export function registerWorker(program: Command): void {
     .option('--ingest-queue <name>', 'poll this task queue name instead of "ingest" (separate deployments or tests on one server)')
     .option('--imaging-queue <name>', 'poll this task queue name instead of "imaging"')
     .option('--fhir-mode <mode>', 'FHIR-API institutions: search (paging) or bulk ($export); default $TRIBUTARY_FHIR_MODE or search')
-    .addHelpText('after', '\nExamples:\n  npx tributary worker\n  npx tributary worker --queues imaging')
-    .action(async (opts: { queues: string; concurrency: string; ingestQueue?: string; imagingQueue?: string; fhirMode?: string }) => {
+    .option('--imaging-mode <mode>', 'imaging: files (file drops) or dicomweb (QIDO/WADO from each PACS); default $TRIBUTARY_IMAGING_MODE or files')
+    .addHelpText('after', '\nExamples:\n  npx tributary worker\n  npx tributary worker --queues imaging\n  npx tributary worker --imaging-mode dicomweb')
+    .action(async (opts: { queues: string; concurrency: string; ingestQueue?: string; imagingQueue?: string; fhirMode?: string; imagingMode?: string }) => {
       const fhirMode = parseAtEdge(fhirModeSchema, opts.fhirMode ?? process.env.TRIBUTARY_FHIR_MODE ?? 'search', '--fhir-mode');
+      const imagingMode = parseAtEdge(imagingModeSchema, opts.imagingMode ?? process.env.TRIBUTARY_IMAGING_MODE ?? 'files', '--imaging-mode');
       const queues = opts.queues.split(',').map((q) => q.trim());
       const known = Object.values(TASK_QUEUES) as string[];
       const unknown = queues.filter((q) => !known.includes(q));
@@ -154,6 +158,7 @@ export function registerWorker(program: Command): void {
         queueNames: { ingest: opts.ingestQueue, imaging: opts.imagingQueue },
         ingestConcurrency: Number(opts.concurrency),
         fhirMode,
+        imagingMode,
       });
       log.info('worker running', { queues: queues.join(','), address: config.temporal.address });
       process.stderr.write(`worker polling ${queues.join(', ')} on ${config.temporal.address} (Ctrl-C stops)\n`);

@@ -1,0 +1,133 @@
+import http from 'node:http';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TributaryError } from '../platform/errors';
+import { loadInstitutionRegistry } from '../platform/institutions';
+import { createConnectors, localDateOf, type FetchPageRequest } from './connectors';
+
+/**
+ * The DICOMweb imaging connector against a tiny in-process DICOMweb root: studies in a stable order whatever order
+ * the PACS answers in, one study per page, instances in series/instance-number order, a cursor without UIDs,
+ * `since` as a local StudyDate range, 5xx retryable and 4xx not.
+ */
+type Instance = { series: string; seriesNumber: number; sop: string; number: number };
+const studies: { uid: string; date: string; time: string; instances: Instance[] }[] = [
+  // Answered out of order on purpose: the connector sorts by StudyDate, StudyTime, StudyInstanceUID.
+  { uid: '2.25.300', date: '20240302', time: '080000', instances: [{ series: '2.25.31', seriesNumber: 1, sop: '2.25.311', number: 1 }] },
+  {
+    uid: '2.25.100',
+    date: '20240101',
+    time: '090000',
+    instances: [
+      { series: '2.25.12', seriesNumber: 2, sop: '2.25.121', number: 1 },
+      { series: '2.25.11', seriesNumber: 1, sop: '2.25.112', number: 2 },
+      { series: '2.25.11', seriesNumber: 1, sop: '2.25.111', number: 1 },
+    ],
+  },
+  { uid: '2.25.200', date: '20240101', time: '100000', instances: [{ series: '2.25.21', seriesNumber: 1, sop: '2.25.211', number: 1 }] },
+];
+const ui = (v: string) => ({ vr: 'UI', Value: [v] });
+let server: http.Server;
+let base: string;
+const seen: string[] = [];
+let failRetrieve: number | undefined;
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    seen.push(url.pathname + url.search);
+    const json = (body: unknown) => res.writeHead(200, { 'content-type': 'application/dicom+json' }).end(JSON.stringify(body));
+    if (url.pathname === '/pacs/studies') {
+      const from = /^(\d{8})-$/.exec(url.searchParams.get('StudyDate') ?? '')?.[1];
+      return json(studies.filter((s) => !from || s.date >= from).map((s) => ({ '0020000D': ui(s.uid), '00080020': { vr: 'DA', Value: [s.date] }, '00080030': { vr: 'TM', Value: [s.time] } })));
+    }
+    let m = /^\/pacs\/studies\/([\d.]+)\/instances$/.exec(url.pathname);
+    if (m) {
+      const study = studies.find((s) => s.uid === m![1]);
+      if (!study) return res.writeHead(404).end();
+      return json(study.instances.map((x) => ({ '0020000E': ui(x.series), '00080018': ui(x.sop), '00200011': { vr: 'IS', Value: [x.seriesNumber] }, '00200013': { vr: 'IS', Value: [x.number] } })));
+    }
+    m = /^\/pacs\/studies\/([\d.]+)\/series\/([\d.]+)\/instances\/([\d.]+)$/.exec(url.pathname);
+    if (m) {
+      if (failRetrieve) return res.writeHead(failRetrieve).end();
+      const boundary = 'b0undary';
+      const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), Buffer.from(`DICM:${m[3]}`), Buffer.from(`\r\n--${boundary}--\r\n`)]);
+      return res.writeHead(200, { 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}` }).end(body);
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+afterAll(() => {
+  server?.close();
+});
+
+beforeEach(() => {
+  seen.length = 0;
+  failRetrieve = undefined;
+});
+
+function request(cursor?: string, since?: string): FetchPageRequest {
+  const inst = loadInstitutionRegistry().institutions.find((i) => i.timezone === 'Asia/Shanghai')!;
+  return { endpoint: 'http://unused.invalid', institution: { ...inst, imaging: { ...inst.imaging, dicomwebUrl: `${base}/pacs` } }, source: 'imaging', cursor, since, pageSize: 10 };
+}
+
+const connectors = createConnectors({ imagingMode: 'dicomweb', ratePerSecond: 1000 });
+
+describe('DICOMweb imaging connector', () => {
+  it('pages one study at a time in a stable order, instances by series and instance number, cursors without UIDs', async () => {
+    const pages = [];
+    let cursor: string | undefined;
+    do {
+      const page = await connectors.fetchPage(request(cursor));
+      pages.push(page);
+      cursor = page.nextCursor;
+      if (cursor) expect(JSON.parse(cursor)).toEqual({ i: pages.length });
+    } while (cursor);
+    expect(pages.map((p) => p.parts.map((x) => x.bytes.toString()))).toEqual([
+      ['DICM:2.25.111', 'DICM:2.25.112', 'DICM:2.25.121'],
+      ['DICM:2.25.211'],
+      ['DICM:2.25.311'],
+    ]);
+    expect(pages.every((p) => p.format === 'dicom-study')).toBe(true);
+    // Nothing that travels in workflow history (cursor, names, sourceFile) holds a UID.
+    const travelling = JSON.stringify(pages.map((p) => ({ c: p.nextCursor, s: p.sourceFile, n: p.parts.map((x) => x.name) })));
+    expect(travelling).not.toMatch(/2\.25\./);
+    // The registry's dicomwebUrl wins over the run's endpoint.
+    expect(seen.every((u) => u.startsWith('/pacs/'))).toBe(true);
+  });
+
+  it('resumes from a cursor with a fresh connector and ends after the last study', async () => {
+    const page = await createConnectors({ imagingMode: 'dicomweb' }).fetchPage(request(JSON.stringify({ i: 2 })));
+    expect(page.parts.map((x) => x.bytes.toString())).toEqual(['DICM:2.25.311']);
+    expect(page.nextCursor).toBeUndefined();
+    const past = await connectors.fetchPage(request(JSON.stringify({ i: 3 })));
+    expect(past.parts).toEqual([]);
+    expect(past.nextCursor).toBeUndefined();
+  });
+
+  it('asks for studies from since on, as the institution-local StudyDate', async () => {
+    // 2024-03-01T20:00Z is 2024-03-02 in Shanghai.
+    const page = await connectors.fetchPage(request(undefined, '2024-03-01T20:00:00Z'));
+    expect(seen[0]).toBe('/pacs/studies?StudyDate=20240302-');
+    expect(page.parts.map((x) => x.bytes.toString())).toEqual(['DICM:2.25.311']);
+    expect(localDateOf('2024-03-01T20:00:00Z', 'America/Chicago', 'since')).toBe('20240301');
+    expect(() => localDateOf('yesterday', 'UTC', 'since')).toThrow(/since: not an ISO 8601 instant/);
+  });
+
+  it('makes 503 retryable and 400 final, naming the institution and never a UID', async () => {
+    for (const [status, nonRetryable] of [[503, false], [400, true]] as const) {
+      failRetrieve = status;
+      const err = await connectors.fetchPage(request()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TributaryError);
+      expect((err as TributaryError).nonRetryable).toBe(nonRetryable);
+      expect((err as TributaryError).message).toMatch(new RegExp(`DICOMweb dicomweb/study-00001 retrieve instance 1: .*HTTP ${status}`));
+      expect((err as TributaryError).message).not.toMatch(/2\.25\./);
+    }
+  });
+
+  it('refuses an unknown imaging mode', () => {
+    expect(() => createConnectors({ imagingMode: 'pacs' as never })).toThrow(/imagingMode/);
+  });
+});
