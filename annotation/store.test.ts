@@ -13,6 +13,13 @@ const shortRules: RoutingRules = {
   rules: [{ name: 'short', queue: 'short-lease', match: { textAny: ['short lease'] }, priority: 1, annotators: 1, goldShare: 0 }],
 };
 
+// A queue of its own for the batch test, so its items do not change the other tests' queues.
+const batchRules: RoutingRules = {
+  ...rules,
+  queues: [...rules.queues, { ...rules.queues[0], id: 'batch-order' }],
+  rules: [{ name: 'batch', queue: 'batch-order', match: {}, priority: 1, annotators: 1, goldShare: 0 }],
+};
+
 beforeAll(async () => {
   store = await openQueueStore({ dataDir: 'memory://' });
 }, 60_000);
@@ -40,6 +47,26 @@ describe('queue store (PGlite)', () => {
     await expect(store.enqueue([failedGate as unknown as typeof items[0]], rules)).rejects.toThrow(/gate/);
     const changedContent = { ...items[0], text: 'edited' };
     await expect(store.enqueue([changedContent], rules)).rejects.toThrow(/digest does not match/);
+  });
+
+  it('counts ids repeated in one batch and re-sealed with other content, and queues a batch in its order', async () => {
+    const [a, b, c] = cardiologyItems(3, 'batch');
+    const { verification: mark, ...content } = b;
+    const otherB = sealWorkItem({ ...content, summary: { title: 'different content, same id' } }, mark);
+    // b twice (same content: a duplicate), then b with other content (a conflict); neither is queued twice.
+    const result = await store.enqueue([a, b, b, otherB, c], batchRules);
+    expect(result).toEqual({ enqueued: 3, duplicates: 1, conflicts: 1, unrouted: 0, byQueue: { 'batch-order': 3 } });
+    const again = await store.enqueue([otherB, c], batchRules);
+    expect(again).toMatchObject({ enqueued: 0, duplicates: 1, conflicts: 1, byQueue: {} });
+    // One annotator claims the batch in the order it was enqueued (same priority: first in, first out).
+    const user = await annotator('batch-order', ['batch-order']);
+    const claimed: string[] = [];
+    // A skipped item is not offered to the same annotator again.
+    for (let claim = await store.claimNext(user, 'batch-order'); claim; claim = await store.claimNext(user, 'batch-order')) {
+      claimed.push(claim.item.itemId);
+      await store.skip(user, claim.assignmentId, 'order test');
+    }
+    expect(claimed).toEqual([a.id, b.id, c.id]);
   });
 
   it('never gives one item to more annotators than its overlap, even with 20 claiming at once', async () => {

@@ -198,6 +198,24 @@ function createQueueStore(db: Db): QueueStore {
     }
   }
 
+  /**
+   * Every enqueue carries the routing rules, but their queues rarely change: upsert a given set of definitions once
+   * per store (an upsert per queue per page was a good part of the enqueue time), again only when they differ.
+   */
+  const definedQueues = new Map<string, Promise<void>>();
+  function defineQueuesOnce(queues: QueueDefinition[]): Promise<void> {
+    const signature = JSON.stringify(queues);
+    let defined = definedQueues.get(signature);
+    if (!defined) {
+      defined = defineQueues(queues).catch((e: unknown) => {
+        definedQueues.delete(signature); // a failed upsert is tried again by the next enqueue
+        throw e;
+      });
+      definedQueues.set(signature, defined);
+    }
+    return defined;
+  }
+
   const canSeeQueue = (user: User, queue: string) => user.role !== 'annotator' || user.queues.includes(queue);
 
   function toView(queue: QueueDefinition, content: WorkItemContent): ItemView {
@@ -264,34 +282,65 @@ function createQueueStore(db: Db): QueueStore {
     async enqueue(items, rules) {
       // The store's own gate: every item must carry a passed mark whose digest matches its content.
       const checked = items.map((item, i) => assertVerificationMark(item, `work item [${i}]`));
-      await defineQueues(rules.queues);
+      await defineQueuesOnce(rules.queues);
       const result: EnqueueResult = { enqueued: 0, duplicates: 0, conflicts: 0, unrouted: 0, byQueue: {} };
+      if (checked.length === 0) return result;
+      // An id twice in one batch: the first is inserted, later ones compare with it (as one INSERT per item did).
+      const first = new Map<string, VerifiedWorkItem>();
+      for (const item of checked) if (!first.has(item.id)) first.set(item.id, item);
+      const candidates = [...first.values()];
       await db.transaction(async (tx) => {
+        // Set-based: one statement per table for the whole batch (arrays keep the statement text constant).
+        const inserted = new Set(
+          (
+            await tx.query<{ id: string }>(
+              `INSERT INTO items (id, institution, source_kind, resource_type, content, digest, verification)
+               SELECT id, institution, source_kind, resource_type, content::jsonb, digest, verification::jsonb
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                 AS t(id, institution, source_kind, resource_type, content, digest, verification)
+               ON CONFLICT (id) DO NOTHING RETURNING id`,
+              [
+                candidates.map((i) => i.id),
+                candidates.map((i) => i.institution),
+                candidates.map((i) => i.sourceKind),
+                candidates.map((i) => i.resourceType),
+                candidates.map(({ verification: _v, ...content }) => JSON.stringify(content)),
+                candidates.map((i) => i.verification.digest),
+                candidates.map((i) => JSON.stringify(i.verification)),
+              ],
+            )
+          ).map((r) => r.id),
+        );
+        const notInserted = candidates.filter((i) => !inserted.has(i.id)).map((i) => i.id);
+        const priorDigest = new Map(
+          notInserted.length
+            ? (await tx.query<{ id: string; digest: string }>('SELECT id, digest FROM items WHERE id = ANY($1::text[])', [notInserted])).map((r) => [r.id, r.digest])
+            : [],
+        );
+        const routed: { queue: string; item: string; priority: number; required: number; gold: boolean; rule: string }[] = [];
         for (const item of checked) {
-          const routes = routeItem(item, rules);
-          const { verification, ...content } = item;
-          const inserted = await tx.query<{ id: string }>(
-            `INSERT INTO items (id, institution, source_kind, resource_type, content, digest, verification)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING id`,
-            [item.id, item.institution, item.sourceKind, item.resourceType, JSON.stringify(content), verification.digest, JSON.stringify(verification)],
-          );
-          if (!inserted.length) {
-            const prior = await tx.query<{ digest: string }>('SELECT digest FROM items WHERE id = $1', [item.id]);
-            if (prior[0]?.digest === verification.digest) result.duplicates++;
-            else result.conflicts++;
+          if (first.get(item.id) === item && inserted.has(item.id)) {
+            result.enqueued++;
+            const routes = routeItem(item, rules);
+            if (!routes.length) result.unrouted++;
+            for (const r of routes) {
+              routed.push({ queue: r.queue, item: item.id, priority: r.priority, required: r.annotators, gold: r.gold, rule: r.rule });
+              result.byQueue[r.queue] = (result.byQueue[r.queue] ?? 0) + 1;
+            }
             continue;
           }
-          result.enqueued++;
-          if (!routes.length) result.unrouted++;
-          for (const r of routes) {
-            await tx.query(
-              `INSERT INTO queue_items (queue_id, item_id, priority, required, gold, rule) VALUES ($1, $2, $3, $4, $5, $6)
-               ON CONFLICT DO NOTHING`,
-              [r.queue, item.id, r.priority, r.annotators, r.gold, r.rule],
-            );
-            result.byQueue[r.queue] = (result.byQueue[r.queue] ?? 0) + 1;
-          }
+          const stored = inserted.has(item.id) ? first.get(item.id)!.verification.digest : priorDigest.get(item.id);
+          if (stored === item.verification.digest) result.duplicates++;
+          else result.conflicts++;
         }
+        if (routed.length === 0) return;
+        // Row order is the batch's order: seq (first in, first claimed within a priority) follows it.
+        await tx.query(
+          `INSERT INTO queue_items (queue_id, item_id, priority, required, gold, rule)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::boolean[], $6::text[])
+           ON CONFLICT DO NOTHING`,
+          [routed.map((r) => r.queue), routed.map((r) => r.item), routed.map((r) => r.priority), routed.map((r) => r.required), routed.map((r) => r.gold), routed.map((r) => r.rule)],
+        );
       });
       log.debug('work items enqueued', { enqueued: result.enqueued, duplicates: result.duplicates, conflicts: result.conflicts, unrouted: result.unrouted });
       return result;

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createIngestActivities, type IngestActivities } from '../activities/ingest';
 import { createIngestDeps } from '../activities/runtime';
-import { startIngestRun, waitForRun } from '../cli/commands/ingest';
+import { getRunProgress, startIngestRun } from '../cli/commands/ingest';
 import { startIngestWorkers } from '../cli/commands/worker';
 import { loadConfig } from '../platform/config';
 import { createTemporalClient } from '../platform/temporal';
@@ -26,6 +26,7 @@ import { sourceKinds, type SourceKind } from '../schemas/institution';
 import { generateSynth } from '../synth/generate';
 import { startSynthServer } from '../synth/serve';
 import { addCounts, emptyCounts } from '../workflows/counts';
+import { ingestRunWorkflowId } from '../workflows/definitions';
 
 const { values } = parseArgs({
   options: {
@@ -135,8 +136,15 @@ async function runWithTemporal(dir: string, runId: string): Promise<{ seconds: n
       taskQueue: queueNames.ingest,
       imagingQueue: queueNames.imaging,
     });
-    const result = await waitForRun(client, runId, undefined, 250);
-    return { seconds: (performance.now() - t0) / 1000, records: result.progress?.totals.in ?? 0, state: result.state };
+    // Wait on the result (a long poll), not on progress queries: each query of the run and of its running sources
+    // is a task for the workflow worker, and polling them every 250 ms competed with the run it measured.
+    await client.workflow
+      .getHandle(ingestRunWorkflowId(runId))
+      .result()
+      .catch(() => undefined);
+    const seconds = (performance.now() - t0) / 1000;
+    const result = await getRunProgress(client, runId);
+    return { seconds, records: result.progress?.totals.in ?? 0, state: result.state };
   } finally {
     await workers.shutdown();
     await deps.close();

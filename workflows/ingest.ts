@@ -3,7 +3,9 @@ import {
   ParentClosePolicy,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   startChild,
   workflowInfo,
@@ -38,6 +40,17 @@ const pull = proxyActivities<IngestActivities>({
   heartbeatTimeout: '2 minutes',
   retry: { ...retry, maximumAttempts: undefined },
 });
+/**
+ * A page's short CPU steps (standardize, de-identify, verify, publish, route) run as local activities on the
+ * workflow's own worker: the chain runs inside one workflow task instead of a server round trip (a workflow task and
+ * an activity task) per step. Each is still its own idempotent activity whose output key derives from its input; a
+ * worker killed in the middle of the chain loses the workflow task and replays the steps, which rewrite the same
+ * keys. Their results go into history as markers: keys and counts only, like any activity result. Retries back off
+ * locally up to `localRetryThreshold`, then through a durable timer.
+ */
+const pageSteps = proxyLocalActivities<IngestActivities>({ startToCloseTimeout: '10 minutes', localRetryThreshold: '10 seconds', retry });
+/** Histories recorded before the steps became local activities replay with their original commands. */
+const PAGE_STEPS_LOCAL = 'page-steps-local';
 /** Pixel work runs on its own task queue so it cannot starve ingestion's I/O. */
 function imagingActivities(taskQueue: string) {
   return proxyActivities<IngestActivities>({ taskQueue, startToCloseTimeout: '20 minutes', heartbeatTimeout: '2 minutes', retry });
@@ -176,6 +189,8 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
 /** The step chain for one page. Each step's result carries its output key and its share of the counts. */
 async function processPage(input: IngestSourceInput, page: PageRef, progress: IngestSourceProgress): Promise<SourceCounts> {
   const ctx = { runId: input.runId, institution: input.institution, source: input.source };
+  // Decided once per page: a page begun under the old command sequence finishes under it.
+  const step = patched(PAGE_STEPS_LOCAL) ? pageSteps : io;
   let delta = emptyCounts();
   let verifyInput: string | undefined;
 
@@ -187,16 +202,16 @@ async function processPage(input: IngestSourceInput, page: PageRef, progress: In
     progress.step = 'denoise-images';
     const clean = await imaging.denoiseImages({ ...ctx, imagesKey: deid.imagesKey });
     progress.step = 'standardize-images';
-    const std = await io.standardizeImages({ ...ctx, imagesKey: clean.imagesKey });
+    const std = await step.standardizeImages({ ...ctx, imagesKey: clean.imagesKey });
     delta = addCounts(delta, std.counts);
     verifyInput = std.batchKey;
   } else {
     progress.step = 'standardize';
-    const std = await io.standardizeBatch({ ...ctx, rawKey: page.rawKey! });
+    const std = await step.standardizeBatch({ ...ctx, rawKey: page.rawKey! });
     delta = addCounts(delta, std.counts);
     if (std.batchKey) {
       progress.step = 'deidentify';
-      const deid = await io.deidentifyBatch({ ...ctx, batchKey: std.batchKey });
+      const deid = await step.deidentifyBatch({ ...ctx, batchKey: std.batchKey });
       delta = addCounts(delta, deid.counts);
       verifyInput = deid.batchKey;
     }
@@ -204,14 +219,14 @@ async function processPage(input: IngestSourceInput, page: PageRef, progress: In
   if (!verifyInput) return delta;
 
   progress.step = 'verify';
-  const verified = await io.verifyBatch({ ...ctx, batchKey: verifyInput });
+  const verified = await step.verifyBatch({ ...ctx, batchKey: verifyInput });
   delta = addCounts(delta, verified.counts);
   progress.step = 'publish';
-  const published = await io.publishBatch({ ...ctx, batchKey: verified.batchKey, fhirServerUrl: input.fhirServerUrl, stowUrl: input.stowUrl });
+  const published = await step.publishBatch({ ...ctx, batchKey: verified.batchKey, fhirServerUrl: input.fhirServerUrl, stowUrl: input.stowUrl });
   delta = addCounts(delta, published.counts);
   if (input.route) {
     progress.step = 'route';
-    const routed = await io.routeBatch({ ...ctx, batchKey: verified.batchKey });
+    const routed = await step.routeBatch({ ...ctx, batchKey: verified.batchKey });
     delta = addCounts(delta, routed.counts);
   }
   return delta;

@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import proto from '@temporalio/proto';
+import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { WORKFLOWS_PATH } from '../../cli/commands/worker';
+import { loadConfig } from '../../platform/config';
+import { recordIngestHistories, type RecordedHistories } from './fixtures/record-ingest-histories';
+
+/**
+ * Workflow code changes must replay the histories of runs in flight. The v1 fixture was recorded before a page's
+ * steps became local activities (every step a normal activity); the current code must replay it command for command
+ * (patched('page-steps-local')), and replay its own histories too. No data in these histories: test-double
+ * activities return keys and counts.
+ */
+const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+let bundle: WorkflowBundleWithSourceMap;
+
+beforeAll(async () => {
+  bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+});
+
+async function replay(histories: RecordedHistories): Promise<{ workflowId: string; error?: Error }[]> {
+  const out: { workflowId: string; error?: Error }[] = [];
+  const results = Worker.runReplayHistories(
+    { workflowBundle: bundle, replayName: 'ingest-replay' },
+    Object.entries(histories).map(([workflowId, history]) => ({ workflowId, history: proto.temporal.api.history.v1.History.fromObject(history as object) })),
+  );
+  for await (const r of results) out.push({ workflowId: r.workflowId, error: r.error });
+  return out;
+}
+
+const eventsOf = (history: unknown) => (history as { events: { eventType: string; activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }[] }).events;
+
+describe('ingest workflow replay', () => {
+  it('replays histories recorded before the page steps became local activities', async () => {
+    const v1 = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'ingest-histories-v1.json'), 'utf8')) as RecordedHistories;
+    // The fixture is what it claims to be: every step a scheduled activity, no local-activity markers.
+    const scheduled = Object.values(v1).flatMap((h) => eventsOf(h).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name));
+    expect(scheduled).toContain('verifyBatch');
+    expect(Object.values(v1).flatMap(eventsOf).some((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED')).toBe(false);
+
+    const results = await replay(v1);
+    expect(results).toHaveLength(3);
+    expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
+  });
+
+  it('runs the page steps as local activities (one round trip per page fewer than six) and replays that history', async () => {
+    const { histories, progress } = await recordIngestHistories(loadConfig());
+    expect(progress.totals).toMatchObject({ pages: 4, in: 6 + 4, published: 8, workItems: 4 });
+
+    const child = Object.entries(histories).find(([id]) => id.includes(':druglabel:'))![1];
+    const scheduled = eventsOf(child).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    // Only the two pulls and the watermark are server round trips now.
+    expect(scheduled).toEqual(['fetchPage', 'fetchPage', 'saveWatermark']);
+    const markers = eventsOf(child).filter((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED').length;
+    // Five local activities per page and the patch marker.
+    expect(markers).toBe(2 * 5 + 1);
+
+    const imaging = Object.entries(histories).find(([id]) => id.includes(':imaging:'))![1];
+    const imagingScheduled = eventsOf(imaging).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    // Pixel work stays a normal activity on the imaging queue (it heartbeats per instance).
+    expect(imagingScheduled).toEqual(['fetchPage', 'deidentifyImages', 'denoiseImages', 'fetchPage', 'deidentifyImages', 'denoiseImages', 'saveWatermark']);
+
+    const results = await replay(histories);
+    expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
+  });
+});
