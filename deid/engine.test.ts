@@ -72,10 +72,10 @@ describe('createDeidEngine (safe-harbor)', () => {
     const { a } = run();
     const sec = (find(a.outputs, 'Patient').meta as { security: { code: string }[] }).security.map((s) => s.code);
     expect(sec).toEqual(expect.arrayContaining(['PSEUDED', 'REDACTED', 'MASKED']));
-    expect(a.provenance?.policy).toEqual(['urn:tributary:deid-policy:safe-harbor|1.1.0']);
+    expect(a.provenance?.policy).toEqual(['urn:tributary:deid-policy:safe-harbor|1.2.0']);
     expect(JSON.stringify(a.provenance)).toContain('k-test');
     expect((a.provenance?.target as unknown[]).length).toBe(a.outputs.length);
-    expect(a.report).toMatchObject({ profile: 'safe-harbor', policyVersion: '1.1.0', keyId: 'k-test', resourcesIn: 6, resourcesOut: 6 });
+    expect(a.report).toMatchObject({ profile: 'safe-harbor', policyVersion: '1.2.0', keyId: 'k-test', resourcesIn: 6, resourcesOut: 6 });
   });
 
   it('rewrites text attachments and drops their hash', () => {

@@ -33,7 +33,7 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
     const pseudonym = JSON.parse(fs.readFileSync(path.join(outDir, 'Patient.ndjson'), 'utf8').split('\n')[0]).id;
     expect(out).toContain(`"reference":"Patient/${pseudonym}"`);
     const written = JSON.parse(fs.readFileSync(path.join(outDir, 'deid-report.json'), 'utf8'));
-    expect(written).toMatchObject({ keyId: 'k-nd', policy: { name: 'safe-harbor', version: '1.1.0' } });
+    expect(written).toMatchObject({ keyId: 'k-nd', policy: { name: 'safe-harbor', version: '1.2.0' } });
     expect(written.risk.threshold).toBe(5);
     for (const v of ['Thornbury', '123-45-6789', 'A1001']) expect(JSON.stringify(written)).not.toContain(v);
   });
