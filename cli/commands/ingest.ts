@@ -237,40 +237,75 @@ export function registerIngest(program: Command): void {
     .option('--delete', 'delete the schedule instead')
     .action(async (opts) => {
       await withClient(async (client) => {
-        if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(opts.id)) throw new TributaryError('--id: lower-case letters, digits and dashes', { code: 'invalid' });
-        const handle = client.schedule.getHandle(opts.id);
         if (opts.delete) {
-          await handle.delete();
+          await client.schedule.getHandle(scheduleIdOf(opts.id)).delete();
           process.stdout.write(`deleted schedule ${opts.id}\n`);
           return;
         }
-        const registry = loadInstitutionRegistry();
-        const input = parseAtEdge(
-          ingestRunInputSchema,
-          {
-            runId: opts.id,
-            endpoint: opts.endpoint,
-            institutions: opts.institution ?? registry.institutions.map((i) => i.id),
-            sources: parseSources(opts.source) ?? [...sourceKinds],
-            incremental: true,
-            scheduled: true,
-          },
-          'ingest schedule options',
-        );
-        try {
-          await handle.delete();
-        } catch {
-          // no previous schedule of that id
-        }
-        await client.schedule.create({
-          scheduleId: opts.id,
-          spec: { intervals: [{ every: opts.every }] },
-          action: { type: 'startWorkflow', workflowType: 'ingestAllWorkflow', taskQueue: TASK_QUEUES.ingest, workflowId: `ingest:sched:${opts.id}`, args: [input] },
-          policies: { overlap: ScheduleOverlapPolicy.SKIP },
-        });
+        await createIngestSchedule(client, { id: opts.id, endpoint: opts.endpoint, every: opts.every, institutions: opts.institution, sources: parseSources(opts.source) });
         process.stdout.write(`schedule ${opts.id}: incremental ingest every ${opts.every} (runs are named ${opts.id}-<start time>)\n`);
       });
     });
+}
+
+export interface ScheduleOptions {
+  /** Schedule id; also the run id prefix of each firing (`<id>-<start time>`). */
+  id: string;
+  endpoint: string;
+  /** Interval, e.g. `15m`, `1h`, `1d`. */
+  every: string;
+  institutions?: string[];
+  sources?: SourceKind[];
+  /** Task queues (default ingest/imaging); tests on a shared server use their own. */
+  taskQueue?: string;
+  imagingQueue?: string;
+  /** Route verified work items to the annotation queues (default true). */
+  route?: boolean;
+}
+
+function scheduleIdOf(id: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(id)) throw new TributaryError('--id: lower-case letters, digits and dashes', { code: 'invalid', nonRetryable: true });
+  return id;
+}
+
+/**
+ * Create (or replace) a Temporal Schedule of incremental runs: each firing is `ingestAllWorkflow` with
+ * `incremental`, so every source starts from its `_since` watermark (the start of its last completed run) and
+ * saves a new one when it completes. Overlapping firings are skipped.
+ */
+export async function createIngestSchedule(client: Client, options: ScheduleOptions): Promise<{ scheduleId: string }> {
+  const scheduleId = scheduleIdOf(options.id);
+  const registry = loadInstitutionRegistry();
+  const known = registry.institutions.map((i) => i.id);
+  const unknown = (options.institutions ?? []).filter((i) => !known.includes(i));
+  if (unknown.length) throw new TributaryError(`--institution: not in the registry: ${unknown.join(', ')}`, { code: 'invalid', nonRetryable: true });
+  const input = parseAtEdge(
+    ingestRunInputSchema,
+    {
+      runId: scheduleId,
+      endpoint: options.endpoint,
+      institutions: options.institutions?.length ? options.institutions : known,
+      sources: options.sources?.length ? options.sources : [...sourceKinds],
+      incremental: true,
+      scheduled: true,
+      route: options.route,
+      imagingQueue: options.imagingQueue,
+    },
+    'ingest schedule options',
+  );
+  const handle = client.schedule.getHandle(scheduleId);
+  try {
+    await handle.delete();
+  } catch {
+    // no previous schedule of that id
+  }
+  await client.schedule.create({
+    scheduleId,
+    spec: { intervals: [{ every: options.every }] },
+    action: { type: 'startWorkflow', workflowType: 'ingestAllWorkflow', taskQueue: options.taskQueue ?? TASK_QUEUES.ingest, workflowId: `ingest:sched:${scheduleId}`, args: [input] },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP },
+  });
+  return { scheduleId };
 }
 
 function printOutcome(runId: string, result: { state: RunState; progress?: IngestRunProgress }, truth: GroundTruth | undefined, config: Config): void {
