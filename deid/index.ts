@@ -18,6 +18,17 @@ export type { Policy, PolicyRule } from './policy';
 export { policySchema, parsePolicy, readPolicyFile, loadProfile, compilePolicy, profileNames } from './policy';
 export { scrubText, detectPhi } from './text-scrubber';
 export { collectIdentifiers, scanResidualPhi } from './residual-phi';
+import { clearGateCaches } from './residual-phi';
+import { clearTextScrubberCaches } from './text-scrubber';
+
+/**
+ * Forget the per-process caches of short strings' detector and gate-pattern results (they depend on the text only
+ * and stay valid for the life of the process; benchmarks clear them to measure a cold start).
+ */
+export function clearDeidCaches(): void {
+  clearTextScrubberCaches();
+  clearGateCaches();
+}
 export { assessKAnonymity } from './risk';
 export {
   isValidResidentId,
@@ -251,7 +262,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
         quarantine(raw, 'engine.error', te?.location ?? raw.resourceType, te ? err.message : `unexpected ${err.name}`);
         continue;
       }
-      const findings = scanResidualPhi(out, identifiers, { literals, unshiftedDates: checkTextDates ? unshiftedMonthDays(raw, rctx.offset) : undefined });
+      const findings = scanResidualPhi(out, identifiers, { literals, unshiftedDates: checkTextDates ? () => unshiftedMonthDays(raw, rctx.offset) : undefined });
       if (findings.length) {
         quarantine(raw, findings[0].rule, findings[0].path, `residual PHI after de-identification (${findings.length} finding(s))`, findings);
         continue;

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Config } from '../platform/config';
 import { loadKey, type SecretKey } from '../platform/keys';
+import { createHmacSha256 } from './hmac-sha256';
 
 /**
  * One key service for pseudonyms, date offsets and DICOM UIDs, used by FHIR, free-text and DICOM
@@ -55,19 +56,14 @@ function subKey(master: Buffer, label: string): Buffer {
   return Buffer.from(crypto.hkdfSync('sha256', master, Buffer.alloc(0), `tributary/${label}`, 32));
 }
 
-function hmac(key: Buffer, ...parts: string[]): Buffer {
-  const h = crypto.createHmac('sha256', key);
-  for (const p of parts) h.update(p).update('\0');
-  return h.digest();
-}
-
 export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyService {
-  const keys = {
-    linkage: subKey(secret.key, 'linkage'),
-    pseudonym: subKey(secret.key, 'pseudonym'),
-    date: subKey(secret.key, 'date-offset'),
-    uid: subKey(secret.key, 'dicom-uid'),
-    hash: subKey(secret.key, 'value-hash'),
+  // Each sub-key's HMAC pads are hashed once here, not once per call.
+  const hmacs = {
+    linkage: createHmacSha256(subKey(secret.key, 'linkage')),
+    pseudonym: createHmacSha256(subKey(secret.key, 'pseudonym')),
+    date: createHmacSha256(subKey(secret.key, 'date-offset')),
+    uid: createHmacSha256(subKey(secret.key, 'dicom-uid')),
+    hash: createHmacSha256(subKey(secret.key, 'value-hash')),
   };
   const pseudonymCache = new Map<string, string>();
   // References to the same practitioner or encounter repeat across a batch: an HMAC is worth caching.
@@ -78,12 +74,12 @@ export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyS
   return {
     keyId: secret.keyId,
     linkageKey(subject) {
-      return hmac(keys.linkage, linkageInput(subject)).toString('hex').slice(0, 32);
+      return hmacs.linkage(linkageInput(subject)).toString('hex').slice(0, 32);
     },
     pseudonym(linkage) {
       let p = pseudonymCache.get(linkage);
       if (!p) {
-        const d = hmac(keys.pseudonym, linkage);
+        const d = hmacs.pseudonym(linkage);
         p = 'P';
         for (let i = 0; i < 15; i++) p += BASE32[d[i] & 31];
         pseudonymCache.set(linkage, p);
@@ -93,7 +89,7 @@ export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyS
     dateOffsetDays(linkage) {
       let o = offsetCache.get(linkage);
       if (o === undefined) {
-        const n = hmac(keys.date, linkage).readUInt32BE(0) % 730;
+        const n = hmacs.date(linkage).readUInt32BE(0) % 730;
         o = n < 365 ? n - 365 : n - 364; // -365..-1 or 1..365
         if (offsetCache.size >= 100_000) offsetCache.clear();
         offsetCache.set(linkage, o);
@@ -104,7 +100,7 @@ export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyS
       const trimmed = original.replace(/[\0 ]+$/, '');
       let u = uidCache.get(trimmed);
       if (!u) {
-        u = '2.25.' + BigInt('0x' + hmac(keys.uid, trimmed).subarray(0, 16).toString('hex')).toString(10);
+        u = '2.25.' + BigInt('0x' + hmacs.uid(trimmed).subarray(0, 16).toString('hex')).toString(10);
         uidCache.set(trimmed, u);
       }
       return u;
@@ -114,7 +110,7 @@ export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyS
       let h = hashCache.get(k);
       if (h === undefined) {
         if (hashCache.size >= 100_000) hashCache.clear();
-        h = hmac(keys.hash, domain, value).toString('hex').slice(0, 32);
+        h = hmacs.hash(domain, value).toString('hex').slice(0, 32);
         hashCache.set(k, h);
       }
       return h;

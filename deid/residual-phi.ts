@@ -259,19 +259,51 @@ function scanPatterns(folded: string, path: string, ids: CompiledIdentifiers, fi
       findings.push({ rule: `gate.record-identifier:${type}`, path });
     }
   }
+  const rules = folded.length <= PATTERN_CACHE_MAX_LENGTH ? patternRulesCached(folded) : patternRules(folded);
+  for (let i = 0; i < rules.length; i++) findings.push({ rule: rules[i], path });
+}
+
+/**
+ * The patterns depend on the string alone, not on the record: short strings' results are remembered across records
+ * (displays, code texts and dates recur).
+ */
+const patternCache = new Map<string, readonly string[]>();
+const PATTERN_CACHE_MAX_LENGTH = 256;
+const PATTERN_CACHE_MAX_ENTRIES = 50_000;
+const NO_RULES: readonly string[] = [];
+
+function patternRulesCached(folded: string): readonly string[] {
+  let rules = patternCache.get(folded);
+  if (!rules) {
+    rules = patternRules(folded);
+    if (patternCache.size >= PATTERN_CACHE_MAX_ENTRIES) patternCache.clear();
+    patternCache.set(folded, rules);
+  }
+  return rules;
+}
+
+/** Forget every remembered string (benchmarks measure a cold process with it). */
+export function clearGateCaches(): void {
+  patternCache.clear();
+}
+
+/** The PATTERNS rules that match `folded` (one each), in PATTERNS order. */
+function patternRules(folded: string): readonly string[] {
   // A bare FHIR date carries no phone, ID or address pattern (and dates are shifted by construction).
   const hasAt = folded.includes('@');
-  if ((!hasAt && !/\d/.test(folded)) || FHIR_DATE_RE.test(folded)) return;
+  if ((!hasAt && !/\d/.test(folded)) || FHIR_DATE_RE.test(folded)) return NO_RULES;
+  let out: string[] | undefined;
   for (const p of PATTERNS) {
     if (p.rule === 'gate.email' && !hasAt) continue;
     p.re.lastIndex = 0;
     for (let m = p.re.exec(folded); m; m = p.re.exec(folded)) {
       if (!p.accept || p.accept(m[0], folded, m.index)) {
-        findings.push({ rule: p.rule, path });
+        (out ??= []).push(p.rule);
         break;
       }
     }
   }
+  return out ?? NO_RULES;
 }
 
 const MONTH_NUMBER: Record<string, number> = { jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12 };
@@ -289,21 +321,24 @@ function zhNumber(s: string): number {
  * Deliberately broader than the scrubber's detectors (any case, any spacing), so a date the scrubber missed is
  * still seen here.
  */
-const MONTH_DAY_FORMS: { re: RegExp; parts: (m: RegExpExecArray) => [number, number][] }[] = [
+const MONTH_DAY_FORMS: { re: RegExp; needs: 'letter' | 'sep' | 'yue-digit' | 'yue'; parts: (m: RegExpExecArray) => [number, number][] }[] = [
   {
     re: new RegExp(`(?<![a-z])${GATE_MONTH}(?:\\.?\\s{1,3}|-)(\\d{1,2})(?:st|nd|rd|th)?(?!\\d)`, 'gi'),
+    needs: 'letter',
     parts: (m) => (m[1] === 'may' ? [] : [[MONTH_NUMBER[m[1].slice(0, 3).toLowerCase()], +m[2]]]),
   },
   {
     re: new RegExp(`(?<![0-9a-z])(\\d{1,2})(?:st|nd|rd|th)?(?:\\s{1,3}(?:of\\s{1,3})?|-)${GATE_MONTH}(?![a-z])`, 'gi'),
+    needs: 'letter',
     parts: (m) => (m[2] === 'may' ? [] : [[MONTH_NUMBER[m[2].slice(0, 3).toLowerCase()], +m[1]]]),
   },
-  { re: /(\d{1,2})\s?月\s?(\d{1,2})\s?[日号]/g, parts: (m) => [[+m[1], +m[2]]] },
-  { re: /([一二三四五六七八九十]{1,2})月([一二三四五六七八九十]{1,3})[日号]/g, parts: (m) => [[zhNumber(m[1]), zhNumber(m[2])]] },
-  { re: /(?<![0-9])\d{4}[-/.](\d{1,2})[-/.](\d{1,2})(?![0-9])/g, parts: (m) => [[+m[1], +m[2]]] },
+  { re: /(\d{1,2})\s?月\s?(\d{1,2})\s?[日号]/g, needs: 'yue-digit', parts: (m) => [[+m[1], +m[2]]] },
+  { re: /([一二三四五六七八九十]{1,2})月([一二三四五六七八九十]{1,3})[日号]/g, needs: 'yue', parts: (m) => [[zhNumber(m[1]), zhNumber(m[2])]] },
+  { re: /(?<![0-9])\d{4}[-/.](\d{1,2})[-/.](\d{1,2})(?![0-9])/g, needs: 'sep', parts: (m) => [[+m[1], +m[2]]] },
   {
     // 03/04/2025 is March 4 in one country and 3 April in the next: both readings count.
     re: /(?<![0-9/.-])(\d{1,2})[-/.](\d{1,2})[-/.](?:\d{4}|\d{2})(?![0-9])/g,
+    needs: 'sep',
     parts: (m) => [
       [+m[1], +m[2]],
       [+m[2], +m[1]],
@@ -314,12 +349,29 @@ const MONTH_DAY_FORMS: { re: RegExp; parts: (m: RegExpExecArray) => [number, num
 /** Each month-day written in `text`, as its possible readings (`m-d` keys; two for an ambiguous numeric date). */
 function monthDayReadings(text: string): string[][] {
   const out: string[][] = [];
-  if (!/\d|月/.test(text)) return out;
-  for (const f of MONTH_DAY_FORMS) {
-    f.re.lastIndex = 0;
-    for (let m = f.re.exec(text); m; m = f.re.exec(text)) {
-      const readings = f.parts(m).filter(([mo, d]) => mo >= 1 && mo <= 12 && d >= 1 && d <= 31).map(([mo, d]) => `${mo}-${d}`);
-      if (readings.length) out.push(readings);
+  // Each form needs characters most strings lack (a digit with a letter, a digit with a separator, or 月): one pass
+  // over the string decides which forms can match at all, instead of running all six regexes on every string.
+  let digit = false;
+  let letter = false;
+  let sep = false;
+  let yue = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) digit = true;
+    else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) letter = true;
+    else if (c === 45 || c === 46 || c === 47) sep = true;
+    else if (c === 0x6708) yue = true;
+  }
+  if (!digit && !yue) return out;
+  for (let f = 0; f < MONTH_DAY_FORMS.length; f++) {
+    const form = MONTH_DAY_FORMS[f];
+    if (form.needs === 'letter' ? !(digit && letter) : form.needs === 'sep' ? !(digit && sep) : form.needs === 'yue-digit' ? !(digit && yue) : !yue) continue;
+    form.re.lastIndex = 0;
+    for (let m = form.re.exec(text); m; m = form.re.exec(text)) {
+      const parts = form.parts(m);
+      let readings: string[] | undefined;
+      for (const [mo, d] of parts) if (mo >= 1 && mo <= 12 && d >= 1 && d <= 31) (readings ??= []).push(`${mo}-${d}`);
+      if (readings) out.push(readings);
     }
   }
   return out;
@@ -332,18 +384,19 @@ function addMonthDays(text: string, out: Set<string>): void {
 /** Every month-day written anywhere in a resource (strings and decoded text attachments). */
 export function monthDaysOf(resource: unknown): Set<string> {
   const out = new Set<string>();
-  const visit = (node: unknown, depth: number): void => {
-    if (depth > 64) return;
-    if (typeof node === 'string') addMonthDays(foldWidth(node), out);
-    else if (Array.isArray(node)) for (const n of node) visit(n, depth + 1);
-    else if (node && typeof node === 'object') {
-      const text = decodeTextAttachment(node as Record<string, unknown>);
-      if (text !== undefined) addMonthDays(foldWidth(text), out);
-      for (const v of Object.values(node)) visit(v, depth + 1);
-    }
-  };
-  visit(resource, 0);
+  visitMonthDays(resource, 0, out);
   return out;
+}
+
+function visitMonthDays(node: unknown, depth: number, out: Set<string>): void {
+  if (depth > 64) return;
+  if (typeof node === 'string') addMonthDays(foldWidth(node), out);
+  else if (Array.isArray(node)) for (const n of node) visitMonthDays(n, depth + 1, out);
+  else if (node && typeof node === 'object') {
+    const text = decodeTextAttachment(node as Record<string, unknown>);
+    if (text !== undefined) addMonthDays(foldWidth(text), out);
+    for (const k in node) visitMonthDays((node as Record<string, unknown>)[k], depth + 1, out);
+  }
 }
 
 /**
@@ -372,16 +425,77 @@ function decodeTextAttachment(node: Record<string, unknown>): string | undefined
 }
 
 /** A month-day of the raw record written in the output: a date the scrubber did not shift. */
-function scanDates(value: string, unshifted: ReadonlySet<string>, findings: Finding[]): void {
+function scanDates(value: string, st: GateState, findings: Finding[]): void {
   const folded = foldWidth(value);
   // Structured FHIR dates are shifted by rule, not by the scrubber.
   if (FHIR_DATE_RE.test(folded)) return;
+  const all = monthDayReadings(folded);
+  if (!all.length) return;
+  // The raw record's month-days are only worked out once some output string writes a month-day at all.
+  const unshifted = st.unshiftedSet ?? (st.unshiftedSet = typeof st.unshifted === 'function' ? st.unshifted() : st.unshifted!);
+  if (!unshifted.size) return;
   // Every reading must match: 04/08 read both ways is only flagged when the record held it both ways too.
-  for (const readings of monthDayReadings(folded)) {
-    if (readings.every((k) => unshifted.has(k))) {
+  for (const readings of all) {
+    let every = true;
+    for (const k of readings) if (!unshifted.has(k)) every = false;
+    if (every) {
       findings.push({ rule: 'gate.unshifted-date', path: '' });
       return;
     }
+  }
+}
+
+interface GateState {
+  ids: CompiledIdentifiers;
+  literals: readonly string[];
+  unshifted?: ReadonlySet<string> | (() => ReadonlySet<string>);
+  unshiftedSet?: ReadonlySet<string>;
+  findings: Finding[];
+  /** JSON path segments, joined only for a finding: building one per string would cost more than the scan. */
+  segs: string[];
+}
+
+function scanGateString(value: string, st: GateState): void {
+  const findings = st.findings;
+  const before = findings.length;
+  scanString(value, '', st.ids, st.literals, findings);
+  if (st.unshifted) scanDates(value, st, findings);
+  if (findings.length > before) {
+    const path = st.segs.join('');
+    for (let i = before; i < findings.length; i++) findings[i].path = path;
+  }
+}
+
+function visitGate(node: unknown, key: string, depth: number, st: GateState): void {
+  if (depth > 64) {
+    st.findings.push({ rule: 'gate.too-deep', path: st.segs.join('') });
+    return;
+  }
+  if (typeof node === 'string') {
+    if (!SKIP_KEYS.has(key)) scanGateString(node, st);
+    return;
+  }
+  if (!node || typeof node !== 'object') return;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      st.segs.push(`[${i}]`);
+      visitGate(node[i], key, depth + 1, st);
+      st.segs.pop();
+    }
+    return;
+  }
+  const obj = node as Record<string, unknown>;
+  const text = decodeTextAttachment(obj);
+  if (text !== undefined) {
+    st.segs.push('.data');
+    scanGateString(text, st);
+    st.segs.pop();
+  }
+  for (const k in obj) {
+    if (k === 'data' && text !== undefined) continue;
+    st.segs.push(`.${k}`);
+    visitGate(obj[k], k, depth + 1, st);
+    st.segs.pop();
   }
 }
 
@@ -395,60 +509,25 @@ export function scanResidualPhi(
   options: {
     allowTypes?: readonly string[];
     literals?: readonly string[];
-    /** Month-days of the raw record that must not appear in the output (see unshiftedMonthDays). */
-    unshiftedDates?: ReadonlySet<string>;
+    /**
+     * Month-days of the raw record that must not appear in the output (see unshiftedMonthDays); a function is
+     * called only when some output string writes a month-day.
+     */
+    unshiftedDates?: ReadonlySet<string> | (() => ReadonlySet<string>);
   } = {},
 ): Finding[] {
   const list: readonly SourceIdentifier[] =
     identifiers.length && typeof identifiers[0] === 'string'
       ? (identifiers as readonly string[]).map((value) => ({ type: 'identifier', value }))
       : (identifiers as readonly SourceIdentifier[]);
-  const ids = compileIdentifiers(list, options.allowTypes);
-  const literals = options.literals ?? [];
-  const unshifted = options.unshiftedDates?.size ? options.unshiftedDates : undefined;
-  const findings: Finding[] = [];
-  // Paths are joined only for a finding: building one per string would cost more than the scan.
-  const segs: string[] = [output.resourceType];
-  const visit = (node: unknown, key: string, depth: number): void => {
-    if (depth > 64) {
-      findings.push({ rule: 'gate.too-deep', path: segs.join('') });
-      return;
-    }
-    if (typeof node === 'string') {
-      if (!SKIP_KEYS.has(key)) {
-        const before = findings.length;
-        scanString(node, '', ids, literals, findings);
-        if (unshifted) scanDates(node, unshifted, findings);
-        for (let i = before; i < findings.length; i++) findings[i].path = segs.join('');
-      }
-      return;
-    }
-    if (!node || typeof node !== 'object') return;
-    if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) {
-        segs.push(`[${i}]`);
-        visit(node[i], key, depth + 1);
-        segs.pop();
-      }
-      return;
-    }
-    const obj = node as Record<string, unknown>;
-    const text = decodeTextAttachment(obj);
-    if (text !== undefined) {
-      segs.push('.data');
-      const before = findings.length;
-      scanString(text, '', ids, literals, findings);
-      if (unshifted) scanDates(text, unshifted, findings);
-      for (let i = before; i < findings.length; i++) findings[i].path = segs.join('');
-      segs.pop();
-    }
-    for (const k in obj) {
-      if (k === 'data' && text !== undefined) continue;
-      segs.push(`.${k}`);
-      visit(obj[k], k, depth + 1);
-      segs.pop();
-    }
+  const u = options.unshiftedDates;
+  const st: GateState = {
+    ids: compileIdentifiers(list, options.allowTypes),
+    literals: options.literals ?? [],
+    unshifted: typeof u === 'function' ? u : u?.size ? u : undefined,
+    findings: [],
+    segs: [output.resourceType],
   };
-  visit(output, '', 0);
-  return findings;
+  visitGate(output, '', 0, st);
+  return st.findings;
 }

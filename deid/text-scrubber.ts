@@ -559,6 +559,61 @@ const cleanCache = new WeakMap<readonly OwnIdentifier[], Set<string>>();
 const CLEAN_MAX_LENGTH = 256;
 const CLEAN_MAX_ENTRIES = 20_000;
 
+/**
+ * What the detectors find depends on the text alone (not on the patient or the record), so a short string's spans
+ * are remembered across patients: code texts and displays recur in every record. Spans are never mutated
+ * afterwards (overlap resolution copies), so the cached array is shared.
+ */
+const detectorCache = new Map<string, readonly Span[]>();
+const DETECTOR_CACHE_MAX_ENTRIES = 50_000;
+
+function detectorSpansCached(folded: string): readonly Span[] {
+  let spans = detectorCache.get(folded);
+  if (!spans) {
+    spans = detectorSpans(folded);
+    if (detectorCache.size >= DETECTOR_CACHE_MAX_ENTRIES) detectorCache.clear();
+    detectorCache.set(folded, spans);
+  }
+  return spans;
+}
+
+/** Forget every remembered string (benchmarks measure a cold process with it). */
+export function clearTextScrubberCaches(): void {
+  detectorCache.clear();
+}
+
+function detectorSpans(folded: string): Span[] {
+  const spans: Span[] = [];
+  const hasDigit = /\d/.test(folded);
+  for (const det of DETECTORS) {
+    if (det.needs && !det.needs.test(folded)) continue;
+    if (!hasDigit && !det.digitFree && det.type !== 'name' && det.type !== 'address' && det.type !== 'hospital') continue;
+    const re = det.re;
+    re.lastIndex = 0;
+    for (let m = re.exec(folded); m; m = re.exec(folded)) {
+      if (m[0].length === 0) {
+        re.lastIndex++;
+        continue;
+      }
+      if (det.accept && !det.accept(m, folded)) continue;
+      let start = m.index;
+      const end = m.index + m[0].length;
+      if (det.lastGroup) {
+        const g = m[m.length - 1];
+        if (!g) continue;
+        start = end - g.length;
+      }
+      let date: DateParts | undefined;
+      if (det.date) {
+        date = det.date(m);
+        if (!date || !validDate(date.y, date.m, date.d)) continue;
+      }
+      spans.push({ start, end, type: det.type, rule: det.rule, priority: det.priority, date });
+    }
+  }
+  return spans;
+}
+
 function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undefined, literals?: readonly string[]): Span[] {
   const spans: Span[] = [];
   if (literals && literals.length) {
@@ -591,33 +646,8 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
       }
     }
   }
-  const hasDigit = /\d/.test(folded);
-  for (const det of DETECTORS) {
-    if (det.needs && !det.needs.test(folded)) continue;
-    if (!hasDigit && !det.digitFree && det.type !== 'name' && det.type !== 'address' && det.type !== 'hospital') continue;
-    const re = det.re;
-    re.lastIndex = 0;
-    for (let m = re.exec(folded); m; m = re.exec(folded)) {
-      if (m[0].length === 0) {
-        re.lastIndex++;
-        continue;
-      }
-      if (det.accept && !det.accept(m, folded)) continue;
-      let start = m.index;
-      const end = m.index + m[0].length;
-      if (det.lastGroup) {
-        const g = m[m.length - 1];
-        if (!g) continue;
-        start = end - g.length;
-      }
-      let date: DateParts | undefined;
-      if (det.date) {
-        date = det.date(m);
-        if (!date || !validDate(date.y, date.m, date.d)) continue;
-      }
-      spans.push({ start, end, type: det.type, rule: det.rule, priority: det.priority, date });
-    }
-  }
+  const generic = cacheable ? detectorSpansCached(folded) : detectorSpans(folded);
+  for (let i = 0; i < generic.length; i++) spans.push(generic[i]);
   if (clean && spans.length === before) {
     if (clean.size >= CLEAN_MAX_ENTRIES) clean.clear();
     clean.add(folded);

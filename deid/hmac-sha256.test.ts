@@ -1,0 +1,39 @@
+import crypto from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createHmacSha256 } from './hmac-sha256';
+
+/** node:crypto's HMAC with the key service's framing: each part followed by a NUL byte. */
+function reference(key: Buffer, parts: string[]): Buffer {
+  const h = crypto.createHmac('sha256', key);
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest();
+}
+
+describe('createHmacSha256', () => {
+  it('equals node:crypto HMAC-SHA-256 for every length around the block boundaries, any script, lone surrogates', () => {
+    const key = crypto.createHash('sha256').update('hmac-test').digest();
+    const hmac = createHmacSha256(key);
+    const alphabet = ['a', 'Z', '0', '|', '王', '😀', '\ud800', 'é', '\0'];
+    let checked = 0;
+    for (let len = 0; len < 300; len++) {
+      let s = '';
+      for (let i = 0; i < len; i++) s += alphabet[(i * 7 + len) % alphabet.length];
+      for (const parts of [[s], ['resource-id', s], [s, '', s.slice(0, 3)]]) {
+        expect(hmac(...parts).toString('hex'), `length ${len}`).toBe(reference(key, parts).toString('hex'));
+        checked++;
+      }
+    }
+    // A message far larger than the working buffer.
+    const big = 'x'.repeat(70_000) + '王'.repeat(5000);
+    expect(hmac('d', big).equals(reference(key, ['d', big]))).toBe(true);
+    expect(checked).toBe(900);
+  });
+
+  it('takes keys of any length up to one block and refuses longer ones', () => {
+    for (const n of [1, 16, 32, 63, 64]) {
+      const key = crypto.randomBytes(n);
+      expect(createHmacSha256(key)('v').equals(reference(key, ['v']))).toBe(true);
+    }
+    expect(() => createHmacSha256(crypto.randomBytes(65))).toThrow(/longer than one/);
+  });
+});

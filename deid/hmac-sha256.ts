@@ -1,0 +1,137 @@
+/**
+ * HMAC-SHA-256 with the key's inner and outer pad states computed once. node:crypto's createHmac costs ~7 µs per
+ * call (a key object and two hash contexts per call); the pseudonyms, ids and references of one resource need several
+ * HMACs, which made keyed hashing alone cost more than parsing the resource. Here one HMAC of a short message is
+ * three SHA-256 block compressions (~1 µs). Results are byte-identical to createHmac('sha256', key) (tested).
+ */
+
+const K = new Int32Array([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
+  0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc,
+  0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+  0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08,
+  0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+  0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+const IV = new Int32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+
+const W = new Int32Array(64);
+
+/** One SHA-256 compression of the 64 bytes of `block` at `at` into `state`. */
+function compress(state: Int32Array, block: Uint8Array, at: number): void {
+  for (let i = 0; i < 16; i++) {
+    const j = at + i * 4;
+    W[i] = (block[j] << 24) | (block[j + 1] << 16) | (block[j + 2] << 8) | block[j + 3];
+  }
+  for (let i = 16; i < 64; i++) {
+    const w15 = W[i - 15];
+    const w2 = W[i - 2];
+    const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
+    const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
+    W[i] = (W[i - 16] + s0 + W[i - 7] + s1) | 0;
+  }
+  let a = state[0];
+  let b = state[1];
+  let c = state[2];
+  let d = state[3];
+  let e = state[4];
+  let f = state[5];
+  let g = state[6];
+  let h = state[7];
+  for (let i = 0; i < 64; i++) {
+    const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+    const ch = (e & f) ^ (~e & g);
+    const t1 = (h + S1 + ch + K[i] + W[i]) | 0;
+    const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+    const maj = (a & b) ^ (a & c) ^ (b & c);
+    const t2 = (S0 + maj) | 0;
+    h = g;
+    g = f;
+    f = e;
+    e = (d + t1) | 0;
+    d = c;
+    c = b;
+    b = a;
+    a = (t1 + t2) | 0;
+  }
+  state[0] = (state[0] + a) | 0;
+  state[1] = (state[1] + b) | 0;
+  state[2] = (state[2] + c) | 0;
+  state[3] = (state[3] + d) | 0;
+  state[4] = (state[4] + e) | 0;
+  state[5] = (state[5] + f) | 0;
+  state[6] = (state[6] + g) | 0;
+  state[7] = (state[7] + h) | 0;
+}
+
+/** Hash `len` bytes of `buf` (which has room for padding) starting from `midstate`, after `prefixBytes` already hashed. */
+function finish(midstate: Int32Array, buf: Uint8Array, len: number, prefixBytes: number, out: Int32Array): void {
+  out.set(midstate);
+  const total = len + prefixBytes;
+  let padded = len + 1;
+  buf[len] = 0x80;
+  while (padded % 64 !== 56) buf[padded++] = 0;
+  const bits = total * 8;
+  // Messages here are far below 2^32 bits; the high word of the length is zero.
+  buf[padded] = 0;
+  buf[padded + 1] = 0;
+  buf[padded + 2] = 0;
+  buf[padded + 3] = 0;
+  buf[padded + 4] = (bits >>> 24) & 0xff;
+  buf[padded + 5] = (bits >>> 16) & 0xff;
+  buf[padded + 6] = (bits >>> 8) & 0xff;
+  buf[padded + 7] = bits & 0xff;
+  padded += 8;
+  for (let at = 0; at < padded; at += 64) compress(out, buf, at);
+}
+
+function padState(key: Uint8Array, pad: number): Int32Array {
+  const block = new Uint8Array(64).fill(pad);
+  for (let i = 0; i < key.length; i++) block[i] ^= key[i];
+  const state = new Int32Array(IV);
+  compress(state, block, 0);
+  return state;
+}
+
+export type Hmac = (...parts: string[]) => Buffer;
+
+/**
+ * An HMAC-SHA-256 under `key` of the UTF-8 parts, each followed by a NUL byte (the key service's message framing).
+ * Keys longer than a block are not needed (sub-keys are 32 bytes) and are refused.
+ */
+export function createHmacSha256(key: Uint8Array): Hmac {
+  if (key.length > 64) throw new Error('HMAC key longer than one SHA-256 block');
+  const inner = padState(key, 0x36);
+  const outer = padState(key, 0x5c);
+  let buf = Buffer.allocUnsafe(1024);
+  const innerOut = new Int32Array(8);
+  const outerBuf = new Uint8Array(128);
+  const outerOut = new Int32Array(8);
+  return (...parts: string[]): Buffer => {
+    let len = 0;
+    for (const p of parts) {
+      // UTF-8 is at most 3 bytes per UTF-16 code unit; + NUL + padding room.
+      const need = len + p.length * 3 + 1 + 72;
+      if (need > buf.length) {
+        const bigger = Buffer.allocUnsafe(need * 2);
+        buf.copy(bigger, 0, 0, len);
+        buf = bigger;
+      }
+      len += buf.write(p, len, 'utf8');
+      buf[len++] = 0;
+    }
+    finish(inner, buf, len, 64, innerOut);
+    for (let i = 0; i < 8; i++) {
+      const v = innerOut[i];
+      outerBuf[i * 4] = v >>> 24;
+      outerBuf[i * 4 + 1] = (v >>> 16) & 0xff;
+      outerBuf[i * 4 + 2] = (v >>> 8) & 0xff;
+      outerBuf[i * 4 + 3] = v & 0xff;
+    }
+    finish(outer, outerBuf, 32, 64, outerOut);
+    const out = Buffer.allocUnsafe(32);
+    for (let i = 0; i < 8; i++) out.writeInt32BE(outerOut[i], i * 4);
+    return out;
+  };
+}
