@@ -2,7 +2,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TributaryError } from '../platform/errors';
 import { loadInstitutionRegistry } from '../platform/institutions';
-import { createConnectors, localDateOf, type FetchPageRequest } from './connectors';
+import { QIDO_PAGE, createConnectors, localDateOf, type FetchPageRequest } from './connectors';
 
 /**
  * The DICOMweb imaging connector against a tiny in-process DICOMweb root: studies in a stable order whatever order
@@ -25,30 +25,42 @@ const studies: { uid: string; date: string; time: string; instances: Instance[] 
   },
   { uid: '2.25.200', date: '20240101', time: '100000', instances: [{ series: '2.25.21', seriesNumber: 1, sop: '2.25.211', number: 1 }] },
 ];
+// A PACS with more studies than one QIDO answer holds (it honours limit and offset), to check the listing pages.
+const many = Array.from({ length: 1234 }, (_, n) => ({
+  uid: `2.25.9${String(n).padStart(4, '0')}`,
+  date: '20230101',
+  time: '000000',
+  instances: [{ series: '2.25.8', seriesNumber: 1, sop: `2.25.7${n}`, number: 1 }],
+}));
+const catalogs: Record<string, typeof studies> = { pacs: studies, big: many };
 const ui = (v: string) => ({ vr: 'UI', Value: [v] });
 let server: http.Server;
 let base: string;
 const seen: string[] = [];
-let failRetrieve: number | undefined;
+let failRetrieve: { status: number; retryAfter?: string } | undefined;
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     seen.push(url.pathname + url.search);
     const json = (body: unknown) => res.writeHead(200, { 'content-type': 'application/dicom+json' }).end(JSON.stringify(body));
-    if (url.pathname === '/pacs/studies') {
+    const catalog = catalogs[url.pathname.split('/')[1]] ?? [];
+    if (/^\/\w+\/studies$/.test(url.pathname)) {
       const from = /^(\d{8})-$/.exec(url.searchParams.get('StudyDate') ?? '')?.[1];
-      return json(studies.filter((s) => !from || s.date >= from).map((s) => ({ '0020000D': ui(s.uid), '00080020': { vr: 'DA', Value: [s.date] }, '00080030': { vr: 'TM', Value: [s.time] } })));
+      const offset = Number(url.searchParams.get('offset') ?? 0);
+      const limit = Number(url.searchParams.get('limit') ?? Infinity);
+      const matches = catalog.filter((s) => !from || s.date >= from).reverse();
+      return json(matches.slice(offset, offset + limit).map((s) => ({ '0020000D': ui(s.uid), '00080020': { vr: 'DA', Value: [s.date] }, '00080030': { vr: 'TM', Value: [s.time] } })));
     }
-    let m = /^\/pacs\/studies\/([\d.]+)\/instances$/.exec(url.pathname);
+    let m = /^\/\w+\/studies\/([\d.]+)\/instances$/.exec(url.pathname);
     if (m) {
-      const study = studies.find((s) => s.uid === m![1]);
+      const study = catalog.find((s) => s.uid === m![1]);
       if (!study) return res.writeHead(404).end();
       return json(study.instances.map((x) => ({ '0020000E': ui(x.series), '00080018': ui(x.sop), '00200011': { vr: 'IS', Value: [x.seriesNumber] }, '00200013': { vr: 'IS', Value: [x.number] } })));
     }
-    m = /^\/pacs\/studies\/([\d.]+)\/series\/([\d.]+)\/instances\/([\d.]+)$/.exec(url.pathname);
+    m = /^\/\w+\/studies\/([\d.]+)\/series\/([\d.]+)\/instances\/([\d.]+)$/.exec(url.pathname);
     if (m) {
-      if (failRetrieve) return res.writeHead(failRetrieve).end();
+      if (failRetrieve) return res.writeHead(failRetrieve.status, failRetrieve.retryAfter ? { 'retry-after': failRetrieve.retryAfter } : {}).end();
       const boundary = 'b0undary';
       const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), Buffer.from(`DICM:${m[3]}`), Buffer.from(`\r\n--${boundary}--\r\n`)]);
       return res.writeHead(200, { 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}` }).end(body);
@@ -68,9 +80,9 @@ beforeEach(() => {
   failRetrieve = undefined;
 });
 
-function request(cursor?: string, since?: string): FetchPageRequest {
+function request(cursor?: string, since?: string, pacs = 'pacs'): FetchPageRequest {
   const inst = loadInstitutionRegistry().institutions.find((i) => i.timezone === 'Asia/Shanghai')!;
-  return { endpoint: 'http://unused.invalid', institution: { ...inst, imaging: { ...inst.imaging, dicomwebUrl: `${base}/pacs` } }, source: 'imaging', cursor, since, pageSize: 10 };
+  return { endpoint: 'http://unused.invalid', institution: { ...inst, imaging: { ...inst.imaging, dicomwebUrl: `${base}/${pacs}` } }, source: 'imaging', cursor, since, pageSize: 10 };
 }
 
 const connectors = createConnectors({ imagingMode: 'dicomweb', ratePerSecond: 1000 });
@@ -110,18 +122,27 @@ describe('DICOMweb imaging connector', () => {
   it('asks for studies from since on, as the institution-local StudyDate', async () => {
     // 2024-03-01T20:00Z is 2024-03-02 in Shanghai.
     const page = await connectors.fetchPage(request(undefined, '2024-03-01T20:00:00Z'));
-    expect(seen[0]).toBe('/pacs/studies?StudyDate=20240302-');
+    expect(seen[0]).toBe(`/pacs/studies?StudyDate=20240302-&limit=${QIDO_PAGE}&offset=0`);
     expect(page.parts.map((x) => x.bytes.toString())).toEqual(['DICM:2.25.311']);
     expect(localDateOf('2024-03-01T20:00:00Z', 'America/Chicago', 'since')).toBe('20240301');
     expect(() => localDateOf('yesterday', 'UTC', 'since')).toThrow(/since: not an ISO 8601 instant/);
   });
 
-  it('makes 503 retryable and 400 final, naming the institution and never a UID', async () => {
-    for (const [status, nonRetryable] of [[503, false], [400, true]] as const) {
-      failRetrieve = status;
+  it('lists a PACS larger than one QIDO answer, page by page', async () => {
+    const last = await connectors.fetchPage(request(JSON.stringify({ i: many.length - 1 }), undefined, 'big'));
+    // Sorted by UID within the same date and time: the last study is the highest UID.
+    expect(last.parts.map((x) => x.bytes.toString())).toEqual([`DICM:2.25.7${many.length - 1}`]);
+    expect(last.nextCursor).toBeUndefined();
+    expect(seen.filter((u) => u.startsWith('/big/studies?'))).toHaveLength(Math.ceil(many.length / QIDO_PAGE));
+  });
+
+  it('makes 429 and 503 retryable (Retry-After kept) and 400 final, naming the institution and never a UID', async () => {
+    for (const [status, nonRetryable] of [[429, false], [503, false], [400, true]] as const) {
+      failRetrieve = { status, retryAfter: status === 429 ? '3' : undefined };
       const err = await connectors.fetchPage(request()).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TributaryError);
       expect((err as TributaryError).nonRetryable).toBe(nonRetryable);
+      expect((err as TributaryError & { retryAfterMs?: number }).retryAfterMs).toBe(status === 429 ? 3000 : undefined);
       expect((err as TributaryError).message).toMatch(new RegExp(`DICOMweb dicomweb/study-00001 retrieve instance 1: .*HTTP ${status}`));
       expect((err as TributaryError).message).not.toMatch(/2\.25\./);
     }

@@ -1,6 +1,6 @@
 import { Client as FhirClient } from 'fhir-kit-client';
 import { z } from 'zod';
-import { createDicomWebClient, jsonValue, type DicomJson } from '../imaging/dicomweb';
+import { createDicomWebClient, jsonValue, type DicomJson, type DicomWebClient } from '../imaging/dicomweb';
 import { parseAtEdge } from '../platform/config';
 import { TributaryError, toError } from '../platform/errors';
 import type { Institution, SourceKind } from '../schemas/institution';
@@ -63,6 +63,9 @@ export interface HttpOptions {
 }
 
 export const DEFAULT_FILES_PER_PAGE = 25;
+
+/** Studies per QIDO-RS request when listing a PACS. */
+export const QIDO_PAGE = 500;
 
 export const fhirModeSchema = z.enum(['search', 'bulk']);
 export type FhirMode = z.infer<typeof fhirModeSchema>;
@@ -300,8 +303,30 @@ export function createConnectors(options: HttpOptions = {}) {
       return await call();
     } catch (e) {
       const err = toError(e);
-      if (err instanceof TributaryError) throw new TributaryError(`${where}: ${err.message}`, { code: err.code, location: where, nonRetryable: err.nonRetryable });
-      throw new TributaryError(`${where}: request failed (${err.name})`, { code: 'transient', location: where });
+      if (!(err instanceof TributaryError)) throw new TributaryError(`${where}: request failed (${err.name})`, { code: 'transient', location: where });
+      const out = new TributaryError(`${where}: ${err.message}`, { code: err.code, location: where, nonRetryable: err.nonRetryable });
+      const retryAfterMs = (err as TributaryError & { retryAfterMs?: number }).retryAfterMs;
+      if (retryAfterMs !== undefined) (out as TributaryError & { retryAfterMs?: number }).retryAfterMs = retryAfterMs;
+      throw out;
+    }
+  }
+
+  /**
+   * Every study matching the query, QIDO_PAGE at a time (PACSs cap QIDO answers); stops on a short page, or when a
+   * page brings nothing new (a server that ignores offset).
+   */
+  async function searchAllStudies(client: DicomWebClient, institution: string, query: Record<string, string>) {
+    const byUid = new Map<string, { uid: string; date: string; time: string }>();
+    for (let offset = 0; ; offset += QIDO_PAGE) {
+      const page = await dicomWeb(institution, `${institution} DICOMweb search studies`, () =>
+        client.searchStudies({ ...query, limit: String(QIDO_PAGE), offset: String(offset) }),
+      );
+      const before = byUid.size;
+      for (const s of page) {
+        const uid = text(s, '0020000D');
+        if (uid) byUid.set(uid, { uid, date: text(s, '00080020'), time: text(s, '00080030') });
+      }
+      if (page.length < QIDO_PAGE || byUid.size === before) return [...byUid.values()];
     }
   }
 
@@ -316,10 +341,7 @@ export function createConnectors(options: HttpOptions = {}) {
     const inst = req.institution;
     const client = createDicomWebClient(inst.imaging.dicomwebUrl ?? `${req.endpoint.replace(/\/+$/, '')}/${inst.id}/dicom-web`);
     const query: Record<string, string> = req.since ? { StudyDate: `${localDateOf(req.since, inst.timezone, 'since')}-` } : {};
-    const studies = (await dicomWeb(inst.id, `${inst.id} DICOMweb search studies`, () => client.searchStudies(query)))
-      .map((s) => ({ uid: text(s, '0020000D'), date: text(s, '00080020'), time: text(s, '00080030') }))
-      .filter((s) => s.uid !== '')
-      .sort((a, b) => compare(a.date, b.date) || compare(a.time, b.time) || compare(a.uid, b.uid));
+    const studies = (await searchAllStudies(client, inst.id, query)).sort((a, b) => compare(a.date, b.date) || compare(a.time, b.time) || compare(a.uid, b.uid));
     const study = studies[cursor.i];
     if (!study) return { format: 'dicom-study', sourceFile: '(none)', parts: [] };
     const name = `dicomweb/study-${String(cursor.i + 1).padStart(5, '0')}`;

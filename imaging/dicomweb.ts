@@ -48,10 +48,14 @@ export function createDicomWebClient(baseUrl: string, options: DicomWebClientOpt
     }
     if (!res.ok) {
       await res.arrayBuffer().catch(() => undefined);
-      throw new TributaryError(`DICOMweb ${operation}: HTTP ${res.status}`, {
+      const err = new TributaryError(`DICOMweb ${operation}: HTTP ${res.status}`, {
         code: res.status === 429 ? 'throttled' : res.status >= 500 ? 'transient' : res.status === 404 ? 'not-found' : 'processing',
         nonRetryable: res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429,
       });
+      // Retry-After in seconds, for callers that schedule the retry (activities/boundary.ts: nextRetryDelay).
+      const seconds = Number(res.headers.get('retry-after') ?? NaN);
+      if (Number.isFinite(seconds) && seconds >= 0) (err as TributaryError & { retryAfterMs?: number }).retryAfterMs = Math.min(seconds, 60) * 1000;
+      throw err;
     }
     return res;
   }
