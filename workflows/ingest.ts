@@ -187,7 +187,7 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
 }
 
 /** The step chain for one page. Each step's result carries its output key and its share of the counts. */
-async function processPage(input: IngestSourceInput, page: PageRef, progress: IngestSourceProgress): Promise<SourceCounts> {
+export async function processPage(input: IngestSourceInput, page: PageRef, progress: IngestSourceProgress): Promise<SourceCounts> {
   const ctx = { runId: input.runId, institution: input.institution, source: input.source };
   // Decided once per page: a page begun under the old command sequence finishes under it.
   const step = patched(PAGE_STEPS_LOCAL) ? pageSteps : io;
