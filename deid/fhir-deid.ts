@@ -115,15 +115,22 @@ function valueIsType(t: NodeType, value: unknown): boolean {
 export class PathNode {
   readonly children = new Map<string, PathNode>();
   readonly decisions = new Map<number, Decision>();
+  /** `Type.a.b`: for locations and counts, built once per path rather than once per element. */
+  readonly jsonPath: string;
+  readonly removedKey: string;
   constructor(
     readonly steps: readonly string[],
     readonly pathKey: string,
-  ) {}
+    readonly resourceType: string,
+  ) {
+    this.jsonPath = `${resourceType}.${pathKey}`;
+    this.removedKey = `removed-unlisted ${this.jsonPath}`;
+  }
 
   child(key: string): PathNode {
     let c = this.children.get(key);
     if (!c) {
-      c = new PathNode([...this.steps, key], this.pathKey ? `${this.pathKey}.${key}` : key);
+      c = new PathNode([...this.steps, key], this.pathKey ? `${this.pathKey}.${key}` : key, this.resourceType);
       this.children.set(key, c);
     }
     return c;
@@ -138,7 +145,7 @@ export class RuleMatcher {
   root(resourceType: string): PathNode {
     let r = this.roots.get(resourceType);
     if (!r) {
-      r = new PathNode([], '');
+      r = new PathNode([], '', resourceType);
       this.roots.set(resourceType, r);
     }
     return r;
@@ -228,7 +235,7 @@ export class FhirWalker {
     depth: number,
   ): Record<string, unknown> | undefined {
     if (depth > MAX_DEPTH) {
-      throw new TributaryError(`element nesting deeper than ${MAX_DEPTH}`, { code: 'too-costly', location: `${resourceType}.${node.pathKey}`, nonRetryable: true });
+      throw new TributaryError(`element nesting deeper than ${MAX_DEPTH}`, { code: 'too-costly', location: node.jsonPath, nonRetryable: true });
     }
     let out: Record<string, unknown> | undefined;
     for (const key in obj) {
@@ -281,7 +288,7 @@ export class FhirWalker {
     const rule = pick(decision, value);
     if (rule && rule.rule.method !== 'keep') {
       bump(ctx.counts, rule.id);
-      return applyMethod(rule, value, node.steps, resourceType, ctx, `${resourceType}.${node.pathKey}`);
+      return applyMethod(rule, value, node.steps, resourceType, ctx, node.jsonPath);
     }
     const keepIndex = rule ? rule.index : inherited;
     const kept = keepIndex !== Number.MAX_SAFE_INTEGER;
@@ -290,7 +297,7 @@ export class FhirWalker {
       const last = node.steps[node.steps.length - 1];
       // Extensions are all-or-nothing: kept only when a rule names them (with where(url=...)), never half-walked.
       if (!rule && !kept && (last === 'extension' || last === 'modifierExtension')) {
-        bump(ctx.counts, `removed-unlisted ${resourceType}.${node.pathKey}`);
+        bump(ctx.counts, node.removedKey);
         ctx.changed.redacted = true;
         return undefined;
       }
@@ -298,17 +305,17 @@ export class FhirWalker {
         const below = this.matcher.decideAt(resourceType, node, keepIndex);
         if (!below.descend && !Array.isArray(value)) return value;
       } else if (!decision.descend) {
-        bump(ctx.counts, `removed-unlisted ${resourceType}.${node.pathKey}`);
+        bump(ctx.counts, node.removedKey);
         ctx.changed.redacted = true;
         return undefined;
       }
       if (Array.isArray(value)) {
-        throw new TributaryError('nested array where FHIR allows none', { code: 'structure', location: `${resourceType}.${node.pathKey}`, nonRetryable: true });
+        throw new TributaryError('nested array where FHIR allows none', { code: 'structure', location: node.jsonPath, nonRetryable: true });
       }
       return this.walkObject(value as Record<string, unknown>, resourceType, node, keepIndex, ctx, depth + 1);
     }
     if (kept) return value;
-    bump(ctx.counts, `removed-unlisted ${resourceType}.${node.pathKey}`);
+    bump(ctx.counts, node.removedKey);
     ctx.changed.redacted = true;
     return undefined;
   }

@@ -18,15 +18,15 @@ describe('createHmacSha256', () => {
     for (let len = 0; len < 300; len++) {
       let s = '';
       for (let i = 0; i < len; i++) s += alphabet[(i * 7 + len) % alphabet.length];
-      for (const parts of [[s], ['resource-id', s], [s, '', s.slice(0, 3)]]) {
-        expect(hmac(...parts).toString('hex'), `length ${len}`).toBe(reference(key, parts).toString('hex'));
+      for (const parts of [[s], ['resource-id', s], [s, s.slice(0, 3)], ['', '']]) {
+        expect(hmac(parts[0], parts[1]).toString('hex'), `length ${len}`).toBe(reference(key, parts).toString('hex'));
         checked++;
       }
     }
     // A message far larger than the working buffer.
     const big = 'x'.repeat(70_000) + '王'.repeat(5000);
     expect(hmac('d', big).equals(reference(key, ['d', big]))).toBe(true);
-    expect(checked).toBe(900);
+    expect(checked).toBe(1200);
   });
 
   it('takes keys of any length up to one block and refuses longer ones', () => {

@@ -94,10 +94,11 @@ function padState(key: Uint8Array, pad: number): Int32Array {
   return state;
 }
 
-export type Hmac = (...parts: string[]) => Buffer;
+export type Hmac = (a: string, b?: string) => Buffer;
 
 /**
- * An HMAC-SHA-256 under `key` of the UTF-8 parts, each followed by a NUL byte (the key service's message framing).
+ * An HMAC-SHA-256 under `key` of one or two UTF-8 parts, each followed by a NUL byte (the key service's message
+ * framing).
  * Keys longer than a block are not needed (sub-keys are 32 bytes) and are refused.
  */
 export function createHmacSha256(key: Uint8Array): Hmac {
@@ -108,17 +109,14 @@ export function createHmacSha256(key: Uint8Array): Hmac {
   const innerOut = new Int32Array(8);
   const outerBuf = new Uint8Array(128);
   const outerOut = new Int32Array(8);
-  return (...parts: string[]): Buffer => {
-    let len = 0;
-    for (const p of parts) {
-      // UTF-8 is at most 3 bytes per UTF-16 code unit; + NUL + padding room.
-      const need = len + p.length * 3 + 1 + 72;
-      if (need > buf.length) {
-        const bigger = Buffer.allocUnsafe(need * 2);
-        buf.copy(bigger, 0, 0, len);
-        buf = bigger;
-      }
-      len += buf.write(p, len, 'utf8');
+  return (a: string, b?: string): Buffer => {
+    // UTF-8 is at most 3 bytes per UTF-16 code unit; + two NULs + padding room.
+    const need = (a.length + (b?.length ?? 0)) * 3 + 2 + 72;
+    if (need > buf.length) buf = Buffer.allocUnsafe(need * 2);
+    let len = buf.write(a, 0, 'utf8');
+    buf[len++] = 0;
+    if (b !== undefined) {
+      len += buf.write(b, len, 'utf8');
       buf[len++] = 0;
     }
     finish(inner, buf, len, 64, innerOut);

@@ -124,6 +124,12 @@ function patientRefOf(resource: FhirResource): string | undefined {
   return undefined;
 }
 
+/** Index of a quarantined input (its last occurrence, should the same object appear twice); looked up only then. */
+function positionOf(resources: readonly unknown[], r: unknown): number | undefined {
+  for (let i = resources.length - 1; i >= 0; i--) if (resources[i] === r || (resources[i] !== resources[i] && r !== r)) return i;
+  return undefined;
+}
+
 function shapeProblem(r: unknown): { path: string; reason: string } | undefined {
   if (!r || typeof r !== 'object' || Array.isArray(r)) return { path: '(root)', reason: 'not a JSON object' };
   const rt = (r as { resourceType?: unknown }).resourceType;
@@ -163,12 +169,10 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
     const outputs: FhirResource[] = [];
     const quarantined: QuarantineEntry[] = [];
     const batchPatients = new Map<string, { linkage: string; raw: FhirResource }>();
-    const position = new Map<unknown, number>();
-    resources.forEach((r, i) => position.set(r, i));
     const quarantine = (r: unknown, rule: string, path: string, reason: string, findings?: Finding[]) => {
       const o = (r && typeof r === 'object' ? r : {}) as { resourceType?: unknown; id?: unknown };
       quarantined.push({
-        index: position.get(r),
+        index: positionOf(resources, r),
         resourceType: typeof o.resourceType === 'string' && /^[A-Z][A-Za-z]{1,63}$/.test(o.resourceType) ? o.resourceType : '(unknown)',
         ...(typeof o.id === 'string' && /^[A-Za-z0-9\-.]{1,64}$/.test(o.id) ? { id: o.id } : {}),
         rule,

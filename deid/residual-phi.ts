@@ -126,6 +126,40 @@ export function identifierPattern(values: readonly string[], global = false): Re
   return new RegExp([...alternatives].sort((a, b) => b.length - a.length).join('|'), global ? 'gi' : 'i');
 }
 
+/**
+ * What any match of identifierPattern(values) must contain once case and separators are ignored: for each value, its
+ * characters without whitespace, `-`, `.`, `/` and `,` (the only characters a pattern lets vary between them), upper
+ * case. When none of these is a substring of matchKey(text), the pattern cannot match: checking that costs a few
+ * substring searches instead of a case-insensitive alternation with look-behinds at every position.
+ */
+export function identifierCores(values: readonly string[]): string[] {
+  const cores = new Set<string>();
+  for (const raw of values) {
+    const v = foldWidth(raw).trim();
+    if (!v) continue;
+    const alnum = v.replace(/[^\p{L}\p{N}]/gu, '');
+    const han = HAN.test(v);
+    if (han ? alnum.length < 2 : alnum.length < 3) continue;
+    const digitCount = (alnum.match(/\d/g) ?? []).length;
+    const core = digitCount >= 4 && digitCount >= alnum.length * 0.6 ? alnum : han ? alnum : matchKey(v);
+    cores.add(core.toUpperCase());
+  }
+  return [...cores];
+}
+
+const MATCH_KEY_SEPARATORS = /[\s\-./,]/g;
+
+/** Upper case, without the separators identifier patterns let vary (see identifierCores). */
+export function matchKey(text: string): string {
+  return text.toUpperCase().replace(MATCH_KEY_SEPARATORS, '');
+}
+
+/** True when some core occurs in the key: only then can the identifier pattern match. */
+export function mayContainIdentifier(key: string, cores: readonly string[]): boolean {
+  for (let i = 0; i < cores.length; i++) if (key.includes(cores[i])) return true;
+  return false;
+}
+
 const isWordChar = (c: string | undefined) => c !== undefined && /[0-9A-Za-z\u00C0-\u024F]/.test(c);
 
 /**
@@ -197,6 +231,8 @@ const SKIP_KEYS = new Set(['resourceType', 'system', 'profile', 'id', 'reference
 export interface CompiledIdentifiers {
   /** All identifiers in one regex: one test per string; the per-type ones only name the type on a hit. */
   any: RegExp | null;
+  /** identifierCores of every value: `any` is only run when one of them occurs. */
+  cores: string[];
   byType: { type: string; re: RegExp }[];
   /** Short strings found clean against these identifiers. */
   clean: Set<string>;
@@ -219,7 +255,8 @@ export function compileIdentifiers(identifiers: readonly SourceIdentifier[], all
     const re = identifierPattern(values);
     if (re) byType.push({ type, re });
   }
-  const compiled = { any: identifierPattern([...groups.values()].flat()), byType, clean: new Set<string>() };
+  const all = [...groups.values()].flat();
+  const compiled = { any: identifierPattern(all), cores: identifierCores(all), byType, clean: new Set<string>() };
   if (!allowTypes.length) compiledCache.set(identifiers, compiled);
   return compiled;
 }
@@ -236,8 +273,8 @@ function onlyEponymUses(text: string, re: RegExp): boolean {
   return true;
 }
 
-function scanString(value: string, path: string, ids: CompiledIdentifiers, literals: readonly string[], findings: Finding[]): void {
-  const folded = foldWidth(value);
+/** `folded` is foldWidth of the string. */
+function scanString(folded: string, path: string, ids: CompiledIdentifiers, literals: readonly string[], findings: Finding[]): void {
   if (literals.length && findLiterals(folded.toLowerCase(), literals).length) findings.push({ rule: 'gate.record-identifier:resource', path });
   // Strings already found clean for these identifiers (codes, displays, statuses repeat) are not scanned again.
   const cacheable = folded.length <= 256;
@@ -251,7 +288,7 @@ function scanString(value: string, path: string, ids: CompiledIdentifiers, liter
 }
 
 function scanPatterns(folded: string, path: string, ids: CompiledIdentifiers, findings: Finding[]): void {
-  if (ids.any && ids.any.test(folded)) {
+  if (ids.any && mayContainIdentifier(matchKey(folded), ids.cores) && ids.any.test(folded)) {
     for (const { type, re } of ids.byType) {
       if (!re.test(folded)) continue;
       // A surname that is also an eponym ("Parkinson's disease") is medicine, not the patient, when a disease word follows.
@@ -425,8 +462,7 @@ function decodeTextAttachment(node: Record<string, unknown>): string | undefined
 }
 
 /** A month-day of the raw record written in the output: a date the scrubber did not shift. */
-function scanDates(value: string, st: GateState, findings: Finding[]): void {
-  const folded = foldWidth(value);
+function scanDates(folded: string, st: GateState, findings: Finding[]): void {
   // Structured FHIR dates are shifted by rule, not by the scrubber.
   if (FHIR_DATE_RE.test(folded)) return;
   const all = monthDayReadings(folded);
@@ -458,8 +494,9 @@ interface GateState {
 function scanGateString(value: string, st: GateState): void {
   const findings = st.findings;
   const before = findings.length;
-  scanString(value, '', st.ids, st.literals, findings);
-  if (st.unshifted) scanDates(value, st, findings);
+  const folded = foldWidth(value);
+  scanString(folded, '', st.ids, st.literals, findings);
+  if (st.unshifted) scanDates(folded, st, findings);
   if (findings.length > before) {
     const path = st.segs.join('');
     for (let i = before; i < findings.length; i++) findings[i].path = path;

@@ -12,7 +12,7 @@ import { foldWidth, isLuhnValid, isValidResidentId, isValidYmd } from './identif
 import { addDays, pad2, pad4 } from './dates';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
 import { daysInMonth } from './identifiers';
-import { findLiterals, identifierPattern } from './residual-phi';
+import { findLiterals, identifierCores, identifierPattern, matchKey, mayContainIdentifier } from './residual-phi';
 import type { SourceIdentifier } from './types';
 
 /**
@@ -503,7 +503,7 @@ function ordinal(n: number): string {
 }
 
 type OwnIdentifier = string | SourceIdentifier;
-const ownRegexCache = new WeakMap<readonly OwnIdentifier[], { type: PhiType; re: RegExp }[]>();
+const ownRegexCache = new WeakMap<readonly OwnIdentifier[], { type: PhiType; re: RegExp; cores: string[] }[]>();
 
 /** The PHI type a record identifier stands for in text; plain strings are classified by their look. */
 function ownType(i: OwnIdentifier): PhiType {
@@ -530,7 +530,7 @@ function ownType(i: OwnIdentifier): PhiType {
 }
 
 /** One regex per PHI type for the record's own identifiers, cached per identifiers array. */
-function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): { type: PhiType; re: RegExp }[] {
+function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): { type: PhiType; re: RegExp; cores: string[] }[] {
   let list = ownRegexCache.get(identifiers);
   if (!list) {
     const groups = new Map<PhiType, string[]>();
@@ -543,7 +543,7 @@ function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): { type: P
     list = [];
     for (const [type, values] of groups) {
       const re = identifierPattern(values, true);
-      if (re) list.push({ type, re });
+      if (re) list.push({ type, re, cores: identifierCores(values) });
     }
     ownRegexCache.set(identifiers, list);
   }
@@ -631,7 +631,9 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
   }
   const before = spans.length;
   if (identifiers && identifiers.length) {
-    for (const { type, re } of compileOwnIdentifiers(identifiers)) {
+    let key: string | undefined;
+    for (const { type, re, cores } of compileOwnIdentifiers(identifiers)) {
+      if (!mayContainIdentifier((key ??= matchKey(folded)), cores)) continue;
       re.lastIndex = 0;
       // A birth date found by the date detectors is shifted like any date; only otherwise is it tagged here.
       const priority = type === 'date' ? 59 : 100;
