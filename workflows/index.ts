@@ -1,2 +1,3 @@
 /** The worker's workflowsPath: every workflow the ingest task queue runs. */
 export { ingestAllWorkflow, ingestSourceWorkflow } from './ingest';
+export { ingestFeedWorkflow } from './feed';
