@@ -108,6 +108,10 @@ describe('DICOMweb imaging connector', () => {
     expect(travelling).not.toMatch(/2\.25\./);
     // The registry's dicomwebUrl wins over the run's endpoint.
     expect(seen.every((u) => u.startsWith('/pacs/'))).toBe(true);
+    // The PACS is listed once per source run (its first page); later pages reuse the listing.
+    expect(seen.filter((u) => u.startsWith('/pacs/studies?'))).toHaveLength(1);
+    await connectors.fetchPage(request());
+    expect(seen.filter((u) => u.startsWith('/pacs/studies?'))).toHaveLength(2);
   });
 
   it('resumes from a cursor with a fresh connector and ends after the last study', async () => {

@@ -66,6 +66,8 @@ export const DEFAULT_FILES_PER_PAGE = 25;
 
 /** Studies per QIDO-RS request when listing a PACS. */
 export const QIDO_PAGE = 500;
+/** How long a source run's later pages may reuse the study listing its first page made. */
+const LISTING_TTL_MS = 10 * 60_000;
 
 export const fhirModeSchema = z.enum(['search', 'bulk']);
 export type FhirMode = z.infer<typeof fhirModeSchema>;
@@ -311,6 +313,9 @@ export function createConnectors(options: HttpOptions = {}) {
     }
   }
 
+  /** Sorted study listings by DICOMweb root and query (UIDs stay in this process's memory, never in a cursor). */
+  const studyListings = new Map<string, { at: number; studies: { uid: string; date: string; time: string }[] }>();
+
   /**
    * Every study matching the query, QIDO_PAGE at a time (PACSs cap QIDO answers); stops on a short page, or when a
    * page brings nothing new (a server that ignores offset).
@@ -339,9 +344,20 @@ export function createConnectors(options: HttpOptions = {}) {
   async function fetchDicomWebPage(req: FetchPageRequest): Promise<SourcePage> {
     const cursor = req.cursor ? parseAtEdge(fileCursorSchema, JSON.parse(req.cursor), 'DICOMweb cursor') : { i: 0 };
     const inst = req.institution;
-    const client = createDicomWebClient(inst.imaging.dicomwebUrl ?? `${req.endpoint.replace(/\/+$/, '')}/${inst.id}/dicom-web`);
+    const root = inst.imaging.dicomwebUrl ?? `${req.endpoint.replace(/\/+$/, '')}/${inst.id}/dicom-web`;
+    const client = createDicomWebClient(root);
     const query: Record<string, string> = req.since ? { StudyDate: `${localDateOf(req.since, inst.timezone, 'since')}-` } : {};
-    const studies = (await searchAllStudies(client, inst.id, query)).sort((a, b) => compare(a.date, b.date) || compare(a.time, b.time) || compare(a.uid, b.uid));
+    // Listing a PACS is the costly call (Orthanc: ~12 ms per study). A source run lists afresh on its first page
+    // (nothing that arrived since an earlier run is missed) and its later pages reuse that listing in this process.
+    const listingKey = `${root}?${new URLSearchParams(query).toString()}`;
+    let listing = req.cursor ? studyListings.get(listingKey) : undefined;
+    if (!listing || Date.now() - listing.at > LISTING_TTL_MS) {
+      const found = await searchAllStudies(client, inst.id, query);
+      listing = { at: Date.now(), studies: found.sort((a, b) => compare(a.date, b.date) || compare(a.time, b.time) || compare(a.uid, b.uid)) };
+      for (const [k, v] of studyListings) if (Date.now() - v.at > LISTING_TTL_MS) studyListings.delete(k);
+      studyListings.set(listingKey, listing);
+    }
+    const studies = listing.studies;
     const study = studies[cursor.i];
     if (!study) return { format: 'dicom-study', sourceFile: '(none)', parts: [] };
     const name = `dicomweb/study-${String(cursor.i + 1).padStart(5, '0')}`;

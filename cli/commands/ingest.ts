@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { ApplicationFailure } from '@temporalio/common';
-import { ScheduleOverlapPolicy, WorkflowFailedError, type Client } from '@temporalio/client';
+import { ScheduleOverlapPolicy, ServiceError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { ingestPaths } from '../../activities/runtime';
 import { loadConfig, parseAtEdge, type Config } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
@@ -81,7 +81,14 @@ export async function getRunProgress(client: Client, runId: string): Promise<{ s
     }
   }
   if (status !== 'RUNNING') return { state: 'other' };
-  const progress = await handle.query(runProgressQuery);
+  let progress: IngestRunProgress;
+  try {
+    progress = await handle.query(runProgressQuery);
+  } catch (e) {
+    // No worker answered in time (none running yet, or one restarting after a crash): running, progress unknown.
+    if (e instanceof ServiceError && /DEADLINE_EXCEEDED|timed out/i.test(`${e.message} ${(e.cause as Error | undefined)?.message ?? ''}`)) return { state: 'running' };
+    throw e;
+  }
   await Promise.all(
     progress.sources
       .filter((s) => s.status === 'running')
@@ -310,7 +317,8 @@ export async function createIngestSchedule(client: Client, options: ScheduleOpti
 
 function printOutcome(runId: string, result: { state: RunState; progress?: IngestRunProgress }, truth: GroundTruth | undefined, config: Config): void {
   if (!result.progress) {
-    process.stdout.write(`run ${runId}: ${result.state}, no progress recorded\n`);
+    const why = result.state === 'running' ? 'no worker answered the progress query (is `tributary worker` running?)' : 'no progress recorded';
+    process.stdout.write(`run ${runId}: ${result.state}, ${why}\n`);
     process.exitCode = 1;
     return;
   }
