@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Stable resource ids: derived from what the record is (institution + natural key or input position), so re-running a
  * mapping rewrites the same ids. Patient ids never carry the MRN in clear.
  */
 export function stableId(...parts: (string | number)[]): string {
-  return createHash('sha256').update(parts.join('|')).digest('hex').slice(0, 16);
+  // One-shot hash: createHash().update().digest() builds a Hash object per id, a visible cost at millions of ids.
+  return hash('sha256', parts.join('|'), 'hex').slice(0, 16);
 }
 
 /** The Patient id every source of one institution uses for the same MRN: first 16 hex of sha256(institution|mrn). */

@@ -28,6 +28,40 @@ export function appleDate(raw: string | undefined, location: string): string {
   return `${m[1]}T${m[2]}${m[3]}${m[4]}:${m[5]}`;
 }
 
+function digitsAt(s: string, i: number, n: number): number {
+  let v = 0;
+  for (let k = i; k < i + n; k++) {
+    const c = s.charCodeAt(k) - 0x30;
+    if (!(c >= 0 && c <= 9)) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/**
+ * Date.parse(appleDate(raw)) without the regex, the string and the generic parser, for heart-rate samples (millions
+ * per export). Anything not plainly in range (days past 28, leap seconds, malformed) takes the original path, so
+ * results and errors are the same.
+ */
+export function appleMillis(raw: string | undefined, location: string): number {
+  if (raw !== undefined && raw.length === 25 && raw.charCodeAt(4) === 0x2d && raw.charCodeAt(7) === 0x2d && raw.charCodeAt(10) === 0x20 && raw.charCodeAt(13) === 0x3a && raw.charCodeAt(16) === 0x3a && raw.charCodeAt(19) === 0x20) {
+    const y = digitsAt(raw, 0, 4);
+    const mo = digitsAt(raw, 5, 2);
+    const d = digitsAt(raw, 8, 2);
+    const h = digitsAt(raw, 11, 2);
+    const mi = digitsAt(raw, 14, 2);
+    const sec = digitsAt(raw, 17, 2);
+    const sign = raw.charCodeAt(20);
+    const oh = digitsAt(raw, 21, 2);
+    const om = digitsAt(raw, 23, 2);
+    if (y >= 1000 && mo >= 1 && mo <= 12 && d >= 1 && d <= 28 && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && sec >= 0 && sec <= 59 && (sign === 0x2b || sign === 0x2d) && oh >= 0 && oh <= 23 && om >= 0 && om <= 59) {
+      const offset = (oh * 60 + om) * 60_000 * (sign === 0x2b ? 1 : -1);
+      return Date.UTC(y, mo - 1, d, h, mi, sec) - offset;
+    }
+  }
+  return Date.parse(appleDate(raw, location));
+}
+
 interface Window {
   key: string;
   start: number;
@@ -80,9 +114,20 @@ class AppleHealthMapper {
   /** sourceName|device attribute -> Device (the attribute repeats verbatim on every record of a device: parse once). */
   private readonly deviceCache = new Map<string, FhirResource>();
 
+  /** The last device seen: consecutive records almost always share it, so most lookups are two string compares. */
+  private lastDevice: { raw: string; sourceName: string | undefined; ref: string } | undefined;
+
   private deviceFor(a: Attrs, out: FhirResource[]): string | undefined {
     const raw = a.device;
     if (!raw) return undefined;
+    const last = this.lastDevice;
+    if (last && last.raw === raw && last.sourceName === a.sourceName) return last.ref;
+    const ref = this.deviceRefFor(a, raw, out);
+    this.lastDevice = { raw, sourceName: a.sourceName, ref };
+    return ref;
+  }
+
+  private deviceRefFor(a: Attrs, raw: string, out: FhirResource[]): string {
     const cacheKey = `${a.sourceName ?? ''}|${raw}`;
     let d = this.deviceCache.get(cacheKey);
     if (!d) {
@@ -115,7 +160,7 @@ class AppleHealthMapper {
       const start = appleDate(a.startDate, 'startDate');
       const end = appleDate(a.endDate, 'endDate');
       const id = stableId(this.ctx.institution, 'apple', type, a.startDate ?? '', a.endDate ?? '', a.sourceName ?? '', a.value ?? '');
-      const hk = { system: HEALTHKIT_SYSTEM, code: type, display: type.replace(/^HK\w+?TypeIdentifier/, '') };
+      const hk = { system: HEALTHKIT_SYSTEM, code: type, display: hkDisplay(type) };
       if (type.startsWith('HKCategoryTypeIdentifier')) {
         const value = a.value ?? '';
         const durationH = (Date.parse(end) - Date.parse(start)) / 3_600_000;
@@ -156,7 +201,7 @@ class AppleHealthMapper {
     let t: number;
     let v: number;
     try {
-      t = Date.parse(appleDate(a.startDate, 'startDate'));
+      t = appleMillis(a.startDate, 'startDate');
       v = numberOf(a.value);
       if (!Number.isFinite(v)) throw new RecordError('Record value is missing or not a number', 'value', 'value');
     } catch (e) {
@@ -300,6 +345,18 @@ class AppleHealthMapper {
     for (const w of [...this.windows.values()]) this.emitWindow(w);
     if (this.foodCorrelations) this.sink.issue('information', 'processing', 'file', `${this.foodCorrelations} Food correlation(s) not mapped separately: their Records are mapped at top level`);
   }
+}
+
+const hkDisplays = new Map<string, string>();
+
+/** "HKQuantityTypeIdentifierStepCount" -> "StepCount" (a handful of types, millions of records: computed once each). */
+function hkDisplay(type: string): string {
+  let d = hkDisplays.get(type);
+  if (d === undefined) {
+    d = type.replace(/^HK\w+?TypeIdentifier/, '');
+    if (hkDisplays.size < 10_000) hkDisplays.set(type, d);
+  }
+  return d;
 }
 
 /** Number of an attribute; NaN for missing or blank (Number('') is 0, which would invent a measurement). */

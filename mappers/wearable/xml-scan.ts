@@ -63,6 +63,16 @@ for (let b = 0; b < 256; b++) {
 }
 
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+const WHITESPACE = /[\t\n\r]/g;
+const CONTROL = /[\t\n\r]/;
+
+function isNameStart(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x3a || c >= 0x80;
+}
+
+function isNameChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x3a || c === 0x2d || c === 0x2e || c >= 0x80;
+}
 
 export interface XmlScanOptions {
   /** Largest single tag, comment, DOCTYPE, CDATA section or PI held in memory (default 16 MiB). */
@@ -81,6 +91,9 @@ export class FlatXmlScanner {
   private rootClosed = false;
   private started = false;
   private readonly maxMarkup: number;
+  private readonly names: (string | undefined)[] = new Array<string | undefined>(1024).fill(undefined);
+  private lastEntityRaw = '';
+  private lastEntityDecoded = '';
 
   constructor(
     private readonly handler: XmlScanHandler,
@@ -199,42 +212,54 @@ export class FlatXmlScanner {
     this.fail('undefined entity (DTD entities are not expanded)', amp);
   }
 
-  /** `<name attr="v" ...>` or `.../>`. */
+  /**
+   * `<name attr="v" ...>` or `.../>`. The tag is decoded to a string once (one native call) and parsed with string
+   * operations: on this workload, one Buffer->string call per attribute cost more than the parsing itself.
+   */
   private startTag(buf: Buffer, pos: number, len: number): number {
+    let gt = buf.indexOf(GT, pos);
+    for (;;) {
+      if (gt < 0) return INCOMPLETE;
+      const tag = buf.toString('utf8', pos, gt + 1);
+      const r = this.parseStartTag(tag, buf, pos);
+      if (r === 0) return gt + 1;
+      // A '>' inside a quoted value: the tag goes on to a later '>'.
+      gt = buf.indexOf(GT, gt + 1);
+    }
+  }
+
+  /** 0 when the tag was complete and reported; 1 when `tag` ends inside a quoted attribute value. */
+  private parseStartTag(tag: string, buf: Buffer, pos: number): number {
+    const n = tag.length;
     let line = this.line;
     let lineStart = this.lineStart;
-    let p = pos + 1;
-    if (p < len && NAME_BYTE[buf[p]] !== 1) this.fail('element name does not start with a name character', p);
-    while (p < len && NAME_BYTE[buf[p]] !== 0) p++;
-    if (p >= len) return INCOMPLETE;
-    const name = decodeName(buf, pos + 1, p);
-    if (this.rootClosed) this.fail('text data outside of root node.', pos);
+    let i = 1;
+    if (!isNameStart(tag.charCodeAt(i))) this.failInTag('element name does not start with a name character', tag, pos, i, line, lineStart);
+    while (isNameChar(tag.charCodeAt(i))) i++;
+    const name = this.internName(tag, 1, i);
+    if (this.rootClosed) this.failInTag('text data outside of root node.', tag, pos, 0, line, lineStart);
     const attrs: Record<string, string> = {};
+    // Whole-tag checks (three native scans) so the common attribute value needs only a slice.
+    const hasLt = tag.indexOf('<', 1) >= 0;
+    const hasAmp = tag.indexOf('&') >= 0;
+    const hasCtl = CONTROL.test(tag);
     for (;;) {
-      // Whitespace, then '>' / '/>' or an attribute.
-      const wsStart = p;
-      while (p < len) {
-        const b = buf[p];
-        if (b === NL) {
+      const wsStart = i;
+      let c = tag.charCodeAt(i);
+      while (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d) {
+        if (c === NL) {
           line++;
-          lineStart = this.base + p + 1;
-        } else if (b !== 0x20 && b !== 0x09 && b !== 0x0d) break;
-        p++;
-      }
-      if (p >= len) return INCOMPLETE;
-      let b = buf[p];
-      if (b === GT || b === SLASH) {
-        let selfClosing = false;
-        if (b === SLASH) {
-          if (p + 1 >= len) return INCOMPLETE;
-          if (buf[p + 1] !== GT) this.failAt('forward slash in opening tag not followed by >', p, line, lineStart);
-          selfClosing = true;
-          p++;
+          lineStart = this.base + pos + Buffer.byteLength(tag.slice(0, i + 1));
         }
+        c = tag.charCodeAt(++i);
+      }
+      if (c === GT || c === SLASH) {
+        const selfClosing = c === SLASH;
+        if (selfClosing && i + 1 !== n - 1) this.failInTag('forward slash in opening tag not followed by >', tag, pos, i, line, lineStart);
         this.line = line;
         this.lineStart = lineStart;
         if (this.stack.length === 0) {
-          if (this.seenRoot) this.fail('text data outside of root node.', p);
+          if (this.seenRoot) this.failInTag('text data outside of root node.', tag, pos, 0, line, lineStart);
           this.seenRoot = true;
         }
         this.handler.open(name, attrs, line);
@@ -242,73 +267,84 @@ export class FlatXmlScanner {
           this.handler.close(name);
           if (this.stack.length === 0) this.rootClosed = true;
         } else this.stack.push(name);
-        return p + 1;
+        return 0;
       }
-      if (p === wsStart) this.failAt('no whitespace between attributes', p, line, lineStart);
-      // Attribute name.
-      const nameStart = p;
-      if (NAME_BYTE[b] !== 1) this.failAt('attribute name does not start with a name character', p, line, lineStart);
-      while (p < len && NAME_BYTE[buf[p]] !== 0) p++;
-      if (p >= len) return INCOMPLETE;
-      const nameEnd = p;
-      while (p < len && isSpace(buf[p])) {
-        if (buf[p] === NL) {
+      if (i === wsStart) this.failInTag('no whitespace between attributes', tag, pos, i, line, lineStart);
+      const nameStart = i;
+      if (!isNameStart(c)) this.failInTag('attribute name does not start with a name character', tag, pos, i, line, lineStart);
+      while (isNameChar(tag.charCodeAt(i))) i++;
+      const key = this.internName(tag, nameStart, i);
+      while (isSpace(tag.charCodeAt(i))) {
+        if (tag.charCodeAt(i) === NL) {
           line++;
-          lineStart = this.base + p + 1;
+          lineStart = this.base + pos + Buffer.byteLength(tag.slice(0, i + 1));
         }
-        p++;
+        i++;
       }
-      if (p >= len) return INCOMPLETE;
-      if (buf[p] !== EQ) this.failAt('attribute without value', p, line, lineStart);
-      p++;
-      while (p < len && isSpace(buf[p])) {
-        if (buf[p] === NL) {
+      if (tag.charCodeAt(i) !== EQ) this.failInTag('attribute without value', tag, pos, i, line, lineStart);
+      i++;
+      while (isSpace(tag.charCodeAt(i))) {
+        if (tag.charCodeAt(i) === NL) {
           line++;
-          lineStart = this.base + p + 1;
+          lineStart = this.base + pos + Buffer.byteLength(tag.slice(0, i + 1));
         }
-        p++;
+        i++;
       }
-      if (p >= len) return INCOMPLETE;
-      const quote = buf[p];
-      if (quote !== QUOT && quote !== APOS) this.failAt('unquoted attribute value', p, line, lineStart);
-      const valueStart = ++p;
-      let amp = false;
-      let high = false;
-      let ws = false;
-      for (; p < len; p++) {
-        b = buf[p];
-        if (b === quote) break;
-        if (b === AMP) amp = true;
-        else if (b === LT) this.failAt('disallowed character in attribute value', p, line, lineStart);
-        else if (b >= 0x80) high = true;
-        else if (b < 0x20) {
-          ws = true;
-          if (b === NL) {
-            line++;
-            lineStart = this.base + p + 1;
-          }
+      const quote = tag.charCodeAt(i);
+      if (quote !== QUOT && quote !== APOS) this.failInTag('unquoted attribute value', tag, pos, i, line, lineStart);
+      const close = tag.indexOf(quote === QUOT ? '"' : "'", i + 1);
+      if (close < 0) return 1;
+      let value = tag.slice(i + 1, close);
+      if (hasLt && value.indexOf('<') >= 0) this.failInTag('disallowed character in attribute value', tag, pos, i + 1 + value.indexOf('<'), line, lineStart);
+      if (hasCtl && CONTROL.test(value)) {
+        for (let k = value.indexOf('\n'); k >= 0; k = value.indexOf('\n', k + 1)) {
+          line++;
+          lineStart = this.base + pos + Buffer.byteLength(tag.slice(0, i + 2 + k));
         }
+        // Attribute-value normalisation (XML 1.0 §3.3.3): literal whitespace characters become spaces, before entities.
+        value = value.replace(WHITESPACE, ' ');
       }
-      if (p >= len) return INCOMPLETE;
-      const key = decodeName(buf, nameStart, nameEnd);
-      if (Object.hasOwn(attrs, key)) this.failAt('duplicate attribute', nameStart, line, lineStart);
-      let value = high ? buf.toString('utf8', valueStart, p) : buf.toString('latin1', valueStart, p);
-      // Attribute-value normalisation (XML 1.0 §3.3.3): literal whitespace characters become spaces, before entities.
-      if (ws) value = value.replace(/[\t\n\r]/g, ' ');
-      if (amp) value = this.decodeEntities(value, valueStart, line, lineStart);
+      if (hasAmp && value.indexOf('&') >= 0) {
+        this.line = line;
+        this.lineStart = lineStart;
+        value = this.decodeEntities(value, pos + Buffer.byteLength(tag.slice(0, i + 1)));
+      }
+      if (attrs[key] !== undefined && Object.hasOwn(attrs, key)) this.failInTag('duplicate attribute', tag, pos, nameStart, line, lineStart);
       if (key === '__proto__') Object.defineProperty(attrs, key, { value, enumerable: true, writable: true, configurable: true });
       else attrs[key] = value;
-      p++;
+      i = close + 1;
     }
   }
 
-  private failAt(message: string, pos: number, line: number, lineStart: number): never {
-    this.line = line;
-    this.lineStart = lineStart;
-    this.fail(message, pos);
+  private failInTag(message: string, tag: string, pos: number, i: number, line: number, lineStart: number): never {
+    this.failAt(message, pos + Buffer.byteLength(tag.slice(0, i)), line, lineStart);
   }
 
-  private decodeEntities(value: string, valueStart: number, line: number, lineStart: number): string {
+  /**
+   * The canonical string for the name at tag[start, end). Names repeat on every element; a property store with a
+   * fresh, non-internalised key string makes V8 hash and look it up each time, which cost more than the rest of the
+   * tag. A small cache keyed on length and three characters, checked with startsWith, returns the same string.
+   */
+  private internName(tag: string, start: number, end: number): string {
+    const n = end - start;
+    const h = (n * 31 + tag.charCodeAt(start) * 7 + tag.charCodeAt(end - 1) * 3 + tag.charCodeAt(start + (n >> 1))) & 1023;
+    const cached = this.names[h];
+    if (cached !== undefined && cached.length === n && tag.startsWith(cached, start)) return cached;
+    const fresh = internalized(tag.slice(start, end));
+    this.names[h] = fresh;
+    return fresh;
+  }
+
+  private decodeEntities(value: string, valuePos: number): string {
+    // The same value repeats verbatim on consecutive elements (Apple's device="&lt;&lt;HKDevice: ...&gt;").
+    if (value === this.lastEntityRaw) return this.lastEntityDecoded;
+    const decoded = this.decodeEntitiesOnce(value, valuePos);
+    this.lastEntityRaw = value;
+    this.lastEntityDecoded = decoded;
+    return decoded;
+  }
+
+  private decodeEntitiesOnce(value: string, valuePos: number): string {
     let out = '';
     let i = 0;
     for (;;) {
@@ -316,19 +352,23 @@ export class FlatXmlScanner {
       if (amp < 0) return out + value.slice(i);
       out += value.slice(i, amp);
       const semi = value.indexOf(';', amp);
-      if (semi < 0 || semi - amp > 40) this.failAt('entity reference is not terminated', valueStart, line, lineStart);
+      if (semi < 0 || semi - amp > 40) this.fail('entity reference is not terminated', valuePos);
       const name = value.slice(amp + 1, semi);
       const predefined = PREDEFINED[name];
       if (predefined !== undefined) out += predefined;
       else {
-        // Character references and errors go through the byte-level decoder (same rules as text).
+        // Character references and errors: the same rules as in text.
         const tmp = Buffer.from(`&${name};`, 'latin1');
-        this.line = line;
-        this.lineStart = lineStart;
-        out += this.entity(tmp, 1, tmp.length - 1, valueStart);
+        out += this.entity(tmp, 1, tmp.length - 1, valuePos);
       }
       i = semi + 1;
     }
+  }
+
+  private failAt(message: string, pos: number, line: number, lineStart: number): never {
+    this.line = line;
+    this.lineStart = lineStart;
+    this.fail(message, pos);
   }
 
   /** `</name>` closes the innermost open element. */
@@ -425,6 +465,11 @@ export class FlatXmlScanner {
     }
     return INCOMPLETE;
   }
+}
+
+/** The internalised copy of a string (object keys are internalised), so later property stores need no lookup. */
+function internalized(s: string): string {
+  return Object.keys({ [s]: 0 })[0] ?? s;
 }
 
 /** Names are ASCII in practice: latin1 is a straight copy; UTF-8 names decode properly. */
