@@ -3,9 +3,38 @@ import { daysInMonth } from './identifiers';
 /** FHIR date, dateTime and instant: YYYY, YYYY-MM, YYYY-MM-DD, with an optional time and zone. */
 export const FHIR_DATE_RE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
+/**
+ * Add whole days to a calendar date (proleptic Gregorian, UTC). A day past the month's end rolls over, as in
+ * Date.UTC. Integer arithmetic (days from 1970-01-01, H. Hinnant's civil-date algorithm): no Date object per shift.
+ * Years below 100 keep Date.UTC's reading (it takes them as 1900 + y), so results never depend on the path taken.
+ */
 export function addDays(y: number, m: number, d: number, days: number): [number, number, number] {
-  const t = new Date(Date.UTC(y, m - 1, d) + days * 86_400_000);
-  return [t.getUTCFullYear(), t.getUTCMonth() + 1, t.getUTCDate()];
+  if (y < 100 || y > 275_000 || m < 1 || m > 12 || !Number.isInteger(y + m + d + days)) {
+    const t = new Date(Date.UTC(y, m - 1, d) + days * 86_400_000);
+    return [t.getUTCFullYear(), t.getUTCMonth() + 1, t.getUTCDate()];
+  }
+  return civilFromDays(daysFromCivil(y, m, d) + days);
+}
+
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
+}
+
+function civilFromDays(days: number): [number, number, number] {
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
 }
 
 const pad2 = (n: number) => (n < 10 ? '0' + n : String(n));

@@ -28,6 +28,11 @@ export interface ResourceContext {
   literalIdentifiers: readonly string[];
   /** Patient id (as referenced, `Patient/<id>`) -> linkage key, for rewriting references. */
   patientLinkage: (ref: string) => string | undefined;
+  /**
+   * Rewritten references of this batch (the same subject, encounter and practitioner recur in many resources); shared
+   * by the batch's resources, whose institution and patient linkage are the same.
+   */
+  referenceCache?: Map<string, string>;
   referenceDate: Date;
   textMode: 'surrogate' | 'tag';
   textKeepTypes?: readonly string[];
@@ -222,8 +227,10 @@ export class FhirWalker {
   /** De-identify one resource (already shape-checked). Throws TributaryError with an element path on bad content. */
   walkResource(resource: FhirResource, ctx: ResourceContext): FhirResource {
     const root = this.matcher.root(resource.resourceType);
-    const out = this.walkObject(resource, resource.resourceType, root, Number.MAX_SAFE_INTEGER, ctx, 0);
-    return { resourceType: resource.resourceType, ...(out ?? {}) };
+    // The output starts with resourceType and is filled in place: no copy of the top level afterwards.
+    const out: FhirResource = { resourceType: resource.resourceType };
+    this.walkObject(resource, resource.resourceType, root, Number.MAX_SAFE_INTEGER, ctx, 0, out);
+    return out;
   }
 
   private walkObject(
@@ -233,11 +240,12 @@ export class FhirWalker {
     inherited: number,
     ctx: ResourceContext,
     depth: number,
+    into?: Record<string, unknown>,
   ): Record<string, unknown> | undefined {
     if (depth > MAX_DEPTH) {
       throw new TributaryError(`element nesting deeper than ${MAX_DEPTH}`, { code: 'too-costly', location: node.jsonPath, nonRetryable: true });
     }
-    let out: Record<string, unknown> | undefined;
+    let out: Record<string, unknown> | undefined = into;
     for (const key in obj) {
       if (depth === 0 && key === 'resourceType') continue;
       const value = obj[key];
@@ -325,6 +333,17 @@ export class FhirWalker {
 // Methods
 
 function mapReference(ref: string, ctx: ResourceContext): string {
+  const cache = ctx.referenceCache;
+  if (!cache) return rewriteReference(ref, ctx);
+  let out = cache.get(ref);
+  if (out === undefined) {
+    out = rewriteReference(ref, ctx);
+    cache.set(ref, out);
+  }
+  return out;
+}
+
+function rewriteReference(ref: string, ctx: ResourceContext): string {
   const linkage = ctx.patientLinkage(ref);
   if (linkage) return `Patient/${ctx.keyService.pseudonym(linkage)}`;
   const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/.*)?$/.exec(ref);

@@ -206,6 +206,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
       return batchPatients.get(key)?.linkage ?? ctx.linkageFor?.(key);
     };
     const identifierCache = new Map<string, SourceIdentifier[]>();
+    const referenceCache = new Map<string, string>();
 
     for (const raw of valid) {
       const ref = patientRefOf(raw);
@@ -245,6 +246,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
         identifierValues: identifiers,
         literalIdentifiers: literals,
         patientLinkage,
+        referenceCache,
         referenceDate,
         textMode: merged.text?.mode ?? 'surrogate',
         locale: merged.text?.locale,

@@ -322,6 +322,7 @@ function patternRulesCached(folded: string): readonly string[] {
 /** Forget every remembered string (benchmarks measure a cold process with it). */
 export function clearGateCaches(): void {
   patternCache.clear();
+  readingsCache.clear();
 }
 
 /** The PATTERNS rules that match `folded` (one each), in PATTERNS order. */
@@ -414,6 +415,19 @@ function monthDayReadings(text: string): string[][] {
   return out;
 }
 
+/** Month-day readings of short strings, remembered like the patterns (they depend on the text alone). */
+const readingsCache = new Map<string, readonly (readonly string[])[]>();
+
+function monthDayReadingsCached(folded: string): readonly (readonly string[])[] {
+  let r = readingsCache.get(folded);
+  if (!r) {
+    r = monthDayReadings(folded);
+    if (readingsCache.size >= PATTERN_CACHE_MAX_ENTRIES) readingsCache.clear();
+    readingsCache.set(folded, r);
+  }
+  return r;
+}
+
 function addMonthDays(text: string, out: Set<string>): void {
   for (const readings of monthDayReadings(text)) for (const k of readings) out.add(k);
 }
@@ -465,7 +479,7 @@ function decodeTextAttachment(node: Record<string, unknown>): string | undefined
 function scanDates(folded: string, st: GateState, findings: Finding[]): void {
   // Structured FHIR dates are shifted by rule, not by the scrubber.
   if (FHIR_DATE_RE.test(folded)) return;
-  const all = monthDayReadings(folded);
+  const all = folded.length <= PATTERN_CACHE_MAX_LENGTH ? monthDayReadingsCached(folded) : monthDayReadings(folded);
   if (!all.length) return;
   // The raw record's month-days are only worked out once some output string writes a month-day at all.
   const unshifted = st.unshiftedSet ?? (st.unshiftedSet = typeof st.unshifted === 'function' ? st.unshifted() : st.unshifted!);
@@ -487,8 +501,11 @@ interface GateState {
   unshifted?: ReadonlySet<string> | (() => ReadonlySet<string>);
   unshiftedSet?: ReadonlySet<string>;
   findings: Finding[];
-  /** JSON path segments, joined only for a finding: building one per string would cost more than the scan. */
-  segs: string[];
+  /**
+   * The JSON path: the resource type, then element names and array indices. Formatted only for a finding:
+   * building a path per string would cost more than the scan.
+   */
+  segs: (string | number)[];
 }
 
 function scanGateString(value: string, st: GateState): void {
@@ -498,14 +515,23 @@ function scanGateString(value: string, st: GateState): void {
   scanString(folded, '', st.ids, st.literals, findings);
   if (st.unshifted) scanDates(folded, st, findings);
   if (findings.length > before) {
-    const path = st.segs.join('');
+    const path = pathOf(st.segs);
     for (let i = before; i < findings.length; i++) findings[i].path = path;
   }
 }
 
+function pathOf(segs: readonly (string | number)[]): string {
+  let path = String(segs[0]);
+  for (let i = 1; i < segs.length; i++) {
+    const s = segs[i];
+    path += typeof s === 'number' ? `[${s}]` : `.${s}`;
+  }
+  return path;
+}
+
 function visitGate(node: unknown, key: string, depth: number, st: GateState): void {
   if (depth > 64) {
-    st.findings.push({ rule: 'gate.too-deep', path: st.segs.join('') });
+    st.findings.push({ rule: 'gate.too-deep', path: pathOf(st.segs) });
     return;
   }
   if (typeof node === 'string') {
@@ -515,7 +541,7 @@ function visitGate(node: unknown, key: string, depth: number, st: GateState): vo
   if (!node || typeof node !== 'object') return;
   if (Array.isArray(node)) {
     for (let i = 0; i < node.length; i++) {
-      st.segs.push(`[${i}]`);
+      st.segs.push(i);
       visitGate(node[i], key, depth + 1, st);
       st.segs.pop();
     }
@@ -524,13 +550,13 @@ function visitGate(node: unknown, key: string, depth: number, st: GateState): vo
   const obj = node as Record<string, unknown>;
   const text = decodeTextAttachment(obj);
   if (text !== undefined) {
-    st.segs.push('.data');
+    st.segs.push('data');
     scanGateString(text, st);
     st.segs.pop();
   }
   for (const k in obj) {
     if (k === 'data' && text !== undefined) continue;
-    st.segs.push(`.${k}`);
+    st.segs.push(k);
     visitGate(obj[k], k, depth + 1, st);
     st.segs.pop();
   }
