@@ -6,6 +6,7 @@ import { registerMap } from './commands/map';
 import { registerDeid } from './commands/deid';
 import { registerImages } from './commands/images';
 import { registerIngest } from './commands/ingest';
+import { registerIntake } from './commands/intake';
 import { registerWorker } from './commands/worker';
 import { registerQueues } from './commands/queues';
 import { registerDemo } from './commands/demo';
@@ -36,6 +37,7 @@ TRIBUTARY_CODEC_KEY, TRIBUTARY_DEID_KEY, ...); see README.md.`,
   registerDeid(program);
   registerImages(program);
   registerIngest(program);
+  registerIntake(program);
   registerWorker(program);
   registerQueues(program);
   return program;
