@@ -61,6 +61,21 @@ const env = {
 const configFor = (dir: string) => loadConfig({ env: { ...env, TRIBUTARY_DATA_DIR: path.join(root, dir) } });
 process.stdout.write(`data: ${groundTruth.institutions.length} institutions x ${patients} patients: ${records} records, ${files} files, ${(bytes / 1e6).toFixed(1)} MB\n`);
 
+/**
+ * Pulls retry a retryable failure (a reset keep-alive connection, a 5xx) as the workflow's retry policy does, so
+ * one transient error does not end the baseline.
+ */
+async function retryPull<T>(pull: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await pull();
+    } catch (e) {
+      if (attempt >= 6 || (e as { nonRetryable?: boolean }).nonRetryable !== false) throw e;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** (attempt - 1)));
+    }
+  }
+}
+
 /** The workflow's step chain, called directly: the baseline without Temporal. */
 async function runInProcess(acts: IngestActivities, runId: string): Promise<number> {
   const jobs = [...sourceKinds].sort((a, b) => (a === 'ehr' ? -1 : b === 'ehr' ? 1 : 0)).flatMap((source) => groundTruth.institutions.map((institution) => ({ institution, source })));
@@ -71,7 +86,7 @@ async function runInProcess(acts: IngestActivities, runId: string): Promise<numb
     const ctx = { runId, institution, source: src };
     let cursor: string | undefined;
     do {
-      const page = await acts.fetchPage({ ...ctx, endpoint: server.url, cursor, pageSize: 500 });
+      const page = await retryPull(() => acts.fetchPage({ ...ctx, endpoint: server.url, cursor, pageSize: 500 }));
       total = addCounts(total, page.counts);
       if (page.rawKey) {
         let batchKey: string | undefined;
@@ -100,6 +115,7 @@ async function runInProcess(acts: IngestActivities, runId: string): Promise<numb
       }
       cursor = page.nextCursor;
     } while (cursor);
+    await acts.saveWatermark({ institution, source: src, since: new Date().toISOString() });
   }
   async function lane(): Promise<void> {
     while (next < jobs.length) {
@@ -124,7 +140,9 @@ async function runWithTemporal(dir: string, runId: string): Promise<{ seconds: n
   const deps = createIngestDeps(config, { filesPerPage });
   const suffix = crypto.randomBytes(3).toString('hex');
   const queueNames = { ingest: `bench-ingest-${suffix}`, imaging: `bench-imaging-${suffix}` };
-  const workers = await startIngestWorkers({ config, deps, queueNames, ingestConcurrency: concurrency * 2 });
+  // Imaging gets the baseline's concurrency too (the worker's default is 2 pixel activities at a time): the ratio
+  // should measure Temporal, not a smaller imaging pool.
+  const workers = await startIngestWorkers({ config, deps, queueNames, ingestConcurrency: concurrency * 2, imagingConcurrency: concurrency });
   const client = await createTemporalClient(config);
   try {
     const t0 = performance.now();

@@ -51,6 +51,8 @@ const pull = proxyActivities<IngestActivities>({
 const pageSteps = proxyLocalActivities<IngestActivities>({ startToCloseTimeout: '10 minutes', localRetryThreshold: '10 seconds', retry });
 /** Histories recorded before the steps became local activities replay with their original commands. */
 const PAGE_STEPS_LOCAL = 'page-steps-local';
+/** The watermark's read and write (one small staging object) are local activities too: a round trip per source less. */
+const WATERMARK_LOCAL = 'watermark-local';
 /** Pixel work runs on its own task queue so it cannot starve ingestion's I/O. */
 function imagingActivities(taskQueue: string) {
   return proxyActivities<IngestActivities>({ taskQueue, startToCloseTimeout: '20 minutes', heartbeatTimeout: '2 minutes', retry });
@@ -153,7 +155,8 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
 
   let since = input.since;
   if (input.incremental && !since && input.cursor === undefined) {
-    since = (await io.loadWatermark({ institution: input.institution, source: input.source })).since;
+    const watermarks = patched(WATERMARK_LOCAL) ? pageSteps : io;
+    since = (await watermarks.loadWatermark({ institution: input.institution, source: input.source })).since;
   }
 
   let cursor = input.cursor;
@@ -182,7 +185,8 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
   }
 
   progress.step = 'done';
-  await io.saveWatermark({ institution: input.institution, source: input.source, since: startedAt });
+  const watermarks = patched(WATERMARK_LOCAL) ? pageSteps : io;
+  await watermarks.saveWatermark({ institution: input.institution, source: input.source, since: startedAt });
   return progress.counts;
 }
 

@@ -9,8 +9,8 @@ import { recordIngestHistories, type RecordedHistories } from './fixtures/record
 
 /**
  * Workflow code changes must replay the histories of runs in flight. The v1 fixture was recorded before a page's
- * steps became local activities (every step a normal activity); the current code must replay it command for command
- * (patched('page-steps-local')), and replay its own histories too. No data in these histories: test-double
+ * steps and the watermark became local activities (every step a normal activity); the current code must replay it
+ * command for command (patched('page-steps-local'), patched('watermark-local')), and replay its own histories too. No data in these histories: test-double
  * activities return keys and counts.
  */
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
@@ -38,6 +38,7 @@ describe('ingest workflow replay', () => {
     // The fixture is what it claims to be: every step a scheduled activity, no local-activity markers.
     const scheduled = Object.values(v1).flatMap((h) => eventsOf(h).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name));
     expect(scheduled).toContain('verifyBatch');
+    expect(scheduled).toContain('saveWatermark');
     expect(Object.values(v1).flatMap(eventsOf).some((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED')).toBe(false);
 
     const results = await replay(v1);
@@ -45,22 +46,22 @@ describe('ingest workflow replay', () => {
     expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
   });
 
-  it('runs the page steps as local activities (one round trip per page fewer than six) and replays that history', async () => {
+  it('runs the page steps and the watermark as local activities and replays that history', async () => {
     const { histories, progress } = await recordIngestHistories(loadConfig());
     expect(progress.totals).toMatchObject({ pages: 4, in: 6 + 4, published: 8, workItems: 4 });
 
     const child = Object.entries(histories).find(([id]) => id.includes(':druglabel:'))![1];
     const scheduled = eventsOf(child).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
-    // Only the two pulls and the watermark are server round trips now.
-    expect(scheduled).toEqual(['fetchPage', 'fetchPage', 'saveWatermark']);
+    // Only the two pulls are server round trips now.
+    expect(scheduled).toEqual(['fetchPage', 'fetchPage']);
     const markers = eventsOf(child).filter((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED').length;
-    // Five local activities per page and the patch marker.
-    expect(markers).toBe(2 * 5 + 1);
+    // Five local activities per page, the watermark, and the two patch markers.
+    expect(markers).toBe(2 * 5 + 1 + 2);
 
     const imaging = Object.entries(histories).find(([id]) => id.includes(':imaging:'))![1];
     const imagingScheduled = eventsOf(imaging).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
     // Pixel work stays a normal activity on the imaging queue (it heartbeats per instance).
-    expect(imagingScheduled).toEqual(['fetchPage', 'deidentifyImages', 'denoiseImages', 'fetchPage', 'deidentifyImages', 'denoiseImages', 'saveWatermark']);
+    expect(imagingScheduled).toEqual(['fetchPage', 'deidentifyImages', 'denoiseImages', 'fetchPage', 'deidentifyImages', 'denoiseImages']);
 
     const results = await replay(histories);
     expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
