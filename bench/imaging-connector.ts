@@ -4,8 +4,9 @@
  *
  *   npx tsx bench/imaging-connector.ts [--patients 5] [--institutions 6] [--repeat 3]
  *
- * Needs the local stack's Orthanc (ORTHANC_URL). The generated studies are STOWed there once (fixed seed: a
- * re-run stores the same instances again, which Orthanc treats as the same).
+ * Needs the local stack's Orthanc (ORTHANC_URL). The generated studies are STOWed there (the seed names the
+ * parameters: generator study UIDs depend on seed, institution and ordinal, and Orthanc's WADO-RS answers 404 for
+ * a study UID it holds under two patients; a re-run with the same parameters stores the same instances again).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,7 +26,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-imaging-'));
 const config = loadConfig();
 
 try {
-  generateSynth({ out: dir, seed: 'bench-imaging-connector', patients: Number(values.patients), institutions: ids });
+  generateSynth({ out: dir, seed: `bench-imaging-connector-${values.patients}-${values.institutions}`, patients: Number(values.patients), institutions: ids });
   const uploaded = await uploadStudiesToOrthanc({ dir, orthancUrl: config.orthanc.url, institutions: ids });
   const server = await startSynthServer({ dir, port: 0, rateLimit: false, orthancUrl: config.orthanc.url });
   process.stdout.write(`${ids.length} institutions, ${uploaded.studies} studies, ${uploaded.instances} instances (Orthanc ${config.orthanc.url})\n`);

@@ -13,6 +13,7 @@ import { uploadStudiesToOrthanc } from '../../synth/orthanc-upload';
 import { startSynthServer, type SynthServer } from '../../synth/serve';
 import { ingestRunWorkflowId } from '../../workflows/definitions';
 import { collectHistories, createIngestWorld, findPlanted, publishedResourceIds, runWorkflowIds, type IngestWorld } from './ingest-support';
+import { removeStudiesFromOrthanc } from './orthanc-support';
 
 /**
  * Imaging pulled from the real Orthanc by DICOMweb (QIDO-RS, WADO-RS) through synth serve's per-institution PACS
@@ -33,10 +34,10 @@ const workers: RunningWorkers[] = [];
 const runs = {} as Record<Mode, { runId: string; state: string; progress: IngestRunProgress }>;
 
 beforeAll(async () => {
-    // A fixed seed: uploading the same studies again is idempotent in Orthanc, so they stay there between runs (and
-  // a run of this test elsewhere at the same time is not disturbed by anyone deleting them).
-  world = await createIngestWorld('dicomweb', { patients: 2, institutions });
+    world = await createIngestWorld('dicomweb', { patients: 2, institutions });
   const orthancUrl = world.config.orthanc.url;
+  // Stale copies of these studies (an earlier run with other parameters) would make Orthanc's WADO-RS answer 404.
+  await removeStudiesFromOrthanc(orthancUrl, studyUids());
   uploaded = (await uploadStudiesToOrthanc({ dir: world.synthDir, orthancUrl, institutions })).instances;
   pacs = await startSynthServer({ dir: world.synthDir, port: 0, orthancUrl });
   // Counts what the DICOMweb run asks for; file drops are refused, so a run that used them could not complete.
@@ -91,6 +92,7 @@ afterAll(async () => {
   await client?.connection.close();
   proxy?.close();
   await pacs?.close();
+  if (world) await removeStudiesFromOrthanc(world.config.orthanc.url, studyUids());
   await world?.cleanup();
 });
 

@@ -10,6 +10,7 @@ import { createDicomWebClient, jsonValue, type DicomJson } from '../../imaging/d
 import { createTemporalClient } from '../../platform/temporal';
 import type { IngestRunProgress } from '../../schemas/ingest';
 import { createIngestWorld, findPlanted, worldDeps, type IngestWorld } from './ingest-support';
+import { removeStudiesFromOrthanc } from './orthanc-support';
 
 /**
  * Publishing de-identified DICOM to a research PACS by STOW-RS (`--stow`), the real Orthanc standing in for it:
@@ -55,12 +56,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await workers?.shutdown();
   await client?.connection.close();
-  // Take the published studies out of the shared Orthanc again (Orthanc's REST API).
-  const base = world?.config.orthanc.url.replace(/\/+$/, '');
-  for (const uid of published.keys()) {
-    const found = (await (await fetch(`${base}/tools/lookup`, { method: 'POST', body: uid })).json()) as { ID: string; Type: string }[];
-    for (const r of found.filter((x) => x.Type === 'Study')) await fetch(`${base}/studies/${r.ID}`, { method: 'DELETE' });
-  }
+  // Take the published studies out of the shared Orthanc again.
+  if (world) await removeStudiesFromOrthanc(world.config.orthanc.url, published.keys());
   await world?.cleanup();
 });
 
