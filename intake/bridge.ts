@@ -219,7 +219,20 @@ export async function startIntakeBridge(options: IntakeBridgeOptions): Promise<I
       for (let i = 0; i < batch.messages.length; i += maxBatch) {
         if (!isRunning() || isStale()) return;
         const chunk = batch.messages.slice(i, i + maxBatch);
-        const report = await handleChunk(batch.topic, batch.partition, chunk);
+        let report: FeedBatchReport;
+        try {
+          report = await handleChunk(batch.topic, batch.partition, chunk);
+        } catch (e) {
+          // Nothing of this chunk is committed: kafkajs redelivers it, and the ledger sends recorded offsets back to
+          // their own workflow. The error names a service or a step (our errors never carry message values).
+          log.warn('intake batch failed; its offsets stay uncommitted and will be redelivered', {
+            topic: batch.topic,
+            partition: batch.partition,
+            firstOffset: chunk[0].offset,
+            error: toError(e).name,
+          });
+          throw e;
+        }
         resolveOffset(chunk[chunk.length - 1].offset);
         await heartbeat();
         totals.batches++;

@@ -2,11 +2,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
-import { Kafka, logLevel, type IHeaders } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type IHeaders } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestPaths } from '../../activities/runtime';
 import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
-import { DLQ_ORIGIN_HEADER, DLQ_REASON_HEADER, dlqTopicName, startIntakeBridge, type IntakeBridge } from '../../intake/bridge';
+import { DLQ_ORIGIN_HEADER, DLQ_REASON_HEADER, dlqTopicName, feedTopicNames, startIntakeBridge, type IntakeBridge } from '../../intake/bridge';
 import { openIntakeStore } from '../../intake/runtime';
 import { loadInstitutionRegistry } from '../../platform/institutions';
 import { createTemporalClient } from '../../platform/temporal';
@@ -51,12 +51,14 @@ function snapshotOutputs(): Record<string, string> {
   return out;
 }
 
-async function runBridge(groupId: string, maxBatchMessages: number): Promise<IntakeBridge> {
+/** Run a bridge until its group has committed every feed topic partition up to the end, then stop it. */
+async function runBridge(groupId: string, maxBatchMessages: number, options: { temporal?: Client; topicPrefix?: string } = {}): Promise<IntakeBridge> {
+  const topicPrefix = options.topicPrefix ?? prefix;
   const b = await startIntakeBridge({
     brokers,
-    topicPrefix: prefix,
+    topicPrefix,
     groupId,
-    client,
+    client: options.temporal ?? client,
     store: openIntakeStore(world.config),
     registry: loadInstitutionRegistry(),
     taskQueue: world.queues.ingest,
@@ -65,13 +67,45 @@ async function runBridge(groupId: string, maxBatchMessages: number): Promise<Int
     maxBatchMs: 300,
     maxMessageBytes: MAX_MESSAGE_BYTES,
   });
-  const deadline = Date.now() + 180_000;
-  while (b.totals.consumed < total) {
-    if (Date.now() > deadline) throw new Error(`bridge consumed ${b.totals.consumed} of ${total} messages in 180 s`);
-    await new Promise((r) => setTimeout(r, 250));
+  const admin = new Kafka({ clientId: 'intake-test-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + 180_000;
+    while (!(await caughtUp(admin, groupId, topicPrefix))) {
+      if (Date.now() > deadline) throw new Error(`bridge ${groupId} did not commit every partition in 180 s (consumed ${b.totals.consumed})`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    await admin.disconnect();
+    await b.stop();
   }
-  await b.stop();
   return b;
+}
+
+async function caughtUp(admin: Admin, groupId: string, topicPrefix: string): Promise<boolean> {
+  const topics = feedTopicNames(topicPrefix);
+  const committed = await admin.fetchOffsets({ groupId, topics });
+  for (const topic of topics) {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const mine = committed.find((c) => c.topic === topic)?.partitions ?? [];
+    for (const end of ends) {
+      const at = mine.find((p) => p.partition === end.partition)?.offset ?? '-1';
+      if (end.high !== '0' && at !== end.high) return false;
+    }
+  }
+  return true;
+}
+
+/** Per topic partition, the workflow ranges sorted: they must tile 0..end-1 with no gap and no overlap. */
+function rangesByPartition(ids: string[]): Map<string, [number, number][]> {
+  const out = new Map<string, [number, number][]>();
+  for (const id of ids) {
+    const m = /^feed:(.+):(\d+):(\d+)-(\d+)$/.exec(id)!;
+    const k = `${m[1]}/${m[2]}`;
+    out.set(k, [...(out.get(k) ?? []), [Number(m[3]), Number(m[4])]]);
+  }
+  for (const r of out.values()) r.sort((a, b) => a[0] - b[0]);
+  return out;
 }
 
 async function readDlq(expected: number): Promise<{ value: Buffer | null; headers: Record<string, string> }[]> {
@@ -160,6 +194,14 @@ describe('intake bridge: Kafka feeds → feed workflows', () => {
     // Batches were cut at 7 messages: more than one workflow per busy partition.
     expect(firstIds.length).toBeGreaterThan(5);
     for (const id of firstIds) expect(id).toMatch(new RegExp(`^feed:${prefix}\\.[a-z0-9]+:\\d+:\\d+-\\d+$`));
+    // Per partition, the workflows' ranges tile the offsets from 0: no gap, no overlap.
+    for (const [where, ranges] of rangesByPartition(firstIds)) {
+      let next = 0;
+      for (const [first, last] of ranges) {
+        expect(first, `${where} gap or overlap`).toBe(next);
+        next = last + 1;
+      }
+    }
   });
 
   it('puts every rejected envelope in the DLQ with its original bytes, headers, a value-free reason and its origin', async () => {
@@ -212,5 +254,43 @@ describe('intake bridge: Kafka feeds → feed workflows', () => {
     expect(findPlanted(histories.raw, world.truth)).toEqual([]);
     expect(findPlanted(histories.decoded, world.truth)).toEqual([]);
     expect(histories.decoded).toContain('"rawKey":"raw/feeds/');
+  });
+
+  it('a workflow start that fails leaves the offset uncommitted; the redelivered batch starts it once, and nothing is lost', async () => {
+    const faultPrefix = `${prefix}-fault`;
+    const pushed = await pushFeeds({ dir: world.synthDir, brokers, topicPrefix: faultPrefix, rate: 0, malformedShare: 0, seed: 'intake-fault', institutions: ['lakeview-medical'] });
+    let calls = 0;
+    // Temporal refuses the second start (after its range was staged and recorded): the bridge must not commit.
+    const flaky = {
+      workflow: {
+        start: async (...args: Parameters<Client['workflow']['start']>) => {
+          if (++calls === 2) throw new Error('injected: Temporal unavailable');
+          return client.workflow.start(...args);
+        },
+      },
+    } as unknown as Client;
+    const b = await runBridge(`${faultPrefix}-bridge`, 5, { temporal: flaky, topicPrefix: faultPrefix });
+    expect(calls).toBeGreaterThan(2);
+    const ids = [...b.workflowIds];
+    expect(b.totals.started).toBe(ids.length);
+    const faultResults = await Promise.all(ids.map((id) => client.workflow.getHandle(id).result() as Promise<IngestFeedResult>));
+    expect(faultResults.reduce((n, r) => n + r.staged, 0)).toBe(pushed.sent);
+    for (const r of faultResults) expect(r.counts.in).toBe(r.counts.published + r.counts.quarantined + r.counts.rejected);
+    const admin = new Kafka({ clientId: 'intake-test-ends', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      for (const [where, ranges] of rangesByPartition(ids)) {
+        const [topic, partition] = [where.slice(0, where.lastIndexOf('/')), Number(where.slice(where.lastIndexOf('/') + 1))];
+        const end = Number((await admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition)!.high);
+        let next = 0;
+        for (const [first, last] of ranges) {
+          expect(first, `${where} gap or overlap`).toBe(next);
+          next = last + 1;
+        }
+        expect(next, `${where} end`).toBe(end);
+      }
+    } finally {
+      await admin.disconnect();
+    }
   });
 });
