@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addDays, shiftFhirDate } from './dates';
+import { daysInMonth } from './identifiers';
 
 function viaDate(y: number, m: number, d: number, days: number): [number, number, number] {
   const t = new Date(Date.UTC(y, m - 1, d) + days * 86_400_000);
@@ -23,6 +24,14 @@ describe('addDays', () => {
       }
     }
     expect(checked).toBeGreaterThan(1_000_000);
+    expect(mismatches).toBe(0);
+  });
+
+  it('daysInMonth agrees with Date.UTC for years 1-3000', () => {
+    let mismatches = 0;
+    for (let y = 1; y <= 3000; y++) {
+      for (let m = 1; m <= 12; m++) if (daysInMonth(y, m) !== new Date(Date.UTC(y, m, 0)).getUTCDate()) mismatches++;
+    }
     expect(mismatches).toBe(0);
   });
 

@@ -120,6 +120,8 @@ function valueIsType(t: NodeType, value: unknown): boolean {
 export class PathNode {
   readonly children = new Map<string, PathNode>();
   readonly decisions = new Map<number, Decision>();
+  /** The decision under no inherited keep. */
+  unkept?: Decision;
   /** `Type.a.b`: for locations and counts, built once per path rather than once per element. */
   readonly jsonPath: string;
   readonly removedKey: string;
@@ -158,6 +160,8 @@ export class RuleMatcher {
 
   /** Rules that can decide this element, and whether any rule reaches below it (computed once per path). */
   decideAt(resourceType: string, node: PathNode, inherited: number): Decision {
+    // Most elements sit under no keep: that decision has its own slot instead of a Map lookup.
+    if (inherited === Number.MAX_SAFE_INTEGER) return (node.unkept ??= this.decide(resourceType, node.steps, inherited));
     let d = node.decisions.get(inherited);
     if (!d) {
       d = this.decide(resourceType, node.steps, inherited);

@@ -19,7 +19,9 @@ describe('createHmacSha256', () => {
       let s = '';
       for (let i = 0; i < len; i++) s += alphabet[(i * 7 + len) % alphabet.length];
       for (const parts of [[s], ['resource-id', s], [s, s.slice(0, 3)], ['', '']]) {
-        expect(hmac(parts[0], parts[1]).toString('hex'), `length ${len}`).toBe(reference(key, parts).toString('hex'));
+        const expected = reference(key, parts).toString('hex');
+        expect(hmac(parts[0], parts[1]).toString('hex'), `length ${len}`).toBe(expected);
+        expect(hmac.hex16(parts[0], parts[1]), `length ${len}`).toBe(expected.slice(0, 32));
         checked++;
       }
     }

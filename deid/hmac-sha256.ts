@@ -94,7 +94,14 @@ function padState(key: Uint8Array, pad: number): Int32Array {
   return state;
 }
 
-export type Hmac = (a: string, b?: string) => Buffer;
+export interface Hmac {
+  /** The 32-byte MAC. */
+  (a: string, b?: string): Buffer;
+  /** The first 16 bytes of the MAC as lower-case hex (no Buffer on the way). */
+  hex16(a: string, b?: string): string;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
 
 /**
  * An HMAC-SHA-256 under `key` of one or two UTF-8 parts, each followed by a NUL byte (the key service's message
@@ -109,7 +116,7 @@ export function createHmacSha256(key: Uint8Array): Hmac {
   const innerOut = new Int32Array(8);
   const outerBuf = new Uint8Array(128);
   const outerOut = new Int32Array(8);
-  return (a: string, b?: string): Buffer => {
+  const compute = (a: string, b: string | undefined): void => {
     // UTF-8 is at most 3 bytes per UTF-16 code unit; + two NULs + padding room.
     const need = (a.length + (b?.length ?? 0)) * 3 + 2 + 72;
     if (need > buf.length) buf = Buffer.allocUnsafe(need * 2);
@@ -128,8 +135,21 @@ export function createHmacSha256(key: Uint8Array): Hmac {
       outerBuf[i * 4 + 3] = v & 0xff;
     }
     finish(outer, outerBuf, 32, 64, outerOut);
+  };
+  const hmac = ((a: string, b?: string): Buffer => {
+    compute(a, b);
     const out = Buffer.allocUnsafe(32);
     for (let i = 0; i < 8; i++) out.writeInt32BE(outerOut[i], i * 4);
     return out;
+  }) as Hmac;
+  hmac.hex16 = (a: string, b?: string): string => {
+    compute(a, b);
+    let hex = '';
+    for (let i = 0; i < 4; i++) {
+      const v = outerOut[i];
+      hex += HEX[v >>> 24] + HEX[(v >>> 16) & 0xff] + HEX[(v >>> 8) & 0xff] + HEX[v & 0xff];
+    }
+    return hex;
   };
+  return hmac;
 }

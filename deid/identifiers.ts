@@ -32,7 +32,14 @@ export function isValidYmd(ymd: string): boolean {
   return d <= daysInMonth(y, m);
 }
 
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Days in a month (1-12) of a year. Years below 100 keep Date.UTC's reading (1900 + y), as before. */
 export function daysInMonth(year: number, month: number): number {
+  if (year >= 100 && year <= 275_000 && month >= 1 && month <= 12 && Number.isInteger(year) && Number.isInteger(month)) {
+    if (month !== 2) return MONTH_DAYS[month - 1];
+    return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  }
   return new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 

@@ -67,7 +67,8 @@ export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyS
   };
   const pseudonymCache = new Map<string, string>();
   // References to the same practitioner or encounter repeat across a batch: an HMAC is worth caching.
-  const hashCache = new Map<string, string>();
+  const hashCache = new Map<string, Map<string, string>>();
+  let hashCacheSize = 0;
   const offsetCache = new Map<string, number>();
   const uidCache = new Map<string, string>();
 
@@ -106,12 +107,18 @@ export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyS
       return u;
     },
     hash(domain, value) {
-      const k = `${domain}\0${value}`;
-      let h = hashCache.get(k);
+      let byValue = hashCache.get(domain);
+      if (!byValue) hashCache.set(domain, (byValue = new Map()));
+      let h = byValue.get(value);
       if (h === undefined) {
-        if (hashCache.size >= 100_000) hashCache.clear();
-        h = hmacs.hash(domain, value).toString('hex').slice(0, 32);
-        hashCache.set(k, h);
+        if (hashCacheSize >= 100_000) {
+          hashCache.clear();
+          hashCache.set(domain, (byValue = new Map()));
+          hashCacheSize = 0;
+        }
+        h = hmacs.hash.hex16(domain, value);
+        byValue.set(value, h);
+        hashCacheSize++;
       }
       return h;
     },
