@@ -138,6 +138,22 @@ describe('scrubText', () => {
     expect(scrubText('于三月七日入院', { keyService, dateOffsetDays: 1 }).text).toBe('于三月八日入院');
   });
 
+  it('finds e-mail addresses, URLs and IPv6 addresses written without a single digit', () => {
+    // The digit prefilter once skipped these on digit-free strings: a payer narrative's mailto kept its address.
+    const cases: [string, string, string][] = [
+      ['Contact hq@acme.org for appeals', 'hq@acme.org', 'email'],
+      ['john.doe@example.com', 'john.doe@example.com', 'email'],
+      ['portal https://patients.example.org/jane-smith', 'https://patients.example.org/jane-smith', 'url'],
+      ['see www.johnsmith.info', 'www.johnsmith.info', 'url'],
+      ['host fe:ab:cd:ef:aa:bb:cc:dd logged', 'fe:ab:cd:ef:aa:bb:cc:dd', 'ip'],
+    ];
+    for (const [text, value, type] of cases) {
+      expect(detectPhi(text).map((s) => s.type), text).toContain(type);
+      const r = scrubText(text, { keyService, linkage: 'L1', locale: 'en' });
+      expect(r.text, `${type} in case ${cases.findIndex((c) => c[0] === text)}`).not.toContain(value);
+    }
+  });
+
   it('keeps doses, lab values and medical codes (no span of any type)', () => {
     const medicine = [
       ...MEDICAL_SENTENCES,

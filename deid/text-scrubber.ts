@@ -52,7 +52,10 @@ interface Detector {
   lastGroup?: boolean;
   accept?: (m: RegExpExecArray, text: string) => boolean;
   date?: (m: RegExpExecArray) => DateParts | undefined;
-  /** Finds PHI written without any digit (Chinese numerals), so it runs on digit-free text too. */
+  /**
+   * Can match text without any digit (Chinese numerals, e-mail addresses, URLs, hex-letter IPv6), so it runs on
+   * digit-free text too. Every other detector's pattern needs a digit and is skipped there (a hot-path saving).
+   */
   digitFree?: boolean;
 }
 
@@ -201,6 +204,7 @@ const DETECTORS: Detector[] = [
     rule: 'text.email',
     type: 'email',
     priority: 95,
+    digitFree: true,
     needs: /@/,
     re: /[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}(?![A-Za-z])/g,
   },
@@ -208,6 +212,7 @@ const DETECTORS: Detector[] = [
     rule: 'text.url',
     type: 'url',
     priority: 92,
+    digitFree: true,
     needs: /:\/\/|www\./i,
     re: /(?:\b(?:https?|ftp):\/\/|\bwww\.)[^\s<>"'，。；）)\]]{1,2048}/gi,
   },
@@ -222,6 +227,7 @@ const DETECTORS: Detector[] = [
     rule: 'text.ipv6',
     type: 'ip',
     priority: 88,
+    digitFree: true,
     needs: /:[0-9a-f]{1,4}:/i,
     re: /(?<![0-9a-fA-F:])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![0-9a-fA-F:])/g,
   },
