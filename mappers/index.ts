@@ -10,7 +10,7 @@ import type { DicomSummary } from '../schemas/dicom-summary';
 import type { BatchHandler, MapContext, MapResult, SourceFormat } from './types';
 import { sourceFormats } from './types';
 import { mapHl7v2 } from './ehr/hl7v2';
-import { mapFhir } from './ehr/fhir-normalize';
+import { indexFhirPatients, mapFhir } from './ehr/fhir-normalize';
 import { mapAppleHealthStream } from './wearable/apple-health';
 import { mapOpenMHealth } from './wearable/openmhealth';
 import { mapVendorWearable } from './wearable/vendor-wearable';
@@ -26,6 +26,7 @@ export { sourceFormats };
 export type { BatchHandler, ColumnMapping, FhirResource, MapContext, MapResult, SourceFormat } from './types';
 export { validateFhirResource } from './validate';
 export { patientStableId, stableId } from './ids';
+export { indexFhirPatients };
 
 export function isSourceFormat(value: string): value is SourceFormat {
   return (sourceFormats as readonly string[]).includes(value);

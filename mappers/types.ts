@@ -47,6 +47,12 @@ export interface MapContext {
   subjectMrn?: string;
   /** Wearable aggregation window in seconds (default 3600). */
   windowSeconds?: number;
+  /**
+   * FHIR inputs: Patient source id -> stable id, shared by the inputs of one run. A Patient's stable id comes from its
+   * MRN, which only the Patient resource carries; without this, a reference in another file (`Patient/pt-0001`)
+   * would get an id from the source id instead. Filled by indexFhirPatients before mapping and by every Patient mapped.
+   */
+  patientIds?: Map<string, string>;
 }
 
 export interface MapResult {

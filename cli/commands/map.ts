@@ -108,7 +108,7 @@ export function registerMap(program: Command): void {
         '  npx tributary map --format apple-health --in export.xml --out /tmp/map-apple --institution gz-zhongshan-1 --subject-mrn ZY0001',
     )
     .action(async (opts: MapOptions) => {
-      const { isSourceFormat, mapFile } = await import('../../mappers/index');
+      const { indexFhirPatients, isSourceFormat, mapFile } = await import('../../mappers/index');
       if (!isSourceFormat(opts.format)) throw new TributaryError(`--format must be one of ${sourceFormats.join(', ')}`, { code: 'invalid', location: '--format', nonRetryable: true });
       const format: SourceFormat = opts.format;
       const window = opts.window === undefined ? undefined : Number(opts.window);
@@ -133,6 +133,12 @@ export function registerMap(program: Command): void {
         base.columnMapping = parseAtEdge(hisCsvMappingSchema, raw, file);
       }
       const inputs = listInputs(path.resolve(opts.in));
+      if (format === 'fhir' || format === 'pdex-formulary') {
+        // Patients first: a file read before its Patient's file must still reference the Patient's (MRN-based) id.
+        const patientIds = new Map<string, string>();
+        for (const file of inputs) indexFhirPatients(readFileSync(file), { ...base, sourceFile: file, patientIds });
+        base.patientIds = patientIds;
+      }
       const out = new OutputWriter(path.resolve(opts.out));
       const started = performance.now();
       let bytes = 0;

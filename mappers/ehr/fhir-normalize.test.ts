@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { patientStableId } from '../ids';
 import { byType, expectReconciled, sample, sampleFiles } from '../test-support/data';
 import type { MapContext } from '../types';
-import { mapFhir } from './fhir-normalize';
+import { indexFhirPatients, mapFhir } from './fhir-normalize';
 
 const ctx: MapContext = { institution: 'test-inst', sourceFile: 'in.json' };
 
@@ -49,6 +49,22 @@ describe('mapFhir', () => {
       if (!f.endsWith('log.ndjson')) expect(r.recordsRejected).toBe(0);
       else expect(r.recordsRejected).toBe(r.recordsIn);
     }
+  });
+
+  it('references in a file read before its Patient file resolve to the MRN-based Patient id once the run is indexed', () => {
+    const mr = { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] }, value: 'MRN-77' };
+    const patientFile = Buffer.from(JSON.stringify({ resourceType: 'Patient', id: 'pt-0001', identifier: [mr] }));
+    const obsFile = Buffer.from(JSON.stringify({ resourceType: 'Observation', id: 'o1', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/pt-0001' } }));
+    // Without the index, the Observation mapped first can only derive an id from the source id: the bug this prevents.
+    const alone = mapFhir(obsFile, ctx).resources[0];
+    expect(alone.subject).toEqual({ reference: `Patient/${patientStableId('test-inst', 'pt-0001')}` });
+    const run = { ...ctx, patientIds: new Map<string, string>() };
+    indexFhirPatients(obsFile, run);
+    indexFhirPatients(patientFile, run);
+    const obs = mapFhir(Buffer.from(obsFile), run).resources[0];
+    const patient = mapFhir(Buffer.from(patientFile), run).resources[0];
+    expect(patient.id).toBe(patientStableId('test-inst', 'MRN-77'));
+    expect(obs.subject).toEqual({ reference: `Patient/${patient.id}` });
   });
 
   it('adds UCUM codes and canonical systems', () => {

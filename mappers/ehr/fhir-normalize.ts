@@ -28,11 +28,27 @@ export function mapFhir(bytes: Buffer, ctx: MapContext): MapResult {
   const entries = readEntries(bytes, sink);
   const normalizer = new FhirNormalizer(ctx);
   // First pass: ids for every resource in this input, so in-file references (urn:uuid fullUrls too) resolve exactly.
-  for (const e of entries) normalizer.register(e.resource, e.fullUrl);
-  for (const e of entries) {
-    sink.record(e.location, () => [normalizer.normalize(e.resource, e.location)]);
+  // The stable id computed here is handed to normalize, so each resource is hashed once.
+  const ids = entries.map((e) => normalizer.register(e.resource, e.fullUrl));
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    sink.record(e.location, () => [normalizer.normalize(e.resource, e.location, ids[i])]);
   }
   return sink.result;
+}
+
+/**
+ * Record the stable id of every Patient (with an MRN) in one FHIR input in ctx.patientIds, without mapping anything:
+ * run over all inputs of a run first, so references in files read before their Patient's file resolve to it.
+ * Unreadable lines are skipped here; mapping reports them.
+ */
+export function indexFhirPatients(bytes: Buffer, ctx: MapContext & { patientIds: Map<string, string> }): void {
+  if (!bytes.includes('"Patient"')) return;
+  const normalizer = new FhirNormalizer(ctx);
+  for (const e of readEntries(bytes, new RecordSink(ctx))) {
+    const r = e.resource as Json | null;
+    if (r && r.resourceType === 'Patient' && typeof r.id === 'string' && r.id) normalizer.register(r, undefined);
+  }
 }
 
 function readEntries(bytes: Buffer, sink: RecordSink): Entry[] {
@@ -67,27 +83,37 @@ export class FhirNormalizer {
   private stableIdFor(type: string, sourceId: string, resource?: Json): string {
     if (type === 'Patient') {
       const mrn = resource ? mrnOf(resource) : undefined;
-      return patientStableId(this.ctx.institution, mrn ?? sourceId);
+      if (mrn === undefined) {
+        const indexed = this.ctx.patientIds?.get(sourceId);
+        if (indexed) return indexed;
+      }
+      const id = patientStableId(this.ctx.institution, mrn ?? sourceId);
+      if (mrn !== undefined) this.ctx.patientIds?.set(sourceId, id);
+      return id;
     }
     return stableId(this.ctx.institution, type, sourceId);
   }
 
-  register(resource: unknown, fullUrl: string | undefined): void {
+  /** Record a resource's stable id for reference rewriting; returns that id (undefined when it has no string id). */
+  register(resource: unknown, fullUrl: string | undefined): string | undefined {
     const r = resource as Json | null;
-    if (!r || typeof r.resourceType !== 'string' || typeof r.id !== 'string') return;
-    const target = `${r.resourceType}/${this.stableIdFor(r.resourceType, r.id, r)}`;
+    if (!r || typeof r.resourceType !== 'string' || typeof r.id !== 'string') return undefined;
+    const id = this.stableIdFor(r.resourceType, r.id, r);
+    const target = `${r.resourceType}/${id}`;
     this.refs.set(`${r.resourceType}/${r.id}`, target);
     if (fullUrl) this.refs.set(fullUrl, target);
+    return id;
   }
 
-  normalize(resource: unknown, location: string): FhirResource {
+  /** `registeredId` is what register() returned for this same, unmodified resource. */
+  normalize(resource: unknown, location: string, registeredId?: string): FhirResource {
     const r = resource as Json | null;
     if (!r || typeof r !== 'object' || Array.isArray(r)) throw new RecordError('entry is not a JSON object', location, 'structure');
     if (typeof r.resourceType !== 'string') throw new RecordError('resourceType is missing or not a string', 'resourceType', 'required');
     if (r.resourceType === 'OperationOutcome') throw new RecordError('entry is a server OperationOutcome, not data', 'resourceType', 'not-supported');
     const type = r.resourceType;
     const sourceId = typeof r.id === 'string' && r.id ? r.id : `${this.ctx.sourceFile}#${location}`;
-    r.id = this.stableIdFor(type, sourceId, r);
+    r.id = registeredId !== undefined && typeof r.id === 'string' && r.id ? registeredId : this.stableIdFor(type, sourceId, r);
     if (type === 'Patient') this.normalizePatient(r);
     this.walk(r, 'root');
     return r as FhirResource;
@@ -131,12 +157,17 @@ export class FhirNormalizer {
     }
   }
 
+  /** References to resources outside this input, rewritten once each (they repeat on every resource of a patient). */
+  private readonly external = new Map<string, string>();
+
   private rewriteReference(ref: string): string {
-    const known = this.refs.get(ref);
+    const known = this.refs.get(ref) ?? this.external.get(ref);
     if (known) return known;
     const m = RELATIVE_REF.exec(ref) ?? ABSOLUTE_REF.exec(ref);
-    if (m) return `${m[1]}/${this.stableIdFor(m[1], m[2])}`;
     // Conditional references (Type?identifier=...) and contained (#id) stay as they are: they carry no server id.
-    return ref;
+    const rewritten = m ? `${m[1]}/${this.stableIdFor(m[1], m[2])}` : ref;
+    if (this.external.size > 100_000) this.external.clear();
+    this.external.set(ref, rewritten);
+    return rewritten;
   }
 }

@@ -151,7 +151,7 @@ export class FlatXmlScanner {
       if (b === SLASH) next = this.endTag(buf, pos, len);
       else if (b === BANG) next = this.bang(buf, pos, len);
       else if (b === QMARK) next = this.skipTo(buf, pos, len, PI_END);
-      else next = this.startTag(buf, pos, len);
+      else next = this.startTag(buf, pos);
       if (next === INCOMPLETE) {
         if (len - pos > this.maxMarkup) this.fail(`markup larger than ${this.maxMarkup} bytes`, pos);
         break;
@@ -216,7 +216,7 @@ export class FlatXmlScanner {
    * `<name attr="v" ...>` or `.../>`. The tag is decoded to a string once (one native call) and parsed with string
    * operations: on this workload, one Buffer->string call per attribute cost more than the parsing itself.
    */
-  private startTag(buf: Buffer, pos: number, len: number): number {
+  private startTag(buf: Buffer, pos: number): number {
     let gt = buf.indexOf(GT, pos);
     for (;;) {
       if (gt < 0) return INCOMPLETE;
