@@ -4,6 +4,7 @@ import { createDicomWebClient, jsonValue, type DicomJson, type DicomWebClient } 
 import { parseAtEdge } from '../platform/config';
 import { TributaryError, toError } from '../platform/errors';
 import type { Institution, SourceKind } from '../schemas/institution';
+import { createSmartAuth, type SmartAccess } from './smart-auth';
 
 /**
  * Source connectors: one page at a time from an institution's endpoint. A cursor is a small JSON string we built
@@ -14,6 +15,10 @@ import type { Institution, SourceKind } from '../schemas/institution';
  * and `<endpoint>/<inst>/files/` (a JSON index of file drops) + `<endpoint>/<inst>/files/<path>`. Imaging in
  * `dicomweb` mode: the institution's PACS DICOMweb root, `imaging.dicomwebUrl` in the registry, else
  * `<endpoint>/<inst>/dicom-web` (synth serve's per-institution PACS view).
+ *
+ * A FHIR-API institution with a `smart` block in the registry is called with a SMART Backend Services bearer token
+ * (activities/smart-auth.ts): search pages, the Bulk kick-off, status polls and, when the manifest says
+ * `requiresAccessToken`, the NDJSON downloads. A 401 drops the token and the request is retried once with a new one.
  */
 
 export interface SourcePage {
@@ -39,6 +44,8 @@ export interface FetchPageRequest {
 
 export interface HttpOptions {
   fetch?: typeof fetch;
+  /** Where SMART private keys named by `privateKeyEnv` are read (default: process.env). */
+  env?: NodeJS.ProcessEnv;
   /** Requests per second per institution (token bucket, shared by every activity in this worker). */
   ratePerSecond?: number;
   /**
@@ -86,6 +93,7 @@ const fhirCursorSchema = z.object({ t: z.number().int().nonnegative(), next: z.s
 /** Bulk cursor: the export's status URL (a server job link, no PHI), the manifest file index and line offset. */
 const bulkCursorSchema = z.object({ status: z.string(), f: z.number().int().nonnegative(), l: z.number().int().nonnegative() });
 const bulkManifestSchema = z.object({
+  requiresAccessToken: z.boolean().optional(),
   output: z.array(z.object({ type: z.string(), url: z.string(), count: z.number().int().nonnegative().optional() })),
   error: z.array(z.object({ type: z.string(), url: z.string() })).optional(),
 });
@@ -118,23 +126,59 @@ export function createConnectors(options: HttpOptions = {}) {
     throw new TributaryError('filesPerPage must be a positive integer', { code: 'invalid', location: 'connectors', nonRetryable: true });
   }
 
-  /** GET with the institution's rate limit; 429 and 5xx become retryable errors (Retry-After honoured). */
-  async function get(institution: string, url: string, where: string): Promise<Buffer> {
-    await limit(institution);
-    let res: Response;
+  const smartAuth = createSmartAuth({ fetch: doFetch, env: options.env });
+
+  /**
+   * Run an HTTP call with the institution's bearer token (if it has one). A 401 means the server no longer takes
+   * the token (expired early, revoked, server restarted): drop it and retry once with a fresh one; a second 401 is
+   * the caller's error as usual.
+   */
+  async function authorized<T>(auth: SmartAccess | undefined, call: (bearer: string | undefined) => Promise<T>): Promise<T> {
+    if (!auth) return call(undefined);
+    const token = await auth.token();
     try {
-      res = await doFetch(url);
+      return await call(token);
     } catch (e) {
-      throw new TributaryError(`${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`, {
-        code: 'transient',
-        location: where,
-      });
+      if (statusOf(e) !== 401) throw e;
+      auth.invalidate(token);
+      return call(await auth.token());
     }
-    if (!res.ok) {
-      await res.arrayBuffer().catch(() => undefined);
-      throw httpError(res.status, res.headers.get('retry-after'), where);
-    }
-    return Buffer.from(await res.arrayBuffer());
+  }
+
+  /** GET with the institution's rate limit; 429 and 5xx become retryable errors (Retry-After honoured). */
+  async function get(institution: string, url: string, where: string, auth?: SmartAccess): Promise<Buffer> {
+    return authorized(auth, async (bearer) => {
+      await limit(institution);
+      let res: Response;
+      try {
+        res = await doFetch(url, bearer === undefined ? undefined : { headers: { authorization: `Bearer ${bearer}` } });
+      } catch (e) {
+        throw new TributaryError(`${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`, {
+          code: 'transient',
+          location: where,
+        });
+      }
+      if (!res.ok) {
+        await res.arrayBuffer().catch(() => undefined);
+        throw httpError(res.status, res.headers.get('retry-after'), where);
+      }
+      return Buffer.from(await res.arrayBuffer());
+    });
+  }
+
+  /** The FHIR client and token source of a FHIR-API institution. */
+  function fhirClientFor(req: FetchPageRequest): { baseUrl: string; client: FhirClient; auth?: SmartAccess } {
+    const baseUrl = `${req.endpoint.replace(/\/+$/, '')}/${req.institution.id}/fhir`;
+    return { baseUrl, client: new FhirClient({ baseUrl }), auth: smartAuth.accessFor(req.institution.id, req.institution.ehr.smart, baseUrl) };
+  }
+
+  /** A fhir-kit-client call, authorized; its errors stay raw (fhirError converts them) so a 401 can be recognised. */
+  function fhirCall<T>(client: FhirClient, auth: SmartAccess | undefined, institution: string, call: () => Promise<T>): Promise<T> {
+    return authorized(auth, async (bearer) => {
+      if (bearer !== undefined) client.bearerToken = bearer;
+      await limit(institution);
+      return call();
+    });
   }
 
   async function listFiles(endpoint: string, institution: string, source: SourceKind): Promise<{ path: string; url: string }[]> {
@@ -186,20 +230,20 @@ export function createConnectors(options: HttpOptions = {}) {
   /** FHIR search paging through fhir-kit-client: each resource type in turn, following `next` links. */
   async function fetchFhirPage(req: FetchPageRequest): Promise<SourcePage> {
     const cursor = req.cursor ? parseAtEdge(fhirCursorSchema, JSON.parse(req.cursor), 'FHIR cursor') : { t: 0 };
-    const baseUrl = `${req.endpoint.replace(/\/+$/, '')}/${req.institution.id}/fhir`;
     const type = FHIR_TYPES[cursor.t];
     if (!type) return { format: 'fhir', sourceFile: '(none)', parts: [] };
-    const client = new FhirClient({ baseUrl });
-    await limit(req.institution.id);
+    const { client, auth } = fhirClientFor(req);
     const where = `${req.institution.id} FHIR ${type} search`;
     let bundle: Record<string, unknown>;
     try {
-      bundle = cursor.next
-        ? ((await client.request(cursor.next)) as Record<string, unknown>)
-        : ((await client.search({
-            resourceType: type,
-            searchParams: { _count: String(req.pageSize), ...(req.since ? { _lastUpdated: `gt${req.since}` } : {}) },
-          })) as Record<string, unknown>);
+      bundle = await fhirCall(client, auth, req.institution.id, async () =>
+        cursor.next
+          ? ((await client.request(cursor.next)) as Record<string, unknown>)
+          : ((await client.search({
+              resourceType: type,
+              searchParams: { _count: String(req.pageSize), ...(req.since ? { _lastUpdated: `gt${req.since}` } : {}) },
+            })) as Record<string, unknown>),
+      );
     } catch (e) {
       throw fhirError(e, where);
     }
@@ -220,16 +264,17 @@ export function createConnectors(options: HttpOptions = {}) {
   const bulkMaxPolls = options.bulkMaxPolls ?? 30;
 
   /** Kick off `$export` for the FHIR types (since `since`, if given) and return the status URL. */
-  async function kickOffExport(client: FhirClient, req: FetchPageRequest, where: string): Promise<string> {
-    await limit(req.institution.id);
+  async function kickOffExport(client: FhirClient, auth: SmartAccess | undefined, req: FetchPageRequest, where: string): Promise<string> {
     let kick: unknown;
     try {
-      kick = await client.operation({
-        name: '$export',
-        method: 'get',
-        input: { _type: FHIR_TYPES.join(','), ...(req.since ? { _since: req.since } : {}) },
-        options: { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } },
-      } as never);
+      kick = await fhirCall(client, auth, req.institution.id, () =>
+        client.operation({
+          name: '$export',
+          method: 'get',
+          input: { _type: FHIR_TYPES.join(','), ...(req.since ? { _since: req.since } : {}) },
+          options: { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } },
+        } as never),
+      );
     } catch (e) {
       throw fhirError(e, where);
     }
@@ -242,12 +287,11 @@ export function createConnectors(options: HttpOptions = {}) {
   }
 
   /** Poll the status URL until the manifest is ready, sleeping Retry-After (capped) between polls; bounded. */
-  async function awaitManifest(client: FhirClient, req: FetchPageRequest, status: string, where: string): Promise<z.infer<typeof bulkManifestSchema>> {
+  async function awaitManifest(client: FhirClient, auth: SmartAccess | undefined, req: FetchPageRequest, status: string, where: string): Promise<z.infer<typeof bulkManifestSchema>> {
     for (let poll = 0; poll < bulkMaxPolls; poll++) {
-      await limit(req.institution.id);
       let body: unknown;
       try {
-        body = await client.request(status);
+        body = await fhirCall(client, auth, req.institution.id, () => client.request(status));
       } catch (e) {
         throw fhirError(e, where);
       }
@@ -268,13 +312,12 @@ export function createConnectors(options: HttpOptions = {}) {
    * lines of one output file, in FHIR_TYPES order (Patient first, so later resources link to known patients).
    */
   async function fetchBulkPage(req: FetchPageRequest): Promise<SourcePage> {
-    const baseUrl = `${req.endpoint.replace(/\/+$/, '')}/${req.institution.id}/fhir`;
     const where = `${req.institution.id} FHIR $export`;
-    const client = new FhirClient({ baseUrl });
+    const { baseUrl, client, auth } = fhirClientFor(req);
     const cursor = req.cursor
       ? parseAtEdge(bulkCursorSchema, JSON.parse(req.cursor), 'FHIR bulk cursor')
-      : { status: await kickOffExport(client, req, where), f: 0, l: 0 };
-    const manifest = await awaitManifest(client, req, cursor.status, where);
+      : { status: await kickOffExport(client, auth, req, where), f: 0, l: 0 };
+    const manifest = await awaitManifest(client, auth, req, cursor.status, where);
     if (manifest.error?.length) {
       throw new TributaryError(`${where}: the export reported ${manifest.error.length} error file(s)`, { code: 'processing', location: where, nonRetryable: true });
     }
@@ -283,7 +326,8 @@ export function createConnectors(options: HttpOptions = {}) {
     const file = files[cursor.f];
     if (!file) return { format: 'fhir', sourceFile: '(none)', parts: [] };
     const name = `${file.type}.ndjson`;
-    const body = await get(req.institution.id, new URL(file.url, `${baseUrl}/`).toString(), `${where} ${name}`);
+    // Files may live elsewhere (an object store's signed URLs): the token goes along only when the manifest asks for it.
+    const body = await get(req.institution.id, new URL(file.url, `${baseUrl}/`).toString(), `${where} ${name}`, manifest.requiresAccessToken ? auth : undefined);
     const lines = body.toString('utf8').split('\n').filter((line) => line.trim() !== '');
     const chunk = lines.slice(cursor.l, cursor.l + req.pageSize);
     const end = cursor.l + chunk.length;
@@ -448,12 +492,22 @@ function httpError(status: number, retryAfter: string | null, where: string): Tr
     location: where,
     nonRetryable: !retryable,
   });
+  (err as TributaryError & { httpStatus?: number }).httpStatus = status;
   const seconds = retryAfter ? Number(retryAfter) : NaN;
   if (Number.isFinite(seconds) && seconds >= 0) (err as TributaryError & { retryAfterMs?: number }).retryAfterMs = Math.min(seconds, 60) * 1000;
   return err;
 }
 
+/** The HTTP status of a failed call: fhir-kit-client's raw error or our httpError. */
+function statusOf(e: unknown): number | undefined {
+  const o = e as { response?: { status?: unknown }; httpStatus?: unknown } | undefined;
+  const status = o?.response?.status ?? o?.httpStatus;
+  return typeof status === 'number' ? status : undefined;
+}
+
 function fhirError(e: unknown, where: string): TributaryError {
+  // Ours already (a failed SMART token request): keep its code and retryability.
+  if (e instanceof TributaryError) return e;
   // fhir-kit-client throws Error & { response: { status, data }, config: { headers } }.
   const o = e as { response?: { status?: number }; config?: { headers?: Headers } };
   const status = o?.response?.status;

@@ -10,12 +10,50 @@ export const drugLabelFormatSchema = z.enum(['spl', 'openfda', 'cn-label']);
 export const insuranceFormatSchema = z.enum(['nrdl', 'pdex-formulary']);
 export const modalitySchema = z.enum(['CT', 'MR', 'CR', 'US']);
 
+/** JWS algorithms SMART Backend Services requires servers to support for the client assertion. */
+export const smartAlgSchema = z.enum(['RS384', 'ES384']);
+export type SmartAlg = z.infer<typeof smartAlgSchema>;
+
+/**
+ * SMART on FHIR Backend Services (client_credentials with a private_key_jwt assertion) for a FHIR-API EHR. The
+ * registry names where the private key is (a PEM PKCS#8 file, or an environment variable holding the PEM), never
+ * the key: the registry is committed and copied around, the key is not. Strict, so a `privateKey` field is refused.
+ */
+export const smartAuthSchema = z
+  .object({
+    /** Default: `token_endpoint` of `<fhir base>/.well-known/smart-configuration`. */
+    tokenUrl: z.string().url().optional(),
+    clientId: z.string().min(1),
+    /** Absolute, or relative to the worker's working directory. */
+    privateKeyFile: z
+      .string()
+      .min(1)
+      .refine((v) => !v.includes('-----BEGIN'), 'must be a path to the key file, not the key itself')
+      .optional(),
+    privateKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+    /** The key's id in the JWKS registered with the server; a new kid (and key) is how keys are rotated. */
+    kid: z.string().min(1),
+    alg: smartAlgSchema,
+    scope: z.string().min(1).default('system/*.read'),
+  })
+  .strict()
+  .superRefine((smart, ctx) => {
+    if ((smart.privateKeyFile === undefined) === (smart.privateKeyEnv === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['privateKeyFile'], message: 'give exactly one of privateKeyFile and privateKeyEnv' });
+    }
+  });
+export type SmartAuth = z.infer<typeof smartAuthSchema>;
+
 export const institutionSchema = z.object({
   id: z.string().regex(/^[a-z][a-z0-9-]{1,31}$/, 'lower-case letters, digits and dashes, starting with a letter'),
   name: z.string().min(1),
   locale: z.enum(['zh-CN', 'en-US']),
   timezone: z.string().min(1),
-  ehr: z.object({ format: ehrFormatSchema, encoding: z.enum(['utf-8', 'gbk']).default('utf-8') }),
+  ehr: z
+    .object({ format: ehrFormatSchema, encoding: z.enum(['utf-8', 'gbk']).default('utf-8'), smart: smartAuthSchema.optional() })
+    .superRefine((ehr, ctx) => {
+      if (ehr.smart && ehr.format !== 'fhir-api') ctx.addIssue({ code: 'custom', path: ['smart'], message: 'SMART authorization applies to fhir-api EHRs only' });
+    }),
   imaging: z.object({
     modalities: z.array(modalitySchema).min(1),
     manufacturer: z.string().min(1),

@@ -2,7 +2,8 @@
  * `tributary synth serve`: each synthetic institution served on loopback the way a hospital would. FHIR R4 REST
  * (search with paging and _lastUpdated, read, Bulk Data $export with kick-off, polling and NDJSON files) for
  * institutions whose EHR is a FHIR API; every institution's files (HL7 feeds, HIS CSV, wearable exports, labels,
- * catalogs, DICOM) as downloads with a JSON index. Too many requests get 429 with Retry-After.
+ * catalogs, DICOM) as downloads with a JSON index. Too many requests get 429 with Retry-After. With `smart`, the
+ * FHIR APIs require SMART Backend Services bearer tokens (smart-server.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { createOperationOutcome, type IssueCode } from '../platform/errors';
 import type { Institution } from '../schemas/institution';
 import { registerDicomWebGateway } from './dicomweb-gateway';
+import { registerSmartAuth, type SmartEvent, type SmartServerOptions } from './smart-server';
 import { listFiles, readSynthInstitutions } from './verify';
 
 export interface RateLimit {
@@ -32,12 +34,16 @@ export interface SynthServerOptions {
   maxPageSize?: number;
   /** Orthanc holding the studies (STOWed by orthanc-upload.ts): serves `/<inst>/dicom-web/` per institution (dicomweb-gateway.ts). */
   orthancUrl?: string;
+  /** SMART Backend Services: every FHIR-API institution then requires a bearer token from its token endpoint. */
+  smart?: SmartServerOptions;
 }
 
 export interface SynthServer {
   url: string;
   baseUrlFor(institutionId: string): string;
   filesUrlFor(institutionId: string): string;
+  /** With `smart`: the token endpoint's and the bearer checks' decisions, and a way to invalidate all tokens. */
+  smart?: { events: SmartEvent[]; revokeTokens(): void; tokenUrlFor(institutionId: string): string };
   close(): Promise<void>;
 }
 
@@ -53,6 +59,8 @@ interface ExportJob {
   polls: number;
   transactionTime: string;
   request: string;
+  /** The SMART client that started the export: only it may poll and download. */
+  clientId?: string;
   files: { type: string; name: string; body: string; count: number }[];
 }
 
@@ -148,6 +156,10 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
     buckets.set(inst, b);
   });
 
+  const smart = opts.smart ? registerSmartAuth(app, { institutions, smart: opts.smart, typesOf: (id) => [...(stores.get(id)?.byType.keys() ?? [])] }) : undefined;
+  /** Under SMART, a job belongs to the client that started it (a job id alone must not be a credential). */
+  const ownsJob = (req: FastifyRequest, job: ExportJob) => !smart || smart.grantOf(req)?.clientId === job.clientId;
+
   app.get('/', async () => ({
     institutions: institutions.map((i) => ({ id: i.id, ehr: i.ehr.format, fhir: stores.has(i.id) ? `/${i.id}/fhir` : undefined, files: `/${i.id}/files/` })),
   }));
@@ -185,6 +197,7 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
             ],
           })),
           operation: [{ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' }],
+          ...(smart ? { security: smart.capabilitySecurity(baseOf(req), req.params.inst) } : {}),
         },
       ],
     });
@@ -205,7 +218,7 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
       const list = (store.byType.get(type) ?? []).filter((r) => since === undefined || matchesDate(r.meta?.lastUpdated, `ge${since}`));
       return { type, name: `${type}.ndjson`, body: list.map((r) => JSON.stringify(r) + '\n').join(''), count: list.length };
     });
-    jobs.set(jobId, { institution: req.params.inst, polls: 0, transactionTime: new Date().toISOString(), request: `${baseOf(req)}${req.url}`, files });
+    jobs.set(jobId, { institution: req.params.inst, polls: 0, transactionTime: new Date().toISOString(), request: `${baseOf(req)}${req.url}`, clientId: smart?.grantOf(req)?.clientId, files });
     return reply.code(202).header('content-location', `${baseOf(req)}/${req.params.inst}/fhir/$export-poll-status/${jobId}`).send();
   };
   app.get('/:inst/fhir/$export', kickOff);
@@ -213,7 +226,7 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
 
   app.get<{ Params: { inst: string; job: string } }>('/:inst/fhir/$export-poll-status/:job', async (req, reply) => {
     const job = jobs.get(req.params.job);
-    if (!job || job.institution !== req.params.inst) return outcome(reply, 404, 'not-found', 'no such export job');
+    if (!job || job.institution !== req.params.inst || !ownsJob(req, job)) return outcome(reply, 404, 'not-found', 'no such export job');
     job.polls++;
     if (job.polls <= pollsBeforeDone) {
       return reply.code(202).header('x-progress', `${Math.round((job.polls / (pollsBeforeDone + 1)) * 100)}% done`).header('retry-after', '1').send();
@@ -226,20 +239,21 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
       .send({
         transactionTime: job.transactionTime,
         request: job.request,
-        requiresAccessToken: false,
+        requiresAccessToken: smart !== undefined,
         output: job.files.filter((f) => f.count > 0).map((f) => ({ type: f.type, url: `${base}/${f.name}`, count: f.count })),
         error: [],
       });
   });
 
   app.delete<{ Params: { inst: string; job: string } }>('/:inst/fhir/$export-poll-status/:job', async (req, reply) => {
-    if (!jobs.delete(req.params.job)) return outcome(reply, 404, 'not-found', 'no such export job');
+    const job = jobs.get(req.params.job);
+    if (!job || job.institution !== req.params.inst || !ownsJob(req, job) || !jobs.delete(req.params.job)) return outcome(reply, 404, 'not-found', 'no such export job');
     return reply.code(202).send();
   });
 
   app.get<{ Params: { inst: string; job: string; file: string } }>('/:inst/fhir/bulk-files/:job/:file', async (req, reply) => {
     const job = jobs.get(req.params.job);
-    const file = job?.institution === req.params.inst ? job.files.find((f) => f.name === req.params.file) : undefined;
+    const file = job?.institution === req.params.inst && ownsJob(req, job) ? job.files.find((f) => f.name === req.params.file) : undefined;
     if (!file) return outcome(reply, 404, 'not-found', 'no such export file');
     return reply.header('content-type', 'application/fhir+ndjson').send(file.body);
   });
@@ -322,6 +336,7 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
     url,
     baseUrlFor: (id: string) => `${url}/${id}/fhir`,
     filesUrlFor: (id: string) => `${url}/${id}/files/`,
+    smart: smart ? { events: smart.events, revokeTokens: smart.revokeTokens, tokenUrlFor: (id: string) => `${url}/${id}/auth/token` } : undefined,
     close: async () => {
       await app.close();
     },

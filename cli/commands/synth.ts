@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
+import type { SmartClientRegistration } from '../../synth/smart-server';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -70,8 +71,10 @@ export function registerSynth(program: Command): void {
     .option('--port <port>', 'port (0 = any free port)', '8090')
     .option('--rate <rps>', 'requests per second per institution before 429 (0 = no limit)', '50')
     .option('--upload-orthanc', 'first store every study in Orthanc (ORTHANC_URL) with STOW-RS; then each institution\'s PACS is served at <url>/<inst>/dicom-web/')
-    .addHelpText('after', '\nExample:\n  npx tributary synth serve --dir data/synth --port 8090 --upload-orthanc')
-    .action(async (opts: { dir: string; port: string; rate: string; uploadOrthanc?: boolean }) => {
+    .option('--smart-keys <dir>', 'require SMART Backend Services tokens on the FHIR APIs; ES384 keys per institution are made (once) in <dir>, with <dir>/institutions.json for TRIBUTARY_INSTITUTIONS')
+    .option('--token-lifetime <seconds>', 'SMART access token lifetime', positiveInt('--token-lifetime'), 300)
+    .addHelpText('after', '\nExamples:\n  npx tributary synth serve --dir data/synth --port 8090 --upload-orthanc\n  npx tributary synth serve --dir data/synth --smart-keys data/smart-keys')
+    .action(async (opts: { dir: string; port: string; rate: string; uploadOrthanc?: boolean; smartKeys?: string; tokenLifetime: number }) => {
       const dir = path.resolve(opts.dir);
       const orthancUrl = opts.uploadOrthanc ? loadConfig().orthanc.url : undefined;
       if (orthancUrl) {
@@ -80,10 +83,19 @@ export function registerSynth(program: Command): void {
         process.stdout.write(`orthanc: stored ${r.studies} studies, ${r.instances} instances at ${orthancUrl}\n`);
       }
       const { startSynthServer } = await import('../../synth/serve');
-      const rate = Number(opts.rate);
-      const server = await startSynthServer({ dir, port: Number(opts.port), host: '127.0.0.1', rateLimit: rate > 0 ? { requestsPerSecond: rate, burst: rate * 2 } : false, orthancUrl });
       const { readSynthInstitutions } = await import('../../synth/verify');
+      let smart: { clients: SmartClientRegistration[]; tokenLifetimeSeconds: number } | undefined;
+      let smartRegistry: string | undefined;
+      if (opts.smartKeys) {
+        const { ensureSmartKeys } = await import('../../synth/smart-keys');
+        const keys = ensureSmartKeys(path.resolve(opts.smartKeys), readSynthInstitutions(dir));
+        smart = { clients: keys.clients, tokenLifetimeSeconds: opts.tokenLifetime };
+        smartRegistry = keys.registryFile;
+      }
+      const rate = Number(opts.rate);
+      const server = await startSynthServer({ dir, port: Number(opts.port), host: '127.0.0.1', rateLimit: rate > 0 ? { requestsPerSecond: rate, burst: rate * 2 } : false, orthancUrl, smart });
       process.stdout.write(`synth serve: ${server.url}\n`);
+      if (smartRegistry) process.stdout.write(`  SMART on: FHIR APIs need a bearer token; run the worker with TRIBUTARY_INSTITUTIONS=${smartRegistry}\n`);
       for (const inst of readSynthInstitutions(dir)) {
         process.stdout.write(`  ${inst.id.padEnd(20)} ${inst.ehr.format === 'fhir-api' ? server.baseUrlFor(inst.id) : '(no FHIR API)'}  files: ${server.filesUrlFor(inst.id)}${orthancUrl ? `  dicom-web: ${server.url}/${inst.id}/dicom-web` : ''}\n`);
       }
