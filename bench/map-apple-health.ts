@@ -6,6 +6,7 @@
  *   npx tsx bench/map-apple-health.ts              (1 GiB)
  *   npx tsx bench/map-apple-health.ts --mb 200     (smaller, same shape)
  *   npx tsx bench/map-apple-health.ts --mb 50 --validate
+ *   npx tsx bench/map-apple-health.ts --mb 200 --baseline   (also saxes alone on the same file, for the ratio)
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const args = process.argv.slice(2);
-const child = args[0] === '--child';
+const isChild = args[0] === '--child';
 
 function pad(n: number): string {
   return String(n).padStart(2, '0');
@@ -61,6 +62,22 @@ async function generate(path: string, bytes: number): Promise<number> {
   return records;
 }
 
+/** The floor: saxes (the parser this mapper used before xml-scan.ts) over the same file, with no mapping at all. */
+async function runSaxesBaseline(path: string): Promise<void> {
+  const { SaxesParser } = await import('saxes');
+  const { createReadStream } = await import('node:fs');
+  const { StringDecoder } = await import('node:string_decoder');
+  const parser = new SaxesParser();
+  let elements = 0;
+  parser.on('opentag', () => elements++);
+  const decoder = new StringDecoder('utf8');
+  const c0 = process.cpuUsage();
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) parser.write(decoder.write(chunk as Buffer));
+  parser.close();
+  const c = process.cpuUsage(c0);
+  process.stdout.write(JSON.stringify({ elements, cpuSeconds: (c.user + c.system) / 1e6 }) + '\n');
+}
+
 async function runChild(path: string, validate: boolean): Promise<void> {
   const { mapFile } = await import('../mappers/index');
   let recordsIn = 0;
@@ -102,12 +119,7 @@ async function main(): Promise<void> {
     const generated = await generate(file, mb * 1024 * 1024);
     const size = statSync(file).size;
     process.stdout.write(`generated ${(size / 1048576).toFixed(0)} MiB, ${generated} top-level elements in ${((performance.now() - g0) / 1000).toFixed(1)}s\n`);
-    const proc = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--child', file, validate ? 'validate' : 'no-validate'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const [code] = (await once(proc, 'exit')) as [number];
-    if (code !== 0) throw new Error(`child exited with ${code}`);
-    const r = JSON.parse(out.trim().split('\n').pop() as string) as Record<string, number>;
+    const r = await child(['--child', file, validate ? 'validate' : 'no-validate']);
     const mbs = size / 1e6;
     process.stdout.write(
       `apple-health ${validate ? 'with' : 'without'} validation: ${r.recordsIn} records in = ${r.mapped} mapped + ${r.rejected} rejected, ${r.resources} resources, ${r.issues} issues\n` +
@@ -115,10 +127,25 @@ async function main(): Promise<void> {
         `  per wall-second (shared machine): ${(mbs / r.wallSeconds).toFixed(1)} MB/s (${r.wallSeconds.toFixed(0)} s)\n` +
         `  peak RSS of the mapping process: ${r.maxRssMiB.toFixed(0)} MiB\n`,
     );
+    if (args.includes('--baseline')) {
+      const b = await child(['--saxes', file]);
+      process.stdout.write(`  baseline, saxes alone (no mapping) on the same file: ${(mbs / b.cpuSeconds).toFixed(1)} MB/s per CPU-second; mapping/baseline ${(b.cpuSeconds / r.cpuSeconds).toFixed(2)}\n`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-if (child) await runChild(args[1], args[2] === 'validate');
+/** Run this script in a child process (its peak RSS is then its own) and return its last JSON line. */
+async function child(childArgs: string[]): Promise<Record<string, number>> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, ...childArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(proc, 'exit')) as [number];
+  if (code !== 0) throw new Error(`child exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop() as string) as Record<string, number>;
+}
+
+if (isChild) await runChild(args[1], args[2] === 'validate');
+else if (args[0] === '--saxes') await runSaxesBaseline(args[1]);
 else await main();

@@ -2,7 +2,10 @@
  * Per-format mapping throughput on one core: records/s, resources/s and MB/s, with and without FHIR R4 validation.
  * Inputs are the real samples in ../shared/data (replicated to a measurable size) and a small generator run for the
  * generator-only formats. Prints medians of 3 runs, as rates per CPU-second of this process (one core; the shared
- * machine's load does not distort them). Not part of `npm test`.
+ * machine's load does not distort them; background JIT and GC threads are included). The first rep of each is a
+ * warm-up and is not counted. The last columns put mapping against a floor measured in the same run: JSON.parse of
+ * the same bytes (JSON formats) or decode + segment/field split (HL7 v2); "mapping/baseline" 0.5 means mapping runs at
+ * half the speed of parsing alone. Not part of `npm test`.
  *
  *   npx tsx bench/map-throughput.ts            (all formats)
  *   npx tsx bench/map-throughput.ts hl7v2 fhir (some)
@@ -54,7 +57,8 @@ async function run(w: Workload, validate: boolean): Promise<{ records: number; r
   let records = 0;
   let resources = 0;
   const bytes = w.inputs.reduce((n, b) => n + b.length, 0);
-  for (let rep = 0; rep < 3; rep++) {
+  // Rep 0 warms the JIT (and loads the FHIR definitions when validating) and is not counted.
+  for (let rep = 0; rep < 4; rep++) {
     records = 0;
     resources = 0;
     // CPU time of this process, not wall time: the machine is shared, and the target is throughput on one core.
@@ -65,9 +69,38 @@ async function run(w: Workload, validate: boolean): Promise<{ records: number; r
       resources += r.resources.length;
     }
     const c = process.cpuUsage(c0);
-    times.push((c.user + c.system) / 1e6);
+    if (rep > 0) times.push((c.user + c.system) / 1e6);
   }
   return { records, resources, bytes, seconds: median(times) };
+}
+
+/**
+ * The floor under a format's mapping on this machine, measured in the same run: JSON.parse of the same bytes (per
+ * line for NDJSON) for JSON formats, decode + segment/field split for HL7 v2. Returns CPU-seconds (median of 3).
+ */
+function baselineSeconds(w: Workload): number | undefined {
+  const json = ['fhir', 'openmhealth', 'vendor-wearable', 'openfda', 'nrdl', 'pdex-formulary'].includes(w.format);
+  if (!json && w.format !== 'hl7v2') return undefined;
+  const times: number[] = [];
+  let sink = 0;
+  for (let rep = 0; rep < 4; rep++) {
+    const c0 = process.cpuUsage();
+    for (const input of w.inputs) {
+      const text = input.toString('utf8');
+      if (w.format === 'hl7v2') {
+        for (const seg of text.split('\r')) sink += seg.split('|').length;
+      } else {
+        try {
+          sink += JSON.parse(text) ? 1 : 0;
+        } catch {
+          for (const line of text.split('\n')) if (line.trim()) sink += JSON.parse(line) ? 1 : 0;
+        }
+      }
+    }
+    const c = process.cpuUsage(c0);
+    if (rep > 0) times.push((c.user + c.system) / 1e6);
+  }
+  return sink >= 0 ? median(times) : undefined;
 }
 
 async function main(): Promise<void> {
@@ -95,7 +128,7 @@ async function main(): Promise<void> {
       { format: 'nrdl', label: 'NRDL 2024 catalogue (4750 drugs)', inputs: [readFileSync(join(DATA, 'nrdl/nrdl_4750_drugs.json'))], ctx: ctx() },
       { format: 'pdex-formulary', label: 'PDex formulary (real examples + seed)', inputs: files(join(DATA, 'formulary'), '.json').map((f) => readFileSync(f)), ctx: ctx() },
     ];
-    process.stdout.write('format            | input                                    | records | resources | no validation: rec/s  res/s   MB/s | with validation: rec/s  res/s  MB/s\n');
+    process.stdout.write('format            | input                                    | records | resources | no validation: rec/s  res/s   MB/s | with validation: rec/s  res/s  MB/s | baseline MB/s  mapping/baseline\n');
     for (const w of workloads) {
       if (only.size && !only.has(w.format)) continue;
       const fast = await run(w, false);
@@ -103,10 +136,12 @@ async function main(): Promise<void> {
       const sliceW = { ...w, inputs: w.inputs.length > 1 ? w.inputs : [w.inputs[0]] };
       const slow = fast.records > 20_000 && w.format !== 'apple-health' ? await run({ ...sliceW, inputs: [sliceHead(w.format, w.inputs[0])] }, true) : await run(w, true);
       const fmt = (n: number): string => (n >= 100 ? Math.round(n).toString() : n.toFixed(1));
+      const base = baselineSeconds(w);
+      const baseCol = base === undefined ? '' : `${fmt(fast.bytes / 1e6 / base).padStart(13)}  ${(base / fast.seconds).toFixed(2).padStart(16)}`;
       process.stdout.write(
         `${w.format.padEnd(17)} | ${w.label.padEnd(40)} | ${String(fast.records).padStart(7)} | ${String(fast.resources).padStart(9)} | ` +
           `${fmt(fast.records / fast.seconds).padStart(20)} ${fmt(fast.resources / fast.seconds).padStart(7)} ${fmt(fast.bytes / 1e6 / fast.seconds).padStart(6)} | ` +
-          `${fmt(slow.records / slow.seconds).padStart(21)} ${fmt(slow.resources / slow.seconds).padStart(6)} ${fmt(slow.bytes / 1e6 / slow.seconds).padStart(5)}\n`,
+          `${fmt(slow.records / slow.seconds).padStart(21)} ${fmt(slow.resources / slow.seconds).padStart(6)} ${fmt(slow.bytes / 1e6 / slow.seconds).padStart(5)} | ${baseCol}\n`,
       );
     }
   } finally {
