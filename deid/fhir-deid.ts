@@ -5,7 +5,7 @@ import { normalizeIdentifier } from './key-service';
 import type { CompiledPolicy, CompiledRule, NodeType } from './policy';
 import type { SourceIdentifier, TextFinding } from './types';
 import { FHIR_DATE_RE, ageOn, shiftFhirDate } from './dates';
-import { scrubText } from './text-scrubber';
+import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
 import { surrogateFor } from './surrogates';
 
 /**
@@ -445,7 +445,7 @@ function scrubAny(value: unknown, ctx: ResourceContext, jsonPath: string, key: s
       continue;
     }
     if (k === 'authorString' && typeof v === 'string') {
-      out[k] = ctx.textMode === 'tag' ? '[NAME]' : surrogateFor(ctx.keyService, 'name', v, ctx.linkage);
+      out[k] = ctx.textMode === 'tag' ? '[NAME]' : surrogateFor(ctx.keyService, 'name', v, ctx.linkage, readsAsOwnIdentifier(ctx.identifierValues));
       ctx.changed.masked = true;
       continue;
     }
@@ -563,7 +563,7 @@ function substituteValue(value: unknown, steps: readonly string[], resourceType:
   if (typeof value === 'string') {
     if (ctx.textMode === 'tag') return '[REDACTED]';
     const type = value.includes('@') ? 'email' : /^[+\d\s().-]{7,}$/.test(value) ? 'phone' : 'name';
-    return surrogateFor(ctx.keyService, type, value, ctx.linkage);
+    return surrogateFor(ctx.keyService, type, value, ctx.linkage, readsAsOwnIdentifier(ctx.identifierValues));
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
   const obj = value as Record<string, unknown>;
@@ -572,7 +572,7 @@ function substituteValue(value: unknown, steps: readonly string[], resourceType:
     const given = Array.isArray(obj.given) ? obj.given.filter((g): g is string => typeof g === 'string') : [];
     const han = /\p{Script=Han}/u.test(family + given.join(''));
     const full = han ? family + given.join('') : `${given.join(' ')} ${family}`.trim();
-    const sur = surrogateFor(ctx.keyService, 'name', full || String(obj.text ?? ''), ctx.linkage);
+    const sur = surrogateFor(ctx.keyService, 'name', full || String(obj.text ?? ''), ctx.linkage, readsAsOwnIdentifier(ctx.identifierValues));
     const out: Record<string, unknown> = {};
     if (typeof obj.use === 'string') out.use = obj.use;
     if (han) {
@@ -592,7 +592,7 @@ function substituteValue(value: unknown, steps: readonly string[], resourceType:
     if (typeof obj.use === 'string') out.use = obj.use;
     if (typeof obj.value === 'string') {
       const type = obj.system === 'email' ? 'email' : obj.system === 'url' ? 'url' : 'phone';
-      out.value = surrogateFor(ctx.keyService, type, obj.value, ctx.linkage);
+      out.value = surrogateFor(ctx.keyService, type, obj.value, ctx.linkage, readsAsOwnIdentifier(ctx.identifierValues));
     }
     return out;
   }

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createKeyService } from './key-service';
 import { detectPhi, scrubText } from './text-scrubber';
+import { surrogateFor } from './surrogates';
 import { MEDICAL_SENTENCES, generateNotes, type Note } from './fixtures/records';
 
 const keyService = createKeyService({ key: crypto.createHash('sha256').update('text-scrubber-test').digest(), keyId: 'test' });
@@ -136,6 +137,10 @@ describe('scrubText', () => {
     // Shifted in their own format, the day mark (日/号) and ordinal kept.
     expect(scrubText('seen Nov 6 and 6 Nov; 3月7号', { keyService, dateOffsetDays: 10 }).text).toBe('seen Nov 16 and 16 Nov; 3月17号');
     expect(scrubText('于三月七日入院', { keyService, dateOffsetDays: 1 }).text).toBe('于三月八日入院');
+    // A year-less date is shifted in the year the note names, so it lands on the same day as its dated twin even
+    // across 29 February (2024 is a leap year; the old 2001 base put 6月2日 - 141 days one day early).
+    expect(scrubText('入院日期：2024年6月2日。患者于6月2日入院，Jun 2 seen.', { keyService, dateOffsetDays: -141 }).text).toBe('入院日期：2024年1月13日。患者于1月13日入院，Jan 13 seen.');
+    expect(scrubText('Seen Jun 2; admitted 06/02/2024.', { keyService, dateOffsetDays: -141 }).text).toBe('Seen Jan 13; admitted 01/13/2024.');
   });
 
   it('finds e-mail addresses, URLs and IPv6 addresses written without a single digit', () => {
@@ -152,6 +157,22 @@ describe('scrubText', () => {
       const r = scrubText(text, { keyService, linkage: 'L1', locale: 'en' });
       expect(r.text, `${type} in case ${cases.findIndex((c) => c[0] === text)}`).not.toContain(value);
     }
+  });
+
+  it('redraws a surrogate that would read as the record’s own identifier (an address named after the patient)', () => {
+    // Address surrogates are built from given names: for the patient below, the first draw is "<her given name>路N号",
+    // which the residual-PHI gate would (rightly) quarantine as her name.
+    const text = '住址：和平里44号5单元1104室。';
+    const span = detectPhi(text).find((s) => s.type === 'address');
+    expect(span).toBeDefined();
+    const firstDraw = surrogateFor(keyService, 'address', text.slice(span!.start, span!.end), 'L1');
+    const given = firstDraw.slice(0, firstDraw.indexOf('路'));
+    expect(given.length).toBeGreaterThan(0);
+    const ctx = { keyService, linkage: 'L1', locale: 'zh' as const, identifiers: [{ type: 'name', value: `徐${given}` }, { type: 'name', value: given }] };
+    const r = scrubText(text, ctx);
+    expect(r.text).not.toContain(given);
+    expect(r.text).toMatch(/^住址：\p{Script=Han}{1,3}路\d+号。$/u);
+    expect(scrubText(text, ctx).text).toBe(r.text);
   });
 
   it('keeps doses, lab values and medical codes (no span of any type)', () => {

@@ -697,7 +697,7 @@ function widen(s: Span, start: number, end: number): Span {
   return { ...s, start, end, date: undefined };
 }
 
-function replacementFor(span: Span, original: string, ctx: ScrubTextContext): string {
+function replacementFor(span: Span, original: string, ctx: ScrubTextContext, contextYear?: number): string {
   if (span.type === 'date') {
     const offset = ctx.dateOffsetDays ?? (ctx.linkage ? ctx.keyService.dateOffsetDays(ctx.linkage) : undefined);
     let dp = span.date;
@@ -708,12 +708,39 @@ function replacementFor(span: Span, original: string, ctx: ScrubTextContext): st
       dp = { ...dp, m: d, d: m, format: (y, nm, nd) => f(y, nd, nm) };
     }
     if (ctx.mode === 'tag' || offset === undefined || !dp) return TAGS.date;
-    const baseYear = dp.y ?? 2001;
+    // A date without a year is shifted within the year the note last named (else the first it names): "入院日期：
+    // 2024年6月2日 … 于6月2日入院" must land on the same day, and across a 29 February only the right year does.
+    const baseYear = dp.y ?? contextYear ?? 2001;
     const [y, m, d] = addDays(baseYear, dp.m, dp.d ?? 15, offset);
     return dp.format(y, m, d);
   }
   if (ctx.mode === 'tag') return TAGS[span.type] ?? '[REDACTED]';
-  return surrogateFor(ctx.keyService, span.type, original, ctx.linkage);
+  return surrogateFor(ctx.keyService, span.type, original, ctx.linkage, readsAsOwnIdentifier(ctx.identifiers));
+}
+
+const NEVER = (): boolean => false;
+const ownCheckCache = new WeakMap<readonly OwnIdentifier[], (candidate: string) => boolean>();
+
+/**
+ * Whether a string contains one of the record's own identifiers, matched as the gate matches them (any case,
+ * spacing, full-width): surrogates that would must be redrawn (surrogateFor's `avoid`).
+ */
+export function readsAsOwnIdentifier(identifiers: readonly OwnIdentifier[] | undefined): (candidate: string) => boolean {
+  if (!identifiers || identifiers.length === 0) return NEVER;
+  let check = ownCheckCache.get(identifiers);
+  if (!check) {
+    const list = compileOwnIdentifiers(identifiers);
+    check = (candidate) => {
+      const folded = foldWidth(candidate);
+      for (const { re } of list) {
+        re.lastIndex = 0;
+        if (re.test(folded)) return true;
+      }
+      return false;
+    };
+    ownCheckCache.set(identifiers, check);
+  }
+  return check;
 }
 
 /**
@@ -730,9 +757,11 @@ export function scrubText(text: string, ctx: ScrubTextContext, path = 'text'): S
   let out = '';
   let at = 0;
   const findings: TextFinding[] = [];
+  let contextYear = spans.find((s) => s.date?.y !== undefined)?.date?.y;
   for (const s of spans) {
     out += text.slice(at, s.start);
-    out += replacementFor(s, folded.slice(s.start, s.end), ctx);
+    if (s.date?.y !== undefined) contextYear = s.date.y;
+    out += replacementFor(s, folded.slice(s.start, s.end), ctx, contextYear);
     at = s.end;
     findings.push({ rule: s.rule, type: s.type, path, start: s.start, end: s.end });
   }
