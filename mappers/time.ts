@@ -5,17 +5,31 @@ import { RecordError } from './sink';
  * local source times take the institution's zone (MapContext.timezone), resolved with Intl per instant (DST-correct).
  */
 const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
-/** zone|quarter-hour -> offset. Zone rules change on quarter-hour boundaries at most, so this cache is exact. */
-const offsetCache = new Map<string, string>();
+/**
+ * zone -> quarter-hour -> offset. Zone rules change on quarter-hour boundaries at most, so this cache is exact. Keyed
+ * by number under the zone so a lookup builds no key string.
+ */
+const offsetCache = new Map<string, Map<number, string>>();
+let offsetCacheSize = 0;
 
 /** "+08:00" for zone at the given UTC millis. */
 export function zoneOffset(timezone: string, utcMillis: number): string {
-  const key = `${timezone}|${Math.floor(utcMillis / 900_000)}`;
-  const cached = offsetCache.get(key);
+  const quarter = Math.floor(utcMillis / 900_000);
+  let zone = offsetCache.get(timezone);
+  const cached = zone?.get(quarter);
   if (cached) return cached;
-  if (offsetCache.size > 100_000) offsetCache.clear();
+  if (offsetCacheSize > 100_000) {
+    offsetCache.clear();
+    offsetCacheSize = 0;
+    zone = undefined;
+  }
+  if (!zone) {
+    zone = new Map();
+    offsetCache.set(timezone, zone);
+  }
   const offset = computeZoneOffset(timezone, utcMillis);
-  offsetCache.set(key, offset);
+  zone.set(quarter, offset);
+  offsetCacheSize++;
   return offset;
 }
 
@@ -45,40 +59,56 @@ function localOffset(timezone: string, y: number, mo: number, d: number, h: numb
 
 const HL7_TS = /^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?([+-]\d{4})?$/;
 
-/**
- * HL7 v2 TS/DTM (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]) -> FHIR date or dateTime. Throws RecordError on malformed
- * input; `location` names the field.
- */
-export function hl7DateTime(raw: string, timezone: string, location: string): string {
+/** Why an HL7 date/time was refused (returned, not thrown, so callers build the error location only on failure). */
+export interface Hl7TimeError {
+  readonly error: string;
+}
+const NOT_DATE_TIME: Hl7TimeError = { error: 'not an HL7 date/time (expected YYYY[MM[DD[HHMM[SS]]]][+/-ZZZZ])' };
+const NOT_DATE: Hl7TimeError = { error: 'not an HL7 date (expected YYYY[MM[DD]])' };
+const OUT_OF_RANGE: Hl7TimeError = { error: 'date/time component out of range' };
+
+const inRange = (n: number, lo: number, hi: number): boolean => n >= lo && n <= hi;
+
+/** hl7DateTime without the throw: the FHIR value, or why the input is refused. */
+export function tryHl7DateTime(raw: string, timezone: string): string | Hl7TimeError {
   const m = HL7_TS.exec(raw.trim());
-  if (!m) throw new RecordError('not an HL7 date/time (expected YYYY[MM[DD[HHMM[SS]]]][+/-ZZZZ])', location, 'value');
+  if (!m) return NOT_DATE_TIME;
   const [, y, mo, d, h, mi, s, frac, tz] = m;
-  checkRange(Number(mo ?? 1), 1, 12, location);
-  checkRange(Number(d ?? 1), 1, 31, location);
+  if (!inRange(Number(mo ?? 1), 1, 12) || !inRange(Number(d ?? 1), 1, 31)) return OUT_OF_RANGE;
   if (!mo) return y;
   if (!d) return `${y}-${mo}`;
   if (!h) return `${y}-${mo}-${d}`;
-  checkRange(Number(h), 0, 23, location);
-  checkRange(Number(mi ?? 0), 0, 59, location);
-  checkRange(Number(s ?? 0), 0, 59, location);
+  if (!inRange(Number(h), 0, 23) || !inRange(Number(mi ?? 0), 0, 59) || !inRange(Number(s ?? 0), 0, 59)) return OUT_OF_RANGE;
   const offset = tz
     ? `${tz.slice(0, 3)}:${tz.slice(3)}`
     : localOffset(timezone, Number(y), Number(mo), Number(d), Number(h), Number(mi ?? 0));
   return `${y}-${mo}-${d}T${h}:${mi ?? '00'}:${s ?? '00'}${frac ? `.${frac}` : ''}${offset}`;
 }
 
-function checkRange(n: number, lo: number, hi: number, location: string): void {
-  if (!(n >= lo && n <= hi)) throw new RecordError('date/time component out of range', location, 'value');
+/**
+ * HL7 v2 TS/DTM (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]) -> FHIR date or dateTime. Throws RecordError on malformed
+ * input; `location` names the field.
+ */
+export function hl7DateTime(raw: string, timezone: string, location: string): string {
+  const v = tryHl7DateTime(raw, timezone);
+  if (typeof v !== 'string') throw new RecordError(v.error, location, 'value');
+  return v;
+}
+
+/** hl7Date without the throw. */
+export function tryHl7Date(raw: string): string | Hl7TimeError {
+  const m = HL7_TS.exec(raw.trim());
+  if (!m) return NOT_DATE;
+  const [, y, mo, d] = m;
+  if (!inRange(Number(mo ?? 1), 1, 12) || !inRange(Number(d ?? 1), 1, 31)) return OUT_OF_RANGE;
+  return d ? `${y}-${mo}-${d}` : mo ? `${y}-${mo}` : y;
 }
 
 /** A date-only FHIR date from an HL7 TS (birth dates). */
 export function hl7Date(raw: string, location: string): string {
-  const m = HL7_TS.exec(raw.trim());
-  if (!m) throw new RecordError('not an HL7 date (expected YYYY[MM[DD]])', location, 'value');
-  const [, y, mo, d] = m;
-  checkRange(Number(mo ?? 1), 1, 12, location);
-  checkRange(Number(d ?? 1), 1, 31, location);
-  return d ? `${y}-${mo}-${d}` : mo ? `${y}-${mo}` : y;
+  const v = tryHl7Date(raw);
+  if (typeof v !== 'string') throw new RecordError(v.error, location, 'value');
+  return v;
 }
 
 /** Local "YYYY-MM-DD HH:MM[:SS]" (or with T) in a zone -> FHIR dateTime. */

@@ -18,7 +18,10 @@ export class Segment {
 
   constructor(
     readonly name: string,
-    private readonly raw: string,
+    /** The decoded file; the segment is text[start, end). Kept as offsets so unread segments allocate no string. */
+    private readonly text: string,
+    private readonly start: number,
+    private readonly end: number,
     private readonly fieldSep: string,
     /** 1-based line of the segment in the file. */
     readonly line: number,
@@ -31,7 +34,7 @@ export class Segment {
 
   /** fields[n] is the raw text of field n (for MSH, fields[1] is the field separator and fields[2] the encoding chars). */
   get fields(): string[] {
-    this.split ??= this.raw.split(this.fieldSep);
+    this.split ??= this.text.slice(this.start, this.end).split(this.fieldSep);
     return this.split;
   }
 }
@@ -44,9 +47,6 @@ export interface Hl7Message {
   /** Messages in the file before this one + 1. */
   ordinal: number;
 }
-
-const SEGMENT_SPLIT = /\r\n|\r|\n/;
-const SEGMENT_NAME = /^[A-Z][A-Z0-9]{2}$/;
 
 /** MSH-18 value -> iconv-lite encoding name. Unknown values fall back to UTF-8 and are reported by the caller. */
 const CHARSETS: Record<string, string> = {
@@ -84,52 +84,136 @@ export function decodeHl7(bytes: Buffer): { text: string; declared: string; know
   return { text, declared: cs.declared, known: cs.known };
 }
 
+/** Segment names are few: one shared string per name instead of a fresh 3-character string per segment. */
+const segmentNames = new Map<number, string>();
+
+function segmentName(text: string, at: number): string {
+  const key = (text.charCodeAt(at) << 16) | (text.charCodeAt(at + 1) << 8) | text.charCodeAt(at + 2);
+  let name = segmentNames.get(key);
+  if (name === undefined) {
+    name = text.slice(at, at + 3);
+    if (segmentNames.size < 4096) segmentNames.set(key, name);
+  }
+  return name;
+}
+
+const isUpper = (c: number): boolean => c >= 0x41 && c <= 0x5a;
+const isUpperOrDigit = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39);
+
+/**
+ * Reads decoded text one message at a time, so a message's segments die young instead of a whole file's lines and
+ * segments living until the last message is mapped. Lines end at CR LF, CR or LF. Lines before the first MSH (and
+ * MLLP framing bytes) are orphans; lines inside a message whose name is not a segment name are bad lines (kept as
+ * '???' segments). Both lists are complete once next() has returned undefined.
+ */
+export class MessageScanner {
+  readonly orphanLines: number[] = [];
+  readonly badLines: number[] = [];
+  private pos = 0;
+  private lineNo = 0;
+  private nextCr: number;
+  private nextLf: number;
+  private ordinal = 0;
+  /** The MSH that ended the previous message: it starts the next one. */
+  private pending: Hl7Message | undefined;
+  /** Bounds of the line read by readLine(). */
+  private ls = 0;
+  private le = 0;
+
+  constructor(private readonly text: string) {
+    this.nextCr = text.indexOf('\r');
+    this.nextLf = text.indexOf('\n');
+  }
+
+  private readLine(): boolean {
+    const text = this.text;
+    const pos = this.pos;
+    if (pos > text.length) return false;
+    if (this.nextCr >= 0 && this.nextCr < pos) this.nextCr = text.indexOf('\r', pos);
+    if (this.nextLf >= 0 && this.nextLf < pos) this.nextLf = text.indexOf('\n', pos);
+    const cr = this.nextCr;
+    const lf = this.nextLf;
+    const sep = cr < 0 ? lf : lf < 0 ? cr : cr < lf ? cr : lf;
+    this.lineNo++;
+    this.ls = pos;
+    if (sep < 0) {
+      this.le = text.length;
+      this.pos = text.length + 1;
+    } else {
+      this.le = sep;
+      this.pos = sep === cr && lf === sep + 1 ? sep + 2 : sep + 1;
+    }
+    return true;
+  }
+
+  next(): Hl7Message | undefined {
+    const text = this.text;
+    let current = this.pending;
+    this.pending = undefined;
+    while (this.readLine()) {
+      let s = this.ls;
+      let e = this.le;
+      if (s === e) continue;
+      // MLLP framing (VT ... FS) and stray whitespace around segments.
+      if (text.charCodeAt(s) === 0x0b) s++;
+      if (e > s && text.charCodeAt(e - 1) === 0x1c) e--;
+      const c0 = text.charCodeAt(s);
+      // Printable ASCII first: not whitespace, so no trimmed copy is needed to know the line is not blank.
+      if (!(c0 > 0x20 && c0 < 0x7f) && text.slice(s, e).trim().length === 0) continue;
+      if (c0 === 0xfeff) s++;
+      const line = this.lineNo;
+      if (e - s >= 8 && text.startsWith('MSH', s)) {
+        const msh = this.startMessage(s, e, line);
+        if (current) {
+          this.pending = msh;
+          return current;
+        }
+        current = msh;
+        continue;
+      }
+      if (!current) {
+        this.orphanLines.push(line);
+        continue;
+      }
+      const sep = current.delimiters.field;
+      const segments = current.segments;
+      const len = e - s;
+      if (len < 3 || !isUpper(text.charCodeAt(s)) || !isUpperOrDigit(text.charCodeAt(s + 1)) || !isUpperOrDigit(text.charCodeAt(s + 2)) || (len > 3 && text.charCodeAt(s + 3) !== sep.charCodeAt(0))) {
+        this.badLines.push(line);
+        segments.push(new Segment('???', text, s, e, sep, line, segments.length + 1));
+        continue;
+      }
+      segments.push(new Segment(segmentName(text, s), text, s, e, sep, line, segments.length + 1));
+    }
+    return current;
+  }
+
+  private startMessage(s: number, e: number, lineNo: number): Hl7Message {
+    const line = this.text.slice(s, e);
+    const fieldSep = line[3];
+    const encEnd = line.indexOf(fieldSep, 4);
+    const enc = line.slice(4, encEnd > 0 ? encEnd : 8);
+    const delimiters: Delimiters = {
+      field: fieldSep,
+      component: enc[0] ?? '^',
+      repetition: enc[1] ?? '~',
+      escape: enc[2] ?? '\\',
+      subcomponent: enc[3] ?? '&',
+    };
+    // fields[0]='MSH', fields[1]=the field separator, fields[2]=encoding chars: fields[n] is MSH-n.
+    const fields = line.split(fieldSep);
+    fields[0] = fieldSep;
+    fields.unshift('MSH');
+    return { segments: [new Segment('MSH', this.text, s, e, fieldSep, lineNo, 1, fields)], delimiters, line: lineNo, ordinal: ++this.ordinal };
+  }
+}
+
 /** Split decoded text into messages. Lines before the first MSH (and MLLP framing bytes) are returned as orphans. */
 export function splitMessages(text: string): { messages: Hl7Message[]; orphanLines: number[]; badLines: number[] } {
-  const lines = text.split(SEGMENT_SPLIT);
+  const scanner = new MessageScanner(text);
   const messages: Hl7Message[] = [];
-  const orphanLines: number[] = [];
-  const badLines: number[] = [];
-  let current: Hl7Message | undefined;
-  for (let i = 0; i < lines.length; i++) {
-    let line = lines[i];
-    if (line.length === 0) continue;
-    // MLLP framing (VT ... FS) and stray whitespace around segments.
-    if (line.charCodeAt(0) === 0x0b) line = line.slice(1);
-    if (line.charCodeAt(line.length - 1) === 0x1c) line = line.slice(0, -1);
-    if (line.trim().length === 0) continue;
-    if (line.charCodeAt(0) === 0xfeff) line = line.slice(1);
-    if (line.startsWith('MSH') && line.length >= 8) {
-      const fieldSep = line[3];
-      const enc = line.slice(4, line.indexOf(fieldSep, 4) > 0 ? line.indexOf(fieldSep, 4) : 8);
-      const delimiters: Delimiters = {
-        field: fieldSep,
-        component: enc[0] ?? '^',
-        repetition: enc[1] ?? '~',
-        escape: enc[2] ?? '\\',
-        subcomponent: enc[3] ?? '&',
-      };
-      const parts = line.split(fieldSep);
-      // parts[0]='MSH', parts[1]=encoding chars: shift so fields[n] is MSH-n.
-      const fields = ['MSH', fieldSep, ...parts.slice(1)];
-      current = { segments: [new Segment('MSH', line, fieldSep, i + 1, 1, fields)], delimiters, line: i + 1, ordinal: messages.length + 1 };
-      messages.push(current);
-      continue;
-    }
-    if (!current) {
-      orphanLines.push(i + 1);
-      continue;
-    }
-    const name = line.slice(0, 3);
-    const sep = current.delimiters.field;
-    if (!SEGMENT_NAME.test(name) || (line.length > 3 && line[3] !== sep)) {
-      badLines.push(i + 1);
-      current.segments.push(new Segment('???', line, sep, i + 1, current.segments.length + 1));
-      continue;
-    }
-    current.segments.push(new Segment(name, line, sep, i + 1, current.segments.length + 1));
-  }
-  return { messages, orphanLines, badLines };
+  for (let m = scanner.next(); m; m = scanner.next()) messages.push(m);
+  return { messages, orphanLines: scanner.orphanLines, badLines: scanner.badLines };
 }
 
 /** Reading values out of one message with its own delimiters. */

@@ -6,10 +6,10 @@
 import { canonicalSystem, quantity } from '../tables/index';
 import { CN_RESIDENT_ID_SYSTEM, SSN_SYSTEM, mrnSystem, patientStableId, stableId } from '../ids';
 import { RecordError, RecordSink } from '../sink';
-import { hl7Date, hl7DateTime, toInstant } from '../time';
+import { toInstant, tryHl7Date, tryHl7DateTime } from '../time';
 import type { FhirResource, MapContext, MapResult } from '../types';
 import type { Hl7Message, Segment } from './hl7v2-parse';
-import { Hl7Reader, decodeHl7, splitMessages } from './hl7v2-parse';
+import { Hl7Reader, MessageScanner, decodeHl7 } from './hl7v2-parse';
 
 type Json = Record<string, unknown>;
 
@@ -51,92 +51,185 @@ export function mapHl7v2(bytes: Buffer, ctx: MapContext): MapResult {
   const { text, declared, known } = decodeHl7(bytes);
   if (!known) sink.issue('warning', 'not-supported', 'MSH-18', 'character set not recognised; decoded as UTF-8');
   if (text.includes('\uFFFD') && known) sink.issue('warning', 'value', 'file', `bytes not valid in the declared character set (${declared || 'UTF-8 default'}); replaced`);
-  const { messages, orphanLines, badLines } = splitMessages(text);
+  // Messages are read one at a time; the first read settles the orphan lines (they can only precede the first MSH).
+  const scanner = new MessageScanner(text);
+  let msg = scanner.next();
+  const { orphanLines, badLines } = scanner;
   if (orphanLines.length) sink.reject(`line ${orphanLines[0]}`, `${orphanLines.length} line(s) before any MSH segment: not an HL7 v2 message`, 'structure');
-  if (badLines.length) sink.issue('warning', 'structure', `line ${badLines[0]}`, `${badLines.length} line(s) are not valid segments (bad segment name); ignored`);
-  const tz = ctx.timezone ?? 'UTC';
-  for (const msg of messages) {
-    sink.record(`message ${msg.ordinal} (line ${msg.line})`, () => new MessageMapper(msg, ctx, tz, sink).map());
+  // The bad-line count is known only at the end; its warning goes here, ahead of the messages' issues.
+  const badLinesIssueAt = sink.result.issues.length;
+  const file = new FileScope(ctx);
+  const mapper = new MessageMapper(file, sink);
+  const build = (): FhirResource[] => mapper.map();
+  for (; msg; msg = scanner.next()) {
+    mapper.reset(msg);
+    sink.record(`message ${msg.ordinal} (line ${msg.line})`, build);
+  }
+  if (badLines.length) {
+    sink.issue('warning', 'structure', `line ${badLines[0]}`, `${badLines.length} line(s) are not valid segments (bad segment name); ignored`);
+    const issues = sink.result.issues;
+    const warning = issues.pop();
+    if (warning) issues.splice(badLinesIssueAt, 0, warning);
   }
   return sink.result;
 }
 
-class MessageMapper {
-  private readonly r: Hl7Reader;
-  private readonly controlId: string;
-  private readonly messageType: string;
-  private readonly event: string;
-  private patientRef = '';
-  private encounterRef: string | undefined;
-  private readonly out: FhirResource[] = [];
+/** What is the same for every message of one mapping run: per-institution strings, Patient ids per MRN. */
+class FileScope {
+  readonly institution: string;
+  readonly tz: string;
+  readonly mrnSystem: string;
+  readonly placerSystem: string;
+  readonly fillerSystem: string;
+  readonly visitSystem: string;
+  readonly documentSystem: string;
+  readonly messageSystem: string;
+  private readonly patientIds = new Map<string, string>();
 
-  constructor(
-    private readonly msg: Hl7Message,
-    private readonly ctx: MapContext,
-    private readonly tz: string,
-    private readonly sink: RecordSink,
-  ) {
-    this.r = new Hl7Reader(msg.delimiters);
-    const msh = msg.segments[0];
-    const type = this.r.comps(this.r.reps(msh.fields[9])[0]);
-    this.messageType = this.r.text(type[0]);
-    this.event = this.r.text(type[1]);
-    this.controlId = this.r.first(msh.fields[10]) || `${ctx.sourceFile}#${msg.ordinal}`;
+  constructor(readonly ctx: MapContext) {
+    const inst = ctx.institution;
+    this.institution = inst;
+    this.tz = ctx.timezone ?? 'UTC';
+    this.mrnSystem = mrnSystem(inst);
+    this.placerSystem = `urn:tributary:${inst}:placer`;
+    this.fillerSystem = `urn:tributary:${inst}:filler`;
+    this.visitSystem = `urn:tributary:${inst}:visit`;
+    this.documentSystem = `urn:tributary:${inst}:document`;
+    this.messageSystem = `urn:tributary:${inst}:hl7v2-message`;
   }
 
-  private id(kind: string, ...parts: (string | number)[]): string {
-    return stableId(this.ctx.institution, kind, this.controlId, ...parts);
+  /** A feed repeats its patients: one hash per MRN per file. */
+  patientId(mrn: string): string {
+    let id = this.patientIds.get(mrn);
+    if (id === undefined) {
+      id = patientStableId(this.institution, mrn);
+      if (this.patientIds.size < 100_000) this.patientIds.set(mrn, id);
+    }
+    return id;
+  }
+}
+
+/** Maps one message at a time; reset() points it at the next message (one mapper per file, not per message). */
+class MessageMapper {
+  private r!: Hl7Reader;
+  private msg!: Hl7Message;
+  private controlId = '';
+  private messageType = '';
+  private event = '';
+  private patientRef = '';
+  private encounterRef: string | undefined;
+  private out: FhirResource[] = [];
+  private readonly ctx: MapContext;
+  private readonly tz: string;
+
+  constructor(
+    private readonly file: FileScope,
+    private readonly sink: RecordSink,
+  ) {
+    this.ctx = file.ctx;
+    this.tz = file.tz;
+  }
+
+  reset(msg: Hl7Message): void {
+    this.msg = msg;
+    this.patientRef = '';
+    this.encounterRef = undefined;
+    this.out = [];
+    this.messageType = '';
+    this.event = '';
+    this.controlId = '';
+    this.r = new Hl7Reader(msg.delimiters);
+  }
+
+  /** Reads MSH-9 and MSH-10 (inside map(), so a failure there rejects the message as before). */
+  private header(): void {
+    const r = this.r;
+    const msh = this.msg.segments[0];
+    const type = r.comps(r.reps(msh.fields[9])[0]);
+    this.messageType = r.text(type[0]);
+    this.event = r.text(type[1]);
+    this.controlId = r.first(msh.fields[10]) || `${this.ctx.sourceFile}#${this.msg.ordinal}`;
+  }
+
+  private id(kind: string, part?: number): string {
+    return part === undefined ? stableId(this.file.institution, kind, this.controlId) : stableId(this.file.institution, kind, this.controlId, part);
   }
 
   private loc(seg: Segment, field?: number): string {
     return field === undefined ? `${seg.name} (line ${seg.line})` : `${seg.name}-${field} (line ${seg.line})`;
   }
 
+  /** FHIR dateTime of a TS field; the error location is built only when the value is refused. */
+  private dt(raw: string, seg: Segment, field: number): string {
+    const v = tryHl7DateTime(raw, this.tz);
+    if (typeof v !== 'string') throw new RecordError(v.error, this.loc(seg, field), 'value');
+    return v;
+  }
+
+  private date(raw: string, seg: Segment, field: number): string {
+    const v = tryHl7Date(raw);
+    if (typeof v !== 'string') throw new RecordError(v.error, this.loc(seg, field), 'value');
+    return v;
+  }
+
   map(): FhirResource[] {
-    const msh = this.msg.segments[0];
+    this.header();
+    const segs = this.msg.segments;
+    const msh = segs[0];
     if (!this.messageType) throw new RecordError('MSH-9 message type is empty', 'MSH-9', 'required');
     const recorded = this.r.first(msh.fields[7]);
     if (!recorded) throw new RecordError('MSH-7 message date/time is empty', 'MSH-7', 'required');
-    const recordedAt = toInstant(hl7DateTime(recorded, this.tz, 'MSH-7'));
-    const pid = this.msg.segments.find((s) => s.name === 'PID');
+    const recordedDt = tryHl7DateTime(recorded, this.tz);
+    if (typeof recordedDt !== 'string') throw new RecordError(recordedDt.error, 'MSH-7', 'value');
+    const recordedAt = toInstant(recordedDt);
+    let pid: Segment | undefined;
+    let secondPid: Segment | undefined;
+    let pv1: Segment | undefined;
+    for (let i = 1; i < segs.length; i++) {
+      const s = segs[i];
+      if (s.name === 'PID') {
+        if (!pid) pid = s;
+        else if (!secondPid) secondPid = s;
+      } else if (s.name === 'PV1') pv1 ??= s;
+    }
     if (!pid) throw new RecordError(`${this.messageType}^${this.event} has no PID segment; only patient-bearing messages are mapped`, 'PID', 'not-supported');
     this.out.push(this.patient(pid));
     // Merge events (A40 and relatives) may carry several PID/MRG groups: each names one surviving patient.
-    const pids = this.msg.segments.filter((s) => s.name === 'PID');
-    if (pids.length > 1) {
+    if (secondPid) {
       if (MERGE_EVENTS.has(this.event)) {
         const firstRef = this.patientRef;
-        for (const extra of pids.slice(1)) this.out.push(this.patient(extra));
+        for (let i = secondPid.index - 1; i < segs.length; i++) if (segs[i].name === 'PID') this.out.push(this.patient(segs[i]));
         this.patientRef = firstRef;
       } else {
-        this.sink.issue('warning', 'not-supported', `message ${this.msg.ordinal}:${this.loc(pids[1])}`, 'more than one PID in a non-merge message; only the first patient is mapped');
+        this.sink.issue('warning', 'not-supported', `message ${this.msg.ordinal}:${this.loc(secondPid)}`, 'more than one PID in a non-merge message; only the first patient is mapped');
       }
     }
-    const pv1 = this.msg.segments.find((s) => s.name === 'PV1');
     if (pv1) {
       const enc = this.encounter(pv1);
       if (enc) this.out.push(enc);
     }
     this.mapBody();
-    const targets = this.out.map((r) => ({ reference: `${r.resourceType}/${r.id}` }));
-    this.out.push({
+    const out = this.out;
+    const targets: Json[] = new Array(out.length);
+    for (let i = 0; i < out.length; i++) targets[i] = { reference: `${out[i].resourceType}/${out[i].id}` };
+    out.push({
       resourceType: 'Provenance',
       id: this.id('Provenance'),
       target: targets,
       recorded: recordedAt,
       activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE' }] },
-      agent: [{ who: { identifier: { system: 'urn:tributary:institution', value: this.ctx.institution } } }],
+      agent: [{ who: { identifier: { system: 'urn:tributary:institution', value: this.file.institution } } }],
       entity: [
         {
           role: 'source',
           what: {
-            identifier: { system: `urn:tributary:${this.ctx.institution}:hl7v2-message`, value: this.controlId },
+            identifier: { system: this.file.messageSystem, value: this.controlId },
             display: `HL7 v2 ${this.messageType}^${this.event}`,
           },
         },
       ],
     });
-    return this.out;
+    return out;
   }
 
   // ---- Patient ----
@@ -146,52 +239,86 @@ class MessageMapper {
     const f = pid.fields;
     const identifiers: Json[] = [];
     let mrn = '';
-    // Each repetition split once: [field, components].
-    const cxList: { field: number; comps: string[] }[] = [];
-    for (const field of [3, 2, 4]) for (const x of r.reps(f[field])) cxList.push({ field, comps: r.comps(x) });
-    // MRN: the first PID-3 repetition typed MR, else the first PID-3 repetition, else PID-2 / PID-4 (v2.3 senders).
-    const mrChoice = cxList.find((c) => c.field === 3 && r.text(c.comps[4]) === 'MR') ?? cxList.find((c) => r.text(c.comps[0]) !== '');
-    for (const c of cxList) {
-      const comps = c.comps;
+    // Each repetition split once, PID-3 first, then PID-2 and PID-4 (v2.3 senders).
+    const cxFields: number[] = [];
+    const cxComps: string[][] = [];
+    for (let k = 0; k < 3; k++) {
+      const field = k === 0 ? 3 : k === 1 ? 2 : 4;
+      for (const x of r.reps(f[field])) {
+        cxFields.push(field);
+        cxComps.push(r.comps(x));
+      }
+    }
+    // MRN: the first PID-3 repetition typed MR, else the first PID-3 repetition, else PID-2 / PID-4.
+    let mrChoice = -1;
+    for (let i = 0; i < cxComps.length && mrChoice < 0; i++) if (cxFields[i] === 3 && r.text(cxComps[i][4]) === 'MR') mrChoice = i;
+    for (let i = 0; i < cxComps.length && mrChoice < 0; i++) if (r.text(cxComps[i][0]) !== '') mrChoice = i;
+    let hasSsn = false;
+    for (let i = 0; i < cxComps.length; i++) {
+      const comps = cxComps[i];
       const value = r.text(comps[0]);
       if (!value) continue;
       const type = r.text(comps[4]);
       let system: string;
-      if (c === mrChoice) {
+      if (i === mrChoice) {
         mrn = value;
-        system = mrnSystem(this.ctx.institution);
+        system = this.file.mrnSystem;
       } else if (type === 'SS') system = SSN_SYSTEM;
       else if (type === 'NNCHN' || ((type === 'NI' || type === 'RI') && CN_RESIDENT_ID.test(value))) system = CN_RESIDENT_ID_SYSTEM;
       else if ((type === 'NI' || type === 'NNUSA') && US_SSN.test(value)) system = SSN_SYSTEM;
-      else system = this.authoritySystem(comps[3]) ?? `urn:tributary:${this.ctx.institution}:id:${type || 'other'}`;
-      identifiers.push({ ...(type ? { type: { coding: [{ system: V2_0203, code: type }] } } : {}), system, value });
+      else system = this.authoritySystem(comps[3]) ?? `urn:tributary:${this.file.institution}:id:${type || 'other'}`;
+      if (system === SSN_SYSTEM) hasSsn = true;
+      identifiers.push(type ? { type: { coding: [{ system: V2_0203, code: type }] }, system, value } : { system, value });
     }
     const ssn = r.first(f[19]);
-    if (ssn && !identifiers.some((i) => i.system === SSN_SYSTEM)) identifiers.push({ type: { coding: [{ system: V2_0203, code: 'SS' }] }, system: SSN_SYSTEM, value: ssn });
+    if (ssn && !hasSsn) identifiers.push({ type: { coding: [{ system: V2_0203, code: 'SS' }] }, system: SSN_SYSTEM, value: ssn });
     if (!mrn) throw new RecordError('no patient identifier in PID-3 (or PID-2/PID-4)', this.loc(pid, 3), 'required');
-    const id = patientStableId(this.ctx.institution, mrn);
+    const id = this.file.patientId(mrn);
     this.patientRef = `Patient/${id}`;
     const patient: FhirResource = { resourceType: 'Patient', id, identifier: identifiers };
-    const names = r.reps(f[5]).map((x) => this.humanName(x)).filter((n): n is Json => n !== undefined);
+    const names: Json[] = [];
+    for (const x of r.reps(f[5])) {
+      const n = this.humanName(x);
+      if (n) names.push(n);
+    }
     if (names.length) patient.name = names;
-    const telecom = [...r.reps(f[13]).map((x) => this.contactPoint(x, 'home')), ...r.reps(f[14]).map((x) => this.contactPoint(x, 'work'))].filter((t): t is Json => t !== undefined);
+    const telecom: Json[] = [];
+    for (const x of r.reps(f[13])) {
+      const t = this.contactPoint(x, 'home');
+      if (t) telecom.push(t);
+    }
+    for (const x of r.reps(f[14])) {
+      const t = this.contactPoint(x, 'work');
+      if (t) telecom.push(t);
+    }
     if (telecom.length) patient.telecom = telecom;
     const gender = r.first(f[8]);
     if (gender) patient.gender = GENDER[gender.toUpperCase()] ?? 'unknown';
     const dob = r.first(f[7]);
-    if (dob) patient.birthDate = hl7Date(dob.slice(0, 8), this.loc(pid, 7));
-    const addresses = r.reps(f[11]).map((x) => this.address(x)).filter((a): a is Json => a !== undefined);
+    if (dob) patient.birthDate = this.date(dob.slice(0, 8), pid, 7);
+    const addresses: Json[] = [];
+    for (const x of r.reps(f[11])) {
+      const a = this.address(x);
+      if (a) addresses.push(a);
+    }
     if (addresses.length) patient.address = addresses;
     const deathTime = r.first(f[29]);
-    if (deathTime) patient.deceasedDateTime = hl7DateTime(deathTime, this.tz, this.loc(pid, 29));
+    if (deathTime) patient.deceasedDateTime = this.dt(deathTime, pid, 29);
     else if (r.first(f[30]) === 'Y') patient.deceasedBoolean = true;
     // The MRG that belongs to this PID is the next one before any later PID (patient merges only).
-    const next = this.msg.segments.find((s) => s.index > pid.index && (s.name === 'MRG' || s.name === 'PID'));
-    const mrg = next?.name === 'MRG' && MERGE_EVENTS.has(this.event) ? next : undefined;
-    if (mrg) {
-      const prior = r.reps(mrg.fields[1]).map((x) => r.text(r.comps(x)[0])).filter(Boolean);
-      if (prior.length === 0) throw new RecordError('MRG-1 prior patient identifier is empty in a patient merge', this.loc(mrg, 1), 'required');
-      patient.link = prior.map((p) => ({ other: { reference: `Patient/${patientStableId(this.ctx.institution, p)}` }, type: 'replaces' }));
+    if (MERGE_EVENTS.has(this.event)) {
+      const segs = this.msg.segments;
+      let mrg: Segment | undefined;
+      for (let i = pid.index; i < segs.length; i++) {
+        const name = segs[i].name;
+        if (name === 'MRG') mrg = segs[i];
+        if (name === 'MRG' || name === 'PID') break;
+      }
+      if (mrg) {
+        const prior = r.reps(mrg.fields[1]).map((x) => r.text(r.comps(x)[0])).filter(Boolean);
+        if (prior.length === 0) throw new RecordError('MRG-1 prior patient identifier is empty in a patient merge', this.loc(mrg, 1), 'required');
+        patient.link = prior.map((p) => ({ other: { reference: `Patient/${patientStableId(this.file.institution, p)}` }, type: 'replaces' }));
+      }
     }
     return patient;
   }
@@ -200,7 +327,7 @@ class MessageMapper {
     if (!hd) return undefined;
     const subs = this.r.subs(hd).map((s) => this.r.text(s));
     if (subs[1] && subs[2] === 'ISO' && /^\d+(\.\d+)+$/.test(subs[1])) return `urn:oid:${subs[1]}`;
-    if (subs[0]) return `urn:tributary:${this.ctx.institution}:id:${encodeURIComponent(subs[0])}`;
+    if (subs[0]) return `urn:tributary:${this.file.institution}:id:${encodeURIComponent(subs[0])}`;
     return undefined;
   }
 
@@ -258,7 +385,7 @@ class MessageMapper {
     const cls = r.first(pv1.fields[2]);
     if (!cls || cls === 'N') return undefined;
     const visit = r.first(pv1.fields[19]);
-    const id = visit ? stableId(this.ctx.institution, 'Encounter', visit) : this.id('Encounter');
+    const id = visit ? stableId(this.file.institution, 'Encounter', visit) : this.id('Encounter');
     const mapped = ENCOUNTER_CLASS[cls];
     const enc: FhirResource = {
       resourceType: 'Encounter',
@@ -267,13 +394,13 @@ class MessageMapper {
       class: mapped ? { system: ACT_CODE, code: mapped[0], display: mapped[1] } : { system: 'http://terminology.hl7.org/CodeSystem/v2-0004', code: cls },
       subject: { reference: this.patientRef },
     };
-    if (visit) enc.identifier = [{ system: `urn:tributary:${this.ctx.institution}:visit`, value: visit }];
+    if (visit) enc.identifier = [{ system: this.file.visitSystem, value: visit }];
     const start = r.first(pv1.fields[44]);
     const end = r.first(pv1.fields[45]);
     if (start || end) {
       const period: Json = {};
-      if (start) period.start = hl7DateTime(start, this.tz, this.loc(pv1, 44));
-      if (end) period.end = hl7DateTime(end, this.tz, this.loc(pv1, 45));
+      if (start) period.start = this.dt(start, pv1, 44);
+      if (end) period.end = this.dt(end, pv1, 45);
       enc.period = period;
     }
     this.encounterRef = `Encounter/${id}`;
@@ -334,7 +461,7 @@ class MessageMapper {
       const code = r.text(c[base]);
       if (!code) continue;
       const coding: Json = { code };
-      const system = canonicalSystem(r.text(c[base + 2]), this.ctx.institution);
+      const system = canonicalSystem(r.text(c[base + 2]), this.file.institution);
       if (system) coding.system = system;
       const display = r.text(c[base + 1]);
       if (display) coding.display = display;
@@ -349,8 +476,8 @@ class MessageMapper {
     const ids: Json[] = [];
     const placer = this.r.first(placerField) || this.r.first(orc?.fields[2]);
     const filler = this.r.first(fillerField) || this.r.first(orc?.fields[3]);
-    if (placer) ids.push({ type: { coding: [{ system: V2_0203, code: 'PLAC' }] }, system: `urn:tributary:${this.ctx.institution}:placer`, value: placer });
-    if (filler) ids.push({ type: { coding: [{ system: V2_0203, code: 'FILL' }] }, system: `urn:tributary:${this.ctx.institution}:filler`, value: filler });
+    if (placer) ids.push({ type: { coding: [{ system: V2_0203, code: 'PLAC' }] }, system: this.file.placerSystem, value: placer });
+    if (filler) ids.push({ type: { coding: [{ system: V2_0203, code: 'FILL' }] }, system: this.file.fillerSystem, value: filler });
     return ids;
   }
 
@@ -369,7 +496,7 @@ class MessageMapper {
     if (code) sr.code = code;
     if (this.encounterRef) sr.encounter = { reference: this.encounterRef };
     const authored = this.r.first(orc?.fields[9]);
-    if (authored && orc) sr.authoredOn = hl7DateTime(authored, this.tz, this.loc(orc, 9));
+    if (authored && orc) sr.authoredOn = this.dt(authored, orc, 9);
     return sr;
   }
 
@@ -387,9 +514,9 @@ class MessageMapper {
     if (ids.length) dr.identifier = ids;
     if (this.encounterRef) dr.encounter = { reference: this.encounterRef };
     const eff = this.r.first(obr.fields[7]);
-    if (eff) dr.effectiveDateTime = hl7DateTime(eff, this.tz, this.loc(obr, 7));
+    if (eff) dr.effectiveDateTime = this.dt(eff, obr, 7);
     const issued = this.r.first(obr.fields[22]);
-    if (issued && issued.length >= 12) dr.issued = hl7DateTime(issued, this.tz, this.loc(obr, 22));
+    if (issued && issued.length >= 12) dr.issued = this.dt(issued, obr, 22);
     return dr;
   }
 
@@ -426,7 +553,7 @@ class MessageMapper {
     const interp = r.reps(f[8]).map((x) => r.text(r.comps(x)[0])).filter(Boolean);
     if (interp.length) obs.interpretation = interp.map((code) => ({ coding: [{ system: INTERPRETATION, code }] }));
     const eff = r.first(f[14]) || (report ? undefined : undefined);
-    if (eff) obs.effectiveDateTime = hl7DateTime(eff, this.tz, this.loc(obx, 14));
+    if (eff) obs.effectiveDateTime = this.dt(eff, obx, 14);
     else if (report?.effectiveDateTime) obs.effectiveDateTime = report.effectiveDateTime;
     this.out.push(obs);
     if (report) ((report.result ??= []) as Json[]).push({ reference: `Observation/${obs.id}` });
@@ -465,7 +592,7 @@ class MessageMapper {
       case 'DT':
       case 'TS':
       case 'DTM':
-        obs.valueDateTime = hl7DateTime(r.text(r.comps(first)[0]), this.tz, this.loc(obx, 5));
+        obs.valueDateTime = this.dt(r.text(r.comps(first)[0]), obx, 5);
         return;
       case 'RP':
       case 'HD':
@@ -515,7 +642,7 @@ class MessageMapper {
     if (ids.length) mr.identifier = ids;
     if (this.encounterRef) mr.encounter = { reference: this.encounterRef };
     const authored = r.first(orc?.fields[9]);
-    if (authored && orc) mr.authoredOn = hl7DateTime(authored, this.tz, this.loc(orc, 9));
+    if (authored && orc) mr.authoredOn = this.dt(authored, orc, 9);
     const amount = r.first(rxe.fields[3]);
     const unitC = r.comps(r.reps(rxe.fields[5])[0]);
     const dosage: Json = {};
@@ -543,7 +670,7 @@ class MessageMapper {
       status: completion === 'RE' || completion === 'NA' ? 'not-done' : 'completed',
       vaccineCode: vaccine,
       patient: { reference: this.patientRef },
-      occurrenceDateTime: hl7DateTime(when, this.tz, this.loc(rxa, 3)),
+      occurrenceDateTime: this.dt(when, rxa, 3),
     };
     if (this.encounterRef) imm.encounter = { reference: this.encounterRef };
     const source = r.first(rxa.fields[9]);
@@ -558,7 +685,7 @@ class MessageMapper {
     const lot = r.first(rxa.fields[15]);
     if (lot) imm.lotNumber = lot;
     const exp = r.first(rxa.fields[16]);
-    if (exp) imm.expirationDate = hl7Date(exp.slice(0, 8), this.loc(rxa, 16));
+    if (exp) imm.expirationDate = this.date(exp.slice(0, 8), rxa, 16);
     return imm;
   }
 
@@ -583,12 +710,12 @@ class MessageMapper {
     const uniqueId = r.first(txa.fields[12]);
     const doc: FhirResource = {
       resourceType: 'DocumentReference',
-      id: uniqueId ? stableId(this.ctx.institution, 'DocumentReference', uniqueId) : this.id('DocumentReference'),
+      id: uniqueId ? stableId(this.file.institution, 'DocumentReference', uniqueId) : this.id('DocumentReference'),
       status: r.first(txa.fields[19]).toUpperCase().startsWith('CA') ? 'entered-in-error' : 'current',
       subject: { reference: this.patientRef },
       content,
     };
-    if (uniqueId) doc.masterIdentifier = { system: `urn:tributary:${this.ctx.institution}:document`, value: uniqueId };
+    if (uniqueId) doc.masterIdentifier = { system: this.file.documentSystem, value: uniqueId };
     const docStatus = DOC_STATUS[r.first(txa.fields[17])];
     if (docStatus) doc.docStatus = docStatus;
     const type = this.codeableConcept(r.reps(txa.fields[2])[0]);
@@ -598,7 +725,7 @@ class MessageMapper {
       doc.type = type;
     }
     const date = r.first(txa.fields[6]) || r.first(txa.fields[4]);
-    if (date && date.length >= 12) doc.date = hl7DateTime(date, this.tz, this.loc(txa, 6));
+    if (date && date.length >= 12) doc.date = this.dt(date, txa, 6);
     if (this.encounterRef) doc.context = { encounter: [{ reference: this.encounterRef }] };
     return doc;
   }
