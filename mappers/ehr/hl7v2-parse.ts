@@ -30,6 +30,37 @@ export class Segment {
     preset?: string[],
   ) {
     this.split = preset;
+    this.cursorPos = start;
+  }
+
+  /** Where the last field() read ended: reads mostly go forward, so the next one resumes there. */
+  private cursorField = 0;
+  private cursorPos: number;
+
+  /**
+   * fields[n] without splitting the segment: a PV1 has 50-odd fields and the mapper reads four. Same value as
+   * fields[n] (undefined past the last field).
+   */
+  field(n: number): string | undefined {
+    if (this.split) return this.split[n];
+    const text = this.text;
+    const sep = this.fieldSep;
+    const end = this.end;
+    let k = 0;
+    let pos = this.start;
+    if (n >= this.cursorField) {
+      k = this.cursorField;
+      pos = this.cursorPos;
+    }
+    for (; k < n; k++) {
+      const i = text.indexOf(sep, pos);
+      if (i < 0 || i >= end) return undefined;
+      pos = i + 1;
+    }
+    this.cursorField = n;
+    this.cursorPos = pos;
+    const e = text.indexOf(sep, pos);
+    return text.slice(pos, e < 0 || e > end ? end : e);
   }
 
   /** fields[n] is the raw text of field n (for MSH, fields[1] is the field separator and fields[2] the encoding chars). */
@@ -233,6 +264,34 @@ export class Hl7Reader {
   subs(raw: string | undefined): string[] {
     if (!raw) return [];
     return raw.split(this.d.subcomponent);
+  }
+
+  /** The first repetition, raw (reps(raw)[0] without splitting the others off). */
+  firstRep(raw: string | undefined): string | undefined {
+    if (!raw) return undefined;
+    const i = raw.indexOf(this.d.repetition);
+    return i < 0 ? raw : raw.slice(0, i);
+  }
+
+  /** Component n (0-based), raw: comps(raw)[n] without splitting the whole value. */
+  comp(raw: string | undefined, n: number): string | undefined {
+    if (!raw) return undefined;
+    const d = this.d.component;
+    let start = 0;
+    for (let k = 0; k < n; k++) {
+      const i = raw.indexOf(d, start);
+      if (i < 0) return undefined;
+      start = i + 1;
+    }
+    const end = raw.indexOf(d, start);
+    return end < 0 ? (start === 0 ? raw : raw.slice(start)) : raw.slice(start, end);
+  }
+
+  /** The first subcomponent, raw: subs(raw)[0]. */
+  firstSub(raw: string | undefined): string | undefined {
+    if (!raw) return undefined;
+    const i = raw.indexOf(this.d.subcomponent);
+    return i < 0 ? raw : raw.slice(0, i);
   }
 
   /** Unescaped text of a component (or subcomponent) value; '' for empty or HL7 null ("""). */

@@ -145,10 +145,10 @@ class MessageMapper {
   private header(): void {
     const r = this.r;
     const msh = this.msg.segments[0];
-    const type = r.comps(r.reps(msh.fields[9])[0]);
-    this.messageType = r.text(type[0]);
-    this.event = r.text(type[1]);
-    this.controlId = r.first(msh.fields[10]) || `${this.ctx.sourceFile}#${this.msg.ordinal}`;
+    const type = r.firstRep(msh.field(9));
+    this.messageType = r.text(r.comp(type, 0));
+    this.event = r.text(r.comp(type, 1));
+    this.controlId = r.first(msh.field(10)) || `${this.ctx.sourceFile}#${this.msg.ordinal}`;
   }
 
   private id(kind: string, part?: number): string {
@@ -177,7 +177,7 @@ class MessageMapper {
     const segs = this.msg.segments;
     const msh = segs[0];
     if (!this.messageType) throw new RecordError('MSH-9 message type is empty', 'MSH-9', 'required');
-    const recorded = this.r.first(msh.fields[7]);
+    const recorded = this.r.first(msh.field(7));
     if (!recorded) throw new RecordError('MSH-7 message date/time is empty', 'MSH-7', 'required');
     const recordedDt = tryHl7DateTime(recorded, this.tz);
     if (typeof recordedDt !== 'string') throw new RecordError(recordedDt.error, 'MSH-7', 'value');
@@ -236,7 +236,6 @@ class MessageMapper {
 
   private patient(pid: Segment): FhirResource {
     const r = this.r;
-    const f = pid.fields;
     const identifiers: Json[] = [];
     let mrn = '';
     // Each repetition split once, PID-3 first, then PID-2 and PID-4 (v2.3 senders).
@@ -244,7 +243,7 @@ class MessageMapper {
     const cxComps: string[][] = [];
     for (let k = 0; k < 3; k++) {
       const field = k === 0 ? 3 : k === 1 ? 2 : 4;
-      for (const x of r.reps(f[field])) {
+      for (const x of r.reps(pid.field(field))) {
         cxFields.push(field);
         cxComps.push(r.comps(x));
       }
@@ -270,41 +269,41 @@ class MessageMapper {
       if (system === SSN_SYSTEM) hasSsn = true;
       identifiers.push(type ? { type: { coding: [{ system: V2_0203, code: type }] }, system, value } : { system, value });
     }
-    const ssn = r.first(f[19]);
+    const ssn = r.first(pid.field(19));
     if (ssn && !hasSsn) identifiers.push({ type: { coding: [{ system: V2_0203, code: 'SS' }] }, system: SSN_SYSTEM, value: ssn });
     if (!mrn) throw new RecordError('no patient identifier in PID-3 (or PID-2/PID-4)', this.loc(pid, 3), 'required');
     const id = this.file.patientId(mrn);
     this.patientRef = `Patient/${id}`;
     const patient: FhirResource = { resourceType: 'Patient', id, identifier: identifiers };
     const names: Json[] = [];
-    for (const x of r.reps(f[5])) {
+    for (const x of r.reps(pid.field(5))) {
       const n = this.humanName(x);
       if (n) names.push(n);
     }
     if (names.length) patient.name = names;
     const telecom: Json[] = [];
-    for (const x of r.reps(f[13])) {
+    for (const x of r.reps(pid.field(13))) {
       const t = this.contactPoint(x, 'home');
       if (t) telecom.push(t);
     }
-    for (const x of r.reps(f[14])) {
+    for (const x of r.reps(pid.field(14))) {
       const t = this.contactPoint(x, 'work');
       if (t) telecom.push(t);
     }
     if (telecom.length) patient.telecom = telecom;
-    const gender = r.first(f[8]);
+    const gender = r.first(pid.field(8));
     if (gender) patient.gender = GENDER[gender.toUpperCase()] ?? 'unknown';
-    const dob = r.first(f[7]);
+    const dob = r.first(pid.field(7));
     if (dob) patient.birthDate = this.date(dob.slice(0, 8), pid, 7);
     const addresses: Json[] = [];
-    for (const x of r.reps(f[11])) {
+    for (const x of r.reps(pid.field(11))) {
       const a = this.address(x);
       if (a) addresses.push(a);
     }
     if (addresses.length) patient.address = addresses;
-    const deathTime = r.first(f[29]);
+    const deathTime = r.first(pid.field(29));
     if (deathTime) patient.deceasedDateTime = this.dt(deathTime, pid, 29);
-    else if (r.first(f[30]) === 'Y') patient.deceasedBoolean = true;
+    else if (r.first(pid.field(30)) === 'Y') patient.deceasedBoolean = true;
     // The MRG that belongs to this PID is the next one before any later PID (patient merges only).
     if (MERGE_EVENTS.has(this.event)) {
       const segs = this.msg.segments;
@@ -315,7 +314,7 @@ class MessageMapper {
         if (name === 'MRG' || name === 'PID') break;
       }
       if (mrg) {
-        const prior = r.reps(mrg.fields[1]).map((x) => r.text(r.comps(x)[0])).filter(Boolean);
+        const prior = r.reps(mrg.field(1)).map((x) => r.text(r.comps(x)[0])).filter(Boolean);
         if (prior.length === 0) throw new RecordError('MRG-1 prior patient identifier is empty in a patient merge', this.loc(mrg, 1), 'required');
         patient.link = prior.map((p) => ({ other: { reference: `Patient/${patientStableId(this.file.institution, p)}` }, type: 'replaces' }));
       }
@@ -334,7 +333,7 @@ class MessageMapper {
   private humanName(xpn: string): Json | undefined {
     const r = this.r;
     const c = r.comps(xpn);
-    const family = r.text(r.subs(c[0])[0]);
+    const family = r.text(r.firstSub(c[0]));
     const given = [r.text(c[1]), r.text(c[2])].filter(Boolean);
     const suffix = [r.text(c[3]), r.text(c[5])].filter(Boolean);
     const prefix = r.text(c[4]);
@@ -365,7 +364,7 @@ class MessageMapper {
   private address(xad: string): Json | undefined {
     const r = this.r;
     const c = r.comps(xad);
-    const line = [r.text(r.subs(c[0])[0]), r.text(c[1])].filter(Boolean);
+    const line = [r.text(r.firstSub(c[0])), r.text(c[1])].filter(Boolean);
     const a: Json = {};
     if (line.length) a.line = line;
     if (r.text(c[2])) a.city = r.text(c[2]).trim();
@@ -382,21 +381,21 @@ class MessageMapper {
 
   private encounter(pv1: Segment): FhirResource | undefined {
     const r = this.r;
-    const cls = r.first(pv1.fields[2]);
+    const cls = r.first(pv1.field(2));
     if (!cls || cls === 'N') return undefined;
-    const visit = r.first(pv1.fields[19]);
+    const visit = r.first(pv1.field(19));
     const id = visit ? stableId(this.file.institution, 'Encounter', visit) : this.id('Encounter');
     const mapped = ENCOUNTER_CLASS[cls];
     const enc: FhirResource = {
       resourceType: 'Encounter',
       id,
-      status: r.first(pv1.fields[45]) ? 'finished' : (ENCOUNTER_STATUS[this.event] ?? 'unknown'),
+      status: r.first(pv1.field(45)) ? 'finished' : (ENCOUNTER_STATUS[this.event] ?? 'unknown'),
       class: mapped ? { system: ACT_CODE, code: mapped[0], display: mapped[1] } : { system: 'http://terminology.hl7.org/CodeSystem/v2-0004', code: cls },
       subject: { reference: this.patientRef },
     };
     if (visit) enc.identifier = [{ system: this.file.visitSystem, value: visit }];
-    const start = r.first(pv1.fields[44]);
-    const end = r.first(pv1.fields[45]);
+    const start = r.first(pv1.field(44));
+    const end = r.first(pv1.field(45));
     if (start || end) {
       const period: Json = {};
       if (start) period.start = this.dt(start, pv1, 44);
@@ -469,20 +468,21 @@ class MessageMapper {
     }
     const text = r.text(c[8]) || r.text(c[1]) || r.text(c[4]);
     if (!codings.length && !text) return undefined;
-    return { ...(codings.length ? { coding: codings } : {}), ...(text ? { text } : {}) };
+    if (!codings.length) return { text };
+    return text ? { coding: codings, text } : { coding: codings };
   }
 
   private orderIdentifiers(orc: Segment | undefined, placerField: string | undefined, fillerField: string | undefined): Json[] {
     const ids: Json[] = [];
-    const placer = this.r.first(placerField) || this.r.first(orc?.fields[2]);
-    const filler = this.r.first(fillerField) || this.r.first(orc?.fields[3]);
+    const placer = this.r.first(placerField) || this.r.first(orc?.field(2));
+    const filler = this.r.first(fillerField) || this.r.first(orc?.field(3));
     if (placer) ids.push({ type: { coding: [{ system: V2_0203, code: 'PLAC' }] }, system: this.file.placerSystem, value: placer });
     if (filler) ids.push({ type: { coding: [{ system: V2_0203, code: 'FILL' }] }, system: this.file.fillerSystem, value: filler });
     return ids;
   }
 
   private serviceRequest(obr: Segment, orc: Segment | undefined): FhirResource {
-    const control = this.r.first(orc?.fields[1]);
+    const control = this.r.first(orc?.field(1));
     const sr: FhirResource = {
       resourceType: 'ServiceRequest',
       id: this.id('ServiceRequest', obr.index),
@@ -490,69 +490,72 @@ class MessageMapper {
       intent: 'order',
       subject: { reference: this.patientRef },
     };
-    const ids = this.orderIdentifiers(orc, obr.fields[2], obr.fields[3]);
+    const ids = this.orderIdentifiers(orc, obr.field(2), obr.field(3));
     if (ids.length) sr.identifier = ids;
-    const code = this.codeableConcept(this.r.reps(obr.fields[4])[0]);
+    const code = this.codeableConcept(this.r.firstRep(obr.field(4)));
     if (code) sr.code = code;
     if (this.encounterRef) sr.encounter = { reference: this.encounterRef };
-    const authored = this.r.first(orc?.fields[9]);
+    const authored = this.r.first(orc?.field(9));
     if (authored && orc) sr.authoredOn = this.dt(authored, orc, 9);
     return sr;
   }
 
   private diagnosticReport(obr: Segment): FhirResource {
-    const code = this.codeableConcept(this.r.reps(obr.fields[4])[0]);
+    const code = this.codeableConcept(this.r.firstRep(obr.field(4)));
     if (!code) throw new RecordError('OBR-4 universal service identifier is empty', this.loc(obr, 4), 'required');
     const dr: FhirResource = {
       resourceType: 'DiagnosticReport',
       id: this.id('DiagnosticReport', obr.index),
-      status: REPORT_STATUS[this.r.first(obr.fields[25])] ?? 'unknown',
+      status: REPORT_STATUS[this.r.first(obr.field(25))] ?? 'unknown',
       code,
       subject: { reference: this.patientRef },
     };
-    const ids = this.orderIdentifiers(undefined, obr.fields[2], obr.fields[3]);
+    const ids = this.orderIdentifiers(undefined, obr.field(2), obr.field(3));
     if (ids.length) dr.identifier = ids;
     if (this.encounterRef) dr.encounter = { reference: this.encounterRef };
-    const eff = this.r.first(obr.fields[7]);
+    const eff = this.r.first(obr.field(7));
     if (eff) dr.effectiveDateTime = this.dt(eff, obr, 7);
-    const issued = this.r.first(obr.fields[22]);
+    const issued = this.r.first(obr.field(22));
     if (issued && issued.length >= 12) dr.issued = this.dt(issued, obr, 22);
     return dr;
   }
 
   private observation(obx: Segment, report: FhirResource | undefined): void {
     const r = this.r;
-    const f = obx.fields;
-    const valueType = r.first(f[2]);
+    const valueType = r.first(obx.field(2));
     // Encapsulated data belongs to the report's presented form; Observation.value cannot hold an Attachment.
     if (valueType === 'ED' && report) {
-      const att = this.attachment(f[5], obx);
+      const att = this.attachment(obx.field(5), obx);
       if (att) ((report.presentedForm ??= []) as Json[]).push(att);
       return;
     }
-    const code = this.codeableConcept(r.reps(f[3])[0]);
+    const code = this.codeableConcept(r.firstRep(obx.field(3)));
     if (!code) throw new RecordError('OBX-3 observation identifier is empty', this.loc(obx, 3), 'required');
     const obs: FhirResource = {
       resourceType: 'Observation',
       id: this.id('Observation', obx.index),
-      status: RESULT_STATUS[r.first(f[11])] ?? 'unknown',
+      status: RESULT_STATUS[r.first(obx.field(11))] ?? 'unknown',
       code,
       subject: { reference: this.patientRef },
     };
     if (this.encounterRef) obs.encounter = { reference: this.encounterRef };
-    const unitRaw = r.comps(r.reps(f[6])[0]);
-    const unit = r.text(unitRaw[0]) || r.text(unitRaw[1]);
-    const values = r.reps(f[5]).filter((v) => v !== '' && v !== '""');
+    const unitRaw = r.firstRep(obx.field(6));
+    const unit = r.text(r.comp(unitRaw, 0)) || r.text(r.comp(unitRaw, 1));
+    const values = r.reps(obx.field(5)).filter((v) => v !== '' && v !== '""');
     if (values.length === 0) {
       obs.dataAbsentReason = { coding: [{ system: DATA_ABSENT, code: 'unknown' }] };
     } else {
       this.setValue(obs, valueType, values, unit, obx);
     }
-    const range = r.text(r.comps(f[7])[0]);
+    const range = r.text(r.comp(obx.field(7), 0));
     if (range) obs.referenceRange = [this.referenceRange(range, unit)];
-    const interp = r.reps(f[8]).map((x) => r.text(r.comps(x)[0])).filter(Boolean);
-    if (interp.length) obs.interpretation = interp.map((code) => ({ coding: [{ system: INTERPRETATION, code }] }));
-    const eff = r.first(f[14]) || (report ? undefined : undefined);
+    let interpretation: Json[] | undefined;
+    for (const x of r.reps(obx.field(8))) {
+      const code = r.text(r.comp(x, 0));
+      if (code) (interpretation ??= []).push({ coding: [{ system: INTERPRETATION, code }] });
+    }
+    if (interpretation) obs.interpretation = interpretation;
+    const eff = r.first(obx.field(14)) || (report ? undefined : undefined);
     if (eff) obs.effectiveDateTime = this.dt(eff, obx, 14);
     else if (report?.effectiveDateTime) obs.effectiveDateTime = report.effectiveDateTime;
     this.out.push(obs);
@@ -592,7 +595,7 @@ class MessageMapper {
       case 'DT':
       case 'TS':
       case 'DTM':
-        obs.valueDateTime = this.dt(r.text(r.comps(first)[0]), obx, 5);
+        obs.valueDateTime = this.dt(r.text(r.comp(first, 0)), obx, 5);
         return;
       case 'RP':
       case 'HD':
@@ -612,7 +615,7 @@ class MessageMapper {
   }
 
   private attachment(raw: string | undefined, seg: Segment): Json | undefined {
-    const c = this.r.comps(this.r.reps(raw)[0]).map((x) => this.r.text(x));
+    const c = this.r.comps(this.r.firstRep(raw)).map((x) => this.r.text(x));
     // ED: source^type^subtype^encoding^data
     const type = (c[1] || 'application').toLowerCase();
     const sub = (c[2] || 'octet-stream').toLowerCase();
@@ -628,12 +631,12 @@ class MessageMapper {
 
   private medicationRequest(rxe: Segment, orc: Segment | undefined): FhirResource {
     const r = this.r;
-    const med = this.codeableConcept(r.reps(rxe.fields[2])[0]);
+    const med = this.codeableConcept(r.firstRep(rxe.field(2)));
     if (!med) throw new RecordError('RXE-2 give code is empty', this.loc(rxe, 2), 'required');
     const mr: FhirResource = {
       resourceType: 'MedicationRequest',
       id: this.id('MedicationRequest', rxe.index),
-      status: MED_STATUS[r.first(orc?.fields[1])] ?? 'unknown',
+      status: MED_STATUS[r.first(orc?.field(1))] ?? 'unknown',
       intent: 'order',
       medicationCodeableConcept: med,
       subject: { reference: this.patientRef },
@@ -641,17 +644,17 @@ class MessageMapper {
     const ids = this.orderIdentifiers(orc, undefined, undefined);
     if (ids.length) mr.identifier = ids;
     if (this.encounterRef) mr.encounter = { reference: this.encounterRef };
-    const authored = r.first(orc?.fields[9]);
+    const authored = r.first(orc?.field(9));
     if (authored && orc) mr.authoredOn = this.dt(authored, orc, 9);
-    const amount = r.first(rxe.fields[3]);
-    const unitC = r.comps(r.reps(rxe.fields[5])[0]);
+    const amount = r.first(rxe.field(3));
+    const unitC = r.firstRep(rxe.field(5));
     const dosage: Json = {};
-    const instructions = r.reps(rxe.fields[7]).map((x) => r.text(r.comps(x)[1]) || r.text(r.comps(x)[0])).filter(Boolean);
+    const instructions = r.reps(rxe.field(7)).map((x) => r.text(r.comp(x, 1)) || r.text(r.comp(x, 0))).filter(Boolean);
     if (instructions.length) dosage.text = instructions.join('\n');
     if (amount) {
       const n = Number(amount);
       if (!Number.isFinite(n)) throw new RecordError('RXE-3 give amount is not a number', this.loc(rxe, 3), 'value');
-      dosage.doseAndRate = [{ doseQuantity: quantity(n, r.text(unitC[0]) || r.text(unitC[1])) }];
+      dosage.doseAndRate = [{ doseQuantity: quantity(n, r.text(r.comp(unitC, 0)) || r.text(r.comp(unitC, 1))) }];
     }
     if (Object.keys(dosage).length) mr.dosageInstruction = [dosage];
     return mr;
@@ -659,11 +662,11 @@ class MessageMapper {
 
   private immunization(rxa: Segment): FhirResource {
     const r = this.r;
-    const vaccine = this.codeableConcept(r.reps(rxa.fields[5])[0]);
+    const vaccine = this.codeableConcept(r.firstRep(rxa.field(5)));
     if (!vaccine) throw new RecordError('RXA-5 administered code is empty', this.loc(rxa, 5), 'required');
-    const when = r.first(rxa.fields[3]);
+    const when = r.first(rxa.field(3));
     if (!when) throw new RecordError('RXA-3 administration date/time is empty', this.loc(rxa, 3), 'required');
-    const completion = r.first(rxa.fields[20]);
+    const completion = r.first(rxa.field(20));
     const imm: FhirResource = {
       resourceType: 'Immunization',
       id: this.id('Immunization', rxa.index),
@@ -673,29 +676,29 @@ class MessageMapper {
       occurrenceDateTime: this.dt(when, rxa, 3),
     };
     if (this.encounterRef) imm.encounter = { reference: this.encounterRef };
-    const source = r.first(rxa.fields[9]);
+    const source = r.first(rxa.field(9));
     if (source) imm.primarySource = source === '00';
-    const amount = r.first(rxa.fields[6]);
+    const amount = r.first(rxa.field(6));
     if (amount && amount !== '999') {
       const n = Number(amount);
       if (!Number.isFinite(n)) throw new RecordError('RXA-6 amount is not a number', this.loc(rxa, 6), 'value');
-      const u = r.comps(r.reps(rxa.fields[7])[0]);
-      imm.doseQuantity = quantity(n, r.text(u[0]) || r.text(u[1]));
+      const u = r.firstRep(rxa.field(7));
+      imm.doseQuantity = quantity(n, r.text(r.comp(u, 0)) || r.text(r.comp(u, 1)));
     }
-    const lot = r.first(rxa.fields[15]);
+    const lot = r.first(rxa.field(15));
     if (lot) imm.lotNumber = lot;
-    const exp = r.first(rxa.fields[16]);
+    const exp = r.first(rxa.field(16));
     if (exp) imm.expirationDate = this.date(exp.slice(0, 8), rxa, 16);
     return imm;
   }
 
   private collectDocumentPart(obx: Segment, parts: { text: string[]; attachments: Json[] }): void {
-    const valueType = this.r.first(obx.fields[2]);
+    const valueType = this.r.first(obx.field(2));
     if (valueType === 'ED') {
-      const att = this.attachment(obx.fields[5], obx);
+      const att = this.attachment(obx.field(5), obx);
       if (att) parts.attachments.push(att);
     } else if (valueType === 'TX' || valueType === 'ST' || valueType === 'FT') {
-      for (const v of this.r.reps(obx.fields[5])) parts.text.push(this.r.text(v));
+      for (const v of this.r.reps(obx.field(5))) parts.text.push(this.r.text(v));
     }
   }
 
@@ -707,24 +710,24 @@ class MessageMapper {
       this.sink.issue('warning', 'incomplete', `message ${this.msg.ordinal}:OBX`, 'document notification carries no content; DocumentReference has metadata only');
       content.push({ attachment: { contentType: 'text/plain' } });
     }
-    const uniqueId = r.first(txa.fields[12]);
+    const uniqueId = r.first(txa.field(12));
     const doc: FhirResource = {
       resourceType: 'DocumentReference',
       id: uniqueId ? stableId(this.file.institution, 'DocumentReference', uniqueId) : this.id('DocumentReference'),
-      status: r.first(txa.fields[19]).toUpperCase().startsWith('CA') ? 'entered-in-error' : 'current',
+      status: r.first(txa.field(19)).toUpperCase().startsWith('CA') ? 'entered-in-error' : 'current',
       subject: { reference: this.patientRef },
       content,
     };
     if (uniqueId) doc.masterIdentifier = { system: this.file.documentSystem, value: uniqueId };
-    const docStatus = DOC_STATUS[r.first(txa.fields[17])];
+    const docStatus = DOC_STATUS[r.first(txa.field(17))];
     if (docStatus) doc.docStatus = docStatus;
-    const type = this.codeableConcept(r.reps(txa.fields[2])[0]);
+    const type = this.codeableConcept(r.firstRep(txa.field(2)));
     if (type) {
       // TXA-2 values are HL7 table 0270 document types.
       for (const c of (type.coding as Json[] | undefined) ?? []) c.system ??= 'http://terminology.hl7.org/CodeSystem/v2-0270';
       doc.type = type;
     }
-    const date = r.first(txa.fields[6]) || r.first(txa.fields[4]);
+    const date = r.first(txa.field(6)) || r.first(txa.field(4));
     if (date && date.length >= 12) doc.date = this.dt(date, txa, 6);
     if (this.encounterRef) doc.context = { encounter: [{ reference: this.encounterRef }] };
     return doc;
