@@ -253,17 +253,17 @@ export class Hl7Reader {
 
   reps(raw: string | undefined): string[] {
     if (!raw) return [];
-    return raw.split(this.d.repetition);
+    return splitOn(raw, this.d.repetition);
   }
 
   comps(raw: string | undefined): string[] {
     if (!raw) return [];
-    return raw.split(this.d.component);
+    return splitOn(raw, this.d.component);
   }
 
   subs(raw: string | undefined): string[] {
     if (!raw) return [];
-    return raw.split(this.d.subcomponent);
+    return splitOn(raw, this.d.subcomponent);
   }
 
   /** The first repetition, raw (reps(raw)[0] without splitting the others off). */
@@ -363,6 +363,11 @@ export class Hl7Reader {
     }
     return out;
   }
+}
+
+/** raw.split(d). Most values hold no delimiter at all: indexOf answers that without split's runtime call. */
+function splitOn(raw: string, d: string): string[] {
+  return raw.indexOf(d) < 0 ? [raw] : raw.split(d);
 }
 
 function hexToText(hex: string): string {
