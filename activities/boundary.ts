@@ -50,10 +50,11 @@ export function withFailureBoundary<T extends Record<string, (input: any) => Pro
   return wrapped as T;
 }
 
-/** Heartbeat when running inside an activity; a no-op in-process. */
+/** Heartbeat when running inside a normal activity; a no-op in-process and in a local activity (no heartbeats there). */
 export function heartbeat(details?: unknown): void {
   try {
-    Context.current().heartbeat(details);
+    const context = Context.current();
+    if (!context.info.isLocal) context.heartbeat(details);
   } catch {
     // not in an activity context: nothing to report to
   }

@@ -53,6 +53,21 @@ const pageSteps = proxyLocalActivities<IngestActivities>({ startToCloseTimeout: 
 const PAGE_STEPS_LOCAL = 'page-steps-local';
 /** The watermark's read and write (one small staging object) are local activities too: a round trip per source less. */
 const WATERMARK_LOCAL = 'watermark-local';
+/**
+ * The pull is a local activity too: a normal activity costs a server round trip (schedule, dispatch, complete) and
+ * a workflow task to resume on, per page, which on the e2e bench was most of Temporal's overhead. Same retry rule
+ * as `pull` (bounded by time, not attempts): past `localRetryThreshold` a backoff waits in a durable timer. It loses
+ * heartbeat-based stall detection, so startToClose bounds an attempt (a Bulk export's polls stay under it, see
+ * connectors.ts).
+ */
+const pullLocal = proxyLocalActivities<IngestActivities>({
+  startToCloseTimeout: '10 minutes',
+  scheduleToCloseTimeout: '2 hours',
+  localRetryThreshold: '10 seconds',
+  retry: { ...retry, maximumAttempts: undefined },
+});
+/** Histories recorded while the pull was a normal activity replay with their original commands. */
+const FETCH_LOCAL = 'fetch-local';
 /** Pixel work runs on its own task queue so it cannot starve ingestion's I/O. */
 function imagingActivities(taskQueue: string) {
   return proxyActivities<IngestActivities>({ taskQueue, startToCloseTimeout: '20 minutes', heartbeatTimeout: '2 minutes', retry });
@@ -163,7 +178,9 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
   let pagesThisRun = 0;
   for (;;) {
     progress.step = 'fetch';
-    const page = await pull.fetchPage({
+    // Decided per page, like the steps: a run begun with normal-activity pulls switches at a page boundary.
+    const fetcher = patched(FETCH_LOCAL) ? pullLocal : pull;
+    const page = await fetcher.fetchPage({
       runId: input.runId,
       endpoint: input.endpoint,
       institution: input.institution,

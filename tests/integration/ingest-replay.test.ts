@@ -10,8 +10,9 @@ import { recordIngestHistories, type RecordedHistories } from './fixtures/record
 /**
  * Workflow code changes must replay the histories of runs in flight. The v1 fixture was recorded before a page's
  * steps and the watermark became local activities (every step a normal activity); the current code must replay it
- * command for command (patched('page-steps-local'), patched('watermark-local')), and replay its own histories too. No data in these histories: test-double
- * activities return keys and counts.
+ * command for command (patched('page-steps-local'), patched('watermark-local')), and replay its own histories too. The v2
+ * fixture was recorded with the page steps local but the pull a normal activity (before patched('fetch-local')). No
+ * data in these histories: test-double activities return keys and counts.
  */
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 let bundle: WorkflowBundleWithSourceMap;
@@ -46,22 +47,34 @@ describe('ingest workflow replay', () => {
     expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
   });
 
-  it('runs the page steps and the watermark as local activities and replays that history', async () => {
+  it('replays histories recorded while the pull was a normal activity (page steps already local)', async () => {
+    const v2 = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'ingest-histories-v2.json'), 'utf8')) as RecordedHistories;
+    // The fixture is what it claims to be: pulls scheduled on the server, page steps as local-activity markers.
+    const child = Object.entries(v2).find(([id]) => id.includes(':druglabel:'))![1];
+    expect(eventsOf(child).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean)).toEqual(['fetchPage', 'fetchPage']);
+    expect(eventsOf(child).some((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED')).toBe(true);
+
+    const results = await replay(v2);
+    expect(results).toHaveLength(3);
+    expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
+  });
+
+  it('runs the pulls, the page steps and the watermark as local activities and replays that history', async () => {
     const { histories, progress } = await recordIngestHistories(loadConfig());
     expect(progress.totals).toMatchObject({ pages: 4, in: 6 + 4, published: 8, workItems: 4 });
 
     const child = Object.entries(histories).find(([id]) => id.includes(':druglabel:'))![1];
     const scheduled = eventsOf(child).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
-    // Only the two pulls are server round trips now.
-    expect(scheduled).toEqual(['fetchPage', 'fetchPage']);
+    // No server round trips for a file-drop source's pages at all now.
+    expect(scheduled).toEqual([]);
     const markers = eventsOf(child).filter((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED').length;
-    // Five local activities per page, the watermark, and the two patch markers.
-    expect(markers).toBe(2 * 5 + 1 + 2);
+    // A pull and five local activities per page, the watermark, and the three patch markers.
+    expect(markers).toBe(2 * (1 + 5) + 1 + 3);
 
     const imaging = Object.entries(histories).find(([id]) => id.includes(':imaging:'))![1];
     const imagingScheduled = eventsOf(imaging).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
     // Pixel work stays a normal activity on the imaging queue (it heartbeats per instance).
-    expect(imagingScheduled).toEqual(['fetchPage', 'deidentifyImages', 'denoiseImages', 'fetchPage', 'deidentifyImages', 'denoiseImages']);
+    expect(imagingScheduled).toEqual(['deidentifyImages', 'denoiseImages', 'deidentifyImages', 'denoiseImages']);
 
     const results = await replay(histories);
     expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
