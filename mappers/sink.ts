@@ -10,6 +10,11 @@ export class RecordError extends TributaryError {
   }
 }
 
+/** A record location given as text, or as a function that builds it only when an issue needs it. */
+function at(where: string | (() => string)): string {
+  return typeof where === 'string' ? where : where();
+}
+
 export function emptyResult(): MapResult {
   return { resources: [], issues: [], recordsIn: 0, recordsMapped: 0, recordsRejected: 0 };
 }
@@ -45,20 +50,20 @@ export class RecordSink {
    * Map one record (or `count` input records that become resources together, e.g. samples of one window). The
    * builder throws RecordError (or anything) to reject it.
    */
-  record(location: string, build: () => FhirResource[], count = 1): boolean {
+  record(where: string | (() => string), build: () => FhirResource[], count = 1): boolean {
     this.result.recordsIn += count;
     let resources: FhirResource[];
     try {
       resources = build();
     } catch (e) {
       this.result.recordsRejected += count;
-      if (e instanceof RecordError) this.issue('error', e.code, `${location}${e.location ? `:${e.location}` : ''}`, e.message);
-      else this.issue('error', 'exception', location, `mapping failed: ${toError(e).name}`);
+      if (e instanceof RecordError) this.issue('error', e.code, `${at(where)}${e.location ? `:${e.location}` : ''}`, e.message);
+      else this.issue('error', 'exception', at(where), `mapping failed: ${toError(e).name}`);
       return false;
     }
     if (resources.length === 0) {
       this.result.recordsRejected += count;
-      this.issue('error', 'not-supported', location, 'record produced no resources');
+      this.issue('error', 'not-supported', at(where), 'record produced no resources');
       return false;
     }
     if (this.validate) {
@@ -67,7 +72,7 @@ export class RecordSink {
         const issues = validateFhirResource(r);
         if (issues.length === 0) continue;
         bad = true;
-        for (const i of issues) this.issue('error', i.code, location, `${r.resourceType} fails FHIR R4 validation: ${i.diagnostics ?? 'invalid'}`, i.expression);
+        for (const i of issues) this.issue('error', i.code, at(where), `${r.resourceType} fails FHIR R4 validation: ${i.diagnostics ?? 'invalid'}`, i.expression);
       }
       if (bad) {
         this.result.recordsRejected += count;

@@ -61,9 +61,11 @@ export function mapHl7v2(bytes: Buffer, ctx: MapContext): MapResult {
   const file = new FileScope(ctx);
   const mapper = new MessageMapper(file, sink);
   const build = (): FhirResource[] => mapper.map();
+  // The record's location is built only if it gets an issue: most messages get none.
+  const where = (): string => mapper.where();
   for (; msg; msg = scanner.next()) {
     mapper.reset(msg);
-    sink.record(`message ${msg.ordinal} (line ${msg.line})`, build);
+    sink.record(where, build);
   }
   if (badLines.length) {
     sink.issue('warning', 'structure', `line ${badLines[0]}`, `${badLines.length} line(s) are not valid segments (bad segment name); ignored`);
@@ -139,6 +141,10 @@ class MessageMapper {
     this.event = '';
     this.controlId = '';
     this.r = new Hl7Reader(msg.delimiters);
+  }
+
+  where(): string {
+    return `message ${this.msg.ordinal} (line ${this.msg.line})`;
   }
 
   /** Reads MSH-9 and MSH-10 (inside map(), so a failure there rejects the message as before). */
