@@ -40,26 +40,63 @@ function civilFromDays(days: number): [number, number, number] {
 const pad2 = (n: number) => (n < 10 ? '0' + n : String(n));
 const pad4 = (n: number) => String(n).padStart(4, '0');
 
+const isDigit = (c: number) => c >= 48 && c <= 57;
+/** Two ASCII digits at `i` as a number, or -1. */
+function digits2(s: string, i: number): number {
+  const a = s.charCodeAt(i);
+  const b = s.charCodeAt(i + 1);
+  return isDigit(a) && isDigit(b) ? (a - 48) * 10 + (b - 48) : -1;
+}
+
+/**
+ * How much of FHIR_DATE_RE `value` matches, without a match array (every structured date of a batch passes here):
+ * 0 when it does not match, else 4 (year), 7 (year-month), 10 (date) or its length (date with a time part, which
+ * starts at index 10). Equal to the regex on every input (tested).
+ */
+export function fhirDatePrecision(value: string): number {
+  const n = value.length;
+  if (n < 4 || digits2(value, 0) < 0 || digits2(value, 2) < 0) return 0;
+  if (n === 4) return 4;
+  if (n < 7 || value.charCodeAt(4) !== 45 || digits2(value, 5) < 0) return 0;
+  if (n === 7) return 7;
+  if (n < 10 || value.charCodeAt(7) !== 45 || digits2(value, 8) < 0) return 0;
+  if (n === 10) return 10;
+  if (value.charCodeAt(10) !== 84) return 0; // 'T'
+  // T[0-9:.]+ then nothing, 'Z', or [+-]hh:mm (the time's characters never include a zone's sign or 'Z').
+  let i = 11;
+  while (i < n) {
+    const c = value.charCodeAt(i);
+    if (!(isDigit(c) || c === 58 || c === 46)) break;
+    i++;
+  }
+  if (i === 11) return 0;
+  if (i === n) return n;
+  const c = value.charCodeAt(i);
+  if (c === 90) return i + 1 === n ? n : 0; // 'Z'
+  if ((c === 43 || c === 45) && i + 6 === n && digits2(value, i + 1) >= 0 && value.charCodeAt(i + 3) === 58 && digits2(value, i + 4) >= 0) return n;
+  return 0;
+}
+
 /**
  * Shift a FHIR date/dateTime/instant by whole days, keeping its precision, time of day and zone, so intervals
  * between one patient's dates are preserved. A year alone stays as it is (HIPAA allows the year); a year-month
  * moves with its mid-month day. Returns undefined for a value that is not a FHIR date.
  */
 export function shiftFhirDate(value: string, days: number): string | undefined {
-  const m = FHIR_DATE_RE.exec(value);
-  if (!m) return undefined;
-  const y = Number(m[1]);
-  if (m[2] === undefined) return value;
-  const mo = Number(m[2]);
+  const p = fhirDatePrecision(value);
+  if (p === 0) return undefined;
+  if (p === 4) return value;
+  const y = digits2(value, 0) * 100 + digits2(value, 2);
+  const mo = digits2(value, 5);
   if (mo < 1 || mo > 12) return undefined;
-  if (m[3] === undefined) {
+  if (p === 7) {
     const [ny, nm] = addDays(y, mo, 15, days);
     return `${pad4(ny)}-${pad2(nm)}`;
   }
-  const d = Number(m[3]);
+  const d = digits2(value, 8);
   if (d < 1 || d > daysInMonth(y, mo)) return undefined;
   const [ny, nm, nd] = addDays(y, mo, d, days);
-  return `${pad4(ny)}-${pad2(nm)}-${pad2(nd)}${m[4] ?? ''}`;
+  return `${pad4(ny)}-${pad2(nm)}-${pad2(nd)}${p > 10 ? value.slice(10) : ''}`;
 }
 
 /** The year of a FHIR date, or undefined. */

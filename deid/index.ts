@@ -3,7 +3,7 @@ import { TributaryError, toError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { compilePolicy, loadProfile, type CompiledPolicy, type Policy } from './policy';
 import { FhirWalker, RuleMatcher, type ResourceContext } from './fhir-deid';
-import { collectIdentifiers, literalForms, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
+import { collectIdentifiers, literalForms, pushIdentifier, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
 import { assessKAnonymity, type QuasiIdentifier } from './risk';
 import { isValidResidentId } from './identifiers';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
@@ -46,6 +46,28 @@ export const NATIONAL_ID_SYSTEMS = new Set([
   'http://hl7.org/fhir/sid/us-ssn',
   'urn:tributary:cn-resident-id',
 ]);
+
+const NO_LITERALS: string[] = [];
+
+/**
+ * literalForms of a resource's own identifier values: what collectIdentifiers(raw) yields of type 'identifier' (the
+ * same trimming, length floor and first-seen order), without collecting names and addresses only to drop them.
+ */
+function ownIdentifierLiterals(raw: FhirResource): string[] {
+  const ids = raw.identifier;
+  if (ids === undefined || ids === null) return NO_LITERALS;
+  const own: SourceIdentifier[] = [];
+  for (const id of Array.isArray(ids) ? ids : [ids]) pushIdentifier(own, 'identifier', (id as { value?: unknown })?.value);
+  if (!own.length) return NO_LITERALS;
+  const values: string[] = [];
+  const seen = new Set<string>();
+  for (const i of own) {
+    if (seen.has(i.value)) continue;
+    seen.add(i.value);
+    values.push(i.value);
+  }
+  return literalForms(values);
+}
 
 /** Shared so that per-identifier-set caches (compiled patterns, clean strings) serve every patient-less resource. */
 const NO_PATIENT: SourceIdentifier[] = [];
@@ -117,11 +139,17 @@ function patientRefOf(resource: FhirResource): string | undefined {
     const v = resource[k] as { reference?: unknown } | undefined;
     if (v && typeof v.reference === 'string') {
       const ref = v.reference;
-      if (ref.startsWith('Patient/')) return ref.split('/_history')[0];
+      if (ref.startsWith('Patient/')) return withoutHistory(ref);
       if (ref.startsWith('urn:uuid:')) return ref;
     }
   }
   return undefined;
+}
+
+/** `ref` up to its first `/_history` (ref.split('/_history')[0], without the array). */
+function withoutHistory(ref: string): string {
+  const i = ref.indexOf('/_history');
+  return i < 0 ? ref : ref.slice(0, i);
 }
 
 /** Index of a quarantined input (its last occurrence, should the same object appear twice); looked up only then. */
@@ -202,7 +230,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
     }
 
     const patientLinkage = (ref: string): string | undefined => {
-      const key = ref.split('/_history')[0];
+      const key = withoutHistory(ref);
       return batchPatients.get(key)?.linkage ?? ctx.linkageFor?.(key);
     };
     const identifierCache = new Map<string, SourceIdentifier[]>();
@@ -237,7 +265,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
         identifiers = patient ? collectIdentifiers(patient).filter((i) => !allowTypes.includes(i.type)) : NO_PATIENT;
         if (ref) identifierCache.set(ref, identifiers);
       }
-      const literals = raw === patient ? [] : literalForms(collectIdentifiers(raw).filter((i) => i.type === 'identifier').map((i) => i.value));
+      const literals = raw === patient ? NO_LITERALS : ownIdentifierLiterals(raw);
       const rctx: ResourceContext = {
         keyService: keys,
         institution: ctx.institution,

@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createKeyService } from './key-service';
-import { identifierCores, identifierPattern, matchKey, mayContainIdentifier, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
+import { collectIdentifiers, identifierCores, identifierPattern, matchKey, mayContainIdentifier, monthDaysOf, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
 import { foldWidth } from './identifiers';
-import { scrubText } from './text-scrubber';
+import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
 import type { FhirResource } from './types';
 
 const keyService = createKeyService({ key: crypto.createHash('sha256').update('residual-phi-test').digest(), keyId: 'test' });
@@ -95,5 +95,59 @@ describe('residual-PHI gate', () => {
     expect(checked).toBe(440);
     expect(matched).toBeGreaterThan(150);
     expect(mayContainIdentifier(matchKey('no identifiers in this sentence'), cores)).toBe(false);
+  });
+
+  it('finds each identifier type by its own pattern, built on first use, after clean strings and in FHIR-date-shaped strings', () => {
+    const patient: FhirResource = {
+      resourceType: 'Patient',
+      identifier: [{ value: 'MRN-0012345' }],
+      name: [{ family: 'Okonkwo', given: ['Adaeze'] }],
+      telecom: [{ value: '617-555-2323' }],
+      address: [{ line: ['42 Wallaby Way'], city: 'Springfield', postalCode: '02139' }],
+      birthDate: '1987-03-05',
+    };
+    const ids = collectIdentifiers(patient);
+    // The same identifiers array throughout: its compiled patterns and clean-string cache are shared, as in a batch.
+    const scan = (text: string) => scanResidualPhi(note(text), ids).map((f) => f.rule);
+    expect(scan('Encounter Diagnosis')).toEqual([]);
+    expect(scan('Encounter Diagnosis')).toEqual([]);
+    expect(scan('seen with OKONKWO, adaeze today')).toEqual(['gate.record-identifier:name']);
+    expect(scan('mrn 0012345')).toEqual(['gate.record-identifier:identifier']);
+    expect(scan('lives at 42 wallaby   way')).toEqual(['gate.record-identifier:address']);
+    expect(scan('ＳＰＲＩＮＧＦＩＥＬＤ')).toEqual(['gate.record-identifier:city']);
+    // One finding per type in one string, in the identifiers' type order.
+    expect(scan('Adaeze Okonkwo, MRN-0012345, Springfield').sort()).toEqual(
+      ['gate.record-identifier:city', 'gate.record-identifier:identifier', 'gate.record-identifier:name'].sort(),
+    );
+    // An unshifted birth date is a FHIR date (no pattern rule applies to one), but still the record's own.
+    expect(scan('1987-03-05')).toEqual(['gate.record-identifier:birth-date']);
+    expect(scan('2019-05-04T10:00:00-05:00')).toEqual([]);
+    // Patterns still apply to strings no identifier can be in.
+    expect(scan('call 212-555-7788')).toEqual(['gate.us-phone']);
+  });
+
+  it('reads a surrogate as the record\'s own identifier through case, spacing and width, and only then', () => {
+    const ids = collectIdentifiers({ resourceType: 'Patient', name: [{ family: '徐', given: ['子涵'] }, { family: 'Okonkwo', given: ['Adaeze'] }], address: [{ line: ['42 Wallaby Way'] }] });
+    const reads = readsAsOwnIdentifier(ids);
+    for (const own of ['子涵路43号', '子 涵路', 'okonkwo', 'Mr ＯＫＯＮＫＷＯ', '42 WALLABY, WAY']) expect(reads(own), own).toBe(true);
+    for (const other of ['子路43号', 'Okonkwoe', 'Smith', '43 Wallaby Street', '']) expect(reads(other), other).toBe(false);
+  });
+
+  it('reads month names only beside whitespace or a dash: base64 and codes have neither, every written form still counts', () => {
+    for (const [text, days] of [
+      ['Nov 6', ['11-6']],
+      ['nov-6', ['11-6']],
+      ['6-Nov', ['11-6']],
+      ['6th of\tNovember', ['11-6']],
+      ['Nov.\u00a06', ['11-6']],
+      ['Nov6 6Nov', []],
+      ['TWF5IDEyLCAyMDI0Nov6', []],
+    ] as const) {
+      expect([...monthDaysOf(text)].sort(), text).toEqual([...days]);
+    }
+    const b64 = Buffer.from('Seen Nov 6, and 2024/05/04.').toString('base64');
+    // The base64 text itself reads as nothing; its decoded text is read through the attachment.
+    expect([...monthDaysOf(b64)]).toEqual([]);
+    expect([...monthDaysOf(attachment('Seen Nov 6, and 2024/05/04.'))].sort()).toEqual(['11-6', '5-4']);
   });
 });

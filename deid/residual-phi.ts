@@ -13,7 +13,8 @@ import { EPONYM_FOLLOWERS } from './dictionaries';
 const HAN = /\p{Script=Han}/u;
 const PERSON_TYPES = new Set(['Patient', 'RelatedPerson', 'Person']);
 
-function push(out: SourceIdentifier[], type: string, value: unknown): void {
+/** Add a trimmed identifier value long enough to match on (3 letters or digits; 2 for Han). */
+export function pushIdentifier(out: SourceIdentifier[], type: string, value: unknown): void {
   if (typeof value !== 'string') return;
   const v = value.trim();
   if (!v) return;
@@ -25,14 +26,14 @@ function push(out: SourceIdentifier[], type: string, value: unknown): void {
 function namesOf(name: Record<string, unknown>, out: SourceIdentifier[]): void {
   const family = typeof name.family === 'string' ? name.family : '';
   const given = Array.isArray(name.given) ? name.given.filter((g): g is string => typeof g === 'string') : [];
-  push(out, 'name', name.text);
-  push(out, 'name', family);
-  for (const g of given) push(out, 'name', g);
+  pushIdentifier(out, 'name', name.text);
+  pushIdentifier(out, 'name', family);
+  for (const g of given) pushIdentifier(out, 'name', g);
   if (family && given.length) {
-    if (HAN.test(family)) push(out, 'name', family + given.join(''));
+    if (HAN.test(family)) pushIdentifier(out, 'name', family + given.join(''));
     else {
-      push(out, 'name', `${given.join(' ')} ${family}`);
-      push(out, 'name', `${family} ${given.join(' ')}`);
+      pushIdentifier(out, 'name', `${given.join(' ')} ${family}`);
+      pushIdentifier(out, 'name', `${family} ${given.join(' ')}`);
     }
   }
 }
@@ -50,23 +51,23 @@ function datesOf(value: unknown, out: SourceIdentifier[]): void {
 
 function personIdentifiers(p: Record<string, unknown>, out: SourceIdentifier[]): void {
   for (const n of asArray(p.name)) if (n && typeof n === 'object') namesOf(n as Record<string, unknown>, out);
-  for (const t of asArray(p.telecom)) push(out, 'telecom', (t as { value?: unknown })?.value);
+  for (const t of asArray(p.telecom)) pushIdentifier(out, 'telecom', (t as { value?: unknown })?.value);
   for (const a of asArray(p.address)) {
     const addr = a as Record<string, unknown> | undefined;
     if (!addr) continue;
-    for (const l of asArray(addr.line)) push(out, 'address', l);
-    push(out, 'address', addr.text);
+    for (const l of asArray(addr.line)) pushIdentifier(out, 'address', l);
+    pushIdentifier(out, 'address', addr.text);
     // A city that is its own province (北京市, 上海市; Washington DC) is allowed wherever the state is.
-    if (addr.city !== addr.state) push(out, 'city', addr.city);
-    push(out, 'address', addr.district);
-    push(out, 'postal-code', addr.postalCode);
+    if (addr.city !== addr.state) pushIdentifier(out, 'city', addr.city);
+    pushIdentifier(out, 'address', addr.district);
+    pushIdentifier(out, 'postal-code', addr.postalCode);
   }
   datesOf(p.birthDate, out);
   for (const c of asArray(p.contact)) {
     const contact = c as Record<string, unknown> | undefined;
     if (!contact) continue;
     if (contact.name && typeof contact.name === 'object') namesOf(contact.name as Record<string, unknown>, out);
-    for (const t of asArray(contact.telecom)) push(out, 'telecom', (t as { value?: unknown })?.value);
+    for (const t of asArray(contact.telecom)) pushIdentifier(out, 'telecom', (t as { value?: unknown })?.value);
   }
 }
 
@@ -80,10 +81,10 @@ function asArray(v: unknown): unknown[] {
  */
 export function collectIdentifiers(resource: FhirResource, patient?: FhirResource): SourceIdentifier[] {
   const out: SourceIdentifier[] = [];
-  for (const id of asArray(resource.identifier)) push(out, 'identifier', (id as { value?: unknown })?.value);
+  for (const id of asArray(resource.identifier)) pushIdentifier(out, 'identifier', (id as { value?: unknown })?.value);
   if (PERSON_TYPES.has(resource.resourceType)) personIdentifiers(resource, out);
   if (patient && patient !== resource) {
-    for (const id of asArray(patient.identifier)) push(out, 'identifier', (id as { value?: unknown })?.value);
+    for (const id of asArray(patient.identifier)) pushIdentifier(out, 'identifier', (id as { value?: unknown })?.value);
     personIdentifiers(patient, out);
   }
   const seen = new Set<string>();
@@ -229,13 +230,28 @@ const PATTERNS: { rule: string; re: RegExp; accept?: (m: string, text: string, a
 const SKIP_KEYS = new Set(['resourceType', 'system', 'profile', 'id', 'reference', 'contentType', 'language', 'url', 'code', 'unit']);
 
 export interface CompiledIdentifiers {
-  /** All identifiers in one regex: one test per string; the per-type ones only name the type on a hit. */
-  any: RegExp | null;
-  /** identifierCores of every value: `any` is only run when one of them occurs. */
+  /** identifierCores of every value: no identifier pattern can match a string whose matchKey holds none of them. */
   cores: string[];
-  byType: { type: string; re: RegExp }[];
+  /**
+   * One pattern per identifier type, with that type's cores. A pattern is built and compiled on its first use: most
+   * records' identifiers never get past the core check, and building a pattern costs more than scanning a record.
+   */
+  byType: TypePattern[];
   /** Short strings found clean against these identifiers. */
   clean: Set<string>;
+}
+
+export interface TypePattern {
+  type: string;
+  values: string[];
+  cores: string[];
+  /** identifierPattern(values) once built; null when no value is long enough for one. */
+  re?: RegExp | null;
+}
+
+/** The type's pattern, built on first use. */
+export function typePattern(t: TypePattern): RegExp | null {
+  return t.re === undefined ? (t.re = identifierPattern(t.values)) : t.re;
 }
 
 const compiledCache = new WeakMap<readonly SourceIdentifier[], CompiledIdentifiers>();
@@ -250,13 +266,16 @@ export function compileIdentifiers(identifiers: readonly SourceIdentifier[], all
     list.push(i.value);
     groups.set(i.type, list);
   }
-  const byType: CompiledIdentifiers['byType'] = [];
+  const byType: TypePattern[] = [];
+  const all = new Set<string>();
   for (const [type, values] of groups) {
-    const re = identifierPattern(values);
-    if (re) byType.push({ type, re });
+    // identifierCores skips exactly the values identifierPattern skips: no cores, no pattern.
+    const cores = identifierCores(values);
+    if (!cores.length) continue;
+    byType.push({ type, values, cores });
+    for (const c of cores) all.add(c);
   }
-  const all = [...groups.values()].flat();
-  const compiled = { any: identifierPattern(all), cores: identifierCores(all), byType, clean: new Set<string>() };
+  const compiled: CompiledIdentifiers = { cores: [...all], byType, clean: new Set<string>() };
   if (!allowTypes.length) compiledCache.set(identifiers, compiled);
   return compiled;
 }
@@ -274,29 +293,35 @@ function onlyEponymUses(text: string, re: RegExp): boolean {
 }
 
 /** `folded` is foldWidth of the string. */
-function scanString(folded: string, path: string, ids: CompiledIdentifiers, literals: readonly string[], findings: Finding[]): void {
+function scanString(folded: string, fhirDate: boolean, path: string, ids: CompiledIdentifiers, literals: readonly string[], findings: Finding[]): void {
   if (literals.length && findLiterals(folded.toLowerCase(), literals).length) findings.push({ rule: 'gate.record-identifier:resource', path });
   // Strings already found clean for these identifiers (codes, displays, statuses repeat) are not scanned again.
   const cacheable = folded.length <= 256;
   if (cacheable && ids.clean.has(folded)) return;
   const before = findings.length;
-  scanPatterns(folded, path, ids, findings);
+  scanPatterns(folded, fhirDate, path, ids, findings);
   if (cacheable && findings.length === before) {
     if (ids.clean.size >= 20_000) ids.clean.clear();
     ids.clean.add(folded);
   }
 }
 
-function scanPatterns(folded: string, path: string, ids: CompiledIdentifiers, findings: Finding[]): void {
-  if (ids.any && mayContainIdentifier(matchKey(folded), ids.cores) && ids.any.test(folded)) {
-    for (const { type, re } of ids.byType) {
-      if (!re.test(folded)) continue;
+function scanPatterns(folded: string, fhirDate: boolean, path: string, ids: CompiledIdentifiers, findings: Finding[]): void {
+  // A type's pattern can only match where one of its cores occurs (see identifierCores): the others are not run.
+  const key = ids.cores.length ? matchKey(folded) : '';
+  if (ids.cores.length && mayContainIdentifier(key, ids.cores)) {
+    for (const t of ids.byType) {
+      if (!mayContainIdentifier(key, t.cores)) continue;
+      const re = typePattern(t);
+      if (!re || !re.test(folded)) continue;
+      const type = t.type;
       // A surname that is also an eponym ("Parkinson's disease") is medicine, not the patient, when a disease word follows.
       if (type === 'name' && onlyEponymUses(folded, re)) continue;
       findings.push({ rule: `gate.record-identifier:${type}`, path });
     }
   }
-  const rules = folded.length <= PATTERN_CACHE_MAX_LENGTH ? patternRulesCached(folded) : patternRules(folded);
+  // patternRules has nothing for a bare FHIR date: shifted timestamps are unique, not worth a cache entry each.
+  const rules = fhirDate ? NO_RULES : folded.length <= PATTERN_CACHE_MAX_LENGTH ? patternRulesCached(folded) : patternRules(folded);
   for (let i = 0; i < rules.length; i++) findings.push({ rule: rules[i], path });
 }
 
@@ -359,15 +384,15 @@ function zhNumber(s: string): number {
  * Deliberately broader than the scrubber's detectors (any case, any spacing), so a date the scrubber missed is
  * still seen here.
  */
-const MONTH_DAY_FORMS: { re: RegExp; needs: 'letter' | 'sep' | 'yue-digit' | 'yue'; parts: (m: RegExpExecArray) => [number, number][] }[] = [
+const MONTH_DAY_FORMS: { re: RegExp; needs: 'month-name' | 'sep' | 'yue-digit' | 'yue'; parts: (m: RegExpExecArray) => [number, number][] }[] = [
   {
     re: new RegExp(`(?<![a-z])${GATE_MONTH}(?:\\.?\\s{1,3}|-)(\\d{1,2})(?:st|nd|rd|th)?(?!\\d)`, 'gi'),
-    needs: 'letter',
+    needs: 'month-name',
     parts: (m) => (m[1] === 'may' ? [] : [[MONTH_NUMBER[m[1].slice(0, 3).toLowerCase()], +m[2]]]),
   },
   {
     re: new RegExp(`(?<![0-9a-z])(\\d{1,2})(?:st|nd|rd|th)?(?:\\s{1,3}(?:of\\s{1,3})?|-)${GATE_MONTH}(?![a-z])`, 'gi'),
-    needs: 'letter',
+    needs: 'month-name',
     parts: (m) => (m[2] === 'may' ? [] : [[MONTH_NUMBER[m[2].slice(0, 3).toLowerCase()], +m[1]]]),
   },
   { re: /(\d{1,2})\s?月\s?(\d{1,2})\s?[日号]/g, needs: 'yue-digit', parts: (m) => [[+m[1], +m[2]]] },
@@ -392,18 +417,23 @@ function monthDayReadings(text: string): string[][] {
   let digit = false;
   let letter = false;
   let sep = false;
+  let dash = false;
   let yue = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c >= 48 && c <= 57) digit = true;
     else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) letter = true;
-    else if (c === 45 || c === 46 || c === 47) sep = true;
-    else if (c === 0x6708) yue = true;
+    else if (c === 45 || c === 46 || c === 47) {
+      sep = true;
+      if (c === 45) dash = true;
+    } else if (c === 0x6708) yue = true;
   }
   if (!digit && !yue) return out;
+  // The month-name forms also need whitespace or '-' between month and day (base64 and codes have neither).
+  const monthName = digit && letter && (dash || /\s/.test(text));
   for (let f = 0; f < MONTH_DAY_FORMS.length; f++) {
     const form = MONTH_DAY_FORMS[f];
-    if (form.needs === 'letter' ? !(digit && letter) : form.needs === 'sep' ? !(digit && sep) : form.needs === 'yue-digit' ? !(digit && yue) : !yue) continue;
+    if (form.needs === 'month-name' ? !monthName : form.needs === 'sep' ? !(digit && sep) : form.needs === 'yue-digit' ? !(digit && yue) : !yue) continue;
     form.re.lastIndex = 0;
     for (let m = form.re.exec(text); m; m = form.re.exec(text)) {
       const parts = form.parts(m);
@@ -429,7 +459,8 @@ function monthDayReadingsCached(folded: string): readonly (readonly string[])[] 
 }
 
 function addMonthDays(text: string, out: Set<string>): void {
-  for (const readings of monthDayReadings(text)) for (const k of readings) out.add(k);
+  const all = text.length <= PATTERN_CACHE_MAX_LENGTH ? monthDayReadingsCached(text) : monthDayReadings(text);
+  for (const readings of all) for (const k of readings) out.add(k);
 }
 
 /** Every month-day written anywhere in a resource (strings and decoded text attachments). */
@@ -476,9 +507,9 @@ function decodeTextAttachment(node: Record<string, unknown>): string | undefined
 }
 
 /** A month-day of the raw record written in the output: a date the scrubber did not shift. */
-function scanDates(folded: string, st: GateState, findings: Finding[]): void {
+function scanDates(folded: string, fhirDate: boolean, st: GateState, findings: Finding[]): void {
   // Structured FHIR dates are shifted by rule, not by the scrubber.
-  if (FHIR_DATE_RE.test(folded)) return;
+  if (fhirDate) return;
   const all = folded.length <= PATTERN_CACHE_MAX_LENGTH ? monthDayReadingsCached(folded) : monthDayReadings(folded);
   if (!all.length) return;
   // The raw record's month-days are only worked out once some output string writes a month-day at all.
@@ -512,8 +543,9 @@ function scanGateString(value: string, st: GateState): void {
   const findings = st.findings;
   const before = findings.length;
   const folded = foldWidth(value);
-  scanString(folded, '', st.ids, st.literals, findings);
-  if (st.unshifted) scanDates(folded, st, findings);
+  const fhirDate = FHIR_DATE_RE.test(folded);
+  scanString(folded, fhirDate, '', st.ids, st.literals, findings);
+  if (st.unshifted) scanDates(folded, fhirDate, st, findings);
   if (findings.length > before) {
     const path = pathOf(st.segs);
     for (let i = before; i < findings.length; i++) findings[i].path = path;

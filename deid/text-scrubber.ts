@@ -509,7 +509,18 @@ function ordinal(n: number): string {
 }
 
 type OwnIdentifier = string | SourceIdentifier;
-const ownRegexCache = new WeakMap<readonly OwnIdentifier[], { type: PhiType; re: RegExp; cores: string[] }[]>();
+/** A PHI type's own-identifier values, their cores, and their global pattern (built on first use). */
+interface OwnPattern {
+  type: PhiType;
+  values: string[];
+  cores: string[];
+  re?: RegExp | null;
+}
+const ownRegexCache = new WeakMap<readonly OwnIdentifier[], OwnPattern[]>();
+
+function ownPattern(p: OwnPattern): RegExp | null {
+  return p.re === undefined ? (p.re = identifierPattern(p.values, true)) : p.re;
+}
 
 /** The PHI type a record identifier stands for in text; plain strings are classified by their look. */
 function ownType(i: OwnIdentifier): PhiType {
@@ -535,8 +546,11 @@ function ownType(i: OwnIdentifier): PhiType {
   return 'mrn';
 }
 
-/** One regex per PHI type for the record's own identifiers, cached per identifiers array. */
-function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): { type: PhiType; re: RegExp; cores: string[] }[] {
+/**
+ * One regex per PHI type for the record's own identifiers, cached per identifiers array. Patterns are compiled only
+ * once some text holds one of their cores (most records' identifiers never reach that).
+ */
+function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): OwnPattern[] {
   let list = ownRegexCache.get(identifiers);
   if (!list) {
     const groups = new Map<PhiType, string[]>();
@@ -547,9 +561,10 @@ function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): { type: P
       groups.set(t, g);
     }
     list = [];
+    // identifierCores skips exactly the values identifierPattern skips: a type without cores has no pattern.
     for (const [type, values] of groups) {
-      const re = identifierPattern(values, true);
-      if (re) list.push({ type, re, cores: identifierCores(values) });
+      const cores = identifierCores(values);
+      if (cores.length) list.push({ type, values, cores });
     }
     ownRegexCache.set(identifiers, list);
   }
@@ -638,8 +653,11 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
   const before = spans.length;
   if (identifiers && identifiers.length) {
     let key: string | undefined;
-    for (const { type, re, cores } of compileOwnIdentifiers(identifiers)) {
-      if (!mayContainIdentifier((key ??= matchKey(folded)), cores)) continue;
+    for (const own of compileOwnIdentifiers(identifiers)) {
+      if (!mayContainIdentifier((key ??= matchKey(folded)), own.cores)) continue;
+      const re = ownPattern(own);
+      if (!re) continue;
+      const type = own.type;
       re.lastIndex = 0;
       // A birth date found by the date detectors is shifted like any date; only otherwise is it tagged here.
       const priority = type === 'date' ? 59 : 100;
@@ -732,7 +750,12 @@ export function readsAsOwnIdentifier(identifiers: readonly OwnIdentifier[] | und
     const list = compileOwnIdentifiers(identifiers);
     check = (candidate) => {
       const folded = foldWidth(candidate);
-      for (const { re } of list) {
+      let key: string | undefined;
+      for (const own of list) {
+        // As in findSpans: a pattern cannot match where none of its cores occurs.
+        if (!mayContainIdentifier((key ??= matchKey(folded)), own.cores)) continue;
+        const re = ownPattern(own);
+        if (!re) continue;
         re.lastIndex = 0;
         if (re.test(folded)) return true;
       }
