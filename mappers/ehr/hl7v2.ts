@@ -280,13 +280,13 @@ class MessageMapper {
     if (!mrn) throw new RecordError('no patient identifier in PID-3 (or PID-2/PID-4)', this.loc(pid, 3), 'required');
     const id = this.file.patientId(mrn);
     this.patientRef = `Patient/${id}`;
-    const patient: FhirResource = { resourceType: 'Patient', id, identifier: identifiers };
+    const patient: FhirResource = { resourceType: 'Patient', id, identifier: identifiers.slice() };
     const names: Json[] = [];
     for (const x of r.reps(pid.field(5))) {
       const n = this.humanName(x);
       if (n) names.push(n);
     }
-    if (names.length) patient.name = names;
+    if (names.length) patient.name = names.slice();
     const telecom: Json[] = [];
     for (const x of r.reps(pid.field(13))) {
       const t = this.contactPoint(x, 'home');
@@ -296,7 +296,7 @@ class MessageMapper {
       const t = this.contactPoint(x, 'work');
       if (t) telecom.push(t);
     }
-    if (telecom.length) patient.telecom = telecom;
+    if (telecom.length) patient.telecom = telecom.slice();
     const gender = r.first(pid.field(8));
     if (gender) patient.gender = GENDER[gender.toUpperCase()] ?? 'unknown';
     const dob = r.first(pid.field(7));
@@ -306,7 +306,7 @@ class MessageMapper {
       const a = this.address(x);
       if (a) addresses.push(a);
     }
-    if (addresses.length) patient.address = addresses;
+    if (addresses.length) patient.address = addresses.slice();
     const deathTime = r.first(pid.field(29));
     if (deathTime) patient.deceasedDateTime = this.dt(deathTime, pid, 29);
     else if (r.first(pid.field(30)) === 'Y') patient.deceasedBoolean = true;
@@ -450,6 +450,13 @@ class MessageMapper {
           break;
       }
     }
+    // Arrays grown by push keep spare capacity (16 slots for one element); the kept resources get copies sized to
+    // their elements, which is less for the garbage collector to copy and for the result to hold.
+    for (const res of this.out) {
+      if (res.resourceType !== 'DiagnosticReport') continue;
+      if (res.presentedForm) res.presentedForm = (res.presentedForm as Json[]).slice();
+      if (res.result) res.result = (res.result as Json[]).slice();
+    }
     if (isDocument) {
       const txa = segs.find((s) => s.name === 'TXA');
       if (!txa) throw new RecordError('MDM message has no TXA segment', 'TXA', 'required');
@@ -475,7 +482,8 @@ class MessageMapper {
     const text = r.text(c[8]) || r.text(c[1]) || r.text(c[4]);
     if (!codings.length && !text) return undefined;
     if (!codings.length) return { text };
-    return text ? { coding: codings, text } : { coding: codings };
+    const coding = codings.slice();
+    return text ? { coding, text } : { coding };
   }
 
   private orderIdentifiers(orc: Segment | undefined, placerField: string | undefined, fillerField: string | undefined): Json[] {
@@ -484,7 +492,7 @@ class MessageMapper {
     const filler = this.r.first(fillerField) || this.r.first(orc?.field(3));
     if (placer) ids.push({ type: { coding: [{ system: V2_0203, code: 'PLAC' }] }, system: this.file.placerSystem, value: placer });
     if (filler) ids.push({ type: { coding: [{ system: V2_0203, code: 'FILL' }] }, system: this.file.fillerSystem, value: filler });
-    return ids;
+    return ids.slice();
   }
 
   private serviceRequest(obr: Segment, orc: Segment | undefined): FhirResource {
@@ -560,7 +568,7 @@ class MessageMapper {
       const code = r.text(r.comp(x, 0));
       if (code) (interpretation ??= []).push({ coding: [{ system: INTERPRETATION, code }] });
     }
-    if (interpretation) obs.interpretation = interpretation;
+    if (interpretation) obs.interpretation = interpretation.slice();
     const eff = r.first(obx.field(14)) || (report ? undefined : undefined);
     if (eff) obs.effectiveDateTime = this.dt(eff, obx, 14);
     else if (report?.effectiveDateTime) obs.effectiveDateTime = report.effectiveDateTime;
