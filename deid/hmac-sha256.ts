@@ -18,7 +18,10 @@ const IV = new Int32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510
 
 const W = new Int32Array(64);
 
-/** One SHA-256 compression of the 64 bytes of `block` at `at` into `state`. */
+/**
+ * One SHA-256 compression of the 64 bytes of `block` at `at` into `state`. Four rounds per iteration with the eight
+ * working variables changing roles instead of shifting through each other (FIPS 180-4 6.2.2, same result).
+ */
 function compress(state: Int32Array, block: Uint8Array, at: number): void {
   for (let i = 0; i < 16; i++) {
     const j = at + i * 4;
@@ -39,21 +42,33 @@ function compress(state: Int32Array, block: Uint8Array, at: number): void {
   let f = state[5];
   let g = state[6];
   let h = state[7];
-  for (let i = 0; i < 64; i++) {
-    const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-    const ch = (e & f) ^ (~e & g);
-    const t1 = (h + S1 + ch + K[i] + W[i]) | 0;
-    const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-    const maj = (a & b) ^ (a & c) ^ (b & c);
-    const t2 = (S0 + maj) | 0;
-    h = g;
-    g = f;
-    f = e;
-    e = (d + t1) | 0;
-    d = c;
-    c = b;
-    b = a;
-    a = (t1 + t2) | 0;
+  for (let i = 0; i < 64; i += 4) {
+    // Round i: T1 from (e,f,g,h), T2 from (a,b,c); d += T1, h = T1 + T2. The next round's (a..h) is (h,a,b,c,d,e,f,g).
+    let t1 = (h + (((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7))) + (g ^ (e & (f ^ g))) + K[i] + W[i]) | 0;
+    d = (d + t1) | 0;
+    h = (t1 + ((((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10))) + ((a & b) | (c & (a | b))))) | 0;
+    t1 = (g + (((d >>> 6) | (d << 26)) ^ ((d >>> 11) | (d << 21)) ^ ((d >>> 25) | (d << 7))) + (f ^ (d & (e ^ f))) + K[i + 1] + W[i + 1]) | 0;
+    c = (c + t1) | 0;
+    g = (t1 + ((((h >>> 2) | (h << 30)) ^ ((h >>> 13) | (h << 19)) ^ ((h >>> 22) | (h << 10))) + ((h & a) | (b & (h | a))))) | 0;
+    t1 = (f + (((c >>> 6) | (c << 26)) ^ ((c >>> 11) | (c << 21)) ^ ((c >>> 25) | (c << 7))) + (e ^ (c & (d ^ e))) + K[i + 2] + W[i + 2]) | 0;
+    b = (b + t1) | 0;
+    f = (t1 + ((((g >>> 2) | (g << 30)) ^ ((g >>> 13) | (g << 19)) ^ ((g >>> 22) | (g << 10))) + ((g & h) | (a & (g | h))))) | 0;
+    t1 = (e + (((b >>> 6) | (b << 26)) ^ ((b >>> 11) | (b << 21)) ^ ((b >>> 25) | (b << 7))) + (d ^ (b & (c ^ d))) + K[i + 3] + W[i + 3]) | 0;
+    a = (a + t1) | 0;
+    e = (t1 + ((((f >>> 2) | (f << 30)) ^ ((f >>> 13) | (f << 19)) ^ ((f >>> 22) | (f << 10))) + ((f & g) | (h & (f | g))))) | 0;
+    // After four rounds the roles have turned by four: (a,b,c,d,e,f,g,h) hold the values of (e,f,g,h,a,b,c,d).
+    let x = a;
+    a = e;
+    e = x;
+    x = b;
+    b = f;
+    f = x;
+    x = c;
+    c = g;
+    g = x;
+    x = d;
+    d = h;
+    h = x;
   }
   state[0] = (state[0] + a) | 0;
   state[1] = (state[1] + b) | 0;
@@ -87,7 +102,8 @@ function finish(midstate: Int32Array, buf: Uint8Array, len: number, prefixBytes:
 }
 
 function padState(key: Uint8Array, pad: number): Int32Array {
-  const block = new Uint8Array(64).fill(pad);
+  // A Buffer like every other block compress sees: one element kind keeps its loads monomorphic.
+  const block = Buffer.alloc(64, pad);
   for (let i = 0; i < key.length; i++) block[i] ^= key[i];
   const state = new Int32Array(IV);
   compress(state, block, 0);
@@ -114,7 +130,7 @@ export function createHmacSha256(key: Uint8Array): Hmac {
   const outer = padState(key, 0x5c);
   let buf = Buffer.allocUnsafe(1024);
   const innerOut = new Int32Array(8);
-  const outerBuf = new Uint8Array(128);
+  const outerBuf = Buffer.alloc(128);
   const outerOut = new Int32Array(8);
   const compute = (a: string, b: string | undefined): void => {
     // UTF-8 is at most 3 bytes per UTF-16 code unit; + two NULs + padding room.
