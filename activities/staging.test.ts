@@ -26,6 +26,14 @@ describe('encrypted file blob store', () => {
     expect(onDisk.includes(Buffer.from('MRN-0042'))).toBe(false);
   });
 
+  it('writes again into a folder removed underneath it', async () => {
+    await putJson(store, 'std/x/1', { a: 1 });
+    fs.rmSync(path.join(root, 'std'), { recursive: true });
+    await putJson(store, 'std/x/2', { a: 2 });
+    expect(await getJson(store, 'std/x/2')).toEqual({ a: 2 });
+    expect(await store.list('std/x')).toEqual(['std/x/2']);
+  });
+
   it('rewrites the same key idempotently and lists by prefix', async () => {
     await putJson(store, 'std/x/1', { a: 1 });
     await putJson(store, 'std/x/1', { a: 1 });

@@ -31,6 +31,8 @@ const MAGIC = Buffer.from('TRBS1');
 const KEY_ID_BYTES = 16;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
+/** Bound on the remembered folders of a long-running worker (forgetting one costs one mkdir). */
+const MADE_DIRS_MAX = 10_000;
 const KEY_PATTERN = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 
 /** Staging keys are paths we build from institution ids, source kinds and digests; anything else is refused. */
@@ -100,13 +102,33 @@ export function createFileBlobStore(options: { root: string; key: Pick<SecretKey
     }
   }
 
+  /**
+   * Folders this store has created: a batch's steps write many objects to the same few folders, and a recursive mkdir
+   * per put was a syscall chain per object. Should one vanish (cleaned up underneath), the write's ENOENT makes it again.
+   */
+  const made = new Set<string>();
+  async function ensureDir(dir: string, force = false): Promise<void> {
+    if (!force && made.has(dir)) return;
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    if (made.size >= MADE_DIRS_MAX) made.clear();
+    made.add(dir);
+  }
+
   return {
     async put(k, bytes) {
       const file = fileOf(k);
-      await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      const dir = path.dirname(file);
+      await ensureDir(dir);
       // Write beside and rename: a reader (or a worker killed mid-write) never sees half an object.
       const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-      await fs.writeFile(tmp, seal(k, bytes), { mode: 0o600 });
+      const sealed = seal(k, bytes);
+      try {
+        await fs.writeFile(tmp, sealed, { mode: 0o600 });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        await ensureDir(dir, true);
+        await fs.writeFile(tmp, sealed, { mode: 0o600 });
+      }
       await fs.rename(tmp, file);
       return { key: k, digest: digestOf(bytes), bytes: bytes.length };
     },
