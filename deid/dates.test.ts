@@ -78,6 +78,8 @@ describe('addDays', () => {
       const re = FHIR_DATE_RE.exec(v);
       const expected = !re ? 0 : re[4] !== undefined ? v.length : re[3] !== undefined ? 10 : re[2] !== undefined ? 7 : 4;
       expect(fhirDatePrecision(v), v).toBe(expected);
+      // A date without a time part, as the walker's nodesByType('date') reads it.
+      expect([4, 7, 10].includes(expected), v).toBe(/^\d{4}(?:-\d{2}(?:-\d{2})?)?$/.test(v));
       for (const days of [-365, -1, 1, 200]) expect(shiftFhirDate(v, days), v).toBe(viaRegex(v, days));
       checked++;
     }

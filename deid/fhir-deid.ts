@@ -4,7 +4,7 @@ import type { KeyService } from './key-service';
 import { normalizeIdentifier } from './key-service';
 import type { CompiledPolicy, CompiledRule, NodeType } from './policy';
 import type { SourceIdentifier, TextFinding } from './types';
-import { FHIR_DATE_RE, ageOn, shiftFhirDate } from './dates';
+import { FHIR_DATE_RE, ageOn, fhirDatePrecision, shiftFhirDate } from './dates';
 import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
 import { surrogateFor } from './surrogates';
 
@@ -97,16 +97,18 @@ function staticType(resourceType: string, steps: readonly string[]): NodeType | 
   }
 }
 
-const DATE_ONLY = /^\d{4}(?:-\d{2}(?:-\d{2})?)?$/;
-
 function valueIsType(t: NodeType, value: unknown): boolean {
   switch (t) {
-    case 'date':
-      return typeof value === 'string' && DATE_ONLY.test(value);
+    case 'date': {
+      // fhirDatePrecision equals FHIR_DATE_RE without a regex call: every string of a kept subtree is asked this.
+      // A date without a time part: YYYY, YYYY-MM or YYYY-MM-DD.
+      const p = typeof value === 'string' ? fhirDatePrecision(value) : 0;
+      return p === 4 || p === 7 || p === 10;
+    }
     case 'dateTime':
-      return typeof value === 'string' && FHIR_DATE_RE.test(value);
+      return typeof value === 'string' && fhirDatePrecision(value) > 0;
     case 'instant':
-      return typeof value === 'string' && FHIR_DATE_RE.test(value) && value.length > 10;
+      return typeof value === 'string' && fhirDatePrecision(value) > 10;
     case 'string':
       return typeof value === 'string';
     case 'Reference':
@@ -449,7 +451,7 @@ function scrubAny(value: unknown, ctx: ResourceContext, jsonPath: string, key: s
       ctx.changed.masked = true;
       continue;
     }
-    if (typeof v === 'string' && FHIR_DATE_RE.test(v) && (k === 'time' || k === 'creation' || k === 'date')) {
+    if (typeof v === 'string' && (k === 'time' || k === 'creation' || k === 'date') && FHIR_DATE_RE.test(v)) {
       out[k] = shiftFhirDate(v, ctx.offset) ?? undefined;
       continue;
     }

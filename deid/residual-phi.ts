@@ -1,7 +1,7 @@
 import type { FhirResource } from '../mappers/types';
 import type { Finding, SourceIdentifier } from './types';
 import { foldWidth, isLuhnValid, isValidResidentId } from './identifiers';
-import { FHIR_DATE_RE, addDays } from './dates';
+import { FHIR_DATE_RE, addDays, fhirDatePrecision } from './dates';
 import { EPONYM_FOLLOWERS } from './dictionaries';
 
 /**
@@ -543,7 +543,7 @@ function scanGateString(value: string, st: GateState): void {
   const findings = st.findings;
   const before = findings.length;
   const folded = foldWidth(value);
-  const fhirDate = FHIR_DATE_RE.test(folded);
+  const fhirDate = fhirDatePrecision(folded) > 0;
   scanString(folded, fhirDate, '', st.ids, st.literals, findings);
   if (st.unshifted) scanDates(folded, fhirDate, st, findings);
   if (findings.length > before) {
