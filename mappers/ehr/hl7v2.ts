@@ -100,6 +100,30 @@ class FileScope {
     this.messageSystem = `urn:tributary:${inst}:hl7v2-message`;
   }
 
+  private readonly codeSystems = new Map<string, string>();
+  private readonly idSystems = new Map<string, string>();
+
+  /** canonicalSystem() per coding-system name: a feed names the same few systems in every message. */
+  codeSystem(source: string): string | undefined {
+    if (!source) return undefined;
+    let system = this.codeSystems.get(source);
+    if (system === undefined) {
+      system = canonicalSystem(source, this.institution);
+      if (system !== undefined && this.codeSystems.size < 10_000) this.codeSystems.set(source, system);
+    }
+    return system;
+  }
+
+  /** The system of a PID identifier of a type with no system of its own. */
+  idSystem(type: string): string {
+    let system = this.idSystems.get(type);
+    if (system === undefined) {
+      system = `urn:tributary:${this.institution}:id:${type || 'other'}`;
+      if (this.idSystems.size < 10_000) this.idSystems.set(type, system);
+    }
+    return system;
+  }
+
   /** A feed repeats its patients: one hash per MRN per file. */
   patientId(mrn: string): string {
     let id = this.patientIds.get(mrn);
@@ -112,6 +136,12 @@ class FileScope {
 }
 
 /** Maps one message at a time; reset() points it at the next message (one mapper per file, not per message). */
+/** [a, b].filter(Boolean) as an exactly-sized array (filter grows its result to 16 slots, which kept names carry). */
+function nonEmpty(a: string, b: string): string[] {
+  if (a) return b ? [a, b] : [a];
+  return b ? [b] : [];
+}
+
 class MessageMapper {
   private r!: Hl7Reader;
   private msg!: Hl7Message;
@@ -271,7 +301,7 @@ class MessageMapper {
       } else if (type === 'SS') system = SSN_SYSTEM;
       else if (type === 'NNCHN' || ((type === 'NI' || type === 'RI') && CN_RESIDENT_ID.test(value))) system = CN_RESIDENT_ID_SYSTEM;
       else if ((type === 'NI' || type === 'NNUSA') && US_SSN.test(value)) system = SSN_SYSTEM;
-      else system = this.authoritySystem(comps[3]) ?? `urn:tributary:${this.file.institution}:id:${type || 'other'}`;
+      else system = this.authoritySystem(comps[3]) ?? this.file.idSystem(type);
       if (system === SSN_SYSTEM) hasSsn = true;
       identifiers.push(type ? { type: { coding: [{ system: V2_0203, code: type }] }, system, value } : { system, value });
     }
@@ -340,8 +370,8 @@ class MessageMapper {
     const r = this.r;
     const c = r.comps(xpn);
     const family = r.text(r.firstSub(c[0]));
-    const given = [r.text(c[1]), r.text(c[2])].filter(Boolean);
-    const suffix = [r.text(c[3]), r.text(c[5])].filter(Boolean);
+    const given = nonEmpty(r.text(c[1]), r.text(c[2]));
+    const suffix = nonEmpty(r.text(c[3]), r.text(c[5]));
     const prefix = r.text(c[4]);
     if (!family && given.length === 0) return undefined;
     const name: Json = {};
@@ -370,7 +400,7 @@ class MessageMapper {
   private address(xad: string): Json | undefined {
     const r = this.r;
     const c = r.comps(xad);
-    const line = [r.text(r.firstSub(c[0])), r.text(c[1])].filter(Boolean);
+    const line = nonEmpty(r.text(r.firstSub(c[0])), r.text(c[1]));
     const a: Json = {};
     if (line.length) a.line = line;
     if (r.text(c[2])) a.city = r.text(c[2]).trim();
@@ -473,7 +503,7 @@ class MessageMapper {
       const code = r.text(c[base]);
       if (!code) continue;
       const coding: Json = { code };
-      const system = canonicalSystem(r.text(c[base + 2]), this.file.institution);
+      const system = this.file.codeSystem(r.text(c[base + 2]));
       if (system) coding.system = system;
       const display = r.text(c[base + 1]);
       if (display) coding.display = display;
