@@ -145,6 +145,21 @@ describe('residual-PHI gate', () => {
     ] as const) {
       expect([...monthDaysOf(text)].sort(), text).toEqual([...days]);
     }
+    // Numeric dates need digit, separator, one or two digits, separator, digit; UUIDs and codes are skipped unread.
+    for (const [text, days] of [
+      ['2024/05/04', ['5-4']],
+      ['on 2024.5.4.', ['5-4']],
+      ['1976-01-19T22:58:16-05:00', ['1-19']],
+      ['03-04-2025', ['3-4', '4-3']],
+      ['x 3.4.21 y', ['3-4', '4-3']],
+      ['1/2/24', ['1-2', '2-1']],
+      ['0023b3a7-2ded-840c-ee5b-6b123fdcfb0b', []],
+      ['34117-2', []],
+      ['1-2 and 3-4', []],
+      ['12-/3-4', []],
+    ] as const) {
+      expect([...monthDaysOf(text)].sort(), text).toEqual([...days].sort());
+    }
     const b64 = Buffer.from('Seen Nov 6, and 2024/05/04.').toString('base64');
     // The base64 text itself reads as nothing; its decoded text is read through the attachment.
     expect([...monthDaysOf(b64)]).toEqual([]);

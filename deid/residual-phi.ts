@@ -409,6 +409,15 @@ const MONTH_DAY_FORMS: { re: RegExp; needs: 'month-name' | 'sep' | 'yue-digit' |
   },
 ];
 
+const isDigitAt = (s: string, i: number): boolean => {
+  const c = s.charCodeAt(i);
+  return c >= 48 && c <= 57;
+};
+const isSepAt = (s: string, i: number): boolean => {
+  const c = s.charCodeAt(i);
+  return c === 45 || c === 46 || c === 47;
+};
+
 /** Each month-day written in `text`, as its possible readings (`m-d` keys; two for an ambiguous numeric date). */
 function monthDayReadings(text: string): string[][] {
   const out: string[][] = [];
@@ -416,7 +425,7 @@ function monthDayReadings(text: string): string[][] {
   // over the string decides which forms can match at all, instead of running all six regexes on every string.
   let digit = false;
   let letter = false;
-  let sep = false;
+  let numericDate = false;
   let dash = false;
   let yue = false;
   for (let i = 0; i < text.length; i++) {
@@ -424,8 +433,12 @@ function monthDayReadings(text: string): string[][] {
     if (c >= 48 && c <= 57) digit = true;
     else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) letter = true;
     else if (c === 45 || c === 46 || c === 47) {
-      sep = true;
       if (c === 45) dash = true;
+      // Both numeric forms hold digit, separator, one or two digits, separator, digit (2024/5/4, 03.04.25):
+      // a UUID's or a code's dashes never do.
+      if (!numericDate && isDigitAt(text, i - 1) && isDigitAt(text, i + 1)) {
+        numericDate = (isSepAt(text, i + 2) && isDigitAt(text, i + 3)) || (isDigitAt(text, i + 2) && isSepAt(text, i + 3) && isDigitAt(text, i + 4));
+      }
     } else if (c === 0x6708) yue = true;
   }
   if (!digit && !yue) return out;
@@ -433,7 +446,7 @@ function monthDayReadings(text: string): string[][] {
   const monthName = digit && letter && (dash || /\s/.test(text));
   for (let f = 0; f < MONTH_DAY_FORMS.length; f++) {
     const form = MONTH_DAY_FORMS[f];
-    if (form.needs === 'month-name' ? !monthName : form.needs === 'sep' ? !(digit && sep) : form.needs === 'yue-digit' ? !(digit && yue) : !yue) continue;
+    if (form.needs === 'month-name' ? !monthName : form.needs === 'sep' ? !numericDate : form.needs === 'yue-digit' ? !(digit && yue) : !yue) continue;
     form.re.lastIndex = 0;
     for (let m = form.re.exec(text); m; m = form.re.exec(text)) {
       const parts = form.parts(m);
