@@ -27,9 +27,9 @@ export class Segment {
     readonly line: number,
     /** 1-based position of the segment in its message. */
     readonly index: number,
-    preset?: string[],
+    /** The MSH that starts a message: its field separator is MSH-1, so raw field k is MSH-(k+1). */
+    private readonly header = false,
   ) {
-    this.split = preset;
     this.cursorPos = start;
   }
 
@@ -43,6 +43,10 @@ export class Segment {
    */
   field(n: number): string | undefined {
     if (this.split) return this.split[n];
+    if (this.header) {
+      if (n <= 1) return n === 0 ? 'MSH' : this.fieldSep;
+      n--;
+    }
     const text = this.text;
     const sep = this.fieldSep;
     const end = this.end;
@@ -65,7 +69,15 @@ export class Segment {
 
   /** fields[n] is the raw text of field n (for MSH, fields[1] is the field separator and fields[2] the encoding chars). */
   get fields(): string[] {
-    this.split ??= this.text.slice(this.start, this.end).split(this.fieldSep);
+    if (!this.split) {
+      const split = this.text.slice(this.start, this.end).split(this.fieldSep);
+      if (this.header) {
+        // fields[0]='MSH', fields[1]=the field separator, fields[2]=encoding chars: fields[n] is MSH-n.
+        split[0] = this.fieldSep;
+        split.unshift('MSH');
+      }
+      this.split = split;
+    }
     return this.split;
   }
 }
@@ -220,10 +232,10 @@ export class MessageScanner {
   }
 
   private startMessage(s: number, e: number, lineNo: number): Hl7Message {
-    const line = this.text.slice(s, e);
-    const fieldSep = line[3];
-    const encEnd = line.indexOf(fieldSep, 4);
-    const enc = line.slice(4, encEnd > 0 ? encEnd : 8);
+    const text = this.text;
+    const fieldSep = text[s + 3];
+    const encEnd = text.indexOf(fieldSep, s + 4);
+    const enc = text.slice(s + 4, encEnd >= 0 && encEnd < e ? encEnd : s + 8);
     const delimiters: Delimiters = {
       field: fieldSep,
       component: enc[0] ?? '^',
@@ -231,11 +243,7 @@ export class MessageScanner {
       escape: enc[2] ?? '\\',
       subcomponent: enc[3] ?? '&',
     };
-    // fields[0]='MSH', fields[1]=the field separator, fields[2]=encoding chars: fields[n] is MSH-n.
-    const fields = line.split(fieldSep);
-    fields[0] = fieldSep;
-    fields.unshift('MSH');
-    return { segments: [new Segment('MSH', this.text, s, e, fieldSep, lineNo, 1, fields)], delimiters, line: lineNo, ordinal: ++this.ordinal };
+    return { segments: [new Segment('MSH', text, s, e, fieldSep, lineNo, 1, true)], delimiters, line: lineNo, ordinal: ++this.ordinal };
   }
 }
 
