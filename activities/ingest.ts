@@ -268,6 +268,17 @@ export function createIngestActivities(deps: IngestDeps) {
       return { imagesKey };
     },
 
+    /**
+     * De-identification then denoising of a study's instances in one imaging task: each was its own activity, and the
+     * second cost a server round trip and a workflow task per study. Both halves keep their per-instance staged
+     * results, so a retried attempt skips what is done.
+     */
+    async cleanImages(input: StepContext & { rawKey: string }): Promise<StepResult & { imagesKey: string }> {
+      const deid = await activities.deidentifyImages(input);
+      const clean = await activities.denoiseImages({ ...input, imagesKey: deid.imagesKey });
+      return { imagesKey: clean.imagesKey, counts: deid.counts };
+    },
+
     async standardizeImages(input: StepContext & { imagesKey: string }): Promise<StepResult> {
       const list = await getJson<ImageList>(store, input.imagesKey);
       const institution = institutionOf(input.institution);

@@ -8,7 +8,9 @@
  * step chain, the same bounded concurrency), once as the real workflows on a worker. It prints records/s end to end
  * and the overhead ratio (Temporal time / in-process time - 1), medians over the repetitions. Per-process warm-up
  * (PGlite start, FHIR definitions, de-identification engines) happens once at worker start in both modes and is
- * printed apart, not timed as throughput. Profile the baseline alone with
+ * printed apart, not timed as throughput. Each mode also prints the CPU time of this process (user + system, all of
+ * its threads: the worker's workflow threads and Temporal core included, the Temporal server not): on a shared machine
+ * wall time also measures the neighbours. Profile the baseline alone with
  *   node --cpu-prof --import tsx bench/e2e-ingest.ts --patients 3 --institutions 18 --mode inproc
  */
 import crypto from 'node:crypto';
@@ -91,9 +93,8 @@ async function runInProcess(acts: IngestActivities, runId: string): Promise<numb
       if (page.rawKey) {
         let batchKey: string | undefined;
         if (src === 'imaging') {
-          const deid = await acts.deidentifyImages({ ...ctx, rawKey: page.rawKey });
-          total = addCounts(total, deid.counts);
-          const clean = await acts.denoiseImages({ ...ctx, imagesKey: deid.imagesKey });
+          const clean = await acts.cleanImages({ ...ctx, rawKey: page.rawKey });
+          total = addCounts(total, clean.counts);
           batchKey = (await acts.standardizeImages({ ...ctx, imagesKey: clean.imagesKey })).batchKey;
         } else {
           const std = await acts.standardizeBatch({ ...ctx, rawKey: page.rawKey });
@@ -135,7 +136,7 @@ async function runInProcess(acts: IngestActivities, runId: string): Promise<numb
   return total.in;
 }
 
-async function runWithTemporal(dir: string, runId: string): Promise<{ seconds: number; records: number; state: string }> {
+async function runWithTemporal(dir: string, runId: string): Promise<{ seconds: number; cpu: number; records: number; state: string }> {
   const config = configFor(dir);
   const deps = createIngestDeps(config, { filesPerPage });
   const suffix = crypto.randomBytes(3).toString('hex');
@@ -146,6 +147,7 @@ async function runWithTemporal(dir: string, runId: string): Promise<{ seconds: n
   const client = await createTemporalClient(config);
   try {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await startIngestRun(client, {
       endpoint: server.url,
       runId,
@@ -161,8 +163,9 @@ async function runWithTemporal(dir: string, runId: string): Promise<{ seconds: n
       .result()
       .catch(() => undefined);
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(process.cpuUsage(c0));
     const result = await getRunProgress(client, runId);
-    return { seconds, records: result.progress?.totals.in ?? 0, state: result.state };
+    return { seconds, cpu, records: result.progress?.totals.in ?? 0, state: result.state };
   } finally {
     await workers.shutdown();
     await deps.close();
@@ -170,9 +173,15 @@ async function runWithTemporal(dir: string, runId: string): Promise<{ seconds: n
   }
 }
 
+function cpuSeconds(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1e6;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const inProcess: number[] = [];
 const temporal: number[] = [];
+const inProcessCpu: number[] = [];
+const temporalCpu: number[] = [];
 for (let i = 0; i < repeat; i++) {
   if (mode !== 'temporal') {
     const deps = createIngestDeps(configFor(`inproc-${i}`), { filesPerPage });
@@ -181,16 +190,22 @@ for (let i = 0; i < repeat; i++) {
     process.stdout.write(`warm-up (once per process): ${((performance.now() - w0) / 1000).toFixed(1)} s\n`);
     const acts = createIngestActivities(deps);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const n = await runInProcess(acts, `bench-inproc-${i}`);
     const s = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(process.cpuUsage(c0));
     await deps.close();
     inProcess.push(s);
-    process.stdout.write(`in-process #${i + 1}: ${n} records in ${s.toFixed(1)} s = ${(n / s).toFixed(0)} records/s\n`);
+    inProcessCpu.push(cpu);
+    process.stdout.write(`in-process #${i + 1}: ${n} records in ${s.toFixed(1)} s = ${(n / s).toFixed(0)} records/s (CPU ${cpu.toFixed(1)} s)\n`);
   }
   if (mode !== 'inproc') {
     const t = await runWithTemporal(`temporal-${i}`, `bench-temporal-${crypto.randomBytes(3).toString('hex')}`);
     temporal.push(t.seconds);
-    process.stdout.write(`temporal   #${i + 1}: ${t.records} records in ${t.seconds.toFixed(1)} s = ${(t.records / t.seconds).toFixed(0)} records/s (${t.state})\n`);
+    temporalCpu.push(t.cpu);
+    process.stdout.write(
+      `temporal   #${i + 1}: ${t.records} records in ${t.seconds.toFixed(1)} s = ${(t.records / t.seconds).toFixed(0)} records/s (CPU ${t.cpu.toFixed(1)} s) (${t.state})\n`,
+    );
   }
 }
 const a = inProcess.length ? median(inProcess) : NaN;
@@ -198,6 +213,12 @@ const b = temporal.length ? median(temporal) : NaN;
 process.stdout.write(
   `\nmedian end to end with Temporal: ${(records / b).toFixed(0)} records/s; in one process without Temporal: ${(records / a).toFixed(0)} records/s\n` +
     `Temporal overhead: ${((b / a - 1) * 100).toFixed(1)}% (ratio ${(b / a).toFixed(2)}), ${repeat} repetition(s), concurrency ${concurrency}, ${os.cpus().length} cores\n`,
+);
+const ca = inProcessCpu.length ? median(inProcessCpu) : NaN;
+const cb = temporalCpu.length ? median(temporalCpu) : NaN;
+process.stdout.write(
+  `median CPU of this process: with Temporal ${cb.toFixed(1)} s (${(records / cb).toFixed(0)} records per CPU-second), without ${ca.toFixed(1)} s (${(records / ca).toFixed(0)}); ` +
+    `CPU overhead ${((cb / ca - 1) * 100).toFixed(1)}% (Temporal server not counted)\n`,
 );
 await server.close();
 fs.rmSync(root, { recursive: true, force: true });

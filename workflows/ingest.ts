@@ -68,6 +68,8 @@ const pullLocal = proxyLocalActivities<IngestActivities>({
 });
 /** Histories recorded while the pull was a normal activity replay with their original commands. */
 const FETCH_LOCAL = 'fetch-local';
+/** A study's de-identification and denoising as one imaging activity (cleanImages); histories before it replay with two. */
+const IMAGING_ONE_TASK = 'imaging-one-task';
 /** Pixel work runs on its own task queue so it cannot starve ingestion's I/O. */
 function imagingActivities(taskQueue: string) {
   return proxyActivities<IngestActivities>({ taskQueue, startToCloseTimeout: '20 minutes', heartbeatTimeout: '2 minutes', retry });
@@ -217,11 +219,19 @@ export async function processPage(input: IngestSourceInput, page: PageRef, progr
 
   if (input.source === 'imaging') {
     const imaging = imagingActivities(input.imagingQueue);
-    progress.step = 'deidentify-images';
-    const deid = await imaging.deidentifyImages({ ...ctx, rawKey: page.rawKey! });
-    delta = addCounts(delta, deid.counts);
-    progress.step = 'denoise-images';
-    const clean = await imaging.denoiseImages({ ...ctx, imagesKey: deid.imagesKey });
+    let clean: { imagesKey: string };
+    if (patched(IMAGING_ONE_TASK)) {
+      progress.step = 'clean-images';
+      const cleaned = await imaging.cleanImages({ ...ctx, rawKey: page.rawKey! });
+      delta = addCounts(delta, cleaned.counts);
+      clean = cleaned;
+    } else {
+      progress.step = 'deidentify-images';
+      const deid = await imaging.deidentifyImages({ ...ctx, rawKey: page.rawKey! });
+      delta = addCounts(delta, deid.counts);
+      progress.step = 'denoise-images';
+      clean = await imaging.denoiseImages({ ...ctx, imagesKey: deid.imagesKey });
+    }
     progress.step = 'standardize-images';
     const std = await step.standardizeImages({ ...ctx, imagesKey: clean.imagesKey });
     delta = addCounts(delta, std.counts);

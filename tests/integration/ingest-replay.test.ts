@@ -11,8 +11,9 @@ import { recordIngestHistories, type RecordedHistories } from './fixtures/record
  * Workflow code changes must replay the histories of runs in flight. The v1 fixture was recorded before a page's
  * steps and the watermark became local activities (every step a normal activity); the current code must replay it
  * command for command (patched('page-steps-local'), patched('watermark-local')), and replay its own histories too. The v2
- * fixture was recorded with the page steps local but the pull a normal activity (before patched('fetch-local')). No
- * data in these histories: test-double activities return keys and counts.
+ * fixture was recorded with the page steps local but the pull a normal activity (before patched('fetch-local')), the
+ * v3 one with a study's de-identification and denoising as two imaging activities (before patched('imaging-one-task')).
+ * No data in these histories: test-double activities return keys and counts.
  */
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 let bundle: WorkflowBundleWithSourceMap;
@@ -59,6 +60,21 @@ describe('ingest workflow replay', () => {
     expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
   });
 
+  it('replays histories recorded while a study took two imaging activities (pull already local)', async () => {
+    const v3 = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'ingest-histories-v3.json'), 'utf8')) as RecordedHistories;
+    const imaging = Object.entries(v3).find(([id]) => id.includes(':imaging:'))![1];
+    expect(eventsOf(imaging).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean)).toEqual([
+      'deidentifyImages',
+      'denoiseImages',
+      'deidentifyImages',
+      'denoiseImages',
+    ]);
+
+    const results = await replay(v3);
+    expect(results).toHaveLength(3);
+    expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
+  });
+
   it('runs the pulls, the page steps and the watermark as local activities and replays that history', async () => {
     const { histories, progress } = await recordIngestHistories(loadConfig());
     expect(progress.totals).toMatchObject({ pages: 4, in: 6 + 4, published: 8, workItems: 4 });
@@ -73,8 +89,8 @@ describe('ingest workflow replay', () => {
 
     const imaging = Object.entries(histories).find(([id]) => id.includes(':imaging:'))![1];
     const imagingScheduled = eventsOf(imaging).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
-    // Pixel work stays a normal activity on the imaging queue (it heartbeats per instance).
-    expect(imagingScheduled).toEqual(['deidentifyImages', 'denoiseImages', 'deidentifyImages', 'denoiseImages']);
+    // Pixel work stays a normal activity on the imaging queue (it heartbeats per instance), one per study.
+    expect(imagingScheduled).toEqual(['cleanImages', 'cleanImages']);
 
     const results = await replay(histories);
     expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
