@@ -409,11 +409,14 @@ const MONTH_DAY_FORMS: { re: RegExp; needs: 'month-name' | 'sep' | 'yue-digit' |
   },
 ];
 
+// Bounds checked here rather than by charCodeAt's NaN: reads past either end would deoptimize the scan.
 const isDigitAt = (s: string, i: number): boolean => {
+  if (i < 0 || i >= s.length) return false;
   const c = s.charCodeAt(i);
   return c >= 48 && c <= 57;
 };
 const isSepAt = (s: string, i: number): boolean => {
+  if (i < 0 || i >= s.length) return false;
   const c = s.charCodeAt(i);
   return c === 45 || c === 46 || c === 47;
 };
