@@ -5,8 +5,13 @@ import { hash } from 'node:crypto';
  * mapping rewrites the same ids. Patient ids never carry the MRN in clear.
  */
 export function stableId(...parts: (string | number)[]): string {
+  return stableIdOfKey(parts.join('|'));
+}
+
+/** stableId of parts already joined with '|' (callers that make many ids build the key without an array). */
+export function stableIdOfKey(key: string): string {
   // One-shot hash: createHash().update().digest() builds a Hash object per id, a visible cost at millions of ids.
-  return hash('sha256', parts.join('|'), 'hex').slice(0, 16);
+  return hash('sha256', key, 'hex').slice(0, 16);
 }
 
 /** The Patient id every source of one institution uses for the same MRN: first 16 hex of sha256(institution|mrn). */

@@ -312,10 +312,12 @@ export class Hl7Reader {
   /** First component, first repetition, unescaped. */
   first(raw: string | undefined): string {
     if (!raw) return '';
-    const rep = raw.indexOf(this.d.repetition) >= 0 ? raw.slice(0, raw.indexOf(this.d.repetition)) : raw;
-    const comp = rep.indexOf(this.d.component) >= 0 ? rep.slice(0, rep.indexOf(this.d.component)) : rep;
-    const sub = comp.indexOf(this.d.subcomponent) >= 0 ? comp.slice(0, comp.indexOf(this.d.subcomponent)) : comp;
-    return this.text(sub);
+    let end = raw.indexOf(this.d.repetition);
+    const rep = end >= 0 ? raw.slice(0, end) : raw;
+    end = rep.indexOf(this.d.component);
+    const comp = end >= 0 ? rep.slice(0, end) : rep;
+    end = comp.indexOf(this.d.subcomponent);
+    return this.text(end >= 0 ? comp.slice(0, end) : comp);
   }
 
   unescape(raw: string): string {

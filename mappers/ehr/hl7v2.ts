@@ -4,7 +4,7 @@
  * is rejected whole with an issue naming segment and field.
  */
 import { canonicalSystem, quantity } from '../tables/index';
-import { CN_RESIDENT_ID_SYSTEM, SSN_SYSTEM, mrnSystem, patientStableId, stableId } from '../ids';
+import { CN_RESIDENT_ID_SYSTEM, SSN_SYSTEM, mrnSystem, patientStableId, stableId, stableIdOfKey } from '../ids';
 import { RecordError, RecordSink } from '../sink';
 import { toInstant, tryHl7Date, tryHl7DateTime } from '../time';
 import type { FhirResource, MapContext, MapResult } from '../types';
@@ -187,8 +187,10 @@ class MessageMapper {
     this.controlId = r.first(msh.field(10)) || `${this.ctx.sourceFile}#${this.msg.ordinal}`;
   }
 
+  /** stableId(institution, kind, controlId[, part]). */
   private id(kind: string, part?: number): string {
-    return part === undefined ? stableId(this.file.institution, kind, this.controlId) : stableId(this.file.institution, kind, this.controlId, part);
+    const key = `${this.file.institution}|${kind}|${this.controlId}`;
+    return stableIdOfKey(part === undefined ? key : `${key}|${part}`);
   }
 
   private loc(seg: Segment, field?: number): string {
