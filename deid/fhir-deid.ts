@@ -176,7 +176,9 @@ export class RuleMatcher {
     const candidates: CompiledRule[] = [];
     let descend = false;
     const st = staticType(resourceType, steps);
-    for (const r of this.compiled.rules) {
+    const rules = this.compiled.rules;
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i];
       if (r.index >= inherited) break;
       if (r.resourceType !== undefined && r.resourceType !== resourceType) continue;
       const rs = r.steps;
@@ -211,7 +213,10 @@ function prefixMatches(rs: readonly string[], steps: readonly string[]): boolean
 }
 
 function pick(d: Decision, value: unknown): CompiledRule | undefined {
-  for (const r of d.candidates) {
+  // Indexed loops on the per-element paths: for-of allocates an iterator result per step until the code is optimized.
+  const candidates = d.candidates;
+  for (let i = 0; i < candidates.length; i++) {
+    const r = candidates[i];
     if (r.where) {
       if (!value || typeof value !== 'object' || (value as Record<string, unknown>)[r.where.key] !== r.where.value) continue;
     }

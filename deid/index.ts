@@ -135,8 +135,8 @@ export function linkageSubjectOf(patient: FhirResource, institution: string): { 
 
 function patientRefOf(resource: FhirResource): string | undefined {
   if (resource.resourceType === 'Patient') return typeof resource.id === 'string' ? `Patient/${resource.id}` : undefined;
-  for (const k of PATIENT_REF_KEYS) {
-    const v = resource[k] as { reference?: unknown } | undefined;
+  for (let i = 0; i < PATIENT_REF_KEYS.length; i++) {
+    const v = resource[PATIENT_REF_KEYS[i]] as { reference?: unknown } | undefined;
     if (v && typeof v.reference === 'string') {
       const ref = v.reference;
       if (ref.startsWith('Patient/')) return withoutHistory(ref);

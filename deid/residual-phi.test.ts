@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createKeyService } from './key-service';
-import { collectIdentifiers, identifierCores, identifierPattern, matchKey, mayContainIdentifier, monthDaysOf, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
+import { collectIdentifiers, identifierCores, identifierPattern, literalForms, matchKey, mayContainIdentifier, monthDaysOf, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
 import { foldWidth } from './identifiers';
 import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
 import type { FhirResource } from './types';
@@ -164,5 +164,14 @@ describe('residual-PHI gate', () => {
     // The base64 text itself reads as nothing; its decoded text is read through the attachment.
     expect([...monthDaysOf(b64)]).toEqual([]);
     expect([...monthDaysOf(attachment('Seen Nov 6, and 2024/05/04.'))].sort()).toEqual(['11-6', '5-4']);
+  });
+
+  it("flags the resource's own identifier written anywhere, any case or width, as a word of its own", () => {
+    const literals = literalForms(['ENC-00012345', 'abc']);
+    const scan = (text: string) => scanResidualPhi(note(text), [], { literals }).map((f) => f.rule);
+    for (const text of ['ENC-00012345', 'see enc-00012345.', 'ＥＮＣ－00012345'.replace('－', '-'), 'xENC-00012345 then ENC-00012345']) {
+      expect(scan(text), text).toEqual(['gate.record-identifier:resource']);
+    }
+    for (const text of ['xENC-00012345', 'ENC-000123456', 'ENC 00012345', 'abc']) expect(scan(text), text).toEqual([]);
   });
 });

@@ -170,7 +170,8 @@ const isWordChar = (c: string | undefined) => c !== undefined && /[0-9A-Za-z\u00
  */
 export function findLiterals(lowered: string, literals: readonly string[]): { start: number; end: number }[] {
   const out: { start: number; end: number }[] = [];
-  for (const lit of literals) {
+  for (let l = 0; l < literals.length; l++) {
+    const lit = literals[l];
     if (lit.length < 4) continue;
     for (let i = lowered.indexOf(lit); i >= 0; i = lowered.indexOf(lit, i + 1)) {
       if (isWordChar(lowered[i - 1]) || isWordChar(lowered[i + lit.length])) continue;
@@ -178,6 +179,18 @@ export function findLiterals(lowered: string, literals: readonly string[]): { st
     }
   }
   return out;
+}
+
+/** Whether findLiterals would find anything (the gate only needs that, not the offsets). */
+function hasLiteral(lowered: string, literals: readonly string[]): boolean {
+  for (let l = 0; l < literals.length; l++) {
+    const lit = literals[l];
+    if (lit.length < 4) continue;
+    for (let i = lowered.indexOf(lit); i >= 0; i = lowered.indexOf(lit, i + 1)) {
+      if (!isWordChar(lowered[i - 1]) && !isWordChar(lowered[i + lit.length])) return true;
+    }
+  }
+  return false;
 }
 
 /** Literal form of identifiers for findLiterals. */
@@ -294,7 +307,7 @@ function onlyEponymUses(text: string, re: RegExp): boolean {
 
 /** `folded` is foldWidth of the string. */
 function scanString(folded: string, fhirDate: boolean, path: string, ids: CompiledIdentifiers, literals: readonly string[], findings: Finding[]): void {
-  if (literals.length && findLiterals(folded.toLowerCase(), literals).length) findings.push({ rule: 'gate.record-identifier:resource', path });
+  if (literals.length && hasLiteral(folded.toLowerCase(), literals)) findings.push({ rule: 'gate.record-identifier:resource', path });
   // Strings already found clean for these identifiers (codes, displays, statuses repeat) are not scanned again.
   const cacheable = folded.length <= 256;
   if (cacheable && ids.clean.has(folded)) return;
@@ -310,7 +323,8 @@ function scanPatterns(folded: string, fhirDate: boolean, path: string, ids: Comp
   // A type's pattern can only match where one of its cores occurs (see identifierCores): the others are not run.
   const key = ids.cores.length ? matchKey(folded) : '';
   if (ids.cores.length && mayContainIdentifier(key, ids.cores)) {
-    for (const t of ids.byType) {
+    for (let i = 0; i < ids.byType.length; i++) {
+      const t = ids.byType[i];
       if (!mayContainIdentifier(key, t.cores)) continue;
       const re = typePattern(t);
       if (!re || !re.test(folded)) continue;
@@ -356,7 +370,8 @@ function patternRules(folded: string): readonly string[] {
   const hasAt = folded.includes('@');
   if ((!hasAt && !/\d/.test(folded)) || FHIR_DATE_RE.test(folded)) return NO_RULES;
   let out: string[] | undefined;
-  for (const p of PATTERNS) {
+  for (let i = 0; i < PATTERNS.length; i++) {
+    const p = PATTERNS[i];
     if (p.rule === 'gate.email' && !hasAt) continue;
     p.re.lastIndex = 0;
     for (let m = p.re.exec(folded); m; m = p.re.exec(folded)) {
@@ -532,9 +547,10 @@ function scanDates(folded: string, fhirDate: boolean, st: GateState, findings: F
   const unshifted = st.unshiftedSet ?? (st.unshiftedSet = typeof st.unshifted === 'function' ? st.unshifted() : st.unshifted!);
   if (!unshifted.size) return;
   // Every reading must match: 04/08 read both ways is only flagged when the record held it both ways too.
-  for (const readings of all) {
+  for (let r = 0; r < all.length; r++) {
+    const readings = all[r];
     let every = true;
-    for (const k of readings) if (!unshifted.has(k)) every = false;
+    for (let i = 0; i < readings.length; i++) if (!unshifted.has(readings[i])) every = false;
     if (every) {
       findings.push({ rule: 'gate.unshifted-date', path: '' });
       return;

@@ -606,7 +606,8 @@ export function clearTextScrubberCaches(): void {
 function detectorSpans(folded: string): Span[] {
   const spans: Span[] = [];
   const hasDigit = /\d/.test(folded);
-  for (const det of DETECTORS) {
+  for (let d = 0; d < DETECTORS.length; d++) {
+    const det = DETECTORS[d];
     if (det.needs && !det.needs.test(folded)) continue;
     if (!hasDigit && !det.digitFree && det.type !== 'name' && det.type !== 'address' && det.type !== 'hospital') continue;
     const re = det.re;
@@ -638,9 +639,8 @@ function detectorSpans(folded: string): Span[] {
 function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undefined, literals?: readonly string[]): Span[] {
   const spans: Span[] = [];
   if (literals && literals.length) {
-    for (const { start, end } of findLiterals(folded.toLowerCase(), literals)) {
-      spans.push({ start, end, type: 'mrn', rule: 'text.record-identifier', priority: 100 });
-    }
+    const found = findLiterals(folded.toLowerCase(), literals);
+    for (let i = 0; i < found.length; i++) spans.push({ start: found[i].start, end: found[i].end, type: 'mrn', rule: 'text.record-identifier', priority: 100 });
   }
   const cacheable = folded.length <= CLEAN_MAX_LENGTH;
   let clean: Set<string> | undefined;
@@ -653,7 +653,9 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
   const before = spans.length;
   if (identifiers && identifiers.length) {
     let key: string | undefined;
-    for (const own of compileOwnIdentifiers(identifiers)) {
+    const owns = compileOwnIdentifiers(identifiers);
+    for (let o = 0; o < owns.length; o++) {
+      const own = owns[o];
       if (!mayContainIdentifier((key ??= matchKey(folded)), own.cores)) continue;
       const re = ownPattern(own);
       if (!re) continue;
