@@ -487,24 +487,43 @@ function pseudonymizeValue(value: unknown, rule: CompiledRule, steps: readonly s
   // Reference: rewrite the reference, drop display (names live there) and any business identifier.
   if ('reference' in obj || 'display' in obj) {
     if (!('system' in obj) && !('value' in obj)) {
+      // Emptiness by what was set, not Object.keys: every Reference of a batch passes here.
       const out: Record<string, unknown> = {};
-      if (typeof obj.reference === 'string') out.reference = mapReference(obj.reference, ctx);
-      if (typeof obj.type === 'string') out.type = obj.type;
+      let kept = false;
+      if (typeof obj.reference === 'string') {
+        out.reference = mapReference(obj.reference, ctx);
+        kept = true;
+      }
+      if (typeof obj.type === 'string') {
+        out.type = obj.type;
+        kept = true;
+      }
       if (obj.display !== undefined || obj.identifier !== undefined) ctx.changed.redacted = true;
-      return Object.keys(out).length ? out : undefined;
+      return kept ? out : undefined;
     }
   }
   // Identifier: keep system, type and use; the value becomes a keyed digest within its system.
   if ('value' in obj || 'system' in obj) {
     const out: Record<string, unknown> = {};
-    if (typeof obj.use === 'string') out.use = obj.use;
-    if (obj.type && typeof obj.type === 'object') out.type = obj.type;
-    if (typeof obj.system === 'string') out.system = obj.system;
+    let kept = false;
+    if (typeof obj.use === 'string') {
+      out.use = obj.use;
+      kept = true;
+    }
+    if (obj.type && typeof obj.type === 'object') {
+      out.type = obj.type;
+      kept = true;
+    }
+    if (typeof obj.system === 'string') {
+      out.system = obj.system;
+      kept = true;
+    }
     if (typeof obj.value === 'string') {
       out.value = ctx.keyService.hash(rule.rule.domain ?? `identifier:${typeof obj.system === 'string' ? obj.system : ''}`, normalizeIdentifier(obj.value));
+      kept = true;
     }
     if (obj.assigner || obj.period) ctx.changed.redacted = true;
-    return Object.keys(out).length ? out : undefined;
+    return kept ? out : undefined;
   }
   throw new TributaryError('pseudonymize applies to strings, references and identifiers', { code: 'not-supported', location: jsonPath, nonRetryable: true });
 }
