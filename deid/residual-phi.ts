@@ -424,44 +424,24 @@ const MONTH_DAY_FORMS: { re: RegExp; needs: 'month-name' | 'sep' | 'yue-digit' |
   },
 ];
 
-// Bounds checked here rather than by charCodeAt's NaN: reads past either end would deoptimize the scan.
-const isDigitAt = (s: string, i: number): boolean => {
-  if (i < 0 || i >= s.length) return false;
-  const c = s.charCodeAt(i);
-  return c >= 48 && c <= 57;
-};
-const isSepAt = (s: string, i: number): boolean => {
-  if (i < 0 || i >= s.length) return false;
-  const c = s.charCodeAt(i);
-  return c === 45 || c === 46 || c === 47;
-};
+const ANY_DIGIT = /[0-9]/;
+const ANY_LETTER = /[A-Za-z]/;
+const ANY_SPACE = /\s/;
+const NUMERIC_DATE_SHAPE = /[0-9][-./][0-9]{1,2}[-./][0-9]/;
 
 /** Each month-day written in `text`, as its possible readings (`m-d` keys; two for an ambiguous numeric date). */
 function monthDayReadings(text: string): string[][] {
   const out: string[][] = [];
-  // Each form needs characters most strings lack (a digit with a letter, a digit with a separator, or 月): one pass
-  // over the string decides which forms can match at all, instead of running all six regexes on every string.
-  let digit = false;
-  let letter = false;
-  let numericDate = false;
-  let dash = false;
-  let yue = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) digit = true;
-    else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)) letter = true;
-    else if (c === 45 || c === 46 || c === 47) {
-      if (c === 45) dash = true;
-      // Both numeric forms hold digit, separator, one or two digits, separator, digit (2024/5/4, 03.04.25):
-      // a UUID's or a code's dashes never do.
-      if (!numericDate && isDigitAt(text, i - 1) && isDigitAt(text, i + 1)) {
-        numericDate = (isSepAt(text, i + 2) && isDigitAt(text, i + 3)) || (isDigitAt(text, i + 2) && isSepAt(text, i + 3) && isDigitAt(text, i + 4));
-      }
-    } else if (c === 0x6708) yue = true;
-  }
+  // Each form needs characters most strings lack (a digit with a letter, a digit-separator-digit run, or 月): cheap
+  // native scans decide which forms can match at all, instead of running all six regexes on every string.
+  const digit = ANY_DIGIT.test(text);
+  const yue = text.includes('月');
   if (!digit && !yue) return out;
   // The month-name forms also need whitespace or '-' between month and day (base64 and codes have neither).
-  const monthName = digit && letter && (dash || /\s/.test(text));
+  const monthName = digit && ANY_LETTER.test(text) && (text.includes('-') || ANY_SPACE.test(text));
+  // Both numeric forms hold digit, separator, one or two digits, separator, digit (2024/5/4, 03.04.25): a UUID's or
+  // a code's dashes never do.
+  const numericDate = digit && NUMERIC_DATE_SHAPE.test(text);
   for (let f = 0; f < MONTH_DAY_FORMS.length; f++) {
     const form = MONTH_DAY_FORMS[f];
     if (form.needs === 'month-name' ? !monthName : form.needs === 'sep' ? !numericDate : form.needs === 'yue-digit' ? !(digit && yue) : !yue) continue;
