@@ -9,7 +9,7 @@ import { toError } from '../../platform/errors';
 import { stableId } from '../ids';
 import { RecordError, RecordSink } from '../sink';
 import type { BatchHandler, FhirResource, MapContext, MapResult } from '../types';
-import type { Sample } from './observation';
+import type { SampleColumns } from './observation';
 import { HEALTHKIT_SYSTEM, device, measure, pointObservation, subjectOf, tables, windowObservation } from './observation';
 import { FlatXmlScanner, XmlScanError } from './xml-scan';
 
@@ -65,8 +65,11 @@ export function appleMillis(raw: string | undefined, location: string): number {
 interface Window {
   key: string;
   start: number;
-  samples: Sample[];
-  lines: number[];
+  /** Sample times and values as plain-number columns (unboxed), not one object per sample. */
+  samples: SampleColumns;
+  /** Lines of the first and last sample: all the record location names. */
+  firstLine: number;
+  lastLine: number;
   deviceRef?: string;
   devices: FhirResource[];
 }
@@ -216,12 +219,13 @@ class AppleHealthMapper {
     let w = this.windows.get(key);
     if (!w) {
       if (this.windows.size >= MAX_OPEN_WINDOWS) this.flushOldestWindow();
-      w = { key, start, samples: [], lines: [], deviceRef, devices: [] };
+      w = { key, start, samples: { t: [], v: [] }, firstLine: line, lastLine: line, deviceRef, devices: [] };
       this.windows.set(key, w);
     }
     w.devices.push(...devices);
-    w.samples.push({ t, v });
-    w.lines.push(line);
+    w.samples.t.push(t);
+    w.samples.v.push(v);
+    w.lastLine = line;
   }
 
   private flushOldestWindow(): void {
@@ -233,7 +237,8 @@ class AppleHealthMapper {
     this.windows.delete(w.key);
     const measureName = w.key.slice(0, w.key.indexOf('|'));
     const seq = this.windowSeq++;
-    const location = `lines ${w.lines[0]}-${w.lines[w.lines.length - 1]} Record (${w.samples.length} samples)`;
+    const count = w.samples.v.length;
+    const location = `lines ${w.firstLine}-${w.lastLine} Record (${count} samples)`;
     this.sink.record(
       location,
       () => [
@@ -249,7 +254,7 @@ class AppleHealthMapper {
           deviceRef: w.deviceRef,
         }),
       ],
-      w.samples.length,
+      count,
     );
   }
 
