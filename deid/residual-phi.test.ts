@@ -122,6 +122,10 @@ describe('residual-PHI gate', () => {
     // An unshifted birth date is a FHIR date (no pattern rule applies to one), but still the record's own.
     expect(scan('1987-03-05')).toEqual(['gate.record-identifier:birth-date']);
     expect(scan('2019-05-04T10:00:00-05:00')).toEqual([]);
+    // A FHIR date is only checked against cores it can hold (digits, T, Z, ':', '+'): a digits-only ID still counts.
+    const numeric = collectIdentifiers({ resourceType: 'Patient', identifier: [{ value: '20190504' }, { value: 'ZT-1234:5' }] });
+    expect(scanResidualPhi(note('2019-05-04'), numeric).map((f) => f.rule)).toEqual(['gate.record-identifier:identifier']);
+    expect(scanResidualPhi(note('2019-05-04T10:00:00Z'), numeric).map((f) => f.rule)).toEqual([]);
     // Patterns still apply to strings no identifier can be in.
     expect(scan('call 212-555-7788')).toEqual(['gate.us-phone']);
   });

@@ -246,6 +246,11 @@ export interface CompiledIdentifiers {
   /** identifierCores of every value: no identifier pattern can match a string whose matchKey holds none of them. */
   cores: string[];
   /**
+   * The cores a FHIR date's matchKey can hold at all: only digits, T, Z, ':' and '+' are left of one (birth dates,
+   * phone and ID digits). Shifted timestamps are most of a batch's unique strings.
+   */
+  dateCores: string[];
+  /**
    * One pattern per identifier type, with that type's cores. A pattern is built and compiled on its first use: most
    * records' identifiers never get past the core check, and building a pattern costs more than scanning a record.
    */
@@ -268,6 +273,8 @@ export function typePattern(t: TypePattern): RegExp | null {
 }
 
 const compiledCache = new WeakMap<readonly SourceIdentifier[], CompiledIdentifiers>();
+/** Every character matchKey leaves of a FHIR date/dateTime/instant (FHIR_DATE_RE's, minus the '-' and '.' it drops). */
+const FHIR_DATE_KEY_ONLY = /^[0-9TZ:+]*$/;
 
 export function compileIdentifiers(identifiers: readonly SourceIdentifier[], allowTypes: readonly string[] = []): CompiledIdentifiers {
   const cached = allowTypes.length ? undefined : compiledCache.get(identifiers);
@@ -288,7 +295,8 @@ export function compileIdentifiers(identifiers: readonly SourceIdentifier[], all
     byType.push({ type, values, cores });
     for (const c of cores) all.add(c);
   }
-  const compiled: CompiledIdentifiers = { cores: [...all], byType, clean: new Set<string>() };
+  const cores = [...all];
+  const compiled: CompiledIdentifiers = { cores, dateCores: cores.filter((c) => FHIR_DATE_KEY_ONLY.test(c)), byType, clean: new Set<string>() };
   if (!allowTypes.length) compiledCache.set(identifiers, compiled);
   return compiled;
 }
@@ -321,8 +329,9 @@ function scanString(folded: string, fhirDate: boolean, path: string, ids: Compil
 
 function scanPatterns(folded: string, fhirDate: boolean, path: string, ids: CompiledIdentifiers, findings: Finding[]): void {
   // A type's pattern can only match where one of its cores occurs (see identifierCores): the others are not run.
-  const key = ids.cores.length ? matchKey(folded) : '';
-  if (ids.cores.length && mayContainIdentifier(key, ids.cores)) {
+  const cores = fhirDate ? ids.dateCores : ids.cores;
+  const key = cores.length ? matchKey(folded) : '';
+  if (cores.length && mayContainIdentifier(key, cores)) {
     for (let i = 0; i < ids.byType.length; i++) {
       const t = ids.byType[i];
       if (!mayContainIdentifier(key, t.cores)) continue;
