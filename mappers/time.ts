@@ -67,8 +67,8 @@ const NOT_DATE_TIME: Hl7TimeError = { error: 'not an HL7 date/time (expected YYY
 const NOT_DATE: Hl7TimeError = { error: 'not an HL7 date (expected YYYY[MM[DD]])' };
 const OUT_OF_RANGE: Hl7TimeError = { error: 'date/time component out of range' };
 
-function allDigits(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
+function allDigits(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x30 || c > 0x39) return false;
   }
@@ -88,9 +88,15 @@ const inRange = (n: number, lo: number, hi: number): boolean => n >= lo && n <= 
 
 /** hl7DateTime without the throw: the FHIR value, or why the input is refused. */
 export function tryHl7DateTime(raw: string, timezone: string): string | Hl7TimeError {
-  const n = raw.length;
-  // Most values are plain digits (YYYYMMDD[HHMM[SS]]): read them without the regular expression.
-  if ((n === 8 || n === 12 || n === 14) && allDigits(raw)) {
+  // Most values are plain digits (YYYYMMDD[HHMM[SS]]), often with a +/-ZZZZ offset: read them without the regular
+  // expression. Anything else (fractions, odd lengths, spaces) takes the regular expression below.
+  let n = raw.length;
+  let zone = '';
+  if (n >= 13 && (raw.charCodeAt(n - 5) === 0x2b || raw.charCodeAt(n - 5) === 0x2d) && allDigits(raw, n - 4, n)) {
+    zone = `${raw.slice(n - 5, n - 2)}:${raw.slice(n - 2)}`;
+    n -= 5;
+  }
+  if ((n === 8 || n === 12 || n === 14) && allDigits(raw, 0, n)) {
     const y = raw.slice(0, 4);
     const mo = raw.slice(4, 6);
     const d = raw.slice(6, 8);
@@ -100,7 +106,7 @@ export function tryHl7DateTime(raw: string, timezone: string): string | Hl7TimeE
     const mi = raw.slice(10, 12);
     const s = n === 14 ? raw.slice(12, 14) : '00';
     if (!inRange(Number(h), 0, 23) || !inRange(Number(mi), 0, 59) || !inRange(Number(s), 0, 59)) return OUT_OF_RANGE;
-    return flat(`${y}-${mo}-${d}T${h}:${mi}:${s}${localOffset(timezone, Number(y), Number(mo), Number(d), Number(h), Number(mi))}`);
+    return flat(`${y}-${mo}-${d}T${h}:${mi}:${s}${zone || localOffset(timezone, Number(y), Number(mo), Number(d), Number(h), Number(mi))}`);
   }
   const m = HL7_TS.exec(raw.trim());
   if (!m) return NOT_DATE_TIME;
