@@ -29,13 +29,10 @@ export class Segment {
     readonly index: number,
     /** The MSH that starts a message: its field separator is MSH-1, so raw field k is MSH-(k+1). */
     private readonly header = false,
-  ) {
-    this.cursorPos = start;
-  }
+  ) {}
 
-  /** Where the last field() read ended: reads mostly go forward, so the next one resumes there. */
-  private cursorField = 0;
-  private cursorPos: number;
+  /** starts[k]: offset of raw field k, filled as far as reads have gone (reads come in any order). */
+  private starts: number[] | undefined;
 
   /**
    * fields[n] without splitting the segment: a PV1 has 50-odd fields and the mapper reads four. Same value as
@@ -50,19 +47,13 @@ export class Segment {
     const text = this.text;
     const sep = this.fieldSep;
     const end = this.end;
-    let k = 0;
-    let pos = this.start;
-    if (n >= this.cursorField) {
-      k = this.cursorField;
-      pos = this.cursorPos;
-    }
-    for (; k < n; k++) {
-      const i = text.indexOf(sep, pos);
+    const starts = (this.starts ??= [this.start]);
+    while (starts.length <= n) {
+      const i = text.indexOf(sep, starts[starts.length - 1]);
       if (i < 0 || i >= end) return undefined;
-      pos = i + 1;
+      starts.push(i + 1);
     }
-    this.cursorField = n;
-    this.cursorPos = pos;
+    const pos = starts[n];
     const e = text.indexOf(sep, pos);
     return text.slice(pos, e < 0 || e > end ? end : e);
   }
