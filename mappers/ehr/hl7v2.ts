@@ -135,13 +135,13 @@ class FileScope {
   }
 }
 
-/** Maps one message at a time; reset() points it at the next message (one mapper per file, not per message). */
 /** [a, b].filter(Boolean) as an exactly-sized array (filter grows its result to 16 slots, which kept names carry). */
 function nonEmpty(a: string, b: string): string[] {
   if (a) return b ? [a, b] : [a];
   return b ? [b] : [];
 }
 
+/** Maps one message at a time; reset() points it at the next message (one mapper per file, not per message). */
 class MessageMapper {
   private r!: Hl7Reader;
   private msg!: Hl7Message;
