@@ -70,6 +70,11 @@ const pullLocal = proxyLocalActivities<IngestActivities>({
 const FETCH_LOCAL = 'fetch-local';
 /** A study's de-identification and denoising as one imaging activity (cleanImages); histories before it replay with two. */
 const IMAGING_ONE_TASK = 'imaging-one-task';
+/**
+ * A scheduled run's id also carries its execution's run id: start times have one-second resolution, so two firings
+ * in the same second (a manual trigger next to the interval) got the same run id, child workflow ids and outputs.
+ */
+const SCHEDULED_RUN_UNIQUE = 'scheduled-run-unique';
 /** Pixel work runs on its own task queue so it cannot starve ingestion's I/O. */
 function imagingActivities(taskQueue: string) {
   return proxyActivities<IngestActivities>({ taskQueue, startToCloseTimeout: '20 minutes', heartbeatTimeout: '2 minutes', retry });
@@ -80,7 +85,11 @@ export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRu
   const info = workflowInfo();
   const startedAt = info.startTime.toISOString();
   // A schedule fires with one fixed input; each firing's window comes from its start time so it is its own run.
-  const runId = input.scheduled ? `${input.runId}-${compactTime(startedAt)}` : input.runId;
+  const runId = !input.scheduled
+    ? input.runId
+    : patched(SCHEDULED_RUN_UNIQUE)
+      ? `${input.runId}-${compactTime(startedAt)}-${info.runId.slice(0, 8)}`
+      : `${input.runId}-${compactTime(startedAt)}`;
   const progress: IngestRunProgress = {
     runId,
     // EHR first: its Patients fill the institution's patient index that the other sources link to.
