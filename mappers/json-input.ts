@@ -1,6 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import type { RecordSink } from './sink';
 
+const NOT_UTF8 = 'input is not valid UTF-8; invalid bytes replaced';
+
 export interface JsonDocument {
   value: unknown;
   /** '$' for a whole-file document, 'line N' for an NDJSON line. */
@@ -20,7 +22,7 @@ export function readJsonDocuments(bytes: Buffer, sink: RecordSink): JsonDocument
   }
   let text = bytes.toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.includes('\uFFFD')) sink.issue('warning', 'value', 'file', 'input is not valid UTF-8; invalid bytes replaced');
+  if (text.includes('\uFFFD')) sink.issue('warning', 'value', 'file', NOT_UTF8);
   const start = text.search(/\S/);
   if (start < 0) return [];
   if (text[start] === '[' || text[start] === '{') {
@@ -31,13 +33,28 @@ export function readJsonDocuments(bytes: Buffer, sink: RecordSink): JsonDocument
     }
   }
   const out: JsonDocument[] = [];
-  let lineNo = 0;
-  let pos = 0;
-  while (pos < text.length) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
+  readLines(text.length, 0, 0, (from) => text.indexOf('\n', from), (start, end) => text.slice(start, end), out, sink);
+  return out;
+}
+
+/**
+ * One document per line from `pos` (the start of line `lineNo + 1`) to `length`; a line that does not parse is
+ * rejected on its own with its number. Over a string or over bytes: the caller says how to find and read a line.
+ */
+function readLines(
+  length: number,
+  pos: number,
+  lineNo: number,
+  nextNewline: (from: number) => number,
+  lineAt: (start: number, end: number) => string,
+  out: JsonDocument[],
+  sink: RecordSink,
+): void {
+  while (pos < length) {
+    let end = nextNewline(pos);
+    if (end < 0) end = length;
     lineNo++;
-    const line = text.slice(pos, end).trim();
+    const line = lineAt(pos, end).trim();
     pos = end + 1;
     if (!line) continue;
     try {
@@ -46,7 +63,6 @@ export function readJsonDocuments(bytes: Buffer, sink: RecordSink): JsonDocument
       sink.reject(`line ${lineNo}`, 'not valid JSON', 'structure');
     }
   }
-  return out;
 }
 
 const REPLACEMENT_CHAR = Buffer.from('\uFFFD', 'utf8');
@@ -69,27 +85,13 @@ function readNdjsonFast(bytes: Buffer, bom: number, sink: RecordSink): JsonDocum
   } catch {
     return undefined;
   }
-  if (!isUtf8(bytes) || bytes.includes(REPLACEMENT_CHAR)) sink.issue('warning', 'value', 'file', 'input is not valid UTF-8; invalid bytes replaced');
+  if (!isUtf8(bytes) || bytes.includes(REPLACEMENT_CHAR)) sink.issue('warning', 'value', 'file', NOT_UTF8);
   let p = end1;
   while (p < bytes.length && isJsonSpace(bytes[p])) p++;
   // Only JSON whitespace after a complete value: the whole file is that one document.
   if (p >= bytes.length) return [{ value: first, location: '$' }];
   const out: JsonDocument[] = [{ value: first, location: 'line 1' }];
-  let lineNo = 1;
-  let pos = end1 + 1;
-  while (pos < bytes.length) {
-    let end = bytes.indexOf(0x0a, pos);
-    if (end < 0) end = bytes.length;
-    lineNo++;
-    const line = bytes.toString('utf8', pos, end).trim();
-    pos = end + 1;
-    if (!line) continue;
-    try {
-      out.push({ value: JSON.parse(line), location: `line ${lineNo}` });
-    } catch {
-      sink.reject(`line ${lineNo}`, 'not valid JSON', 'structure');
-    }
-  }
+  readLines(bytes.length, end1 + 1, 1, (from) => bytes.indexOf(0x0a, from), (start, end) => bytes.toString('utf8', start, end), out, sink);
   return out;
 }
 
