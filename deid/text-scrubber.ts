@@ -518,7 +518,12 @@ interface OwnPattern {
 }
 const ownRegexCache = new WeakMap<readonly OwnIdentifier[], OwnPattern[]>();
 
-function ownPattern(p: OwnPattern): RegExp | null {
+/**
+ * The pattern of `p` when text whose matchKey is `key` may hold one of its values (a pattern cannot match where none
+ * of its cores occurs), compiled on first use; else null.
+ */
+function ownPatternFor(p: OwnPattern, key: string): RegExp | null {
+  if (!mayContainIdentifier(key, p.cores)) return null;
   return p.re === undefined ? (p.re = identifierPattern(p.values, true)) : p.re;
 }
 
@@ -656,8 +661,7 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
     const owns = compileOwnIdentifiers(identifiers);
     for (let o = 0; o < owns.length; o++) {
       const own = owns[o];
-      if (!mayContainIdentifier((key ??= matchKey(folded)), own.cores)) continue;
-      const re = ownPattern(own);
+      const re = ownPatternFor(own, (key ??= matchKey(folded)));
       if (!re) continue;
       const type = own.type;
       re.lastIndex = 0;
@@ -754,9 +758,7 @@ export function readsAsOwnIdentifier(identifiers: readonly OwnIdentifier[] | und
       const folded = foldWidth(candidate);
       let key: string | undefined;
       for (const own of list) {
-        // As in findSpans: a pattern cannot match where none of its cores occurs.
-        if (!mayContainIdentifier((key ??= matchKey(folded)), own.cores)) continue;
-        const re = ownPattern(own);
+        const re = ownPatternFor(own, (key ??= matchKey(folded)));
         if (!re) continue;
         re.lastIndex = 0;
         if (re.test(folded)) return true;
