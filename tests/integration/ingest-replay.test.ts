@@ -33,66 +33,68 @@ async function replay(histories: RecordedHistories): Promise<{ workflowId: strin
 }
 
 const eventsOf = (history: unknown) => (history as { events: { eventType: string; activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }[] }).events;
+/** Activity types scheduled on the server, in order (local activities are markers, not in this list). */
+const scheduledActivities = (history: unknown) => eventsOf(history).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+const readFixture = (name: string) => JSON.parse(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', name), 'utf8')) as RecordedHistories;
+const historyOf = (histories: RecordedHistories, idPart: string) => Object.entries(histories).find(([id]) => id.includes(idPart))![1];
+
+/** Every history replays against the current workflow code without a nondeterminism error. */
+async function expectReplays(histories: RecordedHistories, count?: number): Promise<void> {
+  const results = await replay(histories);
+  if (count !== undefined) expect(results).toHaveLength(count);
+  expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
+}
 
 describe('ingest workflow replay', () => {
   it('replays histories recorded before the page steps became local activities', async () => {
-    const v1 = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'ingest-histories-v1.json'), 'utf8')) as RecordedHistories;
+    const v1 = readFixture('ingest-histories-v1.json');
     // The fixture is what it claims to be: every step a scheduled activity, no local-activity markers.
-    const scheduled = Object.values(v1).flatMap((h) => eventsOf(h).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name));
+    const scheduled = Object.values(v1).flatMap(scheduledActivities);
     expect(scheduled).toContain('verifyBatch');
     expect(scheduled).toContain('saveWatermark');
     expect(Object.values(v1).flatMap(eventsOf).some((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED')).toBe(false);
 
-    const results = await replay(v1);
-    expect(results).toHaveLength(3);
-    expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
+    await expectReplays(v1, 3);
   });
 
   it('replays histories recorded while the pull was a normal activity (page steps already local)', async () => {
-    const v2 = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'ingest-histories-v2.json'), 'utf8')) as RecordedHistories;
+    const v2 = readFixture('ingest-histories-v2.json');
     // The fixture is what it claims to be: pulls scheduled on the server, page steps as local-activity markers.
-    const child = Object.entries(v2).find(([id]) => id.includes(':druglabel:'))![1];
-    expect(eventsOf(child).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean)).toEqual(['fetchPage', 'fetchPage']);
+    const child = historyOf(v2, ':druglabel:');
+    expect(scheduledActivities(child)).toEqual(['fetchPage', 'fetchPage']);
     expect(eventsOf(child).some((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED')).toBe(true);
 
-    const results = await replay(v2);
-    expect(results).toHaveLength(3);
-    expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
+    await expectReplays(v2, 3);
   });
 
   it('replays histories recorded while a study took two imaging activities (pull already local)', async () => {
-    const v3 = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'ingest-histories-v3.json'), 'utf8')) as RecordedHistories;
-    const imaging = Object.entries(v3).find(([id]) => id.includes(':imaging:'))![1];
-    expect(eventsOf(imaging).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean)).toEqual([
+    const v3 = readFixture('ingest-histories-v3.json');
+    const imaging = historyOf(v3, ':imaging:');
+    expect(scheduledActivities(imaging)).toEqual([
       'deidentifyImages',
       'denoiseImages',
       'deidentifyImages',
       'denoiseImages',
     ]);
 
-    const results = await replay(v3);
-    expect(results).toHaveLength(3);
-    expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
+    await expectReplays(v3, 3);
   });
 
   it('runs the pulls, the page steps and the watermark as local activities and replays that history', async () => {
     const { histories, progress } = await recordIngestHistories(loadConfig());
     expect(progress.totals).toMatchObject({ pages: 4, in: 6 + 4, published: 8, workItems: 4 });
 
-    const child = Object.entries(histories).find(([id]) => id.includes(':druglabel:'))![1];
-    const scheduled = eventsOf(child).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    const child = historyOf(histories, ':druglabel:');
     // No server round trips for a file-drop source's pages at all now.
-    expect(scheduled).toEqual([]);
+    expect(scheduledActivities(child)).toEqual([]);
     const markers = eventsOf(child).filter((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED').length;
     // A pull and five local activities per page, the watermark, and the three patch markers.
     expect(markers).toBe(2 * (1 + 5) + 1 + 3);
 
-    const imaging = Object.entries(histories).find(([id]) => id.includes(':imaging:'))![1];
-    const imagingScheduled = eventsOf(imaging).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    const imaging = historyOf(histories, ':imaging:');
     // Pixel work stays a normal activity on the imaging queue (it heartbeats per instance), one per study.
-    expect(imagingScheduled).toEqual(['cleanImages', 'cleanImages']);
+    expect(scheduledActivities(imaging)).toEqual(['cleanImages', 'cleanImages']);
 
-    const results = await replay(histories);
-    expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`)).toEqual([]);
+    await expectReplays(histories);
   });
 });
