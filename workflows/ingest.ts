@@ -75,6 +75,12 @@ const IMAGING_ONE_TASK = 'imaging-one-task';
  * in the same second (a manual trigger next to the interval) got the same run id, child workflow ids and outputs.
  */
 const SCHEDULED_RUN_UNIQUE = 'scheduled-run-unique';
+/**
+ * The first version took the run id's first 8 characters, but this server issues UUIDv7 run ids whose first 8
+ * characters are the top of a millisecond timestamp (they change once every 65 s), so two firings in one second
+ * still collided. The last 12 characters are random in both UUIDv4 and UUIDv7.
+ */
+const SCHEDULED_RUN_RANDOM_TAIL = 'scheduled-run-random-tail';
 /** Pixel work runs on its own task queue so it cannot starve ingestion's I/O. */
 function imagingActivities(taskQueue: string) {
   return proxyActivities<IngestActivities>({ taskQueue, startToCloseTimeout: '20 minutes', heartbeatTimeout: '2 minutes', retry });
@@ -87,9 +93,11 @@ export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRu
   // A schedule fires with one fixed input; each firing's window comes from its start time so it is its own run.
   const runId = !input.scheduled
     ? input.runId
-    : patched(SCHEDULED_RUN_UNIQUE)
-      ? `${input.runId}-${compactTime(startedAt)}-${info.runId.slice(0, 8)}`
-      : `${input.runId}-${compactTime(startedAt)}`;
+    : patched(SCHEDULED_RUN_RANDOM_TAIL)
+      ? `${input.runId}-${compactTime(startedAt)}-${info.runId.slice(-12)}`
+      : patched(SCHEDULED_RUN_UNIQUE)
+        ? `${input.runId}-${compactTime(startedAt)}-${info.runId.slice(0, 8)}`
+        : `${input.runId}-${compactTime(startedAt)}`;
   const progress: IngestRunProgress = {
     runId,
     // EHR first: its Patients fill the institution's patient index that the other sources link to.
