@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { createDicomWebClient, jsonValue, type DicomJson, type DicomWebClient } from '../imaging/dicomweb';
 import { parseAtEdge } from '../platform/config';
 import { TributaryError, toError } from '../platform/errors';
-import type { Institution, SourceKind } from '../schemas/institution';
+import { registryFormatOf, type Institution, type SourceKind } from '../schemas/institution';
 import { createSmartAuth, type SmartAccess } from './smart-auth';
 
 /**
@@ -439,18 +439,9 @@ export type Connectors = ReturnType<typeof createConnectors>;
 
 /** The mapper format name (mappers/types.ts sourceFormats) for an institution's source. */
 export function formatOf(institution: Institution, source: SourceKind): string {
-  switch (source) {
-    case 'ehr':
-      return institution.ehr.format === 'fhir-api' ? 'fhir' : institution.ehr.format;
-    case 'wearable':
-      return institution.wearable.format;
-    case 'druglabel':
-      return institution.druglabel.format;
-    case 'insurance':
-      return institution.insurance.format;
-    case 'imaging':
-      return 'dicom-study';
-  }
+  if (source === 'imaging') return 'dicom-study';
+  const format = registryFormatOf(institution, source)!;
+  return format === 'fhir-api' ? 'fhir' : format;
 }
 
 /** Path order, except that patient tables come first: later tables reference the patients they define. */

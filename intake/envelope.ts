@@ -1,5 +1,5 @@
 import { feedEnvelopeSchema, FEED_TOPIC_SOURCES, feedTopicSchema, type FeedEnvelope, type FeedTopic } from '../schemas/feed';
-import type { Institution, InstitutionRegistry, SourceKind } from '../schemas/institution';
+import { registryFormatOf, type Institution, type InstitutionRegistry, type SourceKind } from '../schemas/institution';
 
 /**
  * The intake edge: one pushed message's envelope (topic, key, headers, value size) checked once against the feed
@@ -33,22 +33,6 @@ export function feedTopicOf(topic: string, prefix: string): FeedTopic | undefine
   if (!topic.startsWith(`${prefix}.`)) return undefined;
   const parsed = feedTopicSchema.safeParse(topic.slice(prefix.length + 1));
   return parsed.success ? parsed.data : undefined;
-}
-
-/** The registry's format name for an institution's source (as hospitals name it in the `format` header). */
-export function registryFormatOf(institution: Institution, source: SourceKind): string | undefined {
-  switch (source) {
-    case 'ehr':
-      return institution.ehr.format;
-    case 'wearable':
-      return institution.wearable.format;
-    case 'druglabel':
-      return institution.druglabel.format;
-    case 'insurance':
-      return institution.insurance.format;
-    default:
-      return undefined;
-  }
 }
 
 export function checkEnvelope(message: FeedMessageView, ctx: { prefix: string; registry: InstitutionRegistry; limits: EnvelopeLimits }): EnvelopeCheck {

@@ -76,3 +76,19 @@ export const institutionRegistrySchema = z
     });
   });
 export type InstitutionRegistry = z.infer<typeof institutionRegistrySchema>;
+
+/** The registry's format name for an institution's source (as hospitals name it in the `format` header). */
+export function registryFormatOf(institution: Institution, source: SourceKind): string | undefined {
+  switch (source) {
+    case 'ehr':
+      return institution.ehr.format;
+    case 'wearable':
+      return institution.wearable.format;
+    case 'druglabel':
+      return institution.druglabel.format;
+    case 'insurance':
+      return institution.insurance.format;
+    default:
+      return undefined;
+  }
+}
