@@ -5,7 +5,7 @@
  * person linked across institutions, and one date shift per person.
  */
 import crypto from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,20 +14,14 @@ import type { MapContext, SourceFormat } from '../mappers/types';
 import { hisCsvMappingSchema } from '../schemas/his-csv-mapping';
 import type { GroundTruth } from '../schemas/ground-truth';
 import { generateSynth } from '../synth/generate';
+import { listFiles } from '../synth/verify';
 import { createDeidEngine, createKeyService, detectPhi, type DeidBatchResult, type FhirResource } from './index';
 
 const FORMAT: Record<string, SourceFormat> = { 'fhir-api': 'fhir' };
 const keyService = createKeyService({ key: crypto.createHash('sha256').update('generated-test').digest(), keyId: 'k-gen' });
 
-function files(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...files(p));
-    else out.push(p);
-  }
-  return out;
-}
+/** Every file under dir, as paths that include dir, in listFiles' sorted order. */
+const files = (dir: string): string[] => listFiles(dir).map((f) => join(dir, f));
 
 /** Output as searchable text: the JSON plus every base64 text attachment decoded. */
 function searchable(resources: FhirResource[]): string {

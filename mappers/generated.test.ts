@@ -2,7 +2,7 @@
  * Every format the generator writes, mapped end to end against its ground truth: records in per source equal the
  * generator's expected counts, and exactly the planted malformed records are rejected. Also the real DICOM headers.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { summarizeDicom } from '../imaging/dicom-summary';
 import { hisCsvMappingSchema } from '../schemas/his-csv-mapping';
 import type { GroundTruth } from '../schemas/ground-truth';
 import { generateSynth } from '../synth/generate';
+import { listFiles } from '../synth/verify';
 import type { DicomSummary } from '../schemas/dicom-summary';
 import { mapFile, mapImagingStudies } from './index';
 import { DATA_DIR, expectReconciled } from './test-support/data';
@@ -17,15 +18,8 @@ import type { MapContext, SourceFormat } from './types';
 
 const FORMAT: Record<string, SourceFormat> = { 'fhir-api': 'fhir' };
 
-function files(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...files(p));
-    else out.push(p);
-  }
-  return out;
-}
+/** Every file under dir, as paths that include dir, in listFiles' sorted order. */
+const files = (dir: string): string[] => listFiles(dir).map((f) => join(dir, f));
 
 describe('generator formats against ground truth', () => {
   let dir: string;

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { workItemContentOf } from '../../activities/route';
@@ -12,21 +12,15 @@ import { hisCsvMappingSchema } from '../../schemas/his-csv-mapping';
 import type { SourceKind } from '../../schemas/institution';
 import type { VerifiedWorkItem } from '../../schemas/work-item';
 import { generateSynth } from '../../synth/generate';
+import { listFiles } from '../../synth/verify';
 
 /**
  * Work items the way the pipeline makes them: the generator's 18 institutions (EHR and wearable sources), mapped to
  * FHIR, de-identified by the de-id engine (whose residual-PHI gate quarantines what it must), turned into work
  * items by the ingestion route step's builder, sealed. Returned with the generator's planted protected values.
  */
-function files(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...files(p));
-    else out.push(p);
-  }
-  return out;
-}
+/** Every file under dir, as paths that include dir, in listFiles' sorted order. */
+const files = (dir: string): string[] => listFiles(dir).map((f) => join(dir, f));
 
 async function mapAll(dir: string, gt: GroundTruth) {
   const institutions = JSON.parse(readFileSync(join(dir, 'institutions.json'), 'utf8')).institutions as { id: string; timezone: string }[];
