@@ -6,7 +6,7 @@ import { startIngestRun, waitForRun } from '../../cli/commands/ingest';
 import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
 import { createTemporalClient } from '../../platform/temporal';
 import type { IngestRunProgress } from '../../schemas/ingest';
-import { createIngestWorld, publishedResourceIds, type IngestWorld } from './ingest-support';
+import { createIngestWorld, expectSourcesMatchTruth, publishedResourceIds, type IngestWorld } from './ingest-support';
 
 /**
  * FHIR-API institutions ingested through Bulk Data `$export` (kick-off, polling, NDJSON files) instead of search
@@ -95,15 +95,7 @@ describe('ingest of FHIR-API institutions through Bulk Data $export', () => {
     for (const mode of ['search', 'bulk'] as const) {
       const { progress } = runs[mode];
       expect(progress.sources.map((s) => s.institution).sort(), mode).toEqual([...institutions].sort());
-      for (const s of progress.sources) {
-        const expected = world.truth.expected.find((e) => e.institution === s.institution && e.source === s.source)!;
-        const c = s.counts!;
-        const where = `${mode} ${s.institution}/${s.source}`;
-        expect(s.status, where).toBe('completed');
-        expect(c.in, where).toBe(expected.records);
-        expect(c.in, `${where} balance`).toBe(c.published + c.quarantined + c.rejected);
-        expect(c.pagesQuarantined, where).toBe(0);
-      }
+      expectSourcesMatchTruth(progress, world.truth, mode);
     }
     const countsOf = (mode: 'search' | 'bulk') =>
       Object.fromEntries(runs[mode].progress.sources.map((s) => [s.institution, { ...s.counts!, pages: 0, pagesQuarantined: 0 }]));

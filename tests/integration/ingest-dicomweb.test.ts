@@ -12,7 +12,7 @@ import type { IngestRunProgress } from '../../schemas/ingest';
 import { uploadStudiesToOrthanc } from '../../synth/orthanc-upload';
 import { startSynthServer, type SynthServer } from '../../synth/serve';
 import { ingestRunWorkflowId } from '../../workflows/definitions';
-import { collectHistories, createIngestWorld, findPlanted, publishedResourceIds, runWorkflowIds, type IngestWorld } from './ingest-support';
+import { collectHistories, createIngestWorld, expectSourcesMatchTruth, findPlanted, publishedResourceIds, runWorkflowIds, type IngestWorld } from './ingest-support';
 import { removeStudiesFromOrthanc } from './orthanc-support';
 
 /**
@@ -137,15 +137,7 @@ describe('imaging ingest by DICOMweb from the real Orthanc', () => {
     for (const mode of ['files', 'dicomweb'] as const) {
       const { progress } = runs[mode];
       expect(progress.sources.map((s) => s.institution).sort(), mode).toEqual([...institutions].sort());
-      for (const s of progress.sources) {
-        const expected = world.truth.expected.find((e) => e.institution === s.institution && e.source === s.source)!;
-        const c = s.counts!;
-        const where = `${mode} ${s.institution}/${s.source}`;
-        expect(s.status, where).toBe('completed');
-        expect(c.in, where).toBe(expected.records);
-        expect(c.in, `${where} balance`).toBe(c.published + c.quarantined + c.rejected);
-        expect(c.pagesQuarantined, where).toBe(0);
-      }
+      expectSourcesMatchTruth(progress, world.truth, mode);
     }
     const countsOf = (mode: Mode) => Object.fromEntries(runs[mode].progress.sources.map((s) => [s.institution, s.counts]));
     expect(countsOf('dicomweb')).toEqual(countsOf('files'));

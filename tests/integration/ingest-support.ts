@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, type Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
+import { expect } from 'vitest';
 import { createIngestDeps } from '../../activities/runtime';
 import { loadConfig, type Config } from '../../platform/config';
 import { createPayloadCodec } from '../../platform/temporal';
@@ -162,4 +163,22 @@ export function findPlanted(text: string, truth: GroundTruth, options: { skipTyp
     if (found) hits.add(`${p.type} at ${p.institution}/${p.source} ${p.path}`);
   }
   return [...hits];
+}
+
+/**
+ * Each source of a run against the ground truth: completed, records in as the generator counted them,
+ * in = published + quarantined + rejected, every planted malformed record kept out of the published outputs, and no
+ * page quarantined whole.
+ */
+export function expectSourcesMatchTruth(progress: IngestRunProgress, truth: GroundTruth, label?: string): void {
+  for (const s of progress.sources) {
+    const expected = truth.expected.find((e) => e.institution === s.institution && e.source === s.source)!;
+    const c = s.counts!;
+    const where = `${label ? `${label} ` : ''}${s.institution}/${s.source}`;
+    expect(s.status, where).toBe('completed');
+    expect(c.in, `${where} records in`).toBe(expected.records);
+    expect(c.in, `${where} balance`).toBe(c.published + c.quarantined + c.rejected);
+    expect(c.rejected + c.quarantined, `${where} malformed`).toBeGreaterThanOrEqual(expected.malformed);
+    expect(c.pagesQuarantined, where).toBe(0);
+  }
 }
