@@ -45,8 +45,8 @@ function fakeSteps(overrides: Partial<StepLibrary> = {}): StepLibrary {
       const ids = new Set(quarantined.map((q) => q.id));
       return { outputs: resources.filter((r) => !ids.has(r.id)).map((r) => ({ ...r, deidentified: true })), quarantined };
     },
-    validateResource(r: FhirResource) {
-      return JSON.stringify(r).includes('INVALID') ? [{ severity: 'error', code: 'structure', diagnostics: 'bad' }] : [];
+    async validateResources(resources: FhirResource[]) {
+      return resources.map((r) => (JSON.stringify(r).includes('INVALID') ? [{ severity: 'error' as const, code: 'structure' as const, diagnostics: 'bad' }] : []));
     },
     async deidentifyDicom() {
       throw new NotSupportedError('dicom');

