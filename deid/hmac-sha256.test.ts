@@ -31,6 +31,18 @@ describe('createHmacSha256', () => {
     expect(checked).toBe(1200);
   });
 
+  it('equals node:crypto on both sides of the length from which messages go to node:crypto', () => {
+    const key = crypto.createHash('sha256').update('hmac-native').digest();
+    const hmac = createHmacSha256(key);
+    for (let len = 2040; len < 2056; len++) {
+      for (const s of ['a'.repeat(len), '王'.repeat(len), `${'b'.repeat(len - 1)}\ud800`]) {
+        expect(hmac.hex16(s), `length ${len}`).toBe(reference(key, [s]).toString('hex').slice(0, 32));
+        expect(hmac('resource-id', s).equals(reference(key, ['resource-id', s])), `length ${len}`).toBe(true);
+        expect(hmac(s.slice(0, 1000), s.slice(1000)).equals(reference(key, [s.slice(0, 1000), s.slice(1000)])), `length ${len}`).toBe(true);
+      }
+    }
+  });
+
   it('takes keys of any length up to one block and refuses longer ones', () => {
     for (const n of [1, 16, 32, 63, 64]) {
       const key = crypto.randomBytes(n);

@@ -1,3 +1,5 @@
+import crypto from 'node:crypto';
+
 /**
  * HMAC-SHA-256 with the key's inner and outer pad states computed once. node:crypto's createHmac costs ~7 µs per
  * call (a key object and two hash contexts per call); the pseudonyms, ids and references of one resource need several
@@ -18,15 +20,20 @@ const IV = new Int32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510
 
 const W = new Int32Array(64);
 
-/**
- * One SHA-256 compression of the 64 bytes of `block` at `at` into `state`. Four rounds per iteration with the eight
- * working variables changing roles instead of shifting through each other (FIPS 180-4 6.2.2, same result).
- */
+/** One SHA-256 compression of the 64 bytes of `block` at `at` into `state`. */
 function compress(state: Int32Array, block: Uint8Array, at: number): void {
   for (let i = 0; i < 16; i++) {
     const j = at + i * 4;
     W[i] = (block[j] << 24) | (block[j + 1] << 16) | (block[j + 2] << 8) | block[j + 3];
   }
+  compressW(state);
+}
+
+/**
+ * One SHA-256 compression of the block already in W[0..15] into `state`. Four rounds per iteration with the eight
+ * working variables changing roles instead of shifting through each other (FIPS 180-4 6.2.2, same result).
+ */
+function compressW(state: Int32Array): void {
   for (let i = 16; i < 64; i++) {
     const w15 = W[i - 15];
     const w2 = W[i - 2];
@@ -117,55 +124,100 @@ export interface Hmac {
   hex16(a: string, b?: string): string;
 }
 
+/**
+ * `s` as UTF-8 into `buf` at `at` (room for 3 bytes per code unit), returning the bytes written. Keys, ids and
+ * references are ASCII: a byte per code unit without a call into Buffer.write, which handles the rest.
+ */
+function writeUtf8(buf: Buffer, s: string, at: number): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return i + buf.write(i ? s.slice(i) : s, at + i, 'utf8');
+    buf[at + i] = c;
+  }
+  return n;
+}
+
+/** Messages from this many UTF-16 code units on go to node:crypto, whose native SHA-256 beats the call overhead. */
+const NATIVE_FROM = 2048;
+
 const HEX = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
+
+/** Shared by every HmacSha256: one message is hashed at a time (the HMAC state lives in the instance). */
+const BUF = Buffer.allocUnsafe(NATIVE_FROM * 3 + 2 + 72);
+const INNER_OUT = new Int32Array(8);
 
 /**
  * An HMAC-SHA-256 under `key` of one or two UTF-8 parts, each followed by a NUL byte (the key service's message
- * framing).
- * Keys longer than a block are not needed (sub-keys are 32 bytes) and are refused.
+ * framing). A class, not closures per key: every key service's calls reach the same functions, so the code V8
+ * optimizes for one batch's key service serves the next batch's (closures made per key service are new call targets
+ * each time, and optimized callers are thrown away for them). Keys longer than a block are not needed (sub-keys are
+ * 32 bytes) and are refused.
  */
-export function createHmacSha256(key: Uint8Array): Hmac {
-  if (key.length > 64) throw new Error('HMAC key longer than one SHA-256 block');
-  const inner = padState(key, 0x36);
-  const outer = padState(key, 0x5c);
-  let buf = Buffer.allocUnsafe(1024);
-  const innerOut = new Int32Array(8);
-  const outerBuf = Buffer.alloc(128);
-  const outerOut = new Int32Array(8);
-  const compute = (a: string, b: string | undefined): void => {
-    // UTF-8 is at most 3 bytes per UTF-16 code unit; + two NULs + padding room.
-    const need = (a.length + (b?.length ?? 0)) * 3 + 2 + 72;
-    if (need > buf.length) buf = Buffer.allocUnsafe(need * 2);
-    let len = buf.write(a, 0, 'utf8');
-    buf[len++] = 0;
-    if (b !== undefined) {
-      len += buf.write(b, len, 'utf8');
-      buf[len++] = 0;
-    }
-    finish(inner, buf, len, 64, innerOut);
-    for (let i = 0; i < 8; i++) {
-      const v = innerOut[i];
-      outerBuf[i * 4] = v >>> 24;
-      outerBuf[i * 4 + 1] = (v >>> 16) & 0xff;
-      outerBuf[i * 4 + 2] = (v >>> 8) & 0xff;
-      outerBuf[i * 4 + 3] = v & 0xff;
-    }
-    finish(outer, outerBuf, 32, 64, outerOut);
-  };
-  const hmac = ((a: string, b?: string): Buffer => {
-    compute(a, b);
+export class HmacSha256 {
+  private readonly inner: Int32Array;
+  private readonly outer: Int32Array;
+  private readonly key: Buffer;
+  private readonly out = new Int32Array(8);
+
+  constructor(key: Uint8Array) {
+    if (key.length > 64) throw new Error('HMAC key longer than one SHA-256 block');
+    this.inner = padState(key, 0x36);
+    this.outer = padState(key, 0x5c);
+    this.key = Buffer.from(key);
+  }
+
+  /** The 32-byte MAC. */
+  digest(a: string, b?: string): Buffer {
+    this.compute(a, b);
     const out = Buffer.allocUnsafe(32);
-    for (let i = 0; i < 8; i++) out.writeInt32BE(outerOut[i], i * 4);
+    for (let i = 0; i < 8; i++) out.writeInt32BE(this.out[i], i * 4);
     return out;
-  }) as Hmac;
-  hmac.hex16 = (a: string, b?: string): string => {
-    compute(a, b);
+  }
+
+  /** The first 16 bytes of the MAC as lower-case hex (no Buffer on the way). */
+  hex16(a: string, b?: string): string {
+    this.compute(a, b);
+    const o = this.out;
     let hex = '';
     for (let i = 0; i < 4; i++) {
-      const v = outerOut[i];
+      const v = o[i];
       hex += HEX[v >>> 24] + HEX[(v >>> 16) & 0xff] + HEX[(v >>> 8) & 0xff] + HEX[v & 0xff];
     }
     return hex;
-  };
+  }
+
+  private compute(a: string, b: string | undefined): void {
+    const outerOut = this.out;
+    if (a.length + (b?.length ?? 0) >= NATIVE_FROM) {
+      const h = crypto.createHmac('sha256', this.key).update(a).update('\0');
+      if (b !== undefined) h.update(b).update('\0');
+      const d = h.digest();
+      for (let i = 0; i < 8; i++) outerOut[i] = d.readInt32BE(i * 4);
+      return;
+    }
+    // UTF-8 is at most 3 bytes per UTF-16 code unit; + two NULs + padding room (BUF holds NATIVE_FROM units).
+    let len = writeUtf8(BUF, a, 0);
+    BUF[len++] = 0;
+    if (b !== undefined) {
+      len += writeUtf8(BUF, b, len);
+      BUF[len++] = 0;
+    }
+    finish(this.inner, BUF, len, 64, INNER_OUT);
+    // The outer message is the 32-byte inner digest: one block, its words straight from the inner state.
+    outerOut.set(this.outer);
+    W.set(INNER_OUT);
+    W[8] = 0x80000000 | 0;
+    for (let i = 9; i < 15; i++) W[i] = 0;
+    W[15] = (64 + 32) * 8;
+    compressW(outerOut);
+  }
+}
+
+/** An HmacSha256 as a function (`hmac(a, b)` is the 32-byte MAC) with its `hex16`. */
+export function createHmacSha256(key: Uint8Array): Hmac {
+  const h = new HmacSha256(key);
+  const hmac = ((a: string, b?: string): Buffer => h.digest(a, b)) as Hmac;
+  hmac.hex16 = (a: string, b?: string): string => h.hex16(a, b);
   return hmac;
 }

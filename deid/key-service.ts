@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Config } from '../platform/config';
 import { loadKey, type SecretKey } from '../platform/keys';
-import { createHmacSha256 } from './hmac-sha256';
+import { HmacSha256 } from './hmac-sha256';
 
 /**
  * One key service for pseudonyms, date offsets and DICOM UIDs, used by FHIR, free-text and DICOM
@@ -56,73 +56,90 @@ function subKey(master: Buffer, label: string): Buffer {
   return Buffer.from(crypto.hkdfSync('sha256', master, Buffer.alloc(0), `tributary/${label}`, 32));
 }
 
-export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyService {
-  // Each sub-key's HMAC pads are hashed once here, not once per call.
-  const hmacs = {
-    linkage: createHmacSha256(subKey(secret.key, 'linkage')),
-    pseudonym: createHmacSha256(subKey(secret.key, 'pseudonym')),
-    date: createHmacSha256(subKey(secret.key, 'date-offset')),
-    uid: createHmacSha256(subKey(secret.key, 'dicom-uid')),
-    hash: createHmacSha256(subKey(secret.key, 'value-hash')),
-  };
-  const pseudonymCache = new Map<string, string>();
+/**
+ * A class rather than an object of closures: every key service's methods are the same functions, so code optimized
+ * while one batch ran keeps calling them directly for the next batch's key service.
+ */
+class HmacKeyService implements KeyService {
+  readonly keyId: string;
+  private readonly linkageHmac: HmacSha256;
+  private readonly pseudonymHmac: HmacSha256;
+  private readonly dateHmac: HmacSha256;
+  private readonly uidHmac: HmacSha256;
+  private readonly hashHmac: HmacSha256;
+  private readonly pseudonymCache = new Map<string, string>();
   // References to the same practitioner or encounter repeat across a batch: an HMAC is worth caching.
-  const hashCache = new Map<string, Map<string, string>>();
-  let hashCacheSize = 0;
-  const offsetCache = new Map<string, number>();
-  const uidCache = new Map<string, string>();
+  private hashCache = new Map<string, Map<string, string>>();
+  private hashCacheSize = 0;
+  private readonly offsetCache = new Map<string, number>();
+  private readonly uidCache = new Map<string, string>();
 
-  return {
-    keyId: secret.keyId,
-    linkageKey(subject) {
-      return hmacs.linkage(linkageInput(subject)).toString('hex').slice(0, 32);
-    },
-    pseudonym(linkage) {
-      let p = pseudonymCache.get(linkage);
-      if (!p) {
-        const d = hmacs.pseudonym(linkage);
-        p = 'P';
-        for (let i = 0; i < 15; i++) p += BASE32[d[i] & 31];
-        pseudonymCache.set(linkage, p);
+  constructor(secret: Pick<SecretKey, 'key' | 'keyId'>) {
+    this.keyId = secret.keyId;
+    // Each sub-key's HMAC pads are hashed once here, not once per call.
+    this.linkageHmac = new HmacSha256(subKey(secret.key, 'linkage'));
+    this.pseudonymHmac = new HmacSha256(subKey(secret.key, 'pseudonym'));
+    this.dateHmac = new HmacSha256(subKey(secret.key, 'date-offset'));
+    this.uidHmac = new HmacSha256(subKey(secret.key, 'dicom-uid'));
+    this.hashHmac = new HmacSha256(subKey(secret.key, 'value-hash'));
+  }
+
+  linkageKey(subject: LinkageSubject): string {
+    return this.linkageHmac.digest(linkageInput(subject)).toString('hex').slice(0, 32);
+  }
+
+  pseudonym(linkage: string): string {
+    let p = this.pseudonymCache.get(linkage);
+    if (!p) {
+      const d = this.pseudonymHmac.digest(linkage);
+      p = 'P';
+      for (let i = 0; i < 15; i++) p += BASE32[d[i] & 31];
+      this.pseudonymCache.set(linkage, p);
+    }
+    return p;
+  }
+
+  dateOffsetDays(linkage: string): number {
+    let o = this.offsetCache.get(linkage);
+    if (o === undefined) {
+      const n = this.dateHmac.digest(linkage).readUInt32BE(0) % 730;
+      o = n < 365 ? n - 365 : n - 364; // -365..-1 or 1..365
+      if (this.offsetCache.size >= 100_000) this.offsetCache.clear();
+      this.offsetCache.set(linkage, o);
+    }
+    return o;
+  }
+
+  uid(original: string): string {
+    const trimmed = original.replace(/[\0 ]+$/, '');
+    let u = this.uidCache.get(trimmed);
+    if (!u) {
+      u = '2.25.' + BigInt('0x' + this.uidHmac.digest(trimmed).subarray(0, 16).toString('hex')).toString(10);
+      this.uidCache.set(trimmed, u);
+    }
+    return u;
+  }
+
+  hash(domain: string, value: string): string {
+    let byValue = this.hashCache.get(domain);
+    if (!byValue) this.hashCache.set(domain, (byValue = new Map()));
+    let h = byValue.get(value);
+    if (h === undefined) {
+      if (this.hashCacheSize >= 100_000) {
+        this.hashCache.clear();
+        this.hashCache.set(domain, (byValue = new Map()));
+        this.hashCacheSize = 0;
       }
-      return p;
-    },
-    dateOffsetDays(linkage) {
-      let o = offsetCache.get(linkage);
-      if (o === undefined) {
-        const n = hmacs.date(linkage).readUInt32BE(0) % 730;
-        o = n < 365 ? n - 365 : n - 364; // -365..-1 or 1..365
-        if (offsetCache.size >= 100_000) offsetCache.clear();
-        offsetCache.set(linkage, o);
-      }
-      return o;
-    },
-    uid(original) {
-      const trimmed = original.replace(/[\0 ]+$/, '');
-      let u = uidCache.get(trimmed);
-      if (!u) {
-        u = '2.25.' + BigInt('0x' + hmacs.uid(trimmed).subarray(0, 16).toString('hex')).toString(10);
-        uidCache.set(trimmed, u);
-      }
-      return u;
-    },
-    hash(domain, value) {
-      let byValue = hashCache.get(domain);
-      if (!byValue) hashCache.set(domain, (byValue = new Map()));
-      let h = byValue.get(value);
-      if (h === undefined) {
-        if (hashCacheSize >= 100_000) {
-          hashCache.clear();
-          hashCache.set(domain, (byValue = new Map()));
-          hashCacheSize = 0;
-        }
-        h = hmacs.hash.hex16(domain, value);
-        byValue.set(value, h);
-        hashCacheSize++;
-      }
-      return h;
-    },
-  };
+      h = this.hashHmac.hex16(domain, value);
+      byValue.set(value, h);
+      this.hashCacheSize++;
+    }
+    return h;
+  }
+}
+
+export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyService {
+  return new HmacKeyService(secret);
 }
 
 /**
