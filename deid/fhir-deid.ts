@@ -27,7 +27,7 @@ export interface ResourceContext {
   /** The resource's own identifier values (literal forms). */
   literalIdentifiers: readonly string[];
   /** Patient id (as referenced, `Patient/<id>`) -> linkage key, for rewriting references. */
-  patientLinkage: (ref: string) => string | undefined;
+  patients: PatientLinkage;
   /**
    * Rewritten references of this batch (the same subject, encounter and practitioner recur in many resources); shared
    * by the batch's resources, whose institution and patient linkage are the same.
@@ -46,11 +46,30 @@ export interface ResourceContext {
   changed: { pseudonymized: boolean; redacted: boolean; masked: boolean };
 }
 
+/**
+ * The batch's patients by reference. An object with a method rather than a function: each batch has its own, and a
+ * method is the same call target for all of them (a closure per batch is a new one, which throws away the optimized
+ * reference rewriting that calls it).
+ */
+export interface PatientLinkage {
+  linkageOf(ref: string): string | undefined;
+}
+
 interface Decision {
   /** Candidate rules matching this element, in order, each possibly with a runtime check. */
   candidates: CompiledRule[];
   /** Some rule (earlier than the inherited keep, if any) could match below this element. */
   descend: boolean;
+  /**
+   * What pick returns whatever the value, when the value cannot change it: no candidates (undefined), or a first
+   * candidate without a runtime check. Null when the candidates must be tried in turn.
+   */
+  settled: CompiledRule | undefined | null;
+}
+
+/** Rules whose match depends on the element's value (pick checks it): where(...) or a value-typed nodesByType. */
+function checksValue(r: CompiledRule): boolean {
+  return !!r.where || r.nodeType === 'date' || r.nodeType === 'dateTime' || r.nodeType === 'instant' || r.nodeType === 'string' || r.nodeType === 'Reference';
 }
 
 const HUMAN_NAME_OWNERS = new Set(['Patient', 'Practitioner', 'RelatedPerson', 'Person']);
@@ -124,6 +143,11 @@ export class PathNode {
   readonly decisions = new Map<number, Decision>();
   /** The decision under no inherited keep. */
   unkept?: Decision;
+  /** The last decision under an inherited keep, and that keep: the elements of one kept subtree share it. */
+  keptIndex = -1;
+  kept?: Decision;
+  /** The element name (the last step). */
+  readonly last: string;
   /** `Type.a.b`: for locations and counts, built once per path rather than once per element. */
   readonly jsonPath: string;
   readonly removedKey: string;
@@ -133,6 +157,7 @@ export class PathNode {
     readonly resourceType: string,
   ) {
     this.jsonPath = `${resourceType}.${pathKey}`;
+    this.last = steps[steps.length - 1];
     this.removedKey = `removed-unlisted ${this.jsonPath}`;
   }
 
@@ -164,11 +189,14 @@ export class RuleMatcher {
   decideAt(resourceType: string, node: PathNode, inherited: number): Decision {
     // Most elements sit under no keep: that decision has its own slot instead of a Map lookup.
     if (inherited === Number.MAX_SAFE_INTEGER) return (node.unkept ??= this.decide(resourceType, node.steps, inherited));
+    if (node.keptIndex === inherited) return node.kept!;
     let d = node.decisions.get(inherited);
     if (!d) {
       d = this.decide(resourceType, node.steps, inherited);
       node.decisions.set(inherited, d);
     }
+    node.keptIndex = inherited;
+    node.kept = d;
     return d;
   }
 
@@ -201,7 +229,8 @@ export class RuleMatcher {
         descend = true;
       }
     }
-    return { candidates, descend };
+    const settled = candidates.length === 0 ? undefined : checksValue(candidates[0]) ? null : candidates[0];
+    return { candidates, descend, settled };
   }
 }
 
@@ -213,6 +242,7 @@ function prefixMatches(rs: readonly string[], steps: readonly string[]): boolean
 }
 
 function pick(d: Decision, value: unknown): CompiledRule | undefined {
+  if (d.settled !== null) return d.settled;
   // Indexed loops on the per-element paths: for-of allocates an iterator result per step until the code is optimized.
   const candidates = d.candidates;
   for (let i = 0; i < candidates.length; i++) {
@@ -313,7 +343,7 @@ export class FhirWalker {
     const kept = keepIndex !== Number.MAX_SAFE_INTEGER;
     if (rule) bump(ctx.counts, rule.id);
     if (value !== null && typeof value === 'object') {
-      const last = node.steps[node.steps.length - 1];
+      const last = node.last;
       // Extensions are all-or-nothing: kept only when a rule names them (with where(url=...)), never half-walked.
       if (!rule && !kept && (last === 'extension' || last === 'modifierExtension')) {
         bump(ctx.counts, node.removedKey);
@@ -355,7 +385,7 @@ function mapReference(ref: string, ctx: ResourceContext): string {
 }
 
 function rewriteReference(ref: string, ctx: ResourceContext): string {
-  const linkage = ctx.patientLinkage(ref);
+  const linkage = ctx.patients.linkageOf(ref);
   if (linkage) return `Patient/${ctx.keyService.pseudonym(linkage)}`;
   const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/.*)?$/.exec(ref);
   if (m) return `${m[1]}/${mapId(m[1], m[2], ctx)}`;
@@ -371,7 +401,7 @@ function uuidFrom(hex: string): string {
 
 export function mapId(resourceType: string, id: string, ctx: ResourceContext): string {
   if (resourceType === 'Patient') {
-    const linkage = ctx.patientLinkage(`Patient/${id}`);
+    const linkage = ctx.patients.linkageOf(`Patient/${id}`);
     if (linkage) return ctx.keyService.pseudonym(linkage);
   }
   return ctx.keyService.hash('resource-id', `${ctx.institution}|${resourceType}|${id}`).slice(0, 16);

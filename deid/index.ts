@@ -2,8 +2,8 @@ import type { FhirResource } from '../mappers/types';
 import { TributaryError, toError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { compilePolicy, loadProfile, type CompiledPolicy, type Policy } from './policy';
-import { FhirWalker, RuleMatcher, type ResourceContext } from './fhir-deid';
-import { collectIdentifiers, literalForms, pushIdentifier, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
+import { FhirWalker, RuleMatcher, type PatientLinkage, type ResourceContext } from './fhir-deid';
+import { collectIdentifiers, emptyStrings, literalForms, pushIdentifier, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
 import { assessKAnonymity, type QuasiIdentifier } from './risk';
 import { isValidResidentId } from './identifiers';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
@@ -47,7 +47,7 @@ export const NATIONAL_ID_SYSTEMS = new Set([
   'urn:tributary:cn-resident-id',
 ]);
 
-const NO_LITERALS: string[] = [];
+const NO_LITERALS: string[] = emptyStrings();
 
 /**
  * literalForms of a resource's own identifier values: what collectIdentifiers(raw) yields of type 'identifier' (the
@@ -168,6 +168,162 @@ function shapeProblem(r: unknown): { path: string; reason: string } | undefined 
   return undefined;
 }
 
+/** What an engine holds for all its batches. */
+interface EngineSetup {
+  keys: KeyService;
+  walker: FhirWalker;
+  referenceDate: Date;
+  allowTypes: readonly string[];
+  /** A policy that keeps dates in text (limited data set) has no unshifted dates to look for. */
+  checkTextDates: boolean;
+  restrictedZip3: ReadonlySet<string>;
+  textMode: 'surrogate' | 'tag';
+  locale?: 'en' | 'zh';
+  textKeepTypes?: readonly string[];
+  ageBandYears: number;
+  topAge: number;
+}
+
+/** What the resources of one batch share. */
+interface BatchState {
+  ctx: DeidBatchContext;
+  batchPatients: Map<string, { linkage: string; raw: FhirResource }>;
+  patients: BatchPatients;
+  identifierCache: Map<string, SourceIdentifier[]>;
+  referenceCache: Map<string, string>;
+  counts: Map<string, number>;
+  textFindings: Map<string, number>;
+  quarantine: (r: unknown, rule: string, path: string, reason: string, findings?: Finding[]) => void;
+  outputs: FhirResource[];
+}
+
+/** Linkage keys of the batch's Patients, else of those linkageFor knows (references up to any `/_history`). */
+class BatchPatients implements PatientLinkage {
+  constructor(
+    private readonly inBatch: Map<string, { linkage: string; raw: FhirResource }>,
+    private readonly ctx: DeidBatchContext,
+  ) {}
+
+  linkageOf(ref: string): string | undefined {
+    const key = withoutHistory(ref);
+    return this.inBatch.get(key)?.linkage ?? this.ctx.linkageFor?.(key);
+  }
+}
+
+/**
+ * A batch input that is a FHIR resource goes to `valid` (a Patient's linkage also to `batchPatients`), anything else
+ * to quarantine. Its own function, like deidentifyOne, so that it is optimized during the first batch.
+ */
+function admit(
+  r: FhirResource,
+  keys: KeyService,
+  institution: string,
+  valid: FhirResource[],
+  batchPatients: Map<string, { linkage: string; raw: FhirResource }>,
+  quarantine: BatchState['quarantine'],
+): void {
+  const problem = shapeProblem(r);
+  if (problem) {
+    quarantine(r, 'input.malformed', problem.path, problem.reason);
+    return;
+  }
+  valid.push(r);
+  if (r.resourceType === 'Patient' && typeof r.id === 'string') {
+    try {
+      const linkage = linkageWith(keys, r, institution);
+      batchPatients.set(`Patient/${r.id}`, { linkage, raw: r });
+      batchPatients.set(`urn:uuid:${r.id}`, { linkage, raw: r });
+    } catch {
+      // reported when the Patient itself is processed
+    }
+  }
+}
+
+function linkageWith(keys: KeyService, patient: FhirResource, institution: string): string {
+  const s = linkageSubjectOf(patient, institution);
+  if (!s.nationalId && !s.mrn) {
+    if (typeof patient.id !== 'string') {
+      throw new TributaryError('Patient has no national ID, MRN or id to link on', { code: 'required', location: 'Patient.identifier', nonRetryable: true });
+    }
+    return keys.linkageKey({ institution, mrn: `id-${patient.id}` });
+  }
+  return keys.linkageKey({ institution, nationalId: s.nationalId, mrn: s.mrn });
+}
+
+/**
+ * One resource of a batch: its output goes to `b.outputs`, or it is quarantined. A function of its own rather than
+ * the body of the batch loop: called once per resource, V8 optimizes it within the first batch, where a loop inside
+ * the once-per-batch function was only compiled (on stack, at length) after several batches.
+ */
+function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
+  const ref = patientRefOf(raw);
+  let linkage: string | undefined;
+  let patient: FhirResource | undefined;
+  if (raw.resourceType === 'Patient') {
+    try {
+      linkage = linkageWith(e.keys, raw, b.ctx.institution);
+    } catch (x) {
+      const err = toError(x);
+      b.quarantine(raw, 'link.unlinkable-patient', err instanceof TributaryError ? (err.location ?? 'Patient') : 'Patient', err.message);
+      return;
+    }
+    patient = raw;
+  } else if (ref) {
+    linkage = b.patients.linkageOf(ref);
+    patient = b.batchPatients.get(ref)?.raw ?? b.ctx.patientFor?.(ref);
+    if (!linkage) {
+      b.quarantine(raw, 'link.unresolved-patient', 'subject', 'references a Patient that is neither in this batch nor known to linkageFor');
+      return;
+    }
+  }
+  // Patient-level identifiers compile once per patient; the resource's own identifiers are matched literally.
+  let identifiers: SourceIdentifier[];
+  const cached = ref ? b.identifierCache.get(ref) : undefined;
+  if (cached && raw !== patient) identifiers = cached;
+  else {
+    identifiers = patient ? collectIdentifiers(patient).filter((i) => !e.allowTypes.includes(i.type)) : NO_PATIENT;
+    if (ref) b.identifierCache.set(ref, identifiers);
+  }
+  const literals = raw === patient ? NO_LITERALS : ownIdentifierLiterals(raw);
+  const rctx: ResourceContext = {
+    keyService: e.keys,
+    institution: b.ctx.institution,
+    linkage,
+    offset: e.keys.dateOffsetDays(linkage ?? `institution:${b.ctx.institution}`),
+    identifierValues: identifiers,
+    literalIdentifiers: literals,
+    patients: b.patients,
+    referenceCache: b.referenceCache,
+    referenceDate: e.referenceDate,
+    textMode: e.textMode,
+    locale: e.locale,
+    textKeepTypes: e.textKeepTypes,
+    restrictedZip3: e.restrictedZip3,
+    ageBandYears: e.ageBandYears,
+    topAge: e.topAge,
+    counts: b.counts,
+    textFindings: b.textFindings,
+    changed: { pseudonymized: false, redacted: false, masked: false },
+  };
+  let out: FhirResource;
+  try {
+    out = e.walker.walkResource(raw, rctx);
+  } catch (x) {
+    const err = toError(x);
+    const te = err instanceof TributaryError ? err : undefined;
+    // Our own messages are value-free; anything else is reduced to its type so no input leaks through it.
+    b.quarantine(raw, 'engine.error', te?.location ?? raw.resourceType, te ? err.message : `unexpected ${err.name}`);
+    return;
+  }
+  const findings = scanResidualPhi(out, identifiers, { literals, unshiftedDates: e.checkTextDates ? () => unshiftedMonthDays(raw, rctx.offset) : undefined });
+  if (findings.length) {
+    b.quarantine(raw, findings[0].rule, findings[0].path, `residual PHI after de-identification (${findings.length} finding(s))`, findings);
+    return;
+  }
+  labelSecurity(out, rctx.changed);
+  b.outputs.push(out);
+}
+
 export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   const policy = options.policy ?? loadProfile(options.profile);
   const compiled: CompiledPolicy = compilePolicy(policy, options.policy ? `policy ${policy.name}` : `profile ${options.profile}`);
@@ -180,16 +336,20 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   const checkTextDates = !(merged.text?.keepTypes ?? []).includes('date');
   const restrictedZip3 = new Set(merged.generalize?.restrictedZip3 ?? []);
 
-  function linkageOf(patient: FhirResource, institution: string): string {
-    const s = linkageSubjectOf(patient, institution);
-    if (!s.nationalId && !s.mrn) {
-      if (typeof patient.id !== 'string') {
-        throw new TributaryError('Patient has no national ID, MRN or id to link on', { code: 'required', location: 'Patient.identifier', nonRetryable: true });
-      }
-      return keys.linkageKey({ institution, mrn: `id-${patient.id}` });
-    }
-    return keys.linkageKey({ institution, nationalId: s.nationalId, mrn: s.mrn });
-  }
+  const linkageOf = (patient: FhirResource, institution: string): string => linkageWith(keys, patient, institution);
+  const setup: EngineSetup = {
+    keys,
+    walker,
+    referenceDate,
+    allowTypes,
+    checkTextDates,
+    restrictedZip3,
+    textMode: merged.text?.mode ?? 'surrogate',
+    locale: merged.text?.locale,
+    textKeepTypes: merged.text?.keepTypes,
+    ageBandYears: merged.generalize?.ageBandYears ?? 5,
+    topAge: merged.generalize?.topAge ?? 89,
+  };
 
   function deidentifyResources(resources: FhirResource[], ctx: DeidBatchContext): DeidBatchResult {
     const counts = new Map<string, number>();
@@ -211,99 +371,14 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
     };
 
     const valid: FhirResource[] = [];
-    for (const r of resources) {
-      const problem = shapeProblem(r);
-      if (problem) {
-        quarantine(r, 'input.malformed', problem.path, problem.reason);
-        continue;
-      }
-      valid.push(r);
-      if (r.resourceType === 'Patient' && typeof r.id === 'string') {
-        try {
-          const linkage = linkageOf(r, ctx.institution);
-          batchPatients.set(`Patient/${r.id}`, { linkage, raw: r });
-          batchPatients.set(`urn:uuid:${r.id}`, { linkage, raw: r });
-        } catch {
-          // reported when the Patient itself is processed
-        }
-      }
-    }
+    for (const r of resources) admit(r, keys, ctx.institution, valid, batchPatients, quarantine);
 
-    const patientLinkage = (ref: string): string | undefined => {
-      const key = withoutHistory(ref);
-      return batchPatients.get(key)?.linkage ?? ctx.linkageFor?.(key);
-    };
+    const patients = new BatchPatients(batchPatients, ctx);
     const identifierCache = new Map<string, SourceIdentifier[]>();
     const referenceCache = new Map<string, string>();
 
-    for (const raw of valid) {
-      const ref = patientRefOf(raw);
-      let linkage: string | undefined;
-      let patient: FhirResource | undefined;
-      if (raw.resourceType === 'Patient') {
-        try {
-          linkage = linkageOf(raw, ctx.institution);
-        } catch (e) {
-          const err = toError(e);
-          quarantine(raw, 'link.unlinkable-patient', err instanceof TributaryError ? (err.location ?? 'Patient') : 'Patient', err.message);
-          continue;
-        }
-        patient = raw;
-      } else if (ref) {
-        linkage = patientLinkage(ref);
-        patient = batchPatients.get(ref)?.raw ?? ctx.patientFor?.(ref);
-        if (!linkage) {
-          quarantine(raw, 'link.unresolved-patient', 'subject', 'references a Patient that is neither in this batch nor known to linkageFor');
-          continue;
-        }
-      }
-      // Patient-level identifiers compile once per patient; the resource's own identifiers are matched literally.
-      let identifiers: SourceIdentifier[];
-      const cached = ref ? identifierCache.get(ref) : undefined;
-      if (cached && raw !== patient) identifiers = cached;
-      else {
-        identifiers = patient ? collectIdentifiers(patient).filter((i) => !allowTypes.includes(i.type)) : NO_PATIENT;
-        if (ref) identifierCache.set(ref, identifiers);
-      }
-      const literals = raw === patient ? NO_LITERALS : ownIdentifierLiterals(raw);
-      const rctx: ResourceContext = {
-        keyService: keys,
-        institution: ctx.institution,
-        linkage,
-        offset: keys.dateOffsetDays(linkage ?? `institution:${ctx.institution}`),
-        identifierValues: identifiers,
-        literalIdentifiers: literals,
-        patientLinkage,
-        referenceCache,
-        referenceDate,
-        textMode: merged.text?.mode ?? 'surrogate',
-        locale: merged.text?.locale,
-        textKeepTypes: merged.text?.keepTypes,
-        restrictedZip3,
-        ageBandYears: merged.generalize?.ageBandYears ?? 5,
-        topAge: merged.generalize?.topAge ?? 89,
-        counts,
-        textFindings,
-        changed: { pseudonymized: false, redacted: false, masked: false },
-      };
-      let out: FhirResource;
-      try {
-        out = walker.walkResource(raw, rctx);
-      } catch (e) {
-        const err = toError(e);
-        const te = err instanceof TributaryError ? err : undefined;
-        // Our own messages are value-free; anything else is reduced to its type so no input leaks through it.
-        quarantine(raw, 'engine.error', te?.location ?? raw.resourceType, te ? err.message : `unexpected ${err.name}`);
-        continue;
-      }
-      const findings = scanResidualPhi(out, identifiers, { literals, unshiftedDates: checkTextDates ? () => unshiftedMonthDays(raw, rctx.offset) : undefined });
-      if (findings.length) {
-        quarantine(raw, findings[0].rule, findings[0].path, `residual PHI after de-identification (${findings.length} finding(s))`, findings);
-        continue;
-      }
-      labelSecurity(out, rctx.changed);
-      outputs.push(out);
-    }
+    const batch: BatchState = { ctx, batchPatients, patients, identifierCache, referenceCache, counts, textFindings, quarantine, outputs };
+    for (const raw of valid) deidentifyOne(raw, setup, batch);
 
     const ruleCounts: Record<string, number> = {};
     for (const [k, v] of counts) ruleCounts[k] = v;

@@ -193,9 +193,26 @@ function hasLiteral(lowered: string, literals: readonly string[]): boolean {
   return false;
 }
 
+/**
+ * An empty string array of the same V8 elements kind as a filled one (a `[]` literal starts as small integers): code
+ * optimized for the lists of literals then stays valid for the empty ones, instead of being thrown away for them.
+ */
+export function emptyStrings(): string[] {
+  const a = [''];
+  a.pop();
+  return a;
+}
+
+const NO_STRINGS = emptyStrings();
+
 /** Literal form of identifiers for findLiterals. */
 export function literalForms(values: readonly string[]): string[] {
-  return values.map((v) => foldWidth(v).trim().toLowerCase()).filter((v) => v.length >= 4);
+  const out = emptyStrings();
+  for (let i = 0; i < values.length; i++) {
+    const v = foldWidth(values[i]).trim().toLowerCase();
+    if (v.length >= 4) out.push(v);
+  }
+  return out;
 }
 
 /** Words after which a bare digit run is a code, not a phone number (same list as the scrubber's). */
@@ -344,7 +361,13 @@ function scanPatterns(folded: string, fhirDate: boolean, path: string, ids: Comp
     }
   }
   // patternRules has nothing for a bare FHIR date: shifted timestamps are unique, not worth a cache entry each.
-  const rules = fhirDate ? NO_RULES : folded.length <= PATTERN_CACHE_MAX_LENGTH ? patternRulesCached(folded) : patternRules(folded);
+  // Without a digit or '@' patternRules finds nothing: such strings are settled without a cache lookup.
+  const rules =
+    fhirDate || (!ANY_DIGIT.test(folded) && !folded.includes('@'))
+      ? NO_RULES
+      : folded.length <= PATTERN_CACHE_MAX_LENGTH
+        ? patternRulesCached(folded)
+        : patternRules(folded);
   for (let i = 0; i < rules.length; i++) findings.push({ rule: rules[i], path });
 }
 
@@ -530,6 +553,8 @@ function decodeTextAttachment(node: Record<string, unknown>): string | undefined
 function scanDates(folded: string, fhirDate: boolean, st: GateState, findings: Finding[]): void {
   // Structured FHIR dates are shifted by rule, not by the scrubber.
   if (fhirDate) return;
+  // monthDayReadings finds nothing without a digit or 月: most strings are settled here without a cache lookup.
+  if (!ANY_DIGIT.test(folded) && !folded.includes('月')) return;
   const all = folded.length <= PATTERN_CACHE_MAX_LENGTH ? monthDayReadingsCached(folded) : monthDayReadings(folded);
   if (!all.length) return;
   // The raw record's month-days are only worked out once some output string writes a month-day at all.
@@ -639,7 +664,7 @@ export function scanResidualPhi(
   const u = options.unshiftedDates;
   const st: GateState = {
     ids: compileIdentifiers(list, options.allowTypes),
-    literals: options.literals ?? [],
+    literals: options.literals ?? NO_STRINGS,
     unshifted: typeof u === 'function' ? u : u?.size ? u : undefined,
     findings: [],
     segs: [output.resourceType],
