@@ -89,7 +89,7 @@ function staticType(resourceType: string, steps: readonly string[]): NodeType | 
   const last = steps[steps.length - 1];
   switch (last) {
     case 'name':
-      return HUMAN_NAME_OWNERS.has(resourceType) || steps[steps.length - 2] === 'contact' ? 'HumanName' : undefined;
+      return HUMAN_NAME_OWNERS.has(resourceType) || (steps.length > 1 && steps[steps.length - 2] === 'contact') ? 'HumanName' : undefined;
     case 'address':
     case 'valueAddress':
       return 'Address';
@@ -173,8 +173,12 @@ export class PathNode {
 
 export class RuleMatcher {
   private readonly roots = new Map<string, PathNode>();
+  /** The rules whose match depends on the element's value. */
+  private readonly valueChecked: ReadonlySet<CompiledRule>;
 
-  constructor(readonly compiled: CompiledPolicy) {}
+  constructor(readonly compiled: CompiledPolicy) {
+    this.valueChecked = new Set(compiled.rules.filter(checksValue));
+  }
 
   root(resourceType: string): PathNode {
     let r = this.roots.get(resourceType);
@@ -229,7 +233,7 @@ export class RuleMatcher {
         descend = true;
       }
     }
-    const settled = candidates.length === 0 ? undefined : checksValue(candidates[0]) ? null : candidates[0];
+    const settled = candidates.length === 0 ? undefined : this.valueChecked.has(candidates[0]) ? null : candidates[0];
     return { candidates, descend, settled };
   }
 }

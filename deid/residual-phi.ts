@@ -462,13 +462,17 @@ const ANY_SPACE = /\s/;
 const NUMERIC_DATE_SHAPE = /[0-9][-./][0-9]{1,2}[-./][0-9]/;
 
 /** Each month-day written in `text`, as its possible readings (`m-d` keys; two for an ambiguous numeric date). */
+/** No readings; of the elements kind of a list of readings (see emptyStrings). */
+const NO_READINGS: string[][] = [[]];
+NO_READINGS.pop();
+
 function monthDayReadings(text: string): string[][] {
   const out: string[][] = [];
   // Each form needs characters most strings lack (a digit with a letter, a digit-separator-digit run, or 月): cheap
   // native scans decide which forms can match at all, instead of running all six regexes on every string.
   const digit = ANY_DIGIT.test(text);
   const yue = text.includes('月');
-  if (!digit && !yue) return out;
+  if (!digit && !yue) return NO_READINGS;
   // The month-name forms also need whitespace or '-' between month and day (base64 and codes have neither).
   const monthName = digit && ANY_LETTER.test(text) && (text.includes('-') || ANY_SPACE.test(text));
   // Both numeric forms hold digit, separator, one or two digits, separator, digit (2024/5/4, 03.04.25): a UUID's or
@@ -485,7 +489,7 @@ function monthDayReadings(text: string): string[][] {
       if (readings) out.push(readings);
     }
   }
-  return out;
+  return out.length ? out : NO_READINGS;
 }
 
 /** Month-day readings of short strings, remembered like the patterns (they depend on the text alone). */
