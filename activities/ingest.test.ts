@@ -176,6 +176,25 @@ describe('ingest activities', () => {
     expect(manifestOf('run-f2')).toEqual(manifestOf('run-f1'));
   });
 
+  it('processBatch runs the page steps one after the other: the same counts, in order, and the same outputs', async () => {
+    const stepByStep = await runSource(createIngestActivities(deps(fakeSteps())), 'run-s1');
+    const acts = createIngestActivities(deps(fakeSteps()));
+    const ctx = { runId: 'run-s2', institution: inst.id, source: 'druglabel' as const };
+    const page = await acts.fetchPage({ ...ctx, endpoint, pageSize: 100 });
+    const { steps } = await acts.processBatch({ ...ctx, rawKey: page.rawKey!, route: false });
+    // standardize, de-identify, verify, publish (routing off).
+    expect(steps).toHaveLength(4);
+    const totals = { in: 0, published: 0, quarantined: 0, rejected: 0, pagesQuarantined: 0, resourcesPublished: 0 };
+    for (const c of steps) for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += (c as Record<string, number>)[k] ?? 0;
+    expect(totals).toEqual(stepByStep);
+    const outputs = (run: string) => fs.readdirSync(path.join(root, `out/${run}/fhir`)).map((f) => fs.readFileSync(path.join(root, `out/${run}/fhir`, f), 'utf8')).sort();
+    expect(outputs('run-s2')).toEqual(outputs('run-s1'));
+    // A step's failure still names that step.
+    const failing = createIngestActivities(deps(fakeSteps({ validateResources: async () => Promise.reject(new RangeError('x')) })));
+    const again = await failing.fetchPage({ ...ctx, endpoint, pageSize: 100 });
+    await expect(failing.processBatch({ ...ctx, rawKey: again.rawKey!, route: false })).rejects.toMatchObject({ message: 'verifyBatch: unexpected RangeError' });
+  });
+
   it('rewrites the same outputs when a run is repeated (idempotent keys)', async () => {
     const acts = createIngestActivities(deps(fakeSteps()));
     await runSource(acts, 'run-b');

@@ -12,7 +12,8 @@ import { recordIngestHistories, type RecordedHistories } from './fixtures/record
  * steps and the watermark became local activities (every step a normal activity); the current code must replay it
  * command for command (patched('page-steps-local'), patched('watermark-local')), and replay its own histories too. The v2
  * fixture was recorded with the page steps local but the pull a normal activity (before patched('fetch-local')), the
- * v3 one with a study's de-identification and denoising as two imaging activities (before patched('imaging-one-task')).
+ * v3 one with a study's de-identification and denoising as two imaging activities (before patched('imaging-one-task')),
+ * the v4 one with each of a page's steps as its own local activity (before patched('page-steps-one-call')).
  * No data in these histories: test-double activities return keys and counts.
  */
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
@@ -80,6 +81,16 @@ describe('ingest workflow replay', () => {
     await expectReplays(v3, 3);
   });
 
+  it('replays histories recorded while each page step was its own local activity', async () => {
+    const v4 = readFixture('ingest-histories-v4.json');
+    // The fixture is what it claims to be: no server-side activities for the file drop, a pull and five step markers a page.
+    const child = historyOf(v4, ':druglabel:');
+    expect(scheduledActivities(child)).toEqual([]);
+    expect(eventsOf(child).filter((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED')).toHaveLength(2 * (1 + 5) + 1 + 3);
+
+    await expectReplays(v4, 3);
+  });
+
   it('runs the pulls, the page steps and the watermark as local activities and replays that history', async () => {
     const { histories, progress } = await recordIngestHistories(loadConfig());
     expect(progress.totals).toMatchObject({ pages: 4, in: 6 + 4, published: 8, workItems: 4 });
@@ -88,8 +99,8 @@ describe('ingest workflow replay', () => {
     // No server round trips for a file-drop source's pages at all now.
     expect(scheduledActivities(child)).toEqual([]);
     const markers = eventsOf(child).filter((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED').length;
-    // A pull and five local activities per page, the watermark, and the three patch markers.
-    expect(markers).toBe(2 * (1 + 5) + 1 + 3);
+    // A pull and one local activity for the page's steps per page, the watermark, and the four patch markers.
+    expect(markers).toBe(2 * (1 + 1) + 1 + 4);
 
     const imaging = historyOf(histories, ':imaging:');
     // Pixel work stays a normal activity on the imaging queue (it heartbeats per instance), one per study.

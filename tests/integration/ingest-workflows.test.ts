@@ -80,6 +80,12 @@ function countingActivities(b: Behaviour, stats: { active: Set<string>; maxActiv
       return {};
     },
     async saveWatermark() {},
+    // The page's steps in one call, as activities/ingest.ts composes them: each double's counts, in order.
+    async processBatch(input: { institution: string; source: string; route?: boolean }) {
+      const steps: Partial<Record<string, number>>[] = [(await acts.standardizeBatch(input)).counts, (await acts.deidentifyBatch()).counts, (await acts.verifyBatch()).counts, (await acts.publishBatch()).counts];
+      if (input.route) steps.push((await acts.routeBatch()).counts);
+      return { steps };
+    },
   };
   return acts as unknown as IngestActivities;
 }
