@@ -304,12 +304,19 @@ export class FhirWalker {
       const decision = this.matcher.decideAt(resourceType, child, inherited);
       let result: unknown;
       if (Array.isArray(value)) {
-        let arr: unknown[] | undefined;
-        for (let i = 0; i < value.length; i++) {
-          const r = this.walkNode(value[i], decision, resourceType, child, inherited, ctx, depth);
-          if (r !== undefined) (arr ??= []).push(r);
+        if (value.length === 1) {
+          // Most FHIR arrays hold one element: an array literal of one, not an empty array grown by push (which
+          // reserves room for seventeen).
+          const r = this.walkNode(value[0], decision, resourceType, child, inherited, ctx, depth);
+          result = r === undefined ? undefined : [r];
+        } else {
+          let arr: unknown[] | undefined;
+          for (let i = 0; i < value.length; i++) {
+            const r = this.walkNode(value[i], decision, resourceType, child, inherited, ctx, depth);
+            if (r !== undefined) (arr ??= []).push(r);
+          }
+          result = arr;
         }
-        result = arr;
       } else {
         result = this.walkNode(value, decision, resourceType, child, inherited, ctx, depth);
       }
@@ -521,19 +528,12 @@ function pseudonymizeValue(value: unknown, rule: CompiledRule, steps: readonly s
   // Reference: rewrite the reference, drop display (names live there) and any business identifier.
   if ('reference' in obj || 'display' in obj) {
     if (!('system' in obj) && !('value' in obj)) {
-      // Emptiness by what was set, not Object.keys: every Reference of a batch passes here.
-      const out: Record<string, unknown> = {};
-      let kept = false;
-      if (typeof obj.reference === 'string') {
-        out.reference = mapReference(obj.reference, ctx);
-        kept = true;
-      }
-      if (typeof obj.type === 'string') {
-        out.type = obj.type;
-        kept = true;
-      }
+      // Every Reference of a batch passes here: the output is an object literal of the fields it keeps.
+      const reference = typeof obj.reference === 'string' ? mapReference(obj.reference, ctx) : undefined;
+      const type = typeof obj.type === 'string' ? obj.type : undefined;
       if (obj.display !== undefined || obj.identifier !== undefined) ctx.changed.redacted = true;
-      return kept ? out : undefined;
+      if (reference !== undefined) return type !== undefined ? { reference, type } : { reference };
+      return type !== undefined ? { type } : undefined;
     }
   }
   // Identifier: keep system, type and use; the value becomes a keyed digest within its system.
