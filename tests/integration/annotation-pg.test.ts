@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRoutingRules } from '../../annotation/routing';
 import { cardiologyItems, samplePlantedValues } from '../../annotation/sample-items';
 import { describeAnnotationApi } from '../../annotation/server-suite';
 import { openQueueStore, type QueueStore } from '../../annotation/store';
 import { buildSynthWorkItems } from './annotation-synth-items';
+import { dropSchema } from './pg-support';
 
 /**
  * The annotation API's security, concurrency and agreement suite on the stack's real PostgreSQL (many connections,
@@ -14,16 +14,6 @@ import { buildSynthWorkItems } from './annotation-synth-items';
 const url = process.env.DATABASE_URL;
 if (!url) throw new Error('DATABASE_URL is not set: the integration global setup (tests/integration/global-setup.ts) provides it');
 const databaseUrl: string = url;
-
-async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } finally {
-    await client.end();
-  }
-}
 
 const apiSchema = `annotation_test_${crypto.randomBytes(4).toString('hex')}`;
 // Items from the generator's institutions through the de-id engine; every response is scanned for the generator's

@@ -12,6 +12,7 @@ import type { GroundTruth } from '../../schemas/ground-truth';
 import type { IngestRunProgress } from '../../schemas/ingest';
 import { generateSynth } from '../../synth/generate';
 import { startSynthServer, type SynthServer } from '../../synth/serve';
+import { dropSchema } from './pg-support';
 
 /**
  * Shared set-up for the ingestion integration tests: a small synthetic world (18 institutions x 3 patients), the
@@ -35,6 +36,7 @@ export async function createIngestWorld(name: string, options: { patients?: numb
   const { groundTruth } = generateSynth({ out: synthDir, seed: `ingest-${name}`, patients: options.patients ?? 3, institutions: options.institutions });
   const server = await startSynthServer({ dir: synthDir, port: 0 });
   const suffix = `${name}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  const queueSchema = `ingest_${suffix.replace(/-/g, '_')}`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TRIBUTARY_DATA_DIR: path.join(dir, 'data'),
@@ -49,9 +51,10 @@ export async function createIngestWorld(name: string, options: { patients?: numb
     config: loadConfig({ env }),
     env,
     queues: { ingest: `it-ingest-${suffix}`, imaging: `it-imaging-${suffix}` },
-    queueSchema: `ingest_${suffix.replace(/-/g, '_')}`,
+    queueSchema,
     async cleanup() {
       await server.close();
+      await dropSchema(queueSchema, env.DATABASE_URL);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
