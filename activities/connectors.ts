@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { createDicomWebClient, jsonValue, type DicomJson, type DicomWebClient } from '../imaging/dicomweb';
 import { parseAtEdge } from '../platform/config';
 import { TributaryError, toError } from '../platform/errors';
+import { fhirModeSchema, imagingModeSchema, type FhirMode, type ImagingMode } from '../schemas/ingest';
 import { registryFormatOf, type Institution, type SourceKind } from '../schemas/institution';
 import { createSmartAuth, type SmartAccess } from './smart-auth';
 
@@ -76,11 +77,6 @@ export const QIDO_PAGE = 500;
 /** How long a source run's later pages may reuse the study listing its first page made. */
 const LISTING_TTL_MS = 10 * 60_000;
 
-export const fhirModeSchema = z.enum(['search', 'bulk']);
-export type FhirMode = z.infer<typeof fhirModeSchema>;
-
-export const imagingModeSchema = z.enum(['files', 'dicomweb']);
-export type ImagingMode = z.infer<typeof imagingModeSchema>;
 
 const FHIR_TYPES = ['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest', 'DocumentReference'];
 

@@ -9,7 +9,8 @@ import { TributaryError, toError } from '../platform/errors';
 import type { Config } from '../platform/config';
 import { loadInstitutionRegistry } from '../platform/institutions';
 import { log } from '../platform/log';
-import { createConnectors, type FhirMode, type ImagingMode } from './connectors';
+import type { FhirMode, ImagingMode } from '../schemas/ingest';
+import { createConnectors } from './connectors';
 import { createIngestActivities, type IngestDeps } from './ingest';
 import { createRouter } from './route';
 import { createFileBlobStore, loadStagingKey } from './staging';
@@ -56,7 +57,7 @@ export interface RuntimeIngestDeps extends IngestDeps {
 /** Everything the ingestion activities need, from configuration: used by the worker, the demo and the bench. */
 export function createIngestDeps(config: Config, options: IngestDepsOptions = {}): RuntimeIngestDeps {
   const paths = ingestPaths(config);
-  const registry = loadInstitutionRegistry();
+  const registry = loadInstitutionRegistry(config.env.TRIBUTARY_INSTITUTIONS);
   const deidKey = loadDeidKey(config, { generateLocal: !config.temporal.external });
   // The queue store opens on first use: a worker that never routes never touches the database.
   let queues: Promise<QueueStore> | undefined;
@@ -69,7 +70,7 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
     }));
   let router: ReturnType<typeof createRouter> | undefined;
   let warm: Promise<void> | undefined;
-  const threads = options.stepThreads ?? stepThreadsFromEnv(process.env.TRIBUTARY_STEP_THREADS);
+  const threads = options.stepThreads ?? config.env.TRIBUTARY_STEP_THREADS ?? defaultStepThreads();
   const steps = createStepLibrary({ keyService: createKeyService(deidKey), pool: threads > 0 ? createStepPool(threads) : undefined });
   return {
     store: createFileBlobStore({ root: paths.staging, key: loadStagingKey(config) }),
@@ -105,12 +106,6 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
       if (queues) await (await queues).close();
     },
   };
-}
-
-function stepThreadsFromEnv(value: string | undefined): number {
-  if (value === undefined || value === '') return defaultStepThreads();
-  if (!/^\d+$/.test(value)) throw new TributaryError('TRIBUTARY_STEP_THREADS must be a whole number (0: no step threads)', { code: 'invalid', nonRetryable: true });
-  return Number(value);
 }
 
 export function createIngestActivitiesFromConfig(config: Config, options?: IngestDepsOptions) {

@@ -43,6 +43,20 @@ describe('loadConfig', () => {
     expect(message).not.toContain('seventy');
   });
 
+  it('parses the ingestion settings once: connector modes and step threads, with their defaults', () => {
+    const defaults = loadConfig({ env: {} }).env;
+    expect(defaults).toMatchObject({ TRIBUTARY_FHIR_MODE: 'search', TRIBUTARY_IMAGING_MODE: 'files' });
+    expect(defaults.TRIBUTARY_STEP_THREADS).toBeUndefined();
+    expect(loadConfig({ env: { TRIBUTARY_FHIR_MODE: 'bulk', TRIBUTARY_IMAGING_MODE: 'dicomweb', TRIBUTARY_STEP_THREADS: '0' } }).env).toMatchObject({
+      TRIBUTARY_FHIR_MODE: 'bulk',
+      TRIBUTARY_IMAGING_MODE: 'dicomweb',
+      TRIBUTARY_STEP_THREADS: 0,
+    });
+    expect(() => loadConfig({ env: { TRIBUTARY_FHIR_MODE: 'export' } })).toThrow(/TRIBUTARY_FHIR_MODE/);
+    expect(() => loadConfig({ env: { TRIBUTARY_STEP_THREADS: '1.5' } })).toThrow(/TRIBUTARY_STEP_THREADS/);
+    expect(() => loadConfig({ env: { TRIBUTARY_STEP_THREADS: '-1' } })).toThrow(/TRIBUTARY_STEP_THREADS/);
+  });
+
   it('rejects ports out of range', () => {
     expect(() => loadConfig({ env: { TRIBUTARY_TEMPORAL_PORT: '70000' } })).toThrow(/TRIBUTARY_TEMPORAL_PORT/);
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fhirModeSchema, imagingModeSchema } from './ingest';
 
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
 const optionalUrl = z.string().url().optional();
@@ -35,6 +36,12 @@ export const envSchema = z.object({
   TRIBUTARY_DEID_KEY_FILE: z.string().min(1).optional(),
   TRIBUTARY_STAGING_KEY: z.string().min(1).optional(),
   TRIBUTARY_STAGING_KEY_FILE: z.string().min(1).optional(),
+
+  TRIBUTARY_INSTITUTIONS: z.string().min(1).optional(),
+  TRIBUTARY_FHIR_MODE: fhirModeSchema.default('search'),
+  TRIBUTARY_IMAGING_MODE: imagingModeSchema.default('files'),
+  /** Worker threads for mapping and validation (activities/step-pool.ts); 0 keeps them on the main thread. */
+  TRIBUTARY_STEP_THREADS: z.coerce.number().int().min(0).max(64).optional(),
 
   TRIBUTARY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });

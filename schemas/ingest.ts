@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { sourceKindSchema } from './institution';
 
+/** FHIR-API institutions: search paging or Bulk `$export` (activities/connectors.ts). */
+export const fhirModeSchema = z.enum(['search', 'bulk']);
+export type FhirMode = z.infer<typeof fhirModeSchema>;
+
+/** Imaging: file drops or each PACS by DICOMweb QIDO/WADO (activities/connectors.ts). */
+export const imagingModeSchema = z.enum(['files', 'dicomweb']);
+export type ImagingMode = z.infer<typeof imagingModeSchema>;
+
 /**
  * Inputs and results of the ingestion workflows and activities. Everything here travels through Temporal, so it is
  * references only: institution ids, source kinds, staging keys, digests, counts, cursors we built. Never a

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogEntry } from '@temporalio/worker';
 import { createIngestActivities, type IngestDeps } from '../../activities/ingest';
-import { fhirModeSchema, imagingModeSchema, type FhirMode, type ImagingMode } from '../../activities/connectors';
+import { fhirModeSchema, imagingModeSchema, type FhirMode, type ImagingMode } from '../../schemas/ingest';
 import { createIngestDeps } from '../../activities/runtime';
 import { loadConfig, parseAtEdge, type Config } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
@@ -145,13 +145,13 @@ export function registerWorker(program: Command): void {
     .option('--imaging-mode <mode>', 'imaging: files (file drops) or dicomweb (QIDO/WADO from each PACS); default $TRIBUTARY_IMAGING_MODE or files')
     .addHelpText('after', '\nExamples:\n  npx tributary worker\n  npx tributary worker --queues imaging\n  npx tributary worker --imaging-mode dicomweb')
     .action(async (opts: { queues: string; concurrency: string; ingestQueue?: string; imagingQueue?: string; fhirMode?: string; imagingMode?: string }) => {
-      const fhirMode = parseAtEdge(fhirModeSchema, opts.fhirMode ?? process.env.TRIBUTARY_FHIR_MODE ?? 'search', '--fhir-mode');
-      const imagingMode = parseAtEdge(imagingModeSchema, opts.imagingMode ?? process.env.TRIBUTARY_IMAGING_MODE ?? 'files', '--imaging-mode');
+      const config = loadConfig();
+      const fhirMode = opts.fhirMode ? parseAtEdge(fhirModeSchema, opts.fhirMode, '--fhir-mode') : config.env.TRIBUTARY_FHIR_MODE;
+      const imagingMode = opts.imagingMode ? parseAtEdge(imagingModeSchema, opts.imagingMode, '--imaging-mode') : config.env.TRIBUTARY_IMAGING_MODE;
       const queues = opts.queues.split(',').map((q) => q.trim());
       const known = Object.values(TASK_QUEUES) as string[];
       const unknown = queues.filter((q) => !known.includes(q));
       if (unknown.length) throw new TributaryError(`--queues: unknown task queue(s) ${unknown.join(', ')}; known: ${known.join(', ')}`, { code: 'invalid' });
-      const config = loadConfig();
       const running = await startIngestWorkers({
         config,
         queues: queues as TaskQueue[],
