@@ -85,6 +85,12 @@ export const temporalService: ServiceDriver = {
       String(config.env.TRIBUTARY_TEMPORAL_UI_PORT),
       '--db-filename',
       path.join(dirs.home, 'temporal.db'),
+      // Write-ahead log: each commit appends instead of writing and deleting a rollback journal. A crash of the
+      // server process loses nothing (the WAL is on disk); only an OS crash can lose the last commits.
+      '--sqlite-pragma',
+      'journal_mode=wal',
+      '--sqlite-pragma',
+      'synchronous=normal',
       '--namespace',
       config.temporal.namespace,
       '--log-level',
