@@ -23,4 +23,16 @@ describe('writeRedactedSdkLog', () => {
     expect(entry.attempt).toBe(2);
     expect(lines[0]).not.toMatch(/Zhang|110101199003077777|failure|error/);
   });
+
+  it('keeps the notice that an activity-only worker has no workflows out of the default (info) output', () => {
+    const lines: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    writeRedactedSdkLog({ level: 'WARN', message: 'No workflows registered, not polling for workflow tasks', timestampNanos: 0n, meta: { taskQueue: 'imaging' } });
+    writeRedactedSdkLog({ level: 'WARN', message: 'Activity failed: timeout', timestampNanos: 0n, meta: { taskQueue: 'imaging' } });
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]).msg).toBe('temporal sdk: Activity failed');
+  });
 });
