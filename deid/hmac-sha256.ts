@@ -228,13 +228,6 @@ function padState(key: Uint8Array, pad: number): Int32Array {
   return state;
 }
 
-export interface Hmac {
-  /** The 32-byte MAC. */
-  (a: string, b?: string): Buffer;
-  /** The first 16 bytes of the MAC as lower-case hex (no Buffer on the way). */
-  hex16(a: string, b?: string): string;
-}
-
 /**
  * `s` as UTF-8 into `buf` at `at` (room for 3 bytes per code unit), returning the bytes written. Keys, ids and
  * references are ASCII: a byte per code unit without a call into Buffer.write, which handles the rest.
@@ -329,12 +322,4 @@ export class HmacSha256 {
     W[15] = (64 + 32) * 8;
     compressW(outerOut);
   }
-}
-
-/** An HmacSha256 as a function (`hmac(a, b)` is the 32-byte MAC) with its `hex16`. */
-export function createHmacSha256(key: Uint8Array): Hmac {
-  const h = new HmacSha256(key);
-  const hmac = ((a: string, b?: string): Buffer => h.digest(a, b)) as Hmac;
-  hmac.hex16 = (a: string, b?: string): string => h.hex16(a, b);
-  return hmac;
 }
