@@ -168,6 +168,15 @@ function shapeProblem(r: unknown): { path: string; reason: string } | undefined 
   return undefined;
 }
 
+/** Patients by the two reference forms other resources use for them: `Patient/<id>` and `urn:uuid:<id>`. */
+export type PatientIndex = Map<string, { linkage: string; raw: FhirResource }>;
+
+export function indexPatient(index: PatientIndex, id: string, patient: FhirResource, linkage: string): void {
+  const entry = { linkage, raw: patient };
+  index.set(`Patient/${id}`, entry);
+  index.set(`urn:uuid:${id}`, entry);
+}
+
 /** What an engine holds for all its batches. */
 interface EngineSetup {
   keys: KeyService;
@@ -187,7 +196,7 @@ interface EngineSetup {
 /** What the resources of one batch share. */
 interface BatchState {
   ctx: DeidBatchContext;
-  batchPatients: Map<string, { linkage: string; raw: FhirResource }>;
+  batchPatients: PatientIndex;
   patients: BatchPatients;
   identifierCache: Map<string, SourceIdentifier[]>;
   referenceCache: Map<string, string>;
@@ -200,7 +209,7 @@ interface BatchState {
 /** Linkage keys of the batch's Patients, else of those linkageFor knows (references up to any `/_history`). */
 class BatchPatients implements PatientLinkage {
   constructor(
-    private readonly inBatch: Map<string, { linkage: string; raw: FhirResource }>,
+    private readonly inBatch: PatientIndex,
     private readonly ctx: DeidBatchContext,
   ) {}
 
@@ -219,7 +228,7 @@ function admit(
   keys: KeyService,
   institution: string,
   valid: FhirResource[],
-  batchPatients: Map<string, { linkage: string; raw: FhirResource }>,
+  batchPatients: PatientIndex,
   quarantine: BatchState['quarantine'],
 ): void {
   const problem = shapeProblem(r);
@@ -230,9 +239,7 @@ function admit(
   valid.push(r);
   if (r.resourceType === 'Patient' && typeof r.id === 'string') {
     try {
-      const linkage = linkageWith(keys, r, institution);
-      batchPatients.set(`Patient/${r.id}`, { linkage, raw: r });
-      batchPatients.set(`urn:uuid:${r.id}`, { linkage, raw: r });
+      indexPatient(batchPatients, r.id, r, linkageWith(keys, r, institution));
     } catch {
       // reported when the Patient itself is processed
     }
@@ -249,7 +256,7 @@ function admitAll(
   keys: KeyService,
   institution: string,
   valid: FhirResource[],
-  batchPatients: Map<string, { linkage: string; raw: FhirResource }>,
+  batchPatients: PatientIndex,
   quarantine: BatchState['quarantine'],
 ): void {
   for (let i = 0; i < resources.length; i++) admit(resources[i], keys, institution, valid, batchPatients, quarantine);
@@ -376,7 +383,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
     const textFindings = new Map<string, number>();
     const outputs: FhirResource[] = [];
     const quarantined: QuarantineEntry[] = [];
-    const batchPatients = new Map<string, { linkage: string; raw: FhirResource }>();
+    const batchPatients: PatientIndex = new Map();
     const quarantine = (r: unknown, rule: string, path: string, reason: string, findings?: Finding[]) => {
       const o = (r && typeof r === 'object' ? r : {}) as { resourceType?: unknown; id?: unknown };
       quarantined.push({

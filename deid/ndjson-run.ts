@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { FhirResource } from '../mappers/types';
 import { TributaryError } from '../platform/errors';
 import type { KeyService } from './key-service';
-import { createDeidEngine } from './index';
+import { createDeidEngine, indexPatient, type PatientIndex } from './index';
 import type { Policy } from './policy';
 import type { DeidReport, KAnonymityReport, ProfileName } from './types';
 
@@ -81,14 +81,13 @@ export function deidentifyNdjson(options: NdjsonRunOptions): NdjsonRunReport {
   const parsed = inputs.map((f) => ({ file: path.basename(f), lines: readNdjson(f) }));
 
   // Pass 1: every Patient, so resources in other files link to the same pseudonym and date offset.
-  const patients = new Map<string, { linkage: string; raw: FhirResource }>();
+  const patients: PatientIndex = new Map();
   for (const { lines } of parsed) {
     for (const l of lines) {
       const r = l.resource;
       if (r && typeof r === 'object' && r.resourceType === 'Patient' && typeof r.id === 'string') {
         try {
-          patients.set(`Patient/${r.id}`, { linkage: engine.linkageOf(r, options.institution), raw: r });
-          patients.set(`urn:uuid:${r.id}`, patients.get(`Patient/${r.id}`)!);
+          indexPatient(patients, r.id, r, engine.linkageOf(r, options.institution));
         } catch {
           // unlinkable: quarantined with its reason when processed
         }
