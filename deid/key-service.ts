@@ -57,6 +57,18 @@ function subKey(master: Buffer, label: string): Buffer {
 }
 
 /**
+ * Entries a key service keeps per cache. A worker's key service lives as long as the process, and DICOM UIDs and
+ * patients keep coming: each cache starts over when full (its values are recomputed on demand, identically).
+ */
+const CACHE_LIMIT = 100_000;
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): V {
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
+/**
  * A class rather than an object of closures: every key service's methods are the same functions, so code optimized
  * while one batch ran keeps calling them directly for the next batch's key service.
  */
@@ -94,7 +106,7 @@ class HmacKeyService implements KeyService {
       const d = this.pseudonymHmac.digest(linkage);
       p = 'P';
       for (let i = 0; i < 15; i++) p += BASE32[d[i] & 31];
-      this.pseudonymCache.set(linkage, p);
+      remember(this.pseudonymCache, linkage, p);
     }
     return p;
   }
@@ -103,9 +115,7 @@ class HmacKeyService implements KeyService {
     let o = this.offsetCache.get(linkage);
     if (o === undefined) {
       const n = this.dateHmac.digest(linkage).readUInt32BE(0) % 730;
-      o = n < 365 ? n - 365 : n - 364; // -365..-1 or 1..365
-      if (this.offsetCache.size >= 100_000) this.offsetCache.clear();
-      this.offsetCache.set(linkage, o);
+      o = remember(this.offsetCache, linkage, n < 365 ? n - 365 : n - 364); // -365..-1 or 1..365
     }
     return o;
   }
@@ -113,10 +123,7 @@ class HmacKeyService implements KeyService {
   uid(original: string): string {
     const trimmed = original.replace(/[\0 ]+$/, '');
     let u = this.uidCache.get(trimmed);
-    if (!u) {
-      u = '2.25.' + BigInt('0x' + this.uidHmac.digest(trimmed).subarray(0, 16).toString('hex')).toString(10);
-      this.uidCache.set(trimmed, u);
-    }
+    if (!u) u = remember(this.uidCache, trimmed, '2.25.' + BigInt('0x' + this.uidHmac.digest(trimmed).subarray(0, 16).toString('hex')).toString(10));
     return u;
   }
 
@@ -125,7 +132,7 @@ class HmacKeyService implements KeyService {
     if (!byValue) this.hashCache.set(domain, (byValue = new Map()));
     let h = byValue.get(value);
     if (h === undefined) {
-      if (this.hashCacheSize >= 100_000) {
+      if (this.hashCacheSize >= CACHE_LIMIT) {
         this.hashCache.clear();
         this.hashCache.set(domain, (byValue = new Map()));
         this.hashCacheSize = 0;
