@@ -3,7 +3,7 @@ import { TributaryError, toError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { compilePolicy, loadProfile, type CompiledPolicy, type Policy } from './policy';
 import { FhirWalker, RuleMatcher, type PatientLinkage, type ResourceContext } from './fhir-deid';
-import { collectIdentifiers, emptyStrings, literalForms, pushIdentifier, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
+import { collectIdentifiers, literalForms, NO_STRINGS, pushIdentifier, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
 import { assessKAnonymity, type QuasiIdentifier } from './risk';
 import { isValidResidentId } from './identifiers';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
@@ -47,18 +47,16 @@ export const NATIONAL_ID_SYSTEMS = new Set([
   'urn:tributary:cn-resident-id',
 ]);
 
-const NO_LITERALS: string[] = emptyStrings();
-
 /**
  * literalForms of a resource's own identifier values: what collectIdentifiers(raw) yields of type 'identifier' (the
  * same trimming, length floor and first-seen order), without collecting names and addresses only to drop them.
  */
 function ownIdentifierLiterals(raw: FhirResource): string[] {
   const ids = raw.identifier;
-  if (ids === undefined || ids === null) return NO_LITERALS;
+  if (ids === undefined || ids === null) return NO_STRINGS;
   const own: SourceIdentifier[] = [];
   for (const id of Array.isArray(ids) ? ids : [ids]) pushIdentifier(own, 'identifier', (id as { value?: unknown })?.value);
-  if (!own.length) return NO_LITERALS;
+  if (!own.length) return NO_STRINGS;
   const values: string[] = [];
   const seen = new Set<string>();
   for (const i of own) {
@@ -311,7 +309,7 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
     identifiers = patient ? collectIdentifiers(patient).filter((i) => !e.allowTypes.includes(i.type)) : NO_PATIENT;
     if (ref) b.identifierCache.set(ref, identifiers);
   }
-  const literals = raw === patient ? NO_LITERALS : ownIdentifierLiterals(raw);
+  const literals = raw === patient ? NO_STRINGS : ownIdentifierLiterals(raw);
   const rctx: ResourceContext = {
     keyService: e.keys,
     institution: b.ctx.institution,

@@ -194,20 +194,22 @@ function hasLiteral(lowered: string, literals: readonly string[]): boolean {
 }
 
 /**
- * An empty string array of the same V8 elements kind as a filled one (a `[]` literal starts as small integers): code
- * optimized for the lists of literals then stays valid for the empty ones, instead of being thrown away for them.
+ * An empty array of the same V8 elements kind as one holding `sample` (a `[]` literal starts as small integers): code
+ * optimized for filled lists (of literals, of date readings) then stays valid for the empty ones, instead of being
+ * thrown away for them.
  */
-export function emptyStrings(): string[] {
-  const a = [''];
+function emptyListOf<T>(sample: T): T[] {
+  const a = [sample];
   a.pop();
   return a;
 }
 
-const NO_STRINGS = emptyStrings();
+/** The shared empty list of literals (never written to). */
+export const NO_STRINGS: string[] = emptyListOf('');
 
 /** Literal form of identifiers for findLiterals. */
 export function literalForms(values: readonly string[]): string[] {
-  const out = emptyStrings();
+  const out = emptyListOf('');
   for (let i = 0; i < values.length; i++) {
     const v = foldWidth(values[i]).trim().toLowerCase();
     if (v.length >= 4) out.push(v);
@@ -461,10 +463,10 @@ const ANY_LETTER = /[A-Za-z]/;
 const ANY_SPACE = /\s/;
 const NUMERIC_DATE_SHAPE = /[0-9][-./][0-9]{1,2}[-./][0-9]/;
 
+/** No readings, of the elements kind of a list of readings. */
+const NO_READINGS = emptyListOf<string[]>([]);
+
 /** Each month-day written in `text`, as its possible readings (`m-d` keys; two for an ambiguous numeric date). */
-/** No readings; of the elements kind of a list of readings (see emptyStrings). */
-const NO_READINGS: string[][] = [[]];
-NO_READINGS.pop();
 
 function monthDayReadings(text: string): string[][] {
   const out: string[][] = [];
