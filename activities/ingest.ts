@@ -1,4 +1,6 @@
 import path from 'node:path';
+// Lets timers and I/O callbacks run between slices of work: the Temporal worker's workflow tasks share this event loop.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { patientStableId } from '../mappers/ids';
 import { loadHisMapping } from '../synth/ehr-his';
 import type { FhirResource } from '../mappers/types';
@@ -421,11 +423,6 @@ export function createIngestActivities(deps: IngestDeps) {
 }
 
 export type IngestActivities = ReturnType<typeof createIngestActivities>;
-
-/** Let timers and I/O callbacks run (the Temporal worker's workflow tasks share this event loop). */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /** The record a resource came from: the mapper's `meta.source` when it says, else the resource itself. */
 function recordKeyOf(resource: FhirResource): string {

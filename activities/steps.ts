@@ -1,3 +1,5 @@
+// Lets timers and I/O callbacks run between slices of work: the Temporal worker's workflow tasks share this event loop.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { createDeidEngine, linkageSubjectOf, scrubText, type DeidEngine, type ProfileName } from '../deid/index';
 import type { KeyService } from '../deid/key-service';
 import { deidentifyDicom } from '../imaging/dicom-deid';
@@ -131,7 +133,3 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
 
 /** Resources validated between yields to the event loop when validating in this thread. */
 const VALIDATE_SLICE = 200;
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
