@@ -218,26 +218,19 @@ class BatchPatients implements PatientLinkage {
 }
 
 /**
- * A batch input that is a FHIR resource goes to `valid` (a Patient's linkage also to `batchPatients`), anything else
- * to quarantine. Its own function, like deidentifyOne, so that it is optimized during the first batch.
+ * A batch input that is a FHIR resource goes to `valid` (a Patient's linkage also to the batch's Patient index),
+ * anything else to quarantine. Its own function, like deidentifyOne, so that it is optimized during the first batch.
  */
-function admit(
-  r: FhirResource,
-  keys: KeyService,
-  institution: string,
-  valid: FhirResource[],
-  batchPatients: PatientIndex,
-  quarantine: BatchState['quarantine'],
-): void {
+function admit(r: FhirResource, e: EngineSetup, b: BatchState, valid: FhirResource[]): void {
   const problem = shapeProblem(r);
   if (problem) {
-    quarantine(r, 'input.malformed', problem.path, problem.reason);
+    b.quarantine(r, 'input.malformed', problem.path, problem.reason);
     return;
   }
   valid.push(r);
   if (r.resourceType === 'Patient' && typeof r.id === 'string') {
     try {
-      indexPatient(batchPatients, r.id, r, linkageWith(keys, r, institution));
+      indexPatient(b.batchPatients, r.id, r, linkageWith(e.keys, r, b.ctx.institution));
     } catch {
       // reported when the Patient itself is processed
     }
@@ -249,15 +242,8 @@ function admit(
  * these small loops early and cheaply, where it compiled the whole batch function (and everything it could inline)
  * after a few batches, at the cost of a batch's worth of CPU.
  */
-function admitAll(
-  resources: FhirResource[],
-  keys: KeyService,
-  institution: string,
-  valid: FhirResource[],
-  batchPatients: PatientIndex,
-  quarantine: BatchState['quarantine'],
-): void {
-  for (let i = 0; i < resources.length; i++) admit(resources[i], keys, institution, valid, batchPatients, quarantine);
+function admitAll(resources: FhirResource[], e: EngineSetup, b: BatchState, valid: FhirResource[]): void {
+  for (let i = 0; i < resources.length; i++) admit(resources[i], e, b, valid);
 }
 
 function deidentifyAll(valid: FhirResource[], setup: EngineSetup, batch: BatchState): void {
@@ -395,14 +381,20 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
       });
     };
 
+    const batch: BatchState = {
+      ctx,
+      batchPatients,
+      patients: new BatchPatients(batchPatients, ctx),
+      identifierCache: new Map<string, SourceIdentifier[]>(),
+      referenceCache: new Map<string, string>(),
+      counts,
+      textFindings,
+      quarantine,
+      outputs,
+    };
+    // Every Patient of the batch is indexed before any resource is de-identified: references may come first.
     const valid: FhirResource[] = [];
-    admitAll(resources, keys, ctx.institution, valid, batchPatients, quarantine);
-
-    const patients = new BatchPatients(batchPatients, ctx);
-    const identifierCache = new Map<string, SourceIdentifier[]>();
-    const referenceCache = new Map<string, string>();
-
-    const batch: BatchState = { ctx, batchPatients, patients, identifierCache, referenceCache, counts, textFindings, quarantine, outputs };
+    admitAll(resources, setup, batch, valid);
     deidentifyAll(valid, setup, batch);
 
     const ruleCounts: Record<string, number> = {};
