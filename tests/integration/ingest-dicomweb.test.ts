@@ -71,7 +71,7 @@ beforeAll(async () => {
   }
   await Promise.all(
     (['files', 'dicomweb'] as const).map(async (mode) => {
-      const runId = `it-dicomweb-${mode}-${process.pid}-${crypto.randomBytes(2).toString('hex')}`;
+      const runId = `it-dicomweb-${mode}-p${process.pid}-${crypto.randomBytes(2).toString('hex')}`;
       await startIngestRun(client, {
         endpoint: mode === 'dicomweb' ? proxyUrl : world.server.url,
         runId,

@@ -19,7 +19,7 @@ let workers: RunningWorkers;
 let client: Client;
 let progress: IngestRunProgress;
 let state: string;
-const runId = `it-full-${process.pid}`;
+const runId = `it-full-p${process.pid}`;
 
 beforeAll(async () => {
   world = await createIngestWorld('full', { patients: 2 });
