@@ -129,14 +129,16 @@ export async function collectHistories(connection: Connection, config: Config, w
 /** Binary fields as text when they are text (metadata: encodings, key ids); ciphertext and other bytes as a marker. */
 /**
  * A history value as the raw scan reads it. Temporal's own bookkeeping is left out: numbers (event and task ids,
- * sizes such as historySizeBytes, times, attempts) and the SDK's worker identity (`<pid>@<host>`). A 5-digit one
- * reads like a planted postal code to findPlanted (CI failed once on such a coincidence). No text the pipeline
- * writes into a history is a bare number, and every payload is scanned in full once decrypted.
+ * sizes such as historySizeBytes, times, attempts) and the SDK's worker identity (`<pid>@<host>`, which also starts
+ * sticky task queue names). A 5-digit one reads like a planted postal code to findPlanted (CI failed once on such a
+ * coincidence). No text the pipeline writes into a history is a bare number, and every payload is scanned in full
+ * once decrypted.
  */
-function rawHistoryValue(key: string, value: unknown): unknown {
+function rawHistoryValue(_key: string, value: unknown): unknown {
   if (value instanceof Uint8Array) return asText(value);
   if (typeof value === 'number' || (typeof value === 'string' && /^\d+$/.test(value))) return '#';
-  if (key === 'identity' && typeof value === 'string' && /^\d+@/.test(value)) return '#';
+  // The SDK's identity, and the sticky task queue named after it.
+  if (typeof value === 'string' && /^\d+@/.test(value)) return '#';
   return value;
 }
 
