@@ -2,12 +2,14 @@
  * Differential soundness of the fast validation path against @medplum/core's validateResource: on real resources
  * (the Synthea sample and mapped generator output) and many mutations of each, whenever the fast path says "certainly
  * valid", medplum reports no error; and it says so for nearly every valid real resource, or it would not save anything.
+ * validateFhirResource with the fast path returns exactly what it returns with medplum alone, for every case.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FhirResource } from './types';
 import { mappedGeneratorOutput, syntheaSample } from './test-support/fhir-corpus';
 import { createFastValidator } from './validate-fast';
-import { loadCore } from './validate';
+import { loadCore, validateFhirResource, validateFhirResourceWithMedplum } from './validate';
 
 type Json = null | undefined | boolean | number | string | Json[] | { [k: string]: Json };
 type Obj = { [k: string]: Json };
@@ -234,6 +236,7 @@ describe('fast FHIR validation path', () => {
         if (!err) valid++;
         if (f && !err) hits++;
         if (f && err) unsound.push(r.resourceType);
+        expect(validateFhirResource(structuredClone(r))).toEqual(validateFhirResourceWithMedplum(structuredClone(r)));
       }
       expect(unsound, name).toEqual([]);
       expect(corpus.length, name).toBeGreaterThan(1000);
@@ -250,6 +253,7 @@ describe('fast FHIR validation path', () => {
     let fastValid = 0;
     let fastValidMutated = 0;
     const unsound: string[] = [];
+    const different: string[] = [];
     for (const base of bases) {
       const all: Case[] = [];
       for (const [path, key, v] of entries(base as Json)) all.push(...mutationsAt(base as Json, path, key, v));
@@ -265,9 +269,14 @@ describe('fast FHIR validation path', () => {
           if (JSON.stringify(c.resource) !== JSON.stringify(base)) fastValidMutated++;
         }
         if (f && err) unsound.push(`${base.resourceType} ${c.label}`);
+        const withFastPath = validateFhirResource(structuredClone(c.resource) as FhirResource);
+        const medplumOnly = validateFhirResourceWithMedplum(structuredClone(c.resource) as FhirResource);
+        if (!isDeepStrictEqual(withFastPath, medplumOnly)) different.push(`${base.resourceType} ${c.label}`);
       }
     }
     expect(unsound).toEqual([]);
+    // validateFhirResource (fast path, then medplum when not sure) returns exactly what medplum alone returns.
+    expect(different).toEqual([]);
     // Not vacuous: many mutations break the resource, and many others keep it valid and are still recognised as such
     // (measured: 255 bases, 11,618 cases, 5,780 invalid for medplum, 4,616 "certainly valid").
     expect(bases.length).toBeGreaterThan(200);

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import type { OperationOutcomeIssue, IssueCode } from '../platform/errors';
 import { toError } from '../platform/errors';
 import type { FhirResource } from './types';
+import { createFastValidator, type FastValidator } from './validate-fast';
 
 // @medplum/core reads globalThis.WebSocket at import on Node 20.
 const g = globalThis as { WebSocket?: unknown };
@@ -151,23 +152,39 @@ function issueCode(code: string | undefined): IssueCode {
   return code === 'required' || code === 'value' || code === 'invariant' || code === 'invalid' ? code : 'structure';
 }
 
+let fastPath: FastValidator | undefined;
+
 /** Issues for one resource; empty when it is valid FHIR R4. Diagnostics name the element, never its value. */
 export function validateFhirResource(resource: FhirResource): OperationOutcomeIssue[] {
   const c = loadCore();
+  const fast = (fastPath ??= createFastValidator(c));
+  // The fast path answers only "certainly valid" (medplum would report no error, and would warn at most, which we
+  // drop); anything else, medplum validates exactly as before, so every issue it reports is unchanged.
+  return validate(resource, c, (r) => fast.isCertainlyValid(r));
+}
+
+/** validateFhirResource without the fast path: medplum validates every resource. The reference for tests and benches. */
+export function validateFhirResourceWithMedplum(resource: FhirResource): OperationOutcomeIssue[] {
+  return validate(resource, loadCore(), () => false);
+}
+
+function validate(resource: FhirResource, c: MedplumCore, certainlyValid: (r: FhirResource) => boolean): OperationOutcomeIssue[] {
   const out: OperationOutcomeIssue[] = [];
   if (!resource || typeof resource.resourceType !== 'string' || !c.isResourceType(resource.resourceType)) {
     return [{ severity: 'error', code: 'structure', diagnostics: 'not a FHIR R4 resource type', expression: ['resourceType'] }];
   }
-  try {
-    c.validateResource(resource as never);
-  } catch (e) {
-    const outcome = (e as { outcome?: { issue?: { severity?: string; code?: string; details?: { text?: string }; expression?: string[] }[] } }).outcome;
-    if (!outcome?.issue) {
-      out.push({ severity: 'error', code: 'exception', diagnostics: `validator failed: ${toError(e).message.slice(0, 200)}` });
-    } else {
-      for (const i of outcome.issue) {
-        if (i.severity === 'warning' || i.severity === 'information') continue;
-        out.push({ severity: 'error', code: issueCode(i.code), diagnostics: (i.details?.text ?? 'invalid').slice(0, 200), expression: i.expression });
+  if (!certainlyValid(resource)) {
+    try {
+      c.validateResource(resource as never);
+    } catch (e) {
+      const outcome = (e as { outcome?: { issue?: { severity?: string; code?: string; details?: { text?: string }; expression?: string[] }[] } }).outcome;
+      if (!outcome?.issue) {
+        out.push({ severity: 'error', code: 'exception', diagnostics: `validator failed: ${toError(e).message.slice(0, 200)}` });
+      } else {
+        for (const i of outcome.issue) {
+          if (i.severity === 'warning' || i.severity === 'information') continue;
+          out.push({ severity: 'error', code: issueCode(i.code), diagnostics: (i.details?.text ?? 'invalid').slice(0, 200), expression: i.expression });
+        }
       }
     }
   }
