@@ -50,6 +50,12 @@ const presentChoice = (obj: Record<string, unknown>, plan: TypePlan, name: strin
   return keys.some((k) => present(obj, k));
 };
 
+/** The codings of a CodeableConcept the walk has checked (absent or empty: none). */
+const codings = (cc: unknown): { system?: unknown; code?: unknown }[] => {
+  const list = (cc as { coding?: unknown } | undefined)?.coding;
+  return Array.isArray(list) ? (list as { system?: unknown; code?: unknown }[]) : [];
+};
+
 const SHORTCUTS: Record<string, Shortcut> = {
   // No contained resources (the walk does not model them), so every `contained...empty()` is true.
   'dom-2|contained.contained.empty()': (v) => !present(v, 'contained'),
@@ -63,6 +69,13 @@ const SHORTCUTS: Record<string, Shortcut> = {
   'obs-7|value.empty() or component.code.where(coding.intersect(%resource.code.coding).exists()).empty()': (v, plan) =>
     presentChoice(v, plan, 'value[x]') === false || !present(v, 'component'),
   'obs-3|low.exists() or high.exists() or text.exists()': (v) => present(v, 'low') || present(v, 'high') || present(v, 'text'),
+  // FHIRPath `=` on strings is exact (fhirPathEquals: xValue === yValue), and a coding without the code never matches.
+  "con-4|abatement.empty() or clinicalStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-clinical' and (code='resolved' or code='remission' or code='inactive')).exists()":
+    (v, plan) =>
+      presentChoice(v, plan, 'abatement[x]') === false ||
+      codings(v.clinicalStatus).some((c) => c.system === 'http://terminology.hl7.org/CodeSystem/condition-clinical' && (c.code === 'resolved' || c.code === 'remission' || c.code === 'inactive')),
+  "con-5|verificationStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-ver-status' and code='entered-in-error').empty() or clinicalStatus.empty()":
+    (v) => !present(v, 'clinicalStatus') || !codings(v.verificationStatus).some((c) => c.code === 'entered-in-error'),
 };
 
 type JsType = 'string' | 'number' | 'boolean';
