@@ -95,14 +95,22 @@ interface BindingPlan {
   children: Map<string, TypeSchema>;
 }
 const plans = new Map<string, BindingPlan>();
+/** The same plans by schema object, so the hot path does not build the string key for every object it visits. */
+const plansBySchema = new WeakMap<TypeSchema, BindingPlan>();
 const PRIMITIVE = /^[a-z]/;
 
 function planFor(schema: TypeSchema, c: MedplumCore): BindingPlan {
-  const key = `${schema.url ?? ''}#${schema.path || schema.name}`;
-  let plan = plans.get(key);
+  let plan = plansBySchema.get(schema);
   if (plan) return plan;
+  const key = `${schema.url ?? ''}#${schema.path || schema.name}`;
+  plan = plans.get(key);
+  if (plan) {
+    plansBySchema.set(schema, plan);
+    return plan;
+  }
   plan = { codes: new Map(), children: new Map() };
   plans.set(key, plan);
+  plansBySchema.set(schema, plan);
   for (const [key, el] of Object.entries(schema.elements)) {
     if (key.includes('[x]') || !el.type?.length) continue;
     const t = el.type[0].code;
