@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FhirResource } from './types';
 import { mappedGeneratorOutput, syntheaSample } from './test-support/fhir-corpus';
-import { createFastValidator } from './validate-fast';
+import { MIRRORED_MEDPLUM_VERSION, createFastValidator } from './validate-fast';
 import { loadCore, validateFhirResource, validateFhirResourceWithMedplum } from './validate';
 
 type Json = null | undefined | boolean | number | string | Json[] | { [k: string]: Json };
@@ -334,5 +334,14 @@ describe('fast FHIR validation path', () => {
     expect(fast.isCertainlyValid({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: obs }] })).toBe(false);
     expect(fast.isCertainlyValid({ resourceType: 'Nope' })).toBe(false);
     expect(fast.isCertainlyValid(null)).toBe(false);
+  });
+
+  it('answers "not sure" to everything under a medplum release it does not mirror', () => {
+    const obs = { resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueString: 'a' };
+    expect(core.MEDPLUM_VERSION.startsWith(`${MIRRORED_MEDPLUM_VERSION}-`)).toBe(true);
+    expect(createFastValidator({ ...core, MEDPLUM_VERSION: core.MEDPLUM_VERSION }).isCertainlyValid(obs)).toBe(true);
+    for (const version of ['4.5.3-0a1b2c3', '5.2.13-0a1b2c3', '4.5.20', '']) {
+      expect(createFastValidator({ ...core, MEDPLUM_VERSION: version }).isCertainlyValid(obs), version).toBe(false);
+    }
   });
 });

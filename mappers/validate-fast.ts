@@ -137,7 +137,16 @@ export interface FastValidatorOptions {
   onShortcut?: (constraintKey: string, fhirPathAgrees: boolean) => void;
 }
 
+/**
+ * The medplum release whose validator rules this module mirrors. Another release may check something this walk does
+ * not, so under any other version every answer is "not sure" and medplum validates everything, as before the fast
+ * path existed. Upgrading @medplum/core means re-reading its validation.ts, crawler.ts and
+ * getTypedPropertyValueWithSchema against this file, then moving this constant.
+ */
+export const MIRRORED_MEDPLUM_VERSION = '4.5.2';
+
 export function createFastValidator(core: MedplumCore, options: FastValidatorOptions = {}): FastValidator {
+  if (!isMirroredVersion(core.MEDPLUM_VERSION)) return { isCertainlyValid: () => false };
   const plans = new WeakMap<TypeSchema, TypePlan>();
   const invariantCache = new Map<string, Invariant>();
   const jsTypes = core.fhirTypeToJsType as Record<string, JsType>;
@@ -380,4 +389,9 @@ export function createFastValidator(core: MedplumCore, options: FastValidatorOpt
       return plan.rootInvariants.length === 0 || invariantsHold(plan.rootInvariants, root, plan, s);
     },
   };
+}
+
+/** MEDPLUM_VERSION reads `4.5.2-<commit>`. */
+function isMirroredVersion(version: string | undefined): boolean {
+  return version === MIRRORED_MEDPLUM_VERSION || (version?.startsWith(`${MIRRORED_MEDPLUM_VERSION}-`) ?? false);
 }
