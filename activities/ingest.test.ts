@@ -195,6 +195,27 @@ describe('ingest activities', () => {
     await expect(failing.processBatch({ ...ctx, rawKey: again.rawKey!, route: false })).rejects.toMatchObject({ message: 'verifyBatch: unexpected RangeError' });
   });
 
+  it('matches a quarantined resource by its position, also when its type cannot be named in the log', async () => {
+    // The engine logs a resourceType that is not a FHIR name as "(unknown)"; only the position finds the resource.
+    const steps = fakeSteps({
+      async deidentifyResources(resources) {
+        const quarantined = [{ index: 0, resourceType: '(unknown)', rule: 'input.shape', path: 'resourceType', reason: 'missing or not a FHIR resource type' }];
+        return { outputs: resources.slice(1), quarantined };
+      },
+      validateResources: async (resources) => resources.map(() => []),
+    });
+    const acts = createIngestActivities(deps(steps));
+    const ctx = { runId: 'run-q', institution: inst.id, source: 'druglabel' as const };
+    const page = await acts.fetchPage({ ...ctx, endpoint, pageSize: 100 });
+    const std = await acts.standardizeBatch({ ...ctx, rawKey: page.rawKey! });
+    const deid = await acts.deidentifyBatch({ ...ctx, batchKey: std.batchKey! });
+    expect(deid.counts).toEqual({ resourcesQuarantined: 1 });
+    const ver = await acts.verifyBatch({ ...ctx, batchKey: deid.batchKey! });
+    // The first resource's record is quarantined whole (its Basic sibling with it); every other record is published.
+    const mapped = std.counts.in! - std.counts.rejected!;
+    expect(ver.counts).toMatchObject({ quarantined: 1, published: mapped - 1, resourcesQuarantined: 1 });
+  });
+
   it('rewrites the same outputs when a run is repeated (idempotent keys)', async () => {
     const acts = createIngestActivities(deps(fakeSteps()));
     await runSource(acts, 'run-b');

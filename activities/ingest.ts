@@ -197,12 +197,17 @@ export function createIngestActivities(deps: IngestDeps) {
       await patientIndex.record(input.institution, entries);
       const patients = await patientIndex.load(input.institution);
       const outcome = await steps.deidentifyResources(batch.resources, { institution, patients });
-      const recordById = new Map(batch.resources.map((r, i) => [`${r.resourceType}/${r.id}`, batch.recordOf[i]]));
-      const quarantinedRecords = [...new Set(outcome.quarantined.map((q) => recordById.get(`${q.resourceType}/${q.id}`) ?? `${q.resourceType}/${q.id}`))];
+      // A quarantine entry names its resource by input position. Its resourceType and id are sanitized for the log
+      // ("(unknown)" for a type that is not a FHIR name), so they cannot always find the resource again.
+      const positionByKey = new Map(batch.resources.map((r, i) => [`${r.resourceType}/${r.id}`, i]));
+      const quarantinedAt = new Set(outcome.quarantined.map((q) => q.index ?? positionByKey.get(`${q.resourceType}/${q.id}`) ?? -1));
+      const quarantinedRecords = [...new Set(outcome.quarantined.map((q) => {
+        const i = q.index ?? positionByKey.get(`${q.resourceType}/${q.id}`);
+        return i === undefined ? `${q.resourceType}/${q.id}` : batch.recordOf[i];
+      }))];
       await quarantineLog(input, input.batchKey, outcome.quarantined);
       // Outputs come back in input order minus the quarantined; carry each one's record key by position.
-      const quarantinedIds = new Set(outcome.quarantined.map((q) => `${q.resourceType}/${q.id}`));
-      const keptRecords = batch.resources.map((r, i) => ({ r, i })).filter(({ r }) => !quarantinedIds.has(`${r.resourceType}/${r.id}`));
+      const keptRecords = batch.resources.map((r, i) => ({ r, i })).filter(({ i }) => !quarantinedAt.has(i));
       if (keptRecords.length !== outcome.outputs.length) {
         throw new TributaryError('de-identification returned a different number of outputs than it kept', { code: 'processing', nonRetryable: true });
       }

@@ -19,7 +19,8 @@ import type { StepPool } from './step-pool';
  */
 export interface DeidOutcome {
   outputs: FhirResource[];
-  quarantined: { resourceType: string; id?: string; rule: string; path: string; reason: string }[];
+  /** `index` is the resource's position in the input; resourceType and id are sanitized for the log. */
+  quarantined: { index?: number; resourceType: string; id?: string; rule: string; path: string; reason: string }[];
 }
 
 export type DicomOutcome = { status: 'ok'; bytes: Buffer; summary: DicomSummary } | { status: 'quarantined'; reason: string; rule: string };
