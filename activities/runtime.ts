@@ -43,8 +43,8 @@ export interface IngestDepsOptions {
   /** Imaging: file drops (default) or the PACS by DICOMweb QIDO/WADO (connectors.ts). */
   imagingMode?: ImagingMode;
   /**
-   * Worker threads for mapping, validation and FHIR de-identification (activities/step-pool.ts); 0 runs them on
-   * the main thread. Default: $TRIBUTARY_STEP_THREADS, else one per core beyond the first.
+   * Worker threads for mapping and validation (activities/step-pool.ts); 0 runs them on the main thread. Default:
+   * $TRIBUTARY_STEP_THREADS, else one per core beyond the first.
    */
   stepThreads?: number;
 }
@@ -71,7 +71,7 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
   let router: ReturnType<typeof createRouter> | undefined;
   let warm: Promise<void> | undefined;
   const threads = options.stepThreads ?? config.env.TRIBUTARY_STEP_THREADS ?? defaultStepThreads();
-  const steps = createStepLibrary({ keyService: createKeyService(deidKey), pool: threads > 0 ? createStepPool(threads, { deidKey }) : undefined });
+  const steps = createStepLibrary({ keyService: createKeyService(deidKey), pool: threads > 0 ? createStepPool(threads) : undefined });
   return {
     store: createFileBlobStore({ root: paths.staging, key: loadStagingKey(config) }),
     outputRoot: paths.output,

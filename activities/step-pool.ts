@@ -1,50 +1,22 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { ProfileName, QuarantineEntry } from '../deid/index';
 import type { FhirResource, MapContext, MapResult, SourceFormat } from '../mappers/types';
-import type { SecretKey } from '../platform/keys';
 import { NotSupportedError, TributaryError, type IssueCode, type OperationOutcomeIssue } from '../platform/errors';
-import type { PatientSlice } from './patient-slice';
 
 /**
- * A pool of worker threads for the CPU-bound, self-contained steps: mapping (with its FHIR validation), the
- * verify step's FHIR validation and FHIR de-identification. They held the activity worker's one event loop for most
- * of its CPU time while a second core sat idle; on threads, activities for different institutions map, validate and
- * de-identify in parallel with the main thread's staging I/O, routing and Temporal traffic. Each task's inputs and
- * outputs are structured-cloned: the same plain JSON values the in-process library returns.
+ * A pool of worker threads for the CPU-bound, self-contained steps: mapping (with its FHIR validation) and the
+ * verify step's FHIR validation. They held the activity worker's one event loop for over half of its CPU time
+ * while a second core sat idle; on threads, activities for different institutions map and validate in parallel
+ * with the main thread's de-identification, staging I/O and Temporal traffic. Each task's inputs and outputs are
+ * structured-cloned: the same plain JSON values the in-process library returns.
  */
 
 export type StepTask =
-  | { op: 'warmUp'; deid?: { profiles: ProfileName[]; referenceDate: number } }
+  | { op: 'warmUp' }
   | { op: 'map'; format: SourceFormat; bytes: Uint8Array; ctx: MapContext }
-  | { op: 'validate'; resources: FhirResource[] }
-  | {
-      op: 'deidentify';
-      profile: ProfileName;
-      /** The main thread's engines' "today" (ages), so both threads' engines compute the same outputs. */
-      referenceDate: number;
-      institution: string;
-      resources: FhirResource[];
-      /** The patient index entries this batch can ask for (activities/patient-slice.ts). */
-      patients: PatientSlice;
-    };
+  | { op: 'validate'; resources: FhirResource[] };
 
-/** A de-identified batch, or `unpredicted`: the engine asked for a Patient outside the slice; run it in the main thread. */
-export type ThreadDeidResult = { outputs: FhirResource[]; quarantined: QuarantineEntry[] } | { unpredicted: true };
-
-export type StepTaskResult<T extends StepTask> = T extends { op: 'map' }
-  ? MapResult
-  : T extends { op: 'validate' }
-    ? OperationOutcomeIssue[][]
-    : T extends { op: 'deidentify' }
-      ? ThreadDeidResult
-      : void;
-
-/** What every step thread starts with. */
-export interface StepThreadData {
-  /** The de-identification key (absent: the threads do not de-identify). */
-  deidKey?: Pick<SecretKey, 'key' | 'keyId'>;
-}
+export type StepTaskResult<T extends StepTask> = T extends { op: 'map' } ? MapResult : T extends { op: 'validate' } ? OperationOutcomeIssue[][] : void;
 
 /** An error thrown on a step thread, as data: class identity does not cross threads, so it is rebuilt from this. */
 export interface ThreadError {
@@ -76,10 +48,8 @@ export function fromThreadError(t: ThreadError): Error {
 
 export interface StepPool {
   run<T extends StepTask>(task: T): Promise<StepTaskResult<T>>;
-  /** Id of the de-identification key the threads hold (the `deidentify` task needs one), if any. */
-  readonly deidKeyId: string | undefined;
-  /** Start every thread and load what each needs (FHIR definitions, de-identification engines) before the first task. */
-  warmUp(options?: { deid?: { profiles: ProfileName[]; referenceDate: number } }): Promise<void>;
+  /** Start every thread and load what each needs (FHIR definitions) before the first task. */
+  warmUp(): Promise<void>;
   close(): Promise<void>;
   readonly size: number;
 }
@@ -96,17 +66,15 @@ interface Slot {
 
 const ENTRY = new URL('./step-thread.mjs', import.meta.url);
 
-export function createStepPool(size: number = defaultStepThreads(), options: { deidKey?: Pick<SecretKey, 'key' | 'keyId'> } = {}): StepPool {
+export function createStepPool(size: number = defaultStepThreads()): StepPool {
   if (!Number.isInteger(size) || size < 1) throw new TributaryError('step threads must be a positive integer', { code: 'invalid', nonRetryable: true });
   const slots: (Slot | undefined)[] = new Array(size).fill(undefined);
   let nextId = 1;
   let closed = false;
-  // Only the key and its id cross (never logged): the thread builds its own key service from them.
-  const workerData: StepThreadData = options.deidKey ? { deidKey: { key: options.deidKey.key, keyId: options.deidKey.keyId } } : {};
 
   function spawn(index: number): Slot {
     // execArgv: a parent's `--input-type` or `--eval` would break the thread's module load; only profiling flags pass on.
-    const worker = new Worker(ENTRY, { workerData, execArgv: process.execArgv.filter((a) => /^--cpu-prof(-dir=.+|-name=.+|-interval=\d+)?$/.test(a)) });
+    const worker = new Worker(ENTRY, { execArgv: process.execArgv.filter((a) => /^--cpu-prof(-dir=.+|-name=.+|-interval=\d+)?$/.test(a)) });
     const slot: Slot = { worker, pending: new Map() };
     // An idle pool must not keep a CLI process alive; a busy one must (see settle).
     worker.unref();
@@ -151,15 +119,13 @@ export function createStepPool(size: number = defaultStepThreads(), options: { d
 
   return {
     size,
-    deidKeyId: options.deidKey?.keyId,
     run<T extends StepTask>(task: T): Promise<StepTaskResult<T>> {
       if (closed) return Promise.reject(new TributaryError('step pool is closed', { code: 'transient' }));
       return send(pick(), task) as Promise<StepTaskResult<T>>;
     },
-    async warmUp({ deid } = {}) {
+    async warmUp() {
       const all: Promise<unknown>[] = [];
-      const task: StepTask = { op: 'warmUp', ...(deid && options.deidKey ? { deid } : {}) };
-      for (let i = 0; i < size; i++) all.push(send(slots[i] ?? spawn(i), task));
+      for (let i = 0; i < size; i++) all.push(send(slots[i] ?? spawn(i), { op: 'warmUp' }));
       await Promise.all(all);
     },
     async close() {

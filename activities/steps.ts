@@ -9,7 +9,6 @@ import type { FhirResource, MapContext, MapResult } from '../mappers/types';
 import { NotSupportedError, type OperationOutcomeIssue } from '../platform/errors';
 import type { DicomSummary } from '../schemas/dicom-summary';
 import type { Institution } from '../schemas/institution';
-import { slicePatients } from './patient-slice';
 import type { StepPool } from './step-pool';
 
 /**
@@ -58,19 +57,17 @@ export function profileFor(institution: Institution): ProfileName {
 }
 
 /**
- * The real libraries. With a pool, mapping, validation and FHIR de-identification (when the pool's threads hold the
- * same key as `keyService`) run on its threads (activities/step-pool.ts); without, in this thread.
+ * The real libraries. With a pool, mapping and validation run on its threads (activities/step-pool.ts); without,
+ * in this thread.
  */
 export function createStepLibrary(options: { keyService: KeyService; pool?: StepPool }): StepLibrary {
   const { keyService, pool } = options;
-  // One "today" for this thread's engines and the step threads' (ages 90+), whichever thread runs a batch.
-  const referenceDate = new Date();
   const engines = new Map<ProfileName, DeidEngine>();
   const engineFor = (institution: Institution): DeidEngine => engineOf(profileFor(institution));
   const engineOf = (profile: ProfileName): DeidEngine => {
     let engine = engines.get(profile);
     if (!engine) {
-      engine = createDeidEngine({ profile, keyService, referenceDate });
+      engine = createDeidEngine({ profile, keyService });
       engines.set(profile, engine);
     }
     return engine;
@@ -87,17 +84,6 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
       return { linkage, mrn: linkageSubjectOf(patient, institution.id).mrn };
     },
     async deidentifyResources(resources, { institution, patients }) {
-      if (pool && pool.deidKeyId === keyService.keyId) {
-        const threaded = await pool.run({
-          op: 'deidentify',
-          profile: profileFor(institution),
-          referenceDate: referenceDate.getTime(),
-          institution: institution.id,
-          resources,
-          patients: slicePatients(resources, patients),
-        });
-        if (!('unpredicted' in threaded)) return threaded;
-      }
       const result = engineFor(institution).deidentifyResources(resources, {
         institution: institution.id,
         linkageFor: patients.linkageFor,
@@ -133,11 +119,10 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
       return mapImagingStudies(summaries, ctx);
     },
     async warmUp({ threads: startThreads = true } = {}) {
-      const profiles: ProfileName[] = ['safe-harbor', 'gbt-37964'];
-      const threads = startThreads ? pool?.warmUp({ deid: { profiles, referenceDate: referenceDate.getTime() } }) : undefined;
-      // Also needed with a pool: mapImagingStudies validates in this thread, linkPatient and DICOM use the engines.
+      const threads = startThreads ? pool?.warmUp() : undefined;
+      // Also needed with a pool: mapImagingStudies validates in this thread.
       warmUpValidator();
-      for (const profile of profiles) engineOf(profile);
+      for (const profile of ['safe-harbor', 'gbt-37964'] as const) engineOf(profile);
       await threads;
     },
     async close() {
