@@ -104,6 +104,18 @@ const javaArgs = (libs: string, home: string) => [
   `${libs}/*`,
 ];
 
+/**
+ * A random cluster id as Kafka writes them: 16 bytes, base64url. One in 64 starts with '-', which kafka-storage's
+ * argument parser reads as an option ("--cluster-id: expected one argument"); Kafka's own Uuid.randomUuid redraws
+ * those, and so does this.
+ */
+export function newKafkaClusterId(random: (n: number) => Buffer = crypto.randomBytes): string {
+  for (;;) {
+    const id = random(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 export const kafkaService: ServiceDriver = {
   name: 'kafka',
   command: 'java',
@@ -142,7 +154,7 @@ export const kafkaService: ServiceDriver = {
       }
     } else {
       ctx.progress('formatting Kafka storage (KRaft, standalone controller)');
-      const clusterId = crypto.randomBytes(16).toString('base64url');
+      const clusterId = newKafkaClusterId();
       await runCommand(java, [...javaArgs(libs, dirs.home), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--standalone', '--ignore-formatted'], {
         timeoutMs: 120_000,
         logFile: dirs.log,
