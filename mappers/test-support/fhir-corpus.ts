@@ -3,30 +3,21 @@
  * ../shared/data and every non-imaging source of a small generator run mapped without validation (so resources the
  * validator would reject stay in).
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { hisCsvMappingSchema } from '../../schemas/his-csv-mapping';
 import { generateSynth } from '../../synth/generate';
+import { listFiles } from '../../synth/verify';
 import { mapFile } from '../index';
 import type { FhirResource, MapContext, SourceFormat } from '../types';
 
 const DATA_DIR = process.env.TRIBUTARY_SAMPLE_DATA ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'data');
 
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...walk(p));
-    else out.push(p);
-  }
-  return out;
-}
-
 /** Resources of the NDJSON files in dir (every `*.ndjson` below it), in file and line order. */
 export function readNdjsonDir(dir: string): FhirResource[] {
   const out: FhirResource[] = [];
-  for (const f of walk(dir).filter((p) => p.endsWith('.ndjson'))) {
+  for (const f of listFiles(dir).filter((p) => p.endsWith('.ndjson')).map((p) => join(dir, p))) {
     for (const line of readFileSync(f, 'utf8').split('\n')) if (line.trim()) out.push(JSON.parse(line) as FhirResource);
   }
   return out;
@@ -51,7 +42,8 @@ export async function mappedGeneratorOutput(seed: string, patients: number): Pro
       if (format === 'his-csv') {
         base.columnMapping = hisCsvMappingSchema.parse(JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'config', 'his-csv', `${e.institution}.json`), 'utf8')));
       }
-      for (const f of walk(join(dir, e.institution, e.source))) {
+      const sourceDir = join(dir, e.institution, e.source);
+      for (const f of listFiles(sourceDir).map((p) => join(sourceDir, p))) {
         const r = await mapFile(format, f, { ...base, sourceFile: relative(dir, f) });
         out.push(...r.resources);
       }
