@@ -87,9 +87,13 @@ const SCHEDULED_RUN_RANDOM_TAIL = 'scheduled-run-random-tail';
  * replay with those.
  */
 const PAGE_STEPS_ONE_CALL = 'page-steps-one-call';
-/** Pixel work runs on its own task queue so it cannot starve ingestion's I/O. */
+/**
+ * Pixel work runs on its own task queue so it cannot starve ingestion's I/O. It heartbeats after every instance
+ * (milliseconds to a second of work each), so a short heartbeat timeout is what bounds recovery from a dead worker:
+ * with 2 minutes, a study in flight on a killed worker waited 2 minutes before its retry.
+ */
 function imagingActivities(taskQueue: string) {
-  return proxyActivities<IngestActivities>({ taskQueue, startToCloseTimeout: '20 minutes', heartbeatTimeout: '2 minutes', retry });
+  return proxyActivities<IngestActivities>({ taskQueue, startToCloseTimeout: '20 minutes', heartbeatTimeout: '30 seconds', retry });
 }
 
 /** One child per institution and source, at most `maxConcurrentSources` at a time; the run fails only at the end. */
