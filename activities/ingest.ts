@@ -200,11 +200,9 @@ export function createIngestActivities(deps: IngestDeps) {
       // A quarantine entry names its resource by input position. Its resourceType and id are sanitized for the log
       // ("(unknown)" for a type that is not a FHIR name), so they cannot always find the resource again.
       const positionByKey = new Map(batch.resources.map((r, i) => [`${r.resourceType}/${r.id}`, i]));
-      const quarantinedAt = new Set(outcome.quarantined.map((q) => q.index ?? positionByKey.get(`${q.resourceType}/${q.id}`) ?? -1));
-      const quarantinedRecords = [...new Set(outcome.quarantined.map((q) => {
-        const i = q.index ?? positionByKey.get(`${q.resourceType}/${q.id}`);
-        return i === undefined ? `${q.resourceType}/${q.id}` : batch.recordOf[i];
-      }))];
+      const positions = outcome.quarantined.map((q) => q.index ?? positionByKey.get(`${q.resourceType}/${q.id}`));
+      const quarantinedAt = new Set(positions);
+      const quarantinedRecords = [...new Set(outcome.quarantined.map((q, n) => (positions[n] === undefined ? `${q.resourceType}/${q.id}` : batch.recordOf[positions[n]])))];
       await quarantineLog(input, input.batchKey, outcome.quarantined);
       // Outputs come back in input order minus the quarantined; carry each one's record key by position.
       const keptRecords = batch.resources.map((r, i) => ({ r, i })).filter(({ i }) => !quarantinedAt.has(i));
