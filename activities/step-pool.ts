@@ -5,9 +5,9 @@ import { NotSupportedError, TributaryError, type IssueCode, type OperationOutcom
 
 /**
  * A pool of worker threads for the CPU-bound, self-contained steps: mapping (with its FHIR validation) and the
- * verify step's FHIR validation. They held the activity worker's one event loop for over half of its CPU time
- * while a second core sat idle; on threads, activities for different institutions map and validate in parallel
- * with the main thread's de-identification, staging I/O and Temporal traffic. Each task's inputs and outputs are
+ * verify step's FHIR validation. The activity worker has one event loop; on threads, activities for different
+ * institutions map and validate in parallel with the main thread's de-identification, staging I/O and Temporal
+ * traffic, on as many cores as the machine has. Each task's inputs and outputs are
  * structured-cloned: the same plain JSON values the in-process library returns.
  */
 
