@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { clearDeidCaches, createDeidEngine } from '../deid/index';
 import { createKeyService } from '../deid/key-service';
+import { median } from './median';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -33,7 +34,6 @@ const cpuMs = () => {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1000;
 };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function measure(fn: () => void): { cpu: number; wall: number } {
   const c0 = cpuMs();

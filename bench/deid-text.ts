@@ -12,6 +12,7 @@ import path from 'node:path';
 import { createKeyService } from '../deid/key-service';
 import { clearTextScrubberCaches, scrubText } from '../deid/text-scrubber';
 import { generateNotes } from '../deid/fixtures/records';
+import { median } from './median';
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] ?? 7) || 7;
@@ -32,7 +33,6 @@ const cpuMs = () => {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1000;
 };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const out: Record<string, unknown> = {};
 for (const [name, texts] of Object.entries(sets)) {
   const bytes = texts.reduce((a, t) => a + Buffer.byteLength(t), 0);

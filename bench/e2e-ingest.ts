@@ -29,6 +29,7 @@ import { generateSynth } from '../synth/generate';
 import { startSynthServer } from '../synth/serve';
 import { addCounts, emptyCounts } from '../workflows/counts';
 import { ingestRunWorkflowId } from '../workflows/definitions';
+import { median } from './median';
 
 const { values } = parseArgs({
   options: {
@@ -177,7 +178,6 @@ function cpuSeconds(usage: NodeJS.CpuUsage): number {
   return (usage.user + usage.system) / 1e6;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const inProcess: number[] = [];
 const temporal: number[] = [];
 const inProcessCpu: number[] = [];

@@ -16,6 +16,7 @@ import { mappedGeneratorOutput, readNdjsonDir, syntheaSample } from '../mappers/
 import type { FhirResource } from '../mappers/types';
 import { loadCore, validateFhirResource, validateFhirResourceWithMedplum, warmUpValidator } from '../mappers/validate';
 import { createFastValidator } from '../mappers/validate-fast';
+import { median } from './median';
 
 const { values } = parseArgs({
   options: {
@@ -25,11 +26,6 @@ const { values } = parseArgs({
   },
 });
 const runs = Number(values.runs);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** CPU microseconds of this process per resource for one pass of fn over resources. */
 function pass(resources: FhirResource[], fn: (r: FhirResource) => unknown): number {

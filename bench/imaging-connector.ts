@@ -19,6 +19,7 @@ import { loadInstitutionRegistry } from '../platform/institutions';
 import { generateSynth } from '../synth/generate';
 import { uploadStudiesToOrthanc } from '../synth/orthanc-upload';
 import { startSynthServer } from '../synth/serve';
+import { median } from './median';
 
 const { values } = parseArgs({ options: { patients: { type: 'string', default: '5' }, institutions: { type: 'string', default: '6' }, repeat: { type: 'string', default: '3' } } });
 const registry = loadInstitutionRegistry();
@@ -52,7 +53,6 @@ try {
     return { ms: performance.now() - start, studies, instances, bytes };
   }
 
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const results: Record<ImagingMode, number[]> = { files: [], dicomweb: [] };
   for (let r = 0; r < Number(values.repeat); r++) {
     for (const mode of ['files', 'dicomweb'] as const) {

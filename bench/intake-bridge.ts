@@ -21,6 +21,7 @@ import { loadInstitutionRegistry } from '../platform/institutions';
 import { createTemporalClient } from '../platform/temporal';
 import { generateSynth } from '../synth/generate';
 import { pushFeeds } from '../synth/push';
+import { median } from './median';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -58,7 +59,6 @@ async function waitCaughtUp(groupId: string, prefix: string): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const bridgeSeconds: number[] = [];
 const baselineSeconds: number[] = [];
 let messages = 0;

@@ -17,6 +17,7 @@ import { mapBuffer } from '../mappers/index';
 import type { MapContext, SourceFormat } from '../mappers/types';
 import { hisCsvMappingSchema } from '../schemas/his-csv-mapping';
 import { generateSynth } from '../synth/generate';
+import { median } from './median';
 
 const DATA = process.env.TRIBUTARY_SAMPLE_DATA ?? join(import.meta.dirname, '..', '..', 'shared', 'data');
 
@@ -38,11 +39,6 @@ function repeat(buf: Buffer, targetBytes: number, sep = ''): Buffer {
     n += buf.length + sep.length;
   }
   return Buffer.concat(parts);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 interface Workload {

@@ -11,6 +11,7 @@ import { cardiologyItems } from '../annotation/sample-items';
 import { startAnnotationServer } from '../annotation/server';
 import { openQueueStore, type QueueStore } from '../annotation/store';
 import { loadConfig } from '../platform/config';
+import { median } from './median';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -79,8 +80,6 @@ async function runOnce(kind: 'pglite' | 'pg', mode: Mode): Promise<{ perSecond: 
     }
   }
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const results: Record<string, number> = {};
 process.stdout.write(`queues bench: ${items} items × overlap ${overlap} = ${items * overlap} claim+submit pairs, ${annotators} concurrent annotators, median of ${runs} runs\n`);
