@@ -126,7 +126,6 @@ export async function collectHistories(connection: Connection, config: Config, w
   return { raw: raws.join('\n'), decoded: decoded.join('\n'), events };
 }
 
-/** Binary fields as text when they are text (metadata: encodings, key ids); ciphertext and other bytes as a marker. */
 /**
  * A history value as the raw scan reads it. Temporal's own bookkeeping is left out: numbers (event and task ids,
  * sizes such as historySizeBytes, times, attempts) and the SDK's worker identity (`<pid>@<host>`, which also starts
@@ -142,7 +141,10 @@ function rawHistoryValue(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** Printable bytes as text, anything else (ciphertext) as a placeholder without its length (a number, see above). */
+/**
+ * Binary fields as text when they are printable (metadata: encodings, key ids); ciphertext and other bytes as a
+ * placeholder without their length (a number, see above).
+ */
 function asText(bytes: Uint8Array): string {
   return bytes.every((b) => b >= 0x20 && b < 0x7f) ? Buffer.from(bytes).toString('latin1') : '<binary>';
 }
