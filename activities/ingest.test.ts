@@ -189,6 +189,13 @@ describe('ingest activities', () => {
     expect(totals).toEqual(stepByStep);
     const outputs = (run: string) => fs.readdirSync(path.join(root, `out/${run}/fhir`)).map((f) => fs.readFileSync(path.join(root, `out/${run}/fhir`, f), 'utf8')).sort();
     expect(outputs('run-s2')).toEqual(outputs('run-s1'));
+    // The steps hand their batches over in memory: nothing between the raw page and the outputs is staged.
+    const staged = (kind: string, run: string) => fs.existsSync(path.join(root, 'staging', kind, run));
+    for (const kind of ['std', 'deid', 'verified']) {
+      expect(staged(kind, 'run-s1'), kind).toBe(true);
+      expect(staged(kind, 'run-s2'), kind).toBe(false);
+    }
+    expect(staged('raw', 'run-s2')).toBe(true);
     // A step's failure still names that step.
     const failing = createIngestActivities(deps(fakeSteps({ validateResources: async () => Promise.reject(new RangeError('x')) })));
     const again = await failing.fetchPage({ ...ctx, endpoint, pageSize: 100 });

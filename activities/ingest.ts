@@ -87,6 +87,12 @@ interface ResourceBatch {
   patientAliases?: Record<string, string[]>;
 }
 
+/** A step's result and the batch it produced, for the next step to stage or to take in memory. */
+interface HandedBatch {
+  result: StepResult & { batchKey: string };
+  batch: ResourceBatch;
+}
+
 interface ImageList {
   images: { key: string; summary: DicomSummary }[];
 }
@@ -116,26 +122,15 @@ export function createIngestActivities(deps: IngestDeps) {
     await putJson(store, deriveStagingKey(prefix('quarantine', ctx), fromKey), entries);
   }
 
-  const activities = {
-    async fetchPage(input: FetchPageInput): Promise<PageRef> {
-      const institution = institutionOf(input.institution);
-      const page = await deps.connectors.fetchPage({
-        endpoint: input.endpoint,
-        institution,
-        source: input.source,
-        cursor: input.cursor,
-        since: input.since,
-        pageSize: input.pageSize,
-        onProgress: (detail) => heartbeat(detail),
-      });
-      if (page.parts.length === 0) return { nextCursor: page.nextCursor, counts: {} };
-      // The page's file names are part of the key: a page is defined by where it starts and what it holds.
-      const rawKey = deriveStagingKey(prefix('raw', input), input.cursor ?? 'start', input.since ?? '', ...page.parts.map((p) => p.name));
-      const ref = await store.put(rawKey, packPage(page));
-      return { rawKey, digest: ref.digest, nextCursor: page.nextCursor, counts: { pages: 1 } };
-    },
-
-    async standardizeBatch(input: StepContext & { rawKey: string }): Promise<StepResult> {
+  /**
+   * The page steps on in-memory batches. The activities below stage each step's batch (encrypted) for the next
+   * activity to read; processBatch hands it to the next step directly: encrypting, writing, reading and decrypting
+   * three intermediate batches per page took about a tenth of the worker's main thread (bench/e2e-ingest.ts under
+   * --cpu-prof). The keys are derived the same way on both paths, so quarantine logs and published file names do not
+   * depend on the path.
+   */
+  const pageSteps = {
+    async standardize(input: StepContext & { rawKey: string }): Promise<{ result: StepResult; batch?: ResourceBatch }> {
       const institution = institutionOf(input.institution);
       const page = unpackPage(await store.get(input.rawKey), input.rawKey);
       const batch: ResourceBatch = { resources: [], recordOf: [], recordsMapped: 0 };
@@ -174,16 +169,15 @@ export function createIngestActivities(deps: IngestDeps) {
         if (page.format === 'fhir') batch.patientAliases = { ...batch.patientAliases, ...patientAliasesOf(part.bytes, institution.id) };
       }
       const quarantinedCounts = partsQuarantined ? { pagesQuarantined: partsQuarantined } : {};
-      if (partsQuarantined === page.parts.length) return { counts: quarantinedCounts };
+      if (partsQuarantined === page.parts.length) return { result: { counts: quarantinedCounts } };
       if (issues.length) await putJson(store, deriveStagingKey(prefix('rejects', input), input.rawKey), issues);
       const batchKey = deriveStagingKey(prefix('std', input), input.rawKey);
-      await putJson(store, batchKey, batch);
-      return { batchKey, counts: { in: recordsIn, rejected: recordsRejected, ...quarantinedCounts } };
+      return { result: { batchKey, counts: { in: recordsIn, rejected: recordsRejected, ...quarantinedCounts } }, batch };
     },
 
-    async deidentifyBatch(input: StepContext & { batchKey: string }): Promise<StepResult> {
+    async deidentify(input: StepContext & { batchKey: string; batch: ResourceBatch }): Promise<HandedBatch> {
+      const { batch } = input;
       const institution = institutionOf(input.institution);
-      const batch = await getJson<ResourceBatch>(store, input.batchKey);
       // Index this batch's Patients first, so later batches and other sources (DICOM by MRN) link to them.
       const entries = [];
       for (const r of batch.resources) {
@@ -216,8 +210,113 @@ export function createIngestActivities(deps: IngestDeps) {
         quarantinedRecords,
       };
       const batchKey = deriveStagingKey(prefix('deid', input), input.batchKey);
-      await putJson(store, batchKey, out);
-      return { batchKey, counts: { resourcesQuarantined: outcome.quarantined.length } };
+      return { result: { batchKey, counts: { resourcesQuarantined: outcome.quarantined.length } }, batch: out };
+    },
+
+    /** FHIR validation of every output; a record with an invalid resource is quarantined whole. */
+    async verify(input: StepContext & { batchKey: string; batch: ResourceBatch }): Promise<HandedBatch> {
+      const { batch } = input;
+      const failures: unknown[] = [];
+      const badRecords = new Set<string>(batch.dicom ? [] : (batch.quarantinedRecords ?? []));
+      const badStudies = new Set<number>();
+      const issues = await steps.validateResources(batch.resources);
+      for (const [i, resource] of batch.resources.entries()) {
+        const errors = issues[i].filter((x) => x.severity === 'error' || x.severity === 'fatal');
+        if (errors.length === 0) continue;
+        failures.push({ resourceType: resource.resourceType, id: resource.id, rule: 'fhir-validation', issues: errors.slice(0, 5) });
+        if (batch.dicom) badStudies.add(i);
+        else badRecords.add(batch.recordOf[i]);
+      }
+      await quarantineLog(input, `${input.batchKey}:verify`, failures);
+      const keep = batch.resources.map((_, i) => (batch.dicom ? !badStudies.has(i) : !badRecords.has(batch.recordOf[i])));
+      const out: ResourceBatch = {
+        resources: batch.resources.filter((_, i) => keep[i]),
+        recordOf: batch.recordOf.filter((_, i) => keep[i]),
+        recordsMapped: batch.recordsMapped,
+        dicom: batch.dicom,
+      };
+      const batchKey = deriveStagingKey(prefix('verified', input), input.batchKey);
+      const withheld = batch.resources.length - out.resources.length;
+      if (batch.dicom) {
+        // Imaging records are instances: they were gated by DICOM de-identification; a bad ImagingStudy is withheld alone.
+        return { result: { batchKey, counts: { published: batch.dicom.length, resourcesQuarantined: withheld } }, batch: out };
+      }
+      return {
+        result: { batchKey, counts: { quarantined: badRecords.size, published: batch.recordsMapped - badRecords.size, resourcesQuarantined: withheld } },
+        batch: out,
+      };
+    },
+
+    async publish(input: StepContext & { batchKey: string; batch: ResourceBatch; fhirServerUrl?: string; stowUrl?: string }): Promise<StepResult> {
+      const { batch } = input;
+      const runDir = path.join(deps.outputRoot, input.runId);
+      const tag = deriveStagingKey('p', input.batchKey).slice(2, 18);
+      // A record sent twice (an HL7 message resent byte for byte) maps to the same ids: publish each resource once.
+      const unique = new Map<string, FhirResource>();
+      for (const r of batch.resources) unique.set(`${r.resourceType}/${r.id}`, r);
+      const byType = new Map<string, FhirResource[]>();
+      for (const r of unique.values()) byType.set(r.resourceType, [...(byType.get(r.resourceType) ?? []), r]);
+      for (const [type, resources] of byType) {
+        // One file per batch and type, named from the batch key: a retry rewrites it, never appends twice.
+        const file = path.join(runDir, 'fhir', `${type}.${input.institution}.${input.source}.${tag}.ndjson`);
+        await writeFileAtomic(file, resources.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      }
+      let dicomPublished = 0;
+      const instances: Buffer[] = [];
+      for (const d of batch.dicom ?? []) {
+        const bytes = await store.get(d.key);
+        await writeFileAtomic(path.join(runDir, 'dicom', input.institution, `${d.sop}.dcm`), bytes);
+        if (input.stowUrl) instances.push(bytes);
+        dicomPublished++;
+      }
+      if (input.fhirServerUrl && unique.size) {
+        if (!deps.postTransaction) throw new NotSupportedError('publishing to a FHIR server');
+        await deps.postTransaction(input.fhirServerUrl, [...unique.values()]);
+      }
+      if (input.stowUrl && instances.length) {
+        if (!deps.stow) throw new NotSupportedError('STOW-RS to a research PACS');
+        await deps.stow(input.stowUrl, instances);
+      }
+      return { counts: { resourcesPublished: unique.size, dicomPublished } };
+    },
+
+    async route(input: StepContext & { batch: ResourceBatch }): Promise<StepResult> {
+      if (!deps.route) throw new NotSupportedError('routing to annotation queues (annotation/store.ts has not landed)');
+      const items = input.batch.resources.map((resource) => ({ resource, id: `${input.institution}:${input.source}:${resource.resourceType}/${resource.id}` }));
+      const workItems = await deps.route(items, { institution: input.institution, source: input.source });
+      return { counts: { workItems } };
+    },
+  };
+
+  const activities = {
+    async fetchPage(input: FetchPageInput): Promise<PageRef> {
+      const institution = institutionOf(input.institution);
+      const page = await deps.connectors.fetchPage({
+        endpoint: input.endpoint,
+        institution,
+        source: input.source,
+        cursor: input.cursor,
+        since: input.since,
+        pageSize: input.pageSize,
+        onProgress: (detail) => heartbeat(detail),
+      });
+      if (page.parts.length === 0) return { nextCursor: page.nextCursor, counts: {} };
+      // The page's file names are part of the key: a page is defined by where it starts and what it holds.
+      const rawKey = deriveStagingKey(prefix('raw', input), input.cursor ?? 'start', input.since ?? '', ...page.parts.map((p) => p.name));
+      const ref = await store.put(rawKey, packPage(page));
+      return { rawKey, digest: ref.digest, nextCursor: page.nextCursor, counts: { pages: 1 } };
+    },
+
+    async standardizeBatch(input: StepContext & { rawKey: string }): Promise<StepResult> {
+      const { result, batch } = await pageSteps.standardize(input);
+      if (batch) await putJson(store, result.batchKey!, batch);
+      return result;
+    },
+
+    async deidentifyBatch(input: StepContext & { batchKey: string }): Promise<StepResult> {
+      const { result, batch } = await pageSteps.deidentify({ ...input, batch: await getJson<ResourceBatch>(store, input.batchKey) });
+      await putJson(store, result.batchKey, batch);
+      return result;
     },
 
     async deidentifyImages(input: StepContext & { rawKey: string }): Promise<StepResult & { imagesKey: string }> {
@@ -304,80 +403,19 @@ export function createIngestActivities(deps: IngestDeps) {
       return { batchKey, counts: {} };
     },
 
-    /** FHIR validation of every output; a record with an invalid resource is quarantined whole. */
     async verifyBatch(input: StepContext & { batchKey: string }): Promise<StepResult & { batchKey: string }> {
-      const batch = await getJson<ResourceBatch>(store, input.batchKey);
-      const failures: unknown[] = [];
-      const badRecords = new Set<string>(batch.dicom ? [] : (batch.quarantinedRecords ?? []));
-      const badStudies = new Set<number>();
-      const issues = await steps.validateResources(batch.resources);
-      for (const [i, resource] of batch.resources.entries()) {
-        const errors = issues[i].filter((x) => x.severity === 'error' || x.severity === 'fatal');
-        if (errors.length === 0) continue;
-        failures.push({ resourceType: resource.resourceType, id: resource.id, rule: 'fhir-validation', issues: errors.slice(0, 5) });
-        if (batch.dicom) badStudies.add(i);
-        else badRecords.add(batch.recordOf[i]);
-      }
-      await quarantineLog(input, `${input.batchKey}:verify`, failures);
-      const keep = batch.resources.map((_, i) => (batch.dicom ? !badStudies.has(i) : !badRecords.has(batch.recordOf[i])));
-      const out: ResourceBatch = {
-        resources: batch.resources.filter((_, i) => keep[i]),
-        recordOf: batch.recordOf.filter((_, i) => keep[i]),
-        recordsMapped: batch.recordsMapped,
-        dicom: batch.dicom,
-      };
-      const batchKey = deriveStagingKey(prefix('verified', input), input.batchKey);
-      await putJson(store, batchKey, out);
-      const withheld = batch.resources.length - out.resources.length;
-      if (batch.dicom) {
-        // Imaging records are instances: they were gated by DICOM de-identification; a bad ImagingStudy is withheld alone.
-        return { batchKey, counts: { published: batch.dicom.length, resourcesQuarantined: withheld } };
-      }
-      return {
-        batchKey,
-        counts: { quarantined: badRecords.size, published: batch.recordsMapped - badRecords.size, resourcesQuarantined: withheld },
-      };
+      const { result, batch } = await pageSteps.verify({ ...input, batch: await getJson<ResourceBatch>(store, input.batchKey) });
+      await putJson(store, result.batchKey, batch);
+      return result;
     },
 
     async publishBatch(input: StepContext & { batchKey: string; fhirServerUrl?: string; stowUrl?: string }): Promise<StepResult> {
-      const batch = await getJson<ResourceBatch>(store, input.batchKey);
-      const runDir = path.join(deps.outputRoot, input.runId);
-      const tag = deriveStagingKey('p', input.batchKey).slice(2, 18);
-      // A record sent twice (an HL7 message resent byte for byte) maps to the same ids: publish each resource once.
-      const unique = new Map<string, FhirResource>();
-      for (const r of batch.resources) unique.set(`${r.resourceType}/${r.id}`, r);
-      const byType = new Map<string, FhirResource[]>();
-      for (const r of unique.values()) byType.set(r.resourceType, [...(byType.get(r.resourceType) ?? []), r]);
-      for (const [type, resources] of byType) {
-        // One file per batch and type, named from the batch key: a retry rewrites it, never appends twice.
-        const file = path.join(runDir, 'fhir', `${type}.${input.institution}.${input.source}.${tag}.ndjson`);
-        await writeFileAtomic(file, resources.map((r) => JSON.stringify(r)).join('\n') + '\n');
-      }
-      let dicomPublished = 0;
-      const instances: Buffer[] = [];
-      for (const d of batch.dicom ?? []) {
-        const bytes = await store.get(d.key);
-        await writeFileAtomic(path.join(runDir, 'dicom', input.institution, `${d.sop}.dcm`), bytes);
-        if (input.stowUrl) instances.push(bytes);
-        dicomPublished++;
-      }
-      if (input.fhirServerUrl && unique.size) {
-        if (!deps.postTransaction) throw new NotSupportedError('publishing to a FHIR server');
-        await deps.postTransaction(input.fhirServerUrl, [...unique.values()]);
-      }
-      if (input.stowUrl && instances.length) {
-        if (!deps.stow) throw new NotSupportedError('STOW-RS to a research PACS');
-        await deps.stow(input.stowUrl, instances);
-      }
-      return { counts: { resourcesPublished: unique.size, dicomPublished } };
+      return pageSteps.publish({ ...input, batch: await getJson<ResourceBatch>(store, input.batchKey) });
     },
 
     async routeBatch(input: StepContext & { batchKey: string }): Promise<StepResult> {
       if (!deps.route) throw new NotSupportedError('routing to annotation queues (annotation/store.ts has not landed)');
-      const batch = await getJson<ResourceBatch>(store, input.batchKey);
-      const items = batch.resources.map((resource) => ({ resource, id: `${input.institution}:${input.source}:${resource.resourceType}/${resource.id}` }));
-      const workItems = await deps.route(items, { institution: input.institution, source: input.source });
-      return { counts: { workItems } };
+      return pageSteps.route({ ...input, batch: await getJson<ResourceBatch>(store, input.batchKey) });
     },
 
     async writeRunManifest(input: { runId: string }): Promise<{ outputDir: string; files: number }> {
@@ -397,29 +435,37 @@ export function createIngestActivities(deps: IngestDeps) {
     },
   };
   const bounded = withFailureBoundary(activities);
+  // The in-memory steps under their activities' names: a failure inside processBatch names the step, as before.
+  const handed = withFailureBoundary({
+    standardizeBatch: pageSteps.standardize,
+    deidentifyBatch: pageSteps.deidentify,
+    verifyBatch: pageSteps.verify,
+    publishBatch: pageSteps.publish,
+    routeBatch: pageSteps.route,
+  });
   return {
     ...bounded,
     /**
      * A file-drop or API page's steps after the pull (standardize, de-identify, verify, publish, route) in one call:
      * as one local activity each, every step cost the workflow an activation, a marker in history and a trip through
-     * the SDK, about a fifth of the CPU the steps themselves use. Each step is still the activity above, with its own
-     * failure boundary (a failure names the step, as before) and the same staged keys, so a retry rewrites the same
-     * objects. The steps' counts come back one by one, for the workflow to add in the order it did.
+     * the SDK, about a fifth of the CPU the steps themselves use. Each step hands its batch to the next in memory;
+     * nothing between the raw page and the outputs is staged, so a retry starts again from the raw page and rewrites
+     * the same quarantine logs and output files. The steps' counts come back one by one, for the workflow to add in
+     * the order it did.
      */
     async processBatch(input: StepContext & { rawKey: string; fhirServerUrl?: string; stowUrl?: string; route?: boolean }): Promise<{ steps: Partial<SourceCounts>[] }> {
       const ctx = { runId: input.runId, institution: input.institution, source: input.source };
       const steps: Partial<SourceCounts>[] = [];
-      const std = await bounded.standardizeBatch({ ...ctx, rawKey: input.rawKey });
-      steps.push(std.counts);
-      if (!std.batchKey) return { steps };
-      const deid = await bounded.deidentifyBatch({ ...ctx, batchKey: std.batchKey });
-      steps.push(deid.counts);
-      if (!deid.batchKey) return { steps };
-      const verified = await bounded.verifyBatch({ ...ctx, batchKey: deid.batchKey });
-      steps.push(verified.counts);
-      const published = await bounded.publishBatch({ ...ctx, batchKey: verified.batchKey, fhirServerUrl: input.fhirServerUrl, stowUrl: input.stowUrl });
+      const std = await handed.standardizeBatch({ ...ctx, rawKey: input.rawKey });
+      steps.push(std.result.counts);
+      if (!std.batch) return { steps };
+      const deid = await handed.deidentifyBatch({ ...ctx, batchKey: std.result.batchKey!, batch: std.batch });
+      steps.push(deid.result.counts);
+      const verified = await handed.verifyBatch({ ...ctx, batchKey: deid.result.batchKey, batch: deid.batch });
+      steps.push(verified.result.counts);
+      const published = await handed.publishBatch({ ...ctx, batchKey: verified.result.batchKey, batch: verified.batch, fhirServerUrl: input.fhirServerUrl, stowUrl: input.stowUrl });
       steps.push(published.counts);
-      if (input.route) steps.push((await bounded.routeBatch({ ...ctx, batchKey: verified.batchKey })).counts);
+      if (input.route) steps.push((await handed.routeBatch({ ...ctx, batch: verified.batch })).counts);
       return { steps };
     },
   };

@@ -77,7 +77,8 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
     async mapPart(format, bytes, ctx) {
       if (!isSourceFormat(format)) throw new NotSupportedError(`map format ${format}`);
       if (pool) return pool.run({ op: 'map', format, bytes, ctx });
-      return mapBuffer(format, bytes, ctx);
+      // As from a step thread (JSON text): plain JSON values, what a staged batch read back would hold.
+      return JSON.parse(JSON.stringify(await mapBuffer(format, bytes, ctx))) as MapResult;
     },
     linkPatient(patient, institution) {
       const linkage = engineFor(institution).linkageOf(patient, institution.id);

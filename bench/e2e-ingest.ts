@@ -91,21 +91,10 @@ async function runInProcess(acts: IngestActivities, runId: string): Promise<numb
     do {
       const page = await retryPull(() => acts.fetchPage({ ...ctx, endpoint: server.url, cursor, pageSize: 500 }));
       total = addCounts(total, page.counts);
-      if (page.rawKey) {
-        let batchKey: string | undefined;
-        if (src === 'imaging') {
-          const clean = await acts.cleanImages({ ...ctx, rawKey: page.rawKey });
-          total = addCounts(total, clean.counts);
-          batchKey = (await acts.standardizeImages({ ...ctx, imagesKey: clean.imagesKey })).batchKey;
-        } else {
-          const std = await acts.standardizeBatch({ ...ctx, rawKey: page.rawKey });
-          total = addCounts(total, std.counts);
-          if (std.batchKey) {
-            const deid = await acts.deidentifyBatch({ ...ctx, batchKey: std.batchKey });
-            total = addCounts(total, deid.counts);
-            batchKey = deid.batchKey;
-          }
-        }
+      if (page.rawKey && src === 'imaging') {
+        const clean = await acts.cleanImages({ ...ctx, rawKey: page.rawKey });
+        total = addCounts(total, clean.counts);
+        const { batchKey } = await acts.standardizeImages({ ...ctx, imagesKey: clean.imagesKey });
         if (batchKey) {
           const verified = await acts.verifyBatch({ ...ctx, batchKey });
           total = addCounts(total, verified.counts);
@@ -114,6 +103,10 @@ async function runInProcess(acts: IngestActivities, runId: string): Promise<numb
           const routed = await acts.routeBatch({ ...ctx, batchKey: verified.batchKey });
           total = addCounts(total, routed.counts);
         }
+      } else if (page.rawKey) {
+        // One call for the page's steps, as the workflow makes it (a local activity).
+        const { steps } = await acts.processBatch({ ...ctx, rawKey: page.rawKey, route: true });
+        for (const counts of steps) total = addCounts(total, counts);
       }
       cursor = page.nextCursor;
     } while (cursor);

@@ -129,6 +129,18 @@ describe('de-identification on the generator’s 18 institutions', () => {
     expect(quarantined / (total + quarantined)).toBeLessThan(0.05);
   });
 
+  it('outputs plain JSON values (the ingest steps hand batches over in memory as if read back from staging)', () => {
+    let outputs = 0;
+    for (const r of results.values()) {
+      for (const out of r.outputs) {
+        // toStrictEqual tells an `undefined` member or array hole from an absent one, which a JSON round trip drops.
+        expect(out).toStrictEqual(JSON.parse(JSON.stringify(out)));
+        outputs++;
+      }
+    }
+    expect(outputs).toBeGreaterThan(1000);
+  });
+
   it('leaves no planted structured value and finds free-text PHI with the required recall', () => {
     const outText = new Map([...results].map(([inst, r]) => [inst, searchable(r.outputs)]));
     const structuredLeft: Record<string, number> = {};
