@@ -5,6 +5,7 @@ import { patientStableId } from '../mappers/ids';
 import { loadHisMapping } from '../synth/ehr-his';
 import type { FhirResource } from '../mappers/types';
 import { NotSupportedError, TributaryError } from '../platform/errors';
+import { writeFileAtomic } from '../platform/files';
 import { log } from '../platform/log';
 import type { DicomSummary } from '../schemas/dicom-summary';
 import type { SourceCounts } from '../schemas/ingest';
@@ -14,7 +15,7 @@ import type { Connectors } from './connectors';
 import { packPage, unpackPage } from './pack';
 import { deriveStagingKey, getJson, putJson, type BlobStore } from './staging';
 import type { StepLibrary } from './steps';
-import { writeBulkManifest, writeFileAtomic } from './publish';
+import { writeBulkManifest } from './publish';
 import { createPatientIndex } from './patient-index';
 
 /**

@@ -1,32 +1,6 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-
-/** Output folders made by this process (a run writes many files to a few folders); ENOENT on write makes one again. */
-const made = new Set<string>();
-const MADE_DIRS_MAX = 10_000;
-
-async function ensureDir(dir: string, force = false): Promise<void> {
-  if (!force && made.has(dir)) return;
-  await fs.mkdir(dir, { recursive: true });
-  if (made.size >= MADE_DIRS_MAX) made.clear();
-  made.add(dir);
-}
-
-/** Write beside and rename, so a reader or a killed worker never leaves half a file, and a retry replaces it. */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
-  const dir = path.dirname(file);
-  await ensureDir(dir);
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await fs.writeFile(tmp, data);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    await ensureDir(dir, true);
-    await fs.writeFile(tmp, data);
-  }
-  await fs.rename(tmp, file);
-}
+import { writeFileAtomic } from '../platform/files';
 
 export interface BulkManifest {
   transactionTime: string;

@@ -1,14 +1,15 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../platform/config';
 import { TributaryError } from '../platform/errors';
+import { readFileIfExists, writeFileAtomic } from '../platform/files';
 import { keyIdOf, loadKey, type SecretKey } from '../platform/keys';
 
 /**
  * Staging: where raw pages and every intermediate batch live between activities. Activities hand each other keys,
  * counts and digests; the bytes (patient data) stay here, encrypted at rest with AES-256-GCM. The interface is
- * small so an object store can implement it later.
+ * small so an object store can implement it later. The file store writes small objects and reads synchronously (see platform/files.ts).
  */
 export interface BlobStore {
   /** Write (or rewrite: keys derive from inputs, so a retry writes the same object) and return its digest. */
@@ -31,8 +32,6 @@ const MAGIC = Buffer.from('TRBS1');
 const KEY_ID_BYTES = 16;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-/** Bound on the remembered folders of a long-running worker (forgetting one costs one mkdir). */
-const MADE_DIRS_MAX = 10_000;
 const KEY_PATTERN = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 
 /** Staging keys are paths we build from institution ids, source kinds and digests; anything else is refused. */
@@ -102,80 +101,43 @@ export function createFileBlobStore(options: { root: string; key: Pick<SecretKey
     }
   }
 
-  /**
-   * Folders this store has created: a batch's steps write many objects to the same few folders, and a recursive mkdir
-   * per put was a syscall chain per object. Should one vanish (cleaned up underneath), the write's ENOENT makes it again.
-   */
-  const made = new Set<string>();
-  async function ensureDir(dir: string, force = false): Promise<void> {
-    if (!force && made.has(dir)) return;
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    if (made.size >= MADE_DIRS_MAX) made.clear();
-    made.add(dir);
-  }
-
   return {
     async put(k, bytes) {
-      const file = fileOf(k);
-      const dir = path.dirname(file);
-      await ensureDir(dir);
-      // Write beside and rename: a reader (or a worker killed mid-write) never sees half an object.
-      const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-      const sealed = seal(k, bytes);
-      try {
-        await fs.writeFile(tmp, sealed, { mode: 0o600 });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        await ensureDir(dir, true);
-        await fs.writeFile(tmp, sealed, { mode: 0o600 });
-      }
-      await fs.rename(tmp, file);
+      await writeFileAtomic(fileOf(k), seal(k, bytes), { mode: 0o600, dirMode: 0o700 });
       return { key: k, digest: digestOf(bytes), bytes: bytes.length };
     },
     async get(k) {
-      let sealed: Buffer;
-      try {
-        sealed = await fs.readFile(fileOf(k));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw new TributaryError(`staging object ${k} does not exist`, { code: 'not-found', location: `staging ${k}`, nonRetryable: true });
-        }
-        throw e;
-      }
+      const sealed = readFileIfExists(fileOf(k));
+      if (!sealed) throw new TributaryError(`staging object ${k} does not exist`, { code: 'not-found', location: `staging ${k}`, nonRetryable: true });
       return open(k, sealed);
     },
     async has(k) {
-      try {
-        await fs.access(fileOf(k));
-        return true;
-      } catch {
-        return false;
-      }
+      return fs.existsSync(fileOf(k));
     },
     async list(prefix) {
       const trimmed = prefix.replace(/\/+$/, '');
       if (trimmed) assertStagingKey(trimmed);
       const dir = path.join(root, ...trimmed.split('/').filter(Boolean));
       const out: string[] = [];
-      async function walk(d: string, rel: string): Promise<void> {
-        let entries: import('node:fs').Dirent[];
+      function walk(d: string, rel: string): void {
+        let entries: fs.Dirent[];
         try {
-          entries = await fs.readdir(d, { withFileTypes: true });
+          entries = fs.readdirSync(d, { withFileTypes: true });
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
           throw e;
         }
         for (const entry of entries) {
           const r = rel ? `${rel}/${entry.name}` : entry.name;
-          if (entry.isDirectory()) await walk(path.join(d, entry.name), r);
+          if (entry.isDirectory()) walk(path.join(d, entry.name), r);
           else if (entry.name.endsWith('.enc')) out.push(r.slice(0, -'.enc'.length));
         }
       }
-      await walk(dir, trimmed);
+      walk(dir, trimmed);
       return out.sort();
     },
     async delete(k) {
-      await fs.rm(fileOf(k), { force: true });
+      fs.rmSync(fileOf(k), { force: true });
     },
   };
 }
