@@ -25,6 +25,19 @@ describe('patient index', () => {
     expect(a.linkageForMrn('0042')).toBe('L1');
     expect(a.patientFor('Patient/p1')?.id).toBe('p1');
     expect((await reader.load('inst-b')).linkageFor('Patient/p1')).toBe('L2');
+    // An identical entry is not written again; a changed one is, and so is one removed underneath.
+    const [entryFile] = fs.readdirSync(root, { recursive: true }).map(String).filter((f) => f.startsWith('patients/inst-a/') && f.endsWith('.enc'));
+    const entry = { ref: 'Patient/p1', aliases: ['Patient/old1'], mrn: ' 0042 ', linkage: 'L1', raw: { resourceType: 'Patient', id: 'p1' } };
+    const before = fs.statSync(path.join(root, entryFile)).ino;
+    await writer.record('inst-a', [entry]);
+    expect(fs.statSync(path.join(root, entryFile)).ino).toBe(before);
+    await writer.record('inst-a', [{ ...entry, raw: { resourceType: 'Patient', id: 'p1', gender: 'female' } }]);
+    expect(fs.statSync(path.join(root, entryFile)).ino).not.toBe(before);
+    await writer.record('inst-a', [entry]);
+    fs.rmSync(path.join(root, entryFile));
+    await writer.record('inst-a', [entry]);
+    expect(fs.existsSync(path.join(root, entryFile))).toBe(true);
+    expect((await createPatientIndex(store).load('inst-a')).patientFor('Patient/p1')).toEqual(entry.raw);
     // Staged encrypted: the MRN is not readable on disk.
     const onDisk = fs.readdirSync(root, { recursive: true }).filter((f) => String(f).endsWith('.enc'));
     for (const f of onDisk) expect(fs.readFileSync(path.join(root, String(f))).includes(Buffer.from('0042'))).toBe(false);

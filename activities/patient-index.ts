@@ -1,5 +1,5 @@
 import type { FhirResource } from '../mappers/types';
-import { deriveStagingKey, getJson, putJson, type BlobStore } from './staging';
+import { deriveStagingKey, digestOf, getJson, type BlobStore } from './staging';
 
 /**
  * Each institution's patient index, kept in (encrypted) staging so linkage works across batches and sources:
@@ -24,6 +24,12 @@ export interface InstitutionPatients {
 
 export function createPatientIndex(store: BlobStore) {
   const cache = new Map<string, { keys: Set<string>; byRef: Map<string, PatientEntry>; byMrn: Map<string, string> }>();
+  /**
+   * Digest of what this process last wrote under each entry key. A Patient comes back in many batches (every HL7
+   * message carries its PID): rewriting an identical entry was over half of the files a run created, each a file
+   * creation and a rename. Bounded: forgetting a digest costs one rewrite.
+   */
+  const written = new Map<string, string>();
 
   function entryKey(institution: string, ref: string): string {
     return deriveStagingKey(`patients/${institution}`, ref);
@@ -31,7 +37,16 @@ export function createPatientIndex(store: BlobStore) {
 
   return {
     async record(institution: string, entries: PatientEntry[]): Promise<void> {
-      for (const e of entries) await putJson(store, entryKey(institution, e.ref), e);
+      for (const e of entries) {
+        const key = entryKey(institution, e.ref);
+        const bytes = Buffer.from(JSON.stringify(e));
+        const digest = digestOf(bytes);
+        // Skipped only while the object is still there (a cleanup underneath must not lose an entry).
+        if (written.get(key) === digest && (await store.has(key))) continue;
+        await store.put(key, bytes);
+        if (written.size >= WRITTEN_MAX) written.clear();
+        written.set(key, digest);
+      }
     },
 
     /** Everything known for the institution; reads only entries this worker has not seen yet. */
@@ -61,3 +76,6 @@ export function createPatientIndex(store: BlobStore) {
 }
 
 export type PatientIndex = ReturnType<typeof createPatientIndex>;
+
+/** Entry digests remembered per process (see `written`). */
+const WRITTEN_MAX = 100_000;
