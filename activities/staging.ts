@@ -7,9 +7,10 @@ import { readFileIfExists, writeFileAtomic } from '../platform/files';
 import { keyIdOf, loadKey, type SecretKey } from '../platform/keys';
 
 /**
- * Staging: where raw pages and every intermediate batch live between activities. Activities hand each other keys,
- * counts and digests; the bytes (patient data) stay here, encrypted at rest with AES-256-GCM. The interface is
- * small so an object store can implement it later. The file store writes small objects and reads synchronously (see platform/files.ts).
+ * Staging: where raw pages, and the batches one activity hands to another, live between activities. Activities hand
+ * each other keys, counts and digests; the bytes (patient data) stay here, encrypted at rest with AES-256-GCM. The
+ * interface is small so an object store can implement it later. The file store reads, and writes small objects,
+ * synchronously (see platform/files.ts).
  */
 export interface BlobStore {
   /** Write (or rewrite: keys derive from inputs, so a retry writes the same object) and return its digest. */
