@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogEntry } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, makeTelemetryFilterString, type LogEntry } from '@temporalio/worker';
 import { createIngestActivities, type IngestDeps } from '../../activities/ingest';
 import { fhirModeSchema, imagingModeSchema, type FhirMode, type ImagingMode } from '../../schemas/ingest';
 import { createIngestDeps } from '../../activities/runtime';
@@ -94,6 +94,8 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
 }
 
 let runtimeInstalled = false;
+/** The startToClose of the ingest workflows' local activities (workflows/ingest.ts: 10 minutes). */
+const LOCAL_ACTIVITY_BOUND_SECONDS = 600;
 
 /** Metadata the SDK attaches that identifies a workflow or activity without carrying its data. */
 const SAFE_SDK_META = new Set(['namespace', 'taskQueue', 'workflowId', 'runId', 'workflowType', 'activityId', 'activityType', 'attempt', 'sdkComponent']);
@@ -116,12 +118,24 @@ export function writeRedactedSdkLog(entry: LogEntry): void {
   log[level](`temporal sdk: ${message}`, fields);
 }
 
-/** The SDK logs every state change at INFO; keep warnings and errors only (once per process, before any worker). */
+/**
+ * The SDK logs every state change at INFO; keep warnings and errors only (once per process, before any worker). The
+ * SDK's core writes its own log lines straight to the console unless they are forwarded: forward them, so they pass
+ * the same redaction as the rest.
+ */
 function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
+  const level = process.env.TRIBUTARY_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN';
+  // A page's steps are local activities that run inside one workflow task, by design (workflows/ingest.ts), and the
+  // core keeps that task alive while they run. On a large source the task passes the core's 5-second notice
+  // (TMPRL1104) page after page; warn only past the local activities' own 10-minute bound. An operator's value stands.
+  process.env.TEMPORAL_WORKFLOW_TASK_DURATION_WARN_SECONDS ??= String(LOCAL_ACTIVITY_BOUND_SECONDS);
   try {
-    Runtime.install({ logger: new DefaultLogger(process.env.TRIBUTARY_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN', writeRedactedSdkLog) });
+    Runtime.install({
+      logger: new DefaultLogger(level, writeRedactedSdkLog),
+      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level }), forward: {} } },
+    });
   } catch {
     // a runtime already exists in this process (e.g. a test environment installed one): keep it
   }
