@@ -6,12 +6,14 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
 
 export default tseslint.config(
-  { ignores: ["**/*.cjs", 'node_modules/**', '.stack/**', 'data/**', 'out/**', 'tests/fixtures/**'] },
+  { ignores: ['**/*.cjs', 'node_modules/**', '.stack/**', 'data/**', 'out/**', 'tests/fixtures/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     files: ['**/*.mjs', '**/*.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+    },
   },
   {
     rules: {
@@ -30,17 +32,49 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'Workflows are deterministic: no Node builtins.' })),
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'Workflows are deterministic: no Node builtins.',
+          })),
           patterns: [
-            { group: ['../activities/*', '../activities'], allowTypeImports: true, message: 'Import activities with `import type` only.' },
-            { group: ['../platform/*', '../deid/*', '../imaging/*', '../mappers/*', '../intake/*', '../annotation/*', '../cli/*', 'fs', 'crypto', 'pg', 'kafkajs', 'sharp'], message: 'Workflows may import only @temporalio/workflow, schemas and activity types.' },
+            {
+              group: ['../activities/*', '../activities'],
+              allowTypeImports: true,
+              message: 'Import activities with `import type` only.',
+            },
+            {
+              group: [
+                '../platform/*',
+                '../deid/*',
+                '../imaging/*',
+                '../mappers/*',
+                '../intake/*',
+                '../annotation/*',
+                '../cli/*',
+                'fs',
+                'crypto',
+                'pg',
+                'kafkajs',
+                'sharp',
+              ],
+              message: 'Workflows may import only @temporalio/workflow, schemas and activity types.',
+            },
           ],
         },
       ],
       'no-restricted-properties': [
         'error',
-        { object: 'Date', property: 'now', message: 'Use workflow time (Date in workflow context is replay-safe only via new Date() from the sandbox); never Date.now() here.' },
-        { object: 'Math', property: 'random', message: 'No randomness in workflows: use uuid4() from @temporalio/workflow.' },
+        {
+          object: 'Date',
+          property: 'now',
+          message:
+            'Use workflow time (Date in workflow context is replay-safe only via new Date() from the sandbox); never Date.now() here.',
+        },
+        {
+          object: 'Math',
+          property: 'random',
+          message: 'No randomness in workflows: use uuid4() from @temporalio/workflow.',
+        },
       ],
       'no-restricted-globals': [
         'error',

@@ -13,7 +13,10 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{schemas,mappers,deid,imaging,activities,workflows,intake,annotation,cli,platform,synth}/**/*.test.ts', 'tests/unit/**/*.test.ts'],
+          include: [
+            '{schemas,mappers,deid,imaging,activities,workflows,intake,annotation,cli,platform,synth}/**/*.test.ts',
+            'tests/unit/**/*.test.ts',
+          ],
           testTimeout: 60_000,
           pool: 'forks',
         },

@@ -28,7 +28,9 @@ export function toActivityFailure(thrown: unknown, activity: string): Applicatio
 }
 
 /** Wrap every function of an activities object with the failure boundary and a value-free log line. */
-export function withFailureBoundary<T extends Record<string, (input: any) => Promise<any>>>(activities: T): T {
+export function withFailureBoundary<T extends Record<string, (input: any) => Promise<any>>>(
+  activities: T,
+): T {
   const wrapped: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [name, fn] of Object.entries(activities)) {
     wrapped[name] = async (input: unknown) => {
@@ -42,7 +44,12 @@ export function withFailureBoundary<T extends Record<string, (input: any) => Pro
         } catch {
           attempt = undefined; // called outside an activity (tests, the in-process bench)
         }
-        log.warn('activity failed', { activity: name, type: failure.type ?? 'error', retryable: !failure.nonRetryable, attempt });
+        log.warn('activity failed', {
+          activity: name,
+          type: failure.type ?? 'error',
+          retryable: !failure.nonRetryable,
+          attempt,
+        });
         throw failure;
       }
     };

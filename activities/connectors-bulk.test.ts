@@ -27,13 +27,22 @@ beforeAll(async () => {
       return res.writeHead(202, { 'content-location': `${base}/inst/fhir/status/1` }).end();
     }
     if (url === '/inst/fhir/status/1') {
-      if (statusFails > 0) return statusFails--, res.writeHead(503, { 'retry-after': '2' }).end();
+      if (statusFails > 0) return (statusFails--, res.writeHead(503, { 'retry-after': '2' }).end());
       if (polls++ === 0) return res.writeHead(202, { 'retry-after': '0', 'x-progress': '50%' }).end();
-      const output = Object.keys(files).map((type) => ({ type, url: `${base}/inst/fhir/files/${type}.ndjson`, count: files[type].length }));
-      return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ transactionTime: '2024-01-01T00:00:00Z', output, error: [] }));
+      const output = Object.keys(files).map((type) => ({
+        type,
+        url: `${base}/inst/fhir/files/${type}.ndjson`,
+        count: files[type].length,
+      }));
+      return res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ transactionTime: '2024-01-01T00:00:00Z', output, error: [] }));
     }
     const m = /^\/inst\/fhir\/files\/(\w+)\.ndjson$/.exec(url);
-    if (m && files[m[1]]) return res.writeHead(200, { 'content-type': 'application/fhir+ndjson' }).end(files[m[1]].join('\n') + '\n');
+    if (m && files[m[1]])
+      return res
+        .writeHead(200, { 'content-type': 'application/fhir+ndjson' })
+        .end(files[m[1]].join('\n') + '\n');
     res.writeHead(404).end();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -57,7 +66,11 @@ describe('FHIR connector, bulk mode', () => {
     do {
       const page = await connectors.fetchPage(request(cursor));
       expect(page.format).toBe('fhir');
-      const ids = page.parts[0].bytes.toString('utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id);
+      const ids = page.parts[0].bytes
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { id: string }).id);
       pages.push({ file: page.sourceFile, ids, cursor: page.nextCursor });
       cursor = page.nextCursor;
     } while (cursor);
@@ -69,7 +82,9 @@ describe('FHIR connector, bulk mode', () => {
     expect(log.filter((u) => u === '/inst/fhir/$export')).toHaveLength(1);
     // A cursor holds the status link and positions only, and a fresh connector resumes from it without a kick-off.
     expect(Object.keys(JSON.parse(pages[1].cursor!) as object).sort()).toEqual(['f', 'l', 'status']);
-    const resumed = await createConnectors({ ratePerSecond: 1000, fhirMode: 'bulk' }).fetchPage(request(pages[1].cursor));
+    const resumed = await createConnectors({ ratePerSecond: 1000, fhirMode: 'bulk' }).fetchPage(
+      request(pages[1].cursor),
+    );
     expect(resumed.parts[0].bytes.toString('utf8')).toBe(files.Observation[2] + '\n');
     expect(log.filter((u) => u === '/inst/fhir/$export')).toHaveLength(1);
   });

@@ -12,7 +12,12 @@ import { QIDO_PAGE, createConnectors, localDateOf, type FetchPageRequest } from 
 type Instance = { series: string; seriesNumber: number; sop: string; number: number };
 const studies: { uid: string; date: string; time: string; instances: Instance[] }[] = [
   // Answered out of order on purpose: the connector sorts by StudyDate, StudyTime, StudyInstanceUID.
-  { uid: '2.25.300', date: '20240302', time: '080000', instances: [{ series: '2.25.31', seriesNumber: 1, sop: '2.25.311', number: 1 }] },
+  {
+    uid: '2.25.300',
+    date: '20240302',
+    time: '080000',
+    instances: [{ series: '2.25.31', seriesNumber: 1, sop: '2.25.311', number: 1 }],
+  },
   {
     uid: '2.25.100',
     date: '20240101',
@@ -23,7 +28,12 @@ const studies: { uid: string; date: string; time: string; instances: Instance[] 
       { series: '2.25.11', seriesNumber: 1, sop: '2.25.111', number: 1 },
     ],
   },
-  { uid: '2.25.200', date: '20240101', time: '100000', instances: [{ series: '2.25.21', seriesNumber: 1, sop: '2.25.211', number: 1 }] },
+  {
+    uid: '2.25.200',
+    date: '20240101',
+    time: '100000',
+    instances: [{ series: '2.25.21', seriesNumber: 1, sop: '2.25.211', number: 1 }],
+  },
 ];
 // A PACS with more studies than one QIDO answer holds (it honours limit and offset), to check the listing pages.
 const many = Array.from({ length: 1234 }, (_, n) => ({
@@ -43,27 +53,55 @@ beforeAll(async () => {
   server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     seen.push(url.pathname + url.search);
-    const json = (body: unknown) => res.writeHead(200, { 'content-type': 'application/dicom+json' }).end(JSON.stringify(body));
+    const json = (body: unknown) =>
+      res.writeHead(200, { 'content-type': 'application/dicom+json' }).end(JSON.stringify(body));
     const catalog = catalogs[url.pathname.split('/')[1]] ?? [];
     if (/^\/\w+\/studies$/.test(url.pathname)) {
       const from = /^(\d{8})-$/.exec(url.searchParams.get('StudyDate') ?? '')?.[1];
       const offset = Number(url.searchParams.get('offset') ?? 0);
       const limit = Number(url.searchParams.get('limit') ?? Infinity);
       const matches = catalog.filter((s) => !from || s.date >= from).reverse();
-      return json(matches.slice(offset, offset + limit).map((s) => ({ '0020000D': ui(s.uid), '00080020': { vr: 'DA', Value: [s.date] }, '00080030': { vr: 'TM', Value: [s.time] } })));
+      return json(
+        matches.slice(offset, offset + limit).map((s) => ({
+          '0020000D': ui(s.uid),
+          '00080020': { vr: 'DA', Value: [s.date] },
+          '00080030': { vr: 'TM', Value: [s.time] },
+        })),
+      );
     }
     let m = /^\/\w+\/studies\/([\d.]+)\/instances$/.exec(url.pathname);
     if (m) {
       const study = catalog.find((s) => s.uid === m![1]);
       if (!study) return res.writeHead(404).end();
-      return json(study.instances.map((x) => ({ '0020000E': ui(x.series), '00080018': ui(x.sop), '00200011': { vr: 'IS', Value: [x.seriesNumber] }, '00200013': { vr: 'IS', Value: [x.number] } })));
+      return json(
+        study.instances.map((x) => ({
+          '0020000E': ui(x.series),
+          '00080018': ui(x.sop),
+          '00200011': { vr: 'IS', Value: [x.seriesNumber] },
+          '00200013': { vr: 'IS', Value: [x.number] },
+        })),
+      );
     }
     m = /^\/\w+\/studies\/([\d.]+)\/series\/([\d.]+)\/instances\/([\d.]+)$/.exec(url.pathname);
     if (m) {
-      if (failRetrieve) return res.writeHead(failRetrieve.status, failRetrieve.retryAfter ? { 'retry-after': failRetrieve.retryAfter } : {}).end();
+      if (failRetrieve)
+        return res
+          .writeHead(
+            failRetrieve.status,
+            failRetrieve.retryAfter ? { 'retry-after': failRetrieve.retryAfter } : {},
+          )
+          .end();
       const boundary = 'b0undary';
-      const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), Buffer.from(`DICM:${m[3]}`), Buffer.from(`\r\n--${boundary}--\r\n`)]);
-      return res.writeHead(200, { 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}` }).end(body);
+      const body = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`),
+        Buffer.from(`DICM:${m[3]}`),
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ]);
+      return res
+        .writeHead(200, {
+          'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
+        })
+        .end(body);
     }
     res.writeHead(404).end();
   });
@@ -82,7 +120,14 @@ beforeEach(() => {
 
 function request(cursor?: string, since?: string, pacs = 'pacs'): FetchPageRequest {
   const inst = loadInstitutionRegistry().institutions.find((i) => i.timezone === 'Asia/Shanghai')!;
-  return { endpoint: 'http://unused.invalid', institution: { ...inst, imaging: { ...inst.imaging, dicomwebUrl: `${base}/${pacs}` } }, source: 'imaging', cursor, since, pageSize: 10 };
+  return {
+    endpoint: 'http://unused.invalid',
+    institution: { ...inst, imaging: { ...inst.imaging, dicomwebUrl: `${base}/${pacs}` } },
+    source: 'imaging',
+    cursor,
+    since,
+    pageSize: 10,
+  };
 }
 
 const connectors = createConnectors({ imagingMode: 'dicomweb', ratePerSecond: 1000 });
@@ -104,7 +149,9 @@ describe('DICOMweb imaging connector', () => {
     ]);
     expect(pages.every((p) => p.format === 'dicom-study')).toBe(true);
     // Nothing that travels in workflow history (cursor, names, sourceFile) holds a UID.
-    const travelling = JSON.stringify(pages.map((p) => ({ c: p.nextCursor, s: p.sourceFile, n: p.parts.map((x) => x.name) })));
+    const travelling = JSON.stringify(
+      pages.map((p) => ({ c: p.nextCursor, s: p.sourceFile, n: p.parts.map((x) => x.name) })),
+    );
     expect(travelling).not.toMatch(/2\.25\./);
     // The registry's dicomwebUrl wins over the run's endpoint.
     expect(seen.every((u) => u.startsWith('/pacs/'))).toBe(true);
@@ -115,7 +162,9 @@ describe('DICOMweb imaging connector', () => {
   });
 
   it('resumes from a cursor with a fresh connector and ends after the last study', async () => {
-    const page = await createConnectors({ imagingMode: 'dicomweb' }).fetchPage(request(JSON.stringify({ i: 2 })));
+    const page = await createConnectors({ imagingMode: 'dicomweb' }).fetchPage(
+      request(JSON.stringify({ i: 2 })),
+    );
     expect(page.parts.map((x) => x.bytes.toString())).toEqual(['DICM:2.25.311']);
     expect(page.nextCursor).toBeUndefined();
     const past = await connectors.fetchPage(request(JSON.stringify({ i: 3 })));
@@ -133,21 +182,33 @@ describe('DICOMweb imaging connector', () => {
   });
 
   it('lists a PACS larger than one QIDO answer, page by page', async () => {
-    const last = await connectors.fetchPage(request(JSON.stringify({ i: many.length - 1 }), undefined, 'big'));
+    const last = await connectors.fetchPage(
+      request(JSON.stringify({ i: many.length - 1 }), undefined, 'big'),
+    );
     // Sorted by UID within the same date and time: the last study is the highest UID.
     expect(last.parts.map((x) => x.bytes.toString())).toEqual([`DICM:2.25.7${many.length - 1}`]);
     expect(last.nextCursor).toBeUndefined();
-    expect(seen.filter((u) => u.startsWith('/big/studies?'))).toHaveLength(Math.ceil(many.length / QIDO_PAGE));
+    expect(seen.filter((u) => u.startsWith('/big/studies?'))).toHaveLength(
+      Math.ceil(many.length / QIDO_PAGE),
+    );
   });
 
   it('makes 429 and 503 retryable (Retry-After kept) and 400 final, naming the institution and never a UID', async () => {
-    for (const [status, nonRetryable] of [[429, false], [503, false], [400, true]] as const) {
+    for (const [status, nonRetryable] of [
+      [429, false],
+      [503, false],
+      [400, true],
+    ] as const) {
       failRetrieve = { status, retryAfter: status === 429 ? '3' : undefined };
       const err = await connectors.fetchPage(request()).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TributaryError);
       expect((err as TributaryError).nonRetryable).toBe(nonRetryable);
-      expect((err as TributaryError & { retryAfterMs?: number }).retryAfterMs).toBe(status === 429 ? 3000 : undefined);
-      expect((err as TributaryError).message).toMatch(new RegExp(`DICOMweb dicomweb/study-00001 retrieve instance 1: .*HTTP ${status}`));
+      expect((err as TributaryError & { retryAfterMs?: number }).retryAfterMs).toBe(
+        status === 429 ? 3000 : undefined,
+      );
+      expect((err as TributaryError).message).toMatch(
+        new RegExp(`DICOMweb dicomweb/study-00001 retrieve instance 1: .*HTTP ${status}`),
+      );
       expect((err as TributaryError).message).not.toMatch(/2\.25\./);
     }
   });

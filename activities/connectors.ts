@@ -77,20 +77,39 @@ export const QIDO_PAGE = 500;
 /** How long a source run's later pages may reuse the study listing its first page made. */
 const LISTING_TTL_MS = 10 * 60_000;
 
-
-const FHIR_TYPES = ['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest', 'DocumentReference'];
+const FHIR_TYPES = [
+  'Patient',
+  'Encounter',
+  'Condition',
+  'Observation',
+  'MedicationRequest',
+  'DocumentReference',
+];
 
 const fileIndexSchema = z.object({
-  files: z.array(z.object({ source: z.string(), path: z.string(), size: z.number().optional(), url: z.string().optional() })),
+  files: z.array(
+    z.object({
+      source: z.string(),
+      path: z.string(),
+      size: z.number().optional(),
+      url: z.string().optional(),
+    }),
+  ),
 });
 
 const fileCursorSchema = z.object({ i: z.number().int().nonnegative() });
 const fhirCursorSchema = z.object({ t: z.number().int().nonnegative(), next: z.string().optional() });
 /** Bulk cursor: the export's status URL (a server job link, no PHI), the manifest file index and line offset. */
-const bulkCursorSchema = z.object({ status: z.string(), f: z.number().int().nonnegative(), l: z.number().int().nonnegative() });
+const bulkCursorSchema = z.object({
+  status: z.string(),
+  f: z.number().int().nonnegative(),
+  l: z.number().int().nonnegative(),
+});
 const bulkManifestSchema = z.object({
   requiresAccessToken: z.boolean().optional(),
-  output: z.array(z.object({ type: z.string(), url: z.string(), count: z.number().int().nonnegative().optional() })),
+  output: z.array(
+    z.object({ type: z.string(), url: z.string(), count: z.number().int().nonnegative().optional() }),
+  ),
   error: z.array(z.object({ type: z.string(), url: z.string() })).optional(),
 });
 
@@ -119,7 +138,11 @@ export function createConnectors(options: HttpOptions = {}) {
   const limit = createRateLimiter(options.ratePerSecond ?? 50);
   const filesPerPage = options.filesPerPage ?? DEFAULT_FILES_PER_PAGE;
   if (!Number.isInteger(filesPerPage) || filesPerPage < 1) {
-    throw new TributaryError('filesPerPage must be a positive integer', { code: 'invalid', location: 'connectors', nonRetryable: true });
+    throw new TributaryError('filesPerPage must be a positive integer', {
+      code: 'invalid',
+      location: 'connectors',
+      nonRetryable: true,
+    });
   }
 
   const smartAuth = createSmartAuth({ fetch: doFetch, env: options.env });
@@ -129,7 +152,10 @@ export function createConnectors(options: HttpOptions = {}) {
    * the token (expired early, revoked, server restarted): drop it and retry once with a fresh one; a second 401 is
    * the caller's error as usual.
    */
-  async function authorized<T>(auth: SmartAccess | undefined, call: (bearer: string | undefined) => Promise<T>): Promise<T> {
+  async function authorized<T>(
+    auth: SmartAccess | undefined,
+    call: (bearer: string | undefined) => Promise<T>,
+  ): Promise<T> {
     if (!auth) return call(undefined);
     const token = await auth.token();
     try {
@@ -147,12 +173,18 @@ export function createConnectors(options: HttpOptions = {}) {
       await limit(institution);
       let res: Response;
       try {
-        res = await doFetch(url, bearer === undefined ? undefined : { headers: { authorization: `Bearer ${bearer}` } });
+        res = await doFetch(
+          url,
+          bearer === undefined ? undefined : { headers: { authorization: `Bearer ${bearer}` } },
+        );
       } catch (e) {
-        throw new TributaryError(`${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`, {
-          code: 'transient',
-          location: where,
-        });
+        throw new TributaryError(
+          `${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`,
+          {
+            code: 'transient',
+            location: where,
+          },
+        );
       }
       if (!res.ok) {
         await res.arrayBuffer().catch(() => undefined);
@@ -165,11 +197,20 @@ export function createConnectors(options: HttpOptions = {}) {
   /** The FHIR client and token source of a FHIR-API institution. */
   function fhirClientFor(req: FetchPageRequest): { baseUrl: string; client: FhirClient; auth?: SmartAccess } {
     const baseUrl = `${req.endpoint.replace(/\/+$/, '')}/${req.institution.id}/fhir`;
-    return { baseUrl, client: new FhirClient({ baseUrl }), auth: smartAuth.accessFor(req.institution.id, req.institution.ehr.smart, baseUrl) };
+    return {
+      baseUrl,
+      client: new FhirClient({ baseUrl }),
+      auth: smartAuth.accessFor(req.institution.id, req.institution.ehr.smart, baseUrl),
+    };
   }
 
   /** A fhir-kit-client call, authorized; its errors stay raw (fhirError converts them) so a 401 can be recognised. */
-  function fhirCall<T>(client: FhirClient, auth: SmartAccess | undefined, institution: string, call: () => Promise<T>): Promise<T> {
+  function fhirCall<T>(
+    client: FhirClient,
+    auth: SmartAccess | undefined,
+    institution: string,
+    call: () => Promise<T>,
+  ): Promise<T> {
     return authorized(auth, async (bearer) => {
       if (bearer !== undefined) client.bearerToken = bearer;
       await limit(institution);
@@ -177,23 +218,39 @@ export function createConnectors(options: HttpOptions = {}) {
     });
   }
 
-  async function listFiles(endpoint: string, institution: string, source: SourceKind): Promise<{ path: string; url: string }[]> {
+  async function listFiles(
+    endpoint: string,
+    institution: string,
+    source: SourceKind,
+  ): Promise<{ path: string; url: string }[]> {
     const base = `${endpoint.replace(/\/+$/, '')}/${institution}/files/`;
     const body = await get(institution, base, `${institution} file index`);
-    const index = parseAtEdge(fileIndexSchema, JSON.parse(body.toString('utf8')), `${institution} file index`);
+    const index = parseAtEdge(
+      fileIndexSchema,
+      JSON.parse(body.toString('utf8')),
+      `${institution} file index`,
+    );
     return index.files
       .filter((f) => f.source === source)
-      .map((f) => ({ path: f.path, url: f.url ? new URL(f.url, base).toString() : base + f.path.split('/').map(encodeURIComponent).join('/') }))
+      .map((f) => ({
+        path: f.path,
+        url: f.url
+          ? new URL(f.url, base).toString()
+          : base + f.path.split('/').map(encodeURIComponent).join('/'),
+      }))
       .sort(byPatientsFirst);
   }
 
   /** File drops: up to filesPerPage files per page; imaging: one page per study folder. */
   async function fetchFilePage(req: FetchPageRequest): Promise<SourcePage> {
-    const cursor = req.cursor ? parseAtEdge(fileCursorSchema, JSON.parse(req.cursor), 'file cursor') : { i: 0 };
+    const cursor = req.cursor
+      ? parseAtEdge(fileCursorSchema, JSON.parse(req.cursor), 'file cursor')
+      : { i: 0 };
     const files = await listFiles(req.endpoint, req.institution.id, req.source);
     if (req.source !== 'imaging') {
       const slice = files.slice(cursor.i, cursor.i + filesPerPage);
-      if (slice.length === 0) return { format: formatOf(req.institution, req.source), sourceFile: '(none)', parts: [] };
+      if (slice.length === 0)
+        return { format: formatOf(req.institution, req.source), sourceFile: '(none)', parts: [] };
       const parts: SourcePage['parts'] = [];
       for (const file of slice) {
         parts.push({ name: file.path, bytes: await get(req.institution.id, file.url, file.path) });
@@ -225,7 +282,9 @@ export function createConnectors(options: HttpOptions = {}) {
 
   /** FHIR search paging through fhir-kit-client: each resource type in turn, following `next` links. */
   async function fetchFhirPage(req: FetchPageRequest): Promise<SourcePage> {
-    const cursor = req.cursor ? parseAtEdge(fhirCursorSchema, JSON.parse(req.cursor), 'FHIR cursor') : { t: 0 };
+    const cursor = req.cursor
+      ? parseAtEdge(fhirCursorSchema, JSON.parse(req.cursor), 'FHIR cursor')
+      : { t: 0 };
     const type = FHIR_TYPES[cursor.t];
     if (!type) return { format: 'fhir', sourceFile: '(none)', parts: [] };
     const { client, auth } = fhirClientFor(req);
@@ -237,7 +296,10 @@ export function createConnectors(options: HttpOptions = {}) {
           ? ((await client.request(cursor.next)) as Record<string, unknown>)
           : ((await client.search({
               resourceType: type,
-              searchParams: { _count: String(req.pageSize), ...(req.since ? { _lastUpdated: `gt${req.since}` } : {}) },
+              searchParams: {
+                _count: String(req.pageSize),
+                ...(req.since ? { _lastUpdated: `gt${req.since}` } : {}),
+              },
             })) as Record<string, unknown>),
       );
     } catch (e) {
@@ -247,7 +309,11 @@ export function createConnectors(options: HttpOptions = {}) {
     const nextUrl = links.find((l) => l.relation === 'next')?.url;
     const entries = ((bundle.entry ?? []) as { resource?: unknown }[]).filter((e) => e.resource);
     const ndjson = entries.map((e) => JSON.stringify(e.resource)).join('\n') + (entries.length ? '\n' : '');
-    const next = nextUrl ? { t: cursor.t, next: nextUrl } : cursor.t + 1 < FHIR_TYPES.length ? { t: cursor.t + 1 } : undefined;
+    const next = nextUrl
+      ? { t: cursor.t, next: nextUrl }
+      : cursor.t + 1 < FHIR_TYPES.length
+        ? { t: cursor.t + 1 }
+        : undefined;
     return {
       format: 'fhir',
       sourceFile: `${type}.ndjson`,
@@ -260,7 +326,12 @@ export function createConnectors(options: HttpOptions = {}) {
   const bulkMaxPolls = options.bulkMaxPolls ?? 30;
 
   /** Kick off `$export` for the FHIR types (since `since`, if given) and return the status URL. */
-  async function kickOffExport(client: FhirClient, auth: SmartAccess | undefined, req: FetchPageRequest, where: string): Promise<string> {
+  async function kickOffExport(
+    client: FhirClient,
+    auth: SmartAccess | undefined,
+    req: FetchPageRequest,
+    where: string,
+  ): Promise<string> {
     let kick: unknown;
     try {
       kick = await fhirCall(client, auth, req.institution.id, () =>
@@ -277,13 +348,22 @@ export function createConnectors(options: HttpOptions = {}) {
     const res = FhirClient.httpFor(kick as never)?.response;
     const status = res?.headers.get('content-location');
     if (res?.status !== 202 || !status) {
-      throw new TributaryError(`${where}: kick-off answered HTTP ${res?.status ?? '?'} without a Content-Location`, { code: 'processing', location: where, nonRetryable: true });
+      throw new TributaryError(
+        `${where}: kick-off answered HTTP ${res?.status ?? '?'} without a Content-Location`,
+        { code: 'processing', location: where, nonRetryable: true },
+      );
     }
     return status;
   }
 
   /** Poll the status URL until the manifest is ready, sleeping Retry-After (capped) between polls; bounded. */
-  async function awaitManifest(client: FhirClient, auth: SmartAccess | undefined, req: FetchPageRequest, status: string, where: string): Promise<z.infer<typeof bulkManifestSchema>> {
+  async function awaitManifest(
+    client: FhirClient,
+    auth: SmartAccess | undefined,
+    req: FetchPageRequest,
+    status: string,
+    where: string,
+  ): Promise<z.infer<typeof bulkManifestSchema>> {
     for (let poll = 0; poll < bulkMaxPolls; poll++) {
       let body: unknown;
       try {
@@ -293,14 +373,20 @@ export function createConnectors(options: HttpOptions = {}) {
       }
       const res = FhirClient.httpFor(body as never)?.response;
       if (res?.status === 200) return parseAtEdge(bulkManifestSchema, body, `${where} manifest`);
-      if (res?.status !== 202) throw httpError(res?.status ?? 0, res?.headers.get('retry-after') ?? null, where);
+      if (res?.status !== 202)
+        throw httpError(res?.status ?? 0, res?.headers.get('retry-after') ?? null, where);
       req.onProgress?.(`export poll ${poll + 1}`);
       // Retry-After in seconds (an HTTP date or none: 1 s), capped so a page stays within its activity timeout.
       const header = res.headers.get('retry-after');
       const seconds = header === null || header.trim() === '' ? NaN : Number(header);
-      await new Promise((r) => setTimeout(r, Math.min(Number.isFinite(seconds) && seconds >= 0 ? seconds : 1, 10) * 1000));
+      await new Promise((r) =>
+        setTimeout(r, Math.min(Number.isFinite(seconds) && seconds >= 0 ? seconds : 1, 10) * 1000),
+      );
     }
-    throw new TributaryError(`${where}: export not ready after ${bulkMaxPolls} polls`, { code: 'transient', location: where });
+    throw new TributaryError(`${where}: export not ready after ${bulkMaxPolls} polls`, {
+      code: 'transient',
+      location: where,
+    });
   }
 
   /**
@@ -315,19 +401,38 @@ export function createConnectors(options: HttpOptions = {}) {
       : { status: await kickOffExport(client, auth, req, where), f: 0, l: 0 };
     const manifest = await awaitManifest(client, auth, req, cursor.status, where);
     if (manifest.error?.length) {
-      throw new TributaryError(`${where}: the export reported ${manifest.error.length} error file(s)`, { code: 'processing', location: where, nonRetryable: true });
+      throw new TributaryError(`${where}: the export reported ${manifest.error.length} error file(s)`, {
+        code: 'processing',
+        location: where,
+        nonRetryable: true,
+      });
     }
     const rank = (type: string) => (FHIR_TYPES.includes(type) ? FHIR_TYPES.indexOf(type) : FHIR_TYPES.length);
-    const files = manifest.output.map((o, i) => ({ ...o, i })).sort((a, b) => rank(a.type) - rank(b.type) || a.i - b.i);
+    const files = manifest.output
+      .map((o, i) => ({ ...o, i }))
+      .sort((a, b) => rank(a.type) - rank(b.type) || a.i - b.i);
     const file = files[cursor.f];
     if (!file) return { format: 'fhir', sourceFile: '(none)', parts: [] };
     const name = `${file.type}.ndjson`;
     // Files may live elsewhere (an object store's signed URLs): the token goes along only when the manifest asks for it.
-    const body = await get(req.institution.id, new URL(file.url, `${baseUrl}/`).toString(), `${where} ${name}`, manifest.requiresAccessToken ? auth : undefined);
-    const lines = body.toString('utf8').split('\n').filter((line) => line.trim() !== '');
+    const body = await get(
+      req.institution.id,
+      new URL(file.url, `${baseUrl}/`).toString(),
+      `${where} ${name}`,
+      manifest.requiresAccessToken ? auth : undefined,
+    );
+    const lines = body
+      .toString('utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '');
     const chunk = lines.slice(cursor.l, cursor.l + req.pageSize);
     const end = cursor.l + chunk.length;
-    const next = end < lines.length ? { ...cursor, l: end } : cursor.f + 1 < files.length ? { status: cursor.status, f: cursor.f + 1, l: 0 } : undefined;
+    const next =
+      end < lines.length
+        ? { ...cursor, l: end }
+        : cursor.f + 1 < files.length
+          ? { status: cursor.status, f: cursor.f + 1, l: 0 }
+          : undefined;
     return {
       format: 'fhir',
       sourceFile: name,
@@ -336,7 +441,11 @@ export function createConnectors(options: HttpOptions = {}) {
     };
   }
 
-  const imagingMode = parseAtEdge(imagingModeSchema, options.imagingMode ?? 'files', 'connectors imagingMode');
+  const imagingMode = parseAtEdge(
+    imagingModeSchema,
+    options.imagingMode ?? 'files',
+    'connectors imagingMode',
+  );
 
   /** A DICOMweb call with the institution's rate limit; the client's errors get the institution as location. */
   async function dicomWeb<T>(institution: string, where: string, call: () => Promise<T>): Promise<T> {
@@ -345,22 +454,38 @@ export function createConnectors(options: HttpOptions = {}) {
       return await call();
     } catch (e) {
       const err = toError(e);
-      if (!(err instanceof TributaryError)) throw new TributaryError(`${where}: request failed (${err.name})`, { code: 'transient', location: where });
-      const out = new TributaryError(`${where}: ${err.message}`, { code: err.code, location: where, nonRetryable: err.nonRetryable });
+      if (!(err instanceof TributaryError))
+        throw new TributaryError(`${where}: request failed (${err.name})`, {
+          code: 'transient',
+          location: where,
+        });
+      const out = new TributaryError(`${where}: ${err.message}`, {
+        code: err.code,
+        location: where,
+        nonRetryable: err.nonRetryable,
+      });
       const retryAfterMs = (err as TributaryError & { retryAfterMs?: number }).retryAfterMs;
-      if (retryAfterMs !== undefined) (out as TributaryError & { retryAfterMs?: number }).retryAfterMs = retryAfterMs;
+      if (retryAfterMs !== undefined)
+        (out as TributaryError & { retryAfterMs?: number }).retryAfterMs = retryAfterMs;
       throw out;
     }
   }
 
   /** Sorted study listings by DICOMweb root and query (UIDs stay in this process's memory, never in a cursor). */
-  const studyListings = new Map<string, { at: number; studies: { uid: string; date: string; time: string }[] }>();
+  const studyListings = new Map<
+    string,
+    { at: number; studies: { uid: string; date: string; time: string }[] }
+  >();
 
   /**
    * Every study matching the query, QIDO_PAGE at a time (PACSs cap QIDO answers); stops on a short page, or when a
    * page brings nothing new (a server that ignores offset).
    */
-  async function searchAllStudies(client: DicomWebClient, institution: string, query: Record<string, string>) {
+  async function searchAllStudies(
+    client: DicomWebClient,
+    institution: string,
+    query: Record<string, string>,
+  ) {
     const byUid = new Map<string, { uid: string; date: string; time: string }>();
     for (let offset = 0; ; offset += QIDO_PAGE) {
       const page = await dicomWeb(institution, `${institution} DICOMweb search studies`, () =>
@@ -382,18 +507,27 @@ export function createConnectors(options: HttpOptions = {}) {
    * (series, instance number) order, heartbeating per instance.
    */
   async function fetchDicomWebPage(req: FetchPageRequest): Promise<SourcePage> {
-    const cursor = req.cursor ? parseAtEdge(fileCursorSchema, JSON.parse(req.cursor), 'DICOMweb cursor') : { i: 0 };
+    const cursor = req.cursor
+      ? parseAtEdge(fileCursorSchema, JSON.parse(req.cursor), 'DICOMweb cursor')
+      : { i: 0 };
     const inst = req.institution;
     const root = inst.imaging.dicomwebUrl ?? `${req.endpoint.replace(/\/+$/, '')}/${inst.id}/dicom-web`;
     const client = createDicomWebClient(root);
-    const query: Record<string, string> = req.since ? { StudyDate: `${localDateOf(req.since, inst.timezone, 'since')}-` } : {};
+    const query: Record<string, string> = req.since
+      ? { StudyDate: `${localDateOf(req.since, inst.timezone, 'since')}-` }
+      : {};
     // Listing a PACS is the costly call (Orthanc: ~12 ms per study). A source run lists afresh on its first page
     // (nothing that arrived since an earlier run is missed) and its later pages reuse that listing in this process.
     const listingKey = `${root}?${new URLSearchParams(query).toString()}`;
     let listing = req.cursor ? studyListings.get(listingKey) : undefined;
     if (!listing || Date.now() - listing.at > LISTING_TTL_MS) {
       const found = await searchAllStudies(client, inst.id, query);
-      listing = { at: Date.now(), studies: found.sort((a, b) => compare(a.date, b.date) || compare(a.time, b.time) || compare(a.uid, b.uid)) };
+      listing = {
+        at: Date.now(),
+        studies: found.sort(
+          (a, b) => compare(a.date, b.date) || compare(a.time, b.time) || compare(a.uid, b.uid),
+        ),
+      };
       for (const [k, v] of studyListings) if (Date.now() - v.at > LISTING_TTL_MS) studyListings.delete(k);
       studyListings.set(listingKey, listing);
     }
@@ -402,15 +536,35 @@ export function createConnectors(options: HttpOptions = {}) {
     if (!study) return { format: 'dicom-study', sourceFile: '(none)', parts: [] };
     const name = `dicomweb/study-${String(cursor.i + 1).padStart(5, '0')}`;
     const where = `${inst.id} DICOMweb ${name}`;
-    const instances = (await dicomWeb(inst.id, `${where} search instances`, () => client.searchInstances(study.uid, { includefield: '00200011' })))
-      .map((x) => ({ series: text(x, '0020000E'), seriesNumber: Number(text(x, '00200011')) || 0, sop: text(x, '00080018'), number: Number(text(x, '00200013')) || 0 }))
-      .sort((a, b) => a.seriesNumber - b.seriesNumber || compare(a.series, b.series) || a.number - b.number || compare(a.sop, b.sop));
+    const instances = (
+      await dicomWeb(inst.id, `${where} search instances`, () =>
+        client.searchInstances(study.uid, { includefield: '00200011' }),
+      )
+    )
+      .map((x) => ({
+        series: text(x, '0020000E'),
+        seriesNumber: Number(text(x, '00200011')) || 0,
+        sop: text(x, '00080018'),
+        number: Number(text(x, '00200013')) || 0,
+      }))
+      .sort(
+        (a, b) =>
+          a.seriesNumber - b.seriesNumber ||
+          compare(a.series, b.series) ||
+          a.number - b.number ||
+          compare(a.sop, b.sop),
+      );
     if (instances.some((x) => !x.series || !x.sop)) {
-      throw new TributaryError(`${where}: an instance in the QIDO answer has no SeriesInstanceUID or SOPInstanceUID`, { code: 'structure', location: where, nonRetryable: true });
+      throw new TributaryError(
+        `${where}: an instance in the QIDO answer has no SeriesInstanceUID or SOPInstanceUID`,
+        { code: 'structure', location: where, nonRetryable: true },
+      );
     }
     const parts: SourcePage['parts'] = [];
     for (const x of instances) {
-      const bytes = await dicomWeb(inst.id, `${where} retrieve instance ${parts.length + 1}`, () => client.retrieveInstance(study.uid, x.series, x.sop));
+      const bytes = await dicomWeb(inst.id, `${where} retrieve instance ${parts.length + 1}`, () =>
+        client.retrieveInstance(study.uid, x.series, x.sop),
+      );
       parts.push({ name: `${name}/instance-${String(parts.length + 1).padStart(4, '0')}.dcm`, bytes });
       req.onProgress?.(`${name}:${parts.length}/${instances.length}`);
     }
@@ -424,7 +578,8 @@ export function createConnectors(options: HttpOptions = {}) {
 
   return {
     async fetchPage(req: FetchPageRequest): Promise<SourcePage> {
-      if (req.source === 'ehr' && req.institution.ehr.format === 'fhir-api') return fhirMode === 'bulk' ? fetchBulkPage(req) : fetchFhirPage(req);
+      if (req.source === 'ehr' && req.institution.ehr.format === 'fhir-api')
+        return fhirMode === 'bulk' ? fetchBulkPage(req) : fetchFhirPage(req);
       if (req.source === 'imaging' && imagingMode === 'dicomweb') return fetchDicomWebPage(req);
       return fetchFilePage(req);
     },
@@ -461,8 +616,18 @@ function compare(a: string, b: string): number {
 /** An instant as the institution's local calendar day, YYYYMMDD (StudyDate is local to the hospital). */
 export function localDateOf(instant: string, timezone: string, where: string): string {
   const t = Date.parse(instant);
-  if (Number.isNaN(t)) throw new TributaryError(`${where}: not an ISO 8601 instant`, { code: 'invalid', location: where, nonRetryable: true });
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(new Date(t));
+  if (Number.isNaN(t))
+    throw new TributaryError(`${where}: not an ISO 8601 instant`, {
+      code: 'invalid',
+      location: where,
+      nonRetryable: true,
+    });
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone: timezone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).formatToParts(new Date(t));
   const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
   return `${part('year')}${part('month')}${part('day')}`;
 }
@@ -475,13 +640,21 @@ function studyOf(path: string): string {
 function httpError(status: number, retryAfter: string | null, where: string): TributaryError {
   const retryable = status === 429 || status === 408 || status >= 500;
   const err = new TributaryError(`${where}: HTTP ${status}`, {
-    code: status === 429 ? 'throttled' : status >= 500 ? 'transient' : status === 404 ? 'not-found' : 'processing',
+    code:
+      status === 429
+        ? 'throttled'
+        : status >= 500
+          ? 'transient'
+          : status === 404
+            ? 'not-found'
+            : 'processing',
     location: where,
     nonRetryable: !retryable,
   });
   (err as TributaryError & { httpStatus?: number }).httpStatus = status;
   const seconds = retryAfter ? Number(retryAfter) : NaN;
-  if (Number.isFinite(seconds) && seconds >= 0) (err as TributaryError & { retryAfterMs?: number }).retryAfterMs = Math.min(seconds, 60) * 1000;
+  if (Number.isFinite(seconds) && seconds >= 0)
+    (err as TributaryError & { retryAfterMs?: number }).retryAfterMs = Math.min(seconds, 60) * 1000;
   return err;
 }
 

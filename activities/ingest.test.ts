@@ -23,15 +23,31 @@ function fakeSteps(overrides: Partial<StepLibrary> = {}): StepLibrary {
   return {
     async mapPart(_format, bytes, ctx) {
       const text = bytes.toString('utf8');
-      if (text.startsWith('CORRUPT')) throw new TributaryError(`${ctx.sourceFile}: not a document`, { code: 'structure', location: ctx.sourceFile, nonRetryable: true });
+      if (text.startsWith('CORRUPT'))
+        throw new TributaryError(`${ctx.sourceFile}: not a document`, {
+          code: 'structure',
+          location: ctx.sourceFile,
+          nonRetryable: true,
+        });
       const lines = text.split('\n').filter(Boolean);
       const good = lines.filter((l) => l !== 'bad');
       return {
         resources: good.flatMap((l, i) => [
-          { resourceType: 'MedicationKnowledge', id: `${ctx.sourceFile}-${i}`, meta: { source: `${ctx.sourceFile}#${i}` }, code: { text: l } },
-          { resourceType: 'Basic', id: `${ctx.sourceFile}-${i}-b`, meta: { source: `${ctx.sourceFile}#${i}` } },
+          {
+            resourceType: 'MedicationKnowledge',
+            id: `${ctx.sourceFile}-${i}`,
+            meta: { source: `${ctx.sourceFile}#${i}` },
+            code: { text: l },
+          },
+          {
+            resourceType: 'Basic',
+            id: `${ctx.sourceFile}-${i}-b`,
+            meta: { source: `${ctx.sourceFile}#${i}` },
+          },
         ]),
-        issues: lines.filter((l) => l === 'bad').map(() => ({ severity: 'error' as const, code: 'invalid' as const, diagnostics: 'bad record' })),
+        issues: lines
+          .filter((l) => l === 'bad')
+          .map(() => ({ severity: 'error' as const, code: 'invalid' as const, diagnostics: 'bad record' })),
         recordsIn: lines.length,
         recordsMapped: good.length,
         recordsRejected: lines.length - good.length,
@@ -41,12 +57,27 @@ function fakeSteps(overrides: Partial<StepLibrary> = {}): StepLibrary {
       return { linkage: `link-${patient.id}`, mrn: `mrn-${patient.id}` };
     },
     async deidentifyResources(resources) {
-      const quarantined = resources.filter((r) => JSON.stringify(r).includes('LEAK')).map((r) => ({ resourceType: r.resourceType, id: r.id, rule: 'residual-phi', path: 'code.text', reason: 'identifier' }));
+      const quarantined = resources
+        .filter((r) => JSON.stringify(r).includes('LEAK'))
+        .map((r) => ({
+          resourceType: r.resourceType,
+          id: r.id,
+          rule: 'residual-phi',
+          path: 'code.text',
+          reason: 'identifier',
+        }));
       const ids = new Set(quarantined.map((q) => q.id));
-      return { outputs: resources.filter((r) => !ids.has(r.id)).map((r) => ({ ...r, deidentified: true })), quarantined };
+      return {
+        outputs: resources.filter((r) => !ids.has(r.id)).map((r) => ({ ...r, deidentified: true })),
+        quarantined,
+      };
     },
     async validateResources(resources: FhirResource[]) {
-      return resources.map((r) => (JSON.stringify(r).includes('INVALID') ? [{ severity: 'error' as const, code: 'structure' as const, diagnostics: 'bad' }] : []));
+      return resources.map((r) =>
+        JSON.stringify(r).includes('INVALID')
+          ? [{ severity: 'error' as const, code: 'structure' as const, diagnostics: 'bad' }]
+          : [],
+      );
     },
     async deidentifyDicom() {
       throw new NotSupportedError('dicom');
@@ -89,7 +120,15 @@ describe('ingest activities', () => {
       const prefix = `/${inst.id}/files/`;
       if (req.url === prefix) {
         res.setHeader('content-type', 'application/json');
-        return res.end(JSON.stringify({ files: Object.keys(files).map((p) => ({ source: p.split('/')[0], path: p, size: files[p].length })) }));
+        return res.end(
+          JSON.stringify({
+            files: Object.keys(files).map((p) => ({
+              source: p.split('/')[0],
+              path: p,
+              size: files[p].length,
+            })),
+          }),
+        );
       }
       const p = decodeURIComponent(req.url!.slice(prefix.length));
       if (files[p] === undefined) {
@@ -118,7 +157,14 @@ describe('ingest activities', () => {
 
   async function runSource(acts: ReturnType<typeof createIngestActivities>, runId: string, pages?: string[]) {
     const ctx = { runId, institution: inst.id, source: 'druglabel' as const };
-    const totals = { in: 0, published: 0, quarantined: 0, rejected: 0, pagesQuarantined: 0, resourcesPublished: 0 };
+    const totals = {
+      in: 0,
+      published: 0,
+      quarantined: 0,
+      rejected: 0,
+      pagesQuarantined: 0,
+      resourcesPublished: 0,
+    };
     const add = (c: Partial<typeof totals>) => {
       for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += c[k] ?? 0;
     };
@@ -152,10 +198,16 @@ describe('ingest activities', () => {
     expect(totals.in).toBe(totals.published + totals.quarantined + totals.rejected);
     expect(totals.resourcesPublished).toBe(8);
     const manifest = JSON.parse(fs.readFileSync(path.join(root, 'out/run-a/manifest.json'), 'utf8'));
-    const count = (type: string) => manifest.output.filter((o: { type: string }) => o.type === type).reduce((n: number, o: { count: number }) => n + o.count, 0);
+    const count = (type: string) =>
+      manifest.output
+        .filter((o: { type: string }) => o.type === type)
+        .reduce((n: number, o: { count: number }) => n + o.count, 0);
     expect(count('MedicationKnowledge')).toBe(4);
     expect(count('Basic')).toBe(4);
-    const published = fs.readdirSync(path.join(root, 'out/run-a/fhir')).map((f) => fs.readFileSync(path.join(root, 'out/run-a/fhir', f), 'utf8')).join('');
+    const published = fs
+      .readdirSync(path.join(root, 'out/run-a/fhir'))
+      .map((f) => fs.readFileSync(path.join(root, 'out/run-a/fhir', f), 'utf8'))
+      .join('');
     expect(published).not.toContain('LEAK');
     expect(published).not.toContain('INVALID');
   });
@@ -171,8 +223,12 @@ describe('ingest activities', () => {
     expect(two).toEqual(one);
     expect(one).toMatchObject({ in: 7, rejected: 1, quarantined: 2, published: 4, pagesQuarantined: 1 });
     const manifestOf = (run: string) =>
-      (JSON.parse(fs.readFileSync(path.join(root, `out/${run}/manifest.json`), 'utf8')).output as { type: string; count: number }[])
-        .reduce((m, o) => m.set(o.type, (m.get(o.type) ?? 0) + o.count), new Map<string, number>());
+      (
+        JSON.parse(fs.readFileSync(path.join(root, `out/${run}/manifest.json`), 'utf8')).output as {
+          type: string;
+          count: number;
+        }[]
+      ).reduce((m, o) => m.set(o.type, (m.get(o.type) ?? 0) + o.count), new Map<string, number>());
     expect(manifestOf('run-f2')).toEqual(manifestOf('run-f1'));
   });
 
@@ -184,10 +240,23 @@ describe('ingest activities', () => {
     const { steps } = await acts.processBatch({ ...ctx, rawKey: page.rawKey!, route: false });
     // standardize, de-identify, verify, publish (routing off).
     expect(steps).toHaveLength(4);
-    const totals = { in: 0, published: 0, quarantined: 0, rejected: 0, pagesQuarantined: 0, resourcesPublished: 0 };
-    for (const c of steps) for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += (c as Record<string, number>)[k] ?? 0;
+    const totals = {
+      in: 0,
+      published: 0,
+      quarantined: 0,
+      rejected: 0,
+      pagesQuarantined: 0,
+      resourcesPublished: 0,
+    };
+    for (const c of steps)
+      for (const k of Object.keys(totals) as (keyof typeof totals)[])
+        totals[k] += (c as Record<string, number>)[k] ?? 0;
     expect(totals).toEqual(stepByStep);
-    const outputs = (run: string) => fs.readdirSync(path.join(root, `out/${run}/fhir`)).map((f) => fs.readFileSync(path.join(root, `out/${run}/fhir`, f), 'utf8')).sort();
+    const outputs = (run: string) =>
+      fs
+        .readdirSync(path.join(root, `out/${run}/fhir`))
+        .map((f) => fs.readFileSync(path.join(root, `out/${run}/fhir`, f), 'utf8'))
+        .sort();
     expect(outputs('run-s2')).toEqual(outputs('run-s1'));
     // The steps hand their batches over in memory: nothing between the raw page and the outputs is staged.
     const staged = (kind: string, run: string) => fs.existsSync(path.join(root, 'staging', kind, run));
@@ -197,16 +266,28 @@ describe('ingest activities', () => {
     }
     expect(staged('raw', 'run-s2')).toBe(true);
     // A step's failure still names that step.
-    const failing = createIngestActivities(deps(fakeSteps({ validateResources: async () => Promise.reject(new RangeError('x')) })));
+    const failing = createIngestActivities(
+      deps(fakeSteps({ validateResources: async () => Promise.reject(new RangeError('x')) })),
+    );
     const again = await failing.fetchPage({ ...ctx, endpoint, pageSize: 100 });
-    await expect(failing.processBatch({ ...ctx, rawKey: again.rawKey!, route: false })).rejects.toMatchObject({ message: 'verifyBatch: unexpected RangeError' });
+    await expect(failing.processBatch({ ...ctx, rawKey: again.rawKey!, route: false })).rejects.toMatchObject(
+      { message: 'verifyBatch: unexpected RangeError' },
+    );
   });
 
   it('matches a quarantined resource by its position, also when its type cannot be named in the log', async () => {
     // The engine logs a resourceType that is not a FHIR name as "(unknown)"; only the position finds the resource.
     const steps = fakeSteps({
       async deidentifyResources(resources) {
-        const quarantined = [{ index: 0, resourceType: '(unknown)', rule: 'input.shape', path: 'resourceType', reason: 'missing or not a FHIR resource type' }];
+        const quarantined = [
+          {
+            index: 0,
+            resourceType: '(unknown)',
+            rule: 'input.shape',
+            path: 'resourceType',
+            reason: 'missing or not a FHIR resource type',
+          },
+        ];
         return { outputs: resources.slice(1), quarantined };
       },
       validateResources: async (resources) => resources.map(() => []),
@@ -234,10 +315,34 @@ describe('ingest activities', () => {
   });
 
   it('fails with not supported when a library has not landed, never with a plausible value', async () => {
-    const acts = createIngestActivities(deps(fakeSteps({ deidentifyResources: async () => Promise.reject(new NotSupportedError('FHIR de-identification')) })));
-    const page = await acts.fetchPage({ runId: 'run-c', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 });
-    const std = await acts.standardizeBatch({ runId: 'run-c', institution: inst.id, source: 'druglabel', rawKey: page.rawKey! });
-    await expect(acts.deidentifyBatch({ runId: 'run-c', institution: inst.id, source: 'druglabel', batchKey: std.batchKey! })).rejects.toMatchObject({
+    const acts = createIngestActivities(
+      deps(
+        fakeSteps({
+          deidentifyResources: async () => Promise.reject(new NotSupportedError('FHIR de-identification')),
+        }),
+      ),
+    );
+    const page = await acts.fetchPage({
+      runId: 'run-c',
+      institution: inst.id,
+      source: 'druglabel',
+      endpoint,
+      pageSize: 10,
+    });
+    const std = await acts.standardizeBatch({
+      runId: 'run-c',
+      institution: inst.id,
+      source: 'druglabel',
+      rawKey: page.rawKey!,
+    });
+    await expect(
+      acts.deidentifyBatch({
+        runId: 'run-c',
+        institution: inst.id,
+        source: 'druglabel',
+        batchKey: std.batchKey!,
+      }),
+    ).rejects.toMatchObject({
       type: 'NotSupportedError',
       nonRetryable: true,
     });
@@ -246,17 +351,27 @@ describe('ingest activities', () => {
   it('turns 429 into a retryable failure that honours Retry-After, and 500 into a retryable one', async () => {
     const acts = createIngestActivities(deps(fakeSteps()));
     throttleNext = 1;
-    await expect(acts.fetchPage({ runId: 'run-d', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 })).rejects.toMatchObject({
+    await expect(
+      acts.fetchPage({ runId: 'run-d', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 }),
+    ).rejects.toMatchObject({
       type: 'throttled',
       nonRetryable: false,
       nextRetryDelay: 3000,
     });
     failNext = 1;
-    await expect(acts.fetchPage({ runId: 'run-d', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 })).rejects.toMatchObject({
+    await expect(
+      acts.fetchPage({ runId: 'run-d', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 }),
+    ).rejects.toMatchObject({
       type: 'transient',
       nonRetryable: false,
     });
-    const page = await acts.fetchPage({ runId: 'run-d', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 });
+    const page = await acts.fetchPage({
+      runId: 'run-d',
+      institution: inst.id,
+      source: 'druglabel',
+      endpoint,
+      pageSize: 10,
+    });
     expect(page.counts.pages).toBe(1);
   });
 
@@ -271,8 +386,16 @@ describe('ingest activities', () => {
         }),
       ),
     );
-    const page = await acts.fetchPage({ runId: 'run-e', institution: inst.id, source: 'druglabel', endpoint, pageSize: 10 });
-    const failure = await acts.standardizeBatch({ runId: 'run-e', institution: inst.id, source: 'druglabel', rawKey: page.rawKey! }).catch((e) => e);
+    const page = await acts.fetchPage({
+      runId: 'run-e',
+      institution: inst.id,
+      source: 'druglabel',
+      endpoint,
+      pageSize: 10,
+    });
+    const failure = await acts
+      .standardizeBatch({ runId: 'run-e', institution: inst.id, source: 'druglabel', rawKey: page.rawKey! })
+      .catch((e) => e);
     expect(failure.message).toBe('standardizeBatch: unexpected SyntaxError');
     expect(JSON.stringify(failure)).not.toContain('Zhang');
   });

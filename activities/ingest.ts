@@ -112,7 +112,12 @@ export function createIngestActivities(deps: IngestDeps) {
 
   function institutionOf(id: string): Institution {
     const inst = deps.registry.institutions.find((i) => i.id === id);
-    if (!inst) throw new TributaryError(`institution ${id} is not in the registry`, { code: 'not-found', location: 'institution', nonRetryable: true });
+    if (!inst)
+      throw new TributaryError(`institution ${id} is not in the registry`, {
+        code: 'not-found',
+        location: 'institution',
+        nonRetryable: true,
+      });
     return inst;
   }
 
@@ -131,7 +136,9 @@ export function createIngestActivities(deps: IngestDeps) {
    * depend on the path.
    */
   const pageSteps = {
-    async standardize(input: StepContext & { rawKey: string }): Promise<{ result: StepResult; batch?: ResourceBatch }> {
+    async standardize(
+      input: StepContext & { rawKey: string },
+    ): Promise<{ result: StepResult; batch?: ResourceBatch }> {
       const institution = institutionOf(input.institution);
       const page = unpackPage(await store.get(input.rawKey), input.rawKey);
       const batch: ResourceBatch = { resources: [], recordOf: [], recordsMapped: 0 };
@@ -154,8 +161,14 @@ export function createIngestActivities(deps: IngestDeps) {
           if (e instanceof NotSupportedError || !(e instanceof TributaryError) || !e.nonRetryable) throw e;
           // A file the mapper cannot read at all: keep its bytes in quarantine with the reason, go on with the
           // page's other files (counted per file: a page used to be one file).
-          await quarantineLog(input, `${input.rawKey}:${part.name}`, [{ file: part.name, reason: e.message, code: e.code }]);
-          log.warn('page quarantined', { institution: input.institution, source: input.source, code: e.code });
+          await quarantineLog(input, `${input.rawKey}:${part.name}`, [
+            { file: part.name, reason: e.message, code: e.code },
+          ]);
+          log.warn('page quarantined', {
+            institution: input.institution,
+            source: input.source,
+            code: e.code,
+          });
           partsQuarantined++;
           continue;
         }
@@ -167,13 +180,18 @@ export function createIngestActivities(deps: IngestDeps) {
           batch.resources.push(resource);
           batch.recordOf.push(recordKeyOf(resource));
         }
-        if (page.format === 'fhir') batch.patientAliases = { ...batch.patientAliases, ...patientAliasesOf(part.bytes, institution.id) };
+        if (page.format === 'fhir')
+          batch.patientAliases = { ...batch.patientAliases, ...patientAliasesOf(part.bytes, institution.id) };
       }
       const quarantinedCounts = partsQuarantined ? { pagesQuarantined: partsQuarantined } : {};
       if (partsQuarantined === page.parts.length) return { result: { counts: quarantinedCounts } };
-      if (issues.length) await putJson(store, deriveStagingKey(prefix('rejects', input), input.rawKey), issues);
+      if (issues.length)
+        await putJson(store, deriveStagingKey(prefix('rejects', input), input.rawKey), issues);
       const batchKey = deriveStagingKey(prefix('std', input), input.rawKey);
-      return { result: { batchKey, counts: { in: recordsIn, rejected: recordsRejected, ...quarantinedCounts } }, batch };
+      return {
+        result: { batchKey, counts: { in: recordsIn, rejected: recordsRejected, ...quarantinedCounts } },
+        batch,
+      };
     },
 
     async deidentify(input: StepContext & { batchKey: string; batch: ResourceBatch }): Promise<HandedBatch> {
@@ -184,7 +202,12 @@ export function createIngestActivities(deps: IngestDeps) {
       for (const r of batch.resources) {
         if (r.resourceType !== 'Patient' || typeof r.id !== 'string') continue;
         try {
-          entries.push({ ref: `Patient/${r.id}`, aliases: (batch.patientAliases?.[r.id] ?? []).map((id) => `Patient/${id}`), raw: r, ...steps.linkPatient(r, institution) });
+          entries.push({
+            ref: `Patient/${r.id}`,
+            aliases: (batch.patientAliases?.[r.id] ?? []).map((id) => `Patient/${id}`),
+            raw: r,
+            ...steps.linkPatient(r, institution),
+          });
         } catch (e) {
           if (!(e instanceof TributaryError) || !e.nonRetryable) throw e; // unlinkable: the engine quarantines it
         }
@@ -195,14 +218,25 @@ export function createIngestActivities(deps: IngestDeps) {
       // A quarantine entry names its resource by input position. Its resourceType and id are sanitized for the log
       // ("(unknown)" for a type that is not a FHIR name), so they cannot always find the resource again.
       const positionByKey = new Map(batch.resources.map((r, i) => [`${r.resourceType}/${r.id}`, i]));
-      const positions = outcome.quarantined.map((q) => q.index ?? positionByKey.get(`${q.resourceType}/${q.id}`));
+      const positions = outcome.quarantined.map(
+        (q) => q.index ?? positionByKey.get(`${q.resourceType}/${q.id}`),
+      );
       const quarantinedAt = new Set(positions);
-      const quarantinedRecords = [...new Set(outcome.quarantined.map((q, n) => (positions[n] === undefined ? `${q.resourceType}/${q.id}` : batch.recordOf[positions[n]])))];
+      const quarantinedRecords = [
+        ...new Set(
+          outcome.quarantined.map((q, n) =>
+            positions[n] === undefined ? `${q.resourceType}/${q.id}` : batch.recordOf[positions[n]],
+          ),
+        ),
+      ];
       await quarantineLog(input, input.batchKey, outcome.quarantined);
       // Outputs come back in input order minus the quarantined; carry each one's record key by position.
       const keptRecords = batch.resources.map((r, i) => ({ r, i })).filter(({ i }) => !quarantinedAt.has(i));
       if (keptRecords.length !== outcome.outputs.length) {
-        throw new TributaryError('de-identification returned a different number of outputs than it kept', { code: 'processing', nonRetryable: true });
+        throw new TributaryError('de-identification returned a different number of outputs than it kept', {
+          code: 'processing',
+          nonRetryable: true,
+        });
       }
       const out: ResourceBatch = {
         resources: outcome.outputs,
@@ -211,7 +245,10 @@ export function createIngestActivities(deps: IngestDeps) {
         quarantinedRecords,
       };
       const batchKey = deriveStagingKey(prefix('deid', input), input.batchKey);
-      return { result: { batchKey, counts: { resourcesQuarantined: outcome.quarantined.length } }, batch: out };
+      return {
+        result: { batchKey, counts: { resourcesQuarantined: outcome.quarantined.length } },
+        batch: out,
+      };
     },
 
     /** FHIR validation of every output; a record with an invalid resource is quarantined whole. */
@@ -224,12 +261,19 @@ export function createIngestActivities(deps: IngestDeps) {
       for (const [i, resource] of batch.resources.entries()) {
         const errors = issues[i].filter((x) => x.severity === 'error' || x.severity === 'fatal');
         if (errors.length === 0) continue;
-        failures.push({ resourceType: resource.resourceType, id: resource.id, rule: 'fhir-validation', issues: errors.slice(0, 5) });
+        failures.push({
+          resourceType: resource.resourceType,
+          id: resource.id,
+          rule: 'fhir-validation',
+          issues: errors.slice(0, 5),
+        });
         if (batch.dicom) badStudies.add(i);
         else badRecords.add(batch.recordOf[i]);
       }
       await quarantineLog(input, `${input.batchKey}:verify`, failures);
-      const keep = batch.resources.map((_, i) => (batch.dicom ? !badStudies.has(i) : !badRecords.has(batch.recordOf[i])));
+      const keep = batch.resources.map((_, i) =>
+        batch.dicom ? !badStudies.has(i) : !badRecords.has(batch.recordOf[i]),
+      );
       const out: ResourceBatch = {
         resources: batch.resources.filter((_, i) => keep[i]),
         recordOf: batch.recordOf.filter((_, i) => keep[i]),
@@ -240,15 +284,32 @@ export function createIngestActivities(deps: IngestDeps) {
       const withheld = batch.resources.length - out.resources.length;
       if (batch.dicom) {
         // Imaging records are instances: they were gated by DICOM de-identification; a bad ImagingStudy is withheld alone.
-        return { result: { batchKey, counts: { published: batch.dicom.length, resourcesQuarantined: withheld } }, batch: out };
+        return {
+          result: { batchKey, counts: { published: batch.dicom.length, resourcesQuarantined: withheld } },
+          batch: out,
+        };
       }
       return {
-        result: { batchKey, counts: { quarantined: badRecords.size, published: batch.recordsMapped - badRecords.size, resourcesQuarantined: withheld } },
+        result: {
+          batchKey,
+          counts: {
+            quarantined: badRecords.size,
+            published: batch.recordsMapped - badRecords.size,
+            resourcesQuarantined: withheld,
+          },
+        },
         batch: out,
       };
     },
 
-    async publish(input: StepContext & { batchKey: string; batch: ResourceBatch; fhirServerUrl?: string; stowUrl?: string }): Promise<StepResult> {
+    async publish(
+      input: StepContext & {
+        batchKey: string;
+        batch: ResourceBatch;
+        fhirServerUrl?: string;
+        stowUrl?: string;
+      },
+    ): Promise<StepResult> {
       const { batch } = input;
       const runDir = path.join(deps.outputRoot, input.runId);
       const tag = deriveStagingKey('p', input.batchKey).slice(2, 18);
@@ -282,8 +343,12 @@ export function createIngestActivities(deps: IngestDeps) {
     },
 
     async route(input: StepContext & { batch: ResourceBatch }): Promise<StepResult> {
-      if (!deps.route) throw new NotSupportedError('routing to annotation queues (annotation/store.ts has not landed)');
-      const items = input.batch.resources.map((resource) => ({ resource, id: `${input.institution}:${input.source}:${resource.resourceType}/${resource.id}` }));
+      if (!deps.route)
+        throw new NotSupportedError('routing to annotation queues (annotation/store.ts has not landed)');
+      const items = input.batch.resources.map((resource) => ({
+        resource,
+        id: `${input.institution}:${input.source}:${resource.resourceType}/${resource.id}`,
+      }));
       const workItems = await deps.route(items, { institution: input.institution, source: input.source });
       return { counts: { workItems } };
     },
@@ -303,7 +368,12 @@ export function createIngestActivities(deps: IngestDeps) {
       });
       if (page.parts.length === 0) return { nextCursor: page.nextCursor, counts: {} };
       // The page's file names are part of the key: a page is defined by where it starts and what it holds.
-      const rawKey = deriveStagingKey(prefix('raw', input), input.cursor ?? 'start', input.since ?? '', ...page.parts.map((p) => p.name));
+      const rawKey = deriveStagingKey(
+        prefix('raw', input),
+        input.cursor ?? 'start',
+        input.since ?? '',
+        ...page.parts.map((p) => p.name),
+      );
       const ref = await store.put(rawKey, packPage(page));
       return { rawKey, digest: ref.digest, nextCursor: page.nextCursor, counts: { pages: 1 } };
     },
@@ -315,12 +385,17 @@ export function createIngestActivities(deps: IngestDeps) {
     },
 
     async deidentifyBatch(input: StepContext & { batchKey: string }): Promise<StepResult> {
-      const { result, batch } = await pageSteps.deidentify({ ...input, batch: await getJson<ResourceBatch>(store, input.batchKey) });
+      const { result, batch } = await pageSteps.deidentify({
+        ...input,
+        batch: await getJson<ResourceBatch>(store, input.batchKey),
+      });
       await putJson(store, result.batchKey, batch);
       return result;
     },
 
-    async deidentifyImages(input: StepContext & { rawKey: string }): Promise<StepResult & { imagesKey: string }> {
+    async deidentifyImages(
+      input: StepContext & { rawKey: string },
+    ): Promise<StepResult & { imagesKey: string }> {
       const institution = institutionOf(input.institution);
       const page = unpackPage(await store.get(input.rawKey), input.rawKey);
       const patients = await patientIndex.load(input.institution);
@@ -330,12 +405,19 @@ export function createIngestActivities(deps: IngestDeps) {
       for (const [i, part] of page.parts.entries()) {
         // Per-instance results are staged under keys from the input: a retried attempt reuses what is done.
         const resultKey = deriveStagingKey(prefix('imgres', input), input.rawKey, part.name);
-        let result: { status: 'ok'; key: string; summary: DicomSummary } | { status: 'quarantined'; reason: string; rule: string } | { status: 'rejected'; reason: string };
+        let result:
+          | { status: 'ok'; key: string; summary: DicomSummary }
+          | { status: 'quarantined'; reason: string; rule: string }
+          | { status: 'rejected'; reason: string };
         if (await store.has(resultKey)) {
           result = await getJson(store, resultKey);
         } else {
           try {
-            const outcome = await steps.deidentifyDicom(part.bytes, { institution, patients, where: part.name });
+            const outcome = await steps.deidentifyDicom(part.bytes, {
+              institution,
+              patients,
+              where: part.name,
+            });
             if (outcome.status === 'ok') {
               const key = deriveStagingKey(prefix('img', input), input.rawKey, part.name);
               await store.put(key, outcome.bytes);
@@ -350,7 +432,8 @@ export function createIngestActivities(deps: IngestDeps) {
           await putJson(store, resultKey, result);
         }
         if (result.status === 'ok') images.push({ key: result.key, summary: result.summary });
-        else if (result.status === 'quarantined') quarantined.push({ file: part.name, reason: result.reason, rule: result.rule });
+        else if (result.status === 'quarantined')
+          quarantined.push({ file: part.name, reason: result.reason, rule: result.rule });
         else rejected++;
         heartbeat({ done: i + 1 });
       }
@@ -365,7 +448,8 @@ export function createIngestActivities(deps: IngestDeps) {
       const out: ImageList = { images: [] };
       for (const [i, image] of list.images.entries()) {
         const key = deriveStagingKey(prefix('den', input), image.key);
-        if (!(await store.has(key))) await store.put(key, await steps.denoiseDicom(await store.get(image.key), image.key));
+        if (!(await store.has(key)))
+          await store.put(key, await steps.denoiseDicom(await store.get(image.key), image.key));
         out.images.push({ key, summary: image.summary });
         heartbeat({ done: i + 1 });
       }
@@ -405,17 +489,23 @@ export function createIngestActivities(deps: IngestDeps) {
     },
 
     async verifyBatch(input: StepContext & { batchKey: string }): Promise<StepResult & { batchKey: string }> {
-      const { result, batch } = await pageSteps.verify({ ...input, batch: await getJson<ResourceBatch>(store, input.batchKey) });
+      const { result, batch } = await pageSteps.verify({
+        ...input,
+        batch: await getJson<ResourceBatch>(store, input.batchKey),
+      });
       await putJson(store, result.batchKey, batch);
       return result;
     },
 
-    async publishBatch(input: StepContext & { batchKey: string; fhirServerUrl?: string; stowUrl?: string }): Promise<StepResult> {
+    async publishBatch(
+      input: StepContext & { batchKey: string; fhirServerUrl?: string; stowUrl?: string },
+    ): Promise<StepResult> {
       return pageSteps.publish({ ...input, batch: await getJson<ResourceBatch>(store, input.batchKey) });
     },
 
     async routeBatch(input: StepContext & { batchKey: string }): Promise<StepResult> {
-      if (!deps.route) throw new NotSupportedError('routing to annotation queues (annotation/store.ts has not landed)');
+      if (!deps.route)
+        throw new NotSupportedError('routing to annotation queues (annotation/store.ts has not landed)');
       return pageSteps.route({ ...input, batch: await getJson<ResourceBatch>(store, input.batchKey) });
     },
 
@@ -454,7 +544,9 @@ export function createIngestActivities(deps: IngestDeps) {
      * the same quarantine logs and output files. The steps' counts come back one by one, for the workflow to add in
      * the order it did.
      */
-    async processBatch(input: StepContext & { rawKey: string; fhirServerUrl?: string; stowUrl?: string; route?: boolean }): Promise<{ steps: Partial<SourceCounts>[] }> {
+    async processBatch(
+      input: StepContext & { rawKey: string; fhirServerUrl?: string; stowUrl?: string; route?: boolean },
+    ): Promise<{ steps: Partial<SourceCounts>[] }> {
       const ctx = { runId: input.runId, institution: input.institution, source: input.source };
       const steps: Partial<SourceCounts>[] = [];
       const std = await handed.standardizeBatch({ ...ctx, rawKey: input.rawKey });
@@ -462,9 +554,19 @@ export function createIngestActivities(deps: IngestDeps) {
       if (!std.batch) return { steps };
       const deid = await handed.deidentifyBatch({ ...ctx, batchKey: std.result.batchKey!, batch: std.batch });
       steps.push(deid.result.counts);
-      const verified = await handed.verifyBatch({ ...ctx, batchKey: deid.result.batchKey, batch: deid.batch });
+      const verified = await handed.verifyBatch({
+        ...ctx,
+        batchKey: deid.result.batchKey,
+        batch: deid.batch,
+      });
       steps.push(verified.result.counts);
-      const published = await handed.publishBatch({ ...ctx, batchKey: verified.result.batchKey, batch: verified.batch, fhirServerUrl: input.fhirServerUrl, stowUrl: input.stowUrl });
+      const published = await handed.publishBatch({
+        ...ctx,
+        batchKey: verified.result.batchKey,
+        batch: verified.batch,
+        fhirServerUrl: input.fhirServerUrl,
+        stowUrl: input.stowUrl,
+      });
       steps.push(published.counts);
       if (input.route) steps.push((await handed.routeBatch({ ...ctx, batch: verified.batch })).counts);
       return { steps };
@@ -491,14 +593,20 @@ function patientAliasesOf(ndjson: Buffer, institution: string): Record<string, s
   const out: Record<string, string[]> = {};
   for (const line of ndjson.toString('utf8').split('\n')) {
     if (!line.includes('"Patient"')) continue;
-    let r: { resourceType?: unknown; id?: unknown; identifier?: { type?: { coding?: { code?: unknown }[] }; value?: unknown }[] };
+    let r: {
+      resourceType?: unknown;
+      id?: unknown;
+      identifier?: { type?: { coding?: { code?: unknown }[] }; value?: unknown }[];
+    };
     try {
       r = JSON.parse(line);
     } catch {
       continue; // the mapper rejects and reports the line
     }
     if (r.resourceType !== 'Patient' || typeof r.id !== 'string' || !Array.isArray(r.identifier)) continue;
-    const mrn = r.identifier.find((i) => i?.type?.coding?.some((c) => c?.code === 'MR') && typeof i.value === 'string' && i.value)?.value as string | undefined;
+    const mrn = r.identifier.find(
+      (i) => i?.type?.coding?.some((c) => c?.code === 'MR') && typeof i.value === 'string' && i.value,
+    )?.value as string | undefined;
     if (!mrn) continue;
     const stable = patientStableId(institution, mrn);
     const alias = patientStableId(institution, r.id);

@@ -12,7 +12,11 @@ export interface PackedPage {
 
 export function packPage(page: PackedPage): Buffer {
   const header = Buffer.from(
-    JSON.stringify({ format: page.format, sourceFile: page.sourceFile, parts: page.parts.map((p) => ({ name: p.name, length: p.bytes.length })) }),
+    JSON.stringify({
+      format: page.format,
+      sourceFile: page.sourceFile,
+      parts: page.parts.map((p) => ({ name: p.name, length: p.bytes.length })),
+    }),
   );
   const len = Buffer.alloc(4);
   len.writeUInt32BE(header.length, 0);
@@ -21,7 +25,11 @@ export function packPage(page: PackedPage): Buffer {
 
 export function unpackPage(bytes: Buffer, where: string): PackedPage {
   const fail = (): never => {
-    throw new TributaryError(`${where}: not a packed page`, { code: 'structure', location: where, nonRetryable: true });
+    throw new TributaryError(`${where}: not a packed page`, {
+      code: 'structure',
+      location: where,
+      nonRetryable: true,
+    });
   };
   if (bytes.length < 4) fail();
   const headerLength = bytes.readUInt32BE(0);

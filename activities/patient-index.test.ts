@@ -16,8 +16,18 @@ describe('patient index', () => {
     const writer = createPatientIndex(store);
     const reader = createPatientIndex(store); // another worker: sees what the first one staged
     expect((await reader.load('inst-a')).linkageFor('Patient/p1')).toBeUndefined();
-    await writer.record('inst-a', [{ ref: 'Patient/p1', aliases: ['Patient/old1'], mrn: ' 0042 ', linkage: 'L1', raw: { resourceType: 'Patient', id: 'p1' } }]);
-    await writer.record('inst-b', [{ ref: 'Patient/p1', linkage: 'L2', raw: { resourceType: 'Patient', id: 'p1' } }]);
+    await writer.record('inst-a', [
+      {
+        ref: 'Patient/p1',
+        aliases: ['Patient/old1'],
+        mrn: ' 0042 ',
+        linkage: 'L1',
+        raw: { resourceType: 'Patient', id: 'p1' },
+      },
+    ]);
+    await writer.record('inst-b', [
+      { ref: 'Patient/p1', linkage: 'L2', raw: { resourceType: 'Patient', id: 'p1' } },
+    ]);
     const a = await reader.load('inst-a');
     expect(a.linkageFor('Patient/p1')).toBe('L1');
     expect(a.linkageFor('Patient/old1')).toBe('L1');
@@ -26,12 +36,23 @@ describe('patient index', () => {
     expect(a.patientFor('Patient/p1')?.id).toBe('p1');
     expect((await reader.load('inst-b')).linkageFor('Patient/p1')).toBe('L2');
     // An identical entry is not written again; a changed one is, and so is one removed underneath.
-    const [entryFile] = fs.readdirSync(root, { recursive: true }).map(String).filter((f) => f.startsWith('patients/inst-a/') && f.endsWith('.enc'));
-    const entry = { ref: 'Patient/p1', aliases: ['Patient/old1'], mrn: ' 0042 ', linkage: 'L1', raw: { resourceType: 'Patient', id: 'p1' } };
+    const [entryFile] = fs
+      .readdirSync(root, { recursive: true })
+      .map(String)
+      .filter((f) => f.startsWith('patients/inst-a/') && f.endsWith('.enc'));
+    const entry = {
+      ref: 'Patient/p1',
+      aliases: ['Patient/old1'],
+      mrn: ' 0042 ',
+      linkage: 'L1',
+      raw: { resourceType: 'Patient', id: 'p1' },
+    };
     const before = fs.statSync(path.join(root, entryFile)).ino;
     await writer.record('inst-a', [entry]);
     expect(fs.statSync(path.join(root, entryFile)).ino).toBe(before);
-    await writer.record('inst-a', [{ ...entry, raw: { resourceType: 'Patient', id: 'p1', gender: 'female' } }]);
+    await writer.record('inst-a', [
+      { ...entry, raw: { resourceType: 'Patient', id: 'p1', gender: 'female' } },
+    ]);
     expect(fs.statSync(path.join(root, entryFile)).ino).not.toBe(before);
     await writer.record('inst-a', [entry]);
     fs.rmSync(path.join(root, entryFile));
@@ -40,7 +61,8 @@ describe('patient index', () => {
     expect((await createPatientIndex(store).load('inst-a')).patientFor('Patient/p1')).toEqual(entry.raw);
     // Staged encrypted: the MRN is not readable on disk.
     const onDisk = fs.readdirSync(root, { recursive: true }).filter((f) => String(f).endsWith('.enc'));
-    for (const f of onDisk) expect(fs.readFileSync(path.join(root, String(f))).includes(Buffer.from('0042'))).toBe(false);
+    for (const f of onDisk)
+      expect(fs.readFileSync(path.join(root, String(f))).includes(Buffer.from('0042'))).toBe(false);
   });
 });
 
@@ -53,21 +75,50 @@ describe('work items from verified resources', () => {
           resourceType: 'DocumentReference',
           id: 'd1',
           type: { coding: [{ system: 'http://loinc.org', code: '34117-2' }], text: 'H&P' },
-          content: [{ attachment: { contentType: 'text/plain; charset=utf-8', data: Buffer.from('Chest pain since morning').toString('base64') } }],
+          content: [
+            {
+              attachment: {
+                contentType: 'text/plain; charset=utf-8',
+                data: Buffer.from('Chest pain since morning').toString('base64'),
+              },
+            },
+          ],
         },
       },
       'inst-a',
       'ehr',
     );
-    expect(note).toMatchObject({ resourceType: 'DocumentReference', codes: [{ system: 'http://loinc.org', code: '34117-2' }] });
+    expect(note).toMatchObject({
+      resourceType: 'DocumentReference',
+      codes: [{ system: 'http://loinc.org', code: '34117-2' }],
+    });
     expect(note?.text).toContain('Chest pain since morning');
     const study = workItemContentOf(
-      { id: 'inst-a:imaging:ImagingStudy/s1', resource: { resourceType: 'ImagingStudy', id: 's1', series: [{ modality: { code: 'CT' }, bodySite: { display: 'Chest' } }] } },
+      {
+        id: 'inst-a:imaging:ImagingStudy/s1',
+        resource: {
+          resourceType: 'ImagingStudy',
+          id: 's1',
+          series: [{ modality: { code: 'CT' }, bodySite: { display: 'Chest' } }],
+        },
+      },
       'inst-a',
       'imaging',
     );
     expect(study).toMatchObject({ modality: 'CT', bodySite: 'Chest' });
-    expect(workItemContentOf({ id: 'x:ehr:Observation/o1', resource: { resourceType: 'Observation', id: 'o1' } }, 'x', 'ehr')).toBeUndefined();
-    expect(workItemContentOf({ id: 'x:wearable:Observation/o1', resource: { resourceType: 'Observation', id: 'o1' } }, 'x', 'wearable')).toBeDefined();
+    expect(
+      workItemContentOf(
+        { id: 'x:ehr:Observation/o1', resource: { resourceType: 'Observation', id: 'o1' } },
+        'x',
+        'ehr',
+      ),
+    ).toBeUndefined();
+    expect(
+      workItemContentOf(
+        { id: 'x:wearable:Observation/o1', resource: { resourceType: 'Observation', id: 'o1' } },
+        'x',
+        'wearable',
+      ),
+    ).toBeDefined();
   });
 });

@@ -23,7 +23,10 @@ export interface InstitutionPatients {
 }
 
 export function createPatientIndex(store: BlobStore) {
-  const cache = new Map<string, { keys: Set<string>; byRef: Map<string, PatientEntry>; byMrn: Map<string, string> }>();
+  const cache = new Map<
+    string,
+    { keys: Set<string>; byRef: Map<string, PatientEntry>; byMrn: Map<string, string> }
+  >();
   /**
    * Digest of what this process last wrote under each entry key. A Patient comes back in many batches (every HL7
    * message carries its PID): rewriting an identical entry was over half of the files a run created, each a file

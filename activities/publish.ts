@@ -14,7 +14,10 @@ export interface BulkManifest {
  * The FHIR Bulk Data manifest for a run's output folder: every `fhir/<Type>.*.ndjson` with its resource count,
  * rebuilt from what is on disk, so writing it twice gives the same file list.
  */
-export async function writeBulkManifest(runDir: string, transactionTime = new Date().toISOString()): Promise<number> {
+export async function writeBulkManifest(
+  runDir: string,
+  transactionTime = new Date().toISOString(),
+): Promise<number> {
   const fhirDir = path.join(runDir, 'fhir');
   let names: string[] = [];
   try {
@@ -28,7 +31,13 @@ export async function writeBulkManifest(runDir: string, transactionTime = new Da
     const count = text.split('\n').filter((l) => l.length > 0).length;
     output.push({ type: name.slice(0, name.indexOf('.')), url: `fhir/${name}`, count });
   }
-  const manifest: BulkManifest = { transactionTime, request: 'tributary ingest', requiresAccessToken: false, output, error: [] };
+  const manifest: BulkManifest = {
+    transactionTime,
+    request: 'tributary ingest',
+    requiresAccessToken: false,
+    output,
+    error: [],
+  };
   await writeFileAtomic(path.join(runDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   return output.length;
 }

@@ -14,7 +14,13 @@ import { profileFor } from './steps';
  * conditions, reports, imaging studies, drug knowledge, wearable observations); the routing rules decide the
  * queues, and the store counts what no rule routes.
  */
-const CANDIDATE_TYPES = new Set(['DocumentReference', 'Condition', 'DiagnosticReport', 'ImagingStudy', 'MedicationKnowledge']);
+const CANDIDATE_TYPES = new Set([
+  'DocumentReference',
+  'Condition',
+  'DiagnosticReport',
+  'ImagingStudy',
+  'MedicationKnowledge',
+]);
 
 interface Coding {
   system?: string;
@@ -30,7 +36,12 @@ function codesOf(...concepts: (Concept | undefined)[]): WorkItemCode[] {
   const out: WorkItemCode[] = [];
   for (const c of concepts) {
     for (const coding of c?.coding ?? []) {
-      if (coding.system && coding.code) out.push({ system: coding.system, code: coding.code, ...(coding.display ? { display: coding.display } : {}) });
+      if (coding.system && coding.code)
+        out.push({
+          system: coding.system,
+          code: coding.code,
+          ...(coding.display ? { display: coding.display } : {}),
+        });
     }
   }
   return out.slice(0, 100);
@@ -44,8 +55,10 @@ function textOf(resource: FhirResource): string | undefined {
     if (typeof v === 'string') parts.push(v);
   }
   if (resource.resourceType === 'DocumentReference') {
-    for (const c of (resource.content as { attachment?: { data?: string; contentType?: string } }[] | undefined) ?? []) {
-      if (c.attachment?.data && (c.attachment.contentType ?? 'text/plain').startsWith('text/')) parts.push(Buffer.from(c.attachment.data, 'base64').toString('utf8'));
+    for (const c of (resource.content as
+      { attachment?: { data?: string; contentType?: string } }[] | undefined) ?? []) {
+      if (c.attachment?.data && (c.attachment.contentType ?? 'text/plain').startsWith('text/'))
+        parts.push(Buffer.from(c.attachment.data, 'base64').toString('utf8'));
     }
   }
   if (typeof resource.conclusion === 'string') parts.push(resource.conclusion);
@@ -53,7 +66,11 @@ function textOf(resource: FhirResource): string | undefined {
   return text || undefined;
 }
 
-export function workItemContentOf(r: RoutableResource, institution: string, source: SourceKind): WorkItemContent | undefined {
+export function workItemContentOf(
+  r: RoutableResource,
+  institution: string,
+  source: SourceKind,
+): WorkItemContent | undefined {
   const { resource } = r;
   const wearableObservation = source === 'wearable' && resource.resourceType === 'Observation';
   if (!CANDIDATE_TYPES.has(resource.resourceType) && !wearableObservation) return undefined;
@@ -63,8 +80,15 @@ export function workItemContentOf(r: RoutableResource, institution: string, sour
     institution,
     sourceKind: source,
     resourceType: resource.resourceType,
-    summary: { title: (resource.code as Concept | undefined)?.text?.slice(0, 300) ?? resource.resourceType, ...(text ? { excerpts: [text.slice(0, 4000)] } : {}) },
-    codes: codesOf(resource.code as Concept | undefined, ...((resource.category as Concept[] | undefined) ?? []), resource.type as Concept | undefined),
+    summary: {
+      title: (resource.code as Concept | undefined)?.text?.slice(0, 300) ?? resource.resourceType,
+      ...(text ? { excerpts: [text.slice(0, 4000)] } : {}),
+    },
+    codes: codesOf(
+      resource.code as Concept | undefined,
+      ...((resource.category as Concept[] | undefined) ?? []),
+      resource.type as Concept | undefined,
+    ),
     ...(text ? { text } : {}),
   };
   if (resource.resourceType === 'ImagingStudy') {
@@ -77,22 +101,36 @@ export function workItemContentOf(r: RoutableResource, institution: string, sour
   return content;
 }
 
-export function createRouter(options: { store: QueueStore; rules: RoutingRules; keyId: string; institutions: Institution[] }) {
-  return async (items: RoutableResource[], ctx: { institution: string; source: SourceKind }): Promise<number> => {
+export function createRouter(options: {
+  store: QueueStore;
+  rules: RoutingRules;
+  keyId: string;
+  institutions: Institution[];
+}) {
+  return async (
+    items: RoutableResource[],
+    ctx: { institution: string; source: SourceKind },
+  ): Promise<number> => {
     const institution = options.institutions.find((i) => i.id === ctx.institution);
     const policy = institution ? loadProfile(profileFor(institution)) : undefined;
     const sealed: VerifiedWorkItem[] = [];
     for (const item of items) {
       const content = workItemContentOf(item, ctx.institution, ctx.source);
       if (!content || !policy) continue;
-      sealed.push(sealWorkItem(content, { policy: policy.name, policyVersion: policy.version, keyId: options.keyId }));
+      sealed.push(
+        sealWorkItem(content, { policy: policy.name, policyVersion: policy.version, keyId: options.keyId }),
+      );
     }
     if (sealed.length === 0) return 0;
     const result = await options.store.enqueue(sealed, options.rules);
     // A conflict is an id already queued with other content: a replay that de-identified differently. It is not
     // routed again (the queued item stands), but it must be visible.
     if (result.conflicts > 0) {
-      log.warn('work items conflict with queued items of the same id', { institution: ctx.institution, source: ctx.source, conflicts: result.conflicts });
+      log.warn('work items conflict with queued items of the same id', {
+        institution: ctx.institution,
+        source: ctx.source,
+        conflicts: result.conflicts,
+      });
     }
     return result.enqueued + result.duplicates;
   };

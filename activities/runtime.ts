@@ -63,7 +63,9 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
   let queues: Promise<QueueStore> | undefined;
   const openQueues = () =>
     (queues ??= openQueueStore(
-      config.database.external ? { databaseUrl: config.database.url, schema: options.queueSchema } : { dataDir: paths.queues, schema: options.queueSchema },
+      config.database.external
+        ? { databaseUrl: config.database.url, schema: options.queueSchema }
+        : { dataDir: paths.queues, schema: options.queueSchema },
     ).catch((e: unknown) => {
       queues = undefined; // a failed open (database not up yet) is retried by the next activity, not cached
       throw e;
@@ -71,12 +73,21 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
   let router: ReturnType<typeof createRouter> | undefined;
   let warm: Promise<void> | undefined;
   const threads = options.stepThreads ?? config.env.TRIBUTARY_STEP_THREADS ?? defaultStepThreads();
-  const steps = createStepLibrary({ keyService: createKeyService(deidKey), pool: threads > 0 ? createStepPool(threads) : undefined });
+  const steps = createStepLibrary({
+    keyService: createKeyService(deidKey),
+    pool: threads > 0 ? createStepPool(threads) : undefined,
+  });
   return {
     store: createFileBlobStore({ root: paths.staging, key: loadStagingKey(config) }),
     outputRoot: paths.output,
     registry,
-    connectors: createConnectors({ ratePerSecond: options.ratePerSecond, fetch: options.fetch, filesPerPage: options.filesPerPage, fhirMode: options.fhirMode, imagingMode: options.imagingMode }),
+    connectors: createConnectors({
+      ratePerSecond: options.ratePerSecond,
+      fetch: options.fetch,
+      filesPerPage: options.filesPerPage,
+      fhirMode: options.fhirMode,
+      imagingMode: options.imagingMode,
+    }),
     steps,
     warmUp({ ingest = true } = {}) {
       warm ??= Promise.resolve().then(() => steps.warmUp?.({ threads: ingest }));
@@ -91,14 +102,22 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
       });
     },
     async route(items, ctx) {
-      router ??= createRouter({ store: await openQueues(), rules: loadRoutingRules(), keyId: deidKey.keyId, institutions: registry.institutions });
+      router ??= createRouter({
+        store: await openQueues(),
+        rules: loadRoutingRules(),
+        keyId: deidKey.keyId,
+        institutions: registry.institutions,
+      });
       return router(items, ctx);
     },
     postTransaction: postTransactionBundle,
     async stow(stowUrl, instances) {
       const result = await createDicomWebClient(stowUrl).storeInstances(instances);
       if (result.failed.length > 0) {
-        throw new TributaryError(`STOW-RS: ${result.failed.length} of ${instances.length} instances refused by the research PACS`, { code: 'processing' });
+        throw new TributaryError(
+          `STOW-RS: ${result.failed.length} of ${instances.length} instances refused by the research PACS`,
+          { code: 'processing' },
+        );
       }
     },
     async close() {
@@ -120,16 +139,23 @@ async function postTransactionBundle(fhirServerUrl: string, resources: FhirResou
       body: {
         resourceType: 'Bundle',
         type: 'transaction',
-        entry: resources.map((resource) => ({ resource, request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` } })),
+        entry: resources.map((resource) => ({
+          resource,
+          request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` },
+        })),
       },
     });
   } catch (e) {
     const err = toError(e);
     // fhir-kit-client's message names the URL and status only; keep the status, drop the rest.
     const status = (e as { response?: { status?: number } }).response?.status;
-    throw new TributaryError(`FHIR server transaction failed${status ? `: HTTP ${status}` : ` (${err.name})`}`, {
-      code: status === 429 ? 'throttled' : 'transient',
-      nonRetryable: status !== undefined && status >= 400 && status < 500 && status !== 429 && status !== 408,
-    });
+    throw new TributaryError(
+      `FHIR server transaction failed${status ? `: HTTP ${status}` : ` (${err.name})`}`,
+      {
+        code: status === 429 ? 'throttled' : 'transient',
+        nonRetryable:
+          status !== undefined && status >= 400 && status < 500 && status !== 429 && status !== 408,
+      },
+    );
   }
 }

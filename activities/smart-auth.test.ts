@@ -30,15 +30,32 @@ const pem = (k: crypto.KeyObject) => k.export({ format: 'pem', type: 'pkcs8' }).
 const keyFiles: Record<string, string> = {};
 const env = { SMART_EC_KEY: pem(ec.privateKey) };
 
-const jwk = (k: crypto.KeyObject, kid: string, alg: string) => ({ ...k.export({ format: 'jwk' }), kid, alg, use: 'sig' });
+const jwk = (k: crypto.KeyObject, kid: string, alg: string) => ({
+  ...k.export({ format: 'jwk' }),
+  kid,
+  alg,
+  use: 'sig',
+});
 
 function institution(smart: Record<string, unknown> | undefined): Institution {
   const base = loadInstitutionRegistry().institutions.find((i) => i.id === INST)!;
-  return parseAtEdge(institutionSchema, { ...base, ehr: { ...base.ehr, ...(smart ? { smart } : {}) } }, 'test institution');
+  return parseAtEdge(
+    institutionSchema,
+    { ...base, ehr: { ...base.ehr, ...(smart ? { smart } : {}) } },
+    'test institution',
+  );
 }
 
-const rsInst = () => institution({ clientId: 'tributary-rs', privateKeyFile: keyFiles.rsa, kid: 'rs-1', alg: 'RS384' });
-const esInst = () => institution({ clientId: 'tributary-es', privateKeyEnv: 'SMART_EC_KEY', kid: 'es-1', alg: 'ES384', scope: 'system/*.rs' });
+const rsInst = () =>
+  institution({ clientId: 'tributary-rs', privateKeyFile: keyFiles.rsa, kid: 'rs-1', alg: 'RS384' });
+const esInst = () =>
+  institution({
+    clientId: 'tributary-es',
+    privateKeyEnv: 'SMART_EC_KEY',
+    kid: 'es-1',
+    alg: 'ES384',
+    scope: 'system/*.rs',
+  });
 
 function expectedCount(type: string): number {
   const file = path.join(root, INST, 'ehr', 'fhir', `${type}.ndjson`);
@@ -46,7 +63,12 @@ function expectedCount(type: string): number {
 }
 
 /** Pull a whole source run; resources per type. */
-async function pullAll(options: HttpOptions, endpoint: string, inst: Institution, between?: (page: number) => Promise<void>): Promise<Record<string, number>> {
+async function pullAll(
+  options: HttpOptions,
+  endpoint: string,
+  inst: Institution,
+  between?: (page: number) => Promise<void>,
+): Promise<Record<string, number>> {
   const connectors = createConnectors({ ratePerSecond: 1000, env, ...options });
   const counts: Record<string, number> = {};
   let cursor: string | undefined;
@@ -64,17 +86,32 @@ async function pullAll(options: HttpOptions, endpoint: string, inst: Institution
   return counts;
 }
 
-const expectedAll = () => Object.fromEntries(TYPES.map((t) => [t, expectedCount(t)]).filter(([, n]) => (n as number) > 0));
+const expectedAll = () =>
+  Object.fromEntries(TYPES.map((t) => [t, expectedCount(t)]).filter(([, n]) => (n as number) > 0));
 
-async function postToken(srv: SynthServer, form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(srv.smart!.tokenUrlFor(INST), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString() });
+async function postToken(
+  srv: SynthServer,
+  form: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(srv.smart!.tokenUrlFor(INST), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(form).toString(),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-const grantForm = (assertion: string) => ({ grant_type: 'client_credentials', scope: 'system/*.read', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: assertion });
+const grantForm = (assertion: string) => ({
+  grant_type: 'client_credentials',
+  scope: 'system/*.read',
+  client_assertion_type: CLIENT_ASSERTION_TYPE,
+  client_assertion: assertion,
+});
 
 function countEvents(srv: SynthServer, event: string, clientId?: string): number {
-  return srv.smart!.events.filter((e) => e.event === event && (clientId === undefined || e.clientId === clientId)).length;
+  return srv.smart!.events.filter(
+    (e) => e.event === event && (clientId === undefined || e.clientId === clientId),
+  ).length;
 }
 
 beforeAll(async () => {
@@ -87,12 +124,40 @@ beforeAll(async () => {
   }
   const clients = [
     // Two keys registered: rs-2 is the rotation's next key.
-    { institution: INST, clientId: 'tributary-rs', jwks: { keys: [jwk(rsa.publicKey, 'rs-1', 'RS384'), jwk(rsaNext.publicKey, 'rs-2', 'RS384')] }, scope: 'system/*.read' },
-    { institution: INST, clientId: 'tributary-es', jwks: { keys: [jwk(ec.publicKey, 'es-1', 'ES384')] }, scope: 'system/*.read' },
-    { institution: INST, clientId: 'patients-only', jwks: { keys: [jwk(rsa.publicKey, 'rs-1', 'RS384')] }, scope: 'system/Patient.read' },
+    {
+      institution: INST,
+      clientId: 'tributary-rs',
+      jwks: { keys: [jwk(rsa.publicKey, 'rs-1', 'RS384'), jwk(rsaNext.publicKey, 'rs-2', 'RS384')] },
+      scope: 'system/*.read',
+    },
+    {
+      institution: INST,
+      clientId: 'tributary-es',
+      jwks: { keys: [jwk(ec.publicKey, 'es-1', 'ES384')] },
+      scope: 'system/*.read',
+    },
+    {
+      institution: INST,
+      clientId: 'patients-only',
+      jwks: { keys: [jwk(rsa.publicKey, 'rs-1', 'RS384')] },
+      scope: 'system/Patient.read',
+    },
   ];
-  server = await startSynthServer({ dir: root, host: '127.0.0.1', port: 0, rateLimit: false, exportPollsBeforeDone: 1, smart: { clients } });
-  shortServer = await startSynthServer({ dir: root, host: '127.0.0.1', port: 0, rateLimit: false, smart: { clients, tokenLifetimeSeconds: 1 } });
+  server = await startSynthServer({
+    dir: root,
+    host: '127.0.0.1',
+    port: 0,
+    rateLimit: false,
+    exportPollsBeforeDone: 1,
+    smart: { clients },
+  });
+  shortServer = await startSynthServer({
+    dir: root,
+    host: '127.0.0.1',
+    port: 0,
+    rateLimit: false,
+    smart: { clients, tokenLifetimeSeconds: 1 },
+  });
 });
 
 afterAll(async () => {
@@ -117,7 +182,12 @@ describe('SMART Backend Services: FHIR connector against synth serve', () => {
     expect(counts).toEqual(expectedAll());
     expect(countEvents(server, 'token-issued', 'tributary-es') - before).toBe(1);
     // The ES384 client works for search too.
-    const page = await createConnectors({ ratePerSecond: 1000, env }).fetchPage({ endpoint: server.url, institution: esInst(), source: 'ehr', pageSize: 3 });
+    const page = await createConnectors({ ratePerSecond: 1000, env }).fetchPage({
+      endpoint: server.url,
+      institution: esInst(),
+      source: 'ehr',
+      pageSize: 3,
+    });
     expect(page.parts[0].bytes.toString('utf8').split('\n').filter(Boolean)).toHaveLength(3);
   });
 
@@ -129,7 +199,10 @@ describe('SMART Backend Services: FHIR connector against synth serve', () => {
     const forged = await fetch(`${base}/Patient`, { headers: { authorization: 'Bearer not-a-token' } });
     expect(forged.status).toBe(401);
     expect(forged.headers.get('www-authenticate')).toContain('error="invalid_token"');
-    const config = (await (await fetch(`${base}/.well-known/smart-configuration`)).json()) as Record<string, unknown>;
+    const config = (await (await fetch(`${base}/.well-known/smart-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
     expect(config).toMatchObject({
       token_endpoint: server.smart!.tokenUrlFor(INST),
       grant_types_supported: ['client_credentials'],
@@ -148,14 +221,33 @@ describe('SMART Backend Services: FHIR connector against synth serve', () => {
 
   it('refuses an assertion signed with a key other than the kid names (invalid_client)', async () => {
     const tokenUrl = server.smart!.tokenUrlFor(INST);
-    const forged = createClientAssertion({ clientId: 'tributary-rs', tokenUrl, key: stranger.privateKey, kid: 'rs-1', alg: 'RS384' });
+    const forged = createClientAssertion({
+      clientId: 'tributary-rs',
+      tokenUrl,
+      key: stranger.privateKey,
+      kid: 'rs-1',
+      alg: 'RS384',
+    });
     const r = await postToken(server, grantForm(forged));
     expect(r.status).toBe(401);
-    expect(r.body).toMatchObject({ error: 'invalid_client', error_description: expect.stringContaining('signature') });
+    expect(r.body).toMatchObject({
+      error: 'invalid_client',
+      error_description: expect.stringContaining('signature'),
+    });
     expect(r.body.access_token).toBeUndefined();
     // Through the connector: a non-retryable error naming the OAuth error.
     const err = await createConnectors({ ratePerSecond: 1000 })
-      .fetchPage({ endpoint: server.url, institution: institution({ clientId: 'tributary-rs', privateKeyFile: keyFiles.stranger, kid: 'rs-1', alg: 'RS384' }), source: 'ehr', pageSize: 3 })
+      .fetchPage({
+        endpoint: server.url,
+        institution: institution({
+          clientId: 'tributary-rs',
+          privateKeyFile: keyFiles.stranger,
+          kid: 'rs-1',
+          alg: 'RS384',
+        }),
+        source: 'ehr',
+        pageSize: 3,
+      })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TributaryError);
     expect((err as TributaryError).message).toContain('HTTP 401 invalid_client');
@@ -163,36 +255,100 @@ describe('SMART Backend Services: FHIR connector against synth serve', () => {
   });
 
   it('refuses an assertion whose aud is not the token endpoint', async () => {
-    const r = await postToken(server, grantForm(createClientAssertion({ clientId: 'tributary-rs', tokenUrl: server.baseUrlFor(INST), key: rsa.privateKey, kid: 'rs-1', alg: 'RS384' })));
+    const r = await postToken(
+      server,
+      grantForm(
+        createClientAssertion({
+          clientId: 'tributary-rs',
+          tokenUrl: server.baseUrlFor(INST),
+          key: rsa.privateKey,
+          kid: 'rs-1',
+          alg: 'RS384',
+        }),
+      ),
+    );
     expect(r.status).toBe(401);
-    expect(r.body).toMatchObject({ error: 'invalid_client', error_description: expect.stringContaining('aud') });
+    expect(r.body).toMatchObject({
+      error: 'invalid_client',
+      error_description: expect.stringContaining('aud'),
+    });
   });
 
   it('refuses a replayed jti, an expired assertion and an unsupported grant type', async () => {
     const tokenUrl = server.smart!.tokenUrlFor(INST);
-    const assertion = createClientAssertion({ clientId: 'tributary-es', tokenUrl, key: ec.privateKey, kid: 'es-1', alg: 'ES384' });
+    const assertion = createClientAssertion({
+      clientId: 'tributary-es',
+      tokenUrl,
+      key: ec.privateKey,
+      kid: 'es-1',
+      alg: 'ES384',
+    });
     const first = await postToken(server, grantForm(assertion));
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ token_type: 'bearer', expires_in: 300, scope: 'system/*.read' });
     expect(typeof first.body.access_token).toBe('string');
     const replay = await postToken(server, grantForm(assertion));
     expect(replay.status).toBe(401);
-    expect(replay.body).toMatchObject({ error: 'invalid_client', error_description: expect.stringContaining('jti') });
-    const stale = createClientAssertion({ clientId: 'tributary-es', tokenUrl, key: ec.privateKey, kid: 'es-1', alg: 'ES384', now: Date.now() - 301_000 });
-    expect((await postToken(server, grantForm(stale))).body).toMatchObject({ error: 'invalid_client', error_description: expect.stringContaining('expired') });
-    const farAhead = createClientAssertion({ clientId: 'tributary-es', tokenUrl, key: ec.privateKey, kid: 'es-1', alg: 'ES384', now: Date.now() + 60_000 });
-    expect((await postToken(server, grantForm(farAhead))).body).toMatchObject({ error: 'invalid_client', error_description: expect.stringContaining('five minutes') });
-    const fresh = createClientAssertion({ clientId: 'tributary-es', tokenUrl, key: ec.privateKey, kid: 'es-1', alg: 'ES384' });
+    expect(replay.body).toMatchObject({
+      error: 'invalid_client',
+      error_description: expect.stringContaining('jti'),
+    });
+    const stale = createClientAssertion({
+      clientId: 'tributary-es',
+      tokenUrl,
+      key: ec.privateKey,
+      kid: 'es-1',
+      alg: 'ES384',
+      now: Date.now() - 301_000,
+    });
+    expect((await postToken(server, grantForm(stale))).body).toMatchObject({
+      error: 'invalid_client',
+      error_description: expect.stringContaining('expired'),
+    });
+    const farAhead = createClientAssertion({
+      clientId: 'tributary-es',
+      tokenUrl,
+      key: ec.privateKey,
+      kid: 'es-1',
+      alg: 'ES384',
+      now: Date.now() + 60_000,
+    });
+    expect((await postToken(server, grantForm(farAhead))).body).toMatchObject({
+      error: 'invalid_client',
+      error_description: expect.stringContaining('five minutes'),
+    });
+    const fresh = createClientAssertion({
+      clientId: 'tributary-es',
+      tokenUrl,
+      key: ec.privateKey,
+      kid: 'es-1',
+      alg: 'ES384',
+    });
     const wrongGrant = await postToken(server, { ...grantForm(fresh), grant_type: 'password' });
     expect(wrongGrant.status).toBe(400);
     expect(wrongGrant.body.error).toBe('unsupported_grant_type');
   });
 
   it('rotates keys by kid: the next key works under its own kid, not under the old one', async () => {
-    const counts = await pullAll({ fhirMode: 'search' }, server.url, institution({ clientId: 'tributary-rs', privateKeyFile: keyFiles.rsaNext, kid: 'rs-2', alg: 'RS384' }));
+    const counts = await pullAll(
+      { fhirMode: 'search' },
+      server.url,
+      institution({ clientId: 'tributary-rs', privateKeyFile: keyFiles.rsaNext, kid: 'rs-2', alg: 'RS384' }),
+    );
     expect(counts).toEqual(expectedAll());
     const tokenUrl = server.smart!.tokenUrlFor(INST);
-    const mislabelled = await postToken(server, grantForm(createClientAssertion({ clientId: 'tributary-rs', tokenUrl, key: rsaNext.privateKey, kid: 'rs-1', alg: 'RS384' })));
+    const mislabelled = await postToken(
+      server,
+      grantForm(
+        createClientAssertion({
+          clientId: 'tributary-rs',
+          tokenUrl,
+          key: rsaNext.privateKey,
+          kid: 'rs-1',
+          alg: 'RS384',
+        }),
+      ),
+    );
     expect(mislabelled.body.error).toBe('invalid_client');
   });
 
@@ -224,28 +380,55 @@ describe('SMART Backend Services: FHIR connector against synth serve', () => {
     const tokens: string[] = [];
     const recording: typeof fetch = async (input, init) => {
       const res = await fetch(input, init);
-      if (String(input).endsWith('/auth/token') && res.ok) tokens.push(((await res.clone().json()) as { access_token: string }).access_token);
+      if (String(input).endsWith('/auth/token') && res.ok)
+        tokens.push(((await res.clone().json()) as { access_token: string }).access_token);
       return res;
     };
     const failures: unknown[] = [];
     const attempt = (inst: Institution) =>
       createConnectors({ ratePerSecond: 1000, fetch: recording, env })
-        .fetchPage({ endpoint: server.url, institution: inst, source: 'ehr', cursor: JSON.stringify({ t: 1 }), pageSize: 3 })
+        .fetchPage({
+          endpoint: server.url,
+          institution: inst,
+          source: 'ehr',
+          cursor: JSON.stringify({ t: 1 }),
+          pageSize: 3,
+        })
         .then(
           () => failures.push(new Error('expected a failure')),
           (e: unknown) => failures.push(e),
         );
     // Granted a token, then 403 on Encounter (scope covers Patient only): the token was on the failing request.
-    await attempt(institution({ clientId: 'patients-only', privateKeyFile: keyFiles.rsa, kid: 'rs-1', alg: 'RS384' }));
+    await attempt(
+      institution({ clientId: 'patients-only', privateKeyFile: keyFiles.rsa, kid: 'rs-1', alg: 'RS384' }),
+    );
     // Refused at the token endpoint (invalid_client, invalid_scope), and a key of the wrong type for alg.
-    await attempt(institution({ clientId: 'tributary-rs', privateKeyFile: keyFiles.stranger, kid: 'rs-1', alg: 'RS384' }));
-    await attempt(institution({ clientId: 'tributary-rs', privateKeyFile: keyFiles.rsa, kid: 'rs-1', alg: 'RS384', scope: 'system/*.write' }));
-    await attempt(institution({ clientId: 'tributary-es', privateKeyEnv: 'SMART_EC_KEY', kid: 'es-1', alg: 'RS384' }));
+    await attempt(
+      institution({ clientId: 'tributary-rs', privateKeyFile: keyFiles.stranger, kid: 'rs-1', alg: 'RS384' }),
+    );
+    await attempt(
+      institution({
+        clientId: 'tributary-rs',
+        privateKeyFile: keyFiles.rsa,
+        kid: 'rs-1',
+        alg: 'RS384',
+        scope: 'system/*.write',
+      }),
+    );
+    await attempt(
+      institution({ clientId: 'tributary-es', privateKeyEnv: 'SMART_EC_KEY', kid: 'es-1', alg: 'RS384' }),
+    );
     expect(tokens.length).toBe(1);
-    const messages = failures.map((e) => (e instanceof Error ? `${e.message} ${JSON.stringify(e)} ${String(e.cause ?? '')}` : String(e)));
-    expect(messages.map((m) => /HTTP 403|HTTP 401 invalid_client|HTTP 400 invalid_scope|not an RSA/.exec(m)?.[0])).toEqual(['HTTP 403', 'HTTP 401 invalid_client', 'HTTP 400 invalid_scope', 'not an RSA']);
+    const messages = failures.map((e) =>
+      e instanceof Error ? `${e.message} ${JSON.stringify(e)} ${String(e.cause ?? '')}` : String(e),
+    );
+    expect(
+      messages.map((m) => /HTTP 403|HTTP 401 invalid_client|HTTP 400 invalid_scope|not an RSA/.exec(m)?.[0]),
+    ).toEqual(['HTTP 403', 'HTTP 401 invalid_client', 'HTTP 400 invalid_scope', 'not an RSA']);
     const secrets = [...tokens, ...[rsa, stranger, ec].map((p) => pem(p.privateKey))];
-    const secretBits = secrets.flatMap((s) => s.split('\n').filter((l) => l.length > 16 && !l.startsWith('-----')));
+    const secretBits = secrets.flatMap((s) =>
+      s.split('\n').filter((l) => l.length > 16 && !l.startsWith('-----')),
+    );
     for (const m of messages) {
       expect(m).not.toContain('PRIVATE KEY');
       for (const bit of secretBits) expect(m).not.toContain(bit);
@@ -268,21 +451,56 @@ describe('institution registry: smart block', () => {
   };
 
   it('defaults the scope and accepts a key file or an environment variable', () => {
-    const parsed = parseAtEdge(institutionRegistrySchema, registry({ clientId: 'c', privateKeyFile: 'keys/c.pem', kid: 'k1', alg: 'ES384' }), 'registry');
+    const parsed = parseAtEdge(
+      institutionRegistrySchema,
+      registry({ clientId: 'c', privateKeyFile: 'keys/c.pem', kid: 'k1', alg: 'ES384' }),
+      'registry',
+    );
     expect(parsed.institutions[0].ehr.smart?.scope).toBe('system/*.read');
     expect(problem({ clientId: 'c', privateKeyEnv: 'C_KEY', kid: 'k1', alg: 'RS384' })).toBeUndefined();
   });
 
   it('refuses a key written into the registry, both or neither key source, other algs, and SMART on a non-FHIR EHR; errors name the field', () => {
-    expect(problem({ clientId: 'c', privateKeyFile: 'k.pem', privateKey: '-----BEGIN PRIVATE KEY-----', kid: 'k1', alg: 'RS384' })).toContain('institutions.0.ehr.smart');
-    expect(problem({ clientId: 'c', privateKeyFile: '-----BEGIN PRIVATE KEY-----\nMIIE', kid: 'k1', alg: 'RS384' })).toContain('institutions.0.ehr.smart.privateKeyFile: must be a path');
-    expect(problem({ clientId: 'c', privateKeyFile: 'k.pem', privateKeyEnv: 'K', kid: 'k1', alg: 'RS384' })).toContain('institutions.0.ehr.smart.privateKeyFile: give exactly one');
+    expect(
+      problem({
+        clientId: 'c',
+        privateKeyFile: 'k.pem',
+        privateKey: '-----BEGIN PRIVATE KEY-----',
+        kid: 'k1',
+        alg: 'RS384',
+      }),
+    ).toContain('institutions.0.ehr.smart');
+    expect(
+      problem({
+        clientId: 'c',
+        privateKeyFile: '-----BEGIN PRIVATE KEY-----\nMIIE',
+        kid: 'k1',
+        alg: 'RS384',
+      }),
+    ).toContain('institutions.0.ehr.smart.privateKeyFile: must be a path');
+    expect(
+      problem({ clientId: 'c', privateKeyFile: 'k.pem', privateKeyEnv: 'K', kid: 'k1', alg: 'RS384' }),
+    ).toContain('institutions.0.ehr.smart.privateKeyFile: give exactly one');
     expect(problem({ clientId: 'c', kid: 'k1', alg: 'RS384' })).toContain('give exactly one');
-    expect(problem({ clientId: 'c', privateKeyEnv: 'K', kid: 'k1', alg: 'RS256' })).toContain('institutions.0.ehr.smart.alg');
+    expect(problem({ clientId: 'c', privateKeyEnv: 'K', kid: 'k1', alg: 'RS256' })).toContain(
+      'institutions.0.ehr.smart.alg',
+    );
     const hl7 = loadInstitutionRegistry().institutions.find((i) => i.ehr.format === 'hl7v2')!;
     const msg = (() => {
       try {
-        parseAtEdge(institutionRegistrySchema, { version: 1, institutions: [{ ...hl7, ehr: { ...hl7.ehr, smart: { clientId: 'c', privateKeyEnv: 'K', kid: 'k', alg: 'RS384' } } }] }, 'registry');
+        parseAtEdge(
+          institutionRegistrySchema,
+          {
+            version: 1,
+            institutions: [
+              {
+                ...hl7,
+                ehr: { ...hl7.ehr, smart: { clientId: 'c', privateKeyEnv: 'K', kid: 'k', alg: 'RS384' } },
+              },
+            ],
+          },
+          'registry',
+        );
       } catch (e) {
         return (e as Error).message;
       }

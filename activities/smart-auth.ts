@@ -48,14 +48,22 @@ function assertKeyFits(key: crypto.KeyObject, alg: SmartAlg, where: string): voi
     alg === 'RS384'
       ? key.asymmetricKeyType === 'rsa'
       : key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'secp384r1';
-  if (!fits) throw new TributaryError(`${where}: the private key is not ${alg === 'RS384' ? 'an RSA' : 'a P-384 EC'} key, as ${alg} needs`, { code: 'invalid', location: where, nonRetryable: true });
+  if (!fits)
+    throw new TributaryError(
+      `${where}: the private key is not ${alg === 'RS384' ? 'an RSA' : 'a P-384 EC'} key, as ${alg} needs`,
+      { code: 'invalid', location: where, nonRetryable: true },
+    );
 }
 
 /**
  * The institution's private key, from the file or environment variable the registry names. Read on every token
  * request (a few per hour) so a rotated key file is picked up without restarting the worker.
  */
-export function loadPrivateKey(smart: SmartAuth, where: string, env: NodeJS.ProcessEnv = process.env): crypto.KeyObject {
+export function loadPrivateKey(
+  smart: SmartAuth,
+  where: string,
+  env: NodeJS.ProcessEnv = process.env,
+): crypto.KeyObject {
   let pem: string | undefined;
   let from: string;
   if (smart.privateKeyFile !== undefined) {
@@ -63,26 +71,44 @@ export function loadPrivateKey(smart: SmartAuth, where: string, env: NodeJS.Proc
     try {
       pem = fs.readFileSync(path.resolve(smart.privateKeyFile), 'utf8');
     } catch (e) {
-      throw new TributaryError(`${where}: cannot read the private key ${from} (${(toError(e) as NodeJS.ErrnoException).code ?? 'error'})`, { code: 'invalid', location: where, nonRetryable: true });
+      throw new TributaryError(
+        `${where}: cannot read the private key ${from} (${(toError(e) as NodeJS.ErrnoException).code ?? 'error'})`,
+        { code: 'invalid', location: where, nonRetryable: true },
+      );
     }
   } else {
     from = `environment variable ${smart.privateKeyEnv}`;
     pem = env[smart.privateKeyEnv ?? ''];
-    if (!pem) throw new TributaryError(`${where}: the ${from} is not set`, { code: 'invalid', location: where, nonRetryable: true });
+    if (!pem)
+      throw new TributaryError(`${where}: the ${from} is not set`, {
+        code: 'invalid',
+        location: where,
+        nonRetryable: true,
+      });
   }
   let key: crypto.KeyObject;
   try {
     key = crypto.createPrivateKey({ key: pem, format: 'pem' });
   } catch (e) {
     // OpenSSL's message names the decoder step, never key bytes; the code alone is enough to act on.
-    throw new TributaryError(`${where}: the private key in the ${from} is not a PEM private key (${(toError(e) as NodeJS.ErrnoException).code ?? 'error'})`, { code: 'invalid', location: where, nonRetryable: true });
+    throw new TributaryError(
+      `${where}: the private key in the ${from} is not a PEM private key (${(toError(e) as NodeJS.ErrnoException).code ?? 'error'})`,
+      { code: 'invalid', location: where, nonRetryable: true },
+    );
   }
   assertKeyFits(key, smart.alg, where);
   return key;
 }
 
 /** The signed client assertion: iss = sub = client id, aud = the token endpoint, a fresh jti, exp five minutes on. */
-export function createClientAssertion(opts: { clientId: string; tokenUrl: string; key: crypto.KeyObject; kid: string; alg: SmartAlg; now?: number }): string {
+export function createClientAssertion(opts: {
+  clientId: string;
+  tokenUrl: string;
+  key: crypto.KeyObject;
+  kid: string;
+  alg: SmartAlg;
+  now?: number;
+}): string {
   assertKeyFits(opts.key, opts.alg, 'SMART client assertion');
   const header = { alg: opts.alg, kid: opts.kid, typ: 'JWT' };
   const claims = {
@@ -94,7 +120,11 @@ export function createClientAssertion(opts: { clientId: string; tokenUrl: string
   };
   const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
   // JWS ES384 is the raw r||s pair (RFC 7518 3.4), not the DER that node:crypto makes by default.
-  const signature = crypto.sign('sha384', Buffer.from(input), opts.alg === 'ES384' ? { key: opts.key, dsaEncoding: 'ieee-p1363' } : opts.key);
+  const signature = crypto.sign(
+    'sha384',
+    Buffer.from(input),
+    opts.alg === 'ES384' ? { key: opts.key, dsaEncoding: 'ieee-p1363' } : opts.key,
+  );
   return `${input}.${base64url(signature)}`;
 }
 
@@ -112,14 +142,25 @@ async function send(doFetch: typeof fetch, url: string, init: RequestInit, where
   try {
     return await doFetch(url, init);
   } catch (e) {
-    throw new TributaryError(`${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`, { code: 'transient', location: where });
+    throw new TributaryError(
+      `${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`,
+      { code: 'transient', location: where },
+    );
   }
 }
 
 /** The token endpoint a FHIR server advertises in `.well-known/smart-configuration`. */
-export async function discoverTokenUrl(fhirBase: string, opts: { fetch?: typeof fetch; where?: string } = {}): Promise<string> {
+export async function discoverTokenUrl(
+  fhirBase: string,
+  opts: { fetch?: typeof fetch; where?: string } = {},
+): Promise<string> {
   const where = opts.where ?? 'SMART discovery';
-  const res = await send(opts.fetch ?? fetch, `${fhirBase.replace(/\/+$/, '')}/.well-known/smart-configuration`, { headers: { accept: 'application/json' } }, where);
+  const res = await send(
+    opts.fetch ?? fetch,
+    `${fhirBase.replace(/\/+$/, '')}/.well-known/smart-configuration`,
+    { headers: { accept: 'application/json' } },
+    where,
+  );
   if (!res.ok) {
     await res.arrayBuffer().catch(() => undefined);
     throw authHttpError(res.status, undefined, where);
@@ -128,17 +169,34 @@ export async function discoverTokenUrl(fhirBase: string, opts: { fetch?: typeof 
   try {
     body = await res.json();
   } catch {
-    throw new TributaryError(`${where}: smart-configuration is not JSON`, { code: 'structure', location: where, nonRetryable: true });
+    throw new TributaryError(`${where}: smart-configuration is not JSON`, {
+      code: 'structure',
+      location: where,
+      nonRetryable: true,
+    });
   }
   const config = parseAtEdge(smartConfigurationSchema, body, `${where} smart-configuration`);
-  if (config.token_endpoint_auth_methods_supported && !config.token_endpoint_auth_methods_supported.includes('private_key_jwt')) {
-    throw new TributaryError(`${where}: the server does not offer private_key_jwt client authentication`, { code: 'not-supported', location: where, nonRetryable: true });
+  if (
+    config.token_endpoint_auth_methods_supported &&
+    !config.token_endpoint_auth_methods_supported.includes('private_key_jwt')
+  ) {
+    throw new TributaryError(`${where}: the server does not offer private_key_jwt client authentication`, {
+      code: 'not-supported',
+      location: where,
+      nonRetryable: true,
+    });
   }
   return config.token_endpoint;
 }
 
 /** POST the client_credentials grant with the assertion; the answer's `error` code (a fixed OAuth word) is all an error repeats. */
-export async function fetchAccessToken(opts: { tokenUrl: string; clientAssertion: string; scope: string; fetch?: typeof fetch; where?: string }): Promise<AccessToken> {
+export async function fetchAccessToken(opts: {
+  tokenUrl: string;
+  clientAssertion: string;
+  scope: string;
+  fetch?: typeof fetch;
+  where?: string;
+}): Promise<AccessToken> {
   const where = opts.where ?? 'SMART token request';
   const form = new URLSearchParams({
     grant_type: 'client_credentials',
@@ -146,7 +204,16 @@ export async function fetchAccessToken(opts: { tokenUrl: string; clientAssertion
     client_assertion_type: CLIENT_ASSERTION_TYPE,
     client_assertion: opts.clientAssertion,
   });
-  const res = await send(opts.fetch ?? fetch, opts.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString() }, where);
+  const res = await send(
+    opts.fetch ?? fetch,
+    opts.tokenUrl,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: form.toString(),
+    },
+    where,
+  );
   const text = await res.text().catch(() => '');
   let body: unknown;
   try {
@@ -156,14 +223,25 @@ export async function fetchAccessToken(opts: { tokenUrl: string; clientAssertion
   }
   if (!res.ok) {
     const code = (body as { error?: unknown } | undefined)?.error;
-    throw authHttpError(res.status, typeof code === 'string' && /^[a-z_]{1,40}$/.test(code) ? code : undefined, where);
+    throw authHttpError(
+      res.status,
+      typeof code === 'string' && /^[a-z_]{1,40}$/.test(code) ? code : undefined,
+      where,
+    );
   }
   const parsed = tokenResponseSchema.safeParse(body);
   // zod's messages could quote the token on a malformed answer, so only the field names are reported.
   if (!parsed.success) {
-    throw new TributaryError(`${where}: token response is invalid (${[...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(root)'))].join(', ')})`, { code: 'structure', location: where, nonRetryable: true });
+    throw new TributaryError(
+      `${where}: token response is invalid (${[...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(root)'))].join(', ')})`,
+      { code: 'structure', location: where, nonRetryable: true },
+    );
   }
-  return { accessToken: parsed.data.access_token, expiresIn: parsed.data.expires_in, scope: parsed.data.scope };
+  return {
+    accessToken: parsed.data.access_token,
+    expiresIn: parsed.data.expires_in,
+    scope: parsed.data.scope,
+  };
 }
 
 export interface SmartAuthOptions {
@@ -194,10 +272,22 @@ export function createSmartAuth(options: SmartAuthOptions = {}) {
 
   return {
     /** The institution's token source, or undefined when its registry entry has no `smart` block. */
-    accessFor(institutionId: string, smart: SmartAuth | undefined, fhirBase: string): SmartAccess | undefined {
+    accessFor(
+      institutionId: string,
+      smart: SmartAuth | undefined,
+      fhirBase: string,
+    ): SmartAccess | undefined {
       if (!smart) return undefined;
       const where = `${institutionId} SMART token`;
-      const cacheKey = JSON.stringify([institutionId, fhirBase, smart.tokenUrl, smart.clientId, smart.kid, smart.alg, smart.scope]);
+      const cacheKey = JSON.stringify([
+        institutionId,
+        fhirBase,
+        smart.tokenUrl,
+        smart.clientId,
+        smart.kid,
+        smart.alg,
+        smart.scope,
+      ]);
       return {
         async token() {
           const cached = tokens.get(cacheKey);
@@ -208,8 +298,20 @@ export function createSmartAuth(options: SmartAuthOptions = {}) {
             token: (async () => {
               const tokenUrl = await tokenUrlFor(smart, fhirBase, where);
               const key = loadPrivateKey(smart, where, options.env);
-              const clientAssertion = createClientAssertion({ clientId: smart.clientId, tokenUrl, key, kid: smart.kid, alg: smart.alg });
-              return fetchAccessToken({ tokenUrl, clientAssertion, scope: smart.scope, fetch: doFetch, where });
+              const clientAssertion = createClientAssertion({
+                clientId: smart.clientId,
+                tokenUrl,
+                key,
+                kid: smart.kid,
+                alg: smart.alg,
+              });
+              return fetchAccessToken({
+                tokenUrl,
+                clientAssertion,
+                scope: smart.scope,
+                fetch: doFetch,
+                where,
+              });
             })(),
           };
           tokens.set(cacheKey, entry);

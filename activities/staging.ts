@@ -38,11 +38,14 @@ const KEY_PATTERN = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 /** Staging keys are paths we build from institution ids, source kinds and digests; anything else is refused. */
 export function assertStagingKey(key: string): void {
   if (!KEY_PATTERN.test(key) || key.split('/').includes('..') || key.length > 400) {
-    throw new TributaryError(`staging key has an invalid shape (lower-case segments of letters, digits, . _ -)`, {
-      code: 'invalid',
-      location: 'staging key',
-      nonRetryable: true,
-    });
+    throw new TributaryError(
+      `staging key has an invalid shape (lower-case segments of letters, digits, . _ -)`,
+      {
+        code: 'invalid',
+        location: 'staging key',
+        nonRetryable: true,
+      },
+    );
   }
 }
 
@@ -63,7 +66,8 @@ export function digestOf(bytes: Buffer | string): string {
 export function createFileBlobStore(options: { root: string; key: Pick<SecretKey, 'key'> }): BlobStore {
   const { root } = options;
   const key = options.key.key;
-  if (key.length !== 32) throw new TributaryError('staging key must be 32 bytes', { code: 'security', nonRetryable: true });
+  if (key.length !== 32)
+    throw new TributaryError('staging key must be 32 bytes', { code: 'security', nonRetryable: true });
   const keyId = Buffer.from(keyIdOf(key));
 
   const fileOf = (k: string): string => {
@@ -82,17 +86,28 @@ export function createFileBlobStore(options: { root: string; key: Pick<SecretKey
   function open(k: string, sealed: Buffer): Buffer {
     const head = MAGIC.length + KEY_ID_BYTES + IV_BYTES;
     if (sealed.length < head + TAG_BYTES || !sealed.subarray(0, MAGIC.length).equals(MAGIC)) {
-      throw new TributaryError(`staging object ${k} is not a sealed blob`, { code: 'structure', location: `staging ${k}`, nonRetryable: true });
+      throw new TributaryError(`staging object ${k} is not a sealed blob`, {
+        code: 'structure',
+        location: `staging ${k}`,
+        nonRetryable: true,
+      });
     }
     if (!sealed.subarray(MAGIC.length, MAGIC.length + KEY_ID_BYTES).equals(keyId)) {
-      throw new TributaryError(`staging object ${k} was sealed with another staging key`, { code: 'security', location: `staging ${k}`, nonRetryable: true });
+      throw new TributaryError(`staging object ${k} was sealed with another staging key`, {
+        code: 'security',
+        location: `staging ${k}`,
+        nonRetryable: true,
+      });
     }
     const iv = sealed.subarray(MAGIC.length + KEY_ID_BYTES, head);
     const decipher = crypto.createDecipheriv('aes-256-gcm', key, iv);
     decipher.setAAD(Buffer.from(k));
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
     try {
-      return Buffer.concat([decipher.update(sealed.subarray(head, sealed.length - TAG_BYTES)), decipher.final()]);
+      return Buffer.concat([
+        decipher.update(sealed.subarray(head, sealed.length - TAG_BYTES)),
+        decipher.final(),
+      ]);
     } catch {
       throw new TributaryError(`staging object ${k} failed authentication (tampered, truncated or moved)`, {
         code: 'security',
@@ -109,7 +124,12 @@ export function createFileBlobStore(options: { root: string; key: Pick<SecretKey
     },
     async get(k) {
       const sealed = readFileIfExists(fileOf(k));
-      if (!sealed) throw new TributaryError(`staging object ${k} does not exist`, { code: 'not-found', location: `staging ${k}`, nonRetryable: true });
+      if (!sealed)
+        throw new TributaryError(`staging object ${k} does not exist`, {
+          code: 'not-found',
+          location: `staging ${k}`,
+          nonRetryable: true,
+        });
       return open(k, sealed);
     },
     async has(k) {

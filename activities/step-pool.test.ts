@@ -45,14 +45,37 @@ describe('step pool', () => {
   });
 
   it('rethrows a thread error as the class the activities check for', async () => {
-    const run = pool.run({ op: 'map', format: 'no-such-format' as SourceFormat, bytes: Buffer.from(''), ctx: { institution: 'a', sourceFile: 'f' } });
+    const run = pool.run({
+      op: 'map',
+      format: 'no-such-format' as SourceFormat,
+      bytes: Buffer.from(''),
+      ctx: { institution: 'a', sourceFile: 'f' },
+    });
     await expect(run).rejects.toBeInstanceOf(NotSupportedError);
-    await expect(run).rejects.toMatchObject({ message: 'not supported: map format no-such-format', code: 'not-supported', nonRetryable: true });
+    await expect(run).rejects.toMatchObject({
+      message: 'not supported: map format no-such-format',
+      code: 'not-supported',
+      nonRetryable: true,
+    });
 
-    const e = fromThreadError(toThreadError(new TributaryError('a file the mapper cannot read', { code: 'structure', location: 'f.xml', nonRetryable: true })));
+    const e = fromThreadError(
+      toThreadError(
+        new TributaryError('a file the mapper cannot read', {
+          code: 'structure',
+          location: 'f.xml',
+          nonRetryable: true,
+        }),
+      ),
+    );
     expect(e).toBeInstanceOf(TributaryError);
     expect(e).not.toBeInstanceOf(NotSupportedError);
-    expect(e).toMatchObject({ name: 'TributaryError', message: 'a file the mapper cannot read', code: 'structure', location: 'f.xml', nonRetryable: true });
+    expect(e).toMatchObject({
+      name: 'TributaryError',
+      message: 'a file the mapper cannot read',
+      code: 'structure',
+      location: 'f.xml',
+      nonRetryable: true,
+    });
     const plain = fromThreadError(toThreadError(new RangeError('boom')));
     expect(plain).not.toBeInstanceOf(TributaryError);
     expect(plain).toMatchObject({ name: 'RangeError', message: 'boom' });
@@ -75,7 +98,10 @@ describe('step library warm-up', () => {
       warmUp: async () => void warmed.push('threads'),
       close: async () => undefined,
     };
-    const steps = createStepLibrary({ keyService: createKeyService({ key: Buffer.alloc(32, 7), keyId: 'warm-up-test' }), pool });
+    const steps = createStepLibrary({
+      keyService: createKeyService({ key: Buffer.alloc(32, 7), keyId: 'warm-up-test' }),
+      pool,
+    });
     await steps.warmUp?.({ threads: false });
     expect(warmed).toEqual([]);
     await steps.warmUp?.();

@@ -1,7 +1,12 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FhirResource, MapContext, MapResult, SourceFormat } from '../mappers/types';
-import { NotSupportedError, TributaryError, type IssueCode, type OperationOutcomeIssue } from '../platform/errors';
+import {
+  NotSupportedError,
+  TributaryError,
+  type IssueCode,
+  type OperationOutcomeIssue,
+} from '../platform/errors';
 
 /**
  * A pool of worker threads for the CPU-bound, self-contained steps: mapping (with its FHIR validation) and the
@@ -18,7 +23,11 @@ export type StepTask =
   | { op: 'map'; format: SourceFormat; bytes: Uint8Array; ctx: MapContext }
   | { op: 'validate'; resources: FhirResource[] };
 
-export type StepTaskResult<T extends StepTask> = T extends { op: 'map' } ? MapResult : T extends { op: 'validate' } ? OperationOutcomeIssue[][] : void;
+export type StepTaskResult<T extends StepTask> = T extends { op: 'map' }
+  ? MapResult
+  : T extends { op: 'validate' }
+    ? OperationOutcomeIssue[][]
+    : void;
 
 /** An error thrown on a step thread, as data: class identity does not cross threads, so it is rebuilt from this. */
 export interface ThreadError {
@@ -30,10 +39,16 @@ export interface ThreadError {
 /** A task as it crosses to the thread: resources to validate as JSON text. */
 export type StepWireTask = Exclude<StepTask, { op: 'validate' }> | { op: 'validate'; resources: string };
 
-export type StepReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: ThreadError };
+export type StepReply =
+  { id: number; ok: true; result: unknown } | { id: number; ok: false; error: ThreadError };
 
 export function toThreadError(e: unknown): ThreadError {
-  if (e instanceof TributaryError) return { name: e.name, message: e.message, tributary: { code: e.code, location: e.location, nonRetryable: e.nonRetryable } };
+  if (e instanceof TributaryError)
+    return {
+      name: e.name,
+      message: e.message,
+      tributary: { code: e.code, location: e.location, nonRetryable: e.nonRetryable },
+    };
   if (e instanceof Error) return { name: e.name, message: e.message };
   return { name: 'Error', message: String(e) };
 }
@@ -41,7 +56,8 @@ export function toThreadError(e: unknown): ThreadError {
 /** The error the activity would have seen in-process: the same class (for its instanceof checks), message and flags. */
 export function fromThreadError(t: ThreadError): Error {
   if (t.tributary) {
-    if (t.name === 'NotSupportedError') return new NotSupportedError(t.message.replace(/^not supported: /, ''));
+    if (t.name === 'NotSupportedError')
+      return new NotSupportedError(t.message.replace(/^not supported: /, ''));
     const e = new TributaryError(t.message, t.tributary);
     e.name = t.name;
     return e;
@@ -72,14 +88,20 @@ interface Slot {
 const ENTRY = new URL('./step-thread.mjs', import.meta.url);
 
 export function createStepPool(size: number = defaultStepThreads()): StepPool {
-  if (!Number.isInteger(size) || size < 1) throw new TributaryError('step threads must be a positive integer', { code: 'invalid', nonRetryable: true });
+  if (!Number.isInteger(size) || size < 1)
+    throw new TributaryError('step threads must be a positive integer', {
+      code: 'invalid',
+      nonRetryable: true,
+    });
   const slots: (Slot | undefined)[] = new Array(size).fill(undefined);
   let nextId = 1;
   let closed = false;
 
   function spawn(index: number): Slot {
     // execArgv: a parent's `--input-type` or `--eval` would break the thread's module load; only profiling flags pass on.
-    const worker = new Worker(ENTRY, { execArgv: process.execArgv.filter((a) => /^--cpu-prof(-dir=.+|-name=.+|-interval=\d+)?$/.test(a)) });
+    const worker = new Worker(ENTRY, {
+      execArgv: process.execArgv.filter((a) => /^--cpu-prof(-dir=.+|-name=.+|-interval=\d+)?$/.test(a)),
+    });
     const slot: Slot = { worker, pending: new Map() };
     // An idle pool must not keep a CLI process alive; a busy one must (see settle).
     worker.unref();
@@ -126,9 +148,13 @@ export function createStepPool(size: number = defaultStepThreads()): StepPool {
     size,
     run<T extends StepTask>(task: T): Promise<StepTaskResult<T>> {
       if (closed) return Promise.reject(new TributaryError('step pool is closed', { code: 'transient' }));
-      if (task.op === 'validate') return send(pick(), { op: 'validate', resources: JSON.stringify(task.resources) }) as Promise<StepTaskResult<T>>;
+      if (task.op === 'validate')
+        return send(pick(), { op: 'validate', resources: JSON.stringify(task.resources) }) as Promise<
+          StepTaskResult<T>
+        >;
       // A map result comes back as JSON text (see the top of this file).
-      if (task.op === 'map') return send(pick(), task).then((json) => JSON.parse(json as string)) as Promise<StepTaskResult<T>>;
+      if (task.op === 'map')
+        return send(pick(), task).then((json) => JSON.parse(json as string)) as Promise<StepTaskResult<T>>;
       return send(pick(), task) as Promise<StepTaskResult<T>>;
     },
     async warmUp() {

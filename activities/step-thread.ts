@@ -12,7 +12,13 @@ async function run(task: StepWireTask): Promise<unknown> {
       return undefined;
     case 'map':
       // Structured clone delivers a Uint8Array; the mappers read it as the Buffer it was.
-      return JSON.stringify(await mapBuffer(task.format, Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength), task.ctx));
+      return JSON.stringify(
+        await mapBuffer(
+          task.format,
+          Buffer.from(task.bytes.buffer, task.bytes.byteOffset, task.bytes.byteLength),
+          task.ctx,
+        ),
+      );
     case 'validate':
       return (JSON.parse(task.resources) as FhirResource[]).map((r) => validateFhirResource(r));
   }

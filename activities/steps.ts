@@ -1,10 +1,22 @@
 // Lets timers and I/O callbacks run between slices of work: the Temporal worker's workflow tasks share this event loop.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { createDeidEngine, linkageSubjectOf, scrubText, type DeidEngine, type ProfileName } from '../deid/index';
+import {
+  createDeidEngine,
+  linkageSubjectOf,
+  scrubText,
+  type DeidEngine,
+  type ProfileName,
+} from '../deid/index';
 import type { KeyService } from '../deid/key-service';
 import { deidentifyDicom } from '../imaging/dicom-deid';
 import { denoiseDicom } from '../imaging/denoise';
-import { isSourceFormat, mapBuffer, mapImagingStudies, validateFhirResource, warmUpValidator } from '../mappers/index';
+import {
+  isSourceFormat,
+  mapBuffer,
+  mapImagingStudies,
+  validateFhirResource,
+  warmUpValidator,
+} from '../mappers/index';
 import type { FhirResource, MapContext, MapResult } from '../mappers/types';
 import { NotSupportedError, type OperationOutcomeIssue } from '../platform/errors';
 import type { DicomSummary } from '../schemas/dicom-summary';
@@ -19,10 +31,19 @@ import type { StepPool } from './step-pool';
 export interface DeidOutcome {
   outputs: FhirResource[];
   /** `index` is the resource's position in the input; resourceType and id are sanitized for the log. */
-  quarantined: { index?: number; resourceType: string; id?: string; rule: string; path: string; reason: string }[];
+  quarantined: {
+    index?: number;
+    resourceType: string;
+    id?: string;
+    rule: string;
+    path: string;
+    reason: string;
+  }[];
 }
 
-export type DicomOutcome = { status: 'ok'; bytes: Buffer; summary: DicomSummary } | { status: 'quarantined'; reason: string; rule: string };
+export type DicomOutcome =
+  | { status: 'ok'; bytes: Buffer; summary: DicomSummary }
+  | { status: 'quarantined'; reason: string; rule: string };
 
 export interface PatientLookup {
   linkageFor: (patientRef: string) => string | undefined;
@@ -35,10 +56,16 @@ export interface StepLibrary {
   /** Linkage key and MRN of a raw Patient, for the institution's patient index. */
   linkPatient(patient: FhirResource, institution: Institution): { linkage: string; mrn?: string };
   /** De-identify resources of one institution; patients of earlier batches come from the index. */
-  deidentifyResources(resources: FhirResource[], options: { institution: Institution; patients: PatientLookup }): Promise<DeidOutcome>;
+  deidentifyResources(
+    resources: FhirResource[],
+    options: { institution: Institution; patients: PatientLookup },
+  ): Promise<DeidOutcome>;
   /** FHIR validation issues of each resource, in order. */
   validateResources(resources: FhirResource[]): Promise<OperationOutcomeIssue[][]>;
-  deidentifyDicom(bytes: Buffer, options: { institution: Institution; patients: PatientLookup; where: string }): Promise<DicomOutcome>;
+  deidentifyDicom(
+    bytes: Buffer,
+    options: { institution: Institution; patients: PatientLookup; where: string },
+  ): Promise<DicomOutcome>;
   denoiseDicom(bytes: Buffer, where: string): Promise<Buffer>;
   mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): MapResult;
   /**
@@ -108,7 +135,13 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
         institution: institution.id,
         linkageFor: patients.linkageForMrn,
         scrubDescriptor: (text, c) =>
-          scrubText(text, { keyService, linkage: c.linkage, identifiers: c.identifiers, dateOffsetDays: c.dateOffsetDays, locale: institution.locale === 'zh-CN' ? 'zh' : 'en' }).text,
+          scrubText(text, {
+            keyService,
+            linkage: c.linkage,
+            identifiers: c.identifiers,
+            dateOffsetDays: c.dateOffsetDays,
+            locale: institution.locale === 'zh-CN' ? 'zh' : 'en',
+          }).text,
         where,
       });
       return result.status === 'ok' ? { status: 'ok', bytes: result.bytes, summary: result.summary } : result;

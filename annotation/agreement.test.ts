@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { cohensKappa, computeAgreement, fleissKappa, krippendorffAlphaNominal, pairwiseAgreement } from './agreement';
+import {
+  cohensKappa,
+  computeAgreement,
+  fleissKappa,
+  krippendorffAlphaNominal,
+  pairwiseAgreement,
+} from './agreement';
 
-const units = (rows: string[][]) => rows.map((cats) => ({ ratings: Object.fromEntries(cats.map((c, i) => [`r${i}`, c])) }));
+const units = (rows: string[][]) =>
+  rows.map((cats) => ({ ratings: Object.fromEntries(cats.map((c, i) => [`r${i}`, c])) }));
 
 describe('agreement', () => {
   it("Cohen's kappa: 50 items, 20 yes/yes, 5 yes/no, 10 no/yes, 15 no/no → po 0.7, pe 0.5, kappa 0.4", () => {
@@ -15,7 +22,12 @@ describe('agreement', () => {
   });
 
   it("Cohen's kappa is undefined when both always say the same single category", () => {
-    expect(cohensKappa([['a', 'a'], ['a', 'a']])).toBeNull();
+    expect(
+      cohensKappa([
+        ['a', 'a'],
+        ['a', 'a'],
+      ]),
+    ).toBeNull();
   });
 
   it("Fleiss' kappa: the 10 subjects × 14 raters × 5 categories table gives 0.210", () => {
@@ -39,14 +51,23 @@ describe('agreement', () => {
   it("Krippendorff's alpha (nominal) on units [a,a] [a,b] [b,b] [a,a,b] with a missing rating is 0.2", () => {
     // Coincidences: o_aa = 3, o_ab = o_ba = 2, o_bb = 2; n_a = 5, n_b = 4, n = 9.
     // alpha = 1 - (n-1)·(o_ab+o_ba) / (2·n_a·n_b) = 1 - 8·4/40 = 0.2.
-    expect(krippendorffAlphaNominal(units([['a', 'a'], ['a', 'b'], ['b', 'b'], ['a', 'a', 'b'], ['b']]))).toBeCloseTo(0.2, 10);
+    expect(
+      krippendorffAlphaNominal(units([['a', 'a'], ['a', 'b'], ['b', 'b'], ['a', 'a', 'b'], ['b']])),
+    ).toBeCloseTo(0.2, 10);
   });
 
   it('two raters: Fleiss, alpha and Cohen agree with hand values on a 2×2 case', () => {
     // 4 items: (a,a) (a,a) (b,b) (a,b). po = .75; Cohen pe = .75·.5 + .25·.5 = .5 → kappa .5.
     // Fleiss: P̄ = .75, p_a = 5/8, p_b = 3/8, Pe = 34/64 → (0.75-0.53125)/(0.46875) = 0.4667.
     // Alpha: n = 8, o_ab+o_ba = 2, n_a n_b = 15 → 1 - 7·2/30 = 0.5333.
-    const r = computeAgreement(units([['a', 'a'], ['a', 'a'], ['b', 'b'], ['a', 'b']]));
+    const r = computeAgreement(
+      units([
+        ['a', 'a'],
+        ['a', 'a'],
+        ['b', 'b'],
+        ['a', 'b'],
+      ]),
+    );
     expect(r.cohensKappa).toEqual([{ annotators: ['r0', 'r1'], units: 4, kappa: 0.5 }]);
     expect(r.fleissKappa).toBeCloseTo(0.46667, 4);
     expect(r.krippendorffAlpha).toBeCloseTo(0.53333, 4);

@@ -9,7 +9,8 @@ export interface RatedUnit {
   ratings: Map<string, string> | Record<string, string>;
 }
 
-const entriesOf = (u: RatedUnit): [string, string][] => (u.ratings instanceof Map ? [...u.ratings.entries()] : Object.entries(u.ratings));
+const entriesOf = (u: RatedUnit): [string, string][] =>
+  u.ratings instanceof Map ? [...u.ratings.entries()] : Object.entries(u.ratings);
 
 /** Cohen's kappa for two annotators over the units both rated. */
 export function cohensKappa(pairs: [string, string][]): number | null {
@@ -86,7 +87,8 @@ export function krippendorffAlphaNominal(units: RatedUnit[]): number | null {
   }
   let expected = 0;
   const totals = [...marginal.values()];
-  for (let i = 0; i < totals.length; i++) for (let j = 0; j < totals.length; j++) if (i !== j) expected += totals[i] * totals[j];
+  for (let i = 0; i < totals.length; i++)
+    for (let j = 0; j < totals.length; j++) if (i !== j) expected += totals[i] * totals[j];
   if (expected === 0) return null;
   return 1 - ((n - 1) * observed) / expected;
 }
@@ -128,7 +130,11 @@ export function computeAgreement(units: RatedUnit[]): QueueAgreement {
     }
   }
   const cohens = [...pairs.entries()]
-    .map(([key, list]) => ({ annotators: key.split('\u0000') as [string, string], units: list.length, kappa: cohensKappa(list) }))
+    .map(([key, list]) => ({
+      annotators: key.split('\u0000') as [string, string],
+      units: list.length,
+      kappa: cohensKappa(list),
+    }))
     .sort((x, y) => x.annotators.join().localeCompare(y.annotators.join()));
   const defined = cohens.filter((c) => c.kappa !== null);
   return {
@@ -137,6 +143,8 @@ export function computeAgreement(units: RatedUnit[]): QueueAgreement {
     fleissKappa: fleissKappa(units),
     krippendorffAlpha: krippendorffAlphaNominal(units),
     cohensKappa: cohens,
-    meanCohensKappa: defined.length ? defined.reduce((s, c) => s + (c.kappa as number), 0) / defined.length : null,
+    meanCohensKappa: defined.length
+      ? defined.reduce((s, c) => s + (c.kappa as number), 0) / defined.length
+      : null,
   };
 }

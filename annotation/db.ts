@@ -26,11 +26,21 @@ const require = createRequire(import.meta.url);
 const migrationsDir = path.resolve(import.meta.dirname, 'migrations');
 const retryableCodes = new Set(['40001', '40P01']);
 
-export async function openDb(options: { databaseUrl?: string; dataDir?: string; poolSize?: number; schema?: string }): Promise<Db> {
+export async function openDb(options: {
+  databaseUrl?: string;
+  dataDir?: string;
+  poolSize?: number;
+  schema?: string;
+}): Promise<Db> {
   if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) {
-    throw new TributaryError('queue store schema: lower-case letters, digits and underscores only', { code: 'invalid', nonRetryable: true });
+    throw new TributaryError('queue store schema: lower-case letters, digits and underscores only', {
+      code: 'invalid',
+      nonRetryable: true,
+    });
   }
-  const db = options.databaseUrl ? await openPg(options.databaseUrl, options.poolSize ?? 24, options.schema) : await openPglite(options.dataDir, options.schema);
+  const db = options.databaseUrl
+    ? await openPg(options.databaseUrl, options.poolSize ?? 24, options.schema)
+    : await openPglite(options.dataDir, options.schema);
   try {
     await migrate(db);
   } catch (e) {
@@ -50,7 +60,11 @@ async function openPg(url: string, max: number, schema: string | undefined): Pro
       await admin.end();
     }
   }
-  const pool = new pg.Pool({ connectionString: url, max, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
   // An idle client's error (server restart) must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
   // Named statements: each connection parses and plans a query text once (the claim queries are costly to plan).
@@ -61,7 +75,13 @@ async function openPg(url: string, max: number, schema: string | undefined): Pro
     return n;
   };
   const run = async <T>(client: pg.Pool | pg.PoolClient, text: string, params?: unknown[]) =>
-    (await client.query({ name: params?.length ? nameOf(text) : undefined, text, values: params as unknown[] })).rows as T[];
+    (
+      await client.query({
+        name: params?.length ? nameOf(text) : undefined,
+        text,
+        values: params as unknown[],
+      })
+    ).rows as T[];
   return {
     kind: 'pg',
     query: <T>(text: string, params?: unknown[]) => wrap(() => run<T>(pool, text, params)),
@@ -70,7 +90,9 @@ async function openPg(url: string, max: number, schema: string | undefined): Pro
         const client = await wrap(() => pool.connect());
         try {
           await client.query('BEGIN');
-          const out = await fn({ query: <U>(text: string, params?: unknown[]) => wrap(() => run<U>(client, text, params)) });
+          const out = await fn({
+            query: <U>(text: string, params?: unknown[]) => wrap(() => run<U>(client, text, params)),
+          });
           await client.query('COMMIT');
           return out;
         } catch (e) {
@@ -87,14 +109,22 @@ async function openPg(url: string, max: number, schema: string | undefined): Pro
 async function openPglite(dataDir: string | undefined, schema: string | undefined): Promise<Db> {
   const inMemory = !dataDir || dataDir === 'memory://';
   if (!inMemory) mkdirSync(dataDir, { recursive: true });
-  const lite = inMemory ? await PGlite.create({ loadDataDir: await freshClusterImage() }) : await PGlite.create(dataDir);
+  const lite = inMemory
+    ? await PGlite.create({ loadDataDir: await freshClusterImage() })
+    : await PGlite.create(dataDir);
   if (schema) await lite.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`);
   return {
     kind: 'pglite',
-    query: <T>(text: string, params?: unknown[]) => wrap(async () => (await lite.query<T>(text, params)).rows),
+    query: <T>(text: string, params?: unknown[]) =>
+      wrap(async () => (await lite.query<T>(text, params)).rows),
     transaction: <T>(fn: (tx: Sql) => Promise<T>) =>
       withRetry(() =>
-        lite.transaction((tx) => fn({ query: <U>(text: string, params?: unknown[]) => wrap(async () => (await tx.query<U>(text, params)).rows) })),
+        lite.transaction((tx) =>
+          fn({
+            query: <U>(text: string, params?: unknown[]) =>
+              wrap(async () => (await tx.query<U>(text, params)).rows),
+          }),
+        ),
       ),
     close: () => lite.close(),
   };
@@ -117,7 +147,12 @@ async function freshClusterImage(): Promise<Blob> {
 }
 
 function pgliteVersion(): string {
-  const pkg = JSON.parse(readFileSync(path.resolve(path.dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(
+    readFileSync(
+      path.resolve(path.dirname(require.resolve('@electric-sql/pglite')), '..', 'package.json'),
+      'utf8',
+    ),
+  ) as { version: string };
   return pkg.version;
 }
 
@@ -141,7 +176,11 @@ async function wrap<T>(fn: () => Promise<T>): Promise<T> {
     const err = toError(e);
     const code = (e as { code?: unknown }).code;
     // Database messages can quote row values (unique violations echo keys): keep only the SQLSTATE.
-    throw new DbError(`queue store database error${typeof code === 'string' ? ` (SQLSTATE ${code})` : `: ${err.message.split('\n')[0]}`}`, typeof code === 'string' ? code : undefined, err);
+    throw new DbError(
+      `queue store database error${typeof code === 'string' ? ` (SQLSTATE ${code})` : `: ${err.message.split('\n')[0]}`}`,
+      typeof code === 'string' ? code : undefined,
+      err,
+    );
   }
 }
 
@@ -157,15 +196,20 @@ async function withRetry<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 async function migrate(db: Db): Promise<void> {
-  const files = readdirSync(migrationsDir).filter((f) => f.endsWith('.sql')).sort();
+  const files = readdirSync(migrationsDir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort();
   await db.transaction(async (tx) => {
     // One migrator at a time across processes sharing a PostgreSQL database.
     await tx.query('SELECT pg_advisory_xact_lock(7312001)');
-    await tx.query('CREATE TABLE IF NOT EXISTS queue_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    await tx.query(
+      'CREATE TABLE IF NOT EXISTS queue_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
     for (const file of files) {
       const done = await tx.query('SELECT 1 FROM queue_migrations WHERE name = $1', [file]);
       if (done.length) continue;
-      for (const statement of splitStatements(readFileSync(path.join(migrationsDir, file), 'utf8'))) await tx.query(statement);
+      for (const statement of splitStatements(readFileSync(path.join(migrationsDir, file), 'utf8')))
+        await tx.query(statement);
       await tx.query('INSERT INTO queue_migrations (name) VALUES ($1)', [file]);
     }
   });

@@ -33,9 +33,12 @@ export function exportJsonl(rows: ExportRow[]): string {
 }
 
 /** The published de-identified resource this item was built from. */
-export function sourceReference(row: ExportRow): { reference: string } | { identifier: { system: string; value: string } } {
+export function sourceReference(
+  row: ExportRow,
+): { reference: string } | { identifier: { system: string; value: string } } {
   const id = row.content.summary.resource?.id;
-  if (typeof id === 'string' && /^[A-Za-z0-9\-.]{1,64}$/.test(id)) return { reference: `${row.resourceType}/${id}` };
+  if (typeof id === 'string' && /^[A-Za-z0-9\-.]{1,64}$/.test(id))
+    return { reference: `${row.resourceType}/${id}` };
   const tail = /([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(row.itemId);
   if (tail && tail[1] === row.resourceType) return { reference: `${tail[1]}/${tail[2]}` };
   return { identifier: { system: 'urn:tributary:work-item', value: row.itemId } };
@@ -45,13 +48,17 @@ const taskCode = (row: ExportRow) => ({
   coding: [{ system: 'urn:tributary:annotation-queue', code: row.queue }],
   text: `annotation: ${row.queue} (${row.taskType})`,
 });
-const labelCoding = (row: ExportRow, label: string) => ({ coding: [{ system: `urn:tributary:annotation-queue:${row.queue}:label`, code: label }], text: label });
+const labelCoding = (row: ExportRow, label: string) => ({
+  coding: [{ system: `urn:tributary:annotation-queue:${row.queue}:label`, code: label }],
+  text: label,
+});
 
 export function exportFhirBundle(rows: ExportRow[]): Record<string, unknown> {
   const entry: { fullUrl: string; resource: Record<string, unknown> }[] = [];
   for (const row of rows) {
     const derivedFrom = [sourceReference(row)];
-    const status = row.status === 'accepted' ? 'final' : row.status === 'rejected' ? 'cancelled' : 'preliminary';
+    const status =
+      row.status === 'accepted' ? 'final' : row.status === 'rejected' ? 'cancelled' : 'preliminary';
     for (const l of row.labels) {
       const base = {
         status,
@@ -63,7 +70,14 @@ export function exportFhirBundle(rows: ExportRow[]): Record<string, unknown> {
       };
       const fullUrl = `urn:tributary:annotation:${row.queue}:${l.assignmentId}`;
       if (row.taskType === 'classification') {
-        entry.push({ fullUrl, resource: { resourceType: 'Observation', ...base, valueCodeableConcept: labelCoding(row, (l.labels as ClassificationLabels).label) } });
+        entry.push({
+          fullUrl,
+          resource: {
+            resourceType: 'Observation',
+            ...base,
+            valueCodeableConcept: labelCoding(row, (l.labels as ClassificationLabels).label),
+          },
+        });
       } else if (row.taskType === 'free-text-finding') {
         const v = l.labels as FreeTextFindingLabels;
         entry.push({
@@ -87,7 +101,12 @@ export function exportFhirBundle(rows: ExportRow[]): Record<string, unknown> {
               valueCodeableConcept: labelCoding(row, r.label),
               component: (['x', 'y', 'width', 'height'] as const).map((k) => ({
                 code: { coding: [{ system: 'urn:tributary:image-region', code: k }] },
-                valueQuantity: { value: r[k], unit: 'fraction of preview', system: 'http://unitsofmeasure.org', code: '1' },
+                valueQuantity: {
+                  value: r[k],
+                  unit: 'fraction of preview',
+                  system: 'http://unitsofmeasure.org',
+                  code: '1',
+                },
               })),
               bodySite: row.content.bodySite ? { text: row.content.bodySite } : undefined,
               note: [{ text: `preview ${r.preview}` }],
@@ -104,15 +123,23 @@ export function exportFhirBundle(rows: ExportRow[]): Record<string, unknown> {
             performer: base.performer,
             issued: l.submittedAt,
             meta: base.meta,
-            ...(row.resourceType === 'ImagingStudy' && 'reference' in derivedFrom[0] ? { imagingStudy: derivedFrom } : {}),
+            ...(row.resourceType === 'ImagingStudy' && 'reference' in derivedFrom[0]
+              ? { imagingStudy: derivedFrom }
+              : {}),
             result: results,
-            conclusion: regions.length ? `regions: ${[...new Set(regions.map((r) => r.label))].sort().join(', ')}` : 'no regions',
+            conclusion: regions.length
+              ? `regions: ${[...new Set(regions.map((r) => r.label))].sort().join(', ')}`
+              : 'no regions',
           },
         });
       }
     }
   }
-  return { resourceType: 'Bundle', type: 'collection', entry: entry.map((e) => ({ ...e, resource: dropUndefined(e.resource) })) };
+  return {
+    resourceType: 'Bundle',
+    type: 'collection',
+    entry: entry.map((e) => ({ ...e, resource: dropUndefined(e.resource) })),
+  };
 }
 
 function dropUndefined(o: Record<string, unknown>): Record<string, unknown> {
@@ -120,7 +147,10 @@ function dropUndefined(o: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** Label Studio tasks: data holds the de-identified text and preview URLs, annotations the submissions. */
-export function exportLabelStudio(rows: ExportRow[], previewUrl: (row: ExportRow, index: number) => string): Record<string, unknown>[] {
+export function exportLabelStudio(
+  rows: ExportRow[],
+  previewUrl: (row: ExportRow, index: number) => string,
+): Record<string, unknown>[] {
   return rows.map((row, n) => ({
     id: n + 1,
     data: {
@@ -142,12 +172,26 @@ export function exportLabelStudio(rows: ExportRow[], previewUrl: (row: ExportRow
 function labelStudioResult(row: ExportRow, l: LabelRecord): Record<string, unknown>[] {
   switch (row.taskType) {
     case 'classification':
-      return [{ from_name: 'label', to_name: 'text', type: 'choices', value: { choices: [(l.labels as ClassificationLabels).label] } }];
+      return [
+        {
+          from_name: 'label',
+          to_name: 'text',
+          type: 'choices',
+          value: { choices: [(l.labels as ClassificationLabels).label] },
+        },
+      ];
     case 'free-text-finding': {
       const v = l.labels as FreeTextFindingLabels;
       return [
-        { from_name: 'present', to_name: 'text', type: 'choices', value: { choices: [v.present ? 'present' : 'absent'] } },
-        ...(v.finding ? [{ from_name: 'finding', to_name: 'text', type: 'textarea', value: { text: [v.finding] } }] : []),
+        {
+          from_name: 'present',
+          to_name: 'text',
+          type: 'choices',
+          value: { choices: [v.present ? 'present' : 'absent'] },
+        },
+        ...(v.finding
+          ? [{ from_name: 'finding', to_name: 'text', type: 'textarea', value: { text: [v.finding] } }]
+          : []),
       ];
     }
     case 'image-region':
@@ -157,7 +201,14 @@ function labelStudioResult(row: ExportRow, l: LabelRecord): Record<string, unkno
         to_name: 'image',
         type: 'rectanglelabels',
         image_rotation: 0,
-        value: { x: r.x * 100, y: r.y * 100, width: r.width * 100, height: r.height * 100, rotation: 0, rectanglelabels: [r.label] },
+        value: {
+          x: r.x * 100,
+          y: r.y * 100,
+          width: r.width * 100,
+          height: r.height * 100,
+          rotation: 0,
+          rectanglelabels: [r.label],
+        },
       }));
   }
 }

@@ -11,7 +11,9 @@ import { type VerifiedWorkItem } from '../schemas/work-item';
  * share of items are gold (reference-labelled by a reviewer, then used to score annotators). Config, zod-validated.
  */
 
-export const queueIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter');
+export const queueIdSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes, starting with a letter');
 export const taskTypeSchema = z.enum(['classification', 'free-text-finding', 'image-region']);
 export type TaskType = z.infer<typeof taskTypeSchema>;
 
@@ -32,7 +34,11 @@ export const queueDefinitionSchema = z
   })
   .superRefine((q, ctx) => {
     if (q.taskType !== 'free-text-finding' && q.labels.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['labels'], message: `a ${q.taskType} queue needs at least one label` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['labels'],
+        message: `a ${q.taskType} queue needs at least one label`,
+      });
     }
   });
 export type QueueDefinition = z.infer<typeof queueDefinitionSchema>;
@@ -46,7 +52,10 @@ export const routingMatchSchema = z.strictObject({
   /** Substrings of the item's body site, case-insensitive. */
   bodySites: lowerList,
   /** Any of these codes (system optional: then any system). */
-  codes: z.array(z.strictObject({ system: z.string().min(1).optional(), code: z.string().min(1) })).min(1).optional(),
+  codes: z
+    .array(z.strictObject({ system: z.string().min(1).optional(), code: z.string().min(1) }))
+    .min(1)
+    .optional(),
   /** Any of these phrases in the item's text, case-insensitive, on word boundaries. */
   textAny: lowerList,
 });
@@ -69,19 +78,41 @@ export const routingRulesSchema = z
     queues: z.array(queueDefinitionSchema).min(1),
     rules: z.array(routingRuleSchema),
     /** Where items that match no rule go; without it they are counted as unrouted and not enqueued. */
-    fallback: z.strictObject({ queue: queueIdSchema, priority: z.number().int().min(0).max(1000).default(0), annotators: z.number().int().min(1).max(20).default(1) }).optional(),
+    fallback: z
+      .strictObject({
+        queue: queueIdSchema,
+        priority: z.number().int().min(0).max(1000).default(0),
+        annotators: z.number().int().min(1).max(20).default(1),
+      })
+      .optional(),
   })
   .superRefine((r, ctx) => {
     const ids = new Set<string>();
     r.queues.forEach((q, i) => {
-      if (ids.has(q.id)) ctx.addIssue({ code: 'custom', path: ['queues', i, 'id'], message: `duplicate queue "${q.id}"` });
+      if (ids.has(q.id))
+        ctx.addIssue({ code: 'custom', path: ['queues', i, 'id'], message: `duplicate queue "${q.id}"` });
       ids.add(q.id);
     });
     r.rules.forEach((rule, i) => {
-      if (!ids.has(rule.queue)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'queue'], message: `unknown queue "${rule.queue}"` });
-      if (Object.keys(rule.match).length === 0) ctx.addIssue({ code: 'custom', path: ['rules', i, 'match'], message: 'a rule must match on something' });
+      if (!ids.has(rule.queue))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'queue'],
+          message: `unknown queue "${rule.queue}"`,
+        });
+      if (Object.keys(rule.match).length === 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'match'],
+          message: 'a rule must match on something',
+        });
     });
-    if (r.fallback && !ids.has(r.fallback.queue)) ctx.addIssue({ code: 'custom', path: ['fallback', 'queue'], message: `unknown queue "${r.fallback.queue}"` });
+    if (r.fallback && !ids.has(r.fallback.queue))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fallback', 'queue'],
+        message: `unknown queue "${r.fallback.queue}"`,
+      });
   });
 export type RoutingRules = z.infer<typeof routingRulesSchema>;
 
@@ -101,7 +132,10 @@ export function loadRoutingRules(file: string = defaultRoutingRulesFile): Routin
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new TributaryError(`routing rules ${file}: cannot read as JSON (${toError(e).message.split('\n')[0]})`, { code: 'invalid', location: file, nonRetryable: true, cause: e });
+    throw new TributaryError(
+      `routing rules ${file}: cannot read as JSON (${toError(e).message.split('\n')[0]})`,
+      { code: 'invalid', location: file, nonRetryable: true, cause: e },
+    );
   }
   return parseAtEdge(routingRulesSchema, raw, `routing rules ${file}`);
 }
@@ -123,7 +157,9 @@ export function routeItem(item: VerifiedWorkItem, rules: RoutingRules): Route[] 
   }
   if (byQueue.size === 0 && rules.fallback) {
     const f = rules.fallback;
-    return [{ queue: f.queue, priority: f.priority, annotators: f.annotators, gold: false, rule: 'fallback' }];
+    return [
+      { queue: f.queue, priority: f.priority, annotators: f.annotators, gold: false, rule: 'fallback' },
+    ];
   }
   return [...byQueue.values()].sort((a, b) => b.priority - a.priority || a.queue.localeCompare(b.queue));
 }
@@ -140,7 +176,12 @@ export function matchesRule(item: VerifiedWorkItem, m: RoutingMatch): boolean {
   }
   if (m.codes) {
     const codes = item.codes ?? [];
-    if (!m.codes.some((want) => codes.some((c) => c.code === want.code && (!want.system || want.system === c.system)))) return false;
+    if (
+      !m.codes.some((want) =>
+        codes.some((c) => c.code === want.code && (!want.system || want.system === c.system)),
+      )
+    )
+      return false;
   }
   if (m.textAny) {
     const text = item.text;
@@ -153,7 +194,10 @@ const phraseCache = new Map<string, RegExp>();
 function phraseRegex(phrase: string): RegExp {
   let re = phraseCache.get(phrase);
   if (!re) {
-    const escaped = phrase.trim().replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\s+/g, '\\s+');
+    const escaped = phrase
+      .trim()
+      .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/\s+/g, '\\s+');
     // Word boundaries for Latin text; CJK phrases match as plain substrings.
     re = /^[\x20-\x7e]+$/.test(phrase) ? new RegExp(`\\b${escaped}\\b`, 'i') : new RegExp(escaped, 'i');
     phraseCache.set(phrase, re);

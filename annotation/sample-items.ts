@@ -12,7 +12,12 @@ export interface SampleRecord {
   planted: string[];
 }
 
-const mark = { policy: 'safe-harbor', policyVersion: 'sample-1', keyId: 'sample-key', verifiedAt: '2026-11-25T09:00:00.000Z' };
+const mark = {
+  policy: 'safe-harbor',
+  policyVersion: 'sample-1',
+  keyId: 'sample-key',
+  verifiedAt: '2026-11-25T09:00:00.000Z',
+};
 
 /** Raw values the samples' source records held before de-identification. */
 const people = [
@@ -38,7 +43,9 @@ export function sampleRecords(count = 30): SampleRecord[] {
             resourceType: 'DocumentReference',
             summary: {
               title: 'Emergency department note',
-              excerpts: ['[PATIENT] is a [AGE]-year-old presenting with central chest pain radiating to the left arm for 2 hours; troponin elevated.'],
+              excerpts: [
+                '[PATIENT] is a [AGE]-year-old presenting with central chest pain radiating to the left arm for 2 hours; troponin elevated.',
+              ],
               resource: { resourceType: 'DocumentReference', status: 'current', type: { text: 'ED note' } },
             },
             text: 'Central chest pain radiating to the left arm; troponin elevated. Possible acute coronary syndrome.',
@@ -53,7 +60,10 @@ export function sampleRecords(count = 30): SampleRecord[] {
             institution: 'sample-inst',
             sourceKind: 'wearable',
             resourceType: 'Observation',
-            summary: { title: 'Wearable rhythm flag', excerpts: ['Irregular rhythm notification: possible atrial fibrillation, 3 episodes in 24 h.'] },
+            summary: {
+              title: 'Wearable rhythm flag',
+              excerpts: ['Irregular rhythm notification: possible atrial fibrillation, 3 episodes in 24 h.'],
+            },
             codes: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }],
             text: 'Irregular rhythm notification: possible atrial fibrillation.',
           },
@@ -69,7 +79,10 @@ export function sampleRecords(count = 30): SampleRecord[] {
             resourceType: 'ImagingStudy',
             modality: 'CT',
             bodySite: 'CHEST',
-            summary: { title: 'CT chest without contrast', excerpts: ['Axial series, 1.25 mm. Indication: [REDACTED] follow-up of pulmonary nodule.'] },
+            summary: {
+              title: 'CT chest without contrast',
+              excerpts: ['Axial series, 1.25 mm. Indication: [REDACTED] follow-up of pulmonary nodule.'],
+            },
             previews: [{ ref: `sample/study-${n}.png`, caption: 'axial slice' }],
           },
         });
@@ -82,7 +95,10 @@ export function sampleRecords(count = 30): SampleRecord[] {
             institution: 'sample-inst',
             sourceKind: 'druglabel',
             resourceType: 'MedicationKnowledge',
-            summary: { title: 'Label section comparison', excerpts: ['Dosage section conflicts with the contraindications section for renal impairment.'] },
+            summary: {
+              title: 'Label section comparison',
+              excerpts: ['Dosage section conflicts with the contraindications section for renal impairment.'],
+            },
             text: 'Dosage section conflicts with the contraindicated use in severe renal impairment.',
           },
         });

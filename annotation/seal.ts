@@ -40,11 +40,14 @@ export function sealWorkItem(
 export function assertVerificationMark(item: unknown, where: string): VerifiedWorkItem {
   const parsed = parseAtEdge(verifiedWorkItemSchema, item, where);
   if (digestWorkItem(parsed) !== parsed.verification.digest) {
-    throw new TributaryError(`${where}: verification digest does not match the item's content (changed after the de-identification gate)`, {
-      code: 'security',
-      location: `${where}.verification.digest`,
-      nonRetryable: true,
-    });
+    throw new TributaryError(
+      `${where}: verification digest does not match the item's content (changed after the de-identification gate)`,
+      {
+        code: 'security',
+        location: `${where}.verification.digest`,
+        nonRetryable: true,
+      },
+    );
   }
   return parsed;
 }

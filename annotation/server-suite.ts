@@ -42,23 +42,61 @@ export function describeAnnotationApi(options: SuiteOptions): void {
     const loadCount = options.loadItems ?? 30;
     const upstreamMisses = new Set<string>();
     // Values shorter than 4 characters (ages, initials) match ordinary text and are not scanned.
-    const scannable = () => [...new Set(options.planted.filter((v) => v.length >= 4).map((v) => v.toLowerCase()))];
+    const scannable = () => [
+      ...new Set(options.planted.filter((v) => v.length >= 4).map((v) => v.toLowerCase())),
+    ];
     const baseRules = loadRoutingRules();
     const rules: RoutingRules = {
       ...baseRules,
       queues: [
         ...baseRules.queues,
-        { id: 'agree-check', title: 'Agreement check', taskType: 'classification', labels: ['a', 'b'], leaseSeconds: 60, minItemAgreement: 0, maxAnnotators: 2, review: true },
-        { id: 'load', title: 'Load', taskType: 'classification', labels: ['x', 'y'], leaseSeconds: 60, minItemAgreement: 0, maxAnnotators: 2, review: false },
+        {
+          id: 'agree-check',
+          title: 'Agreement check',
+          taskType: 'classification',
+          labels: ['a', 'b'],
+          leaseSeconds: 60,
+          minItemAgreement: 0,
+          maxAnnotators: 2,
+          review: true,
+        },
+        {
+          id: 'load',
+          title: 'Load',
+          taskType: 'classification',
+          labels: ['x', 'y'],
+          leaseSeconds: 60,
+          minItemAgreement: 0,
+          maxAnnotators: 2,
+          review: false,
+        },
       ],
       rules: [
         ...baseRules.rules,
-        { name: 'agree', queue: 'agree-check', match: { textAny: ['agreement fixture'] }, priority: 10, annotators: 2, goldShare: 0 },
-        { name: 'load', queue: 'load', match: { textAny: ['load fixture'] }, priority: 10, annotators: 2, goldShare: 0 },
+        {
+          name: 'agree',
+          queue: 'agree-check',
+          match: { textAny: ['agreement fixture'] },
+          priority: 10,
+          annotators: 2,
+          goldShare: 0,
+        },
+        {
+          name: 'load',
+          queue: 'load',
+          match: { textAny: ['load fixture'] },
+          priority: 10,
+          annotators: 2,
+          goldShare: 0,
+        },
       ],
     };
 
-    const call = async (method: string, url: string, opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) => {
+    const call = async (
+      method: string,
+      url: string,
+      opts: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+    ) => {
       const headers: Record<string, string> = { ...opts.headers };
       if (opts.token) headers.authorization = `Bearer ${opts.token}`;
       let body: string | undefined;
@@ -99,11 +137,24 @@ export function describeAnnotationApi(options: SuiteOptions): void {
       }
       const agreeItems = [0, 1, 2, 3].map((i) =>
         sealWorkItem(
-          { id: `agree:ehr:DocumentReference/a-${i}`, institution: 'sample-inst', sourceKind: 'ehr', resourceType: 'DocumentReference', summary: { title: 'fixture' }, text: 'agreement fixture' },
+          {
+            id: `agree:ehr:DocumentReference/a-${i}`,
+            institution: 'sample-inst',
+            sourceKind: 'ehr',
+            resourceType: 'DocumentReference',
+            summary: { title: 'fixture' },
+            text: 'agreement fixture',
+          },
           { policy: 'p', policyVersion: '1', keyId: 'k' },
         ),
       );
-      const loadItems = cardiologyItems(loadCount, 'load').map((it) => sealWorkItem({ ...it, verification: undefined, text: 'load fixture' } as never, { policy: 'p', policyVersion: '1', keyId: 'k' }));
+      const loadItems = cardiologyItems(loadCount, 'load').map((it) =>
+        sealWorkItem({ ...it, verification: undefined, text: 'load fixture' } as never, {
+          policy: 'p',
+          policyVersion: '1',
+          keyId: 'k',
+        }),
+      );
       const all = [...items, ...agreeItems, ...loadItems, ...((await options.extraItems?.()) ?? [])];
       // Protected values already inside verified items got past the de-identification gate upstream: counted and
       // reported apart from leaks this API would add.
@@ -112,11 +163,23 @@ export function describeAnnotationApi(options: SuiteOptions): void {
       await store.enqueue(all, rules);
       tokens.admin = (await store.addUser({ id: 'admin', role: 'admin' })).token;
       tokens.reviewer = (await store.addUser({ id: 'reviewer', role: 'reviewer' })).token;
-      tokens.cardio1 = (await store.addUser({ id: 'cardio1', role: 'annotator', queues: ['cardiology', 'agree-check'] })).token;
-      tokens.cardio2 = (await store.addUser({ id: 'cardio2', role: 'annotator', queues: ['cardiology', 'agree-check'] })).token;
-      tokens.radio = (await store.addUser({ id: 'radio', role: 'annotator', queues: ['radiology-chest'] })).token;
+      tokens.cardio1 = (
+        await store.addUser({ id: 'cardio1', role: 'annotator', queues: ['cardiology', 'agree-check'] })
+      ).token;
+      tokens.cardio2 = (
+        await store.addUser({ id: 'cardio2', role: 'annotator', queues: ['cardiology', 'agree-check'] })
+      ).token;
+      tokens.radio = (
+        await store.addUser({ id: 'radio', role: 'annotator', queues: ['radiology-chest'] })
+      ).token;
       tokens.pharm = (await store.addUser({ id: 'pharm', role: 'annotator', queues: ['pharmacy'] })).token;
-      server = await startAnnotationServer({ store, port: 0, host: '127.0.0.1', previewRoot, bodyLimit: 16 * 1024 });
+      server = await startAnnotationServer({
+        store,
+        port: 0,
+        host: '127.0.0.1',
+        previewRoot,
+        bodyLimit: 16 * 1024,
+      });
     }, 120_000);
 
     afterAll(async () => {
@@ -131,16 +194,25 @@ export function describeAnnotationApi(options: SuiteOptions): void {
       const paths = Object.entries(doc.paths as Record<string, Record<string, unknown>>);
       expect(paths.length).toBeGreaterThanOrEqual(15);
       for (const [p, methods] of paths) {
-        const url = p.replace('{queue}', 'cardiology').replace('{itemId}', 'x').replace('{index}', '0').replace('{id}', '1');
+        const url = p
+          .replace('{queue}', 'cardiology')
+          .replace('{itemId}', 'x')
+          .replace('{index}', '0')
+          .replace('{id}', '1');
         for (const method of Object.keys(methods)) {
           const none = await call(method.toUpperCase(), url, method === 'get' ? {} : { body: {} });
           expect(none.status, `${method} ${p}`).toBe(401);
           expect(none.json.issue[0].diagnostics).toMatch(/authentication required/);
-          const bad = await call(method.toUpperCase(), url, { token: 'trb_notarealtokennotarealtoken', ...(method === 'get' ? {} : { body: {} }) });
+          const bad = await call(method.toUpperCase(), url, {
+            token: 'trb_notarealtokennotarealtoken',
+            ...(method === 'get' ? {} : { body: {} }),
+          });
           expect(bad.status).toBe(401);
         }
       }
-      expect((await call('GET', '/api/me', { headers: { authorization: "Bearer ' OR '1'='1" } })).status).toBe(401);
+      expect(
+        (await call('GET', '/api/me', { headers: { authorization: "Bearer ' OR '1'='1" } })).status,
+      ).toBe(401);
     });
 
     it('lets an annotator work only on their own queues: another queue is 403, staff routes are 403', async () => {
@@ -151,14 +223,23 @@ export function describeAnnotationApi(options: SuiteOptions): void {
       const other = await call('GET', itemUrl('pharmacy', pharmItem), { token: tokens.cardio1 });
       expect(other.status).toBe(403);
       expect(other.json.issue[0].diagnostics).toBe('this queue is not assigned to you');
-      expect((await call('GET', `${itemUrl('pharmacy', pharmItem)}/labels`, { token: tokens.cardio1 })).status).toBe(403);
+      expect(
+        (await call('GET', `${itemUrl('pharmacy', pharmItem)}/labels`, { token: tokens.cardio1 })).status,
+      ).toBe(403);
       expect((await call('GET', '/api/queues/pharmacy/agreement', { token: tokens.pharm })).status).toBe(403);
       expect((await call('GET', '/api/queues/pharmacy/export', { token: tokens.pharm })).status).toBe(403);
-      expect((await call('POST', '/api/users', { token: tokens.reviewer, body: { id: 'x', role: 'admin' } })).status).toBe(403);
+      expect(
+        (await call('POST', '/api/users', { token: tokens.reviewer, body: { id: 'x', role: 'admin' } }))
+          .status,
+      ).toBe(403);
       // An item in the annotator's own queue that they never claimed is not theirs to read either.
       const cardioItem = sampleItems(12).find((i) => i.sourceKind === 'ehr')!;
-      expect((await call('GET', itemUrl('cardiology', cardioItem.id), { token: tokens.cardio2 })).status).toBe(403);
-      const queues = (await call('GET', '/api/queues', { token: tokens.pharm })).json.queues.map((q: { id: string }) => q.id);
+      expect(
+        (await call('GET', itemUrl('cardiology', cardioItem.id), { token: tokens.cardio2 })).status,
+      ).toBe(403);
+      const queues = (await call('GET', '/api/queues', { token: tokens.pharm })).json.queues.map(
+        (q: { id: string }) => q.id,
+      );
       expect(queues).toEqual(['pharmacy']);
       const submitted = await call('POST', `/api/assignments/${pharmClaim.json.claim.assignmentId}/submit`, {
         token: tokens.pharm,
@@ -170,49 +251,97 @@ export function describeAnnotationApi(options: SuiteOptions): void {
     it('keeps annotation blind: a second annotator sees only their own labels, before and after submitting', async () => {
       const a = await call('POST', '/api/queues/agree-check/claim', { token: tokens.cardio1 });
       const itemId = a.json.claim.item.itemId;
-      expect((await call('POST', `/api/assignments/${a.json.claim.assignmentId}/submit`, { token: tokens.cardio1, body: { labels: { label: 'a' } } })).status).toBe(200);
+      expect(
+        (
+          await call('POST', `/api/assignments/${a.json.claim.assignmentId}/submit`, {
+            token: tokens.cardio1,
+            body: { labels: { label: 'a' } },
+          })
+        ).status,
+      ).toBe(200);
       const b = await call('POST', '/api/queues/agree-check/claim', { token: tokens.cardio2 });
       expect(b.json.claim.item.itemId).toBe(itemId);
       const before = await call('GET', `${itemUrl('agree-check', itemId)}/labels`, { token: tokens.cardio2 });
       expect(before.status).toBe(200);
       expect(before.json.labels).toEqual([]);
       expect(JSON.stringify(b.json)).not.toContain('"label":"a"');
-      expect((await call('GET', '/api/queues/agree-check/review', { token: tokens.cardio2 })).status).toBe(403);
-      await call('POST', `/api/assignments/${b.json.claim.assignmentId}/submit`, { token: tokens.cardio2, body: { labels: { label: 'a' } } });
+      expect((await call('GET', '/api/queues/agree-check/review', { token: tokens.cardio2 })).status).toBe(
+        403,
+      );
+      await call('POST', `/api/assignments/${b.json.claim.assignmentId}/submit`, {
+        token: tokens.cardio2,
+        body: { labels: { label: 'a' } },
+      });
       const after = await call('GET', `${itemUrl('agree-check', itemId)}/labels`, { token: tokens.cardio2 });
       expect(after.json.labels.map((l: { annotator: string }) => l.annotator)).toEqual(['cardio2']);
       const staff = await call('GET', `${itemUrl('agree-check', itemId)}/labels`, { token: tokens.reviewer });
-      expect(staff.json.labels.map((l: { annotator: string }) => l.annotator).sort()).toEqual(['cardio1', 'cardio2']);
+      expect(staff.json.labels.map((l: { annotator: string }) => l.annotator).sort()).toEqual([
+        'cardio1',
+        'cardio2',
+      ]);
     });
 
     it('computes agreement matching hand values: (a,a) (a,a) (b,b) (a,b) → Cohen 0.5, Fleiss 0.4667, alpha 0.5333', async () => {
       // The first agree-check item got (a, a) above; label the remaining three.
       const plan: Record<string, [string, string]> = {};
-      const second: [string, string][] = [['a', 'a'], ['b', 'b'], ['a', 'b']];
+      const second: [string, string][] = [
+        ['a', 'a'],
+        ['b', 'b'],
+        ['a', 'b'],
+      ];
       for (const labels of second) {
         const c1 = await call('POST', '/api/queues/agree-check/claim', { token: tokens.cardio1 });
         const c2 = await call('POST', '/api/queues/agree-check/claim', { token: tokens.cardio2 });
         expect(c2.json.claim.item.itemId).toBe(c1.json.claim.item.itemId);
         plan[c1.json.claim.item.itemId] = labels;
-        await call('POST', `/api/assignments/${c1.json.claim.assignmentId}/submit`, { token: tokens.cardio1, body: { labels: { label: labels[0] } } });
-        await call('POST', `/api/assignments/${c2.json.claim.assignmentId}/submit`, { token: tokens.cardio2, body: { labels: { label: labels[1] } } });
+        await call('POST', `/api/assignments/${c1.json.claim.assignmentId}/submit`, {
+          token: tokens.cardio1,
+          body: { labels: { label: labels[0] } },
+        });
+        await call('POST', `/api/assignments/${c2.json.claim.assignmentId}/submit`, {
+          token: tokens.cardio2,
+          body: { labels: { label: labels[1] } },
+        });
       }
-      expect((await call('POST', '/api/queues/agree-check/claim', { token: tokens.cardio1 })).status).toBe(204);
-      const { agreement } = (await call('GET', '/api/queues/agree-check/agreement', { token: tokens.reviewer })).json;
+      expect((await call('POST', '/api/queues/agree-check/claim', { token: tokens.cardio1 })).status).toBe(
+        204,
+      );
+      const { agreement } = (
+        await call('GET', '/api/queues/agree-check/agreement', { token: tokens.reviewer })
+      ).json;
       expect(agreement.units).toBe(4);
       expect(agreement.cohensKappa).toEqual([{ annotators: ['cardio1', 'cardio2'], units: 4, kappa: 0.5 }]);
       expect(agreement.fleissKappa).toBeCloseTo(0.466667, 5);
       expect(agreement.krippendorffAlpha).toBeCloseTo(0.533333, 5);
 
-      const review = (await call('GET', '/api/queues/agree-check/review', { token: tokens.reviewer })).json.items;
+      const review = (await call('GET', '/api/queues/agree-check/review', { token: tokens.reviewer })).json
+        .items;
       expect(review).toHaveLength(4);
       const disputed = review.find((r: { agreement: number }) => r.agreement === 0);
-      const accepted = await call('POST', `${itemUrl('agree-check', disputed.itemId)}/review`, { token: tokens.reviewer, body: { decision: 'requeue', note: 'disputed' } });
+      const accepted = await call('POST', `${itemUrl('agree-check', disputed.itemId)}/review`, {
+        token: tokens.reviewer,
+        body: { decision: 'requeue', note: 'disputed' },
+      });
       expect(accepted.json.result).toEqual({ status: 'open', round: 2 });
       const agreed = review.find((r: { agreement: number }) => r.agreement === 1);
-      expect((await call('POST', `${itemUrl('agree-check', agreed.itemId)}/review`, { token: tokens.reviewer, body: { decision: 'accept' } })).json.result.status).toBe('accepted');
-      expect((await call('PUT', `${itemUrl('agree-check', agreed.itemId)}/gold`, { token: tokens.reviewer, body: { labels: { label: 'a' } } })).status).toBe(200);
-      const stats = (await call('GET', '/api/queues/agree-check/stats', { token: tokens.reviewer })).json.annotators;
+      expect(
+        (
+          await call('POST', `${itemUrl('agree-check', agreed.itemId)}/review`, {
+            token: tokens.reviewer,
+            body: { decision: 'accept' },
+          })
+        ).json.result.status,
+      ).toBe('accepted');
+      expect(
+        (
+          await call('PUT', `${itemUrl('agree-check', agreed.itemId)}/gold`, {
+            token: tokens.reviewer,
+            body: { labels: { label: 'a' } },
+          })
+        ).status,
+      ).toBe(200);
+      const stats = (await call('GET', '/api/queues/agree-check/stats', { token: tokens.reviewer })).json
+        .annotators;
       expect(stats.find((s: { annotator: string }) => s.annotator === 'cardio1').gold.scored).toBe(1);
       const mine = (await call('GET', '/api/stats/me', { token: tokens.cardio1 })).json;
       expect(mine.queues['agree-check'].submitted).toBe(4);
@@ -220,28 +349,49 @@ export function describeAnnotationApi(options: SuiteOptions): void {
     });
 
     it('rejects SQL injection attempts and bad input with 400s naming the field', async () => {
-      const q = await call('POST', `/api/queues/${encodeURIComponent("cardiology' OR '1'='1")}/claim`, { token: tokens.cardio1 });
+      const q = await call('POST', `/api/queues/${encodeURIComponent("cardiology' OR '1'='1")}/claim`, {
+        token: tokens.cardio1,
+      });
       expect(q.status).toBe(400);
       expect(q.json.issue[0].diagnostics).toMatch(/path parameters is invalid:\n {2}queue:/);
-      const item = await call('GET', itemUrl('cardiology', "x' UNION SELECT content FROM items --"), { token: tokens.reviewer });
+      const item = await call('GET', itemUrl('cardiology', "x' UNION SELECT content FROM items --"), {
+        token: tokens.reviewer,
+      });
       expect(item.status).toBe(400);
       expect(item.json.issue[0].diagnostics).toMatch(/itemId/);
       const claim = await call('POST', '/api/queues/cardiology/claim', { token: tokens.cardio1 });
-      const bad = await call('POST', `/api/assignments/${claim.json.claim.assignmentId}/submit`, { token: tokens.cardio1, body: { labels: { label: "x'; DROP TABLE items; --" } } });
+      const bad = await call('POST', `/api/assignments/${claim.json.claim.assignmentId}/submit`, {
+        token: tokens.cardio1,
+        body: { labels: { label: "x'; DROP TABLE items; --" } },
+      });
       expect(bad.status).toBe(400);
-      expect(bad.json.issue[0].diagnostics).toMatch(/labels is invalid:\n {2}label: not one of this queue's labels/);
+      expect(bad.json.issue[0].diagnostics).toMatch(
+        /labels is invalid:\n {2}label: not one of this queue's labels/,
+      );
       expect(bad.text).not.toContain('DROP TABLE');
-      const id = await call('POST', `/api/assignments/${encodeURIComponent('1 OR 1=1')}/release`, { token: tokens.cardio1 });
+      const id = await call('POST', `/api/assignments/${encodeURIComponent('1 OR 1=1')}/release`, {
+        token: tokens.cardio1,
+      });
       expect(id.status).toBe(400);
-      const extra = await call('POST', `/api/assignments/${claim.json.claim.assignmentId}/skip`, { token: tokens.cardio1, body: { reason: 'x', sql: 'DROP' } });
+      const extra = await call('POST', `/api/assignments/${claim.json.claim.assignmentId}/skip`, {
+        token: tokens.cardio1,
+        body: { reason: 'x', sql: 'DROP' },
+      });
       expect(extra.status).toBe(400);
       expect(extra.json.issue[0].diagnostics).toMatch(/request body is invalid/);
-      const badJson = await call('POST', `/api/assignments/${claim.json.claim.assignmentId}/skip`, { token: tokens.cardio1, raw: '{"reason": ' });
+      const badJson = await call('POST', `/api/assignments/${claim.json.claim.assignmentId}/skip`, {
+        token: tokens.cardio1,
+        raw: '{"reason": ',
+      });
       expect(badJson.status).toBe(400);
       // The tables are intact and the injected text was stored as data.
-      const exported = await call('GET', '/api/queues/pharmacy/export?format=jsonl', { token: tokens.reviewer });
+      const exported = await call('GET', '/api/queues/pharmacy/export?format=jsonl', {
+        token: tokens.reviewer,
+      });
       expect(exported.text).toContain('DROP TABLE items');
-      expect((await call('GET', '/api/queues', { token: tokens.admin })).json.queues.length).toBeGreaterThanOrEqual(3);
+      expect(
+        (await call('GET', '/api/queues', { token: tokens.admin })).json.queues.length,
+      ).toBeGreaterThanOrEqual(3);
     });
 
     it('rejects oversized bodies with 413 and a clear message', async () => {
@@ -257,25 +407,56 @@ export function describeAnnotationApi(options: SuiteOptions): void {
     it('serves previews, item views and the three export formats', async () => {
       const c = await call('POST', '/api/queues/radiology-chest/claim', { token: tokens.radio });
       expect(c.json.claim.item.previews).toEqual([{ index: 0, caption: 'axial slice' }]);
-      const png = await call('GET', `${itemUrl('radiology-chest', c.json.claim.item.itemId)}/previews/0`, { token: tokens.radio });
+      const png = await call('GET', `${itemUrl('radiology-chest', c.json.claim.item.itemId)}/previews/0`, {
+        token: tokens.radio,
+      });
       expect(png.status).toBe(200);
       expect(png.type).toBe('image/png');
-      expect((await call('GET', `${itemUrl('radiology-chest', c.json.claim.item.itemId)}/previews/3`, { token: tokens.radio })).status).toBe(404);
+      expect(
+        (
+          await call('GET', `${itemUrl('radiology-chest', c.json.claim.item.itemId)}/previews/3`, {
+            token: tokens.radio,
+          })
+        ).status,
+      ).toBe(404);
       const regions = { regions: [{ preview: 0, label: 'nodule', x: 0.1, y: 0.2, width: 0.3, height: 0.2 }] };
-      expect((await call('POST', `/api/assignments/${c.json.claim.assignmentId}/submit`, { token: tokens.radio, body: { labels: regions } })).status).toBe(200);
-      const fhir = await call('GET', '/api/queues/radiology-chest/export?format=fhir', { token: tokens.reviewer });
+      expect(
+        (
+          await call('POST', `/api/assignments/${c.json.claim.assignmentId}/submit`, {
+            token: tokens.radio,
+            body: { labels: regions },
+          })
+        ).status,
+      ).toBe(200);
+      const fhir = await call('GET', '/api/queues/radiology-chest/export?format=fhir', {
+        token: tokens.reviewer,
+      });
       expect(fhir.type).toContain('application/fhir+json');
-      const kinds = fhir.json.entry.map((e: { resource: { resourceType: string } }) => e.resource.resourceType);
+      const kinds = fhir.json.entry.map(
+        (e: { resource: { resourceType: string } }) => e.resource.resourceType,
+      );
       expect(kinds).toEqual(['Observation', 'DiagnosticReport']);
       expect(fhir.json.entry[0].resource.derivedFrom[0].reference).toMatch(/^ImagingStudy\//);
-      const ls = await call('GET', '/api/queues/radiology-chest/export?format=label-studio', { token: tokens.reviewer });
+      const ls = await call('GET', '/api/queues/radiology-chest/export?format=label-studio', {
+        token: tokens.reviewer,
+      });
       const task = ls.json.find((t: { annotations: unknown[] }) => t.annotations.length);
-      expect(task.annotations[0].result[0]).toMatchObject({ type: 'rectanglelabels', value: { x: 10, y: 20, rectanglelabels: ['nodule'] } });
-      expect((await call('GET', '/api/queues/radiology-chest/export?format=csv', { token: tokens.reviewer })).status).toBe(400);
+      expect(task.annotations[0].result[0]).toMatchObject({
+        type: 'rectanglelabels',
+        value: { x: 10, y: 20, rectanglelabels: ['nodule'] },
+      });
+      expect(
+        (await call('GET', '/api/queues/radiology-chest/export?format=csv', { token: tokens.reviewer }))
+          .status,
+      ).toBe(400);
     });
 
     it('never gives an item to more than its overlap with 20 annotators claiming at once over HTTP', async () => {
-      const users = await Promise.all(Array.from({ length: 20 }, (_, i) => store.addUser({ id: `load-${i}`, role: 'annotator', queues: ['load'] })));
+      const users = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          store.addUser({ id: `load-${i}`, role: 'annotator', queues: ['load'] }),
+        ),
+      );
       const perItem = new Map<string, string[]>();
       await Promise.all(
         users.map(async ({ user, token }) => {
@@ -285,7 +466,10 @@ export function describeAnnotationApi(options: SuiteOptions): void {
             expect(c.status).toBe(200);
             const id = c.json.claim.item.itemId;
             perItem.set(id, [...(perItem.get(id) ?? []), user.id]);
-            const s = await call('POST', `/api/assignments/${c.json.claim.assignmentId}/submit`, { token, body: { labels: { label: 'x' } } });
+            const s = await call('POST', `/api/assignments/${c.json.claim.assignmentId}/submit`, {
+              token,
+              body: { labels: { label: 'x' } },
+            });
             expect(s.status).toBe(200);
           }
         }),
@@ -299,11 +483,44 @@ export function describeAnnotationApi(options: SuiteOptions): void {
 
     it('returns an expired lease to the pool', async () => {
       await store.enqueue(
-        [sealWorkItem({ id: 'expiry:ehr:Note/1', institution: 'x', sourceKind: 'ehr', resourceType: 'DocumentReference', summary: {}, text: 'expiry fixture' }, { policy: 'p', policyVersion: '1', keyId: 'k' })],
+        [
+          sealWorkItem(
+            {
+              id: 'expiry:ehr:Note/1',
+              institution: 'x',
+              sourceKind: 'ehr',
+              resourceType: 'DocumentReference',
+              summary: {},
+              text: 'expiry fixture',
+            },
+            { policy: 'p', policyVersion: '1', keyId: 'k' },
+          ),
+        ],
         {
           ...rules,
-          queues: [...rules.queues, { id: 'expiry', title: 'Expiry', taskType: 'classification', labels: ['x'], leaseSeconds: 0.3, minItemAgreement: 0, maxAnnotators: 1, review: false }],
-          rules: [{ name: 'expiry', queue: 'expiry', match: { textAny: ['expiry fixture'] }, priority: 1, annotators: 1, goldShare: 0 }],
+          queues: [
+            ...rules.queues,
+            {
+              id: 'expiry',
+              title: 'Expiry',
+              taskType: 'classification',
+              labels: ['x'],
+              leaseSeconds: 0.3,
+              minItemAgreement: 0,
+              maxAnnotators: 1,
+              review: false,
+            },
+          ],
+          rules: [
+            {
+              name: 'expiry',
+              queue: 'expiry',
+              match: { textAny: ['expiry fixture'] },
+              priority: 1,
+              annotators: 1,
+              goldShare: 0,
+            },
+          ],
         },
       );
       const a = await store.addUser({ id: 'exp-a', role: 'annotator', queues: ['expiry'] });
@@ -325,7 +542,9 @@ export function describeAnnotationApi(options: SuiteOptions): void {
           // Every item of the queue, as a reviewer opens it.
           if (f === 'label-studio') {
             for (const task of r.json as { data: { item_id: string } }[]) {
-              expect((await call('GET', itemUrl(q, task.data.item_id), { token: tokens.reviewer })).status).toBe(200);
+              expect(
+                (await call('GET', itemUrl(q, task.data.item_id), { token: tokens.reviewer })).status,
+              ).toBe(200);
               viewed++;
             }
           }
@@ -351,7 +570,9 @@ export function describeAnnotationApi(options: SuiteOptions): void {
         }
       }
       if (upstreamMisses.size) {
-        process.stderr.write(`[annotation leak scan] ${upstreamMisses.size} planted values also occur in verified items (the caller checks them per item under two keys; with dates these are shifted values that coincide with another planted date); seen ${upstreamSeen} times in responses\n`);
+        process.stderr.write(
+          `[annotation leak scan] ${upstreamMisses.size} planted values also occur in verified items (the caller checks them per item under two keys; with dates these are shifted values that coincide with another planted date); seen ${upstreamSeen} times in responses\n`,
+        );
       }
       expect([...leaks]).toEqual([]);
       // The sample fixtures are clean by construction: any hit there is a leak, wherever it came from.

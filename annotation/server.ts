@@ -38,10 +38,17 @@ const previewParam = itemParam.extend({ index: z.coerce.number().int().min(0).ma
 const assignmentParam = z.strictObject({ id: z.string().regex(/^\d{1,18}$/, 'a numeric assignment id') });
 const submitBody = z.strictObject({ labels: z.unknown() });
 const skipBody = z.strictObject({ reason: z.string().trim().min(1).max(500) });
-const reviewBody = z.strictObject({ decision: z.enum(['accept', 'reject', 'requeue']), note: z.string().max(2000).optional() });
+const reviewBody = z.strictObject({
+  decision: z.enum(['accept', 'reject', 'requeue']),
+  note: z.string().max(2000).optional(),
+});
 const goldBody = z.strictObject({ labels: z.unknown() });
 const exportQuery = z.strictObject({ format: z.enum(exportFormats).default('jsonl') });
-const addUserBody = z.strictObject({ id: userIdSchema, role: roleSchema, queues: z.array(queueIdSchema).max(100).default([]) });
+const addUserBody = z.strictObject({
+  id: userIdSchema,
+  role: roleSchema,
+  queues: z.array(queueIdSchema).max(100).default([]),
+});
 const emptyQuery = z.strictObject({});
 
 interface RouteContext<P, Q, B> {
@@ -70,7 +77,13 @@ const staff: Role[] = ['admin', 'reviewer'];
 function routeTable(store: QueueStore, previewRoot: string): RouteSpec[] {
   const route = <P, Q, B>(r: RouteSpec<P, Q, B>) => r as RouteSpec;
   return [
-    route({ method: 'GET', url: '/api/me', summary: 'The caller: id, role, assigned queues', roles: all, handler: async ({ user }) => ({ user }) }),
+    route({
+      method: 'GET',
+      url: '/api/me',
+      summary: 'The caller: id, role, assigned queues',
+      roles: all,
+      handler: async ({ user }) => ({ user }),
+    }),
     route({
       method: 'GET',
       url: '/api/queues',
@@ -142,7 +155,9 @@ function routeTable(store: QueueStore, previewRoot: string): RouteSpec[] {
       roles: all,
       params: assignmentParam,
       body: submitBody,
-      handler: async ({ user, params, body }) => ({ result: await store.submit(user, params.id, body.labels) }),
+      handler: async ({ user, params, body }) => ({
+        result: await store.submit(user, params.id, body.labels),
+      }),
     }),
     route({
       method: 'POST',
@@ -182,7 +197,8 @@ function routeTable(store: QueueStore, previewRoot: string): RouteSpec[] {
     route({
       method: 'GET',
       url: '/api/queues/:queue/agreement',
-      summary: "Agreement on the queue: Cohen's kappa per annotator pair, Fleiss' kappa, Krippendorff's alpha (nominal)",
+      summary:
+        "Agreement on the queue: Cohen's kappa per annotator pair, Fleiss' kappa, Krippendorff's alpha (nominal)",
       roles: staff,
       params: queueParam,
       handler: async ({ params }) => ({ agreement: await store.agreement(params.queue) }),
@@ -210,7 +226,9 @@ function routeTable(store: QueueStore, previewRoot: string): RouteSpec[] {
       roles: staff,
       params: itemParam,
       body: reviewBody,
-      handler: async ({ user, params, body }) => ({ result: await store.review(user, params.queue, params.itemId, body.decision, body.note) }),
+      handler: async ({ user, params, body }) => ({
+        result: await store.review(user, params.queue, params.itemId, body.decision, body.note),
+      }),
     }),
     route({
       method: 'PUT',
@@ -227,15 +245,20 @@ function routeTable(store: QueueStore, previewRoot: string): RouteSpec[] {
     route({
       method: 'GET',
       url: '/api/queues/:queue/export',
-      summary: 'Export labels: jsonl, fhir (Bundle of Observation/DiagnosticReport, derivedFrom the source), label-studio',
+      summary:
+        'Export labels: jsonl, fhir (Bundle of Observation/DiagnosticReport, derivedFrom the source), label-studio',
       roles: staff,
       params: queueParam,
       query: exportQuery,
       handler: async ({ params, query, reply }) => {
         const rows = await store.exportRows(params.queue);
         if (query.format === 'jsonl') return reply.type('application/x-ndjson').send(exportJsonl(rows));
-        if (query.format === 'fhir') return reply.type('application/fhir+json').send(JSON.stringify(exportFhirBundle(rows)));
-        return exportLabelStudio(rows, (row, i) => `/api/queues/${row.queue}/items/${encodeURIComponent(row.itemId)}/previews/${i}`);
+        if (query.format === 'fhir')
+          return reply.type('application/fhir+json').send(JSON.stringify(exportFhirBundle(rows)));
+        return exportLabelStudio(
+          rows,
+          (row, i) => `/api/queues/${row.queue}/items/${encodeURIComponent(row.itemId)}/previews/${i}`,
+        );
       },
     }),
     route({
@@ -260,7 +283,12 @@ function notFound(what: string): TributaryError {
 function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
   if (!schema) return undefined as T;
   const r = schema.safeParse(value ?? {});
-  if (!r.success) throw new TributaryError(formatZodError(r.error, where), { code: 'invalid', location: where, nonRetryable: true });
+  if (!r.success)
+    throw new TributaryError(formatZodError(r.error, where), {
+      code: 'invalid',
+      location: where,
+      nonRetryable: true,
+    });
   return r.data;
 }
 
@@ -287,8 +315,12 @@ export function openApiDocument(routes: RouteSpec[]): Record<string, unknown> {
   const json = (s: z.ZodType) => z.toJSONSchema(s, { unrepresentable: 'any', io: 'input' });
   for (const r of routes) {
     const p = r.url.replace(/:([A-Za-z]+)/g, '{$1}');
-    const paramShape = r.params ? (json(r.params) as { properties?: Record<string, unknown> }).properties ?? {} : {};
-    const queryShape = r.query ? (json(r.query) as { properties?: Record<string, unknown> }).properties ?? {} : {};
+    const paramShape = r.params
+      ? ((json(r.params) as { properties?: Record<string, unknown> }).properties ?? {})
+      : {};
+    const queryShape = r.query
+      ? ((json(r.query) as { properties?: Record<string, unknown> }).properties ?? {})
+      : {};
     paths[p] ??= {};
     paths[p][r.method.toLowerCase()] = {
       summary: r.summary,
@@ -296,9 +328,16 @@ export function openApiDocument(routes: RouteSpec[]): Record<string, unknown> {
       security: [{ bearer: [] }],
       parameters: [
         ...Object.entries(paramShape).map(([name, schema]) => ({ name, in: 'path', required: true, schema })),
-        ...Object.entries(queryShape).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+        ...Object.entries(queryShape).map(([name, schema]) => ({
+          name,
+          in: 'query',
+          required: false,
+          schema,
+        })),
       ],
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: json(r.body) } } } } : {}),
+      ...(r.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: json(r.body) } } } }
+        : {}),
       responses: {
         200: { description: 'OK', content: { [r.produces ?? 'application/json']: {} } },
         400: { description: 'Invalid input (OperationOutcome naming each bad field)' },
@@ -322,7 +361,11 @@ const pageDir = path.resolve(import.meta.dirname, 'page');
 export async function startAnnotationServer(options: AnnotationServerOptions): Promise<AnnotationServer> {
   const { store } = options;
   const previewRoot = path.resolve(options.previewRoot ?? path.join('data', 'previews'));
-  const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? 64 * 1024, routerOptions: { maxParamLength: 300 } });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? 64 * 1024,
+    routerOptions: { maxParamLength: 300 },
+  });
   const routes = routeTable(store, previewRoot);
   const openapi = openApiDocument(routes);
   const page = readFileSync(path.join(pageDir, 'index.html'), 'utf8');
@@ -365,12 +408,21 @@ export async function startAnnotationServer(options: AnnotationServerOptions): P
       code = 'exception';
       message = 'internal error (logged)';
     }
-    if (status >= 500) log.error('annotation api error', { code: err instanceof TributaryError ? err.code : 'exception', name: err.name });
-    reply.code(status).type('application/json').send(createOperationOutcome({ severity: 'error', code, diagnostics: message }));
+    if (status >= 500)
+      log.error('annotation api error', {
+        code: err instanceof TributaryError ? err.code : 'exception',
+        name: err.name,
+      });
+    reply
+      .code(status)
+      .type('application/json')
+      .send(createOperationOutcome({ severity: 'error', code, diagnostics: message }));
   });
 
   app.setNotFoundHandler((_req, reply) => {
-    reply.code(404).send(createOperationOutcome({ severity: 'error', code: 'not-found', diagnostics: 'no such route' }));
+    reply
+      .code(404)
+      .send(createOperationOutcome({ severity: 'error', code: 'not-found', diagnostics: 'no such route' }));
   });
 
   app.get('/health', async () => ({ status: 'ok', store: store.kind }));
@@ -378,7 +430,10 @@ export async function startAnnotationServer(options: AnnotationServerOptions): P
   app.get('/', async (_req, reply) =>
     reply
       .type('text/html; charset=utf-8')
-      .header('content-security-policy', "default-src 'self'; img-src 'self' blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+      .header(
+        'content-security-policy',
+        "default-src 'self'; img-src 'self' blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+      )
       .send(page),
   );
   app.get('/app.js', async (_req, reply) => reply.type('text/javascript; charset=utf-8').send(script));
@@ -389,7 +444,10 @@ export async function startAnnotationServer(options: AnnotationServerOptions): P
       url: r.url,
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const user = await authenticate(store, req);
-        if (!r.roles.includes(user.role)) throw new TributaryError(`this needs one of the roles: ${r.roles.join(', ')}`, { code: 'security' });
+        if (!r.roles.includes(user.role))
+          throw new TributaryError(`this needs one of the roles: ${r.roles.join(', ')}`, {
+            code: 'security',
+          });
         const params = parsePart(r.params, req.params, 'path parameters');
         const query = parsePart(r.query ?? emptyQuery, req.query, 'query');
         const body = parsePart(r.body, req.body, 'request body');

@@ -10,7 +10,16 @@ const rules = loadRoutingRules();
 const shortRules: RoutingRules = {
   ...rules,
   queues: [...rules.queues, { ...rules.queues[0], id: 'short-lease', leaseSeconds: 0.3, review: false }],
-  rules: [{ name: 'short', queue: 'short-lease', match: { textAny: ['short lease'] }, priority: 1, annotators: 1, goldShare: 0 }],
+  rules: [
+    {
+      name: 'short',
+      queue: 'short-lease',
+      match: { textAny: ['short lease'] },
+      priority: 1,
+      annotators: 1,
+      goldShare: 0,
+    },
+  ],
 };
 
 // A queue of its own for the batch test, so its items do not change the other tests' queues.
@@ -35,16 +44,26 @@ describe('queue store (PGlite)', () => {
   it('routes sample items, counts a replayed batch as duplicates, and rejects items without a valid mark', async () => {
     const items = sampleItems(8);
     const first = await store.enqueue(items, rules);
-    expect(first).toEqual({ enqueued: 8, duplicates: 0, conflicts: 0, unrouted: 0, byQueue: { cardiology: 4, 'radiology-chest': 2, pharmacy: 2 } });
+    expect(first).toEqual({
+      enqueued: 8,
+      duplicates: 0,
+      conflicts: 0,
+      unrouted: 0,
+      byQueue: { cardiology: 4, 'radiology-chest': 2, pharmacy: 2 },
+    });
     const replay = await store.enqueue(items, rules);
     expect(replay).toMatchObject({ enqueued: 0, duplicates: 8, byQueue: {} });
 
-    const tampered = { ...items[0], id: 'sample-inst:ehr:x/tampered', summary: { title: 'changed after the gate' } };
-    await expect(store.enqueue([tampered as typeof items[0]], rules)).rejects.toThrow(/work item \[0\]/);
+    const tampered = {
+      ...items[0],
+      id: 'sample-inst:ehr:x/tampered',
+      summary: { title: 'changed after the gate' },
+    };
+    await expect(store.enqueue([tampered as (typeof items)[0]], rules)).rejects.toThrow(/work item \[0\]/);
     const { verification: _v, ...unmarked } = items[1];
-    await expect(store.enqueue([unmarked as typeof items[0]], rules)).rejects.toThrow(/verification/);
+    await expect(store.enqueue([unmarked as (typeof items)[0]], rules)).rejects.toThrow(/verification/);
     const failedGate = { ...items[1], verification: { ...items[1].verification, gate: 'failed' } };
-    await expect(store.enqueue([failedGate as unknown as typeof items[0]], rules)).rejects.toThrow(/gate/);
+    await expect(store.enqueue([failedGate as unknown as (typeof items)[0]], rules)).rejects.toThrow(/gate/);
     const changedContent = { ...items[0], text: 'edited' };
     await expect(store.enqueue([changedContent], rules)).rejects.toThrow(/digest does not match/);
   });
@@ -55,14 +74,24 @@ describe('queue store (PGlite)', () => {
     const otherB = sealWorkItem({ ...content, summary: { title: 'different content, same id' } }, mark);
     // b twice (same content: a duplicate), then b with other content (a conflict); neither is queued twice.
     const result = await store.enqueue([a, b, b, otherB, c], batchRules);
-    expect(result).toEqual({ enqueued: 3, duplicates: 1, conflicts: 1, unrouted: 0, byQueue: { 'batch-order': 3 } });
+    expect(result).toEqual({
+      enqueued: 3,
+      duplicates: 1,
+      conflicts: 1,
+      unrouted: 0,
+      byQueue: { 'batch-order': 3 },
+    });
     const again = await store.enqueue([otherB, c], batchRules);
     expect(again).toMatchObject({ enqueued: 0, duplicates: 1, conflicts: 1, byQueue: {} });
     // One annotator claims the batch in the order it was enqueued (same priority: first in, first out).
     const user = await annotator('batch-order', ['batch-order']);
     const claimed: string[] = [];
     // A skipped item is not offered to the same annotator again.
-    for (let claim = await store.claimNext(user, 'batch-order'); claim; claim = await store.claimNext(user, 'batch-order')) {
+    for (
+      let claim = await store.claimNext(user, 'batch-order');
+      claim;
+      claim = await store.claimNext(user, 'batch-order')
+    ) {
       claimed.push(claim.item.itemId);
       await store.skip(user, claim.assignmentId, 'order test');
     }
@@ -71,10 +100,14 @@ describe('queue store (PGlite)', () => {
 
   it('never gives one item to more annotators than its overlap, even with 20 claiming at once', async () => {
     await store.enqueue(cardiologyItems(4, 'conc'), rules);
-    const users = await Promise.all(Array.from({ length: 20 }, (_, i) => annotator(`conc-${i}`, ['cardiology'])));
+    const users = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => annotator(`conc-${i}`, ['cardiology'])),
+    );
     const taken = new Map<string, Set<string>>();
     const claimRound = async () => {
-      const claims = await Promise.all(users.map((u) => store.claimNext(u, 'cardiology').then((c) => ({ u, c }))));
+      const claims = await Promise.all(
+        users.map((u) => store.claimNext(u, 'cardiology').then((c) => ({ u, c }))),
+      );
       for (const { u, c } of claims) {
         if (!c) continue;
         const set = taken.get(c.item.itemId) ?? new Set();
@@ -95,7 +128,14 @@ describe('queue store (PGlite)', () => {
 
   it('gives the same live lease back on a repeated claim, and returns an expired lease to the pool', async () => {
     const item = sealWorkItem(
-      { id: 'short:ehr:Note/1', institution: 'x', sourceKind: 'ehr', resourceType: 'DocumentReference', summary: {}, text: 'short lease test' },
+      {
+        id: 'short:ehr:Note/1',
+        institution: 'x',
+        sourceKind: 'ehr',
+        resourceType: 'DocumentReference',
+        summary: {},
+        text: 'short lease test',
+      },
       { policy: 'p', policyVersion: '1', keyId: 'k' },
     );
     await store.enqueue([item], shortRules);
@@ -109,7 +149,9 @@ describe('queue store (PGlite)', () => {
     const c2 = await store.claimNext(b, 'short-lease');
     expect(c2?.item.itemId).toBe(item.id);
     // A's lease expired and B holds the only slot: A's late submit is refused.
-    await expect(store.submit(a, c1!.assignmentId, { label: 'non-cardiac' })).rejects.toThrow(/lease expired/);
+    await expect(store.submit(a, c1!.assignmentId, { label: 'non-cardiac' })).rejects.toThrow(
+      /lease expired/,
+    );
     const stats = await store.annotatorStats('short-lease', 'lease-a');
     expect(stats[0]).toMatchObject({ expired: 1, submitted: 0 });
   });
@@ -149,8 +191,13 @@ describe('queue store (PGlite)', () => {
     expect(stats.find((s) => s.annotator === 'dis-a')?.gold).toEqual({ scored: 1, correct: 1, accuracy: 1 });
     expect(stats.find((s) => s.annotator === 'dis-b')?.gold).toEqual({ scored: 1, correct: 0, accuracy: 0 });
 
-    expect(await store.review(reviewer, 'cardiology', item.id, 'requeue', 'disputed')).toEqual({ status: 'open', round: 2 });
-    await expect(store.review(reviewer, 'cardiology', item.id, 'accept')).rejects.toThrow(/not waiting for review/);
+    expect(await store.review(reviewer, 'cardiology', item.id, 'requeue', 'disputed')).toEqual({
+      status: 'open',
+      round: 2,
+    });
+    await expect(store.review(reviewer, 'cardiology', item.id, 'accept')).rejects.toThrow(
+      /not waiting for review/,
+    );
   });
 
   it('validates labels per task type and queue label set, naming the field', async () => {
@@ -162,10 +209,14 @@ describe('queue store (PGlite)', () => {
       await store.skip(u, c.assignmentId, 'x');
       c = await store.claimNext(u, 'cardiology');
     }
-    await expect(store.submit(u, c!.assignmentId, { label: 'not-a-label' })).rejects.toThrow(/labels is invalid:\n {2}label: not one of this queue's labels/);
+    await expect(store.submit(u, c!.assignmentId, { label: 'not-a-label' })).rejects.toThrow(
+      /labels is invalid:\n {2}label: not one of this queue's labels/,
+    );
     await expect(store.submit(u, c!.assignmentId, { wrong: 1 })).rejects.toThrow(/label/);
     const other = await annotator('other', ['cardiology']);
-    await expect(store.submit(other, c!.assignmentId, { label: 'non-cardiac' })).rejects.toThrow(/assignment not found/);
+    await expect(store.submit(other, c!.assignmentId, { label: 'non-cardiac' })).rejects.toThrow(
+      /assignment not found/,
+    );
     await expect(store.claimNext(other, 'pharmacy')).rejects.toThrow(/not assigned to you/);
   });
 

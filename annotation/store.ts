@@ -7,7 +7,13 @@ import { log } from '../platform/log';
 import type { VerifiedWorkItem, WorkItemContent } from '../schemas/work-item';
 import { computeAgreement, pairwiseAgreement, type QueueAgreement } from './agreement';
 import { openDb, type Db, type Sql } from './db';
-import { queueDefinitionSchema, queueIdSchema, routeItem, type QueueDefinition, type RoutingRules } from './routing';
+import {
+  queueDefinitionSchema,
+  queueIdSchema,
+  routeItem,
+  type QueueDefinition,
+  type RoutingRules,
+} from './routing';
 import { assertVerificationMark } from './seal';
 import { categoryOf, parseLabels, type TaskLabels } from './tasks';
 
@@ -20,7 +26,9 @@ import { categoryOf, parseLabels, type TaskLabels } from './tasks';
 export const roles = ['admin', 'reviewer', 'annotator'] as const;
 export const roleSchema = z.enum(roles);
 export type Role = z.infer<typeof roleSchema>;
-export const userIdSchema = z.string().regex(/^[a-z][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, . _ - (starting with a letter)');
+export const userIdSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9._-]{0,62}$/, 'lower-case letters, digits, . _ - (starting with a letter)');
 
 export interface User {
   id: string;
@@ -89,7 +97,9 @@ export interface QueueStore {
   readonly kind: 'pg' | 'pglite';
   enqueue(items: VerifiedWorkItem[], rules: RoutingRules): Promise<EnqueueResult>;
   defineQueues(queues: QueueDefinition[]): Promise<void>;
-  listQueues(user?: User): Promise<(QueueDefinition & { counts: { open: number; review: number; done: number } })[]>;
+  listQueues(
+    user?: User,
+  ): Promise<(QueueDefinition & { counts: { open: number; review: number; done: number } })[]>;
   getQueue(id: string): Promise<QueueDefinition | undefined>;
   addUser(input: { id: string; role: Role; queues?: string[] }): Promise<{ user: User; token: string }>;
   setUserQueues(userId: string, queues: string[]): Promise<void>;
@@ -104,8 +114,17 @@ export interface QueueStore {
   /** Blind: an annotator gets only their own labels; reviewers and admins get all. */
   labels(user: User, queue: string, itemId: string): Promise<LabelRecord[]>;
   agreement(queue: string): Promise<QueueAgreement>;
-  reviewList(queue: string, limit?: number): Promise<{ itemId: string; round: number; labels: LabelRecord[]; agreement: number | null }[]>;
-  review(user: User, queue: string, itemId: string, decision: ReviewDecision, note?: string): Promise<{ status: string; round: number }>;
+  reviewList(
+    queue: string,
+    limit?: number,
+  ): Promise<{ itemId: string; round: number; labels: LabelRecord[]; agreement: number | null }[]>;
+  review(
+    user: User,
+    queue: string,
+    itemId: string,
+    decision: ReviewDecision,
+    note?: string,
+  ): Promise<{ status: string; round: number }>;
   setGold(queue: string, itemId: string, labels: unknown): Promise<void>;
   annotatorStats(queue: string | undefined, annotator?: string): Promise<AnnotatorStats[]>;
   exportRows(queue: string): Promise<ExportRow[]>;
@@ -230,7 +249,10 @@ function createQueueStore(db: Db): QueueStore {
       ...(content.bodySite ? { bodySite: content.bodySite } : {}),
       summary: content.summary,
       codes: content.codes ?? [],
-      previews: (content.previews ?? []).map((p, index) => ({ index, ...(p.caption ? { caption: p.caption } : {}) })),
+      previews: (content.previews ?? []).map((p, index) => ({
+        index,
+        ...(p.caption ? { caption: p.caption } : {}),
+      })),
     };
   }
 
@@ -250,7 +272,12 @@ function createQueueStore(db: Db): QueueStore {
     return { a: r, qi: { round: r.qi_round, status: r.status, required: r.required } };
   }
 
-  async function liveCount(tx: Sql, queue: string, itemId: string, round: number): Promise<{ live: number; submitted: number }> {
+  async function liveCount(
+    tx: Sql,
+    queue: string,
+    itemId: string,
+    round: number,
+  ): Promise<{ live: number; submitted: number }> {
     const rows = await tx.query<{ live: number; submitted: number }>(
       `SELECT count(*) FILTER (WHERE state = 'submitted' OR (state = 'leased' AND lease_expires_at > now()))::int AS live,
               count(*) FILTER (WHERE state = 'submitted')::int AS submitted
@@ -260,8 +287,20 @@ function createQueueStore(db: Db): QueueStore {
     return rows[0];
   }
 
-  async function labelRecords(sql: Sql, queue: string, itemId: string, userId?: string): Promise<LabelRecord[]> {
-    const rows = await sql.query<{ id: string; user_id: string; round: number; labels: TaskLabels; category: string; finished_at: Date }>(
+  async function labelRecords(
+    sql: Sql,
+    queue: string,
+    itemId: string,
+    userId?: string,
+  ): Promise<LabelRecord[]> {
+    const rows = await sql.query<{
+      id: string;
+      user_id: string;
+      round: number;
+      labels: TaskLabels;
+      category: string;
+      finished_at: Date;
+    }>(
       `SELECT id::text AS id, user_id, round, labels, category, finished_at FROM assignments
        WHERE queue_id = $1 AND item_id = $2 AND state = 'submitted' ${userId ? 'AND user_id = $3' : ''} ORDER BY round, id`,
       userId ? [queue, itemId, userId] : [queue, itemId],
@@ -314,22 +353,43 @@ function createQueueStore(db: Db): QueueStore {
         const notInserted = candidates.filter((i) => !inserted.has(i.id)).map((i) => i.id);
         const priorDigest = new Map(
           notInserted.length
-            ? (await tx.query<{ id: string; digest: string }>('SELECT id, digest FROM items WHERE id = ANY($1::text[])', [notInserted])).map((r) => [r.id, r.digest])
+            ? (
+                await tx.query<{ id: string; digest: string }>(
+                  'SELECT id, digest FROM items WHERE id = ANY($1::text[])',
+                  [notInserted],
+                )
+              ).map((r) => [r.id, r.digest])
             : [],
         );
-        const routed: { queue: string; item: string; priority: number; required: number; gold: boolean; rule: string }[] = [];
+        const routed: {
+          queue: string;
+          item: string;
+          priority: number;
+          required: number;
+          gold: boolean;
+          rule: string;
+        }[] = [];
         for (const item of checked) {
           if (first.get(item.id) === item && inserted.has(item.id)) {
             result.enqueued++;
             const routes = routeItem(item, rules);
             if (!routes.length) result.unrouted++;
             for (const r of routes) {
-              routed.push({ queue: r.queue, item: item.id, priority: r.priority, required: r.annotators, gold: r.gold, rule: r.rule });
+              routed.push({
+                queue: r.queue,
+                item: item.id,
+                priority: r.priority,
+                required: r.annotators,
+                gold: r.gold,
+                rule: r.rule,
+              });
               result.byQueue[r.queue] = (result.byQueue[r.queue] ?? 0) + 1;
             }
             continue;
           }
-          const stored = inserted.has(item.id) ? first.get(item.id)!.verification.digest : priorDigest.get(item.id);
+          const stored = inserted.has(item.id)
+            ? first.get(item.id)!.verification.digest
+            : priorDigest.get(item.id);
           if (stored === item.verification.digest) result.duplicates++;
           else result.conflicts++;
         }
@@ -339,10 +399,22 @@ function createQueueStore(db: Db): QueueStore {
           `INSERT INTO queue_items (queue_id, item_id, priority, required, gold, rule)
            SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::boolean[], $6::text[])
            ON CONFLICT DO NOTHING`,
-          [routed.map((r) => r.queue), routed.map((r) => r.item), routed.map((r) => r.priority), routed.map((r) => r.required), routed.map((r) => r.gold), routed.map((r) => r.rule)],
+          [
+            routed.map((r) => r.queue),
+            routed.map((r) => r.item),
+            routed.map((r) => r.priority),
+            routed.map((r) => r.required),
+            routed.map((r) => r.gold),
+            routed.map((r) => r.rule),
+          ],
         );
       });
-      log.debug('work items enqueued', { enqueued: result.enqueued, duplicates: result.duplicates, conflicts: result.conflicts, unrouted: result.unrouted });
+      log.debug('work items enqueued', {
+        enqueued: result.enqueued,
+        duplicates: result.duplicates,
+        conflicts: result.conflicts,
+        unrouted: result.unrouted,
+      });
       return result;
     },
 
@@ -358,12 +430,19 @@ function createQueueStore(db: Db): QueueStore {
          FROM queues q LEFT JOIN queue_items qi ON qi.queue_id = q.id GROUP BY q.id ORDER BY q.id`,
       );
       return rows
-        .map((r) => ({ ...queueDefinitionSchema.parse(r.definition), counts: { open: r.open, review: r.review, done: r.done } }))
+        .map((r) => ({
+          ...queueDefinitionSchema.parse(r.definition),
+          counts: { open: r.open, review: r.review, done: r.done },
+        }))
         .filter((q) => !user || canSeeQueue(user, q.id));
     },
 
     async addUser({ id, role, queues = [] }) {
-      parseAtEdge(z.object({ id: userIdSchema, role: roleSchema, queues: z.array(queueIdSchema) }), { id, role, queues }, 'user');
+      parseAtEdge(
+        z.object({ id: userIdSchema, role: roleSchema, queues: z.array(queueIdSchema) }),
+        { id, role, queues },
+        'user',
+      );
       for (const q of queues) if (!(await getQueue(q))) throw notFound(`queue "${q}"`);
       const token = `trb_${randomBytes(24).toString('base64url')}`;
       await db.transaction(async (tx) => {
@@ -373,7 +452,8 @@ function createQueueStore(db: Db): QueueStore {
           [id, role, hashToken(token)],
         );
         await tx.query('DELETE FROM user_queues WHERE user_id = $1', [id]);
-        for (const q of queues) await tx.query('INSERT INTO user_queues (user_id, queue_id) VALUES ($1, $2)', [id, q]);
+        for (const q of queues)
+          await tx.query('INSERT INTO user_queues (user_id, queue_id) VALUES ($1, $2)', [id, q]);
       });
       return { user: { id, role, queues: [...queues].sort() }, token };
     },
@@ -381,7 +461,8 @@ function createQueueStore(db: Db): QueueStore {
     async setUserQueues(userId, queues) {
       await db.transaction(async (tx) => {
         await tx.query('DELETE FROM user_queues WHERE user_id = $1', [userId]);
-        for (const q of queues) await tx.query('INSERT INTO user_queues (user_id, queue_id) VALUES ($1, $2)', [userId, q]);
+        for (const q of queues)
+          await tx.query('INSERT INTO user_queues (user_id, queue_id) VALUES ($1, $2)', [userId, q]);
       });
     },
 
@@ -401,7 +482,12 @@ function createQueueStore(db: Db): QueueStore {
       const queue = await requireQueue(queueId);
       const claimed = await db.transaction(async (tx) => {
         // A user who already holds a live lease in this queue gets it back (a reloaded page does not hoard items).
-        const held = await tx.query<{ id: string; item_id: string; lease_expires_at: Date; content: WorkItemContent }>(
+        const held = await tx.query<{
+          id: string;
+          item_id: string;
+          lease_expires_at: Date;
+          content: WorkItemContent;
+        }>(
           `SELECT a.id::text AS id, a.item_id, a.lease_expires_at, i.content FROM assignments a JOIN items i ON i.id = a.item_id
            WHERE a.user_id = $1 AND a.queue_id = $2 AND a.state = 'leased' AND a.lease_expires_at > now() ORDER BY a.id LIMIT 1`,
           [user.id, queueId],
@@ -425,7 +511,14 @@ function createQueueStore(db: Db): QueueStore {
           const itemId = cand[0].item_id;
           tried.push(itemId);
           // Holding the row lock, every committed change to this item's assignments is visible to a new statement.
-          const fresh = await tx.query<{ status: string; round: number; required: number; live: number; stale: number; mine: boolean }>(
+          const fresh = await tx.query<{
+            status: string;
+            round: number;
+            required: number;
+            live: number;
+            stale: number;
+            mine: boolean;
+          }>(
             `SELECT qi.status, qi.round, qi.required,
                (SELECT count(*) FROM assignments a WHERE a.queue_id = qi.queue_id AND a.item_id = qi.item_id AND a.round = qi.round
                   AND (a.state = 'submitted' OR (a.state = 'leased' AND a.lease_expires_at > now())))::int AS live,
@@ -446,7 +539,12 @@ function createQueueStore(db: Db): QueueStore {
               [queueId, itemId],
             );
           }
-          const ins = await tx.query<{ id: string; item_id: string; lease_expires_at: Date; content: WorkItemContent }>(
+          const ins = await tx.query<{
+            id: string;
+            item_id: string;
+            lease_expires_at: Date;
+            content: WorkItemContent;
+          }>(
             `WITH ins AS (
                INSERT INTO assignments (queue_id, item_id, user_id, round, state, lease_expires_at)
                VALUES ($1, $2, $3, $4, 'leased', now() + make_interval(secs => $5)) RETURNING id, item_id, lease_expires_at)
@@ -458,14 +556,21 @@ function createQueueStore(db: Db): QueueStore {
         return undefined;
       });
       if (!claimed) return undefined;
-      return { assignmentId: claimed.id, leaseExpiresAt: new Date(claimed.lease_expires_at).toISOString(), item: toView(queue, claimed.content) };
+      return {
+        assignmentId: claimed.id,
+        leaseExpiresAt: new Date(claimed.lease_expires_at).toISOString(),
+        item: toView(queue, claimed.content),
+      };
     },
 
     async viewItem(user, queueId, itemId) {
       if (!canSeeQueue(user, queueId)) throw forbidden('this queue is not assigned to you');
       const queue = await requireQueue(queueId);
       if (user.role === 'annotator') {
-        const mine = await db.query('SELECT 1 FROM assignments WHERE queue_id = $1 AND item_id = $2 AND user_id = $3 LIMIT 1', [queueId, itemId, user.id]);
+        const mine = await db.query(
+          'SELECT 1 FROM assignments WHERE queue_id = $1 AND item_id = $2 AND user_id = $3 LIMIT 1',
+          [queueId, itemId, user.id],
+        );
         if (!mine.length) throw forbidden('this item is not assigned to you');
       }
       const rows = await db.query<{ content: WorkItemContent }>(
@@ -488,12 +593,15 @@ function createQueueStore(db: Db): QueueStore {
         const { a, qi } = await lockAssignment(tx, user, assignmentId);
         const queue = await requireQueue(a.queue_id);
         const labels = parseLabels(queue, input);
-        if (a.state !== 'leased' && a.state !== 'expired') throw conflict(`assignment is ${a.state}, not leased`);
-        if (a.round !== qi.round || qi.status !== 'open') throw conflict('the item was requeued or closed since this claim');
+        if (a.state !== 'leased' && a.state !== 'expired')
+          throw conflict(`assignment is ${a.state}, not leased`);
+        if (a.round !== qi.round || qi.status !== 'open')
+          throw conflict('the item was requeued or closed since this claim');
         if (!a.live) {
           // Late submit on an expired lease: accepted only while the item still has room for it.
           const counts = await liveCount(tx, a.queue_id, a.item_id, a.round);
-          if (counts.live >= qi.required) throw conflict('lease expired and the item was claimed by someone else');
+          if (counts.live >= qi.required)
+            throw conflict('lease expired and the item was claimed by someone else');
         }
         // One statement: store the submission and read the round's categories (the CTE's update is not visible to the
         // outer query, so the new row comes from its RETURNING).
@@ -503,7 +611,14 @@ function createQueueStore(db: Db): QueueStore {
            SELECT category FROM assignments
              WHERE queue_id = $4 AND item_id = $5 AND round = $6 AND state = 'submitted' AND id <> $1
            UNION ALL SELECT category FROM upd`,
-          [assignmentId, JSON.stringify(labels), categoryOf(queue.taskType, labels), a.queue_id, a.item_id, a.round],
+          [
+            assignmentId,
+            JSON.stringify(labels),
+            categoryOf(queue.taskType, labels),
+            a.queue_id,
+            a.item_id,
+            a.round,
+          ],
         );
         const cats = catRows.map((r) => r.category);
         let status = 'open';
@@ -515,7 +630,10 @@ function createQueueStore(db: Db): QueueStore {
           } else {
             status = queue.review ? 'review' : 'accepted';
           }
-          await tx.query('UPDATE queue_items SET required = $3, status = $4 WHERE queue_id = $1 AND item_id = $2', [a.queue_id, a.item_id, required, status]);
+          await tx.query(
+            'UPDATE queue_items SET required = $3, status = $4 WHERE queue_id = $1 AND item_id = $2',
+            [a.queue_id, a.item_id, required, status],
+          );
         }
         return { status, required };
       });
@@ -525,7 +643,10 @@ function createQueueStore(db: Db): QueueStore {
       await db.transaction(async (tx) => {
         const { a } = await lockAssignment(tx, user, assignmentId);
         if (a.state !== 'leased') throw conflict(`assignment is ${a.state}, not leased`);
-        await tx.query(`UPDATE assignments SET state = 'skipped', finished_at = now(), skip_reason = $2 WHERE id = $1`, [assignmentId, reason]);
+        await tx.query(
+          `UPDATE assignments SET state = 'skipped', finished_at = now(), skip_reason = $2 WHERE id = $1`,
+          [assignmentId, reason],
+        );
       });
     },
 
@@ -533,7 +654,9 @@ function createQueueStore(db: Db): QueueStore {
       await db.transaction(async (tx) => {
         const { a } = await lockAssignment(tx, user, assignmentId);
         if (a.state !== 'leased') throw conflict(`assignment is ${a.state}, not leased`);
-        await tx.query(`UPDATE assignments SET state = 'released', finished_at = now() WHERE id = $1`, [assignmentId]);
+        await tx.query(`UPDATE assignments SET state = 'released', finished_at = now() WHERE id = $1`, [
+          assignmentId,
+        ]);
       });
     },
 
@@ -569,7 +692,12 @@ function createQueueStore(db: Db): QueueStore {
       const out = [];
       for (const it of items) {
         const labels = (await labelRecords(db, queueId, it.item_id)).filter((l) => l.round === it.round);
-        out.push({ itemId: it.item_id, round: it.round, labels, agreement: pairwiseAgreement(labels.map((l) => l.category)) });
+        out.push({
+          itemId: it.item_id,
+          round: it.round,
+          labels,
+          agreement: pairwiseAgreement(labels.map((l) => l.category)),
+        });
       }
       return out;
     },
@@ -586,7 +714,10 @@ function createQueueStore(db: Db): QueueStore {
         let { round } = rows[0];
         let status: string = decision === 'accept' ? 'accepted' : decision === 'reject' ? 'rejected' : 'open';
         if (decision === 'requeue') {
-          await tx.query(`UPDATE assignments SET state = 'superseded' WHERE queue_id = $1 AND item_id = $2 AND round = $3 AND state = 'leased'`, [queueId, itemId, round]);
+          await tx.query(
+            `UPDATE assignments SET state = 'superseded' WHERE queue_id = $1 AND item_id = $2 AND round = $3 AND state = 'leased'`,
+            [queueId, itemId, round],
+          );
           round += 1;
           status = 'open';
         }
@@ -663,19 +794,40 @@ function createQueueStore(db: Db): QueueStore {
         expired: r.expired,
         leased: r.leased,
         medianSecondsPerItem: r.median_seconds === null ? null : Math.round(r.median_seconds * 10) / 10,
-        gold: { scored: r.gold_scored, correct: r.gold_correct, accuracy: r.gold_scored ? r.gold_correct / r.gold_scored : null },
+        gold: {
+          scored: r.gold_scored,
+          correct: r.gold_correct,
+          accuracy: r.gold_scored ? r.gold_correct / r.gold_scored : null,
+        },
         pairwiseAgreement: agreeBy.get(r.user_id) ?? null,
       }));
     },
 
     async exportRows(queueId) {
       const queue = await requireQueue(queueId);
-      const items = await db.query<{ item_id: string; content: WorkItemContent; status: string; round: number; gold: boolean; review_decision: string | null; resource_type: string; source_kind: string }>(
+      const items = await db.query<{
+        item_id: string;
+        content: WorkItemContent;
+        status: string;
+        round: number;
+        gold: boolean;
+        review_decision: string | null;
+        resource_type: string;
+        source_kind: string;
+      }>(
         `SELECT qi.item_id, i.content, qi.status, qi.round, qi.gold, qi.review_decision, i.resource_type, i.source_kind
          FROM queue_items qi JOIN items i ON i.id = qi.item_id WHERE qi.queue_id = $1 ORDER BY qi.seq`,
         [queueId],
       );
-      const labels = await db.query<{ item_id: string; id: string; user_id: string; round: number; labels: TaskLabels; category: string; finished_at: Date }>(
+      const labels = await db.query<{
+        item_id: string;
+        id: string;
+        user_id: string;
+        round: number;
+        labels: TaskLabels;
+        category: string;
+        finished_at: Date;
+      }>(
         `SELECT item_id, id::text AS id, user_id, round, labels, category, finished_at FROM assignments
          WHERE queue_id = $1 AND state = 'submitted' ORDER BY item_id, round, id`,
         [queueId],
@@ -683,7 +835,14 @@ function createQueueStore(db: Db): QueueStore {
       const byItem = new Map<string, LabelRecord[]>();
       for (const l of labels) {
         const list = byItem.get(l.item_id) ?? [];
-        list.push({ assignmentId: l.id, annotator: l.user_id, round: l.round, labels: l.labels, category: l.category, submittedAt: new Date(l.finished_at).toISOString() });
+        list.push({
+          assignmentId: l.id,
+          annotator: l.user_id,
+          round: l.round,
+          labels: l.labels,
+          category: l.category,
+          submittedAt: new Date(l.finished_at).toISOString(),
+        });
         byItem.set(l.item_id, list);
       }
       return items.map((it) => ({

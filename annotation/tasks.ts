@@ -22,7 +22,10 @@ export const freeTextFindingLabelsSchema = z
     finding: z.string().max(4000).default(''),
     comment: z.string().max(2000).optional(),
   })
-  .refine((v) => !v.present || v.finding.trim().length > 0, { path: ['finding'], message: 'describe the finding when one is present' });
+  .refine((v) => !v.present || v.finding.trim().length > 0, {
+    path: ['finding'],
+    message: 'describe the finding when one is present',
+  });
 
 const unit = z.number().min(0).max(1);
 export const imageRegionSchema = z
@@ -35,7 +38,9 @@ export const imageRegionSchema = z
     width: unit,
     height: unit,
   })
-  .refine((r) => r.x + r.width <= 1.000001 && r.y + r.height <= 1.000001, { message: 'the region must lie inside the image' });
+  .refine((r) => r.x + r.width <= 1.000001 && r.y + r.height <= 1.000001, {
+    message: 'the region must lie inside the image',
+  });
 export const imageRegionLabelsSchema = z.strictObject({
   regions: z.array(imageRegionSchema).max(200),
   comment: z.string().max(2000).optional(),
@@ -57,13 +62,17 @@ export function parseLabels(queue: QueueDefinition, input: unknown, where = 'lab
   const labels = parseAtEdge(taskLabelSchemas[queue.taskType], input, where) as TaskLabels;
   const allowed = new Set(queue.labels);
   const bad = (path: string) => {
-    throw new TributaryError(`${where} is invalid:\n  ${path}: not one of this queue's labels (${queue.labels.join(', ')})`, {
-      code: 'invalid',
-      location: `${where}.${path}`,
-      nonRetryable: true,
-    });
+    throw new TributaryError(
+      `${where} is invalid:\n  ${path}: not one of this queue's labels (${queue.labels.join(', ')})`,
+      {
+        code: 'invalid',
+        location: `${where}.${path}`,
+        nonRetryable: true,
+      },
+    );
   };
-  if (queue.taskType === 'classification' && !allowed.has((labels as ClassificationLabels).label)) bad('label');
+  if (queue.taskType === 'classification' && !allowed.has((labels as ClassificationLabels).label))
+    bad('label');
   if (queue.taskType === 'image-region') {
     (labels as ImageRegionLabels).regions.forEach((r, i) => {
       if (!allowed.has(r.label)) bad(`regions.${i}.label`);

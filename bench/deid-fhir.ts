@@ -21,10 +21,16 @@ const opt = (name: string, fallback: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
 };
 const runs = Number(opt('--runs', '7'));
-const dir = opt('--dir', path.resolve(import.meta.dirname, '..', '..', 'shared', 'data', 'fhir', 'bulk-ndjson-10-patients'));
+const dir = opt(
+  '--dir',
+  path.resolve(import.meta.dirname, '..', '..', 'shared', 'data', 'fhir', 'bulk-ndjson-10-patients'),
+);
 
 const lines: string[] = [];
-for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.ndjson') && f !== 'log.ndjson').sort((a, b) => (a.startsWith('Patient') ? -1 : b.startsWith('Patient') ? 1 : a.localeCompare(b)))) {
+for (const f of fs
+  .readdirSync(dir)
+  .filter((f) => f.endsWith('.ndjson') && f !== 'log.ndjson')
+  .sort((a, b) => (a.startsWith('Patient') ? -1 : b.startsWith('Patient') ? 1 : a.localeCompare(b)))) {
   for (const l of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) if (l.trim()) lines.push(l);
 }
 const bytes = lines.reduce((a, l) => a + Buffer.byteLength(l), 0);
@@ -74,12 +80,22 @@ const dCpu = median(deid.map((x) => x.cpu));
 console.log(
   JSON.stringify(
     {
-      input: { dir: path.relative(process.cwd(), dir), resources: lines.length, megabytes: +(bytes / 1e6).toFixed(2) },
+      input: {
+        dir: path.relative(process.cwd(), dir),
+        resources: lines.length,
+        megabytes: +(bytes / 1e6).toFixed(2),
+      },
       runs,
       published,
       quarantined,
-      baselineParseStringify: { resourcesPerSecCpu: rate(bCpu), resourcesPerSecWall: rate(median(baseline.map((x) => x.wall))) },
-      deidSafeHarbor: { resourcesPerSecCpu: rate(dCpu), resourcesPerSecWall: rate(median(deid.map((x) => x.wall))) },
+      baselineParseStringify: {
+        resourcesPerSecCpu: rate(bCpu),
+        resourcesPerSecWall: rate(median(baseline.map((x) => x.wall))),
+      },
+      deidSafeHarbor: {
+        resourcesPerSecCpu: rate(dCpu),
+        resourcesPerSecWall: rate(median(deid.map((x) => x.wall))),
+      },
       ratioOfBaseline: +(bCpu / dCpu).toFixed(3),
     },
     null,

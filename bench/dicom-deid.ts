@@ -24,7 +24,8 @@ fs.mkdirSync(inDir);
 let n = 0;
 for (const f of CT_MR) {
   const bytes = fs.readFileSync(path.join(SAMPLES, f));
-  for (let i = 0; i < copies; i++) fs.writeFileSync(path.join(inDir, `${String(n++).padStart(5, '0')}.dcm`), bytes);
+  for (let i = 0; i < copies; i++)
+    fs.writeFileSync(path.join(inDir, `${String(n++).padStart(5, '0')}.dcm`), bytes);
 }
 const files = fs.readdirSync(inDir).map((f) => path.join(inDir, f));
 
@@ -58,8 +59,15 @@ const rows = [
   ['dicognito 0.19 (pydicom)', rate(dicognito.median_seconds)],
   ['pydicom deid (default recipe)', rate(deid.median_seconds)],
 ] as const;
-process.stdout.write(`DICOM header de-identification, ${files.length} files (${CT_MR.join(', ')} x ${copies}), median of ${runs} runs, one core\n`);
-for (const [name, r] of rows) process.stdout.write(`  ${name.padEnd(32)} ${r.toFixed(1).padStart(9)} files/s\n`);
-process.stdout.write(`  ratio tributary / dicognito      ${(tribRate / rate(dicognito.median_seconds)).toFixed(1)}x (target >= 10x)\n`);
-process.stdout.write(`  ratio tributary / pydicom deid   ${(tribRate / rate(deid.median_seconds)).toFixed(1)}x\n`);
+process.stdout.write(
+  `DICOM header de-identification, ${files.length} files (${CT_MR.join(', ')} x ${copies}), median of ${runs} runs, one core\n`,
+);
+for (const [name, r] of rows)
+  process.stdout.write(`  ${name.padEnd(32)} ${r.toFixed(1).padStart(9)} files/s\n`);
+process.stdout.write(
+  `  ratio tributary / dicognito      ${(tribRate / rate(dicognito.median_seconds)).toFixed(1)}x (target >= 10x)\n`,
+);
+process.stdout.write(
+  `  ratio tributary / pydicom deid   ${(tribRate / rate(deid.median_seconds)).toFixed(1)}x\n`,
+);
 fs.rmSync(work, { recursive: true, force: true });

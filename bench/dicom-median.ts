@@ -44,12 +44,15 @@ for (let r = 0; r < runs + 3; r++) {
   median3x3(img, W, H, into);
   if (r >= 3) reused.push(performance.now() - t);
 }
-if (!into.every((v, i) => v === out[i])) throw new Error('median3x3 into a reused buffer differs from the allocating call');
+if (!into.every((v, i) => v === out[i]))
+  throw new Error('median3x3 into a reused buffer differs from the allocating call');
 
 const sharpTimes: number[] = [];
 for (let r = 0; r < Math.min(runs, 10); r++) {
   const t = performance.now();
-  await sharp(Buffer.from(img.buffer), { raw: { width: W, height: H, channels: 1, depth: 'ushort' } as CreateRaw })
+  await sharp(Buffer.from(img.buffer), {
+    raw: { width: W, height: H, channels: 1, depth: 'ushort' } as CreateRaw,
+  })
     .median(3)
     .toColourspace('grey16')
     .raw({ depth: 'ushort' })
@@ -67,9 +70,15 @@ process.stdout.write(`3x3 median, 512x512 uint16, median of ${runs} runs, one co
 process.stdout.write(`  tributary median3x3        ${oursMs.toFixed(2).padStart(8)} ms\n`);
 process.stdout.write(`  tributary, reused output   ${reusedMs.toFixed(2).padStart(8)} ms\n`);
 process.stdout.write(`  opencv medianBlur(3)       ${cvMs.toFixed(2).padStart(8)} ms (default threads)\n`);
-process.stdout.write(`  opencv medianBlur(3)       ${cv1Ms.toFixed(2).padStart(8)} ms (cv2.setNumThreads(1))\n`);
+process.stdout.write(
+  `  opencv medianBlur(3)       ${cv1Ms.toFixed(2).padStart(8)} ms (cv2.setNumThreads(1))\n`,
+);
 process.stdout.write(`  sharp .median(3) 16-bit    ${sharpMs.toFixed(2).padStart(8)} ms\n`);
-process.stdout.write(`  ratio tributary / opencv   ${(oursMs / cvMs).toFixed(2)}x (default threads), ${(oursMs / cv1Ms).toFixed(2)}x (one thread); target <= 3x\n`);
-process.stdout.write(`  ratio with reused output   ${(reusedMs / cvMs).toFixed(2)}x (default threads), ${(reusedMs / cv1Ms).toFixed(2)}x (one thread)\n`);
+process.stdout.write(
+  `  ratio tributary / opencv   ${(oursMs / cvMs).toFixed(2)}x (default threads), ${(oursMs / cv1Ms).toFixed(2)}x (one thread); target <= 3x\n`,
+);
+process.stdout.write(
+  `  ratio with reused output   ${(reusedMs / cvMs).toFixed(2)}x (default threads), ${(reusedMs / cv1Ms).toFixed(2)}x (one thread)\n`,
+);
 process.stdout.write(`  outputs identical to OpenCV: ${cv.identical ? 'yes' : 'NO'}\n`);
 fs.rmSync(work, { recursive: true, force: true });

@@ -5,10 +5,12 @@ import path from 'node:path';
 
 /** The Python venv with the DICOM baselines (bench/setup-dicom-venv.sh creates it; run here when missing). */
 export function benchPython(): string {
-  const venv = process.env.TRIBUTARY_BENCH_VENV ?? path.join(os.homedir(), '.cache', 'tributary', 'bench-venv');
+  const venv =
+    process.env.TRIBUTARY_BENCH_VENV ?? path.join(os.homedir(), '.cache', 'tributary', 'bench-venv');
   const python = path.join(venv, 'bin', 'python');
   const ready = fs.existsSync(python) && spawnOk(python, ['-c', 'import dicognito, deid, cv2, pydicom']);
-  if (!ready) execFileSync('bash', [path.join(import.meta.dirname, 'setup-dicom-venv.sh')], { stdio: 'inherit' });
+  if (!ready)
+    execFileSync('bash', [path.join(import.meta.dirname, 'setup-dicom-venv.sh')], { stdio: 'inherit' });
   return python;
 }
 
@@ -22,8 +24,22 @@ function spawnOk(cmd: string, args: string[]): boolean {
 }
 
 /** Run bench/dicom_baselines.py and parse its JSON line. */
-export function runBaseline(python: string, args: string[]): { tool: string; files?: number; seconds: number[]; median_seconds: number; identical?: boolean; single_thread_median_seconds?: number } {
-  const out = execFileSync(python, [path.join(import.meta.dirname, 'dicom_baselines.py'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20 });
+export function runBaseline(
+  python: string,
+  args: string[],
+): {
+  tool: string;
+  files?: number;
+  seconds: number[];
+  median_seconds: number;
+  identical?: boolean;
+  single_thread_median_seconds?: number;
+} {
+  const out = execFileSync(python, [path.join(import.meta.dirname, 'dicom_baselines.py'), ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 16 << 20,
+  });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 

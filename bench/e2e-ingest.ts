@@ -54,7 +54,8 @@ const concurrency = Number(values.concurrency);
 const repeat = Number(values.repeat);
 const mode = values.mode;
 const filesPerPage = values['files-per-page'] === undefined ? undefined : Number(values['files-per-page']);
-if (mode !== 'both' && mode !== 'inproc' && mode !== 'temporal') throw new Error(`--mode must be both, inproc or temporal`);
+if (mode !== 'both' && mode !== 'inproc' && mode !== 'temporal')
+  throw new Error(`--mode must be both, inproc or temporal`);
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ingest-'));
 const env = {
@@ -74,10 +75,17 @@ interface DataSet {
 
 async function serveDataSet(seed: string): Promise<DataSet> {
   const dir = path.join(root, `synth-${seed}`);
-  const { groundTruth, files, bytes } = generateSynth({ out: dir, seed, patients, institutions: Number(values.institutions) });
+  const { groundTruth, files, bytes } = generateSynth({
+    out: dir,
+    seed,
+    patients,
+    institutions: Number(values.institutions),
+  });
   const records = groundTruth.expected.reduce((n, e) => n + e.records, 0);
   const server = await startSynthServer({ dir, port: 0, rateLimit: false });
-  process.stdout.write(`data (seed ${seed}): ${groundTruth.institutions.length} institutions x ${patients} patients: ${records} records, ${files} files, ${(bytes / 1e6).toFixed(1)} MB\n`);
+  process.stdout.write(
+    `data (seed ${seed}): ${groundTruth.institutions.length} institutions x ${patients} patients: ${records} records, ${files} files, ${(bytes / 1e6).toFixed(1)} MB\n`,
+  );
   return { institutions: groundTruth.institutions, records, url: server.url, close: () => server.close() };
 }
 
@@ -101,7 +109,9 @@ async function retryPull<T>(pull: () => Promise<T>): Promise<T> {
 
 /** The workflow's step chain, called directly: the baseline without Temporal. */
 async function runInProcess(acts: IngestActivities, runId: string, data: DataSet): Promise<number> {
-  const jobs = [...sourceKinds].sort((a, b) => (a === 'ehr' ? -1 : b === 'ehr' ? 1 : 0)).flatMap((source) => data.institutions.map((institution) => ({ institution, source })));
+  const jobs = [...sourceKinds]
+    .sort((a, b) => (a === 'ehr' ? -1 : b === 'ehr' ? 1 : 0))
+    .flatMap((source) => data.institutions.map((institution) => ({ institution, source })));
   const ehrDone = new Map<string, Promise<void>>();
   let total = emptyCounts();
   let next = 0;
@@ -109,7 +119,9 @@ async function runInProcess(acts: IngestActivities, runId: string, data: DataSet
     const ctx = { runId, institution, source: src };
     let cursor: string | undefined;
     do {
-      const page = await retryPull(() => acts.fetchPage({ ...ctx, endpoint: data.url, cursor, pageSize: 500 }));
+      const page = await retryPull(() =>
+        acts.fetchPage({ ...ctx, endpoint: data.url, cursor, pageSize: 500 }),
+      );
       total = addCounts(total, page.counts);
       if (page.rawKey && src === 'imaging') {
         const clean = await acts.cleanImages({ ...ctx, rawKey: page.rawKey });
@@ -137,7 +149,10 @@ async function runInProcess(acts: IngestActivities, runId: string, data: DataSet
       const job = jobs[next++];
       if (job.source === 'ehr') {
         const p = source(job.institution, 'ehr');
-        ehrDone.set(job.institution, p.catch(() => undefined));
+        ehrDone.set(
+          job.institution,
+          p.catch(() => undefined),
+        );
         await p;
       } else {
         await ehrDone.get(job.institution);
@@ -150,14 +165,24 @@ async function runInProcess(acts: IngestActivities, runId: string, data: DataSet
   return total.in;
 }
 
-async function runWithTemporal(dir: string, runId: string, data: DataSet): Promise<{ seconds: number; cpu: number; records: number; state: string }> {
+async function runWithTemporal(
+  dir: string,
+  runId: string,
+  data: DataSet,
+): Promise<{ seconds: number; cpu: number; records: number; state: string }> {
   const config = configFor(dir);
   const deps = createIngestDeps(config, { filesPerPage });
   const suffix = crypto.randomBytes(3).toString('hex');
   const queueNames = { ingest: `bench-ingest-${suffix}`, imaging: `bench-imaging-${suffix}` };
   // Imaging gets the baseline's concurrency too (the worker's default is 2 pixel activities at a time): the ratio
   // should measure Temporal, not a smaller imaging pool.
-  const workers = await startIngestWorkers({ config, deps, queueNames, ingestConcurrency: concurrency * 2, imagingConcurrency: concurrency });
+  const workers = await startIngestWorkers({
+    config,
+    deps,
+    queueNames,
+    ingestConcurrency: concurrency * 2,
+    imagingConcurrency: concurrency,
+  });
   const client = await createTemporalClient(config);
   try {
     const t0 = performance.now();
@@ -214,13 +239,20 @@ for (let i = 0; i < repeat; i++) {
     if (n !== data.records) throw new Error(`in-process run counted ${n} records of ${data.records}`);
     inProcess.push(n / s);
     inProcessCpu.push(cpu / (n / 1000));
-    process.stdout.write(`in-process #${i + 1}: ${n} records in ${s.toFixed(1)} s = ${(n / s).toFixed(0)} records/s (CPU ${cpu.toFixed(1)} s)\n`);
+    process.stdout.write(
+      `in-process #${i + 1}: ${n} records in ${s.toFixed(1)} s = ${(n / s).toFixed(0)} records/s (CPU ${cpu.toFixed(1)} s)\n`,
+    );
   }
   if (mode !== 'inproc') {
     const data = await dataFor(`${i}-temporal`);
-    const t = await runWithTemporal(`temporal-${i}`, `bench-temporal-${crypto.randomBytes(3).toString('hex')}`, data);
+    const t = await runWithTemporal(
+      `temporal-${i}`,
+      `bench-temporal-${crypto.randomBytes(3).toString('hex')}`,
+      data,
+    );
     if (data !== shared) await data.close();
-    if (t.records !== data.records) throw new Error(`the Temporal run counted ${t.records} records of ${data.records} (${t.state})`);
+    if (t.records !== data.records)
+      throw new Error(`the Temporal run counted ${t.records} records of ${data.records} (${t.state})`);
     temporal.push(t.records / t.seconds);
     temporalCpu.push(t.cpu / (t.records / 1000));
     process.stdout.write(

@@ -14,7 +14,12 @@
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { mappedGeneratorOutput, readNdjsonDir, syntheaSample } from '../mappers/test-support/fhir-corpus';
 import type { FhirResource } from '../mappers/types';
-import { loadCore, validateFhirResource, validateFhirResourceWithMedplum, warmUpValidator } from '../mappers/validate';
+import {
+  loadCore,
+  validateFhirResource,
+  validateFhirResourceWithMedplum,
+  warmUpValidator,
+} from '../mappers/validate';
 import { createFastValidator } from '../mappers/validate-fast';
 import { median } from './median';
 

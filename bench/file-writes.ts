@@ -17,7 +17,9 @@ import { parseArgs } from 'node:util';
 import { SYNC_WRITE_MAX_BYTES, writeFileAtomic } from '../platform/files';
 import { median } from './median';
 
-const { values } = parseArgs({ options: { files: { type: 'string', default: '1000' }, runs: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { files: { type: 'string', default: '1000' }, runs: { type: 'string', default: '5' } },
+});
 const files = Number(values.files);
 const runs = Number(values.runs);
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-files-'));
@@ -29,14 +31,23 @@ async function writeFileAtomicPromises(file: string, data: Buffer): Promise<void
   await fsp.rename(tmp, file);
 }
 
-type Variant = { name: string; write: (file: string, data: Buffer) => Promise<void> | void; concurrency: number };
+type Variant = {
+  name: string;
+  write: (file: string, data: Buffer) => Promise<void> | void;
+  concurrency: number;
+};
 const variants: Variant[] = [
   { name: 'platform/files', write: writeFileAtomic, concurrency: 1 },
   { name: 'fs/promises, 1 at a time', write: writeFileAtomicPromises, concurrency: 1 },
   { name: 'fs/promises, 8 at once', write: writeFileAtomicPromises, concurrency: 8 },
 ];
 
-async function measure(v: Variant, data: Buffer, run: number, count: number): Promise<{ cpu: number; wall: number }> {
+async function measure(
+  v: Variant,
+  data: Buffer,
+  run: number,
+  count: number,
+): Promise<{ cpu: number; wall: number }> {
   const dir = path.join(root, `${v.name.replace(/\W+/g, '-')}-${data.length}-${run}`);
   let next = 0;
   const c0 = process.cpuUsage();
@@ -66,10 +77,14 @@ for (const size of [4_096, 65_536, 1_048_576]) {
   }
   const base = median(results.get(variants[0].name)!.cpu);
   const how = size <= SYNC_WRITE_MAX_BYTES ? 'synchronous' : 'through fs/promises';
-  process.stdout.write(`\n${(size / 1024).toFixed(0)} KiB (platform/files writes it ${how}), ${n} files per run, median of ${runs} runs:\n`);
+  process.stdout.write(
+    `\n${(size / 1024).toFixed(0)} KiB (platform/files writes it ${how}), ${n} files per run, median of ${runs} runs:\n`,
+  );
   for (const [name, r] of results) {
     const cpu = median(r.cpu);
-    process.stdout.write(`  write, ${name.padEnd(26)} CPU ${cpu.toFixed(0).padStart(6)} µs/file (${(cpu / base).toFixed(2)}x)  wall ${median(r.wall).toFixed(0).padStart(6)} µs/file\n`);
+    process.stdout.write(
+      `  write, ${name.padEnd(26)} CPU ${cpu.toFixed(0).padStart(6)} µs/file (${(cpu / base).toFixed(2)}x)  wall ${median(r.wall).toFixed(0).padStart(6)} µs/file\n`,
+    );
   }
   // Reads of what the first variant wrote: the 100 files of its last run, n times over.
   const written = path.join(root, `${variants[0].name.replace(/\W+/g, '-')}-${data.length}-${runs - 1}`);
@@ -87,7 +102,11 @@ for (const size of [4_096, 65_536, 1_048_576]) {
     }
   }
   const rs = median(reads.sync);
-  process.stdout.write(`  read, readFileSync               CPU ${rs.toFixed(0).padStart(6)} µs/file (1.00x)\n`);
-  process.stdout.write(`  read, fs/promises                CPU ${median(reads.promises).toFixed(0).padStart(6)} µs/file (${(median(reads.promises) / rs).toFixed(2)}x)\n`);
+  process.stdout.write(
+    `  read, readFileSync               CPU ${rs.toFixed(0).padStart(6)} µs/file (1.00x)\n`,
+  );
+  process.stdout.write(
+    `  read, fs/promises                CPU ${median(reads.promises).toFixed(0).padStart(6)} µs/file (${(median(reads.promises) / rs).toFixed(2)}x)\n`,
+  );
 }
 fs.rmSync(root, { recursive: true, force: true });

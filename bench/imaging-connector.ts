@@ -21,19 +21,34 @@ import { uploadStudiesToOrthanc } from '../synth/orthanc-upload';
 import { startSynthServer } from '../synth/serve';
 import { median } from './median';
 
-const { values } = parseArgs({ options: { patients: { type: 'string', default: '5' }, institutions: { type: 'string', default: '6' }, repeat: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: {
+    patients: { type: 'string', default: '5' },
+    institutions: { type: 'string', default: '6' },
+    repeat: { type: 'string', default: '3' },
+  },
+});
 const registry = loadInstitutionRegistry();
 const ids = registry.institutions.slice(0, Number(values.institutions)).map((i) => i.id);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-imaging-'));
 const config = loadConfig();
 
 try {
-  generateSynth({ out: dir, seed: `bench-imaging-connector-${values.patients}-${values.institutions}`, patients: Number(values.patients), institutions: ids });
+  generateSynth({
+    out: dir,
+    seed: `bench-imaging-connector-${values.patients}-${values.institutions}`,
+    patients: Number(values.patients),
+    institutions: ids,
+  });
   const uploaded = await uploadStudiesToOrthanc({ dir, orthancUrl: config.orthanc.url, institutions: ids });
   const server = await startSynthServer({ dir, port: 0, rateLimit: false, orthancUrl: config.orthanc.url });
-  process.stdout.write(`${ids.length} institutions, ${uploaded.studies} studies, ${uploaded.instances} instances (Orthanc ${config.orthanc.url})\n`);
+  process.stdout.write(
+    `${ids.length} institutions, ${uploaded.studies} studies, ${uploaded.instances} instances (Orthanc ${config.orthanc.url})\n`,
+  );
 
-  async function pullAll(mode: ImagingMode): Promise<{ ms: number; studies: number; instances: number; bytes: number }> {
+  async function pullAll(
+    mode: ImagingMode,
+  ): Promise<{ ms: number; studies: number; instances: number; bytes: number }> {
     const connectors = createConnectors({ imagingMode: mode, ratePerSecond: 10_000 });
     const start = performance.now();
     let studies = 0;
@@ -43,7 +58,13 @@ try {
       const institution = registry.institutions.find((i) => i.id === id)!;
       let cursor: string | undefined;
       do {
-        const page = await connectors.fetchPage({ endpoint: server.url, institution, source: 'imaging', cursor, pageSize: 500 });
+        const page = await connectors.fetchPage({
+          endpoint: server.url,
+          institution,
+          source: 'imaging',
+          cursor,
+          pageSize: 500,
+        });
         if (page.parts.length) studies++;
         instances += page.parts.length;
         bytes += page.parts.reduce((n, p) => n + p.bytes.length, 0);
@@ -58,12 +79,16 @@ try {
     for (const mode of ['files', 'dicomweb'] as const) {
       const res = await pullAll(mode);
       results[mode].push(res.ms);
-      process.stdout.write(`  ${mode.padEnd(8)} run ${r + 1}: ${res.ms.toFixed(0)} ms, ${res.studies} studies, ${res.instances} instances, ${(res.bytes / 1e6).toFixed(1)} MB\n`);
+      process.stdout.write(
+        `  ${mode.padEnd(8)} run ${r + 1}: ${res.ms.toFixed(0)} ms, ${res.studies} studies, ${res.instances} instances, ${(res.bytes / 1e6).toFixed(1)} MB\n`,
+      );
     }
   }
   const f = median(results.files);
   const d = median(results.dicomweb);
-  process.stdout.write(`median: files ${f.toFixed(0)} ms (${((uploaded.instances / f) * 1000).toFixed(0)} instances/s), dicomweb ${d.toFixed(0)} ms (${((uploaded.instances / d) * 1000).toFixed(0)} instances/s); dicomweb/files ${(d / f).toFixed(2)}\n`);
+  process.stdout.write(
+    `median: files ${f.toFixed(0)} ms (${((uploaded.instances / f) * 1000).toFixed(0)} instances/s), dicomweb ${d.toFixed(0)} ms (${((uploaded.instances / d) * 1000).toFixed(0)} instances/s); dicomweb/files ${(d / f).toFixed(2)}\n`,
+  );
   await server.close();
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });

@@ -33,7 +33,11 @@ const patients = Number(opt('--patients', '10'));
 const maxBatch = Number(opt('--max-batch', '200'));
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-intake-'));
-const env = { ...process.env, TRIBUTARY_DATA_DIR: path.join(dir, 'data'), TRIBUTARY_STAGING_KEY: crypto.randomBytes(32).toString('base64') };
+const env = {
+  ...process.env,
+  TRIBUTARY_DATA_DIR: path.join(dir, 'data'),
+  TRIBUTARY_STAGING_KEY: crypto.randomBytes(32).toString('base64'),
+};
 const config = loadConfig({ env });
 const brokers = config.kafka.brokers;
 generateSynth({ out: path.join(dir, 'synth'), seed: 'bench-intake', patients });
@@ -46,7 +50,9 @@ async function caughtUp(a: Admin, groupId: string, prefix: string): Promise<bool
   const committed = await a.fetchOffsets({ groupId, topics: feedTopicNames(prefix) });
   for (const t of feedTopicNames(prefix)) {
     for (const e of await a.fetchTopicOffsets(t)) {
-      const at = committed.find((c) => c.topic === t)?.partitions.find((p) => p.partition === e.partition)?.offset;
+      const at = committed
+        .find((c) => c.topic === t)
+        ?.partitions.find((p) => p.partition === e.partition)?.offset;
       if (e.high !== '0' && at !== e.high) return false;
     }
   }
@@ -66,16 +72,33 @@ let workflows = 0;
 try {
   for (let run = 0; run < runs; run++) {
     const prefix = `bench-intake-${process.pid}-${run}-${crypto.randomBytes(2).toString('hex')}`;
-    messages = (await pushFeeds({ dir: path.join(dir, 'synth'), brokers, topicPrefix: prefix, rate: 0, malformedShare: 0.02 })).sent;
+    messages = (
+      await pushFeeds({
+        dir: path.join(dir, 'synth'),
+        brokers,
+        topicPrefix: prefix,
+        rate: 0,
+        malformedShare: 0.02,
+      })
+    ).sent;
 
     const plain = kafka.consumer({ groupId: `${prefix}-plain`, maxWaitTimeInMs: 200 });
     await plain.connect();
-    await plain.subscribe({ topics: feedTopicNames(prefix).filter((t) => !t.endsWith('.dlq')), fromBeginning: true });
+    await plain.subscribe({
+      topics: feedTopicNames(prefix).filter((t) => !t.endsWith('.dlq')),
+      fromBeginning: true,
+    });
     const tPlain = performance.now();
     await plain.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
-        await plain.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
+        await plain.commitOffsets([
+          {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: (BigInt(batch.lastOffset()) + 1n).toString(),
+          },
+        ]);
       },
     });
     await waitCaughtUp(`${prefix}-plain`, prefix);
@@ -98,7 +121,8 @@ try {
     bridgeSeconds.push((performance.now() - tBridge) / 1000);
     await bridge.stop();
     workflows = bridge.totals.started;
-    for (const id of bridge.workflowIds) await client.workflow.getHandle(id).terminate('bench: nobody polls this task queue');
+    for (const id of bridge.workflowIds)
+      await client.workflow.getHandle(id).terminate('bench: nobody polls this task queue');
   }
 } finally {
   await admin.disconnect();

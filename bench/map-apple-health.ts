@@ -32,8 +32,11 @@ async function generate(path: string, bytes: number): Promise<number> {
   const write = async (s: string): Promise<void> => {
     if (!out.write(s)) await once(out, 'drain');
   };
-  await write('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE HealthData [\n<!ELEMENT HealthData (ExportDate,Me,(Record|Correlation|Workout|ActivitySummary)*)>\n]>\n<HealthData locale="en_US">\n <ExportDate value="2024-01-01 00:00:00 +0000"/>\n <Me HKCharacteristicTypeIdentifierDateOfBirth="" HKCharacteristicTypeIdentifierBiologicalSex="HKBiologicalSexNotSet" HKCharacteristicTypeIdentifierBloodType="HKBloodTypeNotSet" HKCharacteristicTypeIdentifierFitzpatrickSkinType="HKFitzpatrickSkinTypeNotSet"/>\n');
-  const dev = 'device="&lt;&lt;HKDevice: 0x1700a&gt;, name:Apple Watch, manufacturer:Apple, model:Watch, hardware:Watch6,1, software:10.1&gt;"';
+  await write(
+    '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE HealthData [\n<!ELEMENT HealthData (ExportDate,Me,(Record|Correlation|Workout|ActivitySummary)*)>\n]>\n<HealthData locale="en_US">\n <ExportDate value="2024-01-01 00:00:00 +0000"/>\n <Me HKCharacteristicTypeIdentifierDateOfBirth="" HKCharacteristicTypeIdentifierBiologicalSex="HKBiologicalSexNotSet" HKCharacteristicTypeIdentifierBloodType="HKBloodTypeNotSet" HKCharacteristicTypeIdentifierFitzpatrickSkinType="HKFitzpatrickSkinTypeNotSet"/>\n',
+  );
+  const dev =
+    'device="&lt;&lt;HKDevice: 0x1700a&gt;, name:Apple Watch, manufacturer:Apple, model:Watch, hardware:Watch6,1, software:10.1&gt;"';
   let written = 0;
   let records = 0;
   let t = Date.UTC(2020, 0, 1);
@@ -42,11 +45,16 @@ async function generate(path: string, bytes: number): Promise<number> {
     const at = appleTime(t);
     const i = records % 20;
     let line: string;
-    if (i < 14) line = ` <Record type="HKQuantityTypeIdentifierHeartRate" sourceName="Watch" sourceVersion="10.1" ${dev} unit="count/min" creationDate="${at}" startDate="${at}" endDate="${at}" value="${60 + (records % 40)}"/>\n`;
-    else if (i < 17) line = ` <Record type="HKQuantityTypeIdentifierStepCount" sourceName="Watch" sourceVersion="10.1" ${dev} unit="count" creationDate="${at}" startDate="${at}" endDate="${appleTime(t + 60_000)}" value="${records % 120}"/>\n`;
-    else if (i === 17) line = ` <Record type="HKQuantityTypeIdentifierOxygenSaturation" sourceName="Watch" sourceVersion="10.1" ${dev} unit="%" creationDate="${at}" startDate="${at}" endDate="${at}" value="0.9${records % 10}"/>\n`;
-    else if (i === 18) line = ` <Record type="HKCategoryTypeIdentifierSleepAnalysis" sourceName="Watch" sourceVersion="10.1" creationDate="${at}" startDate="${at}" endDate="${appleTime(t + 1_800_000)}" value="HKCategoryValueSleepAnalysisAsleepCore"/>\n`;
-    else line = ` <Correlation type="HKCorrelationTypeIdentifierBloodPressure" sourceName="Cuff" creationDate="${at}" startDate="${at}" endDate="${at}">\n  <Record type="HKQuantityTypeIdentifierBloodPressureSystolic" sourceName="Cuff" unit="mmHg" startDate="${at}" endDate="${at}" value="12${records % 10}"/>\n  <Record type="HKQuantityTypeIdentifierBloodPressureDiastolic" sourceName="Cuff" unit="mmHg" startDate="${at}" endDate="${at}" value="8${records % 10}"/>\n </Correlation>\n`;
+    if (i < 14)
+      line = ` <Record type="HKQuantityTypeIdentifierHeartRate" sourceName="Watch" sourceVersion="10.1" ${dev} unit="count/min" creationDate="${at}" startDate="${at}" endDate="${at}" value="${60 + (records % 40)}"/>\n`;
+    else if (i < 17)
+      line = ` <Record type="HKQuantityTypeIdentifierStepCount" sourceName="Watch" sourceVersion="10.1" ${dev} unit="count" creationDate="${at}" startDate="${at}" endDate="${appleTime(t + 60_000)}" value="${records % 120}"/>\n`;
+    else if (i === 17)
+      line = ` <Record type="HKQuantityTypeIdentifierOxygenSaturation" sourceName="Watch" sourceVersion="10.1" ${dev} unit="%" creationDate="${at}" startDate="${at}" endDate="${at}" value="0.9${records % 10}"/>\n`;
+    else if (i === 18)
+      line = ` <Record type="HKCategoryTypeIdentifierSleepAnalysis" sourceName="Watch" sourceVersion="10.1" creationDate="${at}" startDate="${at}" endDate="${appleTime(t + 1_800_000)}" value="HKCategoryValueSleepAnalysisAsleepCore"/>\n`;
+    else
+      line = ` <Correlation type="HKCorrelationTypeIdentifierBloodPressure" sourceName="Cuff" creationDate="${at}" startDate="${at}" endDate="${at}">\n  <Record type="HKQuantityTypeIdentifierBloodPressureSystolic" sourceName="Cuff" unit="mmHg" startDate="${at}" endDate="${at}" value="12${records % 10}"/>\n  <Record type="HKQuantityTypeIdentifierBloodPressureDiastolic" sourceName="Cuff" unit="mmHg" startDate="${at}" endDate="${at}" value="8${records % 10}"/>\n </Correlation>\n`;
     chunk += line;
     written += line.length;
     records++;
@@ -72,7 +80,8 @@ async function runSaxesBaseline(path: string): Promise<void> {
   parser.on('opentag', () => elements++);
   const decoder = new StringDecoder('utf8');
   const c0 = process.cpuUsage();
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) parser.write(decoder.write(chunk as Buffer));
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }))
+    parser.write(decoder.write(chunk as Buffer));
   parser.close();
   const c = process.cpuUsage(c0);
   process.stdout.write(JSON.stringify({ elements, cpuSeconds: (c.user + c.system) / 1e6 }) + '\n');
@@ -86,12 +95,17 @@ async function runChild(path: string, validate: boolean): Promise<void> {
   let issues = 0;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const total = await mapFile('apple-health', path, { institution: 'bench', sourceFile: 'export.xml', subjectMrn: 'M1', validate }, async (b) => {
-    recordsIn += b.recordsIn;
-    mapped += b.recordsMapped;
-    resources += b.resources.length;
-    issues += b.issues.length;
-  });
+  const total = await mapFile(
+    'apple-health',
+    path,
+    { institution: 'bench', sourceFile: 'export.xml', subjectMrn: 'M1', validate },
+    async (b) => {
+      recordsIn += b.recordsIn;
+      mapped += b.recordsMapped;
+      resources += b.resources.length;
+      issues += b.issues.length;
+    },
+  );
   const c = process.cpuUsage(c0);
   process.stdout.write(
     JSON.stringify({
@@ -118,7 +132,9 @@ async function main(): Promise<void> {
     const g0 = performance.now();
     const generated = await generate(file, mb * 1024 * 1024);
     const size = statSync(file).size;
-    process.stdout.write(`generated ${(size / 1048576).toFixed(0)} MiB, ${generated} top-level elements in ${((performance.now() - g0) / 1000).toFixed(1)}s\n`);
+    process.stdout.write(
+      `generated ${(size / 1048576).toFixed(0)} MiB, ${generated} top-level elements in ${((performance.now() - g0) / 1000).toFixed(1)}s\n`,
+    );
     const r = await child(['--child', file, validate ? 'validate' : 'no-validate']);
     const mbs = size / 1e6;
     process.stdout.write(
@@ -129,7 +145,9 @@ async function main(): Promise<void> {
     );
     if (args.includes('--baseline')) {
       const b = await child(['--saxes', file]);
-      process.stdout.write(`  baseline, saxes alone (no mapping) on the same file: ${(mbs / b.cpuSeconds).toFixed(1)} MB/s per CPU-second; mapping/baseline ${(b.cpuSeconds / r.cpuSeconds).toFixed(2)}\n`);
+      process.stdout.write(
+        `  baseline, saxes alone (no mapping) on the same file: ${(mbs / b.cpuSeconds).toFixed(1)} MB/s per CPU-second; mapping/baseline ${(b.cpuSeconds / r.cpuSeconds).toFixed(2)}\n`,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -138,7 +156,9 @@ async function main(): Promise<void> {
 
 /** Run this script in a child process (its peak RSS is then its own) and return its last JSON line. */
 async function child(childArgs: string[]): Promise<Record<string, number>> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, ...childArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, ...childArgs], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const [code] = (await once(proc, 'exit')) as [number];

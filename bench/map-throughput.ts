@@ -48,7 +48,10 @@ interface Workload {
   ctx: MapContext;
 }
 
-async function run(w: Workload, validate: boolean): Promise<{ records: number; resources: number; bytes: number; seconds: number }> {
+async function run(
+  w: Workload,
+  validate: boolean,
+): Promise<{ records: number; resources: number; bytes: number; seconds: number }> {
   const times: number[] = [];
   let records = 0;
   let resources = 0;
@@ -75,7 +78,9 @@ async function run(w: Workload, validate: boolean): Promise<{ records: number; r
  * line for NDJSON) for JSON formats, decode + segment/field split for HL7 v2. Returns CPU-seconds (median of 3).
  */
 function baselineSeconds(w: Workload): number | undefined {
-  const json = ['fhir', 'openmhealth', 'vendor-wearable', 'openfda', 'nrdl', 'pdex-formulary'].includes(w.format);
+  const json = ['fhir', 'openmhealth', 'vendor-wearable', 'openfda', 'nrdl', 'pdex-formulary'].includes(
+    w.format,
+  );
   if (!json && w.format !== 'hl7v2') return undefined;
   const times: number[] = [];
   let sink = 0;
@@ -103,37 +108,127 @@ async function main(): Promise<void> {
   const only = new Set(process.argv.slice(2));
   const synthDir = mkdtempSync(join(tmpdir(), 'tributary-bench-'));
   try {
-    generateSynth({ out: synthDir, seed: 'bench', patients: 20, institutions: ['bj-union-east', 'sh-ruijin-north', 'nj-gulou-east', 'cd-huaxi-west'] });
-    const ctx = (extra: Partial<MapContext> = {}): MapContext => ({ institution: 'bench-inst', sourceFile: 'bench', timezone: 'Asia/Shanghai', subjectMrn: 'M1', ...extra });
-    const hl7 = Buffer.concat(files(join(DATA, 'hl7v2'), '.hl7').map((f) => Buffer.from(readFileSync(f, 'utf8').replace(/^\uFEFF/, '').replace(/\n/g, '\r') + '\r')));
-    const bulk = Buffer.concat(files(join(DATA, 'fhir/bulk-ndjson-10-patients'), '.ndjson').filter((f) => !f.endsWith('log.ndjson')).map((f) => readFileSync(f)));
-    const hisMapping = hisCsvMappingSchema.parse(JSON.parse(readFileSync(join(import.meta.dirname, '..', 'config', 'his-csv', 'bj-union-east.json'), 'utf8')));
+    generateSynth({
+      out: synthDir,
+      seed: 'bench',
+      patients: 20,
+      institutions: ['bj-union-east', 'sh-ruijin-north', 'nj-gulou-east', 'cd-huaxi-west'],
+    });
+    const ctx = (extra: Partial<MapContext> = {}): MapContext => ({
+      institution: 'bench-inst',
+      sourceFile: 'bench',
+      timezone: 'Asia/Shanghai',
+      subjectMrn: 'M1',
+      ...extra,
+    });
+    const hl7 = Buffer.concat(
+      files(join(DATA, 'hl7v2'), '.hl7').map((f) =>
+        Buffer.from(
+          readFileSync(f, 'utf8')
+            .replace(/^\uFEFF/, '')
+            .replace(/\n/g, '\r') + '\r',
+        ),
+      ),
+    );
+    const bulk = Buffer.concat(
+      files(join(DATA, 'fhir/bulk-ndjson-10-patients'), '.ndjson')
+        .filter((f) => !f.endsWith('log.ndjson'))
+        .map((f) => readFileSync(f)),
+    );
+    const hisMapping = hisCsvMappingSchema.parse(
+      JSON.parse(
+        readFileSync(join(import.meta.dirname, '..', 'config', 'his-csv', 'bj-union-east.json'), 'utf8'),
+      ),
+    );
     const labs = readFileSync(join(synthDir, 'bj-union-east/ehr/his/labs.csv'));
     const header = labs.subarray(0, labs.indexOf(0x0a) + 1);
     const body = labs.subarray(labs.indexOf(0x0a) + 1);
     const workloads: Workload[] = [
-      { format: 'fhir', label: 'FHIR normalize (Synthea bulk NDJSON x4)', inputs: [repeat(bulk, bulk.length * 4)], ctx: ctx() },
-      { format: 'hl7v2', label: 'HL7 v2 (139 sample files, CR, x8)', inputs: [repeat(hl7, hl7.length * 8)], ctx: ctx() },
-      { format: 'his-csv', label: 'HIS CSV GBK (generated labs.csv x200)', inputs: [Buffer.concat([header, repeat(body, body.length * 200)])], ctx: ctx({ columnMapping: hisMapping }) },
-      { format: 'openmhealth', label: 'Open mHealth (generated patient files)', inputs: files(join(synthDir, 'bj-union-east/wearable')).map((f) => readFileSync(f)), ctx: ctx() },
-      { format: 'vendor-wearable', label: 'vendor wearable JSON (generated)', inputs: files(join(synthDir, 'sh-ruijin-north/wearable')).map((f) => readFileSync(f)), ctx: ctx() },
-      { format: 'apple-health', label: 'Apple Health export.xml (hkimport, 11k records)', inputs: [readFileSync(join(DATA, 'apple-health/hkimport/export.xml'))], ctx: ctx() },
-      { format: 'spl', label: 'FDA SPL XML (7 real labels)', inputs: files(join(DATA, 'druglabel/spl-xml'), '.xml').map((f) => readFileSync(f)), ctx: ctx() },
-      { format: 'openfda', label: 'openFDA label JSON (5 results)', inputs: [readFileSync(join(DATA, 'druglabel/openfda-json/drug-label-5-records.json'))], ctx: ctx() },
-      { format: 'cn-label', label: 'Chinese label text (generated)', inputs: files(join(synthDir, 'bj-union-east/druglabel')).map((f) => readFileSync(f)), ctx: ctx() },
-      { format: 'nrdl', label: 'NRDL 2024 catalogue (4750 drugs)', inputs: [readFileSync(join(DATA, 'nrdl/nrdl_4750_drugs.json'))], ctx: ctx() },
-      { format: 'pdex-formulary', label: 'PDex formulary (real examples + seed)', inputs: files(join(DATA, 'formulary'), '.json').map((f) => readFileSync(f)), ctx: ctx() },
+      {
+        format: 'fhir',
+        label: 'FHIR normalize (Synthea bulk NDJSON x4)',
+        inputs: [repeat(bulk, bulk.length * 4)],
+        ctx: ctx(),
+      },
+      {
+        format: 'hl7v2',
+        label: 'HL7 v2 (139 sample files, CR, x8)',
+        inputs: [repeat(hl7, hl7.length * 8)],
+        ctx: ctx(),
+      },
+      {
+        format: 'his-csv',
+        label: 'HIS CSV GBK (generated labs.csv x200)',
+        inputs: [Buffer.concat([header, repeat(body, body.length * 200)])],
+        ctx: ctx({ columnMapping: hisMapping }),
+      },
+      {
+        format: 'openmhealth',
+        label: 'Open mHealth (generated patient files)',
+        inputs: files(join(synthDir, 'bj-union-east/wearable')).map((f) => readFileSync(f)),
+        ctx: ctx(),
+      },
+      {
+        format: 'vendor-wearable',
+        label: 'vendor wearable JSON (generated)',
+        inputs: files(join(synthDir, 'sh-ruijin-north/wearable')).map((f) => readFileSync(f)),
+        ctx: ctx(),
+      },
+      {
+        format: 'apple-health',
+        label: 'Apple Health export.xml (hkimport, 11k records)',
+        inputs: [readFileSync(join(DATA, 'apple-health/hkimport/export.xml'))],
+        ctx: ctx(),
+      },
+      {
+        format: 'spl',
+        label: 'FDA SPL XML (7 real labels)',
+        inputs: files(join(DATA, 'druglabel/spl-xml'), '.xml').map((f) => readFileSync(f)),
+        ctx: ctx(),
+      },
+      {
+        format: 'openfda',
+        label: 'openFDA label JSON (5 results)',
+        inputs: [readFileSync(join(DATA, 'druglabel/openfda-json/drug-label-5-records.json'))],
+        ctx: ctx(),
+      },
+      {
+        format: 'cn-label',
+        label: 'Chinese label text (generated)',
+        inputs: files(join(synthDir, 'bj-union-east/druglabel')).map((f) => readFileSync(f)),
+        ctx: ctx(),
+      },
+      {
+        format: 'nrdl',
+        label: 'NRDL 2024 catalogue (4750 drugs)',
+        inputs: [readFileSync(join(DATA, 'nrdl/nrdl_4750_drugs.json'))],
+        ctx: ctx(),
+      },
+      {
+        format: 'pdex-formulary',
+        label: 'PDex formulary (real examples + seed)',
+        inputs: files(join(DATA, 'formulary'), '.json').map((f) => readFileSync(f)),
+        ctx: ctx(),
+      },
     ];
-    process.stdout.write('format            | input                                    | records | resources | no validation: rec/s  res/s   MB/s | with validation: rec/s  res/s  MB/s | baseline MB/s  mapping/baseline\n');
+    process.stdout.write(
+      'format            | input                                    | records | resources | no validation: rec/s  res/s   MB/s | with validation: rec/s  res/s  MB/s | baseline MB/s  mapping/baseline\n',
+    );
     for (const w of workloads) {
       if (only.size && !only.has(w.format)) continue;
       const fast = await run(w, false);
       // Validation is ~100x slower: measure it on a slice so the bench stays minutes, not hours.
       const sliceW = { ...w, inputs: w.inputs.length > 1 ? w.inputs : [w.inputs[0]] };
-      const slow = fast.records > 20_000 && w.format !== 'apple-health' ? await run({ ...sliceW, inputs: [sliceHead(w.format, w.inputs[0])] }, true) : await run(w, true);
+      const slow =
+        fast.records > 20_000 && w.format !== 'apple-health'
+          ? await run({ ...sliceW, inputs: [sliceHead(w.format, w.inputs[0])] }, true)
+          : await run(w, true);
       const fmt = (n: number): string => (n >= 100 ? Math.round(n).toString() : n.toFixed(1));
       const base = baselineSeconds(w);
-      const baseCol = base === undefined ? '' : `${fmt(fast.bytes / 1e6 / base).padStart(13)}  ${(base / fast.seconds).toFixed(2).padStart(16)}`;
+      const baseCol =
+        base === undefined
+          ? ''
+          : `${fmt(fast.bytes / 1e6 / base).padStart(13)}  ${(base / fast.seconds).toFixed(2).padStart(16)}`;
       process.stdout.write(
         `${w.format.padEnd(17)} | ${w.label.padEnd(40)} | ${String(fast.records).padStart(7)} | ${String(fast.resources).padStart(9)} | ` +
           `${fmt(fast.records / fast.seconds).padStart(20)} ${fmt(fast.resources / fast.seconds).padStart(7)} ${fmt(fast.bytes / 1e6 / fast.seconds).padStart(6)} | ` +

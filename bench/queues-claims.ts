@@ -26,8 +26,28 @@ const overlap = 2;
 const base = loadRoutingRules();
 const rules: RoutingRules = {
   ...base,
-  queues: [{ id: 'bench', title: 'Bench', taskType: 'classification', labels: ['x', 'y'], leaseSeconds: 600, minItemAgreement: 0, maxAnnotators: overlap, review: false }],
-  rules: [{ name: 'bench', queue: 'bench', match: { textAny: ['chest pain'] }, priority: 1, annotators: overlap, goldShare: 0 }],
+  queues: [
+    {
+      id: 'bench',
+      title: 'Bench',
+      taskType: 'classification',
+      labels: ['x', 'y'],
+      leaseSeconds: 600,
+      minItemAgreement: 0,
+      maxAnnotators: overlap,
+      review: false,
+    },
+  ],
+  rules: [
+    {
+      name: 'bench',
+      queue: 'bench',
+      match: { textAny: ['chest pain'] },
+      priority: 1,
+      annotators: overlap,
+      goldShare: 0,
+    },
+  ],
 };
 
 type Mode = 'store' | 'http';
@@ -35,11 +55,19 @@ type Mode = 'store' | 'http';
 async function runOnce(kind: 'pglite' | 'pg', mode: Mode): Promise<{ perSecond: number; pairs: number }> {
   const schema = `annotation_bench_${crypto.randomBytes(4).toString('hex')}`;
   const url = process.env.DATABASE_URL ?? loadConfig().database.url;
-  const store: QueueStore = kind === 'pg' ? await openQueueStore({ databaseUrl: url, schema, poolSize: annotators + 4 }) : await openQueueStore({ dataDir: 'memory://' });
+  const store: QueueStore =
+    kind === 'pg'
+      ? await openQueueStore({ databaseUrl: url, schema, poolSize: annotators + 4 })
+      : await openQueueStore({ dataDir: 'memory://' });
   try {
     await store.enqueue(cardiologyItems(items, `bench-${schema}`), rules);
-    const users = await Promise.all(Array.from({ length: annotators }, (_, i) => store.addUser({ id: `bench-${i}`, role: 'annotator', queues: ['bench'] })));
-    const server = mode === 'http' ? await startAnnotationServer({ store, port: 0, host: '127.0.0.1' }) : undefined;
+    const users = await Promise.all(
+      Array.from({ length: annotators }, (_, i) =>
+        store.addUser({ id: `bench-${i}`, role: 'annotator', queues: ['bench'] }),
+      ),
+    );
+    const server =
+      mode === 'http' ? await startAnnotationServer({ store, port: 0, host: '127.0.0.1' }) : undefined;
     let pairs = 0;
     const started = process.hrtime.bigint();
     await Promise.all(
@@ -68,7 +96,8 @@ async function runOnce(kind: 'pglite' | 'pg', mode: Mode): Promise<{ perSecond: 
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     await server?.close();
-    if (pairs !== items * overlap) throw new Error(`expected ${items * overlap} claim+submit pairs, got ${pairs}`);
+    if (pairs !== items * overlap)
+      throw new Error(`expected ${items * overlap} claim+submit pairs, got ${pairs}`);
     return { perSecond: pairs / seconds, pairs };
   } finally {
     await store.close();
@@ -82,7 +111,9 @@ async function runOnce(kind: 'pglite' | 'pg', mode: Mode): Promise<{ perSecond: 
 }
 
 const results: Record<string, number> = {};
-process.stdout.write(`queues bench: ${items} items × overlap ${overlap} = ${items * overlap} claim+submit pairs, ${annotators} concurrent annotators, median of ${runs} runs\n`);
+process.stdout.write(
+  `queues bench: ${items} items × overlap ${overlap} = ${items * overlap} claim+submit pairs, ${annotators} concurrent annotators, median of ${runs} runs\n`,
+);
 for (const kind of ['pglite', 'pg'] as const) {
   if (only && only !== kind) continue;
   for (const mode of ['store', 'http'] as const) {
@@ -90,9 +121,13 @@ for (const kind of ['pglite', 'pg'] as const) {
     for (let r = 0; r < runs; r++) figures.push((await runOnce(kind, mode)).perSecond);
     const m = median(figures);
     results[`${kind}/${mode}`] = m;
-    process.stdout.write(`  ${kind.padEnd(6)} ${mode.padEnd(5)} ${m.toFixed(0).padStart(6)} claims+submits/s  (runs: ${figures.map((f) => f.toFixed(0)).join(', ')})\n`);
+    process.stdout.write(
+      `  ${kind.padEnd(6)} ${mode.padEnd(5)} ${m.toFixed(0).padStart(6)} claims+submits/s  (runs: ${figures.map((f) => f.toFixed(0)).join(', ')})\n`,
+    );
   }
 }
 if (results['pg/store'] && results['pglite/store']) {
-  process.stdout.write(`  ratio PostgreSQL/PGlite: store ${(results['pg/store'] / results['pglite/store']).toFixed(2)}×, http ${(results['pg/http'] / results['pglite/http']).toFixed(2)}×\n`);
+  process.stdout.write(
+    `  ratio PostgreSQL/PGlite: store ${(results['pg/store'] / results['pglite/store']).toFixed(2)}×, http ${(results['pg/http'] / results['pglite/http']).toFixed(2)}×\n`,
+  );
 }

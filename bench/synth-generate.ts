@@ -12,7 +12,15 @@ const patients = Number(process.argv[2] ?? 1000);
 const baseline = Number(process.argv[3] ?? 100);
 const outRoot = process.argv[4] ?? '/tmp/tributary-synth-bench';
 
-function run(n: number): { seconds: number; files: number; bytes: number; gtBytes: number; planted: number; persons: number; linked: number } {
+function run(n: number): {
+  seconds: number;
+  files: number;
+  bytes: number;
+  gtBytes: number;
+  planted: number;
+  persons: number;
+  linked: number;
+} {
   const out = path.join(outRoot, `p${n}`);
   fs.rmSync(out, { recursive: true, force: true });
   const t = performance.now();
@@ -40,4 +48,6 @@ for (const n of [baseline, patients]) {
   );
 }
 const [[nb, b], [nt, t]] = rows;
-process.stdout.write(`scaling: ${(nt / nb).toFixed(1)}x patients -> ${(t.seconds / b.seconds).toFixed(2)}x time, ${(t.bytes / b.bytes).toFixed(2)}x bytes\n`);
+process.stdout.write(
+  `scaling: ${(nt / nb).toFixed(1)}x patients -> ${(t.seconds / b.seconds).toFixed(2)}x time, ${(t.bytes / b.bytes).toFixed(2)}x bytes\n`,
+);

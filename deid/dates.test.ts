@@ -30,7 +30,8 @@ describe('addDays', () => {
   it('daysInMonth agrees with Date.UTC for years 1-3000', () => {
     let mismatches = 0;
     for (let y = 1; y <= 3000; y++) {
-      for (let m = 1; m <= 12; m++) if (daysInMonth(y, m) !== new Date(Date.UTC(y, m, 0)).getUTCDate()) mismatches++;
+      for (let m = 1; m <= 12; m++)
+        if (daysInMonth(y, m) !== new Date(Date.UTC(y, m, 0)).getUTCDate()) mismatches++;
     }
     expect(mismatches).toBe(0);
   });
@@ -61,9 +62,53 @@ describe('addDays', () => {
       const [ny, nm, nd] = addDays(y, mo, d, days);
       return `${pad4(ny)}-${pad2(nm)}-${pad2(nd)}${m[4] ?? ''}`;
     };
-    const values = new Set<string>(['', '2024', '2024-', '2024-0', '2024-02', '2024-13', '2024-00', '2024-02-3', '2024-02-29', '2023-02-29', '0000-01-01', '9999-12-31']);
-    const times = ['', 'T', 'T1', 'T10:00', 'T10:00:00.123', 'T::..', 'TZ', 'T10Z', 'T10:00:00Z', 'T10:00:00ZZ', 'T10:00+08:00', 'T10:00-05:00', 'T10:00+0800', 'T10:00+08:0', 'T10:00+08:000', 'T10:00 +08:00', 'T10:00+08:00Z', 'T1-05:00', 't10:00', 'T10:00:00Z\n', 'T１0'];
-    for (const date of ['2024-02-29', '2023-12-31', '1900-02-28', '2000-02-29', '2024-02-30', '2024-1a-01', '２024-01-01']) for (const t of times) values.add(date + t);
+    const values = new Set<string>([
+      '',
+      '2024',
+      '2024-',
+      '2024-0',
+      '2024-02',
+      '2024-13',
+      '2024-00',
+      '2024-02-3',
+      '2024-02-29',
+      '2023-02-29',
+      '0000-01-01',
+      '9999-12-31',
+    ]);
+    const times = [
+      '',
+      'T',
+      'T1',
+      'T10:00',
+      'T10:00:00.123',
+      'T::..',
+      'TZ',
+      'T10Z',
+      'T10:00:00Z',
+      'T10:00:00ZZ',
+      'T10:00+08:00',
+      'T10:00-05:00',
+      'T10:00+0800',
+      'T10:00+08:0',
+      'T10:00+08:000',
+      'T10:00 +08:00',
+      'T10:00+08:00Z',
+      'T1-05:00',
+      't10:00',
+      'T10:00:00Z\n',
+      'T１0',
+    ];
+    for (const date of [
+      '2024-02-29',
+      '2023-12-31',
+      '1900-02-28',
+      '2000-02-29',
+      '2024-02-30',
+      '2024-1a-01',
+      '２024-01-01',
+    ])
+      for (const t of times) values.add(date + t);
     // Every string over a small alphabet up to 7 characters long around the date shape.
     const alphabet = ['2', '0', '1', '-', 'T', ':', 'Z', '+', '.', 'x'];
     const grow = (prefix: string, left: number): void => {
@@ -76,7 +121,15 @@ describe('addDays', () => {
     let checked = 0;
     for (const v of values) {
       const re = FHIR_DATE_RE.exec(v);
-      const expected = !re ? 0 : re[4] !== undefined ? v.length : re[3] !== undefined ? 10 : re[2] !== undefined ? 7 : 4;
+      const expected = !re
+        ? 0
+        : re[4] !== undefined
+          ? v.length
+          : re[3] !== undefined
+            ? 10
+            : re[2] !== undefined
+              ? 7
+              : 4;
       expect(fhirDatePrecision(v), v).toBe(expected);
       // A date without a time part, as the walker's nodesByType('date') reads it.
       expect([4, 7, 10].includes(expected), v).toBe(/^\d{4}(?:-\d{2}(?:-\d{2})?)?$/.test(v));

@@ -29,7 +29,9 @@ function civilFromDays(days: number): [number, number, number] {
   const z = days + 719_468;
   const era = Math.floor(z / 146_097);
   const doe = z - era * 146_097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365,
+  );
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
   const mp = Math.floor((5 * doy + 2) / 153);
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
@@ -73,7 +75,14 @@ export function fhirDatePrecision(value: string): number {
   if (i === n) return n;
   const c = value.charCodeAt(i);
   if (c === 90) return i + 1 === n ? n : 0; // 'Z'
-  if ((c === 43 || c === 45) && i + 6 === n && digits2(value, i + 1) >= 0 && value.charCodeAt(i + 3) === 58 && digits2(value, i + 4) >= 0) return n;
+  if (
+    (c === 43 || c === 45) &&
+    i + 6 === n &&
+    digits2(value, i + 1) >= 0 &&
+    value.charCodeAt(i + 3) === 58 &&
+    digits2(value, i + 4) >= 0
+  )
+    return n;
   return 0;
 }
 

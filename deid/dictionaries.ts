@@ -54,15 +54,43 @@ export const MEDICAL_TERMS = new Set(
 );
 
 /** Words after which a capitalized name is an eponym, not a person: "Parkinson disease", "Graves' disease". */
-export const EPONYM_FOLLOWERS = /^(?:'s|’s|')?\s*(?:disease|syndrome|sign|test|reflex|palsy|lymphoma|sarcoma|tumou?r|fracture|procedure|operation|score|scale|classification|criteria|maneuver|manoeuvre|triad|phenomenon|ulcer|esophagus|oesophagus|anomaly|diverticulum|respiration|node|nodes|cell|cells|type|law|equation|point|incision|staging|stage)\b/i;
+export const EPONYM_FOLLOWERS =
+  /^(?:'s|’s|')?\s*(?:disease|syndrome|sign|test|reflex|palsy|lymphoma|sarcoma|tumou?r|fracture|procedure|operation|score|scale|classification|criteria|maneuver|manoeuvre|triad|phenomenon|ulcer|esophagus|oesophagus|anomaly|diverticulum|respiration|node|nodes|cell|cells|type|law|equation|point|incision|staging|stage)\b/i;
 
 /** Common Chinese surnames (single and compound) for name detection with context. */
 export const ZH_SURNAMES =
   '王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝';
-export const ZH_COMPOUND_SURNAMES = ['欧阳', '司马', '上官', '诸葛', '东方', '皇甫', '尉迟', '公孙', '慕容', '长孙', '夏侯', '令狐'];
+export const ZH_COMPOUND_SURNAMES = [
+  '欧阳',
+  '司马',
+  '上官',
+  '诸葛',
+  '东方',
+  '皇甫',
+  '尉迟',
+  '公孙',
+  '慕容',
+  '长孙',
+  '夏侯',
+  '令狐',
+];
 
 /** Chinese disease and drug words that begin with a surname character and must survive (帕金森病 is safe anyway). */
-export const ZH_MEDICAL_TERMS = ['高血压', '高血糖', '高血脂', '高热', '白细胞', '白蛋白', '黄疸', '钱币', '胡言', '石膏', '金黄色', '甘油', '史蒂文斯'];
+export const ZH_MEDICAL_TERMS = [
+  '高血压',
+  '高血糖',
+  '高血脂',
+  '高热',
+  '白细胞',
+  '白蛋白',
+  '黄疸',
+  '钱币',
+  '胡言',
+  '石膏',
+  '金黄色',
+  '甘油',
+  '史蒂文斯',
+];
 
 /** Surrogate pools (obviously synthetic-but-realistic). */
 export const SURROGATE_EN_GIVEN = (
@@ -74,6 +102,11 @@ export const SURROGATE_EN_FAMILY = (
   'Northcott Oakley Pembroke Quimby Radcliffe Stanhope Thornbury Underhill Vance Whitlock Yardley Ainsley ' +
   'Beaumont Carraway Delacroix Everly Fenwick Galloway'
 ).split(' ');
-export const SURROGATE_ZH_FAMILY = '赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜'.split('');
+export const SURROGATE_ZH_FAMILY = '赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜'.split(
+  '',
+);
 // Uncommon given names, so a surrogate is unlikely to be some real person's name in the same release.
-export const SURROGATE_ZH_GIVEN = '子涵 雨桐 浩邈 梓萱 思远 欣怡 宇轩 佳琪 明哲 诗涵 博衍 若曦 俊彦 雅静 天翊 晓彤 知远 芷若 砚秋 听澜 文博 静姝 嘉懿 一鸣 安然 清扬 书瑶 奕辰 沐阳 语嫣 景行 慕白'.split(' ');
+export const SURROGATE_ZH_GIVEN =
+  '子涵 雨桐 浩邈 梓萱 思远 欣怡 宇轩 佳琪 明哲 诗涵 博衍 若曦 俊彦 雅静 天翊 晓彤 知远 芷若 砚秋 听澜 文博 静姝 嘉懿 一鸣 安然 清扬 书瑶 奕辰 沐阳 语嫣 景行 慕白'.split(
+    ' ',
+  );

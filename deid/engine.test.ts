@@ -1,9 +1,20 @@
 import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createDeidEngine, createKeyService, scanResidualPhi, collectIdentifiers, compilePolicy, parsePolicy, type FhirResource } from './index';
+import {
+  createDeidEngine,
+  createKeyService,
+  scanResidualPhi,
+  collectIdentifiers,
+  compilePolicy,
+  parsePolicy,
+  type FhirResource,
+} from './index';
 import { buildFhirFixture } from './fixtures/records';
 
-const keyService = createKeyService({ key: crypto.createHash('sha256').update('engine-test').digest(), keyId: 'k-test' });
+const keyService = createKeyService({
+  key: crypto.createHash('sha256').update('engine-test').digest(),
+  keyId: 'k-test',
+});
 const referenceDate = new Date('2025-06-01T00:00:00Z');
 
 function run(profile: 'safe-harbor' | 'gbt-37964' | 'limited-dataset' = 'safe-harbor') {
@@ -47,7 +58,9 @@ describe('createDeidEngine (safe-harbor)', () => {
     // the observation note shares the patient's offset: 2024-03-06 became the encounter start + 1 day
     const note = (find(a.outputs, 'Observation').note as { text: string }[])[0].text;
     const shifted = new Date(Date.parse(ea.start) + 86_400_000);
-    expect(note).toContain(`${shifted.getUTCMonth() + 1}/${shifted.getUTCDate()}/${shifted.getUTCFullYear()}`);
+    expect(note).toContain(
+      `${shifted.getUTCMonth() + 1}/${shifted.getUTCDate()}/${shifted.getUTCFullYear()}`,
+    );
   });
 
   it('generalizes birth date (90+), address (state + ZIP3, restricted ZIP3 -> 000) and removes what no rule allows', () => {
@@ -57,7 +70,9 @@ describe('createDeidEngine (safe-harbor)', () => {
     expect(pa.address).toEqual([{ state: 'MA', postalCode: '021' }]);
     expect(pa.telecom).toBeUndefined();
     expect(pa.favouriteColour).toBeUndefined();
-    expect(pa.extension).toEqual([{ url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex', valueCode: 'M' }]);
+    expect(pa.extension).toEqual([
+      { url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex', valueCode: 'M' },
+    ]);
     expect((pa.name as { family: string }[])[0].family).not.toBe('Thornbury');
     const old = find(a.outputs, 'Patient', 1);
     expect(old.birthDate).toBe('1935'); // 95 in 2025: folded into 90+ (born no later than 2025 - 90)
@@ -70,17 +85,26 @@ describe('createDeidEngine (safe-harbor)', () => {
 
   it('labels outputs and records policy, version and key id in a Provenance', () => {
     const { a } = run();
-    const sec = (find(a.outputs, 'Patient').meta as { security: { code: string }[] }).security.map((s) => s.code);
+    const sec = (find(a.outputs, 'Patient').meta as { security: { code: string }[] }).security.map(
+      (s) => s.code,
+    );
     expect(sec).toEqual(expect.arrayContaining(['PSEUDED', 'REDACTED', 'MASKED']));
     expect(a.provenance?.policy).toEqual(['urn:tributary:deid-policy:safe-harbor|1.2.0']);
     expect(JSON.stringify(a.provenance)).toContain('k-test');
     expect((a.provenance?.target as unknown[]).length).toBe(a.outputs.length);
-    expect(a.report).toMatchObject({ profile: 'safe-harbor', policyVersion: '1.2.0', keyId: 'k-test', resourcesIn: 6, resourcesOut: 6 });
+    expect(a.report).toMatchObject({
+      profile: 'safe-harbor',
+      policyVersion: '1.2.0',
+      keyId: 'k-test',
+      resourcesIn: 6,
+      resourcesOut: 6,
+    });
   });
 
   it('rewrites text attachments and drops their hash', () => {
     const { a } = run();
-    const att = ((find(a.outputs, 'DocumentReference').content as { attachment: Record<string, unknown> }[])[0]).attachment;
+    const att = (find(a.outputs, 'DocumentReference').content as { attachment: Record<string, unknown> }[])[0]
+      .attachment;
     expect(att.hash).toBeUndefined();
     const text = Buffer.from(att.data as string, 'base64').toString('utf8');
     expect(text).toContain('Takes metformin.');
@@ -94,14 +118,30 @@ describe('fail closed', () => {
     const res = engine.deidentifyResources(
       [
         { resourceType: 'not a type' } as FhirResource,
-        { resourceType: 'Observation', id: 'o1', subject: { reference: 'Patient/nowhere-555-2368' }, status: 'final' },
+        {
+          resourceType: 'Observation',
+          id: 'o1',
+          subject: { reference: 'Patient/nowhere-555-2368' },
+          status: 'final',
+        },
         { resourceType: 'Bundle', id: 'b1' },
-        { resourceType: 'Observation', id: 'o2', status: 'final', valueString: 'x', effectiveDateTime: '2024-13-45' },
+        {
+          resourceType: 'Observation',
+          id: 'o2',
+          status: 'final',
+          valueString: 'x',
+          effectiveDateTime: '2024-13-45',
+        },
       ],
       { institution: 'inst-a' },
     );
     expect(res.outputs).toHaveLength(0);
-    expect(res.quarantined.map((q) => q.rule)).toEqual(['input.malformed', 'input.malformed', 'link.unresolved-patient', 'engine.error']);
+    expect(res.quarantined.map((q) => q.rule)).toEqual([
+      'input.malformed',
+      'input.malformed',
+      'link.unresolved-patient',
+      'engine.error',
+    ]);
     expect(res.quarantined[3].path).toBe('Observation.effectiveDateTime');
     expect(JSON.stringify(res)).not.toContain('555-2368');
     expect(JSON.stringify(res)).not.toContain('not a type');
@@ -111,13 +151,24 @@ describe('fail closed', () => {
   it('the residual-PHI gate quarantines a record whose policy keeps a name, naming rule and path only', () => {
     const fx = buildFhirFixture();
     const leaky = parsePolicy(
-      { name: 'leaky', version: '0.0.1', extends: 'safe-harbor', rules: [{ path: 'Patient.name', method: 'keep' }, { path: 'Observation.note', method: 'keep' }] },
+      {
+        name: 'leaky',
+        version: '0.0.1',
+        extends: 'safe-harbor',
+        rules: [
+          { path: 'Patient.name', method: 'keep' },
+          { path: 'Observation.note', method: 'keep' },
+        ],
+      },
       'test policy',
     );
     const engine = createDeidEngine({ profile: 'safe-harbor', policy: leaky, keyService });
     const res = engine.deidentifyResources(fx.byInstitution['inst-a'], { institution: 'inst-a' });
     const rules = res.quarantined.map((q) => `${q.resourceType} ${q.rule} ${q.path}`);
-    expect(rules.some((r) => r.startsWith('Patient gate.record-identifier:name Patient.name[0]')), rules.join('; ')).toBe(true);
+    expect(
+      rules.some((r) => r.startsWith('Patient gate.record-identifier:name Patient.name[0]')),
+      rules.join('; '),
+    ).toBe(true);
     expect(rules.some((r) => r.startsWith('Observation gate.'))).toBe(true);
     const dump = JSON.stringify(res.quarantined);
     for (const v of ['Thornbury', 'Jonathan', '王小明', '617']) expect(dump).not.toContain(v);
@@ -127,7 +178,8 @@ describe('fail closed', () => {
   it('scanResidualPhi finds normalized forms: case, spacing, full-width, partial names, separators', () => {
     const raw = buildFhirFixture().byInstitution['inst-a'][0];
     const ids = collectIdentifiers(raw);
-    const probe = (s: string) => scanResidualPhi({ resourceType: 'Basic', note: [{ text: s }] } as FhirResource, ids).map((f) => f.rule);
+    const probe = (s: string) =>
+      scanResidualPhi({ resourceType: 'Basic', note: [{ text: s }] } as FhirResource, ids).map((f) => f.rule);
     expect(probe('seen: JONATHAN   thornbury')).toContain('gate.record-identifier:name');
     expect(probe('Thornbury')).toContain('gate.record-identifier:name');
     expect(probe('ssn １２３４５６７８９')).toContain('gate.record-identifier:identifier');
@@ -173,17 +225,30 @@ describe('profiles', () => {
 });
 
 describe('policy files', () => {
-  const bad = (rules: unknown[]) => () => compilePolicy(parsePolicy({ name: 'p', version: '1.0.0', rules }, 'policy file p.yaml'));
+  const bad = (rules: unknown[]) => () =>
+    compilePolicy(parsePolicy({ name: 'p', version: '1.0.0', rules }, 'policy file p.yaml'));
   it('names the rule and the field', () => {
     expect(bad([{ path: 'Patient.name', method: 'shred' }])).toThrow(/rules\.0\.method/);
-    expect(bad([{ path: 'Patient.name', method: 'keep' }, { path: 'Patient..x', method: 'keep' }])).toThrow(/rules\[1\]\.path/);
-    expect(bad([{ path: "nodesByType('Banana')", method: 'redact' }])).toThrow(/rules\[0\]\.path: nodesByType: unknown type/);
+    expect(
+      bad([
+        { path: 'Patient.name', method: 'keep' },
+        { path: 'Patient..x', method: 'keep' },
+      ]),
+    ).toThrow(/rules\[1\]\.path/);
+    expect(bad([{ path: "nodesByType('Banana')", method: 'redact' }])).toThrow(
+      /rules\[0\]\.path: nodesByType: unknown type/,
+    );
     expect(bad([{ path: 'Patient.address', method: 'generalize' }])).toThrow(/rules\[0\]\.kind/);
     expect(bad([{ path: 'Observation.value[x]', method: 'perturb' }])).toThrow(/rules\[0\]\.relative/);
     expect(bad([{ path: 'Patient.name', method: 'keep', extra: 1 }])).toThrow(/rules\.0/);
-    expect(() => parsePolicy({ name: 'p', version: 'v1', rules: [] }, 'policy file p.yaml')).toThrow(/version/);
+    expect(() => parsePolicy({ name: 'p', version: 'v1', rules: [] }, 'policy file p.yaml')).toThrow(
+      /version/,
+    );
     // messages name where, never what: a value in the bad field is not echoed
-    for (const rules of [[{ path: 'Patient.John Smith', method: 'keep' }], [{ path: 'Patient.name', method: 'John Smith' }]]) {
+    for (const rules of [
+      [{ path: 'Patient.John Smith', method: 'keep' }],
+      [{ path: 'Patient.name', method: 'John Smith' }],
+    ]) {
       let message = '';
       try {
         bad(rules)();

@@ -69,7 +69,14 @@ interface Decision {
 
 /** Rules whose match depends on the element's value (pick checks it): where(...) or a value-typed nodesByType. */
 function checksValue(r: CompiledRule): boolean {
-  return !!r.where || r.nodeType === 'date' || r.nodeType === 'dateTime' || r.nodeType === 'instant' || r.nodeType === 'string' || r.nodeType === 'Reference';
+  return (
+    !!r.where ||
+    r.nodeType === 'date' ||
+    r.nodeType === 'dateTime' ||
+    r.nodeType === 'instant' ||
+    r.nodeType === 'string' ||
+    r.nodeType === 'Reference'
+  );
 }
 
 const HUMAN_NAME_OWNERS = new Set(['Patient', 'Practitioner', 'RelatedPerson', 'Person']);
@@ -79,7 +86,12 @@ function stepMatches(ruleStep: string, key: string): boolean {
   if (ruleStep === key) return true;
   if (ruleStep.endsWith('[x]')) {
     const base = ruleStep.slice(0, -3);
-    return key.length > base.length && key.startsWith(base) && key.charCodeAt(base.length) >= 65 && key.charCodeAt(base.length) <= 90;
+    return (
+      key.length > base.length &&
+      key.startsWith(base) &&
+      key.charCodeAt(base.length) >= 65 &&
+      key.charCodeAt(base.length) <= 90
+    );
   }
   return false;
 }
@@ -89,7 +101,10 @@ function staticType(resourceType: string, steps: readonly string[]): NodeType | 
   const last = steps[steps.length - 1];
   switch (last) {
     case 'name':
-      return HUMAN_NAME_OWNERS.has(resourceType) || (steps.length > 1 && steps[steps.length - 2] === 'contact') ? 'HumanName' : undefined;
+      return HUMAN_NAME_OWNERS.has(resourceType) ||
+        (steps.length > 1 && steps[steps.length - 2] === 'contact')
+        ? 'HumanName'
+        : undefined;
     case 'address':
     case 'valueAddress':
       return 'Address';
@@ -105,7 +120,9 @@ function staticType(resourceType: string, steps: readonly string[]): NodeType | 
     case 'presentedForm':
     case 'valueAttachment':
     case 'content':
-      return last === 'content' && resourceType !== 'Media' && resourceType !== 'Communication' ? undefined : 'Attachment';
+      return last === 'content' && resourceType !== 'Media' && resourceType !== 'Communication'
+        ? undefined
+        : 'Attachment';
     case 'note':
       return 'Annotation';
     case 'extension':
@@ -131,7 +148,13 @@ function valueIsType(t: NodeType, value: unknown): boolean {
     case 'string':
       return typeof value === 'string';
     case 'Reference':
-      return !!value && typeof value === 'object' && !Array.isArray(value) && ('reference' in value || 'display' in value) && !('system' in value);
+      return (
+        !!value &&
+        typeof value === 'object' &&
+        !Array.isArray(value) &&
+        ('reference' in value || 'display' in value) &&
+        !('system' in value)
+      );
     default:
       return false;
   }
@@ -164,7 +187,11 @@ export class PathNode {
   child(key: string): PathNode {
     let c = this.children.get(key);
     if (!c) {
-      c = new PathNode([...this.steps, key], this.pathKey ? `${this.pathKey}.${key}` : key, this.resourceType);
+      c = new PathNode(
+        [...this.steps, key],
+        this.pathKey ? `${this.pathKey}.${key}` : key,
+        this.resourceType,
+      );
       this.children.set(key, c);
     }
     return c;
@@ -192,7 +219,8 @@ export class RuleMatcher {
   /** Rules that can decide this element, and whether any rule reaches below it (computed once per path). */
   decideAt(resourceType: string, node: PathNode, inherited: number): Decision {
     // Most elements sit under no keep: that decision has its own slot instead of a Map lookup.
-    if (inherited === Number.MAX_SAFE_INTEGER) return (node.unkept ??= this.decide(resourceType, node.steps, inherited));
+    if (inherited === Number.MAX_SAFE_INTEGER)
+      return (node.unkept ??= this.decide(resourceType, node.steps, inherited));
     if (node.keptIndex === inherited) return node.kept!;
     let d = node.decisions.get(inherited);
     if (!d) {
@@ -223,7 +251,12 @@ export class RuleMatcher {
         if (!prefixMatches(rs, steps)) continue;
         descend = true;
         if (rs.length === steps.length && rs.length > 0) continue;
-        const dynamic = r.nodeType === 'date' || r.nodeType === 'dateTime' || r.nodeType === 'instant' || r.nodeType === 'string' || r.nodeType === 'Reference';
+        const dynamic =
+          r.nodeType === 'date' ||
+          r.nodeType === 'dateTime' ||
+          r.nodeType === 'instant' ||
+          r.nodeType === 'string' ||
+          r.nodeType === 'Reference';
         if (dynamic || st === r.nodeType) candidates.push(r);
         continue;
       }
@@ -233,7 +266,8 @@ export class RuleMatcher {
         descend = true;
       }
     }
-    const settled = candidates.length === 0 ? undefined : this.valueChecked.has(candidates[0]) ? null : candidates[0];
+    const settled =
+      candidates.length === 0 ? undefined : this.valueChecked.has(candidates[0]) ? null : candidates[0];
     return { candidates, descend, settled };
   }
 }
@@ -252,9 +286,20 @@ function pick(d: Decision, value: unknown): CompiledRule | undefined {
   for (let i = 0; i < candidates.length; i++) {
     const r = candidates[i];
     if (r.where) {
-      if (!value || typeof value !== 'object' || (value as Record<string, unknown>)[r.where.key] !== r.where.value) continue;
+      if (
+        !value ||
+        typeof value !== 'object' ||
+        (value as Record<string, unknown>)[r.where.key] !== r.where.value
+      )
+        continue;
     }
-    if (r.nodeType === 'date' || r.nodeType === 'dateTime' || r.nodeType === 'instant' || r.nodeType === 'string' || r.nodeType === 'Reference') {
+    if (
+      r.nodeType === 'date' ||
+      r.nodeType === 'dateTime' ||
+      r.nodeType === 'instant' ||
+      r.nodeType === 'string' ||
+      r.nodeType === 'Reference'
+    ) {
       if (!valueIsType(r.nodeType, value)) continue;
     }
     return r;
@@ -288,7 +333,11 @@ export class FhirWalker {
     into?: Record<string, unknown>,
   ): Record<string, unknown> | undefined {
     if (depth > MAX_DEPTH) {
-      throw new TributaryError(`element nesting deeper than ${MAX_DEPTH}`, { code: 'too-costly', location: node.jsonPath, nonRetryable: true });
+      throw new TributaryError(`element nesting deeper than ${MAX_DEPTH}`, {
+        code: 'too-costly',
+        location: node.jsonPath,
+        nonRetryable: true,
+      });
     }
     let out: Record<string, unknown> | undefined = into;
     for (const key in obj) {
@@ -329,7 +378,11 @@ export class FhirWalker {
     const out: unknown[] = [];
     list.forEach((c, i) => {
       if (!c || typeof c !== 'object' || typeof (c as FhirResource).resourceType !== 'string') {
-        throw new TributaryError('contained resource without resourceType', { code: 'structure', location: `${jsonPath}[${i}]`, nonRetryable: true });
+        throw new TributaryError('contained resource without resourceType', {
+          code: 'structure',
+          location: `${jsonPath}[${i}]`,
+          nonRetryable: true,
+        });
       }
       out.push(this.walkResource(c as FhirResource, ctx));
     });
@@ -370,7 +423,11 @@ export class FhirWalker {
         return undefined;
       }
       if (Array.isArray(value)) {
-        throw new TributaryError('nested array where FHIR allows none', { code: 'structure', location: node.jsonPath, nonRetryable: true });
+        throw new TributaryError('nested array where FHIR allows none', {
+          code: 'structure',
+          location: node.jsonPath,
+          nonRetryable: true,
+        });
       }
       return this.walkObject(value as Record<string, unknown>, resourceType, node, keepIndex, ctx, depth + 1);
     }
@@ -401,7 +458,8 @@ function rewriteReference(ref: string, ctx: ResourceContext): string {
   const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/.*)?$/.exec(ref);
   if (m) return `${m[1]}/${mapId(m[1], m[2], ctx)}`;
   const cond = /^([A-Z][A-Za-z]+)\?/.exec(ref);
-  if (cond) return `${cond[1]}/${ctx.keyService.hash('conditional-reference', `${ctx.institution}|${ref}`).slice(0, 16)}`;
+  if (cond)
+    return `${cond[1]}/${ctx.keyService.hash('conditional-reference', `${ctx.institution}|${ref}`).slice(0, 16)}`;
   if (ref.startsWith('#')) return ref;
   return `urn:uuid:${uuidFrom(ctx.keyService.hash('reference', `${ctx.institution}|${ref}`))}`;
 }
@@ -449,7 +507,8 @@ function scrubXhtml(div: string, ctx: ResourceContext, jsonPath: string): string
     if (m.index > at) out += scrub(div.slice(at, m.index), ctx, jsonPath);
     const tag = /^<\s*(\/?)\s*([A-Za-z][A-Za-z0-9]*)[^>]*?(\/?)\s*>$/.exec(m[0]);
     if (tag) {
-      const xmlns = tag[2] === 'div' && !tag[1] && /xmlns=/.test(m[0]) ? ' xmlns="http://www.w3.org/1999/xhtml"' : '';
+      const xmlns =
+        tag[2] === 'div' && !tag[1] && /xmlns=/.test(m[0]) ? ' xmlns="http://www.w3.org/1999/xhtml"' : '';
       out += `<${tag[1]}${tag[2]}${xmlns}${tag[3] ? '/' : ''}>`;
     }
     at = m.index + m[0].length;
@@ -459,7 +518,8 @@ function scrubXhtml(div: string, ctx: ResourceContext, jsonPath: string): string
 }
 
 function scrubAny(value: unknown, ctx: ResourceContext, jsonPath: string, key: string): unknown {
-  if (typeof value === 'string') return key === 'div' ? scrubXhtml(value, ctx, jsonPath) : scrub(value, ctx, jsonPath);
+  if (typeof value === 'string')
+    return key === 'div' ? scrubXhtml(value, ctx, jsonPath) : scrub(value, ctx, jsonPath);
   if (!value || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v, i) => scrubAny(v, ctx, `${jsonPath}[${i}]`, key));
   const obj = value as Record<string, unknown>;
@@ -493,7 +553,10 @@ function scrubAny(value: unknown, ctx: ResourceContext, jsonPath: string, key: s
       continue;
     }
     if (k === 'authorString' && typeof v === 'string') {
-      out[k] = ctx.textMode === 'tag' ? '[NAME]' : surrogateFor(ctx.keyService, 'name', v, ctx.linkage, readsAsOwnIdentifier(ctx.identifierValues));
+      out[k] =
+        ctx.textMode === 'tag'
+          ? '[NAME]'
+          : surrogateFor(ctx.keyService, 'name', v, ctx.linkage, readsAsOwnIdentifier(ctx.identifierValues));
       ctx.changed.masked = true;
       continue;
     }
@@ -501,7 +564,14 @@ function scrubAny(value: unknown, ctx: ResourceContext, jsonPath: string, key: s
       out[k] = shiftFhirDate(v, ctx.offset) ?? undefined;
       continue;
     }
-    if (k === 'system' || k === 'code' || k === 'status' || k === 'contentType' || k === 'language' || k === 'url') {
+    if (
+      k === 'system' ||
+      k === 'code' ||
+      k === 'status' ||
+      k === 'contentType' ||
+      k === 'language' ||
+      k === 'url'
+    ) {
       out[k] = v;
       continue;
     }
@@ -511,14 +581,24 @@ function scrubAny(value: unknown, ctx: ResourceContext, jsonPath: string, key: s
   return out;
 }
 
-function pseudonymizeValue(value: unknown, rule: CompiledRule, steps: readonly string[], resourceType: string, ctx: ResourceContext, jsonPath: string): unknown {
+function pseudonymizeValue(
+  value: unknown,
+  rule: CompiledRule,
+  steps: readonly string[],
+  resourceType: string,
+  ctx: ResourceContext,
+  jsonPath: string,
+): unknown {
   ctx.changed.pseudonymized = true;
   const last = steps[steps.length - 1];
   if (typeof value === 'string') {
     if (steps.length === 1 && last === 'id') return mapId(resourceType, value, ctx);
     if (rule.rule.domain === 'dicom-uid') return ctx.keyService.uid(value);
     if (last === 'reference') return mapReference(value, ctx);
-    return ctx.keyService.hash(rule.rule.domain ?? `${resourceType}.${steps.join('.')}`, normalizeIdentifier(value));
+    return ctx.keyService.hash(
+      rule.rule.domain ?? `${resourceType}.${steps.join('.')}`,
+      normalizeIdentifier(value),
+    );
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     if (typeof value === 'number' || typeof value === 'boolean') return undefined;
@@ -553,16 +633,28 @@ function pseudonymizeValue(value: unknown, rule: CompiledRule, steps: readonly s
       kept = true;
     }
     if (typeof obj.value === 'string') {
-      out.value = ctx.keyService.hash(rule.rule.domain ?? `identifier:${typeof obj.system === 'string' ? obj.system : ''}`, normalizeIdentifier(obj.value));
+      out.value = ctx.keyService.hash(
+        rule.rule.domain ?? `identifier:${typeof obj.system === 'string' ? obj.system : ''}`,
+        normalizeIdentifier(obj.value),
+      );
       kept = true;
     }
     if (obj.assigner || obj.period) ctx.changed.redacted = true;
     return kept ? out : undefined;
   }
-  throw new TributaryError('pseudonymize applies to strings, references and identifiers', { code: 'not-supported', location: jsonPath, nonRetryable: true });
+  throw new TributaryError('pseudonymize applies to strings, references and identifiers', {
+    code: 'not-supported',
+    location: jsonPath,
+    nonRetryable: true,
+  });
 }
 
-function generalizeValue(value: unknown, rule: CompiledRule, ctx: ResourceContext, jsonPath: string): unknown {
+function generalizeValue(
+  value: unknown,
+  rule: CompiledRule,
+  ctx: ResourceContext,
+  jsonPath: string,
+): unknown {
   const kind = rule.rule.kind!;
   ctx.changed.masked = true;
   switch (kind) {
@@ -573,14 +665,18 @@ function generalizeValue(value: unknown, rule: CompiledRule, ctx: ResourceContex
       if (kind === 'birth-date') {
         const age = ageOn(value, ctx.referenceDate);
         // HIPAA: ages over 89 fold into one "90 or older" class: the birth year says no more than that.
-        if (age !== undefined && age > ctx.topAge) year = ctx.referenceDate.getUTCFullYear() - (ctx.topAge + 1);
+        if (age !== undefined && age > ctx.topAge)
+          year = ctx.referenceDate.getUTCFullYear() - (ctx.topAge + 1);
       }
       return String(year).padStart(4, '0');
     }
     case 'postal-code':
-      return typeof value === 'string' ? generalizePostal(value, rule.rule.postalCode ?? 'zip3', ctx) : undefined;
+      return typeof value === 'string'
+        ? generalizePostal(value, rule.rule.postalCode ?? 'zip3', ctx)
+        : undefined;
     case 'age-band': {
-      const band = (n: number) => (n > ctx.topAge ? ctx.topAge + 1 : Math.floor(n / ctx.ageBandYears) * ctx.ageBandYears);
+      const band = (n: number) =>
+        n > ctx.topAge ? ctx.topAge + 1 : Math.floor(n / ctx.ageBandYears) * ctx.ageBandYears;
       if (typeof value === 'number') return band(value);
       if (value && typeof value === 'object' && typeof (value as { value?: unknown }).value === 'number') {
         const q = value as Record<string, unknown>;
@@ -606,10 +702,18 @@ function generalizeValue(value: unknown, rule: CompiledRule, ctx: ResourceContex
       return Object.keys(out).length ? out : undefined;
     }
   }
-  throw new TributaryError(`generalize: unknown kind`, { code: 'not-supported', location: jsonPath, nonRetryable: true });
+  throw new TributaryError(`generalize: unknown kind`, {
+    code: 'not-supported',
+    location: jsonPath,
+    nonRetryable: true,
+  });
 }
 
-function generalizePostal(value: string, mode: 'zip3' | 'keep' | 'drop', ctx: ResourceContext): string | undefined {
+function generalizePostal(
+  value: string,
+  mode: 'zip3' | 'keep' | 'drop',
+  ctx: ResourceContext,
+): string | undefined {
   if (mode === 'drop') return undefined;
   if (mode === 'keep') return value;
   const zip3 = value.replace(/\D/g, '').slice(0, 3);
@@ -617,7 +721,12 @@ function generalizePostal(value: string, mode: 'zip3' | 'keep' | 'drop', ctx: Re
   return ctx.restrictedZip3.has(zip3) ? '000' : zip3;
 }
 
-function substituteValue(value: unknown, steps: readonly string[], resourceType: string, ctx: ResourceContext): unknown {
+function substituteValue(
+  value: unknown,
+  steps: readonly string[],
+  resourceType: string,
+  ctx: ResourceContext,
+): unknown {
   ctx.changed.masked = true;
   const t = staticType(resourceType, steps);
   if (typeof value === 'string') {
@@ -632,7 +741,13 @@ function substituteValue(value: unknown, steps: readonly string[], resourceType:
     const given = Array.isArray(obj.given) ? obj.given.filter((g): g is string => typeof g === 'string') : [];
     const han = /\p{Script=Han}/u.test(family + given.join(''));
     const full = han ? family + given.join('') : `${given.join(' ')} ${family}`.trim();
-    const sur = surrogateFor(ctx.keyService, 'name', full || String(obj.text ?? ''), ctx.linkage, readsAsOwnIdentifier(ctx.identifierValues));
+    const sur = surrogateFor(
+      ctx.keyService,
+      'name',
+      full || String(obj.text ?? ''),
+      ctx.linkage,
+      readsAsOwnIdentifier(ctx.identifierValues),
+    );
     const out: Record<string, unknown> = {};
     if (typeof obj.use === 'string') out.use = obj.use;
     if (han) {
@@ -652,18 +767,30 @@ function substituteValue(value: unknown, steps: readonly string[], resourceType:
     if (typeof obj.use === 'string') out.use = obj.use;
     if (typeof obj.value === 'string') {
       const type = obj.system === 'email' ? 'email' : obj.system === 'url' ? 'url' : 'phone';
-      out.value = surrogateFor(ctx.keyService, type, obj.value, ctx.linkage, readsAsOwnIdentifier(ctx.identifierValues));
+      out.value = surrogateFor(
+        ctx.keyService,
+        type,
+        obj.value,
+        ctx.linkage,
+        readsAsOwnIdentifier(ctx.identifierValues),
+      );
     }
     return out;
   }
   return undefined;
 }
 
-function perturbValue(value: unknown, rule: CompiledRule, steps: readonly string[], ctx: ResourceContext): unknown {
+function perturbValue(
+  value: unknown,
+  rule: CompiledRule,
+  steps: readonly string[],
+  ctx: ResourceContext,
+): unknown {
   const noise = (n: number): number => {
     const h = ctx.keyService.hash('perturb', `${ctx.linkage ?? ''}|${steps.join('.')}|${n}`);
     const u = parseInt(h.slice(0, 8), 16) / 0xffffffff; // 0..1
-    const delta = rule.rule.relative !== undefined ? n * rule.rule.relative * (2 * u - 1) : rule.rule.span! * (2 * u - 1);
+    const delta =
+      rule.rule.relative !== undefined ? n * rule.rule.relative * (2 * u - 1) : rule.rule.span! * (2 * u - 1);
     const digits = rule.rule.roundTo ?? 2;
     const f = 10 ** digits;
     return Math.round((n + delta) * f) / f;
@@ -680,7 +807,12 @@ function perturbValue(value: unknown, rule: CompiledRule, steps: readonly string
 function dateShiftValue(value: unknown, ctx: ResourceContext, jsonPath: string): unknown {
   if (typeof value === 'string') {
     const s = shiftFhirDate(value, ctx.offset);
-    if (s === undefined) throw new TributaryError('dateShift: not a FHIR date, dateTime or instant', { code: 'value', location: jsonPath, nonRetryable: true });
+    if (s === undefined)
+      throw new TributaryError('dateShift: not a FHIR date, dateTime or instant', {
+        code: 'value',
+        location: jsonPath,
+        nonRetryable: true,
+      });
     return s;
   }
   if (value && typeof value === 'object' && !Array.isArray(value)) {
@@ -694,7 +826,14 @@ function dateShiftValue(value: unknown, ctx: ResourceContext, jsonPath: string):
   return undefined;
 }
 
-function applyMethod(rule: CompiledRule, value: unknown, steps: readonly string[], resourceType: string, ctx: ResourceContext, jsonPath: string): unknown {
+function applyMethod(
+  rule: CompiledRule,
+  value: unknown,
+  steps: readonly string[],
+  resourceType: string,
+  ctx: ResourceContext,
+  jsonPath: string,
+): unknown {
   switch (rule.rule.method) {
     case 'redact':
       ctx.changed.redacted = true;

@@ -15,10 +15,19 @@ import { hisCsvMappingSchema } from '../schemas/his-csv-mapping';
 import type { GroundTruth } from '../schemas/ground-truth';
 import { generateSynth } from '../synth/generate';
 import { listFiles } from '../synth/verify';
-import { createDeidEngine, createKeyService, detectPhi, type DeidBatchResult, type FhirResource } from './index';
+import {
+  createDeidEngine,
+  createKeyService,
+  detectPhi,
+  type DeidBatchResult,
+  type FhirResource,
+} from './index';
 
 const FORMAT: Record<string, SourceFormat> = { 'fhir-api': 'fhir' };
-const keyService = createKeyService({ key: crypto.createHash('sha256').update('generated-test').digest(), keyId: 'k-gen' });
+const keyService = createKeyService({
+  key: crypto.createHash('sha256').update('generated-test').digest(),
+  keyId: 'k-gen',
+});
 
 /** Every file under dir, as paths that include dir, in listFiles' sorted order. */
 const files = (dir: string): string[] => listFiles(dir).map((f) => join(dir, f));
@@ -29,7 +38,8 @@ function searchable(resources: FhirResource[]): string {
   for (const r of resources) {
     const json = JSON.stringify(r);
     parts.push(json);
-    for (const m of json.matchAll(/"data":"([A-Za-z0-9+/=]+)"/g)) parts.push(Buffer.from(m[1], 'base64').toString('utf8'));
+    for (const m of json.matchAll(/"data":"([A-Za-z0-9+/=]+)"/g))
+      parts.push(Buffer.from(m[1], 'base64').toString('utf8'));
   }
   return parts.join('\n');
 }
@@ -37,26 +47,46 @@ function searchable(resources: FhirResource[]): string {
 const isText = (path: string) => /data|note|OBX-5|病历内容|text|内容/i.test(path);
 
 /** Generate (fixed seed) into a temporary folder and map every EHR and wearable source to FHIR, per institution. */
-async function generateAndMap(seed: string, patients: number): Promise<{ gt: GroundTruth; raw: Map<string, FhirResource[]> }> {
+async function generateAndMap(
+  seed: string,
+  patients: number,
+): Promise<{ gt: GroundTruth; raw: Map<string, FhirResource[]> }> {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-deid-'));
   const raw = new Map<string, FhirResource[]>();
   try {
     const gt = generateSynth({ out: dir, seed, patients }).groundTruth;
-    const institutions = JSON.parse(readFileSync(join(dir, 'institutions.json'), 'utf8')).institutions as { id: string; timezone: string }[];
+    const institutions = JSON.parse(readFileSync(join(dir, 'institutions.json'), 'utf8')).institutions as {
+      id: string;
+      timezone: string;
+    }[];
     for (const e of gt.expected.filter((x) => x.source === 'ehr' || x.source === 'wearable')) {
       const format = FORMAT[e.format] ?? (e.format as SourceFormat);
       const inst = institutions.find((i) => i.id === e.institution)!;
       const base: Omit<MapContext, 'sourceFile'> = { institution: e.institution, timezone: inst.timezone };
       if (format === 'his-csv') {
-        base.columnMapping = hisCsvMappingSchema.parse(JSON.parse(readFileSync(join(import.meta.dirname, '..', 'config', 'his-csv', `${e.institution}.json`), 'utf8')));
+        base.columnMapping = hisCsvMappingSchema.parse(
+          JSON.parse(
+            readFileSync(
+              join(import.meta.dirname, '..', 'config', 'his-csv', `${e.institution}.json`),
+              'utf8',
+            ),
+          ),
+        );
       }
       const list = files(join(dir, e.institution, e.source));
       if (format === 'fhir') {
         // One normalizer pass over all of an institution's NDJSON (Patient first), so references resolve to the
         // MRN-derived Patient ids: mapped file by file, Condition.ndjson cannot know Patient.ndjson's MRNs.
-        const ordered = [...list.filter((f) => f.endsWith('Patient.ndjson')), ...list.filter((f) => !f.endsWith('Patient.ndjson'))];
+        const ordered = [
+          ...list.filter((f) => f.endsWith('Patient.ndjson')),
+          ...list.filter((f) => !f.endsWith('Patient.ndjson')),
+        ];
         const bytes = Buffer.concat(ordered.map((f) => readFileSync(f)));
-        const r = await mapBuffer('fhir', bytes, { ...base, sourceFile: `${e.institution}/ehr/fhir`, validate: false });
+        const r = await mapBuffer('fhir', bytes, {
+          ...base,
+          sourceFile: `${e.institution}/ehr/fhir`,
+          validate: false,
+        });
         raw.set(e.institution, [...(raw.get(e.institution) ?? []), ...r.resources]);
         continue;
       }
@@ -72,7 +102,10 @@ async function generateAndMap(seed: string, patients: number): Promise<{ gt: Gro
 }
 
 /** Occurrences of planted note phones and dates in raw strings that no detector covers, by type. */
-function undetectedPlants(gt: GroundTruth, raw: Map<string, FhirResource[]>): { checked: number; undetected: Record<string, number> } {
+function undetectedPlants(
+  gt: GroundTruth,
+  raw: Map<string, FhirResource[]>,
+): { checked: number; undetected: Record<string, number> } {
   const rawStrings = (node: unknown, out: string[]): void => {
     if (typeof node === 'string') {
       out.push(node);
@@ -83,7 +116,9 @@ function undetectedPlants(gt: GroundTruth, raw: Map<string, FhirResource[]>): { 
   const undetected: Record<string, number> = {};
   let checked = 0;
   for (const [inst, resources] of raw) {
-    const plants = gt.planted.filter((p) => p.institution === inst && isText(p.path) && ['phone', 'date', 'birth-date'].includes(p.type));
+    const plants = gt.planted.filter(
+      (p) => p.institution === inst && isText(p.path) && ['phone', 'date', 'birth-date'].includes(p.type),
+    );
     for (const r of resources) {
       const strings: string[] = [];
       rawStrings(r, strings);
@@ -95,7 +130,8 @@ function undetectedPlants(gt: GroundTruth, raw: Map<string, FhirResource[]>): { 
             checked++;
             // A time of day is not PHI: the date in front of it is what must be found.
             const len = p.value.replace(/[ T]\d{1,2}:\d{2}(?::\d{2})?$/, '').length;
-            if (!spans.some((x) => x.start <= at && x.end >= at + len)) undetected[p.type] = (undetected[p.type] ?? 0) + 1;
+            if (!spans.some((x) => x.start <= at && x.end >= at + len))
+              undetected[p.type] = (undetected[p.type] ?? 0) + 1;
           }
         }
       }
@@ -111,18 +147,27 @@ describe('de-identification on the generator’s 18 institutions', () => {
 
   beforeAll(async () => {
     ({ gt, raw } = await generateAndMap('deid-test', 3));
-    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate: new Date('2025-06-30T00:00:00Z') });
-    for (const [inst, resources] of raw) results.set(inst, engine.deidentifyResources(resources, { institution: inst }));
+    const engine = createDeidEngine({
+      profile: 'safe-harbor',
+      keyService,
+      referenceDate: new Date('2025-06-30T00:00:00Z'),
+    });
+    for (const [inst, resources] of raw)
+      results.set(inst, engine.deidentifyResources(resources, { institution: inst }));
   }, 120_000);
 
   it('reconciles: every mapped resource is published or quarantined with a reason', () => {
     const reasons: Record<string, number> = {};
     for (const [inst, r] of results) {
       expect(r.outputs.length + r.quarantined.length, inst).toBe(raw.get(inst)!.length);
-      for (const q of r.quarantined) reasons[`${q.resourceType} ${q.rule} ${q.path.replace(/\[\d+\]/g, '[]')}`] = (reasons[`${q.resourceType} ${q.rule} ${q.path.replace(/\[\d+\]/g, '[]')}`] ?? 0) + 1;
+      for (const q of r.quarantined)
+        reasons[`${q.resourceType} ${q.rule} ${q.path.replace(/\[\d+\]/g, '[]')}`] =
+          (reasons[`${q.resourceType} ${q.rule} ${q.path.replace(/\[\d+\]/g, '[]')}`] ?? 0) + 1;
     }
     const total = [...results.values()].reduce((a, r) => a + r.outputs.length, 0);
-    console.info(JSON.stringify({ institutions: results.size, published: total, quarantinedByReason: reasons }));
+    console.info(
+      JSON.stringify({ institutions: results.size, published: total, quarantinedByReason: reasons }),
+    );
     expect(results.size).toBe(18);
     // quarantine is allowed (fail closed) but must stay rare
     const quarantined = [...results.values()].reduce((a, r) => a + r.quarantined.length, 0);
@@ -155,20 +200,41 @@ describe('de-identification on the generator’s 18 institutions', () => {
         if (!survived) t.removed++;
         else if (process.env.DEID_DEBUG) {
           const at = out.indexOf(p.value);
-          console.info('MISS', p.type, JSON.stringify(out.slice(Math.max(0, at - 60), at + p.value.length + 30)));
+          console.info(
+            'MISS',
+            p.type,
+            JSON.stringify(out.slice(Math.max(0, at - 60), at + p.value.length + 30)),
+          );
         }
       } else if (survived) {
         if (process.env.DEID_DEBUG) {
           const at = out.indexOf(p.value);
-          console.info('LEFT', p.type, p.path, JSON.stringify(out.slice(Math.max(0, at - 80), at + p.value.length + 40)));
+          console.info(
+            'LEFT',
+            p.type,
+            p.path,
+            JSON.stringify(out.slice(Math.max(0, at - 80), at + p.value.length + 40)),
+          );
         }
-        structuredLeft[`${p.type} ${p.path.replace(/\[\d+\]/g, '[]')}`] = (structuredLeft[`${p.type} ${p.path.replace(/\[\d+\]/g, '[]')}`] ?? 0) + 1;
+        structuredLeft[`${p.type} ${p.path.replace(/\[\d+\]/g, '[]')}`] =
+          (structuredLeft[`${p.type} ${p.path.replace(/\[\d+\]/g, '[]')}`] ?? 0) + 1;
       }
     }
-    const recall = Object.fromEntries(Object.entries(text).map(([k, v]) => [k, +(v.removed / v.planted).toFixed(4)]));
+    const recall = Object.fromEntries(
+      Object.entries(text).map(([k, v]) => [k, +(v.removed / v.planted).toFixed(4)]),
+    );
     console.info(JSON.stringify({ freeTextRecall: recall, freeTextPlanted: text, structuredLeft }));
     expect(structuredLeft).toEqual({});
-    for (const t of ['national-id', 'mrn', 'account', 'insurance-id', 'phone', 'email', 'date', 'birth-date']) {
+    for (const t of [
+      'national-id',
+      'mrn',
+      'account',
+      'insurance-id',
+      'phone',
+      'email',
+      'date',
+      'birth-date',
+    ]) {
       if (text[t]) expect(recall[t], t).toBeGreaterThanOrEqual(0.99);
     }
     for (const t of ['name', 'doctor']) if (text[t]) expect(recall[t], t).toBeGreaterThanOrEqual(0.95);
@@ -183,7 +249,12 @@ describe('de-identification on the generator’s 18 institutions', () => {
     const own = undetectedPlants(gt, raw);
     const leakSeed = await generateAndMap('annotation-leak', 2);
     const other = undetectedPlants(leakSeed.gt, leakSeed.raw);
-    console.info(JSON.stringify({ plantedPhoneDateOccurrences: own.checked + other.checked, notDetected: [own.undetected, other.undetected] }));
+    console.info(
+      JSON.stringify({
+        plantedPhoneDateOccurrences: own.checked + other.checked,
+        notDetected: [own.undetected, other.undetected],
+      }),
+    );
     expect(own.checked).toBeGreaterThan(500);
     expect(other.checked).toBeGreaterThan(300);
     expect(own.undetected).toEqual({});
@@ -193,7 +264,9 @@ describe('de-identification on the generator’s 18 institutions', () => {
   it('links a person across institutions: the same Patient pseudonym everywhere', () => {
     let checked = 0;
     for (const person of gt.persons.filter((p) => p.nationalId && p.attends.length > 1)) {
-      const expected = keyService.pseudonym(keyService.linkageKey({ institution: person.attends[0].institution, nationalId: person.nationalId }));
+      const expected = keyService.pseudonym(
+        keyService.linkageKey({ institution: person.attends[0].institution, nationalId: person.nationalId }),
+      );
       for (const a of person.attends) {
         const r = results.get(a.institution);
         if (!r) continue;

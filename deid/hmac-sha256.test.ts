@@ -37,8 +37,16 @@ describe('HmacSha256', () => {
     for (let len = 2040; len < 2056; len++) {
       for (const s of ['a'.repeat(len), '王'.repeat(len), `${'b'.repeat(len - 1)}\ud800`]) {
         expect(hmac.hex16(s), `length ${len}`).toBe(reference(key, [s]).toString('hex').slice(0, 32));
-        expect(hmac.digest('resource-id', s).equals(reference(key, ['resource-id', s])), `length ${len}`).toBe(true);
-        expect(hmac.digest(s.slice(0, 1000), s.slice(1000)).equals(reference(key, [s.slice(0, 1000), s.slice(1000)])), `length ${len}`).toBe(true);
+        expect(
+          hmac.digest('resource-id', s).equals(reference(key, ['resource-id', s])),
+          `length ${len}`,
+        ).toBe(true);
+        expect(
+          hmac
+            .digest(s.slice(0, 1000), s.slice(1000))
+            .equals(reference(key, [s.slice(0, 1000), s.slice(1000)])),
+          `length ${len}`,
+        ).toBe(true);
       }
     }
   });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { foldWidth, isCnMobile, isLuhnValid, isValidResidentId, isValidUsSsn, normalizeForMatch, residentIdCheckChar } from './identifiers';
+import {
+  foldWidth,
+  isCnMobile,
+  isLuhnValid,
+  isValidResidentId,
+  isValidUsSsn,
+  normalizeForMatch,
+  residentIdCheckChar,
+} from './identifiers';
 
 describe('identifier validators', () => {
   it('computes the GB 11643 check character, X included', () => {

@@ -36,7 +36,14 @@ const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Days in a month (1-12) of a year. Years below 100 keep Date.UTC's reading (1900 + y), as before. */
 export function daysInMonth(year: number, month: number): number {
-  if (year >= 100 && year <= 275_000 && month >= 1 && month <= 12 && Number.isInteger(year) && Number.isInteger(month)) {
+  if (
+    year >= 100 &&
+    year <= 275_000 &&
+    month >= 1 &&
+    month <= 12 &&
+    Number.isInteger(year) &&
+    Number.isInteger(month)
+  ) {
     if (month !== 2) return MONTH_DAYS[month - 1];
     return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
   }
@@ -71,7 +78,9 @@ export function isValidUsSsn(value: string): boolean {
 
 /** A mainland China mobile number (11 digits, 1[3-9]...), with or without +86 and separators. */
 export function isCnMobile(value: string): boolean {
-  const digits = foldWidth(value).replace(/[\s-]/g, '').replace(/^\+?86/, '');
+  const digits = foldWidth(value)
+    .replace(/[\s-]/g, '')
+    .replace(/^\+?86/, '');
   return /^1[3-9]\d{9}$/.test(digits);
 }
 

@@ -3,7 +3,14 @@ import { TributaryError, toError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { compilePolicy, loadProfile, type CompiledPolicy, type Policy } from './policy';
 import { FhirWalker, RuleMatcher, type PatientLinkage, type ResourceContext } from './fhir-deid';
-import { collectIdentifiers, literalForms, NO_STRINGS, pushIdentifier, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
+import {
+  collectIdentifiers,
+  literalForms,
+  NO_STRINGS,
+  pushIdentifier,
+  scanResidualPhi,
+  unshiftedMonthDays,
+} from './residual-phi';
 import { assessKAnonymity, type QuasiIdentifier } from './risk';
 import { isValidResidentId } from './identifiers';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
@@ -15,7 +22,14 @@ import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifie
 export type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier, FhirResource };
 export type { ScrubTextContext, ScrubTextResult, TextFinding, KAnonymityReport } from './types';
 export type { Policy, PolicyRule } from './policy';
-export { policySchema, parsePolicy, readPolicyFile, loadProfile, compilePolicy, profileNames } from './policy';
+export {
+  policySchema,
+  parsePolicy,
+  readPolicyFile,
+  loadProfile,
+  compilePolicy,
+  profileNames,
+} from './policy';
 export { scrubText, detectPhi } from './text-scrubber';
 export { collectIdentifiers, scanResidualPhi } from './residual-phi';
 import { clearGateCaches } from './residual-phi';
@@ -55,7 +69,8 @@ function ownIdentifierLiterals(raw: FhirResource): string[] {
   const ids = raw.identifier;
   if (ids === undefined || ids === null) return NO_STRINGS;
   const own: SourceIdentifier[] = [];
-  for (const id of Array.isArray(ids) ? ids : [ids]) pushIdentifier(own, 'identifier', (id as { value?: unknown })?.value);
+  for (const id of Array.isArray(ids) ? ids : [ids])
+    pushIdentifier(own, 'identifier', (id as { value?: unknown })?.value);
   if (!own.length) return NO_STRINGS;
   const values: string[] = [];
   const seen = new Set<string>();
@@ -103,7 +118,10 @@ export interface DeidEngine {
   /** Patient linkage key from a raw Patient: normalized national ID, else institution + MRN, else institution + id. */
   linkageOf(patient: FhirResource, institution: string): string;
   /** k-anonymity over the de-identified Patients of a release (suppression per the policy's risk settings). */
-  assessRisk(patients: FhirResource[], options?: { k?: number; suppress?: boolean }): NonNullable<DeidReport['risk']>;
+  assessRisk(
+    patients: FhirResource[],
+    options?: { k?: number; suppress?: boolean },
+  ): NonNullable<DeidReport['risk']>;
 }
 
 interface IdentifierLike {
@@ -113,7 +131,10 @@ interface IdentifierLike {
 }
 
 /** National ID and MRN of a raw Patient, as the mappers write them. */
-export function linkageSubjectOf(patient: FhirResource, institution: string): { nationalId?: string; mrn?: string } {
+export function linkageSubjectOf(
+  patient: FhirResource,
+  institution: string,
+): { nationalId?: string; mrn?: string } {
   let nationalId: string | undefined;
   let mrn: string | undefined;
   const ids = Array.isArray(patient.identifier) ? (patient.identifier as IdentifierLike[]) : [];
@@ -124,7 +145,8 @@ export function linkageSubjectOf(patient: FhirResource, institution: string): { 
     const codes = id.type?.coding?.map((c) => c.code) ?? [];
     // The shared systems first; a v2 NI/SS-typed identifier or a checksum-valid resident ID also links.
     if (NATIONAL_ID_SYSTEMS.has(system)) nationalId = id.value;
-    else if (!nationalId && (codes.includes('NI') || codes.includes('SS') || isValidResidentId(id.value))) nationalId = id.value;
+    else if (!nationalId && (codes.includes('NI') || codes.includes('SS') || isValidResidentId(id.value)))
+      nationalId = id.value;
     else if (system === mrnSystem) mrn = id.value;
     else if (!mrn && codes.includes('MR')) mrn = id.value;
   }
@@ -132,7 +154,8 @@ export function linkageSubjectOf(patient: FhirResource, institution: string): { 
 }
 
 function patientRefOf(resource: FhirResource): string | undefined {
-  if (resource.resourceType === 'Patient') return typeof resource.id === 'string' ? `Patient/${resource.id}` : undefined;
+  if (resource.resourceType === 'Patient')
+    return typeof resource.id === 'string' ? `Patient/${resource.id}` : undefined;
   for (let i = 0; i < PATIENT_REF_KEYS.length; i++) {
     const v = resource[PATIENT_REF_KEYS[i]] as { reference?: unknown } | undefined;
     if (v && typeof v.reference === 'string') {
@@ -152,17 +175,21 @@ function withoutHistory(ref: string): string {
 
 /** Index of a quarantined input (its last occurrence, should the same object appear twice); looked up only then. */
 function positionOf(resources: readonly unknown[], r: unknown): number | undefined {
-  for (let i = resources.length - 1; i >= 0; i--) if (resources[i] === r || (resources[i] !== resources[i] && r !== r)) return i;
+  for (let i = resources.length - 1; i >= 0; i--)
+    if (resources[i] === r || (resources[i] !== resources[i] && r !== r)) return i;
   return undefined;
 }
 
 function shapeProblem(r: unknown): { path: string; reason: string } | undefined {
   if (!r || typeof r !== 'object' || Array.isArray(r)) return { path: '(root)', reason: 'not a JSON object' };
   const rt = (r as { resourceType?: unknown }).resourceType;
-  if (typeof rt !== 'string' || !/^[A-Z][A-Za-z]{1,63}$/.test(rt)) return { path: 'resourceType', reason: 'missing or not a FHIR resource type' };
+  if (typeof rt !== 'string' || !/^[A-Z][A-Za-z]{1,63}$/.test(rt))
+    return { path: 'resourceType', reason: 'missing or not a FHIR resource type' };
   const id = (r as { id?: unknown }).id;
-  if (id !== undefined && (typeof id !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(id))) return { path: 'id', reason: 'not a FHIR id' };
-  if (rt === 'Bundle') return { path: 'resourceType', reason: 'Bundle: split it into its entry resources first' };
+  if (id !== undefined && (typeof id !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(id)))
+    return { path: 'id', reason: 'not a FHIR id' };
+  if (rt === 'Bundle')
+    return { path: 'resourceType', reason: 'Bundle: split it into its entry resources first' };
   return undefined;
 }
 
@@ -254,7 +281,11 @@ function linkageWith(keys: KeyService, patient: FhirResource, institution: strin
   const s = linkageSubjectOf(patient, institution);
   if (!s.nationalId && !s.mrn) {
     if (typeof patient.id !== 'string') {
-      throw new TributaryError('Patient has no national ID, MRN or id to link on', { code: 'required', location: 'Patient.identifier', nonRetryable: true });
+      throw new TributaryError('Patient has no national ID, MRN or id to link on', {
+        code: 'required',
+        location: 'Patient.identifier',
+        nonRetryable: true,
+      });
     }
     return keys.linkageKey({ institution, mrn: `id-${patient.id}` });
   }
@@ -275,7 +306,12 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
       linkage = linkageWith(e.keys, raw, b.ctx.institution);
     } catch (x) {
       const err = toError(x);
-      b.quarantine(raw, 'link.unlinkable-patient', err instanceof TributaryError ? (err.location ?? 'Patient') : 'Patient', err.message);
+      b.quarantine(
+        raw,
+        'link.unlinkable-patient',
+        err instanceof TributaryError ? (err.location ?? 'Patient') : 'Patient',
+        err.message,
+      );
       return;
     }
     patient = raw;
@@ -283,7 +319,12 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
     linkage = b.patients.linkageOf(ref);
     patient = b.batchPatients.get(ref)?.raw ?? b.ctx.patientFor?.(ref);
     if (!linkage) {
-      b.quarantine(raw, 'link.unresolved-patient', 'subject', 'references a Patient that is neither in this batch nor known to linkageFor');
+      b.quarantine(
+        raw,
+        'link.unresolved-patient',
+        'subject',
+        'references a Patient that is neither in this batch nor known to linkageFor',
+      );
       return;
     }
   }
@@ -292,7 +333,9 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
   const cached = ref ? b.identifierCache.get(ref) : undefined;
   if (cached && raw !== patient) identifiers = cached;
   else {
-    identifiers = patient ? collectIdentifiers(patient).filter((i) => !e.allowTypes.includes(i.type)) : NO_PATIENT;
+    identifiers = patient
+      ? collectIdentifiers(patient).filter((i) => !e.allowTypes.includes(i.type))
+      : NO_PATIENT;
     if (ref) b.identifierCache.set(ref, identifiers);
   }
   const literals = raw === patient ? NO_STRINGS : ownIdentifierLiterals(raw);
@@ -323,12 +366,26 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
     const err = toError(x);
     const te = err instanceof TributaryError ? err : undefined;
     // Our own messages are value-free; anything else is reduced to its type so no input leaks through it.
-    b.quarantine(raw, 'engine.error', te?.location ?? raw.resourceType, te ? err.message : `unexpected ${err.name}`);
+    b.quarantine(
+      raw,
+      'engine.error',
+      te?.location ?? raw.resourceType,
+      te ? err.message : `unexpected ${err.name}`,
+    );
     return;
   }
-  const findings = scanResidualPhi(out, identifiers, { literals, unshiftedDates: e.checkTextDates ? () => unshiftedMonthDays(raw, rctx.offset) : undefined });
+  const findings = scanResidualPhi(out, identifiers, {
+    literals,
+    unshiftedDates: e.checkTextDates ? () => unshiftedMonthDays(raw, rctx.offset) : undefined,
+  });
   if (findings.length) {
-    b.quarantine(raw, findings[0].rule, findings[0].path, `residual PHI after de-identification (${findings.length} finding(s))`, findings);
+    b.quarantine(
+      raw,
+      findings[0].rule,
+      findings[0].path,
+      `residual PHI after de-identification (${findings.length} finding(s))`,
+      findings,
+    );
     return;
   }
   labelSecurity(out, rctx.changed);
@@ -337,7 +394,10 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
 
 export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   const policy = options.policy ?? loadProfile(options.profile);
-  const compiled: CompiledPolicy = compilePolicy(policy, options.policy ? `policy ${policy.name}` : `profile ${options.profile}`);
+  const compiled: CompiledPolicy = compilePolicy(
+    policy,
+    options.policy ? `policy ${policy.name}` : `profile ${options.profile}`,
+  );
   const merged = compiled.policy;
   const walker = new FhirWalker(new RuleMatcher(compiled));
   const keys = options.keyService;
@@ -347,7 +407,8 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   const checkTextDates = !(merged.text?.keepTypes ?? []).includes('date');
   const restrictedZip3 = new Set(merged.generalize?.restrictedZip3 ?? []);
 
-  const linkageOf = (patient: FhirResource, institution: string): string => linkageWith(keys, patient, institution);
+  const linkageOf = (patient: FhirResource, institution: string): string =>
+    linkageWith(keys, patient, institution);
   const setup: EngineSetup = {
     keys,
     walker,
@@ -372,7 +433,10 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
       const o = (r && typeof r === 'object' ? r : {}) as { resourceType?: unknown; id?: unknown };
       quarantined.push({
         index: positionOf(resources, r),
-        resourceType: typeof o.resourceType === 'string' && /^[A-Z][A-Za-z]{1,63}$/.test(o.resourceType) ? o.resourceType : '(unknown)',
+        resourceType:
+          typeof o.resourceType === 'string' && /^[A-Z][A-Za-z]{1,63}$/.test(o.resourceType)
+            ? o.resourceType
+            : '(unknown)',
         ...(typeof o.id === 'string' && /^[A-Za-z0-9\-.]{1,64}$/.test(o.id) ? { id: o.id } : {}),
         rule,
         path,
@@ -412,7 +476,12 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
       ruleCounts,
       textFindings: tf,
     };
-    return { outputs, quarantined, report, provenance: outputs.length ? provenanceFor(outputs, merged, keys) : undefined };
+    return {
+      outputs,
+      quarantined,
+      report,
+      provenance: outputs.length ? provenanceFor(outputs, merged, keys) : undefined,
+    };
   }
 
   return {
@@ -422,7 +491,11 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
     assessRisk(patients, o = {}) {
       return assessKAnonymity(patients, {
         k: o.k ?? merged.risk?.k ?? 5,
-        quasiIdentifiers: (merged.risk?.quasiIdentifiers ?? ['age-band', 'sex', 'region']) as QuasiIdentifier[],
+        quasiIdentifiers: (merged.risk?.quasiIdentifiers ?? [
+          'age-band',
+          'sex',
+          'region',
+        ]) as QuasiIdentifier[],
         suppress: o.suppress ?? merged.risk?.suppress ?? false,
         referenceDate,
       });
@@ -430,10 +503,14 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   };
 }
 
-function labelSecurity(out: FhirResource, changed: { pseudonymized: boolean; redacted: boolean; masked: boolean }): void {
+function labelSecurity(
+  out: FhirResource,
+  changed: { pseudonymized: boolean; redacted: boolean; masked: boolean },
+): void {
   const meta = (out.meta && typeof out.meta === 'object' ? out.meta : {}) as Record<string, unknown>;
   const security = Array.isArray(meta.security) ? [...(meta.security as unknown[])] : [];
-  if (changed.pseudonymized) security.push({ system: SECURITY_SYSTEM, code: 'PSEUDED', display: 'pseudonymized' });
+  if (changed.pseudonymized)
+    security.push({ system: SECURITY_SYSTEM, code: 'PSEUDED', display: 'pseudonymized' });
   if (changed.redacted) security.push({ system: SECURITY_SYSTEM, code: 'REDACTED', display: 'redacted' });
   if (changed.masked) security.push({ system: SECURITY_SYSTEM, code: 'MASKED', display: 'masked' });
   meta.security = security;
@@ -448,10 +525,26 @@ function provenanceFor(outputs: FhirResource[], policy: Policy, keys: KeyService
     target: targets,
     recorded: new Date().toISOString(),
     policy: [`urn:tributary:deid-policy:${policy.name}|${policy.version}`],
-    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'PSEUDED', display: 'pseudonymized' }], text: 'de-identification' },
+    activity: {
+      coding: [
+        {
+          system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
+          code: 'PSEUDED',
+          display: 'pseudonymized',
+        },
+      ],
+      text: 'de-identification',
+    },
     agent: [
       {
-        type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'assembler' }] },
+        type: {
+          coding: [
+            {
+              system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type',
+              code: 'assembler',
+            },
+          ],
+        },
         who: { display: 'Tributary de-identification engine' },
       },
     ],

@@ -123,7 +123,12 @@ class HmacKeyService implements KeyService {
   uid(original: string): string {
     const trimmed = original.replace(/[\0 ]+$/, '');
     let u = this.uidCache.get(trimmed);
-    if (!u) u = remember(this.uidCache, trimmed, '2.25.' + BigInt('0x' + this.uidHmac.digest(trimmed).subarray(0, 16).toString('hex')).toString(10));
+    if (!u)
+      u = remember(
+        this.uidCache,
+        trimmed,
+        '2.25.' + BigInt('0x' + this.uidHmac.digest(trimmed).subarray(0, 16).toString('hex')).toString(10),
+      );
     return u;
   }
 
@@ -153,7 +158,10 @@ export function createKeyService(secret: Pick<SecretKey, 'key' | 'keyId'>): KeyS
  * The de-identification key: TRIBUTARY_DEID_KEY, or TRIBUTARY_DEID_KEY_FILE / an explicit `--key-file`. There is
  * no default key. `generateLocal` (the local demo only) creates `.stack/keys/deid.key` once.
  */
-export function loadDeidKey(config: Config, options: { keyFile?: string; generateLocal?: boolean } = {}): SecretKey {
+export function loadDeidKey(
+  config: Config,
+  options: { keyFile?: string; generateLocal?: boolean } = {},
+): SecretKey {
   return loadKey({
     purpose: 'de-identification key',
     envName: 'TRIBUTARY_DEID_KEY',

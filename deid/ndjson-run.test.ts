@@ -18,19 +18,52 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
     const fx = buildFhirFixture().byInstitution['inst-a'];
     const patients = fx.filter((r) => r.resourceType === 'Patient');
     const others = fx.filter((r) => r.resourceType !== 'Patient');
-    fs.writeFileSync(path.join(inDir, 'Patient.ndjson'), patients.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    fs.writeFileSync(
+      path.join(inDir, 'Patient.ndjson'),
+      patients.map((r) => JSON.stringify(r)).join('\n') + '\n',
+    );
     // resources in another file reference the patients above; one line is broken JSON holding a phone number
-    fs.writeFileSync(path.join(inDir, 'Clinical.ndjson'), others.map((r) => JSON.stringify(r)).join('\n') + '\n{"resourceType":"Observation","note":"617-555-2368"\n');
+    fs.writeFileSync(
+      path.join(inDir, 'Clinical.ndjson'),
+      others.map((r) => JSON.stringify(r)).join('\n') +
+        '\n{"resourceType":"Observation","note":"617-555-2368"\n',
+    );
     const outDir = path.join(tmp, 'out');
-    const keyService = createKeyService({ key: crypto.createHash('sha256').update('ndjson').digest(), keyId: 'k-nd' });
-    const report = deidentifyNdjson({ inPath: inDir, outDir, profile: 'safe-harbor', keyService, institution: 'inst-a' });
-    expect(fs.readdirSync(outDir).sort()).toEqual(['Clinical.ndjson', 'Patient.ndjson', 'deid-report.json', 'provenance.ndjson', 'quarantine']);
+    const keyService = createKeyService({
+      key: crypto.createHash('sha256').update('ndjson').digest(),
+      keyId: 'k-nd',
+    });
+    const report = deidentifyNdjson({
+      inPath: inDir,
+      outDir,
+      profile: 'safe-harbor',
+      keyService,
+      institution: 'inst-a',
+    });
+    expect(fs.readdirSync(outDir).sort()).toEqual([
+      'Clinical.ndjson',
+      'Patient.ndjson',
+      'deid-report.json',
+      'provenance.ndjson',
+      'quarantine',
+    ]);
     expect(report.totals).toEqual({ lines: fx.length + 1, out: fx.length, quarantined: 1 });
-    expect(report.quarantined).toEqual([{ file: 'Clinical.ndjson', line: others.length + 1, resourceType: '(unknown)', rule: 'input.malformed', path: '(line)', reason: 'not valid JSON' }]);
+    expect(report.quarantined).toEqual([
+      {
+        file: 'Clinical.ndjson',
+        line: others.length + 1,
+        resourceType: '(unknown)',
+        rule: 'input.malformed',
+        path: '(line)',
+        reason: 'not valid JSON',
+      },
+    ]);
     const q = fs.readFileSync(path.join(outDir, 'quarantine', 'Clinical.ndjson'), 'utf8');
     expect(q).not.toContain('555');
     const out = fs.readFileSync(path.join(outDir, 'Clinical.ndjson'), 'utf8');
-    const pseudonym = JSON.parse(fs.readFileSync(path.join(outDir, 'Patient.ndjson'), 'utf8').split('\n')[0]).id;
+    const pseudonym = JSON.parse(
+      fs.readFileSync(path.join(outDir, 'Patient.ndjson'), 'utf8').split('\n')[0],
+    ).id;
     expect(out).toContain(`"reference":"Patient/${pseudonym}"`);
     const written = JSON.parse(fs.readFileSync(path.join(outDir, 'deid-report.json'), 'utf8'));
     expect(written).toMatchObject({ keyId: 'k-nd', policy: { name: 'safe-harbor', version: '1.2.0' } });

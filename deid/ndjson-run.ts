@@ -33,7 +33,14 @@ export interface NdjsonRunReport {
   totals: { lines: number; out: number; quarantined: number };
   ruleCounts: Record<string, number>;
   textFindings: Record<string, number>;
-  quarantined: { file: string; line: number; resourceType: string; rule: string; path: string; reason: string }[];
+  quarantined: {
+    file: string;
+    line: number;
+    resourceType: string;
+    rule: string;
+    path: string;
+    reason: string;
+  }[];
   risk?: KAnonymityReport;
 }
 
@@ -42,7 +49,11 @@ function listInputs(inPath: string): string[] {
   try {
     stat = fs.statSync(inPath);
   } catch {
-    throw new TributaryError(`input ${inPath} does not exist`, { code: 'not-found', location: inPath, nonRetryable: true });
+    throw new TributaryError(`input ${inPath} does not exist`, {
+      code: 'not-found',
+      location: inPath,
+      nonRetryable: true,
+    });
   }
   if (stat.isFile()) return [inPath];
   const files = fs
@@ -50,7 +61,12 @@ function listInputs(inPath: string): string[] {
     .filter((f) => f.endsWith('.ndjson'))
     .sort()
     .map((f) => path.join(inPath, f));
-  if (!files.length) throw new TributaryError(`no .ndjson files in ${inPath}`, { code: 'not-found', location: inPath, nonRetryable: true });
+  if (!files.length)
+    throw new TributaryError(`no .ndjson files in ${inPath}`, {
+      code: 'not-found',
+      location: inPath,
+      nonRetryable: true,
+    });
   return files;
 }
 
@@ -76,7 +92,11 @@ function readNdjson(file: string): ParsedLine[] {
 }
 
 export function deidentifyNdjson(options: NdjsonRunOptions): NdjsonRunReport {
-  const engine = createDeidEngine({ profile: options.profile, policy: options.policy, keyService: options.keyService });
+  const engine = createDeidEngine({
+    profile: options.profile,
+    policy: options.policy,
+    keyService: options.keyService,
+  });
   const inputs = listInputs(options.inPath);
   const parsed = inputs.map((f) => ({ file: path.basename(f), lines: readNdjson(f) }));
 
@@ -135,13 +155,22 @@ export function deidentifyNdjson(options: NdjsonRunOptions): NdjsonRunReport {
       );
       fileOut.push(...result.outputs);
       if (result.provenance) provenance.push(result.provenance);
-      for (const e of result.quarantined) q(batch[e.index ?? 0]?.line ?? 0, e.resourceType, e.rule, e.path, e.reason);
+      for (const e of result.quarantined)
+        q(batch[e.index ?? 0]?.line ?? 0, e.resourceType, e.rule, e.path, e.reason);
       merge(report.ruleCounts, result.report.ruleCounts);
       merge(report.textFindings, result.report.textFindings);
     }
     outputs.set(file, fileOut);
-    fs.writeFileSync(path.join(options.outDir, 'quarantine', file), quarantineLines.map((x) => x + '\n').join(''));
-    report.files.push({ file, lines: lines.length, out: fileOut.length, quarantined: quarantineLines.length });
+    fs.writeFileSync(
+      path.join(options.outDir, 'quarantine', file),
+      quarantineLines.map((x) => x + '\n').join(''),
+    );
+    report.files.push({
+      file,
+      lines: lines.length,
+      out: fileOut.length,
+      quarantined: quarantineLines.length,
+    });
     report.totals.lines += lines.length;
     report.totals.out += fileOut.length;
     report.totals.quarantined += quarantineLines.length;
@@ -153,7 +182,10 @@ export function deidentifyNdjson(options: NdjsonRunOptions): NdjsonRunReport {
   for (const [file, list] of outputs) {
     fs.writeFileSync(path.join(options.outDir, file), list.map((r) => JSON.stringify(r) + '\n').join(''));
   }
-  fs.writeFileSync(path.join(options.outDir, 'provenance.ndjson'), provenance.map((r) => JSON.stringify(r) + '\n').join(''));
+  fs.writeFileSync(
+    path.join(options.outDir, 'provenance.ndjson'),
+    provenance.map((r) => JSON.stringify(r) + '\n').join(''),
+  );
   fs.writeFileSync(path.join(options.outDir, 'deid-report.json'), JSON.stringify(report, null, 2) + '\n');
   return report;
 }

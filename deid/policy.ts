@@ -104,7 +104,9 @@ export const policySchema = z
     risk: z
       .object({
         k: z.number().int().min(1).default(5),
-        quasiIdentifiers: z.array(z.enum(['age-band', 'sex', 'region'])).default(['age-band', 'sex', 'region']),
+        quasiIdentifiers: z
+          .array(z.enum(['age-band', 'sex', 'region']))
+          .default(['age-band', 'sex', 'region']),
         suppress: z.boolean().default(false),
       })
       .strict()
@@ -172,9 +174,15 @@ function compileRule(rule: PolicyRule, index: number, source: string): CompiledR
     const p = parts[i];
     const nbt = NODES_BY_TYPE_RE.exec(p);
     if (nbt) {
-      if (i !== parts.length - 1) throw ruleError(source, index, 'path', 'nodesByType() must be the last step');
+      if (i !== parts.length - 1)
+        throw ruleError(source, index, 'path', 'nodesByType() must be the last step');
       if (!(nodeTypes as readonly string[]).includes(nbt[1])) {
-        throw ruleError(source, index, 'path', `nodesByType: unknown type; use one of ${nodeTypes.join(', ')}`);
+        throw ruleError(
+          source,
+          index,
+          'path',
+          `nodesByType: unknown type; use one of ${nodeTypes.join(', ')}`,
+        );
       }
       compiled.nodeType = nbt[1] as NodeType;
       continue;
@@ -187,19 +195,36 @@ function compileRule(rule: PolicyRule, index: number, source: string): CompiledR
       compiled.where = { key: wh[1], value: wh[2] };
       continue;
     }
-    if (!STEP_RE.test(p)) throw ruleError(source, index, 'path', `step ${i + 1} is not an element name, nodesByType('T') or where(k='v')`);
+    if (!STEP_RE.test(p))
+      throw ruleError(
+        source,
+        index,
+        'path',
+        `step ${i + 1} is not an element name, nodesByType('T') or where(k='v')`,
+      );
     compiled.steps.push(p);
   }
   if (compiled.steps.length === 0 && !compiled.nodeType && compiled.resourceType === undefined) {
     throw ruleError(source, index, 'path', 'a rule must name an element, a resource type or nodesByType()');
   }
   const needsKind = rule.method === 'generalize' && !rule.kind;
-  if (needsKind) throw ruleError(source, index, 'kind', 'generalize needs kind: age-band, birth-date, address, date-year or postal-code');
+  if (needsKind)
+    throw ruleError(
+      source,
+      index,
+      'kind',
+      'generalize needs kind: age-band, birth-date, address, date-year or postal-code',
+    );
   if (rule.method === 'perturb' && rule.relative === undefined && rule.span === undefined) {
     throw ruleError(source, index, 'relative', 'perturb needs relative or span');
   }
   if (rule.method !== 'generalize' && (rule.kind || rule.level || rule.postalCode)) {
-    throw ruleError(source, index, rule.kind ? 'kind' : rule.level ? 'level' : 'postalCode', 'only generalize takes kind, level and postalCode');
+    throw ruleError(
+      source,
+      index,
+      rule.kind ? 'kind' : rule.level ? 'level' : 'postalCode',
+      'only generalize takes kind, level and postalCode',
+    );
   }
   return compiled;
 }
@@ -219,7 +244,11 @@ export const profileNames: readonly ProfileName[] = ['safe-harbor', 'gbt-37964',
 export function parsePolicy(input: unknown, source: string): Policy {
   const result = policySchema.safeParse(input);
   if (!result.success) {
-    throw new TributaryError(formatZodError(result.error, source), { code: 'invalid', location: source, nonRetryable: true });
+    throw new TributaryError(formatZodError(result.error, source), {
+      code: 'invalid',
+      location: source,
+      nonRetryable: true,
+    });
   }
   return result.data;
 }
@@ -230,18 +259,28 @@ export function readPolicyFile(file: string): Policy {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
-    throw new TributaryError(`policy file ${file} cannot be read`, { code: 'not-found', location: file, nonRetryable: true });
+    throw new TributaryError(`policy file ${file} cannot be read`, {
+      code: 'not-found',
+      location: file,
+      nonRetryable: true,
+    });
   }
   let doc: unknown;
   try {
     doc = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
   } catch (e) {
-    const where = e instanceof Error && 'linePos' in e ? ` near line ${(e as { linePos?: { line: number }[] }).linePos?.[0]?.line}` : '';
-    throw new TributaryError(`policy file ${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}${where}`, {
-      code: 'invalid',
-      location: file,
-      nonRetryable: true,
-    });
+    const where =
+      e instanceof Error && 'linePos' in e
+        ? ` near line ${(e as { linePos?: { line: number }[] }).linePos?.[0]?.line}`
+        : '';
+    throw new TributaryError(
+      `policy file ${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}${where}`,
+      {
+        code: 'invalid',
+        location: file,
+        nonRetryable: true,
+      },
+    );
   }
   return parsePolicy(doc, `policy file ${path.basename(file)}`);
 }
@@ -253,7 +292,10 @@ export function loadProfile(name: ProfileName): Policy {
   let p = profileCache.get(name);
   if (!p) {
     if (!profileNames.includes(name)) {
-      throw new TributaryError(`unknown de-identification profile; use one of ${profileNames.join(', ')}`, { code: 'invalid', nonRetryable: true });
+      throw new TributaryError(`unknown de-identification profile; use one of ${profileNames.join(', ')}`, {
+        code: 'invalid',
+        nonRetryable: true,
+      });
     }
     p = readPolicyFile(path.join(builtInDir, `${name}.yaml`));
     profileCache.set(name, p);

@@ -12,21 +12,43 @@ import { createDeidEngine, createKeyService } from './index';
  * policy stays fail closed for anything it does not name. Inputs are the real third-party samples in shared/data.
  */
 
-const keyService = createKeyService({ key: crypto.createHash('sha256').update('reference-data-test').digest(), keyId: 'k-ref' });
+const keyService = createKeyService({
+  key: crypto.createHash('sha256').update('reference-data-test').digest(),
+  keyId: 'k-ref',
+});
 
 type Json = Record<string, unknown>;
 
 async function mapReferenceSamples(): Promise<FhirResource[]> {
   const out: FhirResource[] = [];
   for (const f of sampleFiles('formulary/seed-data-sample', '.json')) {
-    const r = await mapBuffer('pdex-formulary', readFileSync(f), { institution: 'test-inst', sourceFile: basename(f) });
+    const r = await mapBuffer('pdex-formulary', readFileSync(f), {
+      institution: 'test-inst',
+      sourceFile: basename(f),
+    });
     out.push(...r.resources);
   }
   // The first 12 drugs of the real NRDL catalog page (the whole file is 4,750 drugs).
-  const nrdl = JSON.parse(sample('nrdl/nrdl_4750_drugs.json').toString('utf8')) as { data: { list: unknown[] } };
+  const nrdl = JSON.parse(sample('nrdl/nrdl_4750_drugs.json').toString('utf8')) as {
+    data: { list: unknown[] };
+  };
   nrdl.data.list = nrdl.data.list.slice(0, 12);
-  out.push(...(await mapBuffer('nrdl', Buffer.from(JSON.stringify(nrdl)), { institution: 'test-inst', sourceFile: 'nrdl.json' })).resources);
-  out.push(...(await mapBuffer('openfda', sample('druglabel/openfda-json/drug-label-5-records.json'), { institution: 'test-inst', sourceFile: 'openfda.json' })).resources);
+  out.push(
+    ...(
+      await mapBuffer('nrdl', Buffer.from(JSON.stringify(nrdl)), {
+        institution: 'test-inst',
+        sourceFile: 'nrdl.json',
+      })
+    ).resources,
+  );
+  out.push(
+    ...(
+      await mapBuffer('openfda', sample('druglabel/openfda-json/drug-label-5-records.json'), {
+        institution: 'test-inst',
+        sourceFile: 'openfda.json',
+      })
+    ).resources,
+  );
   return out;
 }
 
@@ -50,14 +72,27 @@ function leafPaths(node: unknown, path = ''): Set<string> {
 }
 
 /** Elements the policy removes or replaces on purpose: a plan's contact people and their phones, a network's display name. */
-const REMOVED_ON_PURPOSE = [/^\.contact\.name/, /^\.contact\.telecom/, /^\.plan\.network\.display/, /^\.manufacturer\.identifier/];
+const REMOVED_ON_PURPOSE = [
+  /^\.contact\.name/,
+  /^\.contact\.telecom/,
+  /^\.plan\.network\.display/,
+  /^\.manufacturer\.identifier/,
+];
 
 const extensionsOf = (r: Json): Json[] => (Array.isArray(r.extension) ? (r.extension as Json[]) : []);
 
 describe.each(['safe-harbor', 'gbt-37964'] as const)('reference data under %s', (profile) => {
   it('keeps every element of formularies, catalogs and labels, with calendar dates unshifted and links intact', async () => {
     const input = await mapReferenceSamples();
-    expect(input.map((r) => r.resourceType).sort()).toEqual(expect.arrayContaining(['Basic', 'InsurancePlan', 'MedicationKnowledge', 'Medication', 'DocumentReference']));
+    expect(input.map((r) => r.resourceType).sort()).toEqual(
+      expect.arrayContaining([
+        'Basic',
+        'InsurancePlan',
+        'MedicationKnowledge',
+        'Medication',
+        'DocumentReference',
+      ]),
+    );
     const engine = createDeidEngine({ profile, keyService });
     const result = engine.deidentifyResources(structuredClone(input), { institution: 'test-inst' });
     expect(result.quarantined).toEqual([]);
@@ -72,7 +107,9 @@ describe.each(['safe-harbor', 'gbt-37964'] as const)('reference data under %s', 
         if (p.startsWith('.meta') || REMOVED_ON_PURPOSE.some((re) => re.test(p))) continue;
         if (!kept.has(p)) lost.push(`${before.resourceType}${p}`);
       }
-      const issues = validateFhirResource(after as FhirResource).filter((x) => x.severity === 'error' || x.severity === 'fatal');
+      const issues = validateFhirResource(after as FhirResource).filter(
+        (x) => x.severity === 'error' || x.severity === 'fatal',
+      );
       expect(issues, `${before.resourceType} output is valid FHIR R4`).toEqual([]);
     });
     expect([...new Set(lost)]).toEqual([]);
@@ -81,7 +118,9 @@ describe.each(['safe-harbor', 'gbt-37964'] as const)('reference data under %s', 
     const periodsOf = (list: Json[]) =>
       list.flatMap((r) => [
         ...(r.resourceType === 'InsurancePlan' && r.period ? [r.period] : []),
-        ...extensionsOf(r).filter((e) => e.valuePeriod).map((e) => e.valuePeriod),
+        ...extensionsOf(r)
+          .filter((e) => e.valuePeriod)
+          .map((e) => e.valuePeriod),
       ]);
     const periodsBefore = periodsOf(input as Json[]);
     expect(periodsBefore.length).toBeGreaterThan(0);
@@ -89,7 +128,10 @@ describe.each(['safe-harbor', 'gbt-37964'] as const)('reference data under %s', 
 
     // Ids are pseudonymized, and every reference (formulary item → plan and drug) still resolves.
     const ids = new Set(result.outputs.map((r) => `${r.resourceType}/${r.id}`));
-    const refs = JSON.stringify(result.outputs).match(/"reference":"(InsurancePlan|MedicationKnowledge|Medication)\/[^"]+"/g) ?? [];
+    const refs =
+      JSON.stringify(result.outputs).match(
+        /"reference":"(InsurancePlan|MedicationKnowledge|Medication)\/[^"]+"/g,
+      ) ?? [];
     expect(refs.length).toBeGreaterThan(10);
     for (const ref of refs) expect(ids.has(ref.slice(13, -1)), ref).toBe(true);
     expect(ids.has(`${input[0].resourceType}/${input[0].id}`)).toBe(false);
@@ -102,7 +144,10 @@ describe.each(['safe-harbor', 'gbt-37964'] as const)('reference data under %s', 
   it('still removes what the policy does not name, on the same resources', async () => {
     const [item] = (await mapReferenceSamples()).filter((r) => r.resourceType === 'Basic');
     const planted = structuredClone(item) as Json;
-    planted.extension = [...extensionsOf(planted), { url: 'urn:example:member-name', valueString: 'Jane Q. Public' }];
+    planted.extension = [
+      ...extensionsOf(planted),
+      { url: 'urn:example:member-name', valueString: 'Jane Q. Public' },
+    ];
     planted.author = { reference: 'Patient/p-1', display: 'Jane Q. Public' };
     const engine = createDeidEngine({ profile, keyService });
     const result = engine.deidentifyResources([planted as FhirResource], { institution: 'test-inst' });

@@ -1,12 +1,25 @@
 import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createKeyService } from './key-service';
-import { collectIdentifiers, identifierCores, identifierPattern, literalForms, matchKey, mayContainIdentifier, monthDaysOf, scanResidualPhi, unshiftedMonthDays } from './residual-phi';
+import {
+  collectIdentifiers,
+  identifierCores,
+  identifierPattern,
+  literalForms,
+  matchKey,
+  mayContainIdentifier,
+  monthDaysOf,
+  scanResidualPhi,
+  unshiftedMonthDays,
+} from './residual-phi';
 import { foldWidth } from './identifiers';
 import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
 import type { FhirResource } from './types';
 
-const keyService = createKeyService({ key: crypto.createHash('sha256').update('residual-phi-test').digest(), keyId: 'test' });
+const keyService = createKeyService({
+  key: crypto.createHash('sha256').update('residual-phi-test').digest(),
+  keyId: 'test',
+});
 const note = (text: string): FhirResource => ({ resourceType: 'DocumentReference', description: text });
 const attachment = (text: string): FhirResource => ({
   resourceType: 'DocumentReference',
@@ -16,16 +29,21 @@ const attachment = (text: string): FhirResource => ({
 const NOTE_EN =
   'DISCHARGE SUMMARY\nAdmitted: 08/04/2024    Discharged: Aug 11, 2024\nSeen again Aug 6, improving. Follow-up with PCP on 8/18/24.\n' +
   'Started on enoxaparin 40 mg. Contact 395-679-3193.';
-const NOTE_ZH = '入院日期：2024年6月21日  出院日期：2024-07-02\n诊疗经过：患者于6月21日入院，查钾3.8mmol/L。出院医嘱：门诊随诊，2024.7.21复查。三月七日复诊。';
+const NOTE_ZH =
+  '入院日期：2024年6月21日  出院日期：2024-07-02\n诊疗经过：患者于6月21日入院，查钾3.8mmol/L。出院医嘱：门诊随诊，2024.7.21复查。三月七日复诊。';
 
 describe('residual-PHI gate', () => {
   it('flags a bare ten-digit phone by rule and path, never the value', () => {
     const findings = scanResidualPhi(attachment('Daughter reachable at 5948684022.'), []);
-    expect(findings).toEqual([{ rule: 'gate.us-phone-bare', path: 'DocumentReference.content[0].attachment.data' }]);
+    expect(findings).toEqual([
+      { rule: 'gate.us-phone-bare', path: 'DocumentReference.content[0].attachment.data' },
+    ]);
     expect(JSON.stringify(findings)).not.toContain('5948684022');
     expect(scanResidualPhi(note('家属电话13912345678'), []).map((f) => f.rule)).toEqual(['gate.cn-mobile']);
     // Codes written bare keep their number; a decimal is not a phone.
-    expect(scanResidualPhi(note('NDC 5012345678, NPI: 2345678901, ratio 3.5948684022, t=1712345678'), [])).toEqual([]);
+    expect(
+      scanResidualPhi(note('NDC 5012345678, NPI: 2345678901, ratio 3.5948684022, t=1712345678'), []),
+    ).toEqual([]);
   });
 
   it('flags a month-day of the raw record that reached the output unshifted, in any form', () => {
@@ -42,8 +60,15 @@ describe('residual-PHI gate', () => {
     }
     // Shifted by the scrubber: nothing left to flag.
     for (const raw of ['arrived Nov 6 at 1924', '于三月七日入院', NOTE_EN, NOTE_ZH]) {
-      const out = scrubText(raw, { keyService, dateOffsetDays: 40, locale: /[\u4e00-\u9fff]/.test(raw) ? 'zh' : 'en' }).text;
-      expect(scanResidualPhi(note(out), [], { unshiftedDates: unshiftedMonthDays(note(raw), 40) }), raw).toEqual([]);
+      const out = scrubText(raw, {
+        keyService,
+        dateOffsetDays: 40,
+        locale: /[\u4e00-\u9fff]/.test(raw) ? 'zh' : 'en',
+      }).text;
+      expect(
+        scanResidualPhi(note(out), [], { unshiftedDates: unshiftedMonthDays(note(raw), 40) }),
+        raw,
+      ).toEqual([]);
     }
   });
 
@@ -53,9 +78,18 @@ describe('residual-PHI gate', () => {
     for (const raw of [NOTE_EN, NOTE_ZH]) {
       for (let offset = -365; offset <= 366; offset++) {
         if (offset === 0) continue;
-        const out = scrubText(raw, { keyService, dateOffsetDays: offset, locale: /[\u4e00-\u9fff]/.test(raw) ? 'zh' : 'en' }).text;
+        const out = scrubText(raw, {
+          keyService,
+          dateOffsetDays: offset,
+          locale: /[\u4e00-\u9fff]/.test(raw) ? 'zh' : 'en',
+        }).text;
         pairs++;
-        if (scanResidualPhi(attachment(out), [], { unshiftedDates: unshiftedMonthDays(attachment(raw), offset) }).length) flagged++;
+        if (
+          scanResidualPhi(attachment(out), [], {
+            unshiftedDates: unshiftedMonthDays(attachment(raw), offset),
+          }).length
+        )
+          flagged++;
       }
     }
     expect(pairs).toBe(1462);
@@ -63,7 +97,19 @@ describe('residual-PHI gate', () => {
   });
 
   it('runs identifier patterns only when a value may occur: the prefilter never hides a match', () => {
-    const values = ["Mary-Jane O'Neil", 'Nguyen', 'Σοφία Παπαδοπούλου', 'Strauß', 'Yılmaz', '王小明', '110105194912310021', '555-867-5309', '1987-03-05', 'MRN 00123456', 'a.b@example.com'];
+    const values = [
+      "Mary-Jane O'Neil",
+      'Nguyen',
+      'Σοφία Παπαδοπούλου',
+      'Strauß',
+      'Yılmaz',
+      '王小明',
+      '110105194912310021',
+      '555-867-5309',
+      '1987-03-05',
+      'MRN 00123456',
+      'a.b@example.com',
+    ];
     const variants = (v: string): string[] => [
       v,
       v.toUpperCase(),
@@ -117,24 +163,42 @@ describe('residual-PHI gate', () => {
     expect(scan('ＳＰＲＩＮＧＦＩＥＬＤ')).toEqual(['gate.record-identifier:city']);
     // One finding per type in one string, in the identifiers' type order.
     expect(scan('Adaeze Okonkwo, MRN-0012345, Springfield').sort()).toEqual(
-      ['gate.record-identifier:city', 'gate.record-identifier:identifier', 'gate.record-identifier:name'].sort(),
+      [
+        'gate.record-identifier:city',
+        'gate.record-identifier:identifier',
+        'gate.record-identifier:name',
+      ].sort(),
     );
     // An unshifted birth date is a FHIR date (no pattern rule applies to one), but still the record's own.
     expect(scan('1987-03-05')).toEqual(['gate.record-identifier:birth-date']);
     expect(scan('2019-05-04T10:00:00-05:00')).toEqual([]);
     // A FHIR date is only checked against cores it can hold (digits, T, Z, ':', '+'): a digits-only ID still counts.
-    const numeric = collectIdentifiers({ resourceType: 'Patient', identifier: [{ value: '20190504' }, { value: 'ZT-1234:5' }] });
-    expect(scanResidualPhi(note('2019-05-04'), numeric).map((f) => f.rule)).toEqual(['gate.record-identifier:identifier']);
+    const numeric = collectIdentifiers({
+      resourceType: 'Patient',
+      identifier: [{ value: '20190504' }, { value: 'ZT-1234:5' }],
+    });
+    expect(scanResidualPhi(note('2019-05-04'), numeric).map((f) => f.rule)).toEqual([
+      'gate.record-identifier:identifier',
+    ]);
     expect(scanResidualPhi(note('2019-05-04T10:00:00Z'), numeric).map((f) => f.rule)).toEqual([]);
     // Patterns still apply to strings no identifier can be in.
     expect(scan('call 212-555-7788')).toEqual(['gate.us-phone']);
   });
 
-  it('reads a surrogate as the record\'s own identifier through case, spacing and width, and only then', () => {
-    const ids = collectIdentifiers({ resourceType: 'Patient', name: [{ family: '徐', given: ['子涵'] }, { family: 'Okonkwo', given: ['Adaeze'] }], address: [{ line: ['42 Wallaby Way'] }] });
+  it("reads a surrogate as the record's own identifier through case, spacing and width, and only then", () => {
+    const ids = collectIdentifiers({
+      resourceType: 'Patient',
+      name: [
+        { family: '徐', given: ['子涵'] },
+        { family: 'Okonkwo', given: ['Adaeze'] },
+      ],
+      address: [{ line: ['42 Wallaby Way'] }],
+    });
     const reads = readsAsOwnIdentifier(ids);
-    for (const own of ['子涵路43号', '子 涵路', 'okonkwo', 'Mr ＯＫＯＮＫＷＯ', '42 WALLABY, WAY']) expect(reads(own), own).toBe(true);
-    for (const other of ['子路43号', 'Okonkwoe', 'Smith', '43 Wallaby Street', '']) expect(reads(other), other).toBe(false);
+    for (const own of ['子涵路43号', '子 涵路', 'okonkwo', 'Mr ＯＫＯＮＫＷＯ', '42 WALLABY, WAY'])
+      expect(reads(own), own).toBe(true);
+    for (const other of ['子路43号', 'Okonkwoe', 'Smith', '43 Wallaby Street', ''])
+      expect(reads(other), other).toBe(false);
   });
 
   it('reads month names only beside whitespace or a dash: base64 and codes have neither, every written form still counts', () => {
@@ -173,9 +237,15 @@ describe('residual-PHI gate', () => {
   it("flags the resource's own identifier written anywhere, any case or width, as a word of its own", () => {
     const literals = literalForms(['ENC-00012345', 'abc']);
     const scan = (text: string) => scanResidualPhi(note(text), [], { literals }).map((f) => f.rule);
-    for (const text of ['ENC-00012345', 'see enc-00012345.', 'ＥＮＣ－00012345'.replace('－', '-'), 'xENC-00012345 then ENC-00012345']) {
+    for (const text of [
+      'ENC-00012345',
+      'see enc-00012345.',
+      'ＥＮＣ－00012345'.replace('－', '-'),
+      'xENC-00012345 then ENC-00012345',
+    ]) {
       expect(scan(text), text).toEqual(['gate.record-identifier:resource']);
     }
-    for (const text of ['xENC-00012345', 'ENC-000123456', 'ENC 00012345', 'abc']) expect(scan(text), text).toEqual([]);
+    for (const text of ['xENC-00012345', 'ENC-000123456', 'ENC 00012345', 'abc'])
+      expect(scan(text), text).toEqual([]);
   });
 });

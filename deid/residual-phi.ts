@@ -66,8 +66,10 @@ function personIdentifiers(p: Record<string, unknown>, out: SourceIdentifier[]):
   for (const c of asArray(p.contact)) {
     const contact = c as Record<string, unknown> | undefined;
     if (!contact) continue;
-    if (contact.name && typeof contact.name === 'object') namesOf(contact.name as Record<string, unknown>, out);
-    for (const t of asArray(contact.telecom)) pushIdentifier(out, 'telecom', (t as { value?: unknown })?.value);
+    if (contact.name && typeof contact.name === 'object')
+      namesOf(contact.name as Record<string, unknown>, out);
+    for (const t of asArray(contact.telecom))
+      pushIdentifier(out, 'telecom', (t as { value?: unknown })?.value);
   }
 }
 
@@ -81,10 +83,12 @@ function asArray(v: unknown): unknown[] {
  */
 export function collectIdentifiers(resource: FhirResource, patient?: FhirResource): SourceIdentifier[] {
   const out: SourceIdentifier[] = [];
-  for (const id of asArray(resource.identifier)) pushIdentifier(out, 'identifier', (id as { value?: unknown })?.value);
+  for (const id of asArray(resource.identifier))
+    pushIdentifier(out, 'identifier', (id as { value?: unknown })?.value);
   if (PERSON_TYPES.has(resource.resourceType)) personIdentifiers(resource, out);
   if (patient && patient !== resource) {
-    for (const id of asArray(patient.identifier)) pushIdentifier(out, 'identifier', (id as { value?: unknown })?.value);
+    for (const id of asArray(patient.identifier))
+      pushIdentifier(out, 'identifier', (id as { value?: unknown })?.value);
     personIdentifiers(patient, out);
   }
   const seen = new Set<string>();
@@ -120,7 +124,12 @@ export function identifierPattern(values: readonly string[], global = false): Re
     } else if (han) {
       alternatives.add(alnum.split('').map(escapeRe).join('\\s?'));
     } else {
-      alternatives.add(`(?<![${WORD_CHAR}])${v.split(/[\s,]+/).map(escapeRe).join('[\\s,]{1,3}')}(?![${WORD_CHAR}])`);
+      alternatives.add(
+        `(?<![${WORD_CHAR}])${v
+          .split(/[\s,]+/)
+          .map(escapeRe)
+          .join('[\\s,]{1,3}')}(?![${WORD_CHAR}])`,
+      );
     }
   }
   if (!alternatives.size) return null;
@@ -218,7 +227,8 @@ export function literalForms(values: readonly string[]): string[] {
 }
 
 /** Words after which a bare digit run is a code, not a phone number (same list as the scrubber's). */
-const CODE_CONTEXT = /(?:NDC|NPI|LOINC|SNOMED|CPT|RxNorm|ICD(?:-?10)?(?:-CM)?|UDI|GTIN|lot|batch)\s*(?:code|no\.?|number|#)?\s*[:#：]?\s*$/i;
+const CODE_CONTEXT =
+  /(?:NDC|NPI|LOINC|SNOMED|CPT|RxNorm|ICD(?:-?10)?(?:-CM)?|UDI|GTIN|lot|batch)\s*(?:code|no\.?|number|#)?\s*[:#：]?\s*$/i;
 
 /** Patterns that are PHI wherever they appear, minus the surrogate forms we emit ourselves. */
 const PATTERNS: { rule: string; re: RegExp; accept?: (m: string, text: string, at: number) => boolean }[] = [
@@ -244,7 +254,8 @@ const PATTERNS: { rule: string; re: RegExp; accept?: (m: string, text: string, a
     rule: 'gate.us-phone-bare',
     re: /(?<![0-9A-Za-z.,/-])(?:\+?1[ -]?)?[2-9]\d{2}[2-9]\d{6}(?![0-9A-Za-z]|[.,/-]\d)/g,
     // 1 + ten digits is also a Chinese mobile's shape: gate.cn-mobile names that one.
-    accept: (m, text, at) => !/^1[3-9]\d{9}$/.test(m) && !CODE_CONTEXT.test(text.slice(Math.max(0, at - 16), at)),
+    accept: (m, text, at) =>
+      !/^1[3-9]\d{9}$/.test(m) && !CODE_CONTEXT.test(text.slice(Math.max(0, at - 16), at)),
   },
   {
     rule: 'gate.email',
@@ -259,7 +270,18 @@ const PATTERNS: { rule: string; re: RegExp; accept?: (m: string, text: string, a
 ];
 
 /** Elements that hold machine values we wrote or vocabulary, never patient text. */
-const SKIP_KEYS = new Set(['resourceType', 'system', 'profile', 'id', 'reference', 'contentType', 'language', 'url', 'code', 'unit']);
+const SKIP_KEYS = new Set([
+  'resourceType',
+  'system',
+  'profile',
+  'id',
+  'reference',
+  'contentType',
+  'language',
+  'url',
+  'code',
+  'unit',
+]);
 
 export interface CompiledIdentifiers {
   /** identifierCores of every value: no identifier pattern can match a string whose matchKey holds none of them. */
@@ -295,7 +317,10 @@ const compiledCache = new WeakMap<readonly SourceIdentifier[], CompiledIdentifie
 /** Every character matchKey leaves of a FHIR date/dateTime/instant (FHIR_DATE_RE's, minus the '-' and '.' it drops). */
 const FHIR_DATE_KEY_ONLY = /^[0-9TZ:+]*$/;
 
-export function compileIdentifiers(identifiers: readonly SourceIdentifier[], allowTypes: readonly string[] = []): CompiledIdentifiers {
+export function compileIdentifiers(
+  identifiers: readonly SourceIdentifier[],
+  allowTypes: readonly string[] = [],
+): CompiledIdentifiers {
   const cached = allowTypes.length ? undefined : compiledCache.get(identifiers);
   if (cached) return cached;
   const groups = new Map<string, string[]>();
@@ -315,7 +340,12 @@ export function compileIdentifiers(identifiers: readonly SourceIdentifier[], all
     for (const c of cores) all.add(c);
   }
   const cores = [...all];
-  const compiled: CompiledIdentifiers = { cores, dateCores: cores.filter((c) => FHIR_DATE_KEY_ONLY.test(c)), byType, clean: new Set<string>() };
+  const compiled: CompiledIdentifiers = {
+    cores,
+    dateCores: cores.filter((c) => FHIR_DATE_KEY_ONLY.test(c)),
+    byType,
+    clean: new Set<string>(),
+  };
   if (!allowTypes.length) compiledCache.set(identifiers, compiled);
   return compiled;
 }
@@ -333,8 +363,16 @@ function onlyEponymUses(text: string, re: RegExp): boolean {
 }
 
 /** `folded` is foldWidth of the string. */
-function scanString(folded: string, fhirDate: boolean, path: string, ids: CompiledIdentifiers, literals: readonly string[], findings: Finding[]): void {
-  if (literals.length && hasLiteral(folded.toLowerCase(), literals)) findings.push({ rule: 'gate.record-identifier:resource', path });
+function scanString(
+  folded: string,
+  fhirDate: boolean,
+  path: string,
+  ids: CompiledIdentifiers,
+  literals: readonly string[],
+  findings: Finding[],
+): void {
+  if (literals.length && hasLiteral(folded.toLowerCase(), literals))
+    findings.push({ rule: 'gate.record-identifier:resource', path });
   // Strings already found clean for these identifiers (codes, displays, statuses repeat) are not scanned again.
   const cacheable = folded.length <= 256;
   if (cacheable && ids.clean.has(folded)) return;
@@ -346,7 +384,13 @@ function scanString(folded: string, fhirDate: boolean, path: string, ids: Compil
   }
 }
 
-function scanPatterns(folded: string, fhirDate: boolean, path: string, ids: CompiledIdentifiers, findings: Finding[]): void {
+function scanPatterns(
+  folded: string,
+  fhirDate: boolean,
+  path: string,
+  ids: CompiledIdentifiers,
+  findings: Finding[],
+): void {
   // A type's pattern can only match where one of its cores occurs (see identifierCores): the others are not run.
   const cores = fhirDate ? ids.dateCores : ids.cores;
   const key = cores.length ? matchKey(folded) : '';
@@ -418,8 +462,22 @@ function patternRules(folded: string): readonly string[] {
   return out ?? NO_RULES;
 }
 
-const MONTH_NUMBER: Record<string, number> = { jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, oct: 10, nov: 11, dec: 12 };
-const GATE_MONTH = '(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)';
+const MONTH_NUMBER: Record<string, number> = {
+  jan: 1,
+  feb: 2,
+  mar: 3,
+  apr: 4,
+  may: 5,
+  jun: 6,
+  jul: 7,
+  aug: 8,
+  sep: 9,
+  oct: 10,
+  nov: 11,
+  dec: 12,
+};
+const GATE_MONTH =
+  '(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)';
 const ZH_DIGIT: Record<string, number> = { 一: 1, 二: 2, 三: 3, 四: 4, 五: 5, 六: 6, 七: 7, 八: 8, 九: 9 };
 function zhNumber(s: string): number {
   if (!s.includes('十')) return ZH_DIGIT[s] ?? 0;
@@ -433,20 +491,35 @@ function zhNumber(s: string): number {
  * Deliberately broader than the scrubber's detectors (any case, any spacing), so a date the scrubber missed is
  * still seen here.
  */
-const MONTH_DAY_FORMS: { re: RegExp; needs: 'month-name' | 'sep' | 'yue-digit' | 'yue'; parts: (m: RegExpExecArray) => [number, number][] }[] = [
+const MONTH_DAY_FORMS: {
+  re: RegExp;
+  needs: 'month-name' | 'sep' | 'yue-digit' | 'yue';
+  parts: (m: RegExpExecArray) => [number, number][];
+}[] = [
   {
     re: new RegExp(`(?<![a-z])${GATE_MONTH}(?:\\.?\\s{1,3}|-)(\\d{1,2})(?:st|nd|rd|th)?(?!\\d)`, 'gi'),
     needs: 'month-name',
     parts: (m) => (m[1] === 'may' ? [] : [[MONTH_NUMBER[m[1].slice(0, 3).toLowerCase()], +m[2]]]),
   },
   {
-    re: new RegExp(`(?<![0-9a-z])(\\d{1,2})(?:st|nd|rd|th)?(?:\\s{1,3}(?:of\\s{1,3})?|-)${GATE_MONTH}(?![a-z])`, 'gi'),
+    re: new RegExp(
+      `(?<![0-9a-z])(\\d{1,2})(?:st|nd|rd|th)?(?:\\s{1,3}(?:of\\s{1,3})?|-)${GATE_MONTH}(?![a-z])`,
+      'gi',
+    ),
     needs: 'month-name',
     parts: (m) => (m[2] === 'may' ? [] : [[MONTH_NUMBER[m[2].slice(0, 3).toLowerCase()], +m[1]]]),
   },
   { re: /(\d{1,2})\s?月\s?(\d{1,2})\s?[日号]/g, needs: 'yue-digit', parts: (m) => [[+m[1], +m[2]]] },
-  { re: /([一二三四五六七八九十]{1,2})月([一二三四五六七八九十]{1,3})[日号]/g, needs: 'yue', parts: (m) => [[zhNumber(m[1]), zhNumber(m[2])]] },
-  { re: /(?<![0-9])\d{4}[-/.](\d{1,2})[-/.](\d{1,2})(?![0-9])/g, needs: 'sep', parts: (m) => [[+m[1], +m[2]]] },
+  {
+    re: /([一二三四五六七八九十]{1,2})月([一二三四五六七八九十]{1,3})[日号]/g,
+    needs: 'yue',
+    parts: (m) => [[zhNumber(m[1]), zhNumber(m[2])]],
+  },
+  {
+    re: /(?<![0-9])\d{4}[-/.](\d{1,2})[-/.](\d{1,2})(?![0-9])/g,
+    needs: 'sep',
+    parts: (m) => [[+m[1], +m[2]]],
+  },
   {
     // 03/04/2025 is March 4 in one country and 3 April in the next: both readings count.
     re: /(?<![0-9/.-])(\d{1,2})[-/.](\d{1,2})[-/.](?:\d{4}|\d{2})(?![0-9])/g,
@@ -482,12 +555,22 @@ function monthDayReadings(text: string): string[][] {
   const numericDate = digit && NUMERIC_DATE_SHAPE.test(text);
   for (let f = 0; f < MONTH_DAY_FORMS.length; f++) {
     const form = MONTH_DAY_FORMS[f];
-    if (form.needs === 'month-name' ? !monthName : form.needs === 'sep' ? !numericDate : form.needs === 'yue-digit' ? !(digit && yue) : !yue) continue;
+    if (
+      form.needs === 'month-name'
+        ? !monthName
+        : form.needs === 'sep'
+          ? !numericDate
+          : form.needs === 'yue-digit'
+            ? !(digit && yue)
+            : !yue
+    )
+      continue;
     form.re.lastIndex = 0;
     for (let m = form.re.exec(text); m; m = form.re.exec(text)) {
       const parts = form.parts(m);
       let readings: string[] | undefined;
-      for (const [mo, d] of parts) if (mo >= 1 && mo <= 12 && d >= 1 && d <= 31) (readings ??= []).push(`${mo}-${d}`);
+      for (const [mo, d] of parts)
+        if (mo >= 1 && mo <= 12 && d >= 1 && d <= 31) (readings ??= []).push(`${mo}-${d}`);
       if (readings) out.push(readings);
     }
   }
@@ -561,10 +644,13 @@ function scanDates(folded: string, fhirDate: boolean, st: GateState, findings: F
   if (fhirDate) return;
   // monthDayReadings finds nothing without a digit or 月: most strings are settled here without a cache lookup.
   if (!ANY_DIGIT.test(folded) && !folded.includes('月')) return;
-  const all = folded.length <= PATTERN_CACHE_MAX_LENGTH ? monthDayReadingsCached(folded) : monthDayReadings(folded);
+  const all =
+    folded.length <= PATTERN_CACHE_MAX_LENGTH ? monthDayReadingsCached(folded) : monthDayReadings(folded);
   if (!all.length) return;
   // The raw record's month-days are only worked out once some output string writes a month-day at all.
-  const unshifted = st.unshiftedSet ?? (st.unshiftedSet = typeof st.unshifted === 'function' ? st.unshifted() : st.unshifted!);
+  const unshifted =
+    st.unshiftedSet ??
+    (st.unshiftedSet = typeof st.unshifted === 'function' ? st.unshifted() : st.unshifted!);
   if (!unshifted.size) return;
   // Every reading must match: 04/08 read both ways is only flagged when the record held it both ways too.
   for (let r = 0; r < all.length; r++) {

@@ -47,7 +47,10 @@ export const TAGS: Record<string, string> = {
 };
 
 function seed(keys: KeyService, type: string, linkage: string | undefined, original: string): Buffer {
-  return Buffer.from(keys.hash(`surrogate:${type}`, `${linkage ?? ''}\0${normalizeForMatch(original)}`), 'hex');
+  return Buffer.from(
+    keys.hash(`surrogate:${type}`, `${linkage ?? ''}\0${normalizeForMatch(original)}`),
+    'hex',
+  );
 }
 
 const HAN = /\p{Script=Han}/u;
@@ -96,7 +99,8 @@ function candidateFor(s: Buffer, type: SurrogateType, original: string): string 
       return `${SURROGATE_EN_GIVEN[s[1] % SURROGATE_EN_GIVEN.length]} ${family}`;
     }
     case 'phone':
-      if (/^\s*(?:\+?86)?\s*1[3-9]/.test(original)) return `1${3 + (s[0] % 7)}${s[1] % 10}****${digits(s, 4, 2)}`;
+      if (/^\s*(?:\+?86)?\s*1[3-9]/.test(original))
+        return `1${3 + (s[0] % 7)}${s[1] % 10}****${digits(s, 4, 2)}`;
       return `555-555-01${digits(s, 2)}`;
     case 'email':
       return `user.${digits(s, 6)}@example.org`;
@@ -108,7 +112,8 @@ function candidateFor(s: Buffer, type: SurrogateType, original: string): string 
       if (/^\d{3}-?\d{2}-?\d{4}$/.test(original.trim())) return `***-**-${digits(s, 4)}`;
       return `${digits(s, 6)}********${digits(s, 4, 6)}`;
     case 'address':
-      if (HAN.test(original)) return `${SURROGATE_ZH_GIVEN[s[0] % SURROGATE_ZH_GIVEN.length]}路${1 + (s[1] % 199)}号`;
+      if (HAN.test(original))
+        return `${SURROGATE_ZH_GIVEN[s[0] % SURROGATE_ZH_GIVEN.length]}路${1 + (s[1] % 199)}号`;
       return `${1 + ((s[0] * 256 + s[1]) % 9000)} ${SURROGATE_EN_FAMILY[s[2] % SURROGATE_EN_FAMILY.length]} Street`;
     case 'postal-code':
       return '00000';

@@ -5,7 +5,10 @@ import { detectPhi, scrubText } from './text-scrubber';
 import { surrogateFor } from './surrogates';
 import { MEDICAL_SENTENCES, generateNotes, type Note } from './fixtures/records';
 
-const keyService = createKeyService({ key: crypto.createHash('sha256').update('text-scrubber-test').digest(), keyId: 'test' });
+const keyService = createKeyService({
+  key: crypto.createHash('sha256').update('text-scrubber-test').digest(),
+  keyId: 'test',
+});
 
 /** Recall per PHI type (a planted value counts only when every character of it is covered) and span precision. */
 function measure(notes: Note[], withRecordIdentifiers: boolean) {
@@ -47,7 +50,16 @@ describe('scrubText', () => {
       'Patient: John Smith, MRN: 12345678, seen by Dr. Alice Walker on 03/05/2024. SSN 123-45-6789. ' +
       'Phone (617) 555-1234, email john.smith@gmail.com. History of Parkinson disease; takes metformin. 92-year-old.';
     const a = scrubText(text, { keyService, linkage: 'L1' });
-    for (const v of ['John Smith', '12345678', 'Alice Walker', '03/05/2024', '123-45-6789', '(617) 555-1234', 'john.smith@gmail.com', '92-year']) {
+    for (const v of [
+      'John Smith',
+      '12345678',
+      'Alice Walker',
+      '03/05/2024',
+      '123-45-6789',
+      '(617) 555-1234',
+      'john.smith@gmail.com',
+      '92-year',
+    ]) {
       expect(a.text).not.toContain(v);
     }
     expect(a.text).toContain('Parkinson disease');
@@ -56,18 +68,31 @@ describe('scrubText', () => {
     expect(scrubText(text, { keyService, linkage: 'L1' }).text).toBe(a.text);
     expect(scrubText(text, { keyService, linkage: 'L2' }).text).not.toBe(a.text);
     const types = new Set(a.findings.map((f) => f.type));
-    for (const t of ['name', 'mrn', 'date', 'national-id', 'phone', 'email', 'age-over-89']) expect(types).toContain(t);
+    for (const t of ['name', 'mrn', 'date', 'national-id', 'phone', 'email', 'age-over-89'])
+      expect(types).toContain(t);
   });
 
   it('shifts dates by the patient offset in the same format, Chinese forms included', () => {
-    const r = scrubText('入院2024年3月5日，出院2024-03-15，复诊 March 25, 2024。', { keyService, dateOffsetDays: 10 });
+    const r = scrubText('入院2024年3月5日，出院2024-03-15，复诊 March 25, 2024。', {
+      keyService,
+      dateOffsetDays: 10,
+    });
     expect(r.text).toBe('入院2024年3月15日，出院2024-03-25，复诊 April 4, 2024。');
   });
 
   it('scrubs Chinese identifiers, full-width forms and names by context', () => {
-    const text = '患者王小明，男，身份证号１１０１０５１９４９１２３１００２Ｘ，手机+86 138-1234-5678，住院号：ZY2024001。张先生诉头痛。主治医师：李建国。帕金森病史。';
+    const text =
+      '患者王小明，男，身份证号１１０１０５１９４９１２３１００２Ｘ，手机+86 138-1234-5678，住院号：ZY2024001。张先生诉头痛。主治医师：李建国。帕金森病史。';
     const r = scrubText(text, { keyService, linkage: 'L1' });
-    for (const v of ['王小明', '１１０１０５１９４９１２３１００２Ｘ', '138-1234-5678', 'ZY2024001', '张先生', '李建国']) expect(r.text).not.toContain(v);
+    for (const v of [
+      '王小明',
+      '１１０１０５１９４９１２３１００２Ｘ',
+      '138-1234-5678',
+      'ZY2024001',
+      '张先生',
+      '李建国',
+    ])
+      expect(r.text).not.toContain(v);
     expect(r.text).toContain('帕金森病史');
     expect(r.text).toContain('先生诉头痛');
   });
@@ -80,7 +105,10 @@ describe('scrubText', () => {
   it('removes the record’s own identifiers wherever they appear, however they are spaced or cased', () => {
     const r = scrubText('Seen: ZHOU   wei, ref 9 8 7 6-5432', {
       keyService,
-      identifiers: [{ type: 'name', value: 'Zhou Wei' }, { type: 'identifier', value: '98765432' }],
+      identifiers: [
+        { type: 'name', value: 'Zhou Wei' },
+        { type: 'identifier', value: '98765432' },
+      ],
       mode: 'tag',
     });
     expect(r.text).toBe('Seen: [NAME], ref [MRN]');
@@ -103,7 +131,11 @@ describe('scrubText', () => {
     console.info(
       JSON.stringify({
         notes: notes.length,
-        withRecordIdentifiers: { recall: pipeline.recall, precision: pipeline.precision, planted: pipeline.perType },
+        withRecordIdentifiers: {
+          recall: pipeline.recall,
+          precision: pipeline.precision,
+          planted: pipeline.perType,
+        },
         patternsAndContextOnly: { recall: patternsOnly.recall, precision: patternsOnly.precision },
       }),
     );
@@ -130,17 +162,28 @@ describe('scrubText', () => {
       ['二〇二四年三月五日出院。', '二〇二四年三月五日', 'date'],
     ];
     for (const [text, value, type] of cases) {
-      const r = scrubText(text, { keyService, linkage: 'L1', locale: /[\u4e00-\u9fff]/.test(text) ? 'zh' : 'en' });
+      const r = scrubText(text, {
+        keyService,
+        linkage: 'L1',
+        locale: /[\u4e00-\u9fff]/.test(text) ? 'zh' : 'en',
+      });
       expect(r.text, `${type} in case ${cases.findIndex((c) => c[0] === text)}`).not.toContain(value);
       expect(r.findings.map((f) => f.type)).toContain(type);
     }
     // Shifted in their own format, the day mark (日/号) and ordinal kept.
-    expect(scrubText('seen Nov 6 and 6 Nov; 3月7号', { keyService, dateOffsetDays: 10 }).text).toBe('seen Nov 16 and 16 Nov; 3月17号');
+    expect(scrubText('seen Nov 6 and 6 Nov; 3月7号', { keyService, dateOffsetDays: 10 }).text).toBe(
+      'seen Nov 16 and 16 Nov; 3月17号',
+    );
     expect(scrubText('于三月七日入院', { keyService, dateOffsetDays: 1 }).text).toBe('于三月八日入院');
     // A year-less date is shifted in the year the note names, so it lands on the same day as its dated twin even
     // across 29 February (2024 is a leap year; the old 2001 base put 6月2日 - 141 days one day early).
-    expect(scrubText('入院日期：2024年6月2日。患者于6月2日入院，Jun 2 seen.', { keyService, dateOffsetDays: -141 }).text).toBe('入院日期：2024年1月13日。患者于1月13日入院，Jan 13 seen.');
-    expect(scrubText('Seen Jun 2; admitted 06/02/2024.', { keyService, dateOffsetDays: -141 }).text).toBe('Seen Jan 13; admitted 01/13/2024.');
+    expect(
+      scrubText('入院日期：2024年6月2日。患者于6月2日入院，Jun 2 seen.', { keyService, dateOffsetDays: -141 })
+        .text,
+    ).toBe('入院日期：2024年1月13日。患者于1月13日入院，Jan 13 seen.');
+    expect(scrubText('Seen Jun 2; admitted 06/02/2024.', { keyService, dateOffsetDays: -141 }).text).toBe(
+      'Seen Jan 13; admitted 01/13/2024.',
+    );
   });
 
   it('finds e-mail addresses, URLs and IPv6 addresses written without a single digit', () => {
@@ -153,7 +196,10 @@ describe('scrubText', () => {
       ['host fe:ab:cd:ef:aa:bb:cc:dd logged', 'fe:ab:cd:ef:aa:bb:cc:dd', 'ip'],
     ];
     for (const [text, value, type] of cases) {
-      expect(detectPhi(text).map((s) => s.type), text).toContain(type);
+      expect(
+        detectPhi(text).map((s) => s.type),
+        text,
+      ).toContain(type);
       const r = scrubText(text, { keyService, linkage: 'L1', locale: 'en' });
       expect(r.text, `${type} in case ${cases.findIndex((c) => c[0] === text)}`).not.toContain(value);
     }
@@ -168,7 +214,15 @@ describe('scrubText', () => {
     const firstDraw = surrogateFor(keyService, 'address', text.slice(span!.start, span!.end), 'L1');
     const given = firstDraw.slice(0, firstDraw.indexOf('路'));
     expect(given.length).toBeGreaterThan(0);
-    const ctx = { keyService, linkage: 'L1', locale: 'zh' as const, identifiers: [{ type: 'name', value: `徐${given}` }, { type: 'name', value: given }] };
+    const ctx = {
+      keyService,
+      linkage: 'L1',
+      locale: 'zh' as const,
+      identifiers: [
+        { type: 'name', value: `徐${given}` },
+        { type: 'name', value: given },
+      ],
+    };
     const r = scrubText(text, ctx);
     expect(r.text).not.toContain(given);
     expect(r.text).toMatch(/^住址：\p{Script=Han}{1,3}路\d+号。$/u);
@@ -184,7 +238,9 @@ describe('scrubText', () => {
       'May 5 mg be given twice? Grade 2 of 4. 1/2 tablet at night, BP 120/80.',
       '血压120/80mmHg，肌酐88μmol/L，三月份症状加重，服药3月余。',
     ];
-    const spans = medicine.flatMap((s) => detectPhi(s).map((x) => `${x.rule} in sentence ${medicine.indexOf(s)}`));
+    const spans = medicine.flatMap((s) =>
+      detectPhi(s).map((x) => `${x.rule} in sentence ${medicine.indexOf(s)}`),
+    );
     expect(spans).toEqual([]);
   });
 

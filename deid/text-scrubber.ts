@@ -12,7 +12,13 @@ import { foldWidth, isLuhnValid, isValidResidentId, isValidYmd } from './identif
 import { addDays, pad2, pad4 } from './dates';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
 import { daysInMonth } from './identifiers';
-import { findLiterals, identifierCores, identifierPattern, matchKey, mayContainIdentifier } from './residual-phi';
+import {
+  findLiterals,
+  identifierCores,
+  identifierPattern,
+  matchKey,
+  mayContainIdentifier,
+} from './residual-phi';
 import type { SourceIdentifier } from './types';
 
 /**
@@ -60,9 +66,34 @@ interface Detector {
 }
 
 const MONTHS: Record<string, number> = {
-  jan: 1, feb: 2, mar: 3, apr: 4, may: 5, jun: 6, jul: 7, aug: 8, sep: 9, sept: 9, oct: 10, nov: 11, dec: 12,
+  jan: 1,
+  feb: 2,
+  mar: 3,
+  apr: 4,
+  may: 5,
+  jun: 6,
+  jul: 7,
+  aug: 8,
+  sep: 9,
+  sept: 9,
+  oct: 10,
+  nov: 11,
+  dec: 12,
 };
-const MONTH_NAMES = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTH_NAMES = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 const MONTH_RE_SRC =
   '(Jan(?:uary)?|JAN(?:UARY)?|Feb(?:ruary)?|FEB(?:RUARY)?|Mar(?:ch)?|MAR(?:CH)?|Apr(?:il)?|APR(?:IL)?|May|MAY|Jun(?:e)?|JUN(?:E)?|Jul(?:y)?|JUL(?:Y)?|Aug(?:ust)?|AUG(?:UST)?|Sep(?:t(?:ember)?)?|SEP(?:T(?:EMBER)?)?|Oct(?:ober)?|OCT(?:OBER)?|Nov(?:ember)?|NOV(?:EMBER)?|Dec(?:ember)?|DEC(?:EMBER)?)';
 
@@ -77,7 +108,19 @@ function monthText(original: string, m: number): string {
   return original === original.toUpperCase() ? base.toUpperCase() : base;
 }
 
-const ZH_NUM: Record<string, number> = { 〇: 0, 零: 0, 一: 1, 二: 2, 三: 3, 四: 4, 五: 5, 六: 6, 七: 7, 八: 8, 九: 9 };
+const ZH_NUM: Record<string, number> = {
+  〇: 0,
+  零: 0,
+  一: 1,
+  二: 2,
+  三: 3,
+  四: 4,
+  五: 5,
+  六: 6,
+  七: 7,
+  八: 8,
+  九: 9,
+};
 function zhYear(s: string): number {
   let n = 0;
   for (const c of s) n = n * 10 + (ZH_NUM[c] ?? 0);
@@ -91,7 +134,10 @@ function zhSmall(s: string): number {
 }
 const ZH_DIGITS = '〇一二三四五六七八九';
 function toZhYear(y: number): string {
-  return String(y).split('').map((c) => ZH_DIGITS[Number(c)]).join('');
+  return String(y)
+    .split('')
+    .map((c) => ZH_DIGITS[Number(c)])
+    .join('');
 }
 function toZhSmall(n: number): string {
   if (n < 10) return ZH_DIGITS[n];
@@ -112,21 +158,26 @@ function validDate(y: number | undefined, m: number, d: number | undefined): boo
 const HAN_CHAR = /[\u3400-\u9fff]/;
 const zhSurnameAlt = `(?:${ZH_COMPOUND_SURNAMES.join('|')}|[${ZH_SURNAMES}])`;
 /** Characters that end a Chinese name: the next word starts (患者王明因头痛: 王明, not 王明因). */
-const ZH_NAME_STOP = '因于在入出诉主自由经男女今昨近来到已无有为是的等及和与以行伴既现收诊术后前病住门急年岁月日之家属述说对向给被把将再又也均示见查';
+const ZH_NAME_STOP =
+  '因于在入出诉主自由经男女今昨近来到已无有为是的等及和与以行伴既现收诊术后前病住门急年岁月日之家属述说对向给被把将再又也均示见查';
 const zhGiven = `[\\p{Script=Han}](?:(?![${ZH_NAME_STOP}])[\\p{Script=Han}])?`;
 
 const EN_STOP = new Set(
-  'The A An He She It They We I You His Her Their This That These Those Was Is Has Had Have Were Are Be Been Not No Yes On In At Of For With To From By And Or But As Also Reports Denies States Presents Complains Patient History Plan Assessment Today Yesterday Tomorrow Left Right Chronic Acute Mild Severe Normal Negative Positive Follow Continue Start Stop Take Return Call See Note Diagnosis Medications Allergies'.split(' '),
+  'The A An He She It They We I You His Her Their This That These Those Was Is Has Had Have Were Are Be Been Not No Yes On In At Of For With To From By And Or But As Also Reports Denies States Presents Complains Patient History Plan Assessment Today Yesterday Tomorrow Left Right Chronic Acute Mild Severe Normal Negative Positive Follow Continue Start Stop Take Return Call See Note Diagnosis Medications Allergies'.split(
+    ' ',
+  ),
 );
 
 function isMedicalWord(w: string): boolean {
   return MEDICAL_TERMS.has(w.toLowerCase().replace(/['’]s$/, ''));
 }
 
-const DOSE_UNIT_AFTER = /^\s?(?:mg|mcg|µg|ug|g|kg|ml|l|units?|iu|mmol|mmhg|%|tabs?|tablets?|caps?|puffs?|drops?)\b/i;
+const DOSE_UNIT_AFTER =
+  /^\s?(?:mg|mcg|µg|ug|g|kg|ml|l|units?|iu|mmol|mmhg|%|tabs?|tablets?|caps?|puffs?|drops?)\b/i;
 
 /** Words after which a bare digit run is a code, not a phone number. */
-const CODE_CONTEXT = /(?:NDC|NPI|LOINC|SNOMED|CPT|RxNorm|ICD(?:-?10)?(?:-CM)?|UDI|GTIN|lot|batch)\s*(?:code|no\.?|number|#)?\s*[:#：]?\s*$/i;
+const CODE_CONTEXT =
+  /(?:NDC|NPI|LOINC|SNOMED|CPT|RxNorm|ICD(?:-?10)?(?:-CM)?|UDI|GTIN|lot|batch)\s*(?:code|no\.?|number|#)?\s*[:#：]?\s*$/i;
 
 function followedByEponymWord(text: string, end: number): boolean {
   return EPONYM_FOLLOWERS.test(text.slice(end, end + 40));
@@ -239,7 +290,12 @@ const DETECTORS: Detector[] = [
     re: /(?<![0-9A-Za-z])(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?![0-9])/g,
     date: (m) => {
       const [, ys, sep, ms, ds] = m;
-      return { y: +ys, m: +ms, d: +ds, format: (y, mo, d) => `${pad4(y)}${sep}${widthOf(ms, mo)}${sep}${widthOf(ds, d)}` };
+      return {
+        y: +ys,
+        m: +ms,
+        d: +ds,
+        format: (y, mo, d) => `${pad4(y)}${sep}${widthOf(ms, mo)}${sep}${widthOf(ds, d)}`,
+      };
     },
   },
   {
@@ -266,7 +322,9 @@ const DETECTORS: Detector[] = [
         m: mo,
         d,
         format: (y, nm, nd) =>
-          dayFirst ? `${widthOf(a, nd)}${sep}${widthOf(b, nm)}${sep}${fy(y)}` : `${widthOf(a, nm)}${sep}${widthOf(b, nd)}${sep}${fy(y)}`,
+          dayFirst
+            ? `${widthOf(a, nd)}${sep}${widthOf(b, nm)}${sep}${fy(y)}`
+            : `${widthOf(a, nm)}${sep}${widthOf(b, nd)}${sep}${fy(y)}`,
       };
     },
   },
@@ -300,23 +358,30 @@ const DETECTORS: Detector[] = [
       y: m[1] ? zhYear(m[1]) : undefined,
       m: zhSmall(m[2]),
       d: m[3] ? zhSmall(m[3]) : undefined,
-      format: (y, mo, d) => `${m[1] ? `${toZhYear(y)}年` : ''}${toZhSmall(mo)}月${m[3] ? `${toZhSmall(d)}${m[4]}` : ''}`,
+      format: (y, mo, d) =>
+        `${m[1] ? `${toZhYear(y)}年` : ''}${toZhSmall(mo)}月${m[3] ? `${toZhSmall(d)}${m[4]}` : ''}`,
     }),
   },
   {
     rule: 'text.date-month-name',
     type: 'date',
     priority: 62,
-    re: new RegExp(`(?<![A-Za-z])${MONTH_RE_SRC}(\\.?)\\s{1,3}(\\d{1,2})(st|nd|rd|th)?(?:(,?\\s{1,3})(\\d{4}))?(?![0-9A-Za-z])`, 'g'),
+    re: new RegExp(
+      `(?<![A-Za-z])${MONTH_RE_SRC}(\\.?)\\s{1,3}(\\d{1,2})(st|nd|rd|th)?(?:(,?\\s{1,3})(\\d{4}))?(?![0-9A-Za-z])`,
+      'g',
+    ),
     // "May 5 mg" is a dose: a day number followed by a unit is not a date.
-    accept: (m, text) => m[6] !== undefined || !DOSE_UNIT_AFTER.test(text.slice((m.index ?? 0) + m[0].length, (m.index ?? 0) + m[0].length + 8)),
+    accept: (m, text) =>
+      m[6] !== undefined ||
+      !DOSE_UNIT_AFTER.test(text.slice((m.index ?? 0) + m[0].length, (m.index ?? 0) + m[0].length + 8)),
     date: (m) => {
       const [, mn, dot, ds, suf, sep, ys] = m;
       return {
         y: ys ? +ys : undefined,
         m: monthOf(mn),
         d: +ds,
-        format: (y, mo, d) => `${monthText(mn, mo)}${mo === monthOf(mn) || dot ? dot : dot}${' '}${d}${suf ? ordinal(d) : ''}${ys ? `${sep}${y}` : ''}`,
+        format: (y, mo, d) =>
+          `${monthText(mn, mo)}${mo === monthOf(mn) || dot ? dot : dot}${' '}${d}${suf ? ordinal(d) : ''}${ys ? `${sep}${y}` : ''}`,
       };
     },
   },
@@ -324,10 +389,18 @@ const DETECTORS: Detector[] = [
     rule: 'text.date-day-month-name',
     type: 'date',
     priority: 62,
-    re: new RegExp(`(?<![0-9A-Za-z])(\\d{1,2})(st|nd|rd|th)?\\s{1,3}(?:of\\s{1,3})?${MONTH_RE_SRC}\\.?,?\\s{1,3}(\\d{4})(?![0-9])`, 'g'),
+    re: new RegExp(
+      `(?<![0-9A-Za-z])(\\d{1,2})(st|nd|rd|th)?\\s{1,3}(?:of\\s{1,3})?${MONTH_RE_SRC}\\.?,?\\s{1,3}(\\d{4})(?![0-9])`,
+      'g',
+    ),
     date: (m) => {
       const [, ds, suf, mn, ys] = m;
-      return { y: +ys, m: monthOf(mn), d: +ds, format: (y, mo, d) => `${d}${suf ? ordinal(d) : ''} ${monthText(mn, mo)} ${y}` };
+      return {
+        y: +ys,
+        m: monthOf(mn),
+        d: +ds,
+        format: (y, mo, d) => `${d}${suf ? ordinal(d) : ''} ${monthText(mn, mo)} ${y}`,
+      };
     },
   },
   {
@@ -335,10 +408,17 @@ const DETECTORS: Detector[] = [
     rule: 'text.date-day-month-name-no-year',
     type: 'date',
     priority: 61,
-    re: new RegExp(`(?<![0-9A-Za-z.,/-])(\\d{1,2})(st|nd|rd|th)?(\\s{1,3}(?:of\\s{1,3})?)${MONTH_RE_SRC}(\\.?)(?![A-Za-z])`, 'g'),
+    re: new RegExp(
+      `(?<![0-9A-Za-z.,/-])(\\d{1,2})(st|nd|rd|th)?(\\s{1,3}(?:of\\s{1,3})?)${MONTH_RE_SRC}(\\.?)(?![A-Za-z])`,
+      'g',
+    ),
     date: (m) => {
       const [, ds, suf, gap, mn, dot] = m;
-      return { m: monthOf(mn), d: +ds, format: (_y, mo, d) => `${d}${suf ? ordinal(d) : ''}${gap}${monthText(mn, mo)}${dot}` };
+      return {
+        m: monthOf(mn),
+        d: +ds,
+        format: (_y, mo, d) => `${d}${suf ? ordinal(d) : ''}${gap}${monthText(mn, mo)}${dot}`,
+      };
     },
   },
   {
@@ -368,7 +448,8 @@ const DETECTORS: Detector[] = [
     type: 'mrn',
     priority: 72,
     lastGroup: true,
-    needs: /MRN|MR#|record|patient id|pt id|encounter|visit|accession|病历|病案|住院号|门诊号|就诊|登记号|检查号|影像号|报告号|申请单号|标本号|ID/i,
+    needs:
+      /MRN|MR#|record|patient id|pt id|encounter|visit|accession|病历|病案|住院号|门诊号|就诊|登记号|检查号|影像号|报告号|申请单号|标本号|ID/i,
     re: /(MRN|MR#|Med(?:ical)?\.? ?Rec(?:ord)?\.?(?: No\.?| Number| #)?|Patient ID|Pt\.? ID|Encounter (?:ID|No\.?)|Visit (?:ID|No\.?)|Accession(?: No\.?| #| Number)?|病历号|病案号|住院号|门诊号|就诊号|就诊卡号|登记号|检查号|影像号|报告号|申请单号|标本号|ID号|ID)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
   },
   {
@@ -440,7 +521,8 @@ const DETECTORS: Detector[] = [
     accept: (m, text) => {
       const given = m[1].toLowerCase();
       const family = m[2];
-      if (!EN_GIVEN_NAMES.has(given) || EN_STOP.has(family) || isMedicalWord(family) || isMedicalWord(m[1])) return false;
+      if (!EN_GIVEN_NAMES.has(given) || EN_STOP.has(family) || isMedicalWord(family) || isMedicalWord(m[1]))
+        return false;
       return !followedByEponymWord(text, (m.index ?? 0) + m[0].length);
     },
   },
@@ -449,7 +531,8 @@ const DETECTORS: Detector[] = [
     type: 'name',
     priority: 45,
     re: /(?<![A-Za-z])([A-Z][a-z'’-]{1,30}),\s([A-Z][a-z]{1,20})(?![A-Za-z])/g,
-    accept: (m) => EN_SURNAMES.has(m[1].toLowerCase()) && EN_GIVEN_NAMES.has(m[2].toLowerCase()) && !isMedicalWord(m[1]),
+    accept: (m) =>
+      EN_SURNAMES.has(m[1].toLowerCase()) && EN_GIVEN_NAMES.has(m[2].toLowerCase()) && !isMedicalWord(m[1]),
   },
   {
     rule: 'text.name-zh-context',
@@ -468,7 +551,10 @@ const DETECTORS: Detector[] = [
     type: 'name',
     priority: 51,
     needs: HAN_CHAR,
-    re: new RegExp(`(${zhSurnameAlt}[\\p{Script=Han}]{0,2}?)(?=先生|女士|小姐|医生|大夫|医师|护士|主任|教授|老师|阿姨|师傅)`, 'gu'),
+    re: new RegExp(
+      `(${zhSurnameAlt}[\\p{Script=Han}]{0,2}?)(?=先生|女士|小姐|医生|大夫|医师|护士|主任|教授|老师|阿姨|师傅)`,
+      'gu',
+    ),
     accept: (m) => !ZH_MEDICAL_TERMS.some((t) => m[1].startsWith(t)),
   },
   // Addresses.
@@ -630,7 +716,14 @@ function detectorSpans(folded: string): Span[] {
   for (let d = 0; d < DETECTOR_LIST.length; d++) {
     const det = DETECTOR_LIST[d];
     if (det.needs && !det.needs.test(folded)) continue;
-    if (!hasDigit && !det.digitFree && det.type !== 'name' && det.type !== 'address' && det.type !== 'hospital') continue;
+    if (
+      !hasDigit &&
+      !det.digitFree &&
+      det.type !== 'name' &&
+      det.type !== 'address' &&
+      det.type !== 'hospital'
+    )
+      continue;
     const re = det.re;
     re.lastIndex = 0;
     for (let m = re.exec(folded); m; m = re.exec(folded)) {
@@ -657,11 +750,22 @@ function detectorSpans(folded: string): Span[] {
   return spans;
 }
 
-function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undefined, literals?: readonly string[]): Span[] {
+function findSpans(
+  folded: string,
+  identifiers: readonly OwnIdentifier[] | undefined,
+  literals?: readonly string[],
+): Span[] {
   const spans: Span[] = [];
   if (literals && literals.length) {
     const found = findLiterals(folded.toLowerCase(), literals);
-    for (let i = 0; i < found.length; i++) spans.push({ start: found[i].start, end: found[i].end, type: 'mrn', rule: 'text.record-identifier', priority: 100 });
+    for (let i = 0; i < found.length; i++)
+      spans.push({
+        start: found[i].start,
+        end: found[i].end,
+        type: 'mrn',
+        rule: 'text.record-identifier',
+        priority: 100,
+      });
   }
   const cacheable = folded.length <= CLEAN_MAX_LENGTH;
   let clean: Set<string> | undefined;
@@ -690,7 +794,13 @@ function findSpans(folded: string, identifiers: readonly OwnIdentifier[] | undef
         }
         // The patient may be called Parkinson; "Parkinson's disease" in their note stays medicine.
         if (type === 'name' && followedByEponymWord(folded, m.index + m[0].length)) continue;
-        spans.push({ start: m.index, end: m.index + m[0].length, type, rule: 'text.record-identifier', priority });
+        spans.push({
+          start: m.index,
+          end: m.index + m[0].length,
+          type,
+          rule: 'text.record-identifier',
+          priority,
+        });
       }
     }
   }
@@ -714,7 +824,8 @@ function resolveOverlaps(spans: Span[]): Span[] {
   let cur = spans[0];
   let end = cur.end;
   let start = cur.start;
-  const better = (a: Span, b: Span) => b.end - b.start > a.end - a.start || (b.end - b.start === a.end - a.start && b.priority > a.priority);
+  const better = (a: Span, b: Span) =>
+    b.end - b.start > a.end - a.start || (b.end - b.start === a.end - a.start && b.priority > a.priority);
   for (let i = 1; i < spans.length; i++) {
     const s = spans[i];
     if (s.start < end) {
@@ -739,10 +850,18 @@ function widen(s: Span, start: number, end: number): Span {
 
 function replacementFor(span: Span, original: string, ctx: ScrubTextContext, contextYear?: number): string {
   if (span.type === 'date') {
-    const offset = ctx.dateOffsetDays ?? (ctx.linkage ? ctx.keyService.dateOffsetDays(ctx.linkage) : undefined);
+    const offset =
+      ctx.dateOffsetDays ?? (ctx.linkage ? ctx.keyService.dateOffsetDays(ctx.linkage) : undefined);
     let dp = span.date;
     // Chinese notes write 05/03/2024 day first.
-    if (dp && ctx.locale === 'zh' && span.rule === 'text.date-mdy' && dp.d !== undefined && dp.d <= 12 && dp.m !== dp.d) {
+    if (
+      dp &&
+      ctx.locale === 'zh' &&
+      span.rule === 'text.date-mdy' &&
+      dp.d !== undefined &&
+      dp.d <= 12 &&
+      dp.m !== dp.d
+    ) {
       const { m, d } = dp;
       const f = dp.format;
       dp = { ...dp, m: d, d: m, format: (y, nm, nd) => f(y, nd, nm) };
@@ -755,7 +874,13 @@ function replacementFor(span: Span, original: string, ctx: ScrubTextContext, con
     return dp.format(y, m, d);
   }
   if (ctx.mode === 'tag') return TAGS[span.type] ?? '[REDACTED]';
-  return surrogateFor(ctx.keyService, span.type, original, ctx.linkage, readsAsOwnIdentifier(ctx.identifiers));
+  return surrogateFor(
+    ctx.keyService,
+    span.type,
+    original,
+    ctx.linkage,
+    readsAsOwnIdentifier(ctx.identifiers),
+  );
 }
 
 const NEVER = (): boolean => false;
@@ -765,7 +890,9 @@ const ownCheckCache = new WeakMap<readonly OwnIdentifier[], (candidate: string) 
  * Whether a string contains one of the record's own identifiers, matched as the gate matches them (any case,
  * spacing, full-width): surrogates that would must be redrawn (surrogateFor's `avoid`).
  */
-export function readsAsOwnIdentifier(identifiers: readonly OwnIdentifier[] | undefined): (candidate: string) => boolean {
+export function readsAsOwnIdentifier(
+  identifiers: readonly OwnIdentifier[] | undefined,
+): (candidate: string) => boolean {
   if (!identifiers || identifiers.length === 0) return NEVER;
   let check = ownCheckCache.get(identifiers);
   if (!check) {
@@ -813,6 +940,14 @@ export function scrubText(text: string, ctx: ScrubTextContext, path = 'text'): S
 }
 
 /** Spans only (for measuring recall and precision): type and offsets in the original text. */
-export function detectPhi(text: string, identifiers?: readonly OwnIdentifier[]): { type: string; rule: string; start: number; end: number }[] {
-  return findSpans(foldWidth(text), identifiers).map(({ type, rule, start, end }) => ({ type, rule, start, end }));
+export function detectPhi(
+  text: string,
+  identifiers?: readonly OwnIdentifier[],
+): { type: string; rule: string; start: number; end: number }[] {
+  return findSpans(foldWidth(text), identifiers).map(({ type, rule, start, end }) => ({
+    type,
+    rule,
+    start,
+    end,
+  }));
 }

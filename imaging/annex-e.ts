@@ -40,8 +40,14 @@ export const OPTION_CODES: Record<DeidOptionName | 'basic', { code: string; mean
   cleanGraphics: { code: '113103', meaning: 'Clean Graphics Option' },
   cleanStructuredContent: { code: '113104', meaning: 'Clean Structured Content Option' },
   cleanDescriptors: { code: '113105', meaning: 'Clean Descriptors Option' },
-  retainLongitudinalFull: { code: '113106', meaning: 'Retain Longitudinal Temporal Information Full Dates Option' },
-  retainLongitudinalModified: { code: '113107', meaning: 'Retain Longitudinal Temporal Information Modified Dates Option' },
+  retainLongitudinalFull: {
+    code: '113106',
+    meaning: 'Retain Longitudinal Temporal Information Full Dates Option',
+  },
+  retainLongitudinalModified: {
+    code: '113107',
+    meaning: 'Retain Longitudinal Temporal Information Modified Dates Option',
+  },
   retainPatientCharacteristics: { code: '113108', meaning: 'Retain Patient Characteristics Option' },
   retainDeviceIdentity: { code: '113109', meaning: 'Retain Device Identity Option' },
   retainUids: { code: '113110', meaning: 'Retain UIDs Option' },
@@ -81,7 +87,9 @@ let cached: AnnexETable | undefined;
 
 export function loadAnnexETable(): AnnexETable {
   if (!cached) {
-    const raw: unknown = JSON.parse(fs.readFileSync(new URL('../config/dicom/annex-e-table.json', import.meta.url), 'utf8'));
+    const raw: unknown = JSON.parse(
+      fs.readFileSync(new URL('../config/dicom/annex-e-table.json', import.meta.url), 'utf8'),
+    );
     cached = parseAtEdge(tableSchema, raw, 'config/dicom/annex-e-table.json');
   }
   return cached;
@@ -133,7 +141,9 @@ export function compileTable(options: DeidOptions, table?: AnnexETable): Compile
 
 function buildTable(options: DeidOptions, table: AnnexETable): CompiledTable {
   if (options.retainLongitudinalFull && options.retainLongitudinalModified) {
-    throw new Error('Retain Longitudinal Temporal Information: choose full dates or modified dates, not both');
+    throw new Error(
+      'Retain Longitudinal Temporal Information: choose full dates or modified dates, not both',
+    );
   }
   const exact = new Map<string, Row>();
   const patterns: { mask: number; value: number; row: Row }[] = [];
@@ -159,7 +169,7 @@ function buildTable(options: DeidOptions, table: AnnexETable): CompiledTable {
       if (row) return rowAction(row, options, vr);
       const n = parseInt(tag.slice(1), 16);
       for (const p of patterns) {
-        if (((n & p.mask) >>> 0) === p.value >>> 0) return rowAction(p.row, options, vr);
+        if ((n & p.mask) >>> 0 === p.value >>> 0) return rowAction(p.row, options, vr);
       }
       return undefined;
     },

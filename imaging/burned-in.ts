@@ -9,7 +9,12 @@ import type { PixelInfo } from './pixels';
  * where it is for a given manufacturer, model, modality and image size.
  */
 
-const regionSchema = z.object({ x: z.number().int().min(0), y: z.number().int().min(0), width: z.number().int().positive(), height: z.number().int().positive() });
+const regionSchema = z.object({
+  x: z.number().int().min(0),
+  y: z.number().int().min(0),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+});
 export type MaskRegion = z.infer<typeof regionSchema>;
 
 const ruleSchema = z.object({
@@ -35,7 +40,11 @@ let cachedRules: MaskRule[] | undefined;
 export function loadMaskRules(file?: string): MaskRule[] {
   if (!file && cachedRules) return cachedRules;
   const url = file ?? new URL('../config/dicom/burned-in-rules.json', import.meta.url);
-  const rules = parseAtEdge(rulesFileSchema, JSON.parse(fs.readFileSync(url, 'utf8')), String(file ?? 'config/dicom/burned-in-rules.json')).rules;
+  const rules = parseAtEdge(
+    rulesFileSchema,
+    JSON.parse(fs.readFileSync(url, 'utf8')),
+    String(file ?? 'config/dicom/burned-in-rules.json'),
+  ).rules;
   if (!file) cachedRules = rules;
   return rules;
 }
@@ -50,10 +59,18 @@ export function assessBurnedIn(nodes: DicomNode[]): BurnedInAssessment {
   const flag = readAscii(nodes, 'x00280301')?.toUpperCase();
   if (flag === 'YES') return { atRisk: true, reason: 'BurnedInAnnotation is YES' };
   const modality = readAscii(nodes, 'x00080060')?.toUpperCase() ?? '';
-  if (RISKY_MODALITIES.has(modality)) return { atRisk: true, reason: `modality ${modality} commonly carries burned-in text` };
+  if (RISKY_MODALITIES.has(modality))
+    return { atRisk: true, reason: `modality ${modality} commonly carries burned-in text` };
   const sopClass = readAscii(nodes, 'x00080016') ?? '';
-  if (sopClass.startsWith(SECONDARY_CAPTURE_PREFIX)) return { atRisk: true, reason: 'secondary capture commonly carries burned-in text' };
-  return { atRisk: false, reason: flag === 'NO' ? 'BurnedInAnnotation is NO' : `modality ${modality || 'unknown'} is not known to carry burned-in text` };
+  if (sopClass.startsWith(SECONDARY_CAPTURE_PREFIX))
+    return { atRisk: true, reason: 'secondary capture commonly carries burned-in text' };
+  return {
+    atRisk: false,
+    reason:
+      flag === 'NO'
+        ? 'BurnedInAnnotation is NO'
+        : `modality ${modality || 'unknown'} is not known to carry burned-in text`,
+  };
 }
 
 function matches(pattern: string | undefined, value: string | undefined): boolean {
@@ -61,7 +78,11 @@ function matches(pattern: string | undefined, value: string | undefined): boolea
   return new RegExp(`^(?:${pattern})$`, 'i').test((value ?? '').trim());
 }
 
-export function findMaskRule(nodes: DicomNode[], info: PixelInfo, rules: MaskRule[] = loadMaskRules()): MaskRule | undefined {
+export function findMaskRule(
+  nodes: DicomNode[],
+  info: PixelInfo,
+  rules: MaskRule[] = loadMaskRules(),
+): MaskRule | undefined {
   const manufacturer = readAscii(nodes, 'x00080070');
   const model = readAscii(nodes, 'x00081090');
   const modality = readAscii(nodes, 'x00080060')?.toUpperCase();

@@ -42,7 +42,10 @@ export function parseOptionNames(names: string[]): DeidOptions {
     const camel = raw.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as DeidOptionName;
     if (!deidOptionNames.includes(camel)) {
       const known = deidOptionNames.map((o) => o.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ');
-      throw new TributaryError(`unknown de-identification option '${raw.slice(0, 40)}' (known: basic, ${known})`, { code: 'invalid', location: '--option', nonRetryable: true });
+      throw new TributaryError(
+        `unknown de-identification option '${raw.slice(0, 40)}' (known: basic, ${known})`,
+        { code: 'invalid', location: '--option', nonRetryable: true },
+      );
     }
     options[camel] = true;
   }
@@ -60,7 +63,10 @@ export function listFiles(inPath: string): string[] {
 }
 
 function looksLikeDicom(file: string, bytes: Buffer): boolean {
-  return file.toLowerCase().endsWith('.dcm') || (bytes.length > 132 && bytes.toString('latin1', 128, 132) === 'DICM');
+  return (
+    file.toLowerCase().endsWith('.dcm') ||
+    (bytes.length > 132 && bytes.toString('latin1', 128, 132) === 'DICM')
+  );
 }
 
 export function deidentifyDicomFiles(input: DeidFilesInput): DeidFilesReport {
@@ -79,7 +85,11 @@ export function deidentifyDicomFiles(input: DeidFilesInput): DeidFilesReport {
     const bytes = fs.readFileSync(file);
     if (!looksLikeDicom(file, bytes)) {
       report.counts.skipped++;
-      report.files.push({ input: rel, status: 'skipped', reason: 'not DICOM: no .dcm extension and no DICM prefix' });
+      report.files.push({
+        input: rel,
+        status: 'skipped',
+        reason: 'not DICOM: no .dcm extension and no DICM prefix',
+      });
       continue;
     }
     const r = deidentifyDicom(bytes, {
@@ -105,7 +115,13 @@ export function deidentifyDicomFiles(input: DeidFilesInput): DeidFilesReport {
       const name = `${crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 24)}.dcm`;
       fs.writeFileSync(path.join(quarantineDir, name), bytes);
       report.counts.quarantined++;
-      report.files.push({ input: rel, status: 'quarantined', rule: r.rule, reason: r.reason, quarantinedAs: `quarantine/${name}` });
+      report.files.push({
+        input: rel,
+        status: 'quarantined',
+        rule: r.rule,
+        reason: r.reason,
+        quarantinedAs: `quarantine/${name}`,
+      });
     }
   }
   fs.writeFileSync(path.join(input.outDir, 'deid-report.json'), JSON.stringify(report, null, 2) + '\n');

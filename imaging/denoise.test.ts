@@ -44,7 +44,12 @@ describe('denoiseDicom', () => {
     for (let i = 0; i < values.length; i++) expect(px.readUInt16LE(i * 2)).toBe(40000);
     expect(readAscii(nodes, 'x00080008')).toBe('DERIVED\\PRIMARY\\AXIAL');
     expect(readAscii(nodes, 'x00082111')).toContain('3x3 median');
-    expect(r.provenance).toMatchObject({ method: { method: 'median' }, frames: 2, bitsAllocated: 16, sourceSopInstanceUid: '2.25.1234' });
+    expect(r.provenance).toMatchObject({
+      method: { method: 'median' },
+      frames: 2,
+      bitsAllocated: 16,
+      sourceSopInstanceUid: '2.25.1234',
+    });
     expect(readAscii(nodes, 'x00080018')).toBe(r.provenance.sopInstanceUid);
     expect(r.provenance.sopInstanceUid).not.toBe('2.25.1234');
     dcmdump(r.bytes);
@@ -76,7 +81,9 @@ describe('denoiseDicom', () => {
 
 describe('renderPreviews', () => {
   it('renders a windowed PNG per chosen frame of a real RLE multi-frame CT', async () => {
-    const bytes = fs.readFileSync(path.join(SAMPLE_DIR, 'extra/dicomParser_CT0012.not_fragmented_bot_rle.dcm'));
+    const bytes = fs.readFileSync(
+      path.join(SAMPLE_DIR, 'extra/dicomParser_CT0012.not_fragmented_bot_rle.dcm'),
+    );
     const pngs = await renderPreviews(bytes);
     expect(pngs).toHaveLength(2);
     for (const p of pngs) expect(p.subarray(1, 4).toString('latin1')).toBe('PNG');

@@ -23,7 +23,11 @@ const methodSchema = z.discriminatedUnion('method', [
   z.object({ method: z.literal('none') }),
 ]);
 export type DenoiseMethod = z.infer<typeof methodSchema>;
-const configSchema = z.object({ description: z.string().optional(), default: methodSchema, modalities: z.record(z.string(), methodSchema) });
+const configSchema = z.object({
+  description: z.string().optional(),
+  default: methodSchema,
+  modalities: z.record(z.string(), methodSchema),
+});
 export type DenoiseConfig = z.infer<typeof configSchema>;
 
 // sharp's types lack raw input depth (supported at run time since 0.33).
@@ -31,7 +35,11 @@ type SharpRaw = CreateRaw & { depth?: 'uchar' | 'ushort' };
 
 export function loadDenoiseConfig(file?: string): DenoiseConfig {
   const source = file ?? new URL('../config/dicom/denoise.json', import.meta.url);
-  return parseAtEdge(configSchema, JSON.parse(fs.readFileSync(source, 'utf8')), String(file ?? 'config/dicom/denoise.json'));
+  return parseAtEdge(
+    configSchema,
+    JSON.parse(fs.readFileSync(source, 'utf8')),
+    String(file ?? 'config/dicom/denoise.json'),
+  );
 }
 
 export interface DenoiseProvenance {
@@ -51,14 +59,22 @@ export interface DenoiseResult {
   provenance: DenoiseProvenance;
 }
 
-export async function denoiseDicom(bytes: Buffer, options: { config?: DenoiseConfig; where?: string } = {}): Promise<DenoiseResult> {
+export async function denoiseDicom(
+  bytes: Buffer,
+  options: { config?: DenoiseConfig; where?: string } = {},
+): Promise<DenoiseResult> {
   const where = options.where ?? 'DICOM instance';
   const config = options.config ?? loadDenoiseConfig();
   const parsed = readDicom(bytes, where);
   const nodes = parsed.nodes;
   const info = readPixelInfo(nodes);
   const sourceSop = readAscii(nodes, 'x00080018');
-  if (!info || !sourceSop) throw new TributaryError(`${where}: no pixel data or SOP Instance UID to denoise`, { code: 'required', location: '(7FE0,0010)', nonRetryable: true });
+  if (!info || !sourceSop)
+    throw new TributaryError(`${where}: no pixel data or SOP Instance UID to denoise`, {
+      code: 'required',
+      location: '(7FE0,0010)',
+      nonRetryable: true,
+    });
   const modality = readAscii(nodes, 'x00080060');
   const method = (modality && config.modalities[modality]) || config.default;
   const provenance: DenoiseProvenance = {
@@ -72,8 +88,14 @@ export async function denoiseDicom(bytes: Buffer, options: { config?: DenoiseCon
     transferSyntaxUid: parsed.sourceTransferSyntaxUid,
   };
   if (method.method === 'none') return { bytes, provenance };
-  if (info.samplesPerPixel !== 1) throw new NotSupportedError(`${where}: denoising colour images (SamplesPerPixel ${info.samplesPerPixel})`);
-  if (!canDecode(parsed.transferSyntaxUid, info)) throw new NotSupportedError(`${where}: denoising pixel data in transfer syntax ${parsed.transferSyntaxUid} with BitsAllocated ${info.bitsAllocated}`);
+  if (info.samplesPerPixel !== 1)
+    throw new NotSupportedError(
+      `${where}: denoising colour images (SamplesPerPixel ${info.samplesPerPixel})`,
+    );
+  if (!canDecode(parsed.transferSyntaxUid, info))
+    throw new NotSupportedError(
+      `${where}: denoising pixel data in transfer syntax ${parsed.transferSyntaxUid} with BitsAllocated ${info.bitsAllocated}`,
+    );
 
   const frames = decodeFrames(nodes, parsed.transferSyntaxUid, info, where);
   const out: Buffer[] = [];
@@ -100,7 +122,12 @@ export function describe(method: DenoiseMethod): string {
 
 /** One frame, native little endian, one sample per pixel. Signed data is offset to unsigned order and back so both
  * filters see the true ordering. */
-export async function denoiseFrame(frame: Buffer, info: PixelInfo, method: DenoiseMethod, where: string): Promise<Buffer> {
+export async function denoiseFrame(
+  frame: Buffer,
+  info: PixelInfo,
+  method: DenoiseMethod,
+  where: string,
+): Promise<Buffer> {
   const { rows, columns } = info;
   if (info.bitsAllocated === 8) {
     const px = new Uint8Array(frame.buffer, frame.byteOffset, frame.length);
@@ -108,7 +135,15 @@ export async function denoiseFrame(frame: Buffer, info: PixelInfo, method: Denoi
     const src = signed ? px.map((v) => v ^ 0x80) : px;
     let res: Uint8Array;
     if (method.method === 'median') res = median3x3(src, columns, rows);
-    else res = await sharpBlur(Buffer.from(src.buffer, src.byteOffset, src.length), columns, rows, 'uchar', method.method === 'gaussian' ? method.sigma : 1, where);
+    else
+      res = await sharpBlur(
+        Buffer.from(src.buffer, src.byteOffset, src.length),
+        columns,
+        rows,
+        'uchar',
+        method.method === 'gaussian' ? method.sigma : 1,
+        where,
+      );
     return Buffer.from(signed ? res.map((v) => v ^ 0x80) : res);
   }
   const copy = Buffer.from(frame); // aligned copy
@@ -122,7 +157,14 @@ export async function denoiseFrame(frame: Buffer, info: PixelInfo, method: Denoi
   let res: Uint16Array;
   if (method.method === 'median') res = median3x3(px, columns, rows);
   else {
-    const out = await sharpBlur(Buffer.from(px.buffer, px.byteOffset, px.byteLength), columns, rows, 'ushort', method.method === 'gaussian' ? method.sigma : 1, where);
+    const out = await sharpBlur(
+      Buffer.from(px.buffer, px.byteOffset, px.byteLength),
+      columns,
+      rows,
+      'ushort',
+      method.method === 'gaussian' ? method.sigma : 1,
+      where,
+    );
     res = new Uint16Array(out.buffer, out.byteOffset, out.length / 2);
   }
   const result = Buffer.alloc(res.length * 2);
@@ -131,29 +173,53 @@ export async function denoiseFrame(frame: Buffer, info: PixelInfo, method: Denoi
   return result;
 }
 
-async function sharpBlur(data: Buffer, width: number, height: number, depth: 'uchar' | 'ushort', sigma: number, where: string): Promise<Uint8Array> {
+async function sharpBlur(
+  data: Buffer,
+  width: number,
+  height: number,
+  depth: 'uchar' | 'ushort',
+  sigma: number,
+  where: string,
+): Promise<Uint8Array> {
   try {
-    const img = sharp(data, { raw: { width, height, channels: 1, ...(depth === 'ushort' ? { depth } : {}) } as SharpRaw });
+    const img = sharp(data, {
+      raw: { width, height, channels: 1, ...(depth === 'ushort' ? { depth } : {}) } as SharpRaw,
+    });
     // Ask for a grey colourspace: raw single-channel input otherwise comes back as 3 channels.
-    const out = await img.blur(sigma).toColourspace(depth === 'ushort' ? 'grey16' : 'b-w').raw({ depth }).toBuffer({ resolveWithObject: true });
+    const out = await img
+      .blur(sigma)
+      .toColourspace(depth === 'ushort' ? 'grey16' : 'b-w')
+      .raw({ depth })
+      .toBuffer({ resolveWithObject: true });
     if (out.info.channels !== 1 || out.data.length !== data.length) {
-      throw new TributaryError(`${where}: sharp returned ${out.info.channels} channels, ${out.data.length} bytes`, { code: 'exception' });
+      throw new TributaryError(
+        `${where}: sharp returned ${out.info.channels} channels, ${out.data.length} bytes`,
+        { code: 'exception' },
+      );
     }
     // Copy to an aligned buffer so it can be viewed as 16-bit.
     return new Uint8Array(Buffer.from(out.data));
   } catch (e) {
-    throw new TributaryError(`${where}: gaussian denoising failed (${toError(e).message.slice(0, 120)})`, { code: 'exception', cause: e });
+    throw new TributaryError(`${where}: gaussian denoising failed (${toError(e).message.slice(0, 120)})`, {
+      code: 'exception',
+      cause: e,
+    });
   }
 }
 
 function derivedUid(source: string, method: DenoiseMethod): string {
-  const digest = crypto.createHash('sha256').update(`tributary-derived\0${source}\0${JSON.stringify(method)}`).digest();
+  const digest = crypto
+    .createHash('sha256')
+    .update(`tributary-derived\0${source}\0${JSON.stringify(method)}`)
+    .digest();
   return '2.25.' + BigInt('0x' + digest.subarray(0, 16).toString('hex')).toString(10);
 }
 
 function markDerived(nodes: DicomNode[], sourceSop: string, sop: string, description: string): void {
   const imageType = findNode(nodes, 'x00080008');
-  const values = imageType?.bytes ? trimValue(imageType.bytes.toString('latin1'), 'CS').split('\\') : ['ORIGINAL', 'PRIMARY'];
+  const values = imageType?.bytes
+    ? trimValue(imageType.bytes.toString('latin1'), 'CS').split('\\')
+    : ['ORIGINAL', 'PRIMARY'];
   values[0] = 'DERIVED';
   if (values.length < 2) values.push('SECONDARY');
   setNode(nodes, asciiNode('x00080008', 'CS', values.join('\\')));

@@ -9,5 +9,15 @@ import type { DescriptorScrubber } from './dicom-deid';
  */
 export function createDescriptorScrubber(keyService: KeyService): DescriptorScrubber {
   return (text, ctx) =>
-    scrubText(text, { keyService, linkage: ctx.linkage, identifiers: ctx.identifiers, dateOffsetDays: ctx.dateOffsetDays, mode: 'tag' }, 'dicom descriptor').text;
+    scrubText(
+      text,
+      {
+        keyService,
+        linkage: ctx.linkage,
+        identifiers: ctx.identifiers,
+        dateOffsetDays: ctx.dateOffsetDays,
+        mode: 'tag',
+      },
+      'dicom descriptor',
+    ).text;
 }

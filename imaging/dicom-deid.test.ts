@@ -36,12 +36,26 @@ function phiFile(sop: string): { bytes: Buffer; planted: Planted[] } {
     { tag: '(0009,1001)', vr: 'LO', value: 'PHIPRIVATEVALUEX' },
     { tag: '(0009,1002)', vr: 'SQ', value: [[{ tag: '(0010,1001)', vr: 'PN', value: 'PHIPRIVSEQNAME' }]] },
   ];
-  planted.push({ tag: '(0010,0010)', value: '张^伟' }, { tag: '(0010,0010)', value: 'Zhang^Wei' }, { tag: '(0010,0020)', value: MRN });
-  planted.push({ tag: '(0009,0010)', value: 'PHICREATORX' }, { tag: '(0009,1001)', value: 'PHIPRIVATEVALUEX' }, { tag: '(0009,1002)', value: 'PHIPRIVSEQNAME' });
+  planted.push(
+    { tag: '(0010,0010)', value: '张^伟' },
+    { tag: '(0010,0010)', value: 'Zhang^Wei' },
+    { tag: '(0010,0020)', value: MRN },
+  );
+  planted.push(
+    { tag: '(0009,0010)', value: 'PHICREATORX' },
+    { tag: '(0009,1001)', value: 'PHIPRIVATEVALUEX' },
+    { tag: '(0009,1002)', value: 'PHIPRIVSEQNAME' },
+  );
   const skip = new Set(['00100010', '00100020', '0020000d', '00080018']);
   let i = 0;
   for (const row of loadAnnexETable().attributes) {
-    if (!/^[0-9a-f]{8}$/.test(row.tag) || skip.has(row.tag) || row.tag.startsWith('0000') || row.tag.startsWith('fff')) continue;
+    if (
+      !/^[0-9a-f]{8}$/.test(row.tag) ||
+      skip.has(row.tag) ||
+      row.tag.startsWith('0000') ||
+      row.tag.startsWith('fff')
+    )
+      continue;
     const vr = lookupTag('x' + row.tag)?.vr;
     if (!vr) continue;
     i++;
@@ -52,18 +66,31 @@ function phiFile(sop: string): { bytes: Buffer; planted: Planted[] } {
         elements.push({ tag, vr, value: `${token}^Given` });
         planted.push({ tag, value: token });
         break;
-      case 'LO': case 'SH': case 'LT': case 'ST': case 'UT': case 'UC': case 'CS': case 'AE':
+      case 'LO':
+      case 'SH':
+      case 'LT':
+      case 'ST':
+      case 'UT':
+      case 'UC':
+      case 'CS':
+      case 'AE':
         elements.push({ tag, vr, value: token });
         planted.push({ tag, value: token });
         break;
       case 'DA': {
-        const d = new Date(Date.UTC(1900, 0, 1) + i * 800 * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '');
+        const d = new Date(Date.UTC(1900, 0, 1) + i * 800 * 86_400_000)
+          .toISOString()
+          .slice(0, 10)
+          .replace(/-/g, '');
         elements.push({ tag, vr, value: d });
         planted.push({ tag, value: d });
         break;
       }
       case 'DT': {
-        const d = new Date(Date.UTC(1900, 0, 1) + i * 800 * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '');
+        const d = new Date(Date.UTC(1900, 0, 1) + i * 800 * 86_400_000)
+          .toISOString()
+          .slice(0, 10)
+          .replace(/-/g, '');
         elements.push({ tag, vr, value: `${d}101500` });
         planted.push({ tag, value: d });
         break;
@@ -79,12 +106,27 @@ function phiFile(sop: string): { bytes: Buffer; planted: Planted[] } {
         elements.push({
           tag,
           vr,
-          value: [[
-            { tag: '(0008,0080)', vr: 'LO', value: `${token}INST` },
-            { tag: '(0040,A730)', vr: 'SQ', value: [[{ tag: '(0040,A123)', vr: 'PN', value: `${token}DEEP` }, { tag: '(0011,0010)', vr: 'LO', value: `${token}PRIV` }]] },
-          ]],
+          value: [
+            [
+              { tag: '(0008,0080)', vr: 'LO', value: `${token}INST` },
+              {
+                tag: '(0040,A730)',
+                vr: 'SQ',
+                value: [
+                  [
+                    { tag: '(0040,A123)', vr: 'PN', value: `${token}DEEP` },
+                    { tag: '(0011,0010)', vr: 'LO', value: `${token}PRIV` },
+                  ],
+                ],
+              },
+            ],
+          ],
         });
-        planted.push({ tag, value: `${token}INST` }, { tag, value: `${token}DEEP` }, { tag, value: `${token}PRIV` });
+        planted.push(
+          { tag, value: `${token}INST` },
+          { tag, value: `${token}DEEP` },
+          { tag, value: `${token}PRIV` },
+        );
         break;
       default:
         break; // numeric and binary values are not searchable as text
@@ -96,7 +138,11 @@ function phiFile(sop: string): { bytes: Buffer; planted: Planted[] } {
 function encodings(value: string): Buffer[] {
   const forms = new Set([value, value.toUpperCase(), value.replace(/\^/g, ' ')]);
   if (/^\d{8}$/.test(value)) forms.add(`${value.slice(0, 4)}-${value.slice(4, 6)}-${value.slice(6)}`);
-  return [...forms].flatMap((f) => [Buffer.from(f, 'utf8'), Buffer.from(f, 'latin1'), Buffer.from(f, 'utf16le')]);
+  return [...forms].flatMap((f) => [
+    Buffer.from(f, 'utf8'),
+    Buffer.from(f, 'latin1'),
+    Buffer.from(f, 'utf16le'),
+  ]);
 }
 
 describe('deidentifyDicom on generated PHI', () => {
@@ -112,7 +158,9 @@ describe('deidentifyDicom on generated PHI', () => {
   it('leaves no planted value anywhere in the output bytes, in any of its encodings', () => {
     expect(ra.status).toBe('ok');
     if (ra.status !== 'ok') return;
-    const leaks = a.planted.filter((p) => encodings(p.value).some((e) => ra.bytes.includes(e))).map((p) => p.tag);
+    const leaks = a.planted
+      .filter((p) => encodings(p.value).some((e) => ra.bytes.includes(e)))
+      .map((p) => p.tag);
     expect(leaks).toEqual([]);
   });
 
@@ -136,7 +184,9 @@ describe('deidentifyDicom on generated PHI', () => {
     expect(summarizeDicom(ra.bytes)).toEqual(ra.summary);
     const nodes = readDicom(ra.bytes).nodes;
     const studyDate = a.planted.find((p) => p.tag === '(0008,0020)')!.value;
-    expect(readAscii(nodes, 'x00080020')).toBe(shiftDicomDate(studyDate, 'DA', keyService.dateOffsetDays(linkage)));
+    expect(readAscii(nodes, 'x00080020')).toBe(
+      shiftDicomDate(studyDate, 'DA', keyService.dateOffsetDays(linkage)),
+    );
   });
 
   it('follows linkageFor when the patient index resolves the MRN', () => {
@@ -148,7 +198,11 @@ describe('deidentifyDicom on generated PHI', () => {
   });
 
   it('keeps full dates with Retain Longitudinal Full Dates and UIDs with Retain UIDs', () => {
-    const r = deidentifyDicom(a.bytes, { keyService, institution: INSTITUTION, options: { retainLongitudinalFull: true, retainUids: true } });
+    const r = deidentifyDicom(a.bytes, {
+      keyService,
+      institution: INSTITUTION,
+      options: { retainLongitudinalFull: true, retainUids: true },
+    });
     if (r.status !== 'ok') throw new Error('expected ok');
     const nodes = readDicom(r.bytes).nodes;
     expect(readAscii(nodes, 'x00080020')).toBe(a.planted.find((p) => p.tag === '(0008,0020)')!.value);
@@ -241,9 +295,16 @@ describe('burned-in text', () => {
   });
 
   it('quarantines an ultrasound image no rule covers, and any at-risk image when Clean Pixel Data is off', () => {
-    const odd = deidentifyDicom(usCine('SIEMENS', { rows: 100, columns: 120 }), { keyService, institution: INSTITUTION });
+    const odd = deidentifyDicom(usCine('SIEMENS', { rows: 100, columns: 120 }), {
+      keyService,
+      institution: INSTITUTION,
+    });
     expect(odd).toMatchObject({ status: 'quarantined', rule: 'burned-in-no-mask-rule' });
-    const off = deidentifyDicom(usCine('SIEMENS', { rows, columns }, 'NO'), { keyService, institution: INSTITUTION, options: {} });
+    const off = deidentifyDicom(usCine('SIEMENS', { rows, columns }, 'NO'), {
+      keyService,
+      institution: INSTITUTION,
+      options: {},
+    });
     expect(off).toMatchObject({ status: 'quarantined', rule: 'burned-in-text' });
   });
 
@@ -282,7 +343,12 @@ describe('deidentifyDicom on every real sample file', () => {
       expect(r.report.pixels.status, f).toBe('unchanged');
       const pixelsAfter = findNode(readDicom(r.bytes).nodes, 'x7fe00010')!;
       if (pixelsBefore.encapsulated) {
-        expect(Buffer.concat(pixelsAfter.encapsulated!.fragments).equals(Buffer.concat(pixelsBefore.encapsulated.fragments)), f).toBe(true);
+        expect(
+          Buffer.concat(pixelsAfter.encapsulated!.fragments).equals(
+            Buffer.concat(pixelsBefore.encapsulated.fragments),
+          ),
+          f,
+        ).toBe(true);
       } else {
         // Big-endian sources are rewritten little endian: same values, swapped bytes (read back normalized).
         expect(pixelsAfter.bytes!.equals(pixelsBefore.bytes!), f).toBe(true);
@@ -298,7 +364,9 @@ describe('deidentifyDicom on every real sample file', () => {
       if (r.status !== 'ok') continue;
       const nodes = readDicom(bytes).nodes;
       for (const tag of ['x00100010', 'x00100020', 'x00080018', 'x0020000d']) {
-        const v = findNode(nodes, tag)?.bytes?.toString('latin1').replace(/[\0 ]+$/, '');
+        const v = findNode(nodes, tag)
+          ?.bytes?.toString('latin1')
+          .replace(/[\0 ]+$/, '');
         // short values (e.g. a Patient ID of '0010') occur in any binary data by chance
         if (v && v.length >= 6) expect(r.bytes.includes(Buffer.from(v, 'latin1')), `${f} ${tag}`).toBe(false);
       }
@@ -320,7 +388,11 @@ describe('Clean Descriptors through the deid text scrubber', () => {
         { tag: '(0020,000E)', vr: 'UI', value: `${STUDY_UID}.2` },
       ],
     });
-    const r = deidentifyDicom(bytes, { keyService, institution: INSTITUTION, scrubDescriptor: createDescriptorScrubber(keyService) });
+    const r = deidentifyDicom(bytes, {
+      keyService,
+      institution: INSTITUTION,
+      scrubDescriptor: createDescriptorScrubber(keyService),
+    });
     if (r.status !== 'ok') throw new Error('expected ok');
     expect(r.summary.studyDescription).toContain('CT CHEST');
     expect(r.bytes.includes(Buffer.from('Okonkwo'))).toBe(false);

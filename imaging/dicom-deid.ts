@@ -72,7 +72,8 @@ export interface DicomDeidReport {
   longitudinalTemporalInformation: 'MODIFIED' | 'UNMODIFIED' | 'REMOVED';
   /** What the pseudonym and date offset are keyed on: the MRN, the workflow's patient index, or (no Patient ID) the study. */
   linkedBy: 'patient-id' | 'patient-index' | 'study-uid';
-  descriptors: 'scrubbed' | 'removed: no scrubber given' | 'removed: option off' | 'removed: undecodable character set';
+  descriptors:
+    'scrubbed' | 'removed: no scrubber given' | 'removed: option off' | 'removed: undecodable character set';
   tableSource: string;
 }
 
@@ -84,7 +85,18 @@ const PATIENT_NAME = 'x00100010';
 const PATIENT_ID = 'x00100020';
 /** UIDs not listed in Table E.1-1 that name classes or syntaxes, not instances: kept. */
 const WELL_KNOWN_UID_PREFIX = '1.2.840.10008.';
-const IDENTIFIER_TAGS = ['x00100010', 'x00100020', 'x00101000', 'x00101001', 'x00100030', 'x00080050', 'x00101040', 'x00102154', 'x00101060', 'x00100050'];
+const IDENTIFIER_TAGS = [
+  'x00100010',
+  'x00100020',
+  'x00101000',
+  'x00101001',
+  'x00100030',
+  'x00080050',
+  'x00101040',
+  'x00102154',
+  'x00101060',
+  'x00100050',
+];
 
 function quarantine(rule: string, reason: string): DeidentifyDicomResult {
   return { status: 'quarantined', rule, reason };
@@ -100,7 +112,12 @@ export function deidentifyDicom(bytes: Buffer, ctx: DeidentifyDicomContext): Dei
     return quarantine('unreadable', toError(e).message);
   }
   const nodes = parsed.nodes;
-  if (!readAscii(nodes, 'x00080018') || !readAscii(nodes, 'x00080016') || !readAscii(nodes, 'x0020000e') || !readAscii(nodes, 'x0020000d')) {
+  if (
+    !readAscii(nodes, 'x00080018') ||
+    !readAscii(nodes, 'x00080016') ||
+    !readAscii(nodes, 'x0020000e') ||
+    !readAscii(nodes, 'x0020000d')
+  ) {
     return quarantine(
       'not-an-instance',
       `${where}: missing one of SOP Instance UID, SOP Class UID, Study or Series Instance UID (0008,0018)/(0008,0016)/(0020,000D)/(0020,000E)`,
@@ -119,7 +136,10 @@ export function deidentifyDicom(bytes: Buffer, ctx: DeidentifyDicomContext): Dei
     linkage = ctx.keyService.linkageKey({ institution: ctx.institution, mrn: `study:${studyUid}` });
     linkedBy = 'study-uid';
   } else {
-    return quarantine('no-linkage', `${where}: neither Patient ID (0010,0020) nor Study Instance UID (0020,000D): cannot choose a pseudonym and date offset`);
+    return quarantine(
+      'no-linkage',
+      `${where}: neither Patient ID (0010,0020) nor Study Instance UID (0020,000D): cannot choose a pseudonym and date offset`,
+    );
   }
   const offset = ctx.keyService.dateOffsetDays(linkage);
   const pseudonym = ctx.keyService.pseudonym(linkage);
@@ -140,14 +160,23 @@ export function deidentifyDicom(bytes: Buffer, ctx: DeidentifyDicomContext): Dei
     if (!risk.atRisk) pixels = { status: 'unchanged', reason: risk.reason };
     else {
       if (!options.cleanPixelData) {
-        return quarantine('burned-in-text', `${where}: ${risk.reason}, and the Clean Pixel Data option is off`);
+        return quarantine(
+          'burned-in-text',
+          `${where}: ${risk.reason}, and the Clean Pixel Data option is off`,
+        );
       }
       const rule = findMaskRule(nodes, info, ctx.maskRules);
       if (!rule) {
-        return quarantine('burned-in-no-mask-rule', `${where}: ${risk.reason}, and no mask rule matches its manufacturer, model, modality and size`);
+        return quarantine(
+          'burned-in-no-mask-rule',
+          `${where}: ${risk.reason}, and no mask rule matches its manufacturer, model, modality and size`,
+        );
       }
       if (!canDecode(transferSyntaxUid, info)) {
-        return quarantine('burned-in-undecodable', `${where}: ${risk.reason}, and pixel data in transfer syntax ${transferSyntaxUid} cannot be decoded to clean it`);
+        return quarantine(
+          'burned-in-undecodable',
+          `${where}: ${risk.reason}, and pixel data in transfer syntax ${transferSyntaxUid} cannot be decoded to clean it`,
+        );
       }
       try {
         const frames = decodeFrames(nodes, transferSyntaxUid, info, where);
@@ -171,7 +200,11 @@ export function deidentifyDicom(bytes: Buffer, ctx: DeidentifyDicomContext): Dei
     counts: {},
     elements: [],
     pixels,
-    longitudinalTemporalInformation: options.retainLongitudinalModified ? 'MODIFIED' : options.retainLongitudinalFull ? 'UNMODIFIED' : 'REMOVED',
+    longitudinalTemporalInformation: options.retainLongitudinalModified
+      ? 'MODIFIED'
+      : options.retainLongitudinalFull
+        ? 'UNMODIFIED'
+        : 'REMOVED',
     descriptors: !options.cleanDescriptors
       ? 'removed: option off'
       : !ctx.scrubDescriptor
@@ -182,7 +215,17 @@ export function deidentifyDicom(bytes: Buffer, ctx: DeidentifyDicomContext): Dei
     tableSource: table.source,
     linkedBy,
   };
-  const walker = new Walker({ table, options, ctx, report, encoding, pseudonym, offset, linkage, identifiers });
+  const walker = new Walker({
+    table,
+    options,
+    ctx,
+    report,
+    encoding,
+    pseudonym,
+    offset,
+    linkage,
+    identifiers,
+  });
   const out = walker.walk(nodes, '');
   addDeidentificationAttributes(out, options, report);
 
@@ -278,7 +321,9 @@ class Walker {
         return this.cleanDate(node, path);
       case 'UI': {
         const value = node.bytes ? trimValue(node.bytes.toString('latin1'), 'UI') : '';
-        const classLike = /(Class|Syntax|Scheme|Template|Context(Group)?)(UID|Uid)s?$/.test(entry.keyword) || entry.keyword.endsWith('ClassUID');
+        const classLike =
+          /(Class|Syntax|Scheme|Template|Context(Group)?)(UID|Uid)s?$/.test(entry.keyword) ||
+          entry.keyword.endsWith('ClassUID');
         if (classLike || value.split('\\').every((v) => v === '' || v.startsWith(WELL_KNOWN_UID_PREFIX))) {
           this.record(path, 'kept-not-in-table');
           return node;
@@ -330,7 +375,11 @@ class Walker {
     const values = trimValue(node.bytes.toString('latin1'), 'UI').split('\\');
     const mapped = values.map((v) => (v.trim() === '' ? '' : this.s.ctx.keyService.uid(v.trim())));
     this.record(path, 'uid-remapped');
-    return { tag: node.tag, vr: node.vr === 'UN' ? 'UI' : node.vr, bytes: padEven(Buffer.from(mapped.join('\\'), 'latin1'), 'UI') };
+    return {
+      tag: node.tag,
+      vr: node.vr === 'UN' ? 'UI' : node.vr,
+      bytes: padEven(Buffer.from(mapped.join('\\'), 'latin1'), 'UI'),
+    };
   }
 
   private dummy(node: DicomNode, path: string): DicomNode {
@@ -338,7 +387,8 @@ class Walker {
     const text = DUMMY_TEXT[node.vr];
     if (node.vr === 'UI') return this.remapUids(node, path);
     this.record(path, 'dummy');
-    if (text !== undefined) return { tag: node.tag, vr: node.vr, bytes: padEven(Buffer.from(text, 'latin1'), node.vr) };
+    if (text !== undefined)
+      return { tag: node.tag, vr: node.vr, bytes: padEven(Buffer.from(text, 'latin1'), node.vr) };
     // Binary VRs: zeros of the same length keep the value multiplicity.
     return { tag: node.tag, vr: node.vr, bytes: Buffer.alloc(node.bytes?.length ?? 0) };
   }
@@ -365,7 +415,8 @@ class Walker {
         return undefined;
       default:
         // Free text and coded strings alike: a CS can hold anything a sender typed.
-        if (TEXT_VRS.has(node.vr) || node.vr === 'CS' || node.vr === 'AE' || node.vr === 'UR') return this.scrub(node, path);
+        if (TEXT_VRS.has(node.vr) || node.vr === 'CS' || node.vr === 'AE' || node.vr === 'UR')
+          return this.scrub(node, path);
         this.record(path, 'kept');
         return node;
     }
@@ -373,7 +424,11 @@ class Walker {
 
   private scrub(node: DicomNode, path: string): DicomNode | undefined {
     const { ctx, encoding, options } = this.s;
-    if (!options.cleanDescriptors && !options.cleanStructuredContent && !options.retainPatientCharacteristics) {
+    if (
+      !options.cleanDescriptors &&
+      !options.cleanStructuredContent &&
+      !options.retainPatientCharacteristics
+    ) {
       this.record(path, 'removed');
       return undefined;
     }
@@ -382,7 +437,11 @@ class Walker {
       return undefined;
     }
     const text = trimValue(decodeText(node.bytes ?? Buffer.alloc(0), encoding), node.vr);
-    const scrubbed = ctx.scrubDescriptor(text, { linkage: this.s.linkage, identifiers: this.s.identifiers, dateOffsetDays: this.s.offset });
+    const scrubbed = ctx.scrubDescriptor(text, {
+      linkage: this.s.linkage,
+      identifiers: this.s.identifiers,
+      dateOffsetDays: this.s.offset,
+    });
     this.record(path, scrubbed === text ? 'scrubbed-unchanged' : 'scrubbed');
     return { tag: node.tag, vr: node.vr, bytes: padEven(encodeText(scrubbed, encoding), node.vr) };
   }
@@ -433,7 +492,11 @@ export function shiftDicomDate(value: string, vr: string, days: number): string 
   return `${String(ny).padStart(4, '0')}${String(nm).padStart(2, '0')}${String(nd).padStart(2, '0')}${m[4]}`;
 }
 
-function addDeidentificationAttributes(nodes: DicomNode[], options: DeidOptions, report: DicomDeidReport): void {
+function addDeidentificationAttributes(
+  nodes: DicomNode[],
+  options: DeidOptions,
+  report: DicomDeidReport,
+): void {
   const used = ['basic' as const, ...report.options];
   setNode(nodes, asciiNode('x00120062', 'CS', 'YES'));
   setNode(nodes, asciiNode('x00120063', 'LO', 'Tributary: PS3.15 Annex E Table E.1-1'));
@@ -447,5 +510,6 @@ function addDeidentificationAttributes(nodes: DicomNode[], options: DeidOptions,
     ]),
   });
   setNode(nodes, asciiNode('x00280303', 'CS', report.longitudinalTemporalInformation));
-  if (options.cleanPixelData && report.pixels.status === 'masked') setNode(nodes, asciiNode('x00280301', 'CS', 'NO'));
+  if (options.cleanPixelData && report.pixels.status === 'masked')
+    setNode(nodes, asciiNode('x00280301', 'CS', 'NO'));
 }

@@ -15,8 +15,12 @@ const dictionary = JSON.parse(
 
 /** Normalize '(0010,0010)', '00100010', 'x00100010' or '0010,0010' to dicom-parser's 'x00100010'. */
 export function normalizeTag(tag: string): string {
-  const hex = tag.replace(/^x/i, '').replace(/[(),\s]/g, '').toLowerCase();
-  if (!/^[0-9a-f]{8}$/.test(hex)) throw new Error(`not a DICOM tag: expected 8 hex digits in '${tag.slice(0, 16)}'`);
+  const hex = tag
+    .replace(/^x/i, '')
+    .replace(/[(),\s]/g, '')
+    .toLowerCase();
+  if (!/^[0-9a-f]{8}$/.test(hex))
+    throw new Error(`not a DICOM tag: expected 8 hex digits in '${tag.slice(0, 16)}'`);
   return 'x' + hex;
 }
 
@@ -52,7 +56,8 @@ export function lookupTag(tag: string): DictionaryEntry | undefined {
   const e = tagElement(tag);
   if (e === 0) return { vr: 'UL', keyword: 'GroupLength' };
   for (const r of dictionary.ranges) {
-    if (g >= r.group[0] && g <= r.group[1] && e >= r.element[0] && e <= r.element[1]) return { vr: r.vr, keyword: r.keyword };
+    if (g >= r.group[0] && g <= r.group[1] && e >= r.element[0] && e <= r.element[1])
+      return { vr: r.vr, keyword: r.keyword };
   }
   return undefined;
 }

@@ -34,16 +34,21 @@ export interface ReadDicomResult {
   nodes: DicomNode[];
 }
 
-const VR_PATTERN = /^(AE|AS|AT|CS|DA|DS|DT|FL|FD|IS|LO|LT|OB|OD|OF|OL|OV|OW|PN|SH|SL|SQ|SS|ST|SV|TM|UC|UI|UL|UN|UR|US|UT|UV)$/;
+const VR_PATTERN =
+  /^(AE|AS|AT|CS|DA|DS|DT|FL|FD|IS|LO|LT|OB|OD|OF|OL|OV|OW|PN|SH|SL|SQ|SS|ST|SV|TM|UC|UI|UL|UN|UR|US|UT|UV)$/;
 
 export function readDicom(bytes: Buffer | Uint8Array, where = 'DICOM file'): ReadDicomResult {
-  const byteArray = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const byteArray =
+    bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const hadFileMeta = byteArray.length > 132 && byteArray.toString('latin1', 128, 132) === 'DICM';
   let bareSyntax: string | undefined;
   if (!hadFileMeta) {
-    if (byteArray.length < 8) throw new TributaryError(`${where}: too short to be DICOM`, { code: 'structure', nonRetryable: true });
+    if (byteArray.length < 8)
+      throw new TributaryError(`${where}: too short to be DICOM`, { code: 'structure', nonRetryable: true });
     // A bare data set: explicit VR if bytes 4-5 spell a VR.
-    bareSyntax = VR_PATTERN.test(byteArray.toString('latin1', 4, 6)) ? EXPLICIT_VR_LITTLE_ENDIAN : IMPLICIT_VR_LITTLE_ENDIAN;
+    bareSyntax = VR_PATTERN.test(byteArray.toString('latin1', 4, 6))
+      ? EXPLICIT_VR_LITTLE_ENDIAN
+      : IMPLICIT_VR_LITTLE_ENDIAN;
   }
   let dataSet: dicomParser.DataSet;
   try {
@@ -88,14 +93,23 @@ function readTransferSyntax(ds: dicomParser.DataSet): string {
   return (ds.string('x00020010') ?? '').replace(/\0/g, '').trim();
 }
 
-function convert(ds: dicomParser.DataSet, byteArray: Uint8Array, littleEndian: boolean, where: string): DicomNode[] {
+function convert(
+  ds: dicomParser.DataSet,
+  byteArray: Uint8Array,
+  littleEndian: boolean,
+  where: string,
+): DicomNode[] {
   const nodes: DicomNode[] = [];
   for (const key of Object.keys(ds.elements)) {
     const el = ds.elements[key];
     const tag = el.tag;
     if (tag.startsWith('x0002') || tag.startsWith('xfffe')) continue; // meta group is rewritten; delimiters are structure
     if (el.items) {
-      nodes.push({ tag, vr: 'SQ', items: el.items.map((item) => convert(item.dataSet!, byteArray, littleEndian, where)) });
+      nodes.push({
+        tag,
+        vr: 'SQ',
+        items: el.items.map((item) => convert(item.dataSet!, byteArray, littleEndian, where)),
+      });
       continue;
     }
     if (el.encapsulatedPixelData && el.fragments) {
@@ -106,13 +120,19 @@ function convert(ds: dicomParser.DataSet, byteArray: Uint8Array, littleEndian: b
         vr: 'OB',
         encapsulated: {
           offsetTable: Buffer.from(byteArray.subarray(start + 8, start + 8 + botLength)),
-          fragments: el.fragments.map((f) => Buffer.from(byteArray.subarray(f.position, f.position + f.length))),
+          fragments: el.fragments.map((f) =>
+            Buffer.from(byteArray.subarray(f.position, f.position + f.length)),
+          ),
         },
       });
       continue;
     }
     if (el.dataOffset + el.length > byteArray.length) {
-      throw new TributaryError(`${where}: element runs past the end of the file`, { code: 'structure', location: tag, nonRetryable: true });
+      throw new TributaryError(`${where}: element runs past the end of the file`, {
+        code: 'structure',
+        location: tag,
+        nonRetryable: true,
+      });
     }
     let vr = el.vr ?? vrForTag(tag);
     // Transcoded or implicit data can label public attributes UN; the dictionary knows better (the bytes are the same).

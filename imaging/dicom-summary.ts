@@ -1,6 +1,14 @@
 import { TributaryError } from '../platform/errors';
 import { dicomSummarySchema, type DicomSummary } from '../schemas/dicom-summary';
-import { decodeText, encodingForCharset, findNode, readAscii, readInt, trimValue, type DicomNode } from './dicom-model';
+import {
+  decodeText,
+  encodingForCharset,
+  findNode,
+  readAscii,
+  readInt,
+  trimValue,
+  type DicomNode,
+} from './dicom-model';
 import { readDicom } from './dicom-read';
 
 /**
@@ -12,7 +20,11 @@ export function summarizeDicom(bytes: Buffer, where = 'DICOM instance'): DicomSu
   return summarizeNodes(parsed.nodes, parsed.transferSyntaxUid, where);
 }
 
-export function summarizeNodes(nodes: DicomNode[], transferSyntaxUid?: string, where = 'DICOM instance'): DicomSummary {
+export function summarizeNodes(
+  nodes: DicomNode[],
+  transferSyntaxUid?: string,
+  where = 'DICOM instance',
+): DicomSummary {
   const encoding = encodingForCharset(readAscii(nodes, 'x00080005')) ?? 'latin1';
   const text = (tag: string): string | undefined => {
     const n = findNode(nodes, tag);
@@ -51,6 +63,7 @@ export function summarizeNodes(nodes: DicomNode[], transferSyntaxUid?: string, w
     transferSyntaxUid,
   };
   // Drop absent keys so the object is what the schema describes, then check it once here.
-  for (const k of Object.keys(summary) as (keyof DicomSummary)[]) if (summary[k] === undefined) delete summary[k];
+  for (const k of Object.keys(summary) as (keyof DicomSummary)[])
+    if (summary[k] === undefined) delete summary[k];
   return dicomSummarySchema.parse(summary);
 }

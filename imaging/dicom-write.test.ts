@@ -10,7 +10,10 @@ function dcmdump(bytes: Buffer): string {
   const file = path.join(dir, 'x.dcm');
   fs.writeFileSync(file, bytes);
   try {
-    return execFileSync('dcmdump', ['-E', '+L', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync('dcmdump', ['-E', '+L', file], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -28,7 +31,13 @@ describe('writePart10', () => {
       {
         tag: '(0008,1140)',
         vr: 'SQ',
-        value: [[{ tag: '(0008,1155)', vr: 'UI', value: '1.2.3' }, { tag: '(0010,0020)', vr: 'LO', value: 'MRN1' }], []],
+        value: [
+          [
+            { tag: '(0008,1155)', vr: 'UI', value: '1.2.3' },
+            { tag: '(0010,0020)', vr: 'LO', value: 'MRN1' },
+          ],
+          [],
+        ],
       },
       { tag: '(7FE0,0010)', vr: 'OW', value: [1, 2, 3, 65535] },
     ],
@@ -55,6 +64,8 @@ describe('writePart10', () => {
   });
 
   it('rejects a value that cannot be encoded, naming the tag', () => {
-    expect(() => writePart10({ elements: [{ tag: '(0028,0010)', vr: 'US', value: 'abc' }] })).toThrow(/\(0028,0010\)/);
+    expect(() => writePart10({ elements: [{ tag: '(0028,0010)', vr: 'US', value: 'abc' }] })).toThrow(
+      /\(0028,0010\)/,
+    );
   });
 });

@@ -52,11 +52,14 @@ export function writePart10(input: WritePart10Input): Buffer {
   const charset = charsetEl ? [charsetEl.value].flat().join('\\') : undefined;
   const encoding = encodingForCharset(charset);
   if (!encoding) {
-    throw new TributaryError('Specific Character Set with ISO 2022 code extensions is not supported for writing', {
-      code: 'not-supported',
-      location: '(0008,0005)',
-      nonRetryable: true,
-    });
+    throw new TributaryError(
+      'Specific Character Set with ISO 2022 code extensions is not supported for writing',
+      {
+        code: 'not-supported',
+        location: '(0008,0005)',
+        nonRetryable: true,
+      },
+    );
   }
   const nodes = input.elements.map((e) => toNode(e, encoding));
   return writeDataset(nodes, { transferSyntaxUid: input.transferSyntaxUid ?? EXPLICIT_VR_LITTLE_ENDIAN });
@@ -95,7 +98,10 @@ export function encodeNodes(nodes: DicomNode[]): Buffer {
   const parts: Buffer[] = [];
   for (let i = 0; i < sorted.length; i++) {
     if (i > 0 && sorted[i].tag === sorted[i - 1].tag) {
-      throw new TributaryError(`${formatTag(sorted[i].tag)}: duplicate element in data set`, { code: 'structure', location: formatTag(sorted[i].tag) });
+      throw new TributaryError(`${formatTag(sorted[i].tag)}: duplicate element in data set`, {
+        code: 'structure',
+        location: formatTag(sorted[i].tag),
+      });
     }
     parts.push(encodeNode(sorted[i]));
   }
@@ -143,7 +149,11 @@ function encodeHeader(tag: string, vr: string, length: number): Buffer {
   if (long) h.writeUInt32LE(length, 8);
   else {
     if (length > 0xffff) {
-      throw new TributaryError(`${formatTag(tag)}: value too long for VR ${vr}`, { code: 'value', location: formatTag(tag), nonRetryable: true });
+      throw new TributaryError(`${formatTag(tag)}: value too long for VR ${vr}`, {
+        code: 'value',
+        location: formatTag(tag),
+        nonRetryable: true,
+      });
     }
     h.writeUInt16LE(length, 6);
   }
@@ -162,12 +172,23 @@ export function toNode(input: DicomElementInput, encoding = 'latin1'): DicomNode
   const v = input.value;
   if (vr === 'SQ') {
     if (!Array.isArray(v) || !v.every((item) => Array.isArray(item))) {
-      throw new TributaryError(`${where}: SQ value must be an array of items (arrays of elements)`, { code: 'value', location: where });
+      throw new TributaryError(`${where}: SQ value must be an array of items (arrays of elements)`, {
+        code: 'value',
+        location: where,
+      });
     }
-    return { tag, vr, items: (v as DicomElementInput[][]).map((item) => item.map((e) => toNode(e, encoding))) };
+    return {
+      tag,
+      vr,
+      items: (v as DicomElementInput[][]).map((item) => item.map((e) => toNode(e, encoding))),
+    };
   }
   if (v && typeof v === 'object' && !Array.isArray(v) && 'fragments' in v) {
-    return { tag, vr: 'OB', encapsulated: { offsetTable: v.offsetTable ?? Buffer.alloc(0), fragments: v.fragments } };
+    return {
+      tag,
+      vr: 'OB',
+      encapsulated: { offsetTable: v.offsetTable ?? Buffer.alloc(0), fragments: v.fragments },
+    };
   }
   if (Buffer.isBuffer(v) || v instanceof Uint8Array) return { tag, vr, bytes: padEven(Buffer.from(v), vr) };
   if (STRING_VRS.has(vr)) {
@@ -183,23 +204,69 @@ export function toNode(input: DicomElementInput, encoding = 'latin1'): DicomNode
 }
 
 function encodeNumbers(values: number[], vr: string, where: string): Buffer {
-  const size = { US: 2, SS: 2, OW: 2, UL: 4, SL: 4, FL: 4, OF: 4, OL: 4, AT: 4, FD: 8, OD: 8, SV: 8, UV: 8, OV: 8, OB: 1, UN: 1 }[vr];
-  if (!size) throw new TributaryError(`${where}: cannot encode numbers as VR ${vr}`, { code: 'value', location: where });
+  const size = {
+    US: 2,
+    SS: 2,
+    OW: 2,
+    UL: 4,
+    SL: 4,
+    FL: 4,
+    OF: 4,
+    OL: 4,
+    AT: 4,
+    FD: 8,
+    OD: 8,
+    SV: 8,
+    UV: 8,
+    OV: 8,
+    OB: 1,
+    UN: 1,
+  }[vr];
+  if (!size)
+    throw new TributaryError(`${where}: cannot encode numbers as VR ${vr}`, {
+      code: 'value',
+      location: where,
+    });
   const b = Buffer.alloc(values.length * size);
   values.forEach((n, i) => {
     const o = i * size;
     switch (vr) {
-      case 'US': case 'OW': b.writeUInt16LE(n, o); break;
-      case 'SS': b.writeInt16LE(n, o); break;
-      case 'UL': case 'OL': b.writeUInt32LE(n, o); break;
-      case 'SL': b.writeInt32LE(n, o); break;
-      case 'FL': case 'OF': b.writeFloatLE(n, o); break;
-      case 'FD': case 'OD': b.writeDoubleLE(n, o); break;
-      case 'SV': b.writeBigInt64LE(BigInt(n), o); break;
-      case 'UV': case 'OV': b.writeBigUInt64LE(BigInt(n), o); break;
+      case 'US':
+      case 'OW':
+        b.writeUInt16LE(n, o);
+        break;
+      case 'SS':
+        b.writeInt16LE(n, o);
+        break;
+      case 'UL':
+      case 'OL':
+        b.writeUInt32LE(n, o);
+        break;
+      case 'SL':
+        b.writeInt32LE(n, o);
+        break;
+      case 'FL':
+      case 'OF':
+        b.writeFloatLE(n, o);
+        break;
+      case 'FD':
+      case 'OD':
+        b.writeDoubleLE(n, o);
+        break;
+      case 'SV':
+        b.writeBigInt64LE(BigInt(n), o);
+        break;
+      case 'UV':
+      case 'OV':
+        b.writeBigUInt64LE(BigInt(n), o);
+        break;
       // AT: a tag as group then element, each 16-bit little endian
-      case 'AT': b.writeUInt16LE(Math.floor(n / 0x10000), o); b.writeUInt16LE(n & 0xffff, o + 2); break;
-      default: b.writeUInt8(n, o);
+      case 'AT':
+        b.writeUInt16LE(Math.floor(n / 0x10000), o);
+        b.writeUInt16LE(n & 0xffff, o + 2);
+        break;
+      default:
+        b.writeUInt8(n, o);
     }
   });
   return padEven(b, vr);

@@ -1,5 +1,12 @@
 /** Tributary imaging: the public API others call. */
-export { writePart10, writeDataset, EXPLICIT_VR_LITTLE_ENDIAN, type DicomElementInput, type DicomValue, type WritePart10Input } from './dicom-write';
+export {
+  writePart10,
+  writeDataset,
+  EXPLICIT_VR_LITTLE_ENDIAN,
+  type DicomElementInput,
+  type DicomValue,
+  type WritePart10Input,
+} from './dicom-write';
 export { readDicom, type ReadDicomResult } from './dicom-read';
 export {
   deidentifyDicom,
@@ -13,8 +20,20 @@ export { PIPELINE_DEID_OPTIONS, deidOptionNames, type DeidOptions, type DeidOpti
 export { createDescriptorScrubber } from './descriptor-scrubber';
 export { deidentifyDicomFiles, parseOptionNames, type DeidFilesReport } from './deid-files';
 export { summarizeDicom, summarizeNodes } from './dicom-summary';
-export { denoiseDicom, loadDenoiseConfig, type DenoiseConfig, type DenoiseResult, type DenoiseProvenance } from './denoise';
+export {
+  denoiseDicom,
+  loadDenoiseConfig,
+  type DenoiseConfig,
+  type DenoiseResult,
+  type DenoiseProvenance,
+} from './denoise';
 export { renderPreviews, type PreviewOptions } from './preview';
 export { median3x3 } from './median';
-export { createDicomWebClient, jsonValue, type DicomWebClient, type DicomJson, type StoreResult } from './dicomweb';
+export {
+  createDicomWebClient,
+  jsonValue,
+  type DicomWebClient,
+  type DicomJson,
+  type StoreResult,
+} from './dicomweb';
 export { loadMaskRules, assessBurnedIn, type MaskRule } from './burned-in';

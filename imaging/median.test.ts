@@ -6,9 +6,10 @@ function bruteForce(src: ArrayLike<number>, w: number, h: number): number[] {
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const v: number[] = [];
-      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
-        v.push(src[Math.min(h - 1, Math.max(0, y + dy)) * w + Math.min(w - 1, Math.max(0, x + dx))]);
-      }
+      for (let dy = -1; dy <= 1; dy++)
+        for (let dx = -1; dx <= 1; dx++) {
+          v.push(src[Math.min(h - 1, Math.max(0, y + dy)) * w + Math.min(w - 1, Math.max(0, x + dx))]);
+        }
       out.push(v.sort((a, b) => a - b)[4]);
     }
   }
@@ -18,8 +19,17 @@ function bruteForce(src: ArrayLike<number>, w: number, h: number): number[] {
 describe('median3x3', () => {
   it('equals a brute-force median with replicated borders on random 16-bit data', () => {
     let seed = 12345;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 65536);
-    for (const [w, h] of [[37, 23], [3, 3], [2, 5], [64, 1], [1, 6], [10, 4], [17, 9], [512, 7]]) {
+    const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 65536;
+    for (const [w, h] of [
+      [37, 23],
+      [3, 3],
+      [2, 5],
+      [64, 1],
+      [1, 6],
+      [10, 4],
+      [17, 9],
+      [512, 7],
+    ]) {
       const src = Uint16Array.from({ length: w * h }, rand);
       expect(Array.from(median3x3(src, w, h))).toEqual(bruteForce(src, w, h));
     }
@@ -37,7 +47,10 @@ describe('median3x3', () => {
 describe('median3x3 8-bit scalar path', () => {
   it('equals a brute-force median on random 8-bit data', () => {
     let seed = 7;
-    const src = Uint8Array.from({ length: 19 * 11 }, () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 256));
+    const src = Uint8Array.from(
+      { length: 19 * 11 },
+      () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 256,
+    );
     expect(Array.from(median3x3(src, 19, 11))).toEqual(bruteForce(src, 19, 11));
   });
 });
@@ -45,8 +58,15 @@ describe('median3x3 8-bit scalar path', () => {
 describe('median3x3 output buffer and reused WebAssembly memory', () => {
   it('writes into a caller buffer and stays exact when a large image is followed by smaller ones', () => {
     let seed = 99;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 65536);
-    for (const [w, h] of [[256, 300], [8, 3], [16, 5], [9, 2], [24, 1], [256, 300]]) {
+    const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 65536;
+    for (const [w, h] of [
+      [256, 300],
+      [8, 3],
+      [16, 5],
+      [9, 2],
+      [24, 1],
+      [256, 300],
+    ]) {
       const src = Uint16Array.from({ length: w * h }, rand);
       const expected = bruteForce(src, w, h);
       const out = new Uint16Array(w * h).fill(7);

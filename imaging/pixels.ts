@@ -52,10 +52,16 @@ export function canDecode(transferSyntaxUid: string, info: PixelInfo): boolean {
 }
 
 /** Decode every frame to native little-endian, interleaved (planar configuration 0) bytes. */
-export function decodeFrames(nodes: DicomNode[], transferSyntaxUid: string, info: PixelInfo, where: string): Buffer[] {
+export function decodeFrames(
+  nodes: DicomNode[],
+  transferSyntaxUid: string,
+  info: PixelInfo,
+  where: string,
+): Buffer[] {
   const node = findNode(nodes, PIXEL_DATA);
   const size = frameBytes(info);
-  if (!node) throw new TributaryError(`${where}: no pixel data`, { code: 'required', location: '(7FE0,0010)' });
+  if (!node)
+    throw new TributaryError(`${where}: no pixel data`, { code: 'required', location: '(7FE0,0010)' });
   if (transferSyntaxUid === EXPLICIT_VR_LITTLE_ENDIAN && node.bytes) {
     if (node.bytes.length < size * info.frames) {
       throw new TributaryError(`${where}: pixel data shorter than Rows x Columns x Frames`, {
@@ -67,12 +73,16 @@ export function decodeFrames(nodes: DicomNode[], transferSyntaxUid: string, info
     const frames: Buffer[] = [];
     for (let f = 0; f < info.frames; f++) {
       const raw = node.bytes.subarray(f * size, (f + 1) * size);
-      frames.push(info.samplesPerPixel > 1 && info.planarConfiguration === 1 ? interleave(raw, info) : Buffer.from(raw));
+      frames.push(
+        info.samplesPerPixel > 1 && info.planarConfiguration === 1 ? interleave(raw, info) : Buffer.from(raw),
+      );
     }
     return frames;
   }
   if (transferSyntaxUid === RLE_LOSSLESS && node.encapsulated) {
-    return splitFrames(node.encapsulated, info.frames).map((f, i) => decodeRleFrame(f, info, `${where} frame ${i + 1}`));
+    return splitFrames(node.encapsulated, info.frames).map((f, i) =>
+      decodeRleFrame(f, info, `${where} frame ${i + 1}`),
+    );
   }
   throw new TributaryError(`${where}: cannot decode pixel data in transfer syntax ${transferSyntaxUid}`, {
     code: 'not-supported',
@@ -85,7 +95,11 @@ export function decodeFrames(nodes: DicomNode[], transferSyntaxUid: string, info
  * Little Endian. */
 export function setNativeFrames(nodes: DicomNode[], frames: Buffer[], info: PixelInfo): void {
   const bytes = Buffer.concat(frames);
-  setNode(nodes, { tag: PIXEL_DATA, vr: info.bitsAllocated > 8 ? 'OW' : 'OB', bytes: bytes.length % 2 ? Buffer.concat([bytes, Buffer.alloc(1)]) : bytes });
+  setNode(nodes, {
+    tag: PIXEL_DATA,
+    vr: info.bitsAllocated > 8 ? 'OW' : 'OB',
+    bytes: bytes.length % 2 ? Buffer.concat([bytes, Buffer.alloc(1)]) : bytes,
+  });
   if (info.samplesPerPixel > 1) {
     const pc = Buffer.alloc(2);
     setNode(nodes, { tag: 'x00280006', vr: 'US', bytes: pc });
@@ -98,7 +112,8 @@ function interleave(planar: Buffer, info: PixelInfo): Buffer {
   const out = Buffer.alloc(planar.length);
   for (let s = 0; s < info.samplesPerPixel; s++) {
     for (let p = 0; p < n; p++) {
-      for (let b = 0; b < bps; b++) out[(p * info.samplesPerPixel + s) * bps + b] = planar[(s * n + p) * bps + b];
+      for (let b = 0; b < bps; b++)
+        out[(p * info.samplesPerPixel + s) * bps + b] = planar[(s * n + p) * bps + b];
     }
   }
   return out;
@@ -149,7 +164,10 @@ export function decodeRleFrame(frame: Buffer, info: PixelInfo, where: string): B
   const bps = info.bitsAllocated / 8;
   const segments = frame.readUInt32LE(0);
   if (segments !== bps * info.samplesPerPixel) {
-    throw new TributaryError(`${where}: RLE segment count does not match the pixel description`, { code: 'structure', location: '(7FE0,0010)' });
+    throw new TributaryError(`${where}: RLE segment count does not match the pixel description`, {
+      code: 'structure',
+      location: '(7FE0,0010)',
+    });
   }
   const n = info.rows * info.columns;
   const out = Buffer.alloc(n * info.samplesPerPixel * bps);
@@ -163,19 +181,29 @@ export function decodeRleFrame(frame: Buffer, info: PixelInfo, where: string): B
     while (i < end && p < n) {
       const h = frame.readInt8(i++);
       if (h >= 0) {
-        for (let k = 0; k <= h && p < n; k++) out[(p++ * info.samplesPerPixel + s) * bps + byteInSample] = frame[i++];
+        for (let k = 0; k <= h && p < n; k++)
+          out[(p++ * info.samplesPerPixel + s) * bps + byteInSample] = frame[i++];
       } else if (h !== -128) {
         const v = frame[i++];
-        for (let k = 0; k < 1 - h && p < n; k++) out[(p++ * info.samplesPerPixel + s) * bps + byteInSample] = v;
+        for (let k = 0; k < 1 - h && p < n; k++)
+          out[(p++ * info.samplesPerPixel + s) * bps + byteInSample] = v;
       }
     }
-    if (p < n) throw new TributaryError(`${where}: RLE segment ends early`, { code: 'structure', location: '(7FE0,0010)' });
+    if (p < n)
+      throw new TributaryError(`${where}: RLE segment ends early`, {
+        code: 'structure',
+        location: '(7FE0,0010)',
+      });
   }
   return out;
 }
 
 /** Set every sample inside the regions (clipped to the frame) to zero. */
-export function maskFrame(frame: Buffer, info: PixelInfo, regions: { x: number; y: number; width: number; height: number }[]): void {
+export function maskFrame(
+  frame: Buffer,
+  info: PixelInfo,
+  regions: { x: number; y: number; width: number; height: number }[],
+): void {
   const bytesPerPixel = info.samplesPerPixel * (info.bitsAllocated / 8);
   for (const r of regions) {
     const x0 = Math.max(0, r.x);
@@ -183,6 +211,7 @@ export function maskFrame(frame: Buffer, info: PixelInfo, regions: { x: number; 
     const x1 = Math.min(info.columns, r.x + r.width);
     const y1 = Math.min(info.rows, r.y + r.height);
     if (x1 <= x0 || y1 <= y0) continue;
-    for (let y = y0; y < y1; y++) frame.fill(0, (y * info.columns + x0) * bytesPerPixel, (y * info.columns + x1) * bytesPerPixel);
+    for (let y = y0; y < y1; y++)
+      frame.fill(0, (y * info.columns + x0) * bytesPerPixel, (y * info.columns + x1) * bytesPerPixel);
   }
 }

@@ -28,21 +28,38 @@ export async function renderPreviews(bytes: Buffer, options: PreviewOptions = {}
   const where = options.where ?? 'DICOM instance';
   const parsed = readDicom(bytes, where);
   const info = readPixelInfo(parsed.nodes);
-  if (!info) throw new TributaryError(`${where}: no pixel data to preview`, { code: 'required', location: '(7FE0,0010)', nonRetryable: true });
+  if (!info)
+    throw new TributaryError(`${where}: no pixel data to preview`, {
+      code: 'required',
+      location: '(7FE0,0010)',
+      nonRetryable: true,
+    });
   const picked = chooseFrames(info.frames, options.maxFrames ?? 4);
   try {
     if (parsed.transferSyntaxUid === JPEG_BASELINE) {
       const enc = findNode(parsed.nodes, PIXEL_DATA)?.encapsulated;
-      if (!enc) throw new TributaryError(`${where}: JPEG pixel data is not encapsulated`, { code: 'structure', location: '(7FE0,0010)' });
+      if (!enc)
+        throw new TributaryError(`${where}: JPEG pixel data is not encapsulated`, {
+          code: 'structure',
+          location: '(7FE0,0010)',
+        });
       const frames = splitFrames(enc, info.frames);
       return await Promise.all(picked.map((f) => sharp(frames[f]).png().toBuffer()));
     }
-    if (!canDecode(parsed.transferSyntaxUid, info)) throw new NotSupportedError(`${where}: previews of transfer syntax ${parsed.transferSyntaxUid} with BitsAllocated ${info.bitsAllocated}`);
+    if (!canDecode(parsed.transferSyntaxUid, info))
+      throw new NotSupportedError(
+        `${where}: previews of transfer syntax ${parsed.transferSyntaxUid} with BitsAllocated ${info.bitsAllocated}`,
+      );
     const frames = decodeFrames(parsed.nodes, parsed.transferSyntaxUid, info, where);
-    return await Promise.all(picked.map((f) => framePng(frames[f], info, parsed.nodes, options.clahe ?? true, where)));
+    return await Promise.all(
+      picked.map((f) => framePng(frames[f], info, parsed.nodes, options.clahe ?? true, where)),
+    );
   } catch (e) {
     if (e instanceof TributaryError) throw e;
-    throw new TributaryError(`${where}: preview failed (${toError(e).message.slice(0, 120)})`, { code: 'exception', cause: e });
+    throw new TributaryError(`${where}: preview failed (${toError(e).message.slice(0, 120)})`, {
+      code: 'exception',
+      cause: e,
+    });
   }
 }
 
@@ -52,11 +69,22 @@ function numbers(nodes: DicomNode[], tag: string): number[] {
   return trimValue(n.bytes.toString('latin1'), n.vr).split('\\').map(Number).filter(Number.isFinite);
 }
 
-async function framePng(frame: Buffer, info: PixelInfo, nodes: DicomNode[], clahe: boolean, where: string): Promise<Buffer> {
+async function framePng(
+  frame: Buffer,
+  info: PixelInfo,
+  nodes: DicomNode[],
+  clahe: boolean,
+  where: string,
+): Promise<Buffer> {
   const { rows, columns, samplesPerPixel } = info;
   if (samplesPerPixel === 3) {
-    if (info.bitsAllocated !== 8 || info.photometric !== 'RGB') throw new NotSupportedError(`${where}: previews of ${info.photometric} ${info.bitsAllocated}-bit colour`);
-    return sharp(frame, { raw: { width: columns, height: rows, channels: 3 } }).png().toBuffer();
+    if (info.bitsAllocated !== 8 || info.photometric !== 'RGB')
+      throw new NotSupportedError(
+        `${where}: previews of ${info.photometric} ${info.bitsAllocated}-bit colour`,
+      );
+    return sharp(frame, { raw: { width: columns, height: rows, channels: 3 } })
+      .png()
+      .toBuffer();
   }
   const n = rows * columns;
   const values = new Float64Array(n);
@@ -90,6 +118,10 @@ async function framePng(frame: Buffer, info: PixelInfo, nodes: DicomNode[], clah
     out[i] = invert ? 255 - g : g;
   }
   let img = sharp(out, { raw: { width: columns, height: rows, channels: 1 } });
-  if (clahe) img = img.clahe({ width: Math.max(3, Math.round(columns / 8)), height: Math.max(3, Math.round(rows / 8)) });
+  if (clahe)
+    img = img.clahe({
+      width: Math.max(3, Math.round(columns / 8)),
+      height: Math.max(3, Math.round(rows / 8)),
+    });
   return img.toColourspace('b-w').png().toBuffer();
 }

@@ -18,7 +18,12 @@ const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-synth-us-'));
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
 describe('burned-in text in the generator’s ultrasound cine', () => {
-  const { groundTruth } = generateSynth({ out, seed: 'burned-in', patients: 3, institutions: ['sh-ruijin-north', 'riverside-general'] });
+  const { groundTruth } = generateSynth({
+    out,
+    seed: 'burned-in',
+    patients: 3,
+    institutions: ['sh-ruijin-north', 'riverside-general'],
+  });
   const keyService = testKeyService();
 
   it('plants burned-in text to test against', () => {

@@ -25,7 +25,11 @@ export function dcmdump(bytes: Buffer, args: string[] = []): string {
   const file = path.join(dir, 'x.dcm');
   fs.writeFileSync(file, bytes);
   try {
-    return execFileSync('dcmdump', ['-E', ...args, file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+    return execFileSync('dcmdump', ['-E', ...args, file], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 << 20,
+    });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -95,28 +95,70 @@ export function dlqTopicName(prefix: string): string {
 
 export async function startIntakeBridge(options: IntakeBridgeOptions): Promise<IntakeBridge> {
   const maxBatch = options.maxBatchMessages ?? 200;
-  if (!(maxBatch >= 1)) throw new TributaryError('maxBatchMessages must be 1 or more', { code: 'invalid', location: 'maxBatchMessages', nonRetryable: true });
+  if (!(maxBatch >= 1))
+    throw new TributaryError('maxBatchMessages must be 1 or more', {
+      code: 'invalid',
+      location: 'maxBatchMessages',
+      nonRetryable: true,
+    });
   const runId = options.runId ?? 'feeds';
-  const ctx = { prefix: options.topicPrefix, registry: options.registry, limits: { maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES } };
+  const ctx = {
+    prefix: options.topicPrefix,
+    registry: options.registry,
+    limits: { maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES },
+  };
   const ledger = createFeedLedger(options.store);
-  const totals: IntakeTotals = { batches: 0, consumed: 0, staged: 0, dlq: 0, redelivered: 0, started: 0, alreadyStarted: 0 };
+  const totals: IntakeTotals = {
+    batches: 0,
+    consumed: 0,
+    staged: 0,
+    dlq: 0,
+    redelivered: 0,
+    started: 0,
+    alreadyStarted: 0,
+  };
   const workflowIds = new Set<string>();
 
-  const kafka = new Kafka({ clientId: 'tributary-intake', brokers: options.brokers, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: 'tributary-intake',
+    brokers: options.brokers,
+    logLevel: logLevel.NOTHING,
+  });
   const admin = kafka.admin();
-  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
-  const consumer: Consumer = kafka.consumer({ groupId: options.groupId, maxWaitTimeInMs: options.maxBatchMs ?? 1000, allowAutoTopicCreation: false });
+  const producer: Producer = kafka.producer({
+    allowAutoTopicCreation: false,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+  const consumer: Consumer = kafka.consumer({
+    groupId: options.groupId,
+    maxWaitTimeInMs: options.maxBatchMs ?? 1000,
+    allowAutoTopicCreation: false,
+  });
   try {
     await admin.connect();
     // Feed topics as synth push creates them; the DLQ beside them.
-    await admin.createTopics({ topics: [...feedTopicNames(options.topicPrefix), dlqTopicName(options.topicPrefix)].map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+    await admin.createTopics({
+      topics: [...feedTopicNames(options.topicPrefix), dlqTopicName(options.topicPrefix)].map((topic) => ({
+        topic,
+        numPartitions: 3,
+      })),
+      waitForLeaders: true,
+    });
     await admin.disconnect();
     await producer.connect();
     await consumer.connect();
-    await consumer.subscribe({ topics: feedTopicNames(options.topicPrefix), fromBeginning: options.fromBeginning ?? true });
+    await consumer.subscribe({
+      topics: feedTopicNames(options.topicPrefix),
+      fromBeginning: options.fromBeginning ?? true,
+    });
   } catch (e) {
     await Promise.allSettled([admin.disconnect(), producer.disconnect(), consumer.disconnect()]);
-    throw new TributaryError(`intake: cannot set up the Kafka consumer: ${toError(e).message}`, { code: 'transient', location: options.brokers.join(','), cause: e });
+    throw new TributaryError(`intake: cannot set up the Kafka consumer: ${toError(e).message}`, {
+      code: 'transient',
+      location: options.brokers.join(','),
+      cause: e,
+    });
   }
 
   async function startWorkflow(input: IngestFeedInput): Promise<'started' | 'already-started'> {
@@ -146,13 +188,28 @@ export async function startIntakeBridge(options: IntakeBridgeOptions): Promise<I
       messages: dlq.map(({ message, reason }) => ({
         key: message.key,
         value: message.value,
-        headers: { ...(message.headers as IHeaders | undefined), [DLQ_REASON_HEADER]: reason, [DLQ_ORIGIN_HEADER]: `${plan.topic}/${plan.partition}/${message.offset}` },
+        headers: {
+          ...(message.headers as IHeaders | undefined),
+          [DLQ_REASON_HEADER]: reason,
+          [DLQ_ORIGIN_HEADER]: `${plan.topic}/${plan.partition}/${message.offset}`,
+        },
       })),
     });
   }
 
-  async function handleChunk(topic: string, partition: number, messages: KafkaMessage[]): Promise<FeedBatchReport> {
-    const batch: FeedBatchMessage[] = messages.map((m) => ({ topic, partition, offset: m.offset, key: m.key, value: m.value, headers: m.headers }));
+  async function handleChunk(
+    topic: string,
+    partition: number,
+    messages: KafkaMessage[],
+  ): Promise<FeedBatchReport> {
+    const batch: FeedBatchMessage[] = messages.map((m) => ({
+      topic,
+      partition,
+      offset: m.offset,
+      key: m.key,
+      value: m.value,
+      headers: m.headers,
+    }));
     const plan = planFeedBatch(topic, partition, batch, await ledger.rangesOf(topic, partition), ctx);
     const report: FeedBatchReport = {
       topic,
@@ -168,12 +225,15 @@ export async function startIntakeBridge(options: IntakeBridgeOptions): Promise<I
       started: 0,
       alreadyStarted: 0,
     };
-    const count = (outcome: 'started' | 'already-started') => (outcome === 'started' ? report.started++ : report.alreadyStarted++);
+    const count = (outcome: 'started' | 'already-started') =>
+      outcome === 'started' ? report.started++ : report.alreadyStarted++;
     // Redelivered offsets: make sure their workflow exists (a crash may have come between ledger and start).
     for (const range of plan.covered) {
       const input = await ledger.inputOf(range);
       count(await startWorkflow(input));
-      report.workflowIds.push(feedWorkflowId(input.topic, input.partition, input.firstOffset, input.lastOffset));
+      report.workflowIds.push(
+        feedWorkflowId(input.topic, input.partition, input.firstOffset, input.lastOffset),
+      );
     }
     if (plan.fresh) {
       const { firstOffset, lastOffset } = plan.fresh;
@@ -181,9 +241,22 @@ export async function startIntakeBridge(options: IntakeBridgeOptions): Promise<I
       const pages: IngestFeedInput['pages'] = [];
       for (const p of plan.fresh.pages) {
         // From the range and the page's institution and source: a redelivered range rewrites the same object.
-        const rawKey = deriveStagingKey(`raw/${runId}/${p.institution}/${p.source}`, 'feed', topic, String(partition), firstOffset, lastOffset);
+        const rawKey = deriveStagingKey(
+          `raw/${runId}/${p.institution}/${p.source}`,
+          'feed',
+          topic,
+          String(partition),
+          firstOffset,
+          lastOffset,
+        );
         const ref = await options.store.put(rawKey, packPage(p.page));
-        pages.push({ rawKey, digest: ref.digest, institution: p.institution, source: p.source, messages: p.page.parts.length });
+        pages.push({
+          rawKey,
+          digest: ref.digest,
+          institution: p.institution,
+          source: p.source,
+          messages: p.page.parts.length,
+        });
       }
       const input: IngestFeedInput = {
         runId,
@@ -248,7 +321,10 @@ export async function startIntakeBridge(options: IntakeBridgeOptions): Promise<I
   });
   consumer.on(consumer.events.CRASH, (event) => {
     // kafkajs restarts the consumer from the last committed offset; the error names a broker or a step, not data.
-    log.warn('intake consumer crashed; restarting from the committed offsets', { error: toError(event.payload.error).name, restart: event.payload.restart });
+    log.warn('intake consumer crashed; restarting from the committed offsets', {
+      error: toError(event.payload.error).name,
+      restart: event.payload.restart,
+    });
   });
 
   return {

@@ -1,5 +1,16 @@
-import { feedEnvelopeSchema, FEED_TOPIC_SOURCES, feedTopicSchema, type FeedEnvelope, type FeedTopic } from '../schemas/feed';
-import { registryFormatOf, type Institution, type InstitutionRegistry, type SourceKind } from '../schemas/institution';
+import {
+  feedEnvelopeSchema,
+  FEED_TOPIC_SOURCES,
+  feedTopicSchema,
+  type FeedEnvelope,
+  type FeedTopic,
+} from '../schemas/feed';
+import {
+  registryFormatOf,
+  type Institution,
+  type InstitutionRegistry,
+  type SourceKind,
+} from '../schemas/institution';
 
 /**
  * The intake edge: one pushed message's envelope (topic, key, headers, value size) checked once against the feed
@@ -35,9 +46,16 @@ export function feedTopicOf(topic: string, prefix: string): FeedTopic | undefine
   return parsed.success ? parsed.data : undefined;
 }
 
-export function checkEnvelope(message: FeedMessageView, ctx: { prefix: string; registry: InstitutionRegistry; limits: EnvelopeLimits }): EnvelopeCheck {
+export function checkEnvelope(
+  message: FeedMessageView,
+  ctx: { prefix: string; registry: InstitutionRegistry; limits: EnvelopeLimits },
+): EnvelopeCheck {
   const feed = feedTopicOf(message.topic, ctx.prefix);
-  if (!feed) return { ok: false, reason: `topic: not a feed topic of prefix ${ctx.prefix} (${Object.keys(FEED_TOPIC_SOURCES).join(', ')})` };
+  if (!feed)
+    return {
+      ok: false,
+      reason: `topic: not a feed topic of prefix ${ctx.prefix} (${Object.keys(FEED_TOPIC_SOURCES).join(', ')})`,
+    };
   const headers = decodeHeaders(message.headers);
   if (typeof headers === 'string') return { ok: false, reason: headers };
   const parsed = feedEnvelopeSchema.safeParse(headers);
@@ -54,17 +72,22 @@ export function checkEnvelope(message: FeedMessageView, ctx: { prefix: string; r
     return { ok: false, reason: 'key: does not match header institution (the key is the institution id)' };
   }
   const expected = FEED_TOPIC_SOURCES[feed];
-  if (envelope.source !== expected.source) return { ok: false, reason: `header source: topic ${feed} carries source ${expected.source}` };
+  if (envelope.source !== expected.source)
+    return { ok: false, reason: `header source: topic ${feed} carries source ${expected.source}` };
   const registered = registryFormatOf(institution, envelope.source);
   if (envelope.format !== registered) {
-    return { ok: false, reason: `header format: the registry's ${envelope.source} format for this institution is ${registered}` };
+    return {
+      ok: false,
+      reason: `header format: the registry's ${envelope.source} format for this institution is ${registered}`,
+    };
   }
   if (expected.ehrFormat && expected.ehrFormat !== registered) {
     return { ok: false, reason: `header format: topic ${feed} carries ${expected.ehrFormat} only` };
   }
   const size = message.value?.length ?? 0;
   if (size === 0) return { ok: false, reason: 'value: empty' };
-  if (size > ctx.limits.maxMessageBytes) return { ok: false, reason: `value: ${size} bytes, over the ${ctx.limits.maxMessageBytes}-byte limit` };
+  if (size > ctx.limits.maxMessageBytes)
+    return { ok: false, reason: `value: ${size} bytes, over the ${ctx.limits.maxMessageBytes}-byte limit` };
   return { ok: true, envelope, institution, source: envelope.source };
 }
 

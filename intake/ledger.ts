@@ -21,7 +21,8 @@ const OFFSET_DIGITS = 20;
 
 export function createFeedLedger(store: BlobStore) {
   const cache = new Map<string, LedgerRange[]>();
-  const prefixOf = (topic: string, partition: number) => `intake/ledger/${digestOf(topic).slice(0, 16)}/p${partition}`;
+  const prefixOf = (topic: string, partition: number) =>
+    `intake/ledger/${digestOf(topic).slice(0, 16)}/p${partition}`;
 
   async function rangesOf(topic: string, partition: number): Promise<LedgerRange[]> {
     const id = `${topic}\0${partition}`;
@@ -30,7 +31,12 @@ export function createFeedLedger(store: BlobStore) {
       ranges = [];
       for (const key of await store.list(`${prefixOf(topic, partition)}/`)) {
         const m = /\/(\d+)-(\d+)$/.exec(key);
-        if (!m) throw new TributaryError('intake ledger entry has an unexpected key shape', { code: 'structure', location: 'intake ledger', nonRetryable: true });
+        if (!m)
+          throw new TributaryError('intake ledger entry has an unexpected key shape', {
+            code: 'structure',
+            location: 'intake ledger',
+            nonRetryable: true,
+          });
         ranges.push({ first: BigInt(m[1]), last: BigInt(m[2]), key });
       }
       cache.set(id, ranges);

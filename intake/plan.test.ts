@@ -12,7 +12,11 @@ import { planFeedBatch, type FeedBatchMessage } from './plan';
 
 const ctx = { prefix: 'feeds', registry: loadInstitutionRegistry(), limits: { maxMessageBytes: 10_000 } };
 
-function hl7(offset: number, institution = 'sh-ruijin-north', over: Partial<FeedBatchMessage> = {}): FeedBatchMessage {
+function hl7(
+  offset: number,
+  institution = 'sh-ruijin-north',
+  over: Partial<FeedBatchMessage> = {},
+): FeedBatchMessage {
   return {
     topic: 'feeds.hl7v2',
     partition: 1,
@@ -25,7 +29,18 @@ function hl7(offset: number, institution = 'sh-ruijin-north', over: Partial<Feed
 }
 
 function input(first: string, last: string): IngestFeedInput {
-  return { runId: 'feeds', topic: 'feeds.hl7v2', partition: 1, firstOffset: first, lastOffset: last, consumed: 1, dlq: 0, pages: [], route: true, imagingQueue: 'imaging' };
+  return {
+    runId: 'feeds',
+    topic: 'feeds.hl7v2',
+    partition: 1,
+    firstOffset: first,
+    lastOffset: last,
+    consumed: 1,
+    dlq: 0,
+    pages: [],
+    route: true,
+    imagingQueue: 'imaging',
+  };
 }
 
 describe('planning a feed micro-batch', () => {
@@ -34,9 +49,19 @@ describe('planning a feed micro-batch', () => {
     expect(plan.covered).toEqual([]);
     expect(plan.commitOffset).toBe('13');
     expect(plan.fresh).toMatchObject({ firstOffset: '10', lastOffset: '12', consumed: 3, dlq: [] });
-    const pages = plan.fresh!.pages.map((p) => ({ inst: p.institution, source: p.source, format: p.page.format, parts: p.page.parts.map((x) => x.name) }));
+    const pages = plan.fresh!.pages.map((p) => ({
+      inst: p.institution,
+      source: p.source,
+      format: p.page.format,
+      parts: p.page.parts.map((x) => x.name),
+    }));
     expect(pages).toEqual([
-      { inst: 'sh-ruijin-north', source: 'ehr', format: 'hl7v2', parts: ['kafka:feeds.hl7v2:1:10', 'kafka:feeds.hl7v2:1:12'] },
+      {
+        inst: 'sh-ruijin-north',
+        source: 'ehr',
+        format: 'hl7v2',
+        parts: ['kafka:feeds.hl7v2:1:10', 'kafka:feeds.hl7v2:1:12'],
+      },
       { inst: 'lakeview-medical', source: 'ehr', format: 'hl7v2', parts: ['kafka:feeds.hl7v2:1:11'] },
     ]);
     // The staged page round-trips with the original bytes of each message.
@@ -45,11 +70,20 @@ describe('planning a feed micro-batch', () => {
   });
 
   it('uses the mapper format for FHIR API feeds and sends envelope failures to the DLQ with their reason', () => {
-    const fhir: FeedBatchMessage = { topic: 'feeds.fhir', partition: 0, offset: '5', key: null, value: Buffer.from('{"resourceType":"Patient"}'), headers: { institution: 'riverside-general', source: 'ehr', format: 'fhir-api' } };
+    const fhir: FeedBatchMessage = {
+      topic: 'feeds.fhir',
+      partition: 0,
+      offset: '5',
+      key: null,
+      value: Buffer.from('{"resourceType":"Patient"}'),
+      headers: { institution: 'riverside-general', source: 'ehr', format: 'fhir-api' },
+    };
     const bad: FeedBatchMessage = { ...fhir, offset: '6', headers: { source: 'ehr', format: 'fhir-api' } };
     const plan = planFeedBatch('feeds.fhir', 0, [fhir, bad], [], ctx);
     expect(plan.fresh!.pages.map((p) => p.page.format)).toEqual(['fhir']);
-    expect(plan.fresh!.dlq.map((d) => [d.message.offset, d.reason])).toEqual([['6', 'header institution: missing']]);
+    expect(plan.fresh!.dlq.map((d) => [d.message.offset, d.reason])).toEqual([
+      ['6', 'header institution: missing'],
+    ]);
     expect(plan.fresh!.consumed).toBe(2);
   });
 
@@ -58,11 +92,23 @@ describe('planning a feed micro-batch', () => {
       { first: 0n, last: 6n, key: 'a' },
       { first: 7n, last: 13n, key: 'b' },
     ];
-    const replay = planFeedBatch('feeds.hl7v2', 1, [4, 5, 6, 7, 8].map((o) => hl7(o)), ranges, ctx);
+    const replay = planFeedBatch(
+      'feeds.hl7v2',
+      1,
+      [4, 5, 6, 7, 8].map((o) => hl7(o)),
+      ranges,
+      ctx,
+    );
     expect(replay.covered.map((r) => r.key)).toEqual(['a', 'b']);
     expect(replay.fresh).toBeUndefined();
     expect(replay.commitOffset).toBe('9');
-    const tail = planFeedBatch('feeds.hl7v2', 1, [12, 13, 14, 15].map((o) => hl7(o)), ranges, ctx);
+    const tail = planFeedBatch(
+      'feeds.hl7v2',
+      1,
+      [12, 13, 14, 15].map((o) => hl7(o)),
+      ranges,
+      ctx,
+    );
     expect(tail.covered.map((r) => r.key)).toEqual(['b']);
     expect(tail.fresh).toMatchObject({ firstOffset: '14', lastOffset: '15', consumed: 2 });
   });

@@ -44,7 +44,13 @@ export interface PlanContext {
   limits: EnvelopeLimits;
 }
 
-export function planFeedBatch(topic: string, partition: number, messages: FeedBatchMessage[], ranges: readonly LedgerRange[], ctx: PlanContext): FeedBatchPlan {
+export function planFeedBatch(
+  topic: string,
+  partition: number,
+  messages: FeedBatchMessage[],
+  ranges: readonly LedgerRange[],
+  ctx: PlanContext,
+): FeedBatchPlan {
   if (messages.length === 0) throw new RangeError('planFeedBatch needs at least one message');
   const covered = new Set<LedgerRange>();
   const fresh: FeedBatchMessage[] = [];
@@ -70,7 +76,11 @@ export function planFeedBatch(topic: string, partition: number, messages: FeedBa
       group = {
         institution: check.institution.id,
         source: check.source,
-        page: { format: formatOf(check.institution, check.source), sourceFile: `kafka:${topic}:${partition}`, parts: [] },
+        page: {
+          format: formatOf(check.institution, check.source),
+          sourceFile: `kafka:${topic}:${partition}`,
+          parts: [],
+        },
       };
       groups.set(id, group);
     }
@@ -81,7 +91,13 @@ export function planFeedBatch(topic: string, partition: number, messages: FeedBa
     topic,
     partition,
     covered: [...covered],
-    fresh: { firstOffset: fresh[0].offset, lastOffset: fresh[fresh.length - 1].offset, consumed: fresh.length, dlq, pages: [...groups.values()] },
+    fresh: {
+      firstOffset: fresh[0].offset,
+      lastOffset: fresh[fresh.length - 1].offset,
+      consumed: fresh.length,
+      dlq,
+      pages: [...groups.values()],
+    },
     commitOffset,
   };
 }

@@ -34,12 +34,27 @@ describe('generator formats against ground truth', () => {
   it('maps every non-imaging source of every institution with counts equal to the ground truth', async () => {
     const sources = gt.expected.filter((e) => e.source !== 'imaging');
     expect(sources.length).toBe(18 * 4);
-    const institutions = JSON.parse(readFileSync(join(dir, 'institutions.json'), 'utf8')).institutions as { id: string; timezone: string }[];
+    const institutions = JSON.parse(readFileSync(join(dir, 'institutions.json'), 'utf8')).institutions as {
+      id: string;
+      timezone: string;
+    }[];
     for (const e of sources) {
       const format = FORMAT[e.format] ?? (e.format as SourceFormat);
       const inst = institutions.find((i) => i.id === e.institution)!;
-      const base: Omit<MapContext, 'sourceFile'> = { institution: e.institution, timezone: inst.timezone, subjectMrn: 'MRN-TEST' };
-      if (format === 'his-csv') base.columnMapping = hisCsvMappingSchema.parse(JSON.parse(readFileSync(join(import.meta.dirname, '..', 'config', 'his-csv', `${e.institution}.json`), 'utf8')));
+      const base: Omit<MapContext, 'sourceFile'> = {
+        institution: e.institution,
+        timezone: inst.timezone,
+        subjectMrn: 'MRN-TEST',
+      };
+      if (format === 'his-csv')
+        base.columnMapping = hisCsvMappingSchema.parse(
+          JSON.parse(
+            readFileSync(
+              join(import.meta.dirname, '..', 'config', 'his-csv', `${e.institution}.json`),
+              'utf8',
+            ),
+          ),
+        );
       let recordsIn = 0;
       let rejected = 0;
       for (const f of files(join(dir, e.institution, e.source))) {
@@ -48,15 +63,26 @@ describe('generator formats against ground truth', () => {
         recordsIn += r.recordsIn;
         rejected += r.recordsRejected;
       }
-      expect({ source: `${e.institution}/${e.source}/${format}`, recordsIn }).toEqual({ source: `${e.institution}/${e.source}/${format}`, recordsIn: e.records });
-      expect({ source: `${e.institution}/${e.source}/${format}`, rejected }).toEqual({ source: `${e.institution}/${e.source}/${format}`, rejected: e.malformed });
+      expect({ source: `${e.institution}/${e.source}/${format}`, recordsIn }).toEqual({
+        source: `${e.institution}/${e.source}/${format}`,
+        recordsIn: e.records,
+      });
+      expect({ source: `${e.institution}/${e.source}/${format}`, rejected }).toEqual({
+        source: `${e.institution}/${e.source}/${format}`,
+        rejected: e.malformed,
+      });
     }
   });
 
   it('maps the generated DICOM instances into ImagingStudy resources, one per study', () => {
     for (const e of gt.expected.filter((x) => x.source === 'imaging').slice(0, 4)) {
-      const summaries = files(join(dir, e.institution, 'imaging')).map((f) => summarizeDicom(readFileSync(f), basename(f)));
-      const r = mapImagingStudies(summaries, { institution: e.institution, sourceFile: `${e.institution}/imaging` });
+      const summaries = files(join(dir, e.institution, 'imaging')).map((f) =>
+        summarizeDicom(readFileSync(f), basename(f)),
+      );
+      const r = mapImagingStudies(summaries, {
+        institution: e.institution,
+        sourceFile: `${e.institution}/imaging`,
+      });
       expectReconciled(r);
       expect(r.recordsIn).toBe(e.records);
       expect(r.recordsRejected).toBe(0);

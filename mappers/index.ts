@@ -67,8 +67,14 @@ export async function mapBuffer(format: SourceFormat, bytes: Buffer, ctx: MapCon
  * onBatch; other formats are read whole and delivered as one batch. With onBatch, the returned result carries the
  * totals (recordsIn/Mapped/Rejected) and empty resources/issues arrays (they went to onBatch); without it, everything.
  */
-export async function mapFile(format: SourceFormat, path: string, ctx: MapContext, onBatch?: BatchHandler): Promise<MapResult> {
-  if (format === 'apple-health') return mapAppleHealthStream(createReadStream(path, { highWaterMark: 1 << 20 }), ctx, onBatch);
+export async function mapFile(
+  format: SourceFormat,
+  path: string,
+  ctx: MapContext,
+  onBatch?: BatchHandler,
+): Promise<MapResult> {
+  if (format === 'apple-health')
+    return mapAppleHealthStream(createReadStream(path, { highWaterMark: 1 << 20 }), ctx, onBatch);
   const handle = await open(path, 'r');
   let bytes: Buffer;
   try {
@@ -79,7 +85,13 @@ export async function mapFile(format: SourceFormat, path: string, ctx: MapContex
   const result = await mapBuffer(format, bytes, ctx);
   if (!onBatch) return result;
   await onBatch(result);
-  return { resources: [], issues: [], recordsIn: result.recordsIn, recordsMapped: result.recordsMapped, recordsRejected: result.recordsRejected };
+  return {
+    resources: [],
+    issues: [],
+    recordsIn: result.recordsIn,
+    recordsMapped: result.recordsMapped,
+    recordsRejected: result.recordsRejected,
+  };
 }
 
 /** DicomSummary (one per instance) -> one ImagingStudy per study, referencing the same Patient stable id as EHR data. */

@@ -5,7 +5,10 @@ import { RecordSink } from './sink';
 function read(bytes: Buffer) {
   const sink = new RecordSink({ institution: 'test-inst', sourceFile: 'in.ndjson', validate: false });
   const docs = readJsonDocuments(bytes, sink);
-  return { docs, issues: sink.result.issues.map((i) => ({ severity: i.severity, location: i.location?.[0] })) };
+  return {
+    docs,
+    issues: sink.result.issues.map((i) => ({ severity: i.severity, location: i.location?.[0] })),
+  };
 }
 
 describe('readJsonDocuments', () => {
@@ -21,7 +24,9 @@ describe('readJsonDocuments', () => {
 
   it('reads a one-line or pretty-printed JSON file (with BOM or trailing space) as one document', () => {
     for (const text of ['\uFEFF{"a":1}\n\n', '{\n  "a": 1\n}\n', '[{"a":1}]', '{"a":1}']) {
-      expect(read(Buffer.from(text)).docs).toEqual([{ value: text.includes('[') ? [{ a: 1 }] : { a: 1 }, location: '$' }]);
+      expect(read(Buffer.from(text)).docs).toEqual([
+        { value: text.includes('[') ? [{ a: 1 }] : { a: 1 }, location: '$' },
+      ]);
     }
   });
 

@@ -33,7 +33,15 @@ export function readJsonDocuments(bytes: Buffer, sink: RecordSink): JsonDocument
     }
   }
   const out: JsonDocument[] = [];
-  readLines(text.length, 0, 0, (from) => text.indexOf('\n', from), (start, end) => text.slice(start, end), out, sink);
+  readLines(
+    text.length,
+    0,
+    0,
+    (from) => text.indexOf('\n', from),
+    (start, end) => text.slice(start, end),
+    out,
+    sink,
+  );
   return out;
 }
 
@@ -91,7 +99,15 @@ function readNdjsonFast(bytes: Buffer, bom: number, sink: RecordSink): JsonDocum
   // Only JSON whitespace after a complete value: the whole file is that one document.
   if (p >= bytes.length) return [{ value: first, location: '$' }];
   const out: JsonDocument[] = [{ value: first, location: 'line 1' }];
-  readLines(bytes.length, end1 + 1, 1, (from) => bytes.indexOf(0x0a, from), (start, end) => bytes.toString('utf8', start, end), out, sink);
+  readLines(
+    bytes.length,
+    end1 + 1,
+    1,
+    (from) => bytes.indexOf(0x0a, from),
+    (start, end) => bytes.toString('utf8', start, end),
+    out,
+    sink,
+  );
   return out;
 }
 

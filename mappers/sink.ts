@@ -35,8 +35,20 @@ export class RecordSink {
     return `${this.ctx.sourceFile}:${location}`;
   }
 
-  issue(severity: OperationOutcomeIssue['severity'], code: IssueCode, location: string, diagnostics: string, expression?: string[]): void {
-    this.result.issues.push({ severity, code, diagnostics, location: [this.where(location)], ...(expression ? { expression } : {}) });
+  issue(
+    severity: OperationOutcomeIssue['severity'],
+    code: IssueCode,
+    location: string,
+    diagnostics: string,
+    expression?: string[],
+  ): void {
+    this.result.issues.push({
+      severity,
+      code,
+      diagnostics,
+      location: [this.where(location)],
+      ...(expression ? { expression } : {}),
+    });
   }
 
   /** A record that produced nothing: counted in and rejected, with an error issue. */
@@ -57,7 +69,8 @@ export class RecordSink {
       resources = build();
     } catch (e) {
       this.result.recordsRejected += count;
-      if (e instanceof RecordError) this.issue('error', e.code, `${at(where)}${e.location ? `:${e.location}` : ''}`, e.message);
+      if (e instanceof RecordError)
+        this.issue('error', e.code, `${at(where)}${e.location ? `:${e.location}` : ''}`, e.message);
       else this.issue('error', 'exception', at(where), `mapping failed: ${toError(e).name}`);
       return false;
     }
@@ -72,7 +85,14 @@ export class RecordSink {
         const issues = validateFhirResource(r);
         if (issues.length === 0) continue;
         bad = true;
-        for (const i of issues) this.issue('error', i.code, at(where), `${r.resourceType} fails FHIR R4 validation: ${i.diagnostics ?? 'invalid'}`, i.expression);
+        for (const i of issues)
+          this.issue(
+            'error',
+            i.code,
+            at(where),
+            `${r.resourceType} fails FHIR R4 validation: ${i.diagnostics ?? 'invalid'}`,
+            i.expression,
+          );
       }
       if (bad) {
         this.result.recordsRejected += count;

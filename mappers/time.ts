@@ -63,7 +63,9 @@ const HL7_TS = /^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?
 export interface Hl7TimeError {
   readonly error: string;
 }
-const NOT_DATE_TIME: Hl7TimeError = { error: 'not an HL7 date/time (expected YYYY[MM[DD[HHMM[SS]]]][+/-ZZZZ])' };
+const NOT_DATE_TIME: Hl7TimeError = {
+  error: 'not an HL7 date/time (expected YYYY[MM[DD[HHMM[SS]]]][+/-ZZZZ])',
+};
 const NOT_DATE: Hl7TimeError = { error: 'not an HL7 date (expected YYYY[MM[DD]])' };
 const OUT_OF_RANGE: Hl7TimeError = { error: 'date/time component out of range' };
 
@@ -92,7 +94,11 @@ export function tryHl7DateTime(raw: string, timezone: string): string | Hl7TimeE
   // expression. Anything else (fractions, odd lengths, spaces) takes the regular expression below.
   let n = raw.length;
   let zone = '';
-  if (n >= 13 && (raw.charCodeAt(n - 5) === 0x2b || raw.charCodeAt(n - 5) === 0x2d) && allDigits(raw, n - 4, n)) {
+  if (
+    n >= 13 &&
+    (raw.charCodeAt(n - 5) === 0x2b || raw.charCodeAt(n - 5) === 0x2d) &&
+    allDigits(raw, n - 4, n)
+  ) {
     zone = `${raw.slice(n - 5, n - 2)}:${raw.slice(n - 2)}`;
     n -= 5;
   }
@@ -105,8 +111,11 @@ export function tryHl7DateTime(raw: string, timezone: string): string | Hl7TimeE
     const h = raw.slice(8, 10);
     const mi = raw.slice(10, 12);
     const s = n === 14 ? raw.slice(12, 14) : '00';
-    if (!inRange(Number(h), 0, 23) || !inRange(Number(mi), 0, 59) || !inRange(Number(s), 0, 59)) return OUT_OF_RANGE;
-    return flat(`${y}-${mo}-${d}T${h}:${mi}:${s}${zone || localOffset(timezone, Number(y), Number(mo), Number(d), Number(h), Number(mi))}`);
+    if (!inRange(Number(h), 0, 23) || !inRange(Number(mi), 0, 59) || !inRange(Number(s), 0, 59))
+      return OUT_OF_RANGE;
+    return flat(
+      `${y}-${mo}-${d}T${h}:${mi}:${s}${zone || localOffset(timezone, Number(y), Number(mo), Number(d), Number(h), Number(mi))}`,
+    );
   }
   const m = HL7_TS.exec(raw.trim());
   if (!m) return NOT_DATE_TIME;
@@ -115,7 +124,8 @@ export function tryHl7DateTime(raw: string, timezone: string): string | Hl7TimeE
   if (!mo) return y;
   if (!d) return `${y}-${mo}`;
   if (!h) return `${y}-${mo}-${d}`;
-  if (!inRange(Number(h), 0, 23) || !inRange(Number(mi ?? 0), 0, 59) || !inRange(Number(s ?? 0), 0, 59)) return OUT_OF_RANGE;
+  if (!inRange(Number(h), 0, 23) || !inRange(Number(mi ?? 0), 0, 59) || !inRange(Number(s ?? 0), 0, 59))
+    return OUT_OF_RANGE;
   const offset = tz
     ? `${tz.slice(0, 3)}:${tz.slice(3)}`
     : localOffset(timezone, Number(y), Number(mo), Number(d), Number(h), Number(mi ?? 0));
@@ -149,13 +159,22 @@ export function hl7Date(raw: string, location: string): string {
 }
 
 /** Local "YYYY-MM-DD HH:MM[:SS]" (or with T) in a zone -> FHIR dateTime. */
-export function localDateTime(y: number, mo: number, d: number, h: number, mi: number, s: number, timezone: string): string {
+export function localDateTime(
+  y: number,
+  mo: number,
+  d: number,
+  h: number,
+  mi: number,
+  s: number,
+  timezone: string,
+): string {
   return `${y}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(s)}${localOffset(timezone, y, mo, d, h, mi)}`;
 }
 
 /** FHIR instant (Provenance.recorded) from a FHIR dateTime that may be date-only. */
 export function toInstant(dateTime: string): string {
   if (dateTime.includes('T')) return dateTime;
-  const full = dateTime.length === 4 ? `${dateTime}-01-01` : dateTime.length === 7 ? `${dateTime}-01` : dateTime;
+  const full =
+    dateTime.length === 4 ? `${dateTime}-01-01` : dateTime.length === 7 ? `${dateTime}-01` : dateTime;
   return `${full}T00:00:00Z`;
 }

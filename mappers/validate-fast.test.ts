@@ -59,9 +59,15 @@ function edit(root: Json, path: Path, fn: (container: Record<string | number, Js
 /** Generic structural mutations of one property or array item. */
 function mutationsAt(root: Json, path: Path, key: string | number, v: Json): Case[] {
   const where = [...path, key].join('.');
-  const set = (label: string, value: Json): Case => ({ label: `${where}: ${label}`, resource: edit(root, path, (c) => (c[key] = value)) });
+  const set = (label: string, value: Json): Case => ({
+    label: `${where}: ${label}`,
+    resource: edit(root, path, (c) => (c[key] = value)),
+  });
   const out: Case[] = [
-    { label: `${where}: deleted`, resource: edit(root, path, (c) => (Array.isArray(c) ? c.splice(key as number, 1) : delete c[key])) },
+    {
+      label: `${where}: deleted`,
+      resource: edit(root, path, (c) => (Array.isArray(c) ? c.splice(key as number, 1) : delete c[key])),
+    },
     set('null', null),
     set('undefined', undefined),
     set('empty string', ''),
@@ -69,14 +75,36 @@ function mutationsAt(root: Json, path: Path, key: string | number, v: Json): Cas
     set('empty array', []),
   ];
   if (Array.isArray(v)) {
-    out.push(set('unwrapped', v[0]), set('null item', [...v, null]), set('undefined item', [...v, undefined]), set('empty item', [...v, {}]), set('duplicated', [...v, ...v]));
+    out.push(
+      set('unwrapped', v[0]),
+      set('null item', [...v, null]),
+      set('undefined item', [...v, undefined]),
+      set('empty item', [...v, {}]),
+      set('duplicated', [...v, ...v]),
+    );
   } else {
     out.push(set('wrapped in array', [v]));
   }
   if (typeof v === 'string') {
-    out.push(set('number', 42), set('boolean', true), set('blank', ' '), set('leading space', ` ${v}`), set('double inner space', `${v}  x`), set('bad date', '2020-13-45'), set('control char', `a\u0001b`), set('bad instant', '2020-01-01T25:00:00'));
+    out.push(
+      set('number', 42),
+      set('boolean', true),
+      set('blank', ' '),
+      set('leading space', ` ${v}`),
+      set('double inner space', `${v}  x`),
+      set('bad date', '2020-13-45'),
+      set('control char', `a\u0001b`),
+      set('bad instant', '2020-01-01T25:00:00'),
+    );
   } else if (typeof v === 'number') {
-    out.push(set('string', String(v)), set('fraction', v + 0.5), set('negative', -Math.abs(v) - 1), set('zero', 0), set('NaN', NaN), set('Infinity', Infinity));
+    out.push(
+      set('string', String(v)),
+      set('fraction', v + 0.5),
+      set('negative', -Math.abs(v) - 1),
+      set('zero', 0),
+      set('NaN', NaN),
+      set('Infinity', Infinity),
+    );
   } else if (typeof v === 'boolean') {
     out.push(set('string', String(v)), set('number', 1));
   } else if (isObj(v)) {
@@ -88,17 +116,45 @@ function mutationsAt(root: Json, path: Path, key: string | number, v: Json): Cas
       set('nested resourceType', { ...v, resourceType: 'Patient' }),
       set('literal choice key', { ...v, 'value[x]': 'x' }),
     );
-    if (prim) out.push(set('primitive extension', { ...v, [`_${prim}`]: { extension: [{ url: 'http://x', valueString: 'x' }] } }), set('bad primitive extension', { ...v, [`_${prim}`]: 'x' }));
+    if (prim)
+      out.push(
+        set('primitive extension', {
+          ...v,
+          [`_${prim}`]: { extension: [{ url: 'http://x', valueString: 'x' }] },
+        }),
+        set('bad primitive extension', { ...v, [`_${prim}`]: 'x' }),
+      );
   }
   if (typeof key === 'string') {
     const choice = /^([a-z]+)([A-Z][A-Za-z]*)$/.exec(key);
-    out.push({ label: `${where}: renamed to unknown`, resource: edit(root, path, (c) => ((c[`${key}X`] = c[key]), delete c[key])) });
+    out.push({
+      label: `${where}: renamed to unknown`,
+      resource: edit(root, path, (c) => ((c[`${key}X`] = c[key]), delete c[key])),
+    });
     if (choice) {
       out.push(
-        { label: `${where}: bad choice type`, resource: edit(root, path, (c) => ((c[`${choice[1]}Foo`] = c[key]), delete c[key])) },
-        { label: `${where}: as valueString`, resource: edit(root, path, (c) => ((c[`${choice[1]}String`] = c[key]), delete c[key])) },
-        { label: `${where}: second choice`, resource: edit(root, path, (c) => (c[`${choice[1]}${choice[2] === 'Boolean' ? 'String' : 'Boolean'}`] = choice[2] === 'Boolean' ? 'x' : true)) },
-        { label: `${where}: primitive extension for choice`, resource: edit(root, path, (c) => (c[`_${key}`] = { id: 'a' })) },
+        {
+          label: `${where}: bad choice type`,
+          resource: edit(root, path, (c) => ((c[`${choice[1]}Foo`] = c[key]), delete c[key])),
+        },
+        {
+          label: `${where}: as valueString`,
+          resource: edit(root, path, (c) => ((c[`${choice[1]}String`] = c[key]), delete c[key])),
+        },
+        {
+          label: `${where}: second choice`,
+          resource: edit(
+            root,
+            path,
+            (c) =>
+              (c[`${choice[1]}${choice[2] === 'Boolean' ? 'String' : 'Boolean'}`] =
+                choice[2] === 'Boolean' ? 'x' : true),
+          ),
+        },
+        {
+          label: `${where}: primitive extension for choice`,
+          resource: edit(root, path, (c) => (c[`_${key}`] = { id: 'a' })),
+        },
       );
     }
   }
@@ -108,18 +164,46 @@ function mutationsAt(root: Json, path: Path, key: string | number, v: Json): Cas
 /** Edits aimed at invariants and at what the fast path must not model. */
 function targetedMutations(root: Json): Case[] {
   const r = root as Obj;
-  const add = (label: string, fn: (c: Obj) => void): Case => ({ label, resource: edit(root, [], (c) => fn(c as Obj)) });
+  const add = (label: string, fn: (c: Obj) => void): Case => ({
+    label,
+    resource: edit(root, [], (c) => fn(c as Obj)),
+  });
   const out: Case[] = [
     add('extra root property', (c) => (c.foo = 1)),
     add('primitive extension on id', (c) => (c._id = { extension: [{ url: 'http://x', valueString: 'x' }] })),
     add('contained resource', (c) => (c.contained = [{ resourceType: 'Patient', id: 'c1' }])),
-    add('contained with contained', (c) => (c.contained = [{ resourceType: 'Patient', id: 'c1', contained: [{ resourceType: 'Patient', id: 'c2' }] }])),
-    add('meta.profile', (c) => (c.meta = { ...(isObj(c.meta) ? c.meta : {}), profile: ['http://hl7.org/fhir/StructureDefinition/Patient'] })),
-    add('text narrative', (c) => (c.text = { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' })),
+    add(
+      'contained with contained',
+      (c) =>
+        (c.contained = [
+          { resourceType: 'Patient', id: 'c1', contained: [{ resourceType: 'Patient', id: 'c2' }] },
+        ]),
+    ),
+    add(
+      'meta.profile',
+      (c) =>
+        (c.meta = {
+          ...(isObj(c.meta) ? c.meta : {}),
+          profile: ['http://hl7.org/fhir/StructureDefinition/Patient'],
+        }),
+    ),
+    add(
+      'text narrative',
+      (c) => (c.text = { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' }),
+    ),
     add('extension valid', (c) => (c.extension = [{ url: 'http://x', valueString: 'a' }])),
     add('extension without value (ext-1)', (c) => (c.extension = [{ url: 'http://x' }])),
-    add('extension with value and extension (ext-1)', (c) => (c.extension = [{ url: 'http://x', valueString: 'a', extension: [{ url: 'http://y', valueString: 'b' }] }])),
-    add('nested extension valid', (c) => (c.extension = [{ url: 'http://x', extension: [{ url: 'http://y', valueCode: 'b' }] }])),
+    add(
+      'extension with value and extension (ext-1)',
+      (c) =>
+        (c.extension = [
+          { url: 'http://x', valueString: 'a', extension: [{ url: 'http://y', valueString: 'b' }] },
+        ]),
+    ),
+    add(
+      'nested extension valid',
+      (c) => (c.extension = [{ url: 'http://x', extension: [{ url: 'http://y', valueCode: 'b' }] }]),
+    ),
     add('extension without url', (c) => (c.extension = [{ valueString: 'a' }])),
     add('modifierExtension', (c) => (c.modifierExtension = [{ url: 'http://x', valueBoolean: true }])),
     add('id too long', (c) => (c.id = 'x'.repeat(65))),
@@ -135,8 +219,14 @@ function targetedMutations(root: Json): Case[] {
         for (const k of Object.keys(c)) if (/^value[A-Z]/.test(k)) delete c[k];
         c.dataAbsentReason = { text: 'x' };
       }),
-      add('component repeating the code (obs-7)', (c) => (c.component = [{ code: c.code, valueString: 'x' }])),
-      add('component with another code', (c) => (c.component = [{ code: { text: 'other' }, valueString: 'x' }])),
+      add(
+        'component repeating the code (obs-7)',
+        (c) => (c.component = [{ code: c.code, valueString: 'x' }]),
+      ),
+      add(
+        'component with another code',
+        (c) => (c.component = [{ code: { text: 'other' }, valueString: 'x' }]),
+      ),
       add('referenceRange with type only (obs-3)', (c) => (c.referenceRange = [{ type: { text: 'x' } }])),
       add('referenceRange with text', (c) => (c.referenceRange = [{ text: 'normal' }])),
       add('referenceRange low', (c) => (c.referenceRange = [{ low: { value: 1, unit: 'mg' } }])),
@@ -155,8 +245,31 @@ function targetedMutations(root: Json): Case[] {
   }
   if (r.resourceType === 'Condition') {
     out.push(
-      add('abatement while active (con-4)', (c) => ((c.abatementDateTime = '2020-01-01'), (c.clinicalStatus = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] }))),
-      add('entered-in-error with clinical status (con-5)', (c) => ((c.verificationStatus = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'entered-in-error' }] }), (c.clinicalStatus = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] }))),
+      add(
+        'abatement while active (con-4)',
+        (c) => (
+          (c.abatementDateTime = '2020-01-01'),
+          (c.clinicalStatus = {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }],
+          })
+        ),
+      ),
+      add(
+        'entered-in-error with clinical status (con-5)',
+        (c) => (
+          (c.verificationStatus = {
+            coding: [
+              {
+                system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status',
+                code: 'entered-in-error',
+              },
+            ],
+          }),
+          (c.clinicalStatus = {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }],
+          })
+        ),
+      ),
     );
   }
   if (r.resourceType === 'Patient') {
@@ -170,9 +283,21 @@ function targetedMutations(root: Json): Case[] {
   for (const [path, key, v] of entries(root)) {
     if (!isObj(v)) continue;
     const where = [...path, key].join('.');
-    if ('start' in v || 'end' in v) out.push({ label: `${where}: end before start`, resource: edit(root, [...path, key], (p) => ((p.start = '2021-01-01'), (p.end = '2020-01-01'))) });
-    if ('reference' in v) out.push({ label: `${where}: empty reference object`, resource: edit(root, path, (c) => (c[key] = {})) });
-    if ('code' in v && 'system' in v && typeof v.value === 'number') out.push({ label: `${where}: quantity code without system`, resource: edit(root, [...path, key], (q) => delete q.system) });
+    if ('start' in v || 'end' in v)
+      out.push({
+        label: `${where}: end before start`,
+        resource: edit(root, [...path, key], (p) => ((p.start = '2021-01-01'), (p.end = '2020-01-01'))),
+      });
+    if ('reference' in v)
+      out.push({
+        label: `${where}: empty reference object`,
+        resource: edit(root, path, (c) => (c[key] = {})),
+      });
+    if ('code' in v && 'system' in v && typeof v.value === 'number')
+      out.push({
+        label: `${where}: quantity code without system`,
+        resource: edit(root, [...path, key], (q) => delete q.system),
+      });
   }
   return out;
 }
@@ -215,7 +340,10 @@ describe('fast FHIR validation path', () => {
   });
 
   it('says "certainly valid" for nearly every valid real resource, and never for an invalid one', () => {
-    for (const [name, corpus] of [['synthea', synthea], ['mapped', mapped]] as const) {
+    for (const [name, corpus] of [
+      ['synthea', synthea],
+      ['mapped', mapped],
+    ] as const) {
       let valid = 0;
       let hits = 0;
       const unsound: string[] = [];
@@ -225,7 +353,9 @@ describe('fast FHIR validation path', () => {
         if (!err) valid++;
         if (f && !err) hits++;
         if (f && err) unsound.push(r.resourceType);
-        expect(validateFhirResource(structuredClone(r))).toEqual(validateFhirResourceWithMedplum(structuredClone(r)));
+        expect(validateFhirResource(structuredClone(r))).toEqual(
+          validateFhirResourceWithMedplum(structuredClone(r)),
+        );
       }
       expect(unsound, name).toEqual([]);
       expect(corpus.length, name).toBeGreaterThan(1000);
@@ -246,7 +376,8 @@ describe('fast FHIR validation path', () => {
     const different: string[] = [];
     for (const base of bases) {
       const all: Case[] = [];
-      for (const [path, key, v] of entries(base as Json)) all.push(...mutationsAt(base as Json, path, key, v));
+      for (const [path, key, v] of entries(base as Json))
+        all.push(...mutationsAt(base as Json, path, key, v));
       // All targeted edits, and a seeded sample of the structural ones (every one of them on every base is ~10x slower).
       const sample = all.filter(() => rng.next() < 24 / Math.max(24, all.length));
       for (const c of [...targetedMutations(base as Json), ...sample]) {
@@ -279,11 +410,18 @@ describe('fast FHIR validation path', () => {
   it('hand-written invariant proofs agree with medplum FHIRPath every time they are used', () => {
     // Runs after the corpus and mutation tests (same file, in order), whose every shortcut use was checked.
     expect(shortcutDisagreements).toEqual([]);
-    for (const key of ['dom-2', 'dom-4', 'dom-5', 'ext-1', 'obs-6', 'obs-7', 'obs-3', 'con-4', 'con-5']) expect(shortcutUses.get(key) ?? 0, key).toBeGreaterThan(50);
+    for (const key of ['dom-2', 'dom-4', 'dom-5', 'ext-1', 'obs-6', 'obs-7', 'obs-3', 'con-4', 'con-5'])
+      expect(shortcutUses.get(key) ?? 0, key).toBeGreaterThan(50);
   });
 
   it('agrees with medplum on hand-picked edges: integer kinds, formats, cardinality, invariants', () => {
-    const imm = { resourceType: 'Immunization', status: 'completed', vaccineCode: { text: 'x' }, patient: { reference: 'Patient/1' }, occurrenceDateTime: '2020-01-01' };
+    const imm = {
+      resourceType: 'Immunization',
+      status: 'completed',
+      vaccineCode: { text: 'x' },
+      patient: { reference: 'Patient/1' },
+      occurrenceDateTime: '2020-01-01',
+    };
     const cases: [Json, boolean][] = [
       [imm, true],
       [{ ...imm, protocolApplied: [{ doseNumberPositiveInt: 1 }] }, true],
@@ -299,10 +437,26 @@ describe('fast FHIR validation path', () => {
       [{ ...imm, note: [] }, true],
       [{ ...imm, vaccineCode: {} }, false],
       [{ ...imm, note: undefined }, true],
-      [{ resourceType: 'Media', status: 'completed', content: { contentType: 'text/plain' }, frames: 0 }, false],
-      [{ resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { size: -1 } }] }, false],
-      [{ resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { size: 0, data: '' } }] }, true],
-      [{ resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { data: 'abc' } }] }, false],
+      [
+        { resourceType: 'Media', status: 'completed', content: { contentType: 'text/plain' }, frames: 0 },
+        false,
+      ],
+      [
+        { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { size: -1 } }] },
+        false,
+      ],
+      [
+        {
+          resourceType: 'DocumentReference',
+          status: 'current',
+          content: [{ attachment: { size: 0, data: '' } }],
+        },
+        true,
+      ],
+      [
+        { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { data: 'abc' } }] },
+        false,
+      ],
     ];
     for (const [r, expected] of cases) {
       const label = JSON.stringify(r).slice(0, 160);
@@ -320,8 +474,15 @@ describe('fast FHIR validation path', () => {
     expect(fast.isCertainlyValid({ ...obs, valueBoolean: true })).toBe(false);
     expect(fast.isCertainlyValid({ ...obs, code: { text: 'x', resourceType: 'Patient' } })).toBe(false);
     expect(fast.isCertainlyValid({ ...obs, status: null })).toBe(false);
-    expect(fast.isCertainlyValid({ ...obs, code: Object.assign(Object.create({ text: 'x' }) as object, { coding: [{ code: 'a' }] }) })).toBe(false);
-    expect(fast.isCertainlyValid({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: obs }] })).toBe(false);
+    expect(
+      fast.isCertainlyValid({
+        ...obs,
+        code: Object.assign(Object.create({ text: 'x' }) as object, { coding: [{ code: 'a' }] }),
+      }),
+    ).toBe(false);
+    expect(
+      fast.isCertainlyValid({ resourceType: 'Bundle', type: 'collection', entry: [{ resource: obs }] }),
+    ).toBe(false);
     expect(fast.isCertainlyValid({ resourceType: 'Nope' })).toBe(false);
     expect(fast.isCertainlyValid(null)).toBe(false);
   });
@@ -329,9 +490,13 @@ describe('fast FHIR validation path', () => {
   it('answers "not sure" to everything under a medplum release it does not mirror', () => {
     const obs = { resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueString: 'a' };
     expect(core.MEDPLUM_VERSION.startsWith(`${MIRRORED_MEDPLUM_VERSION}-`)).toBe(true);
-    expect(createFastValidator({ ...core, MEDPLUM_VERSION: core.MEDPLUM_VERSION }).isCertainlyValid(obs)).toBe(true);
+    expect(
+      createFastValidator({ ...core, MEDPLUM_VERSION: core.MEDPLUM_VERSION }).isCertainlyValid(obs),
+    ).toBe(true);
     for (const version of ['4.5.3-0a1b2c3', '5.2.13-0a1b2c3', '4.5.20', '']) {
-      expect(createFastValidator({ ...core, MEDPLUM_VERSION: version }).isCertainlyValid(obs), version).toBe(false);
+      expect(createFastValidator({ ...core, MEDPLUM_VERSION: version }).isCertainlyValid(obs), version).toBe(
+        false,
+      );
     }
   });
 });

@@ -42,7 +42,12 @@ type Shortcut = (value: Record<string, unknown>, plan: TypePlan) => boolean;
 
 const present = (obj: Record<string, unknown>, key: string): boolean => {
   const v = obj[key];
-  return v !== undefined && v !== null && v !== '' && !(Array.isArray(v) ? v.length === 0 : typeof v === 'object' && Object.keys(v).length === 0);
+  return (
+    v !== undefined &&
+    v !== null &&
+    v !== '' &&
+    !(Array.isArray(v) ? v.length === 0 : typeof v === 'object' && Object.keys(v).length === 0)
+  );
 };
 const presentChoice = (obj: Record<string, unknown>, plan: TypePlan, name: string): boolean | undefined => {
   const keys = plan.elements.get(name)?.choiceKeys;
@@ -59,23 +64,34 @@ const codings = (cc: unknown): { system?: unknown; code?: unknown }[] => {
 const SHORTCUTS: Record<string, Shortcut> = {
   // No contained resources (the walk does not model them), so every `contained...empty()` is true.
   'dom-2|contained.contained.empty()': (v) => !present(v, 'contained'),
-  'dom-4|contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()': (v) => !present(v, 'contained'),
+  'dom-4|contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()': (v) =>
+    !present(v, 'contained'),
   'dom-5|contained.meta.security.empty()': (v) => !present(v, 'contained'),
   'ext-1|extension.exists() != value.exists()': (v, plan) => {
     const value = presentChoice(v, plan, 'value[x]');
     return value !== undefined && present(v, 'extension') !== value;
   },
-  'obs-6|dataAbsentReason.empty() or value.empty()': (v, plan) => !present(v, 'dataAbsentReason') || presentChoice(v, plan, 'value[x]') === false,
-  'obs-7|value.empty() or component.code.where(coding.intersect(%resource.code.coding).exists()).empty()': (v, plan) =>
-    presentChoice(v, plan, 'value[x]') === false || !present(v, 'component'),
-  'obs-3|low.exists() or high.exists() or text.exists()': (v) => present(v, 'low') || present(v, 'high') || present(v, 'text'),
+  'obs-6|dataAbsentReason.empty() or value.empty()': (v, plan) =>
+    !present(v, 'dataAbsentReason') || presentChoice(v, plan, 'value[x]') === false,
+  'obs-7|value.empty() or component.code.where(coding.intersect(%resource.code.coding).exists()).empty()': (
+    v,
+    plan,
+  ) => presentChoice(v, plan, 'value[x]') === false || !present(v, 'component'),
+  'obs-3|low.exists() or high.exists() or text.exists()': (v) =>
+    present(v, 'low') || present(v, 'high') || present(v, 'text'),
   // FHIRPath `=` on strings is exact (fhirPathEquals: xValue === yValue), and a coding without the code never matches.
   "con-4|abatement.empty() or clinicalStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-clinical' and (code='resolved' or code='remission' or code='inactive')).exists()":
     (v, plan) =>
       presentChoice(v, plan, 'abatement[x]') === false ||
-      codings(v.clinicalStatus).some((c) => c.system === 'http://terminology.hl7.org/CodeSystem/condition-clinical' && (c.code === 'resolved' || c.code === 'remission' || c.code === 'inactive')),
+      codings(v.clinicalStatus).some(
+        (c) =>
+          c.system === 'http://terminology.hl7.org/CodeSystem/condition-clinical' &&
+          (c.code === 'resolved' || c.code === 'remission' || c.code === 'inactive'),
+      ),
   "con-5|verificationStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-ver-status' and code='entered-in-error').empty() or clinicalStatus.empty()":
-    (v) => !present(v, 'clinicalStatus') || !codings(v.verificationStatus).some((c) => c.code === 'entered-in-error'),
+    (v) =>
+      !present(v, 'clinicalStatus') ||
+      !codings(v.verificationStatus).some((c) => c.code === 'entered-in-error'),
 };
 
 type JsType = 'string' | 'number' | 'boolean';
@@ -161,23 +177,43 @@ export function createFastValidator(core: MedplumCore, options: FastValidatorOpt
       } catch {
         atom = undefined;
       }
-      inv = { key, expression, atom, broken: atom === undefined, shortcut: SHORTCUTS[`${key}|${expression}`] };
+      inv = {
+        key,
+        expression,
+        atom,
+        broken: atom === undefined,
+        shortcut: SHORTCUTS[`${key}|${expression}`],
+      };
       invariantCache.set(`${key}|${expression}`, inv);
     }
     return inv;
   };
 
-  const invariantsOf = (constraints: { key: string; severity: string; expression: string }[] | undefined): Invariant[] =>
-    (constraints ?? []).filter((c) => c.severity === 'error' && !SKIPPED_CONSTRAINTS.has(c.key)).map((c) => invariant(c.key, c.expression));
+  const invariantsOf = (
+    constraints: { key: string; severity: string; expression: string }[] | undefined,
+  ): Invariant[] =>
+    (constraints ?? [])
+      .filter((c) => c.severity === 'error' && !SKIPPED_CONSTRAINTS.has(c.key))
+      .map((c) => invariant(c.key, c.expression));
 
   const keyPlan = (element: ElementPlan, el: SchemaElement, code: string): KeyPlan => {
     // getTypedPropertyValueWithSchema types Element / BackboneElement values by the element's first type.
     const type = code === 'Element' || code === 'BackboneElement' ? el.type[0].code : code;
     if (core.isPrimitiveType(type)) {
       const jsType = jsTypes[type];
-      return { element, type, jsType, regex: regexes[type], unsupported: type === 'undefined' || jsType === undefined };
+      return {
+        element,
+        type,
+        jsType,
+        regex: regexes[type],
+        unsupported: type === 'undefined' || jsType === undefined,
+      };
     }
-    const unsupported = type === 'Resource' || type === 'DomainResource' || !core.tryGetDataType(type) || core.isResourceType(type);
+    const unsupported =
+      type === 'Resource' ||
+      type === 'DomainResource' ||
+      !core.tryGetDataType(type) ||
+      core.isResourceType(type);
     return { element, type, jsType: undefined, regex: undefined, unsupported };
   };
 
@@ -227,10 +263,18 @@ export function createFastValidator(core: MedplumCore, options: FastValidatorOpt
     for (const key of ambiguous) keys.get(key)!.unsupported = true;
     for (const [key, kp] of keys) {
       if (key in Object.prototype) unsupported = true;
-      if (kp.element.choiceKeys.length > 0 && !choiceKeyResolves(key, kp.element, schema)) kp.unsupported = true;
+      if (kp.element.choiceKeys.length > 0 && !choiceKeyResolves(key, kp.element, schema))
+        kp.unsupported = true;
     }
     const rootInvariants = invariantsOf(schema.constraints);
-    return { keys, elements, rootInvariants, rootInvariantsBroken: rootInvariants.some((i) => i.broken), requiredCount, unsupported };
+    return {
+      keys,
+      elements,
+      rootInvariants,
+      rootInvariantsBroken: rootInvariants.some((i) => i.broken),
+      requiredCount,
+      unsupported,
+    };
   };
 
   /**
@@ -282,7 +326,12 @@ export function createFastValidator(core: MedplumCore, options: FastValidatorOpt
   };
 
   /** `plan` is the value's own type plan when it is an object the walk has checked, which shortcuts need. */
-  const invariantsHold = (invariants: Invariant[], value: TypedValue, plan: TypePlan | undefined, s: WalkState): boolean => {
+  const invariantsHold = (
+    invariants: Invariant[],
+    value: TypedValue,
+    plan: TypePlan | undefined,
+    s: WalkState,
+  ): boolean => {
     for (const inv of invariants) {
       if (plan && inv.shortcut?.(value.value as Record<string, unknown>, plan)) {
         if (options.onShortcut) options.onShortcut(inv.key, evaluate(inv, value, s));
@@ -303,7 +352,11 @@ export function createFastValidator(core: MedplumCore, options: FastValidatorOpt
     if (kp.jsType === 'number') {
       const n = v as number;
       if (!Number.isFinite(n)) return false;
-      if ((kp.type === 'integer' || kp.type === 'positiveInt' || kp.type === 'unsignedInt') && !Number.isInteger(n)) return false;
+      if (
+        (kp.type === 'integer' || kp.type === 'positiveInt' || kp.type === 'unsignedInt') &&
+        !Number.isInteger(n)
+      )
+        return false;
       if (kp.type === 'positiveInt' && n <= 0) return false;
       if (kp.type === 'unsignedInt' && n < 0) return false;
     }
@@ -328,13 +381,22 @@ export function createFastValidator(core: MedplumCore, options: FastValidatorOpt
       if (!isPlainObject(v)) return false;
       const schema = core.tryGetDataType(kp.type);
       if (!schema || !walkObject(v, schema, s, false)) return false;
-      if (kp.element.invariants.length > 0) return invariantsHold(kp.element.invariants, { type: kp.type, value: v }, planFor(schema), s);
+      if (kp.element.invariants.length > 0)
+        return invariantsHold(kp.element.invariants, { type: kp.type, value: v }, planFor(schema), s);
       return true;
     }
-    return kp.element.invariants.length === 0 || invariantsHold(kp.element.invariants, { type: kp.type, value: v }, undefined, s);
+    return (
+      kp.element.invariants.length === 0 ||
+      invariantsHold(kp.element.invariants, { type: kp.type, value: v }, undefined, s)
+    );
   };
 
-  const walkObject = (obj: Record<string, unknown>, schema: TypeSchema, s: WalkState, isRoot: boolean): boolean => {
+  const walkObject = (
+    obj: Record<string, unknown>,
+    schema: TypeSchema,
+    s: WalkState,
+    isRoot: boolean,
+  ): boolean => {
     const plan = planFor(schema);
     if (plan.unsupported) return false;
     let required = 0;
@@ -393,5 +455,7 @@ export function createFastValidator(core: MedplumCore, options: FastValidatorOpt
 
 /** MEDPLUM_VERSION reads `4.5.2-<commit>`. */
 function isMirroredVersion(version: string | undefined): boolean {
-  return version === MIRRORED_MEDPLUM_VERSION || (version?.startsWith(`${MIRRORED_MEDPLUM_VERSION}-`) ?? false);
+  return (
+    version === MIRRORED_MEDPLUM_VERSION || (version?.startsWith(`${MIRRORED_MEDPLUM_VERSION}-`) ?? false)
+  );
 }

@@ -3,7 +3,9 @@ import { validateFhirResource } from './validate';
 
 describe('validateFhirResource', () => {
   it('accepts a valid Patient', () => {
-    expect(validateFhirResource({ resourceType: 'Patient', id: 'a', gender: 'female', name: [{ family: 'X' }] })).toEqual([]);
+    expect(
+      validateFhirResource({ resourceType: 'Patient', id: 'a', gender: 'female', name: [{ family: 'X' }] }),
+    ).toEqual([]);
   });
   it('rejects a missing required element with its path', () => {
     const issues = validateFhirResource({ resourceType: 'Observation', code: { text: 'x' } });
@@ -16,7 +18,13 @@ describe('validateFhirResource', () => {
     expect(validateFhirResource({ resourceType: 'Patient', gender: 'xx' })).toEqual([
       expect.objectContaining({ code: 'value', expression: ['Patient.gender'] }),
     ]);
-    const obs = { resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueQuantity: { value: 1 }, referenceRange: [{ low: { value: 1, comparator: '~' } }] };
+    const obs = {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      valueQuantity: { value: 1 },
+      referenceRange: [{ low: { value: 1, comparator: '~' } }],
+    };
     const issues = validateFhirResource(obs);
     expect(issues.map((i) => i.expression?.[0])).toContain('Observation.referenceRange[0].low.comparator');
   });

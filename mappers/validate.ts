@@ -43,7 +43,15 @@ interface ValueSetBundle {
       resourceType: string;
       url?: string;
       concept?: Concept[];
-      compose?: { include?: { system?: string; concept?: { code: string }[]; filter?: unknown[]; valueSet?: string[] }[]; exclude?: unknown[] };
+      compose?: {
+        include?: {
+          system?: string;
+          concept?: { code: string }[];
+          filter?: unknown[];
+          valueSet?: string[];
+        }[];
+        exclude?: unknown[];
+      };
     };
   }[];
 }
@@ -66,7 +74,13 @@ function indexValueSets(bundle: ValueSetBundle): Map<string, Set<string>> {
   }
   const out = new Map<string, Set<string>>();
   for (const { resource } of bundle.entry) {
-    if (resource.resourceType !== 'ValueSet' || !resource.url || !resource.compose?.include || resource.compose.exclude) continue;
+    if (
+      resource.resourceType !== 'ValueSet' ||
+      !resource.url ||
+      !resource.compose?.include ||
+      resource.compose.exclude
+    )
+      continue;
     const set = new Set<string>();
     let complete = true;
     for (const inc of resource.compose.include) {
@@ -118,9 +132,17 @@ function planFor(schema: TypeSchema, c: MedplumCore): BindingPlan {
       const codes = requiredCodes?.get(el.binding.valueSet.split('|')[0]);
       if (codes) plan.codes.set(key, codes);
     } else if (t === 'BackboneElement' || t === 'Element') {
-      const inner = schema.innerTypes.find((it) => it.path === el.path) ?? c.tryGetDataType(el.path.replace(/\./g, ''));
+      const inner =
+        schema.innerTypes.find((it) => it.path === el.path) ?? c.tryGetDataType(el.path.replace(/\./g, ''));
       if (inner) plan.children.set(key, inner);
-    } else if (!PRIMITIVE.test(t) && t !== 'Resource' && t !== 'Extension' && t !== 'Reference' && t !== 'Meta' && t !== 'Narrative') {
+    } else if (
+      !PRIMITIVE.test(t) &&
+      t !== 'Resource' &&
+      t !== 'Extension' &&
+      t !== 'Reference' &&
+      t !== 'Meta' &&
+      t !== 'Narrative'
+    ) {
       const dt = c.tryGetDataType(t);
       if (dt) plan.children.set(key, dt);
     }
@@ -128,7 +150,13 @@ function planFor(schema: TypeSchema, c: MedplumCore): BindingPlan {
   return plan;
 }
 
-function checkBindings(value: Record<string, unknown>, schema: TypeSchema, path: string, c: MedplumCore, out: OperationOutcomeIssue[]): void {
+function checkBindings(
+  value: Record<string, unknown>,
+  schema: TypeSchema,
+  path: string,
+  c: MedplumCore,
+  out: OperationOutcomeIssue[],
+): void {
   const plan = planFor(schema, c);
   for (const [key, codes] of plan.codes) {
     const v = value[key];
@@ -150,14 +178,18 @@ function checkBindings(value: Record<string, unknown>, schema: TypeSchema, path:
     if (v === undefined || v === null) continue;
     if (Array.isArray(v)) {
       v.forEach((item, i) => {
-        if (item && typeof item === 'object') checkBindings(item as Record<string, unknown>, child, `${path}.${key}[${i}]`, c, out);
+        if (item && typeof item === 'object')
+          checkBindings(item as Record<string, unknown>, child, `${path}.${key}[${i}]`, c, out);
       });
-    } else if (typeof v === 'object') checkBindings(v as Record<string, unknown>, child, `${path}.${key}`, c, out);
+    } else if (typeof v === 'object')
+      checkBindings(v as Record<string, unknown>, child, `${path}.${key}`, c, out);
   }
 }
 
 function issueCode(code: string | undefined): IssueCode {
-  return code === 'required' || code === 'value' || code === 'invariant' || code === 'invalid' ? code : 'structure';
+  return code === 'required' || code === 'value' || code === 'invariant' || code === 'invalid'
+    ? code
+    : 'structure';
 }
 
 let fastPath: FastValidator | undefined;
@@ -176,22 +208,53 @@ export function validateFhirResourceWithMedplum(resource: FhirResource): Operati
   return validate(resource, loadCore(), () => false);
 }
 
-function validate(resource: FhirResource, c: MedplumCore, certainlyValid: (r: FhirResource) => boolean): OperationOutcomeIssue[] {
+function validate(
+  resource: FhirResource,
+  c: MedplumCore,
+  certainlyValid: (r: FhirResource) => boolean,
+): OperationOutcomeIssue[] {
   const out: OperationOutcomeIssue[] = [];
   if (!resource || typeof resource.resourceType !== 'string' || !c.isResourceType(resource.resourceType)) {
-    return [{ severity: 'error', code: 'structure', diagnostics: 'not a FHIR R4 resource type', expression: ['resourceType'] }];
+    return [
+      {
+        severity: 'error',
+        code: 'structure',
+        diagnostics: 'not a FHIR R4 resource type',
+        expression: ['resourceType'],
+      },
+    ];
   }
   if (!certainlyValid(resource)) {
     try {
       c.validateResource(resource as never);
     } catch (e) {
-      const outcome = (e as { outcome?: { issue?: { severity?: string; code?: string; details?: { text?: string }; expression?: string[] }[] } }).outcome;
+      const outcome = (
+        e as {
+          outcome?: {
+            issue?: {
+              severity?: string;
+              code?: string;
+              details?: { text?: string };
+              expression?: string[];
+            }[];
+          };
+        }
+      ).outcome;
       if (!outcome?.issue) {
-        out.push({ severity: 'error', code: 'exception', diagnostics: `validator failed: ${toError(e).message.slice(0, 200)}` });
+        out.push({
+          severity: 'error',
+          code: 'exception',
+          diagnostics: `validator failed: ${toError(e).message.slice(0, 200)}`,
+        });
       } else {
         for (const i of outcome.issue) {
           if (i.severity === 'warning' || i.severity === 'information') continue;
-          out.push({ severity: 'error', code: issueCode(i.code), diagnostics: (i.details?.text ?? 'invalid').slice(0, 200), expression: i.expression });
+          out.push({
+            severity: 'error',
+            code: issueCode(i.code),
+            diagnostics: (i.details?.text ?? 'invalid').slice(0, 200),
+            expression: i.expression,
+          });
         }
       }
     }

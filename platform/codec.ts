@@ -20,9 +20,11 @@ export class AesGcmPayloadCodec implements PayloadCodec {
   private readonly keyring = new Map<string, Buffer>();
 
   constructor(keys: Buffer[]) {
-    if (keys.length === 0) throw new TributaryError('payload codec needs at least one key', { code: 'security' });
+    if (keys.length === 0)
+      throw new TributaryError('payload codec needs at least one key', { code: 'security' });
     for (const key of keys) {
-      if (key.length !== 32) throw new TributaryError('payload codec keys must be 32 bytes', { code: 'security' });
+      if (key.length !== 32)
+        throw new TributaryError('payload codec keys must be 32 bytes', { code: 'security' });
       this.keyring.set(keyIdOf(key), key);
     }
     this.encryptKey = { id: keyIdOf(keys[0]), key: keys[0] };
@@ -56,13 +58,19 @@ export class AesGcmPayloadCodec implements PayloadCodec {
       const keyIdBytes = payload.metadata?.[KEY_ID];
       const keyId = keyIdBytes ? Buffer.from(keyIdBytes).toString() : '';
       const key = this.keyring.get(keyId);
-      if (!key) throw new TributaryError(`payload was encrypted with key ${keyId}, which is not in this keyring`, { code: 'security' });
+      if (!key)
+        throw new TributaryError(`payload was encrypted with key ${keyId}, which is not in this keyring`, {
+          code: 'security',
+        });
       const data = Buffer.from(payload.data ?? new Uint8Array());
       const iv = data.subarray(0, IV_BYTES);
       const tag = data.subarray(data.length - TAG_BYTES);
       const decipher = crypto.createDecipheriv('aes-256-gcm', key, iv);
       decipher.setAuthTag(tag);
-      const plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+      const plain = Buffer.concat([
+        decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)),
+        decipher.final(),
+      ]);
       return decodePayloadProto(plain);
     });
   }
@@ -74,8 +82,11 @@ export class AesGcmPayloadCodec implements PayloadCodec {
  */
 function encodePayloadProto(payload: Payload): Buffer {
   const metadata: Record<string, string> = {};
-  for (const [k, v] of Object.entries(payload.metadata ?? {})) metadata[k] = Buffer.from(v as Uint8Array).toString('base64');
-  return Buffer.from(JSON.stringify({ m: metadata, d: Buffer.from(payload.data ?? new Uint8Array()).toString('base64') }));
+  for (const [k, v] of Object.entries(payload.metadata ?? {}))
+    metadata[k] = Buffer.from(v as Uint8Array).toString('base64');
+  return Buffer.from(
+    JSON.stringify({ m: metadata, d: Buffer.from(payload.data ?? new Uint8Array()).toString('base64') }),
+  );
 }
 
 function decodePayloadProto(bytes: Buffer): Payload {

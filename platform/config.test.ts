@@ -7,9 +7,17 @@ import { TributaryError } from './errors';
 describe('loadConfig', () => {
   it('defaults every service to the local stack on loopback, with paths anchored at cwd', () => {
     const config = loadConfig({ env: {}, cwd: '/srv/tributary' });
-    expect(config.temporal).toMatchObject({ address: '127.0.0.1:7233', external: false, uiPort: 8233, namespace: 'default' });
+    expect(config.temporal).toMatchObject({
+      address: '127.0.0.1:7233',
+      external: false,
+      uiPort: 8233,
+      namespace: 'default',
+    });
     expect(config.kafka).toEqual({ brokers: ['127.0.0.1:19092'], external: false });
-    expect(config.database).toEqual({ url: 'postgres://tributary@127.0.0.1:15432/tributary', external: false });
+    expect(config.database).toEqual({
+      url: 'postgres://tributary@127.0.0.1:15432/tributary',
+      external: false,
+    });
     expect(config.orthanc).toEqual({ url: 'http://127.0.0.1:18042', external: false, dicomPort: 14242 });
     expect(config.paths.stack).toBe('/srv/tributary/.stack');
     expect(config.paths.logs).toBe('/srv/tributary/.stack/logs');
@@ -17,7 +25,12 @@ describe('loadConfig', () => {
 
   it('uses services the user names, and port overrides for the local ones', () => {
     const config = loadConfig({
-      env: { TEMPORAL_ADDRESS: 'temporal.example:7233', KAFKA_BROKERS: 'a:9092, b:9092', TRIBUTARY_PG_PORT: '25432', TRIBUTARY_CACHE_DIR: '/tmp/c' },
+      env: {
+        TEMPORAL_ADDRESS: 'temporal.example:7233',
+        KAFKA_BROKERS: 'a:9092, b:9092',
+        TRIBUTARY_PG_PORT: '25432',
+        TRIBUTARY_CACHE_DIR: '/tmp/c',
+      },
       cwd: '/x',
     });
     expect(config.temporal).toMatchObject({ address: 'temporal.example:7233', external: true });
@@ -29,7 +42,13 @@ describe('loadConfig', () => {
   it('names each bad field and never echoes its value', () => {
     let thrown: unknown;
     try {
-      loadConfig({ env: { TRIBUTARY_KAFKA_PORT: 'seventy', ORTHANC_URL: 'not a url secret-value', TRIBUTARY_LOG_LEVEL: 'loud' } });
+      loadConfig({
+        env: {
+          TRIBUTARY_KAFKA_PORT: 'seventy',
+          ORTHANC_URL: 'not a url secret-value',
+          TRIBUTARY_LOG_LEVEL: 'loud',
+        },
+      });
     } catch (e) {
       thrown = e;
     }
@@ -47,7 +66,11 @@ describe('loadConfig', () => {
     const defaults = loadConfig({ env: {} }).env;
     expect(defaults).toMatchObject({ TRIBUTARY_FHIR_MODE: 'search', TRIBUTARY_IMAGING_MODE: 'files' });
     expect(defaults.TRIBUTARY_STEP_THREADS).toBeUndefined();
-    expect(loadConfig({ env: { TRIBUTARY_FHIR_MODE: 'bulk', TRIBUTARY_IMAGING_MODE: 'dicomweb', TRIBUTARY_STEP_THREADS: '0' } }).env).toMatchObject({
+    expect(
+      loadConfig({
+        env: { TRIBUTARY_FHIR_MODE: 'bulk', TRIBUTARY_IMAGING_MODE: 'dicomweb', TRIBUTARY_STEP_THREADS: '0' },
+      }).env,
+    ).toMatchObject({
       TRIBUTARY_FHIR_MODE: 'bulk',
       TRIBUTARY_IMAGING_MODE: 'dicomweb',
       TRIBUTARY_STEP_THREADS: 0,
@@ -58,15 +81,23 @@ describe('loadConfig', () => {
   });
 
   it('rejects ports out of range', () => {
-    expect(() => loadConfig({ env: { TRIBUTARY_TEMPORAL_PORT: '70000' } })).toThrow(/TRIBUTARY_TEMPORAL_PORT/);
+    expect(() => loadConfig({ env: { TRIBUTARY_TEMPORAL_PORT: '70000' } })).toThrow(
+      /TRIBUTARY_TEMPORAL_PORT/,
+    );
   });
 });
 
 describe('parseAtEdge', () => {
-  const schema = z.object({ patient: z.object({ birthDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) }), count: z.number().int() });
+  const schema = z.object({
+    patient: z.object({ birthDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) }),
+    count: z.number().int(),
+  });
 
   it('returns parsed data', () => {
-    expect(parseAtEdge(schema, { patient: { birthDate: '2000-01-02' }, count: 3 }, 'x')).toEqual({ patient: { birthDate: '2000-01-02' }, count: 3 });
+    expect(parseAtEdge(schema, { patient: { birthDate: '2000-01-02' }, count: 3 }, 'x')).toEqual({
+      patient: { birthDate: '2000-01-02' },
+      count: 3,
+    });
   });
 
   it('names the source and the JSON path of each bad field, marks it non-retryable, and hides the value', () => {

@@ -14,7 +14,11 @@ export function formatZodError(error: z.ZodError, source: string): string {
 export function parseAtEdge<S extends z.ZodTypeAny>(schema: S, input: unknown, source: string): z.infer<S> {
   const result = schema.safeParse(input);
   if (!result.success) {
-    throw new TributaryError(formatZodError(result.error, source), { code: 'invalid', location: source, nonRetryable: true });
+    throw new TributaryError(formatZodError(result.error, source), {
+      code: 'invalid',
+      location: source,
+      nonRetryable: true,
+    });
   }
   return result.data;
 }

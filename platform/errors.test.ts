@@ -33,7 +33,15 @@ describe('toError', () => {
   });
 
   it('adds the OperationOutcome issue code but not its diagnostics', () => {
-    const e = toError({ response: { status: 422, data: { resourceType: 'OperationOutcome', issue: [{ code: 'invalid', diagnostics: 'Patient John Smith rejected' }] } } });
+    const e = toError({
+      response: {
+        status: 422,
+        data: {
+          resourceType: 'OperationOutcome',
+          issue: [{ code: 'invalid', diagnostics: 'Patient John Smith rejected' }],
+        },
+      },
+    });
     expect(e.message).toBe('HTTP 422 (invalid)');
     expect(e.message).not.toContain('Smith');
   });
@@ -47,13 +55,22 @@ describe('toError', () => {
 
 describe('errors as OperationOutcome', () => {
   it('keeps code and location', () => {
-    const outcome = errorToOperationOutcome(new TributaryError('PID-7: not a date', { code: 'value', location: 'PID-7' }));
-    expect(outcome).toEqual({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'value', diagnostics: 'PID-7: not a date', location: ['PID-7'] }] });
+    const outcome = errorToOperationOutcome(
+      new TributaryError('PID-7: not a date', { code: 'value', location: 'PID-7' }),
+    );
+    expect(outcome).toEqual({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'value', diagnostics: 'PID-7: not a date', location: ['PID-7'] }],
+    });
   });
 
   it('marks not-supported as such', () => {
     const e = new NotSupportedError('bulk export');
-    expect(e).toMatchObject({ code: 'not-supported', nonRetryable: true, message: 'not supported: bulk export' });
+    expect(e).toMatchObject({
+      code: 'not-supported',
+      nonRetryable: true,
+      message: 'not supported: bulk export',
+    });
     expect(errorToOperationOutcome(e).issue[0].code).toBe('not-supported');
   });
 });

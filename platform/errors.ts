@@ -66,10 +66,15 @@ export function toError(thrown: unknown): Error {
     // fhir-kit-client: { response: { status, data } }
     const response = o.response as { status?: number; data?: unknown } | undefined;
     if (response && typeof response.status === 'number') {
-      const code: IssueCode = response.status === 429 ? 'throttled' : response.status >= 500 ? 'transient' : 'processing';
+      const code: IssueCode =
+        response.status === 429 ? 'throttled' : response.status >= 500 ? 'transient' : 'processing';
       return new TributaryError(`HTTP ${response.status}${describeOutcome(response.data)}`, {
         code,
-        nonRetryable: response.status >= 400 && response.status < 500 && response.status !== 429 && response.status !== 408,
+        nonRetryable:
+          response.status >= 400 &&
+          response.status < 500 &&
+          response.status !== 429 &&
+          response.status !== 408,
       });
     }
     if (typeof o.message === 'string') return new TributaryError(o.message, { code: 'exception' });
@@ -99,12 +104,17 @@ export interface OperationOutcome {
 }
 
 /** Build a FHIR OperationOutcome with one issue. */
-export function createOperationOutcome(issue: OperationOutcomeIssue | OperationOutcomeIssue[]): OperationOutcome {
+export function createOperationOutcome(
+  issue: OperationOutcomeIssue | OperationOutcomeIssue[],
+): OperationOutcome {
   return { resourceType: 'OperationOutcome', issue: Array.isArray(issue) ? issue : [issue] };
 }
 
 /** An error as a FHIR OperationOutcome (the error message is already value-free by construction). */
-export function errorToOperationOutcome(thrown: unknown, severity: IssueSeverity = 'error'): OperationOutcome {
+export function errorToOperationOutcome(
+  thrown: unknown,
+  severity: IssueSeverity = 'error',
+): OperationOutcome {
   const err = toError(thrown);
   const te = err instanceof TributaryError ? err : undefined;
   return createOperationOutcome({

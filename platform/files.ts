@@ -38,12 +38,19 @@ export interface WriteFileOptions {
  * Write beside and rename, so a reader or a killed process never sees half a file and a retry replaces it whole.
  * Should the folder have vanished (cleaned up underneath), the write's ENOENT makes it again.
  */
-export async function writeFileAtomic(file: string, data: string | Buffer, options: WriteFileOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Buffer,
+  options: WriteFileOptions = {},
+): Promise<void> {
   const dir = path.dirname(file);
   const sync = (typeof data === 'string' ? Buffer.byteLength(data) : data.length) <= SYNC_WRITE_MAX_BYTES;
   await ensureDir(dir, options.dirMode, sync);
   const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  const write = () => (sync ? fs.writeFileSync(tmp, data, { mode: options.mode }) : fsp.writeFile(tmp, data, { mode: options.mode }));
+  const write = () =>
+    sync
+      ? fs.writeFileSync(tmp, data, { mode: options.mode })
+      : fsp.writeFile(tmp, data, { mode: options.mode });
   try {
     await write();
   } catch (e) {

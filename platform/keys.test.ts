@@ -61,7 +61,9 @@ describe('loadKey', () => {
     const key = crypto.randomBytes(32);
     fs.writeFileSync(file, key.toString('base64'));
     expect(loadKey({ ...base, file }).key).toEqual(key);
-    expect(() => loadKey({ ...base, file: path.join(dir, 'missing.key') })).toThrow(/test key: key file .*missing\.key does not exist/);
+    expect(() => loadKey({ ...base, file: path.join(dir, 'missing.key') })).toThrow(
+      /test key: key file .*missing\.key does not exist/,
+    );
   });
 
   it('names the bad key file without its content', () => {
@@ -79,7 +81,9 @@ describe('loadKey', () => {
   });
 
   it('says how to provide a key when none is configured and generation is off', () => {
-    expect(() => loadKey({ ...base, defaultFile: path.join(tmpDir(), 'none.key') })).toThrow(/no test key: set TEST_KEY .* or TEST_KEY_FILE/);
+    expect(() => loadKey({ ...base, defaultFile: path.join(tmpDir(), 'none.key') })).toThrow(
+      /no test key: set TEST_KEY .* or TEST_KEY_FILE/,
+    );
   });
 
   it('gives different ids for different keys and never the key itself', () => {

@@ -56,7 +56,10 @@ export function loadKey(options: LoadKeyOptions): SecretKey {
     return { key, keyId: keyIdOf(key), source: file };
   }
   if (options.file) {
-    throw new TributaryError(`${options.purpose}: key file ${options.file} does not exist`, { code: 'not-found', nonRetryable: true });
+    throw new TributaryError(`${options.purpose}: key file ${options.file} does not exist`, {
+      code: 'not-found',
+      nonRetryable: true,
+    });
   }
   if (options.generate && options.defaultFile) {
     fs.mkdirSync(path.dirname(options.defaultFile), { recursive: true, mode: 0o700 });

@@ -53,7 +53,9 @@ export async function connectTemporal(config: Config): Promise<Connection> {
   } catch (e) {
     throw new TributaryError(
       `cannot reach Temporal at ${config.temporal.address}: ${(e as Error).message}. ` +
-        (config.temporal.external ? 'Check TEMPORAL_ADDRESS.' : 'Start the local stack with `npx tributary stack up`.'),
+        (config.temporal.external
+          ? 'Check TEMPORAL_ADDRESS.'
+          : 'Start the local stack with `npx tributary stack up`.'),
       { code: 'transient', cause: e },
     );
   }

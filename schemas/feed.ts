@@ -80,6 +80,11 @@ export const ingestFeedResultSchema = z.object({
 export type IngestFeedResult = z.infer<typeof ingestFeedResultSchema>;
 
 /** `feed:<topic>:<partition>:<firstOffset>-<lastOffset>`: derived from what the workflow processes, nothing else. */
-export function feedWorkflowId(topic: string, partition: number, firstOffset: string, lastOffset: string): string {
+export function feedWorkflowId(
+  topic: string,
+  partition: number,
+  firstOffset: string,
+  lastOffset: string,
+): string {
   return `feed:${topic}:${partition}:${firstOffset}-${lastOffset}`;
 }

@@ -78,7 +78,12 @@ export const burnedInTextSchema = z.object({
   file: z.string(),
   sopInstanceUid: z.string(),
   frames: z.array(z.number().int().nonnegative()),
-  box: z.object({ x: z.number().int(), y: z.number().int(), width: z.number().int().positive(), height: z.number().int().positive() }),
+  box: z.object({
+    x: z.number().int(),
+    y: z.number().int(),
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+  }),
   text: z.string(),
   person: z.string(),
 });

@@ -13,8 +13,31 @@ export const hisFields = {
   patients: ['mrn', 'name', 'sex', 'birthDate', 'nationalId', 'phone', 'address', 'ethnicity', 'insuranceId'],
   visits: ['visitId', 'mrn', 'visitType', 'admitTime', 'dischargeTime', 'department', 'attendingDoctor'],
   diagnoses: ['visitId', 'mrn', 'icd10', 'diagnosisName', 'diagnosisType', 'diagnosisTime'],
-  labs: ['visitId', 'mrn', 'localCode', 'itemName', 'value', 'unit', 'referenceRange', 'abnormalFlag', 'resultTime', 'loinc'],
-  prescriptions: ['visitId', 'mrn', 'drugCode', 'drugName', 'dose', 'doseUnit', 'route', 'frequency', 'days', 'prescribingDoctor', 'orderTime'],
+  labs: [
+    'visitId',
+    'mrn',
+    'localCode',
+    'itemName',
+    'value',
+    'unit',
+    'referenceRange',
+    'abnormalFlag',
+    'resultTime',
+    'loinc',
+  ],
+  prescriptions: [
+    'visitId',
+    'mrn',
+    'drugCode',
+    'drugName',
+    'dose',
+    'doseUnit',
+    'route',
+    'frequency',
+    'days',
+    'prescribingDoctor',
+    'orderTime',
+  ],
   notes: ['visitId', 'mrn', 'noteType', 'author', 'noteTime', 'text'],
 } as const satisfies Record<HisTable, readonly string[]>;
 
@@ -47,8 +70,18 @@ export const hisCsvMappingSchema = z
       const allowed = new Set<string>(hisFields[table]);
       const seen = new Set<string>();
       for (const [header, field] of Object.entries(m.tables[table].columns)) {
-        if (!allowed.has(field)) ctx.addIssue({ code: 'custom', path: ['tables', table, 'columns', header], message: `unknown field for ${table}` });
-        if (seen.has(field)) ctx.addIssue({ code: 'custom', path: ['tables', table, 'columns', header], message: `field mapped twice in ${table}` });
+        if (!allowed.has(field))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tables', table, 'columns', header],
+            message: `unknown field for ${table}`,
+          });
+        if (seen.has(field))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tables', table, 'columns', header],
+            message: `field mapped twice in ${table}`,
+          });
         seen.add(field);
       }
     }

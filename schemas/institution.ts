@@ -30,7 +30,10 @@ export const smartAuthSchema = z
       .min(1)
       .refine((v) => !v.includes('-----BEGIN'), 'must be a path to the key file, not the key itself')
       .optional(),
-    privateKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+    privateKeyEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+      .optional(),
     /** The key's id in the JWKS registered with the server; a new kid (and key) is how keys are rotated. */
     kid: z.string().min(1),
     alg: smartAlgSchema,
@@ -39,20 +42,35 @@ export const smartAuthSchema = z
   .strict()
   .superRefine((smart, ctx) => {
     if ((smart.privateKeyFile === undefined) === (smart.privateKeyEnv === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['privateKeyFile'], message: 'give exactly one of privateKeyFile and privateKeyEnv' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['privateKeyFile'],
+        message: 'give exactly one of privateKeyFile and privateKeyEnv',
+      });
     }
   });
 export type SmartAuth = z.infer<typeof smartAuthSchema>;
 
 export const institutionSchema = z.object({
-  id: z.string().regex(/^[a-z][a-z0-9-]{1,31}$/, 'lower-case letters, digits and dashes, starting with a letter'),
+  id: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{1,31}$/, 'lower-case letters, digits and dashes, starting with a letter'),
   name: z.string().min(1),
   locale: z.enum(['zh-CN', 'en-US']),
   timezone: z.string().min(1),
   ehr: z
-    .object({ format: ehrFormatSchema, encoding: z.enum(['utf-8', 'gbk']).default('utf-8'), smart: smartAuthSchema.optional() })
+    .object({
+      format: ehrFormatSchema,
+      encoding: z.enum(['utf-8', 'gbk']).default('utf-8'),
+      smart: smartAuthSchema.optional(),
+    })
     .superRefine((ehr, ctx) => {
-      if (ehr.smart && ehr.format !== 'fhir-api') ctx.addIssue({ code: 'custom', path: ['smart'], message: 'SMART authorization applies to fhir-api EHRs only' });
+      if (ehr.smart && ehr.format !== 'fhir-api')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['smart'],
+          message: 'SMART authorization applies to fhir-api EHRs only',
+        });
     }),
   imaging: z.object({
     modalities: z.array(modalitySchema).min(1),
@@ -71,7 +89,12 @@ export const institutionRegistrySchema = z
   .superRefine((reg, ctx) => {
     const seen = new Set<string>();
     reg.institutions.forEach((inst, i) => {
-      if (seen.has(inst.id)) ctx.addIssue({ code: 'custom', path: ['institutions', i, 'id'], message: `duplicate institution id "${inst.id}"` });
+      if (seen.has(inst.id))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['institutions', i, 'id'],
+          message: `duplicate institution id "${inst.id}"`,
+        });
       seen.add(inst.id);
     });
   });

@@ -37,7 +37,14 @@ export interface LocalParts {
 
 export function localParts(utcMs: number, offsetMin: number): LocalParts {
   const t = new Date(utcMs + offsetMin * 60_000);
-  return { y: t.getUTCFullYear(), mo: t.getUTCMonth() + 1, d: t.getUTCDate(), h: t.getUTCHours(), mi: t.getUTCMinutes(), s: t.getUTCSeconds() };
+  return {
+    y: t.getUTCFullYear(),
+    mo: t.getUTCMonth() + 1,
+    d: t.getUTCDate(),
+    h: t.getUTCHours(),
+    mi: t.getUTCMinutes(),
+    s: t.getUTCSeconds(),
+  };
 }
 
 export function offsetText(offsetMin: number, colon: boolean): string {

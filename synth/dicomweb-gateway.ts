@@ -34,7 +34,10 @@ function studiesOf(dir: string, inst: Institution): Set<string> {
   }
   const uids = new Set<string>();
   for (const f of firstOfStudy.values()) {
-    const uid = readAscii(readDicom(fs.readFileSync(path.join(imaging, f)), `${inst.id}/imaging/${f}`).nodes, 'x0020000d');
+    const uid = readAscii(
+      readDicom(fs.readFileSync(path.join(imaging, f)), `${inst.id}/imaging/${f}`).nodes,
+      'x0020000d',
+    );
     if (uid) uids.add(uid);
   }
   return uids;
@@ -53,12 +56,24 @@ export function registerDicomWebGateway(app: FastifyInstance, options: DicomWebG
     return s;
   };
 
-  const notFound = (reply: FastifyReply, what: string) => reply.code(404).header('content-type', 'application/json').send({ error: what });
+  const notFound = (reply: FastifyReply, what: string) =>
+    reply.code(404).header('content-type', 'application/json').send({ error: what });
 
-  async function forward(req: FastifyRequest, reply: FastifyReply, upstreamPath: string, query: URLSearchParams): Promise<{ status: number; body: Buffer; type: string }> {
+  async function forward(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    upstreamPath: string,
+    query: URLSearchParams,
+  ): Promise<{ status: number; body: Buffer; type: string }> {
     const qs = query.toString();
-    const res = await fetch(`${upstream}${upstreamPath}${qs ? `?${qs}` : ''}`, { headers: { accept: String(req.headers.accept ?? '*/*') } });
-    return { status: res.status, body: Buffer.from(await res.arrayBuffer()), type: res.headers.get('content-type') ?? 'application/octet-stream' };
+    const res = await fetch(`${upstream}${upstreamPath}${qs ? `?${qs}` : ''}`, {
+      headers: { accept: String(req.headers.accept ?? '*/*') },
+    });
+    return {
+      status: res.status,
+      body: Buffer.from(await res.arrayBuffer()),
+      type: res.headers.get('content-type') ?? 'application/octet-stream',
+    };
   }
 
   // QIDO studies: asked of Orthanc for this institution's studies only (UID list matching, in chunks: Orthanc
@@ -78,7 +93,9 @@ export function registerDicomWebGateway(app: FastifyInstance, options: DicomWebG
       chunk.set('StudyInstanceUID', wanted.slice(i, i + UID_CHUNK).join(','));
       const res = await forward(req, reply, '/studies', chunk);
       if (res.status !== 200) return reply.code(res.status).header('content-type', res.type).send(res.body);
-      const answer = (res.body.toString('utf8').trim() ? JSON.parse(res.body.toString('utf8')) : []) as Record<string, { Value?: unknown[] }>[];
+      const answer = (
+        res.body.toString('utf8').trim() ? JSON.parse(res.body.toString('utf8')) : []
+      ) as Record<string, { Value?: unknown[] }>[];
       mine.push(...answer.filter((s) => own.has(String(s[STUDY_UID]?.Value?.[0] ?? ''))));
     }
     const page = mine.slice(offset, Number.isFinite(limit) ? offset + limit : undefined);
@@ -86,19 +103,35 @@ export function registerDicomWebGateway(app: FastifyInstance, options: DicomWebG
   });
 
   // Anything under one study (QIDO series/instances, WADO retrieve, metadata): only this institution's studies.
-  app.get<{ Params: { inst: string; study: string; '*': string } }>('/:inst/dicom-web/studies/:study/*', async (req, reply) => {
-    const own = studiesFor(req.params.inst);
-    if (!own) return notFound(reply, 'unknown institution');
-    if (!own.has(req.params.study)) return notFound(reply, 'no such study in this PACS');
-    const rest = req.params['*'];
-    const res = await forward(req, reply, `/studies/${encodeURIComponent(req.params.study)}${rest ? `/${rest}` : ''}`, new URLSearchParams(req.url.split('?')[1] ?? ''));
-    return reply.code(res.status).header('content-type', res.type).send(res.body);
-  });
-  app.get<{ Params: { inst: string; study: string } }>('/:inst/dicom-web/studies/:study', async (req, reply) => {
-    const own = studiesFor(req.params.inst);
-    if (!own) return notFound(reply, 'unknown institution');
-    if (!own.has(req.params.study)) return notFound(reply, 'no such study in this PACS');
-    const res = await forward(req, reply, `/studies/${encodeURIComponent(req.params.study)}`, new URLSearchParams());
-    return reply.code(res.status).header('content-type', res.type).send(res.body);
-  });
+  app.get<{ Params: { inst: string; study: string; '*': string } }>(
+    '/:inst/dicom-web/studies/:study/*',
+    async (req, reply) => {
+      const own = studiesFor(req.params.inst);
+      if (!own) return notFound(reply, 'unknown institution');
+      if (!own.has(req.params.study)) return notFound(reply, 'no such study in this PACS');
+      const rest = req.params['*'];
+      const res = await forward(
+        req,
+        reply,
+        `/studies/${encodeURIComponent(req.params.study)}${rest ? `/${rest}` : ''}`,
+        new URLSearchParams(req.url.split('?')[1] ?? ''),
+      );
+      return reply.code(res.status).header('content-type', res.type).send(res.body);
+    },
+  );
+  app.get<{ Params: { inst: string; study: string } }>(
+    '/:inst/dicom-web/studies/:study',
+    async (req, reply) => {
+      const own = studiesFor(req.params.inst);
+      if (!own) return notFound(reply, 'unknown institution');
+      if (!own.has(req.params.study)) return notFound(reply, 'no such study in this PACS');
+      const res = await forward(
+        req,
+        reply,
+        `/studies/${encodeURIComponent(req.params.study)}`,
+        new URLSearchParams(),
+      );
+      return reply.code(res.status).header('content-type', res.type).send(res.body);
+    },
+  );
 }

@@ -5,7 +5,14 @@ import { at } from './sink';
 import { isoLocal, isoUtc } from './dates';
 import { Rng } from './prng';
 
-const TYPES = ['Patient', 'Encounter', 'Condition', 'Observation', 'MedicationRequest', 'DocumentReference'] as const;
+const TYPES = [
+  'Patient',
+  'Encounter',
+  'Condition',
+  'Observation',
+  'MedicationRequest',
+  'DocumentReference',
+] as const;
 const NOTE_LOINC: Record<string, [string, string]> = {
   'discharge-summary': ['18842-5', 'Discharge summary'],
   'radiology-report': ['18748-4', 'Diagnostic imaging study'],
@@ -15,7 +22,8 @@ const NOTE_LOINC: Record<string, [string, string]> = {
 export function writeFhirEhr(world: World, instId: string, regs: Registration[], sink: Sink): void {
   const off = world.offsets.get(instId) as number;
   const byType: Record<string, string[]> = Object.fromEntries(TYPES.map((t) => [t, []]));
-  const base = (file: string, record: string, person: string) => at(sink, { institution: instId, source: 'ehr', file, record, person });
+  const base = (file: string, record: string, person: string) =>
+    at(sink, { institution: instId, source: 'ehr', file, record, person });
   const file = (t: string) => `${instId}/ehr/fhir/${t}.ndjson`;
   let malformedDone = false;
   // Some lab interfaces stamp results in UTC rather than local time: same instant, different text.
@@ -31,10 +39,25 @@ export function writeFhirEhr(world: World, instId: string, regs: Registration[],
       id: pid,
       meta: { lastUpdated: lastUpdated(reg.visits[0].start) },
       identifier: [
-        { use: 'usual', type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] }, system: `urn:tributary:mrn:${instId}`, value: reg.mrn },
+        {
+          use: 'usual',
+          type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] },
+          system: `urn:tributary:mrn:${instId}`,
+          value: reg.mrn,
+        },
         p.nationalIdType === 'cn-resident-id'
-          ? { use: 'official', type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'NI' }] }, system: 'urn:tributary:cn-resident-id', value: p.nationalId }
-          : { use: 'official', type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'SS' }] }, system: 'http://hl7.org/fhir/sid/us-ssn', value: p.nationalId },
+          ? {
+              use: 'official',
+              type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'NI' }] },
+              system: 'urn:tributary:cn-resident-id',
+              value: p.nationalId,
+            }
+          : {
+              use: 'official',
+              type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'SS' }] },
+              system: 'http://hl7.org/fhir/sid/us-ssn',
+              value: p.nationalId,
+            },
       ],
       name: [{ use: 'official', text: reg.name.text, family: reg.name.family, given: reg.name.given }],
       gender: p.sex,
@@ -55,7 +78,17 @@ export function writeFhirEhr(world: World, instId: string, regs: Registration[],
     }
     if (telecom.length) patient.telecom = telecom;
     if (reg.address) {
-      patient.address = [{ use: 'home', text: reg.address, line: [p.address.line], city: p.address.city, state: p.address.state, postalCode: p.address.postal, country: p.locale === 'zh-CN' ? 'CN' : 'US' }];
+      patient.address = [
+        {
+          use: 'home',
+          text: reg.address,
+          line: [p.address.line],
+          city: p.address.city,
+          state: p.address.state,
+          postalCode: p.address.postal,
+          country: p.locale === 'zh-CN' ? 'CN' : 'US',
+        },
+      ];
       plant('address[0].text', reg.address, 'address');
       plant('address[0].line[0]', p.address.line, 'address');
       plant('address[0].postalCode', p.address.postal, 'postal-code');
@@ -71,10 +104,15 @@ export function writeFhirEhr(world: World, instId: string, regs: Registration[],
         meta: { lastUpdated: lastUpdated(v.end ?? v.start) },
         identifier: [{ system: `urn:tributary:visit:${instId}`, value: v.id }],
         status: 'finished',
-        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: v.type === 'inpatient' ? 'IMP' : v.type === 'emergency' ? 'EMER' : 'AMB' },
+        class: {
+          system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode',
+          code: v.type === 'inpatient' ? 'IMP' : v.type === 'emergency' ? 'EMER' : 'AMB',
+        },
         subject: { reference: `Patient/${pid}` },
         participant: [{ individual: { display: v.doctor } }],
-        period: v.end ? { start: isoLocal(v.start, off), end: isoLocal(v.end, off) } : { start: isoLocal(v.start, off) },
+        period: v.end
+          ? { start: isoLocal(v.start, off), end: isoLocal(v.end, off) }
+          : { start: isoLocal(v.start, off) },
         serviceProvider: { display: world.hospitalNames.get(instId) },
       };
       const pe = base(file('Encounter'), `Encounter/${encId}`, p.id);
@@ -88,9 +126,25 @@ export function writeFhirEhr(world: World, instId: string, regs: Registration[],
             resourceType: 'Condition',
             id: `cond-${vk}-${i + 1}`,
             meta: { lastUpdated: lastUpdated(v.start) },
-            clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
-            category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'encounter-diagnosis' }] }],
-            code: { coding: [{ system: 'http://hl7.org/fhir/sid/icd-10', code: d.def.icd10, display: d.def.en }], text: p.locale === 'zh-CN' ? d.def.zh : d.def.en },
+            clinicalStatus: {
+              coding: [
+                { system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' },
+              ],
+            },
+            category: [
+              {
+                coding: [
+                  {
+                    system: 'http://terminology.hl7.org/CodeSystem/condition-category',
+                    code: 'encounter-diagnosis',
+                  },
+                ],
+              },
+            ],
+            code: {
+              coding: [{ system: 'http://hl7.org/fhir/sid/icd-10', code: d.def.icd10, display: d.def.en }],
+              text: p.locale === 'zh-CN' ? d.def.zh : d.def.en,
+            },
             subject: { reference: `Patient/${pid}` },
             encounter: { reference: `Encounter/${encId}` },
             recordedDate: isoLocal(v.start, off),
@@ -103,25 +157,54 @@ export function writeFhirEhr(world: World, instId: string, regs: Registration[],
           id: `obs-${vk}-${i + 1}`,
           meta: { lastUpdated: lastUpdated(l.time) },
           status: 'final',
-          category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
+          category: [
+            {
+              coding: [
+                { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' },
+              ],
+            },
+          ],
           code: {
             coding: [
               ...(l.localOnly ? [] : [{ system: 'http://loinc.org', code: l.def.loinc, display: l.def.en }]),
-              { system: `urn:tributary:local-lab:${instId}`, code: l.def.localCode, display: p.locale === 'zh-CN' ? l.def.zh : l.def.en },
+              {
+                system: `urn:tributary:local-lab:${instId}`,
+                code: l.def.localCode,
+                display: p.locale === 'zh-CN' ? l.def.zh : l.def.en,
+              },
             ],
           },
           subject: { reference: `Patient/${pid}` },
           encounter: { reference: `Encounter/${encId}` },
           effectiveDateTime: rng.chance(0.1) ? isoUtc(l.time) : isoLocal(l.time, off),
         };
-        if (l.numeric !== undefined) obs.valueQuantity = l.unit ? { value: l.numeric, unit: l.unit, system: 'http://unitsofmeasure.org', code: l.unit } : { value: l.numeric };
+        if (l.numeric !== undefined)
+          obs.valueQuantity = l.unit
+            ? { value: l.numeric, unit: l.unit, system: 'http://unitsofmeasure.org', code: l.unit }
+            : { value: l.numeric };
         else obs.valueString = l.value;
-        if (l.flag) obs.interpretation = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: l.flag }] }];
+        if (l.flag)
+          obs.interpretation = [
+            {
+              coding: [
+                {
+                  system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation',
+                  code: l.flag,
+                },
+              ],
+            },
+          ];
         // One Observation per institution is planted without its required status, to be quarantined.
         if (!malformedDone && regIndex === regs.length - 1) {
           delete obs.status;
           malformedDone = true;
-          sink.malformed({ institution: instId, source: 'ehr', file: file('Observation'), record: `Observation/${obs.id}`, reason: 'missing required element Observation.status' });
+          sink.malformed({
+            institution: instId,
+            source: 'ehr',
+            file: file('Observation'),
+            record: `Observation/${obs.id}`,
+            reason: 'missing required element Observation.status',
+          });
         }
         byType.Observation.push(JSON.stringify(obs));
       });
@@ -133,13 +216,34 @@ export function writeFhirEhr(world: World, instId: string, regs: Registration[],
             meta: { lastUpdated: lastUpdated(rx.time) },
             status: 'active',
             intent: 'order',
-            medicationCodeableConcept: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: rx.def.rxnorm, display: rx.def.en }], text: p.locale === 'zh-CN' ? rx.def.zh : rx.def.en },
+            medicationCodeableConcept: {
+              coding: [
+                {
+                  system: 'http://www.nlm.nih.gov/research/umls/rxnorm',
+                  code: rx.def.rxnorm,
+                  display: rx.def.en,
+                },
+              ],
+              text: p.locale === 'zh-CN' ? rx.def.zh : rx.def.en,
+            },
             subject: { reference: `Patient/${pid}` },
             encounter: { reference: `Encounter/${encId}` },
             authoredOn: isoLocal(rx.time, off),
             requester: { display: rx.doctor },
-            dosageInstruction: [{ text: `${rx.def.dose} ${rx.def.doseUnit} ${rx.def.route} ${rx.def.frequency}`, doseAndRate: [{ doseQuantity: { value: rx.def.dose, unit: rx.def.doseUnit } }] }],
-            dispenseRequest: { expectedSupplyDuration: { value: rx.days, unit: 'days', system: 'http://unitsofmeasure.org', code: 'd' } },
+            dosageInstruction: [
+              {
+                text: `${rx.def.dose} ${rx.def.doseUnit} ${rx.def.route} ${rx.def.frequency}`,
+                doseAndRate: [{ doseQuantity: { value: rx.def.dose, unit: rx.def.doseUnit } }],
+              },
+            ],
+            dispenseRequest: {
+              expectedSupplyDuration: {
+                value: rx.days,
+                unit: 'days',
+                system: 'http://unitsofmeasure.org',
+                code: 'd',
+              },
+            },
           }),
         );
       });
@@ -157,7 +261,15 @@ export function writeFhirEhr(world: World, instId: string, regs: Registration[],
             subject: { reference: `Patient/${pid}` },
             date: isoLocal(note.time, off),
             author: [{ display: note.author }],
-            content: [{ attachment: { contentType: 'text/plain; charset=utf-8', language: p.locale, data: Buffer.from(note.text, 'utf8').toString('base64') } }],
+            content: [
+              {
+                attachment: {
+                  contentType: 'text/plain; charset=utf-8',
+                  language: p.locale,
+                  data: Buffer.from(note.text, 'utf8').toString('base64'),
+                },
+              },
+            ],
             context: { encounter: [{ reference: `Encounter/${encId}` }] },
           }),
         );
@@ -173,6 +285,13 @@ export function writeFhirEhr(world: World, instId: string, regs: Registration[],
     breakdown[t] = byType[t].length;
     total += byType[t].length;
   }
-  sink.count({ institution: instId, source: 'ehr', format: 'fhir-api', unit: 'resource', records: total, malformed: malformedDone ? 1 : 0, breakdown });
+  sink.count({
+    institution: instId,
+    source: 'ehr',
+    format: 'fhir-api',
+    unit: 'resource',
+    records: total,
+    malformed: malformedDone ? 1 : 0,
+    breakdown,
+  });
 }
-

@@ -6,7 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import iconv from 'iconv-lite';
-import { hisCsvMappingSchema, hisTables, type HisCsvMapping, type HisTable } from '../schemas/his-csv-mapping';
+import {
+  hisCsvMappingSchema,
+  hisTables,
+  type HisCsvMapping,
+  type HisTable,
+} from '../schemas/his-csv-mapping';
 import { parseAtEdge } from '../platform/config';
 import { TributaryError } from '../platform/errors';
 import type { PhiType } from '../schemas/ground-truth';
@@ -15,7 +20,10 @@ import type { Sink } from './sink';
 import { formatPattern, birthDateMs } from './dates';
 import { Rng } from './prng';
 
-export const HIS_MAPPING_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../config/his-csv');
+export const HIS_MAPPING_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../config/his-csv',
+);
 
 export function loadHisMapping(institutionId: string, dir = HIS_MAPPING_DIR): HisCsvMapping {
   const file = path.join(dir, `${institutionId}.json`);
@@ -23,7 +31,11 @@ export function loadHisMapping(institutionId: string, dir = HIS_MAPPING_DIR): Hi
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new TributaryError(`HIS CSV mapping ${file}: ${(err as Error).message}`, { code: 'invalid', location: file, nonRetryable: true });
+    throw new TributaryError(`HIS CSV mapping ${file}: ${(err as Error).message}`, {
+      code: 'invalid',
+      location: file,
+      nonRetryable: true,
+    });
   }
   return parseAtEdge(hisCsvMappingSchema, raw, `HIS CSV mapping ${file}`);
 }
@@ -40,12 +52,25 @@ interface RowPlant {
   type: PhiType;
 }
 
-export function writeHisEhr(world: World, instId: string, regs: Registration[], sink: Sink, mapping = loadHisMapping(instId)): void {
+export function writeHisEhr(
+  world: World,
+  instId: string,
+  regs: Registration[],
+  sink: Sink,
+  mapping = loadHisMapping(instId),
+): void {
   const off = world.offsets.get(instId) as number;
   const zh = regs[0]?.institution.locale === 'zh-CN';
   const rng = new Rng(world.seed, `his:${instId}`);
   const dt = (t: number) => formatPattern(t, off, mapping.dateFormat);
-  const rows: Record<HisTable, { row: Row; person: string; plants: RowPlant[] }[]> = { patients: [], visits: [], diagnoses: [], labs: [], prescriptions: [], notes: [] };
+  const rows: Record<HisTable, { row: Row; person: string; plants: RowPlant[] }[]> = {
+    patients: [],
+    visits: [],
+    diagnoses: [],
+    labs: [],
+    prescriptions: [],
+    notes: [],
+  };
   const fieldsOf = (t: HisTable) => new Set(Object.values(mapping.tables[t].columns));
 
   for (const reg of regs) {
@@ -59,7 +84,11 @@ export function writeHisEhr(world: World, instId: string, regs: Registration[], 
       nationalId: p.nationalId,
       phone: reg.phone ?? '',
       address: reg.address ?? '',
-      ethnicity: zh ? (rng.chance(0.9) ? '汉族' : '回族') : rng.pick(['Not Hispanic or Latino', 'Hispanic or Latino', '']),
+      ethnicity: zh
+        ? rng.chance(0.9)
+          ? '汉族'
+          : '回族'
+        : rng.pick(['Not Hispanic or Latino', 'Hispanic or Latino', '']),
       insuranceId: reg.insuranceId ?? '',
     };
     rows.patients.push({
@@ -72,37 +101,80 @@ export function writeHisEhr(world: World, instId: string, regs: Registration[], 
         { field: 'nationalId', value: p.nationalId, type: 'national-id' },
         { field: 'phone', value: reg.phone, type: 'phone' },
         { field: 'address', value: reg.address, type: 'address' },
-        ...(pf.has('insuranceId') ? [{ field: 'insuranceId', value: reg.insuranceId, type: 'insurance-id' as const }] : []),
+        ...(pf.has('insuranceId')
+          ? [{ field: 'insuranceId', value: reg.insuranceId, type: 'insurance-id' as const }]
+          : []),
       ],
     });
     for (const v of reg.visits) {
       const mrnPlant: RowPlant = { field: 'mrn', value: reg.mrn, type: 'mrn' };
       rows.visits.push({
         row: {
-          visitId: v.id, mrn: reg.mrn,
-          visitType: zh ? { outpatient: '门诊', inpatient: '住院', emergency: '急诊' }[v.type] : { outpatient: 'OP', inpatient: 'IP', emergency: 'ER' }[v.type],
-          admitTime: dt(v.start), dischargeTime: v.end ? dt(v.end) : '', department: v.department, attendingDoctor: v.doctor,
+          visitId: v.id,
+          mrn: reg.mrn,
+          visitType: zh
+            ? { outpatient: '门诊', inpatient: '住院', emergency: '急诊' }[v.type]
+            : { outpatient: 'OP', inpatient: 'IP', emergency: 'ER' }[v.type],
+          admitTime: dt(v.start),
+          dischargeTime: v.end ? dt(v.end) : '',
+          department: v.department,
+          attendingDoctor: v.doctor,
         },
         person: p.id,
-        plants: [mrnPlant, { field: 'admitTime', value: dt(v.start), type: 'date' }, { field: 'dischargeTime', value: v.end ? dt(v.end) : undefined, type: 'date' }, { field: 'attendingDoctor', value: v.doctor, type: 'doctor' }],
+        plants: [
+          mrnPlant,
+          { field: 'admitTime', value: dt(v.start), type: 'date' },
+          { field: 'dischargeTime', value: v.end ? dt(v.end) : undefined, type: 'date' },
+          { field: 'attendingDoctor', value: v.doctor, type: 'doctor' },
+        ],
       });
       for (const d of v.diagnoses) {
         rows.diagnoses.push({
-          row: { visitId: v.id, mrn: reg.mrn, icd10: d.def.icd10, diagnosisName: zh ? d.def.zh : d.def.en, diagnosisType: zh ? (d.primary ? '主要诊断' : '次要诊断') : d.primary ? 'primary' : 'secondary', diagnosisTime: dt(v.start) },
+          row: {
+            visitId: v.id,
+            mrn: reg.mrn,
+            icd10: d.def.icd10,
+            diagnosisName: zh ? d.def.zh : d.def.en,
+            diagnosisType: zh ? (d.primary ? '主要诊断' : '次要诊断') : d.primary ? 'primary' : 'secondary',
+            diagnosisTime: dt(v.start),
+          },
           person: p.id,
           plants: [mrnPlant],
         });
       }
       for (const l of v.labs) {
         rows.labs.push({
-          row: { visitId: v.id, mrn: reg.mrn, localCode: l.def.localCode, itemName: zh ? l.def.zh : l.def.en, value: l.value, unit: l.unit, referenceRange: l.refRange, abnormalFlag: zh ? { '': '', H: '↑', L: '↓' }[l.flag] : l.flag, resultTime: dt(l.time), loinc: l.localOnly ? '' : l.def.loinc },
+          row: {
+            visitId: v.id,
+            mrn: reg.mrn,
+            localCode: l.def.localCode,
+            itemName: zh ? l.def.zh : l.def.en,
+            value: l.value,
+            unit: l.unit,
+            referenceRange: l.refRange,
+            abnormalFlag: zh ? { '': '', H: '↑', L: '↓' }[l.flag] : l.flag,
+            resultTime: dt(l.time),
+            loinc: l.localOnly ? '' : l.def.loinc,
+          },
           person: p.id,
           plants: [mrnPlant],
         });
       }
       for (const rx of v.prescriptions) {
         rows.prescriptions.push({
-          row: { visitId: v.id, mrn: reg.mrn, drugCode: rx.def.rxnorm, drugName: zh ? rx.def.zh : rx.def.en, dose: String(rx.def.dose), doseUnit: rx.def.doseUnit, route: zh ? rx.def.routeZh : rx.def.route, frequency: zh ? rx.def.frequencyZh : rx.def.frequency, days: String(rx.days), prescribingDoctor: rx.doctor, orderTime: dt(rx.time) },
+          row: {
+            visitId: v.id,
+            mrn: reg.mrn,
+            drugCode: rx.def.rxnorm,
+            drugName: zh ? rx.def.zh : rx.def.en,
+            dose: String(rx.def.dose),
+            doseUnit: rx.def.doseUnit,
+            route: zh ? rx.def.routeZh : rx.def.route,
+            frequency: zh ? rx.def.frequencyZh : rx.def.frequency,
+            days: String(rx.days),
+            prescribingDoctor: rx.doctor,
+            orderTime: dt(rx.time),
+          },
           person: p.id,
           plants: [mrnPlant, { field: 'prescribingDoctor', value: rx.doctor, type: 'doctor' }],
         });
@@ -110,12 +182,25 @@ export function writeHisEhr(world: World, instId: string, regs: Registration[], 
       for (const note of v.notes) {
         rows.notes.push({
           row: {
-            visitId: v.id, mrn: reg.mrn,
-            noteType: zh ? { 'discharge-summary': '出院小结', 'radiology-report': '影像报告', 'chest-pain': '胸痛诊疗记录' }[note.type] : note.type,
-            author: note.author, noteTime: dt(note.time), text: note.text,
+            visitId: v.id,
+            mrn: reg.mrn,
+            noteType: zh
+              ? {
+                  'discharge-summary': '出院小结',
+                  'radiology-report': '影像报告',
+                  'chest-pain': '胸痛诊疗记录',
+                }[note.type]
+              : note.type,
+            author: note.author,
+            noteTime: dt(note.time),
+            text: note.text,
           },
           person: p.id,
-          plants: [mrnPlant, { field: 'author', value: note.author, type: 'doctor' }, ...note.plants.map((pl) => ({ field: 'text', value: pl.value, type: pl.type }))],
+          plants: [
+            mrnPlant,
+            { field: 'author', value: note.author, type: 'doctor' },
+            ...note.plants.map((pl) => ({ field: 'text', value: pl.value, type: pl.type })),
+          ],
         });
       }
     }
@@ -138,12 +223,30 @@ export function writeHisEhr(world: World, instId: string, regs: Registration[], 
       if (i === truncateAt) {
         cells = cells.slice(0, Math.max(2, Math.floor(cells.length / 2)));
         malformed++;
-        sink.malformed({ institution: instId, source: 'ehr', file, record: `${tm.file}#${i + 1}`, reason: `row has ${cells.length} of ${headers.length} columns (truncated export)` });
+        sink.malformed({
+          institution: instId,
+          source: 'ehr',
+          file,
+          record: `${tm.file}#${i + 1}`,
+          reason: `row has ${cells.length} of ${headers.length} columns (truncated export)`,
+        });
       }
       lines.push(cells.join(mapping.delimiter));
       for (const pl of r.plants) {
         const header = fieldToHeader.get(pl.field);
-        if (header && (i !== truncateAt || headers.indexOf(header) < cells.length)) sink.plant({ institution: instId, source: 'ehr', file, record: `${tm.file}#${i + 1}`, path: header, person: r.person }, pl.value, pl.type);
+        if (header && (i !== truncateAt || headers.indexOf(header) < cells.length))
+          sink.plant(
+            {
+              institution: instId,
+              source: 'ehr',
+              file,
+              record: `${tm.file}#${i + 1}`,
+              path: header,
+              person: r.person,
+            },
+            pl.value,
+            pl.type,
+          );
       }
     });
     const text = lines.join('\r\n') + '\r\n';
@@ -152,5 +255,13 @@ export function writeHisEhr(world: World, instId: string, regs: Registration[], 
     breakdown[table] = list.length;
     total += list.length;
   }
-  sink.count({ institution: instId, source: 'ehr', format: 'his-csv', unit: 'row', records: total, malformed, breakdown });
+  sink.count({
+    institution: instId,
+    source: 'ehr',
+    format: 'his-csv',
+    unit: 'row',
+    records: total,
+    malformed,
+    breakdown,
+  });
 }

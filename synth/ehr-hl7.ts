@@ -7,7 +7,19 @@ import { Rng } from './prng';
 
 /** HL7 escaping of the delimiters |^~\& inside a field value. */
 export function escapeHl7(s: string): string {
-  return s.replace(/[\\|^~&\r\n]/g, (c) => ({ '\\': '\\E\\', '|': '\\F\\', '^': '\\S\\', '~': '\\R\\', '&': '\\T\\', '\r': '\\X0D\\', '\n': '\\X0A\\' })[c] as string);
+  return s.replace(
+    /[\\|^~&\r\n]/g,
+    (c) =>
+      ({
+        '\\': '\\E\\',
+        '|': '\\F\\',
+        '^': '\\S\\',
+        '~': '\\R\\',
+        '&': '\\T\\',
+        '\r': '\\X0D\\',
+        '\n': '\\X0A\\',
+      })[c] as string,
+  );
 }
 const e = escapeHl7;
 
@@ -39,10 +51,23 @@ export function writeHl7Ehr(world: World, instId: string, regs: Registration[], 
     const seen = new Set<string>();
     const pidName = zh ? e(reg.name.text) : [reg.name.family, ...reg.name.given].map(e).join('^');
     const natAuthority = p.nationalIdType === 'cn-resident-id' ? '^^^CHN^NI' : '^^^SSA^SS';
-    const addr = reg.address ? `${e(p.address.line)}^^${e(p.address.city)}^${e(p.address.state)}^${p.address.postal}^${zh ? 'CHN' : 'USA'}^H` : '';
-    const phones = [reg.phone ? `${e(reg.phone)}^PRN^PH` : '', reg.email ? `^NET^Internet^${e(reg.email)}` : ''].filter(Boolean).join('~');
+    const addr = reg.address
+      ? `${e(p.address.line)}^^${e(p.address.city)}^${e(p.address.state)}^${p.address.postal}^${zh ? 'CHN' : 'USA'}^H`
+      : '';
+    const phones = [
+      reg.phone ? `${e(reg.phone)}^PRN^PH` : '',
+      reg.email ? `^NET^Internet^${e(reg.email)}` : '',
+    ]
+      .filter(Boolean)
+      .join('~');
     const pid = `PID|1||${reg.mrn}^^^${facility}^MR~${p.nationalId}${natAuthority}||${pidName}||${p.birthDate.replaceAll('-', '')}|${p.sex === 'male' ? 'M' : 'F'}|||${addr}||${phones}||||${reg.insuranceId ?? ''}|${zh ? '' : p.nationalId}`;
-    const add = (type: string, t: number, segments: string[], person: string, plants: [string, string | undefined, Parameters<ReturnType<typeof at>>[2]][]) => {
+    const add = (
+      type: string,
+      t: number,
+      segments: string[],
+      person: string,
+      plants: [string, string | undefined, Parameters<ReturnType<typeof at>>[2]][],
+    ) => {
       seq++;
       const control = `${facility.slice(0, 4)}${String(seq).padStart(7, '0')}`;
       const text = [msh(type, t, control), ...segments].join('\r') + '\r';
@@ -86,13 +111,31 @@ export function writeHl7Ehr(world: World, instId: string, regs: Registration[], 
         ['PV1-7', v.doctor, 'doctor'],
         ['PV1-44', hl7Time(v.start, off, true), 'date'],
       ];
-      if (vi === 0) add('ADT^A04', v.start, [`EVN|A04|${hl7Time(v.start, off, true)}`, pid, pv1], p.id, [...pidPlants, ...visitPlants]);
+      if (vi === 0)
+        add('ADT^A04', v.start, [`EVN|A04|${hl7Time(v.start, off, true)}`, pid, pv1], p.id, [
+          ...pidPlants,
+          ...visitPlants,
+        ]);
       if (v.labs.length) {
         const obx = v.labs.map((l, i) => {
-          const code = l.localOnly ? `${l.def.localCode}^${e(zh ? l.def.zh : l.def.en)}^L` : `${l.def.loinc}^${e(l.def.en)}^LN^${l.def.localCode}^${e(zh ? l.def.zh : l.def.en)}^L`;
+          const code = l.localOnly
+            ? `${l.def.localCode}^${e(zh ? l.def.zh : l.def.en)}^L`
+            : `${l.def.loinc}^${e(l.def.en)}^LN^${l.def.localCode}^${e(zh ? l.def.zh : l.def.en)}^L`;
           return `OBX|${i + 1}|${l.numeric === undefined ? 'ST' : 'NM'}|${code}||${e(l.value)}|${e(l.unit)}|${l.refRange}|${l.flag}|||F|||${hl7Time(l.time, off, true)}`;
         });
-        const text = add('ORU^R01', v.labs[0].time, [pid, pv1, `ORC|RE|${v.id}`, `OBR|1|${v.id}||LAB^Laboratory panel^L|||${hl7Time(v.labs[0].time, off, true)}`, ...obx], p.id, [...pidPlants, ...visitPlants]);
+        const text = add(
+          'ORU^R01',
+          v.labs[0].time,
+          [
+            pid,
+            pv1,
+            `ORC|RE|${v.id}`,
+            `OBR|1|${v.id}||LAB^Laboratory panel^L|||${hl7Time(v.labs[0].time, off, true)}`,
+            ...obx,
+          ],
+          p.id,
+          [...pidPlants, ...visitPlants],
+        );
         // Feeds resend: an exact duplicate of about 3% of result messages.
         if (rng.chance(0.03)) {
           messages.push(text);
@@ -106,17 +149,36 @@ export function writeHl7Ehr(world: World, instId: string, regs: Registration[], 
           `RXE|^^^${formatPattern(rx.time, off, 'YYYYMMDDHHmm')}^^R|${rx.def.rxnorm}^${e(zh ? rx.def.zh : rx.def.en)}^RXNORM|${rx.def.dose}||${e(rx.def.doseUnit)}||||${rx.days}|d`,
           `RXR|${rx.def.route}`,
         ]);
-        add('RDE^O11', v.prescriptions[0].time, [pid, pv1, ...segs], p.id, [...pidPlants, ...visitPlants, ['ORC-12', v.prescriptions[0].doctor, 'doctor']]);
+        add('RDE^O11', v.prescriptions[0].time, [pid, pv1, ...segs], p.id, [
+          ...pidPlants,
+          ...visitPlants,
+          ['ORC-12', v.prescriptions[0].doctor, 'doctor'],
+        ]);
       }
       for (const note of v.notes) {
         const lines = note.text.split('\n');
-        const obx = lines.map((line, i) => `OBX|${i + 1}|TX|${note.type === 'discharge-summary' ? '18842-5^Discharge summary^LN' : note.type === 'radiology-report' ? '18748-4^Diagnostic imaging study^LN' : '34117-2^History and physical note^LN'}||${e(line)}||||||F`);
-        add('MDM^T02', note.time, [`EVN|T02|${hl7Time(note.time, off, true)}`, pid, pv1, `TXA|1|${note.type.toUpperCase()}|TX|${hl7Time(note.time, off, true)}|^${e(note.author)}||||||||||||AU`, ...obx], p.id, [
-          ...pidPlants,
-          ...visitPlants,
-          ['TXA-5', note.author, 'doctor'],
-          ...note.plants.map((pl) => ['OBX-5', pl.value, pl.type] as [string, string, typeof pl.type]),
-        ]);
+        const obx = lines.map(
+          (line, i) =>
+            `OBX|${i + 1}|TX|${note.type === 'discharge-summary' ? '18842-5^Discharge summary^LN' : note.type === 'radiology-report' ? '18748-4^Diagnostic imaging study^LN' : '34117-2^History and physical note^LN'}||${e(line)}||||||F`,
+        );
+        add(
+          'MDM^T02',
+          note.time,
+          [
+            `EVN|T02|${hl7Time(note.time, off, true)}`,
+            pid,
+            pv1,
+            `TXA|1|${note.type.toUpperCase()}|TX|${hl7Time(note.time, off, true)}|^${e(note.author)}||||||||||||AU`,
+            ...obx,
+          ],
+          p.id,
+          [
+            ...pidPlants,
+            ...visitPlants,
+            ['TXA-5', note.author, 'doctor'],
+            ...note.plants.map((pl) => ['OBX-5', pl.value, pl.type] as [string, string, typeof pl.type]),
+          ],
+        );
       }
     });
   }
@@ -126,12 +188,27 @@ export function writeHl7Ehr(world: World, instId: string, regs: Registration[], 
     const pos = Math.floor(((k + 1) * messages.length) / (nTrunc + 1));
     messages.splice(pos, 0, `MSH|^~\\&|${zh ? 'HIS' : 'EPIC'}|${facility}|TRIBUTARY|TRIB|2025\r`);
     malformed++;
-    sink.malformed({ institution: instId, source: 'ehr', file, record: `message#${pos + 1}`, reason: 'truncated message: ends inside MSH (no MSH-9 message type, no MSH-10 control id)' });
+    sink.malformed({
+      institution: instId,
+      source: 'ehr',
+      file,
+      record: `message#${pos + 1}`,
+      reason: 'truncated message: ends inside MSH (no MSH-9 message type, no MSH-10 control id)',
+    });
   }
   // Indices of earlier truncations shift as later ones are inserted; recompute their positions.
   const truncIdx = messages.map((m, i) => (m.length < 60 ? i + 1 : 0)).filter(Boolean);
   const mine = sink.malformedRecords.filter((m) => m.institution === instId && m.file === file);
   mine.forEach((m, i) => (m.record = `message#${truncIdx[i]}`));
   sink.write(file, messages.join(''));
-  sink.count({ institution: instId, source: 'ehr', format: 'hl7v2', unit: 'message', records: messages.length, malformed, duplicates, breakdown: { ...counts, truncated: malformed } });
+  sink.count({
+    institution: instId,
+    source: 'ehr',
+    format: 'hl7v2',
+    unit: 'message',
+    records: messages.length,
+    malformed,
+    duplicates,
+    breakdown: { ...counts, truncated: malformed },
+  });
 }

@@ -22,7 +22,15 @@ let dirA: string;
 let gt: GroundTruth;
 
 function hashTree(dir: string): Map<string, string> {
-  return new Map(listFiles(dir).map((f) => [f, crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex')]));
+  return new Map(
+    listFiles(dir).map((f) => [
+      f,
+      crypto
+        .createHash('sha256')
+        .update(fs.readFileSync(path.join(dir, f)))
+        .digest('hex'),
+    ]),
+  );
 }
 
 beforeAll(() => {
@@ -55,7 +63,9 @@ describe('determinism', () => {
     const other = path.join(root, 'not-synth');
     fs.mkdirSync(other);
     fs.writeFileSync(path.join(other, 'keep.txt'), 'x');
-    expect(() => generateSynth({ out: other, seed: 's', patients: 1, force: true })).toThrow(/does not hold an earlier synth output/);
+    expect(() => generateSynth({ out: other, seed: 's', patients: 1, force: true })).toThrow(
+      /does not hold an earlier synth output/,
+    );
     expect(fs.existsSync(path.join(other, 'keep.txt'))).toBe(true);
   });
 });
@@ -64,7 +74,10 @@ describe('ground truth', () => {
   it('covers all 18 institutions and every source of each', () => {
     expect(gt.institutions).toHaveLength(18);
     for (const inst of gt.institutions) {
-      const sources = gt.expected.filter((e) => e.institution === inst).map((e) => e.source).sort();
+      const sources = gt.expected
+        .filter((e) => e.institution === inst)
+        .map((e) => e.source)
+        .sort();
       expect(sources).toEqual(['druglabel', 'ehr', 'imaging', 'insurance', 'wearable']);
     }
   });
@@ -78,19 +91,50 @@ describe('ground truth', () => {
 
   it('plants every protected-value type the brief names', () => {
     const types = new Set(gt.planted.map((p) => p.type));
-    for (const t of ['name', 'national-id', 'mrn', 'phone', 'email', 'address', 'postal-code', 'date', 'birth-date', 'url', 'device-serial', 'hospital', 'doctor', 'accession', 'uid']) {
+    for (const t of [
+      'name',
+      'national-id',
+      'mrn',
+      'phone',
+      'email',
+      'address',
+      'postal-code',
+      'date',
+      'birth-date',
+      'url',
+      'device-serial',
+      'hospital',
+      'doctor',
+      'accession',
+      'uid',
+    ]) {
       expect(types.has(t as never), t).toBe(true);
     }
     const values = gt.planted.map((p) => p.value);
-    expect(values.some((v) => /[０-９]{5}/.test(v)), 'full-width digits').toBe(true);
-    expect(values.some((v) => /^\d{6} \d{8} \d{3}[\dX]$/.test(v)), 'resident ID split by spaces').toBe(true);
-    expect(values.some((v) => /^\d{4}年\d{1,2}月\d{1,2}日$/.test(v)), '2024年3月5日').toBe(true);
-    expect(values.some((v) => /^[A-Z][a-z]{2} \d{1,2}$/.test(v)), 'Mar 5').toBe(true);
+    expect(
+      values.some((v) => /[０-９]{5}/.test(v)),
+      'full-width digits',
+    ).toBe(true);
+    expect(
+      values.some((v) => /^\d{6} \d{8} \d{3}[\dX]$/.test(v)),
+      'resident ID split by spaces',
+    ).toBe(true);
+    expect(
+      values.some((v) => /^\d{4}年\d{1,2}月\d{1,2}日$/.test(v)),
+      '2024年3月5日',
+    ).toBe(true);
+    expect(
+      values.some((v) => /^[A-Z][a-z]{2} \d{1,2}$/.test(v)),
+      'Mar 5',
+    ).toBe(true);
   });
 
   it('lists malformed records, and they are malformed in the files', () => {
     expect(gt.malformedRecords.length).toBeGreaterThanOrEqual(18);
-    for (const e of gt.expected) expect(gt.malformedRecords.filter((m) => m.institution === e.institution && m.source === e.source)).toHaveLength(e.malformed);
+    for (const e of gt.expected)
+      expect(
+        gt.malformedRecords.filter((m) => m.institution === e.institution && m.source === e.source),
+      ).toHaveLength(e.malformed);
     const hl7 = gt.malformedRecords.find((m) => m.file.endsWith('.hl7'));
     expect(hl7).toBeDefined();
     const msgs = splitHl7Messages(fs.readFileSync(path.join(dirA, hl7!.file), 'utf8'));
@@ -117,7 +161,13 @@ describe('linkable patients across institutions', () => {
   it('writes the same national ID in each institution’s own record of a shared person', () => {
     const multi = gt.persons.filter((p) => p.attends.length >= 2);
     for (const p of multi) {
-      const ids = gt.planted.filter((x) => x.person === p.person && x.type === 'national-id' && x.source === 'ehr' && !/note|OBX|text|内容|Note Text|attachment/.test(x.path));
+      const ids = gt.planted.filter(
+        (x) =>
+          x.person === p.person &&
+          x.type === 'national-id' &&
+          x.source === 'ehr' &&
+          !/note|OBX|text|内容|Note Text|attachment/.test(x.path),
+      );
       const institutions = new Set(ids.map((x) => x.institution));
       expect(institutions.size).toBe(p.attends.length);
       for (const x of ids) expect(x.value).toBe(p.nationalId);
@@ -132,9 +182,18 @@ describe('formats parse with independent parsers', () => {
     for (const f of listFiles(dirA).filter((x) => x.endsWith('.ndjson'))) {
       for (const line of fs.readFileSync(path.join(dirA, f), 'utf8').split('\n').filter(Boolean)) {
         const r = JSON.parse(line);
-        const issues = validateFhirResource(r).filter((i) => i.severity === 'error' || i.severity === 'fatal');
-        if (malformed.has(`${r.resourceType}/${r.id}`)) expect(issues.length, `${r.resourceType}/${r.id}`).toBeGreaterThan(0);
-        else expect(issues.map((i) => `${r.resourceType}/${r.id} ${i.code} ${(i.expression ?? []).join(',')} ${i.diagnostics ?? ''}`)).toEqual([]);
+        const issues = validateFhirResource(r).filter(
+          (i) => i.severity === 'error' || i.severity === 'fatal',
+        );
+        if (malformed.has(`${r.resourceType}/${r.id}`))
+          expect(issues.length, `${r.resourceType}/${r.id}`).toBeGreaterThan(0);
+        else
+          expect(
+            issues.map(
+              (i) =>
+                `${r.resourceType}/${r.id} ${i.code} ${(i.expression ?? []).join(',')} ${i.diagnostics ?? ''}`,
+            ),
+          ).toEqual([]);
         checked++;
       }
     }
@@ -150,7 +209,10 @@ describe('formats parse with independent parsers', () => {
     const dcms = listFiles(dirA).filter((x) => x.endsWith('.dcm'));
     expect(dcms.length).toBeGreaterThanOrEqual(18);
     // dcmdump over every file at once (one process): exit status 0 means every file parsed.
-    const out = execFileSync('dcmdump', ['-q', '+L', ...dcms.map((f) => path.join(dirA, f))], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const out = execFileSync('dcmdump', ['-q', '+L', ...dcms.map((f) => path.join(dirA, f))], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
     expect(out.match(/\(0010,0010\) PN/g)?.length).toBe(dcms.length);
     for (const f of dcms) {
       const ds = dicomParser.parseDicom(new Uint8Array(fs.readFileSync(path.join(dirA, f))));
@@ -173,7 +235,8 @@ describe('formats parse with independent parsers', () => {
         for (let y = 0; y < rows; y++) {
           for (let x = 0; x < cols; x++) {
             if (bytes[px.dataOffset + f * rows * cols + y * cols + x] !== 255) continue;
-            if (x >= b.box.x && x < b.box.x + b.box.width && y >= b.box.y && y < b.box.y + b.box.height) inBox++;
+            if (x >= b.box.x && x < b.box.x + b.box.width && y >= b.box.y && y < b.box.y + b.box.height)
+              inBox++;
             else outside++;
           }
         }
@@ -187,15 +250,23 @@ describe('formats parse with independent parsers', () => {
     const xmls = listFiles(dirA).filter((x) => x.endsWith('.xml'));
     expect(xmls.some((x) => x.includes('/spl/'))).toBe(true);
     expect(xmls.some((x) => x.endsWith('export.xml'))).toBe(true);
-    for (const f of xmls) expect(XMLValidator.validate(fs.readFileSync(path.join(dirA, f), 'utf8')), f).toBe(true);
+    for (const f of xmls)
+      expect(XMLValidator.validate(fs.readFileSync(path.join(dirA, f), 'utf8')), f).toBe(true);
   });
 
   it('HIS CSV files decode in their declared encoding and carry the mapped headers', () => {
-    for (const inst of ['bj-union-east', 'cd-huaxi-west', 'wh-tongji-south', 'nj-gulou-east', 'pinecrest-regional']) {
+    for (const inst of [
+      'bj-union-east',
+      'cd-huaxi-west',
+      'wh-tongji-south',
+      'nj-gulou-east',
+      'pinecrest-regional',
+    ]) {
       const mapping = loadHisMapping(inst);
       for (const table of Object.values(mapping.tables)) {
         const bytes = fs.readFileSync(path.join(dirA, inst, 'ehr/his', table.file));
-        if (mapping.encoding === 'gbk') expect(() => new TextDecoder('utf-8', { fatal: true }).decode(bytes)).toThrow();
+        if (mapping.encoding === 'gbk')
+          expect(() => new TextDecoder('utf-8', { fatal: true }).decode(bytes)).toThrow();
         const text = mapping.encoding === 'gbk' ? iconv.decode(bytes, 'gbk') : bytes.toString('utf8');
         expect(text).not.toContain('\ufffd');
         const rows = parseCsv(text, { relax_column_count: true }) as string[][];
@@ -209,7 +280,16 @@ describe('formats parse with independent parsers', () => {
     expect(labels.length).toBeGreaterThan(0);
     for (const f of labels) {
       const t = fs.readFileSync(path.join(dirA, f), 'utf8');
-      for (const s of ['【药品名称】', '【成份】', '【适应症】', '【用法用量】', '【不良反应】', '【禁忌】', '【批准文号】']) expect(t).toContain(s);
+      for (const s of [
+        '【药品名称】',
+        '【成份】',
+        '【适应症】',
+        '【用法用量】',
+        '【不良反应】',
+        '【禁忌】',
+        '【批准文号】',
+      ])
+        expect(t).toContain(s);
       expect(t).toMatch(/国药准字[HJSZ]\d{8}/);
     }
   });
@@ -218,7 +298,8 @@ describe('formats parse with independent parsers', () => {
 describe('feeds to push', () => {
   it('holds every HL7 message, FHIR resource and file of the institutions, with stable ids', () => {
     const msgs = collectFeedMessages(dirA);
-    const sum = (pred: (e: GroundTruth['expected'][number]) => boolean) => gt.expected.filter(pred).reduce((n, e) => n + e.records, 0);
+    const sum = (pred: (e: GroundTruth['expected'][number]) => boolean) =>
+      gt.expected.filter(pred).reduce((n, e) => n + e.records, 0);
     const byTopic = (t: string) => msgs.filter((m) => m.topic === t).length;
     expect(byTopic('hl7v2')).toBe(sum((e) => e.format === 'hl7v2'));
     expect(byTopic('fhir')).toBe(sum((e) => e.format === 'fhir-api'));

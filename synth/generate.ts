@@ -39,18 +39,29 @@ export interface SynthResult {
   bytes: number;
 }
 
-export function selectInstitutions(registry: InstitutionRegistry, which: SynthOptions['institutions']): Institution[] {
+export function selectInstitutions(
+  registry: InstitutionRegistry,
+  which: SynthOptions['institutions'],
+): Institution[] {
   const all = registry.institutions;
   if (which === undefined) return all;
   if (typeof which === 'number') {
     if (!Number.isInteger(which) || which < 1 || which > all.length) {
-      throw new TributaryError(`--institutions must be between 1 and ${all.length}`, { code: 'invalid', location: '--institutions', nonRetryable: true });
+      throw new TributaryError(`--institutions must be between 1 and ${all.length}`, {
+        code: 'invalid',
+        location: '--institutions',
+        nonRetryable: true,
+      });
     }
     return all.slice(0, which);
   }
   return which.map((id) => {
     const inst = all.find((i) => i.id === id);
-    if (!inst) throw new TributaryError(`unknown institution id in --institutions (position ${which.indexOf(id) + 1})`, { code: 'invalid', location: '--institutions', nonRetryable: true });
+    if (!inst)
+      throw new TributaryError(
+        `unknown institution id in --institutions (position ${which.indexOf(id) + 1})`,
+        { code: 'invalid', location: '--institutions', nonRetryable: true },
+      );
     return inst;
   });
 }
@@ -59,8 +70,16 @@ function prepareOut(out: string, force: boolean): void {
   if (fs.existsSync(out)) {
     const entries = fs.readdirSync(out);
     if (entries.length > 0) {
-      if (!force) throw new TributaryError(`output folder ${out} is not empty (use --force to replace an earlier synth output)`, { code: 'invalid', location: out, nonRetryable: true });
-      if (!entries.includes(GROUND_TRUTH_FILE)) throw new TributaryError(`refusing to clear ${out}: it does not hold an earlier synth output (${GROUND_TRUTH_FILE})`, { code: 'invalid', location: out, nonRetryable: true });
+      if (!force)
+        throw new TributaryError(
+          `output folder ${out} is not empty (use --force to replace an earlier synth output)`,
+          { code: 'invalid', location: out, nonRetryable: true },
+        );
+      if (!entries.includes(GROUND_TRUTH_FILE))
+        throw new TributaryError(
+          `refusing to clear ${out}: it does not hold an earlier synth output (${GROUND_TRUTH_FILE})`,
+          { code: 'invalid', location: out, nonRetryable: true },
+        );
       fs.rmSync(out, { recursive: true, force: true });
     }
   }
@@ -68,12 +87,27 @@ function prepareOut(out: string, force: boolean): void {
 }
 
 export function generateSynth(opts: SynthOptions): SynthResult {
-  if (!Number.isInteger(opts.patients) || opts.patients < 1) throw new TributaryError('--patients must be a positive integer', { code: 'invalid', location: '--patients', nonRetryable: true });
-  if (!opts.seed) throw new TributaryError('--seed must not be empty', { code: 'invalid', location: '--seed', nonRetryable: true });
+  if (!Number.isInteger(opts.patients) || opts.patients < 1)
+    throw new TributaryError('--patients must be a positive integer', {
+      code: 'invalid',
+      location: '--patients',
+      nonRetryable: true,
+    });
+  if (!opts.seed)
+    throw new TributaryError('--seed must not be empty', {
+      code: 'invalid',
+      location: '--seed',
+      nonRetryable: true,
+    });
   const registry = opts.registry ?? loadInstitutionRegistry();
   const institutions = selectInstitutions(registry, opts.institutions);
   prepareOut(opts.out, opts.force ?? false);
-  const world = buildWorld({ seed: opts.seed, institutions, patients: opts.patients, overlapShare: opts.overlapShare });
+  const world = buildWorld({
+    seed: opts.seed,
+    institutions,
+    patients: opts.patients,
+    overlapShare: opts.overlapShare,
+  });
   const sink = new Sink(opts.out);
   for (const inst of institutions) {
     const regs = world.registrations.get(inst.id) ?? [];
@@ -96,7 +130,12 @@ export function generateSynth(opts: SynthOptions): SynthResult {
     seed: opts.seed,
     patientsPerInstitution: opts.patients,
     institutions: institutions.map((i) => i.id),
-    persons: world.persons.map((p) => ({ person: p.id, nationalId: p.nationalId, nationalIdType: p.nationalIdType, attends: mrnOf.get(p.id) ?? [] })),
+    persons: world.persons.map((p) => ({
+      person: p.id,
+      nationalId: p.nationalId,
+      nationalIdType: p.nationalIdType,
+      attends: mrnOf.get(p.id) ?? [],
+    })),
     expected: sink.expected,
     planted: sink.planted,
     burnedIn: sink.burnedIn,
@@ -110,7 +149,8 @@ export function generateSynth(opts: SynthOptions): SynthResult {
 
 /** One array element per line: diff-friendly and streamable, still one JSON document. */
 export function serializeGroundTruth(gt: GroundTruth): string {
-  const arr = (items: unknown[]) => (items.length ? `[\n${items.map((x) => JSON.stringify(x)).join(',\n')}\n]` : '[]');
+  const arr = (items: unknown[]) =>
+    items.length ? `[\n${items.map((x) => JSON.stringify(x)).join(',\n')}\n]` : '[]';
   return (
     `{"version":${gt.version},"seed":${JSON.stringify(gt.seed)},"patientsPerInstitution":${gt.patientsPerInstitution},` +
     `"institutions":${JSON.stringify(gt.institutions)},\n"persons":${arr(gt.persons)},\n"expected":${arr(gt.expected)},\n` +

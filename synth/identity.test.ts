@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { isValidResidentId, makeResidentId, makeSsn, residentIdCheckChar, toFullWidthDigits } from './identity';
+import {
+  isValidResidentId,
+  makeResidentId,
+  makeSsn,
+  residentIdCheckChar,
+  toFullWidthDigits,
+} from './identity';
 import { Rng } from './prng';
 
 describe('GB 11643 resident ID', () => {

@@ -10,7 +10,12 @@ import { Rng } from './prng';
 import { localParts, ageOn } from './dates';
 import { drawText, drawableText, measureText } from './font';
 
-const SOP_CLASS = { CT: '1.2.840.10008.5.1.4.1.1.2', MR: '1.2.840.10008.5.1.4.1.1.4', CR: '1.2.840.10008.5.1.4.1.1.1', US: '1.2.840.10008.5.1.4.1.1.3.1' } as const;
+const SOP_CLASS = {
+  CT: '1.2.840.10008.5.1.4.1.1.2',
+  MR: '1.2.840.10008.5.1.4.1.1.4',
+  CR: '1.2.840.10008.5.1.4.1.1.1',
+  US: '1.2.840.10008.5.1.4.1.1.3.1',
+} as const;
 const PRIVATE_CREATOR = 'TRIBUTARY SYNTH 1.0';
 
 export function makeUid(rng: Rng): string {
@@ -92,18 +97,52 @@ export function writeImaging(world: World, instId: string, regs: Registration[],
       const sopUid = makeUid(rng);
       const file = `${instId}/imaging/study-${String(st.ordinal).padStart(4, '0')}/series-01/instance-${String(k).padStart(4, '0')}.dcm`;
       const plants: [string, string, PhiType][] = [];
-      const el = (tag: string, vr: string, value: DicomElementInput['value'], phi?: PhiType): DicomElementInput => {
+      const el = (
+        tag: string,
+        vr: string,
+        value: DicomElementInput['value'],
+        phi?: PhiType,
+      ): DicomElementInput => {
         if (phi && typeof value === 'string') plants.push([tag, value, phi]);
         return { tag, vr, value };
       };
-      const bytes = writePart10({ elements: buildElements(reg, st, { studyUid, seriesUid, frameOfRef, refPatientUid, sopUid, k, off, inst, rng, el, plants, sink, file }) });
+      const bytes = writePart10({
+        elements: buildElements(reg, st, {
+          studyUid,
+          seriesUid,
+          frameOfRef,
+          refPatientUid,
+          sopUid,
+          k,
+          off,
+          inst,
+          rng,
+          el,
+          plants,
+          sink,
+          file,
+        }),
+      });
       sink.write(file, bytes);
-      for (const [path, value, type] of plants) sink.plant({ institution: instId, source: 'imaging', file, record: sopUid, path, person: reg.person.id }, value, type);
+      for (const [path, value, type] of plants)
+        sink.plant(
+          { institution: instId, source: 'imaging', file, record: sopUid, path, person: reg.person.id },
+          value,
+          type,
+        );
       instances++;
       byModality[st.modality] = (byModality[st.modality] ?? 0) + 1;
     }
   }
-  sink.count({ institution: instId, source: 'imaging', format: 'dicom', unit: 'instance', records: instances, malformed: 0, breakdown: byModality });
+  sink.count({
+    institution: instId,
+    source: 'imaging',
+    format: 'dicom',
+    unit: 'instance',
+    records: instances,
+    malformed: 0,
+    breakdown: byModality,
+  });
 }
 
 interface BuildCtx {
@@ -142,8 +181,17 @@ function buildElements(reg: Registration, st: Study, c: BuildCtx): DicomElementI
     el('(0008,0070)', 'LO', inst.imaging.manufacturer),
     el('(0008,0080)', 'LO', hospital, 'hospital'),
     el('(0008,0090)', 'PN', doctorPn(st.referringDoctor), 'doctor'),
-    el('(0008,1030)', 'LO', { CT: 'CT CHEST W CONTRAST', MR: 'MR BRAIN WO', CR: 'XR CHEST PA', US: 'ECHO LIMITED' }[st.modality]),
-    el('(0008,1120)', 'SQ', [[el('(0008,1150)', 'UI', '1.2.840.10008.3.1.2.1.1'), { tag: '(0008,1155)', vr: 'UI', value: c.refPatientUid }]]),
+    el(
+      '(0008,1030)',
+      'LO',
+      { CT: 'CT CHEST W CONTRAST', MR: 'MR BRAIN WO', CR: 'XR CHEST PA', US: 'ECHO LIMITED' }[st.modality],
+    ),
+    el('(0008,1120)', 'SQ', [
+      [
+        el('(0008,1150)', 'UI', '1.2.840.10008.3.1.2.1.1'),
+        { tag: '(0008,1155)', vr: 'UI', value: c.refPatientUid },
+      ],
+    ]),
     el('(0009,0010)', 'LO', PRIVATE_CREATOR),
     el('(0009,1010)', 'LO', zh ? p.family + p.given : `${p.given} ${p.family}`, 'name'),
     el('(0010,0010)', 'PN', dicomPersonName(reg), 'name'),
@@ -151,20 +199,30 @@ function buildElements(reg: Registration, st: Study, c: BuildCtx): DicomElementI
     el('(0010,0030)', 'DA', p.birthDate.replaceAll('-', ''), 'birth-date'),
     el('(0010,0040)', 'CS', p.sex === 'male' ? 'M' : 'F'),
     el('(0010,1000)', 'LO', p.nationalId, 'national-id'),
-    el('(0010,1010)', 'AS', `${String(Math.min(age, 999)).padStart(3, '0')}Y`, age > 89 ? 'age-over-89' : undefined),
+    el(
+      '(0010,1010)',
+      'AS',
+      `${String(Math.min(age, 999)).padStart(3, '0')}Y`,
+      age > 89 ? 'age-over-89' : undefined,
+    ),
     el('(0018,1000)', 'LO', reg.deviceSerial, 'device-serial'),
     el('(0020,000D)', 'UI', c.studyUid, 'uid'),
     el('(0020,000E)', 'UI', c.seriesUid),
     el('(0020,0010)', 'SH', String(st.ordinal)),
     el('(0020,0011)', 'IS', '1'),
     el('(0020,0013)', 'IS', String(c.k)),
-    el('(0040,0275)', 'SQ', [[
-      { tag: '(0040,0002)', vr: 'DA', value: studyDate },
-      { tag: '(0040,1001)', vr: 'SH', value: st.accession },
-      { tag: '(0040,0007)', vr: 'LO', value: 'ROUTINE' },
-    ]]),
+    el('(0040,0275)', 'SQ', [
+      [
+        { tag: '(0040,0002)', vr: 'DA', value: studyDate },
+        { tag: '(0040,1001)', vr: 'SH', value: st.accession },
+        { tag: '(0040,0007)', vr: 'LO', value: 'ROUTINE' },
+      ],
+    ]),
   ];
-  c.plants.push(['(0040,0275)[0].(0040,0002)', studyDate, 'date'], ['(0040,0275)[0].(0040,1001)', st.accession, 'accession']);
+  c.plants.push(
+    ['(0040,0275)[0].(0040,0002)', studyDate, 'date'],
+    ['(0040,0275)[0].(0040,1001)', st.accession, 'accession'],
+  );
   // ReferencedSOPInstanceUID in ReferencedPatientSequence points at the person: an identifier too.
   c.plants.push(['(0008,1120)[0].(0008,1155)', c.refPatientUid, 'uid']);
   if (st.modality === 'US') {
@@ -182,7 +240,15 @@ function buildElements(reg: Registration, st: Study, c: BuildCtx): DicomElementI
       pixels.set(frame, f * w * h);
     }
     c.plants.push(['pixels', text, 'name']);
-    c.sink.burnedIn.push({ institution: inst.id, file: c.file, sopInstanceUid: c.sopUid, frames: [...Array(frames).keys()], box, text, person: p.id });
+    c.sink.burnedIn.push({
+      institution: inst.id,
+      file: c.file,
+      sopInstanceUid: c.sopUid,
+      frames: [...Array(frames).keys()],
+      box,
+      text,
+      person: p.id,
+    });
     e.push(
       el('(0018,1063)', 'DS', '33.3'),
       el('(0028,0002)', 'US', 1),
@@ -218,7 +284,14 @@ function buildElements(reg: Registration, st: Study, c: BuildCtx): DicomElementI
     el('(0028,0102)', 'US', 11),
     el('(0028,0103)', 'US', 0),
     el('(0028,0301)', 'CS', 'NO'),
-    ...(ct ? [el('(0028,1050)', 'DS', '40'), el('(0028,1051)', 'DS', '400'), el('(0028,1052)', 'DS', '-1024'), el('(0028,1053)', 'DS', '1')] : []),
+    ...(ct
+      ? [
+          el('(0028,1050)', 'DS', '40'),
+          el('(0028,1051)', 'DS', '400'),
+          el('(0028,1052)', 'DS', '-1024'),
+          el('(0028,1053)', 'DS', '1'),
+        ]
+      : []),
     el('(7FE0,0010)', 'OW', phantom16(rng, size, size, ct ? 0 : 20, Math.min(hi, 4095), c.k)),
   );
   return e.filter((x) => !(x.vr === 'DS' && x.value === ''));

@@ -24,12 +24,27 @@ export function writeInsurance(seed: string, inst: Institution, sink: Sink): voi
       const kind = negotiated ? 2 : d.nrdlKind;
       const form = d.zh.endsWith('胶囊') ? '胶囊剂' : d.zh.includes('注射') ? '注射剂' : '片剂';
       list.push({
-        id: 1000 + i, name: d.zh, drugTypeId: negotiated ? 3 : 1, categoryId: 500 + i, kind, number: 1000 + i, flag: 0,
+        id: 1000 + i,
+        name: d.zh,
+        drugTypeId: negotiated ? 3 : 1,
+        categoryId: 500 + i,
+        kind,
+        number: 1000 + i,
+        flag: 0,
         dosageForm: rng.chance(0.1) ? '' : form,
-        remark: d.rxnorm === '261551' ? '限1型糖尿病患者；限其他短效胰岛素或口服药难以控制的2型糖尿病患者。' : d.rxnorm === '309362' ? '限急性冠脉综合征患者，支付不超过12个月。' : '',
-        paymentStandards: negotiated ? `${rng.float(3, 90, 2).toFixed(2)}元(${d.dose}${d.doseUnit}/${form === '注射剂' ? '支' : '片'})` : '',
+        remark:
+          d.rxnorm === '261551'
+            ? '限1型糖尿病患者；限其他短效胰岛素或口服药难以控制的2型糖尿病患者。'
+            : d.rxnorm === '309362'
+              ? '限急性冠脉综合征患者，支付不超过12个月。'
+              : '',
+        paymentStandards: negotiated
+          ? `${rng.float(3, 90, 2).toFixed(2)}元(${d.dose}${d.doseUnit}/${form === '注射剂' ? '支' : '片'})`
+          : '',
         agreementPeriod: negotiated ? '2024年1月1日至2025年12月31日' : '',
-        drugThirdCodes: null, create_time: null, update_time: null,
+        drugThirdCodes: null,
+        create_time: null,
+        update_time: null,
         drugTypeName: negotiated ? '西药' : '西药部分',
         category: { id: 500 + i, name: d.zh.slice(0, 4), code: d.atc },
         kindName: kind === 1 ? '医保甲类' : '医保乙类',
@@ -39,16 +54,41 @@ export function writeInsurance(seed: string, inst: Institution, sink: Sink): voi
     PATENT_MEDICINES.forEach((m, i) => {
       const kind = rng.chance(0.5) ? 1 : 2;
       list.push({
-        id: 3000 + i, name: m.name, drugTypeId: 2, categoryId: 800 + i, kind, number: 3000 + i, flag: 0, dosageForm: m.form,
-        remark: kind === 2 && i === 4 ? '限中风偏瘫、脑梗塞恢复期患者。' : '', paymentStandards: '', agreementPeriod: '',
-        drugThirdCodes: null, create_time: null, update_time: null, drugTypeName: '中成药部分',
+        id: 3000 + i,
+        name: m.name,
+        drugTypeId: 2,
+        categoryId: 800 + i,
+        kind,
+        number: 3000 + i,
+        flag: 0,
+        dosageForm: m.form,
+        remark: kind === 2 && i === 4 ? '限中风偏瘫、脑梗塞恢复期患者。' : '',
+        paymentStandards: '',
+        agreementPeriod: '',
+        drugThirdCodes: null,
+        create_time: null,
+        update_time: null,
+        drugTypeName: '中成药部分',
         category: { id: 800 + i, name: m.cat.split(' > ').pop(), code: m.code },
-        kindName: kind === 1 ? '医保甲类' : '医保乙类', categoryName: `中成药 > ${m.cat}`,
+        kindName: kind === 1 ? '医保甲类' : '医保乙类',
+        categoryName: `中成药 > ${m.cat}`,
       });
     });
-    const doc = { code: 200, msg: 'success', success: true, data: { pageNum: 1, pageSize: list.length, total: list.length, pages: 1, list } };
+    const doc = {
+      code: 200,
+      msg: 'success',
+      success: true,
+      data: { pageNum: 1, pageSize: list.length, total: list.length, pages: 1, list },
+    };
     sink.write(`${inst.id}/insurance/nrdl/catalog.json`, JSON.stringify(doc, null, 2) + '\n');
-    sink.count({ institution: inst.id, source: 'insurance', format: 'nrdl', unit: 'catalog-item', records: list.length, malformed: 0 });
+    sink.count({
+      institution: inst.id,
+      source: 'insurance',
+      format: 'nrdl',
+      unit: 'catalog-item',
+      records: list.length,
+      malformed: 0,
+    });
     return;
   }
   const planId = `Formulary-${inst.id}`;
@@ -59,38 +99,99 @@ export function writeInsurance(seed: string, inst: Institution, sink: Sink): voi
       meta: { profile: [`${USDF}/StructureDefinition/usdf-Formulary`] },
       identifier: [{ value: `${inst.id.toUpperCase()}-F${rng.digits(4)}` }],
       status: 'active',
-      type: [{ coding: [{ system: `${USDF}/CodeSystem/usdf-InsuranceItemTypeCS`, code: 'formulary', display: 'Formulary' }] }],
+      type: [
+        {
+          coding: [
+            {
+              system: `${USDF}/CodeSystem/usdf-InsuranceItemTypeCS`,
+              code: 'formulary',
+              display: 'Formulary',
+            },
+          ],
+        },
+      ],
       name: `${inst.name.replace(/\s*\(.*\)\s*$/, '')} Employee Formulary 2025`,
       period: { start: '2025-01-01', end: '2025-12-31' },
     },
   ];
   drugs.forEach((d) => {
     const mkId = `FormularyDrug-${d.rxnorm}`;
-    const tier = rng.pick([['generic', 'Generic'], ['preferred-brand', 'Preferred Brand'], ['non-preferred-brand', 'Non-Preferred Brand'], ['specialty', 'Specialty']] as const);
+    const tier = rng.pick([
+      ['generic', 'Generic'],
+      ['preferred-brand', 'Preferred Brand'],
+      ['non-preferred-brand', 'Non-Preferred Brand'],
+      ['specialty', 'Specialty'],
+    ] as const);
     entries.push({
       resourceType: 'Basic',
       id: `FormularyItem-${inst.id}-${d.rxnorm}`,
       meta: { profile: [`${USDF}/StructureDefinition/usdf-FormularyItem`] },
       extension: [
-        { url: `${USDF}/StructureDefinition/usdf-FormularyReference-extension`, valueReference: { reference: `InsurancePlan/${planId}` } },
+        {
+          url: `${USDF}/StructureDefinition/usdf-FormularyReference-extension`,
+          valueReference: { reference: `InsurancePlan/${planId}` },
+        },
         { url: `${USDF}/StructureDefinition/usdf-AvailabilityStatus-extension`, valueCode: 'active' },
-        { url: `${USDF}/StructureDefinition/usdf-PharmacyBenefitType-extension`, valueCodeableConcept: { coding: [{ system: `${USDF}/CodeSystem/usdf-PharmacyBenefitTypeCS-TEMPORARY-TRIAL-USE`, code: '1-month-in-retail', display: '1 month in network retail' }] } },
-        { url: `${USDF}/StructureDefinition/usdf-DrugTierID-extension`, valueCodeableConcept: { coding: [{ system: `${USDF}/CodeSystem/usdf-DrugTierCS-TEMPORARY-TRIAL-USE`, code: tier[0], display: tier[1] }] } },
-        { url: `${USDF}/StructureDefinition/usdf-AvailabilityPeriod-extension`, valuePeriod: { start: '2025-01-01', end: '2025-12-31' } },
-        { url: `${USDF}/StructureDefinition/usdf-PriorAuthorization-extension`, valueBoolean: tier[0] === 'specialty' },
+        {
+          url: `${USDF}/StructureDefinition/usdf-PharmacyBenefitType-extension`,
+          valueCodeableConcept: {
+            coding: [
+              {
+                system: `${USDF}/CodeSystem/usdf-PharmacyBenefitTypeCS-TEMPORARY-TRIAL-USE`,
+                code: '1-month-in-retail',
+                display: '1 month in network retail',
+              },
+            ],
+          },
+        },
+        {
+          url: `${USDF}/StructureDefinition/usdf-DrugTierID-extension`,
+          valueCodeableConcept: {
+            coding: [
+              {
+                system: `${USDF}/CodeSystem/usdf-DrugTierCS-TEMPORARY-TRIAL-USE`,
+                code: tier[0],
+                display: tier[1],
+              },
+            ],
+          },
+        },
+        {
+          url: `${USDF}/StructureDefinition/usdf-AvailabilityPeriod-extension`,
+          valuePeriod: { start: '2025-01-01', end: '2025-12-31' },
+        },
+        {
+          url: `${USDF}/StructureDefinition/usdf-PriorAuthorization-extension`,
+          valueBoolean: tier[0] === 'specialty',
+        },
         { url: `${USDF}/StructureDefinition/usdf-StepTherapyLimit-extension`, valueBoolean: rng.chance(0.2) },
         { url: `${USDF}/StructureDefinition/usdf-QuantityLimit-extension`, valueBoolean: rng.chance(0.3) },
       ],
-      code: { coding: [{ system: `${USDF}/CodeSystem/usdf-InsuranceItemTypeCS`, code: 'formulary-item', display: 'Formulary Item' }] },
+      code: {
+        coding: [
+          {
+            system: `${USDF}/CodeSystem/usdf-InsuranceItemTypeCS`,
+            code: 'formulary-item',
+            display: 'Formulary Item',
+          },
+        ],
+      },
       subject: { reference: `MedicationKnowledge/${mkId}` },
     });
     entries.push({
       resourceType: 'MedicationKnowledge',
       id: mkId,
       meta: { profile: [`${USDF}/StructureDefinition/usdf-FormularyDrug`] },
-      code: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: d.rxnorm, display: d.en }] },
+      code: {
+        coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: d.rxnorm, display: d.en }],
+      },
       status: 'active',
-      doseForm: { text: d.en.includes('Injection') || d.en.includes('Injectable') || d.en.includes('Syringe') ? 'Injectable' : 'Oral Tablet' },
+      doseForm: {
+        text:
+          d.en.includes('Injection') || d.en.includes('Injectable') || d.en.includes('Syringe')
+            ? 'Injectable'
+            : 'Oral Tablet',
+      },
     });
   });
   const bundle = {
@@ -98,8 +199,19 @@ export function writeInsurance(seed: string, inst: Institution, sink: Sink): voi
     id: `formulary-${inst.id}`,
     type: 'collection',
     timestamp: '2025-01-01T00:00:00Z',
-    entry: entries.map((r) => ({ fullUrl: `urn:tributary:formulary:${inst.id}:${r.resourceType as string}/${r.id as string}`, resource: r })),
+    entry: entries.map((r) => ({
+      fullUrl: `urn:tributary:formulary:${inst.id}:${r.resourceType as string}/${r.id as string}`,
+      resource: r,
+    })),
   };
   sink.write(`${inst.id}/insurance/pdex/formulary-bundle.json`, JSON.stringify(bundle, null, 2) + '\n');
-  sink.count({ institution: inst.id, source: 'insurance', format: 'pdex-formulary', unit: 'resource', records: entries.length, malformed: 0, breakdown: { InsurancePlan: 1, Basic: drugs.length, MedicationKnowledge: drugs.length } });
+  sink.count({
+    institution: inst.id,
+    source: 'insurance',
+    format: 'pdex-formulary',
+    unit: 'resource',
+    records: entries.length,
+    malformed: 0,
+    breakdown: { InsurancePlan: 1, Basic: drugs.length, MedicationKnowledge: drugs.length },
+  });
 }

@@ -142,16 +142,25 @@ function makePerson(rng: Rng, id: string, locale: Locale, serial: number): Perso
     const room = `${rng.int(1, 28)}${String(rng.int(1, 4)).padStart(2, '0')}`;
     const phoneDigits = `1${rng.pick(['3', '5', '8', '9'])}${rng.digits(9)}`;
     return {
-      id, locale, sex, birthDate,
+      id,
+      locale,
+      sex,
+      birthDate,
       nationalId: makeResidentId(rng.pick(N.cnRegionCodes), birthDate, serial, sex === 'male'),
       nationalIdType: 'cn-resident-id',
-      family, given, familyLatin, givenLatin,
+      family,
+      given,
+      familyLatin,
+      givenLatin,
       phoneDigits,
       email: `${(familyLatin + givenLatin).toLowerCase()}${rng.int(10, 99)}@${rng.pick(['example.cn', 'mail.example.com', 'example.org'])}`,
       address: {
         line: `${c.province === c.city ? '' : c.province}${c.city}${district}${street}${no}号${unit}单元${room}室`,
         lineShort: `${c.city.replace(/市$/, '')}${district}${street}${no}号${unit}-${room}`,
-        district, city: c.city, state: c.province, postal: `${c.postal}${rng.digits(3)}`,
+        district,
+        city: c.city,
+        state: c.province,
+        postal: `${c.postal}${rng.digits(3)}`,
       },
     };
   }
@@ -165,17 +174,27 @@ function makePerson(rng: Rng, id: string, locale: Locale, serial: number): Perso
   const no = rng.int(10, 9899);
   const apt = rng.chance(0.3) ? rng.int(1, 40) : undefined;
   return {
-    id, locale, sex, birthDate,
+    id,
+    locale,
+    sex,
+    birthDate,
     nationalId: makeSsn(rng.int(1, 899), rng.int(1, 99), serial * 7 + rng.int(0, 6)),
     nationalIdType: 'us-ssn',
-    family: last, given: first, familyLatin: last, givenLatin: first, middle,
+    family: last,
+    given: first,
+    familyLatin: last,
+    givenLatin: first,
+    middle,
     nickname: N.enNicknames[first],
     phoneDigits: `${rng.int(2, 9)}${rng.digits(2)}${rng.int(2, 9)}${rng.digits(6)}`,
     email: `${first.toLowerCase()}.${last.toLowerCase().replace(/'/g, '')}${rng.int(1, 99)}@${rng.pick(['example.com', 'mail.example.net', 'example.org'])}`,
     address: {
       line: `${no} ${street} ${streetType}${apt ? `, Apt ${apt}` : ''}`,
       lineShort: `${no} ${street} ${streetShort}${apt ? ` #${apt}` : ''}`,
-      district: '', city: c.city, state: c.state, postal: `${c.zip}${rng.digits(2)}`,
+      district: '',
+      city: c.city,
+      state: c.state,
+      postal: `${c.zip}${rng.digits(2)}`,
     },
   };
 }
@@ -194,32 +213,57 @@ function writeName(p: Person, style: number): WrittenName {
   }
   switch (style % 3) {
     case 0:
-      return { text: [p.given, p.middle ? `${p.middle}.` : undefined, p.family].filter(Boolean).join(' '), family: p.family, given: p.middle ? [p.given, p.middle] : [p.given] };
+      return {
+        text: [p.given, p.middle ? `${p.middle}.` : undefined, p.family].filter(Boolean).join(' '),
+        family: p.family,
+        given: p.middle ? [p.given, p.middle] : [p.given],
+      };
     case 1: {
       const first = p.nickname ?? p.given;
       return { text: `${first} ${p.family}`, family: p.family, given: [first] };
     }
     default:
-      return { text: `${p.family.toUpperCase()}, ${p.given.toUpperCase()}`, family: p.family.toUpperCase(), given: [p.given.toUpperCase()] };
+      return {
+        text: `${p.family.toUpperCase()}, ${p.given.toUpperCase()}`,
+        family: p.family.toUpperCase(),
+        given: [p.given.toUpperCase()],
+      };
   }
 }
 
 function writeAddress(p: Person, style: number): string {
   const a = p.address;
   if (p.locale === 'zh-CN') return style % 2 === 0 ? a.line : a.lineShort;
-  return style % 2 === 0 ? `${a.line}, ${a.city}, ${a.state} ${a.postal}` : `${a.lineShort}, ${a.city} ${a.state} ${a.postal}`;
+  return style % 2 === 0
+    ? `${a.line}, ${a.city}, ${a.state} ${a.postal}`
+    : `${a.lineShort}, ${a.city} ${a.state} ${a.postal}`;
 }
 
 const zhDepartments = ['心内科', '内分泌科', '神经内科', '呼吸内科', '急诊科', '骨科', '肾内科'];
-const enDepartments = ['Cardiology', 'Endocrinology', 'Neurology', 'Pulmonology', 'Emergency', 'Orthopedics', 'Nephrology'];
+const enDepartments = [
+  'Cardiology',
+  'Endocrinology',
+  'Neurology',
+  'Pulmonology',
+  'Emergency',
+  'Orthopedics',
+  'Nephrology',
+];
 
 function makeLab(rng: Rng, def: LabDef, time: number, preferNonSi: boolean): LabResult {
   // Mixed units on purpose: some rows in the non-SI unit even where the institution mostly reports SI.
-  const u = def.units.length > 1 && (preferNonSi ? !rng.chance(0.15) : rng.chance(0.15)) ? def.units[1] : def.units[0];
+  const u =
+    def.units.length > 1 && (preferNonSi ? !rng.chance(0.15) : rng.chance(0.15))
+      ? def.units[1]
+      : def.units[0];
   const abnormal = rng.chance(0.3);
   const [lo, hi] = u.normal;
   const [min, max] = u.range;
-  const v = abnormal ? (rng.chance(0.7) ? rng.float(hi, max, u.decimals) : rng.float(min, lo, u.decimals)) : rng.float(lo, hi, u.decimals);
+  const v = abnormal
+    ? rng.chance(0.7)
+      ? rng.float(hi, max, u.decimals)
+      : rng.float(min, lo, u.decimals)
+    : rng.float(lo, hi, u.decimals);
   const flag: LabResult['flag'] = v > hi ? 'H' : v < lo ? 'L' : '';
   const censored = def.localCode === 'TNI' && v < 0.01;
   return {
@@ -263,25 +307,51 @@ export function buildWorld(opts: WorldOptions): World {
       }
       if (!person) {
         personSerial++;
-        person = makePerson(rngPeople.fork(seed, `person:${personSerial}`), `P${String(personSerial).padStart(6, '0')}`, locale, personSerial);
+        person = makePerson(
+          rngPeople.fork(seed, `person:${personSerial}`),
+          `P${String(personSerial).padStart(6, '0')}`,
+          locale,
+          personSerial,
+        );
         persons.push(person);
       }
       used.add(person.id);
       attends.set(person.id, [...(attends.get(person.id) ?? []), inst.id]);
       const style = instIndex + i;
-      const mrn = locale === 'zh-CN' ? `${['ZY', 'MZ', ''][instIndex % 3]}${String(instIndex + 1).padStart(2, '0')}${rng.digits(7)}` : `${rng.int(1, 9)}${rng.digits(6)}`;
+      const mrn =
+        locale === 'zh-CN'
+          ? `${['ZY', 'MZ', ''][instIndex % 3]}${String(instIndex + 1).padStart(2, '0')}${rng.digits(7)}`
+          : `${rng.int(1, 9)}${rng.digits(6)}`;
       const key = `patient-${String(i + 1).padStart(4, '0')}`;
       const reg: Registration = {
-        ordinal: i + 1, key, person, institution: inst, mrn,
+        ordinal: i + 1,
+        key,
+        person,
+        institution: inst,
+        mrn,
         name: writeName(person, style),
-        phone: rng.chance(0.9) ? (locale === 'zh-CN' ? formatCnPhone(person.phoneDigits, style) : formatUsPhone(person.phoneDigits, style)) : undefined,
+        phone: rng.chance(0.9)
+          ? locale === 'zh-CN'
+            ? formatCnPhone(person.phoneDigits, style)
+            : formatUsPhone(person.phoneDigits, style)
+          : undefined,
         address: rng.chance(0.88) ? writeAddress(person, style) : undefined,
         email: rng.chance(0.5) ? person.email : undefined,
-        insuranceId: rng.chance(0.7) ? (locale === 'zh-CN' ? `YB${rng.digits(12)}` : `M${rng.digits(9)}`) : undefined,
-        visits: [], wearable: false,
+        insuranceId: rng.chance(0.7)
+          ? locale === 'zh-CN'
+            ? `YB${rng.digits(12)}`
+            : `M${rng.digits(9)}`
+          : undefined,
+        visits: [],
+        wearable: false,
         deviceSerial: `${inst.imaging.manufacturer.slice(0, 2).toUpperCase()}${rng.digits(2)}-${rng.hex(4).toUpperCase()}-${rng.digits(4)}`,
       };
-      buildVisits(new Rng(seed, `visits:${inst.id}:${i}`), reg, hospitalNames.get(inst.id) as string, offsets.get(inst.id) as number);
+      buildVisits(
+        new Rng(seed, `visits:${inst.id}:${i}`),
+        reg,
+        hospitalNames.get(inst.id) as string,
+        offsets.get(inst.id) as number,
+      );
       regs.push(reg);
     }
     assignStudies(new Rng(seed, `studies:${inst.id}`), inst, regs, patients);
@@ -298,24 +368,44 @@ function buildVisits(rng: Rng, reg: Registration, hospital: string, offsetMin: n
   const nVisits = rng.int(1, 3);
   const preferNonSi = !zh;
   for (let v = 0; v < nVisits; v++) {
-    const start = WINDOW_START + rng.int(0, Math.floor((ANCHOR_DAY - WINDOW_START) / MS_DAY) - 20) * MS_DAY + rng.int(0, 86_399) * 1000;
+    const start =
+      WINDOW_START +
+      rng.int(0, Math.floor((ANCHOR_DAY - WINDOW_START) / MS_DAY) - 20) * MS_DAY +
+      rng.int(0, 86_399) * 1000;
     const dx = rng.pick(diagnoses);
     const type: Visit['type'] = dx.chestPain ? 'emergency' : rng.chance(0.5) ? 'inpatient' : 'outpatient';
-    const end = type === 'outpatient' ? undefined : start + rng.int(1, 12) * MS_DAY + rng.int(0, 36_000) * 1000;
+    const end =
+      type === 'outpatient' ? undefined : start + rng.int(1, 12) * MS_DAY + rng.int(0, 36_000) * 1000;
     const deptIdx = dx.chestPain ? 0 : rng.int(0, zhDepartments.length - 1);
     const doctor = rng.pick(doctors);
     const visit: Visit = {
       id: `${reg.institution.id.slice(0, 2).toUpperCase()}V${reg.ordinal}${String(v + 1).padStart(2, '0')}${rng.digits(4)}`,
-      ordinal: v + 1, type, start, end,
-      department: (zh ? zhDepartments : enDepartments)[deptIdx], doctor,
+      ordinal: v + 1,
+      type,
+      start,
+      end,
+      department: (zh ? zhDepartments : enDepartments)[deptIdx],
+      doctor,
       diagnoses: [{ def: dx, primary: true }],
-      labs: [], prescriptions: [], notes: [],
+      labs: [],
+      prescriptions: [],
+      notes: [],
     };
-    if (rng.chance(0.5)) visit.diagnoses.push({ def: rng.pick(diagnoses.filter((d) => d !== dx)), primary: false });
-    const labDefs = dx.chestPain ? labs.filter((l) => ['TNI', 'K', 'GLU', 'CREA'].includes(l.localCode)) : labs.filter(() => rng.chance(0.5));
-    for (const def of labDefs) visit.labs.push(makeLab(rng, def, start + rng.int(1, 6) * 3_600_000, preferNonSi));
+    if (rng.chance(0.5))
+      visit.diagnoses.push({ def: rng.pick(diagnoses.filter((d) => d !== dx)), primary: false });
+    const labDefs = dx.chestPain
+      ? labs.filter((l) => ['TNI', 'K', 'GLU', 'CREA'].includes(l.localCode))
+      : labs.filter(() => rng.chance(0.5));
+    for (const def of labDefs)
+      visit.labs.push(makeLab(rng, def, start + rng.int(1, 6) * 3_600_000, preferNonSi));
     const nRx = rng.int(1, 3);
-    for (let k = 0; k < nRx; k++) visit.prescriptions.push({ def: rng.pick(drugs), days: rng.pick([3, 7, 14, 30, 90]), time: start + rng.int(1, 8) * 3_600_000, doctor });
+    for (let k = 0; k < nRx; k++)
+      visit.prescriptions.push({
+        def: rng.pick(drugs),
+        days: rng.pick([3, 7, 14, 30, 90]),
+        time: start + rng.int(1, 8) * 3_600_000,
+        doctor,
+      });
     const noteType = dx.chestPain ? 'chest-pain' : 'discharge-summary';
     visit.notes.push(writeNote(rng, { reg, visit, noteType, hospital, offsetMin }));
     reg.visits.push(visit);
@@ -332,7 +422,8 @@ function assignStudies(rng: Rng, inst: Institution, regs: Registration[], patien
     const modality = inst.imaging.modalities[k % inst.imaging.modalities.length];
     const visit = reg.visits[0];
     reg.study = {
-      ordinal: k + 1, modality,
+      ordinal: k + 1,
+      modality,
       accession: inst.locale === 'zh-CN' ? `${modality}${rng.digits(10)}` : `A${rng.digits(8)}`,
       time: visit.start + rng.int(1, 5) * 3_600_000,
       referringDoctor: visit.doctor,

@@ -51,16 +51,29 @@ export interface PushFeedsResult {
 }
 
 /** Everything the institutions would push, in a stable order (institution, then topic, then file order). */
-export function collectFeedMessages(dir: string, opts: { institutions?: string[]; feeds?: readonly FeedTopic[] } = {}): FeedMessage[] {
+export function collectFeedMessages(
+  dir: string,
+  opts: { institutions?: string[]; feeds?: readonly FeedTopic[] } = {},
+): FeedMessage[] {
   const feeds = new Set(opts.feeds ?? FEED_TOPICS);
   const out: FeedMessage[] = [];
-  for (const inst of readSynthInstitutions(dir).filter((i) => !opts.institutions || opts.institutions.includes(i.id))) {
+  for (const inst of readSynthInstitutions(dir).filter(
+    (i) => !opts.institutions || opts.institutions.includes(i.id),
+  )) {
     const base = path.join(dir, inst.id);
     const filesIn = (sub: string) => listFiles(path.join(base, sub)).map((f) => `${sub}/${f}`);
     if (feeds.has('hl7v2') && inst.ehr.format === 'hl7v2') {
       for (const f of filesIn('ehr/hl7v2')) {
         splitHl7Messages(fs.readFileSync(path.join(base, f), 'utf8')).forEach((m, i) =>
-          out.push({ topic: 'hl7v2', institution: inst.id, source: 'ehr', format: 'hl7v2', contentType: 'application/hl7-v2; charset=utf-8', messageId: `${inst.id}:${f}:${i + 1}`, value: Buffer.from(m + '\r', 'utf8') }),
+          out.push({
+            topic: 'hl7v2',
+            institution: inst.id,
+            source: 'ehr',
+            format: 'hl7v2',
+            contentType: 'application/hl7-v2; charset=utf-8',
+            messageId: `${inst.id}:${f}:${i + 1}`,
+            value: Buffer.from(m + '\r', 'utf8'),
+          }),
         );
       }
     }
@@ -69,14 +82,37 @@ export function collectFeedMessages(dir: string, opts: { institutions?: string[]
         fs.readFileSync(path.join(base, f), 'utf8')
           .split('\n')
           .filter(Boolean)
-          .forEach((line, i) => out.push({ topic: 'fhir', institution: inst.id, source: 'ehr', format: 'fhir-api', contentType: 'application/fhir+json', messageId: `${inst.id}:${f}:${i + 1}`, value: Buffer.from(line, 'utf8') }));
+          .forEach((line, i) =>
+            out.push({
+              topic: 'fhir',
+              institution: inst.id,
+              source: 'ehr',
+              format: 'fhir-api',
+              contentType: 'application/fhir+json',
+              messageId: `${inst.id}:${f}:${i + 1}`,
+              value: Buffer.from(line, 'utf8'),
+            }),
+          );
       }
     }
     const wholeFiles = (topic: FeedTopic, source: SourceKind, sub: string, format: string) => {
       if (!feeds.has(topic)) return;
       for (const f of filesIn(sub)) {
         const ext = path.extname(f);
-        out.push({ topic, institution: inst.id, source, format, contentType: ext === '.xml' ? 'application/xml' : ext === '.txt' ? 'text/plain; charset=utf-8' : 'application/json', messageId: `${inst.id}:${f}:1`, value: fs.readFileSync(path.join(base, f)) });
+        out.push({
+          topic,
+          institution: inst.id,
+          source,
+          format,
+          contentType:
+            ext === '.xml'
+              ? 'application/xml'
+              : ext === '.txt'
+                ? 'text/plain; charset=utf-8'
+                : 'application/json',
+          messageId: `${inst.id}:${f}:1`,
+          value: fs.readFileSync(path.join(base, f)),
+        });
       }
     };
     wholeFiles('wearable', 'wearable', 'wearable', inst.wearable.format);
@@ -87,12 +123,26 @@ export function collectFeedMessages(dir: string, opts: { institutions?: string[]
 }
 
 export async function pushFeeds(input: PushFeedsInput): Promise<PushFeedsResult> {
-  if (!(input.malformedShare >= 0 && input.malformedShare <= 1)) throw new TributaryError('malformedShare must be between 0 and 1', { code: 'invalid', location: '--malformed-share', nonRetryable: true });
-  if (!(input.rate >= 0)) throw new TributaryError('rate must be 0 or more messages per second', { code: 'invalid', location: '--rate', nonRetryable: true });
+  if (!(input.malformedShare >= 0 && input.malformedShare <= 1))
+    throw new TributaryError('malformedShare must be between 0 and 1', {
+      code: 'invalid',
+      location: '--malformed-share',
+      nonRetryable: true,
+    });
+  if (!(input.rate >= 0))
+    throw new TributaryError('rate must be 0 or more messages per second', {
+      code: 'invalid',
+      location: '--rate',
+      nonRetryable: true,
+    });
   const all = collectFeedMessages(input.dir, input);
   const messages = input.limit !== undefined ? all.slice(0, input.limit) : all;
   const rng = new Rng(input.seed ?? 'push', `malformed:${input.topicPrefix}`);
-  const kafka = new Kafka({ clientId: 'tributary-synth-push', brokers: input.brokers, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: 'tributary-synth-push',
+    brokers: input.brokers,
+    logLevel: logLevel.NOTHING,
+  });
   const admin = kafka.admin();
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   const result: PushFeedsResult = { sent: 0, malformed: 0, byTopic: {}, malformedIds: [], seconds: 0 };
@@ -100,7 +150,10 @@ export async function pushFeeds(input: PushFeedsInput): Promise<PushFeedsResult>
   try {
     await admin.connect();
     const topics = [...new Set(messages.map((m) => `${input.topicPrefix}.${m.topic}`))];
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+    await admin.createTopics({
+      topics: topics.map((topic) => ({ topic, numPartitions: 3 })),
+      waitForLeaders: true,
+    });
     await admin.disconnect();
     await producer.connect();
     // Send in ticks of 100 ms so the rate holds without one request per message.
@@ -115,7 +168,17 @@ export async function pushFeeds(input: PushFeedsInput): Promise<PushFeedsResult>
         const topic = `${input.topicPrefix}.${m.topic}`;
         byTopic.set(topic, [
           ...(byTopic.get(topic) ?? []),
-          { key: m.institution, value, headers: { institution: m.institution, format: m.format, source: m.source, 'content-type': m.contentType, 'message-id': m.messageId } },
+          {
+            key: m.institution,
+            value,
+            headers: {
+              institution: m.institution,
+              format: m.format,
+              source: m.source,
+              'content-type': m.contentType,
+              'message-id': m.messageId,
+            },
+          },
         ]);
         const t = (result.byTopic[topic] ??= { sent: 0, malformed: 0 });
         t.sent++;
@@ -126,14 +189,20 @@ export async function pushFeeds(input: PushFeedsInput): Promise<PushFeedsResult>
           result.malformedIds.push(m.messageId);
         }
       }
-      await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })) });
+      await producer.sendBatch({
+        topicMessages: [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs })),
+      });
       if (input.rate > 0) {
         const wait = 100 - (performance.now() - tickStart);
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
     }
   } catch (e) {
-    throw new TributaryError(`pushing feeds to Kafka failed: ${toError(e).message}`, { code: 'transient', location: input.brokers.join(','), cause: e });
+    throw new TributaryError(`pushing feeds to Kafka failed: ${toError(e).message}`, {
+      code: 'transient',
+      location: input.brokers.join(','),
+      cause: e,
+    });
   } finally {
     await producer.disconnect().catch(() => undefined);
     await admin.disconnect().catch(() => undefined);

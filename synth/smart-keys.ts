@@ -39,16 +39,32 @@ export function ensureSmartKeys(dir: string, institutions: Institution[]): Smart
       const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
       fs.writeFileSync(keyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
     }
-    const publicJwk = crypto.createPublicKey(crypto.createPrivateKey(fs.readFileSync(keyFile))).export({ format: 'jwk' });
+    const publicJwk = crypto
+      .createPublicKey(crypto.createPrivateKey(fs.readFileSync(keyFile)))
+      .export({ format: 'jwk' });
     const kid = thumbprint(publicJwk);
     const jwksFile = path.join(dir, `${inst.id}.jwks.json`);
-    const jwks: { keys: PublicJwk[] } = fs.existsSync(jwksFile) ? (JSON.parse(fs.readFileSync(jwksFile, 'utf8')) as { keys: PublicJwk[] }) : { keys: [] };
+    const jwks: { keys: PublicJwk[] } = fs.existsSync(jwksFile)
+      ? (JSON.parse(fs.readFileSync(jwksFile, 'utf8')) as { keys: PublicJwk[] })
+      : { keys: [] };
     if (!jwks.keys.some((k) => k.kid === kid)) {
       jwks.keys.push({ ...publicJwk, kid, alg: 'ES384', use: 'sig' });
       fs.writeFileSync(jwksFile, JSON.stringify(jwks, null, 2) + '\n');
     }
     clients.push({ institution: inst.id, clientId: DEMO_CLIENT_ID, jwks, scope: 'system/*.read' });
-    return { ...inst, ehr: { ...inst.ehr, smart: { clientId: DEMO_CLIENT_ID, privateKeyFile: path.resolve(keyFile), kid, alg: 'ES384' as const, scope: 'system/*.read' } } };
+    return {
+      ...inst,
+      ehr: {
+        ...inst.ehr,
+        smart: {
+          clientId: DEMO_CLIENT_ID,
+          privateKeyFile: path.resolve(keyFile),
+          kid,
+          alg: 'ES384' as const,
+          scope: 'system/*.read',
+        },
+      },
+    };
   });
   const registryFile = path.join(dir, 'institutions.json');
   fs.writeFileSync(registryFile, JSON.stringify({ version: 1, institutions: registry }, null, 2) + '\n');

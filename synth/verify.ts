@@ -20,7 +20,11 @@ export function readGroundTruth(dir: string): GroundTruth {
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new TributaryError(`${file}: ${(e as Error).message}`, { code: 'invalid', location: file, nonRetryable: true });
+    throw new TributaryError(`${file}: ${(e as Error).message}`, {
+      code: 'invalid',
+      location: file,
+      nonRetryable: true,
+    });
   }
   return parseAtEdge(groundTruthSchema, raw, file);
 }
@@ -40,7 +44,15 @@ export function listFiles(dir: string): string[] {
     .sort();
 }
 
-const HL7_UNESCAPE: Record<string, string> = { F: '|', S: '^', R: '~', E: '\\', T: '&', X0D: '\r', X0A: '\n' };
+const HL7_UNESCAPE: Record<string, string> = {
+  F: '|',
+  S: '^',
+  R: '~',
+  E: '\\',
+  T: '&',
+  X0D: '\r',
+  X0A: '\n',
+};
 
 export function unescapeHl7(s: string): string {
   return s.replace(/\\(F|S|R|E|T|X0D|X0A)\\/g, (_, k: string) => HL7_UNESCAPE[k]);
@@ -63,7 +75,8 @@ export function hl7ControlId(message: string): string | undefined {
 }
 
 function readCsvRows(file: string, encoding: string): { header: string[]; rows: string[][] } {
-  const text = encoding === 'gbk' ? iconv.decode(fs.readFileSync(file), 'gbk') : fs.readFileSync(file, 'utf8');
+  const text =
+    encoding === 'gbk' ? iconv.decode(fs.readFileSync(file), 'gbk') : fs.readFileSync(file, 'utf8');
   const all = parseCsv(text, { relax_column_count: true, bom: true }) as string[][];
   return { header: all[0] ?? [], rows: all.slice(1) };
 }
@@ -75,13 +88,23 @@ export function countRecords(dir: string, inst: Institution): Record<string, num
   const base = path.join(dir, inst.id);
   const files = (sub: string) => listFiles(path.join(base, sub)).map((f) => path.join(base, sub, f));
   const out: Record<string, number> = {};
-  if (inst.ehr.format === 'fhir-api') out.ehr = files('ehr/fhir').reduce((n, f) => n + fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).length, 0);
-  else if (inst.ehr.format === 'hl7v2') out.ehr = files('ehr/hl7v2').reduce((n, f) => n + splitHl7Messages(fs.readFileSync(f, 'utf8')).length, 0);
+  if (inst.ehr.format === 'fhir-api')
+    out.ehr = files('ehr/fhir').reduce(
+      (n, f) => n + fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).length,
+      0,
+    );
+  else if (inst.ehr.format === 'hl7v2')
+    out.ehr = files('ehr/hl7v2').reduce((n, f) => n + splitHl7Messages(fs.readFileSync(f, 'utf8')).length, 0);
   else out.ehr = files('ehr/his').reduce((n, f) => n + readCsvRows(f, inst.ehr.encoding).rows.length, 0);
   out.imaging = files('imaging').filter((f) => f.endsWith('.dcm')).length;
   const wf = files('wearable');
-  if (inst.wearable.format === 'openmhealth') out.wearable = wf.reduce((n, f) => n + (JSON.parse(fs.readFileSync(f, 'utf8')) as unknown[]).length, 0);
-  else if (inst.wearable.format === 'vendor-wearable') out.wearable = wf.reduce((n, f) => n + (JSON.parse(fs.readFileSync(f, 'utf8')) as { samples: unknown[] }).samples.length, 0);
+  if (inst.wearable.format === 'openmhealth')
+    out.wearable = wf.reduce((n, f) => n + (JSON.parse(fs.readFileSync(f, 'utf8')) as unknown[]).length, 0);
+  else if (inst.wearable.format === 'vendor-wearable')
+    out.wearable = wf.reduce(
+      (n, f) => n + (JSON.parse(fs.readFileSync(f, 'utf8')) as { samples: unknown[] }).samples.length,
+      0,
+    );
   else
     out.wearable = wf.reduce((n, f) => {
       const doc = xmlParser.parse(fs.readFileSync(f, 'utf8')) as { HealthData: { Record?: unknown } };
@@ -89,7 +112,10 @@ export function countRecords(dir: string, inst: Institution): Record<string, num
       return n + (Array.isArray(rec) ? rec.length : rec ? 1 : 0);
     }, 0);
   const lf = files('druglabel');
-  out.druglabel = inst.druglabel.format === 'openfda' ? (JSON.parse(fs.readFileSync(lf[0], 'utf8')) as { results: unknown[] }).results.length : lf.length;
+  out.druglabel =
+    inst.druglabel.format === 'openfda'
+      ? (JSON.parse(fs.readFileSync(lf[0], 'utf8')) as { results: unknown[] }).results.length
+      : lf.length;
   const cf = files('insurance')[0];
   const cat = JSON.parse(fs.readFileSync(cf, 'utf8')) as { data?: { list: unknown[] }; entry?: unknown[] };
   out.insurance = inst.insurance.format === 'nrdl' ? (cat.data?.list.length ?? 0) : (cat.entry?.length ?? 0);
@@ -115,11 +141,25 @@ export class RecordTexts {
     const abs = path.join(this.dir, p.file);
     if (p.file.endsWith('.ndjson')) return this.records(p.file, () => this.fhirRecords(abs)).get(p.record);
     if (p.file.endsWith('.hl7')) return this.records(p.file, () => this.hl7Records(abs)).get(p.record);
-    if (p.file.endsWith('.csv')) return this.records(p.file, () => this.csvRecords(abs, this.encodings.get(p.institution) ?? 'utf-8', p.file)).get(`${p.record}\u0000${p.path}`);
+    if (p.file.endsWith('.csv'))
+      return this.records(p.file, () =>
+        this.csvRecords(abs, this.encodings.get(p.institution) ?? 'utf-8', p.file),
+      ).get(`${p.record}\u0000${p.path}`);
     if (!this.fileCache.has(abs)) {
       const bytes = fs.readFileSync(abs);
       // DICOM strings are UTF-8 (ISO_IR 192) or Latin-1; JSON, XML and text are UTF-8.
-      this.fileCache.set(abs, p.file.endsWith('.dcm') ? bytes.toString('utf8') + '\n' + bytes.toString('latin1') : bytes.toString('utf8').replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&'));
+      this.fileCache.set(
+        abs,
+        p.file.endsWith('.dcm')
+          ? bytes.toString('utf8') + '\n' + bytes.toString('latin1')
+          : bytes
+              .toString('utf8')
+              .replace(/&apos;/g, "'")
+              .replace(/&quot;/g, '"')
+              .replace(/&lt;/g, '<')
+              .replace(/&gt;/g, '>')
+              .replace(/&amp;/g, '&'),
+      );
     }
     return this.fileCache.get(abs);
   }
@@ -136,10 +176,15 @@ export class RecordTexts {
   private fhirRecords(abs: string): Map<string, string> {
     const m = new Map<string, string>();
     for (const line of fs.readFileSync(abs, 'utf8').split('\n').filter(Boolean)) {
-      const r = JSON.parse(line) as { resourceType: string; id: string; content?: { attachment?: { data?: string } }[] };
+      const r = JSON.parse(line) as {
+        resourceType: string;
+        id: string;
+        content?: { attachment?: { data?: string } }[];
+      };
       const strings: string[] = [];
       collectStrings(r, strings);
-      for (const c of r.content ?? []) if (c.attachment?.data) strings.push(Buffer.from(c.attachment.data, 'base64').toString('utf8'));
+      for (const c of r.content ?? [])
+        if (c.attachment?.data) strings.push(Buffer.from(c.attachment.data, 'base64').toString('utf8'));
       m.set(`${r.resourceType}/${r.id}`, strings.join('\n'));
     }
     return m;
@@ -180,17 +225,25 @@ export function verifySynthOutput(dir: string): VerifyReport {
   const missingPlanted: VerifyReport['missingPlanted'] = [];
   gt.planted.forEach((p, index) => {
     if (p.path === 'pixels') {
-      if (!gt.burnedIn.some((b) => b.sopInstanceUid === p.record && b.text === p.value)) missingPlanted.push({ index, file: p.file, record: p.record, path: p.path, type: p.type });
+      if (!gt.burnedIn.some((b) => b.sopInstanceUid === p.record && b.text === p.value))
+        missingPlanted.push({ index, file: p.file, record: p.record, path: p.path, type: p.type });
       return;
     }
     const text = texts.textOf(p);
-    if (text === undefined || !text.includes(p.value)) missingPlanted.push({ index, file: p.file, record: p.record, path: p.path, type: p.type });
+    if (text === undefined || !text.includes(p.value))
+      missingPlanted.push({ index, file: p.file, record: p.record, path: p.path, type: p.type });
   });
   const countMismatches: VerifyReport['countMismatches'] = [];
   for (const inst of institutions) {
     const found = countRecords(dir, inst);
     for (const e of gt.expected.filter((x) => x.institution === inst.id)) {
-      if (found[e.source] !== e.records) countMismatches.push({ institution: inst.id, source: e.source, expected: e.records, found: found[e.source] ?? 0 });
+      if (found[e.source] !== e.records)
+        countMismatches.push({
+          institution: inst.id,
+          source: e.source,
+          expected: e.records,
+          found: found[e.source] ?? 0,
+        });
     }
   }
   return { checkedPlanted: gt.planted.length, missingPlanted, countMismatches };

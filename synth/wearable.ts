@@ -18,7 +18,15 @@ function samplesFor(rng: Rng, n: number): Sample[] {
   const base = ANCHOR_DAY - 14 * MS_DAY;
   for (let i = 0; i < n; i++) {
     const start = base + rng.int(0, 13) * MS_DAY + rng.int(0, 86_399) * 1000;
-    const kind = rng.pick(['heart_rate', 'heart_rate', 'steps', 'spo2', 'sleep', 'blood_pressure', 'body_weight'] as const);
+    const kind = rng.pick([
+      'heart_rate',
+      'heart_rate',
+      'steps',
+      'spo2',
+      'sleep',
+      'blood_pressure',
+      'body_weight',
+    ] as const);
     switch (kind) {
       case 'heart_rate':
         out.push({ kind, start, end: start, value: rng.int(52, 128) });
@@ -43,7 +51,11 @@ function samplesFor(rng: Rng, n: number): Sample[] {
   return out.sort((a, b) => a.start - b.start);
 }
 
-const xmlEscape = (s: string) => s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string);
+const xmlEscape = (s: string) =>
+  s.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string,
+  );
 
 export function writeWearable(world: World, instId: string, regs: Registration[], sink: Sink): void {
   const inst = regs[0]?.institution;
@@ -63,7 +75,13 @@ export function writeWearable(world: World, instId: string, regs: Registration[]
       const file = `${instId}/wearable/openmhealth/${reg.key}.json`;
       const points: unknown[] = [];
       // The header values repeat in every data point of the file: listed once, for all points (`[*]`).
-      const plant = at(sink, { institution: instId, source: 'wearable', file, record: `${reg.key}:[*]`, person: p.id });
+      const plant = at(sink, {
+        institution: instId,
+        source: 'wearable',
+        file,
+        record: `${reg.key}:[*]`,
+        person: p.id,
+      });
       plant('[*].header.acquisition_provenance.source_name', `PulseOx ${reg.deviceSerial}`, 'device-serial');
       plant('[*].header.user_id', p.email, 'email');
       samples.forEach((s, i) => {
@@ -79,7 +97,13 @@ export function writeWearable(world: World, instId: string, regs: Registration[]
         if (reg.ordinal === 1 && i === samples.length - 1) {
           points.push({ header });
           malformed++;
-          sink.malformed({ institution: instId, source: 'wearable', file, record, reason: 'Open mHealth data point without body' });
+          sink.malformed({
+            institution: instId,
+            source: 'wearable',
+            file,
+            record,
+            reason: 'Open mHealth data point without body',
+          });
         } else points.push({ header, body: omhBody(s, off) });
         records++;
       });
@@ -100,9 +124,19 @@ export function writeWearable(world: World, instId: string, regs: Registration[]
         ` <ExportDate value="${ad(ANCHOR_DAY)}"/>`,
         ` <Me HKCharacteristicTypeIdentifierDateOfBirth="${p.birthDate}" HKCharacteristicTypeIdentifierBiologicalSex="${p.sex === 'male' ? 'HKBiologicalSexMale' : 'HKBiologicalSexFemale'}" HKCharacteristicTypeIdentifierBloodType="HKBloodTypeNotSet" HKCharacteristicTypeIdentifierFitzpatrickSkinType="HKFitzpatrickSkinTypeNotSet"/>`,
       ];
-      at(sink, { institution: instId, source: 'wearable', file, record: `${reg.key}:Me`, person: p.id })('Me/@HKCharacteristicTypeIdentifierDateOfBirth', p.birthDate, 'birth-date');
+      at(sink, { institution: instId, source: 'wearable', file, record: `${reg.key}:Me`, person: p.id })(
+        'Me/@HKCharacteristicTypeIdentifierDateOfBirth',
+        p.birthDate,
+        'birth-date',
+      );
       // sourceName and device repeat on every Record: listed once, for all Records (`Record[*]`).
-      const plantAll = at(sink, { institution: instId, source: 'wearable', file, record: `${reg.key}:Record[*]`, person: p.id });
+      const plantAll = at(sink, {
+        institution: instId,
+        source: 'wearable',
+        file,
+        record: `${reg.key}:Record[*]`,
+        person: p.id,
+      });
       plantAll('Record/@sourceName', source, 'name');
       plantAll('Record/@device', reg.deviceSerial, 'device-serial');
       let idx = 0;
@@ -110,7 +144,9 @@ export function writeWearable(world: World, instId: string, regs: Registration[]
       for (const s of samples) {
         const recs = appleRecords(s);
         for (const r of recs) {
-          lines.push(` <Record type="${r.type}" sourceName="${xmlEscape(source)}" sourceVersion="9.1" device="${device}"${r.unit ? ` unit="${r.unit}"` : ''} creationDate="${ad(s.end + 60_000)}" startDate="${ad(s.start)}" endDate="${ad(s.end)}" value="${r.value}"/>`);
+          lines.push(
+            ` <Record type="${r.type}" sourceName="${xmlEscape(source)}" sourceVersion="9.1" device="${device}"${r.unit ? ` unit="${r.unit}"` : ''} creationDate="${ad(s.end + 60_000)}" startDate="${ad(s.start)}" endDate="${ad(s.end)}" value="${r.value}"/>`,
+          );
           idx++;
           records++;
         }
@@ -120,8 +156,21 @@ export function writeWearable(world: World, instId: string, regs: Registration[]
       files[file] = idx;
     } else {
       const file = `${instId}/wearable/vendor/${reg.key}.json`;
-      const plant = at(sink, { institution: instId, source: 'wearable', file, record: `${reg.key}:user`, person: p.id });
-      const user = { userId: `pb-${rng.hex(6)}`, displayName, email: p.email, phone: p.phoneDigits, birthday: p.birthDate, gender: p.sex };
+      const plant = at(sink, {
+        institution: instId,
+        source: 'wearable',
+        file,
+        record: `${reg.key}:user`,
+        person: p.id,
+      });
+      const user = {
+        userId: `pb-${rng.hex(6)}`,
+        displayName,
+        email: p.email,
+        phone: p.phoneDigits,
+        birthday: p.birthDate,
+        gender: p.sex,
+      };
       plant('user.displayName', displayName, 'name');
       plant('user.email', p.email, 'email');
       plant('user.phone', p.phoneDigits, 'phone');
@@ -131,10 +180,31 @@ export function writeWearable(world: World, instId: string, regs: Registration[]
         // Some firmware writes epoch milliseconds instead of ISO timestamps.
         const epoch = rng.chance(0.15);
         const t = (x: number) => (epoch ? x : isoLocal(x, off));
-        if (s.kind === 'blood_pressure') return { type: s.kind, systolic: s.value, diastolic: s.value2, unit: 'mmHg', start: t(s.start), end: t(s.end) };
-        return { type: s.kind, value: s.value, unit: { heart_rate: 'bpm', steps: 'count', spo2: '%', sleep: 'min', body_weight: 'kg' }[s.kind], start: t(s.start), end: t(s.end) };
+        if (s.kind === 'blood_pressure')
+          return {
+            type: s.kind,
+            systolic: s.value,
+            diastolic: s.value2,
+            unit: 'mmHg',
+            start: t(s.start),
+            end: t(s.end),
+          };
+        return {
+          type: s.kind,
+          value: s.value,
+          unit: { heart_rate: 'bpm', steps: 'count', spo2: '%', sleep: 'min', body_weight: 'kg' }[s.kind],
+          start: t(s.start),
+          end: t(s.end),
+        };
       });
-      const doc = { vendor: 'PulseBand', exportVersion: '2.3', exportedAt: isoLocal(ANCHOR_DAY, off), user, device: { model: 'PulseBand 5', serial: reg.deviceSerial, firmware: '5.1.2' }, samples: out };
+      const doc = {
+        vendor: 'PulseBand',
+        exportVersion: '2.3',
+        exportedAt: isoLocal(ANCHOR_DAY, off),
+        user,
+        device: { model: 'PulseBand 5', serial: reg.deviceSerial, firmware: '5.1.2' },
+        samples: out,
+      };
       sink.write(file, JSON.stringify(doc, null, 2) + '\n');
       records += out.length;
       files[file] = out.length;
@@ -145,24 +215,43 @@ export function writeWearable(world: World, instId: string, regs: Registration[]
 }
 
 function omhSchema(kind: Sample['kind']): { namespace: string; name: string; version: string } {
-  const m = { heart_rate: ['heart-rate', '2.0'], steps: ['step-count', '3.0'], spo2: ['oxygen-saturation', '2.0'], sleep: ['sleep-duration', '2.0'], blood_pressure: ['blood-pressure', '4.0'], body_weight: ['body-weight', '2.0'] }[kind];
+  const m = {
+    heart_rate: ['heart-rate', '2.0'],
+    steps: ['step-count', '3.0'],
+    spo2: ['oxygen-saturation', '2.0'],
+    sleep: ['sleep-duration', '2.0'],
+    blood_pressure: ['blood-pressure', '4.0'],
+    body_weight: ['body-weight', '2.0'],
+  }[kind];
   return { namespace: 'omh', name: m[0], version: m[1] };
 }
 
 function omhBody(s: Sample, off: number): Record<string, unknown> {
   const point = { effective_time_frame: { date_time: isoLocal(s.start, off) } };
-  const interval = { effective_time_frame: { time_interval: { start_date_time: isoLocal(s.start, off), end_date_time: isoLocal(s.end, off) } } };
+  const interval = {
+    effective_time_frame: {
+      time_interval: { start_date_time: isoLocal(s.start, off), end_date_time: isoLocal(s.end, off) },
+    },
+  };
   switch (s.kind) {
     case 'heart_rate':
       return { heart_rate: { value: s.value, unit: 'beats/min' }, ...point };
     case 'steps':
       return { step_count: { value: s.value, unit: 'steps' }, ...interval };
     case 'spo2':
-      return { oxygen_saturation: { value: s.value, unit: '%' }, measurement_method: 'pulse oximetry', ...point };
+      return {
+        oxygen_saturation: { value: s.value, unit: '%' },
+        measurement_method: 'pulse oximetry',
+        ...point,
+      };
     case 'sleep':
       return { sleep_duration: { value: s.value, unit: 'min' }, ...interval };
     case 'blood_pressure':
-      return { systolic_blood_pressure: { value: s.value, unit: 'mmHg' }, diastolic_blood_pressure: { value: s.value2, unit: 'mmHg' }, ...point };
+      return {
+        systolic_blood_pressure: { value: s.value, unit: 'mmHg' },
+        diastolic_blood_pressure: { value: s.value2, unit: 'mmHg' },
+        ...point,
+      };
     default:
       return { body_weight: { value: s.value, unit: 'kg' }, ...point };
   }

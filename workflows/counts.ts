@@ -5,7 +5,18 @@ import type { SourceCounts } from '../schemas/ingest';
  * imports only types from schemas/ and keeps its runtime small.
  */
 export function emptyCounts(): SourceCounts {
-  return { in: 0, published: 0, quarantined: 0, rejected: 0, resourcesPublished: 0, resourcesQuarantined: 0, dicomPublished: 0, workItems: 0, pages: 0, pagesQuarantined: 0 };
+  return {
+    in: 0,
+    published: 0,
+    quarantined: 0,
+    rejected: 0,
+    resourcesPublished: 0,
+    resourcesQuarantined: 0,
+    dicomPublished: 0,
+    workItems: 0,
+    pages: 0,
+    pagesQuarantined: 0,
+  };
 }
 
 export function addCounts(a: SourceCounts, b: Partial<SourceCounts>): SourceCounts {

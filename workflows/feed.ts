@@ -9,7 +9,12 @@ import { processPage } from './ingest';
  * institution and source. Each page runs the same step chain as a pulled page (standardize, de-identify, verify,
  * publish, route), so keys derive from the page's raw key and a replay rewrites the same objects.
  */
-export const feedProgressQuery = defineQuery<{ pagesDone: number; pages: number; step: string; counts: SourceCounts }>('feedProgress');
+export const feedProgressQuery = defineQuery<{
+  pagesDone: number;
+  pages: number;
+  step: string;
+  counts: SourceCounts;
+}>('feedProgress');
 
 export async function ingestFeedWorkflow(input: IngestFeedInput): Promise<IngestFeedResult> {
   const state = { pagesDone: 0, pages: input.pages.length, step: 'starting', counts: emptyCounts() };
@@ -30,9 +35,19 @@ export async function ingestFeedWorkflow(input: IngestFeedInput): Promise<Ingest
       imagingQueue: input.imagingQueue,
       maxPagesPerRun: 1,
     };
-    const progress: IngestSourceProgress = { institution: page.institution, source: page.source, pages: 0, step: 'starting', counts: emptyCounts() };
+    const progress: IngestSourceProgress = {
+      institution: page.institution,
+      source: page.source,
+      pages: 0,
+      step: 'starting',
+      counts: emptyCounts(),
+    };
     state.step = `${page.institution}/${page.source}`;
-    const delta = await processPage(sourceInput, { rawKey: page.rawKey, digest: page.digest, counts: { pages: 1 } }, progress);
+    const delta = await processPage(
+      sourceInput,
+      { rawKey: page.rawKey, digest: page.digest, counts: { pages: 1 } },
+      progress,
+    );
     state.counts = addCounts(state.counts, { ...delta, pages: (delta.pages ?? 0) + 1 });
     state.pagesDone++;
   }

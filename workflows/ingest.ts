@@ -12,7 +12,14 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { IngestActivities, PageRef } from '../activities/ingest';
-import type { IngestRunInput, IngestRunProgress, IngestSourceInput, IngestSourceProgress, SourceCounts, SourceProgress } from '../schemas/ingest';
+import type {
+  IngestRunInput,
+  IngestRunProgress,
+  IngestSourceInput,
+  IngestSourceProgress,
+  SourceCounts,
+  SourceProgress,
+} from '../schemas/ingest';
 import { addCounts, emptyCounts } from './counts';
 import { ingestSourceWorkflowId, runProgressQuery, sourceProgressQuery } from './definitions';
 
@@ -21,7 +28,6 @@ import { ingestSourceWorkflowId, runProgressQuery, sourceProgressQuery } from '.
  * digests and counts, never patient data.
  */
 
-
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',
   backoffCoefficient: 2,
@@ -29,7 +35,11 @@ const retry: ActivityOptions['retry'] = {
   maximumAttempts: 12,
 };
 
-const io = proxyActivities<IngestActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '2 minutes', retry });
+const io = proxyActivities<IngestActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry,
+});
 /**
  * Pulls from an institution retry 429 and 5xx for as long as the institution needs (bounded by time, not by
  * attempts: a throttling storm must not fail a run); bad data and bad requests are non-retryable and stop at once.
@@ -48,7 +58,11 @@ const pull = proxyActivities<IngestActivities>({
  * keys. Their results go into history as markers: keys and counts only, like any activity result. Retries back off
  * locally up to `localRetryThreshold`, then through a durable timer.
  */
-const pageSteps = proxyLocalActivities<IngestActivities>({ startToCloseTimeout: '10 minutes', localRetryThreshold: '10 seconds', retry });
+const pageSteps = proxyLocalActivities<IngestActivities>({
+  startToCloseTimeout: '10 minutes',
+  localRetryThreshold: '10 seconds',
+  retry,
+});
 /** Histories recorded before the steps became local activities replay with their original commands. */
 const PAGE_STEPS_LOCAL = 'page-steps-local';
 /** The watermark's read and write (one small staging object) are local activities too: a round trip per source less. */
@@ -93,7 +107,12 @@ const PAGE_STEPS_ONE_CALL = 'page-steps-one-call';
  * with 2 minutes, a study in flight on a killed worker waited 2 minutes before its retry.
  */
 function imagingActivities(taskQueue: string) {
-  return proxyActivities<IngestActivities>({ taskQueue, startToCloseTimeout: '20 minutes', heartbeatTimeout: '30 seconds', retry });
+  return proxyActivities<IngestActivities>({
+    taskQueue,
+    startToCloseTimeout: '20 minutes',
+    heartbeatTimeout: '30 seconds',
+    retry,
+  });
 }
 
 /** One child per institution and source, at most `maxConcurrentSources` at a time; the run fails only at the end. */
@@ -114,9 +133,12 @@ export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRu
     sources: [...input.sources]
       .sort((a, b) => (a === 'ehr' ? -1 : b === 'ehr' ? 1 : 0))
       .flatMap((source) =>
-        input.institutions.map(
-          (institution): SourceProgress => ({ institution, source, workflowId: ingestSourceWorkflowId(institution, source, runId), status: 'pending' }),
-        ),
+        input.institutions.map((institution): SourceProgress => ({
+          institution,
+          source,
+          workflowId: ingestSourceWorkflowId(institution, source, runId),
+          status: 'pending',
+        })),
       ),
     totals: emptyCounts(),
     done: false,
@@ -124,7 +146,13 @@ export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRu
   setHandler(runProgressQuery, () => progress);
 
   const ehrSettled = (institution: string) =>
-    progress.sources.every((s) => s.source !== 'ehr' || s.institution !== institution || s.status === 'completed' || s.status === 'failed');
+    progress.sources.every(
+      (s) =>
+        s.source !== 'ehr' ||
+        s.institution !== institution ||
+        s.status === 'completed' ||
+        s.status === 'failed',
+    );
 
   let next = 0;
   async function lane(): Promise<void> {
@@ -226,7 +254,13 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
     pagesThisRun++;
     if (cursor === undefined) break;
     if (workflowInfo().continueAsNewSuggested || pagesThisRun >= input.maxPagesPerRun) {
-      await continueAsNew<typeof ingestSourceWorkflow>({ ...input, since, cursor, totals: progress.counts, startedAt });
+      await continueAsNew<typeof ingestSourceWorkflow>({
+        ...input,
+        since,
+        cursor,
+        totals: progress.counts,
+        startedAt,
+      });
     }
   }
 
@@ -237,7 +271,11 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
 }
 
 /** The step chain for one page. Each step's result carries its output key and its share of the counts. */
-export async function processPage(input: IngestSourceInput, page: PageRef, progress: IngestSourceProgress): Promise<SourceCounts> {
+export async function processPage(
+  input: IngestSourceInput,
+  page: PageRef,
+  progress: IngestSourceProgress,
+): Promise<SourceCounts> {
   const ctx = { runId: input.runId, institution: input.institution, source: input.source };
   // Decided once per page: a page begun under the old command sequence finishes under it.
   const step = patched(PAGE_STEPS_LOCAL) ? pageSteps : io;
@@ -246,7 +284,13 @@ export async function processPage(input: IngestSourceInput, page: PageRef, progr
 
   if (input.source !== 'imaging' && step === pageSteps && patched(PAGE_STEPS_ONE_CALL)) {
     progress.step = 'page-steps';
-    const { steps } = await pageSteps.processBatch({ ...ctx, rawKey: page.rawKey!, fhirServerUrl: input.fhirServerUrl, stowUrl: input.stowUrl, route: input.route });
+    const { steps } = await pageSteps.processBatch({
+      ...ctx,
+      rawKey: page.rawKey!,
+      fhirServerUrl: input.fhirServerUrl,
+      stowUrl: input.stowUrl,
+      route: input.route,
+    });
     for (const counts of steps) delta = addCounts(delta, counts);
     return delta;
   }
@@ -287,7 +331,12 @@ export async function processPage(input: IngestSourceInput, page: PageRef, progr
   const verified = await step.verifyBatch({ ...ctx, batchKey: verifyInput });
   delta = addCounts(delta, verified.counts);
   progress.step = 'publish';
-  const published = await step.publishBatch({ ...ctx, batchKey: verified.batchKey, fhirServerUrl: input.fhirServerUrl, stowUrl: input.stowUrl });
+  const published = await step.publishBatch({
+    ...ctx,
+    batchKey: verified.batchKey,
+    fhirServerUrl: input.fhirServerUrl,
+    stowUrl: input.stowUrl,
+  });
   delta = addCounts(delta, published.counts);
   if (input.route) {
     progress.step = 'route';
@@ -305,5 +354,8 @@ function describeFailure(e: unknown): string {
 }
 
 function compactTime(iso: string): string {
-  return iso.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z').toLowerCase();
+  return iso
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'z')
+    .toLowerCase();
 }

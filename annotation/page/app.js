@@ -94,7 +94,9 @@ async function claimNext() {
 async function renderItem(item) {
   $('item').hidden = false;
   $('item-title').textContent = item.summary.title || `${item.resourceType}`;
-  $('item-meta').textContent = [item.resourceType, item.sourceKind, item.modality, item.bodySite].filter(Boolean).join(' · ');
+  $('item-meta').textContent = [item.resourceType, item.sourceKind, item.modality, item.bodySite]
+    .filter(Boolean)
+    .join(' · ');
   $('item-excerpts').replaceChildren(
     ...(item.summary.excerpts || []).map((t) => {
       const p = document.createElement('div');
@@ -103,7 +105,9 @@ async function renderItem(item) {
       return p;
     }),
   );
-  $('item-codes').textContent = item.codes.length ? `Codes: ${item.codes.map((c) => c.display || c.code).join(', ')}` : '';
+  $('item-codes').textContent = item.codes.length
+    ? `Codes: ${item.codes.map((c) => c.display || c.code).join(', ')}`
+    : '';
   $('lease').textContent = '';
   $('task-classification').hidden = item.taskType !== 'classification';
   $('task-finding').hidden = item.taskType !== 'free-text-finding';
@@ -130,9 +134,12 @@ async function renderItem(item) {
   }
   const previews = await Promise.all(
     item.previews.map(async (p) => {
-      const res = await fetch(`/api/queues/${encodeURIComponent(item.queue)}/items/${encodeURIComponent(item.itemId)}/previews/${p.index}`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
+      const res = await fetch(
+        `/api/queues/${encodeURIComponent(item.queue)}/items/${encodeURIComponent(item.itemId)}/previews/${p.index}`,
+        {
+          headers: { authorization: `Bearer ${token}` },
+        },
+      );
       if (!res.ok) return null;
       const url = URL.createObjectURL(await res.blob());
       blobUrls.push(url);
@@ -152,7 +159,8 @@ async function renderItem(item) {
 
 function choose(c) {
   choice = c;
-  for (const b of $('task-classification').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.choice === c));
+  for (const b of $('task-classification').querySelectorAll('button'))
+    b.setAttribute('aria-pressed', String(b.dataset.choice === c));
 }
 
 function enableDrawing(wrap, img, index) {
@@ -160,7 +168,10 @@ function enableDrawing(wrap, img, index) {
   let box = null;
   const point = (ev) => {
     const r = img.getBoundingClientRect();
-    return { x: Math.min(Math.max((ev.clientX - r.left) / r.width, 0), 1), y: Math.min(Math.max((ev.clientY - r.top) / r.height, 0), 1) };
+    return {
+      x: Math.min(Math.max((ev.clientX - r.left) / r.width, 0), 1),
+      y: Math.min(Math.max((ev.clientY - r.top) / r.height, 0), 1),
+    };
   };
   img.addEventListener('mousedown', (ev) => {
     start = point(ev);
@@ -185,7 +196,14 @@ function enableDrawing(wrap, img, index) {
   window.addEventListener('mouseup', (ev) => {
     if (!start) return;
     const p = point(ev);
-    const region = { preview: index, label: $('region-label').value, x: Math.min(start.x, p.x), y: Math.min(start.y, p.y), width: Math.abs(p.x - start.x), height: Math.abs(p.y - start.y) };
+    const region = {
+      preview: index,
+      label: $('region-label').value,
+      x: Math.min(start.x, p.x),
+      y: Math.min(start.y, p.y),
+      width: Math.abs(p.x - start.x),
+      height: Math.abs(p.y - start.y),
+    };
     if (region.width > 0.005 && region.height > 0.005) regions.push(region);
     else box.remove();
     start = null;
@@ -195,7 +213,8 @@ function enableDrawing(wrap, img, index) {
 function currentLabels() {
   const type = claim.item.taskType;
   if (type === 'classification') return choice ? { label: choice } : null;
-  if (type === 'free-text-finding') return { present: $('finding-present').checked, finding: $('finding-text').value };
+  if (type === 'free-text-finding')
+    return { present: $('finding-present').checked, finding: $('finding-text').value };
   return { regions };
 }
 
@@ -206,7 +225,11 @@ async function submit() {
   try {
     const { result } = await api('POST', `/api/assignments/${claim.assignmentId}/submit`, { labels });
     clearItem();
-    setStatus(result.status === 'open' ? 'Submitted. Press N for the next item.' : `Submitted; the item is now ${result.status}. Press N for the next item.`);
+    setStatus(
+      result.status === 'open'
+        ? 'Submitted. Press N for the next item.'
+        : `Submitted; the item is now ${result.status}. Press N for the next item.`,
+    );
     $('claim').focus();
   } catch (e) {
     setStatus(e.message, true);
@@ -240,11 +263,23 @@ async function release() {
 async function showStats() {
   try {
     const { queues } = await api('GET', '/api/stats/me');
-    const fmt = (v) => (v === null || v === undefined ? '—' : typeof v === 'number' && v <= 1 && !Number.isInteger(v) ? `${Math.round(v * 100)}%` : String(v));
+    const fmt = (v) =>
+      v === null || v === undefined
+        ? '—'
+        : typeof v === 'number' && v <= 1 && !Number.isInteger(v)
+          ? `${Math.round(v * 100)}%`
+          : String(v);
     $('stats-body').replaceChildren(
       ...Object.entries(queues).map(([q, s]) => {
         const tr = document.createElement('tr');
-        const cells = [q, s?.submitted ?? 0, s?.skipped ?? 0, s?.medianSecondsPerItem, s?.gold?.accuracy, s?.pairwiseAgreement];
+        const cells = [
+          q,
+          s?.submitted ?? 0,
+          s?.skipped ?? 0,
+          s?.medianSecondsPerItem,
+          s?.gold?.accuracy,
+          s?.pairwiseAgreement,
+        ];
         for (const c of cells) {
           const td = document.createElement('td');
           td.textContent = fmt(c);
@@ -282,7 +317,9 @@ $('signout').addEventListener('click', () => {
   location.reload();
 });
 document.addEventListener('keydown', (ev) => {
-  const typing = ev.target instanceof HTMLTextAreaElement || (ev.target instanceof HTMLInputElement && ev.target.type !== 'checkbox');
+  const typing =
+    ev.target instanceof HTMLTextAreaElement ||
+    (ev.target instanceof HTMLInputElement && ev.target.type !== 'checkbox');
   if (typing || ev.ctrlKey || ev.metaKey || ev.altKey || !me) return;
   const k = ev.key.toLowerCase();
   if (k === 'n') claimNext();

@@ -10,7 +10,10 @@ import { registerDeidDicom } from './deid-dicom';
 
 function profileOf(name: string): ProfileName {
   if (!(profileNames as readonly string[]).includes(name)) {
-    throw new TributaryError(`--profile must be one of ${profileNames.join(', ')}`, { code: 'invalid', nonRetryable: true });
+    throw new TributaryError(`--profile must be one of ${profileNames.join(', ')}`, {
+      code: 'invalid',
+      nonRetryable: true,
+    });
   }
   return name as ProfileName;
 }
@@ -25,13 +28,25 @@ export function registerDeid(program: Command): void {
   const deid = program.command('deid').description('de-identify FHIR, free text and DICOM');
   deid
     .command('fhir')
-    .description('de-identify FHIR NDJSON (policy rules on element paths, free text scrubbed, residual-PHI gate, k-anonymity)')
+    .description(
+      'de-identify FHIR NDJSON (policy rules on element paths, free text scrubbed, residual-PHI gate, k-anonymity)',
+    )
     .requiredOption('--in <path>', 'an NDJSON file or a directory of *.ndjson files')
-    .requiredOption('--out <dir>', 'output directory: same file names, quarantine/, provenance.ndjson, deid-report.json')
+    .requiredOption(
+      '--out <dir>',
+      'output directory: same file names, quarantine/, provenance.ndjson, deid-report.json',
+    )
     .option('--profile <name>', `built-in profile: ${profileNames.join(', ')}`, 'safe-harbor')
     .option('--policy <file>', 'a policy file (YAML or JSON); `extends: <profile>` builds on a built-in one')
-    .option('--key-file <file>', 'de-identification key file (else TRIBUTARY_DEID_KEY / TRIBUTARY_DEID_KEY_FILE)')
-    .option('--institution <id>', 'institution the data comes from (linkage without a national ID is institution + MRN)', 'local')
+    .option(
+      '--key-file <file>',
+      'de-identification key file (else TRIBUTARY_DEID_KEY / TRIBUTARY_DEID_KEY_FILE)',
+    )
+    .option(
+      '--institution <id>',
+      'institution the data comes from (linkage without a national ID is institution + MRN)',
+      'local',
+    )
     .option('--suppress', 'suppress quasi-identifiers of patients in classes smaller than the policy k')
     .addHelpText(
       'after',
@@ -43,31 +58,44 @@ Examples:
 Resources that fail the residual-PHI gate, are malformed, or reference an unknown patient go to quarantine/ with
 the rule, JSON path and reason (never the value). Exit code 3 when anything was quarantined.`,
     )
-    .action((opts: { in: string; out: string; profile: string; policy?: string; keyFile?: string; institution: string; suppress?: boolean }) => {
-      const profile = profileOf(opts.profile);
-      const policy = opts.policy ? readPolicyFile(opts.policy) : undefined;
-      const keyService = createKeyService(loadDeidKey(loadConfig(), { keyFile: opts.keyFile }));
-      const report = deidentifyNdjson({
-        inPath: opts.in,
-        outDir: opts.out,
-        profile,
-        policy,
-        keyService,
-        institution: opts.institution,
-        suppress: opts.suppress,
-      });
-      const t = report.totals;
-      process.stdout.write(
-        `${t.lines} resources: ${t.out} de-identified, ${t.quarantined} quarantined; k=${report.risk?.k ?? '-'}` +
-          ` (${report.risk?.recordsBelowThreshold ?? 0} patients below k=${report.risk?.threshold ?? '-'}); key ${report.keyId}; report: ${opts.out}/deid-report.json\n`,
-      );
-      if (t.quarantined > 0) process.exitCode = 3;
-    });
+    .action(
+      (opts: {
+        in: string;
+        out: string;
+        profile: string;
+        policy?: string;
+        keyFile?: string;
+        institution: string;
+        suppress?: boolean;
+      }) => {
+        const profile = profileOf(opts.profile);
+        const policy = opts.policy ? readPolicyFile(opts.policy) : undefined;
+        const keyService = createKeyService(loadDeidKey(loadConfig(), { keyFile: opts.keyFile }));
+        const report = deidentifyNdjson({
+          inPath: opts.in,
+          outDir: opts.out,
+          profile,
+          policy,
+          keyService,
+          institution: opts.institution,
+          suppress: opts.suppress,
+        });
+        const t = report.totals;
+        process.stdout.write(
+          `${t.lines} resources: ${t.out} de-identified, ${t.quarantined} quarantined; k=${report.risk?.k ?? '-'}` +
+            ` (${report.risk?.recordsBelowThreshold ?? 0} patients below k=${report.risk?.threshold ?? '-'}); key ${report.keyId}; report: ${opts.out}/deid-report.json\n`,
+        );
+        if (t.quarantined > 0) process.exitCode = 3;
+      },
+    );
   deid
     .command('text')
     .description('scrub free text (English and Chinese) from stdin to stdout')
     .option('--profile <name>', `built-in profile: ${profileNames.join(', ')}`, 'safe-harbor')
-    .option('--key-file <file>', 'de-identification key file (else TRIBUTARY_DEID_KEY / TRIBUTARY_DEID_KEY_FILE)')
+    .option(
+      '--key-file <file>',
+      'de-identification key file (else TRIBUTARY_DEID_KEY / TRIBUTARY_DEID_KEY_FILE)',
+    )
     .option('--tags', 'replace with typed tags ([NAME], [PHONE], [DATE]...) instead of surrogates')
     .addHelpText(
       'after',

@@ -18,7 +18,9 @@ import { startIngestWorkers } from './worker';
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('Run the whole pipeline locally: stack, 18 synthetic institutions, a worker, ingest, reconciliation')
+    .description(
+      'Run the whole pipeline locally: stack, 18 synthetic institutions, a worker, ingest, reconciliation',
+    )
     .option('--patients <n>', 'synthetic patients per institution', '10')
     .option('--institutions <n>', 'how many of the 18 institutions', '18')
     .option('--seed <seed>', 'generator seed (same seed, same data)', 'tributary-demo')
@@ -26,7 +28,8 @@ export function registerDemo(program: Command): void {
     .action(async (opts: { patients: string; institutions: string; seed: string }) => {
       const patients = Number(opts.patients);
       const count = Number(opts.institutions);
-      if (!Number.isInteger(patients) || patients < 1) throw new TributaryError('--patients must be a positive integer', { code: 'invalid' });
+      if (!Number.isInteger(patients) || patients < 1)
+        throw new TributaryError('--patients must be a positive integer', { code: 'invalid' });
       const say = (m: string) => process.stdout.write(`${m}\n`);
       const config = loadConfig();
 
@@ -35,9 +38,17 @@ export function registerDemo(program: Command): void {
 
       const synthDir = path.join(config.paths.data, 'synth');
       say(`2/5 generating ${count} synthetic institutions x ${patients} patients into ${synthDir}...`);
-      const { groundTruth, files } = generateSynth({ out: synthDir, seed: opts.seed, patients, institutions: count, force: true });
+      const { groundTruth, files } = generateSynth({
+        out: synthDir,
+        seed: opts.seed,
+        patients,
+        institutions: count,
+        force: true,
+      });
       const server = await startSynthServer({ dir: synthDir, port: 0 });
-      say(`    ${files} files; served at ${server.url} (FHIR API at ${server.url}/<institution>/fhir, files at ${server.url}/<institution>/files/)`);
+      say(
+        `    ${files} files; served at ${server.url} (FHIR API at ${server.url}/<institution>/fhir, files at ${server.url}/<institution>/files/)`,
+      );
 
       say('3/5 starting a worker (task queues ingest and imaging)...');
       const workers = await startIngestWorkers({ config });
@@ -52,17 +63,29 @@ export function registerDemo(program: Command): void {
           if (line !== last) say(`    ${line}`);
           last = line;
         });
-        say('5/5 reconciliation (in = published + quarantined + rejected; expected = the generator ground truth):');
-        if (!result.progress) throw new TributaryError(`run ${runId} ended ${result.state} without progress`, { code: 'processing' });
+        say(
+          '5/5 reconciliation (in = published + quarantined + rejected; expected = the generator ground truth):',
+        );
+        if (!result.progress)
+          throw new TributaryError(`run ${runId} ended ${result.state} without progress`, {
+            code: 'processing',
+          });
         const table = formatReconciliation(result.progress, groundTruth);
         say(table.text);
-        for (const s of result.progress.sources.filter((x) => x.status === 'failed')) say(`failed: ${s.institution}/${s.source}: ${s.error}`);
+        for (const s of result.progress.sources.filter((x) => x.status === 'failed'))
+          say(`failed: ${s.institution}/${s.source}: ${s.error}`);
         say('');
-        say(`run ${runId}: ${result.state}; reconciliation ${table.balanced ? 'balanced' : 'NOT balanced'}; ground truth ${table.matchesTruth ? 'matches' : 'DOES NOT match'}`);
+        say(
+          `run ${runId}: ${result.state}; reconciliation ${table.balanced ? 'balanced' : 'NOT balanced'}; ground truth ${table.matchesTruth ? 'matches' : 'DOES NOT match'}`,
+        );
         say(`outputs (FHIR Bulk NDJSON + manifest.json, de-identified DICOM): ${result.progress.outputDir}`);
         say(`quarantine and staging (encrypted): ${path.join(config.paths.data, 'staging')}`);
-        say(`Temporal UI: http://127.0.0.1:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(ingestRunWorkflowId(runId))}`);
-        say(`annotation queues: ${result.progress.totals.workItems} work items routed; open them with \`npx tributary queues serve\` (then http://127.0.0.1:8750/)`);
+        say(
+          `Temporal UI: http://127.0.0.1:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(ingestRunWorkflowId(runId))}`,
+        );
+        say(
+          `annotation queues: ${result.progress.totals.workItems} work items routed; open them with \`npx tributary queues serve\` (then http://127.0.0.1:8750/)`,
+        );
         say(`status again later: npx tributary ingest status ${runId}`);
         if (result.state !== 'completed' || !table.balanced) process.exitCode = 1;
       } finally {

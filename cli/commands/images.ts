@@ -8,16 +8,22 @@ import { renderPreviews } from '../../imaging/preview';
 
 /** Quarantined originals still carry PHI: never denoise or preview them. */
 function dicomFilesOutsideQuarantine(inPath: string): string[] {
-  return listFiles(inPath).filter((f) => f.endsWith('.dcm') && !path.relative(inPath, f).split(path.sep).includes('quarantine'));
+  return listFiles(inPath).filter(
+    (f) => f.endsWith('.dcm') && !path.relative(inPath, f).split(path.sep).includes('quarantine'),
+  );
 }
 
 /** `tributary images denoise|preview`: run on de-identified DICOM files (outputs carry no names from the input). */
 export function registerImages(program: Command): void {
-  const images = program.command('images').description('denoise DICOM images at full bit depth; render PNG previews for annotators');
+  const images = program
+    .command('images')
+    .description('denoise DICOM images at full bit depth; render PNG previews for annotators');
 
   images
     .command('denoise')
-    .description('median or gaussian denoising per modality (config/dicom/denoise.json); writes derived DICOM files')
+    .description(
+      'median or gaussian denoising per modality (config/dicom/denoise.json); writes derived DICOM files',
+    )
     .requiredOption('--in <path>', 'a DICOM file or a directory of them')
     .requiredOption('--out <dir>', 'output directory: <new SOP Instance UID>.dcm and denoise-report.json')
     .option('--config <file>', 'per-modality denoising configuration')
@@ -44,8 +50,13 @@ export function registerImages(program: Command): void {
           results.push({ input: rel, status: noPixels ? 'skipped' : 'failed', reason: err.message });
         }
       }
-      fs.writeFileSync(path.join(opts.out, 'denoise-report.json'), JSON.stringify({ files: results }, null, 2) + '\n');
-      process.stdout.write(`${files.length} files: ${files.length - failed - skipped} denoised, ${skipped} without pixel data, ${failed} failed; report: ${opts.out}/denoise-report.json\n`);
+      fs.writeFileSync(
+        path.join(opts.out, 'denoise-report.json'),
+        JSON.stringify({ files: results }, null, 2) + '\n',
+      );
+      process.stdout.write(
+        `${files.length} files: ${files.length - failed - skipped} denoised, ${skipped} without pixel data, ${failed} failed; report: ${opts.out}/denoise-report.json\n`,
+      );
       if (failed) process.exitCode = 3;
     });
 
@@ -56,7 +67,10 @@ export function registerImages(program: Command): void {
     .requiredOption('--out <dir>', 'output directory: <SOP Instance UID>-<frame>.png')
     .option('--frames <n>', 'at most this many frames per image', '4')
     .option('--no-clahe', 'window only, no contrast enhancement')
-    .addHelpText('after', '\nExample:\n  npx tributary images preview --in out/dicom --out out/previews --frames 2')
+    .addHelpText(
+      'after',
+      '\nExample:\n  npx tributary images preview --in out/dicom --out out/previews --frames 2',
+    )
     .action(async (opts: { in: string; out: string; frames: string; clahe: boolean }) => {
       fs.mkdirSync(opts.out, { recursive: true });
       const files = dicomFilesOutsideQuarantine(opts.in);
@@ -65,7 +79,11 @@ export function registerImages(program: Command): void {
       for (const file of files) {
         const rel = path.relative(fs.statSync(opts.in).isFile() ? path.dirname(opts.in) : opts.in, file);
         try {
-          const pngs = await renderPreviews(fs.readFileSync(file), { maxFrames: Number(opts.frames), clahe: opts.clahe, where: rel });
+          const pngs = await renderPreviews(fs.readFileSync(file), {
+            maxFrames: Number(opts.frames),
+            clahe: opts.clahe,
+            where: rel,
+          });
           const stem = path.basename(file, '.dcm');
           pngs.forEach((p, i) => fs.writeFileSync(path.join(opts.out, `${stem}-${i + 1}.png`), p));
           written += pngs.length;

@@ -8,14 +8,26 @@ import { TributaryError } from '../../platform/errors';
 import { loadInstitutionRegistry } from '../../platform/institutions';
 import { TASK_QUEUES, createTemporalClient } from '../../platform/temporal';
 import { groundTruthSchema, type GroundTruth } from '../../schemas/ground-truth';
-import { ingestRunInputSchema, type IngestRunInput, type IngestRunProgress, type SourceCounts } from '../../schemas/ingest';
+import {
+  ingestRunInputSchema,
+  type IngestRunInput,
+  type IngestRunProgress,
+  type SourceCounts,
+} from '../../schemas/ingest';
 import { sourceKinds, type SourceKind } from '../../schemas/institution';
 import { ingestRunWorkflowId, runProgressQuery, sourceProgressQuery } from '../../workflows/definitions';
 import type { ingestAllWorkflow } from '../../workflows/ingest';
 
 /** A run id from the clock: `r20261125t093000z`. Names workflow ids and the output folder; carries no data. */
 export function newRunId(now = new Date()): string {
-  return 'r' + now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z').toLowerCase();
+  return (
+    'r' +
+    now
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'z')
+      .toLowerCase()
+  );
 }
 
 export interface StartRunOptions {
@@ -35,12 +47,19 @@ export interface StartRunOptions {
 }
 
 /** Start `ingestAllWorkflow` for a run; the workflow id derives from the run id, so starting twice is refused. */
-export async function startIngestRun(client: Client, options: StartRunOptions): Promise<{ runId: string; workflowId: string }> {
+export async function startIngestRun(
+  client: Client,
+  options: StartRunOptions,
+): Promise<{ runId: string; workflowId: string }> {
   const registry = loadInstitutionRegistry();
   const known = registry.institutions.map((i) => i.id);
   const institutions = options.institutions?.length ? options.institutions : known;
   const unknown = institutions.filter((i) => !known.includes(i));
-  if (unknown.length) throw new TributaryError(`--institution: not in the registry: ${unknown.join(', ')}`, { code: 'invalid', nonRetryable: true });
+  if (unknown.length)
+    throw new TributaryError(`--institution: not in the registry: ${unknown.join(', ')}`, {
+      code: 'invalid',
+      nonRetryable: true,
+    });
   const input: IngestRunInput = parseAtEdge(
     ingestRunInputSchema,
     {
@@ -59,24 +78,35 @@ export async function startIngestRun(client: Client, options: StartRunOptions): 
     'ingest run options',
   );
   const workflowId = ingestRunWorkflowId(input.runId);
-  await client.workflow.start<typeof ingestAllWorkflow>('ingestAllWorkflow', { taskQueue: options.taskQueue ?? TASK_QUEUES.ingest, workflowId, args: [input] });
+  await client.workflow.start<typeof ingestAllWorkflow>('ingestAllWorkflow', {
+    taskQueue: options.taskQueue ?? TASK_QUEUES.ingest,
+    workflowId,
+    args: [input],
+  });
   return { runId: input.runId, workflowId };
 }
 
 export type RunState = 'running' | 'completed' | 'failed' | 'other';
 
 /** The run's progress: from its result once closed, from queries (its own and each running source's) while open. */
-export async function getRunProgress(client: Client, runId: string): Promise<{ state: RunState; progress?: IngestRunProgress }> {
+export async function getRunProgress(
+  client: Client,
+  runId: string,
+): Promise<{ state: RunState; progress?: IngestRunProgress }> {
   const handle = client.workflow.getHandle(ingestRunWorkflowId(runId));
   const description = await handle.describe();
   const status = description.status.name;
-  if (status === 'COMPLETED') return { state: 'completed', progress: (await handle.result()) as IngestRunProgress };
+  if (status === 'COMPLETED')
+    return { state: 'completed', progress: (await handle.result()) as IngestRunProgress };
   if (status === 'FAILED') {
     try {
       await handle.result();
     } catch (e) {
       const cause = e instanceof WorkflowFailedError ? e.cause : undefined;
-      const details = cause instanceof ApplicationFailure ? (cause.details?.[0] as IngestRunProgress | undefined) : undefined;
+      const details =
+        cause instanceof ApplicationFailure
+          ? (cause.details?.[0] as IngestRunProgress | undefined)
+          : undefined;
       return { state: 'failed', progress: details };
     }
   }
@@ -86,7 +116,11 @@ export async function getRunProgress(client: Client, runId: string): Promise<{ s
     progress = await handle.query(runProgressQuery);
   } catch (e) {
     // No worker answered in time (none running yet, or one restarting after a crash): running, progress unknown.
-    if (e instanceof ServiceError && /DEADLINE_EXCEEDED|timed out/i.test(`${e.message} ${(e.cause as Error | undefined)?.message ?? ''}`)) return { state: 'running' };
+    if (
+      e instanceof ServiceError &&
+      /DEADLINE_EXCEEDED|timed out/i.test(`${e.message} ${(e.cause as Error | undefined)?.message ?? ''}`)
+    )
+      return { state: 'running' };
     throw e;
   }
   await Promise.all(
@@ -104,8 +138,23 @@ export async function getRunProgress(client: Client, runId: string): Promise<{ s
 }
 
 /** The reconciliation table: in = published + quarantined + rejected per institution and source (and ground truth). */
-export function formatReconciliation(progress: IngestRunProgress, truth?: GroundTruth): { text: string; balanced: boolean; matchesTruth: boolean } {
-  const header = ['institution', 'source', 'status', 'in', 'published', 'quarantined', 'rejected', 'resources', 'dicom', 'items', 'check'];
+export function formatReconciliation(
+  progress: IngestRunProgress,
+  truth?: GroundTruth,
+): { text: string; balanced: boolean; matchesTruth: boolean } {
+  const header = [
+    'institution',
+    'source',
+    'status',
+    'in',
+    'published',
+    'quarantined',
+    'rejected',
+    'resources',
+    'dicom',
+    'items',
+    'check',
+  ];
   if (truth) header.push('expected', 'malformed', 'truth');
   const rows: string[][] = [header];
   let balanced = true;
@@ -115,7 +164,23 @@ export function formatReconciliation(progress: IngestRunProgress, truth?: Ground
     const c = s.counts;
     const ok = c ? c.in === c.published + c.quarantined + c.rejected : false;
     if (s.status === 'completed' && !ok) balanced = false;
-    const row = [s.institution, s.source, s.status, ...(c ? [c.in, c.published, c.quarantined, c.rejected, c.resourcesPublished, c.dicomPublished, c.workItems].map(String) : ['-', '-', '-', '-', '-', '-', '-']), c ? (ok ? 'ok' : 'MISMATCH') : '-'];
+    const row = [
+      s.institution,
+      s.source,
+      s.status,
+      ...(c
+        ? [
+            c.in,
+            c.published,
+            c.quarantined,
+            c.rejected,
+            c.resourcesPublished,
+            c.dicomPublished,
+            c.workItems,
+          ].map(String)
+        : ['-', '-', '-', '-', '-', '-', '-']),
+      c ? (ok ? 'ok' : 'MISMATCH') : '-',
+    ];
     if (truth) {
       const e = truth.expected.find((x) => x.institution === s.institution && x.source === s.source);
       const match = !!e && !!c && s.status === 'completed' && c.in === e.records && c.pagesQuarantined === 0;
@@ -124,9 +189,23 @@ export function formatReconciliation(progress: IngestRunProgress, truth?: Ground
     }
     rows.push(row);
   }
-  rows.push(['total', '', '', String(total.in), String(total.published), String(total.quarantined), String(total.rejected), String(total.resourcesPublished), String(total.dicomPublished), String(total.workItems), total.in === total.published + total.quarantined + total.rejected ? 'ok' : 'MISMATCH']);
+  rows.push([
+    'total',
+    '',
+    '',
+    String(total.in),
+    String(total.published),
+    String(total.quarantined),
+    String(total.rejected),
+    String(total.resourcesPublished),
+    String(total.dicomPublished),
+    String(total.workItems),
+    total.in === total.published + total.quarantined + total.rejected ? 'ok' : 'MISMATCH',
+  ]);
   const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const text = rows.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ')).join('\n');
+  const text = rows
+    .map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '))
+    .join('\n');
   return { text, balanced, matchesTruth };
 }
 
@@ -135,7 +214,10 @@ export function loadGroundTruth(file: string): GroundTruth {
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new TributaryError(`ground truth ${file}: ${(e as NodeJS.ErrnoException).code ?? 'not JSON'}`, { code: 'invalid', nonRetryable: true });
+    throw new TributaryError(`ground truth ${file}: ${(e as NodeJS.ErrnoException).code ?? 'not JSON'}`, {
+      code: 'invalid',
+      nonRetryable: true,
+    });
   }
   return parseAtEdge(groundTruthSchema, raw, `ground truth ${file}`);
 }
@@ -162,13 +244,23 @@ export function progressLine(p: IngestRunProgress): string {
 }
 
 function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
 }
 
 function parseSources(values: string[] | undefined): SourceKind[] | undefined {
   if (!values) return undefined;
   const bad = values.filter((v) => !(sourceKinds as readonly string[]).includes(v));
-  if (bad.length) throw new TributaryError(`--source: unknown kind(s) ${bad.join(', ')}; known: ${sourceKinds.join(', ')}`, { code: 'invalid' });
+  if (bad.length)
+    throw new TributaryError(
+      `--source: unknown kind(s) ${bad.join(', ')}; known: ${sourceKinds.join(', ')}`,
+      { code: 'invalid' },
+    );
   return values as SourceKind[];
 }
 
@@ -183,24 +275,42 @@ async function withClient<T>(fn: (client: Client, config: Config) => Promise<T>)
 }
 
 export function registerIngest(program: Command): void {
-  const ingest = program.command('ingest').description('Run, watch and schedule ingestion (Temporal workflows; needs `tributary worker` running)');
+  const ingest = program
+    .command('ingest')
+    .description('Run, watch and schedule ingestion (Temporal workflows; needs `tributary worker` running)');
 
   ingest
     .command('run')
     .description('Ingest every institution and source (or the ones named) from an endpoint')
-    .requiredOption('--endpoint <url>', 'base URL serving <url>/<institution>/fhir and /<institution>/files/ (e.g. `tributary synth serve`)')
+    .requiredOption(
+      '--endpoint <url>',
+      'base URL serving <url>/<institution>/fhir and /<institution>/files/ (e.g. `tributary synth serve`)',
+    )
     .option('--institution <id>', 'only this institution (repeat or comma-separate)', collect)
-    .option('--source <kind>', `only this source kind: ${sourceKinds.join(', ')} (repeat or comma-separate)`, collect)
+    .option(
+      '--source <kind>',
+      `only this source kind: ${sourceKinds.join(', ')} (repeat or comma-separate)`,
+      collect,
+    )
     .option('--since <instant>', 'only what changed since this ISO 8601 instant (FHIR _lastUpdated)')
     .option('--run-id <id>', 'name the run (default: from the clock)')
     .option('--concurrency <n>', 'sources ingested at the same time', '8')
     .option('--page-size <n>', 'records per FHIR page', '500')
     .option('--no-route', 'do not route work items to the annotation queues')
-    .option('--fhir-server <url>', 'also send de-identified resources to this FHIR server (transaction bundles)')
+    .option(
+      '--fhir-server <url>',
+      'also send de-identified resources to this FHIR server (transaction bundles)',
+    )
     .option('--stow <url>', 'also send de-identified DICOM to this research PACS (DICOMweb STOW-RS base URL)')
-    .option('--ground-truth <file>', 'with --wait: compare the reconciliation with a generator ground-truth.json')
+    .option(
+      '--ground-truth <file>',
+      'with --wait: compare the reconciliation with a generator ground-truth.json',
+    )
     .option('--wait', 'wait for the run to finish and print the reconciliation')
-    .addHelpText('after', '\nExamples:\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --wait\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --institution riverside-general --source ehr')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --wait\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --institution riverside-general --source ehr',
+    )
     .action(async (opts) => {
       await withClient(async (client, config) => {
         const { runId, workflowId } = await startIngestRun(client, {
@@ -224,18 +334,27 @@ export function registerIngest(program: Command): void {
 
   ingest
     .command('status')
-    .description('Per-institution/source progress of a run and its reconciliation (in = published + quarantined + rejected)')
+    .description(
+      'Per-institution/source progress of a run and its reconciliation (in = published + quarantined + rejected)',
+    )
     .argument('<run>', 'the run id printed by `ingest run`')
     .option('--ground-truth <file>', 'compare with a generator ground-truth.json')
     .action(async (run: string, opts: { groundTruth?: string }) => {
       await withClient(async (client, config) => {
-        printOutcome(run, await getRunProgress(client, run), opts.groundTruth ? loadGroundTruth(opts.groundTruth) : undefined, config);
+        printOutcome(
+          run,
+          await getRunProgress(client, run),
+          opts.groundTruth ? loadGroundTruth(opts.groundTruth) : undefined,
+          config,
+        );
       });
     });
 
   ingest
     .command('schedule')
-    .description('Create (or replace) a Temporal Schedule for incremental pulls (`_since` watermarks per institution and source)')
+    .description(
+      'Create (or replace) a Temporal Schedule for incremental pulls (`_since` watermarks per institution and source)',
+    )
     .requiredOption('--endpoint <url>', 'base URL of the institutions')
     .option('--every <interval>', 'how often, e.g. 15m, 1h, 1d', '1h')
     .option('--id <name>', 'schedule id', 'ingest-incremental')
@@ -249,8 +368,16 @@ export function registerIngest(program: Command): void {
           process.stdout.write(`deleted schedule ${opts.id}\n`);
           return;
         }
-        await createIngestSchedule(client, { id: opts.id, endpoint: opts.endpoint, every: opts.every, institutions: opts.institution, sources: parseSources(opts.source) });
-        process.stdout.write(`schedule ${opts.id}: incremental ingest every ${opts.every} (runs are named ${opts.id}-<start time>)\n`);
+        await createIngestSchedule(client, {
+          id: opts.id,
+          endpoint: opts.endpoint,
+          every: opts.every,
+          institutions: opts.institution,
+          sources: parseSources(opts.source),
+        });
+        process.stdout.write(
+          `schedule ${opts.id}: incremental ingest every ${opts.every} (runs are named ${opts.id}-<start time>)\n`,
+        );
       });
     });
 }
@@ -271,7 +398,11 @@ export interface ScheduleOptions {
 }
 
 function scheduleIdOf(id: string): string {
-  if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(id)) throw new TributaryError('--id: lower-case letters, digits and dashes', { code: 'invalid', nonRetryable: true });
+  if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(id))
+    throw new TributaryError('--id: lower-case letters, digits and dashes', {
+      code: 'invalid',
+      nonRetryable: true,
+    });
   return id;
 }
 
@@ -280,12 +411,19 @@ function scheduleIdOf(id: string): string {
  * `incremental`, so every source starts from its `_since` watermark (the start of its last completed run) and
  * saves a new one when it completes. Overlapping firings are skipped.
  */
-export async function createIngestSchedule(client: Client, options: ScheduleOptions): Promise<{ scheduleId: string }> {
+export async function createIngestSchedule(
+  client: Client,
+  options: ScheduleOptions,
+): Promise<{ scheduleId: string }> {
   const scheduleId = scheduleIdOf(options.id);
   const registry = loadInstitutionRegistry();
   const known = registry.institutions.map((i) => i.id);
   const unknown = (options.institutions ?? []).filter((i) => !known.includes(i));
-  if (unknown.length) throw new TributaryError(`--institution: not in the registry: ${unknown.join(', ')}`, { code: 'invalid', nonRetryable: true });
+  if (unknown.length)
+    throw new TributaryError(`--institution: not in the registry: ${unknown.join(', ')}`, {
+      code: 'invalid',
+      nonRetryable: true,
+    });
   const input = parseAtEdge(
     ingestRunInputSchema,
     {
@@ -309,23 +447,40 @@ export async function createIngestSchedule(client: Client, options: ScheduleOpti
   await client.schedule.create({
     scheduleId,
     spec: { intervals: [{ every: options.every }] },
-    action: { type: 'startWorkflow', workflowType: 'ingestAllWorkflow', taskQueue: options.taskQueue ?? TASK_QUEUES.ingest, workflowId: `ingest:sched:${scheduleId}`, args: [input] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'ingestAllWorkflow',
+      taskQueue: options.taskQueue ?? TASK_QUEUES.ingest,
+      workflowId: `ingest:sched:${scheduleId}`,
+      args: [input],
+    },
     policies: { overlap: ScheduleOverlapPolicy.SKIP },
   });
   return { scheduleId };
 }
 
-function printOutcome(runId: string, result: { state: RunState; progress?: IngestRunProgress }, truth: GroundTruth | undefined, config: Config): void {
+function printOutcome(
+  runId: string,
+  result: { state: RunState; progress?: IngestRunProgress },
+  truth: GroundTruth | undefined,
+  config: Config,
+): void {
   if (!result.progress) {
-    const why = result.state === 'running' ? 'no worker answered the progress query (is `tributary worker` running?)' : 'no progress recorded';
+    const why =
+      result.state === 'running'
+        ? 'no worker answered the progress query (is `tributary worker` running?)'
+        : 'no progress recorded';
     process.stdout.write(`run ${runId}: ${result.state}, ${why}\n`);
     process.exitCode = 1;
     return;
   }
   const table = formatReconciliation(result.progress, truth);
   process.stdout.write(`run ${runId}: ${result.state}\n${table.text}\n`);
-  process.stdout.write(`reconciliation: ${table.balanced ? 'balanced' : 'NOT balanced'}${truth ? `; ground truth: ${table.matchesTruth ? 'matches' : 'DOES NOT match'}` : ''}\n`);
+  process.stdout.write(
+    `reconciliation: ${table.balanced ? 'balanced' : 'NOT balanced'}${truth ? `; ground truth: ${table.matchesTruth ? 'matches' : 'DOES NOT match'}` : ''}\n`,
+  );
   process.stdout.write(`outputs: ${result.progress.outputDir ?? `${ingestPaths(config).output}/${runId}`}\n`);
-  for (const s of result.progress.sources.filter((x) => x.status === 'failed')) process.stdout.write(`failed: ${s.institution}/${s.source}: ${s.error}\n`);
+  for (const s of result.progress.sources.filter((x) => x.status === 'failed'))
+    process.stdout.write(`failed: ${s.institution}/${s.source}: ${s.error}\n`);
   if (result.state !== 'completed' || !table.balanced || (truth && !table.matchesTruth)) process.exitCode = 1;
 }

@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { dlqTopicName, feedTopicNames, startIntakeBridge, type FeedBatchReport, type IntakeTotals } from '../../intake/bridge';
+import {
+  dlqTopicName,
+  feedTopicNames,
+  startIntakeBridge,
+  type FeedBatchReport,
+  type IntakeTotals,
+} from '../../intake/bridge';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../../intake/envelope';
 import { openIntakeStore } from '../../intake/runtime';
 import { loadConfig, parseAtEdge } from '../../platform/config';
@@ -37,19 +43,31 @@ export function formatTotals(t: IntakeTotals): string {
 export function registerIntake(program: Command): void {
   const intake = program
     .command('intake')
-    .description('The Kafka intake bridge: hospital feed topics → staged pages → ingestFeedWorkflow (needs `tributary worker` running)');
+    .description(
+      'The Kafka intake bridge: hospital feed topics → staged pages → ingestFeedWorkflow (needs `tributary worker` running)',
+    );
 
   intake
     .command('run')
-    .description('Consume the feed topics until Ctrl-C, in micro-batches per partition; rejected messages go to <prefix>.dlq')
-    .option('--topics <prefix>', 'topic prefix: reads <prefix>.hl7v2|fhir|wearable|druglabel|insurance, writes <prefix>.dlq', 'tributary.feeds')
-    .option('--group <id>', 'Kafka consumer group (a new group starts at the earliest offsets)', 'tributary-intake')
+    .description(
+      'Consume the feed topics until Ctrl-C, in micro-batches per partition; rejected messages go to <prefix>.dlq',
+    )
+    .option(
+      '--topics <prefix>',
+      'topic prefix: reads <prefix>.hl7v2|fhir|wearable|druglabel|insurance, writes <prefix>.dlq',
+      'tributary.feeds',
+    )
+    .option(
+      '--group <id>',
+      'Kafka consumer group (a new group starts at the earliest offsets)',
+      'tributary-intake',
+    )
     .option('--max-batch <n>', 'at most this many messages per feed workflow', '200')
     .option('--max-wait-ms <ms>', 'how long the broker may hold a fetch to fill a batch', '1000')
     .option('--max-message-bytes <n>', 'larger values go to the DLQ', String(DEFAULT_MAX_MESSAGE_BYTES))
     .option('--run-id <id>', 'output folder of feed pages under <data>/out', 'feeds')
-    .option('--task-queue <name>', 'the ingest worker\'s task queue', TASK_QUEUES.ingest)
-    .option('--imaging-queue <name>', 'the imaging worker\'s task queue', TASK_QUEUES.imaging)
+    .option('--task-queue <name>', "the ingest worker's task queue", TASK_QUEUES.ingest)
+    .option('--imaging-queue <name>', "the imaging worker's task queue", TASK_QUEUES.imaging)
     .option('--no-route', 'do not route work items to the annotation queues')
     .option('--latest', 'a new consumer group starts at the latest offsets instead of the earliest')
     .addHelpText(
@@ -73,7 +91,11 @@ Examples:
   npx tributary intake run --topics it.feeds --group replay-1 --max-batch 50`,
     )
     .action(async (raw: Record<string, unknown>) => {
-      const opts = parseAtEdge(intakeRunOptionsSchema, { ...raw, fromBeginning: !raw.latest }, 'tributary intake run options');
+      const opts = parseAtEdge(
+        intakeRunOptionsSchema,
+        { ...raw, fromBeginning: !raw.latest },
+        'tributary intake run options',
+      );
       const config = loadConfig();
       const client = await createTemporalClient(config);
       const bridge = await startIntakeBridge({

@@ -65,13 +65,23 @@ class OutputWriter {
     }
     for (const [type, lines] of grouped) await this.write(type, lines.join('\n') + '\n');
     if (batch.issues.length) {
-      for (const i of batch.issues) this.issuesBySeverity.set(i.severity, (this.issuesBySeverity.get(i.severity) ?? 0) + 1);
-      await this.write('issues', batch.issues.map((i) => JSON.stringify({ resourceType: 'OperationOutcome', issue: [i] })).join('\n') + '\n');
+      for (const i of batch.issues)
+        this.issuesBySeverity.set(i.severity, (this.issuesBySeverity.get(i.severity) ?? 0) + 1);
+      await this.write(
+        'issues',
+        batch.issues.map((i) => JSON.stringify({ resourceType: 'OperationOutcome', issue: [i] })).join('\n') +
+          '\n',
+      );
     }
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.streams.values()].map((s) => new Promise<void>((resolve, reject) => s.end((e?: Error | null) => (e ? reject(e) : resolve())))));
+    await Promise.all(
+      [...this.streams.values()].map(
+        (s) =>
+          new Promise<void>((resolve, reject) => s.end((e?: Error | null) => (e ? reject(e) : resolve()))),
+      ),
+    );
   }
 }
 
@@ -90,12 +100,17 @@ function listInputs(input: string): string[] {
 export function registerMap(program: Command): void {
   program
     .command('map')
-    .description('standardize one source file (or every file under a folder) to FHIR R4: NDJSON per resource type + issues.ndjson')
+    .description(
+      'standardize one source file (or every file under a folder) to FHIR R4: NDJSON per resource type + issues.ndjson',
+    )
     .requiredOption('--format <format>', `source format: ${sourceFormats.join('|')}`)
     .requiredOption('--in <path>', 'input file or folder')
     .requiredOption('--out <dir>', 'output folder (files are rewritten: re-runs are idempotent)')
     .requiredOption('--institution <id>', 'institution id (part of every stable id and identifier system)')
-    .option('--timezone <tz>', 'zone for local times without offset (default: the institution registry, else UTC)')
+    .option(
+      '--timezone <tz>',
+      'zone for local times without offset (default: the institution registry, else UTC)',
+    )
     .option('--subject-mrn <mrn>', 'wearable exports: MRN of the person the export belongs to')
     .option('--mapping <file>', 'his-csv: column mapping file (default: config/his-csv/<institution>.json)')
     .option('--sampled-data', 'wearables: high-frequency series as SampledData instead of windowed summaries')
@@ -109,10 +124,20 @@ export function registerMap(program: Command): void {
     )
     .action(async (opts: MapOptions) => {
       const { indexFhirPatients, isSourceFormat, mapFile } = await import('../../mappers/index');
-      if (!isSourceFormat(opts.format)) throw new TributaryError(`--format must be one of ${sourceFormats.join(', ')}`, { code: 'invalid', location: '--format', nonRetryable: true });
+      if (!isSourceFormat(opts.format))
+        throw new TributaryError(`--format must be one of ${sourceFormats.join(', ')}`, {
+          code: 'invalid',
+          location: '--format',
+          nonRetryable: true,
+        });
       const format: SourceFormat = opts.format;
       const window = opts.window === undefined ? undefined : Number(opts.window);
-      if (window !== undefined && !(Number.isInteger(window) && window > 0)) throw new TributaryError('--window must be a positive whole number of seconds', { code: 'invalid', location: '--window', nonRetryable: true });
+      if (window !== undefined && !(Number.isInteger(window) && window > 0))
+        throw new TributaryError('--window must be a positive whole number of seconds', {
+          code: 'invalid',
+          location: '--window',
+          nonRetryable: true,
+        });
       const registered = loadInstitutionRegistry().institutions.find((i) => i.id === opts.institution);
       const base: Omit<MapContext, 'sourceFile'> = {
         institution: opts.institution,
@@ -123,12 +148,18 @@ export function registerMap(program: Command): void {
         validate: opts.validate,
       };
       if (format === 'his-csv') {
-        const file = opts.mapping ?? path.resolve(import.meta.dirname, '../../config/his-csv', `${opts.institution}.json`);
+        const file =
+          opts.mapping ??
+          path.resolve(import.meta.dirname, '../../config/his-csv', `${opts.institution}.json`);
         let raw: unknown;
         try {
           raw = JSON.parse(readFileSync(file, 'utf8'));
         } catch {
-          throw new TributaryError('his-csv column mapping file cannot be read as JSON', { code: 'invalid', location: file, nonRetryable: true });
+          throw new TributaryError('his-csv column mapping file cannot be read as JSON', {
+            code: 'invalid',
+            location: file,
+            nonRetryable: true,
+          });
         }
         base.columnMapping = parseAtEdge(hisCsvMappingSchema, raw, file);
       }
@@ -136,7 +167,8 @@ export function registerMap(program: Command): void {
       if (format === 'fhir' || format === 'pdex-formulary') {
         // Patients first: a file read before its Patient's file must still reference the Patient's (MRN-based) id.
         const patientIds = new Map<string, string>();
-        for (const file of inputs) indexFhirPatients(readFileSync(file), { ...base, sourceFile: file, patientIds });
+        for (const file of inputs)
+          indexFhirPatients(readFileSync(file), { ...base, sourceFile: file, patientIds });
         base.patientIds = patientIds;
       }
       const out = new OutputWriter(path.resolve(opts.out));
@@ -145,14 +177,21 @@ export function registerMap(program: Command): void {
       try {
         for (const file of inputs) {
           bytes += statSync(file).size;
-          const sourceFile = path.relative(statSync(opts.in).isDirectory() ? path.resolve(opts.in) : path.dirname(path.resolve(opts.in)), file);
+          const sourceFile = path.relative(
+            statSync(opts.in).isDirectory() ? path.resolve(opts.in) : path.dirname(path.resolve(opts.in)),
+            file,
+          );
           await mapFile(format, file, { ...base, sourceFile }, (b) => out.add(b));
         }
       } finally {
         await out.close();
       }
       const seconds = (performance.now() - started) / 1000;
-      const types = [...out.byType.entries()].sort().map(([t, n]) => `${t} ${n}`).join(', ') || 'none';
+      const types =
+        [...out.byType.entries()]
+          .sort()
+          .map(([t, n]) => `${t} ${n}`)
+          .join(', ') || 'none';
       const issues = [...out.issuesBySeverity.entries()].map(([s, n]) => `${s} ${n}`).join(', ') || 'none';
       process.stdout.write(
         `map ${format}: ${inputs.length} file(s), ${(bytes / 1_048_576).toFixed(1)} MiB in ${seconds.toFixed(1)}s -> ${path.resolve(opts.out)}\n` +

@@ -20,7 +20,9 @@ interface StoreOptions {
 async function openStore(opts: StoreOptions): Promise<QueueStore> {
   const config = loadConfig();
   const databaseUrl = opts.databaseUrl ?? (config.database.external ? config.database.url : undefined);
-  const store = await openQueueStore(databaseUrl ? { databaseUrl } : { dataDir: opts.dataDir ?? path.join(config.paths.data, 'queues') });
+  const store = await openQueueStore(
+    databaseUrl ? { databaseUrl } : { dataDir: opts.dataDir ?? path.join(config.paths.data, 'queues') },
+  );
   // Queues exist as soon as the rules name them, so users can be assigned before the first item arrives.
   await store.defineQueues(loadRoutingRules(opts.rules).queues);
   return store;
@@ -28,12 +30,16 @@ async function openStore(opts: StoreOptions): Promise<QueueStore> {
 
 function storeFlags(cmd: Command): Command {
   return cmd
-    .option('--database-url <url>', 'PostgreSQL connection string (default: DATABASE_URL if set, else embedded PGlite)')
+    .option(
+      '--database-url <url>',
+      'PostgreSQL connection string (default: DATABASE_URL if set, else embedded PGlite)',
+    )
     .option('--data-dir <dir>', 'PGlite data folder (default: <TRIBUTARY_DATA_DIR>/queues)')
     .option('--rules <file>', 'routing rules (default: config/routing/rules.json)');
 }
 
-const fmt = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? '-' : v.toFixed(digits));
+const fmt = (v: number | null | undefined, digits = 3) =>
+  v === null || v === undefined ? '-' : v.toFixed(digits);
 
 export function registerQueues(program: Command): void {
   const queues = program
@@ -55,7 +61,10 @@ Examples:
       .description('serve the annotation API (OpenAPI at /openapi.json) and the annotator page')
       .option('--port <port>', 'port', '8750')
       .option('--host <host>', 'interface to listen on', '127.0.0.1')
-      .option('--previews <dir>', 'folder that preview refs resolve against (default: <TRIBUTARY_DATA_DIR>/previews)')
+      .option(
+        '--previews <dir>',
+        'folder that preview refs resolve against (default: <TRIBUTARY_DATA_DIR>/previews)',
+      )
       .option('--demo', 'enqueue sample items and create a demo annotator (token printed once)'),
   ).action(async (opts: StoreOptions & { port: string; host: string; previews?: string; demo?: boolean }) => {
     const port = parseAtEdge(z.coerce.number().int().min(0).max(65535), opts.port, '--port');
@@ -69,11 +78,19 @@ Examples:
           await sharp(demoSlice).png().toFile(path.join(previewRoot, p.ref));
         }
       const r = await store.enqueue(items, loadRoutingRules(opts.rules));
-      const { token } = await store.addUser({ id: 'demo-annotator', role: 'annotator', queues: loadRoutingRules(opts.rules).queues.map((q) => q.id) });
-      process.stdout.write(`demo: enqueued ${r.enqueued} sample items (${r.duplicates} already present); demo-annotator token: ${token}\n`);
+      const { token } = await store.addUser({
+        id: 'demo-annotator',
+        role: 'annotator',
+        queues: loadRoutingRules(opts.rules).queues.map((q) => q.id),
+      });
+      process.stdout.write(
+        `demo: enqueued ${r.enqueued} sample items (${r.duplicates} already present); demo-annotator token: ${token}\n`,
+      );
     }
     const server = await startAnnotationServer({ store, port, host: opts.host, previewRoot });
-    process.stdout.write(`annotation server on ${server.url} (store: ${store.kind}); API description at ${server.url}/openapi.json\n`);
+    process.stdout.write(
+      `annotation server on ${server.url} (store: ${store.kind}); API description at ${server.url}/openapi.json\n`,
+    );
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);
@@ -98,8 +115,12 @@ Examples:
     const store = await openStore(opts);
     try {
       const { user, token } = await store.addUser({ id, role, queues: list });
-      process.stdout.write(`${user.id} (${user.role}; queues: ${user.queues.join(', ') || 'none'})\ntoken: ${token}\n`);
-      process.stderr.write('The token is shown only now; store it safely. Running add-user again issues a new one.\n');
+      process.stdout.write(
+        `${user.id} (${user.role}; queues: ${user.queues.join(', ') || 'none'})\ntoken: ${token}\n`,
+      );
+      process.stderr.write(
+        'The token is shown only now; store it safely. Running add-user again issues a new one.\n',
+      );
     } finally {
       await store.close();
     }
@@ -108,7 +129,9 @@ Examples:
   storeFlags(
     queues
       .command('stats')
-      .description("queue counts, agreement (Cohen's, Fleiss' kappa, Krippendorff's alpha) and per-annotator statistics")
+      .description(
+        "queue counts, agreement (Cohen's, Fleiss' kappa, Krippendorff's alpha) and per-annotator statistics",
+      )
       .option('--queue <id>', 'only this queue')
       .option('--json', 'print JSON'),
   ).action(async (opts: StoreOptions & { queue?: string; json?: boolean }) => {
@@ -116,10 +139,19 @@ Examples:
     try {
       const all = await store.listQueues();
       const chosen = opts.queue ? all.filter((q) => q.id === opts.queue) : all;
-      if (opts.queue && !chosen.length) throw new TributaryError(`queue "${opts.queue}" not found`, { code: 'not-found', location: '--queue' });
+      if (opts.queue && !chosen.length)
+        throw new TributaryError(`queue "${opts.queue}" not found`, {
+          code: 'not-found',
+          location: '--queue',
+        });
       const report = [];
       for (const q of chosen) {
-        report.push({ queue: q.id, counts: q.counts, agreement: await store.agreement(q.id), annotators: await store.annotatorStats(q.id) });
+        report.push({
+          queue: q.id,
+          counts: q.counts,
+          agreement: await store.agreement(q.id),
+          annotators: await store.annotatorStats(q.id),
+        });
       }
       if (opts.json) {
         process.stdout.write(JSON.stringify(report, null, 2) + '\n');

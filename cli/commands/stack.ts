@@ -1,9 +1,17 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config';
-import { ensureStack, parseServiceList, stackStatus, stopStack, type ServiceState } from '../../deploy/stack/stack';
+import {
+  ensureStack,
+  parseServiceList,
+  stackStatus,
+  stopStack,
+  type ServiceState,
+} from '../../deploy/stack/stack';
 
 function formatState(s: ServiceState): string {
-  const where = s.external ? `${s.address} (yours: TEMPORAL_ADDRESS/KAFKA_BROKERS/DATABASE_URL/ORTHANC_URL)` : s.address;
+  const where = s.external
+    ? `${s.address} (yours: TEMPORAL_ADDRESS/KAFKA_BROKERS/DATABASE_URL/ORTHANC_URL)`
+    : s.address;
   const pid = s.pid !== undefined ? `pid ${s.pid}` : s.external ? 'external' : 'not running';
   const health = s.healthy ? 'healthy' : 'DOWN';
   const lines = [`${s.name.padEnd(9)} ${health.padEnd(8)} ${pid.padEnd(12)} ${where}`];
@@ -15,13 +23,18 @@ function formatState(s: ServiceState): string {
 export function registerStack(program: Command): void {
   const stack = program
     .command('stack')
-    .description('the local Temporal, Kafka, Orthanc and PostgreSQL (loopback only; state in .stack/, downloads cached in ~/.cache/tributary)');
+    .description(
+      'the local Temporal, Kafka, Orthanc and PostgreSQL (loopback only; state in .stack/, downloads cached in ~/.cache/tributary)',
+    );
 
   stack
     .command('up')
     .description('install what is missing and start the services that are not running (idempotent)')
     .option('--only <services>', 'comma-separated subset: postgres,temporal,kafka,orthanc')
-    .addHelpText('after', '\nExamples:\n  npx tributary stack up\n  npx tributary stack up --only temporal,kafka\n\nServices named by TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL or ORTHANC_URL are used as they are.')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx tributary stack up\n  npx tributary stack up --only temporal,kafka\n\nServices named by TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL or ORTHANC_URL are used as they are.',
+    )
     .action(async (opts: { only?: string }) => {
       const config = loadConfig();
       const started = Date.now();
@@ -31,7 +44,9 @@ export function registerStack(program: Command): void {
         progress: (m) => process.stderr.write(`stack: ${m}\n`),
       });
       for (const s of Object.values(handle.services)) process.stdout.write(formatState(s) + '\n');
-      process.stdout.write(`\nready in ${((Date.now() - started) / 1000).toFixed(1)}s; started: ${handle.started.join(', ') || 'nothing (all were running)'}\n`);
+      process.stdout.write(
+        `\nready in ${((Date.now() - started) / 1000).toFixed(1)}s; started: ${handle.started.join(', ') || 'nothing (all were running)'}\n`,
+      );
     });
 
   stack
@@ -39,7 +54,9 @@ export function registerStack(program: Command): void {
     .description('stop the local services this stack started (never ones you point at with *_ADDRESS/*_URL)')
     .option('--only <services>', 'comma-separated subset: postgres,temporal,kafka,orthanc')
     .action(async (opts: { only?: string }) => {
-      const stopped = await stopStack(loadConfig(), { services: opts.only ? parseServiceList(opts.only) : undefined });
+      const stopped = await stopStack(loadConfig(), {
+        services: opts.only ? parseServiceList(opts.only) : undefined,
+      });
       process.stdout.write(`stopped: ${stopped.join(', ') || 'nothing was running'}\n`);
     });
 

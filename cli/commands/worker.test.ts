@@ -14,7 +14,13 @@ describe('writeRedactedSdkLog', () => {
       level: 'WARN',
       message: 'Activity failed: patient Zhang Wei 110101199003077777 not found',
       timestampNanos: 0n,
-      meta: { workflowId: 'ingest:riverside-general:ehr:r1', activityType: 'standardizeBatch', attempt: 2, error: 'Zhang Wei', failure: { message: 'x' } },
+      meta: {
+        workflowId: 'ingest:riverside-general:ehr:r1',
+        activityType: 'standardizeBatch',
+        attempt: 2,
+        error: 'Zhang Wei',
+        failure: { message: 'x' },
+      },
     });
     expect(lines).toHaveLength(1);
     const entry = JSON.parse(lines[0]);
@@ -30,8 +36,18 @@ describe('writeRedactedSdkLog', () => {
       lines.push(String(chunk));
       return true;
     });
-    writeRedactedSdkLog({ level: 'WARN', message: 'No workflows registered, not polling for workflow tasks', timestampNanos: 0n, meta: { taskQueue: 'imaging' } });
-    writeRedactedSdkLog({ level: 'WARN', message: 'Activity failed: timeout', timestampNanos: 0n, meta: { taskQueue: 'imaging' } });
+    writeRedactedSdkLog({
+      level: 'WARN',
+      message: 'No workflows registered, not polling for workflow tasks',
+      timestampNanos: 0n,
+      meta: { taskQueue: 'imaging' },
+    });
+    writeRedactedSdkLog({
+      level: 'WARN',
+      message: 'Activity failed: timeout',
+      timestampNanos: 0n,
+      meta: { taskQueue: 'imaging' },
+    });
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]).msg).toBe('temporal sdk: Activity failed');
   });

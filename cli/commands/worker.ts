@@ -1,13 +1,26 @@
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, makeTelemetryFilterString, type LogEntry } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  bundleWorkflowCode,
+  makeTelemetryFilterString,
+  type LogEntry,
+} from '@temporalio/worker';
 import { createIngestActivities, type IngestDeps } from '../../activities/ingest';
 import { fhirModeSchema, imagingModeSchema, type FhirMode, type ImagingMode } from '../../schemas/ingest';
 import { createIngestDeps } from '../../activities/runtime';
 import { loadConfig, parseAtEdge, type Config } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
 import { log } from '../../platform/log';
-import { FAILURE_CONVERTER_PATH, TASK_QUEUES, createDataConverter, type TaskQueue } from '../../platform/temporal';
+import {
+  FAILURE_CONVERTER_PATH,
+  TASK_QUEUES,
+  createDataConverter,
+  type TaskQueue,
+} from '../../platform/temporal';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -42,9 +55,14 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
   try {
     connection = await NativeConnection.connect({ address: config.temporal.address });
   } catch (e) {
-    throw new TributaryError(`cannot reach Temporal at ${config.temporal.address}: ${(e as Error).message}`, { code: 'transient', cause: e });
+    throw new TributaryError(`cannot reach Temporal at ${config.temporal.address}: ${(e as Error).message}`, {
+      code: 'transient',
+      cause: e,
+    });
   }
-  const ownDeps = options.deps ? undefined : createIngestDeps(config, { fhirMode: options.fhirMode, imagingMode: options.imagingMode });
+  const ownDeps = options.deps
+    ? undefined
+    : createIngestDeps(config, { fhirMode: options.fhirMode, imagingMode: options.imagingMode });
   const deps = options.deps ?? ownDeps!;
   // Before polling: PGlite's start and the FHIR definitions would otherwise load inside the first activities.
   await deps.warmUp?.({ ingest: queues.includes(TASK_QUEUES.ingest) });
@@ -52,7 +70,11 @@ export async function startIngestWorkers(options: IngestWorkerOptions): Promise<
   const dataConverter = createDataConverter(config);
   const workers: Worker[] = [];
   if (queues.includes(TASK_QUEUES.ingest)) {
-    const workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger });
+    const workflowBundle = await bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      failureConverterPath: FAILURE_CONVERTER_PATH,
+      logger: quietBundlerLogger,
+    });
     workers.push(
       await Worker.create({
         connection,
@@ -98,7 +120,17 @@ let runtimeInstalled = false;
 const LOCAL_ACTIVITY_BOUND_SECONDS = 600;
 
 /** Metadata the SDK attaches that identifies a workflow or activity without carrying its data. */
-const SAFE_SDK_META = new Set(['namespace', 'taskQueue', 'workflowId', 'runId', 'workflowType', 'activityId', 'activityType', 'attempt', 'sdkComponent']);
+const SAFE_SDK_META = new Set([
+  'namespace',
+  'taskQueue',
+  'workflowId',
+  'runId',
+  'workflowType',
+  'activityId',
+  'activityType',
+  'attempt',
+  'sdkComponent',
+]);
 
 /**
  * The SDK's own log lines can carry failure messages and stack traces from activities, which may quote a
@@ -114,7 +146,15 @@ export function writeRedactedSdkLog(entry: LogEntry): void {
   // The imaging queue runs activities only, by design: the SDK's notice that its worker has no workflows is not a
   // warning here (it was the one warn line in every demo's output).
   const expected = message.startsWith('No workflows registered');
-  const level = expected ? 'debug' : entry.level === 'ERROR' ? 'error' : entry.level === 'WARN' ? 'warn' : entry.level === 'INFO' ? 'info' : 'debug';
+  const level = expected
+    ? 'debug'
+    : entry.level === 'ERROR'
+      ? 'error'
+      : entry.level === 'WARN'
+        ? 'warn'
+        : entry.level === 'INFO'
+          ? 'info'
+          : 'debug';
   log[level](`temporal sdk: ${message}`, fields);
 }
 
@@ -154,34 +194,69 @@ export function registerWorker(program: Command): void {
   program
     .command('worker')
     .description('Run a Temporal worker for the ingestion workflows and activities (until Ctrl-C)')
-    .option('--queues <names>', `comma-separated task queues: ${Object.values(TASK_QUEUES).join(', ')}`, Object.values(TASK_QUEUES).join(','))
+    .option(
+      '--queues <names>',
+      `comma-separated task queues: ${Object.values(TASK_QUEUES).join(', ')}`,
+      Object.values(TASK_QUEUES).join(','),
+    )
     .option('--concurrency <n>', 'concurrent activities on the ingest queue', '8')
-    .option('--ingest-queue <name>', 'poll this task queue name instead of "ingest" (separate deployments or tests on one server)')
+    .option(
+      '--ingest-queue <name>',
+      'poll this task queue name instead of "ingest" (separate deployments or tests on one server)',
+    )
     .option('--imaging-queue <name>', 'poll this task queue name instead of "imaging"')
-    .option('--fhir-mode <mode>', 'FHIR-API institutions: search (paging) or bulk ($export); default $TRIBUTARY_FHIR_MODE or search')
-    .option('--imaging-mode <mode>', 'imaging: files (file drops) or dicomweb (QIDO/WADO from each PACS); default $TRIBUTARY_IMAGING_MODE or files')
-    .addHelpText('after', '\nExamples:\n  npx tributary worker\n  npx tributary worker --queues imaging\n  npx tributary worker --imaging-mode dicomweb')
-    .action(async (opts: { queues: string; concurrency: string; ingestQueue?: string; imagingQueue?: string; fhirMode?: string; imagingMode?: string }) => {
-      const config = loadConfig();
-      const fhirMode = opts.fhirMode ? parseAtEdge(fhirModeSchema, opts.fhirMode, '--fhir-mode') : config.env.TRIBUTARY_FHIR_MODE;
-      const imagingMode = opts.imagingMode ? parseAtEdge(imagingModeSchema, opts.imagingMode, '--imaging-mode') : config.env.TRIBUTARY_IMAGING_MODE;
-      const queues = opts.queues.split(',').map((q) => q.trim());
-      const known = Object.values(TASK_QUEUES) as string[];
-      const unknown = queues.filter((q) => !known.includes(q));
-      if (unknown.length) throw new TributaryError(`--queues: unknown task queue(s) ${unknown.join(', ')}; known: ${known.join(', ')}`, { code: 'invalid' });
-      const running = await startIngestWorkers({
-        config,
-        queues: queues as TaskQueue[],
-        queueNames: { ingest: opts.ingestQueue, imaging: opts.imagingQueue },
-        ingestConcurrency: Number(opts.concurrency),
-        fhirMode,
-        imagingMode,
-      });
-      log.info('worker running', { queues: queues.join(','), address: config.temporal.address });
-      process.stderr.write(`worker polling ${queues.join(', ')} on ${config.temporal.address} (Ctrl-C stops)\n`);
-      const stop = () => void running.shutdown();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      await running.done;
-    });
+    .option(
+      '--fhir-mode <mode>',
+      'FHIR-API institutions: search (paging) or bulk ($export); default $TRIBUTARY_FHIR_MODE or search',
+    )
+    .option(
+      '--imaging-mode <mode>',
+      'imaging: files (file drops) or dicomweb (QIDO/WADO from each PACS); default $TRIBUTARY_IMAGING_MODE or files',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx tributary worker\n  npx tributary worker --queues imaging\n  npx tributary worker --imaging-mode dicomweb',
+    )
+    .action(
+      async (opts: {
+        queues: string;
+        concurrency: string;
+        ingestQueue?: string;
+        imagingQueue?: string;
+        fhirMode?: string;
+        imagingMode?: string;
+      }) => {
+        const config = loadConfig();
+        const fhirMode = opts.fhirMode
+          ? parseAtEdge(fhirModeSchema, opts.fhirMode, '--fhir-mode')
+          : config.env.TRIBUTARY_FHIR_MODE;
+        const imagingMode = opts.imagingMode
+          ? parseAtEdge(imagingModeSchema, opts.imagingMode, '--imaging-mode')
+          : config.env.TRIBUTARY_IMAGING_MODE;
+        const queues = opts.queues.split(',').map((q) => q.trim());
+        const known = Object.values(TASK_QUEUES) as string[];
+        const unknown = queues.filter((q) => !known.includes(q));
+        if (unknown.length)
+          throw new TributaryError(
+            `--queues: unknown task queue(s) ${unknown.join(', ')}; known: ${known.join(', ')}`,
+            { code: 'invalid' },
+          );
+        const running = await startIngestWorkers({
+          config,
+          queues: queues as TaskQueue[],
+          queueNames: { ingest: opts.ingestQueue, imaging: opts.imagingQueue },
+          ingestConcurrency: Number(opts.concurrency),
+          fhirMode,
+          imagingMode,
+        });
+        log.info('worker running', { queues: queues.join(','), address: config.temporal.address });
+        process.stderr.write(
+          `worker polling ${queues.join(', ')} on ${config.temporal.address} (Ctrl-C stops)\n`,
+        );
+        const stop = () => void running.shutdown();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        await running.done;
+      },
+    );
 }

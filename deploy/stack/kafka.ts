@@ -24,7 +24,11 @@ function kafkaLibs(config: Config): string {
 export async function ensureKafkaJars(config: Config, progress: (m: string) => void): Promise<string> {
   const libs = kafkaLibs(config);
   if (fs.existsSync(path.join(libs, '.complete'))) return libs;
-  const mvn = requireTool('mvn', 'the Kafka broker jars are fetched from Maven Central with Maven', 'install it (Debian: apt-get install -y maven), or set KAFKA_BROKERS to use your own Kafka');
+  const mvn = requireTool(
+    'mvn',
+    'the Kafka broker jars are fetched from Maven Central with Maven',
+    'install it (Debian: apt-get install -y maven), or set KAFKA_BROKERS to use your own Kafka',
+  );
   const dir = ensureDir(kafkaCacheDir(config));
   const pom = `<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -43,7 +47,14 @@ export async function ensureKafkaJars(config: Config, progress: (m: string) => v
   progress(`fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${libs} (log: ${logFile})`);
   await runCommand(
     mvn,
-    ['-B', '-q', `-Dmaven.repo.local=${path.join(config.paths.cache, 'm2')}`, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${staging}`],
+    [
+      '-B',
+      '-q',
+      `-Dmaven.repo.local=${path.join(config.paths.cache, 'm2')}`,
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${staging}`,
+    ],
     { cwd: dir, timeoutMs: 20 * 60_000, logFile },
   );
   fs.writeFileSync(path.join(staging, '.complete'), `${new Date().toISOString()}\n`);
@@ -146,22 +157,43 @@ export const kafkaService: ServiceDriver = {
     if (fs.existsSync(path.join(dataDir, 'meta.properties'))) {
       const previous = fs.existsSync(formattedFor) ? fs.readFileSync(formattedFor, 'utf8').trim() : endpoint;
       if (previous !== endpoint) {
-        throw new TributaryError(`Kafka storage in ${dataDir} was formatted for ${previous}, not ${endpoint}. Restore TRIBUTARY_KAFKA_CONTROLLER_PORT or delete ${dirs.home} to start afresh.`, {
-          code: 'invalid',
-          location: 'TRIBUTARY_KAFKA_CONTROLLER_PORT',
-          nonRetryable: true,
-        });
+        throw new TributaryError(
+          `Kafka storage in ${dataDir} was formatted for ${previous}, not ${endpoint}. Restore TRIBUTARY_KAFKA_CONTROLLER_PORT or delete ${dirs.home} to start afresh.`,
+          {
+            code: 'invalid',
+            location: 'TRIBUTARY_KAFKA_CONTROLLER_PORT',
+            nonRetryable: true,
+          },
+        );
       }
     } else {
       ctx.progress('formatting Kafka storage (KRaft, standalone controller)');
       const clusterId = newKafkaClusterId();
-      await runCommand(java, [...javaArgs(libs, dirs.home), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--standalone', '--ignore-formatted'], {
-        timeoutMs: 120_000,
-        logFile: dirs.log,
-      });
+      await runCommand(
+        java,
+        [
+          ...javaArgs(libs, dirs.home),
+          'kafka.tools.StorageTool',
+          'format',
+          '-t',
+          clusterId,
+          '-c',
+          props,
+          '--standalone',
+          '--ignore-formatted',
+        ],
+        {
+          timeoutMs: 120_000,
+          logFile: dirs.log,
+        },
+      );
       fs.writeFileSync(formattedFor, `${endpoint}\n`);
     }
-    return spawnDetached(java, [...javaArgs(libs, dirs.home), 'kafka.Kafka', props], { logFile: dirs.log, pidFile: dirs.pid, cwd: dirs.home });
+    return spawnDetached(java, [...javaArgs(libs, dirs.home), 'kafka.Kafka', props], {
+      logFile: dirs.log,
+      pidFile: dirs.pid,
+      cwd: dirs.home,
+    });
   },
   async healthy(config: Config) {
     const kafka = new Kafka({

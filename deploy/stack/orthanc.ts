@@ -18,7 +18,13 @@ function orthancBin(): string | undefined {
 }
 
 /** Orthanc's index lives in the `orthanc` database of the stack's (or the user's) PostgreSQL. */
-function indexDatabase(config: Config): { Host: string; Port: number; Username: string; Password: string; Database: string } {
+function indexDatabase(config: Config): {
+  Host: string;
+  Port: number;
+  Username: string;
+  Password: string;
+  Database: string;
+} {
   const url = new URL(config.database.url);
   return {
     Host: url.hostname,
@@ -49,7 +55,14 @@ function orthancConfig(config: Config, home: string): Record<string, unknown> {
     DicomModalities: { local: [ORTHANC_LOCAL_PEER_AET, '127.0.0.1', 104] },
     Plugins: PLUGINS.map((p) => path.join(PLUGIN_DIR, p)),
     PostgreSQL: { EnableIndex: true, EnableStorage: false, Lock: false, ...indexDatabase(config) },
-    DicomWeb: { Enable: true, Root: '/dicom-web/', EnableWado: true, WadoRoot: '/wado', StudiesMetadata: 'Full', SeriesMetadata: 'Full' },
+    DicomWeb: {
+      Enable: true,
+      Root: '/dicom-web/',
+      EnableWado: true,
+      WadoRoot: '/wado',
+      StudiesMetadata: 'Full',
+      SeriesMetadata: 'Full',
+    },
     StableAge: 5,
     ConcurrentJobs: 2,
     HttpThreadsCount: 20,
@@ -58,7 +71,10 @@ function orthancConfig(config: Config, home: string): Record<string, unknown> {
 
 async function getJson(url: string): Promise<unknown> {
   const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
-  if (!response.ok) throw new TributaryError(`GET ${new URL(url).pathname} answered HTTP ${response.status}`, { code: 'transient' });
+  if (!response.ok)
+    throw new TributaryError(`GET ${new URL(url).pathname} answered HTTP ${response.status}`, {
+      code: 'transient',
+    });
   return response.json();
 }
 
@@ -75,11 +91,18 @@ export const orthancService: ServiceDriver = {
   async prepare(ctx: StackContext) {
     await ensureDebianPackages(ORTHANC_PACKAGES, 'the local Orthanc PACS', ctx.progress);
     const missing = PLUGINS.filter((p) => !fs.existsSync(path.join(PLUGIN_DIR, p)));
-    if (missing.length) throw new TributaryError(`Orthanc plugins missing from ${PLUGIN_DIR}: ${missing.join(', ')}`, { code: 'not-found' });
+    if (missing.length)
+      throw new TributaryError(`Orthanc plugins missing from ${PLUGIN_DIR}: ${missing.join(', ')}`, {
+        code: 'not-found',
+      });
   },
   async start(ctx: StackContext) {
     const bin = orthancBin();
-    if (!bin) throw new TributaryError('Orthanc not found: install it with apt-get install -y orthanc orthanc-dicomweb orthanc-postgresql', { code: 'not-found' });
+    if (!bin)
+      throw new TributaryError(
+        'Orthanc not found: install it with apt-get install -y orthanc orthanc-dicomweb orthanc-postgresql',
+        { code: 'not-found' },
+      );
     const dirs = serviceDirs(ctx.config, 'orthanc');
     ensureDir(dirs.home);
     ensureDir(path.join(dirs.home, 'storage'));
@@ -91,7 +114,11 @@ export const orthancService: ServiceDriver = {
   async afterStart(ctx: StackContext) {
     const plugins = (await getJson(`${ctx.config.orthanc.url}/plugins`)) as string[];
     const needed = ['dicom-web', 'postgresql-index'].filter((p) => !plugins.includes(p));
-    if (needed.length) throw new TributaryError(`Orthanc started without the plugins ${needed.join(', ')}; see ${serviceDirs(ctx.config, 'orthanc').log}`, { code: 'exception' });
+    if (needed.length)
+      throw new TributaryError(
+        `Orthanc started without the plugins ${needed.join(', ')}; see ${serviceDirs(ctx.config, 'orthanc').log}`,
+        { code: 'exception' },
+      );
   },
   async healthy(config: Config) {
     const system = (await getJson(`${config.orthanc.url}/system`)) as { Version?: string };

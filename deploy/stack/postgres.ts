@@ -24,7 +24,8 @@ async function serverOwner(): Promise<Owner> {
   if (!isRoot()) return {};
   const uid = Number((await runCommand('id', ['-u', 'postgres'], { timeoutMs: 10_000 })).stdout.trim());
   const gid = Number((await runCommand('id', ['-g', 'postgres'], { timeoutMs: 10_000 })).stdout.trim());
-  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new TributaryError('cannot resolve the postgres system user', { code: 'not-found' });
+  if (!Number.isInteger(uid) || !Number.isInteger(gid))
+    throw new TributaryError('cannot resolve the postgres system user', { code: 'not-found' });
   return { uid, gid };
 }
 
@@ -56,7 +57,10 @@ export const postgresService: ServiceDriver = {
     if (!fs.existsSync(path.join(PG_BIN, 'postgres'))) {
       await ensureDebianPackages([`postgresql-${PG_MAJOR}`], 'the local PostgreSQL', ctx.progress);
     }
-    if (!fs.existsSync(path.join(PG_BIN, 'postgres'))) throw new TributaryError(`PostgreSQL ${PG_MAJOR} is not at ${PG_BIN} after installing it`, { code: 'not-found' });
+    if (!fs.existsSync(path.join(PG_BIN, 'postgres')))
+      throw new TributaryError(`PostgreSQL ${PG_MAJOR} is not at ${PG_BIN} after installing it`, {
+        code: 'not-found',
+      });
   },
   async start(ctx: StackContext) {
     const { config } = ctx;
@@ -68,15 +72,37 @@ export const postgresService: ServiceDriver = {
       fs.rmSync(data, { recursive: true, force: true });
       fs.mkdirSync(data, { mode: 0o700 });
       if (owner.uid !== undefined) fs.chownSync(data, owner.uid, owner.gid!);
-      await runCommand(path.join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'], {
-        timeoutMs: 180_000,
-        ...owner,
-        cwd: '/',
-        env: { ...process.env, LC_ALL: 'C.UTF-8' },
-      });
+      await runCommand(
+        path.join(PG_BIN, 'initdb'),
+        ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8'],
+        {
+          timeoutMs: 180_000,
+          ...owner,
+          cwd: '/',
+          env: { ...process.env, LC_ALL: 'C.UTF-8' },
+        },
+      );
     }
-    const args = ['-D', data, '-p', String(config.env.TRIBUTARY_PG_PORT), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'shared_buffers=128MB'];
-    return spawnDetached(path.join(PG_BIN, 'postgres'), args, { logFile: dirs.log, pidFile: dirs.pid, cwd: '/', ...owner });
+    const args = [
+      '-D',
+      data,
+      '-p',
+      String(config.env.TRIBUTARY_PG_PORT),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'shared_buffers=128MB',
+    ];
+    return spawnDetached(path.join(PG_BIN, 'postgres'), args, {
+      logFile: dirs.log,
+      pidFile: dirs.pid,
+      cwd: '/',
+      ...owner,
+    });
   },
   async afterStart(ctx: StackContext) {
     await withClient(adminUrl(ctx.config), async (c) => {

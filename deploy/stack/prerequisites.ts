@@ -22,26 +22,40 @@ async function isDebInstalled(pkg: string): Promise<boolean> {
 }
 
 /** Install the Debian packages that are missing. Idempotent; a no-op when all are there. */
-export async function ensureDebianPackages(packages: string[], why: string, progress: (m: string) => void): Promise<void> {
+export async function ensureDebianPackages(
+  packages: string[],
+  why: string,
+  progress: (m: string) => void,
+): Promise<void> {
   if (!which('dpkg-query')) {
-    throw new TributaryError(`${why} needs the Debian packages ${packages.join(', ')}, and this is not a Debian-like system (no dpkg-query). Install them yourself, or point the matching *_URL/ADDRESS variable at your own service.`, {
-      code: 'not-found',
-      nonRetryable: true,
-    });
+    throw new TributaryError(
+      `${why} needs the Debian packages ${packages.join(', ')}, and this is not a Debian-like system (no dpkg-query). Install them yourself, or point the matching *_URL/ADDRESS variable at your own service.`,
+      {
+        code: 'not-found',
+        nonRetryable: true,
+      },
+    );
   }
   const missing: string[] = [];
   for (const pkg of packages) if (!(await isDebInstalled(pkg))) missing.push(pkg);
   if (missing.length === 0) return;
   if (!isRoot() || !which('apt-get')) {
-    throw new TributaryError(`${why} needs Debian packages that are not installed: ${missing.join(' ')}. Install them with: sudo apt-get install -y ${missing.join(' ')}`, {
-      code: 'not-found',
-      nonRetryable: true,
-    });
+    throw new TributaryError(
+      `${why} needs Debian packages that are not installed: ${missing.join(' ')}. Install them with: sudo apt-get install -y ${missing.join(' ')}`,
+      {
+        code: 'not-found',
+        nonRetryable: true,
+      },
+    );
   }
   progress(`installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const install = () =>
-    runCommand('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', ...missing], { env, timeoutMs: 20 * 60_000 });
+    runCommand(
+      'apt-get',
+      ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', ...missing],
+      { env, timeoutMs: 20 * 60_000 },
+    );
   try {
     await install();
   } catch {
@@ -50,7 +64,10 @@ export async function ensureDebianPackages(packages: string[], why: string, prog
     try {
       await install();
     } catch (e) {
-      throw new TributaryError(`apt-get could not install ${missing.join(' ')} for ${why}: ${toError(e).message}`, { code: 'exception', cause: e });
+      throw new TributaryError(
+        `apt-get could not install ${missing.join(' ')} for ${why}: ${toError(e).message}`,
+        { code: 'exception', cause: e },
+      );
     }
   }
 }
@@ -59,22 +76,31 @@ export async function ensureDebianPackages(packages: string[], why: string, prog
 export async function requireJava17(): Promise<string> {
   const fromHome = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : undefined;
   const java = fromHome && fs.existsSync(fromHome) ? fromHome : which('java');
-  const hint = 'install it (Debian: apt-get install -y openjdk-17-jre-headless) or set JAVA_HOME, or set KAFKA_BROKERS to use your own Kafka';
-  if (!java) throw new TributaryError(`java 17 not found: Kafka needs Java 17 or later on PATH; ${hint}`, { code: 'not-found', nonRetryable: true });
+  const hint =
+    'install it (Debian: apt-get install -y openjdk-17-jre-headless) or set JAVA_HOME, or set KAFKA_BROKERS to use your own Kafka';
+  if (!java)
+    throw new TributaryError(`java 17 not found: Kafka needs Java 17 or later on PATH; ${hint}`, {
+      code: 'not-found',
+      nonRetryable: true,
+    });
   const { stdout, stderr } = await runCommand(java, ['-version'], { timeoutMs: 30_000 });
   const match = /version "(\d+)(?:\.(\d+))?/.exec(stderr + stdout);
   const major = match ? (match[1] === '1' ? Number(match[2]) : Number(match[1])) : NaN;
   if (!(major >= 17)) {
-    throw new TributaryError(`java 17 not found: ${java} is Java ${Number.isNaN(major) ? '(unknown version)' : major}; Kafka 4 needs 17 or later; ${hint}`, {
-      code: 'not-found',
-      nonRetryable: true,
-    });
+    throw new TributaryError(
+      `java 17 not found: ${java} is Java ${Number.isNaN(major) ? '(unknown version)' : major}; Kafka 4 needs 17 or later; ${hint}`,
+      {
+        code: 'not-found',
+        nonRetryable: true,
+      },
+    );
   }
   return java;
 }
 
 export function requireTool(name: string, why: string, hint: string): string {
   const found = which(name);
-  if (!found) throw new TributaryError(`${name} not found: ${why}; ${hint}`, { code: 'not-found', nonRetryable: true });
+  if (!found)
+    throw new TributaryError(`${name} not found: ${why}; ${hint}`, { code: 'not-found', nonRetryable: true });
   return found;
 }

@@ -49,17 +49,25 @@ export function runCommand(command: string, args: string[], options: RunOptions)
     });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new TributaryError(`${path.basename(command)} did not finish within ${Math.round(options.timeoutMs / 1000)}s`, { code: 'timeout' }));
+      reject(
+        new TributaryError(
+          `${path.basename(command)} did not finish within ${Math.round(options.timeoutMs / 1000)}s`,
+          { code: 'timeout' },
+        ),
+      );
     }, options.timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
       log?.end();
       const err = e as NodeJS.ErrnoException;
       reject(
-        new TributaryError(err.code === 'ENOENT' ? `${command} not found` : `${command} could not start: ${err.message}`, {
-          code: 'not-found',
-          cause: e,
-        }),
+        new TributaryError(
+          err.code === 'ENOENT' ? `${command} not found` : `${command} could not start: ${err.message}`,
+          {
+            code: 'not-found',
+            cause: e,
+          },
+        ),
       );
     });
     child.on('close', (code, signal) => {
@@ -68,9 +76,12 @@ export function runCommand(command: string, args: string[], options: RunOptions)
       if (code === 0) return resolve({ stdout, stderr });
       const tail = lastLines(stderr || stdout, 15);
       reject(
-        new TributaryError(`${path.basename(command)} ${args.slice(0, 2).join(' ')} failed (${signal ?? `exit ${code}`})${tail ? `:\n${tail}` : ''}`, {
-          code: 'exception',
-        }),
+        new TributaryError(
+          `${path.basename(command)} ${args.slice(0, 2).join(' ')} failed (${signal ?? `exit ${code}`})${tail ? `:\n${tail}` : ''}`,
+          {
+            code: 'exception',
+          },
+        ),
       );
     });
   });
@@ -118,7 +129,8 @@ export function spawnDetached(command: string, args: string[], options: Detached
     });
     // A missing binary surfaces as an async 'error' event; pid is undefined then.
     child.on('error', () => undefined);
-    if (child.pid === undefined) throw new TributaryError(`${command} could not be started`, { code: 'not-found' });
+    if (child.pid === undefined)
+      throw new TributaryError(`${command} could not be started`, { code: 'not-found' });
     child.unref();
     fs.writeFileSync(options.pidFile, `${child.pid}\n`);
     return child.pid;
@@ -178,7 +190,11 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Poll `check` until it returns true, or fail after `timeoutMs` with what we were waiting for. `abort` lets a
  * wait fail early (e.g. the service process died), with its own reason.
  */
-export async function waitFor(what: string, check: () => Promise<boolean>, options: { timeoutMs: number; intervalMs?: number; abort?: () => string | undefined }): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  options: { timeoutMs: number; intervalMs?: number; abort?: () => string | undefined },
+): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
   let lastError = '';
   for (;;) {
@@ -190,7 +206,10 @@ export async function waitFor(what: string, check: () => Promise<boolean>, optio
       lastError = toError(e).message;
     }
     if (Date.now() >= deadline) {
-      throw new TributaryError(`timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`, { code: 'timeout' });
+      throw new TributaryError(
+        `timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`,
+        { code: 'timeout' },
+      );
     }
     await sleep(options.intervalMs ?? 250);
   }
@@ -214,7 +233,11 @@ export function isPortOpen(host: string, port: number, timeoutMs = 1000): Promis
  * Stop a service: its own clean-shutdown signal to the leader (PostgreSQL wants SIGINT, the others SIGTERM), then
  * SIGKILL to its whole process group if it does not go in time. Resolves when the process is gone.
  */
-export async function stopProcess(pid: number, timeoutMs = 20_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export async function stopProcess(
+  pid: number,
+  timeoutMs = 20_000,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   const send = (target: number, sig: NodeJS.Signals) => {
     try {
       process.kill(target, sig);
@@ -254,7 +277,10 @@ export async function withFileLock<T>(lockFile: string, timeoutMs: number, fn: (
         continue;
       }
       if (Date.now() >= deadline) {
-        throw new TributaryError(`timed out after ${Math.round(timeoutMs / 1000)}s waiting for the stack lock ${lockFile} held by pid ${owner}`, { code: 'timeout' });
+        throw new TributaryError(
+          `timed out after ${Math.round(timeoutMs / 1000)}s waiting for the stack lock ${lockFile} held by pid ${owner}`,
+          { code: 'timeout' },
+        );
       }
       await sleep(300);
     }

@@ -46,7 +46,11 @@ export interface ServiceDriver {
 
 export function serviceDirs(config: Config, name: ServiceName): ServiceDirs {
   const home = path.join(config.paths.stack, name);
-  return { home, log: path.join(config.paths.logs, `${name}.log`), pid: path.join(config.paths.stack, `${name}.pid`) };
+  return {
+    home,
+    log: path.join(config.paths.logs, `${name}.log`),
+    pid: path.join(config.paths.stack, `${name}.pid`),
+  };
 }
 
 export function ensureDir(dir: string): string {

@@ -6,7 +6,14 @@ import { kafkaService } from './kafka';
 import { orthancService } from './orthanc';
 import { postgresService } from './postgres';
 import { isAlive, isPortOpen, livePid, stopProcess, tailFile, waitFor, withFileLock } from './process';
-import { ensureDir, SERVICE_NAMES, serviceDirs, type ServiceDriver, type ServiceName, type StackContext } from './service';
+import {
+  ensureDir,
+  SERVICE_NAMES,
+  serviceDirs,
+  type ServiceDriver,
+  type ServiceName,
+  type StackContext,
+} from './service';
 import { findTemporalBin, temporalService } from './temporal';
 
 export { SERVICE_NAMES, type ServiceName } from './service';
@@ -59,7 +66,11 @@ export function parseServiceList(text: string): ServiceName[] {
     .filter(Boolean);
   for (const n of names) {
     if (!(SERVICE_NAMES as readonly string[]).includes(n)) {
-      throw new TributaryError(`unknown service "${n}"; expected some of ${SERVICE_NAMES.join(', ')}`, { code: 'invalid', location: '--only', nonRetryable: true });
+      throw new TributaryError(`unknown service "${n}"; expected some of ${SERVICE_NAMES.join(', ')}`, {
+        code: 'invalid',
+        location: '--only',
+        nonRetryable: true,
+      });
     }
   }
   return withDependencies(names as ServiceName[]);
@@ -80,7 +91,10 @@ function handOverFile(config: Config): string {
   return path.join(config.paths.stack, 'leases', 'to-stop');
 }
 
-async function checkHealthy(driver: ServiceDriver, config: Config): Promise<{ healthy: boolean; detail?: string }> {
+async function checkHealthy(
+  driver: ServiceDriver,
+  config: Config,
+): Promise<{ healthy: boolean; detail?: string }> {
   try {
     return { healthy: await driver.healthy(config) };
   } catch (e) {
@@ -102,7 +116,10 @@ export function stackEnv(config: Config): Record<string, string> {
   return env;
 }
 
-async function ensureService(driver: ServiceDriver, ctx: StackContext): Promise<{ started: boolean; pid?: number }> {
+async function ensureService(
+  driver: ServiceDriver,
+  ctx: StackContext,
+): Promise<{ started: boolean; pid?: number }> {
   const { config } = ctx;
   const dirs = serviceDirs(config, driver.name);
   const running = livePid(dirs.pid, driver.command);
@@ -110,7 +127,10 @@ async function ensureService(driver: ServiceDriver, ctx: StackContext): Promise<
     // Ours and alive: wait until it serves (it may have been started a moment ago by another process).
     await waitFor(`${driver.name} (pid ${running}) to become healthy`, () => driver.healthy(config), {
       timeoutMs: driver.startTimeoutMs,
-      abort: () => (isAlive(running) ? undefined : `the process exited; last log lines from ${dirs.log}:\n${tailFile(dirs.log)}`),
+      abort: () =>
+        isAlive(running)
+          ? undefined
+          : `the process exited; last log lines from ${dirs.log}:\n${tailFile(dirs.log)}`,
     });
     await driver.afterStart?.(ctx);
     return { started: false, pid: running };
@@ -131,7 +151,10 @@ async function ensureService(driver: ServiceDriver, ctx: StackContext): Promise<
   try {
     await waitFor(`${driver.name} to become healthy`, () => driver.healthy(config), {
       timeoutMs: driver.startTimeoutMs,
-      abort: () => (isAlive(pid) ? undefined : `it exited during start-up; last log lines from ${dirs.log}:\n${tailFile(dirs.log)}`),
+      abort: () =>
+        isAlive(pid)
+          ? undefined
+          : `it exited during start-up; last log lines from ${dirs.log}:\n${tailFile(dirs.log)}`,
     });
     await driver.afterStart?.(ctx);
   } catch (e) {
@@ -161,22 +184,39 @@ export async function ensureStack(config: Config, options: EnsureOptions = {}): 
       const driver = DRIVERS[name];
       const address = driver.address(config);
       if (driver.external(config)) {
-        await waitFor(`${name} at ${address} (set by you) to answer`, () => driver.healthy(config), { timeoutMs: 20_000, intervalMs: 1000 });
+        await waitFor(`${name} at ${address} (set by you) to answer`, () => driver.healthy(config), {
+          timeoutMs: 20_000,
+          intervalMs: 1000,
+        });
         services[name] = { name, address, external: true, healthy: true };
         return;
       }
       const result = await ensureService(driver, ctx);
       if (result.started) started.push(name);
-      services[name] = { name, address, external: false, pid: result.pid, healthy: true, log: serviceDirs(config, name).log, detail: driver.describe?.(config) };
+      services[name] = {
+        name,
+        address,
+        external: false,
+        pid: result.pid,
+        healthy: true,
+        log: serviceDirs(config, name).log,
+        detail: driver.describe?.(config),
+      };
     };
     try {
       // Independent services start side by side (the JVM and the Temporal server each take seconds); Orthanc waits
       // for PostgreSQL, which holds its index.
       for (const wave of START_WAVES) {
         const results = await Promise.allSettled(wave.filter((n) => names.includes(n)).map(ensureOne));
-        const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => toError(r.reason));
+        const failures = results
+          .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+          .map((r) => toError(r.reason));
         if (failures.length === 1) throw failures[0];
-        if (failures.length > 1) throw new TributaryError(failures.map((f) => f.message).join('\n'), { code: 'exception', cause: failures[0] });
+        if (failures.length > 1)
+          throw new TributaryError(failures.map((f) => f.message).join('\n'), {
+            code: 'exception',
+            cause: failures[0],
+          });
       }
     } catch (e) {
       // Leave nothing half-started behind: what this call started, it stops.
@@ -185,7 +225,11 @@ export async function ensureStack(config: Config, options: EnsureOptions = {}): 
     }
     const ordered = {} as Record<ServiceName, ServiceState>;
     for (const name of SERVICE_NAMES) if (services[name]) ordered[name] = services[name];
-    return { started: SERVICE_NAMES.filter((n) => started.includes(n)), services: ordered, env: stackEnv(config) };
+    return {
+      started: SERVICE_NAMES.filter((n) => started.includes(n)),
+      services: ordered,
+      env: stackEnv(config),
+    };
   });
 }
 
@@ -199,8 +243,13 @@ async function stopService(config: Config, name: ServiceName): Promise<boolean> 
 }
 
 /** Stop the local services (all, or the named ones), in reverse start order. Returns what was stopped. */
-export async function stopStack(config: Config, options: { services?: ServiceName[] } = {}): Promise<ServiceName[]> {
-  const names = (options.services ?? [...SERVICE_NAMES]).filter((n) => (SERVICE_NAMES as readonly string[]).includes(n));
+export async function stopStack(
+  config: Config,
+  options: { services?: ServiceName[] } = {},
+): Promise<ServiceName[]> {
+  const names = (options.services ?? [...SERVICE_NAMES]).filter((n) =>
+    (SERVICE_NAMES as readonly string[]).includes(n),
+  );
   ensureDir(config.paths.stack);
   return withFileLock(lockFile(config), LOCK_TIMEOUT_MS, async () => {
     if (!options.services) fs.rmSync(handOverFile(config), { force: true });
@@ -219,7 +268,10 @@ export async function stackStatus(config: Config): Promise<ServiceState[]> {
     const driver = DRIVERS[name];
     const external = driver.external(config);
     const pid = external ? undefined : livePid(serviceDirs(config, name).pid, driver.command);
-    const health = external || pid !== undefined ? await checkHealthy(driver, config) : { healthy: false, detail: 'not running' };
+    const health =
+      external || pid !== undefined
+        ? await checkHealthy(driver, config)
+        : { healthy: false, detail: 'not running' };
     states.push({
       name,
       address: driver.address(config),
@@ -243,14 +295,23 @@ export async function acquireLease(config: Config, id: string): Promise<void> {
   fs.writeFileSync(path.join(dir, id), `${process.pid}\n`);
 }
 
-export async function releaseLease(config: Config, id: string, startedByMe: ServiceName[], options: { keep?: boolean } = {}): Promise<ServiceName[]> {
+export async function releaseLease(
+  config: Config,
+  id: string,
+  startedByMe: ServiceName[],
+  options: { keep?: boolean } = {},
+): Promise<ServiceName[]> {
   const dir = path.join(config.paths.stack, 'leases');
   const handOver = handOverFile(config);
   return withFileLock(lockFile(config), LOCK_TIMEOUT_MS, async () => {
     fs.rmSync(path.join(dir, id), { force: true });
-    const pending = fs.existsSync(handOver) ? (JSON.parse(fs.readFileSync(handOver, 'utf8')) as ServiceName[]) : [];
+    const pending = fs.existsSync(handOver)
+      ? (JSON.parse(fs.readFileSync(handOver, 'utf8')) as ServiceName[])
+      : [];
     const toStop = SERVICE_NAMES.filter((n) => pending.includes(n) || startedByMe.includes(n));
-    const others = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f !== 'to-stop' && livePid(path.join(dir, f)) !== undefined) : [];
+    const others = fs.existsSync(dir)
+      ? fs.readdirSync(dir).filter((f) => f !== 'to-stop' && livePid(path.join(dir, f)) !== undefined)
+      : [];
     if (others.length > 0 || options.keep) {
       if (toStop.length) fs.writeFileSync(handOver, JSON.stringify(toStop));
       return [];

@@ -18,25 +18,36 @@ export function findTemporalBin(config: Config): string | undefined {
   const fromEnv = config.env.TEMPORAL_BIN;
   if (fromEnv) {
     if (!isExecutable(fromEnv)) {
-      throw new TributaryError(`TEMPORAL_BIN does not name an executable file; unset it to let the stack build the temporal CLI`, {
-        code: 'invalid',
-        location: 'TEMPORAL_BIN',
-        nonRetryable: true,
-      });
+      throw new TributaryError(
+        `TEMPORAL_BIN does not name an executable file; unset it to let the stack build the temporal CLI`,
+        {
+          code: 'invalid',
+          location: 'TEMPORAL_BIN',
+          nonRetryable: true,
+        },
+      );
     }
     return path.resolve(fromEnv);
   }
-  return which('temporal') ?? (isExecutable(cachedTemporalBin(config)) ? cachedTemporalBin(config) : undefined);
+  return (
+    which('temporal') ?? (isExecutable(cachedTemporalBin(config)) ? cachedTemporalBin(config) : undefined)
+  );
 }
 
 /** The temporal CLI, built with `go install` into the user cache when nothing else provides it. */
 export async function ensureTemporalBin(config: Config, progress: (m: string) => void): Promise<string> {
   const found = findTemporalBin(config);
   if (found) return found;
-  const go = requireTool('go', 'the temporal CLI is built from source with `go install`', 'install Go (https://go.dev/dl), or set TEMPORAL_BIN to a temporal CLI binary, or TEMPORAL_ADDRESS to your own server');
+  const go = requireTool(
+    'go',
+    'the temporal CLI is built from source with `go install`',
+    'install Go (https://go.dev/dl), or set TEMPORAL_BIN to a temporal CLI binary, or TEMPORAL_ADDRESS to your own server',
+  );
   const gobin = ensureDir(path.dirname(cachedTemporalBin(config)));
   const logFile = path.join(ensureDir(config.paths.logs), 'temporal-build.log');
-  progress(`building the temporal CLI (${TEMPORAL_CLI_MODULE}) into ${gobin}; this takes a few minutes once (log: ${logFile})`);
+  progress(
+    `building the temporal CLI (${TEMPORAL_CLI_MODULE}) into ${gobin}; this takes a few minutes once (log: ${logFile})`,
+  );
   await runCommand(go, ['install', TEMPORAL_CLI_MODULE], {
     // Module downloads and build objects go to our cache too, so a fresh clone or CI run with a warm cache
     // rebuilds nothing; -modcacherw keeps that cache deletable.
@@ -52,7 +63,10 @@ export async function ensureTemporalBin(config: Config, progress: (m: string) =>
     timeoutMs: 40 * 60_000,
     logFile,
   });
-  if (!isExecutable(cachedTemporalBin(config))) throw new TributaryError(`go install finished but ${cachedTemporalBin(config)} is missing`, { code: 'exception' });
+  if (!isExecutable(cachedTemporalBin(config)))
+    throw new TributaryError(`go install finished but ${cachedTemporalBin(config)} is missing`, {
+      code: 'exception',
+    });
   return cachedTemporalBin(config);
 }
 
@@ -97,7 +111,12 @@ export const temporalService: ServiceDriver = {
       'warn',
     ];
     // The CLI reads ~/.config/temporalio; keep the user's client profile out of the server.
-    return spawnDetached(bin, args, { logFile: dirs.log, pidFile: dirs.pid, cwd: dirs.home, env: { ...process.env, TEMPORAL_ADDRESS: '' } });
+    return spawnDetached(bin, args, {
+      logFile: dirs.log,
+      pidFile: dirs.pid,
+      cwd: dirs.home,
+      env: { ...process.env, TEMPORAL_ADDRESS: '' },
+    });
   },
   async healthy(config: Config) {
     const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '2s' });
@@ -109,6 +128,6 @@ export const temporalService: ServiceDriver = {
       await connection.close();
     }
   },
-  describe: (config) => (config.temporal.external ? undefined : `UI http://127.0.0.1:${config.temporal.uiPort}`),
+  describe: (config) =>
+    config.temporal.external ? undefined : `UI http://127.0.0.1:${config.temporal.uiPort}`,
 };
-

@@ -19,7 +19,9 @@ const ranges: { group: [number, number]; element: [number, number]; vr: string; 
 for (const line of fs.readFileSync(source, 'latin1').split('\n')) {
   if (line.startsWith('#') || !line.trim()) continue;
   const [tagField, vrField, keyword] = line.split('\t');
-  const m = /^\(([0-9A-Fa-f]{4})(?:-([0-9A-Fa-f]{4}))?,([0-9A-Fa-f]{4})(?:-([0-9A-Fa-f]{4}))?\)$/.exec(tagField);
+  const m = /^\(([0-9A-Fa-f]{4})(?:-([0-9A-Fa-f]{4}))?,([0-9A-Fa-f]{4})(?:-([0-9A-Fa-f]{4}))?\)$/.exec(
+    tagField,
+  );
   if (!m || !vrField || !keyword) continue; // private-creator tags like (0029,"SIEMENS",10) are in private.dic only
   const vr = CONTEXT_VR[vrField] ?? vrField;
   if (!m[2] && !m[4]) {
@@ -27,7 +29,12 @@ for (const line of fs.readFileSync(source, 'latin1').split('\n')) {
   } else {
     const g0 = parseInt(m[1], 16);
     const e0 = parseInt(m[3], 16);
-    ranges.push({ group: [g0, m[2] ? parseInt(m[2], 16) : g0], element: [e0, m[4] ? parseInt(m[4], 16) : e0], vr, keyword });
+    ranges.push({
+      group: [g0, m[2] ? parseInt(m[2], 16) : g0],
+      element: [e0, m[4] ? parseInt(m[4], 16) : e0],
+      vr,
+      keyword,
+    });
   }
 }
 

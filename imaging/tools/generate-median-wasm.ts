@@ -29,13 +29,18 @@ const sortedColumns = (p: string, at: string) => `
 
 // Every lane set to lane `lane` of each of $p0..$p2: the replicated border column beside the row's first or last.
 const replicate = (to: string, from: string, lane: number) =>
-  [0, 1, 2].map((i) => `
-    (local.set ${to}${i} (i16x8.splat (i16x8.extract_lane_u ${lane} (local.get ${from}${i}))))`).join('');
+  [0, 1, 2]
+    .map(
+      (i) => `
+    (local.set ${to}${i} (i16x8.splat (i16x8.extract_lane_u ${lane} (local.get ${from}${i}))))`,
+    )
+    .join('');
 
 // Lane i takes column i-1 (from the previous chunk for lane 0) or column i+1 (from the next chunk for lane 7).
 const LEFT = '14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29';
 const RIGHT = '2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17';
-const shuffle = (bytes: string, a: string, b: string) => `(i8x16.shuffle ${bytes} (local.get ${a}) (local.get ${b}))`;
+const shuffle = (bytes: string, a: string, b: string) =>
+  `(i8x16.shuffle ${bytes} (local.get ${a}) (local.get ${b}))`;
 
 // median16(src, dst, stride, height): every row of `stride` pixels (a multiple of 8; rows above/below clamped, left
 // and right borders replicated), eight pixels at a time. Each eight-column chunk is loaded and sorted vertically

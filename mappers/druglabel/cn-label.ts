@@ -22,7 +22,12 @@ export function mapCnLabel(bytes: Buffer, ctx: MapContext): MapResult {
   const sink = new RecordSink(ctx);
   sink.record('$', () => {
     let text = bytes.toString('utf8');
-    if (text.includes('\uFFFD')) throw new RecordError('file is not valid UTF-8 (GBK label exported in the wrong encoding?)', 'file', 'value');
+    if (text.includes('\uFFFD'))
+      throw new RecordError(
+        'file is not valid UTF-8 (GBK label exported in the wrong encoding?)',
+        'file',
+        'value',
+      );
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     const lines = text.split(/\r\n|\r|\n/);
     const sections: LabelSection[] = [];
@@ -38,16 +43,23 @@ export function mapCnLabel(bytes: Buffer, ctx: MapContext): MapResult {
     }
     for (const s of sections) s.text = s.text.trim();
     const byTitle = new Map(sections.map((s, i) => [s.title, { s, i }]));
-    for (const r of REQUIRED) if (!byTitle.has(r)) throw new RecordError(`required section 【${r}】 is missing`, `【${r}】`, 'required');
+    for (const r of REQUIRED)
+      if (!byTitle.has(r))
+        throw new RecordError(`required section 【${r}】 is missing`, `【${r}】`, 'required');
     const approval = APPROVAL.exec(byTitle.get('批准文号')!.s.text);
-    if (!approval) throw new RecordError('【批准文号】 does not hold a 国药准字 number', '【批准文号】', 'value');
+    if (!approval)
+      throw new RecordError('【批准文号】 does not hold a 国药准字 number', '【批准文号】', 'value');
     const names = byTitle.get('药品名称')!.s.text;
     const generic = field(names, '通用名称');
     if (!generic) throw new RecordError('【药品名称】 has no 通用名称', '【药品名称】', 'required');
     const brand = field(names, '商品名称');
     const english = field(names, '英文名称');
-    const manufacturer = byTitle.get('生产企业') ? field(byTitle.get('生产企业')!.s.text, '企业名称') : undefined;
-    const revised = preamble.map((l) => (l.startsWith('修改日期') ? DATE.exec(l) : null)).find(Boolean) ?? preamble.map((l) => DATE.exec(l)).find(Boolean);
+    const manufacturer = byTitle.get('生产企业')
+      ? field(byTitle.get('生产企业')!.s.text, '企业名称')
+      : undefined;
+    const revised =
+      preamble.map((l) => (l.startsWith('修改日期') ? DATE.exec(l) : null)).find(Boolean) ??
+      preamble.map((l) => DATE.exec(l)).find(Boolean);
     const ingredientText = byTitle.get('成份')!.s.text;
     const active = /主要成[份分]为([^。，,；;]+)/.exec(ingredientText)?.[1];
     if (preamble.length) sections.unshift({ title: '核准/修改日期', text: preamble.join('\n') });
@@ -55,7 +67,9 @@ export function mapCnLabel(bytes: Buffer, ctx: MapContext): MapResult {
       institution: ctx.institution,
       key: `cn|${approval[1]}`,
       title: brand ? `${generic}（${brand}）` : generic,
-      date: revised ? `${revised[1]}-${revised[2].padStart(2, '0')}-${revised[3].padStart(2, '0')}T00:00:00+08:00` : undefined,
+      date: revised
+        ? `${revised[1]}-${revised[2].padStart(2, '0')}-${revised[3].padStart(2, '0')}T00:00:00+08:00`
+        : undefined,
       language: 'zh-CN',
       sections,
       products: [

@@ -8,13 +8,21 @@ import { mapOpenFda } from './openfda';
 import { mapSpl } from './spl';
 
 const ctx: MapContext = { institution: 'test-inst', sourceFile: 'label' };
-const decode = (doc: FhirResource, i: number): string => Buffer.from((doc.content as { attachment: { data: string } }[])[i].attachment.data, 'base64').toString('utf8');
-const titles = (doc: FhirResource): string[] => (doc.content as { attachment: { title: string } }[]).map((c) => c.attachment.title);
+const decode = (doc: FhirResource, i: number): string =>
+  Buffer.from((doc.content as { attachment: { data: string } }[])[i].attachment.data, 'base64').toString(
+    'utf8',
+  );
+const titles = (doc: FhirResource): string[] =>
+  (doc.content as { attachment: { title: string } }[]).map((c) => c.attachment.title);
 
 describe('mapSpl', () => {
   it('maps every real SPL document (validation exercised on the smaller ones)', () => {
     for (const f of sampleFiles('druglabel/spl-xml', '.xml')) {
-      const r = mapSpl(readFileSync(f), { ...ctx, sourceFile: basename(f), validate: readFileSync(f).length < 200_000 });
+      const r = mapSpl(readFileSync(f), {
+        ...ctx,
+        sourceFile: basename(f),
+        validate: readFileSync(f).length < 200_000,
+      });
       expectReconciled(r);
       expect(r.recordsMapped).toBe(1);
     }
@@ -31,15 +39,27 @@ describe('mapSpl', () => {
     expect(mks).toHaveLength(4);
     expect(mks[0]).toMatchObject({
       code: { coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '0071-0155' }], text: 'Lipitor' },
-      ingredient: expect.arrayContaining([expect.objectContaining({ itemCodeableConcept: expect.objectContaining({ coding: [{ system: 'http://fdasis.nlm.nih.gov', code: '48A5M73Z4Q' }] }), isActive: true })]),
+      ingredient: expect.arrayContaining([
+        expect.objectContaining({
+          itemCodeableConcept: expect.objectContaining({
+            coding: [{ system: 'http://fdasis.nlm.nih.gov', code: '48A5M73Z4Q' }],
+          }),
+          isActive: true,
+        }),
+      ]),
       monograph: [{ source: { reference: `DocumentReference/${doc.id}` } }],
     });
     const [med] = byType(r, 'Medication');
-    expect(med.identifier).toEqual(expect.arrayContaining([{ system: 'urn:tributary:spl-set-id', value: 'c6e131fe-e7df-4876-83f7-9156fc4e8228' }]));
+    expect(med.identifier).toEqual(
+      expect.arrayContaining([
+        { system: 'urn:tributary:spl-set-id', value: 'c6e131fe-e7df-4876-83f7-9156fc4e8228' },
+      ]),
+    );
   });
 
   it('refuses entity declarations (XML bomb) and reports malformed XML with line and column', () => {
-    const bomb = '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><document xmlns="urn:hl7-org:v3">&b;</document>';
+    const bomb =
+      '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><document xmlns="urn:hl7-org:v3">&b;</document>';
     const r = mapSpl(Buffer.from(bomb), ctx);
     expectReconciled(r);
     expect(r.issues[0]).toMatchObject({ code: 'security', location: ['label:$:DOCTYPE'] });
@@ -59,7 +79,10 @@ describe('mapOpenFda', () => {
     expect(r.recordsMapped).toBe(5);
     const [mk] = byType(r, 'MedicationKnowledge');
     expect((mk.code as { coding: { system: string; code: string }[] }).coding).toEqual(
-      expect.arrayContaining([{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '198440' }, { system: 'http://hl7.org/fhir/sid/ndc', code: '0615-2542' }]),
+      expect.arrayContaining([
+        { system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '198440' },
+        { system: 'http://hl7.org/fhir/sid/ndc', code: '0615-2542' },
+      ]),
     );
     const [doc] = byType(r, 'DocumentReference');
     expect(titles(doc)).toContain('indications and usage');
@@ -98,13 +121,27 @@ describe('mapCnLabel', () => {
     const r = mapCnLabel(Buffer.from(label), ctx);
     expectReconciled(r);
     const [doc] = byType(r, 'DocumentReference');
-    expect(titles(doc)).toEqual(['核准/修改日期', '药品名称', '成份', '适应症', '用法用量', '批准文号', '生产企业']);
+    expect(titles(doc)).toEqual([
+      '核准/修改日期',
+      '药品名称',
+      '成份',
+      '适应症',
+      '用法用量',
+      '批准文号',
+      '生产企业',
+    ]);
     expect(decode(doc, 3)).toBe('高胆固醇血症。');
     expect(doc.date).toBe('2024-10-24T00:00:00+08:00');
     const [med] = byType(r, 'Medication');
-    expect(med.identifier).toEqual([{ system: 'urn:tributary:cn-nmpa-approval-number', value: '国药准字H20051408' }]);
+    expect(med.identifier).toEqual([
+      { system: 'urn:tributary:cn-nmpa-approval-number', value: '国药准字H20051408' },
+    ]);
     const [mk] = byType(r, 'MedicationKnowledge');
-    expect(mk).toMatchObject({ code: { text: '阿托伐他汀钙片' }, synonym: ['立普妥', 'Atorvastatin Calcium Tablets'], ingredient: [{ itemCodeableConcept: { text: '阿托伐他汀钙' } }] });
+    expect(mk).toMatchObject({
+      code: { text: '阿托伐他汀钙片' },
+      synonym: ['立普妥', 'Atorvastatin Calcium Tablets'],
+      ingredient: [{ itemCodeableConcept: { text: '阿托伐他汀钙' } }],
+    });
   });
 
   it('rejects a label without a required section, or in the wrong encoding', () => {

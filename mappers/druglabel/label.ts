@@ -62,10 +62,22 @@ export function labelResources(label: Label): FhirResource[] {
     })),
   };
   if (label.masterIdentifier) doc.masterIdentifier = label.masterIdentifier;
-  if (label.docType) doc.type = { coding: [{ system: 'http://loinc.org', code: label.docType.code, ...(label.docType.display ? { display: label.docType.display } : {}) }] };
+  if (label.docType)
+    doc.type = {
+      coding: [
+        {
+          system: 'http://loinc.org',
+          code: label.docType.code,
+          ...(label.docType.display ? { display: label.docType.display } : {}),
+        },
+      ],
+    };
   if (label.title) doc.description = label.title.slice(0, 1000);
   if (label.date) doc.date = label.date;
-  if (doc.content && (doc.content as unknown[]).length === 0) doc.content = [{ attachment: { contentType: 'text/plain; charset=utf-8', title: 'label without sections' } }];
+  if (doc.content && (doc.content as unknown[]).length === 0)
+    doc.content = [
+      { attachment: { contentType: 'text/plain; charset=utf-8', title: 'label without sections' } },
+    ];
   const out: FhirResource[] = [doc];
   label.products.forEach((p, i) => {
     const medId = stableId(label.institution, 'label-medication', label.key, i);

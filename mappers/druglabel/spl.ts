@@ -16,7 +16,18 @@ const parser = new XMLParser({
   processEntities: false,
   htmlEntities: false,
   removeNSPrefix: true,
-  isArray: (name) => ['component', 'section', 'ingredient', 'asContent', 'manufacturedProduct', 'subject', 'paragraph', 'item', 'name'].includes(name),
+  isArray: (name) =>
+    [
+      'component',
+      'section',
+      'ingredient',
+      'asContent',
+      'manufacturedProduct',
+      'subject',
+      'paragraph',
+      'item',
+      'name',
+    ].includes(name),
   textNodeName: '#text',
   trimValues: true,
 });
@@ -50,7 +61,12 @@ function textOf(n: unknown, out: string[] = []): string[] {
 }
 
 function clean(parts: string[]): string {
-  return parts.join(' ').replace(/[ \t]*\n[ \t]*/g, '\n').replace(/[ \t]{2,}/g, ' ').replace(/\n{3,}/g, '\n\n').trim();
+  return parts
+    .join(' ')
+    .replace(/[ \t]*\n[ \t]*/g, '\n')
+    .replace(/[ \t]{2,}/g, ' ')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
 }
 
 function sectionsOf(body: Node | undefined): LabelSection[] {
@@ -104,11 +120,18 @@ function productOf(mp: Node): LabelProduct {
       codings: unii ? [{ system: UNII, code: unii }] : [],
       active: cls.startsWith('ACT'),
       ...(Number.isFinite(nv) && Number.isFinite(dv) && attr(num, 'value')
-        ? { strength: { numerator: { value: nv, unit: attr(num, 'unit') }, denominator: { value: dv, unit: attr(den, 'unit') } } }
+        ? {
+            strength: {
+              numerator: { value: nv, unit: attr(num, 'unit') },
+              denominator: { value: dv, unit: attr(den, 'unit') },
+            },
+          }
         : {}),
     };
   });
-  const packages = arr(mp.asContent).map((c) => attr((c.containerPackagedProduct as Node | undefined)?.code, 'code')).filter((c): c is string => !!c);
+  const packages = arr(mp.asContent)
+    .map((c) => attr((c.containerPackagedProduct as Node | undefined)?.code, 'code'))
+    .filter((c): c is string => !!c);
   for (const p of packages) identifiers.push({ system: NDC, value: p });
   return {
     codings,
@@ -128,17 +151,33 @@ export function mapSpl(bytes: Buffer, ctx: MapContext): MapResult {
   const sink = new RecordSink(ctx);
   sink.record('$', () => {
     const text = bytes.toString('utf8');
-    if (/<!ENTITY/i.test(text)) throw new RecordError('document declares XML entities; refused (entity expansion)', 'DOCTYPE', 'security');
+    if (/<!ENTITY/i.test(text))
+      throw new RecordError(
+        'document declares XML entities; refused (entity expansion)',
+        'DOCTYPE',
+        'security',
+      );
     const valid = XMLValidator.validate(text);
-    if (valid !== true) throw new RecordError(`XML is not well-formed (${valid.err.code})`, `line ${valid.err.line} column ${valid.err.col}`, 'structure');
+    if (valid !== true)
+      throw new RecordError(
+        `XML is not well-formed (${valid.err.code})`,
+        `line ${valid.err.line} column ${valid.err.col}`,
+        'structure',
+      );
     const doc = (parser.parse(text) as Node).document as Node | undefined;
     if (!doc) throw new RecordError('root element is not an SPL <document>', 'document', 'structure');
     const setId = attr(doc.setId, 'root');
     const docId = attr(doc.id, 'root');
-    if (!setId && !docId) throw new RecordError('document has neither id nor setId', 'document/setId', 'required');
+    if (!setId && !docId)
+      throw new RecordError('document has neither id nor setId', 'document/setId', 'required');
     const version = attr(doc.versionNumber, 'value') ?? '';
     const body = (doc.component as Node[] | undefined)?.[0]?.structuredBody as Node | undefined;
-    if (!body) throw new RecordError('document has no structuredBody', 'document/component/structuredBody', 'required');
+    if (!body)
+      throw new RecordError(
+        'document has no structuredBody',
+        'document/component/structuredBody',
+        'required',
+      );
     const products = productsOf(body);
     for (const p of products) {
       if (setId) p.identifiers.push({ system: SPL_SET_ID, value: setId });
@@ -146,13 +185,17 @@ export function mapSpl(bytes: Buffer, ctx: MapContext): MapResult {
     return labelResources({
       institution: ctx.institution,
       key: `${setId ?? docId}|${version}`,
-      docType: attr(doc.code, 'code') ? { code: attr(doc.code, 'code') as string, display: attr(doc.code, 'displayName') } : undefined,
+      docType: attr(doc.code, 'code')
+        ? { code: attr(doc.code, 'code') as string, display: attr(doc.code, 'displayName') }
+        : undefined,
       title: clean(textOf(doc.title)) || undefined,
       date: splDate(attr(doc.effectiveTime, 'value')),
       language: 'en',
       sections: sectionsOf(body),
       products,
-      masterIdentifier: docId ? { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${docId.toLowerCase()}` } : undefined,
+      masterIdentifier: docId
+        ? { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${docId.toLowerCase()}` }
+        : undefined,
     });
   });
   return sink.result;

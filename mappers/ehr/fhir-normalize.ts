@@ -42,12 +42,16 @@ export function mapFhir(bytes: Buffer, ctx: MapContext): MapResult {
  * run over all inputs of a run first, so references in files read before their Patient's file resolve to it.
  * Unreadable lines are skipped here; mapping reports them.
  */
-export function indexFhirPatients(bytes: Buffer, ctx: MapContext & { patientIds: Map<string, string> }): void {
+export function indexFhirPatients(
+  bytes: Buffer,
+  ctx: MapContext & { patientIds: Map<string, string> },
+): void {
   if (!bytes.includes('"Patient"')) return;
   const normalizer = new FhirNormalizer(ctx);
   for (const e of readEntries(bytes, new RecordSink(ctx))) {
     const r = e.resource as Json | null;
-    if (r && r.resourceType === 'Patient' && typeof r.id === 'string' && r.id) normalizer.register(r, undefined);
+    if (r && r.resourceType === 'Patient' && typeof r.id === 'string' && r.id)
+      normalizer.register(r, undefined);
   }
 }
 
@@ -59,7 +63,11 @@ function entriesOf(doc: unknown, path: string): Entry[] {
   if (Array.isArray(doc)) return doc.flatMap((d, i) => entriesOf(d, `${path}[${i}]`));
   const d = doc as Json | null;
   if (d && d.resourceType === 'Bundle' && Array.isArray(d.entry)) {
-    return (d.entry as Json[]).map((e, i) => ({ resource: e?.resource, location: `${path === '$' ? '' : `${path}:`}Bundle.entry[${i}]`, fullUrl: typeof e?.fullUrl === 'string' ? e.fullUrl : undefined }));
+    return (d.entry as Json[]).map((e, i) => ({
+      resource: e?.resource,
+      location: `${path === '$' ? '' : `${path}:`}Bundle.entry[${i}]`,
+      fullUrl: typeof e?.fullUrl === 'string' ? e.fullUrl : undefined,
+    }));
   }
   return [{ resource: doc, location: path }];
 }
@@ -108,12 +116,18 @@ export class FhirNormalizer {
   /** `registeredId` is what register() returned for this same, unmodified resource. */
   normalize(resource: unknown, location: string, registeredId?: string): FhirResource {
     const r = resource as Json | null;
-    if (!r || typeof r !== 'object' || Array.isArray(r)) throw new RecordError('entry is not a JSON object', location, 'structure');
-    if (typeof r.resourceType !== 'string') throw new RecordError('resourceType is missing or not a string', 'resourceType', 'required');
-    if (r.resourceType === 'OperationOutcome') throw new RecordError('entry is a server OperationOutcome, not data', 'resourceType', 'not-supported');
+    if (!r || typeof r !== 'object' || Array.isArray(r))
+      throw new RecordError('entry is not a JSON object', location, 'structure');
+    if (typeof r.resourceType !== 'string')
+      throw new RecordError('resourceType is missing or not a string', 'resourceType', 'required');
+    if (r.resourceType === 'OperationOutcome')
+      throw new RecordError('entry is a server OperationOutcome, not data', 'resourceType', 'not-supported');
     const type = r.resourceType;
     const sourceId = typeof r.id === 'string' && r.id ? r.id : `${this.ctx.sourceFile}#${location}`;
-    r.id = registeredId !== undefined && typeof r.id === 'string' && r.id ? registeredId : this.stableIdFor(type, sourceId, r);
+    r.id =
+      registeredId !== undefined && typeof r.id === 'string' && r.id
+        ? registeredId
+        : this.stableIdFor(type, sourceId, r);
     if (type === 'Patient') this.normalizePatient(r);
     this.walk(r, 'root');
     return r as FhirResource;
@@ -121,11 +135,16 @@ export class FhirNormalizer {
 
   private normalizePatient(p: Json): void {
     const ids = (Array.isArray(p.identifier) ? p.identifier : []) as Json[];
-    for (const id of ids) if (typeof id.system === 'string' && SSN_ALIASES.has(id.system)) id.system = SSN_SYSTEM;
+    for (const id of ids)
+      if (typeof id.system === 'string' && SSN_ALIASES.has(id.system)) id.system = SSN_SYSTEM;
     const mrn = mrnOf(p);
     const system = mrnSystem(this.ctx.institution);
     if (mrn && !ids.some((i) => i.system === system)) {
-      ids.push({ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] }, system, value: mrn });
+      ids.push({
+        type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] },
+        system,
+        value: mrn,
+      });
     }
     p.identifier = ids;
   }

@@ -13,20 +13,80 @@ const mapping: HisCsvMapping = {
   dateFormat: 'YYYY/M/D H:mm',
   dateOnlyFormat: 'YYYY/M/D',
   tables: {
-    patients: { file: 'patients.csv', columns: { 病案号: 'mrn', 姓名: 'name', 性别: 'sex', 出生日期: 'birthDate', 身份证号: 'nationalId' } },
-    visits: { file: 'visits.csv', columns: { 就诊号: 'visitId', 病案号: 'mrn', 就诊类型: 'visitType', 入院时间: 'admitTime', 出院时间: 'dischargeTime' } },
-    diagnoses: { file: 'diagnoses.csv', columns: { 就诊号: 'visitId', 病案号: 'mrn', ICD10: 'icd10', 诊断名称: 'diagnosisName', 诊断类型: 'diagnosisType', 诊断时间: 'diagnosisTime' } },
-    labs: { file: 'labs.csv', columns: { 就诊号: 'visitId', 病案号: 'mrn', 代码: 'localCode', 项目: 'itemName', 结果: 'value', 单位: 'unit', 参考范围: 'referenceRange', 标志: 'abnormalFlag', 报告时间: 'resultTime' } },
-    prescriptions: { file: 'prescriptions.csv', columns: { 就诊号: 'visitId', 病案号: 'mrn', 药品: 'drugName', 剂量: 'dose', 单位: 'doseUnit', 天数: 'days', 开方时间: 'orderTime' } },
-    notes: { file: 'notes.csv', columns: { 就诊号: 'visitId', 病案号: 'mrn', 类型: 'noteType', 时间: 'noteTime', 内容: 'text' } },
+    patients: {
+      file: 'patients.csv',
+      columns: { 病案号: 'mrn', 姓名: 'name', 性别: 'sex', 出生日期: 'birthDate', 身份证号: 'nationalId' },
+    },
+    visits: {
+      file: 'visits.csv',
+      columns: {
+        就诊号: 'visitId',
+        病案号: 'mrn',
+        就诊类型: 'visitType',
+        入院时间: 'admitTime',
+        出院时间: 'dischargeTime',
+      },
+    },
+    diagnoses: {
+      file: 'diagnoses.csv',
+      columns: {
+        就诊号: 'visitId',
+        病案号: 'mrn',
+        ICD10: 'icd10',
+        诊断名称: 'diagnosisName',
+        诊断类型: 'diagnosisType',
+        诊断时间: 'diagnosisTime',
+      },
+    },
+    labs: {
+      file: 'labs.csv',
+      columns: {
+        就诊号: 'visitId',
+        病案号: 'mrn',
+        代码: 'localCode',
+        项目: 'itemName',
+        结果: 'value',
+        单位: 'unit',
+        参考范围: 'referenceRange',
+        标志: 'abnormalFlag',
+        报告时间: 'resultTime',
+      },
+    },
+    prescriptions: {
+      file: 'prescriptions.csv',
+      columns: {
+        就诊号: 'visitId',
+        病案号: 'mrn',
+        药品: 'drugName',
+        剂量: 'dose',
+        单位: 'doseUnit',
+        天数: 'days',
+        开方时间: 'orderTime',
+      },
+    },
+    notes: {
+      file: 'notes.csv',
+      columns: { 就诊号: 'visitId', 病案号: 'mrn', 类型: 'noteType', 时间: 'noteTime', 内容: 'text' },
+    },
   },
 };
-const ctx: MapContext = { institution: 'test-inst', sourceFile: 'x.csv', columnMapping: mapping, timezone: 'Asia/Shanghai' };
+const ctx: MapContext = {
+  institution: 'test-inst',
+  sourceFile: 'x.csv',
+  columnMapping: mapping,
+  timezone: 'Asia/Shanghai',
+};
 const gbk = (rows: string[]): Buffer => iconv.encode(rows.join('\r\n') + '\r\n', 'gbk');
 
 describe('mapHisCsv', () => {
   it('decodes GBK and keeps the Chinese diagnosis text with its ICD-10 code', () => {
-    const r = mapHisCsv(gbk(['就诊号,病案号,ICD10,诊断名称,诊断类型,诊断时间', 'V1,ZY001,I10,原发性高血压,主要诊断,2024/3/5 9:05']), { ...ctx, sourceFile: 'diagnoses.csv' });
+    const r = mapHisCsv(
+      gbk([
+        '就诊号,病案号,ICD10,诊断名称,诊断类型,诊断时间',
+        'V1,ZY001,I10,原发性高血压,主要诊断,2024/3/5 9:05',
+      ]),
+      { ...ctx, sourceFile: 'diagnoses.csv' },
+    );
     expectReconciled(r);
     const [c] = r.resources;
     expect(c).toMatchObject({
@@ -40,24 +100,50 @@ describe('mapHisCsv', () => {
   });
 
   it('maps patients with the resident ID system, labs with UCUM and comparators, notes as base64 text', () => {
-    const p = mapHisCsv(gbk(['病案号,姓名,性别,出生日期,身份证号', 'ZY001,张三丰,男,1980/1/2,11010119800102123X']), ctx);
+    const p = mapHisCsv(
+      gbk(['病案号,姓名,性别,出生日期,身份证号', 'ZY001,张三丰,男,1980/1/2,11010119800102123X']),
+      ctx,
+    );
     expect(p.resources[0]).toMatchObject({
       gender: 'male',
       birthDate: '1980-01-02',
       name: [{ text: '张三丰', family: '张', given: ['三丰'] }],
-      identifier: [{ system: 'urn:tributary:test-inst:mrn', value: 'ZY001' }, { system: 'urn:tributary:cn-resident-id', value: '11010119800102123X' }],
+      identifier: [
+        { system: 'urn:tributary:test-inst:mrn', value: 'ZY001' },
+        { system: 'urn:tributary:cn-resident-id', value: '11010119800102123X' },
+      ],
     });
     const labs = mapHisCsv(
-      gbk(['就诊号,病案号,代码,项目,结果,单位,参考范围,标志,报告时间', 'V1,ZY001,GLU,葡萄糖,7.8,mmol/L,3.9-6.1,↑,2024/3/5 10:00', 'V1,ZY001,CRP,C反应蛋白,<0.5,mg/L,0-10,,2024/3/5 10:00', 'V1,ZY001,HBSAG,乙肝表面抗原,阴性,,,,2024/3/5 10:00']),
+      gbk([
+        '就诊号,病案号,代码,项目,结果,单位,参考范围,标志,报告时间',
+        'V1,ZY001,GLU,葡萄糖,7.8,mmol/L,3.9-6.1,↑,2024/3/5 10:00',
+        'V1,ZY001,CRP,C反应蛋白,<0.5,mg/L,0-10,,2024/3/5 10:00',
+        'V1,ZY001,HBSAG,乙肝表面抗原,阴性,,,,2024/3/5 10:00',
+      ]),
       ctx,
     );
     expectReconciled(labs);
     const [glu, crp, hbs] = labs.resources;
-    expect(glu.valueQuantity).toEqual({ value: 7.8, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' });
-    expect(glu.interpretation).toEqual([{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: 'H' }] }]);
+    expect(glu.valueQuantity).toEqual({
+      value: 7.8,
+      unit: 'mmol/L',
+      system: 'http://unitsofmeasure.org',
+      code: 'mmol/L',
+    });
+    expect(glu.interpretation).toEqual([
+      {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: 'H' }],
+      },
+    ]);
     expect(crp.valueQuantity).toMatchObject({ value: 0.5, comparator: '<', code: 'mg/L' });
     expect(hbs.valueString).toBe('阴性');
-    const notes = mapHisCsv(gbk(['就诊号,病案号,类型,时间,内容', 'V1,ZY001,出院小结,2024/3/6 8:00,"出院小结\r\n患者一般情况好，予出院。"']), ctx);
+    const notes = mapHisCsv(
+      gbk([
+        '就诊号,病案号,类型,时间,内容',
+        'V1,ZY001,出院小结,2024/3/6 8:00,"出院小结\r\n患者一般情况好，予出院。"',
+      ]),
+      ctx,
+    );
     expectReconciled(notes);
     const att = (notes.resources[0].content as { attachment: { data: string } }[])[0].attachment;
     expect(Buffer.from(att.data, 'base64').toString('utf8')).toContain('患者一般情况好');
@@ -65,7 +151,13 @@ describe('mapHisCsv', () => {
   });
 
   it('rejects short rows, bad dates and undecodable cells with line numbers, keeping the rest', () => {
-    const rows = ['就诊号,病案号,就诊类型,入院时间,出院时间', 'V1,ZY001,住院,2024/3/1 8:00,2024/3/6 8:00', 'V2,ZY001', 'V3,ZY001,门诊,yesterday,', 'V4,ZY002,急诊,2024/3/2 8:00,'];
+    const rows = [
+      '就诊号,病案号,就诊类型,入院时间,出院时间',
+      'V1,ZY001,住院,2024/3/1 8:00,2024/3/6 8:00',
+      'V2,ZY001',
+      'V3,ZY001,门诊,yesterday,',
+      'V4,ZY002,急诊,2024/3/2 8:00,',
+    ];
     const r = mapHisCsv(gbk(rows), ctx);
     expectReconciled(r);
     expect(r.recordsIn).toBe(4);
@@ -77,7 +169,10 @@ describe('mapHisCsv', () => {
     expect(utf8.resources[0]).toMatchObject({ class: { code: 'IMP' }, status: 'finished' });
     expect(utf8.issues[0].diagnostics).toContain('UTF-8');
     // GBK bytes in a file declared UTF-8: the row is rejected, not stored garbled.
-    const wrong = mapHisCsv(gbk(rows.slice(0, 2)), { ...ctx, columnMapping: { ...mapping, encoding: 'utf-8' } });
+    const wrong = mapHisCsv(gbk(rows.slice(0, 2)), {
+      ...ctx,
+      columnMapping: { ...mapping, encoding: 'utf-8' },
+    });
     expectReconciled(wrong);
     expect(wrong.recordsRejected).toBeGreaterThan(0);
   });

@@ -22,19 +22,50 @@ const CN_ID = /^\d{17}[\dXx]$/;
 const US_SSN = /^\d{3}-?\d{2}-?\d{4}$/;
 const CJK_NAME = /^[\u4e00-\u9fff]{2,4}$/;
 const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
-const SEX: Record<string, string> = { 男: 'male', 女: 'female', M: 'male', F: 'female', male: 'male', female: 'female', 未知: 'unknown', U: 'unknown', O: 'other' };
+const SEX: Record<string, string> = {
+  男: 'male',
+  女: 'female',
+  M: 'male',
+  F: 'female',
+  male: 'male',
+  female: 'female',
+  未知: 'unknown',
+  U: 'unknown',
+  O: 'other',
+};
 const VISIT_CLASS: Record<string, [string, string]> = {
-  门诊: ['AMB', 'ambulatory'], OP: ['AMB', 'ambulatory'],
-  住院: ['IMP', 'inpatient encounter'], IP: ['IMP', 'inpatient encounter'],
-  急诊: ['EMER', 'emergency'], ER: ['EMER', 'emergency'],
+  门诊: ['AMB', 'ambulatory'],
+  OP: ['AMB', 'ambulatory'],
+  住院: ['IMP', 'inpatient encounter'],
+  IP: ['IMP', 'inpatient encounter'],
+  急诊: ['EMER', 'emergency'],
+  ER: ['EMER', 'emergency'],
 };
 const NOTE_TYPE: Record<string, [string, string]> = {
-  出院小结: ['18842-5', 'Discharge summary'], 'discharge-summary': ['18842-5', 'Discharge summary'],
-  影像报告: ['18748-4', 'Diagnostic imaging study'], 'radiology-report': ['18748-4', 'Diagnostic imaging study'],
-  胸痛诊疗记录: ['34117-2', 'History and physical note'], 'chest-pain': ['34117-2', 'History and physical note'],
+  出院小结: ['18842-5', 'Discharge summary'],
+  'discharge-summary': ['18842-5', 'Discharge summary'],
+  影像报告: ['18748-4', 'Diagnostic imaging study'],
+  'radiology-report': ['18748-4', 'Diagnostic imaging study'],
+  胸痛诊疗记录: ['34117-2', 'History and physical note'],
+  'chest-pain': ['34117-2', 'History and physical note'],
 };
-const FLAG: Record<string, string> = { H: 'H', '↑': 'H', L: 'L', '↓': 'L', N: 'N', A: 'A', HH: 'HH', LL: 'LL' };
-const DIAGNOSIS_RANK: Record<string, string> = { 主要诊断: 'primary', primary: 'primary', 次要诊断: 'secondary', secondary: 'secondary', 其他诊断: 'secondary' };
+const FLAG: Record<string, string> = {
+  H: 'H',
+  '↑': 'H',
+  L: 'L',
+  '↓': 'L',
+  N: 'N',
+  A: 'A',
+  HH: 'HH',
+  LL: 'LL',
+};
+const DIAGNOSIS_RANK: Record<string, string> = {
+  主要诊断: 'primary',
+  primary: 'primary',
+  次要诊断: 'secondary',
+  secondary: 'secondary',
+  其他诊断: 'secondary',
+};
 const RANK_EXTENSION = 'urn:tributary:fhir:StructureDefinition:diagnosis-rank';
 
 /** A date pattern (YYYY, M, MM, D, DD, H, HH, mm, ss) compiled once per file. */
@@ -113,16 +144,29 @@ export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
   const sink = new RecordSink(ctx);
   const mapping = ctx.columnMapping;
   if (!mapping) {
-    sink.reject('file', `no HIS CSV column mapping for institution (config/his-csv/<institution>.json)`, 'required');
+    sink.reject(
+      'file',
+      `no HIS CSV column mapping for institution (config/his-csv/<institution>.json)`,
+      'required',
+    );
     return sink.result;
   }
   const text = decode(bytes, mapping, sink);
   let rows: { record: string[]; info: { lines: number } }[];
   try {
-    rows = parse(text, { delimiter: mapping.delimiter, relax_column_count: true, info: true, skip_empty_lines: false }) as unknown as typeof rows;
+    rows = parse(text, {
+      delimiter: mapping.delimiter,
+      relax_column_count: true,
+      info: true,
+      skip_empty_lines: false,
+    }) as unknown as typeof rows;
   } catch (e) {
     const line = (e as { lines?: number }).lines;
-    sink.reject(line ? `line ${line}` : 'file', 'CSV cannot be parsed (unbalanced quotes or bad delimiter)', 'structure');
+    sink.reject(
+      line ? `line ${line}` : 'file',
+      'CSV cannot be parsed (unbalanced quotes or bad delimiter)',
+      'structure',
+    );
     return sink.result;
   }
   if (rows.length === 0) return sink.result;
@@ -135,7 +179,13 @@ export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
   const columns = mapping.tables[table].columns;
   const fieldAt = header.map((h) => columns[h]);
   const unmappedHeaders = header.filter((h) => !columns[h]).length;
-  if (unmappedHeaders) sink.issue('warning', 'incomplete', 'line 1', `${unmappedHeaders} column(s) not in the mapping are ignored`);
+  if (unmappedHeaders)
+    sink.issue(
+      'warning',
+      'incomplete',
+      'line 1',
+      `${unmappedHeaders} column(s) not in the mapping are ignored`,
+    );
   const mapper = new RowMapper(ctx, mapping, table);
   let line = rows[0].info.lines;
   for (let i = 1; i < rows.length; i++) {
@@ -151,7 +201,8 @@ export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
     const row: Row = {};
     for (let c = 0; c < cells.length; c++) if (fieldAt[c]) row[fieldAt[c]] = cells[c].trim();
     sink.record(where, () => {
-      if (cells.some((c) => c.includes('\uFFFD'))) throw new RecordError(`cell bytes are not valid ${mapping.encoding}`, where, 'value');
+      if (cells.some((c) => c.includes('\uFFFD')))
+        throw new RecordError(`cell bytes are not valid ${mapping.encoding}`, where, 'value');
       return mapper.map(row);
     });
   }
@@ -190,7 +241,9 @@ class RowMapper {
   }
 
   private encounterRef(row: Row): Json | undefined {
-    return row.visitId ? { reference: `Encounter/${stableId(this.ctx.institution, 'Encounter', row.visitId)}` } : undefined;
+    return row.visitId
+      ? { reference: `Encounter/${stableId(this.ctx.institution, 'Encounter', row.visitId)}` }
+      : undefined;
   }
 
   private rowId(kind: string, row: Row, ...parts: string[]): string {
@@ -216,19 +269,52 @@ class RowMapper {
 
   private patient(row: Row): FhirResource {
     const mrn = this.required(row, 'mrn');
-    const identifier: Json[] = [{ type: { coding: [{ system: V2_0203, code: 'MR' }] }, system: mrnSystem(this.ctx.institution), value: mrn }];
+    const identifier: Json[] = [
+      {
+        type: { coding: [{ system: V2_0203, code: 'MR' }] },
+        system: mrnSystem(this.ctx.institution),
+        value: mrn,
+      },
+    ];
     const nid = row.nationalId?.replace(/\s+/g, '');
     if (nid) {
-      if (CN_ID.test(nid)) identifier.push({ type: { coding: [{ system: V2_0203, code: 'NI' }] }, system: CN_RESIDENT_ID_SYSTEM, value: nid.toUpperCase() });
-      else if (US_SSN.test(nid)) identifier.push({ type: { coding: [{ system: V2_0203, code: 'SS' }] }, system: SSN_SYSTEM, value: nid });
-      else throw new RecordError('national ID is neither an 18-character resident ID nor an SSN', 'nationalId', 'value');
+      if (CN_ID.test(nid))
+        identifier.push({
+          type: { coding: [{ system: V2_0203, code: 'NI' }] },
+          system: CN_RESIDENT_ID_SYSTEM,
+          value: nid.toUpperCase(),
+        });
+      else if (US_SSN.test(nid))
+        identifier.push({
+          type: { coding: [{ system: V2_0203, code: 'SS' }] },
+          system: SSN_SYSTEM,
+          value: nid,
+        });
+      else
+        throw new RecordError(
+          'national ID is neither an 18-character resident ID nor an SSN',
+          'nationalId',
+          'value',
+        );
     }
-    if (row.insuranceId) identifier.push({ system: `urn:tributary:${this.ctx.institution}:insurance-id`, value: row.insuranceId });
-    const p: FhirResource = { resourceType: 'Patient', id: patientStableId(this.ctx.institution, mrn), identifier };
+    if (row.insuranceId)
+      identifier.push({
+        system: `urn:tributary:${this.ctx.institution}:insurance-id`,
+        value: row.insuranceId,
+      });
+    const p: FhirResource = {
+      resourceType: 'Patient',
+      id: patientStableId(this.ctx.institution, mrn),
+      identifier,
+    };
     if (row.name) {
       const compact = row.name.replace(/\s+/g, '');
       // Chinese names: family name first, no space; two-character compound surnames are rare enough to leave in text.
-      p.name = [CJK_NAME.test(compact) ? { text: row.name, family: compact[0], given: [compact.slice(1)] } : { text: row.name }];
+      p.name = [
+        CJK_NAME.test(compact)
+          ? { text: row.name, family: compact[0], given: [compact.slice(1)] }
+          : { text: row.name },
+      ];
     }
     if (row.sex) {
       const g = SEX[row.sex];
@@ -237,7 +323,8 @@ class RowMapper {
     }
     if (row.birthDate) {
       const d = this.dateOnly(row.birthDate);
-      if (!d) throw new RecordError('birth date does not match the mapping dateOnlyFormat', 'birthDate', 'value');
+      if (!d)
+        throw new RecordError('birth date does not match the mapping dateOnlyFormat', 'birthDate', 'value');
       p.birthDate = `${d[0]}-${pad(d[1])}-${pad(d[2])}`;
     }
     if (row.phone) p.telecom = [{ system: 'phone', value: row.phone }];
@@ -270,15 +357,27 @@ class RowMapper {
   private condition(row: Row): FhirResource {
     const name = row.diagnosisName;
     const icd = row.icd10;
-    if (!name && !icd) throw new RecordError('neither ICD-10 code nor diagnosis name is given', 'icd10', 'required');
+    if (!name && !icd)
+      throw new RecordError('neither ICD-10 code nor diagnosis name is given', 'icd10', 'required');
     const code: Json = {};
     if (icd) code.coding = [{ system: 'http://hl7.org/fhir/sid/icd-10', code: icd }];
     if (name) code.text = name;
     const c: FhirResource = {
       resourceType: 'Condition',
       id: this.rowId('Condition', row, icd ?? '', name ?? '', row.diagnosisTime ?? ''),
-      verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }] },
-      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'encounter-diagnosis' }] }],
+      verificationStatus: {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: 'confirmed' }],
+      },
+      category: [
+        {
+          coding: [
+            {
+              system: 'http://terminology.hl7.org/CodeSystem/condition-category',
+              code: 'encounter-diagnosis',
+            },
+          ],
+        },
+      ],
       code,
       subject: this.patientRef(row),
     };
@@ -294,12 +393,22 @@ class RowMapper {
     const local = this.required(row, 'localCode');
     const coding: Json[] = [];
     if (row.loinc) coding.push({ system: 'http://loinc.org', code: row.loinc });
-    coding.push({ system: `urn:tributary:${this.ctx.institution}:lab-codes`, code: local, ...(row.itemName ? { display: row.itemName } : {}) });
+    coding.push({
+      system: `urn:tributary:${this.ctx.institution}:lab-codes`,
+      code: local,
+      ...(row.itemName ? { display: row.itemName } : {}),
+    });
     const o: FhirResource = {
       resourceType: 'Observation',
       id: this.rowId('Observation', row, local, row.resultTime ?? ''),
       status: 'final',
-      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
+      category: [
+        {
+          coding: [
+            { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' },
+          ],
+        },
+      ],
       code: { coding, ...(row.itemName ? { text: row.itemName } : {}) },
       subject: this.patientRef(row),
     };
@@ -312,22 +421,44 @@ class RowMapper {
     if (m) {
       o.valueQuantity = { ...quantity(Number(m[2]), unit), ...(m[1] ? { comparator: m[1] } : {}) };
     } else if (raw) o.valueString = raw;
-    else o.dataAbsentReason = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'unknown' }] };
+    else
+      o.dataAbsentReason = {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'unknown' }],
+      };
     if (row.referenceRange) {
       const r = /^\s*(-?\d+(?:\.\d+)?)\s*[-~～]\s*(-?\d+(?:\.\d+)?)\s*$/.exec(row.referenceRange);
-      o.referenceRange = [r ? { low: quantity(Number(r[1]), unit), high: quantity(Number(r[2]), unit) } : { text: row.referenceRange }];
+      o.referenceRange = [
+        r
+          ? { low: quantity(Number(r[1]), unit), high: quantity(Number(r[2]), unit) }
+          : { text: row.referenceRange },
+      ];
     }
     const flag = row.abnormalFlag ? FLAG[row.abnormalFlag] : undefined;
-    if (flag) o.interpretation = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: flag }] }];
+    if (flag)
+      o.interpretation = [
+        {
+          coding: [
+            { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: flag },
+          ],
+        },
+      ];
     return o;
   }
 
   private medicationRequest(row: Row): FhirResource {
     const drugName = row.drugName;
     const drugCode = row.drugCode;
-    if (!drugName && !drugCode) throw new RecordError('neither drug code nor drug name is given', 'drugCode', 'required');
+    if (!drugName && !drugCode)
+      throw new RecordError('neither drug code nor drug name is given', 'drugCode', 'required');
     const med: Json = {};
-    if (drugCode) med.coding = [{ system: `urn:tributary:${this.ctx.institution}:drug-codes`, code: drugCode, ...(drugName ? { display: drugName } : {}) }];
+    if (drugCode)
+      med.coding = [
+        {
+          system: `urn:tributary:${this.ctx.institution}:drug-codes`,
+          code: drugCode,
+          ...(drugName ? { display: drugName } : {}),
+        },
+      ];
     if (drugName) med.text = drugName;
     const mr: FhirResource = {
       resourceType: 'MedicationRequest',
@@ -342,7 +473,14 @@ class RowMapper {
     if (row.orderTime) mr.authoredOn = this.when(row, 'orderTime');
     if (row.prescribingDoctor) mr.requester = { display: row.prescribingDoctor };
     const dosage: Json = {};
-    const text = [row.dose && `${row.dose}${row.doseUnit ?? ''}`, row.route, row.frequency, row.days && `${row.days}d`].filter(Boolean).join(' ');
+    const text = [
+      row.dose && `${row.dose}${row.doseUnit ?? ''}`,
+      row.route,
+      row.frequency,
+      row.days && `${row.days}d`,
+    ]
+      .filter(Boolean)
+      .join(' ');
     if (text) dosage.text = text;
     if (row.route) dosage.route = { text: row.route };
     if (row.frequency) dosage.timing = { code: { text: row.frequency } };
@@ -355,7 +493,9 @@ class RowMapper {
     if (row.days) {
       const d = Number(row.days);
       if (!Number.isInteger(d) || d < 0) throw new RecordError('days is not a whole number', 'days', 'value');
-      mr.dispenseRequest = { expectedSupplyDuration: { value: d, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' } };
+      mr.dispenseRequest = {
+        expectedSupplyDuration: { value: d, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' },
+      };
     }
     return mr;
   }
@@ -368,9 +508,20 @@ class RowMapper {
       id: this.rowId('DocumentReference', row, row.noteType ?? '', row.noteTime ?? ''),
       status: 'current',
       subject: this.patientRef(row),
-      content: [{ attachment: { contentType: 'text/plain; charset=utf-8', data: Buffer.from(text, 'utf8').toString('base64') } }],
+      content: [
+        {
+          attachment: {
+            contentType: 'text/plain; charset=utf-8',
+            data: Buffer.from(text, 'utf8').toString('base64'),
+          },
+        },
+      ],
     };
-    if (type) d.type = { coding: [{ system: 'http://loinc.org', code: type[0], display: type[1] }], text: row.noteType };
+    if (type)
+      d.type = {
+        coding: [{ system: 'http://loinc.org', code: type[0], display: type[1] }],
+        text: row.noteType,
+      };
     else if (row.noteType) d.type = { text: row.noteType };
     if (row.noteTime) d.date = this.when(row, 'noteTime');
     if (row.author) d.author = [{ display: row.author }];
@@ -379,4 +530,3 @@ class RowMapper {
     return d;
   }
 }
-

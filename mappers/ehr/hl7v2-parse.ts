@@ -87,7 +87,7 @@ const CHARSETS: Record<string, string> = {
   '': 'utf-8',
   ASCII: 'utf-8',
   'UNICODE UTF-8': 'utf-8',
-  'UNICODE': 'utf-8',
+  UNICODE: 'utf-8',
   'UTF-8': 'utf-8',
   '8859/1': 'latin1',
   'GB 18030-2000': 'gb18030',
@@ -106,7 +106,11 @@ export function detectHl7Charset(bytes: Buffer): { encoding: string; declared: s
   while (end < bytes.length && end - start < 4096 && bytes[end] !== 0x0d && bytes[end] !== 0x0a) end++;
   const msh = bytes.toString('latin1', start, end);
   const fs = msh[3] ?? '|';
-  const declared = (msh.split(fs)[17] ?? '').split(msh[4] ?? '^')[0].split(msh[5] ?? '~')[0].trim().toUpperCase();
+  const declared = (msh.split(fs)[17] ?? '')
+    .split(msh[4] ?? '^')[0]
+    .split(msh[5] ?? '~')[0]
+    .trim()
+    .toUpperCase();
   const encoding = CHARSETS[declared];
   return { encoding: encoding ?? 'utf-8', declared, known: encoding !== undefined };
 }
@@ -212,7 +216,13 @@ export class MessageScanner {
       const sep = current.delimiters.field;
       const segments = current.segments;
       const len = e - s;
-      if (len < 3 || !isUpper(text.charCodeAt(s)) || !isUpperOrDigit(text.charCodeAt(s + 1)) || !isUpperOrDigit(text.charCodeAt(s + 2)) || (len > 3 && text.charCodeAt(s + 3) !== sep.charCodeAt(0))) {
+      if (
+        len < 3 ||
+        !isUpper(text.charCodeAt(s)) ||
+        !isUpperOrDigit(text.charCodeAt(s + 1)) ||
+        !isUpperOrDigit(text.charCodeAt(s + 2)) ||
+        (len > 3 && text.charCodeAt(s + 3) !== sep.charCodeAt(0))
+      ) {
         this.badLines.push(line);
         segments.push(new Segment('???', text, s, e, sep, line, segments.length + 1));
         continue;
@@ -234,12 +244,21 @@ export class MessageScanner {
       escape: enc[2] ?? '\\',
       subcomponent: enc[3] ?? '&',
     };
-    return { segments: [new Segment('MSH', text, s, e, fieldSep, lineNo, 1, true)], delimiters, line: lineNo, ordinal: ++this.ordinal };
+    return {
+      segments: [new Segment('MSH', text, s, e, fieldSep, lineNo, 1, true)],
+      delimiters,
+      line: lineNo,
+      ordinal: ++this.ordinal,
+    };
   }
 }
 
 /** Split decoded text into messages. Lines before the first MSH (and MLLP framing bytes) are returned as orphans. */
-export function splitMessages(text: string): { messages: Hl7Message[]; orphanLines: number[]; badLines: number[] } {
+export function splitMessages(text: string): {
+  messages: Hl7Message[];
+  orphanLines: number[];
+  badLines: number[];
+} {
   const scanner = new MessageScanner(text);
   const messages: Hl7Message[] = [];
   for (let m = scanner.next(); m; m = scanner.next()) messages.push(m);

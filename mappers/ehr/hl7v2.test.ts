@@ -48,13 +48,28 @@ describe('mapHl7v2 on constructed messages', () => {
     expect(patient.birthDate).toBe('1990-03-07');
     const obs = byType(r, 'Observation');
     expect(obs).toHaveLength(3);
-    expect(obs[0].valueQuantity).toEqual({ value: 5.6, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' });
-    expect(obs[0].code).toEqual({ coding: [{ code: '2345-7', system: 'http://loinc.org', display: 'Glucose' }], text: 'Glucose' });
-    expect(obs[0].referenceRange).toEqual([{ low: expect.objectContaining({ value: 3.9, code: 'mmol/L' }), high: expect.objectContaining({ value: 6.1 }) }]);
+    expect(obs[0].valueQuantity).toEqual({
+      value: 5.6,
+      unit: 'mmol/L',
+      system: 'http://unitsofmeasure.org',
+      code: 'mmol/L',
+    });
+    expect(obs[0].code).toEqual({
+      coding: [{ code: '2345-7', system: 'http://loinc.org', display: 'Glucose' }],
+      text: 'Glucose',
+    });
+    expect(obs[0].referenceRange).toEqual([
+      {
+        low: expect.objectContaining({ value: 3.9, code: 'mmol/L' }),
+        high: expect.objectContaining({ value: 6.1 }),
+      },
+    ]);
     // Local time without offset takes the institution's zone.
     expect(obs[0].effectiveDateTime).toBe('2024-03-05T07:00:00+08:00');
     expect(obs[1].valueString).toBe('Fasting & rested\nsecond line');
-    expect(obs[2].valueCodeableConcept).toMatchObject({ coding: [{ code: 'YEL', system: 'urn:tributary:test-inst:codes:L' }] });
+    expect(obs[2].valueCodeableConcept).toMatchObject({
+      coding: [{ code: 'YEL', system: 'urn:tributary:test-inst:codes:L' }],
+    });
     const [report] = byType(r, 'DiagnosticReport');
     expect(report.result).toEqual(obs.map((o) => ({ reference: `Observation/${o.id}` })));
     expect(report.subject).toEqual({ reference: `Patient/${patient.id}` });
@@ -65,7 +80,10 @@ describe('mapHl7v2 on constructed messages', () => {
   });
 
   it('recognises national IDs typed NI: Chinese resident ID or SSN by shape (generator feeds)', () => {
-    const msg = oru().replace('110101199003071234^^^CHN^NNCHN', '320106193402030037^^^CHN^NI~139-42-0274^^^SSA^SS');
+    const msg = oru().replace(
+      '110101199003071234^^^CHN^NNCHN',
+      '320106193402030037^^^CHN^NI~139-42-0274^^^SSA^SS',
+    );
     const [patient] = byType(mapHl7v2(Buffer.from(msg), ctx), 'Patient');
     expect(patient.identifier).toEqual(
       expect.arrayContaining([
@@ -96,7 +114,9 @@ describe('mapHl7v2 on constructed messages', () => {
   it('maps a merge (A40) with a link to the prior patient', () => {
     const r = mapHl7v2(sample('hl7v2', 'ADT-A40-01.hl7'), ctx);
     const [p] = byType(r, 'Patient');
-    expect(p.link).toEqual([{ other: { reference: `Patient/${patientStableId('test-inst', '56789')}` }, type: 'replaces' }]);
+    expect(p.link).toEqual([
+      { other: { reference: `Patient/${patientStableId('test-inst', '56789')}` }, type: 'replaces' },
+    ]);
   });
 
   it('rejects a truncated message with a location and keeps the rest of the file', () => {
@@ -111,7 +131,9 @@ describe('mapHl7v2 on constructed messages', () => {
     expect(r.recordsRejected).toBe(2);
     const locations = r.issues.map((i) => i.location?.[0]);
     expect(locations).toContain('test.hl7:message 3 (line 11):PID');
-    expect(r.issues.find((i) => i.diagnostics?.includes('not a number'))?.location?.[0]).toMatch(/message 4 .*OBX-5 \(line \d+\)/);
+    expect(r.issues.find((i) => i.diagnostics?.includes('not a number'))?.location?.[0]).toMatch(
+      /message 4 .*OBX-5 \(line \d+\)/,
+    );
     // Never the value in an error.
     expect(JSON.stringify(r.issues)).not.toContain('five');
   });
@@ -124,7 +146,8 @@ describe('mapHl7v2 on constructed messages', () => {
   });
 
   it('survives a 50 MB single line', () => {
-    const big = 'MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X|P|2.5\rPID|1||M1^^^H^MR||' + 'x'.repeat(50 * 1024 * 1024);
+    const big =
+      'MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X|P|2.5\rPID|1||M1^^^H^MR||' + 'x'.repeat(50 * 1024 * 1024);
     const r = mapHl7v2(Buffer.from(big), { ...ctx, validate: false });
     expectReconciled(r);
     expect(r.recordsIn).toBe(1);
@@ -138,7 +161,11 @@ describe('mapHl7v2 on every real sample', () => {
   it('maps every file with reconciled counts and valid references', () => {
     let mapped = 0;
     for (const f of files) {
-      const r = mapHl7v2(readFileSync(f), { institution: 'test-inst', sourceFile: basename(f), timezone: 'America/New_York' });
+      const r = mapHl7v2(readFileSync(f), {
+        institution: 'test-inst',
+        sourceFile: basename(f),
+        timezone: 'America/New_York',
+      });
       expectReconciled(r);
       mapped += r.recordsMapped;
       const ids = new Set(r.resources.map((x) => `${x.resourceType}/${x.id}`));
@@ -154,13 +181,22 @@ describe('mapHl7v2 on every real sample', () => {
     const vxu = mapHl7v2(sample('hl7v2', 'VXU-V04-01.hl7'), ctx);
     const [imm] = byType(vxu, 'Immunization');
     expect(imm).toMatchObject({ status: 'completed', occurrenceDateTime: '2021-08-18', lotNumber: '315841' });
-    expect(imm.vaccineCode).toMatchObject({ coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '49281021588' }] });
-    expect(imm.doseQuantity).toEqual({ value: 0.5, unit: 'mL', system: 'http://unitsofmeasure.org', code: 'mL' });
+    expect(imm.vaccineCode).toMatchObject({
+      coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '49281021588' }],
+    });
+    expect(imm.doseQuantity).toEqual({
+      value: 0.5,
+      unit: 'mL',
+      system: 'http://unitsofmeasure.org',
+      code: 'mL',
+    });
 
     const rde = mapHl7v2(sample('hl7v2', 'RDE-O11-01.hl7'), ctx);
     const [mr] = byType(rde, 'MedicationRequest');
     expect(mr).toMatchObject({ status: 'active', intent: 'order' });
-    expect((mr.medicationCodeableConcept as { coding: { system: string }[] }).coding[0].system).toBe('http://hl7.org/fhir/sid/ndc');
+    expect((mr.medicationCodeableConcept as { coding: { system: string }[] }).coding[0].system).toBe(
+      'http://hl7.org/fhir/sid/ndc',
+    );
 
     const mdm = mapHl7v2(sample('hl7v2', 'MDM-T02-02.hl7'), ctx);
     const [doc] = byType(mdm, 'DocumentReference');
@@ -170,7 +206,11 @@ describe('mapHl7v2 on every real sample', () => {
 
     const orm = mapHl7v2(sample('hl7v2', 'ORM-O01-01.hl7'), ctx);
     const [sr] = byType(orm, 'ServiceRequest');
-    expect(sr).toMatchObject({ intent: 'order', status: 'active', code: { coding: [{ system: 'http://loinc.org', code: '24725-4' }] } });
+    expect(sr).toMatchObject({
+      intent: 'order',
+      status: 'active',
+      code: { coding: [{ system: 'http://loinc.org', code: '24725-4' }] },
+    });
     const patients: FhirResource[] = byType(orm, 'Patient');
     expect((patients[0].name as unknown[]).length).toBe(2);
   });

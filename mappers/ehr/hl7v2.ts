@@ -4,7 +4,14 @@
  * is rejected whole with an issue naming segment and field.
  */
 import { canonicalSystem, quantity } from '../tables/index';
-import { CN_RESIDENT_ID_SYSTEM, SSN_SYSTEM, mrnSystem, patientStableId, stableId, stableIdOfKey } from '../ids';
+import {
+  CN_RESIDENT_ID_SYSTEM,
+  SSN_SYSTEM,
+  mrnSystem,
+  patientStableId,
+  stableId,
+  stableIdOfKey,
+} from '../ids';
 import { RecordError, RecordSink } from '../sink';
 import { toInstant, tryHl7Date, tryHl7DateTime } from '../time';
 import type { FhirResource, MapContext, MapResult } from '../types';
@@ -21,11 +28,47 @@ const DATA_ABSENT = 'http://terminology.hl7.org/CodeSystem/data-absent-reason';
 const CN_RESIDENT_ID = /^\d{17}[\dXx]$/;
 const US_SSN = /^\d{3}-?\d{2}-?\d{4}$/;
 const MERGE_EVENTS = new Set(['A18', 'A30', 'A34', 'A36', 'A39', 'A40', 'A47']);
-const GENDER: Record<string, string> = { M: 'male', F: 'female', O: 'other', A: 'other', N: 'other', U: 'unknown' };
-const NAME_USE: Record<string, string> = { L: 'official', D: 'usual', M: 'maiden', N: 'nickname', A: 'anonymous', S: 'anonymous', T: 'temp', B: 'old', C: 'old' };
+const GENDER: Record<string, string> = {
+  M: 'male',
+  F: 'female',
+  O: 'other',
+  A: 'other',
+  N: 'other',
+  U: 'unknown',
+};
+const NAME_USE: Record<string, string> = {
+  L: 'official',
+  D: 'usual',
+  M: 'maiden',
+  N: 'nickname',
+  A: 'anonymous',
+  S: 'anonymous',
+  T: 'temp',
+  B: 'old',
+  C: 'old',
+};
 const ADDRESS_USE: Record<string, string> = { H: 'home', B: 'work', O: 'work', C: 'temp', BA: 'old' };
-const TELECOM_USE: Record<string, string> = { PRN: 'home', ORN: 'home', WPN: 'work', VHN: 'home', ASN: 'temp', EMR: 'temp', PRS: 'mobile' };
-const TELECOM_SYSTEM: Record<string, string> = { PH: 'phone', CP: 'phone', FX: 'fax', BP: 'pager', Internet: 'email', X400: 'email', MD: 'other', TDD: 'other', TTY: 'other', SAT: 'phone' };
+const TELECOM_USE: Record<string, string> = {
+  PRN: 'home',
+  ORN: 'home',
+  WPN: 'work',
+  VHN: 'home',
+  ASN: 'temp',
+  EMR: 'temp',
+  PRS: 'mobile',
+};
+const TELECOM_SYSTEM: Record<string, string> = {
+  PH: 'phone',
+  CP: 'phone',
+  FX: 'fax',
+  BP: 'pager',
+  Internet: 'email',
+  X400: 'email',
+  MD: 'other',
+  TDD: 'other',
+  TTY: 'other',
+  SAT: 'phone',
+};
 const ENCOUNTER_CLASS: Record<string, [string, string]> = {
   I: ['IMP', 'inpatient encounter'],
   O: ['AMB', 'ambulatory'],
@@ -36,26 +79,106 @@ const ENCOUNTER_CLASS: Record<string, [string, string]> = {
   C: ['AMB', 'ambulatory'],
 };
 const ENCOUNTER_STATUS: Record<string, string> = {
-  A01: 'in-progress', A02: 'in-progress', A03: 'finished', A04: 'arrived', A05: 'planned', A06: 'in-progress', A07: 'in-progress',
-  A08: 'in-progress', A11: 'cancelled', A13: 'in-progress', A14: 'planned', A27: 'cancelled', A38: 'cancelled',
+  A01: 'in-progress',
+  A02: 'in-progress',
+  A03: 'finished',
+  A04: 'arrived',
+  A05: 'planned',
+  A06: 'in-progress',
+  A07: 'in-progress',
+  A08: 'in-progress',
+  A11: 'cancelled',
+  A13: 'in-progress',
+  A14: 'planned',
+  A27: 'cancelled',
+  A38: 'cancelled',
 };
-const RESULT_STATUS: Record<string, string> = { F: 'final', P: 'preliminary', C: 'corrected', X: 'cancelled', D: 'entered-in-error', W: 'entered-in-error', I: 'registered', R: 'preliminary', S: 'preliminary', U: 'final', A: 'amended' };
-const REPORT_STATUS: Record<string, string> = { F: 'final', P: 'preliminary', C: 'corrected', X: 'cancelled', I: 'registered', R: 'partial', S: 'partial', A: 'partial', O: 'registered' };
-const ORDER_STATUS: Record<string, string> = { NW: 'active', OK: 'active', SC: 'active', XO: 'active', CA: 'revoked', OC: 'revoked', DC: 'revoked', OD: 'revoked', HD: 'on-hold', OH: 'on-hold', CM: 'completed', RE: 'completed' };
-const MED_STATUS: Record<string, string> = { NW: 'active', OK: 'active', SC: 'active', XO: 'active', RP: 'active', CA: 'cancelled', OC: 'cancelled', DC: 'stopped', OD: 'stopped', HD: 'on-hold', OH: 'on-hold', CM: 'completed', RE: 'completed' };
-const DOC_STATUS: Record<string, string> = { AU: 'final', LA: 'final', DI: 'preliminary', IP: 'preliminary', IN: 'preliminary', PA: 'preliminary', DO: 'final' };
+const RESULT_STATUS: Record<string, string> = {
+  F: 'final',
+  P: 'preliminary',
+  C: 'corrected',
+  X: 'cancelled',
+  D: 'entered-in-error',
+  W: 'entered-in-error',
+  I: 'registered',
+  R: 'preliminary',
+  S: 'preliminary',
+  U: 'final',
+  A: 'amended',
+};
+const REPORT_STATUS: Record<string, string> = {
+  F: 'final',
+  P: 'preliminary',
+  C: 'corrected',
+  X: 'cancelled',
+  I: 'registered',
+  R: 'partial',
+  S: 'partial',
+  A: 'partial',
+  O: 'registered',
+};
+const ORDER_STATUS: Record<string, string> = {
+  NW: 'active',
+  OK: 'active',
+  SC: 'active',
+  XO: 'active',
+  CA: 'revoked',
+  OC: 'revoked',
+  DC: 'revoked',
+  OD: 'revoked',
+  HD: 'on-hold',
+  OH: 'on-hold',
+  CM: 'completed',
+  RE: 'completed',
+};
+const MED_STATUS: Record<string, string> = {
+  NW: 'active',
+  OK: 'active',
+  SC: 'active',
+  XO: 'active',
+  RP: 'active',
+  CA: 'cancelled',
+  OC: 'cancelled',
+  DC: 'stopped',
+  OD: 'stopped',
+  HD: 'on-hold',
+  OH: 'on-hold',
+  CM: 'completed',
+  RE: 'completed',
+};
+const DOC_STATUS: Record<string, string> = {
+  AU: 'final',
+  LA: 'final',
+  DI: 'preliminary',
+  IP: 'preliminary',
+  IN: 'preliminary',
+  PA: 'preliminary',
+  DO: 'final',
+};
 
 /** Map a file (or Kafka message payload) of HL7 v2 messages. */
 export function mapHl7v2(bytes: Buffer, ctx: MapContext): MapResult {
   const sink = new RecordSink(ctx);
   const { text, declared, known } = decodeHl7(bytes);
-  if (!known) sink.issue('warning', 'not-supported', 'MSH-18', 'character set not recognised; decoded as UTF-8');
-  if (text.includes('\uFFFD') && known) sink.issue('warning', 'value', 'file', `bytes not valid in the declared character set (${declared || 'UTF-8 default'}); replaced`);
+  if (!known)
+    sink.issue('warning', 'not-supported', 'MSH-18', 'character set not recognised; decoded as UTF-8');
+  if (text.includes('\uFFFD') && known)
+    sink.issue(
+      'warning',
+      'value',
+      'file',
+      `bytes not valid in the declared character set (${declared || 'UTF-8 default'}); replaced`,
+    );
   // Messages are read one at a time; the first read settles the orphan lines (they can only precede the first MSH).
   const scanner = new MessageScanner(text);
   let msg = scanner.next();
   const { orphanLines, badLines } = scanner;
-  if (orphanLines.length) sink.reject(`line ${orphanLines[0]}`, `${orphanLines.length} line(s) before any MSH segment: not an HL7 v2 message`, 'structure');
+  if (orphanLines.length)
+    sink.reject(
+      `line ${orphanLines[0]}`,
+      `${orphanLines.length} line(s) before any MSH segment: not an HL7 v2 message`,
+      'structure',
+    );
   // The bad-line count is known only at the end; its warning goes here, ahead of the messages' issues.
   const badLinesIssueAt = sink.result.issues.length;
   const file = new FileScope(ctx);
@@ -68,7 +191,12 @@ export function mapHl7v2(bytes: Buffer, ctx: MapContext): MapResult {
     sink.record(where, build);
   }
   if (badLines.length) {
-    sink.issue('warning', 'structure', `line ${badLines[0]}`, `${badLines.length} line(s) are not valid segments (bad segment name); ignored`);
+    sink.issue(
+      'warning',
+      'structure',
+      `line ${badLines[0]}`,
+      `${badLines.length} line(s) are not valid segments (bad segment name); ignored`,
+    );
     const issues = sink.result.issues;
     const warning = issues.pop();
     if (warning) issues.splice(badLinesIssueAt, 0, warning);
@@ -230,16 +358,27 @@ class MessageMapper {
         else if (!secondPid) secondPid = s;
       } else if (s.name === 'PV1') pv1 ??= s;
     }
-    if (!pid) throw new RecordError(`${this.messageType}^${this.event} has no PID segment; only patient-bearing messages are mapped`, 'PID', 'not-supported');
+    if (!pid)
+      throw new RecordError(
+        `${this.messageType}^${this.event} has no PID segment; only patient-bearing messages are mapped`,
+        'PID',
+        'not-supported',
+      );
     this.out.push(this.patient(pid));
     // Merge events (A40 and relatives) may carry several PID/MRG groups: each names one surviving patient.
     if (secondPid) {
       if (MERGE_EVENTS.has(this.event)) {
         const firstRef = this.patientRef;
-        for (let i = secondPid.index - 1; i < segs.length; i++) if (segs[i].name === 'PID') this.out.push(this.patient(segs[i]));
+        for (let i = secondPid.index - 1; i < segs.length; i++)
+          if (segs[i].name === 'PID') this.out.push(this.patient(segs[i]));
         this.patientRef = firstRef;
       } else {
-        this.sink.issue('warning', 'not-supported', `message ${this.msg.ordinal}:${this.loc(secondPid)}`, 'more than one PID in a non-merge message; only the first patient is mapped');
+        this.sink.issue(
+          'warning',
+          'not-supported',
+          `message ${this.msg.ordinal}:${this.loc(secondPid)}`,
+          'more than one PID in a non-merge message; only the first patient is mapped',
+        );
       }
     }
     if (pv1) {
@@ -255,7 +394,9 @@ class MessageMapper {
       id: this.id('Provenance'),
       target: targets,
       recorded: recordedAt,
-      activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE' }] },
+      activity: {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE' }],
+      },
       agent: [{ who: { identifier: { system: 'urn:tributary:institution', value: this.file.institution } } }],
       entity: [
         {
@@ -288,7 +429,8 @@ class MessageMapper {
     }
     // MRN: the first PID-3 repetition typed MR, else the first PID-3 repetition, else PID-2 / PID-4.
     let mrChoice = -1;
-    for (let i = 0; i < cxComps.length && mrChoice < 0; i++) if (cxFields[i] === 3 && r.text(cxComps[i][4]) === 'MR') mrChoice = i;
+    for (let i = 0; i < cxComps.length && mrChoice < 0; i++)
+      if (cxFields[i] === 3 && r.text(cxComps[i][4]) === 'MR') mrChoice = i;
     for (let i = 0; i < cxComps.length && mrChoice < 0; i++) if (r.text(cxComps[i][0]) !== '') mrChoice = i;
     let hasSsn = false;
     for (let i = 0; i < cxComps.length; i++) {
@@ -301,15 +443,24 @@ class MessageMapper {
         mrn = value;
         system = this.file.mrnSystem;
       } else if (type === 'SS') system = SSN_SYSTEM;
-      else if (type === 'NNCHN' || ((type === 'NI' || type === 'RI') && CN_RESIDENT_ID.test(value))) system = CN_RESIDENT_ID_SYSTEM;
+      else if (type === 'NNCHN' || ((type === 'NI' || type === 'RI') && CN_RESIDENT_ID.test(value)))
+        system = CN_RESIDENT_ID_SYSTEM;
       else if ((type === 'NI' || type === 'NNUSA') && US_SSN.test(value)) system = SSN_SYSTEM;
       else system = this.authoritySystem(comps[3]) ?? this.file.idSystem(type);
       if (system === SSN_SYSTEM) hasSsn = true;
-      identifiers.push(type ? { type: { coding: [{ system: V2_0203, code: type }] }, system, value } : { system, value });
+      identifiers.push(
+        type ? { type: { coding: [{ system: V2_0203, code: type }] }, system, value } : { system, value },
+      );
     }
     const ssn = r.first(pid.field(19));
-    if (ssn && !hasSsn) identifiers.push({ type: { coding: [{ system: V2_0203, code: 'SS' }] }, system: SSN_SYSTEM, value: ssn });
-    if (!mrn) throw new RecordError('no patient identifier in PID-3 (or PID-2/PID-4)', this.loc(pid, 3), 'required');
+    if (ssn && !hasSsn)
+      identifiers.push({
+        type: { coding: [{ system: V2_0203, code: 'SS' }] },
+        system: SSN_SYSTEM,
+        value: ssn,
+      });
+    if (!mrn)
+      throw new RecordError('no patient identifier in PID-3 (or PID-2/PID-4)', this.loc(pid, 3), 'required');
     const id = this.file.patientId(mrn);
     this.patientRef = `Patient/${id}`;
     const patient: FhirResource = { resourceType: 'Patient', id, identifier: identifiers.slice() };
@@ -352,9 +503,20 @@ class MessageMapper {
         if (name === 'MRG' || name === 'PID') break;
       }
       if (mrg) {
-        const prior = r.reps(mrg.field(1)).map((x) => r.text(r.comps(x)[0])).filter(Boolean);
-        if (prior.length === 0) throw new RecordError('MRG-1 prior patient identifier is empty in a patient merge', this.loc(mrg, 1), 'required');
-        patient.link = prior.map((p) => ({ other: { reference: `Patient/${patientStableId(this.file.institution, p)}` }, type: 'replaces' }));
+        const prior = r
+          .reps(mrg.field(1))
+          .map((x) => r.text(r.comps(x)[0]))
+          .filter(Boolean);
+        if (prior.length === 0)
+          throw new RecordError(
+            'MRG-1 prior patient identifier is empty in a patient merge',
+            this.loc(mrg, 1),
+            'required',
+          );
+        patient.link = prior.map((p) => ({
+          other: { reference: `Patient/${patientStableId(this.file.institution, p)}` },
+          type: 'replaces',
+        }));
       }
     }
     return patient;
@@ -428,7 +590,9 @@ class MessageMapper {
       resourceType: 'Encounter',
       id,
       status: r.first(pv1.field(45)) ? 'finished' : (ENCOUNTER_STATUS[this.event] ?? 'unknown'),
-      class: mapped ? { system: ACT_CODE, code: mapped[0], display: mapped[1] } : { system: 'http://terminology.hl7.org/CodeSystem/v2-0004', code: cls },
+      class: mapped
+        ? { system: ACT_CODE, code: mapped[0], display: mapped[1] }
+        : { system: 'http://terminology.hl7.org/CodeSystem/v2-0004', code: cls },
       subject: { reference: this.patientRef },
     };
     if (visit) enc.identifier = [{ system: this.file.visitSystem, value: visit }];
@@ -518,12 +682,26 @@ class MessageMapper {
     return text ? { coding, text } : { coding };
   }
 
-  private orderIdentifiers(orc: Segment | undefined, placerField: string | undefined, fillerField: string | undefined): Json[] {
+  private orderIdentifiers(
+    orc: Segment | undefined,
+    placerField: string | undefined,
+    fillerField: string | undefined,
+  ): Json[] {
     const ids: Json[] = [];
     const placer = this.r.first(placerField) || this.r.first(orc?.field(2));
     const filler = this.r.first(fillerField) || this.r.first(orc?.field(3));
-    if (placer) ids.push({ type: { coding: [{ system: V2_0203, code: 'PLAC' }] }, system: this.file.placerSystem, value: placer });
-    if (filler) ids.push({ type: { coding: [{ system: V2_0203, code: 'FILL' }] }, system: this.file.fillerSystem, value: filler });
+    if (placer)
+      ids.push({
+        type: { coding: [{ system: V2_0203, code: 'PLAC' }] },
+        system: this.file.placerSystem,
+        value: placer,
+      });
+    if (filler)
+      ids.push({
+        type: { coding: [{ system: V2_0203, code: 'FILL' }] },
+        system: this.file.fillerSystem,
+        value: filler,
+      });
     return ids.slice();
   }
 
@@ -548,7 +726,8 @@ class MessageMapper {
 
   private diagnosticReport(obr: Segment): FhirResource {
     const code = this.codeableConcept(this.r.firstRep(obr.field(4)));
-    if (!code) throw new RecordError('OBR-4 universal service identifier is empty', this.loc(obr, 4), 'required');
+    if (!code)
+      throw new RecordError('OBR-4 universal service identifier is empty', this.loc(obr, 4), 'required');
     const dr: FhirResource = {
       resourceType: 'DiagnosticReport',
       id: this.id('DiagnosticReport', obr.index),
@@ -614,9 +793,11 @@ class MessageMapper {
     switch (valueType) {
       case 'NM': {
         const nums = values.map((v) => Number(r.text(v).trim()));
-        if (nums.some((n) => !Number.isFinite(n))) throw new RecordError('OBX-5 is not a number though OBX-2 is NM', this.loc(obx, 5), 'value');
+        if (nums.some((n) => !Number.isFinite(n)))
+          throw new RecordError('OBX-5 is not a number though OBX-2 is NM', this.loc(obx, 5), 'value');
         // Repeated numeric results keep every value, as components (obs-7: then the Observation has no value itself).
-        if (nums.length > 1) obs.component = nums.map((n) => ({ code: obs.code, valueQuantity: quantity(n, unit) }));
+        if (nums.length > 1)
+          obs.component = nums.map((n) => ({ code: obs.code, valueQuantity: quantity(n, unit) }));
         else obs.valueQuantity = quantity(nums[0], unit);
         return;
       }
@@ -625,7 +806,10 @@ class MessageMapper {
         const comparator = c[0];
         const n1 = Number(c[1]);
         if (c[1] && Number.isFinite(n1) && !c[2]) {
-          obs.valueQuantity = { ...quantity(n1, unit), ...(['<', '<=', '>', '>='].includes(comparator) ? { comparator } : {}) };
+          obs.valueQuantity = {
+            ...quantity(n1, unit),
+            ...(['<', '<=', '>', '>='].includes(comparator) ? { comparator } : {}),
+          };
         } else obs.valueString = c.join('');
         return;
       }
@@ -646,7 +830,11 @@ class MessageMapper {
       case 'RP':
       case 'HD':
       case 'ED':
-        obs.valueString = r.comps(first).map((x) => r.text(x)).filter(Boolean).join(' ');
+        obs.valueString = r
+          .comps(first)
+          .map((x) => r.text(x))
+          .filter(Boolean)
+          .join(' ');
         return;
       default:
         // ST, TX, FT, TM, unknown: text, repetitions as lines.
@@ -669,7 +857,8 @@ class MessageMapper {
     const data = c[4];
     if (!data) return { contentType: `${type}/${sub}` };
     if (encoding === 'Base64' || encoding === 'BASE64') {
-      if (!/^[A-Za-z0-9+/=\s]*$/.test(data)) throw new RecordError('ED data declared Base64 is not Base64', this.loc(seg, 5), 'value');
+      if (!/^[A-Za-z0-9+/=\s]*$/.test(data))
+        throw new RecordError('ED data declared Base64 is not Base64', this.loc(seg, 5), 'value');
       return { contentType: `${type}/${sub}`, data: data.replace(/\s+/g, '') };
     }
     return { contentType: `${type}/${sub}`, data: Buffer.from(data, 'utf8').toString('base64') };
@@ -695,12 +884,18 @@ class MessageMapper {
     const amount = r.first(rxe.field(3));
     const unitC = r.firstRep(rxe.field(5));
     const dosage: Json = {};
-    const instructions = r.reps(rxe.field(7)).map((x) => r.text(r.comp(x, 1)) || r.text(r.comp(x, 0))).filter(Boolean);
+    const instructions = r
+      .reps(rxe.field(7))
+      .map((x) => r.text(r.comp(x, 1)) || r.text(r.comp(x, 0)))
+      .filter(Boolean);
     if (instructions.length) dosage.text = instructions.join('\n');
     if (amount) {
       const n = Number(amount);
-      if (!Number.isFinite(n)) throw new RecordError('RXE-3 give amount is not a number', this.loc(rxe, 3), 'value');
-      dosage.doseAndRate = [{ doseQuantity: quantity(n, r.text(r.comp(unitC, 0)) || r.text(r.comp(unitC, 1))) }];
+      if (!Number.isFinite(n))
+        throw new RecordError('RXE-3 give amount is not a number', this.loc(rxe, 3), 'value');
+      dosage.doseAndRate = [
+        { doseQuantity: quantity(n, r.text(r.comp(unitC, 0)) || r.text(r.comp(unitC, 1))) },
+      ];
     }
     if (Object.keys(dosage).length) mr.dosageInstruction = [dosage];
     return mr;
@@ -727,7 +922,8 @@ class MessageMapper {
     const amount = r.first(rxa.field(6));
     if (amount && amount !== '999') {
       const n = Number(amount);
-      if (!Number.isFinite(n)) throw new RecordError('RXA-6 amount is not a number', this.loc(rxa, 6), 'value');
+      if (!Number.isFinite(n))
+        throw new RecordError('RXA-6 amount is not a number', this.loc(rxa, 6), 'value');
       const u = r.firstRep(rxa.field(7));
       imm.doseQuantity = quantity(n, r.text(r.comp(u, 0)) || r.text(r.comp(u, 1)));
     }
@@ -751,15 +947,28 @@ class MessageMapper {
   private documentReference(txa: Segment, parts: { text: string[]; attachments: Json[] }): FhirResource {
     const r = this.r;
     const content: Json[] = parts.attachments.map((attachment) => ({ attachment }));
-    if (parts.text.length) content.unshift({ attachment: { contentType: 'text/plain; charset=utf-8', data: Buffer.from(parts.text.join('\n'), 'utf8').toString('base64') } });
+    if (parts.text.length)
+      content.unshift({
+        attachment: {
+          contentType: 'text/plain; charset=utf-8',
+          data: Buffer.from(parts.text.join('\n'), 'utf8').toString('base64'),
+        },
+      });
     if (content.length === 0) {
-      this.sink.issue('warning', 'incomplete', `message ${this.msg.ordinal}:OBX`, 'document notification carries no content; DocumentReference has metadata only');
+      this.sink.issue(
+        'warning',
+        'incomplete',
+        `message ${this.msg.ordinal}:OBX`,
+        'document notification carries no content; DocumentReference has metadata only',
+      );
       content.push({ attachment: { contentType: 'text/plain' } });
     }
     const uniqueId = r.first(txa.field(12));
     const doc: FhirResource = {
       resourceType: 'DocumentReference',
-      id: uniqueId ? stableId(this.file.institution, 'DocumentReference', uniqueId) : this.id('DocumentReference'),
+      id: uniqueId
+        ? stableId(this.file.institution, 'DocumentReference', uniqueId)
+        : this.id('DocumentReference'),
       status: r.first(txa.field(19)).toUpperCase().startsWith('CA') ? 'entered-in-error' : 'current',
       subject: { reference: this.patientRef },
       content,
@@ -770,7 +979,8 @@ class MessageMapper {
     const type = this.codeableConcept(r.firstRep(txa.field(2)));
     if (type) {
       // TXA-2 values are HL7 table 0270 document types.
-      for (const c of (type.coding as Json[] | undefined) ?? []) c.system ??= 'http://terminology.hl7.org/CodeSystem/v2-0270';
+      for (const c of (type.coding as Json[] | undefined) ?? [])
+        c.system ??= 'http://terminology.hl7.org/CodeSystem/v2-0270';
       doc.type = type;
     }
     const date = r.first(txa.field(6)) || r.first(txa.field(4));

@@ -22,7 +22,17 @@ const base: DicomSummary = {
 describe('mapImagingStudies', () => {
   it('groups instances into series of one study, referencing the EHR patient id', () => {
     const r = mapImagingStudies(
-      [base, { ...base, sopInstanceUid: '1.2.3.1.2', instanceNumber: 2 }, { ...base, seriesInstanceUid: '1.2.3.2', modality: 'MR', bodyPartExamined: 'ODD', sopInstanceUid: '1.2.3.2.1' }],
+      [
+        base,
+        { ...base, sopInstanceUid: '1.2.3.1.2', instanceNumber: 2 },
+        {
+          ...base,
+          seriesInstanceUid: '1.2.3.2',
+          modality: 'MR',
+          bodyPartExamined: 'ODD',
+          sopInstanceUid: '1.2.3.2.1',
+        },
+      ],
       { institution: 'test-inst', sourceFile: 'dicom', timezone: 'Asia/Shanghai' },
     );
     expectReconciled(r);
@@ -38,7 +48,10 @@ describe('mapImagingStudies', () => {
       modality: [{ code: 'CT' }, { code: 'MR' }],
     });
     const series = study.series as { uid: string; bodySite?: unknown; instance: unknown[] }[];
-    expect(series[0]).toMatchObject({ uid: '1.2.3.1', bodySite: { system: 'http://snomed.info/sct', code: '51185008' } });
+    expect(series[0]).toMatchObject({
+      uid: '1.2.3.1',
+      bodySite: { system: 'http://snomed.info/sct', code: '51185008' },
+    });
     expect(series[0].instance).toHaveLength(2);
     expect(series[1].bodySite).toEqual({ display: 'ODD' });
   });
@@ -54,6 +67,9 @@ describe('mapImagingStudies', () => {
     );
     expectReconciled(r);
     expect(r.recordsMapped).toBe(1);
-    expect(r.issues.map((i) => i.location?.[0])).toEqual(['dicom:summary[0]:(0010,0020)', 'dicom:summary[1]:summary[1]']);
+    expect(r.issues.map((i) => i.location?.[0])).toEqual([
+      'dicom:summary[0]:(0010,0020)',
+      'dicom:summary[1]:summary[1]',
+    ]);
   });
 });

@@ -15,12 +15,30 @@ const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const SNOMED = 'http://snomed.info/sct';
 /** DICOM Body Part Examined (PS3.16 Annex L) -> SNOMED CT, for the common values. */
 const BODY_PART: Record<string, [string, string]> = {
-  HEAD: ['69536005', 'Head'], BRAIN: ['12738006', 'Brain'], NECK: ['45048000', 'Neck'], CHEST: ['51185008', 'Thorax'],
-  ABDOMEN: ['113345001', 'Abdomen'], PELVIS: ['12921003', 'Pelvis'], SPINE: ['421060004', 'Spine'], CSPINE: ['122494005', 'Cervical spine'],
-  TSPINE: ['122495006', 'Thoracic spine'], LSPINE: ['122496007', 'Lumbar spine'], KNEE: ['72696002', 'Knee'], SHOULDER: ['16982005', 'Shoulder'],
-  HAND: ['85562004', 'Hand'], FOOT: ['56459004', 'Foot'], HEART: ['80891009', 'Heart'], BREAST: ['76752008', 'Breast'], LIVER: ['10200004', 'Liver'],
-  KIDNEY: ['64033007', 'Kidney'], EXTREMITY: ['66019005', 'Limb'], ANKLE: ['344001', 'Ankle'], HIP: ['24136001', 'Hip'], SKULL: ['89546000', 'Skull'],
-  CHESTABDOMEN: ['416550000', 'Chest and abdomen'], WHOLEBODY: ['38266002', 'Entire body'],
+  HEAD: ['69536005', 'Head'],
+  BRAIN: ['12738006', 'Brain'],
+  NECK: ['45048000', 'Neck'],
+  CHEST: ['51185008', 'Thorax'],
+  ABDOMEN: ['113345001', 'Abdomen'],
+  PELVIS: ['12921003', 'Pelvis'],
+  SPINE: ['421060004', 'Spine'],
+  CSPINE: ['122494005', 'Cervical spine'],
+  TSPINE: ['122495006', 'Thoracic spine'],
+  LSPINE: ['122496007', 'Lumbar spine'],
+  KNEE: ['72696002', 'Knee'],
+  SHOULDER: ['16982005', 'Shoulder'],
+  HAND: ['85562004', 'Hand'],
+  FOOT: ['56459004', 'Foot'],
+  HEART: ['80891009', 'Heart'],
+  BREAST: ['76752008', 'Breast'],
+  LIVER: ['10200004', 'Liver'],
+  KIDNEY: ['64033007', 'Kidney'],
+  EXTREMITY: ['66019005', 'Limb'],
+  ANKLE: ['344001', 'Ankle'],
+  HIP: ['24136001', 'Hip'],
+  SKULL: ['89546000', 'Skull'],
+  CHESTABDOMEN: ['416550000', 'Chest and abdomen'],
+  WHOLEBODY: ['38266002', 'Entire body'],
 };
 const DA = /^(\d{4})(\d{2})(\d{2})$/;
 const TM = /^(\d{2})(\d{2})?(\d{2})?/;
@@ -30,7 +48,15 @@ function started(s: DicomSummary, tz: string): string | undefined {
   if (!d) return undefined;
   const t = s.studyTime ? TM.exec(s.studyTime.trim()) : null;
   if (!t) return `${d[1]}-${d[2]}-${d[3]}`;
-  return localDateTime(Number(d[1]), Number(d[2]), Number(d[3]), Number(t[1]), Number(t[2] ?? 0), Number(t[3] ?? 0), tz);
+  return localDateTime(
+    Number(d[1]),
+    Number(d[2]),
+    Number(d[3]),
+    Number(t[1]),
+    Number(t[2] ?? 0),
+    Number(t[3] ?? 0),
+    tz,
+  );
 }
 
 export function mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): MapResult {
@@ -53,15 +79,24 @@ export function mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): M
   return sink.result;
 }
 
-function buildStudy(studyUid: string, members: { index: number; s: DicomSummary }[], ctx: MapContext, tz: string): FhirResource {
+function buildStudy(
+  studyUid: string,
+  members: { index: number; s: DicomSummary }[],
+  ctx: MapContext,
+  tz: string,
+): FhirResource {
   const first = members[0].s;
   const patientIds = new Set(members.map((m) => m.s.patientId?.trim()).filter(Boolean));
-  if (patientIds.size === 0) throw new RecordError('no instance of the study has a PatientID (0010,0020)', '(0010,0020)', 'required');
-  if (patientIds.size > 1) throw new RecordError('instances of one study name different patients', '(0010,0020)', 'invariant');
+  if (patientIds.size === 0)
+    throw new RecordError('no instance of the study has a PatientID (0010,0020)', '(0010,0020)', 'required');
+  if (patientIds.size > 1)
+    throw new RecordError('instances of one study name different patients', '(0010,0020)', 'invariant');
   const series = new Map<string, { s: DicomSummary; instances: DicomSummary[] }>();
   for (const { index, s } of members) {
-    if (!s.seriesInstanceUid) throw new RecordError('SeriesInstanceUID (0020,000E) is missing', `summary[${index}]`, 'required');
-    if (!s.modality) throw new RecordError('Modality (0008,0060) is missing', `summary[${index}]`, 'required');
+    if (!s.seriesInstanceUid)
+      throw new RecordError('SeriesInstanceUID (0020,000E) is missing', `summary[${index}]`, 'required');
+    if (!s.modality)
+      throw new RecordError('Modality (0008,0060) is missing', `summary[${index}]`, 'required');
     const entry = series.get(s.seriesInstanceUid) ?? { s, instances: [] };
     entry.instances.push(s);
     series.set(s.seriesInstanceUid, entry);
@@ -72,7 +107,15 @@ function buildStudy(studyUid: string, members: { index: number; s: DicomSummary 
     id: stableId(ctx.institution, 'ImagingStudy', studyUid),
     identifier: [
       { system: 'urn:dicom:uid', value: `urn:oid:${studyUid}` },
-      ...(first.accessionNumber ? [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'ACSN' }] }, system: `urn:tributary:${ctx.institution}:accession`, value: first.accessionNumber }] : []),
+      ...(first.accessionNumber
+        ? [
+            {
+              type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'ACSN' }] },
+              system: `urn:tributary:${ctx.institution}:accession`,
+              value: first.accessionNumber,
+            },
+          ]
+        : []),
     ],
     status: 'available',
     modality: modalities.map((code) => ({ system: DCM, code })),
@@ -84,7 +127,11 @@ function buildStudy(studyUid: string, members: { index: number; s: DicomSummary 
   if (when) study.started = when;
   if (first.studyDescription) study.description = first.studyDescription;
   study.series = [...series.entries()].map(([uid, { s, instances }]) => {
-    const se: Json = { uid, modality: { system: DCM, code: s.modality }, numberOfInstances: instances.length };
+    const se: Json = {
+      uid,
+      modality: { system: DCM, code: s.modality },
+      numberOfInstances: instances.length,
+    };
     if (s.seriesNumber !== undefined) se.number = s.seriesNumber;
     if (s.seriesDescription) se.description = s.seriesDescription;
     const part = s.bodyPartExamined?.trim().toUpperCase();

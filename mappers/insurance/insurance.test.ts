@@ -7,7 +7,8 @@ import { NRDL_EXTENSIONS, mapNrdl } from './nrdl';
 import { mapPdexFormulary } from './pdex';
 
 const ctx: MapContext = { institution: 'test-inst', sourceFile: 'nrdl.json' };
-const ext = (r: FhirResource, url: string): Record<string, unknown> | undefined => (r.extension as { url: string }[]).find((e) => e.url === url);
+const ext = (r: FhirResource, url: string): Record<string, unknown> | undefined =>
+  (r.extension as { url: string }[]).find((e) => e.url === url);
 
 describe('mapNrdl', () => {
   const full = JSON.parse(sample('nrdl/nrdl_4750_drugs.json').toString('utf8'));
@@ -31,22 +32,44 @@ describe('mapNrdl', () => {
     const [b1, b2] = byType(r, 'Basic');
     expect(ext(b1, NRDL_EXTENSIONS.category)).toMatchObject({ valueCoding: { code: 'B', display: '乙类' } });
     expect(ext(b1, NRDL_EXTENSIONS.negotiated)).toMatchObject({ valueBoolean: true });
-    expect(ext(b1, NRDL_EXTENSIONS.paymentStandard)).toMatchObject({ extension: [{ url: 'amount', valueMoney: { value: 63, currency: 'CNY' } }, { url: 'unit', valueString: '10mg/支' }, { url: 'text' }] });
-    expect(ext(b1, NRDL_EXTENSIONS.agreementPeriod)).toMatchObject({ valuePeriod: { start: '2024-01-01', end: '2025-12-31' } });
-    expect(ext(b1, NRDL_EXTENSIONS.paymentRestriction)).toMatchObject({ valueString: '限：1.预防重症患者应激性溃疡出血；2.消化性溃疡出血。' });
+    expect(ext(b1, NRDL_EXTENSIONS.paymentStandard)).toMatchObject({
+      extension: [
+        { url: 'amount', valueMoney: { value: 63, currency: 'CNY' } },
+        { url: 'unit', valueString: '10mg/支' },
+        { url: 'text' },
+      ],
+    });
+    expect(ext(b1, NRDL_EXTENSIONS.agreementPeriod)).toMatchObject({
+      valuePeriod: { start: '2024-01-01', end: '2025-12-31' },
+    });
+    expect(ext(b1, NRDL_EXTENSIONS.paymentRestriction)).toMatchObject({
+      valueString: '限：1.预防重症患者应激性溃疡出血；2.消化性溃疡出血。',
+    });
     expect(ext(b2, NRDL_EXTENSIONS.category)).toMatchObject({ valueCoding: { code: 'A', display: '甲类' } });
     expect(ext(b2, NRDL_EXTENSIONS.negotiated)).toMatchObject({ valueBoolean: false });
     const [mk] = byType(r, 'MedicationKnowledge');
-    expect(mk).toMatchObject({ code: { text: '注射用艾普拉唑钠' }, medicineClassification: [{ classification: [{ coding: [{ code: 'XA02BC' }] }] }] });
+    expect(mk).toMatchObject({
+      code: { text: '注射用艾普拉唑钠' },
+      medicineClassification: [{ classification: [{ coding: [{ code: 'XA02BC' }] }] }],
+    });
     expect(b1.subject).toEqual({ reference: `MedicationKnowledge/${mk.id}` });
   });
 
   it('rejects bad items with JSON paths and keeps the rest', () => {
-    const list = [full.data.list[0], { ...full.data.list[1], name: 7 }, { ...full.data.list[2], kind: 9 }, 'oops'];
+    const list = [
+      full.data.list[0],
+      { ...full.data.list[1], name: 7 },
+      { ...full.data.list[2], kind: 9 },
+      'oops',
+    ];
     const r = mapNrdl(Buffer.from(JSON.stringify({ ...full, data: { ...full.data, list } })), ctx);
     expectReconciled(r);
     expect(r.recordsMapped).toBe(1);
-    expect(r.issues.map((i) => i.location?.[0])).toEqual(['nrdl.json:$.data.list[1]:name', 'nrdl.json:$.data.list[2]:kind', 'nrdl.json:$.data.list[3]:$']);
+    expect(r.issues.map((i) => i.location?.[0])).toEqual([
+      'nrdl.json:$.data.list[1]:name',
+      'nrdl.json:$.data.list[2]:kind',
+      'nrdl.json:$.data.list[3]:$',
+    ]);
   });
 });
 
@@ -62,7 +85,12 @@ describe('mapPdexFormulary', () => {
   });
 
   it('rewrites FormularyItem subject and formulary references to the stable ids of the drugs and plans', () => {
-    const item = mapPdexFormulary(sampleFiles('formulary/ig-examples').filter((f) => basename(f).startsWith('Basic'))[0] ? readFileSync(sampleFiles('formulary/ig-examples').filter((f) => basename(f).startsWith('Basic'))[0]) : Buffer.from('{}'), ctx);
+    const item = mapPdexFormulary(
+      sampleFiles('formulary/ig-examples').filter((f) => basename(f).startsWith('Basic'))[0]
+        ? readFileSync(sampleFiles('formulary/ig-examples').filter((f) => basename(f).startsWith('Basic'))[0])
+        : Buffer.from('{}'),
+      ctx,
+    );
     const [basic] = byType(item, 'Basic');
     expect((basic.subject as { reference: string }).reference).toMatch(/^MedicationKnowledge\/[0-9a-f]{16}$/);
   });

@@ -5,7 +5,9 @@ function loadTable<T>(name: string): T {
   return JSON.parse(readFileSync(new URL(`./${name}`, import.meta.url), 'utf8')) as T;
 }
 
-const systems = new Map(Object.entries(loadTable<{ systems: Record<string, string> }>('code-systems.json').systems));
+const systems = new Map(
+  Object.entries(loadTable<{ systems: Record<string, string> }>('code-systems.json').systems),
+);
 const units = new Map(Object.entries(loadTable<{ units: Record<string, string> }>('ucum-units.json').units));
 const unitsLower = new Map([...units].map(([k, v]) => [k.toLowerCase(), v]));
 const ucumCodes = new Set(units.values());
@@ -30,11 +32,16 @@ export function toUcum(unit: string | undefined): string | undefined {
 }
 
 /** A FHIR Quantity with a UCUM code when the unit is known. */
-export function quantity(value: number, unit: string | undefined): { value: number; unit?: string; system?: string; code?: string } {
+export function quantity(
+  value: number,
+  unit: string | undefined,
+): { value: number; unit?: string; system?: string; code?: string } {
   const code = toUcum(unit);
   if (code) return { value, unit: unit?.trim() || code, system: UCUM, code };
   return unit?.trim() ? { value, unit: unit.trim() } : { value };
 }
 
 /** Only the URI-shaped aliases (OIDs, trailing slashes): safe to rewrite inside FHIR input without guessing. */
-export const SYSTEM_ALIASES: ReadonlyMap<string, string> = new Map([...systems].filter(([k]) => /^(https?:|urn:)/.test(k)));
+export const SYSTEM_ALIASES: ReadonlyMap<string, string> = new Map(
+  [...systems].filter(([k]) => /^(https?:|urn:)/.test(k)),
+);

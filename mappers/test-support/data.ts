@@ -4,7 +4,8 @@ import { expect } from 'vitest';
 import type { FhirResource, MapResult } from '../types';
 
 /** The shared real samples (../shared/data relative to the repo). */
-export const DATA_DIR = process.env.TRIBUTARY_SAMPLE_DATA ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'data');
+export const DATA_DIR =
+  process.env.TRIBUTARY_SAMPLE_DATA ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'data');
 
 export function sample(...parts: string[]): Buffer {
   return readFileSync(join(DATA_DIR, ...parts));

@@ -12,13 +12,17 @@ import { listFiles } from '../../synth/verify';
 import { mapFile } from '../index';
 import type { FhirResource, MapContext, SourceFormat } from '../types';
 
-const DATA_DIR = process.env.TRIBUTARY_SAMPLE_DATA ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'data');
+const DATA_DIR =
+  process.env.TRIBUTARY_SAMPLE_DATA ?? join(import.meta.dirname, '..', '..', '..', 'shared', 'data');
 
 /** Resources of the NDJSON files in dir (every `*.ndjson` below it), in file and line order. */
 export function readNdjsonDir(dir: string): FhirResource[] {
   const out: FhirResource[] = [];
-  for (const f of listFiles(dir).filter((p) => p.endsWith('.ndjson')).map((p) => join(dir, p))) {
-    for (const line of readFileSync(f, 'utf8').split('\n')) if (line.trim()) out.push(JSON.parse(line) as FhirResource);
+  for (const f of listFiles(dir)
+    .filter((p) => p.endsWith('.ndjson'))
+    .map((p) => join(dir, p))) {
+    for (const line of readFileSync(f, 'utf8').split('\n'))
+      if (line.trim()) out.push(JSON.parse(line) as FhirResource);
   }
   return out;
 }
@@ -33,14 +37,28 @@ export async function mappedGeneratorOutput(seed: string, patients: number): Pro
   const dir = mkdtempSync(join(tmpdir(), 'tributary-fhir-corpus-'));
   try {
     const gt = generateSynth({ out: dir, seed, patients }).groundTruth;
-    const institutions = JSON.parse(readFileSync(join(dir, 'institutions.json'), 'utf8')) as { institutions: { id: string; timezone: string }[] };
+    const institutions = JSON.parse(readFileSync(join(dir, 'institutions.json'), 'utf8')) as {
+      institutions: { id: string; timezone: string }[];
+    };
     const out: FhirResource[] = [];
     for (const e of gt.expected.filter((x) => x.source !== 'imaging')) {
       const format = (e.format === 'fhir-api' ? 'fhir' : e.format) as SourceFormat;
       const inst = institutions.institutions.find((i) => i.id === e.institution)!;
-      const base: Omit<MapContext, 'sourceFile'> = { institution: e.institution, timezone: inst.timezone, subjectMrn: 'MRN-TEST', validate: false };
+      const base: Omit<MapContext, 'sourceFile'> = {
+        institution: e.institution,
+        timezone: inst.timezone,
+        subjectMrn: 'MRN-TEST',
+        validate: false,
+      };
       if (format === 'his-csv') {
-        base.columnMapping = hisCsvMappingSchema.parse(JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'config', 'his-csv', `${e.institution}.json`), 'utf8')));
+        base.columnMapping = hisCsvMappingSchema.parse(
+          JSON.parse(
+            readFileSync(
+              join(import.meta.dirname, '..', '..', 'config', 'his-csv', `${e.institution}.json`),
+              'utf8',
+            ),
+          ),
+        );
       }
       const sourceDir = join(dir, e.institution, e.source);
       for (const f of listFiles(sourceDir).map((p) => join(sourceDir, p))) {

@@ -10,7 +10,15 @@ import { stableId } from '../ids';
 import { RecordError, RecordSink } from '../sink';
 import type { BatchHandler, FhirResource, MapContext, MapResult } from '../types';
 import type { SampleColumns } from './observation';
-import { HEALTHKIT_SYSTEM, device, measure, pointObservation, subjectOf, tables, windowObservation } from './observation';
+import {
+  HEALTHKIT_SYSTEM,
+  device,
+  measure,
+  pointObservation,
+  subjectOf,
+  tables,
+  windowObservation,
+} from './observation';
 import { FlatXmlScanner, XmlScanError } from './xml-scan';
 
 type Attrs = Record<string, string>;
@@ -44,7 +52,16 @@ function digitsAt(s: string, i: number, n: number): number {
  * results and errors are the same.
  */
 export function appleMillis(raw: string | undefined, location: string): number {
-  if (raw !== undefined && raw.length === 25 && raw.charCodeAt(4) === 0x2d && raw.charCodeAt(7) === 0x2d && raw.charCodeAt(10) === 0x20 && raw.charCodeAt(13) === 0x3a && raw.charCodeAt(16) === 0x3a && raw.charCodeAt(19) === 0x20) {
+  if (
+    raw !== undefined &&
+    raw.length === 25 &&
+    raw.charCodeAt(4) === 0x2d &&
+    raw.charCodeAt(7) === 0x2d &&
+    raw.charCodeAt(10) === 0x20 &&
+    raw.charCodeAt(13) === 0x3a &&
+    raw.charCodeAt(16) === 0x3a &&
+    raw.charCodeAt(19) === 0x20
+  ) {
     const y = digitsAt(raw, 0, 4);
     const mo = digitsAt(raw, 5, 2);
     const d = digitsAt(raw, 8, 2);
@@ -54,7 +71,24 @@ export function appleMillis(raw: string | undefined, location: string): number {
     const sign = raw.charCodeAt(20);
     const oh = digitsAt(raw, 21, 2);
     const om = digitsAt(raw, 23, 2);
-    if (y >= 1000 && mo >= 1 && mo <= 12 && d >= 1 && d <= 28 && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && sec >= 0 && sec <= 59 && (sign === 0x2b || sign === 0x2d) && oh >= 0 && oh <= 23 && om >= 0 && om <= 59) {
+    if (
+      y >= 1000 &&
+      mo >= 1 &&
+      mo <= 12 &&
+      d >= 1 &&
+      d <= 28 &&
+      h >= 0 &&
+      h <= 23 &&
+      mi >= 0 &&
+      mi <= 59 &&
+      sec >= 0 &&
+      sec <= 59 &&
+      (sign === 0x2b || sign === 0x2d) &&
+      oh >= 0 &&
+      oh <= 23 &&
+      om >= 0 &&
+      om <= 59
+    ) {
       const offset = (oh * 60 + om) * 60_000 * (sign === 0x2b ? 1 : -1);
       return Date.UTC(y, mo - 1, d, h, mi, sec) - offset;
     }
@@ -90,7 +124,13 @@ class AppleHealthMapper {
     this.sink = new RecordSink(ctx);
     this.subject = subjectOf(ctx);
     this.windowMs = (ctx.windowSeconds ?? 3600) * 1000;
-    if (!this.subject) this.sink.issue('warning', 'incomplete', 'file', 'no subject MRN given for this export: Observations have no subject');
+    if (!this.subject)
+      this.sink.issue(
+        'warning',
+        'incomplete',
+        'file',
+        'no subject MRN given for this export: Observations have no subject',
+      );
   }
 
   open(name: string, attrs: Attrs, line: number): void {
@@ -98,17 +138,25 @@ class AppleHealthMapper {
     if (this.depth === 2) {
       if (name === 'Record') this.onRecord(attrs, line);
       else if (name === 'Workout') this.sink.record(`line ${line} Workout`, () => this.workout(attrs, line));
-      else if (name === 'ActivitySummary') this.sink.record(`line ${line} ActivitySummary`, () => this.activitySummary(attrs, line));
+      else if (name === 'ActivitySummary')
+        this.sink.record(`line ${line} ActivitySummary`, () => this.activitySummary(attrs, line));
       else if (name === 'Correlation') this.correlation = { attrs, line, records: [] };
-      else if (name !== 'ExportDate' && name !== 'Me') this.sink.reject(`line ${line} ${name}`, 'element not mapped (unknown Apple Health export element)', 'not-supported');
-    } else if (this.depth === 3 && name === 'Record' && this.correlation) this.correlation.records.push(attrs);
+      else if (name !== 'ExportDate' && name !== 'Me')
+        this.sink.reject(
+          `line ${line} ${name}`,
+          'element not mapped (unknown Apple Health export element)',
+          'not-supported',
+        );
+    } else if (this.depth === 3 && name === 'Record' && this.correlation)
+      this.correlation.records.push(attrs);
   }
 
   close(name: string): void {
     if (this.depth === 2 && name === 'Correlation' && this.correlation) {
       const c = this.correlation;
       this.correlation = undefined;
-      if (c.attrs.type === 'HKCorrelationTypeIdentifierBloodPressure') this.sink.record(`line ${c.line} Correlation`, () => this.bloodPressure(c.attrs, c.records, c.line));
+      if (c.attrs.type === 'HKCorrelationTypeIdentifierBloodPressure')
+        this.sink.record(`line ${c.line} Correlation`, () => this.bloodPressure(c.attrs, c.records, c.line));
       else this.foodCorrelations++;
     }
     this.depth--;
@@ -138,7 +186,12 @@ class AppleHealthMapper {
       for (const m of raw.matchAll(DEVICE_FIELD)) fields[m[1]] = m[2].trim();
       // The source name often carries the owner's name ("Jonathan's iPhone"): it is hashed into the id, never copied.
       const key = `${a.sourceName ?? ''}|${fields.name ?? ''}|${fields.model ?? ''}|${fields.hardware ?? ''}|${fields.software ?? ''}`;
-      d = device(this.ctx, key, { name: fields.name, manufacturer: fields.manufacturer, model: fields.hardware || fields.model, version: fields.software });
+      d = device(this.ctx, key, {
+        name: fields.name,
+        manufacturer: fields.manufacturer,
+        model: fields.hardware || fields.model,
+        version: fields.software,
+      });
       if (this.deviceCache.size > 10_000) this.deviceCache.clear();
       this.deviceCache.set(cacheKey, d);
       if (!this.seenDevices.has(d.id as string)) {
@@ -162,14 +215,34 @@ class AppleHealthMapper {
       if (!type) throw new RecordError('Record has no type', 'type', 'required');
       const start = appleDate(a.startDate, 'startDate');
       const end = appleDate(a.endDate, 'endDate');
-      const id = stableId(this.ctx.institution, 'apple', type, a.startDate ?? '', a.endDate ?? '', a.sourceName ?? '', a.value ?? '');
+      const id = stableId(
+        this.ctx.institution,
+        'apple',
+        type,
+        a.startDate ?? '',
+        a.endDate ?? '',
+        a.sourceName ?? '',
+        a.value ?? '',
+      );
       const hk = { system: HEALTHKIT_SYSTEM, code: type, display: hkDisplay(type) };
       if (type.startsWith('HKCategoryTypeIdentifier')) {
         const value = a.value ?? '';
         const durationH = (Date.parse(end) - Date.parse(start)) / 3_600_000;
-        const sleepMeasure = type === 'HKCategoryTypeIdentifierSleepAnalysis' ? tables.appleSleep[value] : undefined;
+        const sleepMeasure =
+          type === 'HKCategoryTypeIdentifierSleepAnalysis' ? tables.appleSleep[value] : undefined;
         if (sleepMeasure) {
-          out.push(pointObservation({ id, measureName: sleepMeasure, sourceCoding: { system: HEALTHKIT_SYSTEM, code: value }, value: round(durationH), start, end, subject: this.subject, deviceRef }));
+          out.push(
+            pointObservation({
+              id,
+              measureName: sleepMeasure,
+              sourceCoding: { system: HEALTHKIT_SYSTEM, code: value },
+              value: round(durationH),
+              start,
+              end,
+              subject: this.subject,
+              deviceRef,
+            }),
+          );
         } else {
           out.push(
             pointObservation({
@@ -179,21 +252,58 @@ class AppleHealthMapper {
               end,
               subject: this.subject,
               deviceRef,
-              valueCodeableConcept: value ? { coding: [{ system: HEALTHKIT_SYSTEM, code: value }] } : undefined,
-              components: [{ code: { text: 'duration' }, valueQuantity: { value: round(durationH), unit: 'h', system: 'http://unitsofmeasure.org', code: 'h' } }],
+              valueCodeableConcept: value
+                ? { coding: [{ system: HEALTHKIT_SYSTEM, code: value }] }
+                : undefined,
+              components: [
+                {
+                  code: { text: 'duration' },
+                  valueQuantity: {
+                    value: round(durationH),
+                    unit: 'h',
+                    system: 'http://unitsofmeasure.org',
+                    code: 'h',
+                  },
+                },
+              ],
             }),
           );
         }
         return out;
       }
       const value = numberOf(a.value);
-      if (!Number.isFinite(value)) throw new RecordError('Record value is missing or not a number', 'value', 'value');
+      if (!Number.isFinite(value))
+        throw new RecordError('Record value is missing or not a number', 'value', 'value');
       if (measureName) {
-        const scaled = measureName === 'oxygen-saturation' && a.unit === '%' && value <= 1 ? round(value * 100) : value;
+        const scaled =
+          measureName === 'oxygen-saturation' && a.unit === '%' && value <= 1 ? round(value * 100) : value;
         const unit = measureName === 'oxygen-saturation' ? '%' : a.unit;
-        out.push(pointObservation({ id, measureName, sourceCoding: hk, value: scaled, unit: normalizeAppleUnit(unit, measureName), start, end, subject: this.subject, deviceRef }));
+        out.push(
+          pointObservation({
+            id,
+            measureName,
+            sourceCoding: hk,
+            value: scaled,
+            unit: normalizeAppleUnit(unit, measureName),
+            start,
+            end,
+            subject: this.subject,
+            deviceRef,
+          }),
+        );
       } else {
-        out.push(pointObservation({ id, sourceCoding: hk, value, unit: a.unit, start, end, subject: this.subject, deviceRef }));
+        out.push(
+          pointObservation({
+            id,
+            sourceCoding: hk,
+            value,
+            unit: a.unit,
+            start,
+            end,
+            subject: this.subject,
+            deviceRef,
+          }),
+        );
       }
       return out;
     });
@@ -206,7 +316,8 @@ class AppleHealthMapper {
     try {
       t = appleMillis(a.startDate, 'startDate');
       v = numberOf(a.value);
-      if (!Number.isFinite(v)) throw new RecordError('Record value is missing or not a number', 'value', 'value');
+      if (!Number.isFinite(v))
+        throw new RecordError('Record value is missing or not a number', 'value', 'value');
     } catch (e) {
       const err = e instanceof RecordError ? e : new RecordError(toError(e).message, 'Record');
       this.sink.reject(`line ${line} Record:${err.location}`, err.message, err.code);
@@ -269,14 +380,29 @@ class AppleHealthMapper {
     const components: Json[] = [];
     const addComponent = (code: string, value: string | undefined, unit: string | undefined): void => {
       const n = Number(value);
-      if (value !== undefined && Number.isFinite(n)) components.push({ code: { coding: [{ system: HEALTHKIT_SYSTEM, code }] }, valueQuantity: quantityOf(n, unit) });
+      if (value !== undefined && Number.isFinite(n))
+        components.push({
+          code: { coding: [{ system: HEALTHKIT_SYSTEM, code }] },
+          valueQuantity: quantityOf(n, unit),
+        });
     };
     addComponent('totalDistance', a.totalDistance, a.totalDistanceUnit);
     addComponent('totalEnergyBurned', a.totalEnergyBurned, a.totalEnergyBurnedUnit);
     out.push(
       pointObservation({
-        id: stableId(this.ctx.institution, 'apple-workout', type, a.startDate ?? '', a.endDate ?? '', a.sourceName ?? ''),
-        sourceCoding: { system: HEALTHKIT_SYSTEM, code: type, display: type.replace(/^HKWorkoutActivityType/, '') },
+        id: stableId(
+          this.ctx.institution,
+          'apple-workout',
+          type,
+          a.startDate ?? '',
+          a.endDate ?? '',
+          a.sourceName ?? '',
+        ),
+        sourceCoding: {
+          system: HEALTHKIT_SYSTEM,
+          code: type,
+          display: type.replace(/^HKWorkoutActivityType/, ''),
+        },
         value: Number.isFinite(duration) ? duration : undefined,
         unit: a.durationUnit,
         start,
@@ -292,11 +418,16 @@ class AppleHealthMapper {
 
   private activitySummary(a: Attrs, line: number): FhirResource[] {
     const date = a.dateComponents;
-    if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RecordError('ActivitySummary dateComponents is not YYYY-MM-DD', 'dateComponents', 'value');
+    if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date))
+      throw new RecordError('ActivitySummary dateComponents is not YYYY-MM-DD', 'dateComponents', 'value');
     const components: Json[] = [];
     const add = (code: string, value: string | undefined, unit: string | undefined): void => {
       const n = Number(value);
-      if (value !== undefined && value !== '' && Number.isFinite(n)) components.push({ code: { coding: [{ system: HEALTHKIT_SYSTEM, code }] }, valueQuantity: quantityOf(n, unit) });
+      if (value !== undefined && value !== '' && Number.isFinite(n))
+        components.push({
+          code: { coding: [{ system: HEALTHKIT_SYSTEM, code }] },
+          valueQuantity: quantityOf(n, unit),
+        });
     };
     add('activeEnergyBurned', a.activeEnergyBurned, a.activeEnergyBurnedUnit ?? 'kcal');
     add('activeEnergyBurnedGoal', a.activeEnergyBurnedGoal, a.activeEnergyBurnedUnit ?? 'kcal');
@@ -326,14 +457,29 @@ class AppleHealthMapper {
       const name = tables.apple[r.type ?? ''];
       if (name !== 'systolic-blood-pressure' && name !== 'diastolic-blood-pressure') continue;
       const v = Number(r.value);
-      if (!Number.isFinite(v)) throw new RecordError('blood pressure Record value is not a number', 'Record/value', 'value');
+      if (!Number.isFinite(v))
+        throw new RecordError('blood pressure Record value is not a number', 'Record/value', 'value');
       const m = measure(name);
-      components.push({ code: { coding: [{ system: 'http://loinc.org', code: m.loinc, display: m.display }] }, valueQuantity: { value: v, unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } });
+      components.push({
+        code: { coding: [{ system: 'http://loinc.org', code: m.loinc, display: m.display }] },
+        valueQuantity: { value: v, unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
+      });
     }
-    if (components.length === 0) throw new RecordError('blood pressure correlation has no systolic or diastolic Record', 'Correlation', 'required');
+    if (components.length === 0)
+      throw new RecordError(
+        'blood pressure correlation has no systolic or diastolic Record',
+        'Correlation',
+        'required',
+      );
     out.push(
       pointObservation({
-        id: stableId(this.ctx.institution, 'apple-bp', a.startDate ?? '', a.endDate ?? '', a.sourceName ?? ''),
+        id: stableId(
+          this.ctx.institution,
+          'apple-bp',
+          a.startDate ?? '',
+          a.endDate ?? '',
+          a.sourceName ?? '',
+        ),
         measureName: 'blood-pressure',
         start,
         end,
@@ -348,7 +494,13 @@ class AppleHealthMapper {
 
   finish(): void {
     for (const w of [...this.windows.values()]) this.emitWindow(w);
-    if (this.foodCorrelations) this.sink.issue('information', 'processing', 'file', `${this.foodCorrelations} Food correlation(s) not mapped separately: their Records are mapped at top level`);
+    if (this.foodCorrelations)
+      this.sink.issue(
+        'information',
+        'processing',
+        'file',
+        `${this.foodCorrelations} Food correlation(s) not mapped separately: their Records are mapped at top level`,
+      );
   }
 }
 
@@ -384,7 +536,17 @@ function quantityOf(value: number, unit: string | undefined): Json {
   const q: Json = { value };
   if (unit) {
     q.unit = unit;
-    const ucum: Record<string, string> = { km: 'km', m: 'm', mi: '[mi_i]', kcal: 'kcal', kJ: 'kJ', min: 'min', h: 'h', s: 's', Cal: 'kcal' };
+    const ucum: Record<string, string> = {
+      km: 'km',
+      m: 'm',
+      mi: '[mi_i]',
+      kcal: 'kcal',
+      kJ: 'kJ',
+      min: 'min',
+      h: 'h',
+      s: 's',
+      Cal: 'kcal',
+    };
     if (ucum[unit]) {
       q.system = 'http://unitsofmeasure.org';
       q.code = ucum[unit];
@@ -398,10 +560,17 @@ function quantityOf(value: number, unit: string | undefined): Json {
  * well-formedness error stops the parse (XML cannot be resynchronised): it becomes a fatal issue with line and column,
  * and what was mapped before it stands.
  */
-export async function mapAppleHealthStream(input: Readable | AsyncIterable<Buffer>, ctx: MapContext, onBatch?: BatchHandler): Promise<MapResult> {
+export async function mapAppleHealthStream(
+  input: Readable | AsyncIterable<Buffer>,
+  ctx: MapContext,
+  onBatch?: BatchHandler,
+): Promise<MapResult> {
   const mapper = new AppleHealthMapper(ctx);
   // Entity declarations in the internal DTD are never expanded (a reference to one is an error): no entity bombs.
-  const scanner = new FlatXmlScanner({ open: (name, attrs, line) => mapper.open(name, attrs, line), close: (name) => mapper.close(name) });
+  const scanner = new FlatXmlScanner({
+    open: (name, attrs, line) => mapper.open(name, attrs, line),
+    close: (name) => mapper.close(name),
+  });
   let parseError: { message: string; line: number; column: number; offset: number } | undefined;
   const totals = { recordsIn: 0, recordsMapped: 0, recordsRejected: 0 };
   const deliver = async (final: boolean): Promise<void> => {
@@ -421,7 +590,8 @@ export async function mapAppleHealthStream(input: Readable | AsyncIterable<Buffe
     }
     scanner.end();
   } catch (e) {
-    if (e instanceof XmlScanError) parseError = { message: e.message, line: e.line, column: e.column, offset: e.offset };
+    if (e instanceof XmlScanError)
+      parseError = { message: e.message, line: e.line, column: e.column, offset: e.offset };
     else parseError = { message: toError(e).name, ...scanner.position };
   }
   if (parseError) {

@@ -26,7 +26,9 @@ interface WearableTables {
   appleSleep: Record<string, string>;
 }
 
-export const tables = JSON.parse(readFileSync(new URL('../tables/wearable-codes.json', import.meta.url), 'utf8')) as WearableTables;
+export const tables = JSON.parse(
+  readFileSync(new URL('../tables/wearable-codes.json', import.meta.url), 'utf8'),
+) as WearableTables;
 export const HEALTHKIT_SYSTEM = 'http://developer.apple.com/documentation/healthkit';
 const CATEGORY_SYSTEM = 'http://terminology.hl7.org/CodeSystem/observation-category';
 const STATISTICS = 'http://terminology.hl7.org/CodeSystem/observation-statistics';
@@ -38,7 +40,9 @@ export function measure(name: string): Measure {
 }
 
 export function subjectOf(ctx: MapContext): Json | undefined {
-  return ctx.subjectMrn ? { reference: `Patient/${patientStableId(ctx.institution, ctx.subjectMrn)}` } : undefined;
+  return ctx.subjectMrn
+    ? { reference: `Patient/${patientStableId(ctx.institution, ctx.subjectMrn)}` }
+    : undefined;
 }
 
 export function measureCode(m: Measure, unit?: string, extra?: Json[]): Json {
@@ -55,7 +59,11 @@ export function category(code: string): Json[] {
 }
 
 /** A Device for a wearable source; id stable per institution + descriptive key. */
-export function device(ctx: MapContext, key: string, fields: { name?: string; manufacturer?: string; model?: string; version?: string }): FhirResource {
+export function device(
+  ctx: MapContext,
+  key: string,
+  fields: { name?: string; manufacturer?: string; model?: string; version?: string },
+): FhirResource {
   const d: FhirResource = { resourceType: 'Device', id: stableId(ctx.institution, 'Device', key) };
   if (fields.name) d.deviceName = [{ name: fields.name, type: 'user-friendly-name' }];
   if (fields.manufacturer) d.manufacturer = fields.manufacturer;
@@ -87,13 +95,23 @@ export function pointObservation(p: PointObservation): FhirResource {
     id: p.id,
     status: 'final',
     ...(m ? { category: category(m.category) } : {}),
-    code: m ? measureCode(m, p.unit, p.sourceCoding ? [p.sourceCoding] : undefined) : { coding: [p.sourceCoding], text: String((p.sourceCoding as Json | undefined)?.display ?? (p.sourceCoding as Json | undefined)?.code ?? 'measure') },
+    code: m
+      ? measureCode(m, p.unit, p.sourceCoding ? [p.sourceCoding] : undefined)
+      : {
+          coding: [p.sourceCoding],
+          text: String(
+            (p.sourceCoding as Json | undefined)?.display ??
+              (p.sourceCoding as Json | undefined)?.code ??
+              'measure',
+          ),
+        },
   };
   if (p.subject) obs.subject = p.subject;
   if (p.start && p.end && p.end !== p.start) obs.effectivePeriod = { start: p.start, end: p.end };
   else if (p.start) obs.effectiveDateTime = p.start;
   if (p.value !== undefined) {
-    if (m?.ucum && (p.unit === undefined || p.unit === m.ucum)) obs.valueQuantity = { value: p.value, unit: m.unit ?? m.ucum, system: UCUM, code: m.ucum };
+    if (m?.ucum && (p.unit === undefined || p.unit === m.ucum))
+      obs.valueQuantity = { value: p.value, unit: m.unit ?? m.ucum, system: UCUM, code: m.ucum };
     else obs.valueQuantity = quantity(p.value, p.unit);
   } else if (p.valueCodeableConcept) obs.valueCodeableConcept = p.valueCodeableConcept;
   if (p.components?.length) obs.component = p.components;
@@ -138,7 +156,10 @@ export function windowObservation(opts: {
     status: 'final',
     category: category(m.category),
     code: measureCode(m),
-    effectivePeriod: { start: new Date(opts.windowStart).toISOString(), end: new Date(opts.windowStart + opts.windowMs).toISOString() },
+    effectivePeriod: {
+      start: new Date(opts.windowStart).toISOString(),
+      end: new Date(opts.windowStart + opts.windowMs).toISOString(),
+    },
   };
   if (opts.subject) obs.subject = opts.subject;
   if (opts.deviceRef) obs.device = { reference: opts.deviceRef };
@@ -166,7 +187,8 @@ export function windowObservation(opts: {
       counts[b]++;
     }
     const data: string[] = [];
-    for (let i = 0; i < n; i++) data.push(counts[i] ? String(Math.round((sums[i] / counts[i]) * 100) / 100) : 'E');
+    for (let i = 0; i < n; i++)
+      data.push(counts[i] ? String(Math.round((sums[i] / counts[i]) * 100) / 100) : 'E');
     obs.valueSampledData = { origin: q(0), period: bucketMs, dimensions: 1, data: data.join(' ') };
   } else {
     obs.valueQuantity = q(Math.round((sum / count) * 100) / 100);

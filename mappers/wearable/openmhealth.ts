@@ -49,42 +49,68 @@ function unitValue(body: Json, prop: string): { value: number; unit: string } {
   const uv = body[prop];
   if (typeof uv === 'number') return { value: uv, unit: '' };
   if (!isObject(uv)) throw new RecordError('measure is missing or not a unit-value object', prop, 'required');
-  if (typeof uv.value !== 'number' || !Number.isFinite(uv.value)) throw new RecordError('value is missing or not a number', `${prop}.value`, 'value');
-  if (uv.unit !== undefined && typeof uv.unit !== 'string') throw new RecordError('unit is not a string', `${prop}.unit`, 'value');
+  if (typeof uv.value !== 'number' || !Number.isFinite(uv.value))
+    throw new RecordError('value is missing or not a number', `${prop}.value`, 'value');
+  if (uv.unit !== undefined && typeof uv.unit !== 'string')
+    throw new RecordError('unit is not a string', `${prop}.unit`, 'value');
   return { value: uv.value, unit: (uv.unit as string | undefined) ?? '' };
 }
 
-const DURATION_MS: Record<string, number> = { ms: 1, sec: 1000, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000, wk: 604_800_000 };
+const DURATION_MS: Record<string, number> = {
+  ms: 1,
+  sec: 1000,
+  s: 1000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  wk: 604_800_000,
+};
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 function dateTime(v: unknown, path: string): string {
-  if (typeof v !== 'string' || !ISO_DATE_TIME.test(v)) throw new RecordError('not an RFC 3339 date-time with offset', path, 'value');
-  return v.length === 16 || /T\d{2}:\d{2}(Z|[+-])/.test(v) ? v.replace(/T(\d{2}:\d{2})(Z|[+-])/, 'T$1:00$2') : v;
+  if (typeof v !== 'string' || !ISO_DATE_TIME.test(v))
+    throw new RecordError('not an RFC 3339 date-time with offset', path, 'value');
+  return v.length === 16 || /T\d{2}:\d{2}(Z|[+-])/.test(v)
+    ? v.replace(/T(\d{2}:\d{2})(Z|[+-])/, 'T$1:00$2')
+    : v;
 }
 
 /** effective_time_frame -> [start, end?] as FHIR dateTimes; [undefined] when the schema version leaves it out. */
 function timeFrame(body: Json): [string | undefined, string | undefined] {
   const tf = body.effective_time_frame;
   if (tf === undefined) return [undefined, undefined];
-  if (!isObject(tf)) throw new RecordError('effective_time_frame is not an object', 'effective_time_frame', 'structure');
-  if (tf.date_time !== undefined) return [dateTime(tf.date_time, 'effective_time_frame.date_time'), undefined];
+  if (!isObject(tf))
+    throw new RecordError('effective_time_frame is not an object', 'effective_time_frame', 'structure');
+  if (tf.date_time !== undefined)
+    return [dateTime(tf.date_time, 'effective_time_frame.date_time'), undefined];
   const ti = tf.time_interval;
-  if (!isObject(ti)) throw new RecordError('effective_time_frame has neither date_time nor time_interval', 'effective_time_frame', 'required');
+  if (!isObject(ti))
+    throw new RecordError(
+      'effective_time_frame has neither date_time nor time_interval',
+      'effective_time_frame',
+      'required',
+    );
   const p = 'effective_time_frame.time_interval';
   if (ti.date !== undefined) {
-    if (typeof ti.date !== 'string' || !ISO_DATE.test(ti.date)) throw new RecordError('date is not YYYY-MM-DD', `${p}.date`, 'value');
+    if (typeof ti.date !== 'string' || !ISO_DATE.test(ti.date))
+      throw new RecordError('date is not YYYY-MM-DD', `${p}.date`, 'value');
     return [ti.date, undefined];
   }
   const durationMs = (): number => {
     const d = ti.duration;
-    if (!isObject(d) || typeof d.value !== 'number' || typeof d.unit !== 'string' || !DURATION_MS[d.unit]) throw new RecordError('duration is missing or has an unknown unit', `${p}.duration`, 'value');
+    if (!isObject(d) || typeof d.value !== 'number' || typeof d.unit !== 'string' || !DURATION_MS[d.unit])
+      throw new RecordError('duration is missing or has an unknown unit', `${p}.duration`, 'value');
     return d.value * DURATION_MS[d.unit];
   };
   if (ti.start_date_time !== undefined) {
     const start = dateTime(ti.start_date_time, `${p}.start_date_time`);
-    const end = ti.end_date_time !== undefined ? dateTime(ti.end_date_time, `${p}.end_date_time`) : new Date(Date.parse(start) + durationMs()).toISOString();
-    if (Date.parse(end) < Date.parse(start)) throw new RecordError('interval ends before it starts', p, 'value');
+    const end =
+      ti.end_date_time !== undefined
+        ? dateTime(ti.end_date_time, `${p}.end_date_time`)
+        : new Date(Date.parse(start) + durationMs()).toISOString();
+    if (Date.parse(end) < Date.parse(start))
+      throw new RecordError('interval ends before it starts', p, 'value');
     return [start, end];
   }
   if (ti.end_date_time !== undefined) {
@@ -97,21 +123,37 @@ function timeFrame(body: Json): [string | undefined, string | undefined] {
 export function mapOpenMHealth(bytes: Buffer, ctx: MapContext): MapResult {
   const sink = new RecordSink(ctx);
   const subject = subjectOf(ctx);
-  if (!subject) sink.issue('warning', 'incomplete', 'file', 'no subject MRN given for this file: Observations have no subject');
+  if (!subject)
+    sink.issue(
+      'warning',
+      'incomplete',
+      'file',
+      'no subject MRN given for this file: Observations have no subject',
+    );
   for (const doc of readJsonDocuments(bytes, sink).flatMap(expandArray)) {
     sink.record(doc.location, () => [mapDataPoint(doc.value, doc.location, ctx, subject)]);
   }
   return sink.result;
 }
 
-function mapDataPoint(value: unknown, location: string, ctx: MapContext, subject: Json | undefined): FhirResource {
+function mapDataPoint(
+  value: unknown,
+  location: string,
+  ctx: MapContext,
+  subject: Json | undefined,
+): FhirResource {
   if (!isObject(value)) throw new RecordError('data point is not a JSON object', '$', 'structure');
   const header = isObject(value.header) ? value.header : undefined;
   const body = header ? value.body : value;
   if (!isObject(body)) throw new RecordError('body is missing or not an object', 'body', 'required');
   const schemaId = header && isObject(header.schema_id) ? header.schema_id : undefined;
   const schema = (typeof schemaId?.name === 'string' ? schemaId.name : undefined) ?? inferSchema(body);
-  if (!schema) throw new RecordError('schema not recognised (no header.schema_id and no known measure property)', header ? 'header.schema_id' : '$', 'not-supported');
+  if (!schema)
+    throw new RecordError(
+      'schema not recognised (no header.schema_id and no known measure property)',
+      header ? 'header.schema_id' : '$',
+      'not-supported',
+    );
   const prefix = header ? 'body.' : '';
   try {
     const [start, end] = timeFrame(body);
@@ -124,32 +166,85 @@ function mapDataPoint(value: unknown, location: string, ctx: MapContext, subject
       const components = (['systolic-blood-pressure', 'diastolic-blood-pressure'] as const).map((name) => {
         const uv = unitValue(body, SCHEMAS[name][0]);
         const m = measure(name);
-        return { code: { coding: [{ system: 'http://loinc.org', code: m.loinc, display: m.display }] }, valueQuantity: { value: uv.value, unit: uv.unit || 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } };
+        return {
+          code: { coding: [{ system: 'http://loinc.org', code: m.loinc, display: m.display }] },
+          valueQuantity: {
+            value: uv.value,
+            unit: uv.unit || 'mmHg',
+            system: 'http://unitsofmeasure.org',
+            code: 'mm[Hg]',
+          },
+        };
       });
-      obs = pointObservation({ id, measureName: 'blood-pressure', sourceCoding, start, end, subject, components });
+      obs = pointObservation({
+        id,
+        measureName: 'blood-pressure',
+        sourceCoding,
+        start,
+        end,
+        subject,
+        components,
+      });
     } else if (schema === 'hk-quantity-sample') {
       const type = String(body.quantity_type ?? '');
-      if (!/^HKQuantityTypeIdentifier\w+$/.test(type)) throw new RecordError('quantity_type is not a HealthKit quantity type', 'quantity_type', 'value');
+      if (!/^HKQuantityTypeIdentifier\w+$/.test(type))
+        throw new RecordError('quantity_type is not a HealthKit quantity type', 'quantity_type', 'value');
       const measureName = tables.apple[type];
-      const uv = body.count !== undefined ? { value: Number(body.count), unit: '{count}' } : unitValue(body, 'unit_value');
+      const uv =
+        body.count !== undefined
+          ? { value: Number(body.count), unit: '{count}' }
+          : unitValue(body, 'unit_value');
       if (!Number.isFinite(uv.value)) throw new RecordError('count is not a number', 'count', 'value');
-      obs = pointObservation({ id, measureName, sourceCoding: { system: HEALTHKIT_SYSTEM, code: type }, value: uv.value, unit: uv.unit, start, end, subject });
+      obs = pointObservation({
+        id,
+        measureName,
+        sourceCoding: { system: HEALTHKIT_SYSTEM, code: type },
+        value: uv.value,
+        unit: uv.unit,
+        start,
+        end,
+        subject,
+      });
     } else if (schema === 'hk-category-sample') {
       const type = String(body.category_type ?? '');
       const value = body.category_value;
-      if (!/^HKCategoryTypeIdentifier\w+$/.test(type)) throw new RecordError('category_type is not a HealthKit category type', 'category_type', 'value');
-      if (typeof value !== 'string' || !value) throw new RecordError('category_value is missing', 'category_value', 'required');
-      obs = pointObservation({ id, sourceCoding: { system: HEALTHKIT_SYSTEM, code: type }, valueCodeableConcept: { coding: [{ system: HEALTHKIT_SYSTEM, code: value }] }, start, end, subject });
+      if (!/^HKCategoryTypeIdentifier\w+$/.test(type))
+        throw new RecordError('category_type is not a HealthKit category type', 'category_type', 'value');
+      if (typeof value !== 'string' || !value)
+        throw new RecordError('category_value is missing', 'category_value', 'required');
+      obs = pointObservation({
+        id,
+        sourceCoding: { system: HEALTHKIT_SYSTEM, code: type },
+        valueCodeableConcept: { coding: [{ system: HEALTHKIT_SYSTEM, code: value }] },
+        start,
+        end,
+        subject,
+      });
     } else {
       const known = SCHEMAS[schema];
-      if (!known) throw new RecordError(`OMH schema ${schema.slice(0, 60)} is not mapped`, header ? 'header.schema_id.name' : '$', 'not-supported');
+      if (!known)
+        throw new RecordError(
+          `OMH schema ${schema.slice(0, 60)} is not mapped`,
+          header ? 'header.schema_id.name' : '$',
+          'not-supported',
+        );
       const uv = unitValue(body, known[0]);
-      obs = pointObservation({ id, measureName: known[1], sourceCoding, value: uv.value, unit: uv.unit || undefined, start, end, subject });
+      obs = pointObservation({
+        id,
+        measureName: known[1],
+        sourceCoding,
+        value: uv.value,
+        unit: uv.unit || undefined,
+        start,
+        end,
+        subject,
+      });
     }
     if (statistic) obs.extension = [{ url: STATISTIC_EXTENSION, valueCode: statistic.replace(/\s+/g, '-') }];
     return obs;
   } catch (e) {
-    if (e instanceof RecordError && prefix && e.location && !e.location.startsWith('header')) throw new RecordError(e.message, `${prefix}${e.location}`, e.code);
+    if (e instanceof RecordError && prefix && e.location && !e.location.startsWith('header'))
+      throw new RecordError(e.message, `${prefix}${e.location}`, e.code);
     throw e;
   }
 }

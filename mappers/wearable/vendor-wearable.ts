@@ -35,14 +35,21 @@ function time(v: unknown, field: string): { iso: string; ms: number } {
 
 function num(s: Json, field: string): number {
   const v = s[field];
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new RecordError('value is missing or not a number', field, 'value');
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new RecordError('value is missing or not a number', field, 'value');
   return v;
 }
 
 export function mapVendorWearable(bytes: Buffer, ctx: MapContext): MapResult {
   const sink = new RecordSink(ctx);
   const subject = subjectOf(ctx);
-  if (!subject) sink.issue('warning', 'incomplete', 'file', 'no subject MRN given for this file: Observations have no subject');
+  if (!subject)
+    sink.issue(
+      'warning',
+      'incomplete',
+      'file',
+      'no subject MRN given for this file: Observations have no subject',
+    );
   for (const doc of readJsonDocuments(bytes, sink)) {
     const root = doc.value;
     const base = doc.location === '$' ? '$' : `${doc.location}:$`;
@@ -52,12 +59,16 @@ export function mapVendorWearable(bytes: Buffer, ctx: MapContext): MapResult {
     }
     const dev = isObject(root.device) ? root.device : {};
     const vendor = typeof root.vendor === 'string' ? root.vendor : undefined;
-    const devResource = device(ctx, `${vendor ?? ''}|${String(dev.model ?? '')}|${String(dev.serial ?? '')}`, {
-      name: typeof dev.model === 'string' ? dev.model : undefined,
-      manufacturer: vendor,
-      model: typeof dev.model === 'string' ? dev.model : undefined,
-      version: typeof dev.firmware === 'string' ? dev.firmware : undefined,
-    });
+    const devResource = device(
+      ctx,
+      `${vendor ?? ''}|${String(dev.model ?? '')}|${String(dev.serial ?? '')}`,
+      {
+        name: typeof dev.model === 'string' ? dev.model : undefined,
+        manufacturer: vendor,
+        model: typeof dev.model === 'string' ? dev.model : undefined,
+        version: typeof dev.firmware === 'string' ? dev.firmware : undefined,
+      },
+    );
     const deviceRef = `Device/${devResource.id}`;
     let deviceEmitted = false;
     const withDevice = (resources: FhirResource[]): FhirResource[] => {
@@ -90,7 +101,12 @@ export function mapVendorWearable(bytes: Buffer, ctx: MapContext): MapResult {
         return;
       }
       sink.record(path, () => {
-        if (!kind) throw new RecordError('sample type is not one of heart_rate, steps, spo2, sleep, blood_pressure, body_weight', 'type', 'not-supported');
+        if (!kind)
+          throw new RecordError(
+            'sample type is not one of heart_rate, steps, spo2, sleep, blood_pressure, body_weight',
+            'type',
+            'not-supported',
+          );
         const start = time(s.start, 'start');
         const end = s.end === undefined ? start : time(s.end, 'end');
         if (end.ms < start.ms) throw new RecordError('sample ends before it starts', 'end', 'value');
@@ -99,9 +115,27 @@ export function mapVendorWearable(bytes: Buffer, ctx: MapContext): MapResult {
         if (kind === 'blood-pressure') {
           const components = (['systolic', 'diastolic'] as const).map((f) => {
             const m = measure(`${f}-blood-pressure`);
-            return { code: { coding: [{ system: 'http://loinc.org', code: m.loinc, display: m.display }] }, valueQuantity: { value: num(s, f), unit: 'mmHg', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } };
+            return {
+              code: { coding: [{ system: 'http://loinc.org', code: m.loinc, display: m.display }] },
+              valueQuantity: {
+                value: num(s, f),
+                unit: 'mmHg',
+                system: 'http://unitsofmeasure.org',
+                code: 'mm[Hg]',
+              },
+            };
           });
-          return withDevice([pointObservation({ id, measureName: kind, start: start.iso, end: end.iso, subject, deviceRef, components })]);
+          return withDevice([
+            pointObservation({
+              id,
+              measureName: kind,
+              start: start.iso,
+              end: end.iso,
+              subject,
+              deviceRef,
+              components,
+            }),
+          ]);
         }
         let value = num(s, 'value');
         let u = unit;
@@ -110,7 +144,18 @@ export function mapVendorWearable(bytes: Buffer, ctx: MapContext): MapResult {
           u = 'h';
         }
         if (kind === 'step-count') u = '{steps}';
-        return withDevice([pointObservation({ id, measureName: kind, value, unit: u, start: start.iso, end: end.iso, subject, deviceRef })]);
+        return withDevice([
+          pointObservation({
+            id,
+            measureName: kind,
+            value,
+            unit: u,
+            start: start.iso,
+            end: end.iso,
+            subject,
+            deviceRef,
+          }),
+        ]);
       });
     });
     for (const [start, w] of [...windows].sort((a, b) => a[0] - b[0])) {

@@ -8,10 +8,20 @@ import { FlatXmlScanner, XmlScanError } from './xml-scan';
 type Event = ['open', string, Record<string, string>, number] | ['close', string];
 
 /** Scan `xml` delivered in the given chunk sizes (cycled); returns the events or the error. */
-function scan(xml: string | Buffer, chunkSizes: number[] = [1 << 20], maxMarkupBytes?: number): { events: Event[]; error?: XmlScanError } {
+function scan(
+  xml: string | Buffer,
+  chunkSizes: number[] = [1 << 20],
+  maxMarkupBytes?: number,
+): { events: Event[]; error?: XmlScanError } {
   const bytes = typeof xml === 'string' ? Buffer.from(xml) : xml;
   const events: Event[] = [];
-  const s = new FlatXmlScanner({ open: (name, attrs, line) => events.push(['open', name, { ...attrs }, line]), close: (name) => events.push(['close', name]) }, { maxMarkupBytes });
+  const s = new FlatXmlScanner(
+    {
+      open: (name, attrs, line) => events.push(['open', name, { ...attrs }, line]),
+      close: (name) => events.push(['close', name]),
+    },
+    { maxMarkupBytes },
+  );
   try {
     let pos = 0;
     for (let k = 0; pos < bytes.length; k++) {
@@ -54,7 +64,18 @@ line	tab"
 
 const EXPECTED: Event[] = [
   ['open', 'HealthData', { locale: 'zh_CN' }, 10],
-  ['open', 'Record', { type: 'HKQuantityTypeIdentifierHeartRate', sourceName: '王的手表', device: '<<HKDevice: 0x1>, name:Apple Watch>', value: '72', note: 'single "quoted" & AB' }, 12],
+  [
+    'open',
+    'Record',
+    {
+      type: 'HKQuantityTypeIdentifierHeartRate',
+      sourceName: '王的手表',
+      device: '<<HKDevice: 0x1>, name:Apple Watch>',
+      value: '72',
+      note: 'single "quoted" & AB',
+    },
+    12,
+  ],
   ['close', 'Record'],
   // A multi-line tag is reported at the line of its closing '>'; literal newline/tab in a value become spaces.
   ['open', 'Record', { type: 'HKQuantityTypeIdentifierStepCount', value: 'multi line tab' }, 17],
@@ -77,7 +98,11 @@ describe('FlatXmlScanner', () => {
     const bytes = Buffer.from(DOC);
     for (let cut = 1; cut < bytes.length; cut++) {
       const r = scan(bytes, [cut, bytes.length]);
-      expect({ cut, error: r.error?.message, events: r.events }).toEqual({ cut, error: undefined, events: EXPECTED });
+      expect({ cut, error: r.error?.message, events: r.events }).toEqual({
+        cut,
+        error: undefined,
+        events: EXPECTED,
+      });
     }
     for (const sizes of [[1], [2], [3], [1, 2, 5]]) expect(scan(bytes, sizes).events).toEqual(EXPECTED);
   });
@@ -124,29 +149,45 @@ describe('FlatXmlScanner', () => {
     expect(r.error?.message).toMatch(/markup larger than 65536 bytes/);
     expect(r.error?.offset).toBe('<HealthData>'.length);
     // Under the limit the same element is fine, across many chunks.
-    expect(scan(huge, [4096], 1024 * 1024).events[1]).toEqual(['open', 'Record', { value: 'x'.repeat(300_000) }, 1]);
+    expect(scan(huge, [4096], 1024 * 1024).events[1]).toEqual([
+      'open',
+      'Record',
+      { value: 'x'.repeat(300_000) },
+      1,
+    ]);
   });
 
   it('keeps UTF-8 characters cut by a chunk boundary intact', () => {
     const doc = '<a n="数据"/>';
     const bytes = Buffer.from(doc);
-    for (let cut = 1; cut < bytes.length; cut++) expect(scan(bytes, [cut, 100]).events[0]).toEqual(['open', 'a', { n: '数据' }, 1]);
+    for (let cut = 1; cut < bytes.length; cut++)
+      expect(scan(bytes, [cut, 100]).events[0]).toEqual(['open', 'a', { n: '数据' }, 1]);
   });
 });
 
 describe('mapAppleHealthStream on hostile input', () => {
-  const ctx: MapContext = { institution: 'test-inst', sourceFile: 'export.xml', subjectMrn: 'M1', validate: false };
-  const record = (v: number): string => `<Record type="HKQuantityTypeIdentifierStepCount" sourceName="W" unit="count" startDate="2024-01-01 08:00:0${v} +0000" endDate="2024-01-01 08:01:00 +0000" value="${v}"/>`;
+  const ctx: MapContext = {
+    institution: 'test-inst',
+    sourceFile: 'export.xml',
+    subjectMrn: 'M1',
+    validate: false,
+  };
+  const record = (v: number): string =>
+    `<Record type="HKQuantityTypeIdentifierStepCount" sourceName="W" unit="count" startDate="2024-01-01 08:00:0${v} +0000" endDate="2024-01-01 08:01:00 +0000" value="${v}"/>`;
 
   it('maps what came before a 50 MB single element and reports it fatal with line and byte offset', async () => {
-    const head = Buffer.from(`<HealthData>\n${record(1)}\n${record(2)}\n<Record type="HKQuantityTypeIdentifierStepCount" value="`);
+    const head = Buffer.from(
+      `<HealthData>\n${record(1)}\n${record(2)}\n<Record type="HKQuantityTypeIdentifierStepCount" value="`,
+    );
     const filler = Buffer.alloc(50 * 1024 * 1024, 0x61);
     const r = await mapAppleHealthStream(Readable.from([head, filler, Buffer.from('"/></HealthData>')]), ctx);
     expectReconciled(r);
     expect(r.recordsMapped).toBe(2);
     const fatal = r.issues.find((i) => i.severity === 'fatal');
     expect(fatal?.location).toEqual(['export.xml:line 4 column 1']);
-    expect(fatal?.diagnostics).toMatch(new RegExp(`markup larger than \\d+ bytes\\) at byte offset ${head.lastIndexOf('<Record')}`));
+    expect(fatal?.diagnostics).toMatch(
+      new RegExp(`markup larger than \\d+ bytes\\) at byte offset ${head.lastIndexOf('<Record')}`),
+    );
   });
 
   it('reconciles the same records when the export arrives in 7-byte chunks', async () => {

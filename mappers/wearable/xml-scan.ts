@@ -71,7 +71,16 @@ function isNameStart(c: number): boolean {
 }
 
 function isNameChar(c: number): boolean {
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x3a || c === 0x2d || c === 0x2e || c >= 0x80;
+  return (
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x30 && c <= 0x39) ||
+    c === 0x5f ||
+    c === 0x3a ||
+    c === 0x2d ||
+    c === 0x2e ||
+    c >= 0x80
+  );
 }
 
 export interface XmlScanOptions {
@@ -202,8 +211,16 @@ export class FlatXmlScanner {
     if (name.charCodeAt(0) === 0x23) {
       const hex = name.charCodeAt(1) === 0x78;
       const digits = name.slice(hex ? 2 : 1);
-      const code = digits && (hex ? /^[0-9A-Fa-f]+$/ : /^[0-9]+$/).test(digits) ? parseInt(digits, hex ? 16 : 10) : NaN;
-      if (!(code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff))) {
+      const code =
+        digits && (hex ? /^[0-9A-Fa-f]+$/ : /^[0-9]+$/).test(digits) ? parseInt(digits, hex ? 16 : 10) : NaN;
+      if (!(
+        code === 0x9 ||
+        code === 0xa ||
+        code === 0xd ||
+        (code >= 0x20 && code <= 0xd7ff) ||
+        (code >= 0xe000 && code <= 0xfffd) ||
+        (code >= 0x10000 && code <= 0x10ffff)
+      )) {
         this.fail('character reference is not a valid XML character', amp);
       }
       return String.fromCodePoint(code);
@@ -234,7 +251,8 @@ export class FlatXmlScanner {
     let line = this.line;
     let lineStart = this.lineStart;
     let i = 1;
-    if (!isNameStart(tag.charCodeAt(i))) this.failInTag('element name does not start with a name character', tag, pos, i, line, lineStart);
+    if (!isNameStart(tag.charCodeAt(i)))
+      this.failInTag('element name does not start with a name character', tag, pos, i, line, lineStart);
     while (isNameChar(tag.charCodeAt(i))) i++;
     const name = this.internName(tag, 1, i);
     if (this.rootClosed) this.failInTag('text data outside of root node.', tag, pos, 0, line, lineStart);
@@ -255,7 +273,8 @@ export class FlatXmlScanner {
       }
       if (c === GT || c === SLASH) {
         const selfClosing = c === SLASH;
-        if (selfClosing && i + 1 !== n - 1) this.failInTag('forward slash in opening tag not followed by >', tag, pos, i, line, lineStart);
+        if (selfClosing && i + 1 !== n - 1)
+          this.failInTag('forward slash in opening tag not followed by >', tag, pos, i, line, lineStart);
         this.line = line;
         this.lineStart = lineStart;
         if (this.stack.length === 0) {
@@ -271,7 +290,8 @@ export class FlatXmlScanner {
       }
       if (i === wsStart) this.failInTag('no whitespace between attributes', tag, pos, i, line, lineStart);
       const nameStart = i;
-      if (!isNameStart(c)) this.failInTag('attribute name does not start with a name character', tag, pos, i, line, lineStart);
+      if (!isNameStart(c))
+        this.failInTag('attribute name does not start with a name character', tag, pos, i, line, lineStart);
       while (isNameChar(tag.charCodeAt(i))) i++;
       const key = this.internName(tag, nameStart, i);
       while (isSpace(tag.charCodeAt(i))) {
@@ -291,11 +311,20 @@ export class FlatXmlScanner {
         i++;
       }
       const quote = tag.charCodeAt(i);
-      if (quote !== QUOT && quote !== APOS) this.failInTag('unquoted attribute value', tag, pos, i, line, lineStart);
+      if (quote !== QUOT && quote !== APOS)
+        this.failInTag('unquoted attribute value', tag, pos, i, line, lineStart);
       const close = tag.indexOf(quote === QUOT ? '"' : "'", i + 1);
       if (close < 0) return 1;
       let value = tag.slice(i + 1, close);
-      if (hasLt && value.indexOf('<') >= 0) this.failInTag('disallowed character in attribute value', tag, pos, i + 1 + value.indexOf('<'), line, lineStart);
+      if (hasLt && value.indexOf('<') >= 0)
+        this.failInTag(
+          'disallowed character in attribute value',
+          tag,
+          pos,
+          i + 1 + value.indexOf('<'),
+          line,
+          lineStart,
+        );
       if (hasCtl && CONTROL.test(value)) {
         for (let k = value.indexOf('\n'); k >= 0; k = value.indexOf('\n', k + 1)) {
           line++;
@@ -309,14 +338,23 @@ export class FlatXmlScanner {
         this.lineStart = lineStart;
         value = this.decodeEntities(value, pos + Buffer.byteLength(tag.slice(0, i + 1)));
       }
-      if (attrs[key] !== undefined && Object.hasOwn(attrs, key)) this.failInTag('duplicate attribute', tag, pos, nameStart, line, lineStart);
-      if (key === '__proto__') Object.defineProperty(attrs, key, { value, enumerable: true, writable: true, configurable: true });
+      if (attrs[key] !== undefined && Object.hasOwn(attrs, key))
+        this.failInTag('duplicate attribute', tag, pos, nameStart, line, lineStart);
+      if (key === '__proto__')
+        Object.defineProperty(attrs, key, { value, enumerable: true, writable: true, configurable: true });
       else attrs[key] = value;
       i = close + 1;
     }
   }
 
-  private failInTag(message: string, tag: string, pos: number, i: number, line: number, lineStart: number): never {
+  private failInTag(
+    message: string,
+    tag: string,
+    pos: number,
+    i: number,
+    line: number,
+    lineStart: number,
+  ): never {
     this.failAt(message, pos + Buffer.byteLength(tag.slice(0, i)), line, lineStart);
   }
 
@@ -327,7 +365,9 @@ export class FlatXmlScanner {
    */
   private internName(tag: string, start: number, end: number): string {
     const n = end - start;
-    const h = (n * 31 + tag.charCodeAt(start) * 7 + tag.charCodeAt(end - 1) * 3 + tag.charCodeAt(start + (n >> 1))) & 1023;
+    const h =
+      (n * 31 + tag.charCodeAt(start) * 7 + tag.charCodeAt(end - 1) * 3 + tag.charCodeAt(start + (n >> 1))) &
+      1023;
     const cached = this.names[h];
     if (cached !== undefined && cached.length === n && tag.startsWith(cached, start)) return cached;
     const fresh = internalized(tag.slice(start, end));
@@ -401,7 +441,8 @@ export class FlatXmlScanner {
   /** `<!--`, `<![CDATA[`, `<!DOCTYPE`. */
   private bang(buf: Buffer, pos: number, len: number): number {
     if (pos + 4 > len) return INCOMPLETE;
-    if (buf[pos + 2] === 0x2d && buf[pos + 3] === 0x2d) return this.skipTo(buf, pos + 4, len, COMMENT_END, pos);
+    if (buf[pos + 2] === 0x2d && buf[pos + 3] === 0x2d)
+      return this.skipTo(buf, pos + 4, len, COMMENT_END, pos);
     if (pos + 9 > len) return INCOMPLETE;
     if (buf.compare(CDATA_START, 0, CDATA_START.length, pos + 2, pos + 9) === 0) {
       if (this.stack.length === 0) this.fail('CDATA section outside of root node.', pos);

@@ -30,7 +30,9 @@ describe('annotator page in headless Chromium', () => {
   beforeAll(async () => {
     // A fresh CI machine has no browser: install Debian's chromium with the stack's helper (root + apt), or say how.
     if (!process.env.CHROMIUM_PATH) {
-      await ensureDebianPackages(['chromium'], 'the annotator page browser test', (m) => process.stderr.write(`[annotator e2e] ${m}\n`));
+      await ensureDebianPackages(['chromium'], 'the annotator page browser test', (m) =>
+        process.stderr.write(`[annotator e2e] ${m}\n`),
+      );
     }
     previewRoot = mkdtempSync(path.join(os.tmpdir(), 'tributary-e2e-previews-'));
     profile = mkdtempSync(path.join(os.tmpdir(), 'tributary-e2e-profile-'));
@@ -43,17 +45,31 @@ describe('annotator page in headless Chromium', () => {
         '<ellipse cx="128" cy="128" rx="110" ry="90" fill="#777"/><ellipse cx="90" cy="120" rx="35" ry="50" fill="#222"/>' +
         '<ellipse cx="166" cy="120" rx="35" ry="50" fill="#222"/><circle cx="170" cy="100" r="7" fill="#ddd"/></svg>',
     );
-    for (const it of items) for (const p of it.previews ?? []) await sharp(svg).png().toFile(path.join(previewRoot, p.ref));
+    for (const it of items)
+      for (const p of it.previews ?? []) await sharp(svg).png().toFile(path.join(previewRoot, p.ref));
     await store.enqueue(items, loadRoutingRules());
-    tokens.cardio = (await store.addUser({ id: 'dr-cardio', role: 'annotator', queues: ['cardiology'] })).token;
-    tokens.radio = (await store.addUser({ id: 'dr-radio', role: 'annotator', queues: ['radiology-chest'] })).token;
+    tokens.cardio = (
+      await store.addUser({ id: 'dr-cardio', role: 'annotator', queues: ['cardiology'] })
+    ).token;
+    tokens.radio = (
+      await store.addUser({ id: 'dr-radio', role: 'annotator', queues: ['radiology-chest'] })
+    ).token;
     server = await startAnnotationServer({ store, port: 0, host: '127.0.0.1', previewRoot });
     // A fresh profile directory per run (playwright passes it as --user-data-dir).
     browser = await chromium.launchPersistentContext(profile, {
       executablePath,
       headless: true,
       viewport: { width: 1100, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = browser.pages()[0] ?? (await browser.newPage());
   }, 600_000);
@@ -99,7 +115,9 @@ describe('annotator page in headless Chromium', () => {
     await signIn(tokens.radio);
     await page.keyboard.press('n');
     await page.waitForSelector('#item-previews img');
-    await page.waitForFunction("(() => { const img = document.querySelector('#item-previews img'); return !!img && img.complete && img.naturalWidth === 256; })()");
+    await page.waitForFunction(
+      "(() => { const img = document.querySelector('#item-previews img'); return !!img && img.complete && img.naturalWidth === 256; })()",
+    );
     expect(await page.textContent('#item-title')).toBe('CT chest without contrast');
     expect(await page.textContent('#item-meta')).toContain('CT · CHEST');
     const box = (await page.locator('#item-previews img').boundingBox())!;
@@ -119,7 +137,9 @@ describe('annotator page in headless Chromium', () => {
     await page.keyboard.press('Enter');
     await expect.poll(() => page.textContent('#status')).toMatch(/^Submitted/);
     const rows = await store.exportRows('radiology-chest');
-    const region = rows.flatMap((r) => r.labels).find((l) => l.annotator === 'dr-radio')!.labels as { regions: { label: string; x: number }[] };
+    const region = rows.flatMap((r) => r.labels).find((l) => l.annotator === 'dr-radio')!.labels as {
+      regions: { label: string; x: number }[];
+    };
     expect(region.regions).toHaveLength(1);
     expect(region.regions[0].label).toBe('nodule');
     expect(region.regions[0].x).toBeGreaterThan(0.5);

@@ -12,7 +12,10 @@ import { dropSchema } from './pg-support';
  * real row locks), each run in its own schema, dropped afterwards.
  */
 const url = process.env.DATABASE_URL;
-if (!url) throw new Error('DATABASE_URL is not set: the integration global setup (tests/integration/global-setup.ts) provides it');
+if (!url)
+  throw new Error(
+    'DATABASE_URL is not set: the integration global setup (tests/integration/global-setup.ts) provides it',
+  );
 const databaseUrl: string = url;
 
 const apiSchema = `annotation_test_${crypto.randomBytes(4).toString('hex')}`;
@@ -23,9 +26,19 @@ const synth = await buildSynthWorkItems({ seed: 'annotation-leak', patients: 2 }
 // One found under one key only is a transformed value (a shifted date, a surrogate) that happens to equal another
 // planted value, which says nothing about de-identification. Items come out in record order under either key, so
 // the i-th items are the same record.
-const synthOtherKey = await buildSynthWorkItems({ seed: 'annotation-leak', patients: 2, keySecret: 'annotation-leak-test-2' });
+const synthOtherKey = await buildSynthWorkItems({
+  seed: 'annotation-leak',
+  patients: 2,
+  keySecret: 'annotation-leak-test-2',
+});
 const plantedLower = [...new Set(synth.planted.map((v) => v.toLowerCase()).filter((v) => v.length >= 4))];
-const sameRecords = synthOtherKey.items.length === synth.items.length && synth.items.every((it, i) => it.institution === synthOtherKey.items[i].institution && it.resourceType === synthOtherKey.items[i].resourceType);
+const sameRecords =
+  synthOtherKey.items.length === synth.items.length &&
+  synth.items.every(
+    (it, i) =>
+      it.institution === synthOtherKey.items[i].institution &&
+      it.resourceType === synthOtherKey.items[i].resourceType,
+  );
 const untransformed = new Set<string>();
 const inAnyItem = new Set<string>();
 synth.items.forEach((item, i) => {
@@ -44,7 +57,9 @@ describeAnnotationApi({
   cleanup: () => dropSchema(apiSchema),
   planted: [...samplePlantedValues(), ...synth.planted],
   // Strict: every planted value is a failure in an item, except those explained by the key (see above).
-  strictValues: [...samplePlantedValues(), ...synth.planted].map((v) => v.toLowerCase()).filter((v) => !keyDependent.has(v)),
+  strictValues: [...samplePlantedValues(), ...synth.planted]
+    .map((v) => v.toLowerCase())
+    .filter((v) => !keyDependent.has(v)),
   extraItems: async () => synth.items,
   minItemsViewed: 20,
 });
@@ -72,14 +87,21 @@ describe('queue store on PostgreSQL: 20 claimers on separate connections', () =>
   });
 
   it('applies migrations once even when two stores open at the same time', async () => {
-    const [a, b] = await Promise.all([openQueueStore({ databaseUrl, schema }), openQueueStore({ databaseUrl, schema })]);
+    const [a, b] = await Promise.all([
+      openQueueStore({ databaseUrl, schema }),
+      openQueueStore({ databaseUrl, schema }),
+    ]);
     await Promise.all([a.close(), b.close()]);
   });
 
   it('hands each item to exactly its overlap of distinct annotators under concurrent claims', async () => {
     const rules = loadRoutingRules();
     await store.enqueue(cardiologyItems(40, 'pgconc'), rules);
-    const users = await Promise.all(Array.from({ length: 20 }, (_, i) => store.addUser({ id: `pg-${i}`, role: 'annotator', queues: ['cardiology'] })));
+    const users = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.addUser({ id: `pg-${i}`, role: 'annotator', queues: ['cardiology'] }),
+      ),
+    );
     const perItem = new Map<string, string[]>();
     await Promise.all(
       users.map(async ({ user }) => {

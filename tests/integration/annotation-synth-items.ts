@@ -23,29 +23,60 @@ import { listFiles } from '../../synth/verify';
 const files = (dir: string): string[] => listFiles(dir).map((f) => join(dir, f));
 
 async function mapAll(dir: string, gt: GroundTruth) {
-  const institutions = JSON.parse(readFileSync(join(dir, 'institutions.json'), 'utf8')).institutions as { id: string; timezone: string }[];
-  const raw = new Map<string, { source: SourceKind; resources: Awaited<ReturnType<typeof mapFile>>['resources'] }[]>();
+  const institutions = JSON.parse(readFileSync(join(dir, 'institutions.json'), 'utf8')).institutions as {
+    id: string;
+    timezone: string;
+  }[];
+  const raw = new Map<
+    string,
+    { source: SourceKind; resources: Awaited<ReturnType<typeof mapFile>>['resources'] }[]
+  >();
   for (const e of gt.expected.filter((x) => x.source === 'ehr' || x.source === 'wearable')) {
     const format = (e.format === 'fhir-api' ? 'fhir' : e.format) as SourceFormat;
     const inst = institutions.find((i) => i.id === e.institution)!;
     const base: Omit<MapContext, 'sourceFile'> = { institution: e.institution, timezone: inst.timezone };
     if (format === 'his-csv') {
-      base.columnMapping = hisCsvMappingSchema.parse(JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'config', 'his-csv', `${e.institution}.json`), 'utf8')));
+      base.columnMapping = hisCsvMappingSchema.parse(
+        JSON.parse(
+          readFileSync(
+            join(import.meta.dirname, '..', '..', 'config', 'his-csv', `${e.institution}.json`),
+            'utf8',
+          ),
+        ),
+      );
     }
     const list = files(join(dir, e.institution, e.source));
     const add = (resources: Awaited<ReturnType<typeof mapFile>>['resources']) =>
-      raw.set(e.institution, [...(raw.get(e.institution) ?? []), { source: e.source as SourceKind, resources }]);
+      raw.set(e.institution, [
+        ...(raw.get(e.institution) ?? []),
+        { source: e.source as SourceKind, resources },
+      ]);
     if (format === 'fhir') {
-      const ordered = [...list.filter((f) => f.endsWith('Patient.ndjson')), ...list.filter((f) => !f.endsWith('Patient.ndjson'))];
-      add((await mapBuffer('fhir', Buffer.concat(ordered.map((f) => readFileSync(f))), { ...base, sourceFile: `${e.institution}/ehr/fhir`, validate: false })).resources);
+      const ordered = [
+        ...list.filter((f) => f.endsWith('Patient.ndjson')),
+        ...list.filter((f) => !f.endsWith('Patient.ndjson')),
+      ];
+      add(
+        (
+          await mapBuffer('fhir', Buffer.concat(ordered.map((f) => readFileSync(f))), {
+            ...base,
+            sourceFile: `${e.institution}/ehr/fhir`,
+            validate: false,
+          })
+        ).resources,
+      );
       continue;
     }
-    for (const f of list) add((await mapFile(format, f, { ...base, sourceFile: relative(dir, f), validate: false })).resources);
+    for (const f of list)
+      add((await mapFile(format, f, { ...base, sourceFile: relative(dir, f), validate: false })).resources);
   }
   return raw;
 }
 
-const cached = new Map<string, Promise<{ items: VerifiedWorkItem[]; planted: string[]; quarantined: number }>>();
+const cached = new Map<
+  string,
+  Promise<{ items: VerifiedWorkItem[]; planted: string[]; quarantined: number }>
+>();
 
 /**
  * Work items the way the pipeline makes them: the generator's institutions (EHR and wearable sources) mapped to FHIR,
@@ -63,8 +94,15 @@ export function buildSynthWorkItems(options: { seed: string; patients: number; k
     try {
       const gt = generateSynth({ out: dir, seed: options.seed, patients: options.patients }).groundTruth;
       const raw = await mapAll(dir, gt);
-      const keyService = createKeyService({ key: crypto.createHash('sha256').update(keySecret).digest(), keyId: 'k-annotation' });
-      const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate: new Date('2025-06-30T00:00:00Z') });
+      const keyService = createKeyService({
+        key: crypto.createHash('sha256').update(keySecret).digest(),
+        keyId: 'k-annotation',
+      });
+      const engine = createDeidEngine({
+        profile: 'safe-harbor',
+        keyService,
+        referenceDate: new Date('2025-06-30T00:00:00Z'),
+      });
       const items: VerifiedWorkItem[] = [];
       let quarantined = 0;
       for (const [institution, batches] of raw) {
@@ -73,8 +111,15 @@ export function buildSynthWorkItems(options: { seed: string; patients: number; k
         quarantined += result.quarantined.length;
         for (const out of result.outputs) {
           // Notes, conditions and reports (the EHR candidates); wearable flags are left out of this fixture.
-          const content = workItemContentOf({ resource: out, id: `${institution}:ehr:${out.resourceType}/${String(out.id)}` }, institution, 'ehr');
-          if (content) items.push(sealWorkItem(content, { policy: 'safe-harbor', policyVersion: 'test', keyId: 'k-annotation' }));
+          const content = workItemContentOf(
+            { resource: out, id: `${institution}:ehr:${out.resourceType}/${String(out.id)}` },
+            institution,
+            'ehr',
+          );
+          if (content)
+            items.push(
+              sealWorkItem(content, { policy: 'safe-harbor', policyVersion: 'test', keyId: 'k-annotation' }),
+            );
         }
       }
       return { items, planted: [...new Set(gt.planted.map((p) => p.value))], quarantined };

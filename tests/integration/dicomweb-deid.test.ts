@@ -28,7 +28,9 @@ describe('DICOMweb pull → de-identify → push (Orthanc)', () => {
       expect(studies).toHaveLength(1);
       const pulled = await pacs.retrieveInstances(source.studyInstanceUid);
       expect(pulled.length).toBeGreaterThanOrEqual(1);
-      const mine = pulled.map((b) => summarizeDicom(b)).findIndex((s) => s.sopInstanceUid === source.sopInstanceUid);
+      const mine = pulled
+        .map((b) => summarizeDicom(b))
+        .findIndex((s) => s.sopInstanceUid === source.sopInstanceUid);
       expect(mine).toBeGreaterThanOrEqual(0);
 
       const r = deidentifyDicom(pulled[mine], { keyService, institution: 'riverside-general' });
@@ -38,7 +40,11 @@ describe('DICOMweb pull → de-identify → push (Orthanc)', () => {
 
       const found = await pacs.searchInstances(keyService.uid(source.studyInstanceUid));
       expect(found.map((i) => jsonValue(i, '00080018'))).toContain(r.summary.sopInstanceUid);
-      const back = await pacs.retrieveInstance(r.summary.studyInstanceUid, r.summary.seriesInstanceUid, r.summary.sopInstanceUid);
+      const back = await pacs.retrieveInstance(
+        r.summary.studyInstanceUid,
+        r.summary.seriesInstanceUid,
+        r.summary.sopInstanceUid,
+      );
       const summary = summarizeDicom(back);
       expect(summary.patientId).toBe(r.summary.patientId);
       expect(summary.seriesInstanceUid).toBe(keyService.uid(source.seriesInstanceUid));

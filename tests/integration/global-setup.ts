@@ -35,7 +35,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await acquireLease(config, leaseId);
   let started: ServiceName[] = [];
   try {
-    const handle = await ensureStack(config, { progress: (m) => process.stderr.write(`[integration stack] ${m}\n`) });
+    const handle = await ensureStack(config, {
+      progress: (m) => process.stderr.write(`[integration stack] ${m}\n`),
+    });
     started = handle.started;
     // Once TEMPORAL_ADDRESS is set below, workers see Temporal as "external" and would not create the local codec
     // key; create it now so every test process reads the same one.
@@ -49,6 +51,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     const keep = process.env.TRIBUTARY_KEEP_STACK === '1';
     const stopped = await releaseLease(config, leaseId, keep ? [] : started, { keep });
-    if (stopped.length) process.stderr.write(`[integration stack] stopped what this run started: ${stopped.join(', ')}\n`);
+    if (stopped.length)
+      process.stderr.write(`[integration stack] stopped what this run started: ${stopped.join(', ')}\n`);
   };
 }

@@ -6,7 +6,12 @@ import { startIngestRun, waitForRun } from '../../cli/commands/ingest';
 import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
 import { createTemporalClient } from '../../platform/temporal';
 import type { IngestRunProgress } from '../../schemas/ingest';
-import { createIngestWorld, expectSourcesMatchTruth, publishedResourceIds, type IngestWorld } from './ingest-support';
+import {
+  createIngestWorld,
+  expectSourcesMatchTruth,
+  publishedResourceIds,
+  type IngestWorld,
+} from './ingest-support';
 
 /**
  * FHIR-API institutions ingested through Bulk Data `$export` (kick-off, polling, NDJSON files) instead of search
@@ -31,11 +36,13 @@ beforeAll(async () => {
       else if (/\/fhir\/[A-Z][A-Za-z]+(\?|$)/.test(url)) seen.searches++;
       else if (url.includes('/fhir/bulk-files/')) seen.files++;
       const headers: Record<string, string> = {};
-      for (const h of ['prefer', 'accept']) if (typeof req.headers[h] === 'string') headers[h] = req.headers[h];
+      for (const h of ['prefer', 'accept'])
+        if (typeof req.headers[h] === 'string') headers[h] = req.headers[h];
       const upstream = await fetch(world.server.url + url, { headers });
       let body = Buffer.from(await upstream.arrayBuffer());
       // Status and file links name the origin: point them at this proxy so every request passes here.
-      if ((upstream.headers.get('content-type') ?? '').includes('json')) body = Buffer.from(body.toString('utf8').replaceAll(world.server.url, proxyUrl));
+      if ((upstream.headers.get('content-type') ?? '').includes('json'))
+        body = Buffer.from(body.toString('utf8').replaceAll(world.server.url, proxyUrl));
       const out: Record<string, string> = {};
       for (const h of ['content-type', 'retry-after', 'x-progress', 'content-location']) {
         const v = upstream.headers.get(h);
@@ -52,7 +59,10 @@ beforeAll(async () => {
   proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
   client = await createTemporalClient(world.config);
   for (const mode of ['search', 'bulk'] as const) {
-    const queueNames = { ingest: `${world.queues.ingest}-${mode}`, imaging: `${world.queues.imaging}-${mode}` };
+    const queueNames = {
+      ingest: `${world.queues.ingest}-${mode}`,
+      imaging: `${world.queues.imaging}-${mode}`,
+    };
     const deps = createIngestDeps(world.config, { queueSchema: world.queueSchema, fhirMode: mode });
     workers.push(await startIngestWorkers({ config: world.config, queueNames, deps }));
   }
@@ -98,9 +108,15 @@ describe('ingest of FHIR-API institutions through Bulk Data $export', () => {
       expectSourcesMatchTruth(progress, world.truth, mode);
     }
     const countsOf = (mode: 'search' | 'bulk') =>
-      Object.fromEntries(runs[mode].progress.sources.map((s) => [s.institution, { ...s.counts!, pages: 0, pagesQuarantined: 0 }]));
+      Object.fromEntries(
+        runs[mode].progress.sources.map((s) => [
+          s.institution,
+          { ...s.counts!, pages: 0, pagesQuarantined: 0 },
+        ]),
+      );
     expect(countsOf('bulk')).toEqual(countsOf('search'));
-    const published = (mode: 'search' | 'bulk') => [...publishedResourceIds(runs[mode].progress.outputDir!).keys()].sort();
+    const published = (mode: 'search' | 'bulk') =>
+      [...publishedResourceIds(runs[mode].progress.outputDir!).keys()].sort();
     expect(published('bulk')).toEqual(published('search'));
     expect(published('bulk').length).toBe(runs.bulk.progress.totals.resourcesPublished);
   });

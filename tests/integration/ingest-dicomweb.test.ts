@@ -12,7 +12,15 @@ import type { IngestRunProgress } from '../../schemas/ingest';
 import { uploadStudiesToOrthanc } from '../../synth/orthanc-upload';
 import { startSynthServer, type SynthServer } from '../../synth/serve';
 import { ingestRunWorkflowId } from '../../workflows/definitions';
-import { collectHistories, createIngestWorld, expectSourcesMatchTruth, findPlanted, publishedResourceIds, runWorkflowIds, type IngestWorld } from './ingest-support';
+import {
+  collectHistories,
+  createIngestWorld,
+  expectSourcesMatchTruth,
+  findPlanted,
+  publishedResourceIds,
+  runWorkflowIds,
+  type IngestWorld,
+} from './ingest-support';
 import { removeStudiesFromOrthanc } from './orthanc-support';
 
 /**
@@ -34,7 +42,7 @@ const workers: RunningWorkers[] = [];
 const runs = {} as Record<Mode, { runId: string; state: string; progress: IngestRunProgress }>;
 
 beforeAll(async () => {
-    world = await createIngestWorld('dicomweb', { patients: 2, institutions });
+  world = await createIngestWorld('dicomweb', { patients: 2, institutions });
   const orthancUrl = world.config.orthanc.url;
   // Stale copies of these studies (an earlier run with other parameters) would make Orthanc's WADO-RS answer 404.
   await removeStudiesFromOrthanc(orthancUrl, studyUids());
@@ -52,7 +60,9 @@ beforeAll(async () => {
       if (/\/dicom-web\/studies$/.test(p)) seen.studySearches++;
       else if (/\/dicom-web\/studies\/[^/]+\/instances$/.test(p)) seen.instanceSearches++;
       else if (/\/instances\/[^/]+$/.test(p)) seen.retrieves++;
-      const upstream = await fetch(pacs.url + url, { headers: { accept: String(req.headers.accept ?? '*/*') } });
+      const upstream = await fetch(pacs.url + url, {
+        headers: { accept: String(req.headers.accept ?? '*/*') },
+      });
       const out: Record<string, string> = {};
       for (const h of ['content-type', 'retry-after']) {
         const v = upstream.headers.get(h);
@@ -65,7 +75,10 @@ beforeAll(async () => {
   proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
   client = await createTemporalClient(world.config);
   for (const mode of ['files', 'dicomweb'] as const) {
-    const queueNames = { ingest: `${world.queues.ingest}-${mode}`, imaging: `${world.queues.imaging}-${mode}` };
+    const queueNames = {
+      ingest: `${world.queues.ingest}-${mode}`,
+      imaging: `${world.queues.imaging}-${mode}`,
+    };
     const deps = createIngestDeps(world.config, { queueSchema: world.queueSchema, imagingMode: mode });
     workers.push(await startIngestWorkers({ config: world.config, queueNames, deps }));
   }
@@ -98,15 +111,25 @@ afterAll(async () => {
 
 /** This world's StudyInstanceUIDs (ground truth). */
 function studyUids(): string[] {
-  return [...new Set(world.truth.planted.filter((p) => p.type === 'uid' && p.path === '(0020,000D)').map((p) => p.value))];
+  return [
+    ...new Set(
+      world.truth.planted.filter((p) => p.type === 'uid' && p.path === '(0020,000D)').map((p) => p.value),
+    ),
+  ];
 }
 
 /** Published DICOM files of a run: relative path → sha256. */
 function dicomOutputs(outputDir: string): Record<string, string> {
   const dir = path.join(outputDir, 'dicom');
   const out: Record<string, string> = {};
-  for (const f of fs.readdirSync(dir, { recursive: true }).map(String).filter((x) => x.endsWith('.dcm'))) {
-    out[f] = crypto.createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex');
+  for (const f of fs
+    .readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((x) => x.endsWith('.dcm'))) {
+    out[f] = crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(path.join(dir, f)))
+      .digest('hex');
   }
   return out;
 }
@@ -114,7 +137,9 @@ function dicomOutputs(outputDir: string): Record<string, string> {
 describe('imaging ingest by DICOMweb from the real Orthanc', () => {
   it('pulls every study by QIDO and every instance by WADO, and no file drop', () => {
     expect(runs.dicomweb.state).toBe('completed');
-    const expected = world.truth.expected.filter((e) => e.source === 'imaging').reduce((n, e) => n + e.records, 0);
+    const expected = world.truth.expected
+      .filter((e) => e.source === 'imaging')
+      .reduce((n, e) => n + e.records, 0);
     expect(uploaded).toBe(expected);
     expect(seen.fileDrops).toBe(0);
     expect(seen.retrieves).toBeGreaterThanOrEqual(expected);
@@ -124,10 +149,15 @@ describe('imaging ingest by DICOMweb from the real Orthanc', () => {
 
   it('answers each institution for its own studies only', async () => {
     const [own, other] = institutions;
-    const uid = world.truth.planted.find((p) => p.type === 'uid' && p.path === '(0020,000D)' && p.institution === own)!.value;
+    const uid = world.truth.planted.find(
+      (p) => p.type === 'uid' && p.path === '(0020,000D)' && p.institution === own,
+    )!.value;
     expect((await fetch(`${pacs.url}/${own}/dicom-web/studies/${uid}/instances`)).status).toBe(200);
     expect((await fetch(`${pacs.url}/${other}/dicom-web/studies/${uid}/instances`)).status).toBe(404);
-    const listed = (await (await fetch(`${pacs.url}/${other}/dicom-web/studies`)).json()) as Record<string, { Value?: string[] }>[];
+    const listed = (await (await fetch(`${pacs.url}/${other}/dicom-web/studies`)).json()) as Record<
+      string,
+      { Value?: string[] }
+    >[];
     expect(listed.length).toBeGreaterThan(0);
     expect(listed.map((s) => s['0020000D']?.Value?.[0])).not.toContain(uid);
   });
@@ -139,7 +169,8 @@ describe('imaging ingest by DICOMweb from the real Orthanc', () => {
       expect(progress.sources.map((s) => s.institution).sort(), mode).toEqual([...institutions].sort());
       expectSourcesMatchTruth(progress, world.truth, mode);
     }
-    const countsOf = (mode: Mode) => Object.fromEntries(runs[mode].progress.sources.map((s) => [s.institution, s.counts]));
+    const countsOf = (mode: Mode) =>
+      Object.fromEntries(runs[mode].progress.sources.map((s) => [s.institution, s.counts]));
     expect(countsOf('dicomweb')).toEqual(countsOf('files'));
     const fhir = (mode: Mode) => [...publishedResourceIds(runs[mode].progress.outputDir!).keys()].sort();
     expect(fhir('dicomweb')).toEqual(fhir('files'));
@@ -156,7 +187,8 @@ describe('imaging ingest by DICOMweb from the real Orthanc', () => {
     expect(histories.events).toBeGreaterThan(ids.length * 5);
     expect(findPlanted(histories.raw, world.truth)).toEqual([]);
     expect(findPlanted(histories.decoded, world.truth)).toEqual([]);
-    for (const uid of studyUids()) expect(histories.decoded.includes(uid) || histories.raw.includes(uid)).toBe(false);
+    for (const uid of studyUids())
+      expect(histories.decoded.includes(uid) || histories.raw.includes(uid)).toBe(false);
     expect(histories.decoded).toContain('"rawKey":"raw/');
   });
 });

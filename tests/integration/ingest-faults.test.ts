@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRunProgress, startIngestRun, waitForRun } from '../../cli/commands/ingest';
 import { startIngestWorkers } from '../../cli/commands/worker';
 import { createTemporalClient } from '../../platform/temporal';
-import { countDicomFiles, createIngestWorld, publishedResourceIds, worldDeps, type IngestWorld } from './ingest-support';
+import {
+  countDicomFiles,
+  createIngestWorld,
+  publishedResourceIds,
+  worldDeps,
+  type IngestWorld,
+} from './ingest-support';
 
 /**
  * Failures on the way in: an institution answering 500, a 429 storm, a corrupt file (through a fault-injecting
@@ -45,9 +51,13 @@ beforeAll(async () => {
     const upstream = await fetch(world.server.url + url);
     let body = Buffer.from(await upstream.arrayBuffer());
     // The file index and paging links name the origin: point them at this proxy so every request passes here.
-    if ((upstream.headers.get('content-type') ?? '').includes('json')) body = Buffer.from(body.toString('utf8').replaceAll(world.server.url, proxyUrl));
-    if (inst === CORRUPT && url.endsWith('/druglabel/openfda/labels.json')) body = Buffer.from('{"meta": {"results": tru\u0000\u0001 not json');
-    res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/octet-stream' });
+    if ((upstream.headers.get('content-type') ?? '').includes('json'))
+      body = Buffer.from(body.toString('utf8').replaceAll(world.server.url, proxyUrl));
+    if (inst === CORRUPT && url.endsWith('/druglabel/openfda/labels.json'))
+      body = Buffer.from('{"meta": {"results": tru\u0000\u0001 not json');
+    res.writeHead(upstream.status, {
+      'content-type': upstream.headers.get('content-type') ?? 'application/octet-stream',
+    });
     res.end(body);
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
@@ -73,7 +83,11 @@ describe('ingest under failures', () => {
   });
 
   it('retries 500s and a 429 storm, quarantines a corrupt file, and still completes', async () => {
-    const workers = await startIngestWorkers({ config: world.config, queueNames: world.queues, deps: worldDeps(world) });
+    const workers = await startIngestWorkers({
+      config: world.config,
+      queueNames: world.queues,
+      deps: worldDeps(world),
+    });
     try {
       const runId = `it-faults-${process.pid}`;
       await startIngestRun(client, {
@@ -111,13 +125,29 @@ describe('ingest under failures', () => {
     const spawnWorker = (): ChildProcess =>
       spawn(
         process.execPath,
-        [path.resolve('bin/tributary.mjs'), 'worker', '--ingest-queue', world.queues.ingest, '--imaging-queue', world.queues.imaging],
+        [
+          path.resolve('bin/tributary.mjs'),
+          'worker',
+          '--ingest-queue',
+          world.queues.ingest,
+          '--imaging-queue',
+          world.queues.imaging,
+        ],
         { env: { ...world.env, TRIBUTARY_LOG_LEVEL: 'error' }, stdio: ['ignore', 'ignore', 'pipe'] },
       );
-    const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+    const exited = (child: ChildProcess) =>
+      new Promise<void>((resolve) =>
+        child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
+      );
     let worker = spawnWorker();
     try {
-      await startIngestRun(client, { endpoint: world.server.url, runId, institutions, taskQueue: world.queues.ingest, imagingQueue: world.queues.imaging });
+      await startIngestRun(client, {
+        endpoint: world.server.url,
+        runId,
+        institutions,
+        taskQueue: world.queues.ingest,
+        imagingQueue: world.queues.imaging,
+      });
       // Kill in the middle: once some pages are in but the run is far from done.
       for (;;) {
         const snap = await getRunProgress(client, runId);

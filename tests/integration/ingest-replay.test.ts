@@ -27,17 +27,33 @@ async function replay(histories: RecordedHistories): Promise<{ workflowId: strin
   const out: { workflowId: string; error?: Error }[] = [];
   const results = Worker.runReplayHistories(
     { workflowBundle: bundle, replayName: 'ingest-replay' },
-    Object.entries(histories).map(([workflowId, history]) => ({ workflowId, history: proto.temporal.api.history.v1.History.fromObject(history as object) })),
+    Object.entries(histories).map(([workflowId, history]) => ({
+      workflowId,
+      history: proto.temporal.api.history.v1.History.fromObject(history as object),
+    })),
   );
   for await (const r of results) out.push({ workflowId: r.workflowId, error: r.error });
   return out;
 }
 
-const eventsOf = (history: unknown) => (history as { events: { eventType: string; activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }[] }).events;
+const eventsOf = (history: unknown) =>
+  (
+    history as {
+      events: {
+        eventType: string;
+        activityTaskScheduledEventAttributes?: { activityType?: { name?: string } };
+      }[];
+    }
+  ).events;
 /** Activity types scheduled on the server, in order (local activities are markers, not in this list). */
-const scheduledActivities = (history: unknown) => eventsOf(history).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
-const readFixture = (name: string) => JSON.parse(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', name), 'utf8')) as RecordedHistories;
-const historyOf = (histories: RecordedHistories, idPart: string) => Object.entries(histories).find(([id]) => id.includes(idPart))![1];
+const scheduledActivities = (history: unknown) =>
+  eventsOf(history)
+    .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
+    .filter(Boolean);
+const readFixture = (name: string) =>
+  JSON.parse(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', name), 'utf8')) as RecordedHistories;
+const historyOf = (histories: RecordedHistories, idPart: string) =>
+  Object.entries(histories).find(([id]) => id.includes(idPart))![1];
 
 /** Every history replays against the current workflow code without a nondeterminism error. */
 async function expectReplays(histories: RecordedHistories, count?: number): Promise<void> {
@@ -53,7 +69,11 @@ describe('ingest workflow replay', () => {
     const scheduled = Object.values(v1).flatMap(scheduledActivities);
     expect(scheduled).toContain('verifyBatch');
     expect(scheduled).toContain('saveWatermark');
-    expect(Object.values(v1).flatMap(eventsOf).some((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED')).toBe(false);
+    expect(
+      Object.values(v1)
+        .flatMap(eventsOf)
+        .some((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED'),
+    ).toBe(false);
 
     await expectReplays(v1, 3);
   });
@@ -86,7 +106,9 @@ describe('ingest workflow replay', () => {
     // The fixture is what it claims to be: no server-side activities for the file drop, a pull and five step markers a page.
     const child = historyOf(v4, ':druglabel:');
     expect(scheduledActivities(child)).toEqual([]);
-    expect(eventsOf(child).filter((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED')).toHaveLength(2 * (1 + 5) + 1 + 3);
+    expect(eventsOf(child).filter((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED')).toHaveLength(
+      2 * (1 + 5) + 1 + 3,
+    );
 
     await expectReplays(v4, 3);
   });

@@ -7,7 +7,17 @@ import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/work
 import { createTemporalClient } from '../../platform/temporal';
 import type { IngestRunProgress } from '../../schemas/ingest';
 import { ingestRunWorkflowId } from '../../workflows/definitions';
-import { collectHistories, countDicomFiles, createIngestWorld, expectSourcesMatchTruth, findPlanted, publishedResourceIds, runWorkflowIds, worldDeps, type IngestWorld } from './ingest-support';
+import {
+  collectHistories,
+  countDicomFiles,
+  createIngestWorld,
+  expectSourcesMatchTruth,
+  findPlanted,
+  publishedResourceIds,
+  runWorkflowIds,
+  worldDeps,
+  type IngestWorld,
+} from './ingest-support';
 
 /**
  * A full run against the real Temporal server and `synth serve`: all 18 institutions, every source. The
@@ -23,9 +33,18 @@ const runId = `it-full-p${process.pid}`;
 
 beforeAll(async () => {
   world = await createIngestWorld('full', { patients: 2 });
-  workers = await startIngestWorkers({ config: world.config, queueNames: world.queues, deps: worldDeps(world) });
+  workers = await startIngestWorkers({
+    config: world.config,
+    queueNames: world.queues,
+    deps: worldDeps(world),
+  });
   client = await createTemporalClient(world.config);
-  await startIngestRun(client, { endpoint: world.server.url, runId, taskQueue: world.queues.ingest, imagingQueue: world.queues.imaging });
+  await startIngestRun(client, {
+    endpoint: world.server.url,
+    runId,
+    taskQueue: world.queues.ingest,
+    imagingQueue: world.queues.imaging,
+  });
   const result = await waitForRun(client, runId, undefined, 1000);
   state = result.state;
   progress = result.progress!;
@@ -53,15 +72,24 @@ describe('ingest run over 18 synthetic institutions', () => {
     const duplicates = [...ids].filter(([, n]) => n > 1);
     expect(duplicates).toEqual([]);
     expect(ids.size).toBe(progress.totals.resourcesPublished);
-    const manifest = JSON.parse(fs.readFileSync(path.join(outputDir, 'manifest.json'), 'utf8')) as { output: { count: number }[] };
+    const manifest = JSON.parse(fs.readFileSync(path.join(outputDir, 'manifest.json'), 'utf8')) as {
+      output: { count: number }[];
+    };
     expect(manifest.output.reduce((n, o) => n + o.count, 0)).toBe(progress.totals.resourcesPublished);
     expect(countDicomFiles(outputDir)).toBe(progress.totals.dicomPublished);
     expect(progress.totals.dicomPublished).toBeGreaterThan(0);
     expect(progress.totals.workItems).toBeGreaterThan(0);
-    const published = fs.readdirSync(path.join(outputDir, 'fhir')).map((f) => fs.readFileSync(path.join(outputDir, 'fhir', f), 'utf8')).join('\n');
+    const published = fs
+      .readdirSync(path.join(outputDir, 'fhir'))
+      .map((f) => fs.readFileSync(path.join(outputDir, 'fhir', f), 'utf8'))
+      .join('\n');
     // Identifiers must be gone from every output. Dates, postal codes and ages are shifted or generalized, and a
     // shifted value can coincide with another person's real one: deid/ checks those per record.
-    expect(findPlanted(published, world.truth, { skipTypes: ['date', 'birth-date', 'postal-code', 'age-over-89'] })).toEqual([]);
+    expect(
+      findPlanted(published, world.truth, {
+        skipTypes: ['date', 'birth-date', 'postal-code', 'age-over-89'],
+      }),
+    ).toEqual([]);
   });
 
   it('keeps protected values out of every workflow history, raw and decrypted', async () => {

@@ -63,7 +63,10 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await client?.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+  await client?.schedule
+    .getHandle(scheduleId)
+    .delete()
+    .catch(() => undefined);
   await workers?.shutdown();
   await client?.connection.close();
   await world?.cleanup();

@@ -31,7 +31,11 @@ const published = new Map<string, number>();
 beforeAll(async () => {
   world = await createIngestWorld('stow', { patients: 2, institutions });
   pacsUrl = `${world.config.orthanc.url.replace(/\/+$/, '')}/dicom-web`;
-  workers = await startIngestWorkers({ config: world.config, queueNames: world.queues, deps: worldDeps(world) });
+  workers = await startIngestWorkers({
+    config: world.config,
+    queueNames: world.queues,
+    deps: worldDeps(world),
+  });
   client = await createTemporalClient(world.config);
   await startIngestRun(client, {
     endpoint: world.server.url,
@@ -47,7 +51,10 @@ beforeAll(async () => {
   state = result.state;
   progress = result.progress!;
   const dir = path.join(progress.outputDir!, 'dicom');
-  for (const f of fs.readdirSync(dir, { recursive: true }).map(String).filter((x) => x.endsWith('.dcm'))) {
+  for (const f of fs
+    .readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((x) => x.endsWith('.dcm'))) {
     const uid = readAscii(readDicom(fs.readFileSync(path.join(dir, f)), f).nodes, 'x0020000d')!;
     published.set(uid, (published.get(uid) ?? 0) + 1);
   }
@@ -75,7 +82,11 @@ describe('publish to a research PACS by STOW-RS', () => {
   });
 
   it('holds none of the original study UIDs and no planted identifier in what it answers', async () => {
-    const originals = [...new Set(world.truth.planted.filter((p) => p.type === 'uid' && p.path === '(0020,000D)').map((p) => p.value))];
+    const originals = [
+      ...new Set(
+        world.truth.planted.filter((p) => p.type === 'uid' && p.path === '(0020,000D)').map((p) => p.value),
+      ),
+    ];
     expect(originals.length).toBeGreaterThan(0);
     const pacs = createDicomWebClient(pacsUrl);
     for (const uid of originals) {
@@ -88,6 +99,10 @@ describe('publish to a research PACS by STOW-RS', () => {
       answers.push(...(await pacs.searchInstances(uid, { includefield: 'all' })));
     }
     // Dates are shifted and may coincide with another person's real one (deid/ checks those per record).
-    expect(findPlanted(JSON.stringify(answers), world.truth, { skipTypes: ['date', 'birth-date', 'postal-code', 'age-over-89'] })).toEqual([]);
+    expect(
+      findPlanted(JSON.stringify(answers), world.truth, {
+        skipTypes: ['date', 'birth-date', 'postal-code', 'age-over-89'],
+      }),
+    ).toEqual([]);
   });
 });

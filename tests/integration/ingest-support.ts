@@ -30,10 +30,18 @@ export interface IngestWorld {
   cleanup(): Promise<void>;
 }
 
-export async function createIngestWorld(name: string, options: { patients?: number; institutions?: string[] } = {}): Promise<IngestWorld> {
+export async function createIngestWorld(
+  name: string,
+  options: { patients?: number; institutions?: string[] } = {},
+): Promise<IngestWorld> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ingest-${name}-`));
   const synthDir = path.join(dir, 'synth');
-  const { groundTruth } = generateSynth({ out: synthDir, seed: `ingest-${name}`, patients: options.patients ?? 3, institutions: options.institutions });
+  const { groundTruth } = generateSynth({
+    out: synthDir,
+    seed: `ingest-${name}`,
+    patients: options.patients ?? 3,
+    institutions: options.institutions,
+  });
   const server = await startSynthServer({ dir: synthDir, port: 0 });
   // `p<pid>`, not a bare number: names reach workflow histories, whose scan would read a 5-digit pid as a postal code.
   const suffix = `${name}-p${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
@@ -101,7 +109,11 @@ export function runWorkflowIds(runWorkflowId: string, progress: IngestRunProgres
  * The histories of every run (continue-as-new chains included) of these workflows, fetched with a client that has
  * no codec, as JSON text, and the text of every payload once decrypted with the codec.
  */
-export async function collectHistories(connection: Connection, config: Config, workflowIds: string[]): Promise<{ raw: string; decoded: string; events: number }> {
+export async function collectHistories(
+  connection: Connection,
+  config: Config,
+  workflowIds: string[],
+): Promise<{ raw: string; decoded: string; events: number }> {
   const rawClient = new Client({ connection, namespace: config.temporal.namespace });
   const codec = createPayloadCodec(config);
   const raws: string[] = [];
@@ -177,7 +189,11 @@ function boundedBy(value: string): RegExp {
 }
 
 /** Planted protected values found in a text. Values under 4 characters would match by chance and are skipped. */
-export function findPlanted(text: string, truth: GroundTruth, options: { skipTypes?: string[] } = {}): string[] {
+export function findPlanted(
+  text: string,
+  truth: GroundTruth,
+  options: { skipTypes?: string[] } = {},
+): string[] {
   const hits = new Set<string>();
   for (const p of truth.planted) {
     if (p.value.length < 4 || options.skipTypes?.includes(p.type)) continue;
@@ -192,7 +208,11 @@ export function findPlanted(text: string, truth: GroundTruth, options: { skipTyp
  * in = published + quarantined + rejected, every planted malformed record kept out of the published outputs, and no
  * page quarantined whole.
  */
-export function expectSourcesMatchTruth(progress: IngestRunProgress, truth: GroundTruth, label?: string): void {
+export function expectSourcesMatchTruth(
+  progress: IngestRunProgress,
+  truth: GroundTruth,
+  label?: string,
+): void {
   for (const s of progress.sources) {
     const expected = truth.expected.find((e) => e.institution === s.institution && e.source === s.source)!;
     const c = s.counts!;

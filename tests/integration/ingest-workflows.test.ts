@@ -16,14 +16,22 @@ import { ingestRunWorkflowId } from '../../workflows/definitions';
  * concurrency, retryable failures are retried, and one failing source fails the run at the end without stopping
  * the others.
  */
-const temporalBin = inject('stack')?.TEMPORAL_BIN ?? process.env.TEMPORAL_BIN ?? path.join(os.homedir(), '.cache/tributary/bin/temporal');
+const temporalBin =
+  inject('stack')?.TEMPORAL_BIN ??
+  process.env.TEMPORAL_BIN ??
+  path.join(os.homedir(), '.cache/tributary/bin/temporal');
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
 
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: temporalBin } } });
-  bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
+  env = await TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: temporalBin } },
+  });
+  bundle = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} },
+  });
 });
 
 afterAll(async () => {
@@ -38,7 +46,10 @@ interface Behaviour {
   fetchDelayMs?: number;
 }
 
-function countingActivities(b: Behaviour, stats: { active: Set<string>; maxActive: number; fetches: number }): IngestActivities {
+function countingActivities(
+  b: Behaviour,
+  stats: { active: Set<string>; maxActive: number; fetches: number },
+): IngestActivities {
   let flaky = b.flakyFetches ?? 0;
   const counts = (n: number) => ({ counts: { in: n } });
   const acts = {
@@ -58,7 +69,8 @@ function countingActivities(b: Behaviour, stats: { active: Set<string>; maxActiv
       return { rawKey: `raw/${i}`, nextCursor: last ? undefined : String(i + 1), counts: { pages: 1 } };
     },
     async standardizeBatch(input: { institution: string; source: string }) {
-      if (`${input.institution}/${input.source}` === b.failSource) throw ApplicationFailure.nonRetryable('not supported: map format x', 'NotSupportedError');
+      if (`${input.institution}/${input.source}` === b.failSource)
+        throw ApplicationFailure.nonRetryable('not supported: map format x', 'NotSupportedError');
       return { batchKey: 'std/x', ...counts(b.recordsPerPage) };
     },
     async deidentifyBatch() {
@@ -82,7 +94,12 @@ function countingActivities(b: Behaviour, stats: { active: Set<string>; maxActiv
     async saveWatermark() {},
     // The page's steps in one call, as activities/ingest.ts composes them: each double's counts, in order.
     async processBatch(input: { institution: string; source: string; route?: boolean }) {
-      const steps: Partial<Record<string, number>>[] = [(await acts.standardizeBatch(input)).counts, (await acts.deidentifyBatch()).counts, (await acts.verifyBatch()).counts, (await acts.publishBatch()).counts];
+      const steps: Partial<Record<string, number>>[] = [
+        (await acts.standardizeBatch(input)).counts,
+        (await acts.deidentifyBatch()).counts,
+        (await acts.verifyBatch()).counts,
+        (await acts.publishBatch()).counts,
+      ];
       if (input.route) steps.push((await acts.routeBatch()).counts);
       return { steps };
     },
@@ -92,7 +109,12 @@ function countingActivities(b: Behaviour, stats: { active: Set<string>; maxActiv
 
 async function run(taskQueue: string, b: Behaviour, input: Partial<IngestRunInput>) {
   const stats = { active: new Set<string>(), maxActive: 0, fetches: 0 };
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: countingActivities(b, stats) });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: countingActivities(b, stats),
+  });
   const full: IngestRunInput = {
     runId: taskQueue,
     endpoint: 'http://127.0.0.1:1',
@@ -108,7 +130,11 @@ async function run(taskQueue: string, b: Behaviour, input: Partial<IngestRunInpu
     ...input,
   };
   const outcome = await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start('ingestAllWorkflow', { taskQueue, workflowId: ingestRunWorkflowId(full.runId), args: [full] });
+    const handle = await env.client.workflow.start('ingestAllWorkflow', {
+      taskQueue,
+      workflowId: ingestRunWorkflowId(full.runId),
+      args: [full],
+    });
     try {
       return { result: (await handle.result()) as IngestRunProgress };
     } catch (e) {
@@ -120,7 +146,11 @@ async function run(taskQueue: string, b: Behaviour, input: Partial<IngestRunInpu
 
 describe('ingest workflows (test-double activities)', () => {
   it('continues as new before history grows and carries the totals', async () => {
-    const { result, error } = await run('wf-can', { pagesPerSource: 12, recordsPerPage: 3 }, { institutions: ['inst-a'], maxPagesPerRun: 5 });
+    const { result, error } = await run(
+      'wf-can',
+      { pagesPerSource: 12, recordsPerPage: 3 },
+      { institutions: ['inst-a'], maxPagesPerRun: 5 },
+    );
     expect(error).toBeUndefined();
     const counts = result!.sources[0].counts!;
     expect(counts).toMatchObject({ pages: 12, in: 36, published: 24, quarantined: 12, workItems: 12 });
@@ -135,7 +165,11 @@ describe('ingest workflows (test-double activities)', () => {
     const { result, error, stats } = await run(
       'wf-lanes',
       { pagesPerSource: 3, recordsPerPage: 2, flakyFetches: 2, fetchDelayMs: 20 },
-      { institutions: ['inst-a', 'inst-b', 'inst-c', 'inst-d', 'inst-e'], sources: ['druglabel', 'insurance'], maxConcurrentSources: 2 },
+      {
+        institutions: ['inst-a', 'inst-b', 'inst-c', 'inst-d', 'inst-e'],
+        sources: ['druglabel', 'insurance'],
+        maxConcurrentSources: 2,
+      },
     );
     expect(error).toBeUndefined();
     expect(stats.maxActive).toBeLessThanOrEqual(2);
@@ -145,7 +179,11 @@ describe('ingest workflows (test-double activities)', () => {
   });
 
   it('fails the run at the end, naming the failed source, after the others completed', async () => {
-    const { error } = await run('wf-fail', { pagesPerSource: 2, recordsPerPage: 2, failSource: 'inst-b/druglabel' }, { institutions: ['inst-a', 'inst-b', 'inst-c'] });
+    const { error } = await run(
+      'wf-fail',
+      { pagesPerSource: 2, recordsPerPage: 2, failSource: 'inst-b/druglabel' },
+      { institutions: ['inst-a', 'inst-b', 'inst-c'] },
+    );
     expect(error).toBeInstanceOf(WorkflowFailedError);
     const cause = (error as WorkflowFailedError).cause as ApplicationFailure;
     expect(cause.type).toBe('IngestRunFailed');

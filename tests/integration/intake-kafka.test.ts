@@ -6,13 +6,27 @@ import { Kafka, logLevel, type Admin, type IHeaders } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestPaths } from '../../activities/runtime';
 import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
-import { DLQ_ORIGIN_HEADER, DLQ_REASON_HEADER, dlqTopicName, feedTopicNames, startIntakeBridge, type IntakeBridge } from '../../intake/bridge';
+import {
+  DLQ_ORIGIN_HEADER,
+  DLQ_REASON_HEADER,
+  dlqTopicName,
+  feedTopicNames,
+  startIntakeBridge,
+  type IntakeBridge,
+} from '../../intake/bridge';
 import { openIntakeStore } from '../../intake/runtime';
 import { loadInstitutionRegistry } from '../../platform/institutions';
 import { createTemporalClient } from '../../platform/temporal';
 import type { IngestFeedResult } from '../../schemas/feed';
 import { pushFeeds, type PushFeedsResult } from '../../synth/push';
-import { collectHistories, createIngestWorld, findPlanted, publishedResourceIds, worldDeps, type IngestWorld } from './ingest-support';
+import {
+  collectHistories,
+  createIngestWorld,
+  findPlanted,
+  publishedResourceIds,
+  worldDeps,
+  type IngestWorld,
+} from './ingest-support';
 
 /**
  * The intake bridge against the real Kafka broker and Temporal server: three institutions push their feeds (a share
@@ -46,13 +60,18 @@ function snapshotOutputs(): Record<string, string> {
   const root = outputDir();
   for (const f of fs.readdirSync(root, { recursive: true }).map(String).sort()) {
     const file = path.join(root, f);
-    if (fs.statSync(file).isFile()) out[f] = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    if (fs.statSync(file).isFile())
+      out[f] = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
   }
   return out;
 }
 
 /** Run a bridge until its group has committed every feed topic partition up to the end, then stop it. */
-async function runBridge(groupId: string, maxBatchMessages: number, options: { temporal?: Client; topicPrefix?: string } = {}): Promise<IntakeBridge> {
+async function runBridge(
+  groupId: string,
+  maxBatchMessages: number,
+  options: { temporal?: Client; topicPrefix?: string } = {},
+): Promise<IntakeBridge> {
   const topicPrefix = options.topicPrefix ?? prefix;
   const b = await startIntakeBridge({
     brokers,
@@ -72,7 +91,10 @@ async function runBridge(groupId: string, maxBatchMessages: number, options: { t
   try {
     const deadline = Date.now() + 180_000;
     while (!(await caughtUp(admin, groupId, topicPrefix))) {
-      if (Date.now() > deadline) throw new Error(`bridge ${groupId} did not commit every partition in 180 s (consumed ${b.totals.consumed})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `bridge ${groupId} did not commit every partition in 180 s (consumed ${b.totals.consumed})`,
+        );
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {
@@ -108,15 +130,22 @@ function rangesByPartition(ids: string[]): Map<string, [number, number][]> {
   return out;
 }
 
-async function readDlq(expected: number): Promise<{ value: Buffer | null; headers: Record<string, string> }[]> {
+async function readDlq(
+  expected: number,
+): Promise<{ value: Buffer | null; headers: Record<string, string> }[]> {
   const kafka = new Kafka({ clientId: 'intake-test-dlq', brokers, logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `${prefix}-dlq-reader-${crypto.randomBytes(3).toString('hex')}` });
+  const consumer = kafka.consumer({
+    groupId: `${prefix}-dlq-reader-${crypto.randomBytes(3).toString('hex')}`,
+  });
   const seen: { value: Buffer | null; headers: Record<string, string> }[] = [];
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [dlqTopicName(prefix)], fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`DLQ held ${seen.length} of ${expected} messages after 60 s`)), 60_000);
+      const timer = setTimeout(
+        () => reject(new Error(`DLQ held ${seen.length} of ${expected} messages after 60 s`)),
+        60_000,
+      );
       void consumer.run({
         eachMessage: async ({ message }) => {
           const headers: Record<string, string> = {};
@@ -141,19 +170,61 @@ beforeAll(async () => {
   world = await createIngestWorld('intake', { patients: 2, institutions: INSTITUTIONS });
   brokers = world.config.kafka.brokers;
   prefix = `it-intake-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
-  workers = await startIngestWorkers({ config: world.config, queueNames: world.queues, deps: worldDeps(world) });
+  workers = await startIngestWorkers({
+    config: world.config,
+    queueNames: world.queues,
+    deps: worldDeps(world),
+  });
   client = await createTemporalClient(world.config);
-  push = await pushFeeds({ dir: world.synthDir, brokers, topicPrefix: prefix, rate: 0, malformedShare: 0.15, seed: 'intake-test' });
+  push = await pushFeeds({
+    dir: world.synthDir,
+    brokers,
+    topicPrefix: prefix,
+    rate: 0,
+    malformedShare: 0.15,
+    seed: 'intake-test',
+  });
 
   // Envelopes a hospital can get wrong; each value is marked so the DLQ copy can be compared byte for byte.
-  const hl7 = (n: number) => Buffer.from(`MSH|^~\\&|APP|FAC|TRIB|TRIB|20240101120000||ADT^A01|BROKEN${n}|P|2.5\rPID|1||X${n}\r`);
+  const hl7 = (n: number) =>
+    Buffer.from(`MSH|^~\\&|APP|FAC|TRIB|TRIB|20240101120000||ADT^A01|BROKEN${n}|P|2.5\rPID|1||X${n}\r`);
   const base = { source: 'ehr', format: 'hl7v2', 'content-type': 'application/hl7-v2' };
-  const cases: { id: string; key?: string; headers: Record<string, string>; value: Buffer; reason: RegExp }[] = [
+  const cases: {
+    id: string;
+    key?: string;
+    headers: Record<string, string>;
+    value: Buffer;
+    reason: RegExp;
+  }[] = [
     { id: 'broken-1', headers: { ...base }, value: hl7(1), reason: /^header institution: missing$/ },
-    { id: 'broken-2', key: 'nowhere-general', headers: { ...base, institution: 'nowhere-general' }, value: hl7(2), reason: /^header institution: not in the institution registry$/ },
-    { id: 'broken-3', key: 'riverside-general', headers: { ...base, institution: 'riverside-general' }, value: hl7(3), reason: /^header format: .*fhir-api$/ },
-    { id: 'broken-4', key: 'sh-ruijin-north', headers: { ...base, institution: 'sh-ruijin-north' }, value: Buffer.alloc(0), reason: /^value: empty$/ },
-    { id: 'broken-5', key: 'sh-ruijin-north', headers: { ...base, institution: 'sh-ruijin-north' }, value: Buffer.alloc(MAX_MESSAGE_BYTES + 1000, 0x41), reason: /^value: \d+ bytes, over the 200000-byte limit$/ },
+    {
+      id: 'broken-2',
+      key: 'nowhere-general',
+      headers: { ...base, institution: 'nowhere-general' },
+      value: hl7(2),
+      reason: /^header institution: not in the institution registry$/,
+    },
+    {
+      id: 'broken-3',
+      key: 'riverside-general',
+      headers: { ...base, institution: 'riverside-general' },
+      value: hl7(3),
+      reason: /^header format: .*fhir-api$/,
+    },
+    {
+      id: 'broken-4',
+      key: 'sh-ruijin-north',
+      headers: { ...base, institution: 'sh-ruijin-north' },
+      value: Buffer.alloc(0),
+      reason: /^value: empty$/,
+    },
+    {
+      id: 'broken-5',
+      key: 'sh-ruijin-north',
+      headers: { ...base, institution: 'sh-ruijin-north' },
+      value: Buffer.alloc(MAX_MESSAGE_BYTES + 1000, 0x41),
+      reason: /^value: \d+ bytes, over the 200000-byte limit$/,
+    },
   ];
   const kafka = new Kafka({ clientId: 'intake-test-producer', brokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
@@ -161,7 +232,11 @@ beforeAll(async () => {
   await producer.send({
     topic: `${prefix}.hl7v2`,
     acks: -1,
-    messages: cases.map((c) => ({ key: c.key ?? null, value: c.value, headers: { ...c.headers, 'message-id': c.id } satisfies IHeaders })),
+    messages: cases.map((c) => ({
+      key: c.key ?? null,
+      value: c.value,
+      headers: { ...c.headers, 'message-id': c.id } satisfies IHeaders,
+    })),
   });
   await producer.disconnect();
   for (const c of cases) broken.set(c.id, { value: c.value, reason: c.reason });
@@ -169,7 +244,9 @@ beforeAll(async () => {
 
   bridge = await runBridge(`${prefix}-bridge`, 7);
   firstIds = [...bridge.workflowIds];
-  results = await Promise.all(firstIds.map((id) => client.workflow.getHandle(id).result() as Promise<IngestFeedResult>));
+  results = await Promise.all(
+    firstIds.map((id) => client.workflow.getHandle(id).result() as Promise<IngestFeedResult>),
+  );
 }, 600_000);
 
 afterAll(async () => {
@@ -187,7 +264,8 @@ describe('intake bridge: Kafka feeds → feed workflows', () => {
     const consumed = results.reduce((n, r) => n + r.consumed, 0);
     const staged = results.reduce((n, r) => n + r.staged, 0);
     const dlq = results.reduce((n, r) => n + r.dlq, 0);
-    for (const r of results) expect(r.staged + r.dlq, `${r.topic}/${r.partition} ${r.firstOffset}-${r.lastOffset}`).toBe(r.consumed);
+    for (const r of results)
+      expect(r.staged + r.dlq, `${r.topic}/${r.partition} ${r.firstOffset}-${r.lastOffset}`).toBe(r.consumed);
     expect(consumed).toBe(total);
     expect(dlq).toBe(broken.size);
     expect(staged).toBe(push.sent);
@@ -258,7 +336,15 @@ describe('intake bridge: Kafka feeds → feed workflows', () => {
 
   it('a workflow start that fails leaves the offset uncommitted; the redelivered batch starts it once, and nothing is lost', async () => {
     const faultPrefix = `${prefix}-fault`;
-    const pushed = await pushFeeds({ dir: world.synthDir, brokers, topicPrefix: faultPrefix, rate: 0, malformedShare: 0, seed: 'intake-fault', institutions: ['lakeview-medical'] });
+    const pushed = await pushFeeds({
+      dir: world.synthDir,
+      brokers,
+      topicPrefix: faultPrefix,
+      rate: 0,
+      malformedShare: 0,
+      seed: 'intake-fault',
+      institutions: ['lakeview-medical'],
+    });
     let calls = 0;
     // Temporal refuses the second start (after its range was staged and recorded): the bridge must not commit.
     const flaky = {
@@ -273,15 +359,23 @@ describe('intake bridge: Kafka feeds → feed workflows', () => {
     expect(calls).toBeGreaterThan(2);
     const ids = [...b.workflowIds];
     expect(b.totals.started).toBe(ids.length);
-    const faultResults = await Promise.all(ids.map((id) => client.workflow.getHandle(id).result() as Promise<IngestFeedResult>));
+    const faultResults = await Promise.all(
+      ids.map((id) => client.workflow.getHandle(id).result() as Promise<IngestFeedResult>),
+    );
     expect(faultResults.reduce((n, r) => n + r.staged, 0)).toBe(pushed.sent);
-    for (const r of faultResults) expect(r.counts.in).toBe(r.counts.published + r.counts.quarantined + r.counts.rejected);
+    for (const r of faultResults)
+      expect(r.counts.in).toBe(r.counts.published + r.counts.quarantined + r.counts.rejected);
     const admin = new Kafka({ clientId: 'intake-test-ends', brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     try {
       for (const [where, ranges] of rangesByPartition(ids)) {
-        const [topic, partition] = [where.slice(0, where.lastIndexOf('/')), Number(where.slice(where.lastIndexOf('/') + 1))];
-        const end = Number((await admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition)!.high);
+        const [topic, partition] = [
+          where.slice(0, where.lastIndexOf('/')),
+          Number(where.slice(where.lastIndexOf('/') + 1)),
+        ];
+        const end = Number(
+          (await admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition)!.high,
+        );
         let next = 0;
         for (const [first, last] of ranges) {
           expect(first, `${where} gap or overlap`).toBe(next);

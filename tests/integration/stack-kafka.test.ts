@@ -3,7 +3,11 @@ import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 describe('Kafka (real KRaft broker from the stack)', () => {
-  const kafka = new Kafka({ clientId: 'stack-probe', brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: 'stack-probe',
+    brokers: process.env.KAFKA_BROKERS!.split(','),
+    logLevel: logLevel.NOTHING,
+  });
   const topic = `stack-probe-${crypto.randomBytes(4).toString('hex')}`;
   let producer: Producer;
   let consumer: Consumer;
@@ -29,16 +33,28 @@ describe('Kafka (real KRaft broker from the stack)', () => {
   });
 
   it('round-trips keyed messages with headers through a consumer group, in order per key', async () => {
-    const sent = Array.from({ length: 10 }, (_, i) => ({ key: `k${i % 3}`, value: `message-${i}`, headers: { seq: String(i) } }));
+    const sent = Array.from({ length: 10 }, (_, i) => ({
+      key: `k${i % 3}`,
+      value: `message-${i}`,
+      headers: { seq: String(i) },
+    }));
     await producer.send({ topic, messages: sent, acks: -1 });
 
     const received: { key: string; value: string; seq: string; partition: number }[] = [];
     await consumer.subscribe({ topic, fromBeginning: true });
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${received.length} of ${sent.length} messages arrived in 60s`)), 60_000);
+      const timer = setTimeout(
+        () => reject(new Error(`only ${received.length} of ${sent.length} messages arrived in 60s`)),
+        60_000,
+      );
       void consumer.run({
         eachMessage: async ({ message, partition }) => {
-          received.push({ key: message.key!.toString(), value: message.value!.toString(), seq: message.headers!.seq!.toString(), partition });
+          received.push({
+            key: message.key!.toString(),
+            value: message.value!.toString(),
+            seq: message.headers!.seq!.toString(),
+            partition,
+          });
           if (received.length === sent.length) {
             clearTimeout(timer);
             resolve();
@@ -53,7 +69,9 @@ describe('Kafka (real KRaft broker from the stack)', () => {
       const mine = received.filter((r) => r.key === key);
       // Same key, same partition, and the broker keeps their order.
       expect(new Set(mine.map((r) => r.partition)).size).toBe(1);
-      expect(mine.map((r) => Number(r.seq))).toEqual([...mine.map((r) => Number(r.seq))].sort((a, b) => a - b));
+      expect(mine.map((r) => Number(r.seq))).toEqual(
+        [...mine.map((r) => Number(r.seq))].sort((a, b) => a - b),
+      );
     }
   });
 });

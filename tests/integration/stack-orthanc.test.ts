@@ -17,7 +17,11 @@ function readUid(bytes: Buffer, tagBytes: number[]): string {
   const at = bytes.indexOf(needle);
   if (at < 0) throw new Error('sample has no explicit-VR UID for the requested tag');
   const length = bytes.readUInt16LE(at + 6);
-  return bytes.subarray(at + 8, at + 8 + length).toString('latin1').replace(/\0+$/, '').trim();
+  return bytes
+    .subarray(at + 8, at + 8 + length)
+    .toString('latin1')
+    .replace(/\0+$/, '')
+    .trim();
 }
 
 describe('Orthanc (real PACS with DICOMweb, index in PostgreSQL)', () => {
@@ -34,7 +38,10 @@ describe('Orthanc (real PACS with DICOMweb, index in PostgreSQL)', () => {
     ]);
     const stow = await fetch(`${base()}/dicom-web/studies`, {
       method: 'POST',
-      headers: { 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: 'application/dicom+json' },
+      headers: {
+        'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
+        Accept: 'application/dicom+json',
+      },
       body,
     });
     expect(stow.status).toBe(200);
@@ -43,16 +50,21 @@ describe('Orthanc (real PACS with DICOMweb, index in PostgreSQL)', () => {
     expect(referenced.map((r) => tagValue(r, '00081155'))).toContain(sopUid);
     expect(stored['00081198']?.Value ?? []).toHaveLength(0); // the failed-SOP sequence is empty
 
-    const qido = await fetch(`${base()}/dicom-web/studies?StudyInstanceUID=${encodeURIComponent(studyUid)}&includefield=00081030`, {
-      headers: { Accept: 'application/dicom+json' },
-    });
+    const qido = await fetch(
+      `${base()}/dicom-web/studies?StudyInstanceUID=${encodeURIComponent(studyUid)}&includefield=00081030`,
+      {
+        headers: { Accept: 'application/dicom+json' },
+      },
+    );
     expect(qido.status).toBe(200);
     const studies = (await qido.json()) as Record<string, { Value?: unknown[] }>[];
     expect(studies).toHaveLength(1);
     expect(tagValue(studies[0], '0020000D')).toBe(studyUid);
 
     const instances = (await (
-      await fetch(`${base()}/dicom-web/studies/${studyUid}/instances`, { headers: { Accept: 'application/dicom+json' } })
+      await fetch(`${base()}/dicom-web/studies/${studyUid}/instances`, {
+        headers: { Accept: 'application/dicom+json' },
+      })
     ).json()) as Record<string, { Value?: unknown[] }>[];
     expect(instances.map((i) => tagValue(i, '00080018'))).toContain(sopUid);
   });

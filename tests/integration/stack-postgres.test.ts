@@ -32,6 +32,8 @@ describe('PostgreSQL (real server from the stack)', () => {
     await client.query('ROLLBACK');
     const { rows } = await client.query('SELECT id, note FROM stack_probe ORDER BY id');
     expect(rows).toEqual([{ id: 1, note: 'kept' }]);
-    await expect(client.query('INSERT INTO stack_probe VALUES (1, $1)', ['dup'])).rejects.toThrow(/duplicate key/);
+    await expect(client.query('INSERT INTO stack_probe VALUES (1, $1)', ['dup'])).rejects.toThrow(
+      /duplicate key/,
+    );
   });
 });

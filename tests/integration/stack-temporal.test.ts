@@ -1,7 +1,14 @@
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../platform/config';
 import { createDataConverter, createTemporalClient } from '../../platform/temporal';
@@ -62,7 +69,11 @@ describe('Temporal (real dev server, real worker, encrypted payloads)', () => {
   it('runs a workflow with an activity; the history holds no plaintext, and decodes with the codec', async () => {
     const marker = `PLAINTEXT-MARKER-${crypto.randomBytes(6).toString('hex')}`;
     const workflowId = `stack-probe-${crypto.randomUUID()}`;
-    const handle = await client.workflow.start<typeof stackProbeWorkflow>('stackProbeWorkflow', { taskQueue, workflowId, args: [{ marker }] });
+    const handle = await client.workflow.start<typeof stackProbeWorkflow>('stackProbeWorkflow', {
+      taskQueue,
+      workflowId,
+      args: [{ marker }],
+    });
     expect(await handle.result()).toEqual({ tagged: `${marker}:tagged-by-activity` });
 
     const history = await rawClient.workflow.getHandle(workflowId).fetchHistory();
@@ -74,8 +85,7 @@ describe('Temporal (real dev server, real worker, encrypted payloads)', () => {
     expect(bytes.includes(Buffer.from('binary/encrypted'))).toBe(true);
 
     // Without the codec the result is ciphertext, not the value.
-    const encoding = events
-      .find((e) => e.workflowExecutionCompletedEventAttributes)
+    const encoding = events.find((e) => e.workflowExecutionCompletedEventAttributes)
       ?.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0]?.metadata?.encoding;
     expect(Buffer.from(encoding ?? new Uint8Array()).toString()).toBe('binary/encrypted');
   });
@@ -83,7 +93,10 @@ describe('Temporal (real dev server, real worker, encrypted payloads)', () => {
   it('encrypts failure messages too', async () => {
     const marker = `FAILURE-MARKER-${crypto.randomBytes(6).toString('hex')}`;
     const workflowId = `stack-probe-fail-${crypto.randomUUID()}`;
-    const handle = await client.workflow.start<typeof stackProbeFailingWorkflow>('stackProbeFailingWorkflow', { taskQueue, workflowId, args: [{ marker }] });
+    const handle = await client.workflow.start<typeof stackProbeFailingWorkflow>(
+      'stackProbeFailingWorkflow',
+      { taskQueue, workflowId, args: [{ marker }] },
+    );
     const failure = await handle.result().then(
       () => undefined,
       (e: unknown) => e,
@@ -91,7 +104,9 @@ describe('Temporal (real dev server, real worker, encrypted payloads)', () => {
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     // With the codec, the message is readable again.
     const cause = (failure as WorkflowFailedError).cause;
-    const messages = [cause?.message, cause?.cause instanceof Error ? cause.cause.message : undefined].join(' ');
+    const messages = [cause?.message, cause?.cause instanceof Error ? cause.cause.message : undefined].join(
+      ' ',
+    );
     expect(messages).toContain(marker);
 
     const history = await rawClient.workflow.getHandle(workflowId).fetchHistory();

@@ -15,7 +15,13 @@ let root: string;
 beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-int-'));
   // Three institutions: HIS CSV + GBK, HL7 v2, FHIR API; each with its own imaging.
-  generateSynth({ out: root, seed: `int-${crypto.randomBytes(3).toString('hex')}`, patients: 5, institutions: 3, force: true });
+  generateSynth({
+    out: root,
+    seed: `int-${crypto.randomBytes(3).toString('hex')}`,
+    patients: 5,
+    institutions: 3,
+    force: true,
+  });
 });
 
 afterAll(() => {
@@ -27,12 +33,19 @@ describe('synth → Orthanc (STOW-RS)', () => {
     const orthancUrl = process.env.ORTHANC_URL!;
     const result = await uploadStudiesToOrthanc({ dir: root, orthancUrl });
     const gt = readGroundTruth(root);
-    const expectedInstances = gt.expected.filter((e) => e.source === 'imaging').reduce((n, e) => n + e.records, 0);
+    const expectedInstances = gt.expected
+      .filter((e) => e.source === 'imaging')
+      .reduce((n, e) => n + e.records, 0);
     expect(result.instances).toBe(expectedInstances);
-    const uids = [...new Set(gt.planted.filter((p) => p.type === 'uid' && p.path === '(0020,000D)').map((p) => p.value))];
+    const uids = [
+      ...new Set(gt.planted.filter((p) => p.type === 'uid' && p.path === '(0020,000D)').map((p) => p.value)),
+    ];
     expect(uids.length).toBe(result.studies);
     for (const uid of uids) {
-      const res = await fetch(`${orthancUrl.replace(/\/$/, '')}/dicom-web/studies?StudyInstanceUID=${uid}&includefield=00201208`, { headers: { Accept: 'application/dicom+json' } });
+      const res = await fetch(
+        `${orthancUrl.replace(/\/$/, '')}/dicom-web/studies?StudyInstanceUID=${uid}&includefield=00201208`,
+        { headers: { Accept: 'application/dicom+json' } },
+      );
       expect(res.status).toBe(200);
       const studies = (await res.json()) as Record<string, { Value?: unknown[] }>[];
       expect(studies).toHaveLength(1);
@@ -46,7 +59,14 @@ describe('synth → Kafka', () => {
     const brokers = process.env.KAFKA_BROKERS!.split(',');
     const prefix = `synth-test-${crypto.randomBytes(4).toString('hex')}`;
     const expected = collectFeedMessages(root);
-    const result = await pushFeeds({ dir: root, brokers, topicPrefix: prefix, rate: 0, malformedShare: 0.2, seed: 'push-test' });
+    const result = await pushFeeds({
+      dir: root,
+      brokers,
+      topicPrefix: prefix,
+      rate: 0,
+      malformedShare: 0.2,
+      seed: 'push-test',
+    });
     expect(result.sent).toBe(expected.length);
     expect(result.malformed).toBeGreaterThan(0);
     expect(result.malformed).toBeLessThan(result.sent);
@@ -58,11 +78,17 @@ describe('synth → Kafka', () => {
     await consumer.subscribe({ topics, fromBeginning: true });
     const seen = new Map<string, { value: Buffer; institution: string }>();
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${seen.size} of ${result.sent} messages consumed`)), 60_000);
+      const timer = setTimeout(
+        () => reject(new Error(`only ${seen.size} of ${result.sent} messages consumed`)),
+        60_000,
+      );
       void consumer.run({
         eachMessage: async ({ message }) => {
           const id = message.headers?.['message-id']?.toString() ?? '';
-          seen.set(id, { value: message.value ?? Buffer.alloc(0), institution: message.headers?.institution?.toString() ?? '' });
+          seen.set(id, {
+            value: message.value ?? Buffer.alloc(0),
+            institution: message.headers?.institution?.toString() ?? '',
+          });
           if (seen.size >= result.sent) {
             clearTimeout(timer);
             resolve();

@@ -37,7 +37,14 @@ afterAll(async () => {
 describe('synth serve: FHIR search', () => {
   it('pages through every Observation with next links', async () => {
     const client = new Client({ baseUrl: server.baseUrlFor(FHIR_INST) });
-    let bundle = (await client.search({ resourceType: 'Observation', searchParams: { _count: 7 } })) as unknown as { entry?: { resource: { id: string } }[]; link: { relation: string; url: string }[]; total: number };
+    let bundle = (await client.search({
+      resourceType: 'Observation',
+      searchParams: { _count: 7 },
+    })) as unknown as {
+      entry?: { resource: { id: string } }[];
+      link: { relation: string; url: string }[];
+      total: number;
+    };
     const ids: string[] = [];
     let pages = 0;
     for (;;) {
@@ -55,15 +62,25 @@ describe('synth serve: FHIR search', () => {
 
   it('filters by _lastUpdated and by patient', async () => {
     const client = new Client({ baseUrl: server.baseUrlFor(FHIR_INST) });
-    const all = ndjsonLines('Encounter') as { id: string; meta: { lastUpdated: string }; subject: { reference: string } }[];
+    const all = ndjsonLines('Encounter') as {
+      id: string;
+      meta: { lastUpdated: string };
+      subject: { reference: string };
+    }[];
     const cut = all.map((r) => r.meta.lastUpdated).sort()[Math.floor(all.length / 2)];
-    const bundle = (await client.search({ resourceType: 'Encounter', searchParams: { _lastUpdated: `ge${cut}`, _count: 500 } })) as unknown as { total: number; entry: { resource: { id: string } }[] };
+    const bundle = (await client.search({
+      resourceType: 'Encounter',
+      searchParams: { _lastUpdated: `ge${cut}`, _count: 500 },
+    })) as unknown as { total: number; entry: { resource: { id: string } }[] };
     const want = all.filter((r) => Date.parse(r.meta.lastUpdated) >= Date.parse(cut)).map((r) => r.id);
     expect(bundle.total).toBe(want.length);
     expect(bundle.entry.map((x) => x.resource.id).sort()).toEqual(want.sort());
     expect(want.length).toBeLessThan(all.length);
     const patient = all[0].subject.reference;
-    const forPatient = (await client.search({ resourceType: 'Encounter', searchParams: { patient } })) as unknown as { entry: { resource: { subject: { reference: string } } }[] };
+    const forPatient = (await client.search({
+      resourceType: 'Encounter',
+      searchParams: { patient },
+    })) as unknown as { entry: { resource: { subject: { reference: string } } }[] };
     expect(forPatient.entry.length).toBe(all.filter((r) => r.subject.reference === patient).length);
   });
 
@@ -71,7 +88,9 @@ describe('synth serve: FHIR search', () => {
     const client = new Client({ baseUrl: server.baseUrlFor(FHIR_INST) });
     const p = (await client.read({ resourceType: 'Patient', id: 'pt-0001' })) as unknown as { id: string };
     expect(p.id).toBe('pt-0001');
-    await expect(client.read({ resourceType: 'Patient', id: 'nope' })).rejects.toMatchObject({ response: { status: 404, data: { resourceType: 'OperationOutcome' } } });
+    await expect(client.read({ resourceType: 'Patient', id: 'nope' })).rejects.toMatchObject({
+      response: { status: 404, data: { resourceType: 'OperationOutcome' } },
+    });
   });
 });
 
@@ -81,7 +100,12 @@ describe('synth serve: Bulk Data $export', () => {
     const refused = await fetch(`${base}/$export`);
     expect(refused.status).toBe(400);
     const client = new Client({ baseUrl: base });
-    const kick = await client.operation({ name: '$export', method: 'get', input: { _type: 'Patient,Observation' }, options: { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } } } as never);
+    const kick = await client.operation({
+      name: '$export',
+      method: 'get',
+      input: { _type: 'Patient,Observation' },
+      options: { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } },
+    } as never);
     const kickResponse = Client.httpFor(kick).response!;
     expect(kickResponse.status).toBe(202);
     const status = kickResponse.headers.get('content-location')!;
@@ -103,7 +127,11 @@ describe('synth serve: Bulk Data $export', () => {
 
 describe('synth serve: throttling and files', () => {
   it('answers 429 with Retry-After when pushed too hard', async () => {
-    const limited = await startSynthServer({ dir: root, host: '127.0.0.1', rateLimit: { requestsPerSecond: 0.1, burst: 3 } }); // one token per 10 s: slow machines cannot refill the bucket mid-test
+    const limited = await startSynthServer({
+      dir: root,
+      host: '127.0.0.1',
+      rateLimit: { requestsPerSecond: 0.1, burst: 3 },
+    }); // one token per 10 s: slow machines cannot refill the bucket mid-test
     try {
       const statuses: number[] = [];
       let retryAfter: string | null = null;
@@ -123,7 +151,9 @@ describe('synth serve: throttling and files', () => {
 
   it('lists and serves an HL7 institution’s files, and refuses paths outside it', async () => {
     const inst = 'sh-ruijin-north';
-    const index = (await (await fetch(server.filesUrlFor(inst))).json()) as { files: { path: string; url: string; size: number }[] };
+    const index = (await (await fetch(server.filesUrlFor(inst))).json()) as {
+      files: { path: string; url: string; size: number }[];
+    };
     const feed = index.files.find((f) => f.path.endsWith('.hl7'))!;
     const body = Buffer.from(await (await fetch(feed.url)).arrayBuffer());
     expect(body.equals(fs.readFileSync(path.join(root, inst, feed.path)))).toBe(true);

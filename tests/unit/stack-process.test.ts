@@ -4,7 +4,17 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAlive, isPortOpen, livePid, runCommand, sleep, spawnDetached, stopProcess, waitFor, withFileLock } from '../../deploy/stack/process';
+import {
+  isAlive,
+  isPortOpen,
+  livePid,
+  runCommand,
+  sleep,
+  spawnDetached,
+  stopProcess,
+  waitFor,
+  withFileLock,
+} from '../../deploy/stack/process';
 import { parseServiceList } from '../../deploy/stack/stack';
 
 const dirs: string[] = [];
@@ -48,26 +58,35 @@ describe('withFileLock', () => {
   it('takes over a lock whose owner died, and releases it after a throw', async () => {
     const lock = path.join(tmpDir(), 'stack.lock');
     fs.writeFileSync(lock, `${deadPid()}\n`);
-    await expect(withFileLock(lock, 5000, async () => Promise.reject(new Error('inside')))).rejects.toThrow('inside');
+    await expect(withFileLock(lock, 5000, async () => Promise.reject(new Error('inside')))).rejects.toThrow(
+      'inside',
+    );
     expect(fs.existsSync(lock)).toBe(false);
   });
 
   it('times out, naming the lock and its live owner', async () => {
     const lock = path.join(tmpDir(), 'stack.lock');
     fs.writeFileSync(lock, `${process.ppid}\n`);
-    await expect(withFileLock(lock, 400, async () => 1)).rejects.toThrow(new RegExp(`waiting for the stack lock .*held by pid ${process.ppid}`));
+    await expect(withFileLock(lock, 400, async () => 1)).rejects.toThrow(
+      new RegExp(`waiting for the stack lock .*held by pid ${process.ppid}`),
+    );
   });
 });
 
 describe('waitFor', () => {
   it('times out with what it waited for and the last error', async () => {
     await expect(
-      waitFor('the thing', async () => Promise.reject(new Error('connection refused')), { timeoutMs: 300, intervalMs: 50 }),
+      waitFor('the thing', async () => Promise.reject(new Error('connection refused')), {
+        timeoutMs: 300,
+        intervalMs: 50,
+      }),
     ).rejects.toThrow(/timed out after 0s waiting for the thing \(last error: connection refused\)/);
   });
 
   it('stops early when told why', async () => {
-    await expect(waitFor('the thing', async () => false, { timeoutMs: 10_000, abort: () => 'it exited' })).rejects.toThrow('the thing: it exited');
+    await expect(
+      waitFor('the thing', async () => false, { timeoutMs: 10_000, abort: () => 'it exited' }),
+    ).rejects.toThrow('the thing: it exited');
   });
 
   it('returns once the check passes', async () => {
@@ -80,15 +99,21 @@ describe('waitFor', () => {
 describe('runCommand', () => {
   it('returns output, and fails with the exit code and the last lines of output', async () => {
     expect((await runCommand('sh', ['-c', 'echo hi'], { timeoutMs: 5000 })).stdout).toBe('hi\n');
-    await expect(runCommand('sh', ['-c', 'echo why >&2; exit 3'], { timeoutMs: 5000 })).rejects.toThrow(/failed \(exit 3\):\nwhy/);
+    await expect(runCommand('sh', ['-c', 'echo why >&2; exit 3'], { timeoutMs: 5000 })).rejects.toThrow(
+      /failed \(exit 3\):\nwhy/,
+    );
   });
 
   it('kills a command that overruns its timeout', async () => {
-    await expect(runCommand('sleep', ['5'], { timeoutMs: 200 })).rejects.toThrow(/sleep did not finish within 0s/);
+    await expect(runCommand('sleep', ['5'], { timeoutMs: 200 })).rejects.toThrow(
+      /sleep did not finish within 0s/,
+    );
   });
 
   it('says when the program does not exist', async () => {
-    await expect(runCommand('tributary-no-such-program', [], { timeoutMs: 5000 })).rejects.toThrow('tributary-no-such-program not found');
+    await expect(runCommand('tributary-no-such-program', [], { timeoutMs: 5000 })).rejects.toThrow(
+      'tributary-no-such-program not found',
+    );
   });
 });
 
@@ -97,9 +122,15 @@ describe('detached services', () => {
     const dir = tmpDir();
     const pidFile = path.join(dir, 'svc.pid');
     const logFile = path.join(dir, 'logs', 'svc.log');
-    const pid = spawnDetached('sh', ['-c', 'trap "" TERM; echo started; while true; do sleep 0.1; done'], { pidFile, logFile });
+    const pid = spawnDetached('sh', ['-c', 'trap "" TERM; echo started; while true; do sleep 0.1; done'], {
+      pidFile,
+      logFile,
+    });
     expect(livePid(pidFile)).toBe(pid);
-    await waitFor('the log line', async () => fs.readFileSync(logFile, 'utf8').includes('started'), { timeoutMs: 5000, intervalMs: 20 });
+    await waitFor('the log line', async () => fs.readFileSync(logFile, 'utf8').includes('started'), {
+      timeoutMs: 5000,
+      intervalMs: 20,
+    });
     await stopProcess(pid, 300);
     expect(isAlive(pid)).toBe(false);
     expect(livePid(pidFile)).toBeUndefined();
@@ -125,6 +156,8 @@ describe('parseServiceList', () => {
   });
 
   it('names an unknown service', () => {
-    expect(() => parseServiceList('temporal,zookeeper')).toThrow(/unknown service "zookeeper"; expected some of postgres, temporal, kafka, orthanc/);
+    expect(() => parseServiceList('temporal,zookeeper')).toThrow(
+      /unknown service "zookeeper"; expected some of postgres, temporal, kafka, orthanc/,
+    );
   });
 });
