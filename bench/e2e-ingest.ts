@@ -26,6 +26,8 @@ import { createIngestActivities, type IngestActivities } from '../activities/ing
 import { createIngestDeps } from '../activities/runtime';
 import { getRunProgress, startIngestRun } from '../cli/commands/ingest';
 import { startIngestWorkers } from '../cli/commands/worker';
+import { isAlive, readPid } from '../deploy/stack/process';
+import { serviceDirs } from '../deploy/stack/service';
 import { loadConfig } from '../platform/config';
 import { createTemporalClient } from '../platform/temporal';
 import { sourceKinds, type SourceKind } from '../schemas/institution';
@@ -165,11 +167,31 @@ async function runInProcess(acts: IngestActivities, runId: string, data: DataSet
   return total.in;
 }
 
+/**
+ * CPU seconds used so far by the local stack's Temporal server (user + system, from /proc), or undefined when the
+ * server is not the stack's process on this machine (TEMPORAL_ADDRESS elsewhere, or no /proc).
+ */
+function serverCpuSeconds(): number | undefined {
+  const config = loadConfig({ env });
+  if (config.temporal.external) return undefined;
+  const pid = readPid(serviceDirs(config, 'temporal').pid);
+  if (pid === undefined || !isAlive(pid)) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14 and stime 15, in clock ticks
+    // (USER_HZ, 100 on Linux).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 async function runWithTemporal(
   dir: string,
   runId: string,
   data: DataSet,
-): Promise<{ seconds: number; cpu: number; records: number; state: string }> {
+): Promise<{ seconds: number; cpu: number; serverCpu?: number; records: number; state: string }> {
   const config = configFor(dir);
   const deps = createIngestDeps(config, { filesPerPage });
   const suffix = crypto.randomBytes(3).toString('hex');
@@ -187,6 +209,7 @@ async function runWithTemporal(
   try {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
+    const s0 = serverCpuSeconds();
     await startIngestRun(client, {
       endpoint: data.url,
       runId,
@@ -203,8 +226,10 @@ async function runWithTemporal(
       .catch(() => undefined);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(process.cpuUsage(c0));
+    const s1 = serverCpuSeconds();
+    const serverCpu = s0 !== undefined && s1 !== undefined ? s1 - s0 : undefined;
     const result = await getRunProgress(client, runId);
-    return { seconds, cpu, records: result.progress?.totals.in ?? 0, state: result.state };
+    return { seconds, cpu, serverCpu, records: result.progress?.totals.in ?? 0, state: result.state };
   } finally {
     await workers.shutdown();
     await deps.close();
@@ -221,6 +246,7 @@ const inProcess: number[] = [];
 const temporal: number[] = [];
 const inProcessCpu: number[] = [];
 const temporalCpu: number[] = [];
+const serverCpu: number[] = [];
 for (let i = 0; i < repeat; i++) {
   if (mode !== 'temporal') {
     const data = await dataFor(`${i}-inproc`);
@@ -255,8 +281,10 @@ for (let i = 0; i < repeat; i++) {
       throw new Error(`the Temporal run counted ${t.records} records of ${data.records} (${t.state})`);
     temporal.push(t.records / t.seconds);
     temporalCpu.push(t.cpu / (t.records / 1000));
+    if (t.serverCpu !== undefined) serverCpu.push(t.serverCpu / (t.records / 1000));
+    const server = t.serverCpu === undefined ? '' : `, Temporal server ${t.serverCpu.toFixed(1)} s`;
     process.stdout.write(
-      `temporal   #${i + 1}: ${t.records} records in ${t.seconds.toFixed(1)} s = ${(t.records / t.seconds).toFixed(0)} records/s (CPU ${t.cpu.toFixed(1)} s) (${t.state})\n`,
+      `temporal   #${i + 1}: ${t.records} records in ${t.seconds.toFixed(1)} s = ${(t.records / t.seconds).toFixed(0)} records/s (CPU ${t.cpu.toFixed(1)} s${server}) (${t.state})\n`,
     );
   }
 }
@@ -270,7 +298,10 @@ const ca = inProcessCpu.length ? median(inProcessCpu) : NaN;
 const cb = temporalCpu.length ? median(temporalCpu) : NaN;
 process.stdout.write(
   `median CPU of this process per 1,000 records: with Temporal ${cb.toFixed(2)} s, without ${ca.toFixed(2)} s; ` +
-    `CPU overhead ${((cb / ca - 1) * 100).toFixed(1)}% (Temporal server not counted)\n`,
+    `CPU overhead ${((cb / ca - 1) * 100).toFixed(1)}% (Temporal server not counted)\n` +
+    (serverCpu.length
+      ? `median CPU of the local Temporal server per 1,000 records: ${median(serverCpu).toFixed(2)} s\n`
+      : 'Temporal server CPU: not measured (not the local stack process)\n'),
 );
 await shared?.close();
 fs.rmSync(root, { recursive: true, force: true });
