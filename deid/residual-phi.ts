@@ -462,6 +462,11 @@ function patternRules(folded: string): readonly string[] {
   return out ?? NO_RULES;
 }
 
+/** January → 1 … December → 12, by the first three letters in any case ("Sept", "SEPTEMBER"); 0 for no month. */
+export function monthNumber(name: string): number {
+  return MONTH_NUMBER[name.slice(0, 3).toLowerCase()] ?? 0;
+}
+
 const MONTH_NUMBER: Record<string, number> = {
   jan: 1,
   feb: 2,
@@ -499,7 +504,7 @@ const MONTH_DAY_FORMS: {
   {
     re: new RegExp(`(?<![a-z])${GATE_MONTH}(?:\\.?\\s{1,3}|-)(\\d{1,2})(?:st|nd|rd|th)?(?!\\d)`, 'gi'),
     needs: 'month-name',
-    parts: (m) => (m[1] === 'may' ? [] : [[MONTH_NUMBER[m[1].slice(0, 3).toLowerCase()], +m[2]]]),
+    parts: (m) => (m[1] === 'may' ? [] : [[monthNumber(m[1]), +m[2]]]),
   },
   {
     re: new RegExp(
@@ -507,7 +512,7 @@ const MONTH_DAY_FORMS: {
       'gi',
     ),
     needs: 'month-name',
-    parts: (m) => (m[2] === 'may' ? [] : [[MONTH_NUMBER[m[2].slice(0, 3).toLowerCase()], +m[1]]]),
+    parts: (m) => (m[2] === 'may' ? [] : [[monthNumber(m[2]), +m[1]]]),
   },
   { re: /(\d{1,2})\s?月\s?(\d{1,2})\s?[日号]/g, needs: 'yue-digit', parts: (m) => [[+m[1], +m[2]]] },
   {

@@ -18,6 +18,7 @@ import {
   identifierPattern,
   matchKey,
   mayContainIdentifier,
+  monthNumber,
 } from './residual-phi';
 import type { SourceIdentifier } from './types';
 
@@ -65,21 +66,6 @@ interface Detector {
   digitFree?: boolean;
 }
 
-const MONTHS: Record<string, number> = {
-  jan: 1,
-  feb: 2,
-  mar: 3,
-  apr: 4,
-  may: 5,
-  jun: 6,
-  jul: 7,
-  aug: 8,
-  sep: 9,
-  sept: 9,
-  oct: 10,
-  nov: 11,
-  dec: 12,
-};
 const MONTH_NAMES = [
   'January',
   'February',
@@ -96,10 +82,6 @@ const MONTH_NAMES = [
 ];
 const MONTH_RE_SRC =
   '(Jan(?:uary)?|JAN(?:UARY)?|Feb(?:ruary)?|FEB(?:RUARY)?|Mar(?:ch)?|MAR(?:CH)?|Apr(?:il)?|APR(?:IL)?|May|MAY|Jun(?:e)?|JUN(?:E)?|Jul(?:y)?|JUL(?:Y)?|Aug(?:ust)?|AUG(?:UST)?|Sep(?:t(?:ember)?)?|SEP(?:T(?:EMBER)?)?|Oct(?:ober)?|OCT(?:OBER)?|Nov(?:ember)?|NOV(?:EMBER)?|Dec(?:ember)?|DEC(?:EMBER)?)';
-
-function monthOf(name: string): number {
-  return MONTHS[name.slice(0, name.toLowerCase().startsWith('sept') ? 4 : 3).toLowerCase()] ?? 0;
-}
 
 function monthText(original: string, m: number): string {
   const full = MONTH_NAMES[m - 1];
@@ -378,10 +360,10 @@ const DETECTORS: Detector[] = [
       const [, mn, dot, ds, suf, sep, ys] = m;
       return {
         y: ys ? +ys : undefined,
-        m: monthOf(mn),
+        m: monthNumber(mn),
         d: +ds,
         format: (y, mo, d) =>
-          `${monthText(mn, mo)}${mo === monthOf(mn) || dot ? dot : dot}${' '}${d}${suf ? ordinal(d) : ''}${ys ? `${sep}${y}` : ''}`,
+          `${monthText(mn, mo)}${dot} ${d}${suf ? ordinal(d) : ''}${ys ? `${sep}${y}` : ''}`,
       };
     },
   },
@@ -397,7 +379,7 @@ const DETECTORS: Detector[] = [
       const [, ds, suf, mn, ys] = m;
       return {
         y: +ys,
-        m: monthOf(mn),
+        m: monthNumber(mn),
         d: +ds,
         format: (y, mo, d) => `${d}${suf ? ordinal(d) : ''} ${monthText(mn, mo)} ${y}`,
       };
@@ -415,7 +397,7 @@ const DETECTORS: Detector[] = [
     date: (m) => {
       const [, ds, suf, gap, mn, dot] = m;
       return {
-        m: monthOf(mn),
+        m: monthNumber(mn),
         d: +ds,
         format: (_y, mo, d) => `${d}${suf ? ordinal(d) : ''}${gap}${monthText(mn, mo)}${dot}`,
       };
@@ -426,7 +408,7 @@ const DETECTORS: Detector[] = [
     type: 'date',
     priority: 58,
     re: new RegExp(`(?<![A-Za-z])${MONTH_RE_SRC}\\.?,?\\s{1,3}(\\d{4})(?![0-9])`, 'g'),
-    date: (m) => ({ y: +m[2], m: monthOf(m[1]), format: (y, mo) => `${monthText(m[1], mo)} ${y}` }),
+    date: (m) => ({ y: +m[2], m: monthNumber(m[1]), format: (y, mo) => `${monthText(m[1], mo)} ${y}` }),
   },
   {
     rule: 'text.age-over-89',
