@@ -6,6 +6,7 @@ import {
   scrubText,
   type DeidEngine,
   type ProfileName,
+  type QuarantineEntry,
 } from '../deid/index';
 import type { KeyService } from '../deid/key-service';
 import { deidentifyDicom } from '../imaging/dicom-deid';
@@ -30,15 +31,8 @@ import type { StepPool } from './step-pool';
  */
 export interface DeidOutcome {
   outputs: FhirResource[];
-  /** `index` is the resource's position in the input; resourceType and id are sanitized for the log. */
-  quarantined: {
-    index?: number;
-    resourceType: string;
-    id?: string;
-    rule: string;
-    path: string;
-    reason: string;
-  }[];
+  /** The engine's entries: `index` is the resource's position in the input; resourceType and id are sanitized. */
+  quarantined: QuarantineEntry[];
 }
 
 export type DicomOutcome =
