@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mapBuffer, mapFile } from '../mappers/index';
 import type { MapContext, SourceFormat } from '../mappers/types';
-import { hisCsvMappingSchema } from '../schemas/his-csv-mapping';
+import { loadHisMapping } from '../synth/ehr-his';
 import type { GroundTruth } from '../schemas/ground-truth';
 import { generateSynth } from '../synth/generate';
 import { listFiles } from '../synth/verify';
@@ -64,14 +64,7 @@ async function generateAndMap(
       const inst = institutions.find((i) => i.id === e.institution)!;
       const base: Omit<MapContext, 'sourceFile'> = { institution: e.institution, timezone: inst.timezone };
       if (format === 'his-csv') {
-        base.columnMapping = hisCsvMappingSchema.parse(
-          JSON.parse(
-            readFileSync(
-              join(import.meta.dirname, '..', 'config', 'his-csv', `${e.institution}.json`),
-              'utf8',
-            ),
-          ),
-        );
+        base.columnMapping = loadHisMapping(e.institution);
       }
       const list = files(join(dir, e.institution, e.source));
       if (format === 'fhir') {

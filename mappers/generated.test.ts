@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { summarizeDicom } from '../imaging/dicom-summary';
-import { hisCsvMappingSchema } from '../schemas/his-csv-mapping';
+import { loadHisMapping } from '../synth/ehr-his';
 import type { GroundTruth } from '../schemas/ground-truth';
 import { generateSynth } from '../synth/generate';
 import { listFiles } from '../synth/verify';
@@ -46,15 +46,7 @@ describe('generator formats against ground truth', () => {
         timezone: inst.timezone,
         subjectMrn: 'MRN-TEST',
       };
-      if (format === 'his-csv')
-        base.columnMapping = hisCsvMappingSchema.parse(
-          JSON.parse(
-            readFileSync(
-              join(import.meta.dirname, '..', 'config', 'his-csv', `${e.institution}.json`),
-              'utf8',
-            ),
-          ),
-        );
+      if (format === 'his-csv') base.columnMapping = loadHisMapping(e.institution);
       let recordsIn = 0;
       let rejected = 0;
       for (const f of files(join(dir, e.institution, e.source))) {

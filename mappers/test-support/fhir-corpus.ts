@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { hisCsvMappingSchema } from '../../schemas/his-csv-mapping';
+import { loadHisMapping } from '../../synth/ehr-his';
 import { generateSynth } from '../../synth/generate';
 import { listFiles } from '../../synth/verify';
 import { mapFile } from '../index';
@@ -51,14 +51,7 @@ export async function mappedGeneratorOutput(seed: string, patients: number): Pro
         validate: false,
       };
       if (format === 'his-csv') {
-        base.columnMapping = hisCsvMappingSchema.parse(
-          JSON.parse(
-            readFileSync(
-              join(import.meta.dirname, '..', '..', 'config', 'his-csv', `${e.institution}.json`),
-              'utf8',
-            ),
-          ),
-        );
+        base.columnMapping = loadHisMapping(e.institution);
       }
       const sourceDir = join(dir, e.institution, e.source);
       for (const f of listFiles(sourceDir).map((p) => join(sourceDir, p))) {

@@ -8,7 +8,7 @@ import { createDeidEngine, createKeyService } from '../../deid/index';
 import { mapBuffer, mapFile } from '../../mappers/index';
 import type { MapContext, SourceFormat } from '../../mappers/types';
 import type { GroundTruth } from '../../schemas/ground-truth';
-import { hisCsvMappingSchema } from '../../schemas/his-csv-mapping';
+import { loadHisMapping } from '../../synth/ehr-his';
 import type { SourceKind } from '../../schemas/institution';
 import type { VerifiedWorkItem } from '../../schemas/work-item';
 import { generateSynth } from '../../synth/generate';
@@ -36,14 +36,7 @@ async function mapAll(dir: string, gt: GroundTruth) {
     const inst = institutions.find((i) => i.id === e.institution)!;
     const base: Omit<MapContext, 'sourceFile'> = { institution: e.institution, timezone: inst.timezone };
     if (format === 'his-csv') {
-      base.columnMapping = hisCsvMappingSchema.parse(
-        JSON.parse(
-          readFileSync(
-            join(import.meta.dirname, '..', '..', 'config', 'his-csv', `${e.institution}.json`),
-            'utf8',
-          ),
-        ),
-      );
+      base.columnMapping = loadHisMapping(e.institution);
     }
     const list = files(join(dir, e.institution, e.source));
     const add = (resources: Awaited<ReturnType<typeof mapFile>>['resources']) =>
