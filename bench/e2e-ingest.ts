@@ -14,7 +14,8 @@
  * (PGlite start, FHIR definitions, de-identification engines) happens once at worker start in both modes and is
  * printed apart, not timed as throughput. Each mode also prints the CPU time of this process (user + system, all of
  * its threads: the worker's workflow threads and Temporal core included, the Temporal server not): on a shared machine
- * wall time also measures the neighbours. Profile the baseline alone with
+ * wall time also measures the neighbours. And how busy the main thread was (its event-loop utilization): that one
+ * thread runs the activities' JavaScript, the SDK's and every synchronous file call. Profile the baseline alone with
  *   node --cpu-prof --import tsx bench/e2e-ingest.ts --patients 3 --institutions 18 --mode inproc
  */
 import crypto from 'node:crypto';
@@ -191,7 +192,14 @@ async function runWithTemporal(
   dir: string,
   runId: string,
   data: DataSet,
-): Promise<{ seconds: number; cpu: number; serverCpu?: number; records: number; state: string }> {
+): Promise<{
+  seconds: number;
+  cpu: number;
+  busy: number;
+  serverCpu?: number;
+  records: number;
+  state: string;
+}> {
   const config = configFor(dir);
   const deps = createIngestDeps(config, { filesPerPage });
   const suffix = crypto.randomBytes(3).toString('hex');
@@ -209,6 +217,7 @@ async function runWithTemporal(
   try {
     const t0 = performance.now();
     const c0 = process.cpuUsage();
+    const e0 = performance.eventLoopUtilization();
     const s0 = serverCpuSeconds();
     await startIngestRun(client, {
       endpoint: data.url,
@@ -226,15 +235,24 @@ async function runWithTemporal(
       .catch(() => undefined);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(process.cpuUsage(c0));
+    const busy = performance.eventLoopUtilization(e0).utilization;
     const s1 = serverCpuSeconds();
     const serverCpu = s0 !== undefined && s1 !== undefined ? s1 - s0 : undefined;
     const result = await getRunProgress(client, runId);
-    return { seconds, cpu, serverCpu, records: result.progress?.totals.in ?? 0, state: result.state };
+    return { seconds, cpu, busy, serverCpu, records: result.progress?.totals.in ?? 0, state: result.state };
   } finally {
     await workers.shutdown();
     await deps.close();
     await client.connection.close();
   }
+}
+
+/**
+ * The main thread's event-loop utilization over a run: near 100% means the run waits on this one thread (its
+ * JavaScript and its synchronous file calls), whatever the other cores are doing.
+ */
+function percent(utilization: number): string {
+  return `${(utilization * 100).toFixed(0)}%`;
 }
 
 function cpuSeconds(usage: NodeJS.CpuUsage): number {
@@ -257,16 +275,18 @@ for (let i = 0; i < repeat; i++) {
     const acts = createIngestActivities(deps);
     const t0 = performance.now();
     const c0 = process.cpuUsage();
+    const e0 = performance.eventLoopUtilization();
     const n = await runInProcess(acts, `bench-inproc-${i}`, data);
     const s = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(process.cpuUsage(c0));
+    const busy = performance.eventLoopUtilization(e0).utilization;
     await deps.close();
     if (data !== shared) await data.close();
     if (n !== data.records) throw new Error(`in-process run counted ${n} records of ${data.records}`);
     inProcess.push(n / s);
     inProcessCpu.push(cpu / (n / 1000));
     process.stdout.write(
-      `in-process #${i + 1}: ${n} records in ${s.toFixed(1)} s = ${(n / s).toFixed(0)} records/s (CPU ${cpu.toFixed(1)} s)\n`,
+      `in-process #${i + 1}: ${n} records in ${s.toFixed(1)} s = ${(n / s).toFixed(0)} records/s (CPU ${cpu.toFixed(1)} s, main thread busy ${percent(busy)})\n`,
     );
   }
   if (mode !== 'inproc') {
@@ -284,7 +304,7 @@ for (let i = 0; i < repeat; i++) {
     if (t.serverCpu !== undefined) serverCpu.push(t.serverCpu / (t.records / 1000));
     const server = t.serverCpu === undefined ? '' : `, Temporal server ${t.serverCpu.toFixed(1)} s`;
     process.stdout.write(
-      `temporal   #${i + 1}: ${t.records} records in ${t.seconds.toFixed(1)} s = ${(t.records / t.seconds).toFixed(0)} records/s (CPU ${t.cpu.toFixed(1)} s${server}) (${t.state})\n`,
+      `temporal   #${i + 1}: ${t.records} records in ${t.seconds.toFixed(1)} s = ${(t.records / t.seconds).toFixed(0)} records/s (CPU ${t.cpu.toFixed(1)} s, main thread busy ${percent(t.busy)}${server}) (${t.state})\n`,
     );
   }
 }
