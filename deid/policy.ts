@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TributaryError } from '../platform/errors';
-import { formatZodError } from '../platform/config';
+import { parseAtEdge } from '../platform/config';
 import type { ProfileName } from './types';
 
 /**
@@ -242,15 +242,7 @@ export const profileNames: readonly ProfileName[] = ['safe-harbor', 'gbt-37964',
 
 /** Parse a policy document (already read), naming the file and each bad field. */
 export function parsePolicy(input: unknown, source: string): Policy {
-  const result = policySchema.safeParse(input);
-  if (!result.success) {
-    throw new TributaryError(formatZodError(result.error, source), {
-      code: 'invalid',
-      location: source,
-      nonRetryable: true,
-    });
-  }
-  return result.data;
+  return parseAtEdge(policySchema, input, source);
 }
 
 /** Read a policy file: YAML (.yaml/.yml) or JSON. */

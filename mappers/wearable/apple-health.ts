@@ -122,15 +122,8 @@ class AppleHealthMapper {
 
   constructor(private readonly ctx: MapContext) {
     this.sink = new RecordSink(ctx);
-    this.subject = subjectOf(ctx);
+    this.subject = subjectOf(ctx, this.sink, 'export');
     this.windowMs = (ctx.windowSeconds ?? 3600) * 1000;
-    if (!this.subject)
-      this.sink.issue(
-        'warning',
-        'incomplete',
-        'file',
-        'no subject MRN given for this export: Observations have no subject',
-      );
   }
 
   open(name: string, attrs: Attrs, line: number): void {

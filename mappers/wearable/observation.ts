@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { UCUM, quantity } from '../tables/index';
 import { patientStableId, stableId } from '../ids';
+import type { RecordSink } from '../sink';
 import type { FhirResource, MapContext } from '../types';
 
 type Json = Record<string, unknown>;
@@ -39,10 +40,19 @@ export function measure(name: string): Measure {
   return m;
 }
 
-export function subjectOf(ctx: MapContext): Json | undefined {
-  return ctx.subjectMrn
-    ? { reference: `Patient/${patientStableId(ctx.institution, ctx.subjectMrn)}` }
-    : undefined;
+/**
+ * The Patient the input's Observations are about, from the subject MRN the caller gives for it. Without one, the
+ * Observations are still mapped, and the input gets a warning saying they have no subject.
+ */
+export function subjectOf(ctx: MapContext, sink: RecordSink, input: 'file' | 'export'): Json | undefined {
+  if (ctx.subjectMrn) return { reference: `Patient/${patientStableId(ctx.institution, ctx.subjectMrn)}` };
+  sink.issue(
+    'warning',
+    'incomplete',
+    'file',
+    `no subject MRN given for this ${input}: Observations have no subject`,
+  );
+  return undefined;
 }
 
 export function measureCode(m: Measure, unit?: string, extra?: Json[]): Json {

@@ -122,14 +122,7 @@ function timeFrame(body: Json): [string | undefined, string | undefined] {
 
 export function mapOpenMHealth(bytes: Buffer, ctx: MapContext): MapResult {
   const sink = new RecordSink(ctx);
-  const subject = subjectOf(ctx);
-  if (!subject)
-    sink.issue(
-      'warning',
-      'incomplete',
-      'file',
-      'no subject MRN given for this file: Observations have no subject',
-    );
+  const subject = subjectOf(ctx, sink, 'file');
   for (const doc of readJsonDocuments(bytes, sink).flatMap(expandArray)) {
     sink.record(doc.location, () => [mapDataPoint(doc.value, doc.location, ctx, subject)]);
   }

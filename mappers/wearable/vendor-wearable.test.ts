@@ -82,4 +82,23 @@ describe('mapVendorWearable', () => {
     for (const phi of ['张伟', 'zw@example.cn', '13800138000', '1962-03-05', 'PB5-2C9F-118A', 'pb-1'])
       expect(text).not.toContain(phi);
   });
+
+  it('maps a file without a subject MRN, with a warning that its Observations have no subject', () => {
+    const { subjectMrn: _none, ...noSubject } = ctx;
+    const withSubject = mapVendorWearable(Buffer.from(JSON.stringify(file)), ctx);
+    const r = mapVendorWearable(Buffer.from(JSON.stringify(file)), noSubject);
+    expect(r.recordsMapped).toBe(withSubject.recordsMapped);
+    const obs = r.resources.filter((x) => x.resourceType === 'Observation');
+    expect(obs.length).toBeGreaterThan(0);
+    for (const o of obs) expect(o.subject).toBeUndefined();
+    const warnings = r.issues.filter((i) => i.diagnostics?.startsWith('no subject MRN'));
+    expect(warnings).toMatchObject([
+      {
+        severity: 'warning',
+        code: 'incomplete',
+        diagnostics: 'no subject MRN given for this file: Observations have no subject',
+      },
+    ]);
+    expect(withSubject.issues.filter((i) => i.diagnostics?.startsWith('no subject MRN'))).toEqual([]);
+  });
 });

@@ -42,14 +42,7 @@ function num(s: Json, field: string): number {
 
 export function mapVendorWearable(bytes: Buffer, ctx: MapContext): MapResult {
   const sink = new RecordSink(ctx);
-  const subject = subjectOf(ctx);
-  if (!subject)
-    sink.issue(
-      'warning',
-      'incomplete',
-      'file',
-      'no subject MRN given for this file: Observations have no subject',
-    );
+  const subject = subjectOf(ctx, sink, 'file');
   for (const doc of readJsonDocuments(bytes, sink)) {
     const root = doc.value;
     const base = doc.location === '$' ? '$' : `${doc.location}:$`;
