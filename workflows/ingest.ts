@@ -102,6 +102,23 @@ const SCHEDULED_RUN_RANDOM_TAIL = 'scheduled-run-random-tail';
  */
 const PAGE_STEPS_ONE_CALL = 'page-steps-one-call';
 /**
+ * New executions record this one patch for every change above (the local pull, page steps and watermark, one call per
+ * page, one imaging task per study): each patch costs a marker, and the SDK's core upserts the TemporalChangeVersion
+ * search attribute for each, a visibility write on the server. Four of them per source workflow were four upserts
+ * per source. Histories recorded before it replay through the individual patches (see `uses`).
+ */
+const CURRENT_SOURCE_PATH = 'current-source-path';
+
+/**
+ * Whether this execution takes the path `patch` introduced: always when it records CURRENT_SOURCE_PATH (every new
+ * execution); otherwise (a history from before it, in replay) as that history recorded `patch`. Short-circuits, so a
+ * new execution never records the individual patch.
+ */
+function uses(patch: string): boolean {
+  return patched(CURRENT_SOURCE_PATH) || patched(patch);
+}
+
+/**
  * Pixel work runs on its own task queue so it cannot starve ingestion's I/O. It heartbeats after every instance
  * (milliseconds to a second of work each), so a short heartbeat timeout is what bounds recovery from a dead worker:
  * with 2 minutes, a study in flight on a killed worker waited 2 minutes before its retry.
@@ -227,7 +244,7 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
 
   let since = input.since;
   if (input.incremental && !since && input.cursor === undefined) {
-    const watermarks = patched(WATERMARK_LOCAL) ? pageSteps : io;
+    const watermarks = uses(WATERMARK_LOCAL) ? pageSteps : io;
     since = (await watermarks.loadWatermark({ institution: input.institution, source: input.source })).since;
   }
 
@@ -236,7 +253,7 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
   for (;;) {
     progress.step = 'fetch';
     // Decided per page, like the steps: a run begun with normal-activity pulls switches at a page boundary.
-    const fetcher = patched(FETCH_LOCAL) ? pullLocal : pull;
+    const fetcher = uses(FETCH_LOCAL) ? pullLocal : pull;
     const page = await fetcher.fetchPage({
       runId: input.runId,
       endpoint: input.endpoint,
@@ -265,7 +282,7 @@ export async function ingestSourceWorkflow(input: IngestSourceInput): Promise<So
   }
 
   progress.step = 'done';
-  const watermarks = patched(WATERMARK_LOCAL) ? pageSteps : io;
+  const watermarks = uses(WATERMARK_LOCAL) ? pageSteps : io;
   await watermarks.saveWatermark({ institution: input.institution, source: input.source, since: startedAt });
   return progress.counts;
 }
@@ -278,11 +295,11 @@ export async function processPage(
 ): Promise<SourceCounts> {
   const ctx = { runId: input.runId, institution: input.institution, source: input.source };
   // Decided once per page: a page begun under the old command sequence finishes under it.
-  const step = patched(PAGE_STEPS_LOCAL) ? pageSteps : io;
+  const step = uses(PAGE_STEPS_LOCAL) ? pageSteps : io;
   let delta = emptyCounts();
   let verifyInput: string | undefined;
 
-  if (input.source !== 'imaging' && step === pageSteps && patched(PAGE_STEPS_ONE_CALL)) {
+  if (input.source !== 'imaging' && step === pageSteps && uses(PAGE_STEPS_ONE_CALL)) {
     progress.step = 'page-steps';
     const { steps } = await pageSteps.processBatch({
       ...ctx,
@@ -298,7 +315,7 @@ export async function processPage(
   if (input.source === 'imaging') {
     const imaging = imagingActivities(input.imagingQueue);
     let clean: { imagesKey: string };
-    if (patched(IMAGING_ONE_TASK)) {
+    if (uses(IMAGING_ONE_TASK)) {
       progress.step = 'clean-images';
       const cleaned = await imaging.cleanImages({ ...ctx, rawKey: page.rawKey! });
       delta = addCounts(delta, cleaned.counts);

@@ -13,7 +13,8 @@ import { recordIngestHistories, type RecordedHistories } from './fixtures/record
  * command for command (patched('page-steps-local'), patched('watermark-local')), and replay its own histories too. The v2
  * fixture was recorded with the page steps local but the pull a normal activity (before patched('fetch-local')), the
  * v3 one with a study's de-identification and denoising as two imaging activities (before patched('imaging-one-task')),
- * the v4 one with each of a page's steps as its own local activity (before patched('page-steps-one-call')).
+ * the v4 one with each of a page's steps as its own local activity (before patched('page-steps-one-call')), the v5
+ * one with each of those four changes recorded as its own patch (before patched('current-source-path')).
  * No data in these histories: test-double activities return keys and counts.
  */
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
@@ -113,6 +114,22 @@ describe('ingest workflow replay', () => {
     await expectReplays(v4, 3);
   });
 
+  it('replays histories recorded while each change was its own patch', async () => {
+    const v5 = readFixture('ingest-histories-v5.json');
+    // The fixture is what it claims to be: four patch markers and four upserts of TemporalChangeVersion per source.
+    for (const part of [':druglabel:', ':imaging:']) {
+      const events = eventsOf(historyOf(v5, part));
+      expect(
+        events.filter((e) => e.eventType === 'EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES'),
+      ).toHaveLength(4);
+    }
+    expect(
+      eventsOf(historyOf(v5, ':druglabel:')).filter((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED'),
+    ).toHaveLength(2 * (1 + 1) + 1 + 4);
+
+    await expectReplays(v5, 3);
+  });
+
   it('runs the pulls, the page steps and the watermark as local activities and replays that history', async () => {
     const { histories, progress } = await recordIngestHistories(loadConfig());
     expect(progress.totals).toMatchObject({ pages: 4, in: 6 + 4, published: 8, workItems: 4 });
@@ -121,8 +138,15 @@ describe('ingest workflow replay', () => {
     // No server round trips for a file-drop source's pages at all now.
     expect(scheduledActivities(child)).toEqual([]);
     const markers = eventsOf(child).filter((e) => e.eventType === 'EVENT_TYPE_MARKER_RECORDED').length;
-    // A pull and one local activity for the page's steps per page, the watermark, and the four patch markers.
-    expect(markers).toBe(2 * (1 + 1) + 1 + 4);
+    // A pull and one local activity for the page's steps per page, the watermark, and one patch marker.
+    expect(markers).toBe(2 * (1 + 1) + 1 + 1);
+    // One upsert of TemporalChangeVersion per source, not one per change (a visibility write each on the server).
+    for (const part of [':druglabel:', ':imaging:'])
+      expect(
+        eventsOf(historyOf(histories, part)).filter(
+          (e) => e.eventType === 'EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES',
+        ),
+      ).toHaveLength(1);
 
     const imaging = historyOf(histories, ':imaging:');
     // Pixel work stays a normal activity on the imaging queue (it heartbeats per instance), one per study.
