@@ -96,6 +96,38 @@ describe('residual-PHI gate', () => {
     expect(flagged).toBe(0);
   });
 
+  it("does not read another date as the patient's birth date (1/2/1993 in 08/12/1993), at any offset", () => {
+    const patient: FhirResource = {
+      resourceType: 'Patient',
+      id: 'p1',
+      birthDate: '1993-01-02',
+      name: [{ family: 'Robinson', given: ['Nancy'] }],
+    };
+    const identifiers = collectIdentifiers(patient);
+    const raw = 'DISCHARGE SUMMARY\nPatient: Nancy Robinson    DOB: 01/02/1993\nAdmitted: 09/11/2024\n';
+    const flaggedAt: number[] = [];
+    for (let offset = -365; offset <= 366; offset++) {
+      if (offset === 0) continue;
+      const out = scrubText(raw, { keyService, identifiers, dateOffsetDays: offset, locale: 'en' }).text;
+      if (scanResidualPhi(attachment(out), identifiers).length) flaggedAt.push(offset);
+    }
+    // Offset 222 wrote the birth date as 08/12/1993, whose "12/1993" read as 1/2/1993 with its separator dropped.
+    expect(flaggedAt).toEqual([]);
+    // The birth date itself, in every way it is written, is still found.
+    for (const written of [
+      '1/2/1993',
+      '1-2-1993',
+      '1 / 2 / 1993',
+      '01/02/1993',
+      '01021993',
+      '1993-01-02',
+      '1993年1月2日',
+    ])
+      expect(scanResidualPhi(note(`DOB ${written}.`), identifiers), written).toMatchObject([
+        { rule: 'gate.record-identifier:birth-date' },
+      ]);
+  });
+
   it('runs identifier patterns only when a value may occur: the prefilter never hides a match', () => {
     const values = [
       "Mary-Jane O'Neil",

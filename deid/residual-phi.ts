@@ -109,8 +109,12 @@ const WORD_CHAR = '0-9A-Za-z\\u00C0-\\u024F';
 /**
  * A regex matching any of `values` the way they may reappear: any case, spacing, separators, full-width (match it
  * against foldWidth(text)). No `u` flag and ASCII-range boundaries: V8 compiles and runs these much faster.
+ * `dates`: the values are dates (a birth date's written forms), see numericPattern.
  */
-export function identifierPattern(values: readonly string[], global = false): RegExp | null {
+export function identifierPattern(
+  values: readonly string[],
+  options: { global?: boolean; dates?: boolean } = {},
+): RegExp | null {
   const alternatives = new Set<string>();
   for (const raw of values) {
     const v = foldWidth(raw).trim();
@@ -120,7 +124,7 @@ export function identifierPattern(values: readonly string[], global = false): Re
     if (han ? alnum.length < 2 : alnum.length < 3) continue;
     const digitCount = (alnum.match(/\d/g) ?? []).length;
     if (digitCount >= 4 && digitCount >= alnum.length * 0.6) {
-      alternatives.add(`(?<![0-9A-Za-z])${alnum.split('').map(escapeRe).join('[\\s\\-./]?')}(?![0-9A-Za-z])`);
+      alternatives.add(`(?<![0-9A-Za-z])${numericPattern(v, options.dates === true)}(?![0-9A-Za-z])`);
     } else if (han) {
       alternatives.add(alnum.split('').map(escapeRe).join('\\s?'));
     } else {
@@ -133,7 +137,26 @@ export function identifierPattern(values: readonly string[], global = false): Re
     }
   }
   if (!alternatives.size) return null;
-  return new RegExp([...alternatives].sort((a, b) => b.length - a.length).join('|'), global ? 'gi' : 'i');
+  return new RegExp(
+    [...alternatives].sort((a, b) => b.length - a.length).join('|'),
+    options.global ? 'gi' : 'i',
+  );
+}
+
+const OPTIONAL_SEPARATOR = '[\\s\\-./]?';
+
+/**
+ * A mostly numeric value with a separator allowed (not required) between any two of its characters: an ID comes back
+ * as 123-45-6789, 123 45 6789 or 123456789. A date written without padding is the exception: nobody writes 1/2/1993
+ * as 121993, and reading its separators as optional made the "12/1993" of another date (08/12/1993) read as that birth
+ * date, which quarantined a correctly de-identified note. Its components keep a separator (one to three characters).
+ */
+function numericPattern(value: string, dates: boolean): string {
+  const parts = value.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+  const spaced = (s: string) => s.split('').map(escapeRe).join(OPTIONAL_SEPARATOR);
+  if (dates && parts.length > 1 && parts.some((p) => p.length === 1))
+    return parts.map(spaced).join('[\\s\\-./]{1,3}');
+  return spaced(parts.join(''));
 }
 
 /**
@@ -310,7 +333,7 @@ export interface TypePattern {
 
 /** The type's pattern, built on first use. */
 export function typePattern(t: TypePattern): RegExp | null {
-  return t.re === undefined ? (t.re = identifierPattern(t.values)) : t.re;
+  return t.re === undefined ? (t.re = identifierPattern(t.values, { dates: t.type === 'birth-date' })) : t.re;
 }
 
 const compiledCache = new WeakMap<readonly SourceIdentifier[], CompiledIdentifiers>();

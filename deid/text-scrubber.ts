@@ -608,7 +608,9 @@ const ownRegexCache = new WeakMap<readonly OwnIdentifier[], OwnPattern[]>();
  */
 function ownPatternFor(p: OwnPattern, key: string): RegExp | null {
   if (!mayContainIdentifier(key, p.cores)) return null;
-  return p.re === undefined ? (p.re = identifierPattern(p.values, true)) : p.re;
+  return p.re === undefined
+    ? (p.re = identifierPattern(p.values, { global: true, dates: p.type === 'date' }))
+    : p.re;
 }
 
 /** The PHI type a record identifier stands for in text; plain strings are classified by their look. */
