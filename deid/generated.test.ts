@@ -21,6 +21,7 @@ import {
   detectPhi,
   type DeidBatchResult,
   type FhirResource,
+  type KeyService,
 } from './index';
 
 const FORMAT: Record<string, SourceFormat> = { 'fhir-api': 'fhir' };
@@ -294,4 +295,36 @@ describe('de-identification on the generator’s 18 institutions', () => {
       expect([...shifts][0]).not.toBe(0);
     }
   });
+
+  it('quarantines no correctly de-identified note at any date offset: a shifted date never reads as PHI', () => {
+    // Each key gives each person another offset. A gate that read a shifted date as the patient's birth date
+    // (08/12/1993 as 1/2/1993) quarantined a note only under some keys: so try every offset, on the free text (and the
+    // Patients it links to), where one date lands beside another.
+    const hasText = (r: FhirResource) => /"(?:data|div|text|valueString)":"[^"]{80,}/.test(JSON.stringify(r));
+    const notes = new Map(
+      [...raw].map(([inst, rs]) => [inst, rs.filter((r) => r.resourceType === 'Patient' || hasText(r))]),
+    );
+    const noteCount = [...notes.values()].reduce(
+      (a, rs) => a + rs.filter((r) => r.resourceType !== 'Patient').length,
+      0,
+    );
+    expect(noteCount).toBeGreaterThan(50);
+    const flagged: string[] = [];
+    for (let offset = -365; offset <= 366; offset++) {
+      if (offset === 0) continue;
+      const shifted: KeyService = Object.assign(Object.create(keyService) as KeyService, {
+        dateOffsetDays: () => offset,
+      });
+      const engine = createDeidEngine({
+        profile: 'safe-harbor',
+        keyService: shifted,
+        referenceDate: new Date('2025-06-30T00:00:00Z'),
+      });
+      for (const [inst, resources] of notes) {
+        for (const q of engine.deidentifyResources(resources, { institution: inst }).quarantined)
+          flagged.push(`offset ${offset} ${inst}: ${q.resourceType} ${q.rule} ${q.path}`);
+      }
+    }
+    expect(flagged).toEqual([]);
+  }, 300_000);
 });

@@ -128,6 +128,27 @@ describe('residual-PHI gate', () => {
       ]);
   });
 
+  it("does not read a date and time as the patient's postal code (100507 in 2025-10-05 07:18)", () => {
+    const patient: FhirResource = {
+      resourceType: 'Patient',
+      id: 'p2',
+      address: [{ postalCode: '100507' }, { postalCode: '94122-1234' }],
+    };
+    const identifiers = collectIdentifiers(patient);
+    for (const clean of ['记录时间：2025-10-05 07:18', 'seen 10.05.07', 'ref 1005 07'])
+      expect(scanResidualPhi(note(clean), identifiers), clean).toEqual([]);
+    for (const written of [
+      '邮编100507',
+      '邮编 100507。',
+      'ZIP 94122-1234',
+      'ZIP 94122 1234',
+      'ZIP 94122 - 1234',
+    ])
+      expect(scanResidualPhi(note(written), identifiers), written).toMatchObject([
+        { rule: 'gate.record-identifier:postal-code' },
+      ]);
+  });
+
   it('runs identifier patterns only when a value may occur: the prefilter never hides a match', () => {
     const values = [
       "Mary-Jane O'Neil",

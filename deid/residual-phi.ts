@@ -107,13 +107,23 @@ function escapeRe(s: string): string {
 const WORD_CHAR = '0-9A-Za-z\\u00C0-\\u024F';
 
 /**
+ * How freely a mostly numeric value may be written (see numericPattern): `id` (the default: IDs and phone numbers),
+ * `date` (a birth date's written forms), `code` (postal codes).
+ */
+export type NumericForm = 'id' | 'date' | 'code';
+
+/** The numeric form of an identifier type: the gate's types and the scrubber's PHI types. */
+export function numericFormOf(type: string): NumericForm {
+  return type === 'birth-date' || type === 'date' ? 'date' : type === 'postal-code' ? 'code' : 'id';
+}
+
+/**
  * A regex matching any of `values` the way they may reappear: any case, spacing, separators, full-width (match it
  * against foldWidth(text)). No `u` flag and ASCII-range boundaries: V8 compiles and runs these much faster.
- * `dates`: the values are dates (a birth date's written forms), see numericPattern.
  */
 export function identifierPattern(
   values: readonly string[],
-  options: { global?: boolean; dates?: boolean } = {},
+  options: { global?: boolean; form?: NumericForm } = {},
 ): RegExp | null {
   const alternatives = new Set<string>();
   for (const raw of values) {
@@ -124,7 +134,7 @@ export function identifierPattern(
     if (han ? alnum.length < 2 : alnum.length < 3) continue;
     const digitCount = (alnum.match(/\d/g) ?? []).length;
     if (digitCount >= 4 && digitCount >= alnum.length * 0.6) {
-      alternatives.add(`(?<![0-9A-Za-z])${numericPattern(v, options.dates === true)}(?![0-9A-Za-z])`);
+      alternatives.add(`(?<![0-9A-Za-z])${numericPattern(v, options.form ?? 'id')}(?![0-9A-Za-z])`);
     } else if (han) {
       alternatives.add(alnum.split('').map(escapeRe).join('\\s?'));
     } else {
@@ -145,17 +155,22 @@ export function identifierPattern(
 
 const OPTIONAL_SEPARATOR = '[\\s\\-./]?';
 
+const SEPARATOR = '[\\s\\-./]{1,3}';
+
 /**
  * A mostly numeric value with a separator allowed (not required) between any two of its characters: an ID comes back
- * as 123-45-6789, 123 45 6789 or 123456789. A date written without padding is the exception: nobody writes 1/2/1993
- * as 121993, and reading its separators as optional made the "12/1993" of another date (08/12/1993) read as that birth
- * date, which quarantined a correctly de-identified note. Its components keep a separator (one to three characters).
+ * as 123-45-6789, 123 45 6789 or 123456789. Dates and postal codes are written more strictly, and reading them that
+ * freely made other dates read as them, which quarantined correctly de-identified notes: the "12/1993" of 08/12/1993
+ * as the birth date 1/2/1993 (nobody writes it 121993), the "10-05 07" of 2025-10-05 07:18 as the postal code 100507.
+ * So a date written without padding keeps a separator between its parts, and a postal code is its digits as they
+ * are, with a separator only where the code has one (94122-1234).
  */
-function numericPattern(value: string, dates: boolean): string {
+function numericPattern(value: string, form: NumericForm): string {
   const parts = value.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
   const spaced = (s: string) => s.split('').map(escapeRe).join(OPTIONAL_SEPARATOR);
-  if (dates && parts.length > 1 && parts.some((p) => p.length === 1))
-    return parts.map(spaced).join('[\\s\\-./]{1,3}');
+  if (form === 'code') return parts.map(escapeRe).join(SEPARATOR);
+  if (form === 'date' && parts.length > 1 && parts.some((p) => p.length === 1))
+    return parts.map(spaced).join(SEPARATOR);
   return spaced(parts.join(''));
 }
 
@@ -333,7 +348,7 @@ export interface TypePattern {
 
 /** The type's pattern, built on first use. */
 export function typePattern(t: TypePattern): RegExp | null {
-  return t.re === undefined ? (t.re = identifierPattern(t.values, { dates: t.type === 'birth-date' })) : t.re;
+  return t.re === undefined ? (t.re = identifierPattern(t.values, { form: numericFormOf(t.type) })) : t.re;
 }
 
 const compiledCache = new WeakMap<readonly SourceIdentifier[], CompiledIdentifiers>();

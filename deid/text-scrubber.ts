@@ -16,6 +16,7 @@ import {
   findLiterals,
   identifierCores,
   identifierPattern,
+  numericFormOf,
   matchKey,
   mayContainIdentifier,
   monthNumber,
@@ -609,7 +610,7 @@ const ownRegexCache = new WeakMap<readonly OwnIdentifier[], OwnPattern[]>();
 function ownPatternFor(p: OwnPattern, key: string): RegExp | null {
   if (!mayContainIdentifier(key, p.cores)) return null;
   return p.re === undefined
-    ? (p.re = identifierPattern(p.values, { global: true, dates: p.type === 'date' }))
+    ? (p.re = identifierPattern(p.values, { global: true, form: numericFormOf(p.type) }))
     : p.re;
 }
 
