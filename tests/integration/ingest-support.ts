@@ -188,6 +188,30 @@ function boundedBy(value: string): RegExp {
   return edge ? new RegExp(`(?<!${edge})${escaped}(?!${edge})`) : new RegExp(escaped);
 }
 
+/**
+ * Where a match sits, without the value: the resource type of its line, the JSON key before it, and the shape of the
+ * token around it. A long digit-only value can turn up inside a pseudonymous hex id by chance (a 16-character id holds
+ * a given 7-digit run about once in 3·10^8): the shape tells such a coincidence from a copy.
+ */
+function describeMatch(text: string, at: number, length: number): string {
+  const lineStart = text.lastIndexOf('\n', at) + 1;
+  let a = at;
+  let b = at + length;
+  while (a > lineStart && /[0-9A-Za-z]/.test(text[a - 1])) a--;
+  while (b < text.length && /[0-9A-Za-z]/.test(text[b])) b++;
+  const token = text.slice(a, b);
+  const shape = /^[0-9]+$/.test(token)
+    ? `a number of ${token.length} digits`
+    : /^[0-9a-f]+$/.test(token)
+      ? `a hex token of ${token.length}`
+      : `a token of ${token.length} characters`;
+  const before = text.slice(lineStart, a);
+  const type =
+    /"resourceType":"(\w+)"/.exec(text.slice(lineStart, text.indexOf('\n', at) >>> 0))?.[1] ?? 'unknown';
+  const key = /"([^"]+)":(?:"[^"]*|\d*)$/.exec(before)?.[1] ?? 'unknown';
+  return `${type}.${key}, inside ${shape}`;
+}
+
 /** Planted protected values found in a text. Values under 4 characters would match by chance and are skipped. */
 export function findPlanted(
   text: string,
@@ -197,8 +221,11 @@ export function findPlanted(
   const hits = new Set<string>();
   for (const p of truth.planted) {
     if (p.value.length < 4 || options.skipTypes?.includes(p.type)) continue;
-    const found = text.includes(p.value) && boundedBy(p.value).test(text);
-    if (found) hits.add(`${p.type} at ${p.institution}/${p.source} ${p.path}`);
+    const match = text.includes(p.value) ? boundedBy(p.value).exec(text) : null;
+    if (match)
+      hits.add(
+        `${p.type} at ${p.institution}/${p.source} ${p.path}: found in ${describeMatch(text, match.index, p.value.length)}`,
+      );
   }
   return [...hits];
 }
