@@ -190,8 +190,9 @@ function boundedBy(value: string): RegExp {
 
 /**
  * Where a match sits, without the value: the resource type of its line, the JSON key before it, and the shape of the
- * token around it. A long digit-only value can turn up inside a pseudonymous hex id by chance (a 16-character id holds
- * a given 7-digit run about once in 3·10^8): the shape tells such a coincidence from a copy.
+ * token around it. A long digit-only value can turn up inside a pseudonymous hex id by chance (a 16-character hex
+ * id holds a given 7-digit run about once in 2.7·10^7: ten places, 16^-7 each): the shape tells such a coincidence
+ * from a copy.
  */
 function describeMatch(text: string, at: number, length: number): string {
   const lineStart = text.lastIndexOf('\n', at) + 1;
