@@ -1,7 +1,7 @@
 /**
  * End-to-end ingestion throughput for the synthetic institutions, and Temporal's overhead.
  *
- *   npx tsx bench/e2e-ingest.ts [--patients 20] [--institutions 18] [--concurrency 8] [--repeat 1] [--same-data]
+ *   npx tsx bench/e2e-ingest.ts [--patients 20] [--institutions 18] [--concurrency 16] [--repeat 1] [--same-data]
  *
  * Needs a Temporal server: the local stack (`npx tributary stack up`) or TEMPORAL_ADDRESS. Each repetition runs the
  * same activities twice: once in this process without Temporal (the baseline: the same step chain, the same bounded
@@ -31,6 +31,7 @@ import { isAlive, readPid } from '../deploy/stack/process';
 import { serviceDirs } from '../deploy/stack/service';
 import { loadConfig } from '../platform/config';
 import { createTemporalClient } from '../platform/temporal';
+import { DEFAULT_CONCURRENT_SOURCES } from '../schemas/ingest';
 import { sourceKinds, type SourceKind } from '../schemas/institution';
 import { generateSynth } from '../synth/generate';
 import { startSynthServer } from '../synth/serve';
@@ -42,7 +43,7 @@ const { values } = parseArgs({
   options: {
     patients: { type: 'string', default: '20' },
     institutions: { type: 'string', default: '18' },
-    concurrency: { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: String(DEFAULT_CONCURRENT_SOURCES) },
     repeat: { type: 'string', default: '1' },
     /** `inproc` runs only the baseline without Temporal (profiling: `node --cpu-prof --import tsx ...`). */
     mode: { type: 'string', default: 'both' },

@@ -9,6 +9,7 @@ import { loadInstitutionRegistry } from '../../platform/institutions';
 import { TASK_QUEUES, createTemporalClient } from '../../platform/temporal';
 import { groundTruthSchema, type GroundTruth } from '../../schemas/ground-truth';
 import {
+  DEFAULT_CONCURRENT_SOURCES,
   ingestRunInputSchema,
   type IngestRunInput,
   type IngestRunProgress,
@@ -294,7 +295,7 @@ export function registerIngest(program: Command): void {
     )
     .option('--since <instant>', 'only what changed since this ISO 8601 instant (FHIR _lastUpdated)')
     .option('--run-id <id>', 'name the run (default: from the clock)')
-    .option('--concurrency <n>', 'sources ingested at the same time', '8')
+    .option('--concurrency <n>', 'sources ingested at the same time', String(DEFAULT_CONCURRENT_SOURCES))
     .option('--page-size <n>', 'records per FHIR page', '500')
     .option('--no-route', 'do not route work items to the annotation queues')
     .option(
