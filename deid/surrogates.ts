@@ -5,7 +5,7 @@ import {
   SURROGATE_ZH_FAMILY,
   SURROGATE_ZH_GIVEN,
 } from './dictionaries';
-import { normalizeForMatch } from './identifiers';
+import { foldWidth, normalizeForMatch } from './identifiers';
 
 /**
  * Surrogates: realistic replacements that are the same for the same patient and the same original value (keyed, so
@@ -66,7 +66,9 @@ function digits(s: Buffer, n: number, from = 0): string {
  * A realistic surrogate, the same for the same (type, patient, value). `avoid` says whether a candidate would read as
  * one of the record's own identifiers: surrogates are drawn from name dictionaries, so an address surrogate can come
  * out as "子涵路43号" for a patient whose given name is 子涵, and the residual-PHI gate (rightly) cannot tell the
- * difference. Such a candidate is redrawn (up to 8 times, deterministically), then replaced by the type's tag.
+ * difference. A candidate that gives the original away (see `revealsOriginal`) is redrawn the same way, whoever the
+ * value names: the gate knows the patient's own identifiers, not a clinician's or a relative's. Redrawn up to 8 times
+ * (deterministically), then replaced by the type's tag.
  */
 export function surrogateFor(
   keys: KeyService,
@@ -75,14 +77,40 @@ export function surrogateFor(
   linkage?: string,
   avoid?: (candidate: string) => boolean,
 ): string {
+  const rejected = (candidate: string) => revealsOriginal(type, candidate, original) || !!avoid?.(candidate);
   const first = candidateFor(seed(keys, type, linkage, original), type, original);
-  if (!avoid || !avoid(first)) return first;
+  if (!rejected(first)) return first;
   for (let attempt = 1; attempt < 8; attempt++) {
     const next = candidateFor(seed(keys, type, linkage, `${original}\0${attempt}`), type, original);
-    if (!avoid(next)) return next;
+    if (!rejected(next)) return next;
   }
   return TAGS[type] ?? '[REDACTED]';
 }
+
+/**
+ * Whether a candidate gives the original away: the same value, or for a name any part of it. The name dictionaries
+ * hold real names, and the Chinese family names are the 32 most common ones, so a draw keeps the original's family
+ * name about once in 32 ("王" for 王, "王子涵" for 王明): one key in ~40 left a bare surname such as 王医生 unchanged.
+ * A Chinese candidate shares no character with the original; another name, no word.
+ */
+export function revealsOriginal(type: SurrogateType, candidate: string, original: string): boolean {
+  if (type === 'name') {
+    if (HAN.test(original)) {
+      const chars = new Set(foldWidth(original));
+      return [...candidate].some((c) => chars.has(c));
+    }
+    const words = new Set(nameWords(original));
+    return nameWords(candidate).some((w) => words.has(w));
+  }
+  return normalizeForMatch(candidate) === normalizeForMatch(original);
+}
+
+const nameWords = (name: string): string[] => normalizeWords(name).split(' ').filter(Boolean);
+const normalizeWords = (name: string): string =>
+  foldWidth(name)
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, ' ');
 
 function candidateFor(s: Buffer, type: SurrogateType, original: string): string {
   switch (type) {
