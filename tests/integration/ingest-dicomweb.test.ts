@@ -16,11 +16,11 @@ import {
   collectHistories,
   createIngestWorld,
   expectSourcesMatchTruth,
-  findPlanted,
   publishedResourceIds,
   runWorkflowIds,
   type IngestWorld,
 } from './ingest-support';
+import { findPlanted } from '../../synth/find-planted';
 import { removeStudiesFromOrthanc } from './orthanc-support';
 
 /**

@@ -12,12 +12,12 @@ import {
   countDicomFiles,
   createIngestWorld,
   expectSourcesMatchTruth,
-  findPlanted,
   publishedResourceIds,
   runWorkflowIds,
   worldDeps,
   type IngestWorld,
 } from './ingest-support';
+import { findPlanted } from '../../synth/find-planted';
 
 /**
  * A full run against the real Temporal server and `synth serve`: all 18 institutions, every source. The

@@ -9,7 +9,8 @@ import { readDicom } from '../../imaging/dicom-read';
 import { createDicomWebClient, jsonValue, type DicomJson } from '../../imaging/dicomweb';
 import { createTemporalClient } from '../../platform/temporal';
 import type { IngestRunProgress } from '../../schemas/ingest';
-import { createIngestWorld, findPlanted, worldDeps, type IngestWorld } from './ingest-support';
+import { createIngestWorld, worldDeps, type IngestWorld } from './ingest-support';
+import { findPlanted } from '../../synth/find-planted';
 import { removeStudiesFromOrthanc } from './orthanc-support';
 
 /**

@@ -22,11 +22,11 @@ import { pushFeeds, type PushFeedsResult } from '../../synth/push';
 import {
   collectHistories,
   createIngestWorld,
-  findPlanted,
   publishedResourceIds,
   worldDeps,
   type IngestWorld,
 } from './ingest-support';
+import { findPlanted } from '../../synth/find-planted';
 
 /**
  * The intake bridge against the real Kafka broker and Temporal server: three institutions push their feeds (a share
