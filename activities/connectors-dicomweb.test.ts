@@ -6,7 +6,7 @@ import { QIDO_PAGE, createConnectors, localDateOf, type FetchPageRequest } from 
 
 /**
  * The DICOMweb imaging connector against a tiny in-process DICOMweb root: studies in a stable order whatever order
- * the PACS answers in, one study per page, instances in series/instance-number order, a cursor without UIDs,
+ * the PACS answers in, whole studies to a page, instances in series/instance-number order, a cursor without UIDs,
  * `since` as a local StudyDate range, 5xx retryable and 4xx not.
  */
 type Instance = { series: string; seriesNumber: number; sop: string; number: number };
@@ -133,19 +133,24 @@ function request(cursor?: string, since?: string, pacs = 'pacs'): FetchPageReque
 const connectors = createConnectors({ imagingMode: 'dicomweb', ratePerSecond: 1000 });
 
 describe('DICOMweb imaging connector', () => {
-  it('pages one study at a time in a stable order, instances by series and instance number, cursors without UIDs', async () => {
+  it('pages whole studies in a stable order, instances by series and instance number, cursors without UIDs', async () => {
+    // Three instances to a page: the first study fills one, the next two share the second.
+    const paged = createConnectors({ imagingMode: 'dicomweb', ratePerSecond: 1000, filesPerPage: 3 });
     const pages = [];
     let cursor: string | undefined;
     do {
-      const page = await connectors.fetchPage(request(cursor));
+      const page = await paged.fetchPage(request(cursor));
       pages.push(page);
       cursor = page.nextCursor;
-      if (cursor) expect(JSON.parse(cursor)).toEqual({ i: pages.length });
     } while (cursor);
     expect(pages.map((p) => p.parts.map((x) => x.bytes.toString()))).toEqual([
       ['DICM:2.25.111', 'DICM:2.25.112', 'DICM:2.25.121'],
-      ['DICM:2.25.211'],
-      ['DICM:2.25.311'],
+      ['DICM:2.25.211', 'DICM:2.25.311'],
+    ]);
+    expect(pages[0].nextCursor).toBe(JSON.stringify({ i: 1 }));
+    expect(pages.map((p) => p.sourceFile)).toEqual([
+      'dicomweb/study-00001',
+      'dicomweb/study-00002..dicomweb/study-00003',
     ]);
     expect(pages.every((p) => p.format === 'dicom-study')).toBe(true);
     // Nothing that travels in workflow history (cursor, names, sourceFile) holds a UID.
@@ -157,8 +162,12 @@ describe('DICOMweb imaging connector', () => {
     expect(seen.every((u) => u.startsWith('/pacs/'))).toBe(true);
     // The PACS is listed once per source run (its first page); later pages reuse the listing.
     expect(seen.filter((u) => u.startsWith('/pacs/studies?'))).toHaveLength(1);
-    await connectors.fetchPage(request());
+    await paged.fetchPage(request());
     expect(seen.filter((u) => u.startsWith('/pacs/studies?'))).toHaveLength(2);
+    // With one instance to a page, a study larger than that is a page of its own.
+    const single = createConnectors({ imagingMode: 'dicomweb', ratePerSecond: 1000, filesPerPage: 1 });
+    expect((await single.fetchPage(request())).parts).toHaveLength(3);
+    expect((await single.fetchPage(request(JSON.stringify({ i: 1 })))).parts).toHaveLength(1);
   });
 
   it('resumes from a cursor with a fresh connector and ends after the last study', async () => {
