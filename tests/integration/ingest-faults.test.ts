@@ -2,14 +2,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRunProgress, startIngestRun, waitForRun } from '../../cli/commands/ingest';
 import { startIngestWorkers } from '../../cli/commands/worker';
 import { createTemporalClient } from '../../platform/temporal';
+import type { IngestRunProgress } from '../../schemas/ingest';
+import { ingestRunWorkflowId } from '../../workflows/definitions';
 import {
   countDicomFiles,
   createIngestWorld,
   publishedResourceIds,
+  runWorkflowIds,
   worldDeps,
   type IngestWorld,
 } from './ingest-support';
@@ -122,8 +126,11 @@ describe('ingest under failures', () => {
 
   it('finishes a run whose worker was killed with SIGKILL, with every output exactly once', async () => {
     const runId = `it-kill-${process.pid}`;
-    const spawnWorker = (): ChildProcess =>
-      spawn(
+    // The workers' error log, read as it comes: an unread pipe fills (64 KiB) and then blocks the worker's writes,
+    // and with them the worker. Kept to print should the run fail.
+    const workerErrors: string[] = [];
+    const spawnWorker = (): ChildProcess => {
+      const child = spawn(
         process.execPath,
         [
           path.resolve('bin/tributary.mjs'),
@@ -135,6 +142,12 @@ describe('ingest under failures', () => {
         ],
         { env: { ...world.env, TRIBUTARY_LOG_LEVEL: 'error' }, stdio: ['ignore', 'ignore', 'pipe'] },
       );
+      child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+        workerErrors.push(text);
+        if (workerErrors.length > 200) workerErrors.shift();
+      });
+      return child;
+    };
     const exited = (child: ChildProcess) =>
       new Promise<void>((resolve) =>
         child.exitCode !== null ? resolve() : child.once('exit', () => resolve()),
@@ -158,8 +171,15 @@ describe('ingest under failures', () => {
       expect((await getRunProgress(client, runId)).state).toBe('running');
       worker.kill('SIGKILL');
       await exited(worker);
+      const killedAt = Date.now();
       worker = spawnWorker();
       const { state, progress } = await waitForRun(client, runId, undefined, 1000);
+      // Where recovery spent its time (event types and gaps only: no payloads), so a slow run says why.
+      console.info(
+        `[kill recovery] completed ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill; ` +
+          (await describeRecovery(client, runId, progress)),
+      );
+      if (state !== 'completed') console.info(`[kill recovery] worker errors:\n${workerErrors.join('')}`);
       expect(state).toBe('completed');
       for (const s of progress!.sources) {
         const c = s.counts!;
@@ -177,3 +197,40 @@ describe('ingest under failures', () => {
     }
   });
 });
+
+const EventType = proto.temporal.api.enums.v1.EventType;
+
+/**
+ * A run's recovery in numbers from its histories: timeouts by kind, failed activity attempts, and the longest
+ * waits between two events of one workflow (which events, in which workflow). Event types and ids only.
+ */
+async function describeRecovery(
+  client: Client,
+  runId: string,
+  progress: IngestRunProgress | undefined,
+): Promise<string> {
+  const ids = progress ? runWorkflowIds(ingestRunWorkflowId(runId), progress) : [ingestRunWorkflowId(runId)];
+  const counts: Record<string, number> = {};
+  const gaps: { ms: number; where: string }[] = [];
+  for (const id of ids) {
+    const history = await client.workflow.getHandle(id).fetchHistory();
+    const events = history.events ?? [];
+    for (const [i, e] of events.entries()) {
+      const type = EventType[e.eventType ?? 0] ?? String(e.eventType);
+      if (/TIMED_OUT|_FAILED$/.test(type)) counts[type] = (counts[type] ?? 0) + 1;
+      if (i === 0) continue;
+      const ms = eventTime(e) - eventTime(events[i - 1]);
+      const before = EventType[events[i - 1].eventType ?? 0];
+      gaps.push({ ms, where: `${id.split(':').slice(1, 3).join('/')} ${before} -> ${type}` });
+    }
+  }
+  const longest = gaps
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 3)
+    .map((g) => `${(g.ms / 1000).toFixed(1)} s ${g.where.replace(/EVENT_TYPE_/g, '')}`);
+  return `failures and timeouts ${JSON.stringify(counts)}; longest waits: ${longest.join('; ')}`;
+}
+
+function eventTime(e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }): number {
+  return Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+}
