@@ -38,6 +38,21 @@ describe('surrogateFor', () => {
     expect(revealsOriginal('name', 'Taylor Ashford', 'Alex Vance')).toBe(false);
   });
 
+  it('never keeps an address’s street name, under any key', () => {
+    const revealed: string[] = [];
+    for (const original of ['12 Oakley Street', '7 OAKLEY st.', '北京市海淀区子涵路12号', '听澜路5号']) {
+      for (const [k, key] of keys.entries()) {
+        const s = surrogateFor(key, 'address', original, 'person-1');
+        if (revealsOriginal('address', s, original)) revealed.push(`${original} -> ${s} (key ${k})`);
+      }
+    }
+    expect(revealed).toEqual([]);
+    expect(revealsOriginal('address', '880 Oakley Street', '12 Oakley Street')).toBe(true);
+    expect(revealsOriginal('address', '12 Vance Street', '12 Oakley Street')).toBe(false);
+    expect(revealsOriginal('address', '子涵路43号', '北京市海淀区子涵路12号')).toBe(true);
+    expect(revealsOriginal('address', '雨桐路43号', '北京市海淀区子涵路12号')).toBe(false);
+  });
+
   it('never returns the original value for other types, and stays the same for the same patient and value', () => {
     const key = keys[0];
     expect(revealsOriginal('mrn', 'MRN-AB23', 'mrn ab23')).toBe(true);

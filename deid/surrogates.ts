@@ -88,7 +88,8 @@ export function surrogateFor(
 }
 
 /**
- * Whether a candidate gives the original away: the same value, or for a name any part of it. The name dictionaries
+ * Whether a candidate gives the original away: the same value, for a name any part of it, for an address its street
+ * name. The name dictionaries
  * hold real names, and the Chinese family names are the 32 most common ones, so a draw keeps the original's family
  * name about once in 32 ("王" for 王, "王子涵" for 王明): one key in ~40 left a bare surname such as 王医生 unchanged.
  * A Chinese candidate shares no character with the original; another name, no word.
@@ -101,6 +102,12 @@ export function revealsOriginal(type: SurrogateType, candidate: string, original
     }
     const words = new Set(nameWords(original));
     return nameWords(candidate).some((w) => words.has(w));
+  }
+  if (type === 'address') {
+    // Its street name, drawn from the name dictionaries, is not the original's (12 Oakley Street, 光明路).
+    if (HAN.test(original)) return foldWidth(original).includes(candidate.replace(/路\d+号$/, ''));
+    const words = new Set(nameWords(original));
+    return nameWords(candidate).some((w) => w !== 'street' && !/^\d+$/.test(w) && words.has(w));
   }
   return normalizeForMatch(candidate) === normalizeForMatch(original);
 }
