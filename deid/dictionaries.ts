@@ -105,8 +105,10 @@ export const SURROGATE_EN_FAMILY = (
 export const SURROGATE_ZH_FAMILY = '赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜'.split(
   '',
 );
-// Uncommon given names, so a surrogate is unlikely to be some real person's name in the same release.
-export const SURROGATE_ZH_GIVEN =
-  '子涵 雨桐 浩邈 梓萱 思远 欣怡 宇轩 佳琪 明哲 诗涵 博衍 若曦 俊彦 雅静 天翊 晓彤 知远 芷若 砚秋 听澜 文博 静姝 嘉懿 一鸣 安然 清扬 书瑶 奕辰 沐阳 语嫣 景行 慕白'.split(
-    ' ',
-  );
+// Rare, literary given names, none of them in the synthetic generator's lists: a surrogate should not be some real
+// person's name in the same release. The popular modern names this list held (子涵, 雨桐, 梓萱, 欣怡, 宇轩...) could
+// make a surrogate such as 王子涵 that is another patient's real name: the generator itself draws 子涵 and 雨桐.
+export const SURROGATE_ZH_GIVEN = (
+  '望舒 扶摇 疏影 临渊 鹤鸣 栖梧 漱石 枕流 怀瑾 握瑜 青崖 鸿渐 归荑 采薇 蒹葭 如琢 ' +
+  '南乔 兰泽 问渠 观澜 浩邈 博衍 知远 芷若 砚秋 听澜 静姝 嘉懿 清扬 语嫣 景行 慕白'
+).split(' ');

@@ -65,7 +65,7 @@ function digits(s: Buffer, n: number, from = 0): string {
 /**
  * A realistic surrogate, the same for the same (type, patient, value). `avoid` says whether a candidate would read as
  * one of the record's own identifiers: surrogates are drawn from name dictionaries, so an address surrogate can come
- * out as "子涵路43号" for a patient whose given name is 子涵, and the residual-PHI gate (rightly) cannot tell the
+ * out as "听澜路43号" for a patient whose given name is 听澜, and the residual-PHI gate (rightly) cannot tell the
  * difference. A candidate that gives the original away (see `revealsOriginal`) is redrawn the same way, whoever the
  * value names: the gate knows the patient's own identifiers, not a clinician's or a relative's. Redrawn up to 8 times
  * (deterministically), then replaced by the type's tag.
