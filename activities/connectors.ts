@@ -269,7 +269,12 @@ export function createConnectors(options: HttpOptions = {}) {
     // Whole studies, as many as fit in filesPerPage instances (a larger study is a page of its own). The cursor is
     // still the index of the next study, so a cursor from when a page held one study resumes where it was.
     const byStudy = new Map<string, typeof files>();
-    for (const f of files) byStudy.set(studyOf(f.path), [...(byStudy.get(studyOf(f.path)) ?? []), f]);
+    for (const f of files) {
+      const study = studyOf(f.path);
+      const list = byStudy.get(study);
+      if (list) list.push(f);
+      else byStudy.set(study, [f]);
+    }
     const studies = [...byStudy.keys()];
     if (cursor.i >= studies.length) return { format: 'dicom-study', sourceFile: '(none)', parts: [] };
     let end = cursor.i;

@@ -89,10 +89,9 @@ export function surrogateFor(
 
 /**
  * Whether a candidate gives the original away: the same value, for a name any part of it, for an address its street
- * name. The name dictionaries
- * hold real names, and the Chinese family names are the 32 most common ones, so a draw keeps the original's family
- * name about once in 32 ("王" for 王, "王子涵" for 王明): one key in ~40 left a bare surname such as 王医生 unchanged.
- * A Chinese candidate shares no character with the original; another name, no word.
+ * name. The name dictionaries hold real names, and the Chinese family names are the 32 most common ones, so a draw
+ * kept the original's family name about once in 32 ("王" for 王, "王听澜" for 王明): one key in ~40 left a bare surname
+ * such as 王医生 unchanged. A Chinese candidate shares no character with the original; another name, no word.
  */
 export function revealsOriginal(type: SurrogateType, candidate: string, original: string): boolean {
   if (type === 'name') {
@@ -112,12 +111,13 @@ export function revealsOriginal(type: SurrogateType, candidate: string, original
   return normalizeForMatch(candidate) === normalizeForMatch(original);
 }
 
-const nameWords = (name: string): string[] => normalizeWords(name).split(' ').filter(Boolean);
-const normalizeWords = (name: string): string =>
+/** A name's words, compared across case, width and punctuation. */
+const nameWords = (name: string): string[] =>
   foldWidth(name)
     .normalize('NFKC')
     .toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, ' ');
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean);
 
 function candidateFor(s: Buffer, type: SurrogateType, original: string): string {
   switch (type) {

@@ -12,10 +12,10 @@ import type { GroundTruth } from '../schemas/ground-truth';
  * touch digits, and a short value (under 7 characters) must stand alone, not inside a longer run of letters and
  * digits. A value as PHI is written (a JSON string, a note, an HL7 field) is bounded by punctuation or spaces.
  */
-export function plantedPattern(value: string): RegExp {
+export function plantedPattern(value: string, flags = ''): RegExp {
   const escaped = value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const edge = value.length < 7 ? '[0-9A-Za-z]' : /^\d+$/.test(value) ? '[0-9]' : '';
-  return edge ? new RegExp(`(?<!${edge})${escaped}(?!${edge})`) : new RegExp(escaped);
+  return new RegExp(edge ? `(?<!${edge})${escaped}(?!${edge})` : escaped, flags);
 }
 
 /**
