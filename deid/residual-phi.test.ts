@@ -3,16 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { createKeyService } from './key-service';
 import {
   collectIdentifiers,
-  identifierCores,
-  identifierPattern,
   literalForms,
-  matchKey,
-  mayContainIdentifier,
   monthDaysOf,
   scanResidualPhi,
   unshiftedMonthDays,
 } from './residual-phi';
 import { foldWidth } from './identifiers';
+import { identifierCores, identifierPattern, matchKey, mayContainIdentifier } from './identifier-match';
 import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
 import type { FhirResource } from './types';
 

@@ -3,6 +3,7 @@ import type { Finding, SourceIdentifier } from './types';
 import { foldWidth, isLuhnValid, isValidResidentId } from './identifiers';
 import { FHIR_DATE_RE, addDays, fhirDatePrecision } from './dates';
 import { EPONYM_FOLLOWERS } from './dictionaries';
+import { identifierCores, identifierMatches, matchKey, mayContainIdentifier, type TypePattern } from './identifier-match';
 
 /**
  * The residual-PHI gate: after de-identification, every output is scanned for the identifiers of its own raw record
@@ -98,114 +99,6 @@ export function collectIdentifiers(resource: FhirResource, patient?: FhirResourc
     seen.add(k);
     return true;
   });
-}
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-const WORD_CHAR = '0-9A-Za-z\\u00C0-\\u024F';
-
-/**
- * How freely a mostly numeric value may be written (see numericPattern): `id` (the default: IDs and phone numbers),
- * `date` (a birth date's written forms), `code` (postal codes).
- */
-export type NumericForm = 'id' | 'date' | 'code';
-
-/** The numeric form of an identifier type: the gate's types and the scrubber's PHI types. */
-export function numericFormOf(type: string): NumericForm {
-  return type === 'birth-date' || type === 'date' ? 'date' : type === 'postal-code' ? 'code' : 'id';
-}
-
-/**
- * A regex matching any of `values` the way they may reappear: any case, spacing, separators, full-width (match it
- * against foldWidth(text)). No `u` flag and ASCII-range boundaries: V8 compiles and runs these much faster.
- */
-export function identifierPattern(
-  values: readonly string[],
-  options: { global?: boolean; form?: NumericForm } = {},
-): RegExp | null {
-  const alternatives = new Set<string>();
-  for (const raw of values) {
-    const v = foldWidth(raw).trim();
-    if (!v) continue;
-    const alnum = v.replace(/[^\p{L}\p{N}]/gu, '');
-    const han = HAN.test(v);
-    if (han ? alnum.length < 2 : alnum.length < 3) continue;
-    const digitCount = (alnum.match(/\d/g) ?? []).length;
-    if (digitCount >= 4 && digitCount >= alnum.length * 0.6) {
-      alternatives.add(`(?<![0-9A-Za-z])${numericPattern(v, options.form ?? 'id')}(?![0-9A-Za-z])`);
-    } else if (han) {
-      alternatives.add(alnum.split('').map(escapeRe).join('\\s?'));
-    } else {
-      alternatives.add(
-        `(?<![${WORD_CHAR}])${v
-          .split(/[\s,]+/)
-          .map(escapeRe)
-          .join('[\\s,]{1,3}')}(?![${WORD_CHAR}])`,
-      );
-    }
-  }
-  if (!alternatives.size) return null;
-  return new RegExp(
-    [...alternatives].sort((a, b) => b.length - a.length).join('|'),
-    options.global ? 'gi' : 'i',
-  );
-}
-
-const OPTIONAL_SEPARATOR = '[\\s\\-./]?';
-
-const SEPARATOR = '[\\s\\-./]{1,3}';
-
-/**
- * A mostly numeric value with a separator allowed (not required) between any two of its characters: an ID comes back
- * as 123-45-6789, 123 45 6789 or 123456789. Dates and postal codes are written more strictly, and reading them that
- * freely made other dates read as them, which quarantined correctly de-identified notes: the "12/1993" of 08/12/1993
- * as the birth date 1/2/1993 (nobody writes it 121993), the "10-05 07" of 2025-10-05 07:18 as the postal code 100507.
- * So a date written without padding keeps a separator between its parts, and a postal code is its digits as they
- * are, with a separator only where the code has one (94122-1234).
- */
-function numericPattern(value: string, form: NumericForm): string {
-  const parts = value.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
-  const spaced = (s: string) => s.split('').map(escapeRe).join(OPTIONAL_SEPARATOR);
-  if (form === 'code') return parts.map(escapeRe).join(SEPARATOR);
-  if (form === 'date' && parts.length > 1 && parts.some((p) => p.length === 1))
-    return parts.map(spaced).join(SEPARATOR);
-  return spaced(parts.join(''));
-}
-
-/**
- * What any match of identifierPattern(values) must contain once case and separators are ignored: for each value, its
- * characters without whitespace, `-`, `.`, `/` and `,` (the only characters a pattern lets vary between them), upper
- * case. When none of these is a substring of matchKey(text), the pattern cannot match: checking that costs a few
- * substring searches instead of a case-insensitive alternation with look-behinds at every position.
- */
-export function identifierCores(values: readonly string[]): string[] {
-  const cores = new Set<string>();
-  for (const raw of values) {
-    const v = foldWidth(raw).trim();
-    if (!v) continue;
-    const alnum = v.replace(/[^\p{L}\p{N}]/gu, '');
-    const han = HAN.test(v);
-    if (han ? alnum.length < 2 : alnum.length < 3) continue;
-    const digitCount = (alnum.match(/\d/g) ?? []).length;
-    const core = digitCount >= 4 && digitCount >= alnum.length * 0.6 ? alnum : han ? alnum : matchKey(v);
-    cores.add(core.toUpperCase());
-  }
-  return [...cores];
-}
-
-const MATCH_KEY_SEPARATORS = /[\s\-./,]/g;
-
-/** Upper case, without the separators identifier patterns let vary (see identifierCores). */
-export function matchKey(text: string): string {
-  return text.toUpperCase().replace(MATCH_KEY_SEPARATORS, '');
-}
-
-/** True when some core occurs in the key: only then can the identifier pattern match. */
-export function mayContainIdentifier(key: string, cores: readonly string[]): boolean {
-  for (let i = 0; i < cores.length; i++) if (key.includes(cores[i])) return true;
-  return false;
 }
 
 const isWordChar = (c: string | undefined) => c !== undefined && /[0-9A-Za-z\u00C0-\u024F]/.test(c);
@@ -338,18 +231,6 @@ export interface CompiledIdentifiers {
   clean: Set<string>;
 }
 
-export interface TypePattern {
-  type: string;
-  values: string[];
-  cores: string[];
-  /** identifierPattern(values) once built; null when no value is long enough for one. */
-  re?: RegExp | null;
-}
-
-/** The type's pattern, built on first use. */
-export function typePattern(t: TypePattern): RegExp | null {
-  return t.re === undefined ? (t.re = identifierPattern(t.values, { form: numericFormOf(t.type) })) : t.re;
-}
 
 const compiledCache = new WeakMap<readonly SourceIdentifier[], CompiledIdentifiers>();
 /** Every character matchKey leaves of a FHIR date/dateTime/instant (FHIR_DATE_RE's, minus the '-' and '.' it drops). */
@@ -371,7 +252,7 @@ export function compileIdentifiers(
   const byType: TypePattern[] = [];
   const all = new Set<string>();
   for (const [type, values] of groups) {
-    // identifierCores skips exactly the values identifierPattern skips: no cores, no pattern.
+    // identifierCores skips exactly the values identifierAlternatives skips: no cores, nothing to match.
     const cores = identifierCores(values);
     if (!cores.length) continue;
     byType.push({ type, values, cores });
@@ -388,15 +269,8 @@ export function compileIdentifiers(
   return compiled;
 }
 
-function onlyEponymUses(text: string, re: RegExp): boolean {
-  const g = new RegExp(re.source, 'gi');
-  for (let m = g.exec(text); m; m = g.exec(text)) {
-    if (m[0].length === 0) {
-      g.lastIndex++;
-      continue;
-    }
-    if (!EPONYM_FOLLOWERS.test(text.slice(m.index + m[0].length, m.index + m[0].length + 40))) return false;
-  }
+function onlyEponymUses(text: string, matches: readonly { start: number; end: number }[]): boolean {
+  for (const m of matches) if (!EPONYM_FOLLOWERS.test(text.slice(m.end, m.end + 40))) return false;
   return true;
 }
 
@@ -435,12 +309,11 @@ function scanPatterns(
   if (cores.length && mayContainIdentifier(key, cores)) {
     for (let i = 0; i < ids.byType.length; i++) {
       const t = ids.byType[i];
-      if (!mayContainIdentifier(key, t.cores)) continue;
-      const re = typePattern(t);
-      if (!re || !re.test(folded)) continue;
       const type = t.type;
+      const matches = identifierMatches(t, folded, key, type === 'name' ? Infinity : 1);
+      if (!matches.length) continue;
       // A surname that is also an eponym ("Parkinson's disease") is medicine, not the patient, when a disease word follows.
-      if (type === 'name' && onlyEponymUses(folded, re)) continue;
+      if (type === 'name' && onlyEponymUses(folded, matches)) continue;
       findings.push({ rule: `gate.record-identifier:${type}`, path });
     }
   }

@@ -12,15 +12,8 @@ import { foldWidth, isLuhnValid, isValidResidentId, isValidYmd } from './identif
 import { addDays, pad2, pad4 } from './dates';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
 import { daysInMonth } from './identifiers';
-import {
-  findLiterals,
-  identifierCores,
-  identifierPattern,
-  numericFormOf,
-  matchKey,
-  mayContainIdentifier,
-  monthNumber,
-} from './residual-phi';
+import { findLiterals, monthNumber } from './residual-phi';
+import { identifierCores, identifierMatches, matchKey, type TypePattern } from './identifier-match';
 import type { SourceIdentifier } from './types';
 
 /**
@@ -594,25 +587,7 @@ function ordinal(n: number): string {
 }
 
 type OwnIdentifier = string | SourceIdentifier;
-/** A PHI type's own-identifier values, their cores, and their global pattern (built on first use). */
-interface OwnPattern {
-  type: PhiType;
-  values: string[];
-  cores: string[];
-  re?: RegExp | null;
-}
-const ownRegexCache = new WeakMap<readonly OwnIdentifier[], OwnPattern[]>();
-
-/**
- * The pattern of `p` when text whose matchKey is `key` may hold one of its values (a pattern cannot match where none
- * of its cores occurs), compiled on first use; else null.
- */
-function ownPatternFor(p: OwnPattern, key: string): RegExp | null {
-  if (!mayContainIdentifier(key, p.cores)) return null;
-  return p.re === undefined
-    ? (p.re = identifierPattern(p.values, { global: true, form: numericFormOf(p.type) }))
-    : p.re;
-}
+const ownPatternCache = new WeakMap<readonly OwnIdentifier[], TypePattern<PhiType>[]>();
 
 /** The PHI type a record identifier stands for in text; plain strings are classified by their look. */
 function ownType(i: OwnIdentifier): PhiType {
@@ -639,11 +614,11 @@ function ownType(i: OwnIdentifier): PhiType {
 }
 
 /**
- * One regex per PHI type for the record's own identifiers, cached per identifiers array. Patterns are compiled only
- * once some text holds one of their cores (most records' identifiers never reach that).
+ * The record's own identifiers grouped by PHI type, cached per identifiers array. A type's alternatives are built only
+ * once some text holds one of its cores (most records' identifiers never reach that).
  */
-function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): OwnPattern[] {
-  let list = ownRegexCache.get(identifiers);
+function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): TypePattern<PhiType>[] {
+  let list = ownPatternCache.get(identifiers);
   if (!list) {
     const groups = new Map<PhiType, string[]>();
     for (const i of identifiers) {
@@ -653,12 +628,12 @@ function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): OwnPatter
       groups.set(t, g);
     }
     list = [];
-    // identifierCores skips exactly the values identifierPattern skips: a type without cores has no pattern.
+    // identifierCores skips exactly the values identifierAlternatives skips: a type without cores matches nothing.
     for (const [type, values] of groups) {
       const cores = identifierCores(values);
       if (cores.length) list.push({ type, values, cores });
     }
-    ownRegexCache.set(identifiers, list);
+    ownPatternCache.set(identifiers, list);
   }
   return list;
 }
@@ -762,30 +737,19 @@ function findSpans(
   }
   const before = spans.length;
   if (identifiers && identifiers.length) {
-    let key: string | undefined;
+    const key = matchKey(folded);
     const owns = compileOwnIdentifiers(identifiers);
     for (let o = 0; o < owns.length; o++) {
       const own = owns[o];
-      const re = ownPatternFor(own, (key ??= matchKey(folded)));
-      if (!re) continue;
       const type = own.type;
-      re.lastIndex = 0;
       // A birth date found by the date detectors is shifted like any date; only otherwise is it tagged here.
       const priority = type === 'date' ? 59 : 100;
-      for (let m = re.exec(folded); m; m = re.exec(folded)) {
-        if (m[0].length === 0) {
-          re.lastIndex++;
-          continue;
-        }
+      const matches = identifierMatches(own, folded, key);
+      for (let i = 0; i < matches.length; i++) {
+        const { start, end } = matches[i];
         // The patient may be called Parkinson; "Parkinson's disease" in their note stays medicine.
-        if (type === 'name' && followedByEponymWord(folded, m.index + m[0].length)) continue;
-        spans.push({
-          start: m.index,
-          end: m.index + m[0].length,
-          type,
-          rule: 'text.record-identifier',
-          priority,
-        });
+        if (type === 'name' && followedByEponymWord(folded, end)) continue;
+        spans.push({ start, end, type, rule: 'text.record-identifier', priority });
       }
     }
   }
@@ -884,13 +848,8 @@ export function readsAsOwnIdentifier(
     const list = compileOwnIdentifiers(identifiers);
     check = (candidate) => {
       const folded = foldWidth(candidate);
-      let key: string | undefined;
-      for (const own of list) {
-        const re = ownPatternFor(own, (key ??= matchKey(folded)));
-        if (!re) continue;
-        re.lastIndex = 0;
-        if (re.test(folded)) return true;
-      }
+      const key = matchKey(folded);
+      for (const own of list) if (identifierMatches(own, folded, key, 1).length) return true;
       return false;
     };
     ownCheckCache.set(identifiers, check);
