@@ -213,8 +213,10 @@ export function createIngestActivities(deps: IngestDeps) {
         }
       }
       await patientIndex.record(input.institution, entries);
-      const patients = await patientIndex.load(input.institution);
-      const outcome = await steps.deidentifyResources(batch.resources, { institution, patients });
+      const outcome = await steps.deidentifyResources(batch.resources, {
+        institution,
+        patients: () => patientIndex.load(input.institution),
+      });
       // A quarantine entry names its resource by input position. Its resourceType and id are sanitized for the log
       // ("(unknown)" for a type that is not a FHIR name), so they cannot always find the resource again.
       const positionByKey = new Map(batch.resources.map((r, i) => [`${r.resourceType}/${r.id}`, i]));

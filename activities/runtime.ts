@@ -73,12 +73,21 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
   let router: ReturnType<typeof createRouter> | undefined;
   let warm: Promise<void> | undefined;
   const threads = options.stepThreads ?? config.env.TRIBUTARY_STEP_THREADS ?? defaultStepThreads();
+  const stagingKey = loadStagingKey(config);
   const steps = createStepLibrary({
     keyService: createKeyService(deidKey),
-    pool: threads > 0 ? createStepPool(threads) : undefined,
+    pool:
+      threads > 0
+        ? createStepPool(threads, {
+            keys: {
+              deid: { key: deidKey.key, keyId: deidKey.keyId },
+              staging: { root: paths.staging, key: stagingKey.key },
+            },
+          })
+        : undefined,
   });
   return {
-    store: createFileBlobStore({ root: paths.staging, key: loadStagingKey(config) }),
+    store: createFileBlobStore({ root: paths.staging, key: stagingKey }),
     outputRoot: paths.output,
     registry,
     connectors: createConnectors({

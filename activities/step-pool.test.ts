@@ -1,8 +1,15 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mapBuffer, validateFhirResource } from '../mappers/index';
 import type { SourceFormat } from '../mappers/types';
 import { NotSupportedError, TributaryError } from '../platform/errors';
 import { createKeyService } from '../deid/key-service';
+import type { Institution } from '../schemas/institution';
+import { createPatientIndex } from './patient-index';
+import { createFileBlobStore } from './staging';
 import { createStepPool, fromThreadError, toThreadError, type StepPool } from './step-pool';
 import { createStepLibrary } from './steps';
 
@@ -81,6 +88,88 @@ describe('step pool', () => {
     expect(plain).toMatchObject({ name: 'RangeError', message: 'boom' });
   });
 
+  it('de-identifies on a thread exactly as in this thread, with Patients of earlier batches read from staging', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'step-pool-deid-'));
+    const deidKey = { key: crypto.randomBytes(32), keyId: 'pool-test' };
+    const stagingKey = crypto.randomBytes(32);
+    const keyed = createStepPool(1, { keys: { deid: deidKey, staging: { root, key: stagingKey } } });
+    try {
+      const institution: Institution = {
+        id: 'inst-a',
+        name: 'Inst A',
+        locale: 'en-US',
+        timezone: 'America/Chicago',
+        ehr: { format: 'hl7v2', encoding: 'utf-8' },
+        imaging: { modalities: ['CT'], manufacturer: 'X' },
+        wearable: { format: 'apple-health' },
+        druglabel: { format: 'spl' },
+        insurance: { format: 'pdex-formulary' },
+      };
+      const local = createStepLibrary({ keyService: createKeyService(deidKey) });
+      const patient = {
+        resourceType: 'Patient',
+        id: 'p1',
+        identifier: [{ system: 'urn:mrn', value: 'MRN778812' }],
+        name: [{ family: 'Halvorsen', given: ['Ingrid'] }],
+        birthDate: '1961-04-09',
+      };
+      // An earlier batch recorded its Patient in the institution's index, as the deidentify step does.
+      const index = createPatientIndex(createFileBlobStore({ root, key: { key: stagingKey } }));
+      await index.record(institution.id, [
+        { ref: 'Patient/p1', raw: patient, ...local.linkPatient(patient, institution) },
+      ]);
+      const batch = [
+        {
+          resourceType: 'Observation',
+          id: 'o1',
+          status: 'final',
+          code: { text: 'note' },
+          subject: { reference: 'Patient/p1' },
+          effectiveDateTime: '2024-03-05T10:00:00Z',
+          valueString: 'Ingrid Halvorsen (MRN778812, born 04/09/1961) seen by Dr. Okafor, call 555-201-7788.',
+        },
+        {
+          resourceType: 'Observation',
+          id: 'o2',
+          status: 'final',
+          code: { text: 'x' },
+          subject: { reference: 'Patient/nobody' },
+        },
+        {
+          resourceType: 'Observation',
+          id: 'o3',
+          status: 'final',
+          code: { text: 'x' },
+          subject: { reference: 'Patient/p1' },
+        },
+      ];
+      const onThread = await createStepLibrary({
+        keyService: createKeyService(deidKey),
+        pool: keyed,
+      }).deidentifyResources(batch, {
+        institution,
+        patients: () => Promise.reject(new Error('the thread reads the index itself')),
+      });
+      const inThread = await local.deidentifyResources(batch, {
+        institution,
+        patients: () => index.load(institution.id),
+      });
+      expect(JSON.stringify(onThread)).toBe(JSON.stringify(inThread));
+      // The index was read: the note lost the patient's name, MRN and birth date, and the unknown patient quarantined.
+      expect(onThread.outputs).toHaveLength(2);
+      expect(JSON.stringify(onThread.outputs)).not.toMatch(
+        /Halvorsen|Ingrid|MRN778812|04\/09\/1961|555-201-7788/,
+      );
+      expect(onThread.quarantined.map((q) => q.rule)).toEqual(['link.unresolved-patient']);
+      await expect(pool.run({ op: 'deidentify', institution, resources: batch })).rejects.toBeInstanceOf(
+        NotSupportedError,
+      );
+    } finally {
+      await keyed.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('refuses work once closed', async () => {
     const p = createStepPool(1);
     await p.warmUp();
@@ -97,6 +186,7 @@ describe('step library warm-up', () => {
       run: () => Promise.reject(new Error('no task expected at warm-up')),
       warmUp: async () => void warmed.push('threads'),
       close: async () => undefined,
+      deidentifies: false,
     };
     const steps = createStepLibrary({
       keyService: createKeyService({ key: Buffer.alloc(32, 7), keyId: 'warm-up-test' }),

@@ -1,6 +1,8 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FhirResource, MapContext, MapResult, SourceFormat } from '../mappers/types';
+import type { Institution } from '../schemas/institution';
+import type { DeidOutcome } from './steps';
 import {
   NotSupportedError,
   TributaryError,
@@ -9,10 +11,10 @@ import {
 } from '../platform/errors';
 
 /**
- * A pool of worker threads for the CPU-bound, self-contained steps: mapping (with its FHIR validation) and the
- * verify step's FHIR validation. The activity worker has one event loop; on threads, activities for different
- * institutions map and validate in parallel with the main thread's de-identification, staging I/O and Temporal
- * traffic, on as many cores as the machine has. Resources cross between threads as JSON text, not structured clones:
+ * A pool of worker threads for the CPU-bound, self-contained steps: mapping (with its FHIR validation), the verify
+ * step's FHIR validation and, given the keys (StepThreadKeys), the de-identification of a batch. The activity worker
+ * has one event loop; on threads, activities for different institutions map, validate and de-identify in parallel
+ * with the main thread's staging I/O, queue store and Temporal traffic, on as many cores as the machine has. Resources cross between threads as JSON text, not structured clones:
  * JSON.parse takes about half the main thread's time that deserializing a clone of the same batch does, and what
  * arrives is exactly what a staged batch read back would hold (no `undefined` members), so a step that takes a batch in
  * memory sees what it would have read from staging.
@@ -21,13 +23,26 @@ import {
 export type StepTask =
   | { op: 'warmUp' }
   | { op: 'map'; format: SourceFormat; bytes: Uint8Array; ctx: MapContext }
-  | { op: 'validate'; resources: FhirResource[] };
+  | { op: 'validate'; resources: FhirResource[] }
+  | { op: 'deidentify'; institution: Institution; resources: FhirResource[] };
 
 export type StepTaskResult<T extends StepTask> = T extends { op: 'map' }
   ? MapResult
   : T extends { op: 'validate' }
     ? OperationOutcomeIssue[][]
-    : void;
+    : T extends { op: 'deidentify' }
+      ? DeidOutcome
+      : void;
+
+/**
+ * What a thread needs to de-identify: the de-identification key, and the staging folder and key where the
+ * institutions' patient indexes live (activities/patient-index.ts). A thread reads the index from staging itself,
+ * as a second worker process would: the batch's Patients are recorded there before the batch is de-identified.
+ */
+export interface StepThreadKeys {
+  deid: { key: Buffer; keyId: string };
+  staging: { root: string; key: Buffer };
+}
 
 /** An error thrown on a step thread, as data: class identity does not cross threads, so it is rebuilt from this. */
 export interface ThreadError {
@@ -36,8 +51,11 @@ export interface ThreadError {
   tributary?: { code: IssueCode; location?: string; nonRetryable: boolean };
 }
 
-/** A task as it crosses to the thread: resources to validate as JSON text. */
-export type StepWireTask = Exclude<StepTask, { op: 'validate' }> | { op: 'validate'; resources: string };
+/** A task as it crosses to the thread: resources to validate or de-identify as JSON text. */
+export type StepWireTask =
+  | Exclude<StepTask, { op: 'validate' | 'deidentify' }>
+  | { op: 'validate'; resources: string }
+  | { op: 'deidentify'; institution: Institution; resources: string };
 
 export type StepReply =
   { id: number; ok: true; result: unknown } | { id: number; ok: false; error: ThreadError };
@@ -73,6 +91,8 @@ export interface StepPool {
   warmUp(): Promise<void>;
   close(): Promise<void>;
   readonly size: number;
+  /** Whether the threads were given the keys to de-identify (StepThreadKeys). */
+  readonly deidentifies: boolean;
 }
 
 /** Threads for a machine: one per core beyond the main thread's, at least one. */
@@ -87,7 +107,10 @@ interface Slot {
 
 const ENTRY = new URL('./step-thread.mjs', import.meta.url);
 
-export function createStepPool(size: number = defaultStepThreads()): StepPool {
+export function createStepPool(
+  size: number = defaultStepThreads(),
+  options: { keys?: StepThreadKeys } = {},
+): StepPool {
   if (!Number.isInteger(size) || size < 1)
     throw new TributaryError('step threads must be a positive integer', {
       code: 'invalid',
@@ -101,6 +124,7 @@ export function createStepPool(size: number = defaultStepThreads()): StepPool {
     // execArgv: a parent's `--input-type` or `--eval` would break the thread's module load; only profiling flags pass on.
     const worker = new Worker(ENTRY, {
       execArgv: process.execArgv.filter((a) => /^--cpu-prof(-dir=.+|-name=.+|-interval=\d+)?$/.test(a)),
+      workerData: { keys: options.keys },
     });
     const slot: Slot = { worker, pending: new Map() };
     // An idle pool must not keep a CLI process alive; a busy one must (see settle).
@@ -146,13 +170,24 @@ export function createStepPool(size: number = defaultStepThreads()): StepPool {
 
   return {
     size,
+    deidentifies: options.keys !== undefined,
     run<T extends StepTask>(task: T): Promise<StepTaskResult<T>> {
       if (closed) return Promise.reject(new TributaryError('step pool is closed', { code: 'transient' }));
       if (task.op === 'validate')
         return send(pick(), { op: 'validate', resources: JSON.stringify(task.resources) }) as Promise<
           StepTaskResult<T>
         >;
-      // A map result comes back as JSON text (see the top of this file).
+      // Map and de-identification results come back as JSON text (see the top of this file).
+      if (task.op === 'deidentify') {
+        if (!options.keys)
+          return Promise.reject(new NotSupportedError('de-identification on a pool without keys'));
+        const wire = {
+          op: 'deidentify' as const,
+          institution: task.institution,
+          resources: JSON.stringify(task.resources),
+        };
+        return send(pick(), wire).then((json) => JSON.parse(json as string)) as Promise<StepTaskResult<T>>;
+      }
       if (task.op === 'map')
         return send(pick(), task).then((json) => JSON.parse(json as string)) as Promise<StepTaskResult<T>>;
       return send(pick(), task) as Promise<StepTaskResult<T>>;

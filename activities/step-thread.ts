@@ -1,14 +1,37 @@
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { createKeyService } from '../deid/key-service';
 import { mapBuffer, validateFhirResource, warmUpValidator } from '../mappers/index';
 import type { FhirResource } from '../mappers/types';
-import { toThreadError, type StepReply, type StepWireTask } from './step-pool';
+import { createPatientIndex } from './patient-index';
+import { createFileBlobStore } from './staging';
+import { toThreadError, type StepReply, type StepThreadKeys, type StepWireTask } from './step-pool';
+import { createStepLibrary, type StepLibrary } from './steps';
 
 /** The thread side of activities/step-pool.ts: runs one task at a time, replies with its result or its error. */
+
+const keys = (workerData as { keys?: StepThreadKeys } | null)?.keys;
+
+/** De-identification in this thread: its own engines, and its own reader of the staged patient indexes. */
+let deid: { steps: StepLibrary; patients: ReturnType<typeof createPatientIndex> } | undefined;
+function deidOnThread(): NonNullable<typeof deid> {
+  if (!keys) throw new Error('step thread started without de-identification keys');
+  deid ??= {
+    // Structured clone delivers Uint8Arrays; the key service and the store check Buffer lengths only.
+    steps: createStepLibrary({
+      keyService: createKeyService({ key: Buffer.from(keys.deid.key), keyId: keys.deid.keyId }),
+    }),
+    patients: createPatientIndex(
+      createFileBlobStore({ root: keys.staging.root, key: { key: Buffer.from(keys.staging.key) } }),
+    ),
+  };
+  return deid;
+}
 
 async function run(task: StepWireTask): Promise<unknown> {
   switch (task.op) {
     case 'warmUp':
       warmUpValidator();
+      if (keys) await deidOnThread().steps.warmUp?.();
       return undefined;
     case 'map':
       // Structured clone delivers a Uint8Array; the mappers read it as the Buffer it was.
@@ -21,6 +44,14 @@ async function run(task: StepWireTask): Promise<unknown> {
       );
     case 'validate':
       return (JSON.parse(task.resources) as FhirResource[]).map((r) => validateFhirResource(r));
+    case 'deidentify': {
+      const { steps, patients } = deidOnThread();
+      const outcome = await steps.deidentifyResources(JSON.parse(task.resources) as FhirResource[], {
+        institution: task.institution,
+        patients: () => patients.load(task.institution.id),
+      });
+      return JSON.stringify(outcome);
+    }
   }
 }
 

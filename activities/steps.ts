@@ -49,10 +49,14 @@ export interface StepLibrary {
   mapPart(format: string, bytes: Buffer, ctx: MapContext): Promise<MapResult>;
   /** Linkage key and MRN of a raw Patient, for the institution's patient index. */
   linkPatient(patient: FhirResource, institution: Institution): { linkage: string; mrn?: string };
-  /** De-identify resources of one institution; patients of earlier batches come from the index. */
+  /**
+   * De-identify resources of one institution; Patients of earlier batches come from the institution's patient index,
+   * loaded by `patients` when de-identifying in this thread. On a step thread, the thread reads the same index from
+   * staging itself (StepThreadKeys), so the batch's Patients must be recorded there first.
+   */
   deidentifyResources(
     resources: FhirResource[],
-    options: { institution: Institution; patients: PatientLookup },
+    options: { institution: Institution; patients: () => Promise<PatientLookup> },
   ): Promise<DeidOutcome>;
   /** FHIR validation issues of each resource, in order. */
   validateResources(resources: FhirResource[]): Promise<OperationOutcomeIssue[][]>;
@@ -78,8 +82,8 @@ export function profileFor(institution: Institution): ProfileName {
 }
 
 /**
- * The real libraries. With a pool, mapping and validation run on its threads (activities/step-pool.ts); without,
- * in this thread.
+ * The real libraries. With a pool, mapping and validation run on its threads (activities/step-pool.ts), and
+ * de-identification too when the pool has the keys; without, in this thread.
  */
 export function createStepLibrary(options: { keyService: KeyService; pool?: StepPool }): StepLibrary {
   const { keyService, pool } = options;
@@ -105,7 +109,10 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
       const linkage = engineFor(institution).linkageOf(patient, institution.id);
       return { linkage, mrn: linkageSubjectOf(patient, institution.id).mrn };
     },
-    async deidentifyResources(resources, { institution, patients }) {
+    async deidentifyResources(resources, options) {
+      const { institution } = options;
+      if (pool?.deidentifies) return pool.run({ op: 'deidentify', institution, resources });
+      const patients = await options.patients();
       const result = engineFor(institution).deidentifyResources(resources, {
         institution: institution.id,
         linkageFor: patients.linkageFor,

@@ -119,9 +119,10 @@ describe('identifierMatches', () => {
       const folded = foldWidth(text);
       const want = regexMatches(values, type, folded);
       if (want) found++;
-      expect(directMatches(values, type, folded), `${type} ${JSON.stringify(values)} ${JSON.stringify(text)}`).toBe(
-        want,
-      );
+      expect(
+        directMatches(values, type, folded),
+        `${type} ${JSON.stringify(values)} ${JSON.stringify(text)}`,
+      ).toBe(want);
     }
     expect(found).toBeGreaterThan(400);
   });

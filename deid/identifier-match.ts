@@ -105,7 +105,11 @@ function joined(parts: Step[][], between: Step): Step[] {
 
 function numericSteps(value: string, form: NumericForm): Step[] {
   const parts = value.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
-  const spaced = (s: string) => joined(literal(s).map((step) => [step]), gap(SEPARATOR, 0, 1));
+  const spaced = (s: string) =>
+    joined(
+      literal(s).map((step) => [step]),
+      gap(SEPARATOR, 0, 1),
+    );
   if (form === 'code') return joined(parts.map(literal), gap(SEPARATOR, 1, 3));
   if (form === 'date' && parts.length > 1 && parts.some((p) => p.length === 1))
     return joined(parts.map(spaced), gap(SEPARATOR, 1, 3));
@@ -120,13 +124,16 @@ function sourceOf(boundary: number, steps: readonly Step[]): string {
   let s = boundary ? `(?<!${CLASS_SOURCES[boundary]})` : '';
   for (const step of steps) {
     if ('unit' in step) s += escapeRe(step.text);
-    else s += CLASS_SOURCES[step.cls] + (step.min === 0 && step.max === 1 ? '?' : `{${step.min},${step.max}}`);
+    else
+      s += CLASS_SOURCES[step.cls] + (step.min === 0 && step.max === 1 ? '?' : `{${step.min},${step.max}}`);
   }
   return boundary ? `${s}(?!${CLASS_SOURCES[boundary]})` : s;
 }
 
 /** The value as found in text: width-folded and trimmed; '' when it is too short to match on. */
-function matchableValue(raw: string): { v: string; alnum: string; han: boolean; numeric: boolean } | undefined {
+function matchableValue(
+  raw: string,
+): { v: string; alnum: string; han: boolean; numeric: boolean } | undefined {
   const v = foldWidth(raw).trim();
   if (!v) return undefined;
   const alnum = v.replace(/[^\p{L}\p{N}]/gu, '');
@@ -149,7 +156,10 @@ function identifierAlternatives(values: readonly string[], form: NumericForm): A
       steps = numericSteps(m.v, form);
     } else if (m.han) {
       boundary = 0;
-      steps = joined(literal(m.alnum).map((step) => [step]), gap(SPACE, 0, 1));
+      steps = joined(
+        literal(m.alnum).map((step) => [step]),
+        gap(SPACE, 0, 1),
+      );
     } else {
       boundary = WORD;
       steps = joined(m.v.split(/[\s,]+/).map(literal), gap(SPACE_OR_COMMA, 1, 3));
