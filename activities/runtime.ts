@@ -43,8 +43,8 @@ export interface IngestDepsOptions {
   /** Imaging: file drops (default) or the PACS by DICOMweb QIDO/WADO (connectors.ts). */
   imagingMode?: ImagingMode;
   /**
-   * Worker threads for mapping and validation (activities/step-pool.ts); 0 runs them on the main thread. Default:
-   * $TRIBUTARY_STEP_THREADS, else one per core beyond the first.
+   * Worker threads for mapping, validation and de-identification (activities/step-pool.ts); 0 runs them on the main
+   * thread. Default: $TRIBUTARY_STEP_THREADS, else one per core beyond the first.
    */
   stepThreads?: number;
 }

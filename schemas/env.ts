@@ -40,7 +40,7 @@ export const envSchema = z.object({
   TRIBUTARY_INSTITUTIONS: z.string().min(1).optional(),
   TRIBUTARY_FHIR_MODE: fhirModeSchema.default('search'),
   TRIBUTARY_IMAGING_MODE: imagingModeSchema.default('files'),
-  /** Worker threads for mapping and validation (activities/step-pool.ts); 0 keeps them on the main thread. */
+  /** Worker threads for mapping, validation and de-identification (activities/step-pool.ts); 0: the main thread. */
   TRIBUTARY_STEP_THREADS: z.coerce.number().int().min(0).max(64).optional(),
 
   TRIBUTARY_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
