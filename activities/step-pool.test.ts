@@ -118,30 +118,21 @@ describe('step pool', () => {
       await index.record(institution.id, [
         { ref: 'Patient/p1', raw: patient, ...local.linkPatient(patient, institution) },
       ]);
+      const observation = (id: string, patientId: string, extra: Record<string, unknown> = {}) => ({
+        resourceType: 'Observation',
+        id,
+        status: 'final',
+        code: { text: 'note' },
+        subject: { reference: `Patient/${patientId}` },
+        ...extra,
+      });
       const batch = [
-        {
-          resourceType: 'Observation',
-          id: 'o1',
-          status: 'final',
-          code: { text: 'note' },
-          subject: { reference: 'Patient/p1' },
+        observation('o1', 'p1', {
           effectiveDateTime: '2024-03-05T10:00:00Z',
           valueString: 'Ingrid Halvorsen (MRN778812, born 04/09/1961) seen by Dr. Okafor, call 555-201-7788.',
-        },
-        {
-          resourceType: 'Observation',
-          id: 'o2',
-          status: 'final',
-          code: { text: 'x' },
-          subject: { reference: 'Patient/nobody' },
-        },
-        {
-          resourceType: 'Observation',
-          id: 'o3',
-          status: 'final',
-          code: { text: 'x' },
-          subject: { reference: 'Patient/p1' },
-        },
+        }),
+        observation('o2', 'nobody'),
+        observation('o3', 'p1'),
       ];
       const onThread = await createStepLibrary({
         keyService: createKeyService(deidKey),

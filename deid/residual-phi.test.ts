@@ -8,8 +8,6 @@ import {
   scanResidualPhi,
   unshiftedMonthDays,
 } from './residual-phi';
-import { foldWidth } from './identifiers';
-import { identifierCores, identifierPattern, matchKey, mayContainIdentifier } from './identifier-match';
 import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
 import type { FhirResource } from './types';
 
@@ -144,53 +142,6 @@ describe('residual-PHI gate', () => {
       expect(scanResidualPhi(note(written), identifiers), written).toMatchObject([
         { rule: 'gate.record-identifier:postal-code' },
       ]);
-  });
-
-  it('runs identifier patterns only when a value may occur: the prefilter never hides a match', () => {
-    const values = [
-      "Mary-Jane O'Neil",
-      'Nguyen',
-      'Σοφία Παπαδοπούλου',
-      'Strauß',
-      'Yılmaz',
-      '王小明',
-      '110105194912310021',
-      '555-867-5309',
-      '1987-03-05',
-      'MRN 00123456',
-      'a.b@example.com',
-    ];
-    const variants = (v: string): string[] => [
-      v,
-      v.toUpperCase(),
-      v.toLowerCase(),
-      v.replace(/(.)/g, '$1 ').trim(),
-      v.replace(/[\s-]/g, '.'),
-      v.replace(/\s/g, ', '),
-      v.replace(/[0-9A-Za-z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0)),
-      v.split('').join('-'),
-      v.replace(/ς/g, 'σ').replace(/σ/g, 'ς'),
-      v.replace(/ß/g, 'SS'),
-    ];
-    const re = identifierPattern(values)!;
-    const cores = identifierCores(values);
-    let matched = 0;
-    let checked = 0;
-    for (const v of values) {
-      for (const x of variants(v)) {
-        for (const text of [x, `seen ${x} today`, `(${x})`, `x${x}`]) {
-          const folded = foldWidth(text);
-          checked++;
-          if (re.test(folded)) {
-            matched++;
-            expect(mayContainIdentifier(matchKey(folded), cores), text).toBe(true);
-          }
-        }
-      }
-    }
-    expect(checked).toBe(440);
-    expect(matched).toBeGreaterThan(150);
-    expect(mayContainIdentifier(matchKey('no identifiers in this sentence'), cores)).toBe(false);
   });
 
   it('finds each identifier type by its own pattern, built on first use, after clean strings and in FHIR-date-shaped strings', () => {
