@@ -14,10 +14,11 @@ import {
  * A pool of worker threads for the CPU-bound, self-contained steps: mapping (with its FHIR validation), the verify
  * step's FHIR validation and, given the keys (StepThreadKeys), the de-identification of a batch. The activity worker
  * has one event loop; on threads, activities for different institutions map, validate and de-identify in parallel
- * with the main thread's staging I/O, queue store and Temporal traffic, on as many cores as the machine has. Resources cross between threads as JSON text, not structured clones:
- * JSON.parse takes about half the main thread's time that deserializing a clone of the same batch does, and what
- * arrives is exactly what a staged batch read back would hold (no `undefined` members), so a step that takes a batch in
- * memory sees what it would have read from staging.
+ * with the main thread's staging I/O, queue store and Temporal traffic, on as many cores as the machine has.
+ * Resources cross between threads as JSON text, not structured clones: JSON.parse takes about half the main thread's
+ * time that deserializing a clone of the same batch does, and what arrives is exactly what a staged batch read back
+ * would hold (no `undefined` members), so a step that takes a batch in memory sees what it would have read from
+ * staging.
  */
 
 export type StepTask =

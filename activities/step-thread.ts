@@ -16,7 +16,7 @@ let deid: { steps: StepLibrary; patients: ReturnType<typeof createPatientIndex> 
 function deidOnThread(): NonNullable<typeof deid> {
   if (!keys) throw new Error('step thread started without de-identification keys');
   deid ??= {
-    // Structured clone delivers Uint8Arrays; the key service and the store check Buffer lengths only.
+    // Structured clone delivers the keys as Uint8Arrays; the key service and the store take Buffers.
     steps: createStepLibrary({
       keyService: createKeyService({ key: Buffer.from(keys.deid.key), keyId: keys.deid.keyId }),
     }),
@@ -30,8 +30,9 @@ function deidOnThread(): NonNullable<typeof deid> {
 async function run(task: StepWireTask): Promise<unknown> {
   switch (task.op) {
     case 'warmUp':
-      warmUpValidator();
+      // The library's warm-up loads the validator too, and the de-identification engines.
       if (keys) await deidOnThread().steps.warmUp?.();
+      else warmUpValidator();
       return undefined;
     case 'map':
       // Structured clone delivers a Uint8Array; the mappers read it as the Buffer it was.

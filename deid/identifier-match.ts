@@ -221,6 +221,19 @@ export interface TypePattern<T extends string = string> {
   alternatives?: Alternative[];
 }
 
+/**
+ * Values grouped by type, as TypePatterns. A type none of whose values is long enough to match on is left out:
+ * identifierCores skips exactly the values identifierAlternatives skips.
+ */
+export function typePatternsOf<T extends string>(groups: ReadonlyMap<T, string[]>): TypePattern<T>[] {
+  const out: TypePattern<T>[] = [];
+  for (const [type, values] of groups) {
+    const cores = identifierCores(values);
+    if (cores.length) out.push({ type, values, cores });
+  }
+  return out;
+}
+
 /** Where `alt` matching at `at` ends, or -1; as the regex does (see the comment on gaps). */
 function matchAt(alt: Alternative, text: string, at: number): number {
   const { boundary, steps } = alt;

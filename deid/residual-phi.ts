@@ -2,8 +2,14 @@ import type { FhirResource } from '../mappers/types';
 import type { Finding, SourceIdentifier } from './types';
 import { foldWidth, isLuhnValid, isValidResidentId } from './identifiers';
 import { FHIR_DATE_RE, addDays, fhirDatePrecision } from './dates';
-import { EPONYM_FOLLOWERS } from './dictionaries';
-import { identifierCores, identifierMatches, matchKey, mayContainIdentifier, type TypePattern } from './identifier-match';
+import { followedByEponymWord } from './dictionaries';
+import {
+  identifierMatches,
+  matchKey,
+  mayContainIdentifier,
+  typePatternsOf,
+  type TypePattern,
+} from './identifier-match';
 
 /**
  * The residual-PHI gate: after de-identification, every output is scanned for the identifiers of its own raw record
@@ -231,7 +237,6 @@ export interface CompiledIdentifiers {
   clean: Set<string>;
 }
 
-
 const compiledCache = new WeakMap<readonly SourceIdentifier[], CompiledIdentifiers>();
 /** Every character matchKey leaves of a FHIR date/dateTime/instant (FHIR_DATE_RE's, minus the '-' and '.' it drops). */
 const FHIR_DATE_KEY_ONLY = /^[0-9TZ:+]*$/;
@@ -249,16 +254,8 @@ export function compileIdentifiers(
     list.push(i.value);
     groups.set(i.type, list);
   }
-  const byType: TypePattern[] = [];
-  const all = new Set<string>();
-  for (const [type, values] of groups) {
-    // identifierCores skips exactly the values identifierAlternatives skips: no cores, nothing to match.
-    const cores = identifierCores(values);
-    if (!cores.length) continue;
-    byType.push({ type, values, cores });
-    for (const c of cores) all.add(c);
-  }
-  const cores = [...all];
+  const byType = typePatternsOf(groups);
+  const cores = [...new Set(byType.flatMap((t) => t.cores))];
   const compiled: CompiledIdentifiers = {
     cores,
     dateCores: cores.filter((c) => FHIR_DATE_KEY_ONLY.test(c)),
@@ -270,8 +267,7 @@ export function compileIdentifiers(
 }
 
 function onlyEponymUses(text: string, matches: readonly { start: number; end: number }[]): boolean {
-  for (const m of matches) if (!EPONYM_FOLLOWERS.test(text.slice(m.end, m.end + 40))) return false;
-  return true;
+  return matches.every((m) => followedByEponymWord(text, m.end));
 }
 
 /** `folded` is foldWidth of the string. */

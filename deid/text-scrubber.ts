@@ -2,7 +2,7 @@ import type { ScrubTextContext, ScrubTextResult, TextFinding } from './types';
 import {
   EN_GIVEN_NAMES,
   EN_SURNAMES,
-  EPONYM_FOLLOWERS,
+  followedByEponymWord,
   MEDICAL_TERMS,
   ZH_COMPOUND_SURNAMES,
   ZH_MEDICAL_TERMS,
@@ -13,7 +13,7 @@ import { addDays, pad2, pad4 } from './dates';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
 import { daysInMonth } from './identifiers';
 import { findLiterals, monthNumber } from './residual-phi';
-import { identifierCores, identifierMatches, matchKey, type TypePattern } from './identifier-match';
+import { identifierMatches, matchKey, typePatternsOf, type TypePattern } from './identifier-match';
 import type { SourceIdentifier } from './types';
 
 /**
@@ -154,10 +154,6 @@ const DOSE_UNIT_AFTER =
 /** Words after which a bare digit run is a code, not a phone number. */
 const CODE_CONTEXT =
   /(?:NDC|NPI|LOINC|SNOMED|CPT|RxNorm|ICD(?:-?10)?(?:-CM)?|UDI|GTIN|lot|batch)\s*(?:code|no\.?|number|#)?\s*[:#：]?\s*$/i;
-
-function followedByEponymWord(text: string, end: number): boolean {
-  return EPONYM_FOLLOWERS.test(text.slice(end, end + 40));
-}
 
 const DETECTORS: Detector[] = [
   {
@@ -627,12 +623,7 @@ function compileOwnIdentifiers(identifiers: readonly OwnIdentifier[]): TypePatte
       g.push(typeof i === 'string' ? i : i.value);
       groups.set(t, g);
     }
-    list = [];
-    // identifierCores skips exactly the values identifierAlternatives skips: a type without cores matches nothing.
-    for (const [type, values] of groups) {
-      const cores = identifierCores(values);
-      if (cores.length) list.push({ type, values, cores });
-    }
+    list = typePatternsOf(groups);
     ownPatternCache.set(identifiers, list);
   }
   return list;
