@@ -513,7 +513,7 @@ export function createIngestActivities(deps: IngestDeps) {
 
     async writeRunManifest(input: { runId: string }): Promise<{ outputDir: string; files: number }> {
       const runDir = path.join(deps.outputRoot, input.runId);
-      const files = await writeBulkManifest(runDir);
+      const files = await writeBulkManifest(runDir, { onFile: (done) => heartbeat({ done }) });
       return { outputDir: runDir, files };
     },
 

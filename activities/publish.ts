@@ -12,12 +12,14 @@ export interface BulkManifest {
 
 /**
  * The FHIR Bulk Data manifest for a run's output folder: every `fhir/<Type>.*.ndjson` with its resource count,
- * rebuilt from what is on disk, so writing it twice gives the same file list.
+ * rebuilt from what is on disk, so writing it twice gives the same file list. `onFile` is told each file counted
+ * (the activity heartbeats with it).
  */
 export async function writeBulkManifest(
   runDir: string,
-  transactionTime = new Date().toISOString(),
+  options: { transactionTime?: string; onFile?: (done: number) => void } = {},
 ): Promise<number> {
+  const { transactionTime = new Date().toISOString(), onFile } = options;
   const fhirDir = path.join(runDir, 'fhir');
   let names: string[] = [];
   try {
@@ -30,6 +32,7 @@ export async function writeBulkManifest(
     const text = await fs.readFile(path.join(fhirDir, name), 'utf8');
     const count = text.split('\n').filter((l) => l.length > 0).length;
     output.push({ type: name.slice(0, name.indexOf('.')), url: `fhir/${name}`, count });
+    onFile?.(output.length);
   }
   const manifest: BulkManifest = {
     transactionTime,

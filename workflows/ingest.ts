@@ -35,9 +35,15 @@ const retry: ActivityOptions['retry'] = {
   maximumAttempts: 12,
 };
 
+/**
+ * The run's own activity (writeRunManifest, which heartbeats per file it counts). A short heartbeat timeout is what
+ * bounds recovery when its worker dies: with 2 minutes, a SIGKILL that landed while the manifest was being written
+ * held the run for 121 s in a clean-clone CI run (and, unexplained then, 126 s in an earlier one: the SIGKILL test in
+ * tests/integration/ingest-faults.test.ts prints where recovery waited).
+ */
 const io = proxyActivities<IngestActivities>({
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
   retry,
 });
 /**
