@@ -11,7 +11,7 @@ import {
   scanResidualPhi,
   unshiftedMonthDays,
 } from './residual-phi';
-import { assessKAnonymity, type QuasiIdentifier } from './risk';
+import { assessKAnonymity, createRiskTally, type QuasiIdentifier, type RiskTally } from './risk';
 import { isValidResidentId } from './identifiers';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
 
@@ -122,6 +122,10 @@ export interface DeidEngine {
     patients: FhirResource[],
     options?: { k?: number; suppress?: boolean },
   ): NonNullable<DeidReport['risk']>;
+  /** The same assessment for a release seen one Patient at a time (its k and quasi-identifiers are the policy's). */
+  riskTally(): RiskTally;
+  /** Whether the policy asks for suppression of Patients in classes below k. */
+  readonly suppressesRisk: boolean;
 }
 
 interface IdentifierLike {
@@ -407,6 +411,13 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   const checkTextDates = !(merged.text?.keepTypes ?? []).includes('date');
   const restrictedZip3 = new Set(merged.generalize?.restrictedZip3 ?? []);
 
+  const riskK = merged.risk?.k ?? 5;
+  const quasiIdentifiers = (merged.risk?.quasiIdentifiers ?? [
+    'age-band',
+    'sex',
+    'region',
+  ]) as QuasiIdentifier[];
+
   const linkageOf = (patient: FhirResource, institution: string): string =>
     linkageWith(keys, patient, institution);
   const setup: EngineSetup = {
@@ -490,16 +501,14 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
     linkageOf,
     assessRisk(patients, o = {}) {
       return assessKAnonymity(patients, {
-        k: o.k ?? merged.risk?.k ?? 5,
-        quasiIdentifiers: (merged.risk?.quasiIdentifiers ?? [
-          'age-band',
-          'sex',
-          'region',
-        ]) as QuasiIdentifier[],
+        k: o.k ?? riskK,
+        quasiIdentifiers,
         suppress: o.suppress ?? merged.risk?.suppress ?? false,
         referenceDate,
       });
     },
+    riskTally: () => createRiskTally({ k: riskK, quasiIdentifiers, referenceDate }),
+    suppressesRisk: merged.risk?.suppress ?? false,
   };
 }
 

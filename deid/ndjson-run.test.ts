@@ -10,6 +10,12 @@ import { buildFhirFixture } from './fixtures/records';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-deid-ndjson-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const fixture = buildFhirFixture();
+const keyService = createKeyService({
+  key: crypto.createHash('sha256').update('ndjson').digest(),
+  keyId: 'k-nd',
+});
+const ndjson = (resources: object[]) => resources.map((r) => JSON.stringify(r) + '\n').join('');
 
 describe('deidentifyNdjson (tributary deid fhir)', () => {
   it('writes the same file names, quarantine/ with line and reason, provenance and a reconciling report', () => {
@@ -69,6 +75,130 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
     expect(written).toMatchObject({ keyId: 'k-nd', policy: { name: 'safe-harbor', version: '1.2.0' } });
     expect(written.risk.threshold).toBe(5);
     for (const v of ['Thornbury', '123-45-6789', 'A1001']) expect(JSON.stringify(written)).not.toContain(v);
+  });
+
+  it('streams its input: the same outputs whatever the read size, and a Patient in another file is read back', () => {
+    const inDir = path.join(tmp, 'stream-in');
+    fs.mkdirSync(inDir);
+    // Both institutions' fixtures: Chinese names and addresses put 3-byte characters on most lines.
+    const all = [...fixture.byInstitution['inst-a'], ...fixture.byInstitution['inst-b']];
+    const patients = all.filter((r) => r.resourceType === 'Patient');
+    // Patients last, in a file of their own: every other resource links through the first pass.
+    // A bare surname and city, with no context a detector could go by: only the Patient's own identifiers find them
+    // (the US Patients: a one-character Chinese surname and a city that is its own province are not identifiers).
+    const bareText = (p: (typeof patients)[number]) =>
+      [(p.name as { family: string }[])[0].family, (p.address as { city?: string }[])[0].city]
+        .filter(Boolean)
+        .join(' ');
+    const us = patients.filter(
+      (p) => /^[A-Za-z]+$/.test((p.name as { family: string }[])[0].family) && p.address,
+    );
+    const bare = us.map((p, i) => ({
+      resourceType: 'Observation',
+      id: `bare-${i}`,
+      status: 'final',
+      code: { text: 'note' },
+      subject: { reference: `Patient/${p.id}` },
+      valueString: bareText(p),
+    }));
+    fs.writeFileSync(
+      path.join(inDir, 'A.ndjson'),
+      ndjson([...all.filter((r) => r.resourceType !== 'Patient'), ...bare]),
+    );
+    fs.writeFileSync(path.join(inDir, 'Z-Patient.ndjson'), ndjson(patients));
+    const run = (outDir: string, chunkBytes?: number) =>
+      deidentifyNdjson({
+        inPath: inDir,
+        outDir,
+        profile: 'safe-harbor',
+        keyService,
+        institution: 'inst-a',
+        chunkBytes,
+        batchSize: 2,
+      });
+    const whole = run(path.join(tmp, 'stream-whole'));
+    const progress: number[] = [];
+    const split = deidentifyNdjson({
+      inPath: inDir,
+      outDir: path.join(tmp, 'stream-split'),
+      profile: 'safe-harbor',
+      keyService,
+      institution: 'inst-a',
+      chunkBytes: 5,
+      batchSize: 2,
+      onProgress: (p) => progress.push(p.bytesDone / p.bytesTotal),
+    });
+    expect(split).toEqual(whole);
+    expect(whole.totals).toEqual({
+      lines: all.length + bare.length,
+      out: all.length + bare.length,
+      quarantined: 0,
+    });
+    for (const f of ['A.ndjson', 'Z-Patient.ndjson', 'quarantine/A.ndjson'])
+      expect(fs.readFileSync(path.join(tmp, 'stream-split', f), 'utf8')).toBe(
+        fs.readFileSync(path.join(tmp, 'stream-whole', f), 'utf8'),
+      );
+    // The Patients' own names and identifiers, read back from the other file for the gate and the scrubber, are gone.
+    const clinical = fs.readFileSync(path.join(tmp, 'stream-split', 'A.ndjson'), 'utf8');
+    expect(us.length).toBeGreaterThan(0);
+    for (const p of us) {
+      const { name, address, identifier } = p as unknown as {
+        name: { family: string }[];
+        address: { city?: string }[];
+        identifier: { value: string }[];
+      };
+      for (const v of [name[0].family, address[0].city ?? name[0].family, ...identifier.map((i) => i.value)])
+        expect(clinical).not.toContain(v);
+    }
+    // No partial file is left behind; progress rises to the whole input.
+    expect(fs.readdirSync(path.join(tmp, 'stream-split')).filter((f) => f.endsWith('.partial'))).toEqual([]);
+    expect(progress.at(-1)).toBe(1);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+  });
+
+  it('suppresses the quasi-identifiers of Patients in classes below k, in place in a mixed file', () => {
+    const inDir = path.join(tmp, 'risk-in');
+    fs.mkdirSync(inDir);
+    const base = fixture.byInstitution['inst-a'].find((r) => r.resourceType === 'Patient')!;
+    // Five Patients alike in age band, sex and region (a class of k = 5), one alone, each followed by a non-Patient.
+    const patientNo = (i: number, birthDate: string) => ({
+      ...base,
+      id: `pr-${i}`,
+      identifier: [{ system: 'urn:tributary:inst-a:mrn', value: `R${1000 + i}` }],
+      birthDate,
+    });
+    const lines = [1, 2, 3, 4, 5, 6].flatMap((i) => [
+      patientNo(i, i === 6 ? '1931-02-03' : '1960-04-12'),
+      { resourceType: 'Organization', id: `org-${i}`, name: 'Northside Clinic' },
+    ]);
+    fs.writeFileSync(path.join(inDir, 'Mixed.ndjson'), ndjson(lines));
+    const outDir = path.join(tmp, 'risk-out');
+    const report = deidentifyNdjson({
+      inPath: inDir,
+      outDir,
+      profile: 'safe-harbor',
+      keyService,
+      institution: 'inst-a',
+      suppress: true,
+    });
+    expect(report.risk).toMatchObject({
+      classes: 2,
+      smallestClass: 1,
+      recordsBelowThreshold: 1,
+      suppressed: 1,
+    });
+    const out = fs
+      .readFileSync(path.join(outDir, 'Mixed.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(out.map((r) => r.resourceType)).toEqual(lines.map((r) => r.resourceType));
+    const kept = out.filter((r) => r.resourceType === 'Patient' && r.birthDate);
+    expect(kept).toHaveLength(5);
+    for (const p of kept) expect(p.address).toBeDefined();
+    const suppressed = out.filter((r) => r.resourceType === 'Patient' && !r.birthDate);
+    expect(suppressed).toHaveLength(1);
+    expect(suppressed[0].address).toBeUndefined();
   });
 
   it('refuses to run without a key, with a clear error and no default key', () => {

@@ -3,14 +3,16 @@ import path from 'node:path';
 import type { FhirResource } from '../mappers/types';
 import { TributaryError } from '../platform/errors';
 import type { KeyService } from './key-service';
-import { createDeidEngine, indexPatient, type PatientIndex } from './index';
+import { forEachLineSync, readLineAt } from '../platform/read-lines';
+import { createDeidEngine } from './index';
+import { suppressQuasiIdentifiers } from './risk';
 import type { Policy } from './policy';
 import type { DeidReport, KAnonymityReport, ProfileName } from './types';
 
 /**
  * De-identify NDJSON files: the same file names under `outDir`, `quarantine/<file>` (one line per quarantined input
  * line: line number, rule, JSON path, reason; never the record), `provenance.ndjson`, and `deid-report.json`.
- * Patients are read first from every file so references resolve across files (one linkage per patient).
+ * Patients are found first in every file so references resolve across files (one linkage per patient).
  */
 export interface NdjsonRunOptions {
   inPath: string;
@@ -70,50 +72,104 @@ function listInputs(inPath: string): string[] {
   return files;
 }
 
-interface ParsedLine {
-  line: number;
-  resource?: FhirResource;
-  error?: string;
+/** Where a Patient's line is, to read it again when a resource in another batch refers to it. */
+interface PatientLine {
+  linkage: string;
+  file: number;
+  start: number;
+  bytes: number;
 }
 
-function readNdjson(file: string): ParsedLine[] {
-  const out: ParsedLine[] = [];
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
-  lines.forEach((text, i) => {
-    if (!text.trim()) return;
-    try {
-      const v = JSON.parse(text) as unknown;
-      out.push({ line: i + 1, resource: v as FhirResource });
-    } catch {
-      out.push({ line: i + 1, error: 'not valid JSON' });
-    }
-  });
-  return out;
+/** Parsed Patients kept at once (see patientFor): starts over when full, like the key service's caches. */
+const PATIENT_CACHE_ENTRIES = 4096;
+
+/**
+ * A line that can hold a Patient: any JSON spelling of `"resourceType":"Patient"` has `"Patient"` in it, except one
+ * written with \u escapes; such a Patient still de-identifies in its own batch, and resources elsewhere that refer to
+ * it are quarantined as unresolved (never published unlinked).
+ */
+function mayHoldPatient(text: string): boolean {
+  return text.includes('"Patient"');
 }
 
-export function deidentifyNdjson(options: NdjsonRunOptions): NdjsonRunReport {
+export interface NdjsonProgress {
+  file: string;
+  lines: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/**
+ * The files are streamed twice, a line at a time, so memory does not grow with the input: first to find every
+ * Patient (kept as its linkage and where its line is, not as the record), then to de-identify a batch at a time,
+ * each output written as it comes. Output files are written as `<name>.partial` and renamed when the run is done;
+ * suppression (k-anonymity) rewrites the files that hold a Patient to suppress on that last step.
+ */
+export function deidentifyNdjson(
+  options: NdjsonRunOptions & {
+    /** Called after every batch. */
+    onProgress?: (p: NdjsonProgress) => void;
+    /** Read size, for tests that split lines and characters across reads. */
+    chunkBytes?: number;
+  },
+): NdjsonRunReport {
   const engine = createDeidEngine({
     profile: options.profile,
     policy: options.policy,
     keyService: options.keyService,
   });
   const inputs = listInputs(options.inPath);
-  const parsed = inputs.map((f) => ({ file: path.basename(f), lines: readNdjson(f) }));
+  const read = { chunkBytes: options.chunkBytes };
+  const bytesTotal = inputs.reduce((a, f) => a + fs.statSync(f).size, 0);
 
   // Pass 1: every Patient, so resources in other files link to the same pseudonym and date offset.
-  const patients: PatientIndex = new Map();
-  for (const { lines } of parsed) {
-    for (const l of lines) {
-      const r = l.resource;
-      if (r && typeof r === 'object' && r.resourceType === 'Patient' && typeof r.id === 'string') {
+  const patients = new Map<string, PatientLine>();
+  inputs.forEach((file, fileIndex) => {
+    forEachLineSync(
+      file,
+      (text, _lineNo, start, bytes) => {
+        if (!mayHoldPatient(text)) return;
+        let r: FhirResource;
         try {
-          indexPatient(patients, r.id, r, engine.linkageOf(r, options.institution));
+          r = JSON.parse(text) as FhirResource;
         } catch {
-          // unlinkable: quarantined with its reason when processed
+          return; // quarantined as malformed in pass 2
         }
-      }
+        if (!r || typeof r !== 'object' || r.resourceType !== 'Patient' || typeof r.id !== 'string') return;
+        let linkage: string;
+        try {
+          linkage = engine.linkageOf(r, options.institution);
+        } catch {
+          return; // unlinkable: quarantined with its reason when processed
+        }
+        const entry: PatientLine = { linkage, file: fileIndex, start, bytes };
+        patients.set(`Patient/${r.id}`, entry);
+        patients.set(`urn:uuid:${r.id}`, entry);
+      },
+      read,
+    );
+  });
+
+  const fds = new Map<number, number>();
+  const parsedPatients = new Map<string, FhirResource | undefined>();
+  const patientFor = (ref: string): FhirResource | undefined => {
+    if (parsedPatients.has(ref)) return parsedPatients.get(ref);
+    const at = patients.get(ref);
+    let patient: FhirResource | undefined;
+    if (at) {
+      let fd = fds.get(at.file);
+      if (fd === undefined) fds.set(at.file, (fd = fs.openSync(inputs[at.file], 'r')));
+      patient = JSON.parse(readLineAt(fd, at.start, at.bytes)) as FhirResource;
     }
-  }
+    if (parsedPatients.size >= PATIENT_CACHE_ENTRIES) parsedPatients.clear();
+    parsedPatients.set(ref, patient);
+    return patient;
+  };
+  const batchContext = {
+    institution: options.institution,
+    linkageFor: (ref: string) => patients.get(ref)?.linkage,
+    patientFor,
+  };
 
   fs.mkdirSync(path.join(options.outDir, 'quarantine'), { recursive: true });
   const report: NdjsonRunReport = {
@@ -130,64 +186,132 @@ export function deidentifyNdjson(options: NdjsonRunOptions): NdjsonRunReport {
   const merge = (into: Record<string, number>, from: Record<string, number>) => {
     for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
   };
-  const outputs = new Map<string, FhirResource[]>();
-  const provenance: FhirResource[] = [];
   const batchSize = options.batchSize ?? 1000;
+  const suppress = options.suppress ?? engine.suppressesRisk;
+  const risk = engine.riskTally();
+  /** Per output file: the output line numbers of its Patients and their risk classes (only when suppressing). */
+  const patientClasses = new Map<string, { outLine: number; classKey: string }[]>();
+  const partial = (file: string) => path.join(options.outDir, `${file}.partial`);
+  const provenanceFd = fs.openSync(partial('provenance.ndjson'), 'w');
+  let bytesBefore = 0;
 
-  for (const { file, lines } of parsed) {
-    const fileOut: FhirResource[] = [];
-    const quarantineLines: string[] = [];
-    const q = (line: number, resourceType: string, rule: string, p: string, reason: string) => {
-      report.quarantined.push({ file, line, resourceType, rule, path: p, reason });
-      quarantineLines.push(JSON.stringify({ line, resourceType, rule, path: p, reason }));
-    };
-    for (const l of lines) if (l.error) q(l.line, '(unknown)', 'input.malformed', '(line)', l.error);
-    const good = lines.filter((l) => !l.error);
-    for (let i = 0; i < good.length; i += batchSize) {
-      const batch = good.slice(i, i + batchSize);
-      const result = engine.deidentifyResources(
-        batch.map((b) => b.resource!),
-        {
-          institution: options.institution,
-          linkageFor: (ref) => patients.get(ref)?.linkage,
-          patientFor: (ref) => patients.get(ref)?.raw,
-        },
-      );
-      fileOut.push(...result.outputs);
-      if (result.provenance) provenance.push(result.provenance);
-      for (const e of result.quarantined)
-        q(batch[e.index ?? 0]?.line ?? 0, e.resourceType, e.rule, e.path, e.reason);
-      merge(report.ruleCounts, result.report.ruleCounts);
-      merge(report.textFindings, result.report.textFindings);
+  try {
+    for (const input of inputs) {
+      const file = path.basename(input);
+      const size = fs.statSync(input).size;
+      const outFd = fs.openSync(partial(file), 'w');
+      const quarantineFd = fs.openSync(path.join(options.outDir, 'quarantine', file), 'w');
+      const counts = { file, lines: 0, out: 0, quarantined: 0 };
+      const classes: { outLine: number; classKey: string }[] = [];
+      const q = (line: number, resourceType: string, rule: string, p: string, reason: string) => {
+        report.quarantined.push({ file, line, resourceType, rule, path: p, reason });
+        fs.writeSync(quarantineFd, JSON.stringify({ line, resourceType, rule, path: p, reason }) + '\n');
+        counts.quarantined++;
+      };
+      let batch: { line: number; resource: FhirResource }[] = [];
+      let bytesRead = 0;
+      const flush = () => {
+        if (batch.length) deidentifyBatch();
+        options.onProgress?.({ file, lines: counts.lines, bytesDone: bytesBefore + bytesRead, bytesTotal });
+      };
+      const deidentifyBatch = () => {
+        const result = engine.deidentifyResources(
+          batch.map((b) => b.resource),
+          batchContext,
+        );
+        let text = '';
+        for (const r of result.outputs) {
+          if (r.resourceType === 'Patient') {
+            const classKey = risk.add(r);
+            if (suppress) classes.push({ outLine: counts.out, classKey });
+          }
+          text += JSON.stringify(r) + '\n';
+          counts.out++;
+        }
+        fs.writeSync(outFd, text);
+        if (result.provenance) fs.writeSync(provenanceFd, JSON.stringify(result.provenance) + '\n');
+        for (const e of result.quarantined)
+          q(batch[e.index ?? 0]?.line ?? 0, e.resourceType, e.rule, e.path, e.reason);
+        merge(report.ruleCounts, result.report.ruleCounts);
+        merge(report.textFindings, result.report.textFindings);
+        batch = [];
+      };
+      try {
+        forEachLineSync(
+          input,
+          (text, line, start, bytes) => {
+            bytesRead = start + bytes;
+            if (!text.trim()) return;
+            counts.lines++;
+            let resource: FhirResource;
+            try {
+              resource = JSON.parse(text) as FhirResource;
+            } catch {
+              q(line, '(unknown)', 'input.malformed', '(line)', 'not valid JSON');
+              return;
+            }
+            batch.push({ line, resource });
+            if (batch.length >= batchSize) flush();
+          },
+          read,
+        );
+        bytesRead = size;
+        flush();
+      } finally {
+        fs.closeSync(outFd);
+        fs.closeSync(quarantineFd);
+      }
+      bytesBefore += size;
+      if (classes.length) patientClasses.set(file, classes);
+      report.files.push(counts);
+      report.totals.lines += counts.lines;
+      report.totals.out += counts.out;
+      report.totals.quarantined += counts.quarantined;
     }
-    outputs.set(file, fileOut);
-    fs.writeFileSync(
-      path.join(options.outDir, 'quarantine', file),
-      quarantineLines.map((x) => x + '\n').join(''),
-    );
-    report.files.push({
-      file,
-      lines: lines.length,
-      out: fileOut.length,
-      quarantined: quarantineLines.length,
-    });
-    report.totals.lines += lines.length;
-    report.totals.out += fileOut.length;
-    report.totals.quarantined += quarantineLines.length;
+  } finally {
+    fs.closeSync(provenanceFd);
+    for (const fd of fds.values()) fs.closeSync(fd);
   }
 
-  const releasePatients = [...outputs.values()].flat().filter((r) => r.resourceType === 'Patient');
-  report.risk = engine.assessRisk(releasePatients, { suppress: options.suppress });
-
-  for (const [file, list] of outputs) {
-    fs.writeFileSync(path.join(options.outDir, file), list.map((r) => JSON.stringify(r) + '\n').join(''));
+  let suppressed = 0;
+  for (const { file } of report.files) {
+    const classes = patientClasses.get(file);
+    const below = classes?.filter((c) => risk.isBelowThreshold(c.classKey)).map((c) => c.outLine);
+    if (below?.length)
+      suppressed += suppressLines(partial(file), path.join(options.outDir, file), new Set(below));
+    else fs.renameSync(partial(file), path.join(options.outDir, file));
   }
-  fs.writeFileSync(
-    path.join(options.outDir, 'provenance.ndjson'),
-    provenance.map((r) => JSON.stringify(r) + '\n').join(''),
-  );
+  report.risk = risk.report(suppressed);
+  fs.renameSync(partial('provenance.ndjson'), path.join(options.outDir, 'provenance.ndjson'));
   fs.writeFileSync(path.join(options.outDir, 'deid-report.json'), JSON.stringify(report, null, 2) + '\n');
   return report;
+}
+
+/** Copy `from` to `to`, suppressing the quasi-identifiers of the Patients on the given lines (0-based); returns how many. */
+function suppressLines(from: string, to: string, lines: ReadonlySet<number>): number {
+  const fd = fs.openSync(to, 'w');
+  let suppressed = 0;
+  let text = '';
+  try {
+    forEachLineSync(from, (line, lineNo) => {
+      if (lines.has(lineNo - 1)) {
+        const patient = JSON.parse(line) as FhirResource;
+        suppressQuasiIdentifiers(patient);
+        line = JSON.stringify(patient);
+        suppressed++;
+      }
+      text += line + '\n';
+      if (text.length >= 1 << 20) {
+        fs.writeSync(fd, text);
+        text = '';
+      }
+    });
+    fs.writeSync(fd, text);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.rmSync(from);
+  return suppressed;
 }
 
 export type { DeidReport };

@@ -31,39 +31,69 @@ function classKey(p: FhirResource, qis: QuasiIdentifier[], on: Date): string {
   return parts.join('|');
 }
 
+/**
+ * k-anonymity over a release seen one Patient at a time: only each class's size is kept, so a release of any size
+ * can be assessed while it is written (tributary deid fhir streams its files). `add` returns the Patient's class,
+ * for suppression once every Patient has been counted.
+ */
+export interface RiskTally {
+  add(patient: FhirResource): string;
+  /** Whether a class (as `add` returned it) is smaller than k: its Patients are the ones to suppress. */
+  isBelowThreshold(classKey: string): boolean;
+  report(suppressed: number): KAnonymityReport;
+}
+
+export function createRiskTally(options: Omit<RiskOptions, 'suppress'>): RiskTally {
+  const on = options.referenceDate ?? new Date();
+  const sizes = new Map<string, number>();
+  let patients = 0;
+  return {
+    add(patient) {
+      const key = classKey(patient, options.quasiIdentifiers, on);
+      sizes.set(key, (sizes.get(key) ?? 0) + 1);
+      patients++;
+      return key;
+    },
+    isBelowThreshold(key) {
+      return (sizes.get(key) ?? 0) < options.k;
+    },
+    report(suppressed) {
+      let smallest = patients ? Number.MAX_SAFE_INTEGER : 0;
+      let below = 0;
+      for (const size of sizes.values()) {
+        smallest = Math.min(smallest, size);
+        if (size < options.k) below += size;
+      }
+      return {
+        quasiIdentifiers: options.quasiIdentifiers,
+        k: smallest,
+        threshold: options.k,
+        classes: sizes.size,
+        smallestClass: smallest,
+        recordsBelowThreshold: below,
+        suppressed,
+      };
+    },
+  };
+}
+
+/** What suppression removes from a Patient in a class below k: its quasi-identifiers, not the record. */
+export function suppressQuasiIdentifiers(patient: FhirResource): void {
+  delete patient.birthDate;
+  delete patient.address;
+}
+
 /** Assess (and optionally suppress) a release. Mutates suppressed Patients in place. */
 export function assessKAnonymity(patients: FhirResource[], options: RiskOptions): KAnonymityReport {
-  const on = options.referenceDate ?? new Date();
-  const classes = new Map<string, FhirResource[]>();
-  for (const p of patients) {
-    const key = classKey(p, options.quasiIdentifiers, on);
-    const list = classes.get(key);
-    if (list) list.push(p);
-    else classes.set(key, [p]);
-  }
-  let smallest = patients.length ? Number.MAX_SAFE_INTEGER : 0;
-  let below = 0;
+  const tally = createRiskTally(options);
+  const keys = patients.map((p) => tally.add(p));
   let suppressed = 0;
-  for (const list of classes.values()) {
-    smallest = Math.min(smallest, list.length);
-    if (list.length < options.k) {
-      below += list.length;
-      if (options.suppress) {
-        for (const p of list) {
-          delete p.birthDate;
-          delete p.address;
-          suppressed++;
-        }
-      }
+  if (options.suppress) {
+    for (let i = 0; i < patients.length; i++) {
+      if (!tally.isBelowThreshold(keys[i])) continue;
+      suppressQuasiIdentifiers(patients[i]);
+      suppressed++;
     }
   }
-  return {
-    quasiIdentifiers: options.quasiIdentifiers,
-    k: smallest,
-    threshold: options.k,
-    classes: classes.size,
-    smallestClass: smallest,
-    recordsBelowThreshold: below,
-    suppressed,
-  };
+  return tally.report(suppressed);
 }

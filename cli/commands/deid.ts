@@ -8,6 +8,9 @@ import { loadConfig } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
 import { registerDeidDicom } from './deid-dicom';
 
+/** How often `deid fhir` reports progress on stderr. */
+const PROGRESS_EVERY_MS = 5000;
+
 function profileOf(name: string): ProfileName {
   if (!(profileNames as readonly string[]).includes(name)) {
     throw new TributaryError(`--profile must be one of ${profileNames.join(', ')}`, {
@@ -56,7 +59,9 @@ Examples:
   npx tributary deid fhir --in export/ --out out/ --profile gbt-37964 --policy config/deid/my-policy.yaml
 
 Resources that fail the residual-PHI gate, are malformed, or reference an unknown patient go to quarantine/ with
-the rule, JSON path and reason (never the value). Exit code 3 when anything was quarantined.`,
+the rule, JSON path and reason (never the value). Exit code 3 when anything was quarantined.
+Files are streamed (Bulk exports of any size; memory stays near a few hundred MB); progress goes to stderr every
+few seconds, and outputs appear under their names when the run is done (<name>.partial until then).`,
     )
     .action(
       (opts: {
@@ -71,6 +76,11 @@ the rule, JSON path and reason (never the value). Exit code 3 when anything was 
         const profile = profileOf(opts.profile);
         const policy = opts.policy ? readPolicyFile(opts.policy) : undefined;
         const keyService = createKeyService(loadDeidKey(loadConfig(), { keyFile: opts.keyFile }));
+        const started = performance.now();
+        let lastProgress = started;
+        let linesBefore = 0;
+        let file = '';
+        let lastLines = 0;
         const report = deidentifyNdjson({
           inPath: opts.in,
           outDir: opts.out,
@@ -79,6 +89,23 @@ the rule, JSON path and reason (never the value). Exit code 3 when anything was 
           keyService,
           institution: opts.institution,
           suppress: opts.suppress,
+          // Long runs say where they are every few seconds (stderr: stdout keeps the one summary line).
+          onProgress: (p) => {
+            if (p.file !== file) {
+              if (file) linesBefore += lastLines;
+              file = p.file;
+            }
+            lastLines = p.lines;
+            const now = performance.now();
+            if (now - lastProgress < PROGRESS_EVERY_MS) return;
+            lastProgress = now;
+            const mb = (n: number) => (n / 1e6).toFixed(0);
+            const lines = linesBefore + p.lines;
+            process.stderr.write(
+              `deid fhir: ${Math.floor((100 * p.bytesDone) / p.bytesTotal)}% (${mb(p.bytesDone)} of ${mb(p.bytesTotal)} MB), ` +
+                `${lines.toLocaleString('en-US')} resources, ${Math.round(lines / ((now - started) / 1000)).toLocaleString('en-US')}/s; ${p.file}\n`,
+            );
+          },
         });
         const t = report.totals;
         process.stdout.write(
