@@ -14,6 +14,7 @@ import path from 'node:path';
 import { clearDeidCaches, createDeidEngine } from '../deid/index';
 import { createKeyService } from '../deid/key-service';
 import { median } from './median';
+import { SYNTHEA_BULK_DIR } from './samples';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -21,10 +22,7 @@ const opt = (name: string, fallback: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
 };
 const runs = Number(opt('--runs', '7'));
-const dir = opt(
-  '--dir',
-  path.resolve(import.meta.dirname, '..', '..', 'shared', 'data', 'fhir', 'bulk-ndjson-10-patients'),
-);
+const dir = opt('--dir', SYNTHEA_BULK_DIR);
 
 const lines: string[] = [];
 for (const f of fs

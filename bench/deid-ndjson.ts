@@ -15,21 +15,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createKeyService } from '../deid/key-service';
 import { deidentifyNdjson } from '../deid/ndjson-run';
+import { SYNTHEA_BULK_DIR } from './samples';
 
 const { values } = parseArgs({
   options: { megabytes: { type: 'string', default: '600' }, keep: { type: 'string' } },
 });
 const megabytes = Number(values.megabytes);
 if (!(megabytes > 0)) throw new Error('--megabytes must be a positive number');
-const sample = path.resolve(
-  import.meta.dirname,
-  '..',
-  '..',
-  'shared',
-  'data',
-  'fhir',
-  'bulk-ndjson-10-patients',
-);
+const sample = SYNTHEA_BULK_DIR;
 
 const root = values.keep ? path.resolve(values.keep) : fs.mkdtempSync(path.join(os.tmpdir(), 'deid-ndjson-'));
 const inDir = path.join(root, 'in');

@@ -13,21 +13,13 @@ import { createKeyService } from '../deid/key-service';
 import { clearTextScrubberCaches, scrubText } from '../deid/text-scrubber';
 import { generateNotes } from '../deid/fixtures/records';
 import { median } from './median';
+import { SYNTHEA_BULK_DIR } from './samples';
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] ?? 7) || 7;
 const keyService = createKeyService({ key: crypto.randomBytes(32), keyId: 'bench' });
 
-const synthea = path.resolve(
-  import.meta.dirname,
-  '..',
-  '..',
-  'shared',
-  'data',
-  'fhir',
-  'bulk-ndjson-10-patients',
-  'DocumentReference.000.first40.ndjson',
-);
+const synthea = path.join(SYNTHEA_BULK_DIR, 'DocumentReference.000.first40.ndjson');
 const sets: Record<string, string[]> = {
   'synthea-notes-en': fs
     .readFileSync(synthea, 'utf8')

@@ -15,13 +15,19 @@ const keyService = createKeyService({
   key: crypto.createHash('sha256').update('ndjson').digest(),
   keyId: 'k-nd',
 });
+/** deidentifyNdjson with the safe-harbor profile, this file's key and institution inst-a. */
+const deidentifyFixture = (
+  inPath: string,
+  outDir: string,
+  more: Partial<Parameters<typeof deidentifyNdjson>[0]> = {},
+) => deidentifyNdjson({ inPath, outDir, profile: 'safe-harbor', keyService, institution: 'inst-a', ...more });
 const ndjson = (resources: object[]) => resources.map((r) => JSON.stringify(r) + '\n').join('');
 
 describe('deidentifyNdjson (tributary deid fhir)', () => {
   it('writes the same file names, quarantine/ with line and reason, provenance and a reconciling report', () => {
     const inDir = path.join(tmp, 'in');
     fs.mkdirSync(inDir);
-    const fx = buildFhirFixture().byInstitution['inst-a'];
+    const fx = fixture.byInstitution['inst-a'];
     const patients = fx.filter((r) => r.resourceType === 'Patient');
     const others = fx.filter((r) => r.resourceType !== 'Patient');
     fs.writeFileSync(
@@ -35,17 +41,7 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
         '\n{"resourceType":"Observation","note":"617-555-2368"\n',
     );
     const outDir = path.join(tmp, 'out');
-    const keyService = createKeyService({
-      key: crypto.createHash('sha256').update('ndjson').digest(),
-      keyId: 'k-nd',
-    });
-    const report = deidentifyNdjson({
-      inPath: inDir,
-      outDir,
-      profile: 'safe-harbor',
-      keyService,
-      institution: 'inst-a',
-    });
+    const report = deidentifyFixture(inDir, outDir);
     expect(fs.readdirSync(outDir).sort()).toEqual([
       'Clinical.ndjson',
       'Patient.ndjson',
@@ -106,24 +102,9 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
       ndjson([...all.filter((r) => r.resourceType !== 'Patient'), ...bare]),
     );
     fs.writeFileSync(path.join(inDir, 'Z-Patient.ndjson'), ndjson(patients));
-    const run = (outDir: string, chunkBytes?: number) =>
-      deidentifyNdjson({
-        inPath: inDir,
-        outDir,
-        profile: 'safe-harbor',
-        keyService,
-        institution: 'inst-a',
-        chunkBytes,
-        batchSize: 2,
-      });
-    const whole = run(path.join(tmp, 'stream-whole'));
+    const whole = deidentifyFixture(inDir, path.join(tmp, 'stream-whole'), { batchSize: 2 });
     const progress: number[] = [];
-    const split = deidentifyNdjson({
-      inPath: inDir,
-      outDir: path.join(tmp, 'stream-split'),
-      profile: 'safe-harbor',
-      keyService,
-      institution: 'inst-a',
+    const split = deidentifyFixture(inDir, path.join(tmp, 'stream-split'), {
       chunkBytes: 5,
       batchSize: 2,
       onProgress: (p) => progress.push(p.bytesDone / p.bytesTotal),
@@ -173,14 +154,7 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
     ]);
     fs.writeFileSync(path.join(inDir, 'Mixed.ndjson'), ndjson(lines));
     const outDir = path.join(tmp, 'risk-out');
-    const report = deidentifyNdjson({
-      inPath: inDir,
-      outDir,
-      profile: 'safe-harbor',
-      keyService,
-      institution: 'inst-a',
-      suppress: true,
-    });
+    const report = deidentifyFixture(inDir, outDir, { suppress: true });
     expect(report.risk).toMatchObject({
       classes: 2,
       smallestClass: 1,
