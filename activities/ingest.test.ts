@@ -13,6 +13,7 @@ import { createConnectors } from './connectors';
 import { createIngestActivities, type IngestDeps } from './ingest';
 import { createFileBlobStore } from './staging';
 import type { StepLibrary } from './steps';
+import { createRiskTally } from '../deid/risk';
 
 /**
  * The activities over a real encrypted store, a real HTTP file index and test-double libraries (the real ones are
@@ -55,6 +56,7 @@ function fakeSteps(overrides: Partial<StepLibrary> = {}): StepLibrary {
         recordsRejected: lines.length - good.length,
       };
     },
+    riskTally: () => createRiskTally({ k: 5, quasiIdentifiers: ['age-band', 'sex', 'region'] }),
     linkPatient(patient) {
       return { linkage: `link-${patient.id}`, mrn: `mrn-${patient.id}` };
     },

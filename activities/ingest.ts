@@ -15,7 +15,7 @@ import type { Connectors } from './connectors';
 import { packPage, unpackPage } from './pack';
 import { deriveStagingKey, getJson, putJson, type BlobStore } from './staging';
 import type { StepLibrary } from './steps';
-import { writeBulkManifest } from './publish';
+import { assessReleaseRisk, writeBulkManifest, type ReleaseRisk } from './publish';
 import { createPatientIndex } from './patient-index';
 
 /**
@@ -511,10 +511,21 @@ export function createIngestActivities(deps: IngestDeps) {
       return pageSteps.route({ ...input, batch: await getJson<ResourceBatch>(store, input.batchKey) });
     },
 
-    async writeRunManifest(input: { runId: string }): Promise<{ outputDir: string; files: number }> {
+    /**
+     * Describe the run's release: the Bulk manifest (`manifest.json`) and the k-anonymity of its Patients per
+     * institution (`risk.json`, the verify step's risk check; reported, not suppressed: the built-in profiles report).
+     */
+    async writeRunManifest(input: {
+      runId: string;
+    }): Promise<{ outputDir: string; files: number; risk: ReleaseRisk }> {
       const runDir = path.join(deps.outputRoot, input.runId);
       const files = await writeBulkManifest(runDir, { onFile: (done) => heartbeat({ done }) });
-      return { outputDir: runDir, files };
+      const risk = await assessReleaseRisk(runDir, {
+        institutions: deps.registry.institutions.map((i) => i.id),
+        tallyFor: (id) => steps.riskTally(institutionOf(id)),
+        onFile: (done) => heartbeat({ done: files + done }),
+      });
+      return { outputDir: runDir, files, risk };
     },
 
     async loadWatermark(input: { institution: string; source: SourceKind }): Promise<{ since?: string }> {

@@ -1,6 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { RiskTally } from '../deid/risk';
+import type { KAnonymityReport } from '../deid/types';
+import type { FhirResource } from '../mappers/types';
+import { TributaryError } from '../platform/errors';
 import { writeFileAtomic } from '../platform/files';
+import { forEachLine } from '../platform/read-lines';
 
 export interface BulkManifest {
   transactionTime: string;
@@ -43,4 +48,72 @@ export async function writeBulkManifest(
   };
   await writeFileAtomic(path.join(runDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   return output.length;
+}
+
+/** The k-anonymity of a run's release, per institution: `risk.json` in the run's folder. */
+export interface ReleaseRisk {
+  /** Institution id → its Patients' assessment (counts only: never a class's values). */
+  institutions: Record<string, KAnonymityReport>;
+}
+
+/**
+ * Assess a run's published Patients (`fhir/Patient.<institution>.<source>.<page>.ndjson`), each institution with its
+ * own profile's settings (`tallyFor`), and write `risk.json`. A Patient published twice in one run (a page retried
+ * under a new name, a Patient in two sources) counts once: a class counted twice would report a k it does not have.
+ * Files are streamed, so a release of any size is assessed without holding it.
+ */
+export async function assessReleaseRisk(
+  runDir: string,
+  options: {
+    institutions: readonly string[];
+    tallyFor: (institution: string) => RiskTally;
+    onFile?: (done: number) => void;
+  },
+): Promise<ReleaseRisk> {
+  const fhirDir = path.join(runDir, 'fhir');
+  let names: string[] = [];
+  try {
+    names = (await fs.readdir(fhirDir))
+      .filter((n) => n.startsWith('Patient.') && n.endsWith('.ndjson'))
+      .sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const tallies = new Map<string, { tally: RiskTally; seen: Set<string> }>();
+  let done = 0;
+  for (const name of names) {
+    const institution = options.institutions.find((i) => name.startsWith(`Patient.${i}.`));
+    if (!institution)
+      throw new TributaryError(`published file ${name} names no institution of the registry`, {
+        code: 'not-found',
+        location: `fhir/${name}`,
+        nonRetryable: true,
+      });
+    let t = tallies.get(institution);
+    if (!t) tallies.set(institution, (t = { tally: options.tallyFor(institution), seen: new Set() }));
+    const { tally, seen } = t;
+    await forEachLine(path.join(fhirDir, name), (text, lineNo) => {
+      if (!text) return;
+      let patient: FhirResource;
+      try {
+        patient = JSON.parse(text) as FhirResource;
+      } catch {
+        throw new TributaryError(`published line ${lineNo} is not JSON`, {
+          code: 'structure',
+          location: `fhir/${name}`,
+          nonRetryable: true,
+        });
+      }
+      const id = typeof patient.id === 'string' ? patient.id : `line:${name}:${lineNo}`;
+      if (seen.has(id)) return;
+      seen.add(id);
+      tally.add(patient);
+    });
+    options.onFile?.(++done);
+  }
+  const risk: ReleaseRisk = { institutions: {} };
+  for (const [institution, { tally }] of [...tallies].sort(([a], [b]) => a.localeCompare(b)))
+    risk.institutions[institution] = tally.report(0);
+  await writeFileAtomic(path.join(runDir, 'risk.json'), JSON.stringify(risk, null, 2) + '\n');
+  return risk;
 }

@@ -9,6 +9,7 @@ import {
   type QuarantineEntry,
 } from '../deid/index';
 import type { KeyService } from '../deid/key-service';
+import type { RiskTally } from '../deid/risk';
 import { deidentifyDicom } from '../imaging/dicom-deid';
 import { denoiseDicom } from '../imaging/denoise';
 import {
@@ -58,6 +59,8 @@ export interface StepLibrary {
     resources: FhirResource[],
     options: { institution: Institution; patients: () => Promise<PatientLookup> },
   ): Promise<DeidOutcome>;
+  /** k-anonymity of one institution's share of a release, by its profile's risk settings (k, quasi-identifiers). */
+  riskTally(institution: Institution): RiskTally;
   /** FHIR validation issues of each resource, in order. */
   validateResources(resources: FhirResource[]): Promise<OperationOutcomeIssue[][]>;
   deidentifyDicom(
@@ -119,6 +122,9 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
         patientFor: patients.patientFor,
       });
       return { outputs: result.outputs, quarantined: result.quarantined };
+    },
+    riskTally(institution) {
+      return engineFor(institution).riskTally();
     },
     async validateResources(resources) {
       if (pool) return pool.run({ op: 'validate', resources });

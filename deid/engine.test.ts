@@ -222,6 +222,20 @@ describe('profiles', () => {
     const suppressed = engine.assessRisk(patients, { k: 2, suppress: true });
     expect(suppressed.suppressed).toBe(2);
   });
+
+  it('k-anonymity counts a kept city as part of the region (GB/T 37964 and the limited data set keep it)', () => {
+    const engine = createDeidEngine({ profile: 'gbt-37964', keyService, referenceDate });
+    const patient = (city: string) => ({
+      resourceType: 'Patient',
+      gender: 'female',
+      birthDate: '1980',
+      address: [{ city, state: '广东省', country: 'CN' }],
+    });
+    const alike = engine.assessRisk([patient('广州市'), patient('广州市')], { k: 2 });
+    expect(alike).toMatchObject({ records: 2, classes: 1, k: 2, recordsBelowThreshold: 0 });
+    const apart = engine.assessRisk([patient('广州市'), patient('深圳市')], { k: 2 });
+    expect(apart).toMatchObject({ records: 2, classes: 2, k: 1, recordsBelowThreshold: 2 });
+  });
 });
 
 describe('policy files', () => {

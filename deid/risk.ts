@@ -3,8 +3,8 @@ import type { KAnonymityReport } from './types';
 import { ageOn } from './dates';
 
 /**
- * k-anonymity over quasi-identifiers of a release's Patients: age band (5 years, 90+), sex, region (state or
- * province, ZIP3). The report gives the smallest equivalence class and how many records sit in classes below k;
+ * k-anonymity over quasi-identifiers of a release's Patients: age band (5 years, 90+), sex, region (what the output
+ * keeps of the address: state or province, city where kept, ZIP3). The report gives the smallest equivalence class and how many records sit in classes below k;
  * with `suppress`, those records lose their quasi-identifiers (birth date, address) rather than being dropped.
  */
 export type QuasiIdentifier = 'age-band' | 'sex' | 'region';
@@ -24,8 +24,17 @@ function classKey(p: FhirResource, qis: QuasiIdentifier[], on: Date): string {
       const age = typeof p.birthDate === 'string' ? ageOn(p.birthDate, on) : undefined;
       parts.push(age === undefined ? '?' : age >= 90 ? '90+' : String(Math.floor(age / 5) * 5));
     } else {
+      // The region is whatever the output still says of where the Patient lives: state and ZIP3 under Safe Harbor,
+      // also the city under GB/T 37964 and the limited data set. A class that ignored a kept city would count
+      // people of different cities as alike and report a k the release does not have.
       const a = Array.isArray(p.address) ? (p.address[0] as Record<string, unknown> | undefined) : undefined;
-      parts.push(a ? `${String(a.state ?? '?')}/${String(a.postalCode ?? '?').slice(0, 3)}` : '?');
+      parts.push(
+        a
+          ? [a.country ?? '', a.state ?? '?', a.city ?? '', String(a.postalCode ?? '?').slice(0, 3)]
+              .map(String)
+              .join('/')
+          : '?',
+      );
     }
   }
   return parts.join('|');
@@ -68,6 +77,7 @@ export function createRiskTally(options: Omit<RiskOptions, 'suppress'>): RiskTal
         quasiIdentifiers: options.quasiIdentifiers,
         k: smallest,
         threshold: options.k,
+        records: patients,
         classes: sizes.size,
         smallestClass: smallest,
         recordsBelowThreshold: below,

@@ -34,6 +34,8 @@ export interface KAnonymityReport {
   quasiIdentifiers: string[];
   k: number;
   threshold: number;
+  /** Patients assessed. */
+  records: number;
   classes: number;
   smallestClass: number;
   recordsBelowThreshold: number;

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { forEachLineSync, readLineAt } from './read-lines';
+import { forEachLine, forEachLineSync, readLineAt } from './read-lines';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-read-lines-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -28,6 +28,16 @@ describe('forEachLineSync', () => {
       const lines = linesOf(file, chunk);
       expect(lines.map((l) => l.text)).toEqual(expected);
       expect(lines.map((l) => l.lineNo)).toEqual([1, 2, 3, 4]);
+    }
+  });
+
+  it('reads the same lines asynchronously', async () => {
+    for (const chunkBytes of [1, 3, 1 << 20]) {
+      const lines: { text: string; lineNo: number; start: number; bytes: number }[] = [];
+      await forEachLine(file, (text, lineNo, start, bytes) => lines.push({ text, lineNo, start, bytes }), {
+        chunkBytes,
+      });
+      expect(lines).toEqual(linesOf(file, chunkBytes));
     }
   });
 

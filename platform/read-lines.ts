@@ -1,58 +1,92 @@
 import fs from 'node:fs';
 
+/** What a reader calls for each line (see forEachLineSync). */
+export type OnLine = (text: string, lineNo: number, start: number, bytes: number) => void;
+
+const CHUNK_BYTES = 1 << 20;
+
+/** Cuts chunks into lines; the sync and async readers below feed it. */
+class LineSplitter {
+  /** Bytes of the current line read with earlier chunks (copied: the chunk buffer is reused). */
+  private carry: Buffer[] = [];
+  private carried = 0;
+  private lineStart = 0;
+  private lineNo = 0;
+  private offset = 0;
+
+  constructor(private readonly onLine: OnLine) {}
+
+  push(chunk: Buffer, n: number): void {
+    let pos = 0;
+    for (let nl = chunk.indexOf(0x0a); nl >= 0 && nl < n; nl = chunk.indexOf(0x0a, pos)) {
+      this.emit(chunk, pos, nl);
+      pos = nl + 1;
+      this.lineStart = this.offset + pos;
+    }
+    if (pos < n) {
+      this.carry.push(Buffer.from(chunk.subarray(pos, n)));
+      this.carried += n - pos;
+    }
+    this.offset += n;
+  }
+
+  end(): void {
+    if (this.carried) this.emit(Buffer.alloc(0), 0, 0);
+  }
+
+  private emit(tail: Buffer, from: number, to: number): void {
+    let bytes = to - from;
+    let text: string;
+    if (this.carried) {
+      const whole = Buffer.concat([...this.carry, tail.subarray(from, to)]);
+      bytes = whole.length;
+      text = whole.toString('utf8');
+      this.carry = [];
+      this.carried = 0;
+    } else text = tail.toString('utf8', from, to);
+    this.lineNo++;
+    if (this.lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    if (text.charCodeAt(text.length - 1) === 0x0d) text = text.slice(0, -1);
+    this.onLine(text, this.lineNo, this.lineStart, bytes);
+  }
+}
+
 /**
  * A text file's lines, read a chunk at a time: a Bulk export's NDJSON runs to gigabytes, more than one string (V8
  * stops near 512 MiB) or the heap holds. Lines end at '\n' (a byte that never occurs inside a UTF-8 sequence, so a
  * chunk boundary cannot split a character into two lines); a trailing '\r' and a leading byte-order mark are dropped.
  * `start` and `bytes` locate the line in the file (see readLineAt); numbers count every line, blank ones too.
  */
-export function forEachLineSync(
-  file: string,
-  onLine: (text: string, lineNo: number, start: number, bytes: number) => void,
-  options: { chunkBytes?: number } = {},
-): void {
-  const chunk = Buffer.allocUnsafe(options.chunkBytes ?? 1 << 20);
+export function forEachLineSync(file: string, onLine: OnLine, options: { chunkBytes?: number } = {}): void {
+  const chunk = Buffer.allocUnsafe(options.chunkBytes ?? CHUNK_BYTES);
+  const lines = new LineSplitter(onLine);
   const fd = fs.openSync(file, 'r');
   try {
-    /** Bytes of the current line read with earlier chunks (copied: the chunk buffer is reused). */
-    let carry: Buffer[] = [];
-    let carried = 0;
-    let lineStart = 0;
-    let lineNo = 0;
-    let offset = 0;
-    const emit = (tail: Buffer, from: number, to: number) => {
-      let bytes = to - from;
-      let text: string;
-      if (carried) {
-        const whole = Buffer.concat([...carry, tail.subarray(from, to)]);
-        bytes = whole.length;
-        text = whole.toString('utf8');
-        carry = [];
-        carried = 0;
-      } else text = tail.toString('utf8', from, to);
-      lineNo++;
-      if (lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      if (text.charCodeAt(text.length - 1) === 0x0d) text = text.slice(0, -1);
-      onLine(text, lineNo, lineStart, bytes);
-    };
-    for (;;) {
-      const n = fs.readSync(fd, chunk, 0, chunk.length, offset);
-      if (n === 0) break;
-      let pos = 0;
-      for (let nl = chunk.indexOf(0x0a, pos); nl >= 0 && nl < n; nl = chunk.indexOf(0x0a, pos)) {
-        emit(chunk, pos, nl);
-        pos = nl + 1;
-        lineStart = offset + pos;
-      }
-      if (pos < n) {
-        carry.push(Buffer.from(chunk.subarray(pos, n)));
-        carried += n - pos;
-      }
-      offset += n;
-    }
-    if (carried) emit(Buffer.alloc(0), 0, 0);
+    for (let n = fs.readSync(fd, chunk); n > 0; n = fs.readSync(fd, chunk)) lines.push(chunk, n);
+    lines.end();
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** forEachLineSync for code that shares its event loop (an activity): other work runs between chunks. */
+export async function forEachLine(
+  file: string,
+  onLine: OnLine,
+  options: { chunkBytes?: number } = {},
+): Promise<void> {
+  const chunk = Buffer.allocUnsafe(options.chunkBytes ?? CHUNK_BYTES);
+  const lines = new LineSplitter(onLine);
+  const handle = await fs.promises.open(file, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length);
+      if (bytesRead === 0) break;
+      lines.push(chunk, bytesRead);
+    }
+    lines.end();
+  } finally {
+    await handle.close();
   }
 }
 

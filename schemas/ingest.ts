@@ -102,9 +102,22 @@ export interface SourceProgress {
   error?: string;
 }
 
+/** k-anonymity of one institution's Patients in a run's release (counts only, never a class's values). */
+export interface ReleaseRiskSummary {
+  /** The smallest class. */
+  k: number;
+  /** The policy's k: classes below it are the re-identification risk. */
+  threshold: number;
+  records: number;
+  classes: number;
+  recordsBelowThreshold: number;
+}
+
 export interface IngestRunProgress {
   runId: string;
   outputDir?: string;
+  /** Per institution, once the run's release is written. */
+  risk?: Record<string, ReleaseRiskSummary>;
   sources: SourceProgress[];
   totals: SourceCounts;
   done: boolean;

@@ -220,6 +220,8 @@ export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRu
 
   const manifest = await io.writeRunManifest({ runId });
   progress.outputDir = manifest.outputDir;
+  // Absent from the manifest activity's result in histories written before the release's risk was assessed.
+  progress.risk = manifest.risk?.institutions;
   progress.done = true;
   const failed = progress.sources.filter((s) => s.status === 'failed');
   if (failed.length > 0) {

@@ -7,7 +7,14 @@ import { createTemporalClient } from '../../platform/temporal';
 import { generateSynth } from '../../synth/generate';
 import { startSynthServer } from '../../synth/serve';
 import { ingestRunWorkflowId } from '../../workflows/definitions';
-import { formatReconciliation, newRunId, progressLine, startIngestRun, waitForRun } from './ingest';
+import {
+  formatReconciliation,
+  formatReleaseRisk,
+  newRunId,
+  progressLine,
+  startIngestRun,
+  waitForRun,
+} from './ingest';
 import { startIngestWorkers } from './worker';
 
 /**
@@ -78,6 +85,8 @@ export function registerDemo(program: Command): void {
         say(
           `run ${runId}: ${result.state}; reconciliation ${table.balanced ? 'balanced' : 'NOT balanced'}; ground truth ${table.matchesTruth ? 'matches' : 'DOES NOT match'}`,
         );
+        const risk = formatReleaseRisk(result.progress);
+        if (risk) say(risk);
         say(`outputs (FHIR Bulk NDJSON + manifest.json, de-identified DICOM): ${result.progress.outputDir}`);
         say(`quarantine and staging (encrypted): ${path.join(config.paths.data, 'staging')}`);
         say(

@@ -238,6 +238,25 @@ export async function waitForRun(
   }
 }
 
+/**
+ * The release's k-anonymity in one line (per institution in risk.json): the smallest class and how many Patients sit
+ * in classes below the policy's k. Undefined before the release is written.
+ */
+export function formatReleaseRisk(p: IngestRunProgress): string | undefined {
+  if (!p.risk) return undefined;
+  const entries = Object.entries(p.risk);
+  if (!entries.length) return 'k-anonymity: no Patients published';
+  const [worstId, worst] = entries.reduce((a, b) => (b[1].k < a[1].k ? b : a));
+  const records = entries.reduce((n, [, r]) => n + r.records, 0);
+  const below = entries.reduce((n, [, r]) => n + r.recordsBelowThreshold, 0);
+  const atRisk = entries.filter(([, r]) => r.recordsBelowThreshold > 0).length;
+  const thresholds = [...new Set(entries.map(([, r]) => r.threshold))].join('/');
+  return (
+    `k-anonymity (age band, sex, region; k=${thresholds} wanted): smallest class ${worst.k} (${worstId}); ` +
+    `${below} of ${records} patients in classes below k, at ${atRisk} of ${entries.length} institutions (risk.json)`
+  );
+}
+
 export function progressLine(p: IngestRunProgress): string {
   const by = (st: string) => p.sources.filter((s) => s.status === st).length;
   const counts = p.sources.reduce((n, s) => n + (s.counts?.in ?? 0), 0);
@@ -480,6 +499,8 @@ function printOutcome(
   process.stdout.write(
     `reconciliation: ${table.balanced ? 'balanced' : 'NOT balanced'}${truth ? `; ground truth: ${table.matchesTruth ? 'matches' : 'DOES NOT match'}` : ''}\n`,
   );
+  const risk = formatReleaseRisk(result.progress);
+  if (risk) process.stdout.write(`${risk}\n`);
   process.stdout.write(`outputs: ${result.progress.outputDir ?? `${ingestPaths(config).output}/${runId}`}\n`);
   for (const s of result.progress.sources.filter((x) => x.status === 'failed'))
     process.stdout.write(`failed: ${s.institution}/${s.source}: ${s.error}\n`);

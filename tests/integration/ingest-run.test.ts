@@ -92,6 +92,33 @@ describe('ingest run over 18 synthetic institutions', () => {
     ).toEqual([]);
   });
 
+  it("assesses the release's k-anonymity per institution over the Patients it published", () => {
+    const outputDir = progress.outputDir!;
+    const fhirDir = path.join(outputDir, 'fhir');
+    const published = new Map<string, Set<string>>();
+    for (const f of fs.readdirSync(fhirDir).filter((n) => n.startsWith('Patient.'))) {
+      const institution = world.truth.institutions.find((i) => f.startsWith(`Patient.${i}.`))!;
+      const ids = published.get(institution) ?? new Set<string>();
+      for (const line of fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean))
+        ids.add((JSON.parse(line) as { id: string }).id);
+      published.set(institution, ids);
+    }
+    expect(published.size).toBeGreaterThan(0);
+    expect(Object.keys(progress.risk ?? {}).sort()).toEqual([...published.keys()].sort());
+    for (const [institution, ids] of published) {
+      const r = progress.risk![institution];
+      expect(r.records, institution).toBe(ids.size);
+      expect(r.records).toBeLessThanOrEqual(world.truth.patientsPerInstitution);
+      expect(r.k).toBeGreaterThanOrEqual(1);
+      expect(r.k).toBeLessThanOrEqual(r.records);
+      expect(r.recordsBelowThreshold).toBeLessThanOrEqual(r.records);
+    }
+    const written = JSON.parse(fs.readFileSync(path.join(outputDir, 'risk.json'), 'utf8')) as {
+      institutions: Record<string, object>;
+    };
+    expect(written.institutions).toEqual(progress.risk);
+  });
+
   it('keeps protected values out of every workflow history, raw and decrypted', async () => {
     const ids = runWorkflowIds(ingestRunWorkflowId(runId), progress);
     const histories = await collectHistories(client.connection as Connection, world.config, ids);
