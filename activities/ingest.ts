@@ -33,7 +33,8 @@ export interface IngestDeps {
   /** Sends verified work items to the annotation queues; undefined when routing is not available. */
   route?: (items: RoutableResource[], ctx: { institution: string; source: SourceKind }) => Promise<number>;
   /** Optional outbound sinks. */
-  postTransaction?: (fhirServerUrl: string, resources: FhirResource[]) => Promise<void>;
+  /** De-identified resources to a FHIR server (activities/fhir-publish.ts: bundles of PUTs within its limits). */
+  postToFhirServer?: (fhirServerUrl: string, resources: FhirResource[]) => Promise<void>;
   stow?: (stowUrl: string, instances: Buffer[]) => Promise<void>;
   /**
    * Load per-process state now (FHIR definitions, de-identification engines and, for a process that runs the
@@ -334,8 +335,8 @@ export function createIngestActivities(deps: IngestDeps) {
         dicomPublished++;
       }
       if (input.fhirServerUrl && unique.size) {
-        if (!deps.postTransaction) throw new NotSupportedError('publishing to a FHIR server');
-        await deps.postTransaction(input.fhirServerUrl, [...unique.values()]);
+        if (!deps.postToFhirServer) throw new NotSupportedError('publishing to a FHIR server');
+        await deps.postToFhirServer(input.fhirServerUrl, [...unique.values()]);
       }
       if (input.stowUrl && instances.length) {
         if (!deps.stow) throw new NotSupportedError('STOW-RS to a research PACS');

@@ -1,15 +1,14 @@
 import path from 'node:path';
-import { Client as FhirClient } from 'fhir-kit-client';
 import { loadRoutingRules } from '../annotation/routing';
 import { openQueueStore, type QueueStore } from '../annotation/store';
 import { createKeyService, loadDeidKey } from '../deid/key-service';
 import { createDicomWebClient } from '../imaging/dicomweb';
-import type { FhirResource } from '../mappers/types';
 import { TributaryError, toError } from '../platform/errors';
 import type { Config } from '../platform/config';
 import { loadInstitutionRegistry } from '../platform/institutions';
 import { log } from '../platform/log';
 import type { FhirMode, ImagingMode } from '../schemas/ingest';
+import { publishToFhirServer } from './fhir-publish';
 import { createConnectors } from './connectors';
 import { createIngestActivities, type IngestDeps } from './ingest';
 import { createRouter } from './route';
@@ -119,7 +118,11 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
       });
       return router(items, ctx);
     },
-    postTransaction: postTransactionBundle,
+    postToFhirServer: (url, resources) =>
+      publishToFhirServer(url, resources, {
+        maxEntries: config.env.TRIBUTARY_FHIR_BUNDLE_MAX,
+        bundleType: config.env.TRIBUTARY_FHIR_BUNDLE_TYPE,
+      }),
     async stow(stowUrl, instances) {
       const result = await createDicomWebClient(stowUrl).storeInstances(instances);
       if (result.failed.length > 0) {
@@ -140,31 +143,3 @@ export function createIngestActivitiesFromConfig(config: Config, options?: Inges
   return createIngestActivities(createIngestDeps(config, options));
 }
 
-/** De-identified resources to a FHIR server as one transaction of PUTs (ids are stable, so a retry rewrites them). */
-async function postTransactionBundle(fhirServerUrl: string, resources: FhirResource[]): Promise<void> {
-  const client = new FhirClient({ baseUrl: fhirServerUrl });
-  try {
-    await client.transaction({
-      body: {
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: resources.map((resource) => ({
-          resource,
-          request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` },
-        })),
-      },
-    });
-  } catch (e) {
-    const err = toError(e);
-    // fhir-kit-client's message names the URL and status only; keep the status, drop the rest.
-    const status = (e as { response?: { status?: number } }).response?.status;
-    throw new TributaryError(
-      `FHIR server transaction failed${status ? `: HTTP ${status}` : ` (${err.name})`}`,
-      {
-        code: status === 429 ? 'throttled' : 'transient',
-        nonRetryable:
-          status !== undefined && status >= 400 && status < 500 && status !== 429 && status !== 408,
-      },
-    );
-  }
-}

@@ -32,6 +32,16 @@ describe('toError', () => {
     expect(e.nonRetryable).toBe(nonRetryable);
   });
 
+  it("reads fhir-kit-client 2.x's Error with a response, and drops its message (the URL)", () => {
+    const thrown = Object.assign(new Error('HTTP 413: POST http://fhir.example/fhir?patient=Smith'), {
+      response: { status: 413, data: { resourceType: 'OperationOutcome', issue: [{ code: 'too-costly' }] } },
+    });
+    const e = toError(thrown) as TributaryError;
+    expect(e).toBeInstanceOf(TributaryError);
+    expect(e.message).toBe('HTTP 413 (too-costly)');
+    expect(e.nonRetryable).toBe(true);
+  });
+
   it('adds the OperationOutcome issue code but not its diagnostics', () => {
     const e = toError({
       response: {

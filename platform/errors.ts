@@ -57,13 +57,14 @@ export class NotSupportedError extends TributaryError {
 
 /** Normalize anything thrown into an Error, at the boundary with third-party code. */
 export function toError(thrown: unknown): Error {
-  if (thrown instanceof Error) return thrown;
+  // fhir-kit-client 2.x throws an Error carrying the response; its message names the URL, ours the status.
+  if (thrown instanceof Error && !hasResponseStatus(thrown)) return thrown;
   if (typeof thrown === 'string') return new TributaryError(thrown, { code: 'exception' });
   if (thrown && typeof thrown === 'object') {
     const o = thrown as Record<string, unknown>;
     // dicom-parser: { exception: string, dataSet }
     if (typeof o.exception === 'string') return new TributaryError(o.exception, { code: 'structure' });
-    // fhir-kit-client: { response: { status, data } }
+    // fhir-kit-client: an Error or a plain object with { response: { status, data } }
     const response = o.response as { status?: number; data?: unknown } | undefined;
     if (response && typeof response.status === 'number') {
       const code: IssueCode =
@@ -80,6 +81,10 @@ export function toError(thrown: unknown): Error {
     if (typeof o.message === 'string') return new TributaryError(o.message, { code: 'exception' });
   }
   return new TributaryError(`unexpected thrown value of type ${typeof thrown}`, { code: 'exception' });
+}
+
+function hasResponseStatus(e: Error): boolean {
+  return typeof (e as { response?: { status?: unknown } }).response?.status === 'number';
 }
 
 function describeOutcome(data: unknown): string {

@@ -40,6 +40,9 @@ export const envSchema = z.object({
   TRIBUTARY_INSTITUTIONS: z.string().min(1).optional(),
   TRIBUTARY_FHIR_MODE: fhirModeSchema.default('search'),
   TRIBUTARY_IMAGING_MODE: imagingModeSchema.default('files'),
+  /** Publishing to a FHIR server (`ingest run --fhir-server`): entries per bundle, and the bundle type it takes. */
+  TRIBUTARY_FHIR_BUNDLE_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
+  TRIBUTARY_FHIR_BUNDLE_TYPE: z.enum(['transaction', 'batch']).default('transaction'),
   /** Worker threads for mapping, validation and de-identification (activities/step-pool.ts); 0: the main thread. */
   TRIBUTARY_STEP_THREADS: z.coerce.number().int().min(0).max(64).optional(),
 

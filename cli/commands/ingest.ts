@@ -319,7 +319,7 @@ export function registerIngest(program: Command): void {
     .option('--no-route', 'do not route work items to the annotation queues')
     .option(
       '--fhir-server <url>',
-      'also send de-identified resources to this FHIR server (transaction bundles)',
+      'also send de-identified resources to this FHIR server (bundles of PUTs: TRIBUTARY_FHIR_BUNDLE_MAX, _TYPE)',
     )
     .option('--stow <url>', 'also send de-identified DICOM to this research PACS (DICOMweb STOW-RS base URL)')
     .option(

@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startIngestRun, waitForRun } from '../../cli/commands/ingest';
+import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
+import { loadConfig } from '../../platform/config';
+import { createTemporalClient } from '../../platform/temporal';
+import type { IngestRunProgress } from '../../schemas/ingest';
+import { startFhirEndpoint, type FhirEndpoint } from '../fhir-endpoint-support';
+import { createIngestDeps } from '../../activities/runtime';
+import { createIngestWorld, type IngestWorld } from './ingest-support';
+
+/**
+ * Publishing to a FHIR server (`--fhir-server`) through a real run: every resource the run publishes reaches the
+ * server, in bundles no larger than TRIBUTARY_FHIR_BUNDLE_MAX, each reference resolvable when its bundle arrives.
+ * No FHIR server runs in the local stack: tests/fhir-endpoint-support.ts stands in for one (entry limit, references
+ * checked on write, a status per entry).
+ */
+const institutions = ['riverside-general'];
+const BUNDLE_MAX = 5;
+let world: IngestWorld;
+let workers: RunningWorkers;
+let client: Client;
+let endpoint: FhirEndpoint;
+let progress: IngestRunProgress;
+let state: string;
+const runId = `it-fhir-server-${process.pid}`;
+
+beforeAll(async () => {
+  world = await createIngestWorld('fhirsrv', { patients: 3, institutions });
+  endpoint = await startFhirEndpoint(BUNDLE_MAX);
+  const config = loadConfig({ env: { ...world.env, TRIBUTARY_FHIR_BUNDLE_MAX: String(BUNDLE_MAX) } });
+  workers = await startIngestWorkers({
+    config,
+    queueNames: world.queues,
+    deps: createIngestDeps(config, { queueSchema: world.queueSchema }),
+  });
+  client = await createTemporalClient(world.config);
+  await startIngestRun(client, {
+    endpoint: world.server.url,
+    runId,
+    institutions,
+    // One source: pages of a source publish in order (its Patients before the resources that refer to them);
+    // sources run concurrently, so a wearable page can reach the server before the EHR page with its Patient.
+    sources: ['ehr'],
+    route: false,
+    fhirServerUrl: endpoint.url,
+    taskQueue: world.queues.ingest,
+    imagingQueue: world.queues.imaging,
+  });
+  const result = await waitForRun(client, runId, undefined, 1000);
+  state = result.state;
+  progress = result.progress!;
+}, 600_000);
+
+afterAll(async () => {
+  await workers?.shutdown();
+  await client?.connection.close();
+  await endpoint?.close();
+  await world?.cleanup();
+});
+
+describe('publish to a FHIR server', () => {
+  it('sends every published resource, as published, in bundles within the limit', () => {
+    expect(state).toBe('completed');
+    const fhirDir = path.join(progress.outputDir!, 'fhir');
+    const published = new Map<string, unknown>();
+    for (const f of fs.readdirSync(fhirDir))
+      for (const line of fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean)) {
+        const r = JSON.parse(line) as { resourceType: string; id: string };
+        published.set(`${r.resourceType}/${r.id}`, r);
+      }
+    expect(published.size).toBe(progress.totals.resourcesPublished);
+    expect(published.size).toBeGreaterThan(BUNDLE_MAX);
+    expect([...endpoint.stored.keys()].sort()).toEqual([...published.keys()].sort());
+    for (const [key, r] of published) expect(endpoint.stored.get(key), key).toEqual(r);
+    expect(Math.max(...endpoint.bundles)).toBeLessThanOrEqual(BUNDLE_MAX);
+    expect(endpoint.bundles.length).toBeGreaterThan(1);
+  });
+});
