@@ -41,9 +41,8 @@ beforeAll(async () => {
     endpoint: world.server.url,
     runId,
     institutions,
-    // One source: pages of a source publish in order (its Patients before the resources that refer to them);
-    // sources run concurrently, so a wearable page can reach the server before the EHR page with its Patient.
-    sources: ['ehr'],
+    // Wearable Observations refer to the EHR's Patients: the run publishes an institution's EHR source first.
+    sources: ['ehr', 'wearable'],
     route: false,
     fhirServerUrl: endpoint.url,
     taskQueue: world.queues.ingest,
