@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { NotSupportedError } from '../platform/errors';
+import { lineBatches } from '../platform/read-lines';
 import type { DicomSummary } from '../schemas/dicom-summary';
 import type { BatchHandler, MapContext, MapResult, SourceFormat } from './types';
 import { sourceFormats } from './types';
@@ -63,8 +64,8 @@ export async function mapBuffer(format: SourceFormat, bytes: Buffer, ctx: MapCon
 }
 
 /**
- * Map a file from disk. Large streaming formats (apple-health) are read in constant memory and delivered through
- * onBatch; other formats are read whole and delivered as one batch. With onBatch, the returned result carries the
+ * Map a file from disk. Large streaming formats (apple-health, FHIR NDJSON) are read in constant memory and delivered
+ * through onBatch; other formats are read whole and delivered as one batch. With onBatch, the returned result carries the
  * totals (recordsIn/Mapped/Rejected) and empty resources/issues arrays (they went to onBatch); without it, everything.
  */
 export async function mapFile(
@@ -72,9 +73,19 @@ export async function mapFile(
   path: string,
   ctx: MapContext,
   onBatch?: BatchHandler,
+  options: { linesPerBatch?: number } = {},
 ): Promise<MapResult> {
   if (format === 'apple-health')
     return mapAppleHealthStream(createReadStream(path, { highWaterMark: 1 << 20 }), ctx, onBatch);
+  if (format === 'fhir' && onBatch) {
+    const totals = await mapNdjsonInPieces(
+      path,
+      ctx,
+      onBatch,
+      options.linesPerBatch ?? NDJSON_LINES_PER_BATCH,
+    );
+    if (totals) return totals;
+  }
   const handle = await open(path, 'r');
   let bytes: Buffer;
   try {
@@ -92,6 +103,76 @@ export async function mapFile(
     recordsMapped: result.recordsMapped,
     recordsRejected: result.recordsRejected,
   };
+}
+
+/** Lines of FHIR NDJSON mapped at a time when a file is read in pieces. */
+const NDJSON_LINES_PER_BATCH = 5000;
+
+/**
+ * Whether a file's first piece is NDJSON, as readJsonDocuments decides it (its first line, if not blank, a complete
+ * JSON object, and more than one line): anything else (a pretty-printed Bundle, one document) is read whole.
+ */
+function isNdjsonPiece(piece: { lines: string[]; last: boolean }): boolean {
+  const lines = piece.lines.filter((l) => l.trim());
+  if (!lines.length || (piece.last && lines.length < 2) || !piece.lines[0].trimStart().startsWith('{'))
+    return false;
+  try {
+    JSON.parse(piece.lines[0]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * FHIR NDJSON a piece at a time: a Bulk export file runs to gigabytes (more than readFile takes, 2 GiB, and far more
+ * than its resources fit in memory). Lines are numbered in the file. Undefined when the file is not NDJSON (nothing
+ * was handed to onBatch): the caller reads it whole. References across pieces resolve like references across files:
+ * through ctx.patientIds (indexFhirPatientsInFile first) and stable ids.
+ */
+async function mapNdjsonInPieces(
+  path: string,
+  ctx: MapContext,
+  onBatch: BatchHandler,
+  linesPerBatch: number,
+): Promise<MapResult | undefined> {
+  const totals: MapResult = { resources: [], issues: [], recordsIn: 0, recordsMapped: 0, recordsRejected: 0 };
+  let first = true;
+  for await (const piece of lineBatches(path, linesPerBatch)) {
+    if (first && !isNdjsonPiece(piece)) return undefined;
+    first = false;
+    const result = mapFhir(Buffer.from(piece.lines.join('\n'), 'utf8'), {
+      ...ctx,
+      firstLine: piece.firstLine,
+    });
+    totals.recordsIn += result.recordsIn;
+    totals.recordsMapped += result.recordsMapped;
+    totals.recordsRejected += result.recordsRejected;
+    await onBatch(result);
+  }
+  return first ? undefined : totals;
+}
+
+/** indexFhirPatients over a file on disk, NDJSON a piece at a time (see mapNdjsonInPieces). */
+export async function indexFhirPatientsInFile(
+  path: string,
+  ctx: MapContext & { patientIds: Map<string, string> },
+  options: { linesPerBatch?: number } = {},
+): Promise<void> {
+  let first = true;
+  for await (const piece of lineBatches(path, options.linesPerBatch ?? NDJSON_LINES_PER_BATCH)) {
+    if (first && !isNdjsonPiece(piece)) break;
+    first = false;
+    indexFhirPatients(Buffer.from(piece.lines.join('\n'), 'utf8'), { ...ctx, firstLine: piece.firstLine });
+  }
+  if (first) {
+    const handle = await open(path, 'r');
+    try {
+      indexFhirPatients(await handle.readFile(), ctx);
+    } finally {
+      await handle.close();
+    }
+  }
 }
 
 /** DicomSummary (one per instance) -> one ImagingStudy per study, referencing the same Patient stable id as EHR data. */

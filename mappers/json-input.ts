@@ -12,9 +12,28 @@ export interface JsonDocument {
 /**
  * A JSON file or NDJSON: whole-file JSON when it parses, else one document per line. A line that does not parse is
  * rejected on its own with its line number; a whole file that starts like JSON and does not parse and has one line is
- * rejected whole.
+ * rejected whole. With `firstLine`, the bytes are lines of an NDJSON file from that line on.
  */
-export function readJsonDocuments(bytes: Buffer, sink: RecordSink): JsonDocument[] {
+export function readJsonDocuments(
+  bytes: Buffer,
+  sink: RecordSink,
+  options: { firstLine?: number } = {},
+): JsonDocument[] {
+  // A piece of an NDJSON file (mapFile reads large ones in pieces): every line is a document, numbered in the file.
+  if (options.firstLine !== undefined) {
+    if (bytes.includes(REPLACEMENT_CHAR)) sink.issue('warning', 'value', 'file', NOT_UTF8);
+    const out: JsonDocument[] = [];
+    readLines(
+      bytes.length,
+      0,
+      options.firstLine - 1,
+      (from) => bytes.indexOf(0x0a, from),
+      (start, end) => bytes.toString('utf8', start, end),
+      out,
+      sink,
+    );
+    return out;
+  }
   const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
   if (bytes[bom] === 0x7b) {
     const fast = readNdjsonFast(bytes, bom, sink);

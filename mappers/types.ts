@@ -53,6 +53,11 @@ export interface MapContext {
    * would get an id from the source id instead. Filled by indexFhirPatients before mapping and by every Patient mapped.
    */
   patientIds?: Map<string, string>;
+  /**
+   * FHIR NDJSON mapped in pieces (mapFile with a batch handler): the bytes are lines of `sourceFile` from this line
+   * on, and locations count from it.
+   */
+  firstLine?: number;
 }
 
 export interface MapResult {

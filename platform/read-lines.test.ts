@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { forEachLine, forEachLineSync, readLineAt } from './read-lines';
+import { forEachLine, forEachLineSync, lineBatches, readLineAt } from './read-lines';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-read-lines-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -38,6 +38,23 @@ describe('forEachLineSync', () => {
         chunkBytes,
       });
       expect(lines).toEqual(linesOf(file, chunkBytes));
+    }
+  });
+
+  it('hands out the same lines in numbered pieces, the last one marked', async () => {
+    for (const [maxLines, chunkBytes] of [
+      [1, 3],
+      [2, 1],
+      [3, 1 << 20],
+      [4, 5],
+      [10, 2],
+    ]) {
+      const pieces: { firstLine: number; lines: string[]; last: boolean }[] = [];
+      for await (const p of lineBatches(file, maxLines, { chunkBytes })) pieces.push(p);
+      expect(pieces.flatMap((p) => p.lines)).toEqual(linesOf(file).map((l) => l.text));
+      expect(pieces.map((p) => p.firstLine)).toEqual(pieces.map((_, i) => 1 + i * maxLines));
+      expect(pieces.map((p) => p.last)).toEqual(pieces.map((_, i) => i === pieces.length - 1));
+      expect(pieces.every((p) => p.lines.length <= maxLines && p.lines.length > 0)).toBe(true);
     }
   });
 

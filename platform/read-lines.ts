@@ -104,3 +104,49 @@ export function readLineAt(fd: number, start: number, bytes: number): string {
   if (text.charCodeAt(text.length - 1) === 0x0d) text = text.slice(0, -1);
   return text;
 }
+
+/**
+ * A file's lines in pieces of at most `maxLines` (blank lines included, so numbering stays whole), for callers that
+ * work a piece at a time and await between pieces. `last` is true on the final piece.
+ */
+export async function* lineBatches(
+  file: string,
+  maxLines: number,
+  options: { chunkBytes?: number } = {},
+): AsyncGenerator<{ firstLine: number; lines: string[]; last: boolean }> {
+  const chunk = Buffer.allocUnsafe(options.chunkBytes ?? CHUNK_BYTES);
+  let current: string[] = [];
+  let firstLine = 1;
+  const full: { firstLine: number; lines: string[] }[] = [];
+  const lines = new LineSplitter((text, lineNo) => {
+    current.push(text);
+    if (current.length >= maxLines) {
+      full.push({ firstLine, lines: current });
+      current = [];
+      firstLine = lineNo + 1;
+    }
+  });
+  const handle = await fs.promises.open(file, 'r');
+  try {
+    // A piece is handed out once the next one has begun, so the final piece can say it is the last.
+    let pending: { firstLine: number; lines: string[] } | undefined;
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length);
+      if (bytesRead === 0) break;
+      lines.push(chunk, bytesRead);
+      while (full.length) {
+        if (pending) yield { ...pending, last: false };
+        pending = full.shift();
+      }
+    }
+    lines.end();
+    if (current.length) full.push({ firstLine, lines: current });
+    for (const piece of full) {
+      if (pending) yield { ...pending, last: false };
+      pending = piece;
+    }
+    if (pending) yield { ...pending, last: true };
+  } finally {
+    await handle.close();
+  }
+}

@@ -23,7 +23,7 @@ interface MapOptions {
   validate: boolean;
 }
 
-/** One NDJSON file per resource type plus issues.ndjson, written as batches arrive (Apple Health exports are GBs). */
+/** One NDJSON file per resource type plus issues.ndjson, written as batches arrive (Apple Health exports and Bulk FHIR NDJSON run to GBs). */
 class OutputWriter {
   private readonly streams = new Map<string, WriteStream>();
   readonly byType = new Map<string, number>();
@@ -120,10 +120,12 @@ export function registerMap(program: Command): void {
       'after',
       '\nExamples:\n  npx tributary map --format hl7v2 --in ../shared/data/hl7v2 --out /tmp/map-hl7 --institution sh-ruijin-north\n' +
         '  npx tributary map --format his-csv --in data/synth/bj-union-east/ehr/his --out /tmp/map-his --institution bj-union-east\n' +
-        '  npx tributary map --format apple-health --in export.xml --out /tmp/map-apple --institution gz-zhongshan-1 --subject-mrn ZY0001',
+        '  npx tributary map --format apple-health --in export.xml --out /tmp/map-apple --institution gz-zhongshan-1 --subject-mrn ZY0001\n' +
+        '  npx tributary map --format fhir --in bulk-export/ --out /tmp/map-fhir --institution riverside-general\n\n' +
+        'Apple Health exports and FHIR NDJSON (a Bulk export) are read in pieces: files of any size, in bounded memory.',
     )
     .action(async (opts: MapOptions) => {
-      const { indexFhirPatients, isSourceFormat, mapFile } = await import('../../mappers/index');
+      const { indexFhirPatientsInFile, isSourceFormat, mapFile } = await import('../../mappers/index');
       if (!isSourceFormat(opts.format))
         throw new TributaryError(`--format must be one of ${sourceFormats.join(', ')}`, {
           code: 'invalid',
@@ -168,7 +170,7 @@ export function registerMap(program: Command): void {
         // Patients first: a file read before its Patient's file must still reference the Patient's (MRN-based) id.
         const patientIds = new Map<string, string>();
         for (const file of inputs)
-          indexFhirPatients(readFileSync(file), { ...base, sourceFile: file, patientIds });
+          await indexFhirPatientsInFile(file, { ...base, sourceFile: file, patientIds });
         base.patientIds = patientIds;
       }
       const out = new OutputWriter(path.resolve(opts.out));

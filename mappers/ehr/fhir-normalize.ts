@@ -25,7 +25,7 @@ interface Entry {
 /** Map a Bundle / single resource / JSON array / NDJSON buffer. */
 export function mapFhir(bytes: Buffer, ctx: MapContext): MapResult {
   const sink = new RecordSink(ctx);
-  const entries = readEntries(bytes, sink);
+  const entries = readEntries(bytes, sink, ctx.firstLine);
   const normalizer = new FhirNormalizer(ctx);
   // First pass: ids for every resource in this input, so in-file references (urn:uuid fullUrls too) resolve exactly.
   // The stable id computed here is handed to normalize, so each resource is hashed once.
@@ -48,15 +48,15 @@ export function indexFhirPatients(
 ): void {
   if (!bytes.includes('"Patient"')) return;
   const normalizer = new FhirNormalizer(ctx);
-  for (const e of readEntries(bytes, new RecordSink(ctx))) {
+  for (const e of readEntries(bytes, new RecordSink(ctx), ctx.firstLine)) {
     const r = e.resource as Json | null;
     if (r && r.resourceType === 'Patient' && typeof r.id === 'string' && r.id)
       normalizer.register(r, undefined);
   }
 }
 
-function readEntries(bytes: Buffer, sink: RecordSink): Entry[] {
-  return readJsonDocuments(bytes, sink).flatMap((d) => entriesOf(d.value, d.location));
+function readEntries(bytes: Buffer, sink: RecordSink, firstLine?: number): Entry[] {
+  return readJsonDocuments(bytes, sink, { firstLine }).flatMap((d) => entriesOf(d.value, d.location));
 }
 
 function entriesOf(doc: unknown, path: string): Entry[] {
