@@ -9,16 +9,9 @@ import {
   type MapContext,
   type MapResult,
 } from './index';
+import { DATA_DIR } from './test-support/data';
 
-const sample = path.resolve(
-  import.meta.dirname,
-  '..',
-  '..',
-  'shared',
-  'data',
-  'fhir',
-  'bulk-ndjson-10-patients',
-);
+const sample = path.join(DATA_DIR, 'fhir', 'bulk-ndjson-10-patients');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-map-file-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
