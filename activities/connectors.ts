@@ -101,11 +101,14 @@ const fileIndexSchema = z.object({
 
 const fileCursorSchema = z.object({ i: z.number().int().nonnegative() });
 const fhirCursorSchema = z.object({ t: z.number().int().nonnegative(), next: z.string().optional() });
-/** Bulk cursor: the export's status URL (a server job link, no PHI), the manifest file index and line offset. */
+/** Bulk cursor: the export's status URL (a server job link, no PHI), the manifest file index, line and byte offsets. */
 const bulkCursorSchema = z.object({
   status: z.string(),
   f: z.number().int().nonnegative(),
+  /** Lines of the file taken by earlier pages. */
   l: z.number().int().nonnegative(),
+  /** Where the next page starts in the file, in bytes (absent from cursors written before it: then `l` is skipped). */
+  b: z.number().int().nonnegative().optional(),
 });
 const bulkManifestSchema = z.object({
   requiresAccessToken: z.boolean().optional(),
@@ -193,6 +196,90 @@ export function createConnectors(options: HttpOptions = {}) {
         throw httpError(res.status, res.headers.get('retry-after'), where);
       }
       return Buffer.from(await res.arrayBuffer());
+    });
+  }
+
+  /**
+   * Up to `maxLines` non-blank lines of an NDJSON file, from byte `from` (or after `skipLines` non-blank lines, for
+   * a cursor written before byte offsets), and where the next non-blank line starts (undefined: the file is done).
+   * A Bulk output file runs to gigabytes and is read a page at a time, never whole: a server that honours Range
+   * sends only the rest of the file; from one that does not, the bytes before `from` are skipped as they arrive.
+   * Either way the download stops once the page is full and the next line is seen.
+   */
+  async function readNdjsonSlice(
+    institution: string,
+    url: string,
+    where: string,
+    auth: SmartAccess | undefined,
+    pos: { from: number; skipLines: number },
+    maxLines: number,
+  ): Promise<{ lines: string[]; next?: number }> {
+    return authorized(auth, async (bearer) => {
+      await limit(institution);
+      const headers: Record<string, string> = {};
+      if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
+      if (pos.from > 0) headers.range = `bytes=${pos.from}-`;
+      let res: Response;
+      try {
+        res = await doFetch(url, { headers });
+      } catch (e) {
+        throw new TributaryError(
+          `${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`,
+          { code: 'transient', location: where },
+        );
+      }
+      // Range Not Satisfiable: `from` is the end of the file (only blank lines were left).
+      if (res.status === 416) {
+        await res.arrayBuffer().catch(() => undefined);
+        return { lines: [] };
+      }
+      if (!res.ok || !res.body) {
+        await res.arrayBuffer().catch(() => undefined);
+        throw httpError(res.status, res.headers.get('retry-after'), where);
+      }
+      const reader = res.body.getReader();
+      /** Bytes received and not yet cut into lines, and where they start in the file. */
+      let pending = Buffer.alloc(0);
+      let pendingAt = res.status === 206 ? pos.from : 0;
+      let skipBytes = pos.from - pendingAt;
+      let skipLines = pos.skipLines;
+      const lines: string[] = [];
+      /** A line [start, end) of `pending`: taken, skipped, or (page full) the start of the next page. */
+      const take = (start: number, end: number): number | undefined => {
+        const text = pending.toString('utf8', start, end);
+        if (text.trim() === '') return undefined;
+        if (skipLines > 0) skipLines--;
+        else if (lines.length < maxLines) lines.push(text);
+        else return pendingAt + start;
+        return undefined;
+      };
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          let chunk = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+          if (skipBytes > 0) {
+            const skip = Math.min(skipBytes, chunk.length);
+            chunk = chunk.subarray(skip);
+            skipBytes -= skip;
+            pendingAt += skip;
+            if (!chunk.length) continue;
+          }
+          pending = pending.length ? Buffer.concat([pending, chunk]) : Buffer.from(chunk);
+          let start = 0;
+          for (let nl = pending.indexOf(0x0a); nl >= 0; nl = pending.indexOf(0x0a, start)) {
+            const next = take(start, nl);
+            if (next !== undefined) return { lines, next };
+            start = nl + 1;
+          }
+          pending = pending.subarray(start);
+          pendingAt += start;
+        }
+        const next = pending.length ? take(0, pending.length) : undefined;
+        return next !== undefined ? { lines, next } : { lines };
+      } finally {
+        await reader.cancel().catch(() => undefined);
+      }
     });
   }
 
@@ -411,14 +498,15 @@ export function createConnectors(options: HttpOptions = {}) {
 
   /**
    * Bulk Data `$export`: the first page kicks off and waits for the manifest; every page then takes up to pageSize
-   * lines of one output file, in FHIR_TYPES order (Patient first, so later resources link to known patients).
+   * lines of one output file, in FHIR_TYPES order (Patient first, so later resources link to known patients), from
+   * the byte where the last page stopped (readNdjsonSlice).
    */
   async function fetchBulkPage(req: FetchPageRequest): Promise<SourcePage> {
     const where = `${req.institution.id} FHIR $export`;
     const { baseUrl, client, auth } = fhirClientFor(req);
     const cursor = req.cursor
       ? parseAtEdge(bulkCursorSchema, JSON.parse(req.cursor), 'FHIR bulk cursor')
-      : { status: await kickOffExport(client, auth, req, where), f: 0, l: 0 };
+      : { status: await kickOffExport(client, auth, req, where), f: 0, l: 0, b: 0 };
     const manifest = await awaitManifest(client, auth, req, cursor.status, where);
     if (manifest.error?.length) {
       throw new TributaryError(`${where}: the export reported ${manifest.error.length} error file(s)`, {
@@ -435,23 +523,20 @@ export function createConnectors(options: HttpOptions = {}) {
     if (!file) return { format: 'fhir', sourceFile: '(none)', parts: [] };
     const name = `${file.type}.ndjson`;
     // Files may live elsewhere (an object store's signed URLs): the token goes along only when the manifest asks for it.
-    const body = await get(
+    const slice = await readNdjsonSlice(
       req.institution.id,
       new URL(file.url, `${baseUrl}/`).toString(),
       `${where} ${name}`,
       manifest.requiresAccessToken ? auth : undefined,
+      cursor.b !== undefined ? { from: cursor.b, skipLines: 0 } : { from: 0, skipLines: cursor.l },
+      req.pageSize,
     );
-    const lines = body
-      .toString('utf8')
-      .split('\n')
-      .filter((line) => line.trim() !== '');
-    const chunk = lines.slice(cursor.l, cursor.l + req.pageSize);
-    const end = cursor.l + chunk.length;
+    const chunk = slice.lines;
     const next =
-      end < lines.length
-        ? { ...cursor, l: end }
+      slice.next !== undefined
+        ? { ...cursor, l: cursor.l + chunk.length, b: slice.next }
         : cursor.f + 1 < files.length
-          ? { status: cursor.status, f: cursor.f + 1, l: 0 }
+          ? { status: cursor.status, f: cursor.f + 1, l: 0, b: 0 }
           : undefined;
     return {
       format: 'fhir',

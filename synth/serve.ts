@@ -346,7 +346,19 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
           ? job.files.find((f) => f.name === req.params.file)
           : undefined;
       if (!file) return outcome(reply, 404, 'not-found', 'no such export file');
-      return reply.header('content-type', 'application/fhir+ndjson').send(file.body);
+      // Range from a byte on (`bytes=N-`), as object stores and most servers of export files take it: a client can
+      // read a large file a page at a time.
+      const body = Buffer.from(file.body, 'utf8');
+      const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      reply.header('content-type', 'application/fhir+ndjson').header('accept-ranges', 'bytes');
+      if (!range) return reply.send(body);
+      const from = Number(range[1]);
+      if (from >= body.length)
+        return reply.code(416).header('content-range', `bytes */${body.length}`).send();
+      return reply
+        .code(206)
+        .header('content-range', `bytes ${from}-${body.length - 1}/${body.length}`)
+        .send(body.subarray(from));
     },
   );
 
