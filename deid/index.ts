@@ -198,9 +198,9 @@ function shapeProblem(r: unknown): { path: string; reason: string } | undefined 
 }
 
 /** Patients by the two reference forms other resources use for them: `Patient/<id>` and `urn:uuid:<id>`. */
-export type PatientIndex = Map<string, { linkage: string; raw: FhirResource }>;
+type PatientIndex = Map<string, { linkage: string; raw: FhirResource }>;
 
-export function indexPatient(index: PatientIndex, id: string, patient: FhirResource, linkage: string): void {
+function indexPatient(index: PatientIndex, id: string, patient: FhirResource, linkage: string): void {
   const entry = { linkage, raw: patient };
   index.set(`Patient/${id}`, entry);
   index.set(`urn:uuid:${id}`, entry);
