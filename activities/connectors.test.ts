@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadInstitutionRegistry } from '../platform/institutions';
+import { TributaryError } from '../platform/errors';
 import { createConnectors } from './connectors';
 
 /** File drops over a real HTTP file index: how imaging study folders become pages. */
@@ -18,11 +19,34 @@ const files = studies.flatMap(([study, n]) =>
   Array.from({ length: n }, (_, i) => `imaging/${study}/${String(i + 1).padStart(3, '0')}.dcm`),
 );
 
+/** A file drop of HIS CSV files under `/drop/files/`: sizes as listed (undefined: not listed), bodies of that size. */
+const drop: { path: string; size: number; listed: boolean }[] = [
+  { path: 'ehr/his/a.csv', size: 300, listed: true },
+  { path: 'ehr/his/b.csv', size: 500, listed: true },
+  { path: 'ehr/his/c.csv', size: 900, listed: true },
+  { path: 'ehr/his/d.csv', size: 100, listed: true },
+  { path: 'ehr/his/e.csv', size: 100, listed: true },
+];
+const dropGets: string[] = [];
+
 let server: http.Server;
 let endpoint: string;
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
+    if (req.url === '/drop/files/') {
+      res.setHeader('content-type', 'application/json');
+      return res.end(
+        JSON.stringify({
+          files: drop.map((f) => ({ source: 'ehr', path: f.path, ...(f.listed ? { size: f.size } : {}) })),
+        }),
+      );
+    }
+    const dropped = drop.find((f) => req.url === `/drop/files/${f.path}`);
+    if (dropped) {
+      dropGets.push(dropped.path);
+      return res.end(Buffer.alloc(dropped.size, 0x61));
+    }
     const prefix = `/${inst.id}/files/`;
     if (req.url === prefix) {
       res.setHeader('content-type', 'application/json');
@@ -87,5 +111,59 @@ describe('imaging file drops', () => {
     });
     expect(past.parts).toEqual([]);
     expect(past.nextCursor).toBeUndefined();
+  });
+});
+
+describe('file drops', () => {
+  const his = loadInstitutionRegistry().institutions.find((i) => i.ehr.format === 'his-csv')!;
+  async function dropPages(options: { pageBytes?: number; maxFileBytes?: number }) {
+    const connectors = createConnectors({ ratePerSecond: 1000, filesPerPage: 3, ...options });
+    const pages: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await connectors.fetchPage({
+        endpoint,
+        institution: { ...his, id: 'drop' },
+        source: 'ehr',
+        cursor,
+        pageSize: 1,
+      });
+      pages.push(page.parts.map((p) => `${p.name}:${p.bytes.length}`));
+      cursor = page.nextCursor;
+    } while (cursor);
+    return pages;
+  }
+
+  it('stops a page before its listed sizes pass pageBytes (a larger file alone), and at filesPerPage', async () => {
+    expect(await dropPages({ pageBytes: 1000 })).toEqual([
+      ['ehr/his/a.csv:300', 'ehr/his/b.csv:500'],
+      ['ehr/his/c.csv:900', 'ehr/his/d.csv:100'],
+      ['ehr/his/e.csv:100'],
+    ]);
+    expect(await dropPages({ pageBytes: 800 })).toEqual([
+      ['ehr/his/a.csv:300', 'ehr/his/b.csv:500'],
+      ['ehr/his/c.csv:900'],
+      ['ehr/his/d.csv:100', 'ehr/his/e.csv:100'],
+    ]);
+  });
+
+  it('refuses a file over maxFileBytes by name and size, before downloading it when the listing gives its size', async () => {
+    dropGets.length = 0;
+    const listed = await dropPages({ maxFileBytes: 800 }).catch((e: unknown) => e);
+    expect(listed).toBeInstanceOf(TributaryError);
+    expect((listed as TributaryError).message).toMatch(
+      /^ehr\/his\/c\.csv: 900 bytes, over the 800 bytes a file may be \(files are read whole\)/,
+    );
+    expect((listed as TributaryError).nonRetryable).toBe(true);
+    expect(dropGets).not.toContain('ehr/his/c.csv');
+    // Not listed: refused as it arrives.
+    drop[2].listed = false;
+    try {
+      const unlisted = await dropPages({ maxFileBytes: 800 }).catch((e: unknown) => e);
+      expect((unlisted as TributaryError).message).toMatch(/^ehr\/his\/c\.csv: .* over the/);
+      expect((unlisted as TributaryError).nonRetryable).toBe(true);
+    } finally {
+      drop[2].listed = true;
+    }
   });
 });

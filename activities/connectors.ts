@@ -58,6 +58,17 @@ export interface HttpOptions {
    */
   filesPerPage?: number;
   /**
+   * File drops: a page also stops before its listed file sizes pass this many bytes (default 64 MiB; a larger file is
+   * a page of its own), so that a drop of large files does not make a page of gigabytes: a page is read, staged and
+   * mapped in memory.
+   */
+  pageBytes?: number;
+  /**
+   * The largest file a drop may hold (default 1 GiB): a file is read whole, and one past this is refused by name and
+   * size (non-retryable) rather than exhausting the worker's memory on every retry. Imaging instances too.
+   */
+  maxFileBytes?: number;
+  /**
    * FHIR-API institutions: `search` (default) pages each resource type with `_count`; `bulk` runs one Bulk Data
    * `$export` and pages through its NDJSON files, pageSize lines at a time. Same packed pages either way.
    */
@@ -73,6 +84,8 @@ export interface HttpOptions {
 }
 
 export const DEFAULT_FILES_PER_PAGE = 25;
+export const DEFAULT_PAGE_BYTES = 64 * 2 ** 20;
+export const DEFAULT_MAX_FILE_BYTES = 2 ** 30;
 
 /** Studies per QIDO-RS request when listing a PACS. */
 export const QIDO_PAGE = 500;
@@ -142,6 +155,8 @@ export function createConnectors(options: HttpOptions = {}) {
   const doFetch = options.fetch ?? fetch;
   const limit = createRateLimiter(options.ratePerSecond ?? 50);
   const filesPerPage = options.filesPerPage ?? DEFAULT_FILES_PER_PAGE;
+  const pageBytes = options.pageBytes ?? DEFAULT_PAGE_BYTES;
+  const maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   if (!Number.isInteger(filesPerPage) || filesPerPage < 1) {
     throw new TributaryError('filesPerPage must be a positive integer', {
       code: 'invalid',
@@ -173,7 +188,13 @@ export function createConnectors(options: HttpOptions = {}) {
   }
 
   /** GET with the institution's rate limit; 429 and 5xx become retryable errors (Retry-After honoured). */
-  async function get(institution: string, url: string, where: string, auth?: SmartAccess): Promise<Buffer> {
+  async function get(
+    institution: string,
+    url: string,
+    where: string,
+    auth?: SmartAccess,
+    maxBytes = Infinity,
+  ): Promise<Buffer> {
     return authorized(auth, async (bearer) => {
       await limit(institution);
       let res: Response;
@@ -195,7 +216,21 @@ export function createConnectors(options: HttpOptions = {}) {
         await res.arrayBuffer().catch(() => undefined);
         throw httpError(res.status, res.headers.get('retry-after'), where);
       }
-      return Buffer.from(await res.arrayBuffer());
+      if (maxBytes === Infinity || !res.body) return Buffer.from(await res.arrayBuffer());
+      // A file whose size the listing did not give: counted as it arrives, refused once past the limit.
+      const declared = Number(res.headers.get('content-length') ?? NaN);
+      if (declared > maxBytes) {
+        await res.body.cancel().catch(() => undefined);
+        throw tooLarge(where, declared, maxBytes);
+      }
+      const chunks: Buffer[] = [];
+      let total = 0;
+      for await (const chunk of res.body) {
+        total += chunk.byteLength;
+        if (total > maxBytes) throw tooLarge(where, total, maxBytes);
+        chunks.push(Buffer.from(chunk));
+      }
+      return Buffer.concat(chunks);
     });
   }
 
@@ -311,7 +346,7 @@ export function createConnectors(options: HttpOptions = {}) {
     endpoint: string,
     institution: string,
     source: SourceKind,
-  ): Promise<{ path: string; url: string }[]> {
+  ): Promise<{ path: string; url: string; size?: number }[]> {
     const base = `${endpoint.replace(/\/+$/, '')}/${institution}/files/`;
     const body = await get(institution, base, `${institution} file index`);
     const index = parseAtEdge(
@@ -323,6 +358,7 @@ export function createConnectors(options: HttpOptions = {}) {
       .filter((f) => f.source === source)
       .map((f) => ({
         path: f.path,
+        size: f.size,
         url: f.url
           ? new URL(f.url, base).toString()
           : base + f.path.split('/').map(encodeURIComponent).join('/'),
@@ -337,15 +373,28 @@ export function createConnectors(options: HttpOptions = {}) {
       : { i: 0 };
     const files = await listFiles(req.endpoint, req.institution.id, req.source);
     if (req.source !== 'imaging') {
-      const slice = files.slice(cursor.i, cursor.i + filesPerPage);
+      // Up to filesPerPage files and pageBytes of them by the listing's sizes; always at least one.
+      let end = cursor.i;
+      let bytes = 0;
+      while (end < files.length && end - cursor.i < filesPerPage) {
+        const size = files[end].size ?? 0;
+        if (end > cursor.i && bytes + size > pageBytes) break;
+        bytes += size;
+        end++;
+      }
+      const slice = files.slice(cursor.i, end);
       if (slice.length === 0)
         return { format: formatOf(req.institution, req.source), sourceFile: '(none)', parts: [] };
+      for (const file of slice)
+        if ((file.size ?? 0) > maxFileBytes) throw tooLarge(file.path, file.size!, maxFileBytes);
       const parts: SourcePage['parts'] = [];
       for (const file of slice) {
-        parts.push({ name: file.path, bytes: await get(req.institution.id, file.url, file.path) });
+        parts.push({
+          name: file.path,
+          bytes: await get(req.institution.id, file.url, file.path, undefined, maxFileBytes),
+        });
         req.onProgress?.(`${cursor.i + parts.length}`);
       }
-      const end = cursor.i + slice.length;
       return {
         format: formatOf(req.institution, req.source),
         sourceFile: slice.length === 1 ? slice[0].path : `${slice[0].path}..${slice[slice.length - 1].path}`,
@@ -375,7 +424,11 @@ export function createConnectors(options: HttpOptions = {}) {
     const parts: SourcePage['parts'] = [];
     for (const study of studies.slice(cursor.i, end)) {
       for (const f of byStudy.get(study)!) {
-        parts.push({ name: f.path, bytes: await get(req.institution.id, f.url, f.path) });
+        if ((f.size ?? 0) > maxFileBytes) throw tooLarge(f.path, f.size!, maxFileBytes);
+        parts.push({
+          name: f.path,
+          bytes: await get(req.institution.id, f.url, f.path, undefined, maxFileBytes),
+        });
         req.onProgress?.(`${study}:${parts.length}`);
       }
     }
@@ -777,6 +830,15 @@ function studyPageName(index: number): string {
 function studyOf(path: string): string {
   const m = /^(?:imaging\/)?(study-[^/]+)\//.exec(path);
   return m ? m[1] : path;
+}
+
+/** A file past the size a page may read whole: named with its size, never retried (it will not shrink). */
+function tooLarge(where: string, size: number, max: number): TributaryError {
+  const mb = (n: number) => (n < 2 ** 20 ? `${n} bytes` : `${(n / 2 ** 20).toFixed(0)} MiB`);
+  return new TributaryError(
+    `${where}: ${mb(size)}, over the ${mb(max)} a file may be (files are read whole); split it, or raise TRIBUTARY_MAX_FILE_MB`,
+    { code: 'too-costly', location: where, nonRetryable: true },
+  );
 }
 
 function httpError(status: number, retryAfter: string | null, where: string): TributaryError {

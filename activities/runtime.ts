@@ -93,6 +93,7 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
       ratePerSecond: options.ratePerSecond,
       fetch: options.fetch,
       filesPerPage: options.filesPerPage,
+      maxFileBytes: config.env.TRIBUTARY_MAX_FILE_MB * 2 ** 20,
       fhirMode: options.fhirMode,
       imagingMode: options.imagingMode,
     }),
