@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { createDicomWebClient, jsonValue, type DicomJson, type DicomWebClient } from '../imaging/dicomweb';
 import { parseAtEdge } from '../platform/config';
 import { TributaryError, toError } from '../platform/errors';
+import { readBodyWithin, tooLargeError } from '../platform/http-body';
 import { fhirModeSchema, imagingModeSchema, type FhirMode, type ImagingMode } from '../schemas/ingest';
 import { registryFormatOf, type Institution, type SourceKind } from '../schemas/institution';
 import { createSmartAuth, type SmartAccess } from './smart-auth';
@@ -216,21 +217,7 @@ export function createConnectors(options: HttpOptions = {}) {
         await res.arrayBuffer().catch(() => undefined);
         throw httpError(res.status, res.headers.get('retry-after'), where);
       }
-      if (maxBytes === Infinity || !res.body) return Buffer.from(await res.arrayBuffer());
-      // A file whose size the listing did not give: counted as it arrives, refused once past the limit.
-      const declared = Number(res.headers.get('content-length') ?? NaN);
-      if (declared > maxBytes) {
-        await res.body.cancel().catch(() => undefined);
-        throw tooLarge(where, declared, maxBytes);
-      }
-      const chunks: Buffer[] = [];
-      let total = 0;
-      for await (const chunk of res.body) {
-        total += chunk.byteLength;
-        if (total > maxBytes) throw tooLarge(where, total, maxBytes);
-        chunks.push(Buffer.from(chunk));
-      }
-      return Buffer.concat(chunks);
+      return readBodyWithin(res, maxBytes, where);
     });
   }
 
@@ -386,7 +373,7 @@ export function createConnectors(options: HttpOptions = {}) {
       if (slice.length === 0)
         return { format: formatOf(req.institution, req.source), sourceFile: '(none)', parts: [] };
       for (const file of slice)
-        if ((file.size ?? 0) > maxFileBytes) throw tooLarge(file.path, file.size!, maxFileBytes);
+        if ((file.size ?? 0) > maxFileBytes) throw tooLargeError(file.path, file.size!, maxFileBytes);
       const parts: SourcePage['parts'] = [];
       for (const file of slice) {
         parts.push({
@@ -424,7 +411,7 @@ export function createConnectors(options: HttpOptions = {}) {
     const parts: SourcePage['parts'] = [];
     for (const study of studies.slice(cursor.i, end)) {
       for (const f of byStudy.get(study)!) {
-        if ((f.size ?? 0) > maxFileBytes) throw tooLarge(f.path, f.size!, maxFileBytes);
+        if ((f.size ?? 0) > maxFileBytes) throw tooLargeError(f.path, f.size!, maxFileBytes);
         parts.push({
           name: f.path,
           bytes: await get(req.institution.id, f.url, f.path, undefined, maxFileBytes),
@@ -671,7 +658,7 @@ export function createConnectors(options: HttpOptions = {}) {
       : { i: 0 };
     const inst = req.institution;
     const root = inst.imaging.dicomwebUrl ?? `${req.endpoint.replace(/\/+$/, '')}/${inst.id}/dicom-web`;
-    const client = createDicomWebClient(root);
+    const client = createDicomWebClient(root, { maxBodyBytes: maxFileBytes });
     const query: Record<string, string> = req.since
       ? { StudyDate: `${localDateOf(req.since, inst.timezone, 'since')}-` }
       : {};
@@ -830,15 +817,6 @@ function studyPageName(index: number): string {
 function studyOf(path: string): string {
   const m = /^(?:imaging\/)?(study-[^/]+)\//.exec(path);
   return m ? m[1] : path;
-}
-
-/** A file past the size a page may read whole: named with its size, never retried (it will not shrink). */
-function tooLarge(where: string, size: number, max: number): TributaryError {
-  const mb = (n: number) => (n < 2 ** 20 ? `${n} bytes` : `${(n / 2 ** 20).toFixed(0)} MiB`);
-  return new TributaryError(
-    `${where}: ${mb(size)}, over the ${mb(max)} a file may be (files are read whole); split it, or raise TRIBUTARY_MAX_FILE_MB`,
-    { code: 'too-costly', location: where, nonRetryable: true },
-  );
 }
 
 function httpError(status: number, retryAfter: string | null, where: string): TributaryError {

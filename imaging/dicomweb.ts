@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { TributaryError, toError } from '../platform/errors';
+import { readBodyWithin } from '../platform/http-body';
 
 /**
  * DICOMweb (PS3.18) client: QIDO-RS search, WADO-RS retrieve (multipart/related; type="application/dicom") and
@@ -28,6 +29,8 @@ export interface DicomWebClient {
 export interface DicomWebClientOptions {
   headers?: Record<string, string>;
   timeoutMs?: number;
+  /** The largest WADO-RS response read (a whole-slide image runs to gigabytes); larger ones are refused by size. */
+  maxBodyBytes?: number;
 }
 
 /** The first value of a tag in a DICOM JSON object. */
@@ -98,7 +101,7 @@ export function createDicomWebClient(baseUrl: string, options: DicomWebClientOpt
       headers: { Accept: 'multipart/related; type="application/dicom"' },
     });
     const contentType = res.headers.get('content-type') ?? '';
-    const body = Buffer.from(await res.arrayBuffer());
+    const body = await readBodyWithin(res, options.maxBodyBytes ?? Infinity, `DICOMweb ${operation}`);
     return parseMultipart(body, contentType, `DICOMweb ${operation}`);
   }
 
