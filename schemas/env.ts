@@ -40,8 +40,11 @@ export const envSchema = z.object({
   TRIBUTARY_INSTITUTIONS: z.string().min(1).optional(),
   TRIBUTARY_FHIR_MODE: fhirModeSchema.default('search'),
   TRIBUTARY_IMAGING_MODE: imagingModeSchema.default('files'),
-  /** The largest file a drop or a study may hold, in MiB: files are read whole (activities/connectors.ts). */
-  TRIBUTARY_MAX_FILE_MB: z.coerce.number().int().min(1).max(1_000_000).default(1024),
+  /**
+   * The largest file a drop may hold and the largest WADO-RS response, in MiB: files are read whole, and a page in
+   * mapping holds about 7 times its size (activities/connectors.ts).
+   */
+  TRIBUTARY_MAX_FILE_MB: z.coerce.number().int().min(1).max(1_000_000).default(256),
   /** Publishing to a FHIR server (`ingest run --fhir-server`): entries per bundle, and the bundle type it takes. */
   TRIBUTARY_FHIR_BUNDLE_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
   TRIBUTARY_FHIR_BUNDLE_TYPE: z.enum(['transaction', 'batch']).default('transaction'),
