@@ -1,8 +1,11 @@
 import http from 'node:http';
+import { parse } from 'csv-parse/sync';
+import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadInstitutionRegistry } from '../platform/institutions';
 import { TributaryError } from '../platform/errors';
-import { createConnectors } from './connectors';
+import type { Institution } from '../schemas/institution';
+import { createConnectors, type SourcePage } from './connectors';
 
 /** File drops over a real HTTP file index: how imaging study folders become pages. */
 const inst = loadInstitutionRegistry().institutions[0];
@@ -29,6 +32,18 @@ const drop: { path: string; size: number; listed: boolean }[] = [
 ];
 const dropGets: string[] = [];
 
+/**
+ * A HIS dump larger than a page, in GBK: 400 records of a notes table, every other one with a quoted line break and a
+ * doubled quote, CRLF line ends. Served at `/csvdrop/files/`, with Range or without.
+ */
+const csvHeader = '就诊号,病案号,类型,时间,内容\r\n';
+const csvRecords = Array.from(
+  { length: 400 },
+  (_, i) => `V${i},ZY${i},出院小结,2024/3/5 9:05,${i % 2 ? '无特殊' : '"第一行\n第二行, 引号""内"""'}\r\n`,
+);
+const csvFile = iconv.encode(csvHeader + csvRecords.join(''), 'gbk');
+const csvServer = { range: true };
+
 let server: http.Server;
 let endpoint: string;
 
@@ -41,6 +56,19 @@ beforeAll(async () => {
           files: drop.map((f) => ({ source: 'ehr', path: f.path, ...(f.listed ? { size: f.size } : {}) })),
         }),
       );
+    }
+    if (req.url === '/csvdrop/files/') {
+      res.setHeader('content-type', 'application/json');
+      return res.end(
+        JSON.stringify({ files: [{ source: 'ehr', path: 'ehr/his/notes.csv', size: csvFile.length }] }),
+      );
+    }
+    if (req.url === '/csvdrop/files/ehr/his/notes.csv') {
+      const range = csvServer.range ? /^bytes=(\d+)-/.exec(req.headers.range ?? '') : null;
+      if (!range) return res.end(csvFile);
+      const from = Number(range[1]);
+      if (from >= csvFile.length) return res.writeHead(416).end();
+      return res.writeHead(206).end(csvFile.subarray(from));
     }
     const dropped = drop.find((f) => req.url === `/drop/files/${f.path}`);
     if (dropped) {
@@ -114,24 +142,25 @@ describe('imaging file drops', () => {
   });
 });
 
+/** Every page of an institution's EHR file drop, first to last. */
+async function ehrPages(connectors: ReturnType<typeof createConnectors>, institution: Institution) {
+  const pages: SourcePage[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await connectors.fetchPage({ endpoint, institution, source: 'ehr', cursor, pageSize: 1 });
+    pages.push(page);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return pages;
+}
+
 describe('file drops', () => {
   const his = loadInstitutionRegistry().institutions.find((i) => i.ehr.format === 'his-csv')!;
   async function dropPages(options: { pageBytes?: number; maxFileBytes?: number }) {
     const connectors = createConnectors({ ratePerSecond: 1000, filesPerPage: 3, ...options });
-    const pages: string[][] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await connectors.fetchPage({
-        endpoint,
-        institution: { ...his, id: 'drop' },
-        source: 'ehr',
-        cursor,
-        pageSize: 1,
-      });
-      pages.push(page.parts.map((p) => `${p.name}:${p.bytes.length}`));
-      cursor = page.nextCursor;
-    } while (cursor);
-    return pages;
+    return (await ehrPages(connectors, { ...his, id: 'drop' })).map((page) =>
+      page.parts.map((p) => `${p.name}:${p.bytes.length}`),
+    );
   }
 
   it('stops a page before its listed sizes pass pageBytes (a larger file alone), and at filesPerPage', async () => {
@@ -164,6 +193,39 @@ describe('file drops', () => {
       expect((unlisted as TributaryError).nonRetryable).toBe(true);
     } finally {
       drop[2].listed = true;
+    }
+  });
+});
+
+describe('a HIS CSV dump larger than a page', () => {
+  const his = loadInstitutionRegistry().institutions.find((i) => i.ehr.format === 'his-csv')!;
+
+  it('goes in pieces of whole records, each with the header and its first line in the file, with or without Range', async () => {
+    for (const range of [true, false]) {
+      csvServer.range = range;
+      const connectors = createConnectors({ ratePerSecond: 1000, pageBytes: 2000 });
+      const pages = await ehrPages(connectors, { ...his, id: 'csvdrop' });
+      expect(pages.every((p) => p.format === 'his-csv')).toBe(true);
+      const pieces = pages.flatMap((p) => p.parts);
+      expect(pieces.length).toBeGreaterThan(5);
+      const header = iconv.encode(csvHeader, 'gbk');
+      let line = 2;
+      const rows: string[][] = [];
+      for (const p of pieces) {
+        expect(p.bytes.subarray(0, header.length).equals(header)).toBe(true);
+        const body = p.bytes.subarray(header.length);
+        // Each piece starts where the last one ended, at a whole record, on the line it says.
+        expect(p.firstLine).toBe(line);
+        for (let at = body.indexOf(0x0a); at >= 0; at = body.indexOf(0x0a, at + 1)) line++;
+        const records = parse(iconv.decode(p.bytes, 'gb18030')) as string[][];
+        expect(records[0]).toEqual(['就诊号', '病案号', '类型', '时间', '内容']);
+        rows.push(...records.slice(1));
+      }
+      expect(Buffer.concat(pieces.map((p) => p.bytes.subarray(header.length)))).toEqual(
+        csvFile.subarray(header.length),
+      );
+      expect(rows.map((r) => r[0])).toEqual(csvRecords.map((_, i) => `V${i}`));
+      expect(rows[36][4]).toBe('第一行\n第二行, 引号"内"');
     }
   });
 });

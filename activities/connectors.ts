@@ -28,8 +28,11 @@ export interface SourcePage {
   format: string;
   /** Where the page came from, for error locations: a file path or `<Type> page n`. Never a value. */
   sourceFile: string;
-  /** The page: one file's bytes, one searchset Bundle, or for imaging one study's instances. */
-  parts: { name: string; bytes: Buffer }[];
+  /**
+   * The page: files' bytes, one searchset Bundle, or for imaging whole studies' instances. A piece of a file too large
+   * for one page (HIS CSV) is its header, then the file's lines from `firstLine` on.
+   */
+  parts: { name: string; bytes: Buffer; firstLine?: number }[];
   nextCursor?: string;
 }
 
@@ -114,7 +117,12 @@ const fileIndexSchema = z.object({
   ),
 });
 
-const fileCursorSchema = z.object({ i: z.number().int().nonnegative() });
+/** File cursor: the next file's index; inside a file split into pieces, the next piece's byte and line too. */
+const fileCursorSchema = z.object({
+  i: z.number().int().nonnegative(),
+  b: z.number().int().positive().optional(),
+  l: z.number().int().positive().optional(),
+});
 const fhirCursorSchema = z.object({ t: z.number().int().nonnegative(), next: z.string().optional() });
 /** Bulk cursor: the export's status URL (a server job link, no PHI), the manifest file index, line and byte offsets. */
 const bulkCursorSchema = z.object({
@@ -223,25 +231,24 @@ export function createConnectors(options: HttpOptions = {}) {
   }
 
   /**
-   * Up to `maxLines` non-blank lines of an NDJSON file, from byte `from` (or after `skipLines` non-blank lines, for
-   * a cursor written before byte offsets), and where the next non-blank line starts (undefined: the file is done).
-   * A Bulk output file runs to gigabytes and is read a page at a time, never whole: a server that honours Range
-   * sends only the rest of the file; from one that does not, the bytes before `from` are skipped as they arrive.
-   * Either way the download stops once the page is full and the next line is seen.
+   * A file from byte `from` on, chunk by chunk, to `consume` (each chunk with its offset in the file) until it returns
+   * true or the file ends. A server that honours Range sends only that part; from one that does not, the bytes
+   * before `from` are skipped as they arrive. A file read this way is never held whole: Bulk output files and HIS
+   * dumps run to gigabytes.
    */
-  async function readNdjsonSlice(
+  async function readFrom(
     institution: string,
     url: string,
     where: string,
     auth: SmartAccess | undefined,
-    pos: { from: number; skipLines: number },
-    maxLines: number,
-  ): Promise<{ lines: string[]; next?: number }> {
+    from: number,
+    consume: (chunk: Buffer, at: number) => boolean,
+  ): Promise<void> {
     return authorized(auth, async (bearer) => {
       await limit(institution);
       const headers: Record<string, string> = {};
       if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
-      if (pos.from > 0) headers.range = `bytes=${pos.from}-`;
+      if (from > 0) headers.range = `bytes=${from}-`;
       let res: Response;
       try {
         res = await doFetch(url, { headers });
@@ -251,59 +258,131 @@ export function createConnectors(options: HttpOptions = {}) {
           { code: 'transient', location: where },
         );
       }
-      // Range Not Satisfiable: `from` is the end of the file (only blank lines were left).
+      // Range Not Satisfiable: `from` is the end of the file.
       if (res.status === 416) {
         await res.arrayBuffer().catch(() => undefined);
-        return { lines: [] };
+        return;
       }
       if (!res.ok || !res.body) {
         await res.arrayBuffer().catch(() => undefined);
         throw httpError(res.status, res.headers.get('retry-after'), where);
       }
       const reader = res.body.getReader();
-      /** Bytes received and not yet cut into lines, and where they start in the file. */
-      let pending = Buffer.alloc(0);
-      let pendingAt = res.status === 206 ? pos.from : 0;
-      let skipBytes = pos.from - pendingAt;
-      let skipLines = pos.skipLines;
-      const lines: string[] = [];
-      /** A line [start, end) of `pending`: taken, skipped, or (page full) the start of the next page. */
-      const take = (start: number, end: number): number | undefined => {
-        const text = pending.toString('utf8', start, end);
-        if (text.trim() === '') return undefined;
-        if (skipLines > 0) skipLines--;
-        else if (lines.length < maxLines) lines.push(text);
-        else return pendingAt + start;
-        return undefined;
-      };
+      let at = res.status === 206 ? from : 0;
       try {
         for (;;) {
           const { value, done } = await reader.read();
-          if (done) break;
+          if (done) return;
           let chunk = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-          if (skipBytes > 0) {
-            const skip = Math.min(skipBytes, chunk.length);
+          if (at < from) {
+            const skip = Math.min(from - at, chunk.length);
             chunk = chunk.subarray(skip);
-            skipBytes -= skip;
-            pendingAt += skip;
+            at += skip;
             if (!chunk.length) continue;
           }
-          pending = pending.length ? Buffer.concat([pending, chunk]) : Buffer.from(chunk);
-          let start = 0;
-          for (let nl = pending.indexOf(0x0a); nl >= 0; nl = pending.indexOf(0x0a, start)) {
-            const next = take(start, nl);
-            if (next !== undefined) return { lines, next };
-            start = nl + 1;
-          }
-          pending = pending.subarray(start);
-          pendingAt += start;
+          if (consume(chunk, at)) return;
+          at += chunk.length;
         }
-        const next = pending.length ? take(0, pending.length) : undefined;
-        return next !== undefined ? { lines, next } : { lines };
       } finally {
         await reader.cancel().catch(() => undefined);
       }
     });
+  }
+
+  /**
+   * Up to `maxLines` non-blank lines of an NDJSON file, from byte `from` (or after `skipLines` non-blank lines, for
+   * a cursor written before byte offsets), and where the next non-blank line starts (undefined: the file is done).
+   * The download stops once the page is full and the next line is seen.
+   */
+  async function readNdjsonSlice(
+    institution: string,
+    url: string,
+    where: string,
+    auth: SmartAccess | undefined,
+    pos: { from: number; skipLines: number },
+    maxLines: number,
+  ): Promise<{ lines: string[]; next?: number }> {
+    /** Bytes received and not yet cut into lines, and where they start in the file. */
+    let pending = Buffer.alloc(0);
+    let pendingAt = pos.from;
+    let skipLines = pos.skipLines;
+    const lines: string[] = [];
+    let next: number | undefined;
+    /** A line [start, end) of `pending`: taken, skipped, or (page full) the start of the next page. */
+    const take = (start: number, end: number): boolean => {
+      const text = pending.toString('utf8', start, end);
+      if (text.trim() === '') return false;
+      if (skipLines > 0) skipLines--;
+      else if (lines.length < maxLines) lines.push(text);
+      else {
+        next = pendingAt + start;
+        return true;
+      }
+      return false;
+    };
+    let full = false;
+    await readFrom(institution, url, where, auth, pos.from, (chunk, at) => {
+      if (!pending.length) pendingAt = at;
+      pending = pending.length ? Buffer.concat([pending, chunk]) : Buffer.from(chunk);
+      let start = 0;
+      for (let nl = pending.indexOf(0x0a); nl >= 0; nl = pending.indexOf(0x0a, start)) {
+        if (take(start, nl)) return (full = true);
+        start = nl + 1;
+      }
+      pending = pending.subarray(start);
+      pendingAt += start;
+      return false;
+    });
+    if (!full && pending.length) take(0, pending.length);
+    return next !== undefined ? { lines, next } : { lines };
+  }
+
+  /**
+   * The header record of a CSV file (with its line end), read from the file's start: every piece of a split file
+   * carries it, so each maps on its own. Quoted fields may hold line breaks.
+   */
+  async function readCsvHeader(institution: string, url: string, where: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    const state = { inQuotes: false };
+    let header: Buffer | undefined;
+    await readFrom(institution, url, where, undefined, 0, (chunk) => {
+      const end = csvRecordEnds(chunk, 0, state, () => true);
+      if (end === undefined) {
+        chunks.push(Buffer.from(chunk));
+        return false;
+      }
+      header = Buffer.concat([...chunks, chunk.subarray(0, end)]);
+      return true;
+    });
+    return header ?? Buffer.concat(chunks);
+  }
+
+  /**
+   * Whole CSV records from byte `from` (a record start) until at least `maxBytes` are read, and where the next
+   * record starts (undefined: the file is done).
+   */
+  async function readCsvRecords(
+    institution: string,
+    url: string,
+    where: string,
+    from: number,
+    maxBytes: number,
+  ): Promise<{ bytes: Buffer; next?: number }> {
+    const chunks: Buffer[] = [];
+    const state = { inQuotes: false };
+    let next: number | undefined;
+    await readFrom(institution, url, where, undefined, from, (chunk, at) => {
+      // The first record end at or past maxBytes closes the piece.
+      const end = csvRecordEnds(chunk, 0, state, (e) => at + e - from >= maxBytes);
+      if (end === undefined) {
+        chunks.push(Buffer.from(chunk));
+        return false;
+      }
+      chunks.push(Buffer.from(chunk.subarray(0, end)));
+      next = at + end;
+      return true;
+    });
+    return next !== undefined ? { bytes: Buffer.concat(chunks), next } : { bytes: Buffer.concat(chunks) };
   }
 
   /** The FHIR client and token source of a FHIR-API institution. */
@@ -354,12 +433,53 @@ export function createConnectors(options: HttpOptions = {}) {
       .sort(byPatientsFirst);
   }
 
+  /** One piece of a large CSV file: its header and whole records from the cursor's byte, about pageBytes of them. */
+  async function fetchCsvPiece(
+    req: FetchPageRequest,
+    files: { path: string; url: string; size?: number }[],
+    cursor: z.infer<typeof fileCursorSchema>,
+    format: string,
+  ): Promise<SourcePage> {
+    const file = files[cursor.i];
+    const header = await readCsvHeader(req.institution.id, file.url, file.path);
+    const newlines = (b: Buffer) => {
+      let n = 0;
+      for (let at = b.indexOf(0x0a); at >= 0; at = b.indexOf(0x0a, at + 1)) n++;
+      return n;
+    };
+    const from = cursor.b ?? header.length;
+    const firstLine = cursor.l ?? 1 + newlines(header);
+    const piece = await readCsvRecords(req.institution.id, file.url, file.path, from, pageBytes);
+    req.onProgress?.(`${cursor.i}:${from}`);
+    const next =
+      piece.next !== undefined
+        ? { i: cursor.i, b: piece.next, l: firstLine + newlines(piece.bytes) }
+        : cursor.i + 1 < files.length
+          ? { i: cursor.i + 1 }
+          : undefined;
+    return {
+      format,
+      sourceFile: file.path,
+      parts: [{ name: file.path, bytes: Buffer.concat([header, piece.bytes]), firstLine }],
+      nextCursor: next ? JSON.stringify(next) : undefined,
+    };
+  }
+
   /** File drops: up to filesPerPage files per page; imaging: whole study folders, up to filesPerPage instances. */
   async function fetchFilePage(req: FetchPageRequest): Promise<SourcePage> {
     const cursor = req.cursor
       ? parseAtEdge(fileCursorSchema, JSON.parse(req.cursor), 'file cursor')
       : { i: 0 };
     const files = await listFiles(req.endpoint, req.institution.id, req.source);
+    const format = formatOf(req.institution, req.source);
+    // A CSV dump past a page's bytes goes in pieces of whole records, each with the header (other formats are read
+    // whole, up to maxFileBytes).
+    if (
+      format === 'his-csv' &&
+      files[cursor.i] &&
+      (cursor.b !== undefined || (files[cursor.i].size ?? 0) > pageBytes)
+    )
+      return fetchCsvPiece(req, files, cursor, format);
     if (req.source !== 'imaging') {
       // Up to filesPerPage files and pageBytes of them by the listing's sizes; always at least one.
       let end = cursor.i;
@@ -371,8 +491,7 @@ export function createConnectors(options: HttpOptions = {}) {
         end++;
       }
       const slice = files.slice(cursor.i, end);
-      if (slice.length === 0)
-        return { format: formatOf(req.institution, req.source), sourceFile: '(none)', parts: [] };
+      if (slice.length === 0) return { format, sourceFile: '(none)', parts: [] };
       for (const file of slice)
         if ((file.size ?? 0) > maxFileBytes) throw tooLargeError(file.path, file.size!, maxFileBytes);
       const parts: SourcePage['parts'] = [];
@@ -384,7 +503,7 @@ export function createConnectors(options: HttpOptions = {}) {
         req.onProgress?.(`${cursor.i + parts.length}`);
       }
       return {
-        format: formatOf(req.institution, req.source),
+        format,
         sourceFile: slice.length === 1 ? slice[0].path : `${slice[0].path}..${slice[slice.length - 1].path}`,
         parts,
         nextCursor: end < files.length ? JSON.stringify({ i: end }) : undefined,
@@ -818,6 +937,37 @@ function studyPageName(index: number): string {
 function studyOf(path: string): string {
   const m = /^(?:imaging\/)?(study-[^/]+)\//.exec(path);
   return m ? m[1] : path;
+}
+
+/**
+ * Scan `buf` from `start` for CSV record ends (the offset after a line break outside quotes), carrying the quote state
+ * across chunks; returns the first end for which `stop` says true. A doubled quote inside a quoted field toggles the
+ * state twice, so it needs no case of its own; GBK and UTF-8 never use '"' or '\n' inside a character.
+ */
+function csvRecordEnds(
+  buf: Buffer,
+  start: number,
+  state: { inQuotes: boolean },
+  stop: (end: number) => boolean,
+): number | undefined {
+  let pos = start;
+  for (;;) {
+    const quote = buf.indexOf(0x22, pos);
+    if (state.inQuotes) {
+      if (quote < 0) return undefined;
+      state.inQuotes = false;
+      pos = quote + 1;
+      continue;
+    }
+    const nl = buf.indexOf(0x0a, pos);
+    if (nl >= 0 && (quote < 0 || nl < quote)) {
+      if (stop(nl + 1)) return nl + 1;
+      pos = nl + 1;
+    } else if (quote >= 0) {
+      state.inQuotes = true;
+      pos = quote + 1;
+    } else return undefined;
+  }
 }
 
 function httpError(status: number, retryAfter: string | null, where: string): TributaryError {

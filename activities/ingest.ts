@@ -157,6 +157,7 @@ export function createIngestActivities(deps: IngestDeps) {
             sourceFile: part.name,
             timezone: institution.timezone,
             ...(page.format === 'his-csv' ? { columnMapping: columnMappingFor(institution) } : {}),
+            ...(part.firstLine !== undefined ? { firstLine: part.firstLine } : {}),
           });
         } catch (e) {
           if (e instanceof NotSupportedError || !(e instanceof TributaryError) || !e.nonRetryable) throw e;

@@ -7,7 +7,8 @@ import { TributaryError } from '../platform/errors';
 export interface PackedPage {
   format: string;
   sourceFile: string;
-  parts: { name: string; bytes: Buffer }[];
+  /** `firstLine`: a piece of a larger file (see SourcePage). */
+  parts: { name: string; bytes: Buffer; firstLine?: number }[];
 }
 
 export function packPage(page: PackedPage): Buffer {
@@ -15,7 +16,11 @@ export function packPage(page: PackedPage): Buffer {
     JSON.stringify({
       format: page.format,
       sourceFile: page.sourceFile,
-      parts: page.parts.map((p) => ({ name: p.name, length: p.bytes.length })),
+      parts: page.parts.map((p) => ({
+        name: p.name,
+        length: p.bytes.length,
+        ...(p.firstLine !== undefined ? { firstLine: p.firstLine } : {}),
+      })),
     }),
   );
   const len = Buffer.alloc(4);
@@ -34,7 +39,11 @@ export function unpackPage(bytes: Buffer, where: string): PackedPage {
   if (bytes.length < 4) fail();
   const headerLength = bytes.readUInt32BE(0);
   if (4 + headerLength > bytes.length) fail();
-  let header: { format: string; sourceFile: string; parts: { name: string; length: number }[] };
+  let header: {
+    format: string;
+    sourceFile: string;
+    parts: { name: string; length: number; firstLine?: number }[];
+  };
   try {
     header = JSON.parse(bytes.subarray(4, 4 + headerLength).toString('utf8'));
   } catch {
@@ -42,7 +51,11 @@ export function unpackPage(bytes: Buffer, where: string): PackedPage {
   }
   let offset = 4 + headerLength;
   const parts = header.parts.map((p) => {
-    const part = { name: p.name, bytes: bytes.subarray(offset, offset + p.length) };
+    const part = {
+      name: p.name,
+      bytes: bytes.subarray(offset, offset + p.length),
+      ...(typeof p.firstLine === 'number' ? { firstLine: p.firstLine } : {}),
+    };
     offset += p.length;
     return part;
   });

@@ -54,8 +54,9 @@ export interface MapContext {
    */
   patientIds?: Map<string, string>;
   /**
-   * FHIR NDJSON mapped in pieces (mapFile with a batch handler): the bytes are lines of `sourceFile` from this line
-   * on, and locations count from it.
+   * A piece of a larger file, with locations counted in the file: FHIR NDJSON (mapFile with a batch handler), the
+   * bytes are lines of `sourceFile` from this line on; HIS CSV (a file drop split into pages), the header line, then
+   * lines of the file from this line on.
    */
   firstLine?: number;
 }

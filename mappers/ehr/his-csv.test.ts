@@ -183,3 +183,30 @@ describe('mapHisCsv', () => {
     expect(p('35/3/2024 9:07')).toBeUndefined();
   });
 });
+
+describe('mapHisCsv on a piece of a larger file (a file drop split into pages)', () => {
+  it('gives the whole file’s records and locations when the pieces carry the header and their first line', () => {
+    const header = '就诊号,病案号,类型,时间,内容';
+    // A note with a quoted line break: a record of two physical lines.
+    // Rows 5 and 8 lack a column: rejected, each with its line in the file.
+    const rows = Array.from({ length: 9 }, (_, i) =>
+      i === 4
+        ? `V${i},ZY00${i},出院小结,2024/3/5 9:05,"第一行\n第二行"`
+        : i === 5 || i === 8
+          ? `V${i},ZY00${i},出院小结,2024/3/5 9:05`
+          : `V${i},ZY00${i},出院小结,2024/3/5 9:05,无特殊`,
+    );
+    const file = { ...ctx, sourceFile: 'notes.csv' };
+    const whole = mapHisCsv(gbk([header, ...rows]), file);
+    expect(whole.recordsMapped).toBe(7);
+    expect(whole.issues.map((i) => i.location?.[0])).toEqual(['notes.csv:line 8', 'notes.csv:line 11']);
+    // Pieces of rows 0-3, 4-6 (the two-line note inside) and 7-8: file lines 2, 6 and 10.
+    const pieces = [
+      { rows: rows.slice(0, 4), firstLine: 2 },
+      { rows: rows.slice(4, 7), firstLine: 6 },
+      { rows: rows.slice(7), firstLine: 10 },
+    ].map((p) => mapHisCsv(gbk([header, ...p.rows]), { ...file, firstLine: p.firstLine }));
+    expect(pieces.flatMap((p) => p.resources)).toEqual(whole.resources);
+    expect(pieces.flatMap((p) => p.issues)).toEqual(whole.issues);
+  });
+});

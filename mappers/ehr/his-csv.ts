@@ -162,8 +162,10 @@ export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
     }) as unknown as typeof rows;
   } catch (e) {
     const line = (e as { lines?: number }).lines;
+    // In a piece of a larger file, past its header line: counted in the file.
+    const inFile = line && ctx.firstLine !== undefined && line > 1 ? line + ctx.firstLine - 2 : line;
     sink.reject(
-      line ? `line ${line}` : 'file',
+      inFile ? `line ${inFile}` : 'file',
       'CSV cannot be parsed (unbalanced quotes or bad delimiter)',
       'structure',
     );
@@ -187,13 +189,15 @@ export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
       `${unmappedHeaders} column(s) not in the mapping are ignored`,
     );
   const mapper = new RowMapper(ctx, mapping, table);
+  // A piece of a larger file (ctx.firstLine): its data rows are the file's lines from firstLine on.
+  const shift = ctx.firstLine === undefined ? 0 : ctx.firstLine - 1 - rows[0].info.lines;
   let line = rows[0].info.lines;
   for (let i = 1; i < rows.length; i++) {
     const startLine = line + 1;
     line = rows[i].info.lines;
     const cells = rows[i].record;
     if (cells.length === 1 && cells[0].trim() === '') continue;
-    const where = `line ${startLine}`;
+    const where = `line ${startLine + shift}`;
     if (cells.length !== header.length) {
       sink.reject(where, `row has ${cells.length} of ${header.length} columns`, 'structure');
       continue;
