@@ -187,11 +187,11 @@ describe('mapHisCsv', () => {
 describe('mapHisCsv on a piece of a larger file (a file drop split into pages)', () => {
   it('gives the whole file’s records and locations when the pieces carry the header and their first line', () => {
     const header = '就诊号,病案号,类型,时间,内容';
-    // A note with a quoted line break: a record of two physical lines.
+    // A note with a quoted CRLF: a record of two lines in an editor (csv-parse alone would count three).
     // Rows 5 and 8 lack a column: rejected, each with its line in the file.
     const rows = Array.from({ length: 9 }, (_, i) =>
       i === 4
-        ? `V${i},ZY00${i},出院小结,2024/3/5 9:05,"第一行\n第二行"`
+        ? `V${i},ZY00${i},出院小结,2024/3/5 9:05,"第一行\r\n第二行"`
         : i === 5 || i === 8
           ? `V${i},ZY00${i},出院小结,2024/3/5 9:05`
           : `V${i},ZY00${i},出院小结,2024/3/5 9:05,无特殊`,

@@ -152,12 +152,12 @@ export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
     return sink.result;
   }
   const text = decode(bytes, mapping, sink);
-  let rows: { record: string[]; info: { lines: number } }[];
+  let rows: { record: string[]; raw: string }[];
   try {
     rows = parse(text, {
       delimiter: mapping.delimiter,
       relax_column_count: true,
-      info: true,
+      raw: true,
       skip_empty_lines: false,
     }) as unknown as typeof rows;
   } catch (e) {
@@ -189,15 +189,20 @@ export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
       `${unmappedHeaders} column(s) not in the mapping are ignored`,
     );
   const mapper = new RowMapper(ctx, mapping, table);
-  // A piece of a larger file (ctx.firstLine): its data rows are the file's lines from firstLine on.
-  const shift = ctx.firstLine === undefined ? 0 : ctx.firstLine - 1 - rows[0].info.lines;
-  let line = rows[0].info.lines;
+  // Lines as an editor counts them: a record takes one line plus the line breaks quoted inside it (csv-parse's own
+  // count takes a quoted CRLF for two). A piece of a larger file (ctx.firstLine) starts its rows at that line.
+  const linesOf = (raw: string) => {
+    let n = 1;
+    for (let at = raw.indexOf('\n'); at >= 0; at = raw.indexOf('\n', at + 1)) n++;
+    return n;
+  };
+  let next = ctx.firstLine ?? 1 + linesOf(rows[0].raw);
   for (let i = 1; i < rows.length; i++) {
-    const startLine = line + 1;
-    line = rows[i].info.lines;
+    const startLine = next;
+    next += linesOf(rows[i].raw);
     const cells = rows[i].record;
     if (cells.length === 1 && cells[0].trim() === '') continue;
-    const where = `line ${startLine + shift}`;
+    const where = `line ${startLine}`;
     if (cells.length !== header.length) {
       sink.reject(where, `row has ${cells.length} of ${header.length} columns`, 'structure');
       continue;
