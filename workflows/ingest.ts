@@ -36,14 +36,15 @@ const retry: ActivityOptions['retry'] = {
 };
 
 /**
- * The run's own activity (writeRunManifest, which heartbeats per file it counts). A short heartbeat timeout is what
- * bounds recovery when its worker dies: with 2 minutes, a SIGKILL that landed while the manifest was being written
- * held the run for 121 s in a clean-clone CI run (and, unexplained then, 126 s in an earlier one: the SIGKILL test in
- * tests/integration/ingest-faults.test.ts prints where recovery waited).
+ * The run's own activity (writeRunManifest, which heartbeats per output file it counts and per Patient file it
+ * assesses, a few milliseconds apart). A short heartbeat timeout is what bounds recovery when its worker dies: with 2
+ * minutes, a SIGKILL that landed while the manifest was being written held the run for 121 s in a clean-clone CI run;
+ * with 30 s, for 31.6 s in two of five clean-clone CI runs on 2026-12-05 (the SIGKILL test in ingest-faults.test.ts
+ * prints where recovery waited). It runs once every source is done, on a worker with little else to do.
  */
 const io = proxyActivities<IngestActivities>({
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: '10 seconds',
   retry,
 });
 /**
