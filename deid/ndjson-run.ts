@@ -93,7 +93,9 @@ function mayHoldPatient(text: string): boolean {
 }
 
 export interface NdjsonProgress {
+  /** The file being read. */
   file: string;
+  /** Lines read so far, every file's. */
   lines: number;
   bytesDone: number;
   bytesTotal: number;
@@ -212,7 +214,12 @@ export function deidentifyNdjson(
       let bytesRead = 0;
       const flush = () => {
         if (batch.length) deidentifyBatch();
-        options.onProgress?.({ file, lines: counts.lines, bytesDone: bytesBefore + bytesRead, bytesTotal });
+        options.onProgress?.({
+          file,
+          lines: report.totals.lines + counts.lines,
+          bytesDone: bytesBefore + bytesRead,
+          bytesTotal,
+        });
       };
       const deidentifyBatch = () => {
         const result = engine.deidentifyResources(

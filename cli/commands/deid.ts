@@ -78,9 +78,6 @@ few seconds, and outputs appear under their names when the run is done (<name>.p
         const keyService = createKeyService(loadDeidKey(loadConfig(), { keyFile: opts.keyFile }));
         const started = performance.now();
         let lastProgress = started;
-        let linesBefore = 0;
-        let file = '';
-        let lastLines = 0;
         const report = deidentifyNdjson({
           inPath: opts.in,
           outDir: opts.out,
@@ -91,19 +88,13 @@ few seconds, and outputs appear under their names when the run is done (<name>.p
           suppress: opts.suppress,
           // Long runs say where they are every few seconds (stderr: stdout keeps the one summary line).
           onProgress: (p) => {
-            if (p.file !== file) {
-              if (file) linesBefore += lastLines;
-              file = p.file;
-            }
-            lastLines = p.lines;
             const now = performance.now();
             if (now - lastProgress < PROGRESS_EVERY_MS) return;
             lastProgress = now;
             const mb = (n: number) => (n / 1e6).toFixed(0);
-            const lines = linesBefore + p.lines;
             process.stderr.write(
               `deid fhir: ${Math.floor((100 * p.bytesDone) / p.bytesTotal)}% (${mb(p.bytesDone)} of ${mb(p.bytesTotal)} MB), ` +
-                `${lines.toLocaleString('en-US')} resources, ${Math.round(lines / ((now - started) / 1000)).toLocaleString('en-US')}/s; ${p.file}\n`,
+                `${p.lines.toLocaleString('en-US')} resources, ${Math.round(p.lines / ((now - started) / 1000)).toLocaleString('en-US')}/s; ${p.file}\n`,
             );
           },
         });
