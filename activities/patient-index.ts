@@ -1,4 +1,5 @@
 import type { FhirResource } from '../mappers/types';
+import { indexPatient } from '../deid/index';
 import { deriveStagingKey, digestOf, getJson, type BlobStore } from './staging';
 
 /**
@@ -63,8 +64,7 @@ export function createPatientIndex(store: BlobStore) {
         if (c.keys.has(key)) continue;
         const e = await getJson<PatientEntry>(store, key);
         c.keys.add(key);
-        c.byRef.set(e.ref, e);
-        c.byRef.set(`urn:uuid:${e.ref.slice('Patient/'.length)}`, e);
+        indexPatient(c.byRef, e.ref.slice('Patient/'.length), e);
         for (const alias of e.aliases ?? []) c.byRef.set(alias, e);
         if (e.mrn) c.byMrn.set(e.mrn.trim(), e.linkage);
       }

@@ -197,11 +197,11 @@ function shapeProblem(r: unknown): { path: string; reason: string } | undefined 
   return undefined;
 }
 
-/** Patients by the two reference forms other resources use for them: `Patient/<id>` and `urn:uuid:<id>`. */
+/** Patients by the reference forms other resources use for them (see indexPatient). */
 type PatientIndex = Map<string, { linkage: string; raw: FhirResource }>;
 
-function indexPatient(index: PatientIndex, id: string, patient: FhirResource, linkage: string): void {
-  const entry = { linkage, raw: patient };
+/** Index a Patient's entry under both forms other resources refer to it by: `Patient/<id>` and `urn:uuid:<id>`. */
+export function indexPatient<E>(index: Map<string, E>, id: string, entry: E): void {
   index.set(`Patient/${id}`, entry);
   index.set(`urn:uuid:${id}`, entry);
 }
@@ -261,7 +261,7 @@ function admit(r: FhirResource, e: EngineSetup, b: BatchState, valid: FhirResour
   valid.push(r);
   if (r.resourceType === 'Patient' && typeof r.id === 'string') {
     try {
-      indexPatient(b.batchPatients, r.id, r, linkageWith(e.keys, r, b.ctx.institution));
+      indexPatient(b.batchPatients, r.id, { linkage: linkageWith(e.keys, r, b.ctx.institution), raw: r });
     } catch {
       // reported when the Patient itself is processed
     }

@@ -4,7 +4,7 @@ import type { FhirResource } from '../mappers/types';
 import { TributaryError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { forEachLineSync, readLineAt } from '../platform/read-lines';
-import { createDeidEngine } from './index';
+import { createDeidEngine, indexPatient } from './index';
 import { suppressQuasiIdentifiers } from './risk';
 import type { Policy } from './policy';
 import type { DeidReport, KAnonymityReport, ProfileName } from './types';
@@ -144,9 +144,7 @@ export function deidentifyNdjson(
         } catch {
           return; // unlinkable: quarantined with its reason when processed
         }
-        const entry: PatientLine = { linkage, file: fileIndex, start, bytes };
-        patients.set(`Patient/${r.id}`, entry);
-        patients.set(`urn:uuid:${r.id}`, entry);
+        indexPatient(patients, r.id, { linkage, file: fileIndex, start, bytes });
       },
       read,
     );
