@@ -15,6 +15,18 @@ export interface BulkManifest {
   error: { type: string; url: string }[];
 }
 
+/** The NDJSON files of a run's `fhir/` folder (of one resource type when given), sorted; none before any is written. */
+async function publishedFiles(fhirDir: string, type?: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(fhirDir))
+      .filter((n) => n.endsWith('.ndjson') && (type === undefined || n.startsWith(`${type}.`)))
+      .sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    return [];
+  }
+}
+
 /**
  * The FHIR Bulk Data manifest for a run's output folder: every `fhir/<Type>.*.ndjson` with its resource count,
  * rebuilt from what is on disk, so writing it twice gives the same file list. `onFile` is told each file counted
@@ -26,12 +38,7 @@ export async function writeBulkManifest(
 ): Promise<number> {
   const { transactionTime = new Date().toISOString(), onFile } = options;
   const fhirDir = path.join(runDir, 'fhir');
-  let names: string[] = [];
-  try {
-    names = (await fs.readdir(fhirDir)).filter((n) => n.endsWith('.ndjson')).sort();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
+  const names = await publishedFiles(fhirDir);
   const output: BulkManifest['output'] = [];
   for (const name of names) {
     const text = await fs.readFile(path.join(fhirDir, name), 'utf8');
@@ -71,14 +78,7 @@ export async function assessReleaseRisk(
   },
 ): Promise<ReleaseRisk> {
   const fhirDir = path.join(runDir, 'fhir');
-  let names: string[] = [];
-  try {
-    names = (await fs.readdir(fhirDir))
-      .filter((n) => n.startsWith('Patient.') && n.endsWith('.ndjson'))
-      .sort();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
+  const names = await publishedFiles(fhirDir, 'Patient');
   const tallies = new Map<string, { tally: RiskTally; seen: Set<string> }>();
   let done = 0;
   for (const name of names) {
