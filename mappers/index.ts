@@ -86,14 +86,7 @@ export async function mapFile(
     );
     if (totals) return totals;
   }
-  const handle = await open(path, 'r');
-  let bytes: Buffer;
-  try {
-    bytes = await handle.readFile();
-  } finally {
-    await handle.close();
-  }
-  const result = await mapBuffer(format, bytes, ctx);
+  const result = await mapBuffer(format, await readWhole(path), ctx);
   if (!onBatch) return result;
   await onBatch(result);
   return {
@@ -125,10 +118,37 @@ function isNdjsonPiece(piece: { lines: string[]; last: boolean }): boolean {
 }
 
 /**
- * FHIR NDJSON a piece at a time: a Bulk export file runs to gigabytes (more than readFile takes, 2 GiB, and far more
- * than its resources fit in memory). Lines are numbered in the file. Undefined when the file is not NDJSON (nothing
- * was handed to onBatch): the caller reads it whole. References across pieces resolve like references across files:
- * through ctx.patientIds (indexFhirPatientsInFile first) and stable ids.
+ * Each piece of an NDJSON file (up to `linesPerBatch` lines, as bytes, with the number of its first line), awaited in
+ * turn; false, with nothing handed over, when the file is not NDJSON (see isNdjsonPiece) and must be read whole.
+ * A Bulk export file runs to gigabytes: more than readFile takes (2 GiB), and far more than its resources fit in memory.
+ */
+async function forEachNdjsonPiece(
+  path: string,
+  linesPerBatch: number,
+  onPiece: (bytes: Buffer, firstLine: number) => void | Promise<void>,
+): Promise<boolean> {
+  let first = true;
+  for await (const piece of lineBatches(path, linesPerBatch)) {
+    if (first && !isNdjsonPiece(piece)) return false;
+    first = false;
+    await onPiece(Buffer.from(piece.lines.join('\n'), 'utf8'), piece.firstLine);
+  }
+  return !first;
+}
+
+async function readWhole(path: string): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * FHIR NDJSON a piece at a time, lines numbered in the file. Undefined when the file is not NDJSON: the caller reads
+ * it whole. References across pieces resolve like references across files: through ctx.patientIds
+ * (indexFhirPatientsInFile first) and stable ids.
  */
 async function mapNdjsonInPieces(
   path: string,
@@ -137,42 +157,28 @@ async function mapNdjsonInPieces(
   linesPerBatch: number,
 ): Promise<MapResult | undefined> {
   const totals: MapResult = { resources: [], issues: [], recordsIn: 0, recordsMapped: 0, recordsRejected: 0 };
-  let first = true;
-  for await (const piece of lineBatches(path, linesPerBatch)) {
-    if (first && !isNdjsonPiece(piece)) return undefined;
-    first = false;
-    const result = mapFhir(Buffer.from(piece.lines.join('\n'), 'utf8'), {
-      ...ctx,
-      firstLine: piece.firstLine,
-    });
+  const ndjson = await forEachNdjsonPiece(path, linesPerBatch, async (bytes, firstLine) => {
+    const result = mapFhir(bytes, { ...ctx, firstLine });
     totals.recordsIn += result.recordsIn;
     totals.recordsMapped += result.recordsMapped;
     totals.recordsRejected += result.recordsRejected;
     await onBatch(result);
-  }
-  return first ? undefined : totals;
+  });
+  return ndjson ? totals : undefined;
 }
 
-/** indexFhirPatients over a file on disk, NDJSON a piece at a time (see mapNdjsonInPieces). */
+/** indexFhirPatients over a file on disk, NDJSON a piece at a time (see forEachNdjsonPiece). */
 export async function indexFhirPatientsInFile(
   path: string,
   ctx: MapContext & { patientIds: Map<string, string> },
   options: { linesPerBatch?: number } = {},
 ): Promise<void> {
-  let first = true;
-  for await (const piece of lineBatches(path, options.linesPerBatch ?? NDJSON_LINES_PER_BATCH)) {
-    if (first && !isNdjsonPiece(piece)) break;
-    first = false;
-    indexFhirPatients(Buffer.from(piece.lines.join('\n'), 'utf8'), { ...ctx, firstLine: piece.firstLine });
-  }
-  if (first) {
-    const handle = await open(path, 'r');
-    try {
-      indexFhirPatients(await handle.readFile(), ctx);
-    } finally {
-      await handle.close();
-    }
-  }
+  const ndjson = await forEachNdjsonPiece(
+    path,
+    options.linesPerBatch ?? NDJSON_LINES_PER_BATCH,
+    (bytes, firstLine) => indexFhirPatients(bytes, { ...ctx, firstLine }),
+  );
+  if (!ndjson) indexFhirPatients(await readWhole(path), ctx);
 }
 
 /** DicomSummary (one per instance) -> one ImagingStudy per study, referencing the same Patient stable id as EHR data. */
