@@ -197,7 +197,38 @@ export function createConnectors(options: HttpOptions = {}) {
     }
   }
 
-  /** GET with the institution's rate limit; 429 and 5xx become retryable errors (Retry-After honoured). */
+  /**
+   * A GET under the institution's rate limit. A network failure is retryable; an HTTP refusal other than `accept`
+   * becomes httpError (429 and 5xx retryable, Retry-After honoured), its body drained.
+   */
+  async function send(
+    institution: string,
+    url: string,
+    where: string,
+    headers: Record<string, string>,
+    accept: (status: number) => boolean = () => false,
+  ): Promise<Response> {
+    await limit(institution);
+    let res: Response;
+    try {
+      res = await doFetch(url, { headers });
+    } catch (e) {
+      throw new TributaryError(
+        `${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`,
+        { code: 'transient', location: where },
+      );
+    }
+    if (!res.ok && !accept(res.status)) {
+      await res.arrayBuffer().catch(() => undefined);
+      throw httpError(res.status, res.headers.get('retry-after'), where);
+    }
+    return res;
+  }
+
+  const bearerHeaders = (bearer: string | undefined): Record<string, string> =>
+    bearer === undefined ? {} : { authorization: `Bearer ${bearer}` };
+
+  /** GET a whole body of at most `maxBytes`. */
   async function get(
     institution: string,
     url: string,
@@ -205,29 +236,9 @@ export function createConnectors(options: HttpOptions = {}) {
     auth?: SmartAccess,
     maxBytes = Infinity,
   ): Promise<Buffer> {
-    return authorized(auth, async (bearer) => {
-      await limit(institution);
-      let res: Response;
-      try {
-        res = await doFetch(
-          url,
-          bearer === undefined ? undefined : { headers: { authorization: `Bearer ${bearer}` } },
-        );
-      } catch (e) {
-        throw new TributaryError(
-          `${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`,
-          {
-            code: 'transient',
-            location: where,
-          },
-        );
-      }
-      if (!res.ok) {
-        await res.arrayBuffer().catch(() => undefined);
-        throw httpError(res.status, res.headers.get('retry-after'), where);
-      }
-      return readBodyWithin(res, maxBytes, where);
-    });
+    return authorized(auth, async (bearer) =>
+      readBodyWithin(await send(institution, url, where, bearerHeaders(bearer)), maxBytes, where),
+    );
   }
 
   /**
@@ -245,28 +256,15 @@ export function createConnectors(options: HttpOptions = {}) {
     consume: (chunk: Buffer, at: number) => boolean,
   ): Promise<void> {
     return authorized(auth, async (bearer) => {
-      await limit(institution);
-      const headers: Record<string, string> = {};
-      if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
+      const headers = bearerHeaders(bearer);
       if (from > 0) headers.range = `bytes=${from}-`;
-      let res: Response;
-      try {
-        res = await doFetch(url, { headers });
-      } catch (e) {
-        throw new TributaryError(
-          `${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`,
-          { code: 'transient', location: where },
-        );
-      }
       // Range Not Satisfiable: `from` is the end of the file.
+      const res = await send(institution, url, where, headers, (status) => status === 416);
       if (res.status === 416) {
         await res.arrayBuffer().catch(() => undefined);
         return;
       }
-      if (!res.ok || !res.body) {
-        await res.arrayBuffer().catch(() => undefined);
-        throw httpError(res.status, res.headers.get('retry-after'), where);
-      }
+      if (!res.body) throw httpError(res.status, res.headers.get('retry-after'), where);
       const reader = res.body.getReader();
       let at = res.status === 206 ? from : 0;
       try {
@@ -346,7 +344,7 @@ export function createConnectors(options: HttpOptions = {}) {
     const state = { inQuotes: false };
     let header: Buffer | undefined;
     await readFrom(institution, url, where, undefined, 0, (chunk) => {
-      const end = csvRecordEnds(chunk, 0, state, () => true);
+      const end = csvRecordEnds(chunk, state, () => true);
       if (end === undefined) {
         chunks.push(Buffer.from(chunk));
         return false;
@@ -373,7 +371,7 @@ export function createConnectors(options: HttpOptions = {}) {
     let next: number | undefined;
     await readFrom(institution, url, where, undefined, from, (chunk, at) => {
       // The first record end at or past maxBytes closes the piece.
-      const end = csvRecordEnds(chunk, 0, state, (e) => at + e - from >= maxBytes);
+      const end = csvRecordEnds(chunk, state, (e) => at + e - from >= maxBytes);
       if (end === undefined) {
         chunks.push(Buffer.from(chunk));
         return false;
@@ -940,17 +938,16 @@ function studyOf(path: string): string {
 }
 
 /**
- * Scan `buf` from `start` for CSV record ends (the offset after a line break outside quotes), carrying the quote state
+ * Scan `buf` for CSV record ends (the offset after a line break outside quotes), carrying the quote state
  * across chunks; returns the first end for which `stop` says true. A doubled quote inside a quoted field toggles the
  * state twice, so it needs no case of its own; GBK and UTF-8 never use '"' or '\n' inside a character.
  */
 function csvRecordEnds(
   buf: Buffer,
-  start: number,
   state: { inQuotes: boolean },
   stop: (end: number) => boolean,
 ): number | undefined {
-  let pos = start;
+  let pos = 0;
   for (;;) {
     const quote = buf.indexOf(0x22, pos);
     if (state.inQuotes) {
