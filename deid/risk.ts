@@ -4,8 +4,9 @@ import { ageOn } from './dates';
 
 /**
  * k-anonymity over quasi-identifiers of a release's Patients: age band (5 years, 90+), sex, region (what the output
- * keeps of the address: state or province, city where kept, ZIP3). The report gives the smallest equivalence class and how many records sit in classes below k;
- * with `suppress`, those records lose their quasi-identifiers (birth date, address) rather than being dropped.
+ * keeps of the address: state or province, city where kept, ZIP3). The report gives the smallest equivalence class
+ * and how many records sit in classes below k; with `suppress`, those records lose their quasi-identifiers (birth
+ * date, address) rather than being dropped.
  */
 export type QuasiIdentifier = 'age-band' | 'sex' | 'region';
 
