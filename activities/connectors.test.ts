@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadInstitutionRegistry } from '../platform/institutions';
 import { TributaryError } from '../platform/errors';
 import type { Institution } from '../schemas/institution';
+import { mapHl7v2 } from '../mappers/ehr/hl7v2';
 import { createConnectors, type SourcePage } from './connectors';
 
 /** File drops over a real HTTP file index: how imaging study folders become pages. */
@@ -44,6 +45,25 @@ const csvRecords = Array.from(
 const csvFile = iconv.encode(csvHeader + csvRecords.join(''), 'gbk');
 const csvServer = { range: true };
 
+/**
+ * An HL7 v2 batch file larger than a page, in GB 18030: two batches of 150 messages with Chinese names, no MSH-10
+ * (ids come from each message's ordinal in the file), line ends CR, CR LF or LF by message, every fifth message in
+ * MLLP framing, one message rejected. Served at `/hl7drop/files/`, with Range or without.
+ */
+const hl7Messages = Array.from({ length: 300 }, (_, i) => {
+  const end = ['\r', '\r\n', '\n'][i % 3];
+  const segments = [
+    `MSH|^~\\&|HIS|FAC|TRIB|FAC|20240305081500||ADT^A04|||2.5.1||||||GB 18030`,
+    // Message 201 has no identifier: rejected, its location names its ordinal and lines.
+    i === 200 ? 'PID|1' : `PID|1||MRN${i}^^^HOSP^MR||张^${'伟芳娜敏静'[i % 5]}||19900307|F`,
+    `PV1|1|O`,
+  ];
+  return (i % 5 === 4 ? '\x0b' : '') + segments.join(end) + end;
+});
+const hl7Batch = (from: number) =>
+  `BHS|^~\\&|HIS|FAC\r${hl7Messages.slice(from, from + 150).join('')}BTS|150\r`;
+const hl7File = iconv.encode(`FHS|^~\\&|HIS|FAC\r${hl7Batch(0)}${hl7Batch(150)}FTS|2\r`, 'gb18030');
+
 let server: http.Server;
 let endpoint: string;
 
@@ -63,12 +83,24 @@ beforeAll(async () => {
         JSON.stringify({ files: [{ source: 'ehr', path: 'ehr/his/notes.csv', size: csvFile.length }] }),
       );
     }
-    if (req.url === '/csvdrop/files/ehr/his/notes.csv') {
+    if (req.url === '/hl7drop/files/') {
+      res.setHeader('content-type', 'application/json');
+      return res.end(
+        JSON.stringify({ files: [{ source: 'ehr', path: 'ehr/hl7/adt.hl7', size: hl7File.length }] }),
+      );
+    }
+    const served =
+      req.url === '/csvdrop/files/ehr/his/notes.csv'
+        ? csvFile
+        : req.url === '/hl7drop/files/ehr/hl7/adt.hl7'
+          ? hl7File
+          : undefined;
+    if (served) {
       const range = csvServer.range ? /^bytes=(\d+)-/.exec(req.headers.range ?? '') : null;
-      if (!range) return res.end(csvFile);
+      if (!range) return res.end(served);
       const from = Number(range[1]);
-      if (from >= csvFile.length) return res.writeHead(416).end();
-      return res.writeHead(206).end(csvFile.subarray(from));
+      if (from >= served.length) return res.writeHead(416).end();
+      return res.writeHead(206).end(served.subarray(from));
     }
     const dropped = drop.find((f) => req.url === `/drop/files/${f.path}`);
     if (dropped) {
@@ -226,6 +258,39 @@ describe('a HIS CSV dump larger than a page', () => {
       );
       expect(rows.map((r) => r[0])).toEqual(csvRecords.map((_, i) => `V${i}`));
       expect(rows[36][4]).toBe('第一行\n第二行, 引号"内"');
+    }
+  });
+});
+
+describe('an HL7 v2 batch file larger than a page', () => {
+  const hl7 = loadInstitutionRegistry().institutions.find((i) => i.ehr.format === 'hl7v2')!;
+
+  it('goes in pieces of whole messages, each with its first line and message ordinal, with or without Range', async () => {
+    const ctx = { institution: hl7.id, sourceFile: 'ehr/hl7/adt.hl7', timezone: 'Asia/Shanghai' };
+    const whole = mapHl7v2(hl7File, ctx);
+    expect([whole.recordsIn, whole.recordsMapped]).toEqual([300, 299]);
+    expect(whole.issues.map((i) => i.location?.[0])).toEqual([
+      'ehr/hl7/adt.hl7:message 201 (line 605):PID-3 (line 606)',
+    ]);
+    for (const range of [true, false]) {
+      csvServer.range = range;
+      const connectors = createConnectors({ ratePerSecond: 1000, pageBytes: 2000 });
+      const pages = await ehrPages(connectors, { ...hl7, id: 'hl7drop' });
+      expect(pages.every((p) => p.format === 'hl7v2')).toBe(true);
+      const pieces = pages.flatMap((p) => p.parts);
+      expect(pieces.length).toBeGreaterThan(10);
+      expect(Buffer.concat(pieces.map((p) => p.bytes))).toEqual(hl7File);
+      for (const p of pieces.slice(1))
+        // A message or a batch starts each piece, a batch header with its first message.
+        expect(iconv.decode(p.bytes.subarray(0, 4), 'gb18030')).toMatch(/^(\vMSH|MSH\||BHS\|)/);
+      // Mapped piece by piece, the file gives what it gives whole: the same ids (from message ordinals), the same
+      // resources, every message once.
+      const mapped = pieces.map((p) =>
+        mapHl7v2(p.bytes, { ...ctx, firstLine: p.firstLine, firstRecord: p.firstRecord }),
+      );
+      expect(mapped.flatMap((m) => m.resources)).toEqual(whole.resources);
+      expect(mapped.flatMap((m) => m.issues)).toEqual(whole.issues);
+      expect(mapped.reduce((n, m) => n + m.recordsIn, 0)).toBe(300);
     }
   });
 });

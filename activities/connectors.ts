@@ -30,9 +30,10 @@ export interface SourcePage {
   sourceFile: string;
   /**
    * The page: files' bytes, one searchset Bundle, or for imaging whole studies' instances. A piece of a file too large
-   * for one page (HIS CSV) is its header, then the file's lines from `firstLine` on.
+   * for one page is, for HIS CSV, its header, then the file's lines from `firstLine` on; for HL7 v2, the file's lines
+   * from `firstLine` on, starting at message `firstRecord` of the file.
    */
-  parts: { name: string; bytes: Buffer; firstLine?: number }[];
+  parts: { name: string; bytes: Buffer; firstLine?: number; firstRecord?: number }[];
   nextCursor?: string;
 }
 
@@ -117,11 +118,15 @@ const fileIndexSchema = z.object({
   ),
 });
 
-/** File cursor: the next file's index; inside a file split into pieces, the next piece's byte and line too. */
+/**
+ * File cursor: the next file's index; inside a file split into pieces, the next piece's byte and line too, and for
+ * HL7 v2 the ordinal of its first message.
+ */
 const fileCursorSchema = z.object({
   i: z.number().int().nonnegative(),
   b: z.number().int().positive().optional(),
   l: z.number().int().positive().optional(),
+  r: z.number().int().positive().optional(),
 });
 const fhirCursorSchema = z.object({ t: z.number().int().nonnegative(), next: z.string().optional() });
 /** Bulk cursor: the export's status URL (a server job link, no PHI), the manifest file index, line and byte offsets. */
@@ -356,31 +361,27 @@ export function createConnectors(options: HttpOptions = {}) {
   }
 
   /**
-   * Whole CSV records from byte `from` (a record start) until at least `maxBytes` are read, and where the next
-   * record starts (undefined: the file is done).
+   * Bytes from `from` (a cut point) to the first cut point at or past `maxBytes` from it, and that cut point
+   * (undefined: the file is done).
    */
-  async function readCsvRecords(
+  async function readPiece(
     institution: string,
     url: string,
     where: string,
     from: number,
     maxBytes: number,
+    cutter: PieceCutter,
   ): Promise<{ bytes: Buffer; next?: number }> {
     const chunks: Buffer[] = [];
-    const state = { inQuotes: false };
     let next: number | undefined;
     await readFrom(institution, url, where, undefined, from, (chunk, at) => {
-      // The first record end at or past maxBytes closes the piece.
-      const end = csvRecordEnds(chunk, state, (e) => at + e - from >= maxBytes);
-      if (end === undefined) {
-        chunks.push(Buffer.from(chunk));
-        return false;
-      }
-      chunks.push(Buffer.from(chunk.subarray(0, end)));
-      next = at + end;
-      return true;
+      chunks.push(Buffer.from(chunk));
+      next = cutter(chunk, at, (cut) => cut - from >= maxBytes);
+      return next !== undefined;
     });
-    return next !== undefined ? { bytes: Buffer.concat(chunks), next } : { bytes: Buffer.concat(chunks) };
+    const bytes = Buffer.concat(chunks);
+    // A cut found late (an HL7 line's first bytes across two chunks) may lie in an earlier chunk.
+    return next !== undefined ? { bytes: bytes.subarray(0, next - from), next } : { bytes };
   }
 
   /** The FHIR client and token source of a FHIR-API institution. */
@@ -431,34 +432,46 @@ export function createConnectors(options: HttpOptions = {}) {
       .sort(byPatientsFirst);
   }
 
-  /** One piece of a large CSV file: its header and whole records from the cursor's byte, about pageBytes of them. */
-  async function fetchCsvPiece(
+  /**
+   * One piece of a file larger than a page, about pageBytes from the cursor's byte: HIS CSV, whole records with the
+   * file's header; HL7 v2, whole messages (a batch header stays with its first message).
+   */
+  async function fetchFilePiece(
     req: FetchPageRequest,
     files: { path: string; url: string; size?: number }[],
     cursor: z.infer<typeof fileCursorSchema>,
-    format: string,
+    format: 'his-csv' | 'hl7v2',
   ): Promise<SourcePage> {
     const file = files[cursor.i];
-    const header = await readCsvHeader(req.institution.id, file.url, file.path);
-    const newlines = (b: Buffer) => {
-      let n = 0;
-      for (let at = b.indexOf(0x0a); at >= 0; at = b.indexOf(0x0a, at + 1)) n++;
-      return n;
-    };
+    const csv = format === 'his-csv';
+    const header = csv ? await readCsvHeader(req.institution.id, file.url, file.path) : Buffer.alloc(0);
     const from = cursor.b ?? header.length;
-    const firstLine = cursor.l ?? 1 + newlines(header);
-    const piece = await readCsvRecords(req.institution.id, file.url, file.path, from, pageBytes);
+    const firstLine = cursor.l ?? 1 + countCsvLines(header);
+    const firstRecord = cursor.r ?? 1;
+    const cutter = csv ? createCsvCutter() : createHl7Cutter(from);
+    const piece = await readPiece(req.institution.id, file.url, file.path, from, pageBytes, cutter);
     req.onProgress?.(`${cursor.i}:${from}`);
-    const next =
-      piece.next !== undefined
-        ? { i: cursor.i, b: piece.next, l: firstLine + newlines(piece.bytes) }
-        : cursor.i + 1 < files.length
-          ? { i: cursor.i + 1 }
-          : undefined;
+    let next: z.infer<typeof fileCursorSchema> | undefined;
+    if (piece.next !== undefined) {
+      if (csv) next = { i: cursor.i, b: piece.next, l: firstLine + countCsvLines(piece.bytes) };
+      else {
+        const counted = countHl7LinesAndMessages(piece.bytes);
+        next = {
+          i: cursor.i,
+          b: piece.next,
+          l: firstLine + counted.lines,
+          r: firstRecord + counted.messages,
+        };
+      }
+    } else if (cursor.i + 1 < files.length) next = { i: cursor.i + 1 };
     return {
       format,
       sourceFile: file.path,
-      parts: [{ name: file.path, bytes: Buffer.concat([header, piece.bytes]), firstLine }],
+      parts: [
+        csv
+          ? { name: file.path, bytes: Buffer.concat([header, piece.bytes]), firstLine }
+          : { name: file.path, bytes: piece.bytes, firstLine, firstRecord },
+      ],
       nextCursor: next ? JSON.stringify(next) : undefined,
     };
   }
@@ -470,14 +483,14 @@ export function createConnectors(options: HttpOptions = {}) {
       : { i: 0 };
     const files = await listFiles(req.endpoint, req.institution.id, req.source);
     const format = formatOf(req.institution, req.source);
-    // A CSV dump past a page's bytes goes in pieces of whole records, each with the header (other formats are read
+    // A CSV dump or an HL7 batch file past a page's bytes goes in pieces of whole records (other formats are read
     // whole, up to maxFileBytes).
     if (
-      format === 'his-csv' &&
+      (format === 'his-csv' || format === 'hl7v2') &&
       files[cursor.i] &&
       (cursor.b !== undefined || (files[cursor.i].size ?? 0) > pageBytes)
     )
-      return fetchCsvPiece(req, files, cursor, format);
+      return fetchFilePiece(req, files, cursor, format);
     if (req.source !== 'imaging') {
       // Up to filesPerPage files and pageBytes of them by the listing's sizes; always at least one.
       let end = cursor.i;
@@ -965,6 +978,112 @@ function csvRecordEnds(
       pos = quote + 1;
     } else return undefined;
   }
+}
+
+/**
+ * Finds where a file may be cut into pieces: given a chunk and where it starts in the file, the first cut point (a
+ * file position) for which `stop` says true. State carries across chunks.
+ */
+type PieceCutter = (chunk: Buffer, at: number, stop: (cut: number) => boolean) => number | undefined;
+
+/** CSV: after a record's line end. */
+function createCsvCutter(): PieceCutter {
+  const state = { inQuotes: false };
+  return (chunk, at, stop) => {
+    const end = csvRecordEnds(chunk, state, (e) => stop(at + e));
+    return end === undefined ? undefined : at + end;
+  };
+}
+
+/** Line ends in a CSV piece (a quoted line break counts: locations are editor lines). */
+function countCsvLines(bytes: Buffer): number {
+  let n = 0;
+  for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) n++;
+  return n;
+}
+
+/**
+ * What the HL7 v2 reader makes of a line from its first bytes (MLLP's VT dropped): a message start (MSH and at least
+ * 8 bytes, as the reader asks), a batch or file header, or anything else.
+ */
+function hl7LineKind(head: string, complete: boolean): 'MSH' | 'BHS' | 'FHS' | undefined {
+  const name = head.slice(0, 3);
+  if (name === 'MSH') return head.length >= 8 ? 'MSH' : undefined;
+  if (name !== 'BHS' && name !== 'FHS') return undefined;
+  // As the reader decides a batch segment: its name alone, or followed by a delimiter.
+  if (head.length === 3) return complete ? name : undefined;
+  const c = head.charCodeAt(3);
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) ? undefined : name;
+}
+
+/**
+ * HL7 v2: before a line that starts a message (MSH) or a batch (BHS, FHS), unless it follows the header of its batch
+ * or file (which goes with what it opens). Lines end at CR, LF or CR LF; neither byte occurs inside a UTF-8, GBK or
+ * GB 18030 character, so the byte after one starts a character. `from`: where reading starts, a line start.
+ */
+function createHl7Cutter(from: number): PieceCutter {
+  let lineStart = from;
+  /** The current line's first bytes (up to 8), while they are being read; undefined once the line is judged. */
+  let head: string | undefined = '';
+  let previous: string | undefined;
+  const judge = (complete: boolean, stop: (cut: number) => boolean): boolean => {
+    const kind = hl7LineKind(head!, complete);
+    const opens =
+      kind === 'MSH'
+        ? previous !== 'BHS' && previous !== 'FHS'
+        : kind === 'BHS'
+          ? previous !== 'FHS'
+          : kind === 'FHS';
+    if (head !== '') previous = kind ?? head!.slice(0, 3);
+    head = undefined;
+    return opens && lineStart > from && stop(lineStart);
+  };
+  return (chunk, at, stop) => {
+    let i = 0;
+    while (i < chunk.length) {
+      if (head !== undefined) {
+        const b = chunk[i];
+        if (b === 0x0d || b === 0x0a) {
+          if (judge(true, stop)) return lineStart;
+        } else {
+          i++;
+          if (!(b === 0x0b && head === '')) head += String.fromCharCode(b);
+          if (head.length === 8 && judge(false, stop)) return lineStart;
+          continue;
+        }
+      }
+      const cr = chunk.indexOf(0x0d, i);
+      const lf = chunk.indexOf(0x0a, i);
+      const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+      if (end < 0) return undefined;
+      i = end + 1;
+      lineStart = at + i;
+      head = '';
+    }
+    return undefined;
+  };
+}
+
+/** Lines (ends at CR, LF or CR LF) and messages (as the reader counts them) in whole lines of an HL7 v2 file. */
+function countHl7LinesAndMessages(bytes: Buffer): { lines: number; messages: number } {
+  let lines = 0;
+  let messages = 0;
+  let start = 0;
+  while (start < bytes.length) {
+    let s = start;
+    if (bytes[s] === 0x0b) s++;
+    if (bytes[s] === 0xef && bytes[s + 1] === 0xbb && bytes[s + 2] === 0xbf) s += 3; // a UTF-8 BOM, as the reader
+
+    const cr = bytes.indexOf(0x0d, start);
+    const lf = bytes.indexOf(0x0a, start);
+    const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+    const e = end < 0 ? bytes.length : end;
+    if (hl7LineKind(bytes.toString('latin1', s, Math.min(e, s + 8)), true) === 'MSH') messages++;
+    if (end < 0) break;
+    lines++;
+    start = end === cr && bytes[end + 1] === 0x0a ? end + 2 : end + 1;
+  }
+  return { lines, messages };
 }
 
 function httpError(status: number, retryAfter: string | null, where: string): TributaryError {

@@ -158,6 +158,7 @@ export function createIngestActivities(deps: IngestDeps) {
             timezone: institution.timezone,
             ...(page.format === 'his-csv' ? { columnMapping: columnMappingFor(institution) } : {}),
             ...(part.firstLine !== undefined ? { firstLine: part.firstLine } : {}),
+            ...(part.firstRecord !== undefined ? { firstRecord: part.firstRecord } : {}),
           });
         } catch (e) {
           if (e instanceof NotSupportedError || !(e instanceof TributaryError) || !e.nonRetryable) throw e;

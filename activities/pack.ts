@@ -7,8 +7,8 @@ import { TributaryError } from '../platform/errors';
 export interface PackedPage {
   format: string;
   sourceFile: string;
-  /** `firstLine`: a piece of a larger file (see SourcePage). */
-  parts: { name: string; bytes: Buffer; firstLine?: number }[];
+  /** `firstLine`, `firstRecord`: a piece of a larger file (see SourcePage). */
+  parts: { name: string; bytes: Buffer; firstLine?: number; firstRecord?: number }[];
 }
 
 export function packPage(page: PackedPage): Buffer {
@@ -20,6 +20,7 @@ export function packPage(page: PackedPage): Buffer {
         name: p.name,
         length: p.bytes.length,
         ...(p.firstLine !== undefined ? { firstLine: p.firstLine } : {}),
+        ...(p.firstRecord !== undefined ? { firstRecord: p.firstRecord } : {}),
       })),
     }),
   );
@@ -42,7 +43,7 @@ export function unpackPage(bytes: Buffer, where: string): PackedPage {
   let header: {
     format: string;
     sourceFile: string;
-    parts: { name: string; length: number; firstLine?: number }[];
+    parts: { name: string; length: number; firstLine?: number; firstRecord?: number }[];
   };
   try {
     header = JSON.parse(bytes.subarray(4, 4 + headerLength).toString('utf8'));
@@ -55,6 +56,7 @@ export function unpackPage(bytes: Buffer, where: string): PackedPage {
       name: p.name,
       bytes: bytes.subarray(offset, offset + p.length),
       ...(typeof p.firstLine === 'number' ? { firstLine: p.firstLine } : {}),
+      ...(typeof p.firstRecord === 'number' ? { firstRecord: p.firstRecord } : {}),
     };
     offset += p.length;
     return part;

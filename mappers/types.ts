@@ -56,9 +56,12 @@ export interface MapContext {
   /**
    * A piece of a larger file, with locations counted in the file: FHIR NDJSON (mapFile with a batch handler), the
    * bytes are lines of `sourceFile` from this line on; HIS CSV (a file drop split into pages), the header line, then
-   * lines of the file from this line on.
+   * lines of the file from this line on; HL7 v2 (a file drop split into pages at message starts), lines of the file
+   * from this line on.
    */
   firstLine?: number;
+  /** A piece of a larger HL7 v2 file: the ordinal of its first message in the file (message locations, ids). */
+  firstRecord?: number;
 }
 
 export interface MapResult {

@@ -140,27 +140,38 @@ const isUpperOrDigit = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >=
 
 /**
  * Reads decoded text one message at a time, so a message's segments die young instead of a whole file's lines and
- * segments living until the last message is mapped. Lines end at CR LF, CR or LF. Lines before the first MSH (and
- * MLLP framing bytes) are orphans; lines inside a message whose name is not a segment name are bad lines (kept as
- * '???' segments). Both lists are complete once next() has returned undefined.
+ * segments living until the last message is mapped. Lines end at CR LF, CR or LF. The batch envelope (FHS, BHS, BTS,
+ * FTS: HL7 v2 2.10.3) is kept in `envelope`, never taken for a message's segment. Other lines outside a message
+ * (and MLLP framing bytes) are orphans; lines inside a message whose name is not a segment name are bad lines (kept
+ * as '???' segments). The lists are complete once next() has returned undefined.
  */
 export class MessageScanner {
   readonly orphanLines: number[] = [];
   readonly badLines: number[] = [];
+  readonly envelope: EnvelopeSegment[] = [];
   private pos = 0;
-  private lineNo = 0;
+  private lineNo: number;
   private nextCr: number;
   private nextLf: number;
-  private ordinal = 0;
+  private ordinal: number;
   /** The MSH that ended the previous message: it starts the next one. */
   private pending: Hl7Message | undefined;
   /** Bounds of the line read by readLine(). */
   private ls = 0;
   private le = 0;
 
-  constructor(private readonly text: string) {
+  /**
+   * `at`: where `text` starts in its file when it is a piece of a larger one (a file drop split into pages), so lines
+   * and message ordinals are the file's: its first line and the ordinal of its first message.
+   */
+  constructor(
+    private readonly text: string,
+    at: { firstLine?: number; firstMessage?: number } = {},
+  ) {
     this.nextCr = text.indexOf('\r');
     this.nextLf = text.indexOf('\n');
+    this.lineNo = (at.firstLine ?? 1) - 1;
+    this.ordinal = (at.firstMessage ?? 1) - 1;
   }
 
   private readLine(): boolean {
@@ -200,6 +211,13 @@ export class MessageScanner {
       if (!(c0 > 0x20 && c0 < 0x7f) && text.slice(s, e).trim().length === 0) continue;
       if (c0 === 0xfeff) s++;
       const line = this.lineNo;
+      const envelope = envelopeSegment(text, s, e, line, this.ordinal);
+      if (envelope) {
+        // A batch header or trailer ends the message before it.
+        this.envelope.push(envelope);
+        if (current) return current;
+        continue;
+      }
       if (e - s >= 8 && text.startsWith('MSH', s)) {
         const msh = this.startMessage(s, e, line);
         if (current) {
@@ -253,16 +271,73 @@ export class MessageScanner {
   }
 }
 
-/** Split decoded text into messages. Lines before the first MSH (and MLLP framing bytes) are returned as orphans. */
-export function splitMessages(text: string): {
-  messages: Hl7Message[];
-  orphanLines: number[];
-  badLines: number[];
-} {
-  const scanner = new MessageScanner(text);
-  const messages: Hl7Message[] = [];
-  for (let m = scanner.next(); m; m = scanner.next()) messages.push(m);
-  return { messages, orphanLines: scanner.orphanLines, badLines: scanner.badLines };
+/** A batch or file header or trailer, where it is, and how many messages the text had started before it. */
+export interface EnvelopeSegment {
+  name: 'FHS' | 'BHS' | 'BTS' | 'FTS';
+  line: number;
+  /** Ordinal of the last message started before this line (the scanner's count, from `firstMessage`). */
+  messagesBefore: number;
+  /** BTS-1 (batch message count) or FTS-1 (file batch count), when it is a number. */
+  count?: number;
+}
+
+function envelopeSegment(
+  text: string,
+  s: number,
+  e: number,
+  line: number,
+  messagesBefore: number,
+): EnvelopeSegment | undefined {
+  // [FB][HT]S is exactly FHS, FTS, BHS, BTS: decided on character codes, as every segment line passes here.
+  if (e - s < 3) return undefined;
+  const c0 = text.charCodeAt(s);
+  const c1 = text.charCodeAt(s + 1);
+  if ((c0 !== 0x46 && c0 !== 0x42) || (c1 !== 0x48 && c1 !== 0x54) || text.charCodeAt(s + 2) !== 0x53)
+    return undefined;
+  const name = text.slice(s, s + 3);
+  const sep = text[s + 3];
+  // FHS and BHS carry their delimiters as MSH does; a trailer is its name alone or name + separator + fields.
+  if (e - s > 3 && (sep === undefined || isUpperOrDigit(sep.charCodeAt(0)))) return undefined;
+  const segment: EnvelopeSegment = { name: name as EnvelopeSegment['name'], line, messagesBefore };
+  if (name === 'BTS' || name === 'FTS') {
+    const end = text.indexOf(sep, s + 4);
+    const first = e - s > 4 ? text.slice(s + 4, end >= 0 && end < e ? end : e).trim() : '';
+    if (/^\d{1,9}$/.test(first)) segment.count = Number(first);
+  }
+  return segment;
+}
+
+/**
+ * Where a batch's trailer disagrees with what it closes: BTS-1 against the messages since its BHS, FTS-1 against the
+ * batches since FHS. A trailer whose header is not in the text (a piece of a file split between them) is not checked.
+ */
+export function checkEnvelope(envelope: EnvelopeSegment[]): { line: number; message: string }[] {
+  const problems: { line: number; message: string }[] = [];
+  let batchStart: number | undefined;
+  let batches: number | undefined;
+  for (const seg of envelope) {
+    if (seg.name === 'FHS') batches = 0;
+    else if (seg.name === 'BHS') {
+      batchStart = seg.messagesBefore;
+      if (batches !== undefined) batches++;
+    } else if (seg.name === 'BTS') {
+      const held = batchStart === undefined ? undefined : seg.messagesBefore - batchStart;
+      if (seg.count !== undefined && held !== undefined && held !== seg.count)
+        problems.push({
+          line: seg.line,
+          message: `batch trailer BTS-1 counts ${seg.count} message(s); the batch holds ${held}: messages are missing or extra`,
+        });
+      batchStart = undefined;
+    } else {
+      if (seg.count !== undefined && batches !== undefined && batches !== seg.count)
+        problems.push({
+          line: seg.line,
+          message: `file trailer FTS-1 counts ${seg.count} batch(es); the file holds ${batches}: batches are missing or extra`,
+        });
+      batches = undefined;
+    }
+  }
+  return problems;
 }
 
 /** Reading values out of one message with its own delimiters. */

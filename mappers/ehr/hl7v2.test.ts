@@ -215,3 +215,87 @@ describe('mapHl7v2 on every real sample', () => {
     expect((patients[0].name as unknown[]).length).toBe(2);
   });
 });
+
+describe('mapHl7v2 on a batch file (FHS, BHS ... BTS, FTS: HL7 v2 2.10.3)', () => {
+  /** Lines of message n: no MSH-10 when `controlId` is false, so its ids come from its ordinal in the file. */
+  const message = (n: number, controlId = true): string[] => [
+    `MSH|^~\\&|LAB|FAC|TRIB|FAC|20240305081500||ADT^A04|${controlId ? `C${n}` : ''}|P|2.5.1`,
+    `PID|1||MRN${n}^^^HOSP^MR||Doe^Jane||19900307|F`,
+    'PV1|1|O',
+  ];
+  const batch = (messages: string[][], count: number): string[] => [
+    'BHS|^~\\&|LAB|FAC|TRIB|FAC|20240305',
+    ...messages.flat(),
+    `BTS|${count}`,
+  ];
+
+  it('maps the messages and takes the envelope for what it is: no rejected record, no trailer in a message', () => {
+    const lines = [
+      'FHS|^~\\&|LAB|FAC|TRIB|FAC|20240305',
+      ...batch([message(1), message(2)], 2),
+      ...batch([message(3)], 1),
+      'FTS|2',
+    ];
+    const r = mapHl7v2(Buffer.from(lines.join(CR)), ctx);
+    expectReconciled(r);
+    expect([r.recordsIn, r.recordsRejected]).toEqual([3, 0]);
+    expect(r.issues).toEqual([]);
+    // The same resources as the bare messages: a trailer is not read as a segment of the message before it.
+    const bare = mapHl7v2(Buffer.from([1, 2, 3].flatMap((n) => message(n)).join(CR)), ctx);
+    expect(r.resources).toEqual(bare.resources);
+  });
+
+  it('reports a trailer that counts other than it holds, by line, and rejects lines outside any message', () => {
+    const lines = [
+      'FHS|^~\\&|LAB|FAC|TRIB|FAC|20240305',
+      ...batch([message(1), message(2)], 3), // a message lost in transfer
+      'stray text',
+      ...batch([message(3)], 1),
+      'FTS|3',
+    ];
+    const r = mapHl7v2(Buffer.from(lines.join('\r\n')), ctx);
+    expectReconciled(r);
+    expect([r.recordsIn, r.recordsMapped, r.recordsRejected]).toEqual([4, 3, 1]);
+    const byLine = (line: number) => r.issues.filter((i) => i.location?.[0] === `test.hl7:line ${line}`);
+    expect(byLine(9)).toMatchObject([
+      {
+        severity: 'error',
+        code: 'incomplete',
+        diagnostics: expect.stringMatching(/BTS-1 counts 3 .* holds 2/),
+      },
+    ]);
+    expect(byLine(10)).toMatchObject([{ severity: 'error', code: 'structure' }]);
+    expect(byLine(16)).toMatchObject([
+      { code: 'incomplete', diagnostics: expect.stringMatching(/FTS-1 counts 3 .* holds 2/) },
+    ]);
+  });
+
+  it('gives the whole file’s resources and locations for pieces carrying their first line and message ordinal', () => {
+    // No MSH-10 (ids from ordinals), a rejected message (its location names ordinal and line), CR LF and MLLP framing.
+    const messages = Array.from({ length: 9 }, (_, i) => message(i + 1, false));
+    messages[4][1] = 'PID|1';
+    messages[6][0] = `\x0b${messages[6][0]}`;
+    const lines = [
+      'FHS|^~\\&|LAB|FAC',
+      ...batch(messages.slice(0, 5), 5),
+      ...batch(messages.slice(5), 4),
+      'FTS|2',
+    ];
+    const text = lines.join('\r\n');
+    const whole = mapHl7v2(Buffer.from(text), ctx);
+    expectReconciled(whole);
+    expect(whole.recordsRejected).toBe(1);
+    // Cut before message 3 (line 9), before the second batch's header (line 18) and before message 8 (line 25).
+    const cuts = [0, 8, 18, 25, lines.length];
+    const pieces = cuts.slice(0, -1).map((from, k) => {
+      const firstRecord = 1 + lines.slice(0, from).filter((l) => /^\v?MSH/.test(l)).length;
+      const bytes = Buffer.from(
+        lines.slice(from, cuts[k + 1]).join('\r\n') + (k < cuts.length - 2 ? '\r\n' : ''),
+      );
+      return mapHl7v2(bytes, { ...ctx, firstLine: from + 1, firstRecord });
+    });
+    expect(pieces.flatMap((p) => p.resources)).toEqual(whole.resources);
+    expect(pieces.flatMap((p) => p.issues)).toEqual(whole.issues);
+    expect(whole.issues.map((i) => i.location?.[0])).toEqual(['test.hl7:message 5 (line 15):PID-3 (line 16)']);
+  });
+});

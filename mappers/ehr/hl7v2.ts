@@ -16,7 +16,7 @@ import { RecordError, RecordSink } from '../sink';
 import { toInstant, tryHl7Date, tryHl7DateTime } from '../time';
 import type { FhirResource, MapContext, MapResult } from '../types';
 import type { Hl7Message, Segment } from './hl7v2-parse';
-import { Hl7Reader, MessageScanner, decodeHl7 } from './hl7v2-parse';
+import { Hl7Reader, MessageScanner, checkEnvelope, decodeHl7 } from './hl7v2-parse';
 
 type Json = Record<string, unknown>;
 
@@ -169,14 +169,16 @@ export function mapHl7v2(bytes: Buffer, ctx: MapContext): MapResult {
       'file',
       `bytes not valid in the declared character set (${declared || 'UTF-8 default'}); replaced`,
     );
-  // Messages are read one at a time; the first read settles the orphan lines (they can only precede the first MSH).
-  const scanner = new MessageScanner(text);
+  // Messages are read one at a time; the first read settles the lines before the first MSH. Lines outside a message
+  // can follow only a batch trailer (BTS, FTS); they are rejected after the last message.
+  const scanner = new MessageScanner(text, { firstLine: ctx.firstLine, firstMessage: ctx.firstRecord });
   let msg = scanner.next();
   const { orphanLines, badLines } = scanner;
-  if (orphanLines.length)
+  const leading = orphanLines.length;
+  if (leading)
     sink.reject(
       `line ${orphanLines[0]}`,
-      `${orphanLines.length} line(s) before any MSH segment: not an HL7 v2 message`,
+      `${leading} line(s) before any MSH segment: not an HL7 v2 message`,
       'structure',
     );
   // The bad-line count is known only at the end; its warning goes here, ahead of the messages' issues.
@@ -190,6 +192,15 @@ export function mapHl7v2(bytes: Buffer, ctx: MapContext): MapResult {
     mapper.reset(msg);
     sink.record(where, build);
   }
+  if (orphanLines.length > leading)
+    sink.reject(
+      `line ${orphanLines[leading]}`,
+      `${orphanLines.length - leading} line(s) after a batch trailer and outside any message: not an HL7 v2 message`,
+      'structure',
+    );
+  // A batch whose trailer counts other than it holds lost (or gained) messages on the way: say so, by line.
+  for (const problem of checkEnvelope(scanner.envelope))
+    sink.issue('error', 'incomplete', `line ${problem.line}`, problem.message);
   if (badLines.length) {
     sink.issue(
       'warning',
