@@ -1,11 +1,17 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { Readable } from 'node:stream';
 import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadInstitutionRegistry } from '../platform/institutions';
 import { TributaryError } from '../platform/errors';
-import type { Institution } from '../schemas/institution';
+import type { Institution, SourceKind } from '../schemas/institution';
 import { mapHl7v2 } from '../mappers/ehr/hl7v2';
+import { DATA_DIR } from '../mappers/test-support/data';
+import type { FhirResource, MapResult } from '../mappers/types';
+import { mapAppleHealthStream } from '../mappers/wearable/apple-health';
 import { createConnectors, type SourcePage } from './connectors';
 
 /** File drops over a real HTTP file index: how imaging study folders become pages. */
@@ -64,6 +70,18 @@ const hl7Batch = (from: number) =>
   `BHS|^~\\&|HIS|FAC\r${hl7Messages.slice(from, from + 150).join('')}BTS|150\r`;
 const hl7File = iconv.encode(`FHS|^~\\&|HIS|FAC\r${hl7Batch(0)}${hl7Batch(150)}FTS|2\r`, 'gb18030');
 
+/**
+ * A real Apple Health export (3.8 MB) with one step count past its middle made unreadable (a rejected record names its
+ * line), and a malformed export; served at `/ahdrop/files/` and `/ahbad/files/`.
+ */
+const appleExport = (() => {
+  const text = readFileSync(path.join(DATA_DIR, 'apple-health/hkimport/export.xml'), 'utf8');
+  const at = text.indexOf('<Record type="HKQuantityTypeIdentifierStepCount"', text.length / 2);
+  const value = text.indexOf(' value="', at);
+  return Buffer.from(`${text.slice(0, value)} value="n/a${text.slice(text.indexOf('"', value + 8))}`);
+})();
+const appleMalformed = readFileSync(path.join(DATA_DIR, 'apple-health/hkimport/exportSmall_MALFORMED.xml'));
+
 let server: http.Server;
 let endpoint: string;
 
@@ -89,12 +107,25 @@ beforeAll(async () => {
         JSON.stringify({ files: [{ source: 'ehr', path: 'ehr/hl7/adt.hl7', size: hl7File.length }] }),
       );
     }
+    const exportFor = { '/ahdrop/files/': appleExport, '/ahbad/files/': appleMalformed }[req.url ?? ''];
+    if (exportFor) {
+      res.setHeader('content-type', 'application/json');
+      return res.end(
+        JSON.stringify({
+          files: [{ source: 'wearable', path: 'wearable/export.xml', size: exportFor.length }],
+        }),
+      );
+    }
     const served =
       req.url === '/csvdrop/files/ehr/his/notes.csv'
         ? csvFile
         : req.url === '/hl7drop/files/ehr/hl7/adt.hl7'
           ? hl7File
-          : undefined;
+          : req.url === '/ahdrop/files/wearable/export.xml'
+            ? appleExport
+            : req.url === '/ahbad/files/wearable/export.xml'
+              ? appleMalformed
+              : undefined;
     if (served) {
       const range = csvServer.range ? /^bytes=(\d+)-/.exec(req.headers.range ?? '') : null;
       if (!range) return res.end(served);
@@ -174,12 +205,16 @@ describe('imaging file drops', () => {
   });
 });
 
-/** Every page of an institution's EHR file drop, first to last. */
-async function ehrPages(connectors: ReturnType<typeof createConnectors>, institution: Institution) {
+/** Every page of an institution's EHR (or another source's) file drop, first to last. */
+async function ehrPages(
+  connectors: ReturnType<typeof createConnectors>,
+  institution: Institution,
+  source: SourceKind = 'ehr',
+) {
   const pages: SourcePage[] = [];
   let cursor: string | undefined;
   do {
-    const page = await connectors.fetchPage({ endpoint, institution, source: 'ehr', cursor, pageSize: 1 });
+    const page = await connectors.fetchPage({ endpoint, institution, source, cursor, pageSize: 1 });
     pages.push(page);
     cursor = page.nextCursor;
   } while (cursor);
@@ -292,5 +327,91 @@ describe('an HL7 v2 batch file larger than a page', () => {
       expect(mapped.flatMap((m) => m.issues)).toEqual(whole.issues);
       expect(mapped.reduce((n, m) => n + m.recordsIn, 0)).toBe(300);
     }
+  });
+});
+
+describe('an Apple Health export larger than a page', () => {
+  const apple = loadInstitutionRegistry().institutions.find((i) => i.wearable.format === 'apple-health')!;
+  const ctx = { institution: apple.id, sourceFile: 'wearable/export.xml', subjectMrn: 'M1' };
+  const map = (bytes: Buffer, extra: { firstLine?: number; firstRecord?: number } = {}) =>
+    mapAppleHealthStream(Readable.from([bytes]), { ...ctx, ...extra });
+
+  it('goes in pieces of whole top-level records inside the root element, mapping to the whole file’s records', async () => {
+    const whole = await map(appleExport);
+    expect(whole.issues.filter((i) => i.severity === 'error').map((i) => i.location?.[0])).toEqual([
+      expect.stringMatching(/^wearable\/export\.xml:line \d{4,} Record:value$/),
+    ]);
+    const ids = (rs: FhirResource[]) => rs.map((r) => `${r.resourceType}/${r.id}`);
+    // Heart-rate windows are the resources whose ids are numbered per piece: the rest keep theirs.
+    const renumbered = new Set(ids((await map(appleExport, { firstRecord: 1 })).resources));
+    const windowIds = new Set(ids(whole.resources).filter((id) => !renumbered.has(id)));
+    expect(windowIds.size).toBeGreaterThan(10);
+    const kept = ids(whole.resources).filter((id) => !windowIds.has(id));
+    const body = appleExport.indexOf('<Record');
+    for (const range of [true, false]) {
+      csvServer.range = range;
+      const connectors = createConnectors({ ratePerSecond: 1000, pageBytes: 256 * 1024 });
+      const pieces = (await ehrPages(connectors, { ...apple, id: 'ahdrop' }, 'wearable')).flatMap(
+        (p) => p.parts,
+      );
+      expect(pieces.length).toBeGreaterThan(10);
+      const rootTag = Buffer.from('<HealthData locale="en_US">');
+      const bodies = pieces.map((p, k) => {
+        expect(p.bytes.subarray(0, rootTag.length)).toEqual(rootTag);
+        const end = k < pieces.length - 1 ? p.bytes.length - '</HealthData>'.length : p.bytes.length;
+        return p.bytes.subarray(rootTag.length, end);
+      });
+      // Every byte from the first record on, once, in order; each piece starts at a top-level element.
+      expect(Buffer.concat(bodies).equals(appleExport.subarray(body))).toBe(true);
+      for (const b of bodies) expect(b.subarray(0, 8).toString()).toMatch(/^<(Record|Workout|Correlation)\b/);
+      const mapped: MapResult[] = [];
+      for (const p of pieces)
+        mapped.push(await map(p.bytes, { firstLine: p.firstLine, firstRecord: p.firstRecord }));
+      const sum = (f: (r: MapResult) => number) => mapped.reduce((n, r) => n + f(r), 0);
+      expect([sum((r) => r.recordsIn), sum((r) => r.recordsMapped)]).toEqual([
+        whole.recordsIn,
+        whole.recordsMapped,
+      ]);
+      // Records map to the same resources; a heart-rate window cut by a piece boundary is two Observations, each
+      // with an id of its own.
+      const pieceResources = mapped.flatMap((r) => r.resources);
+      const pieceIds = new Set(ids(pieceResources));
+      expect(kept.filter((id) => !pieceIds.has(id))).toEqual([]);
+      const keptIds = new Set(kept);
+      const windows = [...pieceIds].filter((id) => !keptIds.has(id));
+      expect(windows.length).toBeGreaterThanOrEqual(windowIds.size);
+      expect(windows.every((id) => id.startsWith('Observation/'))).toBe(true);
+      // Ids are as unique as the whole file's (the export repeats some records word for word; Devices repeat per piece).
+      const repeats = (rs: FhirResource[]) => {
+        const list = ids(rs.filter((r) => r.resourceType !== 'Device'));
+        return list.length - new Set(list).size;
+      };
+      expect(repeats(pieceResources)).toBe(repeats(whole.resources)); // Locations are the file's lines: the same issues as the whole file's (Food correlations counted per piece).
+      const located = (r: MapResult[]) =>
+        r.flatMap((m) => m.issues).filter((i) => i.severity !== 'information');
+      expect(located(mapped)).toEqual(located([whole]));
+    }
+  });
+
+  it('reads a malformed export in pieces up to where it breaks, then the rest whole: the break is located in the file', async () => {
+    const whole = await map(appleMalformed);
+    const fatal = whole.issues.find((i) => i.severity === 'fatal')!;
+    const connectors = createConnectors({ ratePerSecond: 1000, pageBytes: 1024 });
+    const pieces = (await ehrPages(connectors, { ...apple, id: 'ahbad' }, 'wearable')).flatMap(
+      (p) => p.parts,
+    );
+    expect(pieces.length).toBeGreaterThan(3);
+    const mapped: MapResult[] = [];
+    for (const p of pieces)
+      mapped.push(await map(p.bytes, { firstLine: p.firstLine, firstRecord: p.firstRecord }));
+    const fatals = mapped.flatMap((m) => m.issues).filter((i) => i.severity === 'fatal');
+    expect(fatals.map((i) => i.location)).toEqual([fatal.location]);
+    expect(mapped.reduce((n, r) => n + r.recordsMapped, 0)).toBe(whole.recordsMapped);
+    // Past the file limit with no boundary in sight, the rest is refused by name instead of read whole.
+    const small = createConnectors({ ratePerSecond: 1000, pageBytes: 1024, maxFileBytes: 8192 });
+    const refused = await ehrPages(small, { ...apple, id: 'ahbad' }, 'wearable').catch((e: unknown) => e);
+    expect((refused as TributaryError).message).toMatch(
+      /^wearable\/export\.xml: no record boundary within 8192 bytes/,
+    );
   });
 });

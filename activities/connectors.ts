@@ -1,6 +1,7 @@
 import { Client as FhirClient } from 'fhir-kit-client';
 import { z } from 'zod';
 import { createDicomWebClient, jsonValue, type DicomJson, type DicomWebClient } from '../imaging/dicomweb';
+import { FlatXmlScanner, XmlScanError } from '../mappers/wearable/xml-scan';
 import { parseAtEdge } from '../platform/config';
 import { TributaryError, toError } from '../platform/errors';
 import { readBodyWithin, tooLargeError } from '../platform/http-body';
@@ -212,11 +213,12 @@ export function createConnectors(options: HttpOptions = {}) {
     where: string,
     headers: Record<string, string>,
     accept: (status: number) => boolean = () => false,
+    signal?: AbortSignal,
   ): Promise<Response> {
     await limit(institution);
     let res: Response;
     try {
-      res = await doFetch(url, { headers });
+      res = await doFetch(url, { headers, signal });
     } catch (e) {
       throw new TributaryError(
         `${where}: request failed (${(toError(e).cause as { code?: string } | undefined)?.code ?? 'network'})`,
@@ -263,8 +265,10 @@ export function createConnectors(options: HttpOptions = {}) {
     return authorized(auth, async (bearer) => {
       const headers = bearerHeaders(bearer);
       if (from > 0) headers.range = `bytes=${from}-`;
+      // Stopping early aborts the request, so the connection is closed rather than left with the rest of the file.
+      const abort = new AbortController();
       // Range Not Satisfiable: `from` is the end of the file.
-      const res = await send(institution, url, where, headers, (status) => status === 416);
+      const res = await send(institution, url, where, headers, (status) => status === 416, abort.signal);
       if (res.status === 416) {
         await res.arrayBuffer().catch(() => undefined);
         return;
@@ -283,7 +287,10 @@ export function createConnectors(options: HttpOptions = {}) {
             at += skip;
             if (!chunk.length) continue;
           }
-          if (consume(chunk, at)) return;
+          if (consume(chunk, at)) {
+            abort.abort();
+            return;
+          }
           at += chunk.length;
         }
       } finally {
@@ -377,6 +384,13 @@ export function createConnectors(options: HttpOptions = {}) {
     await readFrom(institution, url, where, undefined, from, (chunk, at) => {
       chunks.push(Buffer.from(chunk));
       next = cutter(chunk, at, (cut) => cut - from >= maxBytes);
+      // No record boundary in sight (an unclosed CSV quote, XML that stopped being well-formed): the rest would be
+      // read into memory whole; past the file limit, refuse it instead.
+      if (next === undefined && at + chunk.length - from > maxFileBytes)
+        throw new TributaryError(
+          `${where}: no record boundary within ${maxFileBytes} bytes after byte ${from} (an unclosed quote, or markup that is not well-formed?); the file cannot be read in pieces`,
+          { code: 'too-costly', location: where, nonRetryable: true },
+        );
       return next !== undefined;
     });
     const bytes = Buffer.concat(chunks);
@@ -433,47 +447,136 @@ export function createConnectors(options: HttpOptions = {}) {
   }
 
   /**
+   * The start of an Apple Health export, up to its first top-level record (past the DTD, ExportDate and Me): the root
+   * element's start tag, rebuilt, and where the first record starts. Undefined when there is no record, or the XML
+   * breaks before the first: then the file is read whole and the mapper reports where it breaks.
+   */
+  async function readXmlHead(
+    institution: string,
+    url: string,
+    where: string,
+  ): Promise<{ root: string; rootTag: Buffer; body: number; bodyLine: number } | undefined> {
+    const chunks: Buffer[] = [];
+    let depth = 0;
+    let root: { name: string; attrs: Record<string, string> } | undefined;
+    let body: number | undefined;
+    const scanner = new FlatXmlScanner({
+      open: (name, attrs, _line, start) => {
+        depth++;
+        if (depth === 1) root = { name, attrs };
+        else if (depth === 2 && body === undefined && name !== 'ExportDate' && name !== 'Me') body = start;
+      },
+      close: () => void depth--,
+    });
+    let broken = false;
+    await readFrom(institution, url, where, undefined, 0, (chunk) => {
+      chunks.push(Buffer.from(chunk));
+      try {
+        scanner.write(chunk);
+      } catch (e) {
+        if (!(e instanceof XmlScanError)) throw e;
+        broken = true;
+      }
+      return broken || body !== undefined;
+    });
+    // Broken after the first record: the pieces before the break are still whole records.
+    if (body === undefined || !root) return undefined;
+    const attrs = Object.entries(root.attrs).map(([k, v]) => ` ${k}="${escapeXmlAttribute(v)}"`);
+    return {
+      root: root.name,
+      rootTag: Buffer.from(`<${root.name}${attrs.join('')}>`),
+      body,
+      bodyLine: 1 + countNewlines(Buffer.concat(chunks).subarray(0, body)),
+    };
+  }
+
+  /**
    * One piece of a file larger than a page, about pageBytes from the cursor's byte: HIS CSV, whole records with the
-   * file's header; HL7 v2, whole messages (a batch header stays with its first message).
+   * file's header; HL7 v2, whole messages (a batch header stays with its first message); Apple Health, whole
+   * top-level records inside the root element's start and end tags.
    */
   async function fetchFilePiece(
     req: FetchPageRequest,
     files: { path: string; url: string; size?: number }[],
     cursor: z.infer<typeof fileCursorSchema>,
-    format: 'his-csv' | 'hl7v2',
+    format: PieceFormat,
   ): Promise<SourcePage> {
     const file = files[cursor.i];
-    const csv = format === 'his-csv';
-    const header = csv ? await readCsvHeader(req.institution.id, file.url, file.path) : Buffer.alloc(0);
-    const from = cursor.b ?? header.length;
-    const firstLine = cursor.l ?? 1 + countCsvLines(header);
-    const firstRecord = cursor.r ?? 1;
-    const cutter = csv ? createCsvCutter() : createHl7Cutter(from);
-    const piece = await readPiece(req.institution.id, file.url, file.path, from, pageBytes, cutter);
-    req.onProgress?.(`${cursor.i}:${from}`);
-    let next: z.infer<typeof fileCursorSchema> | undefined;
-    if (piece.next !== undefined) {
-      if (csv) next = { i: cursor.i, b: piece.next, l: firstLine + countCsvLines(piece.bytes) };
-      else {
-        const counted = countHl7LinesAndMessages(piece.bytes);
-        next = {
-          i: cursor.i,
-          b: piece.next,
-          l: firstLine + counted.lines,
-          r: firstRecord + counted.messages,
-        };
-      }
-    } else if (cursor.i + 1 < files.length) next = { i: cursor.i + 1 };
-    return {
+    const institution = req.institution.id;
+    const afterFile = cursor.i + 1 < files.length ? { i: cursor.i + 1 } : undefined;
+    const page = (
+      part: SourcePage['parts'][number],
+      next?: z.infer<typeof fileCursorSchema>,
+    ): SourcePage => ({
       format,
       sourceFile: file.path,
-      parts: [
-        csv
-          ? { name: file.path, bytes: Buffer.concat([header, piece.bytes]), firstLine }
-          : { name: file.path, bytes: piece.bytes, firstLine, firstRecord },
-      ],
+      parts: [part],
       nextCursor: next ? JSON.stringify(next) : undefined,
-    };
+    });
+    if (format === 'his-csv') {
+      const header = await readCsvHeader(institution, file.url, file.path);
+      const from = cursor.b ?? header.length;
+      const firstLine = cursor.l ?? 1 + countNewlines(header);
+      const piece = await readPiece(institution, file.url, file.path, from, pageBytes, createCsvCutter());
+      req.onProgress?.(`${cursor.i}:${from}`);
+      return page(
+        { name: file.path, bytes: Buffer.concat([header, piece.bytes]), firstLine },
+        piece.next !== undefined
+          ? { i: cursor.i, b: piece.next, l: firstLine + countNewlines(piece.bytes) }
+          : afterFile,
+      );
+    }
+    if (format === 'hl7v2') {
+      const from = cursor.b ?? 0;
+      const firstLine = cursor.l ?? 1;
+      const firstRecord = cursor.r ?? 1;
+      const piece = await readPiece(institution, file.url, file.path, from, pageBytes, createHl7Cutter(from));
+      req.onProgress?.(`${cursor.i}:${from}`);
+      const counted = countHl7LinesAndMessages(piece.bytes);
+      return page(
+        { name: file.path, bytes: piece.bytes, firstLine, firstRecord },
+        piece.next !== undefined
+          ? { i: cursor.i, b: piece.next, l: firstLine + counted.lines, r: firstRecord + counted.messages }
+          : afterFile,
+      );
+    }
+    const head = await readXmlHead(institution, file.url, file.path);
+    if (!head) {
+      if (cursor.b !== undefined)
+        throw new TributaryError(
+          `${file.path}: changed since its first piece was read (its start is no longer an export)`,
+          {
+            code: 'processing',
+            location: file.path,
+            nonRetryable: true,
+          },
+        );
+      const bytes = await get(institution, file.url, file.path, undefined, maxFileBytes);
+      return page({ name: file.path, bytes }, afterFile);
+    }
+    const from = cursor.b ?? head.body;
+    const firstLine = cursor.l ?? head.bodyLine;
+    const firstRecord = cursor.r ?? 1;
+    const xml = createXmlCutter(head.rootTag, from);
+    const piece = await readPiece(institution, file.url, file.path, from, pageBytes, xml.cutter);
+    req.onProgress?.(`${cursor.i}:${from}`);
+    const last = piece.next === undefined;
+    const bytes = Buffer.concat([
+      head.rootTag,
+      piece.bytes,
+      last ? Buffer.alloc(0) : Buffer.from(`</${head.root}>`),
+    ]);
+    return page(
+      { name: file.path, bytes, firstLine, firstRecord },
+      last
+        ? afterFile
+        : {
+            i: cursor.i,
+            b: piece.next!,
+            l: firstLine + countNewlines(piece.bytes),
+            r: firstRecord + xml.records(),
+          },
+    );
   }
 
   /** File drops: up to filesPerPage files per page; imaging: whole study folders, up to filesPerPage instances. */
@@ -483,10 +586,10 @@ export function createConnectors(options: HttpOptions = {}) {
       : { i: 0 };
     const files = await listFiles(req.endpoint, req.institution.id, req.source);
     const format = formatOf(req.institution, req.source);
-    // A CSV dump or an HL7 batch file past a page's bytes goes in pieces of whole records (other formats are read
-    // whole, up to maxFileBytes).
+    // A CSV dump, an HL7 batch file or an Apple Health export past a page's bytes goes in pieces of whole records
+    // (other formats are read whole, up to maxFileBytes).
     if (
-      (format === 'his-csv' || format === 'hl7v2') &&
+      isPieceFormat(format) &&
       files[cursor.i] &&
       (cursor.b !== undefined || (files[cursor.i].size ?? 0) > pageBytes)
     )
@@ -986,6 +1089,11 @@ function csvRecordEnds(
  */
 type PieceCutter = (chunk: Buffer, at: number, stop: (cut: number) => boolean) => number | undefined;
 
+/** Formats a file drop may split into pieces of whole records. */
+type PieceFormat = 'his-csv' | 'hl7v2' | 'apple-health';
+const isPieceFormat = (format: string): format is PieceFormat =>
+  format === 'his-csv' || format === 'hl7v2' || format === 'apple-health';
+
 /** CSV: after a record's line end. */
 function createCsvCutter(): PieceCutter {
   const state = { inQuotes: false };
@@ -995,8 +1103,8 @@ function createCsvCutter(): PieceCutter {
   };
 }
 
-/** Line ends in a CSV piece (a quoted line break counts: locations are editor lines). */
-function countCsvLines(bytes: Buffer): number {
+/** LF line ends (CSV: a quoted line break counts, as an editor shows it; XML: as the scanner counts lines). */
+function countNewlines(bytes: Buffer): number {
   let n = 0;
   for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) n++;
   return n;
@@ -1062,6 +1170,49 @@ function createHl7Cutter(from: number): PieceCutter {
     }
     return undefined;
   };
+}
+
+/**
+ * Apple Health (any XML under one root): before a top-level element (a child of the root). The scanner is given the
+ * root's start tag first, so a piece from the middle of the file is read at the right depth; `records()` counts the
+ * top-level elements before the cut. XML that stops being well-formed has no more cut points.
+ */
+function createXmlCutter(rootTag: Buffer, from: number): { cutter: PieceCutter; records: () => number } {
+  let depth = 0;
+  let records = 0;
+  let cut: number | undefined;
+  let stop: (cut: number) => boolean = () => false;
+  let broken = false;
+  // Scanner offsets count the root tag first: file position = offset + shift.
+  const shift = from - rootTag.length;
+  const scanner = new FlatXmlScanner({
+    open: (_name, _attrs, _line, start) => {
+      depth++;
+      if (depth !== 2 || cut !== undefined) return;
+      if (start + shift > from && stop(start + shift)) cut = start + shift;
+      else records++;
+    },
+    close: () => void depth--,
+  });
+  scanner.write(rootTag);
+  return {
+    cutter: (chunk, _at, stopAt) => {
+      if (broken) return undefined;
+      stop = stopAt;
+      try {
+        scanner.write(chunk);
+      } catch (e) {
+        if (!(e instanceof XmlScanError)) throw e;
+        broken = true;
+      }
+      return cut;
+    },
+    records: () => records,
+  };
+}
+
+function escapeXmlAttribute(value: string): string {
+  return value.replace(/[&<"\t\n\r]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** Lines (ends at CR, LF or CR LF) and messages (as the reader counts them) in whole lines of an HL7 v2 file. */

@@ -94,6 +94,7 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
       fetch: options.fetch,
       filesPerPage: options.filesPerPage,
       maxFileBytes: config.env.TRIBUTARY_MAX_FILE_MB * 2 ** 20,
+      pageBytes: Math.max(1, Math.round(config.env.TRIBUTARY_PAGE_MB * 2 ** 20)),
       fhirMode: options.fhirMode,
       imagingMode: options.imagingMode,
     }),
@@ -143,4 +144,3 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
 export function createIngestActivitiesFromConfig(config: Config, options?: IngestDepsOptions) {
   return createIngestActivities(createIngestDeps(config, options));
 }
-

@@ -57,10 +57,14 @@ export interface MapContext {
    * A piece of a larger file, with locations counted in the file: FHIR NDJSON (mapFile with a batch handler), the
    * bytes are lines of `sourceFile` from this line on; HIS CSV (a file drop split into pages), the header line, then
    * lines of the file from this line on; HL7 v2 (a file drop split into pages at message starts), lines of the file
-   * from this line on.
+   * from this line on; Apple Health, the root element's start tag, then the file's top-level elements from this
+   * line on, then the root's end tag.
    */
   firstLine?: number;
-  /** A piece of a larger HL7 v2 file: the ordinal of its first message in the file (message locations, ids). */
+  /**
+   * A piece of a larger file: the ordinal of its first record in the file. HL7 v2: its first message (locations, ids
+   * of messages without MSH-10); Apple Health: its first top-level element (window ids are numbered per piece).
+   */
   firstRecord?: number;
 }
 

@@ -45,6 +45,11 @@ export const envSchema = z.object({
    * mapping holds about 7 times its size (activities/connectors.ts).
    */
   TRIBUTARY_MAX_FILE_MB: z.coerce.number().int().min(1).max(1_000_000).default(256),
+  /**
+   * How much of a file drop one page holds, in MiB (fractions allowed): a page stops before its files pass it, and a
+   * larger HIS CSV dump, HL7 v2 batch file or Apple Health export goes in pieces of about this size.
+   */
+  TRIBUTARY_PAGE_MB: z.coerce.number().positive().max(1_000_000).default(64),
   /** Publishing to a FHIR server (`ingest run --fhir-server`): entries per bundle, and the bundle type it takes. */
   TRIBUTARY_FHIR_BUNDLE_MAX: z.coerce.number().int().min(1).max(10_000).default(500),
   TRIBUTARY_FHIR_BUNDLE_TYPE: z.enum(['transaction', 'batch']).default('transaction'),

@@ -146,7 +146,9 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
   const pollsBeforeDone = opts.exportPollsBeforeDone ?? 1;
   const maxPage = opts.maxPageSize ?? 500;
 
-  const app = Fastify({ logger: false });
+  // close() ends every connection: a client that stopped reading a file early (a piece of a large file) leaves the
+  // file's response unfinished on a kept-alive connection, which a plain close waited about a minute for.
+  const app = Fastify({ logger: false, forceCloseConnections: true });
   const baseOf = (req: FastifyRequest) => `http://${req.headers.host ?? `${opts.host ?? '127.0.0.1'}`}`;
 
   app.addHook('onRequest', async (req, reply) => {

@@ -296,6 +296,8 @@ describe('mapHl7v2 on a batch file (FHS, BHS ... BTS, FTS: HL7 v2 2.10.3)', () =
     });
     expect(pieces.flatMap((p) => p.resources)).toEqual(whole.resources);
     expect(pieces.flatMap((p) => p.issues)).toEqual(whole.issues);
-    expect(whole.issues.map((i) => i.location?.[0])).toEqual(['test.hl7:message 5 (line 15):PID-3 (line 16)']);
+    expect(whole.issues.map((i) => i.location?.[0])).toEqual([
+      'test.hl7:message 5 (line 15):PID-3 (line 16)',
+    ]);
   });
 });

@@ -172,3 +172,33 @@ describe('mapAppleHealthStream', () => {
     ]);
   });
 });
+
+describe('mapAppleHealthStream on pieces of a larger export (a file drop split into pages)', () => {
+  const sample = (minute: number, v: number, bad = false) =>
+    `<Record type="HKQuantityTypeIdentifierHeartRate" sourceName="W" unit="count/min" startDate="2024-01-01 08:${String(minute).padStart(2, '0')}:00 +0000" endDate="2024-01-01 08:${String(minute).padStart(2, '0')}:00 +0000" value="${bad ? 'n/a' : v}"/>`;
+  /** A piece as the connector makes it: the root's start tag, whole records from a file line, the root's end tag. */
+  const piece = (records: string[]) =>
+    Readable.from([Buffer.from(`<HealthData locale="en_US">${records.join('\n')}\n</HealthData>`)]);
+
+  it('locates records by the file’s lines and gives a window cut by a piece boundary an id per piece', async () => {
+    const first = await mapAppleHealthStream(piece([0, 1, 2].map((m) => sample(m, 60 + m))), {
+      ...ctx,
+      firstLine: 84,
+      firstRecord: 1,
+    });
+    const second = await mapAppleHealthStream(piece([sample(3, 63), sample(4, 0, true), sample(5, 65)]), {
+      ...ctx,
+      firstLine: 87,
+      firstRecord: 4,
+    });
+    for (const r of [first, second]) expectReconciled(r);
+    // One hour's window in two pieces: two Observations, each with its own samples and id.
+    const [a] = byType(first, 'Observation');
+    const [b] = byType(second, 'Observation');
+    expect(a.effectivePeriod).toEqual(b.effectivePeriod);
+    expect(a.id).not.toBe(b.id);
+    expect([first.recordsMapped, second.recordsMapped, second.recordsRejected]).toEqual([3, 2, 1]);
+    // The rejected sample is on line 88 of the file, the second line of its piece.
+    expect(second.issues.map((i) => i.location?.[0])).toEqual(['export.xml:line 88 Record:value']);
+  });
+});

@@ -348,7 +348,15 @@ class AppleHealthMapper {
       () => [
         ...w.devices,
         windowObservation({
-          id: stableId(this.ctx.institution, 'apple-window', this.ctx.sourceFile, w.key, seq),
+          // A piece of a larger export (firstRecord) numbers its windows apart from the other pieces': a window cut
+          // by a piece boundary becomes two Observations, never one id for two windows.
+          id: stableId(
+            this.ctx.institution,
+            'apple-window',
+            this.ctx.sourceFile,
+            w.key,
+            this.ctx.firstRecord === undefined ? seq : `${this.ctx.firstRecord}.${seq}`,
+          ),
           measureName,
           windowStart: w.start,
           windowMs: this.windowMs,
@@ -559,9 +567,11 @@ export async function mapAppleHealthStream(
   onBatch?: BatchHandler,
 ): Promise<MapResult> {
   const mapper = new AppleHealthMapper(ctx);
+  // A piece of a larger export is its root element's start tag on line 1, then the file's bytes from `firstLine` on.
+  const shift = (ctx.firstLine ?? 1) - 1;
   // Entity declarations in the internal DTD are never expanded (a reference to one is an error): no entity bombs.
   const scanner = new FlatXmlScanner({
-    open: (name, attrs, line) => mapper.open(name, attrs, line),
+    open: (name, attrs, line) => mapper.open(name, attrs, line + shift),
     close: (name) => mapper.close(name),
   });
   let parseError: { message: string; line: number; column: number; offset: number } | undefined;
@@ -588,11 +598,13 @@ export async function mapAppleHealthStream(
     else parseError = { message: toError(e).name, ...scanner.position };
   }
   if (parseError) {
+    // In a piece, the offset would count from the piece's start: the line is the file's.
+    const at = ctx.firstLine === undefined ? ` at byte offset ${parseError.offset}` : '';
     mapper.sink.issue(
       'fatal',
       'structure',
-      `line ${parseError.line} column ${parseError.column}`,
-      `XML is not well-formed (${parseError.message}) at byte offset ${parseError.offset}; parsing stopped, records after this point are not read`,
+      `line ${parseError.line + shift} column ${parseError.column}`,
+      `XML is not well-formed (${parseError.message})${at}; parsing stopped, records after this point are not read`,
     );
   }
   mapper.finish();

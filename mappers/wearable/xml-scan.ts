@@ -13,7 +13,8 @@
  */
 
 export interface XmlScanHandler {
-  open(name: string, attrs: Record<string, string>, line: number): void;
+  /** `start`: the absolute byte offset of the tag's `<` in the stream. */
+  open(name: string, attrs: Record<string, string>, line: number, start: number): void;
   close(name: string): void;
 }
 
@@ -281,7 +282,7 @@ export class FlatXmlScanner {
           if (this.seenRoot) this.failInTag('text data outside of root node.', tag, pos, 0, line, lineStart);
           this.seenRoot = true;
         }
-        this.handler.open(name, attrs, line);
+        this.handler.open(name, attrs, line, this.base + pos);
         if (selfClosing) {
           this.handler.close(name);
           if (this.stack.length === 0) this.rootClosed = true;
