@@ -1064,15 +1064,19 @@ function csvRecordEnds(
   stop: (end: number) => boolean,
 ): number | undefined {
   let pos = 0;
+  // The next quote and line feed at or after pos (-1: none left), searched again only once pos passes them: a chunk
+  // without quotes is not read to its end once per line.
+  let quote = -2;
+  let nl = -2;
   for (;;) {
-    const quote = buf.indexOf(0x22, pos);
+    if (quote !== -1 && quote < pos) quote = buf.indexOf(0x22, pos);
     if (state.inQuotes) {
       if (quote < 0) return undefined;
       state.inQuotes = false;
       pos = quote + 1;
       continue;
     }
-    const nl = buf.indexOf(0x0a, pos);
+    if (nl !== -1 && nl < pos) nl = buf.indexOf(0x0a, pos);
     if (nl >= 0 && (quote < 0 || nl < quote)) {
       if (stop(nl + 1)) return nl + 1;
       pos = nl + 1;
@@ -1130,6 +1134,7 @@ function hl7LineKind(head: string, complete: boolean): 'MSH' | 'BHS' | 'FHS' | u
  * GB 18030 character, so the byte after one starts a character. `from`: where reading starts, a line start.
  */
 function createHl7Cutter(from: number): PieceCutter {
+  const lineEnds = createLineEnds();
   let lineStart = from;
   /** The current line's first bytes (up to 8), while they are being read; undefined once the line is judged. */
   let head: string | undefined = '';
@@ -1160,15 +1165,34 @@ function createHl7Cutter(from: number): PieceCutter {
           continue;
         }
       }
-      const cr = chunk.indexOf(0x0d, i);
-      const lf = chunk.indexOf(0x0a, i);
-      const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+      const end = lineEnds.next(chunk, i);
       if (end < 0) return undefined;
       i = end + 1;
       lineStart = at + i;
       head = '';
     }
     return undefined;
+  };
+}
+
+/**
+ * The next CR or LF of a buffer at or after a position, remembering the next of each: a file with CR line ends has
+ * no LF, and searching for one afresh on every line would read the rest of the buffer each time.
+ */
+function createLineEnds(): { next(buf: Buffer, from: number): number } {
+  let of: Buffer | undefined;
+  let cr = -1;
+  let lf = -1;
+  return {
+    next(buf, from) {
+      if (buf !== of) {
+        of = buf;
+        cr = lf = -2;
+      }
+      if (cr !== -1 && cr < from) cr = buf.indexOf(0x0d, from);
+      if (lf !== -1 && lf < from) lf = buf.indexOf(0x0a, from);
+      return cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+    },
   };
 }
 
@@ -1220,19 +1244,18 @@ function countHl7LinesAndMessages(bytes: Buffer): { lines: number; messages: num
   let lines = 0;
   let messages = 0;
   let start = 0;
+  const lineEnds = createLineEnds();
   while (start < bytes.length) {
     let s = start;
     if (bytes[s] === 0x0b) s++;
     if (bytes[s] === 0xef && bytes[s + 1] === 0xbb && bytes[s + 2] === 0xbf) s += 3; // a UTF-8 BOM, as the reader
 
-    const cr = bytes.indexOf(0x0d, start);
-    const lf = bytes.indexOf(0x0a, start);
-    const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+    const end = lineEnds.next(bytes, start);
     const e = end < 0 ? bytes.length : end;
     if (hl7LineKind(bytes.toString('latin1', s, Math.min(e, s + 8)), true) === 'MSH') messages++;
     if (end < 0) break;
     lines++;
-    start = end === cr && bytes[end + 1] === 0x0a ? end + 2 : end + 1;
+    start = bytes[end] === 0x0d && bytes[end + 1] === 0x0a ? end + 2 : end + 1;
   }
   return { lines, messages };
 }
