@@ -66,7 +66,7 @@ describe('assessReleaseRisk', () => {
     fs.writeFileSync(path.join(runDir, 'fhir', 'Patient.inst-a.ehr.p1.ndjson'), '{"resourceType":"Pat\n');
     await expect(
       assessReleaseRisk(runDir, { institutions: ['inst-a'], tallyFor: tallyFor(5) }),
-    ).rejects.toThrow(/published line 1 is not JSON/);
+    ).rejects.toThrow(/^fhir\/Patient\.inst-a\.ehr\.p1\.ndjson: line 1 is not JSON$/);
   });
 
   it('reports an empty release when nothing was published', async () => {

@@ -1,11 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { tallyPatientFile } from '../deid/release-risk';
 import type { RiskTally } from '../deid/risk';
 import type { KAnonymityReport } from '../deid/types';
-import type { FhirResource } from '../mappers/types';
 import { TributaryError } from '../platform/errors';
 import { writeFileAtomic } from '../platform/files';
-import { forEachLine } from '../platform/read-lines';
 
 export interface BulkManifest {
   transactionTime: string;
@@ -91,24 +90,7 @@ export async function assessReleaseRisk(
       });
     let t = tallies.get(institution);
     if (!t) tallies.set(institution, (t = { tally: options.tallyFor(institution), seen: new Set() }));
-    const { tally, seen } = t;
-    await forEachLine(path.join(fhirDir, name), (text, lineNo) => {
-      if (!text) return;
-      let patient: FhirResource;
-      try {
-        patient = JSON.parse(text) as FhirResource;
-      } catch {
-        throw new TributaryError(`published line ${lineNo} is not JSON`, {
-          code: 'structure',
-          location: `fhir/${name}`,
-          nonRetryable: true,
-        });
-      }
-      const id = typeof patient.id === 'string' ? patient.id : `line:${name}:${lineNo}`;
-      if (seen.has(id)) return;
-      seen.add(id);
-      tally.add(patient);
-    });
+    await tallyPatientFile(path.join(fhirDir, name), `fhir/${name}`, t.tally, t.seen);
     options.onFile?.(++done);
   }
   const risk: ReleaseRisk = { institutions: {} };

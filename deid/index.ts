@@ -396,6 +396,33 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
   b.outputs.push(out);
 }
 
+/** A policy's k-anonymity settings: its k (default 5) and quasi-identifiers (default age band, sex, region). */
+function riskSettingsOf(policy: Policy): { k: number; quasiIdentifiers: QuasiIdentifier[] } {
+  return {
+    k: policy.risk?.k ?? 5,
+    quasiIdentifiers: (policy.risk?.quasiIdentifiers ?? ['age-band', 'sex', 'region']) as QuasiIdentifier[],
+  };
+}
+
+/**
+ * A k-anonymity tally with a profile's (or policy file's) settings, for assessing a release without
+ * de-identifying it (`tributary deid risk`): no key is needed to count classes.
+ */
+export function createReleaseRiskTally(options: {
+  profile: ProfileName;
+  policy?: Policy;
+  k?: number;
+  referenceDate?: Date;
+}): RiskTally {
+  const policy = options.policy ?? loadProfile(options.profile);
+  const merged = compilePolicy(
+    policy,
+    options.policy ? `policy ${policy.name}` : `profile ${options.profile}`,
+  ).policy;
+  const settings = riskSettingsOf(merged);
+  return createRiskTally({ ...settings, k: options.k ?? settings.k, referenceDate: options.referenceDate });
+}
+
 export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   const policy = options.policy ?? loadProfile(options.profile);
   const compiled: CompiledPolicy = compilePolicy(
@@ -411,12 +438,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   const checkTextDates = !(merged.text?.keepTypes ?? []).includes('date');
   const restrictedZip3 = new Set(merged.generalize?.restrictedZip3 ?? []);
 
-  const riskK = merged.risk?.k ?? 5;
-  const quasiIdentifiers = (merged.risk?.quasiIdentifiers ?? [
-    'age-band',
-    'sex',
-    'region',
-  ]) as QuasiIdentifier[];
+  const { k: riskK, quasiIdentifiers } = riskSettingsOf(merged);
 
   const linkageOf = (patient: FhirResource, institution: string): string =>
     linkageWith(keys, patient, institution);

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { createKeyService, loadDeidKey } from '../../deid/key-service';
 import { loadProfile, profileNames, readPolicyFile } from '../../deid/policy';
+import { createReleaseRiskTally } from '../../deid/index';
 import { deidentifyNdjson } from '../../deid/ndjson-run';
+import { assessCumulativeRelease } from '../../deid/release-risk';
 import { scrubText } from '../../deid/text-scrubber';
 import type { ProfileName } from '../../deid/types';
 import { loadConfig } from '../../platform/config';
@@ -106,6 +108,61 @@ few seconds, and outputs appear under their names when the run is done (<name>.p
         if (t.quarantined > 0) process.exitCode = 3;
       },
     );
+  deid
+    .command('risk')
+    .description(
+      'k-anonymity of a release made of several outputs (runs of one study, Bulk exports): Patients counted once',
+    )
+    .requiredOption(
+      '--in <path>',
+      'a published output: a run folder, a Bulk export folder or a Patient NDJSON file (repeat: oldest first)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option(
+      '--profile <name>',
+      `k and quasi-identifiers of a built-in profile: ${profileNames.join(', ')}`,
+      'safe-harbor',
+    )
+    .option('--policy <file>', 'take k and quasi-identifiers from a policy file instead')
+    .option('--k <n>', 'the k wanted (default: the policy’s)', (v: string) => {
+      const k = Number(v);
+      if (!Number.isInteger(k) || k < 1)
+        throw new TributaryError('--k must be a whole number of at least 1', {
+          code: 'invalid',
+          nonRetryable: true,
+        });
+      return k;
+    })
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      `
+Each run of an incremental pull is a release of its own (ingest writes its risk.json); a study that received several
+holds them together, and its k can be smaller than any run's. This reads every Patient*.ndjson under the inputs,
+counts a Patient in more than one input once (as the last input has it), and reports the smallest class and the
+patients in classes below k. Counts only, never a class's values. Exit code 3 when patients sit below k.
+
+Examples:
+  npx tributary deid risk --in .tributary/output/run-a --in .tributary/output/run-b
+  npx tributary deid risk --in export/ --profile gbt-37964 --k 10 --json`,
+    )
+    .action(async (opts: { in: string[]; profile: string; policy?: string; k?: number; json?: boolean }) => {
+      const tally = createReleaseRiskTally({
+        profile: profileOf(opts.profile),
+        policy: opts.policy ? readPolicyFile(opts.policy) : undefined,
+        k: opts.k,
+      });
+      const { report, files } = await assessCumulativeRelease(opts.in, tally);
+      if (opts.json) console.log(JSON.stringify({ ...report, inputs: opts.in.length, files }, null, 2));
+      else
+        console.log(
+          `k-anonymity (${report.quasiIdentifiers.join(', ')}; k=${report.threshold} wanted) over ${report.records} ` +
+            `patients in ${files} file(s) of ${opts.in.length} input(s): smallest class ${report.smallestClass}; ` +
+            `${report.recordsBelowThreshold} patients in classes below k (${report.classes} classes)`,
+        );
+      if (report.recordsBelowThreshold > 0) process.exitCode = 3;
+    });
+
   deid
     .command('text')
     .description('scrub free text (English and Chinese) from stdin to stdout')

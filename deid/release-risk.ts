@@ -1,0 +1,85 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { FhirResource } from '../mappers/types';
+import { TributaryError } from '../platform/errors';
+import { forEachLine } from '../platform/read-lines';
+import type { RiskTally } from './risk';
+import type { KAnonymityReport } from './types';
+
+/**
+ * Tally the Patients of one NDJSON file. A Patient whose id is already in `seen` is not counted again: a release
+ * counts each person once however many pages or runs carried them (a class counted twice reports a k it does not
+ * have). Lines that are not Patients are skipped; a line that is not JSON stops the assessment, named by file and
+ * line, never by value.
+ */
+export async function tallyPatientFile(
+  file: string,
+  where: string,
+  tally: RiskTally,
+  seen: Set<string>,
+): Promise<void> {
+  await forEachLine(file, (text, lineNo) => {
+    if (!text) return;
+    let resource: FhirResource;
+    try {
+      resource = JSON.parse(text) as FhirResource;
+    } catch {
+      throw new TributaryError(`${where}: line ${lineNo} is not JSON`, {
+        code: 'structure',
+        location: `${where}:line ${lineNo}`,
+        nonRetryable: true,
+      });
+    }
+    if (resource?.resourceType !== 'Patient') return;
+    const id = typeof resource.id === 'string' ? resource.id : `${where}:line ${lineNo}`;
+    if (seen.has(id)) return;
+    seen.add(id);
+    tally.add(resource);
+  });
+}
+
+/**
+ * The Patient files of an input: a file itself, or a folder's `Patient*.ndjson` files at any depth, in path order;
+ * never a `quarantine` folder's (withheld from the release, and holding resources as they arrived).
+ */
+async function patientFilesOf(input: string): Promise<string[]> {
+  const stat = await fs.stat(input).catch(() => undefined);
+  if (!stat)
+    throw new TributaryError(`${input}: no such file or folder`, {
+      code: 'not-found',
+      location: input,
+      nonRetryable: true,
+    });
+  if (stat.isFile()) return [input];
+  const entries = await fs.readdir(input, { recursive: true, withFileTypes: true });
+  return entries
+    .filter(
+      (e) =>
+        e.isFile() &&
+        /^Patient\b.*\.ndjson$/.test(e.name) &&
+        !path.relative(input, e.parentPath).split(path.sep).includes('quarantine'),
+    )
+    .map((e) => path.join(e.parentPath, e.name))
+    .sort();
+}
+
+/**
+ * The k-anonymity of a cumulative release: the Patients of several published outputs (run folders, Bulk exports)
+ * taken together, as a study that received them all holds them. A Patient in more than one input is counted once,
+ * as the last input has it (later runs carry the newer record).
+ */
+export async function assessCumulativeRelease(
+  inputs: readonly string[],
+  tally: RiskTally,
+): Promise<{ report: KAnonymityReport; files: number }> {
+  const seen = new Set<string>();
+  let files = 0;
+  for (const input of [...inputs].reverse()) {
+    // Within one input the files are pages of one release: order does not matter there.
+    for (const file of await patientFilesOf(input)) {
+      await tallyPatientFile(file, path.relative(process.cwd(), file) || file, tally, seen);
+      files++;
+    }
+  }
+  return { report: tally.report(0), files };
+}
