@@ -1,6 +1,18 @@
 import { Client as FhirClient } from 'fhir-kit-client';
 import { z } from 'zod';
 import { createDicomWebClient, jsonValue, type DicomJson, type DicomWebClient } from '../imaging/dicomweb';
+import {
+  countHl7LinesAndMessages,
+  countNewlines,
+  createCsvCutter,
+  createHl7Cutter,
+  createXmlCutter,
+  csvRecordEnds,
+  escapeXmlAttribute,
+  isPieceFormat,
+  type PieceCutter,
+  type PieceFormat,
+} from '../mappers/file-pieces';
 import { FlatXmlScanner, XmlScanError } from '../mappers/wearable/xml-scan';
 import { parseAtEdge } from '../platform/config';
 import { TributaryError, toError } from '../platform/errors';
@@ -1051,213 +1063,6 @@ function studyPageName(index: number): string {
 function studyOf(path: string): string {
   const m = /^(?:imaging\/)?(study-[^/]+)\//.exec(path);
   return m ? m[1] : path;
-}
-
-/**
- * Scan `buf` for CSV record ends (the offset after a line break outside quotes), carrying the quote state
- * across chunks; returns the first end for which `stop` says true. A doubled quote inside a quoted field toggles the
- * state twice, so it needs no case of its own; GBK and UTF-8 never use '"' or '\n' inside a character.
- */
-function csvRecordEnds(
-  buf: Buffer,
-  state: { inQuotes: boolean },
-  stop: (end: number) => boolean,
-): number | undefined {
-  let pos = 0;
-  // The next quote and line feed at or after pos (-1: none left), searched again only once pos passes them: a chunk
-  // without quotes is not read to its end once per line.
-  let quote = -2;
-  let nl = -2;
-  for (;;) {
-    if (quote !== -1 && quote < pos) quote = buf.indexOf(0x22, pos);
-    if (state.inQuotes) {
-      if (quote < 0) return undefined;
-      state.inQuotes = false;
-      pos = quote + 1;
-      continue;
-    }
-    if (nl !== -1 && nl < pos) nl = buf.indexOf(0x0a, pos);
-    if (nl >= 0 && (quote < 0 || nl < quote)) {
-      if (stop(nl + 1)) return nl + 1;
-      pos = nl + 1;
-    } else if (quote >= 0) {
-      state.inQuotes = true;
-      pos = quote + 1;
-    } else return undefined;
-  }
-}
-
-/**
- * Finds where a file may be cut into pieces: given a chunk and where it starts in the file, the first cut point (a
- * file position) for which `stop` says true. State carries across chunks.
- */
-type PieceCutter = (chunk: Buffer, at: number, stop: (cut: number) => boolean) => number | undefined;
-
-/** Formats a file drop may split into pieces of whole records. */
-type PieceFormat = 'his-csv' | 'hl7v2' | 'apple-health';
-const isPieceFormat = (format: string): format is PieceFormat =>
-  format === 'his-csv' || format === 'hl7v2' || format === 'apple-health';
-
-/** CSV: after a record's line end. */
-function createCsvCutter(): PieceCutter {
-  const state = { inQuotes: false };
-  return (chunk, at, stop) => {
-    const end = csvRecordEnds(chunk, state, (e) => stop(at + e));
-    return end === undefined ? undefined : at + end;
-  };
-}
-
-/** LF line ends (CSV: a quoted line break counts, as an editor shows it; XML: as the scanner counts lines). */
-function countNewlines(bytes: Buffer): number {
-  let n = 0;
-  for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) n++;
-  return n;
-}
-
-/**
- * What the HL7 v2 reader makes of a line from its first bytes (MLLP's VT dropped): a message start (MSH and at least
- * 8 bytes, as the reader asks), a batch or file header, or anything else.
- */
-function hl7LineKind(head: string, complete: boolean): 'MSH' | 'BHS' | 'FHS' | undefined {
-  const name = head.slice(0, 3);
-  if (name === 'MSH') return head.length >= 8 ? 'MSH' : undefined;
-  if (name !== 'BHS' && name !== 'FHS') return undefined;
-  // As the reader decides a batch segment: its name alone, or followed by a delimiter.
-  if (head.length === 3) return complete ? name : undefined;
-  const c = head.charCodeAt(3);
-  return (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) ? undefined : name;
-}
-
-/**
- * HL7 v2: before a line that starts a message (MSH) or a batch (BHS, FHS), unless it follows the header of its batch
- * or file (which goes with what it opens). Lines end at CR, LF or CR LF; neither byte occurs inside a UTF-8, GBK or
- * GB 18030 character, so the byte after one starts a character. `from`: where reading starts, a line start.
- */
-function createHl7Cutter(from: number): PieceCutter {
-  const lineEnds = createLineEnds();
-  let lineStart = from;
-  /** The current line's first bytes (up to 8), while they are being read; undefined once the line is judged. */
-  let head: string | undefined = '';
-  let previous: string | undefined;
-  const judge = (complete: boolean, stop: (cut: number) => boolean): boolean => {
-    const kind = hl7LineKind(head!, complete);
-    const opens =
-      kind === 'MSH'
-        ? previous !== 'BHS' && previous !== 'FHS'
-        : kind === 'BHS'
-          ? previous !== 'FHS'
-          : kind === 'FHS';
-    if (head !== '') previous = kind ?? head!.slice(0, 3);
-    head = undefined;
-    return opens && lineStart > from && stop(lineStart);
-  };
-  return (chunk, at, stop) => {
-    let i = 0;
-    while (i < chunk.length) {
-      if (head !== undefined) {
-        const b = chunk[i];
-        if (b === 0x0d || b === 0x0a) {
-          if (judge(true, stop)) return lineStart;
-        } else {
-          i++;
-          if (!(b === 0x0b && head === '')) head += String.fromCharCode(b);
-          if (head.length === 8 && judge(false, stop)) return lineStart;
-          continue;
-        }
-      }
-      const end = lineEnds.next(chunk, i);
-      if (end < 0) return undefined;
-      i = end + 1;
-      lineStart = at + i;
-      head = '';
-    }
-    return undefined;
-  };
-}
-
-/**
- * The next CR or LF of a buffer at or after a position, remembering the next of each: a file with CR line ends has
- * no LF, and searching for one afresh on every line would read the rest of the buffer each time.
- */
-function createLineEnds(): { next(buf: Buffer, from: number): number } {
-  let of: Buffer | undefined;
-  let cr = -1;
-  let lf = -1;
-  return {
-    next(buf, from) {
-      if (buf !== of) {
-        of = buf;
-        cr = lf = -2;
-      }
-      if (cr !== -1 && cr < from) cr = buf.indexOf(0x0d, from);
-      if (lf !== -1 && lf < from) lf = buf.indexOf(0x0a, from);
-      return cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
-    },
-  };
-}
-
-/**
- * Apple Health (any XML under one root): before a top-level element (a child of the root). The scanner is given the
- * root's start tag first, so a piece from the middle of the file is read at the right depth; `records()` counts the
- * top-level elements before the cut. XML that stops being well-formed has no more cut points.
- */
-function createXmlCutter(rootTag: Buffer, from: number): { cutter: PieceCutter; records: () => number } {
-  let depth = 0;
-  let records = 0;
-  let cut: number | undefined;
-  let stop: (cut: number) => boolean = () => false;
-  let broken = false;
-  // Scanner offsets count the root tag first: file position = offset + shift.
-  const shift = from - rootTag.length;
-  const scanner = new FlatXmlScanner({
-    open: (_name, _attrs, _line, start) => {
-      depth++;
-      if (depth !== 2 || cut !== undefined) return;
-      if (start + shift > from && stop(start + shift)) cut = start + shift;
-      else records++;
-    },
-    close: () => void depth--,
-  });
-  scanner.write(rootTag);
-  return {
-    cutter: (chunk, _at, stopAt) => {
-      if (broken) return undefined;
-      stop = stopAt;
-      try {
-        scanner.write(chunk);
-      } catch (e) {
-        if (!(e instanceof XmlScanError)) throw e;
-        broken = true;
-      }
-      return cut;
-    },
-    records: () => records,
-  };
-}
-
-function escapeXmlAttribute(value: string): string {
-  return value.replace(/[&<"\t\n\r]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** Lines (ends at CR, LF or CR LF) and messages (as the reader counts them) in whole lines of an HL7 v2 file. */
-function countHl7LinesAndMessages(bytes: Buffer): { lines: number; messages: number } {
-  let lines = 0;
-  let messages = 0;
-  let start = 0;
-  const lineEnds = createLineEnds();
-  while (start < bytes.length) {
-    let s = start;
-    if (bytes[s] === 0x0b) s++;
-    if (bytes[s] === 0xef && bytes[s + 1] === 0xbb && bytes[s + 2] === 0xbf) s += 3; // a UTF-8 BOM, as the reader
-
-    const end = lineEnds.next(bytes, start);
-    const e = end < 0 ? bytes.length : end;
-    if (hl7LineKind(bytes.toString('latin1', s, Math.min(e, s + 8)), true) === 'MSH') messages++;
-    if (end < 0) break;
-    lines++;
-    start = bytes[end] === 0x0d && bytes[end + 1] === 0x0a ? end + 2 : end + 1;
-  }
-  return { lines, messages };
 }
 
 function httpError(status: number, retryAfter: string | null, where: string): TributaryError {

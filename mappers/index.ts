@@ -7,6 +7,13 @@ import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { NotSupportedError } from '../platform/errors';
 import { lineBatches } from '../platform/read-lines';
+import {
+  countHl7LinesAndMessages,
+  countNewlines,
+  createCsvCutter,
+  createHl7Cutter,
+  forEachFilePiece,
+} from './file-pieces';
 import type { DicomSummary } from '../schemas/dicom-summary';
 import type { BatchHandler, MapContext, MapResult, SourceFormat } from './types';
 import { sourceFormats } from './types';
@@ -64,8 +71,9 @@ export async function mapBuffer(format: SourceFormat, bytes: Buffer, ctx: MapCon
 }
 
 /**
- * Map a file from disk. Large streaming formats (apple-health, FHIR NDJSON) are read in constant memory and delivered
- * through onBatch; other formats are read whole and delivered as one batch. With onBatch, the returned result carries the
+ * Map a file from disk. Large streaming formats (apple-health, FHIR NDJSON) are read in constant memory, and HL7 v2
+ * and HIS CSV files in pieces of whole records (mappers/file-pieces.ts), delivered through onBatch; other formats are
+ * read whole and delivered as one batch. With onBatch, the returned result carries the
  * totals (recordsIn/Mapped/Rejected) and empty resources/issues arrays (they went to onBatch); without it, everything.
  */
 export async function mapFile(
@@ -73,7 +81,7 @@ export async function mapFile(
   path: string,
   ctx: MapContext,
   onBatch?: BatchHandler,
-  options: { linesPerBatch?: number } = {},
+  options: { linesPerBatch?: number; pieceBytes?: number } = {},
 ): Promise<MapResult> {
   if (format === 'apple-health')
     return mapAppleHealthStream(createReadStream(path, { highWaterMark: 1 << 20 }), ctx, onBatch);
@@ -86,6 +94,8 @@ export async function mapFile(
     );
     if (totals) return totals;
   }
+  if ((format === 'hl7v2' || format === 'his-csv') && onBatch)
+    return mapRecordsInPieces(format, path, ctx, onBatch, options.pieceBytes ?? FILE_PIECE_BYTES);
   const result = await mapBuffer(format, await readWhole(path), ctx);
   if (!onBatch) return result;
   await onBatch(result);
@@ -96,6 +106,60 @@ export async function mapFile(
     recordsMapped: result.recordsMapped,
     recordsRejected: result.recordsRejected,
   };
+}
+
+/** Bytes of an HL7 v2 or HIS CSV file mapped at a time (a V8 string stops at 512 MiB; mapping holds ~7× its input). */
+const FILE_PIECE_BYTES = 16 * 2 ** 20;
+
+/**
+ * An HL7 v2 or HIS CSV file a piece of whole records at a time, each mapped with its place in the file (lines,
+ * message ordinals), so ids and locations are the whole file's. A CSV piece carries the file's header.
+ */
+async function mapRecordsInPieces(
+  format: 'hl7v2' | 'his-csv',
+  path: string,
+  ctx: MapContext,
+  onBatch: BatchHandler,
+  pieceBytes: number,
+): Promise<MapResult> {
+  const totals: MapResult = { resources: [], issues: [], recordsIn: 0, recordsMapped: 0, recordsRejected: 0 };
+  const deliver = async (result: MapResult) => {
+    totals.recordsIn += result.recordsIn;
+    totals.recordsMapped += result.recordsMapped;
+    totals.recordsRejected += result.recordsRejected;
+    await onBatch(result);
+  };
+  if (format === 'hl7v2') {
+    let firstLine = 1;
+    let firstRecord = 1;
+    await forEachFilePiece(path, { pieceBytes, cutterFor: createHl7Cutter }, async (bytes) => {
+      const result = mapHl7v2(bytes, { ...ctx, firstLine, firstRecord });
+      const counted = countHl7LinesAndMessages(bytes);
+      firstLine += counted.lines;
+      firstRecord += counted.messages;
+      await deliver(result);
+    });
+    return totals;
+  }
+  // The header is the file's first record: the first piece of at least one byte.
+  let header: Buffer | undefined;
+  await forEachFilePiece(path, { pieceBytes: 1, cutterFor: () => createCsvCutter() }, (bytes) => {
+    header = Buffer.from(bytes);
+    return false;
+  });
+  if (!header) return deliver(mapHisCsv(Buffer.alloc(0), ctx)).then(() => totals);
+  let firstLine = 1 + countNewlines(header);
+  const csvHeader = header;
+  await forEachFilePiece(
+    path,
+    { from: csvHeader.length, pieceBytes, cutterFor: () => createCsvCutter() },
+    async (bytes) => {
+      const result = mapHisCsv(Buffer.concat([csvHeader, bytes]), { ...ctx, firstLine });
+      firstLine += countNewlines(bytes);
+      await deliver(result);
+    },
+  );
+  return totals;
 }
 
 /** Lines of FHIR NDJSON mapped at a time when a file is read in pieces. */

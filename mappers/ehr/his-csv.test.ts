@@ -1,9 +1,13 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 import type { HisCsvMapping } from '../../schemas/his-csv-mapping';
 import { patientStableId, stableId } from '../ids';
 import { expectReconciled } from '../test-support/data';
-import type { MapContext } from '../types';
+import { mapFile } from '../index';
+import type { MapContext, MapResult } from '../types';
 import { compileDatePattern, mapHisCsv } from './his-csv';
 
 const mapping: HisCsvMapping = {
@@ -208,5 +212,36 @@ describe('mapHisCsv on a piece of a larger file (a file drop split into pages)',
     ].map((p) => mapHisCsv(gbk([header, ...p.rows]), { ...file, firstLine: p.firstLine }));
     expect(pieces.flatMap((p) => p.resources)).toEqual(whole.resources);
     expect(pieces.flatMap((p) => p.issues)).toEqual(whole.issues);
+  });
+});
+
+describe('mapFile on a HIS CSV dump with a batch handler', () => {
+  it('maps it in pieces of whole records, each with the header, giving the whole file’s records and lines', async () => {
+    const header = '就诊号,病案号,类型,时间,内容';
+    const rows = Array.from({ length: 300 }, (_, i) =>
+      i % 7 === 3
+        ? `V${i},ZY${i},出院小结,2024/3/5 9:05,"第一行\r\n第二行, 引号""内"""`
+        : i % 50 === 10
+          ? `V${i},ZY${i},出院小结,2024/3/5 9:05`
+          : `V${i},ZY${i},出院小结,2024/3/5 9:05,无特殊`,
+    );
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'his-csv-pieces-'));
+    try {
+      const file = path.join(dir, 'notes.csv');
+      fs.writeFileSync(file, gbk([header, ...rows]));
+      const fileCtx = { ...ctx, sourceFile: 'notes.csv' };
+      const whole = await mapFile('his-csv', file, fileCtx);
+      expect(whole.recordsRejected).toBe(5);
+      const batches: MapResult[] = [];
+      const totals = await mapFile('his-csv', file, fileCtx, async (b) => void batches.push(b), {
+        pieceBytes: 1500,
+      });
+      expect(batches.length).toBeGreaterThan(5);
+      expect(batches.flatMap((b) => b.resources)).toEqual(whole.resources);
+      expect(batches.flatMap((b) => b.issues)).toEqual(whole.issues);
+      expect([totals.recordsIn, totals.recordsMapped]).toEqual([whole.recordsIn, whole.recordsMapped]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,10 +1,12 @@
 import iconv from 'iconv-lite';
-import { basename } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { patientStableId } from '../ids';
 import { byType, expectReconciled, sample, sampleFiles } from '../test-support/data';
-import type { FhirResource, MapContext } from '../types';
+import { mapFile } from '../index';
+import type { FhirResource, MapContext, MapResult } from '../types';
 import { mapHl7v2 } from './hl7v2';
 
 const ctx: MapContext = { institution: 'test-inst', sourceFile: 'test.hl7', timezone: 'Asia/Shanghai' };
@@ -299,5 +301,37 @@ describe('mapHl7v2 on a batch file (FHS, BHS ... BTS, FTS: HL7 v2 2.10.3)', () =
     expect(whole.issues.map((i) => i.location?.[0])).toEqual([
       'test.hl7:message 5 (line 15):PID-3 (line 16)',
     ]);
+  });
+});
+
+describe('mapFile on an HL7 v2 batch file with a batch handler', () => {
+  it('maps it in pieces of whole messages, giving the whole file’s ids, resources and locations', async () => {
+    // The real samples (UTF-8 ones) with their MSH-10s dropped, so ids come from each message's ordinal in the file.
+    const messages = sampleFiles('hl7v2', '.hl7')
+      .map((f) => readFileSync(f, 'utf8').replace(/\r?\n/g, '\r').trim())
+      .filter((m) => m.startsWith('MSH|') && !/\|GB|\|8859/.test(m.split('\r')[0]))
+      .map((m) => m.replace(/^(MSH(?:\|[^|\r]*){8}\|)[^|\r]*/, '$1'));
+    expect(messages.length).toBeGreaterThan(50);
+    const dir = mkdtempSync(join(tmpdir(), 'hl7-pieces-'));
+    try {
+      const file = join(dir, 'feed.hl7');
+      writeFileSync(
+        file,
+        `FHS|^~\\&|A\rBHS|^~\\&|A\r${messages.join('\r\n')}\rBTS|${messages.length}\rFTS|1\r`,
+      );
+      const fileCtx = { ...ctx, sourceFile: 'feed.hl7' };
+      const whole = await mapFile('hl7v2', file, fileCtx);
+      expect(whole.issues.some((i) => /message \d+ \(line \d+\)/.test(i.location?.[0] ?? ''))).toBe(true);
+      const batches: MapResult[] = [];
+      const totals = await mapFile('hl7v2', file, fileCtx, async (b) => void batches.push(b), {
+        pieceBytes: 4000,
+      });
+      expect(batches.length).toBeGreaterThan(10);
+      expect(batches.flatMap((b) => b.resources)).toEqual(whole.resources);
+      expect(batches.flatMap((b) => b.issues)).toEqual(whole.issues);
+      expect([totals.recordsIn, totals.recordsMapped]).toEqual([whole.recordsIn, whole.recordsMapped]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
