@@ -10,6 +10,7 @@ import {
   csvRecordEnds,
   escapeXmlAttribute,
   isPieceFormat,
+  type Hl7Envelope,
   type PieceCutter,
   type PieceFormat,
 } from '../mappers/file-pieces';
@@ -36,6 +37,15 @@ import { createSmartAuth, type SmartAccess } from './smart-auth';
  * `requiresAccessToken`, the NDJSON downloads. A 401 drops the token and the request is retried once with a new one.
  */
 
+/** A page's part: a file, or a piece of one with its place in the file (see MapContext). */
+export interface PagePart {
+  name: string;
+  bytes: Buffer;
+  firstLine?: number;
+  firstRecord?: number;
+  hl7Envelope?: Hl7Envelope;
+}
+
 export interface SourcePage {
   /** What the bytes are, for the mapper: a registry format, `fhir-bundle` for a searchset page, `dicom-study`. */
   format: string;
@@ -46,7 +56,7 @@ export interface SourcePage {
    * for one page is, for HIS CSV, its header, then the file's lines from `firstLine` on; for HL7 v2, the file's lines
    * from `firstLine` on, starting at message `firstRecord` of the file.
    */
-  parts: { name: string; bytes: Buffer; firstLine?: number; firstRecord?: number }[];
+  parts: PagePart[];
   nextCursor?: string;
 }
 
@@ -140,6 +150,13 @@ const fileCursorSchema = z.object({
   b: z.number().int().positive().optional(),
   l: z.number().int().positive().optional(),
   r: z.number().int().positive().optional(),
+  /** HL7 v2: the batch envelope open at the piece's start (messages of the open batch, batches of the open file). */
+  e: z
+    .object({
+      batchMessages: z.number().int().nonnegative().optional(),
+      fileBatches: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
 });
 const fhirCursorSchema = z.object({ t: z.number().int().nonnegative(), next: z.string().optional() });
 /** Bulk cursor: the export's status URL (a server job link, no PHI), the manifest file index, line and byte offsets. */
@@ -542,13 +559,20 @@ export function createConnectors(options: HttpOptions = {}) {
       const from = cursor.b ?? 0;
       const firstLine = cursor.l ?? 1;
       const firstRecord = cursor.r ?? 1;
+      const hl7Envelope = cursor.e ?? {};
       const piece = await readPiece(institution, file.url, file.path, from, pageBytes, createHl7Cutter(from));
       req.onProgress?.(`${cursor.i}:${from}`);
-      const counted = countHl7LinesAndMessages(piece.bytes);
+      const counted = countHl7LinesAndMessages(piece.bytes, hl7Envelope);
       return page(
-        { name: file.path, bytes: piece.bytes, firstLine, firstRecord },
+        { name: file.path, bytes: piece.bytes, firstLine, firstRecord, hl7Envelope },
         piece.next !== undefined
-          ? { i: cursor.i, b: piece.next, l: firstLine + counted.lines, r: firstRecord + counted.messages }
+          ? {
+              i: cursor.i,
+              b: piece.next,
+              l: firstLine + counted.lines,
+              r: firstRecord + counted.messages,
+              e: counted.envelope,
+            }
           : afterFile,
       );
     }

@@ -1,4 +1,5 @@
 import { TributaryError } from '../platform/errors';
+import type { PagePart } from './connectors';
 
 /**
  * A page of named parts (one file, one Bundle page, one study's DICOM instances) as one staging object:
@@ -7,8 +8,8 @@ import { TributaryError } from '../platform/errors';
 export interface PackedPage {
   format: string;
   sourceFile: string;
-  /** `firstLine`, `firstRecord`: a piece of a larger file (see SourcePage). */
-  parts: { name: string; bytes: Buffer; firstLine?: number; firstRecord?: number }[];
+  /** `firstLine`, `firstRecord`, `hl7Envelope`: a piece of a larger file (see SourcePage). */
+  parts: PagePart[];
 }
 
 export function packPage(page: PackedPage): Buffer {
@@ -21,6 +22,7 @@ export function packPage(page: PackedPage): Buffer {
         length: p.bytes.length,
         ...(p.firstLine !== undefined ? { firstLine: p.firstLine } : {}),
         ...(p.firstRecord !== undefined ? { firstRecord: p.firstRecord } : {}),
+        ...(p.hl7Envelope !== undefined ? { hl7Envelope: p.hl7Envelope } : {}),
       })),
     }),
   );
@@ -43,7 +45,7 @@ export function unpackPage(bytes: Buffer, where: string): PackedPage {
   let header: {
     format: string;
     sourceFile: string;
-    parts: { name: string; length: number; firstLine?: number; firstRecord?: number }[];
+    parts: (Omit<PagePart, 'bytes'> & { length: number })[];
   };
   try {
     header = JSON.parse(bytes.subarray(4, 4 + headerLength).toString('utf8'));
@@ -57,6 +59,7 @@ export function unpackPage(bytes: Buffer, where: string): PackedPage {
       bytes: bytes.subarray(offset, offset + p.length),
       ...(typeof p.firstLine === 'number' ? { firstLine: p.firstLine } : {}),
       ...(typeof p.firstRecord === 'number' ? { firstRecord: p.firstRecord } : {}),
+      ...(p.hl7Envelope && typeof p.hl7Envelope === 'object' ? { hl7Envelope: p.hl7Envelope } : {}),
     };
     offset += p.length;
     return part;

@@ -72,10 +72,10 @@ export function countNewlines(bytes: Buffer): number {
  * What the HL7 v2 reader makes of a line from its first bytes (MLLP's VT dropped): a message start (MSH and at least
  * 8 bytes, as the reader asks), a batch or file header, or anything else.
  */
-function hl7LineKind(head: string, complete: boolean): 'MSH' | 'BHS' | 'FHS' | undefined {
+function hl7LineKind(head: string, complete: boolean): 'MSH' | 'BHS' | 'FHS' | 'BTS' | 'FTS' | undefined {
   const name = head.slice(0, 3);
   if (name === 'MSH') return head.length >= 8 ? 'MSH' : undefined;
-  if (name !== 'BHS' && name !== 'FHS') return undefined;
+  if (name !== 'BHS' && name !== 'FHS' && name !== 'BTS' && name !== 'FTS') return undefined;
   // As the reader decides a batch segment: its name alone, or followed by a delimiter.
   if (head.length === 3) return complete ? name : undefined;
   const c = head.charCodeAt(3);
@@ -196,8 +196,25 @@ export function escapeXmlAttribute(value: string): string {
   return value.replace(/[&<"\t\n\r]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** Lines (ends at CR, LF or CR LF) and messages (as the reader counts them) in whole lines of an HL7 v2 file. */
-export function countHl7LinesAndMessages(bytes: Buffer): { lines: number; messages: number } {
+/**
+ * The batch envelope open where a piece of an HL7 v2 file starts (HL7 v2 2.10.3): the messages of the open batch
+ * before it (after its BHS, before its BTS), and the batches of the open file (after FHS, before FTS). The mapper
+ * checks a trailer's count against them when its header lies in an earlier piece.
+ */
+export interface Hl7Envelope {
+  batchMessages?: number;
+  fileBatches?: number;
+}
+
+/**
+ * Lines (ends at CR, LF or CR LF) and messages (as the reader counts them) in whole lines of an HL7 v2 file, and the
+ * envelope open after them, given the one open before.
+ */
+export function countHl7LinesAndMessages(
+  bytes: Buffer,
+  before: Hl7Envelope = {},
+): { lines: number; messages: number; envelope: Hl7Envelope } {
+  let { batchMessages, fileBatches } = before;
   let lines = 0;
   let messages = 0;
   let start = 0;
@@ -209,12 +226,24 @@ export function countHl7LinesAndMessages(bytes: Buffer): { lines: number; messag
 
     const end = lineEnds.next(bytes, start);
     const e = end < 0 ? bytes.length : end;
-    if (hl7LineKind(bytes.toString('latin1', s, Math.min(e, s + 8)), true) === 'MSH') messages++;
+    const kind = hl7LineKind(bytes.toString('latin1', s, Math.min(e, s + 8)), true);
+    if (kind === 'MSH') {
+      messages++;
+      if (batchMessages !== undefined) batchMessages++;
+    } else if (kind === 'BHS') {
+      batchMessages = 0;
+      if (fileBatches !== undefined) fileBatches++;
+    } else if (kind === 'FHS') fileBatches = 0;
+    else if (kind === 'BTS') batchMessages = undefined;
+    else if (kind === 'FTS') fileBatches = undefined;
     if (end < 0) break;
     lines++;
     start = bytes[end] === 0x0d && bytes[end + 1] === 0x0a ? end + 2 : end + 1;
   }
-  return { lines, messages };
+  const envelope: Hl7Envelope = {};
+  if (batchMessages !== undefined) envelope.batchMessages = batchMessages;
+  if (fileBatches !== undefined) envelope.fileBatches = fileBatches;
+  return { lines, messages, envelope };
 }
 
 /**

@@ -66,6 +66,8 @@ export interface MapContext {
    * of messages without MSH-10); Apple Health: its first top-level element (window ids are numbered per piece).
    */
   firstRecord?: number;
+  /** A piece of a larger HL7 v2 file: the batch envelope open where it starts (see mappers/file-pieces.ts). */
+  hl7Envelope?: { batchMessages?: number; fileBatches?: number };
 }
 
 export interface MapResult {

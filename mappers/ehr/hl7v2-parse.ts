@@ -309,12 +309,19 @@ function envelopeSegment(
 
 /**
  * Where a batch's trailer disagrees with what it closes: BTS-1 against the messages since its BHS, FTS-1 against the
- * batches since FHS. A trailer whose header is not in the text (a piece of a file split between them) is not checked.
+ * batches since FHS. In a piece of a larger file, `before` says what was open where the piece starts (the messages
+ * of the open batch and the batches of the open file before it); a trailer whose header is neither in the text nor
+ * in `before` is not checked.
  */
-export function checkEnvelope(envelope: EnvelopeSegment[]): { line: number; message: string }[] {
+export function checkEnvelope(
+  envelope: EnvelopeSegment[],
+  before: { firstMessage?: number; batchMessages?: number; fileBatches?: number } = {},
+): { line: number; message: string }[] {
   const problems: { line: number; message: string }[] = [];
-  let batchStart: number | undefined;
-  let batches: number | undefined;
+  // Ordinals count from firstMessage: the open batch began batchMessages messages before this text's first.
+  let batchStart =
+    before.batchMessages === undefined ? undefined : (before.firstMessage ?? 1) - 1 - before.batchMessages;
+  let batches = before.fileBatches;
   for (const seg of envelope) {
     if (seg.name === 'FHS') batches = 0;
     else if (seg.name === 'BHS') {

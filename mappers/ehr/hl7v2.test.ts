@@ -305,7 +305,7 @@ describe('mapHl7v2 on a batch file (FHS, BHS ... BTS, FTS: HL7 v2 2.10.3)', () =
 });
 
 describe('mapFile on an HL7 v2 batch file with a batch handler', () => {
-  it('maps it in pieces of whole messages, giving the whole file’s ids, resources and locations', async () => {
+  it('maps it in pieces of whole messages, giving the whole file’s ids, resources, locations and trailer checks', async () => {
     // The real samples (UTF-8 ones) with their MSH-10s dropped, so ids come from each message's ordinal in the file.
     const messages = sampleFiles('hl7v2', '.hl7')
       .map((f) => readFileSync(f, 'utf8').replace(/\r?\n/g, '\r').trim())
@@ -317,11 +317,18 @@ describe('mapFile on an HL7 v2 batch file with a batch handler', () => {
       const file = join(dir, 'feed.hl7');
       writeFileSync(
         file,
-        `FHS|^~\\&|A\rBHS|^~\\&|A\r${messages.join('\r\n')}\rBTS|${messages.length}\rFTS|1\r`,
+        `FHS|^~\\&|A\rBHS|^~\\&|A\r${messages.join('\r\n')}\rBTS|${messages.length + 1}\rFTS|2\r`,
       );
       const fileCtx = { ...ctx, sourceFile: 'feed.hl7' };
       const whole = await mapFile('hl7v2', file, fileCtx);
       expect(whole.issues.some((i) => /message \d+ \(line \d+\)/.test(i.location?.[0] ?? ''))).toBe(true);
+      // The trailers miscount (a message and a batch lost on the way): found across pieces too.
+      expect(
+        whole.issues.filter((i) => /trailer/.test(i.diagnostics ?? '')).map((i) => i.diagnostics),
+      ).toEqual([
+        expect.stringMatching(/^batch trailer BTS-1 counts \d+ message\(s\); the batch holds \d+/),
+        expect.stringMatching(/^file trailer FTS-1 counts 2 batch\(es\); the file holds 1/),
+      ]);
       const batches: MapResult[] = [];
       const totals = await mapFile('hl7v2', file, fileCtx, async (b) => void batches.push(b), {
         pieceBytes: 4000,

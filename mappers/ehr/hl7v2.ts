@@ -199,7 +199,10 @@ export function mapHl7v2(bytes: Buffer, ctx: MapContext): MapResult {
       'structure',
     );
   // A batch whose trailer counts other than it holds lost (or gained) messages on the way: say so, by line.
-  for (const problem of checkEnvelope(scanner.envelope))
+  for (const problem of checkEnvelope(scanner.envelope, {
+    firstMessage: ctx.firstRecord,
+    ...ctx.hl7Envelope,
+  }))
     sink.issue('error', 'incomplete', `line ${problem.line}`, problem.message);
   if (badLines.length) {
     sink.issue(
