@@ -200,7 +200,10 @@ export function writeHl7Ehr(world: World, instId: string, regs: Registration[], 
   const truncIdx = messages.map((m, i) => (m.length < 60 ? i + 1 : 0)).filter(Boolean);
   const mine = sink.malformedRecords.filter((m) => m.institution === instId && m.file === file);
   mine.forEach((m, i) => (m.record = `message#${truncIdx[i]}`));
-  sink.write(file, messages.join(''));
+  // A batch file as feeds are exchanged (HL7 v2 2.10.3): the file and batch headers, the messages, trailers that
+  // count them (the receiver checks the counts: a message lost on the way shows).
+  const envelope = `|^~\\&|${zh ? 'HIS' : 'EPIC'}|${facility}|TRIBUTARY|TRIB`;
+  sink.write(file, `FHS${envelope}\rBHS${envelope}\r${messages.join('')}BTS|${messages.length}\rFTS|1\r`);
   sink.count({
     institution: instId,
     source: 'ehr',

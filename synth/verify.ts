@@ -59,10 +59,12 @@ export function unescapeHl7(s: string): string {
 }
 
 /** HL7 messages of a feed file: a message starts at each segment beginning with MSH. */
+/** A batch file's messages, without its envelope (FHS, BHS, BTS, FTS). */
 export function splitHl7Messages(text: string): string[] {
   const segments = text.split(/\r\n?|\n/);
   const messages: string[] = [];
   for (const seg of segments) {
+    if (/^[FB][HT]S(\||$)/.test(seg)) continue;
     if (seg.startsWith('MSH|')) messages.push(seg);
     else if (seg !== '' && messages.length) messages[messages.length - 1] += '\r' + seg;
   }
