@@ -209,6 +209,29 @@ describe('ingest activities', () => {
     expect(published).not.toContain('INVALID');
   });
 
+  it('counts a file whose own trailer miscounts what arrived as a source gap, apart from the records', async () => {
+    const base = fakeSteps();
+    const acts = createIngestActivities(
+      deps(
+        fakeSteps({
+          async mapPart(format, bytes, ctx) {
+            const r = await base.mapPart(format, bytes, ctx);
+            if (ctx.sourceFile.endsWith('label-001.xml'))
+              r.issues.push({
+                severity: 'error',
+                code: 'incomplete',
+                diagnostics: 'batch trailer BTS-1 counts 4 message(s); the batch holds 3',
+                location: [`${ctx.sourceFile}:line 4`],
+              });
+            return r;
+          },
+        }),
+      ),
+    );
+    const totals = await runSource(acts, 'run-gap');
+    expect(totals).toMatchObject({ in: 7, rejected: 1, quarantined: 2, published: 4, sourceGaps: 1 });
+  });
+
   it('gives the same counts and outputs with one file per page as with several files per page', async () => {
     const onePages: string[] = [];
     const one = await runSource(createIngestActivities(deps(fakeSteps(), 1)), 'run-f1', onePages);

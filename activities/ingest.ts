@@ -188,12 +188,23 @@ export function createIngestActivities(deps: IngestDeps) {
           batch.patientAliases = { ...batch.patientAliases, ...patientAliasesOf(part.bytes, institution.id) };
       }
       const quarantinedCounts = partsQuarantined ? { pagesQuarantined: partsQuarantined } : {};
+      // A file's own count of its records (an HL7 batch trailer) that disagrees with what arrived: not a record of
+      // ours to reject, but records may be missing upstream; counted so the run says so.
+      const gaps = issues.filter((i) => (i as { code?: string }).code === 'incomplete').length;
       if (partsQuarantined === page.parts.length) return { result: { counts: quarantinedCounts } };
       if (issues.length)
         await putJson(store, deriveStagingKey(prefix('rejects', input), input.rawKey), issues);
       const batchKey = deriveStagingKey(prefix('std', input), input.rawKey);
       return {
-        result: { batchKey, counts: { in: recordsIn, rejected: recordsRejected, ...quarantinedCounts } },
+        result: {
+          batchKey,
+          counts: {
+            in: recordsIn,
+            rejected: recordsRejected,
+            ...quarantinedCounts,
+            ...(gaps ? { sourceGaps: gaps } : {}),
+          },
+        },
         batch,
       };
     },

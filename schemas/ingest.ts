@@ -31,6 +31,11 @@ export const sourceCountsSchema = z.object({
   pages: z.number().int().nonnegative(),
   /** Pages that could not be read at all (corrupt file): quarantined whole, records unknown. */
   pagesQuarantined: z.number().int().nonnegative(),
+  /**
+   * Batches or files whose own counts disagree with what arrived (an HL7 v2 batch or file trailer): records may be
+   * missing before they reached Tributary. Absent from counts written before it was counted.
+   */
+  sourceGaps: z.number().int().nonnegative().optional(),
 });
 export type SourceCounts = z.infer<typeof sourceCountsSchema>;
 

@@ -16,11 +16,13 @@ export function emptyCounts(): SourceCounts {
     workItems: 0,
     pages: 0,
     pagesQuarantined: 0,
+    sourceGaps: 0,
   };
 }
 
+/** a + b, field by field; a field `a` lacks (counts from before it existed) starts at 0. */
 export function addCounts(a: SourceCounts, b: Partial<SourceCounts>): SourceCounts {
-  const out = { ...a };
-  for (const k of Object.keys(out) as (keyof SourceCounts)[]) out[k] += b[k] ?? 0;
+  const out = { ...emptyCounts(), ...a };
+  for (const k of Object.keys(out) as (keyof SourceCounts)[]) out[k] = (out[k] ?? 0) + (b[k] ?? 0);
   return out;
 }

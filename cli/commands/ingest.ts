@@ -204,9 +204,23 @@ export function formatReconciliation(
     total.in === total.published + total.quarantined + total.rejected ? 'ok' : 'MISMATCH',
   ]);
   const widths = header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const text = rows
+  const table = rows
     .map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '))
     .join('\n');
+  // What the table's balance cannot show: files read as nothing, and records lost before they reached us.
+  const notes: string[] = [];
+  for (const s of progress.sources) {
+    const c = s.counts;
+    if (c?.pagesQuarantined)
+      notes.push(
+        `${s.institution}/${s.source}: ${c.pagesQuarantined} file(s) could not be read at all (quarantined whole, records unknown)`,
+      );
+    if (c?.sourceGaps)
+      notes.push(
+        `${s.institution}/${s.source}: ${c.sourceGaps} batch or file trailer(s) count other records than arrived (HL7 BTS/FTS): records may be missing upstream; ask the sender to resend`,
+      );
+  }
+  const text = notes.length ? `${table}\n\n${notes.join('\n')}` : table;
   return { text, balanced, matchesTruth };
 }
 
