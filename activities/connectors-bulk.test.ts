@@ -23,7 +23,7 @@ const bigFile = Buffer.from(
     .trimEnd(),
 );
 /** Whether the file server honours Range, and where each request for the big file asked to start. */
-const big = { range: true, from: [] as number[] };
+const big = { range: true, from: [] as number[], count: undefined as number | undefined };
 let server: http.Server;
 let base: string;
 let statusFails = 0;
@@ -53,7 +53,9 @@ beforeAll(async () => {
     if (url.startsWith('/big/fhir/$export?'))
       return res.writeHead(202, { 'content-location': `${base}/big/fhir/status/1` }).end();
     if (url === '/big/fhir/status/1') {
-      const output = [{ type: 'Observation', url: `${base}/big/fhir/files/Observation.ndjson` }];
+      const output = [
+        { type: 'Observation', url: `${base}/big/fhir/files/Observation.ndjson`, count: big.count },
+      ];
       return res
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ transactionTime: '2024-01-01T00:00:00Z', output, error: [] }));
@@ -153,6 +155,31 @@ describe('FHIR connector, bulk mode', () => {
       .map((l) => (JSON.parse(l) as { id: string }).id);
     expect(restIds).toEqual(bigLines.slice(1990).map((_, i) => `b${1990 + i}`));
     expect(rest.nextCursor).toBeUndefined();
+  });
+
+  it('says when a file holds other than the manifest counts (records missing upstream), on its last page', async () => {
+    const gaps = async (count: number) => {
+      big.count = count;
+      try {
+        const connectors = createConnectors({ ratePerSecond: 1000, fhirMode: 'bulk' });
+        const found: (number | undefined)[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await connectors.fetchPage({
+            ...request(cursor),
+            institution: { ...request().institution, id: 'big' },
+            pageSize: 500,
+          });
+          found.push(page.sourceGaps);
+          cursor = page.nextCursor;
+        } while (cursor);
+        return found;
+      } finally {
+        big.count = undefined;
+      }
+    };
+    expect(await gaps(2001)).toEqual([undefined, undefined, undefined, 1]);
+    expect(await gaps(2000)).toEqual([undefined, undefined, undefined, undefined]);
   });
 
   it('turns a 503 from the status URL into a retryable error with its Retry-After', async () => {

@@ -58,6 +58,11 @@ export interface SourcePage {
    */
   parts: PagePart[];
   nextCursor?: string;
+  /**
+   * Files finished on this page whose own count of their records disagrees with the records read (a Bulk manifest's
+   * `count`): records may be missing upstream (see SourceCounts.sourceGaps).
+   */
+  sourceGaps?: number;
 }
 
 export interface FetchPageRequest {
@@ -842,6 +847,9 @@ export function createConnectors(options: HttpOptions = {}) {
       req.pageSize,
     );
     const chunk = slice.lines;
+    // The file is done: the manifest's count (optional in the Bulk spec) is what the server wrote.
+    const gap =
+      slice.next === undefined && file.count !== undefined && cursor.l + chunk.length !== file.count;
     const next =
       slice.next !== undefined
         ? { ...cursor, l: cursor.l + chunk.length, b: slice.next }
@@ -853,6 +861,7 @@ export function createConnectors(options: HttpOptions = {}) {
       sourceFile: name,
       parts: [{ name, bytes: Buffer.from(chunk.map((line) => line + '\n').join('')) }],
       nextCursor: next ? JSON.stringify(next) : undefined,
+      ...(gap ? { sourceGaps: 1 } : {}),
     };
   }
 

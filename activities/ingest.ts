@@ -383,7 +383,8 @@ export function createIngestActivities(deps: IngestDeps) {
         pageSize: input.pageSize,
         onProgress: (detail) => heartbeat(detail),
       });
-      if (page.parts.length === 0) return { nextCursor: page.nextCursor, counts: {} };
+      const gaps = page.sourceGaps ? { sourceGaps: page.sourceGaps } : {};
+      if (page.parts.length === 0) return { nextCursor: page.nextCursor, counts: gaps };
       // The page's file names are part of the key: a page is defined by where it starts and what it holds.
       const rawKey = deriveStagingKey(
         prefix('raw', input),
@@ -392,7 +393,7 @@ export function createIngestActivities(deps: IngestDeps) {
         ...page.parts.map((p) => p.name),
       );
       const ref = await store.put(rawKey, packPage(page));
-      return { rawKey, digest: ref.digest, nextCursor: page.nextCursor, counts: { pages: 1 } };
+      return { rawKey, digest: ref.digest, nextCursor: page.nextCursor, counts: { pages: 1, ...gaps } };
     },
 
     async standardizeBatch(input: StepContext & { rawKey: string }): Promise<StepResult> {

@@ -32,8 +32,8 @@ export const sourceCountsSchema = z.object({
   /** Pages that could not be read at all (corrupt file): quarantined whole, records unknown. */
   pagesQuarantined: z.number().int().nonnegative(),
   /**
-   * Batches or files whose own counts disagree with what arrived (an HL7 v2 batch or file trailer): records may be
-   * missing before they reached Tributary. Absent from counts written before it was counted.
+   * Batches or files whose own counts disagree with what arrived (an HL7 v2 batch or file trailer, a Bulk export
+   * manifest's count): records may be missing before they reached Tributary. Absent from counts written before it.
    */
   sourceGaps: z.number().int().nonnegative().optional(),
 });

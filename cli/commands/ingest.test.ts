@@ -27,7 +27,7 @@ describe('formatReconciliation', () => {
     const notes = text.split('\n\n')[1].split('\n');
     expect(notes).toEqual([
       expect.stringMatching(
-        /^hz-zheyi-bay\/ehr: 1 batch or file trailer\(s\) count other records than arrived .*missing upstream/,
+        /^hz-zheyi-bay\/ehr: 1 file\(s\) or batch\(es\) whose own count .* differs from the records that arrived: records may be missing upstream/,
       ),
       expect.stringMatching(/^hz-zheyi-bay\/druglabel: 1 file\(s\) could not be read at all/),
     ]);

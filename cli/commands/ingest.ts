@@ -217,7 +217,7 @@ export function formatReconciliation(
       );
     if (c?.sourceGaps)
       notes.push(
-        `${s.institution}/${s.source}: ${c.sourceGaps} batch or file trailer(s) count other records than arrived (HL7 BTS/FTS): records may be missing upstream; ask the sender to resend`,
+        `${s.institution}/${s.source}: ${c.sourceGaps} file(s) or batch(es) whose own count (HL7 BTS/FTS trailer, Bulk manifest count) differs from the records that arrived: records may be missing upstream; ask the sender to resend`,
       );
   }
   const text = notes.length ? `${table}\n\n${notes.join('\n')}` : table;

@@ -72,7 +72,7 @@ describe('an ingest run with files larger than a page', () => {
     expect(feed.counts!.sourceGaps).toBe(1);
     expect(others.every((s) => !s.counts!.sourceGaps)).toBe(true);
     expect(formatReconciliation(progress).text).toMatch(
-      /hz-zheyi-bay\/ehr: 1 batch or file trailer\(s\) count other records/,
+      /hz-zheyi-bay\/ehr: 1 file\(s\) or batch\(es\) whose own count/,
     );
     // A page per file would make as many pages as files: the pieces make more.
     const filesIn = (institution: string, source: string) =>
