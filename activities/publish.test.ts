@@ -32,7 +32,7 @@ describe('assessReleaseRisk', () => {
     ]);
     write('Patient.inst-a.ehr.p2.ndjson', [patient('a2', '1980'), patient('a3', '1981')]);
     // inst-ab: a name that starts like inst-a's must not be taken for it.
-    write('Patient.inst-ab.ehr.p1.ndjson', [patient('b1', '1990')]);
+    write('Patient.inst-ab.ehr.p1.ndjson', [patient('b1', '1990'), patient('a3', '1981')]);
     write('Observation.inst-a.ehr.p1.ndjson', [{ resourceType: 'Observation', id: 'o1' }]);
     const done: number[] = [];
     const risk = await assessReleaseRisk(runDir, {
@@ -47,7 +47,9 @@ describe('assessReleaseRisk', () => {
       threshold: 3,
       recordsBelowThreshold: 1,
     });
-    expect(risk.institutions['inst-ab']).toMatchObject({ records: 1, k: 1, recordsBelowThreshold: 1 });
+    expect(risk.institutions['inst-ab']).toMatchObject({ records: 2, k: 1, recordsBelowThreshold: 2 });
+    // a3 attends both institutions: one person, one id, two Patient resources published.
+    expect(risk.sharedPatients).toBe(1);
     expect(done).toEqual([1, 2, 3]);
     expect(JSON.parse(fs.readFileSync(path.join(runDir, 'risk.json'), 'utf8'))).toEqual(risk);
   });

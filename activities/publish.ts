@@ -60,6 +60,12 @@ export async function writeBulkManifest(
 export interface ReleaseRisk {
   /** Institution id → its Patients' assessment (counts only: never a class's values). */
   institutions: Record<string, KAnonymityReport>;
+  /**
+   * Patients published by more than one institution under one id: the same person, linked (by national ID) on
+   * purpose. Each institution's Patient resource is published; a FHIR server or a Bulk import keeps one per id (the
+   * last written), so the others' identifiers are not on it. Present when there is any.
+   */
+  sharedPatients?: number;
 }
 
 /**
@@ -96,6 +102,11 @@ export async function assessReleaseRisk(
   const risk: ReleaseRisk = { institutions: {} };
   for (const [institution, { tally }] of [...tallies].sort(([a], [b]) => a.localeCompare(b)))
     risk.institutions[institution] = tally.report(0);
+  const institutionsOf = new Map<string, number>();
+  for (const { seen } of tallies.values())
+    for (const id of seen) institutionsOf.set(id, (institutionsOf.get(id) ?? 0) + 1);
+  const shared = [...institutionsOf.values()].filter((n) => n > 1).length;
+  if (shared) risk.sharedPatients = shared;
   await writeFileAtomic(path.join(runDir, 'risk.json'), JSON.stringify(risk, null, 2) + '\n');
   return risk;
 }

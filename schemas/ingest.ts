@@ -123,6 +123,8 @@ export interface IngestRunProgress {
   outputDir?: string;
   /** Per institution, once the run's release is written. */
   risk?: Record<string, ReleaseRiskSummary>;
+  /** Patients published by more than one institution under one id (see activities/publish.ts ReleaseRisk). */
+  sharedPatients?: number;
   sources: SourceProgress[];
   totals: SourceCounts;
   done: boolean;

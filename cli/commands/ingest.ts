@@ -265,10 +265,13 @@ export function formatReleaseRisk(p: IngestRunProgress): string | undefined {
   const below = entries.reduce((n, [, r]) => n + r.recordsBelowThreshold, 0);
   const atRisk = entries.filter(([, r]) => r.recordsBelowThreshold > 0).length;
   const thresholds = [...new Set(entries.map(([, r]) => r.threshold))].join('/');
-  return (
+  const line =
     `k-anonymity (age band, sex, region; k=${thresholds} wanted): smallest class ${worst.k} (${worstId}); ` +
-    `${below} of ${records} patients in classes below k, at ${atRisk} of ${entries.length} institutions (risk.json)`
-  );
+    `${below} of ${records} patients in classes below k, at ${atRisk} of ${entries.length} institutions (risk.json)`;
+  return p.sharedPatients
+    ? `${line}\n${p.sharedPatients} patient(s) published by more than one institution under one id (linked by national ID): ` +
+        'a FHIR server or Bulk import keeps one Patient resource per id'
+    : line;
 }
 
 export function progressLine(p: IngestRunProgress): string {

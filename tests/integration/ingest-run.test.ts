@@ -115,8 +115,15 @@ describe('ingest run over 18 synthetic institutions', () => {
     }
     const written = JSON.parse(fs.readFileSync(path.join(outputDir, 'risk.json'), 'utf8')) as {
       institutions: Record<string, object>;
+      sharedPatients?: number;
     };
     expect(written.institutions).toEqual(progress.risk);
+    // People who attend two institutions (the generator's overlap): one id, a Patient resource from each.
+    const seenBy = new Map<string, number>();
+    for (const ids of published.values()) for (const id of ids) seenBy.set(id, (seenBy.get(id) ?? 0) + 1);
+    const shared = [...seenBy.values()].filter((n) => n > 1).length;
+    expect(written.sharedPatients ?? 0).toBe(shared);
+    expect(progress.sharedPatients ?? 0).toBe(shared);
   });
 
   it('keeps protected values out of every workflow history, raw and decrypted', async () => {
