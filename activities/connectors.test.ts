@@ -52,14 +52,16 @@ const csvFile = iconv.encode(csvHeader + csvRecords.join(''), 'gbk');
 const csvServer = { range: true };
 
 /**
- * An HL7 v2 batch file larger than a page, in GB 18030: two batches of 150 messages with Chinese names, no MSH-10
+ * An HL7 v2 batch file larger than a page, in GB 18030 (declared by its first message only): two batches of 150
+ * messages with Chinese names, no MSH-10
  * (ids come from each message's ordinal in the file), line ends CR, CR LF or LF by message, every fifth message in
  * MLLP framing, one message rejected. Served at `/hl7drop/files/`, with Range or without.
  */
 const hl7Messages = Array.from({ length: 300 }, (_, i) => {
   const end = ['\r', '\r\n', '\n'][i % 3];
   const segments = [
-    `MSH|^~\\&|HIS|FAC|TRIB|FAC|20240305081500||ADT^A04|||2.5.1||||||GB 18030`,
+    // Only the first message names the character set, as many feeds do: a whole file is decoded with it.
+    `MSH|^~\\&|HIS|FAC|TRIB|FAC|20240305081500||ADT^A04|||2.5.1||||||${i === 0 ? 'GB 18030' : ''}`,
     // Message 201 has no identifier: rejected, its location names its ordinal and lines.
     i === 200 ? 'PID|1' : `PID|1||MRN${i}^^^HOSP^MR||张^${'伟芳娜敏静'[i % 5]}||19900307|F`,
     `PV1|1|O`,
@@ -327,7 +329,7 @@ describe('an HL7 v2 batch file larger than a page', () => {
           ...ctx,
           firstLine: p.firstLine,
           firstRecord: p.firstRecord,
-          hl7Envelope: p.hl7Envelope,
+          hl7File: p.hl7File,
         }),
       );
       expect(mapped.flatMap((m) => m.resources)).toEqual(whole.resources);

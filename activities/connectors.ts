@@ -10,7 +10,7 @@ import {
   csvRecordEnds,
   escapeXmlAttribute,
   isPieceFormat,
-  type Hl7Envelope,
+  type Hl7FileState,
   type PieceCutter,
   type PieceFormat,
 } from '../mappers/file-pieces';
@@ -43,7 +43,7 @@ export interface PagePart {
   bytes: Buffer;
   firstLine?: number;
   firstRecord?: number;
-  hl7Envelope?: Hl7Envelope;
+  hl7File?: Hl7FileState;
 }
 
 export interface SourcePage {
@@ -155,11 +155,12 @@ const fileCursorSchema = z.object({
   b: z.number().int().positive().optional(),
   l: z.number().int().positive().optional(),
   r: z.number().int().positive().optional(),
-  /** HL7 v2: the batch envelope open at the piece's start (messages of the open batch, batches of the open file). */
+  /** HL7 v2: what the piece needs from those before it (Hl7FileState: the open batch envelope, the file's charset). */
   e: z
     .object({
       batchMessages: z.number().int().nonnegative().optional(),
       fileBatches: z.number().int().nonnegative().optional(),
+      charset: z.string().max(64).optional(),
     })
     .optional(),
 });
@@ -564,12 +565,12 @@ export function createConnectors(options: HttpOptions = {}) {
       const from = cursor.b ?? 0;
       const firstLine = cursor.l ?? 1;
       const firstRecord = cursor.r ?? 1;
-      const hl7Envelope = cursor.e ?? {};
+      const hl7File = cursor.e ?? {};
       const piece = await readPiece(institution, file.url, file.path, from, pageBytes, createHl7Cutter(from));
       req.onProgress?.(`${cursor.i}:${from}`);
-      const counted = countHl7LinesAndMessages(piece.bytes, hl7Envelope);
+      const counted = countHl7LinesAndMessages(piece.bytes, hl7File);
       return page(
-        { name: file.path, bytes: piece.bytes, firstLine, firstRecord, hl7Envelope },
+        { name: file.path, bytes: piece.bytes, firstLine, firstRecord, hl7File },
         piece.next !== undefined
           ? {
               i: cursor.i,

@@ -159,7 +159,7 @@ export function createIngestActivities(deps: IngestDeps) {
             ...(page.format === 'his-csv' ? { columnMapping: columnMappingFor(institution) } : {}),
             ...(part.firstLine !== undefined ? { firstLine: part.firstLine } : {}),
             ...(part.firstRecord !== undefined ? { firstRecord: part.firstRecord } : {}),
-            ...(part.hl7Envelope !== undefined ? { hl7Envelope: part.hl7Envelope } : {}),
+            ...(part.hl7File !== undefined ? { hl7File: part.hl7File } : {}),
           });
         } catch (e) {
           if (e instanceof NotSupportedError || !(e instanceof TributaryError) || !e.nonRetryable) throw e;

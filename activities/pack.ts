@@ -8,7 +8,7 @@ import type { PagePart } from './connectors';
 export interface PackedPage {
   format: string;
   sourceFile: string;
-  /** `firstLine`, `firstRecord`, `hl7Envelope`: a piece of a larger file (see SourcePage). */
+  /** `firstLine`, `firstRecord`, `hl7File`: a piece of a larger file (see SourcePage). */
   parts: PagePart[];
 }
 
@@ -22,7 +22,7 @@ export function packPage(page: PackedPage): Buffer {
         length: p.bytes.length,
         ...(p.firstLine !== undefined ? { firstLine: p.firstLine } : {}),
         ...(p.firstRecord !== undefined ? { firstRecord: p.firstRecord } : {}),
-        ...(p.hl7Envelope !== undefined ? { hl7Envelope: p.hl7Envelope } : {}),
+        ...(p.hl7File !== undefined ? { hl7File: p.hl7File } : {}),
       })),
     }),
   );
@@ -59,7 +59,7 @@ export function unpackPage(bytes: Buffer, where: string): PackedPage {
       bytes: bytes.subarray(offset, offset + p.length),
       ...(typeof p.firstLine === 'number' ? { firstLine: p.firstLine } : {}),
       ...(typeof p.firstRecord === 'number' ? { firstRecord: p.firstRecord } : {}),
-      ...(p.hl7Envelope && typeof p.hl7Envelope === 'object' ? { hl7Envelope: p.hl7Envelope } : {}),
+      ...(p.hl7File && typeof p.hl7File === 'object' ? { hl7File: p.hl7File } : {}),
     };
     offset += p.length;
     return part;

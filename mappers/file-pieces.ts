@@ -5,6 +5,7 @@
  * and gives what it gives whole (HL7 v2, HIS CSV; Apple Health windows cut by a boundary become two Observations).
  */
 import { createReadStream } from 'node:fs';
+import { detectHl7Charset } from './ehr/hl7v2-parse';
 import { FlatXmlScanner, XmlScanError } from './wearable/xml-scan';
 
 /**
@@ -197,13 +198,15 @@ export function escapeXmlAttribute(value: string): string {
 }
 
 /**
- * The batch envelope open where a piece of an HL7 v2 file starts (HL7 v2 2.10.3): the messages of the open batch
- * before it (after its BHS, before its BTS), and the batches of the open file (after FHS, before FTS). The mapper
- * checks a trailer's count against them when its header lies in an earlier piece.
+ * What a piece of an HL7 v2 file needs from the pieces before it. The batch envelope open where it starts (HL7 v2
+ * 2.10.3): the messages of the open batch before it (after its BHS, before its BTS) and the batches of the open file
+ * (after FHS, before FTS), so the mapper checks a trailer whose header lies in an earlier piece. And the character set
+ * the file's first MSH-18 declares, which a whole file is decoded with (later messages often leave MSH-18 empty).
  */
-export interface Hl7Envelope {
+export interface Hl7FileState {
   batchMessages?: number;
   fileBatches?: number;
+  charset?: string;
 }
 
 /**
@@ -212,9 +215,11 @@ export interface Hl7Envelope {
  */
 export function countHl7LinesAndMessages(
   bytes: Buffer,
-  before: Hl7Envelope = {},
-): { lines: number; messages: number; envelope: Hl7Envelope } {
+  before: Hl7FileState = {},
+): { lines: number; messages: number; envelope: Hl7FileState } {
   let { batchMessages, fileBatches } = before;
+  // The file's character set: declared by its first message, which is in the first piece.
+  const charset = before.charset ?? (bytes.includes('MSH') ? detectHl7Charset(bytes).declared : undefined);
   let lines = 0;
   let messages = 0;
   let start = 0;
@@ -240,7 +245,7 @@ export function countHl7LinesAndMessages(
     lines++;
     start = bytes[end] === 0x0d && bytes[end + 1] === 0x0a ? end + 2 : end + 1;
   }
-  const envelope: Hl7Envelope = {};
+  const envelope: Hl7FileState = charset !== undefined ? { charset } : {};
   if (batchMessages !== undefined) envelope.batchMessages = batchMessages;
   if (fileBatches !== undefined) envelope.fileBatches = fileBatches;
   return { lines, messages, envelope };

@@ -13,7 +13,7 @@ import {
   createCsvCutter,
   createHl7Cutter,
   forEachFilePiece,
-  type Hl7Envelope,
+  type Hl7FileState,
 } from './file-pieces';
 import type { DicomSummary } from '../schemas/dicom-summary';
 import type { BatchHandler, MapContext, MapResult, SourceFormat } from './types';
@@ -133,13 +133,13 @@ async function mapRecordsInPieces(
   if (format === 'hl7v2') {
     let firstLine = 1;
     let firstRecord = 1;
-    let hl7Envelope: Hl7Envelope = {};
+    let hl7File: Hl7FileState = {};
     await forEachFilePiece(path, { pieceBytes, cutterFor: createHl7Cutter }, async (bytes) => {
-      const result = mapHl7v2(bytes, { ...ctx, firstLine, firstRecord, hl7Envelope });
-      const counted = countHl7LinesAndMessages(bytes, hl7Envelope);
+      const result = mapHl7v2(bytes, { ...ctx, firstLine, firstRecord, hl7File });
+      const counted = countHl7LinesAndMessages(bytes, hl7File);
       firstLine += counted.lines;
       firstRecord += counted.messages;
-      hl7Envelope = counted.envelope;
+      hl7File = counted.envelope;
       await deliver(result);
     });
     return totals;

@@ -66,8 +66,11 @@ export interface MapContext {
    * of messages without MSH-10); Apple Health: its first top-level element (window ids are numbered per piece).
    */
   firstRecord?: number;
-  /** A piece of a larger HL7 v2 file: the batch envelope open where it starts (see mappers/file-pieces.ts). */
-  hl7Envelope?: { batchMessages?: number; fileBatches?: number };
+  /**
+   * A piece of a larger HL7 v2 file: the batch envelope open where it starts and the character set the file's first
+   * message declares (see Hl7FileState in mappers/file-pieces.ts).
+   */
+  hl7File?: { batchMessages?: number; fileBatches?: number; charset?: string };
 }
 
 export interface MapResult {

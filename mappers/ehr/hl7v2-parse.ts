@@ -101,7 +101,7 @@ const CHARSETS: Record<string, string> = {
 /** Encoding named by the first MSH-18 in the file (read as ASCII: delimiters and charset names are ASCII). */
 export function detectHl7Charset(bytes: Buffer): { encoding: string; declared: string; known: boolean } {
   const start = bytes.indexOf('MSH');
-  if (start < 0) return { encoding: 'utf-8', declared: '', known: true };
+  if (start < 0) return charsetNamed('');
   let end = start;
   while (end < bytes.length && end - start < 4096 && bytes[end] !== 0x0d && bytes[end] !== 0x0a) end++;
   const msh = bytes.toString('latin1', start, end);
@@ -111,12 +111,24 @@ export function detectHl7Charset(bytes: Buffer): { encoding: string; declared: s
     .split(msh[5] ?? '~')[0]
     .trim()
     .toUpperCase();
+  return charsetNamed(declared);
+}
+
+/** An MSH-18 value's encoding; unknown values decode as UTF-8 and say so (`known`). */
+function charsetNamed(declared: string): { encoding: string; declared: string; known: boolean } {
   const encoding = CHARSETS[declared];
   return { encoding: encoding ?? 'utf-8', declared, known: encoding !== undefined };
 }
 
-export function decodeHl7(bytes: Buffer): { text: string; declared: string; known: boolean } {
-  const cs = detectHl7Charset(bytes);
+/**
+ * Bytes to text in the character set the first MSH-18 names, or `declared` when given: a piece of a larger file is
+ * decoded as the whole file is, with its first message's MSH-18.
+ */
+export function decodeHl7(
+  bytes: Buffer,
+  declared?: string,
+): { text: string; declared: string; known: boolean } {
+  const cs = declared === undefined ? detectHl7Charset(bytes) : charsetNamed(declared);
   let text = cs.encoding === 'utf-8' ? bytes.toString('utf8') : iconv.decode(bytes, cs.encoding);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   return { text, declared: cs.declared, known: cs.known };

@@ -159,7 +159,7 @@ const DOC_STATUS: Record<string, string> = {
 /** Map a file (or Kafka message payload) of HL7 v2 messages. */
 export function mapHl7v2(bytes: Buffer, ctx: MapContext): MapResult {
   const sink = new RecordSink(ctx);
-  const { text, declared, known } = decodeHl7(bytes);
+  const { text, declared, known } = decodeHl7(bytes, ctx.hl7File?.charset);
   if (!known)
     sink.issue('warning', 'not-supported', 'MSH-18', 'character set not recognised; decoded as UTF-8');
   if (text.includes('\uFFFD') && known)
@@ -201,7 +201,7 @@ export function mapHl7v2(bytes: Buffer, ctx: MapContext): MapResult {
   // A batch whose trailer counts other than it holds lost (or gained) messages on the way: say so, by line.
   for (const problem of checkEnvelope(scanner.envelope, {
     firstMessage: ctx.firstRecord,
-    ...ctx.hl7Envelope,
+    ...ctx.hl7File,
   }))
     sink.issue('error', 'incomplete', `line ${problem.line}`, problem.message);
   if (badLines.length) {
