@@ -1,15 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startIngestRun, waitForRun } from '../../cli/commands/ingest';
-import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
-import { loadConfig } from '../../platform/config';
-import { createTemporalClient } from '../../platform/temporal';
 import type { IngestRunProgress } from '../../schemas/ingest';
 import { startFhirEndpoint, type FhirEndpoint } from '../fhir-endpoint-support';
-import { createIngestDeps } from '../../activities/runtime';
-import { createIngestWorld, type IngestWorld } from './ingest-support';
+import { createIngestWorld, runOnWorld, type IngestWorld, type WorldRun } from './ingest-support';
 
 /**
  * Publishing to a FHIR server (`--fhir-server`) through a real run: every resource the run publishes reaches the
@@ -20,42 +14,31 @@ import { createIngestWorld, type IngestWorld } from './ingest-support';
 const institutions = ['riverside-general'];
 const BUNDLE_MAX = 5;
 let world: IngestWorld;
-let workers: RunningWorkers;
-let client: Client;
+let run: WorldRun | undefined;
 let endpoint: FhirEndpoint;
 let progress: IngestRunProgress;
 let state: string;
-const runId = `it-fhir-server-${process.pid}`;
 
 beforeAll(async () => {
   world = await createIngestWorld('fhirsrv', { patients: 3, institutions });
   endpoint = await startFhirEndpoint(BUNDLE_MAX);
-  const config = loadConfig({ env: { ...world.env, TRIBUTARY_FHIR_BUNDLE_MAX: String(BUNDLE_MAX) } });
-  workers = await startIngestWorkers({
-    config,
-    queueNames: world.queues,
-    deps: createIngestDeps(config, { queueSchema: world.queueSchema }),
-  });
-  client = await createTemporalClient(world.config);
-  await startIngestRun(client, {
-    endpoint: world.server.url,
-    runId,
-    institutions,
-    // Wearable Observations refer to the EHR's Patients: the run publishes an institution's EHR source first.
-    sources: ['ehr', 'wearable'],
-    route: false,
-    fhirServerUrl: endpoint.url,
-    taskQueue: world.queues.ingest,
-    imagingQueue: world.queues.imaging,
-  });
-  const result = await waitForRun(client, runId, undefined, 1000);
-  state = result.state;
-  progress = result.progress!;
+  run = await runOnWorld(
+    world,
+    {
+      runId: `it-fhir-server-${process.pid}`,
+      institutions,
+      // Wearable Observations refer to the EHR's Patients: the run publishes an institution's EHR source first.
+      sources: ['ehr', 'wearable'],
+      route: false,
+      fhirServerUrl: endpoint.url,
+    },
+    { env: { TRIBUTARY_FHIR_BUNDLE_MAX: String(BUNDLE_MAX) } },
+  );
+  ({ state, progress } = run);
 }, 600_000);
 
 afterAll(async () => {
-  await workers?.shutdown();
-  await client?.connection.close();
+  await run?.stop();
   await endpoint?.close();
   await world?.cleanup();
 });

@@ -1,14 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatReconciliation, startIngestRun, waitForRun } from '../../cli/commands/ingest';
-import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
-import { createIngestDeps } from '../../activities/runtime';
-import { loadConfig } from '../../platform/config';
-import { createTemporalClient } from '../../platform/temporal';
+import { formatReconciliation } from '../../cli/commands/ingest';
 import type { IngestRunProgress } from '../../schemas/ingest';
-import { createIngestWorld, expectSourcesMatchTruth, type IngestWorld } from './ingest-support';
+import {
+  createIngestWorld,
+  expectSourcesMatchTruth,
+  runOnWorld,
+  type IngestWorld,
+  type WorldRun,
+} from './ingest-support';
 
 /**
  * Files larger than a page, through a real run: with TRIBUTARY_PAGE_MB at 1 KB, a HIS CSV dump (bj-union-east), an
@@ -19,11 +20,9 @@ import { createIngestWorld, expectSourcesMatchTruth, type IngestWorld } from './
  */
 const institutions = ['bj-union-east', 'hz-zheyi-bay'];
 let world: IngestWorld;
-let workers: RunningWorkers;
-let client: Client;
+let run: WorldRun | undefined;
 let progress: IngestRunProgress;
 let state: string;
-const runId = `it-pieces-${process.pid}`;
 
 beforeAll(async () => {
   world = await createIngestWorld('pieces', { patients: 3, institutions });
@@ -31,30 +30,16 @@ beforeAll(async () => {
   const feed = path.join(world.synthDir, 'hz-zheyi-bay', 'ehr', 'hl7v2', 'feed-001.hl7');
   const messages = fs.readFileSync(feed, 'utf8').split(/(?=\rMSH\|)/);
   fs.writeFileSync(feed, [...messages.slice(0, 5), ...messages.slice(6)].join(''));
-  const config = loadConfig({ env: { ...world.env, TRIBUTARY_PAGE_MB: String(1024 / 2 ** 20) } });
-  workers = await startIngestWorkers({
-    config,
-    queueNames: world.queues,
-    deps: createIngestDeps(config, { queueSchema: world.queueSchema }),
-  });
-  client = await createTemporalClient(world.config);
-  await startIngestRun(client, {
-    endpoint: world.server.url,
-    runId,
-    institutions,
-    sources: ['ehr', 'wearable'],
-    route: false,
-    taskQueue: world.queues.ingest,
-    imagingQueue: world.queues.imaging,
-  });
-  const result = await waitForRun(client, runId, undefined, 1000);
-  state = result.state;
-  progress = result.progress!;
+  run = await runOnWorld(
+    world,
+    { runId: `it-pieces-${process.pid}`, institutions, sources: ['ehr', 'wearable'], route: false },
+    { env: { TRIBUTARY_PAGE_MB: String(1024 / 2 ** 20) } },
+  );
+  ({ state, progress } = run);
 }, 600_000);
 
 afterAll(async () => {
-  await workers?.shutdown();
-  await client?.connection.close();
+  await run?.stop();
   await world?.cleanup();
 });
 

@@ -6,8 +6,10 @@ import { Client, type Connection } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { expect } from 'vitest';
 import { createIngestDeps } from '../../activities/runtime';
+import { startIngestRun, waitForRun, type StartRunOptions } from '../../cli/commands/ingest';
+import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
 import { loadConfig, type Config } from '../../platform/config';
-import { createPayloadCodec } from '../../platform/temporal';
+import { createPayloadCodec, createTemporalClient } from '../../platform/temporal';
 import type { GroundTruth } from '../../schemas/ground-truth';
 import type { IngestRunProgress } from '../../schemas/ingest';
 import { generateSynth } from '../../synth/generate';
@@ -71,6 +73,47 @@ export async function createIngestWorld(
 
 export function worldDeps(world: IngestWorld) {
   return createIngestDeps(world.config, { queueSchema: world.queueSchema });
+}
+
+/** A run over a world, with its workers (on the world's config, plus `env`), waited for to its end. */
+export interface WorldRun {
+  workers: RunningWorkers;
+  client: Client;
+  state: string;
+  progress: IngestRunProgress;
+  /** Shut the workers down and close the client (the world stays: cleanup() it after). */
+  stop(): Promise<void>;
+}
+
+export async function runOnWorld(
+  world: IngestWorld,
+  run: Omit<StartRunOptions, 'endpoint' | 'taskQueue' | 'imagingQueue'> & { runId: string },
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<WorldRun> {
+  const config = options.env ? loadConfig({ env: { ...world.env, ...options.env } }) : world.config;
+  const workers = await startIngestWorkers({
+    config,
+    queueNames: world.queues,
+    deps: createIngestDeps(config, { queueSchema: world.queueSchema }),
+  });
+  const client = await createTemporalClient(world.config);
+  await startIngestRun(client, {
+    ...run,
+    endpoint: world.server.url,
+    taskQueue: world.queues.ingest,
+    imagingQueue: world.queues.imaging,
+  });
+  const result = await waitForRun(client, run.runId, undefined, 1000);
+  return {
+    workers,
+    client,
+    state: result.state,
+    progress: result.progress!,
+    async stop() {
+      await workers.shutdown();
+      await client.connection.close();
+    },
+  };
 }
 
 /**
