@@ -129,15 +129,21 @@ describe('FHIR connector, bulk mode', () => {
       Object.assign(big, { range, from: [] });
       const connectors = createConnectors({ ratePerSecond: 1000, fhirMode: 'bulk' });
       const ids: string[] = [];
+      const staged: Buffer[] = [];
       let cursor: string | undefined;
       do {
         const page = await connectors.fetchPage(inst(cursor));
+        staged.push(page.parts[0].bytes);
         const lines = page.parts[0].bytes.toString('utf8').split('\n').filter(Boolean);
         expect(lines.length).toBeLessThanOrEqual(250);
         ids.push(...lines.map((l) => (JSON.parse(l) as { id: string }).id));
         cursor = page.nextCursor;
       } while (cursor);
       expect(ids).toEqual(bigLines.map((_, i) => `b${i}`));
+      // The staged pages hold the file's lines as they were, a CR before its LF included (quarantine keeps them).
+      expect(Buffer.concat(staged).toString('utf8')).toBe(
+        bigLines.map((l, i) => (i % 100 === 0 ? `${l}\r\n` : `${l}\n`)).join(''),
+      );
       // Eight pages, each asking for the file from where the last one stopped: the byte where line 250·k starts.
       const lineStarts = [0];
       for (let at = bigFile.indexOf(0x0a); at >= 0; at = bigFile.indexOf(0x0a, at + 1))

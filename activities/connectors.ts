@@ -18,6 +18,7 @@ import { FlatXmlScanner, XmlScanError } from '../mappers/wearable/xml-scan';
 import { parseAtEdge } from '../platform/config';
 import { TributaryError, toError } from '../platform/errors';
 import { readBodyWithin, tooLargeError } from '../platform/http-body';
+import { LineSplitter } from '../platform/read-lines';
 import { fhirModeSchema, imagingModeSchema, type FhirMode, type ImagingMode } from '../schemas/ingest';
 import { registryFormatOf, type Institution, type SourceKind } from '../schemas/institution';
 import { createSmartAuth, type SmartAccess } from './smart-auth';
@@ -347,38 +348,24 @@ export function createConnectors(options: HttpOptions = {}) {
     pos: { from: number; skipLines: number },
     maxLines: number,
   ): Promise<{ lines: string[]; next?: number }> {
-    /** Bytes received and not yet cut into lines, and where they start in the file. */
-    let pending = Buffer.alloc(0);
-    let pendingAt = pos.from;
     let skipLines = pos.skipLines;
     const lines: string[] = [];
     let next: number | undefined;
-    /** A line [start, end) of `pending`: taken, skipped, or (page full) the start of the next page. */
-    const take = (start: number, end: number): boolean => {
-      const text = pending.toString('utf8', start, end);
-      if (text.trim() === '') return false;
-      if (skipLines > 0) skipLines--;
-      else if (lines.length < maxLines) lines.push(text);
-      else {
-        next = pendingAt + start;
-        return true;
-      }
-      return false;
-    };
-    let full = false;
-    await readFrom(institution, url, where, auth, pos.from, (chunk, at) => {
-      if (!pending.length) pendingAt = at;
-      pending = pending.length ? Buffer.concat([pending, chunk]) : Buffer.from(chunk);
-      let start = 0;
-      for (let nl = pending.indexOf(0x0a); nl >= 0; nl = pending.indexOf(0x0a, start)) {
-        if (take(start, nl)) return (full = true);
-        start = nl + 1;
-      }
-      pending = pending.subarray(start);
-      pendingAt += start;
-      return false;
+    // Each line taken, skipped, or (page full) the start of the next page; lines after that in the chunk are ignored.
+    const splitter = new LineSplitter(
+      (text, _lineNo, start) => {
+        if (next !== undefined || text.trim() === '') return;
+        if (skipLines > 0) skipLines--;
+        else if (lines.length < maxLines) lines.push(text);
+        else next = pos.from + start;
+      },
+      { raw: true },
+    );
+    await readFrom(institution, url, where, auth, pos.from, (chunk) => {
+      splitter.push(chunk, chunk.length);
+      return next !== undefined;
     });
-    if (!full && pending.length) take(0, pending.length);
+    if (next === undefined) splitter.end();
     return next !== undefined ? { lines, next } : { lines };
   }
 

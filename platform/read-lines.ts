@@ -5,8 +5,12 @@ export type OnLine = (text: string, lineNo: number, start: number, bytes: number
 
 const CHUNK_BYTES = 1 << 20;
 
-/** Cuts chunks into lines; the sync and async readers below feed it. */
-class LineSplitter {
+/**
+ * Cuts chunks into lines: the sync and async readers below feed it, and the Bulk export reader (a file over HTTP).
+ * `raw` keeps each line's bytes as they are (a trailing CR, a leading byte-order mark): a staged page must hold the
+ * file's own bytes. `start` is the line's offset from the first byte pushed.
+ */
+export class LineSplitter {
   /** Bytes of the current line read with earlier chunks (copied: the chunk buffer is reused). */
   private carry: Buffer[] = [];
   private carried = 0;
@@ -14,7 +18,10 @@ class LineSplitter {
   private lineNo = 0;
   private offset = 0;
 
-  constructor(private readonly onLine: OnLine) {}
+  constructor(
+    private readonly onLine: OnLine,
+    private readonly options: { raw?: boolean } = {},
+  ) {}
 
   push(chunk: Buffer, n: number): void {
     let pos = 0;
@@ -45,8 +52,10 @@ class LineSplitter {
       this.carried = 0;
     } else text = tail.toString('utf8', from, to);
     this.lineNo++;
-    if (this.lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    if (text.charCodeAt(text.length - 1) === 0x0d) text = text.slice(0, -1);
+    if (!this.options.raw) {
+      if (this.lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      if (text.charCodeAt(text.length - 1) === 0x0d) text = text.slice(0, -1);
+    }
     this.onLine(text, this.lineNo, this.lineStart, bytes);
   }
 }
