@@ -69,18 +69,30 @@ export function countNewlines(bytes: Buffer): number {
   return n;
 }
 
+/** Line kinds that matter for cutting and counting HL7 v2 (0: any other line). */
+const MSH = 1;
+const BHS = 2;
+const FHS = 3;
+const BTS = 4;
+const FTS = 5;
+
 /**
- * What the HL7 v2 reader makes of a line from its first bytes (MLLP's VT dropped): a message start (MSH and at least
- * 8 bytes, as the reader asks), a batch or file header, or anything else.
+ * What the HL7 v2 reader makes of a line from its first bytes `b[s, s + len)` (MLLP's VT and a BOM already skipped;
+ * `complete`: the line ends there): a message start (MSH and at least 8 bytes, as the reader asks), a batch or file
+ * header or trailer (the name alone, or followed by a delimiter), or 0. Decided on bytes: it runs for every line.
  */
-function hl7LineKind(head: string, complete: boolean): 'MSH' | 'BHS' | 'FHS' | 'BTS' | 'FTS' | undefined {
-  const name = head.slice(0, 3);
-  if (name === 'MSH') return head.length >= 8 ? 'MSH' : undefined;
-  if (name !== 'BHS' && name !== 'FHS' && name !== 'BTS' && name !== 'FTS') return undefined;
-  // As the reader decides a batch segment: its name alone, or followed by a delimiter.
-  if (head.length === 3) return complete ? name : undefined;
-  const c = head.charCodeAt(3);
-  return (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) ? undefined : name;
+function hl7LineKind(b: ArrayLike<number>, s: number, len: number, complete: boolean): number {
+  if (len < 3) return 0;
+  const c0 = b[s];
+  const c1 = b[s + 1];
+  const c2 = b[s + 2];
+  if (c0 === 0x4d && c1 === 0x53 && c2 === 0x48) return len >= 8 ? MSH : 0;
+  // [FB][HT]S is exactly FHS, FTS, BHS, BTS.
+  if (c2 !== 0x53 || (c0 !== 0x42 && c0 !== 0x46) || (c1 !== 0x48 && c1 !== 0x54)) return 0;
+  const kind = c0 === 0x42 ? (c1 === 0x48 ? BHS : BTS) : c1 === 0x48 ? FHS : FTS;
+  if (len === 3) return complete ? kind : 0;
+  const c3 = b[s + 3];
+  return (c3 >= 0x41 && c3 <= 0x5a) || (c3 >= 0x30 && c3 <= 0x39) ? 0 : kind;
 }
 
 /**
@@ -91,32 +103,31 @@ function hl7LineKind(head: string, complete: boolean): 'MSH' | 'BHS' | 'FHS' | '
 export function createHl7Cutter(from: number): PieceCutter {
   const lineEnds = createLineEnds();
   let lineStart = from;
-  /** The current line's first bytes (up to 8), while they are being read; undefined once the line is judged. */
-  let head: string | undefined = '';
-  let previous: string | undefined;
+  /** The current line's first bytes (up to 8) while they are being read (`reading`), and how many. */
+  const head = new Uint8Array(8);
+  let headLength = 0;
+  let reading = true;
+  /** The kind of the last non-blank line. */
+  let previous = 0;
   const judge = (complete: boolean, stop: (cut: number) => boolean): boolean => {
-    const kind = hl7LineKind(head!, complete);
+    const kind = hl7LineKind(head, 0, headLength, complete);
     const opens =
-      kind === 'MSH'
-        ? previous !== 'BHS' && previous !== 'FHS'
-        : kind === 'BHS'
-          ? previous !== 'FHS'
-          : kind === 'FHS';
-    if (head !== '') previous = kind ?? head!.slice(0, 3);
-    head = undefined;
+      kind === MSH ? previous !== BHS && previous !== FHS : kind === BHS ? previous !== FHS : kind === FHS;
+    if (headLength > 0) previous = kind;
+    reading = false;
     return opens && lineStart > from && stop(lineStart);
   };
   return (chunk, at, stop) => {
     let i = 0;
     while (i < chunk.length) {
-      if (head !== undefined) {
+      if (reading) {
         const b = chunk[i];
         if (b === 0x0d || b === 0x0a) {
           if (judge(true, stop)) return lineStart;
         } else {
           i++;
-          if (!(b === 0x0b && head === '')) head += String.fromCharCode(b);
-          if (head.length === 8 && judge(false, stop)) return lineStart;
+          if (!(b === 0x0b && headLength === 0)) head[headLength++] = b;
+          if (headLength === 8 && judge(false, stop)) return lineStart;
           continue;
         }
       }
@@ -124,7 +135,8 @@ export function createHl7Cutter(from: number): PieceCutter {
       if (end < 0) return undefined;
       i = end + 1;
       lineStart = at + i;
-      head = '';
+      headLength = 0;
+      reading = true;
     }
     return undefined;
   };
@@ -167,15 +179,19 @@ export function createXmlCutter(
   let broken = false;
   // Scanner offsets count the root tag first: file position = offset + shift.
   const shift = from - rootTag.length;
-  const scanner = new FlatXmlScanner({
-    open: (_name, _attrs, _line, start) => {
-      depth++;
-      if (depth !== 2 || cut !== undefined) return;
-      if (start + shift > from && stop(start + shift)) cut = start + shift;
-      else records++;
+  // Structure only: the mapper reads the attributes; the cutter needs where top-level elements start.
+  const scanner = new FlatXmlScanner(
+    {
+      open: (_name, _attrs, _line, start) => {
+        depth++;
+        if (depth !== 2 || cut !== undefined) return;
+        if (start + shift > from && stop(start + shift)) cut = start + shift;
+        else records++;
+      },
+      close: () => void depth--,
     },
-    close: () => void depth--,
-  });
+    { skipAttributes: true },
+  );
   scanner.write(rootTag);
   return {
     cutter: (chunk, _at, stopAt) => {
@@ -231,16 +247,16 @@ export function countHl7LinesAndMessages(
 
     const end = lineEnds.next(bytes, start);
     const e = end < 0 ? bytes.length : end;
-    const kind = hl7LineKind(bytes.toString('latin1', s, Math.min(e, s + 8)), true);
-    if (kind === 'MSH') {
+    const kind = hl7LineKind(bytes, s, Math.min(e - s, 8), true);
+    if (kind === MSH) {
       messages++;
       if (batchMessages !== undefined) batchMessages++;
-    } else if (kind === 'BHS') {
+    } else if (kind === BHS) {
       batchMessages = 0;
       if (fileBatches !== undefined) fileBatches++;
-    } else if (kind === 'FHS') fileBatches = 0;
-    else if (kind === 'BTS') batchMessages = undefined;
-    else if (kind === 'FTS') fileBatches = undefined;
+    } else if (kind === FHS) fileBatches = 0;
+    else if (kind === BTS) batchMessages = undefined;
+    else if (kind === FTS) fileBatches = undefined;
     if (end < 0) break;
     lines++;
     start = bytes[end] === 0x0d && bytes[end + 1] === 0x0a ? end + 2 : end + 1;

@@ -201,3 +201,43 @@ describe('mapAppleHealthStream on hostile input', () => {
     expect(split).toEqual(whole);
   });
 });
+
+describe('FlatXmlScanner with skipAttributes (structure only, for cutting a file into pieces)', () => {
+  /** Elements as [event, name, line, start offset], delivered in two chunks cut at `cut`. */
+  function structure(bytes: Buffer, skipAttributes: boolean, cut = bytes.length) {
+    const events: (string | number)[][] = [];
+    const s = new FlatXmlScanner(
+      {
+        open: (name, attrs, line, start) => {
+          if (skipAttributes) expect(Object.keys(attrs)).toEqual([]);
+          events.push(['open', name, line, start]);
+        },
+        close: (name) => events.push(['close', name]),
+      },
+      { skipAttributes },
+    );
+    s.write(Buffer.from(bytes.subarray(0, cut)));
+    s.write(Buffer.from(bytes.subarray(cut)));
+    s.end();
+    return events;
+  }
+
+  it('reports the elements, lines and offsets the full scan does, for every split of the input', () => {
+    // A raw '>' and an apostrophe inside double-quoted values, and a '"' inside single quotes.
+    const doc = DOC.replace('value="72"', `value="7>2" owner="Jo's watch" x='a"b'`);
+    const bytes = Buffer.from(doc);
+    const full = structure(bytes, false);
+    expect(full.filter((e) => e[0] === 'open').map((e) => e[1])).toEqual([
+      'HealthData',
+      'Record',
+      'Record',
+      'MetadataEntry',
+      'Workout',
+    ]);
+    for (let cut = 1; cut < bytes.length; cut++) expect(structure(bytes, true, cut)).toEqual(full);
+  });
+
+  it('still refuses tags that do not nest', () => {
+    expect(() => structure(Buffer.from('<a><b></a></b>'), true)).toThrow(XmlScanError);
+  });
+});

@@ -63,6 +63,9 @@ for (let b = 0; b < 256; b++) {
   if (/[A-Za-z0-9_:.-]/.test(c) || b >= 0x80) NAME_BYTE[b] = /[0-9.-]/.test(c) ? 2 : 1;
 }
 
+/** The attributes a structure-only scan reports: none (frozen, so a handler cannot keep state in it). */
+const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 const WHITESPACE = /[\t\n\r]/g;
 const CONTROL = /[\t\n\r]/;
@@ -87,6 +90,12 @@ function isNameChar(c: number): boolean {
 export interface XmlScanOptions {
   /** Largest single tag, comment, DOCTYPE, CDATA section or PI held in memory (default 16 MiB). */
   maxMarkupBytes?: number;
+  /**
+   * Report elements without their attributes (an empty object) and without checking them: for a reader that needs
+   * only the element structure (where top-level elements start, to cut a file into pieces), at a fraction of the
+   * cost. Nesting is still checked; lines are still counted.
+   */
+  skipAttributes?: boolean;
 }
 
 export class FlatXmlScanner {
@@ -110,7 +119,10 @@ export class FlatXmlScanner {
     options: XmlScanOptions = {},
   ) {
     this.maxMarkup = options.maxMarkupBytes ?? 16 * 1024 * 1024;
+    this.skipAttributes = options.skipAttributes === true;
   }
+
+  private readonly skipAttributes: boolean;
 
   /** Where the scanner stands: line, 1-based byte column and absolute byte offset of the next unread construct. */
   get position(): { line: number; column: number; offset: number } {
@@ -235,6 +247,7 @@ export class FlatXmlScanner {
    * operations: on this workload, one Buffer->string call per attribute cost more than the parsing itself.
    */
   private startTag(buf: Buffer, pos: number): number {
+    if (this.skipAttributes) return this.startTagStructure(buf, pos);
     let gt = buf.indexOf(GT, pos);
     for (;;) {
       if (gt < 0) return INCOMPLETE;
@@ -244,6 +257,54 @@ export class FlatXmlScanner {
       // A '>' inside a quoted value: the tag goes on to a later '>'.
       gt = buf.indexOf(GT, gt + 1);
     }
+  }
+
+  /**
+   * A start tag's name and nesting only (skipAttributes): its end is the first `>` outside a quoted value, found on
+   * the bytes without decoding the tag.
+   */
+  private startTagStructure(buf: Buffer, pos: number): number {
+    const n = buf.length;
+    let quote = 0;
+    let newlines = 0;
+    let lastNewline = -1;
+    let gt = -1;
+    for (let i = pos + 1; i < n; i++) {
+      const b = buf[i];
+      if (b === NL) {
+        newlines++;
+        lastNewline = i;
+      } else if (quote !== 0) {
+        if (b === quote) quote = 0;
+      } else if (b === QUOT || b === APOS) quote = b;
+      else if (b === GT) {
+        gt = i;
+        break;
+      }
+    }
+    if (gt < 0) return INCOMPLETE;
+    let e = pos + 1;
+    if (!isNameStart(buf[e])) this.fail('element name does not start with a name character', pos + 1);
+    // As endTag reads a name, so the two always agree on nesting.
+    while (e < gt && NAME_BYTE[buf[e]] !== 0) e++;
+    const decoded = decodeName(buf, pos + 1, e);
+    const name = this.internName(decoded, 0, decoded.length);
+    if (this.rootClosed) this.fail('text data outside of root node.', pos);
+    if (newlines) {
+      this.line += newlines;
+      this.lineStart = this.base + lastNewline + 1;
+    }
+    const selfClosing = buf[gt - 1] === SLASH;
+    if (this.stack.length === 0) {
+      if (this.seenRoot) this.fail('text data outside of root node.', pos);
+      this.seenRoot = true;
+    }
+    this.handler.open(name, NO_ATTRIBUTES, this.line, this.base + pos);
+    if (selfClosing) {
+      this.handler.close(name);
+      if (this.stack.length === 0) this.rootClosed = true;
+    } else this.stack.push(name);
+    return gt + 1;
   }
 
   /** 0 when the tag was complete and reported; 1 when `tag` ends inside a quoted attribute value. */
