@@ -7,7 +7,6 @@ import {
   createCsvCutter,
   createHl7Cutter,
   createXmlCutter,
-  csvRecordEnds,
   escapeXmlAttribute,
   isPieceFormat,
   type Hl7FileState,
@@ -288,7 +287,7 @@ export function createConnectors(options: HttpOptions = {}) {
    * A file from byte `from` on, chunk by chunk, to `consume` (each chunk with its offset in the file) until it returns
    * true or the file ends. A server that honours Range sends only that part; from one that does not, the bytes
    * before `from` are skipped as they arrive. A file read this way is never held whole: Bulk output files and HIS
-   * dumps run to gigabytes.
+   * dumps run to gigabytes. Each chunk is a fresh buffer of the response: a consumer may keep it without copying.
    */
   async function readFrom(
     institution: string,
@@ -370,26 +369,6 @@ export function createConnectors(options: HttpOptions = {}) {
   }
 
   /**
-   * The header record of a CSV file (with its line end), read from the file's start: every piece of a split file
-   * carries it, so each maps on its own. Quoted fields may hold line breaks.
-   */
-  async function readCsvHeader(institution: string, url: string, where: string): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    const state = { inQuotes: false };
-    let header: Buffer | undefined;
-    await readFrom(institution, url, where, undefined, 0, (chunk) => {
-      const end = csvRecordEnds(chunk, state, () => true);
-      if (end === undefined) {
-        chunks.push(Buffer.from(chunk));
-        return false;
-      }
-      header = Buffer.concat([...chunks, chunk.subarray(0, end)]);
-      return true;
-    });
-    return header ?? Buffer.concat(chunks);
-  }
-
-  /**
    * Bytes from `from` (a cut point) to the first cut point at or past `maxBytes` from it, and that cut point
    * (undefined: the file is done).
    */
@@ -404,7 +383,7 @@ export function createConnectors(options: HttpOptions = {}) {
     const chunks: Buffer[] = [];
     let next: number | undefined;
     await readFrom(institution, url, where, undefined, from, (chunk, at) => {
-      chunks.push(Buffer.from(chunk));
+      chunks.push(chunk);
       next = cutter(chunk, at, (cut) => cut - from >= maxBytes);
       // No record boundary in sight (an unclosed CSV quote, XML that stopped being well-formed): the rest would be
       // read into memory whole; past the file limit, refuse it instead.
@@ -492,7 +471,7 @@ export function createConnectors(options: HttpOptions = {}) {
     });
     let broken = false;
     await readFrom(institution, url, where, undefined, 0, (chunk) => {
-      chunks.push(Buffer.from(chunk));
+      chunks.push(chunk);
       try {
         scanner.write(chunk);
       } catch (e) {
@@ -536,7 +515,8 @@ export function createConnectors(options: HttpOptions = {}) {
       nextCursor: next ? JSON.stringify(next) : undefined,
     });
     if (format === 'his-csv') {
-      const header = await readCsvHeader(institution, file.url, file.path);
+      // The header is the file's first record: the first piece of at least one byte.
+      const header = (await readPiece(institution, file.url, file.path, 0, 1, createCsvCutter())).bytes;
       const from = cursor.b ?? header.length;
       const firstLine = cursor.l ?? 1 + countNewlines(header);
       const piece = await readPiece(institution, file.url, file.path, from, pageBytes, createCsvCutter());
@@ -564,7 +544,7 @@ export function createConnectors(options: HttpOptions = {}) {
               b: piece.next,
               l: firstLine + counted.lines,
               r: firstRecord + counted.messages,
-              e: counted.envelope,
+              e: counted.state,
             }
           : afterFile,
       );

@@ -13,7 +13,7 @@ import { FlatXmlScanner, XmlScanError } from './wearable/xml-scan';
  * across chunks; returns the first end for which `stop` says true. A doubled quote inside a quoted field toggles the
  * state twice, so it needs no case of its own; GBK and UTF-8 never use '"' or '\n' inside a character.
  */
-export function csvRecordEnds(
+function csvRecordEnds(
   buf: Buffer,
   state: { inQuotes: boolean },
   stop: (end: number) => boolean,
@@ -227,12 +227,12 @@ export interface Hl7FileState {
 
 /**
  * Lines (ends at CR, LF or CR LF) and messages (as the reader counts them) in whole lines of an HL7 v2 file, and the
- * envelope open after them, given the one open before.
+ * file's state after them (see Hl7FileState), given the state before.
  */
 export function countHl7LinesAndMessages(
   bytes: Buffer,
   before: Hl7FileState = {},
-): { lines: number; messages: number; envelope: Hl7FileState } {
+): { lines: number; messages: number; state: Hl7FileState } {
   let { batchMessages, fileBatches } = before;
   // The file's character set: declared by its first message, which is in the first piece.
   const charset = before.charset ?? (bytes.includes('MSH') ? detectHl7Charset(bytes).declared : undefined);
@@ -244,7 +244,6 @@ export function countHl7LinesAndMessages(
     let s = start;
     if (bytes[s] === 0x0b) s++;
     if (bytes[s] === 0xef && bytes[s + 1] === 0xbb && bytes[s + 2] === 0xbf) s += 3; // a UTF-8 BOM, as the reader
-
     const end = lineEnds.next(bytes, start);
     const e = end < 0 ? bytes.length : end;
     const kind = hl7LineKind(bytes, s, Math.min(e - s, 8), true);
@@ -261,10 +260,10 @@ export function countHl7LinesAndMessages(
     lines++;
     start = bytes[end] === 0x0d && bytes[end + 1] === 0x0a ? end + 2 : end + 1;
   }
-  const envelope: Hl7FileState = charset !== undefined ? { charset } : {};
-  if (batchMessages !== undefined) envelope.batchMessages = batchMessages;
-  if (fileBatches !== undefined) envelope.fileBatches = fileBatches;
-  return { lines, messages, envelope };
+  const state: Hl7FileState = charset !== undefined ? { charset } : {};
+  if (batchMessages !== undefined) state.batchMessages = batchMessages;
+  if (fileBatches !== undefined) state.fileBatches = fileBatches;
+  return { lines, messages, state };
 }
 
 /**

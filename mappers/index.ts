@@ -109,6 +109,26 @@ export async function mapFile(
   };
 }
 
+/**
+ * Batches handed to onBatch, their record counts added up: what mapFile returns when it maps a file in pieces (the
+ * resources and issues went to onBatch).
+ */
+function countedBatches(onBatch: BatchHandler): {
+  totals: MapResult;
+  deliver: (r: MapResult) => Promise<void>;
+} {
+  const totals: MapResult = { resources: [], issues: [], recordsIn: 0, recordsMapped: 0, recordsRejected: 0 };
+  return {
+    totals,
+    async deliver(result) {
+      totals.recordsIn += result.recordsIn;
+      totals.recordsMapped += result.recordsMapped;
+      totals.recordsRejected += result.recordsRejected;
+      await onBatch(result);
+    },
+  };
+}
+
 /** Bytes of an HL7 v2 or HIS CSV file mapped at a time (a V8 string stops at 512 MiB; mapping holds ~7× its input). */
 const FILE_PIECE_BYTES = 16 * 2 ** 20;
 
@@ -123,13 +143,7 @@ async function mapRecordsInPieces(
   onBatch: BatchHandler,
   pieceBytes: number,
 ): Promise<MapResult> {
-  const totals: MapResult = { resources: [], issues: [], recordsIn: 0, recordsMapped: 0, recordsRejected: 0 };
-  const deliver = async (result: MapResult) => {
-    totals.recordsIn += result.recordsIn;
-    totals.recordsMapped += result.recordsMapped;
-    totals.recordsRejected += result.recordsRejected;
-    await onBatch(result);
-  };
+  const { totals, deliver } = countedBatches(onBatch);
   if (format === 'hl7v2') {
     let firstLine = 1;
     let firstRecord = 1;
@@ -139,7 +153,7 @@ async function mapRecordsInPieces(
       const counted = countHl7LinesAndMessages(bytes, hl7File);
       firstLine += counted.lines;
       firstRecord += counted.messages;
-      hl7File = counted.envelope;
+      hl7File = counted.state;
       await deliver(result);
     });
     return totals;
@@ -223,14 +237,10 @@ async function mapNdjsonInPieces(
   onBatch: BatchHandler,
   linesPerBatch: number,
 ): Promise<MapResult | undefined> {
-  const totals: MapResult = { resources: [], issues: [], recordsIn: 0, recordsMapped: 0, recordsRejected: 0 };
-  const ndjson = await forEachNdjsonPiece(path, linesPerBatch, async (bytes, firstLine) => {
-    const result = mapFhir(bytes, { ...ctx, firstLine });
-    totals.recordsIn += result.recordsIn;
-    totals.recordsMapped += result.recordsMapped;
-    totals.recordsRejected += result.recordsRejected;
-    await onBatch(result);
-  });
+  const { totals, deliver } = countedBatches(onBatch);
+  const ndjson = await forEachNdjsonPiece(path, linesPerBatch, (bytes, firstLine) =>
+    deliver(mapFhir(bytes, { ...ctx, firstLine })),
+  );
   return ndjson ? totals : undefined;
 }
 

@@ -1,3 +1,4 @@
+import type { Hl7FileState } from './file-pieces';
 import type { OperationOutcomeIssue } from '../platform/errors';
 import type { HisCsvMapping } from '../schemas/his-csv-mapping';
 
@@ -68,9 +69,9 @@ export interface MapContext {
   firstRecord?: number;
   /**
    * A piece of a larger HL7 v2 file: the batch envelope open where it starts and the character set the file's first
-   * message declares (see Hl7FileState in mappers/file-pieces.ts).
+   * message declares.
    */
-  hl7File?: { batchMessages?: number; fileBatches?: number; charset?: string };
+  hl7File?: Hl7FileState;
 }
 
 export interface MapResult {
