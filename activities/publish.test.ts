@@ -2,15 +2,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PSEUDONYM_SYSTEM } from '../deid/key-service';
 import { createRiskTally } from '../deid/risk';
 import { assessReleaseRisk } from './publish';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-publish-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const patient = (id: string, birthDate: string) => ({
+const patient = (id: string, birthDate: string, pseudonym?: string) => ({
   resourceType: 'Patient',
   id,
+  ...(pseudonym ? { identifier: [{ system: PSEUDONYM_SYSTEM, value: pseudonym }] } : {}),
   gender: 'female',
   birthDate,
   address: [{ state: 'MA', postalCode: '021' }],
@@ -30,9 +32,9 @@ describe('assessReleaseRisk', () => {
       patient('a2', '1980'),
       patient('old', '1931'),
     ]);
-    write('Patient.inst-a.ehr.p2.ndjson', [patient('a2', '1980'), patient('a3', '1981')]);
+    write('Patient.inst-a.ehr.p2.ndjson', [patient('a2', '1980'), patient('a3', '1981', 'PSAME')]);
     // inst-ab: a name that starts like inst-a's must not be taken for it.
-    write('Patient.inst-ab.ehr.p1.ndjson', [patient('b1', '1990'), patient('a3', '1981')]);
+    write('Patient.inst-ab.ehr.p1.ndjson', [patient('b1', '1990'), patient('b3', '1981', 'PSAME')]);
     write('Observation.inst-a.ehr.p1.ndjson', [{ resourceType: 'Observation', id: 'o1' }]);
     const done: number[] = [];
     const risk = await assessReleaseRisk(runDir, {
@@ -48,8 +50,8 @@ describe('assessReleaseRisk', () => {
       recordsBelowThreshold: 1,
     });
     expect(risk.institutions['inst-ab']).toMatchObject({ records: 2, k: 1, recordsBelowThreshold: 2 });
-    // a3 attends both institutions: one person, one id, two Patient resources published.
-    expect(risk.sharedPatients).toBe(1);
+    // a3 and b3 are one person at both institutions: a Patient of each, linked by the pseudonym.
+    expect(risk.linkedPersons).toBe(1);
     expect(done).toEqual([1, 2, 3]);
     expect(JSON.parse(fs.readFileSync(path.join(runDir, 'risk.json'), 'utf8'))).toEqual(risk);
   });

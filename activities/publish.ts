@@ -61,11 +61,12 @@ export interface ReleaseRisk {
   /** Institution id → its Patients' assessment (counts only: never a class's values). */
   institutions: Record<string, KAnonymityReport>;
   /**
-   * Patients published by more than one institution under one id: the same person, linked (by national ID) on
-   * purpose. Each institution's Patient resource is published; a FHIR server or a Bulk import keeps one per id (the
-   * last written), so the others' identifiers are not on it. Present when there is any.
+   * People published by more than one institution: the same person, linked (by national ID) on purpose. Each
+   * institution's Patient has an id of its own and carries the person's pseudonym as an identifier; each
+   * institution's assessment counts them, so a study holding several institutions' releases holds fewer people than
+   * the sum (`tributary deid risk` over them counts each once). Present when there is any.
    */
-  sharedPatients?: number;
+  linkedPersons?: number;
 }
 
 /**
@@ -106,7 +107,7 @@ export async function assessReleaseRisk(
   for (const { seen } of tallies.values())
     for (const id of seen) institutionsOf.set(id, (institutionsOf.get(id) ?? 0) + 1);
   const shared = [...institutionsOf.values()].filter((n) => n > 1).length;
-  if (shared) risk.sharedPatients = shared;
+  if (shared) risk.linkedPersons = shared;
   await writeFileAtomic(path.join(runDir, 'risk.json'), JSON.stringify(risk, null, 2) + '\n');
   return risk;
 }

@@ -7,6 +7,7 @@ import {
   collectIdentifiers,
   compilePolicy,
   parsePolicy,
+  pseudonymOf,
   type FhirResource,
 } from './index';
 import { buildFhirFixture } from './fixtures/records';
@@ -45,8 +46,12 @@ describe('createDeidEngine (safe-harbor)', () => {
     const { a, b } = run();
     const pa = find(a.outputs, 'Patient');
     const pb = find(b.outputs, 'Patient');
-    expect(pa.id).toBe(pb.id);
+    // Two Patient records (a FHIR server keeps both), one person: the pseudonym identifier links them.
+    expect(pa.id).not.toBe(pb.id);
+    expect(pseudonymOf(pa)).toMatch(/^P[A-Z0-9]{15}$/);
+    expect(pseudonymOf(pa)).toBe(pseudonymOf(pb));
     expect(find(a.outputs, 'Encounter').subject).toEqual({ reference: `Patient/${pa.id}` });
+    expect(find(b.outputs, 'Encounter').subject).toEqual({ reference: `Patient/${pb.id}` });
     const ea = find(a.outputs, 'Encounter').period as { start: string; end: string };
     const eb = find(b.outputs, 'Encounter').period as { start: string; end: string };
     const days = (x: string, y: string) => (Date.parse(y) - Date.parse(x)) / 86_400_000;

@@ -1,6 +1,6 @@
 import type { FhirResource } from '../mappers/types';
 import { TributaryError, toError } from '../platform/errors';
-import type { KeyService } from './key-service';
+import { PSEUDONYM_SYSTEM, type KeyService } from './key-service';
 import { compilePolicy, loadProfile, type CompiledPolicy, type Policy } from './policy';
 import { FhirWalker, RuleMatcher, type PatientLinkage, type ResourceContext } from './fhir-deid';
 import {
@@ -53,7 +53,7 @@ export {
   foldWidth,
   normalizeForMatch,
 } from './identifiers';
-export { createKeyService, loadDeidKey, type KeyService } from './key-service';
+export { createKeyService, loadDeidKey, PSEUDONYM_SYSTEM, pseudonymOf, type KeyService } from './key-service';
 
 export const NATIONAL_ID_SYSTEMS = new Set([
   'urn:oid:2.16.840.1.113883.4.1',
@@ -378,6 +378,7 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
     );
     return;
   }
+  if (raw === patient && linkage) addPseudonymIdentifier(out, e.keys.pseudonym(linkage));
   const findings = scanResidualPhi(out, identifiers, {
     literals,
     unshiftedDates: e.checkTextDates ? () => unshiftedMonthDays(raw, rctx.offset) : undefined,
@@ -532,6 +533,14 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
     riskTally: () => createRiskTally({ k: riskK, quasiIdentifiers, referenceDate }),
     suppressesRisk: merged.risk?.suppress ?? false,
   };
+}
+
+/** The person's pseudonym as an identifier of their Patient (its id is the institution's; see `patientIdFor`). */
+function addPseudonymIdentifier(out: FhirResource, pseudonym: string): void {
+  const identifier = { system: PSEUDONYM_SYSTEM, value: pseudonym };
+  out.identifier = Array.isArray(out.identifier)
+    ? [...(out.identifier as unknown[]), identifier]
+    : [identifier];
 }
 
 function labelSecurity(

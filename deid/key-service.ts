@@ -32,6 +32,20 @@ export interface KeyService {
   hash(domain: string, value: string): string;
 }
 
+/**
+ * The system of the identifier that carries a person's pseudonym on each of their Patients (one per institution), so
+ * a study finds a person's records across institutions by one search: `Patient?identifier=<system>|<pseudonym>`.
+ */
+export const PSEUDONYM_SYSTEM = 'urn:tributary:person-pseudonym';
+
+/** The pseudonym a de-identified Patient carries, if any. */
+export function pseudonymOf(patient: Readonly<Record<string, unknown>>): string | undefined {
+  if (!Array.isArray(patient.identifier)) return undefined;
+  for (const i of patient.identifier as { system?: unknown; value?: unknown }[])
+    if (i?.system === PSEUDONYM_SYSTEM && typeof i.value === 'string') return i.value;
+  return undefined;
+}
+
 const BASE32 = 'ABCDEFGHJKMNPQRSTVWXYZ0123456789'.slice(0, 32);
 
 /** Full-width to half-width, no spaces or dashes, upper case: the same ID however it was typed. */

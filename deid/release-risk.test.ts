@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TributaryError } from '../platform/errors';
-import { createReleaseRiskTally } from './index';
+import { createReleaseRiskTally, PSEUDONYM_SYSTEM } from './index';
 import { assessCumulativeRelease } from './release-risk';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'release-risk-'));
@@ -63,6 +63,28 @@ describe('assessCumulativeRelease', () => {
       smallestClass: 4,
       recordsBelowThreshold: 0,
     });
+  });
+
+  it('counts a person once across institutions (one pseudonym, a Patient id at each) and across the id change', async () => {
+    const linked = (id: string, pseudonym: string, birthDate: string) =>
+      JSON.stringify({
+        ...(JSON.parse(patient(id, birthDate)) as object),
+        identifier: [{ system: PSEUDONYM_SYSTEM, value: pseudonym }],
+      });
+    const dir = path.join(tmp, 'linked');
+    write(path.join(dir, 'new', 'fhir', 'Patient.inst-a.ehr.p1.ndjson'), [
+      linked('a1b2c3d4e5f60718', 'PAAAAAAAAAAAAAAA', '1980-02-01'),
+      linked('0f1e2d3c4b5a6978', 'PBBBBBBBBBBBBBBB', '1980-03-01'),
+    ]);
+    write(path.join(dir, 'new', 'fhir', 'Patient.inst-b.ehr.p1.ndjson'), [
+      linked('9a8b7c6d5e4f3021', 'PAAAAAAAAAAAAAAA', '1980-02-01'),
+    ]);
+    // A release made before Patient ids were scoped: the id is the pseudonym, no identifier carries it.
+    write(path.join(dir, 'old', 'fhir', 'Patient.inst-a.ehr.p1.ndjson'), [
+      patient('PBBBBBBBBBBBBBBB', '1980-03-01'),
+    ]);
+    const { report } = await assessCumulativeRelease([path.join(dir, 'old'), path.join(dir, 'new')], tally());
+    expect(report).toMatchObject({ records: 2, classes: 1, smallestClass: 2 });
   });
 
   it('names a broken line by file and line, and a missing input by path', async () => {

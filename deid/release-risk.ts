@@ -3,13 +3,14 @@ import path from 'node:path';
 import type { FhirResource } from '../mappers/types';
 import { TributaryError } from '../platform/errors';
 import { forEachLine } from '../platform/read-lines';
+import { pseudonymOf } from './key-service';
 import type { RiskTally } from './risk';
 import type { KAnonymityReport } from './types';
 
 /**
- * Tally the Patients of one NDJSON file. A Patient whose id is already in `seen` is not counted again: a release
- * counts each person once however many pages or runs carried them (a class counted twice reports a k it does not
- * have). Lines that are not Patients are skipped; a line that is not JSON stops the assessment, named by file and
+ * Tally the Patients of one NDJSON file. A person already in `seen` (by the pseudonym their Patients carry, else by
+ * Patient id) is not counted again: a release counts each person once however many pages, runs or institutions
+ * carried them (a class counted twice reports a k it does not have). Lines that are not Patients are skipped; a line that is not JSON stops the assessment, named by file and
  * line, never by value.
  */
 export async function tallyPatientFile(
@@ -31,9 +32,12 @@ export async function tallyPatientFile(
       });
     }
     if (resource?.resourceType !== 'Patient') return;
-    const id = typeof resource.id === 'string' ? resource.id : `${where}:line ${lineNo}`;
-    if (seen.has(id)) return;
-    seen.add(id);
+    // Releases made before Patient ids were scoped by institution have no pseudonym identifier: their id is the
+    // pseudonym, so a person in an old and a new release still counts once.
+    const person =
+      pseudonymOf(resource) ?? (typeof resource.id === 'string' ? resource.id : `${where}:line ${lineNo}`);
+    if (seen.has(person)) return;
+    seen.add(person);
     tally.add(resource);
   });
 }
@@ -65,8 +69,8 @@ async function patientFilesOf(input: string): Promise<string[]> {
 
 /**
  * The k-anonymity of a cumulative release: the Patients of several published outputs (run folders, Bulk exports)
- * taken together, as a study that received them all holds them. A Patient in more than one input is counted once,
- * as the last input has it (later runs carry the newer record).
+ * taken together, as a study that received them all holds them. A person in more than one input is counted once,
+ * as the last input has them (later runs carry the newer record).
  */
 export async function assessCumulativeRelease(
   inputs: readonly string[],

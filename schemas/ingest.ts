@@ -123,8 +123,8 @@ export interface IngestRunProgress {
   outputDir?: string;
   /** Per institution, once the run's release is written. */
   risk?: Record<string, ReleaseRiskSummary>;
-  /** Patients published by more than one institution under one id (see activities/publish.ts ReleaseRisk). */
-  sharedPatients?: number;
+  /** People published by more than one institution, linked by one pseudonym (see activities/publish.ts ReleaseRisk). */
+  linkedPersons?: number;
   sources: SourceProgress[];
   totals: SourceCounts;
   done: boolean;

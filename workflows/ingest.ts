@@ -223,7 +223,7 @@ export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRu
   progress.outputDir = manifest.outputDir;
   // Absent from the manifest activity's result in histories written before the release's risk was assessed.
   progress.risk = manifest.risk?.institutions;
-  if (manifest.risk?.sharedPatients) progress.sharedPatients = manifest.risk.sharedPatients;
+  if (manifest.risk?.linkedPersons) progress.linkedPersons = manifest.risk.linkedPersons;
   progress.done = true;
   const failed = progress.sources.filter((s) => s.status === 'failed');
   if (failed.length > 0) {

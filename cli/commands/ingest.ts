@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { ApplicationFailure } from '@temporalio/common';
 import { ScheduleOverlapPolicy, ServiceError, WorkflowFailedError, type Client } from '@temporalio/client';
+import { PSEUDONYM_SYSTEM } from '../../deid/key-service';
 import { ingestPaths } from '../../activities/runtime';
 import { loadConfig, parseAtEdge, type Config } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
@@ -268,9 +269,9 @@ export function formatReleaseRisk(p: IngestRunProgress): string | undefined {
   const line =
     `k-anonymity (age band, sex, region; k=${thresholds} wanted): smallest class ${worst.k} (${worstId}); ` +
     `${below} of ${records} patients in classes below k, at ${atRisk} of ${entries.length} institutions (risk.json)`;
-  return p.sharedPatients
-    ? `${line}\n${p.sharedPatients} patient(s) published by more than one institution under one id (linked by national ID): ` +
-        'a FHIR server or Bulk import keeps one Patient resource per id'
+  return p.linkedPersons
+    ? `${line}\n${p.linkedPersons} person(s) published by more than one institution, each institution's Patient ` +
+        `under its own id, linked by the pseudonym identifier ${PSEUDONYM_SYSTEM}`
     : line;
 }
 

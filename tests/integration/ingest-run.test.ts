@@ -4,6 +4,8 @@ import type { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIngestRun, waitForRun, formatReconciliation } from '../../cli/commands/ingest';
 import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
+import { pseudonymOf } from '../../deid/key-service';
+import type { FhirResource } from '../../mappers/types';
 import { createTemporalClient } from '../../platform/temporal';
 import type { IngestRunProgress } from '../../schemas/ingest';
 import { ingestRunWorkflowId } from '../../workflows/definitions';
@@ -96,11 +98,19 @@ describe('ingest run over 18 synthetic institutions', () => {
     const outputDir = progress.outputDir!;
     const fhirDir = path.join(outputDir, 'fhir');
     const published = new Map<string, Set<string>>();
+    const personsOf = new Map<string, Set<string>>();
+    const patientIds = new Map<string, Set<string>>();
     for (const f of fs.readdirSync(fhirDir).filter((n) => n.startsWith('Patient.'))) {
       const institution = world.truth.institutions.find((i) => f.startsWith(`Patient.${i}.`))!;
       const ids = published.get(institution) ?? new Set<string>();
-      for (const line of fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean))
-        ids.add((JSON.parse(line) as { id: string }).id);
+      for (const line of fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean)) {
+        const p = JSON.parse(line) as FhirResource;
+        ids.add(p.id as string);
+        const person = pseudonymOf(p);
+        expect(person, `a published Patient of ${institution} without its pseudonym`).toBeDefined();
+        personsOf.set(person!, (personsOf.get(person!) ?? new Set()).add(institution));
+        patientIds.set(p.id as string, (patientIds.get(p.id as string) ?? new Set()).add(institution));
+      }
       published.set(institution, ids);
     }
     expect(published.size).toBeGreaterThan(0);
@@ -115,15 +125,16 @@ describe('ingest run over 18 synthetic institutions', () => {
     }
     const written = JSON.parse(fs.readFileSync(path.join(outputDir, 'risk.json'), 'utf8')) as {
       institutions: Record<string, object>;
-      sharedPatients?: number;
+      linkedPersons?: number;
     };
     expect(written.institutions).toEqual(progress.risk);
-    // People who attend two institutions (the generator's overlap): one id, a Patient resource from each.
-    const seenBy = new Map<string, number>();
-    for (const ids of published.values()) for (const id of ids) seenBy.set(id, (seenBy.get(id) ?? 0) + 1);
-    const shared = [...seenBy.values()].filter((n) => n > 1).length;
-    expect(written.sharedPatients ?? 0).toBe(shared);
-    expect(progress.sharedPatients ?? 0).toBe(shared);
+    // People who attend two institutions (the generator's overlap): a Patient from each, linked by one pseudonym,
+    // and no Patient id published by two institutions (a FHIR server would keep only the last written).
+    const linked = [...personsOf.values()].filter((s) => s.size > 1).length;
+    expect(linked).toBeGreaterThan(0);
+    expect(written.linkedPersons).toBe(linked);
+    expect(progress.linkedPersons).toBe(linked);
+    expect([...patientIds].filter(([, s]) => s.size > 1).map(([id]) => id)).toEqual([]);
   });
 
   it('keeps protected values out of every workflow history, raw and decrypted', async () => {
