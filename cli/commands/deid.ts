@@ -49,7 +49,9 @@ export function registerDeid(program: Command): void {
     )
     .option(
       '--institution <id>',
-      'institution the data comes from (linkage without a national ID is institution + MRN)',
+      'institution the data comes from: it scopes output ids, Patients included (a person keeps one pseudonym, ' +
+        'the identifier urn:tributary:person-pseudonym, across institutions); linkage without a national ID is ' +
+        'institution + MRN',
       'local',
     )
     .option('--suppress', 'suppress quasi-identifiers of patients in classes smaller than the policy k')
