@@ -39,6 +39,8 @@ export interface Config {
   kafka: { brokers: string[]; external: boolean };
   database: { url: string; external: boolean };
   orthanc: { url: string; external: boolean; dicomPort: number };
+  /** The stack's FHIR server (its base URL, `.../fhir`): HAPI FHIR locally, or FHIR_SERVER_URL. */
+  fhir: { url: string; external: boolean };
 }
 
 let cached: Config | undefined;
@@ -78,6 +80,10 @@ export function loadConfig(options: { env?: NodeJS.ProcessEnv; cwd?: string; fre
       url: env.ORTHANC_URL ?? `http://127.0.0.1:${env.TRIBUTARY_ORTHANC_HTTP_PORT}`,
       external: env.ORTHANC_URL !== undefined,
       dicomPort: env.TRIBUTARY_ORTHANC_DICOM_PORT,
+    },
+    fhir: {
+      url: (env.FHIR_SERVER_URL ?? `http://127.0.0.1:${env.TRIBUTARY_FHIR_PORT}/fhir`).replace(/\/+$/, ''),
+      external: env.FHIR_SERVER_URL !== undefined,
     },
   };
   if (!options.env) cached = config;

@@ -6,7 +6,8 @@ const optionalUrl = z.string().url().optional();
 
 /**
  * The process environment, parsed once at start-up. Services left unset are started locally by the stack
- * scripts on loopback; set TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL or ORTHANC_URL to use your own.
+ * scripts on loopback; set TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL, ORTHANC_URL or FHIR_SERVER_URL to use your
+ * own.
  */
 export const envSchema = z.object({
   TRIBUTARY_DATA_DIR: z.string().min(1).default('./data'),
@@ -29,6 +30,10 @@ export const envSchema = z.object({
   ORTHANC_URL: optionalUrl,
   TRIBUTARY_ORTHANC_HTTP_PORT: port(18042),
   TRIBUTARY_ORTHANC_DICOM_PORT: port(14242),
+
+  /** A FHIR server of yours for the stack (tests publish to it); unset: the stack's HAPI FHIR server. */
+  FHIR_SERVER_URL: optionalUrl,
+  TRIBUTARY_FHIR_PORT: port(18090),
 
   TRIBUTARY_CODEC_KEY: z.string().min(1).optional(),
   TRIBUTARY_CODEC_KEY_FILE: z.string().min(1).optional(),

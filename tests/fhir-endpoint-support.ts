@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { FhirResource } from '../mappers/types';
 
 /**
- * A FHIR endpoint standing in for a server (none runs in the local stack): it takes transaction and batch bundles of
+ * A FHIR endpoint standing in for a server, for the failure modes a real one cannot be made to produce on demand (the
+ * stack's HAPI FHIR server is what the integration tier publishes to): it takes transaction and batch bundles of
  * PUTs, refuses a bundle over its entry limit as Azure's does, checks references on write as HAPI does by default (a
  * reference must name a stored resource or one in the same bundle), and answers per entry. Its refusals quote a
  * value back, as real servers' diagnostics do, to show that none reaches our errors.

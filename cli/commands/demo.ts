@@ -41,7 +41,12 @@ export function registerDemo(program: Command): void {
       const config = loadConfig();
 
       say('1/5 starting the local stack (Temporal, Kafka, Orthanc, PostgreSQL)...');
-      await ensureStack(config, { claim: true, progress: (m) => say(`    ${m}`) });
+      // The demo publishes Bulk NDJSON only: the FHIR server (for `ingest run --fhir-server`) is left unstarted.
+      await ensureStack(config, {
+        services: ['postgres', 'temporal', 'kafka', 'orthanc'],
+        claim: true,
+        progress: (m) => say(`    ${m}`),
+      });
 
       const synthDir = path.join(config.paths.data, 'synth');
       say(`2/5 generating ${count} synthetic institutions x ${patients} patients into ${synthDir}...`);

@@ -347,7 +347,9 @@ export function registerIngest(program: Command): void {
     .option('--wait', 'wait for the run to finish and print the reconciliation')
     .addHelpText(
       'after',
-      '\nExamples:\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --wait\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --institution riverside-general --source ehr',
+      '\nExamples:\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --wait\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --institution riverside-general --source ehr' +
+        '\n  npx tributary ingest run --endpoint http://127.0.0.1:8090 --wait --fhir-server http://127.0.0.1:18090/fhir' +
+        "\n      (the local stack's HAPI FHIR server: npx tributary stack up --only fhir)",
     )
     .action(async (opts) => {
       await withClient(async (client, config) => {

@@ -24,16 +24,16 @@ export function registerStack(program: Command): void {
   const stack = program
     .command('stack')
     .description(
-      'the local Temporal, Kafka, Orthanc and PostgreSQL (loopback only; state in .stack/, downloads cached in ~/.cache/tributary)',
+      'the local Temporal, Kafka, Orthanc, PostgreSQL and HAPI FHIR server (loopback only; state in .stack/, downloads cached in ~/.cache/tributary)',
     );
 
   stack
     .command('up')
     .description('install what is missing and start the services that are not running (idempotent)')
-    .option('--only <services>', 'comma-separated subset: postgres,temporal,kafka,orthanc')
+    .option('--only <services>', 'comma-separated subset: postgres,temporal,kafka,orthanc,fhir')
     .addHelpText(
       'after',
-      '\nExamples:\n  npx tributary stack up\n  npx tributary stack up --only temporal,kafka\n\nServices named by TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL or ORTHANC_URL are used as they are.',
+      '\nExamples:\n  npx tributary stack up\n  npx tributary stack up --only temporal,kafka\n\nServices named by TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL, ORTHANC_URL or FHIR_SERVER_URL are used as they are.',
     )
     .action(async (opts: { only?: string }) => {
       const config = loadConfig();
@@ -52,7 +52,7 @@ export function registerStack(program: Command): void {
   stack
     .command('down')
     .description('stop the local services this stack started (never ones you point at with *_ADDRESS/*_URL)')
-    .option('--only <services>', 'comma-separated subset: postgres,temporal,kafka,orthanc')
+    .option('--only <services>', 'comma-separated subset: postgres,temporal,kafka,orthanc,fhir')
     .action(async (opts: { only?: string }) => {
       const stopped = await stopStack(loadConfig(), {
         services: opts.only ? parseServiceList(opts.only) : undefined,

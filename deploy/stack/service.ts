@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../platform/config';
 
-export const SERVICE_NAMES = ['postgres', 'temporal', 'kafka', 'orthanc'] as const;
+export const SERVICE_NAMES = ['postgres', 'temporal', 'kafka', 'orthanc', 'fhir'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** Where a service keeps its state, log and pid, all under `.stack/`. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../platform/config';
 import { TributaryError, toError } from '../../platform/errors';
+import { fhirService } from './fhir';
 import { kafkaService } from './kafka';
 import { orthancService } from './orthanc';
 import { postgresService } from './postgres';
@@ -24,9 +25,14 @@ const DRIVERS: Record<ServiceName, ServiceDriver> = {
   temporal: temporalService,
   kafka: kafkaService,
   orthanc: orthancService,
+  fhir: fhirService,
 };
 
-const START_WAVES: ServiceName[][] = [['postgres', 'temporal', 'kafka'], ['orthanc']];
+/** The FHIR server's JVM starts after the first wave: on two cores it would only slow the others' start. */
+const START_WAVES: ServiceName[][] = [
+  ['postgres', 'temporal', 'kafka'],
+  ['orthanc', 'fhir'],
+];
 
 const LOCK_TIMEOUT_MS = 45 * 60_000; // a cold start builds temporal and fetches Kafka while holding the lock
 
@@ -44,7 +50,10 @@ export interface StackHandle {
   /** Services this call started (a caller that owns them may stop exactly these). */
   started: ServiceName[];
   services: Record<ServiceName, ServiceState>;
-  /** Environment for clients: TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL, ORTHANC_URL, TEMPORAL_BIN (when known). */
+  /**
+   * Environment for clients: TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL, ORTHANC_URL, FHIR_SERVER_URL,
+   * TEMPORAL_BIN (when known).
+   */
   env: Record<string, string>;
 }
 
@@ -110,6 +119,7 @@ export function stackEnv(config: Config): Record<string, string> {
     KAFKA_BROKERS: config.kafka.brokers.join(','),
     DATABASE_URL: config.database.url,
     ORTHANC_URL: config.orthanc.url,
+    FHIR_SERVER_URL: config.fhir.url,
   };
   const bin = findTemporalBin(config);
   if (bin) env.TEMPORAL_BIN = bin;
@@ -168,7 +178,7 @@ async function ensureService(
 
 /**
  * Make sure the stack serves: services the user points elsewhere (TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL,
- * ORTHANC_URL) are only checked; ours are started if they are not running. Safe to call from several processes at
+ * ORTHANC_URL, FHIR_SERVER_URL) are only checked; ours are started if they are not running. Safe to call from several processes at
  * once: a lock file in `.stack/` serializes starts, and a running service is never started twice.
  */
 export async function ensureStack(config: Config, options: EnsureOptions = {}): Promise<StackHandle> {

@@ -6,7 +6,7 @@ import { acquireLease, ensureStack, releaseLease, type ServiceName } from '../..
 
 /**
  * The integration tier's global setup: make sure the real services answer (starting the local stack when it is not
- * up, or using TEMPORAL_ADDRESS / KAFKA_BROKERS / DATABASE_URL / ORTHANC_URL when set), and hand their addresses to
+ * up, or using TEMPORAL_ADDRESS / KAFKA_BROKERS / DATABASE_URL / ORTHANC_URL / FHIR_SERVER_URL when set), and hand their addresses to
  * the test files as environment variables (set here, before the test workers fork) and through `inject('stack')`.
  *
  * Teardown stops only what this run started, and only when no other test run (another engineer's, in the same tree)
@@ -19,6 +19,8 @@ export interface ProvidedStack {
   KAFKA_BROKERS: string;
   DATABASE_URL: string;
   ORTHANC_URL: string;
+  /** The FHIR base URL (`.../fhir`) of the stack's HAPI FHIR server, or FHIR_SERVER_URL. */
+  FHIR_SERVER_URL: string;
   /** The temporal CLI, for @temporalio/testing's `existing-path` server; absent when Temporal is yours and no CLI is known. */
   TEMPORAL_BIN?: string;
 }

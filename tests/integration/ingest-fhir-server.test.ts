@@ -1,33 +1,66 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pseudonymOf } from '../../deid/key-service';
+import { publishToFhirServer } from '../../activities/fhir-publish';
+import { PSEUDONYM_SYSTEM, pseudonymOf } from '../../deid/key-service';
 import type { FhirResource } from '../../mappers/types';
+import { TributaryError } from '../../platform/errors';
 import type { IngestRunProgress } from '../../schemas/ingest';
-import { startFhirEndpoint, type FhirEndpoint } from '../fhir-endpoint-support';
 import { createIngestWorld, runOnWorld, type IngestWorld, type WorldRun } from './ingest-support';
 
 /**
- * Publishing to a FHIR server (`--fhir-server`) through a real run: every resource the run publishes reaches the
- * server, in bundles no larger than TRIBUTARY_FHIR_BUNDLE_MAX, each reference resolvable when its bundle arrives.
- * No FHIR server runs in the local stack: tests/fhir-endpoint-support.ts stands in for one (entry limit, references
- * checked on write, a status per entry). The run is two institutions that share a person (linked by national ID):
- * each publishes a Patient for them, and the server must end up holding both.
+ * Publishing to a FHIR server (`--fhir-server`) through a real run, against the stack's HAPI FHIR JPA server: every
+ * resource the run publishes is stored as published, in bundles of TRIBUTARY_FHIR_BUNDLE_MAX entries (HAPI checks
+ * each reference on write, so a resource sent before what it refers to would be refused). The run is two
+ * institutions that share a person (linked by national ID): each publishes a Patient for them, and the server must
+ * hold both, found together by the person's pseudonym. Failure modes a real server cannot be made to produce on
+ * demand (an entry limit, a 429, one refused entry of a batch) are tested in activities/fhir-publish.test.ts.
  */
 const BUNDLE_MAX = 5;
+const fhirUrl = process.env.FHIR_SERVER_URL!;
 let institutions: string[];
 let world: IngestWorld;
 let run: WorldRun | undefined;
-let endpoint: FhirEndpoint;
 let progress: IngestRunProgress;
 let state: string;
+
+async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url, { headers: { accept: 'application/fhir+json' } });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+type Coding = { system?: string; code?: string };
+const byCode = (a: Coding, b: Coding) => `${a.system}|${a.code}`.localeCompare(`${b.system}|${b.code}`);
+
+/**
+ * A resource as stored, less what a server adds (a version, a time, its request's source) and with its security
+ * labels in one order: HAPI keeps them as a set.
+ */
+function comparable(r: Record<string, unknown>): Record<string, unknown> {
+  const { versionId: _v, lastUpdated: _l, source: _s, ...meta } = (r.meta ?? {}) as Record<string, unknown>;
+  if (Array.isArray(meta.security)) meta.security = [...(meta.security as Coding[])].sort(byCode);
+  const out = { ...r };
+  if (Object.keys(meta).length) out.meta = meta;
+  else delete out.meta;
+  return out;
+}
+
+function publishedResources(): Map<string, FhirResource> {
+  const fhirDir = path.join(progress.outputDir!, 'fhir');
+  const published = new Map<string, FhirResource>();
+  for (const f of fs.readdirSync(fhirDir))
+    for (const line of fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean)) {
+      const r = JSON.parse(line) as FhirResource;
+      published.set(`${r.resourceType}/${r.id}`, r);
+    }
+  return published;
+}
 
 beforeAll(async () => {
   world = await createIngestWorld('fhirsrv', { patients: 3 });
   const shared = world.truth.persons.find((p) => p.nationalId && p.attends.length > 1);
   if (!shared) throw new Error('the test world has no person at two institutions: change its seed');
   institutions = shared.attends.slice(0, 2).map((a) => a.institution);
-  endpoint = await startFhirEndpoint(BUNDLE_MAX);
   run = await runOnWorld(
     world,
     {
@@ -36,7 +69,7 @@ beforeAll(async () => {
       // Wearable Observations refer to the EHR's Patients: the run publishes an institution's EHR source first.
       sources: ['ehr', 'wearable'],
       route: false,
-      fhirServerUrl: endpoint.url,
+      fhirServerUrl: fhirUrl,
     },
     { env: { TRIBUTARY_FHIR_BUNDLE_MAX: String(BUNDLE_MAX) } },
   );
@@ -45,46 +78,73 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await run?.stop();
-  await endpoint?.close();
   await world?.cleanup();
 });
 
-describe('publish to a FHIR server', () => {
-  it('sends every published resource, as published, in bundles within the limit', () => {
-    expect(progress.sources.filter((s) => s.counts && s.counts.in > 0).length).toBeGreaterThan(1);
+describe('publish to a FHIR server (HAPI FHIR)', () => {
+  it('stores every published resource as published', async () => {
     expect(state).toBe('completed');
-    const fhirDir = path.join(progress.outputDir!, 'fhir');
-    const published = new Map<string, unknown>();
-    for (const f of fs.readdirSync(fhirDir))
-      for (const line of fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean)) {
-        const r = JSON.parse(line) as { resourceType: string; id: string };
-        published.set(`${r.resourceType}/${r.id}`, r);
-      }
+    expect(progress.sources.filter((s) => s.counts && s.counts.in > 0).length).toBeGreaterThan(1);
+    const published = publishedResources();
     expect(published.size).toBe(progress.totals.resourcesPublished);
-    expect(published.size).toBeGreaterThan(BUNDLE_MAX);
-    expect([...endpoint.stored.keys()].sort()).toEqual([...published.keys()].sort());
-    for (const [key, r] of published) expect(endpoint.stored.get(key), key).toEqual(r);
-    expect(Math.max(...endpoint.bundles)).toBeLessThanOrEqual(BUNDLE_MAX);
-    expect(endpoint.bundles.length).toBeGreaterThan(1);
+    expect(published.size).toBeGreaterThan(BUNDLE_MAX * 10);
+    const keys = [...published.keys()];
+    for (let i = 0; i < keys.length; i += 8) {
+      await Promise.all(
+        keys.slice(i, i + 8).map(async (key) => {
+          const { status, body } = await getJson(`${fhirUrl}/${key}`);
+          expect(status, key).toBe(200);
+          // A server that parsed an element it does not know would drop it: equality says every element is R4.
+          expect(comparable(body), key).toEqual(comparable(published.get(key)!));
+        }),
+      );
+    }
   });
 
-  it("keeps both institutions' Patient of a person they share: one id each, linked by the pseudonym", () => {
+  it("keeps both institutions' Patient of a person they share, found by the pseudonym", async () => {
+    const patients = [...publishedResources().values()].filter((r) => r.resourceType === 'Patient');
+    const institutionsOf = new Map<string, Set<string>>();
     const fhirDir = path.join(progress.outputDir!, 'fhir');
-    // institution -> persons it published (one Patient each, however many sources carried it)
-    const personsAt = new Map<string, Set<string>>();
     for (const f of fs.readdirSync(fhirDir).filter((n) => n.startsWith('Patient.'))) {
       const institution = institutions.find((i) => f.startsWith(`Patient.${i}.`))!;
       for (const line of fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean)) {
         const person = pseudonymOf(JSON.parse(line) as FhirResource);
         expect(person).toBeDefined();
-        personsAt.set(institution, (personsAt.get(institution) ?? new Set()).add(person!));
+        institutionsOf.set(person!, (institutionsOf.get(person!) ?? new Set()).add(institution));
       }
     }
-    const [a, b] = institutions.map((i) => personsAt.get(i) ?? new Set<string>());
-    const both = [...a].filter((p) => b.has(p));
+    const both = [...institutionsOf].filter(([, s]) => s.size === 2).map(([p]) => p);
     expect(both.length).toBeGreaterThan(0);
-    const stored = [...endpoint.stored.values()].filter((r) => r.resourceType === 'Patient');
-    expect(stored).toHaveLength(a.size + b.size);
-    for (const person of both) expect(stored.filter((r) => pseudonymOf(r) === person)).toHaveLength(2);
+    for (const person of both) {
+      const { status, body } = await getJson(
+        `${fhirUrl}/Patient?identifier=${encodeURIComponent(`${PSEUDONYM_SYSTEM}|${person}`)}`,
+      );
+      expect(status).toBe(200);
+      const found = ((body.entry ?? []) as { resource: FhirResource }[]).map((e) => e.resource.id).sort();
+      const expected = patients
+        .filter((p) => pseudonymOf(p) === person)
+        .map((p) => p.id)
+        .sort();
+      expect(expected).toHaveLength(2);
+      expect(found).toEqual(expected);
+    }
+  });
+
+  it("names a refused bundle by status and issue code, never by the server's diagnostics", async () => {
+    const orphan: FhirResource = {
+      resourceType: 'Observation',
+      id: `orphan-${process.pid}`,
+      status: 'final',
+      code: { text: 'heart rate' },
+      subject: { reference: `Patient/Thornbury-${process.pid}` },
+    };
+    const e = await publishToFhirServer(fhirUrl, [orphan], { maxEntries: 5, bundleType: 'transaction' }).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(e).toBeInstanceOf(TributaryError);
+    // HAPI's diagnostics quote the reference ("HAPI-1094: Resource Patient/Thornbury-... not found").
+    expect((e as TributaryError).message).toBe('FHIR server refused bundle 1 of 1: HTTP 400 (processing)');
+    expect((await getJson(`${fhirUrl}/Observation/${orphan.id}`)).status).toBe(404);
   });
 });
