@@ -47,112 +47,112 @@ import java.util.Properties;
 @Configuration
 @EnableTransactionManagement
 @Import({
-	JpaR4Config.class,
-	HapiJpaConfig.class,
-	JpaBatch2Config.class,
-	Batch2JobsConfig.class,
-	// in-process message channels; batch2 needs a broker client. No subscription matching is configured.
-	SubscriptionChannelConfig.class,
-	// thread pool used by transaction/batch bundle processing
-	ThreadPoolFactoryConfig.class
+  JpaR4Config.class,
+  HapiJpaConfig.class,
+  JpaBatch2Config.class,
+  Batch2JobsConfig.class,
+  // in-process message channels; batch2 needs a broker client. No subscription matching is configured.
+  SubscriptionChannelConfig.class,
+  // thread pool used by transaction/batch bundle processing
+  ThreadPoolFactoryConfig.class
 })
 public class FhirServerConfig {
 
-	/** Set by Main before the context is refreshed: "jdbc:h2:mem:..." or "jdbc:h2:file:...". */
-	@Value("${fhir.jdbc-url}")
-	private String jdbcUrl;
+  /** Set by Main before the context is refreshed: "jdbc:h2:mem:..." or "jdbc:h2:file:...". */
+  @Value("${fhir.jdbc-url}")
+  private String jdbcUrl;
 
-	@Bean(destroyMethod = "close")
-	public BasicDataSource dataSource() {
-		BasicDataSource ds = new BasicDataSource();
-		ds.setDriverClassName("org.h2.Driver");
-		ds.setUrl(jdbcUrl);
-		ds.setUsername("sa");
-		ds.setPassword("");
-		ds.setMaxTotal(10);
-		return ds;
-	}
+  @Bean(destroyMethod = "close")
+  public BasicDataSource dataSource() {
+    BasicDataSource ds = new BasicDataSource();
+    ds.setDriverClassName("org.h2.Driver");
+    ds.setUrl(jdbcUrl);
+    ds.setUsername("sa");
+    ds.setPassword("");
+    ds.setMaxTotal(10);
+    return ds;
+  }
 
-	@Bean
-	public JpaStorageSettings storageSettings() {
-		JpaStorageSettings s = new JpaStorageSettings();
-		// Client-assigned ids of any form (e.g. PUT Patient/p1, PUT Patient/123); server-assigned ones are UUIDs.
-		s.setResourceClientIdStrategy(JpaStorageSettings.ClientIdStrategyEnum.ANY);
-		s.setResourceServerIdStrategy(JpaStorageSettings.IdStrategyEnum.UUID);
-		// HAPI's defaults, spelled out: a reference to a missing resource is refused.
-		s.setEnforceReferentialIntegrityOnWrite(true);
-		s.setEnforceReferentialIntegrityOnDelete(true);
-		s.setAutoCreatePlaceholderReferenceTargets(false);
-		s.setAllowExternalReferences(false);
-		// No Lucene/Elasticsearch indexing.
-		s.setHibernateSearchIndexSearchParams(false);
-		s.setHibernateSearchIndexFullText(false);
-		return s;
-	}
+  @Bean
+  public JpaStorageSettings storageSettings() {
+    JpaStorageSettings s = new JpaStorageSettings();
+    // Client-assigned ids of any form (e.g. PUT Patient/p1, PUT Patient/123); server-assigned ones are UUIDs.
+    s.setResourceClientIdStrategy(JpaStorageSettings.ClientIdStrategyEnum.ANY);
+    s.setResourceServerIdStrategy(JpaStorageSettings.IdStrategyEnum.UUID);
+    // HAPI's defaults, spelled out: a reference to a missing resource is refused.
+    s.setEnforceReferentialIntegrityOnWrite(true);
+    s.setEnforceReferentialIntegrityOnDelete(true);
+    s.setAutoCreatePlaceholderReferenceTargets(false);
+    s.setAllowExternalReferences(false);
+    // No Lucene/Elasticsearch indexing.
+    s.setHibernateSearchIndexSearchParams(false);
+    s.setHibernateSearchIndexFullText(false);
+    return s;
+  }
 
-	@Bean
-	public PartitionSettings partitionSettings() {
-		return new PartitionSettings();
-	}
+  @Bean
+  public PartitionSettings partitionSettings() {
+    return new PartitionSettings();
+  }
 
-	@Bean
-	public SubscriptionSettings subscriptionSettings() {
-		return new SubscriptionSettings();
-	}
+  @Bean
+  public SubscriptionSettings subscriptionSettings() {
+    return new SubscriptionSettings();
+  }
 
-	@Bean
-	@Primary
-	public LocalContainerEntityManagerFactoryBean entityManagerFactory(
-			ConfigurableListableBeanFactory beanFactory,
-			FhirContext fhirContext,
-			JpaStorageSettings storageSettings,
-			DataSource dataSource) {
-		LocalContainerEntityManagerFactoryBean emf =
-				HapiEntityManagerFactoryUtil.newEntityManagerFactory(beanFactory, fhirContext, storageSettings);
-		emf.setPersistenceUnitName("HAPI_PU");
-		emf.setDataSource(dataSource);
-		Properties p = new Properties();
-		p.put("hibernate.dialect", HapiFhirH2Dialect.class.getName());
-		p.put("hibernate.hbm2ddl.auto", "update");
-		p.put("hibernate.search.enabled", "false");
-		p.put("hibernate.format_sql", "false");
-		p.put("hibernate.show_sql", "false");
-		p.put("hibernate.jdbc.batch_size", "20");
-		p.put("hibernate.cache.use_query_cache", "false");
-		p.put("hibernate.cache.use_second_level_cache", "false");
-		emf.setJpaProperties(p);
-		return emf;
-	}
+  @Bean
+  @Primary
+  public LocalContainerEntityManagerFactoryBean entityManagerFactory(
+      ConfigurableListableBeanFactory beanFactory,
+      FhirContext fhirContext,
+      JpaStorageSettings storageSettings,
+      DataSource dataSource) {
+    LocalContainerEntityManagerFactoryBean emf =
+        HapiEntityManagerFactoryUtil.newEntityManagerFactory(beanFactory, fhirContext, storageSettings);
+    emf.setPersistenceUnitName("HAPI_PU");
+    emf.setDataSource(dataSource);
+    Properties p = new Properties();
+    p.put("hibernate.dialect", HapiFhirH2Dialect.class.getName());
+    p.put("hibernate.hbm2ddl.auto", "update");
+    p.put("hibernate.search.enabled", "false");
+    p.put("hibernate.format_sql", "false");
+    p.put("hibernate.show_sql", "false");
+    p.put("hibernate.jdbc.batch_size", "20");
+    p.put("hibernate.cache.use_query_cache", "false");
+    p.put("hibernate.cache.use_second_level_cache", "false");
+    emf.setJpaProperties(p);
+    return emf;
+  }
 
-	@Bean
-	@Primary
-	public JpaTransactionManager transactionManager(EntityManagerFactory emf) {
-		return new JpaTransactionManager(emf);
-	}
+  @Bean
+  @Primary
+  public JpaTransactionManager transactionManager(EntityManagerFactory emf) {
+    return new JpaTransactionManager(emf);
+  }
 
-	@Bean
-	@Lazy
-	public IBinaryStorageSvc binaryStorageSvc() {
-		return new DatabaseBinaryContentStorageSvcImpl();
-	}
+  @Bean
+  @Lazy
+  public IBinaryStorageSvc binaryStorageSvc() {
+    return new DatabaseBinaryContentStorageSvcImpl();
+  }
 
-	@Bean
-	public RestfulServer restfulServer(
-			FhirContext fhirContext,
-			IFhirSystemDao<?, ?> systemDao,
-			JpaSystemProvider<?, ?> systemProvider,
-			ResourceProviderFactory resourceProviders,
-			JpaStorageSettings storageSettings,
-			ISearchParamRegistry searchParamRegistry,
-			IValidationSupport validationSupport,
-			DatabaseBackedPagingProvider pagingProvider) {
-		RestfulServer server = new RestfulServer(fhirContext);
-		server.registerProviders(resourceProviders.createProviders());
-		server.registerProvider(systemProvider);
-		server.setPagingProvider(pagingProvider);
-		server.setServerAddressStrategy(new IncomingRequestAddressStrategy());
-		server.setServerConformanceProvider(new JpaCapabilityStatementProvider(
-				server, systemDao, storageSettings, searchParamRegistry, validationSupport));
-		return server;
-	}
+  @Bean
+  public RestfulServer restfulServer(
+      FhirContext fhirContext,
+      IFhirSystemDao<?, ?> systemDao,
+      JpaSystemProvider<?, ?> systemProvider,
+      ResourceProviderFactory resourceProviders,
+      JpaStorageSettings storageSettings,
+      ISearchParamRegistry searchParamRegistry,
+      IValidationSupport validationSupport,
+      DatabaseBackedPagingProvider pagingProvider) {
+    RestfulServer server = new RestfulServer(fhirContext);
+    server.registerProviders(resourceProviders.createProviders());
+    server.registerProvider(systemProvider);
+    server.setPagingProvider(pagingProvider);
+    server.setServerAddressStrategy(new IncomingRequestAddressStrategy());
+    server.setServerConformanceProvider(new JpaCapabilityStatementProvider(
+        server, systemDao, storageSettings, searchParamRegistry, validationSupport));
+    return server;
+  }
 }
