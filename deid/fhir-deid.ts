@@ -454,7 +454,7 @@ function mapReference(ref: string, ctx: ResourceContext): string {
 
 function rewriteReference(ref: string, ctx: ResourceContext): string {
   const linkage = ctx.patients.linkageOf(ref);
-  if (linkage) return `Patient/${patientIdFor(linkage, ctx)}`;
+  if (linkage) return `Patient/${ctx.keyService.patientId(ctx.institution, linkage)}`;
   const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/.*)?$/.exec(ref);
   if (m) return `${m[1]}/${mapId(m[1], m[2], ctx)}`;
   const cond = /^([A-Z][A-Za-z]+)\?/.exec(ref);
@@ -468,21 +468,10 @@ function uuidFrom(hex: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-/**
- * The Patient id of a linked person at this institution. Scoped by institution, as every other resource id is: one
- * person at two institutions is two Patient records (each with its own identifiers, addresses and history), and under
- * one id a FHIR server or a Bulk import would keep only the one written last. What links them is the person's
- * pseudonym, which every one of their Patients carries as an identifier (`PSEUDONYM_SYSTEM`), as their DICOM files
- * carry it as Patient ID.
- */
-export function patientIdFor(linkage: string, ctx: ResourceContext): string {
-  return ctx.keyService.hash('patient-id', `${ctx.institution}|${linkage}`).slice(0, 16);
-}
-
 export function mapId(resourceType: string, id: string, ctx: ResourceContext): string {
   if (resourceType === 'Patient') {
     const linkage = ctx.patients.linkageOf(`Patient/${id}`);
-    if (linkage) return patientIdFor(linkage, ctx);
+    if (linkage) return ctx.keyService.patientId(ctx.institution, linkage);
   }
   return ctx.keyService.hash('resource-id', `${ctx.institution}|${resourceType}|${id}`).slice(0, 16);
 }

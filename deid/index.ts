@@ -535,7 +535,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   };
 }
 
-/** The person's pseudonym as an identifier of their Patient (its id is the institution's; see `patientIdFor`). */
+/** The person's pseudonym as an identifier of their Patient (its id is the institution's; see KeyService.patientId). */
 function addPseudonymIdentifier(out: FhirResource, pseudonym: string): void {
   const identifier = { system: PSEUDONYM_SYSTEM, value: pseudonym };
   out.identifier = Array.isArray(out.identifier)

@@ -24,6 +24,15 @@ export interface KeyService {
   linkageKey(subject: LinkageSubject): string;
   /** Stable pseudonym for a linkage key, e.g. `P7K2M9Q4X1B8D3F6`. */
   pseudonym(linkage: string): string;
+  /**
+   * The id of a linked person's Patient at an institution (16 hex). Scoped by institution, as every other resource
+   * id is: one person at two institutions is two Patient records (each with its own identifiers, addresses and
+   * history), and under one id a FHIR server or a Bulk import would keep only the one written last. What links them
+   * is the pseudonym, which each of their Patients carries as an identifier (`PSEUDONYM_SYSTEM`) and their DICOM
+   * files as Patient ID. FHIR and DICOM de-identification both take it from here, so an ImagingStudy built from
+   * de-identified DICOM refers to the Patient the EHR published.
+   */
+  patientId(institution: string, linkage: string): string;
   /** Whole days to add to every date of this subject, in [-365, -1] ∪ [1, 365]: never zero. */
   dateOffsetDays(linkage: string): number;
   /** A DICOM UID remapped under the key: `2.25.<decimal>`; the same input always maps to the same output. */
@@ -123,6 +132,10 @@ class HmacKeyService implements KeyService {
       remember(this.pseudonymCache, linkage, p);
     }
     return p;
+  }
+
+  patientId(institution: string, linkage: string): string {
+    return this.hash('patient-id', `${institution}|${linkage}`).slice(0, 16);
   }
 
   dateOffsetDays(linkage: string): number {

@@ -180,8 +180,15 @@ describe('deidentifyDicom on generated PHI', () => {
     expect(ra.summary.studyInstanceUid).toBe(keyService.uid(STUDY_UID));
     expect(rb.summary.studyInstanceUid).toBe(ra.summary.studyInstanceUid);
     expect(rb.summary.sopInstanceUid).not.toBe(ra.summary.sopInstanceUid);
-    // the summary read back from the output file agrees with the one returned
-    expect(summarizeDicom(ra.bytes)).toEqual(ra.summary);
+    // The Patient an ImagingStudy names: the one the FHIR side publishes for this linkage at this institution.
+    expect(ra.summary.patientResourceId).toBe(keyService.patientId(INSTITUTION, linkage));
+    expect(ra.summary.linkedBy).toBe('patient-id');
+    // the summary read back from the output file agrees with the one returned (the file holds no Patient resource id)
+    expect({
+      ...summarizeDicom(ra.bytes),
+      patientResourceId: ra.summary.patientResourceId,
+      linkedBy: 'patient-id',
+    }).toEqual(ra.summary);
     const nodes = readDicom(ra.bytes).nodes;
     const studyDate = a.planted.find((p) => p.tag === '(0008,0020)')!.value;
     expect(readAscii(nodes, 'x00080020')).toBe(
@@ -195,6 +202,10 @@ describe('deidentifyDicom on generated PHI', () => {
     if (r.status !== 'ok') throw new Error('expected ok');
     expect(r.summary.patientId).toBe(keyService.pseudonym(linkage));
     expect(r.report.linkedBy).toBe('patient-index');
+    expect(r.summary).toMatchObject({
+      linkedBy: 'patient-index',
+      patientResourceId: keyService.patientId(INSTITUTION, linkage),
+    });
   });
 
   it('keeps full dates with Retain Longitudinal Full Dates and UIDs with Retain UIDs', () => {

@@ -230,7 +230,12 @@ export function deidentifyDicom(bytes: Buffer, ctx: DeidentifyDicomContext): Dei
   addDeidentificationAttributes(out, options, report);
 
   const written = writeDataset(out, { transferSyntaxUid });
-  return { status: 'ok', bytes: written, summary: summarizeNodes(out, transferSyntaxUid), report };
+  const summary: DicomSummary = {
+    ...summarizeNodes(out, transferSyntaxUid),
+    patientResourceId: ctx.keyService.patientId(ctx.institution, linkage),
+    linkedBy,
+  };
+  return { status: 'ok', bytes: written, summary, report };
 }
 
 function readPatientId(nodes: DicomNode[]): string | undefined {

@@ -258,7 +258,10 @@ export async function indexFhirPatientsInFile(
   if (!ndjson) indexFhirPatients(await readWhole(path), ctx);
 }
 
-/** DicomSummary (one per instance) -> one ImagingStudy per study, referencing the same Patient stable id as EHR data. */
+/**
+ * DicomSummary (one per instance) -> one ImagingStudy per study, naming the Patient the EHR side has for it (see
+ * imaging-study.ts).
+ */
 export function mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): MapResult {
   return mapImagingStudiesImpl(summaries, ctx);
 }

@@ -7,6 +7,12 @@ import { z } from 'zod';
  */
 export const dicomSummarySchema = z.object({
   patientId: z.string().optional(),
+  /**
+   * De-identified instances: the id of the person's Patient at the institution (KeyService.patientId), which
+   * ImagingStudy.subject names, and how the pseudonym was linked ('patient-index': to a Patient the EHR published).
+   */
+  patientResourceId: z.string().optional(),
+  linkedBy: z.enum(['patient-id', 'patient-index', 'study-uid']).optional(),
   studyInstanceUid: z.string(),
   studyDate: z.string().optional(),
   studyTime: z.string().optional(),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DicomSummary } from '../../schemas/dicom-summary';
+import { PSEUDONYM_SYSTEM } from '../../deid/key-service';
 import { patientStableId } from '../ids';
 import { expectReconciled } from '../test-support/data';
 import { mapImagingStudies } from './imaging-study';
@@ -54,6 +55,34 @@ describe('mapImagingStudies', () => {
     });
     expect(series[0].instance).toHaveLength(2);
     expect(series[1].bodySite).toEqual({ display: 'ODD' });
+  });
+
+  it('names the de-identified Patient of a study its summaries carry, or the person when no Patient was published', () => {
+    const deidentified: DicomSummary = {
+      ...base,
+      patientId: 'PAAAAAAAAAAAAAAA',
+      patientResourceId: '0123456789abcdef',
+      linkedBy: 'patient-index',
+    };
+    const ctx = { institution: 'test-inst', sourceFile: 'dicom' };
+    expect(mapImagingStudies([deidentified], ctx).resources[0].subject).toEqual({
+      reference: 'Patient/0123456789abcdef',
+    });
+    // No EHR Patient has this patient's MRN: a literal reference would name a Patient that no one publishes.
+    for (const linkedBy of ['patient-id', 'study-uid'] as const)
+      expect(mapImagingStudies([{ ...deidentified, linkedBy }], ctx).resources[0].subject).toEqual({
+        type: 'Patient',
+        identifier: { system: PSEUDONYM_SYSTEM, value: 'PAAAAAAAAAAAAAAA' },
+      });
+    const mixed = mapImagingStudies(
+      [deidentified, { ...deidentified, sopInstanceUid: '1.2.3.1.2', patientResourceId: 'fedcba9876543210' }],
+      ctx,
+    );
+    expect(mixed.resources).toEqual([]);
+    expect(mixed.issues[0]).toMatchObject({
+      code: 'invariant',
+      location: ['dicom:summary[0,1]:(0010,0020)'],
+    });
   });
 
   it('rejects a study without patient or modality, naming the DICOM tag, and maps the others', () => {

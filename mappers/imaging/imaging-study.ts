@@ -1,8 +1,10 @@
 /**
  * DicomSummary (one per instance, produced by imaging/ from file headers) -> one ImagingStudy per study with its
- * series and instances, referencing the Patient stable id the EHR mappers use for the same institution + patient id.
+ * series and instances, referencing the Patient stable id the EHR mappers use for the same institution + patient id
+ * (for de-identified instances, the de-identified Patient's id, which their summaries carry).
  * One summary is one record; a study's instances are kept or rejected together.
  */
+import { PSEUDONYM_SYSTEM } from '../../deid/key-service';
 import type { DicomSummary } from '../../schemas/dicom-summary';
 import { patientStableId, stableId } from '../ids';
 import { RecordError, RecordSink } from '../sink';
@@ -79,6 +81,24 @@ export function mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): M
   return sink.result;
 }
 
+/**
+ * ImagingStudy.subject. A de-identified study whose patient the EHR published (linked through the patient index)
+ * names that Patient. One whose patient no EHR record names (imaging only, or no Patient ID) has no Patient resource
+ * to name: a literal reference would dangle (a FHIR server that checks references refuses the study), so it names the
+ * person by their pseudonym, a logical reference a later Patient will match. A raw study names the EHR's stable id.
+ */
+function subjectOf(
+  patientResourceId: string | undefined,
+  linkedBy: DicomSummary['linkedBy'],
+  patientId: string,
+  ctx: MapContext,
+): Record<string, unknown> {
+  if (patientResourceId === undefined)
+    return { reference: `Patient/${patientStableId(ctx.institution, patientId)}` };
+  if (linkedBy === 'patient-index') return { reference: `Patient/${patientResourceId}` };
+  return { type: 'Patient', identifier: { system: PSEUDONYM_SYSTEM, value: patientId } };
+}
+
 function buildStudy(
   studyUid: string,
   members: { index: number; s: DicomSummary }[],
@@ -91,6 +111,12 @@ function buildStudy(
     throw new RecordError('no instance of the study has a PatientID (0010,0020)', '(0010,0020)', 'required');
   if (patientIds.size > 1)
     throw new RecordError('instances of one study name different patients', '(0010,0020)', 'invariant');
+  // De-identified instances carry the id of their Patient as the EHR published it; raw ones, the MRN it derives from.
+  const resourceIds = new Set(members.map((m) => m.s.patientResourceId));
+  if (resourceIds.size > 1)
+    throw new RecordError('instances of one study name different patients', '(0010,0020)', 'invariant');
+  const patientResourceId = [...resourceIds][0];
+  const linkedBy = first.linkedBy;
   const series = new Map<string, { s: DicomSummary; instances: DicomSummary[] }>();
   for (const { index, s } of members) {
     if (!s.seriesInstanceUid)
@@ -119,7 +145,7 @@ function buildStudy(
     ],
     status: 'available',
     modality: modalities.map((code) => ({ system: DCM, code })),
-    subject: { reference: `Patient/${patientStableId(ctx.institution, [...patientIds][0] as string)}` },
+    subject: subjectOf(patientResourceId, linkedBy, [...patientIds][0] as string, ctx),
     numberOfSeries: series.size,
     numberOfInstances: members.length,
   };

@@ -24,7 +24,9 @@ import { findPlanted } from '../../synth/find-planted';
 /**
  * A full run against the real Temporal server and `synth serve`: all 18 institutions, every source. The
  * reconciliation must match the generator's ground truth, every published output must appear once, and no workflow
- * history may hold a protected value, whether read raw (codec off) or with its payloads decrypted.
+ * history may hold a protected value, whether read raw (codec off) or with its payloads decrypted. Every output also
+ * goes to the stack's HAPI FHIR server, which refuses a bundle whose references name nothing stored: the run
+ * completing says every reference of every source resolves.
  */
 let world: IngestWorld;
 let workers: RunningWorkers;
@@ -32,6 +34,7 @@ let client: Client;
 let progress: IngestRunProgress;
 let state: string;
 const runId = `it-full-p${process.pid}`;
+const fhirUrl = process.env.FHIR_SERVER_URL!;
 
 beforeAll(async () => {
   world = await createIngestWorld('full', { patients: 2 });
@@ -46,6 +49,7 @@ beforeAll(async () => {
     runId,
     taskQueue: world.queues.ingest,
     imagingQueue: world.queues.imaging,
+    fhirServerUrl: fhirUrl,
   });
   const result = await waitForRun(client, runId, undefined, 1000);
   state = result.state;
@@ -135,6 +139,25 @@ describe('ingest run over 18 synthetic institutions', () => {
     expect(written.linkedPersons).toBe(linked);
     expect(progress.linkedPersons).toBe(linked);
     expect([...patientIds].filter(([, s]) => s.size > 1).map(([id]) => id)).toEqual([]);
+  });
+
+  it('publishes to a FHIR server every study with a subject that resolves there', async () => {
+    const fhirDir = path.join(progress.outputDir!, 'fhir');
+    const studies = fs
+      .readdirSync(fhirDir)
+      .filter((n) => n.startsWith('ImagingStudy.'))
+      .flatMap((f) => fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean))
+      .map((line) => JSON.parse(line) as FhirResource);
+    expect(studies.length).toBeGreaterThan(18);
+    for (const study of studies) {
+      const subject = (study.subject as { reference?: string }).reference;
+      expect(subject, `ImagingStudy/${study.id}`).toMatch(/^Patient\/[0-9a-f]{16}$/);
+      for (const key of [`ImagingStudy/${study.id}`, subject!]) {
+        const res = await fetch(`${fhirUrl}/${key}`, { headers: { accept: 'application/fhir+json' } });
+        expect(res.status, key).toBe(200);
+        await res.body?.cancel();
+      }
+    }
   });
 
   it('keeps protected values out of every workflow history, raw and decrypted', async () => {
