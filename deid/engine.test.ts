@@ -115,6 +115,25 @@ describe('createDeidEngine (safe-harbor)', () => {
     expect(text).toContain('Takes metformin.');
     expect(att.size).toBe(Buffer.byteLength(text));
   });
+
+  it('leaves no empty data element for an empty text attachment (FHIR has no empty strings)', () => {
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const res = engine.deidentifyResources(
+      [
+        {
+          resourceType: 'DocumentReference',
+          id: 'empty-section',
+          status: 'current',
+          content: [{ attachment: { contentType: 'text/plain', title: 'Section', data: '' } }],
+        },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(res.quarantined).toEqual([]);
+    const att = (res.outputs[0].content as { attachment: Record<string, unknown> }[])[0].attachment;
+    expect(att).not.toHaveProperty('data');
+    expect(att).not.toHaveProperty('size');
+  });
 });
 
 describe('fail closed', () => {

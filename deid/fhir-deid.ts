@@ -533,9 +533,12 @@ function scrubAny(value: unknown, ctx: ResourceContext, jsonPath: string, key: s
       if (/^text\//i.test(ct)) {
         const text = Buffer.from(v, 'base64').toString('utf8');
         const body = /html/i.test(ct) ? scrubXhtml(text, ctx, p) : scrub(text, ctx, p);
-        const buf = Buffer.from(body, 'utf8');
-        out.data = buf.toString('base64');
-        out.size = buf.length;
+        // FHIR has no empty strings: text that scrubbing left empty (or that was) leaves no data element.
+        if (body) {
+          const buf = Buffer.from(body, 'utf8');
+          out.data = buf.toString('base64');
+          out.size = buf.length;
+        }
       } else {
         bump(ctx.counts, 'redact non-text attachment data');
         ctx.changed.redacted = true;

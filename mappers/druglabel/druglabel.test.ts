@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { byType, expectReconciled, sample, sampleFiles } from '../test-support/data';
 import type { FhirResource, MapContext } from '../types';
 import { mapCnLabel } from './cn-label';
+import { labelResources } from './label';
 import { mapOpenFda } from './openfda';
 import { mapSpl } from './spl';
 
@@ -26,6 +27,24 @@ describe('mapSpl', () => {
       expectReconciled(r);
       expect(r.recordsMapped).toBe(1);
     }
+  });
+
+  it('gives a section without text its title alone: FHIR has no empty strings', () => {
+    const [doc] = labelResources({
+      institution: 'test-inst',
+      key: 'set-1',
+      sections: [
+        { code: '48780-1', title: 'SPL PRODUCT DATA ELEMENTS SECTION', text: '' },
+        { code: '34067-9', title: '1 INDICATIONS AND USAGE', text: 'Reduces LDL-C.' },
+      ],
+      products: [],
+    });
+    const [empty, kept] = (doc.content as { attachment: Record<string, unknown> }[]).map((c) => c.attachment);
+    expect(empty).toEqual({
+      contentType: 'text/plain; charset=utf-8',
+      title: 'SPL PRODUCT DATA ELEMENTS SECTION (LOINC 48780-1)',
+    });
+    expect(Buffer.from(kept.data as string, 'base64').toString('utf8')).toBe('Reduces LDL-C.');
   });
 
   it('keeps sections as text and maps products with NDC, UNII ingredients, strength and set id', () => {

@@ -57,7 +57,8 @@ export function labelResources(label: Label): FhirResource[] {
         contentType: 'text/plain; charset=utf-8',
         ...(label.language ? { language: label.language } : {}),
         title: s.code ? `${s.title} (LOINC ${s.code})` : s.title,
-        data: Buffer.from(s.text, 'utf8').toString('base64'),
+        // FHIR has no empty strings: a section without text is its title alone.
+        ...(s.text ? { data: Buffer.from(s.text, 'utf8').toString('base64') } : {}),
       },
     })),
   };

@@ -12,6 +12,7 @@ import { ingestRunWorkflowId } from '../../workflows/definitions';
 import {
   collectHistories,
   countDicomFiles,
+  expectStoredAsPublished,
   createIngestWorld,
   expectSourcesMatchTruth,
   publishedResourceIds,
@@ -139,6 +140,18 @@ describe('ingest run over 18 synthetic institutions', () => {
     expect(written.linkedPersons).toBe(linked);
     expect(progress.linkedPersons).toBe(linked);
     expect([...patientIds].filter(([, s]) => s.size > 1).map(([id]) => id)).toEqual([]);
+  });
+
+  it('publishes every output to a FHIR server as it published it, every element valid R4', async () => {
+    const fhirDir = path.join(progress.outputDir!, 'fhir');
+    const published = new Map<string, FhirResource>();
+    for (const f of fs.readdirSync(fhirDir))
+      for (const line of fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean)) {
+        const r = JSON.parse(line) as FhirResource;
+        published.set(`${r.resourceType}/${r.id}`, r);
+      }
+    expect(published.size).toBe(progress.totals.resourcesPublished);
+    await expectStoredAsPublished(fhirUrl, published);
   });
 
   it('publishes to a FHIR server every study with a subject that resolves there', async () => {

@@ -10,6 +10,7 @@ import { startIngestRun, waitForRun, type StartRunOptions } from '../../cli/comm
 import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
 import { loadConfig, type Config } from '../../platform/config';
 import { createPayloadCodec, createTemporalClient } from '../../platform/temporal';
+import type { FhirResource } from '../../mappers/types';
 import type { GroundTruth } from '../../schemas/ground-truth';
 import type { IngestRunProgress } from '../../schemas/ingest';
 import { generateSynth } from '../../synth/generate';
@@ -238,5 +239,43 @@ export function expectSourcesMatchTruth(
     expect(c.in, `${where} balance`).toBe(c.published + c.quarantined + c.rejected);
     expect(c.rejected + c.quarantined, `${where} malformed`).toBeGreaterThanOrEqual(expected.malformed);
     expect(c.pagesQuarantined, where).toBe(0);
+  }
+}
+
+type Coding = { system?: string; code?: string };
+const byCode = (a: Coding, b: Coding) => `${a.system}|${a.code}`.localeCompare(`${b.system}|${b.code}`);
+
+/**
+ * A resource as a FHIR server stores it, less what the server adds (a version, a time, its request's source) and
+ * with its security labels in one order: HAPI keeps them as a set.
+ */
+function comparableStored(r: Record<string, unknown>): Record<string, unknown> {
+  const { versionId: _v, lastUpdated: _l, source: _s, ...meta } = (r.meta ?? {}) as Record<string, unknown>;
+  if (Array.isArray(meta.security)) meta.security = [...(meta.security as Coding[])].sort(byCode);
+  const out = { ...r };
+  if (Object.keys(meta).length) out.meta = meta;
+  else delete out.meta;
+  return out;
+}
+
+/**
+ * Every published resource (`Type/id` -> resource) is on the FHIR server as published. HAPI's parser drops what R4
+ * does not allow (an element it does not know, an empty string) with only a warning in its log, so equality says every
+ * element of every resource is valid R4.
+ */
+export async function expectStoredAsPublished(
+  fhirUrl: string,
+  published: ReadonlyMap<string, FhirResource>,
+): Promise<void> {
+  const keys = [...published.keys()];
+  for (let i = 0; i < keys.length; i += 8) {
+    await Promise.all(
+      keys.slice(i, i + 8).map(async (key) => {
+        const res = await fetch(`${fhirUrl}/${key}`, { headers: { accept: 'application/fhir+json' } });
+        expect(res.status, key).toBe(200);
+        const stored = (await res.json()) as Record<string, unknown>;
+        expect(comparableStored(stored), key).toEqual(comparableStored(published.get(key)!));
+      }),
+    );
   }
 }
