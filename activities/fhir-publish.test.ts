@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FhirResource } from '../mappers/types';
 import { TributaryError } from '../platform/errors';
-import { publishToFhirServer } from './fhir-publish';
+import { bundlesFor, publishToFhirServer } from './fhir-publish';
 import { startFhirEndpoint, type FhirEndpoint } from '../tests/fhir-endpoint-support';
 
 /** A page as the pipeline publishes it: clinical resources first, the Patients and Encounters they refer to after. */
@@ -54,6 +54,42 @@ describe('publishToFhirServer', () => {
       publishToFhirServer(ep.url, [orphan], { maxEntries: 500, bundleType: 'transaction' }),
     );
     expect(e.message).toBe('FHIR server refused bundle 1 of 1: HTTP 400 (processing)');
+  });
+
+  it('puts what a resource refers to ahead of it, whatever its type', async () => {
+    // An insurance page as mapped: the coverage rule (Basic) before the drug it names, which names its label.
+    const resources: FhirResource[] = [
+      { resourceType: 'Basic', id: 'rule-1', subject: { reference: 'MedicationKnowledge/mk-1' } },
+      {
+        resourceType: 'MedicationKnowledge',
+        id: 'mk-1',
+        monograph: [{ source: { reference: 'DocumentReference/label-1' } }],
+      },
+      { resourceType: 'DocumentReference', id: 'label-1' },
+      // A versioned reference names the resource all the same.
+      {
+        resourceType: 'Observation',
+        id: 'obs-1',
+        derivedFrom: [{ reference: 'DocumentReference/label-1/_history/2' }],
+      },
+      // Two that name each other can only go in one bundle: they stay together.
+      { resourceType: 'Basic', id: 'pair-a', subject: { reference: 'Basic/pair-b' } },
+      { resourceType: 'Basic', id: 'pair-b', subject: { reference: 'Basic/pair-a' } },
+    ];
+    const sent = bundlesFor(resources, { maxEntries: 1, bundleType: 'transaction' }).map((b) => {
+      const [{ resource }] = b.entry as { resource: FhirResource }[];
+      return `${resource.resourceType}/${resource.id}`;
+    });
+    expect(sent).toEqual([
+      'DocumentReference/label-1',
+      'MedicationKnowledge/mk-1',
+      'Basic/rule-1',
+      'Observation/obs-1',
+      'Basic/pair-b',
+      'Basic/pair-a',
+    ]);
+    await publishToFhirServer(ep.url, resources.slice(0, 3), { maxEntries: 1, bundleType: 'transaction' });
+    expect(ep.stored.has('Basic/rule-1')).toBe(true);
   });
 
   it("refuses with the server's status and issue code, never its diagnostics", async () => {

@@ -38,12 +38,60 @@ function rankOf(type: string): number {
   return last >= 0 ? FIRST.length + 1 + last : FIRST.length;
 }
 
-/** The resources in reference order (stable within a type), cut into bundles of at most `maxEntries`. */
-export function bundlesFor(resources: readonly FhirResource[], options: FhirPublishOptions): FhirResource[] {
-  const ordered = resources
+/** The literal references of a resource (`Type/id`, without a version), in document order. */
+function referencesOf(value: unknown, out: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) referencesOf(v, out);
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'reference' && typeof v === 'string') out.push(v.replace(/\/_history\/.*$/, ''));
+      else referencesOf(v, out);
+    }
+  }
+  return out;
+}
+
+/**
+ * The resources with everything each refers to (in the page) before it: a server that checks references on write
+ * must find the target in an earlier bundle or the same one. Types in FIRST/LAST order to start with, stable within a
+ * type; then a depth-first walk puts a resource's targets ahead of it, whatever their types (an insurance Basic names
+ * a MedicationKnowledge, which no fixed type order knows). Resources that refer to each other stay where the walk
+ * meets them: in one bundle a server resolves them together.
+ */
+function inReferenceOrder(resources: readonly FhirResource[]): FhirResource[] {
+  const ranked = resources
     .map((r, i) => ({ r, i, rank: rankOf(r.resourceType) }))
     .sort((a, b) => a.rank - b.rank || a.i - b.i)
     .map((x) => x.r);
+  const byKey = new Map(ranked.map((r) => [`${r.resourceType}/${r.id}`, r]));
+  const placed = new Set<FhirResource>();
+  const out: FhirResource[] = [];
+  for (const root of ranked) {
+    if (placed.has(root)) continue;
+    // An explicit stack: a chain of references as long as the page cannot overflow the call stack.
+    placed.add(root);
+    const stack: { r: FhirResource; targets: string[]; next: number }[] = [
+      { r: root, targets: referencesOf(root), next: 0 },
+    ];
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      if (top.next < top.targets.length) {
+        const target = byKey.get(top.targets[top.next++]);
+        if (target && !placed.has(target)) {
+          placed.add(target);
+          stack.push({ r: target, targets: referencesOf(target), next: 0 });
+        }
+        continue;
+      }
+      out.push(top.r);
+      stack.pop();
+    }
+  }
+  return out;
+}
+
+/** The resources in reference order (see inReferenceOrder), cut into bundles of at most `maxEntries`. */
+export function bundlesFor(resources: readonly FhirResource[], options: FhirPublishOptions): FhirResource[] {
+  const ordered = inReferenceOrder(resources);
   const bundles: FhirResource[] = [];
   for (let i = 0; i < ordered.length; i += options.maxEntries) {
     bundles.push({
