@@ -31,8 +31,15 @@ export function registerDemo(program: Command): void {
     .option('--patients <n>', 'synthetic patients per institution', '10')
     .option('--institutions <n>', 'how many of the 18 institutions', '18')
     .option('--seed <seed>', 'generator seed (same seed, same data)', 'tributary-demo')
-    .addHelpText('after', '\nExamples:\n  npx tributary demo\n  npx tributary demo --patients 50')
-    .action(async (opts: { patients: string; institutions: string; seed: string }) => {
+    .option(
+      '--fhir-server',
+      "also publish to the local stack's HAPI FHIR server (started with the stack: ~20 s more, ~600 MB)",
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx tributary demo\n  npx tributary demo --patients 50\n  npx tributary demo --fhir-server',
+    )
+    .action(async (opts: { patients: string; institutions: string; seed: string; fhirServer?: boolean }) => {
       const patients = Number(opts.patients);
       const count = Number(opts.institutions);
       if (!Number.isInteger(patients) || patients < 1)
@@ -40,10 +47,13 @@ export function registerDemo(program: Command): void {
       const say = (m: string) => process.stdout.write(`${m}\n`);
       const config = loadConfig();
 
-      say('1/5 starting the local stack (Temporal, Kafka, Orthanc, PostgreSQL)...');
-      // The demo publishes Bulk NDJSON only: the FHIR server (for `ingest run --fhir-server`) is left unstarted.
+      const fhirServer = opts.fhirServer === true;
+      say(
+        `1/5 starting the local stack (Temporal, Kafka, Orthanc, PostgreSQL${fhirServer ? ', HAPI FHIR' : ''})...`,
+      );
+      // Without --fhir-server the demo publishes Bulk NDJSON only, and the FHIR server is left unstarted.
       await ensureStack(config, {
-        services: ['postgres', 'temporal', 'kafka', 'orthanc'],
+        services: ['postgres', 'temporal', 'kafka', 'orthanc', ...(fhirServer ? (['fhir'] as const) : [])],
         claim: true,
         progress: (m) => say(`    ${m}`),
       });
@@ -68,7 +78,12 @@ export function registerDemo(program: Command): void {
       try {
         const runId = newRunId();
         say(`4/5 ingesting every institution and source (run ${runId})...`);
-        await startIngestRun(client, { endpoint: server.url, runId, institutions: groundTruth.institutions });
+        await startIngestRun(client, {
+          endpoint: server.url,
+          runId,
+          institutions: groundTruth.institutions,
+          ...(fhirServer ? { fhirServerUrl: config.fhir.url } : {}),
+        });
         let last = '';
         const result = await waitForRun(client, runId, (p) => {
           const line = progressLine(p);
@@ -93,6 +108,10 @@ export function registerDemo(program: Command): void {
         const risk = formatReleaseRisk(result.progress);
         if (risk) say(risk);
         say(`outputs (FHIR Bulk NDJSON + manifest.json, de-identified DICOM): ${result.progress.outputDir}`);
+        if (fhirServer)
+          say(
+            `FHIR server: ${config.fhir.url} holds every published resource (e.g. ${config.fhir.url}/Patient?_count=5)`,
+          );
         say(`quarantine and staging (encrypted): ${path.join(config.paths.data, 'staging')}`);
         say(
           `Temporal UI: http://127.0.0.1:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(ingestRunWorkflowId(runId))}`,
