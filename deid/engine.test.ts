@@ -116,6 +116,34 @@ describe('createDeidEngine (safe-harbor)', () => {
     expect(att.size).toBe(Buffer.byteLength(text));
   });
 
+  it("rewrites a conditional reference by identifier as a logical reference to the target's de-identified identifier", () => {
+    const npi = 'http://hl7.org/fhir/sid/us-npi';
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const res = engine.deidentifyResources(
+      [
+        { resourceType: 'Practitioner', id: 'pr-1', identifier: [{ system: npi, value: '9999974493' }] },
+        {
+          resourceType: 'Encounter',
+          id: 'enc-1',
+          status: 'finished',
+          class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+          participant: [
+            { individual: { reference: `Practitioner?identifier=${npi}|9999974493`, display: 'Dr. Ng' } },
+          ],
+        },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(res.quarantined).toEqual([]);
+    const practitioner = find(res.outputs, 'Practitioner');
+    const [{ individual }] = find(res.outputs, 'Encounter').participant as { individual: unknown }[];
+    expect(individual).toEqual({
+      type: 'Practitioner',
+      identifier: (practitioner.identifier as unknown[])[0],
+    });
+    expect(JSON.stringify(res.outputs)).not.toContain('9999974493');
+  });
+
   it('leaves no empty data element for an empty text attachment (FHIR has no empty strings)', () => {
     const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
     const res = engine.deidentifyResources(

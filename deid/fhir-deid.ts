@@ -464,6 +464,37 @@ function rewriteReference(ref: string, ctx: ResourceContext): string {
   return `urn:uuid:${uuidFrom(ctx.keyService.hash('reference', `${ctx.institution}|${ref}`))}`;
 }
 
+const CONDITIONAL_BY_IDENTIFIER = /^([A-Z][A-Za-z]+)\?identifier=([^|&]*)\|([^&]+)$/;
+
+/**
+ * A conditional reference by identifier (`Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|999`, as Synthea's
+ * Bulk exports write them) as a logical reference: the type and the identifier as de-identified (a keyed digest within
+ * its system, as `nodesByType('Identifier')` pseudonymizes the target's own). A server resolves a conditional
+ * reference only inside the transaction it arrives in; rewritten to a literal id it would name no resource at all
+ * (the target's id is a digest of its own id, which the reference does not carry), and a server that checks
+ * references refuses it.
+ */
+function logicalReferenceOf(ref: string, ctx: ResourceContext): Record<string, unknown> | undefined {
+  const m = CONDITIONAL_BY_IDENTIFIER.exec(ref);
+  if (!m) return undefined;
+  let system: string;
+  let value: string;
+  try {
+    system = decodeURIComponent(m[2]);
+    value = decodeURIComponent(m[3]);
+  } catch {
+    return undefined;
+  }
+  ctx.changed.pseudonymized = true;
+  return {
+    type: m[1],
+    identifier: {
+      ...(system ? { system } : {}),
+      value: ctx.keyService.hash(`identifier:${system}`, normalizeIdentifier(value)),
+    },
+  };
+}
+
 function uuidFrom(hex: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
@@ -611,10 +642,12 @@ function pseudonymizeValue(
   // Reference: rewrite the reference, drop display (names live there) and any business identifier.
   if ('reference' in obj || 'display' in obj) {
     if (!('system' in obj) && !('value' in obj)) {
+      if (obj.display !== undefined || obj.identifier !== undefined) ctx.changed.redacted = true;
+      const logical = typeof obj.reference === 'string' ? logicalReferenceOf(obj.reference, ctx) : undefined;
+      if (logical) return logical;
       // Every Reference of a batch passes here: the output is an object literal of the fields it keeps.
       const reference = typeof obj.reference === 'string' ? mapReference(obj.reference, ctx) : undefined;
       const type = typeof obj.type === 'string' ? obj.type : undefined;
-      if (obj.display !== undefined || obj.identifier !== undefined) ctx.changed.redacted = true;
       if (reference !== undefined) return type !== undefined ? { reference, type } : { reference };
       return type !== undefined ? { type } : undefined;
     }
