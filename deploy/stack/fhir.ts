@@ -2,8 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../platform/config';
-import { TributaryError } from '../../platform/errors';
-import { runCommand, spawnDetached } from './process';
+import { getHealthJson, runCommand, spawnDetached } from './process';
 import { requireJava17, requireTool } from './prerequisites';
 import { ensureDir, serviceDirs, type ServiceDriver, type StackContext } from './service';
 
@@ -67,18 +66,6 @@ export async function ensureFhirServerBuild(config: Config, progress: (m: string
   return dir;
 }
 
-async function getJson(url: string): Promise<unknown> {
-  const response = await fetch(url, {
-    headers: { accept: 'application/fhir+json' },
-    signal: AbortSignal.timeout(5000),
-  });
-  if (!response.ok)
-    throw new TributaryError(`GET ${new URL(url).pathname} answered HTTP ${response.status}`, {
-      code: 'transient',
-    });
-  return response.json();
-}
-
 export const fhirService: ServiceDriver = {
   name: 'fhir',
   command: 'java',
@@ -119,7 +106,10 @@ export const fhirService: ServiceDriver = {
     );
   },
   async healthy(config: Config) {
-    const statement = (await getJson(`${config.fhir.url}/metadata`)) as { resourceType?: string };
+    const statement = (await getHealthJson(`${config.fhir.url}/metadata`, {
+      accept: 'application/fhir+json',
+      timeoutMs: 5000,
+    })) as { resourceType?: string };
     return statement.resourceType === 'CapabilityStatement';
   },
   describe: (config) =>

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
-import { spawnDetached, which } from './process';
+import { getHealthJson, spawnDetached, which } from './process';
 import { ensureDebianPackages } from './prerequisites';
 import { ensureDir, serviceDirs, type ServiceDriver, type StackContext } from './service';
 
@@ -69,15 +69,6 @@ function orthancConfig(config: Config, home: string): Record<string, unknown> {
   };
 }
 
-async function getJson(url: string): Promise<unknown> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
-  if (!response.ok)
-    throw new TributaryError(`GET ${new URL(url).pathname} answered HTTP ${response.status}`, {
-      code: 'transient',
-    });
-  return response.json();
-}
-
 export const orthancService: ServiceDriver = {
   name: 'orthanc',
   command: 'Orthanc',
@@ -112,7 +103,7 @@ export const orthancService: ServiceDriver = {
     return spawnDetached(bin, [configFile], { logFile: dirs.log, pidFile: dirs.pid, cwd: dirs.home });
   },
   async afterStart(ctx: StackContext) {
-    const plugins = (await getJson(`${ctx.config.orthanc.url}/plugins`)) as string[];
+    const plugins = (await getHealthJson(`${ctx.config.orthanc.url}/plugins`)) as string[];
     const needed = ['dicom-web', 'postgresql-index'].filter((p) => !plugins.includes(p));
     if (needed.length)
       throw new TributaryError(
@@ -121,7 +112,7 @@ export const orthancService: ServiceDriver = {
       );
   },
   async healthy(config: Config) {
-    const system = (await getJson(`${config.orthanc.url}/system`)) as { Version?: string };
+    const system = (await getHealthJson(`${config.orthanc.url}/system`)) as { Version?: string };
     return typeof system.Version === 'string';
   },
 };

@@ -315,3 +315,19 @@ export function isExecutable(file: string): boolean {
     return false;
   }
 }
+
+/** A health check's GET: the JSON body, or a transient error naming the path and status (never the body). */
+export async function getHealthJson(
+  url: string,
+  options: { timeoutMs?: number; accept?: string } = {},
+): Promise<unknown> {
+  const response = await fetch(url, {
+    headers: { accept: options.accept ?? 'application/json' },
+    signal: AbortSignal.timeout(options.timeoutMs ?? 3000),
+  });
+  if (!response.ok)
+    throw new TributaryError(`GET ${new URL(url).pathname} answered HTTP ${response.status}`, {
+      code: 'transient',
+    });
+  return response.json();
+}

@@ -9,6 +9,7 @@ import type { IngestRunProgress } from '../../schemas/ingest';
 import {
   createIngestWorld,
   expectStoredAsPublished,
+  publishedResources,
   runOnWorld,
   type IngestWorld,
   type WorldRun,
@@ -33,17 +34,6 @@ let state: string;
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(url, { headers: { accept: 'application/fhir+json' } });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-function publishedResources(): Map<string, FhirResource> {
-  const fhirDir = path.join(progress.outputDir!, 'fhir');
-  const published = new Map<string, FhirResource>();
-  for (const f of fs.readdirSync(fhirDir))
-    for (const line of fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean)) {
-      const r = JSON.parse(line) as FhirResource;
-      published.set(`${r.resourceType}/${r.id}`, r);
-    }
-  return published;
 }
 
 beforeAll(async () => {
@@ -75,14 +65,16 @@ describe('publish to a FHIR server (HAPI FHIR)', () => {
   it('stores every published resource as published', async () => {
     expect(state).toBe('completed');
     expect(progress.sources.filter((s) => s.counts && s.counts.in > 0).length).toBeGreaterThan(1);
-    const published = publishedResources();
+    const published = publishedResources(progress.outputDir!);
     expect(published.size).toBe(progress.totals.resourcesPublished);
     expect(published.size).toBeGreaterThan(BUNDLE_MAX * 10);
     await expectStoredAsPublished(fhirUrl, published);
   });
 
   it("keeps both institutions' Patient of a person they share, found by the pseudonym", async () => {
-    const patients = [...publishedResources().values()].filter((r) => r.resourceType === 'Patient');
+    const patients = [...publishedResources(progress.outputDir!).values()].filter(
+      (r) => r.resourceType === 'Patient',
+    );
     const institutionsOf = new Map<string, Set<string>>();
     const fhirDir = path.join(progress.outputDir!, 'fhir');
     for (const f of fs.readdirSync(fhirDir).filter((n) => n.startsWith('Patient.'))) {

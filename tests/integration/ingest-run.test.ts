@@ -16,6 +16,7 @@ import {
   createIngestWorld,
   expectSourcesMatchTruth,
   publishedResourceIds,
+  publishedResources,
   runWorkflowIds,
   worldDeps,
   type IngestWorld,
@@ -143,13 +144,7 @@ describe('ingest run over 18 synthetic institutions', () => {
   });
 
   it('publishes every output to a FHIR server as it published it, every element valid R4', async () => {
-    const fhirDir = path.join(progress.outputDir!, 'fhir');
-    const published = new Map<string, FhirResource>();
-    for (const f of fs.readdirSync(fhirDir))
-      for (const line of fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean)) {
-        const r = JSON.parse(line) as FhirResource;
-        published.set(`${r.resourceType}/${r.id}`, r);
-      }
+    const published = publishedResources(progress.outputDir!);
     expect(published.size).toBe(progress.totals.resourcesPublished);
     await expectStoredAsPublished(fhirUrl, published);
   });

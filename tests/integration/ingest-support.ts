@@ -138,6 +138,18 @@ export function publishedResourceIds(outputDir: string): Map<string, number> {
   return ids;
 }
 
+/** Every published FHIR resource of a run by `Type/id` (a resource two sources published is one entry). */
+export function publishedResources(outputDir: string): Map<string, FhirResource> {
+  const fhirDir = path.join(outputDir, 'fhir');
+  const published = new Map<string, FhirResource>();
+  for (const f of fs.readdirSync(fhirDir))
+    for (const line of fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean)) {
+      const r = JSON.parse(line) as FhirResource;
+      published.set(`${r.resourceType}/${r.id}`, r);
+    }
+  return published;
+}
+
 export function countDicomFiles(outputDir: string): number {
   const dicomDir = path.join(outputDir, 'dicom');
   if (!fs.existsSync(dicomDir)) return 0;
