@@ -76,10 +76,12 @@ public class FhirServerConfig {
   @Bean
   public JpaStorageSettings storageSettings() {
     JpaStorageSettings s = new JpaStorageSettings();
-    // Client-assigned ids of any form (e.g. PUT Patient/p1, PUT Patient/123); server-assigned ones are UUIDs.
+    // Client-assigned ids of any form: Tributary's are 16 hex digits, now and then all digits, which HAPI's
+    // default (ALPHANUMERIC) refuses. Server-assigned ones are UUIDs.
     s.setResourceClientIdStrategy(JpaStorageSettings.ClientIdStrategyEnum.ANY);
     s.setResourceServerIdStrategy(JpaStorageSettings.IdStrategyEnum.UUID);
-    // HAPI's defaults, spelled out: a reference to a missing resource is refused.
+    // HAPI's defaults, spelled out: a reference to a missing resource is refused. The integration tests rely on it
+    // to catch a dangling reference in what the pipeline publishes.
     s.setEnforceReferentialIntegrityOnWrite(true);
     s.setEnforceReferentialIntegrityOnDelete(true);
     s.setAutoCreatePlaceholderReferenceTargets(false);
