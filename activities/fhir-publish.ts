@@ -38,8 +38,8 @@ function rankOf(type: string): number {
   return last >= 0 ? FIRST.length + 1 + last : FIRST.length;
 }
 
-/** The literal references of a resource (`Type/id`, without a version), in document order. */
-function referencesOf(value: unknown, out: string[] = []): string[] {
+/** The references of a resource, literal ones as `Type/id` (without a version), in document order. */
+export function referencesOf(value: unknown, out: string[] = []): string[] {
   if (Array.isArray(value)) for (const v of value) referencesOf(v, out);
   else if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {

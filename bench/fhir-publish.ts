@@ -13,7 +13,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { publishToFhirServer } from '../activities/fhir-publish';
+import { publishToFhirServer, referencesOf } from '../activities/fhir-publish';
 import { clearDeidCaches, createDeidEngine } from '../deid/index';
 import { createKeyService } from '../deid/key-service';
 import type { FhirResource } from '../mappers/types';
@@ -47,17 +47,6 @@ function deidentified(): FhirResource[] {
   return withTargets(res.outputs);
 }
 
-function literalReferences(value: unknown, out: string[] = []): string[] {
-  if (Array.isArray(value)) for (const v of value) literalReferences(v, out);
-  else if (value && typeof value === 'object')
-    for (const [k, v] of Object.entries(value)) {
-      if (k === 'reference' && typeof v === 'string' && /^[A-Z]/.test(v))
-        out.push(v.replace(/\/_history\/.*$/, ''));
-      else literalReferences(v, out);
-    }
-  return out;
-}
-
 /**
  * The sample is the first 150 lines of some of its files: resources that refer to a resource cut off (a Condition to
  * its Encounter) are left out, as a server that checks references would refuse them.
@@ -66,7 +55,12 @@ function withTargets(resources: FhirResource[]): FhirResource[] {
   let kept = resources;
   for (;;) {
     const keys = new Set(kept.map((r) => `${r.resourceType}/${r.id}`));
-    const next = kept.filter((r) => literalReferences(r).every((ref) => keys.has(ref)));
+    // `Type/id` references only: `#contained` and `urn:uuid:` ones name no resource of the page.
+    const next = kept.filter((r) =>
+      referencesOf(r)
+        .filter((ref) => /^[A-Z]/.test(ref))
+        .every((ref) => keys.has(ref)),
+    );
     if (next.length === kept.length) return kept;
     kept = next;
   }

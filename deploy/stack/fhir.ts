@@ -4,13 +4,13 @@ import path from 'node:path';
 import type { Config } from '../../platform/config';
 import { getHealthJson, runCommand, spawnDetached } from './process';
 import { requireJava17, requireTool } from './prerequisites';
-import { ensureDir, serviceDirs, type ServiceDriver, type StackContext } from './service';
+import { ensureDir, mavenRepository, serviceDirs, type ServiceDriver, type StackContext } from './service';
 
 /**
  * The stack's FHIR server: HAPI FHIR's JPA server (R4, an H2 database under `.stack/fhir`), so publishing to a FHIR
  * server is tested against a real one: transactions and batches, client-assigned ids, references checked on write,
  * searches by identifier. Its source is `deploy/fhir-server` (a small Java program on HAPI's Maven artifacts); it is
- * built once per source version into the user cache, with the Maven repository the Kafka jars use.
+ * built once per source version into the user cache, with the Maven repository the Kafka jars use (mavenRepository).
  */
 const SOURCE_DIR = path.resolve(import.meta.dirname, '..', 'fhir-server');
 const MAIN_CLASS = 'dev.tributary.fhirserver.Main';
@@ -55,11 +55,11 @@ export async function ensureFhirServerBuild(config: Config, progress: (m: string
   progress(
     `building the local FHIR server (HAPI FHIR, ~340 MB from Maven Central the first time; log: ${logFile})`,
   );
-  await runCommand(
-    mvn,
-    ['-B', '-q', `-Dmaven.repo.local=${path.join(config.paths.cache, 'm2')}`, 'package'],
-    { cwd: staging, timeoutMs: 20 * 60_000, logFile },
-  );
+  await runCommand(mvn, ['-B', '-q', `-Dmaven.repo.local=${mavenRepository(config)}`, 'package'], {
+    cwd: staging,
+    timeoutMs: 20 * 60_000,
+    logFile,
+  });
   fs.writeFileSync(path.join(staging, '.complete'), `${new Date().toISOString()}\n`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(staging, dir);

@@ -6,7 +6,7 @@ import type { Config } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
 import { runCommand, spawnDetached } from './process';
 import { requireJava17, requireTool } from './prerequisites';
-import { ensureDir, serviceDirs, type ServiceDriver, type StackContext } from './service';
+import { ensureDir, mavenRepository, serviceDirs, type ServiceDriver, type StackContext } from './service';
 
 /** Pinned: Kafka 4.x runs KRaft only (no ZooKeeper) and needs Java 17 for the broker. */
 export const KAFKA_VERSION = '4.1.1';
@@ -50,7 +50,7 @@ export async function ensureKafkaJars(config: Config, progress: (m: string) => v
     [
       '-B',
       '-q',
-      `-Dmaven.repo.local=${path.join(config.paths.cache, 'm2')}`,
+      `-Dmaven.repo.local=${mavenRepository(config)}`,
       'dependency:copy-dependencies',
       '-DincludeScope=runtime',
       `-DoutputDirectory=${staging}`,

@@ -53,6 +53,11 @@ export function serviceDirs(config: Config, name: ServiceName): ServiceDirs {
   };
 }
 
+/** The Maven repository the stack's Java services are fetched into: one cache for Kafka's jars and the FHIR server. */
+export function mavenRepository(config: Config): string {
+  return path.join(config.paths.cache, 'm2');
+}
+
 export function ensureDir(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
   return dir;

@@ -150,12 +150,9 @@ describe('ingest run over 18 synthetic institutions', () => {
   });
 
   it('publishes to a FHIR server every study with a subject that resolves there', async () => {
-    const fhirDir = path.join(progress.outputDir!, 'fhir');
-    const studies = fs
-      .readdirSync(fhirDir)
-      .filter((n) => n.startsWith('ImagingStudy.'))
-      .flatMap((f) => fs.readFileSync(path.join(fhirDir, f), 'utf8').split('\n').filter(Boolean))
-      .map((line) => JSON.parse(line) as FhirResource);
+    const studies = [...publishedResources(progress.outputDir!).values()].filter(
+      (r) => r.resourceType === 'ImagingStudy',
+    );
     expect(studies.length).toBeGreaterThan(18);
     for (const study of studies) {
       const subject = (study.subject as { reference?: string }).reference;
