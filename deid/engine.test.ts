@@ -144,6 +144,39 @@ describe('createDeidEngine (safe-harbor)', () => {
     expect(JSON.stringify(res.outputs)).not.toContain('9999974493');
   });
 
+  it('makes a conditional reference inside scrubbed text (an Annotation author) a logical reference too', () => {
+    const npi = 'http://hl7.org/fhir/sid/us-npi';
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const res = engine.deidentifyResources(
+      [
+        { resourceType: 'Practitioner', id: 'pr-1', identifier: [{ system: npi, value: '9999974493' }] },
+        {
+          resourceType: 'Condition',
+          id: 'cond-1',
+          code: { text: 'Asthma' },
+          note: [
+            {
+              authorReference: { reference: `Practitioner?identifier=${npi}|9999974493`, display: 'Dr. Ng' },
+              text: 'Seen in clinic.',
+            },
+          ],
+        },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(res.quarantined).toEqual([]);
+    const practitioner = find(res.outputs, 'Practitioner');
+    const [note] = find(res.outputs, 'Condition').note as Record<string, unknown>[];
+    const author = note.authorReference as Record<string, unknown>;
+    expect(author.reference).toBeUndefined();
+    expect(author).toMatchObject({
+      type: 'Practitioner',
+      identifier: (practitioner.identifier as unknown[])[0],
+    });
+    expect(note.text).toBe('Seen in clinic.');
+    expect(JSON.stringify(res.outputs)).not.toContain('9999974493');
+  });
+
   it('leaves no empty data element for an empty text attachment (FHIR has no empty strings)', () => {
     const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
     const res = engine.deidentifyResources(

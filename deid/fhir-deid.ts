@@ -556,6 +556,13 @@ function scrubAny(value: unknown, ctx: ResourceContext, jsonPath: string, key: s
   const obj = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   const isAttachment = 'contentType' in obj || 'data' in obj;
+  // A conditional reference inside scrubbed text (an Annotation's authorReference) becomes a logical reference, as
+  // pseudonymizeValue makes it elsewhere: rewritten to a literal id it would name no resource.
+  const logical = typeof obj.reference === 'string' ? logicalReferenceOf(obj.reference, ctx) : undefined;
+  if (logical) {
+    Object.assign(out, logical);
+    if (obj.identifier !== undefined) ctx.changed.redacted = true;
+  }
   for (const k in obj) {
     const v = obj[k];
     const p = `${jsonPath}.${k}`;
@@ -581,6 +588,7 @@ function scrubAny(value: unknown, ctx: ResourceContext, jsonPath: string, key: s
       if (k !== 'size') ctx.changed.redacted = true;
       continue;
     }
+    if (logical && (k === 'reference' || k === 'type' || k === 'identifier')) continue;
     if (k === 'reference' && typeof v === 'string') {
       out[k] = mapReference(v, ctx);
       ctx.changed.pseudonymized = true;
