@@ -63,9 +63,20 @@ export function registerStack(program: Command): void {
   stack
     .command('status')
     .description('each service: health, pid, address, log; and the Temporal UI URL')
-    .action(async () => {
-      const states = await stackStatus(loadConfig());
+    .option('--only <services>', 'comma-separated subset to check: postgres,temporal,kafka,orthanc,fhir')
+    .addHelpText(
+      'after',
+      '\nExit code 0 when every service checked is healthy, 3 when one is down. The demo starts the FHIR server only\n' +
+        'with --fhir-server, so after a plain demo check what it started:\n' +
+        '  npx tributary stack status --only postgres,temporal,kafka,orthanc',
+    )
+    .action(async (opts: { only?: string }) => {
+      const states = await stackStatus(loadConfig(), opts.only ? parseServiceList(opts.only) : undefined);
       for (const s of states) process.stdout.write(formatState(s) + '\n');
-      if (states.some((s) => !s.healthy)) process.exitCode = 3;
+      const down = states.filter((s) => !s.healthy).map((s) => s.name);
+      process.stdout.write(
+        `\n${states.length - down.length} of ${states.length} healthy${down.length ? `; down: ${down.join(', ')}` : ''}\n`,
+      );
+      if (down.length) process.exitCode = 3;
     });
 }

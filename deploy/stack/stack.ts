@@ -272,9 +272,12 @@ export async function stopStack(
 }
 
 /** What runs where, and whether it answers. Never starts anything. */
-export async function stackStatus(config: Config): Promise<ServiceState[]> {
+export async function stackStatus(
+  config: Config,
+  services: readonly ServiceName[] = SERVICE_NAMES,
+): Promise<ServiceState[]> {
   const states: ServiceState[] = [];
-  for (const name of SERVICE_NAMES) {
+  for (const name of SERVICE_NAMES.filter((n) => services.includes(n))) {
     const driver = DRIVERS[name];
     const external = driver.external(config);
     const pid = external ? undefined : livePid(serviceDirs(config, name).pid, driver.command);

@@ -10,6 +10,7 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stackStatus } from '../../deploy/stack/stack';
 import { loadConfig } from '../../platform/config';
 import { createDataConverter, createTemporalClient } from '../../platform/temporal';
 import * as activities from './fixtures/stack-probe-activities';
@@ -64,6 +65,11 @@ describe('Temporal (real dev server, real worker, encrypted payloads)', () => {
     await nativeConnection?.close();
     await client?.connection.close();
     await rawConnection?.close();
+  });
+
+  it('stack status checks only the services asked for', async () => {
+    const states = await stackStatus(config, ['temporal']);
+    expect(states.map((s) => [s.name, s.healthy])).toEqual([['temporal', true]]);
   });
 
   it('runs a workflow with an activity; the history holds no plaintext, and decodes with the codec', async () => {
