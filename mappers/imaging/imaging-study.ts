@@ -85,7 +85,8 @@ export function mapImagingStudies(summaries: DicomSummary[], ctx: MapContext): M
  * ImagingStudy.subject. A de-identified study whose patient the EHR published (linked through the patient index)
  * names that Patient. One whose patient no EHR record names (imaging only, or no Patient ID) has no Patient resource
  * to name: a literal reference would dangle (a FHIR server that checks references refuses the study), so it names the
- * person by their pseudonym, a logical reference a later Patient will match. A raw study names the EHR's stable id.
+ * person by their pseudonym, a logical reference. A later Patient matches it only if the EHR links that person by
+ * institution + MRN too (no national ID; see deid/README.md, Linkage). A raw study names the EHR's stable id.
  */
 function subjectOf(
   patientResourceId: string | undefined,
