@@ -49,6 +49,7 @@ describe('residual-PHI gate', () => {
       ['于3月7日入院', '于3月7号入院'],
       ['于三月七日入院', '于3月7日入院'],
       ['follow-up 03/04/2025', 'follow-up 03/04/2025'],
+      ['于2016--10--1入院', '于2016--10--1入院'],
     ]) {
       const findings = scanResidualPhi(note(out), [], { unshiftedDates: unshiftedMonthDays(note(raw), 40) });
       expect(findings, raw).toEqual([{ rule: 'gate.unshifted-date', path: 'DocumentReference.description' }]);
@@ -218,6 +219,7 @@ describe('residual-PHI gate', () => {
     for (const [text, days] of [
       ['2024/05/04', ['5-4']],
       ['on 2024.5.4.', ['5-4']],
+      ['于2016--10--1 14：50', ['10-1']],
       ['1976-01-19T22:58:16-05:00', ['1-19']],
       ['03-04-2025', ['3-4', '4-3']],
       ['x 3.4.21 y', ['3-4', '4-3']],

@@ -428,7 +428,7 @@ const MONTH_DAY_FORMS: {
     parts: (m) => [[zhNumber(m[1]), zhNumber(m[2])]],
   },
   {
-    re: /(?<![0-9])\d{4}[-/.](\d{1,2})[-/.](\d{1,2})(?![0-9])/g,
+    re: /(?<![0-9])\d{4}[-/.]{1,2}(\d{1,2})[-/.]{1,2}(\d{1,2})(?![0-9])/g,
     needs: 'sep',
     parts: (m) => [[+m[1], +m[2]]],
   },
@@ -446,7 +446,7 @@ const MONTH_DAY_FORMS: {
 const ANY_DIGIT = /[0-9]/;
 const ANY_LETTER = /[A-Za-z]/;
 const ANY_SPACE = /\s/;
-const NUMERIC_DATE_SHAPE = /[0-9][-./][0-9]{1,2}[-./][0-9]/;
+const NUMERIC_DATE_SHAPE = /[0-9][-./]{1,2}[0-9]{1,2}[-./]{1,2}[0-9]/;
 
 /** No readings, of the elements kind of a list of readings. */
 const NO_READINGS = emptyListOf<string[]>([]);

@@ -147,8 +147,11 @@ function candidateFor(s: Buffer, type: SurrogateType, original: string): string 
       if (/^\d{3}-?\d{2}-?\d{4}$/.test(original.trim())) return `***-**-${digits(s, 4)}`;
       return `${digits(s, 6)}********${digits(s, 4, 6)}`;
     case 'address':
+      // A street address gets a street; a district or village (no house number), an unnamed place, as hospitals do.
       if (HAN.test(original))
-        return `${SURROGATE_ZH_GIVEN[s[0] % SURROGATE_ZH_GIVEN.length]}路${1 + (s[1] % 199)}号`;
+        return /\d/.test(original)
+          ? `${SURROGATE_ZH_GIVEN[s[0] % SURROGATE_ZH_GIVEN.length]}路${1 + (s[1] % 199)}号`
+          : '某地';
       return `${1 + ((s[0] * 256 + s[1]) % 9000)} ${SURROGATE_EN_FAMILY[s[2] % SURROGATE_EN_FAMILY.length]} Street`;
     case 'postal-code':
       return '00000';

@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createKeyService } from './key-service';
 import { detectPhi, scrubText } from './text-scrubber';
@@ -244,6 +246,41 @@ describe('scrubText', () => {
     expect(spans).toEqual([]);
   });
 
+  it('on real Chinese notes (CCKS 2017, ../shared/data): every annotated medical mention survives', () => {
+    const notes = readCcksNotes();
+    let mentions = 0;
+    const destroyed: string[] = [];
+    for (const note of notes) {
+      const spans = detectPhi(note.text);
+      for (const m of note.mentions) {
+        mentions++;
+        // Names the category and position only: the mention is medicine, but the rule is no values in messages.
+        if (spans.some((s) => s.start < m.end && m.start < s.end))
+          destroyed.push(`${note.name}@${m.start} ${m.category}`);
+      }
+    }
+    expect(mentions).toBe(507);
+    expect(destroyed).toEqual([]);
+  });
+
+  it('on real Chinese notes (CCKS 2017): removes places below the city, admission dates and the patient name', () => {
+    const byName = new Map(readCcksNotes().map((n) => [n.name, n.text]));
+    const scrub = (name: string) =>
+      scrubText(byName.get(name)!, { keyService, linkage: 'L1', mode: 'tag' }).text;
+    // District and village, with and without the city before them, as a native place (…人) and as a residence.
+    expect(scrub('一般项目-1')).toBe(
+      '女性，88岁，农民，[ADDRESS]人，主因右髋部摔伤后疼痛肿胀，活动受限5小时于[DATE]；11：12入院。',
+    );
+    expect(scrub('一般项目-2')).toContain('承德市[ADDRESS]人。主因上腹部、腰部疼痛1天入院。');
+    expect(scrub('一般项目-5')).toContain(
+      '籍贯河北省承德市[ADDRESS]人，现住河北省承德市[ADDRESS]，主因外伤后右髋部疼痛',
+    );
+    // A date typed with doubled separators is still a date.
+    expect(scrub('一般项目-4')).toContain('头晕3小时于[DATE] 14：50收入院');
+    expect(scrub('病史特点-5')).toContain('患者[NAME]，女性，70岁');
+    expect(scrub('病史特点-2')).toContain('辅助检查：[DATE][HOSPITAL]CT示');
+  });
+
   it('stays linear on pathological input', () => {
     const inputs = [
       'a'.repeat(200_000) + '@',
@@ -256,6 +293,10 @@ describe('scrubText', () => {
       ('9' + '-'.repeat(3)).repeat(20_000),
       'http://' + 'x'.repeat(100_000),
       '2024年'.repeat(30_000),
+      '市区'.repeat(50_000),
+      '籍贯' + '村'.repeat(100_000),
+      '省市县'.repeat(30_000) + '村',
+      '2024' + '--1'.repeat(50_000),
     ];
     for (const s of inputs) {
       const r = scrubText(s, { keyService });
@@ -263,3 +304,37 @@ describe('scrubText', () => {
     }
   });
 });
+
+interface CcksNote {
+  name: string;
+  text: string;
+  mentions: { start: number; end: number; category: string }[];
+}
+
+/**
+ * The CCKS 2017 Chinese EMR sample: 5 records × 4 sections of real (already de-identified) notes, each with its
+ * annotated medical mentions (`mention<TAB>start<TAB>end<TAB>category`, end inclusive; see ../shared/data/SOURCES.md).
+ */
+function readCcksNotes(): CcksNote[] {
+  const dir = path.resolve(import.meta.dirname, '../../shared/data/cn-ehr/ccks2017-emr-sample');
+  const notes: CcksNote[] = [];
+  for (const section of fs.readdirSync(dir).sort()) {
+    for (const file of fs.readdirSync(path.join(dir, section)).sort()) {
+      if (!file.endsWith('.txtoriginal.txt')) continue;
+      const name = file.slice(0, -'.txtoriginal.txt'.length);
+      const text = fs.readFileSync(path.join(dir, section, file), 'utf8');
+      const mentions = fs
+        .readFileSync(path.join(dir, section, `${name}.txt`), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => {
+          const [mention, start, end, category] = l.split('\t');
+          expect(text.slice(+start, +end + 1), `${name}: annotation offsets`).toBe(mention);
+          return { start: +start, end: +end + 1, category };
+        });
+      notes.push({ name, text, mentions });
+    }
+  }
+  expect(notes).toHaveLength(20);
+  return notes;
+}

@@ -132,6 +132,13 @@ function validDate(y: number | undefined, m: number, d: number | undefined): boo
 }
 
 const HAN_CHAR = /[\u3400-\u9fff]/;
+/** Places below a district in a Chinese address (镇 not as in 镇痛, 镇静). */
+const ZH_LOCALITY = '(?:乡|镇(?![痛静咳吐定])|村|屯|街道|社区|小区|家属区|家属院|大院|新村)';
+/** Anatomical and ward areas written like districts: 心前区, 肝区, 术区, 病区. */
+const ZH_MEDICAL_AREA =
+  /(?:病|术|心前|肝|肾|脾|腹|胸|盆|颈|背|腰|臀|会阴|前|后|上|下|左|右|中|内|外|分|治疗|手术|监护|隔离|透析|疫)区/u;
+/** Anything naming a place below the city. */
+const ZH_BELOW_CITY = /区|县|旗|乡|镇|村|屯|街|路|巷|号|弄|胡同|组|家属/u;
 const zhSurnameAlt = `(?:${ZH_COMPOUND_SURNAMES.join('|')}|[${ZH_SURNAMES}])`;
 /** Characters that end a Chinese name: the next word starts (患者王明因头痛: 王明, not 王明因). */
 const ZH_NAME_STOP =
@@ -259,7 +266,8 @@ const DETECTORS: Detector[] = [
     rule: 'text.date-ymd',
     type: 'date',
     priority: 60,
-    re: /(?<![0-9A-Za-z])(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?![0-9])/g,
+    // A separator may be doubled (2016--10--1, as typed into real Chinese notes).
+    re: /(?<![0-9A-Za-z])(\d{4})([-/.]{1,2})(\d{1,2})\2(\d{1,2})(?![0-9])/g,
     date: (m) => {
       const [, ys, sep, ms, ds] = m;
       return {
@@ -549,6 +557,43 @@ const DETECTORS: Detector[] = [
     priority: 42,
     needs: /号/,
     re: /[\p{Script=Han}]{0,16}?(?:路|街|大道|大街|巷|弄|胡同|村|里|苑|小区|花园|大厦|公寓|社区|新村)\s?\d{1,5}\s?(?:号|弄)(?:院|楼)?(?:\s?\d{1,4}\s?(?:号楼|栋|幢|单元|楼|层|室|号|-\d{1,4})){0,4}/gu,
+  },
+  // Chinese addresses without a house number: GB/T 37964 (and Safe Harbor) take everything below the city. Medicine
+  // also ends words in 区 (心前区, 术区, 病区) and 镇 (镇痛, 镇静), so a division counts only after a city (承德市双滦区),
+  // before a locality (双滦区应营子村), or after a word that introduces an address (籍贯, 现住, 住址).
+  {
+    rule: 'text.cn-district',
+    type: 'address',
+    priority: 42,
+    lastGroup: true,
+    needs: /[区县旗]/,
+    re: new RegExp(
+      `((?:\\p{Script=Han}{2,7}?(?:省|自治区))?\\p{Script=Han}{2,7}?(?:市|州|盟|地区))(\\p{Script=Han}{1,6}?(?:区|县|旗)(?:\\p{Script=Han}{0,10}?${ZH_LOCALITY})?)`,
+      'gu',
+    ),
+  },
+  {
+    rule: 'text.cn-locality',
+    type: 'address',
+    priority: 42,
+    needs: /[区县旗]/,
+    // The district's name holds no 省 or 市: after a city, text.cn-district takes it and the city stays.
+    re: new RegExp(
+      `(?:(?![省市州盟])\\p{Script=Han}){2,4}?(?:区|县|旗)\\p{Script=Han}{1,8}?${ZH_LOCALITY}`,
+      'gu',
+    ),
+    accept: (m) => !ZH_MEDICAL_AREA.test(m[0]),
+  },
+  {
+    rule: 'text.cn-address-context',
+    type: 'address',
+    priority: 41,
+    lastGroup: true,
+    needs: /籍贯|原籍|住址|现住|家住|户籍|户口|居住地|出生地|地址/,
+    re: /(籍贯|原籍|现住址|住址|现住(?!院)|家住|户籍所在地|户籍地|户籍|户口所在地|居住地|出生地|地址)\s?[:：]?\s?((?:\p{Script=Han}{2,7}?(?:省|自治区))?(?:\p{Script=Han}{2,7}?(?:市|州|盟|地区))?)([\p{Script=Han}0-9-]{2,40}?)(?=人|[^\p{Script=Han}0-9-]|$)/gu,
+    // The province and city may stay (as after text.cn-district); what names a smaller place goes, up to the 人 of
+    // 某某人 (a native of).
+    accept: (m) => ZH_BELOW_CITY.test(m[3]),
   },
   {
     rule: 'text.cn-postal-code',
