@@ -45,8 +45,8 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
     expect(fs.readdirSync(outDir).sort()).toEqual([
       'Clinical.ndjson',
       'Patient.ndjson',
+      'deid-provenance.ndjson',
       'deid-report.json',
-      'provenance.ndjson',
       'quarantine',
     ]);
     expect(report.totals).toEqual({ lines: fx.length + 1, out: fx.length, quarantined: 1 });
@@ -173,6 +173,40 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
     const suppressed = out.filter((r) => r.resourceType === 'Patient' && !r.birthDate);
     expect(suppressed).toHaveLength(1);
     expect(suppressed[0].address).toBeUndefined();
+  });
+
+  it("keeps the input's own Provenance.ndjson apart from the run's, and refuses an input named like the run's", () => {
+    const inDir = path.join(tmp, 'in-provenance');
+    fs.mkdirSync(inDir);
+    const fx = fixture.byInstitution['inst-a'];
+    const patient = fx.find((r) => r.resourceType === 'Patient')!;
+    // A Bulk export (and tributary map) writes its Provenances as Provenance.ndjson: on macOS and Windows the same
+    // file as a provenance.ndjson of the run's own.
+    const provenance = {
+      resourceType: 'Provenance',
+      id: 'prov-1',
+      target: [{ reference: `Patient/${patient.id}` }],
+      recorded: '2024-03-05T10:00:00Z',
+      agent: [{ who: { display: 'HL7 interface' } }],
+    };
+    fs.writeFileSync(path.join(inDir, 'Patient.ndjson'), ndjson([patient]));
+    fs.writeFileSync(path.join(inDir, 'Provenance.ndjson'), ndjson([provenance]));
+    const outDir = path.join(tmp, 'out-provenance');
+    const report = deidentifyFixture(inDir, outDir);
+    expect(report.totals).toEqual({ lines: 2, out: 2, quarantined: 0 });
+    const outFiles = fs.readdirSync(outDir).map((f) => f.toLowerCase());
+    expect(new Set(outFiles).size).toBe(outFiles.length);
+    expect(fs.readFileSync(path.join(outDir, 'Provenance.ndjson'), 'utf8').trim().split('\n')).toHaveLength(
+      1,
+    );
+    const own = fs.readFileSync(path.join(outDir, 'deid-provenance.ndjson'), 'utf8').trim().split('\n');
+    // One per batch of each file.
+    expect(own.map((l) => JSON.parse(l).resourceType)).toEqual(['Provenance', 'Provenance']);
+
+    fs.writeFileSync(path.join(inDir, 'Deid-Provenance.ndjson'), ndjson([provenance]));
+    expect(() => deidentifyFixture(inDir, path.join(tmp, 'out-provenance-2'))).toThrow(
+      /input file Deid-Provenance.ndjson has the name of this run's own Provenance output/,
+    );
   });
 
   it('refuses to run without a key, with a clear error and no default key', () => {

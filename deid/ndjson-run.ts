@@ -11,7 +11,7 @@ import type { DeidReport, KAnonymityReport, ProfileName } from './types';
 
 /**
  * De-identify NDJSON files: the same file names under `outDir`, `quarantine/<file>` (one line per quarantined input
- * line: line number, rule, JSON path, reason; never the record), `provenance.ndjson`, and `deid-report.json`.
+ * line: line number, rule, JSON path, reason; never the record), `deid-provenance.ndjson`, and `deid-report.json`.
  * Patients are found first in every file so references resolve across files (one linkage per patient).
  */
 export interface NdjsonRunOptions {
@@ -72,6 +72,28 @@ function listInputs(inPath: string): string[] {
   return files;
 }
 
+/**
+ * The run's own Provenance (one per batch, naming policy and key). Not `Provenance.ndjson`, which a Bulk export or
+ * `tributary map` writes for the input's own Provenances; nor `provenance.ndjson`, the same file on macOS and Windows.
+ */
+export const DEID_PROVENANCE_FILE = 'deid-provenance.ndjson';
+
+/** An input named like the run's own output (compared as a case-insensitive file system does) would be overwritten. */
+function refuseOutputNames(inputs: readonly string[]): void {
+  for (const input of inputs) {
+    const name = path.basename(input);
+    if (name.toLowerCase() === DEID_PROVENANCE_FILE)
+      throw new TributaryError(
+        `input file ${name} has the name of this run's own Provenance output; rename it`,
+        {
+          code: 'invalid',
+          location: input,
+          nonRetryable: true,
+        },
+      );
+  }
+}
+
 /** Where a Patient's line is, to read it again when a resource in another batch refers to it. */
 interface PatientLine {
   linkage: string;
@@ -121,6 +143,7 @@ export function deidentifyNdjson(
     keyService: options.keyService,
   });
   const inputs = listInputs(options.inPath);
+  refuseOutputNames(inputs);
   const read = { chunkBytes: options.chunkBytes };
   const bytesTotal = inputs.reduce((a, f) => a + fs.statSync(f).size, 0);
 
@@ -192,7 +215,7 @@ export function deidentifyNdjson(
   /** Per output file: the output line numbers of its Patients and their risk classes (only when suppressing). */
   const patientClasses = new Map<string, { outLine: number; classKey: string }[]>();
   const partial = (file: string) => path.join(options.outDir, `${file}.partial`);
-  const provenanceFd = fs.openSync(partial('provenance.ndjson'), 'w');
+  const provenanceFd = fs.openSync(partial(DEID_PROVENANCE_FILE), 'w');
   let bytesBefore = 0;
 
   try {
@@ -287,7 +310,7 @@ export function deidentifyNdjson(
     else fs.renameSync(partial(file), path.join(options.outDir, file));
   }
   report.risk = risk.report(suppressed);
-  fs.renameSync(partial('provenance.ndjson'), path.join(options.outDir, 'provenance.ndjson'));
+  fs.renameSync(partial(DEID_PROVENANCE_FILE), path.join(options.outDir, DEID_PROVENANCE_FILE));
   fs.writeFileSync(path.join(options.outDir, 'deid-report.json'), JSON.stringify(report, null, 2) + '\n');
   return report;
 }

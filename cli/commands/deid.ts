@@ -39,7 +39,7 @@ export function registerDeid(program: Command): void {
     .requiredOption('--in <path>', 'an NDJSON file or a directory of *.ndjson files')
     .requiredOption(
       '--out <dir>',
-      'output directory: same file names, quarantine/, provenance.ndjson, deid-report.json',
+      'output directory: same file names, quarantine/, deid-provenance.ndjson, deid-report.json',
     )
     .option('--profile <name>', `built-in profile: ${profileNames.join(', ')}`, 'safe-harbor')
     .option('--policy <file>', 'a policy file (YAML or JSON); `extends: <profile>` builds on a built-in one')
