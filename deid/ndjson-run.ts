@@ -10,8 +10,9 @@ import type { Policy } from './policy';
 import type { DeidReport, KAnonymityReport, ProfileName } from './types';
 
 /**
- * De-identify NDJSON files: the same file names under `outDir`, `quarantine/<file>` (one line per quarantined input
- * line: line number, rule, JSON path, reason; never the record), `deid-provenance.ndjson`, and `deid-report.json`.
+ * De-identify NDJSON files: the same file names under `outDir`, `quarantine/<file>` for a file with something
+ * quarantined (one line per quarantined input line: line number, rule, JSON path, reason; never the record),
+ * `deid-provenance.ndjson`, and `deid-report.json`.
  * Patients are found first in every file so references resolve across files (one linkage per patient).
  */
 export interface NdjsonRunOptions {
@@ -289,6 +290,8 @@ export function deidentifyNdjson(
         fs.closeSync(outFd);
         fs.closeSync(quarantineFd);
       }
+      // quarantine/ lists the files that had something quarantined (a re-run clears an earlier run's file).
+      if (counts.quarantined === 0) fs.rmSync(path.join(options.outDir, 'quarantine', file), { force: true });
       bytesBefore += size;
       if (classes.length) patientClasses.set(file, classes);
       report.files.push(counts);
