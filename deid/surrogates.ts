@@ -26,6 +26,7 @@ export type SurrogateType =
   | 'postal-code'
   | 'age-over-89'
   | 'hospital'
+  | 'employer'
   | 'device-serial';
 
 export const TAGS: Record<string, string> = {
@@ -43,6 +44,7 @@ export const TAGS: Record<string, string> = {
   'age-over-89': '[AGE 90+]',
   date: '[DATE]',
   hospital: '[HOSPITAL]',
+  employer: '[EMPLOYER]',
   'device-serial': '[SERIAL]',
 };
 
@@ -159,6 +161,8 @@ function candidateFor(s: Buffer, type: SurrogateType, original: string): string 
       return HAN.test(original) ? '90岁以上' : '90+';
     case 'hospital':
       return HAN.test(original) ? '某医院' : 'a hospital';
+    case 'employer':
+      return HAN.test(original) ? '某单位' : 'an employer';
     default: {
       let id = '';
       for (let i = 0; i < 8; i++) id += ALNUM[s[i] % ALNUM.length];

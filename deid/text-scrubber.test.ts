@@ -246,6 +246,25 @@ describe('scrubText', () => {
     expect(spans).toEqual([]);
   });
 
+  it('removes contact accounts and employers, and a hospital name without the words before it', () => {
+    const tag = (text: string) => scrubText(text, { keyService, linkage: 'L1', mode: 'tag' }).text;
+    expect(
+      tag(
+        '微信号：zhangsan_1980，QQ：123456789。工作单位：北京市第一中学，职业：教师。既往于北京协和医院行阑尾切除术。',
+      ),
+    ).toBe(
+      '微信号：[ACCOUNT]，QQ：[ACCOUNT]。工作单位：[EMPLOYER]，职业：教师。既往于[HOSPITAL]行阑尾切除术。',
+    );
+    expect(tag('转入北京市第一人民医院治疗')).toBe('转入[HOSPITAL]治疗');
+    expect(
+      tag('Employer: Acme Widgets Inc. Seen at Springfield General Hospital. WeChat ID: bob_smith77'),
+    ).toBe('Employer: [EMPLOYER]. Seen at [HOSPITAL]. WeChat ID: [ACCOUNT]');
+    expect(tag('He works at Bank of America, Inc. and smokes.')).toBe('He works at [EMPLOYER] and smokes.');
+    // Saying there is none names nobody.
+    for (const none of ['Employer: Unemployed', 'Employer: retired', '工作单位：无', '工作单位：退休'])
+      expect(tag(none)).toBe(none);
+  });
+
   it('on real Chinese notes (CCKS 2017, ../shared/data): every annotated medical mention survives', () => {
     const notes = readCcksNotes();
     let mentions = 0;

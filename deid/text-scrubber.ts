@@ -132,6 +132,9 @@ function validDate(y: number | undefined, m: number, d: number | undefined): boo
 }
 
 const HAN_CHAR = /[\u3400-\u9fff]/;
+/** What an employer field says when there is none to name. */
+const NO_EMPLOYER =
+  /^(?:none|n\/a|unemployed|retired|self-employed|student|homemaker|disabled|无|退休|待业|无业|个体|学生|农民)$/i;
 /** Places below a district in a Chinese address (镇 not as in 镇痛, 镇静). */
 const ZH_LOCALITY = '(?:乡|镇(?![痛静咳吐定])|村|屯|街道|社区|小区|家属区|家属院|大院|新村)';
 /** Anatomical and ward areas written like districts: 心前区, 肝区, 术区, 病区. */
@@ -458,8 +461,11 @@ const DETECTORS: Detector[] = [
     rule: 'text.hospital-zh',
     type: 'hospital',
     priority: 44,
+    lastGroup: true,
     needs: /院/,
-    re: /[\u4e00-\u9fff]{2,6}(?:医院|[东西南北新一二三]院|湾区院|分院|院区)/g,
+    // Chinese has no spaces: the words before a hospital's name run into it (既往于北京协和医院). The name starts after
+    // the last preposition or verb of motion within reach (于, 在, 至, 转入); without one, up to 14 characters go.
+    re: /((?:[\u4e00-\u9fff]{0,8}[于在至到往从赴去经入转来])?)([\u4e00-\u9fff]{2,14}?(?:医院|[东西南北新一二三]院|湾区院|分院|院区))/g,
   },
   {
     rule: 'text.hospital-en',
@@ -557,6 +563,27 @@ const DETECTORS: Detector[] = [
     priority: 42,
     needs: /号/,
     re: /[\p{Script=Han}]{0,16}?(?:路|街|大道|大街|巷|弄|胡同|村|里|苑|小区|花园|大厦|公寓|社区|新村)\s?\d{1,5}\s?(?:号|弄)(?:院|楼)?(?:\s?\d{1,4}\s?(?:号楼|栋|幢|单元|楼|层|室|号|-\d{1,4})){0,4}/gu,
+  },
+  // Contact accounts: WeChat, QQ, Weibo and the like name a person as surely as a phone number.
+  {
+    rule: 'text.contact-account',
+    type: 'account',
+    priority: 73,
+    lastGroup: true,
+    digitFree: true,
+    needs: /微信|QQ|微博|钉钉|wechat|weibo|skype|telegram/i,
+    re: /(微信号?|QQ号?|微博(?:号|账号)?|钉钉号?|WeChat(?: ID)?|Weibo|Skype|Telegram)\s*[:：]?\s*(@?[A-Za-z0-9][A-Za-z0-9_.-]{4,30})(?![A-Za-z0-9_])/gi,
+  },
+  // An employer is an identifier under Safe Harbor (the individual's or a relative's) and in GB/T 37964.
+  {
+    rule: 'text.employer',
+    type: 'employer',
+    priority: 46,
+    lastGroup: true,
+    digitFree: true,
+    needs: /单位|就职|任职|供职|employer|employed|works at/i,
+    re: /(工作单位|就职于|任职于|供职于|[Ee]mployer|[Ee]mployed (?:at|by)|[Ww]orks at)\s*[:：]?\s*([\p{Script=Han}（）()]{2,30}|[A-Z][A-Za-z&'’-]*(?: (?:[A-Z][A-Za-z&'’-]*|of|and|&)){0,5}(?:,? (?:Inc|Co|Corp|Ltd|LLC)\.?)?)/gu,
+    accept: (m) => !NO_EMPLOYER.test(m[2]),
   },
   // Chinese addresses without a house number: GB/T 37964 (and Safe Harbor) take everything below the city. Medicine
   // also ends words in 区 (心前区, 术区, 病区) and 镇 (镇痛, 镇静), so a division counts only after a city (承德市双滦区),
