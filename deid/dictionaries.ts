@@ -18,7 +18,11 @@ export const EN_GIVEN_NAMES = new Set(
     'victoria kelly lauren christina joan evelyn judith megan andrea cheryl hannah jacqueline martha gloria teresa ' +
     'ann sara madison frances kathryn janice jean abigail alice judy sophia grace denise amber doris marilyn ' +
     'danielle beverly isabella theresa diana natalie brittany charlotte marie kayla alexis lori sumiko larue ' +
-    'liane chelsey marine wei li ming jun hui ying'
+    'liane chelsey marine wei li ming jun hui ying ' +
+    // Short forms people go by ("her husband Tom"); not those that are also common words (Will, Pat, Sue, Bill).
+    'tom bob jim jimmy mike dave steve chris liz beth kate katie jen jenny tony rick ben sam alex nick harry eddie ' +
+    'fred hank joey johnny kenny matt pete phil ron ronnie stan ted tim vince walt andy danny doug greg jeff josh ' +
+    'meg peggy maggie sally annie becky cathy debbie jackie jess jessie kathy kim lucy molly patty tina vicky wendy'
   ).split(' '),
 );
 

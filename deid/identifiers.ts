@@ -50,6 +50,49 @@ export function daysInMonth(year: number, month: number): number {
   return new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
+const VIN_VALUES: Record<string, number> = {
+  A: 1,
+  B: 2,
+  C: 3,
+  D: 4,
+  E: 5,
+  F: 6,
+  G: 7,
+  H: 8,
+  J: 1,
+  K: 2,
+  L: 3,
+  M: 4,
+  N: 5,
+  P: 7,
+  R: 9,
+  S: 2,
+  T: 3,
+  U: 4,
+  V: 5,
+  W: 6,
+  X: 7,
+  Y: 8,
+  Z: 9,
+};
+const VIN_WEIGHTS = [8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2];
+
+/**
+ * A 17-character vehicle identification number whose check character (position 9; ISO 3779 as North America
+ * requires it, 49 CFR 565.15) agrees. I, O and Q never occur in a VIN.
+ */
+export function isValidVin(value: string): boolean {
+  const v = value.toUpperCase();
+  if (!/^[A-HJ-NPR-Z0-9]{17}$/.test(v)) return false;
+  let sum = 0;
+  for (let i = 0; i < 17; i++) {
+    const c = v[i];
+    sum += (c >= '0' && c <= '9' ? c.charCodeAt(0) - 48 : VIN_VALUES[c]) * VIN_WEIGHTS[i];
+  }
+  const check = sum % 11;
+  return v[8] === (check === 10 ? 'X' : String(check));
+}
+
 /** Luhn (mod 10) over the digits of `value`; separators (space, dash) are ignored. */
 export function isLuhnValid(value: string): boolean {
   const digits = foldWidth(value).replace(/[\s-]/g, '');

@@ -12,6 +12,20 @@ import { foldWidth, normalizeForMatch } from './identifiers';
  * they reveal nothing without the key), and that the residual-PHI gate's patterns never mistake for real PHI:
  * fictional phone ranges (555-01xx), example.org mail, TEST-NET addresses, masked digits.
  */
+/** Town names for a city in English text. */
+const SURROGATE_EN_TOWNS = [
+  'Millbrook',
+  'Fairhaven',
+  'Glenwood',
+  'Oakridge',
+  'Riverton',
+  'Maplewood',
+  'Westbury',
+  'Brookside',
+  'Pinehurst',
+  'Lakemont',
+];
+
 export type SurrogateType =
   | 'name'
   | 'national-id'
@@ -27,6 +41,8 @@ export type SurrogateType =
   | 'age-over-89'
   | 'hospital'
   | 'employer'
+  | 'license'
+  | 'vehicle'
   | 'device-serial';
 
 export const TAGS: Record<string, string> = {
@@ -45,6 +61,8 @@ export const TAGS: Record<string, string> = {
   date: '[DATE]',
   hospital: '[HOSPITAL]',
   employer: '[EMPLOYER]',
+  license: '[LICENSE]',
+  vehicle: '[VEHICLE]',
   'device-serial': '[SERIAL]',
 };
 
@@ -154,6 +172,8 @@ function candidateFor(s: Buffer, type: SurrogateType, original: string): string 
         return /\d/.test(original)
           ? `${SURROGATE_ZH_GIVEN[s[0] % SURROGATE_ZH_GIVEN.length]}路${1 + (s[1] % 199)}号`
           : '某地';
+      // A street for a street; a town for a city or county (no number).
+      if (!/\d/.test(original)) return SURROGATE_EN_TOWNS[s[0] % SURROGATE_EN_TOWNS.length];
       return `${1 + ((s[0] * 256 + s[1]) % 9000)} ${SURROGATE_EN_FAMILY[s[2] % SURROGATE_EN_FAMILY.length]} Street`;
     case 'postal-code':
       return '00000';

@@ -238,6 +238,7 @@ describe('scrubText', () => {
       'Troponin I 0.04 ng/mL (LOINC 6598-7), ICD-10 I21.4, SNOMED 22298006, CPT 93458.',
       'NPI 2345678901 on the order. Event timestamp 1712345678. Platelets 250 x10^9/L, INR 1.1.',
       'May 5 mg be given twice? Grade 2 of 4. 1/2 tablet at night, BP 120/80.',
+      'LDL no change. Platelets 250, plateau phase. Certificate of need on file. Licensed nurse 2 visits.',
       '血压120/80mmHg，肌酐88μmol/L，三月份症状加重，服药3月余。',
     ];
     const spans = medicine.flatMap((s) =>
@@ -263,6 +264,24 @@ describe('scrubText', () => {
     // Saying there is none names nobody.
     for (const none of ['Employer: Unemployed', 'Employer: retired', '工作单位：无', '工作单位：退休'])
       expect(tag(none)).toBe(none);
+  });
+
+  it("removes license numbers, plates and VINs, the city before a state and ZIP, and a relative's short name", () => {
+    const tag = (text: string) => scrubText(text, { keyService, linkage: 'L1', mode: 'tag' }).text;
+    expect(tag("Driver's license D1234567. Plate ABC-1234. 车牌号：京A12345，另见沪B·D12345。")).toBe(
+      "Driver's license [LICENSE]. Plate [VEHICLE]. 车牌号：[VEHICLE]，另见[VEHICLE]。",
+    );
+    // A VIN by its check character alone; after its label, whatever its check character.
+    expect(tag('Car 1HGCM82633A004352 towed; VIN: 1HGCM82633A004353.')).toBe(
+      'Car [VEHICLE] towed; VIN: [VEHICLE].',
+    );
+    expect(tag('Ref 1HGCM82633A004353 only.')).toBe('Ref 1HGCM82633A004353 only.');
+    expect(tag('Lives at 12 Oak Lane, Springfield, IL 62704 with her husband Tom.')).toBe(
+      'Lives at [ADDRESS], [ADDRESS], IL [ZIP] with her husband [NAME].',
+    );
+    const surrogate = scrubText('Moved to Springfield, Illinois 62704.', { keyService, linkage: 'L1' }).text;
+    expect(surrogate).toMatch(/^Moved to [A-Z][a-z]+, Illinois 00000\.$/);
+    expect(surrogate).not.toContain('Springfield');
   });
 
   it('on real Chinese notes (CCKS 2017, ../shared/data): every annotated medical mention survives', () => {

@@ -8,7 +8,7 @@ import {
   ZH_MEDICAL_TERMS,
   ZH_SURNAMES,
 } from './dictionaries';
-import { foldWidth, isLuhnValid, isValidResidentId, isValidYmd } from './identifiers';
+import { foldWidth, isLuhnValid, isValidResidentId, isValidVin, isValidYmd } from './identifiers';
 import { addDays, pad2, pad4 } from './dates';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
 import { daysInMonth } from './identifiers';
@@ -132,6 +132,9 @@ function validDate(y: number | undefined, m: number, d: number | undefined): boo
 }
 
 const HAN_CHAR = /[\u3400-\u9fff]/;
+/** US state names (the two-letter codes are matched as [A-Z]{2}). */
+const US_STATE_NAMES =
+  'Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming';
 /** What an employer field says when there is none to name. */
 const NO_EMPLOYER =
   /^(?:none|n\/a|unemployed|retired|self-employed|student|homemaker|disabled|无|退休|待业|无业|个体|学生|农民)$/i;
@@ -551,11 +554,21 @@ const DETECTORS: Detector[] = [
     re: /(?<![0-9A-Za-z])\d{1,6}\s(?:[NSEW]\.?\s)?(?:[A-Z][a-z]{1,20}\s){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Circle|Parkway|Pkwy|Highway|Hwy)\b\.?(?:,?\s(?:Apt|Suite|Unit|#)\.?\s?[A-Za-z0-9-]{1,6})?/g,
   },
   {
+    // Safe Harbor takes the city too: the name before ", <state> <ZIP>" (the state stays, the ZIP goes above).
+    rule: 'text.us-city',
+    type: 'address',
+    priority: 39,
+    re: new RegExp(
+      `(?<![A-Za-z])[A-Z][a-z'’.-]+(?: [A-Z][a-z'’.-]+){0,2}(?=,? (?:[A-Z]{2}|${US_STATE_NAMES}),?\\s\\d{5}(?:-\\d{4})?(?![0-9]))`,
+      'g',
+    ),
+  },
+  {
     rule: 'text.us-zip',
     type: 'postal-code',
     priority: 40,
     lastGroup: true,
-    re: /(?<![A-Za-z])([A-Z]{2}|Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming),?\s(\d{5}(?:-\d{4})?)(?![0-9])/g,
+    re: new RegExp(`(?<![A-Za-z])([A-Z]{2}|${US_STATE_NAMES}),?\\s(\\d{5}(?:-\\d{4})?)(?![0-9])`, 'g'),
   },
   {
     rule: 'text.cn-address',
@@ -563,6 +576,48 @@ const DETECTORS: Detector[] = [
     priority: 42,
     needs: /号/,
     re: /[\p{Script=Han}]{0,16}?(?:路|街|大道|大街|巷|弄|胡同|村|里|苑|小区|花园|大厦|公寓|社区|新村)\s?\d{1,5}\s?(?:号|弄)(?:院|楼)?(?:\s?\d{1,4}\s?(?:号楼|栋|幢|单元|楼|层|室|号|-\d{1,4})){0,4}/gu,
+  },
+  // Certificate and license numbers, vehicle identifiers and plates (Safe Harbor's 11th and 12th identifiers).
+  {
+    rule: 'text.license',
+    type: 'license',
+    priority: 72,
+    lastGroup: true,
+    needs: /licen[cs]e|DL|certificate|驾驶证|驾照|执照|证书/i,
+    re: /(?<![A-Za-z])(driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?|DL\s?(?:no\.?|#)|licen[cs]e\s+(?:no\.?|number|#)|certificate\s+(?:no\.?|number|#)|驾驶证号?|驾照号?|执照号|证书编号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z0-9][A-Za-z0-9-]{4,20})(?![A-Za-z0-9])/gi,
+    accept: (m) => /\d/.test(m[2]),
+  },
+  {
+    rule: 'text.license-plate',
+    type: 'vehicle',
+    priority: 72,
+    lastGroup: true,
+    needs: /plate|tag number|车牌/i,
+    re: /(?<![A-Za-z])((?:license|licence|number)\s+plate|plate(?:\s+(?:no\.?|number|#))?|tag\s+number|车牌号?码?)(?![A-Za-z])\s*[:#：]?\s*(?:is\s+)?([A-Z0-9]{1,4}[- ]?[A-Z0-9]{2,5})(?![A-Za-z0-9])/gi,
+    accept: (m) => /\d/.test(m[2]),
+  },
+  {
+    rule: 'text.cn-plate',
+    type: 'vehicle',
+    priority: 72,
+    needs: /[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z]/,
+    re: /[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z][·•]?(?=[A-Z0-9]{0,5}\d)[A-Z0-9]{5,6}(?![A-Za-z0-9])/g,
+  },
+  {
+    rule: 'text.vin-context',
+    type: 'vehicle',
+    priority: 73,
+    lastGroup: true,
+    needs: /VIN|vehicle identification|车架号|车辆识别/i,
+    re: /(?<![A-Za-z])(VIN|vehicle identification number|车架号|车辆识别代号)\s*[:#：]?\s*([A-HJ-NPR-Za-hj-npr-z0-9]{17})(?![A-Za-z0-9])/g,
+  },
+  {
+    rule: 'text.vin',
+    type: 'vehicle',
+    priority: 72,
+    re: /(?<![A-Za-z0-9])[A-HJ-NPR-Za-hj-npr-z0-9]{17}(?![A-Za-z0-9])/g,
+    // Checksummed: any 17-character run whose check character agrees (1 in 11 random runs would).
+    accept: (m) => /[A-Za-z]/.test(m[0]) && isValidVin(m[0]),
   },
   // Contact accounts: WeChat, QQ, Weibo and the like name a person as surely as a phone number.
   {
