@@ -584,7 +584,7 @@ const DETECTORS: Detector[] = [
     type: 'license',
     priority: 72,
     lastGroup: true,
-    needs: /licen[cs]e|DL|certificate|驾驶证|驾照|执照|证书/i,
+    needs: /[Ll]icen[cs]e|LICEN[CS]E|DL|[Cc]ertificate|CERTIFICATE|驾驶证|驾照|执照|证书/,
     re: /(?<![A-Za-z])(driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?|DL\s?(?:no\.?|#)|licen[cs]e\s+(?:no\.?|number|#)|certificate\s+(?:no\.?|number|#)|驾驶证号?|驾照号?|执照号|证书编号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z0-9][A-Za-z0-9-]{4,20})(?![A-Za-z0-9])/gi,
     accept: (m) => /\d/.test(m[2]),
   },
@@ -616,9 +616,11 @@ const DETECTORS: Detector[] = [
     rule: 'text.vin',
     type: 'vehicle',
     priority: 72,
-    re: /(?<![A-Za-z0-9])[A-HJ-NPR-Za-hj-npr-z0-9]{17}(?![A-Za-z0-9])/g,
+    // Upper case, as VINs are written; and a VIN has a letter beside a digit somewhere, which prose rarely has.
+    needs: /[0-9][A-HJ-NPR-Z]|[A-HJ-NPR-Z][0-9]/,
+    re: /(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{17}(?![A-Za-z0-9])/g,
     // Checksummed: any 17-character run whose check character agrees (1 in 11 random runs would).
-    accept: (m) => /[A-Za-z]/.test(m[0]) && isValidVin(m[0]),
+    accept: (m) => /[A-Z]/.test(m[0]) && isValidVin(m[0]),
   },
   // Contact accounts: WeChat, QQ, Weibo and the like name a person as surely as a phone number.
   {
