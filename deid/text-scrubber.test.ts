@@ -271,6 +271,9 @@ describe('scrubText', () => {
     expect(tag("Driver's license D1234567. Plate ABC-1234. 车牌号：京A12345，另见沪B·D12345。")).toBe(
       "Driver's license [LICENSE]. Plate [VEHICLE]. 车牌号：[VEHICLE]，另见[VEHICLE]。",
     );
+    expect(tag('Passport No. 123456789. 护照号：E12345678，港澳通行证：C12345678。')).toBe(
+      'Passport No. [LICENSE]. 护照号：[LICENSE]，港澳通行证：[LICENSE]。',
+    );
     // A VIN by its check character alone; after its label, whatever its check character.
     expect(tag('Car 1HGCM82633A004352 towed; VIN: 1HGCM82633A004353.')).toBe(
       'Car [VEHICLE] towed; VIN: [VEHICLE].',

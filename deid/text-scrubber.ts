@@ -584,8 +584,9 @@ const DETECTORS: Detector[] = [
     type: 'license',
     priority: 72,
     lastGroup: true,
-    needs: /[Ll]icen[cs]e|LICEN[CS]E|DL|[Cc]ertificate|CERTIFICATE|驾驶证|驾照|执照|证书/,
-    re: /(?<![A-Za-z])(driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?|DL\s?(?:no\.?|#)|licen[cs]e\s+(?:no\.?|number|#)|certificate\s+(?:no\.?|number|#)|驾驶证号?|驾照号?|执照号|证书编号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z0-9][A-Za-z0-9-]{4,20})(?![A-Za-z0-9])/gi,
+    needs:
+      /[Ll]icen[cs]e|LICEN[CS]E|DL|[Cc]ertificate|CERTIFICATE|[Pp]assport|PASSPORT|驾驶证|驾照|执照|证书|护照|通行证|军官证|回乡证/,
+    re: /(?<![A-Za-z])(driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?|DL\s?(?:no\.?|#)|licen[cs]e\s+(?:no\.?|number|#)|certificate\s+(?:no\.?|number|#)|passport(?:\s+(?:no\.?|number|#))?|驾驶证号?|驾照号?|执照号|证书编号|护照号?码?|(?:港澳|台湾|往来港澳|往来台湾)?通行证号?码?|军官证号?|回乡证号?)\s*[:#：]?\s*(?:is\s+)?([A-Za-z0-9][A-Za-z0-9-]{4,20})(?![A-Za-z0-9])/gi,
     accept: (m) => /\d/.test(m[2]),
   },
   {
