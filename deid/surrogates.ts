@@ -164,7 +164,7 @@ function candidateFor(s: Buffer, type: SurrogateType, original: string): string 
     case 'ip':
       return `192.0.2.${1 + (s[0] % 254)}`;
     case 'national-id':
-      if (/^\d{3}-?\d{2}-?\d{4}$/.test(original.trim())) return `***-**-${digits(s, 4)}`;
+      if (/^\d{3}[- ]?\d{2}[- ]?\d{4}$/.test(original.trim())) return `***-**-${digits(s, 4)}`;
       return `${digits(s, 6)}********${digits(s, 4, 6)}`;
     case 'address':
       // A street address gets a street; a district or village (no house number), an unnamed place, as hospitals do.

@@ -192,7 +192,8 @@ const DETECTORS: Detector[] = [
     priority: 85,
     needs: /SSN|Social Security|身份证/i,
     lastGroup: true,
-    re: /(SSN|Social Security(?: No\.?| Number| #)?|身份证(?:号码|号)?)\s*[:#：]?\s*(?:is\s+)?([0-9Xx-]{9,20})(?![0-9A-Za-z])/gi,
+    // Grouped with spaces too (110105 491231 002, an old 15-digit ID as printed on the card).
+    re: /(SSN|Social Security(?: No\.?| Number| #)?|身份证(?:号码|号)?)\s*[:#：]?\s*(?:is\s+)?([0-9Xx](?:[0-9Xx-]| (?=[0-9Xx])){8,22})(?![0-9A-Za-z])/gi,
   },
   {
     rule: 'text.luhn-card',
@@ -530,7 +531,7 @@ const DETECTORS: Detector[] = [
     lastGroup: true,
     needs: HAN_CHAR,
     re: new RegExp(
-      `(患者|病人|患儿|姓名|病患|家属|联系人|配偶|母亲|父亲|丈夫|妻子|儿子|女儿|主治医师|主治医生|经治医师|住院医师|主任医师|副主任医师|医师|医生|护士|签名|记录者|记录人|报告医师|审核医师|申请医师|检查医师|会诊医师|报告人|审核人)\\s?[:：]?\\s?(${zhSurnameAlt}${zhGiven})`,
+      `(患者|病人|患儿|姓名|病患|家属|联系人|配偶|母亲|父亲|丈夫|妻子|儿子|女儿|[之其](?:子|女|妻|夫|父|母)|主治医师|主治医生|经治医师|住院医师|主任医师|副主任医师|医师|医生|护士|签名|记录者|记录人|报告医师|审核医师|申请医师|检查医师|会诊医师|报告人|审核人)\\s?[:：]?\\s?(${zhSurnameAlt}${zhGiven})`,
       'gu',
     ),
     accept: (m) => !ZH_MEDICAL_TERMS.some((t) => m[2].startsWith(t)),
