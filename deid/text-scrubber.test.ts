@@ -294,6 +294,9 @@ describe('scrubText', () => {
     expect(tag('Lives at 12 Oak Lane, Springfield, IL 62704 with her husband Tom.')).toBe(
       'Lives at [ADDRESS], [ADDRESS], IL [ZIP] with her husband [NAME].',
     );
+    expect(tag('AbbVie Inc. North Chicago, IL 60064; St. Louis, MO 63110.')).toBe(
+      'AbbVie Inc. [ADDRESS], IL [ZIP]; [ADDRESS], MO [ZIP].',
+    );
     const surrogate = scrubText('Moved to Springfield, Illinois 62704.', { keyService, linkage: 'L1' }).text;
     expect(surrogate).toMatch(/^Moved to [A-Z][a-z]+, Illinois 00000\.$/);
     expect(surrogate).not.toContain('Springfield');

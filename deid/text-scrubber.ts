@@ -561,7 +561,7 @@ const DETECTORS: Detector[] = [
     priority: 39,
     needs: /\d{5}/,
     re: new RegExp(
-      `(?<![A-Za-z])[A-Z][a-z'’.-]+(?: [A-Z][a-z'’.-]+){0,2}(?=,? (?:[A-Z]{2}|${US_STATE_NAMES}),?\\s\\d{5}(?:-\\d{4})?(?![0-9]))`,
+      `(?<![A-Za-z])(?:(?:St|Ste|Ft|Mt)\\. )?[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+){0,2}(?=,? (?:[A-Z]{2}|${US_STATE_NAMES}),?\\s\\d{5}(?:-\\d{4})?(?![0-9]))`,
       'g',
     ),
   },
