@@ -116,65 +116,47 @@ describe('createDeidEngine (safe-harbor)', () => {
     expect(att.size).toBe(Buffer.byteLength(text));
   });
 
-  it("rewrites a conditional reference by identifier as a logical reference to the target's de-identified identifier", () => {
+  /** A Practitioner with an NPI and `resource`, which names it by a conditional reference made by `byNpi`. */
+  function deidentifyWithNpiPractitioner(resource: (byNpi: Record<string, string>) => FhirResource) {
     const npi = 'http://hl7.org/fhir/sid/us-npi';
     const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
     const res = engine.deidentifyResources(
       [
         { resourceType: 'Practitioner', id: 'pr-1', identifier: [{ system: npi, value: '9999974493' }] },
-        {
-          resourceType: 'Encounter',
-          id: 'enc-1',
-          status: 'finished',
-          class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
-          participant: [
-            { individual: { reference: `Practitioner?identifier=${npi}|9999974493`, display: 'Dr. Ng' } },
-          ],
-        },
+        resource({ reference: `Practitioner?identifier=${npi}|9999974493`, display: 'Dr. Ng' }),
       ],
       { institution: 'inst-a' },
     );
     expect(res.quarantined).toEqual([]);
-    const practitioner = find(res.outputs, 'Practitioner');
-    const [{ individual }] = find(res.outputs, 'Encounter').participant as { individual: unknown }[];
-    expect(individual).toEqual({
-      type: 'Practitioner',
-      identifier: (practitioner.identifier as unknown[])[0],
-    });
     expect(JSON.stringify(res.outputs)).not.toContain('9999974493');
+    const practitioner = find(res.outputs, 'Practitioner');
+    return { res, expected: { type: 'Practitioner', identifier: (practitioner.identifier as unknown[])[0] } };
+  }
+
+  it("rewrites a conditional reference by identifier as a logical reference to the target's de-identified identifier", () => {
+    const { res, expected } = deidentifyWithNpiPractitioner((individual) => ({
+      resourceType: 'Encounter',
+      id: 'enc-1',
+      status: 'finished',
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+      participant: [{ individual }],
+    }));
+    const [{ individual }] = find(res.outputs, 'Encounter').participant as { individual: unknown }[];
+    expect(individual).toEqual(expected);
   });
 
   it('makes a conditional reference inside scrubbed text (an Annotation author) a logical reference too', () => {
-    const npi = 'http://hl7.org/fhir/sid/us-npi';
-    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
-    const res = engine.deidentifyResources(
-      [
-        { resourceType: 'Practitioner', id: 'pr-1', identifier: [{ system: npi, value: '9999974493' }] },
-        {
-          resourceType: 'Condition',
-          id: 'cond-1',
-          code: { text: 'Asthma' },
-          note: [
-            {
-              authorReference: { reference: `Practitioner?identifier=${npi}|9999974493`, display: 'Dr. Ng' },
-              text: 'Seen in clinic.',
-            },
-          ],
-        },
-      ],
-      { institution: 'inst-a' },
-    );
-    expect(res.quarantined).toEqual([]);
-    const practitioner = find(res.outputs, 'Practitioner');
+    const { res, expected } = deidentifyWithNpiPractitioner((authorReference) => ({
+      resourceType: 'Condition',
+      id: 'cond-1',
+      code: { text: 'Asthma' },
+      note: [{ authorReference, text: 'Seen in clinic.' }],
+    }));
     const [note] = find(res.outputs, 'Condition').note as Record<string, unknown>[];
     const author = note.authorReference as Record<string, unknown>;
     expect(author.reference).toBeUndefined();
-    expect(author).toMatchObject({
-      type: 'Practitioner',
-      identifier: (practitioner.identifier as unknown[])[0],
-    });
+    expect(author).toMatchObject(expected);
     expect(note.text).toBe('Seen in clinic.');
-    expect(JSON.stringify(res.outputs)).not.toContain('9999974493');
   });
 
   it('leaves no empty data element for an empty text attachment (FHIR has no empty strings)', () => {
