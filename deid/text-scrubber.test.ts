@@ -247,12 +247,16 @@ describe('scrubText', () => {
     expect(spans).toEqual([]);
   });
 
-  it('removes IDs written in groups (an old 15-digit resident ID as printed) and relatives named by 之子/其妻', () => {
+  it('removes IDs written in groups, labelled IDs as their label says, and relatives named by 之子/其妻', () => {
     const tag = (text: string) => scrubText(text, { keyService, linkage: 'L1', mode: 'tag' }).text;
     expect(tag('旧身份证 110105 491231 002。SSN is 123 45 6789 today.')).toBe(
       '旧身份证 [ID]。SSN is [ID] today.',
     );
     expect(tag('患者之子李明来院。')).toBe('患者之子[NAME]来院。');
+    // A labelled value is what its label says, though it has a phone's shape.
+    expect(tag('住院号：2023001234，MRN 13812345678。电话：13812345678。')).toBe(
+      '住院号：[MRN]，MRN [MRN]。电话：[PHONE]。',
+    );
     // An SSN's surrogate keeps its shape, spaces or not.
     expect(scrubText('SSN 123 45 6789', { keyService, linkage: 'L1' }).text).toMatch(
       /^SSN \*\*\*-\*\*-\d{4}$/,

@@ -132,6 +132,11 @@ function validDate(y: number | undefined, m: number, d: number | undefined): boo
 }
 
 const HAN_CHAR = /[\u3400-\u9fff]/;
+/** Added to a labelled detector's priority (see DETECTOR_LIST). */
+const LABELLED = 100;
+/** The record's own identifiers: above every detector, labelled or not (their type is known, not guessed). */
+const RECORD_IDENTIFIER = 1000;
+
 /** US state names (the two-letter codes are matched as [A-Z]{2}). */
 const US_STATE_NAMES =
   'Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming';
@@ -700,7 +705,9 @@ const DETECTOR_LIST: readonly Detector[] = DETECTORS.map((d) => ({
   rule: d.rule,
   type: d.type,
   re: d.re,
-  priority: d.priority,
+  // A value found by its label (住院号：…, MRN …) is what the label says, over a shape it happens to have (ten digits
+  // read as a phone): at equal extent a labelled span wins whatever its priority.
+  priority: d.priority + (d.lastGroup ? LABELLED : 0),
   needs: d.needs,
   lastGroup: d.lastGroup,
   accept: d.accept,
@@ -847,7 +854,7 @@ function findSpans(
         end: found[i].end,
         type: 'mrn',
         rule: 'text.record-identifier',
-        priority: 100,
+        priority: RECORD_IDENTIFIER,
       });
   }
   const cacheable = folded.length <= CLEAN_MAX_LENGTH;
@@ -866,7 +873,7 @@ function findSpans(
       const own = owns[o];
       const type = own.type;
       // A birth date found by the date detectors is shifted like any date; only otherwise is it tagged here.
-      const priority = type === 'date' ? 59 : 100;
+      const priority = type === 'date' ? 59 : RECORD_IDENTIFIER;
       const matches = identifierMatches(own, folded, key);
       for (let i = 0; i < matches.length; i++) {
         const { start, end } = matches[i];
