@@ -35,6 +35,9 @@ describe('residual-PHI gate', () => {
     ]);
     expect(JSON.stringify(findings)).not.toContain('5948684022');
     expect(scanResidualPhi(note('家属电话13912345678'), []).map((f) => f.rule)).toEqual(['gate.cn-mobile']);
+    // A VIN by its check character; the same run with another check character is not one.
+    expect(scanResidualPhi(note('towed car 1HGCM82633A004352'), []).map((f) => f.rule)).toEqual(['gate.vin']);
+    expect(scanResidualPhi(note('towed car 1HGCM82633A004353'), []).map((f) => f.rule)).toEqual([]);
     // Codes written bare keep their number; a decimal is not a phone.
     expect(
       scanResidualPhi(note('NDC 5012345678, NPI: 2345678901, ratio 3.5948684022, t=1712345678'), []),

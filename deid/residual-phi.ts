@@ -1,6 +1,6 @@
 import type { FhirResource } from '../mappers/types';
 import type { Finding, SourceIdentifier } from './types';
-import { foldWidth, isLuhnValid, isValidResidentId } from './identifiers';
+import { foldWidth, isLuhnValid, isValidResidentId, isValidVin } from './identifiers';
 import { FHIR_DATE_RE, addDays, fhirDatePrecision } from './dates';
 import { followedByEponymWord } from './dictionaries';
 import {
@@ -198,6 +198,12 @@ const PATTERNS: { rule: string; re: RegExp; accept?: (m: string, text: string, a
     rule: 'gate.email',
     re: /[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}/g,
     accept: (m) => !/@example\.(?:org|com|net)$/i.test(m),
+  },
+  {
+    // A vehicle identification number by its check character (the scrubber's text.vin).
+    rule: 'gate.vin',
+    re: /(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{17}(?![A-Za-z0-9])/g,
+    accept: (m) => /[A-Z]/.test(m) && isValidVin(m),
   },
   {
     rule: 'gate.ipv4',
