@@ -231,6 +231,10 @@ describe('residual-PHI gate', () => {
       ['34117-2', []],
       ['1-2 and 3-4', []],
       ['12-/3-4', []],
+      // Ranges of values in a drug label (HUMIRA's, ../shared/data): not dates, so not a reason to quarantine it.
+      ['4.28-17.7 µg/mL in infant blood', []],
+      ['0.16-19.7 µg/mL', []],
+      ['03/04-2025', []],
     ] as const) {
       expect([...monthDaysOf(text)].sort(), text).toEqual([...days].sort());
     }

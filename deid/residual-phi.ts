@@ -434,17 +434,19 @@ const MONTH_DAY_FORMS: {
     parts: (m) => [[zhNumber(m[1]), zhNumber(m[2])]],
   },
   {
-    re: /(?<![0-9])\d{4}[-/.]{1,2}(\d{1,2})[-/.]{1,2}(\d{1,2})(?![0-9])/g,
+    // One separator throughout, as a date is written (4.28-17.7 is a range of values).
+    re: /(?<![0-9])\d{4}([-/.]{1,2})(\d{1,2})\1(\d{1,2})(?![0-9])/g,
     needs: 'sep',
-    parts: (m) => [[+m[1], +m[2]]],
+    parts: (m) => [[+m[2], +m[3]]],
   },
   {
     // 03/04/2025 is March 4 in one country and 3 April in the next: both readings count.
-    re: /(?<![0-9/.-])(\d{1,2})[-/.](\d{1,2})[-/.](?:\d{4}|\d{2})(?![0-9])/g,
+    // Not inside a decimal either (0.16-19.7, 4.28-17.7 µg/mL), as the scrubber's text.date-mdy.
+    re: /(?<![0-9/.-])(\d{1,2})([-/.])(\d{1,2})\2(?:\d{4}|\d{2})(?![0-9]|[/.-]\d)/g,
     needs: 'sep',
     parts: (m) => [
-      [+m[1], +m[2]],
-      [+m[2], +m[1]],
+      [+m[1], +m[3]],
+      [+m[3], +m[1]],
     ],
   },
 ];
