@@ -111,6 +111,9 @@ export const SURROGATE_EN_FAMILY = (
   'Northcott Oakley Pembroke Quimby Radcliffe Stanhope Thornbury Underhill Vance Whitlock Yardley Ainsley ' +
   'Beaumont Carraway Delacroix Everly Fenwick Galloway'
 ).split(' ');
+/** Towns for a city in English text. */
+export const SURROGATE_EN_TOWNS =
+  'Millbrook Fairhaven Glenwood Oakridge Riverton Maplewood Westbury Brookside Pinehurst Lakemont'.split(' ');
 export const SURROGATE_ZH_FAMILY = '赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜'.split(
   '',
 );

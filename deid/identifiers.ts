@@ -93,6 +93,14 @@ export function isValidVin(value: string): boolean {
   return v[8] === (check === 10 ? 'X' : String(check));
 }
 
+/**
+ * A 17-character upper-case run read as a VIN: it holds a letter (a 17-digit number is some other number) and its
+ * check character agrees. The scrubber's text.vin and the gate's gate.vin both ask this.
+ */
+export function readsAsVin(run: string): boolean {
+  return /[A-Z]/.test(run) && isValidVin(run);
+}
+
 /** Luhn (mod 10) over the digits of `value`; separators (space, dash) are ignored. */
 export function isLuhnValid(value: string): boolean {
   const digits = foldWidth(value).replace(/[\s-]/g, '');

@@ -1,6 +1,6 @@
 import type { FhirResource } from '../mappers/types';
 import type { Finding, SourceIdentifier } from './types';
-import { foldWidth, isLuhnValid, isValidResidentId, isValidVin } from './identifiers';
+import { foldWidth, isLuhnValid, isValidResidentId, readsAsVin } from './identifiers';
 import { FHIR_DATE_RE, addDays, fhirDatePrecision } from './dates';
 import { followedByEponymWord } from './dictionaries';
 import {
@@ -203,7 +203,7 @@ const PATTERNS: { rule: string; re: RegExp; accept?: (m: string, text: string, a
     // A vehicle identification number by its check character (the scrubber's text.vin).
     rule: 'gate.vin',
     re: /(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{17}(?![A-Za-z0-9])/g,
-    accept: (m) => /[A-Z]/.test(m) && isValidVin(m),
+    accept: readsAsVin,
   },
   {
     rule: 'gate.ipv4',

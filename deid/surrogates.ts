@@ -2,6 +2,7 @@ import type { KeyService } from './key-service';
 import {
   SURROGATE_EN_FAMILY,
   SURROGATE_EN_GIVEN,
+  SURROGATE_EN_TOWNS,
   SURROGATE_ZH_FAMILY,
   SURROGATE_ZH_GIVEN,
 } from './dictionaries';
@@ -12,20 +13,6 @@ import { foldWidth, normalizeForMatch } from './identifiers';
  * they reveal nothing without the key), and that the residual-PHI gate's patterns never mistake for real PHI:
  * fictional phone ranges (555-01xx), example.org mail, TEST-NET addresses, masked digits.
  */
-/** Town names for a city in English text. */
-const SURROGATE_EN_TOWNS = [
-  'Millbrook',
-  'Fairhaven',
-  'Glenwood',
-  'Oakridge',
-  'Riverton',
-  'Maplewood',
-  'Westbury',
-  'Brookside',
-  'Pinehurst',
-  'Lakemont',
-];
-
 export type SurrogateType =
   | 'name'
   | 'national-id'
@@ -166,15 +153,18 @@ function candidateFor(s: Buffer, type: SurrogateType, original: string): string 
     case 'national-id':
       if (/^\d{3}[- ]?\d{2}[- ]?\d{4}$/.test(original.trim())) return `***-**-${digits(s, 4)}`;
       return `${digits(s, 6)}********${digits(s, 4, 6)}`;
-    case 'address':
-      // A street address gets a street; a district or village (no house number), an unnamed place, as hospitals do.
+    case 'address': {
+      // A street for a street address; a place without a number (a district, a village, a city) gets a place: in
+      // Chinese an unnamed one, as hospitals do, in English a town.
+      const street = /\d/.test(original);
       if (HAN.test(original))
-        return /\d/.test(original)
+        return street
           ? `${SURROGATE_ZH_GIVEN[s[0] % SURROGATE_ZH_GIVEN.length]}路${1 + (s[1] % 199)}号`
           : '某地';
-      // A street for a street; a town for a city or county (no number).
-      if (!/\d/.test(original)) return SURROGATE_EN_TOWNS[s[0] % SURROGATE_EN_TOWNS.length];
-      return `${1 + ((s[0] * 256 + s[1]) % 9000)} ${SURROGATE_EN_FAMILY[s[2] % SURROGATE_EN_FAMILY.length]} Street`;
+      return street
+        ? `${1 + ((s[0] * 256 + s[1]) % 9000)} ${SURROGATE_EN_FAMILY[s[2] % SURROGATE_EN_FAMILY.length]} Street`
+        : SURROGATE_EN_TOWNS[s[0] % SURROGATE_EN_TOWNS.length];
+    }
     case 'postal-code':
       return '00000';
     case 'age-over-89':

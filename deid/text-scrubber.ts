@@ -8,7 +8,7 @@ import {
   ZH_MEDICAL_TERMS,
   ZH_SURNAMES,
 } from './dictionaries';
-import { foldWidth, isLuhnValid, isValidResidentId, isValidVin, isValidYmd } from './identifiers';
+import { foldWidth, isLuhnValid, isValidResidentId, isValidYmd, readsAsVin } from './identifiers';
 import { addDays, pad2, pad4 } from './dates';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
 import { daysInMonth } from './identifiers';
@@ -143,6 +143,11 @@ const US_STATE_NAMES =
 /** What an employer field says when there is none to name. */
 const NO_EMPLOYER =
   /^(?:none|n\/a|unemployed|retired|self-employed|student|homemaker|disabled|无|退休|待业|无业|个体|学生|农民)$/i;
+/** A province (河北省) and a city (承德市): the levels of a Chinese address that may stay. */
+const ZH_PROVINCE = '\\p{Script=Han}{2,7}?(?:省|自治区)';
+const ZH_CITY = '\\p{Script=Han}{2,7}?(?:市|州|盟|地区)';
+/** A district, county or banner: the first level below the city. */
+const ZH_DIVISION = '(?:区|县|旗)';
 /** Places below a district in a Chinese address (镇 not as in 镇痛, 镇静). */
 const ZH_LOCALITY = '(?:乡|镇(?![痛静咳吐定])|村|屯|街道|社区|小区|家属区|家属院|大院|新村)';
 /** Anatomical and ward areas written like districts: 心前区, 肝区, 术区, 病区. */
@@ -627,7 +632,7 @@ const DETECTORS: Detector[] = [
     needs: /[0-9][A-HJ-NPR-Z]|[A-HJ-NPR-Z][0-9]/,
     re: /(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{17}(?![A-Za-z0-9])/g,
     // Checksummed: any 17-character run whose check character agrees (1 in 11 random runs would).
-    accept: (m) => /[A-Z]/.test(m[0]) && isValidVin(m[0]),
+    accept: (m) => readsAsVin(m[0]),
   },
   // Contact accounts: WeChat, QQ, Weibo and the like name a person as surely as a phone number.
   {
@@ -660,7 +665,7 @@ const DETECTORS: Detector[] = [
     lastGroup: true,
     needs: /[区县旗]/,
     re: new RegExp(
-      `((?:\\p{Script=Han}{2,7}?(?:省|自治区))?\\p{Script=Han}{2,7}?(?:市|州|盟|地区))(\\p{Script=Han}{1,6}?(?:区|县|旗)(?:\\p{Script=Han}{0,10}?${ZH_LOCALITY})?)`,
+      `((?:${ZH_PROVINCE})?${ZH_CITY})(\\p{Script=Han}{1,6}?${ZH_DIVISION}(?:\\p{Script=Han}{0,10}?${ZH_LOCALITY})?)`,
       'gu',
     ),
   },
@@ -671,7 +676,7 @@ const DETECTORS: Detector[] = [
     needs: /[区县旗]/,
     // The district's name holds no 省 or 市: after a city, text.cn-district takes it and the city stays.
     re: new RegExp(
-      `(?:(?![省市州盟])\\p{Script=Han}){2,4}?(?:区|县|旗)\\p{Script=Han}{1,8}?${ZH_LOCALITY}`,
+      `(?:(?![省市州盟])\\p{Script=Han}){2,4}?${ZH_DIVISION}\\p{Script=Han}{1,8}?${ZH_LOCALITY}`,
       'gu',
     ),
     accept: (m) => !ZH_MEDICAL_AREA.test(m[0]),
@@ -682,7 +687,10 @@ const DETECTORS: Detector[] = [
     priority: 41,
     lastGroup: true,
     needs: /籍贯|原籍|住址|现住|家住|户籍|户口|居住地|出生地|地址/,
-    re: /(籍贯|原籍|现住址|住址|现住(?!院)|家住|户籍所在地|户籍地|户籍|户口所在地|居住地|出生地|地址)\s?[:：]?\s?((?:\p{Script=Han}{2,7}?(?:省|自治区))?(?:\p{Script=Han}{2,7}?(?:市|州|盟|地区))?)([\p{Script=Han}0-9-]{2,40}?)(?=人|[^\p{Script=Han}0-9-]|$)/gu,
+    re: new RegExp(
+      `(籍贯|原籍|现住址|住址|现住(?!院)|家住|户籍所在地|户籍地|户籍|户口所在地|居住地|出生地|地址)\\s?[:：]?\\s?((?:${ZH_PROVINCE})?(?:${ZH_CITY})?)([\\p{Script=Han}0-9-]{2,40}?)(?=人|[^\\p{Script=Han}0-9-]|$)`,
+      'gu',
+    ),
     // The province and city may stay (as after text.cn-district); what names a smaller place goes, up to the 人 of
     // 某某人 (a native of).
     accept: (m) => ZH_BELOW_CITY.test(m[3]),
