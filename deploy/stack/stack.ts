@@ -178,8 +178,8 @@ async function ensureService(
 
 /**
  * Make sure the stack serves: services the user points elsewhere (TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL,
- * ORTHANC_URL, FHIR_SERVER_URL) are only checked; ours are started if they are not running. Safe to call from several processes at
- * once: a lock file in `.stack/` serializes starts, and a running service is never started twice.
+ * ORTHANC_URL, FHIR_SERVER_URL) are only checked; ours are started if they are not running. Safe to call from several
+ * processes at once: a lock file in `.stack/` serializes starts, and a running service is never started twice.
  */
 export async function ensureStack(config: Config, options: EnsureOptions = {}): Promise<StackHandle> {
   const names = withDependencies(options.services ?? [...SERVICE_NAMES]);
