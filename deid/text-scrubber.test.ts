@@ -12,6 +12,9 @@ const keyService = createKeyService({
   keyId: 'test',
 });
 
+/** `text` scrubbed with typed tags ([NAME], [DATE]...) for patient L1. */
+const tag = (text: string) => scrubText(text, { keyService, linkage: 'L1', mode: 'tag' }).text;
+
 /** Recall per PHI type (a planted value counts only when every character of it is covered) and span precision. */
 function measure(notes: Note[], withRecordIdentifiers: boolean) {
   const perType: Record<string, { planted: number; found: number }> = {};
@@ -248,7 +251,6 @@ describe('scrubText', () => {
   });
 
   it('removes IDs written in groups, labelled IDs as their label says, and relatives named by 之子/其妻', () => {
-    const tag = (text: string) => scrubText(text, { keyService, linkage: 'L1', mode: 'tag' }).text;
     expect(tag('旧身份证 110105 491231 002。SSN is 123 45 6789 today.')).toBe(
       '旧身份证 [ID]。SSN is [ID] today.',
     );
@@ -264,7 +266,6 @@ describe('scrubText', () => {
   });
 
   it('removes contact accounts and employers, and a hospital name without the words before it', () => {
-    const tag = (text: string) => scrubText(text, { keyService, linkage: 'L1', mode: 'tag' }).text;
     expect(
       tag(
         '微信号：zhangsan_1980，QQ：123456789。工作单位：北京市第一中学，职业：教师。既往于北京协和医院行阑尾切除术。',
@@ -283,7 +284,6 @@ describe('scrubText', () => {
   });
 
   it("removes license numbers, plates and VINs, the city before a state and ZIP, and a relative's short name", () => {
-    const tag = (text: string) => scrubText(text, { keyService, linkage: 'L1', mode: 'tag' }).text;
     expect(tag("Driver's license D1234567. Plate ABC-1234. 车牌号：京A12345，另见沪B·D12345。")).toBe(
       "Driver's license [LICENSE]. Plate [VEHICLE]. 车牌号：[VEHICLE]，另见[VEHICLE]。",
     );
@@ -342,8 +342,7 @@ describe('scrubText', () => {
 
   it('on real Chinese notes (CCKS 2017): removes places below the city, admission dates and the patient name', () => {
     const byName = new Map(readCcksNotes().map((n) => [n.name, n.text]));
-    const scrub = (name: string) =>
-      scrubText(byName.get(name)!, { keyService, linkage: 'L1', mode: 'tag' }).text;
+    const scrub = (name: string) => tag(byName.get(name)!);
     // District and village, with and without the city before them, as a native place (…人) and as a residence.
     expect(scrub('一般项目-1')).toBe(
       '女性，88岁，农民，[ADDRESS]人，主因右髋部摔伤后疼痛肿胀，活动受限5小时于[DATE]；11：12入院。',
