@@ -57,6 +57,20 @@ export const MEDICAL_TERMS = new Set(
   ).split(' '),
 );
 
+/**
+ * Capitalized words that follow a relative or a contact in notes without naming anyone: family history ("Mother:
+ * Hypertension", "Father: Diabetes mellitus", "Brother: Healthy") and services ("Contact: Emergency Department").
+ */
+export const EN_NOT_NAME_WORDS = new Set(
+  (
+    'healthy deceased alive living unknown none negative positive noncontributory adopted hypertension diabetes ' +
+    'mellitus cancer carcinoma disease stroke asthma copd dementia depression arthritis obesity heart attack ' +
+    'failure breast colon lung prostate ovarian kidney renal liver coronary artery myocardial infarction ' +
+    'emergency department clinic hospital pharmacy unit services service office center team nursing home family ' +
+    'spanish english chinese mandarin cantonese french arabic vietnamese russian'
+  ).split(' '),
+);
+
 /** Words after which a capitalized name is an eponym, not a person: "Parkinson disease", "Graves' disease". */
 export const EPONYM_FOLLOWERS =
   /^(?:'s|’s|')?\s*(?:disease|syndrome|sign|test|reflex|palsy|lymphoma|sarcoma|tumou?r|fracture|procedure|operation|score|scale|classification|criteria|maneuver|manoeuvre|triad|phenomenon|ulcer|esophagus|oesophagus|anomaly|diverticulum|respiration|node|nodes|cell|cells|type|law|equation|point|incision|staging|stage)\b/i;
@@ -99,6 +113,82 @@ export const ZH_MEDICAL_TERMS = [
   '金黄色',
   '甘油',
   '史蒂文斯',
+  // Found after 患者, 母亲, 姐姐 in notes written to probe (患者房颤，姐姐白内障。); the 高 words are those of the labs.
+  '白内障',
+  '白癜风',
+  '白血病',
+  '房颤',
+  '房扑',
+  '房缺',
+  '房早',
+  '高烧',
+  '高龄',
+  '高危',
+  '高钾',
+  '高钠',
+  '高钙',
+  '高糖',
+  '高脂',
+  '高凝',
+  '高渗',
+  '高尿酸',
+  '牛皮癣',
+  '毛囊炎',
+  '石淋',
+  // Traditional medicines (as a family member's or a patient's medication, right after the word).
+  '何首乌',
+  '党参',
+  '连翘',
+  '甘草',
+  '黄芪',
+  '黄连',
+  '黄芩',
+  '白术',
+  '白芍',
+  '柴胡',
+  '杜仲',
+  '桂枝',
+  '丁香',
+  '麻黄',
+  '牛黄',
+  '金银花',
+  '熊胆',
+  '蒲公英',
+  '葛根',
+  '车前',
+];
+
+/**
+ * Words that begin with a surname character and follow 患者, 家属 or 医师 in notes (患者全身乏力, 医师查房): a name
+ * detector that starts at the surname would take them, and the medicine after them, as a name.
+ */
+export const ZH_COMMON_WORDS = [
+  '全身',
+  '时有',
+  '时而',
+  '常感',
+  '常规',
+  '明显',
+  '明日',
+  '明天',
+  '安静',
+  '方可',
+  '应予',
+  '应用',
+  '成功',
+  '单侧',
+  '解便',
+  '华法林',
+  '查房',
+  '查体',
+  '查看',
+  '管床',
+  '申请',
+  '包括',
+  '宁可',
+  '文化',
+  '龙胆',
+  '于是',
 ];
 
 /** Surrogate pools (obviously synthetic-but-realistic). */

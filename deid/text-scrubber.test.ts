@@ -306,6 +306,53 @@ describe('scrubText', () => {
     expect(surrogate).not.toContain('Springfield');
   });
 
+  it('removes names of relatives, friends and colleagues however a note introduces them (EN and ZH)', () => {
+    // A given and a family name from the dictionaries is a person even when the family name is also an eponym.
+    expect(tag('Seen today with John Smith present at bedside.')).toBe(
+      'Seen today with [NAME] present at bedside.',
+    );
+    expect(tag("Patient's neighbor Alice Walker found her on the floor.")).toBe(
+      "Patient's neighbor [NAME] found her on the floor.",
+    );
+    expect(tag('Frank Jones drove her in; Mary Murphy, her sister, stayed.')).toBe(
+      '[NAME] drove her in; [NAME], her sister, stayed.',
+    );
+    expect(tag('Her friend Paul Nelson brought her in. Case discussed with Johnson, attending.')).toBe(
+      'Her friend [NAME] brought her in. Case discussed with [NAME], attending.',
+    );
+    // A field holds a name even when no dictionary knows it; a known surname that is also a word stays in it.
+    expect(tag('Emergency contact: Zelda Fitzgerald (daughter). Mother: Zelda. Patient: Zelda English')).toBe(
+      'Emergency contact: [NAME] (daughter). Mother: [NAME]. Patient: [NAME]',
+    );
+    // A name after its context word ends where the next word starts: 陪同, 签字 are not part of it.
+    expect(tag('患者由其女儿李娜陪同就诊。家属刘洋签字同意手术。朋友杨帆送入急诊。')).toBe(
+      '患者由其女儿[NAME]陪同就诊。家属[NAME]签字同意手术。朋友[NAME]送入急诊。',
+    );
+    // And without a context word before it: a role after it, a title after it, a consultation asked of it.
+    expect(tag('王芳陪同入院。张伟（患者丈夫）代诉病史。请赵磊会诊。由黄勇主治医师行阑尾切除术。')).toBe(
+      '[NAME]陪同入院。[NAME]（患者丈夫）代诉病史。请[NAME]会诊。由[NAME]主治医师行阑尾切除术。',
+    );
+  });
+
+  it('keeps what follows 患者 when it is not a name (surname characters that start common words)', () => {
+    const sentences = [
+      '患者全身乏力，时有胸闷，常感头晕，明显好转后安静入睡，方可出院。',
+      '患者于去年行手术，于我院就诊，于次日出院。家属于今日签字。',
+      '家属和患者签字。患者向家属交代病情。患者应卧床休息。患者成功拔管。',
+      '患者单侧肢体无力。患者解黑便2次。患者查体合作。患者曾行手术。患者华法林抗凝。',
+      '患者宁可不做手术。患者文化程度初中。患者龙胆泻肝汤口服。患者左下肢无力。',
+      '家族史：父亲高血压，母亲糖尿病，弟弟白血病，姐姐白内障，哥哥高钾。患者房颤，患者高龄。母亲服何首乌、甘草。',
+      '父亲已故，母亲健在，配偶体健。邻居发现患者倒地。同事送入院。朋友陪同。亲属同意手术。',
+      '请康复科会诊。管床医生查房。主治医师查房，医师查体。申请医师：处方医师、开方医生签字。',
+      'Jones fracture of the fifth metatarsal; positive Murphy sign; Frank Starling mechanism; Dandy Walker malformation.',
+      'Ambulates with a walker. Discussed with Cardiology. Spoke with Pharmacy.',
+      'Family history: Mother: Hypertension. Father: Diabetes mellitus. Brother: Healthy. Spouse: Deceased.',
+      'Contact: Emergency Department. Interpreter: Spanish interpreter used.',
+    ];
+    for (const s of sentences)
+      expect(detectPhi(s).map((x) => `${x.rule} ${s.slice(x.start, x.end)}`)).toEqual([]);
+  });
+
   it('on real Chinese notes (CCKS 2017, ../shared/data): every annotated medical mention survives, only PHI is found', () => {
     const notes = readCcksNotes();
     let mentions = 0;

@@ -5,6 +5,8 @@ import {
   followedByEponymWord,
   MEDICAL_TERMS,
   ZH_COMPOUND_SURNAMES,
+  EN_NOT_NAME_WORDS,
+  ZH_COMMON_WORDS,
   ZH_MEDICAL_TERMS,
   ZH_SURNAMES,
 } from './dictionaries';
@@ -158,8 +160,32 @@ const ZH_BELOW_CITY = /区|县|旗|乡|镇|村|屯|街|路|巷|号|弄|胡同|�
 const zhSurnameAlt = `(?:${ZH_COMPOUND_SURNAMES.join('|')}|[${ZH_SURNAMES}])`;
 /** Characters that end a Chinese name: the next word starts (患者王明因头痛: 王明, not 王明因). */
 const ZH_NAME_STOP =
-  '因于在入出诉主自由经男女今昨近来到已无有为是的等及和与以行伴既现收诊术后前病住门急年岁月日之家属述说对向给被把将再又也均示见查';
+  '因于在入出诉主自由经男女今昨近来到已无有为是的等及和与以行伴既现收诊术后前病住门急年岁月日之家属述说对向给被把将再又也均示见查陪签代送';
 const zhGiven = `[\\p{Script=Han}](?:(?![${ZH_NAME_STOP}])[\\p{Script=Han}])?`;
+/**
+ * What follows a name that a context word introduces: punctuation or a symbol (an HL7 field's |), a space, the end, or
+ * the words that start the next clause (患者王明因头痛, 患者王小明，男). Without it, 患者全身乏力 read as the name 全身乏, taking the medicine after it.
+ */
+const ZH_NAME_END =
+  '(?=[\\s\\p{P}\\p{S}]|$|因|于|自|诉|述|主因|主诉|男|女|今|昨|入院|来院|来我院|就诊|陪同|代诉|代述|签字|签名|送|之)';
+/** Relatives and others close to a patient, as a context word before a name and as a role after it (张伟（患者丈夫）). */
+const ZH_RELATIONS =
+  '配偶|母亲|父亲|丈夫|妻子|儿子|女儿|哥哥|姐姐|弟弟|妹妹|爷爷|奶奶|外公|外婆|祖父|祖母|孙子|孙女|侄子|侄女|外甥|儿媳|女婿|老伴|爱人|朋友|同事|邻居|同学|亲属|监护人|代理人|委托人|陪护|护工|保姆';
+/** Professional titles after a name (黄勇主治医师, 陈静主任); the longer ones first. */
+const ZH_TITLES =
+  '先生|女士|小姐|副主任医师|主任医师|主治医师|主治医生|住院医师|主管护师|护士长|医生|大夫|医师|护师|护士|副主任|主任|院长|教授|老师|阿姨|师傅';
+
+/**
+ * Whether a Chinese name candidate (a surname and up to two characters) reads as a name: not a disease or drug that
+ * starts with a surname character (高血压, 华法林), not a common word that does (全身, 查房), not 于 as a preposition
+ * (患者于去年, 于我院; 于宝珍 is a name), and not a context word itself (家属和患者签字).
+ */
+function readsAsZhName(name: string): boolean {
+  if (ZH_MEDICAL_TERMS.some((t) => name.startsWith(t)) || ZH_COMMON_WORDS.some((t) => name.startsWith(t)))
+    return false;
+  if (/^于[今昨去前明次当同近本上下我外门急院入出术发晨晚夜凌午该此其]/u.test(name)) return false;
+  return !/患者|病人|家属|医生|医师|护士|本人/u.test(name);
+}
 
 const EN_STOP = new Set(
   'The A An He She It They We I You His Her Their This That These Those Was Is Has Had Have Were Are Be Been Not No Yes On In At Of For With To From By And Or But As Also Reports Denies States Presents Complains Patient History Plan Assessment Today Yesterday Tomorrow Left Right Chronic Acute Mild Severe Normal Negative Positive Follow Continue Start Stop Take Return Call See Note Diagnosis Medications Allergies'.split(
@@ -503,12 +529,17 @@ const DETECTORS: Detector[] = [
     type: 'name',
     priority: 48,
     lastGroup: true,
-    re: /\b((?:[Pp]atient|[Pp]t\.?|[Nn]ame|[Ss]een by|[Rr]eferred by|[Ss]igned by|[Ee]xamined by|[Dd]ictated by|[Aa]ttending|[Pp]hysician|[Nn]urse|[Ss]urgeon|[Pp]rovider|[Cc]ontact|[Ss]pouse|[Mm]other|[Ff]ather|[Ww]ife|[Hh]usband|[Dd]aughter|[Ss]on|[Ss]ister|[Bb]rother|[Gg]uardian|[Ee]mergency contact)(?:'s)?(?: [Nn]ame)?(\s?:\s?|,\s|\s))([A-Z][a-z'’-]{1,30}(?:\s[A-Z]\.)?(?:\s[A-Z][a-z'’-]{1,30}){0,2})/g,
+    re: /\b((?:[Pp]atient|[Pp]t\.?|[Nn]ame|[Ss]een by|[Rr]eferred by|[Ss]igned by|[Ee]xamined by|[Dd]ictated by|[Aa]ttending|[Pp]hysician|[Nn]urse|[Ss]urgeon|[Pp]rovider|[Cc]ontact|[Ss]pouse|[Mm]other|[Ff]ather|[Ww]ife|[Hh]usband|[Dd]aughter|[Ss]on|[Ss]ister|[Bb]rother|[Gg]uardian|[Ee]mergency contact|[Nn]eighbou?r|[Ff]riend|[Cc]aregiver|[Rr]oommate|[Pp]artner|[Bb]oyfriend|[Gg]irlfriend|[Aa]unt|[Uu]ncle|[Nn]iece|[Nn]ephew|[Cc]ousin|[Gg]rand(?:son|daughter|mother|father)|[Ss]tep(?:son|daughter)|[Cc]ase manager|[Ss]ocial worker|[Ii]nterpreter|[Cc]haplain|[Cc]oworker|[Cc]olleague|[Ll]andlord|[Aa]ccompanied by|[Bb]rought in by|[Dd]iscussed with|[Ss]poke with)(?:'s)?(?: [Nn]ame)?(\s?:\s?|,\s|\s))([A-Z][a-z'’-]{1,30}(?:\s[A-Z]\.)?(?:\s[A-Z][a-z'’-]{1,30}){0,2})/g,
     accept: (m, text) => {
       const words = m[3].split(/\s+/).filter((w) => !/^[A-Z]\.$/.test(w));
       if (EN_STOP.has(words[0])) return false;
       if (followedByEponymWord(text, (m.index ?? 0) + m[0].length)) return false;
       if (words.every((w) => isMedicalWord(w))) return false;
+      // Family history and services: "Mother: Hypertension", "Contact: Emergency Department" name no one.
+      // (The first word only: English, French and Heart are surnames too.)
+      if (EN_NOT_NAME_WORDS.has(words[0].toLowerCase())) return false;
+      // A colon makes it a field: whatever it holds is a name (over-scrubbing "Mother: Sarcoidosis" loses a word;
+      // keeping "Mother: Zelda" would leak one).
       if (m[2].includes(':')) return true;
       return words.some((w) => EN_GIVEN_NAMES.has(w.toLowerCase()) || EN_SURNAMES.has(w.toLowerCase()));
     },
@@ -521,7 +552,10 @@ const DETECTORS: Detector[] = [
     accept: (m, text) => {
       const given = m[1].toLowerCase();
       const family = m[2];
-      if (!EN_GIVEN_NAMES.has(given) || EN_STOP.has(family) || isMedicalWord(family) || isMedicalWord(m[1]))
+      if (!EN_GIVEN_NAMES.has(given) || EN_STOP.has(family)) return false;
+      // Smith, Walker, Jones are eponyms and among the commonest surnames: after a given name they are a person
+      // (John Smith), unless an eponym's word follows (Frank Jones fracture); Starling and Arbor never are.
+      if ((isMedicalWord(family) || isMedicalWord(m[1])) && !EN_SURNAMES.has(family.toLowerCase()))
         return false;
       return !followedByEponymWord(text, (m.index ?? 0) + m[0].length);
     },
@@ -541,21 +575,40 @@ const DETECTORS: Detector[] = [
     lastGroup: true,
     needs: HAN_CHAR,
     re: new RegExp(
-      `(患者|病人|患儿|姓名|病患|家属|联系人|配偶|母亲|父亲|丈夫|妻子|儿子|女儿|[之其](?:子|女|妻|夫|父|母)|主治医师|主治医生|经治医师|住院医师|主任医师|副主任医师|医师|医生|护士|签名|记录者|记录人|报告医师|审核医师|申请医师|检查医师|会诊医师|报告人|审核人)\\s?[:：]?\\s?(${zhSurnameAlt}${zhGiven})`,
+      `(患者|病人|患儿|姓名|病患|家属|联系人|${ZH_RELATIONS}|[之其](?:子|女|妻|夫|父|母)|主治医师|主治医生|经治医师|住院医师|主任医师|副主任医师|医师|医生|护士|签名|记录者|记录人|报告医师|审核医师|申请医师|检查医师|会诊医师|报告人|审核人)\\s?[:：]?\\s?(${zhSurnameAlt}${zhGiven})${ZH_NAME_END}`,
       'gu',
     ),
-    accept: (m) => !ZH_MEDICAL_TERMS.some((t) => m[2].startsWith(t)),
+    accept: (m) => readsAsZhName(m[2]),
   },
   {
     rule: 'text.name-zh-honorific',
     type: 'name',
     priority: 51,
     needs: HAN_CHAR,
+    // 处方医师, 开方医生: the prescribing physician, not Dr. 方.
+    re: new RegExp(`(?<![处开])(${zhSurnameAlt}[\\p{Script=Han}]{0,2}?)(?=${ZH_TITLES})`, 'gu'),
+    accept: (m) => readsAsZhName(m[1]),
+  },
+  {
+    // No context word before it, a role after it: 王芳陪同入院, 张伟（患者丈夫）代诉病史.
+    rule: 'text.name-zh-role',
+    type: 'name',
+    priority: 51,
+    needs: /陪同|代诉|代述|签字|[（(]/u,
     re: new RegExp(
-      `(${zhSurnameAlt}[\\p{Script=Han}]{0,2}?)(?=先生|女士|小姐|医生|大夫|医师|护士|主任|教授|老师|阿姨|师傅)`,
+      `${zhSurnameAlt}${zhGiven}(?=陪同|代诉|代述|签字|[（(](?:系)?(?:患者|病人)?之?(?:${ZH_RELATIONS})[）)])`,
       'gu',
     ),
-    accept: (m) => !ZH_MEDICAL_TERMS.some((t) => m[1].startsWith(t)),
+    accept: (m) => readsAsZhName(m[0]),
+  },
+  {
+    // A colleague asked to consult: 请赵磊会诊 (请康复科会诊 asks a department).
+    rule: 'text.name-zh-consult',
+    type: 'name',
+    priority: 51,
+    needs: /会诊/u,
+    re: new RegExp(`(?<=请|邀请)${zhSurnameAlt}${zhGiven}(?=会诊)`, 'gu'),
+    accept: (m) => readsAsZhName(m[0]) && !/[科室部组]$/u.test(m[0]),
   },
   // Addresses.
   {
