@@ -67,7 +67,9 @@ export const EN_NOT_NAME_WORDS = new Set(
     'mellitus cancer carcinoma disease stroke asthma copd dementia depression arthritis obesity heart attack ' +
     'failure breast colon lung prostate ovarian kidney renal liver coronary artery myocardial infarction ' +
     'emergency department clinic hospital pharmacy unit services service office center team nursing home family ' +
-    'spanish english chinese mandarin cantonese french arabic vietnamese russian'
+    'spanish english chinese mandarin cantonese french arabic vietnamese russian monday tuesday wednesday ' +
+    'thursday friday saturday sunday type stage grade internal medicine surgery cardiology radiology oncology ' +
+    'neurology pediatrics psychiatry'
   ).split(' '),
 );
 

@@ -334,6 +334,41 @@ describe('scrubText', () => {
     );
   });
 
+  it('removes every identifier of a discharge summary written the way US notes are written', () => {
+    const note = [
+      'Patient: Eleanor Vasquez-Whitmore   MRN: 00458213   DOB: 2/14/1931',
+      'Attending: Rajesh Subramanian, MD. Nurse: Siobhan McCarthy RN. Follow-up with Dr. O’Neill.',
+      'She lives with her granddaughter Priya. Her home aide, Consuelo, found her. Her son Desmond is HCP.',
+      'Medicare Beneficiary Identifier 1EG4-TE5-MK73; MBI 2AB3C45DE67. Patient portal user evwhitmore31.',
+      'Signed: Rajesh Subramanian MD 11/09/2024',
+      'cc: Hannah Lindqvist, NP; Tomasz Wróblewski, PharmD',
+    ].join('\n');
+    const out = tag(note);
+    for (const v of [
+      'Whitmore',
+      'Vasquez',
+      'Rajesh',
+      'Subramanian',
+      'Siobhan',
+      'Carthy',
+      'Neill',
+      'Priya',
+      'Consuelo',
+      'Desmond',
+      '1EG4-TE5-MK73',
+      '2AB3C45DE67',
+      'evwhitmore31',
+      'Lindqvist',
+      'Wróblewski',
+      'Tomasz',
+    ])
+      expect(out, v).not.toContain(v);
+    expect(out).toContain('granddaughter [NAME]. Her home aide, [NAME], found her. Her son [NAME] is HCP.');
+    expect(out).toContain('cc: [NAME], NP; [NAME], PharmD');
+    expect(out).toContain('Patient portal user [ACCOUNT].');
+    expect(tag('Electronically signed: Dr. Victor Okafor')).toBe('Electronically signed: Dr. [NAME]');
+  });
+
   it('keeps what follows 患者 when it is not a name (surname characters that start common words)', () => {
     const sentences = [
       '患者全身乏力，时有胸闷，常感头晕，明显好转后安静入睡，方可出院。',
@@ -346,6 +381,8 @@ describe('scrubText', () => {
       '请康复科会诊。管床医生查房。主治医师查房，医师查体。申请医师：处方医师、开方医生签字。',
       'Jones fracture of the fifth metatarsal; positive Murphy sign; Frank Starling mechanism; Dandy Walker malformation.',
       'Ambulates with a walker. Discussed with Cardiology. Spoke with Pharmacy.',
+      'Her son Tuesday visited. Seen by Internal Medicine, MD. Emergency Department RN at bedside. User reported no pain.',
+      'Lot 1AB2C34DE56 expires. Her mother Type 2 diabetes. Brother Alzheimer disease.',
       'Family history: Mother: Hypertension. Father: Diabetes mellitus. Brother: Healthy. Spouse: Deceased.',
       'Contact: Emergency Department. Interpreter: Spanish interpreter used.',
     ];

@@ -171,6 +171,22 @@ const ZH_NAME_END =
 /** Relatives and others close to a patient, as a context word before a name and as a role after it (张伟（患者丈夫）). */
 const ZH_RELATIONS =
   '配偶|母亲|父亲|丈夫|妻子|儿子|女儿|哥哥|姐姐|弟弟|妹妹|爷爷|奶奶|外公|外婆|祖父|祖母|孙子|孙女|侄子|侄女|外甥|儿媳|女婿|老伴|爱人|朋友|同事|邻居|同学|亲属|监护人|代理人|委托人|陪护|护工|保姆';
+/** Words after which a Chinese name follows: the patient, relatives, clinicians, signatures. */
+const ZH_NAME_CONTEXT = `患者|病人|患儿|姓名|病患|家属|联系人|${ZH_RELATIONS}|[之其](?:子|女|妻|夫|父|母)|主治医师|主治医生|经治医师|住院医师|主任医师|副主任医师|医师|医生|护士|签名|记录者|记录人|报告医师|审核医师|申请医师|检查医师|会诊医师|报告人|审核人`;
+
+/**
+ * The characters an alternation of words can start with, as a character class body: a lookahead on it before the
+ * alternation lets the regex skip, at one test per character, the positions where no word starts.
+ */
+function firstCharsOf(alternation: string): string {
+  const chars = new Set<string>();
+  for (const word of alternation.split('|')) {
+    const m = /^\[([^\]]+)\]/u.exec(word);
+    for (const c of m ? m[1] : word[0]) chars.add(c);
+  }
+  return [...chars].join('');
+}
+
 /** Professional titles after a name (黄勇主治医师, 陈静主任); the longer ones first. */
 const ZH_TITLES =
   '先生|女士|小姐|副主任医师|主任医师|主治医师|主治医生|住院医师|主管护师|护士长|医生|大夫|医师|护师|护士|副主任|主任|院长|教授|老师|阿姨|师傅';
@@ -188,10 +204,32 @@ function readsAsZhName(name: string): boolean {
 }
 
 const EN_STOP = new Set(
-  'The A An He She It They We I You His Her Their This That These Those Was Is Has Had Have Were Are Be Been Not No Yes On In At Of For With To From By And Or But As Also Reports Denies States Presents Complains Patient History Plan Assessment Today Yesterday Tomorrow Left Right Chronic Acute Mild Severe Normal Negative Positive Follow Continue Start Stop Take Return Call See Note Diagnosis Medications Allergies'.split(
+  'The A An He She It They We I You His Her Their This That These Those Was Is Has Had Have Were Are Be Been Not No Yes On In At Of For With To From By And Or But As Also Reports Denies States Presents Complains Patient History Plan Assessment Today Yesterday Tomorrow Left Right Chronic Acute Mild Severe Normal Negative Positive Follow Continue Start Stop Take Return Call See Note Diagnosis Medications Allergies Dr Mr Mrs Ms Miss Mx Prof Doctor'.split(
     ' ',
   ),
 );
+
+/**
+ * Latin letters, upper and lower case, for names written in European languages (Wróblewski, Joaquín, Ødegaard). Ranges,
+ * not \p{Lu}: a Unicode property class at every position of a Chinese note cost the name detectors twice their time.
+ * Latin Extended-A interleaves its cases, so both classes hold all of it.
+ */
+const LATIN_UPPER = 'A-ZÀ-ÖØ-ÞĀ-ž';
+const LATIN_LOWER = 'a-zß-öø-ÿĀ-ž';
+const LATIN = `${LATIN_UPPER}${LATIN_LOWER}`;
+/** One word of a person's name: Whitmore, Vasquez-Whitmore, McCarthy, O'Neill, Wróblewski. */
+const EN_NAME_WORD = `(?:Ma?c|O['’]|D['’])?[${LATIN_UPPER}][${LATIN_LOWER}'’]{1,30}(?:-[${LATIN_UPPER}][${LATIN_LOWER}'’]{1,30})?`;
+/** A name of one to three words, a middle initial allowed. */
+const EN_NAME = `${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_NAME_WORD}){0,2}`;
+/**
+ * Context words for a relative or a carer: the capitalized word after them is their name whether or not a dictionary
+ * knows it ("her son Desmond", "her home aide, Consuelo"), unless it is a common word, a condition or a weekday.
+ */
+const EN_RELATION =
+  /^(?:spouse|mother|father|wife|husband|daughter|son|sister|brother|guardian|neighbou?r|friend|caregiver|roommate|partner|boyfriend|girlfriend|aunt|uncle|niece|nephew|cousin|grand(?:son|daughter|mother|father)|step(?:son|daughter)|(?:home )?aide|HCP|health care proxy|POA)(?:'s)?$/i;
+/** Credentials after a clinician's name: "Siobhan McCarthy RN", "Tomasz Wróblewski, PharmD". */
+const EN_CREDENTIALS =
+  'MD|M\\.D\\.|DO|RN|NP|PA-C|PA|PharmD|PhD|DDS|DMD|MSW|LCSW|CNM|CRNA|APRN|FNP|LPN|DPM|DNP';
 
 function isMedicalWord(w: string): boolean {
   return MEDICAL_TERMS.has(w.toLowerCase().replace(/['’]s$/, ''));
@@ -480,8 +518,15 @@ const DETECTORS: Detector[] = [
     type: 'account',
     priority: 72,
     lastGroup: true,
-    needs: /acc|policy|member|insurance|账号|卡号|保险|医保|社保/i,
-    re: /(Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member ID|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID|医保号|医保卡号|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+    needs: /acc|policy|member|insurance|medicare|beneficiary|MBI|HICN|账号|卡号|保险|医保|社保/i,
+    re: /(Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member ID|Medicare (?:Beneficiary )?(?:ID|Identifier|Number|No\.?|#)|Beneficiary (?:ID|Identifier|Number|No\.?)|MBI|HICN|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID|医保号|医保卡号|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+  },
+  {
+    // A Medicare Beneficiary Identifier by its shape (CMS: 11 characters, letters without S, L, O, I, B, Z).
+    rule: 'text.us-mbi',
+    type: 'account',
+    priority: 74,
+    re: /(?<![0-9A-Za-z])[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y]{2}\d{2}(?![0-9A-Za-z])/g,
   },
   {
     rule: 'text.device-serial',
@@ -520,7 +565,10 @@ const DETECTORS: Detector[] = [
     type: 'name',
     priority: 50,
     lastGroup: true,
-    re: /(?<![A-Za-z])(Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor)\.?\s{1,3}([A-Z][A-Za-z'’-]{1,30}(?:\s[A-Z]\.)?(?:\s[A-Z][A-Za-z'’-]{1,30}){0,2})/g,
+    re: new RegExp(
+      `(?<![${LATIN}])(Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor)\\.?\\s{1,3}([${LATIN_UPPER}][${LATIN}'’-]{1,30}(?:\\s[A-Z]\\.)?(?:\\s[${LATIN_UPPER}][${LATIN}'’-]{1,30}){0,2})`,
+      'g',
+    ),
     // After a title it is a person even when the word is an eponym ("Mr. Parkinson"), unless "disease" etc. follows.
     accept: (m, text) => !followedByEponymWord(text, (m.index ?? 0) + m[0].length),
   },
@@ -529,7 +577,10 @@ const DETECTORS: Detector[] = [
     type: 'name',
     priority: 48,
     lastGroup: true,
-    re: /\b((?:[Pp]atient|[Pp]t\.?|[Nn]ame|[Ss]een by|[Rr]eferred by|[Ss]igned by|[Ee]xamined by|[Dd]ictated by|[Aa]ttending|[Pp]hysician|[Nn]urse|[Ss]urgeon|[Pp]rovider|[Cc]ontact|[Ss]pouse|[Mm]other|[Ff]ather|[Ww]ife|[Hh]usband|[Dd]aughter|[Ss]on|[Ss]ister|[Bb]rother|[Gg]uardian|[Ee]mergency contact|[Nn]eighbou?r|[Ff]riend|[Cc]aregiver|[Rr]oommate|[Pp]artner|[Bb]oyfriend|[Gg]irlfriend|[Aa]unt|[Uu]ncle|[Nn]iece|[Nn]ephew|[Cc]ousin|[Gg]rand(?:son|daughter|mother|father)|[Ss]tep(?:son|daughter)|[Cc]ase manager|[Ss]ocial worker|[Ii]nterpreter|[Cc]haplain|[Cc]oworker|[Cc]olleague|[Ll]andlord|[Aa]ccompanied by|[Bb]rought in by|[Dd]iscussed with|[Ss]poke with)(?:'s)?(?: [Nn]ame)?(\s?:\s?|,\s|\s))([A-Z][a-z'’-]{1,30}(?:\s[A-Z]\.)?(?:\s[A-Z][a-z'’-]{1,30}){0,2})/g,
+    re: new RegExp(
+      `\\b((?:[Pp]atient|[Pp]t\\.?|[Nn]ame|[Ss]een by|[Rr]eferred by|[Ss]igned by|[Ee]xamined by|[Dd]ictated by|[Aa]ttending|[Pp]hysician|[Nn]urse|[Ss]urgeon|[Pp]rovider|[Cc]ontact|[Ss]pouse|[Mm]other|[Ff]ather|[Ww]ife|[Hh]usband|[Dd]aughter|[Ss]on|[Ss]ister|[Bb]rother|[Gg]uardian|[Ee]mergency contact|[Nn]eighbou?r|[Ff]riend|[Cc]aregiver|[Rr]oommate|[Pp]artner|[Bb]oyfriend|[Gg]irlfriend|[Aa]unt|[Uu]ncle|[Nn]iece|[Nn]ephew|[Cc]ousin|[Gg]rand(?:son|daughter|mother|father)|[Ss]tep(?:son|daughter)|[Cc]ase manager|[Ss]ocial worker|[Ii]nterpreter|[Cc]haplain|[Cc]oworker|[Cc]olleague|[Ll]andlord|[Aa]ccompanied by|[Bb]rought in by|[Dd]iscussed with|[Ss]poke with|[Ss]igned(?=:)|[Cc]o-?signed by|[Aa]uthenticated by|[Vv]erified by|[Tt]ranscribed by|(?:cc|CC)(?=:)|(?:[Hh]ome )?[Aa]ide|HCP|[Hh]ealth care proxy|POA)(?:'s)?(?: [Nn]ame)?(\\s?:\\s?|,\\s|\\s))(${EN_NAME})`,
+      'g',
+    ),
     accept: (m, text) => {
       const words = m[3].split(/\s+/).filter((w) => !/^[A-Z]\.$/.test(w));
       if (EN_STOP.has(words[0])) return false;
@@ -540,7 +591,7 @@ const DETECTORS: Detector[] = [
       if (EN_NOT_NAME_WORDS.has(words[0].toLowerCase())) return false;
       // A colon makes it a field: whatever it holds is a name (over-scrubbing "Mother: Sarcoidosis" loses a word;
       // keeping "Mother: Zelda" would leak one).
-      if (m[2].includes(':')) return true;
+      if (m[2].includes(':') || EN_RELATION.test(m[1].slice(0, m[1].length - m[2].length))) return true;
       return words.some((w) => EN_GIVEN_NAMES.has(w.toLowerCase()) || EN_SURNAMES.has(w.toLowerCase()));
     },
   },
@@ -548,7 +599,10 @@ const DETECTORS: Detector[] = [
     rule: 'text.name-dictionary',
     type: 'name',
     priority: 45,
-    re: /(?<![A-Za-z])([A-Z][a-z]{1,20})(?:\s[A-Z]\.)?\s([A-Z][a-z'’-]{1,30})(?![A-Za-z])/g,
+    re: new RegExp(
+      `(?<![${LATIN}])([${LATIN_UPPER}][${LATIN_LOWER}]{1,20})(?:\\s[A-Z]\\.)?\\s(${EN_NAME_WORD})(?![${LATIN}])`,
+      'g',
+    ),
     accept: (m, text) => {
       const given = m[1].toLowerCase();
       const family = m[2];
@@ -564,9 +618,31 @@ const DETECTORS: Detector[] = [
     rule: 'text.name-family-given',
     type: 'name',
     priority: 45,
-    re: /(?<![A-Za-z])([A-Z][a-z'’-]{1,30}),\s([A-Z][a-z]{1,20})(?![A-Za-z])/g,
+    re: new RegExp(
+      `(?<![${LATIN}])(${EN_NAME_WORD}),\\s([${LATIN_UPPER}][${LATIN_LOWER}]{1,20})(?![${LATIN}])`,
+      'g',
+    ),
     accept: (m) =>
       EN_SURNAMES.has(m[1].toLowerCase()) && EN_GIVEN_NAMES.has(m[2].toLowerCase()) && !isMedicalWord(m[1]),
+  },
+  {
+    // A clinician by the credential after the name: "Siobhan McCarthy RN", "cc: Tomasz Wróblewski, PharmD".
+    rule: 'text.name-credential',
+    type: 'name',
+    priority: 47,
+    needs: new RegExp(`(?:${EN_CREDENTIALS})`),
+    re: new RegExp(
+      `(?<![${LATIN}'’-])(?!(?:By|And|The|With|To|From|Of|For|Per|Signed|Dictated|Seen|Dr|Attending|Nurse|Patient)\\b)${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_NAME_WORD}){1,2}(?=,?\\s(?:${EN_CREDENTIALS})(?![${LATIN}]))`,
+      'g',
+    ),
+    accept: (m) => {
+      const words = m[0].split(/\s+/).filter((w) => !/^[A-Z]\.$/.test(w));
+      // "Internal Medicine, MD", "Emergency Department RN" name a service.
+      return (
+        !words.some((w) => EN_NOT_NAME_WORDS.has(w.toLowerCase()) || EN_STOP.has(w)) &&
+        !words.every(isMedicalWord)
+      );
+    },
   },
   {
     rule: 'text.name-zh-context',
@@ -575,7 +651,7 @@ const DETECTORS: Detector[] = [
     lastGroup: true,
     needs: HAN_CHAR,
     re: new RegExp(
-      `(患者|病人|患儿|姓名|病患|家属|联系人|${ZH_RELATIONS}|[之其](?:子|女|妻|夫|父|母)|主治医师|主治医生|经治医师|住院医师|主任医师|副主任医师|医师|医生|护士|签名|记录者|记录人|报告医师|审核医师|申请医师|检查医师|会诊医师|报告人|审核人)\\s?[:：]?\\s?(${zhSurnameAlt}${zhGiven})${ZH_NAME_END}`,
+      `(?=[${firstCharsOf(ZH_NAME_CONTEXT)}])(${ZH_NAME_CONTEXT})\\s?[:：]?\\s?(${zhSurnameAlt}${zhGiven})${ZH_NAME_END}`,
       'gu',
     ),
     accept: (m) => readsAsZhName(m[2]),
@@ -696,6 +772,18 @@ const DETECTORS: Detector[] = [
     digitFree: true,
     needs: /微信|QQ|微博|钉钉|wechat|weibo|skype|telegram/i,
     re: /(微信号?|QQ号?|微博(?:号|账号)?|钉钉号?|WeChat(?: ID)?|Weibo|Skype|Telegram)\s*[:：]?\s*(@?[A-Za-z0-9][A-Za-z0-9_.-]{4,30})(?![A-Za-z0-9_])/gi,
+  },
+  {
+    // A portal or system account: "patient portal user evwhitmore31", "Username: jdoe".
+    rule: 'text.username',
+    type: 'account',
+    priority: 73,
+    lastGroup: true,
+    digitFree: true,
+    needs: /user|login|portal/i,
+    re: /\b(user ?name|user ?ID|login(?: ID| name)?|portal (?:user(?: ?name)?|account|ID|login))(\s*[:：]\s*|\s+)([A-Za-z0-9][A-Za-z0-9_.@-]{1,39}[A-Za-z0-9_])(?![A-Za-z0-9_])/gi,
+    // Without a colon, only a value that reads as an account (a digit or an underscore in it), not "user name is".
+    accept: (m) => /[:：]/.test(m[2]) || /[\d_]/.test(m[3]),
   },
   // An employer is an identifier under Safe Harbor (the individual's or a relative's) and in GB/T 37964.
   {
