@@ -38,6 +38,9 @@ describe('residual-PHI gate', () => {
     // A VIN by its check character; the same run with another check character is not one.
     expect(scanResidualPhi(note('towed car 1HGCM82633A004352'), []).map((f) => f.rule)).toEqual(['gate.vin']);
     expect(scanResidualPhi(note('towed car 1HGCM82633A004353'), []).map((f) => f.rule)).toEqual([]);
+    // A Medicare Beneficiary Identifier by its shape; B is not among its letters.
+    expect(scanResidualPhi(note('MBI 1EG4-TE5-MK73'), []).map((f) => f.rule)).toEqual(['gate.us-mbi']);
+    expect(scanResidualPhi(note('lot 1EB4-TE5-MK73'), []).map((f) => f.rule)).toEqual([]);
     // Codes written bare keep their number; a decimal is not a phone.
     expect(
       scanResidualPhi(note('NDC 5012345678, NPI: 2345678901, ratio 3.5948684022, t=1712345678'), []),

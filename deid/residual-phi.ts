@@ -206,6 +206,11 @@ const PATTERNS: { rule: string; re: RegExp; accept?: (m: string, text: string, a
     accept: readsAsVin,
   },
   {
+    // A Medicare Beneficiary Identifier by its shape (the scrubber's text.us-mbi).
+    rule: 'gate.us-mbi',
+    re: /(?<![0-9A-Za-z])[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y]{2}\d{2}(?![0-9A-Za-z])/g,
+  },
+  {
     rule: 'gate.ipv4',
     re: /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\.?\d)/g,
     accept: (m) => !m.startsWith('192.0.2.'),
