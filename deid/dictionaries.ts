@@ -69,7 +69,7 @@ export const EN_NOT_NAME_WORDS = new Set(
     'emergency department clinic hospital pharmacy unit services service office center team nursing home family ' +
     'spanish english chinese mandarin cantonese french arabic vietnamese russian monday tuesday wednesday ' +
     'thursday friday saturday sunday type stage grade internal medicine surgery cardiology radiology oncology ' +
-    'neurology pediatrics psychiatry'
+    'neurology pediatrics psychiatry urgent care primary ambulance police paramedics staff'
   ).split(' '),
 );
 

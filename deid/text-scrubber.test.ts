@@ -369,6 +369,22 @@ describe('scrubText', () => {
     expect(tag('Electronically signed: Dr. Victor Okafor')).toBe('Electronically signed: Dr. [NAME]');
   });
 
+  it('removes names with initials, particles, middle names and parentheses, and who referred or transported', () => {
+    expect(
+      tag(
+        "Spoke to pt's daughter (Ana) by phone. Dr. K. Patel consulted. A. Nguyen, MD. RN J. Doe gave meds.",
+      ),
+    ).toBe(
+      "Spoke to pt's daughter ([NAME]) by phone. Dr. [NAME] consulted. [NAME], MD. RN [NAME] gave meds.",
+    );
+    expect(tag('Referred by Jean-Luc Picard; PCP Shira Goldberg-Katz. Contact: Maria de la Cruz.')).toBe(
+      'Referred by [NAME]; PCP [NAME]. Contact: [NAME].',
+    );
+    expect(tag('Transported by Mary Ellen Smith. Lic# D1234567.')).toBe(
+      'Transported by [NAME]. Lic# [LICENSE].',
+    );
+  });
+
   it('keeps what follows 患者 when it is not a name (surname characters that start common words)', () => {
     const sentences = [
       '患者全身乏力，时有胸闷，常感头晕，明显好转后安静入睡，方可出院。',
@@ -383,6 +399,7 @@ describe('scrubText', () => {
       'Ambulates with a walker. Discussed with Cardiology. Spoke with Pharmacy.',
       'Her son Tuesday visited. Seen by Internal Medicine, MD. Emergency Department RN at bedside. User reported no pain.',
       'Lot 1AB2C34DE56 expires. Her mother Type 2 diabetes. Brother Alzheimer disease.',
+      'Referred by Urgent Care. Brought in by EMS. Seen by Primary Care. PA and lateral views. NP swab negative.',
       'Family history: Mother: Hypertension. Father: Diabetes mellitus. Brother: Healthy. Spouse: Deceased.',
       'Contact: Emergency Department. Interpreter: Spanish interpreter used.',
     ];

@@ -219,17 +219,28 @@ const LATIN_LOWER = 'a-zß-öø-ÿĀ-ž';
 const LATIN = `${LATIN_UPPER}${LATIN_LOWER}`;
 /** One word of a person's name: Whitmore, Vasquez-Whitmore, McCarthy, O'Neill, Wróblewski. */
 const EN_NAME_WORD = `(?:Ma?c|O['’]|D['’])?[${LATIN_UPPER}][${LATIN_LOWER}'’]{1,30}(?:-[${LATIN_UPPER}][${LATIN_LOWER}'’]{1,30})?`;
-/** A name of one to three words, a middle initial allowed. */
-const EN_NAME = `${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_NAME_WORD}){0,2}`;
+/** Initials before a surname: "K. Patel", "J. R. Doe". */
+const EN_INITIALS = '(?:[A-Z]\\.\\s?){1,2}';
+/** Particles inside a surname: "Maria de la Cruz", "Pieter van der Berg". */
+const EN_PARTICLES = '(?:(?:de|del|della|la|le|van|von|der|den|da|di|du|dos|das|bin|ibn|al|el|ter)\\s){0,2}';
+/** A name of one to three words, initials, a middle initial and particles allowed. */
+const EN_NAME = `(?:${EN_INITIALS})?${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}${EN_NAME_WORD}){0,2}`;
 /**
- * Context words for a relative or a carer: the capitalized word after them is their name whether or not a dictionary
- * knows it ("her son Desmond", "her home aide, Consuelo"), unless it is a common word, a condition or a weekday.
+ * Context words for a relative, a carer or whoever referred, saw or brought the patient: the capitalized word after
+ * them is a name whether or not a dictionary knows it ("her son Desmond", "referred by Jean-Luc Picard"), unless it is
+ * a common word, a condition, a service or a weekday ("referred by Urgent Care").
  */
 const EN_RELATION =
-  /^(?:spouse|mother|father|wife|husband|daughter|son|sister|brother|guardian|neighbou?r|friend|caregiver|roommate|partner|boyfriend|girlfriend|aunt|uncle|niece|nephew|cousin|grand(?:son|daughter|mother|father)|step(?:son|daughter)|(?:home )?aide|HCP|health care proxy|POA)(?:'s)?$/i;
+  /^(?:spouse|mother|father|wife|husband|daughter|son|sister|brother|guardian|neighbou?r|friend|caregiver|roommate|partner|boyfriend|girlfriend|aunt|uncle|niece|nephew|cousin|grand(?:son|daughter|mother|father)|step(?:son|daughter)|(?:home )?aide|HCP|health care proxy|POA|(?:referred|seen|signed|examined|dictated|transported|accompanied|brought in|co-?signed|authenticated|verified|transcribed) by|PCP)(?:'s)?$/i;
 /** Credentials after a clinician's name: "Siobhan McCarthy RN", "Tomasz Wróblewski, PharmD". */
 const EN_CREDENTIALS =
   'MD|M\\.D\\.|DO|RN|NP|PA-C|PA|PharmD|PhD|DDS|DMD|MSW|LCSW|CNM|CRNA|APRN|FNP|LPN|DPM|DNP';
+
+/**
+ * Not a family name: a stop word or a word that names no one, capitalized as it would follow a given name ("Mary
+ * Smith Today" is Mary Smith, not a three-word name that a rejected "Today" would lose whole).
+ */
+const EN_NOT_FAMILY = `(?!(?:${[...EN_STOP, ...[...EN_NOT_NAME_WORDS].map((w) => w[0].toUpperCase() + w.slice(1))].join('|')})(?![${LATIN}]))`;
 
 function isMedicalWord(w: string): boolean {
   return MEDICAL_TERMS.has(w.toLowerCase().replace(/['’]s$/, ''));
@@ -566,7 +577,7 @@ const DETECTORS: Detector[] = [
     priority: 50,
     lastGroup: true,
     re: new RegExp(
-      `(?<![${LATIN}])(Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor)\\.?\\s{1,3}([${LATIN_UPPER}][${LATIN}'’-]{1,30}(?:\\s[A-Z]\\.)?(?:\\s[${LATIN_UPPER}][${LATIN}'’-]{1,30}){0,2})`,
+      `(?<![${LATIN}])(Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor|RN|NP)\\.?\\s{1,3}((?:${EN_INITIALS})?[${LATIN_UPPER}][${LATIN}'’-]{1,30}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}[${LATIN_UPPER}][${LATIN}'’-]{1,30}){0,2})`,
       'g',
     ),
     // After a title it is a person even when the word is an eponym ("Mr. Parkinson"), unless "disease" etc. follows.
@@ -578,7 +589,7 @@ const DETECTORS: Detector[] = [
     priority: 48,
     lastGroup: true,
     re: new RegExp(
-      `\\b((?:[Pp]atient|[Pp]t\\.?|[Nn]ame|[Ss]een by|[Rr]eferred by|[Ss]igned by|[Ee]xamined by|[Dd]ictated by|[Aa]ttending|[Pp]hysician|[Nn]urse|[Ss]urgeon|[Pp]rovider|[Cc]ontact|[Ss]pouse|[Mm]other|[Ff]ather|[Ww]ife|[Hh]usband|[Dd]aughter|[Ss]on|[Ss]ister|[Bb]rother|[Gg]uardian|[Ee]mergency contact|[Nn]eighbou?r|[Ff]riend|[Cc]aregiver|[Rr]oommate|[Pp]artner|[Bb]oyfriend|[Gg]irlfriend|[Aa]unt|[Uu]ncle|[Nn]iece|[Nn]ephew|[Cc]ousin|[Gg]rand(?:son|daughter|mother|father)|[Ss]tep(?:son|daughter)|[Cc]ase manager|[Ss]ocial worker|[Ii]nterpreter|[Cc]haplain|[Cc]oworker|[Cc]olleague|[Ll]andlord|[Aa]ccompanied by|[Bb]rought in by|[Dd]iscussed with|[Ss]poke with|[Ss]igned(?=:)|[Cc]o-?signed by|[Aa]uthenticated by|[Vv]erified by|[Tt]ranscribed by|(?:cc|CC)(?=:)|(?:[Hh]ome )?[Aa]ide|HCP|[Hh]ealth care proxy|POA)(?:'s)?(?: [Nn]ame)?(\\s?:\\s?|,\\s|\\s))(${EN_NAME})`,
+      `\\b((?:[Pp]atient|[Pp]t\\.?|[Nn]ame|[Ss]een by|[Rr]eferred by|[Ss]igned by|[Ee]xamined by|[Dd]ictated by|[Aa]ttending|[Pp]hysician|[Nn]urse|[Ss]urgeon|[Pp]rovider|[Cc]ontact|[Ss]pouse|[Mm]other|[Ff]ather|[Ww]ife|[Hh]usband|[Dd]aughter|[Ss]on|[Ss]ister|[Bb]rother|[Gg]uardian|[Ee]mergency contact|[Nn]eighbou?r|[Ff]riend|[Cc]aregiver|[Rr]oommate|[Pp]artner|[Bb]oyfriend|[Gg]irlfriend|[Aa]unt|[Uu]ncle|[Nn]iece|[Nn]ephew|[Cc]ousin|[Gg]rand(?:son|daughter|mother|father)|[Ss]tep(?:son|daughter)|[Cc]ase manager|[Ss]ocial worker|[Ii]nterpreter|[Cc]haplain|[Cc]oworker|[Cc]olleague|[Ll]andlord|[Aa]ccompanied by|[Bb]rought in by|[Dd]iscussed with|[Ss]poke with|[Ss]igned(?=:)|[Cc]o-?signed by|[Aa]uthenticated by|[Vv]erified by|[Tt]ranscribed by|(?:cc|CC)(?=:)|(?:[Hh]ome )?[Aa]ide|HCP|[Hh]ealth care proxy|POA|[Tt]ransported by|PCP)(?:'s)?(?: [Nn]ame)?(\\s?:\\s?|,\\s|\\s\\(|\\s))(${EN_NAME})`,
       'g',
     ),
     accept: (m, text) => {
@@ -600,13 +611,14 @@ const DETECTORS: Detector[] = [
     type: 'name',
     priority: 45,
     re: new RegExp(
-      `(?<![${LATIN}])([${LATIN_UPPER}][${LATIN_LOWER}]{1,20})(?:\\s[A-Z]\\.)?\\s(${EN_NAME_WORD})(?![${LATIN}])`,
+      `(?<![${LATIN}])([${LATIN_UPPER}][${LATIN_LOWER}]{1,20})(?:\\s[A-Z]\\.)?(?:\\s${EN_NOT_FAMILY}(${EN_NAME_WORD}))?\\s${EN_NOT_FAMILY}(${EN_NAME_WORD})(?![${LATIN}])`,
       'g',
     ),
     accept: (m, text) => {
       const given = m[1].toLowerCase();
-      const family = m[2];
-      if (!EN_GIVEN_NAMES.has(given) || EN_STOP.has(family)) return false;
+      const family = m[3];
+      // A middle name (Mary Ellen Smith) is a name word too, not medicine.
+      if (!EN_GIVEN_NAMES.has(given) || (m[2] && isMedicalWord(m[2]))) return false;
       // Smith, Walker, Jones are eponyms and among the commonest surnames: after a given name they are a person
       // (John Smith), unless an eponym's word follows (Frank Jones fracture); Starling and Arbor never are.
       if ((isMedicalWord(family) || isMedicalWord(m[1])) && !EN_SURNAMES.has(family.toLowerCase()))
@@ -632,7 +644,7 @@ const DETECTORS: Detector[] = [
     priority: 47,
     needs: new RegExp(`(?:${EN_CREDENTIALS})`),
     re: new RegExp(
-      `(?<![${LATIN}'’-])(?!(?:By|And|The|With|To|From|Of|For|Per|Signed|Dictated|Seen|Dr|Attending|Nurse|Patient)\\b)${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_NAME_WORD}){1,2}(?=,?\\s(?:${EN_CREDENTIALS})(?![${LATIN}]))`,
+      `(?<![${LATIN}'’-])(?!(?:By|And|The|With|To|From|Of|For|Per|Signed|Dictated|Seen|Dr|Attending|Nurse|Patient)\\b)(?:${EN_INITIALS}${EN_NAME_WORD}|${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}${EN_NAME_WORD}){1,2})(?=,?\\s(?:${EN_CREDENTIALS})(?![${LATIN}]))`,
       'g',
     ),
     accept: (m) => {
@@ -725,8 +737,8 @@ const DETECTORS: Detector[] = [
     priority: 72,
     lastGroup: true,
     needs:
-      /[Ll]icen[cs]e|LICEN[CS]E|DL|[Cc]ertificate|CERTIFICATE|[Pp]assport|PASSPORT|驾驶证|驾照|执照|证书|护照|通行证|军官证|回乡证/,
-    re: /(?<![A-Za-z])(driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?|DL\s?(?:no\.?|#)|licen[cs]e\s+(?:no\.?|number|#)|certificate\s+(?:no\.?|number|#)|passport(?:\s+(?:no\.?|number|#))?|驾驶证号?|驾照号?|执照号|证书编号|护照号?码?|(?:港澳|台湾|往来港澳|往来台湾)?通行证号?码?|军官证号?|回乡证号?)\s*[:#：]?\s*(?:is\s+)?([A-Za-z0-9][A-Za-z0-9-]{4,20})(?![A-Za-z0-9])/gi,
+      /[Ll]icen[cs]e|LICEN[CS]E|DL|[Ll]ic\.?\s?#|LIC\.?\s?#|[Cc]ertificate|CERTIFICATE|[Pp]assport|PASSPORT|驾驶证|驾照|执照|证书|护照|通行证|军官证|回乡证/,
+    re: /(?<![A-Za-z])(driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?|DL\s?(?:no\.?|#)|lic\.?\s?#|licen[cs]e\s+(?:no\.?|number|#)|certificate\s+(?:no\.?|number|#)|passport(?:\s+(?:no\.?|number|#))?|驾驶证号?|驾照号?|执照号|证书编号|护照号?码?|(?:港澳|台湾|往来港澳|往来台湾)?通行证号?码?|军官证号?|回乡证号?)\s*[:#：]?\s*(?:is\s+)?([A-Za-z0-9][A-Za-z0-9-]{4,20})(?![A-Za-z0-9])/gi,
     accept: (m) => /\d/.test(m[2]),
   },
   {
