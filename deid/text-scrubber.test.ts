@@ -383,6 +383,10 @@ describe('scrubText', () => {
     expect(tag('Transported by Mary Ellen Smith. Lic# D1234567.')).toBe(
       'Transported by [NAME]. Lic# [LICENSE].',
     );
+    // A city is below the state (Safe Harbor): named by where the patient lives or comes from, without a state after it.
+    expect(
+      tag('Pt is a 45 yo M from Springfield. Lives in Cook County; originally from Mexico; moved to Ohio.'),
+    ).toBe('Pt is a 45 yo M from [ADDRESS]. Lives in [ADDRESS]; originally from Mexico; moved to Ohio.');
   });
 
   it('keeps what follows 患者 when it is not a name (surname characters that start common words)', () => {
@@ -400,6 +404,7 @@ describe('scrubText', () => {
       'Her son Tuesday visited. Seen by Internal Medicine, MD. Emergency Department RN at bedside. User reported no pain.',
       'Lot 1AB2C34DE56 expires. Her mother Type 2 diabetes. Brother Alzheimer disease.',
       'Referred by Urgent Care. Brought in by EMS. Seen by Primary Care. PA and lateral views. NP swab negative.',
+      'Lives in Assisted Living. Resides in Nursing Home. A 70 yo F from Home. Moved to New York.',
       'Family history: Mother: Hypertension. Father: Diabetes mellitus. Brother: Healthy. Spouse: Deceased.',
       'Contact: Emergency Department. Interpreter: Spanish interpreter used.',
     ];

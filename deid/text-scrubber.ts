@@ -142,6 +142,24 @@ const RECORD_IDENTIFIER = 1000;
 /** US state names (the two-letter codes are matched as [A-Z]{2}). */
 const US_STATE_NAMES =
   'Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming';
+const US_STATE = new RegExp(`^(?:${US_STATE_NAMES}|Puerto Rico|District of Columbia)$`);
+/** Countries and regions a patient comes from: larger than a state, they may stay. */
+const COUNTRIES = new Set(
+  (
+    'mexico|canada|china|india|japan|korea|south korea|north korea|vietnam|philippines|cuba|haiti|guatemala|honduras|' +
+    'el salvador|nicaragua|colombia|venezuela|brazil|peru|ecuador|argentina|chile|jamaica|dominican republic|nigeria|' +
+    'ethiopia|somalia|kenya|ghana|egypt|morocco|iran|iraq|syria|afghanistan|pakistan|bangladesh|nepal|thailand|' +
+    'cambodia|laos|indonesia|malaysia|taiwan|russia|ukraine|poland|germany|france|italy|spain|portugal|ireland|' +
+    'england|scotland|wales|britain|great britain|united kingdom|europe|asia|africa|australia|israel|lebanon|' +
+    'turkey|greece|overseas|abroad'
+  ).split('|'),
+);
+/** Where a patient lives that is not a place: "lives in Assisted Living", "a 70 yo F from Home". */
+const EN_NOT_PLACE_WORDS = new Set(
+  'assisted home group skilled long shelter facility rehab rehabilitation prison jail hospice the a an her his their'.split(
+    ' ',
+  ),
+);
 /** What an employer field says when there is none to name. */
 const NO_EMPLOYER =
   /^(?:none|n\/a|unemployed|retired|self-employed|student|homemaker|disabled|无|退休|待业|无业|个体|学生|农民)$/i;
@@ -715,6 +733,31 @@ const DETECTORS: Detector[] = [
       `(?<![A-Za-z])(?:(?:St|Ste|Ft|Mt)\\. )?[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+){0,2}(?=,? (?:[A-Z]{2}|${US_STATE_NAMES}),?\\s\\d{5}(?:-\\d{4})?(?![0-9]))`,
       'g',
     ),
+  },
+  {
+    // A city or county without its state, named by where the patient lives or comes from ("a 45 yo M from
+    // Springfield", "lives in Cook County"). A state or a country may stay; a facility is not a place.
+    rule: 'text.us-place-context',
+    type: 'address',
+    priority: 39,
+    lastGroup: true,
+    digitFree: true,
+    needs: /lives|living|resid|native|moved|relocated|born in|from/i,
+    re: new RegExp(
+      `\\b((?:[Ll]ives|[Ll]iving|[Rr]esides|[Rr]esiding) in|[Rr]esident of|[Nn]ative of|[Mm]oved (?:here )?(?:from|to)|[Rr]elocated (?:from|to)|[Bb]orn in|[Vv]isiting from|[Oo]riginally from|is from|(?:yo|y/o|year-old|years? old)\\s(?:[MF]|male|female|man|woman|boy|girl|gentleman|lady)\\s(?:from|of))\\s((?:(?:St|Ft|Mt)\\. )?[${LATIN_UPPER}][${LATIN_LOWER}'’]+(?:[\\s-][${LATIN_UPPER}][${LATIN_LOWER}'’]+){0,2})`,
+      'g',
+    ),
+    accept: (m) => {
+      const place = m[2];
+      const first = place.split(/[\s-]/)[0];
+      if (
+        EN_STOP.has(first) ||
+        EN_NOT_NAME_WORDS.has(first.toLowerCase()) ||
+        EN_NOT_PLACE_WORDS.has(first.toLowerCase())
+      )
+        return false;
+      return !US_STATE.test(place) && !COUNTRIES.has(place.toLowerCase());
+    },
   },
   {
     rule: 'text.us-zip',
