@@ -69,7 +69,8 @@ export const EN_NOT_NAME_WORDS = new Set(
     'emergency department clinic hospital pharmacy unit services service office center team nursing home family ' +
     'spanish english chinese mandarin cantonese french arabic vietnamese russian monday tuesday wednesday ' +
     'thursday friday saturday sunday type stage grade internal medicine surgery cardiology radiology oncology ' +
-    'neurology pediatrics psychiatry urgent care primary ambulance police paramedics staff'
+    'neurology pediatrics psychiatry urgent care primary ambulance police paramedics staff ' +
+    'social work physical occupational therapy nutrition chaplaincy case management'
   ).split(' '),
 );
 

@@ -377,9 +377,14 @@ describe('scrubText', () => {
     ).toBe(
       "Spoke to pt's daughter ([NAME]) by phone. Dr. [NAME] consulted. [NAME], MD. RN [NAME] gave meds.",
     );
-    expect(tag('Referred by Jean-Luc Picard; PCP Shira Goldberg-Katz. Contact: Maria de la Cruz.')).toBe(
-      'Referred by [NAME]; PCP [NAME]. Contact: [NAME].',
-    );
+    expect(
+      tag(
+        'Referred by Jean-Luc Picard; PCP Shira Goldberg-Katz. Contact: Maria de la Cruz, Pieter van der Berg.',
+      ),
+    ).toBe('Referred by [NAME]; PCP [NAME]. Contact: [NAME], [NAME].');
+    expect(
+      tag('Present: Dr. Okafor, Hannah Lindqvist and Tomasz Wróblewski; Family Medicine, Social Work.'),
+    ).toBe('Present: Dr. [NAME], [NAME] and [NAME]; Family Medicine, Social Work.');
     expect(tag('Transported by Mary Ellen Smith. Lic# D1234567.')).toBe(
       'Transported by [NAME]. Lic# [LICENSE].',
     );

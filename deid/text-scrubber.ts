@@ -56,6 +56,11 @@ interface Detector {
   accept?: (m: RegExpExecArray, text: string) => boolean;
   date?: (m: RegExpExecArray) => DateParts | undefined;
   /**
+   * Several spans in one match, as [start, end) offsets within it: the names of a list after its label. (A lookbehind
+   * for the label before each name cost more than every other English detector together.)
+   */
+  parts?: (m: RegExpExecArray) => [number, number][];
+  /**
    * Can match text without any digit (Chinese numerals, e-mail addresses, URLs, hex-letter IPv6), so it runs on
    * digit-free text too. Every other detector's pattern needs a digit and is skipped there (a hot-path saving).
    */
@@ -259,6 +264,12 @@ const EN_CREDENTIALS =
  * Smith Today" is Mary Smith, not a three-word name that a rejected "Today" would lose whole).
  */
 const EN_NOT_FAMILY = `(?!(?:${[...EN_STOP, ...[...EN_NOT_NAME_WORDS].map((w) => w[0].toUpperCase() + w.slice(1))].join('|')})(?![${LATIN}]))`;
+
+/** A name of two or three words after a list's separator: ", Pieter van der Berg", " and Tomasz Wróblewski". */
+const EN_LIST_NAME = new RegExp(
+  `(?:[,;]\\s(?:and\\s)?|\\sand\\s)(${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}${EN_NAME_WORD}){1,2})`,
+  'g',
+);
 
 function isMedicalWord(w: string): boolean {
   return MEDICAL_TERMS.has(w.toLowerCase().replace(/['’]s$/, ''));
@@ -675,6 +686,34 @@ const DETECTORS: Detector[] = [
     },
   },
   {
+    // The second and later names of a list after one label: "Contact: Maria de la Cruz, Pieter van der Berg" (the
+    // first is text.name-context's).
+    rule: 'text.name-list',
+    type: 'name',
+    priority: 47,
+    digitFree: true,
+    // The colon first, the label behind it: twice as fast as scanning for the label's words.
+    re: /:(?<=\b(?:cc|CC|[Cc]ontacts?|[Ee]mergency contacts?|[Ff]amily|[Vv]isitors?|[Pp]resent|[Aa]ttendees|[Pp]articipants|[Cc]are team)\s?:)[^\n]{1,160}/g,
+    parts: (m) => {
+      // The list ends with its sentence: a full stop that does not end a title or an initial (Dr., K.).
+      const stop = /(?<!\b[A-Z][a-z]{0,2})\.(?:\s|$)/.exec(m[0]);
+      const list = stop ? m[0].slice(0, stop.index) : m[0];
+      const parts: [number, number][] = [];
+      for (const n of list.matchAll(EN_LIST_NAME)) {
+        const name = n[1];
+        const words = name.split(/\s+/).filter((w) => /^[A-Z]/.test(w) && !/^[A-Z]\.$/.test(w));
+        if (
+          words.some((w) => EN_STOP.has(w) || EN_NOT_NAME_WORDS.has(w.toLowerCase())) ||
+          words.every(isMedicalWord)
+        )
+          continue;
+        const at = n.index + n[0].length - name.length;
+        parts.push([at, at + name.length]);
+      }
+      return parts;
+    },
+  },
+  {
     rule: 'text.name-zh-context',
     type: 'name',
     priority: 52,
@@ -742,13 +781,13 @@ const DETECTORS: Detector[] = [
     priority: 39,
     lastGroup: true,
     digitFree: true,
-    needs: /lives|living|resid|native|moved|relocated|born in|from/i,
     re: new RegExp(
-      `\\b((?:[Ll]ives|[Ll]iving|[Rr]esides|[Rr]esiding) in|[Rr]esident of|[Nn]ative of|[Mm]oved (?:here )?(?:from|to)|[Rr]elocated (?:from|to)|[Bb]orn in|[Vv]isiting from|[Oo]riginally from|is from|(?:yo|y/o|year-old|years? old)\\s(?:[MF]|male|female|man|woman|boy|girl|gentleman|lady)\\s(?:from|of))\\s((?:(?:St|Ft|Mt)\\. )?[${LATIN_UPPER}][${LATIN_LOWER}'’]+(?:[\\s-][${LATIN_UPPER}][${LATIN_LOWER}'’]+){0,2})`,
+      // The preposition and a capital first, the context behind them: a fifth faster than scanning for the context.
+      `(?:in|of|from|to)\\s(?=[${LATIN_UPPER}])(?<=\\b(?:(?:[Ll]ives|[Ll]iving|[Rr]esides|[Rr]esiding) in|[Rr]esident of|[Nn]ative of|[Mm]oved (?:here )?(?:from|to)|[Rr]elocated (?:from|to)|[Bb]orn in|[Vv]isiting from|[Oo]riginally from|is from|(?:yo|y/o|year-old|years? old)\\s(?:[MF]|male|female|man|woman|boy|girl|gentleman|lady)\\s(?:from|of))\\s)((?:(?:St|Ft|Mt)\\. )?[${LATIN_UPPER}][${LATIN_LOWER}'’]+(?:[\\s-][${LATIN_UPPER}][${LATIN_LOWER}'’]+){0,2})`,
       'g',
     ),
     accept: (m) => {
-      const place = m[2];
+      const place = m[1];
       const first = place.split(/[\s-]/)[0];
       if (
         EN_STOP.has(first) ||
@@ -915,6 +954,7 @@ const DETECTOR_LIST: readonly Detector[] = DETECTORS.map((d) => ({
   needs: d.needs,
   lastGroup: d.lastGroup,
   accept: d.accept,
+  parts: d.parts,
   date: d.date,
   digitFree: d.digitFree,
 }));
@@ -1032,6 +1072,17 @@ function detectorSpans(folded: string): Span[] {
         const g = m[m.length - 1];
         if (!g) continue;
         start = end - g.length;
+      }
+      if (det.parts) {
+        for (const [a, b] of det.parts(m))
+          spans.push({
+            start: m.index + a,
+            end: m.index + b,
+            type: det.type,
+            rule: det.rule,
+            priority: det.priority,
+          });
+        continue;
       }
       let date: DateParts | undefined;
       if (det.date) {
