@@ -152,6 +152,29 @@ describe('scrubText', () => {
     expect(pipeline.precision).toBeGreaterThanOrEqual(0.9);
   });
 
+  it('finds ages over 89 and dates in the forms lab systems and clinicians write them', () => {
+    expect(
+      tag(
+        '99 yr old. 91 yrs old man. Mrs X (98F) seen. Ninety-two year old woman; one hundred and one years old.',
+      ),
+    ).toBe(
+      '[AGE 90+] yr old. [AGE 90+] yrs old man. Mrs X ([AGE 90+]F) seen. [AGE 90+] year old woman; [AGE 90+] years old.',
+    );
+    expect(tag('年龄：九十二岁，92周岁，一百零一岁。')).toBe('年龄：[AGE 90+]，[AGE 90+]，[AGE 90+]。');
+    expect(tag('Collected 05-Mar-2024, resulted 5-MAR-24.')).toBe('Collected [DATE], resulted [DATE].');
+    // Shifted in the same form: day padded as written, month as written, the year's digits as written.
+    const shifted = scrubText('Collected 05-Mar-2024, resulted 5-MAR-24.', {
+      keyService,
+      linkage: 'L1',
+    }).text;
+    expect(shifted).toMatch(/^Collected \d{2}-[A-Z][a-z]{2}-\d{4}, resulted \d{1,2}-[A-Z]{3}-\d{2}\.$/);
+    expect(shifted).not.toContain('Mar-2024');
+    // Temperatures and durations are not ages.
+    expect(tag('T 98F, 99.1F. Smoked 90 pack years. Walked 95 m.')).toBe(
+      'T 98F, 99.1F. Smoked 90 pack years. Walked 95 m.',
+    );
+  });
+
   it('finds phones written without separators and dates written without a year (EN and ZH)', () => {
     const cases: [string, string, string][] = [
       ['Daughter reachable at 5948684022.', '5948684022', 'phone'],

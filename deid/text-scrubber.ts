@@ -505,6 +505,23 @@ const DETECTORS: Detector[] = [
     },
   },
   {
+    // Lab systems write 05-Mar-2024 and 5-MAR-24.
+    rule: 'text.date-dmy-dash',
+    type: 'date',
+    priority: 62,
+    re: new RegExp(`(?<![0-9A-Za-z-])(\\d{1,2})-${MONTH_RE_SRC}-(\\d{4}|\\d{2})(?![0-9A-Za-z]|-\\d)`, 'g'),
+    date: (m) => {
+      const [, ds, mn, ys] = m;
+      const fy = (y: number) => (ys.length === 2 ? pad2(y % 100) : pad4(y));
+      return {
+        y: ys.length === 2 ? (Number(ys) > 40 ? 1900 : 2000) + Number(ys) : Number(ys),
+        m: monthNumber(mn),
+        d: +ds,
+        format: (y, mo, d) => `${widthOf(ds, d)}-${monthText(mn, mo)}-${fy(y)}`,
+      };
+    },
+  },
+  {
     // "6 Nov", "6th of November" with no year: month and day alone still date the patient.
     rule: 'text.date-day-month-name-no-year',
     type: 'date',
@@ -533,7 +550,16 @@ const DETECTORS: Detector[] = [
     rule: 'text.age-over-89',
     type: 'age-over-89',
     priority: 66,
-    re: /(?<![0-9])(?:9\d|1[01]\d)(?:\s?岁|(?=[ -]?(?:years?[ -]old|year-old|yo\b|y\/o|y\.o\.)))/gi,
+    re: /(?<![0-9.])(?:9\d|1[01]\d)(?:\s?周?岁|(?=[ -]?(?:years?[ -]old|year-old|yrs?\.?[ -]old|yo\b|y\/o|y\.o\.)|[MF]\)))/gi,
+  },
+  {
+    // Spelled out: "Ninety-two year old", "one hundred and one years old", 九十二岁, 一百零一岁.
+    rule: 'text.age-over-89-words',
+    type: 'age-over-89',
+    priority: 66,
+    digitFree: true,
+    needs: /ninety|hundred|九十|一百/i,
+    re: /\b(?:ninety(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?|one hundred(?:(?: and)? (?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen))?)(?=[ -]years?[ -]old|[ -]year-old|[ -]years of age)|(?:九十[一二三四五六七八九]?|一百(?:零[一二三四五六七八九]|一?十[一二三四五六七八九]?)?)\s?周?岁/gi,
   },
   {
     rule: 'text.age-over-89-context',
