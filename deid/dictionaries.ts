@@ -192,6 +192,16 @@ export const ZH_COMMON_WORDS = [
   '文化',
   '龙胆',
   '于是',
+  // Field names after 签字, 代理人, 联系人 on forms (签字时间：, 法定代理人关系：, 联系人单位：).
+  '时间',
+  '关系',
+  '方式',
+  '单位',
+  '单号',
+  '宗教',
+  '项目',
+  '金额',
+  '费用',
 ];
 
 /** Surrogate pools (obviously synthetic-but-realistic). */

@@ -355,6 +355,10 @@ describe('scrubText', () => {
     expect(tag('王芳陪同入院。张伟（患者丈夫）代诉病史。请赵磊会诊。由黄勇主治医师行阑尾切除术。')).toBe(
       '[NAME]陪同入院。[NAME]（患者丈夫）代诉病史。请[NAME]会诊。由[NAME]主治医师行阑尾切除术。',
     );
+    // Consent forms: who signed, for whom, before whom.
+    expect(tag('患者本人签字：张三丰。代签人：李四（患者之子）。见证人：王五。')).toBe(
+      '患者本人签字：[NAME]。代签人：[NAME]（患者之子）。见证人：[NAME]。',
+    );
   });
 
   it('removes every identifier of a discharge summary written the way US notes are written', () => {
@@ -426,6 +430,7 @@ describe('scrubText', () => {
       '患者宁可不做手术。患者文化程度初中。患者龙胆泻肝汤口服。患者左下肢无力。',
       '家族史：父亲高血压，母亲糖尿病，弟弟白血病，姐姐白内障，哥哥高钾。患者房颤，患者高龄。母亲服何首乌、甘草。',
       '父亲已故，母亲健在，配偶体健。邻居发现患者倒地。同事送入院。朋友陪同。亲属同意手术。',
+      '签字时间：2024年。法定代理人关系：父女。联系人单位：无。见证人签字：患者签字确认。家属签字同意。签字后生效。',
       '请康复科会诊。管床医生查房。主治医师查房，医师查体。申请医师：处方医师、开方医生签字。',
       'Jones fracture of the fifth metatarsal; positive Murphy sign; Frank Starling mechanism; Dandy Walker malformation.',
       'Ambulates with a walker. Discussed with Cardiology. Spoke with Pharmacy.',

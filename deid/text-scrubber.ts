@@ -195,7 +195,7 @@ const ZH_NAME_END =
 const ZH_RELATIONS =
   '配偶|母亲|父亲|丈夫|妻子|儿子|女儿|哥哥|姐姐|弟弟|妹妹|爷爷|奶奶|外公|外婆|祖父|祖母|孙子|孙女|侄子|侄女|外甥|儿媳|女婿|老伴|爱人|朋友|同事|邻居|同学|亲属|监护人|代理人|委托人|陪护|护工|保姆';
 /** Words after which a Chinese name follows: the patient, relatives, clinicians, signatures. */
-const ZH_NAME_CONTEXT = `患者|病人|患儿|姓名|病患|家属|联系人|${ZH_RELATIONS}|[之其](?:子|女|妻|夫|父|母)|主治医师|主治医生|经治医师|住院医师|主任医师|副主任医师|医师|医生|护士|签名|记录者|记录人|报告医师|审核医师|申请医师|检查医师|会诊医师|报告人|审核人`;
+const ZH_NAME_CONTEXT = `患者|病人|患儿|姓名|病患|家属|联系人|签字|代签人|见证人|授权人|被授权人|法定代理人|经办人|陪同人|${ZH_RELATIONS}|[之其](?:子|女|妻|夫|父|母)|主治医师|主治医生|经治医师|住院医师|主任医师|副主任医师|医师|医生|护士|签名|记录者|记录人|报告医师|审核医师|申请医师|检查医师|会诊医师|报告人|审核人`;
 
 /**
  * The characters an alternation of words can start with, as a character class body: a lookahead on it before the
@@ -767,7 +767,7 @@ const DETECTORS: Detector[] = [
     priority: 51,
     needs: /陪同|代诉|代述|签字|[（(]/u,
     re: new RegExp(
-      `${zhSurnameAlt}${zhGiven}(?=陪同|代诉|代述|签字|[（(](?:系)?(?:患者|病人)?之?(?:${ZH_RELATIONS})[）)])`,
+      `${zhSurnameAlt}${zhGiven}(?=陪同|代诉|代述|签字|[（(](?:系)?(?:患者|病人)?(?:之?(?:${ZH_RELATIONS})|之[子女妻夫父母])[）)])`,
       'gu',
     ),
     accept: (m) => readsAsZhName(m[0]),
