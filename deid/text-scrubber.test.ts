@@ -152,6 +152,26 @@ describe('scrubText', () => {
     expect(pipeline.precision).toBeGreaterThanOrEqual(0.9);
   });
 
+  it('removes the record numbers of claims, cases, orders, prescriptions and hospital systems', () => {
+    expect(
+      tag(
+        'Claim #: CLM-2024-889123. Case no. 24-CV-1123. Order #45512398. Rx #: 7712345. Prescription number 8812345. ' +
+          'Encounter #: E2024-55123. Chart #12345678. FIN 123456789. CSN 9988776655. HAR: 4455667788.',
+      ),
+    ).toBe(
+      'Claim #: [MRN]. Case no. [MRN]. Order #[MRN]. Rx #: [MRN]. Prescription number [MRN]. ' +
+        'Encounter #: [MRN]. Chart #[MRN]. FIN [MRN]. CSN [MRN]. HAR: [MRN].',
+    );
+    // A word, not a label: the number after it stays.
+    expect(tag('In order 2 of 3 doses; a fin 12 mm; case 3 of the series.')).toBe(
+      'In order 2 of 3 doses; a fin 12 mm; case 3 of the series.',
+    );
+    // A label inside a word is none (a drug label's chemical name).
+    expect(tag('1-methyl-7-oxo-1H-pyrazolo[4,3-d]pyrimidin-5-yl)-4-ethoxyphenyl')).toBe(
+      '1-methyl-7-oxo-1H-pyrazolo[4,3-d]pyrimidin-5-yl)-4-ethoxyphenyl',
+    );
+  });
+
   it('finds ages over 89 and dates in the forms lab systems and clinicians write them', () => {
     expect(
       tag(

@@ -576,8 +576,28 @@ const DETECTORS: Detector[] = [
     priority: 72,
     lastGroup: true,
     needs:
-      /MRN|MR#|record|patient id|pt id|encounter|visit|accession|病历|病案|住院号|门诊号|就诊|登记号|检查号|影像号|报告号|申请单号|标本号|ID/i,
-    re: /(MRN|MR#|Med(?:ical)?\.? ?Rec(?:ord)?\.?(?: No\.?| Number| #)?|Patient ID|Pt\.? ID|Encounter (?:ID|No\.?)|Visit (?:ID|No\.?)|Accession(?: No\.?| #| Number)?|病历号|病案号|住院号|门诊号|就诊号|就诊卡号|登记号|检查号|影像号|报告号|申请单号|标本号|ID号|ID)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+      /MRN|MR#|record|patient id|pt id|encounter|visit|accession|claim|case|order|rx|prescription|chart|requisition|episode|admission|billing|invoice|referral|病历|病案|住院号|门诊号|就诊|登记号|检查号|影像号|报告号|申请单号|标本号|ID/i,
+    // A label starts a word: "ID" inside "pyrimidin-5-yl" is none.
+    re: /(?<![A-Za-z])(MRN|MR#|Med(?:ical)?\.? ?Rec(?:ord)?\.?(?: No\.?| Number| #)?|Patient ID|Pt\.? ID|Encounter (?:ID|No\.?|#|Number)|Visit (?:ID|No\.?|#|Number)|Accession(?: No\.?| #| Number)?|(?:Claim|Case|Order|Rx|Prescription|Chart|Requisition|Episode|Admission|Billing|Invoice|Referral) ?(?:ID|No\.?|#|Number)|病历号|病案号|住院号|门诊号|就诊号|就诊卡号|登记号|检查号|影像号|报告号|申请单号|标本号|ID号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}-?[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+  },
+  {
+    // A bare ID label, glued to a capital prefix as systems write it (PATID1234, RFID12345) but not inside a word
+    // (uuid:…, pyrimidin-5-yl): case-sensitive, so that a lowercase letter before it can be told apart.
+    rule: 'text.id-context',
+    type: 'mrn',
+    priority: 72,
+    lastGroup: true,
+    needs: /id/i,
+    re: /((?<![a-z])(?:ID|Id)|(?<![A-Za-z])id)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/g,
+  },
+  {
+    // Hospital systems' own record numbers, in capitals only (fin and har are words): Cerner's FIN, Epic's CSN and HAR.
+    rule: 'text.record-number-acronym',
+    type: 'mrn',
+    priority: 72,
+    lastGroup: true,
+    needs: /FIN|CSN|HAR|EID/,
+    re: /\b(FIN|CSN|HAR|EID)\b\s*[:#]?\s*([A-Za-z]{0,4}-?[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/g,
   },
   {
     rule: 'text.account-context',
