@@ -350,35 +350,43 @@ describe('scrubText', () => {
   });
 
   it('removes names of relatives, friends and colleagues however a note introduces them (EN and ZH)', () => {
-    // A given and a family name from the dictionaries is a person even when the family name is also an eponym.
-    expect(tag('Seen today with John Smith present at bedside.')).toBe(
-      'Seen today with [NAME] present at bedside.',
-    );
-    expect(tag("Patient's neighbor Alice Walker found her on the floor.")).toBe(
-      "Patient's neighbor [NAME] found her on the floor.",
-    );
-    expect(tag('Frank Jones drove her in; Mary Murphy, her sister, stayed.')).toBe(
-      '[NAME] drove her in; [NAME], her sister, stayed.',
-    );
-    expect(tag('Her friend Paul Nelson brought her in. Case discussed with Johnson, attending.')).toBe(
-      'Her friend [NAME] brought her in. Case discussed with [NAME], attending.',
-    );
-    // A field holds a name even when no dictionary knows it; a known surname that is also a word stays in it.
-    expect(tag('Emergency contact: Zelda Fitzgerald (daughter). Mother: Zelda. Patient: Zelda English')).toBe(
-      'Emergency contact: [NAME] (daughter). Mother: [NAME]. Patient: [NAME]',
-    );
-    // A name after its context word ends where the next word starts: 陪同, 签字 are not part of it.
-    expect(tag('患者由其女儿李娜陪同就诊。家属刘洋签字同意手术。朋友杨帆送入急诊。')).toBe(
-      '患者由其女儿[NAME]陪同就诊。家属[NAME]签字同意手术。朋友[NAME]送入急诊。',
-    );
-    // And without a context word before it: a role after it, a title after it, a consultation asked of it.
-    expect(tag('王芳陪同入院。张伟（患者丈夫）代诉病史。请赵磊会诊。由黄勇主治医师行阑尾切除术。')).toBe(
-      '[NAME]陪同入院。[NAME]（患者丈夫）代诉病史。请[NAME]会诊。由[NAME]主治医师行阑尾切除术。',
-    );
-    // Consent forms: who signed, for whom, before whom.
-    expect(tag('患者本人签字：张三丰。代签人：李四（患者之子）。见证人：王五。')).toBe(
-      '患者本人签字：[NAME]。代签人：[NAME]（患者之子）。见证人：[NAME]。',
-    );
+    const cases: [string, string][] = [
+      // A given and a family name from the dictionaries is a person even when the family name is also an eponym.
+      ['Seen today with John Smith present at bedside.', 'Seen today with [NAME] present at bedside.'],
+      [
+        "Patient's neighbor Alice Walker found her on the floor.",
+        "Patient's neighbor [NAME] found her on the floor.",
+      ],
+      [
+        'Frank Jones drove her in; Mary Murphy, her sister, stayed.',
+        '[NAME] drove her in; [NAME], her sister, stayed.',
+      ],
+      [
+        'Her friend Paul Nelson brought her in. Case discussed with Johnson, attending.',
+        'Her friend [NAME] brought her in. Case discussed with [NAME], attending.',
+      ],
+      // A field holds a name even when no dictionary knows it; a known surname that is also a word stays in it.
+      [
+        'Emergency contact: Zelda Fitzgerald (daughter). Mother: Zelda. Patient: Zelda English',
+        'Emergency contact: [NAME] (daughter). Mother: [NAME]. Patient: [NAME]',
+      ],
+      // A name after its context word ends where the next word starts: 陪同, 签字 are not part of it.
+      [
+        '患者由其女儿李娜陪同就诊。家属刘洋签字同意手术。朋友杨帆送入急诊。',
+        '患者由其女儿[NAME]陪同就诊。家属[NAME]签字同意手术。朋友[NAME]送入急诊。',
+      ],
+      // And without a context word before it: a role after it, a title after it, a consultation asked of it.
+      [
+        '王芳陪同入院。张伟（患者丈夫）代诉病史。请赵磊会诊。由黄勇主治医师行阑尾切除术。',
+        '[NAME]陪同入院。[NAME]（患者丈夫）代诉病史。请[NAME]会诊。由[NAME]主治医师行阑尾切除术。',
+      ],
+      // Consent forms: who signed, for whom, before whom.
+      [
+        '患者本人签字：张三丰。代签人：李四（患者之子）。见证人：王五。',
+        '患者本人签字：[NAME]。代签人：[NAME]（患者之子）。见证人：[NAME]。',
+      ],
+    ];
+    for (const [input, output] of cases) expect(tag(input)).toBe(output);
   });
 
   it('removes every identifier of a discharge summary written the way US notes are written', () => {
