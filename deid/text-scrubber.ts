@@ -271,6 +271,83 @@ const EN_LIST_NAME = new RegExp(
   'g',
 );
 
+/**
+ * Words after which an English name follows (a label, a relative, a role), lowercase; `Name:` and `cc:` need their colon.
+ * Compiled by byFirstLetter: one alternation per first letter, since an alternation of 60 phrases was the costliest
+ * pattern of the scrubber (a test of every phrase at every word).
+ */
+const EN_NAME_CONTEXT = byFirstLetter([
+  'patient',
+  'pt\\.?',
+  'name',
+  'seen by',
+  'referred by',
+  'signed by',
+  'signed(?=:)',
+  'co-?signed by',
+  'examined by',
+  'dictated by',
+  'authenticated by',
+  'verified by',
+  'transcribed by',
+  'transported by',
+  'accompanied by',
+  'brought in by',
+  'discussed with',
+  'spoke with',
+  'attending',
+  'physician',
+  'nurse',
+  'surgeon',
+  'provider',
+  'contact',
+  'emergency contact',
+  'spouse',
+  'mother',
+  'father',
+  'wife',
+  'husband',
+  'daughter',
+  'son',
+  'sister',
+  'brother',
+  'guardian',
+  'neighbou?r',
+  'friend',
+  'caregiver',
+  'roommate',
+  'partner',
+  'boyfriend',
+  'girlfriend',
+  'aunt',
+  'uncle',
+  'niece',
+  'nephew',
+  'cousin',
+  'grand(?:son|daughter|mother|father)',
+  'step(?:son|daughter)',
+  'case manager',
+  'social worker',
+  'interpreter',
+  'chaplain',
+  'coworker',
+  'colleague',
+  'landlord',
+  'aide',
+  'home aide',
+  'health care proxy',
+  'cc(?=:)',
+]).concat('|HCP|POA|PCP|CC(?=:)');
+
+/** Phrases (lowercase, regex source) as one alternation per first letter, that letter in either case. */
+function byFirstLetter(phrases: string[]): string {
+  const groups = new Map<string, string[]>();
+  for (const p of phrases) groups.set(p[0], [...(groups.get(p[0]) ?? []), p.slice(1)]);
+  return [...groups]
+    .map(([c, rests]) => `[${c.toUpperCase()}${c}](?:${rests.sort((a, b) => b.length - a.length).join('|')})`)
+    .join('|');
+}
+
 function isMedicalWord(w: string): boolean {
   return MEDICAL_TERMS.has(w.toLowerCase().replace(/['’]s$/, ''));
 }
@@ -577,18 +654,18 @@ const DETECTORS: Detector[] = [
     lastGroup: true,
     needs:
       /MRN|MR#|record|patient id|pt id|encounter|visit|accession|claim|case|order|rx|prescription|chart|requisition|episode|admission|billing|invoice|referral|病历|病案|住院号|门诊号|就诊|登记号|检查号|影像号|报告号|申请单号|标本号|ID/i,
-    // A label starts a word: "ID" inside "pyrimidin-5-yl" is none.
-    re: /(?<![A-Za-z])(MRN|MR#|Med(?:ical)?\.? ?Rec(?:ord)?\.?(?: No\.?| Number| #)?|Patient ID|Pt\.? ID|Encounter (?:ID|No\.?|#|Number)|Visit (?:ID|No\.?|#|Number)|Accession(?: No\.?| #| Number)?|(?:Claim|Case|Order|Rx|Prescription|Chart|Requisition|Episode|Admission|Billing|Invoice|Referral) ?(?:ID|No\.?|#|Number)|病历号|病案号|住院号|门诊号|就诊号|就诊卡号|登记号|检查号|影像号|报告号|申请单号|标本号|ID号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}-?[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+    // An English label starts a word (\b inside the group: a lookbehind before every position cost a fifth more).
+    re: /(\b(?:MRN|MR#|Med(?:ical)?\.? ?Rec(?:ord)?\.?(?: No\.?| Number| #)?|Patient ID|Pt\.? ID|Encounter (?:ID|No\.?|#|Number)|Visit (?:ID|No\.?|#|Number)|Accession(?: No\.?| #| Number)?|(?:Claim|Case|Order|Rx|Prescription|Chart|Requisition|Episode|Admission|Billing|Invoice|Referral) ?(?:ID|No\.?|#|Number))|病历号|病案号|住院号|门诊号|就诊号|就诊卡号|登记号|检查号|影像号|报告号|申请单号|标本号|ID号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}-?[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
   },
   {
-    // A bare ID label, glued to a capital prefix as systems write it (PATID1234, RFID12345) but not inside a word
+    // A bare ID label, glued to a capital prefix as systems write it (PATID1234, PACCT110) but not inside a word
     // (uuid:…, pyrimidin-5-yl): case-sensitive, so that a lowercase letter before it can be told apart.
     rule: 'text.id-context',
     type: 'mrn',
     priority: 72,
     lastGroup: true,
-    needs: /id/i,
-    re: /((?<![a-z])(?:ID|Id)|(?<![A-Za-z])id)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/g,
+    needs: /id|ACCT/i,
+    re: /((?<![a-z])(?:ID|Id|ACCT)|(?<![A-Za-z])id)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/g,
   },
   {
     // Hospital systems' own record numbers, in capitals only (fin and har are words): Cerner's FIN, Epic's CSN and HAR.
@@ -605,7 +682,7 @@ const DETECTORS: Detector[] = [
     priority: 72,
     lastGroup: true,
     needs: /acc|policy|member|insurance|medicare|beneficiary|MBI|HICN|账号|卡号|保险|医保|社保/i,
-    re: /(Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member ID|Medicare (?:Beneficiary )?(?:ID|Identifier|Number|No\.?|#)|Beneficiary (?:ID|Identifier|Number|No\.?)|MBI|HICN|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID|医保号|医保卡号|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+    re: /(\b(?:Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member ID|Medicare (?:Beneficiary )?(?:ID|Identifier|Number|No\.?|#)|Beneficiary (?:ID|Identifier|Number|No\.?)|MBI|HICN|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID)|医保号|医保卡号|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
   },
   {
     // A Medicare Beneficiary Identifier by its shape (CMS: 11 characters, letters without S, L, O, I, B, Z).
@@ -664,7 +741,7 @@ const DETECTORS: Detector[] = [
     priority: 48,
     lastGroup: true,
     re: new RegExp(
-      `\\b((?:[Pp]atient|[Pp]t\\.?|[Nn]ame|[Ss]een by|[Rr]eferred by|[Ss]igned by|[Ee]xamined by|[Dd]ictated by|[Aa]ttending|[Pp]hysician|[Nn]urse|[Ss]urgeon|[Pp]rovider|[Cc]ontact|[Ss]pouse|[Mm]other|[Ff]ather|[Ww]ife|[Hh]usband|[Dd]aughter|[Ss]on|[Ss]ister|[Bb]rother|[Gg]uardian|[Ee]mergency contact|[Nn]eighbou?r|[Ff]riend|[Cc]aregiver|[Rr]oommate|[Pp]artner|[Bb]oyfriend|[Gg]irlfriend|[Aa]unt|[Uu]ncle|[Nn]iece|[Nn]ephew|[Cc]ousin|[Gg]rand(?:son|daughter|mother|father)|[Ss]tep(?:son|daughter)|[Cc]ase manager|[Ss]ocial worker|[Ii]nterpreter|[Cc]haplain|[Cc]oworker|[Cc]olleague|[Ll]andlord|[Aa]ccompanied by|[Bb]rought in by|[Dd]iscussed with|[Ss]poke with|[Ss]igned(?=:)|[Cc]o-?signed by|[Aa]uthenticated by|[Vv]erified by|[Tt]ranscribed by|(?:cc|CC)(?=:)|(?:[Hh]ome )?[Aa]ide|HCP|[Hh]ealth care proxy|POA|[Tt]ransported by|PCP)(?:'s)?(?: [Nn]ame)?(\\s?:\\s?|,\\s|\\s\\(|\\s))(${EN_NAME})`,
+      `\\b((?:${EN_NAME_CONTEXT})(?:'s)?(?: [Nn]ame)?(\\s?:\\s?|,\\s|\\s\\(|\\s))(${EN_NAME})`,
       'g',
     ),
     accept: (m, text) => {
