@@ -192,6 +192,11 @@ export const ZH_COMMON_WORDS = [
   '文化',
   '龙胆',
   '于是',
+  // Sentence openings that read like a name and a clause (常见因素, 成人男性, 单身男，, 马上入院).
+  '常见',
+  '成人',
+  '单身',
+  '马上',
   // Field names after 签字, 代理人, 联系人 on forms (签字时间：, 法定代理人关系：, 联系人单位：).
   '时间',
   '关系',

@@ -380,6 +380,11 @@ describe('scrubText', () => {
         '王芳陪同入院。张伟（患者丈夫）代诉病史。请赵磊会诊。由黄勇主治医师行阑尾切除术。',
         '[NAME]陪同入院。[NAME]（患者丈夫）代诉病史。请[NAME]会诊。由[NAME]主治医师行阑尾切除术。',
       ],
+      // No context word at all: a sentence that opens with the name and goes on as sentences about a person do.
+      [
+        '王芳今日复查，血压平稳。张伟因头痛就诊。李娜，女，35岁。陈静自诉乏力。',
+        '[NAME]今日复查，血压平稳。[NAME]因头痛就诊。[NAME]，女，35岁。[NAME]自诉乏力。',
+      ],
       // Consent forms: who signed, for whom, before whom.
       [
         '患者本人签字：张三丰。代签人：李四（患者之子）。见证人：王五。',
@@ -459,6 +464,8 @@ describe('scrubText', () => {
       '家族史：父亲高血压，母亲糖尿病，弟弟白血病，姐姐白内障，哥哥高钾。患者房颤，患者高龄。母亲服何首乌、甘草。',
       '父亲已故，母亲健在，配偶体健。邻居发现患者倒地。同事送入院。朋友陪同。亲属同意手术。',
       '签字时间：2024年。法定代理人关系：父女。联系人单位：无。见证人签字：患者签字确认。家属签字同意。签字后生效。',
+      '患者丁卡因过敏。罗哌卡因局部浸润。' +
+        '常见因素为吸烟。成人男性，剂量加倍。高热因感染所致。石膏因潮湿更换。明显因劳累加重。单身男，独居。',
       '请康复科会诊。管床医生查房。主治医师查房，医师查体。申请医师：处方医师、开方医生签字。',
       'Jones fracture of the fifth metatarsal; positive Murphy sign; Frank Starling mechanism; Dandy Walker malformation.',
       'Ambulates with a walker. Discussed with Cardiology. Spoke with Pharmacy.',

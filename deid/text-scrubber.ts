@@ -187,10 +187,11 @@ const ZH_NAME_STOP =
 const zhGiven = `[\\p{Script=Han}](?:(?![${ZH_NAME_STOP}])[\\p{Script=Han}])?`;
 /**
  * What follows a name that a context word introduces: punctuation or a symbol (an HL7 field's |), a space, the end, or
- * the words that start the next clause (患者王明因头痛, 患者王小明，男). Without it, 患者全身乏力 read as the name 全身乏, taking the medicine after it.
+ * the words that start the next clause (患者王明因头痛, 患者王小明，男; not the 因 of 罗哌卡因, 丁卡因, 咖啡因).
+ * Without it, 患者全身乏力 read as the name 全身乏, taking the medicine after it.
  */
 const ZH_NAME_END =
-  '(?=[\\s\\p{P}\\p{S}]|$|因|于|自|诉|述|主因|主诉|男|女|今|昨|入院|来院|来我院|就诊|陪同|代诉|代述|签字|签名|送|之)';
+  '(?=[\\s\\p{P}\\p{S}]|$|(?<![卡啡])因|于|自|诉|述|主因|主诉|男|女|今|昨|入院|来院|来我院|就诊|陪同|代诉|代述|签字|签名|送|之)';
 /** Relatives and others close to a patient, as a context word before a name and as a role after it (张伟（患者丈夫）). */
 const ZH_RELATIONS =
   '配偶|母亲|父亲|丈夫|妻子|儿子|女儿|哥哥|姐姐|弟弟|妹妹|爷爷|奶奶|外公|外婆|祖父|祖母|孙子|孙女|侄子|侄女|外甥|儿媳|女婿|老伴|爱人|朋友|同事|邻居|同学|亲属|监护人|代理人|委托人|陪护|护工|保姆';
@@ -213,6 +214,8 @@ function firstCharsOf(alternation: string): string {
 /** Professional titles after a name (黄勇主治医师, 陈静主任); the longer ones first. */
 const ZH_TITLES =
   '先生|女士|小姐|副主任医师|主任医师|主治医师|主治医生|住院医师|主管护师|护士长|医生|大夫|医师|护师|护士|副主任|主任|院长|教授|老师|阿姨|师傅';
+
+const ZH_TITLE_AT_END = new RegExp(`(?:${ZH_TITLES})$`, 'u');
 
 /**
  * Whether a Chinese name candidate (a surname and up to two characters) reads as a name: not a disease or drug that
@@ -868,6 +871,20 @@ const DETECTORS: Detector[] = [
       'gu',
     ),
     accept: (m) => readsAsZhName(m[0]),
+  },
+  {
+    // No context word at all: a sentence opens with the name and goes on as sentences about a person do (王芳今日复查,
+    // 张伟因头痛就诊, 李娜，女，35岁). Only these continuations: a sentence may open with a disease or a common word.
+    rule: 'text.name-zh-sentence',
+    type: 'name',
+    priority: 50,
+    needs: HAN_CHAR,
+    re: new RegExp(
+      `(?<=^|[。！？；;\\n]\\s*)${zhSurnameAlt}${zhGiven}(?=今日|今晨|昨日|昨晚|(?<![卡啡])因|自诉|主诉|诉|于\\d|于(?:今|昨|当|次)日|[，,](?:男|女)[，,性]|(?:男|女)[，,、]|现年)`,
+      'gu',
+    ),
+    // 张先生诉头痛: the title stays, text.name-zh-honorific takes the surname.
+    accept: (m) => readsAsZhName(m[0]) && !ZH_TITLE_AT_END.test(m[0]),
   },
   {
     // A colleague asked to consult: 请赵磊会诊 (请康复科会诊 asks a department).
