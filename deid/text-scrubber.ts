@@ -275,7 +275,8 @@ const EN_LIST_NAME = new RegExp(
 );
 
 /**
- * Words after which an English name follows (a label, a relative, a role), lowercase; `Name:` and `cc:` need their colon.
+ * Words after which an English name follows (a label, a relative, a role), lowercase; `signed` and `cc` only before a
+ * colon (`signed by` and `5 cc` are others).
  * Compiled by byFirstLetter: one alternation per first letter, since an alternation of 60 phrases was the costliest
  * pattern of the scrubber (a test of every phrase at every word).
  */
