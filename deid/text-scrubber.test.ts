@@ -117,6 +117,17 @@ describe('scrubText', () => {
       mode: 'tag',
     });
     expect(r.text).toBe('Seen: [NAME], ref [MRN]');
+    // A national ID among them reads as one after scrubbing, in either country's form.
+    const ids = [
+      { type: 'identifier', value: '123-45-6789' },
+      { type: 'identifier', value: '11010519491231002X' },
+    ];
+    const surrogates = scrubText('SSN 123-45-6789. 身份证号：11010519491231002X', {
+      keyService,
+      linkage: 'L1',
+      identifiers: ids,
+    }).text;
+    expect(surrogates).toMatch(/^SSN \*\*\*-\*\*-\d{4}\. 身份证号：\d{6}\*{8}\d{4}$/);
   });
 
   it('leaves eponymous diseases and drug names alone (false-positive rate over medical text)', () => {

@@ -10,7 +10,14 @@ import {
   ZH_MEDICAL_TERMS,
   ZH_SURNAMES,
 } from './dictionaries';
-import { foldWidth, isLuhnValid, isValidResidentId, isValidYmd, readsAsVin } from './identifiers';
+import {
+  foldWidth,
+  isLuhnValid,
+  isValidResidentId,
+  isValidUsSsn,
+  isValidYmd,
+  readsAsVin,
+} from './identifiers';
 import { addDays, pad2, pad4 } from './dates';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
 import { daysInMonth } from './identifiers';
@@ -1125,7 +1132,9 @@ function ownType(i: OwnIdentifier): PhiType {
       case 'birth-date':
         return 'date';
       default:
-        return 'mrn';
+        // A national ID among the record's identifiers gets a surrogate of its own kind: "SSN ***-**-4821", not
+        // "SSN MRN-FD6GMW2M".
+        return isValidUsSsn(i.value) || isValidResidentId(i.value) ? 'national-id' : 'mrn';
     }
   }
   if (i.includes('@')) return 'email';
