@@ -163,6 +163,13 @@ describe('scrubText', () => {
     expect(pipeline.precision).toBeGreaterThanOrEqual(0.9);
   });
 
+  it('removes Chinese landlines written with brackets, from abroad or after their label, and a card number after NO.', () => {
+    expect(
+      tag('电话：(010)6512-3456，0755-88888888转123，+86 10 6512 3456。座机：65123456。宅电 6512 3456。'),
+    ).toBe('电话：[PHONE]，[PHONE]转123，[PHONE]。座机：[PHONE]。宅电 [PHONE]。');
+    expect(tag('医保卡：NO.1101053201234567。')).toBe('医保卡：NO.[ACCOUNT]。');
+  });
+
   it('removes the record numbers of claims, cases, orders, prescriptions and hospital systems', () => {
     expect(
       tag(

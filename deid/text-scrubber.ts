@@ -414,7 +414,8 @@ const DETECTORS: Detector[] = [
     rule: 'text.cn-landline',
     type: 'phone',
     priority: 75,
-    re: /(?<![0-9A-Za-z])(?:\(0\d{2,3}\)|0\d{2,3}-)\s?\d{7,8}(?:-\d{1,5})?(?![0-9A-Za-z])/g,
+    // (010)6512-3456, 0755-88888888, and from abroad +86 10 6512 3456.
+    re: /(?<![0-9A-Za-z])(?:(?:\(0\d{2,3}\)|0\d{2,3}-)\s?|\+86[ -]?0?\d{2,3}[ -])\d{3,4}[- ]?\d{4}(?:-\d{1,5})?(?![0-9A-Za-z])/g,
   },
   {
     rule: 'text.us-phone',
@@ -435,9 +436,9 @@ const DETECTORS: Detector[] = [
     rule: 'text.phone-context',
     type: 'phone',
     priority: 74,
-    needs: /phone|tel|mobile|cell|fax|pager|contact|call|电话|手机|传真|联系/i,
+    needs: /phone|tel|mobile|cell|fax|pager|contact|call|电话|手机|传真|联系|座机|固话|宅电/i,
     lastGroup: true,
-    re: /(phone|tel\.?|telephone|mobile|cell|fax|pager|contact|call(?: back)?(?: at)?|电话|手机|联系电话|联系方式|传真)\s*(?:no\.?|number|#|号码)?\s*[:：]?\s*(\+?\d[\d ()-]{5,18}\d)(?!\d)/gi,
+    re: /(phone|tel\.?|telephone|mobile|cell|fax|pager|contact|call(?: back)?(?: at)?|电话|手机|联系电话|联系方式|传真|座机|固话|固定电话|宅电)\s*(?:no\.?|number|#|号码)?\s*[:：]?\s*(\+?\(?\d[\d ()-]{5,18}\d)(?!\d)/gi,
   },
   {
     rule: 'text.email',
@@ -693,7 +694,7 @@ const DETECTORS: Detector[] = [
     priority: 72,
     lastGroup: true,
     needs: /acc|policy|member|insurance|medicare|beneficiary|MBI|HICN|账号|卡号|保险|医保|社保/i,
-    re: /(\b(?:Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member ID|Medicare (?:Beneficiary )?(?:ID|Identifier|Number|No\.?|#)|Beneficiary (?:ID|Identifier|Number|No\.?)|MBI|HICN|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID)|医保号|医保卡号|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+    re: /(\b(?:Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member ID|Medicare (?:Beneficiary )?(?:ID|Identifier|Number|No\.?|#)|Beneficiary (?:ID|Identifier|Number|No\.?)|MBI|HICN|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID)|医保号|医保卡号|医保卡|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?(?:No\.?\s?)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
   },
   {
     // A Medicare Beneficiary Identifier by its shape (CMS: 11 characters, letters without S, L, O, I, B, Z).
