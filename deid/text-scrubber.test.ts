@@ -207,6 +207,13 @@ describe('scrubText', () => {
     }).text;
     expect(shifted).toMatch(/^Collected \d{2}-[A-Z][a-z]{2}-\d{4}, resulted \d{1,2}-[A-Z]{3}-\d{2}\.$/);
     expect(shifted).not.toContain('Mar-2024');
+    // Month and day without a year: after the words that make them a date, and 6-Jan as lab systems write it.
+    expect(tag('Seen 1/5; between 1/5 and 1/9; on 12/24. On 6-Jan she fell.')).toBe(
+      'Seen [DATE]; between [DATE] and [DATE]; on [DATE]. On [DATE] she fell.',
+    );
+    expect(tag('Strength 4/5, improved from 3/5 to 4/5; take 1/2 tablet; ratio 1/5.')).toBe(
+      'Strength 4/5, improved from 3/5 to 4/5; take 1/2 tablet; ratio 1/5.',
+    );
     // Temperatures and durations are not ages.
     expect(tag('T 98F, 99.1F. Smoked 90 pack years. Walked 95 m.')).toBe(
       'T 98F, 99.1F. Smoked 90 pack years. Walked 95 m.',

@@ -616,7 +616,7 @@ const DETECTORS: Detector[] = [
     type: 'date',
     priority: 61,
     re: new RegExp(
-      `(?<![0-9A-Za-z.,/-])(\\d{1,2})(st|nd|rd|th)?(\\s{1,3}(?:of\\s{1,3})?)${MONTH_RE_SRC}(\\.?)(?![A-Za-z])`,
+      `(?<![0-9A-Za-z.,/-])(\\d{1,2})(st|nd|rd|th)?(\\s{1,3}(?:of\\s{1,3})?|-)${MONTH_RE_SRC}(\\.?)(?![A-Za-z])`,
       'g',
     ),
     date: (m) => {
@@ -626,6 +626,18 @@ const DETECTORS: Detector[] = [
         d: +ds,
         format: (_y, mo, d) => `${d}${suf ? ordinal(d) : ''}${gap}${monthText(mn, mo)}${dot}`,
       };
+    },
+  },
+  {
+    // A month/day without a year, where the words before it say it is a date ("seen 1/5", "between 1/5 and 1/9"):
+    // alone, 4/5 is as often a muscle grade or a fraction. The digits first, the context behind them.
+    rule: 'text.date-md-context',
+    type: 'date',
+    priority: 59,
+    re: /(?<![\d/.])(\d{1,2})\/(\d{1,2})(?![\d/]|\.\d)(?<=\b(?:[Oo]n|[Ss]ince|[Uu]ntil|[Tt]ill|[Bb]etween|[Tt]hrough|[Tt]hru|[Ss]een|[Dd]ated|[Aa]dmitted|[Dd]ischarged|f\/u|[Rr]eturned|[Ss]tarted|[Ss]topped|[Bb]etween \d{1,2}\/\d{1,2} and)\s\d{1,2}\/\d{1,2})/g,
+    date: (m) => {
+      const [, a, b] = m;
+      return { m: +a, d: +b, format: (_y, mo, d) => `${widthOf(a, mo)}/${widthOf(b, d)}` };
     },
   },
   {
