@@ -214,6 +214,18 @@ describe('scrubText', () => {
     expect(tag('Strength 4/5, improved from 3/5 to 4/5; take 1/2 tablet; ratio 1/5.')).toBe(
       'Strength 4/5, improved from 3/5 to 4/5; take 1/2 tablet; ratio 1/5.',
     );
+    // A range's last day is shifted with its first.
+    expect(tag('Inpatient Jan 5-7, 2024.')).toBe('Inpatient [DATE].');
+    const range = scrubText('Admitted 01/05/2024. Inpatient Jan 5-7, 2024.', {
+      keyService,
+      linkage: 'L1',
+    }).text;
+    const m = /^Admitted (\d{2})\/(\d{2})\/(\d{4})\. Inpatient ([A-Z][a-z]{2}) (\d+)-(\d+), (\d{4})\.$/.exec(
+      range,
+    );
+    expect(m, range).not.toBeNull();
+    const [, , day, year, , first, last, rangeYear] = m!;
+    expect([+first, +last, rangeYear]).toEqual([+day, +day + 2, year]);
     // Temperatures and durations are not ages.
     expect(tag('T 98F, 99.1F. Smoked 90 pack years. Walked 95 m.')).toBe(
       'T 98F, 99.1F. Smoked 90 pack years. Walked 95 m.',

@@ -557,21 +557,30 @@ const DETECTORS: Detector[] = [
     type: 'date',
     priority: 62,
     re: new RegExp(
-      `(?<![A-Za-z])${MONTH_RE_SRC}(\\.?)\\s{1,3}(\\d{1,2})(st|nd|rd|th)?(?:(,?\\s{1,3})(\\d{4}))?(?![0-9A-Za-z])`,
+      // A range's last day (Jan 5-7) belongs to the date: left alone it would name the real day.
+      `(?<![A-Za-z])${MONTH_RE_SRC}(\\.?)\\s{1,3}(\\d{1,2})(st|nd|rd|th)?(?:\\s?[-–]\\s?(\\d{1,2})(?![0-9]))?(?:(,?\\s{1,3})(\\d{4}))?(?![0-9A-Za-z])`,
       'g',
     ),
     // "May 5 mg" is a dose: a day number followed by a unit is not a date.
     accept: (m, text) =>
-      m[6] !== undefined ||
+      m[7] !== undefined ||
       !DOSE_UNIT_AFTER.test(text.slice((m.index ?? 0) + m[0].length, (m.index ?? 0) + m[0].length + 8)),
     date: (m) => {
-      const [, mn, dot, ds, suf, sep, ys] = m;
+      const [, mn, dot, ds, suf, last, sep, ys] = m;
+      // The range keeps its length; past the month's end it names the next month (Jan 30-Feb 1).
+      const span = last === undefined ? 0 : Math.max(0, Math.min(30, +last - +ds));
+      const through = (y: number, mo: number, d: number): string => {
+        if (last === undefined) return '';
+        const end = new Date(Date.UTC(y, mo - 1, d + span));
+        const endMonth = end.getUTCMonth() + 1;
+        return `-${endMonth === mo ? '' : `${monthText(mn, endMonth)} `}${end.getUTCDate()}`;
+      };
       return {
         y: ys ? +ys : undefined,
         m: monthNumber(mn),
         d: +ds,
         format: (y, mo, d) =>
-          `${monthText(mn, mo)}${dot} ${d}${suf ? ordinal(d) : ''}${ys ? `${sep}${y}` : ''}`,
+          `${monthText(mn, mo)}${dot} ${d}${suf ? ordinal(d) : ''}${through(y, mo, d)}${ys ? `${sep}${y}` : ''}`,
       };
     },
   },
