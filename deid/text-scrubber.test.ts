@@ -168,6 +168,9 @@ describe('scrubText', () => {
       tag('电话：(010)6512-3456，0755-88888888转123，+86 10 6512 3456。座机：65123456。宅电 6512 3456。'),
     ).toBe('电话：[PHONE]，[PHONE]转123，[PHONE]。座机：[PHONE]。宅电 [PHONE]。');
     expect(tag('医保卡：NO.1101053201234567。')).toBe('医保卡：NO.[ACCOUNT]。');
+    expect(tag('ref urn:uuid:7f98ae72-0165-2485-8214-1e4c3c2a9b10')).toBe(
+      'ref urn:uuid:7f98ae72-0165-2485-8214-1e4c3c2a9b10',
+    );
   });
 
   it('removes the record numbers of claims, cases, orders, prescriptions and hospital systems', () => {

@@ -415,7 +415,8 @@ const DETECTORS: Detector[] = [
     type: 'phone',
     priority: 75,
     // (010)6512-3456, 0755-88888888, and from abroad +86 10 6512 3456.
-    re: /(?<![0-9A-Za-z])(?:(?:\(0\d{2,3}\)|0\d{2,3}-)\s?|\+86[ -]?0?\d{2,3}[ -])\d{3,4}[- ]?\d{4}(?:-\d{1,5})?(?![0-9A-Za-z])/g,
+    // Not a run of a UUID or a code (…-0165-2485-8214-…): no hyphen on either side.
+    re: /(?<![0-9A-Za-z-])(?:(?:\(0\d{2,3}\)|0\d{2,3}-)\s?|\+86[ -]?0?\d{2,3}[ -])\d{3,4}[- ]?\d{4}(?:-\d{1,5})?(?![0-9A-Za-z]|-[0-9A-Za-z])/g,
   },
   {
     rule: 'text.us-phone',
