@@ -101,6 +101,14 @@ export function readsAsVin(run: string): boolean {
   return /[A-Z]/.test(run) && isValidVin(run);
 }
 
+/**
+ * A Medicare Beneficiary Identifier's shape (CMS: 11 characters, letters without S, L, O, I, B, Z; written with or
+ * without dashes after the 4th and 7th), as regex source. The scrubber's text.us-mbi and the gate's gate.us-mbi both
+ * read it.
+ */
+export const US_MBI_SHAPE =
+  '[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\\d-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\\d-?[AC-HJKMNP-RT-Y]{2}\\d{2}';
+
 /** Luhn (mod 10) over the digits of `value`; separators (space, dash) are ignored. */
 export function isLuhnValid(value: string): boolean {
   const digits = foldWidth(value).replace(/[\s-]/g, '');

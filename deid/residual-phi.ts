@@ -1,6 +1,6 @@
 import type { FhirResource } from '../mappers/types';
 import type { Finding, SourceIdentifier } from './types';
-import { foldWidth, isLuhnValid, isValidResidentId, readsAsVin } from './identifiers';
+import { foldWidth, isLuhnValid, isValidResidentId, readsAsVin, US_MBI_SHAPE } from './identifiers';
 import { FHIR_DATE_RE, addDays, fhirDatePrecision } from './dates';
 import { followedByEponymWord } from './dictionaries';
 import {
@@ -208,7 +208,7 @@ const PATTERNS: { rule: string; re: RegExp; accept?: (m: string, text: string, a
   {
     // A Medicare Beneficiary Identifier by its shape (the scrubber's text.us-mbi).
     rule: 'gate.us-mbi',
-    re: /(?<![0-9A-Za-z])[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y]{2}\d{2}(?![0-9A-Za-z])/g,
+    re: new RegExp(`(?<![0-9A-Za-z])${US_MBI_SHAPE}(?![0-9A-Za-z])`, 'g'),
   },
   {
     rule: 'gate.ipv4',

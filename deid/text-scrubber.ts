@@ -17,6 +17,7 @@ import {
   isValidUsSsn,
   isValidYmd,
   readsAsVin,
+  US_MBI_SHAPE,
 } from './identifiers';
 import { addDays, pad2, pad4 } from './dates';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
@@ -137,6 +138,10 @@ function toZhSmall(n: number): string {
 }
 
 const widthOf = (s: string, n: number) => (s.length >= 2 ? pad2(n) : String(n));
+/** The year a written year stands for: two digits are 1941–2040. */
+const yearOf = (ys: string) => (ys.length === 2 ? (Number(ys) > 40 ? 1900 : 2000) + Number(ys) : Number(ys));
+/** A year written back with as many digits as the original. */
+const yearAs = (ys: string, y: number) => (ys.length === 2 ? pad2(y % 100) : pad4(y));
 
 function validDate(y: number | undefined, m: number, d: number | undefined): boolean {
   if (m < 1 || m > 12) return false;
@@ -263,56 +268,7 @@ const EN_NAME = `(?:${EN_INITIALS})?${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_PA
  * them is a name whether or not a dictionary knows it ("her son Desmond", "referred by Jean-Luc Picard"), unless it is
  * a common word, a condition, a service or a weekday ("referred by Urgent Care").
  */
-const EN_RELATION =
-  /^(?:spouse|mother|father|wife|husband|daughter|son|sister|brother|guardian|neighbou?r|friend|caregiver|roommate|partner|boyfriend|girlfriend|aunt|uncle|niece|nephew|cousin|grand(?:son|daughter|mother|father)|step(?:son|daughter)|(?:home )?aide|HCP|health care proxy|POA|(?:referred|seen|signed|examined|dictated|transported|accompanied|brought in|co-?signed|authenticated|verified|transcribed) by|PCP)(?:'s)?$/i;
-/** Credentials after a clinician's name: "Siobhan McCarthy RN", "Tomasz Wróblewski, PharmD". */
-const EN_CREDENTIALS =
-  'MD|M\\.D\\.|DO|RN|NP|PA-C|PA|PharmD|PhD|DDS|DMD|MSW|LCSW|CNM|CRNA|APRN|FNP|LPN|DPM|DNP';
-
-/**
- * Not a family name: a stop word or a word that names no one, capitalized as it would follow a given name ("Mary
- * Smith Today" is Mary Smith, not a three-word name that a rejected "Today" would lose whole).
- */
-const EN_NOT_FAMILY = `(?!(?:${[...EN_STOP, ...[...EN_NOT_NAME_WORDS].map((w) => w[0].toUpperCase() + w.slice(1))].join('|')})(?![${LATIN}]))`;
-
-/** A name of two or three words after a list's separator: ", Pieter van der Berg", " and Tomasz Wróblewski". */
-const EN_LIST_NAME = new RegExp(
-  `(?:[,;]\\s(?:and\\s)?|\\sand\\s)(${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}${EN_NAME_WORD}){1,2})`,
-  'g',
-);
-
-/**
- * Words after which an English name follows (a label, a relative, a role), lowercase; `signed` and `cc` only before a
- * colon (`signed by` and `5 cc` are others).
- * Compiled by byFirstLetter: one alternation per first letter, since an alternation of 60 phrases was the costliest
- * pattern of the scrubber (a test of every phrase at every word).
- */
-const EN_NAME_CONTEXT = byFirstLetter([
-  'patient',
-  'pt\\.?',
-  'name',
-  'seen by',
-  'referred by',
-  'signed by',
-  'signed(?=:)',
-  'co-?signed by',
-  'examined by',
-  'dictated by',
-  'authenticated by',
-  'verified by',
-  'transcribed by',
-  'transported by',
-  'accompanied by',
-  'brought in by',
-  'discussed with',
-  'spoke with',
-  'attending',
-  'physician',
-  'nurse',
-  'surgeon',
-  'provider',
-  'contact',
-  'emergency contact',
+const EN_RELATION_PHRASES = [
   'spouse',
   'mother',
   'father',
@@ -337,6 +293,65 @@ const EN_NAME_CONTEXT = byFirstLetter([
   'cousin',
   'grand(?:son|daughter|mother|father)',
   'step(?:son|daughter)',
+  'aide',
+  'home aide',
+  'health care proxy',
+  'seen by',
+  'referred by',
+  'signed by',
+  'co-?signed by',
+  'examined by',
+  'dictated by',
+  'authenticated by',
+  'verified by',
+  'transcribed by',
+  'transported by',
+  'accompanied by',
+  'brought in by',
+];
+/** Abbreviations among those contexts, in capitals only (they are words in lower case). */
+const EN_RELATION_ABBREVIATIONS = 'HCP|POA|PCP';
+const EN_RELATION = new RegExp(
+  `^(?:${EN_RELATION_PHRASES.join('|')}|${EN_RELATION_ABBREVIATIONS})(?:'s)?$`,
+  'i',
+);
+/** Credentials after a clinician's name: "Siobhan McCarthy RN", "Tomasz Wróblewski, PharmD". */
+const EN_CREDENTIALS =
+  'MD|M\\.D\\.|DO|RN|NP|PA-C|PA|PharmD|PhD|DDS|DMD|MSW|LCSW|CNM|CRNA|APRN|FNP|LPN|DPM|DNP';
+
+/**
+ * Not a family name: a stop word or a word that names no one, capitalized as it would follow a given name ("Mary
+ * Smith Today" is Mary Smith, not a three-word name that a rejected "Today" would lose whole).
+ */
+const EN_NOT_FAMILY = `(?!(?:${[...EN_STOP, ...[...EN_NOT_NAME_WORDS].map((w) => w[0].toUpperCase() + w.slice(1))].join('|')})(?![${LATIN}]))`;
+
+/** A name of two or three words after a list's separator: ", Pieter van der Berg", " and Tomasz Wróblewski". */
+const EN_LIST_NAME = new RegExp(
+  `(?:[,;]\\s(?:and\\s)?|\\sand\\s)(${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}${EN_NAME_WORD}){1,2})`,
+  'g',
+);
+
+/**
+ * Words after which an English name follows (a label, a relative, a role), lowercase; `signed` and `cc` only before a
+ * colon (`signed by` and `5 cc` are others).
+ * Compiled by byFirstLetter: one alternation per first letter, since an alternation of 60 phrases was the costliest
+ * pattern of the scrubber (a test of every phrase at every word).
+ */
+const EN_NAME_CONTEXT = byFirstLetter([
+  ...EN_RELATION_PHRASES,
+  'patient',
+  'pt\\.?',
+  'name',
+  'signed(?=:)',
+  'discussed with',
+  'spoke with',
+  'attending',
+  'physician',
+  'nurse',
+  'surgeon',
+  'provider',
+  'contact',
+  'emergency contact',
   'case manager',
   'social worker',
   'interpreter',
@@ -344,11 +359,8 @@ const EN_NAME_CONTEXT = byFirstLetter([
   'coworker',
   'colleague',
   'landlord',
-  'aide',
-  'home aide',
-  'health care proxy',
   'cc(?=:)',
-]).concat('|HCP|POA|PCP|CC(?=:)');
+]).concat(`|${EN_RELATION_ABBREVIATIONS}|CC(?=:)`);
 
 /** Phrases (lowercase, regex source) as one alternation per first letter, that letter in either case. */
 function byFirstLetter(phrases: string[]): string {
@@ -357,6 +369,14 @@ function byFirstLetter(phrases: string[]): string {
   return [...groups]
     .map(([c, rests]) => `[${c.toUpperCase()}${c}](?:${rests.sort((a, b) => b.length - a.length).join('|')})`)
     .join('|');
+}
+
+/** Whether the words found where a name stands name someone: none is a stop word or a service, not all are medicine. */
+function readsAsEnName(words: readonly string[]): boolean {
+  return (
+    !words.some((w) => EN_STOP.has(w) || EN_NOT_NAME_WORDS.has(w.toLowerCase())) &&
+    !words.every(isMedicalWord)
+  );
 }
 
 function isMedicalWord(w: string): boolean {
@@ -503,11 +523,11 @@ const DETECTORS: Detector[] = [
     re: /(?<![0-9A-Za-z/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![0-9]|[/.-]\d)/g,
     date: (m) => {
       const [, a, sep, b, ys] = m;
-      const yr = ys.length === 2 ? (Number(ys) > 40 ? 1900 : 2000) + Number(ys) : Number(ys);
+      const yr = yearOf(ys);
       const dayFirst = Number(a) > 12;
       const mo = dayFirst ? +b : +a;
       const d = dayFirst ? +a : +b;
-      const fy = (y: number) => (ys.length === 2 ? pad2(y % 100) : pad4(y));
+      const fy = (y: number) => yearAs(ys, y);
       return {
         y: yr,
         m: mo,
@@ -611,12 +631,11 @@ const DETECTORS: Detector[] = [
     re: new RegExp(`(?<![0-9A-Za-z-])(\\d{1,2})-${MONTH_RE_SRC}-(\\d{4}|\\d{2})(?![0-9A-Za-z]|-\\d)`, 'g'),
     date: (m) => {
       const [, ds, mn, ys] = m;
-      const fy = (y: number) => (ys.length === 2 ? pad2(y % 100) : pad4(y));
       return {
-        y: ys.length === 2 ? (Number(ys) > 40 ? 1900 : 2000) + Number(ys) : Number(ys),
+        y: yearOf(ys),
         m: monthNumber(mn),
         d: +ds,
-        format: (y, mo, d) => `${widthOf(ds, d)}-${monthText(mn, mo)}-${fy(y)}`,
+        format: (y, mo, d) => `${widthOf(ds, d)}-${monthText(mn, mo)}-${yearAs(ys, y)}`,
       };
     },
   },
@@ -723,7 +742,7 @@ const DETECTORS: Detector[] = [
     rule: 'text.us-mbi',
     type: 'account',
     priority: 74,
-    re: /(?<![0-9A-Za-z])[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y]{2}\d{2}(?![0-9A-Za-z])/g,
+    re: new RegExp(`(?<![0-9A-Za-z])${US_MBI_SHAPE}(?![0-9A-Za-z])`, 'g'),
   },
   {
     rule: 'text.device-serial',
@@ -833,14 +852,8 @@ const DETECTORS: Detector[] = [
       `(?<![${LATIN}'’-])(?!(?:By|And|The|With|To|From|Of|For|Per|Signed|Dictated|Seen|Dr|Attending|Nurse|Patient)\\b)(?:${EN_INITIALS}${EN_NAME_WORD}|${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}${EN_NAME_WORD}){1,2})(?=,?\\s(?:${EN_CREDENTIALS})(?![${LATIN}]))`,
       'g',
     ),
-    accept: (m) => {
-      const words = m[0].split(/\s+/).filter((w) => !/^[A-Z]\.$/.test(w));
-      // "Internal Medicine, MD", "Emergency Department RN" name a service.
-      return (
-        !words.some((w) => EN_NOT_NAME_WORDS.has(w.toLowerCase()) || EN_STOP.has(w)) &&
-        !words.every(isMedicalWord)
-      );
-    },
+    // "Internal Medicine, MD", "Emergency Department RN" name a service.
+    accept: (m) => readsAsEnName(m[0].split(/\s+/).filter((w) => !/^[A-Z]\.$/.test(w))),
   },
   {
     // The second and later names of a list after one label: "Contact: Maria de la Cruz, Pieter van der Berg" (the
@@ -858,11 +871,7 @@ const DETECTORS: Detector[] = [
       const parts: [number, number][] = [];
       for (const n of list.matchAll(EN_LIST_NAME)) {
         const name = n[1];
-        const words = name.split(/\s+/).filter((w) => /^[A-Z]/.test(w) && !/^[A-Z]\.$/.test(w));
-        if (
-          words.some((w) => EN_STOP.has(w) || EN_NOT_NAME_WORDS.has(w.toLowerCase())) ||
-          words.every(isMedicalWord)
-        )
+        if (!readsAsEnName(name.split(/\s+/).filter((w) => /^[A-Z]/.test(w) && !/^[A-Z]\.$/.test(w))))
           continue;
         const at = n.index + n[0].length - name.length;
         parts.push([at, at + name.length]);
