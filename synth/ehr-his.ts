@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
 import iconv from 'iconv-lite';
 import {
   hisCsvMappingSchema,
-  hisTables,
+  hisLongTables,
   type HisCsvMapping,
-  type HisTable,
+  type HisLongTable,
 } from '../schemas/his-csv-mapping';
 import { parseAtEdge } from '../platform/config';
 import { TributaryError } from '../platform/errors';
@@ -63,7 +63,7 @@ export function writeHisEhr(
   const zh = regs[0]?.institution.locale === 'zh-CN';
   const rng = new Rng(world.seed, `his:${instId}`);
   const dt = (t: number) => formatPattern(t, off, mapping.dateFormat);
-  const rows: Record<HisTable, { row: Row; person: string; plants: RowPlant[] }[]> = {
+  const rows: Record<HisLongTable, { row: Row; person: string; plants: RowPlant[] }[]> = {
     patients: [],
     visits: [],
     diagnoses: [],
@@ -71,7 +71,7 @@ export function writeHisEhr(
     prescriptions: [],
     notes: [],
   };
-  const fieldsOf = (t: HisTable) => new Set(Object.values(mapping.tables[t].columns));
+  const fieldsOf = (t: HisLongTable) => new Set(Object.values(mapping.tables[t]?.columns ?? {}));
 
   for (const reg of regs) {
     const p = reg.person;
@@ -209,8 +209,10 @@ export function writeHisEhr(
   const breakdown: Record<string, number> = {};
   let total = 0;
   let malformed = 0;
-  for (const table of hisTables) {
+  for (const table of hisLongTables) {
     const tm = mapping.tables[table];
+    // An export without this table: its rows have no file to go to.
+    if (!tm) continue;
     const headers = Object.keys(tm.columns);
     const file = `${instId}/ehr/his/${tm.file}`;
     const lines = [headers.map((h) => csvCell(h, mapping.delimiter)).join(mapping.delimiter)];

@@ -120,6 +120,8 @@ export function registerMap(program: Command): void {
       'after',
       '\nExamples:\n  npx tributary map --format hl7v2 --in ../shared/data/hl7v2 --out /tmp/map-hl7 --institution sh-ruijin-north\n' +
         '  npx tributary map --format his-csv --in data/synth/bj-union-east/ehr/his --out /tmp/map-his --institution bj-union-east\n' +
+        '  npx tributary map --format his-csv --in ../shared/data/cn-ehr/tianchi-diabetes-checkup/d_test_A_20180102.csv --out /tmp/map-tianchi \\\n' +
+        '      --mapping config/his-csv/tianchi-diabetes-checkup.json --institution tianchi-diabetes-checkup\n' +
         '  npx tributary map --format apple-health --in export.xml --out /tmp/map-apple --institution gz-zhongshan-1 --subject-mrn ZY0001\n' +
         '  npx tributary map --format fhir --in bulk-export/ --out /tmp/map-fhir --institution riverside-general\n\n' +
         'Apple Health exports and FHIR NDJSON (a Bulk export) are read in pieces: files of any size, in bounded memory.',
@@ -156,7 +158,13 @@ export function registerMap(program: Command): void {
         let raw: unknown;
         try {
           raw = JSON.parse(readFileSync(file, 'utf8'));
-        } catch {
+        } catch (e) {
+          // An institution outside the registry (a public dataset) has no default mapping: say how to give one.
+          if (!opts.mapping && (e as NodeJS.ErrnoException).code === 'ENOENT')
+            throw new TributaryError(
+              `his-csv: no column mapping for institution ${opts.institution}; pass --mapping <file> or add config/his-csv/${opts.institution}.json`,
+              { code: 'not-found', location: file, nonRetryable: true },
+            );
           throw new TributaryError('his-csv column mapping file cannot be read as JSON', {
             code: 'invalid',
             location: file,

@@ -1,14 +1,16 @@
 /**
  * HIS CSV exports (one file per table: patients, visits, diagnoses, labs, prescriptions, notes) -> Patient,
- * Encounter, Condition, Observation, MedicationRequest, DocumentReference. Headers differ per hospital: the
- * institution's column mapping (config/his-csv/<institution>.json) names them; nothing here knows a header. Files are
- * GBK or UTF-8 per the mapping. One data row is one record; its location is `<file>:line N` (header = line 1).
+ * Encounter, Condition, Observation, MedicationRequest, DocumentReference; a wide check-up table (one visit per row,
+ * one test result per column) -> Patient, Encounter, an age Observation and one Observation per result given.
+ * Headers differ per hospital: the institution's column mapping (config/his-csv/<institution>.json) names them;
+ * nothing here knows a header. Files are GBK or UTF-8 per the mapping. One data row is one record; its location is
+ * `<file>:line N` (header = line 1).
  */
 import { isUtf8 } from 'node:buffer';
 import { parse } from 'csv-parse/sync';
 import iconv from 'iconv-lite';
-import type { HisTable } from '../../schemas/his-csv-mapping';
-import { hisTables } from '../../schemas/his-csv-mapping';
+import type { HisCheckupTableMapping, HisTable } from '../../schemas/his-csv-mapping';
+import { hisLongTables, hisTables } from '../../schemas/his-csv-mapping';
 import { CN_RESIDENT_ID_SYSTEM, SSN_SYSTEM, mrnSystem, patientStableId, stableId } from '../ids';
 import { RecordError, RecordSink } from '../sink';
 import { quantity } from '../tables/index';
@@ -22,6 +24,8 @@ const CN_ID = /^\d{17}[\dXx]$/;
 const US_SSN = /^\d{3}-?\d{2}-?\d{4}$/;
 const CJK_NAME = /^[\u4e00-\u9fff]{2,4}$/;
 const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
+const LOINC = 'http://loinc.org';
+const OBSERVATION_CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
 const SEX: Record<string, string> = {
   男: 'male',
   女: 'female',
@@ -116,12 +120,24 @@ function pad(n: number): string {
 /** Which table a file is: by the header set (robust to renamed files), else by the mapping's file name. */
 function detectTable(mapping: ColumnMapping, header: string[], sourceFile: string): HisTable | undefined {
   const headers = new Set(header);
-  for (const t of hisTables) {
-    const cols = Object.keys(mapping.tables[t].columns);
+  for (const t of hisLongTables) {
+    const tm = mapping.tables[t];
+    if (!tm) continue;
+    const cols = Object.keys(tm.columns);
     if (cols.length === headers.size && cols.every((c) => headers.has(c))) return t;
   }
+  // A wide export leaves out the columns of tests nobody in it had (the Tianchi test file lacks the train file's
+  // glucose): every header must be mapped, with the identifying columns and at least one result among them.
+  const wide = mapping.tables.checkups;
+  if (
+    wide &&
+    header.every((h) => Object.hasOwn(wide.columns, h) || Object.hasOwn(wide.results, h)) &&
+    header.some((h) => Object.hasOwn(wide.results, h)) &&
+    (['mrn', 'checkupDate'] as const).every((f) => header.some((h) => wide.columns[h] === f))
+  )
+    return 'checkups';
   const base = sourceFile.split(/[\\/]/).pop();
-  return hisTables.find((t) => mapping.tables[t].file === base);
+  return hisTables.find((t) => mapping.tables[t]?.file === base);
 }
 
 function decode(bytes: Buffer, mapping: ColumnMapping, sink: RecordSink): string {
@@ -178,9 +194,13 @@ export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
     sink.reject('line 1', 'header does not match any table of the institution column mapping', 'structure');
     return sink.result;
   }
-  const columns = mapping.tables[table].columns;
-  const fieldAt = header.map((h) => columns[h]);
-  const unmappedHeaders = header.filter((h) => !columns[h]).length;
+  const tm = mapping.tables[table];
+  const columns = tm?.columns ?? {};
+  const results = table === 'checkups' ? mapping.tables.checkups?.results : undefined;
+  const fieldAt = header.map((h) => (Object.hasOwn(columns, h) ? columns[h] : undefined));
+  const unmappedHeaders = header.filter(
+    (h) => !Object.hasOwn(columns, h) && !(results && Object.hasOwn(results, h)),
+  ).length;
   if (unmappedHeaders)
     sink.issue(
       'warning',
@@ -188,7 +208,7 @@ export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
       'line 1',
       `${unmappedHeaders} column(s) not in the mapping are ignored`,
     );
-  const mapper = new RowMapper(ctx, mapping, table);
+  const mapper = new RowMapper(ctx, mapping, table, header);
   // Lines as an editor counts them: a record takes one line plus the line breaks quoted inside it (csv-parse's own
   // count takes a quoted CRLF for two). A piece of a larger file (ctx.firstLine) starts its rows at that line.
   const linesOf = (raw: string) => {
@@ -208,29 +228,58 @@ export function mapHisCsv(bytes: Buffer, ctx: MapContext): MapResult {
       continue;
     }
     const row: Row = {};
-    for (let c = 0; c < cells.length; c++) if (fieldAt[c]) row[fieldAt[c]] = cells[c].trim();
+    for (let c = 0; c < cells.length; c++) {
+      const field = fieldAt[c];
+      if (field) row[field] = cells[c].trim();
+    }
     sink.record(where, () => {
       if (cells.some((c) => c.includes('\uFFFD')))
         throw new RecordError(`cell bytes are not valid ${mapping.encoding}`, where, 'value');
-      return mapper.map(row);
+      return mapper.map(row, cells, (field, message) =>
+        sink.issue('warning', 'value', `${where}:${field}`, message),
+      );
     });
   }
   return sink.result;
+}
+
+/** A warning about a record that is still mapped: its field and a value-free reason. */
+type Warn = (field: string, message: string) => void;
+
+/** A result column of a check-up file, where it is and what it holds. */
+interface ResultColumn {
+  at: number;
+  header: string;
+  spec: HisCheckupTableMapping['results'][string];
 }
 
 class RowMapper {
   private readonly dateTime: (cell: string) => number[] | undefined;
   private readonly dateOnly: (cell: string) => number[] | undefined;
   private readonly tz: string;
+  private readonly checkups?: HisCheckupTableMapping;
+  private readonly resultColumns: ResultColumn[] = [];
+  /** The Patient comes from the patients table when the export has one; a check-up row knows only MRN and sex. */
+  private readonly checkupPatients: boolean;
 
   constructor(
     private readonly ctx: MapContext,
     mapping: ColumnMapping,
     private readonly table: HisTable,
+    private readonly header: string[],
   ) {
     this.dateTime = compileDatePattern(mapping.dateFormat);
     this.dateOnly = compileDatePattern(mapping.dateOnlyFormat);
     this.tz = ctx.timezone ?? 'UTC';
+    this.checkupPatients = !mapping.tables.patients;
+    if (table === 'checkups' && mapping.tables.checkups) {
+      const checkups = mapping.tables.checkups;
+      this.checkups = checkups;
+      header.forEach((h, at) => {
+        if (Object.hasOwn(checkups.results, h))
+          this.resultColumns.push({ at, header: h, spec: checkups.results[h] });
+      });
+    }
   }
 
   private required(row: Row, field: string): string {
@@ -243,6 +292,19 @@ class RowMapper {
     const v = this.dateTime(this.required(row, field));
     if (!v) throw new RecordError('date/time does not match the mapping dateFormat', field, 'value');
     return localDateTime(v[0], v[1], v[2], v[3], v[4], v[5], this.tz);
+  }
+
+  /** A date-only cell as a FHIR date; `what` names it in the error. */
+  private day(cell: string, field: string, what: string): string {
+    const d = this.dateOnly(cell);
+    if (!d) throw new RecordError(`${what} does not match the mapping dateOnlyFormat`, field, 'value');
+    return `${d[0]}-${pad(d[1])}-${pad(d[2])}`;
+  }
+
+  /** The header a field is read from, for messages that must point at a column without quoting its cell. */
+  private headerOf(field: string): string {
+    const columns = this.checkups?.columns ?? {};
+    return this.header.find((h) => columns[h] === field) ?? field;
   }
 
   private patientRef(row: Row): Json {
@@ -259,7 +321,7 @@ class RowMapper {
     return stableId(this.ctx.institution, kind, row.mrn ?? '', row.visitId ?? '', ...parts);
   }
 
-  map(row: Row): FhirResource[] {
+  map(row: Row, cells: string[], warn: Warn): FhirResource[] {
     switch (this.table) {
       case 'patients':
         return [this.patient(row)];
@@ -273,6 +335,8 @@ class RowMapper {
         return [this.medicationRequest(row)];
       case 'notes':
         return [this.documentReference(row)];
+      case 'checkups':
+        return this.checkup(row, cells, warn);
     }
   }
 
@@ -330,12 +394,7 @@ class RowMapper {
       if (!g) throw new RecordError('sex is not 男/女/M/F', 'sex', 'value');
       p.gender = g;
     }
-    if (row.birthDate) {
-      const d = this.dateOnly(row.birthDate);
-      if (!d)
-        throw new RecordError('birth date does not match the mapping dateOnlyFormat', 'birthDate', 'value');
-      p.birthDate = `${d[0]}-${pad(d[1])}-${pad(d[2])}`;
-    }
+    if (row.birthDate) p.birthDate = this.day(row.birthDate, 'birthDate', 'birth date');
     if (row.phone) p.telecom = [{ system: 'phone', value: row.phone }];
     if (row.address) p.address = [{ text: row.address }];
     return p;
@@ -398,34 +457,31 @@ class RowMapper {
     return c;
   }
 
-  private observation(row: Row): FhirResource {
-    const local = this.required(row, 'localCode');
+  /** A laboratory Observation of a hospital-coded test, up to its subject; callers add the rest. */
+  private labObservation(
+    row: Row,
+    id: string,
+    test: { local: string; name?: string; loinc?: string },
+  ): FhirResource {
     const coding: Json[] = [];
-    if (row.loinc) coding.push({ system: 'http://loinc.org', code: row.loinc });
+    if (test.loinc) coding.push({ system: LOINC, code: test.loinc });
     coding.push({
       system: `urn:tributary:${this.ctx.institution}:lab-codes`,
-      code: local,
-      ...(row.itemName ? { display: row.itemName } : {}),
+      code: test.local,
+      ...(test.name ? { display: test.name } : {}),
     });
-    const o: FhirResource = {
+    return {
       resourceType: 'Observation',
-      id: this.rowId('Observation', row, local, row.resultTime ?? ''),
+      id,
       status: 'final',
-      category: [
-        {
-          coding: [
-            { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' },
-          ],
-        },
-      ],
-      code: { coding, ...(row.itemName ? { text: row.itemName } : {}) },
+      category: [{ coding: [{ system: OBSERVATION_CATEGORY, code: 'laboratory' }] }],
+      code: { coding, ...(test.name ? { text: test.name } : {}) },
       subject: this.patientRef(row),
     };
-    const enc = this.encounterRef(row);
-    if (enc) o.encounter = enc;
-    if (row.resultTime) o.effectiveDateTime = this.when(row, 'resultTime');
-    const unit = row.unit || undefined;
-    const raw = row.value ?? '';
+  }
+
+  /** A result cell as valueQuantity (numbers, with a comparator such as `<0.5`), else as text. */
+  private labValue(o: FhirResource, raw: string, unit: string | undefined): void {
     const m = /^\s*(<=|>=|<|>)?\s*(-?\d+(?:\.\d+)?)\s*$/.exec(raw);
     if (m) {
       o.valueQuantity = { ...quantity(Number(m[2]), unit), ...(m[1] ? { comparator: m[1] } : {}) };
@@ -434,6 +490,20 @@ class RowMapper {
       o.dataAbsentReason = {
         coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'unknown' }],
       };
+  }
+
+  private observation(row: Row): FhirResource {
+    const local = this.required(row, 'localCode');
+    const o = this.labObservation(row, this.rowId('Observation', row, local, row.resultTime ?? ''), {
+      local,
+      name: row.itemName || undefined,
+      loinc: row.loinc || undefined,
+    });
+    const enc = this.encounterRef(row);
+    if (enc) o.encounter = enc;
+    if (row.resultTime) o.effectiveDateTime = this.when(row, 'resultTime');
+    const unit = row.unit || undefined;
+    this.labValue(o, row.value ?? '', unit);
     if (row.referenceRange) {
       const r = /^\s*(-?\d+(?:\.\d+)?)\s*[-~～]\s*(-?\d+(?:\.\d+)?)\s*$/.exec(row.referenceRange);
       o.referenceRange = [
@@ -537,5 +607,77 @@ class RowMapper {
     const enc = this.encounterRef(row);
     if (enc) d.context = { encounter: [enc] };
     return d;
+  }
+
+  /**
+   * One check-up visit: who (MRN, sex), how old on the day, and every test result given. Age is carried as measured
+   * (ages of 90 and over are top-coded by the de-identifier, not here). Nothing is invented for what the file lacks:
+   * no name, no birth date, no Observation for an empty cell (a test not done).
+   */
+  private checkup(row: Row, cells: string[], warn: Warn): FhirResource[] {
+    const mrn = this.required(row, 'mrn');
+    const date = this.day(this.required(row, 'checkupDate'), 'checkupDate', 'check-up date');
+    let age: number | undefined;
+    if (row.age) {
+      if (!/^\d+(\.\d+)?$/.test(row.age))
+        throw new RecordError('age is not a number of years (0 or more)', 'age', 'value');
+      age = Number(row.age);
+    }
+    const out: FhirResource[] = [];
+    if (this.checkupPatients) {
+      const p = this.patient({ mrn });
+      if (row.sex) {
+        const g = SEX[row.sex];
+        // The row's results are worth more than its sex: keep them and say which cell was not understood.
+        if (!g)
+          warn('sex', `sex in column "${this.headerOf('sex')}" is not 男/女/M/F; gender set to unknown`);
+        p.gender = g ?? 'unknown';
+      }
+      out.push(p);
+    }
+    const encounterId = row.visitId
+      ? stableId(this.ctx.institution, 'Encounter', row.visitId)
+      : this.rowId('Encounter', row, 'checkup', date);
+    const cls = VISIT_CLASS['门诊'];
+    out.push({
+      resourceType: 'Encounter',
+      id: encounterId,
+      ...(row.visitId
+        ? { identifier: [{ system: `urn:tributary:${this.ctx.institution}:visit`, value: row.visitId }] }
+        : {}),
+      status: 'finished',
+      class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: cls[0], display: cls[1] },
+      type: [{ text: this.checkups?.encounterType ?? 'health check-up' }],
+      subject: this.patientRef(row),
+      period: { start: date },
+    });
+    const encounter = { reference: `Encounter/${encounterId}` };
+    if (age !== undefined)
+      out.push({
+        resourceType: 'Observation',
+        // (date, 'age'), not (code, date) as a result's: no local code can give the age Observation's id.
+        id: this.rowId('Observation', row, date, 'age'),
+        status: 'final',
+        category: [{ coding: [{ system: OBSERVATION_CATEGORY, code: 'survey' }] }],
+        code: { coding: [{ system: LOINC, code: '30525-0', display: 'Age' }], text: 'Age' },
+        subject: this.patientRef(row),
+        encounter,
+        effectiveDateTime: date,
+        valueQuantity: quantity(age, 'a'),
+      });
+    for (const { at, header, spec } of this.resultColumns) {
+      const raw = cells[at].trim();
+      if (!raw) continue;
+      const o = this.labObservation(row, this.rowId('Observation', row, spec.code, date), {
+        local: spec.code,
+        name: spec.display ?? header,
+        loinc: spec.loinc,
+      });
+      o.encounter = encounter;
+      o.effectiveDateTime = date;
+      this.labValue(o, raw, spec.unit);
+      out.push(o);
+    }
+    return out;
   }
 }
