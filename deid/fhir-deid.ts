@@ -3,6 +3,7 @@ import { TributaryError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { normalizeIdentifier } from './key-service';
 import type { CompiledPolicy, CompiledRule, NodeType } from './policy';
+import { ageInYears, isAgeCode, isAgeTypedKey, isValueChoiceKey, topCodeAge } from './ages';
 import type { SourceIdentifier, TextFinding } from './types';
 import { FHIR_DATE_RE, ageOn, fhirDatePrecision, shiftFhirDate } from './dates';
 import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
@@ -129,7 +130,7 @@ function staticType(resourceType: string, steps: readonly string[]): NodeType | 
     case 'modifierExtension':
       return 'Extension';
     default:
-      return undefined;
+      return isAgeTypedKey(last) ? 'Age' : undefined;
   }
 }
 
@@ -340,6 +341,10 @@ export class FhirWalker {
       });
     }
     let out: Record<string, unknown> | undefined = into;
+    // An Observation (or a component) coded as the patient's age holds an Age whatever its value[x] type says: its
+    // value is decided as the element valueAge would be, so the policy's Age rule (top-coding) reaches it.
+    const ageValued =
+      resourceType === 'Observation' && (depth === 0 || node.last === 'component') && isAgeCode(obj.code);
     for (const key in obj) {
       if (depth === 0 && key === 'resourceType') continue;
       const value = obj[key];
@@ -349,7 +354,7 @@ export class FhirWalker {
         if (contained.length) (out ??= {})[key] = contained;
         continue;
       }
-      const child = node.child(key);
+      const child = node.child(ageValued && isValueChoiceKey(key) ? 'valueAge' : key);
       const decision = this.matcher.decideAt(resourceType, child, inherited);
       let result: unknown;
       if (Array.isArray(value)) {
@@ -718,16 +723,17 @@ function generalizeValue(
       return typeof value === 'string'
         ? generalizePostal(value, rule.rule.postalCode ?? 'zip3', ctx)
         : undefined;
+    case 'age':
+      return topCodeAge(value, ctx.topAge);
     case 'age-band': {
-      const band = (n: number) =>
-        n > ctx.topAge ? ctx.topAge + 1 : Math.floor(n / ctx.ageBandYears) * ctx.ageBandYears;
-      if (typeof value === 'number') return band(value);
-      if (value && typeof value === 'object' && typeof (value as { value?: unknown }).value === 'number') {
-        const q = value as Record<string, unknown>;
-        const n = q.value as number;
-        return { ...q, value: band(n), ...(n > ctx.topAge ? { comparator: '>=' } : {}) };
-      }
-      return undefined;
+      // Bands are in years whatever unit the age came in (18 months is in the 0-4 band, not the 15-19 one).
+      const years = ageInYears(value);
+      if (years === undefined) return undefined;
+      if (years > ctx.topAge) return topCodeAge(value, ctx.topAge);
+      const band = Math.floor(years / ctx.ageBandYears) * ctx.ageBandYears;
+      if (typeof value === 'number') return band;
+      if (typeof value === 'string') return `${band}-${band + ctx.ageBandYears - 1}`;
+      return { value: band, unit: 'a', system: 'http://unitsofmeasure.org', code: 'a' };
     }
     case 'address': {
       if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;

@@ -382,6 +382,7 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
   const findings = scanResidualPhi(out, identifiers, {
     literals,
     unshiftedDates: e.checkTextDates ? () => unshiftedMonthDays(raw, rctx.offset) : undefined,
+    topAge: e.allowTypes.includes('age-over-89') ? undefined : e.topAge,
   });
   if (findings.length) {
     b.quarantine(

@@ -43,6 +43,7 @@ export const nodeTypes = [
   'Attachment',
   'Annotation',
   'Extension',
+  'Age',
 ] as const;
 export type NodeType = (typeof nodeTypes)[number];
 
@@ -53,7 +54,7 @@ const ruleSchema = z
     path: z.string().min(1),
     method: z.enum(deidMethods),
     /** generalize: what to generalize to. */
-    kind: z.enum(['age-band', 'birth-date', 'address', 'date-year', 'postal-code']).optional(),
+    kind: z.enum(['age', 'age-band', 'birth-date', 'address', 'date-year', 'postal-code']).optional(),
     /** generalize address: keep down to `state` (province) or `city`. */
     level: z.enum(['country', 'state', 'city']).optional(),
     /** generalize address/postal-code: ZIP3 (HIPAA, restricted areas become 000), keep as is, or drop. */
@@ -213,7 +214,7 @@ function compileRule(rule: PolicyRule, index: number, source: string): CompiledR
       source,
       index,
       'kind',
-      'generalize needs kind: age-band, birth-date, address, date-year or postal-code',
+      'generalize needs kind: age, age-band, birth-date, address, date-year or postal-code',
     );
   if (rule.method === 'perturb' && rule.relative === undefined && rule.span === undefined) {
     throw ruleError(source, index, 'relative', 'perturb needs relative or span');

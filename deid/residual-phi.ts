@@ -2,6 +2,7 @@ import type { FhirResource } from '../mappers/types';
 import type { Finding, SourceIdentifier } from './types';
 import { foldWidth, isLuhnValid, isValidResidentId, readsAsVin, US_MBI_SHAPE } from './identifiers';
 import { FHIR_DATE_RE, addDays, fhirDatePrecision } from './dates';
+import { isAgeCode, isAgeOverTop, isAgeTypedKey, isValueChoiceKey } from './ages';
 import { followedByEponymWord } from './dictionaries';
 import {
   identifierMatches,
@@ -594,6 +595,8 @@ interface GateState {
   literals: readonly string[];
   unshifted?: ReadonlySet<string> | (() => ReadonlySet<string>);
   unshiftedSet?: ReadonlySet<string>;
+  /** Ages above it must be top-coded (undefined: the policy keeps ages). */
+  topAge?: number;
   findings: Finding[];
   /**
    * The JSON path: the resource type, then element names and array indices. Formatted only for a finding:
@@ -649,9 +652,21 @@ function visitGate(node: unknown, key: string, depth: number, st: GateState): vo
     scanGateString(text, st);
     st.segs.pop();
   }
+  // An age is a number, which the string scan never sees: an Age element, or the value of an Observation (or a
+  // component) coded as the patient's age.
+  const ageValued =
+    st.topAge !== undefined &&
+    (depth === 0 ? st.segs[0] === 'Observation' : key === 'component') &&
+    isAgeCode(obj.code);
   for (const k in obj) {
     if (k === 'data' && text !== undefined) continue;
     st.segs.push(k);
+    if (
+      st.topAge !== undefined &&
+      (isAgeTypedKey(k) || (ageValued && isValueChoiceKey(k))) &&
+      isAgeOverTop(obj[k], st.topAge)
+    )
+      st.findings.push({ rule: 'gate.age-over-89', path: pathOf(st.segs) });
     visitGate(obj[k], k, depth + 1, st);
     st.segs.pop();
   }
@@ -672,6 +687,8 @@ export function scanResidualPhi(
      * called only when some output string writes a month-day.
      */
     unshiftedDates?: ReadonlySet<string> | (() => ReadonlySet<string>);
+    /** Ages above it are findings unless top-coded (HIPAA: 89); leave out where the policy keeps ages. */
+    topAge?: number;
   } = {},
 ): Finding[] {
   const list: readonly SourceIdentifier[] =
@@ -683,6 +700,7 @@ export function scanResidualPhi(
     ids: compileIdentifiers(list, options.allowTypes),
     literals: options.literals ?? NO_STRINGS,
     unshifted: typeof u === 'function' ? u : u?.size ? u : undefined,
+    topAge: options.topAge,
     findings: [],
     segs: [output.resourceType],
   };
