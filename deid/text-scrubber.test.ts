@@ -259,6 +259,11 @@ describe('scrubText', () => {
       expect(r.findings.map((f) => f.type)).toContain(type);
     }
     // Shifted in their own format, the day mark (日/号) and ordinal kept.
+    // A sentence's full stop after a month is not the abbreviation's dot: a tag keeps it.
+    expect(tag('Seen on 6 Jan. Next visit 12 Feb.')).toBe('Seen on [DATE]. Next visit [DATE].');
+    expect(scrubText('On 6 Jan. she was seen', { keyService, dateOffsetDays: 10 }).text).toBe(
+      'On 16 Jan. she was seen',
+    );
     expect(scrubText('seen Nov 6 and 6 Nov; 3月7号', { keyService, dateOffsetDays: 10 }).text).toBe(
       'seen Nov 16 and 16 Nov; 3月17号',
     );
@@ -269,6 +274,11 @@ describe('scrubText', () => {
       scrubText('入院日期：2024年6月2日。患者于6月2日入院，Jun 2 seen.', { keyService, dateOffsetDays: -141 })
         .text,
     ).toBe('入院日期：2024年1月13日。患者于1月13日入院，Jan 13 seen.');
+    // A two-digit year goes with its day across New Year (24年1月5日 - 20 days is 23年12月16日), not left naming 2024;
+    // a month and its year are shifted as one (a duration, 10年3个月, is not a date).
+    expect(
+      scrubText('于24年1月5日入院，24年3月复查，病史10年3个月', { keyService, dateOffsetDays: -20 }).text,
+    ).toBe('于23年12月16日入院，24年2月复查，病史10年3个月');
     expect(scrubText('Seen Jun 2; admitted 06/02/2024.', { keyService, dateOffsetDays: -141 }).text).toBe(
       'Seen Jan 13; admitted 01/13/2024.',
     );

@@ -544,15 +544,18 @@ const DETECTORS: Detector[] = [
     type: 'date',
     priority: 65,
     needs: /月/,
-    re: /(?:(\d{4})\s?年\s?)?(\d{1,2})\s?月\s?(?:(\d{1,2})\s?([日号]))?/g,
+    // A two-digit year (24年3月5日) goes with its month-day: shifted alone, the day could cross New Year and leave
+    // the year naming the real one. A month and a year are a date's elements too (19年3月行手术); durations are
+    // written 10年3个月, which this does not match.
+    re: /(?:(\d{4}|(?<!\d)\d{2})\s?年\s?)?(\d{1,2})\s?月\s?(?:(\d{1,2})\s?([日号]))?/g,
     accept: (m) => m[1] !== undefined || m[3] !== undefined,
     date: (m) => {
       const [, ys, ms, ds, dayMark] = m;
       return {
-        y: ys ? +ys : undefined,
+        y: ys ? yearOf(ys) : undefined,
         m: +ms,
         d: ds ? +ds : undefined,
-        format: (y, mo, d) => `${ys ? `${y}年` : ''}${mo}月${ds ? `${d}${dayMark}` : ''}`,
+        format: (y, mo, d) => `${ys ? `${yearAs(ys, y)}年` : ''}${mo}月${ds ? `${d}${dayMark}` : ''}`,
       };
     },
   },
@@ -645,15 +648,16 @@ const DETECTORS: Detector[] = [
     type: 'date',
     priority: 61,
     re: new RegExp(
-      `(?<![0-9A-Za-z.,/-])(\\d{1,2})(st|nd|rd|th)?(\\s{1,3}(?:of\\s{1,3})?|-)${MONTH_RE_SRC}(\\.?)(?![A-Za-z])`,
+      // Not the abbreviation's dot: at the end of a sentence it is the full stop, which a tag would swallow.
+      `(?<![0-9A-Za-z.,/-])(\\d{1,2})(st|nd|rd|th)?(\\s{1,3}(?:of\\s{1,3})?|-)${MONTH_RE_SRC}(?![A-Za-z])`,
       'g',
     ),
     date: (m) => {
-      const [, ds, suf, gap, mn, dot] = m;
+      const [, ds, suf, gap, mn] = m;
       return {
         m: monthNumber(mn),
         d: +ds,
-        format: (_y, mo, d) => `${d}${suf ? ordinal(d) : ''}${gap}${monthText(mn, mo)}${dot}`,
+        format: (_y, mo, d) => `${d}${suf ? ordinal(d) : ''}${gap}${monthText(mn, mo)}`,
       };
     },
   },
