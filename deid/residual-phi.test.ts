@@ -189,6 +189,17 @@ describe('residual-PHI gate', () => {
       'gate.record-identifier:identifier',
     ]);
     expect(scanResidualPhi(note('2019-05-04T10:00:00Z'), numeric).map((f) => f.rule)).toEqual([]);
+    // A record number shorter than a whole date only coincides with part of one (the Tianchi MRN 2018 and a
+    // check-up shifted into 2018); in text it is still the record's own.
+    const short = collectIdentifiers({
+      resourceType: 'Patient',
+      identifier: [{ value: '2018' }, { value: '1009' }],
+    });
+    for (const date of ['2018-10-09', '2018-10-09T08:00:00+08:00', '2018'])
+      expect(scanResidualPhi(note(date), short), date).toEqual([]);
+    expect(scanResidualPhi(note('MRN 2018'), short).map((f) => f.rule)).toEqual([
+      'gate.record-identifier:identifier',
+    ]);
     // Patterns still apply to strings no identifier can be in.
     expect(scan('call 212-555-7788')).toEqual(['gate.us-phone']);
   });

@@ -237,7 +237,8 @@ export interface CompiledIdentifiers {
   cores: string[];
   /**
    * The cores a FHIR date's matchKey can hold at all: only digits, T, Z, ':' and '+' are left of one (birth dates,
-   * phone and ID digits). Shifted timestamps are most of a batch's unique strings.
+   * phone and ID digits). Shifted timestamps are most of a batch's unique strings. A match there counts only when it
+   * spells a whole date (see spellsWholeDate).
    */
   dateCores: string[];
   /**
@@ -276,6 +277,20 @@ export function compileIdentifiers(
   };
   if (!allowTypes.length) compiledCache.set(identifiers, compiled);
   return compiled;
+}
+
+/**
+ * In a FHIR date, an identifier shorter than the date's year, month and day can only coincide with part of it: the
+ * Tianchi MRN 2018 in a check-up shifted into 2018 (35 resources quarantined), and a year alone is no identifier
+ * under either profile. One that spells the whole date (a visit number 20190504) still counts.
+ */
+function spellsWholeDate(folded: string, m: { start: number; end: number }): boolean {
+  let digits = 0;
+  for (let i = m.start; i < m.end; i++) {
+    const c = folded.charCodeAt(i);
+    if (c >= 48 && c <= 57) digits++;
+  }
+  return digits >= 8;
 }
 
 function onlyEponymUses(text: string, matches: readonly { start: number; end: number }[]): boolean {
@@ -320,6 +335,7 @@ function scanPatterns(
       const type = t.type;
       const matches = identifierMatches(t, folded, key, type === 'name' ? Infinity : 1);
       if (!matches.length) continue;
+      if (fhirDate && type !== 'birth-date' && !matches.some((m) => spellsWholeDate(folded, m))) continue;
       // A surname that is also an eponym ("Parkinson's disease") is medicine, not the patient, when a disease word follows.
       if (type === 'name' && onlyEponymUses(folded, matches)) continue;
       findings.push({ rule: `gate.record-identifier:${type}`, path });
