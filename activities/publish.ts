@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { tallyPatientFile } from '../deid/release-risk';
+import { tallyAgeFile, tallyPatientFile } from '../deid/release-risk';
 import type { RiskTally } from '../deid/risk';
 import type { KAnonymityReport } from '../deid/types';
 import { TributaryError } from '../platform/errors';
@@ -85,20 +85,33 @@ export async function assessReleaseRisk(
 ): Promise<ReleaseRisk> {
   const fhirDir = path.join(runDir, 'fhir');
   const names = await publishedFiles(fhirDir, 'Patient');
-  const tallies = new Map<string, { tally: RiskTally; seen: Set<string> }>();
-  let done = 0;
-  for (const name of names) {
-    const institution = options.institutions.find((i) => name.startsWith(`Patient.${i}.`));
+  const tallies = new Map<string, { tally: RiskTally; seen: Set<string>; persons: Map<string, string> }>();
+  const institutionOf = (name: string, type: string) => {
+    const institution = options.institutions.find((i) => name.startsWith(`${type}.${i}.`));
     if (!institution)
       throw new TributaryError(`published file ${name} names no institution of the registry`, {
         code: 'not-found',
         location: `fhir/${name}`,
         nonRetryable: true,
       });
+    return institution;
+  };
+  let done = 0;
+  for (const name of names) {
+    const institution = institutionOf(name, 'Patient');
     let t = tallies.get(institution);
-    if (!t) tallies.set(institution, (t = { tally: options.tallyFor(institution), seen: new Set() }));
-    await tallyPatientFile(path.join(fhirDir, name), `fhir/${name}`, t.tally, t.seen);
+    if (!t)
+      tallies.set(
+        institution,
+        (t = { tally: options.tallyFor(institution), seen: new Set(), persons: new Map() }),
+      );
+    await tallyPatientFile(path.join(fhirDir, name), `fhir/${name}`, t.tally, t.seen, t.persons);
     options.onFile?.(++done);
+  }
+  // Ages the release gives in Observations count where its Patients carry no birth date (see createRiskTally).
+  for (const name of await publishedFiles(fhirDir, 'Observation')) {
+    const t = tallies.get(institutionOf(name, 'Observation'));
+    if (t) await tallyAgeFile(path.join(fhirDir, name), `fhir/${name}`, t.tally, t.persons);
   }
   const risk: ReleaseRisk = { institutions: {} };
   for (const [institution, { tally }] of [...tallies].sort(([a], [b]) => a.localeCompare(b)))

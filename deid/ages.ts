@@ -19,6 +19,13 @@ const AGE_CODES: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   [SNOMED, new Set(['424144002', '397659008'])],
 ]);
 
+const AGE_CODE_VALUES = [...AGE_CODES.values()].flatMap((set) => [...set]);
+
+/** Whether an NDJSON line can hold an age Observation at all: the cheap test before parsing it. */
+export function mayGiveAge(line: string): boolean {
+  return line.includes('Observation') && AGE_CODE_VALUES.some((c) => line.includes(c));
+}
+
 /** A CodeableConcept that names the patient's age. */
 export function isAgeCode(code: unknown): boolean {
   if (!code || typeof code !== 'object') return false;
@@ -134,4 +141,45 @@ export function isAgeOverTop(value: unknown, topAge: number): boolean {
   if (typeof value === 'number' || typeof value === 'string') return years !== top;
   const q = value as { comparator?: unknown };
   return !(years === top && q.comparator === '>=');
+}
+
+/**
+ * The ages an Observation gives for its subject (its value and its components', where coded as age), in years;
+ * empty for any other resource. What k-anonymity counts when a release has no birth date.
+ */
+export function agesGivenBy(resource: Record<string, unknown>): number[] {
+  if (resource.resourceType !== 'Observation') return [];
+  const out: number[] = [];
+  const read = (o: Record<string, unknown>) => {
+    if (!isAgeCode(o.code)) return;
+    for (const k in o) {
+      if (!isValueChoiceKey(k)) continue;
+      const years = ageInYears(o[k]);
+      if (years !== undefined) out.push(years);
+    }
+  };
+  read(resource);
+  if (Array.isArray(resource.component))
+    for (const c of resource.component) if (c && typeof c === 'object') read(c as Record<string, unknown>);
+  return out;
+}
+
+/** Suppression of a person in a class below k: their age Observations keep the code and lose the value. */
+export function suppressAgeValues(resource: Record<string, unknown>): void {
+  const mask = (o: Record<string, unknown>) => {
+    if (!isAgeCode(o.code)) return;
+    let masked = false;
+    for (const k of Object.keys(o))
+      if (isValueChoiceKey(k)) {
+        delete o[k];
+        masked = true;
+      }
+    if (masked)
+      o.dataAbsentReason = {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'masked' }],
+      };
+  };
+  mask(resource);
+  if (Array.isArray(resource.component))
+    for (const c of resource.component) if (c && typeof c === 'object') mask(c as Record<string, unknown>);
 }

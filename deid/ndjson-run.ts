@@ -6,6 +6,7 @@ import type { KeyService } from './key-service';
 import { forEachLineSync, readLineAt } from '../platform/read-lines';
 import { createDeidEngine, indexPatient } from './index';
 import { suppressQuasiIdentifiers } from './risk';
+import { agesGivenBy, suppressAgeValues } from './ages';
 import type { Policy } from './policy';
 import type { DeidReport, KAnonymityReport, ProfileName } from './types';
 
@@ -213,8 +214,11 @@ export function deidentifyNdjson(
   const batchSize = options.batchSize ?? 1000;
   const suppress = options.suppress ?? engine.suppressesRisk;
   const risk = engine.riskTally();
-  /** Per output file: the output line numbers of its Patients and their risk classes (only when suppressing). */
-  const patientClasses = new Map<string, { outLine: number; classKey: string }[]>();
+  /**
+   * Per output file: the output line numbers of its Patients and age Observations and whose they are (only when
+   * suppressing): what loses its quasi-identifiers when that person's class is below k.
+   */
+  const patientClasses = new Map<string, { outLine: number; member: string }[]>();
   const partial = (file: string) => path.join(options.outDir, `${file}.partial`);
   const provenanceFd = fs.openSync(partial(DEID_PROVENANCE_FILE), 'w');
   let bytesBefore = 0;
@@ -226,7 +230,7 @@ export function deidentifyNdjson(
       const outFd = fs.openSync(partial(file), 'w');
       const quarantineFd = fs.openSync(path.join(options.outDir, 'quarantine', file), 'w');
       const counts = { file, lines: 0, out: 0, quarantined: 0 };
-      const classes: { outLine: number; classKey: string }[] = [];
+      const classes: { outLine: number; member: string }[] = [];
       const q = (line: number, resourceType: string, rule: string, p: string, reason: string) => {
         report.quarantined.push({ file, line, resourceType, rule, path: p, reason });
         fs.writeSync(quarantineFd, JSON.stringify({ line, resourceType, rule, path: p, reason }) + '\n');
@@ -251,8 +255,15 @@ export function deidentifyNdjson(
         let text = '';
         for (const r of result.outputs) {
           if (r.resourceType === 'Patient') {
-            const classKey = risk.add(r);
-            if (suppress) classes.push({ outLine: counts.out, classKey });
+            const member = risk.add(r);
+            if (suppress) classes.push({ outLine: counts.out, member });
+          } else if (r.resourceType === 'Observation') {
+            const ages = agesGivenBy(r);
+            const subject = (r.subject as { reference?: unknown } | undefined)?.reference;
+            if (ages.length && typeof subject === 'string') {
+              for (const years of ages) risk.addAge(subject, years);
+              if (suppress) classes.push({ outLine: counts.out, member: subject });
+            }
           }
           text += JSON.stringify(r) + '\n';
           counts.out++;
@@ -307,7 +318,7 @@ export function deidentifyNdjson(
   let suppressed = 0;
   for (const { file } of report.files) {
     const classes = patientClasses.get(file);
-    const below = classes?.filter((c) => risk.isBelowThreshold(c.classKey)).map((c) => c.outLine);
+    const below = classes?.filter((c) => risk.isBelowThreshold(c.member)).map((c) => c.outLine);
     if (below?.length)
       suppressed += suppressLines(partial(file), path.join(options.outDir, file), new Set(below));
     else fs.renameSync(partial(file), path.join(options.outDir, file));
@@ -318,7 +329,10 @@ export function deidentifyNdjson(
   return report;
 }
 
-/** Copy `from` to `to`, suppressing the quasi-identifiers of the Patients on the given lines (0-based); returns how many. */
+/**
+ * Copy `from` to `to`, suppressing the quasi-identifiers of the Patients and the values of the age Observations on
+ * the given lines (0-based); returns how many Patients.
+ */
 function suppressLines(from: string, to: string, lines: ReadonlySet<number>): number {
   const fd = fs.openSync(to, 'w');
   let suppressed = 0;
@@ -326,10 +340,12 @@ function suppressLines(from: string, to: string, lines: ReadonlySet<number>): nu
   try {
     forEachLineSync(from, (line, lineNo) => {
       if (lines.has(lineNo - 1)) {
-        const patient = JSON.parse(line) as FhirResource;
-        suppressQuasiIdentifiers(patient);
-        line = JSON.stringify(patient);
-        suppressed++;
+        const resource = JSON.parse(line) as FhirResource;
+        if (resource.resourceType === 'Patient') {
+          suppressQuasiIdentifiers(resource);
+          suppressed++;
+        } else suppressAgeValues(resource);
+        line = JSON.stringify(resource);
       }
       text += line + '\n';
       if (text.length >= 1 << 20) {

@@ -17,58 +17,95 @@ export interface RiskOptions {
   referenceDate?: Date;
 }
 
-function classKey(p: FhirResource, qis: QuasiIdentifier[], on: Date): string {
-  const parts: string[] = [];
-  for (const q of qis) {
-    if (q === 'sex') parts.push(typeof p.gender === 'string' ? p.gender : '?');
-    else if (q === 'age-band') {
-      const age = typeof p.birthDate === 'string' ? ageOn(p.birthDate, on) : undefined;
-      parts.push(age === undefined ? '?' : age >= 90 ? '90+' : String(Math.floor(age / 5) * 5));
-    } else {
-      // The region is whatever the output still says of where the Patient lives: state and ZIP3 under Safe Harbor,
-      // also the city under GB/T 37964 and the limited data set. A class that ignored a kept city would count
-      // people of different cities as alike and report a k the release does not have.
-      const a = Array.isArray(p.address) ? (p.address[0] as Record<string, unknown> | undefined) : undefined;
-      parts.push(
-        a
-          ? [a.country ?? '', a.state ?? '?', a.city ?? '', String(a.postalCode ?? '?').slice(0, 3)]
-              .map(String)
-              .join('/')
-          : '?',
-      );
-    }
-  }
-  return parts.join('|');
+/** What the release says of one person, by quasi-identifier ('?' when it says nothing). */
+interface Member {
+  sex: string;
+  /** Age in years from the birth date, on the reference date. */
+  birthAge?: number;
+  region: string;
 }
 
+function memberOf(p: FhirResource, on: Date): Member {
+  // The region is whatever the output still says of where the Patient lives: state and ZIP3 under Safe Harbor, also
+  // the city under GB/T 37964 and the limited data set. A class that ignored a kept city would count people of
+  // different cities as alike and report a k the release does not have.
+  const a = Array.isArray(p.address) ? (p.address[0] as Record<string, unknown> | undefined) : undefined;
+  return {
+    sex: typeof p.gender === 'string' ? p.gender : '?',
+    birthAge: typeof p.birthDate === 'string' ? ageOn(p.birthDate, on) : undefined,
+    region: a
+      ? [a.country ?? '', a.state ?? '?', a.city ?? '', String(a.postalCode ?? '?').slice(0, 3)]
+          .map(String)
+          .join('/')
+      : '?',
+  };
+}
+
+const ageBand = (age: number | undefined) =>
+  age === undefined ? '?' : age >= 90 ? '90+' : String(Math.floor(age / 5) * 5);
+
 /**
- * k-anonymity over a release seen one Patient at a time: only each class's size is kept, so a release of any size
- * can be assessed while it is written (tributary deid fhir streams its files). `add` returns the Patient's class,
- * for suppression once every Patient has been counted.
+ * k-anonymity over a release seen one resource at a time: only each person's quasi-identifiers are kept, so a
+ * release of any size can be assessed while it is written (tributary deid fhir streams its files). A person's age
+ * comes from the Patient's birth date or, when the release has none (a check-up export gives the age on the day, not
+ * a birth date), from the Observations coded as their age (`addAge`, as published: 90 or older when top-coded); a
+ * class without it would count every age as alike and report a k the release does not have. Classes are formed
+ * once everything is counted: `add` returns the person's key, for `isBelowThreshold` at the end.
  */
 export interface RiskTally {
-  add(patient: FhirResource): string;
-  /** Whether a class (as `add` returned it) is smaller than k: its Patients are the ones to suppress. */
-  isBelowThreshold(classKey: string): boolean;
+  /** Count a Patient; `member` names the person when one person may have several Patients (default: its reference). */
+  add(patient: FhirResource, member?: string): string;
+  /** An age (years) the release gives for a person: their member key, or their Patient's reference. */
+  addAge(member: string, years: number): void;
+  /** Whether a person (as `add` returned them) is in a class smaller than k: the ones to suppress. */
+  isBelowThreshold(member: string): boolean;
   report(suppressed: number): KAnonymityReport;
 }
 
 export function createRiskTally(options: Omit<RiskOptions, 'suppress'>): RiskTally {
   const on = options.referenceDate ?? new Date();
-  const sizes = new Map<string, number>();
-  let patients = 0;
+  const members = new Map<string, Member>();
+  const observedAges = new Map<string, number>();
+  let classes:
+    { of: Map<string, string>; sizes: Map<string, number>; unknown: Record<string, number> } | undefined;
+  const classify = () => {
+    if (classes) return classes;
+    const of = new Map<string, string>();
+    const sizes = new Map<string, number>();
+    const unknown: Record<string, number> = {};
+    for (const [key, m] of members) {
+      const parts = options.quasiIdentifiers.map((q) =>
+        q === 'sex' ? m.sex : q === 'region' ? m.region : ageBand(m.birthAge ?? observedAges.get(key)),
+      );
+      parts.forEach((v, i) => {
+        if (v === '?') unknown[options.quasiIdentifiers[i]] = (unknown[options.quasiIdentifiers[i]] ?? 0) + 1;
+      });
+      const c = parts.join('|');
+      of.set(key, c);
+      sizes.set(c, (sizes.get(c) ?? 0) + 1);
+    }
+    return (classes = { of, sizes, unknown });
+  };
   return {
-    add(patient) {
-      const key = classKey(patient, options.quasiIdentifiers, on);
-      sizes.set(key, (sizes.get(key) ?? 0) + 1);
-      patients++;
+    add(patient, member) {
+      const key = member ?? (typeof patient.id === 'string' ? `Patient/${patient.id}` : `#${members.size}`);
+      members.set(key, memberOf(patient, on));
+      classes = undefined;
       return key;
     },
-    isBelowThreshold(key) {
-      return (sizes.get(key) ?? 0) < options.k;
+    addAge(member, years) {
+      // The oldest age a person is given: the one that puts them in the smallest classes (90 or older).
+      observedAges.set(member, Math.max(observedAges.get(member) ?? -1, years));
+      classes = undefined;
+    },
+    isBelowThreshold(member) {
+      const c = classify();
+      const key = c.of.get(member);
+      return key !== undefined && (c.sizes.get(key) ?? 0) < options.k;
     },
     report(suppressed) {
-      let smallest = patients ? Number.MAX_SAFE_INTEGER : 0;
+      const { sizes, unknown } = classify();
+      let smallest = members.size ? Number.MAX_SAFE_INTEGER : 0;
       let below = 0;
       for (const size of sizes.values()) {
         smallest = Math.min(smallest, size);
@@ -78,11 +115,12 @@ export function createRiskTally(options: Omit<RiskOptions, 'suppress'>): RiskTal
         quasiIdentifiers: options.quasiIdentifiers,
         k: smallest,
         threshold: options.k,
-        records: patients,
+        records: members.size,
         classes: sizes.size,
         smallestClass: smallest,
         recordsBelowThreshold: below,
         suppressed,
+        ...(Object.keys(unknown).length ? { unknownQuasiIdentifiers: unknown } : {}),
       };
     },
   };
@@ -97,7 +135,7 @@ export function suppressQuasiIdentifiers(patient: FhirResource): void {
 /** Assess (and optionally suppress) a release. Mutates suppressed Patients in place. */
 export function assessKAnonymity(patients: FhirResource[], options: RiskOptions): KAnonymityReport {
   const tally = createRiskTally(options);
-  const keys = patients.map((p) => tally.add(p));
+  const keys = patients.map((p, i) => tally.add(p, `#${i}`));
   let suppressed = 0;
   if (options.suppress) {
     for (let i = 0; i < patients.length; i++) {

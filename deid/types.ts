@@ -40,6 +40,11 @@ export interface KAnonymityReport {
   smallestClass: number;
   recordsBelowThreshold: number;
   suppressed: number;
+  /**
+   * People the release says nothing of for a quasi-identifier (no birth date and no age Observation, no address):
+   * they share the class '?' there, so k is computed as if that quasi-identifier were not released for them.
+   */
+  unknownQuasiIdentifiers?: Record<string, number>;
 }
 
 export interface DeidReport {

@@ -5,7 +5,7 @@ import { createReleaseRiskTally } from '../../deid/index';
 import { deidentifyNdjson } from '../../deid/ndjson-run';
 import { assessCumulativeRelease } from '../../deid/release-risk';
 import { scrubText } from '../../deid/text-scrubber';
-import type { ProfileName } from '../../deid/types';
+import type { KAnonymityReport, ProfileName } from '../../deid/types';
 import { loadConfig } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
 import { registerDeidDicom } from './deid-dicom';
@@ -105,7 +105,7 @@ few seconds, and outputs appear under their names when the run is done (<name>.p
         const t = report.totals;
         process.stdout.write(
           `${t.lines} resources: ${t.out} de-identified, ${t.quarantined} quarantined; k=${report.risk?.k ?? '-'}` +
-            ` (${report.risk?.recordsBelowThreshold ?? 0} patients below k=${report.risk?.threshold ?? '-'}); key ${report.keyId}; report: ${opts.out}/deid-report.json\n`,
+            ` (${report.risk?.recordsBelowThreshold ?? 0} patients below k=${report.risk?.threshold ?? '-'})${unknownNote(report.risk)}; key ${report.keyId}; report: ${opts.out}/deid-report.json\n`,
         );
         if (t.quarantined > 0) process.exitCode = 3;
       },
@@ -160,7 +160,7 @@ Examples:
         console.log(
           `k-anonymity (${report.quasiIdentifiers.join(', ')}; k=${report.threshold} wanted) over ${report.records} ` +
             `patients in ${files} file(s) of ${opts.in.length} input(s): smallest class ${report.smallestClass}; ` +
-            `${report.recordsBelowThreshold} patients in classes below k (${report.classes} classes)`,
+            `${report.recordsBelowThreshold} patients in classes below k (${report.classes} classes)${unknownNote(report)}`,
         );
       if (report.recordsBelowThreshold > 0) process.exitCode = 3;
     });
@@ -199,4 +199,12 @@ Without a patient, dates become [DATE] (there is no per-patient offset to shift 
       process.stderr.write(`${JSON.stringify({ findings: byType, keyId: keyService.keyId })}\n`);
     });
   registerDeidDicom(deid);
+}
+
+/** Quasi-identifiers the release does not give for some people: k is counted without them there, say so. */
+function unknownNote(risk: KAnonymityReport | undefined): string {
+  const unknown = Object.entries(risk?.unknownQuasiIdentifiers ?? {});
+  return unknown.length
+    ? `; not in the release for some patients, so not counted: ${unknown.map(([q, n]) => `${q} (${n})`).join(', ')}`
+    : '';
 }
