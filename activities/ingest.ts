@@ -230,6 +230,7 @@ export function createIngestActivities(deps: IngestDeps) {
       await patientIndex.record(input.institution, entries);
       const outcome = await steps.deidentifyResources(batch.resources, {
         institution,
+        source: input.source,
         patients: () => patientIndex.load(input.institution),
       });
       // A quarantine entry names its resource by input position. Its resourceType and id are sanitized for the log

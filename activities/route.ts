@@ -112,7 +112,7 @@ export function createRouter(options: {
     ctx: { institution: string; source: SourceKind },
   ): Promise<number> => {
     const institution = options.institutions.find((i) => i.id === ctx.institution);
-    const policy = institution ? loadProfile(profileFor(institution)) : undefined;
+    const policy = institution ? loadProfile(profileFor(institution, ctx.source)) : undefined;
     const sealed: VerifiedWorkItem[] = [];
     for (const item of items) {
       const content = workItemContentOf(item, ctx.institution, ctx.source);

@@ -139,10 +139,12 @@ describe('step pool', () => {
         pool: keyed,
       }).deidentifyResources(batch, {
         institution,
+        source: 'ehr',
         patients: () => Promise.reject(new Error('the thread reads the index itself')),
       });
       const inThread = await local.deidentifyResources(batch, {
         institution,
+        source: 'ehr',
         patients: () => index.load(institution.id),
       });
       expect(JSON.stringify(onThread)).toBe(JSON.stringify(inThread));
@@ -152,9 +154,9 @@ describe('step pool', () => {
         /Halvorsen|Ingrid|MRN778812|04\/09\/1961|555-201-7788/,
       );
       expect(onThread.quarantined.map((q) => q.rule)).toEqual(['link.unresolved-patient']);
-      await expect(pool.run({ op: 'deidentify', institution, resources: batch })).rejects.toBeInstanceOf(
-        NotSupportedError,
-      );
+      await expect(
+        pool.run({ op: 'deidentify', institution, source: 'ehr', resources: batch }),
+      ).rejects.toBeInstanceOf(NotSupportedError);
     } finally {
       await keyed.close();
       fs.rmSync(root, { recursive: true, force: true });

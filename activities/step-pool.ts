@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FhirResource, MapContext, MapResult, SourceFormat } from '../mappers/types';
-import type { Institution } from '../schemas/institution';
+import type { Institution, SourceKind } from '../schemas/institution';
 import type { DeidOutcome } from './steps';
 import {
   NotSupportedError,
@@ -25,7 +25,7 @@ export type StepTask =
   | { op: 'warmUp' }
   | { op: 'map'; format: SourceFormat; bytes: Uint8Array; ctx: MapContext }
   | { op: 'validate'; resources: FhirResource[] }
-  | { op: 'deidentify'; institution: Institution; resources: FhirResource[] };
+  | { op: 'deidentify'; institution: Institution; source: SourceKind; resources: FhirResource[] };
 
 export type StepTaskResult<T extends StepTask> = T extends { op: 'map' }
   ? MapResult
@@ -56,7 +56,7 @@ export interface ThreadError {
 export type StepWireTask =
   | Exclude<StepTask, { op: 'validate' | 'deidentify' }>
   | { op: 'validate'; resources: string }
-  | { op: 'deidentify'; institution: Institution; resources: string };
+  | { op: 'deidentify'; institution: Institution; source: SourceKind; resources: string };
 
 export type StepReply =
   { id: number; ok: true; result: unknown } | { id: number; ok: false; error: ThreadError };
@@ -185,6 +185,7 @@ export function createStepPool(
         const wire = {
           op: 'deidentify' as const,
           institution: task.institution,
+          source: task.source,
           resources: JSON.stringify(task.resources),
         };
         return send(pick(), wire).then((json) => JSON.parse(json as string)) as Promise<StepTaskResult<T>>;

@@ -49,6 +49,7 @@ async function run(task: StepWireTask): Promise<unknown> {
       const { steps, patients } = deidOnThread();
       const outcome = await steps.deidentifyResources(JSON.parse(task.resources) as FhirResource[], {
         institution: task.institution,
+        source: task.source,
         patients: () => patients.load(task.institution.id),
       });
       return JSON.stringify(outcome);

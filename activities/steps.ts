@@ -22,7 +22,7 @@ import {
 import type { FhirResource, MapContext, MapResult } from '../mappers/types';
 import { NotSupportedError, type OperationOutcomeIssue } from '../platform/errors';
 import type { DicomSummary } from '../schemas/dicom-summary';
-import type { Institution } from '../schemas/institution';
+import type { Institution, SourceKind } from '../schemas/institution';
 import type { StepPool } from './step-pool';
 
 /**
@@ -57,7 +57,7 @@ export interface StepLibrary {
    */
   deidentifyResources(
     resources: FhirResource[],
-    options: { institution: Institution; patients: () => Promise<PatientLookup> },
+    options: { institution: Institution; source: SourceKind; patients: () => Promise<PatientLookup> },
   ): Promise<DeidOutcome>;
   /** k-anonymity of one institution's share of a release, by its profile's risk settings (k, quasi-identifiers). */
   riskTally(institution: Institution): RiskTally;
@@ -79,8 +79,13 @@ export interface StepLibrary {
   close?(): Promise<void>;
 }
 
-/** The de-identification profile for an institution: GB/T 37964 in China, HIPAA Safe Harbor in the US. */
-export function profileFor(institution: Institution): ProfileName {
+/**
+ * The de-identification profile for a source: drug labels and insurance catalogs describe products and plans, not
+ * people, and keep their text (reference-data, which refuses anything about a person); patient data is GB/T 37964 in
+ * China, HIPAA Safe Harbor in the US.
+ */
+export function profileFor(institution: Institution, source?: SourceKind): ProfileName {
+  if (source === 'druglabel' || source === 'insurance') return 'reference-data';
   return institution.locale === 'zh-CN' ? 'gbt-37964' : 'safe-harbor';
 }
 
@@ -91,7 +96,8 @@ export function profileFor(institution: Institution): ProfileName {
 export function createStepLibrary(options: { keyService: KeyService; pool?: StepPool }): StepLibrary {
   const { keyService, pool } = options;
   const engines = new Map<ProfileName, DeidEngine>();
-  const engineFor = (institution: Institution): DeidEngine => engineOf(profileFor(institution));
+  const engineFor = (institution: Institution, source?: SourceKind): DeidEngine =>
+    engineOf(profileFor(institution, source));
   const engineOf = (profile: ProfileName): DeidEngine => {
     let engine = engines.get(profile);
     if (!engine) {
@@ -113,10 +119,10 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
       return { linkage, mrn: linkageSubjectOf(patient, institution.id).mrn };
     },
     async deidentifyResources(resources, options) {
-      const { institution } = options;
-      if (pool?.deidentifies) return pool.run({ op: 'deidentify', institution, resources });
+      const { institution, source } = options;
+      if (pool?.deidentifies) return pool.run({ op: 'deidentify', institution, source, resources });
       const patients = await options.patients();
-      const result = engineFor(institution).deidentifyResources(resources, {
+      const result = engineFor(institution, source).deidentifyResources(resources, {
         institution: institution.id,
         linkageFor: patients.linkageFor,
         patientFor: patients.patientFor,
@@ -163,7 +169,7 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
       const threads = startThreads ? pool?.warmUp() : undefined;
       // Also needed with a pool: mapImagingStudies validates in this thread.
       warmUpValidator();
-      for (const profile of ['safe-harbor', 'gbt-37964'] as const) engineOf(profile);
+      for (const profile of ['safe-harbor', 'gbt-37964', 'reference-data'] as const) engineOf(profile);
       await threads;
     },
     async close() {

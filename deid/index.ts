@@ -11,6 +11,7 @@ import {
   scanResidualPhi,
   unshiftedMonthDays,
 } from './residual-phi';
+import { personalElementOf } from './reference-data';
 import { assessKAnonymity, createRiskTally, type QuasiIdentifier, type RiskTally } from './risk';
 import { isValidResidentId } from './identifiers';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
@@ -212,14 +213,16 @@ interface EngineSetup {
   walker: FhirWalker;
   referenceDate: Date;
   allowTypes: readonly string[];
-  /** A policy that keeps dates in text (limited data set) has no unshifted dates to look for. */
+  /** A policy that keeps dates in text (limited data set, reference data) has no unshifted dates to look for. */
   checkTextDates: boolean;
   restrictedZip3: ReadonlySet<string>;
-  textMode: 'surrogate' | 'tag';
+  textMode: 'surrogate' | 'tag' | 'keep';
   locale?: 'en' | 'zh';
   textKeepTypes?: readonly string[];
   ageBandYears: number;
   topAge: number;
+  /** A reference-data policy: product and plan descriptions only (see deid/reference-data.ts). */
+  referenceData: boolean;
 }
 
 /** What the resources of one batch share. */
@@ -302,6 +305,21 @@ function linkageWith(keys: KeyService, patient: FhirResource, institution: strin
  * the once-per-batch function was only compiled (on stack, at length) after several batches.
  */
 function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
+  if (e.referenceData) {
+    const personal = personalElementOf(raw);
+    if (personal) {
+      const notADescription = !personal.includes('.');
+      b.quarantine(
+        raw,
+        notADescription ? 'reference-data.not-a-description' : 'reference-data.about-a-person',
+        personal,
+        notADescription
+          ? 'a reference-data policy keeps text as written: it takes only product and plan descriptions (drug labels, formularies, catalogs), not this resource type'
+          : 'a reference-data policy keeps text as written: it takes no record about or pointing at a person',
+      );
+      return;
+    }
+  }
   const ref = patientRefOf(raw);
   let linkage: string | undefined;
   let patient: FhirResource | undefined;
@@ -342,7 +360,8 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
       : NO_PATIENT;
     if (ref) b.identifierCache.set(ref, identifiers);
   }
-  const literals = raw === patient ? NO_STRINGS : ownIdentifierLiterals(raw);
+  // A product's own identifiers (NDC, set id) are printed in its label: public, and kept there.
+  const literals = raw === patient || e.referenceData ? NO_STRINGS : ownIdentifierLiterals(raw);
   const rctx: ResourceContext = {
     keyService: e.keys,
     institution: b.ctx.institution,
@@ -383,6 +402,7 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
     literals,
     unshiftedDates: e.checkTextDates ? () => unshiftedMonthDays(raw, rctx.offset) : undefined,
     topAge: e.allowTypes.includes('age-over-89') ? undefined : e.topAge,
+    patterns: !e.referenceData,
   });
   if (findings.length) {
     b.quarantine(
@@ -437,7 +457,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   const referenceDate = options.referenceDate ?? new Date();
   const allowTypes = merged.gate?.allowTypes ?? [];
   // A policy that keeps dates in text (limited data set) has no unshifted dates to look for.
-  const checkTextDates = !(merged.text?.keepTypes ?? []).includes('date');
+  const checkTextDates = !(merged.text?.keepTypes ?? []).includes('date') && merged.referenceData !== true;
   const restrictedZip3 = new Set(merged.generalize?.restrictedZip3 ?? []);
 
   const { k: riskK, quasiIdentifiers } = riskSettingsOf(merged);
@@ -456,6 +476,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
     textKeepTypes: merged.text?.keepTypes,
     ageBandYears: merged.generalize?.ageBandYears ?? 5,
     topAge: merged.generalize?.topAge ?? 89,
+    referenceData: merged.referenceData === true,
   };
 
   function deidentifyResources(resources: FhirResource[], ctx: DeidBatchContext): DeidBatchResult {

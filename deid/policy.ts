@@ -78,7 +78,8 @@ export const policySchema = z
     extends: z.enum(['safe-harbor', 'gbt-37964', 'limited-dataset']).optional(),
     text: z
       .object({
-        mode: z.enum(['surrogate', 'tag']).default('surrogate'),
+        /** keep: free text stays as written; only for referenceData policies (refused otherwise). */
+        mode: z.enum(['surrogate', 'tag', 'keep']).default('surrogate'),
         locale: z.enum(['en', 'zh']).optional(),
         /** PHI types free text keeps (the limited data set keeps dates). */
         keepTypes: z.array(z.enum(['date', 'postal-code', 'address'])).optional(),
@@ -112,9 +113,20 @@ export const policySchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Descriptions of products and plans (drug labels, formularies, payer catalogs), not records about people: the
+     * engine quarantines any resource that is about a person or points at one, and the gate does not read identifier
+     * patterns (a label's Poison Control number is not a patient's phone). The only policies allowed to keep text.
+     */
+    referenceData: z.boolean().optional(),
     rules: z.array(ruleSchema),
   })
-  .strict();
+  .strict()
+  .refine((p) => p.text?.mode !== 'keep' || p.referenceData === true, {
+    path: ['text', 'mode'],
+    message:
+      'keep leaves free text as written: only a referenceData policy (product and plan descriptions) may',
+  });
 export type Policy = z.infer<typeof policySchema>;
 
 /** One compiled rule. */
@@ -239,7 +251,12 @@ export interface CompiledPolicy {
 
 const builtInDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'config', 'deid');
 
-export const profileNames: readonly ProfileName[] = ['safe-harbor', 'gbt-37964', 'limited-dataset'];
+export const profileNames: readonly ProfileName[] = [
+  'safe-harbor',
+  'gbt-37964',
+  'limited-dataset',
+  'reference-data',
+];
 
 /** Parse a policy document (already read), naming the file and each bad field. */
 export function parsePolicy(input: unknown, source: string): Policy {

@@ -1,10 +1,11 @@
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mapBuffer, validateFhirResource, type FhirResource } from '../mappers/index';
-import { sample, sampleFiles } from '../mappers/test-support/data';
-import { createDeidEngine, createKeyService } from './index';
+import { DATA_DIR, sample, sampleFiles } from '../mappers/test-support/data';
+import { profileFor } from '../activities/steps';
+import { createDeidEngine, createKeyService, parsePolicy } from './index';
 
 /**
  * Drug labels, formularies and payer catalogs describe products and plans, not people. De-identification must not
@@ -154,5 +155,114 @@ describe.each(['safe-harbor', 'gbt-37964'] as const)('reference data under %s', 
     const out = JSON.stringify([...result.outputs, ...result.quarantined]);
     expect(out).not.toContain('Jane');
     expect(out).not.toContain('urn:example:member-name');
+  });
+});
+
+const texts = (list: FhirResource[]) =>
+  list
+    .filter((r) => r.resourceType === 'DocumentReference')
+    .flatMap((r) => (r.content as { attachment: { data?: string } }[]).map((c) => c.attachment.data ?? ''))
+    .map((d) => Buffer.from(d, 'base64').toString('utf8'));
+
+async function openFdaLabels(): Promise<FhirResource[]> {
+  const file = join(DATA_DIR, 'druglabel', 'openfda-json', 'drug-label-5-records.json');
+  const mapped = await mapBuffer('openfda', readFileSync(file), {
+    institution: 'riverside-general',
+    sourceFile: 'drug-label-5-records.json',
+  });
+  expect(mapped.recordsRejected).toBe(0);
+  return mapped.resources;
+}
+
+describe('the reference-data profile (drug labels, formularies, catalogs)', () => {
+  it('keeps a real label as written, Poison Control number and manufacturer address included; ids still pseudonymized', async () => {
+    const raw = await openFdaLabels();
+    const engine = createDeidEngine({ profile: 'reference-data', keyService });
+    const res = engine.deidentifyResources(structuredClone(raw), { institution: 'riverside-general' });
+    expect(res.quarantined).toEqual([]);
+    expect(texts(res.outputs)).toEqual(texts(raw));
+    const all = texts(res.outputs).join('\n');
+    expect(all).toContain('1-800-222-1222');
+    expect(all).toContain('17177 N. Laurel Park Drive, Suite 233 Livonia, MI 48152');
+    // links hold: ids are pseudonyms, and a MedicationKnowledge points at its label under the label's new id
+    const doc = res.outputs.find((r) => r.resourceType === 'DocumentReference')!;
+    expect(raw.map((r) => r.id)).not.toContain(doc.id);
+    expect(JSON.stringify(res.outputs)).toContain(`"reference":"DocumentReference/${doc.id}"`);
+    expect(doc.date).toBe(raw.find((r) => r.resourceType === 'DocumentReference')!.date);
+
+    // Under safe-harbor, the same label lost them (the reason for this profile).
+    const sh = createDeidEngine({ profile: 'safe-harbor', keyService }).deidentifyResources(
+      structuredClone(raw),
+      {
+        institution: 'riverside-general',
+      },
+    );
+    expect(texts(sh.outputs).join('\n')).not.toContain('1-800-222-1222');
+  });
+
+  it('quarantines anything about or pointing at a person, by rule and path', () => {
+    const engine = createDeidEngine({ profile: 'reference-data', keyService });
+    const inputs: FhirResource[] = [
+      { resourceType: 'Patient', id: 'p1', name: [{ family: 'Okafor' }] },
+      {
+        resourceType: 'Coverage',
+        id: 'c1',
+        status: 'active',
+        beneficiary: { reference: 'Patient/p1' },
+        payor: [],
+      },
+      {
+        resourceType: 'DocumentReference',
+        id: 'd1',
+        status: 'current',
+        subject: { reference: 'Patient/p1' },
+        content: [
+          {
+            attachment: {
+              contentType: 'text/plain',
+              data: Buffer.from('Seen by Dr Okafor').toString('base64'),
+            },
+          },
+        ],
+      },
+      {
+        resourceType: 'DocumentReference',
+        id: 'd2',
+        status: 'current',
+        context: { encounter: [{ reference: 'Encounter/e1' }] },
+        content: [{ attachment: { contentType: 'text/plain', title: 'note' } }],
+      },
+      { resourceType: 'Basic', id: 'b1', code: { text: 'x' }, subject: { display: 'Mrs Okafor' } },
+      // a formulary item: its subject is the drug
+      {
+        resourceType: 'Basic',
+        id: 'b2',
+        code: { text: 'formulary item' },
+        subject: { reference: 'MedicationKnowledge/m1' },
+      },
+    ];
+    const res = engine.deidentifyResources(inputs, { institution: 'riverside-general' });
+    expect(res.quarantined.map((q) => `${q.rule} ${q.path}`)).toEqual([
+      'reference-data.not-a-description Patient',
+      'reference-data.not-a-description Coverage',
+      'reference-data.about-a-person DocumentReference.subject',
+      'reference-data.about-a-person DocumentReference.context.encounter[0].reference',
+      'reference-data.about-a-person Basic.subject',
+    ]);
+    expect(res.outputs.map((r) => r.resourceType)).toEqual(['Basic']);
+    expect(JSON.stringify(res.quarantined)).not.toContain('Okafor');
+  });
+
+  it('is what the pipeline uses for drug labels and insurance catalogs, and only a referenceData policy keeps text', () => {
+    const institution = { locale: 'zh-CN' } as Parameters<typeof profileFor>[0];
+    expect(profileFor(institution, 'druglabel')).toBe('reference-data');
+    expect(profileFor(institution, 'insurance')).toBe('reference-data');
+    expect(profileFor(institution, 'ehr')).toBe('gbt-37964');
+    expect(() =>
+      parsePolicy(
+        { name: 'x', version: '1.0.0', extends: 'safe-harbor', text: { mode: 'keep' }, rules: [] },
+        'policy x',
+      ),
+    ).toThrow(/text\.mode.*only a referenceData policy/);
   });
 });

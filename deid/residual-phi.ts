@@ -305,14 +305,16 @@ function scanString(
   ids: CompiledIdentifiers,
   literals: readonly string[],
   findings: Finding[],
+  patterns = true,
 ): void {
   if (literals.length && hasLiteral(folded.toLowerCase(), literals))
     findings.push({ rule: 'gate.record-identifier:resource', path });
-  // Strings already found clean for these identifiers (codes, displays, statuses repeat) are not scanned again.
-  const cacheable = folded.length <= 256;
+  // Strings already found clean for these identifiers (codes, displays, statuses repeat) are not scanned again. Clean
+  // without the patterns is not clean: such a scan neither reads nor fills the cache.
+  const cacheable = patterns && folded.length <= 256;
   if (cacheable && ids.clean.has(folded)) return;
   const before = findings.length;
-  scanPatterns(folded, fhirDate, path, ids, findings);
+  scanPatterns(folded, fhirDate, path, ids, findings, patterns);
   if (cacheable && findings.length === before) {
     if (ids.clean.size >= 20_000) ids.clean.clear();
     ids.clean.add(folded);
@@ -325,6 +327,7 @@ function scanPatterns(
   path: string,
   ids: CompiledIdentifiers,
   findings: Finding[],
+  patterns = true,
 ): void {
   // A type's pattern can only match where one of its cores occurs (see identifierCores): the others are not run.
   const cores = fhirDate ? ids.dateCores : ids.cores;
@@ -344,7 +347,7 @@ function scanPatterns(
   // patternRules has nothing for a bare FHIR date: shifted timestamps are unique, not worth a cache entry each.
   // Without a digit or '@' patternRules finds nothing: such strings are settled without a cache lookup.
   const rules =
-    fhirDate || (!ANY_DIGIT.test(folded) && !folded.includes('@'))
+    !patterns || fhirDate || (!ANY_DIGIT.test(folded) && !folded.includes('@'))
       ? NO_RULES
       : folded.length <= PATTERN_CACHE_MAX_LENGTH
         ? patternRulesCached(folded)
@@ -613,6 +616,8 @@ interface GateState {
   unshiftedSet?: ReadonlySet<string>;
   /** Ages above it must be top-coded (undefined: the policy keeps ages). */
   topAge?: number;
+  /** Whether identifier patterns are read (not for reference data). */
+  patterns: boolean;
   findings: Finding[];
   /**
    * The JSON path: the resource type, then element names and array indices. Formatted only for a finding:
@@ -626,7 +631,7 @@ function scanGateString(value: string, st: GateState): void {
   const before = findings.length;
   const folded = foldWidth(value);
   const fhirDate = fhirDatePrecision(folded) > 0;
-  scanString(folded, fhirDate, '', st.ids, st.literals, findings);
+  scanString(folded, fhirDate, '', st.ids, st.literals, findings, st.patterns);
   if (st.unshifted) scanDates(folded, fhirDate, st, findings);
   if (findings.length > before) {
     const path = pathOf(st.segs);
@@ -705,6 +710,8 @@ export function scanResidualPhi(
     unshiftedDates?: ReadonlySet<string> | (() => ReadonlySet<string>);
     /** Ages above it are findings unless top-coded (HIPAA: 89); leave out where the policy keeps ages. */
     topAge?: number;
+    /** false: identifier patterns are not read (reference data, whose phones and dates are public facts). */
+    patterns?: boolean;
   } = {},
 ): Finding[] {
   const list: readonly SourceIdentifier[] =
@@ -717,6 +724,7 @@ export function scanResidualPhi(
     literals: options.literals ?? NO_STRINGS,
     unshifted: typeof u === 'function' ? u : u?.size ? u : undefined,
     topAge: options.topAge,
+    patterns: options.patterns ?? true,
     findings: [],
     segs: [output.resourceType],
   };

@@ -3,7 +3,7 @@ import type { KeyService } from './key-service';
 
 export type { FhirResource };
 
-export type ProfileName = 'safe-harbor' | 'gbt-37964' | 'limited-dataset';
+export type ProfileName = 'safe-harbor' | 'gbt-37964' | 'limited-dataset' | 'reference-data';
 
 /** A residual-PHI or text finding: which rule fired and where. Never the value. */
 export interface Finding {

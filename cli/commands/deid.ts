@@ -61,6 +61,8 @@ export function registerDeid(program: Command): void {
 Examples:
   npx tributary deid fhir --in ../shared/data/fhir/bulk-ndjson-10-patients --out out/fhir --profile safe-harbor --key-file my.key
   npx tributary deid fhir --in export/ --out out/ --profile gbt-37964 --policy config/deid/my-policy.yaml
+  npx tributary deid fhir --in labels/ --out out/labels --profile reference-data --key-file my.key
+      (drug labels and catalogs: text kept as written, anything about a person quarantined)
 
 Resources that fail the residual-PHI gate, are malformed, or reference an unknown patient go to quarantine/ with
 the rule, JSON path and reason (never the value). Exit code 3 when anything was quarantined.
@@ -185,11 +187,16 @@ Without a patient, dates become [DATE] (there is no per-patient offset to shift 
     )
     .action(async (opts: { profile: string; keyFile?: string; tags?: boolean }) => {
       const policy = loadProfile(profileOf(opts.profile));
+      if (policy.referenceData)
+        throw new TributaryError(
+          `deid text: profile ${opts.profile} is for drug labels and catalogs, whose text is kept as written; scrub a note with safe-harbor or gbt-37964`,
+          { code: 'invalid', nonRetryable: true },
+        );
       const keyService = createKeyService(loadDeidKey(loadConfig(), { keyFile: opts.keyFile }));
       const input = await readStdin();
       const result = scrubText(input, {
         keyService,
-        mode: opts.tags ? 'tag' : (policy.text?.mode ?? 'surrogate'),
+        mode: opts.tags || policy.text?.mode === 'tag' ? 'tag' : 'surrogate',
         locale: /[\u3400-\u9fff]/.test(input) ? 'zh' : 'en',
         keepTypes: policy.text?.keepTypes,
       });

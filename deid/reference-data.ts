@@ -1,0 +1,69 @@
+/**
+ * What a reference-data policy (drug labels, formularies, payer catalogs) may de-identify: descriptions of products
+ * and plans. It keeps their text as written, so it must refuse anything about a person: a source mislabelled as
+ * reference data would otherwise publish patient text unscrubbed.
+ */
+import type { FhirResource } from '../mappers/types';
+
+/** The resource types the drug-label and insurance mappers write, and what they point at. */
+const PRODUCT_AND_PLAN_TYPES: ReadonlySet<string> = new Set([
+  'Medication',
+  'MedicationKnowledge',
+  'InsurancePlan',
+  'Basic',
+  'DocumentReference',
+  'Organization',
+  'Substance',
+  'Location',
+  'GraphDefinition',
+]);
+
+/** Elements that name a person or their care whatever they hold. */
+const PERSON_ELEMENTS = ['patient', 'beneficiary', 'subscriber', 'policyHolder', 'encounter'] as const;
+
+/** Reference targets that are people or their care. */
+const PERSON_TARGET = /^(?:Patient|RelatedPerson|Person|Group|Encounter|EpisodeOfCare)\//;
+
+function referenceToPerson(node: unknown, path: string, depth: number): string | undefined {
+  if (depth > 48 || !node || typeof node !== 'object') return undefined;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      const found = referenceToPerson(node[i], `${path}[${i}]`, depth + 1);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
+    if (
+      k === 'reference' &&
+      typeof v === 'string' &&
+      PERSON_TARGET.test(v.replace(/^.*?\/(?=[A-Z][A-Za-z]+\/)/, ''))
+    )
+      return `${path}.reference`;
+    // text attachments hold no references; skip their base64 without reading it
+    if (k === 'data' && typeof v === 'string') continue;
+    const found = referenceToPerson(v, `${path}.${k}`, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function isProductReference(value: unknown): boolean {
+  const ref = (value as { reference?: unknown } | undefined)?.reference;
+  if (typeof ref !== 'string') return false;
+  const type = /(?:^|\/)([A-Z][A-Za-z]+)\/[^/]+$/.exec(ref.split('/_history')[0])?.[1];
+  return type !== undefined && PRODUCT_AND_PLAN_TYPES.has(type);
+}
+
+/**
+ * Where a resource shows it is not a product or plan description (the element path, never a value), or undefined
+ * when it is one.
+ */
+export function personalElementOf(resource: FhirResource): string | undefined {
+  const type = resource.resourceType;
+  if (!PRODUCT_AND_PLAN_TYPES.has(type)) return `${type}`;
+  for (const e of PERSON_ELEMENTS) if (resource[e] !== undefined) return `${type}.${e}`;
+  // A formulary item's subject is the drug (Basic.subject → MedicationKnowledge); any other subject may be someone.
+  if (resource.subject !== undefined && !isProductReference(resource.subject)) return `${type}.subject`;
+  return referenceToPerson(resource, type, 0);
+}
