@@ -4,7 +4,6 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mapBuffer, validateFhirResource, type FhirResource } from '../mappers/index';
 import { DATA_DIR, sample, sampleFiles } from '../mappers/test-support/data';
-import { profileFor } from '../activities/steps';
 import { createDeidEngine, createKeyService, parsePolicy } from './index';
 
 /**
@@ -253,11 +252,7 @@ describe('the reference-data profile (drug labels, formularies, catalogs)', () =
     expect(JSON.stringify(res.quarantined)).not.toContain('Okafor');
   });
 
-  it('is what the pipeline uses for drug labels and insurance catalogs, and only a referenceData policy keeps text', () => {
-    const institution = { locale: 'zh-CN' } as Parameters<typeof profileFor>[0];
-    expect(profileFor(institution, 'druglabel')).toBe('reference-data');
-    expect(profileFor(institution, 'insurance')).toBe('reference-data');
-    expect(profileFor(institution, 'ehr')).toBe('gbt-37964');
+  it('is the only kind of policy allowed to keep text', () => {
     expect(() =>
       parsePolicy(
         { name: 'x', version: '1.0.0', extends: 'safe-harbor', text: { mode: 'keep' }, rules: [] },
