@@ -367,6 +367,10 @@ describe('scrubText', () => {
       '微信号：[ACCOUNT]，QQ：[ACCOUNT]。工作单位：[EMPLOYER]，职业：教师。既往于[HOSPITAL]行阑尾切除术。',
     );
     expect(tag('转入北京市第一人民医院治疗')).toBe('转入[HOSPITAL]治疗');
+    // A kind of hospital names none: the note keeps where the patient went, not a placeholder.
+    expect(tag('曾于当地医院就诊，在县医院输液，转上级医院手术；后于承德市中心医院复查')).toBe(
+      '曾于当地医院就诊，在县医院输液，转上级医院手术；后于[HOSPITAL]复查',
+    );
     expect(
       tag('Employer: Acme Widgets Inc. Seen at Springfield General Hospital. WeChat ID: bob_smith77'),
     ).toBe('Employer: [EMPLOYER]. Seen at [HOSPITAL]. WeChat ID: [ACCOUNT]');
