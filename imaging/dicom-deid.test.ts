@@ -247,6 +247,37 @@ describe('shiftDicomDate', () => {
     expect(shiftDicomDate('2024', 'DT', 10)).toBeUndefined();
     expect(shiftDicomDate('2024-03-01', 'DA', 1)).toBeUndefined();
   });
+
+  it("top-codes a kept Patient's Age above 89 (Retain Patient Characteristics), and removes it otherwise", () => {
+    const withAge = (age: string) =>
+      writePart10({
+        elements: [
+          { tag: '(0008,0016)', vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.7' },
+          { tag: '(0008,0018)', vr: 'UI', value: '1.2.826.0.1.3680043.10.777.20' },
+          { tag: '(0008,0060)', vr: 'CS', value: 'OT' },
+          { tag: '(0010,0020)', vr: 'LO', value: MRN },
+          { tag: '(0010,1010)', vr: 'AS', value: age },
+          { tag: '(0020,000D)', vr: 'UI', value: STUDY_UID },
+          { tag: '(0020,000E)', vr: 'UI', value: `${STUDY_UID}.20` },
+        ],
+      });
+    const ageOut = (age: string, retain: boolean) => {
+      const r = deidentifyDicom(withAge(age), {
+        keyService,
+        institution: INSTITUTION,
+        options: retain ? { retainPatientCharacteristics: true } : undefined,
+      });
+      if (r.status !== 'ok') throw new Error(`expected ok for ${age}`);
+      return readAscii(readDicom(r.bytes).nodes, 'x00101010');
+    };
+    expect(ageOut('093Y', true)).toBe('090Y');
+    expect(ageOut('090Y', true)).toBe('090Y');
+    expect(ageOut('089Y', true)).toBe('089Y');
+    expect(ageOut('052W', true)).toBe('052W');
+    expect(ageOut('999M', true)).toBe('999M'); // 83 years in months: under the top, kept
+    expect(ageOut('93 years', true) ?? '').toBe('');
+    expect(ageOut('093Y', false)).toBeUndefined();
+  });
 });
 
 describe('burned-in text', () => {

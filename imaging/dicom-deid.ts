@@ -335,10 +335,41 @@ class Walker {
         }
         return this.remapUids(node, path);
       }
+      case 'AS':
+        return this.topCodeAge(node, path);
       default:
         this.record(path, 'kept-not-in-table');
         return node;
     }
+  }
+
+  /**
+   * An age kept (Retain Patient Characteristics keeps Patient's Age): HIPAA allows none above 89, so 093Y becomes
+   * 090Y, the one class of 90 or older. A value that is not an age string is emptied: it cannot be shown to be under.
+   */
+  private topCodeAge(node: DicomNode, path: string): DicomNode {
+    const values = node.bytes ? trimValue(node.bytes.toString('latin1'), 'AS').split('\\') : [];
+    let changed = false;
+    const out: string[] = [];
+    for (const v of values) {
+      const m = /^(\d{3})([DWMY])$/.exec(v.trim());
+      if (v.trim() === '') {
+        out.push('');
+        continue;
+      }
+      if (!m) return this.empty(node, path);
+      const years = Number(m[1]) * AS_YEARS_PER_UNIT[m[2] as 'D' | 'W' | 'M' | 'Y'];
+      if (years > DICOM_TOP_AGE) {
+        out.push(`${String(DICOM_TOP_AGE + 1).padStart(3, '0')}Y`);
+        changed = true;
+      } else out.push(v.trim());
+    }
+    if (!changed) {
+      this.record(path, 'kept');
+      return node;
+    }
+    this.record(path, 'age-top-coded');
+    return { tag: node.tag, vr: node.vr, bytes: padEven(Buffer.from(out.join('\\'), 'latin1'), 'AS') };
   }
 
   private applyAction(node: DicomNode, path: string, action: Action): DicomNode | undefined {
@@ -352,6 +383,7 @@ class Walker {
         return node.items ? this.recurse(node, path, 'kept') : this.remapUids(node, path);
       case 'K':
         if (node.items) return this.recurse(node, path, 'kept');
+        if (node.vr === 'AS') return this.topCodeAge(node, path);
         this.record(path, 'kept');
         return node;
       case 'D':
@@ -465,6 +497,10 @@ class Walker {
     return { tag: node.tag, vr: node.vr, bytes: padEven(Buffer.from(shifted.join('\\'), 'latin1'), node.vr) };
   }
 }
+
+/** HIPAA Safe Harbor: ages above 89 are one class, 90 or older (the FHIR profiles' generalize.topAge). */
+const DICOM_TOP_AGE = 89;
+const AS_YEARS_PER_UNIT = { D: 1 / 365.25, W: 7 / 365.25, M: 1 / 12, Y: 1 } as const;
 
 const DUMMY_TEXT: Record<string, string> = {
   PN: 'ANONYMOUS',
