@@ -40,6 +40,23 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
       others.map((r) => JSON.stringify(r)).join('\n') +
         '\n{"resourceType":"Observation","note":"617-555-2368"\n',
     );
+    // tributary map's issue log beside them: reports on the source, counted and not released
+    fs.writeFileSync(
+      path.join(inDir, 'issues.ndjson'),
+      ndjson([
+        {
+          resourceType: 'OperationOutcome',
+          issue: [
+            {
+              severity: 'error',
+              code: 'structure',
+              diagnostics: 'not valid JSON',
+              location: ['x.json:line 1'],
+            },
+          ],
+        },
+      ]),
+    );
     const outDir = path.join(tmp, 'out');
     const report = deidentifyFixture(inDir, outDir);
     expect(fs.readdirSync(outDir).sort()).toEqual([
@@ -47,9 +64,11 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
       'Patient.ndjson',
       'deid-provenance.ndjson',
       'deid-report.json',
+      'issues.ndjson',
       'quarantine',
     ]);
-    expect(report.totals).toEqual({ lines: fx.length + 1, out: fx.length, quarantined: 1 });
+    expect(report.totals).toEqual({ lines: fx.length + 2, out: fx.length, quarantined: 1, issueReports: 1 });
+    expect(fs.readFileSync(path.join(outDir, 'issues.ndjson'), 'utf8')).toBe('');
     expect(report.quarantined).toEqual([
       {
         file: 'Clinical.ndjson',
@@ -116,6 +135,7 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
       lines: all.length + bare.length,
       out: all.length + bare.length,
       quarantined: 0,
+      issueReports: 0,
     });
     for (const f of ['A.ndjson', 'Z-Patient.ndjson'])
       expect(fs.readFileSync(path.join(tmp, 'stream-split', f), 'utf8')).toBe(
@@ -197,7 +217,7 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
     fs.writeFileSync(path.join(inDir, 'Provenance.ndjson'), ndjson([provenance]));
     const outDir = path.join(tmp, 'out-provenance');
     const report = deidentifyFixture(inDir, outDir);
-    expect(report.totals).toEqual({ lines: 2, out: 2, quarantined: 0 });
+    expect(report.totals).toEqual({ lines: 2, out: 2, quarantined: 0, issueReports: 0 });
     const outFiles = fs.readdirSync(outDir).map((f) => f.toLowerCase());
     expect(new Set(outFiles).size).toBe(outFiles.length);
     expect(fs.readFileSync(path.join(outDir, 'Provenance.ndjson'), 'utf8').trim().split('\n')).toHaveLength(

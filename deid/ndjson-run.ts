@@ -33,8 +33,12 @@ export interface NdjsonRunReport {
   policy: { name: string; version: string };
   keyId: string;
   institution: string;
-  files: { file: string; lines: number; out: number; quarantined: number }[];
-  totals: { lines: number; out: number; quarantined: number };
+  /**
+   * Per file and in all: lines = out + quarantined + issueReports. An OperationOutcome (tributary map's issues.ndjson,
+   * a Bulk export's error file) reports on a source; it is no record to release, so it is counted, not written.
+   */
+  files: { file: string; lines: number; out: number; quarantined: number; issueReports: number }[];
+  totals: { lines: number; out: number; quarantined: number; issueReports: number };
   ruleCounts: Record<string, number>;
   textFindings: Record<string, number>;
   quarantined: {
@@ -203,7 +207,7 @@ export function deidentifyNdjson(
     keyId: options.keyService.keyId,
     institution: options.institution,
     files: [],
-    totals: { lines: 0, out: 0, quarantined: 0 },
+    totals: { lines: 0, out: 0, quarantined: 0, issueReports: 0 },
     ruleCounts: {},
     textFindings: {},
     quarantined: [],
@@ -229,7 +233,7 @@ export function deidentifyNdjson(
       const size = fs.statSync(input).size;
       const outFd = fs.openSync(partial(file), 'w');
       const quarantineFd = fs.openSync(path.join(options.outDir, 'quarantine', file), 'w');
-      const counts = { file, lines: 0, out: 0, quarantined: 0 };
+      const counts = { file, lines: 0, out: 0, quarantined: 0, issueReports: 0 };
       const classes: { outLine: number; member: string }[] = [];
       const q = (line: number, resourceType: string, rule: string, p: string, reason: string) => {
         report.quarantined.push({ file, line, resourceType, rule, path: p, reason });
@@ -290,6 +294,10 @@ export function deidentifyNdjson(
               q(line, '(unknown)', 'input.malformed', '(line)', 'not valid JSON');
               return;
             }
+            if (resource?.resourceType === 'OperationOutcome') {
+              counts.issueReports++;
+              return;
+            }
             batch.push({ line, resource });
             if (batch.length >= batchSize) flush();
           },
@@ -309,6 +317,7 @@ export function deidentifyNdjson(
       report.totals.lines += counts.lines;
       report.totals.out += counts.out;
       report.totals.quarantined += counts.quarantined;
+      report.totals.issueReports += counts.issueReports;
     }
   } finally {
     fs.closeSync(provenanceFd);

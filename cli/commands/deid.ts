@@ -65,7 +65,8 @@ Examples:
       (drug labels and catalogs: text kept as written, anything about a person quarantined)
 
 Resources that fail the residual-PHI gate, are malformed, or reference an unknown patient go to quarantine/ with
-the rule, JSON path and reason (never the value). Exit code 3 when anything was quarantined.
+the rule, JSON path and reason (never the value). Exit code 3 when anything was quarantined. OperationOutcome lines
+(tributary map's issues.ndjson, a Bulk export's error file) report on the source: counted, not released.
 Files are streamed (Bulk exports of any size; memory stays near a few hundred MB); progress goes to stderr every
 few seconds, and outputs appear under their names when the run is done (<name>.partial until then).`,
     )
@@ -106,7 +107,9 @@ few seconds, and outputs appear under their names when the run is done (<name>.p
         });
         const t = report.totals;
         process.stdout.write(
-          `${t.lines} resources: ${t.out} de-identified, ${t.quarantined} quarantined; k=${report.risk?.k ?? '-'}` +
+          `${t.lines} resources: ${t.out} de-identified, ${t.quarantined} quarantined` +
+            (t.issueReports ? `, ${t.issueReports} issue reports (OperationOutcome) not released` : '') +
+            `; k=${report.risk?.k ?? '-'}` +
             ` (${report.risk?.recordsBelowThreshold ?? 0} patients below k=${report.risk?.threshold ?? '-'})${unknownNote(report.risk)}; key ${report.keyId}; report: ${opts.out}/deid-report.json\n`,
         );
         if (t.quarantined > 0) process.exitCode = 3;
