@@ -11,7 +11,7 @@ import {
   scanResidualPhi,
   unshiftedMonthDays,
 } from './residual-phi';
-import { personalElementOf } from './reference-data';
+import { refuseAsReferenceData } from './reference-data';
 import { assessKAnonymity, createRiskTally, type QuasiIdentifier, type RiskTally } from './risk';
 import { isValidResidentId } from './identifiers';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
@@ -306,17 +306,9 @@ function linkageWith(keys: KeyService, patient: FhirResource, institution: strin
  */
 function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
   if (e.referenceData) {
-    const personal = personalElementOf(raw);
-    if (personal) {
-      const notADescription = !personal.includes('.');
-      b.quarantine(
-        raw,
-        notADescription ? 'reference-data.not-a-description' : 'reference-data.about-a-person',
-        personal,
-        notADescription
-          ? 'a reference-data policy keeps text as written: it takes only product and plan descriptions (drug labels, formularies, catalogs), not this resource type'
-          : 'a reference-data policy keeps text as written: it takes no record about or pointing at a person',
-      );
+    const refusal = refuseAsReferenceData(raw);
+    if (refusal) {
+      b.quarantine(raw, refusal.rule, refusal.path, refusal.reason);
       return;
     }
   }
@@ -456,7 +448,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
   const keys = options.keyService;
   const referenceDate = options.referenceDate ?? new Date();
   const allowTypes = merged.gate?.allowTypes ?? [];
-  // A policy that keeps dates in text (limited data set) has no unshifted dates to look for.
+  // A policy that keeps dates in text (limited data set, reference data) has no unshifted dates to look for.
   const checkTextDates = !(merged.text?.keepTypes ?? []).includes('date') && merged.referenceData !== true;
   const restrictedZip3 = new Set(merged.generalize?.restrictedZip3 ?? []);
 

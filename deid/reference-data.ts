@@ -55,15 +55,33 @@ function isProductReference(value: unknown): boolean {
   return type !== undefined && PRODUCT_AND_PLAN_TYPES.has(type);
 }
 
-/**
- * Where a resource shows it is not a product or plan description (the element path, never a value), or undefined
- * when it is one.
- */
-export function personalElementOf(resource: FhirResource): string | undefined {
+/** Why a reference-data policy refuses a resource: a quarantine rule, the element path (never a value), a reason. */
+export interface ReferenceDataRefusal {
+  rule: 'reference-data.not-a-description' | 'reference-data.about-a-person';
+  path: string;
+  reason: string;
+}
+
+const notADescription = (path: string): ReferenceDataRefusal => ({
+  rule: 'reference-data.not-a-description',
+  path,
+  reason:
+    'a reference-data policy keeps text as written: it takes only product and plan descriptions (drug labels, formularies, catalogs), not this resource type',
+});
+const aboutAPerson = (path: string): ReferenceDataRefusal => ({
+  rule: 'reference-data.about-a-person',
+  path,
+  reason: 'a reference-data policy keeps text as written: it takes no record about or pointing at a person',
+});
+
+/** Why a resource is not a product or plan description, or undefined when it is one. */
+export function refuseAsReferenceData(resource: FhirResource): ReferenceDataRefusal | undefined {
   const type = resource.resourceType;
-  if (!PRODUCT_AND_PLAN_TYPES.has(type)) return `${type}`;
-  for (const e of PERSON_ELEMENTS) if (resource[e] !== undefined) return `${type}.${e}`;
+  if (!PRODUCT_AND_PLAN_TYPES.has(type)) return notADescription(type);
+  for (const e of PERSON_ELEMENTS) if (resource[e] !== undefined) return aboutAPerson(`${type}.${e}`);
   // A formulary item's subject is the drug (Basic.subject → MedicationKnowledge); any other subject may be someone.
-  if (resource.subject !== undefined && !isProductReference(resource.subject)) return `${type}.subject`;
-  return referenceToPerson(resource, type, 0);
+  if (resource.subject !== undefined && !isProductReference(resource.subject))
+    return aboutAPerson(`${type}.subject`);
+  const path = referenceToPerson(resource, type, 0);
+  return path ? aboutAPerson(path) : undefined;
 }

@@ -25,7 +25,7 @@ interface Member {
   region: string;
 }
 
-function memberOf(p: FhirResource, on: Date): Member {
+function quasiIdentifiersOf(p: FhirResource, on: Date): Member {
   // The region is whatever the output still says of where the Patient lives: state and ZIP3 under Safe Harbor, also
   // the city under GB/T 37964 and the limited data set. A class that ignored a kept city would count people of
   // different cities as alike and report a k the release does not have.
@@ -89,7 +89,7 @@ export function createRiskTally(options: Omit<RiskOptions, 'suppress'>): RiskTal
   return {
     add(patient, member) {
       const key = member ?? (typeof patient.id === 'string' ? `Patient/${patient.id}` : `#${members.size}`);
-      members.set(key, memberOf(patient, on));
+      members.set(key, quasiIdentifiersOf(patient, on));
       classes = undefined;
       return key;
     },
