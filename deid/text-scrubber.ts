@@ -62,6 +62,11 @@ interface Detector {
   /** The PHI is the last capture group (context words before it stay). */
   lastGroup?: boolean;
   accept?: (m: RegExpExecArray, text: string) => boolean;
+  /**
+   * Where to look again after accept refused a match, as an offset within it; without it the search goes on after the
+   * match. "Per Cecelia Romaguera" is refused as given name Per: the name starts at the next word.
+   */
+  retryFrom?: (m: RegExpExecArray) => number;
   date?: (m: RegExpExecArray) => DateParts | undefined;
   /**
    * Several spans in one match, as [start, end) offsets within it: the names of a list after its label. (A lookbehind
@@ -828,6 +833,8 @@ const DETECTORS: Detector[] = [
       `(?<![${LATIN}])([${LATIN_UPPER}][${LATIN_LOWER}]{1,20})(?:\\s[A-Z]\\.)?(?:\\s${EN_NOT_FAMILY}(${EN_NAME_WORD}))?\\s${EN_NOT_FAMILY}(${EN_NAME_WORD})(?![${LATIN}])`,
       'g',
     ),
+    // Refused as a given name, the first word may stand before one ("Per Cecelia Romaguera", "Called Bob Keeling").
+    retryFrom: (m) => m[1].length,
     accept: (m, text) => {
       const given = m[1].toLowerCase();
       const family = m[3];
@@ -837,6 +844,8 @@ const DETECTORS: Detector[] = [
       // (John Smith), unless an eponym's word follows (Frank Jones fracture); Starling and Arbor never are.
       if ((isMedicalWord(family) || isMedicalWord(m[1])) && !EN_SURNAMES.has(family.toLowerCase()))
         return false;
+      // Stevens Johnson Syndrome: the word after the "given name" makes it an eponym.
+      if (followedByEponymWord(text, (m.index ?? 0) + m[1].length)) return false;
       return !followedByEponymWord(text, (m.index ?? 0) + m[0].length);
     },
   },
@@ -1143,6 +1152,7 @@ const DETECTOR_LIST: readonly Detector[] = DETECTORS.map((d) => ({
   needs: d.needs,
   lastGroup: d.lastGroup,
   accept: d.accept,
+  retryFrom: d.retryFrom,
   parts: d.parts,
   date: d.date,
   digitFree: d.digitFree,
@@ -1256,7 +1266,10 @@ function detectorSpans(folded: string): Span[] {
         re.lastIndex++;
         continue;
       }
-      if (det.accept && !det.accept(m, folded)) continue;
+      if (det.accept && !det.accept(m, folded)) {
+        if (det.retryFrom) re.lastIndex = m.index + det.retryFrom(m);
+        continue;
+      }
       let start = m.index;
       const end = m.index + m[0].length;
       if (det.lastGroup) {
