@@ -854,11 +854,23 @@ const DETECTORS: Detector[] = [
     type: 'name',
     priority: 45,
     re: new RegExp(
-      `(?<![${LATIN}])(${EN_NAME_WORD}),\\s([${LATIN_UPPER}][${LATIN_LOWER}]{1,20})(?![${LATIN}])`,
+      `(?<![${LATIN}])(${EN_NAME_WORD}),\\s([${LATIN_UPPER}][${LATIN_LOWER}]{1,20})(?:\\s([${LATIN_UPPER}][${LATIN_LOWER}'’-]{1,30}))?(?![${LATIN}])`,
       'g',
     ),
+    // "Romaguera, Cecelia": a known given name after the comma makes the word before it a family name, known or not,
+    // unless that word is medicine, a stop word or a service ("Diabetes, Mary" is not a name; "Hypertension, Grace"
+    // is not read: grace is an English word, not in the given names); "Richmond, Virginia" is a city and its state.
+    // A third word is a middle name when it is a given name ("Romaguera, Cecelia Ann"); a family name makes the comma
+    // a list's, of two people ("Dr. Okafor, Hannah Lindqvist"), and the other detectors take each.
     accept: (m) =>
-      EN_SURNAMES.has(m[1].toLowerCase()) && EN_GIVEN_NAMES.has(m[2].toLowerCase()) && !isMedicalWord(m[1]),
+      EN_GIVEN_NAMES.has(m[2].toLowerCase()) &&
+      !US_STATE.test(m[2]) &&
+      !isMedicalWord(m[1]) &&
+      readsAsEnName([m[1]]) &&
+      !(m[3] && !EN_GIVEN_NAMES.has(m[3].toLowerCase()) && readsAsEnName([m[3]])),
+    parts: (m) => [
+      [0, m[3] && EN_GIVEN_NAMES.has(m[3].toLowerCase()) ? m[0].length : m[1].length + 2 + m[2].length],
+    ],
   },
   {
     // A clinician by the credential after the name: "Siobhan McCarthy RN", "cc: Tomasz Wróblewski, PharmD".
