@@ -42,6 +42,15 @@ export const EN_GIVEN_NAMES = new Set([
   ).split(' '),
 ]);
 
+/**
+ * Given names that are also English words (Hazel, Rocky, Dawn) and the commonest surnames that are not (Schultz,
+ * Kowalski): together a person ("Hazel Schultz"), either alone not (deid/tables says where they come from).
+ */
+export const EN_GIVEN_NAME_WORDS: ReadonlySet<string> = new Set(
+  readWordList('census-1990-given-name-words.txt'),
+);
+export const EN_CENSUS_SURNAMES: ReadonlySet<string> = new Set(readWordList('census-1990-surnames.txt'));
+
 export const EN_SURNAMES = new Set(
   (
     'smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez gonzalez wilson ' +

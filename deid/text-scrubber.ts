@@ -1,5 +1,7 @@
 import type { ScrubTextContext, ScrubTextResult, TextFinding } from './types';
 import {
+  EN_CENSUS_SURNAMES,
+  EN_GIVEN_NAME_WORDS,
   EN_GIVEN_NAMES,
   EN_SURNAMES,
   followedByEponymWord,
@@ -838,8 +840,12 @@ const DETECTORS: Detector[] = [
     accept: (m, text) => {
       const given = m[1].toLowerCase();
       const family = m[3];
+      // A given name that is also a word (Hazel, Rocky) is one only before a census surname (Hazel Schultz).
+      const known =
+        EN_GIVEN_NAMES.has(given) ||
+        (EN_GIVEN_NAME_WORDS.has(given) && EN_CENSUS_SURNAMES.has(family.toLowerCase()));
       // A middle name (Mary Ellen Smith) is a name word too, not medicine.
-      if (!EN_GIVEN_NAMES.has(given) || (m[2] && isMedicalWord(m[2]))) return false;
+      if (!known || (m[2] && isMedicalWord(m[2]))) return false;
       // Smith, Walker, Jones are eponyms and among the commonest surnames: after a given name they are a person
       // (John Smith), unless an eponym's word follows (Frank Jones fracture); Starling and Arbor never are.
       if ((isMedicalWord(family) || isMedicalWord(m[1])) && !EN_SURNAMES.has(family.toLowerCase()))
