@@ -506,6 +506,14 @@ describe('scrubText', () => {
     expect(
       tag('Pt is a 45 yo M from Springfield. Lives in Cook County; originally from Mexico; moved to Ohio.'),
     ).toBe('Pt is a 45 yo M from [ADDRESS]. Lives in [ADDRESS]; originally from Mexico; moved to Ohio.');
+    // Travel history names places too; a state and a country stay.
+    expect(
+      tag(
+        'Returned from Galveston 3 days ago; traveled to Brazil and Texas; trip to Lake Tahoe. Came from Nogales.',
+      ),
+    ).toBe(
+      'Returned from [ADDRESS] 3 days ago; traveled to Brazil and Texas; trip to [ADDRESS]. Came from [ADDRESS].',
+    );
   });
 
   it('keeps what follows 患者 when it is not a name (surname characters that start common words)', () => {

@@ -990,8 +990,9 @@ const DETECTORS: Detector[] = [
     ),
   },
   {
-    // A city or county without its state, named by where the patient lives or comes from ("a 45 yo M from
-    // Springfield", "lives in Cook County"). A state or a country may stay; a facility is not a place.
+    // A city or county without its state, named by where the patient lives, comes from or travelled ("a 45 yo M from
+    // Springfield", "lives in Cook County", "returned from Galveston"). A state or a country may stay; a facility is
+    // not a place.
     rule: 'text.us-place-context',
     type: 'address',
     priority: 39,
@@ -999,7 +1000,7 @@ const DETECTORS: Detector[] = [
     digitFree: true,
     re: new RegExp(
       // The preposition and a capital first, the context behind them: a fifth faster than scanning for the context.
-      `(?:in|of|from|to)\\s(?=[${LATIN_UPPER}])(?<=\\b(?:(?:[Ll]ives|[Ll]iving|[Rr]esides|[Rr]esiding) in|[Rr]esident of|[Nn]ative of|[Mm]oved (?:here )?(?:from|to)|[Rr]elocated (?:from|to)|[Bb]orn in|[Vv]isiting from|[Oo]riginally from|is from|(?:yo|y/o|year-old|years? old)\\s(?:[MF]|male|female|man|woman|boy|girl|gentleman|lady)\\s(?:from|of))\\s)((?:(?:St|Ft|Mt)\\. )?[${LATIN_UPPER}][${LATIN_LOWER}'’]+(?:[\\s-][${LATIN_UPPER}][${LATIN_LOWER}'’]+){0,2})`,
+      `(?:in|of|from|to)\\s(?=[${LATIN_UPPER}])(?<=\\b(?:(?:[Ll]ives|[Ll]iving|[Rr]esides|[Rr]esiding) in|[Rr]esident of|[Nn]ative of|[Mm]oved (?:here )?(?:from|to)|[Rr]elocated (?:from|to)|[Bb]orn in|[Vv]isiting from|[Oo]riginally from|is from|[Tt]ravell?ed (?:back )?(?:to|from)|[Rr]eturned (?:home )?from|[Cc]ame (?:here )?from|[Tt]rip to|[Vv]acation(?:ed|ing)? in|[Ff]lew (?:in )?from|[Dd]rove (?:in )?from|(?:yo|y/o|year-old|years? old)\\s(?:[MF]|male|female|man|woman|boy|girl|gentleman|lady)\\s(?:from|of))\\s)((?:(?:St|Ft|Mt)\\. )?[${LATIN_UPPER}][${LATIN_LOWER}'’]+(?:[\\s-][${LATIN_UPPER}][${LATIN_LOWER}'’]+){0,2})`,
       'g',
     ),
     accept: (m) => {
