@@ -35,7 +35,7 @@ export interface ResourceContext {
    */
   referenceCache?: Map<string, string>;
   referenceDate: Date;
-  textMode: 'surrogate' | 'tag' | 'keep';
+  textMode: 'surrogate' | 'tag';
   textKeepTypes?: readonly string[];
   locale?: 'en' | 'zh';
   restrictedZip3: ReadonlySet<string>;
@@ -521,7 +521,7 @@ function scrub(text: string, ctx: ResourceContext, jsonPath: string): string {
       identifiers: ctx.identifierValues,
       literalIdentifiers: ctx.literalIdentifiers,
       locale: ctx.locale,
-      mode: ctx.textMode === 'tag' ? 'tag' : 'surrogate',
+      mode: ctx.textMode,
       keepTypes: ctx.textKeepTypes,
       dateOffsetDays: ctx.offset,
     },
@@ -899,8 +899,7 @@ function applyMethod(
     case 'perturb':
       return perturbValue(value, rule, steps, ctx);
     case 'scrubText':
-      // keep: a reference-data policy's text (drug labels) is public and stays as written.
-      return ctx.textMode === 'keep' ? value : scrubAny(value, ctx, jsonPath, steps[steps.length - 1]);
+      return scrubAny(value, ctx, jsonPath, steps[steps.length - 1]);
     case 'keep':
       return value;
   }

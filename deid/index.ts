@@ -216,7 +216,7 @@ interface EngineSetup {
   /** A policy that keeps dates in text (limited data set, reference data) has no unshifted dates to look for. */
   checkTextDates: boolean;
   restrictedZip3: ReadonlySet<string>;
-  textMode: 'surrogate' | 'tag' | 'keep';
+  textMode: 'surrogate' | 'tag';
   locale?: 'en' | 'zh';
   textKeepTypes?: readonly string[];
   ageBandYears: number;

@@ -78,8 +78,7 @@ export const policySchema = z
     extends: z.enum(['safe-harbor', 'gbt-37964', 'limited-dataset']).optional(),
     text: z
       .object({
-        /** keep: free text stays as written; only for referenceData policies (refused otherwise). */
-        mode: z.enum(['surrogate', 'tag', 'keep']).default('surrogate'),
+        mode: z.enum(['surrogate', 'tag']).default('surrogate'),
         locale: z.enum(['en', 'zh']).optional(),
         /** PHI types free text keeps (the limited data set keeps dates). */
         keepTypes: z.array(z.enum(['date', 'postal-code', 'address'])).optional(),
@@ -116,17 +115,12 @@ export const policySchema = z
     /**
      * Descriptions of products and plans (drug labels, formularies, payer catalogs), not records about people: the
      * engine quarantines any resource that is about a person or points at one, and the gate does not read identifier
-     * patterns (a label's Poison Control number is not a patient's phone). The only policies allowed to keep text.
+     * patterns (a label's Poison Control number, which the policy keeps, is not a patient's phone).
      */
     referenceData: z.boolean().optional(),
     rules: z.array(ruleSchema),
   })
-  .strict()
-  .refine((p) => p.text?.mode !== 'keep' || p.referenceData === true, {
-    path: ['text', 'mode'],
-    message:
-      'keep leaves free text as written: only a referenceData policy (product and plan descriptions) may',
-  });
+  .strict();
 export type Policy = z.infer<typeof policySchema>;
 
 /** One compiled rule. */

@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mapBuffer, validateFhirResource, type FhirResource } from '../mappers/index';
 import { DATA_DIR, sample, sampleFiles } from '../mappers/test-support/data';
-import { createDeidEngine, createKeyService, parsePolicy } from './index';
+import { createDeidEngine, createKeyService } from './index';
 
 /**
  * Drug labels, formularies and payer catalogs describe products and plans, not people. De-identification must not
@@ -252,12 +252,27 @@ describe('the reference-data profile (drug labels, formularies, catalogs)', () =
     expect(JSON.stringify(res.quarantined)).not.toContain('Okafor');
   });
 
-  it('is the only kind of policy allowed to keep text', () => {
-    expect(() =>
-      parsePolicy(
-        { name: 'x', version: '1.0.0', extends: 'safe-harbor', text: { mode: 'keep' }, rules: [] },
-        'policy x',
-      ),
-    ).toThrow(/text\.mode.*only a referenceData policy/);
+  it("scrubs what is not the label's own text: a catalog naming its institution, a plan's identifier", () => {
+    // The synthetic formularies name their hospital ("Riverside General Employee Formulary 2025"), which the release
+    // pseudonymizes everywhere else: kept, the plan name would name the source of every record beside it.
+    const engine = createDeidEngine({ profile: 'reference-data', keyService });
+    const res = engine.deidentifyResources(
+      [
+        {
+          resourceType: 'InsurancePlan',
+          id: 'Formulary-riverside-general',
+          identifier: [{ value: 'RIVERSIDE-GENERAL-F4821' }],
+          status: 'active',
+          name: 'Riverside General Hospital Employee Formulary 2025',
+          period: { start: '2025-01-01', end: '2025-12-31' },
+        },
+      ],
+      { institution: 'riverside-general' },
+    );
+    expect(res.quarantined).toEqual([]);
+    const out = JSON.stringify(res.outputs);
+    expect(out).not.toContain('Riverside General');
+    expect(out).not.toContain('RIVERSIDE-GENERAL-F4821');
+    expect(res.outputs[0].period).toEqual({ start: '2025-01-01', end: '2025-12-31' });
   });
 });

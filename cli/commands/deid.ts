@@ -199,7 +199,7 @@ Without a patient, dates become [DATE] (there is no per-patient offset to shift 
       const input = await readStdin();
       const result = scrubText(input, {
         keyService,
-        mode: opts.tags || policy.text?.mode === 'tag' ? 'tag' : 'surrogate',
+        mode: opts.tags ? 'tag' : (policy.text?.mode ?? 'surrogate'),
         locale: /[\u3400-\u9fff]/.test(input) ? 'zh' : 'en',
         keepTypes: policy.text?.keepTypes,
       });
