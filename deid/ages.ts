@@ -5,6 +5,9 @@
  * top-codes, and the residual-PHI gate, which checks that nothing above the top survived.
  */
 
+/** HIPAA Safe Harbor: ages above 89 are one class, 90 or older (a policy's generalize.topAge, and DICOM's). */
+export const SAFE_HARBOR_TOP_AGE = 89;
+
 const LOINC = 'http://loinc.org';
 const SNOMED = 'http://snomed.info/sct';
 const UCUM = 'http://unitsofmeasure.org';
@@ -182,4 +185,15 @@ export function suppressAgeValues(resource: Record<string, unknown>): void {
   mask(resource);
   if (Array.isArray(resource.component))
     for (const c of resource.component) if (c && typeof c === 'object') mask(c as Record<string, unknown>);
+}
+
+const AS_YEARS_PER_UNIT = { D: 1 / 365.25, W: 7 / 365.25, M: 1 / 12, Y: 1 } as const;
+
+/**
+ * A DICOM Age String (VR AS: three digits and D, W, M or Y; 093Y, 018M) in years, or undefined when the value is not
+ * one. Its M is months, where UCUM's m is metres: it has a reader of its own.
+ */
+export function dicomAgeInYears(value: string): number | undefined {
+  const m = /^(\d{3})([DWMY])$/.exec(value.trim());
+  return m ? Number(m[1]) * AS_YEARS_PER_UNIT[m[2] as keyof typeof AS_YEARS_PER_UNIT] : undefined;
 }

@@ -12,6 +12,7 @@ import {
   unshiftedMonthDays,
 } from './residual-phi';
 import { refuseAsReferenceData } from './reference-data';
+import { SAFE_HARBOR_TOP_AGE } from './ages';
 import { assessKAnonymity, createRiskTally, type QuasiIdentifier, type RiskTally } from './risk';
 import { isValidResidentId } from './identifiers';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
@@ -467,7 +468,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
     locale: merged.text?.locale,
     textKeepTypes: merged.text?.keepTypes,
     ageBandYears: merged.generalize?.ageBandYears ?? 5,
-    topAge: merged.generalize?.topAge ?? 89,
+    topAge: merged.generalize?.topAge ?? SAFE_HARBOR_TOP_AGE,
     referenceData: merged.referenceData === true,
   };
 

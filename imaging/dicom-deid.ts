@@ -1,4 +1,5 @@
 import type { KeyService } from '../deid/key-service';
+import { dicomAgeInYears, SAFE_HARBOR_TOP_AGE } from '../deid/ages';
 import { addDays } from '../deid/dates';
 import { TributaryError, toError } from '../platform/errors';
 import type { DicomSummary } from '../schemas/dicom-summary';
@@ -352,15 +353,14 @@ class Walker {
     let changed = false;
     const out: string[] = [];
     for (const v of values) {
-      const m = /^(\d{3})([DWMY])$/.exec(v.trim());
       if (v.trim() === '') {
         out.push('');
         continue;
       }
-      if (!m) return this.empty(node, path);
-      const years = Number(m[1]) * AS_YEARS_PER_UNIT[m[2] as 'D' | 'W' | 'M' | 'Y'];
-      if (years > DICOM_TOP_AGE) {
-        out.push(`${String(DICOM_TOP_AGE + 1).padStart(3, '0')}Y`);
+      const years = dicomAgeInYears(v);
+      if (years === undefined) return this.empty(node, path);
+      if (years > SAFE_HARBOR_TOP_AGE) {
+        out.push(`${String(SAFE_HARBOR_TOP_AGE + 1).padStart(3, '0')}Y`);
         changed = true;
       } else out.push(v.trim());
     }
@@ -497,10 +497,6 @@ class Walker {
     return { tag: node.tag, vr: node.vr, bytes: padEven(Buffer.from(shifted.join('\\'), 'latin1'), node.vr) };
   }
 }
-
-/** HIPAA Safe Harbor: ages above 89 are one class, 90 or older (the FHIR profiles' generalize.topAge). */
-const DICOM_TOP_AGE = 89;
-const AS_YEARS_PER_UNIT = { D: 1 / 365.25, W: 7 / 365.25, M: 1 / 12, Y: 1 } as const;
 
 const DUMMY_TEXT: Record<string, string> = {
   PN: 'ANONYMOUS',
