@@ -146,45 +146,41 @@ export function isAgeOverTop(value: unknown, topAge: number): boolean {
   return !(years === top && q.comparator === '>=');
 }
 
+/** The parts of an Observation coded as the subject's age: itself and its components; none for another resource. */
+function ageCodedParts(resource: Record<string, unknown>): Record<string, unknown>[] {
+  if (resource.resourceType !== 'Observation') return [];
+  const parts = [resource, ...(Array.isArray(resource.component) ? resource.component : [])];
+  return parts.filter(
+    (p): p is Record<string, unknown> =>
+      !!p && typeof p === 'object' && isAgeCode((p as { code?: unknown }).code),
+  );
+}
+
 /**
  * The ages an Observation gives for its subject (its value and its components', where coded as age), in years;
  * empty for any other resource. What k-anonymity counts when a release has no birth date.
  */
 export function agesGivenBy(resource: Record<string, unknown>): number[] {
-  if (resource.resourceType !== 'Observation') return [];
   const out: number[] = [];
-  const read = (o: Record<string, unknown>) => {
-    if (!isAgeCode(o.code)) return;
-    for (const k in o) {
+  for (const part of ageCodedParts(resource))
+    for (const k in part) {
       if (!isValueChoiceKey(k)) continue;
-      const years = ageInYears(o[k]);
+      const years = ageInYears(part[k]);
       if (years !== undefined) out.push(years);
     }
-  };
-  read(resource);
-  if (Array.isArray(resource.component))
-    for (const c of resource.component) if (c && typeof c === 'object') read(c as Record<string, unknown>);
   return out;
 }
 
 /** Suppression of a person in a class below k: their age Observations keep the code and lose the value. */
 export function suppressAgeValues(resource: Record<string, unknown>): void {
-  const mask = (o: Record<string, unknown>) => {
-    if (!isAgeCode(o.code)) return;
-    let masked = false;
-    for (const k of Object.keys(o))
-      if (isValueChoiceKey(k)) {
-        delete o[k];
-        masked = true;
-      }
-    if (masked)
-      o.dataAbsentReason = {
-        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'masked' }],
-      };
-  };
-  mask(resource);
-  if (Array.isArray(resource.component))
-    for (const c of resource.component) if (c && typeof c === 'object') mask(c as Record<string, unknown>);
+  for (const part of ageCodedParts(resource)) {
+    const values = Object.keys(part).filter(isValueChoiceKey);
+    if (!values.length) continue;
+    for (const k of values) delete part[k];
+    part.dataAbsentReason = {
+      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'masked' }],
+    };
+  }
 }
 
 const AS_YEARS_PER_UNIT = { D: 1 / 365.25, W: 7 / 365.25, M: 1 / 12, Y: 1 } as const;

@@ -22,7 +22,19 @@ const PRODUCT_AND_PLAN_TYPES: ReadonlySet<string> = new Set([
 const PERSON_ELEMENTS = ['patient', 'beneficiary', 'subscriber', 'policyHolder', 'encounter'] as const;
 
 /** Reference targets that are people or their care. */
-const PERSON_TARGET = /^(?:Patient|RelatedPerson|Person|Group|Encounter|EpisodeOfCare)\//;
+const PERSON_TYPES: ReadonlySet<string> = new Set([
+  'Patient',
+  'RelatedPerson',
+  'Person',
+  'Group',
+  'Encounter',
+  'EpisodeOfCare',
+]);
+
+/** The resource type a literal reference names, relative or absolute, with or without a version. */
+function targetTypeOf(ref: string): string | undefined {
+  return /(?:^|\/)([A-Z][A-Za-z]+)\/[^/]+$/.exec(ref.split('/_history')[0])?.[1];
+}
 
 function referenceToPerson(node: unknown, path: string, depth: number): string | undefined {
   if (depth > 48 || !node || typeof node !== 'object') return undefined;
@@ -34,11 +46,7 @@ function referenceToPerson(node: unknown, path: string, depth: number): string |
     return undefined;
   }
   for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
-    if (
-      k === 'reference' &&
-      typeof v === 'string' &&
-      PERSON_TARGET.test(v.replace(/^.*?\/(?=[A-Z][A-Za-z]+\/)/, ''))
-    )
+    if (k === 'reference' && typeof v === 'string' && PERSON_TYPES.has(targetTypeOf(v) ?? ''))
       return `${path}.reference`;
     // text attachments hold no references; skip their base64 without reading it
     if (k === 'data' && typeof v === 'string') continue;
@@ -50,9 +58,7 @@ function referenceToPerson(node: unknown, path: string, depth: number): string |
 
 function isProductReference(value: unknown): boolean {
   const ref = (value as { reference?: unknown } | undefined)?.reference;
-  if (typeof ref !== 'string') return false;
-  const type = /(?:^|\/)([A-Z][A-Za-z]+)\/[^/]+$/.exec(ref.split('/_history')[0])?.[1];
-  return type !== undefined && PRODUCT_AND_PLAN_TYPES.has(type);
+  return typeof ref === 'string' && PRODUCT_AND_PLAN_TYPES.has(targetTypeOf(ref) ?? '');
 }
 
 /** Why a reference-data policy refuses a resource: a quarantine rule, the element path (never a value), a reason. */
