@@ -232,6 +232,13 @@ describe('the reference-data profile (drug labels, formularies, catalogs)', () =
         content: [{ attachment: { contentType: 'text/plain', title: 'note' } }],
       },
       { resourceType: 'Basic', id: 'b1', code: { text: 'x' }, subject: { display: 'Mrs Okafor' } },
+      // a conditional reference names its target type before the query
+      {
+        resourceType: 'Basic',
+        id: 'b3',
+        code: { text: 'x' },
+        extension: [{ url: 'urn:x', valueReference: { reference: 'Patient?identifier=urn:mrn|MRN-778812' } }],
+      },
       // a formulary item: its subject is the drug
       {
         resourceType: 'Basic',
@@ -247,6 +254,7 @@ describe('the reference-data profile (drug labels, formularies, catalogs)', () =
       'reference-data.about-a-person DocumentReference.subject',
       'reference-data.about-a-person DocumentReference.context.encounter[0].reference',
       'reference-data.about-a-person Basic.subject',
+      'reference-data.about-a-person Basic.extension[0].valueReference.reference',
     ]);
     expect(res.outputs.map((r) => r.resourceType)).toEqual(['Basic']);
     expect(JSON.stringify(res.quarantined)).not.toContain('Okafor');

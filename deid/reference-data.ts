@@ -31,9 +31,12 @@ const PERSON_TYPES: ReadonlySet<string> = new Set([
   'EpisodeOfCare',
 ]);
 
-/** The resource type a literal reference names, relative or absolute, with or without a version. */
+/**
+ * The resource type a reference names: literal (relative or absolute, with or without a version) or conditional
+ * (`Patient?identifier=…`, as Synthea's Bulk exports write them).
+ */
 function targetTypeOf(ref: string): string | undefined {
-  return /(?:^|\/)([A-Z][A-Za-z]+)\/[^/]+$/.exec(ref.split('/_history')[0])?.[1];
+  return /(?:^|\/)([A-Z][A-Za-z]+)(?:\/[^/?]+|\?.*)$/.exec(ref.split('/_history')[0])?.[1];
 }
 
 function referenceToPerson(node: unknown, path: string, depth: number): string | undefined {
