@@ -149,6 +149,9 @@ const widthOf = (s: string, n: number) => (s.length >= 2 ? pad2(n) : String(n));
 const yearOf = (ys: string) => (ys.length === 2 ? (Number(ys) > 40 ? 1900 : 2000) + Number(ys) : Number(ys));
 /** A year written back with as many digits as the original. */
 const yearAs = (ys: string, y: number) => (ys.length === 2 ? pad2(y % 100) : pad4(y));
+/** Prepositions and verbs of motion a Chinese hospital name follows (既往于…, 转入…). */
+const ZH_MOTION = '于在至到往从赴去经入转来';
+const ZH_LEADING_MOTION = new RegExp(`^[${ZH_MOTION}]`);
 /** A hospital by its kind or level, not its name. */
 const ZH_GENERIC_HOSPITAL =
   /^(?:当地|本地|外地|上级|下级|基层|附近|其他|其它|多家|各级|县级|市级|省级|区级|综合|专科|乡镇|乡|镇|社区|私立|公立|民营|县|市|区|省)医院$/;
@@ -780,9 +783,12 @@ const DETECTORS: Detector[] = [
     needs: /院/,
     // Chinese has no spaces: the words before a hospital's name run into it (既往于北京协和医院). The name starts after
     // the last preposition or verb of motion within reach (于, 在, 至, 转入); without one, up to 14 characters go.
-    re: /((?:[\u4e00-\u9fff]{0,8}[于在至到往从赴去经入转来])?)([\u4e00-\u9fff]{2,14}?(?:医院|[东西南北新一二三]院|湾区院|分院|院区))/g,
+    re: new RegExp(
+      `((?:[\\u4e00-\\u9fff]{0,8}[${ZH_MOTION}])?)([\\u4e00-\\u9fff]{2,14}?(?:医院|[东西南北新一二三]院|湾区院|分院|院区))`,
+      'g',
+    ),
     // 当地医院, 上级医院, 县医院: a kind of hospital, naming none (the pattern can take the preposition before 县).
-    accept: (m) => !ZH_GENERIC_HOSPITAL.test(m[2].replace(/^[于在至到往从赴去经入转来]/, '')),
+    accept: (m) => !ZH_GENERIC_HOSPITAL.test(m[2].replace(ZH_LEADING_MOTION, '')),
   },
   {
     rule: 'text.hospital-en',
