@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mapBuffer, validateFhirResource, type FhirResource } from '../mappers/index';
-import { DATA_DIR, sample, sampleFiles } from '../mappers/test-support/data';
+import { DATA_DIR, NMPA_LABEL, sample, sampleFiles } from '../mappers/test-support/data';
 import { createDeidEngine, createKeyService } from './index';
 
 /**
@@ -282,5 +282,96 @@ describe('the reference-data profile (drug labels, formularies, catalogs)', () =
     expect(out).not.toContain('Riverside General');
     expect(out).not.toContain('RIVERSIDE-GENERAL-F4821');
     expect(res.outputs[0].period).toEqual({ start: '2025-01-01', end: '2025-12-31' });
+  });
+
+  it('keeps a document only when it is typed as a label: a note without its subject, or a label holding a record number, is quarantined', async () => {
+    const engine = createDeidEngine({ profile: 'reference-data', keyService });
+    // Every real label the mappers read is typed as one and passes: openFDA, SPL (Rx, OTC, pharmacologic class
+    // indexing, one without a title) and an NMPA label.
+    const labels = [...(await openFdaLabels())];
+    for (const f of sampleFiles('druglabel/spl-xml', '.xml'))
+      labels.push(
+        ...(await mapBuffer('spl', readFileSync(f), { institution: 'test-inst', sourceFile: basename(f) }))
+          .resources,
+      );
+
+    labels.push(
+      ...(
+        await mapBuffer('cn-label', Buffer.from(NMPA_LABEL), {
+          institution: 'test-inst',
+          sourceFile: 'l.txt',
+        })
+      ).resources,
+    );
+    const docs = labels.filter((r) => r.resourceType === 'DocumentReference');
+    expect(docs.length).toBeGreaterThanOrEqual(12);
+    const kept = engine.deidentifyResources(structuredClone(labels), { institution: 'test-inst' });
+    expect(kept.quarantined.map((q) => `${q.rule} ${q.path}`)).toEqual([]);
+    expect(texts(kept.outputs)).toEqual(texts(labels));
+
+    // The real Synthea notes, their subject and encounter stripped as a mislabelled feed might send them: each is
+    // typed as a note (LOINC 34117-2), not a label.
+    const notes = readFileSync(
+      join(DATA_DIR, 'fhir', 'bulk-ndjson-10-patients', 'DocumentReference.000.first40.ndjson'),
+      'utf8',
+    )
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => {
+        const { subject: _s, context: _c, author: _a, custodian: _cu, ...rest } = JSON.parse(l) as Json;
+        return rest as FhirResource;
+      });
+    const untyped: FhirResource = {
+      resourceType: 'DocumentReference',
+      id: 'untyped',
+      status: 'current',
+      content: [
+        { attachment: { contentType: 'text/plain', data: Buffer.from('Seen today.').toString('base64') } },
+      ],
+    };
+    const labelType = { coding: [{ system: 'http://loinc.org', code: '34391-3' }] };
+    const withMrn: FhirResource = {
+      resourceType: 'DocumentReference',
+      id: 'mrn',
+      status: 'current',
+      type: labelType,
+      content: [
+        {
+          attachment: {
+            contentType: 'text/plain',
+            title: 'INDICATIONS',
+            data: Buffer.from('For adults.').toString('base64'),
+          },
+        },
+        {
+          attachment: {
+            contentType: 'text/plain',
+            data: Buffer.from('Refill for Okafor, MRN: 77881234, as before.').toString('base64'),
+          },
+        },
+      ],
+    };
+    const pdf: FhirResource = {
+      resourceType: 'DocumentReference',
+      id: 'pdf',
+      status: 'current',
+      type: labelType,
+      content: [
+        { attachment: { contentType: 'application/pdf', data: Buffer.from('%PDF-1.7').toString('base64') } },
+      ],
+    };
+    const res = engine.deidentifyResources([...notes, untyped, withMrn, pdf], { institution: 'test-inst' });
+    expect(res.outputs).toEqual([]);
+    expect(res.quarantined.map((q) => `${q.rule} ${q.path}`)).toEqual([
+      ...notes.map(() => 'reference-data.not-a-label DocumentReference.type'),
+      'reference-data.not-a-label DocumentReference.type',
+      'reference-data.about-a-person DocumentReference.content[1].attachment.data',
+      'reference-data.not-a-description DocumentReference.content[0].attachment.data',
+    ]);
+    const mrn = res.quarantined.find((q) => q.path.includes('content[1]'))!;
+    expect(mrn.reason).toContain('text.mrn-context');
+    expect(JSON.stringify(res.quarantined.map((q) => [q.rule, q.path, q.reason]))).not.toMatch(
+      /77881234|Okafor/,
+    );
   });
 });

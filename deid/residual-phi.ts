@@ -577,7 +577,8 @@ export function unshiftedMonthDays(raw: unknown, offsetDays: number): Set<string
   return rawDays;
 }
 
-function decodeTextAttachment(node: Record<string, unknown>): string | undefined {
+/** The text of an attachment with a text/* content type; undefined for any other (or none). */
+export function decodeTextAttachment(node: Record<string, unknown>): string | undefined {
   if (typeof node.data !== 'string' || typeof node.contentType !== 'string') return undefined;
   if (!/^text\//i.test(node.contentType)) return undefined;
   return Buffer.from(node.data, 'base64').toString('utf8');

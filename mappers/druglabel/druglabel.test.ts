@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { byType, expectReconciled, sample, sampleFiles } from '../test-support/data';
+import { NMPA_LABEL, byType, expectReconciled, sample, sampleFiles } from '../test-support/data';
 import type { FhirResource, MapContext } from '../types';
 import { mapCnLabel } from './cn-label';
 import { labelResources } from './label';
@@ -118,23 +118,7 @@ describe('mapOpenFda', () => {
 });
 
 describe('mapCnLabel', () => {
-  const label = [
-    '核准日期：2014年02月04日',
-    '修改日期：2024年10月24日',
-    '【药品名称】',
-    '通用名称：阿托伐他汀钙片',
-    '商品名称：立普妥',
-    '英文名称：Atorvastatin Calcium Tablets',
-    '【成份】',
-    '本品主要成份为阿托伐他汀钙。',
-    '【适应症】',
-    '高胆固醇血症。',
-    '【用法用量】',
-    '口服，一次20mg，每日一次。',
-    '【批准文号】 国药准字H20051408',
-    '【生产企业】',
-    '企业名称：虚构制药有限公司',
-  ].join('\n');
+  const label = NMPA_LABEL;
 
   it('keeps Chinese sections and the 国药准字 identifier', () => {
     const r = mapCnLabel(Buffer.from(label), ctx);
@@ -151,6 +135,10 @@ describe('mapCnLabel', () => {
     ]);
     expect(decode(doc, 3)).toBe('高胆固醇血症。');
     expect(doc.date).toBe('2024-10-24T00:00:00+08:00');
+    // An NMPA label states no LOINC type: it is typed as a label all the same (reference-data keeps labels only).
+    expect(doc.type).toEqual({
+      coding: [{ system: 'urn:tributary:document-kind', code: 'drug-label', display: 'drug label' }],
+    });
     const [med] = byType(r, 'Medication');
     expect(med.identifier).toEqual([
       { system: 'urn:tributary:cn-nmpa-approval-number', value: '国药准字H20051408' },

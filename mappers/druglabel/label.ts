@@ -3,6 +3,7 @@
  * Medication (identifiers: NDC, set id, 国药准字) and a MedicationKnowledge (code, dose form, ingredients, monograph
  * pointing at the label). Shared by SPL XML, openFDA JSON and Chinese label text.
  */
+import { DOCUMENT_KIND_SYSTEM, DRUG_LABEL_KIND } from '../../schemas/fhir-systems';
 import { stableId } from '../ids';
 import type { FhirResource } from '../types';
 
@@ -35,8 +36,11 @@ export interface Label {
   institution: string;
   /** Natural key of the label: set id + version, approval number, ... */
   key: string;
-  /** LOINC document type (34391-3 prescription, 34390-5 OTC) when known. */
-  docType?: { code: string; display?: string };
+  /**
+   * The document type: LOINC (34391-3 prescription, 34390-5 OTC, ...) when the source gives one. Without it the label
+   * is typed with Tributary's document kind `drug-label`.
+   */
+  docType?: { system?: string; code: string; display?: string };
   title?: string;
   /** FHIR instant of the label's effective time, when known. */
   date?: string;
@@ -63,16 +67,22 @@ export function labelResources(label: Label): FhirResource[] {
     })),
   };
   if (label.masterIdentifier) doc.masterIdentifier = label.masterIdentifier;
-  if (label.docType)
-    doc.type = {
-      coding: [
-        {
-          system: 'http://loinc.org',
-          code: label.docType.code,
-          ...(label.docType.display ? { display: label.docType.display } : {}),
-        },
-      ],
-    };
+  // Every label is typed: a source that states no LOINC type (openFDA without product_type, an NMPA label) gets the
+  // document kind, so that reference-data de-identification can tell a label from a note.
+  const docType = label.docType ?? {
+    system: DOCUMENT_KIND_SYSTEM,
+    code: DRUG_LABEL_KIND,
+    display: 'drug label',
+  };
+  doc.type = {
+    coding: [
+      {
+        system: docType.system ?? 'http://loinc.org',
+        code: docType.code,
+        ...(docType.display ? { display: docType.display } : {}),
+      },
+    ],
+  };
   if (label.title) doc.description = label.title.slice(0, 1000);
   if (label.date) doc.date = label.date;
   if (doc.content && (doc.content as unknown[]).length === 0)

@@ -25,6 +25,25 @@ export function sampleFiles(dir: string, ext?: string): string[] {
   return out;
 }
 
+/** A Chinese drug label as the cn-label format writes one (synth/FORMATS.md): the required sections and more. */
+export const NMPA_LABEL = [
+  '核准日期：2014年02月04日',
+  '修改日期：2024年10月24日',
+  '【药品名称】',
+  '通用名称：阿托伐他汀钙片',
+  '商品名称：立普妥',
+  '英文名称：Atorvastatin Calcium Tablets',
+  '【成份】',
+  '本品主要成份为阿托伐他汀钙。',
+  '【适应症】',
+  '高胆固醇血症。',
+  '【用法用量】',
+  '口服，一次20mg，每日一次。',
+  '【批准文号】 国药准字H20051408',
+  '【生产企业】',
+  '企业名称：虚构制药有限公司',
+].join('\n');
+
 export function byType(result: MapResult, type: string): FhirResource[] {
   return result.resources.filter((r) => r.resourceType === type);
 }
