@@ -98,7 +98,7 @@ export const EN_NOT_NAME_WORDS = new Set(
     'social work physical occupational therapy nutrition chaplaincy case management ' +
     // organizations and places after a given-name-like word (Pfizer Asia Pacific, Parke-Davis Div, Max Life Insurance)
     'pacific atlantic reservation insurance div division inc corp corporation company ltd llc laboratories ' +
-    'laboratory labs pharmaceuticals pharma manor life'
+    'laboratory labs pharmaceuticals pharma manor life health hospice rehab dialysis imaging church'
   ).split(' '),
 );
 

@@ -25,13 +25,14 @@ function measure(notes: Note[], withRecordIdentifiers: boolean) {
     const covered = new Uint8Array(note.text.length);
     for (const s of found) covered.fill(1, s.start, s.end);
     const plantedRanges: [number, number][] = [];
-    const seen = new Map<string, number>();
     for (const p of note.planted) {
-      // the k-th planting of a value is its k-th occurrence in the text
-      let at = -1;
-      const k = seen.get(p.value) ?? 0;
-      for (let i = 0; i <= k; i++) at = note.text.indexOf(p.value, at + 1);
-      seen.set(p.value, k + 1);
+      // A planting is the first occurrence of its value outside the earlier plantings: a given name planted alone
+      // ("Robert is a 54 year-old") is not the one inside the full name planted before it ("Patient: Robert Brennan").
+      // (Counting the k-th occurrence put it inside the full name: its own occurrence went unmeasured, and a detector
+      // finding it counted as a false positive.)
+      let at = note.text.indexOf(p.value);
+      while (at >= 0 && plantedRanges.some(([a, b]) => at < b && a < at + p.value.length))
+        at = note.text.indexOf(p.value, at + 1);
       expect(at, 'fixture plants what it lists').toBeGreaterThanOrEqual(0);
       plantedRanges.push([at, at + p.value.length]);
       const t = (perType[p.type] ??= { planted: 0, found: 0 });
@@ -160,7 +161,11 @@ describe('scrubText', () => {
       expect(patternsOnly.recall[t], `${t} without record identifiers`).toBeGreaterThanOrEqual(0.99);
     }
     expect(pipeline.recall.name).toBeGreaterThanOrEqual(0.95);
-    expect(pipeline.precision).toBeGreaterThanOrEqual(0.9);
+    // Without the record's identifiers, a given name alone ("Robert is a 54 year-old") is found by what the sentence
+    // says of it: 0.924 before text.name-age-subject.
+    expect(patternsOnly.recall.name, 'names without record identifiers').toBeGreaterThanOrEqual(0.95);
+    expect(pipeline.precision).toBeGreaterThanOrEqual(0.95);
+    expect(patternsOnly.precision).toBeGreaterThanOrEqual(0.95);
   });
 
   it('removes Chinese landlines written with brackets, from abroad or after their label, and a card number after NO.', () => {
@@ -587,11 +592,11 @@ describe('scrubText', () => {
           found++;
       }
     // At dae0da1 (the hand-made given names alone, no retry after "Per", a known surname before the comma): 30 of
-    // 264 (0.114).
+    // 264 (0.114). At 1fa2bc8 (Census names, before the reporting-verb detector): 232 (0.879).
     console.info(
       JSON.stringify({ namesWithoutContext: { found, total, recall: +(found / total).toFixed(3) } }),
     );
-    expect(found / total).toBeGreaterThanOrEqual(0.85);
+    expect(found / total).toBeGreaterThanOrEqual(0.9);
     // Written family name first, as registration systems do, the family name need not be known.
     for (const t of ['Patient Romaguera, Cecelia seen today.', 'Patient Romaguera, Cecelia Ann seen today.'])
       expect(
@@ -605,13 +610,84 @@ describe('scrubText', () => {
       'Parke-Davis Div of Pfizer Inc',
       'Max Life Insurance',
       'of the Fallon Reservation and Colony',
-      'Diabetes, Mary reports',
       'moved from Richmond, Virginia last year',
     ])
       expect(
         detectPhi(kept).filter((x) => x.type === 'name'),
         kept,
       ).toEqual([]);
+    // "Diabetes, Mary" is no name written family name first: the condition stays. Mary, who reports, is someone.
+    const t = 'Diabetes, Mary reports';
+    expect(detectPhi(t).map((x) => t.slice(x.start, x.end))).toEqual(['Mary']);
+  });
+
+  it('finds the person a note is about from what the sentence says of them: an age, or what they do', () => {
+    // The real Synthea notes name their patient only as the subject of "is a <n> year-old", never introduced by a
+    // context word (Synthea appends digits to every name). Without their Patient records, every occurrence of each
+    // patient's names must be found; at the commit before these detectors, none was.
+    const dir = path.resolve(import.meta.dirname, '../../shared/data/fhir/bulk-ndjson-10-patients');
+    const names = new Map<string, string[]>();
+    for (const l of fs
+      .readFileSync(path.join(dir, 'Patient.000.ndjson'), 'utf8')
+      .split('\n')
+      .filter(Boolean)) {
+      const p = JSON.parse(l) as { id: string; name?: { given?: string[]; family?: string }[] };
+      names.set(
+        `Patient/${p.id}`,
+        [...(p.name?.[0]?.given ?? []), p.name?.[0]?.family ?? ''].filter(Boolean),
+      );
+    }
+    let occurrences = 0;
+    const missed: string[] = [];
+    for (const l of fs
+      .readFileSync(path.join(dir, 'DocumentReference.000.first40.ndjson'), 'utf8')
+      .split('\n')
+      .filter(Boolean)) {
+      const d = JSON.parse(l) as {
+        subject: { reference: string };
+        content: { attachment: { data: string } }[];
+      };
+      const text = Buffer.from(d.content[0].attachment.data, 'base64').toString('utf8');
+      const spans = detectPhi(text);
+      for (const w of names.get(d.subject.reference) ?? [])
+        for (let i = text.indexOf(w); i >= 0; i = text.indexOf(w, i + 1)) {
+          occurrences++;
+          if (!spans.some((s) => s.type === 'name' && s.start <= i && s.end >= i + w.length)) missed.push(w);
+        }
+    }
+    expect(occurrences).toBeGreaterThanOrEqual(70);
+    expect(missed).toEqual([]);
+
+    const names_ = (t: string) =>
+      detectPhi(t)
+        .filter((x) => x.type === 'name')
+        .map((x) => t.slice(x.start, x.end));
+    // Whoever is a given age: known to the dictionaries or not, as a sentence's subject.
+    expect(names_('Jasper Champlin is a 45 year-old male.')).toEqual(['Jasper Champlin']);
+    expect(names_('HPI: Zyx Qwerty is a 45 yo M with chest pain.')).toEqual(['Zyx Qwerty']);
+    expect(names_('Desmond, a 7-year-old boy, presents with fever.')).toEqual(['Desmond']);
+    expect(names_('Follow Up Jasper is a 45 yo M')).toEqual(['Jasper']);
+    // Whoever calls, says or reschedules: a given name alone when it is no English word; an eponym before what only a
+    // person does.
+    expect(names_('Desmond called back.')).toEqual(['Desmond']);
+    expect(names_('Results reviewed. Desmond will follow up next week.')).toEqual(['Desmond']);
+    expect(names_('Cherrie Conn called to reschedule.')).toEqual(['Cherrie Conn']);
+    expect(names_('Rocky Streich called to reschedule.')).toEqual(['Rocky Streich']);
+    expect(names_('Patient Schultz, Hazel seen today.')).toEqual(['Schultz, Hazel']);
+    // A role, a relative, an English word, a condition or a service is no one.
+    for (const none of [
+      'Patient is a 60 year-old female.',
+      'The patient is a 3 month old infant.',
+      'Mother is a 60 year-old with diabetes.',
+      'Will called.',
+      'Hope reports feeling better.',
+      'Graves noted on exam.',
+      'Hypertension noted.',
+      'Conn presented with hypokalemia.',
+      'Mercy Health called about the referral.',
+      'Hypertension, Grace',
+    ])
+      expect(names_(none), none).toEqual([]);
   });
 
   it('on real Chinese notes (CCKS 2017, ../shared/data): every annotated medical mention survives, only PHI is found', () => {

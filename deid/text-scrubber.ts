@@ -338,6 +338,68 @@ const EN_CREDENTIALS =
  */
 const EN_NOT_FAMILY = `(?!(?:${[...EN_STOP, ...[...EN_NOT_NAME_WORDS].map((w) => w[0].toUpperCase() + w.slice(1))].join('|')})(?![${LATIN}]))`;
 
+/**
+ * What a person does in a note, after their name ("Desmond called", "Jasper Champlin will follow up"). The first
+ * group only people do, so that a name that is also an eponym (Conn, Barrett, Rocky) is a person before it; the
+ * second a condition can do too ("Graves noted").
+ */
+const EN_PERSON_VERB =
+  /(?:called|calls|phoned|says|said|states|stated|reports|reported|agrees|agreed|declines|declined|requests|requested|wants|wishes|prefers|would like|will call|will follow|will return|rescheduled|cancell?ed|checked in|missed|arrived)\b/;
+const EN_REPORTING_VERB = new RegExp(
+  `(?:${EN_PERSON_VERB.source}|(?:denies|denied|endorses|endorsed|complains|complained|presents|presented|returns|returned|notes|noted|feels|felt|was seen|is seen|was admitted|was discharged|underwent|tolerated|continues)\\b)`,
+);
+
+/** Who is an age without being named: the patient by role, a relative, a carer (see EN_RELATION_PHRASES). */
+const EN_AGE_SUBJECT_NOT_NAMES = new Set(
+  (
+    'patient pt client resident member subject individual veteran child baby infant newborn toddler boy girl man ' +
+    'woman male female gentleman lady adult teen teenager adolescent spouse mother father wife husband daughter son ' +
+    'sister brother guardian friend caregiver partner aunt uncle niece nephew cousin grandson granddaughter ' +
+    'grandmother grandfather'
+  ).split(' '),
+);
+
+/** A word the name dictionaries know: a given name (word or not) or a surname. */
+function isDictionaryName(word: string): boolean {
+  const w = word.toLowerCase();
+  return (
+    EN_GIVEN_NAMES.has(w) || EN_GIVEN_NAME_WORDS.has(w) || EN_SURNAMES.has(w) || EN_CENSUS_SURNAMES.has(w)
+  );
+}
+
+/** "is a", "was an" or ", a" at the end of a text. */
+const AGE_PHRASE_BEFORE = /(?:\s(?:is|was)|,)\s+an?\s+$/;
+/** A word of a name before an age (Synthea's digits allowed: Sumiko254). */
+const AGE_SUBJECT_WORD = new RegExp(`^${EN_NAME_WORD}\\d{0,4}$`);
+/** A word of a name before a verb. */
+const VERB_SUBJECT_WORD = new RegExp(`^${EN_NAME_WORD}$`);
+
+/**
+ * Up to `max` words ending at `end` (whitespace before `end` skipped), one space between them, each whole word
+ * matching `word`, nearest last. Read backwards from the context a detector matched: a pattern anchored at the end
+ * of a slice is tried from every position of it, which cost the age detector 8 µs a match.
+ */
+function nameWordsBefore(
+  text: string,
+  end: number,
+  max: number,
+  word: RegExp,
+): { start: number; word: string }[] {
+  const out: { start: number; word: string }[] = [];
+  let i = end;
+  while (i > 0 && /\s/.test(text[i - 1])) i--;
+  while (out.length < max && i > 0) {
+    let j = i;
+    while (j > 0 && !/\s/.test(text[j - 1])) j--;
+    const w = text.slice(j, i);
+    if (!word.test(w)) break;
+    out.unshift({ start: j, word: w });
+    if (j < 2 || text[j - 1] !== ' ' || /\s/.test(text[j - 2])) break;
+    i = j - 1;
+  }
+  return out;
+}
+
 /** A name of two or three words after a list's separator: ", Pieter van der Berg", " and Tomasz Wróblewski". */
 const EN_LIST_NAME = new RegExp(
   `(?:[,;]\\s(?:and\\s)?|\\sand\\s)(${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}${EN_NAME_WORD}){1,2})`,
@@ -871,11 +933,13 @@ const DETECTORS: Detector[] = [
     ),
     // "Romaguera, Cecelia": a known given name after the comma makes the word before it a family name, known or not,
     // unless that word is medicine, a stop word or a service ("Diabetes, Mary" is not a name; "Hypertension, Grace"
-    // is not read: grace is an English word, not in the given names); "Richmond, Virginia" is a city and its state.
-    // A third word is a middle name when it is a given name ("Romaguera, Cecelia Ann"); a family name makes the comma
-    // a list's, of two people ("Dr. Okafor, Hannah Lindqvist"), and the other detectors take each.
+    // is not read: grace is an English word, a given name only after a census surname, as in "Schultz, Hazel");
+    // "Richmond, Virginia" is a city and its state. A third word is a middle name when it is a given name
+    // ("Romaguera, Cecelia Ann"); a family name makes the comma a list's, of two people ("Dr. Okafor, Hannah
+    // Lindqvist"), and the other detectors take each.
     accept: (m) =>
-      EN_GIVEN_NAMES.has(m[2].toLowerCase()) &&
+      (EN_GIVEN_NAMES.has(m[2].toLowerCase()) ||
+        (EN_GIVEN_NAME_WORDS.has(m[2].toLowerCase()) && EN_CENSUS_SURNAMES.has(m[1].toLowerCase()))) &&
       !US_STATE.test(m[2]) &&
       !isMedicalWord(m[1]) &&
       readsAsEnName([m[1]]) &&
@@ -883,6 +947,76 @@ const DETECTORS: Detector[] = [
     parts: (m) => [
       [0, m[3] && EN_GIVEN_NAMES.has(m[3].toLowerCase()) ? m[0].length : m[1].length + 2 + m[2].length],
     ],
+  },
+  {
+    // The subject of a note's opening sentence: "Jasper Champlin is a 45 year-old male", "Desmond, a 7-year-old boy".
+    // Whoever is a given age is a person, known to the dictionaries or not; Synthea writes its people with digits
+    // appended (Sumiko254 Larue605), which no real name has but which name them all the same. The age phrase is
+    // matched and the name read behind it: matching names first and the phrase ahead cost notes a quarter of their
+    // scrubbing speed.
+    rule: 'text.name-age-subject',
+    type: 'name',
+    priority: 46,
+    re: /(?<![0-9])\d{1,3}[- ]?(?:years?|yrs?|y\.?\s?o|months?|weeks?|days?)\b/g,
+    // The words that read as a name, from the end, a relative or a role excepted ("Mother is a 60 year-old"). As a
+    // sentence's subject they all go, known or not ("Zyx Qwerty is a 45 year-old"); inside a sentence, a word before
+    // the last goes only when the dictionaries know it or Synthea's digits mark it ("Follow Up Jasper" names Jasper).
+    parts: (m) => {
+      // Most ages are no sentence's subject ("for 3 days"): settled on the few characters before them.
+      const near = m.input.slice(Math.max(0, m.index - 12), m.index);
+      const phrase = AGE_PHRASE_BEFORE.exec(near);
+      if (!phrase) return [];
+      const words = nameWordsBefore(m.input, m.index - near.length + phrase.index, 3, AGE_SUBJECT_WORD);
+      if (!words.length) return [];
+      const bare = words.map((w) => w.word.replace(/\d+$/, ''));
+      const nameLike = (i: number) =>
+        readsAsEnName([bare[i]]) && !EN_AGE_SUBJECT_NOT_NAMES.has(bare[i].toLowerCase());
+      let first = words.length;
+      while (first > 0 && nameLike(first - 1)) first--;
+      if (first === words.length) return [];
+      if (
+        !/(?:^|[\n.!?:;]\s*)$/.test(m.input.slice(Math.max(0, words[first].start - 8), words[first].start))
+      ) {
+        const last = words.length - 1;
+        first = last;
+        while (first > 0 && (bare[first - 1] !== words[first - 1].word || isDictionaryName(bare[first - 1])))
+          first--;
+        if (first === last && bare[last] === words[last].word && !isDictionaryName(bare[last])) return [];
+      }
+      const last = words[words.length - 1];
+      return [[words[first].start - m.index, last.start + last.word.length - m.index]];
+    },
+  },
+  {
+    // A name before what people do in a note ("Desmond called back", "Jasper Champlin reports"): one word when it is a
+    // given name and no English word (Desmond, not Will or Hope), two when the dictionaries know the first as a given
+    // name of either kind or a surname (Johnson Schmidt). The verb is matched and the name read behind it.
+    rule: 'text.name-reporting-verb',
+    type: 'name',
+    priority: 45,
+    re: new RegExp(`\\b${EN_REPORTING_VERB.source}`, 'g'),
+    parts: (m) => {
+      if (m.index < 2 || m.input[m.index - 1] !== ' ') return [];
+      const words = nameWordsBefore(m.input, m.index - 1, 2, VERB_SUBJECT_WORD);
+      if (!words.length) return [];
+      // An eponym (Conn, Graves) is a person before what only people do; before "noted" it may be the condition.
+      const onlyPeople = EN_PERSON_VERB.test(m[0]);
+      const person = (w: string) => !US_STATE.test(w) && (onlyPeople || !isMedicalWord(w));
+      const [first, second] = words.map((w) => w.word);
+      if (
+        second &&
+        /^[^'’-]+$/.test(first) &&
+        isDictionaryName(first) &&
+        person(first) &&
+        person(second) &&
+        !EN_STOP.has(second) &&
+        !EN_NOT_NAME_WORDS.has(second.toLowerCase())
+      )
+        return [[words[0].start - m.index, -1]];
+      // One word: the last ("Called Desmond", "Results reviewed. Desmond").
+      const one = words[words.length - 1].word;
+      return EN_GIVEN_NAMES.has(one.toLowerCase()) && person(one) ? [[-1 - one.length, -1]] : [];
+    },
   },
   {
     // A clinician by the credential after the name: "Siobhan McCarthy RN", "cc: Tomasz Wróblewski, PharmD".
