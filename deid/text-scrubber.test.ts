@@ -444,6 +444,11 @@ describe('scrubText', () => {
         '王芳今日复查，血压平稳。张伟因头痛就诊。李娜，女，35岁。陈静自诉乏力。',
         '[NAME]今日复查，血压平稳。[NAME]因头痛就诊。[NAME]，女，35岁。[NAME]自诉乏力。',
       ],
+      // Mid-sentence, who came along, or who called or came after a time word; a symptom or a count is no companion.
+      [
+        '患者今日和王芳一起来院复查。与张伟一同就诊。今日刘洋来电咨询。与白细胞一同升高，和黄疸一起出现，与其女一起来院。',
+        '患者今日和[NAME]一起来院复查。与[NAME]一同就诊。今日[NAME]来电咨询。与白细胞一同升高，和黄疸一起出现，与其女一起来院。',
+      ],
       // Consent forms: who signed, for whom, before whom.
       [
         '患者本人签字：张三丰。代签人：李四（患者之子）。见证人：王五。',

@@ -1103,6 +1103,20 @@ const DETECTORS: Detector[] = [
     accept: (m) => readsAsZhName(m[0]) && !ZH_TITLE_AT_END.test(m[0]),
   },
   {
+    // Mid-sentence, by what the sentence says of someone: who came along (和王芳一起来院, 与张伟一同就诊, 跟刘洋一起), or who
+    // called or came after a time word (今日张伟来电, 昨日李娜来院). A disease or a cell count is no companion
+    // (与白细胞一同升高, 和黄疸一起出现: readsAsZhName).
+    rule: 'text.name-zh-companion',
+    type: 'name',
+    priority: 50,
+    needs: /一起|一同|同来|同行|来电|来院|来诊|到院|复诊|复查/u,
+    re: new RegExp(
+      `(?<=[和与跟同])${zhSurnameAlt}${zhGiven}(?=一起|一同|同来|同行)|(?<=今日|今晨|今天|昨日|昨天|昨晚|当日|次日)${zhSurnameAlt}${zhGiven}(?=来电|来院|来诊|到院|就诊|复诊|复查)`,
+      'gu',
+    ),
+    accept: (m) => readsAsZhName(m[0]) && !ZH_TITLE_AT_END.test(m[0]),
+  },
+  {
     // A colleague asked to consult: 请赵磊会诊 (请康复科会诊 asks a department).
     rule: 'text.name-zh-consult',
     type: 'name',
