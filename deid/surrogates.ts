@@ -152,6 +152,8 @@ function candidateFor(s: Buffer, type: SurrogateType, original: string): string 
       return `192.0.2.${1 + (s[0] % 254)}`;
     case 'national-id':
       if (/^\d{3}[- ]?\d{2}[- ]?\d{4}$/.test(original.trim())) return `***-**-${digits(s, 4)}`;
+      // The last four of an SSN ("SSN last 4: 6789"): four other digits.
+      if (/^\d{4}$/.test(original.trim())) return digits(s, 4);
       return `${digits(s, 6)}********${digits(s, 4, 6)}`;
     case 'address': {
       // A street for a street address; a place without a number (a district, a village, a city) gets a place: in

@@ -695,6 +695,47 @@ describe('scrubText', () => {
       expect(names_(none), none).toEqual([]);
   });
 
+  it('removes what notes write of an identifier or a date without its usual shape: a last four, a spelled email, a month, a holiday', () => {
+    const cases: [string, string][] = [
+      ['SSN last 4: 6789. SSN ending in 6789.', 'SSN last 4: [ID]. SSN ending in [ID].'],
+      ['Email jdoe at gmail dot com or jdoe(at)example(dot)org.', 'Email [EMAIL] or [EMAIL].'],
+      ['She turned 93 last week.', 'She turned [AGE 90+] last week.'],
+      ['Insurance member #XYZ123456789.', 'Insurance member #[ACCOUNT].'],
+      // A month alone is an element of a date; "may" the verb and a named campaign are not.
+      [
+        'Surgery in October, recovered by December. It may help. The March of Dimes.',
+        'Surgery in [DATE], recovered by [DATE]. It may help. The March of Dimes.',
+      ],
+      [
+        '去年10月初曾就诊，10月份开始咳嗽。术后3个月，1月余，2月前。',
+        '去年[DATE]曾就诊，[DATE]开始咳嗽。术后3个月，1月余，2月前。',
+      ],
+      // Holidays name their day; Christmas disease is haemophilia B; 国庆 and 清明 are given names too (陈国庆).
+      [
+        "Christmas Eve admission, discharged on New Year's Day 2024. Christmas disease.",
+        '[DATE] admission, discharged on [DATE]. Christmas disease.',
+      ],
+      [
+        '元旦后发热，国庆节期间住院，清明前后加重，2024年春节复发。陈国庆陪同。吃元宵。',
+        '[DATE]后发热，[DATE]期间住院，[DATE]前后加重，2024年[DATE]复发。[NAME]陪同。吃元宵。',
+      ],
+    ];
+    for (const [input, output] of cases) expect(tag(input), input).toBe(output);
+    // Shifted, a holiday becomes its day moved by the patient's offset; a lone month, its month.
+    const offset = keyService.dateOffsetDays('L1');
+    const at = (m: number, d: number) => new Date(Date.UTC(2001, m - 1, d + offset));
+    const month = (d: Date) => d.toLocaleString('en-US', { month: 'long', timeZone: 'UTC' });
+    const eve = at(12, 24);
+    expect(scrubText('Christmas Eve admission.', { keyService, linkage: 'L1' }).text).toBe(
+      `${month(eve)} ${eve.getUTCDate()} admission.`,
+    );
+    expect(scrubText('Surgery in October.', { keyService, linkage: 'L1' }).text).toBe(
+      `Surgery in ${month(at(10, 15))}.`,
+    );
+    const ssn = scrubText('SSN last 4: 6789.', { keyService, linkage: 'L1' }).text;
+    expect(ssn).toMatch(/^SSN last 4: \d{4}\.$/);
+  });
+
   it('on real Chinese notes (CCKS 2017, ../shared/data): every annotated medical mention survives, only PHI is found', () => {
     const notes = readCcksNotes();
     let mentions = 0;

@@ -96,8 +96,28 @@ const MONTH_NAMES = [
   'November',
   'December',
 ];
+const MONTH_FULL_NAMES = MONTH_NAMES.join('|');
 const MONTH_RE_SRC =
   '(Jan(?:uary)?|JAN(?:UARY)?|Feb(?:ruary)?|FEB(?:RUARY)?|Mar(?:ch)?|MAR(?:CH)?|Apr(?:il)?|APR(?:IL)?|May|MAY|Jun(?:e)?|JUN(?:E)?|Jul(?:y)?|JUL(?:Y)?|Aug(?:ust)?|AUG(?:UST)?|Sep(?:t(?:ember)?)?|SEP(?:T(?:EMBER)?)?|Oct(?:ober)?|OCT(?:OBER)?|Nov(?:ember)?|NOV(?:EMBER)?|Dec(?:ember)?|DEC(?:EMBER)?)';
+
+/** The month and day of holidays fixed in the calendar (day 0: a month only, as Thanksgiving's day moves). */
+const HOLIDAY_DAYS: Record<string, readonly [number, number]> = {
+  'Christmas Eve': [12, 24],
+  Christmas: [12, 25],
+  'Christmas Day': [12, 25],
+  'New Years Eve': [12, 31],
+  'New Years': [1, 1],
+  'New Years Day': [1, 1],
+  Thanksgiving: [11, 0],
+  'Thanksgiving Day': [11, 0],
+  'Independence Day': [7, 4],
+  'Fourth of July': [7, 4],
+  Halloween: [10, 31],
+  'Valentines Day': [2, 14],
+  元旦: [1, 1],
+  国庆: [10, 1],
+  清明: [4, 5],
+};
 
 function monthText(original: string, m: number): string {
   const full = MONTH_NAMES[m - 1];
@@ -484,6 +504,16 @@ const DETECTORS: Detector[] = [
     re: /(?<![0-9A-Za-z-])\d{3}([- ])\d{2}\1\d{4}(?![0-9-])/g,
   },
   {
+    // The last four digits of an SSN, as notes and forms ask for them ("SSN last 4: 6789", "SSN ending in 6789"): a part
+    // of the number is still the number's.
+    rule: 'text.ssn-last-four',
+    type: 'national-id',
+    priority: 85,
+    needs: /SSN|SS#|Social Security/i,
+    lastGroup: true,
+    re: /((?:SSN|SS#|Social Security(?: No\.?| Number| #)?)\s*(?:last (?:4|four)(?: digits)?|ending(?: in| with)?|ends (?:in|with)|(?:xxx|\*{3})-(?:xx|\*{2})-)\s*[:#：]?\s*(?:is\s+)?)(\d{4})(?![0-9])/gi,
+  },
+  {
     rule: 'text.ssn-context',
     type: 'national-id',
     priority: 85,
@@ -535,6 +565,15 @@ const DETECTORS: Detector[] = [
     needs: /phone|tel|mobile|cell|fax|pager|contact|call|电话|手机|传真|联系|座机|固话|宅电/i,
     lastGroup: true,
     re: /(phone|tel\.?|telephone|mobile|cell|fax|pager|contact|call(?: back)?(?: at)?|电话|手机|联系电话|联系方式|传真|座机|固话|固定电话|宅电)\s*(?:no\.?|number|#|号码)?\s*[:：]?\s*(\+?\(?\d[\d ()-]{5,18}\d)(?!\d)/gi,
+  },
+  {
+    // Written so that it is not a link: "jdoe at gmail dot com", "jdoe(at)example(dot)org".
+    rule: 'text.email-spelled',
+    type: 'email',
+    priority: 95,
+    digitFree: true,
+    needs: /\bdot\b/i,
+    re: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}\s?(?:\(at\)|\[at\]|\sat\s)\s?[A-Za-z0-9-]{1,63}(?:\s?(?:\(dot\)|\[dot\]|\sdot\s)\s?[A-Za-z0-9-]{1,63}){0,3}\s?(?:\(dot\)|\[dot\]|\sdot\s)\s?(?:com|org|net|edu|gov|mil|cn|us|uk|ca|io|info)(?![A-Za-z])/gi,
   },
   {
     rule: 'text.email',
@@ -756,6 +795,72 @@ const DETECTORS: Detector[] = [
     date: (m) => ({ y: +m[2], m: monthNumber(m[1]), format: (y, mo) => `${monthText(m[1], mo)} ${y}` }),
   },
   {
+    // A month alone is an element of a date too (Safe Harbor keeps the year only): "surgery in October", "since
+    // March", "early December". Full names after a word that makes them a time, capitalized: "may" is a verb, and a
+    // month with a day or a year is another detector's.
+    rule: 'text.date-month-alone',
+    type: 'date',
+    priority: 57,
+    digitFree: true,
+    needs: new RegExp(MONTH_FULL_NAMES),
+    // The month first, the words before it behind it: scanning for the words first cost notes a tenth of their speed.
+    re: new RegExp(
+      `\\b(${MONTH_FULL_NAMES})(?<=\\b(?:[Ii]n|[Ss]ince|[Uu]ntil|[Tt]ill|[Dd]uring|[Ee]arly|[Ll]ate|[Mm]id-|[Mm]id|[Ll]ast|[Nn]ext|[Tt]his|[Bb]eginning of|[Ee]nd of|[Ss]tarting|[Ff]rom|[Tt]hrough|[Bb]efore|[Aa]fter|[Bb]y)\\s?(?:${MONTH_FULL_NAMES}))(?![A-Za-z]|,?\\s{1,3}\\d)`,
+      'g',
+    ),
+    date: (m) => ({ m: monthNumber(m[1]), format: (_y, mo) => MONTH_NAMES[mo - 1] }),
+  },
+  {
+    // 10月份, 10月初, 3月中旬, 去年10月: a month (not 3个月, 1月余, 2月前, which are durations).
+    rule: 'text.date-zh-month',
+    type: 'date',
+    priority: 57,
+    needs: /月/,
+    re: /(?<![0-9.])(\d{1,2})月(份|初|上旬|中旬|下旬|底|末)|(?<=去年|今年|前年|明年)(\d{1,2})月(?![0-9份初底末余前后个])/g,
+    date: (m) => {
+      const suffix = m[2] ?? '';
+      return { m: +(m[1] ?? m[3]), format: (_y, mo) => `${mo}月${suffix}` };
+    },
+  },
+  {
+    // A holiday names its day: "Christmas Eve admission", "New Year's Day 2024", 元旦, 国庆节. Shifted as its day
+    // (Thanksgiving, whose day moves, as its month). 国庆 and 清明 are given names too (陈国庆): a holiday only with 节
+    // or a time word after it (国庆期间, 清明前后).
+    rule: 'text.date-holiday',
+    type: 'date',
+    priority: 57,
+    digitFree: true,
+    needs:
+      /Christmas|New Year|Thanksgiving|Independence Day|Fourth of July|Halloween|Valentine|元旦|国庆|清明/,
+    re: /\b(Christmas(?: Eve| Day)?|New Year['’]?s(?: Eve| Day)?|Thanksgiving(?: Day)?|Independence Day|Fourth of July|Halloween|Valentine['’]?s Day)(?:,?\s(\d{4}))?(?![A-Za-z])|(元旦|国庆|清明)(?:节|(?=期间|假期|长假|前后|前|后|当天))|(元旦)/g,
+    // Christmas disease and Christmas factor are haemophilia B and factor IX.
+    accept: (m, text) => {
+      const end = (m.index ?? 0) + m[0].length;
+      return !/^\s?(?:disease|factor)/i.test(text.slice(end, end + 9));
+    },
+    date: (m) => {
+      const [hm, hd] = HOLIDAY_DAYS[(m[1] ?? m[3] ?? m[4]).replace(/['’]/g, '')];
+      if (m[3] ?? m[4]) return { m: hm, d: hd, format: (_y, mo, d) => `${mo}月${d}日` };
+      const year = m[2] ? +m[2] : undefined;
+      return {
+        y: year,
+        m: hm,
+        d: hd || undefined,
+        format: (y, mo, d) =>
+          `${MONTH_NAMES[mo - 1]}${hd ? ` ${d}` : ''}${year ? `${hd ? ',' : ''} ${y}` : ''}`,
+      };
+    },
+  },
+  {
+    // The lunar holidays fall on another day each year (春节 2024 was 10 February): no day to shift, so a tag.
+    rule: 'text.date-holiday-lunar',
+    type: 'date',
+    priority: 57,
+    digitFree: true,
+    needs: /春节|除夕|元宵|端午|中秋/,
+    re: /春节|除夕|(?:元宵|端午|中秋)(?:节|(?=期间|假期|前后|前|后|当天))/g,
+  },
+  {
     rule: 'text.age-over-89',
     type: 'age-over-89',
     priority: 66,
@@ -774,9 +879,9 @@ const DETECTORS: Detector[] = [
     rule: 'text.age-over-89-context',
     type: 'age-over-89',
     priority: 66,
-    needs: /age|年龄/i,
+    needs: /age|turn|年龄/i,
     lastGroup: true,
-    re: /(aged?|age:|年龄[:：]?)\s?((?:9\d|1[01]\d))(?![0-9])/gi,
+    re: /(aged?|age:|turned|turns|turning|年龄[:：]?)\s?((?:9\d|1[01]\d))(?![0-9])/gi,
   },
   // Record numbers, named by the words before them.
   {
@@ -814,7 +919,7 @@ const DETECTORS: Detector[] = [
     priority: 72,
     lastGroup: true,
     needs: /acc|policy|member|insurance|medicare|beneficiary|MBI|HICN|账号|卡号|保险|医保|社保/i,
-    re: /(\b(?:Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member ID|Medicare (?:Beneficiary )?(?:ID|Identifier|Number|No\.?|#)|Beneficiary (?:ID|Identifier|Number|No\.?)|MBI|HICN|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID)|医保号|医保卡号|医保卡|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?(?:No\.?\s?)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+    re: /(\b(?:Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member (?:ID|#|No\.?|Number)|Medicare (?:Beneficiary )?(?:ID|Identifier|Number|No\.?|#)|Beneficiary (?:ID|Identifier|Number|No\.?)|MBI|HICN|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID)|医保号|医保卡号|医保卡|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?(?:No\.?\s?)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
   },
   {
     // A Medicare Beneficiary Identifier by its shape (CMS: 11 characters, letters without S, L, O, I, B, Z).
