@@ -701,6 +701,21 @@ describe('scrubText', () => {
       ['Email jdoe at gmail dot com or jdoe(at)example(dot)org.', 'Email [EMAIL] or [EMAIL].'],
       ['She turned 93 last week.', 'She turned [AGE 90+] last week.'],
       ['Insurance member #XYZ123456789.', 'Insurance member #[ACCOUNT].'],
+      // A number dialled from abroad; a lab value with a sign is none.
+      [
+        'Daughter in London: +44 20 7946 0958. Son: +49 30 1234567. HbA1c +2.5.',
+        'Daughter in London: [PHONE]. Son: [PHONE]. HbA1c +2.5.',
+      ],
+      // A city before its state without a ZIP; a credential after a name is no state.
+      [
+        'Pt from Fresno, CA. Moved from Richmond, Virginia. Dr. Okafor, MD. Jones, PA-C.',
+        'Pt from [ADDRESS], CA. Moved from [ADDRESS], Virginia. Dr. [NAME], MD. Jones, PA-C.',
+      ],
+      // What a person is called, by whom they are visited.
+      [
+        "Her granddaughter's name is Aaliyah. He goes by Bud. Visited by pastor John.",
+        "Her granddaughter's name is [NAME]. He goes by [NAME]. Visited by pastor [NAME].",
+      ],
       // A month alone is an element of a date; "may" the verb and a named campaign are not.
       [
         'Surgery in October, recovered by December. It may help. The March of Dimes.',

@@ -341,6 +341,14 @@ const EN_RELATION_PHRASES = [
   'transported by',
   'accompanied by',
   'brought in by',
+  // clergy, and what a person is called
+  'pastor',
+  'priest',
+  'rabbi',
+  'imam',
+  'goes by',
+  'prefers to be called',
+  'nicknamed',
 ];
 /** Abbreviations among those contexts, in capitals only (they are words in lower case). */
 const EN_RELATION_ABBREVIATIONS = 'HCP|POA|PCP';
@@ -548,6 +556,19 @@ const DETECTORS: Detector[] = [
     type: 'phone',
     priority: 75,
     re: /(?<![0-9A-Za-z-])(?:\+?1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![0-9-])/g,
+  },
+  {
+    // A number dialled from abroad, country code first (+44 20 7946 0958, +49 30 1234567): 8 to 15 digits (E.164).
+    // North American and Chinese numbers have detectors of their own.
+    rule: 'text.intl-phone',
+    type: 'phone',
+    priority: 74,
+    needs: /\+/,
+    re: /(?<![0-9A-Za-z+])\+(?!1[\s.-]?\(?\d{3}|86)[2-9]\d{0,2}(?:[\s.-]?\(\d{1,4}\))?(?:[\s.-]?\d{1,5}){2,5}(?![0-9])/g,
+    accept: (m) => {
+      const n = m[0].replace(/\D/g, '').length;
+      return n >= 8 && n <= 15;
+    },
   },
   {
     // Written without separators ("reachable at 5948684022"): NANP shape (area and exchange start 2-9), a run of
@@ -983,7 +1004,7 @@ const DETECTORS: Detector[] = [
     priority: 48,
     lastGroup: true,
     re: new RegExp(
-      `\\b((?:${EN_NAME_CONTEXT})(?:'s)?(?: [Nn]ame)?(\\s?:\\s?|,\\s|\\s\\(|\\s))(${EN_NAME})`,
+      `\\b((?:${EN_NAME_CONTEXT})(?:'s)?(?: [Nn]ame(?: is)?)?(\\s?:\\s?|,\\s|\\s\\(|\\s))(${EN_NAME})`,
       'g',
     ),
     accept: (m, text) => {
@@ -996,7 +1017,11 @@ const DETECTORS: Detector[] = [
       if (EN_NOT_NAME_WORDS.has(words[0].toLowerCase())) return false;
       // A colon makes it a field: whatever it holds is a name (over-scrubbing "Mother: Sarcoidosis" loses a word;
       // keeping "Mother: Zelda" would leak one).
-      if (m[2].includes(':') || EN_RELATION.test(m[1].slice(0, m[1].length - m[2].length))) return true;
+      if (
+        m[2].includes(':') ||
+        EN_RELATION.test(m[1].slice(0, m[1].length - m[2].length).replace(/ [Nn]ame(?: is)?$/, ''))
+      )
+        return true;
       return words.some((w) => EN_GIVEN_NAMES.has(w.toLowerCase()) || EN_SURNAMES.has(w.toLowerCase()));
     },
   },
@@ -1247,6 +1272,24 @@ const DETECTORS: Detector[] = [
       `(?<![A-Za-z])(?:(?:St|Ste|Ft|Mt)\\. )?[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+){0,2}(?=,? (?:[A-Z]{2}|${US_STATE_NAMES}),?\\s\\d{5}(?:-\\d{4})?(?![0-9]))`,
       'g',
     ),
+  },
+  {
+    // A city before its state without a ZIP ("Pt from Fresno, CA", "Fresno, California"). Codes that are also
+    // credentials or medicine (Smith, MD; Jones, PA; LA, OR, IN, ID, CO, ME, MS, MA, DE, HI, NE, OK) need the full name.
+    rule: 'text.us-city-state',
+    type: 'address',
+    priority: 39,
+    digitFree: true,
+    re: new RegExp(
+      `(?<![A-Za-z])((?:(?:St|Ft|Mt)\\. )?[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+){0,2}),\\s(?:AL|AK|AZ|AR|CA|CT|FL|GA|IL|IA|KS|KY|MI|MN|MO|MT|NV|NH|NJ|NM|NY|NC|ND|OH|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC|${US_STATE_NAMES})(?![A-Za-z])`,
+      'g',
+    ),
+    parts: (m) => {
+      const words = m[1].split(' ');
+      if (words.some((w) => EN_STOP.has(w) || isMedicalWord(w) || EN_NOT_NAME_WORDS.has(w.toLowerCase())))
+        return [];
+      return US_STATE.test(m[1]) ? [] : [[0, m[1].length]];
+    },
   },
   {
     // A city or county without its state, named by where the patient lives, comes from or travelled ("a 45 yo M from
