@@ -102,6 +102,12 @@ export const EN_NOT_NAME_WORDS = new Set(
   ).split(' '),
 );
 
+/**
+ * US places of 15,000 people or more (GeoNames, via deid/tables/us-cities-geonames.txt, which says which names were
+ * left out as English words), as written: a place after in, to, from, at or near is one whatever the sentence says.
+ */
+export const US_CITIES: ReadonlySet<string> = new Set(readWordList('us-cities-geonames.txt'));
+
 /** Words after which a capitalized name is an eponym, not a person: "Parkinson disease", "Graves' disease". */
 export const EPONYM_FOLLOWERS =
   /^(?:'s|’s|')?\s*(?:disease|syndrome|sign|test|reflex|palsy|lymphoma|sarcoma|tumou?r|fracture|procedure|operation|score|scale|classification|criteria|maneuver|manoeuvre|triad|phenomenon|ulcer|esophagus|oesophagus|anomaly|diverticulum|respiration|node|nodes|cell|cells|type|law|equation|point|incision|staging|stage)\b/i;

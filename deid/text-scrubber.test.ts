@@ -711,6 +711,16 @@ describe('scrubText', () => {
         'Pt from Fresno, CA. Moved from Richmond, Virginia. Dr. Okafor, MD. Jones, PA-C.',
         'Pt from [ADDRESS], CA. Moved from [ADDRESS], Virginia. Dr. [NAME], MD. Jones, PA-C.',
       ],
+      // A place the gazetteer knows, after in, to, from, at, near, with no other context; a state, an English word
+      // that is also a town's name and a facility stay.
+      [
+        'Transferred to Springfield for cath. Last seen at Mass General in Boston. Born in St. Louis, raised outside of Fort Worth.',
+        'Transferred to [ADDRESS] for cath. Last seen at Mass General in [ADDRESS]. Born in [ADDRESS], raised outside of [ADDRESS].',
+      ],
+      [
+        'Moved to Ohio. Works in Mobile units. Seen at Boston Medical Center.',
+        'Moved to Ohio. Works in Mobile units. Seen at [HOSPITAL].',
+      ],
       // What a person is called, by whom they are visited.
       [
         "Her granddaughter's name is Aaliyah. He goes by Bud. Visited by pastor John.",

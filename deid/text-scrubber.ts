@@ -8,6 +8,7 @@ import {
   MEDICAL_TERMS,
   ZH_COMPOUND_SURNAMES,
   EN_NOT_NAME_WORDS,
+  US_CITIES,
   ZH_COMMON_WORDS,
   ZH_MEDICAL_TERMS,
   ZH_SURNAMES,
@@ -1272,6 +1273,44 @@ const DETECTORS: Detector[] = [
       `(?<![A-Za-z])(?:(?:St|Ste|Ft|Mt)\\. )?[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+){0,2}(?=,? (?:[A-Z]{2}|${US_STATE_NAMES}),?\\s\\d{5}(?:-\\d{4})?(?![0-9]))`,
       'g',
     ),
+  },
+  {
+    // A US place the gazetteer knows, after in, to, from, at or near ("transferred to Springfield", "last seen at
+    // Mass General in Boston"), with no other context: the longest run of up to four capitalized words it names.
+    // A state, a country or the start of a facility's name (Boston Medical Center, which text.hospital-en takes) stays.
+    rule: 'text.us-city-named',
+    type: 'address',
+    priority: 39,
+    digitFree: true,
+    re: /\b(?:[Ii]n|[Tt]o|[Ff]rom|[Aa]t|[Nn]ear|[Aa]round|[Oo]utside(?: of)?)\s((?:(?:St|Ft|Mt)\.\s)?[A-Z][a-z'’.-]+(?:\s[A-Z][a-z'’.-]+){0,3})/g,
+    parts: (m) => {
+      const words = m[1].split(/\s+/);
+      for (let n = words.length; n > 0; n--) {
+        const place = words.slice(0, n).join(' ').replace(/\.$/, '');
+        if (
+          !US_CITIES.has(place) &&
+          !US_CITIES.has(
+            place
+              .replace(/^St\. /, 'Saint ')
+              .replace(/^Ft\. /, 'Fort ')
+              .replace(/^Mt\. /, 'Mount '),
+          )
+        )
+          continue;
+        if (US_STATE.test(place) || COUNTRIES.has(place.toLowerCase())) return [];
+        if (
+          n < words.length &&
+          /^(?:Hospital|Medical|Clinic|Health|University|College|Regional|General|Memorial|Children's|Community)$/.test(
+            words[n],
+          )
+        )
+          return [];
+        if (n === 1 && (isMedicalWord(place) || EN_NOT_NAME_WORDS.has(place.toLowerCase()))) return [];
+        const start = m[0].length - m[1].length;
+        return [[start, start + place.length]];
+      }
+      return [];
+    },
   },
   {
     // A city before its state without a ZIP ("Pt from Fresno, CA", "Fresno, California"). Codes that are also
