@@ -444,6 +444,11 @@ describe('scrubText', () => {
         '王芳今日复查，血压平稳。张伟因头痛就诊。李娜，女，35岁。陈静自诉乏力。',
         '[NAME]今日复查，血压平稳。[NAME]因头痛就诊。[NAME]，女，35岁。[NAME]自诉乏力。',
       ],
+      // A surname as people are called by it (小王, 老李), after a role or before what a person does; 小时, 小于, 小叶 stay.
+      [
+        '护士小王测血压。医生小李、护士小刘到场。小张陪同就诊，老李来电。每小时一次，小于5mg，小叶增生。',
+        '护士[NAME]测血压。医生[NAME]、护士[NAME]到场。[NAME]陪同就诊，[NAME]来电。每小时一次，小于5mg，小叶增生。',
+      ],
       // Mid-sentence, who came along, or who called or came after a time word; a symptom or a count is no companion.
       [
         '患者今日和王芳一起来院复查。与张伟一同就诊。今日刘洋来电咨询。与白细胞一同升高，和黄疸一起出现，与其女一起来院。',

@@ -1248,6 +1248,19 @@ const DETECTORS: Detector[] = [
     accept: (m) => readsAsZhName(m[0]) && !ZH_TITLE_AT_END.test(m[0]),
   },
   {
+    // A surname as people are called by it, 小王, 老李: after a role (护士小王测血压), or before what a person does
+    // (小张陪同, 老李来电). Never alone: 小时, 小于, 小叶, 小米 and 小柴胡 start with 小 and a surname's character too
+    // (after a role, 小时, 小于, 小叶, 小米, 小麦 are still words: 护士小时工).
+    rule: 'text.name-zh-familiar',
+    type: 'name',
+    priority: 50,
+    needs: /[小老]/u,
+    re: new RegExp(
+      `(?<=护士|护工|医生|医师|同事|实习生|护理员)[小老](?![时于叶米麦])${zhSurnameAlt}|[小老]${zhSurnameAlt}(?=陪同|来电|来院|代诉|代述|签字|送入|送来)`,
+      'gu',
+    ),
+  },
+  {
     // A colleague asked to consult: 请赵磊会诊 (请康复科会诊 asks a department).
     rule: 'text.name-zh-consult',
     type: 'name',
