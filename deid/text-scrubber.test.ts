@@ -684,6 +684,9 @@ describe('scrubText', () => {
     expect(names_('Cherrie Conn called to reschedule.')).toEqual(['Cherrie Conn']);
     expect(names_('Rocky Streich called to reschedule.')).toEqual(['Rocky Streich']);
     expect(names_('Patient Schultz, Hazel seen today.')).toEqual(['Schultz, Hazel']);
+    // Whom a statement is from, when the dictionaries know the first word.
+    expect(names_('Per Jasper Champlin, the pain started on Monday.')).toEqual(['Jasper Champlin']);
+    expect(names_("According to Hazel, she fell. Per Hazel Smith's note.")).toEqual(['Hazel', 'Hazel Smith']);
     // A role, a relative, an English word, a condition or a service is no one.
     for (const none of [
       'Patient is a 60 year-old female.',
@@ -695,6 +698,8 @@ describe('scrubText', () => {
       'Hypertension noted.',
       'Conn presented with hypokalemia.',
       'Mercy Health called about the referral.',
+      'Per Cardiology, continue aspirin.',
+      'Dose per Epic records, according to Medicare rules.',
       'Hypertension, Grace',
     ])
       expect(names_(none), none).toEqual([]);

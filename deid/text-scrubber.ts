@@ -1150,6 +1150,33 @@ const DETECTORS: Detector[] = [
     },
   },
   {
+    // Who a statement is from: "Per Jasper Champlin, the pain started Monday", "according to Hazel". A word the name
+    // dictionaries know, with a capitalized word after it or alone; "Per Cardiology", "per Epic" and "according to
+    // Medicare" name no one.
+    rule: 'text.name-per',
+    type: 'name',
+    priority: 45,
+    needs: /\b(?:[Pp]er|[Aa]ccording to)\s[A-Z]/,
+    re: new RegExp(
+      `\\b(?:[Pp]er|(?:[Aa]s )?[Aa]ccording to)\\s(${EN_NAME_WORD})(?:\\s(${EN_NAME_WORD}))?(?![${LATIN}])`,
+      'g',
+    ),
+    parts: (m) => {
+      const [, first, second] = m;
+      const bare = (w: string) => w.replace(/['’]s$/, '');
+      const word = (w: string) => !EN_STOP.has(w) && !EN_NOT_NAME_WORDS.has(w.toLowerCase());
+      if (!isDictionaryName(bare(first)) || !word(bare(first))) return [];
+      // After a known first word a surname is a name even when it is an eponym too (Smith, Conn), unless an eponym's
+      // word follows (checked below).
+      const last = second && word(bare(second)) ? second : undefined;
+      // Alone, an eponym is the condition ("Per Graves").
+      if (!last && isMedicalWord(bare(first))) return [];
+      const start = m[0].length - first.length - (second ? second.length + 1 : 0);
+      const end = last ? start + first.length + 1 + bare(last).length : start + bare(first).length;
+      return followedByEponymWord(m.input, m.index + end) ? [] : [[start, end]];
+    },
+  },
+  {
     // A clinician by the credential after the name: "Siobhan McCarthy RN", "cc: Tomasz Wróblewski, PharmD".
     rule: 'text.name-credential',
     type: 'name',
