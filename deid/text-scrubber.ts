@@ -854,15 +854,15 @@ const DETECTORS: Detector[] = [
     digitFree: true,
     needs:
       /Christmas|New Year|Thanksgiving|Independence Day|Fourth of July|Halloween|Valentine|元旦|国庆|清明/,
-    re: /\b(Christmas(?: Eve| Day)?|New Year['’]?s(?: Eve| Day)?|Thanksgiving(?: Day)?|Independence Day|Fourth of July|Halloween|Valentine['’]?s Day)(?:,?\s(\d{4}))?(?![A-Za-z])|(元旦|国庆|清明)(?:节|(?=期间|假期|长假|前后|前|后|当天))|(元旦)/g,
+    re: /\b(Christmas(?: Eve| Day)?|New Year['’]?s(?: Eve| Day)?|Thanksgiving(?: Day)?|Independence Day|Fourth of July|Halloween|Valentine['’]?s Day)(?:,?\s(\d{4}))?(?![A-Za-z])|(元旦|(?:国庆|清明)(?=节|期间|假期|长假|前后|前|后|当天))节?/g,
     // Christmas disease and Christmas factor are haemophilia B and factor IX.
     accept: (m, text) => {
       const end = (m.index ?? 0) + m[0].length;
       return !/^\s?(?:disease|factor)/i.test(text.slice(end, end + 9));
     },
     date: (m) => {
-      const [hm, hd] = HOLIDAY_DAYS[(m[1] ?? m[3] ?? m[4]).replace(/['’]/g, '')];
-      if (m[3] ?? m[4]) return { m: hm, d: hd, format: (_y, mo, d) => `${mo}月${d}日` };
+      const [hm, hd] = HOLIDAY_DAYS[(m[1] ?? m[3]).replace(/['’]/g, '')];
+      if (m[3]) return { m: hm, d: hd, format: (_y, mo, d) => `${mo}月${d}日` };
       const year = m[2] ? +m[2] : undefined;
       return {
         y: year,
