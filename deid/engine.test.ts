@@ -1,5 +1,9 @@
 import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { mapBuffer, validateFhirResource } from '../mappers/index';
+import { sampleFiles } from '../mappers/test-support/data';
 import {
   createDeidEngine,
   createKeyService,
@@ -94,12 +98,12 @@ describe('createDeidEngine (safe-harbor)', () => {
       (s) => s.code,
     );
     expect(sec).toEqual(expect.arrayContaining(['PSEUDED', 'REDACTED', 'MASKED']));
-    expect(a.provenance?.policy).toEqual(['urn:tributary:deid-policy:safe-harbor|1.3.0']);
+    expect(a.provenance?.policy).toEqual(['urn:tributary:deid-policy:safe-harbor|1.4.0']);
     expect(JSON.stringify(a.provenance)).toContain('k-test');
     expect((a.provenance?.target as unknown[]).length).toBe(a.outputs.length);
     expect(a.report).toMatchObject({
       profile: 'safe-harbor',
-      policyVersion: '1.3.0',
+      policyVersion: '1.4.0',
       keyId: 'k-test',
       resourcesIn: 6,
       resourcesOut: 6,
@@ -302,6 +306,108 @@ describe('profiles', () => {
     expect(alike).toMatchObject({ records: 2, classes: 1, k: 2, recordsBelowThreshold: 0 });
     const apart = engine.assessRisk([patient('广州市'), patient('深圳市')], { k: 2 });
     expect(apart).toMatchObject({ records: 2, classes: 2, k: 1, recordsBelowThreshold: 2 });
+  });
+});
+
+type Json = Record<string, unknown>;
+
+/** The real Synthea patient bundles in ../shared/data, mapped as the ehr source maps them: one array per patient. */
+async function syntheaBundles(): Promise<FhirResource[][]> {
+  const out: FhirResource[][] = [];
+  for (const f of sampleFiles('fhir/synthea-bundles', '.json')) {
+    const r = await mapBuffer('fhir', readFileSync(f), { institution: 'inst-a', sourceFile: basename(f) });
+    expect(r.recordsRejected).toBe(0);
+    out.push(r.resources);
+  }
+  expect(out.length).toBeGreaterThan(0);
+  return out;
+}
+
+/** Every `"reference": "#id"` of a resource and the ids of its contained resources. */
+function localReferences(r: Json): { refs: string[]; ids: string[] } {
+  const refs = (JSON.stringify(r).match(/"reference":"#[^"]*"/g) ?? []).map((m) => m.slice(14, -1));
+  const ids = ((r.contained as Json[] | undefined) ?? []).map((c) => c.id as string);
+  return { refs, ids };
+}
+
+describe('the real Synthea patient bundles', () => {
+  it.each(['safe-harbor', 'gbt-37964', 'limited-dataset'] as const)(
+    'come out as valid FHIR R4 under %s: claims keep what was billed, coded and paid, contained references resolve',
+    async (profile) => {
+      const engine = createDeidEngine({ profile, keyService, referenceDate });
+      const invalid: string[] = [];
+      let claims = 0;
+      let localRefs = 0;
+      for (const input of await syntheaBundles()) {
+        const res = engine.deidentifyResources(structuredClone(input), { institution: 'inst-a' });
+        expect(res.quarantined).toEqual([]);
+        expect(res.outputs).toHaveLength(input.length);
+        input.forEach((before, i) => {
+          const after = res.outputs[i] as Json;
+          for (const issue of validateFhirResource(after as FhirResource))
+            if (issue.severity === 'error' || issue.severity === 'fatal')
+              invalid.push(`${before.resourceType}: ${issue.expression?.[0]} ${issue.diagnostics}`);
+          const { refs, ids } = localReferences(after);
+          for (const ref of refs) expect(ids, `${before.resourceType} ${ref}`).toContain(ref);
+          localRefs += refs.length;
+          if (before.resourceType !== 'Claim' && before.resourceType !== 'ExplanationOfBenefit') return;
+          claims++;
+          // what was billed and paid, and the sequence numbers that tie items together, as written
+          const billed = (r: Json) =>
+            JSON.stringify({
+              use: r.use,
+              items: (r.item as Json[]).map((it) => [
+                it.sequence,
+                it.productOrService,
+                it.net,
+                it.adjudication,
+                it.informationSequence,
+              ]),
+              total: r.total,
+              payment: (r.payment as Json | undefined)?.amount,
+              insurance: (r.insurance as Json[]).map((x) => [x.sequence, x.focal]),
+            });
+          expect(billed(after)).toBe(billed(before));
+        });
+      }
+      expect([...new Set(invalid)]).toEqual([]);
+      expect(claims).toBeGreaterThan(100);
+      expect(localRefs).toBeGreaterThan(100);
+    },
+  );
+
+  it("scrubs a payer's name where the person pays for themselves, and keeps a company's", async () => {
+    const [input] = await syntheaBundles();
+    const patient = input.find((r) => r.resourceType === 'Patient') as Json;
+    const name = (patient.name as { given: string[]; family: string }[])[0];
+    const full = `${name.given[0]} ${name.family}`;
+    const claim = structuredClone(input.find((r) => r.resourceType === 'Claim')) as Json;
+    const eob = structuredClone(input.find((r) => r.resourceType === 'ExplanationOfBenefit')) as Json;
+    (claim.insurance as Json[])[0].coverage = { display: full };
+    eob.insurer = { display: full };
+    const coverage = (eob.contained as Json[]).find((c) => c.resourceType === 'Coverage')!;
+    coverage.payor = [{ display: full }, { display: 'Aetna' }];
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const res = engine.deidentifyResources(
+      [patient as FhirResource, claim as FhirResource, eob as FhirResource],
+      {
+        institution: 'inst-a',
+      },
+    );
+    expect(res.quarantined).toEqual([]);
+    const out = JSON.stringify(res.outputs);
+    expect(out).not.toContain(name.given[0]);
+    expect(out).not.toContain(name.family);
+    const [, claimOut, eobOut] = res.outputs as Json[];
+    const payors = (
+      (eobOut.contained as Json[]).find((c) => c.resourceType === 'Coverage')!.payor as Json[]
+    ).map((p) => p.display);
+    // required elements stay: each is a display, the person's a surrogate name and the company's as written
+    expect(payors).toHaveLength(2);
+    expect(payors[0]).toMatch(/^\S+ \S+$/);
+    expect(payors[1]).toBe('Aetna');
+    expect(((claimOut.insurance as Json[])[0].coverage as Json).display).toEqual(expect.any(String));
+    expect((eobOut.insurer as Json).display).toEqual(expect.any(String));
   });
 });
 

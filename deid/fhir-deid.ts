@@ -45,6 +45,8 @@ export interface ResourceContext {
   textFindings: Map<string, number>;
   /** What happened, for meta.security. */
   changed: { pseudonymized: boolean; redacted: boolean; masked: boolean };
+  /** Set while a contained resource is walked: its id is local to the container (see containedId). */
+  inContained: boolean;
 }
 
 /**
@@ -107,6 +109,8 @@ function staticType(resourceType: string, steps: readonly string[]): NodeType | 
         ? 'HumanName'
         : undefined;
     case 'address':
+      // an Endpoint's address is its URL; AuditEvent.agent.network.address an IP or a host name
+      return resourceType === 'Endpoint' || resourceType === 'AuditEvent' ? undefined : 'Address';
     case 'valueAddress':
       return 'Address';
     case 'telecom':
@@ -389,7 +393,12 @@ export class FhirWalker {
           nonRetryable: true,
         });
       }
-      out.push(this.walkResource(c as FhirResource, ctx));
+      ctx.inContained = true;
+      try {
+        out.push(this.walkResource(c as FhirResource, ctx));
+      } finally {
+        ctx.inContained = false;
+      }
     });
     return out;
   }
@@ -465,7 +474,7 @@ function rewriteReference(ref: string, ctx: ResourceContext): string {
   const cond = /^([A-Z][A-Za-z]+)\?/.exec(ref);
   if (cond)
     return `${cond[1]}/${ctx.keyService.hash('conditional-reference', `${ctx.institution}|${ref}`).slice(0, 16)}`;
-  if (ref.startsWith('#')) return ref;
+  if (ref.startsWith('#')) return ref.length > 1 ? `#${containedId(ref.slice(1), ctx)}` : ref;
   return `urn:uuid:${uuidFrom(ctx.keyService.hash('reference', `${ctx.institution}|${ref}`))}`;
 }
 
@@ -502,6 +511,15 @@ function logicalReferenceOf(ref: string, ctx: ResourceContext): Record<string, u
 
 function uuidFrom(hex: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/**
+ * A contained resource's id, which its container's `#id` references name without a type: pseudonymized from the id
+ * alone, so the reference (rewritten in rewriteReference) and the id come out alike. `#referral` in a Synthea
+ * ExplanationOfBenefit named a contained ServiceRequest whose id had been hashed with its type: it resolved to nothing.
+ */
+function containedId(id: string, ctx: ResourceContext): string {
+  return ctx.keyService.hash('contained-id', `${ctx.institution}|${id}`).slice(0, 16);
 }
 
 export function mapId(resourceType: string, id: string, ctx: ResourceContext): string {
@@ -639,7 +657,8 @@ function pseudonymizeValue(
   ctx.changed.pseudonymized = true;
   const last = steps[steps.length - 1];
   if (typeof value === 'string') {
-    if (steps.length === 1 && last === 'id') return mapId(resourceType, value, ctx);
+    if (steps.length === 1 && last === 'id')
+      return ctx.inContained ? containedId(value, ctx) : mapId(resourceType, value, ctx);
     if (rule.rule.domain === 'dicom-uid') return ctx.keyService.uid(value);
     if (last === 'reference') return mapReference(value, ctx);
     return ctx.keyService.hash(

@@ -374,6 +374,7 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
     counts: b.counts,
     textFindings: b.textFindings,
     changed: { pseudonymized: false, redacted: false, masked: false },
+    inContained: false,
   };
   let out: FhirResource;
   try {

@@ -19,15 +19,21 @@ const keyService = createKeyService({
 
 type Json = Record<string, unknown>;
 
-async function mapReferenceSamples(): Promise<FhirResource[]> {
+/** The Da Vinci formulary samples of one folder of shared/data/formulary, as the insurance source maps them. */
+async function mapFormularySamples(dir: string): Promise<FhirResource[]> {
   const out: FhirResource[] = [];
-  for (const f of sampleFiles('formulary/seed-data-sample', '.json')) {
+  for (const f of sampleFiles(`formulary/${dir}`, '.json')) {
     const r = await mapBuffer('pdex-formulary', readFileSync(f), {
       institution: 'test-inst',
       sourceFile: basename(f),
     });
     out.push(...r.resources);
   }
+  return out;
+}
+
+async function mapReferenceSamples(): Promise<FhirResource[]> {
+  const out = await mapFormularySamples('seed-data-sample');
   // The first 12 drugs of the real NRDL catalog page (the whole file is 4,750 drugs).
   const nrdl = JSON.parse(sample('nrdl/nrdl_4750_drugs.json').toString('utf8')) as {
     data: { list: unknown[] };
@@ -282,6 +288,66 @@ describe('the reference-data profile (drug labels, formularies, catalogs)', () =
     expect(out).not.toContain('Riverside General');
     expect(out).not.toContain('RIVERSIDE-GENERAL-F4821');
     expect(res.outputs[0].period).toEqual({ start: '2025-01-01', end: '2025-12-31' });
+  });
+
+  it('takes a Da Vinci STU1 plan (a List of its drugs) with its tiers and cost sharing, and no other List', async () => {
+    const input = await mapFormularySamples('stu1-examples');
+    expect(input.map((r) => r.resourceType).sort()).toEqual([
+      'List',
+      'List',
+      'List',
+      'MedicationKnowledge',
+      'MedicationKnowledge',
+      'MedicationKnowledge',
+    ]);
+    const engine = createDeidEngine({ profile: 'reference-data', keyService });
+    const res = engine.deidentifyResources(structuredClone(input), { institution: 'test-inst' });
+    expect(res.quarantined).toEqual([]);
+    expect(res.outputs).toHaveLength(6);
+    const tiersOf = (list: FhirResource[], type: string) =>
+      list
+        .filter((r) => r.resourceType === type)
+        .map((r) =>
+          extensionsOf(r as Json)
+            .filter((e) => /DrugTier|PriorAuthorization|StepTherapy|QuantityLimit/.test(e.url as string))
+            .map((e) => JSON.stringify(e)),
+        );
+    for (const type of ['List', 'MedicationKnowledge']) {
+      expect(tiersOf(input, type).flat().length).toBeGreaterThan(3);
+      expect(tiersOf(res.outputs, type)).toEqual(tiersOf(input, type));
+    }
+    for (const out of res.outputs) {
+      const issues = validateFhirResource(out).filter(
+        (x) => x.severity === 'error' || x.severity === 'fatal',
+      );
+      expect(issues, `${out.resourceType} output is valid FHIR R4`).toEqual([]);
+    }
+    // the plan's date is a calendar fact; its entries still name its drugs under their new ids
+    const lists = res.outputs.filter((r) => r.resourceType === 'List');
+    expect(lists.map((l) => l.date)).toEqual(
+      input.filter((r) => r.resourceType === 'List').map((l) => l.date),
+    );
+    const ids = new Set(res.outputs.map((r) => `${r.resourceType}/${r.id}`));
+    for (const l of lists)
+      for (const e of l.entry as { item: { reference: string } }[]) expect(ids).toContain(e.item.reference);
+    // A real example's plan contact is a person's email: not published, nor are the plan's URLs
+    expect(JSON.stringify(input)).toContain('@carefirst.com');
+    expect(JSON.stringify(res.outputs)).not.toMatch(/carefirst|EmailPlanContact|MarketingURL/i);
+
+    // A List is as often a person's: one whose entry is not a product, or with no entry, is refused
+    const problems: FhirResource = {
+      resourceType: 'List',
+      id: 'l1',
+      status: 'current',
+      mode: 'working',
+      entry: [{ item: { reference: 'MedicationKnowledge/m1' } }, { item: { reference: 'Condition/c1' } }],
+    };
+    const empty: FhirResource = { resourceType: 'List', id: 'l2', status: 'current', mode: 'working' };
+    const refused = engine.deidentifyResources([problems, empty], { institution: 'test-inst' });
+    expect(refused.quarantined.map((q) => `${q.rule} ${q.path}`)).toEqual([
+      'reference-data.not-a-description List.entry[1].item',
+      'reference-data.not-a-description List.entry',
+    ]);
   });
 
   it('keeps a document only when it is typed as a label: a note without its subject, or a label holding a record number, is quarantined', async () => {

@@ -52,6 +52,8 @@ const PRODUCT_AND_PLAN_TYPES: ReadonlySet<string> = new Set([
   'Substance',
   'Location',
   'GraphDefinition',
+  // a plan as a list of its drugs (Da Vinci formulary STU1 CoveragePlan), taken only when every entry is a product
+  'List',
 ]);
 
 /** Elements that name a person or their care whatever they hold. */
@@ -173,6 +175,25 @@ function refuseLabelText(doc: FhirResource): ReferenceDataRefusal | undefined {
   return undefined;
 }
 
+/**
+ * A List is a plan's drugs (a Da Vinci STU1 CoveragePlan) only when it has entries and each names a product or plan;
+ * a List is as often a person's problems, medications or encounters.
+ */
+function refuseList(list: FhirResource): ReferenceDataRefusal | undefined {
+  const entries = Array.isArray(list.entry) ? (list.entry as { item?: unknown }[]) : [];
+  if (entries.length === 0) return listOfWhat('List.entry');
+  for (let i = 0; i < entries.length; i++)
+    if (!isProductReference(entries[i]?.item)) return listOfWhat(`List.entry[${i}].item`);
+  return undefined;
+}
+
+const listOfWhat = (path: string): ReferenceDataRefusal => ({
+  rule: 'reference-data.not-a-description',
+  path,
+  reason:
+    'a reference-data policy takes a List only as a plan of products (every entry a Medication, MedicationKnowledge, InsurancePlan or other product or plan description)',
+});
+
 /** Why a resource is not a product or plan description, or undefined when it is one. */
 export function refuseAsReferenceData(resource: FhirResource): ReferenceDataRefusal | undefined {
   const type = resource.resourceType;
@@ -183,6 +204,7 @@ export function refuseAsReferenceData(resource: FhirResource): ReferenceDataRefu
     return aboutAPerson(`${type}.subject`);
   const path = referenceToPerson(resource, type, 0);
   if (path) return aboutAPerson(path);
+  if (type === 'List') return refuseList(resource);
   if (type === 'DocumentReference') {
     if (!isLabelType(resource.type)) return notALabel('DocumentReference.type');
     return refuseLabelText(resource);

