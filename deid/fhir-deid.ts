@@ -671,7 +671,8 @@ function pseudonymizeValue(
     return undefined;
   }
   const obj = value as Record<string, unknown>;
-  // Reference: rewrite the reference, drop display (names live there) and any business identifier.
+  // Reference: rewrite the reference and drop display (names live there); a business identifier beside a reference
+  // is dropped, one alone (a logical reference) pseudonymized.
   if ('reference' in obj || 'display' in obj) {
     if (!('system' in obj) && !('value' in obj)) {
       if (obj.display !== undefined || obj.identifier !== undefined) ctx.changed.redacted = true;
@@ -681,6 +682,13 @@ function pseudonymizeValue(
       const reference = typeof obj.reference === 'string' ? mapReference(obj.reference, ctx) : undefined;
       const type = typeof obj.type === 'string' ? obj.type : undefined;
       if (reference !== undefined) return type !== undefined ? { reference, type } : { reference };
+      // By identifier alone, it names its target only through it: pseudonymized as every Identifier is (an HL7 v2
+      // message by its control id, in a Provenance's required entity.what, was dropped, and the output invalid).
+      const identifier =
+        obj.identifier && typeof obj.identifier === 'object' && !Array.isArray(obj.identifier)
+          ? pseudonymizeValue(obj.identifier, rule, steps, resourceType, ctx, jsonPath)
+          : undefined;
+      if (identifier !== undefined) return type !== undefined ? { type, identifier } : { identifier };
       return type !== undefined ? { type } : undefined;
     }
   }

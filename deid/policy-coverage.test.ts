@@ -8,7 +8,9 @@ import { createDeidEngine, createKeyService, type FhirResource } from './index';
  * Every built-in profile is fail closed: an element no rule names is removed. Removing a required element makes the
  * output invalid FHIR R4, which the ingest verify step then quarantines, record and all (every Synthea Claim and
  * ExplanationOfBenefit was, for want of `use` and `item.sequence`). So for every R4 resource type, a resource holding
- * its required elements, and nothing else, must come out with them all.
+ * its required elements and each of its backbone elements with theirs, and nothing else, must come out with every
+ * element required where it stands: a part kept in part (a merged Patient's link kept for its reference, the required
+ * `type` beside it removed) is as invalid as a required element removed.
  */
 
 const require = createRequire(import.meta.url);
@@ -107,20 +109,21 @@ function valueOf(type: string): unknown {
 
 type Schema = ReturnType<typeof core.getDataType>;
 
-/** The required elements of a type, each with a value of its first type, backbone elements filled the same way. */
-function requiredOnly(schema: Schema, depth: number): Record<string, unknown> {
+/**
+ * The required elements of a type, each with a value of its first type, and its backbone elements (medplum names
+ * them after their owner: PatientLink, ClaimItemDetail), required or not, each filled the same way.
+ */
+function requiredParts(schema: Schema, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, el] of Object.entries(schema.elements)) {
-    if (name.includes('.') || el.min < 1) continue;
+    if (name.includes('.')) continue;
     const type = el.type[0].code;
+    const backbone = type.length > schema.name.length && type.startsWith(schema.name);
+    if (el.min < 1 && !backbone) continue;
     const key = name.endsWith('[x]') ? name.replace('[x]', type[0].toUpperCase() + type.slice(1)) : name;
     let value = valueOf(type);
     if (value === undefined && depth < 5) {
-      const inner =
-        type === 'BackboneElement' || type === 'Element'
-          ? core.getDataType(schema.name + core.capitalize(name))
-          : core.getDataType(type);
-      value = requiredOnly(inner, depth + 1);
+      value = requiredParts(core.getDataType(type), depth + 1);
     }
     if (value !== undefined) out[key] = el.max > 1 ? [value] : value;
   }
@@ -140,8 +143,11 @@ const keyService = createKeyService({
 describe('the built-in profiles keep every required element of every R4 resource type', () => {
   it('builds a complete resource of every type', () => {
     expect(resourceTypes.length).toBeGreaterThan(140);
+    expect(requiredParts(core.getDataType('Patient'), 0)).toMatchObject({
+      link: [{ other: { reference: 'Patient/p1' }, type: 'unknown' }],
+    });
     for (const type of resourceTypes) {
-      const r = { resourceType: type, id: 'r1', ...requiredOnly(core.getDataType(type), 0) };
+      const r = { resourceType: type, id: 'r1', ...requiredParts(core.getDataType(type), 0) };
       expect(missingRequired(r), type).toEqual([]);
     }
   });
@@ -150,7 +156,7 @@ describe('the built-in profiles keep every required element of every R4 resource
     const engine = createDeidEngine({ profile, keyService });
     const lost: string[] = [];
     for (const type of resourceTypes) {
-      const r = { resourceType: type, id: 'r1', ...requiredOnly(core.getDataType(type), 0) };
+      const r = { resourceType: type, id: 'r1', ...requiredParts(core.getDataType(type), 0) };
       const patient = { resourceType: 'Patient', id: 'p1' };
       const res = engine.deidentifyResources(type === 'Patient' ? [r] : [patient, r], {
         institution: 'inst-a',
