@@ -12,13 +12,29 @@ function readWordList(name: string): string[] {
     .filter((l) => l && !l.startsWith('#'));
 }
 
+/** A Latin letter with a diacritic (Latin-1 and Latin Extended-A); Chinese words never pay for the folding. */
+const LATIN_DIACRITIC = /[À-ÖØ-öø-ž]/;
+
+/**
+ * Lower-case ASCII words (the census writes Joaquin, Rene, Sjogren) that also answer for a word written with its
+ * diacritics: Joaquín, René, Zoë are names and Sjögren an eponym, which plain lookups missed.
+ */
+class FoldedWordSet extends Set<string> {
+  override has(word: string): boolean {
+    return (
+      super.has(word) ||
+      (LATIN_DIACRITIC.test(word) && super.has(word.normalize('NFD').replace(/\p{M}/gu, '')))
+    );
+  }
+}
+
 /**
  * Given names: a hand-made list (the commonest US names and the short forms people go by), and the 1990 US Census's
  * 4,199 more that are not common English words, surnames or places (deid/tables says how they were chosen). A given
  * name and any capitalized word after it is a person (text.name-dictionary): with the hand-made list alone, 24 of 198
  * sentences naming one of the Synthea sample's 66 people without a context word found the name (now 171).
  */
-export const EN_GIVEN_NAMES = new Set([
+export const EN_GIVEN_NAMES: ReadonlySet<string> = new FoldedWordSet([
   ...readWordList('census-1990-given-names.txt'),
   ...(
     'james john robert michael william david richard joseph thomas charles christopher daniel matthew anthony mark ' +
@@ -46,12 +62,14 @@ export const EN_GIVEN_NAMES = new Set([
  * Given names that are also English words (Hazel, Rocky, Dawn) and the commonest surnames that are not (Schultz,
  * Kowalski): together a person ("Hazel Schultz"), either alone not (deid/tables says where they come from).
  */
-export const EN_GIVEN_NAME_WORDS: ReadonlySet<string> = new Set(
+export const EN_GIVEN_NAME_WORDS: ReadonlySet<string> = new FoldedWordSet(
   readWordList('census-1990-given-name-words.txt'),
 );
-export const EN_CENSUS_SURNAMES: ReadonlySet<string> = new Set(readWordList('census-1990-surnames.txt'));
+export const EN_CENSUS_SURNAMES: ReadonlySet<string> = new FoldedWordSet(
+  readWordList('census-1990-surnames.txt'),
+);
 
-export const EN_SURNAMES = new Set(
+export const EN_SURNAMES: ReadonlySet<string> = new FoldedWordSet(
   (
     'smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez gonzalez wilson ' +
     'anderson thomas taylor moore jackson martin lee perez thompson white harris sanchez clark ramirez lewis ' +
@@ -65,7 +83,7 @@ export const EN_SURNAMES = new Set(
 );
 
 /** Words that look like names but are medicine: eponyms (as the word before disease/syndrome...) and drugs. */
-export const MEDICAL_TERMS = new Set(
+export const MEDICAL_TERMS: ReadonlySet<string> = new FoldedWordSet(
   (
     'parkinson alzheimer hodgkin crohn down graves addison cushing bell huntington wilson hashimoto kawasaki ' +
     'raynaud tourette asperger guillain barre marfan turner klinefelter sjogren behcet paget kaposi wernicke ' +

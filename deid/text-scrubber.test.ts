@@ -687,6 +687,10 @@ describe('scrubText', () => {
     // Whom a statement is from, when the dictionaries know the first word.
     expect(names_('Per Jasper Champlin, the pain started on Monday.')).toEqual(['Jasper Champlin']);
     expect(names_("According to Hazel, she fell. Per Hazel Smith's note.")).toEqual(['Hazel', 'Hazel Smith']);
+    // The dictionaries know a name written with its diacritics as they know it without; an eponym as well.
+    expect(names_('Joaquín reports chest pain.')).toEqual(['Joaquín']);
+    expect(names_('René Müller, 45, presented.')).toEqual(['René Müller']);
+    expect(names_('Per Zoë, the rash began Friday.')).toEqual(['Zoë']);
     // A role, a relative, an English word, a condition or a service is no one.
     for (const none of [
       'Patient is a 60 year-old female.',
@@ -701,6 +705,7 @@ describe('scrubText', () => {
       'Per Cardiology, continue aspirin.',
       'Dose per Epic records, according to Medicare rules.',
       'Hypertension, Grace',
+      'Sjögren reports dry eyes are common; Behçet presented with ulcers.',
     ])
       expect(names_(none), none).toEqual([]);
   });
@@ -741,6 +746,15 @@ describe('scrubText', () => {
         'Surgery in October, recovered by December. It may help. The March of Dimes.',
         'Surgery in [DATE], recovered by [DATE]. It may help. The March of Dimes.',
       ],
+      // A day of the month alone; an ordinal that counts something is none.
+      [
+        'Seen on the 5th for follow-up. Admitted on the 23rd, discharged Tuesday the 27th. From the 3rd to the 9th.',
+        'Seen on the [DATE] for follow-up. Admitted on the [DATE], discharged Tuesday the [DATE]. From the [DATE] to the [DATE].',
+      ],
+      [
+        '5th metatarsal fracture on the 2nd attempt; by the 3rd day, moved to the 5th floor. In the 1st and the 2nd trimester. Lives on the 12th Street.',
+        '5th metatarsal fracture on the 2nd attempt; by the 3rd day, moved to the 5th floor. In the 1st and the 2nd trimester. Lives on the 12th Street.',
+      ],
       [
         '去年10月初曾就诊，10月份开始咳嗽。术后3个月，1月余，2月前。',
         '去年[DATE]曾就诊，[DATE]开始咳嗽。术后3个月，1月余，2月前。',
@@ -767,6 +781,13 @@ describe('scrubText', () => {
     expect(scrubText('Surgery in October.', { keyService, linkage: 'L1' }).text).toBe(
       `Surgery in ${month(at(10, 15))}.`,
     );
+    // A day alone moves by the offset within a 31-day month: two days stay as far apart.
+    const days = scrubText('Admitted on the 23rd, discharged on the 27th.', {
+      keyService,
+      linkage: 'L1',
+    }).text;
+    const [, d1, d2] = /on the (\d+)\D+ discharged on the (\d+)\D+\.$/.exec(days)!;
+    expect([+d1, +d2]).toEqual([at(1, 23).getUTCDate(), at(1, 27).getUTCDate()]);
     const ssn = scrubText('SSN last 4: 6789.', { keyService, linkage: 'L1' }).text;
     expect(ssn).toMatch(/^SSN last 4: \d{4}\.$/);
   });
