@@ -376,6 +376,22 @@ describe('the real Synthea patient bundles', () => {
     },
   );
 
+  it('keeps where a person was born as far as an address may stand, and what kind of agent made a record', async () => {
+    const [input] = await syntheaBundles();
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const res = engine.deidentifyResources(structuredClone(input), { institution: 'inst-a' });
+    const patient = res.outputs.find((r) => r.resourceType === 'Patient') as Json;
+    const born = (patient.extension as Json[]).filter((e) => /patient-birthPlace$/.test(e.url as string));
+    expect(born).toEqual([
+      {
+        url: 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace',
+        valueAddress: { state: 'Massachusetts', country: 'US' },
+      },
+    ]);
+    const provenance = res.outputs.find((r) => r.resourceType === 'Provenance') as Json;
+    for (const agent of provenance.agent as Json[]) expect(agent.type).toBeDefined();
+  });
+
   it("scrubs a payer's name where the person pays for themselves, and keeps a company's", async () => {
     const [input] = await syntheaBundles();
     const patient = input.find((r) => r.resourceType === 'Patient') as Json;
