@@ -152,6 +152,33 @@ describe('the built-in profiles keep every required element of every R4 resource
     }
   });
 
+  it.each(['safe-harbor', 'gbt-37964', 'limited-dataset'] as const)(
+    "keeps a definition's canonical URL under %s, not a device's, a file's or a contract's own address",
+    (profile) => {
+      const engine = createDeidEngine({ profile, keyService });
+      const url = (type: string) => ({
+        resourceType: type,
+        id: 'r1',
+        ...requiredParts(core.getDataType(type), 0),
+        url: `http://192.168.1.23/${type}`,
+      });
+      const res = engine.deidentifyResources(
+        [
+          { resourceType: 'Patient', id: 'p1' },
+          ...['Device', 'Binary', 'Contract', 'StructureDefinition'].map(url),
+        ],
+        { institution: 'inst-a' },
+      );
+      expect(res.quarantined).toEqual([]);
+      expect(res.outputs.slice(1).map((r) => r.url)).toEqual([
+        undefined,
+        undefined,
+        undefined,
+        'http://192.168.1.23/StructureDefinition',
+      ]);
+    },
+  );
+
   it.each(['safe-harbor', 'gbt-37964', 'limited-dataset'] as const)('under %s', (profile) => {
     const engine = createDeidEngine({ profile, keyService });
     const lost: string[] = [];
