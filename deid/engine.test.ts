@@ -392,6 +392,27 @@ describe('the real Synthea patient bundles', () => {
     for (const agent of provenance.agent as Json[]) expect(agent.type).toBeDefined();
   });
 
+  it('keeps a code written without its system (a Coding is no Reference for having a display)', () => {
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const coding = { code: '99213', display: 'Office visit, established patient' };
+    const res = engine.deidentifyResources(
+      [
+        { resourceType: 'Patient', id: 'p1' },
+        {
+          resourceType: 'Observation',
+          id: 'o1',
+          status: 'final',
+          code: { coding: [coding] },
+          subject: { reference: 'Patient/p1', display: 'Jane Roe' },
+        },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(res.quarantined).toEqual([]);
+    expect(res.outputs[1].code).toEqual({ coding: [coding] });
+    expect(JSON.stringify(res.outputs)).not.toContain('Jane');
+  });
+
   it("scrubs a payer's name where the person pays for themselves, and keeps a company's", async () => {
     const [input] = await syntheaBundles();
     const patient = input.find((r) => r.resourceType === 'Patient') as Json;

@@ -153,12 +153,14 @@ function valueIsType(t: NodeType, value: unknown): boolean {
     case 'string':
       return typeof value === 'string';
     case 'Reference':
+      // A Coding has a display too, and may have no system: its code tells it apart.
       return (
         !!value &&
         typeof value === 'object' &&
         !Array.isArray(value) &&
         ('reference' in value || 'display' in value) &&
-        !('system' in value)
+        !('system' in value) &&
+        !('code' in value)
       );
     default:
       return false;
