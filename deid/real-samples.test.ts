@@ -2,7 +2,14 @@ import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mapBuffer, validateFhirResource, type FhirResource, type SourceFormat } from '../mappers/index';
+import {
+  mapBuffer,
+  validateFhirResource,
+  type FhirResource,
+  type MapContext,
+  type SourceFormat,
+} from '../mappers/index';
+import { hisCsvMappingSchema } from '../schemas/his-csv-mapping';
 import { sampleFiles } from '../mappers/test-support/data';
 import { createDeidEngine, createKeyService, type ProfileName } from './index';
 
@@ -28,7 +35,15 @@ interface SampleSet {
   include?: (file: string) => boolean;
   /** What the profile refuses on purpose, as `Type rule@path`. */
   refused?: string[];
+  /** More of the mapping context (a HIS CSV layout, a time zone). */
+  context?: Partial<MapContext>;
 }
+
+const tianchiLayout = hisCsvMappingSchema.parse(
+  JSON.parse(
+    readFileSync(new URL('../config/his-csv/tianchi-diabetes-checkup.json', import.meta.url), 'utf8'),
+  ),
+);
 
 const sets: SampleSet[] = [
   { format: 'hl7v2', dir: 'hl7v2', profile: 'safe-harbor' },
@@ -52,8 +67,18 @@ const sets: SampleSet[] = [
     profile: 'safe-harbor',
     include: (f) => f.endsWith('.xml') && !f.includes('MALFORMED'),
   },
+  // the Tianchi check-up test file (1,000 people, 30,991 labs) under the Chinese profile
+  {
+    format: 'his-csv',
+    dir: 'cn-ehr/tianchi-diabetes-checkup',
+    profile: 'gbt-37964',
+    include: (f) => f.endsWith('d_test_A_20180102.csv'),
+    context: { columnMapping: tianchiLayout, timezone: 'Asia/Shanghai' },
+  },
   { format: 'spl', dir: 'druglabel/spl-xml', profile: 'reference-data' },
   { format: 'openfda', dir: 'druglabel/openfda-json', profile: 'reference-data' },
+  // the whole national reimbursement drug list (4,750 drugs)
+  { format: 'nrdl', dir: 'nrdl', profile: 'reference-data', include: (f) => f.endsWith('.json') },
   {
     format: 'pdex-formulary',
     dir: 'formulary',
@@ -76,6 +101,7 @@ describe('the real samples de-identified', () => {
         const mapped = await mapBuffer(set.format, readFileSync(f), {
           institution: 'inst-a',
           sourceFile: basename(f),
+          ...set.context,
         });
         if (set.oneBatch && batches.length) batches[0].push(...mapped.resources);
         else batches.push(mapped.resources);
