@@ -392,6 +392,61 @@ describe('the real Synthea patient bundles', () => {
     for (const agent of provenance.agent as Json[]) expect(agent.type).toBeDefined();
   });
 
+  it("turns a claim's authorization and arrangement numbers into digests, and keeps a relative's onset only as an age", () => {
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const res = engine.deidentifyResources(
+      [
+        { resourceType: 'Patient', id: 'p1' },
+        {
+          resourceType: 'Claim',
+          id: 'c1',
+          status: 'active',
+          use: 'claim',
+          patient: { reference: 'Patient/p1' },
+          insurance: [
+            {
+              sequence: 1,
+              focal: true,
+              coverage: { reference: 'Coverage/cv1' },
+              preAuthRef: ['PA-99812345'],
+              businessArrangement: 'BA-7731',
+            },
+          ],
+        },
+        {
+          resourceType: 'FamilyMemberHistory',
+          id: 'f1',
+          status: 'completed',
+          patient: { reference: 'Patient/p1' },
+          relationship: {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'MTH' }],
+          },
+          condition: [
+            { code: { text: 'Stroke' }, onsetRange: { low: { value: 92, unit: 'a' } } },
+            {
+              code: { text: 'MI' },
+              onsetAge: { value: 93, unit: 'a', system: 'http://unitsofmeasure.org', code: 'a' },
+            },
+          ],
+        },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(res.quarantined).toEqual([]);
+    const [, claim, history] = res.outputs as Json[];
+    const insurance = (claim.insurance as Json[])[0];
+    expect(insurance).toMatchObject({ sequence: 1, focal: true });
+    expect(insurance.preAuthRef).toEqual([expect.stringMatching(/^[0-9a-f]{32}$/)]);
+    expect(insurance.businessArrangement).toMatch(/^[0-9a-f]{32}$/);
+    expect(history.condition).toEqual([
+      { code: { text: 'Stroke' } },
+      {
+        code: { text: 'MI' },
+        onsetAge: { value: 90, comparator: '>=', unit: 'a', system: 'http://unitsofmeasure.org', code: 'a' },
+      },
+    ]);
+  });
+
   it('keeps a code written without its system (a Coding is no Reference for having a display)', () => {
     const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
     const coding = { code: '99213', display: 'Office visit, established patient' };
