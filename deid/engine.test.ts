@@ -273,6 +273,37 @@ describe('profiles', () => {
     expect(obs).not.toContain('11010519491231002X');
   });
 
+  it('publishes a patient named like their town where the profile keeps the town, and finds the name elsewhere', () => {
+    // The HL7 v2 samples hold six such test patients (name and city both AAAAAA); Houston and Florence are real ones.
+    for (const profile of ['gbt-37964', 'limited-dataset'] as const) {
+      const engine = createDeidEngine({ profile, keyService, referenceDate });
+      const patient: FhirResource = {
+        resourceType: 'Patient',
+        id: 'p1',
+        name: [{ family: 'Houston', given: ['Florence'] }],
+        address: [{ city: 'Houston', state: 'TX' }],
+      };
+      const note: FhirResource = {
+        resourceType: 'Observation',
+        id: 'o1',
+        status: 'final',
+        code: { text: 'note' },
+        subject: { reference: 'Patient/p1' },
+        // kept as written by the policy: only the gate can find the name here
+        valueCodeableConcept: { coding: [{ system: 'http://example.org', code: 'x', display: 'Houston' }] },
+      };
+      const res = engine.deidentifyResources([patient, note], { institution: 'inst-a' });
+      expect(
+        res.quarantined.map((q) => `${q.resourceType} ${q.rule} ${q.path}`),
+        profile,
+      ).toEqual([
+        'Observation gate.record-identifier:name Observation.valueCodeableConcept.coding[0].display',
+      ]);
+      expect(res.outputs[0].address, profile).toEqual([expect.objectContaining({ city: 'Houston' })]);
+      expect(JSON.stringify(res.outputs[0].name), profile).not.toMatch(/Houston|Florence/);
+    }
+  });
+
   it('limited-dataset keeps dates and five-digit ZIP but not names or identifiers', () => {
     const { a } = run('limited-dataset');
     expect(a.quarantined).toEqual([]);

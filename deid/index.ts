@@ -14,7 +14,7 @@ import {
 import { refuseAsReferenceData } from './reference-data';
 import { SAFE_HARBOR_TOP_AGE } from './ages';
 import { assessKAnonymity, createRiskTally, type QuasiIdentifier, type RiskTally } from './risk';
-import { isValidResidentId } from './identifiers';
+import { isValidResidentId, normalizeForMatch } from './identifiers';
 import type { DeidReport, Finding, ProfileName, QuarantineEntry, SourceIdentifier } from './types';
 
 /**
@@ -232,6 +232,8 @@ interface BatchState {
   batchPatients: PatientIndex;
   patients: BatchPatients;
   identifierCache: Map<string, SourceIdentifier[]>;
+  /** The patient's identifiers the policy lets stand (allowTypes), normalized, by the same key. */
+  allowedCache: Map<string, readonly string[]>;
   referenceCache: Map<string, string>;
   counts: Map<string, number>;
   textFindings: Map<string, number>;
@@ -345,13 +347,20 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
   }
   // Patient-level identifiers compile once per patient; the resource's own identifiers are matched literally.
   let identifiers: SourceIdentifier[];
+  let allowed: readonly string[] = NO_STRINGS;
   const cached = ref ? b.identifierCache.get(ref) : undefined;
-  if (cached && raw !== patient) identifiers = cached;
-  else {
-    identifiers = patient
-      ? collectIdentifiers(patient).filter((i) => !e.allowTypes.includes(i.type))
-      : NO_PATIENT;
-    if (ref) b.identifierCache.set(ref, identifiers);
+  if (cached && raw !== patient) {
+    identifiers = cached;
+    if (e.allowTypes.length) allowed = b.allowedCache.get(ref!) ?? NO_STRINGS;
+  } else {
+    const all = patient ? collectIdentifiers(patient) : NO_PATIENT;
+    identifiers = all.filter((i) => !e.allowTypes.includes(i.type));
+    if (e.allowTypes.length)
+      allowed = all.filter((i) => e.allowTypes.includes(i.type)).map((i) => normalizeForMatch(i.value));
+    if (ref) {
+      b.identifierCache.set(ref, identifiers);
+      b.allowedCache.set(ref, allowed);
+    }
   }
   // A product's own identifiers (NDC, set id) are printed in its label: public, and kept there.
   const literals = raw === patient || e.referenceData ? NO_STRINGS : ownIdentifierLiterals(raw);
@@ -397,6 +406,7 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
     unshiftedDates: e.checkTextDates ? () => unshiftedMonthDays(raw, rctx.offset) : undefined,
     topAge: e.allowTypes.includes('age-over-89') ? undefined : e.topAge,
     patterns: !e.referenceData,
+    allowed,
   });
   if (findings.length) {
     b.quarantine(
@@ -500,6 +510,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
       batchPatients,
       patients: new BatchPatients(batchPatients, ctx),
       identifierCache: new Map<string, SourceIdentifier[]>(),
+      allowedCache: new Map<string, readonly string[]>(),
       referenceCache: new Map<string, string>(),
       counts,
       textFindings,

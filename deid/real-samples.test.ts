@@ -48,6 +48,11 @@ const tianchiLayout = hisCsvMappingSchema.parse(
 const sets: SampleSet[] = [
   { format: 'hl7v2', dir: 'hl7v2', profile: 'safe-harbor' },
   { format: 'fhir', dir: 'fhir/synthea-bundles', profile: 'safe-harbor' },
+  { format: 'hl7v2', dir: 'hl7v2', profile: 'limited-dataset' },
+  // six test patients there are named like their town (AAAAAA), which this profile keeps
+  { format: 'hl7v2', dir: 'hl7v2', profile: 'gbt-37964' },
+  { format: 'fhir', dir: 'fhir/synthea-bundles', profile: 'limited-dataset' },
+  { format: 'fhir', dir: 'fhir/synthea-bundles', profile: 'gbt-37964' },
   {
     format: 'fhir',
     dir: 'fhir/bulk-ndjson-10-patients',

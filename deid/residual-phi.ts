@@ -1,6 +1,13 @@
 import type { FhirResource } from '../mappers/types';
 import type { Finding, SourceIdentifier } from './types';
-import { foldWidth, isLuhnValid, isValidResidentId, readsAsVin, US_MBI_SHAPE } from './identifiers';
+import {
+  foldWidth,
+  isLuhnValid,
+  isValidResidentId,
+  normalizeForMatch,
+  readsAsVin,
+  US_MBI_SHAPE,
+} from './identifiers';
 import { FHIR_DATE_RE, addDays, fhirDatePrecision } from './dates';
 import { isAgeCode, isAgeOverTop, isAgeTypedKey, isValueChoiceKey } from './ages';
 import { followedByEponymWord } from './dictionaries';
@@ -619,6 +626,8 @@ interface GateState {
   topAge?: number;
   /** Whether identifier patterns are read (not for reference data). */
   patterns: boolean;
+  /** See scanResidualPhi's `allowed`. */
+  allowed: readonly string[];
   findings: Finding[];
   /**
    * The JSON path: the resource type, then element names and array indices. Formatted only for a finding:
@@ -627,13 +636,31 @@ interface GateState {
   segs: (string | number)[];
 }
 
-function scanGateString(value: string, st: GateState): void {
+/** Where a value the policy allows stands whole: the parts of an address below the country, a birth date. */
+const ALLOWED_VALUE_KEYS: ReadonlySet<string> = new Set([
+  'city',
+  'district',
+  'state',
+  'postalCode',
+  'birthDate',
+]);
+
+function scanGateString(value: string, st: GateState, key = ''): void {
   const findings = st.findings;
   const before = findings.length;
   const folded = foldWidth(value);
   const fhirDate = fhirDatePrecision(folded) > 0;
   scanString(folded, fhirDate, '', st.ids, st.literals, findings, st.patterns);
   if (st.unshifted) scanDates(folded, fhirDate, st, findings);
+  if (
+    findings.length > before &&
+    st.allowed.length &&
+    ALLOWED_VALUE_KEYS.has(key) &&
+    st.allowed.includes(normalizeForMatch(folded))
+  ) {
+    findings.length = before;
+    return;
+  }
   if (findings.length > before) {
     const path = pathOf(st.segs);
     for (let i = before; i < findings.length; i++) findings[i].path = path;
@@ -655,7 +682,7 @@ function visitGate(node: unknown, key: string, depth: number, st: GateState): vo
     return;
   }
   if (typeof node === 'string') {
-    if (!SKIP_KEYS.has(key)) scanGateString(node, st);
+    if (!SKIP_KEYS.has(key)) scanGateString(node, st, key);
     return;
   }
   if (!node || typeof node !== 'object') return;
@@ -713,6 +740,12 @@ export function scanResidualPhi(
     topAge?: number;
     /** false: identifier patterns are not read (reference data, whose phones and dates are public facts). */
     patterns?: boolean;
+    /**
+     * The record's identifiers the policy lets stand (a city under gbt-37964, a ZIP and a birth date in a limited data
+     * set), normalized (normalizeForMatch). An address part or a birth date that is exactly one of them is no finding
+     * whatever else it equals: a patient whose given name is their town's was quarantined for keeping the town.
+     */
+    allowed?: readonly string[];
   } = {},
 ): Finding[] {
   const list: readonly SourceIdentifier[] =
@@ -726,6 +759,7 @@ export function scanResidualPhi(
     unshifted: typeof u === 'function' ? u : u?.size ? u : undefined,
     topAge: options.topAge,
     patterns: options.patterns ?? true,
+    allowed: options.allowed ?? NO_STRINGS,
     findings: [],
     segs: [output.resourceType],
   };
