@@ -748,12 +748,12 @@ describe('scrubText', () => {
       ],
       // A day of the month alone; an ordinal that counts something is none.
       [
-        'Seen on the 5th for follow-up. Admitted on the 23rd, discharged Tuesday the 27th. From the 3rd to the 9th.',
-        'Seen on the [DATE] for follow-up. Admitted on the [DATE], discharged Tuesday the [DATE]. From the [DATE] to the [DATE].',
+        'Seen on the 5th for follow-up. Admitted on the 23rd, discharged Tuesday the 27th. From the 3rd to the 9th. Febrile on the 2nd and the 3rd.',
+        'Seen on the [DATE] for follow-up. Admitted on the [DATE], discharged Tuesday the [DATE]. From the [DATE] to the [DATE]. Febrile on the [DATE] and the [DATE].',
       ],
       [
-        '5th metatarsal fracture on the 2nd attempt; by the 3rd day, moved to the 5th floor. In the 1st and the 2nd trimester. Lives on the 12th Street.',
-        '5th metatarsal fracture on the 2nd attempt; by the 3rd day, moved to the 5th floor. In the 1st and the 2nd trimester. Lives on the 12th Street.',
+        '5th metatarsal fracture on the 2nd attempt; by the 3rd day, moved to the 5th floor. Amputation on the 2nd and 3rd toes. In the 1st and the 2nd trimester. Lives on the 12th Street.',
+        '5th metatarsal fracture on the 2nd attempt; by the 3rd day, moved to the 5th floor. Amputation on the 2nd and 3rd toes. In the 1st and the 2nd trimester. Lives on the 12th Street.',
       ],
       [
         '去年10月初曾就诊，10月份开始咳嗽。术后3个月，1月余，2月前。',

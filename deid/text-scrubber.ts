@@ -835,7 +835,8 @@ const DETECTORS: Detector[] = [
   {
     // A day of the month alone is an element of a date too: "seen on the 5th", "admitted on the 23rd, discharged on
     // the 27th", "Tuesday the 14th". Only after a word that makes it a time, and only where the phrase ends (a stop or
-    // a joining word): "the 5th metatarsal", "on the 2nd attempt", "by the 3rd day", "on the 12th Street" are no dates. The
+    // a joining word): "the 5th metatarsal", "on the 2nd attempt", "by the 3rd day", "on the 12th Street" are no dates,
+    // nor is an ordinal joined to a bare second one ("on the 2nd and 3rd toes"; "the 5th and the 6th" are days). The
     // day is shifted by the patient's offset within a 31-day month (the month is unknown), so two days a few apart
     // stay as far apart.
     rule: 'text.date-day-of-month',
@@ -843,7 +844,7 @@ const DETECTORS: Detector[] = [
     priority: 56,
     lastGroup: true,
     needs: /the \d{1,2}(?:st|nd|rd|th)\b/,
-    re: /\b(?:(?:[Oo]n|[Ss]ince|[Ff]rom|[Uu]ntil|[Tt]ill|[Bb]y|[Bb]efore|[Aa]fter|[Tt]hrough|[Tt]hru|[Tt]o|[Aa]nd|[Oo]r)\s(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s)?|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s)the\s((?:3[01]|[12]\d|[1-9])(?:st|nd|rd|th))(?=[.,;:!?)]|\s*$|\s(?:of (?:this|last|next|the) month|at|in|for|and|or|to|when|with|after|before|because|but|she|he|they|we|pt|patient|was|were|is|will)\b)/g,
+    re: /\b(?:(?:[Oo]n|[Ss]ince|[Ff]rom|[Uu]ntil|[Tt]ill|[Bb]y|[Bb]efore|[Aa]fter|[Tt]hrough|[Tt]hru|[Tt]o|[Aa]nd|[Oo]r)\s(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s)?|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s)the\s((?:3[01]|[12]\d|[1-9])(?:st|nd|rd|th))(?=[.,;:!?)]|\s*$|\s(?:and|or)\s(?!\d{1,2}(?:st|nd|rd|th)\b)|\s(?:of (?:this|last|next|the) month|at|in|for|to|when|with|after|before|because|but|she|he|they|we|pt|patient|was|were|is|will)\b)/g,
     date: (m) => ({ m: 1, d: parseInt(m[1], 10), format: (_y, _mo, d) => `${d}${ordinal(d)}` }),
   },
   {
