@@ -152,6 +152,24 @@ describe('the built-in profiles keep every required element of every R4 resource
     }
   });
 
+  it('under reference-data, which takes only product and plan descriptions and refuses the rest by name', () => {
+    const engine = createDeidEngine({ profile: 'reference-data', keyService });
+    const lost: string[] = [];
+    const kept: string[] = [];
+    for (const type of resourceTypes) {
+      const r = { resourceType: type, id: 'r1', ...requiredParts(core.getDataType(type), 0) };
+      const res = engine.deidentifyResources([r], { institution: 'inst-a' });
+      if (res.quarantined.length) {
+        expect(res.quarantined[0].rule, type).toMatch(/^reference-data\./);
+        continue;
+      }
+      kept.push(type);
+      lost.push(...missingRequired(res.outputs[0]).map((p) => `${p}`));
+    }
+    expect(kept.length).toBeGreaterThan(3);
+    expect(lost).toEqual([]);
+  });
+
   it.each(['safe-harbor', 'gbt-37964', 'limited-dataset'] as const)(
     "keeps a definition's canonical URL under %s, not a device's, a file's or a contract's own address",
     (profile) => {
