@@ -421,6 +421,7 @@ export function createIngestActivities(deps: IngestDeps) {
       const images: ImageList['images'] = [];
       const quarantined: unknown[] = [];
       let rejected = 0;
+      let withoutPatient = 0;
       for (const [i, part] of page.parts.entries()) {
         // Per-instance results are staged under keys from the input: a retried attempt reuses what is done.
         const resultKey = deriveStagingKey(prefix('imgres', input), input.rawKey, part.name);
@@ -450,8 +451,10 @@ export function createIngestActivities(deps: IngestDeps) {
           }
           await putJson(store, resultKey, result);
         }
-        if (result.status === 'ok') images.push({ key: result.key, summary: result.summary });
-        else if (result.status === 'quarantined')
+        if (result.status === 'ok') {
+          images.push({ key: result.key, summary: result.summary });
+          if (result.summary.linkedBy !== 'patient-index') withoutPatient++;
+        } else if (result.status === 'quarantined')
           quarantined.push({ file: part.name, reason: result.reason, rule: result.rule });
         else rejected++;
         heartbeat({ done: i + 1 });
@@ -459,7 +462,15 @@ export function createIngestActivities(deps: IngestDeps) {
       await quarantineLog(input, input.rawKey, quarantined);
       const imagesKey = deriveStagingKey(prefix('imgs', input), input.rawKey);
       await putJson(store, imagesKey, { images } satisfies ImageList);
-      return { imagesKey, counts: { in: page.parts.length, quarantined: quarantined.length, rejected } };
+      return {
+        imagesKey,
+        counts: {
+          in: page.parts.length,
+          quarantined: quarantined.length,
+          rejected,
+          ...(withoutPatient ? { imagesWithoutPatient: withoutPatient } : {}),
+        },
+      };
     },
 
     async denoiseImages(input: StepContext & { imagesKey: string }): Promise<{ imagesKey: string }> {

@@ -17,6 +17,7 @@ export function emptyCounts(): SourceCounts {
     pages: 0,
     pagesQuarantined: 0,
     sourceGaps: 0,
+    imagesWithoutPatient: 0,
   };
 }
 

@@ -4,9 +4,10 @@ import { addCounts, emptyCounts } from '../../workflows/counts';
 import { formatReconciliation } from './ingest';
 
 describe('formatReconciliation', () => {
-  it('balances each source and says what the balance cannot show: unreadable files, records lost upstream', () => {
+  it('balances each source and says what the balance cannot show: unreadable files, records lost upstream, images before their EHR', () => {
     const feed = addCounts(emptyCounts(), { in: 27, published: 26, rejected: 1, pages: 9, sourceGaps: 1 });
     const labels = addCounts(emptyCounts(), { in: 4, published: 4, pages: 2, pagesQuarantined: 1 });
+    const images = addCounts(emptyCounts(), { in: 6, published: 6, pages: 1, imagesWithoutPatient: 2 });
     const progress: IngestRunProgress = {
       runId: 'run-1',
       sources: [
@@ -18,8 +19,15 @@ describe('formatReconciliation', () => {
           status: 'completed',
           counts: labels,
         },
+        {
+          institution: 'hz-zheyi-bay',
+          source: 'imaging',
+          workflowId: 'w3',
+          status: 'completed',
+          counts: images,
+        },
       ],
-      totals: addCounts(feed, labels),
+      totals: addCounts(addCounts(feed, labels), images),
       done: true,
     };
     const { text, balanced } = formatReconciliation(progress);
@@ -30,9 +38,12 @@ describe('formatReconciliation', () => {
         /^hz-zheyi-bay\/ehr: 1 file\(s\) or batch\(es\) whose own count .* differs from the records that arrived: records may be missing upstream/,
       ),
       expect.stringMatching(/^hz-zheyi-bay\/druglabel: 1 file\(s\) could not be read at all/),
+      expect.stringMatching(
+        /^hz-zheyi-bay\/imaging: 2 DICOM instance\(s\) arrived before any EHR record of their patient .* ingest the EHR, then this imaging again/,
+      ),
     ]);
     // Counts from before sourceGaps existed add up as zero.
-    const { sourceGaps: _, ...before } = emptyCounts();
-    expect(addCounts(before, { in: 1 })).toMatchObject({ in: 1, sourceGaps: 0 });
+    const { sourceGaps: _, imagesWithoutPatient: __, ...before } = emptyCounts();
+    expect(addCounts(before, { in: 1 })).toMatchObject({ in: 1, sourceGaps: 0, imagesWithoutPatient: 0 });
   });
 });

@@ -220,6 +220,10 @@ export function formatReconciliation(
       notes.push(
         `${s.institution}/${s.source}: ${c.sourceGaps} file(s) or batch(es) whose own count (HL7 BTS/FTS trailer, Bulk manifest count) differs from the records that arrived: records may be missing upstream; ask the sender to resend`,
       );
+    if (c?.imagesWithoutPatient)
+      notes.push(
+        `${s.institution}/${s.source}: ${c.imagesWithoutPatient} DICOM instance(s) arrived before any EHR record of their patient and were linked by their DICOM Patient ID: there the person has a pseudonym and date offset of their own; ingest the EHR, then this imaging again (deid/README.md, Linkage)`,
+      );
   }
   const text = notes.length ? `${table}\n\n${notes.join('\n')}` : table;
   return { text, balanced, matchesTruth };

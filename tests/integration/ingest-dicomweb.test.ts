@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIngestDeps } from '../../activities/runtime';
-import { startIngestRun, waitForRun } from '../../cli/commands/ingest';
+import { formatReconciliation, startIngestRun, waitForRun } from '../../cli/commands/ingest';
 import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
 import { createTemporalClient } from '../../platform/temporal';
 import type { IngestRunProgress } from '../../schemas/ingest';
@@ -179,6 +179,13 @@ describe('imaging ingest by DICOMweb from the real Orthanc', () => {
     expect(Object.keys(dicom)).toHaveLength(runs.dicomweb.progress.totals.dicomPublished);
     expect(runs.dicomweb.progress.totals.dicomPublished).toBeGreaterThan(0);
     expect(dicom).toEqual(dicomOutputs(runs.files.progress.outputDir!));
+    // Imaging alone, no EHR before it: every instance is linked by its DICOM Patient ID, and the run says so.
+    expect(runs.dicomweb.progress.totals.imagesWithoutPatient).toBe(
+      runs.dicomweb.progress.totals.dicomPublished,
+    );
+    expect(formatReconciliation(runs.dicomweb.progress).text).toMatch(
+      /imaging: \d+ DICOM instance\(s\) arrived before any EHR record of their patient/,
+    );
   });
 
   it('keeps protected values, study UIDs included, out of every workflow history', async () => {

@@ -86,6 +86,8 @@ describe('ingest run over 18 synthetic institutions', () => {
     expect(manifest.output.reduce((n, o) => n + o.count, 0)).toBe(progress.totals.resourcesPublished);
     expect(countDicomFiles(outputDir)).toBe(progress.totals.dicomPublished);
     expect(progress.totals.dicomPublished).toBeGreaterThan(0);
+    // The run takes each institution's EHR before its imaging: every instance found its patient.
+    expect(progress.totals.imagesWithoutPatient).toBe(0);
     expect(progress.totals.workItems).toBeGreaterThan(0);
     const published = fs
       .readdirSync(path.join(outputDir, 'fhir'))
