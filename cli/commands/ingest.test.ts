@@ -39,7 +39,7 @@ describe('formatReconciliation', () => {
       ),
       expect.stringMatching(/^hz-zheyi-bay\/druglabel: 1 file\(s\) could not be read at all/),
       expect.stringMatching(
-        /^hz-zheyi-bay\/imaging: 2 DICOM instance\(s\) arrived before any EHR record of their patient .* ingest the EHR, then this imaging again/,
+        /^hz-zheyi-bay\/imaging: 2 DICOM instance\(s\) arrived before any EHR record of their patient .* once the EHR is in, ingest this imaging again: tributary ingest run --institution hz-zheyi-bay --source imaging/,
       ),
     ]);
     // Counts from before sourceGaps existed add up as zero.
