@@ -16,16 +16,26 @@ function readWordList(name: string): string[] {
 const LATIN_DIACRITIC = /[À-ÖØ-öø-ž]/;
 
 /**
- * Lower-case ASCII words (the census writes Joaquin, Rene, Sjogren) that also answer for a word written with its
- * diacritics: Joaquín, René, Zoë are names and Sjögren an eponym, which plain lookups missed.
+ * Words that also answer for a word written with its diacritics (the census writes Joaquin, Rene, Sjogren: Joaquín,
+ * René, Zoë are names and Sjögren an eponym, which plain lookups missed), and the other way round.
  */
 class FoldedWordSet extends Set<string> {
-  override has(word: string): boolean {
-    return (
-      super.has(word) ||
-      (LATIN_DIACRITIC.test(word) && super.has(word.normalize('NFD').replace(/\p{M}/gu, '')))
-    );
+  constructor(words: Iterable<string>) {
+    super();
+    // An entry written with its diacritics (GeoNames' Española) answers for the word written without them too.
+    for (const w of words) {
+      super.add(w);
+      if (LATIN_DIACRITIC.test(w)) super.add(foldDiacritics(w));
+    }
   }
+
+  override has(word: string): boolean {
+    return super.has(word) || (LATIN_DIACRITIC.test(word) && super.has(foldDiacritics(word)));
+  }
+}
+
+function foldDiacritics(word: string): string {
+  return word.normalize('NFD').replace(/\p{M}/gu, '');
 }
 
 /**
@@ -124,7 +134,7 @@ export const EN_NOT_NAME_WORDS = new Set(
  * US places of 15,000 people or more (GeoNames, via deid/tables/us-cities-geonames.txt, which says which names were
  * left out as English words), as written: a place after in, to, from, at or near is one whatever the sentence says.
  */
-export const US_CITIES: ReadonlySet<string> = new Set(readWordList('us-cities-geonames.txt'));
+export const US_CITIES: ReadonlySet<string> = new FoldedWordSet(readWordList('us-cities-geonames.txt'));
 
 /** Words after which a capitalized name is an eponym, not a person: "Parkinson disease", "Graves' disease". */
 export const EPONYM_FOLLOWERS =

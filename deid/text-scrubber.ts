@@ -1337,7 +1337,7 @@ const DETECTORS: Detector[] = [
     type: 'address',
     priority: 39,
     digitFree: true,
-    re: /\b(?:[Ii]n|[Tt]o|[Ff]rom|[Aa]t|[Nn]ear|[Aa]round|[Oo]utside(?: of)?)\s((?:(?:St|Ft|Mt)\.\s)?[A-Z][a-z'’.-]+(?:\s[A-Z][a-z'’.-]+){0,3})/g,
+    re: /\b(?:[Ii]n|[Tt]o|[Ff]rom|[Aa]t|[Nn]ear|[Aa]round|[Oo]utside(?: of)?)\s((?:(?:St|Ft|Mt)\.\s)?[A-Z][a-zß-öø-ÿ'’.-]+(?:\s[A-Z][a-zß-öø-ÿ'’.-]+){0,3})/g,
     parts: (m) => {
       const words = m[1].split(/\s+/);
       for (let n = words.length; n > 0; n--) {
