@@ -732,11 +732,8 @@ describe('scrubText', () => {
         'Transferred to Springfield for cath. Last seen at Mass General in Boston. Born in St. Louis, raised outside of Fort Worth.',
         'Transferred to [ADDRESS] for cath. Last seen at Mass General in [ADDRESS]. Born in [ADDRESS], raised outside of [ADDRESS].',
       ],
-      // A place written with its diacritics, or without the ones the gazetteer writes.
-      [
-        'Transferred to San José, then moved to Espanola.',
-        'Transferred to [ADDRESS], then moved to [ADDRESS].',
-      ],
+      // A place written with the diacritics the gazetteer leaves out.
+      ['Transferred to San José for cath.', 'Transferred to [ADDRESS] for cath.'],
       [
         'Moved to Ohio. Works in Mobile units. Seen at Boston Medical Center.',
         'Moved to Ohio. Works in Mobile units. Seen at [HOSPITAL].',
