@@ -684,6 +684,9 @@ describe('scrubText', () => {
     expect(names_('Cherrie Conn called to reschedule.')).toEqual(['Cherrie Conn']);
     expect(names_('Rocky Streich called to reschedule.')).toEqual(['Rocky Streich']);
     expect(names_('Patient Schultz, Hazel seen today.')).toEqual(['Schultz, Hazel']);
+    // After the word for whom the record is about, a given name that is also a word, whatever the family name.
+    expect(names_('Patient Champlin, Jasper seen today.')).toEqual(['Champlin, Jasper']);
+    expect(names_('Name: Streich, Rocky')).toEqual(['Streich, Rocky']);
     // Whom a statement is from, when the dictionaries know the first word.
     expect(names_('Per Jasper Champlin, the pain started on Monday.')).toEqual(['Jasper Champlin']);
     expect(names_("According to Hazel, she fell. Per Hazel Smith's note.")).toEqual(['Hazel', 'Hazel Smith']);
@@ -705,6 +708,8 @@ describe('scrubText', () => {
       'Per Cardiology, continue aspirin.',
       'Dose per Epic records, according to Medicare rules.',
       'Hypertension, Grace',
+      'Patient Hypertension, Grace seen today.',
+      'Patient Diabetes, Hope for control.',
       'Sjögren reports dry eyes are common; Behçet presented with ulcers.',
     ])
       expect(names_(none), none).toEqual([]);

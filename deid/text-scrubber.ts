@@ -396,6 +396,9 @@ function isDictionaryName(word: string): boolean {
   );
 }
 
+/** The word for whom a record is about, right before a name: "Patient ", "Pt: ", "Name: ". */
+const RECORD_SUBJECT_BEFORE = /\b(?:[Pp]atient|PATIENT|[Pp]t\.?|[Nn]ame|NAME)\s?:?\s$/;
+
 /** "is a", "was an" or ", a" at the end of a text. */
 const AGE_PHRASE_BEFORE = /(?:\s(?:is|was)|,)\s+an?\s+$/;
 /** A word of a name before an age (Synthea's digits allowed: Sumiko254). */
@@ -1083,9 +1086,13 @@ const DETECTORS: Detector[] = [
     // "Richmond, Virginia" is a city and its state. A third word is a middle name when it is a given name
     // ("Romaguera, Cecelia Ann"); a family name makes the comma a list's, of two people ("Dr. Okafor, Hannah
     // Lindqvist"), and the other detectors take each.
-    accept: (m) =>
+    // After the word for the person a record is about ("Patient Champlin, Jasper"), a given name that is also a word
+    // makes one too, whatever the family name.
+    accept: (m, text) =>
       (EN_GIVEN_NAMES.has(m[2].toLowerCase()) ||
-        (EN_GIVEN_NAME_WORDS.has(m[2].toLowerCase()) && EN_CENSUS_SURNAMES.has(m[1].toLowerCase()))) &&
+        (EN_GIVEN_NAME_WORDS.has(m[2].toLowerCase()) &&
+          (EN_CENSUS_SURNAMES.has(m[1].toLowerCase()) ||
+            RECORD_SUBJECT_BEFORE.test(text.slice(Math.max(0, (m.index ?? 0) - 12), m.index ?? 0))))) &&
       !US_STATE.test(m[2]) &&
       !isMedicalWord(m[1]) &&
       readsAsEnName([m[1]]) &&
