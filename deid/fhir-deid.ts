@@ -153,14 +153,12 @@ function valueIsType(t: NodeType, value: unknown): boolean {
     case 'string':
       return typeof value === 'string';
     case 'Reference':
-      // A Coding has a display too, and may have no system: its code tells it apart.
+      // Anything with a reference is one. A Coding has a display too, and may have no system: its code tells it apart.
       return (
         !!value &&
         typeof value === 'object' &&
         !Array.isArray(value) &&
-        ('reference' in value || 'display' in value) &&
-        !('system' in value) &&
-        !('code' in value)
+        ('reference' in value || ('display' in value && !('system' in value) && !('code' in value)))
       );
     default:
       return false;
