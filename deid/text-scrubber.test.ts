@@ -755,8 +755,8 @@ describe('scrubText', () => {
       ],
       // A day of the month alone; an ordinal that counts something is none.
       [
-        'Seen on the 5th for follow-up. Admitted on the 23rd, discharged Tuesday the 27th. From the 3rd to the 9th. Febrile on the 2nd and the 3rd.',
-        'Seen on the [DATE] for follow-up. Admitted on the [DATE], discharged Tuesday the [DATE]. From the [DATE] to the [DATE]. Febrile on the [DATE] and the [DATE].',
+        'Seen on the 5th for follow-up. Admitted on the 23rd, discharged Tuesday the 27th. From the 3rd to the 9th. Febrile on the 2nd and the 3rd, on the 5th and 6th, and on the 8th and 9th of May.',
+        'Seen on the [DATE] for follow-up. Admitted on the [DATE], discharged Tuesday the [DATE]. From the [DATE] to the [DATE]. Febrile on the [DATE] and the [DATE], on the [DATE] and [DATE], and on the [DATE] and [DATE].',
       ],
       [
         '5th metatarsal fracture on the 2nd attempt; by the 3rd day, moved to the 5th floor. Amputation on the 2nd and 3rd toes. In the 1st and the 2nd trimester. Lives on the 12th Street.',

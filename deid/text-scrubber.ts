@@ -399,6 +399,12 @@ function isDictionaryName(word: string): boolean {
 /** The word for whom a record is about, right before a name: "Patient ", "Pt: ", "Name: ". */
 const RECORD_SUBJECT_BEFORE = /\b(?:[Pp]atient|PATIENT|[Pp]t\.?|[Nn]ame|NAME)\s?:?\s$/;
 
+/** A day of the month written as an ordinal (5th, 23rd), and what makes one a time before it and ends it after. */
+const DAY_OF_MONTH = '(?:3[01]|[12]\\d|[1-9])(?:st|nd|rd|th)';
+const DAY_OF_MONTH_BEFORE =
+  '\\b(?:(?:[Oo]n|[Ss]ince|[Ff]rom|[Uu]ntil|[Tt]ill|[Bb]y|[Bb]efore|[Aa]fter|[Tt]hrough|[Tt]hru|[Tt]o|[Aa]nd|[Oo]r)\\s(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\\s)?|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\\s)';
+const DAY_OF_MONTH_END = `(?:[.,;:!?)]|\\s*$|\\s(?:and|or)\\s(?!\\d{1,2}(?:st|nd|rd|th)\\b)|\\s(?:of (?:this|last|next|the) month|of (?:${MONTH_FULL_NAMES})|at|in|for|to|when|with|after|before|because|but|she|he|they|we|pt|patient|was|were|is|will)\\b)`;
+
 /** "is a", "was an" or ", a" at the end of a text. */
 const AGE_PHRASE_BEFORE = /(?:\s(?:is|was)|,)\s+an?\s+$/;
 /** A word of a name before an age (Synthea's digits allowed: Sumiko254). */
@@ -837,18 +843,32 @@ const DETECTORS: Detector[] = [
   },
   {
     // A day of the month alone is an element of a date too: "seen on the 5th", "admitted on the 23rd, discharged on
-    // the 27th", "Tuesday the 14th". Only after a word that makes it a time, and only where the phrase ends (a stop or
-    // a joining word): "the 5th metatarsal", "on the 2nd attempt", "by the 3rd day", "on the 12th Street" are no dates,
-    // nor is an ordinal joined to a bare second one ("on the 2nd and 3rd toes"; "the 5th and the 6th" are days). The
-    // day is shifted by the patient's offset within a 31-day month (the month is unknown), so two days a few apart
-    // stay as far apart.
+    // the 27th", "Tuesday the 14th", "febrile on the 5th and 6th". Only after a word that makes it a time, and only
+    // where the phrase ends (a stop or a joining word): "the 5th metatarsal", "on the 2nd attempt", "by the 3rd day",
+    // "on the 12th Street" and "on the 2nd and 3rd toes" are no dates. The day is shifted by the patient's offset
+    // within a 31-day month (the month is unknown), so two days a few apart stay as far apart.
     rule: 'text.date-day-of-month',
     type: 'date',
     priority: 56,
     lastGroup: true,
     needs: /the \d{1,2}(?:st|nd|rd|th)\b/,
-    re: /\b(?:(?:[Oo]n|[Ss]ince|[Ff]rom|[Uu]ntil|[Tt]ill|[Bb]y|[Bb]efore|[Aa]fter|[Tt]hrough|[Tt]hru|[Tt]o|[Aa]nd|[Oo]r)\s(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s)?|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s)the\s((?:3[01]|[12]\d|[1-9])(?:st|nd|rd|th))(?=[.,;:!?)]|\s*$|\s(?:and|or)\s(?!\d{1,2}(?:st|nd|rd|th)\b)|\s(?:of (?:this|last|next|the) month|at|in|for|to|when|with|after|before|because|but|she|he|they|we|pt|patient|was|were|is|will)\b)/g,
+    re: new RegExp(
+      `${DAY_OF_MONTH_BEFORE}the\\s(${DAY_OF_MONTH})(?=${DAY_OF_MONTH_END}|\\s(?:and|or)\\s${DAY_OF_MONTH}${DAY_OF_MONTH_END})`,
+      'g',
+    ),
     date: (m) => ({ m: 1, d: parseInt(m[1], 10), format: (_y, _mo, d) => `${d}${ordinal(d)}` }),
+  },
+  {
+    // The second of two days written "on the 5th and 6th": the first is text.date-day-of-month's.
+    rule: 'text.date-day-of-month',
+    type: 'date',
+    priority: 56,
+    needs: /the \d{1,2}(?:st|nd|rd|th) (?:and|or) \d/,
+    re: new RegExp(
+      `(?<=${DAY_OF_MONTH_BEFORE}the\\s${DAY_OF_MONTH}\\s(?:and|or)\\s)${DAY_OF_MONTH}(?=${DAY_OF_MONTH_END})`,
+      'g',
+    ),
+    date: (m) => ({ m: 1, d: parseInt(m[0], 10), format: (_y, _mo, d) => `${d}${ordinal(d)}` }),
   },
   {
     // 10月份, 10月初, 3月中旬, 去年10月: a month (not 3个月, 1月余, 2月前, which are durations).
