@@ -227,13 +227,20 @@ interface EngineSetup {
 }
 
 /** What the resources of one batch share. */
+/**
+ * A patient's identifiers as the gate reads them: those it must not find, and those the policy lets stand
+ * (allowTypes), normalized.
+ */
+interface PatientIdentifiers {
+  identifiers: SourceIdentifier[];
+  allowed: readonly string[];
+}
+
 interface BatchState {
   ctx: DeidBatchContext;
   batchPatients: PatientIndex;
   patients: BatchPatients;
-  identifierCache: Map<string, SourceIdentifier[]>;
-  /** The patient's identifiers the policy lets stand (allowTypes), normalized, by the same key. */
-  allowedCache: Map<string, readonly string[]>;
+  identifierCache: Map<string, PatientIdentifiers>;
   referenceCache: Map<string, string>;
   counts: Map<string, number>;
   textFindings: Map<string, number>;
@@ -346,22 +353,18 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
     }
   }
   // Patient-level identifiers compile once per patient; the resource's own identifiers are matched literally.
-  let identifiers: SourceIdentifier[];
-  let allowed: readonly string[] = NO_STRINGS;
-  const cached = ref ? b.identifierCache.get(ref) : undefined;
-  if (cached && raw !== patient) {
-    identifiers = cached;
-    if (e.allowTypes.length) allowed = b.allowedCache.get(ref!) ?? NO_STRINGS;
-  } else {
+  let patientIds = ref ? b.identifierCache.get(ref) : undefined;
+  if (!patientIds || raw === patient) {
     const all = patient ? collectIdentifiers(patient) : NO_PATIENT;
-    identifiers = all.filter((i) => !e.allowTypes.includes(i.type));
-    if (e.allowTypes.length)
-      allowed = all.filter((i) => e.allowTypes.includes(i.type)).map((i) => normalizeForMatch(i.value));
-    if (ref) {
-      b.identifierCache.set(ref, identifiers);
-      b.allowedCache.set(ref, allowed);
-    }
+    patientIds = {
+      identifiers: all.filter((i) => !e.allowTypes.includes(i.type)),
+      allowed: e.allowTypes.length
+        ? all.filter((i) => e.allowTypes.includes(i.type)).map((i) => normalizeForMatch(i.value))
+        : NO_STRINGS,
+    };
+    if (ref) b.identifierCache.set(ref, patientIds);
   }
+  const { identifiers, allowed } = patientIds;
   // A product's own identifiers (NDC, set id) are printed in its label: public, and kept there.
   const literals = raw === patient || e.referenceData ? NO_STRINGS : ownIdentifierLiterals(raw);
   const rctx: ResourceContext = {
@@ -509,8 +512,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
       ctx,
       batchPatients,
       patients: new BatchPatients(batchPatients, ctx),
-      identifierCache: new Map<string, SourceIdentifier[]>(),
-      allowedCache: new Map<string, readonly string[]>(),
+      identifierCache: new Map<string, PatientIdentifiers>(),
       referenceCache: new Map<string, string>(),
       counts,
       textFindings,

@@ -405,6 +405,11 @@ const DAY_OF_MONTH_BEFORE =
   '\\b(?:(?:[Oo]n|[Ss]ince|[Ff]rom|[Uu]ntil|[Tt]ill|[Bb]y|[Bb]efore|[Aa]fter|[Tt]hrough|[Tt]hru|[Tt]o|[Aa]nd|[Oo]r)\\s(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\\s)?|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\\s)';
 const DAY_OF_MONTH_END = `(?:[.,;:!?)]|\\s*$|\\s(?:and|or)\\s(?!\\d{1,2}(?:st|nd|rd|th)\\b)|\\s(?:of (?:this|last|next|the) month|of (?:${MONTH_FULL_NAMES})|at|in|for|to|when|with|after|before|because|but|she|he|they|we|pt|patient|was|were|is|will)\\b)`;
 
+/** A day of the month alone: shifted within a 31-day month (its month is unknown), written back as an ordinal. */
+function dayOfMonthDate(day: string): DateParts {
+  return { m: 1, d: parseInt(day, 10), format: (_y, _mo, d) => `${d}${ordinal(d)}` };
+}
+
 /** "is a", "was an" or ", a" at the end of a text. */
 const AGE_PHRASE_BEFORE = /(?:\s(?:is|was)|,)\s+an?\s+$/;
 /** A word of a name before an age (Synthea's digits allowed: Sumiko254). */
@@ -856,7 +861,7 @@ const DETECTORS: Detector[] = [
       `${DAY_OF_MONTH_BEFORE}the\\s(${DAY_OF_MONTH})(?=${DAY_OF_MONTH_END}|\\s(?:and|or)\\s${DAY_OF_MONTH}${DAY_OF_MONTH_END})`,
       'g',
     ),
-    date: (m) => ({ m: 1, d: parseInt(m[1], 10), format: (_y, _mo, d) => `${d}${ordinal(d)}` }),
+    date: (m) => dayOfMonthDate(m[1]),
   },
   {
     // The second of two days written "on the 5th and 6th": the first is text.date-day-of-month's.
@@ -868,7 +873,7 @@ const DETECTORS: Detector[] = [
       `(?<=${DAY_OF_MONTH_BEFORE}the\\s${DAY_OF_MONTH}\\s(?:and|or)\\s)${DAY_OF_MONTH}(?=${DAY_OF_MONTH_END})`,
       'g',
     ),
-    date: (m) => ({ m: 1, d: parseInt(m[0], 10), format: (_y, _mo, d) => `${d}${ordinal(d)}` }),
+    date: (m) => dayOfMonthDate(m[0]),
   },
   {
     // 10月份, 10月初, 3月中旬, 去年10月: a month (not 3个月, 1月余, 2月前, which are durations).

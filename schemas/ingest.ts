@@ -37,8 +37,8 @@ export const sourceCountsSchema = z.object({
    */
   sourceGaps: z.number().int().nonnegative().optional(),
   /**
-   * DICOM instances published before any EHR record of their patient had been ingested: linked by the DICOM Patient
-   * ID (or the Study UID), so the person has a pseudonym and date offset of their own there until the study is
+   * DICOM instances de-identified before any EHR record of their patient had been ingested: linked by the DICOM
+   * Patient ID (or the Study UID), so the person has a pseudonym and date offset of their own there until the study is
    * ingested again after its EHR (deid/README.md, Linkage). Absent from counts written before it.
    */
   imagesWithoutPatient: z.number().int().nonnegative().optional(),

@@ -222,7 +222,7 @@ export function formatReconciliation(
       );
     if (c?.imagesWithoutPatient)
       notes.push(
-        `${s.institution}/${s.source}: ${c.imagesWithoutPatient} DICOM instance(s) arrived before any EHR record of their patient and were linked by their DICOM Patient ID: there the person has a pseudonym and date offset of their own; once the EHR is in, ingest this imaging again: tributary ingest run --institution ${s.institution} --source imaging (deid/README.md, Linkage)`,
+        `${s.institution}/${s.source}: ${c.imagesWithoutPatient} DICOM instance(s) arrived before any EHR record of their patient and were linked by their DICOM Patient ID (or Study UID): there the person has a pseudonym and date offset of their own; once the EHR is in, ingest this imaging again: tributary ingest run --institution ${s.institution} --source imaging (deid/README.md, Linkage)`,
       );
   }
   const text = notes.length ? `${table}\n\n${notes.join('\n')}` : table;
