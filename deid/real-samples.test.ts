@@ -96,9 +96,105 @@ const sets: SampleSet[] = [
   },
 ];
 
+/**
+ * An oracle apart from the engine and its gate: the people's own values, read from the mapped input (names, address
+ * lines, cities, postcodes, phones and emails, identifiers and birth dates of every Patient, RelatedPerson and Person,
+ * contacts included), must not appear in any output of the batch, free text included; and no date of a resource may
+ * come out as it went in. What a profile lets stand is left out: the city (and under the limited data set the postcode,
+ * the birth date and every date; reference data keeps its dates). Identifiers of four digits or fewer are left out too: as bare numbers they are also
+ * codes and quantities (LOINC 5905-5 beside a check-up's row id 5905).
+ */
+interface OwnValue {
+  kind: 'name' | 'line' | 'city' | 'postalCode' | 'telecom' | 'identifier' | 'birthDate';
+  where: string;
+  pattern: RegExp;
+  value: string;
+}
+
+const PERSON_TYPES = new Set(['Patient', 'RelatedPerson', 'Person']);
+
+function ownValuesOf(resources: readonly FhirResource[], profile: ProfileName): OwnValue[] {
+  const allowed = new Set<OwnValue['kind']>(
+    profile === 'limited-dataset'
+      ? ['city', 'postalCode', 'birthDate']
+      : profile === 'gbt-37964'
+        ? ['city']
+        : [],
+  );
+  const out: OwnValue[] = [];
+  const add = (kind: OwnValue['kind'], value: unknown, where: string): void => {
+    if (typeof value !== 'string' || allowed.has(kind)) return;
+    const v = value.trim();
+    if (v.length < 3 || (kind === 'identifier' && /^\d{1,4}$/.test(v))) return;
+    const escaped = v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    out.push({
+      kind,
+      where,
+      value: v,
+      pattern: new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'iu'),
+    });
+  };
+  type Json = Record<string, any>;
+  const names = (list: Json[] | undefined, where: string): void => {
+    for (const n of list ?? []) {
+      add('name', n.family, `${where}.family`);
+      for (const g of n.given ?? []) add('name', g, `${where}.given`);
+      add('name', n.text, `${where}.text`);
+    }
+  };
+  const addresses = (list: Json[] | undefined, where: string): void => {
+    for (const a of list ?? []) {
+      for (const l of a.line ?? []) add('line', l, `${where}.line`);
+      add('city', a.city, `${where}.city`);
+      add('line', a.district, `${where}.district`);
+      add('postalCode', a.postalCode, `${where}.postalCode`);
+    }
+  };
+  for (const r of resources as readonly Json[]) {
+    if (!PERSON_TYPES.has(r.resourceType)) continue;
+    const t = r.resourceType as string;
+    names(r.name, `${t}.name`);
+    addresses(r.address, `${t}.address`);
+    for (const c of r.telecom ?? []) add('telecom', c.value, `${t}.telecom`);
+    for (const id of r.identifier ?? []) add('identifier', id.value, `${t}.identifier`);
+    add('birthDate', r.birthDate, `${t}.birthDate`);
+    for (const c of r.contact ?? []) {
+      names(c.name ? [c.name] : [], `${t}.contact.name`);
+      addresses(c.address ? [c.address] : [], `${t}.contact.address`);
+      for (const tc of c.telecom ?? []) add('telecom', tc.value, `${t}.contact.telecom`);
+    }
+  }
+  // A value the profile lets stand elsewhere (a patient named like their town) is not a finding.
+  const standing = new Set<string>();
+  if (allowed.has('city'))
+    for (const r of resources as readonly Json[])
+      if (PERSON_TYPES.has(r.resourceType))
+        for (const a of r.address ?? [])
+          if (typeof a.city === 'string') standing.add(a.city.trim().toLowerCase());
+  return out.filter((v) => !standing.has(v.value.toLowerCase()));
+}
+
+/** The limited data set keeps dates; reference data keeps a label's or a plan's calendar dates as written. */
+const keepsDates = (profile: ProfileName): boolean =>
+  profile === 'limited-dataset' || profile === 'reference-data';
+
+const DATE = /^\d{4}-\d{2}-\d{2}/;
+
+/** Every date, as `path=date`: a shifted date may land on another element's original one (an onset a week before
+ * an abatement, shifted by a week), never on its own. */
+function datesOf(value: unknown, path = '', out: Set<string> = new Set()): Set<string> {
+  if (typeof value === 'string') {
+    const m = DATE.exec(value);
+    if (m) out.add(`${path}=${m[0]}`);
+  } else if (Array.isArray(value)) for (const v of value) datesOf(v, path, out);
+  else if (value && typeof value === 'object')
+    for (const [k, v] of Object.entries(value)) datesOf(v, `${path}.${k}`, out);
+  return out;
+}
+
 describe('the real samples de-identified', () => {
   it.each(sets)(
-    '$dir ($format) under $profile: valid FHIR R4, nothing quarantined but what the profile refuses',
+    '$dir ($format) under $profile: valid FHIR R4, no own value or date left, nothing quarantined but what the profile refuses',
     async (set) => {
       const engine = createDeidEngine({ profile: set.profile, keyService });
       const batches: FhirResource[][] = [];
@@ -114,8 +210,26 @@ describe('the real samples de-identified', () => {
       let resources = 0;
       const invalid: string[] = [];
       const refused: string[] = [];
+      const leaks: string[] = [];
+      let datesCompared = 0;
       for (const batch of batches) {
+        const own = ownValuesOf(batch, set.profile);
+        const inputDates = keepsDates(set.profile) ? [] : batch.map((r) => datesOf(r));
+        const types = batch.map((r) => r.resourceType);
         const res = engine.deidentifyResources(batch, { institution: 'inst-a' });
+        const text = res.outputs.map((o) => JSON.stringify(o)).join('\n');
+        // Where and what kind, never the value: a failure message is printed and kept.
+        for (const v of own) if (v.pattern.test(text)) leaks.push(`${v.kind} from ${v.where}`);
+        // Outputs keep the batch's order when nothing is quarantined: each is compared with its own input.
+        if (inputDates.length && res.outputs.length === batch.length)
+          res.outputs.forEach((out, i) => {
+            expect(out.resourceType).toBe(types[i]);
+            for (const d of datesOf(out)) {
+              datesCompared++;
+              if (inputDates[i].has(d))
+                leaks.push(`an unshifted date at ${out.resourceType}${d.split('=')[0]}`);
+            }
+          });
         resources += batch.length;
         expect(res.outputs.length + res.quarantined.length).toBe(batch.length);
         refused.push(...res.quarantined.map((q) => `${q.resourceType} ${q.rule}@${q.path}`));
@@ -127,6 +241,8 @@ describe('the real samples de-identified', () => {
               );
       }
       expect(resources).toBeGreaterThan(10);
+      expect([...new Set(leaks)]).toEqual([]);
+      if (!keepsDates(set.profile)) expect(datesCompared).toBeGreaterThan(0);
       expect([...new Set(invalid)]).toEqual([]);
       expect(refused.sort()).toEqual(set.refused ?? []);
     },
