@@ -84,7 +84,7 @@ afterAll(() => {
 });
 
 function request(cursor?: string): FetchPageRequest {
-  const fhirInst = loadInstitutionRegistry().institutions.find((i) => i.ehr.format === 'fhir-api')!;
+  const fhirInst = loadInstitutionRegistry().institutions.find((i) => i.ehr?.format === 'fhir-api')!;
   return { endpoint: base, institution: { ...fhirInst, id: 'inst' }, source: 'ehr', cursor, pageSize: 2 };
 }
 

@@ -122,7 +122,7 @@ function request(cursor?: string, since?: string, pacs = 'pacs'): FetchPageReque
   const inst = loadInstitutionRegistry().institutions.find((i) => i.timezone === 'Asia/Shanghai')!;
   return {
     endpoint: 'http://unused.invalid',
-    institution: { ...inst, imaging: { ...inst.imaging, dicomwebUrl: `${base}/${pacs}` } },
+    institution: { ...inst, imaging: { ...inst.imaging!, dicomwebUrl: `${base}/${pacs}` } },
     source: 'imaging',
     cursor,
     since,

@@ -225,7 +225,7 @@ async function ehrPages(
 }
 
 describe('file drops', () => {
-  const his = loadInstitutionRegistry().institutions.find((i) => i.ehr.format === 'his-csv')!;
+  const his = loadInstitutionRegistry().institutions.find((i) => i.ehr?.format === 'his-csv')!;
   async function dropPages(options: { pageBytes?: number; maxFileBytes?: number }) {
     const connectors = createConnectors({ ratePerSecond: 1000, filesPerPage: 3, ...options });
     return (await ehrPages(connectors, { ...his, id: 'drop' })).map((page) =>
@@ -268,7 +268,7 @@ describe('file drops', () => {
 });
 
 describe('a HIS CSV dump larger than a page', () => {
-  const his = loadInstitutionRegistry().institutions.find((i) => i.ehr.format === 'his-csv')!;
+  const his = loadInstitutionRegistry().institutions.find((i) => i.ehr?.format === 'his-csv')!;
 
   it('goes in pieces of whole records, each with the header and its first line in the file, with or without Range', async () => {
     for (const range of [true, false]) {
@@ -301,7 +301,7 @@ describe('a HIS CSV dump larger than a page', () => {
 });
 
 describe('an HL7 v2 batch file larger than a page', () => {
-  const hl7 = loadInstitutionRegistry().institutions.find((i) => i.ehr.format === 'hl7v2')!;
+  const hl7 = loadInstitutionRegistry().institutions.find((i) => i.ehr?.format === 'hl7v2')!;
 
   it('goes in pieces of whole messages, each with its first line and message ordinal, with or without Range', async () => {
     const ctx = { institution: hl7.id, sourceFile: 'ehr/hl7/adt.hl7', timezone: 'Asia/Shanghai' };
@@ -340,7 +340,7 @@ describe('an HL7 v2 batch file larger than a page', () => {
 });
 
 describe('an Apple Health export larger than a page', () => {
-  const apple = loadInstitutionRegistry().institutions.find((i) => i.wearable.format === 'apple-health')!;
+  const apple = loadInstitutionRegistry().institutions.find((i) => i.wearable?.format === 'apple-health')!;
   const ctx = { institution: apple.id, sourceFile: 'wearable/export.xml', subjectMrn: 'M1' };
   const map = (bytes: Buffer, extra: { firstLine?: number; firstRecord?: number } = {}) =>
     mapAppleHealthStream(Readable.from([bytes]), { ...ctx, ...extra });

@@ -19,7 +19,7 @@ import { TributaryError, toError } from '../platform/errors';
 import { readBodyWithin, tooLargeError } from '../platform/http-body';
 import { LineSplitter } from '../platform/read-lines';
 import { fhirModeSchema, imagingModeSchema, type FhirMode, type ImagingMode } from '../schemas/ingest';
-import { registryFormatOf, type Institution, type SourceKind } from '../schemas/institution';
+import { registryFormatOf, sourcesOf, type Institution, type SourceKind } from '../schemas/institution';
 import { createSmartAuth, type SmartAccess } from './smart-auth';
 
 /**
@@ -405,7 +405,7 @@ export function createConnectors(options: HttpOptions = {}) {
     return {
       baseUrl,
       client: new FhirClient({ baseUrl }),
-      auth: smartAuth.accessFor(req.institution.id, req.institution.ehr.smart, baseUrl),
+      auth: smartAuth.accessFor(req.institution.id, req.institution.ehr?.smart, baseUrl),
     };
   }
 
@@ -904,7 +904,7 @@ export function createConnectors(options: HttpOptions = {}) {
       ? parseAtEdge(fileCursorSchema, JSON.parse(req.cursor), 'DICOMweb cursor')
       : { i: 0 };
     const inst = req.institution;
-    const root = inst.imaging.dicomwebUrl ?? `${req.endpoint.replace(/\/+$/, '')}/${inst.id}/dicom-web`;
+    const root = inst.imaging?.dicomwebUrl ?? `${req.endpoint.replace(/\/+$/, '')}/${inst.id}/dicom-web`;
     const client = createDicomWebClient(root, { maxBodyBytes: maxFileBytes });
     const query: Record<string, string> = req.since
       ? { StudyDate: `${localDateOf(req.since, inst.timezone, 'since')}-` }
@@ -995,7 +995,12 @@ export function createConnectors(options: HttpOptions = {}) {
 
   return {
     async fetchPage(req: FetchPageRequest): Promise<SourcePage> {
-      if (req.source === 'ehr' && req.institution.ehr.format === 'fhir-api')
+      if (!sourcesOf(req.institution).includes(req.source))
+        throw new TributaryError(
+          `${req.institution.id} sends no ${req.source} (its registry entry has no ${req.source} block)`,
+          { code: 'invalid', nonRetryable: true },
+        );
+      if (req.source === 'ehr' && req.institution.ehr?.format === 'fhir-api')
         return fhirMode === 'bulk' ? fetchBulkPage(req) : fetchFhirPage(req);
       if (req.source === 'imaging' && imagingMode === 'dicomweb') return fetchDicomWebPage(req);
       return fetchFilePage(req);

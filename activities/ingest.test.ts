@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { addCounts, emptyCounts } from '../workflows/counts';
 import { createConnectors } from './connectors';
 import { createIngestActivities, type IngestDeps } from './ingest';
 import { createFileBlobStore } from './staging';
+import { startFileDrop } from './test-support/file-drop';
 import type { StepLibrary } from './steps';
 import { createRiskTally } from '../deid/risk';
 
@@ -20,7 +20,7 @@ import { createRiskTally } from '../deid/risk';
  * exercised by the integration tests): counts, idempotent outputs, quarantine and the failure boundary.
  */
 const registry = loadInstitutionRegistry();
-const inst = registry.institutions.find((i) => i.druglabel.format === 'spl')!;
+const inst = registry.institutions.find((i) => i.druglabel?.format === 'spl')!;
 
 function fakeSteps(overrides: Partial<StepLibrary> = {}): StepLibrary {
   return {
@@ -98,7 +98,7 @@ function fakeSteps(overrides: Partial<StepLibrary> = {}): StepLibrary {
 
 describe('ingest activities', () => {
   let root: string;
-  let server: http.Server;
+  let drop: Awaited<ReturnType<typeof startFileDrop>>;
   let endpoint: string;
   const files: Record<string, string> = {
     'druglabel/spl/label-001.xml': 'a\nb\nbad\n',
@@ -110,42 +110,25 @@ describe('ingest activities', () => {
 
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-act-'));
-    server = http.createServer((req, res) => {
+    drop = await startFileDrop(inst.id, files, (res) => {
       if (throttleNext > 0) {
         throttleNext--;
         res.writeHead(429, { 'retry-after': '3' });
-        return res.end();
+        res.end();
+        return true;
       }
       if (failNext > 0) {
         failNext--;
         res.writeHead(500);
-        return res.end();
+        res.end();
+        return true;
       }
-      const prefix = `/${inst.id}/files/`;
-      if (req.url === prefix) {
-        res.setHeader('content-type', 'application/json');
-        return res.end(
-          JSON.stringify({
-            files: Object.keys(files).map((p) => ({
-              source: p.split('/')[0],
-              path: p,
-              size: files[p].length,
-            })),
-          }),
-        );
-      }
-      const p = decodeURIComponent(req.url!.slice(prefix.length));
-      if (files[p] === undefined) {
-        res.writeHead(404);
-        return res.end();
-      }
-      res.end(files[p]);
+      return false;
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    endpoint = drop.endpoint;
   });
   afterAll(() => {
-    server.close();
+    drop.close();
     fs.rmSync(root, { recursive: true, force: true });
   });
 

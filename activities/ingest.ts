@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 // Lets timers and I/O callbacks run between slices of work: the Temporal worker's workflow tasks share this event loop.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
@@ -13,7 +14,7 @@ import type { Institution, InstitutionRegistry, SourceKind } from '../schemas/in
 import { heartbeat, withFailureBoundary } from './boundary';
 import type { Connectors } from './connectors';
 import { packPage, unpackPage } from './pack';
-import { deriveStagingKey, getJson, putJson, type BlobStore } from './staging';
+import { deriveStagingKey, digestOf, getJson, putJson, type BlobStore } from './staging';
 import type { StepLibrary } from './steps';
 import { assessReleaseRisk, writeBulkManifest, type ReleaseRisk } from './publish';
 import { createPatientIndex } from './patient-index';
@@ -82,7 +83,7 @@ interface ResourceBatch {
   recordOf: string[];
   recordsMapped: number;
   /** Imaging: staged de-identified DICOM instances (the records) that travel with the ImagingStudy resources. */
-  dicom?: { key: string; sop: string }[];
+  dicom?: { key: string; sop: string; file?: string }[];
   /** Record keys already quarantined by an earlier step (verify adds its own). */
   quarantinedRecords?: string[];
   /** Patient stable id → the ids other pages' references to that Patient were mapped to (see patientAliasesOf). */
@@ -96,7 +97,8 @@ interface HandedBatch {
 }
 
 interface ImageList {
-  images: { key: string; summary: DicomSummary }[];
+  /** `file`: the instance's name in its page (absent in lists staged before it was kept), for quarantine logs. */
+  images: { key: string; summary: DicomSummary; file?: string }[];
 }
 
 export function createIngestActivities(deps: IngestDeps) {
@@ -105,7 +107,7 @@ export function createIngestActivities(deps: IngestDeps) {
   const hisMappings = new Map<string, ReturnType<typeof loadHisMapping>>();
   /** HIS CSV column names differ per institution: config/his-csv/<institution>.json says which is which. */
   const columnMappingFor = (institution: Institution) => {
-    if (institution.ehr.format !== 'his-csv') return undefined;
+    if (institution.ehr?.format !== 'his-csv') return undefined;
     let m = hisMappings.get(institution.id);
     if (!m) hisMappings.set(institution.id, (m = loadHisMapping(institution.id)));
     return m;
@@ -127,6 +129,43 @@ export function createIngestActivities(deps: IngestDeps) {
   async function quarantineLog(ctx: StepContext, fromKey: string, entries: unknown[]): Promise<void> {
     if (entries.length === 0) return;
     await putJson(store, deriveStagingKey(prefix('quarantine', ctx), fromKey), entries);
+  }
+
+  /**
+   * A run's DICOM files are named by SOP Instance UID, and a drop can hold two instances under one (pydicom's MR_small
+   * comes in six transfer syntaxes): the second file would replace the first without a sign. An instance whose UID this
+   * run already published (or an earlier one of the batch holds) with other bytes is quarantined; the same bytes again
+   * are the same instance sent twice, published once, as a resent HL7 message is. Pages of a source run one after
+   * another and file names are per institution, so nothing else writes these files meanwhile.
+   */
+  async function withoutConflictingInstances(
+    ctx: StepContext & { batchKey: string },
+    instances: NonNullable<ResourceBatch['dicom']>,
+  ): Promise<{ kept: NonNullable<ResourceBatch['dicom']>; conflicts: number }> {
+    const dir = path.join(deps.outputRoot, ctx.runId, 'dicom', ctx.institution);
+    const digests = new Map<string, string>();
+    const kept: NonNullable<ResourceBatch['dicom']> = [];
+    const quarantined: unknown[] = [];
+    for (const d of instances) {
+      const digest = digestOf(await store.get(d.key));
+      let earlier = digests.get(d.sop);
+      if (earlier === undefined) {
+        const file = path.join(dir, `${d.sop}.dcm`);
+        if (fs.existsSync(file)) earlier = digestOf(fs.readFileSync(file));
+      }
+      if (earlier !== undefined && earlier !== digest) {
+        quarantined.push({
+          image: d.file ?? d.key,
+          rule: 'dicom.duplicate-sop-instance-uid',
+          reason: 'another instance of this run has its SOP Instance UID, with other content',
+        });
+        continue;
+      }
+      digests.set(d.sop, digest);
+      kept.push(d);
+    }
+    await quarantineLog(ctx, `${ctx.batchKey}:sop-conflicts`, quarantined);
+    return { kept, conflicts: quarantined.length };
   }
 
   /**
@@ -292,18 +331,26 @@ export function createIngestActivities(deps: IngestDeps) {
       const keep = batch.resources.map((_, i) =>
         batch.dicom ? !badStudies.has(i) : !badRecords.has(batch.recordOf[i]),
       );
+      const dicom = batch.dicom && (await withoutConflictingInstances(input, batch.dicom));
       const out: ResourceBatch = {
         resources: batch.resources.filter((_, i) => keep[i]),
         recordOf: batch.recordOf.filter((_, i) => keep[i]),
         recordsMapped: batch.recordsMapped,
-        dicom: batch.dicom,
+        dicom: dicom?.kept,
       };
       const batchKey = deriveStagingKey(prefix('verified', input), input.batchKey);
       const withheld = batch.resources.length - out.resources.length;
-      if (batch.dicom) {
+      if (dicom) {
         // Imaging records are instances: they were gated by DICOM de-identification; a bad ImagingStudy is withheld alone.
         return {
-          result: { batchKey, counts: { published: batch.dicom.length, resourcesQuarantined: withheld } },
+          result: {
+            batchKey,
+            counts: {
+              published: dicom.kept.length,
+              quarantined: dicom.conflicts,
+              resourcesQuarantined: withheld,
+            },
+          },
           batch: out,
         };
       }
@@ -452,7 +499,7 @@ export function createIngestActivities(deps: IngestDeps) {
           await putJson(store, resultKey, result);
         }
         if (result.status === 'ok') {
-          images.push({ key: result.key, summary: result.summary });
+          images.push({ key: result.key, summary: result.summary, file: part.name });
           if (result.summary.linkedBy !== 'patient-index') withoutPatient++;
         } else if (result.status === 'quarantined')
           quarantined.push({ file: part.name, reason: result.reason, rule: result.rule });
@@ -473,19 +520,47 @@ export function createIngestActivities(deps: IngestDeps) {
       };
     },
 
-    async denoiseImages(input: StepContext & { imagesKey: string }): Promise<{ imagesKey: string }> {
+    /**
+     * An instance this worker cannot denoise (a transfer syntax it does not decode, colour, pixel data that does not
+     * parse) is quarantined, not published undenoised, and the study's other instances go on: a PACS drop holds such
+     * files, and one failed the whole source. The refusal is staged like a result, so a retried attempt makes the same
+     * decision.
+     */
+    async denoiseImages(
+      input: StepContext & { imagesKey: string },
+    ): Promise<StepResult & { imagesKey: string }> {
       const list = await getJson<ImageList>(store, input.imagesKey);
       const out: ImageList = { images: [] };
+      const quarantined: { image: string; rule: string; reason: string }[] = [];
       for (const [i, image] of list.images.entries()) {
         const key = deriveStagingKey(prefix('den', input), image.key);
-        if (!(await store.has(key)))
-          await store.put(key, await steps.denoiseDicom(await store.get(image.key), image.key));
-        out.images.push({ key, summary: image.summary });
+        const refusedKey = deriveStagingKey(prefix('denq', input), image.key);
+        let refused: (typeof quarantined)[number] | undefined;
+        if (await store.has(refusedKey)) refused = await getJson(store, refusedKey);
+        else if (!(await store.has(key))) {
+          try {
+            await store.put(
+              key,
+              await steps.denoiseDicom(await store.get(image.key), image.file ?? image.key),
+            );
+          } catch (e) {
+            if (!(e instanceof TributaryError) || !e.nonRetryable) throw e;
+            refused = {
+              image: image.file ?? image.key,
+              rule: e instanceof NotSupportedError ? 'denoise.not-supported' : 'denoise.unreadable',
+              reason: e.message,
+            };
+            await putJson(store, refusedKey, refused);
+          }
+        }
+        if (refused) quarantined.push(refused);
+        else out.images.push({ key, summary: image.summary, file: image.file });
         heartbeat({ done: i + 1 });
       }
+      await quarantineLog(input, `${input.imagesKey}:denoise`, quarantined);
       const imagesKey = deriveStagingKey(prefix('dens', input), input.imagesKey);
       await putJson(store, imagesKey, out);
-      return { imagesKey };
+      return { imagesKey, counts: quarantined.length ? { quarantined: quarantined.length } : {} };
     },
 
     /**
@@ -496,7 +571,8 @@ export function createIngestActivities(deps: IngestDeps) {
     async cleanImages(input: StepContext & { rawKey: string }): Promise<StepResult & { imagesKey: string }> {
       const deid = await activities.deidentifyImages(input);
       const clean = await activities.denoiseImages({ ...input, imagesKey: deid.imagesKey });
-      return { imagesKey: clean.imagesKey, counts: deid.counts };
+      const quarantined = (deid.counts.quarantined ?? 0) + (clean.counts.quarantined ?? 0);
+      return { imagesKey: clean.imagesKey, counts: { ...deid.counts, quarantined } };
     },
 
     async standardizeImages(input: StepContext & { imagesKey: string }): Promise<StepResult> {
@@ -511,7 +587,7 @@ export function createIngestActivities(deps: IngestDeps) {
         // ImagingStudy resources are derived metadata; the records are the instances below.
         recordOf: result.resources.map((r) => `${r.resourceType}/${r.id}`),
         recordsMapped: list.images.length,
-        dicom: list.images.map((i) => ({ key: i.key, sop: i.summary.sopInstanceUid })),
+        dicom: list.images.map((i) => ({ key: i.key, sop: i.summary.sopInstanceUid, file: i.file })),
       };
       const batchKey = deriveStagingKey(prefix('stdimg', input), input.imagesKey);
       await putJson(store, batchKey, batch);

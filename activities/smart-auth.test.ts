@@ -456,7 +456,7 @@ describe('institution registry: smart block', () => {
       registry({ clientId: 'c', privateKeyFile: 'keys/c.pem', kid: 'k1', alg: 'ES384' }),
       'registry',
     );
-    expect(parsed.institutions[0].ehr.smart?.scope).toBe('system/*.read');
+    expect(parsed.institutions[0].ehr?.smart?.scope).toBe('system/*.read');
     expect(problem({ clientId: 'c', privateKeyEnv: 'C_KEY', kid: 'k1', alg: 'RS384' })).toBeUndefined();
   });
 
@@ -485,7 +485,7 @@ describe('institution registry: smart block', () => {
     expect(problem({ clientId: 'c', privateKeyEnv: 'K', kid: 'k1', alg: 'RS256' })).toContain(
       'institutions.0.ehr.smart.alg',
     );
-    const hl7 = loadInstitutionRegistry().institutions.find((i) => i.ehr.format === 'hl7v2')!;
+    const hl7 = loadInstitutionRegistry().institutions.find((i) => i.ehr?.format === 'hl7v2')!;
     const msg = (() => {
       try {
         parseAtEdge(

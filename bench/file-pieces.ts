@@ -86,7 +86,7 @@ async function child(mode: 'pieces' | 'whole', format: SourceFormat, file: strin
   const endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   const registry = loadInstitutionRegistry().institutions;
   const institution = {
-    ...registry.find((i) => (source === 'ehr' ? i.ehr.format : i.wearable.format) === format)!,
+    ...registry.find((i) => (source === 'ehr' ? i.ehr?.format : i.wearable?.format) === format)!,
     id: 'bench',
   };
   const ctx: MapContext = {

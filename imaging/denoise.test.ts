@@ -74,6 +74,21 @@ describe('denoiseDicom', () => {
     expect(r.provenance.method).toEqual({ method: 'gaussian', sigma: 1 });
   });
 
+  it('passes an instance without pixels (a structured report, an RT plan) through as it is', async () => {
+    for (const name of ['test-SR.dcm', 'rtplan.dcm']) {
+      const bytes = fs.readFileSync(path.join(SAMPLE_DIR, name));
+      const result = await denoiseDicom(bytes, { where: name });
+      expect(result.bytes, name).toBe(bytes);
+      expect(result.provenance).toMatchObject({ noPixelData: true, method: { method: 'none' } });
+    }
+  });
+
+  it('leaves an RT dose grid and a segmentation alone: a filter would change doses and labels', () => {
+    const config = loadDenoiseConfig();
+    expect(config.modalities.RTDOSE).toEqual({ method: 'none' });
+    expect(config.modalities.SEG).toEqual({ method: 'none' });
+  });
+
   it('loads the per-modality configuration', () => {
     expect(loadDenoiseConfig().modalities.CT).toEqual({ method: 'median' });
   });

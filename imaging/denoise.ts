@@ -8,7 +8,14 @@ import { asciiNode, findNode, readAscii, setNode, trimValue, type DicomNode } fr
 import { readDicom } from './dicom-read';
 import { EXPLICIT_VR_LITTLE_ENDIAN, writeDataset } from './dicom-write';
 import { median3x3 } from './median';
-import { canDecode, decodeFrames, readPixelInfo, setNativeFrames, type PixelInfo } from './pixels';
+import {
+  canDecode,
+  decodeFrames,
+  PIXEL_DATA,
+  readPixelInfo,
+  setNativeFrames,
+  type PixelInfo,
+} from './pixels';
 
 /**
  * Denoising at full bit depth: 3x3 median (hand-written, typed arrays) or gaussian (sharp, 16-bit raw in and out),
@@ -51,6 +58,8 @@ export interface DenoiseProvenance {
   sopInstanceUid: string;
   sourceTransferSyntaxUid: string;
   transferSyntaxUid: string;
+  /** No Pixel Data (an SR, an RT plan, a waveform): nothing was denoised, the bytes are the input's. */
+  noPixelData?: boolean;
 }
 
 export interface DenoiseResult {
@@ -67,26 +76,37 @@ export async function denoiseDicom(
   const config = options.config ?? loadDenoiseConfig();
   const parsed = readDicom(bytes, where);
   const nodes = parsed.nodes;
-  const info = readPixelInfo(nodes);
   const sourceSop = readAscii(nodes, 'x00080018');
-  if (!info || !sourceSop)
-    throw new TributaryError(`${where}: no pixel data or SOP Instance UID to denoise`, {
+  if (!sourceSop)
+    throw new TributaryError(`${where}: no SOP Instance UID`, {
       code: 'required',
-      location: '(7FE0,0010)',
+      location: '(0008,0018)',
       nonRetryable: true,
     });
   const modality = readAscii(nodes, 'x00080060');
-  const method = (modality && config.modalities[modality]) || config.default;
   const provenance: DenoiseProvenance = {
-    method,
+    method: { method: 'none' },
     modality,
-    frames: info.frames,
-    bitsAllocated: info.bitsAllocated,
+    frames: 0,
+    bitsAllocated: 0,
     sourceSopInstanceUid: sourceSop,
     sopInstanceUid: sourceSop,
     sourceTransferSyntaxUid: parsed.sourceTransferSyntaxUid,
     transferSyntaxUid: parsed.sourceTransferSyntaxUid,
   };
+  // A structured report, an RT plan or a waveform has no pixels: the instance goes on as it is.
+  if (!findNode(nodes, PIXEL_DATA)) return { bytes, provenance: { ...provenance, noPixelData: true } };
+  const info = readPixelInfo(nodes);
+  if (!info)
+    throw new TributaryError(`${where}: pixel data without Rows, Columns or Bits Allocated`, {
+      code: 'required',
+      location: '(0028,0010)/(0028,0011)/(0028,0100)',
+      nonRetryable: true,
+    });
+  const method = (modality && config.modalities[modality]) || config.default;
+  provenance.method = method;
+  provenance.frames = info.frames;
+  provenance.bitsAllocated = info.bitsAllocated;
   if (method.method === 'none') return { bytes, provenance };
   if (info.samplesPerPixel !== 1)
     throw new NotSupportedError(

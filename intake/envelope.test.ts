@@ -37,6 +37,29 @@ describe('feed envelope check', () => {
       ]);
   });
 
+  it('refuses a push of a kind the registry says the institution does not send', () => {
+    const his = {
+      id: 'his-only',
+      name: 'HIS',
+      locale: 'zh-CN',
+      timezone: 'Asia/Shanghai',
+      ehr: { format: 'his-csv', encoding: 'gbk' },
+    } as const;
+    const partial = { ...ctx, registry: { version: 1 as const, institutions: [his] } };
+    const check = checkEnvelope(
+      msg({
+        topic: 'feeds.wearable',
+        key: Buffer.from('his-only'),
+        headers: { institution: 'his-only', source: 'wearable', format: 'openmhealth' },
+      }),
+      partial,
+    );
+    expect(check).toEqual({
+      ok: false,
+      reason: 'header source: the registry says this institution sends no wearable',
+    });
+  });
+
   it('accepts each feed topic with its registry format (FHIR API on the fhir topic, wearable, labels, catalogs)', () => {
     const inst = 'riverside-general'; // fhir-api, apple-health, spl, pdex-formulary
     const cases = [

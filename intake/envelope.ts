@@ -7,6 +7,7 @@ import {
 } from '../schemas/feed';
 import {
   registryFormatOf,
+  sourcesOf,
   type Institution,
   type InstitutionRegistry,
   type SourceKind,
@@ -74,6 +75,11 @@ export function checkEnvelope(
   const expected = FEED_TOPIC_SOURCES[feed];
   if (envelope.source !== expected.source)
     return { ok: false, reason: `header source: topic ${feed} carries source ${expected.source}` };
+  if (!sourcesOf(institution).includes(envelope.source))
+    return {
+      ok: false,
+      reason: `header source: the registry says this institution sends no ${envelope.source}`,
+    };
   const registered = registryFormatOf(institution, envelope.source);
   if (envelope.format !== registered) {
     return {

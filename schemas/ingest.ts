@@ -61,6 +61,11 @@ export const ingestRunInputSchema = z.object({
   endpoint: z.string().url(),
   institutions: z.array(institutionIdSchema).min(1),
   sources: z.array(sourceKindSchema).min(1),
+  /**
+   * The kinds each institution sends, of `sources` (the registry's, when the run or schedule was made): a run takes
+   * only those. Absent: every institution sends every kind in `sources`.
+   */
+  institutionSources: z.record(institutionIdSchema, z.array(sourceKindSchema).min(1)).optional(),
   /** Pull only what changed since this instant (ISO 8601); `watermark` uses the last successful run's start. */
   since: z.string().optional(),
   incremental: z.boolean().default(false),

@@ -51,38 +51,57 @@ export const smartAuthSchema = z
   });
 export type SmartAuth = z.infer<typeof smartAuthSchema>;
 
-export const institutionSchema = z.object({
-  id: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]{1,31}$/, 'lower-case letters, digits and dashes, starting with a letter'),
-  name: z.string().min(1),
-  locale: z.enum(['zh-CN', 'en-US']),
-  timezone: z.string().min(1),
-  ehr: z
-    .object({
-      format: ehrFormatSchema,
-      encoding: z.enum(['utf-8', 'gbk']).default('utf-8'),
-      smart: smartAuthSchema.optional(),
-    })
-    .superRefine((ehr, ctx) => {
-      if (ehr.smart && ehr.format !== 'fhir-api')
-        ctx.addIssue({
-          code: 'custom',
-          path: ['smart'],
-          message: 'SMART authorization applies to fhir-api EHRs only',
-        });
-    }),
-  imaging: z.object({
-    modalities: z.array(modalitySchema).min(1),
-    manufacturer: z.string().min(1),
-    /** The institution's PACS DICOMweb root (QIDO/WADO), when it is not `<endpoint>/<inst>/dicom-web`. */
-    dicomwebUrl: z.string().url().optional(),
-  }),
-  wearable: z.object({ format: wearableFormatSchema }),
-  druglabel: z.object({ format: drugLabelFormatSchema }),
-  insurance: z.object({ format: insuranceFormatSchema }),
-});
+/**
+ * An institution sends the source kinds it has a block for: a hospital that sends only its HIS export, or a research
+ * PACS that sends only imaging, has only that block. A run takes, of the kinds it is asked for, those the institution
+ * sends (sourcesOf).
+ */
+export const institutionSchema = z
+  .object({
+    id: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{1,31}$/, 'lower-case letters, digits and dashes, starting with a letter'),
+    name: z.string().min(1),
+    locale: z.enum(['zh-CN', 'en-US']),
+    timezone: z.string().min(1),
+    ehr: z
+      .object({
+        format: ehrFormatSchema,
+        encoding: z.enum(['utf-8', 'gbk']).default('utf-8'),
+        smart: smartAuthSchema.optional(),
+      })
+      .superRefine((ehr, ctx) => {
+        if (ehr.smart && ehr.format !== 'fhir-api')
+          ctx.addIssue({
+            code: 'custom',
+            path: ['smart'],
+            message: 'SMART authorization applies to fhir-api EHRs only',
+          });
+      })
+      .optional(),
+    imaging: z
+      .object({
+        modalities: z.array(modalitySchema).min(1),
+        manufacturer: z.string().min(1),
+        /** The institution's PACS DICOMweb root (QIDO/WADO), when it is not `<endpoint>/<inst>/dicom-web`. */
+        dicomwebUrl: z.string().url().optional(),
+      })
+      .optional(),
+    wearable: z.object({ format: wearableFormatSchema }).optional(),
+    druglabel: z.object({ format: drugLabelFormatSchema }).optional(),
+    insurance: z.object({ format: insuranceFormatSchema }).optional(),
+  })
+  .refine((inst) => sourceKinds.some((kind) => inst[kind] !== undefined), {
+    message: `sends nothing: give at least one of ${sourceKinds.join(', ')}`,
+  });
 export type Institution = z.infer<typeof institutionSchema>;
+
+/** An institution that sends every source kind: the synthetic ones, whose generator writes all five. */
+export type FullInstitution = Institution & Required<Pick<Institution, SourceKind>>;
+
+export function sendsAll(institution: Institution): institution is FullInstitution {
+  return sourcesOf(institution).length === sourceKinds.length;
+}
 
 export const institutionRegistrySchema = z
   .object({ version: z.literal(1), institutions: z.array(institutionSchema).min(1) })
@@ -100,18 +119,15 @@ export const institutionRegistrySchema = z
   });
 export type InstitutionRegistry = z.infer<typeof institutionRegistrySchema>;
 
-/** The registry's format name for an institution's source (as hospitals name it in the `format` header). */
+/** The source kinds an institution sends, in `sourceKinds` order. */
+export function sourcesOf(institution: Institution): SourceKind[] {
+  return sourceKinds.filter((kind) => institution[kind] !== undefined);
+}
+
+/**
+ * The registry's format name for an institution's source (as hospitals name it in the `format` header); undefined for
+ * imaging (DICOM has one format) and for a kind the institution does not send.
+ */
 export function registryFormatOf(institution: Institution, source: SourceKind): string | undefined {
-  switch (source) {
-    case 'ehr':
-      return institution.ehr.format;
-    case 'wearable':
-      return institution.wearable.format;
-    case 'druglabel':
-      return institution.druglabel.format;
-    case 'insurance':
-      return institution.insurance.format;
-    default:
-      return undefined;
-  }
+  return source === 'imaging' ? undefined : institution[source]?.format;
 }

@@ -1,5 +1,5 @@
 /** Drug labels for the drugs the institutions prescribe: FDA SPL XML, openFDA label JSON, or Chinese label text. */
-import type { Institution } from '../schemas/institution';
+import type { FullInstitution } from '../schemas/institution';
 import type { Sink } from './sink';
 import { drugs, type DrugDef } from './catalog';
 import { Rng } from './prng';
@@ -141,7 +141,7 @@ function cnLabel(d: DrugDef, rng: Rng, approved: string): string {
   return parts.join('\n') + '\n';
 }
 
-export function writeDrugLabels(seed: string, inst: Institution, sink: Sink): void {
+export function writeDrugLabels(seed: string, inst: FullInstitution, sink: Sink): void {
   const rng = new Rng(seed, `druglabel:${inst.id}`);
   const effective = `2024${String(rng.int(1, 12)).padStart(2, '0')}${String(rng.int(1, 28)).padStart(2, '0')}`;
   const format = inst.druglabel.format;

@@ -6,7 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadInstitutionRegistry } from '../platform/institutions';
 import { TributaryError } from '../platform/errors';
-import type { Institution, InstitutionRegistry } from '../schemas/institution';
+import {
+  sendsAll,
+  sourceKinds,
+  type FullInstitution,
+  type Institution,
+  type InstitutionRegistry,
+} from '../schemas/institution';
 import type { GroundTruth } from '../schemas/ground-truth';
 import { buildWorld } from './model';
 import { Sink } from './sink';
@@ -42,7 +48,19 @@ export interface SynthResult {
 export function selectInstitutions(
   registry: InstitutionRegistry,
   which: SynthOptions['institutions'],
-): Institution[] {
+): FullInstitution[] {
+  const picked = pickInstitutions(registry, which);
+  // The generator writes every source kind of each institution it makes, and its ground truth counts them all.
+  const partial = picked.find((inst) => !sendsAll(inst));
+  if (partial)
+    throw new TributaryError(
+      `institution ${partial.id} does not send every source kind (${sourceKinds.join(', ')}): synth generates all five`,
+      { code: 'invalid', location: '--institutions', nonRetryable: true },
+    );
+  return picked as FullInstitution[];
+}
+
+function pickInstitutions(registry: InstitutionRegistry, which: SynthOptions['institutions']): Institution[] {
   const all = registry.institutions;
   if (which === undefined) return all;
   if (typeof which === 'number') {

@@ -1,5 +1,5 @@
 /** Insurance catalogs: China NRDL (NHSA catalogue API shape) or a Da Vinci PDex formulary Bundle. */
-import type { Institution } from '../schemas/institution';
+import type { FullInstitution } from '../schemas/institution';
 import type { Sink } from './sink';
 import { drugs } from './catalog';
 import { Rng } from './prng';
@@ -14,7 +14,7 @@ const PATENT_MEDICINES = [
   { name: '血塞通软胶囊', form: '软胶囊', code: 'ZA12BC', cat: '理血剂 > 活血剂' },
 ] as const;
 
-export function writeInsurance(seed: string, inst: Institution, sink: Sink): void {
+export function writeInsurance(seed: string, inst: FullInstitution, sink: Sink): void {
   const rng = new Rng(seed, `insurance:${inst.id}`);
   if (inst.insurance.format === 'nrdl') {
     const list: Record<string, unknown>[] = [];

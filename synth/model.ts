@@ -3,7 +3,7 @@
  * each person's registration at each institution (MRN, name/phone/address as that desk wrote them), visits with
  * diagnoses, labs, prescriptions and notes. Format writers serialize this and record where they planted PHI.
  */
-import type { Institution } from '../schemas/institution';
+import type { FullInstitution } from '../schemas/institution';
 import { Rng } from './prng';
 import * as N from './names';
 import { diagnoses, labs, drugs, type DiagnosisDef, type DrugDef, type LabDef } from './catalog';
@@ -84,7 +84,7 @@ export interface Registration {
   ordinal: number;
   key: string; // patient-0001
   person: Person;
-  institution: Institution;
+  institution: FullInstitution;
   mrn: string;
   name: WrittenName;
   phone?: string;
@@ -99,7 +99,7 @@ export interface Registration {
 
 export interface World {
   seed: string;
-  institutions: Institution[];
+  institutions: FullInstitution[];
   persons: Person[];
   registrations: Map<string, Registration[]>;
   offsets: Map<string, number>;
@@ -108,14 +108,14 @@ export interface World {
 
 export interface WorldOptions {
   seed: string;
-  institutions: Institution[];
+  institutions: FullInstitution[];
   patients: number;
   /** Share of an institution's patients who also attend another institution of the same locale. */
   overlapShare?: number;
 }
 
 /** The name a hospital writes on its own documents: the registry name without the "(..., fictional)" gloss. */
-export function hospitalName(inst: Institution): string {
+export function hospitalName(inst: FullInstitution): string {
   return inst.name.replace(/\s*\(.*\)\s*$/, '');
 }
 
@@ -412,7 +412,7 @@ function buildVisits(rng: Rng, reg: Registration, hospital: string, offsetMin: n
   }
 }
 
-function assignStudies(rng: Rng, inst: Institution, regs: Registration[], patients: number): void {
+function assignStudies(rng: Rng, inst: FullInstitution, regs: Registration[], patients: number): void {
   // Every modality appears at least once; beyond that about 8% of patients have a study.
   const count = Math.min(patients, Math.max(inst.imaging.modalities.length, Math.round(patients * 0.08)));
   const offsetMin = zoneOffsetMinutes(inst.timezone);

@@ -62,7 +62,7 @@ export function collectFeedMessages(
   )) {
     const base = path.join(dir, inst.id);
     const filesIn = (sub: string) => listFiles(path.join(base, sub)).map((f) => `${sub}/${f}`);
-    if (feeds.has('hl7v2') && inst.ehr.format === 'hl7v2') {
+    if (feeds.has('hl7v2') && inst.ehr?.format === 'hl7v2') {
       for (const f of filesIn('ehr/hl7v2')) {
         splitHl7Messages(fs.readFileSync(path.join(base, f), 'utf8')).forEach((m, i) =>
           out.push({
@@ -77,7 +77,7 @@ export function collectFeedMessages(
         );
       }
     }
-    if (feeds.has('fhir') && inst.ehr.format === 'fhir-api') {
+    if (feeds.has('fhir') && inst.ehr?.format === 'fhir-api') {
       for (const f of filesIn('ehr/fhir')) {
         fs.readFileSync(path.join(base, f), 'utf8')
           .split('\n')
@@ -115,9 +115,9 @@ export function collectFeedMessages(
         });
       }
     };
-    wholeFiles('wearable', 'wearable', 'wearable', inst.wearable.format);
-    wholeFiles('druglabel', 'druglabel', 'druglabel', inst.druglabel.format);
-    wholeFiles('insurance', 'insurance', 'insurance', inst.insurance.format);
+    if (inst.wearable) wholeFiles('wearable', 'wearable', 'wearable', inst.wearable.format);
+    if (inst.druglabel) wholeFiles('druglabel', 'druglabel', 'druglabel', inst.druglabel.format);
+    if (inst.insurance) wholeFiles('insurance', 'insurance', 'insurance', inst.insurance.format);
   }
   return out;
 }

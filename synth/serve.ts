@@ -139,7 +139,7 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
   const byId = new Map(institutions.map((i) => [i.id, i]));
   const stores = new Map<string, FhirStore>();
   for (const inst of institutions)
-    if (inst.ehr.format === 'fhir-api') stores.set(inst.id, loadStore(dir, inst));
+    if (inst.ehr?.format === 'fhir-api') stores.set(inst.id, loadStore(dir, inst));
   const limit = opts.rateLimit === undefined ? { requestsPerSecond: 50, burst: 100 } : opts.rateLimit;
   const buckets = new Map<string, { tokens: number; at: number }>();
   const jobs = new Map<string, ExportJob>();
@@ -187,7 +187,7 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
   app.get('/', async () => ({
     institutions: institutions.map((i) => ({
       id: i.id,
-      ehr: i.ehr.format,
+      ehr: i.ehr?.format,
       fhir: stores.has(i.id) ? `/${i.id}/fhir` : undefined,
       files: `/${i.id}/files/`,
     })),
@@ -458,10 +458,10 @@ export async function startSynthServer(opts: SynthServerOptions): Promise<SynthS
     return {
       institution: inst.id,
       formats: {
-        ehr: inst.ehr.format,
-        wearable: inst.wearable.format,
-        druglabel: inst.druglabel.format,
-        insurance: inst.insurance.format,
+        ehr: inst.ehr?.format,
+        wearable: inst.wearable?.format,
+        druglabel: inst.druglabel?.format,
+        insurance: inst.insurance?.format,
       },
       files,
     };

@@ -18,7 +18,7 @@ describe('ensureSmartKeys', () => {
     const dir = path.join(root, 'rotate');
     const institutions = loadInstitutionRegistry().institutions;
     const first = ensureSmartKeys(dir, institutions);
-    const fhirIds = institutions.filter((i) => i.ehr.format === 'fhir-api').map((i) => i.id);
+    const fhirIds = institutions.filter((i) => i.ehr?.format === 'fhir-api').map((i) => i.id);
     expect(first.clients.map((c) => c.institution)).toEqual(fhirIds);
     expect(fs.statSync(path.join(dir, `${fhirIds[0]}.pem`)).mode & 0o077).toBe(0);
     const again = ensureSmartKeys(dir, institutions);
@@ -59,7 +59,7 @@ describe('ensureSmartKeys', () => {
     });
     try {
       const inst = loadInstitutionRegistry(keys.registryFile).institutions[0];
-      expect(inst.ehr.smart?.clientId).toBe(DEMO_CLIENT_ID);
+      expect(inst.ehr?.smart?.clientId).toBe(DEMO_CLIENT_ID);
       const page = await createConnectors({ ratePerSecond: 1000 }).fetchPage({
         endpoint: server.url,
         institution: inst,

@@ -33,7 +33,7 @@ export function ensureSmartKeys(dir: string, institutions: Institution[]): Smart
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const clients: SmartClientRegistration[] = [];
   const registry = institutions.map((inst) => {
-    if (inst.ehr.format !== 'fhir-api') return inst;
+    if (inst.ehr?.format !== 'fhir-api') return inst;
     const keyFile = path.join(dir, `${inst.id}.pem`);
     if (!fs.existsSync(keyFile)) {
       const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });

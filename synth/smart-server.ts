@@ -131,7 +131,9 @@ export function registerSmartAuth(
   app: FastifyInstance,
   opts: { institutions: Institution[]; smart: SmartServerOptions; typesOf(institution: string): string[] },
 ): SmartAuthServer {
-  const protectedIds = new Set(opts.institutions.filter((i) => i.ehr.format === 'fhir-api').map((i) => i.id));
+  const protectedIds = new Set(
+    opts.institutions.filter((i) => i.ehr?.format === 'fhir-api').map((i) => i.id),
+  );
   const lifetime = opts.smart.tokenLifetimeSeconds ?? 300;
   if (!(lifetime > 0))
     throw new TributaryError('smart.tokenLifetimeSeconds must be positive', {

@@ -85,42 +85,46 @@ function readCsvRows(file: string, encoding: string): { header: string[]; rows: 
 
 const xmlParser = new XMLParser({ ignoreAttributes: false, processEntities: true });
 
-/** Records per source of one institution, counted from the files. */
+/** Records per source of one institution, counted from the files: the sources it sends. */
 export function countRecords(dir: string, inst: Institution): Record<string, number> {
   const base = path.join(dir, inst.id);
   const files = (sub: string) => listFiles(path.join(base, sub)).map((f) => path.join(base, sub, f));
   const out: Record<string, number> = {};
-  if (inst.ehr.format === 'fhir-api')
+  const { ehr, wearable, druglabel, insurance } = inst;
+  if (ehr?.format === 'fhir-api')
     out.ehr = files('ehr/fhir').reduce(
       (n, f) => n + fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).length,
       0,
     );
-  else if (inst.ehr.format === 'hl7v2')
+  else if (ehr?.format === 'hl7v2')
     out.ehr = files('ehr/hl7v2').reduce((n, f) => n + splitHl7Messages(fs.readFileSync(f, 'utf8')).length, 0);
-  else out.ehr = files('ehr/his').reduce((n, f) => n + readCsvRows(f, inst.ehr.encoding).rows.length, 0);
-  out.imaging = files('imaging').filter((f) => f.endsWith('.dcm')).length;
+  else if (ehr) out.ehr = files('ehr/his').reduce((n, f) => n + readCsvRows(f, ehr.encoding).rows.length, 0);
+  if (inst.imaging) out.imaging = files('imaging').filter((f) => f.endsWith('.dcm')).length;
   const wf = files('wearable');
-  if (inst.wearable.format === 'openmhealth')
+  if (wearable?.format === 'openmhealth')
     out.wearable = wf.reduce((n, f) => n + (JSON.parse(fs.readFileSync(f, 'utf8')) as unknown[]).length, 0);
-  else if (inst.wearable.format === 'vendor-wearable')
+  else if (wearable?.format === 'vendor-wearable')
     out.wearable = wf.reduce(
       (n, f) => n + (JSON.parse(fs.readFileSync(f, 'utf8')) as { samples: unknown[] }).samples.length,
       0,
     );
-  else
+  else if (wearable)
     out.wearable = wf.reduce((n, f) => {
       const doc = xmlParser.parse(fs.readFileSync(f, 'utf8')) as { HealthData: { Record?: unknown } };
       const rec = doc.HealthData.Record;
       return n + (Array.isArray(rec) ? rec.length : rec ? 1 : 0);
     }, 0);
   const lf = files('druglabel');
-  out.druglabel =
-    inst.druglabel.format === 'openfda'
-      ? (JSON.parse(fs.readFileSync(lf[0], 'utf8')) as { results: unknown[] }).results.length
-      : lf.length;
-  const cf = files('insurance')[0];
-  const cat = JSON.parse(fs.readFileSync(cf, 'utf8')) as { data?: { list: unknown[] }; entry?: unknown[] };
-  out.insurance = inst.insurance.format === 'nrdl' ? (cat.data?.list.length ?? 0) : (cat.entry?.length ?? 0);
+  if (druglabel)
+    out.druglabel =
+      druglabel.format === 'openfda'
+        ? (JSON.parse(fs.readFileSync(lf[0], 'utf8')) as { results: unknown[] }).results.length
+        : lf.length;
+  if (insurance) {
+    const cf = files('insurance')[0];
+    const cat = JSON.parse(fs.readFileSync(cf, 'utf8')) as { data?: { list: unknown[] }; entry?: unknown[] };
+    out.insurance = insurance.format === 'nrdl' ? (cat.data?.list.length ?? 0) : (cat.entry?.length ?? 0);
+  }
   return out;
 }
 
@@ -222,7 +226,7 @@ export interface VerifyReport {
 export function verifySynthOutput(dir: string): VerifyReport {
   const gt = readGroundTruth(dir);
   const institutions = readSynthInstitutions(dir);
-  const encodings = new Map(institutions.map((i) => [i.id, i.ehr.encoding]));
+  const encodings = new Map(institutions.map((i) => [i.id, i.ehr?.encoding ?? 'utf-8']));
   const texts = new RecordTexts(dir, encodings);
   const missingPlanted: VerifyReport['missingPlanted'] = [];
   gt.planted.forEach((p, index) => {

@@ -157,12 +157,17 @@ export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRu
     sources: [...input.sources]
       .sort((a, b) => (a === 'ehr' ? -1 : b === 'ehr' ? 1 : 0))
       .flatMap((source) =>
-        input.institutions.map((institution): SourceProgress => ({
-          institution,
-          source,
-          workflowId: ingestSourceWorkflowId(institution, source, runId),
-          status: 'pending',
-        })),
+        input.institutions
+          .filter(
+            (institution) =>
+              !input.institutionSources || (input.institutionSources[institution]?.includes(source) ?? false),
+          )
+          .map((institution): SourceProgress => ({
+            institution,
+            source,
+            workflowId: ingestSourceWorkflowId(institution, source, runId),
+            status: 'pending',
+          })),
       ),
     totals: emptyCounts(),
     done: false,
@@ -335,7 +340,10 @@ export async function processPage(
       const deid = await imaging.deidentifyImages({ ...ctx, rawKey: page.rawKey! });
       delta = addCounts(delta, deid.counts);
       progress.step = 'denoise-images';
-      clean = await imaging.denoiseImages({ ...ctx, imagesKey: deid.imagesKey });
+      const denoised = await imaging.denoiseImages({ ...ctx, imagesKey: deid.imagesKey });
+      // Histories from before it carry no counts here.
+      delta = addCounts(delta, denoised.counts ?? {});
+      clean = denoised;
     }
     progress.step = 'standardize-images';
     const std = await step.standardizeImages({ ...ctx, imagesKey: clean.imagesKey });

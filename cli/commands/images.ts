@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { TributaryError, toError } from '../../platform/errors';
+import { toError } from '../../platform/errors';
 import { denoiseDicom, loadDenoiseConfig } from '../../imaging/denoise';
 import { listFiles } from '../../imaging/deid-files';
 import { renderPreviews } from '../../imaging/preview';
@@ -39,15 +39,17 @@ export function registerImages(program: Command): void {
         const rel = path.relative(fs.statSync(opts.in).isFile() ? path.dirname(opts.in) : opts.in, file);
         try {
           const r = await denoiseDicom(fs.readFileSync(file), { config, where: rel });
+          if (r.provenance.noPixelData) {
+            skipped++;
+            results.push({ input: rel, status: 'skipped', reason: 'no pixel data' });
+            continue;
+          }
           const name = `${r.provenance.sopInstanceUid}.dcm`;
           fs.writeFileSync(path.join(opts.out, name), r.bytes);
           results.push({ input: rel, status: 'ok', output: name, provenance: r.provenance });
         } catch (e) {
-          const err = toError(e);
-          const noPixels = err instanceof TributaryError && err.code === 'required';
-          if (noPixels) skipped++;
-          else failed++;
-          results.push({ input: rel, status: noPixels ? 'skipped' : 'failed', reason: err.message });
+          failed++;
+          results.push({ input: rel, status: 'failed', reason: toError(e).message });
         }
       }
       fs.writeFileSync(

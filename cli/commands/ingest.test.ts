@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { IngestRunProgress } from '../../schemas/ingest';
 import { addCounts, emptyCounts } from '../../workflows/counts';
-import { formatReconciliation } from './ingest';
+import { loadInstitutionRegistry } from '../../platform/institutions';
+import type { InstitutionRegistry } from '../../schemas/institution';
+import { formatReconciliation, planSources } from './ingest';
 
 describe('formatReconciliation', () => {
   it('balances each source and says what the balance cannot show: unreadable files, records lost upstream, images before their EHR', () => {
@@ -45,5 +47,69 @@ describe('formatReconciliation', () => {
     // Counts from before sourceGaps existed add up as zero.
     const { sourceGaps: _, imagesWithoutPatient: __, ...before } = emptyCounts();
     expect(addCounts(before, { in: 1 })).toMatchObject({ in: 1, sourceGaps: 0, imagesWithoutPatient: 0 });
+  });
+});
+
+describe('planSources', () => {
+  const demo = loadInstitutionRegistry();
+  const registry: InstitutionRegistry = {
+    version: 1,
+    institutions: [
+      demo.institutions[0],
+      {
+        id: 'his-only',
+        name: 'HIS',
+        locale: 'zh-CN',
+        timezone: 'Asia/Shanghai',
+        ehr: { format: 'his-csv', encoding: 'gbk' },
+      },
+      {
+        id: 'pacs-only',
+        name: 'PACS',
+        locale: 'en-US',
+        timezone: 'UTC',
+        imaging: { modalities: ['CT'], manufacturer: 'X' },
+      },
+    ],
+  };
+  const full = demo.institutions[0].id;
+
+  it('a registry whose institutions send everything plans the same input as before (no per-institution list)', () => {
+    expect(planSources(demo, undefined, undefined)).toEqual({
+      institutions: demo.institutions.map((i) => i.id),
+      sources: ['ehr', 'imaging', 'wearable', 'druglabel', 'insurance'],
+    });
+  });
+
+  it('takes of the kinds asked for those each institution sends', () => {
+    expect(planSources(registry, undefined, undefined)).toEqual({
+      institutions: [full, 'his-only', 'pacs-only'],
+      sources: ['ehr', 'imaging', 'wearable', 'druglabel', 'insurance'],
+      institutionSources: {
+        [full]: ['ehr', 'imaging', 'wearable', 'druglabel', 'insurance'],
+        'his-only': ['ehr'],
+        'pacs-only': ['imaging'],
+      },
+    });
+    // --source imaging over every institution: those that send none are left out.
+    expect(planSources(registry, undefined, ['imaging'])).toEqual({
+      institutions: [full, 'pacs-only'],
+      sources: ['imaging'],
+    });
+  });
+
+  it('refuses an institution named with --institution that sends none of the kinds asked for, and a kind no one sends', () => {
+    expect(() => planSources(registry, ['his-only'], ['imaging', 'wearable'])).toThrow(
+      '--institution his-only sends ehr only, none of --source imaging, wearable (registry)',
+    );
+    expect(() => planSources(registry, ['pacs-only', 'his-only'], ['wearable'])).toThrow(
+      '--institution pacs-only',
+    );
+    expect(() =>
+      planSources({ ...registry, institutions: registry.institutions.slice(1) }, undefined, ['wearable']),
+    ).toThrow('--source wearable: no institution in the registry sends it');
+    expect(() => planSources(registry, ['nowhere'], undefined)).toThrow(
+      '--institution: not in the registry: nowhere',
+    );
   });
 });

@@ -4,6 +4,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ScheduleOverlapPolicy, ServiceError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { PSEUDONYM_SYSTEM } from '../../deid/key-service';
 import { ingestPaths } from '../../activities/runtime';
+import { formatRunProblems, readRunProblems } from '../../activities/run-problems';
+import { createFileBlobStore, loadStagingKey } from '../../activities/staging';
 import { loadConfig, parseAtEdge, type Config } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
 import { loadInstitutionRegistry } from '../../platform/institutions';
@@ -16,7 +18,7 @@ import {
   type IngestRunProgress,
   type SourceCounts,
 } from '../../schemas/ingest';
-import { sourceKinds, type SourceKind } from '../../schemas/institution';
+import { sourceKinds, sourcesOf, type InstitutionRegistry, type SourceKind } from '../../schemas/institution';
 import { ingestRunWorkflowId, runProgressQuery, sourceProgressQuery } from '../../workflows/definitions';
 import type { ingestAllWorkflow } from '../../workflows/ingest';
 
@@ -34,6 +36,8 @@ export function newRunId(now = new Date()): string {
 
 export interface StartRunOptions {
   endpoint: string;
+  /** Default: the registry the workers read (TRIBUTARY_INSTITUTIONS, else config/institutions.json). */
+  registry?: InstitutionRegistry;
   institutions?: string[];
   sources?: SourceKind[];
   since?: string;
@@ -48,27 +52,60 @@ export interface StartRunOptions {
   imagingQueue?: string;
 }
 
-/** Start `ingestAllWorkflow` for a run; the workflow id derives from the run id, so starting twice is refused. */
-export async function startIngestRun(
-  client: Client,
-  options: StartRunOptions,
-): Promise<{ runId: string; workflowId: string }> {
-  const registry = loadInstitutionRegistry();
-  const known = registry.institutions.map((i) => i.id);
-  const institutions = options.institutions?.length ? options.institutions : known;
-  const unknown = institutions.filter((i) => !known.includes(i));
+/**
+ * Which institutions and source kinds a run (or each firing of a schedule) takes: of the kinds asked for (default:
+ * all), those each institution sends by the registry. An institution named with --institution that sends none of them
+ * is an error; one taken by default is left out. `institutionSources` is given only when some institution leaves out a
+ * kind asked for, so a registry whose institutions send everything starts the same input as before.
+ */
+export function planSources(
+  registry: InstitutionRegistry,
+  institutions: string[] | undefined,
+  sources: SourceKind[] | undefined,
+): Pick<IngestRunInput, 'institutions' | 'sources' | 'institutionSources'> {
+  const byId = new Map(registry.institutions.map((i) => [i.id, i]));
+  const unknown = (institutions ?? []).filter((i) => !byId.has(i));
   if (unknown.length)
     throw new TributaryError(`--institution: not in the registry: ${unknown.join(', ')}`, {
       code: 'invalid',
       nonRetryable: true,
     });
+  const asked: SourceKind[] = sources?.length ? sources : [...sourceKinds];
+  const named = Boolean(institutions?.length);
+  const sent = new Map<string, SourceKind[]>();
+  for (const id of named ? institutions! : [...byId.keys()]) {
+    const kinds = sourcesOf(byId.get(id)!).filter((k) => asked.includes(k));
+    if (kinds.length) sent.set(id, kinds);
+    else if (named)
+      throw new TributaryError(
+        `--institution ${id} sends ${sourcesOf(byId.get(id)!).join(', ')} only, none of --source ${asked.join(', ')} (registry)`,
+        { code: 'invalid', nonRetryable: true },
+      );
+  }
+  if (sent.size === 0)
+    throw new TributaryError(`--source ${asked.join(', ')}: no institution in the registry sends it`, {
+      code: 'invalid',
+      nonRetryable: true,
+    });
+  const partial = [...sent.values()].some((kinds) => kinds.length < asked.length);
+  return {
+    institutions: [...sent.keys()],
+    sources: asked,
+    ...(partial ? { institutionSources: Object.fromEntries(sent) } : {}),
+  };
+}
+
+/** Start `ingestAllWorkflow` for a run; the workflow id derives from the run id, so starting twice is refused. */
+export async function startIngestRun(
+  client: Client,
+  options: StartRunOptions,
+): Promise<{ runId: string; workflowId: string }> {
   const input: IngestRunInput = parseAtEdge(
     ingestRunInputSchema,
     {
       runId: options.runId ?? newRunId(),
       endpoint: options.endpoint,
-      institutions,
-      sources: options.sources?.length ? options.sources : [...sourceKinds],
+      ...planSources(options.registry ?? loadInstitutionRegistry(), options.institutions, options.sources),
       since: options.since,
       maxConcurrentSources: options.maxConcurrentSources,
       pageSize: options.pageSize,
@@ -395,6 +432,31 @@ export function registerIngest(program: Command): void {
     });
 
   ingest
+    .command('quarantine')
+    .description(
+      'What a run quarantined and rejected, and why: rules, reasons and places per institution and source (never values)',
+    )
+    .argument('<run>', 'the run id printed by `ingest run`')
+    .option('--json', 'every entry, as JSON')
+    .addHelpText(
+      'after',
+      "\nReads the run's logs in staging (TRIBUTARY_DATA_DIR, TRIBUTARY_STAGING_KEY), where the original bytes of what was\n" +
+        'quarantined stay too. Example:\n  npx tributary ingest quarantine r20261205t1930z',
+    )
+    .action(async (run: string, opts: { json?: boolean }) => {
+      const config = loadConfig();
+      const staging = ingestPaths(config).staging;
+      const problems = await readRunProblems(
+        createFileBlobStore({ root: staging, key: loadStagingKey(config) }),
+        run,
+      );
+      if (opts.json) process.stdout.write(JSON.stringify(problems, null, 2) + '\n');
+      else if (!problems.quarantined.length && !problems.rejected.length)
+        process.stdout.write(`run ${run}: nothing quarantined or rejected logged in ${staging}\n`);
+      else process.stdout.write(`run ${run}\n${formatRunProblems(problems)}`);
+    });
+
+  ingest
     .command('schedule')
     .description(
       'Create (or replace) a Temporal Schedule for incremental pulls (`_since` watermarks per institution and source)',
@@ -460,21 +522,12 @@ export async function createIngestSchedule(
   options: ScheduleOptions,
 ): Promise<{ scheduleId: string }> {
   const scheduleId = scheduleIdOf(options.id);
-  const registry = loadInstitutionRegistry();
-  const known = registry.institutions.map((i) => i.id);
-  const unknown = (options.institutions ?? []).filter((i) => !known.includes(i));
-  if (unknown.length)
-    throw new TributaryError(`--institution: not in the registry: ${unknown.join(', ')}`, {
-      code: 'invalid',
-      nonRetryable: true,
-    });
   const input = parseAtEdge(
     ingestRunInputSchema,
     {
       runId: scheduleId,
       endpoint: options.endpoint,
-      institutions: options.institutions?.length ? options.institutions : known,
-      sources: options.sources?.length ? options.sources : [...sourceKinds],
+      ...planSources(loadInstitutionRegistry(), options.institutions, options.sources),
       incremental: true,
       scheduled: true,
       route: options.route,
@@ -528,5 +581,8 @@ function printOutcome(
   process.stdout.write(`outputs: ${result.progress.outputDir ?? `${ingestPaths(config).output}/${runId}`}\n`);
   for (const s of result.progress.sources.filter((x) => x.status === 'failed'))
     process.stdout.write(`failed: ${s.institution}/${s.source}: ${s.error}\n`);
+  const total = result.progress.totals;
+  if (total.quarantined || total.rejected || total.pagesQuarantined)
+    process.stdout.write(`why records were quarantined or rejected: tributary ingest quarantine ${runId}\n`);
   if (result.state !== 'completed' || !table.balanced || (truth && !table.matchesTruth)) process.exitCode = 1;
 }

@@ -185,7 +185,7 @@ export function registerSynth(program: Command): void {
           );
         for (const inst of readSynthInstitutions(dir)) {
           process.stdout.write(
-            `  ${inst.id.padEnd(20)} ${inst.ehr.format === 'fhir-api' ? server.baseUrlFor(inst.id) : '(no FHIR API)'}  files: ${server.filesUrlFor(inst.id)}${orthancUrl ? `  dicom-web: ${server.url}/${inst.id}/dicom-web` : ''}\n`,
+            `  ${inst.id.padEnd(20)} ${inst.ehr?.format === 'fhir-api' ? server.baseUrlFor(inst.id) : '(no FHIR API)'}  files: ${server.filesUrlFor(inst.id)}${orthancUrl ? `  dicom-web: ${server.url}/${inst.id}/dicom-web` : ''}\n`,
           );
         }
         await new Promise<void>((resolve) => {

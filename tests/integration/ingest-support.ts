@@ -9,6 +9,7 @@ import { createIngestDeps } from '../../activities/runtime';
 import { startIngestRun, waitForRun, type StartRunOptions } from '../../cli/commands/ingest';
 import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
 import { loadConfig, type Config } from '../../platform/config';
+import { loadInstitutionRegistry } from '../../platform/institutions';
 import { createPayloadCodec, createTemporalClient } from '../../platform/temporal';
 import type { FhirResource } from '../../mappers/types';
 import type { GroundTruth } from '../../schemas/ground-truth';
@@ -18,19 +19,23 @@ import { startSynthServer, type SynthServer } from '../../synth/serve';
 import { dropSchema } from './pg-support';
 
 /**
- * Shared set-up for the ingestion integration tests: a small synthetic world (18 institutions x 3 patients), the
- * synth server, a data folder and keys of its own, and task queues of its own on the shared Temporal server.
+ * A folder served as institutions by `synth serve` (`<dir>/institutions.json`, `<dir>/<institution>/<source>/...`),
+ * with a data folder and keys of its own, and task queues of its own on the shared Temporal server.
  */
-export interface IngestWorld {
+export interface ServedWorld {
   dir: string;
-  synthDir: string;
-  truth: GroundTruth;
   server: SynthServer;
   config: Config;
   env: NodeJS.ProcessEnv;
   queues: { ingest: string; imaging: string };
   queueSchema: string;
   cleanup(): Promise<void>;
+}
+
+/** Shared set-up for the ingestion integration tests: a small synthetic world (18 institutions x 3 patients). */
+export interface IngestWorld extends ServedWorld {
+  synthDir: string;
+  truth: GroundTruth;
 }
 
 export async function createIngestWorld(
@@ -45,7 +50,20 @@ export async function createIngestWorld(
     patients: options.patients ?? 3,
     institutions: options.institutions,
   });
-  const server = await startSynthServer({ dir: synthDir, port: 0 });
+  return { ...(await serveFolder(name, dir, synthDir)), synthDir, truth: groundTruth };
+}
+
+/**
+ * Serve a folder laid out as synth's output; `dir` is removed by cleanup(). With `ownRegistry`, the workers and the
+ * run read the folder's institutions.json as the registry (TRIBUTARY_INSTITUTIONS), else config/institutions.json.
+ */
+export async function serveFolder(
+  name: string,
+  dir: string,
+  served: string,
+  options: { ownRegistry?: boolean } = {},
+): Promise<ServedWorld> {
+  const server = await startSynthServer({ dir: served, port: 0 });
   // `p<pid>`, not a bare number: names reach workflow histories, whose scan would read a 5-digit pid as a postal code.
   const suffix = `${name}-p${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
   const queueSchema = `ingest_${suffix.replace(/-/g, '_')}`;
@@ -55,10 +73,9 @@ export async function createIngestWorld(
     TRIBUTARY_STAGING_KEY: crypto.randomBytes(32).toString('base64'),
     TRIBUTARY_DEID_KEY: crypto.randomBytes(32).toString('base64'),
   };
+  if (options.ownRegistry) env.TRIBUTARY_INSTITUTIONS = path.join(served, 'institutions.json');
   return {
     dir,
-    synthDir,
-    truth: groundTruth,
     server,
     config: loadConfig({ env }),
     env,
@@ -72,7 +89,7 @@ export async function createIngestWorld(
   };
 }
 
-export function worldDeps(world: IngestWorld) {
+export function worldDeps(world: ServedWorld) {
   return createIngestDeps(world.config, { queueSchema: world.queueSchema });
 }
 
@@ -87,7 +104,7 @@ export interface WorldRun {
 }
 
 export async function runOnWorld(
-  world: IngestWorld,
+  world: ServedWorld,
   run: Omit<StartRunOptions, 'endpoint' | 'taskQueue' | 'imagingQueue'> & { runId: string },
   options: { env?: NodeJS.ProcessEnv } = {},
 ): Promise<WorldRun> {
@@ -100,6 +117,9 @@ export async function runOnWorld(
   const client = await createTemporalClient(world.config);
   await startIngestRun(client, {
     ...run,
+    registry: world.env.TRIBUTARY_INSTITUTIONS
+      ? loadInstitutionRegistry(world.env.TRIBUTARY_INSTITUTIONS)
+      : undefined,
     endpoint: world.server.url,
     taskQueue: world.queues.ingest,
     imagingQueue: world.queues.imaging,
