@@ -7,6 +7,7 @@ import { NotSupportedError, TributaryError, toError } from '../platform/errors';
 import { asciiNode, findNode, readAscii, setNode, trimValue, type DicomNode } from './dicom-model';
 import { readDicom } from './dicom-read';
 import { EXPLICIT_VR_LITTLE_ENDIAN, writeDataset } from './dicom-write';
+import { loadFrameDecoders } from './codecs';
 import { median3x3 } from './median';
 import {
   canDecode,
@@ -112,12 +113,13 @@ export async function denoiseDicom(
     throw new NotSupportedError(
       `${where}: denoising colour images (SamplesPerPixel ${info.samplesPerPixel})`,
     );
-  if (!canDecode(parsed.transferSyntaxUid, info))
+  const decoders = await loadFrameDecoders();
+  if (!canDecode(parsed.transferSyntaxUid, info, decoders))
     throw new NotSupportedError(
       `${where}: denoising pixel data in transfer syntax ${parsed.transferSyntaxUid} with BitsAllocated ${info.bitsAllocated}`,
     );
 
-  const frames = decodeFrames(nodes, parsed.transferSyntaxUid, info, where);
+  const frames = decodeFrames(nodes, parsed.transferSyntaxUid, info, where, decoders);
   const out: Buffer[] = [];
   for (const frame of frames) out.push(await denoiseFrame(frame, info, method, where));
   setNativeFrames(nodes, out, info);

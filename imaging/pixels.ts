@@ -1,10 +1,12 @@
 import { TributaryError } from '../platform/errors';
 import { findNode, readAscii, readInt, readUint16, setNode, type DicomNode } from './dicom-model';
+import { canDecodeCompressed, type FrameDecoders } from './codecs';
 import { EXPLICIT_VR_LITTLE_ENDIAN } from './dicom-write';
 
 /**
- * Pixel data in and out: native (uncompressed) and RLE Lossless decoded to native little-endian interleaved frames;
- * frames written back as native pixel data. Other encapsulated syntaxes are not decoded here (callers fail closed).
+ * Pixel data in and out: native (uncompressed) and RLE Lossless decoded to native little-endian interleaved frames, and
+ * with imaging/codecs.ts's decoders JPEG Lossless, JPEG-LS and JPEG 2000; frames written back as native pixel data.
+ * Other encapsulated syntaxes are not decoded here (callers fail closed).
  */
 
 export const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
@@ -45,9 +47,13 @@ export function frameBytes(info: PixelInfo): number {
   return info.rows * info.columns * info.samplesPerPixel * (info.bitsAllocated / 8);
 }
 
-/** Whether this module can decode the pixel data of a file in this transfer syntax. */
-export function canDecode(transferSyntaxUid: string, info: PixelInfo): boolean {
+/**
+ * Whether this module can decode the pixel data of a file in this transfer syntax; with `decoders` (imaging/codecs.ts,
+ * loaded by an async caller), JPEG Lossless, JPEG-LS and JPEG 2000 too.
+ */
+export function canDecode(transferSyntaxUid: string, info: PixelInfo, decoders?: FrameDecoders): boolean {
   if (info.bitsAllocated !== 8 && info.bitsAllocated !== 16) return false;
+  if (decoders && canDecodeCompressed(transferSyntaxUid, info)) return true;
   return transferSyntaxUid === EXPLICIT_VR_LITTLE_ENDIAN || transferSyntaxUid === RLE_LOSSLESS;
 }
 
@@ -57,6 +63,7 @@ export function decodeFrames(
   transferSyntaxUid: string,
   info: PixelInfo,
   where: string,
+  decoders?: FrameDecoders,
 ): Buffer[] {
   const node = findNode(nodes, PIXEL_DATA);
   const size = frameBytes(info);
@@ -82,6 +89,11 @@ export function decodeFrames(
   if (transferSyntaxUid === RLE_LOSSLESS && node.encapsulated) {
     return splitFrames(node.encapsulated, info.frames).map((f, i) =>
       decodeRleFrame(f, info, `${where} frame ${i + 1}`),
+    );
+  }
+  if (decoders && canDecodeCompressed(transferSyntaxUid, info) && node.encapsulated) {
+    return splitFrames(node.encapsulated, info.frames).map((f, i) =>
+      decoders.decode(transferSyntaxUid, f, info, `${where} frame ${i + 1}`),
     );
   }
   throw new TributaryError(`${where}: cannot decode pixel data in transfer syntax ${transferSyntaxUid}`, {
@@ -119,10 +131,19 @@ function interleave(planar: Buffer, info: PixelInfo): Buffer {
   return out;
 }
 
-/** The fragments of each frame: one fragment per frame, the basic offset table, or everything for one frame. */
+/**
+ * The fragments of each frame: one fragment per frame, the basic offset table, everything for one frame, or (no
+ * table, JPEG family) a new frame at each fragment that starts a codestream, as dicom-parser's
+ * createJPEGBasicOffsetTable reads them.
+ */
 export function splitFrames(enc: { offsetTable: Buffer; fragments: Buffer[] }, frames: number): Buffer[] {
   if (enc.fragments.length === frames) return enc.fragments;
   if (frames === 1) return [Buffer.concat(enc.fragments)];
+  if (enc.offsetTable.length < frames * 4) {
+    const starts = enc.fragments.flatMap((f, i) => (startsCodestream(f) ? [i] : []));
+    if (starts.length === frames && starts[0] === 0)
+      return starts.map((start, i) => Buffer.concat(enc.fragments.slice(start, starts[i + 1])));
+  }
   if (enc.offsetTable.length >= frames * 4) {
     const all = Buffer.concat(enc.fragments.map((f) => withItemHeader(f)));
     const out: Buffer[] = [];
@@ -138,6 +159,13 @@ export function splitFrames(enc: { offsetTable: Buffer; fragments: Buffer[] }, f
     location: '(7FE0,0010)',
     nonRetryable: true,
   });
+}
+
+/** JPEG and JPEG-LS start with SOI (FFD8), a JPEG 2000 codestream with SOC then SIZ (FF4F FF51). */
+function startsCodestream(f: Buffer): boolean {
+  return (
+    f.length >= 4 && f[0] === 0xff && (f[1] === 0xd8 || (f[1] === 0x4f && f[2] === 0xff && f[3] === 0x51))
+  );
 }
 
 function withItemHeader(f: Buffer): Buffer {

@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import { NotSupportedError, TributaryError, toError } from '../platform/errors';
 import { findNode, readAscii, trimValue, type DicomNode } from './dicom-model';
 import { readDicom } from './dicom-read';
+import { loadFrameDecoders } from './codecs';
 import { canDecode, decodeFrames, readPixelInfo, splitFrames, PIXEL_DATA, type PixelInfo } from './pixels';
 
 /**
@@ -46,11 +47,12 @@ export async function renderPreviews(bytes: Buffer, options: PreviewOptions = {}
       const frames = splitFrames(enc, info.frames);
       return await Promise.all(picked.map((f) => sharp(frames[f]).png().toBuffer()));
     }
-    if (!canDecode(parsed.transferSyntaxUid, info))
+    const decoders = await loadFrameDecoders();
+    if (!canDecode(parsed.transferSyntaxUid, info, decoders))
       throw new NotSupportedError(
         `${where}: previews of transfer syntax ${parsed.transferSyntaxUid} with BitsAllocated ${info.bitsAllocated}`,
       );
-    const frames = decodeFrames(parsed.nodes, parsed.transferSyntaxUid, info, where);
+    const frames = decodeFrames(parsed.nodes, parsed.transferSyntaxUid, info, where, decoders);
     return await Promise.all(
       picked.map((f) => framePng(frames[f], info, parsed.nodes, options.clahe ?? true, where)),
     );

@@ -189,7 +189,7 @@ describe('ingest run over real third-party samples', () => {
       'unreadable', // MR_truncated, no_meta, nested_priv_SQ
       'not-an-instance', // no SOP Instance UID (priv_SQ, UN_sequence)
       'burned-in-no-mask-rule', // ultrasound and secondary capture
-      'denoise.not-supported', // JPEG 2000, JPEG-LS, JPEG Lossless and Extended: syntaxes this worker does not decode
+      'denoise.not-supported', // JPEG Extended 12-bit PET (msanon): a syntax this worker does not decode
       'dicom.duplicate-sop-instance-uid', // MR_small in other transfer syntaxes, other bytes once de-identified
     ])
       expect(rules, rule).toContain(rule);

@@ -1,0 +1,135 @@
+import { createRequire } from 'node:module';
+import { NotSupportedError, TributaryError, toError } from '../platform/errors';
+import type { PixelInfo } from './pixels';
+
+/**
+ * Decoders for the compressed transfer syntaxes archives hold most, for monochrome 8- and 16-bit images: JPEG Lossless
+ * (Process 14, .57 and its first-order prediction .70; a pure-JS decoder), JPEG-LS lossless and near-lossless (.80,
+ * .81; CharLS in WebAssembly) and JPEG 2000 (.90, .91; OpenJPEG in WebAssembly). Frames come out as native
+ * little-endian bytes, as pixels.ts gives RLE and uncompressed ones; the caller writes its result uncompressed.
+ * The WebAssembly modules start asynchronously, once per process: loadFrameDecoders() before decoding.
+ *
+ * Not here: JPEG Baseline and Extended (lossy 8/12-bit DCT; Baseline is decoded for previews by sharp), colour.
+ */
+
+export const JPEG_LOSSLESS = '1.2.840.10008.1.2.4.57';
+export const JPEG_LOSSLESS_SV1 = '1.2.840.10008.1.2.4.70';
+export const JPEG_LS_LOSSLESS = '1.2.840.10008.1.2.4.80';
+export const JPEG_LS_NEAR_LOSSLESS = '1.2.840.10008.1.2.4.81';
+export const JPEG_2000_LOSSLESS = '1.2.840.10008.1.2.4.90';
+export const JPEG_2000 = '1.2.840.10008.1.2.4.91';
+
+const COMPRESSED = new Set([
+  JPEG_LOSSLESS,
+  JPEG_LOSSLESS_SV1,
+  JPEG_LS_LOSSLESS,
+  JPEG_LS_NEAR_LOSSLESS,
+  JPEG_2000_LOSSLESS,
+  JPEG_2000,
+]);
+
+/** Emscripten/embind decoders of the Cornerstone codec packages (the part this module calls). */
+interface WasmDecoder {
+  getEncodedBuffer(length: number): Uint8Array;
+  decode(): void;
+  getDecodedBuffer(): Uint8Array;
+  getFrameInfo(): { width: number; height: number; bitsPerSample: number; componentCount: number };
+  delete(): void;
+}
+type WasmModule = Record<string, new () => WasmDecoder>;
+type LosslessDecoder = { decompress(buffer: ArrayBuffer, offset: number, length: number): ArrayBuffer };
+
+export interface FrameDecoders {
+  decode(transferSyntaxUid: string, frame: Buffer, info: PixelInfo, where: string): Buffer;
+}
+
+let loading: Promise<FrameDecoders> | undefined;
+
+export function loadFrameDecoders(): Promise<FrameDecoders> {
+  return (loading ??= load().catch((e: unknown) => {
+    loading = undefined;
+    throw e;
+  }));
+}
+
+/** Whether a frame of this transfer syntax and shape can be decoded here. */
+export function canDecodeCompressed(transferSyntaxUid: string, info: PixelInfo): boolean {
+  return (
+    COMPRESSED.has(transferSyntaxUid) &&
+    info.samplesPerPixel === 1 &&
+    (info.bitsAllocated === 8 || info.bitsAllocated === 16)
+  );
+}
+
+async function load(): Promise<FrameDecoders> {
+  const require = createRequire(import.meta.url);
+  // OpenJPEG logs every header it reads on stdout: quiet, errors come back as exceptions.
+  const quiet = { print: () => {}, printErr: () => {} };
+  const openjpeg = (await (
+    require('@cornerstonejs/codec-openjpeg/decodewasmjs') as (o: object) => Promise<WasmModule>
+  )(quiet)) as WasmModule;
+  const charls = (await (
+    require('@cornerstonejs/codec-charls/decodewasmjs') as (o: object) => Promise<WasmModule>
+  )(quiet)) as WasmModule;
+  const { Decoder: Lossless } = require('jpeg-lossless-decoder-js') as { Decoder: new () => LosslessDecoder };
+
+  const viaWasm = (Decoder: new () => WasmDecoder, frame: Buffer, info: PixelInfo, where: string): Buffer => {
+    const decoder = new Decoder();
+    try {
+      decoder.getEncodedBuffer(frame.length).set(frame);
+      decoder.decode();
+      const shape = decoder.getFrameInfo();
+      if (shape.width !== info.columns || shape.height !== info.rows || shape.componentCount !== 1)
+        throw new TributaryError(
+          `${where}: the codestream is ${shape.width}x${shape.height}x${shape.componentCount}, the header says ${info.columns}x${info.rows}x1`,
+          { code: 'structure', location: '(7FE0,0010)', nonRetryable: true },
+        );
+      // A copy: the decoder's buffer is WebAssembly memory, reused by the next frame.
+      return Buffer.from(decoder.getDecodedBuffer());
+    } finally {
+      decoder.delete();
+    }
+  };
+
+  return {
+    decode(transferSyntaxUid, frame, info, where) {
+      if (!canDecodeCompressed(transferSyntaxUid, info))
+        throw new NotSupportedError(
+          `${where}: decoding transfer syntax ${transferSyntaxUid} with SamplesPerPixel ${info.samplesPerPixel}, BitsAllocated ${info.bitsAllocated}`,
+        );
+      let out: Buffer;
+      try {
+        if (transferSyntaxUid === JPEG_2000_LOSSLESS || transferSyntaxUid === JPEG_2000)
+          out = viaWasm(openjpeg.J2KDecoder, frame, info, where);
+        else if (transferSyntaxUid === JPEG_LS_LOSSLESS || transferSyntaxUid === JPEG_LS_NEAR_LOSSLESS)
+          out = viaWasm(charls.JpegLSDecoder, frame, info, where);
+        else {
+          const own = new Uint8Array(frame).buffer; // a copy: a Buffer may sit inside a shared pool
+          out = Buffer.from(new Lossless().decompress(own, 0, own.byteLength));
+        }
+      } catch (e) {
+        if (e instanceof TributaryError) throw e;
+        // The codecs throw strings, numbers (a WebAssembly exception pointer) or Errors: one shape, no pixel values.
+        throw new TributaryError(
+          `${where}: cannot decode ${transferSyntaxUid} pixel data (${toError(e).message})`,
+          {
+            code: 'structure',
+            location: '(7FE0,0010)',
+            nonRetryable: true,
+          },
+        );
+      }
+      const expected = info.rows * info.columns * (info.bitsAllocated / 8);
+      if (out.length < expected)
+        throw new TributaryError(
+          `${where}: decoded ${out.length} bytes of pixel data, expected ${expected}`,
+          {
+            code: 'structure',
+            location: '(7FE0,0010)',
+            nonRetryable: true,
+          },
+        );
+      return out.subarray(0, expected);
+    },
+  };
+}
