@@ -702,6 +702,15 @@ function pseudonymizeValue(
       return type !== undefined ? { type } : undefined;
     }
   }
+  // An extension holding an identifier as its value (Da Vinci STU1's PlanID, a plain string): the url stays and the
+  // value is pseudonymized; the rule's domain says which identifiers it hashes alike.
+  if (typeof obj.url === 'string') {
+    const valueKey = Object.keys(obj).find((k) => k.startsWith('value'));
+    if (valueKey && Object.keys(obj).every((k) => k === 'url' || k === 'id' || k === valueKey)) {
+      const value = pseudonymizeValue(obj[valueKey], rule, [...steps, valueKey], resourceType, ctx, jsonPath);
+      return value === undefined ? undefined : { url: obj.url, [valueKey]: value };
+    }
+  }
   // Identifier: keep system, type and use; the value becomes a keyed digest within its system.
   if ('value' in obj || 'system' in obj) {
     const out: Record<string, unknown> = {};
@@ -728,7 +737,7 @@ function pseudonymizeValue(
     if (obj.assigner || obj.period) ctx.changed.redacted = true;
     return kept ? out : undefined;
   }
-  throw new TributaryError('pseudonymize applies to strings, references and identifiers', {
+  throw new TributaryError('pseudonymize applies to strings, references, identifiers and extensions of one value', {
     code: 'not-supported',
     location: jsonPath,
     nonRetryable: true,

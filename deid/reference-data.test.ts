@@ -350,6 +350,40 @@ describe('the reference-data profile (drug labels, formularies, catalogs)', () =
     ]);
   });
 
+  it("names a payer and a plan's service area (its boundary too), and a STU1 drug still names its plan", async () => {
+    const input = (await mapFormularySamples('ig-examples')).filter(
+      (r) => r.resourceType === 'Organization' || r.resourceType === 'Location',
+    );
+    const [drug] = (await mapFormularySamples('stu1-examples')).filter(
+      (r) => r.resourceType === 'MedicationKnowledge',
+    );
+    const planIdOf = (r: FhirResource) =>
+      extensionsOf(r as Json).find((e) => String(e.url).endsWith('usdf-PlanID-extension'))?.valueString;
+    // The plan the drug names, by the plan id as a STU1 CoveragePlan carries it (an identifier without a system).
+    const plan: FhirResource = {
+      resourceType: 'List',
+      id: 'plan',
+      status: 'current',
+      mode: 'snapshot',
+      identifier: [{ value: planIdOf(drug) }],
+      entry: [{ item: { reference: `MedicationKnowledge/${drug.id}` } }],
+    };
+    const engine = createDeidEngine({ profile: 'reference-data', keyService });
+    const res = engine.deidentifyResources(structuredClone([...input, drug, plan]), {
+      institution: 'test-inst',
+    });
+    expect(res.quarantined).toEqual([]);
+    const byType = (type: string) => res.outputs.find((r) => r.resourceType === type) as Json;
+    expect(byType('Organization').name).toBe('Acme Health Plan');
+    const area = input.find((r) => r.resourceType === 'Location') as Json;
+    expect(byType('Location').name).toBe(area.name);
+    expect(extensionsOf(byType('Location'))).toEqual(extensionsOf(area));
+    expect(planIdOf(drug)).toMatch(/^\d{5}[A-Z]{2}\d{7}$/);
+    const hashed = planIdOf(byType('MedicationKnowledge') as FhirResource);
+    expect(hashed).not.toBe(planIdOf(drug));
+    expect(hashed).toBe((byType('List').identifier as { value: string }[])[0].value);
+  });
+
   it('keeps a document only when it is typed as a label: a note without its subject, or a label holding a record number, is quarantined', async () => {
     const engine = createDeidEngine({ profile: 'reference-data', keyService });
     // Every real label the mappers read is typed as one and passes: openFDA, SPL (Rx, OTC, pharmacologic class
