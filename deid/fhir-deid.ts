@@ -737,11 +737,14 @@ function pseudonymizeValue(
     if (obj.assigner || obj.period) ctx.changed.redacted = true;
     return kept ? out : undefined;
   }
-  throw new TributaryError('pseudonymize applies to strings, references, identifiers and extensions of one value', {
-    code: 'not-supported',
-    location: jsonPath,
-    nonRetryable: true,
-  });
+  throw new TributaryError(
+    'pseudonymize applies to strings, references, identifiers and extensions of one value',
+    {
+      code: 'not-supported',
+      location: jsonPath,
+      nonRetryable: true,
+    },
+  );
 }
 
 function generalizeValue(
