@@ -126,7 +126,43 @@ export const QIDO_PAGE = 500;
 /** How long a source run's later pages may reuse the study listing its first page made. */
 const LISTING_TTL_MS = 10 * 60_000;
 
-const FHIR_TYPES = [
+/**
+ * What a FHIR-API EHR is asked for, in this order: Patient first (later resources link to known patients), then what
+ * clinical resources refer to, then the patient compartment's clinical types (US Core's, claims included). A run asks
+ * for those the server's CapabilityStatement lists (a server holding fewer types answered the others 404 and failed
+ * the source), or for the registry's `ehr.types`. Only six were asked for before: a real Synthea EHR's allergies,
+ * immunizations, procedures, devices and practitioners were never pulled.
+ */
+export const DEFAULT_FHIR_TYPES = [
+  'Patient',
+  'Practitioner',
+  'PractitionerRole',
+  'Organization',
+  'Location',
+  'Encounter',
+  'Condition',
+  'Observation',
+  'DiagnosticReport',
+  'Procedure',
+  'MedicationRequest',
+  'MedicationAdministration',
+  'MedicationStatement',
+  'Immunization',
+  'AllergyIntolerance',
+  'CarePlan',
+  'CareTeam',
+  'Goal',
+  'ServiceRequest',
+  'DocumentReference',
+  'Device',
+  'ImagingStudy',
+  'Coverage',
+  'Claim',
+  'ExplanationOfBenefit',
+  'Provenance',
+];
+/** The list before it grew: a search cursor saved without its own list (a run in flight then) indexes this one. */
+const FHIR_TYPES_BEFORE_20261205 = [
   'Patient',
   'Encounter',
   'Condition',
@@ -164,7 +200,12 @@ const fileCursorSchema = z.object({
     })
     .optional(),
 });
-const fhirCursorSchema = z.object({ t: z.number().int().nonnegative(), next: z.string().optional() });
+/** Search cursor: the index of the type in `types` (resource type names, planned on the first page), a next link. */
+const fhirCursorSchema = z.object({
+  t: z.number().int().nonnegative(),
+  next: z.string().optional(),
+  types: z.array(z.string().regex(/^[A-Z][A-Za-z]+$/)).optional(),
+});
 /** Bulk cursor: the export's status URL (a server job link, no PHI), the manifest file index, line and byte offsets. */
 const bulkCursorSchema = z.object({
   status: z.string(),
@@ -423,6 +464,36 @@ export function createConnectors(options: HttpOptions = {}) {
     });
   }
 
+  /**
+   * The types to ask an institution's FHIR server for: the registry's `ehr.types` or DEFAULT_FHIR_TYPES, narrowed to
+   * those its CapabilityStatement lists. A server without one (404, 501) is asked for all; any other failure is the
+   * source's, as a search's would be.
+   */
+  async function planFhirTypes(req: FetchPageRequest, client: FhirClient, auth: SmartAccess | undefined) {
+    const wanted = req.institution.ehr?.types ?? DEFAULT_FHIR_TYPES;
+    const where = `${req.institution.id} FHIR metadata`;
+    let capability: unknown;
+    try {
+      capability = await fhirCall(client, auth, req.institution.id, () => client.capabilityStatement());
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 404 || status === 501) return wanted;
+      throw fhirError(e, where);
+    }
+    const rest = (capability as { rest?: { mode?: string; resource?: { type?: unknown }[] }[] })?.rest ?? [];
+    const held = new Set(
+      rest.filter((r) => r.mode !== 'client').flatMap((r) => (r.resource ?? []).map((x) => x.type)),
+    );
+    if (held.size === 0) return wanted;
+    const types = wanted.filter((t) => held.has(t));
+    if (types.length === 0)
+      throw new TributaryError(
+        `${where}: the server's CapabilityStatement lists none of the types asked for (${wanted.slice(0, 6).join(', ')}, ...)`,
+        { code: 'not-found', location: where, nonRetryable: true },
+      );
+    return types;
+  }
+
   async function listFiles(
     endpoint: string,
     institution: string,
@@ -672,12 +743,13 @@ export function createConnectors(options: HttpOptions = {}) {
 
   /** FHIR search paging through fhir-kit-client: each resource type in turn, following `next` links. */
   async function fetchFhirPage(req: FetchPageRequest): Promise<SourcePage> {
+    const { client, auth } = fhirClientFor(req);
     const cursor = req.cursor
       ? parseAtEdge(fhirCursorSchema, JSON.parse(req.cursor), 'FHIR cursor')
-      : { t: 0 };
-    const type = FHIR_TYPES[cursor.t];
+      : { t: 0, types: await planFhirTypes(req, client, auth) };
+    const types = cursor.types ?? FHIR_TYPES_BEFORE_20261205;
+    const type = types[cursor.t];
     if (!type) return { format: 'fhir', sourceFile: '(none)', parts: [] };
-    const { client, auth } = fhirClientFor(req);
     const where = `${req.institution.id} FHIR ${type} search`;
     let bundle: Record<string, unknown>;
     try {
@@ -700,9 +772,9 @@ export function createConnectors(options: HttpOptions = {}) {
     const entries = ((bundle.entry ?? []) as { resource?: unknown }[]).filter((e) => e.resource);
     const ndjson = entries.map((e) => JSON.stringify(e.resource)).join('\n') + (entries.length ? '\n' : '');
     const next = nextUrl
-      ? { t: cursor.t, next: nextUrl }
-      : cursor.t + 1 < FHIR_TYPES.length
-        ? { t: cursor.t + 1 }
+      ? { t: cursor.t, next: nextUrl, types: cursor.types }
+      : cursor.t + 1 < types.length
+        ? { t: cursor.t + 1, types: cursor.types }
         : undefined;
     return {
       format: 'fhir',
@@ -722,13 +794,14 @@ export function createConnectors(options: HttpOptions = {}) {
     req: FetchPageRequest,
     where: string,
   ): Promise<string> {
+    const types = await planFhirTypes(req, client, auth);
     let kick: unknown;
     try {
       kick = await fhirCall(client, auth, req.institution.id, () =>
         client.operation({
           name: '$export',
           method: 'get',
-          input: { _type: FHIR_TYPES.join(','), ...(req.since ? { _since: req.since } : {}) },
+          input: { _type: types.join(','), ...(req.since ? { _since: req.since } : {}) },
           options: { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } },
         } as never),
       );
@@ -781,7 +854,7 @@ export function createConnectors(options: HttpOptions = {}) {
 
   /**
    * Bulk Data `$export`: the first page kicks off and waits for the manifest; every page then takes up to pageSize
-   * lines of one output file, in FHIR_TYPES order (Patient first, so later resources link to known patients), from
+   * lines of one output file, in DEFAULT_FHIR_TYPES order (Patient first, so later resources link to known patients), from
    * the byte where the last page stopped (readNdjsonSlice).
    */
   async function fetchBulkPage(req: FetchPageRequest): Promise<SourcePage> {
@@ -798,7 +871,8 @@ export function createConnectors(options: HttpOptions = {}) {
         nonRetryable: true,
       });
     }
-    const rank = (type: string) => (FHIR_TYPES.includes(type) ? FHIR_TYPES.indexOf(type) : FHIR_TYPES.length);
+    const rank = (type: string) =>
+      DEFAULT_FHIR_TYPES.includes(type) ? DEFAULT_FHIR_TYPES.indexOf(type) : DEFAULT_FHIR_TYPES.length;
     const files = manifest.output
       .map((o, i) => ({ ...o, i }))
       .sort((a, b) => rank(a.type) - rank(b.type) || a.i - b.i);

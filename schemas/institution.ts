@@ -69,6 +69,15 @@ export const institutionSchema = z
         format: ehrFormatSchema,
         encoding: z.enum(['utf-8', 'gbk']).default('utf-8'),
         smart: smartAuthSchema.optional(),
+        /** fhir-api: the resource types to pull, Patient first (default: activities/connectors.ts DEFAULT_FHIR_TYPES). */
+        types: z
+          .array(z.string().regex(/^[A-Z][A-Za-z]+$/, 'a FHIR resource type name'))
+          .min(1)
+          .refine(
+            (t) => t[0] === 'Patient',
+            'must start with Patient: later resources link to their patients',
+          )
+          .optional(),
       })
       .superRefine((ehr, ctx) => {
         if (ehr.smart && ehr.format !== 'fhir-api')
@@ -77,6 +86,8 @@ export const institutionSchema = z
             path: ['smart'],
             message: 'SMART authorization applies to fhir-api EHRs only',
           });
+        if (ehr.types && ehr.format !== 'fhir-api')
+          ctx.addIssue({ code: 'custom', path: ['types'], message: 'types apply to fhir-api EHRs only' });
       })
       .optional(),
     imaging: z

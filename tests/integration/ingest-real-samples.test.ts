@@ -21,14 +21,15 @@ import {
 /**
  * Files nobody in this project wrote, through the whole ingestion on the real Temporal server: the Tianchi check-up
  * export (GBK CSV, 1,000 people), Microsoft's 139 HL7 v2 sample messages with FDA SPL labels and the Da Vinci formulary
- * examples, and pydicom's test files as a research PACS's drop. Each institution sends only some source kinds, as
- * real ones do. Expected counts come from the files, read here apart from the pipeline; the run must reconcile
+ * examples, the Synthea Bulk export served as a FHIR API (13 resource types), and pydicom's test files as a research
+ * PACS's drop. Each institution sends only some source kinds, as real ones do. Expected counts come from the files, read here apart from the pipeline; the run must reconcile
  * them (in = published + quarantined + rejected) and refuse what it should for the reasons it should.
  */
 
 const TIANCHI = 'tianchi-diabetes-checkup';
 const CONVERTER = 'ms-converter-samples';
 const PYDICOM = 'pydicom-samples';
+const SYNTHEA = 'synthea-bulk-export';
 
 const registry: InstitutionRegistry = {
   version: 1,
@@ -49,6 +50,14 @@ const registry: InstitutionRegistry = {
       ehr: { format: 'hl7v2', encoding: 'utf-8' },
       druglabel: { format: 'spl' },
       insurance: { format: 'pdex-formulary' },
+    },
+    {
+      // served as a FHIR R4 API (search paging) by synth serve, from the Bulk export's files
+      id: SYNTHEA,
+      name: 'Synthea Bulk export, 10 patients',
+      locale: 'en-US',
+      timezone: 'America/New_York',
+      ehr: { format: 'fhir-api', encoding: 'utf-8' },
     },
     {
       id: PYDICOM,
@@ -76,6 +85,7 @@ const expected = {
   labels: 0,
   formularyFiles: 0,
   dicomFiles: 0,
+  fhirResources: 0,
 };
 
 let world: ServedWorld;
@@ -106,6 +116,16 @@ beforeAll(async () => {
   // Each a resource of its own: a plan, a drug, a formulary item (and the guide's example member and coverage).
   expected.formularyFiles = place(served, CONVERTER, 'insurance', 'formulary', '.json').length;
   expected.dicomFiles = place(served, PYDICOM, 'imaging', 'dicom', '.dcm').length;
+  // One NDJSON file per type, named by it (Condition.000.ndjson is the server's Condition).
+  const fhirDir = path.join(served, SYNTHEA, 'ehr/fhir');
+  fs.mkdirSync(fhirDir, { recursive: true });
+  for (const f of sampleFiles('fhir/bulk-ndjson-10-patients', '.ndjson').filter(
+    (f) => !f.endsWith('log.ndjson'),
+  )) {
+    const text = fs.readFileSync(f, 'utf8');
+    fs.writeFileSync(path.join(fhirDir, `${path.basename(f).split('.')[0]}.ndjson`), text);
+    expected.fhirResources += text.split('\n').filter(Boolean).length;
+  }
 
   world = await serveFolder('real', dir, served, { ownRegistry: true });
   run = await runOnWorld(world, { runId });
@@ -132,6 +152,7 @@ function countsOf(institution: string, source: string): SourceCounts {
 describe('ingest run over real third-party samples', () => {
   it('runs only the source kinds each institution sends, and every one completes and reconciles', () => {
     const table = formatReconciliation(progress);
+    console.log(table.text);
     const errors = progress.sources
       .filter((s) => s.error)
       .map((s) => `${s.institution}/${s.source}: ${s.error}`);
@@ -142,6 +163,7 @@ describe('ingest run over real third-party samples', () => {
         `${CONVERTER}/ehr`,
         `${CONVERTER}/insurance`,
         `${PYDICOM}/imaging`,
+        `${SYNTHEA}/ehr`,
         `${TIANCHI}/ehr`,
       ].sort(),
     );
@@ -158,6 +180,7 @@ describe('ingest run over real third-party samples', () => {
     expect(countsOf(CONVERTER, 'druglabel').in).toBe(expected.labels);
     expect(countsOf(CONVERTER, 'insurance').in).toBe(expected.formularyFiles);
     expect(countsOf(PYDICOM, 'imaging').in).toBe(expected.dicomFiles);
+    expect(countsOf(SYNTHEA, 'ehr').in).toBe(expected.fhirResources);
     expect(expected.tianchiRows).toBe(1000);
     expect(expected.hl7Messages).toBeGreaterThanOrEqual(139);
   });
