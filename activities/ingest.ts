@@ -32,7 +32,10 @@ export interface IngestDeps {
   connectors: Connectors;
   steps: StepLibrary;
   /** Sends verified work items to the annotation queues; undefined when routing is not available. */
-  route?: (items: RoutableResource[], ctx: { institution: string; source: SourceKind }) => Promise<number>;
+  route?: (
+    items: RoutableResource[],
+    ctx: { institution: string; source: SourceKind },
+  ) => Promise<{ routed: number; conflicts: number }>;
   /** Optional outbound sinks. */
   /** De-identified resources to a FHIR server (activities/fhir-publish.ts: bundles of PUTs within its limits). */
   postToFhirServer?: (fhirServerUrl: string, resources: FhirResource[]) => Promise<void>;
@@ -414,8 +417,11 @@ export function createIngestActivities(deps: IngestDeps) {
         resource,
         id: `${input.institution}:${input.source}:${resource.resourceType}/${resource.id}`,
       }));
-      const workItems = await deps.route(items, { institution: input.institution, source: input.source });
-      return { counts: { workItems } };
+      const { routed, conflicts } = await deps.route(items, {
+        institution: input.institution,
+        source: input.source,
+      });
+      return { counts: { workItems: routed, ...(conflicts ? { itemConflicts: conflicts } : {}) } };
     },
   };
 

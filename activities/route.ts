@@ -110,7 +110,7 @@ export function createRouter(options: {
   return async (
     items: RoutableResource[],
     ctx: { institution: string; source: SourceKind },
-  ): Promise<number> => {
+  ): Promise<{ routed: number; conflicts: number }> => {
     const institution = options.institutions.find((i) => i.id === ctx.institution);
     const policy = institution ? loadProfile(profileFor(institution, ctx.source)) : undefined;
     const sealed: VerifiedWorkItem[] = [];
@@ -121,10 +121,11 @@ export function createRouter(options: {
         sealWorkItem(content, { policy: policy.name, policyVersion: policy.version, keyId: options.keyId }),
       );
     }
-    if (sealed.length === 0) return 0;
+    if (sealed.length === 0) return { routed: 0, conflicts: 0 };
     const result = await options.store.enqueue(sealed, options.rules);
-    // A conflict is an id already queued with other content: a replay that de-identified differently. It is not
-    // routed again (the queued item stands), but it must be visible.
+    // A conflict is an id already queued with other content: a corrected result or a record sent again changed (real
+    // HL7 feeds resend order and result ids), or a replay that de-identified differently. It is not routed again (the
+    // queued item stands), but it must be visible: counted in the run (itemConflicts) and named by ingest status.
     if (result.conflicts > 0) {
       log.warn('work items conflict with queued items of the same id', {
         institution: ctx.institution,
@@ -132,6 +133,6 @@ export function createRouter(options: {
         conflicts: result.conflicts,
       });
     }
-    return result.enqueued + result.duplicates;
+    return { routed: result.enqueued + result.duplicates, conflicts: result.conflicts };
   };
 }

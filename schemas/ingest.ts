@@ -42,6 +42,11 @@ export const sourceCountsSchema = z.object({
    * ingested again after its EHR (deid/README.md, Linkage). Absent from counts written before it.
    */
   imagesWithoutPatient: z.number().int().nonnegative().optional(),
+  /**
+   * Work items whose id was already queued with other content (a corrected result, a record sent again changed): the
+   * queued version stands and the newer one is not routed. Absent from counts written before it.
+   */
+  itemConflicts: z.number().int().nonnegative().optional(),
 });
 export type SourceCounts = z.infer<typeof sourceCountsSchema>;
 

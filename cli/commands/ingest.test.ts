@@ -6,8 +6,15 @@ import type { InstitutionRegistry } from '../../schemas/institution';
 import { formatReconciliation, planSources } from './ingest';
 
 describe('formatReconciliation', () => {
-  it('balances each source and says what the balance cannot show: unreadable files, records lost upstream, images before their EHR', () => {
-    const feed = addCounts(emptyCounts(), { in: 27, published: 26, rejected: 1, pages: 9, sourceGaps: 1 });
+  it('balances each source and says what the balance cannot show: unreadable files, records lost upstream, work items not requeued, images before their EHR', () => {
+    const feed = addCounts(emptyCounts(), {
+      in: 27,
+      published: 26,
+      rejected: 1,
+      pages: 9,
+      sourceGaps: 1,
+      itemConflicts: 3,
+    });
     const labels = addCounts(emptyCounts(), { in: 4, published: 4, pages: 2, pagesQuarantined: 1 });
     const images = addCounts(emptyCounts(), { in: 6, published: 6, pages: 1, imagesWithoutPatient: 2 });
     const progress: IngestRunProgress = {
@@ -39,14 +46,22 @@ describe('formatReconciliation', () => {
       expect.stringMatching(
         /^hz-zheyi-bay\/ehr: 1 file\(s\) or batch\(es\) whose own count .* differs from the records that arrived: records may be missing upstream/,
       ),
+      expect.stringMatching(
+        /^hz-zheyi-bay\/ehr: 3 work item\(s\) arrived with the id of a queued item and other content .* annotators keep the queued version/,
+      ),
       expect.stringMatching(/^hz-zheyi-bay\/druglabel: 1 file\(s\) could not be read at all/),
       expect.stringMatching(
         /^hz-zheyi-bay\/imaging: 2 DICOM instance\(s\) arrived before any EHR record of their patient .* once the EHR is in, ingest this imaging again: tributary ingest run --institution hz-zheyi-bay --source imaging/,
       ),
     ]);
     // Counts from before sourceGaps existed add up as zero.
-    const { sourceGaps: _, imagesWithoutPatient: __, ...before } = emptyCounts();
-    expect(addCounts(before, { in: 1 })).toMatchObject({ in: 1, sourceGaps: 0, imagesWithoutPatient: 0 });
+    const { sourceGaps: _, imagesWithoutPatient: __, itemConflicts: ___, ...before } = emptyCounts();
+    expect(addCounts(before, { in: 1 })).toMatchObject({
+      in: 1,
+      sourceGaps: 0,
+      imagesWithoutPatient: 0,
+      itemConflicts: 0,
+    });
   });
 });
 

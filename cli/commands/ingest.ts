@@ -257,6 +257,10 @@ export function formatReconciliation(
       notes.push(
         `${s.institution}/${s.source}: ${c.sourceGaps} file(s) or batch(es) whose own count (HL7 BTS/FTS trailer, Bulk manifest count) differs from the records that arrived: records may be missing upstream; ask the sender to resend`,
       );
+    if (c?.itemConflicts)
+      notes.push(
+        `${s.institution}/${s.source}: ${c.itemConflicts} work item(s) arrived with the id of a queued item and other content (a corrected result, a record sent again changed): annotators keep the queued version; the newer one is in this run's FHIR output`,
+      );
     if (c?.imagesWithoutPatient)
       notes.push(
         `${s.institution}/${s.source}: ${c.imagesWithoutPatient} DICOM instance(s) arrived before any EHR record of their patient and were linked by their DICOM Patient ID (or Study UID): there the person has a pseudonym and date offset of their own; once the EHR is in, ingest this imaging again: tributary ingest run --institution ${s.institution} --source imaging (deid/README.md, Linkage)`,

@@ -239,6 +239,13 @@ describe('ingest run over real third-party samples', () => {
       problems.quarantined.filter((p) => p.institution === CONVERTER && p.source === 'insurance'),
     ).toHaveLength(countsOf(CONVERTER, 'insurance').quarantined);
     for (const p of [...problems.quarantined, ...problems.rejected]) expect(p.rule).not.toBe('unknown');
+    // The samples reuse order and result ids across messages with other content, as real feeds do when they correct a
+    // result: those work items are counted and named, the queued version standing.
+    const hl7 = countsOf(CONVERTER, 'ehr');
+    expect(hl7.itemConflicts).toBeGreaterThan(0);
+    expect(formatReconciliation(progress).text).toContain(
+      `${CONVERTER}/ehr: ${hl7.itemConflicts} work item(s) arrived with the id of a queued item`,
+    );
     // The HL7 patients' names and identifiers (PID-3, PID-5), read straight from the messages.
     const own = new Set<string>();
     for (const f of sampleFiles('hl7v2'))
