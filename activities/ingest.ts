@@ -146,17 +146,23 @@ export function createIngestActivities(deps: IngestDeps) {
     instances: NonNullable<ResourceBatch['dicom']>,
   ): Promise<{ kept: NonNullable<ResourceBatch['dicom']>; conflicts: number }> {
     const dir = path.join(deps.outputRoot, ctx.runId, 'dicom', ctx.institution);
-    const digests = new Map<string, string>();
+    // Digests only where a UID repeats: reading every instance back would double the step's reads and decryptions.
+    const firstOfBatch = new Map<string, { key: string; digest?: string }>();
     const kept: NonNullable<ResourceBatch['dicom']> = [];
     const quarantined: unknown[] = [];
     for (const d of instances) {
-      const digest = digestOf(await store.get(d.key));
-      let earlier = digests.get(d.sop);
-      if (earlier === undefined) {
-        const file = path.join(dir, `${d.sop}.dcm`);
-        if (fs.existsSync(file)) earlier = digestOf(fs.readFileSync(file));
+      const file = path.join(dir, `${d.sop}.dcm`);
+      const earlier = firstOfBatch.get(d.sop);
+      if (!earlier && !fs.existsSync(file)) {
+        firstOfBatch.set(d.sop, { key: d.key });
+        kept.push(d);
+        continue;
       }
-      if (earlier !== undefined && earlier !== digest) {
+      const digest = digestOf(await store.get(d.key));
+      const theirs = earlier
+        ? (earlier.digest ??= digestOf(await store.get(earlier.key)))
+        : digestOf(fs.readFileSync(file));
+      if (theirs !== digest) {
         quarantined.push({
           image: d.file ?? d.key,
           rule: 'dicom.duplicate-sop-instance-uid',
@@ -164,7 +170,7 @@ export function createIngestActivities(deps: IngestDeps) {
         });
         continue;
       }
-      digests.set(d.sop, digest);
+      if (!earlier) firstOfBatch.set(d.sop, { key: d.key, digest });
       kept.push(d);
     }
     await quarantineLog(ctx, `${ctx.batchKey}:sop-conflicts`, quarantined);

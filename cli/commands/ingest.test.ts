@@ -65,6 +65,36 @@ describe('formatReconciliation', () => {
   });
 });
 
+describe('formatReconciliation, imaging of an institution that sends no EHR', () => {
+  it('says its images are linked by Patient ID for good, not that its EHR is late', () => {
+    const images = addCounts(emptyCounts(), { in: 3, published: 3, pages: 1, imagesWithoutPatient: 3 });
+    const progress: IngestRunProgress = {
+      runId: 'run-2',
+      sources: [
+        { institution: 'pacs-only', source: 'imaging', workflowId: 'w', status: 'completed', counts: images },
+      ],
+      totals: images,
+      done: true,
+    };
+    const registry: InstitutionRegistry = {
+      version: 1,
+      institutions: [
+        {
+          id: 'pacs-only',
+          name: 'PACS',
+          locale: 'en-US',
+          timezone: 'UTC',
+          imaging: { modalities: ['CT'], manufacturer: 'X' },
+        },
+      ],
+    };
+    const [, notes] = formatReconciliation(progress, undefined, registry).text.split('\n\n');
+    expect(notes).toBe(
+      "pacs-only/imaging: 3 DICOM instance(s) linked by their DICOM Patient ID (or Study UID): pacs-only sends no EHR, so a person's studies are linked to each other, not to a Patient",
+    );
+  });
+});
+
 describe('planSources', () => {
   const demo = loadInstitutionRegistry();
   const registry: InstitutionRegistry = {

@@ -180,6 +180,8 @@ export async function getRunProgress(
 export function formatReconciliation(
   progress: IngestRunProgress,
   truth?: GroundTruth,
+  /** To tell an institution that sends no EHR (its images can only be linked by Patient ID) from one whose EHR is late. */
+  registry?: InstitutionRegistry,
 ): { text: string; balanced: boolean; matchesTruth: boolean } {
   const header = [
     'institution',
@@ -261,7 +263,12 @@ export function formatReconciliation(
       notes.push(
         `${s.institution}/${s.source}: ${c.itemConflicts} work item(s) arrived with the id of a queued item and other content (a corrected result, a record sent again changed): annotators keep the queued version; the newer one is in this run's FHIR output`,
       );
-    if (c?.imagesWithoutPatient)
+    const sendsNoEhr = registry?.institutions.find((i) => i.id === s.institution)?.ehr === undefined;
+    if (c?.imagesWithoutPatient && registry && sendsNoEhr)
+      notes.push(
+        `${s.institution}/${s.source}: ${c.imagesWithoutPatient} DICOM instance(s) linked by their DICOM Patient ID (or Study UID): ${s.institution} sends no EHR, so a person's studies are linked to each other, not to a Patient`,
+      );
+    else if (c?.imagesWithoutPatient)
       notes.push(
         `${s.institution}/${s.source}: ${c.imagesWithoutPatient} DICOM instance(s) arrived before any EHR record of their patient and were linked by their DICOM Patient ID (or Study UID): there the person has a pseudonym and date offset of their own; once the EHR is in, ingest this imaging again: tributary ingest run --institution ${s.institution} --source imaging (deid/README.md, Linkage)`,
       );
@@ -575,7 +582,7 @@ function printOutcome(
     process.exitCode = 1;
     return;
   }
-  const table = formatReconciliation(result.progress, truth);
+  const table = formatReconciliation(result.progress, truth, loadInstitutionRegistry());
   process.stdout.write(`run ${runId}: ${result.state}\n${table.text}\n`);
   process.stdout.write(
     `reconciliation: ${table.balanced ? 'balanced' : 'NOT balanced'}${truth ? `; ground truth: ${table.matchesTruth ? 'matches' : 'DOES NOT match'}` : ''}\n`,
