@@ -112,7 +112,9 @@ export function registerDemo(program: Command): void {
           say(
             `FHIR server: ${config.fhir.url} holds every published resource (e.g. ${config.fhir.url}/Patient?_count=5)`,
           );
-        say(`quarantine and staging (encrypted): ${path.join(config.paths.data, 'staging')}`);
+        say(
+          `quarantine and staging (encrypted): ${path.join(config.paths.data, 'staging')}; why records were quarantined or rejected: npx tributary ingest quarantine ${runId}`,
+        );
         say(
           `Temporal UI: http://127.0.0.1:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(ingestRunWorkflowId(runId))}`,
         );
