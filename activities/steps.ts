@@ -11,6 +11,7 @@ import {
 import type { KeyService } from '../deid/key-service';
 import type { RiskTally } from '../deid/risk';
 import { deidentifyDicom } from '../imaging/dicom-deid';
+import { loadFrameDecoders } from '../imaging/codecs';
 import { denoiseDicom } from '../imaging/denoise';
 import {
   isSourceFormat,
@@ -144,6 +145,7 @@ export function createStepLibrary(options: { keyService: KeyService; pool?: Step
     },
     async deidentifyDicom(bytes, { institution, patients, where }) {
       const result = deidentifyDicom(bytes, {
+        decoders: await loadFrameDecoders(),
         keyService,
         institution: institution.id,
         linkageFor: patients.linkageForMrn,

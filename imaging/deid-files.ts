@@ -5,6 +5,7 @@ import type { KeyService } from '../deid/key-service';
 import { TributaryError } from '../platform/errors';
 import { deidOptionNames, type DeidOptionName, type DeidOptions } from './annex-e';
 import type { MaskRule } from './burned-in';
+import type { FrameDecoders } from './codecs';
 import { deidentifyDicom, type DescriptorScrubber, type DicomDeidReport } from './dicom-deid';
 
 /**
@@ -22,6 +23,8 @@ export interface DeidFilesInput {
   maskRules?: MaskRule[];
   scrubDescriptor?: DescriptorScrubber;
   linkageFor?: (patientId: string) => string | undefined;
+  /** Decoders for cleaning compressed images (imaging/codecs.ts loadFrameDecoders). */
+  decoders?: FrameDecoders;
 }
 
 export interface DeidFilesReport {
@@ -99,6 +102,7 @@ export function deidentifyDicomFiles(input: DeidFilesInput): DeidFilesReport {
       maskRules: input.maskRules,
       scrubDescriptor: input.scrubDescriptor,
       linkageFor: input.linkageFor,
+      decoders: input.decoders,
       where: rel,
     });
     if (r.status === 'ok') {

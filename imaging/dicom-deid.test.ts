@@ -3,9 +3,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAnnexETable } from './annex-e';
 import { lookupTag } from './dicom-dictionary';
+import { loadFrameDecoders } from './codecs';
 import { deidentifyDicom, shiftDicomDate } from './dicom-deid';
 import { findNode, readAscii } from './dicom-model';
 import { readDicom } from './dicom-read';
+import { decodeFrames, readPixelInfo } from './pixels';
 import { summarizeDicom } from './dicom-summary';
 import { writePart10, type DicomElementInput } from './dicom-write';
 import { SAMPLE_DIR, dcmdump, sampleFiles, testKeyService } from './test-support';
@@ -355,6 +357,46 @@ describe('burned-in text', () => {
     const everything = [{ id: 'all', regions: [{ x: 0, y: 0, width: 10, height: 10 }] }];
     const r = deidentifyDicom(bytes, { keyService, institution: INSTITUTION, maskRules: everything });
     expect(r).toMatchObject({ status: 'quarantined', rule: 'burned-in-undecodable' });
+  });
+
+  it('with the decoders, cleans that JPEG 2000 image by its mask rule and writes it uncompressed', async () => {
+    const bytes = fs.readFileSync(path.join(SAMPLE_DIR, 'extra/dicognito_burned_in_yes.dcm'));
+    const decoders = await loadFrameDecoders();
+    const source = readDicom(bytes);
+    const info = readPixelInfo(source.nodes)!;
+    const [before] = decodeFrames(source.nodes, source.transferSyntaxUid, info, 'source', decoders);
+    const bpp = info.bitsAllocated / 8;
+    const at = (x: number, y: number) => (y * info.columns + x) * bpp;
+    // A box around the image's first non-black pixel, so there is something to clean.
+    let first = 0;
+    while (first < before.length && before[first] === 0) first++;
+    const fx = Math.floor(first / bpp) % info.columns;
+    const fy = Math.floor(first / bpp / info.columns);
+    const box = { x: Math.max(0, fx - 2), y: Math.max(0, fy - 2), width: 8, height: 8 };
+    const r = deidentifyDicom(bytes, {
+      keyService,
+      institution: INSTITUTION,
+      maskRules: [{ id: 'box', regions: [box] }],
+      decoders,
+    });
+    if (r.status !== 'ok') throw new Error(`${r.rule}: ${r.reason}`);
+    expect(r.report.pixels).toMatchObject({ status: 'masked', rule: 'box', frames: 1 });
+    expect(r.report.transferSyntaxUid).toBe('1.2.840.10008.1.2.1');
+    const out = readDicom(r.bytes);
+    expect(readAscii(out.nodes, 'x00280301')).toBe('NO');
+    const [after] = decodeFrames(out.nodes, out.transferSyntaxUid, info, 'output');
+    let inBoxNonZero = 0;
+    let outsideChanged = 0;
+    for (let y = 0; y < info.rows; y++)
+      for (let x = 0; x < info.columns; x++) {
+        const pixel = after.subarray(at(x, y), at(x, y) + bpp);
+        const inBox = x >= box.x && x < box.x + box.width && y >= box.y && y < box.y + box.height;
+        if (inBox) inBoxNonZero += pixel.some((v) => v !== 0) ? 1 : 0;
+        else if (!pixel.equals(before.subarray(at(x, y), at(x, y) + bpp))) outsideChanged++;
+      }
+    expect(first).toBeLessThan(before.length);
+    expect(inBoxNonZero).toBe(0);
+    expect(outsideChanged).toBe(0);
   });
 });
 

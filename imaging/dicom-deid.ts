@@ -31,6 +31,7 @@ import {
 import { readDicom } from './dicom-read';
 import { summarizeNodes } from './dicom-summary';
 import { EXPLICIT_VR_LITTLE_ENDIAN, writeDataset } from './dicom-write';
+import type { FrameDecoders } from './codecs';
 import { canDecode, decodeFrames, maskFrame, readPixelInfo, setNativeFrames } from './pixels';
 
 /**
@@ -57,6 +58,11 @@ export interface DeidentifyDicomContext {
   /** Free-text scrubber for Clean Descriptors / Clean Structured Content. Without one, those values are removed. */
   scrubDescriptor?: DescriptorScrubber;
   maskRules?: MaskRule[];
+  /**
+   * Decoders of JPEG Lossless, JPEG-LS and JPEG 2000 (imaging/codecs.ts, loaded by an async caller): with them, a
+   * compressed image with burned-in text is cleaned by its mask rule instead of quarantined as undecodable.
+   */
+  decoders?: FrameDecoders;
   /** For messages: a file name or staging key, never a patient value. */
   where?: string;
 }
@@ -173,14 +179,14 @@ export function deidentifyDicom(bytes: Buffer, ctx: DeidentifyDicomContext): Dei
           `${where}: ${risk.reason}, and no mask rule matches its manufacturer, model, modality and size`,
         );
       }
-      if (!canDecode(transferSyntaxUid, info)) {
+      if (!canDecode(transferSyntaxUid, info, ctx.decoders)) {
         return quarantine(
           'burned-in-undecodable',
           `${where}: ${risk.reason}, and pixel data in transfer syntax ${transferSyntaxUid} cannot be decoded to clean it`,
         );
       }
       try {
-        const frames = decodeFrames(nodes, transferSyntaxUid, info, where);
+        const frames = decodeFrames(nodes, transferSyntaxUid, info, where, ctx.decoders);
         for (const f of frames) maskFrame(f, info, rule.regions);
         setNativeFrames(nodes, frames, info);
       } catch (e) {

@@ -3,6 +3,7 @@ import { createKeyService, loadDeidKey } from '../../deid/key-service';
 import { loadConfig } from '../../platform/config';
 import { PIPELINE_DEID_OPTIONS } from '../../imaging/annex-e';
 import { loadMaskRules } from '../../imaging/burned-in';
+import { loadFrameDecoders } from '../../imaging/codecs';
 import { deidentifyDicomFiles, parseOptionNames } from '../../imaging/deid-files';
 import { createDescriptorScrubber } from '../../imaging/descriptor-scrubber';
 
@@ -44,7 +45,7 @@ retain-institution-identity, retain-uids, retain-safe-private, clean-descriptors
 clean-graphics, clean-pixel-data. Images that may carry burned-in text and cannot be cleaned go to quarantine/.`,
     )
     .action(
-      (opts: {
+      async (opts: {
         in: string;
         out: string;
         option?: string[];
@@ -56,6 +57,7 @@ clean-graphics, clean-pixel-data. Images that may carry burned-in text and canno
         const keyService = createKeyService(loadDeidKey(config, { keyFile: opts.keyFile }));
         const options = opts.option?.length ? parseOptionNames(opts.option) : PIPELINE_DEID_OPTIONS;
         const report = deidentifyDicomFiles({
+          decoders: await loadFrameDecoders(),
           inPath: opts.in,
           outDir: opts.out,
           keyService,
