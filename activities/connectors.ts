@@ -128,7 +128,8 @@ const LISTING_TTL_MS = 10 * 60_000;
 
 /**
  * What a FHIR-API EHR is asked for, in this order: Patient first (later resources link to known patients), then what
- * clinical resources refer to, then the patient compartment's clinical types (US Core's, claims included). A run asks
+ * clinical resources refer to, then the patient compartment's clinical types (US Core's, claims included; not
+ * Provenance, which an EHR writes for every change: add it with `ehr.types` where it is wanted). A run asks
  * for those the server's CapabilityStatement lists (a server holding fewer types answered the others 404 and failed
  * the source), or for the registry's `ehr.types`. Only six were asked for before: a real Synthea EHR's allergies,
  * immunizations, procedures, devices and practitioners were never pulled.
@@ -159,7 +160,6 @@ export const DEFAULT_FHIR_TYPES = [
   'Coverage',
   'Claim',
   'ExplanationOfBenefit',
-  'Provenance',
 ];
 /** The list before it grew: a search cursor saved without its own list (a run in flight then) indexes this one. */
 const FHIR_TYPES_BEFORE_20261205 = [
