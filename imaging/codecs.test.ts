@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NotSupportedError, TributaryError } from '../platform/errors';
-import { loadFrameDecoders, type FrameDecoders } from './codecs';
+import sharp from 'sharp';
+import { decodedPhotometric, JPEG_BASELINE, loadFrameDecoders, type FrameDecoders } from './codecs';
 import { findNode } from './dicom-model';
 import { readDicom } from './dicom-read';
 import { decodeFrames, PIXEL_DATA, readPixelInfo, splitFrames } from './pixels';
@@ -47,6 +48,42 @@ describe('compressed pixel data', () => {
     for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
     expect(max).toBeGreaterThan(0);
     expect(max).toBeLessThanOrEqual(3);
+  });
+
+  it('JPEG Baseline: colour decodes to RGB, as sharp (libjpeg-turbo) decodes it, within its rounding and upsampling', async () => {
+    const parsed = readDicom(fs.readFileSync(path.join(SAMPLE_DIR, 'examples_ybr_color.dcm')), 'us');
+    const info = readPixelInfo(parsed.nodes)!;
+    expect([parsed.transferSyntaxUid, info.photometric, info.frames]).toEqual([
+      JPEG_BASELINE,
+      'YBR_FULL_422',
+      30,
+    ]);
+    expect(decodedPhotometric(parsed.transferSyntaxUid, info)).toBe('RGB');
+    const [frame] = splitFrames(findNode(parsed.nodes, PIXEL_DATA)!.encapsulated!, info.frames);
+    const ours = decoders.decode(JPEG_BASELINE, frame, info, 'us frame 1');
+    const theirs = await sharp(frame).raw().toBuffer();
+    expect(ours.length).toBe(240 * 320 * 3);
+    let sum = 0;
+    for (let i = 0; i < ours.length; i++) sum += Math.abs(ours[i] - theirs[i]);
+    expect(sum / ours.length).toBeLessThan(1);
+    // Monochrome: one sample per pixel.
+    const grey = Buffer.from(Array.from({ length: 32 * 64 }, (_, i) => (i % 64) * 3 + Math.floor(i / 64)));
+    const jpeg = await sharp(grey, { raw: { width: 64, height: 32, channels: 1 } })
+      .jpeg({ quality: 100 })
+      .toBuffer();
+    const monoInfo = {
+      ...info,
+      rows: 32,
+      columns: 64,
+      samplesPerPixel: 1,
+      frames: 1,
+      photometric: 'MONOCHROME2',
+    };
+    const mono = decoders.decode(JPEG_BASELINE, jpeg, monoInfo, 'grey');
+    const reference = await sharp(jpeg).raw().toBuffer();
+    expect(mono.length).toBe(32 * 64);
+    // sharp gives the grey JPEG as three equal samples per pixel
+    expect(Math.max(...[...mono].map((v, i) => Math.abs(v - reference[i * 3])))).toBeLessThanOrEqual(2);
   });
 
   it('a damaged codestream is a structure error naming the file and frame; colour is not supported', () => {

@@ -3,15 +3,17 @@ import { NotSupportedError, TributaryError, toError } from '../platform/errors';
 import type { PixelInfo } from './pixels';
 
 /**
- * Decoders for the compressed transfer syntaxes archives hold most, for monochrome 8- and 16-bit images: JPEG Lossless
+ * Decoders for the compressed transfer syntaxes archives hold most: for monochrome 8- and 16-bit images JPEG Lossless
  * (Process 14, .57 and its first-order prediction .70; a pure-JS decoder), JPEG-LS lossless and near-lossless (.80,
- * .81; CharLS in WebAssembly) and JPEG 2000 (.90, .91; OpenJPEG in WebAssembly). Frames come out as native
- * little-endian bytes, as pixels.ts gives RLE and uncompressed ones; the caller writes its result uncompressed.
- * The WebAssembly modules start asynchronously, once per process: loadFrameDecoders() before decoding.
+ * .81; CharLS in WebAssembly) and JPEG 2000 (.90, .91; OpenJPEG in WebAssembly); and JPEG Baseline (.50, 8-bit,
+ * monochrome or colour, as ultrasound mostly is; jpeg-js), whose colour comes out RGB (decodedPhotometric). Frames come
+ * out as native little-endian bytes, as pixels.ts gives RLE and uncompressed ones; the caller writes its result
+ * uncompressed. The WebAssembly modules start asynchronously, once per process: loadFrameDecoders() before decoding.
  *
- * Not here: JPEG Baseline and Extended (lossy 8/12-bit DCT; Baseline is decoded for previews by sharp), colour.
+ * Not here: JPEG Extended (12-bit DCT), colour other than Baseline's.
  */
 
+export const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
 export const JPEG_LOSSLESS = '1.2.840.10008.1.2.4.57';
 export const JPEG_LOSSLESS_SV1 = '1.2.840.10008.1.2.4.70';
 export const JPEG_LS_LOSSLESS = '1.2.840.10008.1.2.4.80';
@@ -38,6 +40,18 @@ interface WasmDecoder {
 }
 type WasmModule = Record<string, new () => WasmDecoder>;
 type LosslessDecoder = { decompress(buffer: ArrayBuffer, offset: number, length: number): ArrayBuffer };
+type BaselineDecode = (
+  jpeg: Uint8Array,
+  options: { formatAsRGBA: boolean; useTArray: boolean; maxMemoryUsageInMB: number },
+) => { width: number; height: number; data: Uint8Array };
+
+/**
+ * The photometric interpretation of decoded frames: a colour JPEG Baseline frame is decoded to RGB whatever the header
+ * said (YBR_FULL_422, YBR_FULL); anything else is as the header says.
+ */
+export function decodedPhotometric(transferSyntaxUid: string, info: PixelInfo): string {
+  return transferSyntaxUid === JPEG_BASELINE && info.samplesPerPixel === 3 ? 'RGB' : info.photometric;
+}
 
 export interface FrameDecoders {
   decode(transferSyntaxUid: string, frame: Buffer, info: PixelInfo, where: string): Buffer;
@@ -54,6 +68,8 @@ export function loadFrameDecoders(): Promise<FrameDecoders> {
 
 /** Whether a frame of this transfer syntax and shape can be decoded here. */
 export function canDecodeCompressed(transferSyntaxUid: string, info: PixelInfo): boolean {
+  if (transferSyntaxUid === JPEG_BASELINE)
+    return info.bitsAllocated === 8 && (info.samplesPerPixel === 1 || info.samplesPerPixel === 3);
   return (
     COMPRESSED.has(transferSyntaxUid) &&
     info.samplesPerPixel === 1 &&
@@ -72,6 +88,21 @@ async function load(): Promise<FrameDecoders> {
     require('@cornerstonejs/codec-charls/decodewasmjs') as (o: object) => Promise<WasmModule>
   )(quiet)) as WasmModule;
   const { Decoder: Lossless } = require('jpeg-lossless-decoder-js') as { Decoder: new () => LosslessDecoder };
+  const { decode: decodeBaseline } = require('jpeg-js') as { decode: BaselineDecode };
+
+  /** jpeg-js gives three samples per pixel, a grey image's three equal: one is kept for monochrome. */
+  const viaJpegJs = (frame: Buffer, info: PixelInfo, where: string): Buffer => {
+    const image = decodeBaseline(frame, { formatAsRGBA: false, useTArray: true, maxMemoryUsageInMB: 1024 });
+    if (image.width !== info.columns || image.height !== info.rows)
+      throw new TributaryError(
+        `${where}: the JPEG is ${image.width}x${image.height}, the header says ${info.columns}x${info.rows}`,
+        { code: 'structure', location: '(7FE0,0010)', nonRetryable: true },
+      );
+    if (info.samplesPerPixel === 3) return Buffer.from(image.data);
+    const grey = Buffer.alloc(image.width * image.height);
+    for (let i = 0; i < grey.length; i++) grey[i] = image.data[i * 3];
+    return grey;
+  };
 
   const viaWasm = (Decoder: new () => WasmDecoder, frame: Buffer, info: PixelInfo, where: string): Buffer => {
     const decoder = new Decoder();
@@ -103,6 +134,7 @@ async function load(): Promise<FrameDecoders> {
           out = viaWasm(openjpeg.J2KDecoder, frame, info, where);
         else if (transferSyntaxUid === JPEG_LS_LOSSLESS || transferSyntaxUid === JPEG_LS_NEAR_LOSSLESS)
           out = viaWasm(charls.JpegLSDecoder, frame, info, where);
+        else if (transferSyntaxUid === JPEG_BASELINE) out = viaJpegJs(frame, info, where);
         else {
           const own = new Uint8Array(frame).buffer; // a copy: a Buffer may sit inside a shared pool
           out = Buffer.from(new Lossless().decompress(own, 0, own.byteLength));
@@ -119,7 +151,7 @@ async function load(): Promise<FrameDecoders> {
           },
         );
       }
-      const expected = info.rows * info.columns * (info.bitsAllocated / 8);
+      const expected = info.rows * info.columns * info.samplesPerPixel * (info.bitsAllocated / 8);
       if (out.length < expected)
         throw new TributaryError(
           `${where}: decoded ${out.length} bytes of pixel data, expected ${expected}`,

@@ -89,6 +89,45 @@ describe('denoiseDicom', () => {
     expect(config.modalities.SEG).toEqual({ method: 'none' });
   });
 
+  it('denoises colour one channel at a time: an impulse in green goes, red and blue stay', async () => {
+    const [rows, columns] = [8, 8];
+    const px = Buffer.alloc(rows * columns * 3);
+    for (let p = 0; p < rows * columns; p++) px.set([200, 100, 50], p * 3);
+    px[(3 * columns + 4) * 3 + 1] = 255; // one green impulse
+    const input = writePart10({
+      elements: [
+        { tag: '(0008,0016)', vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.6.1' },
+        { tag: '(0008,0018)', vr: 'UI', value: '2.25.777' },
+        { tag: '(0008,0060)', vr: 'CS', value: 'US' },
+        { tag: '(0028,0002)', vr: 'US', value: 3 },
+        { tag: '(0028,0004)', vr: 'CS', value: 'RGB' },
+        { tag: '(0028,0006)', vr: 'US', value: 0 },
+        { tag: '(0028,0010)', vr: 'US', value: rows },
+        { tag: '(0028,0011)', vr: 'US', value: columns },
+        { tag: '(0028,0100)', vr: 'US', value: 8 },
+        { tag: '(0028,0101)', vr: 'US', value: 8 },
+        { tag: '(0028,0102)', vr: 'US', value: 7 },
+        { tag: '(0028,0103)', vr: 'US', value: 0 },
+        { tag: '(7FE0,0010)', vr: 'OB', value: px },
+      ],
+    });
+    const r = await denoiseDicom(input);
+    const out = findNode(readDicom(r.bytes).nodes, 'x7fe00010')!.bytes!;
+    for (let p = 0; p < rows * columns; p++)
+      expect([...out.subarray(p * 3, p * 3 + 3)]).toEqual([200, 100, 50]);
+    expect(r.provenance.method).toEqual({ method: 'median' });
+  });
+
+  it('denoises a real JPEG Baseline colour ultrasound cine, written as uncompressed RGB', async () => {
+    const bytes = fs.readFileSync(path.join(SAMPLE_DIR, 'examples_ybr_color.dcm'));
+    const r = await denoiseDicom(bytes, { where: 'examples_ybr_color.dcm' });
+    const nodes = readDicom(r.bytes).nodes;
+    expect(readAscii(nodes, 'x00280004')).toBe('RGB');
+    expect(r.provenance).toMatchObject({ frames: 30, transferSyntaxUid: '1.2.840.10008.1.2.1' });
+    expect(findNode(nodes, 'x7fe00010')!.bytes!.length).toBe(30 * 240 * 320 * 3);
+    dcmdump(r.bytes);
+  });
+
   it('loads the per-modality configuration', () => {
     expect(loadDenoiseConfig().modalities.CT).toEqual({ method: 'median' });
   });

@@ -7,7 +7,7 @@ import { NotSupportedError, TributaryError, toError } from '../platform/errors';
 import { asciiNode, findNode, readAscii, setNode, trimValue, type DicomNode } from './dicom-model';
 import { readDicom } from './dicom-read';
 import { EXPLICIT_VR_LITTLE_ENDIAN, writeDataset } from './dicom-write';
-import { loadFrameDecoders } from './codecs';
+import { decodedPhotometric, loadFrameDecoders } from './codecs';
 import { median3x3 } from './median';
 import {
   canDecode,
@@ -109,11 +109,16 @@ export async function denoiseDicom(
   provenance.frames = info.frames;
   provenance.bitsAllocated = info.bitsAllocated;
   if (method.method === 'none') return { bytes, provenance };
-  if (info.samplesPerPixel !== 1)
-    throw new NotSupportedError(
-      `${where}: denoising colour images (SamplesPerPixel ${info.samplesPerPixel})`,
-    );
   const decoders = await loadFrameDecoders();
+  // Colour: 8-bit RGB, or full-resolution YBR, each channel filtered on its own (a JPEG's colour decodes to RGB).
+  const photometric = decodedPhotometric(parsed.transferSyntaxUid, info);
+  if (
+    info.samplesPerPixel !== 1 &&
+    !(info.samplesPerPixel === 3 && info.bitsAllocated === 8 && /^(RGB|YBR_FULL)$/.test(photometric))
+  )
+    throw new NotSupportedError(
+      `${where}: denoising colour images (SamplesPerPixel ${info.samplesPerPixel}, ${photometric}, BitsAllocated ${info.bitsAllocated})`,
+    );
   if (!canDecode(parsed.transferSyntaxUid, info, decoders))
     throw new NotSupportedError(
       `${where}: denoising pixel data in transfer syntax ${parsed.transferSyntaxUid} with BitsAllocated ${info.bitsAllocated}`,
@@ -122,7 +127,7 @@ export async function denoiseDicom(
   const frames = decodeFrames(nodes, parsed.transferSyntaxUid, info, where, decoders);
   const out: Buffer[] = [];
   for (const frame of frames) out.push(await denoiseFrame(frame, info, method, where));
-  setNativeFrames(nodes, out, info);
+  setNativeFrames(nodes, out, { ...info, photometric });
 
   const sopInstanceUid = derivedUid(sourceSop, method);
   markDerived(nodes, sourceSop, sopInstanceUid, describe(method));
@@ -151,6 +156,19 @@ export async function denoiseFrame(
   where: string,
 ): Promise<Buffer> {
   const { rows, columns } = info;
+  if (info.samplesPerPixel === 3) {
+    // One channel at a time (interleaved in, interleaved out).
+    const planes = [0, 1, 2].map((c) => {
+      const plane = Buffer.alloc(rows * columns);
+      for (let p = 0; p < plane.length; p++) plane[p] = frame[p * 3 + c];
+      return plane;
+    });
+    const grey = { ...info, samplesPerPixel: 1, pixelRepresentation: 0 };
+    const done = await Promise.all(planes.map((plane) => denoiseFrame(plane, grey, method, where)));
+    const out = Buffer.alloc(frame.length);
+    for (let p = 0; p < rows * columns; p++) for (let c = 0; c < 3; c++) out[p * 3 + c] = done[c][p];
+    return out;
+  }
   if (info.bitsAllocated === 8) {
     const px = new Uint8Array(frame.buffer, frame.byteOffset, frame.length);
     const signed = info.pixelRepresentation === 1;

@@ -398,6 +398,27 @@ describe('burned-in text', () => {
     expect(inBoxNonZero).toBe(0);
     expect(outsideChanged).toBe(0);
   });
+  it('with the decoders, cleans a JPEG Baseline colour ultrasound cine in every frame, written as uncompressed RGB', async () => {
+    const bytes = fs.readFileSync(path.join(SAMPLE_DIR, 'examples_ybr_color.dcm'));
+    const box = { x: 0, y: 0, width: 320, height: 24 };
+    const r = deidentifyDicom(bytes, {
+      keyService,
+      institution: INSTITUTION,
+      maskRules: [{ id: 'top-band', regions: [box] }],
+      decoders: await loadFrameDecoders(),
+    });
+    if (r.status !== 'ok') throw new Error(`${r.rule}: ${r.reason}`);
+    expect(r.report.pixels).toMatchObject({ status: 'masked', rule: 'top-band', frames: 30 });
+    const out = readDicom(r.bytes);
+    const info = readPixelInfo(out.nodes)!;
+    expect([info.photometric, info.samplesPerPixel, info.planarConfiguration]).toEqual(['RGB', 3, 0]);
+    const frames = decodeFrames(out.nodes, out.transferSyntaxUid, info, 'output');
+    expect(frames).toHaveLength(30);
+    for (const f of frames) {
+      expect(f.subarray(0, 320 * 24 * 3).every((v) => v === 0)).toBe(true);
+      expect(f.subarray(320 * 24 * 3).some((v) => v !== 0)).toBe(true);
+    }
+  });
 });
 
 describe('deidentifyDicom on every real sample file', () => {

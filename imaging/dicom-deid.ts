@@ -31,7 +31,7 @@ import {
 import { readDicom } from './dicom-read';
 import { summarizeNodes } from './dicom-summary';
 import { EXPLICIT_VR_LITTLE_ENDIAN, writeDataset } from './dicom-write';
-import type { FrameDecoders } from './codecs';
+import { decodedPhotometric, type FrameDecoders } from './codecs';
 import { canDecode, decodeFrames, maskFrame, readPixelInfo, setNativeFrames } from './pixels';
 
 /**
@@ -188,7 +188,7 @@ export function deidentifyDicom(bytes: Buffer, ctx: DeidentifyDicomContext): Dei
       try {
         const frames = decodeFrames(nodes, transferSyntaxUid, info, where, ctx.decoders);
         for (const f of frames) maskFrame(f, info, rule.regions);
-        setNativeFrames(nodes, frames, info);
+        setNativeFrames(nodes, frames, { ...info, photometric: decodedPhotometric(transferSyntaxUid, info) });
       } catch (e) {
         return quarantine('burned-in-undecodable', toError(e).message);
       }

@@ -1,5 +1,5 @@
 import { TributaryError } from '../platform/errors';
-import { findNode, readAscii, readInt, readUint16, setNode, type DicomNode } from './dicom-model';
+import { asciiNode, findNode, readAscii, readInt, readUint16, setNode, type DicomNode } from './dicom-model';
 import { canDecodeCompressed, type FrameDecoders } from './codecs';
 import { EXPLICIT_VR_LITTLE_ENDIAN } from './dicom-write';
 
@@ -116,6 +116,9 @@ export function setNativeFrames(nodes: DicomNode[], frames: Buffer[], info: Pixe
     const pc = Buffer.alloc(2);
     setNode(nodes, { tag: 'x00280006', vr: 'US', bytes: pc });
   }
+  // Decoded colour JPEG is RGB whatever the header said (codecs.ts decodedPhotometric).
+  if (readAscii(nodes, 'x00280004') !== info.photometric)
+    setNode(nodes, asciiNode('x00280004', 'CS', info.photometric));
 }
 
 function interleave(planar: Buffer, info: PixelInfo): Buffer {

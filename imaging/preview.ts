@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { NotSupportedError, TributaryError, toError } from '../platform/errors';
 import { findNode, readAscii, trimValue, type DicomNode } from './dicom-model';
 import { readDicom } from './dicom-read';
-import { loadFrameDecoders } from './codecs';
+import { decodedPhotometric, loadFrameDecoders } from './codecs';
 import { canDecode, decodeFrames, readPixelInfo, splitFrames, PIXEL_DATA, type PixelInfo } from './pixels';
 
 /**
@@ -54,7 +54,15 @@ export async function renderPreviews(bytes: Buffer, options: PreviewOptions = {}
       );
     const frames = decodeFrames(parsed.nodes, parsed.transferSyntaxUid, info, where, decoders);
     return await Promise.all(
-      picked.map((f) => framePng(frames[f], info, parsed.nodes, options.clahe ?? true, where)),
+      picked.map((f) =>
+        framePng(
+          frames[f],
+          { ...info, photometric: decodedPhotometric(parsed.transferSyntaxUid, info) },
+          parsed.nodes,
+          options.clahe ?? true,
+          where,
+        ),
+      ),
     );
   } catch (e) {
     if (e instanceof TributaryError) throw e;
