@@ -12,7 +12,7 @@ import { publishToFhirServer } from './fhir-publish';
 import { createConnectors } from './connectors';
 import { createIngestActivities, type IngestDeps } from './ingest';
 import { createRouter } from './route';
-import { createFileBlobStore, loadStagingKey } from './staging';
+import { createFileBlobStore, loadStagingKey, type BlobStore } from './staging';
 import { createStepPool, defaultStepThreads } from './step-pool';
 import { createStepLibrary } from './steps';
 
@@ -28,6 +28,14 @@ export function ingestPaths(config: Config): IngestPaths {
     output: path.join(config.paths.data, 'out'),
     queues: path.join(config.paths.data, 'queues'),
   };
+}
+
+/**
+ * The encrypted staging store the ingest workers use, for another process of the same configuration: the Kafka bridge
+ * writes feed pages where the page steps look for them, and `ingest quarantine` reads a run's logs.
+ */
+export function openStagingStore(config: Config): BlobStore {
+  return createFileBlobStore({ root: ingestPaths(config).staging, key: loadStagingKey(config) });
 }
 
 export interface IngestDepsOptions {

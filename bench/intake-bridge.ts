@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { feedTopicNames, startIntakeBridge } from '../intake/bridge';
-import { openIntakeStore } from '../intake/runtime';
+import { openStagingStore } from '../activities/runtime';
 import { loadConfig } from '../platform/config';
 import { loadInstitutionRegistry } from '../platform/institutions';
 import { createTemporalClient } from '../platform/temporal';
@@ -111,7 +111,7 @@ try {
       topicPrefix: prefix,
       groupId: `${prefix}-bridge`,
       client,
-      store: openIntakeStore(config),
+      store: openStagingStore(config),
       registry: loadInstitutionRegistry(),
       taskQueue: `${prefix}-nobody-polls`,
       maxBatchMessages: maxBatch,

@@ -3,9 +3,8 @@ import type { Command } from 'commander';
 import { ApplicationFailure } from '@temporalio/common';
 import { ScheduleOverlapPolicy, ServiceError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { PSEUDONYM_SYSTEM } from '../../deid/key-service';
-import { ingestPaths } from '../../activities/runtime';
+import { ingestPaths, openStagingStore } from '../../activities/runtime';
 import { formatRunProblems, readRunProblems } from '../../activities/run-problems';
-import { createFileBlobStore, loadStagingKey } from '../../activities/staging';
 import { loadConfig, parseAtEdge, type Config } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
 import { loadInstitutionRegistry } from '../../platform/institutions';
@@ -456,14 +455,12 @@ export function registerIngest(program: Command): void {
     )
     .action(async (run: string, opts: { json?: boolean }) => {
       const config = loadConfig();
-      const staging = ingestPaths(config).staging;
-      const problems = await readRunProblems(
-        createFileBlobStore({ root: staging, key: loadStagingKey(config) }),
-        run,
-      );
+      const problems = await readRunProblems(openStagingStore(config), run);
       if (opts.json) process.stdout.write(JSON.stringify(problems, null, 2) + '\n');
       else if (!problems.quarantined.length && !problems.rejected.length)
-        process.stdout.write(`run ${run}: nothing quarantined or rejected logged in ${staging}\n`);
+        process.stdout.write(
+          `run ${run}: nothing quarantined or rejected logged in ${ingestPaths(config).staging}\n`,
+        );
       else process.stdout.write(`run ${run}\n${formatRunProblems(problems)}`);
     });
 

@@ -8,7 +8,7 @@ import {
   type IntakeTotals,
 } from '../../intake/bridge';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../../intake/envelope';
-import { openIntakeStore } from '../../intake/runtime';
+import { openStagingStore } from '../../activities/runtime';
 import { loadConfig, parseAtEdge } from '../../platform/config';
 import { loadInstitutionRegistry } from '../../platform/institutions';
 import { TASK_QUEUES, createTemporalClient } from '../../platform/temporal';
@@ -103,7 +103,7 @@ Examples:
         topicPrefix: opts.topics,
         groupId: opts.group,
         client,
-        store: openIntakeStore(config),
+        store: openStagingStore(config),
         registry: loadInstitutionRegistry(),
         taskQueue: opts.taskQueue,
         imagingQueue: opts.imagingQueue,

@@ -3,8 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatRunProblems, readRunProblems, type RunProblems } from '../../activities/run-problems';
-import { ingestPaths } from '../../activities/runtime';
-import { createFileBlobStore, loadStagingKey } from '../../activities/staging';
+import { openStagingStore } from '../../activities/runtime';
 import { formatReconciliation } from '../../cli/commands/ingest';
 import { DATA_DIR, sampleFiles } from '../../mappers/test-support/data';
 import type { SourceCounts, IngestRunProgress } from '../../schemas/ingest';
@@ -130,10 +129,7 @@ beforeAll(async () => {
   world = await serveFolder('real', dir, served, { ownRegistry: true });
   run = await runOnWorld(world, { runId });
   progress = run.progress;
-  problems = await readRunProblems(
-    createFileBlobStore({ root: ingestPaths(world.config).staging, key: loadStagingKey(world.config) }),
-    runId,
-  );
+  problems = await readRunProblems(openStagingStore(world.config), runId);
   // The report an operator reads (`ingest quarantine`): rules and files, never values.
   console.log(formatRunProblems(problems, 1));
 }, 900_000);

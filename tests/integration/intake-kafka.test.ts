@@ -14,7 +14,7 @@ import {
   startIntakeBridge,
   type IntakeBridge,
 } from '../../intake/bridge';
-import { openIntakeStore } from '../../intake/runtime';
+import { openStagingStore } from '../../activities/runtime';
 import { loadInstitutionRegistry } from '../../platform/institutions';
 import { createTemporalClient } from '../../platform/temporal';
 import type { IngestFeedResult } from '../../schemas/feed';
@@ -78,7 +78,7 @@ async function runBridge(
     topicPrefix,
     groupId,
     client: options.temporal ?? client,
-    store: openIntakeStore(world.config),
+    store: openStagingStore(world.config),
     registry: loadInstitutionRegistry(),
     taskQueue: world.queues.ingest,
     imagingQueue: world.queues.imaging,
