@@ -164,7 +164,7 @@ export function createIngestActivities(deps: IngestDeps) {
         : digestOf(fs.readFileSync(file));
       if (theirs !== digest) {
         quarantined.push({
-          image: d.file ?? d.key,
+          file: d.file ?? d.key,
           rule: 'dicom.duplicate-sop-instance-uid',
           reason: 'another instance of this run has its SOP Instance UID, with other content',
         });
@@ -543,7 +543,7 @@ export function createIngestActivities(deps: IngestDeps) {
     ): Promise<StepResult & { imagesKey: string }> {
       const list = await getJson<ImageList>(store, input.imagesKey);
       const out: ImageList = { images: [] };
-      const quarantined: { image: string; rule: string; reason: string }[] = [];
+      const quarantined: { file: string; rule: string; reason: string }[] = [];
       for (const [i, image] of list.images.entries()) {
         const key = deriveStagingKey(prefix('den', input), image.key);
         const refusedKey = deriveStagingKey(prefix('denq', input), image.key);
@@ -558,7 +558,7 @@ export function createIngestActivities(deps: IngestDeps) {
           } catch (e) {
             if (!(e instanceof TributaryError) || !e.nonRetryable) throw e;
             refused = {
-              image: image.file ?? image.key,
+              file: image.file ?? image.key,
               rule: e instanceof NotSupportedError ? 'denoise.not-supported' : 'denoise.unreadable',
               reason: e.message,
             };

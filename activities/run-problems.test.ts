@@ -54,7 +54,7 @@ describe('readRunProblems', () => {
     await putJson(store, `${q}/imaging/a4`, [
       { file: 'imaging/us.dcm', rule: 'burned-in-no-mask-rule', reason: 'imaging/us.dcm: no mask rule' },
       {
-        image: 'imaging/mr.dcm',
+        file: 'imaging/mr.dcm',
         rule: 'denoise.not-supported',
         reason: 'not supported: imaging/mr.dcm: JPEG Extended',
       },

@@ -37,7 +37,6 @@ function quarantineEntryOf(e: Logged): Omit<ProblemEntry, 'institution' | 'sourc
       : '');
   const where =
     str(e.file) ??
-    str(e.image) ??
     [
       str(e.resourceType),
       str(e.path) ?? str((firstIssue?.expression as unknown[] | undefined)?.[0] as string),

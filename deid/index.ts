@@ -226,7 +226,6 @@ interface EngineSetup {
   referenceData: boolean;
 }
 
-/** What the resources of one batch share. */
 /**
  * A patient's identifiers as the gate reads them: those it must not find, and those the policy lets stand
  * (allowTypes), normalized.
@@ -236,6 +235,7 @@ interface PatientIdentifiers {
   allowed: readonly string[];
 }
 
+/** What the resources of one batch share. */
 interface BatchState {
   ctx: DeidBatchContext;
   batchPatients: PatientIndex;

@@ -59,7 +59,7 @@ export interface DeidentifyDicomContext {
   scrubDescriptor?: DescriptorScrubber;
   maskRules?: MaskRule[];
   /**
-   * Decoders of JPEG Lossless, JPEG-LS and JPEG 2000 (imaging/codecs.ts, loaded by an async caller): with them, a
+   * Decoders of JPEG Baseline, JPEG Lossless, JPEG-LS and JPEG 2000 (imaging/codecs.ts, loaded by an async caller): with them, a
    * compressed image with burned-in text is cleaned by its mask rule instead of quarantined as undecodable.
    */
   decoders?: FrameDecoders;

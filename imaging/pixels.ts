@@ -5,7 +5,8 @@ import { EXPLICIT_VR_LITTLE_ENDIAN } from './dicom-write';
 
 /**
  * Pixel data in and out: native (uncompressed) and RLE Lossless decoded to native little-endian interleaved frames, and
- * with imaging/codecs.ts's decoders JPEG Lossless, JPEG-LS and JPEG 2000; frames written back as native pixel data.
+ * with imaging/codecs.ts's decoders JPEG Baseline, JPEG Lossless, JPEG-LS and JPEG 2000; frames written back as native
+ * pixel data.
  * Other encapsulated syntaxes are not decoded here (callers fail closed).
  */
 
@@ -49,7 +50,7 @@ export function frameBytes(info: PixelInfo): number {
 
 /**
  * Whether this module can decode the pixel data of a file in this transfer syntax; with `decoders` (imaging/codecs.ts,
- * loaded by an async caller), JPEG Lossless, JPEG-LS and JPEG 2000 too.
+ * loaded by an async caller), what those decode too (canDecodeCompressed).
  */
 export function canDecode(transferSyntaxUid: string, info: PixelInfo, decoders?: FrameDecoders): boolean {
   if (info.bitsAllocated !== 8 && info.bitsAllocated !== 16) return false;
@@ -142,11 +143,6 @@ function interleave(planar: Buffer, info: PixelInfo): Buffer {
 export function splitFrames(enc: { offsetTable: Buffer; fragments: Buffer[] }, frames: number): Buffer[] {
   if (enc.fragments.length === frames) return enc.fragments;
   if (frames === 1) return [Buffer.concat(enc.fragments)];
-  if (enc.offsetTable.length < frames * 4) {
-    const starts = enc.fragments.flatMap((f, i) => (startsCodestream(f) ? [i] : []));
-    if (starts.length === frames && starts[0] === 0)
-      return starts.map((start, i) => Buffer.concat(enc.fragments.slice(start, starts[i + 1])));
-  }
   if (enc.offsetTable.length >= frames * 4) {
     const all = Buffer.concat(enc.fragments.map((f) => withItemHeader(f)));
     const out: Buffer[] = [];
@@ -157,6 +153,9 @@ export function splitFrames(enc: { offsetTable: Buffer; fragments: Buffer[] }, f
     }
     return out;
   }
+  const starts = enc.fragments.flatMap((f, i) => (startsCodestream(f) ? [i] : []));
+  if (starts.length === frames && starts[0] === 0)
+    return starts.map((start, i) => Buffer.concat(enc.fragments.slice(start, starts[i + 1])));
   throw new TributaryError('cannot tell which fragments belong to which frame (no basic offset table)', {
     code: 'not-supported',
     location: '(7FE0,0010)',

@@ -262,8 +262,8 @@ export function formatReconciliation(
       notes.push(
         `${s.institution}/${s.source}: ${c.itemConflicts} work item(s) arrived with the id of a queued item and other content (a corrected result, a record sent again changed): annotators keep the queued version; the newer one is in this run's FHIR output`,
       );
-    const sendsNoEhr = registry?.institutions.find((i) => i.id === s.institution)?.ehr === undefined;
-    if (c?.imagesWithoutPatient && registry && sendsNoEhr)
+    const registered = registry?.institutions.find((i) => i.id === s.institution);
+    if (c?.imagesWithoutPatient && registered && !registered.ehr)
       notes.push(
         `${s.institution}/${s.source}: ${c.imagesWithoutPatient} DICOM instance(s) linked by their DICOM Patient ID (or Study UID): ${s.institution} sends no EHR, so a person's studies are linked to each other, not to a Patient`,
       );
