@@ -122,7 +122,14 @@ describe('imaging activities', () => {
       // Two instances a page: study-a, then study-b, then study-c are pages of their own.
       connectors: createConnectors({ ratePerSecond: 1000, filesPerPage: 2 }),
       steps,
+      // The ImagingStudy work items go with the time their page was received (versions of an item are ordered by it).
+      async route(items, routeCtx) {
+        received.push(routeCtx.receivedAt);
+        return { routed: items.length, updated: 0, conflicts: 0 };
+      },
     });
+    const received: (string | undefined)[] = [];
+    const start = new Date().toISOString();
     const ctx = { runId: 'img-run', institution: inst.id, source: 'imaging' as const };
     let totals = emptyCounts();
     const add = (c: Partial<SourceCounts>) => (totals = addCounts(totals, c));
@@ -139,11 +146,14 @@ describe('imaging activities', () => {
         const ver = await acts.verifyBatch({ ...ctx, batchKey: std.batchKey! });
         add(ver.counts);
         add((await acts.publishBatch({ ...ctx, batchKey: ver.batchKey })).counts);
+        add((await acts.routeBatch({ ...ctx, batchKey: ver.batchKey })).counts);
       }
       cursor = page.nextCursor;
     } while (cursor);
 
     expect(pages).toBe(3);
+    expect(received).toHaveLength(3);
+    for (const at of received) expect(at! >= start && at! <= new Date().toISOString()).toBe(true);
     // one, four (the same bytes as one) and the report are published; two, three and broken are quarantined.
     expect({ in: totals.in, published: totals.published, quarantined: totals.quarantined }).toEqual({
       in: 6,

@@ -269,6 +269,37 @@ describe('ingest activities', () => {
     );
   });
 
+  it('routes a page with the time it was received: the same on a retry, later on the next pull, through the staged steps too', async () => {
+    const routed: { receivedAt?: string; ids: string[] }[] = [];
+    const acts = createIngestActivities({
+      ...deps(fakeSteps()),
+      async route(items, ctx) {
+        routed.push({ receivedAt: ctx.receivedAt, ids: items.map((i) => i.id) });
+        return { routed: items.length, updated: 1, conflicts: 0 };
+      },
+    });
+    const ctx = { runId: 'run-received', institution: inst.id, source: 'druglabel' as const };
+    const before = new Date().toISOString();
+    const page = await acts.fetchPage({ ...ctx, endpoint, pageSize: 100 });
+    const after = new Date().toISOString();
+    const { steps } = await acts.processBatch({ ...ctx, rawKey: page.rawKey!, route: true });
+    expect(steps.at(-1)).toEqual({ workItems: routed[0].ids.length, itemsUpdated: 1 });
+    await acts.processBatch({ ...ctx, rawKey: page.rawKey!, route: true }); // a retried attempt
+    const std = await acts.standardizeBatch({ ...ctx, rawKey: page.rawKey! });
+    const deid = await acts.deidentifyBatch({ ...ctx, batchKey: std.batchKey! });
+    const ver = await acts.verifyBatch({ ...ctx, batchKey: deid.batchKey! });
+    await acts.routeBatch({ ...ctx, batchKey: ver.batchKey });
+    await new Promise((r) => setTimeout(r, 5));
+    const next = await acts.fetchPage({ ...ctx, runId: 'run-received-2', endpoint, pageSize: 100 });
+    await acts.processBatch({ ...ctx, runId: 'run-received-2', rawKey: next.rawKey!, route: true });
+
+    const [first, retry, staged, later] = routed.map((r) => r.receivedAt!);
+    expect(first >= before && first <= after).toBe(true);
+    expect([retry, staged]).toEqual([first, first]);
+    expect(later > first).toBe(true);
+    expect(new Set(routed.map((r) => r.ids.join()))).toHaveProperty('size', 1);
+  });
+
   it('matches a quarantined resource by its position, also when its type cannot be named in the log', async () => {
     // The engine logs a resourceType that is not a FHIR name as "(unknown)"; only the position finds the resource.
     const steps = fakeSteps({

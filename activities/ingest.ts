@@ -34,8 +34,8 @@ export interface IngestDeps {
   /** Sends verified work items to the annotation queues; undefined when routing is not available. */
   route?: (
     items: RoutableResource[],
-    ctx: { institution: string; source: SourceKind },
-  ) => Promise<{ routed: number; conflicts: number }>;
+    ctx: { institution: string; source: SourceKind; receivedAt?: string },
+  ) => Promise<{ routed: number; updated: number; conflicts: number }>;
   /** Optional outbound sinks. */
   /** De-identified resources to a FHIR server (activities/fhir-publish.ts: bundles of PUTs within its limits). */
   postToFhirServer?: (fhirServerUrl: string, resources: FhirResource[]) => Promise<void>;
@@ -91,6 +91,8 @@ interface ResourceBatch {
   quarantinedRecords?: string[];
   /** Patient stable id → the ids other pages' references to that Patient were mapped to (see patientAliasesOf). */
   patientAliases?: Record<string, string[]>;
+  /** When the page was received (PackedPage.receivedAt): orders versions of a work item. */
+  receivedAt?: string;
 }
 
 /** A step's result and the batch it produced, for the next step to stage or to take in memory. */
@@ -102,6 +104,8 @@ interface HandedBatch {
 interface ImageList {
   /** `file`: the instance's name in its page (absent in lists staged before it was kept), for quarantine logs. */
   images: { key: string; summary: DicomSummary; file?: string }[];
+  /** When the study's page was received (PackedPage.receivedAt). */
+  receivedAt?: string;
 }
 
 export function createIngestActivities(deps: IngestDeps) {
@@ -190,7 +194,12 @@ export function createIngestActivities(deps: IngestDeps) {
     ): Promise<{ result: StepResult; batch?: ResourceBatch }> {
       const institution = institutionOf(input.institution);
       const page = unpackPage(await store.get(input.rawKey), input.rawKey);
-      const batch: ResourceBatch = { resources: [], recordOf: [], recordsMapped: 0 };
+      const batch: ResourceBatch = {
+        resources: [],
+        recordOf: [],
+        recordsMapped: 0,
+        ...(page.receivedAt ? { receivedAt: page.receivedAt } : {}),
+      };
       let recordsIn = 0;
       let recordsRejected = 0;
       let partsQuarantined = 0;
@@ -309,6 +318,7 @@ export function createIngestActivities(deps: IngestDeps) {
         recordOf: keptRecords.map(({ i }) => batch.recordOf[i]),
         recordsMapped: batch.recordsMapped,
         quarantinedRecords,
+        ...(batch.receivedAt ? { receivedAt: batch.receivedAt } : {}),
       };
       const batchKey = deriveStagingKey(prefix('deid', input), input.batchKey);
       return {
@@ -346,6 +356,7 @@ export function createIngestActivities(deps: IngestDeps) {
         recordOf: batch.recordOf.filter((_, i) => keep[i]),
         recordsMapped: batch.recordsMapped,
         dicom: dicom?.kept,
+        ...(batch.receivedAt ? { receivedAt: batch.receivedAt } : {}),
       };
       const batchKey = deriveStagingKey(prefix('verified', input), input.batchKey);
       const withheld = batch.resources.length - out.resources.length;
@@ -423,11 +434,18 @@ export function createIngestActivities(deps: IngestDeps) {
         resource,
         id: `${input.institution}:${input.source}:${resource.resourceType}/${resource.id}`,
       }));
-      const { routed, conflicts } = await deps.route(items, {
+      const { routed, updated, conflicts } = await deps.route(items, {
         institution: input.institution,
         source: input.source,
+        receivedAt: input.batch.receivedAt,
       });
-      return { counts: { workItems: routed, ...(conflicts ? { itemConflicts: conflicts } : {}) } };
+      return {
+        counts: {
+          workItems: routed,
+          ...(updated ? { itemsUpdated: updated } : {}),
+          ...(conflicts ? { itemConflicts: conflicts } : {}),
+        },
+      };
     },
   };
 
@@ -452,7 +470,8 @@ export function createIngestActivities(deps: IngestDeps) {
         input.since ?? '',
         ...page.parts.map((p) => p.name),
       );
-      const ref = await store.put(rawKey, packPage(page));
+      // When it arrived: a later fetch of a record is its newer version (a corrected result replaces a queued item).
+      const ref = await store.put(rawKey, packPage({ ...page, receivedAt: new Date().toISOString() }));
       return { rawKey, digest: ref.digest, nextCursor: page.nextCursor, counts: { pages: 1, ...gaps } };
     },
 
@@ -520,7 +539,10 @@ export function createIngestActivities(deps: IngestDeps) {
       }
       await quarantineLog(input, input.rawKey, quarantined);
       const imagesKey = deriveStagingKey(prefix('imgs', input), input.rawKey);
-      await putJson(store, imagesKey, { images } satisfies ImageList);
+      await putJson(store, imagesKey, {
+        images,
+        ...(page.receivedAt ? { receivedAt: page.receivedAt } : {}),
+      } satisfies ImageList);
       return {
         imagesKey,
         counts: {
@@ -542,7 +564,7 @@ export function createIngestActivities(deps: IngestDeps) {
       input: StepContext & { imagesKey: string },
     ): Promise<StepResult & { imagesKey: string }> {
       const list = await getJson<ImageList>(store, input.imagesKey);
-      const out: ImageList = { images: [] };
+      const out: ImageList = { images: [], ...(list.receivedAt ? { receivedAt: list.receivedAt } : {}) };
       const quarantined: { file: string; rule: string; reason: string }[] = [];
       for (const [i, image] of list.images.entries()) {
         const key = deriveStagingKey(prefix('den', input), image.key);
@@ -600,6 +622,7 @@ export function createIngestActivities(deps: IngestDeps) {
         recordOf: result.resources.map((r) => `${r.resourceType}/${r.id}`),
         recordsMapped: list.images.length,
         dicom: list.images.map((i) => ({ key: i.key, sop: i.summary.sopInstanceUid, file: i.file })),
+        ...(list.receivedAt ? { receivedAt: list.receivedAt } : {}),
       };
       const batchKey = deriveStagingKey(prefix('stdimg', input), input.imagesKey);
       await putJson(store, batchKey, batch);

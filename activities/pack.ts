@@ -10,6 +10,11 @@ export interface PackedPage {
   sourceFile: string;
   /** `firstLine`, `firstRecord`, `hl7File`: a piece of a larger file (see SourcePage). */
   parts: PagePart[];
+  /**
+   * When the page was received (ISO 8601): the connector's fetch time, or a feed's latest Kafka message timestamp.
+   * Orders the versions of a work item (annotation/store.ts). Absent from pages staged before it.
+   */
+  receivedAt?: string;
 }
 
 export function packPage(page: PackedPage): Buffer {
@@ -17,6 +22,7 @@ export function packPage(page: PackedPage): Buffer {
     JSON.stringify({
       format: page.format,
       sourceFile: page.sourceFile,
+      ...(page.receivedAt ? { receivedAt: page.receivedAt } : {}),
       parts: page.parts.map((p) => ({
         name: p.name,
         length: p.bytes.length,
@@ -45,6 +51,7 @@ export function unpackPage(bytes: Buffer, where: string): PackedPage {
   let header: {
     format: string;
     sourceFile: string;
+    receivedAt?: unknown;
     parts: (Omit<PagePart, 'bytes'> & { length: number })[];
   };
   try {
@@ -65,5 +72,10 @@ export function unpackPage(bytes: Buffer, where: string): PackedPage {
     return part;
   });
   if (offset !== bytes.length) fail();
-  return { format: header.format, sourceFile: header.sourceFile, parts };
+  return {
+    format: header.format,
+    sourceFile: header.sourceFile,
+    parts,
+    ...(typeof header.receivedAt === 'string' ? { receivedAt: header.receivedAt } : {}),
+  };
 }

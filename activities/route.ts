@@ -109,8 +109,8 @@ export function createRouter(options: {
 }) {
   return async (
     items: RoutableResource[],
-    ctx: { institution: string; source: SourceKind },
-  ): Promise<{ routed: number; conflicts: number }> => {
+    ctx: { institution: string; source: SourceKind; receivedAt?: string },
+  ): Promise<{ routed: number; updated: number; conflicts: number }> => {
     const institution = options.institutions.find((i) => i.id === ctx.institution);
     const policy = institution ? loadProfile(profileFor(institution, ctx.source)) : undefined;
     const sealed: VerifiedWorkItem[] = [];
@@ -121,11 +121,12 @@ export function createRouter(options: {
         sealWorkItem(content, { policy: policy.name, policyVersion: policy.version, keyId: options.keyId }),
       );
     }
-    if (sealed.length === 0) return { routed: 0, conflicts: 0 };
-    const result = await options.store.enqueue(sealed, options.rules);
-    // A conflict is an id already queued with other content: a corrected result or a record sent again changed (real
-    // HL7 feeds resend order and result ids), or a replay that de-identified differently. It is not routed again (the
-    // queued item stands), but it must be visible: counted in the run (itemConflicts) and named by ingest status.
+    if (sealed.length === 0) return { routed: 0, updated: 0, conflicts: 0 };
+    const result = await options.store.enqueue(sealed, options.rules, { receivedAt: ctx.receivedAt });
+    // A later version of a queued item (a corrected result; real HL7 feeds resend order and result ids with other
+    // content) replaces it while nobody has begun it. One that cannot (an annotator has begun the queued version, or
+    // it was received no later) leaves the queued item standing; it must be visible: counted in the run
+    // (itemConflicts) and named by ingest status.
     if (result.conflicts > 0) {
       log.warn('work items conflict with queued items of the same id', {
         institution: ctx.institution,
@@ -133,6 +134,10 @@ export function createRouter(options: {
         conflicts: result.conflicts,
       });
     }
-    return { routed: result.enqueued + result.duplicates, conflicts: result.conflicts };
+    return {
+      routed: result.enqueued + result.updated + result.duplicates,
+      updated: result.updated + result.superseded,
+      conflicts: result.conflicts,
+    };
   };
 }

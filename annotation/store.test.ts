@@ -46,7 +46,9 @@ describe('queue store (PGlite)', () => {
     const first = await store.enqueue(items, rules);
     expect(first).toEqual({
       enqueued: 8,
+      updated: 0,
       duplicates: 0,
+      superseded: 0,
       conflicts: 0,
       unrouted: 0,
       byQueue: { cardiology: 4, 'radiology-chest': 2, pharmacy: 2 },
@@ -68,21 +70,25 @@ describe('queue store (PGlite)', () => {
     await expect(store.enqueue([changedContent], rules)).rejects.toThrow(/digest does not match/);
   });
 
-  it('counts ids repeated in one batch and re-sealed with other content, and queues a batch in its order', async () => {
+  it('keeps the last version of an id repeated in one batch, and queues a batch in its order', async () => {
     const [a, b, c] = cardiologyItems(3, 'batch');
     const { verification: mark, ...content } = b;
     const otherB = sealWorkItem({ ...content, summary: { title: 'different content, same id' } }, mark);
-    // b twice (same content: a duplicate), then b with other content (a conflict); neither is queued twice.
+    // b twice, then b with other content (a feed's later message): the last is stored, in b's first place.
     const result = await store.enqueue([a, b, b, otherB, c], batchRules);
     expect(result).toEqual({
       enqueued: 3,
-      duplicates: 1,
-      conflicts: 1,
+      updated: 0,
+      duplicates: 0,
+      superseded: 2,
+      conflicts: 0,
       unrouted: 0,
       byQueue: { 'batch-order': 3 },
     });
-    const again = await store.enqueue([otherB, c], batchRules);
-    expect(again).toMatchObject({ enqueued: 0, duplicates: 1, conflicts: 1, byQueue: {} });
+    const again = await store.enqueue([otherB, c, c], batchRules);
+    expect(again).toMatchObject({ enqueued: 0, duplicates: 3, conflicts: 0, byQueue: {} });
+    // The first b again, with no time of receipt: it cannot be told newer, so the stored version stands.
+    expect(await store.enqueue([b], batchRules)).toMatchObject({ updated: 0, conflicts: 1 });
     // One annotator claims the batch in the order it was enqueued (same priority: first in, first out).
     const user = await annotator('batch-order', ['batch-order']);
     const claimed: string[] = [];
@@ -96,6 +102,100 @@ describe('queue store (PGlite)', () => {
       await store.skip(user, claim.assignmentId, 'order test');
     }
     expect(claimed).toEqual([a.id, b.id, c.id]);
+  });
+
+  it('replaces a queued item with a version received later until an annotator begins it, and routes it by its new content', async () => {
+    const versionRules: RoutingRules = {
+      ...rules,
+      queues: [
+        ...rules.queues,
+        { ...rules.queues[0], id: 'versions-alpha', review: false },
+        { ...rules.queues[0], id: 'versions-beta', review: false },
+      ],
+      rules: ['alpha', 'beta'].map((word) => ({
+        name: word,
+        queue: `versions-${word}`,
+        match: { textAny: [word] },
+        priority: 1,
+        annotators: 1,
+        goldShare: 0,
+      })),
+    };
+    const version = (id: string, text: string) => {
+      const { verification: mark, ...content } = cardiologyItems(1, `versions-${id}`)[0];
+      return sealWorkItem({ ...content, summary: { title: text }, text }, mark);
+    };
+    const [x1, y1, z1] = [
+      version('x', 'alpha first'),
+      version('y', 'alpha first'),
+      version('z', 'alpha first'),
+    ];
+    const t = (minute: number) => `2026-12-05T10:${String(minute).padStart(2, '0')}:00.000Z`;
+    expect(await store.enqueue([x1, y1, z1], versionRules, { receivedAt: t(10) })).toMatchObject({
+      enqueued: 3,
+      byQueue: { 'versions-alpha': 3 },
+    });
+    // An annotator claims x and gives it back, and claims y: both have been begun, z has not.
+    const first = await annotator('versions-first', ['versions-alpha', 'versions-beta']);
+    const claimX = await store.claimNext(first, 'versions-alpha');
+    expect(claimX?.item.itemId).toBe(x1.id);
+    await store.skip(first, claimX!.assignmentId, 'not mine');
+    expect((await store.claimNext(first, 'versions-alpha'))?.item.itemId).toBe(y1.id);
+
+    const [x2, y2, z2] = [
+      version('x', 'beta second'),
+      version('y', 'beta second'),
+      version('z', 'beta second'),
+    ];
+    // Older than the stored versions, or of unknown age: nothing changes.
+    expect(await store.enqueue([z2], versionRules, { receivedAt: t(9) })).toMatchObject({
+      updated: 0,
+      conflicts: 1,
+    });
+    expect(await store.enqueue([z2], versionRules, { receivedAt: t(10) })).toMatchObject({
+      updated: 0,
+      conflicts: 1,
+    });
+    expect(await store.enqueue([z2], versionRules)).toMatchObject({ updated: 0, conflicts: 1 });
+    // Later: z (never begun) is replaced and moves to the beta queue; x and y keep the content they were begun on.
+    expect(await store.enqueue([x2, y2, z2], versionRules, { receivedAt: t(20) })).toEqual({
+      enqueued: 0,
+      updated: 1,
+      duplicates: 0,
+      superseded: 0,
+      conflicts: 2,
+      unrouted: 0,
+      byQueue: { 'versions-beta': 1 },
+    });
+    // The same version again, received later still: a duplicate, not another update.
+    expect(await store.enqueue([z2], versionRules, { receivedAt: t(30) })).toMatchObject({
+      duplicates: 1,
+      updated: 0,
+    });
+    const second = await annotator('versions-second', ['versions-alpha', 'versions-beta']);
+    const fromAlpha: string[] = [];
+    for (
+      let c = await store.claimNext(second, 'versions-alpha');
+      c;
+      c = await store.claimNext(second, 'versions-alpha')
+    ) {
+      fromAlpha.push(`${c.item.itemId} ${c.item.summary.title}`);
+      await store.skip(second, c.assignmentId, 'listing');
+    }
+    expect(fromAlpha).toEqual([`${x1.id} alpha first`]); // y is held by the first annotator's claim
+    const fromBeta = await store.claimNext(second, 'versions-beta');
+    expect(`${fromBeta?.item.itemId} ${fromBeta?.item.summary.title}`).toBe(`${z1.id} beta second`);
+    // z is begun now: a later version no longer replaces it.
+    expect(
+      await store.enqueue([version('z', 'alpha third')], versionRules, { receivedAt: t(40) }),
+    ).toMatchObject({
+      updated: 0,
+      conflicts: 1,
+    });
+
+    await expect(store.enqueue([x2], versionRules, { receivedAt: 'yesterday' })).rejects.toThrow(
+      /enqueue receivedAt/,
+    );
   });
 
   it('never gives one item to more annotators than its overlap, even with 20 claiming at once', async () => {

@@ -36,17 +36,42 @@ export interface User {
   queues: string[];
 }
 
+/**
+ * Every item given to enqueue is counted once: enqueued + updated + duplicates + superseded + conflicts = items.
+ * An item's versions are ordered by when their source was received (EnqueueOptions.receivedAt), then by position in
+ * one call: a later version replaces an earlier one that no annotator has begun (a corrected lab result, a note
+ * amended before anyone claimed it).
+ */
 export interface EnqueueResult {
   /** Items new to the store. */
   enqueued: number;
-  /** Items already present with the same digest (a replayed batch). */
+  /**
+   * Items that replaced the stored version of their id: received later, other content, and nobody had begun the
+   * stored one (no claim, no gold labels, still open). Routed again by their new content.
+   */
+  updated: number;
+  /** Items already present with the same digest (a replayed batch), or twice in one call. */
   duplicates: number;
-  /** Items already present with a different digest: the stored version is kept; reported, not overwritten. */
+  /** Items a later one of the same id in the same call replaced before they were stored. */
+  superseded: number;
+  /**
+   * Items with other content than the stored version of their id that did not replace it: received no later than it
+   * (or when, unknown), or an annotator has begun it (its labels were given to that content). The stored version
+   * stands; reported, not overwritten.
+   */
   conflicts: number;
   /** Items no rule routed (and no fallback): stored nowhere, counted here. */
   unrouted: number;
   /** New queue entries per queue. */
   byQueue: Record<string, number>;
+}
+
+export interface EnqueueOptions {
+  /**
+   * When the items' source was received (ISO 8601): the page's fetch time, a feed message's Kafka timestamp. Without
+   * it an item never replaces a stored version (an administrator's file of items says nothing about its age).
+   */
+  receivedAt?: string;
 }
 
 export interface ItemView {
@@ -95,7 +120,7 @@ export type ReviewDecision = 'accept' | 'reject' | 'requeue';
 
 export interface QueueStore {
   readonly kind: 'pg' | 'pglite';
-  enqueue(items: VerifiedWorkItem[], rules: RoutingRules): Promise<EnqueueResult>;
+  enqueue(items: VerifiedWorkItem[], rules: RoutingRules, options?: EnqueueOptions): Promise<EnqueueResult>;
   defineQueues(queues: QueueDefinition[]): Promise<void>;
   listQueues(
     user?: User,
@@ -185,6 +210,47 @@ interface AssignmentRow {
   round: number;
   state: string;
   live: boolean;
+}
+
+/** The items table's columns for a set-based statement over `unnest`, in the order both statements name them. */
+function itemColumns(items: VerifiedWorkItem[]): string[][] {
+  return [
+    items.map((i) => i.id),
+    items.map((i) => i.institution),
+    items.map((i) => i.sourceKind),
+    items.map((i) => i.resourceType),
+    items.map(({ verification: _v, ...content }) => JSON.stringify(content)),
+    items.map((i) => i.verification.digest),
+    items.map((i) => JSON.stringify(i.verification)),
+  ];
+}
+
+/**
+ * Of these stored items, those no annotator has begun: no assignment of any state (a claim, a skip, a submission),
+ * no gold labels, every queue row still open. Their queue rows are locked first, as a claim locks them, so a claim
+ * running now either commits its assignment before this looks, or waits and finds the item replaced.
+ */
+async function replaceableItems(tx: Sql, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  await tx.query(
+    'SELECT 1 FROM queue_items WHERE item_id = ANY($1::text[]) ORDER BY queue_id, item_id FOR UPDATE',
+    [ids],
+  );
+  const begun = await tx.query<{ item_id: string }>(
+    `SELECT item_id FROM queue_items
+     WHERE item_id = ANY($1::text[]) AND (status <> 'open' OR gold_labels IS NOT NULL)
+     UNION SELECT item_id FROM assignments WHERE item_id = ANY($1::text[])`,
+    [ids],
+  );
+  const started = new Set(begun.map((r) => r.item_id));
+  return new Set(ids.filter((id) => !started.has(id)));
+}
+
+const isoTimestampSchema = z.iso.datetime({ offset: true });
+
+/** An ISO 8601 timestamp with its offset, or a clear error naming the field (the value is not PHI: a fetch time). */
+function isoTimestamp(value: string, where: string): string {
+  return parseAtEdge(isoTimestampSchema, value, where);
 }
 
 function createQueueStore(db: Db): QueueStore {
@@ -318,49 +384,87 @@ function createQueueStore(db: Db): QueueStore {
   return {
     kind: db.kind,
 
-    async enqueue(items, rules) {
+    async enqueue(items, rules, options = {}) {
       // The store's own gate: every item must carry a passed mark whose digest matches its content.
       const checked = items.map((item, i) => assertVerificationMark(item, `work item [${i}]`));
+      const receivedAt =
+        options.receivedAt === undefined ? undefined : isoTimestamp(options.receivedAt, 'enqueue receivedAt');
       await defineQueuesOnce(rules.queues);
-      const result: EnqueueResult = { enqueued: 0, duplicates: 0, conflicts: 0, unrouted: 0, byQueue: {} };
+      const result: EnqueueResult = {
+        enqueued: 0,
+        updated: 0,
+        duplicates: 0,
+        superseded: 0,
+        conflicts: 0,
+        unrouted: 0,
+        byQueue: {},
+      };
       if (checked.length === 0) return result;
-      // An id twice in one batch: the first is inserted, later ones compare with it (as one INSERT per item did).
-      const first = new Map<string, VerifiedWorkItem>();
-      for (const item of checked) if (!first.has(item.id)) first.set(item.id, item);
-      const candidates = [...first.values()];
+      // An id twice in one call: its last version is the one stored (a feed's later message is the newer one); the
+      // map keeps the id's first position, so queue order (seq) follows the batch's order.
+      const latest = new Map<string, VerifiedWorkItem>();
+      for (const item of checked) latest.set(item.id, item);
+      for (const item of checked) {
+        const last = latest.get(item.id)!;
+        if (last === item) continue;
+        if (last.verification.digest === item.verification.digest) result.duplicates++;
+        else result.superseded++;
+      }
+      const candidates = [...latest.values()];
+      const inCall = { duplicates: result.duplicates, superseded: result.superseded };
       await db.transaction(async (tx) => {
+        // A transaction retried after a serialization failure or deadlock counts again from the start.
+        Object.assign(result, { enqueued: 0, updated: 0, conflicts: 0, unrouted: 0, byQueue: {}, ...inCall });
         // Set-based: one statement per table for the whole batch (arrays keep the statement text constant).
         const inserted = new Set(
           (
             await tx.query<{ id: string }>(
-              `INSERT INTO items (id, institution, source_kind, resource_type, content, digest, verification)
-               SELECT id, institution, source_kind, resource_type, content::jsonb, digest, verification::jsonb
+              `INSERT INTO items (id, institution, source_kind, resource_type, content, digest, verification, received_at)
+               SELECT id, institution, source_kind, resource_type, content::jsonb, digest, verification::jsonb, $8::timestamptz
                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
                  AS t(id, institution, source_kind, resource_type, content, digest, verification)
                ON CONFLICT (id) DO NOTHING RETURNING id`,
-              [
-                candidates.map((i) => i.id),
-                candidates.map((i) => i.institution),
-                candidates.map((i) => i.sourceKind),
-                candidates.map((i) => i.resourceType),
-                candidates.map(({ verification: _v, ...content }) => JSON.stringify(content)),
-                candidates.map((i) => i.verification.digest),
-                candidates.map((i) => JSON.stringify(i.verification)),
-              ],
+              [...itemColumns(candidates), receivedAt ?? null],
             )
           ).map((r) => r.id),
         );
-        const notInserted = candidates.filter((i) => !inserted.has(i.id)).map((i) => i.id);
-        const priorDigest = new Map(
-          notInserted.length
+        const present = candidates.filter((i) => !inserted.has(i.id));
+        const stored = new Map(
+          present.length
             ? (
-                await tx.query<{ id: string; digest: string }>(
-                  'SELECT id, digest FROM items WHERE id = ANY($1::text[])',
-                  [notInserted],
+                await tx.query<{ id: string; digest: string; older: boolean }>(
+                  `SELECT id, digest, (received_at IS NULL OR received_at < $2::timestamptz) AS older
+                   FROM items WHERE id = ANY($1::text[])`,
+                  [present.map((i) => i.id), receivedAt ?? null],
                 )
-              ).map((r) => [r.id, r.digest])
+              ).map((r) => [r.id, r])
             : [],
         );
+        const changed = present.filter((i) => stored.get(i.id)?.digest !== i.verification.digest);
+        result.duplicates += present.length - changed.length;
+        const replace = receivedAt
+          ? await replaceableItems(
+              tx,
+              changed.filter((i) => stored.get(i.id)?.older === true).map((i) => i.id),
+            )
+          : new Set<string>();
+        result.conflicts += changed.length - replace.size;
+        const replacing = changed.filter((i) => replace.has(i.id));
+        if (replacing.length) {
+          // Nobody has begun these: the new content takes the id's place, and is routed afresh by it (a corrected
+          // result may belong in another queue).
+          await tx.query(
+            `UPDATE items SET content = t.content::jsonb, digest = t.digest, verification = t.verification::jsonb,
+               received_at = $8::timestamptz, enqueued_at = now()
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+               AS t(id, institution, source_kind, resource_type, content, digest, verification)
+             WHERE items.id = t.id`,
+            [...itemColumns(replacing), receivedAt],
+          );
+          await tx.query('DELETE FROM queue_items WHERE item_id = ANY($1::text[])', [
+            replacing.map((i) => i.id),
+          ]);
+        }
         const routed: {
           queue: string;
           item: string;
@@ -369,29 +473,23 @@ function createQueueStore(db: Db): QueueStore {
           gold: boolean;
           rule: string;
         }[] = [];
-        for (const item of checked) {
-          if (first.get(item.id) === item && inserted.has(item.id)) {
-            result.enqueued++;
-            const routes = routeItem(item, rules);
-            if (!routes.length) result.unrouted++;
-            for (const r of routes) {
-              routed.push({
-                queue: r.queue,
-                item: item.id,
-                priority: r.priority,
-                required: r.annotators,
-                gold: r.gold,
-                rule: r.rule,
-              });
-              result.byQueue[r.queue] = (result.byQueue[r.queue] ?? 0) + 1;
-            }
-            continue;
+        for (const item of candidates) {
+          if (inserted.has(item.id)) result.enqueued++;
+          else if (replace.has(item.id)) result.updated++;
+          else continue;
+          const routes = routeItem(item, rules);
+          if (!routes.length) result.unrouted++;
+          for (const r of routes) {
+            routed.push({
+              queue: r.queue,
+              item: item.id,
+              priority: r.priority,
+              required: r.annotators,
+              gold: r.gold,
+              rule: r.rule,
+            });
+            result.byQueue[r.queue] = (result.byQueue[r.queue] ?? 0) + 1;
           }
-          const stored = inserted.has(item.id)
-            ? first.get(item.id)!.verification.digest
-            : priorDigest.get(item.id);
-          if (stored === item.verification.digest) result.duplicates++;
-          else result.conflicts++;
         }
         if (routed.length === 0) return;
         // Row order is the batch's order: seq (first in, first claimed within a priority) follows it.
@@ -409,12 +507,7 @@ function createQueueStore(db: Db): QueueStore {
           ],
         );
       });
-      log.debug('work items enqueued', {
-        enqueued: result.enqueued,
-        duplicates: result.duplicates,
-        conflicts: result.conflicts,
-        unrouted: result.unrouted,
-      });
+      log.debug('work items enqueued', { ...result, byQueue: undefined });
       return result;
     },
 

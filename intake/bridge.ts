@@ -206,6 +206,7 @@ export async function startIntakeBridge(options: IntakeBridgeOptions): Promise<I
       topic,
       partition,
       offset: m.offset,
+      timestamp: m.timestamp,
       key: m.key,
       value: m.value,
       headers: m.headers,

@@ -67,6 +67,22 @@ describe('planning a feed micro-batch', () => {
     // The staged page round-trips with the original bytes of each message.
     const page = unpackPage(packPage(plan.fresh!.pages[0].page), 'test');
     expect(page.parts[1].bytes.toString()).toContain('|M12|');
+    expect(page.receivedAt).toBeUndefined(); // no Kafka timestamps: when is unknown, not now
+  });
+
+  it("dates each page by its latest message's Kafka timestamp, the same on every redelivery", () => {
+    const at = (ms: number) => ({ timestamp: String(Date.parse('2026-12-05T10:00:00Z') + ms) });
+    const messages = [
+      hl7(10, undefined, at(5_000)),
+      hl7(11, 'lakeview-medical', at(1_000)),
+      hl7(12, undefined, at(2_000)),
+    ];
+    const pages = planFeedBatch('feeds.hl7v2', 1, messages, [], ctx).fresh!.pages;
+    expect(pages.map((p) => [p.institution, p.page.receivedAt])).toEqual([
+      ['sh-ruijin-north', '2026-12-05T10:00:05.000Z'],
+      ['lakeview-medical', '2026-12-05T10:00:01.000Z'],
+    ]);
+    expect(unpackPage(packPage(pages[0].page), 'test').receivedAt).toBe('2026-12-05T10:00:05.000Z');
   });
 
   it('uses the mapper format for FHIR API feeds and sends envelope failures to the DLQ with their reason', () => {

@@ -13,6 +13,8 @@ export interface FeedBatchMessage extends FeedMessageView {
   partition: number;
   /** Kafka offset as a decimal string. */
   offset: string;
+  /** Kafka timestamp (ms since the epoch, as kafkajs gives it): when the page was received, for work item versions. */
+  timestamp?: string;
 }
 
 export interface PlannedPage {
@@ -86,6 +88,12 @@ export function planFeedBatch(
     }
     // The part name is where the record came from (issue locations, Provenance): stable across redeliveries.
     group.page.parts.push({ name: `kafka:${topic}:${partition}:${m.offset}`, bytes: m.value! });
+    // The page's latest message time: the same for a redelivered range, unlike the time the bridge saw it.
+    const at = Number(m.timestamp);
+    if (m.timestamp && Number.isFinite(at) && at > 0) {
+      const iso = new Date(at).toISOString();
+      if (!group.page.receivedAt || iso > group.page.receivedAt) group.page.receivedAt = iso;
+    }
   }
   return {
     topic,

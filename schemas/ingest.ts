@@ -43,8 +43,14 @@ export const sourceCountsSchema = z.object({
    */
   imagesWithoutPatient: z.number().int().nonnegative().optional(),
   /**
-   * Work items whose id was already queued with other content (a corrected result, a record sent again changed): the
-   * queued version stands and the newer one is not routed. Absent from counts written before it.
+   * Work items that replaced a queued item of the same id with newer content (a corrected result, a record sent again
+   * changed) before any annotator had begun it, or an earlier version in the same batch. Absent from counts written
+   * before it.
+   */
+  itemsUpdated: z.number().int().nonnegative().optional(),
+  /**
+   * Work items whose id was already queued with other content that could not replace it: an annotator had begun the
+   * queued version, or it was received no later. The queued version stands. Absent from counts written before it.
    */
   itemConflicts: z.number().int().nonnegative().optional(),
 });

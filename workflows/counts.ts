@@ -18,6 +18,7 @@ export function emptyCounts(): SourceCounts {
     pagesQuarantined: 0,
     sourceGaps: 0,
     imagesWithoutPatient: 0,
+    itemsUpdated: 0,
     itemConflicts: 0,
   };
 }

@@ -6,13 +6,14 @@ import type { InstitutionRegistry } from '../../schemas/institution';
 import { formatReconciliation, planSources } from './ingest';
 
 describe('formatReconciliation', () => {
-  it('balances each source and says what the balance cannot show: unreadable files, records lost upstream, work items not requeued, images before their EHR', () => {
+  it('balances each source and says what the balance cannot show: unreadable files, records lost upstream, work items replaced or not, images before their EHR', () => {
     const feed = addCounts(emptyCounts(), {
       in: 27,
       published: 26,
       rejected: 1,
       pages: 9,
       sourceGaps: 1,
+      itemsUpdated: 2,
       itemConflicts: 3,
     });
     const labels = addCounts(emptyCounts(), { in: 4, published: 4, pages: 2, pagesQuarantined: 1 });
@@ -47,7 +48,10 @@ describe('formatReconciliation', () => {
         /^hz-zheyi-bay\/ehr: 1 file\(s\) or batch\(es\) whose own count .* differs from the records that arrived: records may be missing upstream/,
       ),
       expect.stringMatching(
-        /^hz-zheyi-bay\/ehr: 3 work item\(s\) arrived with the id of a queued item and other content .* annotators keep the queued version/,
+        /^hz-zheyi-bay\/ehr: 2 work item\(s\) replaced by a newer version of the same record .* before any annotator began them$/,
+      ),
+      expect.stringMatching(
+        /^hz-zheyi-bay\/ehr: 3 work item\(s\) arrived with the id of a queued item and other content but did not replace it .* annotators keep the queued version/,
       ),
       expect.stringMatching(/^hz-zheyi-bay\/druglabel: 1 file\(s\) could not be read at all/),
       expect.stringMatching(
@@ -55,11 +59,18 @@ describe('formatReconciliation', () => {
       ),
     ]);
     // Counts from before sourceGaps existed add up as zero.
-    const { sourceGaps: _, imagesWithoutPatient: __, itemConflicts: ___, ...before } = emptyCounts();
+    const {
+      sourceGaps: _,
+      imagesWithoutPatient: __,
+      itemsUpdated: ___,
+      itemConflicts: ____,
+      ...before
+    } = emptyCounts();
     expect(addCounts(before, { in: 1 })).toMatchObject({
       in: 1,
       sourceGaps: 0,
       imagesWithoutPatient: 0,
+      itemsUpdated: 0,
       itemConflicts: 0,
     });
   });

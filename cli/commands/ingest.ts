@@ -258,9 +258,13 @@ export function formatReconciliation(
       notes.push(
         `${s.institution}/${s.source}: ${c.sourceGaps} file(s) or batch(es) whose own count (HL7 BTS/FTS trailer, Bulk manifest count) differs from the records that arrived: records may be missing upstream; ask the sender to resend`,
       );
+    if (c?.itemsUpdated)
+      notes.push(
+        `${s.institution}/${s.source}: ${c.itemsUpdated} work item(s) replaced by a newer version of the same record (a corrected result, a record sent again changed) before any annotator began them`,
+      );
     if (c?.itemConflicts)
       notes.push(
-        `${s.institution}/${s.source}: ${c.itemConflicts} work item(s) arrived with the id of a queued item and other content (a corrected result, a record sent again changed): annotators keep the queued version; the newer one is in this run's FHIR output`,
+        `${s.institution}/${s.source}: ${c.itemConflicts} work item(s) arrived with the id of a queued item and other content but did not replace it (annotation had begun on the queued version, or it was received no later): annotators keep the queued version; the other one is in this run's FHIR output`,
       );
     const registered = registry?.institutions.find((i) => i.id === s.institution);
     if (c?.imagesWithoutPatient && registered && !registered.ehr)

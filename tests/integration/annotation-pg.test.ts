@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRoutingRules } from '../../annotation/routing';
 import { cardiologyItems, samplePlantedValues } from '../../annotation/sample-items';
+import { sealWorkItem } from '../../annotation/seal';
 import { describeAnnotationApi } from '../../annotation/server-suite';
 import { openQueueStore, type QueueStore } from '../../annotation/store';
 import { buildSynthWorkItems } from './annotation-synth-items';
@@ -116,5 +117,50 @@ describe('queue store on PostgreSQL: 20 claimers on separate connections', () =>
     expect(perItem.size).toBe(40);
     for (const [, who] of perItem) expect(new Set(who).size).toBe(2);
     expect([...perItem.values()].flat()).toHaveLength(80);
+  });
+
+  it('replaces items with a later version while 20 annotators claim them: none begun is replaced, every claim sees the version that stays', async () => {
+    const rules = loadRoutingRules();
+    const first = cardiologyItems(40, 'pgversion');
+    await store.enqueue(first, rules, { receivedAt: '2026-12-05T10:00:00.000Z' });
+    const corrected = first.map(({ verification: mark, ...content }) =>
+      sealWorkItem({ ...content, summary: { ...content.summary, title: 'Note, corrected' } }, mark),
+    );
+    const users = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.addUser({ id: `pgv-${i}`, role: 'annotator', queues: ['cardiology'] }),
+      ),
+    );
+    const seen = new Map<string, Set<string>>();
+    let replaced = false;
+    const replacing = store
+      .enqueue(corrected, rules, { receivedAt: '2026-12-05T11:00:00.000Z' })
+      .finally(() => (replaced = true));
+    await Promise.all(
+      users.map(async ({ user }) => {
+        for (;;) {
+          const c = await store.claimNext(user, 'cardiology');
+          if (!c) {
+            // Rows being replaced are locked and skipped: wait for the new version's rows before giving up.
+            if (replaced) return;
+            await new Promise((r) => setTimeout(r, 20));
+            continue;
+          }
+          if (!c.item.itemId.startsWith('pgversion:')) {
+            await store.skip(user, c.assignmentId, 'another test');
+            continue;
+          }
+          seen.set(c.item.itemId, (seen.get(c.item.itemId) ?? new Set()).add(c.item.summary.title ?? ''));
+          await store.submit(user, c.assignmentId, { label: 'non-cardiac' });
+        }
+      }),
+    );
+    const result = await replacing;
+    expect(result.updated + result.conflicts).toBe(40);
+    expect(seen.size).toBe(40);
+    // One version per item across all its claims: a claim never saw content that was replaced after it.
+    for (const titles of seen.values()) expect(titles.size).toBe(1);
+    const correctedItems = [...seen.values()].filter((t) => t.has('Note, corrected')).length;
+    expect(correctedItems).toBe(result.updated);
   });
 });
