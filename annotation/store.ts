@@ -429,12 +429,14 @@ function createQueueStore(db: Db): QueueStore {
           ).map((r) => r.id),
         );
         const present = candidates.filter((i) => !inserted.has(i.id));
+        // Locked, so that of two calls replacing one item the later to lock compares with what the earlier wrote (a
+        // version received at 10:30 must not overwrite one received at 11:00 that committed while it waited).
         const stored = new Map(
           present.length
             ? (
                 await tx.query<{ id: string; digest: string; older: boolean }>(
                   `SELECT id, digest, (received_at IS NULL OR received_at < $2::timestamptz) AS older
-                   FROM items WHERE id = ANY($1::text[])`,
+                   FROM items WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
                   [present.map((i) => i.id), receivedAt ?? null],
                 )
               ).map((r) => [r.id, r])

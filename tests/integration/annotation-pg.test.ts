@@ -163,4 +163,30 @@ describe('queue store on PostgreSQL: 20 claimers on separate connections', () =>
     const correctedItems = [...seen.values()].filter((t) => t.has('Note, corrected')).length;
     expect(correctedItems).toBe(result.updated);
   });
+
+  it('keeps the version received last when two arrive at once on separate connections, whichever commits first', async () => {
+    const rules = loadRoutingRules();
+    const titled = (items: ReturnType<typeof cardiologyItems>, title: string) =>
+      items.map(({ verification: mark, ...content }) =>
+        sealWorkItem({ ...content, summary: { ...content.summary, title } }, mark),
+      );
+    const { user: admin } = await store.addUser({ id: 'pgv-admin', role: 'admin' });
+    for (const round of [0, 1, 2, 3]) {
+      const items = cardiologyItems(30, `pgrace${round}`);
+      await store.enqueue(items, rules, { receivedAt: '2026-12-05T10:00:00.000Z' });
+      const late = () =>
+        store.enqueue(titled(items, 'received 11:00'), rules, { receivedAt: '2026-12-05T11:00:00.000Z' });
+      const early = () =>
+        store.enqueue(titled(items, 'received 10:30'), rules, { receivedAt: '2026-12-05T10:30:00.000Z' });
+      // Either call may start (and lock) first.
+      const [a, b] = round % 2 ? await Promise.all([late(), early()]) : await Promise.all([early(), late()]);
+      expect(a.updated + b.updated + a.conflicts + b.conflicts).toBe(60);
+      const titles = new Set(
+        await Promise.all(
+          items.map(async (i) => (await store.viewItem(admin, 'cardiology', i.id))?.summary.title),
+        ),
+      );
+      expect([...titles]).toEqual(['received 11:00']);
+    }
+  });
 });
