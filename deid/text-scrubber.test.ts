@@ -683,6 +683,9 @@ describe('scrubText', () => {
     expect(names_('Results reviewed. Desmond will follow up next week.')).toEqual(['Desmond']);
     expect(names_('Cherrie Conn called to reschedule.')).toEqual(['Cherrie Conn']);
     expect(names_('Rocky Streich called to reschedule.')).toEqual(['Rocky Streich']);
+    // A surname the lists know, alone or after a given name no dictionary holds (a two-letter one is also a word).
+    expect(names_('An Nguyen called the clinic.')).toEqual(['An Nguyen']);
+    expect(names_('Results reviewed. Tran phoned back.')).toEqual(['Tran']);
     expect(names_('Patient Schultz, Hazel seen today.')).toEqual(['Schultz, Hazel']);
     // After the word for whom the record is about, a given name that is also a word, whatever the family name.
     expect(names_('Patient Champlin, Jasper seen today.')).toEqual(['Champlin, Jasper']);

@@ -388,6 +388,19 @@ const EN_AGE_SUBJECT_NOT_NAMES = new Set(
   ).split(' '),
 );
 
+/** A family name of the surname lists (given names that are also surnames, Kim, Tran, count too). */
+function isSurname(word: string): boolean {
+  const w = word.toLowerCase();
+  return EN_SURNAMES.has(w) || EN_CENSUS_SURNAMES.has(w);
+}
+
+/** Capitalized words before a surname that are no given name: "The Nguyens called", "Mrs Nguyen", "Dr Tran". */
+const NOT_GIVEN_BEFORE_SURNAME = new Set(
+  'The This That These Those His Her Their Our My Your Its Per And Or But Then When While After Before Also Today Yesterday Dr Mr Mrs Ms Miss Mx Prof Doctor Nurse'.split(
+    ' ',
+  ),
+);
+
 /** A word the name dictionaries know: a given name (word or not) or a surname. */
 function isDictionaryName(word: string): boolean {
   const w = word.toLowerCase();
@@ -1191,8 +1204,17 @@ const DETECTORS: Detector[] = [
         !EN_NOT_NAME_WORDS.has(second.toLowerCase())
       )
         return [[words[0].start - m.index, -1]];
-      // One word: the last ("Called Desmond", "Results reviewed. Desmond").
+      // A surname the lists know before what only people do ("Nguyen called", "An Nguyen phoned"), with the word
+      // before it when that reads as a given name the dictionaries do not know: a short one ("An", "Bo") is also a
+      // stop word, and taking an article along costs one word of text, missing a given name costs a person.
       const one = words[words.length - 1].word;
+      if (onlyPeople && isSurname(one) && person(one) && readsAsEnName([one])) {
+        const given = second ? first : undefined;
+        return given && !NOT_GIVEN_BEFORE_SURNAME.has(given) && /^[^'’-]+$/.test(given) && person(given)
+          ? [[words[0].start - m.index, -1]]
+          : [[-1 - one.length, -1]];
+      }
+      // One word: the last ("Called Desmond", "Results reviewed. Desmond").
       return EN_GIVEN_NAMES.has(one.toLowerCase()) && person(one) ? [[-1 - one.length, -1]] : [];
     },
   },
