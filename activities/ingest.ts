@@ -11,6 +11,7 @@ import { log } from '../platform/log';
 import type { DicomSummary } from '../schemas/dicom-summary';
 import type { SourceCounts } from '../schemas/ingest';
 import type { Institution, InstitutionRegistry, SourceKind } from '../schemas/institution';
+import type { WorkItemPreview } from '../schemas/work-item';
 import { heartbeat, withFailureBoundary } from './boundary';
 import type { Connectors } from './connectors';
 import { packPage, unpackPage } from './pack';
@@ -18,6 +19,7 @@ import { deriveStagingKey, digestOf, getJson, putJson, type BlobStore } from './
 import type { StepLibrary } from './steps';
 import { assessReleaseRisk, writeBulkManifest, type ReleaseRisk } from './publish';
 import { createPatientIndex } from './patient-index';
+import { writeStudyPreviews } from './previews';
 
 /**
  * The ingestion activities: thin I/O wrappers that read a staging key, run one library step, write the result
@@ -28,6 +30,8 @@ export interface IngestDeps {
   store: BlobStore;
   /** Bulk-format output root: `<outputRoot>/<runId>/...`. */
   outputRoot: string;
+  /** Where imaging work items' previews are written (the annotation server's preview root); none without it. */
+  previewRoot?: string;
   registry: InstitutionRegistry;
   connectors: Connectors;
   steps: StepLibrary;
@@ -52,6 +56,8 @@ export interface RoutableResource {
   resource: FhirResource;
   /** Stable id of the source record (e.g. `inst:ehr:DocumentReference/abc`). */
   id: string;
+  /** An ImagingStudy's previews (activities/previews.ts), refs relative to the preview root. */
+  previews?: WorkItemPreview[];
 }
 
 interface StepContext {
@@ -430,10 +436,26 @@ export function createIngestActivities(deps: IngestDeps) {
     async route(input: StepContext & { batch: ResourceBatch }): Promise<StepResult> {
       if (!deps.route)
         throw new NotSupportedError('routing to annotation queues (annotation/store.ts has not landed)');
-      const items = input.batch.resources.map((resource) => ({
-        resource,
-        id: `${input.institution}:${input.source}:${resource.resourceType}/${resource.id}`,
-      }));
+      const { batch } = input;
+      const items: RoutableResource[] = [];
+      for (const resource of batch.resources) {
+        const id = `${input.institution}:${input.source}:${resource.resourceType}/${resource.id}`;
+        items.push({ resource, id });
+        if (resource.resourceType !== 'ImagingStudy' || !batch.dicom || !deps.previewRoot) continue;
+        // The study's published instances, in the order the ImagingStudy lists them.
+        const keyOf = new Map(batch.dicom.map((d) => [d.sop, d.key]));
+        const instanceKeys = ((resource.series as { instance?: { uid?: string }[] }[] | undefined) ?? [])
+          .flatMap((s) => s.instance ?? [])
+          .flatMap((i) => (i.uid && keyOf.has(i.uid) ? [keyOf.get(i.uid)!] : []));
+        const previews = await writeStudyPreviews({
+          store,
+          root: deps.previewRoot,
+          institution: input.institution,
+          itemId: id,
+          instanceKeys,
+        });
+        if (previews.length) items[items.length - 1].previews = previews;
+      }
       const { routed, updated, conflicts } = await deps.route(items, {
         institution: input.institution,
         source: input.source,

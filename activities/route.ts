@@ -90,6 +90,7 @@ export function workItemContentOf(
       resource.type as Concept | undefined,
     ),
     ...(text ? { text } : {}),
+    ...(r.previews?.length ? { previews: r.previews } : {}),
   };
   if (resource.resourceType === 'ImagingStudy') {
     const series = (resource.series as { modality?: Coding; bodySite?: Coding }[] | undefined) ?? [];

@@ -20,6 +20,8 @@ export interface IngestPaths {
   staging: string;
   output: string;
   queues: string;
+  /** Work item previews (PNG), where the annotation server resolves their refs. */
+  previews: string;
 }
 
 export function ingestPaths(config: Config): IngestPaths {
@@ -27,6 +29,7 @@ export function ingestPaths(config: Config): IngestPaths {
     staging: path.join(config.paths.data, 'staging'),
     output: path.join(config.paths.data, 'out'),
     queues: path.join(config.paths.data, 'queues'),
+    previews: path.join(config.paths.data, 'previews'),
   };
 }
 
@@ -61,6 +64,16 @@ export interface RuntimeIngestDeps extends IngestDeps {
   close(): Promise<void>;
 }
 
+/** Where the annotation queues live: DATABASE_URL's PostgreSQL when set, else embedded PGlite under the data folder. */
+export function queueStoreLocation(
+  config: Config,
+  schema?: string,
+): { databaseUrl: string; schema?: string } | { dataDir: string; schema?: string } {
+  return config.database.external
+    ? { databaseUrl: config.database.url, schema }
+    : { dataDir: ingestPaths(config).queues, schema };
+}
+
 /** Everything the ingestion activities need, from configuration: used by the worker, the demo and the bench. */
 export function createIngestDeps(config: Config, options: IngestDepsOptions = {}): RuntimeIngestDeps {
   const paths = ingestPaths(config);
@@ -69,11 +82,7 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
   // The queue store opens on first use: a worker that never routes never touches the database.
   let queues: Promise<QueueStore> | undefined;
   const openQueues = () =>
-    (queues ??= openQueueStore(
-      config.database.external
-        ? { databaseUrl: config.database.url, schema: options.queueSchema }
-        : { dataDir: paths.queues, schema: options.queueSchema },
-    ).catch((e: unknown) => {
+    (queues ??= openQueueStore(queueStoreLocation(config, options.queueSchema)).catch((e: unknown) => {
       queues = undefined; // a failed open (database not up yet) is retried by the next activity, not cached
       throw e;
     }));
@@ -96,6 +105,7 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
   return {
     store: createFileBlobStore({ root: paths.staging, key: stagingKey }),
     outputRoot: paths.output,
+    previewRoot: paths.previews,
     registry,
     connectors: createConnectors({
       ratePerSecond: options.ratePerSecond,

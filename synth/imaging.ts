@@ -205,6 +205,8 @@ function buildElements(reg: Registration, st: Study, c: BuildCtx): DicomElementI
       `${String(Math.min(age, 999)).padStart(3, '0')}Y`,
       age > 89 ? 'age-over-89' : undefined,
     ),
+    // What modalities write and research PACS route on: ImagingStudy.series.bodySite comes from it.
+    el('(0018,0015)', 'CS', { CT: 'CHEST', MR: 'HEAD', CR: 'CHEST', US: 'HEART' }[st.modality]),
     el('(0018,1000)', 'LO', reg.deviceSerial, 'device-serial'),
     el('(0020,000D)', 'UI', c.studyUid, 'uid'),
     el('(0020,000E)', 'UI', c.seriesUid),

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ensureStack } from '../../deploy/stack/stack';
-import { loadConfig } from '../../platform/config';
+import { queueStoreLocation } from '../../activities/runtime';
+import { openQueueStore } from '../../annotation/store';
+import { loadConfig, type Config } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
 import { createTemporalClient } from '../../platform/temporal';
 import { generateSynth } from '../../synth/generate';
@@ -22,6 +24,21 @@ import { startIngestWorkers } from './worker';
  * are generated and served, a worker runs in this process, every institution is ingested, and the end says what
  * reconciled and where everything is.
  */
+/**
+ * The queues as annotators will find them: open items per queue. Items no routing rule matches are stored but in no
+ * queue (config/routing/rules.json decides), so the run's work item count alone overstates what is waiting.
+ */
+async function describeQueues(config: Config, workItems: number): Promise<string> {
+  const store = await openQueueStore(queueStoreLocation(config));
+  try {
+    const queues = await store.listQueues();
+    const open = queues.map((q) => `${q.id} ${q.counts.open}`).join(', ');
+    return `annotation queues: ${workItems} work items stored; open in the queues now: ${open} (the rest matched no rule of config/routing/rules.json); open them with \`npx tributary queues serve\` (then http://127.0.0.1:8750/)`;
+  } finally {
+    await store.close();
+  }
+}
+
 export function registerDemo(program: Command): void {
   program
     .command('demo')
@@ -75,6 +92,8 @@ export function registerDemo(program: Command): void {
       say('3/5 starting a worker (task queues ingest and imaging)...');
       const workers = await startIngestWorkers({ config });
       const client = await createTemporalClient(config);
+      let workItems: number | undefined;
+      const closing: string[] = [];
       try {
         const runId = newRunId();
         say(`4/5 ingesting every institution and source (run ${runId})...`);
@@ -118,15 +137,16 @@ export function registerDemo(program: Command): void {
         say(
           `Temporal UI: http://127.0.0.1:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(ingestRunWorkflowId(runId))}`,
         );
-        say(
-          `annotation queues: ${result.progress.totals.workItems} work items routed; open them with \`npx tributary queues serve\` (then http://127.0.0.1:8750/)`,
-        );
-        say(`status again later: npx tributary ingest status ${runId}`);
+        closing.push(`status again later: npx tributary ingest status ${runId}`);
         if (result.state !== 'completed' || !table.balanced) process.exitCode = 1;
+        workItems = result.progress.totals.workItems;
       } finally {
         await workers.shutdown();
         await client.connection.close();
         await server.close();
       }
+      // After the worker let go of the queue store (embedded PGlite has one process at a time): what annotators see.
+      if (workItems !== undefined) say(await describeQueues(config, workItems));
+      for (const line of closing) say(line);
     });
 }

@@ -7,6 +7,7 @@ import { loadRoutingRules } from '../../annotation/routing';
 import { sampleItems } from '../../annotation/sample-items';
 import { startAnnotationServer } from '../../annotation/server';
 import { openQueueStore, roleSchema, type QueueStore } from '../../annotation/store';
+import { ingestPaths, queueStoreLocation } from '../../activities/runtime';
 import { loadConfig, parseAtEdge } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
 
@@ -19,9 +20,13 @@ interface StoreOptions {
 /** PostgreSQL when --database-url or DATABASE_URL is given; otherwise PGlite under the data folder. */
 async function openStore(opts: StoreOptions): Promise<QueueStore> {
   const config = loadConfig();
-  const databaseUrl = opts.databaseUrl ?? (config.database.external ? config.database.url : undefined);
+  // --database-url, else DATABASE_URL, else PGlite in --data-dir or the data folder.
   const store = await openQueueStore(
-    databaseUrl ? { databaseUrl } : { dataDir: opts.dataDir ?? path.join(config.paths.data, 'queues') },
+    opts.databaseUrl
+      ? { databaseUrl: opts.databaseUrl }
+      : opts.dataDir && !config.database.external
+        ? { dataDir: opts.dataDir }
+        : queueStoreLocation(config),
   );
   // Queues exist as soon as the rules name them, so users can be assigned before the first item arrives.
   await store.defineQueues(loadRoutingRules(opts.rules).queues);
@@ -68,7 +73,7 @@ Examples:
       .option('--demo', 'enqueue sample items and create a demo annotator (token printed once)'),
   ).action(async (opts: StoreOptions & { port: string; host: string; previews?: string; demo?: boolean }) => {
     const port = parseAtEdge(z.coerce.number().int().min(0).max(65535), opts.port, '--port');
-    const previewRoot = path.resolve(opts.previews ?? path.join(loadConfig().paths.data, 'previews'));
+    const previewRoot = path.resolve(opts.previews ?? ingestPaths(loadConfig()).previews);
     const store = await openStore(opts);
     if (opts.demo) {
       const items = sampleItems(24);
