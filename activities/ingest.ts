@@ -56,8 +56,8 @@ export interface RoutableResource {
   resource: FhirResource;
   /** Stable id of the source record (e.g. `inst:ehr:DocumentReference/abc`). */
   id: string;
-  /** An ImagingStudy's previews (activities/previews.ts), refs relative to the preview root. */
-  previews?: WorkItemPreview[];
+  /** Renders an ImagingStudy's previews (activities/previews.ts; refs relative to the preview root), when routed. */
+  previews?: () => Promise<WorkItemPreview[]>;
 }
 
 interface StepContext {
@@ -440,21 +440,23 @@ export function createIngestActivities(deps: IngestDeps) {
       const items: RoutableResource[] = [];
       for (const resource of batch.resources) {
         const id = `${input.institution}:${input.source}:${resource.resourceType}/${resource.id}`;
-        items.push({ resource, id });
-        if (resource.resourceType !== 'ImagingStudy' || !batch.dicom || !deps.previewRoot) continue;
+        const { dicom } = batch;
+        const root = deps.previewRoot;
+        if (resource.resourceType !== 'ImagingStudy' || !dicom || !root) {
+          items.push({ resource, id });
+          continue;
+        }
         // The study's published instances, in the order the ImagingStudy lists them.
-        const keyOf = new Map(batch.dicom.map((d) => [d.sop, d.key]));
+        const keyOf = new Map(dicom.map((d) => [d.sop, d.key]));
         const instanceKeys = ((resource.series as { instance?: { uid?: string }[] }[] | undefined) ?? [])
           .flatMap((s) => s.instance ?? [])
           .flatMap((i) => (i.uid && keyOf.has(i.uid) ? [keyOf.get(i.uid)!] : []));
-        const previews = await writeStudyPreviews({
-          store,
-          root: deps.previewRoot,
-          institution: input.institution,
-          itemId: id,
-          instanceKeys,
+        items.push({
+          resource,
+          id,
+          previews: () =>
+            writeStudyPreviews({ store, root, institution: input.institution, itemId: id, instanceKeys }),
         });
-        if (previews.length) items[items.length - 1].previews = previews;
       }
       const { routed, updated, conflicts } = await deps.route(items, {
         institution: input.institution,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { parseAtEdge } from '../platform/config';
 import { TributaryError, toError } from '../platform/errors';
 import { sourceKindSchema } from '../schemas/institution';
-import { type VerifiedWorkItem } from '../schemas/work-item';
+import type { WorkItemContent } from '../schemas/work-item';
 
 /**
  * Routing rules: which queue a verified work item goes to, how urgently, how many annotators label it, and which
@@ -141,7 +141,7 @@ export function loadRoutingRules(file: string = defaultRoutingRulesFile): Routin
 }
 
 /** Every queue the item belongs to (one route per queue: the highest-priority matching rule), or the fallback. */
-export function routeItem(item: VerifiedWorkItem, rules: RoutingRules): Route[] {
+export function routeItem(item: WorkItemContent, rules: RoutingRules): Route[] {
   const byQueue = new Map<string, Route>();
   for (const rule of rules.rules) {
     if (!matchesRule(item, rule.match)) continue;
@@ -164,7 +164,7 @@ export function routeItem(item: VerifiedWorkItem, rules: RoutingRules): Route[] 
   return [...byQueue.values()].sort((a, b) => b.priority - a.priority || a.queue.localeCompare(b.queue));
 }
 
-export function matchesRule(item: VerifiedWorkItem, m: RoutingMatch): boolean {
+export function matchesRule(item: WorkItemContent, m: RoutingMatch): boolean {
   const eq = (list: string[] | undefined, value: string | undefined) =>
     !list || (value !== undefined && list.some((x) => x.toLowerCase() === value.toLowerCase()));
   if (!eq(m.resourceTypes, item.resourceType)) return false;

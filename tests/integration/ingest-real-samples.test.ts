@@ -3,9 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatRunProblems, readRunProblems, type RunProblems } from '../../activities/run-problems';
-import { ingestPaths, openStagingStore } from '../../activities/runtime';
-import { openDb } from '../../annotation/db';
-import type { WorkItemContent } from '../../schemas/work-item';
+import { openStagingStore } from '../../activities/runtime';
 import { formatReconciliation } from '../../cli/commands/ingest';
 import { DATA_DIR, sampleFiles } from '../../mappers/test-support/data';
 import type { SourceCounts, IngestRunProgress } from '../../schemas/ingest';
@@ -232,34 +230,6 @@ describe('ingest run over real third-party samples', () => {
       `${PYDICOM}/imaging: ${imaging.imagesWithoutPatient} DICOM instance(s) linked by their DICOM Patient ID (or Study UID): ${PYDICOM} sends no EHR`,
     );
     expect(text).not.toContain('once the EHR is in');
-  });
-
-  it('gives imaging work items PNG previews of their published instances, where the annotation server reads them', async () => {
-    const db = await openDb({ databaseUrl: world.config.database.url, schema: world.queueSchema });
-    let studies: { content: WorkItemContent }[];
-    try {
-      studies = await db.query<{ content: WorkItemContent }>(
-        "SELECT content FROM items WHERE institution = $1 AND resource_type = 'ImagingStudy'",
-        [PYDICOM],
-      );
-    } finally {
-      await db.close();
-    }
-    // workItems counts each study every time a page routed it (a study whose instances span pages comes twice).
-    expect(studies.length).toBeGreaterThan(0);
-    expect(studies.length).toBeLessThanOrEqual(countsOf(PYDICOM, 'imaging').workItems);
-    // Every study of images shows them (here CT, MR and PET: 5 of the 13); reports, waveforms, RT plans and
-    // structures have no pixels, and an RT dose grid's 32-bit doses are no picture.
-    const images = studies.filter((s) =>
-      ['CT', 'MR', 'PT', 'CR', 'DX', 'US', 'NM', 'MG', 'XA'].includes(s.content.modality ?? ''),
-    );
-    expect(images.length).toBeGreaterThanOrEqual(5);
-    for (const s of images) expect(s.content.previews?.length, s.content.modality).toBeGreaterThan(0);
-    const shown = studies.filter((s) => s.content.previews?.length);
-    const root = ingestPaths(world.config).previews;
-    for (const { content } of shown)
-      for (const p of content.previews!)
-        expect(fs.readFileSync(path.join(root, p.ref)).subarray(0, 4).toString('latin1')).toBe('\x89PNG');
   });
 
   it("says why each record was refused, without a patient's name or identifier", () => {

@@ -2,12 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestPaths } from '../../activities/runtime';
+import { openDb } from '../../annotation/db';
 import { startIngestRun, waitForRun, formatReconciliation } from '../../cli/commands/ingest';
 import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
 import { pseudonymOf } from '../../deid/key-service';
 import type { FhirResource } from '../../mappers/types';
 import { createTemporalClient } from '../../platform/temporal';
 import type { IngestRunProgress } from '../../schemas/ingest';
+import type { WorkItemContent } from '../../schemas/work-item';
 import { ingestRunWorkflowId } from '../../workflows/definitions';
 import {
   collectHistories,
@@ -175,5 +178,31 @@ describe('ingest run over 18 synthetic institutions', () => {
     expect(findPlanted(histories.decoded, world.truth)).toEqual([]);
     // The decrypted payloads are references: staging keys and counts, not records.
     expect(histories.decoded).toContain('"rawKey":"raw/');
+  });
+
+  it('puts chest CT and radiographs in the radiology queue with PNG previews, and renders none for studies no queue takes', async () => {
+    const db = await openDb({ databaseUrl: world.config.database.url, schema: world.queueSchema });
+    let studies: { content: WorkItemContent; queues: string[] }[];
+    try {
+      studies = await db.query(
+        `SELECT i.content, coalesce(array_agg(qi.queue_id) FILTER (WHERE qi.queue_id IS NOT NULL), '{}') AS queues
+         FROM items i LEFT JOIN queue_items qi ON qi.item_id = i.id
+         WHERE i.resource_type = 'ImagingStudy' GROUP BY i.id, i.content`,
+      );
+    } finally {
+      await db.close();
+    }
+    const radiology = studies.filter((s) => s.queues.includes('radiology-chest'));
+    expect(radiology.length).toBeGreaterThan(0);
+    expect(new Set(radiology.map((s) => s.content.modality))).toEqual(new Set(['CT', 'CR']));
+    const root = ingestPaths(world.config).previews;
+    for (const { content } of radiology) {
+      expect(content.previews?.length, content.id).toBeGreaterThan(0);
+      for (const p of content.previews!)
+        expect(fs.readFileSync(path.join(root, p.ref)).subarray(0, 4).toString('latin1')).toBe('\x89PNG');
+    }
+    const unrouted = studies.filter((s) => s.queues.length === 0);
+    expect(unrouted.length).toBeGreaterThan(0); // MR and ultrasound: no rule asks for them
+    for (const { content } of unrouted) expect(content.previews, content.id).toBeUndefined();
   });
 });
