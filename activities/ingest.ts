@@ -437,17 +437,17 @@ export function createIngestActivities(deps: IngestDeps) {
       if (!deps.route)
         throw new NotSupportedError('routing to annotation queues (annotation/store.ts has not landed)');
       const { batch } = input;
+      const root = deps.previewRoot;
+      // Published instances by SOP Instance UID, for the ImagingStudies' previews.
+      const keyOf = batch.dicom && root ? new Map(batch.dicom.map((d) => [d.sop, d.key])) : undefined;
       const items: RoutableResource[] = [];
       for (const resource of batch.resources) {
         const id = `${input.institution}:${input.source}:${resource.resourceType}/${resource.id}`;
-        const { dicom } = batch;
-        const root = deps.previewRoot;
-        if (resource.resourceType !== 'ImagingStudy' || !dicom || !root) {
+        if (resource.resourceType !== 'ImagingStudy' || !keyOf || !root) {
           items.push({ resource, id });
           continue;
         }
         // The study's published instances, in the order the ImagingStudy lists them.
-        const keyOf = new Map(dicom.map((d) => [d.sop, d.key]));
         const instanceKeys = ((resource.series as { instance?: { uid?: string }[] }[] | undefined) ?? [])
           .flatMap((s) => s.instance ?? [])
           .flatMap((i) => (i.uid && keyOf.has(i.uid) ? [keyOf.get(i.uid)!] : []));

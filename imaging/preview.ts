@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { NotSupportedError, TributaryError, toError } from '../platform/errors';
 import { findNode, readAscii, trimValue, type DicomNode } from './dicom-model';
 import { readDicom } from './dicom-read';
-import { decodedPhotometric, loadFrameDecoders } from './codecs';
+import { decodedPhotometric, JPEG_BASELINE, loadFrameDecoders } from './codecs';
 import { canDecode, decodeFrames, readPixelInfo, splitFrames, PIXEL_DATA, type PixelInfo } from './pixels';
 
 /**
@@ -10,8 +10,6 @@ import { canDecode, decodeFrames, readPixelInfo, splitFrames, PIXEL_DATA, type P
  * after Rescale Slope/Intercept), contrast-enhanced with CLAHE (sharp, 8-bit only). JPEG Baseline frames are decoded
  * by sharp directly. Run on de-identified files only.
  */
-
-export const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
 
 export interface PreviewOptions {
   /** At most this many frames, spread evenly over a multi-frame (cine) image. Default 4. */

@@ -92,8 +92,7 @@ export function registerDemo(program: Command): void {
       say('3/5 starting a worker (task queues ingest and imaging)...');
       const workers = await startIngestWorkers({ config });
       const client = await createTemporalClient(config);
-      let workItems: number | undefined;
-      const closing: string[] = [];
+      let finished: { runId: string; workItems: number } | undefined;
       try {
         const runId = newRunId();
         say(`4/5 ingesting every institution and source (run ${runId})...`);
@@ -137,16 +136,17 @@ export function registerDemo(program: Command): void {
         say(
           `Temporal UI: http://127.0.0.1:${config.temporal.uiPort}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(ingestRunWorkflowId(runId))}`,
         );
-        closing.push(`status again later: npx tributary ingest status ${runId}`);
         if (result.state !== 'completed' || !table.balanced) process.exitCode = 1;
-        workItems = result.progress.totals.workItems;
+        finished = { runId, workItems: result.progress.totals.workItems };
       } finally {
         await workers.shutdown();
         await client.connection.close();
         await server.close();
       }
       // After the worker let go of the queue store (embedded PGlite has one process at a time): what annotators see.
-      if (workItems !== undefined) say(await describeQueues(config, workItems));
-      for (const line of closing) say(line);
+      if (finished) {
+        say(await describeQueues(config, finished.workItems));
+        say(`status again later: npx tributary ingest status ${finished.runId}`);
+      }
     });
 }
