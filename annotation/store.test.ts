@@ -123,7 +123,9 @@ describe('queue store (PGlite)', () => {
     };
     const version = (id: string, text: string) => {
       const { verification: mark, ...content } = cardiologyItems(1, `versions-${id}`)[0];
-      return sealWorkItem({ ...content, summary: { title: text }, text }, mark);
+      // Each version has pictures of its own (activities/previews.ts names their folder from them).
+      const previews = [{ ref: `versions/${id}/${text.split(' ')[1]}/0.png`, caption: 'image 1 of 1' }];
+      return sealWorkItem({ ...content, summary: { title: text }, text, previews }, mark);
     };
     const [x1, y1, z1] = [
       version('x', 'alpha first'),
@@ -167,6 +169,12 @@ describe('queue store (PGlite)', () => {
       unrouted: 0,
       byQueue: { 'versions-beta': 1 },
     });
+    // What prunePreviews keeps: the pictures of the versions stored, x's and y's first, z's second.
+    expect([...(await store.previewRefs())].filter((r) => r.startsWith('versions/')).sort()).toEqual([
+      'versions/x/first/0.png',
+      'versions/y/first/0.png',
+      'versions/z/second/0.png',
+    ]);
     // The same version again, received later still: a duplicate, not another update.
     expect(await store.enqueue([z2], versionRules, { receivedAt: t(30) })).toMatchObject({
       duplicates: 1,

@@ -7,6 +7,7 @@ import { loadRoutingRules } from '../../annotation/routing';
 import { sampleItems } from '../../annotation/sample-items';
 import { startAnnotationServer } from '../../annotation/server';
 import { openQueueStore, roleSchema, type QueueStore } from '../../annotation/store';
+import { prunePreviews } from '../../activities/previews';
 import { ingestPaths, queueStoreLocation } from '../../activities/runtime';
 import { loadConfig, parseAtEdge } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
@@ -43,6 +44,11 @@ function storeFlags(cmd: Command): Command {
     .option('--rules <file>', 'routing rules (default: config/routing/rules.json)');
 }
 
+const PREVIEWS_FLAG = '--previews <dir>';
+const PREVIEWS_HELP = 'folder that preview refs resolve against (default: <TRIBUTARY_DATA_DIR>/previews)';
+const previewRootOf = (opts: { previews?: string }) =>
+  path.resolve(opts.previews ?? ingestPaths(loadConfig()).previews);
+
 const fmt = (v: number | null | undefined, digits = 3) =>
   v === null || v === undefined ? '-' : v.toFixed(digits);
 
@@ -57,7 +63,8 @@ Examples:
   npx tributary queues add-user dr-lee --role annotator --queues cardiology,pharmacy
   npx tributary queues serve --port 8750          then open http://127.0.0.1:8750/ and sign in with the token
   npx tributary queues serve --demo               sample de-identified items and a demo annotator
-  npx tributary queues stats --queue cardiology`,
+  npx tributary queues stats --queue cardiology
+  npx tributary queues prune-previews --dry-run   what old preview versions would be removed`,
     );
 
   storeFlags(
@@ -66,14 +73,11 @@ Examples:
       .description('serve the annotation API (OpenAPI at /openapi.json) and the annotator page')
       .option('--port <port>', 'port', '8750')
       .option('--host <host>', 'interface to listen on', '127.0.0.1')
-      .option(
-        '--previews <dir>',
-        'folder that preview refs resolve against (default: <TRIBUTARY_DATA_DIR>/previews)',
-      )
+      .option(PREVIEWS_FLAG, PREVIEWS_HELP)
       .option('--demo', 'enqueue sample items and create a demo annotator (token printed once)'),
   ).action(async (opts: StoreOptions & { port: string; host: string; previews?: string; demo?: boolean }) => {
     const port = parseAtEdge(z.coerce.number().int().min(0).max(65535), opts.port, '--port');
-    const previewRoot = path.resolve(opts.previews ?? ingestPaths(loadConfig()).previews);
+    const previewRoot = previewRootOf(opts);
     const store = await openStore(opts);
     if (opts.demo) {
       const items = sampleItems(24);
@@ -125,6 +129,40 @@ Examples:
       );
       process.stderr.write(
         'The token is shown only now; store it safely. Running add-user again issues a new one.\n',
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  storeFlags(
+    queues
+      .command('prune-previews')
+      .description(
+        'remove preview pictures that no stored work item refers to (old versions of corrected studies)',
+      )
+      .option(PREVIEWS_FLAG, PREVIEWS_HELP)
+      .option(
+        '--grace <minutes>',
+        'leave versions written in the last <minutes>: their items may not be stored yet',
+        '60',
+      )
+      .option('--dry-run', 'count what would be removed, remove nothing'),
+  ).action(async (opts: StoreOptions & { previews?: string; grace: string; dryRun?: boolean }) => {
+    const grace = parseAtEdge(z.coerce.number().min(0), opts.grace, '--grace');
+    const root = previewRootOf(opts);
+    const store = await openStore(opts);
+    try {
+      // The refs are read before the walk: a version stored after this is younger than the grace period.
+      const r = await prunePreviews({
+        root,
+        referenced: await store.previewRefs(),
+        graceMs: grace * 60_000,
+        dryRun: opts.dryRun,
+      });
+      process.stdout.write(
+        `previews in ${root}: ${r.kept} version(s) kept, ${r.removed} ${opts.dryRun ? 'would be removed' : 'removed'}` +
+          ` (${(r.bytesRemoved / 1e6).toFixed(1)} MB), ${r.recent} younger than ${grace} min left alone\n`,
       );
     } finally {
       await store.close();

@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prunePreviews } from '../../activities/previews';
 import { ingestPaths } from '../../activities/runtime';
 import { openDb } from '../../annotation/db';
+import { openQueueStore } from '../../annotation/store';
 import { startIngestRun, waitForRun, formatReconciliation } from '../../cli/commands/ingest';
 import { startIngestWorkers, type RunningWorkers } from '../../cli/commands/worker';
 import { pseudonymOf } from '../../deid/key-service';
@@ -204,5 +206,14 @@ describe('ingest run over 18 synthetic institutions', () => {
     const unrouted = studies.filter((s) => s.queues.length === 0);
     expect(unrouted.length).toBeGreaterThan(0); // MR and ultrasound: no rule asks for them
     for (const { content } of unrouted) expect(content.previews, content.id).toBeUndefined();
+    // Every preview folder written belongs to a stored item: pruning would remove nothing.
+    const store = await openQueueStore({ databaseUrl: world.config.database.url, schema: world.queueSchema });
+    try {
+      expect(
+        await prunePreviews({ root, referenced: await store.previewRefs(), graceMs: 0, dryRun: true }),
+      ).toEqual({ kept: radiology.length, removed: 0, recent: 0, bytesRemoved: 0 });
+    } finally {
+      await store.close();
+    }
   });
 });
