@@ -68,6 +68,11 @@ describe('queue store (PGlite)', () => {
     await expect(store.enqueue([failedGate as unknown as (typeof items)[0]], rules)).rejects.toThrow(/gate/);
     const changedContent = { ...items[0], text: 'edited' };
     await expect(store.enqueue([changedContent], rules)).rejects.toThrow(/digest does not match/);
+    // The store trusts an item this process sealed without hashing it again, because it cannot be changed.
+    const sealed = items[2] as unknown as { text?: string; summary: { title: string }; codes: unknown[] };
+    expect(() => (sealed.text = 'edited')).toThrow(TypeError);
+    expect(() => (sealed.summary.title = 'edited')).toThrow(TypeError);
+    expect(() => sealed.codes.push({ system: 'x', code: 'y' })).toThrow(TypeError);
   });
 
   it('keeps the last version of an id repeated in one batch, and queues a batch in its order', async () => {

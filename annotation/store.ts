@@ -404,15 +404,16 @@ function createQueueStore(db: Db): QueueStore {
       if (checked.length === 0) return result;
       // An id twice in one call: its last version is the one stored (a feed's later message is the newer one); the
       // map keeps the id's first position, so queue order (seq) follows the batch's order.
-      const latest = new Map<string, VerifiedWorkItem>();
-      for (const item of checked) latest.set(item.id, item);
-      for (const item of checked) {
+      // Positions, not objects: the same sealed item may be given twice.
+      const latest = new Map<string, number>();
+      for (const [i, item] of checked.entries()) latest.set(item.id, i);
+      for (const [i, item] of checked.entries()) {
         const last = latest.get(item.id)!;
-        if (last === item) continue;
-        if (last.verification.digest === item.verification.digest) result.duplicates++;
+        if (last === i) continue;
+        if (checked[last].verification.digest === item.verification.digest) result.duplicates++;
         else result.superseded++;
       }
-      const candidates = [...latest.values()];
+      const candidates = [...latest.values()].map((i) => checked[i]);
       const inCall = { duplicates: result.duplicates, superseded: result.superseded };
       await db.transaction(async (tx) => {
         // A transaction retried after a serialization failure or deadlock counts again from the start.
