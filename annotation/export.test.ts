@@ -80,6 +80,8 @@ const rows: ExportRow[] = [
         4,
       ),
     ],
+    // The study was corrected at its source after dr-d drew the region.
+    sourceCorrectedAt: '2026-11-26T08:00:00.000Z',
   },
 ];
 
@@ -109,12 +111,27 @@ describe('label exports', () => {
       result: [{ reference: expect.stringContaining(':region:0') }],
     });
     expect(validateFhirResource(bundle as never)).toEqual([]);
+    // Only the labels on the corrected study say that its source changed since.
+    const corrected = bundle.entry.map((e) =>
+      (e.resource.meta as { tag: { code: string }[] }).tag.some((t) => t.code === 'source-corrected'),
+    );
+    expect(corrected).toEqual([false, false, false, true, true]);
   });
 
   it('JSONL: one line per submission; Label Studio: percent rectangles and choices', () => {
-    expect(exportJsonl(rows).trim().split('\n')).toHaveLength(4);
+    const lines = exportJsonl(rows)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { sourceCorrectedAt?: string });
+    expect(lines.map((l) => l.sourceCorrectedAt)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      '2026-11-26T08:00:00.000Z',
+    ]);
     const tasks = exportLabelStudio(rows, (r, i) => `/p/${r.itemId}/${i}`) as {
       data: Record<string, string>;
+      meta: Record<string, unknown>;
       annotations: { result: unknown[] }[];
     }[];
     expect(tasks[0].annotations[0].result[0]).toEqual({
@@ -124,6 +141,11 @@ describe('label exports', () => {
       value: { choices: ['acute-coronary-syndrome'] },
     });
     expect(tasks[2].data.image).toBe('/p/inst-b:imaging:ImagingStudy/st-9/0');
+    expect(tasks.map((t) => t.meta.source_corrected_at)).toEqual([
+      undefined,
+      undefined,
+      '2026-11-26T08:00:00.000Z',
+    ]);
     expect(tasks[2].annotations[0].result[0]).toMatchObject({
       type: 'rectanglelabels',
       value: { x: 10, y: 20, width: 30, height: 40, rectanglelabels: ['nodule'] },

@@ -4,7 +4,8 @@ import type { ClassificationLabels, FreeTextFindingLabels, ImageRegionLabels } f
 /**
  * Label exports for a queue: JSONL (one submission a line), FHIR R4 (a collection Bundle: an Observation per
  * submission with derivedFrom the source resource; image-region submissions as a DiagnosticReport whose results
- * are one Observation per region), and Label Studio task JSON (importable, annotations included).
+ * are one Observation per region), and Label Studio task JSON (importable, annotations included). Labels on an item
+ * whose source was corrected after annotation began say so in each format: the labels belong to the version shown.
  */
 
 export const exportFormats = ['jsonl', 'fhir', 'label-studio'] as const;
@@ -25,6 +26,7 @@ export function exportJsonl(rows: ExportRow[]): string {
           labels: l.labels,
           category: l.category,
           submittedAt: l.submittedAt,
+          ...(row.sourceCorrectedAt ? { sourceCorrectedAt: row.sourceCorrectedAt } : {}),
         }),
       );
     }
@@ -53,6 +55,13 @@ const labelCoding = (row: ExportRow, label: string) => ({
   text: label,
 });
 
+/** On labels given to a version of the source that a later version has corrected (ExportRow.sourceCorrectedAt). */
+const SOURCE_CORRECTED_TAG = {
+  system: 'urn:tributary:work-item-status',
+  code: 'source-corrected',
+  display: 'the source record was corrected after these labels were given',
+};
+
 export function exportFhirBundle(rows: ExportRow[]): Record<string, unknown> {
   const entry: { fullUrl: string; resource: Record<string, unknown> }[] = [];
   for (const row of rows) {
@@ -66,7 +75,12 @@ export function exportFhirBundle(rows: ExportRow[]): Record<string, unknown> {
         performer: [{ identifier: { system: 'urn:tributary:annotator', value: l.annotator } }],
         issued: l.submittedAt,
         derivedFrom,
-        meta: { tag: [{ system: 'urn:tributary:work-item', code: row.itemId }] },
+        meta: {
+          tag: [
+            { system: 'urn:tributary:work-item', code: row.itemId },
+            ...(row.sourceCorrectedAt ? [SOURCE_CORRECTED_TAG] : []),
+          ],
+        },
       };
       const fullUrl = `urn:tributary:annotation:${row.queue}:${l.assignmentId}`;
       if (row.taskType === 'classification') {
@@ -159,7 +173,12 @@ export function exportLabelStudio(
       text: (row.content.summary.excerpts ?? []).join('\n\n'),
       ...(row.content.previews?.length ? { image: previewUrl(row, 0) } : {}),
     },
-    meta: { queue: row.queue, status: row.status, round: row.round },
+    meta: {
+      queue: row.queue,
+      status: row.status,
+      round: row.round,
+      ...(row.sourceCorrectedAt ? { source_corrected_at: row.sourceCorrectedAt } : {}),
+    },
     annotations: row.labels.map((l) => ({
       completed_by: l.annotator,
       created_at: l.submittedAt,

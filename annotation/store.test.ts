@@ -206,6 +206,23 @@ describe('queue store (PGlite)', () => {
       conflicts: 1,
     });
 
+    // Those corrections of begun items are kept beside them, and the exports say the labels' source was corrected.
+    const correctedAt = async (queue: string) =>
+      Object.fromEntries((await store.exportRows(queue)).map((r) => [r.itemId, r.sourceCorrectedAt]));
+    expect(await correctedAt('versions-alpha')).toEqual({ [x1.id]: t(20), [y1.id]: t(20) });
+    expect(await correctedAt('versions-beta')).toEqual({ [z1.id]: t(40) });
+    // A correction received before the one kept does not take its place; x's first content received again after its
+    // correction withdraws it.
+    expect(
+      await store.enqueue([version('y', 'beta early')], versionRules, { receivedAt: t(15) }),
+    ).toMatchObject({
+      conflicts: 1,
+    });
+    expect(await store.enqueue([x1], versionRules, { receivedAt: t(50) })).toMatchObject({ duplicates: 1 });
+    expect(await correctedAt('versions-alpha')).toEqual({ [x1.id]: undefined, [y1.id]: t(20) });
+    const counts = Object.fromEntries((await store.listQueues()).map((q) => [q.id, q.counts.corrected]));
+    expect(counts).toMatchObject({ 'versions-alpha': 1, 'versions-beta': 1, cardiology: 0 });
+
     await expect(store.enqueue([x2], versionRules, { receivedAt: 'yesterday' })).rejects.toThrow(
       /enqueue receivedAt/,
     );

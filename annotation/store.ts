@@ -122,9 +122,7 @@ export interface QueueStore {
   readonly kind: 'pg' | 'pglite';
   enqueue(items: VerifiedWorkItem[], rules: RoutingRules, options?: EnqueueOptions): Promise<EnqueueResult>;
   defineQueues(queues: QueueDefinition[]): Promise<void>;
-  listQueues(
-    user?: User,
-  ): Promise<(QueueDefinition & { counts: { open: number; review: number; done: number } })[]>;
+  listQueues(user?: User): Promise<(QueueDefinition & { counts: QueueCounts })[]>;
   getQueue(id: string): Promise<QueueDefinition | undefined>;
   addUser(input: { id: string; role: Role; queues?: string[] }): Promise<{ user: User; token: string }>;
   setUserQueues(userId: string, queues: string[]): Promise<void>;
@@ -158,6 +156,14 @@ export interface QueueStore {
   close(): Promise<void>;
 }
 
+export interface QueueCounts {
+  open: number;
+  review: number;
+  done: number;
+  /** Items of the queue whose source was corrected after an annotator began them (migration 003). */
+  corrected: number;
+}
+
 export interface ExportRow {
   queue: string;
   taskType: QueueDefinition['taskType'];
@@ -170,6 +176,11 @@ export interface ExportRow {
   gold: boolean;
   reviewDecision: string | null;
   labels: LabelRecord[];
+  /**
+   * When a later version of the source arrived after annotation had begun: the labels were given to `content`, which
+   * the source has since corrected.
+   */
+  sourceCorrectedAt?: string;
 }
 
 export interface OpenQueueStoreOptions {
@@ -447,13 +458,35 @@ function createQueueStore(db: Db): QueueStore {
         );
         const changed = present.filter((i) => stored.get(i.id)?.digest !== i.verification.digest);
         result.duplicates += present.length - changed.length;
-        const replace = receivedAt
-          ? await replaceableItems(
-              tx,
-              changed.filter((i) => stored.get(i.id)?.older === true).map((i) => i.id),
-            )
-          : new Set<string>();
+        const newer = receivedAt ? changed.filter((i) => stored.get(i.id)?.older === true) : [];
+        const replace = await replaceableItems(
+          tx,
+          newer.map((i) => i.id),
+        );
         result.conflicts += changed.length - replace.size;
+        // A correction of a begun item is kept beside it (migration 003), the latest received standing.
+        const corrections = newer.filter((i) => !replace.has(i.id));
+        if (corrections.length) {
+          await tx.query(
+            `INSERT INTO item_corrections (item_id, content, digest, verification, received_at)
+             SELECT t.id, t.content::jsonb, t.digest, t.verification::jsonb, $8::timestamptz
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+               AS t(id, institution, source_kind, resource_type, content, digest, verification)
+             ON CONFLICT (item_id) DO UPDATE SET content = EXCLUDED.content, digest = EXCLUDED.digest,
+               verification = EXCLUDED.verification, received_at = EXCLUDED.received_at, recorded_at = now()
+             WHERE item_corrections.received_at < EXCLUDED.received_at`,
+            [...itemColumns(corrections), receivedAt],
+          );
+        }
+        // The stored content received again, after a correction of it: the correction was withdrawn.
+        const changedIds = new Set(changed.map((i) => i.id));
+        const confirmed = receivedAt ? present.filter((i) => !changedIds.has(i.id)) : [];
+        if (confirmed.length) {
+          await tx.query(
+            'DELETE FROM item_corrections WHERE item_id = ANY($1::text[]) AND received_at < $2::timestamptz',
+            [confirmed.map((i) => i.id), receivedAt],
+          );
+        }
         const replacing = changed.filter((i) => replace.has(i.id));
         if (replacing.length) {
           // Nobody has begun these: the new content takes the id's place, and is routed afresh by it (a corrected
@@ -520,17 +553,20 @@ function createQueueStore(db: Db): QueueStore {
     getQueue,
 
     async listQueues(user) {
-      const rows = await db.query<{ definition: unknown; open: number; review: number; done: number }>(
+      const rows = await db.query<{ definition: unknown } & QueueCounts>(
         `SELECT q.definition,
                 count(qi.item_id) FILTER (WHERE qi.status = 'open')::int AS open,
                 count(qi.item_id) FILTER (WHERE qi.status = 'review')::int AS review,
-                count(qi.item_id) FILTER (WHERE qi.status IN ('accepted', 'rejected'))::int AS done
-         FROM queues q LEFT JOIN queue_items qi ON qi.queue_id = q.id GROUP BY q.id ORDER BY q.id`,
+                count(qi.item_id) FILTER (WHERE qi.status IN ('accepted', 'rejected'))::int AS done,
+                count(c.item_id)::int AS corrected
+         FROM queues q LEFT JOIN queue_items qi ON qi.queue_id = q.id
+           LEFT JOIN item_corrections c ON c.item_id = qi.item_id
+         GROUP BY q.id ORDER BY q.id`,
       );
       return rows
         .map((r) => ({
           ...queueDefinitionSchema.parse(r.definition),
-          counts: { open: r.open, review: r.review, done: r.done },
+          counts: { open: r.open, review: r.review, done: r.done, corrected: r.corrected },
         }))
         .filter((q) => !user || canSeeQueue(user, q.id));
     },
@@ -920,9 +956,12 @@ function createQueueStore(db: Db): QueueStore {
         review_decision: string | null;
         resource_type: string;
         source_kind: string;
+        corrected_at: Date | null;
       }>(
-        `SELECT qi.item_id, i.content, qi.status, qi.round, qi.gold, qi.review_decision, i.resource_type, i.source_kind
-         FROM queue_items qi JOIN items i ON i.id = qi.item_id WHERE qi.queue_id = $1 ORDER BY qi.seq`,
+        `SELECT qi.item_id, i.content, qi.status, qi.round, qi.gold, qi.review_decision, i.resource_type, i.source_kind,
+                c.received_at AS corrected_at
+         FROM queue_items qi JOIN items i ON i.id = qi.item_id LEFT JOIN item_corrections c ON c.item_id = qi.item_id
+         WHERE qi.queue_id = $1 ORDER BY qi.seq`,
         [queueId],
       );
       const labels = await db.query<{
@@ -963,6 +1002,7 @@ function createQueueStore(db: Db): QueueStore {
         gold: it.gold,
         reviewDecision: it.review_decision,
         labels: (byItem.get(it.item_id) ?? []).filter((l) => l.round === it.round),
+        ...(it.corrected_at ? { sourceCorrectedAt: new Date(it.corrected_at).toISOString() } : {}),
       }));
     },
 

@@ -264,7 +264,7 @@ export function formatReconciliation(
       );
     if (c?.itemConflicts)
       notes.push(
-        `${s.institution}/${s.source}: ${c.itemConflicts} work item(s) arrived with the id of a queued item and other content but did not replace it (annotation had begun on the queued version, or it was received no later): annotators keep the queued version; the other one is in this run's FHIR output`,
+        `${s.institution}/${s.source}: ${c.itemConflicts} work item(s) arrived with the id of a queued item and other content but did not replace it (annotation had begun on the queued version, or it was received no later): annotators keep the queued version; the other one is in this run's FHIR output, and a later one is kept beside a begun item, whose label exports then say its source was corrected`,
       );
     const registered = registry?.institutions.find((i) => i.id === s.institution);
     if (c?.imagesWithoutPatient && registered && !registered.ehr)

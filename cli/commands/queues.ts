@@ -203,7 +203,11 @@ Examples:
       for (const r of report) {
         const a = r.agreement;
         process.stdout.write(
-          `${r.queue}: open ${r.counts.open}, in review ${r.counts.review}, done ${r.counts.done}\n` +
+          `${r.queue}: open ${r.counts.open}, in review ${r.counts.review}, done ${r.counts.done}` +
+            (r.counts.corrected
+              ? `; ${r.counts.corrected} begun before their source was corrected (exports mark their labels)`
+              : '') +
+            '\n' +
             `  agreement over ${a.units} items: Fleiss' kappa ${fmt(a.fleissKappa)}, Krippendorff's alpha ${fmt(a.krippendorffAlpha)}, mean Cohen's kappa ${fmt(a.meanCohensKappa)} (${a.cohensKappa.length} pairs)\n`,
         );
         for (const s of r.annotators) {

@@ -162,6 +162,13 @@ describe('queue store on PostgreSQL: 20 claimers on separate connections', () =>
     for (const titles of seen.values()) expect(titles.size).toBe(1);
     const correctedItems = [...seen.values()].filter((t) => t.has('Note, corrected')).length;
     expect(correctedItems).toBe(result.updated);
+    // Each item begun on its first version keeps the correction beside it, and its labels' export says so.
+    const exported = (await store.exportRows('cardiology')).filter((r) => r.itemId.startsWith('pgversion:'));
+    expect(exported).toHaveLength(40);
+    for (const row of exported)
+      expect(row.sourceCorrectedAt, row.itemId).toBe(
+        seen.get(row.itemId)!.has('Note, corrected') ? undefined : '2026-12-05T11:00:00.000Z',
+      );
   });
 
   it('keeps the version received last when two arrive at once on separate connections, whichever commits first', async () => {
