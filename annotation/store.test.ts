@@ -174,10 +174,13 @@ describe('queue store (PGlite)', () => {
       unrouted: 0,
       byQueue: { 'versions-beta': 1 },
     });
-    // What prunePreviews keeps: the pictures of the versions stored, x's and y's first, z's second.
+    // What prunePreviews keeps: the pictures of the versions stored (x's and y's first, z's second) and of the
+    // corrections kept beside begun items (x's and y's second); z's first is no longer referred to.
     expect([...(await store.previewRefs())].filter((r) => r.startsWith('versions/')).sort()).toEqual([
       'versions/x/first/0.png',
+      'versions/x/second/0.png',
       'versions/y/first/0.png',
+      'versions/y/second/0.png',
       'versions/z/second/0.png',
     ]);
     // The same version again, received later still: a duplicate, not another update.
@@ -220,6 +223,14 @@ describe('queue store (PGlite)', () => {
     });
     expect(await store.enqueue([x1], versionRules, { receivedAt: t(50) })).toMatchObject({ duplicates: 1 });
     expect(await correctedAt('versions-alpha')).toEqual({ [x1.id]: undefined, [y1.id]: t(20) });
+    // x's correction withdrawn, its pictures are no longer referred to; z's correction (its third) is.
+    expect([...(await store.previewRefs())].filter((r) => r.startsWith('versions/')).sort()).toEqual([
+      'versions/x/first/0.png',
+      'versions/y/first/0.png',
+      'versions/y/second/0.png',
+      'versions/z/second/0.png',
+      'versions/z/third/0.png',
+    ]);
     const counts = Object.fromEntries((await store.listQueues()).map((q) => [q.id, q.counts.corrected]));
     expect(counts).toMatchObject({ 'versions-alpha': 1, 'versions-beta': 1, cardiology: 0 });
 

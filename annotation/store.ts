@@ -131,7 +131,7 @@ export interface QueueStore {
   /** The item as an annotator sees it, if the user may see it (assigned to them, or reviewer/admin). */
   viewItem(user: User, queue: string, itemId: string): Promise<ItemView | undefined>;
   previewRef(queue: string, itemId: string, index: number): Promise<string | undefined>;
-  /** Every preview ref of every stored item, in a queue or not (what `prunePreviews` must keep). */
+  /** Every preview ref of every stored item and kept correction, in a queue or not (what `prunePreviews` keeps). */
   previewRefs(): Promise<Set<string>>;
   submit(user: User, assignmentId: string, labels: unknown): Promise<{ status: string; required: number }>;
   skip(user: User, assignmentId: string, reason: string): Promise<void>;
@@ -725,6 +725,8 @@ function createQueueStore(db: Db): QueueStore {
     async previewRefs() {
       const rows = await db.query<{ ref: string }>(
         `SELECT p->>'ref' AS ref FROM items, jsonb_array_elements(content->'previews') AS p
+         WHERE jsonb_typeof(content->'previews') = 'array'
+         UNION SELECT p->>'ref' FROM item_corrections, jsonb_array_elements(content->'previews') AS p
          WHERE jsonb_typeof(content->'previews') = 'array'`,
       );
       return new Set(rows.map((r) => r.ref));
