@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { NotSupportedError, TributaryError, toError } from '../platform/errors';
+import { decodeJpegDct } from './jpeg-dct';
 import type { PixelInfo } from './pixels';
 
 /**
@@ -9,11 +10,14 @@ import type { PixelInfo } from './pixels';
  * monochrome or colour, as ultrasound mostly is; jpeg-js), whose colour comes out RGB (decodedPhotometric). Frames come
  * out as native little-endian bytes, as pixels.ts gives RLE and uncompressed ones; the caller writes its result
  * uncompressed. The WebAssembly modules start asynchronously, once per process: loadFrameDecoders() before decoding.
+ * JPEG Extended (.51, 8- or 12-bit DCT, as older CT, MR and PET archives hold it) is decoded for monochrome images by
+ * jpeg-dct.ts.
  *
- * Not here: JPEG Extended (12-bit DCT), colour other than Baseline's.
+ * Not here: colour other than Baseline's.
  */
 
 export const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
+export const JPEG_EXTENDED = '1.2.840.10008.1.2.4.51';
 export const JPEG_LOSSLESS = '1.2.840.10008.1.2.4.57';
 export const JPEG_LOSSLESS_SV1 = '1.2.840.10008.1.2.4.70';
 export const JPEG_LS_LOSSLESS = '1.2.840.10008.1.2.4.80';
@@ -22,6 +26,7 @@ export const JPEG_2000_LOSSLESS = '1.2.840.10008.1.2.4.90';
 export const JPEG_2000 = '1.2.840.10008.1.2.4.91';
 
 const COMPRESSED = new Set([
+  JPEG_EXTENDED,
   JPEG_LOSSLESS,
   JPEG_LOSSLESS_SV1,
   JPEG_LS_LOSSLESS,
@@ -104,6 +109,28 @@ async function load(): Promise<FrameDecoders> {
     return grey;
   };
 
+  /** 12-bit samples go out as 16-bit words; an 8-bit image in 16-bit words is widened, as BitsAllocated says. */
+  const viaDct = (frame: Buffer, info: PixelInfo, where: string): Buffer => {
+    const image = decodeJpegDct(frame);
+    if (image.width !== info.columns || image.height !== info.rows)
+      throw new TributaryError(
+        `${where}: the JPEG is ${image.width}x${image.height}, the header says ${info.columns}x${info.rows}`,
+        { code: 'structure', location: '(7FE0,0010)', nonRetryable: true },
+      );
+    if (info.bitsAllocated === 8) {
+      if (image.precision > 8)
+        throw new TributaryError(`${where}: a ${image.precision}-bit JPEG in 8-bit pixel data`, {
+          code: 'structure',
+          location: '(0028,0100)',
+          nonRetryable: true,
+        });
+      return Buffer.from(Uint8Array.from(image.samples));
+    }
+    const out = Buffer.alloc(image.samples.length * 2);
+    for (let i = 0; i < image.samples.length; i++) out.writeUInt16LE(image.samples[i], i * 2);
+    return out;
+  };
+
   const viaWasm = (Decoder: new () => WasmDecoder, frame: Buffer, info: PixelInfo, where: string): Buffer => {
     const decoder = new Decoder();
     try {
@@ -135,6 +162,7 @@ async function load(): Promise<FrameDecoders> {
         else if (transferSyntaxUid === JPEG_LS_LOSSLESS || transferSyntaxUid === JPEG_LS_NEAR_LOSSLESS)
           out = viaWasm(charls.JpegLSDecoder, frame, info, where);
         else if (transferSyntaxUid === JPEG_BASELINE) out = viaJpegJs(frame, info, where);
+        else if (transferSyntaxUid === JPEG_EXTENDED) out = viaDct(frame, info, where);
         else {
           const own = new Uint8Array(frame).buffer; // a copy: a Buffer may sit inside a shared pool
           out = Buffer.from(new Lossless().decompress(own, 0, own.byteLength));
