@@ -602,7 +602,8 @@ describe('scrubText', () => {
           found++;
       }
     // At dae0da1 (the hand-made given names alone, no retry after "Per", a known surname before the comma): 30 of
-    // 264 (0.114). At 1fa2bc8 (Census names, before the reporting-verb detector): 232 (0.879).
+    // 264 (0.114). At 1fa2bc8 (Census names, before the reporting-verb detector): 232 (0.879). At 72bf2c5: 256; with
+    // text.name-field ("Patient Conn, Cherrie", "Patient Schmidt, Johnson"): 258.
     console.info(
       JSON.stringify({ namesWithoutContext: { found, total, recall: +(found / total).toFixed(3) } }),
     );
@@ -629,6 +630,42 @@ describe('scrubText', () => {
     // "Diabetes, Mary" is no name written family name first: the condition stays. Mary, who reports, is someone.
     const t = 'Diabetes, Mary reports';
     expect(detectPhi(t).map((x) => t.slice(x.start, x.end))).toEqual(['Mary']);
+  });
+
+  it("finds the name in a record's name field, family name first or in capitals, and keeps what a note says", () => {
+    // Report headers and registration systems write the patient so; before text.name-field only a Title-case family
+    // name with a known given name was found, and text.name-context took the family name and left the given name.
+    const found = [
+      ['PATIENT: DOE, JOHN seen today.', 'DOE, JOHN'],
+      ['Patient: SMITH, JANE A was seen.', 'SMITH, JANE A'],
+      ['Patient Smith, Jane seen today.', 'Smith, Jane'],
+      ['Patient Conn, Cherrie seen today.', 'Conn, Cherrie'],
+      ['Pt: Okonkwo, Chiamaka', 'Okonkwo, Chiamaka'],
+      ['NAME: NGUYEN, THI', 'NGUYEN, THI'],
+      ['Patient: Kowalczyk, Zbigniew', 'Kowalczyk, Zbigniew'],
+      ['PATIENT NAME: ZBIGNIEW KOWALCZYK', 'ZBIGNIEW KOWALCZYK'],
+      ["Name: O'NEILL, MARY-KATE", "O'NEILL, MARY-KATE"],
+    ];
+    for (const [t, name] of found)
+      expect(
+        detectPhi(t)
+          .filter((x) => x.type === 'name')
+          .map((x) => t.slice(x.start, x.end)),
+        t,
+      ).toEqual([name]);
+    for (const t of [
+      'Patient Tylenol, Advil given.',
+      'PATIENT: STABLE, AFEBRILE.',
+      'PT DENIES CHEST PAIN.',
+      'PATIENT WAS SEEN AND EXAMINED.',
+      'Drug Name: LISINOPRIL TABLETS',
+      'Test Name: HEMOGLOBIN A1C',
+      'Patient Stable, Afebrile overnight.',
+    ])
+      expect(
+        detectPhi(t).map((x) => `${x.rule} ${t.slice(x.start, x.end)}`),
+        t,
+      ).toEqual([]);
   });
 
   it('finds the person a note is about from what the sentence says of them: an age, or what they do', () => {

@@ -409,6 +409,16 @@ function isDictionaryName(word: string): boolean {
   );
 }
 
+/**
+ * The label of a record's name field: "Patient", "Patient Name", "Pt", "Name" (not "Drug Name" or "Test Name": no
+ * word before it).
+ */
+const FIELD_LABEL = `[Pp]atient(?: [Nn]ame)?|PATIENT(?: NAME)?|[Pp]t\\.?|PT\\.?|(?<![${LATIN}] )(?:[Nn]ame|NAME)`;
+/** A word of a name in capitals: DOE, O'NEILL, GARCIA-LOPEZ. */
+const CAPS_NAME_WORD = `[${LATIN_UPPER}][${LATIN_UPPER}'’]{1,30}(?:-[${LATIN_UPPER}][${LATIN_UPPER}'’]{1,30})?`;
+/** A word of a name in a name field: Title case (text.name-dictionary's words) or capitals. */
+const FIELD_NAME_WORD = `(?:${EN_NAME_WORD}|${CAPS_NAME_WORD})`;
+
 /** The word for whom a record is about, right before a name: "Patient ", "Pt: ", "Name: ". */
 const RECORD_SUBJECT_BEFORE = /\b(?:[Pp]atient|PATIENT|[Pp]t\.?|[Nn]ame|NAME)\s?:?\s$/;
 
@@ -1080,6 +1090,50 @@ const DETECTORS: Detector[] = [
       )
         return true;
       return words.some((w) => EN_GIVEN_NAMES.has(w.toLowerCase()) || EN_SURNAMES.has(w.toLowerCase()));
+    },
+  },
+  {
+    // A name in a record's name field, as registration systems and report headers write it: family name first
+    // ("PATIENT: DOE, JOHN", "Pt: Okonkwo, Chiamaka", "Patient Conn, Cherrie") or in capitals ("NAME: NGUYEN THI").
+    // text.name-context reads one Title-case word after the label and stops at the comma, leaving the given name.
+    rule: 'text.name-field',
+    type: 'name',
+    priority: 48,
+    re: new RegExp(
+      `\\b(${FIELD_LABEL})(\\s?:\\s?|\\s)(?:(${FIELD_NAME_WORD}),\\s?(${FIELD_NAME_WORD})(?:\\s(${FIELD_NAME_WORD}|[A-Z]\\.?)(?![${LATIN}]))?|(${CAPS_NAME_WORD}(?:\\s[A-Z]\\.?)?(?:\\s${CAPS_NAME_WORD}){1,2}))(?![${LATIN}])`,
+      'g',
+    ),
+    accept: (m) => {
+      const words = m[3] ? [m[3], m[4]] : m[6].split(/\s+/).filter((w) => !/^[A-Z]\.?$/.test(w));
+      const asWord = (w: string) => w[0] + w.slice(1).toLowerCase();
+      // What a note says of its patient is no name ("PATIENT: STABLE, AFEBRILE", "PT DENIES PAIN", "Patient Tylenol,
+      // Advil given"); a surname that is an eponym too is a name here ("Patient: SMITH, JANE").
+      // So is one the dictionaries do not hold before a given name they do ("Patient Conn, Cherrie").
+      const eponymFamilyOk = m[3] !== undefined && EN_GIVEN_NAMES.has(m[4].toLowerCase());
+      if (
+        words.some(
+          (w, i) =>
+            EN_STOP.has(asWord(w)) ||
+            EN_NOT_NAME_WORDS.has(w.toLowerCase()) ||
+            (isMedicalWord(w) && !isDictionaryName(w) && !(i === 0 && eponymFamilyOk)),
+        ) ||
+        (m[4] && US_STATE.test(asWord(m[4])))
+      )
+        return false;
+      // A name field holds a name, known or not; after "Patient" a word the dictionaries know makes one, as does the
+      // registration form "Patient: Kowalczyk, Zbigniew".
+      if (/name/i.test(m[1])) return m[2].includes(':') || m[3] !== undefined;
+      if (words.some(isDictionaryName)) return true;
+      return m[2].includes(':') && m[3] !== undefined && words.every((w) => /[a-z]/.test(w));
+    },
+    parts: (m) => {
+      const at = m[1].length + m[2].length;
+      if (m[6]) return [[at, at + m[6].length]];
+      const rest = m[0].slice(at);
+      const givenEnd = rest.indexOf(m[4], m[3].length) + m[4].length;
+      // A third word is a middle name or an initial ("SMITH, JANE A"), not what the note says next ("DOE, JOHN WAS").
+      const middle = m[5] && (/^[A-Z]\.?$/.test(m[5]) || EN_GIVEN_NAMES.has(m[5].toLowerCase()));
+      return [[at, at + (middle ? rest.length : givenEnd)]];
     },
   },
   {
