@@ -409,11 +409,11 @@ function isDictionaryName(word: string): boolean {
   );
 }
 
-/**
- * The label of a record's name field: "Patient", "Patient Name", "Pt", "Name" (not "Drug Name" or "Test Name": no
- * word before it).
- */
-const FIELD_LABEL = `[Pp]atient(?: [Nn]ame)?|PATIENT(?: NAME)?|[Pp]t\\.?|PT\\.?|(?<![${LATIN}] )(?:[Nn]ame|NAME)`;
+/** What makes "Name" a thing's: "Drug Name:", "Brand Name:", "Test Name:", "File Name:". */
+const NOT_A_PERSON_BEFORE_NAME =
+  /\b(?:drug|product|brand|generic|proprietary|nonproprietary|trade|test|panel|procedure|study|protocol|device|file|document|form|field|facility|hospital|organi[sz]ation|org|company|manufacturer|labeler|lab|laboratory|plan|program|medication|item|host|server|street|city|state|country|insurance|payer|package|substance|ingredient|component|specimen|code|display|set|value|queue|task|rule|policy|profile|resource|element) $/i;
+/** The label of a record's name field: "Patient", "Patient Name", "Pt", "Name" (not "Drug Name" or "Test Name"). */
+const FIELD_LABEL = `[Pp]atient(?: [Nn]ame)?|PATIENT(?: NAME)?|[Pp]t\\.?|PT\\.?|[Nn]ame|NAME`;
 /** A word of a name in capitals: DOE, O'NEILL, GARCIA-LOPEZ. */
 const CAPS_NAME_WORD = `[${LATIN_UPPER}][${LATIN_UPPER}'’]{1,30}(?:-[${LATIN_UPPER}][${LATIN_UPPER}'’]{1,30})?`;
 /** A word of a name in a name field: Title case (text.name-dictionary's words) or capitals. */
@@ -1077,6 +1077,13 @@ const DETECTORS: Detector[] = [
     accept: (m, text) => {
       const words = m[3].split(/\s+/).filter((w) => !/^[A-Z]\.$/.test(w));
       if (EN_STOP.has(words[0])) return false;
+      // "Drug Name: Lisinopril Tablets", "Test Name:", "Product Name:" name a thing ("Full Name:", "Contact Name:" a
+      // person).
+      if (
+        /^name/i.test(m[1]) &&
+        NOT_A_PERSON_BEFORE_NAME.test(text.slice(Math.max(0, (m.index ?? 0) - 24), m.index))
+      )
+        return false;
       if (followedByEponymWord(text, (m.index ?? 0) + m[0].length)) return false;
       if (words.every((w) => isMedicalWord(w))) return false;
       // Family history and services: "Mother: Hypertension", "Contact: Emergency Department" name no one.
@@ -1096,14 +1103,15 @@ const DETECTORS: Detector[] = [
     // A name in a record's name field, as registration systems and report headers write it: family name first
     // ("PATIENT: DOE, JOHN", "Pt: Okonkwo, Chiamaka", "Patient Conn, Cherrie") or in capitals ("NAME: NGUYEN THI").
     // text.name-context reads one Title-case word after the label and stops at the comma, leaving the given name.
+    // Within the line: the next line's label is no part of the name ("NAME: SOPHIA CASTELLANO\nMRN: ...").
     rule: 'text.name-field',
     type: 'name',
     priority: 48,
     re: new RegExp(
-      `\\b(${FIELD_LABEL})(\\s?:\\s?|\\s)(?:(${FIELD_NAME_WORD}),\\s?(${FIELD_NAME_WORD})(?:\\s(${FIELD_NAME_WORD}|[A-Z]\\.?)(?![${LATIN}]))?|(${CAPS_NAME_WORD}(?:\\s[A-Z]\\.?)?(?:\\s${CAPS_NAME_WORD}){1,2}))(?![${LATIN}])`,
+      `\\b(${FIELD_LABEL})( ?: ?| )(?:(${FIELD_NAME_WORD}), ?(${FIELD_NAME_WORD})(?: (${FIELD_NAME_WORD}|[A-Z]\\.?)(?![${LATIN}]))?|(${CAPS_NAME_WORD}(?: [A-Z]\\.?)?(?: ${CAPS_NAME_WORD}){1,2}))(?![${LATIN}])`,
       'g',
     ),
-    accept: (m) => {
+    accept: (m, text) => {
       const words = m[3] ? [m[3], m[4]] : m[6].split(/\s+/).filter((w) => !/^[A-Z]\.?$/.test(w));
       const asWord = (w: string) => w[0] + w.slice(1).toLowerCase();
       // What a note says of its patient is no name ("PATIENT: STABLE, AFEBRILE", "PT DENIES PAIN", "Patient Tylenol,
@@ -1122,7 +1130,14 @@ const DETECTORS: Detector[] = [
         return false;
       // A name field holds a name, known or not; after "Patient" a word the dictionaries know makes one, as does the
       // registration form "Patient: Kowalczyk, Zbigniew".
-      if (/name/i.test(m[1])) return m[2].includes(':') || m[3] !== undefined;
+      if (/name/i.test(m[1])) {
+        if (
+          /^name/i.test(m[1]) &&
+          NOT_A_PERSON_BEFORE_NAME.test(text.slice(Math.max(0, (m.index ?? 0) - 24), m.index))
+        )
+          return false;
+        return m[2].includes(':') || m[3] !== undefined;
+      }
       if (words.some(isDictionaryName)) return true;
       return m[2].includes(':') && m[3] !== undefined && words.every((w) => /[a-z]/.test(w));
     },
@@ -1768,7 +1783,83 @@ export function clearTextScrubberCaches(): void {
   detectorCache.clear();
 }
 
+/** Words a line in capitals is read with in lower case: what the detectors expect in lower case mid-sentence. */
+const CAPS_AS_LOWER = new Set([
+  ...[...EN_STOP]
+    .filter((w) => !/^(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor)$/.test(w))
+    .map((w) => w.toLowerCase()),
+  ...EN_NOT_NAME_WORDS,
+  ...'by with for and the of to in on at as is was were be been has had have seen per via who which that this his her he she they we our your their its or but not no yes from into over under after before during since until while about above below then than so if when where what how all any some each every other same new old first last next on off up down out back again also only very more most less least much many few its one two three four five six seven eight nine ten year years yr yrs month months week weeks day days hour hours old yo male female man woman boy girl'.split(
+    ' ',
+  ),
+]);
+
+const COMMON_WORD_ENDING = /(?:ed|ing|ly|tion|sion|ment|ness|ous)$/;
+const CAPS_TITLES = new Set(['DR', 'MR', 'MRS', 'MS', 'MISS', 'MX', 'PROF', 'DOCTOR']);
+const CAPS_STREET_SUFFIXES = new Set(
+  'ST STREET RD ROAD AVE AVENUE DR DRIVE LN LANE CT COURT BLVD PKWY HWY PL SQ TER CIR WAY TRL'.split(' '),
+);
+
+/**
+ * A line mostly in capitals (legacy systems, report headers, dictation: "SEEN BY DR. JOHN SMITH") read as the detectors
+ * read mixed case: the words above lower case, titles and every other word of two or more letters in Title case
+ * (JOHN → John, KOWALCZYK → Kowalczyk). Same length, so spans found in it are spans of the text. Undefined when no line
+ * is in capitals. The name, address and date detectors go by case; in capitals they found no name at all.
+ */
+function readCapitalsAsTitleCase(text: string): string | undefined {
+  let out: string | undefined;
+  for (const line of text.matchAll(/[^\n]+/g)) {
+    const l = line[0];
+    let upper = 0;
+    let lower = 0;
+    for (let i = 0; i < l.length; i++) {
+      const c = l.charCodeAt(i);
+      if (c >= 65 && c <= 90) upper++;
+      else if (c >= 97 && c <= 122) lower++;
+    }
+    if (upper < 6 || upper < 3 * lower) continue;
+    // The article, not an initial (J. Smith) nor the pronoun: "IS A 54 YEAR-OLD" as the age detectors read it.
+    const titled = l.replace(/\bA\b(?![.'’])|[A-Z][A-Z'’]+/g, (w: string, at: number) => {
+      if (w === 'A') return 'a';
+      const low = w.toLowerCase();
+      if (CAPS_AS_LOWER.has(low)) return low;
+      const title = w[0] + low.slice(1);
+      // A street's suffix after its number and name: "123 MAIN ST", "930 HAYES DR".
+      if (CAPS_STREET_SUFFIXES.has(w) && /\d+(?: [A-Z][A-Z'’-]*)+ $/.test(l.slice(0, at))) return title;
+      // A title only before its period or a name the dictionaries know: "DR. JOHN SMITH", "DR SMITH", but
+      // "NEIGHBOURHOOD DR NBR" is a street. MR and MS are as often medicine (an MRI, mitral stenosis): without their
+      // period only a given name makes them titles ("MR JOHN SMITH", not "MR BRAIN": Brain is a surname too).
+      if (CAPS_TITLES.has(w)) {
+        const next = /^(\.)|^ ([A-Z][A-Z'’-]+)/.exec(l.slice(at + w.length));
+        if (!next) return w;
+        if (next[1]) return title;
+        const known =
+          w === 'MR' || w === 'MS' ? EN_GIVEN_NAMES.has(next[2].toLowerCase()) : isDictionaryName(next[2]);
+        return known ? title : w;
+      }
+      // A code, not a word: beside a digit or a field separator (HL7's GT1|, PID|, PT:SER/PLAS); a label's colon
+      // ("MOTHER: JANE DOE") is none.
+      const after = l.slice(at + w.length, at + w.length + 2);
+      if (/[|^:/\d]/.test(l[at - 1] ?? '') || /^(?:[|^/\d]|:[^ ])/.test(after)) return w;
+      // Verbs, adverbs and abstract nouns no dictionary names (REVIEWED, BRIEFLY, ADMISSION): a name is rarely so.
+      if (low.length > 4 && COMMON_WORD_ENDING.test(low) && !isDictionaryName(low)) return low;
+      return title;
+    });
+    out = (out ?? text).slice(0, line.index) + titled + (out ?? text).slice(line.index + l.length);
+  }
+  return out;
+}
+
 function detectorSpans(folded: string): Span[] {
+  const spans = detectorPass(folded);
+  // Lines in capitals are read again in Title case; both readings' spans count (the capitals keep MRN, DOB and state
+  // codes as their detectors expect them).
+  const titled = readCapitalsAsTitleCase(folded);
+  if (titled !== undefined) for (const span of detectorPass(titled)) spans.push(span);
+  return spans;
+}
+
+function detectorPass(folded: string): Span[] {
   const spans: Span[] = [];
   const hasDigit = /\d/.test(folded);
   for (let d = 0; d < DETECTOR_LIST.length; d++) {
