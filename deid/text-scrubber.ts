@@ -621,9 +621,11 @@ const DETECTORS: Detector[] = [
     rule: 'text.phone-context',
     type: 'phone',
     priority: 74,
-    needs: /phone|tel|mobile|cell|fax|pager|contact|call|电话|手机|传真|联系|座机|固话|宅电/i,
+    needs:
+      /phone|tel|mobile|cell|fax|pager|beeper|contact|call|reach|text|电话|手机|传真|联系|座机|固话|宅电/i,
     lastGroup: true,
-    re: /(phone|tel\.?|telephone|mobile|cell|fax|pager|contact|call(?: back)?(?: at)?|电话|手机|联系电话|联系方式|传真|座机|固话|固定电话|宅电)\s*(?:no\.?|number|#|号码)?\s*[:：]?\s*(\+?\(?\d[\d ()-]{5,18}\d)(?!\d)/gi,
+    // "Called pt at 555-0134": a local number without its area code is a phone only after such words.
+    re: /(phone|tel\.?|telephone|mobile|cell|fax|pager|beeper|contact|(?:call(?:ed|ing)?|reached|reachable|texted|text)(?: back)?(?: (?:pt|patient|him|her|them|family|daughter|son|wife|husband|mother|father))?(?: at| on)?|电话|手机|联系电话|联系方式|传真|座机|固话|固定电话|宅电)\s*(?:no\.?|number|#|号码)?\s*[:：]?\s*(\+?\(?\d[\d ()-]{5,18}\d)(?![\dA-Za-z])/gi,
   },
   {
     // Written so that it is not a link: "jdoe at gmail dot com", "jdoe(at)example(dot)org".
@@ -978,9 +980,9 @@ const DETECTORS: Detector[] = [
     priority: 72,
     lastGroup: true,
     needs:
-      /MRN|MR#|record|patient id|pt id|encounter|visit|accession|claim|case|order|rx|prescription|chart|requisition|episode|admission|billing|invoice|referral|病历|病案|住院号|门诊号|就诊|登记号|检查号|影像号|报告号|申请单号|标本号|ID/i,
+      /MRN|MR#|record|patient id|pt id|encounter|visit|accession|claim|case|order|rx|prescription|chart|requisition|episode|admission|billing|invoice|referral|biopsy|specimen|path|surgical|slide|block|sample|lab|report|病历|病案|住院号|门诊号|就诊|登记号|检查号|影像号|报告号|申请单号|标本号|ID/i,
     // An English label starts a word (\b inside the group: a lookbehind before every position cost a fifth more).
-    re: /(\b(?:MRN|MR#|Med(?:ical)?\.? ?Rec(?:ord)?\.?(?: No\.?| Number| #)?|Patient ID|Pt\.? ID|Encounter (?:ID|No\.?|#|Number)|Visit (?:ID|No\.?|#|Number)|Accession(?: No\.?| #| Number)?|(?:Claim|Case|Order|Rx|Prescription|Chart|Requisition|Episode|Admission|Billing|Invoice|Referral) ?(?:ID|No\.?|#|Number))|病历号|病案号|住院号|门诊号|就诊号|就诊卡号|登记号|检查号|影像号|报告号|申请单号|标本号|ID号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}-?[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+    re: /(\b(?:MRN|MR#|Med(?:ical)?\.? ?Rec(?:ord)?\.?(?: No\.?| Number| #)?|Patient ID|Pt\.? ID|Encounter (?:ID|No\.?|#|Number)|Visit (?:ID|No\.?|#|Number)|Accession(?: No\.?| #| Number)?|(?:Claim|Case|Order|Rx|Prescription|Chart|Requisition|Episode|Admission|Billing|Invoice|Referral|Biopsy|Specimen|Pathology|Path|Surgical|Slide|Block|Sample|Lab|Report) ?(?:ID|No\.?|#|Number))|病历号|病案号|住院号|门诊号|就诊号|就诊卡号|登记号|检查号|影像号|报告号|申请单号|标本号|ID号)\s*[:#：]?\s*(?:is\s+)?([A-Za-z]{0,4}-?[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
   },
   {
     // A bare ID label, glued to a capital prefix as systems write it (PATID1234, PACCT110) but not inside a word
@@ -1435,6 +1437,20 @@ const DETECTORS: Detector[] = [
     accept: (m) => readsAsZhName(m[0]) && !/[科室部组]$/u.test(m[0]),
   },
   // Addresses.
+  {
+    // Whatever an address field holds, in any country's form: "Address: 17 rue de la Paix, 75002 Paris", "Addr: PO Box
+    // 123". To the end of the line or the sentence; "IP address", "email address" are other fields, and "see chart",
+    // "on file" hold none.
+    rule: 'text.address-field',
+    type: 'address',
+    priority: 41,
+    needs: /addr/i,
+    lastGroup: true,
+    re: /(?<!\b(?:IP|[Ee]-?mail|E-?MAIL|[Ww]eb|MAC|[Ii]nternet|[Ss]erver|[Hh]ost|[Nn]etwork) )\b((?:[Hh]ome|HOME|[Mm]ailing|MAILING|[Ss]treet|STREET|[Rr]esidential|RESIDENTIAL|[Pp]ermanent|PERMANENT|[Cc]urrent|CURRENT|[Pp]atient|PATIENT) )?(?:[Aa]ddress|ADDRESS|[Aa]ddr\.?|ADDR\.?)\s?[:：]\s*([^\n;]{4,160}?)(?=\s*(?:$|\n|;|\.\s+[A-Z][a-z]|\.$))/g,
+    accept: (m) =>
+      (/\d/.test(m[2]) || /(?:[A-Z][a-z]+\W+){1,}[A-Z][a-z]+/.test(m[2])) &&
+      !/^(?:see|on file|unknown|none|n\/a|same|not|no |homeless|declined|refused)/i.test(m[2]),
+  },
   {
     rule: 'text.us-street',
     type: 'address',
