@@ -1811,6 +1811,8 @@ const CAPS_AS_LOWER = new Set([
 ]);
 
 const COMMON_WORD_ENDING = /(?:ed|ing|ly|tion|sion|ment|ness|ous)$/;
+/** A word in capitals (WRÓBLEWSKI whole), or the article A (not an initial: "J. SMITH", "A. NGUYEN"). */
+const CAPS_WORD = new RegExp(`\\bA\\b(?![.'’])|[${LATIN_UPPER}][${LATIN_UPPER}'’]+`, 'g');
 const CAPS_TITLES = new Set(['DR', 'MR', 'MRS', 'MS', 'MISS', 'MX', 'PROF', 'DOCTOR']);
 const CAPS_STREET_SUFFIXES = new Set(
   'ST STREET RD ROAD AVE AVENUE DR DRIVE LN LANE CT COURT BLVD PKWY HWY PL SQ TER CIR WAY TRL'.split(' '),
@@ -1823,7 +1825,8 @@ const CAPS_STREET_SUFFIXES = new Set(
  * is in capitals. The name, address and date detectors go by case; in capitals they found no name at all.
  */
 function readCapitalsAsTitleCase(text: string): string | undefined {
-  let out: string | undefined;
+  const parts: string[] = [];
+  let done = 0;
   for (const line of text.matchAll(/[^\n]+/g)) {
     const l = line[0];
     let upper = 0;
@@ -1834,10 +1837,11 @@ function readCapitalsAsTitleCase(text: string): string | undefined {
       else if (c >= 97 && c <= 122) lower++;
     }
     if (upper < 6 || upper < 3 * lower) continue;
-    // The article, not an initial (J. Smith) nor the pronoun: "IS A 54 YEAR-OLD" as the age detectors read it.
-    const titled = l.replace(/\bA\b(?![.'’])|[A-Z][A-Z'’]+/g, (w: string, at: number) => {
+    // "IS A 54 YEAR-OLD" as the age detectors read it: the article in lower case.
+    const titled = l.replace(CAPS_WORD, (w: string, at: number) => {
       if (w === 'A') return 'a';
       const low = w.toLowerCase();
+      if (low.length !== w.length) return w; // a letter whose lower case is longer (İ): spans must keep their offsets
       if (CAPS_AS_LOWER.has(low)) return low;
       const title = w[0] + low.slice(1);
       // A street's suffix after its number and name: "123 MAIN ST", "930 HAYES DR".
@@ -1861,9 +1865,12 @@ function readCapitalsAsTitleCase(text: string): string | undefined {
       if (low.length > 4 && COMMON_WORD_ENDING.test(low) && !isDictionaryName(low)) return low;
       return title;
     });
-    out = (out ?? text).slice(0, line.index) + titled + (out ?? text).slice(line.index + l.length);
+    parts.push(text.slice(done, line.index), titled);
+    done = line.index + l.length;
   }
-  return out;
+  if (!parts.length) return undefined;
+  parts.push(text.slice(done));
+  return parts.join('');
 }
 
 function detectorSpans(folded: string): Span[] {
