@@ -412,6 +412,14 @@ function isDictionaryName(word: string): boolean {
 /** What makes "Name" a thing's: "Drug Name:", "Brand Name:", "Test Name:", "File Name:". */
 const NOT_A_PERSON_BEFORE_NAME =
   /\b(?:drug|product|brand|generic|proprietary|nonproprietary|trade|test|panel|procedure|study|protocol|device|file|document|form|field|facility|hospital|organi[sz]ation|org|company|manufacturer|labeler|lab|laboratory|plan|program|medication|item|host|server|street|city|state|country|insurance|payer|package|substance|ingredient|component|specimen|code|display|set|value|queue|task|rule|policy|profile|resource|element) $/i;
+
+/** Whether a match whose label is a bare "Name" names a thing ("Drug Name: Lisinopril Tablets"), not a person. */
+function namesAThing(m: RegExpExecArray, label: string, text: string): boolean {
+  return (
+    /^name/i.test(label) &&
+    NOT_A_PERSON_BEFORE_NAME.test(text.slice(Math.max(0, (m.index ?? 0) - 24), m.index))
+  );
+}
 /** The label of a record's name field: "Patient", "Patient Name", "Pt", "Name" (not "Drug Name" or "Test Name"). */
 const FIELD_LABEL = `[Pp]atient(?: [Nn]ame)?|PATIENT(?: NAME)?|[Pp]t\\.?|PT\\.?|[Nn]ame|NAME`;
 /** A word of a name in capitals: DOE, O'NEILL, GARCIA-LOPEZ. */
@@ -1081,11 +1089,7 @@ const DETECTORS: Detector[] = [
       if (EN_STOP.has(words[0])) return false;
       // "Drug Name: Lisinopril Tablets", "Test Name:", "Product Name:" name a thing ("Full Name:", "Contact Name:" a
       // person).
-      if (
-        /^name/i.test(m[1]) &&
-        NOT_A_PERSON_BEFORE_NAME.test(text.slice(Math.max(0, (m.index ?? 0) - 24), m.index))
-      )
-        return false;
+      if (namesAThing(m, m[1], text)) return false;
       if (followedByEponymWord(text, (m.index ?? 0) + m[0].length)) return false;
       if (words.every((w) => isMedicalWord(w))) return false;
       // Family history and services: "Mother: Hypertension", "Contact: Emergency Department" name no one.
@@ -1132,14 +1136,8 @@ const DETECTORS: Detector[] = [
         return false;
       // A name field holds a name, known or not; after "Patient" a word the dictionaries know makes one, as does the
       // registration form "Patient: Kowalczyk, Zbigniew".
-      if (/name/i.test(m[1])) {
-        if (
-          /^name/i.test(m[1]) &&
-          NOT_A_PERSON_BEFORE_NAME.test(text.slice(Math.max(0, (m.index ?? 0) - 24), m.index))
-        )
-          return false;
-        return m[2].includes(':') || m[3] !== undefined;
-      }
+      if (/name/i.test(m[1]))
+        return !namesAThing(m, m[1], text) && (m[2].includes(':') || m[3] !== undefined);
       if (words.some(isDictionaryName)) return true;
       return m[2].includes(':') && m[3] !== undefined && words.every((w) => /[a-z]/.test(w));
     },

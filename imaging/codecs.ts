@@ -95,14 +95,19 @@ async function load(): Promise<FrameDecoders> {
   const { Decoder: Lossless } = require('jpeg-lossless-decoder-js') as { Decoder: new () => LosslessDecoder };
   const { decode: decodeBaseline } = require('jpeg-js') as { decode: BaselineDecode };
 
-  /** jpeg-js gives three samples per pixel, a grey image's three equal: one is kept for monochrome. */
-  const viaJpegJs = (frame: Buffer, info: PixelInfo, where: string): Buffer => {
-    const image = decodeBaseline(frame, { formatAsRGBA: false, useTArray: true, maxMemoryUsageInMB: 1024 });
+  /** A JPEG of another size than the DICOM header says is no frame of this image. */
+  const assertJpegSize = (image: { width: number; height: number }, info: PixelInfo, where: string) => {
     if (image.width !== info.columns || image.height !== info.rows)
       throw new TributaryError(
         `${where}: the JPEG is ${image.width}x${image.height}, the header says ${info.columns}x${info.rows}`,
         { code: 'structure', location: '(7FE0,0010)', nonRetryable: true },
       );
+  };
+
+  /** jpeg-js gives three samples per pixel, a grey image's three equal: one is kept for monochrome. */
+  const viaJpegJs = (frame: Buffer, info: PixelInfo, where: string): Buffer => {
+    const image = decodeBaseline(frame, { formatAsRGBA: false, useTArray: true, maxMemoryUsageInMB: 1024 });
+    assertJpegSize(image, info, where);
     if (info.samplesPerPixel === 3) return Buffer.from(image.data);
     const grey = Buffer.alloc(image.width * image.height);
     for (let i = 0; i < grey.length; i++) grey[i] = image.data[i * 3];
@@ -112,11 +117,7 @@ async function load(): Promise<FrameDecoders> {
   /** 12-bit samples go out as 16-bit words; an 8-bit image in 16-bit words is widened, as BitsAllocated says. */
   const viaDct = (frame: Buffer, info: PixelInfo, where: string): Buffer => {
     const image = decodeJpegDct(frame);
-    if (image.width !== info.columns || image.height !== info.rows)
-      throw new TributaryError(
-        `${where}: the JPEG is ${image.width}x${image.height}, the header says ${info.columns}x${info.rows}`,
-        { code: 'structure', location: '(7FE0,0010)', nonRetryable: true },
-      );
+    assertJpegSize(image, info, where);
     if (info.bitsAllocated === 8) {
       if (image.precision > 8)
         throw new TributaryError(`${where}: a ${image.precision}-bit JPEG in 8-bit pixel data`, {
