@@ -14,6 +14,11 @@ const keyService = createKeyService({
 
 /** `text` scrubbed with typed tags ([NAME], [DATE]...) for patient L1. */
 const tag = (text: string) => scrubText(text, { keyService, linkage: 'L1', mode: 'tag' }).text;
+/** The text of each span of one type that detectPhi finds. */
+const foundOfType = (t: string, type: string) =>
+  detectPhi(t)
+    .filter((x) => x.type === type)
+    .map((x) => t.slice(x.start, x.end));
 
 /** Each text's spans are exactly these values, in order. */
 function expectSpans(cases: readonly (readonly [string, readonly string[]])[]): void {
@@ -733,13 +738,7 @@ describe('scrubText', () => {
       ['Full Name: Zbigniew Kowalczyk', 'Zbigniew Kowalczyk'],
       ["Name: O'NEILL, MARY-KATE", "O'NEILL, MARY-KATE"],
     ];
-    for (const [t, name] of found)
-      expect(
-        detectPhi(t)
-          .filter((x) => x.type === 'name')
-          .map((x) => t.slice(x.start, x.end)),
-        t,
-      ).toEqual([name]);
+    for (const [t, name] of found) expect(foundOfType(t, 'name'), t).toEqual([name]);
     for (const t of [
       'Patient Tylenol, Advil given.',
       'PT DENIES CHEST PAIN.',
@@ -751,6 +750,44 @@ describe('scrubText', () => {
       'Brand Name: Advil Liqui-Gels',
       'File Name: Chest Xray',
       'Patient Stable, Afebrile overnight.',
+    ])
+      expect(
+        detectPhi(t).map((x) => `${x.rule} ${t.slice(x.start, x.end)}`),
+        t,
+      ).toEqual([]);
+  });
+
+  it("finds a clinician's or a relative's name after a report header's role label, particles and all", () => {
+    // Each of these was left whole before 2026-12-06: a name in capitals after a role label in a mixed-case line, an
+    // eponym that is a common surname written family name first, particles before a surname after a title, a relative
+    // by marriage, a technologist's initials.
+    const found = [
+      ['Dictated by: JOHN DOE, MD', ['JOHN DOE']],
+      ['NURSE: JANE ROE RN', ['JANE ROE']],
+      ['Referring: Smith, John A MD', ['Smith, John A']],
+      ['Referring Physician: Okafor, John A', ['Okafor, John A']],
+      ['Reviewed by: Kim, Soo-Jin', ['Kim, Soo-Jin']],
+      ['Technologist: K. Lee', ['K. Lee']],
+      ['Case discussed with Dr. van der Berg.', ['van der Berg']],
+      ['Pt. name: de la Cruz, Juan', ['de la Cruz, Juan']],
+      ['Her brother-in-law Kwame Mensah donated.', ['Kwame Mensah']],
+      ['Seen with Walker, Anne today.', ['Walker, Anne']],
+    ] as const;
+    for (const [t, names] of found) expect(foundOfType(t, 'name'), t).toEqual(names);
+    // A ZIP code named as one, with no state before it.
+    for (const [t, zip] of [
+      ['Zip code 02139.', '02139'],
+      ['postal code: 94110-1234', '94110-1234'],
+    ])
+      expect(foundOfType(t, 'postal-code'), t).toEqual([zip]);
+    // What a role label holds when it names a service or nothing, and eponyms written in a list.
+    for (const t of [
+      'ATTENDING: CARDIOLOGY SERVICE',
+      'Contact: Emergency Department',
+      'PHYSICIAN: ON CALL',
+      'Barrett, Crohn and Graves were ruled out.',
+      'Parkinson, Alzheimer, Huntington',
+      'Performed by: Radiology',
     ])
       expect(
         detectPhi(t).map((x) => `${x.rule} ${t.slice(x.start, x.end)}`),
@@ -795,10 +832,7 @@ describe('scrubText', () => {
     expect(occurrences).toBeGreaterThanOrEqual(70);
     expect(missed).toEqual([]);
 
-    const names_ = (t: string) =>
-      detectPhi(t)
-        .filter((x) => x.type === 'name')
-        .map((x) => t.slice(x.start, x.end));
+    const names_ = (t: string) => foundOfType(t, 'name');
     // Whoever is a given age: known to the dictionaries or not, as a sentence's subject.
     expect(names_('Jasper Champlin is a 45 year-old male.')).toEqual(['Jasper Champlin']);
     expect(names_('HPI: Zyx Qwerty is a 45 yo M with chest pain.')).toEqual(['Zyx Qwerty']);

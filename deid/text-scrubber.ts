@@ -326,6 +326,12 @@ const EN_RELATION_PHRASES = [
   'nephew',
   'cousin',
   'grand(?:son|daughter|mother|father)',
+  'brother-in-law',
+  'sister-in-law',
+  'mother-in-law',
+  'father-in-law',
+  'son-in-law',
+  'daughter-in-law',
   'step(?:son|daughter)',
   'aide',
   'home aide',
@@ -339,6 +345,12 @@ const EN_RELATION_PHRASES = [
   'authenticated by',
   'verified by',
   'transcribed by',
+  'read by',
+  'interpreted by',
+  'performed by',
+  'reviewed by',
+  'ordered by',
+  'approved by',
   'transported by',
   'accompanied by',
   'brought in by',
@@ -360,6 +372,8 @@ const EN_RELATION = new RegExp(
 /** Credentials after a clinician's name: "Siobhan McCarthy RN", "Tomasz Wróblewski, PharmD". */
 const EN_CREDENTIALS =
   'MD|M\\.D\\.|DO|RN|NP|PA-C|PA|PharmD|PhD|DDS|DMD|MSW|LCSW|CNM|CRNA|APRN|FNP|LPN|DPM|DNP';
+
+const CREDENTIAL_AFTER = new RegExp(` (?:${EN_CREDENTIALS})$`);
 
 /**
  * Not a family name: a stop word or a word that names no one, capitalized as it would follow a given name ("Mary
@@ -422,6 +436,46 @@ function namesAThing(m: RegExpExecArray, label: string, text: string): boolean {
 }
 /** The label of a record's name field: "Patient", "Patient Name", "Pt", "Name" (not "Drug Name" or "Test Name"). */
 const FIELD_LABEL = `[Pp]atient(?: [Nn]ame)?|PATIENT(?: NAME)?|[Pp]t\\.?|PT\\.?|[Nn]ame|NAME`;
+/**
+ * A clinician's or a contact's label before its colon, as report headers write it ("Dictated by: JOHN DOE, MD",
+ * "Referring Physician: Okafor, John A"): whatever name follows is one, as after a name label.
+ */
+const ROLE_LABEL_PHRASES = [
+  ...[
+    'dictated',
+    'signed',
+    'transcribed',
+    'reviewed',
+    'verified',
+    'read',
+    'interpreted',
+    'performed',
+    'ordered',
+  ].map((w) => `${w} by`),
+  ...['approved', 'authenticated', 'seen', 'referred', 'examined', 'electronically signed'].map(
+    (w) => `${w} by`,
+  ),
+  ...['attending', 'referring', 'ordering', 'performing', 'primary care'].flatMap((w) => [
+    `${w} physician`,
+    `${w} provider`,
+    w,
+  ]),
+  'physician',
+  'provider',
+  'technologist',
+  'radiologist',
+  'surgeon',
+  'nurse',
+  'emergency contact',
+  'contact',
+  'author',
+  'resident',
+];
+/** A phrase as a label writes it: capitalized, in lower case or in capitals. */
+const asLabel = (phrase: string) =>
+  `[${phrase[0].toUpperCase()}${phrase[0]}]${phrase.slice(1)}|${phrase.toUpperCase()}`;
+const ROLE_LABEL = `(?:${ROLE_LABEL_PHRASES.map(asLabel).join('|')})(?= ?:)`;
+const ROLE_LABEL_RE = new RegExp(`^(?:${ROLE_LABEL})`);
 /** A word of a name in capitals: DOE, O'NEILL, GARCIA-LOPEZ. */
 const CAPS_NAME_WORD = `[${LATIN_UPPER}][${LATIN_UPPER}'’]{1,30}(?:-[${LATIN_UPPER}][${LATIN_UPPER}'’]{1,30})?`;
 /** A word of a name in a name field: Title case (text.name-dictionary's words) or capitals. */
@@ -505,6 +559,22 @@ const EN_NAME_CONTEXT = byFirstLetter([
   'social worker',
   'interpreter',
   'chaplain',
+  'nurse practitioner',
+  'physician assistant',
+  'technologist',
+  'radiologist',
+  'sonographer',
+  'pharmacist',
+  'therapist',
+  'midwife',
+  'referring(?: physician| provider| doctor)?',
+  'ordering(?: physician| provider| doctor)?',
+  'performing(?: physician| provider| doctor)?',
+  'reading(?: physician| radiologist)?(?=:)',
+  'resident(?=:)',
+  'fellow(?=:)',
+  'author(?=:)',
+  'tech(?=:)',
   'coworker',
   'colleague',
   'landlord',
@@ -1069,7 +1139,7 @@ const DETECTORS: Detector[] = [
     priority: 50,
     lastGroup: true,
     re: new RegExp(
-      `(?<![${LATIN}])(Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor|RN|NP)\\.?\\s{1,3}((?:${EN_INITIALS})?[${LATIN_UPPER}][${LATIN}'’-]{1,30}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}[${LATIN_UPPER}][${LATIN}'’-]{1,30}){0,2})`,
+      `(?<![${LATIN}])(Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor|RN|NP)\\.?\\s{1,3}((?:${EN_INITIALS})?${EN_PARTICLES}[${LATIN_UPPER}][${LATIN}'’-]{1,30}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}[${LATIN_UPPER}][${LATIN}'’-]{1,30}){0,2})`,
       'g',
     ),
     // After a title it is a person even when the word is an eponym ("Mr. Parkinson"), unless "disease" etc. follows.
@@ -1114,7 +1184,7 @@ const DETECTORS: Detector[] = [
     type: 'name',
     priority: 48,
     re: new RegExp(
-      `\\b(${FIELD_LABEL})( ?: ?| )(?:(${FIELD_NAME_WORD}), ?(${FIELD_NAME_WORD})(?: (${FIELD_NAME_WORD}|[A-Z]\\.?)(?![${LATIN}]))?|(${CAPS_NAME_WORD}(?: [A-Z]\\.?)?(?: ${CAPS_NAME_WORD}){1,2}))(?![${LATIN}])`,
+      `\\b(${FIELD_LABEL}|${ROLE_LABEL})( ?: ?| )(?:${EN_PARTICLES}(${FIELD_NAME_WORD}), ?(${FIELD_NAME_WORD})(?: (${FIELD_NAME_WORD}|[A-Z]\\.?)(?![${LATIN}]))?|(${CAPS_NAME_WORD}(?: [A-Z]\\.?)?(?: ${CAPS_NAME_WORD}){1,2}))(?![${LATIN}])`,
       'g',
     ),
     accept: (m, text) => {
@@ -1136,16 +1206,17 @@ const DETECTORS: Detector[] = [
         return false;
       // A name field holds a name, known or not; after "Patient" a word the dictionaries know makes one, as does the
       // registration form "Patient: Kowalczyk, Zbigniew".
-      if (/name/i.test(m[1]))
+      if (/name/i.test(m[1]) || ROLE_LABEL_RE.test(m[1] + ':'))
         return !namesAThing(m, m[1], text) && (m[2].includes(':') || m[3] !== undefined);
       if (words.some(isDictionaryName)) return true;
       return m[2].includes(':') && m[3] !== undefined && words.every((w) => /[a-z]/.test(w));
     },
     parts: (m) => {
       const at = m[1].length + m[2].length;
-      if (m[6]) return [[at, at + m[6].length]];
+      // A credential after the name in capitals is none of it ("NURSE: JANE ROE RN").
+      if (m[6]) return [[at, at + m[6].replace(CREDENTIAL_AFTER, '').length]];
       const rest = m[0].slice(at);
-      const givenEnd = rest.indexOf(m[4], m[3].length) + m[4].length;
+      const givenEnd = rest.indexOf(m[4], rest.indexOf(m[3]) + m[3].length) + m[4].length;
       // A third word is a middle name or an initial ("SMITH, JANE A"), not what the note says next ("DOE, JOHN WAS").
       const middle = m[5] && (/^[A-Z]\.?$/.test(m[5]) || EN_GIVEN_NAMES.has(m[5].toLowerCase()));
       return [[at, at + (middle ? rest.length : givenEnd)]];
@@ -1201,8 +1272,10 @@ const DETECTORS: Detector[] = [
           (EN_CENSUS_SURNAMES.has(m[1].toLowerCase()) ||
             RECORD_SUBJECT_BEFORE.test(text.slice(Math.max(0, (m.index ?? 0) - 12), m.index ?? 0))))) &&
       !US_STATE.test(m[2]) &&
-      !isMedicalWord(m[1]) &&
-      readsAsEnName([m[1]]) &&
+      // An eponym that is among the commonest surnames is a family name before a given name ("Smith, John",
+      // "Walker, Anne"): a disease is not listed so.
+      (readsAsEnName([m[1]]) ||
+        (EN_SURNAMES.has(m[1].toLowerCase()) && EN_GIVEN_NAMES.has(m[2].toLowerCase()))) &&
       !(m[3] && !EN_GIVEN_NAMES.has(m[3].toLowerCase()) && readsAsEnName([m[3]])),
     parts: (m) => [
       [0, m[3] && EN_GIVEN_NAMES.has(m[3].toLowerCase()) ? m[0].length : m[1].length + 2 + m[2].length],
@@ -1556,6 +1629,15 @@ const DETECTORS: Detector[] = [
     re: new RegExp(`(?<![A-Za-z])([A-Z]{2}|${US_STATE_NAMES}),?\\s(\\d{5}(?:-\\d{4})?)(?![0-9])`, 'g'),
   },
   {
+    // A ZIP code named as one, with no state before it ("Zip code 02139", "postal code: 94110-1234").
+    rule: 'text.zip-context',
+    type: 'postal-code',
+    priority: 40,
+    lastGroup: true,
+    needs: /[Zz]ip|ZIP|[Pp]ost(?:al ?)?code|POST(?:AL ?)?CODE/,
+    re: /(?<![A-Za-z])(?:zip(?:\s?code)?|post(?:al\s?)?code)\s*(?:is\s+|#\s*|:\s*)?(\d{5}(?:-\d{4})?)(?![0-9])/gi,
+  },
+  {
     rule: 'text.cn-address',
     type: 'address',
     priority: 42,
@@ -1811,6 +1893,10 @@ const CAPS_AS_LOWER = new Set([
 const COMMON_WORD_ENDING = /(?:ed|ing|ly|tion|sion|ment|ness|ous)$/;
 /** A word in capitals (WRÓBLEWSKI whole), or the article A (not an initial: "J. SMITH", "A. NGUYEN"). */
 const CAPS_WORD = new RegExp(`\\bA\\b(?![.'’])|[${LATIN_UPPER}][${LATIN_UPPER}'’]+`, 'g');
+/** Credentials stay in capitals, as the detectors expect them after a name ("JANE ROE RN"); DO is a word too. */
+const CAPS_CREDENTIALS = new Set(
+  'MD RN NP PA PHARMD PHD DDS DMD MSW LCSW CNM CRNA APRN FNP LPN DPM DNP'.split(' '),
+);
 const CAPS_TITLES = new Set(['DR', 'MR', 'MRS', 'MS', 'MISS', 'MX', 'PROF', 'DOCTOR']);
 const CAPS_STREET_SUFFIXES = new Set(
   'ST STREET RD ROAD AVE AVENUE DR DRIVE LN LANE CT COURT BLVD PKWY HWY PL SQ TER CIR WAY TRL'.split(' '),
@@ -1841,6 +1927,7 @@ function readCapitalsAsTitleCase(text: string): string | undefined {
       const low = w.toLowerCase();
       if (low.length !== w.length) return w; // a letter whose lower case is longer (İ): spans must keep their offsets
       if (CAPS_AS_LOWER.has(low)) return low;
+      if (CAPS_CREDENTIALS.has(w)) return w;
       const title = w[0] + low.slice(1);
       // A street's suffix after its number and name: "123 MAIN ST", "930 HAYES DR".
       if (CAPS_STREET_SUFFIXES.has(w) && /\d+(?: [A-Z][A-Z'’-]*)+ $/.test(l.slice(0, at))) return title;
