@@ -29,7 +29,7 @@ describe('writeStudyPreviews', () => {
     const keys = await stage([
       'CT_small.dcm',
       'MR_small.dcm',
-      'examples_jpeg2k.dcm', // colour JPEG 2000: no decoder here, left out
+      'rtdose.dcm', // 32-bit dose grid: no picture of it, left out
       'MR_small_RLE.dcm',
       'CT_small.dcm',
       'MR_small_jpeg_ls_lossless.dcm',
@@ -73,14 +73,14 @@ describe('writeStudyPreviews', () => {
       instanceKeys: [cine],
     });
     expect(frames).toHaveLength(PREVIEWS_PER_STUDY);
-    const [colourJ2k] = await stage(['examples_jpeg2k.dcm']);
+    const [doseGrid] = await stage(['rtdose.dcm']);
     expect(
       await writeStudyPreviews({
         store,
         root: previewRoot,
         institution: 'inst',
         itemId: 'inst:imaging:ImagingStudy/none',
-        instanceKeys: [colourJ2k],
+        instanceKeys: [doseGrid],
       }),
     ).toEqual([]);
   });

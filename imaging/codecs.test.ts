@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -86,7 +87,30 @@ describe('compressed pixel data', () => {
     expect(Math.max(...[...mono].map((v, i) => Math.abs(v - reference[i * 3])))).toBeLessThanOrEqual(2);
   });
 
-  it('a damaged codestream is a structure error naming the file and frame; colour is not supported', () => {
+  it('colour JPEG 2000 and JPEG-LS decode to RGB, byte for byte as pydicom does', () => {
+    // Reference digests: pydicom 3.0.2, pixel_array(raw=True) with pylibjpeg-openjpeg 2.6.0 for JPEG 2000 (which
+    // undoes the reversible colour transform, as OpenJPEG here does) and pyjpegls 1.5.1 (CharLS) for JPEG-LS.
+    // Before 2026-12-06 both were refused as not supported, and every colour JPEG 2000 ultrasound was quarantined.
+    const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+    for (const [name, photometric, digest] of [
+      ['examples_jpeg2k.dcm', 'YBR_RCT', 'e16892020c73095e42ff4cf7368de5206f11012e25feaed53cc2bc614602bb9a'],
+      [
+        'SC_rgb_jls_lossy_line.dcm',
+        'RGB',
+        'bd5344c0a46bc6c0869921680aa72c1ee344be34079d9b9c5b421336f24d798f',
+      ],
+    ]) {
+      const parsed = readDicom(fs.readFileSync(path.join(SAMPLE_DIR, name)), name);
+      const info = readPixelInfo(parsed.nodes)!;
+      expect([info.samplesPerPixel, info.photometric], name).toEqual([3, photometric]);
+      expect(decodedPhotometric(parsed.transferSyntaxUid, info), name).toBe('RGB');
+      const [frame] = framesOf(name);
+      expect(frame.length, name).toBe(info.rows * info.columns * 3);
+      expect(sha256(frame), name).toBe(digest);
+    }
+  });
+
+  it('a damaged codestream is a structure error naming the file and frame; colour JPEG Lossless is not supported', () => {
     const parsed = readDicom(fs.readFileSync(path.join(SAMPLE_DIR, 'MR_small_jp2klossless.dcm')), 'x');
     const info = readPixelInfo(parsed.nodes)!;
     const [frame] = splitFrames(findNode(parsed.nodes, PIXEL_DATA)!.encapsulated!, 1);
@@ -99,8 +123,12 @@ describe('compressed pixel data', () => {
     }
     expect(thrown).toBeInstanceOf(TributaryError);
     expect((thrown as TributaryError).message).toMatch(/^MR_small_jp2klossless\.dcm frame 1: /);
+    // A header that says colour over a grey codestream names both.
     expect(() =>
       decoders.decode(parsed.transferSyntaxUid, frame, { ...info, samplesPerPixel: 3 }, 'rgb'),
+    ).toThrow(/rgb: the codestream is 64x64x1, the header says 64x64x3/);
+    expect(() =>
+      decoders.decode('1.2.840.10008.1.2.4.57', frame, { ...info, samplesPerPixel: 3 }, 'rgb'),
     ).toThrow(NotSupportedError);
   });
 });

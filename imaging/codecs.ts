@@ -13,7 +13,11 @@ import type { PixelInfo } from './pixels';
  * JPEG Extended (.51, 8- or 12-bit DCT, as older CT, MR and PET archives hold it) is decoded for monochrome images by
  * jpeg-dct.ts.
  *
- * Not here: colour other than Baseline's.
+ * Colour JPEG 2000 and JPEG-LS (8- and 16-bit, as ultrasound and secondary captures archive them) come out
+ * pixel-interleaved; JPEG 2000's reversible and irreversible colour transforms (YBR_RCT, YBR_ICT) are undone by OpenJPEG,
+ * so those frames are RGB (decodedPhotometric).
+ *
+ * Not here: colour JPEG Extended and JPEG Lossless.
  */
 
 export const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
@@ -50,12 +54,29 @@ type BaselineDecode = (
   options: { formatAsRGBA: boolean; useTArray: boolean; maxMemoryUsageInMB: number },
 ) => { width: number; height: number; data: Uint8Array };
 
+/** The transfer syntaxes whose colour frames the decoders here give. */
+const COLOUR = new Set([
+  JPEG_BASELINE,
+  JPEG_LS_LOSSLESS,
+  JPEG_LS_NEAR_LOSSLESS,
+  JPEG_2000_LOSSLESS,
+  JPEG_2000,
+]);
+
 /**
  * The photometric interpretation of decoded frames: a colour JPEG Baseline frame is decoded to RGB whatever the header
- * said (YBR_FULL_422, YBR_FULL); anything else is as the header says.
+ * said (YBR_FULL_422, YBR_FULL), and so is a JPEG 2000 frame whose codestream applied a colour transform (YBR_RCT,
+ * YBR_ICT: PS3.5 8.2.4); anything else is as the header says.
  */
 export function decodedPhotometric(transferSyntaxUid: string, info: PixelInfo): string {
-  return transferSyntaxUid === JPEG_BASELINE && info.samplesPerPixel === 3 ? 'RGB' : info.photometric;
+  if (info.samplesPerPixel !== 3) return info.photometric;
+  if (transferSyntaxUid === JPEG_BASELINE) return 'RGB';
+  if (
+    (transferSyntaxUid === JPEG_2000_LOSSLESS || transferSyntaxUid === JPEG_2000) &&
+    (info.photometric === 'YBR_RCT' || info.photometric === 'YBR_ICT')
+  )
+    return 'RGB';
+  return info.photometric;
 }
 
 export interface FrameDecoders {
@@ -77,7 +98,7 @@ export function canDecodeCompressed(transferSyntaxUid: string, info: PixelInfo):
     return info.bitsAllocated === 8 && (info.samplesPerPixel === 1 || info.samplesPerPixel === 3);
   return (
     COMPRESSED.has(transferSyntaxUid) &&
-    info.samplesPerPixel === 1 &&
+    (info.samplesPerPixel === 1 || (info.samplesPerPixel === 3 && COLOUR.has(transferSyntaxUid))) &&
     (info.bitsAllocated === 8 || info.bitsAllocated === 16)
   );
 }
@@ -138,9 +159,13 @@ async function load(): Promise<FrameDecoders> {
       decoder.getEncodedBuffer(frame.length).set(frame);
       decoder.decode();
       const shape = decoder.getFrameInfo();
-      if (shape.width !== info.columns || shape.height !== info.rows || shape.componentCount !== 1)
+      if (
+        shape.width !== info.columns ||
+        shape.height !== info.rows ||
+        shape.componentCount !== info.samplesPerPixel
+      )
         throw new TributaryError(
-          `${where}: the codestream is ${shape.width}x${shape.height}x${shape.componentCount}, the header says ${info.columns}x${info.rows}x1`,
+          `${where}: the codestream is ${shape.width}x${shape.height}x${shape.componentCount}, the header says ${info.columns}x${info.rows}x${info.samplesPerPixel}`,
           { code: 'structure', location: '(7FE0,0010)', nonRetryable: true },
         );
       // A copy: the decoder's buffer is WebAssembly memory, reused by the next frame.
