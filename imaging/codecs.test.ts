@@ -110,6 +110,24 @@ describe('compressed pixel data', () => {
     }
   });
 
+  it('16-bit colour JPEG 2000 and JPEG-LS lossless give their pixels back, interleaved, little endian', () => {
+    // Fixtures written by pydicom 3.0.2 (pylibjpeg-openjpeg 2.6.0, pyjpegls 1.5.1) from a 12-bit RGB gradient,
+    // value (131 row + 17 column + 1000 sample) mod 4096; no real sample is 16-bit colour.
+    for (const name of ['rgb16-37x45-j2k-lossless.dcm', 'rgb16-37x45-jls-lossless.dcm']) {
+      const parsed = readDicom(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', name)), name);
+      const info = readPixelInfo(parsed.nodes)!;
+      const [frame] = decodeFrames(parsed.nodes, parsed.transferSyntaxUid, info, name, decoders);
+      const words = uint16(frame);
+      expect(words.length, name).toBe(37 * 45 * 3);
+      let wrong = 0;
+      for (let r = 0; r < 37; r++)
+        for (let c = 0; c < 45; c++)
+          for (let s = 0; s < 3; s++)
+            if (words[(r * 45 + c) * 3 + s] !== (r * 131 + c * 17 + s * 1000) % 4096) wrong++;
+      expect(wrong, name).toBe(0);
+    }
+  });
+
   it('a damaged codestream is a structure error naming the file and frame; colour JPEG Lossless is not supported', () => {
     const parsed = readDicom(fs.readFileSync(path.join(SAMPLE_DIR, 'MR_small_jp2klossless.dcm')), 'x');
     const info = readPixelInfo(parsed.nodes)!;
