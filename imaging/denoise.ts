@@ -110,12 +110,10 @@ export async function denoiseDicom(
   provenance.bitsAllocated = info.bitsAllocated;
   if (method.method === 'none') return { bytes, provenance };
   const decoders = await loadFrameDecoders();
-  // Colour: 8-bit RGB, or full-resolution YBR, each channel filtered on its own (a JPEG's colour decodes to RGB).
+  // Colour: RGB, or full-resolution YBR, 8- or 16-bit, each channel filtered on its own (a JPEG's colour and JPEG
+  // 2000's colour transforms decode to RGB).
   const photometric = decodedPhotometric(parsed.transferSyntaxUid, info);
-  if (
-    info.samplesPerPixel !== 1 &&
-    !(info.samplesPerPixel === 3 && info.bitsAllocated === 8 && /^(RGB|YBR_FULL)$/.test(photometric))
-  )
+  if (info.samplesPerPixel !== 1 && !(info.samplesPerPixel === 3 && /^(RGB|YBR_FULL)$/.test(photometric)))
     throw new NotSupportedError(
       `${where}: denoising colour images (SamplesPerPixel ${info.samplesPerPixel}, ${photometric}, BitsAllocated ${info.bitsAllocated})`,
     );
@@ -157,16 +155,19 @@ export async function denoiseFrame(
 ): Promise<Buffer> {
   const { rows, columns } = info;
   if (info.samplesPerPixel === 3) {
-    // One channel at a time (interleaved in, interleaved out).
+    // One channel at a time (interleaved in, interleaved out), a sample being one byte or two.
+    const bps = info.bitsAllocated / 8;
     const planes = [0, 1, 2].map((c) => {
-      const plane = Buffer.alloc(rows * columns);
-      for (let p = 0; p < plane.length; p++) plane[p] = frame[p * 3 + c];
+      const plane = Buffer.alloc(rows * columns * bps);
+      for (let p = 0; p < rows * columns; p++)
+        frame.copy(plane, p * bps, (p * 3 + c) * bps, (p * 3 + c + 1) * bps);
       return plane;
     });
     const grey = { ...info, samplesPerPixel: 1, pixelRepresentation: 0 };
     const done = await Promise.all(planes.map((plane) => denoiseFrame(plane, grey, method, where)));
     const out = Buffer.alloc(frame.length);
-    for (let p = 0; p < rows * columns; p++) for (let c = 0; c < 3; c++) out[p * 3 + c] = done[c][p];
+    for (let p = 0; p < rows * columns; p++)
+      for (let c = 0; c < 3; c++) done[c].copy(out, (p * 3 + c) * bps, p * bps, (p + 1) * bps);
     return out;
   }
   if (info.bitsAllocated === 8) {
