@@ -170,6 +170,33 @@ describe('ingest activities', () => {
     return totals;
   }
 
+  it('prunes the preview versions no stored item refers to, and nothing without a preview root or queue store', async () => {
+    const previewRoot = path.join(root, 'previews');
+    const write = (folder: string, hoursAgo: number) => {
+      fs.mkdirSync(path.join(previewRoot, folder), { recursive: true });
+      fs.writeFileSync(path.join(previewRoot, folder, '0.png'), Buffer.alloc(10));
+      const t = new Date(Date.now() - hoursAgo * 3_600_000);
+      fs.utimesSync(path.join(previewRoot, folder, '0.png'), t, t);
+      fs.utimesSync(path.join(previewRoot, folder), t, t);
+    };
+    const item = `inst/${'c'.repeat(24)}`;
+    write(`${item}/${'1'.repeat(16)}`, 3); // the stored version
+    write(`${item}/${'2'.repeat(16)}`, 3); // an old version: removed
+    write(`${item}/${'3'.repeat(16)}`, 0); // written just now, its item maybe not stored yet: left
+    const refs = new Set([`${item}/${'1'.repeat(16)}/0.png`]);
+    expect(await createIngestActivities(deps(fakeSteps())).prunePreviewVersions({ graceMinutes: 60 })).toBe(
+      undefined,
+    );
+    const acts = createIngestActivities({ ...deps(fakeSteps()), previewRoot, previewRefs: async () => refs });
+    expect(await acts.prunePreviewVersions({ graceMinutes: 60 })).toEqual({
+      kept: 1,
+      removed: 1,
+      recent: 1,
+      bytesRemoved: 10,
+    });
+    expect(fs.readdirSync(path.join(previewRoot, item)).sort()).toEqual(['1'.repeat(16), '3'.repeat(16)]);
+  });
+
   it('runs the chain with record-level reconciliation and quarantines a corrupt file', async () => {
     const acts = createIngestActivities(deps(fakeSteps()));
     const totals = await runSource(acts, 'run-a');

@@ -19,7 +19,7 @@ import { deriveStagingKey, digestOf, getJson, putJson, type BlobStore } from './
 import type { StepLibrary } from './steps';
 import { assessReleaseRisk, writeBulkManifest, type ReleaseRisk } from './publish';
 import { createPatientIndex } from './patient-index';
-import { writeStudyPreviews } from './previews';
+import { prunePreviews, writeStudyPreviews, type PrunePreviewsResult } from './previews';
 
 /**
  * The ingestion activities: thin I/O wrappers that read a staging key, run one library step, write the result
@@ -35,6 +35,8 @@ export interface IngestDeps {
   registry: InstitutionRegistry;
   connectors: Connectors;
   steps: StepLibrary;
+  /** Every preview ref of every stored work item (QueueStore.previewRefs); undefined without a queue store. */
+  previewRefs?: () => Promise<ReadonlySet<string>>;
   /** Sends verified work items to the annotation queues; undefined when routing is not available. */
   route?: (
     items: RoutableResource[],
@@ -689,6 +691,23 @@ export function createIngestActivities(deps: IngestDeps) {
         onFile: (done) => heartbeat({ done: files + done }),
       });
       return { outputDir: runDir, files, risk };
+    },
+
+    /**
+     * Remove the preview versions no stored work item refers to (activities/previews.ts prunePreviews), leaving those
+     * younger than the grace period: a concurrent run's items may not be stored yet. Without a preview root or a
+     * queue store there is nothing to prune.
+     */
+    async prunePreviewVersions(input: { graceMinutes: number }): Promise<PrunePreviewsResult | undefined> {
+      if (!deps.previewRoot || !deps.previewRefs) return undefined;
+      // The refs are read before the walk: a version stored after this is younger than the grace period.
+      const referenced = await deps.previewRefs();
+      return prunePreviews({
+        root: deps.previewRoot,
+        referenced,
+        graceMs: input.graceMinutes * 60_000,
+        onFolder: (done) => heartbeat({ done }),
+      });
     },
 
     async loadWatermark(input: { institution: string; source: SourceKind }): Promise<{ since?: string }> {

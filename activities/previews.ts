@@ -90,8 +90,11 @@ export async function prunePreviews(options: {
   graceMs: number;
   now?: number;
   dryRun?: boolean;
+  /** Called after each item folder with how many were walked (an activity's heartbeat). */
+  onFolder?: (done: number) => void;
 }): Promise<PrunePreviewsResult> {
   const result: PrunePreviewsResult = { kept: 0, removed: 0, recent: 0, bytesRemoved: 0 };
+  let walked = 0;
   const cutoff = (options.now ?? Date.now()) - options.graceMs;
   // A ref's folder: everything before its file name. Kept versions are those some ref lives in.
   const referencedFolders = new Set([...options.referenced].map((ref) => ref.slice(0, ref.lastIndexOf('/'))));
@@ -128,6 +131,7 @@ export async function prunePreviews(options: {
         }
       }
       if (!options.dryRun) await fsp.rmdir(itemDir).catch(() => undefined); // only when now empty
+      options.onFolder?.(++walked);
     }
   }
   return result;

@@ -129,6 +129,7 @@ export function createIngestDeps(config: Config, options: IngestDepsOptions = {}
         }
       });
     },
+    previewRefs: async () => (await openQueues()).previewRefs(),
     async route(items, ctx) {
       router ??= createRouter({
         store: await openQueues(),

@@ -147,6 +147,11 @@ export interface IngestRunProgress {
   risk?: Record<string, ReleaseRiskSummary>;
   /** People published by more than one institution, linked by one pseudonym (see activities/publish.ts ReleaseRisk). */
   linkedPersons?: number;
+  /**
+   * Preview versions no stored work item refers to any more (a corrected study's old pictures), removed once the run
+   * is done: counts, or why pruning failed (the run's outcome does not depend on it).
+   */
+  previews?: { kept: number; removed: number; recent: number; bytesRemoved: number } | { error: string };
   sources: SourceProgress[];
   totals: SourceCounts;
   done: boolean;

@@ -70,6 +70,12 @@ const pageSteps = proxyLocalActivities<IngestActivities>({
   localRetryThreshold: '10 seconds',
   retry,
 });
+/** Housekeeping after a run (pruning old previews): a few attempts, since the run's outcome does not wait on it. */
+const housekeeping = proxyActivities<IngestActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { ...retry, maximumAttempts: 3 },
+});
 /** Histories recorded before the steps became local activities replay with their original commands. */
 const PAGE_STEPS_LOCAL = 'page-steps-local';
 /** The watermark's read and write (one small staging object) are local activities too: a round trip per source less. */
@@ -115,6 +121,13 @@ const PAGE_STEPS_ONE_CALL = 'page-steps-one-call';
  * per source. Histories recorded before it replay through the individual patches (see `uses`).
  */
 const CURRENT_SOURCE_PATH = 'current-source-path';
+/** Runs recorded before the run pruned old preview versions at its end replay without that activity. */
+const PRUNE_PREVIEWS_AFTER_RUN = 'prune-previews-after-run';
+/**
+ * A version no stored item refers to is left alone this long: its item may be in a concurrent run's routing step,
+ * written but not yet stored (the same default as `tributary queues prune-previews --grace`).
+ */
+const PREVIEW_GRACE_MINUTES = 60;
 
 /**
  * Whether this execution takes the path `patch` introduced: always when it records CURRENT_SOURCE_PATH (every new
@@ -229,6 +242,16 @@ export async function ingestAllWorkflow(input: IngestRunInput): Promise<IngestRu
   // Absent from the manifest activity's result in histories written before the release's risk was assessed.
   progress.risk = manifest.risk?.institutions;
   if (manifest.risk?.linkedPersons) progress.linkedPersons = manifest.risk.linkedPersons;
+  // A corrected study's old pictures go once nothing refers to them, so the preview folder does not only grow. The
+  // run's outcome does not depend on it: a failure is reported, and the next run or the CLI prunes again.
+  if (patched(PRUNE_PREVIEWS_AFTER_RUN)) {
+    try {
+      const pruned = await housekeeping.prunePreviewVersions({ graceMinutes: PREVIEW_GRACE_MINUTES });
+      if (pruned) progress.previews = pruned;
+    } catch (e) {
+      progress.previews = { error: describeFailure(e) };
+    }
+  }
   progress.done = true;
   const failed = progress.sources.filter((s) => s.status === 'failed');
   if (failed.length > 0) {

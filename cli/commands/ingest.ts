@@ -591,6 +591,15 @@ function printOutcome(
   const risk = formatReleaseRisk(result.progress);
   if (risk) process.stdout.write(`${risk}\n`);
   process.stdout.write(`outputs: ${result.progress.outputDir ?? `${ingestPaths(config).output}/${runId}`}\n`);
+  const previews = result.progress.previews;
+  if (previews && 'error' in previews)
+    process.stdout.write(
+      `previews: not pruned (${previews.error}); tributary queues prune-previews does it\n`,
+    );
+  else if (previews?.removed)
+    process.stdout.write(
+      `previews: ${previews.removed} old version(s) no work item refers to removed (${(previews.bytesRemoved / 1e6).toFixed(1)} MB)\n`,
+    );
   for (const s of result.progress.sources.filter((x) => x.status === 'failed'))
     process.stdout.write(`failed: ${s.institution}/${s.source}: ${s.error}\n`);
   const total = result.progress.totals;

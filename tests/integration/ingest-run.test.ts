@@ -42,6 +42,8 @@ let progress: IngestRunProgress;
 let state: string;
 const runId = `it-full-p${process.pid}`;
 const fhirUrl = process.env.FHIR_SERVER_URL!;
+/** An old preview version no item refers to, as a corrected study leaves behind: the run removes it at its end. */
+const stalePreview = { folder: 'old-inst/' + 'a'.repeat(24) + '/' + 'b'.repeat(16), bytes: 68 };
 
 beforeAll(async () => {
   world = await createIngestWorld('full', { patients: 2 });
@@ -51,6 +53,12 @@ beforeAll(async () => {
     deps: worldDeps(world),
   });
   client = await createTemporalClient(world.config);
+  const stale = path.join(ingestPaths(world.config).previews, stalePreview.folder);
+  fs.mkdirSync(stale, { recursive: true });
+  fs.writeFileSync(path.join(stale, '0.png'), Buffer.alloc(stalePreview.bytes));
+  const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+  fs.utimesSync(path.join(stale, '0.png'), twoHoursAgo, twoHoursAgo);
+  fs.utimesSync(stale, twoHoursAgo, twoHoursAgo);
   await startIngestRun(client, {
     endpoint: world.server.url,
     runId,
@@ -206,6 +214,14 @@ describe('ingest run over 18 synthetic institutions', () => {
     const unrouted = studies.filter((s) => s.queues.length === 0);
     expect(unrouted.length).toBeGreaterThan(0); // MR and ultrasound: no rule asks for them
     for (const { content } of unrouted) expect(content.previews, content.id).toBeUndefined();
+    // The run pruned at its end: the planted old version went, every version it wrote stayed.
+    expect(progress.previews).toEqual({
+      kept: radiology.length,
+      removed: 1,
+      recent: 0,
+      bytesRemoved: stalePreview.bytes,
+    });
+    expect(fs.existsSync(path.join(root, stalePreview.folder))).toBe(false);
     // Every preview folder written belongs to a stored item: pruning would remove nothing.
     const store = await openQueueStore({ databaseUrl: world.config.database.url, schema: world.queueSchema });
     try {
