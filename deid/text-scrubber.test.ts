@@ -780,6 +780,21 @@ describe('scrubText', () => {
       ['postal code: 94110-1234', '94110-1234'],
     ])
       expect(foundOfType(t, 'postal-code'), t).toEqual([zip]);
+    // Dates, accounts and addresses in forms that were left: a month and year in digits, a policy number with a letter
+    // prefix, a social media handle, a licence after its colon, an apartment without its street, a nickname's
+    // family name.
+    for (const [t, type, value] of [
+      ['Last seen: 12/2023.', 'date', '12/2023'],
+      ['Symptoms since 03-2019.', 'date', '03-2019'],
+      ['Policy number: ABC-123-4567-89', 'account', 'ABC-123-4567-89'],
+      ['twitter @maryk1950', 'account', '@maryk1950'],
+      ['Instagram: jane.doe_88', 'account', 'jane.doe_88'],
+      ['License: D1234567', 'license', 'D1234567'],
+      ['Patient lives in Apt 4C.', 'address', 'Apt 4C'],
+      ['123 Main Street^Apartment 3-C^Oldtown', 'address', 'Apartment 3-C'],
+      ['Pt\'s husband Robert ("Bob") Smith', 'name', 'Robert ("Bob") Smith'],
+    ])
+      expect(foundOfType(t, type), t).toContain(value);
     // What a role label holds when it names a service or nothing, and eponyms written in a list.
     for (const t of [
       'ATTENDING: CARDIOLOGY SERVICE',
@@ -788,6 +803,14 @@ describe('scrubText', () => {
       'Barrett, Crohn and Graves were ruled out.',
       'Parkinson, Alzheimer, Huntington',
       'Performed by: Radiology',
+      // A dilution, a date whose month/year is part of a full date, a UUID's digits, a content licence, an
+      // implementation guide, a hospital unit.
+      'ANA positive at 1/2000 dilution.',
+      'Encounter/16721467-00f3-06a3-77d2-1959f0e81392',
+      'license: CC0-1.0',
+      'HL7 Cross Paradigm IG: Gender Harmony',
+      'Found on Facebook group',
+      'Unit 4 was full.',
     ])
       expect(
         detectPhi(t).map((x) => `${x.rule} ${t.slice(x.start, x.end)}`),

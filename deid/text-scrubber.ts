@@ -934,6 +934,20 @@ const DETECTORS: Detector[] = [
     date: (m) => ({ y: +m[2], m: monthNumber(m[1]), format: (y, mo) => `${monthText(m[1], mo)} ${y}` }),
   },
   {
+    // A month and its year in digits: "Last seen: 12/2023", "since 03-2019". Safe Harbor keeps the year only. Not
+    // inside a full date (5/12/2023) or a decimal.
+    rule: 'text.date-month-year-numeric',
+    type: 'date',
+    priority: 58,
+    re: /(?<![\dA-Za-z/.-])(0?[1-9]|1[0-2])([/-])((?:19|20)\d\d)(?![\dA-Za-z/]|[.-]\d)/g,
+    // A dilution or a ratio is none: "1/2000 dilution", "titer 1/1999".
+    accept: (m, text) =>
+      !/(?:ratio|dilution|diluted|titer|titre|concentration)(?: of)?\s*$/i.test(
+        text.slice(Math.max(0, m.index - 20), m.index),
+      ) && !/^\s*dilution/i.test(text.slice(m.index + m[0].length, m.index + m[0].length + 12)),
+    date: (m) => ({ y: +m[3], m: +m[1], format: (y, mo) => `${widthOf(m[1], mo)}${m[2]}${y}` }),
+  },
+  {
     // A month alone is an element of a date too (Safe Harbor keeps the year only): "surgery in October", "since
     // March", "early December". Full names after a word that makes them a time, capitalized: "may" is a verb, and a
     // month with a day or a year is another detector's.
@@ -1087,7 +1101,7 @@ const DETECTORS: Detector[] = [
     priority: 72,
     lastGroup: true,
     needs: /acc|policy|member|insurance|medicare|beneficiary|MBI|HICN|账号|卡号|保险|医保|社保/i,
-    re: /(\b(?:Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member (?:ID|#|No\.?|Number)|Medicare (?:Beneficiary )?(?:ID|Identifier|Number|No\.?|#)|Beneficiary (?:ID|Identifier|Number|No\.?)|MBI|HICN|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID)|医保号|医保卡号|医保卡|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?(?:No\.?\s?)?([A-Za-z]{0,4}[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
+    re: /(\b(?:Account(?: No\.?| Number| #)?|Acct\.?(?: No\.?| #)?|Member (?:ID|#|No\.?|Number)|Medicare (?:Beneficiary )?(?:ID|Identifier|Number|No\.?|#)|Beneficiary (?:ID|Identifier|Number|No\.?)|MBI|HICN|Policy(?: No\.?| Number| #)?|Insurance ID|Subscriber ID)|医保号|医保卡号|医保卡|医保账号|医疗保险号|社保号|社保卡号|社会保障号|账号|卡号)\s*[:#：]?\s*(?:is\s+)?(?:No\.?\s?)?([A-Za-z]{0,4}-?[0-9][A-Za-z0-9-]{2,24})(?![A-Za-z0-9])/gi,
   },
   {
     // A Medicare Beneficiary Identifier by its shape (CMS: 11 characters, letters without S, L, O, I, B, Z).
@@ -1249,6 +1263,21 @@ const DETECTORS: Detector[] = [
       if (followedByEponymWord(text, (m.index ?? 0) + m[1].length)) return false;
       return !followedByEponymWord(text, (m.index ?? 0) + m[0].length);
     },
+  },
+  {
+    // A nickname in quotes between a given and a family name: 'Robert ("Bob") Smith', 'Margaret "Peggy" Olson'. The
+    // given name is found alone by the context before it, and the quote stopped every detector before the rest.
+    rule: 'text.name-nickname',
+    type: 'name',
+    priority: 49,
+    needs: /["“]/,
+    re: new RegExp(
+      `(?<![${LATIN}])(${EN_NAME_WORD})\\s\\(?["“]([${LATIN_UPPER}][${LATIN_LOWER}]{1,15})["”]\\)?\\s(${EN_NAME_WORD})(?![${LATIN}])`,
+      'g',
+    ),
+    accept: (m) =>
+      (EN_GIVEN_NAMES.has(m[1].toLowerCase()) || EN_GIVEN_NAMES.has(m[2].toLowerCase())) &&
+      (readsAsEnName([m[3]]) || EN_SURNAMES.has(m[3].toLowerCase())),
   },
   {
     rule: 'text.name-family-given',
@@ -1523,6 +1552,13 @@ const DETECTORS: Detector[] = [
       !/^(?:see|on file|unknown|none|n\/a|same|not|no |homeless|declined|refused)/i.test(m[2]),
   },
   {
+    // An apartment or suite without its street ("lives in Apt 4C", "Suite 210"): part of a street address.
+    rule: 'text.us-unit',
+    type: 'address',
+    priority: 41,
+    re: /(?<![A-Za-z])(?:Apt|APT|Apartment|APARTMENT|Suite|SUITE|Ste|STE)\.?\s?#?\s?(?:\d{1,5}(?:-?[A-Za-z0-9]{1,3})?|[A-Z]\d{0,4})(?![A-Za-z0-9])/g,
+  },
+  {
     rule: 'text.us-street',
     type: 'address',
     priority: 40,
@@ -1652,8 +1688,9 @@ const DETECTORS: Detector[] = [
     lastGroup: true,
     needs:
       /[Ll]icen[cs]e|LICEN[CS]E|DL|[Ll]ic\.?\s?#|LIC\.?\s?#|[Cc]ertificate|CERTIFICATE|[Pp]assport|PASSPORT|驾驶证|驾照|执照|证书|护照|通行证|军官证|回乡证/,
-    re: /(?<![A-Za-z])(driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?|DL\s?(?:no\.?|#)|lic\.?\s?#|licen[cs]e\s+(?:no\.?|number|#)|certificate\s+(?:no\.?|number|#)|passport(?:\s+(?:no\.?|number|#))?|驾驶证号?|驾照号?|执照号|证书编号|护照号?码?|(?:港澳|台湾|往来港澳|往来台湾)?通行证号?码?|军官证号?|回乡证号?)\s*[:#：]?\s*(?:is\s+)?([A-Za-z0-9][A-Za-z0-9-]{4,20})(?![A-Za-z0-9])/gi,
-    accept: (m) => /\d/.test(m[2]),
+    re: /(?<![A-Za-z])(driver'?s?\s+licen[cs]e(?:\s+(?:no\.?|number|#))?|DL\s?(?:no\.?|#)|lic\.?\s?#|licen[cs]e(?:\s+(?:no\.?|number|#)|(?=\s*:))|certificate\s+(?:no\.?|number|#)|passport(?:\s+(?:no\.?|number|#))?|驾驶证号?|驾照号?|执照号|证书编号|护照号?码?|(?:港澳|台湾|往来港澳|往来台湾)?通行证号?码?|军官证号?|回乡证号?)\s*[:#：]?\s*(?:is\s+)?([A-Za-z0-9][A-Za-z0-9-]{4,20})(?![A-Za-z0-9])/gi,
+    // A content licence is no one's: "license: CC0-1.0", "License: Apache-2.0".
+    accept: (m) => /\d/.test(m[2]) && !/^(?:CC|MIT|GPL|LGPL|AGPL|Apache|BSD|MPL|EPL)/i.test(m[2]),
   },
   {
     rule: 'text.license-plate',
@@ -1698,6 +1735,17 @@ const DETECTORS: Detector[] = [
     digitFree: true,
     needs: /微信|QQ|微博|钉钉|wechat|weibo|skype|telegram/i,
     re: /(微信号?|QQ号?|微博(?:号|账号)?|钉钉号?|WeChat(?: ID)?|Weibo|Skype|Telegram)\s*[:：]?\s*(@?[A-Za-z0-9][A-Za-z0-9_.-]{4,30})(?![A-Za-z0-9_])/gi,
+  },
+  {
+    // A social media handle names a person as an e-mail address does: "twitter @maryk1950", "Instagram: jane.doe_88".
+    // After the network's name, an @ or a colon makes it one ("found on Facebook group" is none).
+    rule: 'text.social-handle',
+    type: 'account',
+    priority: 73,
+    lastGroup: true,
+    digitFree: true,
+    needs: /twitter|instagram|insta|tiktok|snapchat|facebook|threads|bluesky|handle/i,
+    re: /\b(?:twitter|instagram|insta|tiktok|snapchat|facebook|threads|bluesky|X handle|handle)(?: handle| account| ID)?(?:\s*[:：]\s*|\s+)((?<=[:：]\s*)[A-Za-z0-9_][A-Za-z0-9_.]{2,29}|@[A-Za-z0-9_][A-Za-z0-9_.]{1,29})(?![A-Za-z0-9_])/gi,
   },
   {
     // A portal or system account: "patient portal user evwhitmore31", "Username: jdoe".
@@ -1893,9 +1941,12 @@ const CAPS_AS_LOWER = new Set([
 const COMMON_WORD_ENDING = /(?:ed|ing|ly|tion|sion|ment|ness|ous)$/;
 /** A word in capitals (WRÓBLEWSKI whole), or the article A (not an initial: "J. SMITH", "A. NGUYEN"). */
 const CAPS_WORD = new RegExp(`\\bA\\b(?![.'’])|[${LATIN_UPPER}][${LATIN_UPPER}'’]+`, 'g');
-/** Credentials stay in capitals, as the detectors expect them after a name ("JANE ROE RN"); DO is a word too. */
+/**
+ * Credentials stay in capitals, as the detectors expect them after a name ("JANE ROE RN"); DO is a word too, and PA is
+ * Pennsylvania after an organisation's name ("COMMUNITY HEALTHCARE KANSAS, PA").
+ */
 const CAPS_CREDENTIALS = new Set(
-  'MD RN NP PA PHARMD PHD DDS DMD MSW LCSW CNM CRNA APRN FNP LPN DPM DNP'.split(' '),
+  'MD RN NP PHARMD PHD DDS DMD MSW LCSW CNM CRNA APRN FNP LPN DPM DNP'.split(' '),
 );
 const CAPS_TITLES = new Set(['DR', 'MR', 'MRS', 'MS', 'MISS', 'MX', 'PROF', 'DOCTOR']);
 const CAPS_STREET_SUFFIXES = new Set(
