@@ -617,11 +617,12 @@ describe('scrubText', () => {
       }
     // At dae0da1 (the hand-made given names alone, no retry after "Per", a known surname before the comma): 30 of
     // 264 (0.114). At 1fa2bc8 (Census names, before the reporting-verb detector): 232 (0.879). At 72bf2c5: 256; with
-    // text.name-field ("Patient Conn, Cherrie", "Patient Schmidt, Johnson"): 258.
+    // text.name-field ("Patient Conn, Cherrie", "Patient Schmidt, Johnson"): 258; with the given name An before a
+    // consonant (anAsGivenName, 2026-12-06): 260.
     console.info(
       JSON.stringify({ namesWithoutContext: { found, total, recall: +(found / total).toFixed(3) } }),
     );
-    expect(found / total).toBeGreaterThanOrEqual(0.9);
+    expect(found / total).toBeGreaterThanOrEqual(0.98);
     // Written family name first, as registration systems do, the family name need not be known.
     for (const t of ['Patient Romaguera, Cecelia seen today.', 'Patient Romaguera, Cecelia Ann seen today.'])
       expect(
@@ -772,6 +773,9 @@ describe('scrubText', () => {
       ['Pt. name: de la Cruz, Juan', ['de la Cruz, Juan']],
       ['Her brother-in-law Kwame Mensah donated.', ['Kwame Mensah']],
       ['Seen with Walker, Anne today.', ['Walker, Anne']],
+      // The given name An, not the article, before a consonant (Synthea's "An Champlin").
+      ['An Champlin is a 45 yo male.', ['An Champlin']],
+      ['An Champlin called back.', ['An Champlin']],
     ] as const;
     for (const [t, names] of found) expect(foundOfType(t, 'name'), t).toEqual(names);
     // A ZIP code named as one, with no state before it.
@@ -810,6 +814,8 @@ describe('scrubText', () => {
       'license: CC0-1.0',
       'HL7 Cross Paradigm IG: Gender Harmony',
       'Found on Facebook group',
+      'An MRI reported no mass.',
+      'An X-ray showed nothing acute.',
       'Unit 4 was full.',
     ])
       expect(

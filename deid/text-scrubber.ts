@@ -590,6 +590,16 @@ function byFirstLetter(phrases: string[]): string {
     .join('|');
 }
 
+/**
+ * Whether the word at `i` is the given name An (Vietnamese, Korean; Synthea writes "An Champlin") rather than the
+ * article: the article goes only before a vowel sound, so "An" before a name that starts with a consonant is a name.
+ * H is left out ("An Hispanic male"), and so are letters read as letters ("An MRI reported", "An X-ray showed"): the
+ * name is a word in Title case.
+ */
+function anAsGivenName(words: readonly string[], i: number): boolean {
+  return words[i] === 'An' && i + 1 < words.length && /^[BCDFGJ-NP-TV-Z][a-z]{2,}/.test(words[i + 1]);
+}
+
 /** Whether the words found where a name stands name someone: none is a stop word or a service, not all are medicine. */
 function readsAsEnName(words: readonly string[]): boolean {
   return (
@@ -1332,7 +1342,8 @@ const DETECTORS: Detector[] = [
       if (!words.length) return [];
       const bare = words.map((w) => w.word.replace(/\d+$/, ''));
       const nameLike = (i: number) =>
-        readsAsEnName([bare[i]]) && !EN_AGE_SUBJECT_NOT_NAMES.has(bare[i].toLowerCase());
+        (readsAsEnName([bare[i]]) && !EN_AGE_SUBJECT_NOT_NAMES.has(bare[i].toLowerCase())) ||
+        anAsGivenName(bare, i);
       let first = words.length;
       while (first > 0 && nameLike(first - 1)) first--;
       if (first === words.length) return [];
@@ -1385,6 +1396,9 @@ const DETECTORS: Detector[] = [
           ? [[words[0].start - m.index, -1]]
           : [[-1 - one.length, -1]];
       }
+      // The given name An before a family name ("An Champlin called"): see anAsGivenName.
+      if (second && anAsGivenName([first, second], 0) && person(second) && readsAsEnName([second]))
+        return [[words[0].start - m.index, -1]];
       // One word: the last ("Called Desmond", "Results reviewed. Desmond").
       return EN_GIVEN_NAMES.has(one.toLowerCase()) && person(one) ? [[-1 - one.length, -1]] : [];
     },
