@@ -1218,10 +1218,11 @@ const DETECTORS: Detector[] = [
       // Advil given"); a surname that is an eponym too is a name here ("Patient: SMITH, JANE").
       // So is one the dictionaries do not hold before a given name they do ("Patient Conn, Cherrie").
       const eponymFamilyOk = m[3] !== undefined && EN_GIVEN_NAMES.has(m[4].toLowerCase());
+      // After the comma, a capitalized An is the given name: the article would be in lower case there.
       if (
         words.some(
           (w, i) =>
-            EN_STOP.has(asWord(w)) ||
+            (EN_STOP.has(asWord(w)) && !(i === 1 && m[3] !== undefined && w === 'An')) ||
             EN_NOT_NAME_WORDS.has(w.toLowerCase()) ||
             (isMedicalWord(w) && !isDictionaryName(w) && !(i === 0 && eponymFamilyOk)),
         ) ||
@@ -1419,6 +1420,11 @@ const DETECTORS: Detector[] = [
       const [, first, second] = m;
       const bare = (w: string) => w.replace(/['’]s$/, '');
       const word = (w: string) => !EN_STOP.has(w) && !EN_NOT_NAME_WORDS.has(w.toLowerCase());
+      // "Per An Champlin": the given name An (anAsGivenName) and the family name, known or not.
+      if (second && anAsGivenName([first, bare(second)], 0) && readsAsEnName([bare(second)])) {
+        const start = m[0].length - first.length - second.length - 1;
+        return [[start, start + first.length + 1 + bare(second).length]];
+      }
       if (!isDictionaryName(bare(first)) || !word(bare(first))) return [];
       // After a known first word a surname is a name even when it is an eponym too (Smith, Conn), unless an eponym's
       // word follows (checked below).
