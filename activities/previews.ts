@@ -5,6 +5,7 @@ import { chooseFrames, renderPreviews } from '../imaging/preview';
 import { TributaryError, toError } from '../platform/errors';
 import { writeFileAtomic } from '../platform/files';
 import { log } from '../platform/log';
+import type { PrunePreviewsResult } from '../schemas/ingest';
 import type { WorkItemPreview } from '../schemas/work-item';
 import type { BlobStore } from './staging';
 
@@ -66,15 +67,7 @@ export async function writeStudyPreviews(options: {
   return previews;
 }
 
-export interface PrunePreviewsResult {
-  /** Version folders some stored item refers to. */
-  kept: number;
-  /** Version folders no stored item refers to, older than the grace period: removed (or, dry, to be removed). */
-  removed: number;
-  /** Version folders no stored item refers to yet, younger than the grace period: left alone. */
-  recent: number;
-  bytesRemoved: number;
-}
+export type { PrunePreviewsResult };
 
 /**
  * Remove preview versions that no stored work item refers to: the pictures of a corrected study once its new version

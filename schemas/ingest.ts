@@ -140,6 +140,17 @@ export interface ReleaseRiskSummary {
   recordsBelowThreshold: number;
 }
 
+/** What pruning preview versions found (activities/previews.ts prunePreviews). */
+export interface PrunePreviewsResult {
+  /** Version folders some stored item refers to. */
+  kept: number;
+  /** Version folders no stored item refers to, older than the grace period: removed (or, dry, to be removed). */
+  removed: number;
+  /** Version folders no stored item refers to yet, younger than the grace period: left alone. */
+  recent: number;
+  bytesRemoved: number;
+}
+
 export interface IngestRunProgress {
   runId: string;
   outputDir?: string;
@@ -151,7 +162,7 @@ export interface IngestRunProgress {
    * Preview versions no stored work item refers to any more (a corrected study's old pictures), removed once the run
    * is done: counts, or why pruning failed (the run's outcome does not depend on it).
    */
-  previews?: { kept: number; removed: number; recent: number; bytesRemoved: number } | { error: string };
+  previews?: PrunePreviewsResult | { error: string };
   sources: SourceProgress[];
   totals: SourceCounts;
   done: boolean;
