@@ -62,6 +62,14 @@ export interface RoutableResource {
   previews?: () => Promise<WorkItemPreview[]>;
 }
 
+/**
+ * A page's receipt time, carried to everything staged from it (it orders versions of a work item); no key when the
+ * page has none, as pages staged before receipt times were kept have none.
+ */
+function receivedAtOf(from: { receivedAt?: string }): { receivedAt?: string } {
+  return from.receivedAt ? { receivedAt: from.receivedAt } : {};
+}
+
 interface StepContext {
   runId: string;
   institution: string;
@@ -206,7 +214,7 @@ export function createIngestActivities(deps: IngestDeps) {
         resources: [],
         recordOf: [],
         recordsMapped: 0,
-        ...(page.receivedAt ? { receivedAt: page.receivedAt } : {}),
+        ...receivedAtOf(page),
       };
       let recordsIn = 0;
       let recordsRejected = 0;
@@ -326,7 +334,7 @@ export function createIngestActivities(deps: IngestDeps) {
         recordOf: keptRecords.map(({ i }) => batch.recordOf[i]),
         recordsMapped: batch.recordsMapped,
         quarantinedRecords,
-        ...(batch.receivedAt ? { receivedAt: batch.receivedAt } : {}),
+        ...receivedAtOf(batch),
       };
       const batchKey = deriveStagingKey(prefix('deid', input), input.batchKey);
       return {
@@ -364,7 +372,7 @@ export function createIngestActivities(deps: IngestDeps) {
         recordOf: batch.recordOf.filter((_, i) => keep[i]),
         recordsMapped: batch.recordsMapped,
         dicom: dicom?.kept,
-        ...(batch.receivedAt ? { receivedAt: batch.receivedAt } : {}),
+        ...receivedAtOf(batch),
       };
       const batchKey = deriveStagingKey(prefix('verified', input), input.batchKey);
       const withheld = batch.resources.length - out.resources.length;
@@ -567,7 +575,7 @@ export function createIngestActivities(deps: IngestDeps) {
       const imagesKey = deriveStagingKey(prefix('imgs', input), input.rawKey);
       await putJson(store, imagesKey, {
         images,
-        ...(page.receivedAt ? { receivedAt: page.receivedAt } : {}),
+        ...receivedAtOf(page),
       } satisfies ImageList);
       return {
         imagesKey,
@@ -590,7 +598,7 @@ export function createIngestActivities(deps: IngestDeps) {
       input: StepContext & { imagesKey: string },
     ): Promise<StepResult & { imagesKey: string }> {
       const list = await getJson<ImageList>(store, input.imagesKey);
-      const out: ImageList = { images: [], ...(list.receivedAt ? { receivedAt: list.receivedAt } : {}) };
+      const out: ImageList = { images: [], ...receivedAtOf(list) };
       const quarantined: { file: string; rule: string; reason: string }[] = [];
       for (const [i, image] of list.images.entries()) {
         const key = deriveStagingKey(prefix('den', input), image.key);
@@ -648,7 +656,7 @@ export function createIngestActivities(deps: IngestDeps) {
         recordOf: result.resources.map((r) => `${r.resourceType}/${r.id}`),
         recordsMapped: list.images.length,
         dicom: list.images.map((i) => ({ key: i.key, sop: i.summary.sopInstanceUid, file: i.file })),
-        ...(list.receivedAt ? { receivedAt: list.receivedAt } : {}),
+        ...receivedAtOf(list),
       };
       const batchKey = deriveStagingKey(prefix('stdimg', input), input.imagesKey);
       await putJson(store, batchKey, batch);
