@@ -499,6 +499,31 @@ describe('the real Synthea patient bundles', () => {
     expect(JSON.stringify(res.outputs)).not.toContain('Jane');
   });
 
+  it("scrubs an identifier type's text, where feeds write the number, and keeps its codes", () => {
+    // Kept whole before 2026-12-06: 'MRN 123456' in Identifier.type.text sent the Patient to quarantine.
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const coding = [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }];
+    const res = engine.deidentifyResources(
+      [
+        {
+          resourceType: 'Patient',
+          id: 'p1',
+          identifier: [
+            { system: 'http://hospital.example/mrn', value: '123456', type: { coding, text: 'MRN 123456' } },
+            { system: 'http://hospital.example/acct', value: 'A-77', type: { text: 'MRN 123456' } },
+          ],
+        },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(res.quarantined).toEqual([]);
+    const [mrn, account] = res.outputs[0].identifier as { type: { coding?: unknown; text: string } }[];
+    expect(mrn.type.coding).toEqual(coding);
+    expect(mrn.type.text).toMatch(/^MRN \S+$/);
+    expect(JSON.stringify(res.outputs)).not.toContain('123456');
+    expect(account.type.text).toBe(mrn.type.text);
+  });
+
   it("scrubs a payer's name where the person pays for themselves, and keeps a company's", async () => {
     const [input] = await syntheaBundles();
     const patient = input.find((r) => r.resourceType === 'Patient') as Json;

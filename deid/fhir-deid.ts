@@ -719,9 +719,18 @@ function pseudonymizeValue(
       out.use = obj.use;
       kept = true;
     }
-    if (obj.type && typeof obj.type === 'object') {
-      out.type = obj.type;
-      kept = true;
+    if (obj.type && typeof obj.type === 'object' && !Array.isArray(obj.type)) {
+      // The type's codes say what kind of number it is; its text is free text, and feeds write the number into it
+      // ("MRN 123456"), which kept whole sent the record to quarantine.
+      const { coding, text } = obj.type as { coding?: unknown; text?: unknown };
+      const type: Record<string, unknown> = {};
+      if (coding !== undefined) type.coding = coding;
+      const scrubbed = typeof text === 'string' ? scrub(text, ctx, `${jsonPath}.type.text`) : undefined;
+      if (scrubbed) type.text = scrubbed;
+      if (Object.keys(type).length) {
+        out.type = type;
+        kept = true;
+      }
     }
     if (typeof obj.system === 'string') {
       out.system = obj.system;
