@@ -98,12 +98,12 @@ describe('createDeidEngine (safe-harbor)', () => {
       (s) => s.code,
     );
     expect(sec).toEqual(expect.arrayContaining(['PSEUDED', 'REDACTED', 'MASKED']));
-    expect(a.provenance?.policy).toEqual(['urn:tributary:deid-policy:safe-harbor|1.5.0']);
+    expect(a.provenance?.policy).toEqual(['urn:tributary:deid-policy:safe-harbor|1.6.0']);
     expect(JSON.stringify(a.provenance)).toContain('k-test');
     expect((a.provenance?.target as unknown[]).length).toBe(a.outputs.length);
     expect(a.report).toMatchObject({
       profile: 'safe-harbor',
-      policyVersion: '1.5.0',
+      policyVersion: '1.6.0',
       keyId: 'k-test',
       resourcesIn: 6,
       resourcesOut: 6,

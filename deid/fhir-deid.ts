@@ -361,6 +361,8 @@ export class FhirWalker {
       resourceType === 'Observation' && (depth === 0 || node.last === 'component') && isAgeCode(obj.code);
     for (const key in obj) {
       if (depth === 0 && key === 'resourceType') continue;
+      // An element's own id: see below.
+      if (depth > 0 && key === 'id') continue;
       const value = obj[key];
       if (value === undefined) continue;
       if (key === 'contained' && depth === 0 && Array.isArray(value)) {
@@ -390,6 +392,10 @@ export class FhirWalker {
       }
       if (result !== undefined) (out ??= {})[key] = result;
     }
+    // An element's id is any string a system chose (an MRN, a name), kept as written inside a kept part and read by no
+    // gate rule until 2026-12-06. It is pseudonymized as a contained resource's id is, so a `#id` link still names
+    // it; and it goes with its element: alone it would be an element without content (FHIR ele-1).
+    if (out && depth > 0 && typeof obj.id === 'string') out.id = containedId(obj.id, ctx);
     return out;
   }
 

@@ -109,21 +109,27 @@ function valueOf(type: string): unknown {
 
 type Schema = ReturnType<typeof core.getDataType>;
 
+/** What the typed rules keep wherever it stands, whatever rule (or none) names the element around it. */
+const TYPED = new Set(['date', 'dateTime', 'Reference', 'Identifier', 'Period']);
+
 /**
  * The required elements of a type, each with a value of its first type, and its backbone elements (medplum names
- * them after their owner: PatientLink, ClaimItemDetail), required or not, each filled the same way.
+ * them after their owner: PatientLink, ClaimItemDetail), required or not, each filled the same way. With `typed`,
+ * each backbone also holds its optional references, dates, identifiers and periods: the typed rules keep those
+ * anywhere, so a backbone no rule keeps came out holding only them, its required code gone (a vaccine's
+ * protocolApplied with its authority and no doseNumber, a questionnaire item with a date answer and no linkId).
  */
-function requiredParts(schema: Schema, depth: number): Record<string, unknown> {
+function requiredParts(schema: Schema, depth: number, typed = false): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, el] of Object.entries(schema.elements)) {
     if (name.includes('.')) continue;
     const type = el.type[0].code;
     const backbone = type.length > schema.name.length && type.startsWith(schema.name);
-    if (el.min < 1 && !backbone) continue;
+    if (el.min < 1 && !backbone && !(typed && depth > 0 && TYPED.has(type))) continue;
     const key = name.endsWith('[x]') ? name.replace('[x]', type[0].toUpperCase() + type.slice(1)) : name;
     let value = valueOf(type);
     if (value === undefined && depth < 5) {
-      value = requiredParts(core.getDataType(type), depth + 1);
+      value = requiredParts(core.getDataType(type), depth + 1, typed);
     }
     if (value !== undefined) out[key] = el.max > 1 ? [value] : value;
   }
@@ -197,20 +203,81 @@ describe('the built-in profiles keep every required element of every R4 resource
     },
   );
 
+  it.each(['safe-harbor', 'gbt-37964', 'limited-dataset'] as const)(
+    'under %s, and with the references, dates and identifiers kept inside each backbone',
+    (profile) => {
+      const engine = createDeidEngine({ profile, keyService });
+      const lost: string[] = [];
+      for (const typed of [false, true])
+        for (const type of resourceTypes) {
+          const r = { resourceType: type, id: 'r1', ...requiredParts(core.getDataType(type), 0, typed) };
+          const patient = { resourceType: 'Patient', id: 'p1' };
+          const res = engine.deidentifyResources(type === 'Patient' ? [r] : [patient, r], {
+            institution: 'inst-a',
+          });
+          expect(res.quarantined, type).toEqual([]);
+          const out = res.outputs[res.outputs.length - 1];
+          expect(out.resourceType).toBe(type);
+          lost.push(...missingRequired(out).map((p) => `${typed ? 'typed ' : ''}${p}`));
+        }
+      expect(lost).toEqual([]);
+    },
+  );
+});
+
+describe('no built-in profile lets a string element through as written', () => {
+  const PHI = 'SSN 123-45-6789, call 617-555-0100 or jdoe@example.com';
+  const leaked = (s: string) => s.includes('6789') || s.includes('617-555') || s.includes('jdoe@');
+
+  /** requiredParts, plus every optional string, markdown and CodeableConcept (its text) element, each holding PHI. */
+  function withText(schema: Schema, depth: number): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, el] of Object.entries(schema.elements)) {
+      if (name.includes('.') || (depth === 0 && ['id', 'meta', 'contained', 'extension'].includes(name)))
+        continue;
+      const type = el.type[0].code;
+      const backbone = type.length > schema.name.length && type.startsWith(schema.name);
+      const text = type === 'string' || type === 'markdown';
+      if (el.min < 1 && !backbone && !text && type !== 'CodeableConcept') continue;
+      const key = name.endsWith('[x]') ? name.replace('[x]', type[0].toUpperCase() + type.slice(1)) : name;
+      let value = text
+        ? PHI
+        : type === 'CodeableConcept'
+          ? { coding: [{ system: 'http://example.org', code: 'x' }], text: PHI }
+          : valueOf(type);
+      if (value === undefined && depth < 4) value = withText(core.getDataType(type), depth + 1);
+      if (value !== undefined) out[key] = el.max > 1 ? [value] : value;
+    }
+    return out;
+  }
+  function leakedPaths(v: unknown, at: string, out: string[]): void {
+    if (typeof v === 'string') {
+      if (leaked(v)) out.push(at);
+    } else if (Array.isArray(v)) v.forEach((x) => leakedPaths(x, at, out));
+    else if (v && typeof v === 'object')
+      for (const [k, x] of Object.entries(v)) leakedPaths(x, `${at}.${k}`, out);
+  }
+
+  // Each string is scrubbed, pseudonymized or removed, or the residual-PHI gate quarantines the record (a CodeableConcept
+  // kept for its codes keeps its text as written: the gate is what stops it). An element's own id was kept as written
+  // inside a kept part, and no gate rule read it (Encounter.statusHistory.id), until 2026-12-06.
   it.each(['safe-harbor', 'gbt-37964', 'limited-dataset'] as const)('under %s', (profile) => {
     const engine = createDeidEngine({ profile, keyService });
-    const lost: string[] = [];
+    const leaks: string[] = [];
+    let quarantined = 0;
     for (const type of resourceTypes) {
-      const r = { resourceType: type, id: 'r1', ...requiredParts(core.getDataType(type), 0) };
+      const r = { ...withText(core.getDataType(type), 0), resourceType: type, id: 'r1' };
       const patient = { resourceType: 'Patient', id: 'p1' };
       const res = engine.deidentifyResources(type === 'Patient' ? [r] : [patient, r], {
         institution: 'inst-a',
       });
-      expect(res.quarantined, type).toEqual([]);
-      const out = res.outputs[res.outputs.length - 1];
-      expect(out.resourceType).toBe(type);
-      lost.push(...missingRequired(out).map((p) => `${p}`));
+      expect(JSON.stringify(res.quarantined)).not.toMatch(/6789|617-555|jdoe@/);
+      if (res.quarantined.length) quarantined++;
+      else leakedPaths(res.outputs[res.outputs.length - 1], type, leaks);
     }
-    expect(lost).toEqual([]);
+    expect(leaks).toEqual([]);
+    // Most types keep some coded element whose text carries the values, and go to quarantine; the rest come out.
+    expect(quarantined).toBeGreaterThan(50);
+    expect(quarantined).toBeLessThan(resourceTypes.length);
   });
 });
