@@ -42,6 +42,8 @@ interface Behaviour {
   pagesPerSource: number;
   recordsPerPage: number;
   failSource?: string;
+  /** Pruning the previews after the run fails every attempt (a database down). */
+  failPrune?: boolean;
   flakyFetches?: number;
   fetchDelayMs?: number;
 }
@@ -92,6 +94,11 @@ function countingActivities(
       return {};
     },
     async saveWatermark() {},
+    async prunePreviewVersions() {
+      if (b.failPrune)
+        throw ApplicationFailure.create({ message: 'queue store unreachable', type: 'transient' });
+      return { kept: 1, removed: 2, recent: 0, bytesRemoved: 30 };
+    },
     // The page's steps in one call, as activities/ingest.ts composes them: each double's counts, in order.
     async processBatch(input: { institution: string; source: string; route?: boolean }) {
       const steps: Partial<Record<string, number>>[] = [
@@ -159,6 +166,26 @@ describe('ingest workflows (test-double activities)', () => {
     const history = await env.client.workflow.getHandle(result!.sources[0].workflowId).fetchHistory();
     const started = history.events![0].workflowExecutionStartedEventAttributes!;
     expect(started.continuedExecutionRunId).toBeTruthy();
+  });
+
+  it('reports the previews pruned after the run, and a pruning that fails without failing the run', async () => {
+    const pruned = await run(
+      'wf-prune',
+      { pagesPerSource: 1, recordsPerPage: 2 },
+      { institutions: ['inst-a'] },
+    );
+    expect(pruned.error).toBeUndefined();
+    expect(pruned.result!.previews).toEqual({ kept: 1, removed: 2, recent: 0, bytesRemoved: 30 });
+    const failed = await run(
+      'wf-prune-fail',
+      { pagesPerSource: 1, recordsPerPage: 2, failPrune: true },
+      { institutions: ['inst-a'] },
+    );
+    expect(failed.error).toBeUndefined();
+    expect(failed.result!.done).toBe(true);
+    expect(failed.result!.previews).toMatchObject({
+      error: expect.stringMatching(/queue store unreachable/),
+    });
   });
 
   it('runs at most maxConcurrentSources children at a time and retries transient failures', async () => {
