@@ -1,4 +1,5 @@
 import type { FhirResource } from '../mappers/types';
+import { requiredChildrenOf } from './required-children';
 import { TributaryError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { normalizeIdentifier } from './key-service';
@@ -165,6 +166,15 @@ function valueIsType(t: NodeType, value: unknown): boolean {
   }
 }
 
+/** Whether `obj` holds the element `name`; for a choice (`value[x]`), any of its typed keys. */
+function hasChild(obj: Record<string, unknown>, name: string): boolean {
+  if (!name.endsWith('[x]')) return obj[name] !== undefined;
+  const base = name.slice(0, -3);
+  for (const key in obj)
+    if (key.length > base.length && key.startsWith(base) && obj[key] !== undefined) return true;
+  return false;
+}
+
 /** One element path of one resource type (array indices ignored), with its decisions per inherited keep. */
 export class PathNode {
   readonly children = new Map<string, PathNode>();
@@ -179,6 +189,8 @@ export class PathNode {
   /** `Type.a.b`: for locations and counts, built once per path rather than once per element. */
   readonly jsonPath: string;
   readonly removedKey: string;
+  /** The required children of this path when it is a backbone element (deid/required-children.ts); null: none. */
+  required?: readonly string[] | null;
   constructor(
     readonly steps: readonly string[],
     readonly pathKey: string,
@@ -392,10 +404,24 @@ export class FhirWalker {
       }
       if (result !== undefined) (out ??= {})[key] = result;
     }
+    if (!out || depth === 0) return out;
+    // A backbone that had a required child and lost it is invalid FHIR, which the verify step quarantines record and
+    // all: the typed rules keep a reference, a date or an identifier anywhere, and the code beside it went for want
+    // of a rule (a vaccine's protocolApplied kept its authority and lost its doseNumber). Such a backbone goes whole.
+    const required = (node.required ??= requiredChildrenOf(node.jsonPath) ?? null);
+    if (required) {
+      for (let i = 0; i < required.length; i++) {
+        if (hasChild(obj, required[i]) && !hasChild(out, required[i])) {
+          bump(ctx.counts, `removed-partial ${node.jsonPath}`);
+          ctx.changed.redacted = true;
+          return undefined;
+        }
+      }
+    }
     // An element's id is any string a system chose (an MRN, a name), kept as written inside a kept part and read by no
     // gate rule until 2026-12-06. It is pseudonymized as a contained resource's id is, so a `#id` link still names
     // it; and it goes with its element: alone it would be an element without content (FHIR ele-1).
-    if (out && depth > 0 && typeof obj.id === 'string') out.id = containedId(obj.id, ctx);
+    if (typeof obj.id === 'string') out.id = containedId(obj.id, ctx);
     return out;
   }
 

@@ -1,8 +1,10 @@
 import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { validateFhirResource } from '../mappers/index';
-import { createDeidEngine, createKeyService, type FhirResource } from './index';
+import { createDeidEngine, createKeyService, parsePolicy, type FhirResource } from './index';
+import { buildRequiredChildren, type RequiredChildrenTable } from './required-children';
 
 /**
  * Every built-in profile is fail closed: an element no rule names is removed. Removing a required element makes the
@@ -26,12 +28,12 @@ const resources = definitions.readJson('fhir/r4/profiles-resources.json') as Bun
 core.indexStructureDefinitionBundle(definitions.readJson('fhir/r4/profiles-types.json') as never);
 core.indexStructureDefinitionBundle(resources as never);
 
-/** A Bundle is no record: the mappers unpack it into its entries, and the engine refuses one. */
-const resourceTypes = resources.entry
+const allResourceTypes = resources.entry
   .map((e) => e.resource)
   .filter((r) => r.resourceType === 'StructureDefinition' && r.kind === 'resource' && !r.abstract)
-  .map((r) => r.type!)
-  .filter((t) => t !== 'Bundle');
+  .map((r) => r.type!);
+/** A Bundle is no record: the mappers unpack it into its entries, and the engine refuses one. */
+const resourceTypes = allResourceTypes.filter((t) => t !== 'Bundle');
 
 /** A valid value of a primitive or common data type; undefined for a type built from its elements. */
 function valueOf(type: string): unknown {
@@ -279,5 +281,69 @@ describe('no built-in profile lets a string element through as written', () => {
     // Most types keep some coded element whose text carries the values, and go to quarantine; the rest come out.
     expect(quarantined).toBeGreaterThan(50);
     expect(quarantined).toBeLessThan(resourceTypes.length);
+  });
+});
+
+describe('a backbone emptied of a required child goes whole', () => {
+  it('reads the required children the R4 definitions give (deid/tables/r4-required-children.json)', () => {
+    const table = JSON.parse(
+      readFileSync(new URL('./tables/r4-required-children.json', import.meta.url), 'utf8'),
+    ) as RequiredChildrenTable;
+    expect(table.paths).toEqual(buildRequiredChildren(core, allResourceTypes));
+    expect(table.paths['QuestionnaireResponse.item.item.item']).toEqual(['linkId']);
+  });
+
+  it('under a policy that keeps no code beside the references and dates, and in nesting no rule reaches', () => {
+    // A policy of typed rules alone: the vaccine's protocolApplied kept its authority and lost its doseNumber.
+    const policy = parsePolicy(
+      {
+        name: 'typed-only',
+        version: '1.0.0',
+        rules: [
+          { path: "nodesByType('Reference')", method: 'pseudonymize' },
+          { path: "nodesByType('dateTime')", method: 'dateShift' },
+          { path: 'Resource.status', method: 'keep' },
+          { path: 'Resource.vaccineCode', method: 'keep' },
+        ],
+      },
+      'typed-only.yaml',
+    );
+    const typedOnly = createDeidEngine({ profile: 'safe-harbor', policy, keyService });
+    const immunization = {
+      resourceType: 'Immunization',
+      id: 'i1',
+      status: 'completed',
+      vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '140' }] },
+      patient: { reference: 'Patient/p1' },
+      occurrenceDateTime: '2024-01-02',
+      protocolApplied: [{ authority: { reference: 'Organization/o1' }, doseNumberPositiveInt: 1 }],
+    };
+    const res = typedOnly.deidentifyResources([{ resourceType: 'Patient', id: 'p1' }, immunization], {
+      institution: 'inst-a',
+    });
+    const out = res.outputs[1];
+    expect(out.protocolApplied).toBeUndefined();
+    expect(missingRequired(out)).toEqual([]);
+    expect(res.report.ruleCounts['removed-partial Immunization.protocolApplied']).toBe(1);
+    // A questionnaire's third level of items, which no rule of safe-harbor names: its date answer was kept and its
+    // linkId not.
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService });
+    const deep = {
+      resourceType: 'QuestionnaireResponse',
+      id: 'q1',
+      status: 'completed',
+      subject: { reference: 'Patient/p1' },
+      item: [
+        {
+          linkId: 'a',
+          item: [{ linkId: 'a.1', item: [{ linkId: 'a.1.1', answer: [{ valueDate: '2024-03-05' }] }] }],
+        },
+      ],
+    };
+    const qr = engine.deidentifyResources([{ resourceType: 'Patient', id: 'p1' }, deep], {
+      institution: 'inst-a',
+    }).outputs[1];
+    expect(missingRequired(qr)).toEqual([]);
+    expect(qr.item).toEqual([{ linkId: 'a', item: [{ linkId: 'a.1' }] }]);
   });
 });
