@@ -166,12 +166,10 @@ function valueIsType(t: NodeType, value: unknown): boolean {
   }
 }
 
-/** Whether `obj` holds the element `name`; for a choice (`value[x]`), any of its typed keys. */
+/** Whether `obj` holds the element `name`; for a choice (`value[x]`), any of its typed keys (as rules match them). */
 function hasChild(obj: Record<string, unknown>, name: string): boolean {
   if (!name.endsWith('[x]')) return obj[name] !== undefined;
-  const base = name.slice(0, -3);
-  for (const key in obj)
-    if (key.length > base.length && key.startsWith(base) && obj[key] !== undefined) return true;
+  for (const key in obj) if (obj[key] !== undefined && stepMatches(name, key)) return true;
   return false;
 }
 

