@@ -298,6 +298,26 @@ const EN_PARTICLES = '(?:(?:de|del|della|la|le|van|von|der|den|da|di|du|dos|das|
 /** A name of one to three words, initials, a middle initial and particles allowed. */
 const EN_NAME = `(?:${EN_INITIALS})?${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}${EN_NAME_WORD}){0,2}`;
 /**
+ * What a clinician does to a patient or a record, before "by" and the clinician's name ("seen by", "dictated by"): a
+ * relation phrase in a note, a role label in a report header.
+ */
+const CLINICIAN_ACTS = [
+  'seen',
+  'referred',
+  'signed',
+  'examined',
+  'dictated',
+  'authenticated',
+  'verified',
+  'transcribed',
+  'read',
+  'interpreted',
+  'performed',
+  'reviewed',
+  'ordered',
+  'approved',
+];
+/**
  * Context words for a relative, a carer or whoever referred, saw or brought the patient: the capitalized word after
  * them is a name whether or not a dictionary knows it ("her son Desmond", "referred by Jean-Luc Picard"), unless it is
  * a common word, a condition, a service or a weekday ("referred by Urgent Care").
@@ -336,21 +356,8 @@ const EN_RELATION_PHRASES = [
   'aide',
   'home aide',
   'health care proxy',
-  'seen by',
-  'referred by',
-  'signed by',
+  ...CLINICIAN_ACTS.map((act) => `${act} by`),
   'co-?signed by',
-  'examined by',
-  'dictated by',
-  'authenticated by',
-  'verified by',
-  'transcribed by',
-  'read by',
-  'interpreted by',
-  'performed by',
-  'reviewed by',
-  'ordered by',
-  'approved by',
   'transported by',
   'accompanied by',
   'brought in by',
@@ -369,6 +376,8 @@ const EN_RELATION = new RegExp(
   `^(?:${EN_RELATION_PHRASES.join('|')}|${EN_RELATION_ABBREVIATIONS})(?:'s)?$`,
   'i',
 );
+/** Titles before a person's name: "Dr. Patel", "Mrs Okafor". */
+const EN_TITLES = ['Dr', 'Mr', 'Mrs', 'Ms', 'Miss', 'Mx', 'Prof', 'Doctor'];
 /** Credentials after a clinician's name: "Siobhan McCarthy RN", "Tomasz Wróblewski, PharmD". */
 const EN_CREDENTIALS =
   'MD|M\\.D\\.|DO|RN|NP|PA-C|PA|PharmD|PhD|DDS|DMD|MSW|LCSW|CNM|CRNA|APRN|FNP|LPN|DPM|DNP';
@@ -441,20 +450,7 @@ const FIELD_LABEL = `[Pp]atient(?: [Nn]ame)?|PATIENT(?: NAME)?|[Pp]t\\.?|PT\\.?|
  * "Referring Physician: Okafor, John A"): whatever name follows is one, as after a name label.
  */
 const ROLE_LABEL_PHRASES = [
-  ...[
-    'dictated',
-    'signed',
-    'transcribed',
-    'reviewed',
-    'verified',
-    'read',
-    'interpreted',
-    'performed',
-    'ordered',
-  ].map((w) => `${w} by`),
-  ...['approved', 'authenticated', 'seen', 'referred', 'examined', 'electronically signed'].map(
-    (w) => `${w} by`,
-  ),
+  ...[...CLINICIAN_ACTS, 'electronically signed'].map((act) => `${act} by`),
   ...['attending', 'referring', 'ordering', 'performing', 'primary care'].flatMap((w) => [
     `${w} physician`,
     `${w} provider`,
@@ -1163,7 +1159,7 @@ const DETECTORS: Detector[] = [
     priority: 50,
     lastGroup: true,
     re: new RegExp(
-      `(?<![${LATIN}])(Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor|RN|NP)\\.?\\s{1,3}((?:${EN_INITIALS})?${EN_PARTICLES}[${LATIN_UPPER}][${LATIN}'’-]{1,30}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}[${LATIN_UPPER}][${LATIN}'’-]{1,30}){0,2})`,
+      `(?<![${LATIN}])(${[...EN_TITLES, 'RN', 'NP'].join('|')})\\.?\\s{1,3}((?:${EN_INITIALS})?${EN_PARTICLES}[${LATIN_UPPER}][${LATIN}'’-]{1,30}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}[${LATIN_UPPER}][${LATIN}'’-]{1,30}){0,2})`,
       'g',
     ),
     // After a title it is a person even when the word is an eponym ("Mr. Parkinson"), unless "disease" etc. follows.
@@ -1949,9 +1945,7 @@ export function clearTextScrubberCaches(): void {
 
 /** Words a line in capitals is read with in lower case: what the detectors expect in lower case mid-sentence. */
 const CAPS_AS_LOWER = new Set([
-  ...[...EN_STOP]
-    .filter((w) => !/^(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor)$/.test(w))
-    .map((w) => w.toLowerCase()),
+  ...[...EN_STOP].filter((w) => !EN_TITLES.includes(w)).map((w) => w.toLowerCase()),
   ...EN_NOT_NAME_WORDS,
   ...'by with for and the of to in on at as is was were be been has had have seen per via who which that this his her he she they we our your their its or but not no yes from into over under after before during since until while about above below then than so if when where what how all any some each every other same new old first last next on off up down out back again also only very more most less least much many few its one two three four five six seven eight nine ten year years yr yrs month months week weeks day days hour hours old yo male female man woman boy girl'.split(
     ' ',
@@ -1966,9 +1960,11 @@ const CAPS_WORD = new RegExp(`\\bA\\b(?![.'’])|[${LATIN_UPPER}][${LATIN_UPPER}
  * Pennsylvania after an organisation's name ("COMMUNITY HEALTHCARE KANSAS, PA").
  */
 const CAPS_CREDENTIALS = new Set(
-  'MD RN NP PHARMD PHD DDS DMD MSW LCSW CNM CRNA APRN FNP LPN DPM DNP'.split(' '),
+  EN_CREDENTIALS.split('|')
+    .filter((c) => /^[A-Za-z]+$/.test(c) && c !== 'DO' && c !== 'PA')
+    .map((c) => c.toUpperCase()),
 );
-const CAPS_TITLES = new Set(['DR', 'MR', 'MRS', 'MS', 'MISS', 'MX', 'PROF', 'DOCTOR']);
+const CAPS_TITLES = new Set(EN_TITLES.map((t) => t.toUpperCase()));
 const CAPS_STREET_SUFFIXES = new Set(
   'ST STREET RD ROAD AVE AVENUE DR DRIVE LN LANE CT COURT BLVD PKWY HWY PL SQ TER CIR WAY TRL'.split(' '),
 );
