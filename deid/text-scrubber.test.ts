@@ -14,6 +14,8 @@ const keyService = createKeyService({
 
 /** `text` scrubbed with typed tags ([NAME], [DATE]...) for patient L1. */
 const tag = (text: string) => scrubText(text, { keyService, linkage: 'L1', mode: 'tag' }).text;
+/** Each span detectPhi finds, as its rule and its text. */
+const spansOf = (t: string) => detectPhi(t).map((x) => `${x.rule} ${t.slice(x.start, x.end)}`);
 /** The text of each span of one type that detectPhi finds. */
 const foundOfType = (t: string, type: string) =>
   detectPhi(t)
@@ -753,10 +755,7 @@ describe('scrubText', () => {
       'File Name: Chest Xray',
       'Patient Stable, Afebrile overnight.',
     ])
-      expect(
-        detectPhi(t).map((x) => `${x.rule} ${t.slice(x.start, x.end)}`),
-        t,
-      ).toEqual([]);
+      expect(spansOf(t), t).toEqual([]);
   });
 
   it("finds a clinician's or a relative's name after a report header's role label, particles and all", () => {
@@ -821,10 +820,7 @@ describe('scrubText', () => {
       'An X-ray showed nothing acute.',
       'Unit 4 was full.',
     ])
-      expect(
-        detectPhi(t).map((x) => `${x.rule} ${t.slice(x.start, x.end)}`),
-        t,
-      ).toEqual([]);
+      expect(spansOf(t), t).toEqual([]);
   });
 
   it('finds the person a note is about from what the sentence says of them: an age, or what they do', () => {
