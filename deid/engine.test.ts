@@ -228,6 +228,8 @@ describe('fail closed', () => {
         extends: 'safe-harbor',
         rules: [
           { path: 'Patient.name', method: 'keep' },
+          // a note's text is named: a text inside a kept element with no rule of its own is scrubbed
+          { path: 'Observation.note.text', method: 'keep' },
           { path: 'Observation.note', method: 'keep' },
         ],
       },
@@ -522,6 +524,73 @@ describe('the real Synthea patient bundles', () => {
     expect(mrn.type.text).toMatch(/^MRN \S+$/);
     expect(JSON.stringify(res.outputs)).not.toContain('123456');
     expect(account.type.text).toBe(mrn.type.text);
+  });
+
+  it('scrubs the free text of a kept coded element, and publishes the record (reference data keeps it as written)', () => {
+    // Kept as written before 2026-12-06: the gate quarantined the Condition for its MRN and the Observation for the
+    // patient's name, and let the interpretation's third-party name through (the gate has no name dictionary).
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const snomed = { system: 'http://snomed.info/sct', code: '24484000', display: 'Severe' };
+    const res = engine.deidentifyResources(
+      [
+        {
+          resourceType: 'Patient',
+          id: 'p1',
+          name: [{ family: 'Hartley', given: ['Bob'] }],
+          identifier: [{ system: 'urn:mrn', value: 'MRN778812' }],
+        },
+        {
+          resourceType: 'Observation',
+          id: 'o1',
+          status: 'final',
+          subject: { reference: 'Patient/p1' },
+          code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] },
+          component: [
+            {
+              code: {
+                coding: [{ system: 'http://loinc.org', code: '8480-6' }],
+                text: 'Systolic per Bob Hartley 617-555-0100',
+              },
+              valueQuantity: { value: 120 },
+            },
+          ],
+          interpretation: [{ text: 'reviewed by Dr. Alan Grant' }],
+        },
+        {
+          resourceType: 'Condition',
+          id: 'c1',
+          subject: { reference: 'Patient/p1' },
+          code: { text: 'Hodgkin lymphoma' },
+          severity: { coding: [snomed], text: 'severe, MRN778812' },
+          bodySite: [{ text: 'left arm' }],
+        },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(res.quarantined).toEqual([]);
+    const out = JSON.stringify(res.outputs);
+    for (const v of ['Hartley', '617-555', 'Grant', '778812']) expect(out).not.toContain(v);
+    const [, obs, condition] = res.outputs as Json[];
+    expect((obs.component as Json[])[0].code).toMatchObject({ coding: [{ code: '8480-6' }] });
+    expect((obs.component as { code: { text: string } }[])[0].code.text).toMatch(/^Systolic per /);
+    expect(condition.severity).toMatchObject({ coding: [snomed], text: expect.stringMatching(/^severe, /) });
+    // medicine survives: an eponymous disease and a body site are not names
+    expect(condition.code).toEqual({ text: 'Hodgkin lymphoma' });
+    expect(condition.bodySite).toEqual([{ text: 'left arm' }]);
+    expect(res.report.ruleCounts['scrubText kept text']).toBeGreaterThanOrEqual(3);
+
+    const labels = createDeidEngine({ profile: 'reference-data', keyService, referenceDate });
+    const medication = {
+      resourceType: 'Medication',
+      id: 'm1',
+      code: {
+        coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '0069-0105' }],
+        text: 'Parkinson Relief 10 mg',
+      },
+    };
+    const kept = labels.deidentifyResources([medication], { institution: 'inst-a' });
+    expect(kept.quarantined).toEqual([]);
+    expect(kept.outputs[0].code).toEqual(medication.code);
   });
 
   it("scrubs a payer's name where the person pays for themselves, and keeps a company's", async () => {

@@ -83,6 +83,8 @@ function checksValue(r: CompiledRule): boolean {
   );
 }
 
+/** The free-text elements a kept part holds (see WalkerOptions.scrubKeptText). */
+const KEPT_FREE_TEXT = new Set(['text', 'description', 'comment']);
 const HUMAN_NAME_OWNERS = new Set(['Patient', 'Practitioner', 'RelatedPerson', 'Person']);
 const MAX_DEPTH = 48;
 
@@ -336,8 +338,22 @@ function bump(map: Map<string, number>, key: string, by = 1): void {
   map.set(key, (map.get(key) ?? 0) + by);
 }
 
+export interface WalkerOptions {
+  /**
+   * Scrub, as free text, a text, description or comment string that sits inside a kept element with no rule of its
+   * own: a CodeableConcept's or a Dosage's text, a cost's comment. A rule keeps a coded element for its codes, and its
+   * text is whatever the feed wrote there ("severe, MRN 778812", "per wife Mary Hartley"); kept as written, the gate
+   * quarantined the record, or published a name it has no dictionary for. Off for reference data, whose product
+   * descriptions are kept as written.
+   */
+  scrubKeptText: boolean;
+}
+
 export class FhirWalker {
-  constructor(private readonly matcher: RuleMatcher) {}
+  constructor(
+    private readonly matcher: RuleMatcher,
+    private readonly options: WalkerOptions,
+  ) {}
 
   /** De-identify one resource (already shape-checked). Throws TributaryError with an element path on bad content. */
   walkResource(resource: FhirResource, ctx: ResourceContext): FhirResource {
@@ -470,7 +486,8 @@ export class FhirWalker {
       }
       if (kept) {
         const below = this.matcher.decideAt(resourceType, node, keepIndex);
-        if (!below.descend && !Array.isArray(value)) return value;
+        // Nothing below to decide: the subtree is kept as it is, unless a text in it is to be scrubbed.
+        if (!below.descend && !Array.isArray(value) && !this.options.scrubKeptText) return value;
       } else if (!decision.descend) {
         bump(ctx.counts, node.removedKey);
         ctx.changed.redacted = true;
@@ -485,7 +502,13 @@ export class FhirWalker {
       }
       return this.walkObject(value as Record<string, unknown>, resourceType, node, keepIndex, ctx, depth + 1);
     }
-    if (kept) return value;
+    if (kept) {
+      if (!rule && typeof value === 'string' && this.options.scrubKeptText && KEPT_FREE_TEXT.has(node.last)) {
+        bump(ctx.counts, `scrubText kept ${node.last}`);
+        return scrub(value, ctx, node.jsonPath);
+      }
+      return value;
+    }
     bump(ctx.counts, node.removedKey);
     ctx.changed.redacted = true;
     return undefined;

@@ -459,7 +459,7 @@ export function createDeidEngine(options: DeidEngineOptions): DeidEngine {
     options.policy ? `policy ${policy.name}` : `profile ${options.profile}`,
   );
   const merged = compiled.policy;
-  const walker = new FhirWalker(new RuleMatcher(compiled));
+  const walker = new FhirWalker(new RuleMatcher(compiled), { scrubKeptText: merged.referenceData !== true });
   const keys = options.keyService;
   const referenceDate = options.referenceDate ?? new Date();
   const allowTypes = merged.gate?.allowTypes ?? [];
