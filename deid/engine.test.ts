@@ -98,12 +98,12 @@ describe('createDeidEngine (safe-harbor)', () => {
       (s) => s.code,
     );
     expect(sec).toEqual(expect.arrayContaining(['PSEUDED', 'REDACTED', 'MASKED']));
-    expect(a.provenance?.policy).toEqual(['urn:tributary:deid-policy:safe-harbor|1.6.0']);
+    expect(a.provenance?.policy).toEqual(['urn:tributary:deid-policy:safe-harbor|1.7.0']);
     expect(JSON.stringify(a.provenance)).toContain('k-test');
     expect((a.provenance?.target as unknown[]).length).toBe(a.outputs.length);
     expect(a.report).toMatchObject({
       profile: 'safe-harbor',
-      policyVersion: '1.6.0',
+      policyVersion: '1.7.0',
       keyId: 'k-test',
       resourcesIn: 6,
       resourcesOut: 6,
@@ -645,6 +645,23 @@ describe('policy files', () => {
     expect(bad([{ path: 'Patient.address', method: 'generalize' }])).toThrow(/rules\[0\]\.kind/);
     expect(bad([{ path: 'Observation.value[x]', method: 'perturb' }])).toThrow(/rules\[0\]\.relative/);
     expect(bad([{ path: 'Patient.name', method: 'keep', extra: 1 }])).toThrow(/rules\.0/);
+    // a nested level of a recursive element is decided by the rules of its first level: named on every resource
+    // type, it cannot be folded to that level
+    expect(bad([{ path: 'Resource.item.item.linkId', method: 'keep' }])).toThrow(
+      /rules\[0\]\.path: Questionnaire(Response)?\.item\.item is a nested level of a recursive element/,
+    );
+    expect(
+      compilePolicy(
+        parsePolicy(
+          {
+            name: 'p',
+            version: '1.0.0',
+            rules: [{ path: 'QuestionnaireResponse.item.answer.item.linkId', method: 'keep' }],
+          },
+          'policy file p.yaml',
+        ),
+      ).rules[0].steps,
+    ).toEqual(['item', 'linkId']);
     expect(() => parsePolicy({ name: 'p', version: 'v1', rules: [] }, 'policy file p.yaml')).toThrow(
       /version/,
     );

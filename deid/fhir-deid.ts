@@ -1,5 +1,5 @@
 import type { FhirResource } from '../mappers/types';
-import { requiredChildrenOf } from './required-children';
+import { recursionOf, requiredChildrenOf } from './r4-backbones';
 import { TributaryError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { normalizeIdentifier } from './key-service';
@@ -188,26 +188,39 @@ export class PathNode {
   readonly last: string;
   /** `Type.a.b`: for locations and counts, built once per path rather than once per element. */
   readonly jsonPath: string;
+  /**
+   * `Type.` and the steps: the path rules and required children are matched on. A recursive element is its ancestor
+   * again (`QuestionnaireResponse.item.answer.item` is `QuestionnaireResponse.item`, deid/r4-backbones.ts).
+   */
+  readonly canonicalPath: string;
   readonly removedKey: string;
-  /** The required children of this path when it is a backbone element (deid/required-children.ts); null: none. */
+  /** The required children of this path when it is a backbone element (deid/r4-backbones.ts); null: none. */
   required?: readonly string[] | null;
+  /**
+   * @param steps the canonical steps below the resource
+   * @param pathKey the steps as the element sits, for jsonPath
+   */
   constructor(
     readonly steps: readonly string[],
     readonly pathKey: string,
     readonly resourceType: string,
+    last: string,
   ) {
     this.jsonPath = `${resourceType}.${pathKey}`;
-    this.last = steps[steps.length - 1];
+    this.canonicalPath = steps.length ? `${resourceType}.${steps.join('.')}` : resourceType;
+    this.last = last;
     this.removedKey = `removed-unlisted ${this.jsonPath}`;
   }
 
   child(key: string): PathNode {
     let c = this.children.get(key);
     if (!c) {
+      const ancestor = recursionOf(`${this.canonicalPath}.${key}`);
       c = new PathNode(
-        [...this.steps, key],
+        ancestor ? ancestor.split('.').slice(1) : [...this.steps, key],
         this.pathKey ? `${this.pathKey}.${key}` : key,
         this.resourceType,
+        key,
       );
       this.children.set(key, c);
     }
@@ -232,7 +245,7 @@ export class RuleMatcher {
   root(resourceType: string): PathNode {
     let r = this.roots.get(resourceType);
     if (!r) {
-      r = new PathNode([], '', resourceType);
+      r = new PathNode([], '', resourceType, '');
       this.roots.set(resourceType, r);
     }
     return r;
@@ -422,7 +435,7 @@ export class FhirWalker {
     // A backbone that had a required child and lost it is invalid FHIR, which the verify step quarantines record and
     // all: the typed rules keep a reference, a date or an identifier anywhere, and the code beside it went for want
     // of a rule (a vaccine's protocolApplied kept its authority and lost its doseNumber). Such a backbone goes whole.
-    const required = (node.required ??= requiredChildrenOf(node.jsonPath) ?? null);
+    const required = (node.required ??= requiredChildrenOf(node.canonicalPath) ?? null);
     if (required) {
       for (let i = 0; i < required.length; i++) {
         if (hasChild(obj, required[i]) && !hasChild(out, required[i])) {

@@ -89,7 +89,7 @@ describe('deidentifyNdjson (tributary deid fhir)', () => {
     ).id;
     expect(out).toContain(`"reference":"Patient/${pseudonym}"`);
     const written = JSON.parse(fs.readFileSync(path.join(outDir, 'deid-report.json'), 'utf8'));
-    expect(written).toMatchObject({ keyId: 'k-nd', policy: { name: 'safe-harbor', version: '1.6.0' } });
+    expect(written).toMatchObject({ keyId: 'k-nd', policy: { name: 'safe-harbor', version: '1.7.0' } });
     expect(written.risk.threshold).toBe(5);
     for (const v of ['Thornbury', '123-45-6789', 'A1001']) expect(JSON.stringify(written)).not.toContain(v);
   });

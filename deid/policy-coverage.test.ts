@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { validateFhirResource } from '../mappers/index';
 import { loadCore } from '../mappers/validate';
 import { createDeidEngine, createKeyService, parsePolicy, type FhirResource } from './index';
-import { buildRequiredChildren, type RequiredChildrenTable } from './required-children';
+import { buildR4Backbones, type R4BackbonesTable } from './r4-backbones';
 
 /**
  * Every built-in profile is fail closed: an element no rule names is removed. Removing a required element makes the
@@ -277,12 +277,15 @@ describe('no built-in profile lets a string element through as written', () => {
 });
 
 describe('a backbone emptied of a required child goes whole', () => {
-  it('reads the required children the R4 definitions give (deid/tables/r4-required-children.json)', () => {
-    const table = JSON.parse(
-      readFileSync(new URL('./tables/r4-required-children.json', import.meta.url), 'utf8'),
-    ) as RequiredChildrenTable;
-    expect(table.paths).toEqual(buildRequiredChildren(core, allResourceTypes));
-    expect(table.paths['QuestionnaireResponse.item.item.item']).toEqual(['linkId']);
+  it('reads the required children and recursive elements the R4 definitions give (deid/tables/r4-backbones.json)', () => {
+    const { source, ...table } = JSON.parse(
+      readFileSync(new URL('./tables/r4-backbones.json', import.meta.url), 'utf8'),
+    ) as R4BackbonesTable;
+    expect(source).toMatch(/@medplum\/definitions/);
+    expect(table).toEqual(buildR4Backbones(core, allResourceTypes));
+    expect(table.required['QuestionnaireResponse.item']).toEqual(['linkId']);
+    expect(table.recursive['QuestionnaireResponse.item.answer.item']).toBe('QuestionnaireResponse.item');
+    expect(table.recursive['Composition.section.section']).toBe('Composition.section');
   });
 
   it('under a policy that keeps no code beside the references and dates, and in nesting no rule reaches', () => {
@@ -317,9 +320,20 @@ describe('a backbone emptied of a required child goes whole', () => {
     expect(out.protocolApplied).toBeUndefined();
     expect(missingRequired(out)).toEqual([]);
     expect(res.report.ruleCounts['removed-partial Immunization.protocolApplied']).toBe(1);
-    // A questionnaire's third level of items, which no rule of safe-harbor names: its date answer was kept and its
-    // linkId not.
-    const engine = createDeidEngine({ profile: 'safe-harbor', keyService });
+  });
+});
+
+describe('recursive elements: the rules of the first level act at every level', () => {
+  const engine = createDeidEngine({ profile: 'safe-harbor', keyService });
+  const patient = { resourceType: 'Patient', id: 'p1', name: [{ family: 'Okonkwo', given: ['Adaeze'] }] };
+
+  it("keeps a questionnaire's items and answers to any depth, the questions and text answers scrubbed", () => {
+    // Before policy 1.7.0 two levels were named and the third went whole, its date answer with it.
+    const leaf = (id: string) => ({
+      linkId: id,
+      text: 'Who helps Adaeze Okonkwo at home?',
+      answer: [{ valueDate: '2024-03-05' }, { valueString: 'her son, 617-555-0100' }],
+    });
     const deep = {
       resourceType: 'QuestionnaireResponse',
       id: 'q1',
@@ -328,14 +342,91 @@ describe('a backbone emptied of a required child goes whole', () => {
       item: [
         {
           linkId: 'a',
-          item: [{ linkId: 'a.1', item: [{ linkId: 'a.1.1', answer: [{ valueDate: '2024-03-05' }] }] }],
+          item: [
+            {
+              linkId: 'a.1',
+              item: [{ linkId: 'a.1.1', item: [leaf('a.1.1.1')] }],
+              answer: [
+                {
+                  valueCoding: { code: 'y' },
+                  item: [{ linkId: 'a.1.x', answer: [{ item: [leaf('a.1.x.1')] }] }],
+                },
+              ],
+            },
+          ],
         },
       ],
     };
-    const qr = engine.deidentifyResources([{ resourceType: 'Patient', id: 'p1' }, deep], {
-      institution: 'inst-a',
-    }).outputs[1];
-    expect(missingRequired(qr)).toEqual([]);
-    expect(qr.item).toEqual([{ linkId: 'a', item: [{ linkId: 'a.1' }] }]);
+    const res = engine.deidentifyResources([patient, deep], { institution: 'inst-a' });
+    expect(res.quarantined).toEqual([]);
+    const qr = res.outputs[1] as unknown as { item: Record<string, unknown>[] };
+    expect(missingRequired(res.outputs[1])).toEqual([]);
+    const text = JSON.stringify(qr);
+    for (const v of ['Okonkwo', 'Adaeze', '617-555', '2024-03-05']) expect(text).not.toContain(v);
+    // every level is there, with its link id and both answers
+    const a1 = (qr.item[0].item as Record<string, unknown>[])[0];
+    const leaves = [
+      ((a1.item as Record<string, unknown>[])[0].item as Record<string, unknown>[])[0],
+      (
+        ((a1.answer as Record<string, unknown>[])[0].item as Record<string, unknown>[])[0].answer as {
+          item: Record<string, unknown>[];
+        }[]
+      )[0].item[0],
+    ];
+    expect(leaves.map((l) => l.linkId)).toEqual(['a.1.1.1', 'a.1.x.1']);
+    for (const l of leaves) {
+      const [date, said] = l.answer as { valueDate?: string; valueString?: string }[];
+      expect(date.valueDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+      expect(said.valueString).toMatch(/^her son, /);
+      expect(l.text).toMatch(/^Who helps .+ at home\?$/);
+    }
+  });
+
+  it("keeps a document's sections to any depth: titles and narrative scrubbed, codes kept, entries pseudonymized", () => {
+    // Before policy 1.7.0 every section was removed, and a document kept no content but its title.
+    const narrative = (s: string) => ({
+      status: 'generated',
+      div: `<div xmlns="http://www.w3.org/1999/xhtml">${s}</div>`,
+    });
+    const composition = {
+      resourceType: 'Composition',
+      id: 'c1',
+      status: 'final',
+      type: { coding: [{ system: 'http://loinc.org', code: '60591-5' }] },
+      subject: { reference: 'Patient/p1' },
+      date: '2024-03-05',
+      author: [{ reference: 'Practitioner/dr1' }],
+      title: 'Patient summary',
+      section: [
+        {
+          title: 'Problems',
+          code: { coding: [{ system: 'http://loinc.org', code: '11450-4' }] },
+          text: narrative('Adaeze Okonkwo: asthma since 2010'),
+          entry: [{ reference: 'Condition/cond1' }],
+          section: [
+            {
+              title: 'Resolved, per Dr. Okonkwo',
+              mode: 'snapshot',
+              text: narrative('call 617-555-0100'),
+              entry: [{ reference: 'Condition/cond2' }],
+            },
+          ],
+        },
+      ],
+    };
+    const res = engine.deidentifyResources([patient, composition], { institution: 'inst-a' });
+    expect(res.quarantined).toEqual([]);
+    const out = res.outputs[1] as unknown as { section: Record<string, unknown>[] };
+    expect(missingRequired(res.outputs[1])).toEqual([]);
+    expect(JSON.stringify(out)).not.toMatch(/Okonkwo|Adaeze|617-555|cond1|cond2/);
+    const [problems] = out.section;
+    expect(problems.code).toEqual(composition.section[0].code);
+    expect((problems.text as { div: string }).div).toMatch(/asthma since/);
+    const [resolved] = problems.section as Record<string, unknown>[];
+    expect(resolved).toMatchObject({
+      mode: 'snapshot',
+      title: expect.stringMatching(/^Resolved, per Dr\. /),
+    });
+    expect((resolved.entry as { reference: string }[])[0].reference).toMatch(/^Condition\/[0-9a-f]{16}$/);
   });
 });

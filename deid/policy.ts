@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { canonicalSteps, recursiveElementNamed } from './r4-backbones';
 import { TributaryError } from '../platform/errors';
 import { parseAtEdge } from '../platform/config';
 import type { ProfileName } from './types';
@@ -213,6 +214,19 @@ function compileRule(rule: PolicyRule, index: number, source: string): CompiledR
   }
   if (compiled.steps.length === 0 && !compiled.nodeType && compiled.resourceType === undefined) {
     throw ruleError(source, index, 'path', 'a rule must name an element, a resource type or nodesByType()');
+  }
+  // A recursive element is matched at every level by the rules on its first (deid/r4-backbones.ts): a rule naming a
+  // deeper level names that first level.
+  if (compiled.resourceType) compiled.steps = canonicalSteps(compiled.resourceType, compiled.steps);
+  else {
+    const recursive = recursiveElementNamed(compiled.steps);
+    if (recursive)
+      throw ruleError(
+        source,
+        index,
+        'path',
+        `${recursive} is a nested level of a recursive element, which the rules of its first level decide; name the resource type and the first level`,
+      );
   }
   const needsKind = rule.method === 'generalize' && !rule.kind;
   if (needsKind)

