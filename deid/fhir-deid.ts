@@ -618,6 +618,8 @@ function scrub(text: string, ctx: ResourceContext, jsonPath: string): string {
       mode: ctx.textMode,
       keepTypes: ctx.textKeepTypes,
       dateOffsetDays: ctx.offset,
+      topAge: ctx.topAge,
+      referenceDate: ctx.referenceDate,
     },
     jsonPath,
   );

@@ -214,6 +214,35 @@ describe('scrubText', () => {
     );
   });
 
+  it('folds a date or a year of birth that says its person is over 89 into the class year, as a birth date is', () => {
+    // A shift of days left 1931 in 'DOB 03/04/1931', and 'born in 1929' was not read at all, until 2026-12-06: the
+    // year of a person over 89 is an element of a date Safe Harbor takes.
+    const referenceDate = new Date('2026-06-01T00:00:00Z');
+    const scrub = (t: string) => scrubText(t, { keyService, linkage: 'L1', referenceDate }).text;
+    expect(scrub('DOB 03/04/1931. Seen 03/04/2024.')).toMatch(/^DOB 1936\. Seen \d{2}\/\d{2}\/20\d{2}\.$/);
+    expect(scrub('DOB: 1931-03-04, born in March 1931')).toBe('DOB: 1936, born in 1936');
+    expect(scrub('Born in 1929; YOB: 1930; b. 1928; father born 1931.')).toBe(
+      'Born in 1936; YOB: 1936; b. 1936; father born 1936.',
+    );
+    expect(scrub('出生于1930年，1932年出生，1925年生人，1931年3月4日出生。')).toBe(
+      '出生于1936年，1936年出生，1936年生人，1936年出生。',
+    );
+    // a younger person's year of birth stands (Safe Harbor keeps years), as do other years and a rule's effect
+    for (const t of [
+      'born in 1980',
+      'b. 1990',
+      'Birth year: 1990',
+      'In 1929 the hospital opened',
+      '1930年生效的规定',
+    ])
+      expect(scrub(t), t).toBe(t);
+    // a policy's own top age folds a full date (a year alone is read when it says over 89)
+    expect(scrubText('DOB 03/04/1940', { keyService, linkage: 'L1', referenceDate, topAge: 79 }).text).toBe(
+      'DOB 1946',
+    );
+    expect(tag('DOB 03/04/1931, born in 1929')).toBe('DOB [DATE], born in [DATE]');
+  });
+
   it('finds ages over 89 and dates in the forms lab systems and clinicians write them', () => {
     expect(
       tag(

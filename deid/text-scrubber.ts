@@ -22,7 +22,8 @@ import {
   readsAsVin,
   US_MBI_SHAPE,
 } from './identifiers';
-import { addDays, pad2, pad4 } from './dates';
+import { addDays, ageOn, pad2, pad4 } from './dates';
+import { SAFE_HARBOR_TOP_AGE } from './ages';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
 import { daysInMonth } from './identifiers';
 import { findLiterals, monthNumber } from './residual-phi';
@@ -52,6 +53,8 @@ interface DateParts {
   y?: number;
   m: number;
   d?: number;
+  /** A year alone (`born in 1931`): not shifted, only folded into the top age class. */
+  yearOnly?: boolean;
   format: (y: number, m: number, d: number) => string;
 }
 
@@ -1070,6 +1073,18 @@ const DETECTORS: Detector[] = [
     needs: /age|turn|年龄/i,
     lastGroup: true,
     re: /(aged?|age:|turned|turns|turning|年龄[:：]?)\s?((?:9\d|1[01]\d))(?![0-9])/gi,
+  },
+  {
+    // A year of birth alone (`born in 1931`, `YOB: 1931`, 1931年出生): years stand under Safe Harbor unless they say
+    // their person is over 89, so only such a year is taken (and folded into the class's year).
+    rule: 'text.birth-year',
+    type: 'date',
+    priority: 58,
+    needs: /born|b\.|birth|YOB|出生|生/i,
+    re: /(?:\b(?:born(?:\s+in)?|b\.|(?:year\s+of\s+)?birth(?:\s*year)?[:：]?|YOB[:：]?)\s*|出生(?:于|在|年份?[:：]?)\s*|(?<![0-9])(?=(?:18|19)\d{2}\s*年(?:出生|生人|生(?![效产活日]))))((?:18|19)\d{2})(?![0-9]|\s*[/.-]\s*\d)/gi,
+    lastGroup: true,
+    accept: (m) => new Date().getUTCFullYear() - Number(m[1]) > SAFE_HARBOR_TOP_AGE,
+    date: (m) => ({ y: Number(m[1]), m: 7, yearOnly: true, format: (y) => pad4(y) }),
   },
   // Record numbers, named by the words before them.
   {
@@ -2194,10 +2209,18 @@ function replacementFor(span: Span, original: string, ctx: ScrubTextContext, con
       dp = { ...dp, m: d, d: m, format: (y, nm, nd) => f(y, nd, nm) };
     }
     if (ctx.mode === 'tag' || offset === undefined || !dp) return TAGS.date;
+    const on = ctx.referenceDate ?? new Date();
+    const topAge = ctx.topAge ?? SAFE_HARBOR_TOP_AGE;
+    // Safe Harbor: every element of a date that says its person is over topAge, the year included, goes into one
+    // class. A shift of days leaves the year of 1931; the class's year is what a structured birth date becomes.
+    const classYear = String(on.getUTCFullYear() - (topAge + 1));
+    if (dp.yearOnly) return dp.y !== undefined && on.getUTCFullYear() - dp.y > topAge ? classYear : original;
     // A date without a year is shifted within the year the note last named (else the first it names): "入院日期：
     // 2024年6月2日 … 于6月2日入院" must land on the same day, and across a 29 February only the right year does.
     const baseYear = dp.y ?? contextYear ?? 2001;
     const [y, m, d] = addDays(baseYear, dp.m, dp.d ?? 15, offset);
+    if (dp.y !== undefined && (ageOn(`${pad4(y)}-${pad2(m)}-${pad2(d)}`, on) ?? 0) > topAge)
+      return /年/.test(original) ? `${classYear}年` : classYear;
     return dp.format(y, m, d);
   }
   if (ctx.mode === 'tag') return TAGS[span.type] ?? '[REDACTED]';

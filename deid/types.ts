@@ -77,6 +77,13 @@ export interface ScrubTextContext {
   keepTypes?: readonly string[];
   /** Days to shift dates by (defaults to the key service's offset for `linkage`, else dates become tags). */
   dateOffsetDays?: number;
+  /**
+   * Ages above this (default 89) fold into one class, and so does a date that makes its person older: a date more
+   * than topAge years before `referenceDate` (default today), once shifted, is written as the class's year alone
+   * (`DOB 03/04/1931` → `DOB 1936` in 2026), as a structured birth date is.
+   */
+  topAge?: number;
+  referenceDate?: Date;
 }
 
 export interface TextFinding extends Finding {

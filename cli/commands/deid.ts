@@ -202,6 +202,7 @@ Without a patient, dates become [DATE] (there is no per-patient offset to shift 
         mode: opts.tags ? 'tag' : (policy.text?.mode ?? 'surrogate'),
         locale: /[\u3400-\u9fff]/.test(input) ? 'zh' : 'en',
         keepTypes: policy.text?.keepTypes,
+        topAge: policy.generalize?.topAge,
       });
       process.stdout.write(result.text);
       const byType: Record<string, number> = {};
