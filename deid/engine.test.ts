@@ -32,6 +32,16 @@ function run(profile: 'safe-harbor' | 'gbt-37964' | 'limited-dataset' = 'safe-ha
 
 const find = (list: FhirResource[], type: string, i = 0) => list.filter((r) => r.resourceType === type)[i];
 
+/** The patient's mother's history, with `parts` (conditions, a birth date). */
+const motherHistory = (parts: Record<string, unknown>): FhirResource => ({
+  resourceType: 'FamilyMemberHistory',
+  id: 'f1',
+  status: 'completed',
+  patient: { reference: 'Patient/p1' },
+  relationship: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'MTH' }] },
+  ...parts,
+});
+
 describe('createDeidEngine (safe-harbor)', () => {
   it('leaves no planted identifier anywhere in the output, text attachments included', () => {
     const { fx, a, b } = run();
@@ -446,14 +456,7 @@ describe('the real Synthea patient bundles', () => {
             },
           ],
         },
-        {
-          resourceType: 'FamilyMemberHistory',
-          id: 'f1',
-          status: 'completed',
-          patient: { reference: 'Patient/p1' },
-          relationship: {
-            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'MTH' }],
-          },
+        motherHistory({
           condition: [
             { code: { text: 'Stroke' }, onsetRange: { low: { value: 92, unit: 'a' } } },
             {
@@ -461,7 +464,7 @@ describe('the real Synthea patient bundles', () => {
               onsetAge: { value: 93, unit: 'a', system: 'http://unitsofmeasure.org', code: 'a' },
             },
           ],
-        },
+        }),
       ],
       { institution: 'inst-a' },
     );
@@ -524,6 +527,51 @@ describe('the real Synthea patient bundles', () => {
     expect(mrn.type.text).toMatch(/^MRN \S+$/);
     expect(JSON.stringify(res.outputs)).not.toContain('123456');
     expect(account.type.text).toBe(mrn.type.text);
+  });
+
+  it("writes a date that makes its person older than 89 as the class's year, and reads no code as a date", () => {
+    // Until 2026-12-06 only Patient.birthDate folded: a relative's birth date, a mother's, an encounter of 1931 kept
+    // their year through a shift of days. And a code with a date's form was shifted (a version 2019-09).
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const local = { system: 'urn:lab:codes', version: '2019-09', code: '1320', display: 'HIV Ag/Ab' };
+    const res = engine.deidentifyResources(
+      [
+        { resourceType: 'Patient', id: 'p1', birthDate: '1931-03-04', deceasedDateTime: '2024-01-05' },
+        {
+          resourceType: 'RelatedPerson',
+          id: 'r1',
+          patient: { reference: 'Patient/p1' },
+          birthDate: '1929-05-01',
+        },
+        motherHistory({
+          bornDate: '1925-02-03',
+        }),
+        {
+          resourceType: 'Observation',
+          id: 'o1',
+          status: 'final',
+          code: { coding: [local] },
+          subject: { reference: 'Patient/p1' },
+          effectivePeriod: { start: '1931-06-01', end: '2024-01-02' },
+        },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(res.quarantined).toEqual([]);
+    const [patient, relative, mother, obs] = res.outputs as Json[];
+    expect(patient.birthDate).toBe('1935');
+    expect(patient.deceasedDateTime).toMatch(/^202[34]-\d{2}-\d{2}$/);
+    expect(relative.birthDate).toBe('1935');
+    expect(mother.bornDate).toBe('1935');
+    expect(obs.effectivePeriod).toEqual({
+      start: '1935',
+      end: expect.stringMatching(/^202[34]-\d{2}-\d{2}$/),
+    });
+    expect(obs.code).toEqual({ coding: [local] });
+    for (const out of res.outputs)
+      expect(
+        validateFhirResource(out).filter((i) => i.severity === 'error' || i.severity === 'fatal'),
+      ).toEqual([]);
   });
 
   it('scrubs the free text of a kept coded element, and publishes the record (reference data keeps it as written)', () => {

@@ -6,7 +6,7 @@ import { normalizeIdentifier } from './key-service';
 import type { CompiledPolicy, CompiledRule, NodeType } from './policy';
 import { ageInYears, isAgeCode, isAgeTypedKey, isValueChoiceKey, topCodeAge } from './ages';
 import type { SourceIdentifier, TextFinding } from './types';
-import { FHIR_DATE_RE, ageOn, fhirDatePrecision, shiftFhirDate } from './dates';
+import { FHIR_DATE_RE, ageOn, fhirDatePrecision, pad4, shiftFhirDate } from './dates';
 import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
 import { surrogateFor } from './surrogates';
 
@@ -83,6 +83,18 @@ function checksValue(r: CompiledRule): boolean {
   );
 }
 
+/** Elements of FHIR's datatypes that are never a date, whatever their value looks like (Coding.code "1320"). */
+const NEVER_DATES = new Set([
+  'code',
+  'system',
+  'version',
+  'display',
+  'unit',
+  'text',
+  'linkId',
+  'value',
+  'status',
+]);
 /** The free-text elements a kept part holds (see WalkerOptions.scrubKeptText). */
 const KEPT_FREE_TEXT = new Set(['text', 'description', 'comment']);
 const HUMAN_NAME_OWNERS = new Set(['Patient', 'Practitioner', 'RelatedPerson', 'Person']);
@@ -291,12 +303,11 @@ export class RuleMatcher {
         if (!prefixMatches(rs, steps)) continue;
         descend = true;
         if (rs.length === steps.length && rs.length > 0) continue;
-        const dynamic =
-          r.nodeType === 'date' ||
-          r.nodeType === 'dateTime' ||
-          r.nodeType === 'instant' ||
-          r.nodeType === 'string' ||
-          r.nodeType === 'Reference';
+        const dated = r.nodeType === 'date' || r.nodeType === 'dateTime' || r.nodeType === 'instant';
+        // A date is known by its form, and a code can have it ("1320", a version "2019-09"): elements that are
+        // never dates are not read as dates.
+        if (dated && NEVER_DATES.has(steps[steps.length - 1])) continue;
+        const dynamic = dated || r.nodeType === 'string' || r.nodeType === 'Reference';
         if (dynamic || st === r.nodeType) candidates.push(r);
         continue;
       }
@@ -704,7 +715,7 @@ function scrubAny(value: unknown, ctx: ResourceContext, jsonPath: string, key: s
       continue;
     }
     if (typeof v === 'string' && (k === 'time' || k === 'creation' || k === 'date') && FHIR_DATE_RE.test(v)) {
-      out[k] = shiftFhirDate(v, ctx.offset) ?? undefined;
+      out[k] = shiftDate(v, ctx) ?? undefined;
       continue;
     }
     if (
@@ -980,9 +991,23 @@ function perturbValue(
   return undefined;
 }
 
+/**
+ * A date shifted by the patient's offset; one that makes its person older than topAge on the reference date is the
+ * class's year alone, as a birth date is (Safe Harbor takes every element of such a date, the year included: an
+ * encounter in 1931 says its patient is over 94, whatever their birth year says).
+ */
+function shiftDate(value: string, ctx: ResourceContext): string | undefined {
+  const s = shiftFhirDate(value, ctx.offset);
+  if (s === undefined) return undefined;
+  const age = ageOn(s, ctx.referenceDate);
+  if (age === undefined || age <= ctx.topAge) return s;
+  ctx.changed.redacted = true;
+  return pad4(ctx.referenceDate.getUTCFullYear() - (ctx.topAge + 1));
+}
+
 function dateShiftValue(value: unknown, ctx: ResourceContext, jsonPath: string): unknown {
   if (typeof value === 'string') {
-    const s = shiftFhirDate(value, ctx.offset);
+    const s = shiftDate(value, ctx);
     if (s === undefined)
       throw new TributaryError('dateShift: not a FHIR date, dateTime or instant', {
         code: 'value',
@@ -994,7 +1019,7 @@ function dateShiftValue(value: unknown, ctx: ResourceContext, jsonPath: string):
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      const r = typeof v === 'string' && FHIR_DATE_RE.test(v) ? shiftFhirDate(v, ctx.offset) : undefined;
+      const r = typeof v === 'string' && FHIR_DATE_RE.test(v) ? shiftDate(v, ctx) : undefined;
       if (r !== undefined) out[k] = r;
     }
     return Object.keys(out).length ? out : undefined;
