@@ -424,6 +424,19 @@ describe('scrubText', () => {
     expect(
       tag('Employer: Acme Widgets Inc. Seen at Springfield General Hospital. WeChat ID: bob_smith77'),
     ).toBe('Employer: [EMPLOYER]. Seen at [HOSPITAL]. WeChat ID: [ACCOUNT]');
+    // In English too: CMS's places of service, which Synthea's claims display, are kinds (until 2026-12-06 'Off
+    // Campus-Outpatient Hospital' became 'Off Campus-a hospital')
+    for (const kind of [
+      'Off Campus-Outpatient Hospital',
+      'Inpatient Hospital',
+      'VFC eligible - Federally Qualified Health Center Patient',
+      'Rural Health Clinic',
+      'Community Hospital',
+    ])
+      expect(tag(kind)).toBe(kind);
+    expect(tag('Seen at Prairie Community Hospital, then Boston Medical Center.')).toBe(
+      'Seen at [HOSPITAL], then [HOSPITAL].',
+    );
     expect(tag('He works at Bank of America, Inc. and smokes.')).toBe('He works at [EMPLOYER] and smokes.');
     // Saying there is none names nobody.
     for (const none of ['Employer: Unemployed', 'Employer: retired', '工作单位：无', '工作单位：退休'])

@@ -176,6 +176,16 @@ const yearAs = (ys: string, y: number) => (ys.length === 2 ? pad2(y % 100) : pad
 /** Prepositions and verbs of motion a Chinese hospital name follows (既往于…, 转入…). */
 const ZH_MOTION = '于在至到往从赴去经入转来';
 const ZH_LEADING_MOTION = new RegExp(`^[${ZH_MOTION}]`);
+/** Words of a kind of facility, not a name (with the facility noun itself): `Outpatient Hospital`. */
+const FACILITY_KIND_WORDS = new Set(
+  (
+    'Hospital Medical Center Health Clinic Infirmary Institute System Outpatient Inpatient Psychiatric Community ' +
+    'Mental Federally Qualified Rural Skilled Nursing Rehabilitation Ambulatory Surgical Surgery Urgent Care Critical ' +
+    'Access Military Treatment Independent Tribal Indian Birthing Hospice Emergency Dialysis Specialty Acute Sleep ' +
+    'Pain Retail Primary Residential Substance Abuse Comprehensive Partial Mobile Student Occupational Campus Home ' +
+    'Public State Local Facility Department Laboratory Dental Eye Cancer Heart Family'
+  ).split(' '),
+);
 /** A hospital by its kind or level, not its name. */
 const ZH_GENERIC_HOSPITAL =
   /^(?:当地|本地|外地|上级|下级|基层|附近|其他|其它|多家|各级|县级|市级|省级|区级|综合|专科|乡镇|乡|镇|社区|私立|公立|民营|县|市|区|省)医院$/;
@@ -1166,6 +1176,9 @@ const DETECTORS: Detector[] = [
     priority: 44,
     needs: /Hospital|Medical Center|Health Center|Clinic|Infirmary|Institute|Regional Health|Health System/,
     re: /(?<![A-Za-z])(?:[A-Z][a-z'’]{1,20}\s){1,3}(?:Hospital|Medical Center|Health Center|Clinic|Infirmary|Institute|Health System)(?![A-Za-z])|(?<![A-Za-z])[A-Z][a-z]{2,20}\sRegional Health(?![A-Za-z])/g,
+    // A kind of facility names none: CMS's places of service ("Off Campus-Outpatient Hospital", "Federally Qualified
+    // Health Center", "Rural Health Clinic") are terminology displays.
+    accept: (m) => !m[0].split(/\s+/).every((w) => FACILITY_KIND_WORDS.has(w)),
   },
   // Names.
   {
