@@ -168,12 +168,15 @@ function valueIsType(t: NodeType, value: unknown): boolean {
     case 'string':
       return typeof value === 'string';
     case 'Reference':
-      // Anything with a reference is one. A Coding has a display too, and may have no system: its code tells it apart.
+      // Anything with a reference string is one. A Coding has a display too, and may have no system: its code tells it
+      // apart. A backbone can hold a Reference named reference (Consent.provision.actor, .data): it is none itself.
       return (
         !!value &&
         typeof value === 'object' &&
         !Array.isArray(value) &&
-        ('reference' in value || ('display' in value && !('system' in value) && !('code' in value)))
+        ('reference' in value
+          ? typeof (value as { reference: unknown }).reference === 'string'
+          : 'display' in value && !('system' in value) && !('code' in value))
       );
     default:
       return false;

@@ -382,6 +382,72 @@ describe('recursive elements: the rules of the first level act at every level', 
     }
   });
 
+  it("keeps a consent's provisions to any depth: codes kept, actors and data pseudonymized, periods shifted", () => {
+    // Before policy 1.7.0 every provision was removed: a research consent kept its scope and not what it permits.
+    const consent = {
+      resourceType: 'Consent',
+      id: 'k1',
+      status: 'active',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'research' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '57016-8' }] }],
+      patient: { reference: 'Patient/p1' },
+      policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
+      provision: {
+        type: 'permit',
+        period: { start: '2024-03-05', end: '2029-03-05' },
+        purpose: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'HRESCH' }],
+        provision: [
+          {
+            type: 'deny',
+            actor: [
+              {
+                role: {
+                  coding: [
+                    { system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' },
+                  ],
+                },
+                reference: { reference: 'Organization/sponsor-7' },
+              },
+            ],
+            class: [{ system: 'http://hl7.org/fhir/resource-types', code: 'DocumentReference' }],
+            data: [{ meaning: 'related', reference: { reference: 'DocumentReference/note-1' } }],
+          },
+        ],
+      },
+    };
+    const res = engine.deidentifyResources([patient, consent], { institution: 'inst-a' });
+    expect(res.quarantined).toEqual([]);
+    expect(missingRequired(res.outputs[1])).toEqual([]);
+    const provision = res.outputs[1].provision as Record<string, unknown>;
+    expect(JSON.stringify(provision)).not.toMatch(/sponsor-7|note-1|2024-03-05/);
+    expect(provision).toMatchObject({ type: 'permit', purpose: consent.provision.purpose });
+    const [deny] = provision.provision as Record<string, unknown>[];
+    expect(deny).toMatchObject({
+      type: 'deny',
+      class: consent.provision.provision[0].class,
+      actor: [{ role: consent.provision.provision[0].actor[0].role }],
+      data: [
+        {
+          meaning: 'related',
+          reference: { reference: expect.stringMatching(/^DocumentReference\/[0-9a-f]{16}$/) },
+        },
+      ],
+    });
+    // Such a backbone was taken for a Reference, for the Reference it holds under the name reference, and lost whole
+    // (nine others in R4: a care plan's activity that points at its order, too).
+    const plan = {
+      resourceType: 'CarePlan',
+      id: 'cp1',
+      status: 'active',
+      intent: 'plan',
+      subject: { reference: 'Patient/p1' },
+      activity: [{ reference: { reference: 'ServiceRequest/sr-1' } }],
+    };
+    const [activity] = engine.deidentifyResources([patient, plan], { institution: 'inst-a' }).outputs[1]
+      .activity as { reference: { reference: string } }[];
+    expect(activity.reference.reference).toMatch(/^ServiceRequest\/[0-9a-f]{16}$/);
+  });
+
   it("keeps a document's sections to any depth: titles and narrative scrubbed, codes kept, entries pseudonymized", () => {
     // Before policy 1.7.0 every section was removed, and a document kept no content but its title.
     const narrative = (s: string) => ({
