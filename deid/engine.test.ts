@@ -529,6 +529,55 @@ describe('the real Synthea patient bundles', () => {
     expect(account.type.text).toBe(mrn.type.text);
   });
 
+  it('knows an address or an identifier by its declared type wherever it sits, not by its name alone', () => {
+    // Until 2026-12-06 a claim item's place of service (locationAddress) was kept whole with the item, street and all,
+    // and a specimen's accession number or an order's requisition was removed rather than pseudonymized.
+    const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
+    const street = {
+      line: ['12 Quillfeather Avenue'],
+      city: 'Springfield',
+      state: 'MA',
+      postalCode: '01101',
+    };
+    const res = engine.deidentifyResources(
+      [
+        { resourceType: 'Patient', id: 'p1' },
+        {
+          resourceType: 'Claim',
+          id: 'c1',
+          status: 'active',
+          type: {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/claim-type', code: 'professional' }],
+          },
+          use: 'claim',
+          patient: { reference: 'Patient/p1' },
+          created: '2024-01-01',
+          provider: { reference: 'Organization/o1' },
+          priority: {
+            coding: [{ system: 'http://terminology.hl7.org/CodeSystem/processpriority', code: 'normal' }],
+          },
+          insurance: [{ sequence: 1, focal: true, coverage: { reference: 'Coverage/cv1' } }],
+          item: [{ sequence: 1, productOrService: { coding: [{ code: '99213' }] }, locationAddress: street }],
+        },
+        {
+          resourceType: 'Specimen',
+          id: 's1',
+          subject: { reference: 'Patient/p1' },
+          accessionIdentifier: { system: 'urn:lab:accession', value: 'ACC-77812' },
+        },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(res.quarantined).toEqual([]);
+    const [, claim, specimen] = res.outputs as Json[];
+    expect((claim.item as Json[])[0].locationAddress).toEqual({ state: 'MA', postalCode: '011' });
+    expect(specimen.accessionIdentifier).toEqual({
+      system: 'urn:lab:accession',
+      value: expect.stringMatching(/^[0-9a-f]{32}$/),
+    });
+    expect(JSON.stringify(res.outputs)).not.toMatch(/Quillfeather|Springfield|ACC-77812/);
+  });
+
   it("writes a date that makes its person older than 89 as the class's year, and reads no code as a date", () => {
     // Until 2026-12-06 only Patient.birthDate folded: a relative's birth date, a mother's, an encounter of 1931 kept
     // their year through a shift of days. And a code with a date's form was shifted (a version 2019-09).

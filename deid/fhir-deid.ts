@@ -1,5 +1,5 @@
 import type { FhirResource } from '../mappers/types';
-import { recursionOf, requiredChildrenOf } from './r4-backbones';
+import { DECLARED_TYPES, declaredTypeOf, recursionOf, requiredChildrenOf } from './r4-backbones';
 import { TributaryError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { normalizeIdentifier } from './key-service';
@@ -114,8 +114,14 @@ function stepMatches(ruleStep: string, key: string): boolean {
   return false;
 }
 
-/** Static FHIR type of an element from where it sits; undefined when only the value can tell. */
+/**
+ * Static FHIR type of an element from where it sits; undefined when only the value can tell. R4's declarations come
+ * first (deid/r4-backbones.ts); the name decides inside datatypes and extensions, which they do not list.
+ */
 function staticType(resourceType: string, steps: readonly string[]): NodeType | undefined {
+  const declared = steps.length ? declaredTypeOf(`${resourceType}.${steps.join('.')}`) : undefined;
+  if (declared !== undefined)
+    return (DECLARED_TYPES as readonly string[]).includes(declared) ? (declared as NodeType) : undefined;
   const last = steps[steps.length - 1];
   switch (last) {
     case 'name':

@@ -17,7 +17,36 @@ export interface R4BackbonesTable {
   source: string;
   required: Record<string, string[]>;
   recursive: Record<string, string>;
+  /**
+   * The declared type of each element of a resource or backbone that is a typed rule's own type (Identifier,
+   * ContactPoint, HumanName, Address, Attachment, Annotation), or whose name the walker's guess reads as one
+   * (`Endpoint.address` is a url). The guess by name alone missed `Claim.item.locationAddress`, an Address kept whole
+   * with its claim item, and `Specimen.accessionIdentifier`.
+   */
+  declared: Record<string, string>;
 }
+
+/** The types a typed rule knows an element by where it sits. */
+export const DECLARED_TYPES = [
+  'Identifier',
+  'ContactPoint',
+  'HumanName',
+  'Address',
+  'Attachment',
+  'Annotation',
+];
+/** The element names the walker reads a type from when no declaration says (deid/fhir-deid.ts staticType). */
+const GUESSED_NAMES = new Set([
+  'name',
+  'address',
+  'telecom',
+  'identifier',
+  'attachment',
+  'photo',
+  'presentedForm',
+  'content',
+  'note',
+]);
 
 /** Medplum's core, as far as this module uses it. */
 interface SchemaSource {
@@ -31,12 +60,17 @@ export function buildR4Backbones(
 ): Omit<R4BackbonesTable, 'source'> {
   const required: Record<string, string[]> = {};
   const recursive: Record<string, string> = {};
+  const declared: Record<string, string> = {};
   // `above`: the backbone types on the way down, with their paths; a type met again is a recursion, not a new level.
   const walk = (typeName: string, path: string, owner: string, above: ReadonlyMap<string, string>) => {
     const names: string[] = [];
     for (const [name, el] of Object.entries(core.getDataType(typeName).elements)) {
       if (name.includes('.')) continue;
       if (above.size > 0 && el.min >= 1) names.push(name);
+      for (const { code } of el.type) {
+        const key = name.endsWith('[x]') ? name.slice(0, -3) + code[0].toUpperCase() + code.slice(1) : name;
+        if (DECLARED_TYPES.includes(code) || GUESSED_NAMES.has(key)) declared[`${path}.${key}`] = code;
+      }
       const type = el.type[0].code;
       // Backbone types are named after their resource (ClaimItemDetail); a choice is never one.
       if (type === owner || !type.startsWith(owner) || name.endsWith('[x]')) continue;
@@ -48,10 +82,16 @@ export function buildR4Backbones(
     if (names.length) required[path] = names;
   };
   for (const t of resourceTypes) walk(t, t, t, new Map());
-  return { required, recursive };
+  return { required, recursive, declared };
 }
 
-let table: { required: Map<string, readonly string[]>; recursive: Map<string, string> } | undefined;
+let table:
+  | {
+      required: Map<string, readonly string[]>;
+      recursive: Map<string, string>;
+      declared: Map<string, string>;
+    }
+  | undefined;
 
 function loadTable(): NonNullable<typeof table> {
   if (!table) {
@@ -61,6 +101,7 @@ function loadTable(): NonNullable<typeof table> {
     table = {
       required: new Map(Object.entries(t.required)),
       recursive: new Map(Object.entries(t.recursive)),
+      declared: new Map(Object.entries(t.declared)),
     };
   }
   return table;
@@ -104,4 +145,9 @@ export function recursiveElementNamed(steps: readonly string[]): string | undefi
     }
   }
   return undefined;
+}
+
+/** The declared type of the element at the canonical path `Type.a.b`, when the table holds it (see `declared`). */
+export function declaredTypeOf(canonicalPath: string): string | undefined {
+  return loadTable().declared.get(canonicalPath);
 }

@@ -17,5 +17,6 @@ const file = new URL('../tables/r4-backbones.json', import.meta.url);
 writeFileSync(file, JSON.stringify(table, null, 1) + '\n');
 console.log(
   `${Object.keys(table.required).length} backbone paths with required children and ` +
-    `${Object.keys(table.recursive).length} recursive elements written to ${file.pathname}`,
+    `${Object.keys(table.recursive).length} recursive elements and ${Object.keys(table.declared).length} typed ` +
+    `elements written to ${file.pathname}`,
 );
