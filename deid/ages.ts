@@ -8,6 +8,14 @@
 /** HIPAA Safe Harbor: ages above 89 are one class, 90 or older (a policy's generalize.topAge, and DICOM's). */
 export const SAFE_HARBOR_TOP_AGE = 89;
 
+/**
+ * The year a date of the top class is written as: a date that makes its person older than topAge on `on` says no
+ * more than "born topAge + 1 years before", so a birth date, an old encounter and a date in a note all become it.
+ */
+export function topClassYear(on: Date, topAge: number): string {
+  return String(on.getUTCFullYear() - (topAge + 1)).padStart(4, '0');
+}
+
 const LOINC = 'http://loinc.org';
 const SNOMED = 'http://snomed.info/sct';
 const UCUM = 'http://unitsofmeasure.org';

@@ -583,6 +583,14 @@ describe('the real Synthea patient bundles', () => {
     // their year through a shift of days. And a code with a date's form was shifted (a version 2019-09).
     const engine = createDeidEngine({ profile: 'safe-harbor', keyService, referenceDate });
     const local = { system: 'urn:lab:codes', version: '2019-09', code: '1320', display: 'HIV Ag/Ab' };
+    const obsInput = {
+      resourceType: 'Observation',
+      id: 'o1',
+      status: 'final',
+      code: { coding: [local] },
+      subject: { reference: 'Patient/p1' },
+      effectivePeriod: { start: '1931-06-01', end: '2024-01-02' },
+    };
     const res = engine.deidentifyResources(
       [
         { resourceType: 'Patient', id: 'p1', birthDate: '1931-03-04', deceasedDateTime: '2024-01-05' },
@@ -595,14 +603,7 @@ describe('the real Synthea patient bundles', () => {
         motherHistory({
           bornDate: '1925-02-03',
         }),
-        {
-          resourceType: 'Observation',
-          id: 'o1',
-          status: 'final',
-          code: { coding: [local] },
-          subject: { reference: 'Patient/p1' },
-          effectivePeriod: { start: '1931-06-01', end: '2024-01-02' },
-        },
+        obsInput,
       ],
       { institution: 'inst-a' },
     );
@@ -617,6 +618,21 @@ describe('the real Synthea patient bundles', () => {
       end: expect.stringMatching(/^202[34]-\d{2}-\d{2}$/),
     });
     expect(obs.code).toEqual({ coding: [local] });
+    // the letter of Safe Harbor (dates to their year) folds such a year too: date-year kept 1931
+    const yearsOnly = parsePolicy(
+      {
+        name: 'years',
+        version: '1.0.0',
+        extends: 'safe-harbor',
+        rules: [{ path: "nodesByType('dateTime')", method: 'generalize', kind: 'date-year' }],
+      },
+      'years.yaml',
+    );
+    const years = createDeidEngine({ profile: 'safe-harbor', policy: yearsOnly, keyService, referenceDate });
+    const [, dated] = years.deidentifyResources([{ resourceType: 'Patient', id: 'p1' }, obsInput], {
+      institution: 'inst-a',
+    }).outputs as Json[];
+    expect(dated.effectivePeriod).toEqual({ start: '1935', end: '2024' });
     for (const out of res.outputs)
       expect(
         validateFhirResource(out).filter((i) => i.severity === 'error' || i.severity === 'fatal'),

@@ -4,9 +4,9 @@ import { TributaryError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { normalizeIdentifier } from './key-service';
 import type { CompiledPolicy, CompiledRule, NodeType } from './policy';
-import { ageInYears, isAgeCode, isAgeTypedKey, isValueChoiceKey, topCodeAge } from './ages';
+import { ageInYears, isAgeCode, isAgeTypedKey, isValueChoiceKey, topClassYear, topCodeAge } from './ages';
 import type { SourceIdentifier, TextFinding } from './types';
-import { FHIR_DATE_RE, ageOn, fhirDatePrecision, pad4, shiftFhirDate } from './dates';
+import { FHIR_DATE_RE, ageOn, fhirDatePrecision, shiftFhirDate } from './dates';
 import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
 import { surrogateFor } from './surrogates';
 
@@ -856,14 +856,14 @@ function generalizeValue(
     case 'birth-date':
     case 'date-year': {
       if (typeof value !== 'string' || !FHIR_DATE_RE.test(value)) return undefined;
-      let year = Number(value.slice(0, 4));
-      if (kind === 'birth-date') {
-        const age = ageOn(value, ctx.referenceDate);
-        // HIPAA: ages over 89 fold into one "90 or older" class: the birth year says no more than that.
-        if (age !== undefined && age > ctx.topAge)
-          year = ctx.referenceDate.getUTCFullYear() - (ctx.topAge + 1);
+      // HIPAA: ages over 89 fold into one "90 or older" class, and so does the year of any date that says more (a
+      // birth year, an encounter's year under date-year: until 2026-12-06 date-year kept 1931).
+      const age = ageOn(value, ctx.referenceDate);
+      if (age !== undefined && age > ctx.topAge) {
+        ctx.changed.redacted = true;
+        return topClassYear(ctx.referenceDate, ctx.topAge);
       }
-      return String(year).padStart(4, '0');
+      return value.slice(0, 4);
     }
     case 'postal-code':
       return typeof value === 'string'
@@ -1011,7 +1011,7 @@ function shiftDate(value: string, ctx: ResourceContext): string | undefined {
   const age = ageOn(s, ctx.referenceDate);
   if (age === undefined || age <= ctx.topAge) return s;
   ctx.changed.redacted = true;
-  return pad4(ctx.referenceDate.getUTCFullYear() - (ctx.topAge + 1));
+  return topClassYear(ctx.referenceDate, ctx.topAge);
 }
 
 function dateShiftValue(value: unknown, ctx: ResourceContext, jsonPath: string): unknown {

@@ -23,7 +23,7 @@ import {
   US_MBI_SHAPE,
 } from './identifiers';
 import { addDays, ageOn, pad2, pad4 } from './dates';
-import { SAFE_HARBOR_TOP_AGE } from './ages';
+import { SAFE_HARBOR_TOP_AGE, topClassYear } from './ages';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
 import { daysInMonth } from './identifiers';
 import { findLiterals, monthNumber } from './residual-phi';
@@ -2226,7 +2226,7 @@ function replacementFor(span: Span, original: string, ctx: ScrubTextContext, con
     const topAge = ctx.topAge ?? SAFE_HARBOR_TOP_AGE;
     // Safe Harbor: every element of a date that says its person is over topAge, the year included, goes into one
     // class. A shift of days leaves the year of 1931; the class's year is what a structured birth date becomes.
-    const classYear = String(on.getUTCFullYear() - (topAge + 1));
+    const classYear = topClassYear(on, topAge);
     if (dp.yearOnly) return dp.y !== undefined && on.getUTCFullYear() - dp.y > topAge ? classYear : original;
     // A date without a year is shifted within the year the note last named (else the first it names): "入院日期：
     // 2024年6月2日 … 于6月2日入院" must land on the same day, and across a 29 February only the right year does.
