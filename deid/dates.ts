@@ -127,3 +127,19 @@ export function ageOn(birth: string, on: Date): number | undefined {
 }
 
 export { pad2, pad4 };
+
+/**
+ * Elements of FHIR's datatypes that are never a date, whatever their value looks like: a local code `1320`, a code
+ * system's version `2019-09`. The typed date rules and the gate's old-date check do not read them as dates.
+ */
+export const NEVER_DATE_KEYS: ReadonlySet<string> = new Set([
+  'code',
+  'system',
+  'version',
+  'display',
+  'unit',
+  'text',
+  'linkId',
+  'value',
+  'status',
+]);

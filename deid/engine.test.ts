@@ -633,6 +633,32 @@ describe('the real Synthea patient bundles', () => {
       institution: 'inst-a',
     }).outputs as Json[];
     expect(dated.effectivePeriod).toEqual({ start: '1935', end: '2024' });
+    // and the gate stops such a date that a policy keeps as written (a year alone is often a code: it stands)
+    const keepsDates = parsePolicy(
+      {
+        name: 'keeps-dates',
+        version: '1.0.0',
+        extends: 'safe-harbor',
+        rules: [
+          { path: 'Observation.effectivePeriod', method: 'keep' },
+          { path: 'Observation.valueString', method: 'keep' },
+        ],
+      },
+      'keeps-dates.yaml',
+    );
+    const kept = createDeidEngine({ profile: 'safe-harbor', policy: keepsDates, keyService, referenceDate });
+    const gated = kept.deidentifyResources(
+      [
+        { resourceType: 'Patient', id: 'p1' },
+        obsInput,
+        { ...obsInput, id: 'o2', effectivePeriod: { start: '2001-06-01' }, valueString: '1931' },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(gated.quarantined.map((q) => `${q.id} ${q.rule} ${q.path}`)).toEqual([
+      'o1 gate.date-over-89 Observation.effectivePeriod.start',
+    ]);
+    expect(gated.outputs).toHaveLength(2);
     for (const out of res.outputs)
       expect(
         validateFhirResource(out).filter((i) => i.severity === 'error' || i.severity === 'fatal'),

@@ -6,7 +6,7 @@ import { normalizeIdentifier } from './key-service';
 import type { CompiledPolicy, CompiledRule, NodeType } from './policy';
 import { ageInYears, isAgeCode, isAgeTypedKey, isValueChoiceKey, topClassYear, topCodeAge } from './ages';
 import type { SourceIdentifier, TextFinding } from './types';
-import { FHIR_DATE_RE, ageOn, fhirDatePrecision, shiftFhirDate } from './dates';
+import { FHIR_DATE_RE, NEVER_DATE_KEYS, ageOn, fhirDatePrecision, shiftFhirDate } from './dates';
 import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
 import { surrogateFor } from './surrogates';
 
@@ -83,18 +83,6 @@ function checksValue(r: CompiledRule): boolean {
   );
 }
 
-/** Elements of FHIR's datatypes that are never a date, whatever their value looks like (Coding.code "1320"). */
-const NEVER_DATES = new Set([
-  'code',
-  'system',
-  'version',
-  'display',
-  'unit',
-  'text',
-  'linkId',
-  'value',
-  'status',
-]);
 /** The free-text elements a kept part holds (see WalkerOptions.scrubKeptText). */
 const KEPT_FREE_TEXT = new Set(['text', 'description', 'comment']);
 const HUMAN_NAME_OWNERS = new Set(['Patient', 'Practitioner', 'RelatedPerson', 'Person']);
@@ -315,7 +303,7 @@ export class RuleMatcher {
         const dated = r.nodeType === 'date' || r.nodeType === 'dateTime' || r.nodeType === 'instant';
         // A date is known by its form, and a code can have it ("1320", a version "2019-09"): elements that are
         // never dates are not read as dates.
-        if (dated && NEVER_DATES.has(steps[steps.length - 1])) continue;
+        if (dated && NEVER_DATE_KEYS.has(steps[steps.length - 1])) continue;
         const dynamic = dated || r.nodeType === 'string' || r.nodeType === 'Reference';
         if (dynamic || st === r.nodeType) candidates.push(r);
         continue;

@@ -408,6 +408,7 @@ function deidentifyOne(raw: FhirResource, e: EngineSetup, b: BatchState): void {
     literals,
     unshiftedDates: e.checkTextDates ? () => unshiftedMonthDays(raw, rctx.offset) : undefined,
     topAge: e.allowTypes.includes('age-over-89') ? undefined : e.topAge,
+    referenceDate: e.referenceDate,
     patterns: !e.referenceData,
     allowed,
   });

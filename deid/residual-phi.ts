@@ -8,7 +8,7 @@ import {
   readsAsVin,
   US_MBI_SHAPE,
 } from './identifiers';
-import { FHIR_DATE_RE, addDays, fhirDatePrecision } from './dates';
+import { FHIR_DATE_RE, NEVER_DATE_KEYS, addDays, ageOn, fhirDatePrecision } from './dates';
 import { isAgeCode, isAgeOverTop, isAgeTypedKey, isValueChoiceKey } from './ages';
 import { followedByEponymWord } from './dictionaries';
 import {
@@ -624,6 +624,8 @@ interface GateState {
   unshiftedSet?: ReadonlySet<string>;
   /** Ages above it must be top-coded (undefined: the policy keeps ages). */
   topAge?: number;
+  /** The day ages are read on: a date older than topAge years before it must be the class's year alone. */
+  referenceDate?: Date;
   /** Whether identifier patterns are read (not for reference data). */
   patterns: boolean;
   /** See scanResidualPhi's `allowed`. */
@@ -652,6 +654,18 @@ function scanGateString(value: string, st: GateState, key = ''): void {
   const fhirDate = fhirDatePrecision(folded) > 0;
   scanString(folded, fhirDate, '', st.ids, st.literals, findings, st.patterns);
   if (st.unshifted) scanDates(folded, fhirDate, st, findings);
+  // A date that says its person is over topAge, kept with its month (a custom policy's keep, a path no date rule
+  // reached): the engine writes such a date as the class's year alone. A year alone is often a code, so it is left.
+  if (
+    fhirDate &&
+    st.topAge !== undefined &&
+    st.referenceDate &&
+    st.patterns &&
+    !NEVER_DATE_KEYS.has(key) &&
+    fhirDatePrecision(folded) >= 7 &&
+    (ageOn(folded, st.referenceDate) ?? 0) > st.topAge
+  )
+    findings.push({ rule: 'gate.date-over-89', path: '' });
   if (
     findings.length > before &&
     st.allowed.length &&
@@ -738,6 +752,8 @@ export function scanResidualPhi(
     unshiftedDates?: ReadonlySet<string> | (() => ReadonlySet<string>);
     /** Ages above it are findings unless top-coded (HIPAA: 89); leave out where the policy keeps ages. */
     topAge?: number;
+    /** With topAge: a date with its month that makes its person older than topAge on this day is a finding. */
+    referenceDate?: Date;
     /** false: identifier patterns are not read (reference data, whose phones and dates are public facts). */
     patterns?: boolean;
     /**
@@ -758,6 +774,7 @@ export function scanResidualPhi(
     literals: options.literals ?? NO_STRINGS,
     unshifted: typeof u === 'function' ? u : u?.size ? u : undefined,
     topAge: options.topAge,
+    referenceDate: options.referenceDate,
     patterns: options.patterns ?? true,
     allowed: options.allowed ?? NO_STRINGS,
     findings: [],
