@@ -42,6 +42,10 @@ const motherHistory = (parts: Record<string, unknown>): FhirResource => ({
   ...parts,
 });
 
+/** A study's own policy: `rules` first, then safe-harbor's. */
+const onSafeHarbor = (name: string, rules: unknown[]) =>
+  parsePolicy({ name, version: '1.0.0', extends: 'safe-harbor', rules }, `${name}.yaml`);
+
 describe('createDeidEngine (safe-harbor)', () => {
   it('leaves no planted identifier anywhere in the output, text attachments included', () => {
     const { fx, a, b } = run();
@@ -231,20 +235,12 @@ describe('fail closed', () => {
 
   it('the residual-PHI gate quarantines a record whose policy keeps a name, naming rule and path only', () => {
     const fx = buildFhirFixture();
-    const leaky = parsePolicy(
-      {
-        name: 'leaky',
-        version: '0.0.1',
-        extends: 'safe-harbor',
-        rules: [
-          { path: 'Patient.name', method: 'keep' },
-          // a note's text is named: a text inside a kept element with no rule of its own is scrubbed
-          { path: 'Observation.note.text', method: 'keep' },
-          { path: 'Observation.note', method: 'keep' },
-        ],
-      },
-      'test policy',
-    );
+    const leaky = onSafeHarbor('leaky', [
+      { path: 'Patient.name', method: 'keep' },
+      // a note's text is named: a text inside a kept element with no rule of its own is scrubbed
+      { path: 'Observation.note.text', method: 'keep' },
+      { path: 'Observation.note', method: 'keep' },
+    ]);
     const engine = createDeidEngine({ profile: 'safe-harbor', policy: leaky, keyService });
     const res = engine.deidentifyResources(fx.byInstitution['inst-a'], { institution: 'inst-a' });
     const rules = res.quarantined.map((q) => `${q.resourceType} ${q.rule} ${q.path}`);
@@ -619,33 +615,19 @@ describe('the real Synthea patient bundles', () => {
     });
     expect(obs.code).toEqual({ coding: [local] });
     // the letter of Safe Harbor (dates to their year) folds such a year too: date-year kept 1931
-    const yearsOnly = parsePolicy(
-      {
-        name: 'years',
-        version: '1.0.0',
-        extends: 'safe-harbor',
-        rules: [{ path: "nodesByType('dateTime')", method: 'generalize', kind: 'date-year' }],
-      },
-      'years.yaml',
-    );
+    const yearsOnly = onSafeHarbor('years', [
+      { path: "nodesByType('dateTime')", method: 'generalize', kind: 'date-year' },
+    ]);
     const years = createDeidEngine({ profile: 'safe-harbor', policy: yearsOnly, keyService, referenceDate });
     const [, dated] = years.deidentifyResources([{ resourceType: 'Patient', id: 'p1' }, obsInput], {
       institution: 'inst-a',
     }).outputs as Json[];
     expect(dated.effectivePeriod).toEqual({ start: '1935', end: '2024' });
     // and the gate stops such a date that a policy keeps as written (a year alone is often a code: it stands)
-    const keepsDates = parsePolicy(
-      {
-        name: 'keeps-dates',
-        version: '1.0.0',
-        extends: 'safe-harbor',
-        rules: [
-          { path: 'Observation.effectivePeriod', method: 'keep' },
-          { path: 'Observation.valueString', method: 'keep' },
-        ],
-      },
-      'keeps-dates.yaml',
-    );
+    const keepsDates = onSafeHarbor('keeps-dates', [
+      { path: 'Observation.effectivePeriod', method: 'keep' },
+      { path: 'Observation.valueString', method: 'keep' },
+    ]);
     const kept = createDeidEngine({ profile: 'safe-harbor', policy: keepsDates, keyService, referenceDate });
     const gated = kept.deidentifyResources(
       [
