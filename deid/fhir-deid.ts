@@ -1,12 +1,18 @@
 import type { FhirResource } from '../mappers/types';
-import { DECLARED_TYPES, declaredTypeOf, recursionOf, requiredChildrenOf } from './r4-backbones';
+import {
+  DECLARED_TYPES,
+  declaredTypeOf,
+  isRecursiveStep,
+  recursionOf,
+  requiredChildrenOf,
+} from './r4-backbones';
 import { TributaryError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { normalizeIdentifier } from './key-service';
 import type { CompiledPolicy, CompiledRule, NodeType } from './policy';
 import { ageInYears, isAgeCode, isAgeTypedKey, isValueChoiceKey, topClassYear, topCodeAge } from './ages';
 import type { SourceIdentifier, TextFinding } from './types';
-import { FHIR_DATE_RE, NEVER_DATE_KEYS, ageOn, fhirDatePrecision, shiftFhirDate } from './dates';
+import { FHIR_DATE_RE, NEVER_DATE_KEYS, fhirDatePrecision, isOlderThan, shiftFhirDate } from './dates';
 import { readsAsOwnIdentifier, scrubText } from './text-scrubber';
 import { surrogateFor } from './surrogates';
 
@@ -195,6 +201,8 @@ export class PathNode {
   kept?: Decision;
   /** The element name (the last step). */
   readonly last: string;
+  /** A free-text element a kept part can hold (KEPT_FREE_TEXT), asked of every kept string: answered once. */
+  readonly freeText: boolean;
   /** `Type.a.b`: for locations and counts, built once per path rather than once per element. */
   readonly jsonPath: string;
   /**
@@ -218,13 +226,14 @@ export class PathNode {
     this.jsonPath = `${resourceType}.${pathKey}`;
     this.canonicalPath = steps.length ? `${resourceType}.${steps.join('.')}` : resourceType;
     this.last = last;
+    this.freeText = KEPT_FREE_TEXT.has(last);
     this.removedKey = `removed-unlisted ${this.jsonPath}`;
   }
 
   child(key: string): PathNode {
     let c = this.children.get(key);
     if (!c) {
-      const ancestor = recursionOf(`${this.canonicalPath}.${key}`);
+      const ancestor = isRecursiveStep(key) ? recursionOf(`${this.canonicalPath}.${key}`) : undefined;
       c = new PathNode(
         ancestor ? ancestor.split('.').slice(1) : [...this.steps, key],
         this.pathKey ? `${this.pathKey}.${key}` : key,
@@ -355,6 +364,16 @@ function pick(d: Decision, value: unknown): CompiledRule | undefined {
   return undefined;
 }
 
+/** Whether `text` is the display of one of `coding`'s codings (a CodeableConcept's text written from its code). */
+function isDisplayOf(text: string, coding: unknown): boolean {
+  if (!Array.isArray(coding)) return false;
+  for (let i = 0; i < coding.length; i++) {
+    const c = coding[i] as { display?: unknown } | null;
+    if (c && c.display === text) return true;
+  }
+  return false;
+}
+
 function bump(map: Map<string, number>, key: string, by = 1): void {
   map.set(key, (map.get(key) ?? 0) + by);
 }
@@ -435,7 +454,10 @@ export class FhirWalker {
           result = arr;
         }
       } else {
-        result = this.walkNode(value, decision, resourceType, child, inherited, ctx, depth);
+        // A coded element's text that is one of its codings' displays is the terminology's text: kept as the display
+        // is, not scrubbed as free text (most kept texts are: "primary performer", "Never Married").
+        const display = key === 'text' && typeof value === 'string' && isDisplayOf(value, obj.coding);
+        result = this.walkNode(value, decision, resourceType, child, inherited, ctx, depth, display);
       }
       if (result !== undefined) (out ??= {})[key] = result;
     }
@@ -488,6 +510,7 @@ export class FhirWalker {
     inherited: number,
     ctx: ResourceContext,
     depth: number,
+    display = false,
   ): unknown {
     const rule = pick(decision, value);
     if (rule && rule.rule.method !== 'keep') {
@@ -524,7 +547,7 @@ export class FhirWalker {
       return this.walkObject(value as Record<string, unknown>, resourceType, node, keepIndex, ctx, depth + 1);
     }
     if (kept) {
-      if (!rule && typeof value === 'string' && this.options.scrubKeptText && KEPT_FREE_TEXT.has(node.last)) {
+      if (node.freeText && !rule && !display && typeof value === 'string' && this.options.scrubKeptText) {
         bump(ctx.counts, `scrubText kept ${node.last}`);
         return scrub(value, ctx, node.jsonPath);
       }
@@ -846,8 +869,7 @@ function generalizeValue(
       if (typeof value !== 'string' || !FHIR_DATE_RE.test(value)) return undefined;
       // HIPAA: ages over 89 fold into one "90 or older" class, and so does the year of any date that says more (a
       // birth year, an encounter's year under date-year: until 2026-12-06 date-year kept 1931).
-      const age = ageOn(value, ctx.referenceDate);
-      if (age !== undefined && age > ctx.topAge) {
+      if (isOlderThan(value, ctx.referenceDate, ctx.topAge)) {
         ctx.changed.redacted = true;
         return topClassYear(ctx.referenceDate, ctx.topAge);
       }
@@ -995,9 +1017,7 @@ function perturbValue(
  */
 function shiftDate(value: string, ctx: ResourceContext): string | undefined {
   const s = shiftFhirDate(value, ctx.offset);
-  if (s === undefined) return undefined;
-  const age = ageOn(s, ctx.referenceDate);
-  if (age === undefined || age <= ctx.topAge) return s;
+  if (s === undefined || !isOlderThan(s, ctx.referenceDate, ctx.topAge)) return s;
   ctx.changed.redacted = true;
   return topClassYear(ctx.referenceDate, ctx.topAge);
 }

@@ -93,6 +93,9 @@ let table:
     }
   | undefined;
 
+/** The last step of every recursive element (item, section, provision...): a path without one has no recursion. */
+let recursiveSteps: ReadonlySet<string> | undefined;
+
 function loadTable(): NonNullable<typeof table> {
   if (!table) {
     const t = JSON.parse(
@@ -120,8 +123,20 @@ export function recursionOf(path: string): string | undefined {
   return loadTable().recursive.get(path);
 }
 
+/** Whether an element of this name can be a recursive one (`item`, `section`...): most names cannot. */
+export function isRecursiveStep(step: string): boolean {
+  recursiveSteps ??= new Set([...loadTable().recursive.keys()].map((p) => p.slice(p.lastIndexOf('.') + 1)));
+  return recursiveSteps.has(step);
+}
+
+function hasRecursiveStep(steps: readonly string[]): boolean {
+  for (let i = 1; i < steps.length; i++) if (isRecursiveStep(steps[i])) return true;
+  return false;
+}
+
 /** The canonical steps of an element path below `resourceType` (every recursive step folded into its ancestor). */
 export function canonicalSteps(resourceType: string, steps: readonly string[]): string[] {
+  if (!hasRecursiveStep(steps)) return [...steps];
   let out: string[] = [];
   for (const step of steps) {
     const target = recursionOf(`${resourceType}.${[...out, step].join('.')}`);
@@ -136,6 +151,7 @@ export function canonicalSteps(resourceType: string, steps: readonly string[]): 
  * folded to one canonical path.
  */
 export function recursiveElementNamed(steps: readonly string[]): string | undefined {
+  if (!hasRecursiveStep(steps)) return undefined;
   const types = new Set([...loadTable().recursive.keys()].map((p) => p.split('.')[0]));
   for (const t of types) {
     let path = t;

@@ -8,7 +8,7 @@ import {
   readsAsVin,
   US_MBI_SHAPE,
 } from './identifiers';
-import { FHIR_DATE_RE, NEVER_DATE_KEYS, addDays, ageOn, fhirDatePrecision } from './dates';
+import { FHIR_DATE_RE, NEVER_DATE_KEYS, addDays, fhirDatePrecision, isOlderThan } from './dates';
 import { isAgeCode, isAgeOverTop, isAgeTypedKey, isValueChoiceKey } from './ages';
 import { followedByEponymWord } from './dictionaries';
 import {
@@ -661,9 +661,9 @@ function scanGateString(value: string, st: GateState, key = ''): void {
     st.topAge !== undefined &&
     st.referenceDate &&
     st.patterns &&
+    isOlderThan(folded, st.referenceDate, st.topAge) &&
     !NEVER_DATE_KEYS.has(key) &&
-    fhirDatePrecision(folded) >= 7 &&
-    (ageOn(folded, st.referenceDate) ?? 0) > st.topAge
+    fhirDatePrecision(folded) >= 7
   )
     findings.push({ rule: 'gate.date-over-89', path: '' });
   if (
