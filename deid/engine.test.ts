@@ -698,6 +698,17 @@ describe('the real Synthea patient bundles', () => {
     // medicine survives: an eponymous disease and a body site are not names
     expect(condition.code).toEqual({ text: 'Hodgkin lymphoma' });
     expect(condition.bodySite).toEqual([{ text: 'left arm' }]);
+    // a text written from a coding's display is the terminology's: kept as the display is (the rule that keeps a
+    // coded element keeps its displays), not read again as free text
+    const language = {
+      coding: [{ system: 'urn:ietf:bcp:47', code: 'en-US', display: 'English (United States)' }],
+      text: 'English (United States)',
+    };
+    const [patientOut] = engine.deidentifyResources(
+      [{ resourceType: 'Patient', id: 'p2', communication: [{ language }] }],
+      { institution: 'inst-a' },
+    ).outputs as Json[];
+    expect(patientOut.communication).toEqual([{ language }]);
     expect(res.report.ruleCounts['scrubText kept text']).toBeGreaterThanOrEqual(3);
 
     const labels = createDeidEngine({ profile: 'reference-data', keyService, referenceDate });
