@@ -12,6 +12,8 @@ import { median3x3 } from './median';
 import {
   canDecode,
   decodeFrames,
+  deinterleave,
+  interleave,
   PIXEL_DATA,
   readPixelInfo,
   setNativeFrames,
@@ -156,19 +158,13 @@ export async function denoiseFrame(
   const { rows, columns } = info;
   if (info.samplesPerPixel === 3) {
     // One channel at a time (interleaved in, interleaved out), a sample being one byte or two.
-    const bps = info.bitsAllocated / 8;
-    const planes = [0, 1, 2].map((c) => {
-      const plane = Buffer.alloc(rows * columns * bps);
-      for (let p = 0; p < rows * columns; p++)
-        frame.copy(plane, p * bps, (p * 3 + c) * bps, (p * 3 + c + 1) * bps);
-      return plane;
-    });
+    const planar = deinterleave(frame, info);
+    const size = planar.length / 3;
     const grey = { ...info, samplesPerPixel: 1, pixelRepresentation: 0 };
-    const done = await Promise.all(planes.map((plane) => denoiseFrame(plane, grey, method, where)));
-    const out = Buffer.alloc(frame.length);
-    for (let p = 0; p < rows * columns; p++)
-      for (let c = 0; c < 3; c++) done[c].copy(out, (p * 3 + c) * bps, p * bps, (p + 1) * bps);
-    return out;
+    const done = await Promise.all(
+      [0, 1, 2].map((c) => denoiseFrame(planar.subarray(c * size, (c + 1) * size), grey, method, where)),
+    );
+    return interleave(Buffer.concat(done), info);
   }
   if (info.bitsAllocated === 8) {
     const px = new Uint8Array(frame.buffer, frame.byteOffset, frame.length);

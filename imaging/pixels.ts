@@ -122,14 +122,27 @@ export function setNativeFrames(nodes: DicomNode[], frames: Buffer[], info: Pixe
     setNode(nodes, asciiNode('x00280004', 'CS', info.photometric));
 }
 
-function interleave(planar: Buffer, info: PixelInfo): Buffer {
+/** Planar configuration 1 (all of sample 0, then all of sample 1...) to 0 (the samples of each pixel together). */
+export function interleave(planar: Buffer, info: PixelInfo): Buffer {
+  return regroup(planar, info, true);
+}
+
+/** Planar configuration 0 to 1: one plane per sample, each as a frame of one sample per pixel would hold it. */
+export function deinterleave(interleaved: Buffer, info: PixelInfo): Buffer {
+  return regroup(interleaved, info, false);
+}
+
+function regroup(from: Buffer, info: PixelInfo, toInterleaved: boolean): Buffer {
   const bps = info.bitsAllocated / 8;
   const n = info.rows * info.columns;
-  const out = Buffer.alloc(planar.length);
+  const out = Buffer.alloc(from.length);
   for (let s = 0; s < info.samplesPerPixel; s++) {
     for (let p = 0; p < n; p++) {
+      const planar = (s * n + p) * bps;
+      const pixel = (p * info.samplesPerPixel + s) * bps;
       for (let b = 0; b < bps; b++)
-        out[(p * info.samplesPerPixel + s) * bps + b] = planar[(s * n + p) * bps + b];
+        if (toInterleaved) out[pixel + b] = from[planar + b];
+        else out[planar + b] = from[pixel + b];
     }
   }
   return out;
