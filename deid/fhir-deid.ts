@@ -1,11 +1,5 @@
 import type { FhirResource } from '../mappers/types';
-import {
-  DECLARED_TYPES,
-  declaredTypeOf,
-  isRecursiveStep,
-  recursionOf,
-  requiredChildrenOf,
-} from './r4-backbones';
+import { childSteps, DECLARED_TYPES, declaredTypeOf, requiredChildrenOf } from './r4-backbones';
 import { TributaryError } from '../platform/errors';
 import type { KeyService } from './key-service';
 import { normalizeIdentifier } from './key-service';
@@ -112,8 +106,12 @@ function stepMatches(ruleStep: string, key: string): boolean {
  * Static FHIR type of an element from where it sits; undefined when only the value can tell. R4's declarations come
  * first (deid/r4-backbones.ts); the name decides inside datatypes and extensions, which they do not list.
  */
-function staticType(resourceType: string, steps: readonly string[]): NodeType | undefined {
-  const declared = steps.length ? declaredTypeOf(`${resourceType}.${steps.join('.')}`) : undefined;
+function staticType(
+  resourceType: string,
+  steps: readonly string[],
+  canonicalPath: string,
+): NodeType | undefined {
+  const declared = declaredTypeOf(canonicalPath);
   if (declared !== undefined)
     return (DECLARED_TYPES as readonly string[]).includes(declared) ? (declared as NodeType) : undefined;
   const last = steps[steps.length - 1];
@@ -213,6 +211,8 @@ export class PathNode {
   readonly removedKey: string;
   /** The required children of this path when it is a backbone element (deid/r4-backbones.ts); null: none. */
   required?: readonly string[] | null;
+  /** The element's FHIR type where its place says it (staticType): asked by every decision and substitution. */
+  readonly staticType: NodeType | undefined;
   /**
    * @param steps the canonical steps below the resource
    * @param pathKey the steps as the element sits, for jsonPath
@@ -227,15 +227,15 @@ export class PathNode {
     this.canonicalPath = steps.length ? `${resourceType}.${steps.join('.')}` : resourceType;
     this.last = last;
     this.freeText = KEPT_FREE_TEXT.has(last);
+    this.staticType = steps.length ? staticType(resourceType, steps, this.canonicalPath) : undefined;
     this.removedKey = `removed-unlisted ${this.jsonPath}`;
   }
 
   child(key: string): PathNode {
     let c = this.children.get(key);
     if (!c) {
-      const ancestor = isRecursiveStep(key) ? recursionOf(`${this.canonicalPath}.${key}`) : undefined;
       c = new PathNode(
-        ancestor ? ancestor.split('.').slice(1) : [...this.steps, key],
+        childSteps(this.resourceType, this.steps, key),
         this.pathKey ? `${this.pathKey}.${key}` : key,
         this.resourceType,
         key,
@@ -273,11 +273,11 @@ export class RuleMatcher {
   decideAt(resourceType: string, node: PathNode, inherited: number): Decision {
     // Most elements sit under no keep: that decision has its own slot instead of a Map lookup.
     if (inherited === Number.MAX_SAFE_INTEGER)
-      return (node.unkept ??= this.decide(resourceType, node.steps, inherited));
+      return (node.unkept ??= this.decide(resourceType, node, inherited));
     if (node.keptIndex === inherited) return node.kept!;
     let d = node.decisions.get(inherited);
     if (!d) {
-      d = this.decide(resourceType, node.steps, inherited);
+      d = this.decide(resourceType, node, inherited);
       node.decisions.set(inherited, d);
     }
     node.keptIndex = inherited;
@@ -285,10 +285,11 @@ export class RuleMatcher {
     return d;
   }
 
-  private decide(resourceType: string, steps: readonly string[], inherited: number): Decision {
+  private decide(resourceType: string, node: PathNode, inherited: number): Decision {
+    const steps = node.steps;
     const candidates: CompiledRule[] = [];
     let descend = false;
-    const st = staticType(resourceType, steps);
+    const st = node.staticType;
     let rules = this.rulesByType.get(resourceType);
     if (!rules) {
       rules = this.compiled.rules.filter(
@@ -515,7 +516,7 @@ export class FhirWalker {
     const rule = pick(decision, value);
     if (rule && rule.rule.method !== 'keep') {
       bump(ctx.counts, rule.id);
-      return applyMethod(rule, value, node.steps, resourceType, ctx, node.jsonPath);
+      return applyMethod(rule, value, node, resourceType, ctx);
     }
     const keepIndex = rule ? rule.index : inherited;
     const kept = keepIndex !== Number.MAX_SAFE_INTEGER;
@@ -927,14 +928,8 @@ function generalizePostal(
   return ctx.restrictedZip3.has(zip3) ? '000' : zip3;
 }
 
-function substituteValue(
-  value: unknown,
-  steps: readonly string[],
-  resourceType: string,
-  ctx: ResourceContext,
-): unknown {
+function substituteValue(value: unknown, t: NodeType | undefined, ctx: ResourceContext): unknown {
   ctx.changed.masked = true;
-  const t = staticType(resourceType, steps);
   if (typeof value === 'string') {
     if (ctx.textMode === 'tag') return '[REDACTED]';
     const type = value.includes('@') ? 'email' : /^[+\d\s().-]{7,}$/.test(value) ? 'phone' : 'name';
@@ -1047,11 +1042,11 @@ function dateShiftValue(value: unknown, ctx: ResourceContext, jsonPath: string):
 function applyMethod(
   rule: CompiledRule,
   value: unknown,
-  steps: readonly string[],
+  node: PathNode,
   resourceType: string,
   ctx: ResourceContext,
-  jsonPath: string,
 ): unknown {
+  const { steps, jsonPath } = node;
   switch (rule.rule.method) {
     case 'redact':
       ctx.changed.redacted = true;
@@ -1063,7 +1058,7 @@ function applyMethod(
     case 'generalize':
       return generalizeValue(value, rule, ctx, jsonPath);
     case 'substitute':
-      return substituteValue(value, steps, resourceType, ctx);
+      return substituteValue(value, node.staticType, ctx);
     case 'perturb':
       return perturbValue(value, rule, steps, ctx);
     case 'scrubText':

@@ -90,21 +90,25 @@ let table:
       required: Map<string, readonly string[]>;
       recursive: Map<string, string>;
       declared: Map<string, string>;
+      /** The last step of every recursive element (item, section, provision...): a path without one has none. */
+      recursiveSteps: ReadonlySet<string>;
+      /** The resource types that have a recursive element. */
+      recursiveTypes: ReadonlySet<string>;
     }
   | undefined;
-
-/** The last step of every recursive element (item, section, provision...): a path without one has no recursion. */
-let recursiveSteps: ReadonlySet<string> | undefined;
 
 function loadTable(): NonNullable<typeof table> {
   if (!table) {
     const t = JSON.parse(
       readFileSync(new URL('./tables/r4-backbones.json', import.meta.url), 'utf8'),
     ) as R4BackbonesTable;
+    const recursivePaths = Object.keys(t.recursive);
     table = {
       required: new Map(Object.entries(t.required)),
       recursive: new Map(Object.entries(t.recursive)),
       declared: new Map(Object.entries(t.declared)),
+      recursiveSteps: new Set(recursivePaths.map((p) => p.slice(p.lastIndexOf('.') + 1))),
+      recursiveTypes: new Set(recursivePaths.map((p) => p.slice(0, p.indexOf('.')))),
     };
   }
   return table;
@@ -116,32 +120,21 @@ export function requiredChildrenOf(canonicalPath: string): readonly string[] | u
 }
 
 /**
- * The canonical path of `Type.a.b` when its last step makes it an ancestor again (`QuestionnaireResponse.item.item` →
- * `QuestionnaireResponse.item`), else undefined. The path before the last step must be canonical already.
+ * The canonical steps of the element `step` below the element at the canonical `steps` of `resourceType`: a recursive
+ * element folds into its ancestor (`QuestionnaireResponse` `[item]` + `item` → `[item]`).
  */
-export function recursionOf(path: string): string | undefined {
-  return loadTable().recursive.get(path);
-}
-
-/** Whether an element of this name can be a recursive one (`item`, `section`...): most names cannot. */
-export function isRecursiveStep(step: string): boolean {
-  recursiveSteps ??= new Set([...loadTable().recursive.keys()].map((p) => p.slice(p.lastIndexOf('.') + 1)));
-  return recursiveSteps.has(step);
-}
-
-function hasRecursiveStep(steps: readonly string[]): boolean {
-  for (let i = 1; i < steps.length; i++) if (isRecursiveStep(steps[i])) return true;
-  return false;
+export function childSteps(resourceType: string, steps: readonly string[], step: string): string[] {
+  if (loadTable().recursiveSteps.has(step)) {
+    const ancestor = loadTable().recursive.get([resourceType, ...steps, step].join('.'));
+    if (ancestor) return ancestor.split('.').slice(1);
+  }
+  return [...steps, step];
 }
 
 /** The canonical steps of an element path below `resourceType` (every recursive step folded into its ancestor). */
 export function canonicalSteps(resourceType: string, steps: readonly string[]): string[] {
-  if (!hasRecursiveStep(steps)) return [...steps];
   let out: string[] = [];
-  for (const step of steps) {
-    const target = recursionOf(`${resourceType}.${[...out, step].join('.')}`);
-    out = target ? target.split('.').slice(1) : [...out, step];
-  }
+  for (const step of steps) out = childSteps(resourceType, out, step);
   return out;
 }
 
@@ -151,13 +144,13 @@ export function canonicalSteps(resourceType: string, steps: readonly string[]): 
  * folded to one canonical path.
  */
 export function recursiveElementNamed(steps: readonly string[]): string | undefined {
-  if (!hasRecursiveStep(steps)) return undefined;
-  const types = new Set([...loadTable().recursive.keys()].map((p) => p.split('.')[0]));
-  for (const t of types) {
+  const { recursive, recursiveSteps, recursiveTypes } = loadTable();
+  if (!steps.some((step) => recursiveSteps.has(step))) return undefined;
+  for (const t of recursiveTypes) {
     let path = t;
     for (const step of steps) {
       path = `${path}.${step}`;
-      if (recursionOf(path)) return path;
+      if (recursive.has(path)) return path;
     }
   }
   return undefined;
