@@ -22,7 +22,7 @@ import {
   readsAsVin,
   US_MBI_SHAPE,
 } from './identifiers';
-import { addDays, ageOn, pad2, pad4 } from './dates';
+import { addDays, isOlderThan, pad2, pad4 } from './dates';
 import { SAFE_HARBOR_TOP_AGE, topClassYear } from './ages';
 import { surrogateFor, TAGS, type SurrogateType } from './surrogates';
 import { daysInMonth } from './identifiers';
@@ -2226,14 +2226,16 @@ function replacementFor(span: Span, original: string, ctx: ScrubTextContext, con
     const topAge = ctx.topAge ?? SAFE_HARBOR_TOP_AGE;
     // Safe Harbor: every element of a date that says its person is over topAge, the year included, goes into one
     // class. A shift of days leaves the year of 1931; the class's year is what a structured birth date becomes.
-    const classYear = topClassYear(on, topAge);
-    if (dp.yearOnly) return dp.y !== undefined && on.getUTCFullYear() - dp.y > topAge ? classYear : original;
+    if (dp.yearOnly)
+      return dp.y !== undefined && on.getUTCFullYear() - dp.y > topAge ? topClassYear(on, topAge) : original;
     // A date without a year is shifted within the year the note last named (else the first it names): "入院日期：
     // 2024年6月2日 … 于6月2日入院" must land on the same day, and across a 29 February only the right year does.
     const baseYear = dp.y ?? contextYear ?? 2001;
     const [y, m, d] = addDays(baseYear, dp.m, dp.d ?? 15, offset);
-    if (dp.y !== undefined && (ageOn(`${pad4(y)}-${pad2(m)}-${pad2(d)}`, on) ?? 0) > topAge)
+    if (dp.y !== undefined && isOlderThan(`${pad4(y)}-${pad2(m)}-${pad2(d)}`, on, topAge)) {
+      const classYear = topClassYear(on, topAge);
       return /年/.test(original) ? `${classYear}年` : classYear;
+    }
     return dp.format(y, m, d);
   }
   if (ctx.mode === 'tag') return TAGS[span.type] ?? '[REDACTED]';
