@@ -13,3 +13,9 @@ export function ingestRunWorkflowId(runId: string): string {
 export function ingestSourceWorkflowId(institution: string, source: string, window: string): string {
   return `ingest:${institution}:${source}:${window}`;
 }
+
+/**
+ * A preview version no stored item refers to is left alone this long: its item may be in a concurrent run's routing
+ * step, written but not yet stored. The run's own pruning and `tributary queues prune-previews --grace` both use it.
+ */
+export const PREVIEW_GRACE_MINUTES = 60;

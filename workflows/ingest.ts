@@ -21,7 +21,12 @@ import type {
   SourceProgress,
 } from '../schemas/ingest';
 import { addCounts, emptyCounts } from './counts';
-import { ingestSourceWorkflowId, runProgressQuery, sourceProgressQuery } from './definitions';
+import {
+  ingestSourceWorkflowId,
+  PREVIEW_GRACE_MINUTES,
+  runProgressQuery,
+  sourceProgressQuery,
+} from './definitions';
 
 /**
  * Ingestion orchestration. Deterministic only: every effect is an activity, and activities exchange staging keys,
@@ -123,11 +128,6 @@ const PAGE_STEPS_ONE_CALL = 'page-steps-one-call';
 const CURRENT_SOURCE_PATH = 'current-source-path';
 /** Runs recorded before the run pruned old preview versions at its end replay without that activity. */
 const PRUNE_PREVIEWS_AFTER_RUN = 'prune-previews-after-run';
-/**
- * A version no stored item refers to is left alone this long: its item may be in a concurrent run's routing step,
- * written but not yet stored (the same default as `tributary queues prune-previews --grace`).
- */
-const PREVIEW_GRACE_MINUTES = 60;
 
 /**
  * Whether this execution takes the path `patch` introduced: always when it records CURRENT_SOURCE_PATH (every new

@@ -11,6 +11,7 @@ import { prunePreviews } from '../../activities/previews';
 import { ingestPaths, queueStoreLocation } from '../../activities/runtime';
 import { loadConfig, parseAtEdge } from '../../platform/config';
 import { TributaryError } from '../../platform/errors';
+import { PREVIEW_GRACE_MINUTES } from '../../workflows/definitions';
 
 interface StoreOptions {
   databaseUrl?: string;
@@ -145,7 +146,7 @@ Examples:
       .option(
         '--grace <minutes>',
         'leave versions written in the last <minutes>: their items may not be stored yet',
-        '60',
+        String(PREVIEW_GRACE_MINUTES),
       )
       .option('--dry-run', 'count what would be removed, remove nothing'),
   ).action(async (opts: StoreOptions & { previews?: string; grace: string; dryRun?: boolean }) => {
