@@ -651,7 +651,8 @@ function scanGateString(value: string, st: GateState, key = ''): void {
   const findings = st.findings;
   const before = findings.length;
   const folded = foldWidth(value);
-  const fhirDate = fhirDatePrecision(folded) > 0;
+  const precision = fhirDatePrecision(folded);
+  const fhirDate = precision > 0;
   scanString(folded, fhirDate, '', st.ids, st.literals, findings, st.patterns);
   if (st.unshifted) scanDates(folded, fhirDate, st, findings);
   // A date that says its person is over topAge, kept with its month (a custom policy's keep, a path no date rule
@@ -663,7 +664,7 @@ function scanGateString(value: string, st: GateState, key = ''): void {
     st.patterns &&
     isOlderThan(folded, st.referenceDate, st.topAge) &&
     !NEVER_DATE_KEYS.has(key) &&
-    fhirDatePrecision(folded) >= 7
+    precision >= 7
   )
     findings.push({ rule: 'gate.date-over-89', path: '' });
   if (
