@@ -800,6 +800,45 @@ describe('scrubText', () => {
       expect(spansOf(t), t).toEqual([]);
   });
 
+  it('finds a name the lists do not hold after a role or before what people do, and a year-first month', () => {
+    // Each was left whole before 2026-12-06: with no colon, an unlisted name needed a word the census lists hold, and
+    // a year written before its month was read by no detector.
+    const found = [
+      ['Patient Whitcombe, Elspeth presents with chest pain.', 'name', 'Whitcombe, Elspeth'],
+      ['Patient Whitcombe, Elspeth is a 45 yo.', 'name', 'Whitcombe, Elspeth'],
+      ['Patient Elspeth Whitcombe reports dizziness.', 'name', 'Elspeth Whitcombe'],
+      ['Attending Ignatius Farnsworth reviewed the films.', 'name', 'Ignatius Farnsworth'],
+      ['The attending Ignatius Farnsworth saw her.', 'name', 'Ignatius Farnsworth'],
+      ['ATTENDING IGNATIUS FARNSWORTH', 'name', 'IGNATIUS FARNSWORTH'],
+      ['Her surgeon Ahmed Farouk operated.', 'name', 'Ahmed Farouk'],
+      ['Patient born 1931/03 per chart.', 'date', '1931/03'],
+      ['Last seen 2023-04, again 2023/4.', 'date', '2023-04'],
+      ['Last seen 2023-04, again 2023/4.', 'date', '2023/4'],
+    ] as const;
+    for (const [t, type, value] of found) expect(foundOfType(t, type), t).toContain(value);
+    // A heading or a display with a role in it, a role before one word, a drug list, codes and a season stay.
+    for (const t of [
+      'Line Provider Payment Amount',
+      'Provider Billing Statement',
+      'Attending Rounds today.',
+      'Patient Tylenol, Advil was given.',
+      'Patient Stable, Afebrile overnight.',
+      'LOINC 2093-3; race 2028-9^Asian^HL70005',
+      'Flu season 2011-12.',
+      'On 2023-04-05 and 2023/04/05.',
+    ])
+      expect(
+        spansOf(t).filter((s) => !s.startsWith('text.date-ymd ')),
+        t,
+      ).toEqual([]);
+    // The month is shifted, and a person over 89 gets the class's year.
+    const referenceDate = new Date('2026-06-01T00:00:00Z');
+    const scrub = (t: string) => scrubText(t, { keyService, linkage: 'L1', referenceDate }).text;
+    expect(scrub('Patient born 1931/03.')).toBe('Patient born 1936.');
+    expect(scrub('Seen 2023-04.')).toMatch(/^Seen 20\d\d-(?:0[1-9]|1[0-2])\.$/);
+    expect(scrub('Seen 2023-04.')).not.toBe('Seen 2023-04.');
+  });
+
   it("finds a clinician's or a relative's name after a report header's role label, particles and all", () => {
     // Each of these was left whole before 2026-12-06: a name in capitals after a role label in a mixed-case line, an
     // eponym that is a common surname written family name first, particles before a surname after a title, a relative

@@ -414,6 +414,28 @@ const EN_REPORTING_VERB = new RegExp(
   `(?:${EN_PERSON_VERB.source}|(?:denies|denied|endorses|endorsed|complains|complained|presents|presented|returns|returned|notes|noted|feels|felt|was seen|is seen|was admitted|was discharged|underwent|tolerated|continues)\\b)`,
 );
 
+/** What only a person is, before a name: a clinician's role (a relative's is EN_RELATION's). */
+const CLINICIAN_ROLE =
+  /^(?:attending|physician|nurse|surgeon|provider|case manager|social worker|interpreter|chaplain|nurse practitioner|physician assistant|technologist|radiologist|sonographer|pharmacist|therapist|midwife|(?:referring|ordering|performing)(?: physician| provider| doctor)?)$/;
+/**
+ * What a person does, right after a name: EN_REPORTING_VERB, or being someone ("Elspeth Whitcombe is a 45 yo"). A
+ * sentence about a drug or a test does not go on so ("Patient Tylenol, Advil was given").
+ */
+const PERSON_VERB_AFTER = new RegExp(`^,?\\s(?:(?:is|was) an?\\s|${EN_REPORTING_VERB.source})`);
+/**
+ * A word of a name the lists do not hold: no stop word, medicine, service or state, nor a word by its ending
+ * ("Payment", "Billing"; not -ed, which Ahmed and Mohammed end with).
+ */
+function readsAsUnlistedNameWord(w: string): boolean {
+  return (
+    !EN_STOP.has(w) &&
+    !EN_NOT_NAME_WORDS.has(w.toLowerCase()) &&
+    !isMedicalWord(w) &&
+    !US_STATE.test(w) &&
+    !/(?:ing|ly|tion|sion|ment|ness|ous)$/i.test(w)
+  );
+}
+
 /** Who is an age without being named: the patient by role, a relative, a carer (see EN_RELATION_PHRASES). */
 const EN_AGE_SUBJECT_NOT_NAMES = new Set(
   (
@@ -967,6 +989,20 @@ const DETECTORS: Detector[] = [
     date: (m) => ({ y: +m[3], m: +m[1], format: (y, mo) => `${widthOf(m[1], mo)}${m[2]}${y}` }),
   },
   {
+    // The same, year first: "born 1931/03", "since 2019-11". Not inside a full date (2023-04-05). With a hyphen the
+    // month has two digits: LOINC and CDC race codes are four digits, a hyphen and a check digit (2093-3, 2028-9).
+    // A season or a fiscal year written as a range, the next year in two digits ("2011-12"), is no month.
+    rule: 'text.date-year-month-numeric',
+    type: 'date',
+    priority: 58,
+    re: /(?<![\dA-Za-z/.-])((?:19|20)\d\d)(?:(\/)(0?[1-9]|1[0-2])|(-)(0[1-9]|1[0-2]))(?![\dA-Za-z/]|[.-]\d)/g,
+    accept: (m) => m[2] === '/' || Number(m[5]) !== (Number(m[1]) + 1) % 100,
+    date: (m) => {
+      const [sep, ms] = m[2] ? [m[2], m[3]] : [m[4], m[5]];
+      return { y: +m[1], m: +ms, format: (y, mo) => `${pad4(y)}${sep}${widthOf(ms, mo)}` };
+    },
+  },
+  {
     // A month alone is an element of a date too (Safe Harbor keeps the year only): "surgery in October", "since
     // March", "early December". Full names after a word that makes them a time, capitalized: "may" is a verb, and a
     // month with a day or a year is another detector's.
@@ -1220,7 +1256,20 @@ const DETECTORS: Detector[] = [
         EN_RELATION.test(m[1].slice(0, m[1].length - m[2].length).replace(/ [Nn]ame(?: is)?$/, ''))
       )
         return true;
-      return words.some((w) => EN_GIVEN_NAMES.has(w.toLowerCase()) || EN_SURNAMES.has(w.toLowerCase()));
+      if (words.some((w) => EN_GIVEN_NAMES.has(w.toLowerCase()) || EN_SURNAMES.has(w.toLowerCase())))
+        return true;
+      // A given and a family name the lists do not hold, after a clinician's role ("Attending Ignatius Farnsworth
+      // reviewed the films") or before what people do ("Patient Elspeth Whitcombe presents with"): two words that are
+      // no medicine, service, place or common word. One alone stays ("Attending Rounds").
+      if (words.length < 2 || !words.every(readsAsUnlistedNameWord)) return false;
+      const at = m.index ?? 0;
+      if (PERSON_VERB_AFTER.test(text.slice(at + m[0].length, at + m[0].length + 40))) return true;
+      // Inside a Title Case phrase the role is a word of a heading or a display ("Line Provider Payment Amount").
+      return (
+        CLINICIAN_ROLE.test(m[1].slice(0, m[1].length - m[2].length).toLowerCase()) &&
+        EN_STOP.has(/([A-Z][a-z]*)[ -]$/.exec(text.slice(Math.max(0, at - 30), at))?.[1] ?? 'The') &&
+        !/^[ -][A-Z]/.test(text.slice(at + m[0].length, at + m[0].length + 2))
+      );
     },
   },
   {
@@ -1258,7 +1307,14 @@ const DETECTORS: Detector[] = [
       if (/name/i.test(m[1]) || ROLE_LABEL_RE.test(m[1] + ':'))
         return !namesAThing(m, m[1], text) && (m[2].includes(':') || m[3] !== undefined);
       if (words.some(isDictionaryName)) return true;
-      return m[2].includes(':') && m[3] !== undefined && words.every((w) => /[a-z]/.test(w));
+      if (m[3] === undefined || !words.every((w) => /[a-z]/.test(w))) return false;
+      // Family name first in Title case is a registration's form: a name after a colon, and without one when the
+      // note goes on with what people do ("Patient Whitcombe, Elspeth presents with").
+      return (
+        m[2].includes(':') ||
+        (words.every(readsAsUnlistedNameWord) &&
+          PERSON_VERB_AFTER.test(text.slice((m.index ?? 0) + m[0].length, (m.index ?? 0) + m[0].length + 40)))
+      );
     },
     parts: (m) => {
       const at = m[1].length + m[2].length;
