@@ -136,6 +136,14 @@ export const EN_NOT_NAME_WORDS = new Set(
  */
 export const US_CITIES: ReadonlySet<string> = new FoldedWordSet(readWordList('us-cities-geonames.txt'));
 
+/**
+ * US places of 500 people or more in the states whose postal codes are words, credentials or medicine too (MA, MD, PA,
+ * MS, OR, IN...), as `<code> <name>` ("MA Worcester"): GeoNames via deid/tables/us-places-by-ambiguous-state.txt.
+ */
+export const US_PLACES_BY_AMBIGUOUS_STATE: ReadonlySet<string> = new FoldedWordSet(
+  readWordList('us-places-by-ambiguous-state.txt'),
+);
+
 /** Words after which a capitalized name is an eponym, not a person: "Parkinson disease", "Graves' disease". */
 export const EPONYM_FOLLOWERS =
   /^(?:'s|’s|')?\s*(?:disease|syndrome|sign|test|reflex|palsy|lymphoma|sarcoma|tumou?r|fracture|procedure|operation|score|scale|classification|criteria|maneuver|manoeuvre|triad|phenomenon|ulcer|esophagus|oesophagus|anomaly|diverticulum|respiration|node|nodes|cell|cells|type|law|equation|point|incision|staging|stage)\b/i;

@@ -839,6 +839,25 @@ describe('scrubText', () => {
     expect(scrub('Seen 2023-04.')).not.toBe('Seen 2023-04.');
   });
 
+  it('finds a city before a state code that is a word or a credential too, when GeoNames has it in that state', () => {
+    // "from Worcester, MA" was left whole before 2026-12-06: MA, MD, PA, OR, IN... were read only written out, and
+    // Worcester, Phoenix or Providence are English words, left out of the gazetteer read after "from".
+    const found = [
+      ['Retired machinist from Worcester, MA.', 'Worcester'],
+      ['PT FROM WORCESTER, MA SEEN TODAY', 'WORCESTER'],
+      ['Lives In New Bedford, MA with her son.', 'New Bedford'],
+      ['Transferred from Bethesda,MD.', 'Bethesda'],
+      ['Portland, OR', 'Portland'],
+      ['St. Marys, PA', 'St. Marys'],
+      ['PT FROM FRESNO, CA', 'FRESNO'],
+    ];
+    for (const [t, place] of found) expect(foundOfType(t, 'address'), t).toEqual([place]);
+    // A code after a word that is no place in that state stays, as do credentials after a name (a name either way).
+    for (const t of ['Hx of MS, OR visits weekly.', 'Stable, OK to discharge.', 'Cardiology, MD on call.'])
+      expect(foundOfType(t, 'address'), t).toEqual([]);
+    expect(foundOfType('Seen by John Smith, MD.', 'address')).toEqual([]);
+  });
+
   it("finds a clinician's or a relative's name after a report header's role label, particles and all", () => {
     // Each of these was left whole before 2026-12-06: a name in capitals after a role label in a mixed-case line, an
     // eponym that is a common surname written family name first, particles before a surname after a title, a relative

@@ -9,6 +9,7 @@ import {
   ZH_COMPOUND_SURNAMES,
   EN_NOT_NAME_WORDS,
   US_CITIES,
+  US_PLACES_BY_AMBIGUOUS_STATE,
   ZH_COMMON_WORDS,
   ZH_MEDICAL_TERMS,
   ZH_SURNAMES,
@@ -206,6 +207,14 @@ const RECORD_IDENTIFIER = 1000;
 /** US state names (the two-letter codes are matched as [A-Z]{2}). */
 const US_STATE_NAMES =
   'Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming';
+const US_STATE_CODES = new Set(
+  'AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC'.split(
+    ' ',
+  ),
+);
+/** State codes text.us-city-state leaves to text.us-city-state-code: words, credentials or medicine too. */
+const AMBIGUOUS_STATE_CODES = 'CO|DE|HI|ID|IN|LA|MA|MD|ME|MS|NE|OK|OR|PA';
+const PLAIN_STATE_CODES = [...US_STATE_CODES].filter((c) => !AMBIGUOUS_STATE_CODES.includes(c)).join('|');
 const US_STATE = new RegExp(`^(?:${US_STATE_NAMES}|Puerto Rico|District of Columbia)$`);
 /** Countries and regions a patient comes from: larger than a state, they may stay. */
 const COUNTRIES = new Set(
@@ -1715,13 +1724,14 @@ const DETECTORS: Detector[] = [
   },
   {
     // A city before its state without a ZIP ("Pt from Fresno, CA", "Fresno, California"). Codes that are also
-    // credentials or medicine (Smith, MD; Jones, PA; LA, OR, IN, ID, CO, ME, MS, MA, DE, HI, NE, OK) need the full name.
+    // credentials or medicine (Smith, MD; Jones, PA; LA, OR, IN, ID, CO, ME, MS, MA, DE, HI, NE, OK) need the full name
+    // here, or a place GeoNames has in that state (text.us-city-state-code).
     rule: 'text.us-city-state',
     type: 'address',
     priority: 39,
     digitFree: true,
     re: new RegExp(
-      `(?<![A-Za-z])((?:(?:St|Ft|Mt)\\. )?[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+){0,2}),\\s(?:AL|AK|AZ|AR|CA|CT|FL|GA|IL|IA|KS|KY|MI|MN|MO|MT|NV|NH|NJ|NM|NY|NC|ND|OH|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC|${US_STATE_NAMES})(?![A-Za-z])`,
+      `(?<![A-Za-z])((?:(?:St|Ft|Mt)\\. )?[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+){0,2}),\\s(?:${PLAIN_STATE_CODES}|${US_STATE_NAMES})(?![A-Za-z])`,
       'g',
     ),
     parts: (m) => {
@@ -1729,6 +1739,39 @@ const DETECTORS: Detector[] = [
       if (words.some((w) => EN_STOP.has(w) || isMedicalWord(w) || EN_NOT_NAME_WORDS.has(w.toLowerCase())))
         return [];
       return US_STATE.test(m[1]) ? [] : [[0, m[1].length]];
+    },
+  },
+  {
+    // A city before a state code that is also a word, a credential or medicine ("from Worcester, MA", "Bethesda, MD",
+    // "Portland, OR"): a place when GeoNames has one of that name in that state, the longest run of up to three words
+    // that is one ("Pt Lives In New Bedford, MA" takes New Bedford). A clinician whose surname is such a place
+    // ("Ann Frederick, MD") loses the name as an address: it goes either way.
+    rule: 'text.us-city-state-code',
+    type: 'address',
+    priority: 39,
+    digitFree: true,
+    needs: new RegExp(`, ?(?:${AMBIGUOUS_STATE_CODES})\\b`),
+    re: new RegExp(
+      `(?<![A-Za-z])((?:(?:St|Ft|Mt)\\. )?[A-Z][a-z'’-]+(?: [A-Z][a-z'’-]+){0,2}), ?(${AMBIGUOUS_STATE_CODES})(?![A-Za-z])`,
+      'g',
+    ),
+    parts: (m) => {
+      const words = m[1].split(' ');
+      for (let i = 0; i < words.length; i++) {
+        const place = words.slice(i).join(' ');
+        const named = place
+          .replace(/^St\. /, 'Saint ')
+          .replace(/^Ft\. /, 'Fort ')
+          .replace(/^Mt\. /, 'Mount ');
+        if (
+          US_PLACES_BY_AMBIGUOUS_STATE.has(`${m[2]} ${place}`) ||
+          US_PLACES_BY_AMBIGUOUS_STATE.has(`${m[2]} ${named}`)
+        ) {
+          const start = m[1].length - place.length;
+          return [[start, m[1].length]];
+        }
+      }
+      return [];
     },
   },
   {
@@ -2097,6 +2140,8 @@ function readCapitalsAsTitleCase(text: string): string | undefined {
       // ("MOTHER: JANE DOE") is none.
       const after = l.slice(at + w.length, at + w.length + 2);
       if (/[|^:/\d]/.test(l[at - 1] ?? '') || /^(?:[|^/\d]|:[^ ])/.test(after)) return w;
+      // A state's code after a city's comma ("WORCESTER, MA"): as text.us-city-state-code reads it.
+      if (w.length === 2 && US_STATE_CODES.has(w) && /[A-Z], ?$/.test(l.slice(0, at))) return w;
       // Verbs, adverbs and abstract nouns no dictionary names (REVIEWED, BRIEFLY, ADMISSION): a name is rarely so.
       if (low.length > 4 && COMMON_WORD_ENDING.test(low) && !isDictionaryName(low)) return low;
       return title;
