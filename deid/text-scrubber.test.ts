@@ -839,6 +839,49 @@ describe('scrubText', () => {
     expect(scrub('Seen 2023-04.')).not.toBe('Seen 2023-04.');
   });
 
+  it('finds relatives named field by field, a stated or maiden name, a nickname, an employer after a comma', () => {
+    // Each was kept before 2026-12-06. "Husband: Bartholomew\nFather (deceased): Augustin Delacroix-Hale" took
+    // "Bartholomew\nFather" for the husband's name, and the father's name after it stayed.
+    expect(foundOfType('Husband: Bartholomew\nFather (deceased): Augustin Delacroix-Hale', 'name')).toEqual([
+      'Bartholomew',
+      'Augustin Delacroix-Hale',
+    ]);
+    for (const [t, name] of [
+      ['Mother (living): Zelda', 'Zelda'],
+      ['Her maiden name is Throckmorton.', 'Throckmorton'],
+      ["Her mother's maiden name was Quillfeather.", 'Quillfeather'],
+      ['Her name is Throckmorton.', 'Throckmorton'],
+      ['Pt prefers to go by "Bunny".', 'Bunny'],
+      ['She goes by Bunny.', 'Bunny'],
+    ])
+      expect(foundOfType(t, 'name'), t).toEqual([name]);
+    for (const [t, employer] of [
+      ["Reported by pt's employer, Acme Widgets LLC.", 'Acme Widgets LLC'],
+      ['Retired from General Electric in 2001.', 'General Electric'],
+      ['Pt works as a nurse at Mercy General.', 'Mercy General'],
+      ['Worked for Raytheon for 30 years.', 'Raytheon'],
+    ])
+      expect(foundOfType(t, 'employer'), t).toEqual([employer]);
+    for (const t of ['Drug name is Lisinopril.', 'Test name: Hemoglobin', 'The regimen works for now.'])
+      expect(
+        spansOf(t).filter((x) => !x.startsWith('text.date')),
+        t,
+      ).toEqual([]);
+  });
+
+  it("reads a birth date's two-digit year as past, and an apostrophe's year, so that over 89 folds", () => {
+    // "DOB Jan 3 '31" kept '31, and "DOB 03/04/31" was read as 2031 and kept 31: the year of a person of 95.
+    const referenceDate = new Date('2026-06-01T00:00:00Z');
+    const scrub = (t: string) => scrubText(t, { keyService, linkage: 'L1', referenceDate }).text;
+    expect(scrub("Pt DOB Jan 3 '31.")).toBe('Pt DOB 1936.');
+    expect(scrub('DOB: 03/04/31')).toBe('DOB: 1936');
+    expect(scrub('Born on 5-MAR-29.')).toBe('Born on 1936.');
+    // Not a birth date: a two-digit year is this century's up to 40, and an apostrophe's year is shifted with its date.
+    expect(scrub('Seen 03/04/31 for follow-up.')).toMatch(/^Seen \d\d\/\d\d\/3[01] for follow-up\.$/);
+    expect(scrub("Seen Jan 3 '24.")).toMatch(/^Seen [A-Z][a-z]{2} \d{1,2} '2[345]\.$/);
+    expect(scrub("Seen Jan 3 '24.")).not.toBe("Seen Jan 3 '24.");
+  });
+
   it('finds a city before a state code that is a word or a credential too, when GeoNames has it in that state', () => {
     // "from Worcester, MA" was left whole before 2026-12-06: MA, MD, PA, OR, IN... were read only written out, and
     // Worcester, Phoenix or Providence are English words, left out of the gazetteer read after "from".

@@ -171,7 +171,22 @@ function toZhSmall(n: number): string {
 
 const widthOf = (s: string, n: number) => (s.length >= 2 ? pad2(n) : String(n));
 /** The year a written year stands for: two digits are 1941–2040. */
-const yearOf = (ys: string) => (ys.length === 2 ? (Number(ys) > 40 ? 1900 : 2000) + Number(ys) : Number(ys));
+/** Words before a birth date: its two-digit year is past ("DOB 03/04/31" is 1931, not 2031). */
+const BIRTH_DATE_BEFORE =
+  /(?:\b(?:DOB|D\.O\.B\.?|[Bb]orn(?: on)?|BORN(?: ON)?|[Bb]irth ?(?:[Dd]ate|[Dd]ay)?|BIRTH ?(?:DATE|DAY)?|[Dd]ate of [Bb]irth|DATE OF BIRTH)|(?<![A-Za-z])b\.|出生(?:日期)?)\s*[:#：]?\s*$/;
+/**
+ * The year a date's year digits name: four as written; two in the century that puts them within 60 years back or 40
+ * ahead of 2000, or, in a birth date (m given: what is written before the match), the last such year not to come.
+ */
+function yearOf(ys: string, m?: RegExpExecArray): number {
+  if (ys.length !== 2) return Number(ys);
+  const yy = Number(ys);
+  if (m && BIRTH_DATE_BEFORE.test(m.input.slice(Math.max(0, m.index - 20), m.index))) {
+    const y = 2000 + yy;
+    return y > new Date().getUTCFullYear() ? y - 100 : y;
+  }
+  return (yy > 40 ? 1900 : 2000) + yy;
+}
 /** A year written back with as many digits as the original. */
 const yearAs = (ys: string, y: number) => (ys.length === 2 ? pad2(y % 100) : pad4(y));
 /** Prepositions and verbs of motion a Chinese hospital name follows (既往于…, 转入…). */
@@ -320,6 +335,11 @@ const EN_PARTICLES = '(?:(?:de|del|della|la|le|van|von|der|den|da|di|du|dos|das|
 /** A name of one to three words, initials, a middle initial and particles allowed. */
 const EN_NAME = `(?:${EN_INITIALS})?${EN_NAME_WORD}(?:\\s[A-Z]\\.)?(?:\\s${EN_PARTICLES}${EN_NAME_WORD}){0,2}`;
 /**
+ * EN_NAME within its line: after a label, the next line is another field ("Husband: Bartholomew\nFather: ..." took
+ * Father as the family name and left the father's name after it).
+ */
+const EN_NAME_IN_LINE = EN_NAME.replaceAll('\\s', ' ');
+/**
  * What a clinician does to a patient or a record, before "by" and the clinician's name ("seen by", "dictated by"): a
  * relation phrase in a note, a role label in a report header.
  */
@@ -388,8 +408,9 @@ const EN_RELATION_PHRASES = [
   'priest',
   'rabbi',
   'imam',
-  'goes by',
+  'go(?:es)? by',
   'prefers to be called',
+  'maiden name(?: is| was)?',
   'nicknamed',
 ];
 /** Abbreviations among those contexts, in capitals only (they are words in lower case). */
@@ -584,7 +605,7 @@ const EN_NAME_CONTEXT = byFirstLetter([
   ...EN_RELATION_PHRASES,
   'patient',
   'pt\\.?',
-  'name',
+  'name(?: is| was)?',
   'signed(?=:)',
   'discussed with',
   'spoke with',
@@ -826,7 +847,7 @@ const DETECTORS: Detector[] = [
     re: /(?<![0-9A-Za-z/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![0-9]|[/.-]\d)/g,
     date: (m) => {
       const [, a, sep, b, ys] = m;
-      const yr = yearOf(ys);
+      const yr = yearOf(ys, m);
       const dayFirst = Number(a) > 12;
       const mo = dayFirst ? +b : +a;
       const d = dayFirst ? +a : +b;
@@ -855,7 +876,7 @@ const DETECTORS: Detector[] = [
     date: (m) => {
       const [, ys, ms, ds, dayMark] = m;
       return {
-        y: ys ? yearOf(ys) : undefined,
+        y: ys ? yearOf(ys, m) : undefined,
         m: +ms,
         d: ds ? +ds : undefined,
         format: (y, mo, d) => `${ys ? `${yearAs(ys, y)}年` : ''}${mo}月${ds ? `${d}${dayMark}` : ''}`,
@@ -885,7 +906,7 @@ const DETECTORS: Detector[] = [
     priority: 62,
     re: new RegExp(
       // A range's last day (Jan 5-7) belongs to the date: left alone it would name the real day.
-      `(?<![A-Za-z])${MONTH_RE_SRC}(\\.?)\\s{1,3}(\\d{1,2})(st|nd|rd|th)?(?:\\s?[-–]\\s?(\\d{1,2})(?![0-9]))?(?:(,?\\s{1,3})(\\d{4}))?(?![0-9A-Za-z])`,
+      `(?<![A-Za-z])${MONTH_RE_SRC}(\\.?)\\s{1,3}(\\d{1,2})(st|nd|rd|th)?(?:\\s?[-–]\\s?(\\d{1,2})(?![0-9]))?(?:(,?\\s{1,3})(\\d{4}|['’]\\d{2}))?(?![0-9A-Za-z])`,
       'g',
     ),
     // "May 5 mg" is a dose: a day number followed by a unit is not a date.
@@ -902,12 +923,14 @@ const DETECTORS: Detector[] = [
         const endMonth = end.getUTCMonth() + 1;
         return `-${endMonth === mo ? '' : `${monthText(mn, endMonth)} `}${end.getUTCDate()}`;
       };
+      // A year in two digits after an apostrophe: "DOB Jan 3 '31".
+      const short = ys?.length === 3;
       return {
-        y: ys ? +ys : undefined,
+        y: ys ? (short ? yearOf(ys.slice(1), m) : +ys) : undefined,
         m: monthNumber(mn),
         d: +ds,
         format: (y, mo, d) =>
-          `${monthText(mn, mo)}${dot} ${d}${suf ? ordinal(d) : ''}${through(y, mo, d)}${ys ? `${sep}${y}` : ''}`,
+          `${monthText(mn, mo)}${dot} ${d}${suf ? ordinal(d) : ''}${through(y, mo, d)}${ys ? `${sep}${short ? `${ys[0]}${pad2(y % 100)}` : y}` : ''}`,
       };
     },
   },
@@ -938,7 +961,7 @@ const DETECTORS: Detector[] = [
     date: (m) => {
       const [, ds, mn, ys] = m;
       return {
-        y: yearOf(ys),
+        y: yearOf(ys, m),
         m: monthNumber(mn),
         d: +ds,
         format: (y, mo, d) => `${widthOf(ds, d)}-${monthText(mn, mo)}-${yearAs(ys, y)}`,
@@ -1244,7 +1267,7 @@ const DETECTORS: Detector[] = [
     priority: 48,
     lastGroup: true,
     re: new RegExp(
-      `\\b((?:${EN_NAME_CONTEXT})(?:'s)?(?: [Nn]ame(?: is)?)?(\\s?:\\s?|,\\s|\\s\\(|\\s))(${EN_NAME})`,
+      `\\b((?:${EN_NAME_CONTEXT})(?:'s)?(?: [Nn]ame(?: is| was)?)?(\\s?:\\s?|\\s\\([^)\\n]{1,24}\\)\\s?:\\s?|,\\s|\\s\\(|\\s["“‘']?))(${EN_NAME_IN_LINE})`,
       'g',
     ),
     accept: (m, text) => {
@@ -1260,9 +1283,13 @@ const DETECTORS: Detector[] = [
       if (EN_NOT_NAME_WORDS.has(words[0].toLowerCase())) return false;
       // A colon makes it a field: whatever it holds is a name (over-scrubbing "Mother: Sarcoidosis" loses a word;
       // keeping "Mother: Zelda" would leak one).
+      // So does a name stated as one ("her mother's name is Zelda", "maiden name Throckmorton").
+      const label = m[1].slice(0, m[1].length - m[2].length);
       if (
         m[2].includes(':') ||
-        EN_RELATION.test(m[1].slice(0, m[1].length - m[2].length).replace(/ [Nn]ame(?: is)?$/, ''))
+        /(?:^| )[Nn]ame (?:is|was)$/.test(label) ||
+        EN_RELATION.test(label) ||
+        EN_RELATION.test(label.replace(/ [Nn]ame(?: is| was)?$/, ''))
       )
         return true;
       if (words.some((w) => EN_GIVEN_NAMES.has(w.toLowerCase()) || EN_SURNAMES.has(w.toLowerCase())))
@@ -1275,7 +1302,7 @@ const DETECTORS: Detector[] = [
       if (PERSON_VERB_AFTER.test(text.slice(at + m[0].length, at + m[0].length + 40))) return true;
       // Inside a Title Case phrase the role is a word of a heading or a display ("Line Provider Payment Amount").
       return (
-        CLINICIAN_ROLE.test(m[1].slice(0, m[1].length - m[2].length).toLowerCase()) &&
+        CLINICIAN_ROLE.test(label.toLowerCase()) &&
         EN_STOP.has(/([A-Z][a-z]*)[ -]$/.exec(text.slice(Math.max(0, at - 30), at))?.[1] ?? 'The') &&
         !/^[ -][A-Z]/.test(text.slice(at + m[0].length, at + m[0].length + 2))
       );
@@ -1909,8 +1936,8 @@ const DETECTORS: Detector[] = [
     priority: 46,
     lastGroup: true,
     digitFree: true,
-    needs: /单位|就职|任职|供职|employer|employed|works at/i,
-    re: /(工作单位|就职于|任职于|供职于|[Ee]mployer|[Ee]mployed (?:at|by)|[Ww]orks at)\s*[:：]?\s*([\p{Script=Han}（）()]{2,30}|[A-Z][A-Za-z&'’-]*(?: (?:[A-Z][A-Za-z&'’-]*|of|and|&)){0,5}(?:,? (?:Inc|Co|Corp|Ltd|LLC)\.?)?)/gu,
+    needs: /单位|就职|任职|供职|employ|work|retired from/i,
+    re: /(工作单位|就职于|任职于|供职于|[Ee]mployer(?:,| is)?|[Ee]mployed (?:at|by|with)|[Ww]ork(?:s|ed|ing)? (?:at|for)|[Ww]orks as an? [a-z]+(?: [a-z]+)? (?:at|for)|[Rr]etired from)\s*[:：]?\s*([\p{Script=Han}（）()]{2,30}|[A-Z][A-Za-z&'’-]*(?: (?:[A-Z][A-Za-z&'’-]*|of|and|&)){0,5}(?:,? (?:Inc|Co|Corp|Ltd|LLC)\.?)?)/gu,
     accept: (m) => !NO_EMPLOYER.test(m[2]),
   },
   // Chinese addresses without a house number: GB/T 37964 (and Safe Harbor) take everything below the city. Medicine
