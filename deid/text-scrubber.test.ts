@@ -441,6 +441,13 @@ describe('scrubText', () => {
     // Saying there is none names nobody.
     for (const none of ['Employer: Unemployed', 'Employer: retired', '工作单位：无', '工作单位：退休'])
       expect(tag(none)).toBe(none);
+    // Where a person works, said in a sentence, and a spouse who signs for them: kept before 2026-12-06 (and
+    // 患者在医院工作 lost 患者 as a hospital's name).
+    expect(tag('患者系退休工人，原在首钢集团工作。患者爱人刘桂芬代签字。')).toBe(
+      '患者系退休工人，原在[EMPLOYER]工作。患者爱人[NAME]代签字。',
+    );
+    expect(tag('其子在北京某某科技有限公司上班')).toBe('其子在[EMPLOYER]上班');
+    for (const none of ['患者在医院工作', '患者在本院工作', '平时在家工作']) expect(tag(none)).toBe(none);
   });
 
   it("removes license numbers, plates and VINs, the city before a state and ZIP, and a relative's short name", () => {

@@ -192,6 +192,7 @@ const yearAs = (ys: string, y: number) => (ys.length === 2 ? pad2(y % 100) : pad
 /** Prepositions and verbs of motion a Chinese hospital name follows (既往于…, 转入…). */
 const ZH_MOTION = '于在至到往从赴去经入转来';
 const ZH_LEADING_MOTION = new RegExp(`^[${ZH_MOTION}]`);
+const ZH_LAST_MOTION = new RegExp(`[${ZH_MOTION}]([^${ZH_MOTION}]*)$`);
 /** Words of a kind of facility, not a name (with the facility noun itself): `Outpatient Hospital`. */
 const FACILITY_KIND_WORDS = new Set(
   (
@@ -274,7 +275,7 @@ const zhGiven = `[\\p{Script=Han}](?:(?![${ZH_NAME_STOP}])[\\p{Script=Han}])?`;
  * Without it, 患者全身乏力 read as the name 全身乏, taking the medicine after it.
  */
 const ZH_NAME_END =
-  '(?=[\\s\\p{P}\\p{S}]|$|(?<![卡啡])因|于|自|诉|述|主因|主诉|男|女|今|昨|入院|来院|来我院|就诊|陪同|代诉|代述|签字|签名|送|之)';
+  '(?=[\\s\\p{P}\\p{S}]|$|(?<![卡啡])因|于|自|诉|述|主因|主诉|男|女|今|昨|入院|来院|来我院|就诊|陪同|代(?:签|诉|述|为)|签字|签名|送|之)';
 /** Relatives and others close to a patient, as a context word before a name and as a role after it (张伟（患者丈夫）). */
 const ZH_RELATIONS =
   '配偶|母亲|父亲|丈夫|妻子|儿子|女儿|哥哥|姐姐|弟弟|妹妹|爷爷|奶奶|外公|外婆|祖父|祖母|孙子|孙女|侄子|侄女|外甥|儿媳|女婿|老伴|爱人|朋友|同事|邻居|同学|亲属|监护人|代理人|委托人|陪护|护工|保姆';
@@ -1236,7 +1237,13 @@ const DETECTORS: Detector[] = [
       'g',
     ),
     // 当地医院, 上级医院, 县医院: a kind of hospital, naming none (the pattern can take the preposition before 县).
-    accept: (m) => !ZH_GENERIC_HOSPITAL.test(m[2].replace(ZH_LEADING_MOTION, '')),
+    accept: (m) => {
+      const name = m[2].replace(ZH_LEADING_MOTION, '');
+      // A motion inside with no name after it (患者在医院工作, 随后转当地医院): the words before are no hospital's.
+      const after = ZH_LAST_MOTION.exec(name);
+      if (after && (after[1].length < 3 || ZH_GENERIC_HOSPITAL.test(after[1]))) return false;
+      return !ZH_GENERIC_HOSPITAL.test(name);
+    },
   },
   {
     rule: 'text.hospital-en',
@@ -1939,6 +1946,17 @@ const DETECTORS: Detector[] = [
     needs: /单位|就职|任职|供职|employ|work|retired from/i,
     re: /(工作单位|就职于|任职于|供职于|[Ee]mployer(?:,| is)?|[Ee]mployed (?:at|by|with)|[Ww]ork(?:s|ed|ing)? (?:at|for)|[Ww]orks as an? [a-z]+(?: [a-z]+)? (?:at|for)|[Rr]etired from)\s*[:：]?\s*([\p{Script=Han}（）()]{2,30}|[A-Z][A-Za-z&'’-]*(?: (?:[A-Z][A-Za-z&'’-]*|of|and|&)){0,5}(?:,? (?:Inc|Co|Corp|Ltd|LLC)\.?)?)/gu,
     accept: (m) => !NO_EMPLOYER.test(m[2]),
+  },
+  {
+    // Where a person works, said of them: 原在首钢集团工作, 在北京某某有限公司上班. A unit's kind ends it (集团, 公司, 厂,
+    // 学校...), two characters or more before it: 在医院工作 and 在本院工作 name no one's employer.
+    rule: 'text.employer-zh',
+    type: 'employer',
+    priority: 46,
+    lastGroup: true,
+    digitFree: true,
+    needs: /工作|上班|任职|就职|务工|打工/,
+    re: /在(\p{Script=Han}{2,20}?(?:集团|有限公司|公司|工厂|厂|矿|研究所|学校|中学|小学|大学|学院|银行|医院|商场|超市|酒店|饭店))(?=工作|上班|任职|就职|务工|打工)/gu,
   },
   // Chinese addresses without a house number: GB/T 37964 (and Safe Harbor) take everything below the city. Medicine
   // also ends words in 区 (心前区, 术区, 病区) and 镇 (镇痛, 镇静), so a division counts only after a city (承德市双滦区),
