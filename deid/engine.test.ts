@@ -297,8 +297,11 @@ describe('profiles', () => {
         status: 'final',
         code: { text: 'note' },
         subject: { reference: 'Patient/p1' },
-        // kept as written by the policy: only the gate can find the name here
-        valueCodeableConcept: { coding: [{ system: 'http://example.org', code: 'x', display: 'Houston' }] },
+        // a published terminology's display, kept as written by the policy: only the gate can find the name here (a
+        // local code's display is scrubbed as free text, which would take the name before the gate sees it)
+        valueCodeableConcept: {
+          coding: [{ system: 'http://snomed.info/sct', code: 'x', display: 'Houston' }],
+        },
       };
       const res = engine.deidentifyResources([patient, note], { institution: 'inst-a' });
       expect(
@@ -710,6 +713,61 @@ describe('the real Synthea patient bundles', () => {
     ).outputs as Json[];
     expect(patientOut.communication).toEqual([{ language }]);
     expect(res.report.ruleCounts['scrubText kept text']).toBeGreaterThanOrEqual(3);
+
+    // A local code's display was typed at the source (an HL7 v2 OBX-3 of the lab's own codes): free text, and a text
+    // that repeats it too. Before 2026-12-06 both were kept as written, a published terminology's display as well.
+    const local = {
+      system: 'urn:tributary:inst-a:codes:L',
+      code: 'XNOTE',
+      display: 'Addendum by Dr. Alan Grant for Bob Hartley',
+    };
+    const localRes = engine.deidentifyResources(
+      [
+        {
+          resourceType: 'Patient',
+          id: 'p3',
+          name: [{ family: 'Hartley', given: ['Bob'] }],
+        },
+        {
+          resourceType: 'Observation',
+          id: 'o3',
+          status: 'final',
+          subject: { reference: 'Patient/p3' },
+          code: { coding: [local], text: local.display },
+          category: [{ coding: [{ code: 'lab', display: 'Lab drawn by Alan Grant' }] }],
+          interpretation: [
+            {
+              coding: [
+                {
+                  system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation',
+                  code: 'H',
+                  display: 'High',
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      { institution: 'inst-a' },
+    );
+    expect(localRes.quarantined).toEqual([]);
+    const localOut = JSON.stringify(localRes.outputs);
+    for (const v of ['Hartley', 'Grant']) expect(localOut).not.toContain(v);
+    const observation = localRes.outputs[1] as Json;
+    expect(observation.code).toMatchObject({
+      coding: [{ system: local.system, code: 'XNOTE', display: expect.stringMatching(/^Addendum by Dr\. /) }],
+      text: expect.stringMatching(/^Addendum by Dr\. /),
+    });
+    expect((observation.interpretation as Json[])[0]).toEqual({
+      coding: [
+        {
+          system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation',
+          code: 'H',
+          display: 'High',
+        },
+      ],
+    });
+    expect(localRes.report.ruleCounts['scrubText kept display']).toBe(2);
 
     const labels = createDeidEngine({ profile: 'reference-data', keyService, referenceDate });
     const medication = {

@@ -1,3 +1,4 @@
+import { isTerminologySystem } from './terminology';
 import type { FhirResource } from '../mappers/types';
 import { childSteps, DECLARED_TYPES, declaredTypeOf, requiredChildrenOf } from './r4-backbones';
 import { TributaryError } from '../platform/errors';
@@ -365,12 +366,37 @@ function pick(d: Decision, value: unknown): CompiledRule | undefined {
   return undefined;
 }
 
-/** Whether `text` is the display of one of `coding`'s codings (a CodeableConcept's text written from its code). */
+/**
+ * How a kept string is read: by its name (text, description and comment are free text), as a terminology's text (kept
+ * as written), or as free text whatever its name.
+ */
+type TextRole = 'byName' | 'terminology' | 'free';
+
+/**
+ * A coded element's text that is one of its codings' displays is the terminology's text: kept as the display is (most
+ * kept texts are: "primary performer", "Never Married"). A Coding's display is kept when its system is a published
+ * terminology; a local code's display (an institution's own codes, or none) was typed at the source and is free text.
+ */
+function textRoleOf(key: string, value: string, obj: Record<string, unknown>): TextRole {
+  if (key === 'text') return isDisplayOf(value, obj.coding) ? 'terminology' : 'byName';
+  if (
+    key === 'display' &&
+    (obj.code !== undefined || obj.system !== undefined) &&
+    obj.reference === undefined
+  )
+    return isTerminologySystem(obj.system) ? 'terminology' : 'free';
+  return 'byName';
+}
+
+/**
+ * Whether `text` is the display of one of `coding`'s codings of a published terminology (a CodeableConcept's text
+ * written from its code). A local code's display is scrubbed as free text, and so is a text that repeats it.
+ */
 function isDisplayOf(text: string, coding: unknown): boolean {
   if (!Array.isArray(coding)) return false;
   for (let i = 0; i < coding.length; i++) {
-    const c = coding[i] as { display?: unknown } | null;
-    if (c && c.display === text) return true;
+    const c = coding[i] as { display?: unknown; system?: unknown } | null;
+    if (c && c.display === text && isTerminologySystem(c.system)) return true;
   }
   return false;
 }
@@ -455,10 +481,16 @@ export class FhirWalker {
           result = arr;
         }
       } else {
-        // A coded element's text that is one of its codings' displays is the terminology's text: kept as the display
-        // is, not scrubbed as free text (most kept texts are: "primary performer", "Never Married").
-        const display = key === 'text' && typeof value === 'string' && isDisplayOf(value, obj.coding);
-        result = this.walkNode(value, decision, resourceType, child, inherited, ctx, depth, display);
+        result = this.walkNode(
+          value,
+          decision,
+          resourceType,
+          child,
+          inherited,
+          ctx,
+          depth,
+          typeof value === 'string' ? textRoleOf(key, value, obj) : 'byName',
+        );
       }
       if (result !== undefined) (out ??= {})[key] = result;
     }
@@ -511,7 +543,7 @@ export class FhirWalker {
     inherited: number,
     ctx: ResourceContext,
     depth: number,
-    display = false,
+    textRole: TextRole = 'byName',
   ): unknown {
     const rule = pick(decision, value);
     if (rule && rule.rule.method !== 'keep') {
@@ -548,7 +580,12 @@ export class FhirWalker {
       return this.walkObject(value as Record<string, unknown>, resourceType, node, keepIndex, ctx, depth + 1);
     }
     if (kept) {
-      if (node.freeText && !rule && !display && typeof value === 'string' && this.options.scrubKeptText) {
+      if (
+        !rule &&
+        typeof value === 'string' &&
+        this.options.scrubKeptText &&
+        (textRole === 'free' || (node.freeText && textRole === 'byName'))
+      ) {
         bump(ctx.counts, `scrubText kept ${node.last}`);
         return scrub(value, ctx, node.jsonPath);
       }

@@ -264,7 +264,7 @@ describe('no built-in profile lets a string element through as written', () => {
   // Each string is scrubbed, pseudonymized or removed, or the residual-PHI gate quarantines the record. An element's
   // own id was kept as written inside a kept part, and no gate rule read it (Encounter.statusHistory.id), until
   // 2026-12-06. A CodeableConcept kept for its codes kept its text as written too, and the gate quarantined 83 of the
-  // 146 types for it (28 now); that text, and a kept description or comment, is now scrubbed. What the gate still
+  // 146 types for it (31 now); that text, and a kept description or comment, is now scrubbed. What the gate still
   // stops is a kept string of another name (a product's or a plan's name, a GraphDefinition's path), and a
   // definition's own description, which a rule keeps.
   it.each(['safe-harbor', 'gbt-37964', 'limited-dataset'] as const)('under %s', (profile) => {
