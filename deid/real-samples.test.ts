@@ -164,14 +164,15 @@ function ownValuesOf(resources: readonly FhirResource[], profile: ProfileName): 
       for (const tc of c.telecom ?? []) add('telecom', tc.value, `${t}.contact.telecom`);
     }
   }
-  // A value the profile lets stand elsewhere (a patient named like their town) is not a finding.
-  const standing = new Set<string>();
+  // A value the profile lets stand elsewhere is not a finding: a patient named like their town, a relative named like
+  // a word of it (the HL7 sample's TOADSTOOL of TOADSTOOL KINGDOM, since NK1 is mapped).
+  const standing: string[] = [];
   if (allowed.has('city'))
     for (const r of resources as readonly Json[])
       if (PERSON_TYPES.has(r.resourceType))
-        for (const a of r.address ?? [])
-          if (typeof a.city === 'string') standing.add(a.city.trim().toLowerCase());
-  return out.filter((v) => !standing.has(v.value.toLowerCase()));
+        for (const a of [...(r.address ?? []), ...(r.contact ?? []).map((c: Json) => c.address ?? {})])
+          if (typeof a.city === 'string') standing.push(a.city.trim());
+  return out.filter((v) => !standing.some((city) => v.pattern.test(city)));
 }
 
 /** The limited data set keeps dates; reference data keeps a label's or a plan's calendar dates as written. */

@@ -218,6 +218,94 @@ describe('mapHl7v2 on every real sample', () => {
   });
 });
 
+describe('mapHl7v2: allergies, diagnoses, procedures, next of kin and notes', () => {
+  // Until 2026-12-06 these segments were read by nothing and said nowhere: the samples' 33 allergies, 50 diagnoses,
+  // 26 procedures, 33 next of kin and most of their 211 notes were lost without an issue.
+  const adt = [
+    'MSH|^~\\&|ADT|FAC|TRIB|FAC|20240305081500||ADT^A01|CTRL-9|P|2.5.1',
+    'EVN|A01|20240305081500',
+    'PID|1||MRN9^^^HOSP^MR||Doe^Jane||19900307|F',
+    'NK1|1|Doe^John|SPO^Spouse^HL70063|1 Main St^^Springfield^IL^62701|^PRN^PH^^^217^5550101',
+    'NK1|2||MTH^Mother^HL70063',
+    'PV1|1|I|W1^101^A||||||||||||||||V9',
+    'AL1|1|DA|70618^Penicillin^RXNORM|SV|Hives~Wheezing|20200115',
+    'AL1|2|FA|^Peanuts',
+    'DG1|1||I10^Essential hypertension^I10||20240301|A',
+    'DG1|2||^^^||20240301|W',
+    'PR1|1||0DTJ4ZZ^Appendectomy^I10P||20240302103000',
+    'NTE|1||Uncomplicated',
+    'GT1|1||Doe^John',
+    'IN1|1|PLAN1|INS1',
+  ].join(CR);
+
+  it('maps AL1, DG1, PR1 and NK1, a note to what it comments on, and says which segments are not mapped', () => {
+    const r = mapHl7v2(Buffer.from(adt), ctx);
+    // DG1|2 has no code: the message is rejected with the field, as a required field is elsewhere.
+    expect(r.recordsRejected).toBe(1);
+    expect(r.issues.map((i) => i.diagnostics)).toEqual(['DG1-3 diagnosis code is empty']);
+    expect(r.issues[0].location).toEqual([expect.stringContaining('DG1-3 (line 10)')]);
+
+    const ok = mapHl7v2(Buffer.from(adt.replace('DG1|2||^^^||20240301|W\r', '')), ctx);
+    expectReconciled(ok);
+    const [patient] = byType(ok, 'Patient');
+    expect(patient.contact).toEqual([
+      {
+        relationship: [
+          { coding: [{ code: 'SPO', system: expect.any(String), display: 'Spouse' }], text: 'Spouse' },
+        ],
+        name: { family: 'Doe', given: ['John'] },
+        telecom: [{ system: 'phone', value: '2175550101', use: 'home' }],
+        address: { line: ['1 Main St'], city: 'Springfield', state: 'IL', postalCode: '62701' },
+      },
+    ]);
+    const [penicillin, peanuts] = byType(ok, 'AllergyIntolerance');
+    expect(penicillin).toMatchObject({
+      clinicalStatus: { coding: [{ code: 'active' }] },
+      category: ['medication'],
+      criticality: 'high',
+      code: { coding: [{ code: '70618', display: 'Penicillin' }] },
+      patient: { reference: `Patient/${patient.id}` },
+      reaction: [{ manifestation: [{ text: 'Hives' }, { text: 'Wheezing' }] }],
+      onsetDateTime: '2020-01-15',
+    });
+    expect(peanuts).toMatchObject({ category: ['food'], code: { text: 'Peanuts' } });
+    const [condition] = byType(ok, 'Condition');
+    expect(condition).toMatchObject({
+      category: [{ coding: [{ code: 'encounter-diagnosis' }] }],
+      code: { coding: [{ code: 'I10', display: 'Essential hypertension' }] },
+      onsetDateTime: '2024-03-01',
+      encounter: { reference: expect.stringMatching(/^Encounter\//) },
+    });
+    const [procedure] = byType(ok, 'Procedure');
+    expect(procedure).toMatchObject({
+      status: 'completed',
+      code: { coding: [{ code: '0DTJ4ZZ' }] },
+      performedDateTime: '2024-03-02T10:30:00+08:00',
+      note: [{ text: 'Uncomplicated' }],
+    });
+    // A contact with a relationship only names no one (pat-1): said, with the insurance and the guarantor.
+    expect(ok.issues.map((i) => [i.severity, i.diagnostics])).toEqual([
+      ['information', 'segments not mapped to FHIR (their content is not in the output): NK1, GT1, IN1'],
+    ]);
+  });
+
+  it('maps every allergy, diagnosis and procedure of the samples, and their notes where R4 has a note', () => {
+    const counts = new Map<string, number>();
+    let notes = 0;
+    for (const f of sampleFiles('hl7v2')) {
+      const r = mapHl7v2(readFileSync(f), { ...ctx, sourceFile: basename(f) });
+      for (const res of r.resources) {
+        counts.set(res.resourceType, (counts.get(res.resourceType) ?? 0) + 1);
+        notes += ((res.note as unknown[] | undefined) ?? []).length;
+      }
+    }
+    expect(counts.get('AllergyIntolerance')).toBe(33);
+    expect(counts.get('Condition')).toBe(50);
+    expect(counts.get('Procedure')).toBe(26);
+    expect(notes).toBeGreaterThan(0);
+  });
+});
+
 describe('mapHl7v2 on a batch file (FHS, BHS ... BTS, FTS: HL7 v2 2.10.3)', () => {
   /** Lines of message n: no MSH-10 when `controlId` is false, so its ids come from its ordinal in the file. */
   const message = (n: number, controlId = true): string[] => [

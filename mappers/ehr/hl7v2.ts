@@ -1,7 +1,10 @@
 /**
  * HL7 v2.3-2.8 -> FHIR R4. One message is one record: it yields Patient (+Encounter, Observation, DiagnosticReport,
- * ServiceRequest, MedicationRequest, Immunization, DocumentReference as its segments allow) plus a Provenance, or it
- * is rejected whole with an issue naming segment and field.
+ * ServiceRequest, MedicationRequest, Immunization, DocumentReference, AllergyIntolerance (AL1), Condition (DG1),
+ * Procedure (PR1) as its segments allow; NK1 as the patient's contacts, NTE as a note on what it follows) plus a
+ * Provenance, or it is rejected whole with an issue naming segment and field. Segments read by none of these
+ * (insurance, guarantor, scheduling, Z-segments, a comment on a report, which R4 gives no note) are named in one
+ * information issue per message: left out, and said.
  */
 import { canonicalSystem, quantity } from '../tables/index';
 import {
@@ -24,6 +27,24 @@ const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
 const DATA_ABSENT = 'http://terminology.hl7.org/CodeSystem/data-absent-reason';
+const ALLERGY_CLINICAL = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical';
+const CONDITION_CATEGORY = 'http://terminology.hl7.org/CodeSystem/condition-category';
+/** HL7 table 0127 (allergen type) to AllergyIntolerance.category; miscellaneous types have none. */
+const ALLERGY_CATEGORY: Record<string, string> = {
+  DA: 'medication',
+  FA: 'food',
+  EA: 'environment',
+  AA: 'environment',
+  PA: 'environment',
+  LA: 'environment',
+};
+/** HL7 table 0128 (allergy severity) to criticality, as v2-to-FHIR's ConceptMap has it. */
+const ALLERGY_CRITICALITY: Record<string, string> = {
+  SV: 'high',
+  MO: 'low',
+  MI: 'low',
+  U: 'unable-to-assess',
+};
 
 const CN_RESIDENT_ID = /^\d{17}[\dXx]$/;
 const US_SSN = /^\d{3}-?\d{2}-?\d{4}$/;
@@ -632,34 +653,71 @@ class MessageMapper {
     const isOrder = this.messageType === 'ORM' || this.messageType === 'OML' || this.messageType === 'OMG';
     const isDocument = this.messageType === 'MDM';
     const docParts: { text: string[]; attachments: Json[] } = { text: [], attachments: [] };
+    /** What an NTE comments on: the resource of the segment before it that has a note (none for a report). */
+    let noteTarget: FhirResource | undefined;
+    const unmapped: Segment[] = [];
+    const push = (res: FhirResource): FhirResource => {
+      this.out.push(res);
+      return res;
+    };
     for (const seg of segs) {
       switch (seg.name) {
         case 'ORC':
           orc = seg;
+          noteTarget = undefined;
           break;
         case 'OBR':
           if (isOrder) {
             order = this.serviceRequest(seg, orc);
-            this.out.push(order);
+            noteTarget = push(order);
           } else if (!isDocument) {
             report = this.diagnosticReport(seg);
             this.out.push(report);
+            // R4's DiagnosticReport has no note: a comment on the report is reported as not mapped.
+            noteTarget = undefined;
           }
           break;
         case 'OBX':
           if (isDocument) this.collectDocumentPart(seg, docParts);
-          else this.observation(seg, report);
+          else noteTarget = this.observation(seg, report);
           break;
         case 'RXE':
-          this.out.push(this.medicationRequest(seg, orc));
+          noteTarget = push(this.medicationRequest(seg, orc));
           break;
         case 'RXA':
-          this.out.push(this.immunization(seg));
+          noteTarget = push(this.immunization(seg));
+          break;
+        case 'AL1':
+          noteTarget = push(this.allergyIntolerance(seg));
+          break;
+        case 'DG1':
+          noteTarget = push(this.condition(seg));
+          break;
+        case 'PR1':
+          noteTarget = push(this.procedure(seg));
+          break;
+        case 'NK1':
+          noteTarget = undefined;
+          if (!this.contact(seg)) unmapped.push(seg);
+          break;
+        case 'NTE':
+          if (!this.note(seg, noteTarget)) unmapped.push(seg);
+          break;
+        case 'MSH':
+        case 'EVN':
+        case 'SFT':
+        case 'PID':
+        case 'MRG':
+        case 'PV1':
+        case 'TXA':
+          noteTarget = undefined;
           break;
         default:
-          break;
+          noteTarget = undefined;
+          unmapped.push(seg);
       }
     }
+    if (unmapped.length) this.reportUnmapped(unmapped);
     // Arrays grown by push keep spare capacity (16 slots for one element); the kept resources get copies sized to
     // their elements, which is less for the garbage collector to copy and for the result to hold.
     for (const res of this.out) {
@@ -759,14 +817,15 @@ class MessageMapper {
     return dr;
   }
 
-  private observation(obx: Segment, report: FhirResource | undefined): void {
+  /** The Observation of an OBX (undefined for encapsulated data, which goes to the report's presented form). */
+  private observation(obx: Segment, report: FhirResource | undefined): FhirResource | undefined {
     const r = this.r;
     const valueType = r.first(obx.field(2));
     // Encapsulated data belongs to the report's presented form; Observation.value cannot hold an Attachment.
     if (valueType === 'ED' && report) {
       const att = this.attachment(obx.field(5), obx);
       if (att) ((report.presentedForm ??= []) as Json[]).push(att);
-      return;
+      return undefined;
     }
     const code = this.codeableConcept(r.firstRep(obx.field(3)));
     if (!code) throw new RecordError('OBX-3 observation identifier is empty', this.loc(obx, 3), 'required');
@@ -799,6 +858,7 @@ class MessageMapper {
     else if (report?.effectiveDateTime) obs.effectiveDateTime = report.effectiveDateTime;
     this.out.push(obs);
     if (report) ((report.result ??= []) as Json[]).push({ reference: `Observation/${obs.id}` });
+    return obs;
   }
 
   private setValue(obs: FhirResource, valueType: string, values: string[], unit: string, obx: Segment): void {
@@ -946,6 +1006,135 @@ class MessageMapper {
     const exp = r.first(rxa.field(16));
     if (exp) imm.expirationDate = this.date(exp.slice(0, 8), rxa, 16);
     return imm;
+  }
+
+  // ---- Allergies, diagnoses, procedures, next of kin, notes (ADT and others) ----
+
+  /** AL1 as HL7's v2-to-FHIR map has it: allergen (AL1-3), type, severity, reactions, identification date. */
+  private allergyIntolerance(al1: Segment): FhirResource {
+    const r = this.r;
+    const code = this.codeableConcept(r.firstRep(al1.field(3)));
+    if (!code) throw new RecordError('AL1-3 allergen code is empty', this.loc(al1, 3), 'required');
+    const ai: FhirResource = {
+      resourceType: 'AllergyIntolerance',
+      id: this.id('AllergyIntolerance', al1.index),
+      // A message's allergy list is the current one (ait-1 wants a clinical status).
+      clinicalStatus: { coding: [{ system: ALLERGY_CLINICAL, code: 'active' }] },
+      code,
+      patient: { reference: this.patientRef },
+    };
+    const category = ALLERGY_CATEGORY[r.text(r.comp(al1.field(2), 0)).toUpperCase()];
+    if (category) ai.category = [category];
+    const criticality = ALLERGY_CRITICALITY[r.text(r.comp(al1.field(4), 0)).toUpperCase()];
+    if (criticality) ai.criticality = criticality;
+    if (this.encounterRef) ai.encounter = { reference: this.encounterRef };
+    const reactions = r
+      .reps(al1.field(5))
+      .map((x) => r.text(r.comp(x, 1)) || r.text(r.comp(x, 0)))
+      .filter(Boolean);
+    if (reactions.length) ai.reaction = [{ manifestation: reactions.map((text) => ({ text })) }];
+    const identified = r.first(al1.field(6));
+    if (identified) ai.onsetDateTime = this.dt(identified, al1, 6);
+    return ai;
+  }
+
+  /** DG1: the diagnosis code (DG1-3, or its description DG1-4 alone), its date (DG1-5), as an encounter diagnosis. */
+  private condition(dg1: Segment): FhirResource {
+    const r = this.r;
+    const description = r.first(dg1.field(4));
+    const code =
+      this.codeableConcept(r.firstRep(dg1.field(3))) ?? (description ? { text: description } : undefined);
+    if (!code) throw new RecordError('DG1-3 diagnosis code is empty', this.loc(dg1, 3), 'required');
+    if (description && !code.text) code.text = description;
+    const condition: FhirResource = {
+      resourceType: 'Condition',
+      id: this.id('Condition', dg1.index),
+      category: [{ coding: [{ system: CONDITION_CATEGORY, code: 'encounter-diagnosis' }] }],
+      code,
+      subject: { reference: this.patientRef },
+    };
+    if (this.encounterRef) condition.encounter = { reference: this.encounterRef };
+    const when = r.first(dg1.field(5));
+    if (when) condition.onsetDateTime = this.dt(when, dg1, 5);
+    return condition;
+  }
+
+  /** PR1: the procedure code (PR1-3, or its description PR1-4 alone) and when it was done (PR1-5). */
+  private procedure(pr1: Segment): FhirResource {
+    const r = this.r;
+    const description = r.first(pr1.field(4));
+    const code =
+      this.codeableConcept(r.firstRep(pr1.field(3))) ?? (description ? { text: description } : undefined);
+    if (!code) throw new RecordError('PR1-3 procedure code is empty', this.loc(pr1, 3), 'required');
+    if (description && !code.text) code.text = description;
+    const procedure: FhirResource = {
+      resourceType: 'Procedure',
+      id: this.id('Procedure', pr1.index),
+      status: 'completed',
+      code,
+      subject: { reference: this.patientRef },
+    };
+    if (this.encounterRef) procedure.encounter = { reference: this.encounterRef };
+    const when = r.first(pr1.field(5));
+    if (when) procedure.performedDateTime = this.dt(when, pr1, 5);
+    return procedure;
+  }
+
+  /**
+   * NK1 as a contact of the message's patient: name, relationship, address, phones. False when it names no one and
+   * no way to reach them (pat-1 wants a contact's details).
+   */
+  private contact(nk1: Segment): boolean {
+    const r = this.r;
+    const patient = this.out.find((res) => `Patient/${res.id}` === this.patientRef);
+    if (!patient) return false;
+    const contact: Json = {};
+    const relationship = [nk1.field(3), nk1.field(7)]
+      .map((f) => this.codeableConcept(r.firstRep(f)))
+      .filter((c): c is Json => c !== undefined);
+    if (relationship.length) contact.relationship = relationship;
+    const xpn = r.firstRep(nk1.field(2));
+    const name = xpn ? this.humanName(xpn) : undefined;
+    if (name) contact.name = name;
+    const telecom = [
+      ...r.reps(nk1.field(5)).map((x) => this.contactPoint(x, 'home')),
+      ...r.reps(nk1.field(6)).map((x) => this.contactPoint(x, 'work')),
+    ].filter((t): t is Json => t !== undefined);
+    if (telecom.length) contact.telecom = telecom;
+    const xad = r.firstRep(nk1.field(4));
+    const address = xad ? this.address(xad) : undefined;
+    if (address) contact.address = address;
+    if (!contact.name && !contact.telecom && !contact.address) return false;
+    ((patient.contact ??= []) as Json[]).push(contact);
+    return true;
+  }
+
+  /** NTE-3 as a note on what it comments on; false when that has no note in R4 (the patient, a report) or it is empty. */
+  private note(nte: Segment, target: FhirResource | undefined): boolean {
+    const text = this.r
+      .reps(nte.field(3))
+      .map((x) => this.r.text(x))
+      .join('\n')
+      .trim();
+    if (!target || !text) return false;
+    ((target.note ??= []) as Json[]).push({ text });
+    return true;
+  }
+
+  /**
+   * Segments whose content is in no resource (insurance, guarantor, scheduling, Z-segments, a comment on a report):
+   * one issue per message names them, so that what was left out is said, not lost silently.
+   */
+  private reportUnmapped(segs: Segment[]): void {
+    const counts = new Map<string, number>();
+    for (const s of segs) counts.set(s.name, (counts.get(s.name) ?? 0) + 1);
+    const names = [...counts].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name)).join(', ');
+    this.sink.issue(
+      'information',
+      'not-supported',
+      `message ${this.msg.ordinal}:${this.loc(segs[0])}`,
+      `segments not mapped to FHIR (their content is not in the output): ${names}`,
+    );
   }
 
   private collectDocumentPart(obx: Segment, parts: { text: string[]; attachments: Json[] }): void {
