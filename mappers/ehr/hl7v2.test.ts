@@ -289,6 +289,83 @@ describe('mapHl7v2: allergies, diagnoses, procedures, next of kin and notes', ()
     ]);
   });
 
+  it("maps the patient's race, ethnicity, marital status, language and multiple birth (PID-10, -22, -16, -15, -24/25)", () => {
+    // Read by nothing before 2026-12-06: 106 of the samples' 140 patients have a race in CDC's codes, 102 an ethnicity.
+    const pid = (fields: Record<number, string>): string => {
+      const f = ['PID', '1', '', 'MRN7^^^HOSP^MR', '', 'Doe^Jane', '', '19900307', 'F'];
+      for (const [n, v] of Object.entries(fields)) f[Number(n)] = v;
+      return Array.from(f, (x) => x ?? '').join('|');
+    };
+    const patientOf = (fields: Record<number, string>) => {
+      const msg = ['MSH|^~\\&|ADT|FAC|TRIB|FAC|20240305081500||ADT^A04|C7|P|2.5.1', pid(fields)].join(CR);
+      const r = mapHl7v2(Buffer.from(msg), ctx);
+      return { patient: byType(r, 'Patient')[0], issues: r.issues.map((i) => i.diagnostics) };
+    };
+    const { patient } = patientOf({
+      10: '2106-3^White^HL70005~2058-6^African American^CDCREC',
+      22: 'N^NOT HISPANIC OR LATINO^HL70189',
+      16: 'A^Separated^HL70002',
+      15: 'spa^Spanish^HL70296',
+      24: 'Y',
+      25: '2',
+    });
+    expect(patient.extension).toEqual([
+      {
+        url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race',
+        extension: [
+          {
+            url: 'ombCategory',
+            valueCoding: { system: 'urn:oid:2.16.840.1.113883.6.238', code: '2106-3', display: 'White' },
+          },
+          {
+            url: 'detailed',
+            valueCoding: {
+              system: 'urn:oid:2.16.840.1.113883.6.238',
+              code: '2058-6',
+              display: 'African American',
+            },
+          },
+          { url: 'text', valueString: 'White, African American' },
+        ],
+      },
+      {
+        url: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity',
+        extension: [
+          {
+            url: 'ombCategory',
+            valueCoding: {
+              system: 'urn:oid:2.16.840.1.113883.6.238',
+              code: '2186-5',
+              display: 'Not Hispanic or Latino',
+            },
+          },
+          { url: 'text', valueString: 'Not Hispanic or Latino' },
+        ],
+      },
+    ]);
+    // v2's A is "separated", v3's A "annulled": mapped by meaning, not by letter.
+    expect(patient.maritalStatus).toEqual({
+      coding: [
+        {
+          system: 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus',
+          code: 'L',
+          display: 'Legally Separated',
+        },
+      ],
+    });
+    expect(patient.communication).toEqual([
+      { language: { coding: [{ system: 'urn:ietf:bcp:47', code: 'es' }], text: 'Spanish' } },
+    ]);
+    expect(patient.multipleBirthInteger).toBe(2);
+    // A race in another code system is said, not guessed at; no ethnicity extension from an unknown code.
+    const other = patientOf({ 10: 'C^Caucasian^L', 22: 'A^White - British' });
+    expect(other.patient.extension).toBeUndefined();
+    expect(other.issues).toEqual([
+      'race is not a CDC race code: not mapped',
+      'ethnicity is not a CDC ethnicity code (or H, N): not mapped',
+    ]);
+  });
+
   it('maps every allergy, diagnosis and procedure of the samples, and their notes where R4 has a note', () => {
     const counts = new Map<string, number>();
     let notes = 0;

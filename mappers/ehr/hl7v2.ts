@@ -1,7 +1,8 @@
 /**
  * HL7 v2.3-2.8 -> FHIR R4. One message is one record: it yields Patient (+Encounter, Observation, DiagnosticReport,
  * ServiceRequest, MedicationRequest, Immunization, DocumentReference, AllergyIntolerance (AL1), Condition (DG1),
- * Procedure (PR1) as its segments allow; NK1 as the patient's contacts, NTE as a note on what it follows) plus a
+ * Procedure (PR1) as its segments allow; NK1 as the patient's contacts, NTE as a note on what it follows; race,
+ * ethnicity, marital status and language in the codes FHIR and US Core bind them to) plus a
  * Provenance, or it is rejected whole with an issue naming segment and field. Segments read by none of these
  * (insurance, guarantor, scheduling, Z-segments, a comment on a report, which R4 gives no note) are named in one
  * information issue per message: left out, and said.
@@ -27,6 +28,89 @@ const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
 const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
 const DATA_ABSENT = 'http://terminology.hl7.org/CodeSystem/data-absent-reason';
+const V3_MARITAL = 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus';
+const V3_NULL_FLAVOR = 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor';
+const CDC_RACE = 'urn:oid:2.16.840.1.113883.6.238';
+const CDC_CODE = /^\d{4}-\d$/;
+const US_CORE_RACE = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race';
+const US_CORE_ETHNICITY = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity';
+const BCP_47 = 'urn:ietf:bcp:47';
+/** The five OMB race categories (US Core's ombCategory); every other CDC race code is a detailed one. */
+const OMB_RACE: Record<string, string> = {
+  '1002-5': 'American Indian or Alaska Native',
+  '2028-9': 'Asian',
+  '2054-5': 'Black or African American',
+  '2076-8': 'Native Hawaiian or Other Pacific Islander',
+  '2106-3': 'White',
+};
+const OMB_ETHNICITY: Record<string, string> = {
+  '2135-2': 'Hispanic or Latino',
+  '2186-5': 'Not Hispanic or Latino',
+};
+/** HL7 table 0189 (ethnic group) in CDC's codes. */
+const V2_ETHNICITY: Record<string, string> = { H: '2135-2', N: '2186-5' };
+/**
+ * HL7 table 0002 in v3 MaritalStatus where they mean the same: v2's A is separated (v3's A is annulled), P and R
+ * domestic partners, B unmarried; U unknown is a null flavour. C (common law), G (living together) and O (other) have
+ * no v3 code and stay as written.
+ */
+const MARITAL_STATUS: Record<string, { system: string; code: string; display: string }> = {
+  M: { system: V3_MARITAL, code: 'M', display: 'Married' },
+  S: { system: V3_MARITAL, code: 'S', display: 'Never Married' },
+  D: { system: V3_MARITAL, code: 'D', display: 'Divorced' },
+  W: { system: V3_MARITAL, code: 'W', display: 'Widowed' },
+  A: { system: V3_MARITAL, code: 'L', display: 'Legally Separated' },
+  E: { system: V3_MARITAL, code: 'L', display: 'Legally Separated' },
+  N: { system: V3_MARITAL, code: 'A', display: 'Annulled' },
+  I: { system: V3_MARITAL, code: 'I', display: 'Interlocutory' },
+  P: { system: V3_MARITAL, code: 'T', display: 'Domestic partner' },
+  R: { system: V3_MARITAL, code: 'T', display: 'Domestic partner' },
+  B: { system: V3_MARITAL, code: 'U', display: 'unmarried' },
+  U: { system: V3_NULL_FLAVOR, code: 'UNK', display: 'unknown' },
+};
+/** ISO 639-2 codes senders use in PID-15 (table 0296), as the two-letter subtag BCP 47 requires for them. */
+const ISO_639_2_TO_1: Record<string, string> = {
+  eng: 'en',
+  spa: 'es',
+  zho: 'zh',
+  chi: 'zh',
+  ara: 'ar',
+  fra: 'fr',
+  fre: 'fr',
+  deu: 'de',
+  ger: 'de',
+  por: 'pt',
+  rus: 'ru',
+  vie: 'vi',
+  kor: 'ko',
+  jpn: 'ja',
+  hin: 'hi',
+  ita: 'it',
+  pol: 'pl',
+  tgl: 'tl',
+  hat: 'ht',
+  fas: 'fa',
+  per: 'fa',
+  urd: 'ur',
+  ben: 'bn',
+  pan: 'pa',
+  guj: 'gu',
+  tam: 'ta',
+  tel: 'te',
+  som: 'so',
+  amh: 'am',
+  heb: 'he',
+  ell: 'el',
+  gre: 'el',
+  tur: 'tr',
+  ukr: 'uk',
+  nld: 'nl',
+  dut: 'nl',
+  tha: 'th',
+  khm: 'km',
+  lao: 'lo',
+  hmn: 'hmn',
+};
 const ALLERGY_CLINICAL = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical';
 const CONDITION_CATEGORY = 'http://terminology.hl7.org/CodeSystem/condition-category';
 /** HL7 table 0127 (allergen type) to AllergyIntolerance.category; miscellaneous types have none. */
@@ -528,6 +612,7 @@ class MessageMapper {
     const deathTime = r.first(pid.field(29));
     if (deathTime) patient.deceasedDateTime = this.dt(deathTime, pid, 29);
     else if (r.first(pid.field(30)) === 'Y') patient.deceasedBoolean = true;
+    this.demographics(pid, patient);
     // The MRG that belongs to this PID is the next one before any later PID (patient merges only).
     if (MERGE_EVENTS.has(this.event)) {
       const segs = this.msg.segments;
@@ -563,6 +648,94 @@ class MessageMapper {
     if (subs[1] && subs[2] === 'ISO' && /^\d+(\.\d+)+$/.test(subs[1])) return `urn:oid:${subs[1]}`;
     if (subs[0]) return `urn:tributary:${this.file.institution}:id:${encodeURIComponent(subs[0])}`;
     return undefined;
+  }
+
+  /**
+   * Race (PID-10) and ethnicity (PID-22) as US Core's extensions when coded in CDC's race and ethnicity codes (HL7
+   * tables 0005 and 0189 use them, or H and N), marital status (PID-16) in v3's codes where table 0002 means the same,
+   * language (PID-15) as a BCP 47 tag, multiple birth (PID-24, PID-25). A race or ethnicity in other codes is said in
+   * an issue, not guessed at.
+   */
+  private demographics(pid: Segment, patient: FhirResource): void {
+    const r = this.r;
+    const extension: Json[] = [];
+    const race: Json[] = [];
+    const raceText: string[] = [];
+    for (const x of r.reps(pid.field(10))) {
+      const code = r.text(r.comp(x, 0));
+      const display = r.text(r.comp(x, 1));
+      if (!CDC_CODE.test(code)) {
+        if (code) this.unreadDemographic(pid, 10, 'race', 'CDC race code');
+        continue;
+      }
+      const omb = OMB_RACE[code];
+      race.push({
+        url: omb ? 'ombCategory' : 'detailed',
+        valueCoding: { system: CDC_RACE, code, ...(omb || display ? { display: omb ?? display } : {}) },
+      });
+      raceText.push(omb ?? (display || code));
+    }
+    if (race.length)
+      extension.push({
+        url: US_CORE_RACE,
+        extension: [...race, { url: 'text', valueString: raceText.join(', ') }],
+      });
+    const ethnicityRaw = r.firstRep(pid.field(22));
+    const ethnicityCode = r.text(r.comp(ethnicityRaw, 0));
+    const ethnicity = OMB_ETHNICITY[V2_ETHNICITY[ethnicityCode.toUpperCase()] ?? ethnicityCode];
+    if (ethnicity) {
+      const code = V2_ETHNICITY[ethnicityCode.toUpperCase()] ?? ethnicityCode;
+      extension.push({
+        url: US_CORE_ETHNICITY,
+        extension: [
+          { url: 'ombCategory', valueCoding: { system: CDC_RACE, code, display: ethnicity } },
+          { url: 'text', valueString: ethnicity },
+        ],
+      });
+    } else if (ethnicityCode && ethnicityCode.toUpperCase() !== 'U')
+      this.unreadDemographic(pid, 22, 'ethnicity', 'CDC ethnicity code (or H, N)');
+    if (extension.length) patient.extension = extension;
+
+    const maritalRaw = r.firstRep(pid.field(16));
+    const maritalCode = r.text(r.comp(maritalRaw, 0));
+    const marital = MARITAL_STATUS[maritalCode.toUpperCase()];
+    if (marital) patient.maritalStatus = { coding: [{ ...marital }] };
+    else {
+      const given = this.codeableConcept(maritalRaw);
+      if (given) patient.maritalStatus = given;
+    }
+
+    const languageRaw = r.firstRep(pid.field(15));
+    const languageCode = r.text(r.comp(languageRaw, 0)).toLowerCase();
+    const tag = /^[a-z]{2}(?:-[a-z]{2})?$/.test(languageCode) ? languageCode : ISO_639_2_TO_1[languageCode];
+    const languageName = r.text(r.comp(languageRaw, 1));
+    if (tag)
+      patient.communication = [
+        {
+          language: {
+            coding: [{ system: BCP_47, code: tag }],
+            ...(languageName ? { text: languageName } : {}),
+          },
+        },
+      ];
+    else {
+      const given = this.codeableConcept(languageRaw);
+      if (given) patient.communication = [{ language: given }];
+    }
+
+    const multiple = r.first(pid.field(24)).toUpperCase();
+    const order = Number(r.first(pid.field(25)));
+    if (multiple === 'Y' && Number.isInteger(order) && order > 0) patient.multipleBirthInteger = order;
+    else if (multiple === 'Y' || multiple === 'N') patient.multipleBirthBoolean = multiple === 'Y';
+  }
+
+  private unreadDemographic(pid: Segment, field: number, what: string, expected: string): void {
+    this.sink.issue(
+      'information',
+      'value',
+      `message ${this.msg.ordinal}:${this.loc(pid, field)}`,
+      `${what} is not a ${expected}: not mapped`,
+    );
   }
 
   private humanName(xpn: string): Json | undefined {
