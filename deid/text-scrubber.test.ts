@@ -448,6 +448,15 @@ describe('scrubText', () => {
     );
     expect(tag('其子在北京某某科技有限公司上班')).toBe('其子在[EMPLOYER]上班');
     for (const none of ['患者在医院工作', '患者在本院工作', '平时在家工作']) expect(tag(none)).toBe(none);
+    // A unit named by what the person is there, and a handle on a Chinese network (微博@张三丰1931 was kept).
+    expect(tag('患者系北京大学退休教授，其子为首钢集团职工。')).toBe(
+      '患者系[EMPLOYER]退休教授，其子为[EMPLOYER]职工。',
+    );
+    expect(tag('微博@张三丰1931，抖音号：zsf_1931，小红书ID：张三丰')).toBe(
+      '微博[ACCOUNT]，抖音号：[ACCOUNT]，小红书ID：[ACCOUNT]',
+    );
+    for (const none of ['患者系本院职工', '患者为退休教师', '患者系某大学教授', '微博上看到的偏方'])
+      expect(tag(none)).toBe(none);
   });
 
   it("removes license numbers, plates and VINs, the city before a state and ZIP, and a relative's short name", () => {

@@ -1925,6 +1925,16 @@ const DETECTORS: Detector[] = [
     re: /\b(?:twitter|instagram|insta|tiktok|snapchat|facebook|threads|bluesky|X handle|handle)(?: handle| account| ID)?(?:\s*[:：]\s*|\s+)((?<=[:：]\s*)[A-Za-z0-9_][A-Za-z0-9_.]{2,29}|@[A-Za-z0-9_][A-Za-z0-9_.]{1,29})(?![A-Za-z0-9_])/gi,
   },
   {
+    // The same on Chinese networks, whose handles are Chinese too: 微博@张三丰1931, 抖音号：zsf_1931, 小红书ID：...
+    rule: 'text.social-handle-zh',
+    type: 'account',
+    priority: 73,
+    lastGroup: true,
+    digitFree: true,
+    needs: /微博|抖音|快手|小红书|知乎|B站|哔哩哔哩|微信公众号|视频号/,
+    re: /(?:微博|抖音|快手|小红书|知乎|B站|哔哩哔哩|微信公众号|视频号)(?:号|账号|帐号|ID|id|昵称|名)?(?:\s*[:：]\s*|\s*)((?<=[:：]\s*)[\p{Script=Han}A-Za-z0-9_][\p{Script=Han}A-Za-z0-9_.-]{1,29}|@[\p{Script=Han}A-Za-z0-9_][\p{Script=Han}A-Za-z0-9_.-]{0,29})/gu,
+  },
+  {
     // A portal or system account: "patient portal user evwhitmore31", "Username: jdoe".
     rule: 'text.username',
     type: 'account',
@@ -1957,6 +1967,16 @@ const DETECTORS: Detector[] = [
     digitFree: true,
     needs: /工作|上班|任职|就职|务工|打工/,
     re: /在(\p{Script=Han}{2,20}?(?:集团|有限公司|公司|工厂|厂|矿|研究所|学校|中学|小学|大学|学院|银行|医院|商场|超市|酒店|饭店))(?=工作|上班|任职|就职|务工|打工)/gu,
+  },
+  {
+    // A unit named by what the person is there: 患者系北京大学退休教授, 为首钢集团职工, 原某某有限公司会计.
+    rule: 'text.employer-zh-role',
+    type: 'employer',
+    priority: 46,
+    lastGroup: true,
+    digitFree: true,
+    needs: /教授|教师|老师|职工|员工|工人|干部|医生|护士|工程师|会计|司机|经理|主任|厂长|校长/,
+    re: /(?:系|为|是|原|曾任|现任)(\p{Script=Han}{2,20}?(?:集团|有限公司|公司|工厂|厂|矿|研究所|学校|中学|小学|大学|学院|银行|医院|商场|超市|酒店|饭店))(?=(?:退休|离休|在职|下岗)?(?:教授|教师|老师|职工|员工|工人|干部|医生|护士|工程师|会计|司机|经理|主任|厂长|校长))/gu,
   },
   // Chinese addresses without a house number: GB/T 37964 (and Safe Harbor) take everything below the city. Medicine
   // also ends words in 区 (心前区, 术区, 病区) and 镇 (镇痛, 镇静), so a division counts only after a city (承德市双滦区),
