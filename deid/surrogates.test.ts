@@ -62,5 +62,9 @@ describe('surrogateFor', () => {
     expect(surrogateFor(key, 'postal-code', '94122')).toBe('00000');
     expect(surrogateFor(key, 'name', '张子涵', 'p1')).toBe(surrogateFor(key, 'name', '张子涵', 'p1'));
     expect(surrogateFor(key, 'phone', '13812345678', 'p1')).toMatch(/^1[3-9]\d\*{4}\d{4}$/);
+    // A Chinese landline was given a US 555 number until 2026-12-06.
+    for (const landline of ['010-62345678', '(0571) 88881234', '+86 021 62345678'])
+      expect(surrogateFor(key, 'phone', landline, 'p1'), landline).toMatch(/^0[1-9]\d-\*{4}\d{4}$/);
+    expect(surrogateFor(key, 'phone', '(617) 555-0100', 'p1')).toMatch(/^555-555-01\d\d$/);
   });
 });

@@ -143,6 +143,10 @@ function candidateFor(s: Buffer, type: SurrogateType, original: string): string 
     case 'phone':
       if (/^\s*(?:\+?86)?\s*1[3-9]/.test(original))
         return `1${3 + (s[0] % 7)}${s[1] % 10}****${digits(s, 4, 2)}`;
+      // A Chinese landline (010-62345678, (0571) 8888-1234) keeps a landline's shape, masked as the mobile is: a US
+      // 555 number in a Chinese note read as a foreign contact.
+      if (/^\s*(?:\+?86[\s-]?)?[(（]?0[1-9]\d{1,2}[)）]?[\s-]?\d{7,8}\b/.test(original))
+        return `0${1 + (s[0] % 9)}${s[1] % 10}-****${digits(s, 4, 2)}`;
       return `555-555-01${digits(s, 2)}`;
     case 'email':
       return `user.${digits(s, 6)}@example.org`;
