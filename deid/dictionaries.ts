@@ -123,7 +123,7 @@ export const EN_NOT_NAME_WORDS = new Set(
     'spanish english chinese mandarin cantonese french arabic vietnamese russian monday tuesday wednesday ' +
     'thursday friday saturday sunday type stage grade internal medicine surgery cardiology radiology oncology ' +
     'neurology pediatrics psychiatry urgent care primary ambulance police paramedics staff ' +
-    'social work physical occupational therapy nutrition chaplaincy case management ' +
+    'social work physical occupational therapy nutrition chaplaincy case management hispanic latino latina caucasian ' +
     // organizations and places after a given-name-like word (Pfizer Asia Pacific, Parke-Davis Div, Max Life Insurance)
     'pacific atlantic reservation insurance div division inc corp corporation company ltd llc laboratories ' +
     'laboratory labs pharmaceuticals pharma manor life health hospice rehab dialysis imaging church'

@@ -868,6 +868,8 @@ describe('scrubText', () => {
       ["Her mother's maiden name was Quillfeather.", 'Quillfeather'],
       ['Her name is Throckmorton.', 'Throckmorton'],
       ['Pt prefers to go by "Bunny".', 'Bunny'],
+      ['Wife is Ngozi.', 'Ngozi'],
+      ['Her daughter was Adaeze.', 'Adaeze'],
       ['She goes by Bunny.', 'Bunny'],
     ])
       expect(foundOfType(t, 'name'), t).toEqual([name]);
@@ -878,7 +880,14 @@ describe('scrubText', () => {
       ['Worked for Raytheon for 30 years.', 'Raytheon'],
     ])
       expect(foundOfType(t, 'employer'), t).toEqual([employer]);
-    for (const t of ['Drug name is Lisinopril.', 'Test name: Hemoglobin', 'The regimen works for now.'])
+    for (const t of [
+      'Drug name is Lisinopril.',
+      'Test name: Hemoglobin',
+      'The regimen works for now.',
+      'Wife is Hispanic.',
+      'Father is Deceased.',
+      "Patient is Jehovah's Witness.",
+    ])
       expect(
         spansOf(t).filter((x) => !x.startsWith('text.date')),
         t,

@@ -1274,7 +1274,7 @@ const DETECTORS: Detector[] = [
     priority: 48,
     lastGroup: true,
     re: new RegExp(
-      `\\b((?:${EN_NAME_CONTEXT})(?:'s)?(?: [Nn]ame(?: is| was)?)?(\\s?:\\s?|\\s\\([^)\\n]{1,24}\\)\\s?:\\s?|,\\s|\\s\\(|\\s["“‘']?))(${EN_NAME_IN_LINE})`,
+      `\\b((?:${EN_NAME_CONTEXT})(?:'s)?(?: [Nn]ame(?: is| was)?)?(\\s?:\\s?|\\s\\([^)\\n]{1,24}\\)\\s?:\\s?|,\\s|\\s\\(|\\s(?:is|was) |\\s["“‘']?))(${EN_NAME_IN_LINE})`,
       'g',
     ),
     accept: (m, text) => {
