@@ -175,8 +175,8 @@ const widthOf = (s: string, n: number) => (s.length >= 2 ? pad2(n) : String(n));
 const BIRTH_DATE_BEFORE =
   /(?:\b(?:DOB|D\.O\.B\.?|[Bb]orn(?: on)?|BORN(?: ON)?|[Bb]irth ?(?:[Dd]ate|[Dd]ay)?|BIRTH ?(?:DATE|DAY)?|[Dd]ate of [Bb]irth|DATE OF BIRTH)|(?<![A-Za-z])b\.|出生(?:日期)?)\s*[:#：]?\s*$/;
 /**
- * The year a date's year digits name: four as written; two in the century that puts them within 60 years back or 40
- * ahead of 2000, or, in a birth date (m given: what is written before the match), the last such year not to come.
+ * The year a date's year digits name: four as written; two as 1941-1999 or 2000-2040, or, in a birth date (m given: the
+ * words before the match say so), the latest year with those digits that is not yet to come.
  */
 function yearOf(ys: string, m?: RegExpExecArray): number {
   if (ys.length !== 2) return Number(ys);
@@ -230,7 +230,9 @@ const US_STATE_CODES = new Set(
 );
 /** State codes text.us-city-state leaves to text.us-city-state-code: words, credentials or medicine too. */
 const AMBIGUOUS_STATE_CODES = 'CO|DE|HI|ID|IN|LA|MA|MD|ME|MS|NE|OK|OR|PA';
-const PLAIN_STATE_CODES = [...US_STATE_CODES].filter((c) => !AMBIGUOUS_STATE_CODES.includes(c)).join('|');
+const PLAIN_STATE_CODES = [...US_STATE_CODES]
+  .filter((c) => !AMBIGUOUS_STATE_CODES.split('|').includes(c))
+  .join('|');
 const US_STATE = new RegExp(`^(?:${US_STATE_NAMES}|Puerto Rico|District of Columbia)$`);
 /** Countries and regions a patient comes from: larger than a state, they may stay. */
 const COUNTRIES = new Set(
