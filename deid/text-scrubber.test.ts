@@ -822,6 +822,8 @@ describe('scrubText', () => {
     const found = [
       ['Patient Whitcombe, Elspeth presents with chest pain.', 'name', 'Whitcombe, Elspeth'],
       ['Patient Whitcombe, Elspeth is a 45 yo.', 'name', 'Whitcombe, Elspeth'],
+      ['Patient Kowalczyk, Zbigniew seen today.', 'name', 'Kowalczyk, Zbigniew'],
+      ['Pt Okafor, Chiamaka admitted for chest pain.', 'name', 'Okafor, Chiamaka'],
       ['Patient Elspeth Whitcombe reports dizziness.', 'name', 'Elspeth Whitcombe'],
       ['Attending Ignatius Farnsworth reviewed the films.', 'name', 'Ignatius Farnsworth'],
       ['The attending Ignatius Farnsworth saw her.', 'name', 'Ignatius Farnsworth'],
@@ -839,6 +841,7 @@ describe('scrubText', () => {
       'Attending Rounds today.',
       'Patient Tylenol, Advil was given.',
       'Patient Stable, Afebrile overnight.',
+      'Patient Awake, Alert and oriented.',
       'LOINC 2093-3; race 2028-9^Asian^HL70005',
       'Flu season 2011-12.',
       'On 2023-04-05 and 2023/04/05.',

@@ -456,6 +456,13 @@ const CLINICIAN_ROLE =
  */
 const PERSON_VERB_AFTER = new RegExp(`^,?\\s(?:(?:is|was) an?\\s|${EN_REPORTING_VERB.source})`);
 /**
+ * After a registration's family-first pair, what is done to a patient too ("Patient Kowalczyk, Zbigniew seen today"):
+ * a drug or a finding is not written so ("Patient Awake, Alert" goes on otherwise).
+ */
+const PATIENT_VERB_AFTER = new RegExp(
+  `^,?\\s(?:(?:is|was) an?\\s|${EN_REPORTING_VERB.source}|(?:seen|examined|evaluated|admitted|discharged|transferred|referred|brought in|interviewed)\\b)`,
+);
+/**
  * A word of a name the lists do not hold: no stop word, medicine, service or state, nor a word by its ending
  * ("Payment", "Billing"; not -ed, which Ahmed and Mohammed end with).
  */
@@ -1358,7 +1365,9 @@ const DETECTORS: Detector[] = [
       return (
         m[2].includes(':') ||
         (words.every(readsAsUnlistedNameWord) &&
-          PERSON_VERB_AFTER.test(text.slice((m.index ?? 0) + m[0].length, (m.index ?? 0) + m[0].length + 40)))
+          PATIENT_VERB_AFTER.test(
+            text.slice((m.index ?? 0) + m[0].length, (m.index ?? 0) + m[0].length + 40),
+          ))
       );
     },
     parts: (m) => {
