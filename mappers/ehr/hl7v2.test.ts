@@ -218,9 +218,9 @@ describe('mapHl7v2 on every real sample', () => {
   });
 });
 
-describe('mapHl7v2: allergies, diagnoses, procedures, next of kin and notes', () => {
+describe('mapHl7v2: allergies, diagnoses, procedures, coverage, next of kin and notes', () => {
   // Until 2026-12-06 these segments were read by nothing and said nowhere: the samples' 33 allergies, 50 diagnoses,
-  // 26 procedures, 33 next of kin and most of their 211 notes were lost without an issue.
+  // 26 procedures, 41 insurances, 33 next of kin and their 211 notes were lost without an issue.
   const adt = [
     'MSH|^~\\&|ADT|FAC|TRIB|FAC|20240305081500||ADT^A01|CTRL-9|P|2.5.1',
     'EVN|A01|20240305081500',
@@ -235,7 +235,8 @@ describe('mapHl7v2: allergies, diagnoses, procedures, next of kin and notes', ()
     'PR1|1||0DTJ4ZZ^Appendectomy^I10P||20240302103000',
     'NTE|1||Uncomplicated',
     'GT1|1||Doe^John',
-    'IN1|1|PLAN1|INS1',
+    'IN1|1|BAV^Blue Advantage HMO|IC-1^^^HOSP|Blue Cross||||GRP-9|Acme Widgets Group|||20240101|20241231||HMO^health maintenance organization||SPO',
+    'IN1|2|PLAN2',
   ].join(CR);
 
   it('maps AL1, DG1, PR1 and NK1, a note to what it comments on, and says which segments are not mapped', () => {
@@ -283,7 +284,19 @@ describe('mapHl7v2: allergies, diagnoses, procedures, next of kin and notes', ()
       performedDateTime: '2024-03-02T10:30:00+08:00',
       note: [{ text: 'Uncomplicated' }],
     });
-    // A contact with a relationship only names no one (pat-1): said, with the insurance and the guarantor.
+    // The payer, plan, period and relationship; not the group, which names the insured's employer's group.
+    const [coverage] = byType(ok, 'Coverage');
+    expect(coverage).toMatchObject({
+      status: 'active',
+      beneficiary: { reference: `Patient/${patient.id}` },
+      payor: [{ identifier: { value: 'IC-1' }, display: 'Blue Cross' }],
+      class: [{ type: { coding: [{ code: 'plan' }] }, value: 'BAV', name: 'Blue Advantage HMO' }],
+      period: { start: '2024-01-01', end: '2024-12-31' },
+      relationship: { coding: [{ code: 'spouse' }] },
+    });
+    expect(JSON.stringify(coverage)).not.toMatch(/GRP-9|Acme/);
+    // A contact with a relationship only names no one (pat-1), and an IN1 names no payer (Coverage.payor is required):
+    // said, with the guarantor.
     expect(ok.issues.map((i) => [i.severity, i.diagnostics])).toEqual([
       ['information', 'segments not mapped to FHIR (their content is not in the output): NK1, GT1, IN1'],
     ]);
@@ -379,6 +392,7 @@ describe('mapHl7v2: allergies, diagnoses, procedures, next of kin and notes', ()
     expect(counts.get('AllergyIntolerance')).toBe(33);
     expect(counts.get('Condition')).toBe(50);
     expect(counts.get('Procedure')).toBe(26);
+    expect(counts.get('Coverage')).toBe(41);
     expect(notes).toBeGreaterThan(0);
   });
 });

@@ -1,11 +1,11 @@
 /**
  * HL7 v2.3-2.8 -> FHIR R4. One message is one record: it yields Patient (+Encounter, Observation, DiagnosticReport,
  * ServiceRequest, MedicationRequest, Immunization, DocumentReference, AllergyIntolerance (AL1), Condition (DG1),
- * Procedure (PR1) as its segments allow; NK1 as the patient's contacts, NTE as a note on what it follows; race,
- * ethnicity, marital status and language in the codes FHIR and US Core bind them to) plus a
+ * Procedure (PR1), Coverage (IN1) as its segments allow; NK1 as the patient's contacts, NTE as a note on what it
+ * follows; race, ethnicity, marital status and language in the codes FHIR and US Core bind them to) plus a
  * Provenance, or it is rejected whole with an issue naming segment and field. Segments read by none of these
- * (insurance, guarantor, scheduling, Z-segments, a comment on a report, which R4 gives no note) are named in one
- * information issue per message: left out, and said.
+ * (guarantor, scheduling, Z-segments, a comment on a report, which R4 gives no note) are named in one information
+ * issue per message: left out, and said.
  */
 import { canonicalSystem, quantity } from '../tables/index';
 import {
@@ -110,6 +110,20 @@ const ISO_639_2_TO_1: Record<string, string> = {
   khm: 'km',
   lao: 'lo',
   hmn: 'hmn',
+};
+const COVERAGE_CLASS = 'http://terminology.hl7.org/CodeSystem/coverage-class';
+const SUBSCRIBER_RELATIONSHIP = 'http://terminology.hl7.org/CodeSystem/subscriber-relationship';
+/** HL7 table 0063 (relationship) to who the insured is to the patient; everyone else is other. */
+const SUBSCRIBER_RELATIONSHIP_OF: Record<string, string> = {
+  SEL: 'self',
+  SPO: 'spouse',
+  DOM: 'common',
+  CHD: 'child',
+  FCH: 'child',
+  SCH: 'child',
+  PAR: 'parent',
+  MTH: 'parent',
+  FTH: 'parent',
 };
 const ALLERGY_CLINICAL = 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical';
 const CONDITION_CATEGORY = 'http://terminology.hl7.org/CodeSystem/condition-category';
@@ -869,6 +883,13 @@ class MessageMapper {
         case 'PR1':
           noteTarget = push(this.procedure(seg));
           break;
+        case 'IN1': {
+          const coverage = this.coverage(seg);
+          if (coverage) this.out.push(coverage);
+          else unmapped.push(seg);
+          noteTarget = undefined;
+          break;
+        }
         case 'NK1':
           noteTarget = undefined;
           if (!this.contact(seg)) unmapped.push(seg);
@@ -1251,6 +1272,60 @@ class MessageMapper {
     const when = r.first(pr1.field(5));
     if (when) procedure.performedDateTime = this.dt(when, pr1, 5);
     return procedure;
+  }
+
+  /**
+   * IN1 as a Coverage of the message's patient: the payer (IN1-4 name, IN1-3 id), the plan (IN1-2) and its type
+   * (IN1-15), the period (IN1-12/13), the policy number (IN1-36) and how the insured is related to the patient
+   * (IN1-17). The group number and name (IN1-8/9) are left out: they name the insured's employer's group. Undefined
+   * when no payer is named (Coverage.payor is required); the segment is then reported as not mapped.
+   */
+  private coverage(in1: Segment): FhirResource | undefined {
+    const r = this.r;
+    const payerName = r.first(in1.field(4));
+    const payerId = r.text(r.comp(r.firstRep(in1.field(3)), 0));
+    if (!payerName && !payerId) return undefined;
+    const payor: Json = {};
+    if (payerId) payor.identifier = { system: this.file.idSystem('payer'), value: payerId };
+    if (payerName) payor.display = payerName;
+    const coverage: FhirResource = {
+      resourceType: 'Coverage',
+      id: this.id('Coverage', in1.index),
+      status: 'active',
+      beneficiary: { reference: this.patientRef },
+      payor: [payor],
+    };
+    const policy = r.first(in1.field(36));
+    if (policy) coverage.identifier = [{ system: this.file.idSystem('policy'), value: policy }];
+    const type = this.codeableConcept(r.firstRep(in1.field(15)));
+    if (type) coverage.type = type;
+    const plan = r.firstRep(in1.field(2));
+    const planId = r.text(r.comp(plan, 0));
+    if (planId) {
+      const planName = r.text(r.comp(plan, 1));
+      coverage.class = [
+        {
+          type: { coding: [{ system: COVERAGE_CLASS, code: 'plan' }] },
+          value: planId,
+          ...(planName ? { name: planName } : {}),
+        },
+      ];
+    }
+    const start = r.first(in1.field(12));
+    const end = r.first(in1.field(13));
+    if (start || end)
+      coverage.period = {
+        ...(start ? { start: this.date(start.slice(0, 8), in1, 12) } : {}),
+        ...(end ? { end: this.date(end.slice(0, 8), in1, 13) } : {}),
+      };
+    const relationship = r.text(r.comp(r.firstRep(in1.field(17)), 0)).toUpperCase();
+    if (relationship)
+      coverage.relationship = {
+        coding: [
+          { system: SUBSCRIBER_RELATIONSHIP, code: SUBSCRIBER_RELATIONSHIP_OF[relationship] ?? 'other' },
+        ],
+      };
+    return coverage;
   }
 
   /**
