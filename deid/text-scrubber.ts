@@ -192,6 +192,15 @@ const yearAs = (ys: string, y: number) => (ys.length === 2 ? pad2(y % 100) : pad
 /** Prepositions and verbs of motion a Chinese hospital name follows (既往于…, 转入…). */
 const ZH_MOTION = '于在至到往从赴去经入转来';
 const ZH_LEADING_MOTION = new RegExp(`^[${ZH_MOTION}]`);
+/** A work unit's name: two characters or more, then its kind (北京大学, 首钢集团; not 本院 or 某大学). */
+const ZH_UNIT =
+  '\\p{Script=Han}{2,20}?(?:集团|有限公司|公司|工厂|厂|矿|研究所|学校|中学|小学|大学|学院|银行|医院|商场|超市|酒店|饭店)';
+/** Working there, after the unit: 在首钢集团工作. */
+const ZH_AT_WORK = '工作|上班|任职|就职|务工|打工';
+/** What a person is at the unit, after it: 北京大学教授, 首钢集团职工. */
+const ZH_STAFF_ROLE = '教授|教师|老师|职工|员工|工人|干部|医生|护士|工程师|会计|司机|经理|主任|厂长|校长';
+/** Chinese social networks, whose handles are Chinese too. */
+const ZH_NETWORKS = '微博|抖音|快手|小红书|知乎|B站|哔哩哔哩|微信公众号|视频号';
 const ZH_LAST_MOTION = new RegExp(`[${ZH_MOTION}]([^${ZH_MOTION}]*)$`);
 /** Words of a kind of facility, not a name (with the facility noun itself): `Outpatient Hospital`. */
 const FACILITY_KIND_WORDS = new Set(
@@ -228,6 +237,13 @@ const US_STATE_CODES = new Set(
     ' ',
   ),
 );
+/** A place as GeoNames writes it: notes abbreviate Saint, Fort and Mount ("St. Louis", "Ft. Worth", "Mt. Vernon"). */
+function gazetteerName(place: string): string {
+  return place
+    .replace(/^St\. /, 'Saint ')
+    .replace(/^Ft\. /, 'Fort ')
+    .replace(/^Mt\. /, 'Mount ');
+}
 /** State codes text.us-city-state leaves to text.us-city-state-code: words, credentials or medicine too. */
 const AMBIGUOUS_STATE_CODES = 'CO|DE|HI|ID|IN|LA|MA|MD|ME|MS|NE|OK|OR|PA';
 const PLAIN_STATE_CODES = [...US_STATE_CODES]
@@ -460,7 +476,7 @@ const PERSON_VERB_AFTER = new RegExp(`^,?\\s(?:(?:is|was) an?\\s|${EN_REPORTING_
  * a drug or a finding is not written so ("Patient Awake, Alert" goes on otherwise).
  */
 const PATIENT_VERB_AFTER = new RegExp(
-  `^,?\\s(?:(?:is|was) an?\\s|${EN_REPORTING_VERB.source}|(?:seen|examined|evaluated|admitted|discharged|transferred|referred|brought in|interviewed)\\b)`,
+  `${PERSON_VERB_AFTER.source}|^,?\\s(?:seen|examined|evaluated|admitted|discharged|transferred|referred|brought in|interviewed)\\b`,
 );
 /**
  * A word of a name the lists do not hold: no stop word, medicine, service or state, nor a word by its ending
@@ -1742,16 +1758,7 @@ const DETECTORS: Detector[] = [
       const words = m[1].split(/\s+/);
       for (let n = words.length; n > 0; n--) {
         const place = words.slice(0, n).join(' ').replace(/\.$/, '');
-        if (
-          !US_CITIES.has(place) &&
-          !US_CITIES.has(
-            place
-              .replace(/^St\. /, 'Saint ')
-              .replace(/^Ft\. /, 'Fort ')
-              .replace(/^Mt\. /, 'Mount '),
-          )
-        )
-          continue;
+        if (!US_CITIES.has(place) && !US_CITIES.has(gazetteerName(place))) continue;
         if (US_STATE.test(place) || COUNTRIES.has(place.toLowerCase())) return [];
         if (
           n < words.length &&
@@ -1804,13 +1811,9 @@ const DETECTORS: Detector[] = [
       const words = m[1].split(' ');
       for (let i = 0; i < words.length; i++) {
         const place = words.slice(i).join(' ');
-        const named = place
-          .replace(/^St\. /, 'Saint ')
-          .replace(/^Ft\. /, 'Fort ')
-          .replace(/^Mt\. /, 'Mount ');
         if (
           US_PLACES_BY_AMBIGUOUS_STATE.has(`${m[2]} ${place}`) ||
-          US_PLACES_BY_AMBIGUOUS_STATE.has(`${m[2]} ${named}`)
+          US_PLACES_BY_AMBIGUOUS_STATE.has(`${m[2]} ${gazetteerName(place)}`)
         ) {
           const start = m[1].length - place.length;
           return [[start, m[1].length]];
@@ -1942,8 +1945,11 @@ const DETECTORS: Detector[] = [
     priority: 73,
     lastGroup: true,
     digitFree: true,
-    needs: /微博|抖音|快手|小红书|知乎|B站|哔哩哔哩|微信公众号|视频号/,
-    re: /(?:微博|抖音|快手|小红书|知乎|B站|哔哩哔哩|微信公众号|视频号)(?:号|账号|帐号|ID|id|昵称|名)?(?:\s*[:：]\s*|\s*)((?<=[:：]\s*)[\p{Script=Han}A-Za-z0-9_][\p{Script=Han}A-Za-z0-9_.-]{1,29}|@[\p{Script=Han}A-Za-z0-9_][\p{Script=Han}A-Za-z0-9_.-]{0,29})/gu,
+    needs: new RegExp(ZH_NETWORKS),
+    re: new RegExp(
+      `(?:${ZH_NETWORKS})(?:号|账号|帐号|ID|id|昵称|名)?(?:\\s*[:：]\\s*|\\s*)((?<=[:：]\\s*)[\\p{Script=Han}A-Za-z0-9_][\\p{Script=Han}A-Za-z0-9_.-]{1,29}|@[\\p{Script=Han}A-Za-z0-9_][\\p{Script=Han}A-Za-z0-9_.-]{0,29})`,
+      'gu',
+    ),
   },
   {
     // A portal or system account: "patient portal user evwhitmore31", "Username: jdoe".
@@ -1976,8 +1982,8 @@ const DETECTORS: Detector[] = [
     priority: 46,
     lastGroup: true,
     digitFree: true,
-    needs: /工作|上班|任职|就职|务工|打工/,
-    re: /在(\p{Script=Han}{2,20}?(?:集团|有限公司|公司|工厂|厂|矿|研究所|学校|中学|小学|大学|学院|银行|医院|商场|超市|酒店|饭店))(?=工作|上班|任职|就职|务工|打工)/gu,
+    needs: new RegExp(ZH_AT_WORK),
+    re: new RegExp(`在(${ZH_UNIT})(?=${ZH_AT_WORK})`, 'gu'),
   },
   {
     // A unit named by what the person is there: 患者系北京大学退休教授, 为首钢集团职工, 原某某有限公司会计.
@@ -1986,8 +1992,11 @@ const DETECTORS: Detector[] = [
     priority: 46,
     lastGroup: true,
     digitFree: true,
-    needs: /教授|教师|老师|职工|员工|工人|干部|医生|护士|工程师|会计|司机|经理|主任|厂长|校长/,
-    re: /(?:系|为|是|原|曾任|现任)(\p{Script=Han}{2,20}?(?:集团|有限公司|公司|工厂|厂|矿|研究所|学校|中学|小学|大学|学院|银行|医院|商场|超市|酒店|饭店))(?=(?:退休|离休|在职|下岗)?(?:教授|教师|老师|职工|员工|工人|干部|医生|护士|工程师|会计|司机|经理|主任|厂长|校长))/gu,
+    needs: new RegExp(ZH_STAFF_ROLE),
+    re: new RegExp(
+      `(?:系|为|是|原|曾任|现任)(${ZH_UNIT})(?=(?:退休|离休|在职|下岗)?(?:${ZH_STAFF_ROLE}))`,
+      'gu',
+    ),
   },
   // Chinese addresses without a house number: GB/T 37964 (and Safe Harbor) take everything below the city. Medicine
   // also ends words in 区 (心前区, 术区, 病区) and 镇 (镇痛, 镇静), so a division counts only after a city (承德市双滦区),

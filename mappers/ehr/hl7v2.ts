@@ -696,9 +696,9 @@ class MessageMapper {
       });
     const ethnicityRaw = r.firstRep(pid.field(22));
     const ethnicityCode = r.text(r.comp(ethnicityRaw, 0));
-    const ethnicity = OMB_ETHNICITY[V2_ETHNICITY[ethnicityCode.toUpperCase()] ?? ethnicityCode];
+    const code = V2_ETHNICITY[ethnicityCode.toUpperCase()] ?? ethnicityCode;
+    const ethnicity = OMB_ETHNICITY[code];
     if (ethnicity) {
-      const code = V2_ETHNICITY[ethnicityCode.toUpperCase()] ?? ethnicityCode;
       extension.push({
         url: US_CORE_ETHNICITY,
         extension: [
@@ -1235,11 +1235,7 @@ class MessageMapper {
   /** DG1: the diagnosis code (DG1-3, or its description DG1-4 alone), its date (DG1-5), as an encounter diagnosis. */
   private condition(dg1: Segment): FhirResource {
     const r = this.r;
-    const description = r.first(dg1.field(4));
-    const code =
-      this.codeableConcept(r.firstRep(dg1.field(3))) ?? (description ? { text: description } : undefined);
-    if (!code) throw new RecordError('DG1-3 diagnosis code is empty', this.loc(dg1, 3), 'required');
-    if (description && !code.text) code.text = description;
+    const code = this.codeWithDescription(dg1, 3, 4, 'diagnosis code');
     const condition: FhirResource = {
       resourceType: 'Condition',
       id: this.id('Condition', dg1.index),
@@ -1253,14 +1249,29 @@ class MessageMapper {
     return condition;
   }
 
+  /**
+   * A coded field with its free-text description beside it (DG1-3/4, PR1-3/4): the code, its text the description
+   * when the code has none, or the description alone; required, so a segment with neither is rejected by field.
+   */
+  private codeWithDescription(seg: Segment, codeField: number, descriptionField: number, what: string): Json {
+    const description = this.r.first(seg.field(descriptionField));
+    const code =
+      this.codeableConcept(this.r.firstRep(seg.field(codeField))) ??
+      (description ? { text: description } : undefined);
+    if (!code)
+      throw new RecordError(
+        `${seg.name}-${codeField} ${what} is empty`,
+        this.loc(seg, codeField),
+        'required',
+      );
+    if (description && !code.text) code.text = description;
+    return code;
+  }
+
   /** PR1: the procedure code (PR1-3, or its description PR1-4 alone) and when it was done (PR1-5). */
   private procedure(pr1: Segment): FhirResource {
     const r = this.r;
-    const description = r.first(pr1.field(4));
-    const code =
-      this.codeableConcept(r.firstRep(pr1.field(3))) ?? (description ? { text: description } : undefined);
-    if (!code) throw new RecordError('PR1-3 procedure code is empty', this.loc(pr1, 3), 'required');
-    if (description && !code.text) code.text = description;
+    const code = this.codeWithDescription(pr1, 3, 4, 'procedure code');
     const procedure: FhirResource = {
       resourceType: 'Procedure',
       id: this.id('Procedure', pr1.index),
